@@ -1,0 +1,107 @@
+# wisp — one plain Makefile.
+#
+#   make                      build ./wisp
+#   make test                 build, then run the whole suite (unit + end-to-end)
+#   make check SANITIZE=address|undefined|thread
+#                             the suite under a sanitizer (separate build dir)
+#   make bench                benchmarks against native code and peers
+#   make install PREFIX=/usr/local
+#
+# Objects go to build/<variant>/, so sanitizer builds never mix with the
+# default one. The binary of the default build is ./wisp; sanitizer builds
+# produce build/<variant>/wisp.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+SANITIZE ?=
+PYTHON   ?= python3
+
+ifeq ($(SANITIZE),)
+VARIANT  := default
+SANFLAGS :=
+else
+VARIANT  := san-$(SANITIZE)
+ifeq ($(SANITIZE),address)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+endif
+endif
+
+B := build/$(VARIANT)
+
+# The generated code and the host must agree on wasm-rt.h's configuration:
+# explicit bounds checks, no global call-depth counter (the reduction hook
+# checks the native stack instead).
+RTDEFS   := -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0 -DWASM_RT_USE_STACK_DEPTH_COUNT=0
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -Wall -Wextra -Werror -Wno-unused-parameter \
+            -fno-omit-frame-pointer -D_GNU_SOURCE $(RTDEFS) $(SANFLAGS) \
+            -Iinclude -Isrc -MMD -MP
+LDFLAGS  += $(SANFLAGS)
+# The host exports exactly the functions generated code calls (wasm-rt.h's
+# runtime, the reduction hook, the guest ABI), nothing else.
+LDEXPORT := -Wl,--dynamic-list=src/engine/exports.list
+LDLIBS   += -ldl -lpthread -lxxhash -lm
+
+LIB_SRCS := $(sort $(wildcard src/common/*.c src/compile/*.c src/engine/*.c src/host/*.c))
+LIB_ASMS := $(sort $(wildcard src/compile/*.S src/engine/*.S))
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
+CLI_OBJS := $(B)/src/cli/main.o
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+
+ifeq ($(VARIANT),default)
+WISP_BIN := wisp
+else
+WISP_BIN := $(B)/wisp
+endif
+
+.PHONY: all test check unit bench install clean guests fuzz soak
+all: $(WISP_BIN)
+
+$(WISP_BIN): $(CLI_OBJS) $(B)/libwisp.a src/engine/exports.list
+	$(CC) $(LDFLAGS) $(LDEXPORT) -o $@ $(CLI_OBJS) $(B)/libwisp.a $(LDLIBS)
+
+$(B)/libwisp.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Assembly files may .incbin text files (the prelude); rebuild when they change.
+$(B)/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/src/compile/prelude_blob.o: src/compile/prelude.c.in src/engine/vmctx.h
+
+$(B)/tests/%: tests/unit/%.c $(B)/libwisp.a tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(LDEXPORT) -o $@ $< $(B)/libwisp.a $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+
+# The suite: unit tests (cmocka binaries) and end-to-end tests (real guests
+# through the real binary), one pytest run, one summary line.
+test: $(WISP_BIN) unit
+	WISP_BIN=$(abspath $(WISP_BIN)) WISP_UNIT_DIR=$(abspath $(B)/tests) \
+	  $(PYTHON) -m pytest -q -ra tests
+
+check: test
+
+bench: $(WISP_BIN)
+	$(PYTHON) bench/run.py
+
+install: wisp
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 wisp $(DESTDIR)$(PREFIX)/bin/wisp
+
+clean:
+	rm -rf build wisp
+
+-include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)

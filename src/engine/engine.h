@@ -1,0 +1,100 @@
+/*
+ * engine.h — wisp's implementation of what wasm2c's generated code needs
+ * (wasm-rt.h), plus loading compiled modules and running instances.
+ *
+ * No process-global mutable state: everything hangs off an engine_module or
+ * an engine_instance; the instance currently running on a thread is found
+ * through one thread-local pointer (the scheduler thread's "current").
+ *
+ * Error convention: functions that can fail for reasons outside the program
+ * (files, memory, bad modules) return 0 or a negative errno and fill an
+ * error message buffer; broken invariants assert.
+ */
+#ifndef WISP_ENGINE_H
+#define WISP_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <wasm-rt.h>
+
+#include "vmctx.h"
+
+typedef struct engine_module engine_module;
+typedef struct engine_instance engine_instance;
+
+/* How a call into an instance ended. */
+enum engine_outcome {
+	ENGINE_RETURNED = 0,   /* the export returned normally */
+	ENGINE_EXITED,         /* the guest called proc_exit (code in exit_code) */
+	ENGINE_TRAPPED,        /* a trap: kind, function and message are set */
+};
+
+struct engine_result {
+	enum engine_outcome outcome;
+	int exit_code;               /* ENGINE_EXITED */
+	wasm_rt_trap_t trap;         /* ENGINE_TRAPPED */
+	char function[128];          /* wasm function name, "" if unknown */
+	char message[256];           /* extra detail, e.g. "memory limit" */
+};
+
+struct engine_limits {
+	uint64_t max_memory;         /* bytes a linear memory may grow to (0: 4 GiB) */
+	size_t stack_size;           /* native stack for the instance (0: default) */
+	int64_t fuel_per_slice;      /* reductions per slice (0: 4000) */
+};
+
+/* Load a compiled module (shared object produced by the compile pipeline).
+ * On failure returns a negative errno and writes a message to err.
+ * The module stays loaded until engine_module_unload(). */
+int engine_module_load(const char *so_path, engine_module **out,
+                       char *err, size_t errlen);
+void engine_module_unload(engine_module *m);
+bool engine_module_has_start(const engine_module *m);
+
+/* Map a native code address inside the module to a wasm function name;
+ * returns NULL if the address is not inside a known function. */
+const char *engine_module_function_at(const engine_module *m, const void *pc,
+                                      uint32_t *index);
+
+/* Create an instance. `host` is passed to every imported function as its
+ * first argument (see src/host/host.h). Data segments and the start
+ * function run here; a trap during instantiation is reported in *res and
+ * NULL is returned (also on allocation failure, with res->message set). */
+engine_instance *engine_instance_new(engine_module *m, void *host,
+                                     const struct engine_limits *lim,
+                                     struct engine_result *res);
+void engine_instance_free(engine_instance *in);
+
+/* Run the "_start" export to completion, catching traps and proc_exit. */
+void engine_instance_run_start(engine_instance *in, struct engine_result *res);
+
+/* The instance's exported linear memory, or NULL if it has none. */
+wasm_rt_memory_t *engine_instance_memory(engine_instance *in);
+
+/* End the running instance with an exit code (WASI proc_exit); only
+ * callable from a host function invoked by that instance. */
+_Noreturn void engine_exit(engine_instance *in, int code);
+
+/* Trap the running instance with a message (e.g. a host function detecting
+ * a broken guest contract). Only callable from host code invoked by it. */
+_Noreturn void engine_trap_msg(engine_instance *in, wasm_rt_trap_t kind,
+                               const char *msg);
+
+/* The instance running on this thread, or NULL. */
+engine_instance *engine_current(void);
+
+/* Human-readable trap kind: "unreachable", "out of bounds memory access"... */
+const char *engine_trap_name(wasm_rt_trap_t kind);
+
+/* Bounds-checked view of guest memory: a host pointer to [addr, addr+len)
+ * or NULL if any byte is outside the memory. len may be 0. */
+static inline void *engine_guest_ptr(wasm_rt_memory_t *mem, uint32_t addr,
+                                     uint64_t len)
+{
+	if (mem == NULL || (uint64_t)addr + len > mem->size)
+		return NULL;
+	return mem->data + addr;
+}
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * vmctx.h — the few words of per-instance state that generated code touches.
+ *
+ * This header is shared by the host and by every generated translation unit
+ * (the compile pipeline pastes it into the prelude), so its layout is part of
+ * wisp's module ABI: changing it must bump WISP_MODULE_ABI, which is part of
+ * the cache key.
+ *
+ * Layout in memory, one allocation per instance:
+ *
+ *     [ struct wisp_vmctx ][ Z_wisp_guest_instance_t (wasm2c's struct) ]
+ *                          ^ `instance` in generated code
+ *
+ * Generated code finds its vmctx at a fixed negative offset from `instance`,
+ * so the reduction hook costs no thread-local access and no extra import.
+ */
+#ifndef WISP_VMCTX_H
+#define WISP_VMCTX_H
+
+#include <stdint.h>
+
+#define WISP_MODULE_ABI 1
+
+struct wisp_vmctx {
+	/* Reductions left in this slice; the hook decrements it at every
+	 * function entry and loop head and calls wisp_hook_slow() below zero. */
+	int64_t fuel;
+	/* Lowest stack address a wasm function may start at: the hook traps
+	 * with WASM_RT_TRAP_EXHAUSTION below it (headroom for host calls is
+	 * already subtracted). */
+	uintptr_t stack_limit;
+	/* The engine instance that owns this vmctx (opaque to generated code). */
+	void *owner;
+	uint64_t reserved;
+};
+
+#define WISP_VMCTX_OF(instance) \
+	((struct wisp_vmctx *)((char *)(instance) - sizeof(struct wisp_vmctx)))
+
+/* Called by generated code when fuel runs out or the stack limit is crossed.
+ * Either returns (fuel refilled, possibly after the process was descheduled)
+ * or does not return (the instance trapped). */
+void wisp_hook_slow(struct wisp_vmctx *ctx);
+
+/* What a compiled module exports to the host: the only dynamic symbol of the
+ * shared object, named wisp_module_v<WISP_MODULE_ABI>. */
+struct wisp_fn_entry {
+	const void *addr;   /* native entry of the function */
+	uint32_t index;     /* wasm function index */
+	const char *name;   /* from the name section, or NULL */
+};
+
+struct wisp_module_abi {
+	uint32_t abi;                       /* WISP_MODULE_ABI */
+	uint32_t instance_size;             /* sizeof(Z_wisp_guest_instance_t) */
+	void (*init_module)(void);          /* once per load, before instantiate */
+	void (*instantiate)(void *instance, void *host);
+	void (*free_instance)(void *instance);
+	void (*start)(void *instance);      /* "_start" export, or NULL */
+	void *(*memory)(void *instance);    /* "memory" export (wasm_rt_memory_t*), or NULL */
+	const struct wisp_fn_entry *fns;    /* defined functions, in index order */
+	uint32_t nfns;
+};
+
+#endif

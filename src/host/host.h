@@ -1,0 +1,42 @@
+/*
+ * host.h — the per-process host state that every imported function receives.
+ *
+ * wasm2c passes each import module's "instance" pointer as the first argument
+ * of every imported function. wisp passes the same struct host_proc for every
+ * namespace, so a host function casts its first argument to it.
+ */
+#ifndef WISP_HOST_H
+#define WISP_HOST_H
+
+#include <stdint.h>
+#include <wasm-rt.h>
+
+#include "../engine/engine.h"
+
+struct wasi_ctx;
+
+struct host_proc {
+	engine_instance *inst;     /* set once instantiated */
+	wasm_rt_memory_t *mem;     /* the instance's "memory" export, or NULL */
+	struct wasi_ctx *wasi;     /* WASI state: fd table, args, env, preopens */
+};
+
+#define HOST_PROC(self) ((struct host_proc *)(void *)(self))
+
+/* One function the host provides to guests: the module ABI table used by
+ * validation before any code is generated. Signature strings use one letter
+ * per value: i = i32, I = i64, f = f32, F = f64; "" for none. */
+struct host_import {
+	const char *module;
+	const char *name;
+	const char *params;
+	const char *results;
+};
+
+/* Look up an import; NULL if wisp does not provide it. */
+const struct host_import *host_import_find(const char *module, const char *name);
+
+/* All imports of one namespace (terminated by an entry with name == NULL). */
+extern const struct host_import wasi_imports[];
+
+#endif
