@@ -1,0 +1,281 @@
+/*
+ * codegen.c — from a validated .wasm to one C translation unit.
+ *
+ *   wasm2c module.wasm -n wisp_guest  →  wisp_guest.c + wisp_guest.h
+ *   tu.c = prelude (vmctx.h + prelude.c.in)
+ *        + wisp_guest.c with the reduction points rewritten
+ *        + an epilogue describing the module (struct wisp_module_abi)
+ *
+ * Reduction points are placed in the C text rather than by a binaryen pass:
+ * wasm2c (1.0.32) emits `FUNC_PROLOGUE;` at the start of every function body
+ * and a `w2c_L<n>:` label at every loop head (the target of every backward
+ * branch), so rewriting those two anchors puts a check at exactly the places
+ * the design asks for, with no change to the wasm (binaryen's
+ * --log-execution also instruments function exits and shifts function
+ * indices; Debian ships no binaryen C library). The anchors are counted: a
+ * module whose functions yield no FUNC_PROLOGUE means an unexpected wasm2c
+ * and is refused rather than run without preemption.
+ *
+ * The epilogue lists every defined function's native address with its wasm
+ * index and name, taken from wasm2c's forward declarations, which appear in
+ * function-index order.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen.h"
+#include "../common/util.h"
+#include "../engine/vmctx.h"
+
+extern const char wisp_prelude_text[];
+
+const char *codegen_prelude(void)
+{
+	return wisp_prelude_text;
+}
+
+/* wasm2c's name mangling for exports: [A-Za-z0-9_] except 'Z' are kept,
+ * everything else (and 'Z') becomes Z + two hex digits per byte. */
+static void mangle(const char *name, char *out, size_t outlen)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p && n + 4 < outlen; p++) {
+		if ((isalnum(*p) || *p == '_') && *p != 'Z')
+			out[n++] = (char)*p;
+		else
+			n += (size_t)snprintf(out + n, outlen - n, "Z%02X", *p);
+	}
+	out[n] = '\0';
+}
+
+static void put_c_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\' || *p == '?')
+			fprintf(f, "\\%03o", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\%03o", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* Is `line` a wasm2c loop label ("  w2c_L12: ")? */
+static int is_loop_label(const char *line, size_t len)
+{
+	size_t i = 0;
+	while (i < len && line[i] == ' ')
+		i++;
+	if (len - i < 7 || strncmp(line + i, "w2c_L", 5) != 0)
+		return 0;
+	i += 5;
+	if (!isdigit((unsigned char)line[i]))
+		return 0;
+	while (i < len && isdigit((unsigned char)line[i]))
+		i++;
+	if (i >= len || line[i] != ':')
+		return 0;
+	for (i++; i < len; i++)
+		if (line[i] != ' ' && line[i] != '\r')
+			return 0;
+	return 1;
+}
+
+/* Is `line` a forward declaration "static <type> w2c_<name>(...);" of a
+ * defined function? On success copies the symbol into sym. */
+static int is_fn_decl(const char *line, size_t len, char *sym, size_t symlen)
+{
+	if (len < 12 || strncmp(line, "static ", 7) != 0 || line[len - 1] != ';')
+		return 0;
+	const char *end = line + len;
+	/* The return type may be several words ("struct wasm_multi_ii"). */
+	const char *p = memmem(line + 6, len - 6, " w2c_", 5);
+	if (p == NULL || memchr(line, '=', len) != NULL)
+		return 0;
+	p++;
+	const char *s = p;
+	while (p < end && (isalnum((unsigned char)*p) || *p == '_'))
+		p++;
+	if (p >= end || *p != '(' || (size_t)(p - s) >= symlen)
+		return 0;
+	memcpy(sym, s, (size_t)(p - s));
+	sym[p - s] = '\0';
+	return 1;
+}
+
+/* Find the parameter types of Z_wisp_guest_instantiate in the header, after
+ * the instance itself: one `struct Z_<ns>_instance_t*` per import module. */
+static int instantiate_params(const char *hdr, char types[][96], int max, int *n)
+{
+	const char *p = strstr(hdr, "void Z_wisp_guest_instantiate(");
+	if (p == NULL)
+		return -1;
+	const char *end = strchr(p, ')');
+	if (end == NULL)
+		return -1;
+	*n = 0;
+	const char *q = p;
+	while ((q = strstr(q, "struct ")) != NULL && q < end) {
+		q += 7;
+		const char *s = q;
+		while (q < end && *q != '*' && *q != ' ')
+			q++;
+		if (*n >= max || (size_t)(q - s) >= 96)
+			return -1;
+		memcpy(types[*n], s, (size_t)(q - s));
+		types[*n][q - s] = '\0';
+		(*n)++;
+	}
+	return 0;
+}
+
+static int write_epilogue(FILE *f, const struct wasm_info *info, char syms[][128],
+                          uint32_t nsyms, const char *hdr, char *err, size_t errlen)
+{
+	char types[64][96];
+	int ntypes;
+	if (instantiate_params(hdr, types, 64, &ntypes) != 0) {
+		snprintf(err, errlen, "unexpected wasm2c output: no instantiate function");
+		return -EPROTO;
+	}
+	fprintf(f, "\n/* --- wisp epilogue --- */\n");
+	fprintf(f, "static void wisp_instantiate(void *inst, void *host) {\n"
+	           "  (void)host;\n  Z_wisp_guest_instantiate((Z_wisp_guest_instance_t *)inst");
+	for (int i = 0; i < ntypes; i++)
+		fprintf(f, ", (struct %s *)host", types[i]);
+	fprintf(f, ");\n}\n");
+	fprintf(f, "static void wisp_free(void *inst) { Z_wisp_guest_free((Z_wisp_guest_instance_t *)inst); }\n");
+
+	char mangled[512];
+	const struct wasm_export *start = wasm_find_export(info, "_start", WASM_KIND_FUNC);
+	if (start != NULL) {
+		mangle("_start", mangled, sizeof(mangled));
+		fprintf(f, "static void wisp_start(void *inst) { Z_wisp_guestZ_%s((Z_wisp_guest_instance_t *)inst); }\n", mangled);
+	}
+	const struct wasm_export *mem = wasm_find_export(info, "memory", WASM_KIND_MEMORY);
+	if (mem != NULL) {
+		mangle("memory", mangled, sizeof(mangled));
+		fprintf(f, "static void *wisp_memory(void *inst) { return Z_wisp_guestZ_%s((Z_wisp_guest_instance_t *)inst); }\n", mangled);
+	}
+
+	fprintf(f, "static const struct wisp_fn_entry wisp_fns[%u] = {\n", nsyms ? nsyms : 1);
+	for (uint32_t i = 0; i < nsyms; i++) {
+		uint32_t index = info->nfunc_imports + i;
+		const char *name = wasm_func_name(info, index);
+		char fallback[32];
+		if (name == NULL) {
+			snprintf(fallback, sizeof(fallback), "func[%u]", index);
+			name = fallback;
+		}
+		fprintf(f, "  { (const void *)%s, %uu, ", syms[i], index);
+		put_c_string(f, name);
+		fprintf(f, " },\n");
+	}
+	if (nsyms == 0)
+		fprintf(f, "  { 0, 0, 0 },\n");
+	fprintf(f, "};\n");
+	fprintf(f, "__attribute__((visibility(\"default\"))) const struct wisp_module_abi wisp_module_v%d = {\n"
+	           "  %d, sizeof(Z_wisp_guest_instance_t), Z_wisp_guest_init_module,\n"
+	           "  wisp_instantiate, wisp_free, %s, %s, wisp_fns, %uu\n};\n",
+	        WISP_MODULE_ABI, WISP_MODULE_ABI,
+	        start ? "wisp_start" : "0", mem ? "wisp_memory" : "0", nsyms);
+	return 0;
+}
+
+int codegen_translate(const char *wasm_path, const struct wasm_info *info,
+                      const char *workdir, char *tu_path, size_t tu_pathlen,
+                      char *err, size_t errlen)
+{
+	char gen_c[4096], gen_h[4096];
+	snprintf(gen_c, sizeof(gen_c), "%s/wisp_guest.c", workdir);
+	snprintf(gen_h, sizeof(gen_h), "%s/wisp_guest.h", workdir);
+	snprintf(tu_path, tu_pathlen, "%s/tu.c", workdir);
+
+	char *argv[] = { "wasm2c", (char *)wasm_path, "-n", "wisp_guest",
+	                 "-o", gen_c, NULL };
+	char out[4096];
+	int rc = util_run(argv, out, sizeof(out), NULL, NULL);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot run wasm2c: %s (install the wabt package)",
+		         strerror(-rc));
+		return rc;
+	}
+	if (rc != 0) {
+		/* wasm2c prints "<file>:<offset>: error: ..." lines; keep the first. */
+		char *nl = strchr(out, '\n');
+		if (nl)
+			*nl = '\0';
+		char *msg = strstr(out, "error: ");
+		snprintf(err, errlen, "invalid module: %s", msg ? msg + 7 : out);
+		return -EINVAL;
+	}
+
+	uint8_t *src = NULL, *hdr = NULL;
+	size_t srclen, hdrlen;
+	if ((rc = util_read_file(gen_c, &src, &srclen)) != 0 ||
+	    (rc = util_read_file(gen_h, &hdr, &hdrlen)) != 0) {
+		free(src);
+		snprintf(err, errlen, "cannot read wasm2c output: %s", strerror(-rc));
+		return rc;
+	}
+	FILE *f = fopen(tu_path, "w");
+	if (f == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", tu_path, strerror(errno));
+		goto out;
+	}
+	char (*syms)[128] = calloc(info->nfuncs ? info->nfuncs : 1, sizeof(*syms));
+	if (syms == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		fclose(f);
+		goto out;
+	}
+	uint32_t nsyms = 0, nprologues = 0;
+	fputs(codegen_prelude(), f);
+	const char *p = (const char *)src, *end = p + srclen;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *q = p;
+		while (q < p + len && *q == ' ')
+			q++;
+		if ((size_t)(p + len - q) == 14 && strncmp(q, "FUNC_PROLOGUE;", 14) == 0) {
+			fwrite(p, 1, (size_t)(q - p), f);
+			fputs("WISP_ENTRY();", f);
+			nprologues++;
+		} else if (is_loop_label(p, len)) {
+			fwrite(p, 1, len, f);
+			fputs(" WISP_LOOP();", f);
+		} else {
+			char sym[128];
+			if (nsyms < info->nfuncs && is_fn_decl(p, len, sym, sizeof(sym)))
+				memcpy(syms[nsyms++], sym, sizeof(sym));
+			fwrite(p, 1, len, f);
+		}
+		fputc('\n', f);
+		p += len + 1;
+	}
+	if (nsyms != info->nfuncs || nprologues != info->nfuncs) {
+		snprintf(err, errlen, "unexpected wasm2c output: %u functions, %u declarations, "
+		         "%u prologues (wisp expects wabt 1.0.32's wasm2c)",
+		         info->nfuncs, nsyms, nprologues);
+		rc = -EPROTO;
+	} else {
+		rc = write_epilogue(f, info, syms, nsyms, (const char *)hdr, err, errlen);
+	}
+	free(syms);
+	if (fclose(f) != 0 && rc == 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", tu_path, strerror(errno));
+	}
+out:
+	free(src);
+	free(hdr);
+	return rc;
+}

@@ -1,0 +1,67 @@
+/*
+ * engine_impl.h — engine internals shared by module.c, instance.c, memory.c,
+ * table.c and trap.c. Not for use outside src/engine/.
+ */
+#ifndef WISP_ENGINE_IMPL_H
+#define WISP_ENGINE_IMPL_H
+
+#include <setjmp.h>
+
+#include "engine.h"
+
+/* Function signatures registered by a module's init_module(); the index is
+ * what wasm_rt_register_func_type returns, compared by call_indirect. */
+struct functype {
+	uint32_t nparams, nresults;
+	wasm_rt_type_t *types;       /* params then results */
+};
+
+struct fn_range {
+	uintptr_t start;
+	uint32_t index;
+	const char *name;
+};
+
+struct engine_module {
+	void *dl;
+	const struct wisp_module_abi *abi;
+	struct fn_range *fns;        /* sorted by start address */
+	uint32_t nfns;
+	struct functype *types;
+	uint32_t ntypes, captypes;
+	uint32_t ntags;
+};
+
+enum instance_phase { PHASE_IDLE, PHASE_INSTANTIATE, PHASE_RUN };
+
+struct engine_instance {
+	engine_module *mod;
+	void *host;
+	struct engine_limits limits;
+	enum instance_phase phase;
+	jmp_buf unwind;              /* where traps and exits land */
+	struct engine_result *res;   /* filled by trap/exit before unwinding */
+	uintptr_t stack_lo, stack_hi;/* the native stack the instance runs on */
+	engine_instance *prev_current;
+	/* Exception-handling proposal state (per instance, never global). */
+	uint32_t exc_tag, exc_size;
+	unsigned char exc_data[256];
+	WASM_RT_UNWIND_TARGET *exc_target;
+	/* The allocation that holds vmctx + wasm2c's instance struct. */
+	void *block;
+	struct wisp_vmctx *vmctx;
+	void *w2c;                   /* wasm2c instance: block + sizeof(vmctx) */
+};
+
+/* Set by module.c while init_module() runs, so that the context-free
+ * wasm_rt_register_func_type() knows which module it registers for. */
+engine_module *engine_loading_module(void);
+
+/* Make `in` the instance running on this thread (NULL to clear); returns
+ * the previous one. */
+engine_instance *engine_set_current(engine_instance *in);
+
+/* Unwind to the running instance's entry with its result already filled. */
+_Noreturn void engine_unwind(engine_instance *in);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * instance.c — creating instances and running their exports.
+ *
+ * An instance is one allocation, [struct wisp_vmctx][wasm2c instance], so
+ * generated code reaches its vmctx at a fixed negative offset. Every entry
+ * into guest code (instantiation, _start) goes through enter(), which sets
+ * the thread's current instance, records the native stack bounds for the
+ * overflow check and for trap attribution, and catches the unwind of a trap
+ * or proc_exit with setjmp. Guest code never runs outside enter().
+ *
+ * Stack: until processes run on their own fibers, an instance runs on the
+ * calling thread's stack. The overflow limit is the stack's low end (as the
+ * thread's attributes report it, at most 8 MiB below the entry frame) plus
+ * STACK_HEADROOM for host functions and the trap path.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_impl.h"
+
+#define STACK_HEADROOM (128u * 1024)
+#define STACK_MAX_USE (8u * 1024 * 1024)
+#define DEFAULT_FUEL 4000
+
+static void thread_stack_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
+{
+	pthread_attr_t attr;
+	void *addr = NULL;
+	size_t size = 0;
+	*lo = here > STACK_MAX_USE ? here - STACK_MAX_USE : 0;
+	*hi = here + 64 * 1024 * 1024;
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr != NULL) {
+			uintptr_t base = (uintptr_t)addr;
+			if (base > *lo)
+				*lo = base;
+			*hi = base + size;
+		}
+		pthread_attr_destroy(&attr);
+	}
+}
+
+/* Run fn(arg) as guest code of `in`; returns with in->res filled. */
+static void enter(engine_instance *in, enum instance_phase phase,
+                  void (*fn)(void *), void *arg)
+{
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	thread_stack_bounds(here, &in->stack_lo, &in->stack_hi);
+	in->vmctx->stack_limit = in->stack_lo + STACK_HEADROOM;
+	in->vmctx->fuel = in->limits.fuel_per_slice;
+	in->phase = phase;
+	in->res->outcome = ENGINE_RETURNED;
+	in->prev_current = engine_set_current(in);
+	if (setjmp(in->unwind) == 0)
+		fn(arg);
+	engine_set_current(in->prev_current);
+	in->phase = PHASE_IDLE;
+}
+
+static void do_instantiate(void *arg)
+{
+	engine_instance *in = arg;
+	in->mod->abi->instantiate(in->w2c, in->host);
+}
+
+engine_instance *engine_instance_new(engine_module *m, void *host,
+                                     const struct engine_limits *lim,
+                                     struct engine_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	engine_instance *in = calloc(1, sizeof(*in));
+	size_t bytes = sizeof(struct wisp_vmctx) + m->abi->instance_size;
+	void *block = in ? aligned_alloc(64, (bytes + 63) & ~(size_t)63) : NULL;
+	if (block == NULL) {
+		free(in);
+		res->outcome = ENGINE_TRAPPED;
+		snprintf(res->message, sizeof(res->message), "out of memory creating an instance");
+		return NULL;
+	}
+	memset(block, 0, bytes);
+	in->mod = m;
+	in->host = host;
+	if (lim)
+		in->limits = *lim;
+	if (in->limits.fuel_per_slice <= 0)
+		in->limits.fuel_per_slice = DEFAULT_FUEL;
+	in->block = block;
+	in->vmctx = block;
+	in->vmctx->owner = in;
+	in->w2c = (char *)block + sizeof(struct wisp_vmctx);
+	in->res = res;
+	enter(in, PHASE_INSTANTIATE, do_instantiate, in);
+	if (res->outcome != ENGINE_RETURNED) {
+		/* Memories and tables allocated before the trap are owned by the
+		 * half-initialised instance; free_instance releases what exists
+		 * (wasm2c's free tolerates zeroed members). */
+		m->abi->free_instance(in->w2c);
+		free(block);
+		free(in);
+		return NULL;
+	}
+	return in;
+}
+
+void engine_instance_free(engine_instance *in)
+{
+	if (in == NULL)
+		return;
+	in->mod->abi->free_instance(in->w2c);
+	free(in->block);
+	free(in);
+}
+
+static void do_start(void *arg)
+{
+	engine_instance *in = arg;
+	in->mod->abi->start(in->w2c);
+}
+
+void engine_instance_run_start(engine_instance *in, struct engine_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	in->res = res;
+	if (in->mod->abi->start == NULL) {
+		res->outcome = ENGINE_TRAPPED;
+		res->trap = WASM_RT_TRAP_NONE;
+		snprintf(res->message, sizeof(res->message), "module has no _start export");
+		return;
+	}
+	enter(in, PHASE_RUN, do_start, in);
+}
+
+wasm_rt_memory_t *engine_instance_memory(engine_instance *in)
+{
+	if (in->mod->abi->memory == NULL)
+		return NULL;
+	return in->mod->abi->memory(in->w2c);
+}

@@ -1,0 +1,128 @@
+/*
+ * module.c — loading a compiled module (a shared object from the compile
+ * pipeline) and mapping native code addresses back to wasm functions.
+ *
+ * The shared object exports one symbol, wisp_module_v<ABI>, describing the
+ * module (vmctx.h). It is opened RTLD_LOCAL, so any number of modules with
+ * identical internal symbol names coexist. Its undefined symbols (wasm-rt.h's
+ * runtime and the guest ABI) resolve against the wisp executable, which
+ * exports exactly those (src/engine/exports.list).
+ *
+ * init_module() runs once per load with the module marked "loading" on this
+ * thread, so function types register into this module's own table.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_impl.h"
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+#define MODULE_SYMBOL "wisp_module_v" STR(WISP_MODULE_ABI)
+
+static _Thread_local engine_module *tl_loading;
+
+engine_module *engine_loading_module(void)
+{
+	return tl_loading;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct fn_range *x = a, *y = b;
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+int engine_module_load(const char *so_path, engine_module **out,
+                       char *err, size_t errlen)
+{
+	*out = NULL;
+	void *dl = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+	if (dl == NULL) {
+		snprintf(err, errlen, "cannot load compiled module %s: %s",
+		         so_path, dlerror());
+		return -ENOEXEC;
+	}
+	const struct wisp_module_abi *abi = dlsym(dl, MODULE_SYMBOL);
+	if (abi == NULL || abi->abi != WISP_MODULE_ABI) {
+		snprintf(err, errlen, "%s is not a wisp module of ABI %d",
+		         so_path, WISP_MODULE_ABI);
+		dlclose(dl);
+		return -ENOEXEC;
+	}
+	engine_module *m = calloc(1, sizeof(*m));
+	struct fn_range *fns = calloc(abi->nfns ? abi->nfns : 1, sizeof(*fns));
+	if (m == NULL || fns == NULL) {
+		free(m);
+		free(fns);
+		dlclose(dl);
+		snprintf(err, errlen, "out of memory loading %s", so_path);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < abi->nfns; i++) {
+		fns[i].start = (uintptr_t)abi->fns[i].addr;
+		fns[i].index = abi->fns[i].index;
+		fns[i].name = abi->fns[i].name;
+	}
+	qsort(fns, abi->nfns, sizeof(*fns), cmp_range);
+	m->dl = dl;
+	m->abi = abi;
+	m->fns = fns;
+	m->nfns = abi->nfns;
+
+	engine_module *prev = tl_loading;
+	tl_loading = m;
+	abi->init_module();
+	tl_loading = prev;
+	*out = m;
+	return 0;
+}
+
+void engine_module_unload(engine_module *m)
+{
+	if (m == NULL)
+		return;
+	for (uint32_t i = 0; i < m->ntypes; i++)
+		free(m->types[i].types);
+	free(m->types);
+	free(m->fns);
+	dlclose(m->dl);
+	free(m);
+}
+
+bool engine_module_has_start(const engine_module *m)
+{
+	return m->abi->start != NULL;
+}
+
+/* The function containing `pc` is the one with the greatest start <= pc.
+ * That is exact when the generated functions are laid out contiguously in
+ * source order, which the pipeline asks of the compiler
+ * (-fno-toplevel-reorder, no hot/cold splitting); helpers defined before
+ * them fall below the first start and are skipped by the caller's walk. */
+const char *engine_module_function_at(const engine_module *m, const void *pc,
+                                      uint32_t *index)
+{
+	uintptr_t a = (uintptr_t)pc;
+	if (m->nfns == 0 || a < m->fns[0].start)
+		return NULL;
+	Dl_info info;
+	if (dladdr(pc, &info) == 0 || info.dli_fbase == NULL)
+		return NULL;
+	Dl_info self;
+	if (dladdr(m->abi, &self) == 0 || self.dli_fbase != info.dli_fbase)
+		return NULL;   /* not in this module's shared object */
+	uint32_t lo = 0, hi = m->nfns;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (m->fns[mid].start <= a)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	*index = m->fns[lo].index;
+	return m->fns[lo].name;
+}

@@ -1,0 +1,199 @@
+/*
+ * trap.c — traps, exits and the reduction hook's slow path.
+ *
+ * A trap anywhere in generated code (wasm_rt_trap), in a host function
+ * (engine_trap_msg) or a guest's proc_exit (engine_exit) unwinds with
+ * longjmp to the entry frame of the running instance (instance.c), never
+ * further: the host carries on. No signal handlers are involved: memory
+ * accesses are bounds-checked in code and stack overflow is caught by the
+ * hook at every function entry, which compares the frame address with the
+ * instance's stack limit.
+ *
+ * Which wasm function trapped is found from return addresses: generated
+ * code and the host keep frame pointers (-fno-omit-frame-pointer; tcc always
+ * does), so the trap walks the frame chain, within the instance's stack
+ * bounds, to the first return address that lies inside a known wasm
+ * function. Functions the C compiler inlined into a caller are reported as
+ * that caller.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine_impl.h"
+
+static _Thread_local engine_instance *tl_current;
+
+engine_instance *engine_current(void)
+{
+	return tl_current;
+}
+
+engine_instance *engine_set_current(engine_instance *in)
+{
+	engine_instance *prev = tl_current;
+	tl_current = in;
+	return prev;
+}
+
+const char *engine_trap_name(wasm_rt_trap_t kind)
+{
+	switch (kind) {
+	case WASM_RT_TRAP_NONE: return "no trap";
+	case WASM_RT_TRAP_OOB: return "out of bounds memory access";
+	case WASM_RT_TRAP_INT_OVERFLOW: return "integer overflow";
+	case WASM_RT_TRAP_DIV_BY_ZERO: return "integer divide by zero";
+	case WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
+	case WASM_RT_TRAP_UNREACHABLE: return "unreachable";
+	case WASM_RT_TRAP_CALL_INDIRECT: return "indirect call type mismatch or null";
+	case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
+	case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
+	}
+	return "unknown trap";
+}
+
+const char *wasm_rt_strerror(wasm_rt_trap_t trap)
+{
+	return engine_trap_name(trap);
+}
+
+/* Find the innermost wasm function on the stack, starting from frame `fp`. */
+static void attribute(engine_instance *in, void **fp)
+{
+	struct engine_result *r = in->res;
+	r->function[0] = '\0';
+	if (in->phase == PHASE_INSTANTIATE) {
+		snprintf(r->function, sizeof(r->function), "<instantiation>");
+		return;
+	}
+	for (int depth = 0; depth < 256; depth++) {
+		uintptr_t f = (uintptr_t)fp;
+		if (f < in->stack_lo || f + 2 * sizeof(void *) > in->stack_hi ||
+		    (f & (sizeof(void *) - 1)) != 0)
+			return;
+		void *ra = fp[1];
+		uint32_t index;
+		/* The return address of a call that never returns may point just
+		 * past the calling function: look up the byte before it. */
+		const char *name = engine_module_function_at(in->mod,
+		                                             (const char *)ra - 1, &index);
+		if (name != NULL) {
+			snprintf(r->function, sizeof(r->function), "%s", name);
+			return;
+		}
+		void **next = (void **)fp[0];
+		if ((uintptr_t)next <= f)
+			return;
+		fp = next;
+	}
+}
+
+_Noreturn void engine_unwind(engine_instance *in)
+{
+	longjmp(in->unwind, 1);
+}
+
+static _Noreturn void trap_here(engine_instance *in, wasm_rt_trap_t kind,
+                                const char *msg, void **fp)
+{
+	struct engine_result *r = in->res;
+	r->outcome = ENGINE_TRAPPED;
+	r->trap = kind;
+	snprintf(r->message, sizeof(r->message), "%s", msg ? msg : "");
+	attribute(in, fp);
+	engine_unwind(in);
+}
+
+static _Noreturn void no_instance(const char *what)
+{
+	fprintf(stderr, "wisp: internal error: %s outside any instance\n", what);
+	abort();
+}
+
+void wasm_rt_trap(wasm_rt_trap_t kind)
+{
+	engine_instance *in = tl_current;
+	if (in == NULL)
+		no_instance("trap");
+	trap_here(in, kind, NULL, __builtin_frame_address(0));
+}
+
+_Noreturn void engine_trap_msg(engine_instance *in, wasm_rt_trap_t kind,
+                               const char *msg)
+{
+	if (in == NULL)
+		no_instance("trap");
+	trap_here(in, kind, msg, __builtin_frame_address(0));
+}
+
+_Noreturn void engine_exit(engine_instance *in, int code)
+{
+	if (in == NULL)
+		no_instance("exit");
+	in->res->outcome = ENGINE_EXITED;
+	in->res->exit_code = code;
+	engine_unwind(in);
+}
+
+/* The reduction hook's slow path: stack overflow traps; running out of fuel
+ * ends the slice. With a single instance per thread there is nothing else
+ * to run, so a new slice starts at once; the scheduler replaces this with a
+ * yield to the run queue. */
+void wisp_hook_slow(struct wisp_vmctx *ctx)
+{
+	engine_instance *in = ctx->owner;
+	if ((uintptr_t)__builtin_frame_address(0) < ctx->stack_limit)
+		trap_here(in, WASM_RT_TRAP_EXHAUSTION, NULL, __builtin_frame_address(0));
+	if (ctx->fuel < 0)
+		ctx->fuel = in->limits.fuel_per_slice;
+}
+
+/* Exception-handling proposal (wasm2c --enable-exceptions). wisp does not
+ * enable the proposal, so generated code never calls these; they keep the
+ * state per instance anyway so that enabling it needs no global state. */
+void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
+{
+	engine_instance *in = tl_current;
+	if (in == NULL)
+		no_instance("exception");
+	if (size > sizeof(in->exc_data))
+		engine_trap_msg(in, WASM_RT_TRAP_UNCAUGHT_EXCEPTION, "exception too large");
+	in->exc_tag = tag;
+	in->exc_size = size;
+	memcpy(in->exc_data, values, size);
+}
+
+void wasm_rt_throw(void)
+{
+	engine_instance *in = tl_current;
+	if (in == NULL)
+		no_instance("exception");
+	if (in->exc_target == NULL)
+		wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+	longjmp(*in->exc_target, 1);
+}
+
+WASM_RT_UNWIND_TARGET *wasm_rt_get_unwind_target(void)
+{
+	return tl_current ? tl_current->exc_target : NULL;
+}
+
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET *target)
+{
+	if (tl_current)
+		tl_current->exc_target = target;
+}
+
+uint32_t wasm_rt_exception_tag(void)
+{
+	return tl_current ? tl_current->exc_tag : 0;
+}
+
+uint32_t wasm_rt_exception_size(void)
+{
+	return tl_current ? tl_current->exc_size : 0;
+}
+
+void *wasm_rt_exception(void)
+{
+	return tl_current ? tl_current->exc_data : NULL;
+}
