@@ -1,0 +1,438 @@
+/*
+ * wasi.c — one process's WASI state: the fd table, args and environment,
+ * and the helpers every WASI function shares (errno mapping, rights, guest
+ * memory access).
+ *
+ * The fd table is a growable array of slots; a guest fd is an index. New fds
+ * take the lowest free slot, as POSIX does. Slots 0-2 start as the
+ * embedder's stdio fds, marked `borrowed`: the guest may close or renumber
+ * them (the slot is dropped), but the host fd is never closed by WASI. Each
+ * preopen is a host directory opened O_PATH|O_DIRECTORY; it is the root that
+ * the kernel confines every path lookup to (see wasi_path.c).
+ *
+ * Rights follow the preview 1 model: each slot has base and inheriting
+ * rights; fds opened below a directory get at most its inheriting rights.
+ * A read-only preopen never has any right in WASI_RIGHTS_WRITING and its
+ * `read_only` mark is inherited, so writes are refused twice over.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "wasi_impl.h"
+
+/* The table never grows past this many slots (the host's RLIMIT_NOFILE
+ * usually stops a guest long before). */
+#define WASI_MAX_FDS (1u << 20)
+
+uint16_t wasi_errno(int e)
+{
+	switch (e) {
+	case 0: return 0;
+	case E2BIG: return 1;
+	case EACCES: return 2;
+	case EADDRINUSE: return 3;
+	case EADDRNOTAVAIL: return 4;
+	case EAFNOSUPPORT: return 5;
+	case EAGAIN: return 6;
+	case EALREADY: return 7;
+	case EBADF: return 8;
+	case EBADMSG: return 9;
+	case EBUSY: return 10;
+	case ECANCELED: return 11;
+	case ECHILD: return 12;
+	case ECONNABORTED: return 13;
+	case ECONNREFUSED: return 14;
+	case ECONNRESET: return 15;
+	case EDEADLK: return 16;
+	case EDESTADDRREQ: return 17;
+	case EDOM: return 18;
+	case EDQUOT: return 19;
+	case EEXIST: return 20;
+	case EFAULT: return 21;
+	case EFBIG: return 22;
+	case EHOSTUNREACH: return 23;
+	case EIDRM: return 24;
+	case EILSEQ: return 25;
+	case EINPROGRESS: return 26;
+	case EINTR: return 27;
+	case EINVAL: return 28;
+	case EIO: return 29;
+	case EISCONN: return 30;
+	case EISDIR: return 31;
+	case ELOOP: return 32;
+	case EMFILE: return 33;
+	case EMLINK: return 34;
+	case EMSGSIZE: return 35;
+	case EMULTIHOP: return 36;
+	case ENAMETOOLONG: return 37;
+	case ENETDOWN: return 38;
+	case ENETRESET: return 39;
+	case ENETUNREACH: return 40;
+	case ENFILE: return 41;
+	case ENOBUFS: return 42;
+	case ENODEV: return 43;
+	case ENOENT: return 44;
+	case ENOEXEC: return 45;
+	case ENOLCK: return 46;
+	case ENOLINK: return 47;
+	case ENOMEM: return 48;
+	case ENOMSG: return 49;
+	case ENOPROTOOPT: return 50;
+	case ENOSPC: return 51;
+	case ENOSYS: return 52;
+	case ENOTCONN: return 53;
+	case ENOTDIR: return 54;
+	case ENOTEMPTY: return 55;
+	case ENOTRECOVERABLE: return 56;
+	case ENOTSOCK: return 57;
+	case ENOTSUP: return 58;   /* == EOPNOTSUPP on Linux */
+	case ENOTTY: return 59;
+	case ENXIO: return 60;
+	case EOVERFLOW: return 61;
+	case EOWNERDEAD: return 62;
+	case EPERM: return 63;
+	case EPIPE: return 64;
+	case EPROTO: return 65;
+	case EPROTONOSUPPORT: return 66;
+	case EPROTOTYPE: return 67;
+	case ERANGE: return 68;
+	case EROFS: return 69;
+	case ESPIPE: return 70;
+	case ESRCH: return 71;
+	case ESTALE: return 72;
+	case ETIMEDOUT: return 73;
+	case ETXTBSY: return 74;
+	case EXDEV: return 75;
+	/* Linux-only values with a close WASI meaning. */
+	case ENOTBLK: return WASI_ENOTSUP;
+	case ENOMEDIUM: return 43;
+	case ENOKEY: case EKEYEXPIRED: case EKEYREVOKED: case EKEYREJECTED:
+		return WASI_EACCES;
+	case ESHUTDOWN: return WASI_EPIPE;
+	case EHOSTDOWN: return 23;
+	case ETIME: return 73;
+	case ENONET: return 40;
+	case EREMOTEIO: case ECOMM: return WASI_EIO;
+	case ENOSR: case ENOSTR: case ENODATA: return 49;
+	case EBADFD: return WASI_EBADF;
+	case ESOCKTNOSUPPORT: return 66;
+	case EPFNOSUPPORT: return 5;
+	case ETOOMANYREFS: return 41;
+	case EUSERS: return 41;
+	case ERFKILL: return 38;
+	default: return WASI_EIO;
+	}
+}
+
+struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
+                               uint64_t rights, uint16_t *err)
+{
+	if (fd >= w->nfds || !w->fds[fd].used) {
+		*err = WASI_EBADF;
+		return NULL;
+	}
+	struct wasi_fd *f = &w->fds[fd];
+	if ((f->rights_base & rights) != rights) {
+		*err = WASI_ENOTCAPABLE;
+		return NULL;
+	}
+	*err = 0;
+	return f;
+}
+
+uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
+                        uint32_t *out)
+{
+	uint32_t i;
+	for (i = 0; i < w->nfds; i++)
+		if (!w->fds[i].used)
+			break;
+	if (i == w->nfds) {
+		if (w->nfds >= WASI_MAX_FDS)
+			return WASI_EMFILE;
+		uint32_t n = w->nfds ? w->nfds * 2 : 8;
+		struct wasi_fd *grown = realloc(w->fds, n * sizeof(*grown));
+		if (grown == NULL)
+			return WASI_ENOMEM;
+		memset(grown + w->nfds, 0, (n - w->nfds) * sizeof(*grown));
+		w->fds = grown;
+		w->nfds = n;
+	}
+	w->fds[i] = *f;
+	w->fds[i].used = true;
+	*out = i;
+	return 0;
+}
+
+void wasi_fd_release(struct wasi_fd *f)
+{
+	if (!f->used)
+		return;
+	wasi_fd_closedir(f);
+	if (!f->borrowed && f->host >= 0)
+		close(f->host);
+	free(f->preopen_name);
+	memset(f, 0, sizeof(*f));
+	f->host = -1;
+}
+
+uint8_t wasi_filetype_of_mode(unsigned mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return WASI_FILETYPE_REGULAR_FILE;
+	case S_IFDIR: return WASI_FILETYPE_DIRECTORY;
+	case S_IFCHR: return WASI_FILETYPE_CHARACTER_DEVICE;
+	case S_IFBLK: return WASI_FILETYPE_BLOCK_DEVICE;
+	case S_IFLNK: return WASI_FILETYPE_SYMBOLIC_LINK;
+	case S_IFSOCK: return WASI_FILETYPE_SOCKET_STREAM;
+	default: return WASI_FILETYPE_UNKNOWN;   /* FIFOs have no WASI type */
+	}
+}
+
+uint64_t wasi_rights_for_type(uint8_t filetype, int host_fd)
+{
+	switch (filetype) {
+	case WASI_FILETYPE_DIRECTORY:
+		return WASI_RIGHTS_DIR;
+	case WASI_FILETYPE_SOCKET_STREAM:
+	case WASI_FILETYPE_SOCKET_DGRAM:
+		return WASI_RIGHTS_SOCKET;
+	case WASI_FILETYPE_CHARACTER_DEVICE:
+		/* wasi-libc's isatty() wants a terminal without seek/tell. */
+		if (host_fd >= 0 && isatty(host_fd))
+			return WASI_RIGHTS_FILE &
+			       ~(WASI_RIGHT_FD_SEEK | WASI_RIGHT_FD_TELL);
+		return WASI_RIGHTS_FILE;
+	default:
+		return WASI_RIGHTS_FILE;
+	}
+}
+
+static uint64_t ts_ns(struct timespec ts)
+{
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void wasi_filestat_encode(uint8_t *out, const struct stat *st)
+{
+	memset(out, 0, WASI_FILESTAT_SIZE);
+	wasi_st64(out + 0, (uint64_t)st->st_dev);
+	wasi_st64(out + 8, (uint64_t)st->st_ino);
+	out[16] = wasi_filetype_of_mode(st->st_mode);
+	wasi_st64(out + 24, (uint64_t)st->st_nlink);
+	wasi_st64(out + 32, (uint64_t)st->st_size);
+	wasi_st64(out + 40, ts_ns(st->st_atim));
+	wasi_st64(out + 48, ts_ns(st->st_mtim));
+	wasi_st64(out + 56, ts_ns(st->st_ctim));
+}
+
+uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
+                       struct iovec *stackbuf, uint32_t stackn,
+                       struct iovec **iov, int *niov)
+{
+	const uint8_t *raw = engine_guest_ptr(mem, iovs,
+	                                      (uint64_t)n * WASI_IOVEC_SIZE);
+	if (raw == NULL)
+		return WASI_EFAULT;
+	if (n > IOV_MAX)
+		n = IOV_MAX;
+	struct iovec *v = stackbuf;
+	if (n > stackn) {
+		v = malloc(n * sizeof(*v));
+		if (v == NULL)
+			return WASI_ENOMEM;
+	}
+	uint64_t total = 0;
+	uint32_t i;
+	for (i = 0; i < n; i++) {
+		uint32_t base = wasi_ld32(raw + i * WASI_IOVEC_SIZE);
+		uint32_t len = wasi_ld32(raw + i * WASI_IOVEC_SIZE + 4);
+		void *p = engine_guest_ptr(mem, base, len);
+		if (p == NULL) {
+			wasi_iov_free(v, stackbuf);
+			return WASI_EFAULT;
+		}
+		/* Keep the byte count representable in the guest's u32 result. */
+		if (total + len > INT32_MAX)
+			len = (uint32_t)(INT32_MAX - total);
+		v[i].iov_base = p;
+		v[i].iov_len = len;
+		total += len;
+		if (total == INT32_MAX) {
+			i++;
+			break;
+		}
+	}
+	*iov = v;
+	*niov = (int)i;
+	return 0;
+}
+
+void wasi_iov_free(struct iovec *iov, struct iovec *stackbuf)
+{
+	if (iov != stackbuf)
+		free(iov);
+}
+
+uint16_t wasi_put32(wasm_rt_memory_t *mem, uint32_t addr, uint32_t v)
+{
+	void *p = engine_guest_ptr(mem, addr, 4);
+	if (p == NULL)
+		return WASI_EFAULT;
+	wasi_st32(p, v);
+	return 0;
+}
+
+uint16_t wasi_put64(wasm_rt_memory_t *mem, uint32_t addr, uint64_t v)
+{
+	void *p = engine_guest_ptr(mem, addr, 8);
+	if (p == NULL)
+		return WASI_EFAULT;
+	wasi_st64(p, v);
+	return 0;
+}
+
+/* Copy n strings back to back into one NUL-separated buffer. */
+static int copy_strings(int n, const char *const *src, char **out,
+                        uint32_t *bytes, uint32_t *count)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += strlen(src[i]) + 1;
+	if (total > UINT32_MAX || (uint64_t)n * 4 > UINT32_MAX)
+		return -E2BIG;
+	char *buf = malloc(total ? total : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	size_t off = 0;
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(src[i]) + 1;
+		memcpy(buf + off, src[i], len);
+		off += len;
+	}
+	*out = buf;
+	*bytes = (uint32_t)total;
+	*count = (uint32_t)n;
+	return 0;
+}
+
+static int add_stdio(struct wasi_ctx *w, int slot, int host)
+{
+	struct stat st;
+	if (host < 0)
+		return 0;
+	if (fstat(host, &st) != 0)
+		return -errno;
+	struct wasi_fd *f = &w->fds[slot];
+	f->used = true;
+	f->borrowed = true;
+	f->host = host;
+	f->filetype = wasi_filetype_of_mode(st.st_mode);
+	f->rights_base = wasi_rights_for_type(f->filetype, host);
+	f->rights_inheriting = 0;
+	return 0;
+}
+
+static int add_preopen(struct wasi_ctx *w, const struct wasi_preopen *p,
+                       char *err, size_t errlen)
+{
+	int fd = open(p->host_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot open preopened directory '%s': %s",
+		         p->host_path, strerror(e));
+		return -e;
+	}
+	struct wasi_fd f = {
+		.host = fd,
+		.filetype = WASI_FILETYPE_DIRECTORY,
+		.read_only = p->read_only,
+		.rights_base = WASI_RIGHTS_DIR,
+		.rights_inheriting = WASI_RIGHTS_ALL,
+		.preopen_name = strdup(p->guest_path ? p->guest_path
+		                                     : p->host_path),
+	};
+	if (p->read_only) {
+		f.rights_base &= ~WASI_RIGHTS_WRITING;
+		f.rights_inheriting &= ~WASI_RIGHTS_WRITING;
+	}
+	uint32_t slot;
+	if (f.preopen_name == NULL || wasi_fd_insert(w, &f, &slot) != 0) {
+		close(fd);
+		free(f.preopen_name);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int wasi_ctx_new(const struct wasi_config *cfg, struct wasi_ctx **out,
+                 char *err, size_t errlen)
+{
+	int r;
+	struct wasi_ctx *w = calloc(1, sizeof(*w));
+	*out = NULL;
+	if (w == NULL)
+		goto nomem;
+	w->nfds = 8;
+	w->fds = calloc(w->nfds, sizeof(*w->fds));
+	if (w->fds == NULL)
+		goto nomem;
+	for (uint32_t i = 0; i < w->nfds; i++)
+		w->fds[i].host = -1;
+	r = copy_strings(cfg->argc, cfg->argv, &w->args, &w->args_bytes,
+	                 &w->argc);
+	if (r == 0)
+		r = copy_strings(cfg->envc, cfg->envp, &w->env, &w->env_bytes,
+		                 &w->envc);
+	if (r != 0) {
+		snprintf(err, errlen, "arguments/environment: %s", strerror(-r));
+		goto fail;
+	}
+	for (int i = 0; i < 3; i++) {
+		r = add_stdio(w, i, cfg->stdio[i]);
+		if (r != 0) {
+			snprintf(err, errlen, "stdio fd %d: %s", cfg->stdio[i],
+			         strerror(-r));
+			goto fail;
+		}
+	}
+	/* Preopens start at fd 3 even if some stdio slot is closed. */
+	for (int i = 0; i < 3; i++)
+		if (!w->fds[i].used)
+			w->fds[i].used = true, w->fds[i].borrowed = true;
+	for (int i = 0; i < cfg->npreopens; i++) {
+		r = add_preopen(w, &cfg->preopens[i], err, errlen);
+		if (r != 0)
+			goto fail;
+	}
+	for (int i = 0; i < 3; i++)
+		if (w->fds[i].host < 0)
+			w->fds[i].used = false;
+	*out = w;
+	return 0;
+nomem:
+	r = -ENOMEM;
+	snprintf(err, errlen, "out of memory");
+fail:
+	wasi_ctx_free(w);
+	return r;
+}
+
+void wasi_ctx_free(struct wasi_ctx *w)
+{
+	if (w == NULL)
+		return;
+	for (uint32_t i = 0; i < w->nfds; i++)
+		wasi_fd_release(&w->fds[i]);
+	free(w->fds);
+	free(w->args);
+	free(w->env);
+	free(w);
+}

@@ -1,0 +1,509 @@
+/*
+ * wasi_fd.c — the fd_* functions: I/O, seeking, metadata and directory
+ * listing on an fd the guest already holds.
+ *
+ * Every function looks the fd up with the rights the operation needs
+ * (EBADF for a free slot, ENOTCAPABLE for a missing right), converts guest
+ * pointers with engine_guest_ptr (EFAULT), then makes one host call.
+ *
+ * fd_readdir cookies are the host's telldir() positions (0 = start). The
+ * directory stream is opened lazily on a private descriptor (openat ".")
+ * so a preopen's O_PATH fd can be listed, and the stream is only repositioned
+ * (seekdir) when the guest asks for a cookie other than where it stands, so
+ * paging through a directory with small buffers costs no re-reads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "wasi_impl.h"
+
+#define W(self) (HOST_PROC(self)->wasi)
+#define MEM(self) (HOST_PROC(self)->mem)
+#define STACK_IOVS 16
+
+uint32_t WASI_FN(fd_advise)(WASI_SELF, uint32_t fd, uint64_t offset,
+                            uint64_t len, uint32_t advice)
+{
+	static const int map[] = {
+		POSIX_FADV_NORMAL, POSIX_FADV_SEQUENTIAL, POSIX_FADV_RANDOM,
+		POSIX_FADV_WILLNEED, POSIX_FADV_DONTNEED, POSIX_FADV_NOREUSE,
+	};
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_ADVISE,
+	                                   &err);
+	if (f == NULL)
+		return err;
+	if (advice >= sizeof(map) / sizeof(map[0]) || offset > INT64_MAX ||
+	    len > INT64_MAX)
+		return WASI_EINVAL;
+	return wasi_errno(posix_fadvise(f->host, (off_t)offset, (off_t)len,
+	                                map[advice]));
+}
+
+uint32_t WASI_FN(fd_allocate)(WASI_SELF, uint32_t fd, uint64_t offset,
+                              uint64_t len)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_ALLOCATE,
+	                                   &err);
+	if (f == NULL)
+		return err;
+	if (f->read_only)
+		return WASI_ENOTCAPABLE;
+	if (offset > INT64_MAX || len > INT64_MAX - offset)
+		return WASI_EINVAL;
+	return wasi_errno(posix_fallocate(f->host, (off_t)offset, (off_t)len));
+}
+
+uint32_t WASI_FN(fd_close)(WASI_SELF, uint32_t fd)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	if (f == NULL)
+		return err;
+	wasi_fd_release(f);
+	return 0;
+}
+
+uint32_t WASI_FN(fd_datasync)(WASI_SELF, uint32_t fd)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_DATASYNC,
+	                                   &err);
+	if (f == NULL)
+		return err;
+	return fdatasync(f->host) == 0 ? 0 : wasi_errno(errno);
+}
+
+uint32_t WASI_FN(fd_sync)(WASI_SELF, uint32_t fd)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_SYNC, &err);
+	if (f == NULL)
+		return err;
+	/* An O_PATH directory cannot be fsync'ed; sync a readable twin. */
+	int host = f->host, tmp = -1;
+	if (f->filetype == WASI_FILETYPE_DIRECTORY) {
+		tmp = openat(f->host, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (tmp < 0)
+			return wasi_errno(errno);
+		host = tmp;
+	}
+	int r = fsync(host) == 0 ? 0 : wasi_errno(errno);
+	if (tmp >= 0)
+		close(tmp);
+	return (uint32_t)r;
+}
+
+static uint16_t fdflags_of_host(int fl)
+{
+	uint16_t flags = 0;
+	if (fl & O_APPEND)
+		flags |= WASI_FDFLAG_APPEND;
+	if (fl & O_NONBLOCK)
+		flags |= WASI_FDFLAG_NONBLOCK;
+	if ((fl & O_SYNC) == O_SYNC)
+		flags |= WASI_FDFLAG_SYNC | WASI_FDFLAG_RSYNC;
+	else if (fl & O_DSYNC)
+		flags |= WASI_FDFLAG_DSYNC;
+	return flags;
+}
+
+uint32_t WASI_FN(fd_fdstat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	if (f == NULL)
+		return err;
+	uint8_t *out = engine_guest_ptr(MEM(self), buf, WASI_FDSTAT_SIZE);
+	if (out == NULL)
+		return WASI_EFAULT;
+	int fl = fcntl(f->host, F_GETFL);
+	if (fl < 0)
+		return wasi_errno(errno);
+	memset(out, 0, WASI_FDSTAT_SIZE);
+	out[0] = f->filetype;
+	wasi_st16(out + 2, fdflags_of_host(fl));
+	wasi_st64(out + 8, f->rights_base);
+	wasi_st64(out + 16, f->rights_inheriting);
+	return 0;
+}
+
+uint32_t WASI_FN(fd_fdstat_set_flags)(WASI_SELF, uint32_t fd, uint32_t flags)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
+	                                   WASI_RIGHT_FD_FDSTAT_SET_FLAGS, &err);
+	if (f == NULL)
+		return err;
+	if (flags & ~0x1fu)
+		return WASI_EINVAL;
+	int fl = fcntl(f->host, F_GETFL);
+	if (fl < 0)
+		return wasi_errno(errno);
+	/* Linux's F_SETFL cannot change the synchronous-I/O flags. */
+	uint16_t sync = WASI_FDFLAG_DSYNC | WASI_FDFLAG_RSYNC | WASI_FDFLAG_SYNC;
+	if ((flags & sync) != (fdflags_of_host(fl) & sync))
+		return WASI_ENOTSUP;
+	fl &= ~(O_APPEND | O_NONBLOCK);
+	if (flags & WASI_FDFLAG_APPEND)
+		fl |= O_APPEND;
+	if (flags & WASI_FDFLAG_NONBLOCK)
+		fl |= O_NONBLOCK;
+	return fcntl(f->host, F_SETFL, fl) == 0 ? 0 : wasi_errno(errno);
+}
+
+uint32_t WASI_FN(fd_fdstat_set_rights)(WASI_SELF, uint32_t fd, uint64_t base,
+                                       uint64_t inheriting)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	if (f == NULL)
+		return err;
+	/* Rights can only be dropped, never gained. */
+	if ((base & ~f->rights_base) || (inheriting & ~f->rights_inheriting))
+		return WASI_ENOTCAPABLE;
+	f->rights_base = base;
+	f->rights_inheriting = inheriting;
+	return 0;
+}
+
+uint32_t WASI_FN(fd_filestat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
+	                                   WASI_RIGHT_FD_FILESTAT_GET, &err);
+	if (f == NULL)
+		return err;
+	uint8_t *out = engine_guest_ptr(MEM(self), buf, WASI_FILESTAT_SIZE);
+	if (out == NULL)
+		return WASI_EFAULT;
+	struct stat st;
+	if (fstat(f->host, &st) != 0)
+		return wasi_errno(errno);
+	wasi_filestat_encode(out, &st);
+	return 0;
+}
+
+uint32_t WASI_FN(fd_filestat_set_size)(WASI_SELF, uint32_t fd, uint64_t size)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
+	                                   WASI_RIGHT_FD_FILESTAT_SET_SIZE, &err);
+	if (f == NULL)
+		return err;
+	if (f->read_only)
+		return WASI_ENOTCAPABLE;
+	if (size > INT64_MAX)
+		return WASI_EINVAL;
+	return ftruncate(f->host, (off_t)size) == 0 ? 0 : wasi_errno(errno);
+}
+
+/* Build the utimensat() times from WASI's (atim, mtim, fstflags). */
+uint16_t wasi_times(uint64_t atim, uint64_t mtim, uint32_t fst,
+                    struct timespec ts[2])
+{
+	if (fst & ~0xfu)
+		return WASI_EINVAL;
+	if ((fst & WASI_FST_ATIM) && (fst & WASI_FST_ATIM_NOW))
+		return WASI_EINVAL;
+	if ((fst & WASI_FST_MTIM) && (fst & WASI_FST_MTIM_NOW))
+		return WASI_EINVAL;
+	ts[0].tv_sec = 0;
+	ts[1].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_nsec = UTIME_OMIT;
+	if (fst & WASI_FST_ATIM_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (fst & WASI_FST_ATIM)
+		ts[0] = (struct timespec){ (time_t)(atim / 1000000000u),
+		                           (long)(atim % 1000000000u) };
+	if (fst & WASI_FST_MTIM_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (fst & WASI_FST_MTIM)
+		ts[1] = (struct timespec){ (time_t)(mtim / 1000000000u),
+		                           (long)(mtim % 1000000000u) };
+	return 0;
+}
+
+uint32_t WASI_FN(fd_filestat_set_times)(WASI_SELF, uint32_t fd, uint64_t atim,
+                                        uint64_t mtim, uint32_t fstflags)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
+	                                   WASI_RIGHT_FD_FILESTAT_SET_TIMES, &err);
+	if (f == NULL)
+		return err;
+	if (f->read_only)
+		return WASI_ENOTCAPABLE;
+	struct timespec ts[2];
+	err = wasi_times(atim, mtim, fstflags, ts);
+	if (err)
+		return err;
+	/* AT_EMPTY_PATH also works on O_PATH fds (preopens), unlike futimens. */
+	return utimensat(f->host, "", ts, AT_EMPTY_PATH) == 0
+	       ? 0 : wasi_errno(errno);
+}
+
+/* Shared body of fd_read/fd_write/fd_pread/fd_pwrite. */
+static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
+                   int64_t offset, uint32_t result, bool write)
+{
+	uint64_t need = write ? WASI_RIGHT_FD_WRITE : WASI_RIGHT_FD_READ;
+	if (offset >= 0)
+		need |= WASI_RIGHT_FD_SEEK;
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, need, &err);
+	if (f == NULL)
+		return err;
+	if (write && f->read_only)
+		return WASI_ENOTCAPABLE;
+	if (engine_guest_ptr(MEM(self), result, 4) == NULL)
+		return WASI_EFAULT;
+	struct iovec stackbuf[STACK_IOVS], *iov;
+	int niov;
+	err = wasi_iov_load(MEM(self), iovs, n, stackbuf, STACK_IOVS, &iov,
+	                    &niov);
+	if (err)
+		return err;
+	ssize_t r;
+	if (write)
+		r = offset >= 0 ? pwritev(f->host, iov, niov, offset)
+		                : writev(f->host, iov, niov);
+	else
+		r = offset >= 0 ? preadv(f->host, iov, niov, offset)
+		                : readv(f->host, iov, niov);
+	int e = errno;
+	wasi_iov_free(iov, stackbuf);
+	if (r < 0)
+		return wasi_errno(e);
+	return wasi_put32(MEM(self), result, (uint32_t)r);
+}
+
+uint32_t WASI_FN(fd_read)(WASI_SELF, uint32_t fd, uint32_t iovs,
+                          uint32_t iovs_len, uint32_t nread)
+{
+	return rw(self, fd, iovs, iovs_len, -1, nread, false);
+}
+
+uint32_t WASI_FN(fd_write)(WASI_SELF, uint32_t fd, uint32_t iovs,
+                           uint32_t iovs_len, uint32_t nwritten)
+{
+	return rw(self, fd, iovs, iovs_len, -1, nwritten, true);
+}
+
+uint32_t WASI_FN(fd_pread)(WASI_SELF, uint32_t fd, uint32_t iovs,
+                           uint32_t iovs_len, uint64_t offset, uint32_t nread)
+{
+	if (offset > INT64_MAX)
+		return WASI_EINVAL;
+	return rw(self, fd, iovs, iovs_len, (int64_t)offset, nread, false);
+}
+
+uint32_t WASI_FN(fd_pwrite)(WASI_SELF, uint32_t fd, uint32_t iovs,
+                            uint32_t iovs_len, uint64_t offset,
+                            uint32_t nwritten)
+{
+	if (offset > INT64_MAX)
+		return WASI_EINVAL;
+	return rw(self, fd, iovs, iovs_len, (int64_t)offset, nwritten, true);
+}
+
+uint32_t WASI_FN(fd_prestat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	if (f == NULL)
+		return err;
+	if (f->preopen_name == NULL)
+		return WASI_EBADF;
+	uint8_t *out = engine_guest_ptr(MEM(self), buf, WASI_PRESTAT_SIZE);
+	if (out == NULL)
+		return WASI_EFAULT;
+	memset(out, 0, WASI_PRESTAT_SIZE);
+	out[0] = 0;   /* preopentype: dir */
+	wasi_st32(out + 4, (uint32_t)strlen(f->preopen_name));
+	return 0;
+}
+
+uint32_t WASI_FN(fd_prestat_dir_name)(WASI_SELF, uint32_t fd, uint32_t path,
+                                      uint32_t path_len)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	if (f == NULL)
+		return err;
+	if (f->preopen_name == NULL)
+		return WASI_EBADF;
+	size_t len = strlen(f->preopen_name);
+	if (path_len < len)
+		return WASI_ENAMETOOLONG;
+	void *out = engine_guest_ptr(MEM(self), path, len);
+	if (out == NULL)
+		return WASI_EFAULT;
+	memcpy(out, f->preopen_name, len);
+	return 0;
+}
+
+uint32_t WASI_FN(fd_renumber)(WASI_SELF, uint32_t fd, uint32_t to)
+{
+	struct wasi_ctx *w = W(self);
+	uint16_t err;
+	struct wasi_fd *from = wasi_fd_lookup(w, fd, 0, &err);
+	if (from == NULL)
+		return err;
+	struct wasi_fd *dst = wasi_fd_lookup(w, to, 0, &err);
+	if (dst == NULL)
+		return err;
+	if (from == dst)
+		return 0;
+	wasi_fd_release(dst);
+	*dst = *from;
+	memset(from, 0, sizeof(*from));
+	from->host = -1;
+	return 0;
+}
+
+uint32_t WASI_FN(fd_seek)(WASI_SELF, uint32_t fd, uint64_t offset,
+                          uint32_t whence, uint32_t newoffset)
+{
+	static const int map[] = { SEEK_SET, SEEK_CUR, SEEK_END };
+	/* A pure position query needs only the tell right. */
+	uint64_t need = (offset == 0 && whence == 1) ? WASI_RIGHT_FD_TELL
+	                                             : WASI_RIGHT_FD_SEEK;
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, need, &err);
+	if (f == NULL)
+		return err;
+	if (whence > 2)
+		return WASI_EINVAL;
+	if (engine_guest_ptr(MEM(self), newoffset, 8) == NULL)
+		return WASI_EFAULT;
+	off_t r = lseek(f->host, (off_t)offset, map[whence]);
+	if (r < 0)
+		return wasi_errno(errno);
+	return wasi_put64(MEM(self), newoffset, (uint64_t)r);
+}
+
+uint32_t WASI_FN(fd_tell)(WASI_SELF, uint32_t fd, uint32_t offset)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_TELL, &err);
+	if (f == NULL)
+		return err;
+	if (engine_guest_ptr(MEM(self), offset, 8) == NULL)
+		return WASI_EFAULT;
+	off_t r = lseek(f->host, 0, SEEK_CUR);
+	if (r < 0)
+		return wasi_errno(errno);
+	return wasi_put64(MEM(self), offset, (uint64_t)r);
+}
+
+void wasi_fd_closedir(struct wasi_fd *f)
+{
+	if (f->dir != NULL)
+		closedir(f->dir);
+	f->dir = NULL;
+	f->dir_pos = 0;
+}
+
+static uint8_t dirent_type(DIR *d, const struct dirent *e)
+{
+	switch (e->d_type) {
+	case DT_REG: return WASI_FILETYPE_REGULAR_FILE;
+	case DT_DIR: return WASI_FILETYPE_DIRECTORY;
+	case DT_LNK: return WASI_FILETYPE_SYMBOLIC_LINK;
+	case DT_CHR: return WASI_FILETYPE_CHARACTER_DEVICE;
+	case DT_BLK: return WASI_FILETYPE_BLOCK_DEVICE;
+	case DT_SOCK: return WASI_FILETYPE_SOCKET_STREAM;
+	case DT_UNKNOWN: {
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return wasi_filetype_of_mode(st.st_mode);
+		return WASI_FILETYPE_UNKNOWN;
+	}
+	default: return WASI_FILETYPE_UNKNOWN;
+	}
+}
+
+/* Put the stream of `f` at `cookie`, opening it on first use. */
+static uint16_t dir_seek(struct wasi_fd *f, uint64_t cookie)
+{
+	if (f->dir == NULL) {
+		int fd = openat(f->host, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return wasi_errno(errno);
+		f->dir = fdopendir(fd);
+		if (f->dir == NULL) {
+			int e = errno;
+			close(fd);
+			return wasi_errno(e);
+		}
+		f->dir_pos = 0;
+	}
+	if (cookie == f->dir_pos)
+		return 0;
+	if (cookie == 0)
+		rewinddir(f->dir);
+	else if (cookie > LONG_MAX)
+		return WASI_EINVAL;
+	else
+		seekdir(f->dir, (long)cookie);
+	f->dir_pos = cookie;
+	return 0;
+}
+
+uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
+                             uint32_t buf_len, uint64_t cookie,
+                             uint32_t bufused)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_READDIR,
+	                                   &err);
+	if (f == NULL)
+		return err;
+	uint8_t *out = engine_guest_ptr(MEM(self), buf, buf_len);
+	if (out == NULL || engine_guest_ptr(MEM(self), bufused, 4) == NULL)
+		return WASI_EFAULT;
+	if (f->filetype != WASI_FILETYPE_DIRECTORY)
+		return WASI_ENOTDIR;
+	err = dir_seek(f, cookie);
+	if (err)
+		return err;
+	uint32_t used = 0;
+	while (used < buf_len) {
+		errno = 0;
+		struct dirent *e = readdir(f->dir);
+		if (e == NULL) {
+			if (errno != 0)
+				return wasi_errno(errno);
+			break;
+		}
+		long next = telldir(f->dir);
+		uint8_t hdr[WASI_DIRENT_SIZE] = { 0 };
+		size_t namelen = strlen(e->d_name);
+		wasi_st64(hdr + 0, (uint64_t)next);
+		wasi_st64(hdr + 8, (uint64_t)e->d_ino);
+		wasi_st32(hdr + 16, (uint32_t)namelen);
+		hdr[20] = dirent_type(f->dir, e);
+		/* Copy as much of header + name as fits; a truncated entry
+		 * fills the buffer, telling the guest to retry larger. */
+		uint32_t room = buf_len - used;
+		uint32_t n = room < WASI_DIRENT_SIZE ? room : WASI_DIRENT_SIZE;
+		memcpy(out + used, hdr, n);
+		used += n;
+		room -= n;
+		n = room < namelen ? room : (uint32_t)namelen;
+		memcpy(out + used, e->d_name, n);
+		used += n;
+		/* The stream is now past this entry even if it was cut short:
+		 * the guest's next cookie (an earlier d_next) seeks back. */
+		f->dir_pos = (uint64_t)next;
+	}
+	return wasi_put32(MEM(self), bufused, used);
+}

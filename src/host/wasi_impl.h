@@ -1,0 +1,359 @@
+/*
+ * wasi_impl.h — internals shared by the WASI preview 1 host (wasi.c,
+ * wasi_fd.c, wasi_path.c, wasi_sock.c, wasi_misc.c). Not for use outside
+ * src/host/ except by the WASI unit tests.
+ *
+ * Error convention inside the WASI layer: every helper returns a WASI errno
+ * (uint16_t, 0 = success). Host errno values are converted exactly once, at
+ * the failing system call, with wasi_errno(errno). A guest pointer that is
+ * out of bounds is WASI_EFAULT; a missing right or a write below a read-only
+ * preopen is WASI_ENOTCAPABLE.
+ *
+ * Numbering and layouts follow the wasi_snapshot_preview1 witx definitions.
+ */
+#ifndef WISP_WASI_IMPL_H
+#define WISP_WASI_IMPL_H
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "host.h"
+#include "wasi.h"
+
+/* errno (the ones the host produces by name; the rest come from the table
+ * in wasi.c) */
+enum {
+	WASI_ESUCCESS = 0,
+	WASI_E2BIG = 1,
+	WASI_EACCES = 2,
+	WASI_EAGAIN = 6,
+	WASI_EBADF = 8,
+	WASI_EEXIST = 20,
+	WASI_EFAULT = 21,
+	WASI_EINVAL = 28,
+	WASI_EIO = 29,
+	WASI_EISDIR = 31,
+	WASI_ELOOP = 32,
+	WASI_EMFILE = 33,
+	WASI_ENAMETOOLONG = 37,
+	WASI_ENOENT = 44,
+	WASI_ENOMEM = 48,
+	WASI_ENOSYS = 52,
+	WASI_ENOTDIR = 54,
+	WASI_ENOTEMPTY = 55,
+	WASI_ENOTSOCK = 57,
+	WASI_ENOTSUP = 58,
+	WASI_EOVERFLOW = 61,
+	WASI_EPERM = 63,
+	WASI_EPIPE = 64,
+	WASI_ESPIPE = 70,
+	WASI_EXDEV = 75,
+	WASI_ENOTCAPABLE = 76,
+};
+
+/* filetype */
+enum {
+	WASI_FILETYPE_UNKNOWN = 0,
+	WASI_FILETYPE_BLOCK_DEVICE = 1,
+	WASI_FILETYPE_CHARACTER_DEVICE = 2,
+	WASI_FILETYPE_DIRECTORY = 3,
+	WASI_FILETYPE_REGULAR_FILE = 4,
+	WASI_FILETYPE_SOCKET_DGRAM = 5,
+	WASI_FILETYPE_SOCKET_STREAM = 6,
+	WASI_FILETYPE_SYMBOLIC_LINK = 7,
+};
+
+/* rights: bit numbers from witx */
+#define WASI_R(bit) ((uint64_t)1 << (bit))
+#define WASI_RIGHT_FD_DATASYNC            WASI_R(0)
+#define WASI_RIGHT_FD_READ                WASI_R(1)
+#define WASI_RIGHT_FD_SEEK                WASI_R(2)
+#define WASI_RIGHT_FD_FDSTAT_SET_FLAGS    WASI_R(3)
+#define WASI_RIGHT_FD_SYNC                WASI_R(4)
+#define WASI_RIGHT_FD_TELL                WASI_R(5)
+#define WASI_RIGHT_FD_WRITE               WASI_R(6)
+#define WASI_RIGHT_FD_ADVISE              WASI_R(7)
+#define WASI_RIGHT_FD_ALLOCATE            WASI_R(8)
+#define WASI_RIGHT_PATH_CREATE_DIRECTORY  WASI_R(9)
+#define WASI_RIGHT_PATH_CREATE_FILE       WASI_R(10)
+#define WASI_RIGHT_PATH_LINK_SOURCE       WASI_R(11)
+#define WASI_RIGHT_PATH_LINK_TARGET       WASI_R(12)
+#define WASI_RIGHT_PATH_OPEN              WASI_R(13)
+#define WASI_RIGHT_FD_READDIR             WASI_R(14)
+#define WASI_RIGHT_PATH_READLINK          WASI_R(15)
+#define WASI_RIGHT_PATH_RENAME_SOURCE     WASI_R(16)
+#define WASI_RIGHT_PATH_RENAME_TARGET     WASI_R(17)
+#define WASI_RIGHT_PATH_FILESTAT_GET      WASI_R(18)
+#define WASI_RIGHT_PATH_FILESTAT_SET_SIZE WASI_R(19)
+#define WASI_RIGHT_PATH_FILESTAT_SET_TIMES WASI_R(20)
+#define WASI_RIGHT_FD_FILESTAT_GET        WASI_R(21)
+#define WASI_RIGHT_FD_FILESTAT_SET_SIZE   WASI_R(22)
+#define WASI_RIGHT_FD_FILESTAT_SET_TIMES  WASI_R(23)
+#define WASI_RIGHT_PATH_SYMLINK           WASI_R(24)
+#define WASI_RIGHT_PATH_REMOVE_DIRECTORY  WASI_R(25)
+#define WASI_RIGHT_PATH_UNLINK_FILE       WASI_R(26)
+#define WASI_RIGHT_POLL_FD_READWRITE      WASI_R(27)
+#define WASI_RIGHT_SOCK_SHUTDOWN          WASI_R(28)
+#define WASI_RIGHT_SOCK_ACCEPT            WASI_R(29)
+#define WASI_RIGHTS_ALL                   (WASI_R(30) - 1)
+
+/* Rights that only make sense on a regular file (or stream). */
+#define WASI_RIGHTS_FILE \
+	(WASI_RIGHT_FD_DATASYNC | WASI_RIGHT_FD_READ | WASI_RIGHT_FD_SEEK | \
+	 WASI_RIGHT_FD_FDSTAT_SET_FLAGS | WASI_RIGHT_FD_SYNC | \
+	 WASI_RIGHT_FD_TELL | WASI_RIGHT_FD_WRITE | WASI_RIGHT_FD_ADVISE | \
+	 WASI_RIGHT_FD_ALLOCATE | WASI_RIGHT_FD_FILESTAT_GET | \
+	 WASI_RIGHT_FD_FILESTAT_SET_SIZE | WASI_RIGHT_FD_FILESTAT_SET_TIMES | \
+	 WASI_RIGHT_POLL_FD_READWRITE)
+/* Rights that make sense on a directory. */
+#define WASI_RIGHTS_DIR \
+	(WASI_RIGHT_FD_FDSTAT_SET_FLAGS | WASI_RIGHT_FD_SYNC | \
+	 WASI_RIGHT_FD_DATASYNC | WASI_RIGHT_PATH_CREATE_DIRECTORY | \
+	 WASI_RIGHT_PATH_CREATE_FILE | WASI_RIGHT_PATH_LINK_SOURCE | \
+	 WASI_RIGHT_PATH_LINK_TARGET | WASI_RIGHT_PATH_OPEN | \
+	 WASI_RIGHT_FD_READDIR | WASI_RIGHT_PATH_READLINK | \
+	 WASI_RIGHT_PATH_RENAME_SOURCE | WASI_RIGHT_PATH_RENAME_TARGET | \
+	 WASI_RIGHT_PATH_FILESTAT_GET | WASI_RIGHT_PATH_FILESTAT_SET_SIZE | \
+	 WASI_RIGHT_PATH_FILESTAT_SET_TIMES | WASI_RIGHT_FD_FILESTAT_GET | \
+	 WASI_RIGHT_FD_FILESTAT_SET_TIMES | WASI_RIGHT_PATH_SYMLINK | \
+	 WASI_RIGHT_PATH_REMOVE_DIRECTORY | WASI_RIGHT_PATH_UNLINK_FILE | \
+	 WASI_RIGHT_POLL_FD_READWRITE)
+#define WASI_RIGHTS_SOCKET \
+	(WASI_RIGHT_FD_READ | WASI_RIGHT_FD_WRITE | \
+	 WASI_RIGHT_FD_FDSTAT_SET_FLAGS | WASI_RIGHT_FD_FILESTAT_GET | \
+	 WASI_RIGHT_POLL_FD_READWRITE | WASI_RIGHT_SOCK_SHUTDOWN | \
+	 WASI_RIGHT_SOCK_ACCEPT)
+/* Everything that modifies the file system: never granted below a
+ * read-only preopen. */
+#define WASI_RIGHTS_WRITING \
+	(WASI_RIGHT_FD_WRITE | WASI_RIGHT_FD_ALLOCATE | \
+	 WASI_RIGHT_FD_FILESTAT_SET_SIZE | WASI_RIGHT_FD_FILESTAT_SET_TIMES | \
+	 WASI_RIGHT_PATH_CREATE_DIRECTORY | WASI_RIGHT_PATH_CREATE_FILE | \
+	 WASI_RIGHT_PATH_LINK_SOURCE | WASI_RIGHT_PATH_LINK_TARGET | \
+	 WASI_RIGHT_PATH_RENAME_SOURCE | WASI_RIGHT_PATH_RENAME_TARGET | \
+	 WASI_RIGHT_PATH_FILESTAT_SET_SIZE | \
+	 WASI_RIGHT_PATH_FILESTAT_SET_TIMES | WASI_RIGHT_PATH_SYMLINK | \
+	 WASI_RIGHT_PATH_REMOVE_DIRECTORY | WASI_RIGHT_PATH_UNLINK_FILE)
+
+/* fdflags */
+#define WASI_FDFLAG_APPEND   0x1
+#define WASI_FDFLAG_DSYNC    0x2
+#define WASI_FDFLAG_NONBLOCK 0x4
+#define WASI_FDFLAG_RSYNC    0x8
+#define WASI_FDFLAG_SYNC     0x10
+/* oflags */
+#define WASI_O_CREAT     0x1
+#define WASI_O_DIRECTORY 0x2
+#define WASI_O_EXCL      0x4
+#define WASI_O_TRUNC     0x8
+/* lookupflags */
+#define WASI_LOOKUP_SYMLINK_FOLLOW 0x1
+/* fstflags */
+#define WASI_FST_ATIM     0x1
+#define WASI_FST_ATIM_NOW 0x2
+#define WASI_FST_MTIM     0x4
+#define WASI_FST_MTIM_NOW 0x8
+/* clockid */
+#define WASI_CLOCK_REALTIME 0
+#define WASI_CLOCK_MONOTONIC 1
+#define WASI_CLOCK_PROCESS_CPUTIME 2
+#define WASI_CLOCK_THREAD_CPUTIME 3
+
+/* Sizes of the structures the guest sees. */
+#define WASI_FILESTAT_SIZE 64
+#define WASI_FDSTAT_SIZE 24
+#define WASI_PRESTAT_SIZE 8
+#define WASI_DIRENT_SIZE 24
+#define WASI_IOVEC_SIZE 8
+#define WASI_SUBSCRIPTION_SIZE 48
+#define WASI_EVENT_SIZE 32
+
+/* One slot of the guest's fd table. */
+struct wasi_fd {
+	bool used;
+	bool borrowed;          /* host fd belongs to the embedder (stdio) */
+	bool read_only;         /* below a read-only preopen */
+	uint8_t filetype;
+	int host;               /* host file descriptor */
+	uint64_t rights_base;
+	uint64_t rights_inheriting;
+	char *preopen_name;     /* guest name if a preopened directory */
+	DIR *dir;               /* readdir stream, opened lazily */
+	uint64_t dir_pos;       /* cookie where `dir` stands */
+};
+
+struct wasi_ctx {
+	struct wasi_fd *fds;
+	uint32_t nfds;          /* slots allocated in fds */
+	/* args and environment: strings back to back, each NUL-terminated */
+	char *args;
+	uint32_t args_bytes, argc;
+	char *env;
+	uint32_t env_bytes, envc;
+};
+
+/* Map a host errno to a WASI errno (unknown ones give WASI_EIO). */
+uint16_t wasi_errno(int host_errno);
+
+/* The open fd `fd`, or NULL with *err = WASI_EBADF. When it lacks any of
+ * `rights`, NULL with *err = WASI_ENOTCAPABLE. */
+struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
+                               uint64_t rights, uint16_t *err);
+/* Put `f` (copied, f->used is set) into the lowest free slot; its number in
+ * *out. Ownership of f's host fd and strings passes to the table on
+ * success; on failure (WASI_ENOMEM, or WASI_EMFILE when the table is full)
+ * nothing is taken. */
+uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
+                        uint32_t *out);
+/* Close what a slot owns (not borrowed host fds) and mark it free. */
+void wasi_fd_release(struct wasi_fd *f);
+
+/* Filetype of a host fd, from fstat; also the rights a fresh fd of that
+ * type gets. */
+uint8_t wasi_filetype_of_mode(unsigned mode);
+uint64_t wasi_rights_for_type(uint8_t filetype, int host_fd);
+
+/* Encode a host struct stat as a WASI filestat (64 bytes) at guest `out`. */
+struct stat;
+void wasi_filestat_encode(uint8_t *out, const struct stat *st);
+
+/* Guest iovec list → host iovecs. Returns WASI_EFAULT for any bad pointer.
+ * *iov is `stackbuf` or malloc'd (free with wasi_iov_free); the count is
+ * capped at IOV_MAX and the total at INT32_MAX bytes (a short transfer). */
+struct iovec;
+uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
+                       struct iovec *stackbuf, uint32_t stackn,
+                       struct iovec **iov, int *niov);
+void wasi_iov_free(struct iovec *iov, struct iovec *stackbuf);
+
+/* Little-endian stores/loads at possibly unaligned host addresses. */
+static inline void wasi_st16(void *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void wasi_st32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void wasi_st64(void *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint16_t wasi_ld16(const void *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+static inline uint32_t wasi_ld32(const void *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+static inline uint64_t wasi_ld64(const void *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* Store a u32/u64 result at a guest address; WASI_EFAULT if out of bounds. */
+uint16_t wasi_put32(wasm_rt_memory_t *mem, uint32_t addr, uint32_t v);
+uint16_t wasi_put64(wasm_rt_memory_t *mem, uint32_t addr, uint64_t v);
+
+/* Build utimensat() times from WASI (atim, mtim, fstflags); WASI_EINVAL
+ * for unknown flags or a time given both explicitly and as "now". */
+struct timespec;
+uint16_t wasi_times(uint64_t atim, uint64_t mtim, uint32_t fstflags,
+                    struct timespec ts[2]);
+
+/* Close the readdir stream of a slot, if any (wasi_fd.c). */
+void wasi_fd_closedir(struct wasi_fd *f);
+
+/* The generated code's view of the import namespace. */
+struct Z_wasi_snapshot_preview1_instance_t;
+#define WASI_SELF struct Z_wasi_snapshot_preview1_instance_t *self
+#define WASI_FN(name) Z_wasi_snapshot_preview1Z_##name
+
+uint32_t WASI_FN(args_get)(WASI_SELF, uint32_t argv, uint32_t argv_buf);
+uint32_t WASI_FN(args_sizes_get)(WASI_SELF, uint32_t argc, uint32_t size);
+uint32_t WASI_FN(environ_get)(WASI_SELF, uint32_t environ, uint32_t buf);
+uint32_t WASI_FN(environ_sizes_get)(WASI_SELF, uint32_t count, uint32_t size);
+uint32_t WASI_FN(clock_res_get)(WASI_SELF, uint32_t id, uint32_t res);
+uint32_t WASI_FN(clock_time_get)(WASI_SELF, uint32_t id, uint64_t precision,
+                                 uint32_t time);
+uint32_t WASI_FN(fd_advise)(WASI_SELF, uint32_t fd, uint64_t offset,
+                            uint64_t len, uint32_t advice);
+uint32_t WASI_FN(fd_allocate)(WASI_SELF, uint32_t fd, uint64_t offset,
+                              uint64_t len);
+uint32_t WASI_FN(fd_close)(WASI_SELF, uint32_t fd);
+uint32_t WASI_FN(fd_datasync)(WASI_SELF, uint32_t fd);
+uint32_t WASI_FN(fd_fdstat_get)(WASI_SELF, uint32_t fd, uint32_t buf);
+uint32_t WASI_FN(fd_fdstat_set_flags)(WASI_SELF, uint32_t fd, uint32_t flags);
+uint32_t WASI_FN(fd_fdstat_set_rights)(WASI_SELF, uint32_t fd, uint64_t base,
+                                       uint64_t inheriting);
+uint32_t WASI_FN(fd_filestat_get)(WASI_SELF, uint32_t fd, uint32_t buf);
+uint32_t WASI_FN(fd_filestat_set_size)(WASI_SELF, uint32_t fd, uint64_t size);
+uint32_t WASI_FN(fd_filestat_set_times)(WASI_SELF, uint32_t fd, uint64_t atim,
+                                        uint64_t mtim, uint32_t fstflags);
+uint32_t WASI_FN(fd_pread)(WASI_SELF, uint32_t fd, uint32_t iovs,
+                           uint32_t iovs_len, uint64_t offset, uint32_t nread);
+uint32_t WASI_FN(fd_prestat_get)(WASI_SELF, uint32_t fd, uint32_t buf);
+uint32_t WASI_FN(fd_prestat_dir_name)(WASI_SELF, uint32_t fd, uint32_t path,
+                                      uint32_t path_len);
+uint32_t WASI_FN(fd_pwrite)(WASI_SELF, uint32_t fd, uint32_t iovs,
+                            uint32_t iovs_len, uint64_t offset,
+                            uint32_t nwritten);
+uint32_t WASI_FN(fd_read)(WASI_SELF, uint32_t fd, uint32_t iovs,
+                          uint32_t iovs_len, uint32_t nread);
+uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
+                             uint32_t buf_len, uint64_t cookie,
+                             uint32_t bufused);
+uint32_t WASI_FN(fd_renumber)(WASI_SELF, uint32_t fd, uint32_t to);
+uint32_t WASI_FN(fd_seek)(WASI_SELF, uint32_t fd, uint64_t offset,
+                          uint32_t whence, uint32_t newoffset);
+uint32_t WASI_FN(fd_sync)(WASI_SELF, uint32_t fd);
+uint32_t WASI_FN(fd_tell)(WASI_SELF, uint32_t fd, uint32_t offset);
+uint32_t WASI_FN(fd_write)(WASI_SELF, uint32_t fd, uint32_t iovs,
+                           uint32_t iovs_len, uint32_t nwritten);
+uint32_t WASI_FN(path_create_directory)(WASI_SELF, uint32_t fd, uint32_t path,
+                                        uint32_t path_len);
+uint32_t WASI_FN(path_filestat_get)(WASI_SELF, uint32_t fd, uint32_t flags,
+                                    uint32_t path, uint32_t path_len,
+                                    uint32_t buf);
+uint32_t WASI_FN(path_filestat_set_times)(WASI_SELF, uint32_t fd,
+                                          uint32_t flags, uint32_t path,
+                                          uint32_t path_len, uint64_t atim,
+                                          uint64_t mtim, uint32_t fstflags);
+uint32_t WASI_FN(path_link)(WASI_SELF, uint32_t old_fd, uint32_t old_flags,
+                            uint32_t old_path, uint32_t old_path_len,
+                            uint32_t new_fd, uint32_t new_path,
+                            uint32_t new_path_len);
+uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
+                            uint32_t path, uint32_t path_len, uint32_t oflags,
+                            uint64_t rights_base, uint64_t rights_inheriting,
+                            uint32_t fdflags, uint32_t opened_fd);
+uint32_t WASI_FN(path_readlink)(WASI_SELF, uint32_t fd, uint32_t path,
+                                uint32_t path_len, uint32_t buf,
+                                uint32_t buf_len, uint32_t bufused);
+uint32_t WASI_FN(path_remove_directory)(WASI_SELF, uint32_t fd, uint32_t path,
+                                        uint32_t path_len);
+uint32_t WASI_FN(path_rename)(WASI_SELF, uint32_t fd, uint32_t old_path,
+                              uint32_t old_path_len, uint32_t new_fd,
+                              uint32_t new_path, uint32_t new_path_len);
+uint32_t WASI_FN(path_symlink)(WASI_SELF, uint32_t old_path,
+                               uint32_t old_path_len, uint32_t fd,
+                               uint32_t new_path, uint32_t new_path_len);
+uint32_t WASI_FN(path_unlink_file)(WASI_SELF, uint32_t fd, uint32_t path,
+                                   uint32_t path_len);
+uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
+                              uint32_t nsubscriptions, uint32_t nevents);
+void WASI_FN(proc_exit)(WASI_SELF, uint32_t code);
+uint32_t WASI_FN(proc_raise)(WASI_SELF, uint32_t sig);
+uint32_t WASI_FN(sched_yield)(WASI_SELF);
+uint32_t WASI_FN(random_get)(WASI_SELF, uint32_t buf, uint32_t buf_len);
+uint32_t WASI_FN(sock_accept)(WASI_SELF, uint32_t fd, uint32_t flags,
+                              uint32_t fd_out);
+uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
+                            uint32_t ri_data_len, uint32_t ri_flags,
+                            uint32_t ro_datalen, uint32_t ro_flags);
+uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
+                            uint32_t si_data_len, uint32_t si_flags,
+                            uint32_t so_datalen);
+uint32_t WASI_FN(sock_shutdown)(WASI_SELF, uint32_t fd, uint32_t how);
+
+#endif

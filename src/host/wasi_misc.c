@@ -1,0 +1,331 @@
+/*
+ * wasi_misc.c — arguments, environment, clocks, poll_oneoff, randomness and
+ * process control.
+ *
+ * poll_oneoff blocks the calling thread in ppoll(2): clock subscriptions
+ * become its timeout (the earliest one), fd subscriptions its pollfds. Each
+ * clock subscription keeps its deadline on its own clock, so an absolute
+ * CLOCK_REALTIME deadline is checked against the real-time clock after
+ * every wake-up, and the wait resumes until some subscription is really due
+ * (ppoll may return early on EINTR or for a realtime clock step).
+ *
+ * proc_raise is ENOSYS: delivering a host signal would hit the whole wisp
+ * process, not one guest, and preview 1 has no portable meaning for it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wasi_impl.h"
+
+#define W(self) (HOST_PROC(self)->wasi)
+#define MEM(self) (HOST_PROC(self)->mem)
+
+/* Write a string table (argv or environ) into the guest. */
+static uint32_t strings_get(wasm_rt_memory_t *mem, const char *strs,
+                            uint32_t bytes, uint32_t count, uint32_t ptrs,
+                            uint32_t buf)
+{
+	uint8_t *p = engine_guest_ptr(mem, ptrs, (uint64_t)count * 4);
+	char *b = engine_guest_ptr(mem, buf, bytes);
+	if (p == NULL || b == NULL)
+		return WASI_EFAULT;
+	memcpy(b, strs, bytes);
+	uint32_t off = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		wasi_st32(p + (size_t)i * 4, buf + off);
+		off += (uint32_t)strlen(strs + off) + 1;
+	}
+	return 0;
+}
+
+static uint32_t sizes_get(wasm_rt_memory_t *mem, uint32_t count,
+                          uint32_t bytes, uint32_t count_ptr,
+                          uint32_t size_ptr)
+{
+	if (engine_guest_ptr(mem, count_ptr, 4) == NULL ||
+	    engine_guest_ptr(mem, size_ptr, 4) == NULL)
+		return WASI_EFAULT;
+	wasi_put32(mem, count_ptr, count);
+	wasi_put32(mem, size_ptr, bytes);
+	return 0;
+}
+
+uint32_t WASI_FN(args_get)(WASI_SELF, uint32_t argv, uint32_t argv_buf)
+{
+	struct wasi_ctx *w = W(self);
+	return strings_get(MEM(self), w->args, w->args_bytes, w->argc, argv,
+	                   argv_buf);
+}
+
+uint32_t WASI_FN(args_sizes_get)(WASI_SELF, uint32_t argc, uint32_t size)
+{
+	struct wasi_ctx *w = W(self);
+	return sizes_get(MEM(self), w->argc, w->args_bytes, argc, size);
+}
+
+uint32_t WASI_FN(environ_get)(WASI_SELF, uint32_t environ, uint32_t buf)
+{
+	struct wasi_ctx *w = W(self);
+	return strings_get(MEM(self), w->env, w->env_bytes, w->envc, environ,
+	                   buf);
+}
+
+uint32_t WASI_FN(environ_sizes_get)(WASI_SELF, uint32_t count, uint32_t size)
+{
+	struct wasi_ctx *w = W(self);
+	return sizes_get(MEM(self), w->envc, w->env_bytes, count, size);
+}
+
+static bool host_clock(uint32_t id, clockid_t *out)
+{
+	switch (id) {
+	case WASI_CLOCK_REALTIME: *out = CLOCK_REALTIME; return true;
+	case WASI_CLOCK_MONOTONIC: *out = CLOCK_MONOTONIC; return true;
+	case WASI_CLOCK_PROCESS_CPUTIME: *out = CLOCK_PROCESS_CPUTIME_ID; return true;
+	case WASI_CLOCK_THREAD_CPUTIME: *out = CLOCK_THREAD_CPUTIME_ID; return true;
+	default: return false;
+	}
+}
+
+static uint64_t now_ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t WASI_FN(clock_res_get)(WASI_SELF, uint32_t id, uint32_t res)
+{
+	clockid_t c;
+	struct timespec ts;
+	if (!host_clock(id, &c))
+		return WASI_EINVAL;
+	if (clock_getres(c, &ts) != 0)
+		return wasi_errno(errno);
+	return wasi_put64(MEM(self), res, (uint64_t)ts.tv_sec * 1000000000u +
+	                                  (uint64_t)ts.tv_nsec);
+}
+
+uint32_t WASI_FN(clock_time_get)(WASI_SELF, uint32_t id, uint64_t precision,
+                                 uint32_t time)
+{
+	clockid_t c;
+	if (!host_clock(id, &c))
+		return WASI_EINVAL;
+	if (engine_guest_ptr(MEM(self), time, 8) == NULL)
+		return WASI_EFAULT;
+	return wasi_put64(MEM(self), time, now_ns(c));
+}
+
+/* One parsed subscription. */
+struct sub {
+	uint64_t userdata;
+	uint8_t type;            /* 0 clock, 1 fd_read, 2 fd_write */
+	uint16_t error;          /* reported at once, without waiting */
+	clockid_t clock;
+	uint64_t deadline;       /* on `clock` */
+	int pfd;                 /* index into the pollfd array */
+	int host;
+};
+
+static void parse_sub(struct wasi_ctx *w, const uint8_t *raw, struct sub *s,
+                      struct pollfd *pfds, int *npfds)
+{
+	s->userdata = wasi_ld64(raw);
+	s->type = raw[8];
+	s->error = 0;
+	s->pfd = -1;
+	if (s->type == 0) {
+		uint32_t id = wasi_ld32(raw + 16);
+		uint64_t timeout = wasi_ld64(raw + 24);
+		uint16_t flags = wasi_ld16(raw + 40);
+		/* CPU-time clocks do not advance while we sleep. */
+		if ((id != WASI_CLOCK_REALTIME && id != WASI_CLOCK_MONOTONIC) ||
+		    (flags & ~1u)) {
+			s->error = WASI_EINVAL;
+			return;
+		}
+		host_clock(id, &s->clock);
+		if (flags & 1) {
+			s->deadline = timeout;
+		} else {
+			uint64_t now = now_ns(s->clock);
+			s->deadline = timeout > UINT64_MAX - now ? UINT64_MAX
+			                                         : now + timeout;
+		}
+	} else if (s->type == 1 || s->type == 2) {
+		uint16_t err;
+		struct wasi_fd *f = wasi_fd_lookup(w, wasi_ld32(raw + 16),
+		                                   WASI_RIGHT_POLL_FD_READWRITE,
+		                                   &err);
+		if (f == NULL) {
+			s->error = err;
+			return;
+		}
+		s->host = f->host;
+		s->pfd = (*npfds)++;
+		pfds[s->pfd].fd = f->host;
+		pfds[s->pfd].events = s->type == 1 ? POLLIN : POLLOUT;
+		pfds[s->pfd].revents = 0;
+	} else {
+		s->error = WASI_EINVAL;
+	}
+}
+
+/* Bytes ready to read on a host fd, best effort. */
+static uint64_t readable_bytes(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		off_t pos = lseek(fd, 0, SEEK_CUR);
+		return pos >= 0 && st.st_size > pos ? (uint64_t)(st.st_size - pos)
+		                                    : 0;
+	}
+	int n = 0;
+	if (ioctl(fd, FIONREAD, &n) == 0 && n > 0)
+		return (uint64_t)n;
+	return 0;
+}
+
+/* Fill the event for `s` if it is due; returns whether it was. */
+static bool sub_event(const struct sub *s, const struct pollfd *pfds,
+                      uint8_t *ev)
+{
+	memset(ev, 0, WASI_EVENT_SIZE);
+	wasi_st64(ev, s->userdata);
+	ev[10] = s->type;
+	if (s->error) {
+		wasi_st16(ev + 8, s->error);
+		return true;
+	}
+	if (s->type == 0)
+		return now_ns(s->clock) >= s->deadline;
+	short re = pfds[s->pfd].revents;
+	if (re == 0)
+		return false;
+	if (re & POLLNVAL)
+		wasi_st16(ev + 8, WASI_EBADF);
+	else if ((re & POLLERR) && !(re & (POLLIN | POLLOUT)))
+		wasi_st16(ev + 8, WASI_EIO);
+	else if (s->type == 1)
+		wasi_st64(ev + 16, readable_bytes(s->host));
+	if (re & POLLHUP)
+		wasi_st16(ev + 24, 1);   /* fd_readwrite_hangup */
+	return true;
+}
+
+/* Nanoseconds until the earliest clock subscription (-1: none). */
+static int64_t next_timeout(const struct sub *subs, uint32_t n)
+{
+	int64_t best = -1;
+	for (uint32_t i = 0; i < n; i++) {
+		if (subs[i].type != 0 || subs[i].error)
+			continue;
+		uint64_t now = now_ns(subs[i].clock);
+		uint64_t left = subs[i].deadline > now ? subs[i].deadline - now
+		                                       : 0;
+		if (left > INT64_MAX)
+			left = INT64_MAX;
+		if (best < 0 || (int64_t)left < best)
+			best = (int64_t)left;
+	}
+	return best;
+}
+
+uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
+                              uint32_t nsubscriptions, uint32_t nevents)
+{
+	wasm_rt_memory_t *mem = MEM(self);
+	uint32_t n = nsubscriptions;
+	if (n == 0)
+		return WASI_EINVAL;
+	const uint8_t *raw = engine_guest_ptr(mem, in,
+	                                      (uint64_t)n * WASI_SUBSCRIPTION_SIZE);
+	uint8_t *evs = engine_guest_ptr(mem, out, (uint64_t)n * WASI_EVENT_SIZE);
+	if (raw == NULL || evs == NULL ||
+	    engine_guest_ptr(mem, nevents, 4) == NULL)
+		return WASI_EFAULT;
+	struct sub *subs = malloc(n * sizeof(*subs));
+	struct pollfd *pfds = malloc(n * sizeof(*pfds));
+	if (subs == NULL || pfds == NULL) {
+		free(subs);
+		free(pfds);
+		return WASI_ENOMEM;
+	}
+	int npfds = 0;
+	bool errors = false;
+	/* Parse everything before writing: `in` and `out` may overlap. */
+	for (uint32_t i = 0; i < n; i++) {
+		parse_sub(W(self), raw + (size_t)i * WASI_SUBSCRIPTION_SIZE,
+		          &subs[i], pfds, &npfds);
+		errors |= subs[i].error != 0;
+	}
+	uint32_t count = 0;
+	uint16_t err = 0;
+	uint8_t ev[WASI_EVENT_SIZE];
+	for (;;) {
+		int64_t t = errors ? 0 : next_timeout(subs, n);
+		struct timespec ts = { (time_t)(t / 1000000000),
+		                       (long)(t % 1000000000) };
+		int r = ppoll(pfds, (nfds_t)npfds, t < 0 ? NULL : &ts, NULL);
+		if (r < 0 && errno != EINTR) {
+			err = wasi_errno(errno);
+			break;
+		}
+		if (r < 0)
+			continue;
+		for (uint32_t i = 0; i < n; i++)
+			if (sub_event(&subs[i], pfds, ev))
+				memcpy(evs + (size_t)count++ * WASI_EVENT_SIZE,
+				       ev, WASI_EVENT_SIZE);
+		if (count > 0)
+			break;
+	}
+	free(subs);
+	free(pfds);
+	if (err)
+		return err;
+	return wasi_put32(mem, nevents, count);
+}
+
+uint32_t WASI_FN(random_get)(WASI_SELF, uint32_t buf, uint32_t buf_len)
+{
+	uint8_t *p = engine_guest_ptr(MEM(self), buf, buf_len);
+	if (p == NULL)
+		return WASI_EFAULT;
+	/* getrandom returns at most 32 MiB per call; loop until full. */
+	uint32_t done = 0;
+	while (done < buf_len) {
+		ssize_t r = getrandom(p + done, buf_len - done, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return wasi_errno(errno);
+		}
+		done += (uint32_t)r;
+	}
+	return 0;
+}
+
+uint32_t WASI_FN(sched_yield)(WASI_SELF)
+{
+	sched_yield();
+	return 0;
+}
+
+void WASI_FN(proc_exit)(WASI_SELF, uint32_t code)
+{
+	engine_exit(HOST_PROC(self)->inst, (int)code);
+}
+
+uint32_t WASI_FN(proc_raise)(WASI_SELF, uint32_t sig)
+{
+	return WASI_ENOSYS;
+}

@@ -1,0 +1,152 @@
+/*
+ * wasi_sock.c — the sock_* functions of preview 1 on fds that are sockets.
+ *
+ * Preview 1 cannot create sockets; a guest only holds one if the embedder
+ * hands it over (stdio, or a listener once networking lands) or accepts a
+ * connection on such a listener. Non-socket fds give ENOTSOCK, free slots
+ * EBADF. Sends use MSG_NOSIGNAL so a closed peer is EPIPE, never SIGPIPE.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "wasi_impl.h"
+
+#define W(self) (HOST_PROC(self)->wasi)
+#define MEM(self) (HOST_PROC(self)->mem)
+#define STACK_IOVS 16
+
+#define WASI_RIFLAG_PEEK 0x1
+#define WASI_RIFLAG_WAITALL 0x2
+#define WASI_ROFLAG_TRUNCATED 0x1
+#define WASI_SDFLAG_RD 0x1
+#define WASI_SDFLAG_WR 0x2
+
+/* The socket at `fd` holding `rights`: EBADF, ENOTSOCK or ENOTCAPABLE. */
+static struct wasi_fd *sock_lookup(struct wasi_ctx *w, uint32_t fd,
+                                   uint64_t rights, uint16_t *err)
+{
+	struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, err);
+	if (f == NULL)
+		return NULL;
+	if (f->filetype != WASI_FILETYPE_SOCKET_STREAM &&
+	    f->filetype != WASI_FILETYPE_SOCKET_DGRAM) {
+		*err = WASI_ENOTSOCK;
+		return NULL;
+	}
+	return wasi_fd_lookup(w, fd, rights, err);
+}
+
+uint32_t WASI_FN(sock_accept)(WASI_SELF, uint32_t fd, uint32_t flags,
+                              uint32_t fd_out)
+{
+	uint16_t err;
+	struct wasi_fd *f = sock_lookup(W(self), fd, WASI_RIGHT_SOCK_ACCEPT,
+	                                &err);
+	if (f == NULL)
+		return err;
+	if (flags & ~(uint32_t)WASI_FDFLAG_NONBLOCK)
+		return WASI_EINVAL;
+	if (engine_guest_ptr(MEM(self), fd_out, 4) == NULL)
+		return WASI_EFAULT;
+	int fl = SOCK_CLOEXEC;
+	if (flags & WASI_FDFLAG_NONBLOCK)
+		fl |= SOCK_NONBLOCK;
+	int h = accept4(f->host, NULL, NULL, fl);
+	if (h < 0)
+		return wasi_errno(errno);
+	struct wasi_fd nf = {
+		.host = h,
+		.filetype = WASI_FILETYPE_SOCKET_STREAM,
+		.rights_base = WASI_RIGHTS_SOCKET & f->rights_inheriting,
+		.rights_inheriting = f->rights_inheriting,
+	};
+	uint32_t slot;
+	err = wasi_fd_insert(W(self), &nf, &slot);
+	if (err) {
+		close(h);
+		return err;
+	}
+	return wasi_put32(MEM(self), fd_out, slot);
+}
+
+uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
+                            uint32_t ri_data_len, uint32_t ri_flags,
+                            uint32_t ro_datalen, uint32_t ro_flags)
+{
+	uint16_t err;
+	struct wasi_fd *f = sock_lookup(W(self), fd, WASI_RIGHT_FD_READ, &err);
+	if (f == NULL)
+		return err;
+	if (ri_flags & ~(uint32_t)(WASI_RIFLAG_PEEK | WASI_RIFLAG_WAITALL))
+		return WASI_EINVAL;
+	if (engine_guest_ptr(MEM(self), ro_datalen, 4) == NULL ||
+	    engine_guest_ptr(MEM(self), ro_flags, 2) == NULL)
+		return WASI_EFAULT;
+	struct iovec stackbuf[STACK_IOVS], *iov;
+	int niov;
+	err = wasi_iov_load(MEM(self), ri_data, ri_data_len, stackbuf,
+	                    STACK_IOVS, &iov, &niov);
+	if (err)
+		return err;
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
+	int fl = 0;
+	if (ri_flags & WASI_RIFLAG_PEEK)
+		fl |= MSG_PEEK;
+	if (ri_flags & WASI_RIFLAG_WAITALL)
+		fl |= MSG_WAITALL;
+	ssize_t r = recvmsg(f->host, &msg, fl);
+	int e = errno;
+	wasi_iov_free(iov, stackbuf);
+	if (r < 0)
+		return wasi_errno(e);
+	wasi_put32(MEM(self), ro_datalen, (uint32_t)r);
+	uint16_t ro = (msg.msg_flags & MSG_TRUNC) ? WASI_ROFLAG_TRUNCATED : 0;
+	wasi_st16(engine_guest_ptr(MEM(self), ro_flags, 2), ro);
+	return 0;
+}
+
+uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
+                            uint32_t si_data_len, uint32_t si_flags,
+                            uint32_t so_datalen)
+{
+	uint16_t err;
+	struct wasi_fd *f = sock_lookup(W(self), fd, WASI_RIGHT_FD_WRITE, &err);
+	if (f == NULL)
+		return err;
+	if (si_flags != 0)   /* preview 1 defines no siflags */
+		return WASI_EINVAL;
+	if (engine_guest_ptr(MEM(self), so_datalen, 4) == NULL)
+		return WASI_EFAULT;
+	struct iovec stackbuf[STACK_IOVS], *iov;
+	int niov;
+	err = wasi_iov_load(MEM(self), si_data, si_data_len, stackbuf,
+	                    STACK_IOVS, &iov, &niov);
+	if (err)
+		return err;
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
+	ssize_t r = sendmsg(f->host, &msg, MSG_NOSIGNAL);
+	int e = errno;
+	wasi_iov_free(iov, stackbuf);
+	if (r < 0)
+		return wasi_errno(e);
+	return wasi_put32(MEM(self), so_datalen, (uint32_t)r);
+}
+
+uint32_t WASI_FN(sock_shutdown)(WASI_SELF, uint32_t fd, uint32_t how)
+{
+	uint16_t err;
+	struct wasi_fd *f = sock_lookup(W(self), fd, WASI_RIGHT_SOCK_SHUTDOWN,
+	                                &err);
+	if (f == NULL)
+		return err;
+	int h;
+	switch (how) {
+	case WASI_SDFLAG_RD: h = SHUT_RD; break;
+	case WASI_SDFLAG_WR: h = SHUT_WR; break;
+	case WASI_SDFLAG_RD | WASI_SDFLAG_WR: h = SHUT_RDWR; break;
+	default: return WASI_EINVAL;
+	}
+	return shutdown(f->host, h) == 0 ? 0 : wasi_errno(errno);
+}
