@@ -64,8 +64,10 @@ endif
 .PHONY: all test check unit bench install clean guests fuzz soak
 all: $(WISP_BIN)
 
-$(WISP_BIN): $(CLI_OBJS) $(B)/libwisp.a src/engine/exports.list
-	$(CC) $(LDFLAGS) $(LDEXPORT) -o $@ $(CLI_OBJS) $(B)/libwisp.a $(LDLIBS)
+# Linked from the objects, not the archive: the exported functions are used
+# only by generated code, so the linker would drop them from an archive.
+$(WISP_BIN): $(CLI_OBJS) $(LIB_OBJS) src/engine/exports.list
+	$(CC) $(LDFLAGS) $(LDEXPORT) -o $@ $(CLI_OBJS) $(LIB_OBJS) $(LDLIBS)
 
 $(B)/libwisp.a: $(LIB_OBJS)
 	@rm -f $@

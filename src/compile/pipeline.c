@@ -222,12 +222,15 @@ static int run_compiler(const struct pipeline *p, enum tier t, const char *workd
 {
 	char inc[PATH_MAX + 2];
 	snprintf(inc, sizeof(inc), "-I%s", workdir);
+	/* -lm: generated code calls libm (floor, sqrt, ...), which the host
+	 * itself may not link. */
 	char *fast[] = { (char *)p->fast_cc, "-shared", "-w", inc, "-o", (char *)out_so,
-	                 (char *)tu, NULL };
+	                 (char *)tu, "-lm", NULL };
 	char *opt[] = { (char *)p->opt_cc, "-O2", "-shared", "-fPIC", "-w",
 	                "-fvisibility=hidden", "-fno-omit-frame-pointer",
 	                "-fno-toplevel-reorder", "-fno-reorder-blocks-and-partition",
-	                "-fno-strict-aliasing", inc, "-o", (char *)out_so, (char *)tu, NULL };
+	                "-fno-strict-aliasing", inc, "-o", (char *)out_so, (char *)tu,
+	                "-lm", NULL };
 	char out[8192];
 	struct progress_state ps = { display, p->opt_cc, false };
 	bool tty = p->progress && t == TIER_OPT && isatty(2);

@@ -25,6 +25,26 @@
 
 static _Thread_local engine_module *tl_loading;
 
+/* Generated code is the only caller of these; referencing them here makes
+ * any program that can load a module (the CLI, unit tests linking
+ * libwisp.a) contain them. */
+__attribute__((used)) static void (*const runtime_symbols[])(void) = {
+	(void (*)(void))wasm_rt_allocate_memory,
+	(void (*)(void))wasm_rt_grow_memory,
+	(void (*)(void))wasm_rt_free_memory,
+	(void (*)(void))wasm_rt_allocate_funcref_table,
+	(void (*)(void))wasm_rt_allocate_externref_table,
+	(void (*)(void))wasm_rt_free_funcref_table,
+	(void (*)(void))wasm_rt_free_externref_table,
+	(void (*)(void))wasm_rt_grow_funcref_table,
+	(void (*)(void))wasm_rt_grow_externref_table,
+	(void (*)(void))wasm_rt_register_func_type,
+	(void (*)(void))wasm_rt_register_tag,
+	(void (*)(void))wasm_rt_trap,
+	(void (*)(void))wasm_rt_is_initialized,
+	(void (*)(void))wisp_hook_slow,
+};
+
 engine_module *engine_loading_module(void)
 {
 	return tl_loading;

@@ -197,3 +197,19 @@ void *wasm_rt_exception(void)
 {
 	return tl_current ? tl_current->exc_data : NULL;
 }
+
+/* wasm-rt.h's global set-up. wisp's engine has no global state to set up
+ * (see the top of this file), so there is nothing to do and the runtime is
+ * always ready; generated init_module() asserts wasm_rt_is_initialized(). */
+void wasm_rt_init(void)
+{
+}
+
+bool wasm_rt_is_initialized(void)
+{
+	return true;
+}
+
+void wasm_rt_free(void)
+{
+}
