@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# setup.sh — everything wisp needs on a fresh Debian 12 (or Ubuntu) machine,
+# then a build. Run as root or with sudo from anywhere in the repository:
+#
+#   sudo scripts/setup.sh
+#
+# Phases (one line each; details go to a log shown only on failure):
+#   1. packages  apt-get update + install of what the build, the tests and the
+#                benchmarks need (skipped when all are installed already);
+#   2. rust      a Rust toolchain for wasm32-wasip1 guests:
+#                - rustup with the wasm32-wasip1 target installed (for the
+#                  invoking user under sudo): used as is, nothing is built;
+#                - otherwise Debian's rustc-web/cargo-web and a std built from
+#                  rust-web-src by scripts/setup-rust-wasm.sh (about a minute,
+#                  once per rustc version, into /var/cache/wisp);
+#   3. build     `make` (./wisp) and `make -C examples`, as the invoking user
+#                under sudo so the tree does not end up owned by root.
+# Running it again does only what is missing.
+#
+# Environment: WISP_RUST_SYSROOT (see setup-rust-wasm.sh),
+#              WISP_SETUP_SKIP_BUILD=1 to stop after phase 2.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log=$(mktemp /tmp/wisp-setup.XXXXXX.log)
+
+die() {
+	echo "setup: FAILED: $*" >&2
+	echo "setup: full log: $log" >&2
+	exit 1
+}
+
+# run PHASE CMD...: run CMD with its output in the log; on failure show the
+# log's tail and stop.
+run() {
+	local phase=$1
+	shift
+	echo "+ $*" >>"$log"
+	if ! "$@" >>"$log" 2>&1; then
+		echo "---- last lines of $log ----" >&2
+		tail -n 30 "$log" >&2
+		die "$phase: '$*' exited with an error"
+	fi
+}
+
+# The user the build runs as: the one who called sudo, else ourselves.
+as_user() {
+	if [ "$(id -u)" = 0 ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+		local home
+		home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+		# sudo's PATH lacks the user's rustup (~/.cargo/bin): put it back.
+		sudo -u "$SUDO_USER" -H env PATH="$home/.cargo/bin:$PATH" "$@"
+	else
+		"$@"
+	fi
+}
+
+# True when rustup (ours, or the sudo caller's) has the wasm32-wasip1 target.
+rustup_has_wasip1() {
+	local list=""
+	if command -v rustup >/dev/null 2>&1; then
+		list=$(rustup target list --installed 2>/dev/null || true)
+	fi
+	if [ -z "$list" ] && [ -n "${SUDO_USER:-}" ]; then
+		local home
+		home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+		if [ -x "$home/.cargo/bin/rustup" ]; then
+			list=$(sudo -u "$SUDO_USER" -H "$home/.cargo/bin/rustup" target list --installed 2>/dev/null || true)
+		fi
+	fi
+	grep -qx wasm32-wasip1 <<<"$list"
+}
+
+# --- 1. packages -------------------------------------------------------------
+base_pkgs=(
+	build-essential make git ca-certificates
+	python3 python3-pytest
+	clang lld wabt binaryen tcc              # guests, wasm2c, the fast tier
+	wasi-libc libclang-rt-dev-wasm32         # C guests
+	libxxhash-dev libck-dev libcmocka-dev    # the runtime and its unit tests
+	erlang-nox golang-go hyperfine           # benchmarks against peers
+)
+rust_pkgs=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
+
+use_rustup=0
+if [ -z "${WISP_RUST_SYSROOT:-}" ] && rustup_has_wasip1; then
+	use_rustup=1
+fi
+pkgs=("${base_pkgs[@]}")
+[ "$use_rustup" = 1 ] || pkgs+=("${rust_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+done
+if [ "${#missing[@]}" = 0 ]; then
+	echo "setup: packages: all ${#pkgs[@]} installed"
+else
+	[ "$(id -u)" = 0 ] || die "packages: ${missing[*]} missing; run as root: sudo $0"
+	command -v apt-get >/dev/null || die "packages: apt-get not found (wisp's set-up supports Debian 12 and Ubuntu)"
+	echo "setup: packages: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	run packages apt-get update -q
+	# On distributions without rustc-web (e.g. Ubuntu), say what to do instead.
+	for p in "${missing[@]}"; do
+		if ! apt-cache show "$p" >/dev/null 2>&1; then
+			case " ${rust_pkgs[*]} " in
+			*" $p "*) die "packages: $p is not available here; install rustup, run 'rustup target add wasm32-wasip1' as your user, then run this script again" ;;
+			*) die "packages: $p is not available from this machine's package sources" ;;
+			esac
+		fi
+	done
+	# rustc-web replaces Debian's older rustc/cargo packages; apt removes them.
+	run packages apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# --- 2. rust -----------------------------------------------------------------
+if [ "$use_rustup" = 1 ]; then
+	echo "setup: rust: using rustup's wasm32-wasip1 target"
+else
+	start=$(date +%s)
+	run rust "$root/scripts/setup-rust-wasm.sh"
+	sysroot=$("$root/scripts/setup-rust-wasm.sh" --print-sysroot)
+	echo "setup: rust: wasm32-wasip1 std ready at $sysroot ($(( $(date +%s) - start )) s)"
+fi
+
+# --- 3. build ----------------------------------------------------------------
+if [ -n "${WISP_SETUP_SKIP_BUILD:-}" ]; then
+	echo "setup: build: skipped (WISP_SETUP_SKIP_BUILD)"
+	exit 0
+fi
+run build as_user make -C "$root" -j"$(nproc)"
+run build as_user make -C "$root/examples"
+echo "setup: build: ./wisp and examples/*.wasm ready; try: ./wisp run examples/hello.wasm"
+rm -f "$log"
