@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "wasi_impl.h"
 
 /* wasi_snapshot_preview1, in witx order of the spec's function list. */
 const struct host_import wasi_imports[] = {
@@ -63,6 +64,59 @@ const struct host_import wasi_imports[] = {
 	WASI(sock_shutdown, "ii", "i"),
 #undef WASI
 	{ NULL, NULL, NULL, NULL },
+};
+
+/* The functions themselves, referenced so that linking abi.o (module
+ * validation always does) pulls every WASI object out of libwisp.a: the
+ * generated code finds them only at dlopen time, which the static linker
+ * cannot see. */
+__attribute__((used)) static void (*const wasi_anchor[])(void) = {
+	(void (*)(void))WASI_FN(args_get),
+	(void (*)(void))WASI_FN(args_sizes_get),
+	(void (*)(void))WASI_FN(environ_get),
+	(void (*)(void))WASI_FN(environ_sizes_get),
+	(void (*)(void))WASI_FN(clock_res_get),
+	(void (*)(void))WASI_FN(clock_time_get),
+	(void (*)(void))WASI_FN(fd_advise),
+	(void (*)(void))WASI_FN(fd_allocate),
+	(void (*)(void))WASI_FN(fd_close),
+	(void (*)(void))WASI_FN(fd_datasync),
+	(void (*)(void))WASI_FN(fd_fdstat_get),
+	(void (*)(void))WASI_FN(fd_fdstat_set_flags),
+	(void (*)(void))WASI_FN(fd_fdstat_set_rights),
+	(void (*)(void))WASI_FN(fd_filestat_get),
+	(void (*)(void))WASI_FN(fd_filestat_set_size),
+	(void (*)(void))WASI_FN(fd_filestat_set_times),
+	(void (*)(void))WASI_FN(fd_pread),
+	(void (*)(void))WASI_FN(fd_prestat_get),
+	(void (*)(void))WASI_FN(fd_prestat_dir_name),
+	(void (*)(void))WASI_FN(fd_pwrite),
+	(void (*)(void))WASI_FN(fd_read),
+	(void (*)(void))WASI_FN(fd_readdir),
+	(void (*)(void))WASI_FN(fd_renumber),
+	(void (*)(void))WASI_FN(fd_seek),
+	(void (*)(void))WASI_FN(fd_sync),
+	(void (*)(void))WASI_FN(fd_tell),
+	(void (*)(void))WASI_FN(fd_write),
+	(void (*)(void))WASI_FN(path_create_directory),
+	(void (*)(void))WASI_FN(path_filestat_get),
+	(void (*)(void))WASI_FN(path_filestat_set_times),
+	(void (*)(void))WASI_FN(path_link),
+	(void (*)(void))WASI_FN(path_open),
+	(void (*)(void))WASI_FN(path_readlink),
+	(void (*)(void))WASI_FN(path_remove_directory),
+	(void (*)(void))WASI_FN(path_rename),
+	(void (*)(void))WASI_FN(path_symlink),
+	(void (*)(void))WASI_FN(path_unlink_file),
+	(void (*)(void))WASI_FN(poll_oneoff),
+	(void (*)(void))WASI_FN(proc_exit),
+	(void (*)(void))WASI_FN(proc_raise),
+	(void (*)(void))WASI_FN(sched_yield),
+	(void (*)(void))WASI_FN(random_get),
+	(void (*)(void))WASI_FN(sock_accept),
+	(void (*)(void))WASI_FN(sock_recv),
+	(void (*)(void))WASI_FN(sock_send),
+	(void (*)(void))WASI_FN(sock_shutdown),
 };
 
 /* Every namespace wisp provides; add new tables here. */

@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -334,8 +335,15 @@ static int add_stdio(struct wasi_ctx *w, int slot, int host)
 	f->borrowed = true;
 	f->host = host;
 	f->filetype = wasi_filetype_of_mode(st.st_mode);
+	int type;
+	socklen_t len = sizeof(type);
+	if (S_ISSOCK(st.st_mode) &&
+	    getsockopt(host, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	    type == SOCK_DGRAM)
+		f->filetype = WASI_FILETYPE_SOCKET_DGRAM;
 	f->rights_base = wasi_rights_for_type(f->filetype, host);
-	f->rights_inheriting = 0;
+	/* a listening socket passes its rights on to accepted ones */
+	f->rights_inheriting = S_ISSOCK(st.st_mode) ? WASI_RIGHTS_SOCKET : 0;
 	return 0;
 }
 
