@@ -6,15 +6,19 @@
  * (EBADF for a free slot, ENOTCAPABLE for a missing right), converts guest
  * pointers with engine_guest_ptr (EFAULT), then makes one host call.
  *
- * fd_readdir cookies are the host's telldir() positions (0 = start). The
- * directory stream is opened lazily on a private descriptor (openat ".")
- * so a preopen's O_PATH fd can be listed, and the stream is only repositioned
- * (seekdir) when the guest asks for a cookie other than where it stands, so
- * paging through a directory with small buffers costs no re-reads.
+ * fd_readdir cookies are entry ordinals (0 = start, n = after the n-th
+ * entry), not the host's telldir() values: those are 64-bit hashes on most
+ * file systems, and wasi-libc's telldir() returns a 32-bit long on wasm32,
+ * so a hash cookie would not survive a telldir/seekdir round trip. The host
+ * position of every ordinal seen is remembered (8 bytes per entry), so
+ * seeking back is one seekdir(); a cookie beyond what was read is reached
+ * by reading forward. The stream is opened lazily on a private descriptor
+ * (openat ".") so a preopen's O_PATH fd can be listed, and is only moved
+ * when the guest asks for a cookie other than where it stands, so paging
+ * with small buffers costs no re-reads.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -408,8 +412,11 @@ void wasi_fd_closedir(struct wasi_fd *f)
 {
 	if (f->dir != NULL)
 		closedir(f->dir);
+	free(f->dir_offs);
 	f->dir = NULL;
 	f->dir_pos = 0;
+	f->dir_offs = NULL;
+	f->dir_noffs = f->dir_capoffs = 0;
 }
 
 static uint8_t dirent_type(DIR *d, const struct dirent *e)
@@ -431,30 +438,70 @@ static uint8_t dirent_type(DIR *d, const struct dirent *e)
 	}
 }
 
-/* Put the stream of `f` at `cookie`, opening it on first use. */
+/* Read the next entry of f's stream, advancing the ordinal and recording
+ * the host position after it. NULL at the end (or on error, errno set). */
+static struct dirent *dir_next(struct wasi_fd *f, uint16_t *err)
+{
+	*err = 0;
+	errno = 0;
+	struct dirent *e = readdir(f->dir);
+	if (e == NULL) {
+		if (errno != 0)
+			*err = wasi_errno(errno);
+		return NULL;
+	}
+	f->dir_pos++;
+	if (f->dir_pos == f->dir_noffs) {
+		if (f->dir_noffs == f->dir_capoffs) {
+			uint64_t cap = f->dir_capoffs * 2;
+			long *grown = realloc(f->dir_offs, cap * sizeof(long));
+			if (grown == NULL) {
+				*err = WASI_ENOMEM;
+				return NULL;
+			}
+			f->dir_offs = grown;
+			f->dir_capoffs = cap;
+		}
+		f->dir_noffs++;
+	}
+	f->dir_offs[f->dir_pos] = telldir(f->dir);
+	return e;
+}
+
+/* Put the stream of `f` at `cookie`, opening it on first use. A cookie
+ * past the end leaves the stream at the end. */
 static uint16_t dir_seek(struct wasi_fd *f, uint64_t cookie)
 {
+	uint16_t err;
 	if (f->dir == NULL) {
 		int fd = openat(f->host, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			return wasi_errno(errno);
 		f->dir = fdopendir(fd);
-		if (f->dir == NULL) {
-			int e = errno;
-			close(fd);
-			return wasi_errno(e);
+		f->dir_offs = malloc(64 * sizeof(long));
+		if (f->dir == NULL || f->dir_offs == NULL) {
+			err = f->dir == NULL ? wasi_errno(errno) : WASI_ENOMEM;
+			if (f->dir == NULL)
+				close(fd);
+			wasi_fd_closedir(f);
+			return err;
 		}
+		f->dir_capoffs = 64;
+		f->dir_noffs = 1;
+		f->dir_offs[0] = telldir(f->dir);
 		f->dir_pos = 0;
 	}
 	if (cookie == f->dir_pos)
 		return 0;
-	if (cookie == 0)
+	uint64_t known = cookie < f->dir_noffs ? cookie : f->dir_noffs - 1;
+	if (known == 0)
 		rewinddir(f->dir);
-	else if (cookie > LONG_MAX)
-		return WASI_EINVAL;
 	else
-		seekdir(f->dir, (long)cookie);
-	f->dir_pos = cookie;
+		seekdir(f->dir, f->dir_offs[known]);
+	f->dir_pos = known;
+	while (f->dir_pos < cookie)
+		if (dir_next(f, &err) == NULL)
+			return err;
 	return 0;
 }
 
@@ -477,22 +524,22 @@ uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
 		return err;
 	uint32_t used = 0;
 	while (used < buf_len) {
-		errno = 0;
-		struct dirent *e = readdir(f->dir);
+		struct dirent *e = dir_next(f, &err);
 		if (e == NULL) {
-			if (errno != 0)
-				return wasi_errno(errno);
+			if (err)
+				return err;
 			break;
 		}
-		long next = telldir(f->dir);
 		uint8_t hdr[WASI_DIRENT_SIZE] = { 0 };
 		size_t namelen = strlen(e->d_name);
-		wasi_st64(hdr + 0, (uint64_t)next);
+		wasi_st64(hdr + 0, f->dir_pos);
 		wasi_st64(hdr + 8, (uint64_t)e->d_ino);
 		wasi_st32(hdr + 16, (uint32_t)namelen);
 		hdr[20] = dirent_type(f->dir, e);
 		/* Copy as much of header + name as fits; a truncated entry
-		 * fills the buffer, telling the guest to retry larger. */
+		 * fills the buffer, telling the guest to retry larger. The
+		 * stream is then past it; the guest's next cookie (an earlier
+		 * d_next) seeks back. */
 		uint32_t room = buf_len - used;
 		uint32_t n = room < WASI_DIRENT_SIZE ? room : WASI_DIRENT_SIZE;
 		memcpy(out + used, hdr, n);
@@ -501,9 +548,6 @@ uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
 		n = room < namelen ? room : (uint32_t)namelen;
 		memcpy(out + used, e->d_name, n);
 		used += n;
-		/* The stream is now past this entry even if it was cut short:
-		 * the guest's next cookie (an earlier d_next) seeks back. */
-		f->dir_pos = (uint64_t)next;
 	}
 	return wasi_put32(MEM(self), bufused, used);
 }

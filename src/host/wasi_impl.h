@@ -181,7 +181,9 @@ struct wasi_fd {
 	uint64_t rights_inheriting;
 	char *preopen_name;     /* guest name if a preopened directory */
 	DIR *dir;               /* readdir stream, opened lazily */
-	uint64_t dir_pos;       /* cookie where `dir` stands */
+	uint64_t dir_pos;       /* cookie (entry ordinal) where `dir` stands */
+	long *dir_offs;         /* telldir() of each ordinal seen so far */
+	uint64_t dir_noffs, dir_capoffs;
 };
 
 struct wasi_ctx {

@@ -525,6 +525,25 @@ static void readdir_paging(void **state)
 		assert_int_equal(nsmall, nbig);
 		assert_string_equal(small, big);
 	}
+	/* cookies are small ordinals: any of them resumes the same listing */
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_readdir(SELF, 3, A_BIG, 4096, 0, A_OUT), 0);
+	assert_int_equal(ld64(fx, A_BIG), 1);
+	for (uint64_t k = 0; k < 32; k += 7) {
+		assert_int_equal(Z_wasi_snapshot_preview1Z_fd_readdir(SELF, 3, A_BIG, 4096, k, A_OUT), 0);
+		const char *want = big;
+		for (uint64_t i = 0; i < k; i++)
+			want = strchr(want, '/') + 1;
+		uint32_t nl = ld32(fx, A_BIG + 16);
+		assert_memory_equal(fx->data + A_BIG + WASI_DIRENT_SIZE, want, nl);
+		assert_int_equal(want[nl], '/');
+		assert_int_equal(ld64(fx, A_BIG), k + 1);
+	}
+	/* past the end: nothing; then back to a cookie already seen */
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_readdir(SELF, 3, A_BIG, 4096, 1000, A_OUT), 0);
+	assert_int_equal(ld32(fx, A_OUT), 0);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_readdir(SELF, 3, A_BIG, 4096, 31, A_OUT), 0);
+	assert_int_equal(ld32(fx, A_OUT), WASI_DIRENT_SIZE + ld32(fx, A_BIG + 16));
+	assert_int_equal(ld64(fx, A_BIG), 32);
 	/* a truncated entry fills the buffer exactly */
 	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_readdir(SELF, 3, A_BIG, 30, 0, A_OUT), 0);
 	assert_int_equal(ld32(fx, A_OUT), 30);
