@@ -12,8 +12,12 @@
  *
  * Rights follow the preview 1 model: each slot has base and inheriting
  * rights; fds opened below a directory get at most its inheriting rights.
- * A read-only preopen never has any right in WASI_RIGHTS_WRITING and its
- * `read_only` mark is inherited, so writes are refused twice over.
+ * Below a read-only preopen no fd has any right in WASI_RIGHTS_WRITING in
+ * its base rights, and the `read_only` mark is inherited and checked by
+ * every writing call, so writes are refused twice over. The inheriting
+ * rights of such directories still list the write rights on purpose:
+ * wasi-libc masks its path_open request by them, and would otherwise turn
+ * open(O_WRONLY) into a silent read-only open instead of ENOTCAPABLE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -366,10 +370,8 @@ static int add_preopen(struct wasi_ctx *w, const struct wasi_preopen *p,
 		.preopen_name = strdup(p->guest_path ? p->guest_path
 		                                     : p->host_path),
 	};
-	if (p->read_only) {
+	if (p->read_only)
 		f.rights_base &= ~WASI_RIGHTS_WRITING;
-		f.rights_inheriting &= ~WASI_RIGHTS_WRITING;
-	}
 	uint32_t slot;
 	if (f.preopen_name == NULL || wasi_fd_insert(w, &f, &slot) != 0) {
 		close(fd);

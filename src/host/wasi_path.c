@@ -481,10 +481,8 @@ uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
 	nf.rights_base = rights_base & dir->rights_inheriting &
 	                 wasi_rights_for_type(nf.filetype, h);
 	nf.rights_inheriting = rights_inheriting & dir->rights_inheriting;
-	if (nf.read_only) {
+	if (nf.read_only)
 		nf.rights_base &= ~WASI_RIGHTS_WRITING;
-		nf.rights_inheriting &= ~WASI_RIGHTS_WRITING;
-	}
 	uint32_t slot;
 	err = wasi_fd_insert(w, &nf, &slot);
 	if (err) {
