@@ -18,7 +18,10 @@
  *
  * The epilogue lists every defined function's native address with its wasm
  * index and name, taken from wasm2c's forward declarations, which appear in
- * function-index order.
+ * function-index order. Function definitions get WISP_FN (noinline,
+ * noclone) so that a trap's return address names the innermost wasm
+ * function; wasm2c's own helpers (loads, stores, math) still inline. LLVM
+ * has already inlined what pays at the wasm level.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -87,8 +90,9 @@ static int is_loop_label(const char *line, size_t len)
 }
 
 /* Is `line` a forward declaration "static <type> w2c_<name>(...);" of a
- * defined function? On success copies the symbol into sym. */
-static int is_fn_decl(const char *line, size_t len, char *sym, size_t symlen)
+ * defined function? On success *sym is the symbol (malloc'd; Rust's mangled
+ * names run to hundreds of characters). */
+static int is_fn_decl(const char *line, size_t len, char **sym)
 {
 	if (len < 12 || strncmp(line, "static ", 7) != 0 || line[len - 1] != ';')
 		return 0;
@@ -101,11 +105,17 @@ static int is_fn_decl(const char *line, size_t len, char *sym, size_t symlen)
 	const char *s = p;
 	while (p < end && (isalnum((unsigned char)*p) || *p == '_'))
 		p++;
-	if (p >= end || *p != '(' || (size_t)(p - s) >= symlen)
+	if (p >= end || *p != '(')
 		return 0;
-	memcpy(sym, s, (size_t)(p - s));
-	sym[p - s] = '\0';
-	return 1;
+	*sym = strndup(s, (size_t)(p - s));
+	return *sym != NULL;
+}
+
+/* Is `line` the definition of a wasm function, "static <type> w2c_<name>(...) {"? */
+static int is_fn_def(const char *line, size_t len)
+{
+	return len > 12 && strncmp(line, "static ", 7) == 0 && line[len - 1] == '{' &&
+	       memmem(line, len, " w2c_", 5) != NULL && memchr(line, '=', len) == NULL;
 }
 
 /* Find the parameter types of Z_wisp_guest_instantiate in the header, after
@@ -134,7 +144,7 @@ static int instantiate_params(const char *hdr, char types[][96], int max, int *n
 	return 0;
 }
 
-static int write_epilogue(FILE *f, const struct wasm_info *info, char syms[][128],
+static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
                           uint32_t nsyms, const char *hdr, char *err, size_t errlen)
 {
 	char types[64][96];
@@ -151,39 +161,56 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char syms[][128
 	fprintf(f, ");\n}\n");
 	fprintf(f, "static void wisp_free(void *inst) { Z_wisp_guest_free((Z_wisp_guest_instance_t *)inst); }\n");
 
-	char mangled[512];
+	/* The host calls wasm2c's own export functions; a wrapper of ours
+	 * would lie beyond code_end with the export's code inlined into it. */
+	char start_fn[600] = "0", memory_fn[600] = "0", mangled[512];
 	const struct wasm_export *start = wasm_find_export(info, "_start", WASM_KIND_FUNC);
 	if (start != NULL) {
 		mangle("_start", mangled, sizeof(mangled));
-		fprintf(f, "static void wisp_start(void *inst) { Z_wisp_guestZ_%s((Z_wisp_guest_instance_t *)inst); }\n", mangled);
+		snprintf(start_fn, sizeof(start_fn), "(void (*)(void *))Z_wisp_guestZ_%s", mangled);
 	}
 	const struct wasm_export *mem = wasm_find_export(info, "memory", WASM_KIND_MEMORY);
 	if (mem != NULL) {
 		mangle("memory", mangled, sizeof(mangled));
-		fprintf(f, "static void *wisp_memory(void *inst) { return Z_wisp_guestZ_%s((Z_wisp_guest_instance_t *)inst); }\n", mangled);
+		snprintf(memory_fn, sizeof(memory_fn), "(void *(*)(void *))Z_wisp_guestZ_%s", mangled);
 	}
 
-	fprintf(f, "static const struct wisp_fn_entry wisp_fns[%u] = {\n", nsyms ? nsyms : 1);
-	for (uint32_t i = 0; i < nsyms; i++) {
-		uint32_t index = info->nfunc_imports + i;
+	/* Every defined function, then every export function of a defined
+	 * function (wasm2c's wrapper, into which the C compiler may inline the
+	 * function itself), under the exported function's index and name. */
+	uint32_t nentries = 0;
+	fprintf(f, "static const struct wisp_fn_entry wisp_fns[] = {\n");
+	for (uint32_t i = 0; i < nsyms + info->nexports; i++) {
+		uint32_t index;
+		char sym[600];
+		if (i < nsyms) {
+			index = info->nfunc_imports + i;
+			snprintf(sym, sizeof(sym), "%s", syms[i]);
+		} else {
+			const struct wasm_export *e = &info->exports[i - nsyms];
+			if (e->kind != WASM_KIND_FUNC || e->index < info->nfunc_imports)
+				continue;
+			index = e->index;
+			mangle(e->name, mangled, sizeof(mangled));
+			snprintf(sym, sizeof(sym), "Z_wisp_guestZ_%s", mangled);
+		}
 		const char *name = wasm_func_name(info, index);
 		char fallback[32];
 		if (name == NULL) {
 			snprintf(fallback, sizeof(fallback), "func[%u]", index);
 			name = fallback;
 		}
-		fprintf(f, "  { (const void *)%s, %uu, ", syms[i], index);
+		fprintf(f, "  { (const void *)%s, %uu, ", sym, index);
 		put_c_string(f, name);
 		fprintf(f, " },\n");
+		nentries++;
 	}
-	if (nsyms == 0)
-		fprintf(f, "  { 0, 0, 0 },\n");
-	fprintf(f, "};\n");
+	fprintf(f, "  { 0, 0, 0 }\n};\n");
 	fprintf(f, "__attribute__((visibility(\"default\"))) const struct wisp_module_abi wisp_module_v%d = {\n"
 	           "  %d, sizeof(Z_wisp_guest_instance_t), Z_wisp_guest_init_module,\n"
-	           "  wisp_instantiate, wisp_free, %s, %s, wisp_fns, %uu\n};\n",
-	        WISP_MODULE_ABI, WISP_MODULE_ABI,
-	        start ? "wisp_start" : "0", mem ? "wisp_memory" : "0", nsyms);
+	           "  wisp_instantiate, wisp_free, %s, %s, wisp_fns, %uu,\n"
+	           "  (const void *)wisp_code_end\n};\n",
+	        WISP_MODULE_ABI, WISP_MODULE_ABI, start_fn, memory_fn, nentries);
 	return 0;
 }
 
@@ -229,7 +256,7 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 		snprintf(err, errlen, "cannot write %s: %s", tu_path, strerror(errno));
 		goto out;
 	}
-	char (*syms)[128] = calloc(info->nfuncs ? info->nfuncs : 1, sizeof(*syms));
+	char **syms = calloc(info->nfuncs ? info->nfuncs : 1, sizeof(*syms));
 	if (syms == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
@@ -253,14 +280,19 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 			fwrite(p, 1, len, f);
 			fputs(" WISP_LOOP();", f);
 		} else {
-			char sym[128];
-			if (nsyms < info->nfuncs && is_fn_decl(p, len, sym, sizeof(sym)))
-				memcpy(syms[nsyms++], sym, sizeof(sym));
+			if (nsyms < info->nfuncs && is_fn_decl(p, len, &syms[nsyms]))
+				nsyms++;
+			else if (is_fn_def(p, len))
+				fputs("WISP_FN ", f);
 			fwrite(p, 1, len, f);
 		}
 		fputc('\n', f);
 		p += len + 1;
 	}
+	/* The end of wasm2c's code: every function, and the export functions
+	 * that may have them inlined, lie before it (-fno-toplevel-reorder). */
+	fputs("\n__attribute__((noinline)) static void wisp_code_end(void) "
+	      "{ __asm__ volatile(\"# wisp code end\"); }\n", f);
 	if (nsyms != info->nfuncs || nprologues != info->nfuncs) {
 		snprintf(err, errlen, "unexpected wasm2c output: %u functions, %u declarations, "
 		         "%u prologues (wisp expects wabt 1.0.32's wasm2c)",
@@ -269,6 +301,8 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 	} else {
 		rc = write_epilogue(f, info, syms, nsyms, (const char *)hdr, err, errlen);
 	}
+	for (uint32_t i = 0; i < nsyms; i++)
+		free(syms[i]);
 	free(syms);
 	if (fclose(f) != 0 && rc == 0) {
 		rc = -errno;

@@ -11,8 +11,9 @@
  *
  * Tiers: TIER_FAST compiles with tcc (≈50 ms for a 100 KB module, code
  * several times slower); TIER_OPT with gcc -O2 (seconds, near-native code).
- * The optimizing flags keep frame pointers and the source order of
- * functions so traps can be attributed to wasm functions (trap.c).
+ * The optimizing flags keep frame pointers, the source order of functions,
+ * and distinct functions distinct (no identical-code folding) so traps can be
+ * attributed to wasm functions (trap.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -229,6 +230,7 @@ static int run_compiler(const struct pipeline *p, enum tier t, const char *workd
 	char *opt[] = { (char *)p->opt_cc, "-O2", "-shared", "-fPIC", "-w",
 	                "-fvisibility=hidden", "-fno-omit-frame-pointer",
 	                "-fno-toplevel-reorder", "-fno-reorder-blocks-and-partition",
+	                "-fno-ipa-icf", "-fno-partial-inlining",
 	                "-fno-strict-aliasing", inc, "-o", (char *)out_so, (char *)tu,
 	                "-lm", NULL };
 	char out[8192];

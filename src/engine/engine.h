@@ -92,7 +92,7 @@ const char *engine_trap_name(wasm_rt_trap_t kind);
 static inline void *engine_guest_ptr(wasm_rt_memory_t *mem, uint32_t addr,
                                      uint64_t len)
 {
-	if (mem == NULL || (uint64_t)addr + len > mem->size)
+	if (mem == NULL || len > mem->size || addr > mem->size - len)
 		return NULL;
 	return mem->data + addr;
 }

@@ -118,16 +118,18 @@ bool engine_module_has_start(const engine_module *m)
 	return m->abi->start != NULL;
 }
 
-/* The function containing `pc` is the one with the greatest start <= pc.
- * That is exact when the generated functions are laid out contiguously in
- * source order, which the pipeline asks of the compiler
- * (-fno-toplevel-reorder, no hot/cold splitting); helpers defined before
- * them fall below the first start and are skipped by the caller's walk. */
+/* The function containing `pc` is the one with the greatest start <= pc,
+ * if pc is below the module's code_end sentinel. That is exact when the
+ * generated functions are laid out contiguously in source order, which the
+ * pipeline asks of the compiler (-fno-toplevel-reorder, no hot/cold
+ * splitting); helpers outside that range (before the first function, or
+ * emitted at the end of the unit as tcc does with inline functions) are not
+ * wasm functions, and the caller's walk moves on to the next frame. */
 const char *engine_module_function_at(const engine_module *m, const void *pc,
                                       uint32_t *index)
 {
 	uintptr_t a = (uintptr_t)pc;
-	if (m->nfns == 0 || a < m->fns[0].start)
+	if (m->nfns == 0 || a < m->fns[0].start || a >= (uintptr_t)m->abi->code_end)
 		return NULL;
 	Dl_info info;
 	if (dladdr(pc, &info) == 0 || info.dli_fbase == NULL)

@@ -60,6 +60,10 @@ struct wisp_module_abi {
 	void *(*memory)(void *instance);    /* "memory" export (wasm_rt_memory_t*), or NULL */
 	const struct wisp_fn_entry *fns;    /* defined functions, in index order */
 	uint32_t nfns;
+	/* Address just past the last function's code: a sentinel function the
+	 * pipeline emits after the last body. Code beyond it (helpers tcc emits
+	 * at the end of the unit, init code) belongs to no wasm function. */
+	const void *code_end;
 };
 
 #endif

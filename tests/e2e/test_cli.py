@@ -180,15 +180,22 @@ def test_both_tiers_give_the_same_output(wisp, build_c, tier):
 
 def test_compile_fills_the_cache_and_run_uses_it(wisp, build_c, cache_dir):
     m = build_c(HELLO_C, name="hello")
-    r = wisp("compile", m, cache=cache_dir)
+    keep = {"WISP_KEEP_BUILD": "1"}   # build directories stay: one per compile
+    r = wisp("compile", m, cache=cache_dir, env=keep)
     assert r.code == 0, r
-    sos = list((cache_dir / "v1").glob("*.opt.so"))
-    assert len(sos) == 1
-    # With no working compiler, a run must come from the cache.
-    r = wisp("run", m, "cached", cache=cache_dir,
-             env={"WISP_CC": "/nonexistent/cc", "WISP_FAST_CC": "/nonexistent/tcc"})
+    assert len(list((cache_dir / "v1").glob("*.opt.so"))) == 1
+    assert len(list((cache_dir / "tmp").iterdir())) == 1
+    # The run picks the cached optimized build and compiles nothing.
+    r = wisp("run", m, "cached", cache=cache_dir, env=keep)
     assert (r.code, r.out) == (1, "hello cached\n"), r
-    # No stray build directories are left behind.
+    assert len(list((cache_dir / "tmp").iterdir())) == 1
+    assert list((cache_dir / "v1").glob("*.fast.so")) == []
+
+
+def test_build_directories_are_removed(wisp, build_c, cache_dir):
+    m = build_c(HELLO_C, name="hello")
+    r = wisp("run", "--tier", "fast", m, cache=cache_dir)
+    assert r.code == 0, r
     assert list((cache_dir / "tmp").iterdir()) == []
 
 

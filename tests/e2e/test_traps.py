@@ -33,8 +33,10 @@ def trap_module(build_wat, fn):
   (func $do_conversion (drop (i32.trunc_f32_s (f32.div (f32.const 0) (f32.convert_i32_s (global.get $zero))))))
   (func $do_indirect (call_indirect (type $void) (global.get $zero)))
   (func $do_null (call_indirect (type $void) (i32.add (global.get $zero) (i32.const 1))))
+  ;; two recursive calls: no compiler can turn this into a loop
   (func $recurse (param i64) (result i64)
-    (i64.add (call $recurse (i64.add (local.get 0) (i64.const 1))) (local.get 0)))
+    (i64.add (call $recurse (i64.add (local.get 0) (i64.const 1)))
+             (call $recurse (i64.add (local.get 0) (i64.const 2)))))
   (func $do_recurse (drop (call $recurse (i64.const 0))))
   (func (export "_start") (call ${'do_recurse' if fn == 'recurse' else fn}))
 )""", name=fn)
