@@ -606,13 +606,13 @@ static void poll_clocks(void **state)
 	enum { IN = 8192, OUT = 12288 };
 	assert_int_equal(Z_wasi_snapshot_preview1Z_poll_oneoff(SELF, IN, OUT, 0, A_OUT), WASI_EINVAL);
 	/* relative: sleeps for the earliest of two */
-	sub_clock(fx, IN, 11, WASI_CLOCK_MONOTONIC, 300000000, 0);
+	sub_clock(fx, IN, 11, WASI_CLOCK_MONOTONIC, 3000000000ull, 0);
 	sub_clock(fx, IN + 48, 22, WASI_CLOCK_MONOTONIC, 50000000, 0);
 	uint64_t t0 = mono();
 	assert_int_equal(Z_wasi_snapshot_preview1Z_poll_oneoff(SELF, IN, OUT, 2, A_OUT), 0);
 	uint64_t dt = mono() - t0;
 	assert_true(dt >= 50000000);
-	assert_true(dt < 300000000);
+	assert_true(dt < 2000000000);
 	assert_int_equal(ld32(fx, A_OUT), 1);
 	assert_int_equal(ld64(fx, OUT), 22);
 	assert_int_equal(wasi_ld16(fx->data + OUT + 8), 0);
@@ -638,10 +638,10 @@ static void poll_clocks(void **state)
 	assert_int_equal(ld64(fx, IN), 55);
 	/* bad clock ids and flags: an error event, no waiting */
 	sub_clock(fx, IN, 66, 9, 1000000000, 0);
-	sub_clock(fx, IN + 48, 77, WASI_CLOCK_MONOTONIC, 1000000000, 0);
+	sub_clock(fx, IN + 48, 77, WASI_CLOCK_MONOTONIC, 5000000000ull, 0);
 	t0 = mono();
 	assert_int_equal(Z_wasi_snapshot_preview1Z_poll_oneoff(SELF, IN, OUT, 2, A_OUT), 0);
-	assert_true(mono() - t0 < 500000000);
+	assert_true(mono() - t0 < 2500000000ull);
 	assert_int_equal(ld32(fx, A_OUT), 1);
 	assert_int_equal(ld64(fx, OUT), 66);
 	assert_int_equal(wasi_ld16(fx->data + OUT + 8), WASI_EINVAL);
@@ -669,7 +669,7 @@ static void poll_fds(void **state)
 	sub_clock(fx, IN + 48, 2, WASI_CLOCK_MONOTONIC, 5000000000ull, 0);
 	t0 = mono();
 	assert_int_equal(Z_wasi_snapshot_preview1Z_poll_oneoff(SELF, IN, OUT, 2, A_OUT), 0);
-	assert_true(mono() - t0 < 1000000000);
+	assert_true(mono() - t0 < 2500000000ull);
 	assert_int_equal(ld32(fx, A_OUT), 1);
 	assert_int_equal(ld64(fx, OUT), 1);
 	assert_int_equal(fx->data[OUT + 10], 1);
