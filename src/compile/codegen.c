@@ -223,8 +223,12 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 	snprintf(gen_h, sizeof(gen_h), "%s/wisp_guest.h", workdir);
 	snprintf(tu_path, tu_pathlen, "%s/tu.c", workdir);
 
+	/* A malformed "name" section must not make a module fail (custom
+	 * sections are not part of validation), but wasm2c rejects one unless
+	 * told to ignore debug names. */
 	char *argv[] = { "wasm2c", (char *)wasm_path, "-n", "wisp_guest",
-	                 "-o", gen_c, NULL };
+	                 "-o", gen_c, info->names_error ? "--no-debug-names" : NULL,
+	                 NULL };
 	char out[4096];
 	int rc = util_run(argv, out, sizeof(out), NULL, NULL);
 	if (rc < 0) {

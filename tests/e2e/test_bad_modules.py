@@ -152,9 +152,6 @@ def test_good_module_runs(wisp, tmp_path):
     assert r.err == "", r
 
 
-@pytest.mark.xfail(reason="wasm2c rejects a malformed name section unless run with "
-                   "--no-debug-names; the pipeline must pass it when "
-                   "wasm_info.names_error is set", strict=False)
 @pytest.mark.parametrize("body", [
     b"\x01\x32\x01",                       # subsection longer than the section
     b"\x01\x03\x01\x00\x02\xc0\x80",       # function name not UTF-8 (and cut)
