@@ -33,6 +33,14 @@ __attribute__((weak)) _Noreturn void engine_exit(engine_instance *in, int code)
 	exit(code);
 }
 
+/* A mkdtemp template under $TMPDIR (the test runner gives each binary its
+ * own), or /tmp. */
+static void tmp_template(char *buf, size_t len)
+{
+	const char *t = getenv("TMPDIR");
+	snprintf(buf, len, "%s/%s-XXXXXX", t && *t ? t : "/tmp", "wisp-wasi");
+}
+
 #define MEMSZ 65536u
 #define SELF ((struct Z_wasi_snapshot_preview1_instance_t *)(void *)&fx->hp)
 
@@ -41,7 +49,7 @@ enum { A_OUT = 256, A_OUT2 = 320, A_PATH = 1024, A_IOV = 2048, A_BUF = 4096,
        A_BIG = 16384 };
 
 struct fx {
-	char root[64];
+	char root[512];
 	int in[2], out[2];
 	uint8_t *data;
 	wasm_rt_memory_t mem;
@@ -52,7 +60,7 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	strcpy(fx->root, "/tmp/wisp-wasi-XXXXXX");
+	tmp_template(fx->root, sizeof(fx->root));
 	assert_non_null(mkdtemp(fx->root));
 	assert_int_equal(pipe(fx->in), 0);
 	assert_int_equal(pipe(fx->out), 0);
@@ -88,8 +96,8 @@ static int teardown(void **state)
 	close(fx->in[1]);
 	close(fx->out[0]);
 	close(fx->out[1]);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->root);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->root);
 	assert_int_equal(system(cmd), 0);
 	free(fx->data);
 	free(fx);
@@ -113,7 +121,7 @@ static void iov1(struct fx *fx, uint32_t buf, uint32_t len)
 
 static void host_write(struct fx *fx, const char *name, const char *text)
 {
-	char p[256];
+	char p[600];
 	snprintf(p, sizeof(p), "%s/%s", fx->root, name);
 	FILE *f = fopen(p, "w");
 	assert_non_null(f);
@@ -155,7 +163,8 @@ static void ctx_new_names_missing_preopen(void **state)
 static void ctx_closed_stdio_and_preopen_numbers(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/wisp-wasi-XXXXXX";
+	char dir[512];
+	tmp_template(dir, sizeof(dir));
 	assert_non_null(mkdtemp(dir));
 	struct wasi_preopen pre[2] = { { dir, "/a", false }, { dir, ".", true } };
 	struct wasi_config cfg = { .npreopens = 2, .preopens = pre,
@@ -446,7 +455,7 @@ static void renumber(void **state)
 	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_write(SELF, fd, A_IOV, 1, A_OUT), WASI_EBADF);
 	/* the borrowed stdout pipe was dropped, not closed */
 	assert_int_not_equal(fcntl(fx->out[1], F_GETFD), -1);
-	char p[128], got[16] = { 0 };
+	char p[600], got[16] = { 0 };
 	snprintf(p, sizeof(p), "%s/out.txt", fx->root);
 	int h = open(p, O_RDONLY);
 	assert_int_equal(read(h, got, sizeof(got)), 7);

@@ -32,6 +32,14 @@ __attribute__((weak)) _Noreturn void engine_exit(engine_instance *in, int code)
 	exit(code);
 }
 
+/* A mkdtemp template under $TMPDIR (the test runner gives each binary its
+ * own), or /tmp. */
+static void tmp_template(char *buf, size_t len)
+{
+	const char *t = getenv("TMPDIR");
+	snprintf(buf, len, "%s/%s-XXXXXX", t && *t ? t : "/tmp", "wisp-wasip");
+}
+
 #define MEMSZ 65536u
 #define SELF ((struct Z_wasi_snapshot_preview1_instance_t *)(void *)&fx->hp)
 #define FOLLOW WASI_LOOKUP_SYMLINK_FOLLOW
@@ -42,7 +50,7 @@ __attribute__((weak)) _Noreturn void engine_exit(engine_instance *in, int code)
 enum { A_OUT = 256, A_P1 = 1024, A_P2 = 2048, A_IOV = 3072, A_BUF = 4096 };
 
 struct fx {
-	char root[64];
+	char root[512];
 	uint8_t *data;
 	wasm_rt_memory_t mem;
 	struct host_proc hp;
@@ -51,7 +59,7 @@ struct fx {
 
 static char *hp(struct fx *fx, const char *rel)
 {
-	static char buf[4][256];
+	static char buf[4][600];
 	static int i;
 	i = (i + 1) % 4;
 	snprintf(buf[i], sizeof(buf[i]), "%s/%s", fx->root, rel);
@@ -69,7 +77,7 @@ static void host_write(struct fx *fx, const char *rel, const char *text)
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	strcpy(fx->root, "/tmp/wisp-wasip-XXXXXX");
+	tmp_template(fx->root, sizeof(fx->root));
 	assert_non_null(mkdtemp(fx->root));
 	host_write(fx, "secret.txt", "SECRET");
 	mkdir(hp(fx, "outdir"), 0755);
@@ -121,8 +129,8 @@ static int teardown(void **state)
 	assert_int_equal(stat(hp(fx, "secret.txt"), &st), 0);
 	assert_int_equal(st.st_nlink, 1);
 	wasi_ctx_free(fx->w);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->root);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->root);
 	assert_int_equal(system(cmd), 0);
 	free(fx->data);
 	free(fx);
