@@ -413,10 +413,14 @@ int wasi_ctx_new(const struct wasi_config *cfg, struct wasi_ctx **out,
 			goto fail;
 		}
 	}
-	/* Preopens start at fd 3 even if some stdio slot is closed. */
-	for (int i = 0; i < 3; i++)
-		if (!w->fds[i].used)
-			w->fds[i].used = true, w->fds[i].borrowed = true;
+	/* Preopens start at fd 3 even if a stdio slot is closed: hold the
+	 * closed slots (host -1, borrowed) while numbering, then free them. */
+	for (int i = 0; i < 3; i++) {
+		if (!w->fds[i].used) {
+			w->fds[i].used = true;
+			w->fds[i].borrowed = true;
+		}
+	}
 	for (int i = 0; i < cfg->npreopens; i++) {
 		r = add_preopen(w, &cfg->preopens[i], err, errlen);
 		if (r != 0)
