@@ -1,0 +1,219 @@
+/*
+ * wisp/guest.h — the wisp host ABI for C guests (wasm32-wasi), version 1.
+ *
+ * Every process is an isolated instance of a module. Processes share nothing
+ * and talk by messages: bytes plus a 64-bit tag, copied from the sender's
+ * memory into the receiver's mailbox. Links, monitors and exit signals
+ * follow Erlang's semantics (see docs/abi.md).
+ *
+ * Conventions: functions return 0 (WISP_OK) or a positive WISP_E* code; a
+ * pointer/length outside the caller's memory traps the caller. Calls marked
+ * "blocks" park the calling process (other processes keep running).
+ *
+ * Build a guest with: clang --target=wasm32-wasi --sysroot=/usr -O2
+ *   -I<wisp>/include app.c <wisp>/sdk/c/wisp.c -o app.wasm
+ * (wisp.c provides the spawn entry and small helpers declared at the end).
+ */
+#ifndef WISP_GUEST_H
+#define WISP_GUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WISP_ABI_VERSION 1
+
+typedef uint64_t wisp_pid_t;       /* 0 is never a valid process id */
+
+/* Return codes. */
+#define WISP_OK        0
+#define WISP_ENOPROC   1   /* no such process (dead, or never existed) */
+#define WISP_ETIMEDOUT 2   /* receive/request timed out */
+#define WISP_ETOOSMALL 3   /* buffer too small; the message stays queued,
+                              info->len says how big it is */
+#define WISP_EINVAL    4   /* bad argument (flags, kind, length) */
+#define WISP_EEXIST    5   /* name already registered */
+#define WISP_ETOOBIG   6   /* message larger than the process's limit */
+#define WISP_ENOMEM    7   /* the host could not allocate */
+#define WISP_ENOTFOUND 8   /* no such timer / name / monitor */
+#define WISP_EPERM     9   /* a capability the process lacks */
+#define WISP_ELIMIT   10   /* process limit reached */
+
+/* Timeouts, in nanoseconds. */
+#define WISP_INFINITY  (-1LL)
+#define WISP_NOWAIT    0LL
+
+/* Kinds of messages in a mailbox. */
+#define WISP_MSG_DATA  0   /* sent with wisp_send / wisp_send_after */
+#define WISP_MSG_EXIT  1   /* exit signal of a linked process (trapping exits) */
+#define WISP_MSG_DOWN  2   /* a monitored process ended */
+
+/* Exit reasons. */
+#define WISP_EXIT_NORMAL 0 /* _start/entry returned, or proc_exit(0) */
+#define WISP_EXIT_CODE   1 /* proc_exit(code) with code != 0 */
+#define WISP_EXIT_TRAP   2 /* the process trapped; text says how */
+#define WISP_EXIT_KILLED 3 /* wisp_kill, or the runtime stopping it */
+#define WISP_EXIT_NOPROC 4 /* linked/monitored a process that did not exist */
+
+/* What wisp_receive tells about the message it delivered. */
+struct wisp_msg_info {
+	uint64_t tag;      /* DATA: the sender's tag; DOWN: the monitor ref */
+	wisp_pid_t from;   /* DATA: the sender; EXIT/DOWN: the process that ended */
+	uint64_t ref;      /* DATA sent by wisp_request: reply with
+	                      wisp_send(from, ref, ...); else 0 */
+	uint32_t len;      /* payload bytes */
+	uint32_t kind;     /* WISP_MSG_* */
+};
+
+/* Payload of EXIT and DOWN messages: the reason, then len-8 bytes of text
+ * (the trap message), not NUL-terminated. */
+struct wisp_exit_reason {
+	uint32_t kind;     /* WISP_EXIT_* */
+	int32_t code;      /* WISP_EXIT_CODE: the code */
+};
+
+/* Flags for wisp_spawn. */
+#define WISP_SPAWN_LINK    1u   /* link to the child atomically */
+#define WISP_SPAWN_MONITOR 2u   /* monitor the child; ref in out->monitor */
+
+struct wisp_spawned {
+	wisp_pid_t pid;
+	uint64_t monitor;  /* monitor ref if WISP_SPAWN_MONITOR */
+};
+
+#define WISP_IMPORT(ns, name) \
+	__attribute__((import_module(ns), import_name(name)))
+
+/* ---- wisp_process ---- */
+
+/* The ABI version the host implements (WISP_ABI_VERSION). */
+WISP_IMPORT("wisp_process", "abi_version") int32_t wisp_abi_version(void);
+
+/* This process's id. */
+WISP_IMPORT("wisp_process", "self") wisp_pid_t wisp_self(void);
+
+/* Start a new process: a fresh instance of this module that calls its
+ * exported wisp_spawn_entry(fn, arg_len); wisp.c's entry copies the
+ * argument with wisp_spawn_arg and calls the function whose table index is
+ * `fn` as fn(arg, arg_len). The argument bytes are copied now. A bad `fn`
+ * makes the child trap, not the caller. */
+WISP_IMPORT("wisp_process", "spawn")
+int32_t wisp_spawn_raw(uint32_t fn, const void *arg, uint32_t arg_len,
+                       uint32_t flags, struct wisp_spawned *out);
+
+/* In a new process: copy up to len bytes of the spawn argument to buf;
+ * returns the argument's full length. */
+WISP_IMPORT("wisp_process", "spawn_arg")
+uint32_t wisp_spawn_arg(void *buf, uint32_t len);
+
+/* Send `pid` an exit signal with reason WISP_EXIT_KILLED that it cannot
+ * trap. 0 even if pid is dead (as Erlang's exit(Pid, kill)). */
+WISP_IMPORT("wisp_process", "kill") int32_t wisp_kill(wisp_pid_t pid);
+
+/* Send `pid` an exit signal with reason CODE(code), or NORMAL if code is 0
+ * (which a non-trapping process ignores), as Erlang's exit(Pid, Reason). */
+WISP_IMPORT("wisp_process", "exit_signal")
+int32_t wisp_exit_signal(wisp_pid_t pid, int32_t code);
+
+/* Links are bidirectional: when either ends with a reason other than
+ * NORMAL, the other receives an exit signal: it dies with the same reason,
+ * or gets a WISP_MSG_EXIT message if it traps exits. Linking to a dead or
+ * unknown process delivers an immediate NOPROC exit signal. */
+WISP_IMPORT("wisp_process", "link") int32_t wisp_link(wisp_pid_t pid);
+WISP_IMPORT("wisp_process", "unlink") int32_t wisp_unlink(wisp_pid_t pid);
+
+/* Monitors are one-way: when pid ends, this process gets a WISP_MSG_DOWN
+ * message (tag = the ref, from = pid, payload = reason); monitoring a dead
+ * process delivers DOWN with NOPROC at once. */
+WISP_IMPORT("wisp_process", "monitor")
+int32_t wisp_monitor(wisp_pid_t pid, uint64_t *ref);
+/* Remove a monitor and any DOWN message of it already queued. */
+WISP_IMPORT("wisp_process", "demonitor") int32_t wisp_demonitor(uint64_t ref);
+
+/* Turn trapping of exit signals on (1) or off (0); returns the old value. */
+WISP_IMPORT("wisp_process", "trap_exit") int32_t wisp_trap_exit(int32_t on);
+
+/* 1 if pid is alive, 0 if not. */
+WISP_IMPORT("wisp_process", "alive") int32_t wisp_alive(wisp_pid_t pid);
+
+/* Let other processes run (the runtime also preempts by reductions). */
+WISP_IMPORT("wisp_process", "yield") void wisp_yield(void);
+
+/* ---- wisp_message ---- */
+
+/* Copy len bytes at data into pid's mailbox with `tag`. Sending to a dead
+ * process is not an error (the message is dropped, as in Erlang).
+ * WISP_ETOOBIG if len exceeds the message size limit. Order between one
+ * sender and one receiver is preserved. */
+WISP_IMPORT("wisp_message", "send")
+int32_t wisp_send(wisp_pid_t pid, uint64_t tag, const void *data, uint32_t len);
+
+/* Take the first message whose tag is one of tags[0..ntags) (any message if
+ * ntags == 0; EXIT and DOWN messages match by their tag too: use ntags == 0
+ * or include the monitor ref) and copy it to buf. Blocks up to timeout_ns
+ * (WISP_INFINITY, or WISP_NOWAIT to poll). Returns WISP_ETIMEDOUT, or
+ * WISP_ETOOSMALL leaving the message queued with info->len set. */
+WISP_IMPORT("wisp_message", "receive")
+int32_t wisp_receive(const uint64_t *tags, uint32_t ntags, int64_t timeout_ns,
+                     void *buf, uint32_t buf_len, struct wisp_msg_info *info);
+
+/* Send a request (a DATA message with a fresh ref) and wait for the reply,
+ * i.e. a message with tag == ref, up to timeout_ns. WISP_ENOPROC if pid is
+ * dead or dies before replying; WISP_ETIMEDOUT; WISP_ETOOSMALL leaves the
+ * reply queued (receive it with tag info->tag). Other messages stay queued. */
+WISP_IMPORT("wisp_message", "request")
+int32_t wisp_request(wisp_pid_t pid, uint64_t tag, const void *data, uint32_t len,
+                     int64_t timeout_ns, void *buf, uint32_t buf_len,
+                     struct wisp_msg_info *info);
+
+/* ---- wisp_timer ---- */
+
+/* Block for ns nanoseconds. */
+WISP_IMPORT("wisp_timer", "sleep") void wisp_sleep(int64_t ns);
+
+/* Send a message to pid after delay_ns; *timer identifies it for cancel. */
+WISP_IMPORT("wisp_timer", "send_after")
+int32_t wisp_send_after(wisp_pid_t pid, uint64_t tag, const void *data,
+                        uint32_t len, int64_t delay_ns, uint64_t *timer);
+
+/* Cancel a timer: WISP_OK if it had not fired, WISP_ENOTFOUND otherwise. */
+WISP_IMPORT("wisp_timer", "cancel") int32_t wisp_cancel_timer(uint64_t timer);
+
+/* ---- wisp_registry ---- */
+
+/* Names are bytes (1..255). A process's names vanish when it ends. */
+WISP_IMPORT("wisp_registry", "register")
+int32_t wisp_register(const char *name, uint32_t len, wisp_pid_t pid);
+WISP_IMPORT("wisp_registry", "unregister")
+int32_t wisp_unregister(const char *name, uint32_t len);
+WISP_IMPORT("wisp_registry", "whereis")
+int32_t wisp_whereis(const char *name, uint32_t len, wisp_pid_t *pid);
+
+#undef WISP_IMPORT
+
+/* ---- helpers in sdk/c/wisp.c ---- */
+
+/* The process entry wisp.c exports; called by the host in a new process. */
+void wisp_spawn_entry(uint32_t fn, uint32_t arg_len);
+
+typedef void (*wisp_fn)(const void *arg, uint32_t len);
+
+/* Spawn fn(arg, len) as a new process; returns its pid or 0 on error. */
+wisp_pid_t wisp_spawn(wisp_fn fn, const void *arg, uint32_t len);
+wisp_pid_t wisp_spawn_link(wisp_fn fn, const void *arg, uint32_t len);
+/* Spawn and monitor: returns the pid, the monitor ref in *ref. */
+wisp_pid_t wisp_spawn_monitor(wisp_fn fn, const void *arg, uint32_t len,
+                              uint64_t *ref);
+
+/* Register/whereis with NUL-terminated names. */
+int32_t wisp_register_name(const char *name, wisp_pid_t pid);
+wisp_pid_t wisp_whereis_name(const char *name);   /* 0 if none */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
