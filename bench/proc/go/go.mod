@@ -1,0 +1,3 @@
+module wisp/bench/procbench
+
+go 1.19

@@ -1,0 +1,522 @@
+#!/usr/bin/env python3
+"""wisp's process benchmarks, side by side with Erlang/OTP (BEAM) and Go.
+
+    python3 bench/proc_run.py [--quick] [--runs N] [--only spawn,skynet] [--million]
+
+The workloads, with the same semantics in all three implementations
+(bench/proc/c/*.c as wisp guests, bench/proc/erlang/procbench.erl,
+bench/proc/go/main.go):
+
+  spawn     spawn N processes that end at once; the parent waits until all
+            have ended (wisp and Erlang: a monitor per child, N DOWN messages;
+            Go: a sync.WaitGroup). Microseconds per spawn+exit.
+  idle      bytes of OS resident memory per idle process: N processes that
+            each tell the parent they are up and then block in receive; when
+            all are up the program prints READY and sleeps; the harness reads
+            VmRSS of the OS process (summed over its descendants, e.g. BEAM's
+            erl_child_setup) and subtracts the RSS of the same program run
+            with N = 0. The same method for all three: OS RSS, never the
+            runtime's own accounting.
+  pingpong  two processes exchanging a small message (one integer) N times;
+            microseconds per round trip.
+  ring      P = 10k processes in a ring passing a countdown token M hops;
+            microseconds per hop (ring set-up not timed).
+  skynet    the classic: a tree of processes, 10 children per node, 1M
+            leaves that send their number up, every node sums its children's;
+            seconds in all (1,111,111 processes).
+
+Every program times its workload itself and prints `RESULT key=value ...`
+(idle: `READY n=N`), so runtime start-up is not counted; results are checked
+(skynet's sum, the ring node the token stops at, counts). Times are the best
+of --runs runs, memory the median; runs of the three implementations are
+interleaved so that load from elsewhere hits them alike.
+
+Builds, all into a temporary directory: erlc (BEAM's JIT runs the .beam);
+`go build` (no race detector); the wisp guests with clang --target=wasm32-wasi
+-O2 against include/wisp/guest.h and sdk/c/wisp.c, then `wisp compile --tier
+opt` into a private cache (WISP_CACHE_DIR, WISP_BACKGROUND_COMPILE=0), and
+run with `wisp run --tier opt`. Each runtime uses its defaults (one scheduler
+per core, GOMAXPROCS = cores); Erlang gets +P only where a workload needs more
+than its default 262144 processes.
+
+Targets (from the process-runtime issue): spawn, ping-pong and skynet at or
+better than BEAM; at most 8 KiB RSS per idle C-guest process (16 KiB for a
+Rust guest, measured once a Rust guest exists).
+
+Exit status: 0 when everything that could run ran, even if targets are missed
+or a column is unavailable (a peer not installed, or a wisp without the
+process ABI: the table says so); 1 on a build failure, a crash, a timeout or
+a wrong result; 2 on bad usage or missing clang/wisp.
+"""
+import argparse
+import concurrent.futures
+import os
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROC = ROOT / "bench" / "proc"
+CLANG = os.environ.get("WISP_CLANG", "clang")
+WASI_SYSROOT = os.environ.get("WISP_WASI_SYSROOT", "/usr")
+GUESTS = ["spawn", "idle", "pingpong", "ring", "skynet"]
+IMPLS = ["wisp", "erlang", "go"]
+
+IDLE_TARGET_C = 8 * 1024      # bytes per idle process, C guest
+IDLE_TARGET_RUST = 16 * 1024  # bytes per idle process, Rust guest
+RSS_SETTLE_S = 0.3            # after READY, before reading RSS
+
+
+class BenchError(Exception):
+    """A failure that makes a figure wrong: build, crash, timeout, bad result."""
+
+
+class Unavailable(Exception):
+    """A column that cannot be measured here (not an error)."""
+
+
+def tail(text, lines=10):
+    return "\n".join("    " + l for l in (text or "").strip().splitlines()[-lines:])
+
+
+def run(cmd, env=None, cwd=None, timeout=600):
+    try:
+        return subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise BenchError(f"timed out after {timeout} s: {' '.join(map(str, cmd))}") from e
+
+
+def check(cmd, what, **kw):
+    proc = run(cmd, **kw)
+    if proc.returncode != 0:
+        raise BenchError(f"{what} failed (exit {proc.returncode}): {' '.join(map(str, cmd))}\n"
+                         f"{tail(proc.stderr or proc.stdout)}")
+    return proc
+
+
+# --------------------------------------------------------------------------
+# the three implementations: build, then a command line per workload
+
+class Impl:
+    name = "?"
+    unavailable = None      # reason this column is empty, or None
+
+    def cmd(self, workload, args):
+        raise NotImplementedError
+
+    env = None
+
+
+class Erlang(Impl):
+    name = "erlang"
+
+    def __init__(self, work):
+        self.dir = work / "erlang"
+        if not (shutil.which("erlc") and shutil.which("erl")):
+            self.unavailable = "erl/erlc not installed"
+
+    def build(self):
+        self.dir.mkdir()
+        check(["erlc", "-o", self.dir, PROC / "erlang" / "procbench.erl"], "erlang: erlc")
+
+    def cmd(self, workload, args, procs=0):
+        # The default process limit is 262144; raising it costs resident
+        # memory (the table), so only where a workload needs it.
+        limit = []
+        if procs > 200_000:
+            p = 1 << 18
+            while p < procs * 1.2:
+                p <<= 1
+            limit = ["+P", str(p)]
+        return ["erl", "-noshell", *limit, "-pa", self.dir, "-run", "procbench", "main",
+                workload, *map(str, args)]
+
+
+class Go(Impl):
+    name = "go"
+
+    def __init__(self, work):
+        self.bin = work / "go" / "procbench"
+        self.go = next((g for g in [os.environ.get("WISP_GO"), "/usr/local/go/bin/go",
+                                    shutil.which("go")] if g and Path(g).exists()), None)
+        if not self.go:
+            self.unavailable = "go not installed"
+
+    def build(self):
+        env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
+        check([self.go, "build", "-o", self.bin, "."], "go: go build", cwd=PROC / "go", env=env)
+        self.version = run([self.go, "version"]).stdout.strip()
+
+    def cmd(self, workload, args, procs=0):
+        return [self.bin, workload, *map(str, args)]
+
+
+class Wisp(Impl):
+    name = "wisp"
+
+    def __init__(self, work, wisp, extra_args):
+        self.wisp = wisp
+        self.dir = work / "wisp"
+        self.extra = extra_args
+        cache = work / "wisp-cache"
+        self.env = dict(os.environ, WISP_CACHE_DIR=str(cache), WISP_BACKGROUND_COMPILE="0")
+        self.sdk = ROOT / "sdk" / "c" / "wisp.c"
+        if not self.sdk.exists():
+            self.unavailable = "sdk/c/wisp.c does not exist yet"
+
+    def build(self):
+        self.dir.mkdir()
+        Path(self.env["WISP_CACHE_DIR"]).mkdir()
+
+        def one(g):
+            wasm = self.dir / f"{g}.wasm"
+            check([CLANG, "--target=wasm32-wasi", f"--sysroot={WASI_SYSROOT}", "-O2",
+                   "-I", ROOT / "include", "-I", PROC / "c", PROC / "c" / f"{g}.c", self.sdk,
+                   "-o", wasm], f"wisp guest {g}: clang")
+            proc = run([self.wisp, "compile", "--tier", "opt", "--quiet", wasm], env=self.env)
+            if proc.returncode != 0 and "does not provide" in proc.stderr:
+                # Compiles, but this wisp has no process ABI yet.
+                raise Unavailable("this wisp does not provide the process ABI yet: "
+                                  + proc.stderr.strip().splitlines()[-1])
+            if proc.returncode != 0:
+                raise BenchError(f"wisp compile {g}.wasm failed (exit {proc.returncode}):\n"
+                                 f"{tail(proc.stderr or proc.stdout)}")
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            list(pool.map(one, GUESTS))
+
+    def cmd(self, workload, args, procs=0):
+        return [self.wisp, "run", "--tier", "opt", *self.extra, self.dir / f"{workload}.wasm",
+                *map(str, args)]
+
+
+# --------------------------------------------------------------------------
+# measuring
+
+def parse_result(text, what):
+    for line in text.splitlines():
+        if line.startswith("RESULT "):
+            try:
+                return dict(kv.split("=", 1) for kv in line.split()[1:])
+            except ValueError:
+                break
+    raise BenchError(f"{what}: no RESULT line in output:\n{tail(text)}")
+
+
+def timed_run(impl, workload, args, procs, timeout):
+    """Runs one workload once; returns its RESULT fields."""
+    what = f"{impl.name} {workload} {' '.join(map(str, args))}"
+    proc = run(impl.cmd(workload, args, procs), env=impl.env, timeout=timeout)
+    if proc.returncode != 0:
+        raise BenchError(f"{what} exited {proc.returncode}:\n{tail(proc.stderr + proc.stdout)}")
+    return parse_result(proc.stdout, what)
+
+
+def tree_rss_bytes(pid):
+    """VmRSS of pid and all its descendants, in bytes."""
+    children = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def idle_rss(impl, n, timeout):
+    """Starts the idle workload with n processes, waits for READY, returns the
+    RSS of the OS process tree, and kills it."""
+    what = f"{impl.name} idle {n}"
+    cmd = [str(c) for c in impl.cmd("idle", [n], n)]
+    proc = subprocess.Popen(cmd, env=impl.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, deadline = b"", time.monotonic() + timeout
+        while b"READY" not in out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BenchError(f"{what}: no READY after {timeout} s")
+            ready, _, _ = select.select([proc.stdout], [], [], left)
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    proc.wait()
+                    raise BenchError(f"{what} exited {proc.returncode} before READY:\n"
+                                     f"{tail(out.decode() + proc.stderr.read().decode())}")
+                out += chunk
+        time.sleep(RSS_SETTLE_S)
+        if proc.poll() is not None:
+            raise BenchError(f"{what} exited {proc.returncode} after READY")
+        return tree_rss_bytes(proc.pid)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+# --------------------------------------------------------------------------
+# the workloads
+
+def expect(fields, what, **want):
+    for k, v in want.items():
+        if fields.get(k) != str(v):
+            raise BenchError(f"{what}: wrong result: {k}={fields.get(k)}, expected {v}")
+
+
+class Workload:
+    """name; unit; the argument list (full, quick); how many processes at
+    once; the RESULT key holding the figure; a checker; a target."""
+
+    def __init__(self, name, label, unit, args, procs, key=None, check=None, target=None):
+        self.name, self.label, self.unit = name, label, unit
+        self.args, self.procs, self.key, self.check = args, procs, key, check
+        self.target = target
+
+
+def skynet_check(f, args):
+    n = args[0]
+    expect(f, "skynet", leaves=n, sum=n * (n - 1) // 2)
+
+
+def workloads(quick, million):
+    spawn_n = 50_000 if quick else 200_000
+    pp_n = 50_000 if quick else 300_000
+    ring_p, ring_m = 10_000, (100_000 if quick else 1_000_000)
+    leaves = 100_000 if quick else 1_000_000
+    w = [
+        Workload("spawn", f"spawn+exit ({spawn_n // 1000}k)", "us", [spawn_n], spawn_n,
+                 "spawn_us", lambda f, a: expect(f, "spawn", n=a[0]), "beam"),
+        Workload("idle", "idle process (100k)", "bytes", [100_000], 100_000,
+                 target=("bytes", IDLE_TARGET_C)),
+    ]
+    if million:
+        w.append(Workload("idle", "idle process (1M)", "bytes", [1_000_000], 1_000_000,
+                          target=("bytes", IDLE_TARGET_C)))
+    w += [
+        Workload("pingpong", f"ping-pong round trip ({pp_n // 1000}k)", "us", [pp_n], 2,
+                 "pingpong_us", lambda f, a: expect(f, "pingpong", n=a[0]), "beam"),
+        Workload("ring", f"ring hop (10k procs, {ring_m // 1000}k hops)", "us",
+                 [ring_p, ring_m], ring_p, "ring_hop_us",
+                 lambda f, a: expect(f, "ring", procs=a[0], hops=a[1], last=a[1] % a[0])),
+        Workload("skynet", f"skynet ({leaves // 1000}k leaves)", "s", [leaves],
+                 leaves * 10 // 9 + 1, "skynet_s", skynet_check, "beam"),
+    ]
+    return w
+
+
+def measure(wl, impls, runs, timeout):
+    """Returns ({impl: figure}, [errors]). Runs are interleaved across impls."""
+    samples = {i.name: [] for i in impls}
+    errors, failed = [], set()
+    for _ in range(runs):
+        for impl in impls:
+            if impl.name in failed:
+                continue
+            try:
+                if wl.name == "idle":
+                    n = wl.args[0]
+                    base = idle_rss(impl, 0, timeout)
+                    full = idle_rss(impl, n, timeout)
+                    samples[impl.name].append((full - base) / n)
+                else:
+                    f = timed_run(impl, wl.name, wl.args, wl.procs, timeout)
+                    wl.check(f, wl.args)
+                    samples[impl.name].append(float(f[wl.key]))
+            except BenchError as e:
+                failed.add(impl.name)
+                errors.append(f"{wl.label}: {e}")
+    figures = {}
+    for name, xs in samples.items():
+        if xs and name not in failed:
+            figures[name] = statistics.median(xs) if wl.name == "idle" else min(xs)
+    return figures, errors
+
+
+# --------------------------------------------------------------------------
+# reporting
+
+def fmt(x, unit):
+    if x is None:
+        return "-"
+    if unit == "bytes":
+        return f"{x:.0f}"
+    if unit == "s":
+        return f"{x:.3f}"
+    return f"{x:.3f}" if x < 10 else f"{x:.1f}"
+
+
+def fmt_r(a, b):
+    return "-" if a is None or b is None or b <= 0 else f"{a / b:.2f}x"
+
+
+def table(rows, header):
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths)))
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r))
+
+
+def target_text(wl, figs):
+    """(target column, status column) for one row."""
+    w = figs.get("wisp")
+    if wl.target == "beam":
+        e = figs.get("erlang")
+        status = "-" if w is None or e is None else ("met" if w <= e else "MISSED")
+        return "<= erlang", status
+    if wl.target and wl.target[0] == "bytes":
+        limit = wl.target[1]
+        status = "-" if w is None else ("met" if w <= limit else "MISSED")
+        return f"<= {limit // 1024} KiB (C)", status
+    return "", ""
+
+
+def machine_note():
+    cpu = "?"
+    try:
+        for l in Path("/proc/cpuinfo").read_text().splitlines():
+            if l.startswith("model name"):
+                cpu = l.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rev = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip() or "?"
+    return (f"{cpu}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}, wisp at {rev}")
+
+
+def versions(impls):
+    out = []
+    for i in impls:
+        if i.unavailable:
+            continue
+        if i.name == "erlang":
+            v = run(["erl", "-noshell", "-eval",
+                     'io:format("~s", [erlang:system_info(otp_release)]), halt().']).stdout
+            out.append(f"Erlang/OTP {v.strip()}")
+        elif i.name == "go":
+            out.append(getattr(i, "version", "go"))
+    return ", ".join(out)
+
+
+# --------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=None,
+                    help="runs per implementation and workload (default 3; --quick: 1)")
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, one run each")
+    ap.add_argument("--only", help="comma-separated workloads: " + ",".join(GUESTS))
+    ap.add_argument("--million", action="store_true", help="also measure 1M idle processes")
+    ap.add_argument("--impls", default=",".join(IMPLS),
+                    help="comma-separated columns to run (default: wisp,erlang,go)")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per program run")
+    ap.add_argument("--wisp", default=os.environ.get("WISP_BIN", str(ROOT / "wisp")))
+    ap.add_argument("--wisp-arg", action="append", default=[],
+                    help="extra argument for `wisp run` (repeatable)")
+    args = ap.parse_args()
+    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+    if runs < 1:
+        ap.error("--runs must be at least 1")
+    wanted_impls = args.impls.split(",")
+    if set(wanted_impls) - set(IMPLS):
+        ap.error(f"--impls: choose from {','.join(IMPLS)}")
+    wls = workloads(args.quick, args.million)
+    if args.only:
+        only = set(args.only.split(","))
+        if only - set(GUESTS):
+            ap.error(f"--only: no such workload: {','.join(sorted(only - set(GUESTS)))}")
+        wls = [w for w in wls if w.name in only]
+    args.wisp = str(Path(args.wisp).resolve())
+    missing = []
+    if "wisp" in wanted_impls:
+        if not shutil.which(CLANG):
+            missing.append(CLANG)
+        if not Path(args.wisp).exists():
+            missing.append(f"{args.wisp} (run `make`)")
+    if missing:
+        print("bench/proc_run.py: missing: " + ", ".join(missing), file=sys.stderr)
+        return 2
+
+    print(f"wisp process bench -- {machine_note()}")
+    errors, notes = [], []
+    with tempfile.TemporaryDirectory(prefix="wisp-procbench-") as tmp:
+        work = Path(tmp)
+        all_impls = {"wisp": Wisp(work, args.wisp, args.wisp_arg), "erlang": Erlang(work),
+                     "go": Go(work)}
+        impls = [all_impls[n] for n in IMPLS if n in wanted_impls]
+        print("building: " + ", ".join(i.name for i in impls if not i.unavailable) + " ...",
+              flush=True)
+        for impl in impls:
+            if impl.unavailable:
+                continue
+            try:
+                impl.build()
+            except Unavailable as e:
+                impl.unavailable = str(e)
+            except BenchError as e:
+                impl.unavailable = "build failed"
+                errors.append(str(e))
+        for impl in impls:
+            if impl.unavailable:
+                notes.append(f"{impl.name}: not measured: {impl.unavailable}")
+        live = [i for i in impls if not i.unavailable]
+        print(f"peers: {versions(impls) or 'none'}")
+
+        rows = []
+        for wl in wls:
+            print(f"  {wl.label} ...", end="", flush=True)
+            figs, errs = measure(wl, live, runs, args.timeout)
+            errors += errs
+            print(" " + ", ".join(f"{n} {fmt(v, wl.unit)}" for n, v in figs.items())
+                  + (" (errors)" if errs else ""), flush=True)
+            tgt, status = target_text(wl, figs)
+            rows.append([wl.label, wl.unit, fmt(figs.get("wisp"), wl.unit),
+                         fmt(figs.get("erlang"), wl.unit), fmt(figs.get("go"), wl.unit),
+                         fmt_r(figs.get("wisp"), figs.get("erlang")),
+                         fmt_r(figs.get("wisp"), figs.get("go")), tgt, status])
+
+    print()
+    stat = "best" if runs > 1 else "one run"
+    print(f"Processes: wisp vs BEAM vs Go (times: {stat} of {runs}; memory: median of {runs};"
+          " lower is better)")
+    table(rows, ["workload", "unit", "wisp", "erlang", "go", "wisp/erlang", "wisp/go",
+                 "target", ""])
+    print("idle = OS RSS of the whole process tree with N idle processes minus with none, / N.")
+    print(f"Rust-guest target (<= {IDLE_TARGET_RUST // 1024} KiB per idle process): not measured"
+          " (no Rust guest in bench/proc yet).")
+    for n in notes:
+        print(f"note: {n}")
+    for e in errors:
+        print(f"ERROR: {e}", file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s): the figures above are incomplete or wrong")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
