@@ -99,28 +99,35 @@ def parse_kernel_output(text, what):
 class Timing:
     """Best-of-N times of one build of one kernel."""
 
-    def __init__(self, checksum, inner, wall, first_wall):
+    def __init__(self, checksum, runs):
         self.checksum = checksum
-        self.inner = inner          # best time inside the program
-        self.wall = wall            # best whole-process wall time
-        self.first_wall = first_wall  # the warm-up run's wall time
+        self.inner = min(r[0] for r in runs)            # best time inside the program
+        self.wall = min(r[1] for r in runs)             # best whole-process wall time
+        self.outside = min(r[1] - r[0] for r in runs)   # start-up + exit, best run
 
 
-def measure(cmd, runs, what, env=None):
-    """Runs cmd once to warm up, then `runs` times; all checksums must agree."""
-    results = []
-    for i in range(runs + 1):
-        proc, wall = run(cmd, env=env)
-        if proc.returncode != 0:
-            raise BenchError(f"{what} exited {proc.returncode}:\n{tail(proc.stderr + proc.stdout)}")
-        checksum, inner = parse_kernel_output(proc.stdout, what)
-        results.append((checksum, inner, wall))
-    sums = {r[0] for r in results}
-    if len(sums) != 1:
-        raise BenchError(f"{what}: checksum differs between runs: {sorted(sums)}")
-    timed = results[1:]
-    return Timing(results[0][0], min(r[1] for r in timed), min(r[2] for r in timed),
-                  results[0][2])
+def measure(builds, runs):
+    """builds: {label: (cmd, env, what)}. Runs each build once to warm up (for
+    wisp: fills the compile cache), then `runs` rounds of every build in turn,
+    so that load from elsewhere on the machine hits all builds alike. Returns
+    {label: Timing}. Raises BenchError on a crash or a checksum that changes
+    between runs of one build."""
+    results = {label: [] for label in builds}
+    for rnd in range(runs + 1):
+        for label, (cmd, env, what) in builds.items():
+            proc, wall = run(cmd, env=env)
+            if proc.returncode != 0:
+                raise BenchError(f"{what} exited {proc.returncode}:\n"
+                                 f"{tail(proc.stderr + proc.stdout)}")
+            checksum, inner = parse_kernel_output(proc.stdout, what)
+            results[label].append((checksum, inner, wall))
+    timings = {}
+    for label, rs in results.items():
+        sums = {r[0] for r in rs}
+        if len(sums) != 1:
+            raise BenchError(f"{builds[label][2]}: checksum differs between runs: {sorted(sums)}")
+        timings[label] = Timing(rs[0][0], [(r[1], r[2]) for r in rs[1:]])
+    return timings
 
 
 # --------------------------------------------------------------------------
@@ -210,22 +217,21 @@ def bench_kernels(args, work, wisp_env):
     rows, errors, ratios, wall_ratios, base_ratios = [], [], [], [], []
     for name in names:
         d = out / name
-        print(f"  {name}: native", end="", flush=True)
+        print(f"  {name} ...", end="", flush=True)
+        builds = {"native": ([d / "native"], None, f"{name} native")}
+        if args.baseline:
+            builds["wasm2c"] = ([d / "baseline"], None, f"{name} wasm2c")
+        builds["wisp"] = ([args.wisp, "run", "--tier", "opt", d / f"{name}.wasm"], wisp_env,
+                          f"{name} wisp")
         try:
-            nat = measure([d / "native"], args.runs, f"{name} native")
-            base = None
-            if args.baseline:
-                print(", wasm2c", end="", flush=True)
-                base = measure([d / "baseline"], args.runs, f"{name} wasm2c")
-            print(", wisp", end="", flush=True)
-            wsp = measure([args.wisp, "run", "--tier", "opt", d / f"{name}.wasm"], args.runs,
-                          f"{name} wisp", env=wisp_env)
+            t = measure(builds, args.runs)
         except BenchError as e:
-            print(" -- error")
+            print(" error")
             errors.append(str(e))
             rows.append([name, "error"] + [""] * 8)
             continue
-        print(f" ({wsp.inner:.2f} s)", flush=True)
+        nat, base, wsp = t["native"], t.get("wasm2c"), t["wisp"]
+        print(f" native {nat.inner:.2f} s, wisp {wsp.inner:.2f} s", flush=True)
         agree = {nat.checksum, wsp.checksum} | ({base.checksum} if base else set())
         if len(agree) != 1:
             errors.append(f"{name}: checksum mismatch: native {nat.checksum}, wisp {wsp.checksum}"
@@ -237,7 +243,7 @@ def bench_kernels(args, work, wisp_env):
         rows.append([name, fmt_s(nat.inner), fmt_s(base.inner if base else None),
                      fmt_s(wsp.inner), fmt_r(r), fmt_r(ratio(wsp.inner, base.inner if base else None)),
                      fmt_s(nat.wall), fmt_s(wsp.wall),
-                     f"{(wsp.wall - wsp.inner) * 1000:.1f}",
+                     f"{wsp.outside * 1000:.1f}",
                      "ok" if len(agree) == 1 else "MISMATCH"])
 
     print()
@@ -251,8 +257,10 @@ def bench_kernels(args, work, wisp_env):
     print(f"geometric mean wisp/native: {fmt_r(g)} (target <= {TARGET_RATIO:.2f}x)"
           + (f"; wasm2c baseline/native: {fmt_r(gb)}" if gb else "")
           + (f"; whole process: {fmt_r(gw)}" if gw else ""))
-    print("'wisp outside ms' = wisp process wall time minus the kernel's own timed part:"
-          " start-up (load the cached .so, instantiate) plus exit.")
+    print("wasm2c = the same .wasm through stock wasm2c + gcc -O2 and wabt's reference runtime"
+          " (no reduction hook).")
+    print("'wisp outside ms' = wisp's process wall time minus the kernel's own timed part"
+          " (best run): start-up (load the cached .so, instantiate) plus exit.")
     return g, errors
 
 
