@@ -39,6 +39,11 @@ run with `wisp run --tier opt`. Each runtime uses its defaults (one scheduler
 per core, GOMAXPROCS = cores); Erlang gets +P only where a workload needs more
 than its default 262144 processes.
 
+Beside the table, when src/sched/fiber.h exists: the bare fiber switch
+(bench/proc/fiber_switch.c built natively against src/sched/fiber.c and its
+assembly; two fibers on one thread), the floor under the figures above. It
+uses an internal interface, so a build failure there is a note, not an error.
+
 Targets (from the process-runtime issue): spawn, ping-pong and skynet at or
 better than BEAM; at most 8 KiB RSS per idle C-guest process (16 KiB for a
 Rust guest, measured once a Rust guest exists).
@@ -66,6 +71,7 @@ PROC = ROOT / "bench" / "proc"
 CLANG = os.environ.get("WISP_CLANG", "clang")
 WASI_SYSROOT = os.environ.get("WISP_WASI_SYSROOT", "/usr")
 GUESTS = ["spawn", "idle", "pingpong", "ring", "skynet"]
+FIBER_SRC = PROC / "fiber_switch.c"
 IMPLS = ["wisp", "erlang", "go"]
 
 IDLE_TARGET_C = 8 * 1024      # bytes per idle process, C guest
@@ -183,8 +189,9 @@ class Wisp(Impl):
             proc = run([self.wisp, "compile", "--tier", "opt", "--quiet", wasm], env=self.env)
             if proc.returncode != 0 and "does not provide" in proc.stderr:
                 # Compiles, but this wisp has no process ABI yet.
-                raise Unavailable("this wisp does not provide the process ABI yet: "
-                                  + proc.stderr.strip().splitlines()[-1])
+                msg = proc.stderr.strip().splitlines()[-1]
+                raise Unavailable("this wisp lacks the process ABI: "
+                                  + msg[msg.find("module imports"):])
             if proc.returncode != 0:
                 raise BenchError(f"wisp compile {g}.wasm failed (exit {proc.returncode}):\n"
                                  f"{tail(proc.stderr or proc.stdout)}")
@@ -355,6 +362,27 @@ def measure(wl, impls, runs, timeout):
     return figures, errors
 
 
+def fiber_switch(work, runs):
+    """ns per one-way switch (best of runs), or a string saying why not."""
+    srcs = [ROOT / "src" / "sched" / "fiber.c", *sorted((ROOT / "src" / "sched").glob("fiber_*.S"))]
+    if not srcs[0].exists():
+        return "src/sched/fiber.c does not exist"
+    exe = work / "fiber_switch"
+    cc = os.environ.get("CC", "cc")
+    proc = run([cc, "-O2", "-std=c17", "-D_GNU_SOURCE", "-I", ROOT / "src", "-o", exe,
+                FIBER_SRC, *srcs, "-lpthread"])
+    if proc.returncode != 0:
+        return "did not build against src/sched/fiber.h:\n" + tail(proc.stderr, 4)
+    best = None
+    for _ in range(runs):
+        proc = run([exe, "10000000"], timeout=120)
+        if proc.returncode != 0:
+            return f"exited {proc.returncode}"
+        f = parse_result(proc.stdout, "fiber_switch")
+        best = min(best or 1e99, float(f["switch_ns"]))
+    return best
+
+
 # --------------------------------------------------------------------------
 # reporting
 
@@ -430,7 +458,7 @@ def main():
     ap.add_argument("--runs", type=int, default=None,
                     help="runs per implementation and workload (default 3; --quick: 1)")
     ap.add_argument("--quick", action="store_true", help="smaller sizes, one run each")
-    ap.add_argument("--only", help="comma-separated workloads: " + ",".join(GUESTS))
+    ap.add_argument("--only", help="comma-separated workloads: " + ",".join(GUESTS + ["fiber"]))
     ap.add_argument("--million", action="store_true", help="also measure 1M idle processes")
     ap.add_argument("--impls", default=",".join(IMPLS),
                     help="comma-separated columns to run (default: wisp,erlang,go)")
@@ -448,8 +476,9 @@ def main():
     wls = workloads(args.quick, args.million)
     if args.only:
         only = set(args.only.split(","))
-        if only - set(GUESTS):
-            ap.error(f"--only: no such workload: {','.join(sorted(only - set(GUESTS)))}")
+        if only - set(GUESTS) - {"fiber"}:
+            ap.error(f"--only: no such workload: "
+                     f"{','.join(sorted(only - set(GUESTS) - {'fiber'}))}")
         wls = [w for w in wls if w.name in only]
     args.wisp = str(Path(args.wisp).resolve())
     missing = []
@@ -499,6 +528,9 @@ def main():
                          fmt(figs.get("erlang"), wl.unit), fmt(figs.get("go"), wl.unit),
                          fmt_r(figs.get("wisp"), figs.get("erlang")),
                          fmt_r(figs.get("wisp"), figs.get("go")), tgt, status])
+        fiber = None
+        if "wisp" in wanted_impls and (not args.only or "fiber" in only):
+            fiber = fiber_switch(work, runs)
 
     print()
     stat = "best" if runs > 1 else "one run"
@@ -506,6 +538,11 @@ def main():
           " lower is better)")
     table(rows, ["workload", "unit", "wisp", "erlang", "go", "wisp/erlang", "wisp/go",
                  "target", ""])
+    if isinstance(fiber, float):
+        print(f"fiber switch (src/sched, native, no scheduler): {fiber:.1f} ns one-way, "
+              f"{2 * fiber:.1f} ns round trip")
+    elif fiber:
+        notes.append(f"fiber switch: not measured: {fiber}")
     print("idle = OS RSS of the whole process tree with N idle processes minus with none, / N.")
     print(f"Rust-guest target (<= {IDLE_TARGET_RUST // 1024} KiB per idle process): not measured"
           " (no Rust guest in bench/proc yet).")
