@@ -84,8 +84,14 @@ struct wisp_spawned {
 	uint64_t monitor;  /* monitor ref if WISP_SPAWN_MONITOR */
 };
 
+/* The constants and structs above are shared with the host (which includes
+ * this header); the imports below exist only in guests. */
+#if defined(__wasm__)
 #define WISP_IMPORT(ns, name) \
 	__attribute__((import_module(ns), import_name(name)))
+#else
+#define WISP_IMPORT(ns, name)
+#endif
 
 /* ---- wisp_process ---- */
 

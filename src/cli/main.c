@@ -23,8 +23,10 @@
 #include "../engine/engine.h"
 #include "../host/host.h"
 #include "../host/wasi.h"
+#include "../proc/proc.h"
 
 #define EXIT_TRAP 134
+#define EXIT_KILLED 137
 #define EXIT_LOAD 1
 #define EXIT_USAGE 2
 #define MAX_PREOPENS 64
@@ -45,6 +47,8 @@ static const char usage_text[] =
 	"  --dir-ro HOST[::GUEST]   the same, read-only\n"
 	"  --env KEY=VALUE          set a guest environment variable (the host's\n"
 	"                           environment is not passed through)\n"
+	"  --schedulers N           scheduler threads (default: one per CPU)\n"
+	"  --reductions N           reductions per time slice (default: 4000)\n"
 	"  --tier fast|opt          fast: compile with tcc (instant start, slower code);\n"
 	"                           opt: compile with gcc -O2 (cached; first build takes\n"
 	"                           seconds). Default: opt if cached, else fast now and\n"
@@ -63,8 +67,9 @@ static const char usage_text[] =
 	"  WISP_BACKGROUND_COMPILE  0 disables the background optimized build\n"
 	"  WISP_CC, WISP_FAST_CC    compilers for the opt and fast tiers (gcc, tcc)\n"
 	"\n"
-	"exit status: the guest's; 134 if it traps; 1 if the module cannot be\n"
-	"loaded; 2 for a usage error.\n";
+	"exit status: the main process's; 134 if it traps (or a linked process's\n"
+	"trap ends it); 137 if it is killed; 1 if the module cannot be loaded;\n"
+	"2 for a usage error.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -111,6 +116,8 @@ struct run_opts {
 	enum tier tier;
 	bool tier_given;
 	bool quiet;
+	int schedulers;
+	int64_t reductions;
 	const char *module;
 	int nargs;
 	char **args;
@@ -166,6 +173,18 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 			if (o->nenv == MAX_ENV)
 				return usage_error("too many --env options%s", "");
 			o->env[o->nenv++] = v;
+		} else if (for_run && (opt_is(a, "--schedulers") || opt_is(a, "--reductions"))) {
+			bool sch = opt_is(a, "--schedulers");
+			char *end;
+			if ((v = opt_value(argc, argv, &i, sch ? "--schedulers" : "--reductions")) == NULL)
+				return usage_error("%s needs a number", a);
+			long long n = strtoll(v, &end, 10);
+			if (*end != '\0' || n < 1 || n > (sch ? 1024 : 1000000000LL))
+				return usage_error("bad number '%s'", v);
+			if (sch)
+				o->schedulers = (int)n;
+			else
+				o->reductions = n;
 		} else if (opt_is(a, "--tier")) {
 			if ((v = opt_value(argc, argv, &i, "--tier")) == NULL ||
 			    parse_tier(v, &o->tier, &o->tier_given) != 0)
@@ -232,23 +251,32 @@ static int prepare(struct pipeline *p, struct wasm_file *wf, const struct run_op
 	return rc;
 }
 
-static int report(const struct engine_result *r)
+/* The exit status of `wisp run` from the main process's end. */
+static int report(const struct engine_result *r, const struct reason *why)
 {
-	switch (r->outcome) {
-	case ENGINE_RETURNED:
+	switch (why->kind) {
+	case WISP_EXIT_NORMAL:
 		return 0;
-	case ENGINE_EXITED:
-		return r->exit_code;
-	case ENGINE_TRAPPED:
+	case WISP_EXIT_CODE:
+		return why->code;
+	case WISP_EXIT_KILLED:
+		fprintf(stderr, "wisp: the main process was killed\n");
+		return EXIT_KILLED;
+	case WISP_EXIT_NOPROC:
+		fprintf(stderr, "wisp: the main process exited: a linked process did not exist\n");
+		return EXIT_TRAP;
+	case WISP_EXIT_TRAP:
 		break;
 	}
-	if (r->trap == WASM_RT_TRAP_NONE) {
-		fprintf(stderr, "wisp: %s\n", r->message);
+	if (r->outcome == ENGINE_TRAPPED && r->trap == WASM_RT_TRAP_NONE) {
+		fprintf(stderr, "wisp: %s\n", r->message);   /* could not start */
 		return EXIT_LOAD;
 	}
-	fprintf(stderr, "wisp: trap: %s in %s%s%s\n", engine_trap_name(r->trap),
-	        r->function[0] ? r->function : "<unknown function>",
-	        r->message[0] ? ": " : "", r->message);
+	if (r->outcome == ENGINE_TRAPPED)
+		fprintf(stderr, "wisp: trap: %s\n", why->text);
+	else   /* a linked process's trap ended the main process */
+		fprintf(stderr, "wisp: the main process exited: a linked process "
+		        "trapped: %s\n", why->text);
 	return EXIT_TRAP;
 }
 
@@ -268,8 +296,6 @@ static int cmd_run(int argc, char **argv)
 	int status = EXIT_LOAD;
 	struct wasm_file wf;
 	engine_module *mod = NULL;
-	struct wasi_ctx *wasi = NULL;
-	engine_instance *in = NULL;
 	if (wasm_file_load(&wf, o.module, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		pipeline_close(&p);
@@ -296,32 +322,36 @@ static int cmd_run(int argc, char **argv)
 	gargv[0] = o.module;
 	for (int i = 0; i < o.nargs; i++)
 		gargv[i + 1] = o.args[i];
-	struct wasi_config cfg = {
-		.argc = o.nargs + 1, .argv = gargv,
-		.envc = o.nenv, .envp = o.env,
-		.npreopens = o.npreopens, .preopens = o.preopens,
-		.stdio = { 0, 1, 2 },
+	struct rt_config cfg = {
+		.schedulers = o.schedulers,
+		.reductions = o.reductions,
+		.wasi = {
+			.argc = o.nargs + 1, .argv = gargv,
+			.envc = o.nenv, .envp = o.env,
+			.npreopens = o.npreopens, .preopens = o.preopens,
+			.stdio = { 0, 1, 2 },
+		},
 	};
-	rc = wasi_ctx_new(&cfg, &wasi, err, sizeof(err));
+	/* Check the directories once here, so a missing one is a clear error
+	 * before anything runs (every process opens its own copies). */
+	struct wasi_ctx *probe = NULL;
+	rc = wasi_ctx_new(&cfg.wasi, &probe, err, sizeof(err));
+	wasi_ctx_free(probe);
+	if (rc != 0) {
+		free(gargv);
+		fprintf(stderr, "wisp: %s\n", err);
+		goto out;
+	}
+	struct engine_result res;
+	struct reason why;
+	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
 	free(gargv);
 	if (rc != 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
 	}
-	struct host_proc hp = { .wasi = wasi };
-	struct engine_result res;
-	in = engine_instance_new(mod, &hp, NULL, &res);
-	if (in == NULL) {
-		status = res.outcome == ENGINE_EXITED ? res.exit_code : report(&res);
-		goto out;
-	}
-	hp.inst = in;
-	hp.mem = engine_instance_memory(in);
-	engine_instance_run_start(in, &res);
-	status = report(&res);
+	status = report(&res, &why);
 out:
-	engine_instance_free(in);
-	wasi_ctx_free(wasi);
 	engine_module_unload(mod);
 	wasm_file_free(&wf);
 	pipeline_close(&p);

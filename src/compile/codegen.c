@@ -169,6 +169,14 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 		mangle("_start", mangled, sizeof(mangled));
 		snprintf(start_fn, sizeof(start_fn), "(void (*)(void *))Z_wisp_guestZ_%s", mangled);
 	}
+	char spawn_fn[600] = "0";
+	const struct wasm_export *se = wasm_find_export(info, "wisp_spawn_entry", WASM_KIND_FUNC);
+	const struct wasm_functype *st = se ? wasm_func_type(info, se->index) : NULL;
+	if (st != NULL && strcmp(st->params, "ii") == 0 && st->nresults == 0) {
+		mangle("wisp_spawn_entry", mangled, sizeof(mangled));
+		snprintf(spawn_fn, sizeof(spawn_fn),
+		         "(void (*)(void *, uint32_t, uint32_t))Z_wisp_guestZ_%s", mangled);
+	}
 	const struct wasm_export *mem = wasm_find_export(info, "memory", WASM_KIND_MEMORY);
 	if (mem != NULL) {
 		mangle("memory", mangled, sizeof(mangled));
@@ -208,9 +216,9 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 	fprintf(f, "  { 0, 0, 0 }\n};\n");
 	fprintf(f, "__attribute__((visibility(\"default\"))) const struct wisp_module_abi wisp_module_v%d = {\n"
 	           "  %d, sizeof(Z_wisp_guest_instance_t), Z_wisp_guest_init_module,\n"
-	           "  wisp_instantiate, wisp_free, %s, %s, wisp_fns, %uu,\n"
+	           "  wisp_instantiate, wisp_free, %s, %s, %s, wisp_fns, %uu,\n"
 	           "  (const void *)wisp_code_end\n};\n",
-	        WISP_MODULE_ABI, WISP_MODULE_ABI, start_fn, memory_fn, nentries);
+	        WISP_MODULE_ABI, WISP_MODULE_ABI, start_fn, spawn_fn, memory_fn, nentries);
 	return 0;
 }
 

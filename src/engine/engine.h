@@ -40,8 +40,15 @@ struct engine_result {
 
 struct engine_limits {
 	uint64_t max_memory;         /* bytes a linear memory may grow to (0: 4 GiB) */
-	size_t stack_size;           /* native stack for the instance (0: default) */
 	int64_t fuel_per_slice;      /* reductions per slice (0: 4000) */
+	/* The native stack guest code runs on (a fiber's); 0: the calling
+	 * thread's stack. */
+	uintptr_t stack_lo, stack_hi;
+	/* Called when a slice's fuel runs out, from guest code's hook, with
+	 * the instance's host pointer; may switch fibers (the process yields)
+	 * and returns when the instance may go on. NULL: a new slice starts at
+	 * once. It may also end the instance (engine_exit) instead. */
+	void (*slice_end)(void *host);
 };
 
 /* Load a compiled module (shared object produced by the compile pipeline).
@@ -69,6 +76,12 @@ void engine_instance_free(engine_instance *in);
 /* Run the "_start" export to completion, catching traps and proc_exit. */
 void engine_instance_run_start(engine_instance *in, struct engine_result *res);
 
+/* Run the "wisp_spawn_entry" export, (i32 fn, i32 arg_len) -> (), the entry
+ * of a spawned process. */
+void engine_instance_run_spawn_entry(engine_instance *in, uint32_t fn,
+                                     uint32_t arg_len, struct engine_result *res);
+bool engine_module_has_spawn_entry(const engine_module *m);
+
 /* The instance's exported linear memory, or NULL if it has none. */
 wasm_rt_memory_t *engine_instance_memory(engine_instance *in);
 
@@ -83,6 +96,10 @@ _Noreturn void engine_trap_msg(engine_instance *in, wasm_rt_trap_t kind,
 
 /* The instance running on this thread, or NULL. */
 engine_instance *engine_current(void);
+/* Set it (returns the previous one). A scheduler moving fibers between
+ * threads saves it before a fiber switches out and restores it after the
+ * fiber resumes, on whichever thread that is. */
+engine_instance *engine_set_current(engine_instance *in);
 
 /* Human-readable trap kind: "unreachable", "out of bounds memory access"... */
 const char *engine_trap_name(wasm_rt_trap_t kind);

@@ -57,10 +57,6 @@ struct engine_instance {
  * wasm_rt_register_func_type() knows which module it registers for. */
 engine_module *engine_loading_module(void);
 
-/* Make `in` the instance running on this thread (NULL to clear); returns
- * the previous one. */
-engine_instance *engine_set_current(engine_instance *in);
-
 /* Unwind to the running instance's entry with its result already filled. */
 _Noreturn void engine_unwind(engine_instance *in);
 

@@ -8,10 +8,11 @@
  * overflow check and for trap attribution, and catches the unwind of a trap
  * or proc_exit with setjmp. Guest code never runs outside enter().
  *
- * Stack: until processes run on their own fibers, an instance runs on the
- * calling thread's stack. The overflow limit is the stack's low end (as the
- * thread's attributes report it, at most 8 MiB below the entry frame) plus
- * STACK_HEADROOM for host functions and the trap path.
+ * Stack: a process's instance runs on its fiber's stack (engine_limits
+ * stack_lo/hi); otherwise on the calling thread's stack, whose low end is
+ * taken from the thread's attributes (at most 8 MiB below the entry frame).
+ * The overflow limit is the low end plus STACK_HEADROOM for host functions
+ * and the trap path.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -48,7 +49,12 @@ static void enter(engine_instance *in, enum instance_phase phase,
                   void (*fn)(void *), void *arg)
 {
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-	thread_stack_bounds(here, &in->stack_lo, &in->stack_hi);
+	if (in->limits.stack_hi != 0) {
+		in->stack_lo = in->limits.stack_lo;
+		in->stack_hi = in->limits.stack_hi;
+	} else {
+		thread_stack_bounds(here, &in->stack_lo, &in->stack_hi);
+	}
 	in->vmctx->stack_limit = in->stack_lo + STACK_HEADROOM;
 	in->vmctx->fuel = in->limits.fuel_per_slice;
 	in->phase = phase;
@@ -131,6 +137,38 @@ void engine_instance_run_start(engine_instance *in, struct engine_result *res)
 		return;
 	}
 	enter(in, PHASE_RUN, do_start, in);
+}
+
+struct spawn_call {
+	engine_instance *in;
+	uint32_t fn, arg_len;
+};
+
+static void do_spawn_entry(void *arg)
+{
+	struct spawn_call *c = arg;
+	c->in->mod->abi->spawn_entry(c->in->w2c, c->fn, c->arg_len);
+}
+
+bool engine_module_has_spawn_entry(const engine_module *m)
+{
+	return m->abi->spawn_entry != NULL;
+}
+
+void engine_instance_run_spawn_entry(engine_instance *in, uint32_t fn,
+                                     uint32_t arg_len, struct engine_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	in->res = res;
+	if (in->mod->abi->spawn_entry == NULL) {
+		res->outcome = ENGINE_TRAPPED;
+		res->trap = WASM_RT_TRAP_NONE;
+		snprintf(res->message, sizeof(res->message),
+		         "module has no wisp_spawn_entry export");
+		return;
+	}
+	struct spawn_call c = { in, fn, arg_len };
+	enter(in, PHASE_RUN, do_spawn_entry, &c);
 }
 
 wasm_rt_memory_t *engine_instance_memory(engine_instance *in)

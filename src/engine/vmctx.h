@@ -57,6 +57,8 @@ struct wisp_module_abi {
 	void (*instantiate)(void *instance, void *host);
 	void (*free_instance)(void *instance);
 	void (*start)(void *instance);      /* "_start" export, or NULL */
+	/* "wisp_spawn_entry" export of type (i32, i32) -> (), or NULL */
+	void (*spawn_entry)(void *instance, uint32_t fn, uint32_t arg_len);
 	void *(*memory)(void *instance);    /* "memory" export (wasm_rt_memory_t*), or NULL */
 	const struct wisp_fn_entry *fns;    /* defined functions, in index order */
 	uint32_t nfns;

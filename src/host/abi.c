@@ -120,7 +120,43 @@ __attribute__((used)) static void (*const wasi_anchor[])(void) = {
 };
 
 /* Every namespace wisp provides; add new tables here. */
+/* The wisp namespaces (include/wisp/guest.h, docs/abi.md). */
+const struct host_import wisp_imports[] = {
+#define P(name, params, results) { "wisp_process", #name, params, results }
+	P(abi_version, "", "i"),
+	P(self, "", "I"),
+	P(spawn, "iiiii", "i"),
+	P(spawn_arg, "ii", "i"),
+	P(kill, "I", "i"),
+	P(exit_signal, "Ii", "i"),
+	P(link, "I", "i"),
+	P(unlink, "I", "i"),
+	P(monitor, "Ii", "i"),
+	P(demonitor, "I", "i"),
+	P(trap_exit, "i", "i"),
+	P(alive, "I", "i"),
+	P(yield, "", ""),
+#undef P
+#define M(name, params, results) { "wisp_message", #name, params, results }
+	M(send, "IIii", "i"),
+	M(receive, "iiIiii", "i"),
+	M(request, "IIiiIiii", "i"),
+#undef M
+#define T(name, params, results) { "wisp_timer", #name, params, results }
+	T(sleep, "I", ""),
+	T(send_after, "IIiiIi", "i"),
+	T(cancel, "I", "i"),
+#undef T
+#define R(name, params, results) { "wisp_registry", #name, params, results }
+	R(register, "iiI", "i"),
+	R(unregister, "ii", "i"),
+	R(whereis, "iii", "i"),
+#undef R
+	{ NULL, NULL, NULL, NULL },
+};
+
 static const struct host_import *const namespaces[] = {
+	wisp_imports,
 	wasi_imports,
 };
 

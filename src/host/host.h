@@ -14,11 +14,13 @@
 #include "../engine/engine.h"
 
 struct wasi_ctx;
+struct proc;
 
 struct host_proc {
 	engine_instance *inst;     /* set once instantiated */
 	wasm_rt_memory_t *mem;     /* the instance's "memory" export, or NULL */
 	struct wasi_ctx *wasi;     /* WASI state: fd table, args, env, preopens */
+	struct proc *proc;         /* the wisp process, or NULL outside a runtime */
 };
 
 #define HOST_PROC(self) ((struct host_proc *)(void *)(self))
@@ -38,5 +40,6 @@ const struct host_import *host_import_find(const char *module, const char *name)
 
 /* All imports of one namespace (terminated by an entry with name == NULL). */
 extern const struct host_import wasi_imports[];
+extern const struct host_import wisp_imports[];
 
 #endif

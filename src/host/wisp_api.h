@@ -1,0 +1,39 @@
+/*
+ * wisp_api.h — shared by the host functions of the wisp_* namespaces
+ * (wisp_process.c, wisp_message.c, wisp_timer.c, wisp_registry.c).
+ *
+ * Error convention: guests get WISP_* codes; a pointer or length outside
+ * the caller's memory traps the caller (it broke the ABI's contract), never
+ * the host.
+ */
+#ifndef WISP_API_H
+#define WISP_API_H
+
+#include <stdint.h>
+
+#include "host.h"
+#include "proc/proc.h"
+
+typedef uint32_t u32;
+typedef uint64_t u64;
+
+/* The guest bytes [addr, addr+len) or a trap naming the call. */
+static inline void *api_ptr(struct host_proc *hp, u32 addr, uint64_t len,
+                            const char *call)
+{
+	void *p = engine_guest_ptr(hp->mem, addr, len);
+	if (p == NULL) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "%s: pointer outside memory", call);
+		engine_trap_msg(hp->inst, WASM_RT_TRAP_OOB, msg);
+	}
+	return p;
+}
+
+static inline void api_put_u64(struct host_proc *hp, u32 addr, uint64_t v,
+                               const char *call)
+{
+	memcpy(api_ptr(hp, addr, 8, call), &v, 8);
+}
+
+#endif

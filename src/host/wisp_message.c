@@ -1,0 +1,90 @@
+/*
+ * wisp_message.c — the wisp_message namespace: send, selective receive and
+ * request/reply. Payloads are copied out of the sender's memory at send and
+ * into the receiver's memory at receive; nothing is shared.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wisp_api.h"
+#include "proc/mailbox.h"
+
+#define NS(name) Z_wisp_messageZ_##name
+#define SELF struct host_proc *hp = HOST_PROC(self)
+#define MAX_TAGS 4096
+
+u32 NS(send)(void *self, u64 pid, u64 tag, u32 data, u32 len)
+{
+	SELF;
+	if (len > proc_max_message(hp->proc))
+		return WISP_ETOOBIG;
+	const void *d = api_ptr(hp, data, len, "wisp_send");
+	return (u32)proc_send(hp->proc, pid, tag, 0, d, len);
+}
+
+/* Copy the message out to the guest (or tell it the size), fill info. */
+static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
+                            u32 buf_len, u32 info, const char *call)
+{
+	struct wisp_msg_info mi = { m->tag, m->from, m->ref, m->len, m->kind };
+	memcpy(api_ptr(hp, info, sizeof(mi), call), &mi, sizeof(mi));
+	if (m->len > buf_len)
+		return WISP_ETOOSMALL;
+	if (m->len)
+		memcpy(api_ptr(hp, buf, m->len, call), m->data, m->len);
+	proc_take(hp->proc, m);
+	free(m);
+	return WISP_OK;
+}
+
+/* Copy the tag set out of guest memory (it may not be read while parked:
+ * nothing can change it, but a copy keeps the rule simple). */
+static uint64_t *copy_tags(struct host_proc *hp, u32 tags, u32 ntags, uint64_t *small,
+                           const char *call)
+{
+	if (ntags == 0)
+		return small;
+	const void *t = api_ptr(hp, tags, (uint64_t)ntags * 8, call);
+	uint64_t *out = ntags <= 8 ? small : malloc((size_t)ntags * 8);
+	if (out != NULL)
+		memcpy(out, t, (size_t)ntags * 8);
+	return out;
+}
+
+u32 NS(receive)(void *self, u32 tags, u32 ntags, u64 timeout, u32 buf, u32 buf_len,
+                u32 info)
+{
+	SELF;
+	if (ntags > MAX_TAGS)
+		return WISP_EINVAL;
+	api_ptr(hp, info, sizeof(struct wisp_msg_info), "wisp_receive");
+	api_ptr(hp, buf, buf_len, "wisp_receive");
+	uint64_t small[8] = { 0 };
+	uint64_t *t = copy_tags(hp, tags, ntags, small, "wisp_receive");
+	if (t == NULL)
+		return WISP_ENOMEM;
+	struct msg *m;
+	int rc = proc_receive(hp->proc, t, ntags, (int64_t)timeout, &m);
+	if (t != small)
+		free(t);
+	if (rc != WISP_OK)
+		return (u32)rc;
+	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_receive");
+}
+
+u32 NS(request)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 timeout,
+                u32 buf, u32 buf_len, u32 info)
+{
+	SELF;
+	if (len > proc_max_message(hp->proc))
+		return WISP_ETOOBIG;
+	const void *d = api_ptr(hp, data, len, "wisp_request");
+	api_ptr(hp, info, sizeof(struct wisp_msg_info), "wisp_request");
+	api_ptr(hp, buf, buf_len, "wisp_request");
+	struct msg *m;
+	int rc = proc_request(hp->proc, pid, tag, d, len, (int64_t)timeout, &m);
+	if (rc != WISP_OK)
+		return (u32)rc;
+	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_request");
+}

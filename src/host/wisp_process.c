@@ -1,0 +1,107 @@
+/*
+ * wisp_process.c — the wisp_process namespace: identity, spawning, links,
+ * monitors and exit signals (semantics in src/proc/proc.c and docs/abi.md).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "wisp_api.h"
+
+#define NS(name) Z_wisp_processZ_##name
+#define SELF struct host_proc *hp = HOST_PROC(self)
+
+u32 NS(abi_version)(void *self)
+{
+	return WISP_ABI_VERSION;
+}
+
+u64 NS(self)(void *self)
+{
+	SELF;
+	return atomic_load(&hp->proc->pid);
+}
+
+u32 NS(spawn)(void *self, u32 fn, u32 arg, u32 arg_len, u32 flags, u32 out)
+{
+	SELF;
+	const void *a = api_ptr(hp, arg, arg_len, "wisp_spawn");
+	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_spawn");
+	if (arg_len > proc_max_message(hp->proc))
+		return WISP_ETOOBIG;
+	struct wisp_spawned s = { 0, 0 };
+	int rc = proc_spawn(hp->proc, fn, a, arg_len, flags, &s);
+	if (rc == WISP_OK)
+		memcpy(api_ptr(hp, out, sizeof(s), "wisp_spawn"), &s, sizeof(s));
+	return (u32)rc;
+}
+
+u32 NS(spawn_arg)(void *self, u32 buf, u32 len)
+{
+	SELF;
+	struct proc *p = hp->proc;
+	uint32_t n = len < p->arg_len ? len : p->arg_len;
+	if (n > 0)
+		memcpy(api_ptr(hp, buf, n, "wisp_spawn_arg"), p->arg, n);
+	return p->arg_len;
+}
+
+u32 NS(kill)(void *self, u64 pid)
+{
+	SELF;
+	return (u32)proc_kill(hp->proc, pid);
+}
+
+u32 NS(exit_signal)(void *self, u64 pid, u32 code)
+{
+	SELF;
+	return (u32)proc_exit_signal(hp->proc, pid, (int32_t)code);
+}
+
+u32 NS(link)(void *self, u64 pid)
+{
+	SELF;
+	return (u32)proc_link(hp->proc, pid);
+}
+
+u32 NS(unlink)(void *self, u64 pid)
+{
+	SELF;
+	return (u32)proc_unlink(hp->proc, pid);
+}
+
+u32 NS(monitor)(void *self, u64 pid, u32 ref_out)
+{
+	SELF;
+	api_ptr(hp, ref_out, 8, "wisp_monitor");
+	uint64_t ref = 0;
+	int rc = proc_monitor(hp->proc, pid, &ref);
+	if (rc == WISP_OK)
+		api_put_u64(hp, ref_out, ref, "wisp_monitor");
+	return (u32)rc;
+}
+
+u32 NS(demonitor)(void *self, u64 ref)
+{
+	SELF;
+	return (u32)proc_demonitor(hp->proc, ref);
+}
+
+u32 NS(trap_exit)(void *self, u32 on)
+{
+	SELF;
+	u32 old = hp->proc->trap_exit;
+	hp->proc->trap_exit = on != 0;
+	return old;
+}
+
+u32 NS(alive)(void *self, u64 pid)
+{
+	SELF;
+	return proc_alive(hp->proc->rt, pid);
+}
+
+void NS(yield)(void *self)
+{
+	SELF;
+	proc_yield(hp->proc);
+}

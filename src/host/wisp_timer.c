@@ -1,0 +1,38 @@
+/*
+ * wisp_timer.c — the wisp_timer namespace: sleep, send_after, cancel.
+ * Timers live on the scheduler of the process that set them (timer.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "wisp_api.h"
+
+#define NS(name) Z_wisp_timerZ_##name
+#define SELF struct host_proc *hp = HOST_PROC(self)
+
+void NS(sleep)(void *self, u64 ns)
+{
+	SELF;
+	proc_sleep(hp->proc, (int64_t)ns);
+}
+
+u32 NS(send_after)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 delay,
+                   u32 timer_out)
+{
+	SELF;
+	if (len > proc_max_message(hp->proc))
+		return WISP_ETOOBIG;
+	const void *d = api_ptr(hp, data, len, "wisp_send_after");
+	api_ptr(hp, timer_out, 8, "wisp_send_after");
+	uint64_t id = 0;
+	int rc = proc_send_after(hp->proc, pid, tag, d, len, (int64_t)delay, &id);
+	if (rc == WISP_OK)
+		api_put_u64(hp, timer_out, id, "wisp_send_after");
+	return (u32)rc;
+}
+
+u32 NS(cancel)(void *self, u64 timer)
+{
+	SELF;
+	return (u32)proc_cancel_timer(hp->proc, timer);
+}

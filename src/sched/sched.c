@@ -1,0 +1,367 @@
+/*
+ * sched.c — M:N scheduling of processes over one thread per core.
+ *
+ * Each scheduler thread has a local run queue (FIFO) and a timer heap; the
+ * runtime has one global queue for work from outside scheduler threads. A
+ * scheduler takes work from its local queue, then the global queue, then
+ * steals from another scheduler's queue (starting at a random victim);
+ * finding nothing, it fires due timers, spins briefly, and then sleeps on a
+ * condition variable until work is enqueued or its next timer is due.
+ *
+ * A process runs until it yields: its fuel (reductions, BEAM's 4000 by
+ * default) runs out at a function entry or loop head (Y_YIELD: back of the
+ * local queue), it waits (Y_PARK: receive, sleep), or it ends (Y_EXIT).
+ *
+ * Parking without lost wake-ups: a process decides to wait (its mailbox had
+ * nothing for it), then switches to the scheduler with Y_PARK. Only after
+ * the switch — once its stack is no longer in use — does the scheduler mark
+ * it PS_WAITING, under the process's spinlock. A waker (any thread) takes
+ * the same spinlock: if the process is waiting it becomes runnable and is
+ * enqueued; otherwise `pending_wake` is set and the scheduler, finishing the
+ * park, requeues it at once. pending_wake is cleared when the process is
+ * dispatched, so a wake-up is never lost and a fiber never runs on two
+ * threads. Spurious wake-ups are allowed: every wait re-checks its condition.
+ *
+ * Sleeping without lost wake-ups: a scheduler about to sleep registers as a
+ * sleeper under `glock` and re-checks every queue; an enqueuer pushes first
+ * and then signals if there are sleepers.
+ *
+ * Queues are mutex-protected intrusive lists. Alternative considered: a
+ * Chase-Lev deque per scheduler; it saves a lock per dispatch but needs a
+ * fixed capacity or growth logic, and the lock is uncontended except when
+ * stealing. Revisit with the benchmarks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc/rt_impl.h"
+
+#define SPIN_ROUNDS 64
+
+static _Thread_local struct sched *tl_sched;
+
+struct sched *sched_self(void)
+{
+	return tl_sched;
+}
+
+static void spin_lock(struct proc *p)
+{
+	while (atomic_flag_test_and_set_explicit(&p->slock, memory_order_acquire))
+		;
+}
+
+static void spin_unlock(struct proc *p)
+{
+	atomic_flag_clear_explicit(&p->slock, memory_order_release);
+}
+
+static void q_push(struct sched *s, struct proc *p)
+{
+	p->rq_next = NULL;
+	pthread_mutex_lock(&s->qlock);
+	if (s->qtail)
+		s->qtail->rq_next = p;
+	else
+		s->qhead = p;
+	s->qtail = p;
+	atomic_fetch_add(&s->qlen, 1);
+	pthread_mutex_unlock(&s->qlock);
+}
+
+static struct proc *q_pop(struct sched *s)
+{
+	if (atomic_load_explicit(&s->qlen, memory_order_relaxed) == 0)
+		return NULL;
+	pthread_mutex_lock(&s->qlock);
+	struct proc *p = s->qhead;
+	if (p) {
+		s->qhead = p->rq_next;
+		if (s->qhead == NULL)
+			s->qtail = NULL;
+		atomic_fetch_sub(&s->qlen, 1);
+	}
+	pthread_mutex_unlock(&s->qlock);
+	return p;
+}
+
+static void g_push(struct rt *rt, struct proc *p)
+{
+	p->rq_next = NULL;
+	pthread_mutex_lock(&rt->glock);
+	if (rt->gtail)
+		rt->gtail->rq_next = p;
+	else
+		rt->ghead = p;
+	rt->gtail = p;
+	pthread_cond_signal(&rt->gcond);
+	pthread_mutex_unlock(&rt->glock);
+}
+
+static struct proc *g_pop(struct rt *rt)
+{
+	if (__atomic_load_n(&rt->ghead, __ATOMIC_RELAXED) == NULL)
+		return NULL;
+	pthread_mutex_lock(&rt->glock);
+	struct proc *p = rt->ghead;
+	if (p) {
+		rt->ghead = p->rq_next;
+		if (rt->ghead == NULL)
+			rt->gtail = NULL;
+	}
+	pthread_mutex_unlock(&rt->glock);
+	return p;
+}
+
+static void wake_sleeper(struct rt *rt)
+{
+	if (atomic_load(&rt->sleepers) > 0) {
+		pthread_mutex_lock(&rt->glock);
+		pthread_cond_signal(&rt->gcond);
+		pthread_mutex_unlock(&rt->glock);
+	}
+}
+
+void sched_enqueue(struct rt *rt, struct proc *p)
+{
+	struct sched *s = tl_sched;
+	if (s != NULL && s->rt == rt) {
+		q_push(s, p);
+		wake_sleeper(rt);
+	} else {
+		g_push(rt, p);
+	}
+}
+
+void sched_wake(struct proc *p)
+{
+	spin_lock(p);
+	/* PS_FREE / PS_DONE: ended meanwhile; nothing to wake. */
+	if (p->state == PS_WAITING) {
+		p->state = PS_RUNNABLE;
+		spin_unlock(p);
+		sched_enqueue(p->rt, p);
+		return;
+	}
+	if (p->state == PS_RUNNING || p->state == PS_RUNNABLE)
+		p->pending_wake = true;
+	spin_unlock(p);
+}
+
+void sched_switch_out(struct proc *p, enum yield_why why)
+{
+	p->why = (uint8_t)why;
+	engine_instance *cur = engine_current();
+	fiber_switch(&p->fiber, &p->sched->ctx);
+	/* Running again, maybe on another thread: p->sched was updated by the
+	 * dispatcher; the engine's thread-local current instance is set again
+	 * here (functions that read thread-locals must not straddle a switch,
+	 * so both calls are out of line). */
+	engine_set_current(cur);
+}
+
+int sched_add_timer(struct timer *t)
+{
+	struct sched *s = tl_sched;
+	if (s == NULL)
+		return -1;
+	return timer_heap_push(&s->timers, t);
+}
+
+static struct proc *steal(struct sched *s)
+{
+	struct rt *rt = s->rt;
+	if (rt->nsched < 2)
+		return NULL;
+	s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+	int start = (int)((s->rng >> 33) % (uint64_t)rt->nsched);
+	for (int i = 0; i < rt->nsched; i++) {
+		struct sched *v = &rt->scheds[(start + i) % rt->nsched];
+		if (v == s)
+			continue;
+		struct proc *p = q_pop(v);
+		if (p)
+			return p;
+	}
+	return NULL;
+}
+
+static void fire_timers(struct sched *s)
+{
+	uint64_t now = 0;
+	while (s->timers.n > 0) {
+		if (now == 0 || timer_heap_next(&s->timers) > now) {
+			now = rt_now_ns();
+			if (timer_heap_next(&s->timers) > now)
+				return;
+		}
+		proc_fire_timer(s->rt, timer_heap_pop(&s->timers));
+	}
+}
+
+static bool any_work(struct rt *rt)
+{
+	if (rt->ghead != NULL)
+		return true;
+	for (int i = 0; i < rt->nsched; i++)
+		if (atomic_load(&rt->scheds[i].qlen) > 0)
+			return true;
+	return false;
+}
+
+/* Nothing to run: sleep until work arrives or our next timer is due. */
+static void idle(struct sched *s)
+{
+	struct rt *rt = s->rt;
+	pthread_mutex_lock(&rt->glock);
+	atomic_fetch_add(&rt->sleepers, 1);
+	if (!any_work(rt) && !atomic_load(&rt->stopping)) {
+		uint64_t next = timer_heap_next(&s->timers);
+		if (next == UINT64_MAX) {
+			pthread_cond_wait(&rt->gcond, &rt->glock);
+		} else {
+			/* The condition variable uses CLOCK_MONOTONIC (sched_start). */
+			struct timespec ts = { (time_t)(next / 1000000000u),
+			                       (long)(next % 1000000000u) };
+			pthread_cond_timedwait(&rt->gcond, &rt->glock, &ts);
+		}
+	}
+	atomic_fetch_sub(&rt->sleepers, 1);
+	pthread_mutex_unlock(&rt->glock);
+}
+
+static void run(struct sched *s, struct proc *p)
+{
+	spin_lock(p);
+	p->state = PS_RUNNING;
+	p->pending_wake = false;
+	spin_unlock(p);
+	p->sched = s;
+	s->current = p;
+	fiber_switch(&s->ctx, &p->fiber);
+	engine_set_current(NULL);
+	s->current = NULL;
+	switch ((enum yield_why)p->why) {
+	case Y_YIELD:
+		spin_lock(p);
+		p->state = PS_RUNNABLE;
+		spin_unlock(p);
+		q_push(s, p);
+		break;
+	case Y_PARK:
+		spin_lock(p);
+		if (p->pending_wake) {
+			p->pending_wake = false;
+			p->state = PS_RUNNABLE;
+			spin_unlock(p);
+			q_push(s, p);
+		} else {
+			p->state = PS_WAITING;
+			spin_unlock(p);
+		}
+		break;
+	case Y_EXIT:
+		proc_reap(p);
+		break;
+	}
+}
+
+static void *sched_main(void *arg)
+{
+	struct sched *s = arg;
+	struct rt *rt = s->rt;
+	tl_sched = s;
+	fiber_init_thread(&s->ctx);
+	while (!atomic_load_explicit(&rt->stopping, memory_order_relaxed)) {
+		fire_timers(s);
+		struct proc *p = q_pop(s);
+		if (p == NULL)
+			p = g_pop(rt);
+		for (int i = 0; p == NULL && i < SPIN_ROUNDS; i++)
+			p = steal(s);
+		if (p == NULL) {
+			idle(s);
+			continue;
+		}
+		run(s, p);
+	}
+	tl_sched = NULL;
+	return NULL;
+}
+
+int sched_start(struct rt *rt, char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt->gcond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&rt->glock, NULL);
+	rt->scheds = calloc((size_t)rt->nsched, sizeof(*rt->scheds));
+	if (rt->scheds == NULL) {
+		snprintf(err, errlen, "out of memory starting schedulers");
+		return -ENOMEM;
+	}
+	for (int i = 0; i < rt->nsched; i++) {
+		struct sched *s = &rt->scheds[i];
+		s->rt = rt;
+		s->id = i;
+		s->rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
+		pthread_mutex_init(&s->qlock, NULL);
+	}
+	for (int i = 0; i < rt->nsched; i++) {
+		int rc = pthread_create(&rt->scheds[i].thread, NULL, sched_main, &rt->scheds[i]);
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot start scheduler thread: %s", strerror(rc));
+			atomic_store(&rt->stopping, true);
+			pthread_mutex_lock(&rt->glock);
+			pthread_cond_broadcast(&rt->gcond);
+			pthread_mutex_unlock(&rt->glock);
+			for (int j = 0; j < i; j++)
+				pthread_join(rt->scheds[j].thread, NULL);
+			rt->nsched = 0;
+			return -rc;
+		}
+	}
+	return 0;
+}
+
+bool sched_stop(struct rt *rt)
+{
+	atomic_store(&rt->stopping, true);
+	pthread_mutex_lock(&rt->glock);
+	pthread_cond_broadcast(&rt->gcond);
+	pthread_mutex_unlock(&rt->glock);
+	/* A scheduler finishes its current slice first; one stuck in a
+	 * blocking host call gets a grace period, then is left behind. */
+	bool all = true;
+	for (int i = 0; i < rt->nsched; i++) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 2;
+		if (pthread_timedjoin_np(rt->scheds[i].thread, NULL, &ts) != 0)
+			all = false;
+	}
+	if (!all)
+		return false;
+	for (int i = 0; i < rt->nsched; i++) {
+		struct sched *s = &rt->scheds[i];
+		struct timer *t;
+		/* The heap owns its timers; the id map only points at them. */
+		while ((t = timer_heap_pop(&s->timers)) != NULL) {
+			free(t->msg);
+			free(t);
+		}
+		free(s->timers.h);
+		pthread_mutex_destroy(&s->qlock);
+	}
+	free(rt->scheds);
+	rt->scheds = NULL;
+	pthread_mutex_destroy(&rt->glock);
+	pthread_cond_destroy(&rt->gcond);
+	return true;
+}

@@ -1,0 +1,102 @@
+/*
+ * stack.c — the fiber stack pool.
+ *
+ * Stacks come from slabs: one anonymous MAP_NORESERVE mapping holds many
+ * stacks, so a million fibers cost a few hundred kernel mappings instead of
+ * two million (vm.max_map_count is 65530 by default). There are no guard
+ * pages between stacks — an mprotect()ed page would split the mapping —
+ * because overflow is caught before it happens: the reduction hook at every
+ * wasm function entry compares the frame address with the fiber's limit,
+ * which leaves STACK_HEADROOM (instance.c) for host code below it.
+ *
+ * Freed stacks go to a LIFO free list and are reused warm: their pages are
+ * already faulted in, and first-touch page faults cost 10-28 µs here, more
+ * than everything else in a spawn. Beyond TRIM_AT free stacks, a freed
+ * stack's pages are returned to the kernel (MADV_DONTNEED) before it joins
+ * the list, so a burst of processes does not pin its peak memory forever.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "stack.h"
+
+#define SLAB_BYTES (64u << 20)   /* 64 MiB of address space per slab */
+#define TRIM_AT 1024
+
+static int push(void ***arr, size_t *n, size_t *cap, void *v)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void **a = realloc(*arr, c * sizeof(*a));
+		if (a == NULL)
+			return -1;
+		*arr = a;
+		*cap = c;
+	}
+	(*arr)[(*n)++] = v;
+	return 0;
+}
+
+void stack_pool_init(struct stack_pool *p, size_t stack_size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	*p = (struct stack_pool){ 0 };
+	pthread_mutex_init(&p->lock, NULL);
+	p->stack_size = (stack_size + page - 1) & ~(page - 1);
+	p->slab_stacks = SLAB_BYTES / p->stack_size;
+	if (p->slab_stacks == 0)
+		p->slab_stacks = 1;
+}
+
+void stack_pool_destroy(struct stack_pool *p)
+{
+	for (size_t i = 0; i < p->nslabs; i++)
+		munmap(p->slabs[i], p->slab_stacks * p->stack_size);
+	free(p->slabs);
+	free(p->free);
+	pthread_mutex_destroy(&p->lock);
+	*p = (struct stack_pool){ 0 };
+}
+
+static int grow(struct stack_pool *p)
+{
+	size_t bytes = p->slab_stacks * p->stack_size;
+	char *slab = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (slab == MAP_FAILED)
+		return -1;
+	if (push(&p->slabs, &p->nslabs, &p->capslabs, slab) != 0) {
+		munmap(slab, bytes);
+		return -1;
+	}
+	/* Pushed in reverse so the lowest stack is handed out first. */
+	for (size_t i = p->slab_stacks; i-- > 0;)
+		if (push(&p->free, &p->nfree, &p->capfree, slab + i * p->stack_size) != 0)
+			return -1;
+	return 0;
+}
+
+void *stack_alloc(struct stack_pool *p)
+{
+	void *s = NULL;
+	pthread_mutex_lock(&p->lock);
+	if (p->nfree > 0 || grow(p) == 0) {
+		s = p->free[--p->nfree];
+		p->live++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return s;
+}
+
+void stack_free(struct stack_pool *p, void *stack)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->nfree >= TRIM_AT)
+		madvise(stack, p->stack_size, MADV_DONTNEED);
+	/* push cannot fail here: capfree already holds every stack ever made */
+	p->free[p->nfree++] = stack;
+	p->live--;
+	pthread_mutex_unlock(&p->lock);
+}
