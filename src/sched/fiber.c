@@ -8,6 +8,7 @@
  * fn is entered with the ABI's stack alignment.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -40,6 +41,18 @@ void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_
 
 void fiber_trampoline(void);
 
+/* A new fiber's first C code: completes the sanitizer's switch
+ * bookkeeping (the switch that started us never returns to its caller). */
+static void boot(void *arg)
+{
+	struct fiber *f = arg;
+#ifdef WISP_ASAN
+	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+	f->fn(f->arg);
+	abort();   /* fn must not return */
+}
+
 void fiber_init(struct fiber *f, void *stack_lo, size_t size,
                 void (*fn)(void *), void *arg)
 {
@@ -47,6 +60,8 @@ void fiber_init(struct fiber *f, void *stack_lo, size_t size,
 	f->stack_lo = stack_lo;
 	f->stack_size = size;
 	f->tsan = NULL;
+	f->fn = fn;
+	f->arg = arg;
 #ifdef WISP_TSAN
 	f->tsan = __tsan_create_fiber(0);
 #endif
@@ -56,8 +71,8 @@ void fiber_init(struct fiber *f, void *stack_lo, size_t size,
 	uintptr_t *sp = (uintptr_t *)(top - 16) - 7;
 	sp[0] = 0;                      /* r15 */
 	sp[1] = 0;                      /* r14 */
-	sp[2] = (uintptr_t)fn;          /* r13 */
-	sp[3] = (uintptr_t)arg;         /* r12 */
+	sp[2] = (uintptr_t)boot;        /* r13 */
+	sp[3] = (uintptr_t)f;           /* r12 */
 	sp[4] = 0;                      /* rbx */
 	sp[5] = 0;                      /* rbp: ends frame walks */
 	sp[6] = (uintptr_t)fiber_trampoline;
@@ -65,8 +80,8 @@ void fiber_init(struct fiber *f, void *stack_lo, size_t size,
 #elif defined(__aarch64__)
 	uintptr_t *sp = (uintptr_t *)(top - 160);
 	memset(sp, 0, 160);
-	sp[0] = (uintptr_t)fn;          /* x19 */
-	sp[1] = (uintptr_t)arg;         /* x20 */
+	sp[0] = (uintptr_t)boot;        /* x19 */
+	sp[1] = (uintptr_t)f;           /* x20 */
 	sp[10] = 0;                     /* x29 */
 	sp[11] = (uintptr_t)fiber_trampoline;  /* x30 */
 	f->sp = sp;
@@ -114,4 +129,17 @@ void fiber_switch(struct fiber *from, struct fiber *to)
 #else
 	fiber_switch_raw(&from->sp, to->sp);
 #endif
+}
+
+_Noreturn void fiber_exit_to(struct fiber *from, struct fiber *to)
+{
+#ifdef WISP_TSAN
+	__tsan_switch_to_fiber(to->tsan, 0);
+#endif
+#ifdef WISP_ASAN
+	/* NULL: this fiber's fake stack can go. */
+	__sanitizer_start_switch_fiber(NULL, to->stack_lo, to->stack_size);
+#endif
+	fiber_switch_raw(&from->sp, to->sp);
+	abort();
 }

@@ -17,6 +17,8 @@ struct fiber {
 	void *stack_lo;    /* the stack's bounds (lo < hi), for sanitizers */
 	size_t stack_size;
 	void *tsan;        /* ThreadSanitizer's fiber handle (TSan builds) */
+	void (*fn)(void *);/* first code of a new fiber, and its argument */
+	void *arg;
 };
 
 /* Prepare `f` to run fn(arg) on [stack_lo, stack_lo + size) at its first
@@ -34,6 +36,10 @@ void fiber_destroy(struct fiber *f);
 /* Save the current context into `from` and continue `to`. Returns when
  * something switches back to `from`. */
 void fiber_switch(struct fiber *from, struct fiber *to);
+
+/* Leave a fiber for the last time (it is never resumed): lets sanitizers
+ * free what they keep for its stack. */
+_Noreturn void fiber_exit_to(struct fiber *from, struct fiber *to);
 
 /* The bare switch in assembly (fiber_*.S); fiber_switch adds sanitizer
  * annotations around it in sanitizer builds. */

@@ -155,6 +155,8 @@ void sched_wake(struct proc *p)
 void sched_switch_out(struct proc *p, enum yield_why why)
 {
 	p->why = (uint8_t)why;
+	if (why == Y_EXIT)
+		fiber_exit_to(&p->fiber, &p->sched->ctx);
 	engine_instance *cur = engine_current();
 	fiber_switch(&p->fiber, &p->sched->ctx);
 	/* Running again, maybe on another thread: p->sched was updated by the

@@ -67,6 +67,18 @@ static int grow(struct stack_pool *p)
 	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (slab == MAP_FAILED)
 		return -1;
+	/* The free list must be able to hold every stack there is, so that
+	 * stack_free never needs to allocate. */
+	size_t total = (p->nslabs + 1) * p->slab_stacks;
+	if (p->capfree < total) {
+		void **f = realloc(p->free, total * sizeof(*f));
+		if (f == NULL) {
+			munmap(slab, bytes);
+			return -1;
+		}
+		p->free = f;
+		p->capfree = total;
+	}
 	if (push(&p->slabs, &p->nslabs, &p->capslabs, slab) != 0) {
 		munmap(slab, bytes);
 		return -1;
@@ -95,7 +107,7 @@ void stack_free(struct stack_pool *p, void *stack)
 	pthread_mutex_lock(&p->lock);
 	if (p->nfree >= TRIM_AT)
 		madvise(stack, p->stack_size, MADV_DONTNEED);
-	/* push cannot fail here: capfree already holds every stack ever made */
+	/* capfree holds every stack ever made (grow), so this fits */
 	p->free[p->nfree++] = stack;
 	p->live--;
 	pthread_mutex_unlock(&p->lock);
