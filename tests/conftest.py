@@ -147,3 +147,39 @@ def wisp(shared_cache):
 
 def have_rust():
     return (ROOT / "scripts" / "cargo-wasm").exists() and shutil.which("cargo") is not None
+
+
+SDK_C = ROOT / "sdk" / "c" / "wisp.c"
+
+
+@pytest.fixture(scope="session")
+def build_proc(build_dir):
+    """build_proc(source_text_or_path, *flags, name=None) -> Path of a
+    wasm32-wasi module built from the guest together with sdk/c/wisp.c (the
+    spawn entry and helpers), memoised by the content of both files."""
+
+    def build(src, *flags, name=None):
+        if isinstance(src, Path) or (isinstance(src, str) and src.endswith(".c") and "\n" not in src):
+            path = Path(src)
+            if not path.is_absolute():
+                path = GUESTS / "c" / path
+            text = path.read_text()
+            stem = path.stem
+        else:
+            text, stem = src, name or "proc"
+        sdk = SDK_C.read_text()
+        out = build_dir / f"{stem}-{_digest(text, sdk, flags)}.wasm"
+        if not out.exists():
+            srcfile = out.with_suffix(".c")
+            srcfile.write_text(text)
+            tmp = out.with_suffix(".tmp.wasm")
+            cmd = [CLANG, "--target=wasm32-wasi", f"--sysroot={WASI_SYSROOT}", "-O2",
+                   "-Wall", "-Wextra", "-Werror", "-I", str(ROOT / "include"),
+                   "-o", str(tmp), str(srcfile), str(SDK_C), *flags]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"building {stem} failed:\n{r.stderr}")
+            tmp.rename(out)
+        return out
+
+    return build

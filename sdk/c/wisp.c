@@ -1,0 +1,92 @@
+/*
+ * sdk/c/wisp.c — the C helper library for wisp guests (ABI v1).
+ *
+ * Compile it together with the guest:
+ *   clang --target=wasm32-wasi --sysroot=/usr -O2 -I<wisp>/include \
+ *         app.c <wisp>/sdk/c/wisp.c -o app.wasm
+ *
+ * It provides the process entry the host calls in a spawned process
+ * (wisp_spawn_entry) and the small helpers declared at the end of
+ * include/wisp/guest.h. Everything else is a direct host import.
+ *
+ * Static constructors. A spawned process is a fresh instance of the module
+ * in which _start never runs, so whatever _start would have initialised
+ * (wasi-libc's constructors: preopens, environ, the guest's own
+ * __attribute__((constructor)) functions) must happen some other way.
+ * wasm-ld does it for us (checked with Debian's LLD 14.0.6): in a command
+ * module (linked with crt1-command.o, i.e. one with main/_start), every
+ * function exported with export_name other than _start is exported through
+ * a synthesised wrapper, `wisp_spawn_entry.command_export`, that calls
+ * __wasm_call_ctors, then the function, then __wasm_call_dtors (which
+ * flushes stdio). `wasm-objdump -d` on a module linked by wasm-ld alone
+ * shows exactly that; clang -O2 then runs wasm-opt, which inlines the
+ * three calls into one exported function. So this entry must NOT call
+ * __wasm_call_ctors itself: constructors would run twice. The flip side:
+ * a child's buffered stdout is flushed when its function returns, not when
+ * it traps or is killed, and not when the runtime stops it because main
+ * ended; a child that prints should fflush(stdout) or use write().
+ * (A reactor module — -mexec-model=reactor — gets no such wrappers and
+ * would need an _initialize call; wisp guests are command modules.)
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <wisp/guest.h>
+
+/* The host calls this in a new process: fn is the table index of a
+ * wisp_fn (a C function pointer on wasm32 is its table index), arg_len the
+ * length of the spawn argument. A bad fn traps here, in the child — the
+ * call_indirect checks the index and the function's type. When fn returns,
+ * the process ends with reason NORMAL. */
+__attribute__((export_name("wisp_spawn_entry")))
+void wisp_spawn_entry(uint32_t fn, uint32_t arg_len)
+{
+	void *buf = malloc(arg_len ? arg_len : 1);
+	if (!buf)
+		__builtin_trap();
+	uint32_t full = wisp_spawn_arg(buf, arg_len);
+	if (full < arg_len)
+		arg_len = full;
+	((wisp_fn)(uintptr_t)fn)(buf, arg_len);
+	free(buf);
+}
+
+static wisp_pid_t spawn_with(wisp_fn fn, const void *arg, uint32_t len,
+                             uint32_t flags, uint64_t *ref)
+{
+	struct wisp_spawned out = { 0, 0 };
+	if (wisp_spawn_raw((uint32_t)(uintptr_t)fn, arg, len, flags, &out) != WISP_OK)
+		return 0;
+	if (ref)
+		*ref = out.monitor;
+	return out.pid;
+}
+
+wisp_pid_t wisp_spawn(wisp_fn fn, const void *arg, uint32_t len)
+{
+	return spawn_with(fn, arg, len, 0, NULL);
+}
+
+wisp_pid_t wisp_spawn_link(wisp_fn fn, const void *arg, uint32_t len)
+{
+	return spawn_with(fn, arg, len, WISP_SPAWN_LINK, NULL);
+}
+
+wisp_pid_t wisp_spawn_monitor(wisp_fn fn, const void *arg, uint32_t len,
+                              uint64_t *ref)
+{
+	return spawn_with(fn, arg, len, WISP_SPAWN_MONITOR, ref);
+}
+
+int32_t wisp_register_name(const char *name, wisp_pid_t pid)
+{
+	return wisp_register(name, (uint32_t)strlen(name), pid);
+}
+
+wisp_pid_t wisp_whereis_name(const char *name)
+{
+	wisp_pid_t pid = 0;
+	if (wisp_whereis(name, (uint32_t)strlen(name), &pid) != WISP_OK)
+		return 0;
+	return pid;
+}
