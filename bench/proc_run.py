@@ -334,10 +334,30 @@ def workloads(quick, million):
     return w
 
 
-def measure(wl, impls, runs, timeout):
-    """Returns ({impl: figure}, [errors]). Runs are interleaved across impls."""
+def mem_available():
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def measure(wl, impls, runs, timeout, idle_seen, notes):
+    """Returns ({impl: figure}, [errors]). Runs are interleaved across impls.
+    idle_seen: {impl: bytes per idle process} from a smaller idle row; an
+    idle run whose projected RSS would not fit comfortably in the machine's
+    available memory is skipped with a note rather than risking the OOM
+    killer on a shared machine."""
     samples = {i.name: [] for i in impls}
     errors, failed = [], set()
+    if wl.name == "idle":
+        for impl in impls:
+            per = idle_seen.get(impl.name)
+            need = per * wl.args[0] if per else 0
+            if need > 0.6 * mem_available():
+                failed.add(impl.name)
+                notes.append(f"{wl.label}, {impl.name}: skipped: would need ~{need / 2**30:.1f}"
+                             f" GiB at {per:.0f} bytes/process; "
+                             f"{mem_available() / 2**30:.1f} GiB available")
     for _ in range(runs):
         for impl in impls:
             if impl.name in failed:
@@ -516,11 +536,13 @@ def main():
         live = [i for i in impls if not i.unavailable]
         print(f"peers: {versions(impls) or 'none'}")
 
-        rows = []
+        rows, idle_seen = [], {}
         for wl in wls:
             print(f"  {wl.label} ...", end="", flush=True)
-            figs, errs = measure(wl, live, runs, args.timeout)
+            figs, errs = measure(wl, live, runs, args.timeout, idle_seen, notes)
             errors += errs
+            if wl.name == "idle":
+                idle_seen.update(figs)
             print(" " + ", ".join(f"{n} {fmt(v, wl.unit)}" for n, v in figs.items())
                   + (" (errors)" if errs else ""), flush=True)
             tgt, status = target_text(wl, figs)
