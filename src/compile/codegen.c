@@ -288,6 +288,11 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 			fwrite(p, 1, (size_t)(q - p), f);
 			fputs("WISP_ENTRY();", f);
 			nprologues++;
+		} else if (len > 14 && (q = memmem(p, len, "static inline ", 14)) != NULL) {
+			/* wasm2c's helpers, also inside its DEFINE_* macros */
+			fwrite(p, 1, (size_t)(q - p) + 14, f);
+			fputs("WISP_INLINE ", f);
+			fwrite(q + 14, 1, len - (size_t)(q - p) - 14, f);
 		} else if (is_loop_label(p, len)) {
 			fwrite(p, 1, len, f);
 			fputs(" WISP_LOOP();", f);

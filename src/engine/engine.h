@@ -82,6 +82,12 @@ void engine_instance_run_spawn_entry(engine_instance *in, uint32_t fn,
                                      uint32_t arg_len, struct engine_result *res);
 bool engine_module_has_spawn_entry(const engine_module *m);
 
+/* The instance's vmctx, and a request (from any thread) that the instance
+ * end its slice at its next function entry. The vmctx is freed with the
+ * instance: the caller must know the instance is alive. */
+struct wisp_vmctx *engine_instance_vmctx(engine_instance *in);
+void engine_vmctx_preempt(struct wisp_vmctx *ctx);
+
 /* The instance's exported linear memory, or NULL if it has none. */
 wasm_rt_memory_t *engine_instance_memory(engine_instance *in);
 

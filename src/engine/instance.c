@@ -55,7 +55,8 @@ static void enter(engine_instance *in, enum instance_phase phase,
 	} else {
 		thread_stack_bounds(here, &in->stack_lo, &in->stack_hi);
 	}
-	in->vmctx->stack_limit = in->stack_lo + STACK_HEADROOM;
+	in->vmctx->stack_floor = in->stack_lo + STACK_HEADROOM;
+	in->vmctx->stack_limit = in->vmctx->stack_floor;
 	in->vmctx->fuel = in->limits.fuel_per_slice;
 	in->phase = phase;
 	in->res->outcome = ENGINE_RETURNED;
@@ -169,6 +170,16 @@ void engine_instance_run_spawn_entry(engine_instance *in, uint32_t fn,
 	}
 	struct spawn_call c = { in, fn, arg_len };
 	enter(in, PHASE_RUN, do_spawn_entry, &c);
+}
+
+struct wisp_vmctx *engine_instance_vmctx(engine_instance *in)
+{
+	return in->vmctx;
+}
+
+void engine_vmctx_preempt(struct wisp_vmctx *ctx)
+{
+	__atomic_store_n(&ctx->stack_limit, UINTPTR_MAX, __ATOMIC_RELAXED);
 }
 
 wasm_rt_memory_t *engine_instance_memory(engine_instance *in)

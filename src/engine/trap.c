@@ -135,18 +135,19 @@ _Noreturn void engine_exit(engine_instance *in, int code)
 }
 
 /* The reduction hook's slow path: stack overflow traps; running out of fuel
- * ends the slice: the embedder's slice_end (the scheduler: yield to the run
- * queue, handle pending signals) runs, then a new slice starts. */
+ * or a preemption request (the scheduler raised stack_limit) ends the
+ * slice: the embedder's slice_end (the scheduler: yield to the run queue,
+ * handle pending signals) runs, then a new slice starts. */
 void wisp_hook_slow(struct wisp_vmctx *ctx)
 {
 	engine_instance *in = ctx->owner;
-	if ((uintptr_t)__builtin_frame_address(0) < ctx->stack_limit)
+	if ((uintptr_t)__builtin_frame_address(0) < ctx->stack_floor)
 		trap_here(in, WASM_RT_TRAP_EXHAUSTION, NULL, __builtin_frame_address(0));
-	if (ctx->fuel < 0) {
-		if (in->limits.slice_end != NULL)
-			in->limits.slice_end(in->host);
-		ctx->fuel = in->limits.fuel_per_slice;
-	}
+	/* Out of fuel, or preempted (stack_limit raised): end the slice. */
+	__atomic_store_n(&ctx->stack_limit, ctx->stack_floor, __ATOMIC_RELAXED);
+	if (in->limits.slice_end != NULL)
+		in->limits.slice_end(in->host);
+	ctx->fuel = in->limits.fuel_per_slice;
 }
 
 /* Exception-handling proposal (wasm2c --enable-exceptions). wisp does not

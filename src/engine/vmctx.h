@@ -22,20 +22,27 @@
 #define WISP_MODULE_ABI 1
 
 struct wisp_vmctx {
-	/* Reductions left in this slice; the hook decrements it at every
-	 * function entry and loop head and calls wisp_hook_slow() below zero. */
+	/* Reductions left in this slice: loop iterations, charged in batches
+	 * of WISP_LOOP_BATCH; wisp_hook_slow() runs below zero. */
 	int64_t fuel;
-	/* Lowest stack address a wasm function may start at: the hook traps
-	 * with WASM_RT_TRAP_EXHAUSTION below it (headroom for host calls is
-	 * already subtracted). */
+	/* Every function entry calls wisp_hook_slow() when its frame is below
+	 * this address. Normally stack_floor; the scheduler raises it to
+	 * UINTPTR_MAX to preempt a process that has run a whole tick (code that
+	 * calls but never loops). Written by another thread: a plain aligned
+	 * word, read once per entry. */
 	uintptr_t stack_limit;
+	/* The real limit: lowest stack address a wasm function may start at
+	 * (headroom for host calls already subtracted); below it, the call
+	 * traps with WASM_RT_TRAP_EXHAUSTION. */
+	uintptr_t stack_floor;
 	/* The engine instance that owns this vmctx (opaque to generated code). */
 	void *owner;
-	uint64_t reserved;
 };
 
 #define WISP_VMCTX_OF(instance) \
 	((struct wisp_vmctx *)((char *)(instance) - sizeof(struct wisp_vmctx)))
+
+#define WISP_LOOP_BATCH 64
 
 /* Called by generated code when fuel runs out or the stack limit is crossed.
  * Either returns (fuel refilled, possibly after the process was descheduled)

@@ -445,6 +445,7 @@ static void proc_finish(struct proc *p, const struct engine_result *res)
 	}
 	p->nlinks = p->nwatchers = p->nwatching = 0;
 
+	sched_forget_instance(p->sched);
 	engine_instance_free(p->inst);
 	p->inst = NULL;
 	wasi_ctx_free(p->host.wasi);

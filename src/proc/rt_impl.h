@@ -100,6 +100,11 @@ struct sched {
 	atomic_size_t qlen;
 	struct timer_heap timers;      /* owner thread only */
 	uint64_t rng;
+	/* Preemption by tick (sched_tick): the running instance's vmctx, under
+	 * cur_lock, so the ticker never touches a freed instance. */
+	atomic_flag cur_lock;
+	struct wisp_vmctx *cur_vmctx;
+	uint64_t dispatches, tick_seen;
 };
 
 struct rt {
@@ -144,6 +149,13 @@ void sched_wake(struct proc *p);
 /* On p's fiber: switch to the scheduler for reason `why`; returns when p
  * runs again (not for Y_EXIT). */
 void sched_switch_out(struct proc *p, enum yield_why why);
+/* Preempt every process that has run since the previous tick (any
+ * thread; the runtime calls it every TICK_NS). */
+void sched_tick(struct rt *rt);
+/* The running process's instance is about to be freed (on its fiber). */
+void sched_forget_instance(struct sched *s);
+#define TICK_NS 1000000u
+
 /* The scheduler of this thread, or NULL. */
 struct sched *sched_self(void);
 /* Add a timer on this thread's scheduler (on a process fiber). */

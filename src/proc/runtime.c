@@ -88,7 +88,11 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	rt->limits.max_memory = rt->cfg.max_memory;
 	pthread_mutex_init(&rt->timer_lock, NULL);
 	pthread_mutex_init(&rt->done_lock, NULL);
-	pthread_cond_init(&rt->done_cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt->done_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	stack_pool_init(&rt->stacks, rt->cfg.stack_size);
 	if (ptable_init(&rt->ptable) != 0 || registry_init(&rt->registry) != 0) {
 		snprintf(err, errlen, "cannot initialise the runtime");
@@ -121,9 +125,23 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	}
 	sched_enqueue(rt, p);
 
+	/* Wait for the main process, ticking for preemption meanwhile. */
 	pthread_mutex_lock(&rt->done_lock);
-	while (!rt->done)
-		pthread_cond_wait(&rt->done_cond, &rt->done_lock);
+	while (!rt->done) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += TICK_NS;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&rt->done_cond, &rt->done_lock, &ts);
+		if (!rt->done) {
+			pthread_mutex_unlock(&rt->done_lock);
+			sched_tick(rt);
+			pthread_mutex_lock(&rt->done_lock);
+		}
+	}
 	pthread_mutex_unlock(&rt->done_lock);
 	*res = rt->main_res;
 	*reason = rt->main_reason;

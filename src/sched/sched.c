@@ -8,9 +8,11 @@
  * finding nothing, it fires due timers, spins briefly, and then sleeps on a
  * condition variable until work is enqueued or its next timer is due.
  *
- * A process runs until it yields: its fuel (reductions, BEAM's 4000 by
- * default) runs out at a function entry or loop head (Y_YIELD: back of the
- * local queue), it waits (Y_PARK: receive, sleep), or it ends (Y_EXIT).
+ * A process runs until it yields: its fuel (reductions: loop iterations,
+ * BEAM's 4000 by default) runs out at a loop head, or it has run through a
+ * whole tick (1 ms) and reaches a function entry (sched_tick raises its
+ * stack limit) — both Y_YIELD, back of the local queue; or it waits
+ * (Y_PARK: receive, sleep); or it ends (Y_EXIT).
  *
  * Parking without lost wake-ups: a process decides to wait (its mailbox had
  * nothing for it), then switches to the scheduler with Y_PARK. Only after
@@ -236,6 +238,36 @@ static void idle(struct sched *s)
 	pthread_mutex_unlock(&rt->glock);
 }
 
+static void cur_lock(struct sched *s)
+{
+	while (atomic_flag_test_and_set_explicit(&s->cur_lock, memory_order_acquire))
+		;
+}
+
+static void cur_unlock(struct sched *s)
+{
+	atomic_flag_clear_explicit(&s->cur_lock, memory_order_release);
+}
+
+void sched_tick(struct rt *rt)
+{
+	for (int i = 0; i < rt->nsched; i++) {
+		struct sched *s = &rt->scheds[i];
+		cur_lock(s);
+		if (s->cur_vmctx != NULL && s->dispatches == s->tick_seen)
+			engine_vmctx_preempt(s->cur_vmctx);
+		s->tick_seen = s->dispatches;
+		cur_unlock(s);
+	}
+}
+
+void sched_forget_instance(struct sched *s)
+{
+	cur_lock(s);
+	s->cur_vmctx = NULL;
+	cur_unlock(s);
+}
+
 static void run(struct sched *s, struct proc *p)
 {
 	spin_lock(p);
@@ -244,7 +276,12 @@ static void run(struct sched *s, struct proc *p)
 	spin_unlock(p);
 	p->sched = s;
 	s->current = p;
+	cur_lock(s);
+	s->dispatches++;
+	s->cur_vmctx = p->inst ? engine_instance_vmctx(p->inst) : NULL;
+	cur_unlock(s);
 	fiber_switch(&s->ctx, &p->fiber);
+	sched_forget_instance(s);
 	engine_set_current(NULL);
 	s->current = NULL;
 	switch ((enum yield_why)p->why) {
@@ -313,6 +350,7 @@ int sched_start(struct rt *rt, char *err, size_t errlen)
 		s->rt = rt;
 		s->id = i;
 		s->rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
+		atomic_flag_clear(&s->cur_lock);
 		pthread_mutex_init(&s->qlock, NULL);
 	}
 	for (int i = 0; i < rt->nsched; i++) {
