@@ -158,21 +158,42 @@ static void bounce(struct rt *rt, struct msg *m, const struct reason *r)
 		free(reply);
 }
 
-/* An exit signal with reason r from `from` reaches self (owner). */
-static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
+/* Decide to end self with reason r (the first decision wins); the caller
+ * unwinds when it is safe (die_if_doomed). */
+static void doom(struct proc *self, const struct reason *r)
 {
+	if (!self->reason_set) {
+		self->reason = *r;
+		self->reason_set = true;
+	}
+}
+
+/* An exit signal with reason r from `from` reaches self (owner). Returns
+ * true if it dooms the process. */
+static bool apply_exit(struct proc *self, uint64_t from, const struct reason *r)
+{
+	if (self->reason_set)
+		return true;        /* already doomed: later signals change nothing */
 	if (self->trap_exit) {
 		struct msg *m = msg_reason(MSG_EXIT, atomic_load(&self->pid), from, 0, r);
 		if (m != NULL)
 			mbox_append(&self->mbox, m);
-		return;
+		return false;
 	}
 	if (r->kind == WISP_EXIT_NORMAL)
-		return;
-	die(self, r);
+		return false;
+	doom(self, r);
+	return true;
 }
 
-/* Apply one item taken from the mailbox (owner). May not return (die). */
+static void die_if_doomed(struct proc *self)
+{
+	if (self->reason_set)
+		engine_exit(self->inst, 0);
+}
+
+/* Apply one item taken from the mailbox (owner). A signal that ends the
+ * process only dooms it (see drain). */
 static void handle(struct proc *self, struct msg *m)
 {
 	uint64_t me = atomic_load_explicit(&self->pid, memory_order_relaxed);
@@ -225,15 +246,15 @@ static void handle(struct proc *self, struct msg *m)
 		}
 		return;
 	case SIG_KILL:
-		free(m);
-		die(self, &reason_killed);
+		doom(self, &reason_killed);
+		break;
 	}
 	free(m);
 }
 
 /* Take everything from the mailbox; apply signals, queue messages. If a
- * signal kills the process, the rest of the batch is applied first (so no
- * link request is left unanswered) and then it dies. */
+ * signal ends the process, the rest of the batch is applied first (so no
+ * message is lost and no link request goes unanswered), then it unwinds. */
 static void drain(struct proc *self)
 {
 	struct msg *m = mbox_take_all(&self->mbox);
@@ -242,14 +263,14 @@ static void drain(struct proc *self)
 		handle(self, m);
 		m = next;
 	}
+	die_if_doomed(self);
 }
 
-/* The exit path of a signal: record the reason and unwind out of guest
- * code; proc_fiber_main finishes. */
+/* End self now with reason r: unwind out of guest code; proc_fiber_main
+ * finishes. Only where no batch of signals is in hand. */
 static _Noreturn void die(struct proc *self, const struct reason *r)
 {
-	self->reason = *r;
-	self->reason_set = true;
+	doom(self, r);
 	engine_exit(self->inst, 0);
 }
 
@@ -647,7 +668,8 @@ int proc_link(struct proc *self, uint64_t pid)
 	if (!deliver(self->rt, pid, m)) {
 		free(m);
 		del_u64(self->links, &self->nlinks, pid);
-		apply_exit(self, pid, &reason_noproc);   /* may not return */
+		apply_exit(self, pid, &reason_noproc);
+		die_if_doomed(self);
 		return WISP_OK;
 	}
 	return WISP_OK;
@@ -730,6 +752,7 @@ int proc_exit_signal(struct proc *self, uint64_t pid, int32_t code)
 		if (!self->trap_exit)
 			die(self, &r);
 		apply_exit(self, me, &r);
+		die_if_doomed(self);
 		return WISP_OK;
 	}
 	struct msg *m = msg_reason(SIG_EXIT, pid, me, 0, &r);
