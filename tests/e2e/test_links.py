@@ -173,3 +173,98 @@ def test_a_trap_travels_along_a_chain_of_links(wisp, links):
     r = run(wisp, links, "chain")
     assert r.out == lines(["A: TRAP(unreachable)", "B: TRAP(unreachable)", "C: TRAP(unreachable)"]), r
     assert r.code == 0, r
+
+
+@pytest.mark.parametrize("schedulers", [1, 2])
+def test_signals_arriving_together_are_all_answered(wisp, links, schedulers):
+    # A kill or exit signal and then a monitor/link request from the same
+    # sender, found by the target in one batch: the request is still
+    # answered, with the reason (the target finished its batch) or NOPROC
+    # (it was dead already), never left without a DOWN/EXIT.
+    r = wisp("run", "--schedulers", schedulers, links, "together", timeout=60)
+    assert r.code == 0, r
+    got = r.out.splitlines()
+    assert [line.split(":")[0] for line in got] == [
+        "kill then monitor", "kill then link", "signal then monitor", "signal then link"], r
+    allowed = [{"DOWN KILLED", "DOWN NOPROC"}, {"EXIT KILLED", "EXIT NOPROC"},
+               {"DOWN CODE 5", "DOWN NOPROC"}, {"EXIT CODE 5", "EXIT NOPROC"}]
+    for line, ok in zip(got, allowed):
+        assert line.split(": ", 1)[1] in ok, r
+
+
+def test_an_exit_signal_to_oneself(wisp, links):
+    # Erlang's exit(self(), Reason): a process not trapping exits ends even
+    # with reason normal; one trapping exits gets the EXIT message.
+    r = run(wisp, links, "self_signal")
+    assert r.out == lines([
+        "trap 0 code 0: down NORMAL",
+        "trap 0 code 5: down CODE 5",
+        "trap 1 code 0: EXIT NORMAL",
+        "trap 1 code 0: continued",
+        "trap 1 code 0: down NORMAL",
+        "trap 1 code 5: EXIT CODE 5",
+        "trap 1 code 5: continued",
+        "trap 1 code 5: down NORMAL",
+    ]), r
+    assert (r.code, r.err) == (0, ""), r
+
+
+MAIN_DIES_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wisp/guest.h>
+
+static void trapper(const void *a, uint32_t l) { (void)a; (void)l; __builtin_trap(); }
+static void coder(const void *a, uint32_t l) { (void)a; (void)l; exit(7); }
+static void normal(const void *a, uint32_t l) { (void)a; (void)l; }
+static void killer(const void *a, uint32_t l)
+{
+    wisp_pid_t m;
+    memcpy(&m, a, sizeof m);
+    (void)l;
+    wisp_kill(m);
+}
+static void signaller(const void *a, uint32_t l)
+{
+    wisp_pid_t m;
+    memcpy(&m, a, sizeof m);
+    (void)l;
+    wisp_exit_signal(m, 9);
+}
+
+int main(int argc, char **argv)
+{
+    wisp_pid_t me = wisp_self();
+    const char *how = argc > 1 ? argv[1] : "";
+    printf("start\n");
+    fflush(stdout);
+    if (!strcmp(how, "linked-trap"))
+        wisp_spawn_link(trapper, NULL, 0);
+    else if (!strcmp(how, "linked-code"))
+        wisp_spawn_link(coder, NULL, 0);
+    else if (!strcmp(how, "linked-normal"))
+        wisp_spawn_link(normal, NULL, 0);
+    else if (!strcmp(how, "killed"))
+        wisp_spawn(killer, &me, sizeof me);
+    else if (!strcmp(how, "signalled"))
+        wisp_spawn(signaller, &me, sizeof me);
+    wisp_sleep(1000000000);
+    printf("survived\n");
+    return 3;
+}
+"""
+
+
+@pytest.mark.parametrize("how,status,out,err", [
+    ("linked-trap", 134, "start\n", "trap"),
+    ("linked-code", 7, "start\n", ""),
+    ("linked-normal", 3, "start\nsurvived\n", ""),
+    ("killed", 137, "start\n", "killed"),
+    ("signalled", 9, "start\n", ""),
+])
+def test_the_main_process_ended_by_a_signal_sets_the_exit_status(wisp, build_proc, how, status,
+                                                                out, err):
+    r = run(wisp, build_proc(MAIN_DIES_C, name="maindies"), how)
+    assert (r.code, r.out) == (status, out), r
+    assert err in r.err, r

@@ -281,6 +281,16 @@ def test_spinning_processes_do_not_starve_others(wisp, build_proc, schedulers):
     assert (r.code, r.err) == (0, ""), r
 
 
+@pytest.mark.parametrize("schedulers", [1, 2])
+def test_wasi_sleep_parks_only_the_sleeping_process(wisp, build_proc, schedulers):
+    # Two processes sleeping through libc (usleep, nanosleep: WASI
+    # poll_oneoff) in a loop must not hold a scheduler thread: the design
+    # promises blocking-style guest code parks only its process.
+    r = run(wisp, build_proc("proc_preempt.c"), 2, "nap", schedulers=schedulers, timeout=20)
+    assert r.out == "replies: 100/100\nnappers alive: 2/2\n", r
+    assert (r.code, r.err) == (0, ""), r
+
+
 # ---- bad input ----
 
 def test_invalid_and_stale_pids(wisp, bad):
@@ -306,6 +316,7 @@ def test_huge_messages_are_refused(wisp, bad):
         "send 4 GiB-1: 6",
         "request 1 GiB: 6",
         "send_after 1 GiB: 6",
+        "spawn with a 1 GiB argument: 6",
         "send 1 MiB: 0",
         "receive 1 MiB: 0 len 1048576 same yes",
         "mailbox: 2",

@@ -115,6 +115,9 @@ static void case_huge(void)
 	printf("request 1 GiB: %d\n",
 	       wisp_request(me, 1, small, huge, 1000000000, small, sizeof small, &info));
 	printf("send_after 1 GiB: %d\n", wisp_send_after(me, 1, small, huge, 1000000, &timer));
+	struct wisp_spawned out;
+	printf("spawn with a 1 GiB argument: %d\n",
+	       wisp_spawn_raw((uint32_t)(uintptr_t)quick, small, huge, 0, &out));
 	/* 1 MiB is fine. */
 	uint32_t n = 1u << 20;
 	char *big = malloc(n), *back = malloc(n);

@@ -542,6 +542,94 @@ static void case_chain(void)
 	print_down("C", refs[2]);
 }
 
+/* ---- signals that arrive together ----
+ * The target is parked (sleeping); main sends it a kill (or an exit signal)
+ * and at once a monitor or link request, so that the target finds both in
+ * one batch. Signals from one sender arrive in order: the monitor/link
+ * reaches a process that is dying or dead, and must still be answered —
+ * DOWN (or an EXIT, main trapping) with KILLED/CODE 5, or NOPROC. */
+
+static void sleeper(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	wisp_sleep(30000000000LL);
+}
+
+static void case_together(void)
+{
+	wisp_trap_exit(1);
+	const char *names[4] = { "kill then monitor", "kill then link", "signal then monitor",
+	                         "signal then link" };
+	for (int i = 0; i < 4; i++) {
+		wisp_pid_t c = wisp_spawn(sleeper, NULL, 0);
+		wisp_sleep(20000000);   /* c is parked in its sleep */
+		if (i < 2)
+			CHECK(wisp_kill(c));
+		else
+			CHECK(wisp_exit_signal(c, 5));
+		uint64_t ref = 0;
+		if (i % 2 == 0)
+			CHECK(wisp_monitor(c, &ref));
+		else
+			CHECK(wisp_link(c));
+		char buf[1024], line[400];
+		struct wisp_msg_info info;
+		int32_t rc = wisp_receive(NULL, 0, 5000000000LL, buf, sizeof buf, &info);
+		if (rc == WISP_OK)
+			describe(&info, buf, c, ref, line, sizeof line);
+		else
+			snprintf(line, sizeof line, "nothing (%d)", rc);
+		printf("%s: %s\n", names[i], line);
+	}
+}
+
+/* ---- a signal to oneself (Erlang's exit(self(), Reason)) ---- */
+
+static void self_signaller(const void *arg, uint32_t len)
+{
+	struct waiter_arg a;
+	if (len != sizeof a)
+		__builtin_trap();
+	memcpy(&a, arg, sizeof a);
+	wisp_trap_exit(a.trap);
+	wisp_exit_signal(wisp_self(), a.sleep);   /* the code */
+	char buf[1024], line[400];
+	struct wisp_msg_info info;
+	if (wisp_receive(NULL, 0, WISP_NOWAIT, buf, sizeof buf, &info) == WISP_OK) {
+		describe(&info, buf, wisp_self(), 0, line, sizeof line);
+		report(a.main, line);
+	}
+	report(a.main, "continued");
+}
+
+static void case_self_signal(void)
+{
+	for (int trap = 0; trap < 2; trap++) {
+		for (int code = 0; code < 6; code += 5) {
+			struct waiter_arg a = { wisp_self(), trap, code };
+			uint64_t ref;
+			if (!wisp_spawn_monitor(self_signaller, &a, sizeof a, &ref))
+				fail("spawn", 0);
+			char label[64];
+			snprintf(label, sizeof label, "trap %d code %d", trap, code);
+			for (;;) {
+				char buf[1024], why[300];
+				struct wisp_msg_info info;
+				uint64_t tags[2] = { T_REPORT, ref };
+				CHECK(wisp_receive(tags, 2, WISP_INFINITY, buf, sizeof buf, &info));
+				if (info.tag == T_REPORT) {
+					printf("%s: %.*s\n", label, (int)info.len, buf);
+					continue;
+				}
+				reason(buf, info.len, why, sizeof why);
+				printf("%s: down %s\n", label, why);
+				break;
+			}
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -565,6 +653,10 @@ int main(int argc, char **argv)
 		case_bidirectional(atoi(argv[2]));
 	else if (!strcmp(c, "chain"))
 		case_chain();
+	else if (!strcmp(c, "together"))
+		case_together();
+	else if (!strcmp(c, "self_signal"))
+		case_self_signal();
 	else {
 		fprintf(stderr, "bad arguments\n");
 		return 2;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <wisp/guest.h>
 
@@ -34,6 +36,18 @@ static void spin_calls(const void *arg, uint32_t len)
 		x = step(x);
 }
 
+/* Sleeps through WASI (poll_oneoff), as any libc program would. */
+static void napper(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	for (;;) {
+		usleep(200000);
+		struct timespec ts = { 0, 100000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void echo(const void *arg, uint32_t len)
 {
 	(void)arg;
@@ -50,12 +64,14 @@ static void echo(const void *arg, uint32_t len)
 
 int main(int argc, char **argv)
 {
+	/* argv[1]: how many spinners; argv[2] "nap": nappers instead. */
 	uint32_t spinners = argc > 1 ? (uint32_t)atoi(argv[1]) : 4;
+	int nap = argc > 2 && !strcmp(argv[2], "nap");
 	wisp_pid_t pids[64];
 	if (spinners > 64)
 		spinners = 64;
 	for (uint32_t i = 0; i < spinners; i++)
-		pids[i] = wisp_spawn(i % 2 ? spin_calls : spin, NULL, 0);
+		pids[i] = wisp_spawn(nap ? napper : i % 2 ? spin_calls : spin, NULL, 0);
 	wisp_pid_t srv = wisp_spawn(echo, NULL, 0);
 	uint32_t ok = 0;
 	for (uint32_t i = 0; i < 100; i++) {
@@ -71,6 +87,6 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < spinners; i++)
 		alive += wisp_alive(pids[i]);
 	printf("replies: %u/100\n", ok);
-	printf("spinners alive: %u/%u\n", alive, spinners);
+	printf("%s alive: %u/%u\n", nap ? "nappers" : "spinners", alive, spinners);
 	return 0;
 }
