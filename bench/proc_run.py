@@ -10,7 +10,9 @@ bench/proc/go/main.go):
   spawn     spawn N processes that end at once; the parent waits until all
             have ended (wisp and Erlang: a monitor per child, N DOWN messages;
             Go: a sync.WaitGroup). Microseconds per spawn+exit.
-  idle      bytes of OS resident memory per idle process: N processes that
+  idle      bytes of OS resident memory per idle process (100k; 1M too with
+            --million, skipped per column when the 100k figure projects more
+            than 60% of the machine's available memory): N processes that
             each tell the parent they are up and then block in receive; when
             all are up the program prints READY and sleeps; the harness reads
             VmRSS of the OS process (summed over its descendants, e.g. BEAM's
