@@ -309,6 +309,37 @@ def test_invalid_and_stale_pids(wisp, bad):
     assert (r.code, r.err) == (0, ""), r
 
 
+def test_bad_arguments_are_errors(wisp, bad):
+    r = run(wisp, bad, "args")
+    assert r.out == lines(
+        "spawn with unknown flags: 4",
+        "receive with 5000 tags: 4",
+        "receive with 4096 tags: 2",
+        "trap_exit 7: 0 then 1",
+    ), r
+    assert (r.code, r.err) == (0, ""), r
+
+
+NO_ENTRY_C = r"""
+#include <stdio.h>
+#include <wisp/guest.h>
+/* Built without sdk/c/wisp.c: the module exports no wisp_spawn_entry. */
+static void child(const void *a, uint32_t l) { (void)a; (void)l; }
+int main(void)
+{
+    struct wisp_spawned out = { 0, 0 };
+    printf("spawn: %d pid %llu\n", wisp_spawn_raw((uint32_t)(uintptr_t)child, NULL, 0, 0, &out),
+           (unsigned long long)out.pid);
+    return 0;
+}
+"""
+
+
+def test_spawn_needs_the_spawn_entry(wisp, build_c):
+    r = run(wisp, build_c(NO_ENTRY_C, name="noentry"))
+    assert (r.code, r.out, r.err) == (0, "spawn: 4 pid 0\n", ""), r
+
+
 def test_huge_messages_are_refused(wisp, bad):
     r = run(wisp, bad, "huge")
     assert r.out == lines(

@@ -101,6 +101,23 @@ static void case_pids(void)
 	printf("abi version: %d\n", wisp_abi_version());
 }
 
+/* ---- bad arguments that are errors, not traps ---- */
+
+static void case_args(void)
+{
+	struct wisp_spawned out;
+	printf("spawn with unknown flags: %d\n",
+	       wisp_spawn_raw((uint32_t)(uintptr_t)quick, NULL, 0, 4, &out));
+	uint32_t n = 5000;
+	uint64_t *tags = calloc(n, sizeof *tags);
+	struct wisp_msg_info info;
+	printf("receive with 5000 tags: %d\n", wisp_receive(tags, n, WISP_NOWAIT, NULL, 0, &info));
+	printf("receive with 4096 tags: %d\n", wisp_receive(tags, 4096, WISP_NOWAIT, NULL, 0, &info));
+	int32_t before = wisp_trap_exit(7);
+	printf("trap_exit 7: %d then %d\n", before, wisp_trap_exit(0));
+	free(tags);
+}
+
 /* ---- huge messages ---- */
 
 static void case_huge(void)
@@ -274,6 +291,8 @@ int main(int argc, char **argv)
 	const char *c = argv[1];
 	if (!strcmp(c, "pids"))
 		case_pids();
+	else if (!strcmp(c, "args"))
+		case_args();
 	else if (!strcmp(c, "huge"))
 		case_huge();
 	else if (!strcmp(c, "badptr_child"))
