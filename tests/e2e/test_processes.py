@@ -309,6 +309,18 @@ def test_invalid_and_stale_pids(wisp, bad):
     assert (r.code, r.err) == (0, ""), r
 
 
+@pytest.mark.parametrize("schedulers", [1, 2])
+def test_stale_pids_never_reach_the_next_process_in_their_slot(wisp, bad, schedulers):
+    # Slots are reused with a new generation: a message, exit signal, kill,
+    # link or monitor for an ended process must not touch its successor.
+    r = run(wisp, bad, "stale", schedulers=schedulers)
+    assert r.out == lines(
+        "stale pids: 200, alive 0, link NOPROC 200, monitor NOPROC 200",
+        "bystanders: 200 ended NORMAL, 0 got something",
+    ), r
+    assert (r.code, r.err) == (0, ""), r
+
+
 def test_bad_arguments_are_errors(wisp, bad):
     r = run(wisp, bad, "args")
     assert r.out == lines(

@@ -101,6 +101,82 @@ static void case_pids(void)
 	printf("abi version: %d\n", wisp_abi_version());
 }
 
+/* ---- a stale pid must not reach whoever took its place ----
+ * Process slots are reused with a new generation; signals and messages for
+ * an ended process must not reach the next occupant of its slot. */
+
+struct stale_arg {
+	wisp_pid_t main;
+};
+
+/* Waits 300 ms for anything; reports how many messages it got. */
+static void bystander(const void *arg, uint32_t len)
+{
+	struct stale_arg a;
+	if (len != sizeof a)
+		__builtin_trap();
+	memcpy(&a, arg, sizeof a);
+	wisp_pid_t me = wisp_self();
+	wisp_send(a.main, 1, &me, sizeof me);
+	uint32_t got = 0;
+	char buf[1024];
+	struct wisp_msg_info info;
+	while (wisp_receive(NULL, 0, 300000000, buf, sizeof buf, &info) == WISP_OK)
+		got++;
+	wisp_send(a.main, 2, &got, sizeof got);
+}
+
+static void case_stale(void)
+{
+	enum { N = 200 };
+	uint32_t stale_n = 0, normal = 0, disturbed = 0;
+	wisp_pid_t stale[N];
+	char buf[1024];
+	struct wisp_msg_info info;
+	for (uint32_t i = 0; i < N; i++) {
+		uint64_t ref;
+		stale[i] = wisp_spawn_monitor(quick, NULL, 0, &ref);
+		CHECK(wisp_receive(&ref, 1, WISP_INFINITY, buf, sizeof buf, &info));
+		stale_n++;
+	}
+	/* New processes, likely in the old slots. */
+	struct stale_arg a = { wisp_self() };
+	uint64_t refs[N];
+	for (uint32_t i = 0; i < N; i++)
+		if (!wisp_spawn_monitor(bystander, &a, sizeof a, &refs[i]))
+			fail("spawn", i);
+	for (uint32_t i = 0; i < N; i++) {
+		uint64_t one = 1;
+		CHECK(wisp_receive(&one, 1, WISP_INFINITY, buf, sizeof buf, &info));
+	}
+	wisp_trap_exit(1);
+	uint32_t alive = 0, noproc_exits = 0, noproc_downs = 0;
+	for (uint32_t i = 0; i < N; i++) {
+		alive += wisp_alive(stale[i]);
+		wisp_send(stale[i], 9, "x", 1);
+		wisp_exit_signal(stale[i], 5);
+		wisp_kill(stale[i]);
+		uint64_t ref;
+		wisp_link(stale[i]);
+		CHECK(wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info));
+		noproc_exits += info.kind == WISP_MSG_EXIT && ((struct wisp_exit_reason *)buf)->kind == WISP_EXIT_NOPROC;
+		CHECK(wisp_monitor(stale[i], &ref));
+		CHECK(wisp_receive(&ref, 1, WISP_INFINITY, buf, sizeof buf, &info));
+		noproc_downs += ((struct wisp_exit_reason *)buf)->kind == WISP_EXIT_NOPROC;
+	}
+	for (uint32_t i = 0; i < N; i++) {
+		uint32_t got;
+		uint64_t two = 2;
+		CHECK(wisp_receive(&two, 1, WISP_INFINITY, &got, sizeof got, &info));
+		disturbed += got != 0;
+		CHECK(wisp_receive(&refs[i], 1, WISP_INFINITY, buf, sizeof buf, &info));
+		normal += ((struct wisp_exit_reason *)buf)->kind == WISP_EXIT_NORMAL;
+	}
+	printf("stale pids: %u, alive %u, link NOPROC %u, monitor NOPROC %u\n", stale_n, alive,
+	       noproc_exits, noproc_downs);
+	printf("bystanders: %u ended NORMAL, %u got something\n", normal, disturbed);
+}
+
 /* ---- bad arguments that are errors, not traps ---- */
 
 static void case_args(void)
@@ -291,6 +367,8 @@ int main(int argc, char **argv)
 	const char *c = argv[1];
 	if (!strcmp(c, "pids"))
 		case_pids();
+	else if (!strcmp(c, "stale"))
+		case_stale();
 	else if (!strcmp(c, "args"))
 		case_args();
 	else if (!strcmp(c, "huge"))
