@@ -8,8 +8,9 @@ Links, monitors and exit signals are in test_links.py."""
 import pytest
 
 
-def run(wisp, module, *args, schedulers=None, timeout=60):
+def run(wisp, module, *args, schedulers=None, tier=None, timeout=60):
     extra = ["--schedulers", str(schedulers)] if schedulers else []
+    extra += ["--tier", tier] if tier else []
     return wisp("run", *extra, module, *args, timeout=timeout)
 
 
@@ -274,9 +275,10 @@ def test_timers(wisp, build_proc):
 
 # ---- preemption ----
 
-@pytest.mark.parametrize("schedulers", [None, 1, 2])
-def test_spinning_processes_do_not_starve_others(wisp, build_proc, schedulers):
-    r = run(wisp, build_proc("proc_preempt.c"), 4, schedulers=schedulers)
+@pytest.mark.parametrize("schedulers,tier", [(None, None), (1, None), (2, None), (1, "fast")])
+def test_spinning_processes_do_not_starve_others(wisp, build_proc, schedulers, tier):
+    # Both tiers place their own reduction hooks: check the fast one too.
+    r = run(wisp, build_proc("proc_preempt.c"), 4, schedulers=schedulers, tier=tier)
     assert r.out == "replies: 100/100\nspinners alive: 4/4\n", r
     assert (r.code, r.err) == (0, ""), r
 
@@ -395,8 +397,9 @@ def test_spawning_a_bad_function_traps_the_child(wisp, bad):
     assert r.code == 0, r
 
 
-def test_deep_recursion_traps_only_the_child(wisp, bad):
-    r = run(wisp, bad, "deep")
+@pytest.mark.parametrize("tier", [None, "fast"])
+def test_deep_recursion_traps_only_the_child(wisp, bad, tier):
+    r = run(wisp, bad, "deep", tier=tier)
     shallow = 1
     for n in range(1, 11):
         shallow = (shallow * 3 + n) & 0xffffffff
