@@ -18,10 +18,10 @@
  *
  * The epilogue lists every defined function's native address with its wasm
  * index and name, taken from wasm2c's forward declarations, which appear in
- * function-index order. Function definitions get WISP_FN (noinline,
- * noclone) so that a trap's return address names the innermost wasm
- * function; wasm2c's own helpers (loads, stores, math) still inline. LLVM
- * has already inlined what pays at the wasm level.
+ * function-index order, and the lines of tu.c its body occupies, which is
+ * how a trap in code the C compiler inlined still names the innermost wasm
+ * function (src/engine/symbolize.c). wasm2c's own helpers (loads, stores,
+ * math) are forced inline (WISP_INLINE).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -111,11 +111,16 @@ static int is_fn_decl(const char *line, size_t len, char **sym)
 	return *sym != NULL;
 }
 
-/* Is `line` the definition of a wasm function, "static <type> w2c_<name>(...) {"? */
-static int is_fn_def(const char *line, size_t len)
+/* Is `line` the start of the definition of `sym`, "static <type> sym(...) {"?
+ * (Long parameter lists continue on the next line, so only the start is
+ * matched: not a declaration, and sym followed by its parameters.) */
+static int is_fn_def(const char *line, size_t len, const char *sym)
 {
-	return len > 12 && strncmp(line, "static ", 7) == 0 && line[len - 1] == '{' &&
-	       memmem(line, len, " w2c_", 5) != NULL && memchr(line, '=', len) == NULL;
+	size_t n = strlen(sym);
+	if (len < 8 + n || strncmp(line, "static ", 7) != 0 || line[len - 1] == ';')
+		return 0;
+	const char *p = memmem(line, len, sym, n);
+	return p != NULL && p[-1] == ' ' && p + n < line + len && p[n] == '(';
 }
 
 /* Find the parameter types of Z_wisp_guest_instantiate in the header, after
@@ -145,7 +150,8 @@ static int instantiate_params(const char *hdr, char types[][96], int max, int *n
 }
 
 static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
-                          uint32_t nsyms, const char *hdr, char *err, size_t errlen)
+                          const uint32_t *lines, uint32_t nsyms, const char *hdr,
+                          char *err, size_t errlen)
 {
 	char types[64][96];
 	int ntypes;
@@ -189,10 +195,12 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 	uint32_t nentries = 0;
 	fprintf(f, "static const struct wisp_fn_entry wisp_fns[] = {\n");
 	for (uint32_t i = 0; i < nsyms + info->nexports; i++) {
-		uint32_t index;
+		uint32_t index, first = 0, last = 0;
 		char sym[600];
 		if (i < nsyms) {
 			index = info->nfunc_imports + i;
+			first = lines[2 * i];
+			last = lines[2 * i + 1];
 			snprintf(sym, sizeof(sym), "%s", syms[i]);
 		} else {
 			const struct wasm_export *e = &info->exports[i - nsyms];
@@ -210,14 +218,14 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 		}
 		fprintf(f, "  { (const void *)%s, %uu, ", sym, index);
 		put_c_string(f, name);
-		fprintf(f, " },\n");
+		fprintf(f, ", %uu, %uu },\n", first, last);
 		nentries++;
 	}
-	fprintf(f, "  { 0, 0, 0 }\n};\n");
+	fprintf(f, "  { 0, 0, 0, 0, 0 }\n};\n");
 	fprintf(f, "__attribute__((visibility(\"default\"))) const struct wisp_module_abi wisp_module_v%d = {\n"
 	           "  %d, sizeof(Z_wisp_guest_instance_t), Z_wisp_guest_init_module,\n"
 	           "  wisp_instantiate, wisp_free, %s, %s, %s, wisp_fns, %uu,\n"
-	           "  (const void *)wisp_code_end\n};\n",
+	           "  (const void *)wisp_code_end, WISP_BUILD_FLAGS\n};\n",
 	        WISP_MODULE_ABI, WISP_MODULE_ABI, start_fn, spawn_fn, memory_fn, nentries);
 	return 0;
 }
@@ -275,8 +283,22 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 		fclose(f);
 		goto out;
 	}
-	uint32_t nsyms = 0, nprologues = 0;
-	fputs(codegen_prelude(), f);
+	/* Each defined function's body lines in tu.c, in index order: how a
+	 * trap's line (through any inlining) names its wasm function. */
+	uint32_t *lines = calloc(2 * (size_t)(info->nfuncs ? info->nfuncs : 1), sizeof(*lines));
+	if (lines == NULL) {
+		free(syms);
+		fclose(f);
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	uint32_t nsyms = 0, nprologues = 0, ndefs = 0, line = 1;
+	bool in_def = false;
+	const char *prelude = codegen_prelude();
+	fputs(prelude, f);
+	for (const char *c = prelude; *c; c++)
+		line += *c == '\n';
 	const char *p = (const char *)src, *end = p + srclen;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -297,27 +319,35 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 			fwrite(p, 1, len, f);
 			fputs(" WISP_LOOP();", f);
 		} else {
-			if (nsyms < info->nfuncs && is_fn_decl(p, len, &syms[nsyms]))
+			if (nsyms < info->nfuncs && is_fn_decl(p, len, &syms[nsyms])) {
 				nsyms++;
-			else if (is_fn_def(p, len))
-				fputs("WISP_FN ", f);
+			} else if (!in_def && ndefs < nsyms && is_fn_def(p, len, syms[ndefs])) {
+				lines[ndefs * 2] = line;
+				in_def = true;
+			} else if (in_def && len == 1 && p[0] == '}') {
+				lines[ndefs * 2 + 1] = line;
+				in_def = false;
+				ndefs++;
+			}
 			fwrite(p, 1, len, f);
 		}
 		fputc('\n', f);
+		line++;
 		p += len + 1;
 	}
 	/* The end of wasm2c's code: every function, and the export functions
 	 * that may have them inlined, lie before it (-fno-toplevel-reorder). */
 	fputs("\n__attribute__((noinline)) static void wisp_code_end(void) "
 	      "{ __asm__ volatile(\"# wisp code end\"); }\n", f);
-	if (nsyms != info->nfuncs || nprologues != info->nfuncs) {
+	if (nsyms != info->nfuncs || nprologues != info->nfuncs || ndefs != info->nfuncs) {
 		snprintf(err, errlen, "unexpected wasm2c output: %u functions, %u declarations, "
-		         "%u prologues (wisp expects wabt 1.0.32's wasm2c)",
-		         info->nfuncs, nsyms, nprologues);
+		         "%u definitions, %u prologues (wisp expects wabt 1.0.32's wasm2c)",
+		         info->nfuncs, nsyms, ndefs, nprologues);
 		rc = -EPROTO;
 	} else {
-		rc = write_epilogue(f, info, syms, nsyms, (const char *)hdr, err, errlen);
+		rc = write_epilogue(f, info, syms, lines, nsyms, (const char *)hdr, err, errlen);
 	}
+	free(lines);
 	for (uint32_t i = 0; i < nsyms; i++)
 		free(syms[i]);
 	free(syms);

@@ -11,9 +11,10 @@
  *
  * Tiers: TIER_FAST compiles with tcc (≈50 ms for a 100 KB module, code
  * several times slower); TIER_OPT with gcc -O2 (seconds, near-native code).
- * The optimizing flags keep frame pointers, the source order of functions,
- * and distinct functions distinct (no identical-code folding) so traps can be
- * attributed to wasm functions (trap.c).
+ * The optimizing flags keep line tables and inlining records (-g1), the
+ * source order of functions, and distinct functions distinct (no
+ * identical-code folding), so that a trap can name its wasm function
+ * (src/engine/symbolize.c) without costing frame pointers or inlining.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -228,7 +229,7 @@ static int run_compiler(const struct pipeline *p, enum tier t, const char *workd
 	char *fast[] = { (char *)p->fast_cc, "-shared", "-w", inc, "-o", (char *)out_so,
 	                 (char *)tu, "-lm", NULL };
 	char *opt[] = { (char *)p->opt_cc, "-O2", "-shared", "-fPIC", "-w",
-	                "-fvisibility=hidden", "-fno-omit-frame-pointer",
+	                "-fvisibility=hidden", "-g1",
 	                "-fno-toplevel-reorder", "-fno-reorder-blocks-and-partition",
 	                "-fno-ipa-icf", "-fno-partial-inlining",
 	                "-fno-strict-aliasing", inc, "-o", (char *)out_so, (char *)tu,

@@ -20,10 +20,16 @@ struct fn_range {
 	uintptr_t start;
 	uint32_t index;
 	const char *name;
+	uint32_t line_first, line_last;   /* body lines in tu.c (0: unknown) */
 };
+
+struct symbolizer;
 
 struct engine_module {
 	void *dl;
+	char *path;                  /* the shared object, for its DWARF */
+	uintptr_t base;              /* its load address */
+	struct symbolizer *sym;      /* trap attribution state (symbolize.c) */
 	const struct wisp_module_abi *abi;
 	struct fn_range *fns;        /* sorted by start address */
 	uint32_t nfns;
@@ -56,6 +62,12 @@ struct engine_instance {
 /* Set by module.c while init_module() runs, so that the context-free
  * wasm_rt_register_func_type() knows which module it registers for. */
 engine_module *engine_loading_module(void);
+
+/* Name of the innermost wasm function on the stack of a trap that began at
+ * frame fp (symbolize.c), or NULL. */
+const char *engine_symbolize_trap(engine_instance *in, void **fp);
+struct symbolizer *symbolizer_new(void);
+void symbolizer_free(struct symbolizer *s);
 
 /* Unwind to the running instance's entry with its result already filled. */
 _Noreturn void engine_unwind(engine_instance *in);

@@ -86,6 +86,22 @@ int engine_module_load(const char *so_path, engine_module **out,
 		fns[i].start = (uintptr_t)abi->fns[i].addr;
 		fns[i].index = abi->fns[i].index;
 		fns[i].name = abi->fns[i].name;
+		fns[i].line_first = abi->fns[i].line_first;
+		fns[i].line_last = abi->fns[i].line_last;
+	}
+	Dl_info info;
+	m->path = strdup(so_path);
+	m->sym = symbolizer_new();
+	if (dladdr(abi, &info) != 0)
+		m->base = (uintptr_t)info.dli_fbase;
+	if (m->path == NULL || m->sym == NULL) {
+		free(m->path);
+		symbolizer_free(m->sym);
+		free(m);
+		free(fns);
+		dlclose(dl);
+		snprintf(err, errlen, "out of memory loading %s", so_path);
+		return -ENOMEM;
 	}
 	qsort(fns, abi->nfns, sizeof(*fns), cmp_range);
 	m->dl = dl;
@@ -109,6 +125,8 @@ void engine_module_unload(engine_module *m)
 		free(m->types[i].types);
 	free(m->types);
 	free(m->fns);
+	symbolizer_free(m->sym);
+	free(m->path);
 	dlclose(m->dl);
 	free(m);
 }
@@ -116,35 +134,4 @@ void engine_module_unload(engine_module *m)
 bool engine_module_has_start(const engine_module *m)
 {
 	return m->abi->start != NULL;
-}
-
-/* The function containing `pc` is the one with the greatest start <= pc,
- * if pc is below the module's code_end sentinel. That is exact when the
- * generated functions are laid out contiguously in source order, which the
- * pipeline asks of the compiler (-fno-toplevel-reorder, no hot/cold
- * splitting); helpers outside that range (before the first function, or
- * emitted at the end of the unit as tcc does with inline functions) are not
- * wasm functions, and the caller's walk moves on to the next frame. */
-const char *engine_module_function_at(const engine_module *m, const void *pc,
-                                      uint32_t *index)
-{
-	uintptr_t a = (uintptr_t)pc;
-	if (m->nfns == 0 || a < m->fns[0].start || a >= (uintptr_t)m->abi->code_end)
-		return NULL;
-	Dl_info info;
-	if (dladdr(pc, &info) == 0 || info.dli_fbase == NULL)
-		return NULL;
-	Dl_info self;
-	if (dladdr(m->abi, &self) == 0 || self.dli_fbase != info.dli_fbase)
-		return NULL;   /* not in this module's shared object */
-	uint32_t lo = 0, hi = m->nfns;
-	while (hi - lo > 1) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (m->fns[mid].start <= a)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	*index = m->fns[lo].index;
-	return m->fns[lo].name;
 }

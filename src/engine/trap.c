@@ -9,12 +9,9 @@
  * hook at every function entry, which compares the frame address with the
  * instance's stack limit.
  *
- * Which wasm function trapped is found from return addresses: generated
- * code and the host keep frame pointers (-fno-omit-frame-pointer; tcc always
- * does), so the trap walks the frame chain, within the instance's stack
- * bounds, to the first return address that lies inside a known wasm
- * function. Functions the C compiler inlined into a caller are reported as
- * that caller.
+ * Which wasm function trapped is found from the return addresses on the
+ * stack (symbolize.c): by frame pointers and addresses in the fast tier, by
+ * the unwinder and DWARF line and inlining records in the optimized tier.
  */
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +53,7 @@ const char *wasm_rt_strerror(wasm_rt_trap_t trap)
 	return engine_trap_name(trap);
 }
 
-/* Find the innermost wasm function on the stack, starting from frame `fp`. */
+/* Name the trapping wasm function (symbolize.c) in the result. */
 static void attribute(engine_instance *in, void **fp)
 {
 	struct engine_result *r = in->res;
@@ -65,26 +62,9 @@ static void attribute(engine_instance *in, void **fp)
 		snprintf(r->function, sizeof(r->function), "<instantiation>");
 		return;
 	}
-	for (int depth = 0; depth < 256; depth++) {
-		uintptr_t f = (uintptr_t)fp;
-		if (f < in->stack_lo || f + 2 * sizeof(void *) > in->stack_hi ||
-		    (f & (sizeof(void *) - 1)) != 0)
-			return;
-		void *ra = fp[1];
-		uint32_t index;
-		/* The return address of a call that never returns may point just
-		 * past the calling function: look up the byte before it. */
-		const char *name = engine_module_function_at(in->mod,
-		                                             (const char *)ra - 1, &index);
-		if (name != NULL) {
-			snprintf(r->function, sizeof(r->function), "%s", name);
-			return;
-		}
-		void **next = (void **)fp[0];
-		if ((uintptr_t)next <= f)
-			return;
-		fp = next;
-	}
+	const char *name = engine_symbolize_trap(in, fp);
+	if (name != NULL)
+		snprintf(r->function, sizeof(r->function), "%s", name);
 }
 
 _Noreturn void engine_unwind(engine_instance *in)

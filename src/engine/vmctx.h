@@ -54,8 +54,13 @@ void wisp_hook_slow(struct wisp_vmctx *ctx);
 struct wisp_fn_entry {
 	const void *addr;   /* native entry of the function */
 	uint32_t index;     /* wasm function index */
-	const char *name;   /* from the name section, or NULL */
+	const char *name;   /* from the name section, or func[N] */
+	uint32_t line_first, line_last;   /* its body's lines in tu.c (0: none) */
 };
+
+/* wisp_module_abi.flags */
+#define WISP_MODULE_FRAME_POINTERS 1u   /* every function keeps a frame pointer */
+#define WISP_MODULE_DEBUG_LINES    2u   /* DWARF line and inline info (-g1) */
 
 struct wisp_module_abi {
 	uint32_t abi;                       /* WISP_MODULE_ABI */
@@ -73,6 +78,7 @@ struct wisp_module_abi {
 	 * pipeline emits after the last body. Code beyond it (helpers tcc emits
 	 * at the end of the unit, init code) belongs to no wasm function. */
 	const void *code_end;
+	uint32_t flags;                     /* WISP_MODULE_* */
 };
 
 #endif

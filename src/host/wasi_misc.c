@@ -2,7 +2,9 @@
  * wasi_misc.c — arguments, environment, clocks, poll_oneoff, randomness and
  * process control.
  *
- * poll_oneoff blocks the calling thread in ppoll(2): clock subscriptions
+ * poll_oneoff with only clock subscriptions, called by a wisp process,
+ * parks that process (proc_sleep) and lets the scheduler run others.
+ * Otherwise it blocks the calling thread in ppoll(2): clock subscriptions
  * become its timeout (the earliest one), fd subscriptions its pollfds. Each
  * clock subscription keeps its deadline on its own clock, so an absolute
  * CLOCK_REALTIME deadline is checked against the real-time clock after
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "wasi_impl.h"
+#include "proc/proc.h"
 
 #define W(self) (HOST_PROC(self)->wasi)
 #define MEM(self) (HOST_PROC(self)->mem)
@@ -272,6 +275,13 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 	uint8_t ev[WASI_EVENT_SIZE];
 	for (;;) {
 		int64_t t = errors ? 0 : next_timeout(subs, n);
+		struct proc *proc = HOST_PROC(self)->proc;
+		if (npfds == 0 && t > 0 && proc != NULL) {
+			/* Only clocks, in a wisp process: park the process, not the
+			 * scheduler thread (others keep running meanwhile). */
+			proc_sleep(proc, t);
+			goto check;
+		}
 		struct timespec ts = { (time_t)(t / 1000000000),
 		                       (long)(t % 1000000000) };
 		int r = ppoll(pfds, (nfds_t)npfds, t < 0 ? NULL : &ts, NULL);
@@ -281,6 +291,7 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 		}
 		if (r < 0)
 			continue;
+	check:
 		for (uint32_t i = 0; i < n; i++)
 			if (sub_event(&subs[i], pfds, ev))
 				memcpy(evs + (size_t)count++ * WASI_EVENT_SIZE,
@@ -316,7 +327,11 @@ uint32_t WASI_FN(random_get)(WASI_SELF, uint32_t buf, uint32_t buf_len)
 
 uint32_t WASI_FN(sched_yield)(WASI_SELF)
 {
-	sched_yield();
+	/* In a wisp process, let the other processes run; else the thread. */
+	if (HOST_PROC(self)->proc != NULL)
+		proc_yield(HOST_PROC(self)->proc);
+	else
+		sched_yield();
 	return 0;
 }
 

@@ -24,10 +24,10 @@ u64 NS(self)(void *self)
 u32 NS(spawn)(void *self, u32 fn, u32 arg, u32 arg_len, u32 flags, u32 out)
 {
 	SELF;
-	const void *a = api_ptr(hp, arg, arg_len, "wisp_spawn");
-	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_spawn");
 	if (arg_len > proc_max_message(hp->proc))
 		return WISP_ETOOBIG;
+	const void *a = api_ptr(hp, arg, arg_len, "wisp_spawn");
+	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_spawn");
 	struct wisp_spawned s = { 0, 0 };
 	int rc = proc_spawn(hp->proc, fn, a, arg_len, flags, &s);
 	if (rc == WISP_OK)
