@@ -77,7 +77,8 @@ base_pkgs=(
 	python3 python3-pytest
 	clang lld wabt binaryen tcc              # guests, wasm2c, the fast tier
 	wasi-libc libclang-rt-dev-wasm32         # C guests
-	libxxhash-dev libck-dev libcmocka-dev    # the runtime and its unit tests
+	libxxhash-dev libcmocka-dev              # the runtime and its unit tests
+	libdw-dev libelf-dev                     # naming the wasm function of a trap
 	erlang-nox golang-go hyperfine           # benchmarks against peers
 )
 rust_pkgs=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
