@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -364,6 +365,12 @@ int main(int argc, char **argv)
 {
 	/* A guest writing to a closed pipe gets EPIPE, not a dead host. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Processes come and go by the million: glibc's default of handing
+	 * freed heap back to the kernel as soon as 128 KiB are free at its
+	 * top makes every burst of exits an madvise and every burst of spawns
+	 * page faults again. */
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	if (argc < 2) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;

@@ -49,7 +49,14 @@ struct engine_limits {
 	 * and returns when the instance may go on. NULL: a new slice starts at
 	 * once. It may also end the instance (engine_exit) instead. */
 	void (*slice_end)(void *host);
+	/* Where freed linear memories wait for reuse (NULL: none). */
+	struct engine_mem_pool *mem_pool;
 };
+
+/* A pool of freed linear memories for instances of one runtime, at most
+ * max_per_class of each size (memory.c). Thread-safe. */
+struct engine_mem_pool *engine_mem_pool_new(size_t max_per_class);
+void engine_mem_pool_free(struct engine_mem_pool *p);
 
 /* Load a compiled module (shared object produced by the compile pipeline).
  * On failure returns a negative errno and writes a message to err.

@@ -104,9 +104,7 @@ engine_instance *engine_instance_new(engine_module *m, void *host,
 		/* Memories and tables allocated before the trap are owned by the
 		 * half-initialised instance; free_instance releases what exists
 		 * (wasm2c's free tolerates zeroed members). */
-		m->abi->free_instance(in->w2c);
-		free(block);
-		free(in);
+		engine_instance_free(in);
 		return NULL;
 	}
 	return in;
@@ -116,7 +114,10 @@ void engine_instance_free(engine_instance *in)
 {
 	if (in == NULL)
 		return;
+	/* Current while its memories are freed: they go back to its pool. */
+	engine_instance *prev = engine_set_current(in);
 	in->mod->abi->free_instance(in->w2c);
+	engine_set_current(prev);
 	free(in->block);
 	free(in);
 }

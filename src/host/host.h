@@ -20,6 +20,9 @@ struct host_proc {
 	engine_instance *inst;     /* set once instantiated */
 	wasm_rt_memory_t *mem;     /* the instance's "memory" export, or NULL */
 	struct wasi_ctx *wasi;     /* WASI state: fd table, args, env, preopens */
+	/* If wasi is NULL, the configuration to create it from on the first
+	 * WASI call (most processes never make one: spawning stays cheap). */
+	const struct wasi_config *wasi_cfg;
 	struct proc *proc;         /* the wisp process, or NULL outside a runtime */
 };
 

@@ -450,3 +450,15 @@ void wasi_ctx_free(struct wasi_ctx *w)
 	free(w->env);
 	free(w);
 }
+
+struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
+{
+	if (hp->wasi != NULL || hp->wasi_cfg == NULL)
+		return hp->wasi;
+	char err[512], msg[600];
+	if (wasi_ctx_new(hp->wasi_cfg, &hp->wasi, err, sizeof(err)) != 0) {
+		snprintf(msg, sizeof(msg), "cannot set up WASI: %s", err);
+		engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE, msg);
+	}
+	return hp->wasi;
+}

@@ -43,4 +43,10 @@ int wasi_ctx_new(const struct wasi_config *cfg, struct wasi_ctx **out,
  * and free. NULL is allowed. */
 void wasi_ctx_free(struct wasi_ctx *w);
 
+struct host_proc;
+/* The process's WASI state, created from hp->wasi_cfg on first use; if
+ * that fails (a preopened directory vanished, no memory) the calling guest
+ * traps with the reason. */
+struct wasi_ctx *wasi_ctx_of(struct host_proc *hp);
+
 #endif

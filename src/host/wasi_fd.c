@@ -26,7 +26,7 @@
 
 #include "wasi_impl.h"
 
-#define W(self) (HOST_PROC(self)->wasi)
+#define W(self) wasi_ctx_of(HOST_PROC(self))
 #define MEM(self) (HOST_PROC(self)->mem)
 #define STACK_IOVS 16
 

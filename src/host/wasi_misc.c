@@ -27,7 +27,7 @@
 #include "wasi_impl.h"
 #include "proc/proc.h"
 
-#define W(self) (HOST_PROC(self)->wasi)
+#define W(self) wasi_ctx_of(HOST_PROC(self))
 #define MEM(self) (HOST_PROC(self)->mem)
 
 /* Write a string table (argv or environ) into the guest. */
@@ -337,7 +337,7 @@ uint32_t WASI_FN(sched_yield)(WASI_SELF)
 
 void WASI_FN(proc_exit)(WASI_SELF, uint32_t code)
 {
-	engine_exit(HOST_PROC(self)->inst, (int)code);
+	engine_exit(engine_current(), (int)code);
 }
 
 uint32_t WASI_FN(proc_raise)(WASI_SELF, uint32_t sig)

@@ -38,7 +38,7 @@
 
 #include "wasi_impl.h"
 
-#define W(self) (HOST_PROC(self)->wasi)
+#define W(self) wasi_ctx_of(HOST_PROC(self))
 #define MEM(self) (HOST_PROC(self)->mem)
 
 /* Open `path` beneath `dirfd`; a host fd or -1 with a WASI errno in *err. */

@@ -25,7 +25,7 @@ static inline void *api_ptr(struct host_proc *hp, u32 addr, uint64_t len,
 	if (p == NULL) {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "%s: pointer outside memory", call);
-		engine_trap_msg(hp->inst, WASM_RT_TRAP_OOB, msg);
+		engine_trap_msg(engine_current(), WASM_RT_TRAP_OOB, msg);
 	}
 	return p;
 }

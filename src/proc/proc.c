@@ -186,10 +186,12 @@ static bool apply_exit(struct proc *self, uint64_t from, const struct reason *r)
 	return true;
 }
 
+/* (engine_current(), not self->inst: during instantiation the instance
+ * exists but self->inst is not set yet.) */
 static void die_if_doomed(struct proc *self)
 {
 	if (self->reason_set)
-		engine_exit(self->inst, 0);
+		engine_exit(engine_current(), 0);
 }
 
 /* Apply one item taken from the mailbox (owner). A signal that ends the
@@ -271,7 +273,7 @@ static void drain(struct proc *self)
 static _Noreturn void die(struct proc *self, const struct reason *r)
 {
 	doom(self, r);
-	engine_exit(self->inst, 0);
+	engine_exit(engine_current(), 0);
 }
 
 /* ---- spawning ---- */
@@ -495,12 +497,8 @@ void proc_fiber_main(void *arg)
 	lim.stack_hi = (uintptr_t)p->stack + rt->stacks.stack_size;
 	lim.slice_end = slice_end;
 	p->host.proc = p;
-	char err[512];
-	if (wasi_ctx_new(&rt->cfg.wasi, &p->host.wasi, err, sizeof(err)) != 0) {
-		res.outcome = ENGINE_TRAPPED;
-		res.trap = WASM_RT_TRAP_NONE;
-		snprintf(res.message, sizeof(res.message), "%s", err);
-	} else {
+	p->host.wasi_cfg = &rt->cfg.wasi;   /* WASI state is made on first use */
+	{
 		p->inst = engine_instance_new(rt->mod, &p->host, &lim, &res);
 		if (p->inst != NULL) {
 			p->host.inst = p->inst;

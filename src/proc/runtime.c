@@ -55,6 +55,7 @@ static void rt_free(struct rt *rt)
 	ptable_destroy(&rt->ptable);
 	registry_destroy(&rt->registry);
 	stack_pool_destroy(&rt->stacks);
+	engine_mem_pool_free(rt->limits.mem_pool);
 	free(rt->timer_ids);
 	pthread_mutex_destroy(&rt->timer_lock);
 	pthread_mutex_destroy(&rt->done_lock);
@@ -86,6 +87,7 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	rt->mod = mod;
 	rt->limits.fuel_per_slice = rt->cfg.reductions;
 	rt->limits.max_memory = rt->cfg.max_memory;
+	rt->limits.mem_pool = engine_mem_pool_new(4096);
 	pthread_mutex_init(&rt->timer_lock, NULL);
 	pthread_mutex_init(&rt->done_lock, NULL);
 	pthread_condattr_t ca;

@@ -23,7 +23,7 @@
 #include "stack.h"
 
 #define SLAB_BYTES (64u << 20)   /* 64 MiB of address space per slab */
-#define TRIM_AT 1024
+#define TRIM_AT 16384
 
 static int push(void ***arr, size_t *n, size_t *cap, void *v)
 {
