@@ -25,8 +25,12 @@
  * threads. Spurious wake-ups are allowed: every wait re-checks its condition.
  *
  * Sleeping without lost wake-ups: a scheduler about to sleep registers as a
- * sleeper under `glock` and re-checks every queue; an enqueuer pushes first
- * and then signals if there are sleepers.
+ * sleeper under `glock` and re-checks every queue; a scheduler that has work
+ * queued beyond what it is about to run signals a sleeper (at dispatch), and
+ * the global queue signals on every push. Making a process runnable does not
+ * by itself wake another thread: in message passing the sender usually
+ * blocks next, and the receiver then runs on the same thread, which is what
+ * keeps ping-pong and rings off the futex (BEAM and Go do the same).
  *
  * Queues are mutex-protected intrusive lists. Alternative considered: a
  * Chase-Lev deque per scheduler; it saves a lock per dispatch but needs a
@@ -132,8 +136,11 @@ void sched_enqueue(struct rt *rt, struct proc *p)
 {
 	struct sched *s = tl_sched;
 	if (s != NULL && s->rt == rt) {
+		/* No wake-up here: the process that made p runnable usually
+		 * blocks soon (a send then a receive), and p then runs on this
+		 * thread, warm, with no cross-thread hand-off. If work piles up
+		 * instead, the dispatch loop wakes a sleeper (see sched_main). */
 		q_push(s, p);
-		wake_sleeper(rt);
 	} else {
 		g_push(rt, p);
 	}
@@ -326,6 +333,10 @@ static void *sched_main(void *arg)
 			idle(s);
 			continue;
 		}
+		/* More work waiting here than this thread is about to run:
+		 * let a sleeping scheduler steal some. */
+		if (atomic_load_explicit(&s->qlen, memory_order_relaxed) > 0)
+			wake_sleeper(rt);
 		run(s, p);
 	}
 	tl_sched = NULL;
