@@ -59,8 +59,12 @@ typedef uint64_t wisp_pid_t;       /* 0 is never a valid process id */
 #define WISP_EXIT_NOPROC 4 /* linked/monitored a process that did not exist */
 
 /* What wisp_receive tells about the message it delivered. */
+/* Tags are the sender's choice, but references the host makes (monitor
+ * refs, request refs, timer ids) all have bit 63 set: tags below 2^63 never
+ * clash with them. */
 struct wisp_msg_info {
-	uint64_t tag;      /* DATA: the sender's tag; DOWN: the monitor ref */
+	uint64_t tag;      /* DATA: the sender's tag; DOWN: the monitor ref;
+	                      EXIT: 0 */
 	wisp_pid_t from;   /* DATA: the sender; EXIT/DOWN: the process that ended */
 	uint64_t ref;      /* DATA sent by wisp_request: reply with
 	                      wisp_send(from, ref, ...); else 0 */
@@ -136,7 +140,8 @@ WISP_IMPORT("wisp_process", "unlink") int32_t wisp_unlink(wisp_pid_t pid);
  * process delivers DOWN with NOPROC at once. */
 WISP_IMPORT("wisp_process", "monitor")
 int32_t wisp_monitor(wisp_pid_t pid, uint64_t *ref);
-/* Remove a monitor and any DOWN message of it already queued. */
+/* Remove a monitor and any DOWN message of it already queued: WISP_OK if
+ * the monitor was active or its DOWN was queued, WISP_ENOTFOUND otherwise. */
 WISP_IMPORT("wisp_process", "demonitor") int32_t wisp_demonitor(uint64_t ref);
 
 /* Turn trapping of exit signals on (1) or off (0); returns the old value. */
@@ -169,7 +174,8 @@ int32_t wisp_receive(const uint64_t *tags, uint32_t ntags, int64_t timeout_ns,
 /* Send a request (a DATA message with a fresh ref) and wait for the reply,
  * i.e. a message with tag == ref, up to timeout_ns. WISP_ENOPROC if pid is
  * dead or dies before replying; WISP_ETIMEDOUT; WISP_ETOOSMALL leaves the
- * reply queued (receive it with tag info->tag). Other messages stay queued. */
+ * reply queued (receive it with tag info->tag); WISP_EINVAL for a request to
+ * oneself (it could never be answered). Other messages stay queued. */
 WISP_IMPORT("wisp_message", "request")
 int32_t wisp_request(wisp_pid_t pid, uint64_t tag, const void *data, uint32_t len,
                      int64_t timeout_ns, void *buf, uint32_t buf_len,

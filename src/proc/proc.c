@@ -620,6 +620,8 @@ int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
 	struct rt *rt = self->rt;
 	if (len > rt->cfg.max_message)
 		return WISP_ETOOBIG;
+	if (to == atomic_load(&self->pid))
+		return WISP_EINVAL;     /* nobody would ever answer */
 	uint64_t mref;
 	int rc = proc_monitor(self, to, &mref);
 	if (rc != WISP_OK)
