@@ -79,6 +79,7 @@ base_pkgs=(
 	wasi-libc libclang-rt-dev-wasm32         # C guests
 	libxxhash-dev libcmocka-dev              # the runtime and its unit tests
 	libdw-dev libelf-dev                     # naming the wasm function of a trap
+	libclang-rt-14-dev                       # libFuzzer for make fuzz (tests/fuzz/)
 	erlang-nox golang-go hyperfine           # benchmarks against peers
 )
 rust_pkgs=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
