@@ -94,7 +94,7 @@ unit: $(UNIT_BINS)
 # The suite: unit tests (cmocka binaries) and end-to-end tests (real guests
 # through the real binary), one pytest run, one summary line.
 test: $(WISP_BIN) unit
-	WISP_BIN=$(abspath $(WISP_BIN)) WISP_UNIT_DIR=$(abspath $(B)/tests) \
+	WISP_BIN=$(abspath $(WISP_BIN)) WISP_UNIT_DIR=$(abspath $(B)/tests) WISP_SANITIZE=$(SANITIZE) \
 	  $(PYTHON) -m pytest -q -ra tests
 
 check: test

@@ -113,7 +113,8 @@ struct rt {
 	struct sched *scheds;
 	pthread_mutex_t glock;         /* global queue + sleeping */
 	pthread_cond_t gcond;
-	struct proc *ghead, *gtail;
+	struct proc *ghead, *gtail;    /* under glock */
+	atomic_size_t glen;            /* its length, readable without glock */
 	atomic_int sleepers;
 	atomic_bool stopping;
 	atomic_size_t live;            /* processes not yet reaped */

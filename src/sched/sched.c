@@ -104,13 +104,14 @@ static void g_push(struct rt *rt, struct proc *p)
 	else
 		rt->ghead = p;
 	rt->gtail = p;
+	atomic_fetch_add(&rt->glen, 1);
 	pthread_cond_signal(&rt->gcond);
 	pthread_mutex_unlock(&rt->glock);
 }
 
 static struct proc *g_pop(struct rt *rt)
 {
-	if (__atomic_load_n(&rt->ghead, __ATOMIC_RELAXED) == NULL)
+	if (atomic_load_explicit(&rt->glen, memory_order_relaxed) == 0)
 		return NULL;
 	pthread_mutex_lock(&rt->glock);
 	struct proc *p = rt->ghead;
@@ -118,6 +119,7 @@ static struct proc *g_pop(struct rt *rt)
 		rt->ghead = p->rq_next;
 		if (rt->ghead == NULL)
 			rt->gtail = NULL;
+		atomic_fetch_sub(&rt->glen, 1);
 	}
 	pthread_mutex_unlock(&rt->glock);
 	return p;
@@ -216,7 +218,7 @@ static void fire_timers(struct sched *s)
 
 static bool any_work(struct rt *rt)
 {
-	if (rt->ghead != NULL)
+	if (atomic_load(&rt->glen) > 0)
 		return true;
 	for (int i = 0; i < rt->nsched; i++)
 		if (atomic_load(&rt->scheds[i].qlen) > 0)
