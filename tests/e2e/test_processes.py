@@ -193,9 +193,27 @@ def test_messages(wisp, msg, case):
 # ---- many processes ----
 
 # ThreadSanitizer keeps ~1.2 MB of trace per fiber: tens of thousands of
-# processes exhaust it (the same code runs with 1,000 under TSan elsewhere).
+# processes exhaust it; the same guests run at 500 processes in every build
+# (test_small_ring_and_workers), TSan included.
 tsan_too_many = pytest.mark.skipif(os.environ.get("WISP_SANITIZE") == "thread",
                                    reason="TSan cannot hold 10k+ fibers")
+
+
+def test_small_ring_and_workers(wisp, crowd):
+    r = run(wisp, crowd, "ring", 500, 10)
+    assert r.out == lines(
+        "ring of 500 ready (last 499)",
+        "done by node 499 after 5000 hops",
+        "bad hops: 0",
+    ), r
+    assert (r.code, r.err) == (0, ""), r
+    r = run(wisp, crowd, "workers", 500)
+    assert r.out == lines(
+        "down: normal=450 trap=50 other=0 matching pid=500 trap text=50",
+        "results: correct=450 wrong=0",
+        "left over: 2",
+    ), r
+    assert r.code == 0, r
 
 
 @tsan_too_many
