@@ -1,0 +1,61 @@
+//! # wisp: Erlang-style processes for Rust
+//!
+//! Write ordinary blocking Rust; run it as many isolated processes on the
+//! wisp runtime. Each process is a fresh instance of your WebAssembly
+//! module (its own memory: nothing is shared), scheduled M:N on fibers,
+//! talking by typed messages. Links, monitors and supervisors make failures
+//! visible and recoverable: a panic ends one process, not the program.
+//!
+//! - [`spawn`], [`spawn_link`], [`spawn_monitor`]: start `f(arg, mailbox)`
+//!   as a process; `f` is a function or non-capturing closure, `arg` any
+//!   serializable value.
+//! - [`Process<M>`]: a typed, copyable, serializable handle; [`Pid`] the
+//!   untyped id.
+//! - [`Mailbox<M>`]: [`receive`](Mailbox::receive), timeouts, selective
+//!   receive by tag, [`Event`]s for exit signals and monitor notices.
+//! - [`Process::call`]: request/reply with a timeout; a dead process is an
+//!   error, not a hang.
+//! - [`register`]/[`whereis`], [`sleep`], [`send_after`].
+//! - [`server::Server`] and [`supervisor::Supervisor`]: OTP's gen_server and
+//!   supervisor.
+//! - [`test_main!`]: a test harness running each test as its own process.
+//!
+//! Messages are encoded with bincode (serde); see [`codec`]. The raw host
+//! ABI is in [`sys`]. Build for `wasm32-wasip1` and run with `wisp run`
+//! (see the crate's README for the set-up).
+#![warn(missing_docs)]
+
+pub mod codec;
+mod mailbox;
+mod process;
+pub mod registry;
+pub mod server;
+pub mod supervisor;
+pub mod sys;
+#[doc(hidden)]
+pub mod test;
+mod timer;
+
+pub use mailbox::{Envelope, Event, Mailbox, RecvError, ReplyTo, FOREVER};
+pub use process::{
+    exit, self_pid, spawn, spawn_link, spawn_monitor, trap_exits, yield_now, wisp_spawn_entry, CallError,
+    ExitReason, MonitorRef, Pid, Process, SendError, SpawnError,
+};
+pub use registry::{register, unregister, whereis, RegistryError};
+pub use server::{Server, ServerRef};
+pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorRef};
+pub use timer::{send_after, sleep, TimerRef};
+
+/// The tag of typed messages ([`Process::send`]).
+pub const TAG_MSG: u64 = 1;
+/// The tag of typed requests ([`Process::call`]).
+pub const TAG_CALL: u64 = 2;
+/// The tag of server casts.
+pub const TAG_CAST: u64 = 3;
+/// The tag of start acknowledgements (servers, supervisors).
+pub(crate) const TAG_ACK: u64 = 4;
+/// The tag of supervisor requests.
+pub(crate) const TAG_SUP: u64 = 5;
+/// Tags from here up (below 2^63) are free for applications'
+/// [`Pid::send_tagged`]; the crate uses the ones below.
+pub const TAG_USER: u64 = 1 << 16;

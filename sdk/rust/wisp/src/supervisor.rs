@@ -1,0 +1,512 @@
+//! Supervisors: OTP's supervisor for Rust.
+//!
+//! A supervisor is a process that starts its children (linked), traps
+//! exits, and restarts children that end according to their [`Restart`]
+//! type and its [`Strategy`]. More than `max_restarts` restarts within
+//! `period` means something is badly wrong: the supervisor then stops all
+//! its children (last started first) and exits with
+//! [`EXIT_INTENSITY`], which its own supervisor sees and acts on.
+//!
+//! Children are described by serializable [`ChildSpec`]s (a function-table
+//! index and encoded arguments), since the supervisor runs in its own
+//! instance of the module. A child is stopped by an exit signal with code
+//! [`EXIT_SHUTDOWN`] (a server trapping exits runs `terminate`), and killed
+//! if it has not ended after its shutdown time. Children started later are
+//! stopped first.
+//!
+//! Requests to a running supervisor ([`SupervisorRef`]) are calls with an
+//! internal tag, answered between child events.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::mailbox::{call_tagged, receive_raw, Envelope, Mailbox};
+use crate::process::{spawn_parts, spawn_raw, spawn_with, CallError, ExitReason, MonitorRef, Pid};
+use crate::server::{ack, exit_with, wait_ack, Server, StartError};
+use crate::{codec, sys};
+
+/// The exit-signal code with which a supervisor stops a child.
+pub const EXIT_SHUTDOWN: i32 = 70;
+/// The exit code of a supervisor that hit its restart intensity.
+pub const EXIT_INTENSITY: i32 = 71;
+
+/// Which children a supervisor restarts when one ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Strategy {
+    /// Only that child.
+    OneForOne,
+    /// All children: the others are stopped, then all started again.
+    OneForAll,
+    /// That child and those started after it.
+    RestForOne,
+}
+
+/// When a child is restarted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Restart {
+    /// Always.
+    Permanent,
+    /// Only if it ended abnormally (not `Normal`, not [`EXIT_SHUTDOWN`]).
+    Transient,
+    /// Never: it is forgotten when it ends.
+    Temporary,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Start {
+    /// spawn_link(entry, payload): a plain process.
+    Spawn { entry: u32, payload: Vec<u8> },
+    /// starter(payload): a `fn(&[u8]) -> Result<Pid, StartError>`.
+    Call { starter: u32, payload: Vec<u8> },
+}
+
+/// How to start, restart and stop one child. Serializable.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChildSpec {
+    id: String,
+    start: Start,
+    restart: Restart,
+    shutdown_ms: u64,
+}
+
+fn starter_of(f: fn(&[u8]) -> Result<Pid, StartError>) -> u32 {
+    f as usize as u32
+}
+
+fn start_server<S: Server>(payload: &[u8]) -> Result<Pid, StartError> {
+    let arg: S::Arg = codec::decode(payload).map_err(|e| StartError::Init(e.0))?;
+    S::start_link(arg).map(|s| s.pid())
+}
+
+fn start_supervisor(payload: &[u8]) -> Result<Pid, StartError> {
+    let sup: Supervisor = codec::decode(payload).map_err(|e| StartError::Init(e.0))?;
+    sup.start_link().map(|s| s.pid())
+}
+
+impl ChildSpec {
+    /// A plain process `f(arg, mailbox)`, started with `spawn_link`.
+    /// Permanent, 5 s to shut down.
+    pub fn worker<A, M>(id: &str, f: fn(A, Mailbox<M>), arg: A) -> ChildSpec
+    where
+        A: Serialize + DeserializeOwned,
+    {
+        let (entry, payload) = spawn_parts(&arg, f).expect("wisp: cannot encode a child's argument");
+        ChildSpec::new(id, Start::Spawn { entry, payload })
+    }
+
+    /// A [`Server`] started with [`Server::start_link`]`(arg)`.
+    pub fn server<S: Server>(id: &str, arg: S::Arg) -> ChildSpec {
+        let payload = codec::encode(&arg).expect("wisp: cannot encode a child's argument");
+        ChildSpec::new(id, Start::Call { starter: starter_of(start_server::<S>), payload })
+    }
+
+    /// A nested supervisor.
+    pub fn supervisor(id: &str, sup: Supervisor) -> ChildSpec {
+        let payload = codec::encode(&sup).expect("wisp: cannot encode a supervisor");
+        ChildSpec::new(id, Start::Call { starter: starter_of(start_supervisor), payload })
+    }
+
+    fn new(id: &str, start: Start) -> ChildSpec {
+        ChildSpec { id: id.to_string(), start, restart: Restart::Permanent, shutdown_ms: 5000 }
+    }
+
+    /// Set the restart type.
+    pub fn restart(mut self, r: Restart) -> ChildSpec {
+        self.restart = r;
+        self
+    }
+
+    /// Set how long the child may take to stop before it is killed.
+    pub fn shutdown(mut self, d: Duration) -> ChildSpec {
+        self.shutdown_ms = d.as_millis() as u64;
+        self
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn start(&self) -> Result<Pid, StartError> {
+        match &self.start {
+            Start::Spawn { entry, payload } => spawn_raw(*entry, payload, sys::SPAWN_LINK)
+                .map(|s| Pid::from_raw(s.pid))
+                .map_err(StartError::Spawn),
+            Start::Call { starter, payload } => {
+                // SAFETY: made by starter_of from a function of this type; a
+                // bad index traps (call_indirect checks the type).
+                let f: fn(&[u8]) -> Result<Pid, StartError> = unsafe { std::mem::transmute(*starter as usize) };
+                f(payload)
+            }
+        }
+    }
+}
+
+/// A supervisor's description: strategy, restart intensity, children.
+/// Build it, then [`start_link`](Supervisor::start_link) it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use wisp::{ChildSpec, Strategy, Supervisor};
+///
+/// fn worker(n: u32, mb: wisp::Mailbox<u32>) { /* ... */ }
+///
+/// let sup = Supervisor::new(Strategy::OneForOne)
+///     .intensity(3, Duration::from_secs(5))
+///     .child(ChildSpec::worker("w1", worker, 1))
+///     .child(ChildSpec::worker("w2", worker, 2))
+///     .start_link()
+///     .unwrap();
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Supervisor {
+    strategy: Strategy,
+    max_restarts: u32,
+    period_ms: u64,
+    children: Vec<ChildSpec>,
+}
+
+impl Supervisor {
+    /// A supervisor with `strategy`, no children, and an intensity of 3
+    /// restarts in 5 seconds.
+    pub fn new(strategy: Strategy) -> Supervisor {
+        Supervisor { strategy, max_restarts: 3, period_ms: 5000, children: Vec::new() }
+    }
+
+    /// At most `max_restarts` restarts within `period`; one more and the
+    /// supervisor gives up and exits with [`EXIT_INTENSITY`].
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Supervisor {
+        self.max_restarts = max_restarts;
+        self.period_ms = period.as_millis() as u64;
+        self
+    }
+
+    /// Add a child (children start in the order added).
+    pub fn child(mut self, spec: ChildSpec) -> Supervisor {
+        self.children.push(spec);
+        self
+    }
+
+    /// Start the supervisor, linked to the caller, and its children; returns
+    /// once all have started (or with the first start error, after stopping
+    /// those already started).
+    pub fn start_link(self) -> Result<SupervisorRef, StartError> {
+        self.start_with(sys::SPAWN_LINK)
+    }
+
+    /// As [`start_link`](Self::start_link), not linked.
+    pub fn start(self) -> Result<SupervisorRef, StartError> {
+        self.start_with(0)
+    }
+
+    fn start_with(self, flags: u32) -> Result<SupervisorRef, StartError> {
+        let s = spawn_with(&(crate::self_pid(), self), supervisor_main, flags | sys::SPAWN_MONITOR)
+            .map_err(StartError::Spawn)?;
+        let pid = Pid::from_raw(s.pid);
+        wait_ack(pid, MonitorRef(s.monitor))?;
+        Ok(SupervisorRef { pid })
+    }
+}
+
+/// A running child, as [`SupervisorRef::which_children`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildInfo {
+    /// The spec's id.
+    pub id: String,
+    /// Its process, if running.
+    pub pid: Option<Pid>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum Request {
+    StartChild(ChildSpec),
+    TerminateChild(String),
+    WhichChildren,
+}
+
+/// Why a supervisor request failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SupervisorError {
+    /// The call itself failed (dead supervisor, timeout).
+    Call(CallError),
+    /// The child did not start.
+    Start(String),
+    /// A child with this id exists already.
+    AlreadyPresent,
+    /// No child with this id.
+    NotFound,
+}
+
+impl fmt::Display for SupervisorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SupervisorError::Call(e) => write!(f, "{e}"),
+            SupervisorError::Start(e) => write!(f, "child did not start: {e}"),
+            SupervisorError::AlreadyPresent => f.write_str("a child with this id exists"),
+            SupervisorError::NotFound => f.write_str("no child with this id"),
+        }
+    }
+}
+impl std::error::Error for SupervisorError {}
+
+#[derive(Serialize, Deserialize)]
+enum Reply {
+    Started(Pid),
+    Done,
+    Children(Vec<ChildInfo>),
+    StartFailed(String),
+    AlreadyPresent,
+    NotFound,
+}
+
+/// A handle on a running supervisor: copyable, serializable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisorRef {
+    pid: Pid,
+}
+
+const SUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl SupervisorRef {
+    /// Its pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    fn request(&self, r: &Request) -> Result<Reply, SupervisorError> {
+        call_tagged(self.pid, crate::TAG_SUP, r, SUP_TIMEOUT).map_err(SupervisorError::Call)
+    }
+
+    /// Start a new child under the supervisor (dynamic children).
+    pub fn start_child(&self, spec: ChildSpec) -> Result<Pid, SupervisorError> {
+        match self.request(&Request::StartChild(spec))? {
+            Reply::Started(p) => Ok(p),
+            Reply::AlreadyPresent => Err(SupervisorError::AlreadyPresent),
+            Reply::StartFailed(e) => Err(SupervisorError::Start(e)),
+            _ => Err(SupervisorError::Call(CallError::Decode(codec::CodecError("unexpected reply".into())))),
+        }
+    }
+
+    /// Stop the child with this id and forget its spec.
+    pub fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
+        match self.request(&Request::TerminateChild(id.to_string()))? {
+            Reply::Done => Ok(()),
+            Reply::NotFound => Err(SupervisorError::NotFound),
+            _ => Err(SupervisorError::Call(CallError::Decode(codec::CodecError("unexpected reply".into())))),
+        }
+    }
+
+    /// The children, in start order, with their current pids.
+    pub fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
+        match self.request(&Request::WhichChildren)? {
+            Reply::Children(c) => Ok(c),
+            _ => Err(SupervisorError::Call(CallError::Decode(codec::CodecError("unexpected reply".into())))),
+        }
+    }
+
+    /// The pid of the child with this id, if running.
+    pub fn child(&self, id: &str) -> Option<Pid> {
+        self.which_children().ok()?.into_iter().find(|c| c.id == id)?.pid
+    }
+}
+
+struct Child {
+    spec: ChildSpec,
+    pid: Option<Pid>,
+}
+
+struct State {
+    strategy: Strategy,
+    max_restarts: usize,
+    period: Duration,
+    children: Vec<Child>,
+    restarts: VecDeque<Instant>,
+}
+
+/// Stop one child: exit signal EXIT_SHUTDOWN, then kill after its shutdown
+/// time; returns once it has ended. Its link's EXIT may stay queued: the
+/// main loop ignores EXITs of pids that are no longer children.
+fn shutdown(pid: Pid, spec: &ChildSpec) {
+    let mon = pid.monitor();
+    pid.exit(EXIT_SHUTDOWN);
+    let wait = (spec.shutdown_ms as i64).saturating_mul(1_000_000);
+    if receive_raw(&[mon.raw()], wait).is_err() {
+        pid.kill();
+        let _ = receive_raw(&[mon.raw()], sys::INFINITY);
+    }
+}
+
+impl State {
+    /// Stop the running children among `range`, last first.
+    fn stop_range(&mut self, from: usize) {
+        for i in (from..self.children.len()).rev() {
+            if let Some(pid) = self.children[i].pid.take() {
+                shutdown(pid, &self.children[i].spec);
+            }
+        }
+        self.children.retain(|c| c.pid.is_some() || c.spec.restart != Restart::Temporary);
+    }
+
+    fn stop_all_and_exit(&mut self, reason: &ExitReason) -> ! {
+        self.stop_range(0);
+        exit_with(reason);
+        std::process::exit(EXIT_INTENSITY)
+    }
+
+    /// Record a restart; exit if that exceeds the intensity.
+    fn count_restart(&mut self) {
+        let now = Instant::now();
+        self.restarts.push_back(now);
+        while let Some(&t) = self.restarts.front() {
+            if now.duration_since(t) > self.period {
+                self.restarts.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.restarts.len() > self.max_restarts {
+            eprintln!(
+                "wisp: supervisor {:?}: more than {} restarts in {:?}, giving up",
+                crate::self_pid(),
+                self.max_restarts,
+                self.period
+            );
+            self.stop_all_and_exit(&ExitReason::Code(EXIT_INTENSITY));
+        }
+    }
+
+    /// Start children[from..] that have no process, in order; a child that
+    /// does not start counts as a restart and is tried again.
+    fn start_from(&mut self, from: usize) {
+        let mut i = from;
+        while i < self.children.len() {
+            if self.children[i].pid.is_none() {
+                match self.children[i].spec.start() {
+                    Ok(p) => self.children[i].pid = Some(p),
+                    Err(e) => {
+                        eprintln!("wisp: supervisor: child {} did not restart: {e}", self.children[i].spec.id);
+                        self.count_restart();
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+
+    fn child_exited(&mut self, i: usize, reason: ExitReason) {
+        self.children[i].pid = None;
+        let restart = match self.children[i].spec.restart {
+            Restart::Permanent => true,
+            Restart::Transient => !(reason.is_normal() || reason == ExitReason::Code(EXIT_SHUTDOWN)),
+            Restart::Temporary => false,
+        };
+        if !restart {
+            if self.children[i].spec.restart == Restart::Temporary {
+                self.children.remove(i);
+            }
+            return;
+        }
+        self.count_restart();
+        match self.strategy {
+            Strategy::OneForOne => {
+                // Only this one: start_from(i) would also start siblings that
+                // are not running, which one_for_one leaves alone.
+                loop {
+                    match self.children[i].spec.start() {
+                        Ok(p) => break self.children[i].pid = Some(p),
+                        Err(e) => {
+                            eprintln!("wisp: supervisor: child {} did not restart: {e}", self.children[i].spec.id);
+                            self.count_restart();
+                        }
+                    }
+                }
+            }
+            Strategy::OneForAll => {
+                self.stop_range(0);
+                self.start_from(0);
+            }
+            Strategy::RestForOne => {
+                let id = self.children[i].spec.id.clone();
+                self.stop_range(i);
+                let from = self.children.iter().position(|c| c.spec.id == id).unwrap_or(i);
+                self.start_from(from);
+            }
+        }
+    }
+
+    fn request(&mut self, env: &Envelope) {
+        let Some(reply_to) = env.reply_to() else { return };
+        let reply = match codec::decode::<Request>(&env.bytes) {
+            Err(e) => return reply_to.reply_bad_request(&e.0),
+            Ok(Request::StartChild(spec)) => {
+                if self.children.iter().any(|c| c.spec.id == spec.id) {
+                    Reply::AlreadyPresent
+                } else {
+                    match spec.start() {
+                        Ok(p) => {
+                            self.children.push(Child { spec, pid: Some(p) });
+                            Reply::Started(p)
+                        }
+                        Err(e) => Reply::StartFailed(e.to_string()),
+                    }
+                }
+            }
+            Ok(Request::TerminateChild(id)) => match self.children.iter().position(|c| c.spec.id == id) {
+                None => Reply::NotFound,
+                Some(i) => {
+                    let c = self.children.remove(i);
+                    if let Some(pid) = c.pid {
+                        shutdown(pid, &c.spec);
+                    }
+                    Reply::Done
+                }
+            },
+            Ok(Request::WhichChildren) => Reply::Children(
+                self.children.iter().map(|c| ChildInfo { id: c.spec.id.clone(), pid: c.pid }).collect(),
+            ),
+        };
+        let _ = reply_to.reply(&reply);
+    }
+}
+
+fn supervisor_main((parent, spec): (Pid, Supervisor), _mb: Mailbox<()>) {
+    crate::trap_exits(true);
+    let mut st = State {
+        strategy: spec.strategy,
+        max_restarts: spec.max_restarts as usize,
+        period: Duration::from_millis(spec.period_ms),
+        children: Vec::new(),
+        restarts: VecDeque::new(),
+    };
+    for c in spec.children {
+        match c.start() {
+            Ok(p) => st.children.push(Child { spec: c, pid: Some(p) }),
+            Err(e) => {
+                let why = format!("child {}: {e}", c.id);
+                st.stop_range(0);
+                return ack(parent, &Err(why));
+            }
+        }
+    }
+    ack(parent, &Ok(()));
+    loop {
+        let env = receive_raw(&[], sys::INFINITY).expect("an infinite receive returned");
+        match env.kind {
+            sys::MSG_EXIT => {
+                let reason = ExitReason::from_bytes(&env.bytes).unwrap_or(ExitReason::Killed);
+                if env.from == parent {
+                    st.stop_all_and_exit(&reason);
+                }
+                if let Some(i) = st.children.iter().position(|c| c.pid == Some(env.from)) {
+                    st.child_exited(i, reason);
+                }
+            }
+            sys::MSG_DATA if env.tag == crate::TAG_SUP => st.request(&env),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Raw bindings of the wisp host ABI, version 1 (`include/wisp/guest.h`,
+//! `docs/abi.md`). Everything here is a direct host import or a constant of
+//! that ABI; the rest of the crate builds the safe API on top.
+//!
+//! Conventions of the ABI: functions return [`OK`] or a positive `E*` code;
+//! pointers and lengths outside the caller's memory trap the caller; calls
+//! marked "blocks" park only the calling process. Timeouts are nanoseconds,
+//! [`INFINITY`] waits forever and [`NOWAIT`] polls.
+#![allow(missing_docs)]
+
+/// The ABI version these bindings implement.
+pub const ABI_VERSION: i32 = 1;
+
+pub const OK: i32 = 0;
+/// No such process (dead, or never existed).
+pub const ENOPROC: i32 = 1;
+/// receive/request timed out (also a poll that found nothing).
+pub const ETIMEDOUT: i32 = 2;
+/// Buffer too small: the message stays queued, `info.len` says how big it is.
+pub const ETOOSMALL: i32 = 3;
+/// Bad argument (flags, kind, length; a request to oneself).
+pub const EINVAL: i32 = 4;
+/// Name already registered.
+pub const EEXIST: i32 = 5;
+/// Message larger than the process's limit.
+pub const ETOOBIG: i32 = 6;
+/// The host could not allocate.
+pub const ENOMEM: i32 = 7;
+/// No such timer / name / monitor.
+pub const ENOTFOUND: i32 = 8;
+/// A capability the process lacks.
+pub const EPERM: i32 = 9;
+/// Process limit reached.
+pub const ELIMIT: i32 = 10;
+
+/// Wait forever.
+pub const INFINITY: i64 = -1;
+/// Do not wait.
+pub const NOWAIT: i64 = 0;
+
+/// Message kinds (`MsgInfo::kind`).
+pub const MSG_DATA: u32 = 0;
+pub const MSG_EXIT: u32 = 1;
+pub const MSG_DOWN: u32 = 2;
+
+/// Exit reason kinds (`ExitReasonRaw::kind`).
+pub const EXIT_NORMAL: u32 = 0;
+pub const EXIT_CODE: u32 = 1;
+pub const EXIT_TRAP: u32 = 2;
+pub const EXIT_KILLED: u32 = 3;
+pub const EXIT_NOPROC: u32 = 4;
+
+/// Flags of [`spawn`].
+pub const SPAWN_LINK: u32 = 1;
+pub const SPAWN_MONITOR: u32 = 2;
+
+/// What `receive` and `request` tell about the message they delivered
+/// (`struct wisp_msg_info`, 32 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MsgInfo {
+    /// DATA: the sender's tag; DOWN: the monitor ref; EXIT: 0.
+    pub tag: u64,
+    /// DATA: the sender; EXIT/DOWN: the process that ended.
+    pub from: u64,
+    /// DATA sent by `request`: reply with `send(from, ref, ...)`; else 0.
+    pub reference: u64,
+    /// Payload bytes.
+    pub len: u32,
+    /// `MSG_*`.
+    pub kind: u32,
+}
+
+/// `struct wisp_spawned`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Spawned {
+    pub pid: u64,
+    pub monitor: u64,
+}
+
+#[link(wasm_import_module = "wisp_process")]
+extern "C" {
+    #[link_name = "abi_version"]
+    pub fn abi_version() -> i32;
+    #[link_name = "self"]
+    pub fn self_pid() -> u64;
+    /// Start a process that calls the module's `wisp_spawn_entry(fn, arg_len)`.
+    #[link_name = "spawn"]
+    pub fn spawn(f: u32, arg: *const u8, arg_len: u32, flags: u32, out: *mut Spawned) -> i32;
+    /// Copy up to `len` bytes of this process's spawn argument; returns its full length.
+    #[link_name = "spawn_arg"]
+    pub fn spawn_arg(buf: *mut u8, len: u32) -> u32;
+    #[link_name = "kill"]
+    pub fn kill(pid: u64) -> i32;
+    #[link_name = "exit_signal"]
+    pub fn exit_signal(pid: u64, code: i32) -> i32;
+    #[link_name = "link"]
+    pub fn link(pid: u64) -> i32;
+    #[link_name = "unlink"]
+    pub fn unlink(pid: u64) -> i32;
+    #[link_name = "monitor"]
+    pub fn monitor(pid: u64, reference: *mut u64) -> i32;
+    #[link_name = "demonitor"]
+    pub fn demonitor(reference: u64) -> i32;
+    #[link_name = "trap_exit"]
+    pub fn trap_exit(on: i32) -> i32;
+    #[link_name = "alive"]
+    pub fn alive(pid: u64) -> i32;
+    #[link_name = "yield"]
+    pub fn yield_now();
+}
+
+#[link(wasm_import_module = "wisp_message")]
+extern "C" {
+    #[link_name = "send"]
+    pub fn send(pid: u64, tag: u64, data: *const u8, len: u32) -> i32;
+    /// Blocks.
+    #[link_name = "receive"]
+    pub fn receive(
+        tags: *const u64,
+        ntags: u32,
+        timeout_ns: i64,
+        buf: *mut u8,
+        buf_len: u32,
+        info: *mut MsgInfo,
+    ) -> i32;
+    /// Blocks.
+    #[link_name = "request"]
+    pub fn request(
+        pid: u64,
+        tag: u64,
+        data: *const u8,
+        len: u32,
+        timeout_ns: i64,
+        buf: *mut u8,
+        buf_len: u32,
+        info: *mut MsgInfo,
+    ) -> i32;
+}
+
+#[link(wasm_import_module = "wisp_timer")]
+extern "C" {
+    /// Blocks.
+    #[link_name = "sleep"]
+    pub fn sleep(ns: i64);
+    #[link_name = "send_after"]
+    pub fn send_after(pid: u64, tag: u64, data: *const u8, len: u32, delay_ns: i64, timer: *mut u64) -> i32;
+    #[link_name = "cancel"]
+    pub fn cancel(timer: u64) -> i32;
+}
+
+#[link(wasm_import_module = "wisp_registry")]
+extern "C" {
+    #[link_name = "register"]
+    pub fn register(name: *const u8, len: u32, pid: u64) -> i32;
+    #[link_name = "unregister"]
+    pub fn unregister(name: *const u8, len: u32) -> i32;
+    #[link_name = "whereis"]
+    pub fn whereis(name: *const u8, len: u32, pid: *mut u64) -> i32;
+}
