@@ -271,6 +271,12 @@ pub struct SupervisorRef {
 const SUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl SupervisorRef {
+    /// A handle on the supervisor with this pid (e.g. a nested supervisor
+    /// found with [`child`](Self::child)); nothing checks it is one.
+    pub fn from_pid(pid: Pid) -> SupervisorRef {
+        SupervisorRef { pid }
+    }
+
     /// Its pid.
     pub fn pid(&self) -> Pid {
         self.pid

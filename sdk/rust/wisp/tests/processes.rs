@@ -1,1 +1,279 @@
-fn main() {}
+//! Processes, mailboxes, calls, the registry and timers, each test in its
+//! own wisp process (`cargo test`, see wisp::test_main!).
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wisp::{CallError, Event, ExitReason, Mailbox, Pid, Process, RecvError, RegistryError};
+
+const SEC: Duration = Duration::from_secs(5);
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+enum Msg {
+    Hello(String),
+    Num(u64),
+}
+
+fn spawn_passes_the_argument_and_messages_flow() {
+    let me = Mailbox::<Msg>::new();
+    let child = wisp::spawn((me.process(), 41u64), |(parent, n), mb: Mailbox<Msg>| {
+        parent.send(&Msg::Num(n + 1));
+        if let Ok(Msg::Hello(s)) = mb.receive() {
+            parent.send(&Msg::Hello(format!("{s} back")));
+        }
+    })
+    .unwrap();
+    assert_eq!(me.receive_timeout(SEC).unwrap(), Msg::Num(42));
+    child.send(&Msg::Hello("hi".into()));
+    assert_eq!(me.receive_timeout(SEC).unwrap(), Msg::Hello("hi back".into()));
+    assert_ne!(child.pid(), wisp::self_pid());
+}
+
+fn large_arguments_and_messages_arrive_intact() {
+    let me = Mailbox::<Vec<u32>>::new();
+    let data: Vec<u32> = (0..100_000).collect();
+    wisp::spawn((me.process(), data), |(parent, data), _mb: Mailbox<()>| {
+        let mut d = data;
+        d.reverse();
+        parent.send(&d);
+    })
+    .unwrap();
+    let back = me.receive_timeout(SEC).unwrap();
+    assert_eq!(back.len(), 100_000);
+    assert_eq!(back[0], 99_999);
+    assert_eq!(back[99_999], 0);
+}
+
+fn timeouts_and_polls_return_timeout() {
+    let me = Mailbox::<Msg>::new();
+    assert_eq!(me.try_receive(), Err(RecvError::Timeout));
+    let t = Instant::now();
+    assert_eq!(me.receive_timeout(Duration::from_millis(30)), Err(RecvError::Timeout));
+    assert!(t.elapsed() >= Duration::from_millis(30));
+}
+
+fn a_message_that_does_not_decode_is_an_error_not_a_crash() {
+    let me = Mailbox::<Msg>::new();
+    // Wrong type and garbage, then a good message: the receiver sees two
+    // errors and goes on.
+    me.process().pid().send_tagged(wisp::TAG_MSG, &"a string, not a Msg").unwrap();
+    me.process().pid().send_raw(wisp::TAG_MSG, &[0xff, 0xff, 0xff]).unwrap();
+    me.process().send(&Msg::Num(7));
+    match me.receive() {
+        Err(RecvError::Decode { envelope, .. }) => assert_eq!(envelope.from, wisp::self_pid()),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    assert!(matches!(me.receive(), Err(RecvError::Decode { .. })));
+    assert_eq!(me.receive().unwrap(), Msg::Num(7));
+}
+
+fn selective_receive_by_tag() {
+    let me = Mailbox::<Msg>::new();
+    let pid = wisp::self_pid();
+    me.process().send(&Msg::Num(1));
+    pid.send_tagged(wisp::TAG_USER, &"first").unwrap();
+    pid.send_tagged(wisp::TAG_USER + 1, &"second").unwrap();
+    assert_eq!(me.receive_tagged::<String>(wisp::TAG_USER + 1, SEC).unwrap(), "second");
+    assert_eq!(me.receive_tagged::<String>(wisp::TAG_USER, SEC).unwrap(), "first");
+    assert_eq!(me.receive().unwrap(), Msg::Num(1));
+    // The general form: any of several tags.
+    pid.send_tagged(wisp::TAG_USER + 5, &5u8).unwrap();
+    let env = me.receive_matching(&[wisp::TAG_USER + 4, wisp::TAG_USER + 5], SEC).unwrap();
+    assert_eq!((env.tag, env.decode::<u8>().unwrap()), (wisp::TAG_USER + 5, 5));
+}
+
+fn a_linked_panic_arrives_as_an_exit_event_when_trapping() {
+    wisp::trap_exits(true);
+    let me = Mailbox::<()>::new();
+    let child = wisp::spawn_link((), |(), _mb: Mailbox<()>| panic!("boom")).unwrap();
+    match me.receive_event(SEC).unwrap() {
+        Event::Exit { from, reason: ExitReason::Trap(text) } => {
+            assert_eq!(from, child.pid());
+            assert!(text.contains("unreachable"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn a_linked_crash_kills_a_process_that_does_not_trap() {
+    let me = Mailbox::<()>::new();
+    let (middle, mon) = wisp::spawn_monitor((), |(), _mb: Mailbox<()>| {
+        wisp::spawn_link((), |(), _mb: Mailbox<()>| std::process::exit(9)).unwrap();
+        wisp::sleep(Duration::from_secs(10));
+    })
+    .unwrap();
+    match me.receive_event(SEC).unwrap() {
+        Event::Down { monitor, pid, reason } => {
+            assert_eq!((monitor, pid, reason), (mon, middle.pid(), ExitReason::Code(9)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn monitors_report_down_with_the_reason() {
+    let me = Mailbox::<()>::new();
+    let (p, mon) = wisp::spawn_monitor(3, |code: i32, _mb: Mailbox<()>| wisp::exit(code)).unwrap();
+    match me.receive_event(SEC).unwrap() {
+        Event::Down { monitor, pid, reason } => {
+            assert_eq!((monitor, pid, reason), (mon, p.pid(), ExitReason::Code(3)))
+        }
+        other => panic!("{other:?}"),
+    }
+    // A dead process: Down with NoProc at once.
+    let mon = p.monitor();
+    match me.receive_event(SEC).unwrap() {
+        Event::Down { monitor, reason, .. } => assert_eq!((monitor, reason), (mon, ExitReason::NoProc)),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn demonitor_drops_the_notice_and_kill_kills() {
+    let me = Mailbox::<()>::new();
+    let p = wisp::spawn((), |(), mb: Mailbox<()>| {
+        let _ = mb.receive();
+    })
+    .unwrap();
+    let quiet = p.monitor();
+    let loud = p.monitor();
+    assert!(quiet.demonitor());
+    assert!(p.is_alive());
+    p.kill();
+    match me.receive_event(SEC).unwrap() {
+        Event::Down { monitor, reason, .. } => assert_eq!((monitor, reason), (loud, ExitReason::Killed)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(me.receive_event(Duration::from_millis(20)), Err(RecvError::Timeout)));
+    assert!(!p.is_alive());
+}
+
+fn exit_signals_are_trapped_as_events() {
+    let me = Mailbox::<()>::new();
+    let (p, mon) = wisp::spawn_monitor(me.process(), |parent: Process<()>, mb: Mailbox<()>| {
+        wisp::trap_exits(true);
+        parent.send(&());
+        if let Ok(Event::Exit { reason: ExitReason::Code(5), .. }) = mb.receive_event(SEC) {
+            wisp::exit(55);
+        }
+    })
+    .unwrap();
+    me.receive_timeout(SEC).unwrap();
+    p.exit(5);
+    match me.receive_event(SEC).unwrap() {
+        Event::Down { monitor, reason, .. } => assert_eq!((monitor, reason), (mon, ExitReason::Code(55))),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn echo(_: (), mb: Mailbox<String>) {
+    loop {
+        match mb.receive_call(wisp::FOREVER) {
+            Ok((s, _reply)) if s == "never" => {} // never answered
+            Ok((s, reply)) if s == "die" => {
+                let _ = reply;
+                wisp::exit(1)
+            }
+            Ok((s, reply)) => reply.reply(&s.to_uppercase()).unwrap(),
+            Err(_) => {} // a bad request: already answered with BadRequest
+        }
+    }
+}
+
+fn call_replies_times_out_and_fails_fast_on_dead_processes() {
+    let e = wisp::spawn((), echo).unwrap();
+    assert_eq!(e.call::<String>(&"abc".into(), SEC), Ok("ABC".into()));
+    assert_eq!(e.call::<String>(&"never".into(), Duration::from_millis(30)), Err(CallError::Timeout));
+    // The wrong reply type is a decode error, not a panic.
+    assert!(matches!(e.call::<u64>(&"x".into(), SEC), Err(CallError::Decode(_))));
+    // The wrong request type: the receiver answers BadRequest.
+    let wrong: Process<u32> = e.pid().typed();
+    assert!(matches!(wrong.call::<String>(&7, SEC), Err(CallError::BadRequest(_))));
+    // Dies while we wait: NoProc, not a hang.
+    let t = Instant::now();
+    assert_eq!(e.call::<String>(&"die".into(), wisp::FOREVER), Err(CallError::NoProc));
+    assert_eq!(e.call::<String>(&"abc".into(), wisp::FOREVER), Err(CallError::NoProc));
+    assert!(t.elapsed() < SEC);
+    let me: Process<String> = wisp::self_pid().typed();
+    assert_eq!(me.call::<String>(&"me".into(), SEC), Err(CallError::SelfCall));
+}
+
+fn calls_arrive_as_events_too() {
+    let e = wisp::spawn((), |(), mb: Mailbox<u32>| {
+        if let Ok(Event::Call(n, reply)) = mb.receive_event(SEC) {
+            reply.reply(&(n * 2)).unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(e.call::<u32>(&21, SEC), Ok(42));
+}
+
+fn the_registry_is_typed_and_forgets_the_dead() {
+    let me = Mailbox::<u32>::new();
+    let (p, mon) = wisp::spawn_monitor((), |(), mb: Mailbox<u32>| {
+        let n = mb.receive().unwrap();
+        wisp::whereis::<u32>("test-parent").unwrap().send(&(n + 1));
+    })
+    .unwrap();
+    wisp::register("test-parent", me.process()).unwrap();
+    wisp::register("test-child", p).unwrap();
+    assert_eq!(wisp::register("test-child", me.process()), Err(RegistryError::Taken));
+    assert_eq!(wisp::register("", me.process()), Err(RegistryError::BadName));
+    wisp::whereis::<u32>("test-child").unwrap().send(&1);
+    assert_eq!(me.receive_timeout(SEC).unwrap(), 2);
+    me.receive_matching(&[mon.raw()], SEC).unwrap();
+    assert!(wisp::whereis::<u32>("test-child").is_none());
+    assert_eq!(wisp::unregister("test-parent"), Ok(()));
+    assert_eq!(wisp::unregister("test-parent"), Err(RegistryError::NotFound));
+}
+
+fn timers_send_later_and_cancel() {
+    let me = Mailbox::<u32>::new();
+    let t0 = Instant::now();
+    wisp::send_after(me.process(), &1, Duration::from_millis(40)).unwrap();
+    let t = wisp::send_after(me.process(), &2, Duration::from_millis(20)).unwrap();
+    assert!(t.cancel());
+    assert!(!t.cancel());
+    assert_eq!(me.receive_timeout(SEC).unwrap(), 1);
+    assert!(t0.elapsed() >= Duration::from_millis(40));
+    assert_eq!(me.try_receive(), Err(RecvError::Timeout));
+    let t1 = Instant::now();
+    wisp::sleep(Duration::from_millis(25));
+    assert!(t1.elapsed() >= Duration::from_millis(25));
+}
+
+fn handles_serialize_inside_messages() {
+    let me = Mailbox::<(Pid, Process<u8>)>::new();
+    me.process().send(&(wisp::self_pid(), me.process().pid().typed()));
+    let (pid, p) = me.receive().unwrap();
+    assert_eq!(pid, wisp::self_pid());
+    assert_eq!(p.pid(), pid);
+}
+
+fn many_processes() {
+    let me = Mailbox::<u32>::new();
+    for i in 0..500u32 {
+        wisp::spawn((me.process(), i), |(p, i), _mb: Mailbox<()>| p.send(&i)).unwrap();
+    }
+    let mut sum = 0u64;
+    for _ in 0..500 {
+        sum += me.receive_timeout(SEC).unwrap() as u64;
+    }
+    assert_eq!(sum, 499 * 500 / 2);
+}
+
+wisp::test_main!(
+    spawn_passes_the_argument_and_messages_flow,
+    large_arguments_and_messages_arrive_intact,
+    timeouts_and_polls_return_timeout,
+    a_message_that_does_not_decode_is_an_error_not_a_crash,
+    selective_receive_by_tag,
+    a_linked_panic_arrives_as_an_exit_event_when_trapping,
+    a_linked_crash_kills_a_process_that_does_not_trap,
+    monitors_report_down_with_the_reason,
+    demonitor_drops_the_notice_and_kill_kills,
+    exit_signals_are_trapped_as_events,
+    call_replies_times_out_and_fails_fast_on_dead_processes,
+    calls_arrive_as_events_too,
+    the_registry_is_typed_and_forgets_the_dead,
+    timers_send_later_and_cancel,
+    handles_serialize_inside_messages,
+    many_processes,
+);

@@ -1,1 +1,309 @@
-fn main() {}
+//! Servers and supervisors, each test in its own wisp process.
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wisp::server::{Context, StartError};
+use wisp::supervisor::{SupervisorError, EXIT_INTENSITY};
+use wisp::{CallError, ChildSpec, Event, ExitReason, Mailbox, Pid, Process, Restart, Server, Strategy, Supervisor, SupervisorRef};
+
+const SEC: Duration = Duration::from_secs(5);
+
+/// A counter server; `Call::Crash` panics inside handle_call.
+struct Counter {
+    n: i64,
+    report: Option<Process<String>>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+enum Call {
+    Get,
+    Crash,
+    Stop,
+}
+
+impl Server for Counter {
+    type Arg = (i64, Option<Process<String>>);
+    type Call = Call;
+    type Reply = i64;
+    type Cast = i64;
+    type Info = String;
+
+    fn init((n, report): Self::Arg, _cx: &mut Context<Self>) -> Result<Self, String> {
+        if n < 0 {
+            return Err(format!("negative start {n}"));
+        }
+        Ok(Counter { n, report })
+    }
+    fn handle_call(&mut self, msg: Call, cx: &mut Context<Self>) -> i64 {
+        match msg {
+            Call::Get => self.n,
+            Call::Crash => panic!("crash requested at {}", self.n),
+            Call::Stop => {
+                cx.stop(ExitReason::Normal);
+                self.n
+            }
+        }
+    }
+    fn handle_cast(&mut self, d: i64, _cx: &mut Context<Self>) {
+        self.n += d;
+    }
+    fn handle_info(&mut self, ev: Event<String>, _cx: &mut Context<Self>) {
+        if let (Event::Message(s), Some(r)) = (ev, self.report) {
+            r.send(&format!("info {s} at {}", self.n));
+        }
+    }
+    fn terminate(&mut self, reason: &ExitReason) {
+        if let Some(r) = self.report {
+            r.send(&format!("terminate {reason}"));
+        }
+    }
+}
+
+fn server_call_cast_info_and_stop() {
+    let me = Mailbox::<String>::new();
+    let c = Counter::start((10, Some(me.process()))).unwrap();
+    c.cast(&5);
+    assert_eq!(c.call(&Call::Get), Ok(15));
+    c.process().send(&"hello".into());
+    assert_eq!(me.receive_timeout(SEC).unwrap(), "info hello at 15");
+    assert_eq!(c.call(&Call::Stop), Ok(15));
+    assert_eq!(me.receive_timeout(SEC).unwrap(), "terminate normal");
+    // A dead server: an error at once, not a hang.
+    assert_eq!(c.call_timeout(&Call::Get, wisp::FOREVER), Err(CallError::NoProc));
+}
+
+fn init_errors_are_returned() {
+    assert_eq!(Counter::start((-1, None)), Err(StartError::Init("negative start -1".into())));
+}
+
+fn bad_requests_and_casts_do_not_crash_a_server() {
+    let c = Counter::start((1, None)).unwrap();
+    let wrong: Process<String> = c.pid().typed();
+    assert!(matches!(wrong.call::<i64>(&"not a Call".into(), SEC), Err(CallError::BadRequest(_))));
+    c.pid().send_tagged(wisp::TAG_CAST, &"not an i64").unwrap();
+    assert_eq!(c.call(&Call::Get), Ok(1));
+}
+
+fn a_panicking_callback_kills_the_server_and_callers_see_noproc() {
+    let c = Counter::start((3, None)).unwrap();
+    let mon = c.monitor();
+    assert_eq!(c.call(&Call::Crash), Err(CallError::NoProc));
+    match Mailbox::<()>::new().receive_matching(&[mon.raw()], SEC) {
+        Ok(env) => match ExitReason::from_bytes(&env.bytes) {
+            Some(ExitReason::Trap(t)) => assert!(t.contains("unreachable"), "{t}"),
+            r => panic!("{r:?}"),
+        },
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Wait until the child `id` runs with a pid other than `old`.
+fn restarted(sup: &SupervisorRef, id: &str, old: Pid) -> Pid {
+    let t = Instant::now();
+    loop {
+        if let Some(p) = sup.child(id) {
+            if p != old {
+                return p;
+            }
+        }
+        assert!(t.elapsed() < SEC, "{id} was not restarted");
+        wisp::sleep(Duration::from_millis(2));
+    }
+}
+
+fn worker(_id: u32, mb: Mailbox<u32>) {
+    // Exits with the code it is sent (0: normally), or runs forever.
+    if let Ok(code) = mb.receive() {
+        wisp::exit(code as i32);
+    }
+}
+
+fn three_workers(s: Strategy) -> SupervisorRef {
+    Supervisor::new(s)
+        .intensity(10, SEC)
+        .child(ChildSpec::worker("a", worker, 1))
+        .child(ChildSpec::worker("b", worker, 2))
+        .child(ChildSpec::worker("c", worker, 3))
+        .start()
+        .unwrap()
+}
+
+fn pids(sup: &SupervisorRef) -> Vec<Pid> {
+    sup.which_children().unwrap().into_iter().map(|c| c.pid.unwrap()).collect()
+}
+
+fn a_supervisor_restarts_a_crashed_server() {
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::server::<Counter>("counter", (7, None)))
+        .start()
+        .unwrap();
+    let old = sup.child("counter").unwrap();
+    let c = wisp::ServerRef::<Counter>::from_pid(old);
+    c.cast(&1);
+    assert_eq!(c.call(&Call::Crash), Err(CallError::NoProc));
+    let new = restarted(&sup, "counter", old);
+    // Restarted from its spec: the state is the initial one again.
+    assert_eq!(wisp::ServerRef::<Counter>::from_pid(new).call(&Call::Get), Ok(7));
+}
+
+fn one_for_one_restarts_only_the_dead_child() {
+    let sup = three_workers(Strategy::OneForOne);
+    let before = pids(&sup);
+    before[1].kill();
+    let b = restarted(&sup, "b", before[1]);
+    assert_eq!(pids(&sup), vec![before[0], b, before[2]]);
+}
+
+fn one_for_all_restarts_every_child() {
+    let sup = three_workers(Strategy::OneForAll);
+    let before = pids(&sup);
+    before[1].typed::<u32>().send(&4); // exits with code 4
+    restarted(&sup, "b", before[1]);
+    let after = pids(&sup);
+    for i in 0..3 {
+        assert_ne!(after[i], before[i]);
+        assert!(!before[i].is_alive());
+    }
+}
+
+fn rest_for_one_restarts_the_later_children() {
+    let sup = three_workers(Strategy::RestForOne);
+    let before = pids(&sup);
+    before[1].kill();
+    restarted(&sup, "b", before[1]);
+    let after = pids(&sup);
+    assert_eq!(after[0], before[0]);
+    assert_ne!(after[1], before[1]);
+    assert_ne!(after[2], before[2]);
+}
+
+fn restart_types() {
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::worker("perm", worker, 0))
+        .child(ChildSpec::worker("trans", worker, 0).restart(Restart::Transient))
+        .child(ChildSpec::worker("temp", worker, 0).restart(Restart::Temporary))
+        .start()
+        .unwrap();
+    let before = pids(&sup);
+    // Normal exits: only the permanent child comes back.
+    for p in &before {
+        p.typed::<u32>().send(&0);
+    }
+    restarted(&sup, "perm", before[0]);
+    wisp::sleep(Duration::from_millis(50));
+    let kids = sup.which_children().unwrap();
+    assert_eq!(kids.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["perm", "trans"]);
+    assert_eq!(kids[1].pid, None);
+    // An abnormal exit of a transient child: restarted.
+    let sup2 = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::worker("trans", worker, 0).restart(Restart::Transient))
+        .start()
+        .unwrap();
+    let t = sup2.child("trans").unwrap();
+    t.typed::<u32>().send(&3);
+    restarted(&sup2, "trans", t);
+}
+
+fn crasher(_: (), _mb: Mailbox<()>) {
+    panic!("I always crash");
+}
+
+fn hitting_the_restart_intensity_ends_the_supervisor() {
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(3, Duration::from_secs(10))
+        .child(ChildSpec::worker("steady", worker, 0))
+        .child(ChildSpec::worker("crasher", crasher, ()))
+        .start()
+        .unwrap();
+    let steady = sup.child("steady");
+    let mon = sup.pid().monitor();
+    let env = Mailbox::<()>::new().receive_matching(&[mon.raw()], SEC).unwrap();
+    assert_eq!(ExitReason::from_bytes(&env.bytes), Some(ExitReason::Code(EXIT_INTENSITY)));
+    // It stopped its other children on the way out.
+    assert!(!steady.unwrap().is_alive());
+}
+
+fn a_linked_caller_sees_the_supervisor_give_up() {
+    wisp::trap_exits(true);
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(1, Duration::from_secs(10))
+        .child(ChildSpec::worker("crasher", crasher, ()))
+        .start_link()
+        .unwrap();
+    match Mailbox::<()>::new().receive_event(SEC).unwrap() {
+        Event::Exit { from, reason } => assert_eq!((from, reason), (sup.pid(), ExitReason::Code(EXIT_INTENSITY))),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn dynamic_children() {
+    let sup = Supervisor::new(Strategy::OneForOne).start().unwrap();
+    assert!(sup.which_children().unwrap().is_empty());
+    let p = sup.start_child(ChildSpec::worker("w", worker, 9)).unwrap();
+    assert!(p.is_alive());
+    assert_eq!(sup.start_child(ChildSpec::worker("w", worker, 9)), Err(SupervisorError::AlreadyPresent));
+    let c = sup.start_child(ChildSpec::server::<Counter>("c", (2, None))).unwrap();
+    assert_eq!(wisp::ServerRef::<Counter>::from_pid(c).call(&Call::Get), Ok(2));
+    assert!(matches!(
+        sup.start_child(ChildSpec::server::<Counter>("bad", (-5, None))),
+        Err(SupervisorError::Start(_))
+    ));
+    sup.terminate_child("w").unwrap();
+    assert!(!p.is_alive());
+    assert_eq!(sup.terminate_child("w"), Err(SupervisorError::NotFound));
+    let ids: Vec<_> = sup.which_children().unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec!["c"]);
+}
+
+fn shutdown_runs_terminate_of_trapping_servers() {
+    struct Tidy(Process<String>);
+    impl Server for Tidy {
+        type Arg = Process<String>;
+        type Call = ();
+        type Reply = ();
+        type Cast = ();
+        type Info = ();
+        fn init(p: Process<String>, cx: &mut Context<Self>) -> Result<Self, String> {
+            cx.trap_exits(true);
+            Ok(Tidy(p))
+        }
+        fn handle_call(&mut self, _: (), _cx: &mut Context<Self>) {}
+        fn terminate(&mut self, reason: &ExitReason) {
+            self.0.send(&format!("tidy: {reason}"));
+        }
+    }
+    let me = Mailbox::<String>::new();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::server::<Tidy>("tidy", me.process()))
+        .start()
+        .unwrap();
+    sup.terminate_child("tidy").unwrap();
+    assert_eq!(me.receive_timeout(SEC).unwrap(), "tidy: exit code 70");
+}
+
+fn nested_supervisors() {
+    let inner = Supervisor::new(Strategy::OneForOne).child(ChildSpec::worker("leaf", worker, 1));
+    let sup = Supervisor::new(Strategy::OneForOne).child(ChildSpec::supervisor("inner", inner)).start().unwrap();
+    let inner_pid = sup.child("inner").unwrap();
+    inner_pid.kill();
+    let new_inner = restarted(&sup, "inner", inner_pid);
+    let inner_ref = SupervisorRef::from_pid(new_inner);
+    assert!(inner_ref.child("leaf").unwrap().is_alive());
+}
+
+wisp::test_main!(
+    server_call_cast_info_and_stop,
+    init_errors_are_returned,
+    bad_requests_and_casts_do_not_crash_a_server,
+    a_panicking_callback_kills_the_server_and_callers_see_noproc,
+    a_supervisor_restarts_a_crashed_server,
+    one_for_one_restarts_only_the_dead_child,
+    one_for_all_restarts_every_child,
+    rest_for_one_restarts_the_later_children,
+    restart_types,
+    hitting_the_restart_intensity_ends_the_supervisor,
+    a_linked_caller_sees_the_supervisor_give_up,
+    dynamic_children,
+    shutdown_runs_terminate_of_trapping_servers,
+    nested_supervisors,
+);
