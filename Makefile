@@ -48,7 +48,7 @@ LDEXPORT := -Wl,--dynamic-list=src/engine/exports.list
 LDLIBS   += -ldl -lpthread -lxxhash -ldw -lelf -lm
 
 LIB_SRCS := $(sort $(wildcard src/common/*.c src/compile/*.c src/engine/*.c src/host/*.c \
-                              src/sched/*.c src/proc/*.c))
+                              src/sched/*.c src/proc/*.c src/io/*.c))
 LIB_ASMS := $(sort $(wildcard src/compile/*.S src/engine/*.S src/sched/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
 CLI_OBJS := $(B)/src/cli/main.o
@@ -130,7 +130,7 @@ FZ_CFLAGS    := -g -O1 -std=c17 -D_GNU_SOURCE $(RTDEFS) -Iinclude -Isrc \
 FZ_OBJS      := $(LIB_SRCS:%.c=$(FZ)/%.o) $(LIB_ASMS:%.S=$(FZ)/%.o)
 FZ_LIBS      := -ldl -lpthread -lxxhash -ldw -lelf -lm
 
-.PHONY: fuzz-build
+.PHONY: fuzz-build fault-build
 fuzz-build: $(FZ)/fuzz_read $(FZ)/fuzz_codegen
 
 $(FZ)/%.o: %.c
@@ -165,3 +165,9 @@ fuzz: fuzz-build
 
 soak: $(WISP_BIN)
 	WISP_BIN=$(abspath $(WISP_BIN)) $(PYTHON) bench/soak.py --duration $(DURATION)
+
+# Fault injection (tests/fault/inject.c), preloaded by tests/e2e/test_fault.py.
+fault-build: build/fault/inject.so
+build/fault/inject.so: tests/fault/inject.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl

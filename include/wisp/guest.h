@@ -181,6 +181,14 @@ int32_t wisp_request(wisp_pid_t pid, uint64_t tag, const void *data, uint32_t le
                      int64_t timeout_ns, void *buf, uint32_t buf_len,
                      struct wisp_msg_info *info);
 
+/* Move socket `fd` (a wisp_net socket) to pid: the caller loses it at once
+ * (the fd number is free again). pid receives a DATA message with `tag`
+ * whose 4-byte payload is the socket's fd in pid's own table. If pid is
+ * dead, or ends with the message unreceived, the socket is closed.
+ * WISP_EINVAL if fd is not a wisp socket of the caller. */
+WISP_IMPORT("wisp_message", "send_fd")
+int32_t wisp_send_fd(wisp_pid_t pid, uint64_t tag, int32_t fd);
+
 /* ---- wisp_timer ---- */
 
 /* Block for ns nanoseconds. */
@@ -203,6 +211,42 @@ WISP_IMPORT("wisp_registry", "unregister")
 int32_t wisp_unregister(const char *name, uint32_t len);
 WISP_IMPORT("wisp_registry", "whereis")
 int32_t wisp_whereis(const char *name, uint32_t len, wisp_pid_t *pid);
+
+/* ---- wisp_net ----
+ *
+ * TCP in blocking style: a call that would block parks the calling process
+ * (others run) until the socket is ready or `timeout_ns` passes
+ * (WISP_INFINITY: no timeout). Sockets are WASI fds: fd_read/fd_write,
+ * read()/write()/close() from wasi-libc work on them too (without a
+ * timeout). Addresses are numeric IPv4/IPv6 literals. Return values are
+ * WASI errno codes (0 on success; e.g. 14 ECONNREFUSED, 3 EADDRINUSE,
+ * 73 ETIMEDOUT, 42 ENOBUFS). A process's sockets close when it ends. */
+
+WISP_IMPORT("wisp_net", "tcp_listen")
+int32_t wisp_tcp_listen(const char *addr, uint32_t addr_len, uint32_t port,
+                        uint32_t backlog, int32_t *fd);
+WISP_IMPORT("wisp_net", "tcp_accept")
+int32_t wisp_tcp_accept(int32_t fd, int64_t timeout_ns, int32_t *conn);
+WISP_IMPORT("wisp_net", "tcp_connect")
+int32_t wisp_tcp_connect(const char *addr, uint32_t addr_len, uint32_t port,
+                         int64_t timeout_ns, int32_t *fd);
+/* *n = bytes read (0: the peer closed) / written. */
+WISP_IMPORT("wisp_net", "read")
+int32_t wisp_net_read(int32_t fd, void *buf, uint32_t len, int64_t timeout_ns,
+                      uint32_t *n);
+WISP_IMPORT("wisp_net", "write")
+int32_t wisp_net_write(int32_t fd, const void *buf, uint32_t len,
+                       int64_t timeout_ns, uint32_t *n);
+WISP_IMPORT("wisp_net", "set_nodelay")
+int32_t wisp_net_set_nodelay(int32_t fd, uint32_t on);
+/* The address as text (not NUL-terminated) into buf, its length in *len
+ * (ENOBUFS (42) if buf_len is smaller), the port in *port. */
+WISP_IMPORT("wisp_net", "local_addr")
+int32_t wisp_net_local_addr(int32_t fd, char *buf, uint32_t buf_len,
+                            uint32_t *len, uint32_t *port);
+WISP_IMPORT("wisp_net", "peer_addr")
+int32_t wisp_net_peer_addr(int32_t fd, char *buf, uint32_t buf_len,
+                           uint32_t *len, uint32_t *port);
 
 #undef WISP_IMPORT
 

@@ -141,12 +141,23 @@ const struct host_import wisp_imports[] = {
 	M(send, "IIii", "i"),
 	M(receive, "iiIiii", "i"),
 	M(request, "IIiiIiii", "i"),
+	M(send_fd, "IIi", "i"),
 #undef M
 #define T(name, params, results) { "wisp_timer", #name, params, results }
 	T(sleep, "I", ""),
 	T(send_after, "IIiiIi", "i"),
 	T(cancel, "I", "i"),
 #undef T
+#define N(name, params, results) { "wisp_net", #name, params, results }
+	N(tcp_listen, "iiiii", "i"),
+	N(tcp_accept, "iIi", "i"),
+	N(tcp_connect, "iiiIi", "i"),
+	N(read, "iiiIi", "i"),
+	N(write, "iiiIi", "i"),
+	N(set_nodelay, "ii", "i"),
+	N(local_addr, "iiiii", "i"),
+	N(peer_addr, "iiiii", "i"),
+#undef N
 #define R(name, params, results) { "wisp_registry", #name, params, results }
 	R(register, "iiI", "i"),
 	R(unregister, "ii", "i"),

@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include "wasi_impl.h"
+#include "io/reactor.h"
+#include "proc/proc.h"
 
 /* The table never grows past this many slots (the host's RLIMIT_NOFILE
  * usually stops a guest long before). */
@@ -461,4 +463,12 @@ struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
 		engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE, msg);
 	}
 	return hp->wasi;
+}
+
+bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write)
+{
+	struct proc *p = HOST_PROC(self)->proc;
+	if (!f->parks || f->guest_nonblock || p == NULL)
+		return false;
+	return proc_wait_fd(p, f->host, write ? REACTOR_WRITE : REACTOR_READ, -1) == 0;
 }

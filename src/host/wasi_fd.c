@@ -132,7 +132,11 @@ uint32_t WASI_FN(fd_fdstat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 		return wasi_errno(errno);
 	memset(out, 0, WASI_FDSTAT_SIZE);
 	out[0] = f->filetype;
-	wasi_st16(out + 2, fdflags_of_host(fl));
+	uint16_t flags = fdflags_of_host(fl);
+	if (f->parks)   /* always non-blocking on the host; the guest's view */
+		flags = (uint16_t)((flags & ~WASI_FDFLAG_NONBLOCK) |
+		                   (f->guest_nonblock ? WASI_FDFLAG_NONBLOCK : 0));
+	wasi_st16(out + 2, flags);
 	wasi_st64(out + 8, f->rights_base);
 	wasi_st64(out + 16, f->rights_inheriting);
 	return 0;
@@ -157,8 +161,12 @@ uint32_t WASI_FN(fd_fdstat_set_flags)(WASI_SELF, uint32_t fd, uint32_t flags)
 	fl &= ~(O_APPEND | O_NONBLOCK);
 	if (flags & WASI_FDFLAG_APPEND)
 		fl |= O_APPEND;
-	if (flags & WASI_FDFLAG_NONBLOCK)
+	if (f->parks) {
+		f->guest_nonblock = (flags & WASI_FDFLAG_NONBLOCK) != 0;
 		fl |= O_NONBLOCK;
+	} else if (flags & WASI_FDFLAG_NONBLOCK) {
+		fl |= O_NONBLOCK;
+	}
 	return fcntl(f->host, F_SETFL, fl) == 0 ? 0 : wasi_errno(errno);
 }
 
@@ -276,13 +284,18 @@ static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
 	if (err)
 		return err;
 	ssize_t r;
-	if (write)
-		r = offset >= 0 ? pwritev(f->host, iov, niov, offset)
-		                : writev(f->host, iov, niov);
-	else
-		r = offset >= 0 ? preadv(f->host, iov, niov, offset)
-		                : readv(f->host, iov, niov);
-	int e = errno;
+	int e;
+	do {
+		if (write)
+			r = offset >= 0 ? pwritev(f->host, iov, niov, offset)
+			                : writev(f->host, iov, niov);
+		else
+			r = offset >= 0 ? preadv(f->host, iov, niov, offset)
+			                : readv(f->host, iov, niov);
+		e = errno;
+		/* A socket that would block parks the process (the iovecs stay
+		 * valid: nothing else runs in this process meanwhile). */
+	} while (r < 0 && e == EAGAIN && wasi_wait_ready(self, f, write));
 	wasi_iov_free(iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);

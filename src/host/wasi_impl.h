@@ -43,9 +43,11 @@ enum {
 	WASI_ENOSYS = 52,
 	WASI_ENOTDIR = 54,
 	WASI_ENOTEMPTY = 55,
+	WASI_ENOBUFS = 42,
 	WASI_ENOTSOCK = 57,
 	WASI_ENOTSUP = 58,
 	WASI_EOVERFLOW = 61,
+	WASI_ETIMEDOUT = 73,
 	WASI_EPERM = 63,
 	WASI_EPIPE = 64,
 	WASI_ESPIPE = 70,
@@ -177,6 +179,11 @@ struct wasi_fd {
 	bool read_only;         /* below a read-only preopen */
 	uint8_t filetype;
 	int host;               /* host file descriptor */
+	/* A wisp socket: non-blocking on the host, blocking for the guest
+	 * (unless guest_nonblock): a read/write that would block parks the
+	 * process in the reactor instead of the thread. */
+	bool parks;
+	bool guest_nonblock;
 	uint64_t rights_base;
 	uint64_t rights_inheriting;
 	char *preopen_name;     /* guest name if a preopened directory */
@@ -195,6 +202,10 @@ struct wasi_ctx {
 	char *env;
 	uint32_t env_bytes, envc;
 };
+
+/* For a `parks` fd whose operation would block: wait (parking the process)
+ * until it may succeed; true to retry, false to report EAGAIN. */
+bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write);
 
 /* Map a host errno to a WASI errno (unknown ones give WASI_EIO). */
 uint16_t wasi_errno(int host_errno);

@@ -51,9 +51,14 @@ uint32_t WASI_FN(sock_accept)(WASI_SELF, uint32_t fd, uint32_t flags,
 	if (engine_guest_ptr(MEM(self), fd_out, 4) == NULL)
 		return WASI_EFAULT;
 	int fl = SOCK_CLOEXEC;
-	if (flags & WASI_FDFLAG_NONBLOCK)
+	/* A wisp listener's connections are wisp sockets too: non-blocking on
+	 * the host, parking the process when the guest wants to block. */
+	if ((flags & WASI_FDFLAG_NONBLOCK) || f->parks)
 		fl |= SOCK_NONBLOCK;
-	int h = accept4(f->host, NULL, NULL, fl);
+	int h;
+	while ((h = accept4(f->host, NULL, NULL, fl)) < 0 && errno == EAGAIN &&
+	       wasi_wait_ready(self, f, false))
+		;
 	if (h < 0)
 		return wasi_errno(errno);
 	struct wasi_fd nf = {
@@ -61,6 +66,8 @@ uint32_t WASI_FN(sock_accept)(WASI_SELF, uint32_t fd, uint32_t flags,
 		.filetype = WASI_FILETYPE_SOCKET_STREAM,
 		.rights_base = WASI_RIGHTS_SOCKET & f->rights_inheriting,
 		.rights_inheriting = f->rights_inheriting,
+		.parks = f->parks,
+		.guest_nonblock = (flags & WASI_FDFLAG_NONBLOCK) != 0,
 	};
 	uint32_t slot;
 	err = wasi_fd_insert(W(self), &nf, &slot);
@@ -96,8 +103,12 @@ uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
 		fl |= MSG_PEEK;
 	if (ri_flags & WASI_RIFLAG_WAITALL)
 		fl |= MSG_WAITALL;
-	ssize_t r = recvmsg(f->host, &msg, fl);
-	int e = errno;
+	ssize_t r;
+	int e;
+	while ((r = recvmsg(f->host, &msg, fl)) < 0 && (e = errno) == EAGAIN &&
+	       wasi_wait_ready(self, f, false))
+		;
+	e = errno;
 	wasi_iov_free(iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);
@@ -126,8 +137,12 @@ uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
 	if (err)
 		return err;
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
-	ssize_t r = sendmsg(f->host, &msg, MSG_NOSIGNAL);
-	int e = errno;
+	ssize_t r;
+	int e;
+	while ((r = sendmsg(f->host, &msg, MSG_NOSIGNAL)) < 0 && (e = errno) == EAGAIN &&
+	       wasi_wait_ready(self, f, true))
+		;
+	e = errno;
 	wasi_iov_free(iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);

@@ -36,4 +36,10 @@ static inline void api_put_u64(struct host_proc *hp, u32 addr, uint64_t v,
 	memcpy(api_ptr(hp, addr, 8, call), &v, 8);
 }
 
+/* Sockets moving between processes (wisp_net.c): take socket `fd` out of
+ * the caller's table (its host fd, or -1 if fd is not a wisp socket), and
+ * put a host socket into a table (a WASI errno; the new fd in *slot). */
+int net_give_socket(struct host_proc *hp, uint32_t fd);
+uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot);
+
 #endif

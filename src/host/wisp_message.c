@@ -23,10 +23,19 @@ u32 NS(send)(void *self, u64 pid, u64 tag, u32 data, u32 len)
 	return (u32)proc_send(hp->proc, pid, tag, 0, d, len);
 }
 
-/* Copy the message out to the guest (or tell it the size), fill info. */
+/* Copy the message out to the guest (or tell it the size), fill info. A
+ * socket travelling with it joins the receiver's fd table now; its new fd
+ * is the payload. */
 static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
                             u32 buf_len, u32 info, const char *call)
 {
+	if (m->fd >= 0 && m->len == 4 && buf_len >= 4) {
+		uint32_t slot;
+		if (net_adopt_socket(hp, m->fd, &slot) != 0)
+			return WISP_ENOMEM;
+		m->fd = -1;
+		memcpy(m->data, &slot, 4);
+	}
 	struct wisp_msg_info mi = { m->tag, m->from, m->ref, m->len, m->kind };
 	memcpy(api_ptr(hp, info, sizeof(mi), call), &mi, sizeof(mi));
 	if (m->len > buf_len)
@@ -34,7 +43,7 @@ static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
 	if (m->len)
 		memcpy(api_ptr(hp, buf, m->len, call), m->data, m->len);
 	proc_take(hp->proc, m);
-	free(m);
+	msg_free(m);
 	return WISP_OK;
 }
 
@@ -87,4 +96,13 @@ u32 NS(request)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 timeout,
 	if (rc != WISP_OK)
 		return (u32)rc;
 	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_request");
+}
+
+u32 NS(send_fd)(void *self, u64 pid, u64 tag, u32 fd)
+{
+	SELF;
+	int host = net_give_socket(hp, fd);
+	if (host < 0)
+		return WISP_EINVAL;
+	return (u32)proc_send_fd(hp->proc, pid, tag, host);
 }

@@ -16,6 +16,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mailbox.h"
 
@@ -32,6 +33,7 @@ struct msg *msg_new(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
 	m->ref = ref;
 	m->kind = kind;
 	m->len = len;
+	m->fd = -1;
 	if (len)
 		memcpy(m->data, data, len);
 	return m;
@@ -61,6 +63,15 @@ void msg_get_reason(const struct msg *m, struct reason *r)
 	}
 	r->kind = er.kind;
 	r->code = er.code;
+}
+
+void msg_free(struct msg *m)
+{
+	if (m == NULL)
+		return;
+	if (m->fd >= 0)
+		close(m->fd);   /* a socket nobody received: it closes */
+	free(m);
 }
 
 void mbox_init(struct mailbox *mb)
@@ -133,7 +144,7 @@ void mbox_clear(struct mailbox *mb)
 	struct msg *m = mb->first;
 	while (m) {
 		struct msg *next = m->next;
-		free(m);
+		msg_free(m);
 		m = next;
 	}
 	mb->first = mb->last = NULL;

@@ -153,9 +153,9 @@ static void bounce(struct rt *rt, struct msg *m, const struct reason *r)
 	else if (m->kind == SIG_MONITOR)
 		reply = msg_reason(MSG_DOWN, m->from, m->to, m->ref, r);
 	uint64_t to = m->from;
-	free(m);
+	msg_free(m);
 	if (reply != NULL && !deliver(rt, to, reply))
-		free(reply);
+		msg_free(reply);
 }
 
 /* Decide to end self with reason r (the first decision wins); the caller
@@ -214,7 +214,7 @@ static void handle(struct proc *self, struct msg *m)
 		if (del_ref(self->watching, &self->nwatching, m->tag) != 0)
 			mbox_append(&self->mbox, m);
 		else
-			free(m);
+			msg_free(m);
 		return;
 	case SIG_LINK:
 		if (!has_u64(self->links, self->nlinks, m->from))
@@ -235,7 +235,7 @@ static void handle(struct proc *self, struct msg *m)
 		msg_get_reason(m, &r);
 		{
 			uint64_t from = m->from;
-			free(m);
+			msg_free(m);
 			apply_exit(self, from, &r);
 		}
 		return;
@@ -243,7 +243,7 @@ static void handle(struct proc *self, struct msg *m)
 		msg_get_reason(m, &r);
 		{
 			uint64_t from = m->from;
-			free(m);
+			msg_free(m);
 			apply_exit(self, from, &r);
 		}
 		return;
@@ -251,7 +251,7 @@ static void handle(struct proc *self, struct msg *m)
 		doom(self, &reason_killed);
 		break;
 	}
-	free(m);
+	msg_free(m);
 }
 
 /* Take everything from the mailbox; apply signals, queue messages. If a
@@ -416,7 +416,7 @@ static void send_reason(struct rt *rt, uint32_t kind, uint64_t to, uint64_t from
 {
 	struct msg *m = msg_reason(kind, to, from, tag, r);
 	if (m != NULL && !deliver(rt, to, m))
-		free(m);
+		msg_free(m);
 }
 
 /* The end of a process, on its fiber: tell everyone, free the instance. */
@@ -439,18 +439,18 @@ static void proc_finish(struct proc *p, const struct engine_result *res)
 		} else if (m->kind == SIG_LINK) {
 			if (!has_u64(p->links, p->nlinks, m->from))
 				add_u64(&p->links, &p->nlinks, &p->caplinks, m->from);
-			free(m);
+			msg_free(m);
 		} else if (m->kind == SIG_UNLINK) {
 			del_u64(p->links, &p->nlinks, m->from);
-			free(m);
+			msg_free(m);
 		} else if (m->kind == SIG_MONITOR) {
 			add_ref(&p->watchers, &p->nwatchers, &p->capwatchers, m->ref, m->from);
-			free(m);
+			msg_free(m);
 		} else if (m->kind == SIG_DEMONITOR) {
 			del_ref(p->watchers, &p->nwatchers, m->ref);
-			free(m);
+			msg_free(m);
 		} else {
-			free(m);
+			msg_free(m);
 		}
 		m = next;
 	}
@@ -464,7 +464,7 @@ static void proc_finish(struct proc *p, const struct engine_result *res)
 	for (uint32_t i = 0; i < p->nwatching; i++) {
 		struct msg *d = msg_new(SIG_DEMONITOR, 0, me, 0, p->watching[i].ref, NULL, 0);
 		if (d && !deliver(rt, p->watching[i].pid, d))
-			free(d);
+			msg_free(d);
 	}
 	p->nlinks = p->nwatchers = p->nwatching = 0;
 
@@ -545,7 +545,22 @@ int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
 	if (m == NULL)
 		return WISP_ENOMEM;
 	if (!deliver(rt, to, m))
-		free(m);      /* to a dead process: dropped, as in Erlang */
+		msg_free(m);      /* to a dead process: dropped, as in Erlang */
+	return WISP_OK;
+}
+
+int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd)
+{
+	uint32_t placeholder = UINT32_MAX;
+	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, 0,
+	                        &placeholder, 4);
+	if (m == NULL) {
+		close(host_fd);
+		return WISP_ENOMEM;
+	}
+	m->fd = host_fd;
+	if (!deliver(self->rt, to, m))
+		msg_free(m);      /* dead addressee: the socket closes */
 	return WISP_OK;
 }
 
@@ -583,6 +598,51 @@ static void wait_until(struct proc *self, uint64_t deadline)
 		}
 	}
 	sched_switch_out(self, Y_PARK);
+}
+
+/* ---- waiting for file descriptors ---- */
+
+void proc_io_ready(uint64_t token, void *arg)
+{
+	struct rt *rt = arg;
+	struct proc *p = ptable_get(&rt->ptable, (uint64_t)1 << 32 | (token >> 32));
+	if (p != NULL && (uint32_t)atomic_load(&p->wait_seq) == (uint32_t)token)
+		sched_wake(p);
+}
+
+int proc_wait_fd(struct proc *self, int fd, uint32_t events, int64_t timeout_ns)
+{
+	struct rt *rt = self->rt;
+	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : rt_now_ns() + (uint64_t)timeout_ns;
+	uint64_t seq = atomic_fetch_add(&self->wait_seq, 1) + 1;
+	int rc = reactor_arm(&rt->reactor, fd, events,
+	                     (uint64_t)self->index << 32 | (uint32_t)seq);
+	if (rc != 0)
+		return rc;
+	if (deadline != UINT64_MAX) {
+		struct timer *t = calloc(1, sizeof(*t));
+		if (t == NULL)
+			return -ENOMEM;
+		t->deadline = deadline;
+		t->kind = T_WAKE;
+		t->proc = self;
+		t->pid = atomic_load(&self->pid);
+		t->wait_seq = seq;
+		if (sched_add_timer(t) != 0) {
+			free(t);
+			return -ENOMEM;
+		}
+	}
+	atomic_fetch_add(&rt->io_waiting, 1);
+	sched_need_poller(rt);
+	sched_switch_out(self, Y_PARK);
+	atomic_fetch_sub(&rt->io_waiting, 1);
+	/* A signal may have woken us (a kill): apply it before retrying. */
+	if (atomic_load_explicit(&self->mbox.head, memory_order_relaxed) != NULL)
+		drain(self);
+	if (deadline != UINT64_MAX && rt_now_ns() >= deadline)
+		return -ETIMEDOUT;
+	return 0;
 }
 
 int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
@@ -633,7 +693,7 @@ int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
 		return WISP_ENOMEM;
 	}
 	if (!deliver(rt, to, m))
-		free(m);      /* the monitor's NOPROC DOWN answers */
+		msg_free(m);      /* the monitor's NOPROC DOWN answers */
 	uint64_t tags[2] = { ref, mref };
 	struct msg *r;
 	rc = proc_receive(self, tags, 2, timeout_ns, &r);
@@ -643,7 +703,7 @@ int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
 	}
 	if (r->tag == mref && r->kind == MSG_DOWN) {
 		proc_take(self, r);
-		free(r);
+		msg_free(r);
 		return WISP_ENOPROC;
 	}
 	proc_demonitor(self, mref);
@@ -666,7 +726,7 @@ int proc_link(struct proc *self, uint64_t pid)
 		return WISP_ENOMEM;
 	}
 	if (!deliver(self->rt, pid, m)) {
-		free(m);
+		msg_free(m);
 		del_u64(self->links, &self->nlinks, pid);
 		apply_exit(self, pid, &reason_noproc);
 		die_if_doomed(self);
@@ -681,7 +741,7 @@ int proc_unlink(struct proc *self, uint64_t pid)
 		return WISP_OK;
 	struct msg *m = msg_new(SIG_UNLINK, pid, atomic_load(&self->pid), 0, 0, NULL, 0);
 	if (m != NULL && !deliver(self->rt, pid, m))
-		free(m);
+		msg_free(m);
 	return WISP_OK;
 }
 
@@ -700,7 +760,7 @@ int proc_monitor(struct proc *self, uint64_t pid, uint64_t *ref)
 	if (pid == me || !deliver(rt, pid, m)) {
 		/* Monitoring oneself or a dead process: DOWN NOPROC at once (a
 		 * process cannot see its own end). */
-		free(m);
+		msg_free(m);
 		struct msg *d = msg_reason(MSG_DOWN, me, pid, r, &reason_noproc);
 		if (d == NULL)
 			return WISP_ENOMEM;
@@ -719,7 +779,7 @@ int proc_demonitor(struct proc *self, uint64_t ref)
 	for (struct msg *m = self->mbox.first; m; prev = m, m = m->next) {
 		if (m->kind == MSG_DOWN && m->tag == ref) {
 			mbox_remove(&self->mbox, prev, m);
-			free(m);
+			msg_free(m);
 			return WISP_OK;
 		}
 	}
@@ -727,7 +787,7 @@ int proc_demonitor(struct proc *self, uint64_t ref)
 		return WISP_ENOTFOUND;
 	struct msg *m = msg_new(SIG_DEMONITOR, pid, atomic_load(&self->pid), 0, ref, NULL, 0);
 	if (m != NULL && !deliver(self->rt, pid, m))
-		free(m);
+		msg_free(m);
 	return WISP_OK;
 }
 
@@ -739,7 +799,7 @@ int proc_kill(struct proc *self, uint64_t pid)
 	if (m == NULL)
 		return WISP_ENOMEM;
 	if (!deliver(self->rt, pid, m))
-		free(m);
+		msg_free(m);
 	return WISP_OK;
 }
 
@@ -759,7 +819,7 @@ int proc_exit_signal(struct proc *self, uint64_t pid, int32_t code)
 	if (m == NULL)
 		return WISP_ENOMEM;
 	if (!deliver(self->rt, pid, m))
-		free(m);
+		msg_free(m);
 	return WISP_OK;
 }
 
@@ -853,7 +913,7 @@ int proc_send_after(struct proc *self, uint64_t to, uint64_t tag, const void *da
 	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, 0, data, len);
 	if (t == NULL || m == NULL) {
 		free(t);
-		free(m);
+		msg_free(m);
 		return WISP_ENOMEM;
 	}
 	t->deadline = rt_now_ns() + (uint64_t)(delay_ns > 0 ? delay_ns : 0);
@@ -864,7 +924,7 @@ int proc_send_after(struct proc *self, uint64_t to, uint64_t tag, const void *da
 	if (timer_map_put(rt, t) != 0 || sched_add_timer(t) != 0) {
 		timer_map_del(rt, t->id);
 		free(t);
-		free(m);
+		msg_free(m);
 		return WISP_ENOMEM;
 	}
 	*timer = t->id;
@@ -902,7 +962,7 @@ void proc_fire_timer(struct rt *rt, struct timer *t)
 	if (atomic_compare_exchange_strong(&t->state, &expect, TS_FIRED) &&
 	    deliver(rt, t->pid, t->msg))
 		t->msg = NULL;
-	free(t->msg);
+	msg_free(t->msg);
 	free(t);
 }
 

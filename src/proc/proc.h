@@ -71,6 +71,7 @@ struct msg {
 	uint64_t ref;         /* DATA: request ref; monitor signals: ref */
 	uint32_t kind;        /* enum msg_kind */
 	uint32_t len;         /* bytes in data */
+	int fd;               /* a socket moving with the message, or -1 */
 	unsigned char data[]; /* DATA payload; EXIT/DOWN: wisp_exit_reason + text */
 };
 
@@ -159,6 +160,8 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
                uint32_t flags, struct wisp_spawned *out);
 int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
               const void *data, uint32_t len);
+/* Send a socket (host fd, owned by the message from now on). */
+int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd);
 /* Find (and wait for, up to timeout_ns) a message matching tags; on success
  * *out is the message, still queued: proc_take() or leave it. */
 int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
@@ -182,5 +185,10 @@ int proc_register(struct proc *self, const char *name, uint32_t len, uint64_t pi
 int proc_unregister(struct proc *self, const char *name, uint32_t len);
 int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pid);
 uint64_t proc_max_message(const struct proc *self);
+
+/* Park until fd is ready for events (REACTOR_READ/WRITE), the timeout
+ * passes (-ETIMEDOUT; timeout_ns < 0: none) or a signal arrives (spurious
+ * returns are allowed: the caller retries its operation). 0 or -errno. */
+int proc_wait_fd(struct proc *self, int fd, uint32_t events, int64_t timeout_ns);
 
 #endif

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "io/reactor.h"
 #include "proc.h"
 
 /* ---- timers (timer.c): a binary heap per scheduler, owner-thread only ---- */
@@ -104,7 +105,8 @@ struct sched {
 	 * cur_lock, so the ticker never touches a freed instance. */
 	atomic_flag cur_lock;
 	struct wisp_vmctx *cur_vmctx;
-	uint64_t dispatches, tick_seen;
+	uint64_t tick_dispatches, tick_seen;   /* under cur_lock */
+	uint64_t dispatches;                   /* owner thread only */
 };
 
 struct rt {
@@ -118,6 +120,9 @@ struct rt {
 	atomic_int sleepers;
 	atomic_bool stopping;
 	atomic_size_t live;            /* processes not yet reaped */
+	struct reactor reactor;        /* fd readiness, one for the runtime */
+	atomic_int poller;             /* a scheduler is blocked in reactor_poll */
+	atomic_int io_waiting;         /* processes waiting for an fd */
 	atomic_uint_fast64_t next_ref; /* monitor/request refs, timer ids */
 
 	struct stack_pool stacks;
@@ -159,8 +164,14 @@ void sched_forget_instance(struct sched *s);
 
 /* The scheduler of this thread, or NULL. */
 struct sched *sched_self(void);
+/* A process is about to wait for an fd: make sure a thread polls. */
+void sched_need_poller(struct rt *rt);
 /* Add a timer on this thread's scheduler (on a process fiber). */
 int sched_add_timer(struct timer *t);
+
+/* A reactor event (token = slot << 32 | wait number): wake that process if
+ * it still waits for it. */
+void proc_io_ready(uint64_t token, void *rt);
 
 /* ---- processes (proc.c), called by sched.c ---- */
 

@@ -36,7 +36,7 @@ static void discard(struct proc *p, void *arg)
 	struct msg *m = mbox_close(&p->mbox);
 	while (m) {
 		struct msg *next = m->next;
-		free(m);
+		msg_free(m);
 		m = next;
 	}
 	mbox_clear(&p->mbox);
@@ -56,6 +56,7 @@ static void rt_free(struct rt *rt)
 	registry_destroy(&rt->registry);
 	stack_pool_destroy(&rt->stacks);
 	engine_mem_pool_free(rt->limits.mem_pool);
+	reactor_destroy(&rt->reactor);
 	free(rt->timer_ids);
 	pthread_mutex_destroy(&rt->timer_lock);
 	pthread_mutex_destroy(&rt->done_lock);
@@ -96,6 +97,12 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	pthread_cond_init(&rt->done_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	stack_pool_init(&rt->stacks, rt->cfg.stack_size);
+	if (reactor_init(&rt->reactor) != 0) {
+		snprintf(err, errlen, "cannot create the I/O reactor: %s", strerror(errno));
+		stack_pool_destroy(&rt->stacks);
+		free(rt);
+		return -EIO;
+	}
 	if (ptable_init(&rt->ptable) != 0 || registry_init(&rt->registry) != 0) {
 		snprintf(err, errlen, "cannot initialise the runtime");
 		rt_free(rt);

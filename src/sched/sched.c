@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc/mailbox.h"
 #include "proc/rt_impl.h"
 
 #define SPIN_ROUNDS 64
@@ -107,6 +108,8 @@ static void g_push(struct rt *rt, struct proc *p)
 	atomic_fetch_add(&rt->glen, 1);
 	pthread_cond_signal(&rt->gcond);
 	pthread_mutex_unlock(&rt->glock);
+	if (atomic_load(&rt->poller))
+		reactor_interrupt(&rt->reactor);
 }
 
 static struct proc *g_pop(struct rt *rt)
@@ -131,7 +134,28 @@ static void wake_sleeper(struct rt *rt)
 		pthread_mutex_lock(&rt->glock);
 		pthread_cond_signal(&rt->gcond);
 		pthread_mutex_unlock(&rt->glock);
+	} else if (atomic_load(&rt->poller)) {
+		reactor_interrupt(&rt->reactor);
 	}
+}
+
+void sched_need_poller(struct rt *rt)
+{
+	/* A process now waits for an fd: make sure some thread polls. A
+	 * sleeping scheduler that wakes becomes the poller (idle()). */
+	if (atomic_load(&rt->poller) == 0)
+		wake_sleeper(rt);
+}
+
+/* Look at the reactor without blocking, if no one else is. */
+static void poll_io(struct rt *rt)
+{
+	int expect = 0;
+	if (atomic_load_explicit(&rt->io_waiting, memory_order_relaxed) == 0 ||
+	    !atomic_compare_exchange_strong(&rt->poller, &expect, 1))
+		return;
+	reactor_poll(&rt->reactor, 0, 64, proc_io_ready, rt);
+	atomic_store(&rt->poller, 0);
 }
 
 void sched_enqueue(struct rt *rt, struct proc *p)
@@ -226,10 +250,30 @@ static bool any_work(struct rt *rt)
 	return false;
 }
 
-/* Nothing to run: sleep until work arrives or our next timer is due. */
+/* Nothing to run: become the thread that waits in the reactor if none
+ * does (until an fd is ready, work is enqueued, or our next timer), else
+ * sleep on the condition variable until work arrives or our next timer. */
 static void idle(struct sched *s)
 {
 	struct rt *rt = s->rt;
+	int expect = 0;
+	if (atomic_compare_exchange_strong(&rt->poller, &expect, 1)) {
+		/* poller is set before looking for work: an enqueuer that pushes
+		 * after our look sees it and interrupts the poll. */
+		int ms = 0;
+		if (!any_work(rt) && !atomic_load(&rt->stopping)) {
+			uint64_t next = timer_heap_next(&s->timers);
+			if (next == UINT64_MAX) {
+				ms = -1;
+			} else {
+				uint64_t now = rt_now_ns();
+				ms = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+			}
+		}
+		reactor_poll(&rt->reactor, ms, 64, proc_io_ready, rt);
+		atomic_store(&rt->poller, 0);
+		return;
+	}
 	pthread_mutex_lock(&rt->glock);
 	atomic_fetch_add(&rt->sleepers, 1);
 	if (!any_work(rt) && !atomic_load(&rt->stopping)) {
@@ -263,9 +307,9 @@ void sched_tick(struct rt *rt)
 	for (int i = 0; i < rt->nsched; i++) {
 		struct sched *s = &rt->scheds[i];
 		cur_lock(s);
-		if (s->cur_vmctx != NULL && s->dispatches == s->tick_seen)
+		if (s->cur_vmctx != NULL && s->tick_dispatches == s->tick_seen)
 			engine_vmctx_preempt(s->cur_vmctx);
-		s->tick_seen = s->dispatches;
+		s->tick_seen = s->tick_dispatches;
 		cur_unlock(s);
 	}
 }
@@ -286,7 +330,7 @@ static void run(struct sched *s, struct proc *p)
 	p->sched = s;
 	s->current = p;
 	cur_lock(s);
-	s->dispatches++;
+	s->tick_dispatches++;
 	s->cur_vmctx = p->inst ? engine_instance_vmctx(p->inst) : NULL;
 	cur_unlock(s);
 	fiber_switch(&s->ctx, &p->fiber);
@@ -339,6 +383,10 @@ static void *sched_main(void *arg)
 		 * let a sleeping scheduler steal some. */
 		if (atomic_load_explicit(&s->qlen, memory_order_relaxed) > 0)
 			wake_sleeper(rt);
+		/* Busy schedulers still look at the reactor now and then, so
+		 * I/O is not starved by computation (bounded: 64 events). */
+		if ((++s->dispatches & 63) == 0)
+			poll_io(rt);
 		run(s, p);
 	}
 	tl_sched = NULL;
@@ -389,6 +437,7 @@ bool sched_stop(struct rt *rt)
 	pthread_mutex_lock(&rt->glock);
 	pthread_cond_broadcast(&rt->gcond);
 	pthread_mutex_unlock(&rt->glock);
+	reactor_interrupt(&rt->reactor);
 	/* A scheduler finishes its current slice first; one stuck in a
 	 * blocking host call gets a grace period, then is left behind. */
 	bool all = true;
@@ -406,7 +455,7 @@ bool sched_stop(struct rt *rt)
 		struct timer *t;
 		/* The heap owns its timers; the id map only points at them. */
 		while ((t = timer_heap_pop(&s->timers)) != NULL) {
-			free(t->msg);
+			msg_free(t->msg);
 			free(t);
 		}
 		free(s->timers.h);

@@ -1,0 +1,304 @@
+/*
+ * wisp_net.c — the wisp_net namespace: TCP for processes, written in
+ * blocking style by the guest and run on the reactor by the host.
+ *
+ * Every socket is an fd in the process's WASI table (so fd_read, fd_write,
+ * sock_recv, sock_send, sock_shutdown, poll and fd_close work on it too),
+ * marked `parks`: non-blocking on the host, and an operation that would
+ * block parks the calling process until the reactor reports the socket
+ * ready (or the call's timeout passes), while the scheduler runs others.
+ * A process's sockets are closed when it ends (its WASI table is freed).
+ *
+ * Addresses are numeric IPv4 or IPv6 literals ("127.0.0.1", "::1").
+ * Return values are WASI errno codes (0: success), as for WASI's own
+ * socket calls; ETIMEDOUT (73) when a timeout passes.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "io/reactor.h"
+#include "wasi_impl.h"
+#include "wisp_api.h"
+
+#define NS(name) Z_wisp_netZ_##name
+#define SELF struct host_proc *hp = HOST_PROC(self)
+#define MAX_ADDR 64
+
+/* Parse a numeric address and port into a sockaddr. */
+static uint16_t parse_addr(struct host_proc *hp, u32 addr, u32 len, u32 port,
+                           struct sockaddr_storage *ss, socklen_t *sl)
+{
+	char text[MAX_ADDR];
+	if (len == 0 || len >= sizeof(text) || port > 65535)
+		return WASI_EINVAL;
+	memcpy(text, api_ptr(hp, addr, len, "wisp_net"), len);
+	text[len] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		*sl = sizeof(*v4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		*sl = sizeof(*v6);
+		return 0;
+	}
+	return WASI_EINVAL;
+}
+
+uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot)
+{
+	struct wasi_fd nf = {
+		.host = sock,
+		.filetype = WASI_FILETYPE_SOCKET_STREAM,
+		.rights_base = WASI_RIGHTS_SOCKET,
+		.rights_inheriting = WASI_RIGHTS_SOCKET,
+		.parks = true,
+	};
+	return wasi_fd_insert(wasi_ctx_of(hp), &nf, slot);
+}
+
+int net_give_socket(struct host_proc *hp, uint32_t fd)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, &err);
+	if (f == NULL || !f->parks)
+		return -1;
+	int host = f->host;
+	f->borrowed = true;     /* release the slot, not the socket */
+	wasi_fd_release(f);
+	return host;
+}
+
+/* Put a host socket into the WASI table as a parking stream socket. */
+static uint16_t install(struct host_proc *hp, int sock, u32 fd_out)
+{
+	uint32_t slot;
+	uint16_t err = net_adopt_socket(hp, sock, &slot);
+	if (err) {
+		close(sock);
+		return err;
+	}
+	uint32_t v = slot;
+	memcpy(api_ptr(hp, fd_out, 4, "wisp_net"), &v, 4);
+	return 0;
+}
+
+static struct wasi_fd *sock_fd(struct host_proc *hp, u32 fd, uint16_t *err)
+{
+	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, err);
+	if (f != NULL && f->filetype != WASI_FILETYPE_SOCKET_STREAM) {
+		*err = WASI_ENOTSOCK;
+		return NULL;
+	}
+	return f;
+}
+
+/* Wait for f (parking); WASI errno, or 0 to retry. */
+static uint16_t wait_for(struct host_proc *hp, struct wasi_fd *f, uint32_t ev,
+                         int64_t timeout)
+{
+	if (hp->proc == NULL)
+		return WASI_EAGAIN;
+	int rc = proc_wait_fd(hp->proc, f->host, ev, timeout);
+	if (rc == -ETIMEDOUT)
+		return WASI_ETIMEDOUT;
+	return rc == 0 ? 0 : wasi_errno(-rc);
+}
+
+u32 NS(tcp_listen)(void *self, u32 addr, u32 len, u32 port, u32 backlog, u32 fd_out)
+{
+	SELF;
+	api_ptr(hp, fd_out, 4, "wisp_tcp_listen");
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint16_t err = parse_addr(hp, addr, len, port, &ss, &sl);
+	if (err)
+		return err;
+	int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return wasi_errno(errno);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, (struct sockaddr *)&ss, sl) != 0 ||
+	    listen(s, backlog > 0 && backlog < 65536 ? (int)backlog : 128) != 0) {
+		int e = errno;
+		close(s);
+		return wasi_errno(e);
+	}
+	return install(hp, s, fd_out);
+}
+
+u32 NS(tcp_accept)(void *self, u32 fd, u64 timeout, u32 fd_out)
+{
+	SELF;
+	api_ptr(hp, fd_out, 4, "wisp_tcp_accept");
+	uint16_t err;
+	struct wasi_fd *f = sock_fd(hp, fd, &err);
+	if (f == NULL)
+		return err;
+	for (;;) {
+		int c = accept4(f->host, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c >= 0) {
+			int one = 1;
+			setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			return install(hp, c, fd_out);
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return wasi_errno(errno);
+		if ((err = wait_for(hp, f, REACTOR_READ, (int64_t)timeout)) != 0)
+			return err;
+		f = sock_fd(hp, fd, &err);   /* the table may have been reused */
+		if (f == NULL)
+			return err;
+	}
+}
+
+u32 NS(tcp_connect)(void *self, u32 addr, u32 len, u32 port, u64 timeout, u32 fd_out)
+{
+	SELF;
+	api_ptr(hp, fd_out, 4, "wisp_tcp_connect");
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint16_t err = parse_addr(hp, addr, len, port, &ss, &sl);
+	if (err)
+		return err;
+	int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return wasi_errno(errno);
+	if (connect(s, (struct sockaddr *)&ss, sl) != 0) {
+		if (errno != EINPROGRESS) {
+			int e = errno;
+			close(s);
+			return wasi_errno(e);
+		}
+		/* Wait for the handshake, parked, then read its outcome. */
+		struct wasi_fd tmp = { .host = s, .parks = true };
+		if ((err = wait_for(hp, &tmp, REACTOR_WRITE, (int64_t)timeout)) != 0) {
+			close(s);
+			return err;
+		}
+		int soerr = 0;
+		socklen_t el = sizeof(soerr);
+		getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &el);
+		if (soerr != 0) {
+			close(s);
+			return wasi_errno(soerr);
+		}
+	}
+	int one = 1;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return install(hp, s, fd_out);
+}
+
+/* read/write with a timeout (WASI's fd_read/fd_write wait forever). */
+static u32 xfer(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_out, bool write)
+{
+	SELF;
+	api_ptr(hp, n_out, 4, write ? "wisp_net_write" : "wisp_net_read");
+	api_ptr(hp, buf, len, write ? "wisp_net_write" : "wisp_net_read");
+	uint16_t err;
+	struct wasi_fd *f = sock_fd(hp, fd, &err);
+	if (f == NULL)
+		return err;
+	for (;;) {
+		/* Re-resolved each time: memory may not move while parked, but
+		 * this keeps the rule obvious. */
+		void *p = engine_guest_ptr(hp->mem, buf, len);
+		ssize_t r = write ? send(f->host, p, len, MSG_NOSIGNAL)
+		                  : recv(f->host, p, len, 0);
+		if (r >= 0) {
+			uint32_t v = (uint32_t)r;
+			memcpy(api_ptr(hp, n_out, 4, "wisp_net"), &v, 4);
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return wasi_errno(errno);
+		if ((err = wait_for(hp, f, write ? REACTOR_WRITE : REACTOR_READ,
+		                    (int64_t)timeout)) != 0)
+			return err;
+		f = sock_fd(hp, fd, &err);
+		if (f == NULL)
+			return err;
+	}
+}
+
+u32 NS(read)(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_out)
+{
+	return xfer(self, fd, buf, len, timeout, n_out, false);
+}
+
+u32 NS(write)(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_out)
+{
+	return xfer(self, fd, buf, len, timeout, n_out, true);
+}
+
+u32 NS(set_nodelay)(void *self, u32 fd, u32 on)
+{
+	SELF;
+	uint16_t err;
+	struct wasi_fd *f = sock_fd(hp, fd, &err);
+	if (f == NULL)
+		return err;
+	int v = on != 0;
+	return setsockopt(f->host, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) == 0
+	       ? 0 : wasi_errno(errno);
+}
+
+/* The local or peer address as text, and the port. */
+static u32 addr_of(void *self, u32 fd, u32 buf, u32 buf_len, u32 len_out,
+                   u32 port_out, bool peer)
+{
+	SELF;
+	api_ptr(hp, len_out, 4, "wisp_net_addr");
+	api_ptr(hp, port_out, 4, "wisp_net_addr");
+	uint16_t err;
+	struct wasi_fd *f = sock_fd(hp, fd, &err);
+	if (f == NULL)
+		return err;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if ((peer ? getpeername(f->host, (struct sockaddr *)&ss, &sl)
+	          : getsockname(f->host, (struct sockaddr *)&ss, &sl)) != 0)
+		return wasi_errno(errno);
+	char text[INET6_ADDRSTRLEN];
+	uint32_t port;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+		port = ntohs(v4->sin_port);
+	} else {
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+		port = ntohs(v6->sin6_port);
+	}
+	uint32_t n = (uint32_t)strlen(text);
+	memcpy(api_ptr(hp, len_out, 4, "wisp_net_addr"), &n, 4);
+	memcpy(api_ptr(hp, port_out, 4, "wisp_net_addr"), &port, 4);
+	if (n > buf_len)
+		return WASI_ENOBUFS;
+	memcpy(api_ptr(hp, buf, n, "wisp_net_addr"), text, n);
+	return 0;
+}
+
+u32 NS(local_addr)(void *self, u32 fd, u32 buf, u32 buf_len, u32 len_out, u32 port_out)
+{
+	return addr_of(self, fd, buf, buf_len, len_out, port_out, false);
+}
+
+u32 NS(peer_addr)(void *self, u32 fd, u32 buf, u32 buf_len, u32 len_out, u32 port_out)
+{
+	return addr_of(self, fd, buf, buf_len, len_out, port_out, true);
+}
