@@ -1,0 +1,134 @@
+"""Networking: TCP through the reactor, with real clients started by the test."""
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, WISP
+
+
+@pytest.fixture(scope="session")
+def echo_wasm(build_proc):
+    return build_proc(ROOT / "examples" / "echo" / "echo.c")
+
+
+@pytest.fixture
+def echo_server(echo_wasm, shared_cache):
+    import os
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    proc = subprocess.Popen([str(WISP), "run", "--tier", "opt", str(echo_wasm), "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    assert line.startswith("listening on 127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")
+    port = int(line.rsplit(":", 1)[1])
+    yield port, proc
+    proc.kill()
+    proc.wait(timeout=10)
+
+
+def recv_exactly(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_echo_under_1000_concurrent_connections(echo_server):
+    port, proc = echo_server
+    conns = []
+    for i in range(1000):
+        conns.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+    # every connection is open at once; each echoes its own traffic
+    for rnd in range(3):
+        for i, s in enumerate(conns):
+            s.sendall(f"conn {i} round {rnd}\n".encode())
+        for i, s in enumerate(conns):
+            want = f"conn {i} round {rnd}\n".encode()
+            assert recv_exactly(s, len(want)) == want
+    for s in conns:
+        s.close()
+    assert proc.poll() is None
+
+
+def test_a_trapping_handler_closes_only_its_connection(echo_server):
+    port, proc = echo_server
+    good = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
+    bad = socket.create_connection(("127.0.0.1", port), timeout=10)
+    bad.sendall(b"crash\n")
+    assert bad.recv(100) == b""          # its process trapped: socket closed
+    for i, s in enumerate(good):
+        s.sendall(b"alive %d\n" % i)
+        assert recv_exactly(s, 8) == b"alive %d\n" % i
+    assert proc.poll() is None           # the server lives on
+    # a new connection after the crash works too
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"new\n")
+    assert recv_exactly(s, 4) == b"new\n"
+
+
+def test_large_transfer_round_trips(echo_server):
+    port, _ = echo_server
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    payload = bytes(range(256)) * 4096          # 1 MiB
+    received = []
+
+    def reader():
+        received.append(recv_exactly(s, len(payload)))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    s.sendall(payload)
+    t.join(timeout=60)
+    assert received and received[0] == payload
+
+
+def test_abandoned_connections_are_cleaned_up(echo_server):
+    port, proc = echo_server
+    for _ in range(5):
+        batch = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(400)]
+        for s in batch:
+            s.close()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"ok\n")
+    assert recv_exactly(s, 3) == b"ok\n"
+    assert proc.poll() is None
+
+
+def test_peer_reset_mid_read(echo_server):
+    port, proc = echo_server
+    import struct
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"partial")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()                                   # RST
+    time.sleep(0.2)
+    t = socket.create_connection(("127.0.0.1", port), timeout=10)
+    t.sendall(b"next\n")
+    assert recv_exactly(t, 5) == b"next\n"
+    assert proc.poll() is None
+
+
+CASES = {
+    "refused": ["connect: 14"],
+    "inuse": ["second listen: 3"],
+    "badaddr": ["listen: 28", "port: 28"],
+    "timeouts": ["accept: 73", "read: 73"],
+    "halfclose": ["read: 0 n=3 'bye'", "read after close: 0 n=0",
+                  "writes after peer close: 0 then error"],
+    "moved": ["send_fd: 0", "use after move: 8", "send_fd again: 4",
+              "send_fd of stdout: 4", "child read: rc=0 n=2 'hi'"],
+    "notsock": ["read stdout: 57", "read bad fd: 8"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_network_edge_cases(wisp, build_proc, case):
+    m = build_proc("net_cases.c")
+    r = wisp("run", "--tier", "fast", m, case, timeout=60)
+    assert r.code == 0, r
+    assert r.out.splitlines() == CASES[case], r

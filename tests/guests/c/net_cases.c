@@ -1,0 +1,99 @@
+/*
+ * net_cases — networking edge cases, one per argv[1]; prints what happened.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <wisp/guest.h>
+
+#define L(s) s, (uint32_t)strlen(s)
+#define MS 1000000LL
+
+static int listen_any(int32_t *fd, unsigned *port)
+{
+	int rc = wisp_tcp_listen(L("127.0.0.1"), 0, 16, fd);
+	char t[64];
+	uint32_t tl, p = 0;
+	wisp_net_local_addr(*fd, t, sizeof(t), &tl, &p);
+	*port = p;
+	return rc;
+}
+
+static void holder(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	struct wisp_msg_info info;
+	int32_t fd;
+	wisp_receive(NULL, 0, WISP_INFINITY, &fd, 4, &info);
+	char buf[16];
+	uint32_t n = 0;
+	int rc = wisp_net_read(fd, buf, sizeof(buf), 2000 * MS, &n);
+	printf("child read: rc=%d n=%u '%.*s'\n", rc, n, (int)n, buf);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+	int32_t fd, fd2, conn;
+	unsigned port;
+	uint32_t n;
+	if (!strcmp(c, "refused")) {
+		/* a port nobody listens on: listen, learn it, close it */
+		listen_any(&fd, &port);
+		close(fd);
+		printf("connect: %d\n", wisp_tcp_connect(L("127.0.0.1"), port, 2000 * MS, &conn));
+	} else if (!strcmp(c, "inuse")) {
+		listen_any(&fd, &port);
+		printf("second listen: %d\n", wisp_tcp_listen(L("127.0.0.1"), port, 16, &fd2));
+	} else if (!strcmp(c, "badaddr")) {
+		printf("listen: %d\n", wisp_tcp_listen(L("not-an-address"), 80, 16, &fd));
+		printf("port: %d\n", wisp_tcp_listen(L("127.0.0.1"), 70000, 16, &fd));
+	} else if (!strcmp(c, "timeouts")) {
+		listen_any(&fd, &port);
+		printf("accept: %d\n", wisp_tcp_accept(fd, 100 * MS, &conn));
+		wisp_tcp_connect(L("127.0.0.1"), port, 2000 * MS, &fd2);
+		wisp_tcp_accept(fd, 2000 * MS, &conn);
+		char b[8];
+		printf("read: %d\n", wisp_net_read(conn, b, sizeof(b), 100 * MS, &n));
+	} else if (!strcmp(c, "halfclose")) {
+		listen_any(&fd, &port);
+		wisp_tcp_connect(L("127.0.0.1"), port, 2000 * MS, &fd2);
+		wisp_tcp_accept(fd, 2000 * MS, &conn);
+		wisp_net_write(fd2, "bye", 3, WISP_INFINITY, &n);
+		close(fd2);
+		char b[8];
+		int rc = wisp_net_read(conn, b, sizeof(b), 2000 * MS, &n);
+		printf("read: %d n=%u '%.*s'\n", rc, n, (int)n, b);
+		rc = wisp_net_read(conn, b, sizeof(b), 2000 * MS, &n);
+		printf("read after close: %d n=%u\n", rc, n);
+		/* writing to a connection the peer closed: an error, not SIGPIPE */
+		int w1 = wisp_net_write(conn, "x", 1, WISP_INFINITY, &n);
+		usleep(50000);
+		int w2 = wisp_net_write(conn, "y", 1, WISP_INFINITY, &n);
+		printf("writes after peer close: %d then %s\n", w1, w2 != 0 ? "error" : "ok");
+	} else if (!strcmp(c, "moved")) {
+		listen_any(&fd, &port);
+		wisp_tcp_connect(L("127.0.0.1"), port, 2000 * MS, &fd2);
+		wisp_tcp_accept(fd, 2000 * MS, &conn);
+		wisp_pid_t pid = wisp_spawn(holder, NULL, 0);
+		printf("send_fd: %d\n", wisp_send_fd(pid, 1, conn));
+		printf("use after move: %d\n", wisp_net_write(conn, "x", 1, 0, &n));
+		printf("send_fd again: %d\n", wisp_send_fd(pid, 1, conn));
+		printf("send_fd of stdout: %d\n", wisp_send_fd(pid, 1, 1));
+		fflush(stdout);
+		wisp_net_write(fd2, "hi", 2, WISP_INFINITY, &n);
+		wisp_sleep(300 * MS);
+	} else if (!strcmp(c, "notsock")) {
+		char b[4];
+		printf("read stdout: %d\n", wisp_net_read(1, b, 4, 0, &n));
+		printf("read bad fd: %d\n", wisp_net_read(999, b, 4, 0, &n));
+	} else {
+		fprintf(stderr, "unknown case\n");
+		return 2;
+	}
+	return 0;
+}
