@@ -190,8 +190,15 @@ fn restart_types() {
         p.typed::<u32>().send(&0);
     }
     restarted(&sup, "perm", before[0]);
-    wisp::sleep(Duration::from_millis(50));
-    let kids = sup.which_children().unwrap();
+    let t = Instant::now();
+    let kids = loop {
+        let kids = sup.which_children().unwrap();
+        if kids.len() == 2 && kids[1].pid.is_none() {
+            break kids;
+        }
+        assert!(t.elapsed() < SEC, "{kids:?}");
+        wisp::sleep(Duration::from_millis(2));
+    };
     assert_eq!(kids.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["perm", "trans"]);
     assert_eq!(kids[1].pid, None);
     // An abnormal exit of a transient child: restarted.
@@ -208,19 +215,29 @@ fn crasher(_: (), _mb: Mailbox<()>) {
     panic!("I always crash");
 }
 
+fn steady(report: Process<Pid>, mb: Mailbox<()>) {
+    report.send(&wisp::self_pid());
+    let _ = mb.receive();
+}
+
 fn hitting_the_restart_intensity_ends_the_supervisor() {
+    // Linked and trapping, so the supervisor's end is observed however fast
+    // it comes (a monitor taken after start could see only NoProc).
+    wisp::trap_exits(true);
+    let me = Mailbox::<Pid>::new();
     let sup = Supervisor::new(Strategy::OneForOne)
         .intensity(3, Duration::from_secs(10))
-        .child(ChildSpec::worker("steady", worker, 0))
+        .child(ChildSpec::worker("steady", steady, me.process()))
         .child(ChildSpec::worker("crasher", crasher, ()))
-        .start()
+        .start_link()
         .unwrap();
-    let steady = sup.child("steady");
-    let mon = sup.pid().monitor();
-    let env = Mailbox::<()>::new().receive_matching(&[mon.raw()], SEC).unwrap();
-    assert_eq!(ExitReason::from_bytes(&env.bytes), Some(ExitReason::Code(EXIT_INTENSITY)));
+    let steady = me.receive_timeout(SEC).unwrap();
+    match me.receive_event(SEC).unwrap() {
+        Event::Exit { from, reason } => assert_eq!((from, reason), (sup.pid(), ExitReason::Code(EXIT_INTENSITY))),
+        other => panic!("{other:?}"),
+    }
     // It stopped its other children on the way out.
-    assert!(!steady.unwrap().is_alive());
+    assert!(!steady.is_alive());
 }
 
 fn a_linked_caller_sees_the_supervisor_give_up() {

@@ -1,0 +1,116 @@
+"""The Rust SDK (sdk/rust): the wisp crate's own tests run by `cargo test`
+under the real ./wisp (each test its own process), and the examples run with
+their output checked.
+
+Building needs the wasm32-wasip1 standard library (scripts/setup.sh) and
+Debian's packaged serde, serde_derive and bincode sources under
+/usr/share/cargo/registry (sdk/rust/.cargo/config.toml). Without them these
+tests fail, on purpose, as test_rust.py does."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, WISP
+
+SDK = ROOT / "sdk" / "rust"
+CARGO_WASM = ROOT / "scripts" / "cargo-wasm"
+
+
+@pytest.fixture(scope="module")
+def sdk_env(build_dir, shared_cache):
+    env = dict(os.environ)
+    env["CARGO_TARGET_DIR"] = str(build_dir / "rust-sdk-target")
+    env["WISP_CACHE_DIR"] = str(shared_cache)
+    env["WISP_BACKGROUND_COMPILE"] = "0"
+    env["CARGO_TARGET_WASM32_WASIP1_RUNNER"] = f"{WISP} run"
+    return env
+
+
+def cargo(env, *args, timeout=600):
+    return subprocess.run([str(CARGO_WASM), *args], cwd=SDK, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def examples(sdk_env):
+    r = cargo(sdk_env, "build", "--release", "-p", "wisp-examples")
+    if r.returncode != 0:
+        pytest.fail(f"building the Rust SDK examples failed (is the toolchain set up? "
+                    f"run 'sudo scripts/setup.sh'):\n{r.stderr}", pytrace=False)
+    out = os.path.join(sdk_env["CARGO_TARGET_DIR"], "wasm32-wasip1", "release")
+    return lambda name: os.path.join(out, f"{name}.wasm")
+
+
+def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
+    r = cargo(sdk_env, "test", "--release", "-p", "wisp")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Running tests/processes.rs" in r.stderr, r.stderr
+    assert "test result: ok. 16 passed; 0 failed" in r.stdout, r.stdout
+    assert "test result: ok. 14 passed; 0 failed" in r.stdout, r.stdout
+    # Bad input: each of these is one of the tests that passed.
+    for name in ("a_message_that_does_not_decode_is_an_error_not_a_crash",
+                 "call_replies_times_out_and_fails_fast_on_dead_processes",
+                 "a_supervisor_restarts_a_crashed_server",
+                 "hitting_the_restart_intensity_ends_the_supervisor"):
+        assert f"test {name} ... ok\n" in r.stdout, r.stdout
+
+
+def test_cargo_test_filters_by_name(sdk_env):
+    r = cargo(sdk_env, "test", "--release", "-p", "wisp", "--test", "servers", "--", "one_for")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "running 2 tests\n" in r.stdout, r.stdout
+    assert "2 passed; 0 failed; 0 ignored; 0 measured; 12 filtered out" in r.stdout, r.stdout
+
+
+def test_a_failing_test_fails_alone(wisp, examples):
+    r = wisp("run", examples("test_harness_demo"))
+    assert r.code == 101, r
+    assert r.out.startswith("\nrunning 4 tests\n"
+                            "test passes ... ok\n"
+                            "about to panic\n"
+                            "test panics ... FAILED\n"
+                            "test exits_nonzero ... FAILED\n"
+                            "test still_runs_after_failures ... ok\n"), r
+    assert "---- panics ----\nthe test process ended: trap: unreachable" in r.out, r
+    assert "---- exits_nonzero ----\nthe test process ended: exit code 3\n" in r.out, r
+    assert "test result: FAILED. 2 passed; 2 failed;" in r.out, r
+    assert "this test fails on purpose" in r.err, r
+
+
+def test_ping_pong(wisp, examples):
+    r = wisp("run", examples("ping_pong"), "1000")
+    assert r.code == 0, r
+    assert r.out == ("pong 1\npong 2\npong 3\npong 4\npong 5\npong 1000\n"
+                     "ping_pong: 1000 round trips\n"), r
+
+
+def test_worker_pool_survives_crashing_workers(wisp, examples):
+    r = wisp("run", examples("worker_pool"), "20")
+    assert r.code == 0, r
+    lines = r.out.splitlines()
+    assert lines[0] == "pool: 4 workers under a one_for_one supervisor", r
+    assert "job 4: 4^2 = 16 (worker-1)" in lines, r
+    assert "job 5: worker-2 crashed; the supervisor restarted it" in lines, r
+    assert "job 9: 9^2 = 81 (worker-2)" in lines, r   # the restarted worker-2
+    assert "job 20: worker-1 crashed; the supervisor restarted it" in lines, r
+    assert lines[-1] == "pool: 20 jobs, 16 results, 4 crashes survived, 4 workers alive", r
+    assert r.err.count("is poison") == 4, r
+
+
+def test_kv_server_call_and_cast(wisp, examples):
+    r = wisp("run", examples("kv_server"))
+    assert (r.code, r.err) == (0, ""), r
+    assert r.out == ('get lang -> Value(Some("rust"))\n'
+                     'put lang -> Old(Some("rust"))\n'
+                     'put runtime -> Old(None)\n'
+                     'get from -> Value(Some("another process"))\n'
+                     'get lang -> Value(None)\n'
+                     'len -> Len(2)\n'
+                     'len -> Len(0)\n'), r
+
+
+@pytest.mark.parametrize("tier", ["fast", "opt"])
+def test_examples_in_both_tiers(wisp, examples, tier):
+    r = wisp("run", "--tier", tier, examples("kv_server"))
+    assert r.code == 0 and "len -> Len(0)\n" in r.out, r
