@@ -248,6 +248,31 @@ WISP_IMPORT("wisp_net", "peer_addr")
 int32_t wisp_net_peer_addr(int32_t fd, char *buf, uint32_t buf_len,
                            uint32_t *len, uint32_t *port);
 
+/* Resolve a host name (on a blocking pool; the process parks meanwhile):
+ * each address as text, NUL-terminated, back to back in buf; *used bytes,
+ * *count addresses. ENOENT (44) if the name does not exist. */
+WISP_IMPORT("wisp_net", "resolve")
+int32_t wisp_resolve(const char *name, uint32_t name_len, char *buf,
+                     uint32_t buf_len, uint32_t *used, uint32_t *count);
+
+/* UDP: datagram sockets (WASI fds too). addr_len 0 in send_to: to the
+ * address given to udp_connect. */
+WISP_IMPORT("wisp_net", "udp_bind")
+int32_t wisp_udp_bind(const char *addr, uint32_t addr_len, uint32_t port,
+                      int32_t *fd);
+WISP_IMPORT("wisp_net", "udp_connect")
+int32_t wisp_udp_connect(int32_t fd, const char *addr, uint32_t addr_len,
+                         uint32_t port);
+WISP_IMPORT("wisp_net", "udp_send_to")
+int32_t wisp_udp_send_to(int32_t fd, const void *buf, uint32_t len,
+                         const char *addr, uint32_t addr_len, uint32_t port,
+                         int64_t timeout_ns, uint32_t *n);
+WISP_IMPORT("wisp_net", "udp_recv_from")
+int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
+                           int64_t timeout_ns, uint32_t *n, char *addr,
+                           uint32_t addr_buf_len, uint32_t *addr_len,
+                           uint32_t *port);
+
 #undef WISP_IMPORT
 
 /* ---- helpers in sdk/c/wisp.c ---- */

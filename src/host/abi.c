@@ -157,6 +157,11 @@ const struct host_import wisp_imports[] = {
 	N(set_nodelay, "ii", "i"),
 	N(local_addr, "iiiii", "i"),
 	N(peer_addr, "iiiii", "i"),
+	N(resolve, "iiiiii", "i"),
+	N(udp_bind, "iiii", "i"),
+	N(udp_connect, "iiii", "i"),
+	N(udp_send_to, "iiiiiiIi", "i"),
+	N(udp_recv_from, "iiiIiiiii", "i"),
 #undef N
 #define R(name, params, results) { "wisp_registry", #name, params, results }
 	R(register, "iiI", "i"),

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
@@ -265,9 +266,12 @@ static u32 addr_of(void *self, u32 fd, u32 buf, u32 buf_len, u32 len_out,
 	api_ptr(hp, len_out, 4, "wisp_net_addr");
 	api_ptr(hp, port_out, 4, "wisp_net_addr");
 	uint16_t err;
-	struct wasi_fd *f = sock_fd(hp, fd, &err);
+	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, &err);
 	if (f == NULL)
 		return err;
+	if (f->filetype != WASI_FILETYPE_SOCKET_STREAM &&
+	    f->filetype != WASI_FILETYPE_SOCKET_DGRAM)
+		return WASI_ENOTSOCK;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	if ((peer ? getpeername(f->host, (struct sockaddr *)&ss, &sl)
@@ -301,4 +305,222 @@ u32 NS(local_addr)(void *self, u32 fd, u32 buf, u32 buf_len, u32 len_out, u32 po
 u32 NS(peer_addr)(void *self, u32 fd, u32 buf, u32 buf_len, u32 len_out, u32 port_out)
 {
 	return addr_of(self, fd, buf, buf_len, len_out, port_out, true);
+}
+
+/* ---- DNS, on the blocking pool ---- */
+
+struct resolve_job {
+	char name[256];
+	struct addrinfo *res;
+	int rc;
+};
+
+static void do_resolve(void *arg)
+{
+	struct resolve_job *j = arg;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	j->rc = getaddrinfo(j->name, NULL, &hints, &j->res);
+}
+
+u32 NS(resolve)(void *self, u32 name, u32 name_len, u32 buf, u32 buf_len,
+                u32 used_out, u32 count_out)
+{
+	SELF;
+	api_ptr(hp, used_out, 4, "wisp_resolve");
+	api_ptr(hp, count_out, 4, "wisp_resolve");
+	api_ptr(hp, buf, buf_len, "wisp_resolve");
+	struct resolve_job job = { .res = NULL };
+	if (name_len == 0 || name_len >= sizeof(job.name))
+		return WASI_EINVAL;
+	memcpy(job.name, api_ptr(hp, name, name_len, "wisp_resolve"), name_len);
+	if (memchr(job.name, '\0', name_len) != NULL)
+		return WASI_EINVAL;
+	job.name[name_len] = '\0';
+	if (hp->proc == NULL)
+		do_resolve(&job);
+	else if (proc_run_blocking(hp->proc, do_resolve, &job) != 0)
+		return WASI_EAGAIN;
+	if (job.rc != 0) {
+		if (job.res)
+			freeaddrinfo(job.res);
+		return job.rc == EAI_NONAME || job.rc == EAI_NODATA ? WASI_ENOENT
+		       : job.rc == EAI_AGAIN ? WASI_EAGAIN : WASI_EIO;
+	}
+	/* Each address as text, NUL-terminated, without duplicates. */
+	char out[2048];
+	uint32_t used = 0, count = 0;
+	uint16_t err = 0;
+	for (struct addrinfo *a = job.res; a; a = a->ai_next) {
+		char text[INET6_ADDRSTRLEN];
+		const void *src = a->ai_family == AF_INET
+		        ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+		        : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+		if (inet_ntop(a->ai_family, src, text, sizeof(text)) == NULL)
+			continue;
+		size_t tl = strlen(text) + 1;
+		bool dup = false;
+		for (uint32_t off = 0; off < used; off += (uint32_t)strlen(out + off) + 1)
+			dup |= strcmp(out + off, text) == 0;
+		if (dup)
+			continue;
+		if (used + tl > sizeof(out)) {
+			err = WASI_ENOBUFS;
+			break;
+		}
+		memcpy(out + used, text, tl);
+		used += (uint32_t)tl;
+		count++;
+	}
+	freeaddrinfo(job.res);
+	memcpy(api_ptr(hp, used_out, 4, "wisp_resolve"), &used, 4);
+	memcpy(api_ptr(hp, count_out, 4, "wisp_resolve"), &count, 4);
+	if (used > buf_len)
+		return WASI_ENOBUFS;
+	memcpy(api_ptr(hp, buf, used, "wisp_resolve"), out, used);
+	return err;
+}
+
+/* ---- UDP ---- */
+
+static uint16_t install_dgram(struct host_proc *hp, int sock, u32 fd_out)
+{
+	struct wasi_fd nf = {
+		.host = sock,
+		.filetype = WASI_FILETYPE_SOCKET_DGRAM,
+		.rights_base = WASI_RIGHTS_SOCKET,
+		.rights_inheriting = WASI_RIGHTS_SOCKET,
+		.parks = true,
+	};
+	uint32_t slot;
+	uint16_t err = wasi_fd_insert(wasi_ctx_of(hp), &nf, &slot);
+	if (err) {
+		close(sock);
+		return err;
+	}
+	memcpy(api_ptr(hp, fd_out, 4, "wisp_udp"), &slot, 4);
+	return 0;
+}
+
+static struct wasi_fd *dgram_fd(struct host_proc *hp, u32 fd, uint16_t *err)
+{
+	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, err);
+	if (f != NULL && f->filetype != WASI_FILETYPE_SOCKET_DGRAM) {
+		*err = WASI_ENOTSOCK;
+		return NULL;
+	}
+	return f;
+}
+
+u32 NS(udp_bind)(void *self, u32 addr, u32 len, u32 port, u32 fd_out)
+{
+	SELF;
+	api_ptr(hp, fd_out, 4, "wisp_udp_bind");
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint16_t err = parse_addr(hp, addr, len, port, &ss, &sl);
+	if (err)
+		return err;
+	int s = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return wasi_errno(errno);
+	if (bind(s, (struct sockaddr *)&ss, sl) != 0) {
+		int e = errno;
+		close(s);
+		return wasi_errno(e);
+	}
+	return install_dgram(hp, s, fd_out);
+}
+
+u32 NS(udp_connect)(void *self, u32 fd, u32 addr, u32 len, u32 port)
+{
+	SELF;
+	uint16_t err;
+	struct wasi_fd *f = dgram_fd(hp, fd, &err);
+	if (f == NULL)
+		return err;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if ((err = parse_addr(hp, addr, len, port, &ss, &sl)) != 0)
+		return err;
+	return connect(f->host, (struct sockaddr *)&ss, sl) == 0 ? 0 : wasi_errno(errno);
+}
+
+/* addr_len 0: to the connected peer. */
+u32 NS(udp_send_to)(void *self, u32 fd, u32 buf, u32 len, u32 addr, u32 addr_len,
+                    u32 port, u64 timeout, u32 n_out)
+{
+	SELF;
+	api_ptr(hp, n_out, 4, "wisp_udp_send_to");
+	api_ptr(hp, buf, len, "wisp_udp_send_to");
+	uint16_t err;
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	if (addr_len != 0 && (err = parse_addr(hp, addr, addr_len, port, &ss, &sl)) != 0)
+		return err;
+	struct wasi_fd *f = dgram_fd(hp, fd, &err);
+	if (f == NULL)
+		return err;
+	for (;;) {
+		ssize_t r = sendto(f->host, engine_guest_ptr(hp->mem, buf, len), len, MSG_NOSIGNAL,
+		                   sl ? (struct sockaddr *)&ss : NULL, sl);
+		if (r >= 0) {
+			uint32_t v = (uint32_t)r;
+			memcpy(api_ptr(hp, n_out, 4, "wisp_udp_send_to"), &v, 4);
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return wasi_errno(errno);
+		if ((err = wait_for(hp, f, REACTOR_WRITE, (int64_t)timeout)) != 0)
+			return err;
+		if ((f = dgram_fd(hp, fd, &err)) == NULL)
+			return err;
+	}
+}
+
+/* The sender's address as text into addr_buf (length in *addr_len_out),
+ * its port in *port_out. */
+u32 NS(udp_recv_from)(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_out,
+                      u32 addr_buf, u32 addr_buf_len, u32 addr_len_out, u32 port_out)
+{
+	SELF;
+	api_ptr(hp, n_out, 4, "wisp_udp_recv_from");
+	api_ptr(hp, buf, len, "wisp_udp_recv_from");
+	api_ptr(hp, addr_buf, addr_buf_len, "wisp_udp_recv_from");
+	api_ptr(hp, addr_len_out, 4, "wisp_udp_recv_from");
+	api_ptr(hp, port_out, 4, "wisp_udp_recv_from");
+	uint16_t err;
+	struct wasi_fd *f = dgram_fd(hp, fd, &err);
+	if (f == NULL)
+		return err;
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		ssize_t r = recvfrom(f->host, engine_guest_ptr(hp->mem, buf, len), len, 0,
+		                     (struct sockaddr *)&ss, &sl);
+		if (r >= 0) {
+			char text[INET6_ADDRSTRLEN] = "";
+			uint32_t p = 0;
+			if (ss.ss_family == AF_INET) {
+				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, text, sizeof(text));
+				p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			} else if (ss.ss_family == AF_INET6) {
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, text, sizeof(text));
+				p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+			}
+			uint32_t tl = (uint32_t)strlen(text), v = (uint32_t)r;
+			if (tl > addr_buf_len)
+				tl = addr_buf_len;
+			memcpy(api_ptr(hp, addr_buf, tl, "wisp_udp_recv_from"), text, tl);
+			memcpy(api_ptr(hp, addr_len_out, 4, "wisp_udp_recv_from"), &tl, 4);
+			memcpy(api_ptr(hp, port_out, 4, "wisp_udp_recv_from"), &p, 4);
+			memcpy(api_ptr(hp, n_out, 4, "wisp_udp_recv_from"), &v, 4);
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return wasi_errno(errno);
+		if ((err = wait_for(hp, f, REACTOR_READ, (int64_t)timeout)) != 0)
+			return err;
+		if ((f = dgram_fd(hp, fd, &err)) == NULL)
+			return err;
+	}
 }

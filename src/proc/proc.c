@@ -574,6 +574,12 @@ static bool matches(const struct msg *m, const uint64_t *tags, uint32_t ntags)
 	return false;
 }
 
+void proc_park(struct proc *self)
+{
+	atomic_fetch_add(&self->wait_seq, 1);
+	sched_switch_out(self, Y_PARK);
+}
+
 /* Park until woken (a message, a signal, or the deadline). */
 static void wait_until(struct proc *self, uint64_t deadline)
 {
@@ -612,13 +618,21 @@ void proc_io_ready(uint64_t token, void *arg)
 
 int proc_wait_fd(struct proc *self, int fd, uint32_t events, int64_t timeout_ns)
 {
+	return proc_wait_fds(self, &fd, &events, 1, timeout_ns);
+}
+
+int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
+                  uint32_t n, int64_t timeout_ns)
+{
 	struct rt *rt = self->rt;
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : rt_now_ns() + (uint64_t)timeout_ns;
 	uint64_t seq = atomic_fetch_add(&self->wait_seq, 1) + 1;
-	int rc = reactor_arm(&rt->reactor, fd, events,
-	                     (uint64_t)self->index << 32 | (uint32_t)seq);
-	if (rc != 0)
-		return rc;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = reactor_arm(&rt->reactor, fds[i], events[i],
+		                     (uint64_t)self->index << 32 | (uint32_t)seq);
+		if (rc != 0)
+			return rc;    /* e.g. -EPERM: a regular file, always ready */
+	}
 	if (deadline != UINT64_MAX) {
 		struct timer *t = calloc(1, sizeof(*t));
 		if (t == NULL)

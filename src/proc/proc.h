@@ -190,5 +190,13 @@ uint64_t proc_max_message(const struct proc *self);
  * passes (-ETIMEDOUT; timeout_ns < 0: none) or a signal arrives (spurious
  * returns are allowed: the caller retries its operation). 0 or -errno. */
 int proc_wait_fd(struct proc *self, int fd, uint32_t events, int64_t timeout_ns);
+/* The same for several fds: returns when any may be ready. */
+int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
+                  uint32_t n, int64_t timeout_ns);
+
+/* Run fn(arg) on the runtime's blocking pool (for work that may block a
+ * thread: DNS resolution) and park until it is done. 0, or -errno if it
+ * could not be queued. */
+int proc_run_blocking(struct proc *self, void (*fn)(void *), void *arg);
 
 #endif

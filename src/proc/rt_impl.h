@@ -123,6 +123,8 @@ struct rt {
 	struct reactor reactor;        /* fd readiness, one for the runtime */
 	atomic_int poller;             /* a scheduler is blocked in reactor_poll */
 	atomic_int io_waiting;         /* processes waiting for an fd */
+	pthread_mutex_t blocking_lock; /* creating the blocking pool */
+	struct blocking_pool *blocking;/* blocking.c, started on first use */
 	atomic_uint_fast64_t next_ref; /* monitor/request refs, timer ids */
 
 	struct stack_pool stacks;
@@ -183,5 +185,9 @@ void proc_reap(struct proc *p);
 void proc_fire_timer(struct rt *rt, struct timer *t);
 
 uint64_t rt_new_ref(struct rt *rt);
+/* Park until woken (spurious wake-ups allowed). */
+void proc_park(struct proc *self);
+/* Stop the blocking pool's threads; false if one did not stop in time. */
+bool blocking_pool_stop(struct rt *rt);
 
 #endif

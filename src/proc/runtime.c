@@ -90,6 +90,7 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	rt->limits.max_memory = rt->cfg.max_memory;
 	rt->limits.mem_pool = engine_mem_pool_new(4096);
 	pthread_mutex_init(&rt->timer_lock, NULL);
+	pthread_mutex_init(&rt->blocking_lock, NULL);
 	pthread_mutex_init(&rt->done_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -157,7 +158,7 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 
 	/* Stop: the main process is gone; the others are discarded. A thread
 	 * stuck in a blocking call keeps the runtime alive: leave it all. */
-	if (!sched_stop(rt))
+	if (!sched_stop(rt) || !blocking_pool_stop(rt))
 		return 0;
 	rt_free(rt);
 	return 0;

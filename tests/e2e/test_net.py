@@ -123,6 +123,9 @@ CASES = {
     "moved": ["send_fd: 0", "use after move: 8", "send_fd again: 4",
               "send_fd of stdout: 4", "child read: rc=0 n=2 'hi'"],
     "notsock": ["read stdout: 57", "read bad fd: 8"],
+    "udp": ["send: 0", "recv: 0 'ping' from 127.0.0.1 same port yes", "connect: 0",
+            "reply: 0", "recv: 0 'pong'", "timeout: 73", "tcp call on udp: 57"],
+    "dns": ["localhost: 0 loopback yes", "missing: 44", "empty: 28", "small buffer: 42"],
 }
 
 

@@ -87,6 +87,37 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		wisp_net_write(fd2, "hi", 2, WISP_INFINITY, &n);
 		wisp_sleep(300 * MS);
+	} else if (!strcmp(c, "udp")) {
+		int32_t a, b;
+		wisp_udp_bind(L("127.0.0.1"), 0, &a);
+		wisp_udp_bind(L("127.0.0.1"), 0, &b);
+		char t[64];
+		uint32_t tl, pa = 0, pb = 0;
+		wisp_net_local_addr(a, t, sizeof(t), &tl, &pa);
+		wisp_net_local_addr(b, t, sizeof(t), &tl, &pb);
+		printf("send: %d\n", wisp_udp_send_to(a, "ping", 4, L("127.0.0.1"), pb, WISP_INFINITY, &n));
+		char buf[16], from[64];
+		uint32_t fl = 0, fp = 0;
+		int rc = wisp_udp_recv_from(b, buf, sizeof(buf), 2000 * MS, &n, from, sizeof(from), &fl, &fp);
+		printf("recv: %d '%.*s' from %.*s same port %s\n", rc, (int)n, buf, (int)fl, from,
+		       fp == pa ? "yes" : "no");
+		printf("connect: %d\n", wisp_udp_connect(b, L("127.0.0.1"), pa));
+		printf("reply: %d\n", wisp_udp_send_to(b, "pong", 4, NULL, 0, 0, WISP_INFINITY, &n));
+		rc = wisp_udp_recv_from(a, buf, sizeof(buf), 2000 * MS, &n, from, sizeof(from), &fl, &fp);
+		printf("recv: %d '%.*s'\n", rc, (int)n, buf);
+		printf("timeout: %d\n", wisp_udp_recv_from(a, buf, sizeof(buf), 50 * MS, &n, from, sizeof(from), &fl, &fp));
+		printf("tcp call on udp: %d\n", wisp_net_read(a, buf, 4, 0, &n));
+	} else if (!strcmp(c, "dns")) {
+		char buf[512];
+		uint32_t used = 0, count = 0;
+		int rc = wisp_resolve(L("localhost"), buf, sizeof(buf), &used, &count);
+		int has = 0;
+		for (uint32_t off = 0; off < used; off += (uint32_t)strlen(buf + off) + 1)
+			has |= !strcmp(buf + off, "127.0.0.1") || !strcmp(buf + off, "::1");
+		printf("localhost: %d loopback %s\n", rc, has ? "yes" : "no");
+		printf("missing: %d\n", wisp_resolve(L("no-such-host.invalid"), buf, sizeof(buf), &used, &count));
+		printf("empty: %d\n", wisp_resolve("", 0, buf, sizeof(buf), &used, &count));
+		printf("small buffer: %d\n", wisp_resolve(L("localhost"), buf, 2, &used, &count));
 	} else if (!strcmp(c, "notsock")) {
 		char b[4];
 		printf("read stdout: %d\n", wisp_net_read(1, b, 4, 0, &n));
