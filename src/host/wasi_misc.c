@@ -2,8 +2,9 @@
  * wasi_misc.c — arguments, environment, clocks, poll_oneoff, randomness and
  * process control.
  *
- * poll_oneoff with only clock subscriptions, called by a wisp process,
- * parks that process (proc_sleep) and lets the scheduler run others.
+ * poll_oneoff called by a wisp process parks that process, not the thread:
+ * with only clock subscriptions it sleeps (proc_sleep); with fds it waits
+ * in the reactor (park_on_fds) and looks again when woken.
  * Otherwise it blocks the calling thread in ppoll(2): clock subscriptions
  * become its timeout (the earliest one), fd subscriptions its pollfds. Each
  * clock subscription keeps its deadline on its own clock, so an absolute
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "wasi_impl.h"
+#include "io/reactor.h"
 #include "proc/proc.h"
 
 #define W(self) wasi_ctx_of(HOST_PROC(self))
@@ -242,6 +244,28 @@ static int64_t next_timeout(const struct sub *subs, uint32_t n)
 	return best;
 }
 
+/* In a wisp process: if no fd is ready yet, park the process until one of
+ * them is (through the reactor) or t ns pass (t < 0: no limit). True if it
+ * parked (the caller looks again); false to fall back on ppoll(2) (an fd
+ * is ready already, or one the reactor cannot watch, like a regular file). */
+static bool park_on_fds(struct proc *proc, struct pollfd *pfds, int npfds, int64_t t)
+{
+	struct timespec zero = { 0, 0 };
+	if (ppoll(pfds, (nfds_t)npfds, &zero, NULL) != 0)
+		return false;
+	int fds[64];
+	uint32_t evs[64];
+	if (npfds > 64)
+		return false;
+	for (int i = 0; i < npfds; i++) {
+		fds[i] = pfds[i].fd;
+		evs[i] = ((pfds[i].events & POLLIN) ? REACTOR_READ : 0) |
+		         ((pfds[i].events & POLLOUT) ? REACTOR_WRITE : 0);
+	}
+	int rc = proc_wait_fds(proc, fds, evs, (uint32_t)npfds, t);
+	return rc == 0 || rc == -ETIMEDOUT;
+}
+
 uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
                               uint32_t nsubscriptions, uint32_t nevents)
 {
@@ -282,6 +306,8 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 			proc_sleep(proc, t);
 			goto check;
 		}
+		if (npfds > 0 && t != 0 && proc != NULL && park_on_fds(proc, pfds, npfds, t))
+			continue;   /* woken: look again (clocks included) */
 		struct timespec ts = { (time_t)(t / 1000000000),
 		                       (long)(t % 1000000000) };
 		int r = ppoll(pfds, (nfds_t)npfds, t < 0 ? NULL : &ts, NULL);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <wisp/guest.h>
@@ -32,6 +33,19 @@ static void holder(const void *arg, uint32_t len)
 	uint32_t n = 0;
 	int rc = wisp_net_read(fd, buf, sizeof(buf), 2000 * MS, &n);
 	printf("child read: rc=%d n=%u '%.*s'\n", rc, n, (int)n, buf);
+	fflush(stdout);
+}
+
+static void poller(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	struct wisp_msg_info info;
+	int32_t fd;
+	wisp_receive(NULL, 0, WISP_INFINITY, &fd, 4, &info);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r = poll(&p, 1, 5000);
+	printf("child poll: %d readable %s\n", r, (p.revents & POLLIN) ? "yes" : "no");
 	fflush(stdout);
 }
 
@@ -118,6 +132,18 @@ int main(int argc, char **argv)
 		printf("missing: %d\n", wisp_resolve(L("no-such-host.invalid"), buf, sizeof(buf), &used, &count));
 		printf("empty: %d\n", wisp_resolve("", 0, buf, sizeof(buf), &used, &count));
 		printf("small buffer: %d\n", wisp_resolve(L("localhost"), buf, 2, &used, &count));
+	} else if (!strcmp(c, "poll")) {
+		/* The child polls (WASI poll_oneoff on a socket) while this process
+		 * must keep running on the same scheduler to write to it. */
+		listen_any(&fd, &port);
+		wisp_tcp_connect(L("127.0.0.1"), port, 2000 * MS, &fd2);
+		wisp_tcp_accept(fd, 2000 * MS, &conn);
+		wisp_pid_t pid = wisp_spawn(poller, NULL, 0);
+		wisp_send_fd(pid, 1, conn);
+		wisp_sleep(200 * MS);
+		printf("parent writes: %d\n", wisp_net_write(fd2, "!", 1, WISP_INFINITY, &n));
+		fflush(stdout);
+		wisp_sleep(300 * MS);
 	} else if (!strcmp(c, "notsock")) {
 		char b[4];
 		printf("read stdout: %d\n", wisp_net_read(1, b, 4, 0, &n));
