@@ -81,6 +81,7 @@ base_pkgs=(
 	libdw-dev libelf-dev                     # naming the wasm function of a trap
 	libclang-rt-14-dev                       # libFuzzer for make fuzz (tests/fuzz/)
 	erlang-nox golang-go hyperfine           # benchmarks against peers
+	librust-serde-dev librust-serde-derive-dev librust-bincode-dev  # sdk/rust's crates, offline
 )
 rust_pkgs=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
 
