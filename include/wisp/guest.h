@@ -41,6 +41,7 @@ typedef uint64_t wisp_pid_t;       /* 0 is never a valid process id */
 #define WISP_ENOTFOUND 8   /* no such timer / name / monitor */
 #define WISP_EPERM     9   /* a capability the process lacks */
 #define WISP_ELIMIT   10   /* process limit reached */
+#define WISP_EREADY   11   /* receive_fd: the fd is readable (no message taken) */
 
 /* Timeouts, in nanoseconds. */
 #define WISP_INFINITY  (-1LL)
@@ -170,6 +171,14 @@ int32_t wisp_send(wisp_pid_t pid, uint64_t tag, const void *data, uint32_t len);
 WISP_IMPORT("wisp_message", "receive")
 int32_t wisp_receive(const uint64_t *tags, uint32_t ntags, int64_t timeout_ns,
                      void *buf, uint32_t buf_len, struct wisp_msg_info *info);
+
+/* wisp_receive that also returns WISP_EREADY, taking no message, as soon as
+ * socket `fd` has data (or the peer closed it): one process can wait on its
+ * mailbox and a connection at once. WISP_EINVAL if fd is not a socket. */
+WISP_IMPORT("wisp_message", "receive_fd")
+int32_t wisp_receive_fd(const uint64_t *tags, uint32_t ntags, int32_t fd,
+                        int64_t timeout_ns, void *buf, uint32_t buf_len,
+                        struct wisp_msg_info *info);
 
 /* Send a request (a DATA message with a fresh ref) and wait for the reply,
  * i.e. a message with tag == ref, up to timeout_ns. WISP_ENOPROC if pid is

@@ -142,6 +142,7 @@ const struct host_import wisp_imports[] = {
 	M(receive, "iiIiii", "i"),
 	M(request, "IIiiIiii", "i"),
 	M(send_fd, "IIi", "i"),
+	M(receive_fd, "iiiIiii", "i"),
 #undef M
 #define T(name, params, results) { "wisp_timer", #name, params, results }
 	T(sleep, "I", ""),

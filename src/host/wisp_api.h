@@ -40,6 +40,8 @@ static inline void api_put_u64(struct host_proc *hp, u32 addr, uint64_t v,
  * the caller's table (its host fd, or -1 if fd is not a wisp socket), and
  * put a host socket into a table (a WASI errno; the new fd in *slot). */
 int net_give_socket(struct host_proc *hp, uint32_t fd);
+/* The host fd of socket `fd` in the caller's table, or -1. */
+int wasi_socket_host_fd(struct host_proc *hp, uint32_t fd);
 uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot);
 
 #endif

@@ -106,3 +106,27 @@ u32 NS(send_fd)(void *self, u64 pid, u64 tag, u32 fd)
 		return WISP_EINVAL;
 	return (u32)proc_send_fd(hp->proc, pid, tag, host);
 }
+
+u32 NS(receive_fd)(void *self, u32 tags, u32 ntags, u32 fd, u64 timeout, u32 buf,
+                   u32 buf_len, u32 info)
+{
+	SELF;
+	if (ntags > MAX_TAGS)
+		return WISP_EINVAL;
+	api_ptr(hp, info, sizeof(struct wisp_msg_info), "wisp_receive_fd");
+	api_ptr(hp, buf, buf_len, "wisp_receive_fd");
+	int host = wasi_socket_host_fd(hp, fd);
+	if (host < 0)
+		return WISP_EINVAL;
+	uint64_t small[8] = { 0 };
+	uint64_t *t = copy_tags(hp, tags, ntags, small, "wisp_receive_fd");
+	if (t == NULL)
+		return WISP_ENOMEM;
+	struct msg *m;
+	int rc = proc_receive_fd(hp->proc, t, ntags, host, (int64_t)timeout, &m);
+	if (t != small)
+		free(t);
+	if (rc != WISP_OK)
+		return (u32)rc;
+	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_receive_fd");
+}

@@ -71,6 +71,16 @@ uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot)
 	return wasi_fd_insert(wasi_ctx_of(hp), &nf, slot);
 }
 
+int wasi_socket_host_fd(struct host_proc *hp, uint32_t fd)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, &err);
+	if (f == NULL || (f->filetype != WASI_FILETYPE_SOCKET_STREAM &&
+	                  f->filetype != WASI_FILETYPE_SOCKET_DGRAM))
+		return -1;
+	return f->host;
+}
+
 int net_give_socket(struct host_proc *hp, uint32_t fd)
 {
 	uint16_t err;

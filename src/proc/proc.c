@@ -24,6 +24,7 @@
  * answered as if by a dead process: NOPROC for link and monitor requests.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -674,6 +675,32 @@ int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
 		if (timeout_ns == 0 || (deadline != UINT64_MAX && rt_now_ns() >= deadline))
 			return WISP_ETIMEDOUT;
 		wait_until(self, deadline);
+	}
+}
+
+int proc_receive_fd(struct proc *self, const uint64_t *tags, uint32_t ntags,
+                    int fd, int64_t timeout_ns, struct msg **out)
+{
+	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : rt_now_ns() + (uint64_t)timeout_ns;
+	for (;;) {
+		drain(self);
+		for (struct msg *m = self->mbox.first; m; m = m->next) {
+			if (matches(m, tags, ntags)) {
+				*out = m;
+				return WISP_OK;
+			}
+		}
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		if (poll(&pf, 1, 0) > 0)
+			return WISP_EREADY;
+		uint64_t now = rt_now_ns();
+		if (timeout_ns == 0 || (deadline != UINT64_MAX && now >= deadline))
+			return WISP_ETIMEDOUT;
+		uint32_t ev = REACTOR_READ;
+		int rc = proc_wait_fds(self, &fd, &ev, 1,
+		                       deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
+		if (rc != 0 && rc != -ETIMEDOUT)
+			return WISP_EINVAL;   /* an fd the reactor cannot watch */
 	}
 }
 

@@ -167,6 +167,10 @@ int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd);
 int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
                  int64_t timeout_ns, struct msg **out);
 void proc_take(struct proc *self, struct msg *m);
+/* proc_receive that also returns WISP_EREADY as soon as host fd `fd` is
+ * readable (a process waiting on its mailbox and a socket at once). */
+int proc_receive_fd(struct proc *self, const uint64_t *tags, uint32_t ntags,
+                    int fd, int64_t timeout_ns, struct msg **out);
 int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
                  uint32_t len, int64_t timeout_ns, struct msg **out);
 int proc_link(struct proc *self, uint64_t pid);

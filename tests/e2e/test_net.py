@@ -122,7 +122,7 @@ CASES = {
                   "writes after peer close: 0 then error"],
     "moved": ["send_fd: 0", "use after move: 8", "send_fd again: 4",
               "send_fd of stdout: 4", "child read: rc=0 n=2 'hi'"],
-    "notsock": ["read stdout: 57", "read bad fd: 8"],
+    "notsock": ["read stdout: 57", "read bad fd: 8", "receive_fd on stdout: 4"],
     "poll": ["parent writes: 0", "child poll: 1 readable yes"],
     "udp": ["send: 0", "recv: 0 'ping' from 127.0.0.1 same port yes", "connect: 0",
             "reply: 0", "recv: 0 'pong'", "timeout: 73", "tcp call on udp: 57"],
@@ -137,3 +137,44 @@ def test_network_edge_cases(wisp, build_proc, case):
     r = wisp("run", "--tier", "fast", "--schedulers", "1", m, case, timeout=60)
     assert r.code == 0, r
     assert r.out.splitlines() == CASES[case], r
+
+
+def read_until(s, text, limit=10.0):
+    data = b""
+    deadline = time.time() + limit
+    while text.encode() not in data and time.time() < deadline:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+
+def test_chat_room_broadcasts_and_announces_departures(build_proc, shared_cache):
+    import os
+    chat = build_proc(ROOT / "examples" / "chat" / "chat.c")
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    proc = subprocess.Popen([str(WISP), "run", "--tier", "fast", str(chat), "0"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        people = {}
+        for name in ("ann", "bob", "cy"):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            assert read_until(s, "name? ").endswith("name? ")
+            s.sendall(name.encode() + b"\n")
+            people[name] = s
+            assert f"* {name} joined" in read_until(s, f"* {name} joined")
+        people["ann"].sendall(b"hello room\n")
+        for name in ("bob", "cy"):
+            assert "ann: hello room" in read_until(people[name], "ann: hello room")
+        people["cy"].sendall(b"/crash\n")           # cy's process traps
+        assert "* cy left" in read_until(people["bob"], "* cy left")
+        people["bob"].close()                         # bob disconnects
+        assert "* bob left" in read_until(people["ann"], "* bob left")
+        people["ann"].sendall(b"anyone?\n")
+        assert "ann: anyone?" in read_until(people["ann"], "ann: anyone?")
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

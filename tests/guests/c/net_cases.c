@@ -148,6 +148,8 @@ int main(int argc, char **argv)
 		char b[4];
 		printf("read stdout: %d\n", wisp_net_read(1, b, 4, 0, &n));
 		printf("read bad fd: %d\n", wisp_net_read(999, b, 4, 0, &n));
+		struct wisp_msg_info info;
+		printf("receive_fd on stdout: %d\n", wisp_receive_fd(NULL, 0, 1, 0, b, 4, &info));
 	} else {
 		fprintf(stderr, "unknown case\n");
 		return 2;
