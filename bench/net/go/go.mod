@@ -1,0 +1,3 @@
+module wispnetbench
+
+go 1.22

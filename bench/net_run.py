@@ -1,0 +1,590 @@
+#!/usr/bin/env python3
+"""wisp's networking benchmark: the echo example against a Go and an Erlang echo server.
+
+    python3 bench/net_run.py [--quick] [--runs N] [--conns N] [--duration S]
+                             [--idle-conns N] [--impls wisp,go,erlang] [--pin]
+
+Three TCP echo servers with the same protocol (bytes in, the same bytes out),
+all listening on 127.0.0.1 (an ephemeral port each, read back from their
+first line, `listening on ADDR:PORT`):
+
+  wisp    examples/echo/echo.c, a wisp process per connection, built like
+          `make -C examples echo.wasm` (into a temporary directory), the opt
+          tier compiled ahead with `wisp compile` into a private cache, run
+          with `wisp run --tier opt`.
+  go      bench/net/go/echo: a goroutine per connection, a read/write loop
+          with a 4 KiB buffer (Go's defaults: TCP_NODELAY on, GOMAXPROCS =
+          cores).
+  erlang  bench/net/erlang/netecho.erl: gen_tcp, an Erlang process per
+          connection, {active,false} recv/send loop, packet raw, nodelay true;
+          `erl -noshell` with the defaults (a scheduler per core, JIT).
+
+One load generator for all three, bench/net/go/loadgen (Go). It opens the
+connections and does one checked echo on each first, then:
+
+  load  N connections (default 1,000; --quick 200) each doing closed-loop
+        round trips of a 64-byte message for 1 s of warm-up and then the
+        measured window (default 10 s; --quick 3 s): requests/s and latency
+        p50/p99/max of the round trips completed in the window. Every echo is
+        compared with what was sent. The server's CPU time (OS process tree)
+        over the run is shown too.
+  idle  10,000 connections (--quick: 2,000), each established and echoed once,
+        then held idle: (server RSS with them - server RSS just before
+        connecting) / N, on a freshly started server. RSS is the OS figure
+        (VmRSS, summed over the server's process tree), never a runtime's own
+        accounting.
+
+The machine has few cores (2 on the dev machine) and the load generator runs
+on them too, so it competes with the server for CPU: the throughput figures
+are for "server + client on one box", the same for all three. --pin puts the
+server on CPU 0 and the load generator on the others instead.
+
+Targets (from the networking issue): wisp's throughput >= Go's in the same run;
+idle connection cost <= Go's.
+
+Exit status: 0 when everything ran, even if targets are missed or a column is
+unavailable (a peer not installed: the table says so); 1 on a build failure,
+a server that does not start or dies, wrong echo data, or a load generator
+error; 2 on bad usage or missing clang/wisp/go.
+"""
+import argparse
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NET = ROOT / "bench" / "net"
+CLANG = os.environ.get("WISP_CLANG", "clang")
+WASI_SYSROOT = os.environ.get("WISP_WASI_SYSROOT", "/usr")
+IMPLS = ["wisp", "go", "erlang"]
+NOFILE = 65536          # RLIMIT_NOFILE wanted for the servers and the load generator
+START_TIMEOUT_S = 60    # for a server's `listening on` line
+RSS_SETTLE_S = 1.0      # after the idle connections are up, before reading RSS
+BASE_SETTLE_S = 0.5     # after a server starts, before its baseline RSS
+
+
+class BenchError(Exception):
+    """A failure that makes a figure wrong: build, crash, timeout, bad echo."""
+
+
+def tail(text, lines=10):
+    return "\n".join("    " + l for l in (text or "").strip().splitlines()[-lines:])
+
+
+def run(cmd, env=None, cwd=None, timeout=600):
+    try:
+        return subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise BenchError(f"timed out after {timeout} s: {' '.join(map(str, cmd))}") from e
+
+
+def check(cmd, what, **kw):
+    proc = run(cmd, **kw)
+    if proc.returncode != 0:
+        raise BenchError(f"{what} failed (exit {proc.returncode}): {' '.join(map(str, cmd))}\n"
+                         f"{tail(proc.stderr or proc.stdout)}")
+    return proc
+
+
+def find_go():
+    return next((g for g in [os.environ.get("WISP_GO"), "/usr/local/go/bin/go",
+                             shutil.which("go")] if g and Path(g).exists()), None)
+
+
+def raise_nofile(want):
+    """Raises this process's RLIMIT_NOFILE (children inherit it) to want, or
+    as far as the hard limit allows without privilege; returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for lim in (want, hard):
+        if lim == resource.RLIM_INFINITY or lim > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (lim, max(lim, hard)))
+                return lim
+            except (ValueError, OSError):
+                continue
+    return soft
+
+
+def preexec(cpus):
+    """For children: optionally a CPU set (the fd limit is inherited)."""
+    def f():
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+    return f
+
+
+# --------------------------------------------------------------------------
+# the three servers
+
+class Impl:
+    name = "?"
+    unavailable = None
+    env = None
+
+    def cmd(self):
+        raise NotImplementedError
+
+
+class Wisp(Impl):
+    name = "wisp"
+
+    def __init__(self, work, wisp):
+        self.wisp = wisp
+        self.wasm = work / "wisp" / "echo.wasm"
+        self.env = dict(os.environ, WISP_CACHE_DIR=str(work / "wisp-cache"),
+                        WISP_BACKGROUND_COMPILE="0")
+
+    def build(self):
+        self.wasm.parent.mkdir()
+        Path(self.env["WISP_CACHE_DIR"]).mkdir()
+        # the same command as examples/Makefile's echo.wasm rule
+        check([CLANG, "--target=wasm32-wasi", f"--sysroot={WASI_SYSROOT}", "-O2",
+               "-I", ROOT / "include", "-o", self.wasm, ROOT / "examples" / "echo" / "echo.c",
+               ROOT / "sdk" / "c" / "wisp.c"], "wisp echo: clang")
+        check([self.wisp, "compile", "--tier", "opt", "--quiet", self.wasm],
+              "wisp compile echo.wasm", env=self.env)
+
+    def cmd(self):
+        return [self.wisp, "run", "--tier", "opt", self.wasm, "0", "127.0.0.1"]
+
+
+class Go(Impl):
+    name = "go"
+
+    def __init__(self, work, go):
+        self.go = go
+        self.bin = work / "go" / "echo"
+
+    def build(self):
+        env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
+        check([self.go, "build", "-o", self.bin, "./echo"], "go build echo",
+              cwd=NET / "go", env=env)
+
+    def cmd(self):
+        return [self.bin, "0", "127.0.0.1"]
+
+
+class Erlang(Impl):
+    name = "erlang"
+
+    def __init__(self, work):
+        self.dir = work / "erlang"
+        if not (shutil.which("erlc") and shutil.which("erl")):
+            self.unavailable = "erl/erlc not installed"
+
+    def build(self):
+        self.dir.mkdir()
+        check(["erlc", "-o", self.dir, NET / "erlang" / "netecho.erl"], "erlc netecho.erl")
+
+    def cmd(self):
+        return ["erl", "-noshell", "-pa", self.dir, "-run", "netecho", "main", "0", "127.0.0.1"]
+
+
+# --------------------------------------------------------------------------
+# processes
+
+def proc_tree(pid):
+    children = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def tree_rss_bytes(pid):
+    """VmRSS of pid and all its descendants, in bytes."""
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def tree_cpu_s(pid):
+    """User + system CPU seconds of pid and its descendants (threads included)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            f = stat[stat.rindex(")") + 2:].split()
+            total += int(f[11]) + int(f[12])
+        except (OSError, ValueError):
+            pass
+    return total / tick
+
+
+def read_line_with(proc, needle, timeout, what):
+    """Reads proc.stdout until a line containing needle; returns that line."""
+    buf, deadline = b"", time.monotonic() + timeout
+    while True:
+        nl = buf.find(b"\n")
+        while nl >= 0:
+            line, buf = buf[:nl].decode(errors="replace"), buf[nl + 1:]
+            if needle in line:
+                return line
+            nl = buf.find(b"\n")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BenchError(f"{what}: no `{needle}` after {timeout} s")
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                proc.wait()
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise BenchError(f"{what} exited {proc.returncode} before `{needle}`:\n"
+                                 f"{tail(buf.decode(errors='replace') + err)}")
+            buf += chunk
+
+
+def stop(proc):
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f:
+            f.close()
+
+
+class Server:
+    """A running echo server: pid, address."""
+
+    def __init__(self, impl, cpus):
+        self.impl = impl
+        cmd = [str(c) for c in impl.cmd()]
+        # stderr to a file: a chatty server must not block on a full pipe
+        self.errf = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, env=impl.env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self.errf,
+                                     preexec_fn=preexec(cpus), start_new_session=True)
+        try:
+            line = read_line_with(self.proc, "listening on", START_TIMEOUT_S,
+                                  f"{impl.name} echo server")
+        except BenchError as e:
+            self.close()
+            raise BenchError(f"{e}{self.stderr_tail()}") from None
+        hostport = line.split("listening on", 1)[1].strip()
+        self.addr = hostport
+
+    def stderr_tail(self):
+        try:
+            self.errf.seek(0)
+            text = self.errf.read().decode(errors="replace")
+        except (OSError, ValueError):
+            return ""
+        return "\n" + tail(text) if text.strip() else ""
+
+    def alive(self, what):
+        if self.proc.poll() is not None:
+            raise BenchError(f"{self.impl.name} echo server died (exit {self.proc.returncode})"
+                             f" during {what}{self.stderr_tail()}")
+
+    def close(self):
+        stop(self.proc)
+        self.errf.close()
+
+
+# --------------------------------------------------------------------------
+# the measurements
+
+def parse_kv(line):
+    return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+
+
+def load_test(impl, loadgen, conns, duration, warmup, cpus):
+    """Returns {rps, p50_us, p99_us, max_us, cpu_cores, ...} for one run."""
+    srv = Server(impl, cpus["server"])
+    try:
+        cpu0 = tree_cpu_s(srv.proc.pid)
+        t0 = time.monotonic()
+        cmd = [loadgen, "-mode", "load", "-addr", srv.addr, "-conns", conns,
+               "-duration", f"{duration}s", "-warmup", f"{warmup}s", "-size", "64"]
+        try:
+            proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                                  timeout=duration + warmup + 120,
+                                  preexec_fn=preexec(cpus["client"]))
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"{impl.name}: load generator timed out") from None
+        elapsed = time.monotonic() - t0
+        cpu = tree_cpu_s(srv.proc.pid) - cpu0
+        srv.alive("the load test")
+        if proc.returncode != 0:
+            raise BenchError(f"{impl.name}: load generator failed (exit {proc.returncode}):\n"
+                             f"{tail(proc.stderr + proc.stdout)}{srv.stderr_tail()}")
+        line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+        if not line:
+            raise BenchError(f"{impl.name}: no RESULT from the load generator:\n"
+                             f"{tail(proc.stdout + proc.stderr)}")
+        f = {k: float(v) for k, v in parse_kv(line).items()}
+        if int(f.get("conns", 0)) != conns or f.get("requests", 0) <= 0:
+            raise BenchError(f"{impl.name}: load generator result incomplete: {line}")
+        f["cpu_cores"] = cpu / elapsed
+        f["cpu_us_per_req"] = cpu * 1e6 / max(1, f["rps"] * elapsed)
+        return f
+    finally:
+        srv.close()
+
+
+def idle_test(impl, loadgen, n, cpus):
+    """Bytes of server RSS per idle established connection."""
+    srv = Server(impl, cpus["server"])
+    gen = None
+    try:
+        time.sleep(BASE_SETTLE_S)
+        srv.alive("start-up")
+        base = tree_rss_bytes(srv.proc.pid)
+        cmd = [loadgen, "-mode", "idle", "-addr", srv.addr, "-conns", n, "-size", "64"]
+        gen = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=preexec(cpus["client"]), start_new_session=True)
+        try:
+            line = read_line_with(gen, "READY", 300, f"{impl.name}: idle load generator")
+        except BenchError as e:
+            srv.alive("the idle connections' set-up")
+            raise BenchError(f"{e}{srv.stderr_tail()}") from None
+        if int(parse_kv(line).get("n", -1)) != n:
+            raise BenchError(f"{impl.name}: idle: {line}")
+        time.sleep(RSS_SETTLE_S)
+        srv.alive("the idle test")
+        if gen.poll() is not None:
+            raise BenchError(f"{impl.name}: idle load generator exited {gen.returncode}")
+        full = tree_rss_bytes(srv.proc.pid)
+        return {"idle_bytes": (full - base) / n, "base_rss": base, "full_rss": full}
+    finally:
+        if gen:
+            stop(gen)
+        srv.close()
+
+
+# --------------------------------------------------------------------------
+# reporting
+
+def table(rows, header):
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths)))
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r))
+
+
+def fmt(x, unit):
+    if x is None:
+        return "-"
+    if unit in ("req/s", "bytes", "us"):
+        return f"{x:,.0f}"
+    return f"{x:.2f}"
+
+
+def ratio(a, b):
+    return "-" if a is None or b is None or b <= 0 else f"{a / b:.2f}x"
+
+
+def machine_note():
+    cpu = "?"
+    try:
+        for l in Path("/proc/cpuinfo").read_text().splitlines():
+            if l.startswith("model name"):
+                cpu = l.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rev = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip() or "?"
+    return f"{cpu}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}, wisp at {rev}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="200 connections for 3 s; 2,000 idle connections")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="load runs per server, interleaved; the best is kept (default 1)")
+    ap.add_argument("--conns", type=int, help="concurrent connections (default 1000)")
+    ap.add_argument("--duration", type=float, help="measured seconds per load run (default 10)")
+    ap.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    ap.add_argument("--idle-conns", type=int, help="idle connections (default 10000)")
+    ap.add_argument("--impls", default=",".join(IMPLS),
+                    help="comma-separated columns to run (default: wisp,go,erlang)")
+    ap.add_argument("--pin", action="store_true",
+                    help="server on CPU 0, load generator on the other CPUs")
+    ap.add_argument("--wisp", default=os.environ.get("WISP_BIN", str(ROOT / "wisp")))
+    args = ap.parse_args()
+    conns = args.conns or (200 if args.quick else 1000)
+    duration = args.duration or (3.0 if args.quick else 10.0)
+    idle_n = args.idle_conns or (2000 if args.quick else 10000)
+    if args.runs < 1 or conns < 1 or idle_n < 1 or duration <= 0:
+        ap.error("--runs, --conns, --idle-conns and --duration must be positive")
+    wanted = args.impls.split(",")
+    if set(wanted) - set(IMPLS):
+        ap.error(f"--impls: choose from {','.join(IMPLS)}")
+    ncpu = os.cpu_count() or 1
+    if args.pin and ncpu < 2:
+        ap.error("--pin needs at least 2 CPUs")
+    cpus = ({"server": {0}, "client": set(range(1, ncpu))} if args.pin
+            else {"server": None, "client": None})
+    args.wisp = str(Path(args.wisp).resolve())
+    go = find_go()
+    missing = []
+    if not go:
+        missing.append("go (the load generator is Go)")
+    if "wisp" in wanted:
+        if not shutil.which(CLANG):
+            missing.append(CLANG)
+        if not Path(args.wisp).exists():
+            missing.append(f"{args.wisp} (run `make`)")
+    if missing:
+        print("bench/net_run.py: missing: " + ", ".join(missing), file=sys.stderr)
+        return 2
+
+    nofile = raise_nofile(NOFILE)
+    if nofile < idle_n + 64 or nofile < conns + 64:
+        print(f"bench/net_run.py: RLIMIT_NOFILE is {nofile} and cannot be raised to "
+              f"{NOFILE}; need more than {max(idle_n, conns) + 64} (lower --idle-conns)",
+              file=sys.stderr)
+        return 2
+    print(f"wisp network bench -- {machine_note()}")
+    errors, notes = [], []
+    with tempfile.TemporaryDirectory(prefix="wisp-netbench-") as tmp:
+        work = Path(tmp)
+        loadgen = work / "loadgen"
+        all_impls = {"wisp": Wisp(work, args.wisp), "go": Go(work, go), "erlang": Erlang(work)}
+        impls = [all_impls[n] for n in IMPLS if n in wanted]
+        print("building: loadgen, " + ", ".join(i.name for i in impls if not i.unavailable)
+              + " ...", flush=True)
+        try:
+            env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
+            check([go, "build", "-o", loadgen, "./loadgen"], "go build loadgen",
+                  cwd=NET / "go", env=env)
+        except BenchError as e:
+            print(f"ERROR: {e}", file=sys.stderr)
+            return 1
+        for impl in impls:
+            if impl.unavailable:
+                continue
+            try:
+                impl.build()
+            except BenchError as e:
+                impl.unavailable = "build failed"
+                errors.append(str(e))
+        for impl in impls:
+            if impl.unavailable:
+                notes.append(f"{impl.name}: not measured: {impl.unavailable}")
+        live = [i for i in impls if not i.unavailable]
+        vers = [run([go, "version"]).stdout.strip()]
+        if any(i.name == "erlang" for i in live):
+            v = run(["erl", "-noshell", "-eval",
+                     'io:format("~s", [erlang:system_info(otp_release)]), halt().']).stdout
+            vers.append(f"Erlang/OTP {v.strip()}")
+        print(f"peers: {', '.join(vers)}")
+        where = ("server pinned to CPU 0, load generator to CPU "
+                 + ",".join(map(str, sorted(cpus["client"]))) if args.pin else
+                 f"server and load generator share all {ncpu} CPUs")
+        print(f"{where}; RLIMIT_NOFILE {nofile} for both")
+
+        load, failed = {}, set()
+        for r in range(args.runs):
+            for impl in live:
+                if impl.name in failed:
+                    continue
+                print(f"  load {r + 1}/{args.runs}: {impl.name}, {conns} connections, "
+                      f"{duration:g} s ...", end="", flush=True)
+                try:
+                    f = load_test(impl, loadgen, conns, duration, args.warmup, cpus)
+                except BenchError as e:
+                    failed.add(impl.name)
+                    errors.append(str(e))
+                    print(" ERROR", flush=True)
+                    continue
+                print(f" {f['rps']:,.0f} req/s, p99 {f['p99_us']:,.0f} us, "
+                      f"server CPU {f['cpu_cores']:.2f} cores", flush=True)
+                if impl.name not in load or f["rps"] > load[impl.name]["rps"]:
+                    load[impl.name] = f
+        idle = {}
+        for impl in live:
+            if impl.name in failed:
+                continue
+            print(f"  idle: {impl.name}, {idle_n} connections ...", end="", flush=True)
+            try:
+                f = idle_test(impl, loadgen, idle_n, cpus)
+            except BenchError as e:
+                errors.append(str(e))
+                print(" ERROR", flush=True)
+                continue
+            idle[impl.name] = f
+            print(f" {f['idle_bytes']:,.0f} bytes/connection (RSS {f['base_rss'] / 2**20:.1f}"
+                  f" -> {f['full_rss'] / 2**20:.1f} MiB)", flush=True)
+
+    def row(label, unit, src, key, target=None, higher_better=False):
+        v = {n: src.get(n, {}).get(key) for n in IMPLS}
+        status = ""
+        if target == "go":
+            w, g = v["wisp"], v["go"]
+            if w is not None and g is not None:
+                status = "met" if (w >= g if higher_better else w <= g) else "MISSED"
+            else:
+                status = "-"
+        tgt = ("" if not target else (">= go" if higher_better else "<= go"))
+        return [label, unit, fmt(v["wisp"], unit), fmt(v["go"], unit), fmt(v["erlang"], unit),
+                ratio(v["wisp"], v["go"]), ratio(v["wisp"], v["erlang"]), tgt, status]
+
+    rows = [
+        row(f"echo throughput ({conns} conns)", "req/s", load, "rps", "go", True),
+        row("latency p50", "us", load, "p50_us"),
+        row("latency p99", "us", load, "p99_us"),
+        row("latency max", "us", load, "max_us"),
+        row("server CPU during load", "cores", load, "cpu_cores"),
+        row("server CPU per request", "us/req", load, "cpu_us_per_req"),
+        row(f"idle connection ({idle_n // 1000}k)", "bytes", idle, "idle_bytes", "go"),
+    ]
+    print()
+    stat = f"best of {args.runs}" if args.runs > 1 else "one run"
+    print(f"Echo servers: wisp vs Go vs Erlang (64-byte round trips, {stat}; one load "
+          f"generator)")
+    table(rows, ["metric", "unit", "wisp", "go", "erlang", "wisp/go", "wisp/erlang",
+                 "target", ""])
+    print("throughput: round trips completed in the measured window / its length; latency: "
+          "write to full echo, per round trip.")
+    print("idle connection = (server RSS with N idle echoed connections - RSS before "
+          "connecting) / N, OS RSS of the server's process tree.")
+    if not args.pin:
+        print(f"note: the load generator runs on the same {ncpu} CPUs and competes with the "
+              "server for them; a server that needs less CPU per request leaves more to the "
+              "generator (see 'server CPU per request').")
+    for n in notes:
+        print(f"note: {n}")
+    for e in errors:
+        print(f"ERROR: {e}", file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s): the figures above are incomplete or wrong")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
