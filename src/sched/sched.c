@@ -306,7 +306,10 @@ void sched_tick(struct rt *rt)
 {
 	for (int i = 0; i < rt->nsched; i++) {
 		struct sched *s = &rt->scheds[i];
-		cur_lock(s);
+		/* Never wait for a scheduler: if it holds the lock it is
+		 * switching processes right now, which is what a tick wants. */
+		if (atomic_flag_test_and_set_explicit(&s->cur_lock, memory_order_acquire))
+			continue;
 		if (s->cur_vmctx != NULL && s->tick_dispatches == s->tick_seen)
 			engine_vmctx_preempt(s->cur_vmctx);
 		s->tick_seen = s->tick_dispatches;
