@@ -144,6 +144,19 @@ int main(int argc, char **argv)
 		printf("parent writes: %d\n", wisp_net_write(fd2, "!", 1, WISP_INFINITY, &n));
 		fflush(stdout);
 		wisp_sleep(300 * MS);
+	} else if (!strcmp(c, "ipv6")) {
+		int rc = wisp_tcp_listen(L("::1"), 0, 16, &fd);
+		char t[64];
+		uint32_t tl = 0, p = 0;
+		wisp_net_local_addr(fd, t, sizeof(t), &tl, &p);
+		printf("listen: %d on %.*s\n", rc, (int)tl, t);
+		printf("connect: %d\n", wisp_tcp_connect(L("::1"), p, 2000 * MS, &fd2));
+		wisp_tcp_accept(fd, 2000 * MS, &conn);
+		wisp_net_write(fd2, "six", 3, WISP_INFINITY, &n);
+		char b[8];
+		wisp_net_read(conn, b, sizeof(b), 2000 * MS, &n);
+		wisp_net_peer_addr(conn, t, sizeof(t), &tl, &p);
+		printf("read '%.*s' from %.*s\n", (int)n, b, (int)tl, t);
 	} else if (!strcmp(c, "notsock")) {
 		char b[4];
 		printf("read stdout: %d\n", wisp_net_read(1, b, 4, 0, &n));
