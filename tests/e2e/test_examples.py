@@ -41,3 +41,25 @@ def test_readme_command(wisp, examples):
     # The README's first example, as typed there from the repository's root.
     r = wisp("run", "examples/hello.wasm", cwd=ROOT)
     assert (r.code, r.out) == (0, "Hello from wisp!\n"), r
+
+
+def test_echo_example_as_the_readme_runs_it(examples, shared_cache):
+    """./wisp run examples/echo.wasm PORT, then a client (README, Examples)."""
+    import os
+    import socket
+    from conftest import WISP
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    proc = subprocess.Popen([str(WISP), "run", "examples/echo.wasm", "0"], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"from the readme\n")
+        assert s.recv(100) == b"from the readme\n"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_chat_example_builds(examples):
+    assert (examples / "chat.wasm").stat().st_size > 1000
