@@ -153,7 +153,8 @@ class Wisp(Impl):
               "wisp compile echo.wasm", env=self.env)
 
     def cmd(self):
-        return [self.wisp, "run", "--tier", "opt", self.wasm, "0", "127.0.0.1"]
+        return [self.wisp, "run", "--tier", "opt", "--allow-listen", "127.0.0.1:*",
+                self.wasm, "0", "127.0.0.1"]
 
 
 class Go(Impl):

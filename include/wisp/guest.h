@@ -58,6 +58,8 @@ typedef uint64_t wisp_pid_t;       /* 0 is never a valid process id */
 #define WISP_EXIT_TRAP   2 /* the process trapped; text says how */
 #define WISP_EXIT_KILLED 3 /* wisp_kill, or the runtime stopping it */
 #define WISP_EXIT_NOPROC 4 /* linked/monitored a process that did not exist */
+#define WISP_EXIT_LIMIT  5 /* killed by a limit of its capabilities; text
+                              says which ("cpu limit") */
 
 /* What wisp_receive tells about the message it delivered. */
 /* Tags are the sender's choice, but references the host makes (monitor

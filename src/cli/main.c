@@ -11,6 +11,7 @@
  * a usage error.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "../engine/engine.h"
 #include "../host/host.h"
 #include "../host/wasi.h"
+#include "../proc/caps.h"
 #include "../proc/proc.h"
 
 #define EXIT_TRAP 134
@@ -56,7 +58,21 @@ static const char usage_text[] =
 	"                           opt in the background for the next run\n"
 	"  --                       end of options\n"
 	"\n"
-	"By default a guest gets no directories, no environment and no network.\n"
+	"capabilities (by default a guest gets no directories, no environment\n"
+	"and no network; it may spawn processes, with no limits):\n"
+	"  --allow-connect HOST:PORT   may connect there (HOST or PORT may be *)\n"
+	"  --allow-listen [HOST:]PORT  may listen there (HOST or PORT may be *)\n"
+	"  --allow-udp                 may use UDP\n"
+	"  --allow-dns                 may resolve host names\n"
+	"  --max-memory SIZE           linear memory per process (64K, 16M, 1G)\n"
+	"  --max-cpu N                 reductions per process over its lifetime;\n"
+	"                              beyond, it is killed with reason 'cpu limit'\n"
+	"  --max-processes N           live processes it may spawn (0: none)\n"
+	"  --max-message SIZE          bytes per message\n"
+	"  --stdin|--stdout|--stderr inherit|null|closed\n"
+	"  --caps FILE                 the same options, one per line, without '--'\n"
+	"  -v, --verbose               say on stderr which capability a denied call lacked\n"
+	"A process can give the processes it spawns less than it has, never more.\n"
 	"\n"
 	"compile options:\n"
 	"  --tier fast|opt          which tier to build (default: opt)\n"
@@ -110,10 +126,7 @@ static bool opt_is(const char *arg, const char *name)
 }
 
 struct run_opts {
-	struct wasi_preopen preopens[MAX_PREOPENS];
-	int npreopens;
-	const char *env[MAX_ENV];
-	int nenv;
+	struct caps *root;         /* what the main process may do */
 	enum tier tier;
 	bool tier_given;
 	bool quiet;
@@ -122,29 +135,97 @@ struct run_opts {
 	const char *module;
 	int nargs;
 	char **args;
+	int caps_depth;            /* --caps files including --caps files */
 };
 
 static int add_dir(struct run_opts *o, const char *spec, bool ro)
 {
-	if (o->npreopens == MAX_PREOPENS)
-		return usage_error("too many directories (at most 64)%s", "");
 	if (*spec == '\0')
 		return usage_error("empty directory in --dir%s", "");
-	char *copy = strdup(spec);
-	if (copy == NULL)
-		return EXIT_LOAD;
+	char copy[4096];
+	snprintf(copy, sizeof(copy), "%s", spec);
 	char *sep = strstr(copy, "::");
-	struct wasi_preopen *p = &o->preopens[o->npreopens++];
-	p->host_path = copy;
-	p->guest_path = copy;
-	p->read_only = ro;
+	const char *guest = copy;
 	if (sep != NULL) {
 		*sep = '\0';
-		p->guest_path = sep + 2;
-		if (*copy == '\0' || *p->guest_path == '\0')
+		guest = sep + 2;
+		if (*copy == '\0' || *guest == '\0')
 			return usage_error("bad directory '%s': expected HOST or HOST::GUEST", spec);
 	}
+	return caps_add_dir(o->root, copy, guest, ro) == 0 ? 0 : EXIT_LOAD;
+}
+
+/* "64M", "1G", "4096": bytes. */
+static int parse_size(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (end == v)
+		return -1;
+	uint64_t mul = 1;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ull << 10; end++; break;
+	case 'm': case 'M': mul = 1ull << 20; end++; break;
+	case 'g': case 'G': mul = 1ull << 30; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end != '\0' || n > UINT64_MAX / mul)
+		return -1;
+	*out = n * mul;
 	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run);
+
+/* --caps FILE: one option per line, as on the command line without the
+ * leading "--" ("dir /srv::/data", "allow-connect 127.0.0.1:5432", "max-memory
+ * 64M"); blank lines and lines starting with # are ignored. */
+static int read_caps_file(struct run_opts *o, const char *path)
+{
+	if (++o->caps_depth > 8)
+		return usage_error("--caps files nest too deeply (%s)", path);
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(stderr, "wisp: cannot read capability file %s: %s\n", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	char line[4096];
+	int rc = 0, lineno = 0;
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		char *p = line + strspn(line, " \t");
+		p[strcspn(p, "\r\n")] = '\0';
+		if (*p == '\0' || *p == '#')
+			continue;
+		char opt[128], *val = p + strcspn(p, " \t");
+		size_t nl = (size_t)(val - p);
+		if (nl + 3 > sizeof(opt)) {
+			rc = usage_error("bad line in capability file: %s", p);
+			break;
+		}
+		snprintf(opt, sizeof(opt), "--%.*s", (int)nl, p);
+		val += strspn(val, " \t");
+		char *args[3] = { opt, val, "x.wasm" };
+		int n = *val ? 3 : 2;
+		if (!*val)
+			args[1] = "x.wasm";
+		struct run_opts tmp = *o;
+		rc = parse_args(n, args, &tmp, true);
+		if (rc == 0) {
+			tmp.module = o->module;
+			tmp.args = o->args;
+			tmp.nargs = o->nargs;
+			*o = tmp;
+		} else {
+			fprintf(stderr, "wisp: (in %s, line %d)\n", path, lineno);
+		}
+	}
+	fclose(f);
+	o->caps_depth--;
+	return rc;
 }
 
 static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
@@ -171,9 +252,63 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 				return usage_error("%s needs KEY=VALUE", a);
 			if (strchr(v, '=') == NULL || v[0] == '=')
 				return usage_error("bad --env '%s': expected KEY=VALUE", v);
-			if (o->nenv == MAX_ENV)
-				return usage_error("too many --env options%s", "");
-			o->env[o->nenv++] = v;
+			if (caps_add_env(o->root, v) != 0)
+				return EXIT_LOAD;
+		} else if (for_run && (opt_is(a, "--allow-connect") || opt_is(a, "--allow-listen"))) {
+			bool listen = opt_is(a, "--allow-listen");
+			if ((v = opt_value(argc, argv, &i, listen ? "--allow-listen" : "--allow-connect")) == NULL ||
+			    caps_add_rule(o->root, listen, v) != 0)
+				return usage_error(listen ? "--allow-listen takes [HOST:]PORT (HOST or PORT may be *)%s"
+				                          : "--allow-connect takes HOST:PORT (HOST or PORT may be *)%s", "");
+		} else if (for_run && strcmp(a, "--allow-udp") == 0) {
+			o->root->udp = true;
+		} else if (for_run && strcmp(a, "--allow-dns") == 0) {
+			o->root->dns = true;
+		} else if (for_run && (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)) {
+			o->root->verbose = true;
+		} else if (for_run && (opt_is(a, "--max-memory") || opt_is(a, "--max-message"))) {
+			bool mem = opt_is(a, "--max-memory");
+			uint64_t n;
+			if ((v = opt_value(argc, argv, &i, mem ? "--max-memory" : "--max-message")) == NULL ||
+			    parse_size(v, &n) != 0)
+				return usage_error("%s takes a size (4096, 64K, 16M, 1G)", a);
+			if (mem)
+				o->root->max_memory = n;
+			else
+				o->root->max_message = n;
+		} else if (for_run && (opt_is(a, "--max-cpu") || opt_is(a, "--max-processes"))) {
+			bool cpu = opt_is(a, "--max-cpu");
+			char *end;
+			if ((v = opt_value(argc, argv, &i, cpu ? "--max-cpu" : "--max-processes")) == NULL)
+				return usage_error("%s needs a number", a);
+			unsigned long long n = strtoull(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || *v == '-')
+				return usage_error("bad number '%s'", v);
+			if (cpu) {
+				o->root->max_cpu = n;
+			} else {
+				o->root->max_processes = n;
+				o->root->may_spawn = n > 0;
+			}
+		} else if (for_run && (opt_is(a, "--stdin") || opt_is(a, "--stdout") || opt_is(a, "--stderr"))) {
+			int fd = opt_is(a, "--stdin") ? 0 : opt_is(a, "--stdout") ? 1 : 2;
+			const char *name = fd == 0 ? "--stdin" : fd == 1 ? "--stdout" : "--stderr";
+			if ((v = opt_value(argc, argv, &i, name)) == NULL)
+				return usage_error("%s takes inherit, null or closed", a);
+			if (!strcmp(v, "inherit"))
+				o->root->stdio[fd] = CAP_STDIO_INHERIT;
+			else if (!strcmp(v, "null"))
+				o->root->stdio[fd] = CAP_STDIO_NULL;
+			else if (!strcmp(v, "closed"))
+				o->root->stdio[fd] = CAP_STDIO_CLOSED;
+			else
+				return usage_error("%s takes inherit, null or closed", a);
+		} else if (for_run && opt_is(a, "--caps")) {
+			if ((v = opt_value(argc, argv, &i, "--caps")) == NULL)
+				return usage_error("%s needs a file", a);
+			int rc = read_caps_file(o, v);
+			if (rc)
+				return rc;
 		} else if (for_run && (opt_is(a, "--schedulers") || opt_is(a, "--reductions"))) {
 			bool sch = opt_is(a, "--schedulers");
 			char *end;
@@ -266,6 +401,9 @@ static int report(const struct engine_result *r, const struct reason *why)
 	case WISP_EXIT_NOPROC:
 		fprintf(stderr, "wisp: the main process exited: a linked process did not exist\n");
 		return EXIT_TRAP;
+	case WISP_EXIT_LIMIT:
+		fprintf(stderr, "wisp: the main process was killed: %s\n", why->text);
+		return EXIT_KILLED;
 	case WISP_EXIT_TRAP:
 		break;
 	}
@@ -284,9 +422,18 @@ static int report(const struct engine_result *r, const struct reason *why)
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
+	o.root = caps_new();
+	if (o.root == NULL)
+		return EXIT_LOAD;
+	/* The root's defaults: no directories, no environment, no network;
+	 * it may spawn and build capability sets, with no limits. */
+	o.root->may_spawn = true;
+	o.root->may_create_caps = true;
 	int rc = parse_args(argc, argv, &o, true);
-	if (rc)
+	if (rc) {
+		caps_unref(o.root);
 		return rc;
+	}
 	char err[2048];
 	struct pipeline p;
 	if (pipeline_open(&p, err, sizeof(err)) != 0) {
@@ -300,6 +447,7 @@ static int cmd_run(int argc, char **argv)
 	if (wasm_file_load(&wf, o.module, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		pipeline_close(&p);
+		caps_unref(o.root);
 		return EXIT_LOAD;
 	}
 	if (wasm_find_export(&wf.info, "_start", WASM_KIND_FUNC) == NULL) {
@@ -323,30 +471,29 @@ static int cmd_run(int argc, char **argv)
 	gargv[0] = o.module;
 	for (int i = 0; i < o.nargs; i++)
 		gargv[i + 1] = o.args[i];
+	rc = caps_set_args(o.root, o.nargs + 1, gargv);
+	free(gargv);
+	if (rc != 0 || caps_finish(o.root) != 0) {
+		fprintf(stderr, "wisp: cannot set up the capabilities: %s\n", strerror(errno));
+		goto out;
+	}
 	struct rt_config cfg = {
 		.schedulers = o.schedulers,
 		.reductions = o.reductions,
-		.wasi = {
-			.argc = o.nargs + 1, .argv = gargv,
-			.envc = o.nenv, .envp = o.env,
-			.npreopens = o.npreopens, .preopens = o.preopens,
-			.stdio = { 0, 1, 2 },
-		},
+		.root = o.root,
 	};
 	/* Check the directories once here, so a missing one is a clear error
 	 * before anything runs (every process opens its own copies). */
 	struct wasi_ctx *probe = NULL;
-	rc = wasi_ctx_new(&cfg.wasi, &probe, err, sizeof(err));
+	rc = wasi_ctx_new(&o.root->wasi, &probe, err, sizeof(err));
 	wasi_ctx_free(probe);
 	if (rc != 0) {
-		free(gargv);
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
 	}
 	struct engine_result res;
 	struct reason why;
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
-	free(gargv);
 	if (rc != 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
@@ -356,8 +503,7 @@ out:
 	engine_module_unload(mod);
 	wasm_file_free(&wf);
 	pipeline_close(&p);
-	for (int i = 0; i < o.npreopens; i++)
-		free((char *)o.preopens[i].host_path);
+	caps_unref(o.root);
 	return status;
 }
 

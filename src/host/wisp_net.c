@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "io/reactor.h"
+#include "proc/caps.h"
 #include "wasi_impl.h"
 #include "wisp_api.h"
 
@@ -32,9 +33,60 @@
 #define SELF struct host_proc *hp = HOST_PROC(self)
 #define MAX_ADDR 64
 
-/* Parse a numeric address and port into a sockaddr. */
+enum net_use { USE_CONNECT, USE_LISTEN, USE_UDP, USE_DNS };
+
+/* May the calling process do this? A denial is ENOTCAPABLE, logged under
+ * `wisp run -v` with the capability that is missing. */
+static uint16_t allowed(struct host_proc *hp, enum net_use use, const char *host,
+                        unsigned port)
+{
+	struct caps *c = hp->proc ? hp->proc->caps : NULL;
+	bool ok = false;
+	if (c != NULL) {
+		switch (use) {
+		case USE_CONNECT: ok = caps_may_connect(c, host, port); break;
+		case USE_LISTEN: ok = caps_may_listen(c, host, port); break;
+		case USE_UDP: ok = c->udp; break;
+		case USE_DNS: ok = c->dns; break;
+		}
+	}
+	if (ok)
+		return 0;
+	if (c != NULL) {
+		uint64_t pid = atomic_load(&hp->proc->pid);
+		switch (use) {
+		case USE_CONNECT:
+			caps_log_denied(c, pid, "connect to %s:%u: no --allow-connect rule matches", host, port);
+			break;
+		case USE_LISTEN:
+			caps_log_denied(c, pid, "listen on %s:%u: no --allow-listen rule matches", host, port);
+			break;
+		case USE_UDP:
+			caps_log_denied(c, pid, "UDP: not allowed (--allow-udp)");
+			break;
+		case USE_DNS:
+			caps_log_denied(c, pid, "DNS lookup of %s: not allowed (--allow-dns)", host);
+			break;
+		}
+	}
+	return WASI_ENOTCAPABLE;
+}
+
+/* Parse a numeric address and port into a sockaddr; the address text, for
+ * capability checks, into text_out if not NULL. */
+static uint16_t parse_addr_text(struct host_proc *hp, u32 addr, u32 len, u32 port,
+                                struct sockaddr_storage *ss, socklen_t *sl,
+                                char *text_out);
+
 static uint16_t parse_addr(struct host_proc *hp, u32 addr, u32 len, u32 port,
                            struct sockaddr_storage *ss, socklen_t *sl)
+{
+	return parse_addr_text(hp, addr, len, port, ss, sl, NULL);
+}
+
+static uint16_t parse_addr_text(struct host_proc *hp, u32 addr, u32 len, u32 port,
+                                struct sockaddr_storage *ss, socklen_t *sl,
+                                char *text_out)
 {
 	char text[MAX_ADDR];
 	if (len == 0 || len >= sizeof(text) || port > 65535)
@@ -44,6 +96,8 @@ static uint16_t parse_addr(struct host_proc *hp, u32 addr, u32 len, u32 port,
 	memset(ss, 0, sizeof(*ss));
 	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (text_out != NULL)
+		memcpy(text_out, text, len + 1);
 	if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
 		v4->sin_family = AF_INET;
 		v4->sin_port = htons((uint16_t)port);
@@ -135,8 +189,9 @@ u32 NS(tcp_listen)(void *self, u32 addr, u32 len, u32 port, u32 backlog, u32 fd_
 	api_ptr(hp, fd_out, 4, "wisp_tcp_listen");
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	uint16_t err = parse_addr(hp, addr, len, port, &ss, &sl);
-	if (err)
+	char host[MAX_ADDR];
+	uint16_t err = parse_addr_text(hp, addr, len, port, &ss, &sl, host);
+	if (err || (err = allowed(hp, USE_LISTEN, host, port)) != 0)
 		return err;
 	int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -183,8 +238,9 @@ u32 NS(tcp_connect)(void *self, u32 addr, u32 len, u32 port, u64 timeout, u32 fd
 	api_ptr(hp, fd_out, 4, "wisp_tcp_connect");
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	uint16_t err = parse_addr(hp, addr, len, port, &ss, &sl);
-	if (err)
+	char host[MAX_ADDR];
+	uint16_t err = parse_addr_text(hp, addr, len, port, &ss, &sl, host);
+	if (err || (err = allowed(hp, USE_CONNECT, host, port)) != 0)
 		return err;
 	int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -346,6 +402,9 @@ u32 NS(resolve)(void *self, u32 name, u32 name_len, u32 buf, u32 buf_len,
 	if (memchr(job.name, '\0', name_len) != NULL)
 		return WASI_EINVAL;
 	job.name[name_len] = '\0';
+	uint16_t denied = allowed(hp, USE_DNS, job.name, 0);
+	if (denied)
+		return denied;
 	if (hp->proc == NULL)
 		do_resolve(&job);
 	else if (proc_run_blocking(hp->proc, do_resolve, &job) != 0)
@@ -428,7 +487,7 @@ u32 NS(udp_bind)(void *self, u32 addr, u32 len, u32 port, u32 fd_out)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	uint16_t err = parse_addr(hp, addr, len, port, &ss, &sl);
-	if (err)
+	if (err || (err = allowed(hp, USE_UDP, "", 0)) != 0)
 		return err;
 	int s = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)

@@ -29,7 +29,7 @@ u32 NS(spawn)(void *self, u32 fn, u32 arg, u32 arg_len, u32 flags, u32 out)
 	const void *a = api_ptr(hp, arg, arg_len, "wisp_spawn");
 	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_spawn");
 	struct wisp_spawned s = { 0, 0 };
-	int rc = proc_spawn(hp->proc, fn, a, arg_len, flags, &s);
+	int rc = proc_spawn(hp->proc, fn, a, arg_len, flags, NULL, &s);
 	if (rc == WISP_OK)
 		memcpy(api_ptr(hp, out, sizeof(s), "wisp_spawn"), &s, sizeof(s));
 	return (u32)rc;

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "mailbox.h"
 #include "rt_impl.h"
 
@@ -56,7 +57,8 @@ struct proc *proc_self(void)
 
 uint64_t proc_max_message(const struct proc *self)
 {
-	return self->rt->cfg.max_message;
+	uint64_t m = self->rt->cfg.max_message;
+	return self->caps && self->caps->max_message < m ? self->caps->max_message : m;
 }
 
 bool proc_alive(struct rt *rt, uint64_t pid)
@@ -294,6 +296,7 @@ static void reset(struct proc *p, struct rt *rt)
 	memset(&p->reason, 0, sizeof(p->reason));
 	p->arg = NULL;
 	p->arg_len = 0;
+	p->cpu_used = 0;
 	p->pending_wake = false;
 	atomic_store(&p->sigpending, false);
 }
@@ -331,17 +334,32 @@ static void publish(struct rt *rt, struct proc *p)
 }
 
 int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
-               uint32_t flags, struct wisp_spawned *out)
+               uint32_t flags, struct caps *caps, struct wisp_spawned *out)
 {
 	struct rt *rt = parent->rt;
 	if (flags & ~(uint32_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR))
 		return WISP_EINVAL;
 	if (!engine_module_has_spawn_entry(rt->mod))
 		return WISP_EINVAL;
+	uint64_t me0 = atomic_load(&parent->pid);
+	if (!parent->caps->may_spawn) {
+		caps_log_denied(parent->caps, me0, "spawn: no spawn capability (--max-processes 0)");
+		return WISP_EPERM;
+	}
+	if (caps == NULL)
+		caps = parent->caps;
+	if (!caps_charge(caps)) {
+		caps_log_denied(parent->caps, me0, "spawn: process limit reached");
+		return WISP_ELIMIT;
+	}
 	int err;
 	struct proc *p = proc_new(rt, &err);
-	if (p == NULL)
+	if (p == NULL) {
+		caps_uncharge(caps);
 		return err;
+	}
+	caps_ref(caps);
+	p->caps = caps;
 	uint64_t child = make_pid(p), me = atomic_load(&parent->pid);
 	p->entry_fn = fn;
 	p->arg_len = len;
@@ -370,6 +388,9 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 	return WISP_OK;
 nomem:
 	del_u64(parent->links, &parent->nlinks, child);
+	caps_uncharge(p->caps);
+	caps_unref(p->caps);
+	p->caps = NULL;
 	free(p->arg);
 	p->arg = NULL;
 	stack_free(&rt->stacks, p->stack);
@@ -380,9 +401,23 @@ nomem:
 
 /* ---- running ---- */
 
+static const struct reason reason_cpu = { WISP_EXIT_LIMIT, 0, "cpu limit" };
+
 static void slice_end(void *host)
 {
 	struct proc *p = ((struct host_proc *)host)->proc;
+	/* Charge the slice: the reductions used, or a whole slice if a tick
+	 * preempted code that does not loop. */
+	if (p->inst != NULL && p->caps->max_cpu != UINT64_MAX) {
+		int64_t left = engine_instance_vmctx(p->inst)->fuel;
+		int64_t budget = p->rt->cfg.reductions;
+		p->cpu_used += (uint64_t)(left > 0 && left < budget ? budget - left : budget);
+		if (p->cpu_used > p->caps->max_cpu) {
+			caps_log_denied(p->caps, atomic_load(&p->pid), "cpu limit of %llu reductions",
+			                (unsigned long long)p->caps->max_cpu);
+			die(p, &reason_cpu);
+		}
+	}
 	if (atomic_load_explicit(&p->mbox.head, memory_order_relaxed) != NULL)
 		drain(p);
 	sched_switch_out(p, Y_YIELD);
@@ -498,7 +533,9 @@ void proc_fiber_main(void *arg)
 	lim.stack_hi = (uintptr_t)p->stack + rt->stacks.stack_size;
 	lim.slice_end = slice_end;
 	p->host.proc = p;
-	p->host.wasi_cfg = &rt->cfg.wasi;   /* WASI state is made on first use */
+	p->host.wasi_cfg = &p->caps->wasi;  /* WASI state is made on first use */
+	if (p->caps->max_memory != UINT64_MAX)
+		lim.max_memory = p->caps->max_memory;
 	{
 		p->inst = engine_instance_new(rt->mod, &p->host, &lim, &res);
 		if (p->inst != NULL) {
@@ -520,6 +557,14 @@ void proc_fiber_main(void *arg)
 void proc_reap(struct proc *p)
 {
 	struct rt *rt = p->rt;
+	if (!p->is_main)
+		caps_uncharge(p->caps);
+	caps_unref(p->caps);
+	p->caps = NULL;
+	for (int i = 0; i < 16; i++) {
+		caps_unref(p->drafts[i]);
+		p->drafts[i] = NULL;
+	}
 	free(p->links);
 	free(p->watchers);
 	free(p->watching);
@@ -540,7 +585,7 @@ int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
               const void *data, uint32_t len)
 {
 	struct rt *rt = self->rt;
-	if (len > rt->cfg.max_message)
+	if (len > proc_max_message(self))
 		return WISP_ETOOBIG;
 	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, ref, data, len);
 	if (m == NULL)
@@ -719,7 +764,7 @@ int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
                  uint32_t len, int64_t timeout_ns, struct msg **out)
 {
 	struct rt *rt = self->rt;
-	if (len > rt->cfg.max_message)
+	if (len > proc_max_message(self))
 		return WISP_ETOOBIG;
 	if (to == atomic_load(&self->pid))
 		return WISP_EINVAL;     /* nobody would ever answer */
@@ -948,7 +993,7 @@ int proc_send_after(struct proc *self, uint64_t to, uint64_t tag, const void *da
                     uint32_t len, int64_t delay_ns, uint64_t *timer)
 {
 	struct rt *rt = self->rt;
-	if (len > rt->cfg.max_message)
+	if (len > proc_max_message(self))
 		return WISP_ETOOBIG;
 	struct timer *t = calloc(1, sizeof(*t));
 	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, 0, data, len);

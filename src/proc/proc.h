@@ -38,6 +38,8 @@
 #include "sched/stack.h"
 #include "wisp/guest.h"
 
+struct caps;
+
 struct rt;
 struct sched;
 
@@ -129,6 +131,10 @@ struct proc {
 	uint32_t nwatching, capwatching;
 	atomic_uint nnames;       /* names registered for this process */
 
+	struct caps *caps;        /* what it may do (shared, immutable) */
+	uint64_t cpu_used;        /* reductions charged so far */
+	struct caps *drafts[16];  /* capability sets it is building (wisp_caps) */
+
 	struct reason reason;     /* why it ended (set by the exit path) */
 	bool reason_set;          /* reason came from a signal, not the engine */
 };
@@ -139,8 +145,7 @@ struct rt_config {
 	int64_t reductions;       /* fuel per slice (0: 4000, like BEAM) */
 	size_t stack_size;        /* per process (0: 256 KiB) */
 	uint64_t max_message;     /* bytes (0: 64 MiB) */
-	uint64_t max_memory;      /* per process linear memory (0: 4 GiB) */
-	struct wasi_config wasi;  /* for every process (args, env, preopens) */
+	struct caps *root;        /* the main process's capabilities */
 };
 
 /* Run `mod` as the main process of a new runtime: its _start runs; returns
@@ -156,8 +161,10 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 /* The process running on this thread. */
 struct proc *proc_self(void);
 
+/* Spawn with the parent's capabilities, or with `caps` (a set the parent
+ * narrowed; the child holds a reference). */
 int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
-               uint32_t flags, struct wisp_spawned *out);
+               uint32_t flags, struct caps *caps, struct wisp_spawned *out);
 int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
               const void *data, uint32_t len);
 /* Send a socket (host fd, owned by the message from now on). */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "mailbox.h"
 #include "rt_impl.h"
 
@@ -41,6 +42,14 @@ static void discard(struct proc *p, void *arg)
 	}
 	mbox_clear(&p->mbox);
 	free(p->arg);
+	if (!p->is_main && p->caps)
+		caps_uncharge(p->caps);
+	caps_unref(p->caps);
+	p->caps = NULL;
+	for (int i = 0; i < 16; i++) {
+		caps_unref(p->drafts[i]);
+		p->drafts[i] = NULL;
+	}
 	free(p->links);
 	free(p->watchers);
 	free(p->watching);
@@ -87,7 +96,7 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 		rt->nsched = MAX_SCHEDULERS;
 	rt->mod = mod;
 	rt->limits.fuel_per_slice = rt->cfg.reductions;
-	rt->limits.max_memory = rt->cfg.max_memory;
+	rt->limits.max_memory = 0;   /* per process, from its capabilities */
 	rt->limits.mem_pool = engine_mem_pool_new(4096);
 	pthread_mutex_init(&rt->timer_lock, NULL);
 	pthread_mutex_init(&rt->blocking_lock, NULL);
@@ -121,6 +130,8 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	mbox_init(&p->mbox);
 	p->rt = rt;
 	p->is_main = true;
+	caps_ref(cfg->root);
+	p->caps = cfg->root;
 	p->stack = stack;
 	fiber_init(&p->fiber, stack, rt->stacks.stack_size, proc_fiber_main, p);
 	p->state = PS_RUNNABLE;

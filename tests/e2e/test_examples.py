@@ -49,7 +49,8 @@ def test_echo_example_as_the_readme_runs_it(examples, shared_cache):
     import socket
     from conftest import WISP
     env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
-    proc = subprocess.Popen([str(WISP), "run", "examples/echo.wasm", "0"], cwd=ROOT,
+    proc = subprocess.Popen([str(WISP), "run", "--allow-listen", "127.0.0.1:*",
+                             "examples/echo.wasm", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True, env=env)
     try:
         port = int(proc.stdout.readline().rsplit(":", 1)[1])

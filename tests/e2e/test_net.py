@@ -1,4 +1,7 @@
-"""Networking: TCP through the reactor, with real clients started by the test."""
+"""Networking: TCP through the reactor, with real clients started by the test.
+
+The network is denied by default (capabilities): the servers are given
+exactly the rules they need."""
 import socket
 import subprocess
 import threading
@@ -18,7 +21,8 @@ def echo_wasm(build_proc):
 def echo_server(echo_wasm, shared_cache):
     import os
     env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
-    proc = subprocess.Popen([str(WISP), "run", "--tier", "opt", str(echo_wasm), "0"],
+    proc = subprocess.Popen([str(WISP), "run", "--tier", "opt", "--allow-listen", "127.0.0.1:*",
+                             str(echo_wasm), "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     assert line.startswith("listening on 127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")
@@ -113,6 +117,8 @@ def test_peer_reset_mid_read(echo_server):
     assert proc.poll() is None
 
 
+NET = ["--allow-listen", "*", "--allow-connect", "*:*", "--allow-udp", "--allow-dns"]
+
 CASES = {
     "refused": ["connect: 14"],
     "inuse": ["second listen: 3"],
@@ -135,7 +141,7 @@ CASES = {
 def test_network_edge_cases(wisp, build_proc, case):
     m = build_proc("net_cases.c")
     # one scheduler: a process that blocked its thread would stall the others
-    r = wisp("run", "--tier", "fast", "--schedulers", "1", m, case, timeout=60)
+    r = wisp("run", "--tier", "fast", "--schedulers", "1", *NET, m, case, timeout=60)
     assert r.code == 0, r
     assert r.out.splitlines() == CASES[case], r
 
@@ -155,7 +161,8 @@ def test_chat_room_broadcasts_and_announces_departures(build_proc, shared_cache)
     import os
     chat = build_proc(ROOT / "examples" / "chat" / "chat.c")
     env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
-    proc = subprocess.Popen([str(WISP), "run", "--tier", "fast", str(chat), "0"],
+    proc = subprocess.Popen([str(WISP), "run", "--tier", "fast", "--allow-listen", "127.0.0.1:*",
+                             str(chat), "0"],
                             stdout=subprocess.PIPE, text=True, env=env)
     try:
         port = int(proc.stdout.readline().rsplit(":", 1)[1])

@@ -1,0 +1,256 @@
+/*
+ * caps.c — capability sets (see caps.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "caps.h"
+
+struct caps *caps_new(void)
+{
+	struct caps *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	c->max_processes = UINT64_MAX;
+	c->max_memory = UINT64_MAX;
+	c->max_cpu = UINT64_MAX;
+	c->max_message = UINT64_MAX;
+	c->null_fd = -1;
+	return c;
+}
+
+static char **dup_strings(char *const *v, int n)
+{
+	char **out = calloc((size_t)n + 1, sizeof(*out));
+	if (out == NULL)
+		return NULL;
+	for (int i = 0; i < n; i++)
+		if ((out[i] = strdup(v[i])) == NULL)
+			return NULL;   /* leaks a few strings on OOM; the caller fails */
+	return out;
+}
+
+struct caps *caps_derive(struct caps *p)
+{
+	struct caps *c = caps_new();
+	if (c == NULL)
+		return NULL;
+	caps_ref(p);
+	c->parent = p;
+	c->ndirs = p->ndirs;
+	c->dirs = calloc((size_t)p->ndirs + 1, sizeof(*c->dirs));
+	for (int i = 0; c->dirs && i < p->ndirs; i++) {
+		c->dirs[i].host_path = strdup(p->dirs[i].host_path);
+		c->dirs[i].guest_path = strdup(p->dirs[i].guest_path);
+		c->dirs[i].read_only = p->dirs[i].read_only;
+	}
+	c->env = dup_strings(p->env, p->nenv);
+	c->nenv = p->nenv;
+	c->args = dup_strings(p->args, p->nargs);
+	c->nargs = p->nargs;
+	memcpy(c->stdio, p->stdio, sizeof(c->stdio));
+	c->connect = calloc((size_t)p->nconnect + 1, sizeof(*c->connect));
+	c->listen = calloc((size_t)p->nlisten + 1, sizeof(*c->listen));
+	if (c->connect)
+		memcpy(c->connect, p->connect, (size_t)p->nconnect * sizeof(*c->connect));
+	if (c->listen)
+		memcpy(c->listen, p->listen, (size_t)p->nlisten * sizeof(*c->listen));
+	c->nconnect = p->nconnect;
+	c->nlisten = p->nlisten;
+	c->udp = p->udp;
+	c->dns = p->dns;
+	c->may_spawn = p->may_spawn;
+	c->may_create_caps = p->may_create_caps;
+	c->max_memory = p->max_memory;
+	c->max_cpu = p->max_cpu;
+	c->max_message = p->max_message;
+	c->verbose = p->verbose;
+	/* The quota of a narrowed set starts as "no more than the parent's",
+	 * which the parent's own counter already enforces. */
+	c->max_processes = UINT64_MAX;
+	if (c->dirs == NULL || c->env == NULL || c->args == NULL ||
+	    c->connect == NULL || c->listen == NULL) {
+		caps_unref(c);
+		return NULL;
+	}
+	return c;
+}
+
+void caps_ref(struct caps *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+void caps_unref(struct caps *c)
+{
+	if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	for (int i = 0; i < c->ndirs; i++) {
+		free((char *)c->dirs[i].host_path);
+		free((char *)c->dirs[i].guest_path);
+	}
+	free(c->dirs);
+	for (int i = 0; c->env && i < c->nenv; i++)
+		free(c->env[i]);
+	free(c->env);
+	for (int i = 0; c->args && i < c->nargs; i++)
+		free(c->args[i]);
+	free(c->args);
+	free(c->connect);
+	free(c->listen);
+	if (c->null_fd >= 0)
+		close(c->null_fd);
+	struct caps *parent = c->parent;
+	free(c);
+	caps_unref(parent);
+}
+
+int caps_finish(struct caps *c)
+{
+	for (int i = 0; i < 3; i++) {
+		if (c->stdio[i] == CAP_STDIO_NULL && c->null_fd < 0) {
+			c->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+			if (c->null_fd < 0)
+				return -errno;
+		}
+		c->wasi.stdio[i] = c->stdio[i] == CAP_STDIO_INHERIT ? i
+		                 : c->stdio[i] == CAP_STDIO_NULL ? c->null_fd : -1;
+	}
+	c->wasi.argc = c->nargs;
+	c->wasi.argv = (const char *const *)c->args;
+	c->wasi.envc = c->nenv;
+	c->wasi.envp = (const char *const *)c->env;
+	c->wasi.npreopens = c->ndirs;
+	c->wasi.preopens = c->dirs;
+	return 0;
+}
+
+int caps_add_dir(struct caps *c, const char *host, const char *guest, bool ro)
+{
+	struct wasi_preopen *d = realloc(c->dirs, ((size_t)c->ndirs + 1) * sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	c->dirs = d;
+	d[c->ndirs].host_path = strdup(host);
+	d[c->ndirs].guest_path = strdup(guest);
+	d[c->ndirs].read_only = ro;
+	c->ndirs++;
+	return 0;
+}
+
+int caps_add_env(struct caps *c, const char *kv)
+{
+	char **e = realloc(c->env, ((size_t)c->nenv + 2) * sizeof(*e));
+	if (e == NULL)
+		return -ENOMEM;
+	c->env = e;
+	e[c->nenv++] = strdup(kv);
+	e[c->nenv] = NULL;
+	return 0;
+}
+
+int caps_set_args(struct caps *c, int argc, const char *const *argv)
+{
+	c->args = dup_strings((char *const *)argv, argc);
+	c->nargs = argc;
+	return c->args ? 0 : -ENOMEM;
+}
+
+/* "HOST:PORT", "[V6]:PORT", "PORT" (listen), with "*" for either part. */
+int caps_add_rule(struct caps *c, bool listen, const char *spec)
+{
+	struct net_rule r = { "*", 0 };
+	const char *colon = strrchr(spec, ':');
+	const char *port = spec;
+	if (colon != NULL) {
+		size_t hl = (size_t)(colon - spec);
+		const char *h = spec;
+		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+			h++;
+			hl -= 2;
+		}
+		if (hl == 0 || hl >= sizeof(r.host))
+			return -EINVAL;
+		memcpy(r.host, h, hl);
+		r.host[hl] = '\0';
+		port = colon + 1;
+	} else if (!listen) {
+		return -EINVAL;      /* connect rules need a host */
+	}
+	if (strcmp(port, "*") != 0) {
+		char *end;
+		long p = strtol(port, &end, 10);
+		if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
+			return -EINVAL;
+		r.port = (uint16_t)p;
+	}
+	struct net_rule **arr = listen ? &c->listen : &c->connect;
+	int *n = listen ? &c->nlisten : &c->nconnect;
+	struct net_rule *a = realloc(*arr, ((size_t)*n + 1) * sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	a[(*n)++] = r;
+	*arr = a;
+	return 0;
+}
+
+static bool rule_match(const struct net_rule *r, int n, const char *host, unsigned port)
+{
+	for (int i = 0; i < n; i++) {
+		bool h = strcmp(r[i].host, "*") == 0 || strcmp(r[i].host, host) == 0;
+		bool p = r[i].port == 0 || r[i].port == port;
+		if (h && p)
+			return true;
+	}
+	return false;
+}
+
+bool caps_may_connect(const struct caps *c, const char *host, unsigned port)
+{
+	return rule_match(c->connect, c->nconnect, host, port);
+}
+
+bool caps_may_listen(const struct caps *c, const char *host, unsigned port)
+{
+	return rule_match(c->listen, c->nlisten, host, port);
+}
+
+bool caps_charge(struct caps *c)
+{
+	struct caps *k;
+	for (k = c; k != NULL; k = k->parent) {
+		uint64_t n = atomic_fetch_add(&k->live, 1);
+		if (k->max_processes != UINT64_MAX && n >= k->max_processes)
+			break;
+	}
+	if (k == NULL)
+		return true;
+	/* Undo what was counted, including the full one. */
+	for (struct caps *u = c; u != k->parent; u = u->parent)
+		atomic_fetch_sub(&u->live, 1);
+	return false;
+}
+
+void caps_uncharge(struct caps *c)
+{
+	for (struct caps *k = c; k != NULL; k = k->parent)
+		atomic_fetch_sub(&k->live, 1);
+}
+
+void caps_log_denied(const struct caps *c, uint64_t pid, const char *fmt, ...)
+{
+	if (!c->verbose)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "wisp: denied: process %llx: %s\n", (unsigned long long)pid, msg);
+}
