@@ -111,18 +111,16 @@ clean:
 
 -include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)
 
-# ---- Reliability harness (issue 7): fuzzers and the churn soak --------------
+# ---- Reliability harness (issue 7): fuzzers and fault injection ---------------
 #
 #   make fuzz [FUZZ_SECONDS=60]   both libFuzzer targets on module loading, each
 #                                 for FUZZ_SECONDS (tests/fuzz/README.md)
 #   make fuzz-build               just build them (build/fuzz/)
-#   make soak [DURATION=600]      the churn soak (bench/soak.py), not a test
 #
 # The fuzz build compiles the library again with clang under ASan+UBSan and
 # libFuzzer's coverage instrumentation; it never mixes with build/<variant>/.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-DURATION     ?= 600
 FZ           := build/fuzz
 FZ_CFLAGS    := -g -O1 -std=c17 -D_GNU_SOURCE $(RTDEFS) -Iinclude -Isrc \
                 -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -162,9 +160,6 @@ $(FZ)/fuzz_codegen: tests/fuzz/fuzz_module.c $(FZ)/libwisp.a
 
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
-
-soak: $(WISP_BIN)
-	WISP_BIN=$(abspath $(WISP_BIN)) $(PYTHON) bench/soak.py --duration $(DURATION)
 
 # Fault injection (tests/fault/inject.c), preloaded by tests/e2e/test_fault.py.
 fault-build: build/fault/inject.so
