@@ -284,6 +284,46 @@ int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
                            uint32_t addr_buf_len, uint32_t *addr_len,
                            uint32_t *port);
 
+/* ---- wisp_caps ----
+ *
+ * Capability sets for children. wisp_caps_new gives a handle to a copy of
+ * the caller's own set; the calls below only remove or lower (a call that
+ * would widen is WISP_EPERM); wisp_spawn_with starts a process with it (the
+ * set is frozen from then on: changes give WISP_EINVAL). Handles are the
+ * caller's own (at most 16 at once); WISP_EINVAL for an unknown one. */
+
+#define WISP_LIMIT_MEMORY    0   /* bytes of linear memory */
+#define WISP_LIMIT_CPU       1   /* reductions over the lifetime */
+#define WISP_LIMIT_MESSAGE   2   /* bytes per message */
+#define WISP_LIMIT_PROCESSES 3   /* live processes spawned under the set */
+#define WISP_DENY_SPAWN      1u
+#define WISP_DENY_CAPS       2u
+#define WISP_STDIO_INHERIT   0
+#define WISP_STDIO_NULL      1
+#define WISP_STDIO_CLOSED    2
+
+WISP_IMPORT("wisp_caps", "new") int32_t wisp_caps_new(int32_t *handle);
+WISP_IMPORT("wisp_caps", "free") int32_t wisp_caps_free(int32_t handle);
+/* Drop the directory the child would see as `guest` (all if len is 0). */
+WISP_IMPORT("wisp_caps", "drop_dir")
+int32_t wisp_caps_drop_dir(int32_t handle, const char *guest, uint32_t len);
+/* Make it (all if len is 0) read-only. */
+WISP_IMPORT("wisp_caps", "read_only")
+int32_t wisp_caps_read_only(int32_t handle, const char *guest, uint32_t len);
+WISP_IMPORT("wisp_caps", "clear_env") int32_t wisp_caps_clear_env(int32_t handle);
+/* fd 0..2: WISP_STDIO_INHERIT -> NULL -> CLOSED, never back. */
+WISP_IMPORT("wisp_caps", "set_stdio")
+int32_t wisp_caps_set_stdio(int32_t handle, uint32_t fd, uint32_t mode);
+WISP_IMPORT("wisp_caps", "drop_network") int32_t wisp_caps_drop_network(int32_t handle);
+/* The limit becomes min(current, value). */
+WISP_IMPORT("wisp_caps", "limit")
+int32_t wisp_caps_limit(int32_t handle, uint32_t which, uint64_t value);
+WISP_IMPORT("wisp_caps", "deny") int32_t wisp_caps_deny(int32_t handle, uint32_t what);
+/* As wisp_spawn_raw, with the set `handle` instead of the caller's own. */
+WISP_IMPORT("wisp_process", "spawn_with")
+int32_t wisp_spawn_with(int32_t handle, uint32_t fn, const void *arg,
+                        uint32_t arg_len, uint32_t flags, struct wisp_spawned *out);
+
 #undef WISP_IMPORT
 
 /* ---- helpers in sdk/c/wisp.c ---- */
@@ -299,6 +339,9 @@ wisp_pid_t wisp_spawn_link(wisp_fn fn, const void *arg, uint32_t len);
 /* Spawn and monitor: returns the pid, the monitor ref in *ref. */
 wisp_pid_t wisp_spawn_monitor(wisp_fn fn, const void *arg, uint32_t len,
                               uint64_t *ref);
+
+/* Spawn fn(arg, len) with no directories at all (0 on error). */
+wisp_pid_t wisp_spawn_without_fs(wisp_fn fn, const void *arg, uint32_t len);
 
 /* Register/whereis with NUL-terminated names. */
 int32_t wisp_register_name(const char *name, wisp_pid_t pid);

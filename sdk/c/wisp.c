@@ -95,3 +95,16 @@ wisp_pid_t wisp_whereis_name(const char *name)
 		return 0;
 	return pid;
 }
+
+wisp_pid_t wisp_spawn_without_fs(wisp_fn fn, const void *arg, uint32_t len)
+{
+	int32_t h;
+	if (wisp_caps_new(&h) != WISP_OK)
+		return 0;
+	struct wisp_spawned out = { 0, 0 };
+	int32_t rc = wisp_caps_drop_dir(h, "", 0);
+	if (rc == WISP_OK)
+		rc = wisp_spawn_with(h, (uint32_t)(uintptr_t)fn, arg, len, 0, &out);
+	wisp_caps_free(h);
+	return rc == WISP_OK ? out.pid : 0;
+}

@@ -136,6 +136,7 @@ const struct host_import wisp_imports[] = {
 	P(trap_exit, "i", "i"),
 	P(alive, "I", "i"),
 	P(yield, "", ""),
+	P(spawn_with, "iiiiii", "i"),
 #undef P
 #define M(name, params, results) { "wisp_message", #name, params, results }
 	M(send, "IIii", "i"),
@@ -149,6 +150,17 @@ const struct host_import wisp_imports[] = {
 	T(send_after, "IIiiIi", "i"),
 	T(cancel, "I", "i"),
 #undef T
+#define C(name, params, results) { "wisp_caps", #name, params, results }
+	C(new, "i", "i"),
+	C(free, "i", "i"),
+	C(drop_dir, "iii", "i"),
+	C(read_only, "iii", "i"),
+	C(clear_env, "i", "i"),
+	C(set_stdio, "iii", "i"),
+	C(drop_network, "i", "i"),
+	C(limit, "iiI", "i"),
+	C(deny, "ii", "i"),
+#undef C
 #define N(name, params, results) { "wisp_net", #name, params, results }
 	N(tcp_listen, "iiiii", "i"),
 	N(tcp_accept, "iIi", "i"),

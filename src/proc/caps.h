@@ -58,6 +58,7 @@ struct caps {
 	struct wasi_config wasi;
 	int null_fd;                  /* /dev/null for CAP_STDIO_NULL, or -1 */
 	bool verbose;                 /* log denials (wisp run -v) */
+	bool frozen;                  /* a process holds it: no more changes */
 };
 
 /* An empty set: nothing allowed, no limits set yet (UINT64_MAX). */

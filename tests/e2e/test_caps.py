@@ -1,0 +1,138 @@
+"""Capabilities, tested as attacks: a guest tries to get past what it was
+given; every attempt is denied with a clear error (ENOTCAPABLE = 76 for
+WASI and wisp_net, the ABI's codes elsewhere), and nothing else is hurt."""
+import os
+
+import pytest
+
+GUEST = "caps_attacks.c"
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    t = tmp_path_factory.mktemp("caps")
+    (t / "data" / "a").mkdir(parents=True)
+    (t / "data" / "secret").write_text("secret")
+    (t / "data" / "link").symlink_to("/etc/passwd")
+    (t / "ro").mkdir()
+    (t / "ro" / "file").write_text("file")
+    return t
+
+
+def run(wisp, build_proc, *args, **kw):
+    return wisp("run", "--tier", "fast", *args[:-1], build_proc(GUEST), args[-1], **kw)
+
+
+def lines(r):
+    return r.out.splitlines()
+
+
+def test_path_escapes_are_denied(wisp, build_proc, tree):
+    r = run(wisp, build_proc, "--dir", f"{tree}/data::/data", "paths")
+    assert r.code == 0, r
+    assert lines(r) == [
+        "dotdot: 76", "absolute: 76", "sneaky: 76", "symlink out: 76",
+        "proc self: 76", "hardlink out: 76", "rename out: 76",
+        "inside still works: 0",
+    ], r
+    assert (tree / "data" / "secret").read_text() == "secret"
+    assert not (tree / "moved").exists() and not (tree / "data" / "stolen").exists()
+
+
+def test_read_only_directory_cannot_be_written(wisp, build_proc, tree):
+    r = run(wisp, build_proc, "--dir-ro", f"{tree}/ro::/ro", "readonly")
+    assert lines(r) == ["create: 76", "write: 76", "unlink: 76", "mkdir: 76", "read: 0"], r
+    assert sorted(p.name for p in (tree / "ro").iterdir()) == ["file"]
+
+
+def test_network_is_denied_by_default_and_says_why(wisp, build_proc):
+    r = run(wisp, build_proc, "-v", "--allow-connect", "127.0.0.1:80", "network")
+    assert lines(r) == ["connect denied port: 76", "listen without right: 76",
+                        "udp without right: 76", "dns without right: 76"], r
+    assert "no --allow-connect rule matches" in r.err
+    assert "no --allow-listen rule matches" in r.err
+    assert "--allow-udp" in r.err and "--allow-dns" in r.err
+
+
+def test_a_child_gets_at_most_what_its_parent_has(wisp, build_proc, tree):
+    r = run(wisp, build_proc, "--dir", f"{tree}/data::/data", "child")
+    assert r.code == 0, r
+    assert lines(r) == [
+        "drop dir: 0", "deny caps: 0", "limit memory: 0", "close stdin: 0",
+        "reopen stdin: 9",            # WISP_EPERM: that would widen
+        "raise memory back: 0",       # accepted, but min(1 MiB, 2^40) stays 1 MiB
+        "spawn_with: 0",
+        "child open data/secret: 76", # the directory was dropped
+        "child new caps: 9",          # building sets was denied
+        "child spawn_with parent's handle 0: 4",   # handles are per process
+        "child malloc 8 MiB: failed", # its memory limit is 1 MiB
+        "change after use: 4",        # a set in use is frozen
+        "child ended: kind 0",
+    ], r
+
+
+def test_forged_capability_handles_are_rejected(wisp, build_proc):
+    r = run(wisp, build_proc, "forge")
+    assert lines(r) == ["unknown handle: 4", "huge handle: 4", "negative handle: 4"], r
+
+
+def test_memory_limit_makes_growth_fail_not_crash(wisp, build_proc):
+    r = run(wisp, build_proc, "--max-memory", "1M", "memory")
+    assert r.code == 0, r
+    kib = int(r.out.split()[3])
+    assert 512 <= kib < 1024, r
+
+
+def test_cpu_limit_kills_the_spinner_and_only_it(wisp, build_proc):
+    r = run(wisp, build_proc, "cpu", timeout=60)
+    assert r.code == 0, r
+    assert lines(r) == ["spinner ended: kind 5 'cpu limit'", "main still runs"], r
+
+
+def test_cpu_limit_on_the_main_process(wisp, build_proc):
+    r = run(wisp, build_proc, "--max-cpu", "1000000", "spin", timeout=60)
+    assert r.code == 137, r
+    assert "killed: cpu limit" in r.err, r
+
+
+def test_process_limit(wisp, build_proc):
+    r = run(wisp, build_proc, "--max-processes", "10", "processes")
+    assert lines(r) == ["spawned 10, refused 10"], r
+
+
+def test_no_spawning_at_all(wisp, build_proc):
+    r = run(wisp, build_proc, "-v", "--max-processes", "0", "nospawn")
+    assert lines(r) == ["spawn: 9"], r
+    assert "no spawn capability" in r.err
+
+
+def test_host_environment_is_not_passed_through(wisp, build_proc):
+    r = run(wisp, build_proc, "env", env={"SECRET": "x", "HOME": "/root"})
+    assert lines(r) == ["SECRET=(none) HOME=(none)"], r
+
+
+def test_stdout_null(wisp, build_proc):
+    r = run(wisp, build_proc, "--stdout", "null", "forge")
+    assert r.code == 0 and r.out == "", r
+
+
+def test_caps_file(wisp, build_proc, tree, tmp_path):
+    f = tmp_path / "app.caps"
+    f.write_text(f"# the data directory only\ndir {tree}/data::/data\n\nallow-connect 127.0.0.1:80\nmax-memory 1M\n")
+    r = run(wisp, build_proc, "--caps", f, "paths")
+    assert lines(r)[-1] == "inside still works: 0", r
+    r = run(wisp, build_proc, "--caps", f, "memory")
+    assert int(r.out.split()[3]) < 1024, r
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--allow-connect", "nohostport"], "--allow-connect takes HOST:PORT"),
+    (["--allow-listen", "99999"], "--allow-listen takes [HOST:]PORT"),
+    (["--max-memory", "lots"], "--max-memory takes a size"),
+    (["--stdin", "maybe"], "--stdin takes inherit, null or closed"),
+    (["--caps", "/nonexistent/file"], "cannot read capability file"),
+])
+def test_bad_capability_options(wisp, build_proc, args, needle):
+    r = wisp("run", *args, build_proc(GUEST), "forge")
+    assert r.code == 2, r
+    assert needle in r.err, r
