@@ -18,6 +18,10 @@
 //! - [`register`]/[`whereis`], [`sleep`], [`send_after`].
 //! - [`server::Server`] and [`supervisor::Supervisor`]: OTP's gen_server and
 //!   supervisor.
+//! - [`net`]: `TcpListener`, `TcpStream` (`std::io::Read`/`Write`),
+//!   `UdpSocket`, DNS [`net::lookup`]; blocking calls park only the caller,
+//!   and sockets move between processes by message
+//!   ([`net::spawn_with_stream`], [`Process::send_stream`]).
 //! - [`test_main!`]: a test harness running each test as its own process.
 //!
 //! Messages are encoded with bincode (serde); see [`codec`]. The raw host
@@ -27,6 +31,7 @@
 
 pub mod codec;
 mod mailbox;
+pub mod net;
 mod process;
 pub mod registry;
 pub mod server;
@@ -56,6 +61,7 @@ pub const TAG_CAST: u64 = 3;
 pub(crate) const TAG_ACK: u64 = 4;
 /// The tag of supervisor requests.
 pub(crate) const TAG_SUP: u64 = 5;
+// Tags 6, 7: moved sockets (net::TAG_TCP_STREAM, ...).
 /// Tags from here up (below 2^63) are free for applications'
 /// [`Pid::send_tagged`]; the crate uses the ones below.
 pub const TAG_USER: u64 = 1 << 16;

@@ -134,6 +134,10 @@ pub enum Event<M> {
         /// Why.
         reason: ExitReason,
     },
+    /// A socket another process moved here ([`Pid::send_socket`],
+    /// [`Process::send_stream`](crate::Process::send_stream)): the
+    /// receiver owns it now.
+    Socket(crate::net::AnySocket),
     /// A message with another tag ([`Pid::send_tagged`], replies that came
     /// after their call timed out, ...).
     Other(Envelope),
@@ -285,7 +289,10 @@ pub(crate) fn event_of<M: DeserializeOwned>(env: Envelope) -> Result<Event<M>, R
         _ if env.tag == crate::TAG_CALL && env.reference != 0 => {
             decode_call(env).map(|(m, r)| Event::Call(m, r))
         }
-        _ => Ok(Event::Other(env)),
+        _ => Ok(match crate::net::socket_of(&env) {
+            Some(s) => Event::Socket(s),
+            None => Event::Other(env),
+        }),
     }
 }
 

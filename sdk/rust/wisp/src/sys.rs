@@ -33,6 +33,9 @@ pub const EPERM: i32 = 9;
 /// Process limit reached.
 pub const ELIMIT: i32 = 10;
 
+/// `receive_fd`: the socket is readable (or its peer closed); no message taken.
+pub const EREADY: i32 = 11;
+
 /// Wait forever.
 pub const INFINITY: i64 = -1;
 /// Do not wait.
@@ -137,6 +140,21 @@ extern "C" {
         buf_len: u32,
         info: *mut MsgInfo,
     ) -> i32;
+    /// Blocks. `receive`, or [`EREADY`] as soon as socket `fd` is readable.
+    #[link_name = "receive_fd"]
+    pub fn receive_fd(
+        tags: *const u64,
+        ntags: u32,
+        fd: i32,
+        timeout_ns: i64,
+        buf: *mut u8,
+        buf_len: u32,
+        info: *mut MsgInfo,
+    ) -> i32;
+    /// Move socket `fd` to `pid` (a DATA message with `tag`, payload: the
+    /// fd in `pid`'s table, 4 bytes LE). The caller loses the fd at once.
+    #[link_name = "send_fd"]
+    pub fn send_fd(pid: u64, tag: u64, fd: i32) -> i32;
 }
 
 #[link(wasm_import_module = "wisp_timer")]
@@ -158,4 +176,72 @@ extern "C" {
     pub fn unregister(name: *const u8, len: u32) -> i32;
     #[link_name = "whereis"]
     pub fn whereis(name: *const u8, len: u32, pid: *mut u64) -> i32;
+}
+
+// `wisp_net`: TCP, UDP and DNS. These return **WASI errno** codes (0 on
+// success), not the `E*` codes above. Calls marked "blocks" park the process.
+#[link(wasm_import_module = "wisp_net")]
+extern "C" {
+    #[link_name = "tcp_listen"]
+    pub fn tcp_listen(addr: *const u8, addr_len: u32, port: u32, backlog: u32, fd: *mut i32) -> i32;
+    /// Blocks.
+    #[link_name = "tcp_accept"]
+    pub fn tcp_accept(fd: i32, timeout_ns: i64, conn: *mut i32) -> i32;
+    /// Blocks.
+    #[link_name = "tcp_connect"]
+    pub fn tcp_connect(addr: *const u8, addr_len: u32, port: u32, timeout_ns: i64, fd: *mut i32) -> i32;
+    /// Blocks. `*n == 0`: the peer closed.
+    #[link_name = "read"]
+    pub fn net_read(fd: i32, buf: *mut u8, len: u32, timeout_ns: i64, n: *mut u32) -> i32;
+    /// Blocks. `*n` may be short.
+    #[link_name = "write"]
+    pub fn net_write(fd: i32, buf: *const u8, len: u32, timeout_ns: i64, n: *mut u32) -> i32;
+    #[link_name = "set_nodelay"]
+    pub fn set_nodelay(fd: i32, on: u32) -> i32;
+    #[link_name = "local_addr"]
+    pub fn local_addr(fd: i32, buf: *mut u8, buf_len: u32, len: *mut u32, port: *mut u32) -> i32;
+    #[link_name = "peer_addr"]
+    pub fn peer_addr(fd: i32, buf: *mut u8, buf_len: u32, len: *mut u32, port: *mut u32) -> i32;
+    /// Blocks. NUL-terminated address texts back to back.
+    #[link_name = "resolve"]
+    pub fn resolve(name: *const u8, name_len: u32, buf: *mut u8, buf_len: u32, used: *mut u32, count: *mut u32) -> i32;
+    #[link_name = "udp_bind"]
+    pub fn udp_bind(addr: *const u8, addr_len: u32, port: u32, fd: *mut i32) -> i32;
+    #[link_name = "udp_connect"]
+    pub fn udp_connect(fd: i32, addr: *const u8, addr_len: u32, port: u32) -> i32;
+    /// Blocks. `addr_len` 0: to the connected address.
+    #[link_name = "udp_send_to"]
+    pub fn udp_send_to(
+        fd: i32,
+        buf: *const u8,
+        len: u32,
+        addr: *const u8,
+        addr_len: u32,
+        port: u32,
+        timeout_ns: i64,
+        n: *mut u32,
+    ) -> i32;
+    /// Blocks.
+    #[link_name = "udp_recv_from"]
+    pub fn udp_recv_from(
+        fd: i32,
+        buf: *mut u8,
+        len: u32,
+        timeout_ns: i64,
+        n: *mut u32,
+        addr: *mut u8,
+        addr_buf_len: u32,
+        addr_len: *mut u32,
+        port: *mut u32,
+    ) -> i32;
+}
+
+// The WASI calls the crate uses on sockets directly.
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+extern "C" {
+    /// `how`: 1 read, 2 write, 3 both (WASI `sdflags`).
+    #[link_name = "sock_shutdown"]
+    pub fn sock_shutdown(fd: i32, how: i32) -> i32;
+    #[link_name = "fd_close"]
+    pub fn fd_close(fd: i32) -> i32;
 }
