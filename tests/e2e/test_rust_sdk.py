@@ -7,7 +7,9 @@ Debian's packaged serde, serde_derive and bincode sources under
 /usr/share/cargo/registry (sdk/rust/.cargo/config.toml). Without them these
 tests fail, on purpose, as test_rust.py does."""
 import os
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -15,6 +17,7 @@ from conftest import ROOT, WISP
 
 SDK = ROOT / "sdk" / "rust"
 CARGO_WASM = ROOT / "scripts" / "cargo-wasm"
+NET = ["--allow-listen", "127.0.0.1:*", "--allow-connect", "127.0.0.1:*", "--allow-udp", "--allow-dns"]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,9 @@ def sdk_env(build_dir, shared_cache):
     env["CARGO_TARGET_DIR"] = str(build_dir / "rust-sdk-target")
     env["WISP_CACHE_DIR"] = str(shared_cache)
     env["WISP_BACKGROUND_COMPILE"] = "0"
-    env["CARGO_TARGET_WASM32_WASIP1_RUNNER"] = f"{WISP} run"
+    # The crate's net tests need loopback networking (denied by default);
+    # scripts/cargo-wasm would otherwise set a runner without capabilities.
+    env["CARGO_TARGET_WASM32_WASIP1_RUNNER"] = f"{WISP} run " + " ".join(NET)
     return env
 
 
@@ -48,6 +53,8 @@ def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
     assert "Running tests/processes.rs" in r.stderr, r.stderr
     assert "test result: ok. 16 passed; 0 failed" in r.stdout, r.stdout
     assert "test result: ok. 14 passed; 0 failed" in r.stdout, r.stdout
+    assert "Running tests/net.rs" in r.stderr, r.stderr
+    assert "test result: ok. 10 passed; 0 failed" in r.stdout, r.stdout
     # Bad input: each of these is one of the tests that passed.
     for name in ("a_message_that_does_not_decode_is_an_error_not_a_crash",
                  "call_replies_times_out_and_fails_fast_on_dead_processes",
@@ -114,3 +121,83 @@ def test_kv_server_call_and_cast(wisp, examples):
 def test_examples_in_both_tiers(wisp, examples, tier):
     r = wisp("run", "--tier", tier, examples("kv_server"))
     assert r.code == 0 and "len -> Len(0)\n" in r.out, r
+
+
+def serve(sdk_env, wasm, *args):
+    """Start a Rust example server; returns the process (kill it)."""
+    return subprocess.Popen([str(WISP), "run", "--allow-listen", "127.0.0.1:*", wasm, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sdk_env)
+
+
+def port_of(proc, prefix):
+    line = proc.stdout.readline()
+    assert line.startswith(prefix), (line, proc.poll(), proc.poll() is not None and proc.stderr.read())
+    return int(line.rsplit(":", 1)[1])
+
+
+def read_until(s, text, limit=10.0):
+    data, end = b"", time.time() + limit
+    while text.encode() not in data and time.time() < end:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
+
+
+def test_echo_server_supervised(sdk_env, examples):
+    proc = serve(sdk_env, examples("echo"), "0")
+    try:
+        port = port_of(proc, "listening on 127.0.0.1:")
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(10)]
+        for i, c in enumerate(clients):
+            c.sendall(f"hello {i}\n".encode())
+        for i, c in enumerate(clients):
+            assert read_until(c, f"hello {i}\n") == f"hello {i}\n"
+        # A crashing handler closes its own connection only.
+        clients[0].sendall(b"crash\n")
+        assert clients[0].recv(100) == b""
+        clients[1].sendall(b"still here\n")
+        assert read_until(clients[1], "still here\n") == "still here\n"
+        # The acceptor dies: its supervisor restarts it, open connections stay.
+        clients[2].sendall(b"restart\n")
+        assert read_until(clients[2], "restart\n") == "restart\n"
+        port2 = port_of(proc, "listening on 127.0.0.1:")
+        c = socket.create_connection(("127.0.0.1", port2), timeout=10)
+        c.sendall(b"after the restart\n")
+        assert read_until(c, "after the restart\n") == "after the restart\n"
+        clients[3].sendall(b"old connection\n")
+        assert read_until(clients[3], "old connection\n") == "old connection\n"
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert "a handler crashes on purpose" in proc.stderr.read()
+
+
+def test_chat_server_two_clients(sdk_env, examples):
+    proc = serve(sdk_env, examples("chat"), "0")
+    try:
+        port = port_of(proc, "chat on 127.0.0.1:")
+        people = {}
+        for name in ("ann", "bob", "cy"):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            assert read_until(s, "name? ").endswith("name? ")
+            s.sendall(name.encode() + b"\n")
+            people[name] = s
+            assert f"* {name} joined" in read_until(s, f"* {name} joined")
+        people["ann"].sendall(b"hello room\r\n")
+        for name in ("ann", "bob", "cy"):
+            assert "ann: hello room\n" in read_until(people[name], "ann: hello room\n")
+        people["bob"].sendall(b"hi ann\n")
+        assert "bob: hi ann" in read_until(people["ann"], "bob: hi ann")
+        people["cy"].sendall(b"/crash\n")           # cy's process panics
+        assert "* cy left" in read_until(people["bob"], "* cy left")
+        people["bob"].close()                         # bob disconnects
+        assert "* bob left" in read_until(people["ann"], "* bob left")
+        people["ann"].sendall(b"anyone?\n")
+        assert "ann: anyone?" in read_until(people["ann"], "ann: anyone?")
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
