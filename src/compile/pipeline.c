@@ -16,6 +16,7 @@
  * identical-code folding), so that a trap can name its wasm function
  * (src/engine/symbolize.c) without costing frame pointers or inlining.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -33,6 +34,10 @@
 #include "pipeline.h"
 #include "../common/util.h"
 #include "../engine/vmctx.h"
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+#define WISP_ABI_STR STR(WISP_MODULE_ABI)
 
 static const char *tier_name(enum tier t)
 {
@@ -179,6 +184,14 @@ static void cache_path(const struct pipeline *p, const struct wasm_file *wf,
                        enum tier t, const char *suffix, char *out, size_t outlen)
 {
 	XXH3_state_t *st = XXH3_createState();
+	if (st == NULL) {
+		/* No memory for the hash: a path that can never be in the cache,
+		 * so the module is compiled (and that fails cleanly if memory
+		 * stays short). */
+		snprintf(out, outlen, "%s/v1/unhashed-%ld.%s%s", p->cache_dir, (long)getpid(),
+		         tier_name(t), suffix);
+		return;
+	}
 	XXH3_128bits_reset(st);
 	char head[128];
 	int n = snprintf(head, sizeof(head), "wisp %s abi %d tier %s|", WISP_VERSION,
@@ -287,6 +300,19 @@ int pipeline_compile(const struct pipeline *p, const struct wasm_file *wf,
 		char display[PATH_MAX];
 		snprintf(display, sizeof(display), "%s", wf->path);
 		rc = run_compiler(p, t, workdir, tu, tmp_so, basename(display), err, errlen);
+	}
+	/* Never cache what cannot load: a compiler that "succeeds" with a
+	 * broken file would otherwise poison every later run. */
+	if (rc == 0) {
+		void *h = dlopen(tmp_so, RTLD_NOW | RTLD_LOCAL);
+		if (h == NULL || dlsym(h, "wisp_module_v" WISP_ABI_STR) == NULL) {
+			snprintf(err, errlen, "the C compiler '%s' produced an unusable module: %s",
+			         t == TIER_OPT ? p->opt_cc : p->fast_cc,
+			         h ? "no wisp module symbol" : dlerror());
+			rc = -EIO;
+		}
+		if (h != NULL)
+			dlclose(h);
 	}
 	if (rc == 0 && rename(tmp_so, so_path) != 0) {
 		rc = -errno;

@@ -1443,5 +1443,18 @@ int wasm_check_wisp(const struct wasm_info *info, char *err, size_t errlen)
 	if (info->nmemories > 1)
 		return reject(err, errlen, "module has %" PRIu32 " memories; wisp "
 		              "supports at most one", info->nmemories);
+	/* wasm2c copies export names raw into C comments: a name holding a
+	 * comment end or a line break could inject code into the translation
+	 * unit. Such names are refused (valid UTF-8 text is otherwise fine). */
+	for (uint32_t i = 0; i < info->nexports; i++) {
+		const unsigned char *n = (const unsigned char *)info->exports[i].name;
+		for (size_t k = 0; n[k]; k++) {
+			if (n[k] < 0x20 || n[k] == 0x7f || (n[k] == '*' && n[k + 1] == '/') ||
+			    (n[k] == '/' && n[k + 1] == '*') || n[k] == '\\')
+				return reject(err, errlen, "export name at index %" PRIu32 " contains "
+				              "a control character, a backslash or a C comment "
+				              "delimiter, which wisp does not accept", i);
+		}
+	}
 	return 0;
 }

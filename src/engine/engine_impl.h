@@ -36,6 +36,7 @@ struct engine_module {
 	struct functype *types;
 	uint32_t ntypes, captypes;
 	uint32_t ntags;
+	bool oom;                    /* registration ran out of memory */
 };
 
 enum instance_phase { PHASE_IDLE, PHASE_INSTANTIATE, PHASE_RUN };

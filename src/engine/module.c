@@ -113,6 +113,11 @@ int engine_module_load(const char *so_path, engine_module **out,
 	tl_loading = m;
 	abi->init_module();
 	tl_loading = prev;
+	if (m->oom) {
+		snprintf(err, errlen, "out of memory loading %s", so_path);
+		engine_module_unload(m);
+		return -ENOMEM;
+	}
 	*out = m;
 	return 0;
 }

@@ -132,8 +132,10 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
 	wasm_rt_type_t stackbuf[64];
 	wasm_rt_type_t *types = params + results <= 64
 	        ? stackbuf : malloc((params + results) * sizeof(*types));
-	if (types == NULL)
-		goto oom;
+	if (types == NULL) {
+		m->oom = true;
+		return UINT32_MAX;
+	}
 	va_list ap;
 	va_start(ap, results);
 	for (uint32_t i = 0; i < params + results; i++)
@@ -166,8 +168,12 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
 		free(types);
 	return m->ntypes++;
 oom:
-	fprintf(stderr, "wisp: out of memory registering function types\n");
-	abort();
+	/* wasm-rt.h gives this call no way to fail: mark the module, whose
+	 * loader checks after init_module and refuses it. */
+	if (types != stackbuf)
+		free(types);
+	m->oom = true;
+	return UINT32_MAX;
 }
 
 uint32_t wasm_rt_register_tag(uint32_t size)

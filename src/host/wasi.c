@@ -392,10 +392,10 @@ int wasi_ctx_new(const struct wasi_config *cfg, struct wasi_ctx **out,
 	*out = NULL;
 	if (w == NULL)
 		goto nomem;
-	w->nfds = 8;
-	w->fds = calloc(w->nfds, sizeof(*w->fds));
+	w->fds = calloc(8, sizeof(*w->fds));
 	if (w->fds == NULL)
 		goto nomem;
+	w->nfds = 8;     /* only once the table exists: wasi_ctx_free walks it */
 	for (uint32_t i = 0; i < w->nfds; i++)
 		w->fds[i].host = -1;
 	r = copy_strings(cfg->argc, cfg->argv, &w->args, &w->args_bytes,

@@ -295,7 +295,8 @@ static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
 		e = errno;
 		/* A socket that would block parks the process (the iovecs stay
 		 * valid: nothing else runs in this process meanwhile). */
-	} while (r < 0 && e == EAGAIN && wasi_wait_ready(self, f, write));
+	} while (r < 0 && (e == EINTR ||
+	                   (e == EAGAIN && wasi_wait_ready(self, f, write))));
 	wasi_iov_free(iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);

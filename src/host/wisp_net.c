@@ -115,9 +115,14 @@ static uint16_t parse_addr_text(struct host_proc *hp, u32 addr, u32 len, u32 por
 
 uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot)
 {
+	/* A socket moving between processes keeps its kind. */
+	int type = SOCK_STREAM;
+	socklen_t tl = sizeof(type);
+	getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl);
 	struct wasi_fd nf = {
 		.host = sock,
-		.filetype = WASI_FILETYPE_SOCKET_STREAM,
+		.filetype = type == SOCK_DGRAM ? WASI_FILETYPE_SOCKET_DGRAM
+		                               : WASI_FILETYPE_SOCKET_STREAM,
 		.rights_base = WASI_RIGHTS_SOCKET,
 		.rights_inheriting = WASI_RIGHTS_SOCKET,
 		.parks = true,

@@ -108,7 +108,7 @@ struct proc {
 	uint8_t why;              /* enum yield_why, set before switching out */
 	struct proc *rq_next;
 	struct sched *sched;      /* scheduler running it / last ran it */
-	uint64_t wait_seq;        /* identifies the current wait (timers) */
+	_Atomic uint64_t wait_seq; /* identifies the current wait (timers, I/O) */
 	struct fiber fiber;
 	void *stack;
 

@@ -425,6 +425,7 @@ int sched_start(struct rt *rt, char *err, size_t errlen)
 			pthread_mutex_lock(&rt->glock);
 			pthread_cond_broadcast(&rt->gcond);
 			pthread_mutex_unlock(&rt->glock);
+			reactor_interrupt(&rt->reactor);   /* a poller sleeps in epoll */
 			for (int j = 0; j < i; j++)
 				pthread_join(rt->scheds[j].thread, NULL);
 			rt->nsched = 0;

@@ -244,3 +244,28 @@ def test_background_compile_produces_the_opt_tier(wisp, build_c, cache_dir):
     while time.time() < deadline and not list((cache_dir / "v1").glob("*.opt.so")):
         time.sleep(0.2)
     assert list((cache_dir / "v1").glob("*.opt.so")), "background opt build did not appear"
+
+
+def test_export_name_cannot_inject_c_code(wisp, build_wat):
+    # wasm2c copies export names into C comments: a name that closes the
+    # comment must be refused, not compiled into the host (review finding).
+    evil = ('x */\\n__attribute__((constructor)) static void pwn(void)'
+            '{ extern int puts(const char*); puts(\\"INJECTED\\"); }\\n/*')
+    m = build_wat(f'(module (func (export "{evil}")) (func (export "_start")) (memory (export "memory") 1))',
+                  name="inject")
+    for tier in ("fast", "opt"):
+        r = wisp("run", "--tier", tier, m)
+        assert r.code == 1, r
+        assert "INJECTED" not in r.out
+        assert "export name at index 0" in r.err, r
+
+
+def test_function_with_a_huge_frame_is_refused(wisp, build_wat):
+    # 40,000 i64 locals: the frame would be zeroed past the fiber's stack
+    # before the entry check could run (review finding); refused at compile.
+    m = build_wat("(module (func $big (result i64) (local " + "i64 " * 40000 + ") (local.get 0))"
+                  ' (func (export "_start") (drop (call $big))) (memory (export "memory") 1))',
+                  name="bigframe")
+    r = wisp("run", "--tier", "fast", m)
+    assert r.code == 1, r
+    assert "needs more than 64 KiB of native stack" in r.err, r
