@@ -494,11 +494,18 @@ static int cmd_run(int argc, char **argv)
 	struct engine_result res;
 	struct reason why;
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
-	if (rc != 0) {
+	if (rc < 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
 	}
 	status = report(&res, &why);
+	if (rc == 1) {
+		/* A process is still inside a blocking host call on some thread:
+		 * its module must not be unloaded under it. Exit now. */
+		fflush(stdout);
+		fflush(stderr);
+		_exit(status);
+	}
 out:
 	engine_module_unload(mod);
 	wasm_file_free(&wf);

@@ -54,6 +54,7 @@ struct engine_instance {
 	uint32_t exc_tag, exc_size;
 	unsigned char exc_data[256];
 	WASM_RT_UNWIND_TARGET *exc_target;
+	uint32_t mem_initial_pages;  /* its memory's size when created (pooling) */
 	/* The allocation that holds vmctx + wasm2c's instance struct. */
 	void *block;
 	struct wisp_vmctx *vmctx;

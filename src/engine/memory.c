@@ -102,9 +102,19 @@ static void scrub(void *data, size_t bytes)
 		madvise(data, bytes, MADV_DONTNEED);
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (vec[i] & 1)
-			memset((char *)data + i * page, 0, page);
+	/* Resident pages are cleared in place (they stay warm); a page that is
+	 * not resident may still hold data in swap, so those runs are dropped. */
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		bool resident = vec[i] & 1;
+		while (j < n && (bool)(vec[j] & 1) == resident)
+			j++;
+		if (resident)
+			memset((char *)data + i * page, 0, (j - i) * page);
+		else
+			madvise((char *)data + i * page, (j - i) * page, MADV_DONTNEED);
+		i = j;
+	}
 }
 
 /* Keep a memory for reuse; false if the pool will not take it. */
@@ -188,6 +198,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages,
 		}
 	}
 	mem->pages = initial_pages;
+	if (in != NULL)
+		in->mem_initial_pages = initial_pages;
 	/* A 4 GiB memory has size 2^32, which does not fit; wasm2c's own
 	 * runtime has the same limit. Cap at the largest representable size. */
 	mem->size = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
@@ -222,7 +234,12 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 
 void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 {
-	if (mem->data != NULL && !pool_give(current_pool(), mem->data, mem->pages))
+	/* Only a memory still at its initial size is pooled: the pool is
+	 * taken from by initial size, and a grown one would wait forever. */
+	engine_instance *in = engine_current();
+	bool poolable = in != NULL && mem->pages == in->mem_initial_pages;
+	if (mem->data != NULL &&
+	    !(poolable && pool_give(current_pool(), mem->data, mem->pages)))
 		munmap(mem->data, mem->size);
 	mem->data = NULL;
 	mem->size = 0;

@@ -462,9 +462,9 @@ static void proc_finish(struct proc *p, const struct engine_result *res)
 	uint64_t me = atomic_load(&p->pid);
 	if (!p->reason_set)
 		result_reason(res, &p->reason);
-	atomic_store(&p->exiting, true);
-	if (atomic_load(&p->nnames) > 0)
-		registry_forget(&rt->registry, me);
+	/* Under the registry's lock, so a concurrent register either sees
+	 * `exiting` or is seen by the forget (no name outlives its owner). */
+	registry_exit(&rt->registry, p, me);
 
 	/* Close the mailbox: late link/monitor requests get our reason. */
 	struct msg *m = mbox_close(&p->mbox);
@@ -541,6 +541,8 @@ void proc_fiber_main(void *arg)
 		if (p->inst != NULL) {
 			p->host.inst = p->inst;
 			p->host.mem = engine_instance_memory(p->inst);
+			/* From now on the tick can preempt it (see sched_tick). */
+			sched_publish_instance(p->sched, engine_instance_vmctx(p->inst));
 			if (p->is_main)
 				engine_instance_run_start(p->inst, &res);
 			else

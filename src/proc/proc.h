@@ -150,8 +150,10 @@ struct rt_config {
 
 /* Run `mod` as the main process of a new runtime: its _start runs; returns
  * when it ends, after stopping every other process. *res is the main
- * process's result and *reason its exit reason. Returns 0, or a negative
- * errno if the runtime could not start (message in err). */
+ * process's result and *reason its exit reason. Returns 0; 1 if a
+ * scheduler thread could not be stopped (stuck in a blocking call: the
+ * module must then stay loaded, and the program should exit); or a
+ * negative errno if the runtime could not start (message in err). */
 int rt_run_main(engine_module *mod, const struct rt_config *cfg,
                 struct engine_result *res, struct reason *reason,
                 char *err, size_t errlen);

@@ -159,3 +159,13 @@ void registry_forget(struct registry *r, uint64_t pid)
 	}
 	pthread_mutex_unlock(&r->lock);
 }
+
+void registry_exit(struct registry *r, struct proc *p, uint64_t pid)
+{
+	pthread_mutex_lock(&r->lock);
+	atomic_store(&p->exiting, true);
+	bool named = atomic_load(&p->nnames) > 0;
+	pthread_mutex_unlock(&r->lock);
+	if (named)
+		registry_forget(r, pid);
+}

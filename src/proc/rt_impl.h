@@ -80,6 +80,8 @@ struct registry {
 
 int registry_init(struct registry *r);
 void registry_destroy(struct registry *r);
+/* The exit path: mark p exiting (no new names) and remove its names. */
+void registry_exit(struct registry *r, struct proc *p, uint64_t pid);
 /* Remove every name of pid (called by its exit path). */
 void registry_forget(struct registry *r, uint64_t pid);
 /* Bind name to p if p is still `pid` and not exiting (WISP_* codes). */
@@ -160,6 +162,8 @@ void sched_switch_out(struct proc *p, enum yield_why why);
 /* Preempt every process that has run since the previous tick (any
  * thread; the runtime calls it every TICK_NS). */
 void sched_tick(struct rt *rt);
+/* The running process has an instance now: the tick may preempt it. */
+void sched_publish_instance(struct sched *s, struct wisp_vmctx *v);
 /* The running process's instance is about to be freed (on its fiber). */
 void sched_forget_instance(struct sched *s);
 #define TICK_NS 1000000u

@@ -170,7 +170,7 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	/* Stop: the main process is gone; the others are discarded. A thread
 	 * stuck in a blocking call keeps the runtime alive: leave it all. */
 	if (!sched_stop(rt) || !blocking_pool_stop(rt))
-		return 0;
+		return 1;   /* threads remain: the caller must not unload the module */
 	rt_free(rt);
 	return 0;
 }

@@ -48,6 +48,7 @@
 #include "proc/rt_impl.h"
 
 #define SPIN_ROUNDS 64
+#define MAX_SCHEDS 1024   /* as the runtime's own cap */
 
 static _Thread_local struct sched *tl_sched;
 
@@ -257,9 +258,13 @@ static void idle(struct sched *s)
 {
 	struct rt *rt = s->rt;
 	int expect = 0;
-	if (atomic_compare_exchange_strong(&rt->poller, &expect, 1)) {
+	if (atomic_load(&rt->io_waiting) > 0 &&
+	    atomic_compare_exchange_strong(&rt->poller, &expect, 1)) {
 		/* poller is set before looking for work: an enqueuer that pushes
-		 * after our look sees it and interrupts the poll. */
+		 * after our look sees it and interrupts the poll. (Only when a
+		 * process waits for I/O: otherwise the condition variable's
+		 * nanosecond timeout serves short timers better than epoll's
+		 * milliseconds.) */
 		int ms = 0;
 		if (!any_work(rt) && !atomic_load(&rt->stopping)) {
 			uint64_t next = timer_heap_next(&s->timers);
@@ -315,6 +320,13 @@ void sched_tick(struct rt *rt)
 		s->tick_seen = s->tick_dispatches;
 		cur_unlock(s);
 	}
+}
+
+void sched_publish_instance(struct sched *s, struct wisp_vmctx *v)
+{
+	cur_lock(s);
+	s->cur_vmctx = v;
+	cur_unlock(s);
 }
 
 void sched_forget_instance(struct sched *s)
@@ -442,17 +454,35 @@ bool sched_stop(struct rt *rt)
 	pthread_cond_broadcast(&rt->gcond);
 	pthread_mutex_unlock(&rt->glock);
 	reactor_interrupt(&rt->reactor);
-	/* A scheduler finishes its current slice first; one stuck in a
-	 * blocking host call gets a grace period, then is left behind. */
-	bool all = true;
-	for (int i = 0; i < rt->nsched; i++) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 2;
-		if (pthread_timedjoin_np(rt->scheds[i].thread, NULL, &ts) != 0)
-			all = false;
+	/* A scheduler finishes its current slice first: keep preempting
+	 * whatever runs (code that only calls would not yield by itself) until
+	 * every one has stopped, within one overall grace period; one stuck in
+	 * a blocking host call is then left behind. */
+	bool joined[MAX_SCHEDS] = { false };
+	int left = rt->nsched;
+	uint64_t deadline = rt_now_ns() + 2000000000ull;
+	while (left > 0 && rt_now_ns() < deadline) {
+		for (int i = 0; i < rt->nsched; i++) {
+			if (!joined[i] && pthread_tryjoin_np(rt->scheds[i].thread, NULL) == 0) {
+				joined[i] = true;
+				left--;
+			}
+		}
+		if (left == 0)
+			break;
+		for (int i = 0; i < rt->nsched; i++) {
+			struct sched *s = &rt->scheds[i];
+			if (joined[i] || atomic_flag_test_and_set_explicit(&s->cur_lock, memory_order_acquire))
+				continue;
+			if (s->cur_vmctx != NULL)
+				engine_vmctx_preempt(s->cur_vmctx);
+			cur_unlock(s);
+		}
+		reactor_interrupt(&rt->reactor);
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
 	}
-	if (!all)
+	if (left > 0)
 		return false;
 	for (int i = 0; i < rt->nsched; i++) {
 		struct sched *s = &rt->scheds[i];

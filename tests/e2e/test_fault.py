@@ -163,9 +163,9 @@ CACHE_POISON = ("pipeline.c: a compiler that exits 0 but writes a broken .so get
                 "hits the cached file and fails the same way until the cache is cleared")
 
 
-@pytest.mark.parametrize("kind", [k if k != "writes_garbage" else
-                                  pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=CACHE_POISON))
-                                  for k in sorted(COMPILERS)])
+# (writes_garbage was the cache-poisoning bug: fixed, pipeline.c now loads a
+# module before caching it.)
+@pytest.mark.parametrize("kind", sorted(COMPILERS))
 @pytest.mark.parametrize("tier,var", [("fast", "WISP_FAST_CC"), ("opt", "WISP_CC")])
 def test_compiler_failure_is_a_clean_error(guest, tmp_path, kind, tier, var):
     cc = tmp_path / f"cc-{kind}"
@@ -180,7 +180,7 @@ def test_compiler_failure_is_a_clean_error(guest, tmp_path, kind, tier, var):
     assert leftovers == [], leftovers
 
 
-# ---- regression tests for the bugs found (xfail until fixed in src/) ----
+# ---- regression tests for the bugs found (fixed; they keep them fixed) ----
 
 def first_signal(module, cache, tmp_path, var, ns, extra=None, opts=("--schedulers", "1")):
     run(module, {}, cache, tmp_path)
@@ -192,22 +192,16 @@ def first_signal(module, cache, tmp_path, var, ns, extra=None, opts=("--schedule
     return None
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["XXH3_"])
 def test_regression_cache_key_state_allocation(inject, guest, tmp_path):
     # The 3rd-10th allocation of a warm run includes XXH3_createState.
     assert first_signal(guest, tmp_path / "cache", tmp_path, "WISP_FAULT_MALLOC", range(0, 12)) is None
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["registering function types"])
 def test_regression_func_type_registration_oom(inject, guest, tmp_path):
     assert first_signal(guest, tmp_path / "cache", tmp_path, "WISP_FAULT_MALLOC",
                         range(0, 60), {"WISP_FAULT_MALLOC_ONCE": 1}) is None
 
 
-@pytest.mark.xfail(strict=True, reason="sched.c sched_start(): when pthread_create fails for "
-                   "scheduler i>0, the error path joins the started schedulers after a "
-                   "broadcast on gcond, but an idle scheduler sleeps in the reactor's "
-                   "epoll_wait(-1) and is never woken: wisp hangs in pthread_join")
 def test_regression_scheduler_start_failure_hangs(inject, guest, tmp_path):
     cache = tmp_path / "cache"
     run(guest, {}, cache, tmp_path)
