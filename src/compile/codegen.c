@@ -239,19 +239,22 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 	fprintf(f, "static const struct wisp_fn_entry wisp_fns[] = {\n");
 	for (uint32_t i = 0; i < nsyms + info->nexports; i++) {
 		uint32_t index, first = 0, last = 0;
-		char sym[600];
+		char *em = NULL;      /* a mangled export name, any length */
 		if (i < nsyms) {
 			index = info->nfunc_imports + i;
 			first = lines[2 * i];
 			last = lines[2 * i + 1];
-			snprintf(sym, sizeof(sym), "%s", syms[i]);
 		} else {
 			const struct wasm_export *e = &info->exports[i - nsyms];
 			if (e->kind != WASM_KIND_FUNC || e->index < info->nfunc_imports)
 				continue;
 			index = e->index;
-			mangle(e->name, mangled, sizeof(mangled));
-			snprintf(sym, sizeof(sym), "Z_wisp_guestZ_%s", mangled);
+			size_t cap = 3 * strlen(e->name) + 8;
+			if ((em = malloc(cap)) == NULL) {
+				snprintf(err, errlen, "out of memory");
+				return -ENOMEM;
+			}
+			mangle(e->name, em, cap);
 		}
 		const char *name = wasm_func_name(info, index);
 		char fallback[32];
@@ -259,7 +262,11 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 			snprintf(fallback, sizeof(fallback), "func[%u]", index);
 			name = fallback;
 		}
-		fprintf(f, "  { (const void *)%s, %uu, ", sym, index);
+		if (em != NULL)
+			fprintf(f, "  { (const void *)Z_wisp_guestZ_%s, %uu, ", em, index);
+		else
+			fprintf(f, "  { (const void *)%s, %uu, ", syms[i], index);
+		free(em);
 		put_c_string(f, name);
 		fprintf(f, ", %uu, %uu },\n", first, last);
 		nentries++;
