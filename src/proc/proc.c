@@ -629,27 +629,54 @@ void proc_park(struct proc *self)
 }
 
 /* Park until woken (a message, a signal, or the deadline). */
+/* Make sure a timer wakes self no later than `deadline`. Its own embedded
+ * timer if that is free, or already queued for no later; otherwise (rare: a
+ * shorter wait while a longer one is queued) a separate one-shot timer.
+ * Wake-ups from timers only check that the process is the same: a spurious
+ * one is re-checked by every waiting loop. 0, or -1 if no timer could be
+ * armed. */
+static int arm_wake(struct proc *self, uint64_t deadline)
+{
+	_Static_assert(sizeof(struct timer) <= sizeof(self->wake_timer), "wake_timer");
+	struct timer *t = (struct timer *)(void *)self->wake_timer;
+	if (!atomic_load(&self->wake_queued)) {
+		memset(t, 0, sizeof(*t));
+		t->deadline = deadline;
+		t->kind = T_WAKE;
+		t->proc = self;
+		t->pid = atomic_load(&self->pid);
+		t->embedded = true;
+		atomic_store(&self->wake_queued, true);
+		if (sched_add_timer(t) != 0) {
+			atomic_store(&self->wake_queued, false);
+			return -1;
+		}
+		return 0;
+	}
+	if (t->deadline <= deadline && t->pid == atomic_load(&self->pid))
+		return 0;
+	struct timer *x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return -1;
+	x->deadline = deadline;
+	x->kind = T_WAKE;
+	x->proc = self;
+	x->pid = atomic_load(&self->pid);
+	if (sched_add_timer(x) != 0) {
+		free(x);
+		return -1;
+	}
+	return 0;
+}
+
+/* Park until woken (a message, a signal, or the deadline). */
 static void wait_until(struct proc *self, uint64_t deadline)
 {
-	uint64_t seq = atomic_fetch_add(&self->wait_seq, 1) + 1;
-	if (deadline != UINT64_MAX) {
-		struct timer *t = calloc(1, sizeof(*t));
-		if (t != NULL) {
-			t->deadline = deadline;
-			t->kind = T_WAKE;
-			t->proc = self;
-			t->pid = atomic_load(&self->pid);
-			t->wait_seq = seq;
-			if (sched_add_timer(t) != 0) {
-				free(t);
-				t = NULL;
-			}
-		}
-		if (t == NULL) {
-			/* Cannot arm a timer: poll instead of hanging. */
-			sched_switch_out(self, Y_YIELD);
-			return;
-		}
+	atomic_fetch_add(&self->wait_seq, 1);
+	if (deadline != UINT64_MAX && arm_wake(self, deadline) != 0) {
+		/* Cannot arm a timer: poll instead of hanging. */
+		sched_switch_out(self, Y_YIELD);
+		return;
 	}
 	sched_switch_out(self, Y_PARK);
 }
@@ -681,20 +708,8 @@ int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
 		if (rc != 0)
 			return rc;    /* e.g. -EPERM: a regular file, always ready */
 	}
-	if (deadline != UINT64_MAX) {
-		struct timer *t = calloc(1, sizeof(*t));
-		if (t == NULL)
-			return -ENOMEM;
-		t->deadline = deadline;
-		t->kind = T_WAKE;
-		t->proc = self;
-		t->pid = atomic_load(&self->pid);
-		t->wait_seq = seq;
-		if (sched_add_timer(t) != 0) {
-			free(t);
-			return -ENOMEM;
-		}
-	}
+	if (deadline != UINT64_MAX && arm_wake(self, deadline) != 0)
+		return -ENOMEM;
 	atomic_fetch_add(&rt->io_waiting, 1);
 	sched_need_poller(rt);
 	sched_switch_out(self, Y_PARK);
@@ -1039,9 +1054,13 @@ void proc_fire_timer(struct rt *rt, struct timer *t)
 {
 	if (t->kind == T_WAKE) {
 		struct proc *p = t->proc;
-		if (atomic_load(&p->pid) == t->pid && atomic_load(&p->wait_seq) == t->wait_seq)
+		bool same = atomic_load(&p->pid) == t->pid;
+		if (t->embedded)
+			atomic_store(&p->wake_queued, false);   /* before the wake: see arm_wake */
+		else
+			free(t);
+		if (same)
 			sched_wake(p);
-		free(t);
 		return;
 	}
 	/* T_SEND: leave the id map first, so cancel can no longer see it. */

@@ -131,6 +131,11 @@ struct proc {
 	uint32_t nwatching, capwatching;
 	atomic_uint nnames;       /* names registered for this process */
 
+	/* Its wake timer (timers in rt_impl.h), reused for every timed wait so
+	 * that parking with a timeout allocates nothing and leaves nothing
+	 * behind; queued while in a scheduler's heap. */
+	_Alignas(16) unsigned char wake_timer[80];
+	atomic_bool wake_queued;
 	struct caps *caps;        /* what it may do (shared, immutable) */
 	uint64_t cpu_used;        /* reductions charged so far */
 	struct caps *drafts[16];  /* capability sets it is building (wisp_caps) */

@@ -11,6 +11,9 @@
 #include "io/reactor.h"
 #include "proc.h"
 
+/* One process's own wake timer (struct proc's `wake`). */
+struct wake_timer;
+
 /* ---- timers (timer.c): a binary heap per scheduler, owner-thread only ---- */
 
 enum timer_kind { T_WAKE, T_SEND };
@@ -25,6 +28,7 @@ struct timer {
 	uint64_t pid;             /* ... if still this incarnation ... */
 	uint64_t wait_seq;        /* ... and still in this wait */
 	struct msg *msg;          /* T_SEND: the message (msg->to set) */
+	bool embedded;            /* a process's own wake timer: never freed */
 };
 
 struct timer_heap {

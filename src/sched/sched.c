@@ -490,7 +490,8 @@ bool sched_stop(struct rt *rt)
 		/* The heap owns its timers; the id map only points at them. */
 		while ((t = timer_heap_pop(&s->timers)) != NULL) {
 			msg_free(t->msg);
-			free(t);
+			if (!t->embedded)
+				free(t);
 		}
 		free(s->timers.h);
 		pthread_mutex_destroy(&s->qlock);
