@@ -24,7 +24,15 @@ struct host_proc {
 	 * WASI call (most processes never make one: spawning stays cheap). */
 	const struct wasi_config *wasi_cfg;
 	struct proc *proc;         /* the wisp process, or NULL outside a runtime */
+	/* Buffers a host call holds while its process is parked: freed when
+	 * the call ends, or by the process's exit if a signal unwinds it. */
+	void *scratch[4];
 };
+
+/* Allocate scratch memory for a host call that may park (NULL on failure
+ * or if all slots are taken); host_scratch_free when done. */
+void *host_scratch_alloc(struct host_proc *hp, size_t size);
+void host_scratch_free(struct host_proc *hp, void *p);
 
 #define HOST_PROC(self) ((struct host_proc *)(void *)(self))
 

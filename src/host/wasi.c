@@ -472,3 +472,23 @@ bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write)
 		return false;
 	return proc_wait_fd(p, f->host, write ? REACTOR_WRITE : REACTOR_READ, -1) == 0;
 }
+
+void *host_scratch_alloc(struct host_proc *hp, size_t size)
+{
+	for (int i = 0; i < 4; i++) {
+		if (hp->scratch[i] == NULL)
+			return hp->scratch[i] = malloc(size ? size : 1);
+	}
+	return NULL;
+}
+
+void host_scratch_free(struct host_proc *hp, void *p)
+{
+	for (int i = 0; i < 4; i++) {
+		if (hp->scratch[i] == p && p != NULL) {
+			hp->scratch[i] = NULL;
+			free(p);
+			return;
+		}
+	}
+}

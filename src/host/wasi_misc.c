@@ -279,11 +279,13 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 	if (raw == NULL || evs == NULL ||
 	    engine_guest_ptr(mem, nevents, 4) == NULL)
 		return WASI_EFAULT;
-	struct sub *subs = malloc(n * sizeof(*subs));
-	struct pollfd *pfds = malloc(n * sizeof(*pfds));
+	/* Scratch the process's exit frees if a kill unwinds a parked poll. */
+	struct host_proc *hp = HOST_PROC(self);
+	struct sub *subs = host_scratch_alloc(hp, n * sizeof(*subs));
+	struct pollfd *pfds = host_scratch_alloc(hp, n * sizeof(*pfds));
 	if (subs == NULL || pfds == NULL) {
-		free(subs);
-		free(pfds);
+		host_scratch_free(hp, subs);
+		host_scratch_free(hp, pfds);
 		return WASI_ENOMEM;
 	}
 	int npfds = 0;
@@ -325,8 +327,8 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 		if (count > 0)
 			break;
 	}
-	free(subs);
-	free(pfds);
+	host_scratch_free(hp, subs);
+	host_scratch_free(hp, pfds);
 	if (err)
 		return err;
 	return wasi_put32(mem, nevents, count);

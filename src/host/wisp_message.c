@@ -47,18 +47,18 @@ static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
 	return WISP_OK;
 }
 
-/* Copy the tag set out of guest memory (it may not be read while parked:
- * nothing can change it, but a copy keeps the rule simple). */
-static uint64_t *copy_tags(struct host_proc *hp, u32 tags, u32 ntags, uint64_t *small,
-                           const char *call)
+/* The tag set, read in place: the caller's memory cannot change or move
+ * while it is parked in receive (only the process itself writes it, and
+ * nothing grows it meanwhile). Nothing is allocated, so a kill that unwinds
+ * the call leaks nothing. */
+static const uint64_t *guest_tags(struct host_proc *hp, u32 tags, u32 ntags,
+                                  const char *call)
 {
 	if (ntags == 0)
-		return small;
-	const void *t = api_ptr(hp, tags, (uint64_t)ntags * 8, call);
-	uint64_t *out = ntags <= 8 ? small : malloc((size_t)ntags * 8);
-	if (out != NULL)
-		memcpy(out, t, (size_t)ntags * 8);
-	return out;
+		return NULL;
+	const uint64_t *t = api_ptr(hp, tags, (uint64_t)ntags * 8, call);
+	/* Guest memory may be unaligned for u64: matches() uses memcpy. */
+	return t;
 }
 
 u32 NS(receive)(void *self, u32 tags, u32 ntags, u64 timeout, u32 buf, u32 buf_len,
@@ -69,14 +69,9 @@ u32 NS(receive)(void *self, u32 tags, u32 ntags, u64 timeout, u32 buf, u32 buf_l
 		return WISP_EINVAL;
 	api_ptr(hp, info, sizeof(struct wisp_msg_info), "wisp_receive");
 	api_ptr(hp, buf, buf_len, "wisp_receive");
-	uint64_t small[8] = { 0 };
-	uint64_t *t = copy_tags(hp, tags, ntags, small, "wisp_receive");
-	if (t == NULL)
-		return WISP_ENOMEM;
+	const uint64_t *t = guest_tags(hp, tags, ntags, "wisp_receive");
 	struct msg *m;
 	int rc = proc_receive(hp->proc, t, ntags, (int64_t)timeout, &m);
-	if (t != small)
-		free(t);
 	if (rc != WISP_OK)
 		return (u32)rc;
 	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_receive");
@@ -118,14 +113,9 @@ u32 NS(receive_fd)(void *self, u32 tags, u32 ntags, u32 fd, u64 timeout, u32 buf
 	int host = wasi_socket_host_fd(hp, fd);
 	if (host < 0)
 		return WISP_EINVAL;
-	uint64_t small[8] = { 0 };
-	uint64_t *t = copy_tags(hp, tags, ntags, small, "wisp_receive_fd");
-	if (t == NULL)
-		return WISP_ENOMEM;
+	const uint64_t *t = guest_tags(hp, tags, ntags, "wisp_receive_fd");
 	struct msg *m;
 	int rc = proc_receive_fd(hp->proc, t, ntags, host, (int64_t)timeout, &m);
-	if (t != small)
-		free(t);
 	if (rc != WISP_OK)
 		return (u32)rc;
 	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_receive_fd");

@@ -504,6 +504,10 @@ static void proc_finish(struct proc *p, const struct engine_result *res)
 	}
 	p->nlinks = p->nwatchers = p->nwatching = 0;
 
+	for (int i = 0; i < 4; i++) {      /* host calls a signal unwound */
+		free(p->host.scratch[i]);
+		p->host.scratch[i] = NULL;
+	}
 	sched_forget_instance(p->sched);
 	engine_instance_free(p->inst);
 	p->inst = NULL;
@@ -616,9 +620,12 @@ static bool matches(const struct msg *m, const uint64_t *tags, uint32_t ntags)
 {
 	if (ntags == 0)
 		return true;
-	for (uint32_t i = 0; i < ntags; i++)
-		if (m->tag == tags[i])
+	for (uint32_t i = 0; i < ntags; i++) {
+		uint64_t t;
+		memcpy(&t, &tags[i], 8);    /* tags may sit unaligned in guest memory */
+		if (m->tag == t)
 			return true;
+	}
 	return false;
 }
 

@@ -34,6 +34,8 @@ static void discard(struct proc *p, void *arg)
 		return;   /* free slot */
 	engine_instance_free(p->inst);
 	wasi_ctx_free(p->host.wasi);
+	for (int i = 0; i < 4; i++)
+		free(p->host.scratch[i]);
 	struct msg *m = mbox_close(&p->mbox);
 	while (m) {
 		struct msg *next = m->next;
