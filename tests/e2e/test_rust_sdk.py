@@ -21,14 +21,17 @@ NET = ["--allow-listen", "127.0.0.1:*", "--allow-connect", "127.0.0.1:*", "--all
 
 
 @pytest.fixture(scope="module")
-def sdk_env(build_dir, shared_cache):
+def sdk_env(build_dir, shared_cache, tmp_path_factory):
     env = dict(os.environ)
     env["CARGO_TARGET_DIR"] = str(build_dir / "rust-sdk-target")
     env["WISP_CACHE_DIR"] = str(shared_cache)
     env["WISP_BACKGROUND_COMPILE"] = "0"
     # The crate's net tests need loopback networking (denied by default);
     # scripts/cargo-wasm would otherwise set a runner without capabilities.
-    env["CARGO_TARGET_WASM32_WASIP1_RUNNER"] = f"{WISP} run " + " ".join(NET)
+    # tests/caps.rs needs a directory the parent can write and a child
+    # spawned without fs cannot reach: a fresh one, as /scratch.
+    scratch = tmp_path_factory.mktemp("rust-sdk-scratch")
+    env["CARGO_TARGET_WASM32_WASIP1_RUNNER"] = f"{WISP} run --dir {scratch}::/scratch " + " ".join(NET)
     return env
 
 
@@ -55,11 +58,18 @@ def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
     assert "test result: ok. 14 passed; 0 failed" in r.stdout, r.stdout
     assert "Running tests/net.rs" in r.stderr, r.stderr
     assert "test result: ok. 10 passed; 0 failed" in r.stdout, r.stdout
+    assert "Running tests/caps.rs" in r.stderr, r.stderr
+    assert "test result: ok. 5 passed; 0 failed" in r.stdout, r.stdout
+    # The file-system test ran with /scratch granted, not in its fallback.
+    assert "child without fs: open /scratch/caps-secret.txt denied, parent reads it\n" in r.stdout, r.stdout
     # Bad input: each of these is one of the tests that passed.
     for name in ("a_message_that_does_not_decode_is_an_error_not_a_crash",
                  "call_replies_times_out_and_fails_fast_on_dead_processes",
                  "a_supervisor_restarts_a_crashed_server",
-                 "hitting_the_restart_intensity_ends_the_supervisor"):
+                 "hitting_the_restart_intensity_ends_the_supervisor",
+                 "widening_is_refused_and_a_used_set_is_frozen",
+                 "a_cpu_limited_spinner_dies_with_the_limit_and_the_parent_goes_on",
+                 "a_memory_limited_child_cannot_allocate_past_its_limit"):
         assert f"test {name} ... ok\n" in r.stdout, r.stdout
 
 

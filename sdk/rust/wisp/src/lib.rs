@@ -22,6 +22,9 @@
 //!   `UdpSocket`, DNS [`net::lookup`]; blocking calls park only the caller,
 //!   and sockets move between processes by message
 //!   ([`net::spawn_with_stream`], [`Process::send_stream`]).
+//! - [`Caps`]: a smaller capability set for a child (no directories, no
+//!   network, memory and CPU limits, ...), [`spawn_with`],
+//!   [`spawn_without_fs`]; narrowing only, as the host enforces.
 //! - [`test_main!`]: a test harness running each test as its own process.
 //!
 //! Messages are encoded with bincode (serde); see [`codec`]. The raw host
@@ -29,6 +32,7 @@
 //! (see the crate's README for the set-up).
 #![warn(missing_docs)]
 
+pub mod caps;
 pub mod codec;
 mod mailbox;
 pub mod net;
@@ -41,6 +45,7 @@ pub mod sys;
 pub mod test;
 mod timer;
 
+pub use caps::{spawn_link_with, spawn_monitor_with, spawn_with, spawn_without_fs, Caps, CapsError, Stdio};
 pub use mailbox::{Envelope, Event, Mailbox, RecvError, ReplyTo, FOREVER};
 pub use process::{
     exit, self_pid, spawn, spawn_link, spawn_monitor, trap_exits, yield_now, wisp_spawn_entry, CallError,

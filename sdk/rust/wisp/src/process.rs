@@ -238,6 +238,9 @@ pub enum ExitReason {
     Killed,
     /// It did not exist when linked or monitored.
     NoProc,
+    /// A limit of its capabilities ended it; the text says which
+    /// (`"cpu limit"`: see [`Caps::max_cpu`](crate::Caps::max_cpu)).
+    Limit(String),
 }
 
 impl ExitReason {
@@ -254,6 +257,7 @@ impl ExitReason {
             sys::EXIT_TRAP => ExitReason::Trap(String::from_utf8_lossy(&b[8..]).into_owned()),
             sys::EXIT_KILLED => ExitReason::Killed,
             sys::EXIT_NOPROC => ExitReason::NoProc,
+            sys::EXIT_LIMIT => ExitReason::Limit(String::from_utf8_lossy(&b[8..]).into_owned()),
             _ => return None,
         })
     }
@@ -272,6 +276,7 @@ impl fmt::Display for ExitReason {
             ExitReason::Trap(t) => write!(f, "trap: {t}"),
             ExitReason::Killed => f.write_str("killed"),
             ExitReason::NoProc => f.write_str("noproc"),
+            ExitReason::Limit(t) => write!(f, "limit: {t}"),
         }
     }
 }
@@ -323,6 +328,11 @@ pub enum SpawnError {
     NoMemory,
     /// The host refused (no spawn entry: should not happen with this crate).
     Invalid,
+    /// The capability set forbids spawning ([`Caps::deny_spawn`](crate::Caps::deny_spawn),
+    /// [`Caps::max_processes`](crate::Caps::max_processes) 0, `wisp run --max-processes 0`).
+    Denied,
+    /// Building the child's capability set failed ([`spawn_without_fs`](crate::spawn_without_fs)).
+    Caps(crate::CapsError),
 }
 
 impl fmt::Display for SpawnError {
@@ -333,6 +343,8 @@ impl fmt::Display for SpawnError {
             SpawnError::Limit => f.write_str("process limit reached"),
             SpawnError::NoMemory => f.write_str("the host is out of memory"),
             SpawnError::Invalid => f.write_str("the host refused the spawn"),
+            SpawnError::Denied => f.write_str("not allowed to spawn by the process's capabilities"),
+            SpawnError::Caps(e) => write!(f, "cannot build the child's capabilities: {e}"),
         }
     }
 }
@@ -417,11 +429,16 @@ pub(crate) fn spawn_raw(entry: u32, payload: &[u8], flags: u32) -> Result<sys::S
     let mut out = sys::Spawned::default();
     let len = u32::try_from(payload.len()).map_err(|_| SpawnError::TooBig)?;
     let rc = unsafe { sys::spawn(entry, payload.as_ptr(), len, flags, &mut out) };
+    spawn_result(rc, out)
+}
+
+pub(crate) fn spawn_result(rc: i32, out: sys::Spawned) -> Result<sys::Spawned, SpawnError> {
     match rc {
         sys::OK => Ok(out),
         sys::ETOOBIG => Err(SpawnError::TooBig),
         sys::ELIMIT => Err(SpawnError::Limit),
         sys::ENOMEM => Err(SpawnError::NoMemory),
+        sys::EPERM => Err(SpawnError::Denied),
         _ => Err(SpawnError::Invalid),
     }
 }

@@ -290,6 +290,8 @@ pub(crate) fn exit_with(reason: &ExitReason) {
         ExitReason::Killed => crate::self_pid().kill(),
         ExitReason::Trap(t) => panic!("{t}"),
         ExitReason::NoProc => std::process::exit(1),
+        // A limit cannot be imposed on oneself here: end abnormally with its text.
+        ExitReason::Limit(t) => panic!("{t}"),
     }
 }
 

@@ -52,6 +52,8 @@ pub const EXIT_CODE: u32 = 1;
 pub const EXIT_TRAP: u32 = 2;
 pub const EXIT_KILLED: u32 = 3;
 pub const EXIT_NOPROC: u32 = 4;
+/// Killed by a limit of its capabilities; the text says which (`cpu limit`).
+pub const EXIT_LIMIT: u32 = 5;
 
 /// Flags of [`spawn`].
 pub const SPAWN_LINK: u32 = 1;
@@ -244,4 +246,53 @@ extern "C" {
     pub fn sock_shutdown(fd: i32, how: i32) -> i32;
     #[link_name = "fd_close"]
     pub fn fd_close(fd: i32) -> i32;
+}
+
+/// `wisp_caps` limits (`limit(handle, which, value)`).
+pub const LIMIT_MEMORY: u32 = 0;
+pub const LIMIT_CPU: u32 = 1;
+pub const LIMIT_MESSAGE: u32 = 2;
+pub const LIMIT_PROCESSES: u32 = 3;
+/// `wisp_caps` denials (`deny(handle, what)`), bits.
+pub const DENY_SPAWN: u32 = 1;
+pub const DENY_CAPS: u32 = 2;
+/// `wisp_caps` stdio modes (`set_stdio(handle, fd, mode)`): inherit -> null -> closed.
+pub const STDIO_INHERIT: u32 = 0;
+pub const STDIO_NULL: u32 = 1;
+pub const STDIO_CLOSED: u32 = 2;
+
+// `wisp_caps`: capability sets for children. Every call but `new` and `free`
+// only removes or lowers (`EPERM` if it would widen); a set used by
+// `spawn_with` is frozen (`EINVAL`). Handles are the caller's own, at most 16.
+#[link(wasm_import_module = "wisp_caps")]
+extern "C" {
+    /// A handle to a copy of the caller's own set.
+    #[link_name = "new"]
+    pub fn caps_new(handle: *mut i32) -> i32;
+    #[link_name = "free"]
+    pub fn caps_free(handle: i32) -> i32;
+    /// `len` 0: every directory.
+    #[link_name = "drop_dir"]
+    pub fn caps_drop_dir(handle: i32, guest: *const u8, len: u32) -> i32;
+    /// `len` 0: every directory.
+    #[link_name = "read_only"]
+    pub fn caps_read_only(handle: i32, guest: *const u8, len: u32) -> i32;
+    #[link_name = "clear_env"]
+    pub fn caps_clear_env(handle: i32) -> i32;
+    #[link_name = "set_stdio"]
+    pub fn caps_set_stdio(handle: i32, fd: u32, mode: u32) -> i32;
+    #[link_name = "drop_network"]
+    pub fn caps_drop_network(handle: i32) -> i32;
+    /// The limit becomes min(current, value).
+    #[link_name = "limit"]
+    pub fn caps_limit(handle: i32, which: u32, value: u64) -> i32;
+    #[link_name = "deny"]
+    pub fn caps_deny(handle: i32, what: u32) -> i32;
+}
+
+#[link(wasm_import_module = "wisp_process")]
+extern "C" {
+    /// As [`spawn`], with the set `handle` instead of the caller's own.
+    #[link_name = "spawn_with"]
+    pub fn spawn_with(handle: i32, f: u32, arg: *const u8, arg_len: u32, flags: u32, out: *mut Spawned) -> i32;
 }

@@ -1,0 +1,164 @@
+//! Capability sets for children (wisp::Caps), each test in its own wisp
+//! process. The file-system test needs a directory granted as /scratch
+//! (tests/e2e/test_rust_sdk.py runs it with `--dir TMP::/scratch`); without
+//! one it says so and checks only the child's side.
+use std::time::Duration;
+
+use wisp::{Caps, CapsError, Event, ExitReason, Mailbox, SpawnError, Stdio};
+
+const SEC: Duration = Duration::from_secs(5);
+
+/// What a child found when it tried to read `path`.
+fn try_read(path: String) -> Result<String, String> {
+    std::fs::read_to_string(&path).map_err(|e| e.to_string())
+}
+
+fn a_child_without_fs_cannot_open_what_the_parent_can() {
+    let me = Mailbox::<Result<String, String>>::new();
+    let path = "/scratch/caps-secret.txt".to_string();
+    let granted = std::fs::write(&path, "secret").is_ok();
+    if granted {
+        assert_eq!(try_read(path.clone()).unwrap(), "secret");
+        // An ordinary child inherits the directory...
+        wisp::spawn((me.process(), path.clone()), |(parent, p), _: Mailbox<()>| parent.send(&try_read(p))).unwrap();
+        assert_eq!(me.receive_timeout(SEC).unwrap(), Ok("secret".to_string()));
+    } else {
+        println!("no /scratch granted (run with --dir DIR::/scratch): checking the child only");
+    }
+    // ...one spawned without fs has none.
+    wisp::spawn_without_fs((me.process(), path.clone()), |(parent, p), _: Mailbox<()>| parent.send(&try_read(p)))
+        .unwrap();
+    let got = me.receive_timeout(SEC).unwrap();
+    assert!(got.is_err(), "the child read the file: {got:?}");
+    // Also by dropping the one directory by name (and again with the builder).
+    if granted {
+        let caps = Caps::inherit().unwrap().drop_dir("/scratch").unwrap();
+        wisp::spawn_with(&caps, (me.process(), path.clone()), |(parent, p), _: Mailbox<()>| parent.send(&try_read(p)))
+            .unwrap();
+        assert!(me.receive_timeout(SEC).unwrap().is_err());
+        println!("child without fs: open {path} denied, parent reads it");
+    }
+    assert_eq!(Caps::inherit().unwrap().drop_dir("/no-such-dir").unwrap_err(), CapsError::NoSuchDir);
+}
+
+fn widening_is_refused_and_a_used_set_is_frozen() {
+    // stdio goes inherit -> null -> closed, never back.
+    let caps = Caps::inherit().unwrap().stdin(Stdio::Closed).unwrap();
+    assert_eq!(caps.stdin(Stdio::Null).unwrap_err(), CapsError::Widen);
+    let caps = Caps::inherit().unwrap().stdout(Stdio::Null).unwrap();
+    assert_eq!(caps.stdout(Stdio::Inherit).unwrap_err(), CapsError::Widen);
+    // Limits only go down: asking for more keeps the lower one (no error).
+    let caps = Caps::inherit().unwrap().max_message(1024).unwrap().max_message(1 << 40).unwrap();
+    let me = Mailbox::<bool>::new();
+    wisp::spawn_with(&caps, me.process(), |parent, _: Mailbox<()>| {
+        // a 2 KiB message is over the 1 KiB limit
+        let too_big = parent.pid().send_raw(wisp::TAG_USER, &[0u8; 2048]).is_err();
+        parent.send(&too_big);
+    })
+    .unwrap();
+    assert!(me.receive_timeout(SEC).unwrap(), "the raised message limit was not kept at 1 KiB");
+    // Used by a spawn: frozen.
+    assert_eq!(caps.drop_network().unwrap_err(), CapsError::Frozen);
+
+    // A child denied caps cannot build sets; one denied spawn cannot spawn.
+    let me = Mailbox::<(Option<String>, Option<String>)>::new();
+    let caps = Caps::inherit().unwrap().deny_caps().unwrap().deny_spawn().unwrap();
+    wisp::spawn_with(&caps, me.process(), |parent, _: Mailbox<()>| {
+        let c = Caps::inherit().err().map(|e| format!("{e:?}"));
+        let s = wisp::spawn((), |(), _: Mailbox<()>| {}).err().map(|e| format!("{e:?}"));
+        parent.send(&(c, s));
+    })
+    .unwrap();
+    let (c, s) = me.receive_timeout(SEC).unwrap();
+    assert_eq!((c.as_deref(), s.as_deref()), (Some("Denied"), Some("Denied")));
+    let _ = (CapsError::Denied, SpawnError::Denied); // the variants those name
+}
+
+fn a_cpu_limited_spinner_dies_with_the_limit_and_the_parent_goes_on() {
+    let me = Mailbox::<()>::new();
+    let caps = Caps::inherit().unwrap().max_cpu(2_000_000).unwrap();
+    let (p, mon) = wisp::spawn_monitor_with(&caps, 0u64, |mut n, _: Mailbox<()>| loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    })
+    .unwrap();
+    match me.receive_event(Duration::from_secs(30)).unwrap() {
+        Event::Down { monitor, pid, reason } => {
+            assert_eq!((monitor, pid), (mon, p.pid()));
+            assert_eq!(reason, ExitReason::Limit("cpu limit".into()));
+            assert_eq!(reason.to_string(), "limit: cpu limit");
+        }
+        other => panic!("expected a Down, got {other:?}"),
+    }
+    // The parent is alive and well, and a linked one traps it as an Exit.
+    wisp::trap_exits(true);
+    let p = wisp::spawn_link_with(&caps, 0u64, |mut n, _: Mailbox<()>| loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    })
+    .unwrap();
+    match me.receive_event(Duration::from_secs(30)).unwrap() {
+        Event::Exit { from, reason } => assert_eq!((from, reason), (p.pid(), ExitReason::Limit("cpu limit".into()))),
+        other => panic!("expected an Exit, got {other:?}"),
+    }
+}
+
+fn a_memory_limited_child_cannot_allocate_past_its_limit() {
+    let me = Mailbox::<bool>::new();
+    let caps = Caps::inherit().unwrap().max_memory(4 << 20).unwrap();
+    let (p, mon) = wisp::spawn_monitor_with(&caps, me.process(), |parent, _: Mailbox<()>| {
+        let mut v: Vec<u8> = Vec::new();
+        parent.send(&v.try_reserve_exact(64 << 20).is_err()); // fails cleanly
+        let big = std::hint::black_box(vec![1u8; 64 << 20]); // aborts: Rust's OOM is a trap
+        parent.send(&(big[12345] == 1));
+    })
+    .unwrap();
+    assert!(me.receive_timeout(SEC).unwrap(), "try_reserve of 64 MiB succeeded under a 4 MiB limit");
+    match me.receive_event(SEC).unwrap() {
+        Event::Down { monitor, pid, reason: ExitReason::Trap(_) } => assert_eq!((monitor, pid), (mon, p.pid())),
+        other => panic!("expected the child to trap, got {other:?}"),
+    }
+    // A limit below the module's initial memory: the child never runs, it
+    // ends at instantiation with a trap.
+    let tiny = Caps::inherit().unwrap().max_memory(64 << 10).unwrap();
+    let (p, mon) = wisp::spawn_monitor_with(&tiny, me.process(), |p, _: Mailbox<()>| p.send(&true)).unwrap();
+    match me.receive_event(SEC).unwrap() {
+        Event::Down { monitor, pid, reason: ExitReason::Trap(t) } => {
+            assert_eq!((monitor, pid), (mon, p.pid()));
+            assert!(t.contains("memory limit"), "{t}");
+        }
+        other => panic!("expected the child to trap at instantiation, got {other:?}"),
+    }
+}
+
+fn a_child_process_limit_holds() {
+    let me = Mailbox::<(u32, Option<String>)>::new();
+    let caps = Caps::inherit().unwrap().max_processes(4).unwrap();
+    // The child itself counts against the set: it may start 3 more.
+    wisp::spawn_with(&caps, me.process(), |parent, mb: Mailbox<()>| {
+        let mut n = 0;
+        let err = loop {
+            match wisp::spawn(mb.process(), |p, _: Mailbox<()>| {
+                let _ = p;
+                wisp::sleep(Duration::from_secs(2));
+            }) {
+                Ok(_) => n += 1,
+                Err(e) => break Some(format!("{e:?}")),
+            }
+            if n > 10 {
+                break None;
+            }
+        };
+        parent.send(&(n, err));
+    })
+    .unwrap();
+    let (n, err) = me.receive_timeout(SEC).unwrap();
+    assert_eq!(err.as_deref(), Some("Limit"));
+    assert!(n == 3 || n == 4, "spawned {n}");
+}
+
+wisp::test_main!(
+    a_child_without_fs_cannot_open_what_the_parent_can,
+    widening_is_refused_and_a_used_set_is_frozen,
+    a_cpu_limited_spinner_dies_with_the_limit_and_the_parent_goes_on,
+    a_memory_limited_child_cannot_allocate_past_its_limit,
+    a_child_process_limit_holds,
+);
