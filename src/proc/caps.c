@@ -57,9 +57,9 @@ struct caps *caps_derive(struct caps *p)
 	memcpy(c->stdio, p->stdio, sizeof(c->stdio));
 	c->connect = calloc((size_t)p->nconnect + 1, sizeof(*c->connect));
 	c->listen = calloc((size_t)p->nlisten + 1, sizeof(*c->listen));
-	if (c->connect)
+	if (c->connect && p->nconnect > 0)
 		memcpy(c->connect, p->connect, (size_t)p->nconnect * sizeof(*c->connect));
-	if (c->listen)
+	if (c->listen && p->nlisten > 0)
 		memcpy(c->listen, p->listen, (size_t)p->nlisten * sizeof(*c->listen));
 	c->nconnect = p->nconnect;
 	c->nlisten = p->nlisten;
