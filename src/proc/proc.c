@@ -560,10 +560,9 @@ void proc_fiber_main(void *arg)
 	abort();   /* a finished process is never resumed */
 }
 
-void proc_reap(struct proc *p)
+void proc_release(struct proc *p)
 {
-	struct rt *rt = p->rt;
-	if (!p->is_main)
+	if (p->caps != NULL && !p->is_main)
 		caps_uncharge(p->caps);
 	caps_unref(p->caps);
 	p->caps = NULL;
@@ -578,8 +577,14 @@ void proc_reap(struct proc *p)
 	p->watchers = p->watching = NULL;
 	p->caplinks = p->capwatchers = p->capwatching = 0;
 	fiber_destroy(&p->fiber);
-	stack_free(&rt->stacks, p->stack);
+	stack_free(&p->rt->stacks, p->stack);
 	p->stack = NULL;
+}
+
+void proc_reap(struct proc *p)
+{
+	struct rt *rt = p->rt;
+	proc_release(p);
 	p->state = PS_FREE;
 	ptable_release(&rt->ptable, p);
 	atomic_fetch_sub(&rt->live, 1);

@@ -187,6 +187,9 @@ void proc_io_ready(uint64_t token, void *rt);
 
 /* First code on a new process's fiber. */
 void proc_fiber_main(void *arg);
+/* Free what a process holds besides its instance: capabilities, link and
+ * monitor sets, fiber and stack (reap and runtime teardown share it). */
+void proc_release(struct proc *p);
 /* After the fiber switched out for the last time: free stack, slot. */
 void proc_reap(struct proc *p);
 /* Fire a timer popped from a heap (scheduler thread). */

@@ -29,7 +29,7 @@
 /* Free what a process that never finished still holds. */
 static void discard(struct proc *p, void *arg)
 {
-	struct rt *rt = arg;
+	(void)arg;
 	if (p->stack == NULL)
 		return;   /* free slot */
 	engine_instance_free(p->inst);
@@ -44,20 +44,7 @@ static void discard(struct proc *p, void *arg)
 	}
 	mbox_clear(&p->mbox);
 	free(p->arg);
-	if (!p->is_main && p->caps)
-		caps_uncharge(p->caps);
-	caps_unref(p->caps);
-	p->caps = NULL;
-	for (int i = 0; i < 16; i++) {
-		caps_unref(p->drafts[i]);
-		p->drafts[i] = NULL;
-	}
-	free(p->links);
-	free(p->watchers);
-	free(p->watching);
-	fiber_destroy(&p->fiber);
-	stack_free(&rt->stacks, p->stack);
-	p->stack = NULL;
+	proc_release(p);
 }
 
 static void rt_free(struct rt *rt)
