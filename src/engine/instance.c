@@ -56,7 +56,8 @@ static void enter(engine_instance *in, enum instance_phase phase,
 		thread_stack_bounds(here, &in->stack_lo, &in->stack_hi);
 	}
 	in->vmctx->stack_floor = in->stack_lo + STACK_HEADROOM;
-	in->vmctx->stack_limit = in->vmctx->stack_floor;
+	/* Atomic: the scheduler's tick may raise it from another thread. */
+	__atomic_store_n(&in->vmctx->stack_limit, in->vmctx->stack_floor, __ATOMIC_RELAXED);
 	in->vmctx->fuel = in->limits.fuel_per_slice;
 	in->phase = phase;
 	in->res->outcome = ENGINE_RETURNED;
