@@ -99,8 +99,12 @@ test: $(WISP_BIN) unit
 
 check: test
 
+# Benchmarks print tables with ratios against native code, BEAM and Go;
+# they measure, they do not fail on missed targets (see bench/README.md).
 bench: $(WISP_BIN)
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/proc_run.py
+	$(PYTHON) bench/net_run.py
 
 install: wisp
 	install -d $(DESTDIR)$(PREFIX)/bin
