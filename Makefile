@@ -170,3 +170,8 @@ fault-build: build/fault/inject.so
 build/fault/inject.so: tests/fault/inject.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+
+# The churn soak (issue 7): a supervisor tree under churn for DURATION seconds,
+# exact message accounting, RSS sampled (bench/soak.py).
+soak: $(WISP_BIN)
+	$(PYTHON) bench/soak.py --duration $(or $(DURATION),60)
