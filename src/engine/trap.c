@@ -118,8 +118,9 @@ _Noreturn void engine_exit(engine_instance *in, int code)
  * or a preemption request (the scheduler raised stack_limit) ends the
  * slice: the embedder's slice_end (the scheduler: yield to the run queue,
  * handle pending signals) runs, then a new slice starts. */
-void wisp_hook_slow(struct wisp_vmctx *ctx)
+void wisp_hook_slow(void *instance)
 {
+	struct wisp_vmctx *ctx = WISP_VMCTX_OF(instance);
 	engine_instance *in = ctx->owner;
 	if ((uintptr_t)__builtin_frame_address(0) < ctx->stack_floor)
 		trap_here(in, WASM_RT_TRAP_EXHAUSTION, NULL, __builtin_frame_address(0));

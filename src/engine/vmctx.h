@@ -44,10 +44,12 @@ struct wisp_vmctx {
 
 #define WISP_LOOP_BATCH 64
 
-/* Called by generated code when fuel runs out or the stack limit is crossed.
- * Either returns (fuel refilled, possibly after the process was descheduled)
- * or does not return (the instance trapped). */
-void wisp_hook_slow(struct wisp_vmctx *ctx);
+/* Called by generated code when fuel runs out or the stack limit is crossed,
+ * with wasm2c's instance pointer (the vmctx is found from it here, so the
+ * fast path keeps no extra pointer live across loops). Either returns (fuel
+ * refilled, possibly after the process was descheduled) or does not return
+ * (the instance trapped). */
+void wisp_hook_slow(void *instance);
 
 /* What a compiled module exports to the host: the only dynamic symbol of the
  * shared object, named wisp_module_v<WISP_MODULE_ABI>. */
