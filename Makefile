@@ -118,7 +118,8 @@ clean:
 # ---- Reliability harness (issue 7): fuzzers and fault injection ---------------
 #
 #   make fuzz [FUZZ_SECONDS=60]   both libFuzzer targets on module loading, each
-#                                 for FUZZ_SECONDS (tests/fuzz/README.md)
+#                                 for FUZZ_SECONDS (tests/fuzz/README.md), then
+#                                 the ABI fuzzer for 1000 rounds of a random seed
 #   make fuzz-build               just build them (build/fuzz/)
 #
 # The fuzz build compiles the library again with clang under ASan+UBSan and
@@ -162,8 +163,11 @@ $(FZ)/fuzz_read: tests/fuzz/fuzz_module.c $(FZ)/libwisp.a
 $(FZ)/fuzz_codegen: tests/fuzz/fuzz_module.c $(FZ)/libwisp.a
 	$(FUZZ_CC) $(FZ_CFLAGS) -DFUZZ_CODEGEN -fsanitize=fuzzer -o $@ $< $(FZ)/libwisp.a $(FZ_LIBS)
 
-fuzz: fuzz-build
+fuzz: fuzz-build $(WISP_BIN)
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
+	@echo "== ABI fuzzer: a random seed, 1000 rounds, under a watcher"
+	WISP_BIN=$(abspath $(WISP_BIN)) WISP_ABI_FUZZ_ROUNDS=1000 \
+	  $(PYTHON) -m pytest -q -s tests/e2e/test_fuzz_abi.py -k random_seed
 
 # Fault injection (tests/fault/inject.c), preloaded by tests/e2e/test_fault.py.
 fault-build: build/fault/inject.so

@@ -60,8 +60,9 @@ def test_abi_fuzz_fixed_seed(wisp, fuzz_abi, tmp_path, schedulers):
 def test_abi_fuzz_random_seed(wisp, fuzz_abi, tmp_path):
     seed = int(os.environ.get("WISP_ABI_FUZZ_SEED", random.randrange(1, 1 << 40)))
     print(f"abi fuzz seed {seed} (rerun with WISP_ABI_FUZZ_SEED={seed})")
-    r = run_fuzz(wisp, fuzz_abi, tmp_path, 60, seed, 3000)
-    check(r, 60)
+    rounds = int(os.environ.get("WISP_ABI_FUZZ_ROUNDS", 60))   # make fuzz runs more
+    r = run_fuzz(wisp, fuzz_abi, tmp_path, rounds, seed, 3000)
+    check(r, rounds)
     assert f"seed {seed}," in r.out
 
 

@@ -99,7 +99,7 @@ WI(sock_shutdown) I x_sock_shutdown(I, I);
 #define TAG_PROGRESS 0x50524f47ull
 #define TAG_WORK     0x574f524bull
 #define NWASI 46
-#define NWISP 22
+#define NWISP 40
 #define NFUNCS (NWASI + NWISP)
 
 enum role { ROLE_ECHO = 1, ROLE_FUZZER = 2 };
@@ -536,6 +536,67 @@ static void wisp_call(uint32_t which)
 		uint32_t p = path_(&n, 0);
 		wisp_whereis((const char *)(uintptr_t)(bad ? ptr(100) : p), chance(90) || bad ? n : len(bad),
 		             (wisp_pid_t *)(uintptr_t)ptr(bad));
+		break;
+	}
+	/* wisp_net: no network capability is granted, so calls that get past
+	 * argument checking are denied; descriptors are any numbers. Timeouts
+	 * are zero or tiny so nothing waits long. */
+	case 22: {
+		static const char *const addrs[] = { "127.0.0.1", "::1", "0.0.0.0", "bogus", "" };
+		const char *a = addrs[below(5)];
+		wisp_tcp_listen(bad ? (const char *)(uintptr_t)ptr(bad) : a, bad ? len(bad) : (uint32_t)strlen(a),
+		                (uint32_t)rnd() % 70000, (uint32_t)rnd(), (int32_t *)(uintptr_t)ptr(bad));
+		break;
+	}
+	case 23: wisp_tcp_accept(fd(), below(2) ? 0 : 1000, (int32_t *)(uintptr_t)ptr(bad)); break;
+	case 24: wisp_tcp_connect(bad ? (const char *)(uintptr_t)ptr(bad) : "127.0.0.1", bad ? len(bad) : 9,
+	                          (uint32_t)rnd() % 70000, 1000, (int32_t *)(uintptr_t)ptr(bad)); break;
+	case 25: wisp_net_read(fd(), (void *)(uintptr_t)ptr(bad), len(bad), 0, (uint32_t *)(uintptr_t)ptr(bad)); break;
+	case 26: wisp_net_write(fd(), (void *)(uintptr_t)ptr(bad), len(bad), 0, (uint32_t *)(uintptr_t)ptr(bad)); break;
+	case 27: wisp_net_set_nodelay(fd(), (uint32_t)rnd()); break;
+	case 28: wisp_net_local_addr(fd(), (char *)(uintptr_t)ptr(bad), len(bad),
+	                             (uint32_t *)(uintptr_t)ptr(bad), (uint32_t *)(uintptr_t)ptr(bad)); break;
+	case 29: wisp_net_peer_addr(fd(), (char *)(uintptr_t)ptr(bad), len(bad),
+	                            (uint32_t *)(uintptr_t)ptr(bad), (uint32_t *)(uintptr_t)ptr(bad)); break;
+	case 30: wisp_resolve(bad ? (const char *)(uintptr_t)ptr(bad) : "localhost", bad ? len(bad) : 9,
+	                      (char *)(uintptr_t)ptr(bad), len(bad), (uint32_t *)(uintptr_t)ptr(bad),
+	                      (uint32_t *)(uintptr_t)ptr(bad)); break;
+	case 31: wisp_udp_bind(bad ? (const char *)(uintptr_t)ptr(bad) : "127.0.0.1", bad ? len(bad) : 9,
+	                       (uint32_t)rnd() % 70000, (int32_t *)(uintptr_t)ptr(bad)); break;
+	case 32: wisp_udp_recv_from(fd(), (void *)(uintptr_t)ptr(bad), len(bad), 0,
+	                            (uint32_t *)(uintptr_t)ptr(bad), (char *)(uintptr_t)ptr(bad), len(bad),
+	                            (uint32_t *)(uintptr_t)ptr(bad), (uint32_t *)(uintptr_t)ptr(bad)); break;
+	case 33: wisp_udp_send_to(fd(), (void *)(uintptr_t)ptr(bad), len(bad),
+	                          (const char *)(uintptr_t)ptr(bad), len(bad), (uint32_t)rnd(), 0,
+	                          (uint32_t *)(uintptr_t)ptr(bad)); break;
+	case 34: wisp_send_fd(any_pid(1), tag(), fd()); break;
+	case 35: wisp_receive_fd((const uint64_t *)(uintptr_t)ptr(bad), below(4), fd(), 0,
+	                         (void *)(uintptr_t)ptr(bad), len(bad),
+	                         (struct wisp_msg_info *)(uintptr_t)ptr(bad)); break;
+	/* wisp_caps: handles are small numbers (some real, most not). */
+	case 36: {
+		int32_t h = -1;
+		if (wisp_caps_new(bad ? (int32_t *)(uintptr_t)ptr(bad) : &h) == WISP_OK && !bad && chance(50))
+			wisp_caps_free(h);
+		break;
+	}
+	case 37: wisp_caps_drop_dir((int32_t)below(20) - 2, (const char *)(uintptr_t)ptr(bad), len(bad)); break;
+	case 38: {
+		int32_t h = (int32_t)below(20) - 2;
+		switch (below(6)) {
+		case 0: wisp_caps_read_only(h, (const char *)(uintptr_t)ptr(bad), len(bad)); break;
+		case 1: wisp_caps_clear_env(h); break;
+		case 2: wisp_caps_set_stdio(h, (uint32_t)rnd() % 5, (uint32_t)rnd() % 5); break;
+		case 3: wisp_caps_drop_network(h); break;
+		case 4: wisp_caps_limit(h, (uint32_t)rnd() % 6, (uint64_t)rnd()); break;
+		default: wisp_caps_deny(h, (uint32_t)rnd()); break;
+		}
+		break;
+	}
+	case 39: {
+		struct wisp_spawned o;
+		wisp_spawn_with((int32_t)below(20) - 2, fn_index(), (void *)(uintptr_t)ptr(bad),
+		                len(bad) % 64, 0, bad ? (struct wisp_spawned *)(uintptr_t)ptr(bad) : &o);
 		break;
 	}
 	}
