@@ -235,21 +235,12 @@ static void handle(struct proc *self, struct msg *m)
 	case SIG_EXIT_LINK:
 		if (!del_u64(self->links, &self->nlinks, m->from))
 			break;      /* unlinked meanwhile */
-		msg_get_reason(m, &r);
-		{
-			uint64_t from = m->from;
-			msg_free(m);
-			apply_exit(self, from, &r);
-		}
-		return;
+		/* a link's exit signal acts as exit_signal's: */
+		__attribute__((fallthrough));
 	case SIG_EXIT:
 		msg_get_reason(m, &r);
-		{
-			uint64_t from = m->from;
-			msg_free(m);
-			apply_exit(self, from, &r);
-		}
-		return;
+		apply_exit(self, m->from, &r);
+		break;
 	case SIG_KILL:
 		doom(self, &reason_killed);
 		break;
