@@ -375,7 +375,7 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 		out->monitor = ref;
 	}
 	publish(rt, p);
-	sched_enqueue(rt, p);
+	sched_enqueue_spawned(rt, p);
 	return WISP_OK;
 nomem:
 	del_u64(parent->links, &parent->nlinks, child);

@@ -158,6 +158,8 @@ bool sched_stop(struct rt *rt);
 /* Make p runnable (from a spawn or a wake) on this thread's scheduler if it
  * is one, else the global queue; wakes a sleeping scheduler. */
 void sched_enqueue(struct rt *rt, struct proc *p);
+/* A just-spawned p: to the front of this thread's queue (runs next). */
+void sched_enqueue_spawned(struct rt *rt, struct proc *p);
 /* Wake p if it waits (any thread). */
 void sched_wake(struct proc *p);
 /* On p's fiber: switch to the scheduler for reason `why`; returns when p

@@ -81,6 +81,18 @@ static void q_push(struct sched *s, struct proc *p)
 	pthread_mutex_unlock(&s->qlock);
 }
 
+/* At the front: runs next on this scheduler (a process just spawned). */
+static void q_push_front(struct sched *s, struct proc *p)
+{
+	pthread_mutex_lock(&s->qlock);
+	p->rq_next = s->qhead;
+	s->qhead = p;
+	if (s->qtail == NULL)
+		s->qtail = p;
+	atomic_fetch_add(&s->qlen, 1);
+	pthread_mutex_unlock(&s->qlock);
+}
+
 static struct proc *q_pop(struct sched *s)
 {
 	if (atomic_load_explicit(&s->qlen, memory_order_relaxed) == 0)
@@ -171,6 +183,19 @@ void sched_enqueue(struct rt *rt, struct proc *p)
 	} else {
 		g_push(rt, p);
 	}
+}
+
+void sched_enqueue_spawned(struct rt *rt, struct proc *p)
+{
+	struct sched *s = tl_sched;
+	/* A new process runs next, before older work (as Go's runnext): a
+	 * spawning tree then runs depth-first, so finished processes hand their
+	 * warm stacks and memories to the next spawns instead of a whole
+	 * generation being alive at once, each paying fresh page faults. */
+	if (s != NULL && s->rt == rt)
+		q_push_front(s, p);
+	else
+		g_push(rt, p);
 }
 
 void sched_wake(struct proc *p)
