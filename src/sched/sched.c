@@ -340,10 +340,16 @@ void sched_tick(struct rt *rt)
 		 * switching processes right now, which is what a tick wants. */
 		if (atomic_flag_test_and_set_explicit(&s->cur_lock, memory_order_acquire))
 			continue;
-		if (s->cur_vmctx != NULL && s->tick_dispatches == s->tick_seen)
+		bool stuck = s->tick_dispatches == s->tick_seen;
+		if (s->cur_vmctx != NULL && stuck)
 			engine_vmctx_preempt(s->cur_vmctx);
 		s->tick_seen = s->tick_dispatches;
 		cur_unlock(s);
+		/* No dispatch for a whole tick with work queued: its thread may be
+		 * inside a blocking host call (a read of stdin). Let a sleeping
+		 * scheduler steal that work. */
+		if (stuck && atomic_load_explicit(&s->qlen, memory_order_relaxed) > 0)
+			wake_sleeper(rt);
 	}
 }
 
