@@ -32,8 +32,6 @@
 #define EXIT_KILLED 137
 #define EXIT_LOAD 1
 #define EXIT_USAGE 2
-#define MAX_PREOPENS 64
-#define MAX_ENV 1024
 
 static const char usage_text[] =
 	"usage: wisp <command> [options]\n"

@@ -66,11 +66,6 @@ int engine_module_load(const char *so_path, engine_module **out,
 void engine_module_unload(engine_module *m);
 bool engine_module_has_start(const engine_module *m);
 
-/* Map a native code address inside the module to a wasm function name;
- * returns NULL if the address is not inside a known function. */
-const char *engine_module_function_at(const engine_module *m, const void *pc,
-                                      uint32_t *index);
-
 /* Create an instance. `host` is passed to every imported function as its
  * first argument (see src/host/host.h). Data segments and the start
  * function run here; a trap during instantiation is reported in *res and

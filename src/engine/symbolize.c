@@ -217,16 +217,6 @@ const char *engine_symbolize_trap(engine_instance *in, void **fp)
 	return NULL;
 }
 
-const char *engine_module_function_at(const engine_module *m, const void *pc,
-                                      uint32_t *index)
-{
-	const struct fn_range *fn = lookup((engine_module *)m, (uintptr_t)pc);
-	if (fn == NULL)
-		return NULL;
-	*index = fn->index;
-	return fn->name;
-}
-
 struct symbolizer *symbolizer_new(void)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));

@@ -60,6 +60,13 @@ u32 NS(free)(void *self, u32 h)
 	return WISP_OK;
 }
 
+/* Does directory i match the guest name g (len 0: every directory)? */
+static bool dir_is(const struct caps *c, int i, const char *g, u32 len)
+{
+	return len == 0 || (strlen(c->dirs[i].guest_path) == len &&
+	                    memcmp(c->dirs[i].guest_path, g, len) == 0);
+}
+
 /* Drop the directory the guest sees as `guest` (all of them if len 0). */
 u32 NS(drop_dir)(void *self, u32 h, u32 guest, u32 len)
 {
@@ -70,8 +77,7 @@ u32 NS(drop_dir)(void *self, u32 h, u32 guest, u32 len)
 	const char *g = len ? api_ptr(hp, guest, len, "wisp_caps_drop_dir") : NULL;
 	bool found = false;
 	for (int i = 0; i < c->ndirs;) {
-		if (len == 0 || (strlen(c->dirs[i].guest_path) == len &&
-		                 memcmp(c->dirs[i].guest_path, g, len) == 0)) {
+		if (dir_is(c, i, g, len)) {
 			free((char *)c->dirs[i].host_path);
 			free((char *)c->dirs[i].guest_path);
 			c->dirs[i] = c->dirs[--c->ndirs];
@@ -92,8 +98,7 @@ u32 NS(read_only)(void *self, u32 h, u32 guest, u32 len)
 	const char *g = len ? api_ptr(hp, guest, len, "wisp_caps_read_only") : NULL;
 	bool found = false;
 	for (int i = 0; i < c->ndirs; i++) {
-		if (len == 0 || (strlen(c->dirs[i].guest_path) == len &&
-		                 memcmp(c->dirs[i].guest_path, g, len) == 0)) {
+		if (dir_is(c, i, g, len)) {
 			c->dirs[i].read_only = true;
 			found = true;
 		}

@@ -130,14 +130,13 @@ uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot)
 	return wasi_fd_insert(wasi_ctx_of(hp), &nf, slot);
 }
 
+static struct wasi_fd *sock_of(struct host_proc *hp, u32 fd, uint8_t want, uint16_t *err);
+
 int wasi_socket_host_fd(struct host_proc *hp, uint32_t fd)
 {
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, &err);
-	if (f == NULL || (f->filetype != WASI_FILETYPE_SOCKET_STREAM &&
-	                  f->filetype != WASI_FILETYPE_SOCKET_DGRAM))
-		return -1;
-	return f->host;
+	struct wasi_fd *f = sock_of(hp, fd, 0, &err);
+	return f ? f->host : -1;
 }
 
 int net_give_socket(struct host_proc *hp, uint32_t fd)
@@ -166,14 +165,29 @@ static uint16_t install(struct host_proc *hp, int sock, u32 fd_out)
 	return 0;
 }
 
-static struct wasi_fd *sock_fd(struct host_proc *hp, u32 fd, uint16_t *err)
+/* The caller's socket `fd` of filetype `want` (0: either kind). */
+static struct wasi_fd *sock_of(struct host_proc *hp, u32 fd, uint8_t want, uint16_t *err)
 {
 	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, err);
-	if (f != NULL && f->filetype != WASI_FILETYPE_SOCKET_STREAM) {
+	if (f == NULL)
+		return NULL;
+	bool sock = f->filetype == WASI_FILETYPE_SOCKET_STREAM ||
+	            f->filetype == WASI_FILETYPE_SOCKET_DGRAM;
+	if (!sock || (want != 0 && f->filetype != want)) {
 		*err = WASI_ENOTSOCK;
 		return NULL;
 	}
 	return f;
+}
+
+static struct wasi_fd *sock_fd(struct host_proc *hp, u32 fd, uint16_t *err)
+{
+	return sock_of(hp, fd, WASI_FILETYPE_SOCKET_STREAM, err);
+}
+
+static struct wasi_fd *dgram_fd(struct host_proc *hp, u32 fd, uint16_t *err)
+{
+	return sock_of(hp, fd, WASI_FILETYPE_SOCKET_DGRAM, err);
 }
 
 /* Wait for f (parking); WASI errno, or 0 to retry. */
@@ -337,12 +351,9 @@ static u32 addr_of(void *self, u32 fd, u32 buf, u32 buf_len, u32 len_out,
 	api_ptr(hp, len_out, 4, "wisp_net_addr");
 	api_ptr(hp, port_out, 4, "wisp_net_addr");
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, &err);
+	struct wasi_fd *f = sock_of(hp, fd, 0, &err);
 	if (f == NULL)
 		return err;
-	if (f->filetype != WASI_FILETYPE_SOCKET_STREAM &&
-	    f->filetype != WASI_FILETYPE_SOCKET_DGRAM)
-		return WASI_ENOTSOCK;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	if ((peer ? getpeername(f->host, (struct sockaddr *)&ss, &sl)
@@ -456,35 +467,6 @@ u32 NS(resolve)(void *self, u32 name, u32 name_len, u32 buf, u32 buf_len,
 
 /* ---- UDP ---- */
 
-static uint16_t install_dgram(struct host_proc *hp, int sock, u32 fd_out)
-{
-	struct wasi_fd nf = {
-		.host = sock,
-		.filetype = WASI_FILETYPE_SOCKET_DGRAM,
-		.rights_base = WASI_RIGHTS_SOCKET,
-		.rights_inheriting = WASI_RIGHTS_SOCKET,
-		.parks = true,
-	};
-	uint32_t slot;
-	uint16_t err = wasi_fd_insert(wasi_ctx_of(hp), &nf, &slot);
-	if (err) {
-		close(sock);
-		return err;
-	}
-	memcpy(api_ptr(hp, fd_out, 4, "wisp_udp"), &slot, 4);
-	return 0;
-}
-
-static struct wasi_fd *dgram_fd(struct host_proc *hp, u32 fd, uint16_t *err)
-{
-	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, err);
-	if (f != NULL && f->filetype != WASI_FILETYPE_SOCKET_DGRAM) {
-		*err = WASI_ENOTSOCK;
-		return NULL;
-	}
-	return f;
-}
-
 u32 NS(udp_bind)(void *self, u32 addr, u32 len, u32 port, u32 fd_out)
 {
 	SELF;
@@ -502,7 +484,7 @@ u32 NS(udp_bind)(void *self, u32 addr, u32 len, u32 port, u32 fd_out)
 		close(s);
 		return wasi_errno(e);
 	}
-	return install_dgram(hp, s, fd_out);
+	return install(hp, s, fd_out);   /* net_adopt_socket reads its kind */
 }
 
 u32 NS(udp_connect)(void *self, u32 fd, u32 addr, u32 len, u32 port)

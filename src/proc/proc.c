@@ -34,8 +34,6 @@
 #include "mailbox.h"
 #include "rt_impl.h"
 
-#define DEFAULT_STACK (256u * 1024)
-#define DEFAULT_MAX_MESSAGE (64ull << 20)
 
 static void drain(struct proc *self);
 static void bounce(struct rt *rt, struct msg *m, const struct reason *r);
@@ -289,7 +287,6 @@ static void reset(struct proc *p, struct rt *rt)
 	p->arg_len = 0;
 	p->cpu_used = 0;
 	p->pending_wake = false;
-	atomic_store(&p->sigpending, false);
 }
 
 /* A new process in a fresh slot, not yet published (pid unset). */

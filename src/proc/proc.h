@@ -85,7 +85,7 @@ struct mailbox {
 
 #define MBOX_CLOSED ((struct msg *)1)
 
-enum proc_state { PS_FREE, PS_RUNNABLE, PS_RUNNING, PS_WAITING, PS_DONE };
+enum proc_state { PS_FREE, PS_RUNNABLE, PS_RUNNING, PS_WAITING };
 enum yield_why { Y_YIELD, Y_PARK, Y_EXIT };
 
 struct pidref {               /* a monitor: ref and the other side */
@@ -98,7 +98,6 @@ struct proc {
 	uint32_t index;
 	uint32_t gen;
 	struct mailbox mbox;
-	atomic_bool sigpending;   /* a control signal waits (checked per slice) */
 	atomic_bool exiting;      /* past the point of no return */
 
 	/* scheduling (sched.c) */

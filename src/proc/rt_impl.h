@@ -11,9 +11,6 @@
 #include "io/reactor.h"
 #include "proc.h"
 
-/* One process's own wake timer (struct proc's `wake`). */
-struct wake_timer;
-
 /* ---- timers (timer.c): a binary heap per scheduler, owner-thread only ---- */
 
 enum timer_kind { T_WAKE, T_SEND };
@@ -25,8 +22,7 @@ struct timer {
 	uint8_t kind;
 	_Atomic uint8_t state;
 	struct proc *proc;        /* T_WAKE: whom to wake ... */
-	uint64_t pid;             /* ... if still this incarnation ... */
-	uint64_t wait_seq;        /* ... and still in this wait */
+	uint64_t pid;             /* ... if still this incarnation (T_SEND: to) */
 	struct msg *msg;          /* T_SEND: the message (msg->to set) */
 	bool embedded;            /* a process's own wake timer: never freed */
 };

@@ -201,7 +201,7 @@ void sched_enqueue_spawned(struct rt *rt, struct proc *p)
 void sched_wake(struct proc *p)
 {
 	spin_lock(p);
-	/* PS_FREE / PS_DONE: ended meanwhile; nothing to wake. */
+	/* PS_FREE: ended meanwhile; nothing to wake. */
 	if (p->state == PS_WAITING) {
 		p->state = PS_RUNNABLE;
 		spin_unlock(p);
