@@ -47,6 +47,10 @@ def test_help_lists_commands_and_says_default_deny(wisp):
     (["run", "--env", "NOEQUALS", "x.wasm"], "bad --env 'NOEQUALS'"),
     (["run", "--bogus", "x.wasm"], "unknown option '--bogus'"),
     (["run", "--dir"], "--dir needs a directory"),
+    (["run", "--schedulers", "0", "x.wasm"], "bad number '0'"),
+    (["run", "--reductions", "lots", "x.wasm"], "bad number 'lots'"),
+    (["run", "--max-cpu", "-5", "x.wasm"], "bad number '-5'"),
+    (["run", "--max-processes", "many", "x.wasm"], "bad number 'many'"),
 ])
 def test_usage_errors(wisp, args, needle):
     r = wisp(*args)
