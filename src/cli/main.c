@@ -479,6 +479,7 @@ static int cmd_run(int argc, char **argv)
 		.schedulers = o.schedulers,
 		.reductions = o.reductions,
 		.root = o.root,
+		.hooks = &host_proc_hooks,
 	};
 	/* Check the directories once here, so a missing one is a clear error
 	 * before anything runs (every process opens its own copies). */

@@ -11,23 +11,36 @@
 #include <stdint.h>
 #include <wasm-rt.h>
 
-#include "../engine/engine.h"
+#include "engine/engine.h"
+#include "proc/proc.h"
 
 struct wasi_ctx;
-struct proc;
+struct caps;
 
+/* The host's per-process state: lives right after the process's struct
+ * proc (the runtime allocates host_proc_hooks.host_size bytes there), set up
+ * and freed through host_proc_hooks. Outside a runtime (unit tests) a
+ * caller fills one itself with proc == NULL. */
 struct host_proc {
+	struct proc *proc;         /* the wisp process, or NULL outside a runtime */
 	engine_instance *inst;     /* set once instantiated */
 	wasm_rt_memory_t *mem;     /* the instance's "memory" export, or NULL */
 	struct wasi_ctx *wasi;     /* WASI state: fd table, args, env, preopens */
 	/* If wasi is NULL, the configuration to create it from on the first
 	 * WASI call (most processes never make one: spawning stays cheap). */
 	const struct wasi_config *wasi_cfg;
-	struct proc *proc;         /* the wisp process, or NULL outside a runtime */
 	/* Buffers a host call holds while its process is parked: freed when
 	 * the call ends, or by the process's exit if a signal unwinds it. */
 	void *scratch[4];
+	/* Capability sets being built (wisp_caps handles), allocated on the
+	 * first wisp_caps_new: most processes never build one. */
+	struct caps **drafts;
 };
+
+#define HOST_NDRAFTS 16
+
+/* What the runtime calls to set up and free host_proc (host.c). */
+extern const struct proc_hooks host_proc_hooks;
 
 /* Allocate scratch memory for a host call that may park (NULL on failure
  * or if all slots are taken); host_scratch_free when done. */

@@ -2,20 +2,45 @@
  * wisp_api.h — shared by the host functions of the wisp_* namespaces
  * (wisp_process.c, wisp_message.c, wisp_timer.c, wisp_registry.c).
  *
- * Error convention: guests get WISP_* codes; a pointer or length outside
- * the caller's memory traps the caller (it broke the ABI's contract), never
- * the host.
+ * Error convention: the layers below return 0 or a negative errno; the
+ * wisp_process, wisp_message, wisp_timer, wisp_registry and wisp_caps calls
+ * give the guest WISP_* codes (wisp_code() below is the one mapping), while
+ * wisp_net gives WASI errno values like WASI's own socket calls. A pointer
+ * or length outside the caller's memory traps the caller (it broke the
+ * ABI's contract), never the host.
  */
 #ifndef WISP_API_H
 #define WISP_API_H
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "host.h"
 #include "proc/proc.h"
 
 typedef uint32_t u32;
 typedef uint64_t u64;
+
+/* A lower layer's 0 / -errno as the guest's WISP_* code. */
+static inline u32 wisp_code(int rc)
+{
+	switch (rc) {
+	case 0: return WISP_OK;
+	case PROC_READY: return WISP_EREADY;
+	case -ESRCH: return WISP_ENOPROC;
+	case -ETIMEDOUT: return WISP_ETIMEDOUT;
+	case -ENOBUFS: return WISP_ETOOSMALL;
+	case -EEXIST: return WISP_EEXIST;
+	case -EMSGSIZE: return WISP_ETOOBIG;
+	case -ENOMEM: return WISP_ENOMEM;
+	case -ENOENT: return WISP_ENOTFOUND;
+	case -EPERM: return WISP_EPERM;
+	case -EAGAIN: return WISP_ELIMIT;
+	default: return WISP_EINVAL;
+	}
+}
 
 /* The guest bytes [addr, addr+len) or a trap naming the call. */
 static inline void *api_ptr(struct host_proc *hp, u32 addr, uint64_t len,

@@ -16,13 +16,11 @@
 
 #define NS(name) Z_wisp_capsZ_##name
 #define SELF struct host_proc *hp = HOST_PROC(self)
-#define NDRAFTS 16
-
 static struct caps *draft(struct host_proc *hp, u32 h, bool for_change)
 {
-	if (h >= NDRAFTS || hp->proc->drafts[h] == NULL)
+	if (h >= HOST_NDRAFTS || hp->drafts == NULL || hp->drafts[h] == NULL)
 		return NULL;
-	struct caps *c = hp->proc->drafts[h];
+	struct caps *c = hp->drafts[h];
 	if (for_change && c->frozen)
 		return NULL;
 	return c;
@@ -34,13 +32,15 @@ u32 NS(new)(void *self, u32 out)
 	api_ptr(hp, out, 4, "wisp_caps_new");
 	struct proc *p = hp->proc;
 	if (!p->caps->may_create_caps) {
-		caps_log_denied(p->caps, atomic_load(&p->pid), "wisp_caps_new: not allowed");
+		caps_log_denied(p->caps, proc_pid(p), "wisp_caps_new: not allowed");
 		return WISP_EPERM;
 	}
-	for (u32 h = 0; h < NDRAFTS; h++) {
-		if (p->drafts[h] == NULL) {
-			p->drafts[h] = caps_derive(p->caps);
-			if (p->drafts[h] == NULL)
+	if (hp->drafts == NULL && (hp->drafts = calloc(HOST_NDRAFTS, sizeof(*hp->drafts))) == NULL)
+		return WISP_ENOMEM;
+	for (u32 h = 0; h < HOST_NDRAFTS; h++) {
+		if (hp->drafts[h] == NULL) {
+			hp->drafts[h] = caps_derive(p->caps);
+			if (hp->drafts[h] == NULL)
 				return WISP_ENOMEM;
 			memcpy(api_ptr(hp, out, 4, "wisp_caps_new"), &h, 4);
 			return WISP_OK;
@@ -56,7 +56,7 @@ u32 NS(free)(void *self, u32 h)
 	if (c == NULL)
 		return WISP_EINVAL;
 	caps_unref(c);          /* children spawned with it keep their reference */
-	hp->proc->drafts[h] = NULL;
+	hp->drafts[h] = NULL;
 	return WISP_OK;
 }
 
@@ -201,7 +201,7 @@ u32 Z_wisp_processZ_spawn_with(void *self, u32 h, u32 fn, u32 arg, u32 arg_len,
 	}
 	struct wisp_spawned s = { 0, 0 };
 	int rc = proc_spawn(hp->proc, fn, a, arg_len, flags, c, &s);
-	if (rc == WISP_OK)
+	if (rc == 0)
 		memcpy(api_ptr(hp, out, sizeof(s), "wisp_spawn_with"), &s, sizeof(s));
-	return (u32)rc;
+	return wisp_code(rc);
 }

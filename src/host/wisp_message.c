@@ -20,7 +20,7 @@ u32 NS(send)(void *self, u64 pid, u64 tag, u32 data, u32 len)
 	if (len > proc_max_message(hp->proc))
 		return WISP_ETOOBIG;
 	const void *d = api_ptr(hp, data, len, "wisp_send");
-	return (u32)proc_send(hp->proc, pid, tag, 0, d, len);
+	return wisp_code(proc_send(hp->proc, pid, tag, 0, d, len));
 }
 
 /* Copy the message out to the guest (or tell it the size), fill info. A
@@ -72,8 +72,8 @@ u32 NS(receive)(void *self, u32 tags, u32 ntags, u64 timeout, u32 buf, u32 buf_l
 	const uint64_t *t = guest_tags(hp, tags, ntags, "wisp_receive");
 	struct msg *m;
 	int rc = proc_receive(hp->proc, t, ntags, (int64_t)timeout, &m);
-	if (rc != WISP_OK)
-		return (u32)rc;
+	if (rc != 0)
+		return wisp_code(rc);
 	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_receive");
 }
 
@@ -88,8 +88,8 @@ u32 NS(request)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 timeout,
 	api_ptr(hp, buf, buf_len, "wisp_request");
 	struct msg *m;
 	int rc = proc_request(hp->proc, pid, tag, d, len, (int64_t)timeout, &m);
-	if (rc != WISP_OK)
-		return (u32)rc;
+	if (rc != 0)
+		return wisp_code(rc);
 	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_request");
 }
 
@@ -99,7 +99,7 @@ u32 NS(send_fd)(void *self, u64 pid, u64 tag, u32 fd)
 	int host = net_give_socket(hp, fd);
 	if (host < 0)
 		return WISP_EINVAL;
-	return (u32)proc_send_fd(hp->proc, pid, tag, host);
+	return wisp_code(proc_send_fd(hp->proc, pid, tag, host));
 }
 
 u32 NS(receive_fd)(void *self, u32 tags, u32 ntags, u32 fd, u64 timeout, u32 buf,
@@ -116,7 +116,7 @@ u32 NS(receive_fd)(void *self, u32 tags, u32 ntags, u32 fd, u64 timeout, u32 buf
 	const uint64_t *t = guest_tags(hp, tags, ntags, "wisp_receive_fd");
 	struct msg *m;
 	int rc = proc_receive_fd(hp->proc, t, ntags, host, (int64_t)timeout, &m);
-	if (rc != WISP_OK)
-		return (u32)rc;
+	if (rc != 0)
+		return wisp_code(rc);
 	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_receive_fd");
 }

@@ -53,7 +53,7 @@ static uint16_t allowed(struct host_proc *hp, enum net_use use, const char *host
 	if (ok)
 		return 0;
 	if (c != NULL) {
-		uint64_t pid = atomic_load(&hp->proc->pid);
+		uint64_t pid = proc_pid(hp->proc);
 		switch (use) {
 		case USE_CONNECT:
 			caps_log_denied(c, pid, "connect to %s:%u: no --allow-connect rule matches", host, port);

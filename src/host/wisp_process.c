@@ -18,7 +18,7 @@ u32 NS(abi_version)(void *self)
 u64 NS(self)(void *self)
 {
 	SELF;
-	return atomic_load(&hp->proc->pid);
+	return proc_pid(hp->proc);
 }
 
 u32 NS(spawn)(void *self, u32 fn, u32 arg, u32 arg_len, u32 flags, u32 out)
@@ -30,43 +30,44 @@ u32 NS(spawn)(void *self, u32 fn, u32 arg, u32 arg_len, u32 flags, u32 out)
 	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_spawn");
 	struct wisp_spawned s = { 0, 0 };
 	int rc = proc_spawn(hp->proc, fn, a, arg_len, flags, NULL, &s);
-	if (rc == WISP_OK)
+	if (rc == 0)
 		memcpy(api_ptr(hp, out, sizeof(s), "wisp_spawn"), &s, sizeof(s));
-	return (u32)rc;
+	return wisp_code(rc);
 }
 
 u32 NS(spawn_arg)(void *self, u32 buf, u32 len)
 {
 	SELF;
-	struct proc *p = hp->proc;
-	uint32_t n = len < p->arg_len ? len : p->arg_len;
+	uint32_t arg_len;
+	const unsigned char *arg = proc_arg(hp->proc, &arg_len);
+	uint32_t n = len < arg_len ? len : arg_len;
 	if (n > 0)
-		memcpy(api_ptr(hp, buf, n, "wisp_spawn_arg"), p->arg, n);
-	return p->arg_len;
+		memcpy(api_ptr(hp, buf, n, "wisp_spawn_arg"), arg, n);
+	return arg_len;
 }
 
 u32 NS(kill)(void *self, u64 pid)
 {
 	SELF;
-	return (u32)proc_kill(hp->proc, pid);
+	return wisp_code(proc_kill(hp->proc, pid));
 }
 
 u32 NS(exit_signal)(void *self, u64 pid, u32 code)
 {
 	SELF;
-	return (u32)proc_exit_signal(hp->proc, pid, (int32_t)code);
+	return wisp_code(proc_exit_signal(hp->proc, pid, (int32_t)code));
 }
 
 u32 NS(link)(void *self, u64 pid)
 {
 	SELF;
-	return (u32)proc_link(hp->proc, pid);
+	return wisp_code(proc_link(hp->proc, pid));
 }
 
 u32 NS(unlink)(void *self, u64 pid)
 {
 	SELF;
-	return (u32)proc_unlink(hp->proc, pid);
+	return wisp_code(proc_unlink(hp->proc, pid));
 }
 
 u32 NS(monitor)(void *self, u64 pid, u32 ref_out)
@@ -75,23 +76,21 @@ u32 NS(monitor)(void *self, u64 pid, u32 ref_out)
 	api_ptr(hp, ref_out, 8, "wisp_monitor");
 	uint64_t ref = 0;
 	int rc = proc_monitor(hp->proc, pid, &ref);
-	if (rc == WISP_OK)
+	if (rc == 0)
 		api_put_u64(hp, ref_out, ref, "wisp_monitor");
-	return (u32)rc;
+	return wisp_code(rc);
 }
 
 u32 NS(demonitor)(void *self, u64 ref)
 {
 	SELF;
-	return (u32)proc_demonitor(hp->proc, ref);
+	return wisp_code(proc_demonitor(hp->proc, ref));
 }
 
 u32 NS(trap_exit)(void *self, u32 on)
 {
 	SELF;
-	u32 old = hp->proc->trap_exit;
-	hp->proc->trap_exit = on != 0;
-	return old;
+	return proc_set_trap_exit(hp->proc, on != 0);
 }
 
 u32 NS(alive)(void *self, u64 pid)

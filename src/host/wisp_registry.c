@@ -14,7 +14,8 @@ u32 NS(register)(void *self, u32 name, u32 len, u64 pid)
 	SELF;
 	if (len == 0 || len > 255)
 		return WISP_EINVAL;
-	return (u32)proc_register(hp->proc, api_ptr(hp, name, len, "wisp_register"), len, pid);
+	return wisp_code(proc_register(hp->proc, api_ptr(hp, name, len, "wisp_register"),
+	                               len, pid));
 }
 
 u32 NS(unregister)(void *self, u32 name, u32 len)
@@ -22,7 +23,8 @@ u32 NS(unregister)(void *self, u32 name, u32 len)
 	SELF;
 	if (len == 0 || len > 255)
 		return WISP_EINVAL;
-	return (u32)proc_unregister(hp->proc, api_ptr(hp, name, len, "wisp_unregister"), len);
+	return wisp_code(proc_unregister(hp->proc, api_ptr(hp, name, len, "wisp_unregister"),
+	                                 len));
 }
 
 u32 NS(whereis)(void *self, u32 name, u32 len, u32 out)
@@ -35,5 +37,5 @@ u32 NS(whereis)(void *self, u32 name, u32 len, u32 out)
 	uint64_t pid = 0;
 	int rc = proc_whereis(hp->proc, n, len, &pid);
 	api_put_u64(hp, out, pid, "wisp_whereis");
-	return (u32)rc;
+	return wisp_code(rc);
 }

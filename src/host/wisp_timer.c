@@ -26,13 +26,13 @@ u32 NS(send_after)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 delay,
 	api_ptr(hp, timer_out, 8, "wisp_send_after");
 	uint64_t id = 0;
 	int rc = proc_send_after(hp->proc, pid, tag, d, len, (int64_t)delay, &id);
-	if (rc == WISP_OK)
+	if (rc == 0)
 		api_put_u64(hp, timer_out, id, "wisp_send_after");
-	return (u32)rc;
+	return wisp_code(rc);
 }
 
 u32 NS(cancel)(void *self, u64 timer)
 {
 	SELF;
-	return (u32)proc_cancel_timer(hp->proc, timer);
+	return wisp_code(proc_cancel_timer(hp->proc, timer));
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rt_impl.h"
+#include "proc_impl.h"
 
 #define POOL_THREADS 4
 
@@ -55,7 +55,7 @@ static void *worker(void *arg)
 		/* After `done` the job's stack may be gone: take what we need. */
 		struct proc *p = j->proc;
 		atomic_store(&j->done, true);
-		sched_wake(p);
+		sched_wake(&p->rt->sg, &p->task);
 		pthread_mutex_lock(&bp->lock);
 	}
 	pthread_mutex_unlock(&bp->lock);

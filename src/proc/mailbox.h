@@ -6,6 +6,8 @@
 
 #include "proc.h"
 
+#define MBOX_CLOSED ((struct msg *)1)
+
 struct msg *msg_new(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
                     uint64_t ref, const void *data, uint32_t len);
 /* An EXIT or DOWN message (or exit signal) carrying a reason. */

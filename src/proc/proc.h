@@ -1,11 +1,11 @@
 /*
- * proc.h — wisp's processes and the runtime that schedules them.
+ * proc.h — wisp's processes, as the host functions (src/host) see them.
  *
- * A process is an instance of a module running on its own fiber, with a
- * mailbox, links, monitors and names. The runtime (struct rt) owns the
- * schedulers (one thread each), the process table, the stack pool, the
- * registry and the timer id map. Nothing here is global: two runtimes can
- * live in one program.
+ * A process is an instance of a module running on its own fiber (a task of
+ * src/sched), with a mailbox, links, monitors, names, timers and a
+ * capability set. The runtime (struct rt, proc_impl.h) owns the schedulers,
+ * the process table, the registry and the pools. Nothing here is global:
+ * two runtimes can live in one program.
  *
  * Who touches what (the one rule that keeps this lock-light):
  * - A process's own state — links, monitors, trap_exit, its private message
@@ -16,32 +16,38 @@
  *   from one sender keep their order with its messages.
  * - The mailbox head is the only field other threads write: a lock-free
  *   push (mailbox.c).
- * - Scheduling state (state, pending_wake) is guarded by the process's
- *   spinlock `slock` (sched.c).
+ * - Scheduling state is the task's (src/sched), under its spinlock.
  * - struct proc memory is never freed while the runtime lives: a slot is
  *   reused by later processes with a new generation in the pid, so a racing
  *   sender holding a stale pointer writes into a live struct whose owner
  *   discards messages addressed to an older pid (msg->to).
+ *
+ * The host layer keeps its own per-process state (WASI, scratch buffers)
+ * in `host`, an area of rt_config.hooks.host_size bytes allocated with the
+ * struct; proc never looks inside it, it only calls the hooks.
+ *
+ * Error convention: 0 or a negative errno (table in docs/HACKING.md); the
+ * host functions turn them into the guest's codes. A guest's broken
+ * contract traps it (engine_trap_msg); a process that must end unwinds
+ * through engine_exit and never returns to its caller.
  */
 #ifndef WISP_PROC_H
 #define WISP_PROC_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/engine.h"
-#include "host/host.h"
-#include "host/wasi.h"
-#include "sched/fiber.h"
-#include "sched/stack.h"
+#include "sched/sched.h"
 #include "wisp/guest.h"
 
 struct caps;
-
+struct reg_name;
 struct rt;
-struct sched;
+
+/* proc_receive_fd's "the fd is readable" (not an error). */
+#define PROC_READY 1
 
 /* What travels through a mailbox. DATA, EXIT and DOWN become messages the
  * guest receives (kind = WISP_MSG_*); the others are signals the owner
@@ -83,38 +89,30 @@ struct mailbox {
 	struct msg *first, *last;     /* owner's private FIFO of messages */
 };
 
-#define MBOX_CLOSED ((struct msg *)1)
-
-enum proc_state { PS_FREE, PS_RUNNABLE, PS_RUNNING, PS_WAITING };
-enum yield_why { Y_YIELD, Y_PARK, Y_EXIT };
-
 struct pidref {               /* a monitor: ref and the other side */
 	uint64_t ref;
 	uint64_t pid;
 };
 
+/* A small set owned by the process (signal.c). */
+struct pidset {
+	struct pidref *v;
+	uint32_t n, cap;
+};
+
 struct proc {
+	struct task task;         /* scheduling (src/sched) */
 	_Atomic uint64_t pid;     /* current incarnation; 0 while free */
 	uint32_t index;
 	uint32_t gen;
 	struct mailbox mbox;
 	atomic_bool exiting;      /* past the point of no return */
-
-	/* scheduling (sched.c) */
-	atomic_flag slock;
-	uint8_t state;            /* enum proc_state, under slock */
-	bool pending_wake;        /* woken while not waiting, under slock */
-	uint8_t why;              /* enum yield_why, set before switching out */
-	struct proc *rq_next;
-	struct sched *sched;      /* scheduler running it / last ran it */
-	_Atomic uint64_t wait_seq; /* identifies the current wait (timers, I/O) */
-	struct fiber fiber;
-	void *stack;
+	_Atomic uint32_t wait_seq;/* identifies the current wait (I/O tokens) */
 
 	/* execution */
 	struct rt *rt;
 	engine_instance *inst;
-	struct host_proc host;
+	void *host;               /* the host layer's state (see the top) */
 	bool is_main;
 	uint32_t entry_fn;        /* spawn: table index, and its argument */
 	unsigned char *arg;
@@ -122,25 +120,31 @@ struct proc {
 
 	/* owned by the process itself (see the top of this file) */
 	bool trap_exit;
-	uint64_t *links;
-	uint32_t nlinks, caplinks;
-	struct pidref *watchers;  /* processes monitoring me */
-	uint32_t nwatchers, capwatchers;
-	struct pidref *watching;  /* processes I monitor */
-	uint32_t nwatching, capwatching;
-	atomic_uint nnames;       /* names registered for this process */
+	struct pidset links;      /* .ref unused */
+	struct pidset watchers;   /* processes monitoring me */
+	struct pidset watching;   /* processes I monitor */
+	struct reg_name *names;   /* its registered names (registry's lock) */
 
-	/* Its wake timer (timers in rt_impl.h), reused for every timed wait so
-	 * that parking with a timeout allocates nothing and leaves nothing
-	 * behind; queued while in a scheduler's heap. */
-	_Alignas(16) unsigned char wake_timer[80];
-	atomic_bool wake_queued;
+	/* Its wake timer, reused for every timed wait, so that parking with a
+	 * timeout allocates nothing and leaves nothing behind. */
+	struct sched_timer wake;
 	struct caps *caps;        /* what it may do (shared, immutable) */
 	uint64_t cpu_used;        /* reductions charged so far */
-	struct caps *drafts[16];  /* capability sets it is building (wisp_caps) */
 
 	struct reason reason;     /* why it ended (set by the exit path) */
 	bool reason_set;          /* reason came from a signal, not the engine */
+};
+
+/* What the layer above (src/host) gives the runtime: the size of its
+ * per-process state and what to do with it. */
+struct proc_hooks {
+	size_t host_size;
+	/* A new process (host zeroed) is about to create its instance. */
+	void (*start)(void *host, struct proc *p);
+	/* Its instance exists (instantiation done, no export run yet). */
+	void (*ready)(void *host, engine_instance *inst);
+	/* It ended, or the runtime discards it: free what host holds. */
+	void (*end)(void *host);
 };
 
 /* Runtime configuration. */
@@ -150,6 +154,7 @@ struct rt_config {
 	size_t stack_size;        /* per process (0: 256 KiB) */
 	uint64_t max_message;     /* bytes (0: 64 MiB) */
 	struct caps *root;        /* the main process's capabilities */
+	const struct proc_hooks *hooks;
 };
 
 /* Run `mod` as the main process of a new runtime: its _start runs; returns
@@ -162,46 +167,59 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
                 struct engine_result *res, struct reason *reason,
                 char *err, size_t errlen);
 
-/* ---- used by the host functions (src/host/wisp_*.c), on a process's fiber ---- */
+/* ---- used by the host functions (src/host), on a process's fiber ---- */
 
-/* The process running on this thread. */
+/* The process running on this thread, or NULL. */
 struct proc *proc_self(void);
+uint64_t proc_pid(const struct proc *p);
 
 /* Spawn with the parent's capabilities, or with `caps` (a set the parent
- * narrowed; the child holds a reference). */
+ * narrowed; the child holds a reference). -EPERM (no spawn capability),
+ * -EAGAIN (a process limit), -EINVAL (flags, no spawn entry), -ENOMEM. */
 int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
                uint32_t flags, struct caps *caps, struct wisp_spawned *out);
+/* -EMSGSIZE over the size limit, -ENOMEM; a dead addressee is no error. */
 int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
               const void *data, uint32_t len);
 /* Send a socket (host fd, owned by the message from now on). */
 int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd);
-/* Find (and wait for, up to timeout_ns) a message matching tags; on success
- * *out is the message, still queued: proc_take() or leave it. */
+/* Find (and wait for, up to timeout_ns; < 0: forever) a message matching
+ * tags; on success *out is the message, still queued: proc_take() it or
+ * leave it. -ETIMEDOUT. */
 int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
                  int64_t timeout_ns, struct msg **out);
 void proc_take(struct proc *self, struct msg *m);
-/* proc_receive that also returns WISP_EREADY as soon as host fd `fd` is
- * readable (a process waiting on its mailbox and a socket at once). */
+/* proc_receive that also returns PROC_READY as soon as host fd `fd` is
+ * readable (a process waiting on its mailbox and a socket at once);
+ * -EINVAL for an fd the reactor cannot watch. */
 int proc_receive_fd(struct proc *self, const uint64_t *tags, uint32_t ntags,
                     int fd, int64_t timeout_ns, struct msg **out);
+/* Send and wait for the reply (-ESRCH: the callee died or never existed;
+ * -EINVAL: to self). */
 int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
                  uint32_t len, int64_t timeout_ns, struct msg **out);
 int proc_link(struct proc *self, uint64_t pid);
 int proc_unlink(struct proc *self, uint64_t pid);
 int proc_monitor(struct proc *self, uint64_t pid, uint64_t *ref);
+/* -ENOENT: no such monitor. */
 int proc_demonitor(struct proc *self, uint64_t ref);
 int proc_kill(struct proc *self, uint64_t pid);
 int proc_exit_signal(struct proc *self, uint64_t pid, int32_t code);
 bool proc_alive(struct rt *rt, uint64_t pid);
+bool proc_set_trap_exit(struct proc *self, bool on);
 void proc_yield(struct proc *self);
 void proc_sleep(struct proc *self, int64_t ns);
 int proc_send_after(struct proc *self, uint64_t to, uint64_t tag, const void *data,
                     uint32_t len, int64_t delay_ns, uint64_t *timer);
+/* -ENOENT: fired already, cancelled, or never existed. */
 int proc_cancel_timer(struct proc *self, uint64_t timer);
+/* Names of 1..255 bytes. -EEXIST, -ESRCH (pid not alive), -ENOENT. */
 int proc_register(struct proc *self, const char *name, uint32_t len, uint64_t pid);
 int proc_unregister(struct proc *self, const char *name, uint32_t len);
 int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pid);
 uint64_t proc_max_message(const struct proc *self);
+/* The spawn argument (spawn_arg). */
+const unsigned char *proc_arg(const struct proc *self, uint32_t *len);
 
 /* Park until fd is ready for events (REACTOR_READ/WRITE), the timeout
  * passes (-ETIMEDOUT; timeout_ns < 0: none) or a signal arrives (spurious

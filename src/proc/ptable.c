@@ -8,17 +8,23 @@
  * generation, so a stale pid can never reach freed memory, and comparing
  * p->pid with the pid tells whether it is still the same process.
  * Generations start at 1, so 0 is never a pid. Free slots are reused LIFO
- * (the most recently freed proc struct is still in cache).
+ * (the most recently freed proc struct is still in cache). A slot whose
+ * 32-bit generation is used up is retired, never reused: a pid can then
+ * never name two processes, however long the runtime spawns (at one spawn
+ * a microsecond on one slot, a slot retires every 71 minutes and costs a
+ * few hundred bytes).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt_impl.h"
+#include "proc_impl.h"
 
-int ptable_init(struct ptable *t)
+int ptable_init(struct ptable *t, size_t extra)
 {
 	memset(t, 0, sizeof(*t));
-	return pthread_mutex_init(&t->lock, NULL) == 0 ? 0 : -1;
+	t->extra = extra;
+	return pthread_mutex_init(&t->lock, NULL) == 0 ? 0 : -ENOMEM;
 }
 
 void ptable_destroy(struct ptable *t)
@@ -37,8 +43,12 @@ void ptable_destroy(struct ptable *t)
 
 struct proc *ptable_get(struct ptable *t, uint64_t pid)
 {
-	uint32_t index = (uint32_t)pid;
-	if (pid == 0 || (index >> PT_CHUNK_BITS) >= PT_MAX_CHUNKS)
+	return pid == 0 ? NULL : ptable_at(t, (uint32_t)pid);
+}
+
+struct proc *ptable_at(struct ptable *t, uint32_t index)
+{
+	if ((index >> PT_CHUNK_BITS) >= PT_MAX_CHUNKS)
 		return NULL;
 	struct proc **chunk = atomic_load_explicit(&t->chunks[index >> PT_CHUNK_BITS],
 	                                           memory_order_acquire);
@@ -52,8 +62,7 @@ struct proc *ptable_alloc(struct ptable *t)
 	pthread_mutex_lock(&t->lock);
 	struct proc *p = NULL;
 	if (t->nfree > 0) {
-		uint32_t index = t->free[--t->nfree];
-		p = ptable_get(t, (uint64_t)1 << 32 | index);
+		p = ptable_at(t, t->free[--t->nfree]);
 	} else if ((t->next >> PT_CHUNK_BITS) < PT_MAX_CHUNKS) {
 		uint32_t index = t->next;
 		uint32_t c = index >> PT_CHUNK_BITS;
@@ -63,10 +72,10 @@ struct proc *ptable_alloc(struct ptable *t)
 			if (chunk)
 				atomic_store_explicit(&t->chunks[c], chunk, memory_order_release);
 		}
-		p = chunk ? calloc(1, sizeof(*p)) : NULL;
+		p = chunk ? calloc(1, sizeof(*p) + t->extra) : NULL;
 		if (p != NULL) {
 			p->index = index;
-			atomic_flag_clear(&p->slock);
+			atomic_flag_clear(&p->task.lock);
 			__atomic_store_n(&chunk[index & (PT_CHUNK - 1)], p, __ATOMIC_RELEASE);
 			t->next++;
 		}
@@ -79,6 +88,8 @@ struct proc *ptable_alloc(struct ptable *t)
 
 void ptable_release(struct ptable *t, struct proc *p)
 {
+	if (p->gen == UINT32_MAX)
+		return;   /* retired (see the top) */
 	pthread_mutex_lock(&t->lock);
 	if (t->nfree == t->capfree) {
 		uint32_t cap = t->capfree ? t->capfree * 2 : 1024;

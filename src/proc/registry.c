@@ -1,171 +1,222 @@
 /*
- * registry.c — process names: an open-addressing hash table from name bytes
- * to pid under one mutex (registrations are rare next to messages).
+ * registry.c — process names: a chained hash table from name bytes to pid
+ * under one mutex (registrations are rare next to messages).
+ *
+ * Each name is one allocation, linked twice: into its hash bucket and into
+ * its owner's own list (struct proc.names), so a process's exit removes its
+ * names without looking at anyone else's — no operation scans the table.
+ * The bucket array doubles above load 1 and halves below 1/8, so churn of
+ * register/unregister never leaves it large (no tombstones).
  *
  * A name is bound to a live process only: registration checks, under the
  * registry lock, that the process has not started exiting; the exit path
- * sets `exiting` first and then removes the process's names under the same
- * lock, so a dead process's name can never be found, nor registered.
+ * sets `exiting` and removes the process's names under the same lock, so a
+ * dead process's name can never be found, nor registered.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
-#include "rt_impl.h"
+#include "proc_impl.h"
 
-#define TOMB ((char *)1)
+#define BUCKETS_MIN 64
+
+struct reg_name {
+	struct reg_name *hnext;        /* bucket chain */
+	struct reg_name *pnext;        /* the owner's names */
+	struct reg_name **pprev;       /* what points at us in the owner's list */
+	struct proc *owner;
+	uint64_t pid;
+	uint32_t len;
+	char name[];
+};
 
 int registry_init(struct registry *r)
 {
 	memset(r, 0, sizeof(*r));
-	return pthread_mutex_init(&r->lock, NULL) == 0 ? 0 : -1;
+	return pthread_mutex_init(&r->lock, NULL) == 0 ? 0 : -ENOMEM;
 }
 
 void registry_destroy(struct registry *r)
 {
-	for (uint32_t i = 0; i < r->cap; i++)
-		if (r->slots[i].name && r->slots[i].name != TOMB)
-			free(r->slots[i].name);
-	free(r->slots);
+	for (size_t i = 0; i < r->cap; i++) {
+		struct reg_name *n = r->buckets[i];
+		while (n != NULL) {
+			struct reg_name *next = n->hnext;
+			free(n);
+			n = next;
+		}
+	}
+	free(r->buckets);
 	pthread_mutex_destroy(&r->lock);
 }
 
-static uint32_t hash(const char *name, uint32_t len)
+static size_t bucket(const struct registry *r, const char *name, uint32_t len)
 {
-	return (uint32_t)XXH3_64bits(name, len);
+	return (size_t)XXH3_64bits(name, len) & (r->cap - 1);
 }
 
-/* Index of name's slot, or of the slot to insert it in (-1: table full). */
-static int64_t find(const struct registry *r, const char *name, uint32_t len,
-                    bool for_insert)
+/* Resize to cap buckets (a power of 2); on failure keep the old ones. */
+static void rehash(struct registry *r, size_t cap)
 {
-	if (r->cap == 0)
-		return -1;
-	uint32_t mask = r->cap - 1, i = hash(name, len) & mask;
-	int64_t tomb = -1;
-	for (uint32_t n = 0; n < r->cap; n++, i = (i + 1) & mask) {
-		struct reg_entry *e = &r->slots[i];
-		if (e->name == NULL)
-			return for_insert && tomb >= 0 ? tomb : (for_insert ? (int64_t)i : -1);
-		if (e->name == TOMB) {
-			if (tomb < 0)
-				tomb = i;
-			continue;
-		}
-		if (e->len == len && memcmp(e->name, name, len) == 0)
-			return i;
-	}
-	return for_insert ? tomb : -1;
-}
-
-static int grow(struct registry *r)
-{
-	uint32_t cap = r->cap ? r->cap * 2 : 64;
-	struct reg_entry *old = r->slots;
-	uint32_t oldcap = r->cap;
-	r->slots = calloc(cap, sizeof(*r->slots));
-	if (r->slots == NULL) {
-		r->slots = old;
-		return -ENOMEM;
-	}
+	struct reg_name **b = calloc(cap, sizeof(*b));
+	if (b == NULL)
+		return;
+	struct reg_name **old = r->buckets;
+	size_t oldcap = r->cap;
+	r->buckets = b;
 	r->cap = cap;
-	r->count = r->tombs = 0;
-	for (uint32_t i = 0; i < oldcap; i++) {
-		if (old[i].name && old[i].name != TOMB) {
-			int64_t j = find(r, old[i].name, old[i].len, true);
-			r->slots[j] = old[i];
-			r->count++;
+	for (size_t i = 0; i < oldcap; i++) {
+		struct reg_name *n = old[i];
+		while (n != NULL) {
+			struct reg_name *next = n->hnext;
+			size_t j = bucket(r, n->name, n->len);
+			n->hnext = b[j];
+			b[j] = n;
+			n = next;
 		}
 	}
 	free(old);
-	return 0;
 }
 
-/* Bind name to p (alive, checked under the lock). */
+/* The link that points at name's entry (or at NULL where it would go). */
+static struct reg_name **find(struct registry *r, const char *name, uint32_t len)
+{
+	struct reg_name **pp = &r->buckets[bucket(r, name, len)];
+	while (*pp != NULL && !((*pp)->len == len && memcmp((*pp)->name, name, len) == 0))
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+/* Unlink n (found at *pp) from its bucket and its owner; free it. */
+static void remove_at(struct registry *r, struct reg_name **pp)
+{
+	struct reg_name *n = *pp;
+	*pp = n->hnext;
+	*n->pprev = n->pnext;
+	if (n->pnext != NULL)
+		n->pnext->pprev = n->pprev;
+	free(n);
+	r->count--;
+	if (r->cap > BUCKETS_MIN && r->count < r->cap / 8)
+		rehash(r, r->cap / 2);
+}
+
 int registry_put(struct registry *r, const char *name, uint32_t len, struct proc *p,
                  uint64_t pid)
 {
-	int rc = WISP_OK;
+	int rc = 0;
 	pthread_mutex_lock(&r->lock);
 	if (atomic_load(&p->pid) != pid || atomic_load(&p->exiting)) {
-		rc = WISP_ENOPROC;
+		rc = -ESRCH;
 		goto out;
 	}
-	int64_t i = find(r, name, len, false);
-	if (i >= 0) {
-		rc = WISP_EEXIST;
+	if (r->cap == 0) {
+		rehash(r, BUCKETS_MIN);
+		if (r->cap == 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	struct reg_name **pp = find(r, name, len);
+	if (*pp != NULL) {
+		rc = -EEXIST;
 		goto out;
 	}
-	if ((r->count + r->tombs + 1) * 4 > r->cap * 3 && grow(r) != 0) {
-		rc = WISP_ENOMEM;
+	struct reg_name *n = malloc(sizeof(*n) + len);
+	if (n == NULL) {
+		rc = -ENOMEM;
 		goto out;
 	}
-	i = find(r, name, len, true);
-	char *copy = malloc(len ? len : 1);
-	if (copy == NULL) {
-		rc = WISP_ENOMEM;
-		goto out;
-	}
-	memcpy(copy, name, len);
-	if (r->slots[i].name == TOMB)
-		r->tombs--;
-	r->slots[i] = (struct reg_entry){ copy, len, pid };
-	r->count++;
-	atomic_fetch_add(&p->nnames, 1);
+	memcpy(n->name, name, len);
+	n->len = len;
+	n->pid = pid;
+	n->owner = p;
+	n->hnext = NULL;
+	*pp = n;
+	n->pnext = p->names;
+	if (p->names != NULL)
+		p->names->pprev = &n->pnext;
+	n->pprev = &p->names;
+	p->names = n;
+	if (++r->count > r->cap)
+		rehash(r, r->cap * 2);
 out:
 	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
 
-/* Remove name; *pid is who had it. */
-int registry_del(struct registry *r, const char *name, uint32_t len, uint64_t *pid)
+int registry_del(struct registry *r, const char *name, uint32_t len)
 {
+	int rc = -ENOENT;
 	pthread_mutex_lock(&r->lock);
-	int64_t i = find(r, name, len, false);
-	if (i < 0) {
-		pthread_mutex_unlock(&r->lock);
-		return WISP_ENOTFOUND;
+	if (r->cap > 0) {
+		struct reg_name **pp = find(r, name, len);
+		if (*pp != NULL) {
+			remove_at(r, pp);
+			rc = 0;
+		}
 	}
-	*pid = r->slots[i].pid;
-	free(r->slots[i].name);
-	r->slots[i].name = TOMB;
-	r->count--;
-	r->tombs++;
 	pthread_mutex_unlock(&r->lock);
-	return WISP_OK;
+	return rc;
 }
 
 int registry_get(struct registry *r, const char *name, uint32_t len, uint64_t *pid)
 {
 	pthread_mutex_lock(&r->lock);
-	int64_t i = find(r, name, len, false);
-	*pid = i >= 0 ? r->slots[i].pid : 0;
+	struct reg_name *n = r->cap > 0 ? *find(r, name, len) : NULL;
+	*pid = n != NULL ? n->pid : 0;
 	pthread_mutex_unlock(&r->lock);
-	return i >= 0 ? WISP_OK : WISP_ENOTFOUND;
+	return n != NULL ? 0 : -ENOENT;
 }
 
-void registry_forget(struct registry *r, uint64_t pid)
+void registry_exit(struct registry *r, struct proc *p)
 {
 	pthread_mutex_lock(&r->lock);
-	for (uint32_t i = 0; i < r->cap; i++) {
-		struct reg_entry *e = &r->slots[i];
-		if (e->name && e->name != TOMB && e->pid == pid) {
-			free(e->name);
-			e->name = TOMB;
-			r->count--;
-			r->tombs++;
-		}
+	atomic_store(&p->exiting, true);
+	while (p->names != NULL) {
+		struct reg_name *n = p->names;
+		remove_at(r, find(r, n->name, n->len));
 	}
 	pthread_mutex_unlock(&r->lock);
 }
 
-void registry_exit(struct registry *r, struct proc *p, uint64_t pid)
+size_t registry_count(struct registry *r)
 {
 	pthread_mutex_lock(&r->lock);
-	atomic_store(&p->exiting, true);
-	bool named = atomic_load(&p->nnames) > 0;
+	size_t n = r->count;
 	pthread_mutex_unlock(&r->lock);
-	if (named)
-		registry_forget(r, pid);
+	return n;
+}
+
+/* ---- the wisp_registry calls ---- */
+
+static bool valid_name(uint32_t len)
+{
+	return len > 0 && len <= 255;
+}
+
+int proc_register(struct proc *self, const char *name, uint32_t len, uint64_t pid)
+{
+	if (!valid_name(len))
+		return -EINVAL;
+	struct proc *p = ptable_get(&self->rt->ptable, pid);
+	if (p == NULL)
+		return -ESRCH;
+	return registry_put(&self->rt->registry, name, len, p, pid);
+}
+
+int proc_unregister(struct proc *self, const char *name, uint32_t len)
+{
+	if (!valid_name(len))
+		return -EINVAL;
+	return registry_del(&self->rt->registry, name, len);
+}
+
+int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pid)
+{
+	if (!valid_name(len))
+		return -EINVAL;
+	return registry_get(&self->rt->registry, name, len, pid);
 }

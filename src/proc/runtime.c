@@ -1,14 +1,15 @@
 /*
  * runtime.c — starting a runtime with a main process, and tearing it down.
  *
- * The caller's thread only waits: the main process runs on a scheduler
- * like any other. When it ends, every scheduler stops after its current
- * slice; processes still alive are then discarded (their instances freed,
- * their fibers never resumed), which is what "wisp run ends when the main
- * process ends" means. A scheduler stuck in a blocking host call (a read
- * from a terminal, say) would keep its thread; such a thread is given a
- * grace period and then left behind, and the runtime is not freed, since
- * the process is about to exit anyway.
+ * The caller's thread only waits (and ticks the schedulers for
+ * preemption): the main process runs on a scheduler like any other. When
+ * it ends, every scheduler stops after its current slice; processes still
+ * alive are then discarded (their instances freed, their fibers never
+ * resumed), which is what "wisp run ends when the main process ends"
+ * means. A scheduler stuck in a blocking host call (a read from a
+ * terminal, say) would keep its thread; such a thread is given a grace
+ * period and then left behind, and the runtime is not freed, since the
+ * process is about to exit anyway.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,33 +19,23 @@
 #include <unistd.h>
 
 #include "caps.h"
-#include "mailbox.h"
-#include "rt_impl.h"
+#include "proc_impl.h"
 
 #define DEFAULT_FUEL 4000
 #define DEFAULT_STACK (256u * 1024)
 #define DEFAULT_MAX_MESSAGE (64ull << 20)
-#define MAX_SCHEDULERS 1024
+#define MEM_POOL_PER_CLASS 4096
 
-/* Free what a process that never finished still holds. */
+static void no_start(void *host, struct proc *p) { (void)host; (void)p; }
+static void no_ready(void *host, engine_instance *in) { (void)host; (void)in; }
+static void no_end(void *host) { (void)host; }
+
+static const struct proc_hooks no_hooks = { 0, no_start, no_ready, no_end };
+
 static void discard(struct proc *p, void *arg)
 {
 	(void)arg;
-	if (p->stack == NULL)
-		return;   /* free slot */
-	engine_instance_free(p->inst);
-	wasi_ctx_free(p->host.wasi);
-	for (int i = 0; i < 4; i++)
-		free(p->host.scratch[i]);
-	struct msg *m = mbox_close(&p->mbox);
-	while (m) {
-		struct msg *next = m->next;
-		msg_free(m);
-		m = next;
-	}
-	mbox_clear(&p->mbox);
-	free(p->arg);
-	proc_release(p);
+	proc_discard(p);
 }
 
 static void rt_free(struct rt *rt)
@@ -54,40 +45,33 @@ static void rt_free(struct rt *rt)
 	registry_destroy(&rt->registry);
 	stack_pool_destroy(&rt->stacks);
 	engine_mem_pool_free(rt->limits.mem_pool);
-	reactor_destroy(&rt->reactor);
-	free(rt->timer_ids);
-	pthread_mutex_destroy(&rt->timer_lock);
+	pthread_mutex_destroy(&rt->blocking_lock);
 	pthread_mutex_destroy(&rt->done_lock);
 	pthread_cond_destroy(&rt->done_cond);
 	free(rt);
 }
 
-int rt_run_main(engine_module *mod, const struct rt_config *cfg,
-                struct engine_result *res, struct reason *reason,
-                char *err, size_t errlen)
+/* The runtime's state before any thread runs. */
+static struct rt *rt_new(engine_module *mod, const struct rt_config *cfg,
+                         char *err, size_t errlen)
 {
 	struct rt *rt = calloc(1, sizeof(*rt));
 	if (rt == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return NULL;
 	}
 	rt->cfg = *cfg;
+	rt->hooks = cfg->hooks ? *cfg->hooks : no_hooks;
 	if (rt->cfg.reductions <= 0)
 		rt->cfg.reductions = DEFAULT_FUEL;
 	if (rt->cfg.stack_size == 0)
 		rt->cfg.stack_size = DEFAULT_STACK;
 	if (rt->cfg.max_message == 0)
 		rt->cfg.max_message = DEFAULT_MAX_MESSAGE;
-	rt->nsched = cfg->schedulers > 0 ? cfg->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (rt->nsched < 1)
-		rt->nsched = 1;
-	if (rt->nsched > MAX_SCHEDULERS)
-		rt->nsched = MAX_SCHEDULERS;
 	rt->mod = mod;
 	rt->limits.fuel_per_slice = rt->cfg.reductions;
 	rt->limits.max_memory = 0;   /* per process, from its capabilities */
-	rt->limits.mem_pool = engine_mem_pool_new(4096);
-	pthread_mutex_init(&rt->timer_lock, NULL);
+	rt->limits.mem_pool = engine_mem_pool_new(MEM_POOL_PER_CLASS);
 	pthread_mutex_init(&rt->blocking_lock, NULL);
 	pthread_mutex_init(&rt->done_lock, NULL);
 	pthread_condattr_t ca;
@@ -96,51 +80,31 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	pthread_cond_init(&rt->done_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	stack_pool_init(&rt->stacks, rt->cfg.stack_size);
-	if (reactor_init(&rt->reactor) != 0) {
-		snprintf(err, errlen, "cannot create the I/O reactor: %s", strerror(errno));
-		stack_pool_destroy(&rt->stacks);
-		free(rt);
-		return -EIO;
-	}
-	if (ptable_init(&rt->ptable) != 0 || registry_init(&rt->registry) != 0) {
-		snprintf(err, errlen, "cannot initialise the runtime");
+	if (ptable_init(&rt->ptable, rt->hooks.host_size) != 0 ||
+	    registry_init(&rt->registry) != 0 || rt->limits.mem_pool == NULL) {
+		snprintf(err, errlen, "cannot initialise the runtime: out of memory");
 		rt_free(rt);
-		return -ENOMEM;
+		return NULL;
 	}
+	return rt;
+}
 
-	/* The main process, built like a spawned one. */
-	struct proc *p = ptable_alloc(&rt->ptable);
-	void *stack = p ? stack_alloc(&rt->stacks) : NULL;
-	if (stack == NULL) {
-		snprintf(err, errlen, "out of memory creating the main process");
-		rt_free(rt);
-		return -ENOMEM;
-	}
-	mbox_init(&p->mbox);
-	p->rt = rt;
-	p->is_main = true;
-	caps_ref(cfg->root);
-	p->caps = cfg->root;
-	p->stack = stack;
-	fiber_init(&p->fiber, stack, rt->stacks.stack_size, proc_fiber_main, p);
-	p->state = PS_RUNNABLE;
-	atomic_store(&rt->live, 1);
-	atomic_store(&p->pid, (uint64_t)p->gen << 32 | p->index);
+static int scheduler_count(const struct rt_config *cfg)
+{
+	int n = cfg->schedulers > 0 ? cfg->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > SCHED_MAX ? SCHED_MAX : n;
+}
 
-	int rc = sched_start(rt, err, errlen);
-	if (rc != 0) {
-		free(rt->scheds);
-		rt_free(rt);
-		return rc;
-	}
-	sched_enqueue(rt, p);
-
-	/* Wait for the main process, ticking for preemption meanwhile. */
+/* Wait for the main process, ticking for preemption meanwhile. */
+static void wait_main(struct rt *rt)
+{
 	pthread_mutex_lock(&rt->done_lock);
 	while (!rt->done) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += TICK_NS;
+		ts.tv_nsec += SCHED_TICK_NS;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
@@ -148,17 +112,40 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 		pthread_cond_timedwait(&rt->done_cond, &rt->done_lock, &ts);
 		if (!rt->done) {
 			pthread_mutex_unlock(&rt->done_lock);
-			sched_tick(rt);
+			sched_tick(&rt->sg);
 			pthread_mutex_lock(&rt->done_lock);
 		}
 	}
 	pthread_mutex_unlock(&rt->done_lock);
+}
+
+int rt_run_main(engine_module *mod, const struct rt_config *cfg,
+                struct engine_result *res, struct reason *reason,
+                char *err, size_t errlen)
+{
+	struct rt *rt = rt_new(mod, cfg, err, errlen);
+	if (rt == NULL)
+		return -ENOMEM;
+	struct sched_ops ops = { proc_exited, proc_io_ready, rt };
+	int rc = sched_start(&rt->sg, scheduler_count(cfg), &ops, err, errlen);
+	if (rc != 0) {
+		rt_free(rt);
+		return rc;
+	}
+	rc = proc_start_main(rt, cfg->root);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot create the main process: %s", strerror(-rc));
+		sched_stop(&rt->sg, proc_drop_timer);
+		rt_free(rt);
+		return rc;
+	}
+	wait_main(rt);
 	*res = rt->main_res;
 	*reason = rt->main_reason;
 
 	/* Stop: the main process is gone; the others are discarded. A thread
 	 * stuck in a blocking call keeps the runtime alive: leave it all. */
-	if (!sched_stop(rt) || !blocking_pool_stop(rt))
+	if (!sched_stop(&rt->sg, proc_drop_timer) || !blocking_pool_stop(rt))
 		return 1;   /* threads remain: the caller must not unload the module */
 	rt_free(rt);
 	return 0;

@@ -1,0 +1,54 @@
+/*
+ * host.c — the host layer's per-process state (struct host_proc), as the
+ * runtime sets it up and frees it (struct proc_hooks, src/proc/proc.h).
+ *
+ * The state lives inside the process's slot, right after struct proc, so a
+ * spawn allocates nothing for it; the WASI state and the wisp_caps drafts
+ * are created on first use, since most processes never need them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "proc/caps.h"
+#include "wasi.h"
+
+static void host_start(void *host, struct proc *p)
+{
+	struct host_proc *hp = host;
+	hp->proc = p;
+	hp->wasi_cfg = &p->caps->wasi;   /* WASI state is made on first use */
+}
+
+static void host_ready(void *host, engine_instance *inst)
+{
+	struct host_proc *hp = host;
+	hp->inst = inst;
+	hp->mem = engine_instance_memory(inst);
+}
+
+static void host_end(void *host)
+{
+	struct host_proc *hp = host;
+	for (int i = 0; i < 4; i++) {     /* host calls a signal unwound */
+		free(hp->scratch[i]);
+		hp->scratch[i] = NULL;
+	}
+	wasi_ctx_free(hp->wasi);
+	hp->wasi = NULL;
+	if (hp->drafts != NULL) {
+		for (int i = 0; i < HOST_NDRAFTS; i++)
+			caps_unref(hp->drafts[i]);
+		free(hp->drafts);
+		hp->drafts = NULL;
+	}
+	hp->inst = NULL;
+	hp->mem = NULL;
+}
+
+const struct proc_hooks host_proc_hooks = {
+	.host_size = sizeof(struct host_proc),
+	.start = host_start,
+	.ready = host_ready,
+	.end = host_end,
+};

@@ -1,0 +1,362 @@
+/*
+ * lifecycle.c — a process from spawn to reap.
+ *
+ * proc_spawn (the parent's fiber) takes a slot, a stack and a fiber, sets
+ * up the links and monitors the flags ask for, publishes the pid and
+ * enqueues the task; the main process is made by the same path
+ * (proc_start_main). proc_fiber_main (the child's own fiber) creates the
+ * instance — instantiation runs guest code, so it must be on the fiber —
+ * runs the entry, and on the way out (finish) closes the mailbox, tells
+ * links and monitors, and frees the instance and the host state; the
+ * scheduler then calls proc_exited, which frees the stack and the slot
+ * (code running on a stack cannot free it).
+ *
+ * A slice ends in slice_end (the engine's hook): the reductions used are
+ * charged against the CPU limit, pending signals are applied, and the
+ * process yields.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "caps.h"
+#include "proc_impl.h"
+
+static const struct reason reason_cpu = { WISP_EXIT_LIMIT, 0, "cpu limit" };
+
+uint64_t rt_new_ref(struct rt *rt)
+{
+	return (atomic_fetch_add(&rt->next_ref, 1) + 1) | (1ull << 63);
+}
+
+struct proc *proc_self(void)
+{
+	struct task *t = sched_current();
+	return t ? proc_of_task(t) : NULL;
+}
+
+uint64_t proc_pid(const struct proc *p)
+{
+	return atomic_load(&p->pid);
+}
+
+uint64_t proc_max_message(const struct proc *self)
+{
+	uint64_t m = self->rt->cfg.max_message;
+	return self->caps && self->caps->max_message < m ? self->caps->max_message : m;
+}
+
+const unsigned char *proc_arg(const struct proc *self, uint32_t *len)
+{
+	*len = self->arg_len;
+	return self->arg;
+}
+
+bool proc_alive(struct rt *rt, uint64_t pid)
+{
+	struct proc *p = ptable_get(&rt->ptable, pid);
+	return p != NULL && atomic_load(&p->pid) == pid;
+}
+
+/* ---- spawning ---- */
+
+static void proc_fiber_main(void *arg);
+static void fire_wake(struct sched_timer *t);
+
+static uint64_t make_pid(const struct proc *p)
+{
+	return (uint64_t)p->gen << 32 | p->index;
+}
+
+/* A new process in a fresh slot with `caps` (a reference is taken), not
+ * yet published (pid unset). -EAGAIN: the table is full; -ENOMEM. */
+static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc **out)
+{
+	struct proc *p = ptable_alloc(&rt->ptable);
+	if (p == NULL)
+		return -EAGAIN;
+	void *stack = stack_alloc(&rt->stacks);
+	if (stack == NULL) {
+		ptable_release(&rt->ptable, p);
+		return -ENOMEM;
+	}
+	mbox_init(&p->mbox);
+	atomic_store(&p->exiting, false);
+	p->names = NULL;
+	p->rt = rt;
+	p->inst = NULL;
+	p->host = (char *)p + sizeof(struct proc);
+	memset(p->host, 0, rt->hooks.host_size);
+	p->is_main = is_main;
+	p->trap_exit = false;
+	p->reason_set = false;
+	memset(&p->reason, 0, sizeof(p->reason));
+	p->arg = NULL;
+	p->arg_len = 0;
+	p->cpu_used = 0;
+	p->task.vmctx = NULL;
+	p->wake.fire = fire_wake;
+	caps_ref(caps);
+	p->caps = caps;
+	fiber_init(&p->task.fiber, stack, rt->stacks.stack_size, proc_fiber_main, p);
+	*out = p;
+	return 0;
+}
+
+/* Undo proc_new (nothing was published). */
+static void proc_unnew(struct proc *p)
+{
+	struct rt *rt = p->rt;
+	caps_unref(p->caps);
+	p->caps = NULL;
+	free(p->arg);
+	p->arg = NULL;
+	proc_free_sets(p);
+	fiber_destroy(&p->task.fiber);
+	stack_free(&rt->stacks, p->task.fiber.stack_lo);
+	p->task.fiber.stack_lo = NULL;
+	ptable_release(&rt->ptable, p);
+}
+
+/* Make a new process visible: from now on its pid finds it. */
+static void publish(struct rt *rt, struct proc *p)
+{
+	atomic_fetch_add(&rt->live, 1);
+	atomic_store_explicit(&p->pid, make_pid(p), memory_order_release);
+}
+
+int proc_start_main(struct rt *rt, struct caps *root)
+{
+	struct proc *p;
+	int rc = proc_new(rt, root, true, &p);
+	if (rc != 0)
+		return rc;
+	publish(rt, p);
+	sched_enqueue_new(&rt->sg, &p->task);
+	return 0;
+}
+
+/* The links and monitor the spawn flags ask for, both sides. On failure
+ * the caller removes what the parent got (the child is never published). */
+static int spawn_bonds(struct proc *parent, struct proc *p, uint32_t flags,
+                       struct wisp_spawned *out)
+{
+	struct rt *rt = parent->rt;
+	uint64_t child = make_pid(p), me = atomic_load(&parent->pid);
+	out->pid = child;
+	out->monitor = 0;
+	if (flags & WISP_SPAWN_LINK) {
+		if (proc_set_add(&p->links, 0, me) != 0 ||
+		    proc_set_add(&parent->links, 0, child) != 0)
+			return -ENOMEM;
+	}
+	if (flags & WISP_SPAWN_MONITOR) {
+		uint64_t ref = rt_new_ref(rt);
+		if (proc_set_add(&p->watchers, ref, me) != 0 ||
+		    proc_set_add(&parent->watching, ref, child) != 0)
+			return -ENOMEM;
+		out->monitor = ref;
+	}
+	return 0;
+}
+
+int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
+               uint32_t flags, struct caps *caps, struct wisp_spawned *out)
+{
+	struct rt *rt = parent->rt;
+	if (flags & ~(uint32_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR))
+		return -EINVAL;
+	if (!engine_module_has_spawn_entry(rt->mod))
+		return -EINVAL;
+	uint64_t me = atomic_load(&parent->pid);
+	if (!parent->caps->may_spawn) {
+		caps_log_denied(parent->caps, me, "spawn: no spawn capability (--max-processes 0)");
+		return -EPERM;
+	}
+	if (caps == NULL)
+		caps = parent->caps;
+	if (!caps_charge(caps)) {
+		caps_log_denied(parent->caps, me, "spawn: process limit reached");
+		return -EAGAIN;
+	}
+	struct proc *p;
+	int rc = proc_new(rt, caps, false, &p);
+	if (rc != 0) {
+		caps_uncharge(caps);
+		return rc;
+	}
+	p->entry_fn = fn;
+	p->arg_len = len;
+	p->arg = malloc(len ? len : 1);
+	rc = p->arg == NULL ? -ENOMEM : spawn_bonds(parent, p, flags, out);
+	if (rc != 0) {
+		proc_set_del_pid(&parent->links, make_pid(p));
+		proc_set_del_pid(&parent->watching, make_pid(p));
+		caps_uncharge(caps);
+		proc_unnew(p);
+		return rc;
+	}
+	if (len)
+		memcpy(p->arg, arg, len);
+	publish(rt, p);
+	sched_enqueue_new(&rt->sg, &p->task);
+	return 0;
+}
+
+/* ---- running ---- */
+
+static void fire_wake(struct sched_timer *t)
+{
+	/* The timer belongs to a slot, not an incarnation: at worst a new
+	 * process in the same slot gets a spurious wake-up, which every wait
+	 * tolerates. */
+	struct proc *p = (struct proc *)((char *)t - __builtin_offsetof(struct proc, wake));
+	sched_wake(&p->rt->sg, &p->task);
+}
+
+static void slice_end(void *host)
+{
+	/* The host state sits right after the struct (proc_new). */
+	struct proc *p = (struct proc *)((char *)host - sizeof(struct proc));
+	/* Charge the slice: the reductions used, or a whole slice if a tick
+	 * preempted code that does not loop. */
+	if (p->inst != NULL && p->caps->max_cpu != UINT64_MAX) {
+		int64_t left = engine_instance_vmctx(p->inst)->fuel;
+		int64_t budget = p->rt->cfg.reductions;
+		p->cpu_used += (uint64_t)(left > 0 && left < budget ? budget - left : budget);
+		if (p->cpu_used > p->caps->max_cpu) {
+			caps_log_denied(p->caps, atomic_load(&p->pid), "cpu limit of %llu reductions",
+			                (unsigned long long)p->caps->max_cpu);
+			proc_die(p, &reason_cpu);
+		}
+	}
+	if (atomic_load_explicit(&p->mbox.head, memory_order_relaxed) != NULL)
+		proc_drain(p);
+	sched_switch_out(&p->task, TASK_YIELD);
+}
+
+static void result_reason(const struct engine_result *res, struct reason *r)
+{
+	memset(r, 0, sizeof(*r));
+	switch (res->outcome) {
+	case ENGINE_RETURNED:
+		r->kind = WISP_EXIT_NORMAL;
+		break;
+	case ENGINE_EXITED:
+		r->kind = res->exit_code == 0 ? WISP_EXIT_NORMAL : WISP_EXIT_CODE;
+		r->code = res->exit_code;
+		break;
+	case ENGINE_TRAPPED:
+		r->kind = WISP_EXIT_TRAP;
+		if (res->trap == WASM_RT_TRAP_NONE)
+			snprintf(r->text, sizeof(r->text), "%s", res->message);
+		else
+			snprintf(r->text, sizeof(r->text), "%s in %s%s%s",
+			         engine_trap_name(res->trap),
+			         res->function[0] ? res->function : "<unknown function>",
+			         res->message[0] ? ": " : "", res->message);
+		break;
+	}
+}
+
+/* The end of a process, on its fiber: tell everyone, free the instance. */
+static void finish(struct proc *p, const struct engine_result *res)
+{
+	struct rt *rt = p->rt;
+	if (!p->reason_set)
+		result_reason(res, &p->reason);
+	/* Under the registry's lock, so a concurrent register either sees
+	 * `exiting` or is seen by the forget (no name outlives its owner). */
+	registry_exit(&rt->registry, p);
+	proc_cancel_wake(p);
+	proc_notify_exit(p);
+
+	sched_publish_vmctx(&p->task, NULL);
+	engine_instance_free(p->inst);
+	p->inst = NULL;
+	rt->hooks.end(p->host);
+	free(p->arg);
+	p->arg = NULL;
+
+	if (p->is_main) {
+		pthread_mutex_lock(&rt->done_lock);
+		rt->main_res = *res;
+		rt->main_reason = p->reason;
+		rt->done = true;
+		pthread_cond_broadcast(&rt->done_cond);
+		pthread_mutex_unlock(&rt->done_lock);
+	}
+}
+
+static void proc_fiber_main(void *arg)
+{
+	struct proc *p = arg;
+	struct rt *rt = p->rt;
+	struct engine_result res;
+	memset(&res, 0, sizeof(res));
+	struct engine_limits lim = rt->limits;
+	lim.stack_lo = (uintptr_t)p->task.fiber.stack_lo;
+	lim.stack_hi = lim.stack_lo + rt->stacks.stack_size;
+	lim.slice_end = slice_end;
+	if (p->caps->max_memory != UINT64_MAX)
+		lim.max_memory = p->caps->max_memory;
+	rt->hooks.start(p->host, p);
+	p->inst = engine_instance_new(rt->mod, p->host, &lim, &res);
+	/* (NULL: a trap or no memory while instantiating, or killed then.) */
+	if (p->inst != NULL) {
+		rt->hooks.ready(p->host, p->inst);
+		/* From now on the tick can preempt it (see sched_tick). */
+		sched_publish_vmctx(&p->task, engine_instance_vmctx(p->inst));
+		if (p->is_main)
+			engine_instance_run_start(p->inst, &res);
+		else
+			engine_instance_run_spawn_entry(p->inst, p->entry_fn, p->arg_len, &res);
+	}
+	finish(p, &res);
+	sched_switch_out(&p->task, TASK_EXIT);
+	abort();   /* a finished process is never resumed */
+}
+
+/* ---- the end ---- */
+
+/* Free what a process holds besides its instance and host state. */
+static void release(struct proc *p)
+{
+	if (p->caps != NULL && !p->is_main)
+		caps_uncharge(p->caps);
+	caps_unref(p->caps);
+	p->caps = NULL;
+	proc_free_sets(p);
+	fiber_destroy(&p->task.fiber);
+	stack_free(&p->rt->stacks, p->task.fiber.stack_lo);
+	p->task.fiber.stack_lo = NULL;   /* a free slot (proc_discard) */
+}
+
+void proc_exited(struct task *t, void *arg)
+{
+	struct rt *rt = arg;
+	struct proc *p = proc_of_task(t);
+	release(p);
+	ptable_release(&rt->ptable, p);
+	atomic_fetch_sub(&rt->live, 1);
+}
+
+void proc_discard(struct proc *p)
+{
+	if (p->task.fiber.stack_lo == NULL)
+		return;   /* a free slot */
+	engine_instance_free(p->inst);
+	p->inst = NULL;
+	p->rt->hooks.end(p->host);
+	struct msg *m = mbox_close(&p->mbox);
+	while (m) {
+		struct msg *next = m->next;
+		msg_free(m);
+		m = next;
+	}
+	mbox_clear(&p->mbox);
+	free(p->arg);
+	p->arg = NULL;
+	release(p);
+}

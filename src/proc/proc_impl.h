@@ -1,0 +1,147 @@
+/*
+ * proc_impl.h — the runtime's internals shared by the files of src/proc.
+ * Not for the host functions (they use proc.h).
+ */
+#ifndef WISP_PROC_IMPL_H
+#define WISP_PROC_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "io/reactor.h"
+#include "mailbox.h"
+#include "proc.h"
+#include "sched/sched.h"
+#include "sched/stack.h"
+
+/* ---- the process table (ptable.c) ---- */
+
+#define PT_CHUNK_BITS 16
+#define PT_CHUNK (1u << PT_CHUNK_BITS)
+#define PT_MAX_CHUNKS 4096         /* 2^28 processes */
+
+struct ptable {
+	_Atomic(struct proc **) chunks[PT_MAX_CHUNKS];
+	pthread_mutex_t lock;          /* guards free list and growth */
+	uint32_t *free;                /* free slot indices (LIFO: warm reuse) */
+	uint32_t nfree, capfree;
+	uint32_t next;                 /* next never-used index */
+	size_t extra;                  /* bytes after each struct proc (host) */
+};
+
+/* extra: bytes of host state allocated after each struct proc. */
+int ptable_init(struct ptable *t, size_t extra);
+void ptable_destroy(struct ptable *t);
+/* A free slot's proc with its generation bumped and pid unpublished, or
+ * NULL when the table is full. */
+struct proc *ptable_alloc(struct ptable *t);
+/* The slot may be reused; a slot whose generation is exhausted never is. */
+void ptable_release(struct ptable *t, struct proc *p);
+/* The proc struct a pid's index refers to (maybe another incarnation:
+ * compare p->pid), or NULL. */
+struct proc *ptable_get(struct ptable *t, uint64_t pid);
+/* The proc struct of a slot index, or NULL. */
+struct proc *ptable_at(struct ptable *t, uint32_t index);
+/* Calls fn on every proc ever allocated. */
+void ptable_each(struct ptable *t, void (*fn)(struct proc *p, void *arg), void *arg);
+
+/* ---- the registry (registry.c) ---- */
+
+struct reg_name;
+
+struct registry {
+	pthread_mutex_t lock;          /* the table and every process's names */
+	struct reg_name **buckets;
+	size_t cap, count;
+};
+
+int registry_init(struct registry *r);
+void registry_destroy(struct registry *r);
+/* Bind name to p if p is still `pid` and not exiting: 0, -EEXIST, -ESRCH,
+ * -ENOMEM. */
+int registry_put(struct registry *r, const char *name, uint32_t len,
+                 struct proc *p, uint64_t pid);
+/* 0 or -ENOENT. */
+int registry_del(struct registry *r, const char *name, uint32_t len);
+int registry_get(struct registry *r, const char *name, uint32_t len, uint64_t *pid);
+/* The exit path: mark p exiting (no new names) and remove its names. */
+void registry_exit(struct registry *r, struct proc *p);
+size_t registry_count(struct registry *r);
+
+/* ---- the runtime (runtime.c) ---- */
+
+struct blocking_pool;
+
+struct rt {
+	struct rt_config cfg;
+	struct proc_hooks hooks;
+	struct sched_group sg;         /* schedulers, timers, reactor */
+	atomic_size_t live;            /* processes not yet reaped */
+	pthread_mutex_t blocking_lock; /* creating the blocking pool */
+	struct blocking_pool *blocking;/* blocking.c, started on first use */
+	atomic_uint_fast64_t next_ref; /* monitor and request refs */
+
+	struct stack_pool stacks;
+	struct ptable ptable;
+	struct registry registry;
+	engine_module *mod;
+	struct engine_limits limits;
+
+	/* the main process's end */
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond;
+	bool done;
+	struct engine_result main_res;
+	struct reason main_reason;
+};
+
+uint64_t rt_new_ref(struct rt *rt);
+/* Stop the blocking pool's threads; false if one did not stop in time. */
+bool blocking_pool_stop(struct rt *rt);
+
+/* ---- processes, shared between lifecycle.c, signal.c, receive.c,
+ * wait.c and timers.c ---- */
+
+/* Create the main process (runtime.c) with the root capabilities. */
+int proc_start_main(struct rt *rt, struct caps *root);
+/* sched's exited() callback: free the stack and the slot. */
+void proc_exited(struct task *t, void *rt);
+/* sched's io_ready() callback: token = slot << 32 | wait number. */
+void proc_io_ready(uint64_t token, void *rt);
+/* Free what a discarded process still holds (runtime teardown). */
+void proc_discard(struct proc *p);
+
+/* Push m into pid's mailbox and wake it. False (m not consumed) if pid is
+ * not alive. */
+bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m);
+/* Take everything from the mailbox; apply signals, queue messages; unwind
+ * if a signal ended the process. */
+void proc_drain(struct proc *self);
+/* End self now with reason r (unwinds out of guest code). */
+_Noreturn void proc_die(struct proc *self, const struct reason *r);
+/* The exit path's signal handling: apply the bookkeeping signals left in
+ * the closed mailbox, then tell links and monitors. */
+void proc_notify_exit(struct proc *p);
+/* The small sets a process owns (links: ref 0). */
+int proc_set_add(struct pidset *s, uint64_t ref, uint64_t pid);     /* 0 or -ENOMEM */
+uint64_t proc_set_del_ref(struct pidset *s, uint64_t ref);          /* its pid, or 0 */
+bool proc_set_del_pid(struct pidset *s, uint64_t pid);
+bool proc_set_has_pid(const struct pidset *s, uint64_t pid);
+/* Free the link and monitor sets. */
+void proc_free_sets(struct proc *p);
+
+/* Park until woken (spurious wake-ups allowed), or until `deadline`
+ * (monotonic ns; UINT64_MAX: none). */
+void proc_wait_until(struct proc *self, uint64_t deadline);
+void proc_park(struct proc *self);
+/* The exit path: no wake timer may outlive the process. */
+void proc_cancel_wake(struct proc *self);
+/* sched_stop's drop(): free a timer still queued at teardown. */
+void proc_drop_timer(struct sched_timer *t);
+
+static inline struct proc *proc_of_task(struct task *t)
+{
+	return (struct proc *)((char *)t - __builtin_offsetof(struct proc, task));
+}
+
+#endif

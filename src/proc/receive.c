@@ -1,0 +1,169 @@
+/*
+ * receive.c — sending, selective receive and request/reply.
+ *
+ * Messages are copied out of the sender's memory into a struct msg at send
+ * and pushed into the addressee's mailbox; a dead addressee drops them
+ * silently, as in Erlang. Receive drains the mailbox (applying signals),
+ * scans the private list for the first message with one of the wanted tags
+ * (all of them if none are given) and parks until something new arrives or
+ * the deadline passes. The message found stays queued until the host has
+ * copied it to the guest (proc_take), so a buffer that is too small loses
+ * nothing.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc_impl.h"
+
+int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
+              const void *data, uint32_t len)
+{
+	if (len > proc_max_message(self))
+		return -EMSGSIZE;
+	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, ref, data, len);
+	if (m == NULL)
+		return -ENOMEM;
+	if (!proc_deliver(self->rt, to, m))
+		msg_free(m);      /* to a dead process: dropped, as in Erlang */
+	return 0;
+}
+
+int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd)
+{
+	uint32_t placeholder = UINT32_MAX;
+	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, 0,
+	                        &placeholder, 4);
+	if (m == NULL) {
+		close(host_fd);
+		return -ENOMEM;
+	}
+	m->fd = host_fd;
+	if (!proc_deliver(self->rt, to, m))
+		msg_free(m);      /* dead addressee: the socket closes */
+	return 0;
+}
+
+static bool matches(const struct msg *m, const uint64_t *tags, uint32_t ntags)
+{
+	if (ntags == 0)
+		return true;
+	for (uint32_t i = 0; i < ntags; i++) {
+		uint64_t t;
+		memcpy(&t, &tags[i], 8);    /* tags may sit unaligned in guest memory */
+		if (m->tag == t)
+			return true;
+	}
+	return false;
+}
+
+/* Apply what arrived, then the first queued message matching tags, or
+ * NULL. */
+static struct msg *scan(struct proc *self, const uint64_t *tags, uint32_t ntags)
+{
+	proc_drain(self);
+	for (struct msg *m = self->mbox.first; m; m = m->next)
+		if (matches(m, tags, ntags))
+			return m;
+	return NULL;
+}
+
+static uint64_t deadline_of(int64_t timeout_ns)
+{
+	return timeout_ns < 0 ? UINT64_MAX : sched_now_ns() + (uint64_t)timeout_ns;
+}
+
+static bool passed(uint64_t deadline, int64_t timeout_ns)
+{
+	return timeout_ns == 0 || (deadline != UINT64_MAX && sched_now_ns() >= deadline);
+}
+
+int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
+                 int64_t timeout_ns, struct msg **out)
+{
+	uint64_t deadline = deadline_of(timeout_ns);
+	for (;;) {
+		if ((*out = scan(self, tags, ntags)) != NULL)
+			return 0;
+		if (passed(deadline, timeout_ns))
+			return -ETIMEDOUT;
+		proc_wait_until(self, deadline);
+	}
+}
+
+int proc_receive_fd(struct proc *self, const uint64_t *tags, uint32_t ntags,
+                    int fd, int64_t timeout_ns, struct msg **out)
+{
+	uint64_t deadline = deadline_of(timeout_ns);
+	for (;;) {
+		if ((*out = scan(self, tags, ntags)) != NULL)
+			return 0;
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		if (poll(&pf, 1, 0) > 0)
+			return PROC_READY;
+		if (passed(deadline, timeout_ns))
+			return -ETIMEDOUT;
+		uint64_t now = sched_now_ns();
+		uint32_t ev = REACTOR_READ;
+		int rc = proc_wait_fds(self, &fd, &ev, 1,
+		                       deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
+		if (rc != 0 && rc != -ETIMEDOUT)
+			return -EINVAL;   /* an fd the reactor cannot watch */
+	}
+}
+
+void proc_take(struct proc *self, struct msg *m)
+{
+	struct msg *prev = NULL;
+	for (struct msg *q = self->mbox.first; q; prev = q, q = q->next) {
+		if (q == m) {
+			mbox_remove(&self->mbox, prev, m);
+			return;
+		}
+	}
+}
+
+int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
+                 uint32_t len, int64_t timeout_ns, struct msg **out)
+{
+	struct rt *rt = self->rt;
+	if (len > proc_max_message(self))
+		return -EMSGSIZE;
+	if (to == atomic_load(&self->pid))
+		return -EINVAL;     /* nobody would ever answer */
+	uint64_t mref;
+	int rc = proc_monitor(self, to, &mref);
+	if (rc != 0)
+		return rc;
+	uint64_t ref = rt_new_ref(rt);
+	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, ref, data, len);
+	if (m == NULL) {
+		proc_demonitor(self, mref);
+		return -ENOMEM;
+	}
+	if (!proc_deliver(rt, to, m))
+		msg_free(m);      /* the monitor's NOPROC DOWN answers */
+	uint64_t tags[2] = { ref, mref };
+	struct msg *r;
+	rc = proc_receive(self, tags, 2, timeout_ns, &r);
+	if (rc != 0) {
+		proc_demonitor(self, mref);
+		return rc;
+	}
+	if (r->tag == mref && r->kind == MSG_DOWN) {
+		proc_take(self, r);
+		msg_free(r);
+		return -ESRCH;
+	}
+	proc_demonitor(self, mref);
+	*out = r;
+	return 0;
+}
+
+void proc_yield(struct proc *self)
+{
+	sched_switch_out(&self->task, TASK_YIELD);
+	if (atomic_load_explicit(&self->mbox.head, memory_order_relaxed) != NULL)
+		proc_drain(self);
+}

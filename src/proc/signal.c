@@ -1,0 +1,400 @@
+/*
+ * signal.c — delivery, signals, links, monitors and exit signals.
+ *
+ * Signals (see proc.h for who touches what): link, unlink, monitor,
+ * demonitor and exit signals are messages in the mailbox, applied by the
+ * owner in proc_drain() — when it receives, when it waits, and at the end of
+ * every slice if its mailbox is not empty, so a kill reaches a busy process
+ * within one slice. Exit-signal semantics are Erlang's:
+ *   - kill(): the target dies with KILLED, trapping or not;
+ *   - a link's exit signal (reason R from a process we still link to) or
+ *     exit_signal(R): a process trapping exits gets an EXIT message; else
+ *     R = NORMAL is ignored, and any other R kills it with reason R;
+ *   - linking to / monitoring a process that does not exist answers at once
+ *     with reason NOPROC.
+ * A signal addressed to an older incarnation of a slot (msg->to != pid) is
+ * answered as if by a dead process: NOPROC for link and monitor requests.
+ *
+ * A signal that ends the process only dooms it while a batch is applied:
+ * the rest of the batch is applied first (no message is lost, no link
+ * request goes unanswered), then it unwinds. The exit path applies the
+ * bookkeeping signals still in the closed mailbox with the same code
+ * (apply_bookkeeping), so a late link or monitor request gets our reason.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc_impl.h"
+
+static const struct reason reason_noproc = { WISP_EXIT_NOPROC, 0, "" };
+static const struct reason reason_killed = { WISP_EXIT_KILLED, 0, "" };
+
+/* ---- small sets owned by the process ---- */
+
+int proc_set_add(struct pidset *s, uint64_t ref, uint64_t pid)
+{
+	if (s->n == s->cap) {
+		uint32_t c = s->cap ? s->cap * 2 : 4;
+		struct pidref *v = realloc(s->v, c * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = c;
+	}
+	s->v[s->n++] = (struct pidref){ ref, pid };
+	return 0;
+}
+
+/* Remove the entry with this ref; the pid it was for, or 0. */
+uint64_t proc_set_del_ref(struct pidset *s, uint64_t ref)
+{
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (s->v[i].ref == ref) {
+			uint64_t pid = s->v[i].pid;
+			s->v[i] = s->v[--s->n];
+			return pid;
+		}
+	}
+	return 0;
+}
+
+bool proc_set_del_pid(struct pidset *s, uint64_t pid)
+{
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (s->v[i].pid == pid) {
+			s->v[i] = s->v[--s->n];
+			return true;
+		}
+	}
+	return false;
+}
+
+bool proc_set_has_pid(const struct pidset *s, uint64_t pid)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->v[i].pid == pid)
+			return true;
+	return false;
+}
+
+void proc_free_sets(struct proc *p)
+{
+	struct pidset *sets[] = { &p->links, &p->watchers, &p->watching };
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		free(sets[i]->v);
+		*sets[i] = (struct pidset){ NULL, 0, 0 };
+	}
+}
+
+/* ---- delivery ---- */
+
+bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
+{
+	struct proc *p = ptable_get(&rt->ptable, pid);
+	if (p == NULL || atomic_load_explicit(&p->pid, memory_order_acquire) != pid)
+		return false;
+	m->to = pid;
+	if (!mbox_push(&p->mbox, m))
+		return false;
+	sched_wake(&rt->sg, &p->task);
+	return true;
+}
+
+/* Deliver m, or free it if the addressee is gone. */
+static void deliver_or_drop(struct rt *rt, uint64_t to, struct msg *m)
+{
+	if (m != NULL && !proc_deliver(rt, to, m))
+		msg_free(m);
+}
+
+/* m was addressed to a process that is gone (reason r): answer link and
+ * monitor requests as that process, drop the rest. */
+static void bounce(struct rt *rt, struct msg *m, const struct reason *r)
+{
+	struct msg *reply = NULL;
+	if (m->kind == SIG_LINK)
+		reply = msg_reason(SIG_EXIT_LINK, m->from, m->to, 0, r);
+	else if (m->kind == SIG_MONITOR)
+		reply = msg_reason(MSG_DOWN, m->from, m->to, m->ref, r);
+	uint64_t to = m->from;
+	msg_free(m);
+	deliver_or_drop(rt, to, reply);
+}
+
+/* ---- ending ---- */
+
+/* Decide to end self with reason r (the first decision wins); the caller
+ * unwinds when it is safe (die_if_doomed). */
+static void doom(struct proc *self, const struct reason *r)
+{
+	if (!self->reason_set) {
+		self->reason = *r;
+		self->reason_set = true;
+	}
+}
+
+/* An exit signal with reason r from `from` reaches self (owner). */
+static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
+{
+	if (self->reason_set)
+		return;             /* already doomed: later signals change nothing */
+	if (self->trap_exit) {
+		struct msg *m = msg_reason(MSG_EXIT, atomic_load(&self->pid), from, 0, r);
+		if (m != NULL)
+			mbox_append(&self->mbox, m);
+		return;
+	}
+	if (r->kind != WISP_EXIT_NORMAL)
+		doom(self, r);
+}
+
+/* (engine_current(), not self->inst: during instantiation the instance
+ * exists but self->inst is not set yet.) */
+static void die_if_doomed(struct proc *self)
+{
+	if (self->reason_set)
+		engine_exit(engine_current(), 0);
+}
+
+_Noreturn void proc_die(struct proc *self, const struct reason *r)
+{
+	doom(self, r);
+	engine_exit(engine_current(), 0);
+}
+
+/* ---- applying what the mailbox holds ---- */
+
+/* Link/unlink/monitor/demonitor requests, applied alike while alive and on
+ * the exit path. True if m was one (and is consumed). If a set cannot grow
+ * (out of memory), the request is answered at once as if we had ended with
+ * reason LIMIT, so the requester knows; otherwise our exit signal or DOWN
+ * would silently never come. */
+static bool apply_bookkeeping(struct proc *self, struct msg *m)
+{
+	static const struct reason full = { WISP_EXIT_LIMIT, 0, "out of memory for links" };
+	int rc = 0;
+	switch (m->kind) {
+	case SIG_LINK:
+		if (!proc_set_has_pid(&self->links, m->from))
+			rc = proc_set_add(&self->links, 0, m->from);
+		break;
+	case SIG_UNLINK:
+		proc_set_del_pid(&self->links, m->from);
+		break;
+	case SIG_MONITOR:
+		rc = proc_set_add(&self->watchers, m->ref, m->from);
+		break;
+	case SIG_DEMONITOR:
+		proc_set_del_ref(&self->watchers, m->ref);
+		break;
+	default:
+		return false;
+	}
+	if (rc != 0)
+		bounce(self->rt, m, &full);
+	else
+		msg_free(m);
+	return true;
+}
+
+/* Apply one item taken from the mailbox (owner). A signal that ends the
+ * process only dooms it (see the top). */
+static void handle(struct proc *self, struct msg *m)
+{
+	uint64_t me = atomic_load_explicit(&self->pid, memory_order_relaxed);
+	if (m->to != me) {
+		bounce(self->rt, m, &reason_noproc);
+		return;
+	}
+	if (apply_bookkeeping(self, m))
+		return;
+	struct reason r;
+	switch (m->kind) {
+	case MSG_DATA:
+	case MSG_EXIT:
+		mbox_append(&self->mbox, m);
+		return;
+	case MSG_DOWN:
+		/* Only for a monitor we still hold (demonitor drops late ones). */
+		if (proc_set_del_ref(&self->watching, m->tag) != 0) {
+			mbox_append(&self->mbox, m);
+			return;
+		}
+		break;
+	case SIG_EXIT_LINK:
+		if (!proc_set_del_pid(&self->links, m->from))
+			break;      /* unlinked meanwhile */
+		/* a link's exit signal acts as exit_signal's: */
+		__attribute__((fallthrough));
+	case SIG_EXIT:
+		msg_get_reason(m, &r);
+		apply_exit(self, m->from, &r);
+		break;
+	case SIG_KILL:
+		doom(self, &reason_killed);
+		break;
+	}
+	msg_free(m);
+}
+
+void proc_drain(struct proc *self)
+{
+	struct msg *m = mbox_take_all(&self->mbox);
+	while (m != NULL) {
+		struct msg *next = m->next;
+		handle(self, m);
+		m = next;
+	}
+	die_if_doomed(self);
+}
+
+/* ---- the exit path ---- */
+
+static void send_reason(struct rt *rt, uint32_t kind, uint64_t to, uint64_t from,
+                        uint64_t tag, const struct reason *r)
+{
+	deliver_or_drop(rt, to, msg_reason(kind, to, from, tag, r));
+}
+
+void proc_notify_exit(struct proc *p)
+{
+	struct rt *rt = p->rt;
+	uint64_t me = atomic_load(&p->pid);
+	/* Close the mailbox: late link/monitor requests get our reason. */
+	struct msg *m = mbox_close(&p->mbox);
+	while (m != NULL) {
+		struct msg *next = m->next;
+		if (m->to != me)
+			bounce(rt, m, &reason_noproc);
+		else if (!apply_bookkeeping(p, m))
+			msg_free(m);
+		m = next;
+	}
+	mbox_clear(&p->mbox);
+	atomic_store_explicit(&p->pid, 0, memory_order_release);
+
+	for (uint32_t i = 0; i < p->links.n; i++)
+		send_reason(rt, SIG_EXIT_LINK, p->links.v[i].pid, me, 0, &p->reason);
+	for (uint32_t i = 0; i < p->watchers.n; i++)
+		send_reason(rt, MSG_DOWN, p->watchers.v[i].pid, me, p->watchers.v[i].ref,
+		            &p->reason);
+	for (uint32_t i = 0; i < p->watching.n; i++)
+		deliver_or_drop(rt, p->watching.v[i].pid,
+		                msg_new(SIG_DEMONITOR, 0, me, 0, p->watching.v[i].ref, NULL, 0));
+	p->links.n = p->watchers.n = p->watching.n = 0;
+}
+
+/* ---- links and monitors ---- */
+
+int proc_link(struct proc *self, uint64_t pid)
+{
+	uint64_t me = atomic_load(&self->pid);
+	if (pid == me || proc_set_has_pid(&self->links, pid))
+		return 0;
+	if (proc_set_add(&self->links, 0, pid) != 0)
+		return -ENOMEM;
+	struct msg *m = msg_new(SIG_LINK, pid, me, 0, 0, NULL, 0);
+	if (m == NULL) {
+		proc_set_del_pid(&self->links, pid);
+		return -ENOMEM;
+	}
+	if (!proc_deliver(self->rt, pid, m)) {
+		msg_free(m);
+		proc_set_del_pid(&self->links, pid);
+		apply_exit(self, pid, &reason_noproc);
+		die_if_doomed(self);
+	}
+	return 0;
+}
+
+int proc_unlink(struct proc *self, uint64_t pid)
+{
+	if (!proc_set_del_pid(&self->links, pid))
+		return 0;
+	deliver_or_drop(self->rt, pid,
+	                msg_new(SIG_UNLINK, pid, atomic_load(&self->pid), 0, 0, NULL, 0));
+	return 0;
+}
+
+int proc_monitor(struct proc *self, uint64_t pid, uint64_t *ref)
+{
+	struct rt *rt = self->rt;
+	uint64_t me = atomic_load(&self->pid), r = rt_new_ref(rt);
+	if (proc_set_add(&self->watching, r, pid) != 0)
+		return -ENOMEM;
+	*ref = r;
+	struct msg *m = msg_new(SIG_MONITOR, pid, me, 0, r, NULL, 0);
+	if (m == NULL) {
+		proc_set_del_ref(&self->watching, r);
+		return -ENOMEM;
+	}
+	if (pid == me || !proc_deliver(rt, pid, m)) {
+		/* Monitoring oneself or a dead process: DOWN NOPROC at once (a
+		 * process cannot see its own end). */
+		msg_free(m);
+		proc_set_del_ref(&self->watching, r);
+		struct msg *d = msg_reason(MSG_DOWN, me, pid, r, &reason_noproc);
+		if (d == NULL)
+			return -ENOMEM;
+		mbox_append(&self->mbox, d);
+	}
+	return 0;
+}
+
+int proc_demonitor(struct proc *self, uint64_t ref)
+{
+	uint64_t pid = proc_set_del_ref(&self->watching, ref);
+	/* Flush a DOWN of it already queued. */
+	proc_drain(self);
+	struct msg *prev = NULL;
+	for (struct msg *m = self->mbox.first; m; prev = m, m = m->next) {
+		if (m->kind == MSG_DOWN && m->tag == ref) {
+			mbox_remove(&self->mbox, prev, m);
+			msg_free(m);
+			return 0;
+		}
+	}
+	if (pid == 0)
+		return -ENOENT;
+	deliver_or_drop(self->rt, pid,
+	                msg_new(SIG_DEMONITOR, pid, atomic_load(&self->pid), 0, ref, NULL, 0));
+	return 0;
+}
+
+int proc_kill(struct proc *self, uint64_t pid)
+{
+	if (pid == atomic_load(&self->pid))
+		proc_die(self, &reason_killed);
+	struct msg *m = msg_new(SIG_KILL, pid, atomic_load(&self->pid), 0, 0, NULL, 0);
+	if (m == NULL)
+		return -ENOMEM;
+	deliver_or_drop(self->rt, pid, m);
+	return 0;
+}
+
+int proc_exit_signal(struct proc *self, uint64_t pid, int32_t code)
+{
+	struct reason r = { code == 0 ? WISP_EXIT_NORMAL : WISP_EXIT_CODE, code, "" };
+	uint64_t me = atomic_load(&self->pid);
+	if (pid == me) {
+		/* Erlang: exit(self(), normal) ends a non-trapping process too. */
+		if (!self->trap_exit)
+			proc_die(self, &r);
+		apply_exit(self, me, &r);
+		die_if_doomed(self);
+		return 0;
+	}
+	struct msg *m = msg_reason(SIG_EXIT, pid, me, 0, &r);
+	if (m == NULL)
+		return -ENOMEM;
+	deliver_or_drop(self->rt, pid, m);
+	return 0;
+}
+
+bool proc_set_trap_exit(struct proc *self, bool on)
+{
+	bool old = self->trap_exit;
+	self->trap_exit = on;
+	return old;
+}

@@ -1,0 +1,102 @@
+/*
+ * wait.c — parking a process: until woken, until a deadline, or until a
+ * file descriptor is ready.
+ *
+ * Every wait bumps the process's wait number. A timed wait arms the
+ * process's own wake timer (one per slot, embedded in struct proc, so a
+ * timeout allocates nothing); an fd wait arms the reactor with a token made
+ * of the slot index and the wait number, never a pointer. A late event —
+ * for a wait that is over, or a process that died and whose slot was
+ * reused — finds a different wait number and is ignored; a late wake timer
+ * can at worst wake the slot's next process spuriously, which every wait
+ * tolerates (it re-checks its condition and parks again).
+ */
+#include <errno.h>
+
+#include "proc_impl.h"
+
+void proc_park(struct proc *self)
+{
+	atomic_fetch_add(&self->wait_seq, 1);
+	sched_switch_out(&self->task, TASK_PARK);
+}
+
+/* Make sure the wake timer fires no later than `deadline`. 0 or -ENOMEM. */
+static int arm_wake(struct proc *self, uint64_t deadline)
+{
+	struct sched_timer *t = &self->wake;
+	if (atomic_load_explicit(&t->owner, memory_order_acquire) != NULL) {
+		if (t->deadline <= deadline)
+			return 0;            /* queued already, for no later */
+		sched_timer_cancel(t);   /* false: it just fired; re-arm anyway */
+	}
+	t->deadline = deadline;
+	return sched_timer_add(t, false);
+}
+
+void proc_cancel_wake(struct proc *self)
+{
+	sched_timer_cancel(&self->wake);
+}
+
+void proc_wait_until(struct proc *self, uint64_t deadline)
+{
+	atomic_fetch_add(&self->wait_seq, 1);
+	if (deadline != UINT64_MAX && arm_wake(self, deadline) != 0) {
+		/* Cannot arm a timer: poll instead of hanging. */
+		sched_switch_out(&self->task, TASK_YIELD);
+		return;
+	}
+	sched_switch_out(&self->task, TASK_PARK);
+}
+
+void proc_sleep(struct proc *self, int64_t ns)
+{
+	uint64_t deadline = sched_now_ns() + (uint64_t)(ns > 0 ? ns : 0);
+	for (;;) {
+		proc_drain(self);
+		if (sched_now_ns() >= deadline)
+			return;
+		proc_wait_until(self, deadline);
+	}
+}
+
+/* ---- waiting for file descriptors ---- */
+
+void proc_io_ready(uint64_t token, void *arg)
+{
+	struct rt *rt = arg;
+	struct proc *p = ptable_at(&rt->ptable, (uint32_t)(token >> 32));
+	if (p != NULL && atomic_load(&p->wait_seq) == (uint32_t)token)
+		sched_wake(&rt->sg, &p->task);
+}
+
+int proc_wait_fd(struct proc *self, int fd, uint32_t events, int64_t timeout_ns)
+{
+	return proc_wait_fds(self, &fd, &events, 1, timeout_ns);
+}
+
+int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
+                  uint32_t n, int64_t timeout_ns)
+{
+	struct rt *rt = self->rt;
+	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : sched_now_ns() + (uint64_t)timeout_ns;
+	uint32_t seq = atomic_fetch_add(&self->wait_seq, 1) + 1;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = reactor_arm(&rt->sg.reactor, fds[i], events[i],
+		                     (uint64_t)self->index << 32 | seq);
+		if (rc != 0)
+			return rc;    /* e.g. -EPERM: a regular file, always ready */
+	}
+	if (deadline != UINT64_MAX && arm_wake(self, deadline) != 0)
+		return -ENOMEM;
+	sched_io_wait(&rt->sg);
+	sched_switch_out(&self->task, TASK_PARK);
+	sched_io_done(&rt->sg);
+	/* A signal may have woken us (a kill): apply it before retrying. */
+	if (atomic_load_explicit(&self->mbox.head, memory_order_relaxed) != NULL)
+		proc_drain(self);
+	if (deadline != UINT64_MAX && sched_now_ns() >= deadline)
+		return -ETIMEDOUT;
+	return 0;
+}

@@ -1,0 +1,169 @@
+/*
+ * sched.h — M:N scheduling of tasks over one thread per core, their timers,
+ * and the reactor they wait on.
+ *
+ * The scheduler knows tasks, not processes: a task is a fiber with a
+ * scheduling state, embedded in whatever its user schedules (src/proc embeds
+ * one in every process and finds the process with container_of). What a
+ * task's end or an I/O event means is told to the scheduler by a small table
+ * of callbacks (struct sched_ops), so nothing here calls upward.
+ *
+ * Threads: every function may be called from any thread unless it says
+ * "on a scheduler thread" (a task's fiber, or the scheduler loop) — those
+ * use the calling thread's scheduler.
+ */
+#ifndef WISP_SCHED_H
+#define WISP_SCHED_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/vmctx.h"
+#include "io/reactor.h"
+#include "sched/fiber.h"
+
+#define SCHED_MAX 1024            /* scheduler threads in one group */
+#define SCHED_TICK_NS 1000000u    /* the preemption tick (sched_tick) */
+
+enum task_state { TASK_FREE, TASK_RUNNABLE, TASK_RUNNING, TASK_WAITING };
+enum task_yield { TASK_YIELD, TASK_PARK, TASK_EXIT };
+
+struct sched;
+
+/* A schedulable unit. The embedding user fills `fiber` (fiber_init) and
+ * hands the task to sched_enqueue*; the rest is the scheduler's. */
+struct task {
+	atomic_flag lock;             /* guards state and pending_wake */
+	uint8_t state;                /* enum task_state, under lock */
+	bool pending_wake;            /* woken while not waiting, under lock */
+	uint8_t why;                  /* enum task_yield, set before switching out */
+	struct task *rq_next;         /* run queue link */
+	struct sched *sched;          /* the scheduler running it / that last did */
+	struct wisp_vmctx *vmctx;     /* instance the tick may preempt, or NULL */
+	struct fiber fiber;
+};
+
+/* A timer: fire(t) runs on some thread (usually the scheduler the timer was
+ * added on) once the deadline has passed, unless it was cancelled first.
+ * Exactly one of "fire runs" and "a cancel returns it" happens. */
+struct sched_timer {
+	uint64_t deadline;            /* monotonic ns */
+	void (*fire)(struct sched_timer *t);
+	_Atomic(struct sched *) owner;/* the heap it is queued in; NULL if none */
+	uint32_t idx;                 /* its position there (owner's lock) */
+	uint64_t id;                  /* nonzero: found by sched_timer_take */
+	struct sched_timer *hnext;    /* id map chain (owner's lock) */
+};
+
+/* What the scheduler tells its user. */
+struct sched_ops {
+	/* t's fiber has switched out for the last time (TASK_EXIT): its stack
+	 * may be freed now. On the scheduler thread. */
+	void (*exited)(struct task *t, void *ctx);
+	/* A reactor event with the token the waiter armed. */
+	void (*io_ready)(uint64_t token, void *ctx);
+	void *ctx;
+};
+
+/* One scheduler thread's state (sched.c); opaque to users. */
+struct timer_heap {
+	pthread_mutex_t lock;         /* the heap and the id map */
+	struct sched_timer **h;
+	size_t n, cap;
+	_Atomic uint64_t next;        /* earliest deadline, UINT64_MAX if none */
+	struct sched_timer **ids;     /* id -> timer, chained; cap is a power of 2 */
+	size_t nids, capids;
+	uint64_t next_seq;            /* id sequence (under lock) */
+};
+
+struct sched {
+	struct sched_group *g;
+	int id;
+	pthread_t thread;
+	struct fiber ctx;             /* the scheduler's own context */
+	struct task *current;
+	pthread_mutex_t qlock;        /* local run queue */
+	struct task *qhead, *qtail;
+	atomic_size_t qlen;
+	struct timer_heap timers;
+	uint64_t rng;
+	/* Preemption by tick: the running task's vmctx, under cur_lock, so the
+	 * ticker never touches a freed instance. */
+	atomic_flag cur_lock;
+	struct wisp_vmctx *cur_vmctx;
+	bool running;                          /* a task is on it: under cur_lock */
+	uint64_t tick_dispatches, tick_seen;   /* under cur_lock */
+	uint64_t dispatches;                   /* owner thread only */
+};
+
+struct sched_group {
+	struct sched_ops ops;
+	int nsched;
+	struct sched *scheds;
+	pthread_mutex_t glock;        /* global queue + sleeping */
+	pthread_cond_t gcond;
+	struct task *ghead, *gtail;   /* under glock */
+	atomic_size_t glen;           /* its length, readable without glock */
+	atomic_int sleepers;
+	atomic_bool stopping;
+	struct reactor reactor;       /* fd readiness for every task */
+	atomic_int poller;            /* a scheduler is blocked in reactor_poll */
+	atomic_int io_waiting;        /* tasks waiting for an fd */
+};
+
+/* Monotonic time in ns. */
+uint64_t sched_now_ns(void);
+
+/* Set up the group (reactor included) and start nsched threads. 0, or a
+ * negative errno with a message in err (nothing left running). */
+int sched_start(struct sched_group *g, int nsched, const struct sched_ops *ops,
+                char *err, size_t errlen);
+/* Stop every scheduler after its current slice, then free the group's
+ * state; timers still queued are returned through drop(t) (may be NULL).
+ * False if a thread did not stop within the grace period (nothing freed:
+ * the process should exit). */
+bool sched_stop(struct sched_group *g, void (*drop)(struct sched_timer *t));
+
+/* Make t runnable: on this thread's scheduler if it is one of g's (no
+ * wake-up: see sched.c), else the global queue. */
+void sched_enqueue(struct sched_group *g, struct task *t);
+/* A new task: to the front of this thread's queue (it runs next). */
+void sched_enqueue_new(struct sched_group *g, struct task *t);
+/* Wake t if it waits; remembered if it is running or runnable. */
+void sched_wake(struct sched_group *g, struct task *t);
+/* On t's fiber: switch to the scheduler for `why`; returns when t runs
+ * again (never for TASK_EXIT). */
+void sched_switch_out(struct task *t, enum task_yield why);
+
+/* The running task now has an instance the tick may preempt (or NULL: it
+ * is about to free it). On t's fiber. */
+void sched_publish_vmctx(struct task *t, struct wisp_vmctx *v);
+/* Preempt every task that has run a whole tick; fire the due timers of a
+ * scheduler that has not dispatched for a tick (its thread is blocked in a
+ * host call). The caller ticks every SCHED_TICK_NS. */
+void sched_tick(struct sched_group *g);
+
+/* The scheduler of this thread, or NULL; the task it runs. */
+struct sched *sched_self(void);
+struct task *sched_current(void);
+
+/* A task is about to wait for an fd (after reactor_arm): make sure a
+ * thread polls. sched_io_done when it stops waiting. */
+void sched_io_wait(struct sched_group *g);
+void sched_io_done(struct sched_group *g);
+
+/* Timers. Add on a scheduler thread: queued on its heap; with_id gives the
+ * timer an id (nonzero, bit 63 set) that sched_timer_take finds. 0, or
+ * -ENOMEM. */
+int sched_timer_add(struct sched_timer *t, bool with_id);
+/* Remove the timer with this id if it has not fired: the caller owns it
+ * now. NULL if it fired (or is firing), or never existed. */
+struct sched_timer *sched_timer_take(struct sched_group *g, uint64_t id);
+/* Remove t (queued by its owner, with or without id) if it has not fired;
+ * true if removed. */
+bool sched_timer_cancel(struct sched_timer *t);
+
+#endif
