@@ -49,6 +49,10 @@ struct engine_limits {
 	 * and returns when the instance may go on. NULL: a new slice starts at
 	 * once. It may also end the instance (engine_exit) instead. */
 	void (*slice_end)(void *host);
+	/* Runs fn(arg) on a large stack (the scheduler thread's) and returns;
+	 * used to name a trap's function, which reads DWARF. NULL: call it on
+	 * the current stack. */
+	void (*call_on_big_stack)(void (*fn)(void *), void *arg);
 	/* Where freed linear memories wait for reuse (NULL: none). */
 	struct engine_mem_pool *mem_pool;
 };

@@ -41,6 +41,8 @@ struct engine_module {
 
 enum instance_phase { PHASE_IDLE, PHASE_INSTANTIATE, PHASE_RUN };
 
+#define ENGINE_TRAP_PCS 64           /* return addresses kept from a trap */
+
 struct engine_instance {
 	engine_module *mod;
 	void *host;
@@ -50,6 +52,9 @@ struct engine_instance {
 	struct engine_result *res;   /* filled by trap/exit before unwinding */
 	uintptr_t stack_lo, stack_hi;/* the native stack the instance runs on */
 	engine_instance *prev_current;
+	/* A trap's return addresses, named after the unwind (instance.c). */
+	uintptr_t trap_pcs[ENGINE_TRAP_PCS];
+	int trap_npcs;
 	/* Exception-handling proposal state (per instance, never global). */
 	uint32_t exc_tag, exc_size;
 	unsigned char exc_data[256];
@@ -65,9 +70,13 @@ struct engine_instance {
  * wasm_rt_register_func_type() knows which module it registers for. */
 engine_module *engine_loading_module(void);
 
-/* Name of the innermost wasm function on the stack of a trap that began at
- * frame fp (symbolize.c), or NULL. */
-const char *engine_symbolize_trap(engine_instance *in, void **fp);
+/* The return addresses on the stack of a trap that began at frame fp,
+ * innermost first (symbolize.c): cheap in stack, so it runs on the trap
+ * path, however deep the guest's stack is. */
+int engine_trap_pcs(engine_instance *in, void **fp, uintptr_t *pcs, int max);
+/* The innermost wasm function among pcs, or NULL. Reading DWARF takes more
+ * stack than a trap has left: called only after the unwind (enter()). */
+const char *engine_symbolize_pcs(engine_module *m, const uintptr_t *pcs, int n);
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
 

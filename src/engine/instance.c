@@ -44,6 +44,17 @@ static void thread_stack_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
 	}
 }
 
+/* Name the trapping function from the return addresses the trap kept.
+ * libdw needs more stack than a fiber may have left (over 128 KiB to read
+ * a large module's line table): see engine_limits.call_on_big_stack. */
+static void name_trap(void *arg)
+{
+	engine_instance *in = arg;
+	const char *name = engine_symbolize_pcs(in->mod, in->trap_pcs, in->trap_npcs);
+	if (name != NULL)
+		snprintf(in->res->function, sizeof(in->res->function), "%s", name);
+}
+
 /* Run fn(arg) as guest code of `in`; returns with in->res filled. */
 static void enter(engine_instance *in, enum instance_phase phase,
                   void (*fn)(void *), void *arg)
@@ -62,10 +73,18 @@ static void enter(engine_instance *in, enum instance_phase phase,
 	in->phase = phase;
 	in->res->outcome = ENGINE_RETURNED;
 	in->prev_current = engine_set_current(in);
+	in->trap_npcs = 0;
 	if (setjmp(in->unwind) == 0)
 		fn(arg);
 	engine_set_current(in->prev_current);
 	in->phase = PHASE_IDLE;
+	if (in->trap_npcs > 0) {
+		if (in->limits.call_on_big_stack != NULL)
+			in->limits.call_on_big_stack(name_trap, in);
+		else
+			name_trap(in);
+		in->trap_npcs = 0;
+	}
 }
 
 static void do_instantiate(void *arg)

@@ -201,16 +201,21 @@ static int walk_frames(engine_instance *in, void **fp, uintptr_t *pcs, int max)
 	return n;
 }
 
-const char *engine_symbolize_trap(engine_instance *in, void **fp)
+int engine_trap_pcs(engine_instance *in, void **fp, uintptr_t *pcs, int max)
 {
-	engine_module *m = in->mod;
+	if (in->mod->abi->flags & WISP_MODULE_FRAME_POINTERS)
+		return walk_frames(in, fp, pcs, max);
 	struct unwind_state st = { .n = 0 };
-	if (m->abi->flags & WISP_MODULE_FRAME_POINTERS)
-		st.n = walk_frames(in, fp, st.pcs, MAX_FRAMES);
-	else
-		_Unwind_Backtrace(collect, &st);
-	for (int i = 0; i < st.n; i++) {
-		const struct fn_range *fn = lookup(m, st.pcs[i]);
+	_Unwind_Backtrace(collect, &st);
+	int n = st.n < max ? st.n : max;
+	memcpy(pcs, st.pcs, (size_t)n * sizeof(*pcs));
+	return n;
+}
+
+const char *engine_symbolize_pcs(engine_module *m, const uintptr_t *pcs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const struct fn_range *fn = lookup(m, pcs[i]);
 		if (fn != NULL)
 			return fn->name;
 	}

@@ -53,18 +53,19 @@ const char *wasm_rt_strerror(wasm_rt_trap_t trap)
 	return engine_trap_name(trap);
 }
 
-/* Name the trapping wasm function (symbolize.c) in the result. */
+/* Keep what names the trapping wasm function: the return addresses now
+ * (the frames are about to go), the name once unwound (instance.c: reading
+ * DWARF needs more stack than a deep guest stack has left). */
 static void attribute(engine_instance *in, void **fp)
 {
 	struct engine_result *r = in->res;
 	r->function[0] = '\0';
+	in->trap_npcs = 0;
 	if (in->phase == PHASE_INSTANTIATE) {
 		snprintf(r->function, sizeof(r->function), "<instantiation>");
 		return;
 	}
-	const char *name = engine_symbolize_trap(in, fp);
-	if (name != NULL)
-		snprintf(r->function, sizeof(r->function), "%s", name);
+	in->trap_npcs = engine_trap_pcs(in, fp, in->trap_pcs, ENGINE_TRAP_PCS);
 }
 
 _Noreturn void engine_unwind(engine_instance *in)

@@ -299,6 +299,7 @@ static void proc_fiber_main(void *arg)
 	lim.stack_lo = (uintptr_t)p->task.fiber.stack_lo;
 	lim.stack_hi = lim.stack_lo + rt->stacks.stack_size;
 	lim.slice_end = slice_end;
+	lim.call_on_big_stack = sched_call_on_thread_stack;
 	if (p->caps->max_memory != UINT64_MAX)
 		lim.max_memory = p->caps->max_memory;
 	rt->hooks.start(p->host, p);

@@ -255,6 +255,18 @@ void sched_switch_out(struct task *t, enum task_yield why)
 	engine_set_current(cur);
 }
 
+void sched_call_on_thread_stack(void (*fn)(void *), void *arg)
+{
+	struct task *t = sched_current();
+	if (t == NULL) {
+		fn(arg);
+		return;
+	}
+	t->call_fn = fn;
+	t->call_arg = arg;
+	sched_switch_out(t, TASK_CALL);
+}
+
 /* ---- preemption ---- */
 
 static void cur_lock(struct sched *s)
@@ -395,6 +407,12 @@ static void run(struct sched *s, struct task *t)
 	s->running = true;
 	cur_unlock(s);
 	fiber_switch(&s->ctx, &t->fiber);
+	while (t->why == TASK_CALL) {
+		/* On this thread's stack, the task still running: back to it. */
+		t->call_fn(t->call_arg);
+		t->why = TASK_YIELD;
+		fiber_switch(&s->ctx, &t->fiber);
+	}
 	cur_lock(s);
 	s->cur_vmctx = NULL;
 	s->running = false;
@@ -420,6 +438,8 @@ static void run(struct sched *s, struct task *t)
 			task_unlock(t);
 		}
 		break;
+	case TASK_CALL:
+		break;   /* handled above */
 	case TASK_EXIT:
 		task_lock(t);
 		t->state = TASK_FREE;

@@ -29,7 +29,7 @@
 #define SCHED_TICK_NS 1000000u    /* the preemption tick (sched_tick) */
 
 enum task_state { TASK_FREE, TASK_RUNNABLE, TASK_RUNNING, TASK_WAITING };
-enum task_yield { TASK_YIELD, TASK_PARK, TASK_EXIT };
+enum task_yield { TASK_YIELD, TASK_PARK, TASK_EXIT, TASK_CALL };
 
 struct sched;
 
@@ -43,6 +43,8 @@ struct task {
 	struct task *rq_next;         /* run queue link */
 	struct sched *sched;          /* the scheduler running it / that last did */
 	struct wisp_vmctx *vmctx;     /* instance the tick may preempt, or NULL */
+	void (*call_fn)(void *);      /* TASK_CALL: run on the scheduler's stack */
+	void *call_arg;
 	struct fiber fiber;
 };
 
@@ -137,6 +139,12 @@ void sched_wake(struct sched_group *g, struct task *t);
 /* On t's fiber: switch to the scheduler for `why`; returns when t runs
  * again (never for TASK_EXIT). */
 void sched_switch_out(struct task *t, enum task_yield why);
+
+/* On t's fiber: run fn(arg) on the scheduler thread's own stack (deep
+ * work, such as reading DWARF, that a small fiber stack cannot hold), then
+ * continue; t stays running meanwhile. Called outside a scheduler, it just
+ * calls fn. */
+void sched_call_on_thread_stack(void (*fn)(void *), void *arg);
 
 /* The running task now has an instance the tick may preempt (or NULL: it
  * is about to free it). On t's fiber. */

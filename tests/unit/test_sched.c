@@ -1,0 +1,339 @@
+/* Unit tests for src/sched: tasks on real scheduler threads (run, yield,
+ * park and wake without losing a wake-up, exit), timers (fire, cancel by
+ * id, cancel by pointer, order) and the group's start and stop. */
+#include "unit.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sched/sched.h"
+
+#define STACK (64 * 1024)
+
+struct fixture {
+	struct sched_group g;
+	atomic_int exited;
+	atomic_int io_events;
+};
+
+struct utask {
+	struct task task;
+	struct fixture *f;
+	void (*body)(struct utask *u);
+	void *stack;
+	atomic_int steps;
+	atomic_bool waiting_soon;
+	struct sched_timer timer;
+	atomic_int fired;
+};
+
+static void on_exit_cb(struct task *t, void *ctx)
+{
+	struct fixture *f = ctx;
+	atomic_fetch_add(&f->exited, 1);
+	(void)t;
+}
+
+static void on_io(uint64_t token, void *ctx)
+{
+	struct fixture *f = ctx;
+	atomic_fetch_add(&f->io_events, 1);
+	(void)token;
+}
+
+static void start_group(struct fixture *f, int n)
+{
+	memset(f, 0, sizeof(*f));
+	struct sched_ops ops = { on_exit_cb, on_io, f };
+	char err[128];
+	assert_int_equal(sched_start(&f->g, n, &ops, err, sizeof(err)), 0);
+}
+
+static void trampoline(void *arg)
+{
+	struct utask *u = arg;
+	u->body(u);
+	sched_switch_out(&u->task, TASK_EXIT);
+}
+
+static struct utask *new_task(struct fixture *f, void (*body)(struct utask *))
+{
+	struct utask *u = calloc(1, sizeof(*u));
+	u->f = f;
+	u->body = body;
+	u->stack = aligned_alloc(4096, STACK);
+	atomic_flag_clear(&u->task.lock);
+	fiber_init(&u->task.fiber, u->stack, STACK, trampoline, u);
+	return u;
+}
+
+static void free_task(struct utask *u)
+{
+	fiber_destroy(&u->task.fiber);
+	free(u->stack);
+	free(u);
+}
+
+static void wait_for(atomic_int *v, int want)
+{
+	for (int i = 0; i < 10000 && atomic_load(v) < want; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(v), want);
+}
+
+/* ---- running and yielding ---- */
+
+static void yield_body(struct utask *u)
+{
+	for (int i = 0; i < 100; i++) {
+		atomic_fetch_add(&u->steps, 1);
+		sched_switch_out(&u->task, TASK_YIELD);
+	}
+}
+
+static void tasks_run_yield_and_exit(void **state)
+{
+	struct fixture f;
+	start_group(&f, 2);
+	struct utask *u[50];
+	for (int i = 0; i < 50; i++) {
+		u[i] = new_task(&f, yield_body);
+		sched_enqueue_new(&f.g, &u[i]->task);
+	}
+	wait_for(&f.exited, 50);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(atomic_load(&u[i]->steps), 100);
+		assert_int_equal(u[i]->task.state, TASK_FREE);
+	}
+	assert_true(sched_stop(&f.g, NULL));
+	for (int i = 0; i < 50; i++)
+		free_task(u[i]);
+}
+
+/* ---- parking and waking ---- */
+
+static atomic_int ready_round, go_round;
+
+static void park_body(struct utask *u)
+{
+	for (int i = 1; i <= 100000; i++) {
+		atomic_store(&ready_round, i);
+		while (atomic_load(&go_round) < i)
+			sched_switch_out(&u->task, TASK_PARK);
+		atomic_fetch_add(&u->steps, 1);
+	}
+}
+
+/* Each round needs exactly one wake-up, sent from another thread at any
+ * moment — before the task parks, while it switches out, after: a lost
+ * one would leave the task parked for good and the test stuck. */
+static void wake_ups_are_never_lost(void **state)
+{
+	struct fixture f;
+	start_group(&f, 2);
+	struct utask *u = new_task(&f, park_body);
+	sched_enqueue_new(&f.g, &u->task);
+	for (int i = 1; i <= 100000; i++) {
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (atomic_load(&ready_round) < i) {
+			struct timespec t1;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			if (t1.tv_sec - t0.tv_sec > 10)
+				fail_msg("round %d: the task never got its wake-up", i - 1);
+		}
+		atomic_store(&go_round, i);
+		sched_wake(&f.g, &u->task);
+	}
+	wait_for(&f.exited, 1);
+	assert_int_equal(atomic_load(&u->steps), 100000);
+	assert_true(sched_stop(&f.g, NULL));
+	free_task(u);
+}
+
+static void a_task_that_ended_is_not_woken(void **state)
+{
+	struct fixture f;
+	start_group(&f, 1);
+	struct utask *u = new_task(&f, yield_body);
+	sched_enqueue_new(&f.g, &u->task);
+	wait_for(&f.exited, 1);
+	sched_wake(&f.g, &u->task);     /* late: must not run it again */
+	usleep(20000);
+	assert_int_equal(atomic_load(&f.exited), 1);
+	assert_int_equal(u->task.state, TASK_FREE);
+	assert_true(sched_stop(&f.g, NULL));
+	free_task(u);
+}
+
+/* ---- timers ---- */
+
+static void fire_wakes(struct sched_timer *t)
+{
+	struct utask *u = (struct utask *)((char *)t - offsetof(struct utask, timer));
+	atomic_fetch_add(&u->fired, 1);
+	sched_wake(&u->f->g, &u->task);
+}
+
+static void timer_body(struct utask *u)
+{
+	uint64_t start = sched_now_ns();
+	u->timer.fire = fire_wakes;
+	u->timer.deadline = start + 5000000;     /* 5 ms */
+	assert_int_equal(sched_timer_add(&u->timer, false), 0);
+	while (atomic_load(&u->fired) == 0)
+		sched_switch_out(&u->task, TASK_PARK);
+	/* It fired, and not before its deadline. */
+	assert_true(sched_now_ns() >= start + 5000000);
+	atomic_store(&u->steps, 1);
+}
+
+static void a_timer_wakes_a_parked_task(void **state)
+{
+	struct fixture f;
+	start_group(&f, 2);
+	struct utask *u = new_task(&f, timer_body);
+	sched_enqueue_new(&f.g, &u->task);
+	wait_for(&f.exited, 1);
+	assert_int_equal(atomic_load(&u->fired), 1);
+	assert_int_equal(atomic_load(&u->steps), 1);
+	assert_true(sched_stop(&f.g, NULL));
+	free_task(u);
+}
+
+struct counted {
+	struct sched_timer t;
+	atomic_int *fired;
+	int order, *log, *nlog;
+	pthread_mutex_t *loglock;
+};
+
+static void fire_counted(struct sched_timer *t)
+{
+	struct counted *c = (struct counted *)t;
+	pthread_mutex_lock(c->loglock);
+	c->log[(*c->nlog)++] = c->order;
+	pthread_mutex_unlock(c->loglock);
+	atomic_fetch_add(c->fired, 1);
+}
+
+#define NT 64
+static struct counted ctimers[NT];
+static uint64_t ids[NT];
+static atomic_int cfired;
+static int clog_[NT], nclog;
+static pthread_mutex_t clock_ = PTHREAD_MUTEX_INITIALIZER;
+
+static void many_timers_body(struct utask *u)
+{
+	uint64_t now = sched_now_ns();
+	/* Deadlines in reverse order of adding; every other one cancelled by
+	 * id before it can fire. */
+	for (int i = 0; i < NT; i++) {
+		struct counted *c = &ctimers[i];
+		c->t.fire = fire_counted;
+		c->t.deadline = now + 20000000 - (uint64_t)i * 100000;
+		c->fired = &cfired;
+		c->order = i;
+		c->log = clog_;
+		c->nlog = &nclog;
+		c->loglock = &clock_;
+		assert_int_equal(sched_timer_add(&c->t, true), 0);
+		ids[i] = c->t.id;
+		assert_true(ids[i] >> 63);
+	}
+	for (int i = 0; i < NT; i += 2)
+		assert_ptr_equal(sched_timer_take(&u->f->g, ids[i]), &ctimers[i].t);
+	/* Taking twice, or an id that never existed, finds nothing. */
+	assert_null(sched_timer_take(&u->f->g, ids[0]));
+	assert_null(sched_timer_take(&u->f->g, 12345));
+	assert_null(sched_timer_take(&u->f->g, 1ull << 63 | 999));
+}
+
+static void timers_fire_in_deadline_order_and_cancel_by_id(void **state)
+{
+	struct fixture f;
+	start_group(&f, 2);
+	struct utask *u = new_task(&f, many_timers_body);
+	sched_enqueue_new(&f.g, &u->task);
+	wait_for(&f.exited, 1);
+	wait_for(&cfired, NT / 2);
+	usleep(30000);
+	assert_int_equal(atomic_load(&cfired), NT / 2);   /* cancelled ones never fire */
+	for (int i = 0; i < nclog; i++)
+		assert_int_equal(clog_[i] % 2, 1);
+	for (int i = 1; i < nclog; i++)
+		assert_true(clog_[i] < clog_[i - 1]);      /* earliest deadline first */
+	/* A fired timer can no longer be taken. */
+	assert_null(sched_timer_take(&f.g, ids[1]));
+	assert_true(sched_stop(&f.g, NULL));
+	free_task(u);
+}
+
+static atomic_int dropped;
+static void count_drop(struct sched_timer *t)
+{
+	(void)t;
+	atomic_fetch_add(&dropped, 1);
+}
+
+static struct sched_timer far_timer, cancelled_timer;
+static void never_fires(struct sched_timer *t)
+{
+	(void)t;
+	fail_msg("a cancelled or far timer fired");
+}
+
+static void far_body(struct utask *u)
+{
+	far_timer.fire = never_fires;
+	far_timer.deadline = sched_now_ns() + 3600ull * 1000000000;
+	assert_int_equal(sched_timer_add(&far_timer, true), 0);
+	cancelled_timer.fire = never_fires;
+	cancelled_timer.deadline = sched_now_ns() + 1000000;
+	assert_int_equal(sched_timer_add(&cancelled_timer, false), 0);
+	assert_true(sched_timer_cancel(&cancelled_timer));
+	assert_false(sched_timer_cancel(&cancelled_timer));   /* not queued any more */
+	(void)u;
+}
+
+static void stop_hands_back_queued_timers(void **state)
+{
+	struct fixture f;
+	start_group(&f, 1);
+	struct utask *u = new_task(&f, far_body);
+	sched_enqueue_new(&f.g, &u->task);
+	wait_for(&f.exited, 1);
+	usleep(5000);
+	assert_true(sched_stop(&f.g, count_drop));
+	assert_int_equal(atomic_load(&dropped), 1);
+	free_task(u);
+}
+
+static void bad_scheduler_counts_are_refused(void **state)
+{
+	struct sched_group g;
+	struct sched_ops ops = { on_exit_cb, on_io, NULL };
+	char err[128];
+	assert_int_equal(sched_start(&g, 0, &ops, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "schedulers"));
+	assert_int_equal(sched_start(&g, SCHED_MAX + 1, &ops, err, sizeof(err)), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(tasks_run_yield_and_exit),
+		cmocka_unit_test(wake_ups_are_never_lost),
+		cmocka_unit_test(a_task_that_ended_is_not_woken),
+		cmocka_unit_test(a_timer_wakes_a_parked_task),
+		cmocka_unit_test(timers_fire_in_deadline_order_and_cancel_by_id),
+		cmocka_unit_test(stop_hands_back_queued_timers),
+		cmocka_unit_test(bad_scheduler_counts_are_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
