@@ -39,7 +39,14 @@ struct engine_result {
 };
 
 struct engine_limits {
-	uint64_t max_memory;         /* bytes a linear memory may grow to (0: 4 GiB) */
+	/* Bytes the owner may hold in all: linear memory and tables count here,
+	 * and so does whatever else the owner charges to `usage` (0: no limit
+	 * but the 4 GiB of a 32-bit memory). */
+	uint64_t max_memory;
+	/* The owner's account (a process's, for wisp): the engine adds the
+	 * bytes of the instance's memories and tables and takes them off when
+	 * they are freed. NULL: the instance keeps its own. */
+	_Atomic int64_t *usage;
 	int64_t fuel_per_slice;      /* reductions per slice (0: 4000) */
 	/* The native stack guest code runs on (a fiber's); 0: the calling
 	 * thread's stack. */

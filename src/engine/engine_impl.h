@@ -60,6 +60,8 @@ struct engine_instance {
 	unsigned char exc_data[256];
 	WASM_RT_UNWIND_TARGET *exc_target;
 	uint32_t mem_initial_pages;  /* its memory's size when created (pooling) */
+	_Atomic int64_t *usage;      /* limits.usage, or &own_usage */
+	_Atomic int64_t own_usage;
 	/* The allocation that holds vmctx + wasm2c's instance struct. */
 	void *block;
 	struct wisp_vmctx *vmctx;
@@ -79,6 +81,12 @@ int engine_trap_pcs(engine_instance *in, void **fp, uintptr_t *pcs, int max);
 const char *engine_symbolize_pcs(engine_module *m, const uintptr_t *pcs, int n);
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
+
+/* Charge bytes of memory or table to in's account: false (nothing
+ * charged) if that would pass limits.max_memory. in may be NULL (memories
+ * made outside any instance are not accounted). */
+bool engine_charge(engine_instance *in, uint64_t bytes);
+void engine_uncharge(engine_instance *in, uint64_t bytes);
 
 /* Unwind to the running instance's entry with its result already filled. */
 _Noreturn void engine_unwind(engine_instance *in);

@@ -12,8 +12,9 @@
  * (WASM_RT_MEMCHECK_SIGNAL_HANDLER=0): no 8 GiB guard regions, so a million
  * memories fit in the address space.
  *
- * The limit a memory may grow to is the smaller of the module's declared
- * maximum and the instance's max_memory (engine_limits). A failed growth
+ * A memory may grow to the module's declared maximum, as long as the
+ * owner's account (engine_limits.usage: memories, tables and whatever else
+ * the owner charges) stays within max_memory. A failed growth
  * returns UINT32_MAX as wasm requires (memory.grow yields -1); it never traps.
  *
  * Alternative rejected: reserving the full maximum up front (PROT_NONE) and
@@ -156,18 +157,11 @@ static bool pool_give(struct engine_mem_pool *p, void *data, uint32_t pages)
 	return ok;
 }
 
+/* The module's own maximum; the owner's byte limit is checked by
+ * engine_charge (it counts tables and host state too). */
 static uint64_t limit_pages(uint32_t max_pages)
 {
-	engine_instance *in = engine_current();
-	uint64_t limit = max_pages;
-	if (limit > MAX_PAGES)
-		limit = MAX_PAGES;
-	if (in != NULL && in->limits.max_memory != 0) {
-		uint64_t lim = in->limits.max_memory / PAGE_SIZE_WASM;
-		if (lim < limit)
-			limit = lim;
-	}
-	return limit;
+	return max_pages > MAX_PAGES ? MAX_PAGES : max_pages;
 }
 
 static void *map_bytes(uint64_t bytes)
@@ -187,18 +181,19 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages,
 	mem->pages = 0;
 	mem->size = 0;
 	mem->max_pages = max_pages;
-	if ((uint64_t)initial_pages > limit_pages(max_pages)) {
+	uint64_t bytes = (uint64_t)initial_pages * PAGE_SIZE_WASM;
+	if ((uint64_t)initial_pages > limit_pages(max_pages) || !engine_charge(in, bytes)) {
 		if (in != NULL)
 			engine_trap_msg(in, WASM_RT_TRAP_OOB,
 			                "initial memory exceeds the memory limit");
 		abort();
 	}
-	uint64_t bytes = (uint64_t)initial_pages * PAGE_SIZE_WASM;
 	if (bytes != 0) {
 		mem->data = pool_take(current_pool(), initial_pages);
 		if (mem->data == NULL)
 			mem->data = map_bytes(bytes);
 		if (mem->data == NULL) {
+			engine_uncharge(in, bytes);
 			if (in != NULL)
 				engine_trap_msg(in, WASM_RT_TRAP_OOB,
 				                "out of memory allocating linear memory");
@@ -224,15 +219,17 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 	uint64_t new_bytes = want * PAGE_SIZE_WASM;
 	if (new_bytes > UINT32_MAX)
 		return UINT32_MAX;   /* see wasm_rt_allocate_memory */
+	engine_instance *in = engine_current();
+	if (!engine_charge(in, new_bytes - mem->size))
+		return UINT32_MAX;
 	void *p;
-	if (mem->data == NULL) {
+	if (mem->data == NULL)
 		p = map_bytes(new_bytes);
-		if (p == NULL)
-			return UINT32_MAX;
-	} else {
-		p = mremap(mem->data, mem->size, new_bytes, MREMAP_MAYMOVE);
-		if (p == MAP_FAILED)
-			return UINT32_MAX;
+	else if ((p = mremap(mem->data, mem->size, new_bytes, MREMAP_MAYMOVE)) == MAP_FAILED)
+		p = NULL;
+	if (p == NULL) {
+		engine_uncharge(in, new_bytes - mem->size);
+		return UINT32_MAX;
 	}
 	mem->data = p;
 	mem->pages = (uint32_t)want;
@@ -245,6 +242,7 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 	/* Only a memory still at its initial size is pooled: the pool is
 	 * taken from by initial size, and a grown one would wait forever. */
 	engine_instance *in = engine_current();
+	engine_uncharge(in, mem->size);
 	bool poolable = in != NULL && mem->pages == in->mem_initial_pages;
 	if (mem->data != NULL &&
 	    !(poolable && pool_give(current_pool(), mem->data, mem->pages)))

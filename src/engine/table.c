@@ -3,9 +3,10 @@
  * (wasm-rt.h's table and type API).
  *
  * Tables are plain calloc'd arrays owned by their instance. Growth is capped
- * by the table's declared maximum and by TABLE_HARD_MAX, so a guest cannot
- * make the host allocate without bound; failure returns UINT32_MAX as wasm
- * requires (table.grow yields -1).
+ * by the table's declared maximum, by TABLE_HARD_MAX and by the owner's
+ * memory limit (their bytes are charged to its account like linear
+ * memory), so a guest cannot make the host allocate without bound; failure
+ * returns UINT32_MAX as wasm requires (table.grow yields -1).
  *
  * Function types are registered per module, not globally: generated code
  * calls wasm_rt_register_func_type() from its init_module(), which the loader
@@ -21,13 +22,6 @@
 
 #define TABLE_HARD_MAX (1u << 24)
 
-static void *table_alloc(uint32_t n, size_t elem)
-{
-	if (n > TABLE_HARD_MAX)
-		return NULL;
-	return calloc(n ? n : 1, elem);
-}
-
 static _Noreturn void table_oom(void)
 {
 	engine_instance *in = engine_current();
@@ -37,19 +31,33 @@ static _Noreturn void table_oom(void)
 	abort();
 }
 
+static void *table_alloc(uint32_t n, size_t elem)
+{
+	if (n > TABLE_HARD_MAX || !engine_charge(engine_current(), (uint64_t)n * elem))
+		table_oom();
+	void *p = calloc(n ? n : 1, elem);
+	if (p == NULL)
+		table_oom();
+	return p;
+}
+
+static void table_free(void *data, uint32_t n, size_t elem)
+{
+	engine_uncharge(engine_current(), (uint64_t)n * elem);
+	free(data);
+}
+
 void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *t,
                                     uint32_t elements, uint32_t max_elements)
 {
 	t->data = table_alloc(elements, sizeof(*t->data));
-	if (t->data == NULL)
-		table_oom();
 	t->size = elements;
 	t->max_size = max_elements;
 }
 
 void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t *t)
 {
-	free(t->data);
+	table_free(t->data, t->size, sizeof(*t->data));
 	t->data = NULL;
 	t->size = 0;
 }
@@ -58,15 +66,13 @@ void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t *t,
                                       uint32_t elements, uint32_t max_elements)
 {
 	t->data = table_alloc(elements, sizeof(*t->data));
-	if (t->data == NULL)
-		table_oom();
 	t->size = elements;
 	t->max_size = max_elements;
 }
 
 void wasm_rt_free_externref_table(wasm_rt_externref_table_t *t)
 {
-	free(t->data);
+	table_free(t->data, t->size, sizeof(*t->data));
 	t->data = NULL;
 	t->size = 0;
 }
@@ -82,9 +88,14 @@ static uint32_t grow_array(void **data, uint32_t *size, uint32_t max_size,
 		return UINT32_MAX;
 	if (delta == 0)
 		return old;
-	char *p = realloc(*data, want * elem);
-	if (p == NULL)
+	engine_instance *in = engine_current();
+	if (!engine_charge(in, (uint64_t)delta * elem))
 		return UINT32_MAX;
+	char *p = realloc(*data, want * elem);
+	if (p == NULL) {
+		engine_uncharge(in, (uint64_t)delta * elem);
+		return UINT32_MAX;
+	}
 	for (uint64_t i = old; i < want; i++)
 		memcpy(p + i * elem, init, elem);
 	*data = p;

@@ -15,6 +15,7 @@
  * charged against the CPU limit, pending signals are applied, and the
  * process yields.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,21 @@ struct proc *proc_self(void)
 uint64_t proc_pid(const struct proc *p)
 {
 	return atomic_load(&p->pid);
+}
+
+int proc_charge(struct proc *p, uint64_t bytes)
+{
+	int64_t after = atomic_fetch_add(&p->usage, (int64_t)bytes) + (int64_t)bytes;
+	if (after > 0 && (uint64_t)after > p->mem_limit) {
+		atomic_fetch_sub(&p->usage, (int64_t)bytes);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void proc_uncharge(struct proc *p, uint64_t bytes)
+{
+	atomic_fetch_sub(&p->usage, (int64_t)bytes);
 }
 
 uint64_t proc_max_message(const struct proc *self)
@@ -97,6 +113,8 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->cpu_used = 0;
 	p->task.vmctx = NULL;
 	p->wake.fire = fire_wake;
+	p->mem_limit = caps->max_memory;
+	atomic_store(&p->over_limit, false);
 	caps_ref(caps);
 	p->caps = caps;
 	fiber_init(&p->task.fiber, stack, rt->stacks.stack_size, proc_fiber_main, p);
@@ -231,7 +249,8 @@ static void slice_end(void *host)
 			proc_die(p, &reason_cpu);
 		}
 	}
-	if (atomic_load_explicit(&p->mbox.head, memory_order_relaxed) != NULL)
+	if (atomic_load_explicit(&p->mbox.head, memory_order_relaxed) != NULL ||
+	    atomic_load_explicit(&p->over_limit, memory_order_relaxed))
 		proc_drain(p);
 	sched_switch_out(&p->task, TASK_YIELD);
 }
@@ -269,6 +288,7 @@ static void finish(struct proc *p, const struct engine_result *res)
 	/* Under the registry's lock, so a concurrent register either sees
 	 * `exiting` or is seen by the forget (no name outlives its owner). */
 	registry_exit(&rt->registry, p);
+	proc_cancel_timers_to(p);
 	proc_cancel_wake(p);
 	proc_notify_exit(p);
 
@@ -300,6 +320,7 @@ static void proc_fiber_main(void *arg)
 	lim.stack_hi = lim.stack_lo + rt->stacks.stack_size;
 	lim.slice_end = slice_end;
 	lim.call_on_big_stack = sched_call_on_thread_stack;
+	lim.usage = &p->usage;
 	if (p->caps->max_memory != UINT64_MAX)
 		lim.max_memory = p->caps->max_memory;
 	rt->hooks.start(p->host, p);
@@ -345,8 +366,13 @@ void proc_exited(struct task *t, void *arg)
 
 void proc_discard(struct proc *p)
 {
-	if (p->task.fiber.stack_lo == NULL)
+	/* Every exit gave back what it was charged for (the account is the
+	 * slot's: nothing may be left for its next process). */
+	if (p->task.fiber.stack_lo == NULL) {
+		assert(atomic_load(&p->usage) == 0);
 		return;   /* a free slot */
+	}
+	registry_exit(&p->rt->registry, p);
 	engine_instance_free(p->inst);
 	p->inst = NULL;
 	p->rt->hooks.end(p->host);
@@ -360,4 +386,5 @@ void proc_discard(struct proc *p)
 	free(p->arg);
 	p->arg = NULL;
 	release(p);
+	assert(atomic_load(&p->usage) == 0);
 }

@@ -27,6 +27,7 @@ struct msg *msg_new(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
 	if (m == NULL)
 		return NULL;
 	m->next = NULL;
+	m->acct = NULL;
 	m->to = to;
 	m->from = from;
 	m->tag = tag;
@@ -65,10 +66,17 @@ void msg_get_reason(const struct msg *m, struct reason *r)
 	r->code = er.code;
 }
 
+size_t msg_bytes(const struct msg *m)
+{
+	return sizeof(*m) + m->len;
+}
+
 void msg_free(struct msg *m)
 {
 	if (m == NULL)
 		return;
+	if (m->acct != NULL)
+		atomic_fetch_sub(m->acct, (int64_t)msg_bytes(m));
 	if (m->fd >= 0)
 		close(m->fd);   /* a socket nobody received: it closes */
 	free(m);

@@ -13,7 +13,10 @@ struct msg *msg_new(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
 /* An EXIT or DOWN message (or exit signal) carrying a reason. */
 struct msg *msg_reason(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
                        const struct reason *r);
-/* Free a message; a socket travelling with it is closed. */
+/* What a message costs its holder's account. */
+size_t msg_bytes(const struct msg *m);
+/* Free a message (uncharging its account); a socket travelling with it is
+ * closed. */
 void msg_free(struct msg *m);
 /* The reason in an EXIT/DOWN message or exit signal. */
 void msg_get_reason(const struct msg *m, struct reason *r);

@@ -45,6 +45,7 @@
 struct caps;
 struct reg_name;
 struct rt;
+struct send_timer;
 
 /* proc_receive_fd's "the fd is readable" (not an error). */
 #define PROC_READY 1
@@ -73,6 +74,7 @@ struct reason {
 
 struct msg {
 	struct msg *next;
+	_Atomic int64_t *acct;  /* the account it is charged to, or NULL */
 	uint64_t to;          /* the addressee's pid (incarnation check) */
 	uint64_t from;
 	uint64_t tag;         /* DATA: tag; DOWN: monitor ref */
@@ -128,6 +130,20 @@ struct proc {
 	/* Its wake timer, reused for every timed wait, so that parking with a
 	 * timeout allocates nothing and leaves nothing behind. */
 	struct sched_timer wake;
+	/* send_after timers aimed at it (timers.c), under tlock: they are
+	 * charged to it, and cancelled when it ends (as BEAM does). */
+	atomic_flag tlock;
+	struct send_timer *timers;
+
+	/* Memory: every byte the process holds or causes the host to hold —
+	 * linear memory and tables (the engine charges them), its mailbox,
+	 * timers aimed at it, names, host state — is charged to `usage`,
+	 * against mem_limit (its capability's max_memory). What it asks for
+	 * itself fails at the limit (memory.grow, a name, a file); what others
+	 * push at it (messages, timers) ends it with reason LIMIT instead. */
+	_Atomic int64_t usage;
+	uint64_t mem_limit;       /* copied at spawn: senders read it */
+	atomic_bool over_limit;   /* a push found it full: it ends at its next drain */
 	struct caps *caps;        /* what it may do (shared, immutable) */
 	uint64_t cpu_used;        /* reductions charged so far */
 
@@ -218,6 +234,10 @@ int proc_register(struct proc *self, const char *name, uint32_t len, uint64_t pi
 int proc_unregister(struct proc *self, const char *name, uint32_t len);
 int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pid);
 uint64_t proc_max_message(const struct proc *self);
+/* Charge bytes of host state to p (the host layer's allocations: WASI
+ * tables, buffers): 0, or -ENOMEM (nothing charged) past its limit. */
+int proc_charge(struct proc *p, uint64_t bytes);
+void proc_uncharge(struct proc *p, uint64_t bytes);
 /* The spawn argument (spawn_arg). */
 const unsigned char *proc_arg(const struct proc *self, uint32_t *len);
 

@@ -111,6 +111,10 @@ void proc_io_ready(uint64_t token, void *rt);
 /* Free what a discarded process still holds (runtime teardown). */
 void proc_discard(struct proc *p);
 
+/* Charge bytes that another process pushes at p (messages, timers). Past
+ * p's limit p is marked to end with LIMIT and woken to do so; the bytes
+ * are then refused (false) if refusable, else charged anyway. */
+bool proc_charge_pushed(struct rt *rt, struct proc *p, uint64_t bytes, bool refusable);
 /* Push m into pid's mailbox and wake it. False (m not consumed) if pid is
  * not alive. */
 bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m);
@@ -138,6 +142,8 @@ void proc_park(struct proc *self);
 void proc_cancel_wake(struct proc *self);
 /* sched_stop's drop(): free a timer still queued at teardown. */
 void proc_drop_timer(struct sched_timer *t);
+/* The exit path (after `exiting` is set): cancel the timers aimed at p. */
+void proc_cancel_timers_to(struct proc *p);
 
 static inline struct proc *proc_of_task(struct task *t)
 {

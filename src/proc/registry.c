@@ -97,6 +97,7 @@ static void remove_at(struct registry *r, struct reg_name **pp)
 	*n->pprev = n->pnext;
 	if (n->pnext != NULL)
 		n->pnext->pprev = n->pprev;
+	proc_uncharge(n->owner, sizeof(*n) + n->len);
 	free(n);
 	r->count--;
 	if (r->cap > BUCKETS_MIN && r->count < r->cap / 8)
@@ -124,8 +125,10 @@ int registry_put(struct registry *r, const char *name, uint32_t len, struct proc
 		rc = -EEXIST;
 		goto out;
 	}
+	/* A name is charged to the process it names (freed with it). */
 	struct reg_name *n = malloc(sizeof(*n) + len);
-	if (n == NULL) {
+	if (n == NULL || proc_charge(p, sizeof(*n) + len) != 0) {
+		free(n);
 		rc = -ENOMEM;
 		goto out;
 	}

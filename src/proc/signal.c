@@ -22,9 +22,11 @@
  * (apply_bookkeeping), so a late link or monitor request gets our reason.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "proc_impl.h"
 
 static const struct reason reason_noproc = { WISP_EXIT_NOPROC, 0, "" };
@@ -89,14 +91,46 @@ void proc_free_sets(struct proc *p)
 
 /* ---- delivery ---- */
 
+/* Charge m to p's account (proc_charge_pushed): data is refusable,
+ * signals are not — links and monitors must not lose theirs. */
+bool proc_charge_pushed(struct rt *rt, struct proc *p, uint64_t bytes, bool refusable)
+{
+	int64_t need = (int64_t)bytes;
+	int64_t after = atomic_fetch_add(&p->usage, need) + need;
+	if (after > 0 && (uint64_t)after > p->mem_limit) {
+		if (!atomic_exchange(&p->over_limit, true))
+			sched_wake(&rt->sg, &p->task);
+		if (refusable) {
+			atomic_fetch_sub(&p->usage, need);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool charge_msg(struct rt *rt, struct proc *p, struct msg *m)
+{
+	if (!proc_charge_pushed(rt, p, msg_bytes(m), m->kind == MSG_DATA))
+		return false;
+	m->acct = &p->usage;
+	return true;
+}
+
 bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
 {
 	struct proc *p = ptable_get(&rt->ptable, pid);
 	if (p == NULL || atomic_load_explicit(&p->pid, memory_order_acquire) != pid)
 		return false;
+	if (m->kind == MSG_DATA && atomic_load_explicit(&p->over_limit, memory_order_relaxed))
+		return false;   /* it is about to end: as if dead already */
 	m->to = pid;
-	if (!mbox_push(&p->mbox, m))
+	if (!charge_msg(rt, p, m))
 		return false;
+	if (!mbox_push(&p->mbox, m)) {
+		atomic_fetch_sub(&p->usage, (int64_t)msg_bytes(m));
+		m->acct = NULL;
+		return false;
+	}
 	sched_wake(&rt->sg, &p->task);
 	return true;
 }
@@ -149,10 +183,24 @@ static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
 		doom(self, r);
 }
 
+/* A push found self over its memory limit (charge_msg). */
+static void check_limit(struct proc *self)
+{
+	if (!atomic_load_explicit(&self->over_limit, memory_order_relaxed) || self->reason_set)
+		return;
+	struct reason r = { WISP_EXIT_LIMIT, 0, "" };
+	snprintf(r.text, sizeof(r.text),
+	         "memory limit: %llu bytes (messages and timers waiting for it included)",
+	         (unsigned long long)self->mem_limit);
+	caps_log_denied(self->caps, atomic_load(&self->pid), "%s", r.text);
+	doom(self, &r);
+}
+
 /* (engine_current(), not self->inst: during instantiation the instance
  * exists but self->inst is not set yet.) */
 static void die_if_doomed(struct proc *self)
 {
+	check_limit(self);
 	if (self->reason_set)
 		engine_exit(engine_current(), 0);
 }

@@ -1,0 +1,109 @@
+"""Every host-side byte a process causes counts against its memory limit
+(issue 12, item 4): a flooded mailbox, timers aimed at a process, names,
+tables. Past the limit, what a process asks for itself fails; what others
+push at it ends it with reason LIMIT; the host's memory stays bounded."""
+import resource
+import subprocess
+
+import pytest
+
+from conftest import WISP
+
+GUEST = "host_limits.c"
+LIMIT = 5   # WISP_EXIT_LIMIT
+
+
+def run_measured(args, timeout=120):
+    """Run wisp; its result and peak RSS (KiB) from its own rusage."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    p = subprocess.run([str(WISP), *args], capture_output=True, text=True,
+                       timeout=timeout, env={"WISP_BACKGROUND_COMPILE": "0", "PATH": "/usr/bin:/bin"})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the max over all waited children: only
+    # meaningful when this child is the largest so far; the bound below
+    # is checked on it.
+    return p, max(after, 0), before
+
+
+def test_a_flooded_mailbox_ends_its_owner_not_the_host(build_proc, shared_cache):
+    m = build_proc(GUEST)
+    p = subprocess.run([str(WISP), "run", "--tier", "fast", "--max-memory", "16M", str(m), "mailbox"],
+                       capture_output=True, text=True, timeout=120,
+                       env={"WISP_BACKGROUND_COMPILE": "0", "WISP_CACHE_DIR": str(shared_cache),
+                            "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith(f"sink: kind {LIMIT}: memory limit: 16777216 bytes"), p
+    assert lines[1] == "sends answered: 300"       # sends never fail: dropped, as to the dead
+
+
+def peak_rss_kib(args, cache):
+    """Peak RSS of one wisp run, measured by /usr/bin/time-free means: a
+    python wrapper process whose only child is wisp."""
+    code = ("import resource,subprocess,sys;"
+            "p=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
+            "print(p.returncode);print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
+            "sys.stdout.write(p.stdout)")
+    import sys
+    p = subprocess.run([sys.executable, "-c", code, str(WISP), *args], capture_output=True,
+                       text=True, timeout=300,
+                       env={"WISP_BACKGROUND_COMPILE": "0", "WISP_CACHE_DIR": str(cache),
+                            "PATH": "/usr/bin:/bin"})
+    rc, rss, *out = p.stdout.splitlines()
+    return int(rc), int(rss), out
+
+
+def test_the_host_stays_small_under_a_mailbox_flood(build_proc, shared_cache):
+    rc, rss, out = peak_rss_kib(["run", "--tier", "fast", "--max-memory", "16M",
+                                 str(build_proc(GUEST)), "mailbox"], shared_cache)
+    assert rc == 0, out
+    assert rss < 120 * 1024, f"peak RSS {rss} KiB for 300 MiB sent to a 16 MiB process"
+
+
+def test_timers_aimed_at_a_process_are_its_memory(build_proc, shared_cache):
+    rc, rss, out = peak_rss_kib(["run", "--tier", "fast", "--max-memory", "16M",
+                                 str(build_proc(GUEST)), "timers"], shared_cache)
+    assert rc == 0, out
+    assert out[0].startswith(f"sink: kind {LIMIT}: memory limit"), out
+    assert out[1] == "cancel after its end: 8", out          # WISP_ENOTFOUND
+    assert rss < 120 * 1024, f"peak RSS {rss} KiB for 125 MiB of timers at a 16 MiB process"
+
+
+def test_cancelled_timers_free_their_payload_at_once(build_proc, shared_cache):
+    rc, rss, out = peak_rss_kib(["run", "--tier", "fast", "--max-memory", "16M",
+                                 str(build_proc(GUEST)), "cancel"], shared_cache)
+    assert rc == 0, out
+    assert out == ["cancelled 4000"]
+    assert rss < 120 * 1024, f"peak RSS {rss} KiB after 4000 cancelled 1 MiB timers"
+
+
+def test_names_count_against_the_named_process(build_proc, shared_cache):
+    rc, rss, out = peak_rss_kib(["run", "--tier", "fast", "--max-memory", "16M",
+                                 str(build_proc(GUEST)), "names"], shared_cache)
+    assert rc == 0, out
+    assert out == ["register: 7 after some", "register again: 0"], out   # WISP_ENOMEM
+    assert rss < 120 * 1024
+
+
+TABLE_WAT = """
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (table $t 1 funcref)
+  (memory (export "memory") 1)
+  (func (export "_start")
+    ;; 2^24 - 1 more entries: 256 MiB of host memory for a 1 MiB process
+    (if (i32.ne (table.grow $t (ref.null func) (i32.const 16777215)) (i32.const -1))
+      (then (call $exit (i32.const 1))))
+    ;; a small growth still fits
+    (if (i32.ne (table.grow $t (ref.null func) (i32.const 100)) (i32.const 1))
+      (then (call $exit (i32.const 2))))
+    (call $exit (i32.const 0))))
+"""
+
+
+def test_table_growth_counts_against_the_memory_limit(wisp, build_wat):
+    m = build_wat(TABLE_WAT)
+    r = wisp("run", "--tier", "fast", "--max-memory", "1M", m)
+    assert r.code == 0, r
+    r = wisp("run", "--tier", "fast", m)     # no limit: the big growth works
+    assert r.code == 1, r
