@@ -42,6 +42,14 @@ static inline u32 wisp_code(int rc)
 	}
 }
 
+/* Charge a call's work (bytes moved) to the calling process's CPU budget;
+ * may end it (CPU limit), so call it holding nothing. */
+static inline void api_work(struct host_proc *hp, uint64_t bytes)
+{
+	if (hp->proc != NULL)
+		proc_charge_work(hp->proc, bytes);
+}
+
 /* The guest bytes [addr, addr+len) or a trap naming the call. */
 static inline void *api_ptr(struct host_proc *hp, u32 addr, uint64_t len,
                             const char *call)

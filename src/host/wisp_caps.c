@@ -192,6 +192,7 @@ u32 Z_wisp_processZ_spawn_with(void *self, u32 h, u32 fn, u32 arg, u32 arg_len,
 		return WISP_EINVAL;
 	if (arg_len > proc_max_message(hp->proc))
 		return WISP_ETOOBIG;
+	api_work(hp, arg_len);
 	const void *a = api_ptr(hp, arg, arg_len, "wisp_spawn_with");
 	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_spawn_with");
 	if (!c->frozen) {

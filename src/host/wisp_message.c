@@ -19,6 +19,7 @@ u32 NS(send)(void *self, u64 pid, u64 tag, u32 data, u32 len)
 	SELF;
 	if (len > proc_max_message(hp->proc))
 		return WISP_ETOOBIG;
+	api_work(hp, len);
 	const void *d = api_ptr(hp, data, len, "wisp_send");
 	return wisp_code(proc_send(hp->proc, pid, tag, 0, d, len));
 }
@@ -29,6 +30,7 @@ u32 NS(send)(void *self, u64 pid, u64 tag, u32 data, u32 len)
 static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
                             u32 buf_len, u32 info, const char *call)
 {
+	api_work(hp, m->len);
 	if (m->fd >= 0 && m->len == 4 && buf_len >= 4) {
 		uint32_t slot;
 		if (net_adopt_socket(hp, m->fd, &slot) != 0)
@@ -83,6 +85,7 @@ u32 NS(request)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 timeout,
 	SELF;
 	if (len > proc_max_message(hp->proc))
 		return WISP_ETOOBIG;
+	api_work(hp, len);
 	const void *d = api_ptr(hp, data, len, "wisp_request");
 	api_ptr(hp, info, sizeof(struct wisp_msg_info), "wisp_request");
 	api_ptr(hp, buf, buf_len, "wisp_request");

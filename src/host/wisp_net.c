@@ -308,6 +308,7 @@ static u32 xfer(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_out, bo
 		if (r >= 0) {
 			uint32_t v = (uint32_t)r;
 			memcpy(api_ptr(hp, n_out, 4, "wisp_net"), &v, 4);
+			api_work(hp, v);
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EINTR)
@@ -522,6 +523,7 @@ u32 NS(udp_send_to)(void *self, u32 fd, u32 buf, u32 len, u32 addr, u32 addr_len
 		if (r >= 0) {
 			uint32_t v = (uint32_t)r;
 			memcpy(api_ptr(hp, n_out, 4, "wisp_udp_send_to"), &v, 4);
+			api_work(hp, v);
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EINTR)
@@ -570,6 +572,7 @@ u32 NS(udp_recv_from)(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_o
 			memcpy(api_ptr(hp, addr_len_out, 4, "wisp_udp_recv_from"), &tl, 4);
 			memcpy(api_ptr(hp, port_out, 4, "wisp_udp_recv_from"), &p, 4);
 			memcpy(api_ptr(hp, n_out, 4, "wisp_udp_recv_from"), &v, 4);
+			api_work(hp, v);
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EINTR)

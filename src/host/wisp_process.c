@@ -26,6 +26,7 @@ u32 NS(spawn)(void *self, u32 fn, u32 arg, u32 arg_len, u32 flags, u32 out)
 	SELF;
 	if (arg_len > proc_max_message(hp->proc))
 		return WISP_ETOOBIG;
+	api_work(hp, arg_len);
 	const void *a = api_ptr(hp, arg, arg_len, "wisp_spawn");
 	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_spawn");
 	struct wisp_spawned s = { 0, 0 };

@@ -14,6 +14,7 @@ u32 NS(register)(void *self, u32 name, u32 len, u64 pid)
 	SELF;
 	if (len == 0 || len > 255)
 		return WISP_EINVAL;
+	api_work(hp, len);
 	return wisp_code(proc_register(hp->proc, api_ptr(hp, name, len, "wisp_register"),
 	                               len, pid));
 }

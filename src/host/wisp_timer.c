@@ -22,6 +22,7 @@ u32 NS(send_after)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 delay,
 	SELF;
 	if (len > proc_max_message(hp->proc))
 		return WISP_ETOOBIG;
+	api_work(hp, len);
 	const void *d = api_ptr(hp, data, len, "wisp_send_after");
 	api_ptr(hp, timer_out, 8, "wisp_send_after");
 	uint64_t id = 0;

@@ -112,6 +112,7 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->arg_len = 0;
 	p->cpu_used = 0;
 	p->task.vmctx = NULL;
+	p->task.cpu_ticks = 0;
 	p->wake.fire = fire_wake;
 	p->mem_limit = caps->max_memory;
 	atomic_store(&p->over_limit, false);
@@ -233,21 +234,51 @@ static void fire_wake(struct sched_timer *t)
 	sched_wake(&p->rt->sg, &p->task);
 }
 
+/* Reductions this slice used so far: what its fuel lost, host work
+ * included (proc_charge_work); a whole slice if it ran a tick without a
+ * loop (preempted at a function entry: its fuel never moved). */
+static uint64_t slice_used(struct proc *p, bool ended)
+{
+	int64_t left = engine_instance_vmctx(p->inst)->fuel;
+	int64_t budget = p->rt->cfg.reductions;
+	if (left < budget)
+		return (uint64_t)(budget - left);
+	return ended ? (uint64_t)budget : 0;
+}
+
+static void check_cpu(struct proc *p, uint64_t used)
+{
+	if (p->cpu_used + used > p->caps->max_cpu) {
+		p->cpu_used += used;
+		caps_log_denied(p->caps, atomic_load(&p->pid), "cpu limit of %llu reductions",
+		                (unsigned long long)p->caps->max_cpu);
+		proc_die(p, &reason_cpu);
+	}
+}
+
+void proc_charge_work(struct proc *p, uint64_t bytes)
+{
+	if (p->inst == NULL)
+		return;
+	/* A reduction is about a loop trip: count one per 64 bytes moved. */
+	engine_instance_vmctx(p->inst)->fuel -= (int64_t)(1 + bytes / 64);
+	if (p->caps->max_cpu != UINT64_MAX)
+		check_cpu(p, slice_used(p, false));
+}
+
+uint64_t proc_cpu_time_ns(const struct proc *p)
+{
+	return sched_task_cpu_ns(&p->task);
+}
+
 static void slice_end(void *host)
 {
 	/* The host state sits right after the struct (proc_new). */
 	struct proc *p = (struct proc *)((char *)host - sizeof(struct proc));
-	/* Charge the slice: the reductions used, or a whole slice if a tick
-	 * preempted code that does not loop. */
 	if (p->inst != NULL && p->caps->max_cpu != UINT64_MAX) {
-		int64_t left = engine_instance_vmctx(p->inst)->fuel;
-		int64_t budget = p->rt->cfg.reductions;
-		p->cpu_used += (uint64_t)(left > 0 && left < budget ? budget - left : budget);
-		if (p->cpu_used > p->caps->max_cpu) {
-			caps_log_denied(p->caps, atomic_load(&p->pid), "cpu limit of %llu reductions",
-			                (unsigned long long)p->caps->max_cpu);
-			proc_die(p, &reason_cpu);
-		}
+		uint64_t used = slice_used(p, true);
+		check_cpu(p, used);
+		p->cpu_used += used;
 	}
 	if (atomic_load_explicit(&p->mbox.head, memory_order_relaxed) != NULL ||
 	    atomic_load_explicit(&p->over_limit, memory_order_relaxed))

@@ -234,6 +234,12 @@ int proc_register(struct proc *self, const char *name, uint32_t len, uint64_t pi
 int proc_unregister(struct proc *self, const char *name, uint32_t len);
 int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pid);
 uint64_t proc_max_message(const struct proc *self);
+/* Charge the CPU work of a host call that moved `bytes` to the calling
+ * process (its slice ends sooner; past its CPU limit it ends with LIMIT,
+ * unwinding out of the call). */
+void proc_charge_work(struct proc *self, uint64_t bytes);
+/* The CPU time the process has run, in ns (its own, not the host's). */
+uint64_t proc_cpu_time_ns(const struct proc *p);
 /* Charge bytes of host state to p (the host layer's allocations: WASI
  * tables, buffers): 0, or -ENOMEM (nothing charged) past its limit. */
 int proc_charge(struct proc *p, uint64_t bytes);

@@ -59,6 +59,42 @@
 
 static _Thread_local struct sched *tl_sched;
 
+/* A cheap clock for CPU time per task: the invariant TSC on x86-64 (one
+ * rdtsc, ~11 ns here, against ~30 ns for clock_gettime), else ns. */
+static inline uint64_t ticks(void)
+{
+#if defined(__x86_64__)
+	return __builtin_ia32_rdtsc();
+#else
+	return sched_now_ns();
+#endif
+}
+
+/* ticks -> ns, by the rate measured since the group started. */
+static uint64_t ticks_ns(const struct sched_group *g, uint64_t t)
+{
+#if defined(__x86_64__)
+	uint64_t dt = ticks() - g->start_ticks, dn = sched_now_ns() - g->start_ns;
+	if (dt == 0)
+		return 0;
+	return (uint64_t)((unsigned __int128)t * dn / dt);
+#else
+	(void)g;
+	return t;
+#endif
+}
+
+uint64_t sched_task_cpu_ns(const struct task *t)
+{
+	struct sched *s = t->sched;
+	if (s == NULL)
+		return 0;
+	uint64_t total = t->cpu_ticks;
+	if (s == tl_sched && s->current == t)
+		total += ticks() - s->dispatch_ticks;
+	return ticks_ns(s->g, total);
+}
+
 struct sched *sched_self(void)
 {
 	return tl_sched;
@@ -406,6 +442,7 @@ static void run(struct sched *s, struct task *t)
 	s->cur_vmctx = t->vmctx;
 	s->running = true;
 	cur_unlock(s);
+	s->dispatch_ticks = ticks();
 	fiber_switch(&s->ctx, &t->fiber);
 	while (t->why == TASK_CALL) {
 		/* On this thread's stack, the task still running: back to it. */
@@ -413,6 +450,7 @@ static void run(struct sched *s, struct task *t)
 		t->why = TASK_YIELD;
 		fiber_switch(&s->ctx, &t->fiber);
 	}
+	t->cpu_ticks += ticks() - s->dispatch_ticks;
 	cur_lock(s);
 	s->cur_vmctx = NULL;
 	s->running = false;
@@ -514,6 +552,8 @@ int sched_start(struct sched_group *g, int nsched, const struct sched_ops *ops,
 		return -EINVAL;
 	}
 	g->ops = *ops;
+	g->start_ticks = ticks();
+	g->start_ns = sched_now_ns();
 	int rc = reactor_init(&g->reactor);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot create the I/O reactor: %s", strerror(-rc));

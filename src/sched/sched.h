@@ -45,6 +45,7 @@ struct task {
 	struct wisp_vmctx *vmctx;     /* instance the tick may preempt, or NULL */
 	void (*call_fn)(void *);      /* TASK_CALL: run on the scheduler's stack */
 	void *call_arg;
+	uint64_t cpu_ticks;           /* time it ran, in sched_ticks() units */
 	struct fiber fiber;
 };
 
@@ -99,6 +100,7 @@ struct sched {
 	bool running;                          /* a task is on it: under cur_lock */
 	uint64_t tick_dispatches, tick_seen;   /* under cur_lock */
 	uint64_t dispatches;                   /* owner thread only */
+	uint64_t dispatch_ticks;               /* when `current` was dispatched */
 };
 
 struct sched_group {
@@ -114,10 +116,15 @@ struct sched_group {
 	struct reactor reactor;       /* fd readiness for every task */
 	atomic_int poller;            /* a scheduler is blocked in reactor_poll */
 	atomic_int io_waiting;        /* tasks waiting for an fd */
+	uint64_t start_ticks, start_ns;  /* sched_ticks_ns's reference */
 };
 
 /* Monotonic time in ns. */
 uint64_t sched_now_ns(void);
+/* The CPU time the task running on this thread has had, in ns (the
+ * current slice included). Time is counted per dispatch with the CPU's
+ * cycle counter (x86-64; one read per dispatch) or the monotonic clock. */
+uint64_t sched_task_cpu_ns(const struct task *t);
 
 /* Set up the group (reactor included) and start nsched threads. 0, or a
  * negative errno with a message in err (nothing left running). */

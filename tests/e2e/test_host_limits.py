@@ -107,3 +107,12 @@ def test_table_growth_counts_against_the_memory_limit(wisp, build_wat):
     assert r.code == 0, r
     r = wisp("run", "--tier", "fast", m)     # no limit: the big growth works
     assert r.code == 1, r
+
+
+def test_host_work_counts_against_the_cpu_limit(wisp, build_proc):
+    """A loop whose work is done by the host (1 MiB sent to itself and
+    received, forever) is stopped by --max-cpu like a loop in wasm."""
+    r = wisp("run", "--tier", "fast", "--max-cpu", "20000000", build_proc(GUEST), "sendloop",
+             timeout=60)
+    assert r.code == 137, r
+    assert "cpu limit" in r.err, r

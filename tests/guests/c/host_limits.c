@@ -107,6 +107,18 @@ int main(int argc, char **argv)
 		printf("register again: %d\n", wisp_register(name, (uint32_t)n, wisp_self()));
 		return 0;
 	}
+	if (!strcmp(c, "sendloop")) {
+		/* Work done by the host for the guest: 1 MiB to itself and back,
+		 * forever; its loop is short, the copying is not. */
+		char *big = calloc(1, MIB);
+		struct wisp_msg_info info;
+		for (;;) {
+			if (wisp_send(wisp_self(), 1, big, MIB) != WISP_OK)
+				fail("send", 0);
+			if (wisp_receive(NULL, 0, WISP_INFINITY, big, MIB, &info) != WISP_OK)
+				fail("receive", 0);
+		}
+	}
 	fail("unknown case", 0);
 	return 1;
 }
