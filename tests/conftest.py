@@ -137,7 +137,13 @@ def wisp(shared_cache):
         e.setdefault("WISP_BACKGROUND_COMPILE", "0")
         if env:
             e.update(env)
-        proc = subprocess.run([str(WISP), *map(str, args)], input=input, env=e,
+        args = list(map(str, args))
+        # Hard modes (tests/e2e/test_hard_modes.py): extra options for
+        # every `wisp run`, e.g. a one-reduction slice and the smallest stack.
+        hard = os.environ.get("WISP_HARD_MODE_ARGS")
+        if hard and args[:1] == ["run"]:
+            args = ["run", *hard.split(), *args[1:]]
+        proc = subprocess.run([str(WISP), *args], input=input, env=e,
                               capture_output=True, text=isinstance(input, str) or input is None,
                               timeout=timeout, cwd=cwd)
         return Result(proc)

@@ -60,6 +60,9 @@ typedef uint64_t wisp_pid_t;       /* 0 is never a valid process id */
 #define WISP_EXIT_NOPROC 4 /* linked/monitored a process that did not exist */
 #define WISP_EXIT_LIMIT  5 /* killed by a limit of its capabilities; text
                               says which ("cpu limit") */
+#define WISP_EXIT_SHUTDOWN 6 /* the runtime is shutting down (wisp got
+                              SIGTERM or SIGINT): an exit signal to the main
+                              process, trappable like any other */
 
 /* What wisp_receive tells about the message it delivered. */
 /* Tags are the sender's choice, but references the host makes (monitor

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,10 @@
 #define EXIT_KILLED 137
 #define EXIT_LOAD 1
 #define EXIT_USAGE 2
+/* Stacks: the engine keeps 128 KiB of headroom for host calls below
+ * which a guest call traps, and a guest frame may take 64 KiB. */
+#define MIN_STACK (192u * 1024)
+#define MAX_STACK (64u * 1024 * 1024)
 
 static const char usage_text[] =
 	"usage: wisp <command> [options]\n"
@@ -50,6 +55,11 @@ static const char usage_text[] =
 	"                           environment is not passed through)\n"
 	"  --schedulers N           scheduler threads (default: one per CPU)\n"
 	"  --reductions N           reductions per time slice (default: 4000)\n"
+	"  --stack-size SIZE        native stack per process (default: 256K; at\n"
+	"                           least 192K: guest frames plus host headroom)\n"
+	"  --shutdown-grace SECS    on SIGTERM/SIGINT the main process gets an exit\n"
+	"                           signal (reason SHUTDOWN); after SECS (default 5)\n"
+	"                           or a second signal everything stops\n"
 	"  --tier fast|opt          fast: compile with tcc (instant start, slower code);\n"
 	"                           opt: compile with gcc -O2 (cached; first build takes\n"
 	"                           seconds). Default: opt if cached, else fast now and\n"
@@ -130,6 +140,8 @@ struct run_opts {
 	bool quiet;
 	int schedulers;
 	int64_t reductions;
+	uint64_t stack_size;
+	uint64_t shutdown_grace_ns;
 	const char *module;
 	int nargs;
 	char **args;
@@ -319,6 +331,20 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 				o->schedulers = (int)n;
 			else
 				o->reductions = n;
+		} else if (for_run && opt_is(a, "--stack-size")) {
+			uint64_t n;
+			if ((v = opt_value(argc, argv, &i, "--stack-size")) == NULL ||
+			    parse_size(v, &n) != 0 || n < MIN_STACK || n > MAX_STACK)
+				return usage_error("--stack-size takes a size from 192K to 64M%s", "");
+			o->stack_size = n;
+		} else if (for_run && opt_is(a, "--shutdown-grace")) {
+			char *end;
+			if ((v = opt_value(argc, argv, &i, "--shutdown-grace")) == NULL)
+				return usage_error("%s needs a number of seconds", a);
+			double secs = strtod(v, &end);
+			if (*v == '\0' || *end != '\0' || !(secs > 0 && secs <= 86400))
+				return usage_error("bad number of seconds '%s'", v);
+			o->shutdown_grace_ns = (uint64_t)(secs * 1e9);
 		} else if (opt_is(a, "--tier")) {
 			if ((v = opt_value(argc, argv, &i, "--tier")) == NULL ||
 			    parse_tier(v, &o->tier, &o->tier_given) != 0)
@@ -385,9 +411,36 @@ static int prepare(struct pipeline *p, struct wasm_file *wf, const struct run_op
 	return rc;
 }
 
+/* SIGTERM and SIGINT: a request to stop (rt_config.stop). The one
+ * mutable global of wisp: a signal handler can reach nothing else. */
+static atomic_int stop_request;
+
+static void on_stop_signal(int sig)
+{
+	/* A second signal replaces the number with a count: "now". */
+	int old = atomic_load(&stop_request);
+	atomic_store(&stop_request, old == 0 ? sig : old + 1000);
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
 /* The exit status of `wisp run` from the main process's end. */
 static int report(const struct engine_result *r, const struct reason *why)
 {
+	int sig = atomic_load(&stop_request) % 1000;
+	if (sig != 0 && (why->kind == WISP_EXIT_NORMAL || why->kind == WISP_EXIT_SHUTDOWN)) {
+		fprintf(stderr, "wisp: stopped by %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		return 128 + sig;
+	}
 	switch (why->kind) {
 	case WISP_EXIT_NORMAL:
 		return 0;
@@ -401,6 +454,9 @@ static int report(const struct engine_result *r, const struct reason *why)
 		return EXIT_TRAP;
 	case WISP_EXIT_LIMIT:
 		fprintf(stderr, "wisp: the main process was killed: %s\n", why->text);
+		return EXIT_KILLED;
+	case WISP_EXIT_SHUTDOWN:
+		fprintf(stderr, "wisp: the main process was shut down\n");
 		return EXIT_KILLED;
 	case WISP_EXIT_TRAP:
 		break;
@@ -480,6 +536,9 @@ static int cmd_run(int argc, char **argv)
 		.reductions = o.reductions,
 		.root = o.root,
 		.hooks = &host_proc_hooks,
+		.stop = &stop_request,
+		.stack_size = o.stack_size,
+		.shutdown_grace_ns = o.shutdown_grace_ns,
 	};
 	/* Check the directories once here, so a missing one is a clear error
 	 * before anything runs (every process opens its own copies). */
@@ -492,6 +551,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	struct engine_result res;
 	struct reason why;
+	catch_stop_signals();
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "wisp: %s\n", err);

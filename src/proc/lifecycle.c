@@ -151,6 +151,7 @@ int proc_start_main(struct rt *rt, struct caps *root)
 	int rc = proc_new(rt, root, true, &p);
 	if (rc != 0)
 		return rc;
+	rt->main_pid = make_pid(p);
 	publish(rt, p);
 	sched_enqueue_new(&rt->sg, &p->task);
 	return 0;

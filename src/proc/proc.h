@@ -171,6 +171,12 @@ struct rt_config {
 	uint64_t max_message;     /* bytes (0: 64 MiB) */
 	struct caps *root;        /* the main process's capabilities */
 	const struct proc_hooks *hooks;
+	/* Set (to a signal number) by the embedder to stop the runtime: the
+	 * main process gets an exit signal with reason SHUTDOWN; if it has not
+	 * ended after shutdown_grace_ns, or the flag is set again (a new
+	 * number or a count), everything stops at once. NULL: never. */
+	atomic_int *stop;
+	uint64_t shutdown_grace_ns;   /* 0: 5 s */
 };
 
 /* Run `mod` as the main process of a new runtime: its _start runs; returns
@@ -182,6 +188,7 @@ struct rt_config {
 int rt_run_main(engine_module *mod, const struct rt_config *cfg,
                 struct engine_result *res, struct reason *reason,
                 char *err, size_t errlen);
+#define RT_STOPPED 2   /* rt_run_main: stopped by cfg->stop before the main ended */
 
 /* ---- used by the host functions (src/host), on a process's fiber ---- */
 

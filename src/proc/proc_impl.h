@@ -87,7 +87,8 @@ struct rt {
 	engine_module *mod;
 	struct engine_limits limits;
 
-	/* the main process's end */
+	/* the main process and its end */
+	uint64_t main_pid;
 	pthread_mutex_t done_lock;
 	pthread_cond_t done_cond;
 	bool done;

@@ -97,9 +97,34 @@ static int scheduler_count(const struct rt_config *cfg)
 	return n > SCHED_MAX ? SCHED_MAX : n;
 }
 
-/* Wait for the main process, ticking for preemption meanwhile. */
-static void wait_main(struct rt *rt)
+/* The embedder asks us to stop (a signal): tell the main process, as
+ * Erlang's init:stop tells the root of the tree; stop everything if it
+ * does not end within the grace period or the request comes again. */
+static bool shutdown_step(struct rt *rt, int *seen, uint64_t *deadline)
 {
+	int now = atomic_load(rt->cfg.stop);
+	if (now == *seen)
+		return *deadline != 0 && sched_now_ns() >= *deadline;
+	if (*seen != 0)
+		return true;              /* asked twice: now */
+	*seen = now;
+	*deadline = sched_now_ns() + (rt->cfg.shutdown_grace_ns ? rt->cfg.shutdown_grace_ns
+	                                                       : 5000000000ull);
+	struct reason r = { WISP_EXIT_SHUTDOWN, now, "" };
+	snprintf(r.text, sizeof(r.text), "shutdown (signal %d)", now);
+	uint64_t main_pid = rt->main_pid;
+	struct msg *m = msg_reason(SIG_EXIT, main_pid, 0, 0, &r);
+	if (m != NULL && !proc_deliver(rt, main_pid, m))
+		msg_free(m);
+	return false;
+}
+
+/* Wait for the main process, ticking for preemption meanwhile; false if it
+ * was stopped (cfg->stop) before it ended. */
+static bool wait_main(struct rt *rt)
+{
+	int seen = 0;
+	uint64_t deadline = 0;
 	pthread_mutex_lock(&rt->done_lock);
 	while (!rt->done) {
 		struct timespec ts;
@@ -113,10 +138,16 @@ static void wait_main(struct rt *rt)
 		if (!rt->done) {
 			pthread_mutex_unlock(&rt->done_lock);
 			sched_tick(&rt->sg);
+			bool force = rt->cfg.stop != NULL && shutdown_step(rt, &seen, &deadline);
 			pthread_mutex_lock(&rt->done_lock);
+			if (force && !rt->done) {
+				pthread_mutex_unlock(&rt->done_lock);
+				return false;
+			}
 		}
 	}
 	pthread_mutex_unlock(&rt->done_lock);
+	return true;
 }
 
 int rt_run_main(engine_module *mod, const struct rt_config *cfg,
@@ -139,14 +170,20 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 		rt_free(rt);
 		return rc;
 	}
-	wait_main(rt);
-	*res = rt->main_res;
-	*reason = rt->main_reason;
+	bool ended = wait_main(rt);
+	if (ended) {
+		*res = rt->main_res;
+		*reason = rt->main_reason;
+	} else {
+		memset(res, 0, sizeof(*res));
+		res->outcome = ENGINE_EXITED;
+		*reason = (struct reason){ WISP_EXIT_SHUTDOWN, atomic_load(cfg->stop), "shutdown" };
+	}
 
 	/* Stop: the main process is gone; the others are discarded. A thread
 	 * stuck in a blocking call keeps the runtime alive: leave it all. */
 	if (!sched_stop(&rt->sg, proc_drop_timer) || !blocking_pool_stop(rt))
 		return 1;   /* threads remain: the caller must not unload the module */
 	rt_free(rt);
-	return 0;
+	return ended ? 0 : RT_STOPPED;
 }

@@ -44,6 +44,7 @@
  * stealing. Revisit with the benchmarks.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,6 +582,15 @@ int sched_start(struct sched_group *g, int nsched, const struct sched_ops *ops,
 		pthread_mutex_init(&s->qlock, NULL);
 		timer_heap_init(&s->timers);
 	}
+	/* Scheduler threads (and the threads they start) never take the
+	 * process's asynchronous signals: those go to the embedder's thread,
+	 * and no host call on a scheduler is interrupted by one. */
+	sigset_t async, old;
+	sigemptyset(&async);
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCHLD, SIGWINCH };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&async, sigs[i]);
+	pthread_sigmask(SIG_BLOCK, &async, &old);
 	for (int i = 0; i < nsched; i++) {
 		rc = pthread_create(&g->scheds[i].thread, NULL, sched_main, &g->scheds[i]);
 		if (rc != 0) {
@@ -590,9 +600,11 @@ int sched_start(struct sched_group *g, int nsched, const struct sched_ops *ops,
 			for (int j = 0; j < i; j++)
 				pthread_join(g->scheds[j].thread, NULL);
 			free_group(g, NULL);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			return -rc;
 		}
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }
 
