@@ -89,7 +89,7 @@ $(B)/src/compile/prelude_blob.o: src/compile/prelude.c.in src/engine/vmctx.h
 # functions that nothing in the test binary itself references.
 UNIT_LIB = $(B)/libwisp.a
 $(B)/tests/test_runtime: UNIT_LIB = -Wl,--whole-archive $(B)/libwisp.a -Wl,--no-whole-archive
-$(B)/tests/%: tests/unit/%.c $(B)/libwisp.a tests/unit/unit.h
+$(B)/tests/%: tests/unit/%.c $(B)/libwisp.a tests/unit/unit.h tests/unit/unit_module.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(LDEXPORT) -o $@ $< $(UNIT_LIB) $(LDLIBS) -lcmocka
 
@@ -97,9 +97,12 @@ unit: $(UNIT_BINS)
 
 # The suite: unit tests (cmocka binaries) and end-to-end tests (real guests
 # through the real binary), one pytest run, one summary line.
+# TESTS narrows the run (pytest paths or -k expressions), e.g.
+#   make check SANITIZE=thread TESTS="tests/test_unit.py tests/e2e/test_links.py"
+TESTS ?= tests
 test: $(WISP_BIN) unit
 	WISP_BIN=$(abspath $(WISP_BIN)) WISP_UNIT_DIR=$(abspath $(B)/tests) WISP_SANITIZE=$(SANITIZE) \
-	  $(PYTHON) -m pytest -q -ra tests
+	  $(PYTHON) -m pytest -q -ra $(TESTS)
 
 check: test
 

@@ -115,7 +115,7 @@ engine_instance *engine_instance_new(engine_module *m, void *host,
 		in->limits = *lim;
 	if (in->limits.fuel_per_slice <= 0)
 		in->limits.fuel_per_slice = DEFAULT_FUEL;
-	in->usage = in->limits.usage != NULL ? in->limits.usage : &in->own_usage;
+	in->usage = in->limits.usage;
 	in->block = block;
 	in->vmctx = block;
 	in->vmctx->owner = in;
@@ -195,13 +195,18 @@ void engine_instance_run_spawn_entry(engine_instance *in, uint32_t fn,
 	enter(in, PHASE_RUN, do_spawn_entry, &c);
 }
 
+static _Atomic int64_t *account(engine_instance *in)
+{
+	return in->usage != NULL ? in->usage : &in->own_usage;
+}
+
 bool engine_charge(engine_instance *in, uint64_t bytes)
 {
 	if (in == NULL || bytes == 0)
 		return true;
-	int64_t after = atomic_fetch_add(in->usage, (int64_t)bytes) + (int64_t)bytes;
+	int64_t after = atomic_fetch_add(account(in), (int64_t)bytes) + (int64_t)bytes;
 	if (in->limits.max_memory != 0 && after > 0 && (uint64_t)after > in->limits.max_memory) {
-		atomic_fetch_sub(in->usage, (int64_t)bytes);
+		atomic_fetch_sub(account(in), (int64_t)bytes);
 		return false;
 	}
 	return true;
@@ -210,7 +215,7 @@ bool engine_charge(engine_instance *in, uint64_t bytes)
 void engine_uncharge(engine_instance *in, uint64_t bytes)
 {
 	if (in != NULL && bytes != 0)
-		atomic_fetch_sub(in->usage, (int64_t)bytes);
+		atomic_fetch_sub(account(in), (int64_t)bytes);
 }
 
 struct wisp_vmctx *engine_instance_vmctx(engine_instance *in)

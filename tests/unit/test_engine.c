@@ -1,14 +1,13 @@
 /* Unit tests for src/engine: memories, tables, guest pointers, and real
  * compiled modules (through the pipeline) instantiated side by side. */
 #include "unit.h"
+#include "unit_module.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "common/util.h"
-#include "compile/pipeline.h"
 #include "engine/engine_impl.h"
 
 static void memory_grows_within_declared_max(void **state)
@@ -114,51 +113,15 @@ static const char counter_wat[] =
 	"    (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))\n"
 	"    (if (i32.load (i32.const 4)) (then (call $boom)))))\n";
 
-struct fixture {
-	char dir[64];
-	struct pipeline p;
-	struct wasm_file wf;
-	engine_module *mod;
-};
-
 static int setup_module(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/wisp-unit-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	char wat[128], wasm[128], err[2048];
-	snprintf(wat, sizeof(wat), "%s/m.wat", f->dir);
-	snprintf(wasm, sizeof(wasm), "%s/m.wasm", f->dir);
-	FILE *out = fopen(wat, "w");
-	fputs(counter_wat, out);
-	fclose(out);
-	char *argv[] = { "wat2wasm", "--debug-names", wat, "-o", wasm, NULL };
-	if (util_run(argv, err, sizeof(err), NULL, NULL) != 0) {
-		fprintf(stderr, "wat2wasm: %s\n", err);
-		return -1;
-	}
-	setenv("WISP_CACHE_DIR", f->dir, 1);
-	char so[4096];
-	if (pipeline_open(&f->p, err, sizeof(err)) != 0 ||
-	    wasm_file_load(&f->wf, wasm, err, sizeof(err)) != 0 ||
-	    pipeline_compile(&f->p, &f->wf, TIER_FAST, so, sizeof(so), err, sizeof(err)) != 0 ||
-	    engine_module_load(so, &f->mod, err, sizeof(err)) != 0) {
-		fprintf(stderr, "setup: %s\n", err);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	*state = unit_module_build(counter_wat);
+	return *state ? 0 : -1;
 }
 
 static int teardown_module(void **state)
 {
-	struct fixture *f = *state;
-	engine_module_unload(f->mod);
-	wasm_file_free(&f->wf);
-	pipeline_close(&f->p);
-	util_rm_rf(f->dir);
-	free(f);
+	unit_module_free(*state);
 	return 0;
 }
 
@@ -171,7 +134,7 @@ static uint32_t word(engine_instance *in, uint32_t addr)
 
 static void instances_share_nothing(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_module *f = *state;
 	struct engine_result r;
 	engine_instance *a = engine_instance_new(f->mod, NULL, NULL, &r);
 	engine_instance *b = engine_instance_new(f->mod, NULL, NULL, &r);
@@ -189,7 +152,7 @@ static void instances_share_nothing(void **state)
 
 static void a_trap_ends_only_its_call(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_module *f = *state;
 	struct engine_result r;
 	engine_instance *a = engine_instance_new(f->mod, NULL, NULL, &r);
 	engine_instance *b = engine_instance_new(f->mod, NULL, NULL, &r);

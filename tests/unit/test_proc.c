@@ -192,6 +192,7 @@ static struct proc *fake_proc(uint64_t pid)
 {
 	struct proc *p = calloc(1, sizeof(*p));
 	atomic_store(&p->pid, pid);
+	p->mem_limit = UINT64_MAX;
 	return p;
 }
 
@@ -220,9 +221,33 @@ static void registry_binds_finds_and_refuses(void **state)
 	assert_int_equal(registry_get(&r, "x\0y", 3, &pid), -ENOENT);
 	assert_int_equal(registry_put(&r, "c", 1, q, 6), -ESRCH);
 	assert_int_equal(registry_count(&r), 0);
+	/* every name was charged to its process and given back */
+	assert_int_equal(atomic_load(&p->usage), 0);
+	assert_int_equal(atomic_load(&q->usage), 0);
 	registry_destroy(&r);
 	free(p);
 	free(q);
+}
+
+/* A name is charged to the process it names: past its limit, ENOMEM. */
+static void registry_names_count_against_the_limit(void **state)
+{
+	struct registry r;
+	assert_int_equal(registry_init(&r), 0);
+	struct proc *p = fake_proc(5);
+	p->mem_limit = 4096;
+	char name[16];
+	int n = 0, rc = 0;
+	while ((rc = registry_put(&r, name, (uint32_t)snprintf(name, sizeof(name), "n%d", n),
+	                          p, 5)) == 0)
+		n++;
+	assert_int_equal(rc, -ENOMEM);
+	assert_true(n > 10 && n < 4096 / 8);
+	assert_true(atomic_load(&p->usage) <= 4096);
+	registry_exit(&r, p);
+	assert_int_equal(atomic_load(&p->usage), 0);
+	registry_destroy(&r);
+	free(p);
 }
 
 /* Many names, then churn: the table grows, shrinks back, and an exit
@@ -274,6 +299,7 @@ int main(void)
 		cmocka_unit_test(ptable_retires_a_slot_whose_generation_is_used_up),
 		cmocka_unit_test(registry_binds_finds_and_refuses),
 		cmocka_unit_test(registry_grows_and_shrinks),
+		cmocka_unit_test(registry_names_count_against_the_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

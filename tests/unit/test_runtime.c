@@ -3,6 +3,7 @@
  * OS process at once — the "no globals" rule, tested — and the hard modes
  * (one scheduler, a reduction budget of 1) change nothing but speed. */
 #include "unit.h"
+#include "unit_module.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -10,8 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/util.h"
-#include "compile/pipeline.h"
 #include "host/host.h"
 #include "proc/caps.h"
 #include "proc/proc.h"
@@ -53,51 +52,15 @@ static const char fan_wat[] =
 	"      (br $r)))\n"
 	"    (call $exit (local.get $n))))\n";
 
-struct fixture {
-	char dir[64];
-	struct pipeline p;
-	struct wasm_file wf;
-	engine_module *mod;
-};
-
 static int setup_module(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/wisp-unit-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	char wat[128], wasm[128], err[2048];
-	snprintf(wat, sizeof(wat), "%s/m.wat", f->dir);
-	snprintf(wasm, sizeof(wasm), "%s/m.wasm", f->dir);
-	FILE *out = fopen(wat, "w");
-	fputs(fan_wat, out);
-	fclose(out);
-	char *argv[] = { "wat2wasm", "--debug-names", wat, "-o", wasm, NULL };
-	if (util_run(argv, err, sizeof(err), NULL, NULL) != 0) {
-		fprintf(stderr, "wat2wasm: %s\n", err);
-		return -1;
-	}
-	setenv("WISP_CACHE_DIR", f->dir, 1);
-	char so[4096];
-	if (pipeline_open(&f->p, err, sizeof(err)) != 0 ||
-	    wasm_file_load(&f->wf, wasm, err, sizeof(err)) != 0 ||
-	    pipeline_compile(&f->p, &f->wf, TIER_FAST, so, sizeof(so), err, sizeof(err)) != 0 ||
-	    engine_module_load(so, &f->mod, err, sizeof(err)) != 0) {
-		fprintf(stderr, "setup: %s\n", err);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	*state = unit_module_build(fan_wat);
+	return *state ? 0 : -1;
 }
 
 static int teardown_module(void **state)
 {
-	struct fixture *f = *state;
-	engine_module_unload(f->mod);
-	wasm_file_free(&f->wf);
-	pipeline_close(&f->p);
-	util_rm_rf(f->dir);
-	free(f);
+	unit_module_free(*state);
 	return 0;
 }
 
@@ -142,7 +105,7 @@ static void assert_counted_all(const struct run *r)
 
 static void one_runtime_runs_processes(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_module *f = *state;
 	struct run r = { .mod = f->mod, .schedulers = 2 };
 	run_main(&r);
 	assert_counted_all(&r);
@@ -152,7 +115,7 @@ static void one_runtime_runs_processes(void **state)
  * own children's messages, none strays into the other. */
 static void two_runtimes_in_one_process(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_module *f = *state;
 	struct run a = { .mod = f->mod, .schedulers = 2 };
 	struct run b = { .mod = f->mod, .schedulers = 3 };
 	pthread_t ta, tb;
@@ -169,7 +132,7 @@ static void two_runtimes_in_one_process(void **state)
 /* Hard modes: one scheduler, and a slice of one reduction. */
 static void hard_modes_change_nothing_but_speed(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_module *f = *state;
 	struct run one = { .mod = f->mod, .schedulers = 1 };
 	run_main(&one);
 	assert_counted_all(&one);

@@ -1,0 +1,62 @@
+/* unit_module.h — a real module for unit tests: WAT text through wat2wasm
+ * and the compile pipeline (fast tier) into a loaded engine_module, in a
+ * private cache directory removed afterwards. */
+#ifndef WISP_UNIT_MODULE_H
+#define WISP_UNIT_MODULE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/util.h"
+#include "compile/pipeline.h"
+#include "engine/engine.h"
+
+struct unit_module {
+	char dir[64];
+	struct pipeline p;
+	struct wasm_file wf;
+	engine_module *mod;
+};
+
+/* NULL (and a message on stderr) if any step fails. */
+static inline struct unit_module *unit_module_build(const char *wat_text)
+{
+	struct unit_module *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/wisp-unit-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return NULL;
+	char wat[128], wasm[128], err[2048];
+	snprintf(wat, sizeof(wat), "%s/m.wat", f->dir);
+	snprintf(wasm, sizeof(wasm), "%s/m.wasm", f->dir);
+	FILE *out = fopen(wat, "w");
+	if (out == NULL)
+		return NULL;
+	fputs(wat_text, out);
+	fclose(out);
+	char *argv[] = { "wat2wasm", "--debug-names", wat, "-o", wasm, NULL };
+	if (util_run(argv, err, sizeof(err), NULL, NULL) != 0) {
+		fprintf(stderr, "wat2wasm: %s\n", err);
+		return NULL;
+	}
+	setenv("WISP_CACHE_DIR", f->dir, 1);
+	char so[4096];
+	if (pipeline_open(&f->p, err, sizeof(err)) != 0 ||
+	    wasm_file_load(&f->wf, wasm, err, sizeof(err)) != 0 ||
+	    pipeline_compile(&f->p, &f->wf, TIER_FAST, so, sizeof(so), err, sizeof(err)) != 0 ||
+	    engine_module_load(so, &f->mod, err, sizeof(err)) != 0) {
+		fprintf(stderr, "unit_module_build: %s\n", err);
+		return NULL;
+	}
+	return f;
+}
+
+static inline void unit_module_free(struct unit_module *f)
+{
+	engine_module_unload(f->mod);
+	wasm_file_free(&f->wf);
+	pipeline_close(&f->p);
+	util_rm_rf(f->dir);
+	free(f);
+}
+
+#endif
