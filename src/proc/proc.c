@@ -525,7 +525,7 @@ void proc_fiber_main(void *arg)
 	lim.stack_hi = (uintptr_t)p->stack + rt->stacks.stack_size;
 	lim.slice_end = slice_end;
 	p->host.proc = p;
-	p->host.wasi_cfg = &p->caps->wasi;  /* WASI state is made on first use */
+	p->host.caps = p->caps;  /* WASI state is made from it on first use */
 	if (p->caps->max_memory != UINT64_MAX)
 		lim.max_memory = p->caps->max_memory;
 	{
