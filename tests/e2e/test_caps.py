@@ -136,3 +136,79 @@ def test_bad_capability_options(wisp, build_proc, args, needle):
     r = wisp("run", *args, build_proc(GUEST), "forge")
     assert r.code == 2, r
     assert needle in r.err, r
+
+
+# ---- preopens are opened once (issue 12.2) ----
+#
+# caps_preopen_swap.c renames a nested preopen away and puts a symlink to /
+# (or a fresh directory) at its path, then spawns a child. The child's
+# /inner must still be the directory that was opened when wisp started;
+# nothing outside the preopens may be read or written.
+
+SWAP = "caps_preopen_swap.c"
+
+
+def swap_tree(tmp_path):
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "inner" / "marker").write_text("inner-original\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    return outer, outside
+
+
+def swap_run(wisp, build_proc, tmp_path, mode, inner_flag="--dir"):
+    outer, outside = swap_tree(tmp_path)
+    r = wisp("run", "--tier", "fast", "--dir", f"{outer}::/outer",
+             inner_flag, f"{outer}/inner::/inner", build_proc(SWAP), mode, outside)
+    # the host tree: nothing written outside, the moved directory intact
+    assert list(outside.iterdir()) == [], r
+    assert (outer / "moved" / "marker").read_text() == "inner-original\n"
+    return r, outer
+
+
+@pytest.mark.parametrize("inner_flag", ["--dir", "--dir-ro"])
+def test_swapped_preopen_path_reaches_nothing(wisp, build_proc, tmp_path, inner_flag):
+    r, outer = swap_run(wisp, build_proc, tmp_path, "swap", inner_flag)
+    assert r.code == 0, r
+    write_via_inner = "ENOENT" if inner_flag == "--dir" else "ENOTCAPABLE"
+    assert lines(r) == [
+        "rename inner away: ok", "symlink inner -> /: ok",
+        "read root via /inner: ENOENT",          # /inner is still the moved directory
+        f"write outside via /inner: {write_via_inner}",
+        "read root via swapped path: ENOTCAPABLE",
+        "write outside via swapped path: ENOTCAPABLE",
+        "dotdot out of /inner: ENOTCAPABLE",
+        "marker: inner-original",
+    ], r
+    assert os.readlink(outer / "inner") == "/"
+
+
+def test_narrowed_set_keeps_the_opened_directories(wisp, build_proc, tmp_path):
+    r, _ = swap_run(wisp, build_proc, tmp_path, "narrowed")
+    assert r.code == 0, r
+    assert lines(r) == [
+        "rename inner away: ok", "symlink inner -> /: ok",
+        "read root via /inner: ENOENT",
+        "write outside via /inner: ENOTCAPABLE",  # read-only in the narrowed set
+        "read root via swapped path: ENOTCAPABLE",  # /outer was dropped
+        "write outside via swapped path: ENOTCAPABLE",
+        "dotdot out of /inner: ENOTCAPABLE",
+        "marker: inner-original",
+    ], r
+
+
+def test_nested_preopen_is_the_directory_opened_at_start(wisp, build_proc, tmp_path):
+    r, outer = swap_run(wisp, build_proc, tmp_path, "nested")
+    assert r.code == 0, r
+    assert lines(r)[:2] == ["rename inner away: ok", "new inner: ok"], r
+    assert lines(r)[-1] == "marker: inner-original", r
+    assert list((outer / "inner").iterdir()) == []
+
+
+def test_a_directory_that_is_not_one_is_refused_at_start(wisp, build_proc, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = wisp("run", "--dir", f"{f}::/f", build_proc(GUEST), "forge")
+    assert r.code == 1, r
+    assert f"cannot open directory '{f}'" in r.err and "Not a directory" in r.err, r
