@@ -212,3 +212,76 @@ def test_a_directory_that_is_not_one_is_refused_at_start(wisp, build_proc, tmp_p
     r = wisp("run", "--dir", f"{f}::/f", build_proc(GUEST), "forge")
     assert r.code == 1, r
     assert f"cannot open directory '{f}'" in r.err and "Not a directory" in r.err, r
+
+
+# ---- file descriptors (issue 12.6) ----
+
+FDS = "caps_fds.c"
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "f").write_text("f")
+    return d
+
+
+def test_fd_limit_stops_one_process_only(wisp, build_proc, data_dir):
+    r = wisp("run", "--tier", "fast", "--max-fds", "64", "--dir", f"{data_dir}::/data",
+             "--allow-listen", "127.0.0.1:*", build_proc(FDS), "limit")
+    assert r.code == 0, r
+    assert lines(r) == [
+        "opened 60: EMFILE",              # 64 numbers: stdio, /data and 60 files
+        "listen at the limit: EMFILE",
+        "other process open: ok", "other process listen: ok", "child ended: kind 0",
+        "listen after a close: ok",
+    ], r
+
+
+def test_default_fd_limit(wisp, build_proc, data_dir):
+    r = wisp("run", "--tier", "fast", "--dir", f"{data_dir}::/data",
+             "--allow-listen", "127.0.0.1:*", build_proc(FDS), "limit")
+    assert r.code == 0, r
+    assert lines(r)[0] == "opened 1020: EMFILE", r
+
+
+def test_fd_limit_narrowed_for_a_child(wisp, build_proc, data_dir):
+    r = wisp("run", "--tier", "fast", "--dir", f"{data_dir}::/data", build_proc(FDS), "narrow")
+    assert r.code == 0, r
+    assert lines(r) == ["limit fds: 0", "raise back: 0",
+                        "narrowed child opened 6: EMFILE", "child ended: kind 0"], r
+
+
+def test_host_fd_reserve_keeps_the_runtime_and_others_going(build_proc, data_dir, shared_cache):
+    """With the host's RLIMIT_NOFILE at 256 and no useful per-process limit,
+    one process takes every fd guests may have (ENFILE), and the runtime
+    still spawns, runs and reports; the others get ENFILE, not a trap."""
+    import resource
+    import subprocess
+    from conftest import WISP
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    p = subprocess.run([str(WISP), "run", "--tier", "fast", "--max-fds", "100000",
+                        "--dir", f"{data_dir}::/data", "--allow-listen", "127.0.0.1:*",
+                        str(build_proc(FDS)), "host"],
+                       env=env, capture_output=True, text=True, timeout=120,
+                       preexec_fn=low_limit)
+    out = p.stdout.splitlines()
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert out[:-1] == [
+        "hog stopped: ENFILE",
+        "other process open: ENFILE", "other process listen: ENFILE", "child ended: kind 0",
+        "other process open: ok", "other process listen: ok", "child ended: kind 0",
+    ], (p.stdout, p.stderr)
+    held = int(out[-1].split()[-1])
+    assert 150 < held <= 256 - 64, held     # the top quarter stays the runtime's
+
+
+@pytest.mark.parametrize("value", ["-1", "x", ""])
+def test_bad_max_fds(wisp, build_proc, value):
+    r = wisp("run", "--max-fds", value, build_proc(GUEST), "forge")
+    assert r.code == 2, r
