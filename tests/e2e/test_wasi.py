@@ -100,6 +100,9 @@ open_excl: EEXIST
 open_dir_as_file_rw: EISDIR
 open_notdir: ENOTDIR
 open_directory_flag: ENOTDIR
+open_directory_rw: EISDIR
+open_directory_wronly: EISDIR
+open_directory_ro: ok
 esc_open_dotdot: ENOTCAPABLE
 esc_open_deep: ENOTCAPABLE
 esc_open_inside: ok
@@ -271,7 +274,7 @@ def test_misc(wisp, build_c, tmp_path):
         "nanosleep_80ms: ok", "poll_abs_realtime: 0 1 7 ok", "poll_zero_subs: 28",
         "poll_stdin: 1 1", "stdin: 5 ping", "poll_eof: 1", "poll_timeout: 0 ok",
         "getentropy: 0", "entropy_nonzero: 1", "random_get_1MiB: 0",
-        "sched_yield: 0", "proc_raise: 52",
+        "sched_yield: 0", "proc_raise: 58",
         "renumber: 0", "renumbered_reads: first", "old_fd_gone: 8",
         "prestat: 0 5", "prestat_name: 0 /data", "prestat_stdout: 8",
         "isatty_stdout: 0",
