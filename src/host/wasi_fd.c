@@ -177,13 +177,17 @@ uint32_t WASI_FN(fd_fdstat_set_flags)(WASI_SELF, uint32_t fd, uint32_t flags)
 		return err;
 	if (flags & ~0x1fu)
 		return WASI_EINVAL;
+	/* A directory has no I/O flags (EBADF, as wasmtime answers). */
+	if (f->filetype == WASI_FILETYPE_DIRECTORY)
+		return WASI_EBADF;
 	int fl = fcntl(f->host, F_GETFL);
 	if (fl < 0)
 		return wasi_errno(errno);
-	/* Linux's F_SETFL cannot change the synchronous-I/O flags. */
+	/* Linux's F_SETFL cannot change the synchronous-I/O flags: EINVAL,
+	 * as wasmtime (which only changes APPEND and NONBLOCK either). */
 	uint16_t sync = WASI_FDFLAG_DSYNC | WASI_FDFLAG_RSYNC | WASI_FDFLAG_SYNC;
 	if ((flags & sync) != (fdflags_of_host(fl) & sync))
-		return WASI_ENOTSUP;
+		return WASI_EINVAL;
 	if (f->borrowed) {   /* never the host's: see the top of the file */
 		f->vflags = flags & (WASI_FDFLAG_APPEND | WASI_FDFLAG_NONBLOCK);
 		return 0;

@@ -48,6 +48,7 @@ fadvise: 0
 fadvise_bad: 1
 fsync: ok
 fdatasync: ok
+setfl_sync: 1
 setfl_append: ok
 getfl_append: 1
 size_after_append: 101
@@ -61,6 +62,7 @@ close: ok
 close_again: EBADF
 mkdir: ok
 mkdir_again: EEXIST
+setfl_dir: 1
 opendir: ok
 readdir: 300 entries, 2 dots
 readdir_names: ok

@@ -211,6 +211,77 @@ static void ctx_closed_stdio_and_preopen_numbers(void **state)
 	rmdir(dir);
 }
 
+/* Flags a guest sets on its stdio are its own: the host's open file
+ * descriptions (shared with whoever ran wisp) never change. */
+static void stdio_flags_are_virtual(void **state)
+{
+	struct fx *fx = *state;
+	/* stdin: an empty pipe; NONBLOCK is emulated */
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, 0, WASI_FDFLAG_NONBLOCK), 0);
+	assert_false(fcntl(fx->in[0], F_GETFL) & O_NONBLOCK);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_get(SELF, 0, A_BUF), 0);
+	assert_int_equal(wasi_ld16(fx->data + A_BUF + 2), WASI_FDFLAG_NONBLOCK);
+	iov1(fx, A_BUF, 8);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_read(SELF, 0, A_IOV, 1, A_OUT), WASI_EAGAIN);
+	assert_int_equal(write(fx->in[1], "abc", 3), 3);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_read(SELF, 0, A_IOV, 1, A_OUT), 0);
+	assert_int_equal(ld32(fx, A_OUT), 3);
+	/* a preopen directory has no I/O flags */
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, 3, WASI_FDFLAG_NONBLOCK), WASI_EBADF);
+
+	/* stdout a regular file without O_APPEND: the guest's APPEND appends */
+	char path[600];
+	snprintf(path, sizeof(path), "%s/log", fx->root);
+	int log = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(log >= 0);
+	assert_int_equal(write(log, "0123456789", 10), 10);
+	struct caps *c = caps_new();
+	const int inherit[3] = { -1, log, -1 };
+	c->stdio[0] = c->stdio[2] = CAP_STDIO_CLOSED;
+	struct wasi_ctx *w;
+	char err[128];
+	assert_int_equal(wasi_ctx_new(c, inherit, &w, err, sizeof(err)), 0);
+	struct host_proc hp = { .mem = &fx->mem, .wasi = w };
+	void *self = &hp;
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(self, 1, WASI_FDFLAG_APPEND), 0);
+	assert_int_equal(lseek(log, 0, SEEK_SET), 0);
+	put_str(fx, A_BUF, "XY");
+	iov1(fx, A_BUF, 2);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_write(self, 1, A_IOV, 1, A_OUT), 0);
+	assert_false(fcntl(log, F_GETFL) & O_APPEND);
+	char got[16] = { 0 };
+	assert_int_equal(pread(log, got, sizeof(got), 0), 12);
+	assert_string_equal(got, "0123456789XY");
+	/* clearing it again: plain writes at the offset */
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(self, 1, 0), 0);
+	assert_int_equal(lseek(log, 0, SEEK_SET), 0);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_write(self, 1, A_IOV, 1, A_OUT), 0);
+	assert_int_equal(pread(log, got, sizeof(got), 0), 12);
+	assert_string_equal(got, "XY23456789XY");
+	wasi_ctx_free(w);
+	caps_unref(c);
+	close(log);
+}
+
+/* The per-process fd limit: a new fd must be numbered below max_fds. */
+static void fd_limit(void **state)
+{
+	struct fx *fx = *state;
+	fx->w->max_fds = 6;     /* 0-2 stdio, 3 the preopen: two more */
+	uint32_t a, b, c;
+	assert_int_equal(open_at(fx, 3, "x", WASI_O_CREAT, RW, 0, &a), 0);
+	assert_int_equal(open_at(fx, 3, "x", 0, RW, 0, &b), 0);
+	assert_int_equal(open_at(fx, 3, "x", 0, RW, 0, &c), WASI_EMFILE);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_close(SELF, a), 0);
+	assert_int_equal(open_at(fx, 3, "x", 0, RW, 0, &c), 0);
+	assert_int_equal(c, a);
+	/* a host fd in the runtime's reserve is refused, the slot stays free */
+	fx->w->max_fds = 100;
+	fx->w->host_fd_ceiling = 0;
+	assert_int_equal(open_at(fx, 3, "x", 0, RW, 0, &c), WASI_ENFILE);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_get(SELF, 6, A_BUF), WASI_EBADF);
+}
+
 static void args_and_environ(void **state)
 {
 	struct fx *fx = *state;
@@ -444,7 +515,7 @@ static void fdstat_flags_and_rights(void **state)
 	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_get(SELF, fd, A_BUF), 0);
 	assert_int_equal(wasi_ld16(fx->data + A_BUF + 2), WASI_FDFLAG_NONBLOCK);
 	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, fd, 0x100), WASI_EINVAL);
-	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, fd, WASI_FDFLAG_SYNC), WASI_ENOTSUP);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, fd, WASI_FDFLAG_SYNC), WASI_EINVAL);
 	/* preopen: a directory with path rights */
 	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_get(SELF, 3, A_BUF), 0);
 	assert_int_equal(fx->data[A_BUF], WASI_FILETYPE_DIRECTORY);
@@ -867,6 +938,8 @@ int main(void)
 		cmocka_unit_test(caps_add_dir_opens_now),
 		cmocka_unit_test(ctx_closed_stdio_and_preopen_numbers),
 		cmocka_unit_test_setup_teardown(args_and_environ, setup, teardown),
+		cmocka_unit_test_setup_teardown(stdio_flags_are_virtual, setup, teardown),
+		cmocka_unit_test_setup_teardown(fd_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(clocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_read_stdio, setup, teardown),
 		cmocka_unit_test_setup_teardown(iovec_bounds, setup, teardown),

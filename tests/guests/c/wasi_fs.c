@@ -98,6 +98,8 @@ static void files(void)
 		printf("fadvise_bad: %d\n", posix_fadvise(fd, 0, 0, 99) == EINVAL);
 	CHECK("fsync", fsync(fd));
 	CHECK("fdatasync", fdatasync(fd));
+	printf("setfl_sync: %d\n",
+	       __wasi_fd_fdstat_set_flags(fd, __WASI_FDFLAGS_SYNC) == __WASI_ERRNO_INVAL);
 	CHECK("setfl_append", fcntl(fd, F_SETFL, O_APPEND));
 	printf("getfl_append: %d\n", (fcntl(fd, F_GETFL) & O_APPEND) != 0);
 	lseek(fd, 0, SEEK_SET);
@@ -135,6 +137,10 @@ static void directories(void)
 {
 	CHECK("mkdir", mkdir(P("d"), 0755));
 	CHECK("mkdir_again", mkdir(P("d"), 0755));
+	int dfd = open(P("d"), O_RDONLY | O_DIRECTORY);
+	printf("setfl_dir: %d\n", __wasi_fd_fdstat_set_flags(
+	       dfd, __WASI_FDFLAGS_NONBLOCK) == __WASI_ERRNO_BADF);
+	close(dfd);
 	/* enough long names that readdir needs many fd_readdir calls */
 	enum { N = 300 };
 	char name[300];
