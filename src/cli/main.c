@@ -11,6 +11,7 @@
  * a usage error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <limits.h>
 #include <malloc.h>
@@ -528,10 +529,28 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* Fds 0-2 closed when wisp starts would be the numbers the next open gets:
+ * a preopened directory opened as fd 0 would then also be the guests'
+ * "inherited" stdin, with a directory's rights. Put /dev/null there first
+ * (a guest inheriting a closed stdio reads EOF and writes into nothing). */
+static void fill_stdio(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	/* A guest writing to a closed pipe gets EPIPE, not a dead host. */
 	signal(SIGPIPE, SIG_IGN);
+	fill_stdio();
 	raise_fd_limit();
 	/* Processes come and go by the million: glibc's default of handing
 	 * freed heap back to the kernel as soon as 128 KiB are free at its

@@ -285,3 +285,35 @@ def test_host_fd_reserve_keeps_the_runtime_and_others_going(build_proc, data_dir
 def test_bad_max_fds(wisp, build_proc, value):
     r = wisp("run", "--max-fds", value, build_proc(GUEST), "forge")
     assert r.code == 2, r
+
+
+def test_closed_stdin_at_start_does_not_become_a_preopen(build_c, shared_cache, tmp_path):
+    """wisp started with fd 0 closed: the preopen must not be opened as fd 0
+    and then handed to guests as their (writable) stdin."""
+    import subprocess
+    from conftest import WISP
+
+    m = build_c(r"""
+#include <stdio.h>
+#include <wasi/api.h>
+int main(void)
+{
+	__wasi_fdstat_t st;
+	int r = __wasi_fd_fdstat_get(0, &st);
+	printf("stdin: %d type %d\n", r, r ? -1 : st.fs_filetype);
+	__wasi_fd_t fd;
+	r = __wasi_path_open(0, 0, "evil", __WASI_OFLAGS_CREAT, __WASI_RIGHTS_FD_WRITE, 0, 0, &fd);
+	printf("create via stdin: %d\n", r);
+	return 0;
+}
+""", name="stdin_probe")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    p = subprocess.run([str(WISP), "run", "--tier", "fast", "--dir-ro", f"{ro}::/ro", str(m)],
+                       env=env, capture_output=True, text=True, timeout=120,
+                       stdin=None, preexec_fn=lambda: os.close(0))
+    assert p.returncode == 0, p
+    # /dev/null stands in for the closed stdin: a character device
+    assert p.stdout.splitlines() == ["stdin: 0 type 2", "create via stdin: 76"], p
+    assert list(ro.iterdir()) == []
