@@ -7,18 +7,25 @@
 # Phases (one line each; details go to a log shown only on failure):
 #   1. packages  apt-get update + install of what the build, the tests and the
 #                benchmarks need (skipped when all are installed already);
-#   2. rust      a Rust toolchain for wasm32-wasip1 guests:
+#   2. wasmtime  the reference WASI implementation for the differential
+#                test (tests/e2e/test_wasi_differential.py): the `wasmtime`
+#                package from PyPI, pip-installed into a virtual environment
+#                ($WISP_WASMTIME_VENV, default /var/cache/wisp/wasmtime-venv)
+#                so Debian's Python stays untouched. If PyPI cannot be
+#                reached, the reason is written to <venv>.failed and the
+#                test skips saying so; the rest of the set-up goes on;
+#   3. rust      a Rust toolchain for wasm32-wasip1 guests:
 #                - rustup with the wasm32-wasip1 target installed (for the
 #                  invoking user under sudo): used as is, nothing is built;
 #                - otherwise Debian's rustc-web/cargo-web and a std built from
 #                  rust-web-src by scripts/setup-rust-wasm.sh (about a minute,
 #                  once per rustc version, into /var/cache/wisp);
-#   3. build     `make` (./wisp) and `make -C examples`, as the invoking user
+#   4. build     `make` (./wisp) and `make -C examples`, as the invoking user
 #                under sudo so the tree does not end up owned by root.
 # Running it again does only what is missing.
 #
-# Environment: WISP_RUST_SYSROOT (see setup-rust-wasm.sh),
-#              WISP_SETUP_SKIP_BUILD=1 to stop after phase 2.
+# Environment: WISP_RUST_SYSROOT (see setup-rust-wasm.sh), WISP_WASMTIME_VENV,
+#              WISP_SETUP_SKIP_BUILD=1 to stop after phase 3.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -74,7 +81,7 @@ rustup_has_wasip1() {
 # --- 1. packages -------------------------------------------------------------
 base_pkgs=(
 	build-essential make git ca-certificates
-	python3 python3-pytest
+	python3 python3-pytest python3-venv
 	clang lld wabt binaryen tcc              # guests, wasm2c, the fast tier
 	wasi-libc libclang-rt-dev-wasm32         # C guests
 	libxxhash-dev libcmocka-dev              # the runtime and its unit tests
@@ -117,7 +124,25 @@ else
 	run packages apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# --- 2. rust -----------------------------------------------------------------
+# --- 2. wasmtime -------------------------------------------------------------
+venv=${WISP_WASMTIME_VENV:-/var/cache/wisp/wasmtime-venv}
+if "$venv/bin/python" -c 'import wasmtime' >/dev/null 2>&1; then
+	echo "setup: wasmtime: ready in $venv"
+elif ! mkdir -p "$(dirname "$venv")" 2>/dev/null || [ ! -w "$(dirname "$venv")" ]; then
+	die "wasmtime: cannot create $venv; run as root (sudo $0) or set WISP_WASMTIME_VENV"
+else
+	rm -f "$venv.failed"
+	if /usr/bin/python3 -m venv "$venv" >>"$log" 2>&1 &&
+	   "$venv/bin/python" -m pip install -q wasmtime >>"$log" 2>&1; then
+		echo "setup: wasmtime: installed into $venv"
+	else
+		tail -n 5 "$log" >"$venv.failed"
+		echo "setup: wasmtime: WARNING: pip could not install it (see $venv.failed);" \
+		     "the differential WASI test will skip" >&2
+	fi
+fi
+
+# --- 3. rust -----------------------------------------------------------------
 if [ "$use_rustup" = 1 ]; then
 	echo "setup: rust: using rustup's wasm32-wasip1 target"
 else
@@ -127,7 +152,7 @@ else
 	echo "setup: rust: wasm32-wasip1 std ready at $sysroot ($(( $(date +%s) - start )) s)"
 fi
 
-# --- 3. build ----------------------------------------------------------------
+# --- 4. build ----------------------------------------------------------------
 if [ -n "${WISP_SETUP_SKIP_BUILD:-}" ]; then
 	echo "setup: build: skipped (WISP_SETUP_SKIP_BUILD)"
 	exit 0

@@ -299,6 +299,8 @@ int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
 #define WISP_LIMIT_CPU       1   /* reductions over the lifetime */
 #define WISP_LIMIT_MESSAGE   2   /* bytes per message */
 #define WISP_LIMIT_PROCESSES 3   /* live processes spawned under the set */
+#define WISP_LIMIT_FDS       4   /* fds a process may hold (a new one must be
+                                    numbered below it): EMFILE beyond */
 #define WISP_DENY_SPAWN      1u
 #define WISP_DENY_CAPS       2u
 #define WISP_STDIO_INHERIT   0

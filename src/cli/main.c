@@ -11,6 +11,7 @@
  * a usage error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <limits.h>
 #include <malloc.h>
@@ -20,12 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../compile/pipeline.h"
 #include "../engine/engine.h"
 #include "../host/host.h"
-#include "../host/wasi.h"
 #include "../proc/caps.h"
 #include "../proc/proc.h"
 
@@ -49,7 +50,8 @@ static const char usage_text[] =
 	"\n"
 	"run options:\n"
 	"  --dir HOST[::GUEST]      give the guest a directory, read-write; it sees\n"
-	"                           it as GUEST (default: the same path)\n"
+	"                           it as GUEST (default: the same path). HOST is\n"
+	"                           opened once, when wisp starts\n"
 	"  --dir-ro HOST[::GUEST]   the same, read-only\n"
 	"  --env KEY=VALUE          set a guest environment variable (the host's\n"
 	"                           environment is not passed through)\n"
@@ -77,6 +79,8 @@ static const char usage_text[] =
 	"                              beyond, it is killed with reason 'cpu limit'\n"
 	"  --max-processes N           live processes it may spawn (0: none)\n"
 	"  --max-message SIZE          bytes per message\n"
+	"  --max-fds N                 file descriptors per process: a new one must\n"
+	"                              be numbered below N (default 1024)\n"
 	"  --stdin|--stdout|--stderr inherit|null|closed\n"
 	"  --caps FILE                 the same options, one per line, without '--'\n"
 	"  -v, --verbose               say on stderr which capability a denied call lacked\n"
@@ -162,7 +166,13 @@ static int add_dir(struct run_opts *o, const char *spec, bool ro)
 		if (*copy == '\0' || *guest == '\0')
 			return usage_error("bad directory '%s': expected HOST or HOST::GUEST", spec);
 	}
-	return caps_add_dir(o->root, copy, guest, ro) == 0 ? 0 : EXIT_LOAD;
+	int rc = caps_add_dir(o->root, copy, guest, ro);
+	if (rc != 0) {
+		fprintf(stderr, "wisp: cannot open directory '%s': %s\n", copy,
+		        strerror(-rc));
+		return EXIT_LOAD;
+	}
+	return 0;
 }
 
 /* "64M", "1G", "4096": bytes. */
@@ -286,16 +296,20 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 				o->root->max_memory = n;
 			else
 				o->root->max_message = n;
-		} else if (for_run && (opt_is(a, "--max-cpu") || opt_is(a, "--max-processes"))) {
-			bool cpu = opt_is(a, "--max-cpu");
+		} else if (for_run && (opt_is(a, "--max-cpu") || opt_is(a, "--max-processes") ||
+		                       opt_is(a, "--max-fds"))) {
+			bool cpu = opt_is(a, "--max-cpu"), fds = opt_is(a, "--max-fds");
 			char *end;
-			if ((v = opt_value(argc, argv, &i, cpu ? "--max-cpu" : "--max-processes")) == NULL)
+			if ((v = opt_value(argc, argv, &i, cpu ? "--max-cpu" : fds ? "--max-fds"
+			                                                            : "--max-processes")) == NULL)
 				return usage_error("%s needs a number", a);
 			unsigned long long n = strtoull(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || *v == '-')
 				return usage_error("bad number '%s'", v);
 			if (cpu) {
 				o->root->max_cpu = n;
+			} else if (fds) {
+				o->root->max_fds = n;
 			} else {
 				o->root->max_processes = n;
 				o->root->may_spawn = n > 0;
@@ -540,15 +554,6 @@ static int cmd_run(int argc, char **argv)
 		.stack_size = o.stack_size,
 		.shutdown_grace_ns = o.shutdown_grace_ns,
 	};
-	/* Check the directories once here, so a missing one is a clear error
-	 * before anything runs (every process opens its own copies). */
-	struct wasi_ctx *probe = NULL;
-	rc = wasi_ctx_new(&o.root->wasi, &probe, err, sizeof(err));
-	wasi_ctx_free(probe);
-	if (rc != 0) {
-		fprintf(stderr, "wisp: %s\n", err);
-		goto out;
-	}
 	struct engine_result res;
 	struct reason why;
 	catch_stop_signals();
@@ -573,10 +578,41 @@ out:
 	return status;
 }
 
+/* Guests' files and sockets share the host's RLIMIT_NOFILE with the runtime:
+ * take all the kernel allows. WASI keeps the top of it for the runtime
+ * (src/host/wasi.c), so guests together cannot starve it. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Fds 0-2 closed when wisp starts would be the numbers the next open gets:
+ * a preopened directory opened as fd 0 would then also be the guests'
+ * "inherited" stdin, with a directory's rights. Put /dev/null there first
+ * (a guest inheriting a closed stdio reads EOF and writes into nothing). */
+static void fill_stdio(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	/* A guest writing to a closed pipe gets EPIPE, not a dead host. */
 	signal(SIGPIPE, SIG_IGN);
+	fill_stdio();
+	raise_fd_limit();
 	/* Processes come and go by the million: glibc's default of handing
 	 * freed heap back to the kernel as soon as 128 KiB are free at its
 	 * top makes every burst of exits an madvise and every burst of spawns

@@ -17,7 +17,7 @@ static void host_start(void *host, struct proc *p)
 {
 	struct host_proc *hp = host;
 	hp->proc = p;
-	hp->wasi_cfg = &p->caps->wasi;   /* WASI state is made on first use */
+	hp->caps = p->caps;   /* WASI state is made from it on first use */
 }
 
 static void host_ready(void *host, engine_instance *inst)

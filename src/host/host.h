@@ -26,9 +26,10 @@ struct host_proc {
 	engine_instance *inst;     /* set once instantiated */
 	wasm_rt_memory_t *mem;     /* the instance's "memory" export, or NULL */
 	struct wasi_ctx *wasi;     /* WASI state: fd table, args, env, preopens */
-	/* If wasi is NULL, the configuration to create it from on the first
-	 * WASI call (most processes never make one: spawning stays cheap). */
-	const struct wasi_config *wasi_cfg;
+	/* The capability set WASI builds `wasi` from on the process's first
+	 * WASI call (most processes never make one: spawning stays cheap);
+	 * it outlives the process's WASI state. NULL: no WASI state is made. */
+	const struct caps *caps;
 	/* Buffers a host call holds while its process is parked: freed when
 	 * the call ends, or by the process's exit if a signal unwinds it. */
 	void *scratch[4];

@@ -3,12 +3,29 @@
  * and the helpers every WASI function shares (errno mapping, rights, guest
  * memory access).
  *
- * The fd table is a growable array of slots; a guest fd is an index. New fds
- * take the lowest free slot, as POSIX does. Slots 0-2 start as the
- * embedder's stdio fds, marked `borrowed`: the guest may close or renumber
- * them (the slot is dropped), but the host fd is never closed by WASI. Each
- * preopen is a host directory opened O_PATH|O_DIRECTORY; it is the root that
- * the kernel confines every path lookup to (see wasi_path.c).
+ * The state is built from the process's capability set (wasi_ctx_new) on
+ * its first WASI call. The fd table is a growable array of slots; a guest fd
+ * is an index. New fds take the lowest free slot, as POSIX does. Slots 0-2
+ * start as the embedder's stdio fds, then come the set's directories, in
+ * order. Both are `borrowed`: the guest may close or renumber them (the slot
+ * is dropped) but the host fd is never closed by WASI, and flags a guest
+ * sets on them stay its own (see wasi_fd.c). A directory slot holds the
+ * set's O_PATH|O_DIRECTORY fd, opened once when the root set was built and
+ * shared by every process holding the set: it is the root that the kernel
+ * confines every path lookup to (see wasi_path.c), and no host path is ever
+ * looked up again, so a guest that swaps a preopened directory's path for a
+ * symlink changes nothing.
+ *
+ * File descriptors are bounded twice. Per process: a new fd must be
+ * numbered below the set's max_fds (EMFILE), as POSIX numbers below
+ * RLIMIT_NOFILE. For the host: the top of the host's fd space is the
+ * runtime's reserve (epoll, eventfds, the cache, compilers), and a guest is
+ * never given a host fd numbered there (ENFILE to that guest). The kernel
+ * hands out the lowest free number, so an fd in the reserve means every
+ * number below it is taken; guests together thus never hold more than the
+ * limit minus the reserve, whatever their per-process limits add up to. The
+ * check is on the number the kernel returned (no shared counter to keep
+ * right), at wasi_fd_insert, which every guest fd passes.
  *
  * Rights follow the preview 1 model: each slot has base and inheriting
  * rights; fds opened below a directory get at most its inheriting rights.
@@ -22,8 +39,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -31,11 +50,13 @@
 
 #include "wasi_impl.h"
 #include "io/reactor.h"
+#include "proc/caps.h"
 #include "proc/proc.h"
 
-/* The table never grows past this many slots (the host's RLIMIT_NOFILE
- * usually stops a guest long before). */
+/* The table never grows past this many slots, whatever max_fds says. */
 #define WASI_MAX_FDS (1u << 20)
+/* Host fds kept for the runtime: a quarter of RLIMIT_NOFILE, at most this. */
+#define WASI_HOST_FD_RESERVE 256
 
 uint16_t wasi_errno(int e)
 {
@@ -153,13 +174,21 @@ struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
 	return f;
 }
 
-uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
-                        uint32_t *out)
+uint16_t wasi_host_fd_check(const struct wasi_ctx *w, int host)
+{
+	return host >= w->host_fd_ceiling ? WASI_ENFILE : 0;
+}
+
+/* Put f in the lowest free slot if that is below `limit`. */
+static uint16_t slot_take(struct wasi_ctx *w, const struct wasi_fd *f,
+                          uint32_t limit, uint32_t *out)
 {
 	uint32_t i;
 	for (i = 0; i < w->nfds; i++)
 		if (!w->fds[i].used)
 			break;
+	if (i >= limit)
+		return WASI_EMFILE;
 	if (i == w->nfds) {
 		if (w->nfds >= WASI_MAX_FDS)
 			return WASI_EMFILE;
@@ -175,6 +204,27 @@ uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
 	w->fds[i].used = true;
 	*out = i;
 	return 0;
+}
+
+uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
+                        uint32_t *out)
+{
+	if (!f->borrowed && wasi_host_fd_check(w, f->host) != 0)
+		return WASI_ENFILE;
+	return slot_take(w, f, w->max_fds, out);
+}
+
+/* The lowest host fd number guests may not be given (see the top). */
+static int host_fd_ceiling(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > INT_MAX)
+		return INT_MAX;
+	rlim_t reserve = rl.rlim_cur / 4;
+	if (reserve > WASI_HOST_FD_RESERVE)
+		reserve = WASI_HOST_FD_RESERVE;
+	return (int)(rl.rlim_cur - reserve);
 }
 
 void wasi_fd_release(struct wasi_fd *f)
@@ -336,9 +386,15 @@ static int add_stdio(struct wasi_ctx *w, int slot, int host)
 		return 0;
 	if (fstat(host, &st) != 0)
 		return -errno;
+	int fl = fcntl(host, F_GETFL);
+	if (fl < 0)
+		return -errno;
 	struct wasi_fd *f = &w->fds[slot];
 	f->used = true;
 	f->borrowed = true;
+	/* The guest starts with the host's APPEND (a `>>` log) and blocking
+	 * I/O, whatever O_NONBLOCK a previous program left on the fd. */
+	f->vflags = (fl & O_APPEND) ? WASI_FDFLAG_APPEND : 0;
 	f->host = host;
 	f->filetype = wasi_filetype_of_mode(st.st_mode);
 	int type;
@@ -353,30 +409,25 @@ static int add_stdio(struct wasi_ctx *w, int slot, int host)
 	return 0;
 }
 
-static int add_preopen(struct wasi_ctx *w, const struct wasi_preopen *p,
+static int add_preopen(struct wasi_ctx *w, const struct cap_dir *d,
                        char *err, size_t errlen)
 {
-	int fd = open(p->host_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot open preopened directory '%s': %s",
-		         p->host_path, strerror(e));
-		return -e;
-	}
 	struct wasi_fd f = {
-		.host = fd,
+		.host = d->fd,
+		.borrowed = true,
 		.filetype = WASI_FILETYPE_DIRECTORY,
-		.read_only = p->read_only,
+		.read_only = d->read_only,
 		.rights_base = WASI_RIGHTS_DIR,
 		.rights_inheriting = WASI_RIGHTS_ALL,
-		.preopen_name = strdup(p->guest_path ? p->guest_path
-		                                     : p->host_path),
+		.preopen_name = strdup(d->guest),
 	};
-	if (p->read_only)
+	if (d->read_only)
 		f.rights_base &= ~WASI_RIGHTS_WRITING;
 	uint32_t slot;
-	if (f.preopen_name == NULL || wasi_fd_insert(w, &f, &slot) != 0) {
-		close(fd);
+	/* Preopens are numbered whatever max_fds says (as a lowered
+	 * RLIMIT_NOFILE leaves open fds alone): the limit is on new fds. */
+	if (f.preopen_name == NULL ||
+	    slot_take(w, &f, WASI_MAX_FDS, &slot) != 0) {
 		free(f.preopen_name);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -384,8 +435,8 @@ static int add_preopen(struct wasi_ctx *w, const struct wasi_preopen *p,
 	return 0;
 }
 
-int wasi_ctx_new(const struct wasi_config *cfg, struct wasi_ctx **out,
-                 char *err, size_t errlen)
+int wasi_ctx_new(const struct caps *c, const int *inherit,
+                 struct wasi_ctx **out, char *err, size_t errlen)
 {
 	int r;
 	struct wasi_ctx *w = calloc(1, sizeof(*w));
@@ -398,20 +449,23 @@ int wasi_ctx_new(const struct wasi_config *cfg, struct wasi_ctx **out,
 	w->nfds = 8;     /* only once the table exists: wasi_ctx_free walks it */
 	for (uint32_t i = 0; i < w->nfds; i++)
 		w->fds[i].host = -1;
-	r = copy_strings(cfg->argc, cfg->argv, &w->args, &w->args_bytes,
-	                 &w->argc);
+	w->max_fds = c->max_fds < WASI_MAX_FDS ? (uint32_t)c->max_fds
+	                                       : WASI_MAX_FDS;
+	w->host_fd_ceiling = host_fd_ceiling();
+	r = copy_strings(c->nargs, (const char *const *)c->args, &w->args,
+	                 &w->args_bytes, &w->argc);
 	if (r == 0)
-		r = copy_strings(cfg->envc, cfg->envp, &w->env, &w->env_bytes,
-		                 &w->envc);
+		r = copy_strings(c->nenv, (const char *const *)c->env, &w->env,
+		                 &w->env_bytes, &w->envc);
 	if (r != 0) {
 		snprintf(err, errlen, "arguments/environment: %s", strerror(-r));
 		goto fail;
 	}
 	for (int i = 0; i < 3; i++) {
-		r = add_stdio(w, i, cfg->stdio[i]);
+		int host = caps_stdio_fd(c, i, inherit);
+		r = add_stdio(w, i, host);
 		if (r != 0) {
-			snprintf(err, errlen, "stdio fd %d: %s", cfg->stdio[i],
-			         strerror(-r));
+			snprintf(err, errlen, "stdio fd %d: %s", host, strerror(-r));
 			goto fail;
 		}
 	}
@@ -423,8 +477,8 @@ int wasi_ctx_new(const struct wasi_config *cfg, struct wasi_ctx **out,
 			w->fds[i].borrowed = true;
 		}
 	}
-	for (int i = 0; i < cfg->npreopens; i++) {
-		r = add_preopen(w, &cfg->preopens[i], err, errlen);
+	for (int i = 0; i < c->ndirs; i++) {
+		r = add_preopen(w, &c->dirs[i], err, errlen);
 		if (r != 0)
 			goto fail;
 	}
@@ -455,10 +509,10 @@ void wasi_ctx_free(struct wasi_ctx *w)
 
 struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
 {
-	if (hp->wasi != NULL || hp->wasi_cfg == NULL)
+	if (hp->wasi != NULL || hp->caps == NULL)
 		return hp->wasi;
 	char err[512], msg[600];
-	if (wasi_ctx_new(hp->wasi_cfg, &hp->wasi, err, sizeof(err)) != 0) {
+	if (wasi_ctx_new(hp->caps, NULL, &hp->wasi, err, sizeof(err)) != 0) {
 		snprintf(msg, sizeof(msg), "cannot set up WASI: %s", err);
 		engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE, msg);
 	}
@@ -468,6 +522,13 @@ struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
 bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write)
 {
 	struct proc *p = HOST_PROC(self)->proc;
+	if (f->borrowed && !f->parks) {
+		if (f->vflags & WASI_FDFLAG_NONBLOCK)
+			return false;
+		struct pollfd pf = { .fd = f->host,
+		                     .events = write ? POLLOUT : POLLIN };
+		return poll(&pf, 1, -1) >= 0 || errno == EINTR;
+	}
 	if (!f->parks || f->guest_nonblock || p == NULL)
 		return false;
 	return proc_wait_fd(p, f->host, write ? REACTOR_WRITE : REACTOR_READ, -1) == 0;

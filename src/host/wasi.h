@@ -17,36 +17,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct wasi_preopen {
-	const char *host_path;   /* directory on the host */
-	const char *guest_path;  /* name the guest sees (e.g. "/data" or ".") */
-	bool read_only;          /* deny every write/create/remove below it */
-};
-
-struct wasi_config {
-	int argc;
-	const char *const *argv;     /* argv[0] is the program name */
-	int envc;
-	const char *const *envp;     /* "KEY=VALUE" */
-	int npreopens;
-	const struct wasi_preopen *preopens;
-	int stdio[3];                /* host fds for guest fds 0,1,2 (-1: closed) */
-};
-
+struct caps;
 struct wasi_ctx;
 
-/* Create the WASI state: copies args/env, opens each preopen (an error names
- * the directory that could not be opened). Returns 0 or a negative errno. */
-int wasi_ctx_new(const struct wasi_config *cfg, struct wasi_ctx **out,
-                 char *err, size_t errlen);
-/* Close every fd the guest still holds (never the stdio fds given in cfg)
- * and free. NULL is allowed. */
+/* Create one process's WASI state from its capability set: copies the
+ * arguments and environment, numbers stdio 0-2 and the set's directories
+ * from 3 in order. The directory fds are the set's own (shared, never
+ * re-opened by path, never closed here): `c` must outlive the state.
+ * `inherit` gives the host fds that CAP_STDIO_INHERIT stands for (NULL: 0,
+ * 1 and 2; the unit tests pass pipes). Returns 0 or a negative errno with a
+ * message in err. */
+int wasi_ctx_new(const struct caps *c, const int *inherit,
+                 struct wasi_ctx **out, char *err, size_t errlen);
+/* Close every fd the guest still holds (never the stdio or directory fds of
+ * its capability set) and free. NULL is allowed. */
 void wasi_ctx_free(struct wasi_ctx *w);
 
 struct host_proc;
-/* The process's WASI state, created from hp->wasi_cfg on first use; if
- * that fails (a preopened directory vanished, no memory) the calling guest
- * traps with the reason. */
+/* The process's WASI state, created from hp->caps on first use; if that
+ * fails (no memory) the calling guest traps with the reason. */
 struct wasi_ctx *wasi_ctx_of(struct host_proc *hp);
 
 #endif

@@ -6,6 +6,26 @@
  * (EBADF for a free slot, ENOTCAPABLE for a missing right), converts guest
  * pointers with engine_guest_ptr (EFAULT), then makes one host call.
  *
+ * Flags on borrowed fds are virtual. Stdio belongs to whoever ran wisp and
+ * its open file description is shared with them (and with the next program
+ * in a pipeline); a preopen's fd is shared by every process holding the
+ * capability set. fd_fdstat_set_flags never applies a guest's APPEND or
+ * NONBLOCK to such an fd: it keeps them in the slot (each process its own)
+ * and the I/O emulates them:
+ *   - APPEND on a regular file: each fd_write is a pwritev2(RWF_APPEND),
+ *     which appends without touching the file's flags. Clearing APPEND
+ *     where the host opened the file O_APPEND (a `>>` log) cannot make
+ *     writes land elsewhere: the invoker's append wins, so a log is never
+ *     overwritten. The guest's fdstat shows what it set.
+ *   - NONBLOCK: an fd that is not ready (poll with no timeout) gives
+ *     EAGAIN at once; a write to a pipe, FIFO or terminal that is ready is
+ *     cut to PIPE_BUF bytes, which the kernel then takes without waiting
+ *     (barring another writer on the same pipe); sockets use MSG_DONTWAIT.
+ *     Regular files never block, as on the host.
+ *   - Blocking (the default, whatever the host fd's O_NONBLOCK, e.g. left
+ *     set by an earlier program): EAGAIN from the host waits with poll(2)
+ *     and retries (wasi_wait_ready).
+ *
  * fd_readdir cookies are entry ordinals (0 = start, n = after the n-th
  * entry), not the host's telldir() values: those are 64-bit hashes on most
  * file systems, and wasi-libc's telldir() returns a 32-bit long on wasm32,
@@ -19,7 +39,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -136,6 +159,9 @@ uint32_t WASI_FN(fd_fdstat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 	if (f->parks)   /* always non-blocking on the host; the guest's view */
 		flags = (uint16_t)((flags & ~WASI_FDFLAG_NONBLOCK) |
 		                   (f->guest_nonblock ? WASI_FDFLAG_NONBLOCK : 0));
+	else if (f->borrowed)   /* the guest's own APPEND and NONBLOCK */
+		flags = (uint16_t)((flags & ~(WASI_FDFLAG_APPEND |
+		                              WASI_FDFLAG_NONBLOCK)) | f->vflags);
 	wasi_st16(out + 2, flags);
 	wasi_st64(out + 8, f->rights_base);
 	wasi_st64(out + 16, f->rights_inheriting);
@@ -151,13 +177,21 @@ uint32_t WASI_FN(fd_fdstat_set_flags)(WASI_SELF, uint32_t fd, uint32_t flags)
 		return err;
 	if (flags & ~0x1fu)
 		return WASI_EINVAL;
+	/* A directory has no I/O flags (EBADF, as wasmtime answers). */
+	if (f->filetype == WASI_FILETYPE_DIRECTORY)
+		return WASI_EBADF;
 	int fl = fcntl(f->host, F_GETFL);
 	if (fl < 0)
 		return wasi_errno(errno);
-	/* Linux's F_SETFL cannot change the synchronous-I/O flags. */
+	/* Linux's F_SETFL cannot change the synchronous-I/O flags: EINVAL,
+	 * as wasmtime (which only changes APPEND and NONBLOCK either). */
 	uint16_t sync = WASI_FDFLAG_DSYNC | WASI_FDFLAG_RSYNC | WASI_FDFLAG_SYNC;
 	if ((flags & sync) != (fdflags_of_host(fl) & sync))
-		return WASI_ENOTSUP;
+		return WASI_EINVAL;
+	if (f->borrowed) {   /* never the host's: see the top of the file */
+		f->vflags = flags & (WASI_FDFLAG_APPEND | WASI_FDFLAG_NONBLOCK);
+		return 0;
+	}
 	fl &= ~(O_APPEND | O_NONBLOCK);
 	if (flags & WASI_FDFLAG_APPEND)
 		fl |= O_APPEND;
@@ -262,6 +296,65 @@ uint32_t WASI_FN(fd_filestat_set_times)(WASI_SELF, uint32_t fd, uint64_t atim,
 	       ? 0 : wasi_errno(errno);
 }
 
+/* Keep at most `max` bytes of an iovec list (a short transfer). */
+static void iov_cap(struct iovec *iov, int *niov, size_t max)
+{
+	size_t total = 0;
+	for (int i = 0; i < *niov; i++) {
+		if (iov[i].iov_len >= max - total) {
+			iov[i].iov_len = max - total;
+			*niov = i + 1;
+			return;
+		}
+		total += iov[i].iov_len;
+	}
+}
+
+/* Would an operation on borrowed fd `f`, whose guest asked for NONBLOCK,
+ * block? Then EAGAIN is the answer, without asking the host fd (whose
+ * O_NONBLOCK is not ours to set). Regular files never block. */
+bool wasi_would_block(const struct wasi_fd *f, bool write)
+{
+	if (!f->borrowed || !(f->vflags & WASI_FDFLAG_NONBLOCK) ||
+	    f->filetype == WASI_FILETYPE_REGULAR_FILE ||
+	    f->filetype == WASI_FILETYPE_DIRECTORY)
+		return false;
+	struct pollfd p = { .fd = f->host, .events = write ? POLLOUT : POLLIN };
+	return poll(&p, 1, 0) == 0;
+}
+
+/* One read or write on f's host fd; -1 with errno on failure. */
+static ssize_t rw_once(struct wasi_fd *f, struct iovec *iov, int niov,
+                       int64_t offset, bool write)
+{
+	if (offset >= 0)
+		return write ? pwritev(f->host, iov, niov, offset)
+		             : preadv(f->host, iov, niov, offset);
+	if (!f->borrowed)
+		return write ? writev(f->host, iov, niov) : readv(f->host, iov, niov);
+	/* Borrowed: the guest's own flags, emulated (see the top). */
+	bool sock = f->filetype == WASI_FILETYPE_SOCKET_STREAM ||
+	            f->filetype == WASI_FILETYPE_SOCKET_DGRAM;
+	bool nonblock = f->vflags & WASI_FDFLAG_NONBLOCK;
+	if (sock && nonblock) {
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
+		return write ? sendmsg(f->host, &m, MSG_DONTWAIT | MSG_NOSIGNAL)
+		             : recvmsg(f->host, &m, MSG_DONTWAIT);
+	}
+	if (wasi_would_block(f, write)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (!write)
+		return readv(f->host, iov, niov);
+	if (nonblock && f->filetype != WASI_FILETYPE_REGULAR_FILE)
+		iov_cap(iov, &niov, PIPE_BUF);
+	if ((f->vflags & WASI_FDFLAG_APPEND) &&
+	    f->filetype == WASI_FILETYPE_REGULAR_FILE)
+		return pwritev2(f->host, iov, niov, -1, RWF_APPEND);
+	return writev(f->host, iov, niov);
+}
+
 /* Shared body of fd_read/fd_write/fd_pread/fd_pwrite. */
 static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
                    int64_t offset, uint32_t result, bool write)
@@ -286,12 +379,7 @@ static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
 	ssize_t r;
 	int e;
 	do {
-		if (write)
-			r = offset >= 0 ? pwritev(f->host, iov, niov, offset)
-			                : writev(f->host, iov, niov);
-		else
-			r = offset >= 0 ? preadv(f->host, iov, niov, offset)
-			                : readv(f->host, iov, niov);
+		r = rw_once(f, iov, niov, offset, write);
 		e = errno;
 		/* A socket that would block parks the process (the iovecs stay
 		 * valid: nothing else runs in this process meanwhile). */
@@ -484,13 +572,18 @@ static struct dirent *dir_next(struct wasi_fd *f, uint16_t *err)
 
 /* Put the stream of `f` at `cookie`, opening it on first use. A cookie
  * past the end leaves the stream at the end. */
-static uint16_t dir_seek(struct wasi_fd *f, uint64_t cookie)
+static uint16_t dir_seek(const struct wasi_ctx *w, struct wasi_fd *f,
+                         uint64_t cookie)
 {
 	uint16_t err;
 	if (f->dir == NULL) {
 		int fd = openat(f->host, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			return wasi_errno(errno);
+		if ((err = wasi_host_fd_check(w, fd)) != 0) {
+			close(fd);
+			return err;
+		}
 		f->dir = fdopendir(fd);
 		f->dir_offs = malloc(64 * sizeof(long));
 		if (f->dir == NULL || f->dir_offs == NULL) {
@@ -524,8 +617,8 @@ uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
                              uint32_t bufused)
 {
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_READDIR,
-	                                   &err);
+	struct wasi_ctx *w = W(self);
+	struct wasi_fd *f = wasi_fd_lookup(w, fd, WASI_RIGHT_FD_READDIR, &err);
 	if (f == NULL)
 		return err;
 	uint8_t *out = engine_guest_ptr(MEM(self), buf, buf_len);
@@ -533,7 +626,7 @@ uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
 		return WASI_EFAULT;
 	if (f->filetype != WASI_FILETYPE_DIRECTORY)
 		return WASI_ENOTDIR;
-	err = dir_seek(f, cookie);
+	err = dir_seek(w, f, cookie);
 	if (err)
 		return err;
 	uint32_t used = 0;

@@ -37,6 +37,7 @@ enum {
 	WASI_EISDIR = 31,
 	WASI_ELOOP = 32,
 	WASI_EMFILE = 33,
+	WASI_ENFILE = 41,
 	WASI_ENAMETOOLONG = 37,
 	WASI_ENOENT = 44,
 	WASI_ENOMEM = 48,
@@ -175,7 +176,15 @@ enum {
 /* One slot of the guest's fd table. */
 struct wasi_fd {
 	bool used;
-	bool borrowed;          /* host fd belongs to the embedder (stdio) */
+	/* The host fd is not this process's: stdio (the embedder's) or a
+	 * preopen (its capability set's, shared by every process holding the
+	 * set). It is never closed here, and its open file description is
+	 * never changed: fd_fdstat_set_flags keeps the guest's APPEND and
+	 * NONBLOCK in `vflags` and the I/O functions emulate them
+	 * (wasi_fd.c). */
+	bool borrowed;
+	uint16_t vflags;        /* borrowed: the guest's WASI_FDFLAG_APPEND and
+	                           WASI_FDFLAG_NONBLOCK */
 	bool read_only;         /* below a read-only preopen */
 	uint8_t filetype;
 	int host;               /* host file descriptor */
@@ -196,6 +205,11 @@ struct wasi_fd {
 struct wasi_ctx {
 	struct wasi_fd *fds;
 	uint32_t nfds;          /* slots allocated in fds */
+	uint32_t max_fds;       /* a new fd must be numbered below this
+	                           (the capability set's max_fds): EMFILE */
+	int host_fd_ceiling;    /* a new host fd numbered at or above this is
+	                           refused (ENFILE): the ones above are the
+	                           runtime's reserve (see wasi.c) */
 	/* args and environment: strings back to back, each NUL-terminated */
 	char *args;
 	uint32_t args_bytes, argc;
@@ -203,9 +217,15 @@ struct wasi_ctx {
 	uint32_t env_bytes, envc;
 };
 
-/* For a `parks` fd whose operation would block: wait (parking the process)
- * until it may succeed; true to retry, false to report EAGAIN. */
+/* For an fd whose operation would block (EAGAIN from the host): a `parks`
+ * fd the guest wants blocking parks the process until it may succeed; a
+ * borrowed fd the guest wants blocking (its host fd may be O_NONBLOCK,
+ * which is not ours to clear) waits in poll(2). True to retry, false to
+ * report EAGAIN. */
 bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write);
+/* For a borrowed fd whose guest set NONBLOCK: would an operation block now?
+ * (Then the caller answers EAGAIN without touching the host fd.) */
+bool wasi_would_block(const struct wasi_fd *f, bool write);
 
 /* Map a host errno to a WASI errno (unknown ones give WASI_EIO). */
 uint16_t wasi_errno(int host_errno);
@@ -216,10 +236,18 @@ struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
                                uint64_t rights, uint16_t *err);
 /* Put `f` (copied, f->used is set) into the lowest free slot; its number in
  * *out. Ownership of f's host fd and strings passes to the table on
- * success; on failure (WASI_ENOMEM, or WASI_EMFILE when the table is full)
- * nothing is taken. */
+ * success; on failure nothing is taken: WASI_EMFILE when the lowest free
+ * number is not below the process's fd limit, WASI_ENFILE when f's host fd
+ * lies in the runtime's reserve (the host is nearly out of fds: the caller
+ * closes it, and only this guest sees the error), WASI_ENOMEM. Every fd a
+ * guest gets goes through here: opened files and directories, accepted
+ * and created sockets, sockets adopted from messages (wisp_net). */
 uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
                         uint32_t *out);
+/* May a new host fd `host` (made for w's guest, not yet in the table) be
+ * kept? WASI_ENFILE if it lies in the runtime's reserve, else 0. For host
+ * fds a slot holds besides its own (a directory's listing stream). */
+uint16_t wasi_host_fd_check(const struct wasi_ctx *w, int host);
 /* Close what a slot owns (not borrowed host fds) and mark it free. */
 void wasi_fd_release(struct wasi_fd *f);
 

@@ -12,8 +12,9 @@
  * every wake-up, and the wait resumes until some subscription is really due
  * (ppoll may return early on EINTR or for a realtime clock step).
  *
- * proc_raise is ENOSYS: delivering a host signal would hit the whole wisp
- * process, not one guest, and preview 1 has no portable meaning for it.
+ * proc_raise is ENOTSUP (as in wasmtime): delivering a host signal would hit
+ * the whole wisp process, not one guest, and preview 1 has no portable
+ * meaning for it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -370,5 +371,5 @@ void WASI_FN(proc_exit)(WASI_SELF, uint32_t code)
 
 uint32_t WASI_FN(proc_raise)(WASI_SELF, uint32_t sig)
 {
-	return WASI_ENOSYS;
+	return WASI_ENOTSUP;
 }

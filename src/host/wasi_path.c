@@ -399,9 +399,12 @@ static int open_flags(uint32_t dirflags, uint32_t oflags, uint64_t base,
 	bool rd = base & (WASI_RIGHT_FD_READ | WASI_RIGHT_FD_READDIR);
 	bool wr = base & (WASI_RIGHT_FD_WRITE | WASI_RIGHT_FD_ALLOCATE |
 	                  WASI_RIGHT_FD_FILESTAT_SET_SIZE);
+	/* A directory opened for writing is EISDIR, as open(2) says (and as
+	 * wasmtime answers): O_DIRECTORY does not turn the request into a
+	 * read-only one. */
 	if (oflags & WASI_O_DIRECTORY)
-		fl |= O_DIRECTORY | O_RDONLY;
-	else if (wr)
+		fl |= O_DIRECTORY;
+	if (wr)
 		fl |= rd ? O_RDWR : O_WRONLY;
 	else
 		fl |= O_RDONLY;

@@ -55,6 +55,10 @@ uint32_t WASI_FN(sock_accept)(WASI_SELF, uint32_t fd, uint32_t flags,
 	 * the host, parking the process when the guest wants to block. */
 	if ((flags & WASI_FDFLAG_NONBLOCK) || f->parks)
 		fl |= SOCK_NONBLOCK;
+	/* A borrowed listener (stdin) the guest made non-blocking: its host
+	 * fd's flags are not ours, so look before accepting. */
+	if (wasi_would_block(f, false))
+		return WASI_EAGAIN;
 	int h;
 	while ((h = accept4(f->host, NULL, NULL, fl)) < 0 && errno == EAGAIN &&
 	       wasi_wait_ready(self, f, false))
@@ -99,6 +103,8 @@ uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
 		return err;
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
 	int fl = 0;
+	if (f->borrowed && (f->vflags & WASI_FDFLAG_NONBLOCK))
+		fl |= MSG_DONTWAIT;   /* the guest's own NONBLOCK (wasi_fd.c) */
 	if (ri_flags & WASI_RIFLAG_PEEK)
 		fl |= MSG_PEEK;
 	if (ri_flags & WASI_RIFLAG_WAITALL)
@@ -139,7 +145,10 @@ uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
 	ssize_t r;
 	int e;
-	while ((r = sendmsg(f->host, &msg, MSG_NOSIGNAL)) < 0 && (e = errno) == EAGAIN &&
+	int fl = MSG_NOSIGNAL;
+	if (f->borrowed && (f->vflags & WASI_FDFLAG_NONBLOCK))
+		fl |= MSG_DONTWAIT;
+	while ((r = sendmsg(f->host, &msg, fl)) < 0 && (e = errno) == EAGAIN &&
 	       wasi_wait_ready(self, f, true))
 		;
 	e = errno;

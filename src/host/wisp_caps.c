@@ -5,7 +5,9 @@
  * process has been spawned with it (the children hold it; it must not
  * change under them). Handles are indexes into the caller's own small table:
  * another process's handle numbers mean nothing here, so they cannot be
- * forged into authority.
+ * forged into authority. A narrowed set keeps referring to the directory
+ * fds its root opened (see caps.h): dropping a directory or making it
+ * read-only never looks a host path up again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +65,8 @@ u32 NS(free)(void *self, u32 h)
 /* Does directory i match the guest name g (len 0: every directory)? */
 static bool dir_is(const struct caps *c, int i, const char *g, u32 len)
 {
-	return len == 0 || (strlen(c->dirs[i].guest_path) == len &&
-	                    memcmp(c->dirs[i].guest_path, g, len) == 0);
+	return len == 0 || (strlen(c->dirs[i].guest) == len &&
+	                    memcmp(c->dirs[i].guest, g, len) == 0);
 }
 
 /* Drop the directory the guest sees as `guest` (all of them if len 0). */
@@ -78,9 +80,7 @@ u32 NS(drop_dir)(void *self, u32 h, u32 guest, u32 len)
 	bool found = false;
 	for (int i = 0; i < c->ndirs;) {
 		if (dir_is(c, i, g, len)) {
-			free((char *)c->dirs[i].host_path);
-			free((char *)c->dirs[i].guest_path);
-			c->dirs[i] = c->dirs[--c->ndirs];
+			caps_drop_dir(c, i);
 			found = true;
 		} else {
 			i++;
@@ -155,6 +155,7 @@ u32 NS(limit)(void *self, u32 h, u32 which, u64 value)
 	case WISP_LIMIT_MEMORY: field = &c->max_memory; break;
 	case WISP_LIMIT_CPU: field = &c->max_cpu; break;
 	case WISP_LIMIT_MESSAGE: field = &c->max_message; break;
+	case WISP_LIMIT_FDS: field = &c->max_fds; break;
 	case WISP_LIMIT_PROCESSES:
 		/* This set's own quota; its parents' quotas still apply too. */
 		field = &c->max_processes;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wasi_impl.h"
 #include "wisp_api.h"
 #include "proc/mailbox.h"
 
@@ -33,8 +34,9 @@ static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
 	api_work(hp, m->len);
 	if (m->fd >= 0 && m->len == 4 && buf_len >= 4) {
 		uint32_t slot;
-		if (net_adopt_socket(hp, m->fd, &slot) != 0)
-			return WISP_ENOMEM;
+		uint16_t err = net_adopt_socket(hp, m->fd, &slot);
+		if (err != 0)   /* the message stays queued */
+			return err == WASI_EMFILE || err == WASI_ENFILE ? WISP_ELIMIT : WISP_ENOMEM;
 		m->fd = -1;
 		memcpy(m->data, &slot, 4);
 	}

@@ -1,5 +1,5 @@
 /*
- * caps.c — capability sets (see caps.h).
+ * caps.c — capability sets (see caps.h for the design).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "caps.h"
@@ -21,6 +22,7 @@ struct caps *caps_new(void)
 	c->max_memory = UINT64_MAX;
 	c->max_cpu = UINT64_MAX;
 	c->max_message = UINT64_MAX;
+	c->max_fds = CAPS_DEFAULT_MAX_FDS;
 	c->null_fd = -1;
 	return c;
 }
@@ -43,12 +45,19 @@ struct caps *caps_derive(struct caps *p)
 		return NULL;
 	caps_ref(p);
 	c->parent = p;
-	c->ndirs = p->ndirs;
+	/* The same directory fds: they stay open while the set that owns
+	 * them lives, and c holds that set through `parent`. */
 	c->dirs = calloc((size_t)p->ndirs + 1, sizeof(*c->dirs));
 	for (int i = 0; c->dirs && i < p->ndirs; i++) {
-		c->dirs[i].host_path = strdup(p->dirs[i].host_path);
-		c->dirs[i].guest_path = strdup(p->dirs[i].guest_path);
-		c->dirs[i].read_only = p->dirs[i].read_only;
+		c->dirs[i] = p->dirs[i];
+		c->dirs[i].owned = false;
+		c->dirs[i].guest = strdup(p->dirs[i].guest);
+		c->dirs[i].host = strdup(p->dirs[i].host);
+		c->ndirs++;
+		if (c->dirs[i].guest == NULL || c->dirs[i].host == NULL) {
+			caps_unref(c);
+			return NULL;
+		}
 	}
 	c->env = dup_strings(p->env, p->nenv);
 	c->nenv = p->nenv;
@@ -70,6 +79,7 @@ struct caps *caps_derive(struct caps *p)
 	c->max_memory = p->max_memory;
 	c->max_cpu = p->max_cpu;
 	c->max_message = p->max_message;
+	c->max_fds = p->max_fds;
 	c->verbose = p->verbose;
 	/* The quota of a narrowed set starts as "no more than the parent's",
 	 * which the parent's own counter already enforces. */
@@ -92,8 +102,10 @@ void caps_unref(struct caps *c)
 	if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
 	for (int i = 0; i < c->ndirs; i++) {
-		free((char *)c->dirs[i].host_path);
-		free((char *)c->dirs[i].guest_path);
+		if (c->dirs[i].owned)
+			close(c->dirs[i].fd);
+		free(c->dirs[i].guest);
+		free(c->dirs[i].host);
 	}
 	free(c->dirs);
 	for (int i = 0; c->env && i < c->nenv; i++)
@@ -119,29 +131,54 @@ int caps_finish(struct caps *c)
 			if (c->null_fd < 0)
 				return -errno;
 		}
-		c->wasi.stdio[i] = c->stdio[i] == CAP_STDIO_INHERIT ? i
-		                 : c->stdio[i] == CAP_STDIO_NULL ? c->null_fd : -1;
 	}
-	c->wasi.argc = c->nargs;
-	c->wasi.argv = (const char *const *)c->args;
-	c->wasi.envc = c->nenv;
-	c->wasi.envp = (const char *const *)c->env;
-	c->wasi.npreopens = c->ndirs;
-	c->wasi.preopens = c->dirs;
 	return 0;
+}
+
+int caps_stdio_fd(const struct caps *c, int i, const int *inherit)
+{
+	switch (c->stdio[i]) {
+	case CAP_STDIO_INHERIT: return inherit ? inherit[i] : i;
+	case CAP_STDIO_NULL: return c->null_fd;
+	default: return -1;
+	}
 }
 
 int caps_add_dir(struct caps *c, const char *host, const char *guest, bool ro)
 {
-	struct wasi_preopen *d = realloc(c->dirs, ((size_t)c->ndirs + 1) * sizeof(*d));
+	struct cap_dir *d = realloc(c->dirs, ((size_t)c->ndirs + 1) * sizeof(*d));
 	if (d == NULL)
 		return -ENOMEM;
 	c->dirs = d;
-	d[c->ndirs].host_path = strdup(host);
-	d[c->ndirs].guest_path = strdup(guest);
-	d[c->ndirs].read_only = ro;
-	c->ndirs++;
+	int fd = open(host, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		close(fd);
+		return -ENOTDIR;
+	}
+	struct cap_dir n = { .fd = fd, .guest = strdup(guest),
+	                     .host = strdup(host), .read_only = ro, .owned = true };
+	if (n.guest == NULL || n.host == NULL) {
+		close(fd);
+		free(n.guest);
+		free(n.host);
+		return -ENOMEM;
+	}
+	d[c->ndirs++] = n;
 	return 0;
+}
+
+void caps_drop_dir(struct caps *c, int i)
+{
+	if (c->dirs[i].owned)
+		close(c->dirs[i].fd);
+	free(c->dirs[i].guest);
+	free(c->dirs[i].host);
+	memmove(&c->dirs[i], &c->dirs[i + 1],
+	        (size_t)(c->ndirs - i - 1) * sizeof(c->dirs[0]));
+	c->ndirs--;
 }
 
 int caps_add_env(struct caps *c, const char *kv)

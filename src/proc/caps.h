@@ -7,12 +7,30 @@
  * only be narrower than the parent's — every builder operation drops or
  * lowers something, none adds. The root set comes from `wisp run`'s options.
  *
- * Enforcement is at the host boundary: WASI sees only the directories,
- * environment and stdio of the set (the kernel confines paths beneath the
- * preopens); wisp_net checks the network rules; spawning checks may_spawn and
- * the process quota; the engine enforces the memory limit (memory.grow
- * fails); the scheduler charges reductions against the CPU limit; sends
- * check the message size limit.
+ * Enforcement is at the host boundary: WASI (src/host, above this layer)
+ * builds a process's WASI state from the set and sees only its directories,
+ * environment, stdio and fd limit; wisp_net checks the network rules;
+ * spawning checks may_spawn and the process quota; the engine enforces the
+ * memory limit (memory.grow fails); the scheduler charges reductions against
+ * the CPU limit; sends check the message size limit. This header includes no
+ * host header: the set describes, the layers above enforce.
+ *
+ * Directories are held as open directory fds (O_PATH|O_DIRECTORY), opened
+ * once, when the root set is built from `wisp run`'s options, and never
+ * looked up by host path again: every process's WASI state refers to those
+ * same fds, and the kernel resolves guest paths beneath them (openat2
+ * RESOLVE_BENEATH). A guest that renames a preopened directory away and
+ * puts a symlink in its place changes nothing for anyone: the fd still
+ * names the directory it was opened on. A narrowed set refers to its root's
+ * fds (it holds the root alive through `parent`); only the set that opened
+ * a directory closes it, when its last reference goes.
+ *
+ * Rejected: keeping host paths and opening them per process (what wisp did
+ * first). Any guest with write access above a preopen could swap the path
+ * for a symlink between the root set's check and a child's first WASI call
+ * and give that child the whole host. Dup'ing the fds per process instead of
+ * sharing them would cost a host fd per preopen per process for nothing: an
+ * O_PATH fd has no offset or flags a process could change for another.
  */
 #ifndef WISP_CAPS_H
 #define WISP_CAPS_H
@@ -20,8 +38,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-#include "host/wasi.h"
 
 enum cap_stdio { CAP_STDIO_INHERIT = 0, CAP_STDIO_NULL = 1, CAP_STDIO_CLOSED = 2 };
 
@@ -31,11 +47,23 @@ struct net_rule {
 	uint16_t port;
 };
 
+/* The fds a process may hold when its set says nothing else. */
+#define CAPS_DEFAULT_MAX_FDS 1024
+
+/* A directory the guest sees as `guest`. */
+struct cap_dir {
+	int fd;                       /* O_PATH|O_DIRECTORY, see above */
+	char *guest;                  /* the name the guest sees ("/data", ".") */
+	char *host;                   /* the path it was opened by (messages only) */
+	bool read_only;               /* deny every write/create/remove below it */
+	bool owned;                   /* this set opened fd and closes it */
+};
+
 struct caps {
 	atomic_int refs;
 	struct caps *parent;          /* the set this one was narrowed from */
 	/* files, environment, arguments, stdio (as WASI will see them) */
-	struct wasi_preopen *dirs;
+	struct cap_dir *dirs;
 	int ndirs;
 	char **env;
 	int nenv;
@@ -54,27 +82,40 @@ struct caps {
 	uint64_t max_memory;          /* bytes of linear memory */
 	uint64_t max_cpu;             /* reductions over the process's lifetime */
 	uint64_t max_message;         /* bytes per message */
-	/* derived: what WASI is built from */
-	struct wasi_config wasi;
+	uint64_t max_fds;             /* fd numbers a process may use (default
+	                                 CAPS_DEFAULT_MAX_FDS): a new fd must get
+	                                 a number below it */
 	int null_fd;                  /* /dev/null for CAP_STDIO_NULL, or -1 */
 	bool verbose;                 /* log denials (wisp run -v) */
 	bool frozen;                  /* a process holds it: no more changes */
 };
 
-/* An empty set: nothing allowed, no limits set yet (UINT64_MAX). */
+/* An empty set: nothing allowed, no limits set yet (UINT64_MAX), except
+ * max_fds (CAPS_DEFAULT_MAX_FDS). */
 struct caps *caps_new(void);
 /* A mutable copy of c (refs 1, parent c), for narrowing. */
 struct caps *caps_derive(struct caps *c);
 void caps_ref(struct caps *c);
 void caps_unref(struct caps *c);
-/* Build c->wasi from the fields (after the last change). 0 or -errno. */
+/* Make c ready for a process to hold (after the last change): opens
+ * /dev/null if a stdio slot needs it. 0 or -errno. */
 int caps_finish(struct caps *c);
+/* The host fd a process's stdio slot i (0-2) stands for, given the host
+ * fds `inherit` means (NULL: 0, 1, 2); -1 if closed. */
+int caps_stdio_fd(const struct caps *c, int i, const int *inherit);
 
-/* Add to a set being built by the CLI (the root): returns 0 or -EINVAL. */
+/* Add to a set being built by the CLI (the root). caps_add_dir opens the
+ * directory now (following symlinks in `host`, which is the user's choice,
+ * once); 0, or -errno (-ENOTDIR if it is not a directory). The others
+ * return 0 or -EINVAL / -ENOMEM. */
 int caps_add_dir(struct caps *c, const char *host, const char *guest, bool ro);
 int caps_add_env(struct caps *c, const char *kv);
 int caps_set_args(struct caps *c, int argc, const char *const *argv);
 int caps_add_rule(struct caps *c, bool listen, const char *spec);
+
+/* Remove directory i of a set being narrowed (the order of the others is
+ * kept: it is the guest's preopen numbering). */
+void caps_drop_dir(struct caps *c, int i);
 
 /* Checks (host code; a denial is logged when verbose). */
 bool caps_may_connect(const struct caps *c, const char *host, unsigned port);

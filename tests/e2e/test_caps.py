@@ -136,3 +136,184 @@ def test_bad_capability_options(wisp, build_proc, args, needle):
     r = wisp("run", *args, build_proc(GUEST), "forge")
     assert r.code == 2, r
     assert needle in r.err, r
+
+
+# ---- preopens are opened once (issue 12.2) ----
+#
+# caps_preopen_swap.c renames a nested preopen away and puts a symlink to /
+# (or a fresh directory) at its path, then spawns a child. The child's
+# /inner must still be the directory that was opened when wisp started;
+# nothing outside the preopens may be read or written.
+
+SWAP = "caps_preopen_swap.c"
+
+
+def swap_tree(tmp_path):
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "inner" / "marker").write_text("inner-original\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    return outer, outside
+
+
+def swap_run(wisp, build_proc, tmp_path, mode, inner_flag="--dir"):
+    outer, outside = swap_tree(tmp_path)
+    r = wisp("run", "--tier", "fast", "--dir", f"{outer}::/outer",
+             inner_flag, f"{outer}/inner::/inner", build_proc(SWAP), mode, outside)
+    # the host tree: nothing written outside, the moved directory intact
+    assert list(outside.iterdir()) == [], r
+    assert (outer / "moved" / "marker").read_text() == "inner-original\n"
+    return r, outer
+
+
+@pytest.mark.parametrize("inner_flag", ["--dir", "--dir-ro"])
+def test_swapped_preopen_path_reaches_nothing(wisp, build_proc, tmp_path, inner_flag):
+    r, outer = swap_run(wisp, build_proc, tmp_path, "swap", inner_flag)
+    assert r.code == 0, r
+    write_via_inner = "ENOENT" if inner_flag == "--dir" else "ENOTCAPABLE"
+    assert lines(r) == [
+        "rename inner away: ok", "symlink inner -> /: ok",
+        "read root via /inner: ENOENT",          # /inner is still the moved directory
+        f"write outside via /inner: {write_via_inner}",
+        "read root via swapped path: ENOTCAPABLE",
+        "write outside via swapped path: ENOTCAPABLE",
+        "dotdot out of /inner: ENOTCAPABLE",
+        "marker: inner-original",
+    ], r
+    assert os.readlink(outer / "inner") == "/"
+
+
+def test_narrowed_set_keeps_the_opened_directories(wisp, build_proc, tmp_path):
+    r, _ = swap_run(wisp, build_proc, tmp_path, "narrowed")
+    assert r.code == 0, r
+    assert lines(r) == [
+        "rename inner away: ok", "symlink inner -> /: ok",
+        "read root via /inner: ENOENT",
+        "write outside via /inner: ENOTCAPABLE",  # read-only in the narrowed set
+        "read root via swapped path: ENOTCAPABLE",  # /outer was dropped
+        "write outside via swapped path: ENOTCAPABLE",
+        "dotdot out of /inner: ENOTCAPABLE",
+        "marker: inner-original",
+    ], r
+
+
+def test_nested_preopen_is_the_directory_opened_at_start(wisp, build_proc, tmp_path):
+    r, outer = swap_run(wisp, build_proc, tmp_path, "nested")
+    assert r.code == 0, r
+    assert lines(r)[:2] == ["rename inner away: ok", "new inner: ok"], r
+    assert lines(r)[-1] == "marker: inner-original", r
+    assert list((outer / "inner").iterdir()) == []
+
+
+def test_a_directory_that_is_not_one_is_refused_at_start(wisp, build_proc, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = wisp("run", "--dir", f"{f}::/f", build_proc(GUEST), "forge")
+    assert r.code == 1, r
+    assert f"cannot open directory '{f}'" in r.err and "Not a directory" in r.err, r
+
+
+# ---- file descriptors (issue 12.6) ----
+
+FDS = "caps_fds.c"
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "f").write_text("f")
+    return d
+
+
+def test_fd_limit_stops_one_process_only(wisp, build_proc, data_dir):
+    r = wisp("run", "--tier", "fast", "--max-fds", "64", "--dir", f"{data_dir}::/data",
+             "--allow-listen", "127.0.0.1:*", build_proc(FDS), "limit")
+    assert r.code == 0, r
+    assert lines(r) == [
+        "opened 60: EMFILE",              # 64 numbers: stdio, /data and 60 files
+        "listen at the limit: EMFILE",
+        "other process open: ok", "other process listen: ok", "child ended: kind 0",
+        "listen after a close: ok",
+    ], r
+
+
+def test_default_fd_limit(wisp, build_proc, data_dir):
+    r = wisp("run", "--tier", "fast", "--dir", f"{data_dir}::/data",
+             "--allow-listen", "127.0.0.1:*", build_proc(FDS), "limit")
+    assert r.code == 0, r
+    assert lines(r)[0] == "opened 1020: EMFILE", r
+
+
+def test_fd_limit_narrowed_for_a_child(wisp, build_proc, data_dir):
+    r = wisp("run", "--tier", "fast", "--dir", f"{data_dir}::/data", build_proc(FDS), "narrow")
+    assert r.code == 0, r
+    assert lines(r) == ["limit fds: 0", "raise back: 0",
+                        "narrowed child opened 6: EMFILE", "child ended: kind 0"], r
+
+
+def test_host_fd_reserve_keeps_the_runtime_and_others_going(build_proc, data_dir, shared_cache):
+    """With the host's RLIMIT_NOFILE at 256 and no useful per-process limit,
+    one process takes every fd guests may have (ENFILE), and the runtime
+    still spawns, runs and reports; the others get ENFILE, not a trap."""
+    import resource
+    import subprocess
+    from conftest import WISP
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    p = subprocess.run([str(WISP), "run", "--tier", "fast", "--max-fds", "100000",
+                        "--dir", f"{data_dir}::/data", "--allow-listen", "127.0.0.1:*",
+                        str(build_proc(FDS)), "host"],
+                       env=env, capture_output=True, text=True, timeout=120,
+                       preexec_fn=low_limit)
+    out = p.stdout.splitlines()
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert out[:-1] == [
+        "hog stopped: ENFILE",
+        "other process open: ENFILE", "other process listen: ENFILE", "child ended: kind 0",
+        "other process open: ok", "other process listen: ok", "child ended: kind 0",
+    ], (p.stdout, p.stderr)
+    held = int(out[-1].split()[-1])
+    assert 150 < held <= 256 - 64, held     # the top quarter stays the runtime's
+
+
+@pytest.mark.parametrize("value", ["-1", "x", ""])
+def test_bad_max_fds(wisp, build_proc, value):
+    r = wisp("run", "--max-fds", value, build_proc(GUEST), "forge")
+    assert r.code == 2, r
+
+
+def test_closed_stdin_at_start_does_not_become_a_preopen(build_c, shared_cache, tmp_path):
+    """wisp started with fd 0 closed: the preopen must not be opened as fd 0
+    and then handed to guests as their (writable) stdin."""
+    import subprocess
+    from conftest import WISP
+
+    m = build_c(r"""
+#include <stdio.h>
+#include <wasi/api.h>
+int main(void)
+{
+	__wasi_fdstat_t st;
+	int r = __wasi_fd_fdstat_get(0, &st);
+	printf("stdin: %d type %d\n", r, r ? -1 : st.fs_filetype);
+	__wasi_fd_t fd;
+	r = __wasi_path_open(0, 0, "evil", __WASI_OFLAGS_CREAT, __WASI_RIGHTS_FD_WRITE, 0, 0, &fd);
+	printf("create via stdin: %d\n", r);
+	return 0;
+}
+""", name="stdin_probe")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    p = subprocess.run([str(WISP), "run", "--tier", "fast", "--dir-ro", f"{ro}::/ro", str(m)],
+                       env=env, capture_output=True, text=True, timeout=120,
+                       stdin=None, preexec_fn=lambda: os.close(0))
+    assert p.returncode == 0, p
+    # /dev/null stands in for the closed stdin: a character device
+    assert p.stdout.splitlines() == ["stdin: 0 type 2", "create via stdin: 76"], p
+    assert list(ro.iterdir()) == []

@@ -3,6 +3,7 @@ real wisp binary. Together the guests call every one of the 46
 wasi_snapshot_preview1 functions (test_every_wasi_function_is_exercised
 checks their imports), including error paths, and the host side of each
 test checks what the guest could and could not touch."""
+import fcntl
 import os
 import subprocess
 import time
@@ -24,7 +25,7 @@ path_unlink_file poll_oneoff proc_exit proc_raise sched_yield random_get
 sock_accept sock_recv sock_send sock_shutdown
 """.split()
 
-GUESTS = ["wasi_fs.c", "wasi_ro.c", "wasi_misc.c", "wasi_pipe.c"]
+GUESTS = ["wasi_fs.c", "wasi_ro.c", "wasi_misc.c", "wasi_pipe.c", "wasi_stdio_flags.c"]
 
 FS_EXPECTED = """\
 fopen_w: ok
@@ -47,6 +48,7 @@ fadvise: 0
 fadvise_bad: 1
 fsync: ok
 fdatasync: ok
+setfl_sync: 1
 setfl_append: ok
 getfl_append: 1
 size_after_append: 101
@@ -60,6 +62,7 @@ close: ok
 close_again: EBADF
 mkdir: ok
 mkdir_again: EEXIST
+setfl_dir: 1
 opendir: ok
 readdir: 300 entries, 2 dots
 readdir_names: ok
@@ -99,6 +102,9 @@ open_excl: EEXIST
 open_dir_as_file_rw: EISDIR
 open_notdir: ENOTDIR
 open_directory_flag: ENOTDIR
+open_directory_rw: EISDIR
+open_directory_wronly: EISDIR
+open_directory_ro: ok
 esc_open_dotdot: ENOTCAPABLE
 esc_open_deep: ENOTCAPABLE
 esc_open_inside: ok
@@ -270,7 +276,7 @@ def test_misc(wisp, build_c, tmp_path):
         "nanosleep_80ms: ok", "poll_abs_realtime: 0 1 7 ok", "poll_zero_subs: 28",
         "poll_stdin: 1 1", "stdin: 5 ping", "poll_eof: 1", "poll_timeout: 0 ok",
         "getentropy: 0", "entropy_nonzero: 1", "random_get_1MiB: 0",
-        "sched_yield: 0", "proc_raise: 52",
+        "sched_yield: 0", "proc_raise: 58",
         "renumber: 0", "renumbered_reads: first", "old_fd_gone: 8",
         "prestat: 0 5", "prestat_name: 0 /data", "prestat_stdout: 8",
         "isatty_stdout: 0",
@@ -314,3 +320,66 @@ def test_write_to_closed_pipe_is_epipe_not_sigpipe(build_c, shared_cache):
     code = p.wait(timeout=60)
     assert code == 3, (code, err)
     assert err == "write failed: EPIPE\n"
+
+
+# ---- stdio flags are the guest's own (issue 12.7) ----
+
+def run_with_fds(build_c, shared_cache, args, stdin, stdout, stderr):
+    m = build_c("wasi_stdio_flags.c")
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    p = subprocess.Popen([str(WISP), "run", "--tier", "fast", str(m), *args],
+                         stdin=stdin, stdout=stdout, stderr=stderr, env=env)
+    return p
+
+
+def test_guest_stdio_flags_never_reach_the_host(build_c, shared_cache, tmp_path):
+    log = tmp_path / "log"
+    log.write_text("EXISTING\n")
+    out = os.open(log, os.O_WRONLY | os.O_APPEND)      # as a shell's `>>`
+    in_r, in_w = os.pipe()                               # stays empty and open
+    err_r, err_w = os.pipe()
+    try:
+        p = run_with_fds(build_c, shared_cache, ["flags"], in_r, out, err_w)
+        code = p.wait(timeout=120)
+        os.close(err_w)
+        err = os.read(err_r, 65536).decode()
+        assert code == 0, err
+        assert err.splitlines() == [
+            "stdout append at start: 1", "stdin nonblock at start: 0",
+            "set stdin nonblock: ok",
+            "stdin read: EAGAIN",          # emulated: the host fd stays blocking
+            "stdin nonblock now: 1",
+            "set stdout nonblock, no append: ok", "stdout append now: 0",
+            "seek stdout: ok", "write stdout: ok",
+            "set stderr nonblock: ok", "stderr still writes: ok",
+        ], err
+        # the open file descriptions we share with the guest are unchanged
+        assert os.get_blocking(in_r) and os.get_blocking(out)
+        assert fcntl.fcntl(out, fcntl.F_GETFL) & os.O_APPEND
+        # and the log was appended to, not overwritten
+        assert log.read_text() == "EXISTING\nGUEST\n"
+    finally:
+        for fd in (out, in_r, in_w, err_r):
+            os.close(fd)
+
+
+def test_blocking_guest_read_on_a_nonblocking_stdin_waits(build_c, shared_cache):
+    in_r, in_w = os.pipe()
+    os.set_blocking(in_r, False)        # left so by an earlier program
+    try:
+        p = run_with_fds(build_c, shared_cache, ["blockread"], in_r, None,
+                         subprocess.PIPE)
+        # the guest reads before or after this write: either way it must
+        # get the data, never EAGAIN
+        time.sleep(0.5)
+        os.write(in_w, b"late\n")
+        os.close(in_w)
+        in_w = -1
+        err = p.stderr.read().decode()
+        assert p.wait(timeout=120) == 0, err
+        assert err.splitlines() == ["stdin nonblock: 0", "read: late"], err
+        assert not os.get_blocking(in_r)  # still as its owner left it
+    finally:
+        os.close(in_r)
+        if in_w >= 0:
+            os.close(in_w)

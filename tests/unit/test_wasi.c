@@ -6,7 +6,8 @@
  *
  * Each test builds a fresh process: 64 KiB of guest memory, stdio on pipes
  * (stdin: a pipe we write to; stdout and stderr: a pipe we read), and one
- * preopen "/sandbox" on a temporary directory.
+ * preopen "/sandbox" on a temporary directory, all from a capability set
+ * as the runtime builds them (the pipes are what "inherit" stands for).
  */
 #include "unit.h"
 
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "host/wasi_impl.h"
+#include "proc/caps.h"
 
 /* The engine's engine_exit is only reachable with a running instance; a
  * weak fallback keeps this binary linkable if the engine lacks it. */
@@ -54,8 +56,21 @@ struct fx {
 	uint8_t *data;
 	wasm_rt_memory_t mem;
 	struct host_proc hp;
+	struct caps *caps;
 	struct wasi_ctx *w;
 };
+
+/* A set with the given directories ((host, guest, read-only) triples). */
+static struct caps *caps_with(int ndirs, const char *const *dirs,
+                              const bool *ro)
+{
+	struct caps *c = caps_new();
+	assert_non_null(c);
+	for (int i = 0; i < ndirs; i++)
+		assert_int_equal(caps_add_dir(c, dirs[2 * i], dirs[2 * i + 1],
+		                              ro[i]), 0);
+	return c;
+}
 
 static int setup(void **state)
 {
@@ -70,15 +85,17 @@ static int setup(void **state)
 	fx->mem.pages = MEMSZ / 65536;
 	fx->mem.max_pages = MEMSZ / 65536;
 	const char *argv[] = { "prog", "one", "" };
-	const char *envp[] = { "A=1", "LONGER=value" };
-	struct wasi_preopen pre = { fx->root, "/sandbox", false };
-	struct wasi_config cfg = {
-		.argc = 3, .argv = argv, .envc = 2, .envp = envp,
-		.npreopens = 1, .preopens = &pre,
-		.stdio = { fx->in[0], fx->out[1], fx->out[1] },
-	};
+	const char *dirs[] = { fx->root, "/sandbox" };
+	const bool ro[] = { false };
+	fx->caps = caps_with(1, dirs, ro);
+	assert_int_equal(caps_set_args(fx->caps, 3, argv), 0);
+	assert_int_equal(caps_add_env(fx->caps, "A=1"), 0);
+	assert_int_equal(caps_add_env(fx->caps, "LONGER=value"), 0);
+	assert_int_equal(caps_finish(fx->caps), 0);
+	const int inherit[3] = { fx->in[0], fx->out[1], fx->out[1] };
 	char err[256];
-	assert_int_equal(wasi_ctx_new(&cfg, &fx->w, err, sizeof(err)), 0);
+	assert_int_equal(wasi_ctx_new(fx->caps, inherit, &fx->w, err,
+	                              sizeof(err)), 0);
 	fx->hp.mem = &fx->mem;
 	fx->hp.wasi = fx->w;
 	*state = fx;
@@ -89,6 +106,7 @@ static int teardown(void **state)
 {
 	struct fx *fx = *state;
 	wasi_ctx_free(fx->w);
+	caps_unref(fx->caps);
 	/* stdio belongs to the embedder: still open after the free */
 	assert_int_not_equal(fcntl(fx->in[0], F_GETFD), -1);
 	assert_int_not_equal(fcntl(fx->out[1], F_GETFD), -1);
@@ -147,17 +165,17 @@ static uint32_t open_at(struct fx *fx, uint32_t dir, const char *path,
 #define RO (WASI_RIGHTS_FILE & ~(WASI_RIGHT_FD_WRITE | WASI_RIGHT_FD_ALLOCATE | \
                                  WASI_RIGHT_FD_FILESTAT_SET_SIZE))
 
-static void ctx_new_names_missing_preopen(void **state)
+/* A directory is opened when it is added to the set: a missing one or a
+ * file is refused then, not at some process's first WASI call. */
+static void caps_add_dir_opens_now(void **state)
 {
 	(void)state;
-	struct wasi_preopen pre = { "/nonexistent/wisp-dir", "/x", false };
-	struct wasi_config cfg = { .npreopens = 1, .preopens = &pre,
-	                           .stdio = { -1, -1, -1 } };
-	struct wasi_ctx *w = (void *)1;
-	char err[256] = "";
-	assert_int_equal(wasi_ctx_new(&cfg, &w, err, sizeof(err)), -ENOENT);
-	assert_null(w);
-	assert_non_null(strstr(err, "/nonexistent/wisp-dir"));
+	struct caps *c = caps_new();
+	assert_int_equal(caps_add_dir(c, "/nonexistent/wisp-dir", "/x", false),
+	                 -ENOENT);
+	assert_int_equal(caps_add_dir(c, "/etc/passwd", "/x", false), -ENOTDIR);
+	assert_int_equal(c->ndirs, 0);
+	caps_unref(c);
 }
 
 static void ctx_closed_stdio_and_preopen_numbers(void **state)
@@ -166,12 +184,14 @@ static void ctx_closed_stdio_and_preopen_numbers(void **state)
 	char dir[512];
 	tmp_template(dir, sizeof(dir));
 	assert_non_null(mkdtemp(dir));
-	struct wasi_preopen pre[2] = { { dir, "/a", false }, { dir, ".", true } };
-	struct wasi_config cfg = { .npreopens = 2, .preopens = pre,
-	                           .stdio = { -1, -1, -1 } };
+	const char *dirs[] = { dir, "/a", dir, "." };
+	const bool ro[] = { false, true };
+	struct caps *c = caps_with(2, dirs, ro);
+	for (int i = 0; i < 3; i++)
+		c->stdio[i] = CAP_STDIO_CLOSED;
 	struct wasi_ctx *w;
 	char err[256];
-	assert_int_equal(wasi_ctx_new(&cfg, &w, err, sizeof(err)), 0);
+	assert_int_equal(wasi_ctx_new(c, NULL, &w, err, sizeof(err)), 0);
 	uint8_t mem[64] = { 0 };
 	wasm_rt_memory_t m = { .data = mem, .size = sizeof(mem) };
 	struct host_proc hp = { .mem = &m, .wasi = w };
@@ -187,7 +207,79 @@ static void ctx_closed_stdio_and_preopen_numbers(void **state)
 	                 WASI_EBADF);
 	wasi_ctx_free(w);
 	wasi_ctx_free(NULL);
+	caps_unref(c);
 	rmdir(dir);
+}
+
+/* Flags a guest sets on its stdio are its own: the host's open file
+ * descriptions (shared with whoever ran wisp) never change. */
+static void stdio_flags_are_virtual(void **state)
+{
+	struct fx *fx = *state;
+	/* stdin: an empty pipe; NONBLOCK is emulated */
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, 0, WASI_FDFLAG_NONBLOCK), 0);
+	assert_false(fcntl(fx->in[0], F_GETFL) & O_NONBLOCK);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_get(SELF, 0, A_BUF), 0);
+	assert_int_equal(wasi_ld16(fx->data + A_BUF + 2), WASI_FDFLAG_NONBLOCK);
+	iov1(fx, A_BUF, 8);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_read(SELF, 0, A_IOV, 1, A_OUT), WASI_EAGAIN);
+	assert_int_equal(write(fx->in[1], "abc", 3), 3);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_read(SELF, 0, A_IOV, 1, A_OUT), 0);
+	assert_int_equal(ld32(fx, A_OUT), 3);
+	/* a preopen directory has no I/O flags */
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, 3, WASI_FDFLAG_NONBLOCK), WASI_EBADF);
+
+	/* stdout a regular file without O_APPEND: the guest's APPEND appends */
+	char path[600];
+	snprintf(path, sizeof(path), "%s/log", fx->root);
+	int log = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(log >= 0);
+	assert_int_equal(write(log, "0123456789", 10), 10);
+	struct caps *c = caps_new();
+	const int inherit[3] = { -1, log, -1 };
+	c->stdio[0] = c->stdio[2] = CAP_STDIO_CLOSED;
+	struct wasi_ctx *w;
+	char err[128];
+	assert_int_equal(wasi_ctx_new(c, inherit, &w, err, sizeof(err)), 0);
+	struct host_proc hp = { .mem = &fx->mem, .wasi = w };
+	void *self = &hp;
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(self, 1, WASI_FDFLAG_APPEND), 0);
+	assert_int_equal(lseek(log, 0, SEEK_SET), 0);
+	put_str(fx, A_BUF, "XY");
+	iov1(fx, A_BUF, 2);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_write(self, 1, A_IOV, 1, A_OUT), 0);
+	assert_false(fcntl(log, F_GETFL) & O_APPEND);
+	char got[16] = { 0 };
+	assert_int_equal(pread(log, got, sizeof(got), 0), 12);
+	assert_string_equal(got, "0123456789XY");
+	/* clearing it again: plain writes at the offset */
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(self, 1, 0), 0);
+	assert_int_equal(lseek(log, 0, SEEK_SET), 0);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_write(self, 1, A_IOV, 1, A_OUT), 0);
+	assert_int_equal(pread(log, got, sizeof(got), 0), 12);
+	assert_string_equal(got, "XY23456789XY");
+	wasi_ctx_free(w);
+	caps_unref(c);
+	close(log);
+}
+
+/* The per-process fd limit: a new fd must be numbered below max_fds. */
+static void fd_limit(void **state)
+{
+	struct fx *fx = *state;
+	fx->w->max_fds = 6;     /* 0-2 stdio, 3 the preopen: two more */
+	uint32_t a, b, c;
+	assert_int_equal(open_at(fx, 3, "x", WASI_O_CREAT, RW, 0, &a), 0);
+	assert_int_equal(open_at(fx, 3, "x", 0, RW, 0, &b), 0);
+	assert_int_equal(open_at(fx, 3, "x", 0, RW, 0, &c), WASI_EMFILE);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_close(SELF, a), 0);
+	assert_int_equal(open_at(fx, 3, "x", 0, RW, 0, &c), 0);
+	assert_int_equal(c, a);
+	/* a host fd in the runtime's reserve is refused, the slot stays free */
+	fx->w->max_fds = 100;
+	fx->w->host_fd_ceiling = 0;
+	assert_int_equal(open_at(fx, 3, "x", 0, RW, 0, &c), WASI_ENFILE);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_get(SELF, 6, A_BUF), WASI_EBADF);
 }
 
 static void args_and_environ(void **state)
@@ -423,7 +515,7 @@ static void fdstat_flags_and_rights(void **state)
 	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_get(SELF, fd, A_BUF), 0);
 	assert_int_equal(wasi_ld16(fx->data + A_BUF + 2), WASI_FDFLAG_NONBLOCK);
 	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, fd, 0x100), WASI_EINVAL);
-	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, fd, WASI_FDFLAG_SYNC), WASI_ENOTSUP);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(SELF, fd, WASI_FDFLAG_SYNC), WASI_EINVAL);
 	/* preopen: a directory with path rights */
 	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_fdstat_get(SELF, 3, A_BUF), 0);
 	assert_int_equal(fx->data[A_BUF], WASI_FILETYPE_DIRECTORY);
@@ -725,7 +817,7 @@ static void sched_raise(void **state)
 {
 	struct fx *fx = *state;
 	assert_int_equal(Z_wasi_snapshot_preview1Z_sched_yield(SELF), 0);
-	assert_int_equal(Z_wasi_snapshot_preview1Z_proc_raise(SELF, 2), WASI_ENOSYS);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_proc_raise(SELF, 2), WASI_ENOTSUP);
 }
 
 static void advise_allocate_sync(void **state)
@@ -777,10 +869,12 @@ static void sockets_real(void **state)
 	unlink(sa.sun_path);
 	assert_int_equal(bind(lst, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lst, 4), 0);
-	struct wasi_config cfg = { .stdio = { lst, sp[0], -1 } };
+	struct caps *cs = caps_new();
+	cs->stdio[2] = CAP_STDIO_CLOSED;
+	const int inherit[3] = { lst, sp[0], -1 };
 	struct wasi_ctx *w;
 	char err[128];
-	assert_int_equal(wasi_ctx_new(&cfg, &w, err, sizeof(err)), 0);
+	assert_int_equal(wasi_ctx_new(cs, inherit, &w, err, sizeof(err)), 0);
 	uint8_t *data = calloc(1, MEMSZ);
 	wasm_rt_memory_t m = { .data = data, .size = MEMSZ };
 	struct host_proc hp = { .mem = &m, .wasi = w };
@@ -829,6 +923,7 @@ static void sockets_real(void **state)
 	/* a connected (non-listening) socket cannot accept */
 	assert_int_equal(Z_wasi_snapshot_preview1Z_sock_accept(self, 1, 0, A_OUT), WASI_EINVAL);
 	wasi_ctx_free(w);
+	caps_unref(cs);
 	close(c);
 	close(lst);
 	close(sp[0]);
@@ -840,9 +935,11 @@ static void sockets_real(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(ctx_new_names_missing_preopen),
+		cmocka_unit_test(caps_add_dir_opens_now),
 		cmocka_unit_test(ctx_closed_stdio_and_preopen_numbers),
 		cmocka_unit_test_setup_teardown(args_and_environ, setup, teardown),
+		cmocka_unit_test_setup_teardown(stdio_flags_are_virtual, setup, teardown),
+		cmocka_unit_test_setup_teardown(fd_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(clocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_read_stdio, setup, teardown),
 		cmocka_unit_test_setup_teardown(iovec_bounds, setup, teardown),

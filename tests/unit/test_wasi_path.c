@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "host/wasi_impl.h"
+#include "proc/caps.h"
 
 __attribute__((weak)) _Noreturn void engine_exit(engine_instance *in, int code)
 {
@@ -54,6 +55,7 @@ struct fx {
 	uint8_t *data;
 	wasm_rt_memory_t mem;
 	struct host_proc hp;
+	struct caps *caps;
 	struct wasi_ctx *w;
 };
 
@@ -99,16 +101,13 @@ static int setup(void **state)
 	fx->data = calloc(1, MEMSZ);
 	fx->mem.data = fx->data;
 	fx->mem.size = MEMSZ;
-	struct wasi_preopen pre[2] = {
-		{ strdup(hp(fx, "pre")), "/sandbox", false },
-		{ strdup(hp(fx, "ro")), "/ro", true },
-	};
-	struct wasi_config cfg = { .npreopens = 2, .preopens = pre,
-	                           .stdio = { -1, -1, -1 } };
+	fx->caps = caps_new();
+	assert_int_equal(caps_add_dir(fx->caps, hp(fx, "pre"), "/sandbox", false), 0);
+	assert_int_equal(caps_add_dir(fx->caps, hp(fx, "ro"), "/ro", true), 0);
+	for (int i = 0; i < 3; i++)
+		fx->caps->stdio[i] = CAP_STDIO_CLOSED;
 	char err[256];
-	assert_int_equal(wasi_ctx_new(&cfg, &fx->w, err, sizeof(err)), 0);
-	free((char *)pre[0].host_path);
-	free((char *)pre[1].host_path);
+	assert_int_equal(wasi_ctx_new(fx->caps, NULL, &fx->w, err, sizeof(err)), 0);
 	fx->hp.mem = &fx->mem;
 	fx->hp.wasi = fx->w;
 	*state = fx;
@@ -129,6 +128,7 @@ static int teardown(void **state)
 	assert_int_equal(stat(hp(fx, "secret.txt"), &st), 0);
 	assert_int_equal(st.st_nlink, 1);
 	wasi_ctx_free(fx->w);
+	caps_unref(fx->caps);
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->root);
 	assert_int_equal(system(cmd), 0);

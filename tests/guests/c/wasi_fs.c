@@ -2,7 +2,10 @@
  * wasi_fs.c — file-system WASI calls through wasi-libc, plus raw calls
  * where libc has no wrapper. argv[1] is the guest path of a writable
  * preopen (e.g. /sandbox). Prints one "label: result" line per step;
- * tests/e2e/test_wasi.py checks every line.
+ * tests/e2e/test_wasi.py checks every line. With PORTABLE=1 in the
+ * environment the steps where wisp knowingly differs from wasmtime are left
+ * out (each is marked PORTABLE below and listed in docs/architecture.md),
+ * for tests/e2e/test_wasi_differential.py.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +18,7 @@
 #include <wasi/api.h>
 
 static const char *root;
+static int portable;
 
 static const char *ename(int e)
 {
@@ -81,13 +85,21 @@ static void files(void)
 	CHECK("ftruncate", ftruncate(fd, 3));
 	fstat(fd, &st);
 	printf("size_after_truncate: %lld\n", (long long)st.st_size);
-	printf("fallocate: %d\n", posix_fallocate(fd, 0, 100));
-	fstat(fd, &st);
-	printf("size_after_allocate: %lld\n", (long long)st.st_size);
+	/* PORTABLE: wasmtime has no fd_allocate (ENOTSUP). */
+	if (!portable) {
+		printf("fallocate: %d\n", posix_fallocate(fd, 0, 100));
+		fstat(fd, &st);
+		printf("size_after_allocate: %lld\n", (long long)st.st_size);
+	}
 	printf("fadvise: %d\n", posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL));
-	printf("fadvise_bad: %d\n", posix_fadvise(fd, 0, 0, 99) == EINVAL);
+	/* PORTABLE: wasmtime ends the guest for an out-of-range enum value;
+	 * wisp answers EINVAL. */
+	if (!portable)
+		printf("fadvise_bad: %d\n", posix_fadvise(fd, 0, 0, 99) == EINVAL);
 	CHECK("fsync", fsync(fd));
 	CHECK("fdatasync", fdatasync(fd));
+	printf("setfl_sync: %d\n",
+	       __wasi_fd_fdstat_set_flags(fd, __WASI_FDFLAGS_SYNC) == __WASI_ERRNO_INVAL);
 	CHECK("setfl_append", fcntl(fd, F_SETFL, O_APPEND));
 	printf("getfl_append: %d\n", (fcntl(fd, F_GETFL) & O_APPEND) != 0);
 	lseek(fd, 0, SEEK_SET);
@@ -99,15 +111,19 @@ static void files(void)
 	fstat(fd, &st);
 	printf("mtime: %lld %ld atime: %lld\n", (long long)st.st_mtim.tv_sec,
 	       st.st_mtim.tv_nsec, (long long)st.st_atim.tv_sec);
-	/* drop the write right, then writing is refused */
+	/* drop the write right, then writing is refused (PORTABLE: wasmtime
+	 * has no fd_fdstat_set_rights, ENOTSUP) */
 	__wasi_fdstat_t fs;
 	printf("fdstat: %d\n", __wasi_fd_fdstat_get(fd, &fs));
-	printf("set_rights: %d\n", __wasi_fd_fdstat_set_rights(
-	       fd, fs.fs_rights_base & ~__WASI_RIGHTS_FD_WRITE, 0));
-	errno = 0;
-	printf("write_without_right: %zd %s\n", write(fd, "Q", 1), ename(errno));
-	printf("regain_rights: %d\n", __wasi_fd_fdstat_set_rights(
-	       fd, fs.fs_rights_base, 0) == __WASI_ERRNO_NOTCAPABLE);
+	if (!portable) {
+		printf("set_rights: %d\n", __wasi_fd_fdstat_set_rights(
+		       fd, fs.fs_rights_base & ~__WASI_RIGHTS_FD_WRITE, 0));
+		errno = 0;
+		printf("write_without_right: %zd %s\n", write(fd, "Q", 1),
+		       ename(errno));
+		printf("regain_rights: %d\n", __wasi_fd_fdstat_set_rights(
+		       fd, fs.fs_rights_base, 0) == __WASI_ERRNO_NOTCAPABLE);
+	}
 	CHECK("close", close(fd));
 	CHECK("close_again", close(fd));
 }
@@ -121,6 +137,10 @@ static void directories(void)
 {
 	CHECK("mkdir", mkdir(P("d"), 0755));
 	CHECK("mkdir_again", mkdir(P("d"), 0755));
+	int dfd = open(P("d"), O_RDONLY | O_DIRECTORY);
+	printf("setfl_dir: %d\n", __wasi_fd_fdstat_set_flags(
+	       dfd, __WASI_FDFLAGS_NONBLOCK) == __WASI_ERRNO_BADF);
+	close(dfd);
 	/* enough long names that readdir needs many fd_readdir calls */
 	enum { N = 300 };
 	char name[300];
@@ -202,7 +222,10 @@ static void names(void)
 	CHECK("stat_through_link", stat(P("s"), &st));
 	printf("stat_size: %lld\n", (long long)st.st_size);
 	CHECK("link", link(P("b.txt"), P("h")));
-	CHECK("linkat_follow", linkat(AT_FDCWD, P("s"), AT_FDCWD, P("h2"), AT_SYMLINK_FOLLOW));
+	/* PORTABLE: wasmtime's path_link cannot follow a symlink (EINVAL) */
+	if (!portable)
+		CHECK("linkat_follow", linkat(AT_FDCWD, P("s"), AT_FDCWD, P("h2"),
+		                              AT_SYMLINK_FOLLOW));
 	stat(P("b.txt"), &st);
 	printf("nlink: %d\n", (int)st.st_nlink);
 	CHECK("link_exists", link(P("b.txt"), P("h")));
@@ -218,13 +241,17 @@ static void names(void)
 	printf("target_mtime: %lld\n", (long long)st.st_mtim.tv_sec);
 	CHECK("unlink_link", unlink(P("s")));
 	CHECK("unlink_h", unlink(P("h")));
-	CHECK("unlink_h2", unlink(P("h2")));
+	if (!portable)
+		CHECK("unlink_h2", unlink(P("h2")));
 	CHECK("unlink_missing", unlink(P("h2")));
 	CHECK("open_missing", open(P("nope"), O_RDONLY));
 	CHECK("open_excl", open(P("b.txt"), O_CREAT | O_EXCL | O_WRONLY, 0644));
 	CHECK("open_dir_as_file_rw", open(root, O_RDWR));
 	CHECK("open_notdir", open(P("b.txt/x"), O_RDONLY));
 	CHECK("open_directory_flag", open(P("b.txt"), O_RDONLY | O_DIRECTORY));
+	CHECK("open_directory_rw", open(root, O_RDWR | O_DIRECTORY));
+	CHECK("open_directory_wronly", open(root, O_WRONLY | O_DIRECTORY));
+	CHECK("open_directory_ro", close(open(root, O_RDONLY | O_DIRECTORY)));
 }
 
 static void escapes(void)
@@ -240,18 +267,25 @@ static void escapes(void)
 	CHECK("esc_rename", rename(P("b.txt"), P("../stolen.txt")));
 	CHECK("esc_link_in", link(P("../outside.txt"), P("hl")));
 	CHECK("esc_unlink", unlink(P("../outside.txt")));
-	/* symlinks pointing out can be made but not followed */
-	CHECK("esc_symlink_abs", symlink("/etc/passwd", P("abs")));
+	/* symlinks pointing out can be made but not followed (PORTABLE:
+	 * wasmtime refuses to make one with an absolute target, EPERM) */
+	if (!portable)
+		CHECK("esc_symlink_abs", symlink("/etc/passwd", P("abs")));
 	CHECK("esc_symlink_up", symlink("../outside.txt", P("up")));
-	CHECK("esc_follow_abs", open(P("abs"), O_RDONLY));
+	if (!portable)
+		CHECK("esc_follow_abs", open(P("abs"), O_RDONLY));
 	CHECK("esc_follow_up", open(P("up"), O_RDONLY));
 	CHECK("esc_follow_stat", stat(P("up"), &st));
 	CHECK("esc_lstat_ok", lstat(P("up"), &st));
-	CHECK("esc_link_follow", linkat(AT_FDCWD, P("up"), AT_FDCWD, P("hl2"), AT_SYMLINK_FOLLOW));
+	if (!portable)
+		CHECK("esc_link_follow", linkat(AT_FDCWD, P("up"), AT_FDCWD,
+		                                P("hl2"), AT_SYMLINK_FOLLOW));
 	CHECK("esc_chain", (symlink("up", P("chain")), open(P("chain"), O_RDONLY)));
 	CHECK("esc_trunc_through_link", open(P("up"), O_WRONLY | O_TRUNC));
-	CHECK("esc_proc", symlink("/proc/self/root", P("proc")));
-	CHECK("esc_proc_follow", open(P("proc/etc/passwd"), O_RDONLY));
+	if (!portable) {
+		CHECK("esc_proc", symlink("/proc/self/root", P("proc")));
+		CHECK("esc_proc_follow", open(P("proc/etc/passwd"), O_RDONLY));
+	}
 	CHECK("esc_unlink_link", unlink(P("up")));
 	unlink(P("abs"));
 	unlink(P("chain"));
@@ -266,6 +300,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	root = argv[1];
+	portable = getenv("PORTABLE") != NULL;
 	files();
 	directories();
 	names();

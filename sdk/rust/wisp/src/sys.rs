@@ -253,6 +253,7 @@ pub const LIMIT_MEMORY: u32 = 0;
 pub const LIMIT_CPU: u32 = 1;
 pub const LIMIT_MESSAGE: u32 = 2;
 pub const LIMIT_PROCESSES: u32 = 3;
+pub const LIMIT_FDS: u32 = 4;
 /// `wisp_caps` denials (`deny(handle, what)`), bits.
 pub const DENY_SPAWN: u32 = 1;
 pub const DENY_CAPS: u32 = 2;
