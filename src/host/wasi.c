@@ -379,7 +379,9 @@ static int copy_strings(int n, const char *const *src, char **out,
 	return 0;
 }
 
-static int add_stdio(struct wasi_ctx *w, int slot, int host)
+/* Slot 0-2 as the host fd `host`; parks: a non-blocking private fd the
+ * process waits for on the reactor (caps park_fd). */
+static int add_stdio(struct wasi_ctx *w, int slot, int host, bool parks)
 {
 	struct stat st;
 	if (host < 0)
@@ -392,6 +394,7 @@ static int add_stdio(struct wasi_ctx *w, int slot, int host)
 	struct wasi_fd *f = &w->fds[slot];
 	f->used = true;
 	f->borrowed = true;
+	f->parks = parks;
 	/* The guest starts with the host's APPEND (a `>>` log) and blocking
 	 * I/O, whatever O_NONBLOCK a previous program left on the fd. */
 	f->vflags = (fl & O_APPEND) ? WASI_FDFLAG_APPEND : 0;
@@ -462,8 +465,9 @@ int wasi_ctx_new(const struct caps *c, const int *inherit,
 		goto fail;
 	}
 	for (int i = 0; i < 3; i++) {
-		int host = caps_stdio_fd(c, i, inherit);
-		r = add_stdio(w, i, host);
+		bool parks;
+		int host = caps_stdio_fd(c, i, inherit, &parks);
+		r = add_stdio(w, i, host, parks);
 		if (r != 0) {
 			snprintf(err, errlen, "stdio fd %d: %s", host, strerror(-r));
 			goto fail;
@@ -522,16 +526,21 @@ struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
 bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write)
 {
 	struct proc *p = HOST_PROC(self)->proc;
-	if (f->borrowed && !f->parks) {
-		if (f->vflags & WASI_FDFLAG_NONBLOCK)
-			return false;
-		struct pollfd pf = { .fd = f->host,
-		                     .events = write ? POLLOUT : POLLIN };
-		return poll(&pf, 1, -1) >= 0 || errno == EINTR;
-	}
-	if (!f->parks || f->guest_nonblock || p == NULL)
+	if (f->guest_nonblock || (f->borrowed && (f->vflags & WASI_FDFLAG_NONBLOCK)))
+		return false;     /* the guest asked for EAGAIN */
+	if (!f->parks && !f->borrowed)
 		return false;
-	return proc_wait_fd(p, f->host, write ? REACTOR_WRITE : REACTOR_READ, -1) == 0;
+	/* A socket or a parking stdio fd: the process waits on the reactor,
+	 * its scheduler runs others. */
+	if (f->parks && p != NULL) {
+		int rc = proc_wait_fd(p, f->host, write ? REACTOR_WRITE : REACTOR_READ, -1);
+		if (rc != -EPERM)     /* EPERM: an fd epoll cannot watch */
+			return rc == 0;
+	}
+	/* A borrowed fd whose shared flags say O_NONBLOCK (left so by another
+	 * program), outside a process or unwatchable: wait on this thread. */
+	struct pollfd pf = { .fd = f->host, .events = write ? POLLOUT : POLLIN };
+	return poll(&pf, 1, -1) >= 0 || errno == EINTR;
 }
 
 void *host_scratch_alloc(struct host_proc *hp, size_t size)

@@ -24,6 +24,7 @@ struct caps *caps_new(void)
 	c->max_message = UINT64_MAX;
 	c->max_fds = CAPS_DEFAULT_MAX_FDS;
 	c->null_fd = -1;
+	c->park_fd[0] = c->park_fd[1] = c->park_fd[2] = -1;
 	return c;
 }
 
@@ -64,6 +65,7 @@ struct caps *caps_derive(struct caps *p)
 	c->args = dup_strings(p->args, p->nargs);
 	c->nargs = p->nargs;
 	memcpy(c->stdio, p->stdio, sizeof(c->stdio));
+	memcpy(c->park_fd, p->park_fd, sizeof(c->park_fd));   /* p's own: shared */
 	c->connect = calloc((size_t)p->nconnect + 1, sizeof(*c->connect));
 	c->listen = calloc((size_t)p->nlisten + 1, sizeof(*c->listen));
 	if (c->connect && p->nconnect > 0)
@@ -118,9 +120,29 @@ void caps_unref(struct caps *c)
 	free(c->listen);
 	if (c->null_fd >= 0)
 		close(c->null_fd);
+	for (int i = 0; c->park_owned && i < 3; i++)
+		if (c->park_fd[i] >= 0)
+			close(c->park_fd[i]);
 	struct caps *parent = c->parent;
 	free(c);
 	caps_unref(parent);
+}
+
+/* A private non-blocking reopening of stdio fd i if it is a pipe, FIFO or
+ * terminal (see park_fd), else -1. Without /proc, or for a FIFO with no
+ * reader, there is none and fd i is used as it is. */
+static int reopen_nonblocking(int i)
+{
+	struct stat st;
+	if (fstat(i, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)))
+		return -1;
+	int fl = fcntl(i, F_GETFL);
+	if (fl < 0)
+		return -1;
+	int mode = (fl & O_ACCMODE) == O_RDWR ? (i == 0 ? O_RDONLY : O_WRONLY) : (fl & O_ACCMODE);
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", i);
+	return open(path, mode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 }
 
 int caps_finish(struct caps *c)
@@ -132,15 +154,27 @@ int caps_finish(struct caps *c)
 				return -errno;
 		}
 	}
+	if (c->parent == NULL && !c->park_owned) {
+		for (int i = 0; i < 3; i++)
+			c->park_fd[i] = c->stdio[i] == CAP_STDIO_INHERIT ? reopen_nonblocking(i) : -1;
+		c->park_owned = true;
+	}
 	return 0;
 }
 
-int caps_stdio_fd(const struct caps *c, int i, const int *inherit)
+int caps_stdio_fd(const struct caps *c, int i, const int *inherit, bool *parks)
 {
+	*parks = false;
 	switch (c->stdio[i]) {
-	case CAP_STDIO_INHERIT: return inherit ? inherit[i] : i;
-	case CAP_STDIO_NULL: return c->null_fd;
-	default: return -1;
+	case CAP_STDIO_INHERIT:
+		if (inherit != NULL)
+			return inherit[i];
+		*parks = c->park_fd[i] >= 0;
+		return *parks ? c->park_fd[i] : i;
+	case CAP_STDIO_NULL:
+		return c->null_fd;
+	default:
+		return -1;
 	}
 }
 

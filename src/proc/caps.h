@@ -86,6 +86,14 @@ struct caps {
 	                                 CAPS_DEFAULT_MAX_FDS): a new fd must get
 	                                 a number below it */
 	int null_fd;                  /* /dev/null for CAP_STDIO_NULL, or -1 */
+	/* For an inherited stdio slot that is a pipe, FIFO or terminal: a
+	 * private reopening of it (/proc/self/fd/N) with O_NONBLOCK, so that
+	 * a guest waiting on it parks on the reactor instead of holding a
+	 * scheduler thread, and the shared description's flags stay the
+	 * invoker's; -1 where there is none (the slot uses fd i itself). The
+	 * root opens them (caps_finish) and closes them; derived sets share. */
+	int park_fd[3];
+	bool park_owned;
 	bool verbose;                 /* log denials (wisp run -v) */
 	bool frozen;                  /* a process holds it: no more changes */
 };
@@ -101,8 +109,9 @@ void caps_unref(struct caps *c);
  * /dev/null if a stdio slot needs it. 0 or -errno. */
 int caps_finish(struct caps *c);
 /* The host fd a process's stdio slot i (0-2) stands for, given the host
- * fds `inherit` means (NULL: 0, 1, 2); -1 if closed. */
-int caps_stdio_fd(const struct caps *c, int i, const int *inherit);
+ * fds `inherit` means (NULL: 0, 1, 2, or their park_fd); -1 if closed.
+ * *parks: it is a non-blocking fd the caller waits for on the reactor. */
+int caps_stdio_fd(const struct caps *c, int i, const int *inherit, bool *parks);
 
 /* Add to a set being built by the CLI (the root). caps_add_dir opens the
  * directory now (following symlinks in `host`, which is the user's choice,

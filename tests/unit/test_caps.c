@@ -86,11 +86,13 @@ static void stdio_mapping(void **state)
 	c->stdio[2] = CAP_STDIO_CLOSED;
 	assert_int_equal(caps_finish(c), 0);
 	assert_true(c->null_fd >= 0);
-	assert_int_equal(caps_stdio_fd(c, 0, NULL), 0);
-	assert_int_equal(caps_stdio_fd(c, 1, NULL), c->null_fd);
-	assert_int_equal(caps_stdio_fd(c, 2, NULL), -1);
+	bool parks;
+	assert_int_equal(caps_stdio_fd(c, 1, NULL, &parks), c->null_fd);
+	assert_false(parks);
+	assert_int_equal(caps_stdio_fd(c, 2, NULL, &parks), -1);
 	const int inherit[3] = { 40, 41, 42 };
-	assert_int_equal(caps_stdio_fd(c, 0, inherit), 40);
+	assert_int_equal(caps_stdio_fd(c, 0, inherit, &parks), 40);
+	assert_false(parks);
 	caps_unref(c);
 }
 
