@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "host.h"
+#include "host_abi.h"
 #include "proc/proc.h"
 
 typedef uint32_t u32;
