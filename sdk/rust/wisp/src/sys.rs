@@ -265,8 +265,14 @@ extern "C" {
     /// `how`: 1 read, 2 write, 3 both (WASI `sdflags`).
     #[link_name = "sock_shutdown"]
     pub fn sock_shutdown(fd: i32, how: i32) -> i32;
-    #[link_name = "fd_close"]
-    pub fn fd_close(fd: i32) -> i32;
+    /// The 24-byte `fdstat` of `fd` (its first byte: the filetype);
+    /// `EBADF` (8) if `fd` is not open.
+    #[link_name = "fd_fdstat_get"]
+    pub fn fd_fdstat_get(fd: i32, stat: *mut u8) -> i32;
+    /// Rights can only be dropped: asking for more fails with
+    /// `ENOTCAPABLE` (76) and changes nothing.
+    #[link_name = "fd_fdstat_set_rights"]
+    pub fn fd_fdstat_set_rights(fd: i32, base: u64, inheriting: u64) -> i32;
 }
 
 /// `wisp_caps` limits (`limit(handle, which, value)`).
