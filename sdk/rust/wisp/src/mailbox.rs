@@ -133,7 +133,7 @@ impl<M: DeserializeOwned> Mailbox<M> {
 
     /// Wait up to `timeout` for the next call ([`Process::call`]); answer
     /// it with the [`ReplyTo`]. A request that does not decode is answered
-    /// with [`CallError::BadRequest`] and returned as `RecvError::Decode`.
+    /// with [`CallError::BadRequest`](crate::CallError::BadRequest) and returned as `RecvError::Decode`.
     pub fn receive_call(&self, timeout: Duration) -> Result<(M, ReplyTo), RecvError> {
         let env = message::receive_raw(&[crate::TAG_CALL], timeout_ns(timeout))?;
         decode_call(env)

@@ -31,7 +31,7 @@
 //! from the room, lines from the network).
 //!
 //! Errors are `std::io::Error`s built from the host's WASI errno, so their
-//! [`kind`](io::Error::kind) is the usual one: `ConnectionRefused`,
+//! [`kind`](std::io::Error::kind) is the usual one: `ConnectionRefused`,
 //! `TimedOut` (every timeout of this module; timeouts are
 //! [`Duration`](std::time::Duration)s as everywhere in the crate, with
 //! std's `Option<Duration>` in the setters that mirror std's), `AddrInUse`, `NotFound` (an
