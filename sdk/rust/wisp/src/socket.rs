@@ -16,6 +16,10 @@ use crate::time::{optional_timeout_ns, timeout_ns};
 
 const BACKLOG: u32 = 1024;
 
+// wisp_net returns WASI errno values (sys.rs: "errors: WASI errno"), which
+// io::Error::from_raw_os_error maps to io::ErrorKind on wasm32-wasip1.
+/// WASI `ENOBUFS`: the buffer given was too small.
+const ENOBUFS: i32 = 42;
 /// WASI `ENOTCAPABLE`: the process's capabilities do not allow the call.
 const ENOTCAPABLE: i32 = 76;
 
@@ -92,8 +96,8 @@ pub fn lookup(name: &str) -> io::Result<Vec<IpAddr>> {
         let rc = unsafe {
             sys::resolve(name.as_ptr(), len32(name.len()), buf.as_mut_ptr(), len32(buf.len()), &mut used, &mut count)
         };
-        if rc == 42 && size < 1 << 20 {
-            size *= 16; // ENOBUFS
+        if rc == ENOBUFS && size < 1 << 20 {
+            size *= 16;
             continue;
         }
         check(rc)?;
