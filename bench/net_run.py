@@ -50,53 +50,23 @@ error; 2 on bad usage or missing clang/wisp/go.
 import argparse
 import os
 import resource
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import (CLANG, ROOT, BenchError, build_c_guest, check, erlang_release, find_go,
+                     machine_note, read_line_with, run, stop, table, tail, tree_cpu_s,
+                     tree_rss_bytes, wisp_compile, wisp_env)
+
 NET = ROOT / "bench" / "net"
-CLANG = os.environ.get("WISP_CLANG", "clang")
-WASI_SYSROOT = os.environ.get("WISP_WASI_SYSROOT", "/usr")
 IMPLS = ["wisp", "go", "erlang"]
 NOFILE = 65536          # RLIMIT_NOFILE wanted for the servers and the load generator
 START_TIMEOUT_S = 60    # for a server's `listening on` line
 RSS_SETTLE_S = 1.0      # after the idle connections are up, before reading RSS
 BASE_SETTLE_S = 0.5     # after a server starts, before its baseline RSS
-
-
-class BenchError(Exception):
-    """A failure that makes a figure wrong: build, crash, timeout, bad echo."""
-
-
-def tail(text, lines=10):
-    return "\n".join("    " + l for l in (text or "").strip().splitlines()[-lines:])
-
-
-def run(cmd, env=None, cwd=None, timeout=600):
-    try:
-        return subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise BenchError(f"timed out after {timeout} s: {' '.join(map(str, cmd))}") from e
-
-
-def check(cmd, what, **kw):
-    proc = run(cmd, **kw)
-    if proc.returncode != 0:
-        raise BenchError(f"{what} failed (exit {proc.returncode}): {' '.join(map(str, cmd))}\n"
-                         f"{tail(proc.stderr or proc.stdout)}")
-    return proc
-
-
-def find_go():
-    return next((g for g in [os.environ.get("WISP_GO"), "/usr/local/go/bin/go",
-                             shutil.which("go")] if g and Path(g).exists()), None)
 
 
 def raise_nofile(want):
@@ -139,18 +109,18 @@ class Wisp(Impl):
     def __init__(self, work, wisp):
         self.wisp = wisp
         self.wasm = work / "wisp" / "echo.wasm"
-        self.env = dict(os.environ, WISP_CACHE_DIR=str(work / "wisp-cache"),
-                        WISP_BACKGROUND_COMPILE="0")
+        self.cache = work / "wisp-cache"
+        self.env = None
 
     def build(self):
         self.wasm.parent.mkdir()
-        Path(self.env["WISP_CACHE_DIR"]).mkdir()
+        self.env = wisp_env(self.cache)
         # the same command as examples/Makefile's echo.wasm rule
-        check([CLANG, "--target=wasm32-wasi", f"--sysroot={WASI_SYSROOT}", "-O2",
-               "-I", ROOT / "include", "-o", self.wasm, ROOT / "examples" / "echo" / "echo.c",
-               ROOT / "sdk" / "c" / "wisp.c"], "wisp echo: clang")
-        check([self.wisp, "compile", "--tier", "opt", "--quiet", self.wasm],
-              "wisp compile echo.wasm", env=self.env)
+        build_c_guest([ROOT / "examples" / "echo" / "echo.c"], self.wasm, "wisp echo: clang")
+        proc = wisp_compile(self.wisp, self.wasm, self.env)
+        if proc.returncode != 0:
+            raise BenchError(f"wisp compile echo.wasm failed (exit {proc.returncode}):\n"
+                             f"{tail(proc.stderr or proc.stdout)}")
 
     def cmd(self):
         return [self.wisp, "run", "--tier", "opt", "--allow-listen", "127.0.0.1:*",
@@ -190,88 +160,7 @@ class Erlang(Impl):
 
 
 # --------------------------------------------------------------------------
-# processes
-
-def proc_tree(pid):
-    children = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            except (OSError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
-
-
-def tree_rss_bytes(pid):
-    """VmRSS of pid and all its descendants, in bytes."""
-    total = 0
-    for p in proc_tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
-
-
-def tree_cpu_s(pid):
-    """User + system CPU seconds of pid and its descendants (threads included)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for p in proc_tree(pid):
-        try:
-            stat = Path(f"/proc/{p}/stat").read_text()
-            f = stat[stat.rindex(")") + 2:].split()
-            total += int(f[11]) + int(f[12])
-        except (OSError, ValueError):
-            pass
-    return total / tick
-
-
-def read_line_with(proc, needle, timeout, what):
-    """Reads proc.stdout until a line containing needle; returns that line."""
-    buf, deadline = b"", time.monotonic() + timeout
-    while True:
-        nl = buf.find(b"\n")
-        while nl >= 0:
-            line, buf = buf[:nl].decode(errors="replace"), buf[nl + 1:]
-            if needle in line:
-                return line
-            nl = buf.find(b"\n")
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise BenchError(f"{what}: no `{needle}` after {timeout} s")
-        ready, _, _ = select.select([proc.stdout], [], [], left)
-        if ready:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                proc.wait()
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise BenchError(f"{what} exited {proc.returncode} before `{needle}`:\n"
-                                 f"{tail(buf.decode(errors='replace') + err)}")
-            buf += chunk
-
-
-def stop(proc):
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-    for f in (proc.stdin, proc.stdout, proc.stderr):
-        if f:
-            f.close()
-
+# the measurements
 
 class Server:
     """A running echo server: pid, address."""
@@ -309,10 +198,6 @@ class Server:
     def close(self):
         stop(self.proc)
         self.errf.close()
-
-
-# --------------------------------------------------------------------------
-# the measurements
 
 def parse_kv(line):
     return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
@@ -386,16 +271,6 @@ def idle_test(impl, loadgen, n, cpus):
 # --------------------------------------------------------------------------
 # reporting
 
-def table(rows, header):
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                               for i, (c, w) in enumerate(zip(r, widths)))
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
-
-
 def fmt(x, unit):
     if x is None:
         return "-"
@@ -406,19 +281,6 @@ def fmt(x, unit):
 
 def ratio(a, b):
     return "-" if a is None or b is None or b <= 0 else f"{a / b:.2f}x"
-
-
-def machine_note():
-    cpu = "?"
-    try:
-        for l in Path("/proc/cpuinfo").read_text().splitlines():
-            if l.startswith("model name"):
-                cpu = l.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    rev = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip() or "?"
-    return f"{cpu}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}, wisp at {rev}"
 
 
 def main():
@@ -500,9 +362,7 @@ def main():
         live = [i for i in impls if not i.unavailable]
         vers = [run([go, "version"]).stdout.strip()]
         if any(i.name == "erlang" for i in live):
-            v = run(["erl", "-noshell", "-eval",
-                     'io:format("~s", [erlang:system_info(otp_release)]), halt().']).stdout
-            vers.append(f"Erlang/OTP {v.strip()}")
+            vers.append(f"Erlang/OTP {erlang_release()}")
         print(f"peers: {', '.join(vers)}")
         where = ("server pinned to CPU 0, load generator to CPU "
                  + ",".join(map(str, sorted(cpus["client"]))) if args.pin else

@@ -58,9 +58,7 @@ a wrong result; 2 on bad usage or missing clang/wisp.
 import argparse
 import concurrent.futures
 import os
-import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -68,10 +66,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import (CLANG, ROOT, BenchError, build_c_guest, check, erlang_release, find_go,
+                     machine_note, read_line_with, run, stop, table, tail, tree_rss_bytes,
+                     wisp_compile, wisp_env)
+
 PROC = ROOT / "bench" / "proc"
-CLANG = os.environ.get("WISP_CLANG", "clang")
-WASI_SYSROOT = os.environ.get("WISP_WASI_SYSROOT", "/usr")
 GUESTS = ["spawn", "idle", "pingpong", "ring", "skynet"]
 FIBER_SRC = PROC / "fiber_switch.c"
 IMPLS = ["wisp", "erlang", "go"]
@@ -81,32 +80,8 @@ IDLE_TARGET_RUST = 16 * 1024  # bytes per idle process, Rust guest
 RSS_SETTLE_S = 0.3            # after READY, before reading RSS
 
 
-class BenchError(Exception):
-    """A failure that makes a figure wrong: build, crash, timeout, bad result."""
-
-
 class Unavailable(Exception):
     """A column that cannot be measured here (not an error)."""
-
-
-def tail(text, lines=10):
-    return "\n".join("    " + l for l in (text or "").strip().splitlines()[-lines:])
-
-
-def run(cmd, env=None, cwd=None, timeout=600):
-    try:
-        return subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise BenchError(f"timed out after {timeout} s: {' '.join(map(str, cmd))}") from e
-
-
-def check(cmd, what, **kw):
-    proc = run(cmd, **kw)
-    if proc.returncode != 0:
-        raise BenchError(f"{what} failed (exit {proc.returncode}): {' '.join(map(str, cmd))}\n"
-                         f"{tail(proc.stderr or proc.stdout)}")
-    return proc
 
 
 # --------------------------------------------------------------------------
@@ -152,8 +127,7 @@ class Go(Impl):
 
     def __init__(self, work):
         self.bin = work / "go" / "procbench"
-        self.go = next((g for g in [os.environ.get("WISP_GO"), "/usr/local/go/bin/go",
-                                    shutil.which("go")] if g and Path(g).exists()), None)
+        self.go = find_go()
         if not self.go:
             self.unavailable = "go not installed"
 
@@ -173,22 +147,18 @@ class Wisp(Impl):
         self.wisp = wisp
         self.dir = work / "wisp"
         self.extra = extra_args
-        cache = work / "wisp-cache"
-        self.env = dict(os.environ, WISP_CACHE_DIR=str(cache), WISP_BACKGROUND_COMPILE="0")
-        self.sdk = ROOT / "sdk" / "c" / "wisp.c"
-        if not self.sdk.exists():
-            self.unavailable = "sdk/c/wisp.c does not exist yet"
+        self.cache = work / "wisp-cache"
+        self.env = None
 
     def build(self):
         self.dir.mkdir()
-        Path(self.env["WISP_CACHE_DIR"]).mkdir()
+        self.env = wisp_env(self.cache)
 
         def one(g):
             wasm = self.dir / f"{g}.wasm"
-            check([CLANG, "--target=wasm32-wasi", f"--sysroot={WASI_SYSROOT}", "-O2",
-                   "-I", ROOT / "include", "-I", PROC / "c", PROC / "c" / f"{g}.c", self.sdk,
-                   "-o", wasm], f"wisp guest {g}: clang")
-            proc = run([self.wisp, "compile", "--tier", "opt", "--quiet", wasm], env=self.env)
+            build_c_guest([PROC / "c" / f"{g}.c"], wasm, f"wisp guest {g}: clang",
+                          includes=[PROC / "c"])
+            proc = wisp_compile(self.wisp, wasm, self.env)
             if proc.returncode != 0 and "does not provide" in proc.stderr:
                 # Compiles, but this wisp has no process ABI yet.
                 msg = proc.stderr.strip().splitlines()[-1]
@@ -228,30 +198,6 @@ def timed_run(impl, workload, args, procs, timeout):
     return parse_result(proc.stdout, what)
 
 
-def tree_rss_bytes(pid):
-    """VmRSS of pid and all its descendants, in bytes."""
-    children = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            except (OSError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo += children.get(p, [])
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
-
-
 def idle_rss(impl, n, timeout):
     """Starts the idle workload with n processes, waits for READY, returns the
     RSS of the OS process tree, and kills it."""
@@ -261,29 +207,13 @@ def idle_rss(impl, n, timeout):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        out, deadline = b"", time.monotonic() + timeout
-        while b"READY" not in out:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BenchError(f"{what}: no READY after {timeout} s")
-            ready, _, _ = select.select([proc.stdout], [], [], left)
-            if ready:
-                chunk = os.read(proc.stdout.fileno(), 4096)
-                if not chunk:
-                    proc.wait()
-                    raise BenchError(f"{what} exited {proc.returncode} before READY:\n"
-                                     f"{tail(out.decode() + proc.stderr.read().decode())}")
-                out += chunk
+        read_line_with(proc, "READY", timeout, what)
         time.sleep(RSS_SETTLE_S)
         if proc.poll() is not None:
             raise BenchError(f"{what} exited {proc.returncode} after READY")
         return tree_rss_bytes(proc.pid)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        stop(proc)
 
 
 # --------------------------------------------------------------------------
@@ -422,16 +352,6 @@ def fmt_r(a, b):
     return "-" if a is None or b is None or b <= 0 else f"{a / b:.2f}x"
 
 
-def table(rows, header):
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                               for i, (c, w) in enumerate(zip(r, widths)))
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
-
-
 def target_text(wl, figs):
     """(target column, status column) for one row."""
     w = figs.get("wisp")
@@ -446,28 +366,13 @@ def target_text(wl, figs):
     return "", ""
 
 
-def machine_note():
-    cpu = "?"
-    try:
-        for l in Path("/proc/cpuinfo").read_text().splitlines():
-            if l.startswith("model name"):
-                cpu = l.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    rev = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip() or "?"
-    return (f"{cpu}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}, wisp at {rev}")
-
-
 def versions(impls):
     out = []
     for i in impls:
         if i.unavailable:
             continue
         if i.name == "erlang":
-            v = run(["erl", "-noshell", "-eval",
-                     'io:format("~s", [erlang:system_info(otp_release)]), halt().']).stdout
-            out.append(f"Erlang/OTP {v.strip()}")
+            out.append(f"Erlang/OTP {erlang_release()}")
         elif i.name == "go":
             out.append(getattr(i, "version", "go"))
     return ", ".join(out)

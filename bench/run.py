@@ -34,19 +34,17 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import (CLANG, ROOT, WASI_SYSROOT, BenchError, check, machine_note, run, table,
+                     tail, wisp_env)
+
 BENCH = ROOT / "bench"
 KERNELS = BENCH / "kernels"
 BASELINE_HOST = BENCH / "baseline" / "wasi_min.c"
 WABT_RT = Path(os.environ.get("WISP_WABT_RT", "/usr/share/wabt/wasm2c"))
-CLANG = os.environ.get("WISP_CLANG", "clang")
-WASI_SYSROOT = os.environ.get("WISP_WASI_SYSROOT", "/usr")
 # wasm-rt.h configuration shared with wisp's own build (see the Makefile).
 RTDEFS = ["-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0", "-DWASM_RT_USE_STACK_DEPTH_COUNT=0"]
 
@@ -57,35 +55,12 @@ BIGSTART = ROOT / "tests" / "guests" / "rust" / "bigstart"
 CARGO_WASM = ROOT / "scripts" / "cargo-wasm"
 
 
-class BenchError(Exception):
-    """A failure that makes the measurement wrong: build, crash, bad output."""
+# Lines of a failing program's output quoted in errors.
+TAIL = 12
 
 
 # --------------------------------------------------------------------------
 # running things
-
-def run(cmd, env=None, cwd=None, timeout=600):
-    """Runs cmd, returns (CompletedProcess, wall seconds). Never raises on exit code."""
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise BenchError(f"timed out after {timeout} s: {' '.join(map(str, cmd))}") from e
-    return proc, time.perf_counter() - t0
-
-
-def check(cmd, what, **kw):
-    proc, wall = run(cmd, **kw)
-    if proc.returncode != 0:
-        raise BenchError(f"{what} failed (exit {proc.returncode}): {' '.join(map(str, cmd))}\n"
-                         f"{tail(proc.stderr or proc.stdout)}")
-    return proc, wall
-
-
-def tail(text, lines=12):
-    return "\n".join("    " + l for l in text.strip().splitlines()[-lines:])
-
 
 def parse_kernel_output(text, what):
     """Returns (checksum, inner seconds) from a kernel's stdout."""
@@ -93,7 +68,7 @@ def parse_kernel_output(text, what):
     try:
         return fields["checksum"].strip(), int(fields["elapsed_ns"]) / 1e9
     except (KeyError, ValueError) as e:
-        raise BenchError(f"{what}: no checksum/elapsed_ns in output:\n{tail(text)}") from e
+        raise BenchError(f"{what}: no checksum/elapsed_ns in output:\n{tail(text, TAIL)}") from e
 
 
 class Timing:
@@ -115,12 +90,12 @@ def measure(builds, runs):
     results = {label: [] for label in builds}
     for rnd in range(runs + 1):
         for label, (cmd, env, what) in builds.items():
-            proc, wall = run(cmd, env=env)
+            proc = run(cmd, env=env)
             if proc.returncode != 0:
                 raise BenchError(f"{what} exited {proc.returncode}:\n"
-                                 f"{tail(proc.stderr + proc.stdout)}")
+                                 f"{tail(proc.stderr + proc.stdout, TAIL)}")
             checksum, inner = parse_kernel_output(proc.stdout, what)
-            results[label].append((checksum, inner, wall))
+            results[label].append((checksum, inner, proc.wall))
     timings = {}
     for label, rs in results.items():
         sums = {r[0] for r in rs}
@@ -139,15 +114,16 @@ def build_kernel(src, out, native_cc, baseline):
     d = out / name
     d.mkdir(parents=True, exist_ok=True)
     inc = ["-I", str(KERNELS)]
-    check([native_cc, "-O2", *inc, "-o", d / "native", src, "-lm"], f"{name}: native build")
+    check([native_cc, "-O2", *inc, "-o", d / "native", src, "-lm"], f"{name}: native build",
+          TAIL)
     check([CLANG, "--target=wasm32-wasi", f"--sysroot={WASI_SYSROOT}", "-O2", *inc,
-           "-o", d / f"{name}.wasm", src], f"{name}: wasm build")
+           "-o", d / f"{name}.wasm", src], f"{name}: wasm build", TAIL)
     if baseline:
         check(["wasm2c", d / f"{name}.wasm", "-n", "kernel", "-o", d / "kernel.c"],
-              f"{name}: wasm2c")
+              f"{name}: wasm2c", TAIL)
         check([native_cc, "-O2", "-w", *RTDEFS, "-I", d, "-I", WABT_RT, "-o", d / "baseline",
                d / "kernel.c", BASELINE_HOST, WABT_RT / "wasm-rt-impl.c", "-lm"],
-              f"{name}: wasm2c baseline build")
+              f"{name}: wasm2c baseline build", TAIL)
     return name
 
 
@@ -169,31 +145,6 @@ def ratio(a, b):
 def geomean(xs):
     xs = [x for x in xs if x]
     return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
-
-
-def table(rows, header):
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                               for i, (c, w) in enumerate(zip(r, widths)))
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
-
-
-def machine_note():
-    cpu = "?"
-    try:
-        for l in Path("/proc/cpuinfo").read_text().splitlines():
-            if l.startswith("model name"):
-                cpu = l.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    return f"{cpu}, {os.cpu_count()} cpus, load {load:.2f}, wisp at {rev}"
 
 
 # --------------------------------------------------------------------------
@@ -267,10 +218,11 @@ def bench_kernels(args, work, wisp_env):
 def median_wall(cmd, n, env_for_run, what):
     walls = []
     for i in range(n):
-        proc, wall = run(cmd, env=env_for_run(i))
+        proc = run(cmd, env=env_for_run(i))
         if proc.returncode != 0:
-            raise BenchError(f"{what} exited {proc.returncode}:\n{tail(proc.stderr + proc.stdout)}")
-        walls.append(wall)
+            raise BenchError(f"{what} exited {proc.returncode}:\n"
+                             f"{tail(proc.stderr + proc.stdout, TAIL)}")
+        walls.append(proc.wall)
     return statistics.median(walls), min(walls), max(walls)
 
 
@@ -285,7 +237,7 @@ def build_bigstart(work):
     env = dict(os.environ, CARGO_TARGET_DIR=str(work / "rust-target"))
     print("building bigstart with scripts/cargo-wasm ...", flush=True)
     cmd = [CARGO_WASM, "build", "--release", "--quiet"]
-    proc, _ = run(cmd, env=env, cwd=BIGSTART)
+    proc = run(cmd, env=env, cwd=BIGSTART)
     if proc.returncode != 0 and "scripts/setup" in proc.stderr:
         # No Rust toolchain for wasm32-wasip1 on this machine: a set-up step
         # is missing, not a failure of what is measured.
@@ -294,7 +246,7 @@ def build_bigstart(work):
         return None
     if proc.returncode != 0:
         raise BenchError(f"bigstart: cargo-wasm build failed (exit {proc.returncode}):\n"
-                         f"{tail(proc.stderr or proc.stdout)}")
+                         f"{tail(proc.stderr or proc.stdout, TAIL)}")
     wasm = work / "rust-target" / "wasm32-wasip1" / "release" / "bigstart.wasm"
     if not wasm.exists():
         raise BenchError(f"bigstart: cargo-wasm succeeded but {wasm} is missing")
@@ -309,9 +261,7 @@ def bench_startup(args, work):
     caches = work / "startup-caches"
     caches.mkdir()
 
-    def env(cache):
-        e = dict(os.environ, WISP_CACHE_DIR=str(cache), WISP_BACKGROUND_COMPILE="0")
-        return e
+    env = wisp_env
 
     def fresh(i, tag):
         d = caches / f"{tag}-{i}"
@@ -323,7 +273,7 @@ def bench_startup(args, work):
     cold = median_wall(fast, n, lambda i: fresh(i, "cold"), "bigstart cold run")
     warm_cache = caches / "warm"
     warm_cache.mkdir()
-    check(fast, "bigstart: filling the cache", env=env(warm_cache))
+    check(fast, "bigstart: filling the cache", TAIL, env=env(warm_cache))
     warm = median_wall(fast, max(n, 5), lambda i: env(warm_cache), "bigstart warm run")
     compile_n = 1 if args.quick else 3
     opt = median_wall([args.wisp, "compile", "--tier", "opt", wasm], compile_n,
@@ -384,9 +334,8 @@ def main():
         work = Path(tmp)
         cache = work / "cache"
         cache.mkdir()
-        wisp_env = dict(os.environ, WISP_CACHE_DIR=str(cache), WISP_BACKGROUND_COMPILE="0")
         try:
-            g, errs = bench_kernels(args, work, wisp_env)
+            g, errs = bench_kernels(args, work, wisp_env(cache))
             errors += errs
         except BenchError as e:
             errors.append(str(e))

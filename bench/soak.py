@@ -39,20 +39,14 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import CLANG, ROOT, BenchError, build_c_guest, rss_bytes, wisp_compile, wisp_env
+
 GUEST = ROOT / "bench" / "soak" / "soak.c"
-CLANG = os.environ.get("WISP_CLANG", "clang")
-WASI_SYSROOT = os.environ.get("WISP_WASI_SYSROOT", "/usr")
 
 
 def rss_kib(pid):
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    b = rss_bytes(pid)
+    return None if b is None else b // 1024
 
 
 def fields(line):
@@ -103,16 +97,16 @@ def main():
     with tempfile.TemporaryDirectory(prefix="wisp-soak-") as tmp:
         work = Path(tmp)
         wasm = work / "soak.wasm"
-        env = dict(os.environ, WISP_CACHE_DIR=str(work / "cache"), WISP_BACKGROUND_COMPILE="0")
-        (work / "cache").mkdir()
-        for cmd in ([CLANG, "--target=wasm32-wasi", f"--sysroot={WASI_SYSROOT}", "-O2",
-                     "-I", ROOT / "include", GUEST, ROOT / "sdk" / "c" / "wisp.c", "-o", wasm],
-                    [wisp, "compile", "--tier", "opt", "--quiet", wasm]):
-            p = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True)
+        env = wisp_env(work / "cache")
+        try:
+            build_c_guest([GUEST], wasm, "soak.c: clang")
+            p = wisp_compile(wisp, wasm, env)
             if p.returncode != 0:
-                print(f"bench/soak.py: build failed: {' '.join(map(str, cmd))}\n"
-                      f"{p.stderr}{p.stdout}", file=sys.stderr)
-                return 1
+                raise BenchError(f"wisp compile soak.wasm failed (exit {p.returncode}):\n"
+                                 f"{p.stderr}{p.stdout}")
+        except BenchError as e:
+            print(f"bench/soak.py: build failed: {e}", file=sys.stderr)
+            return 1
         cmd = [str(wisp), "run", "--tier", "opt", *args.wisp_arg, str(wasm),
                str(args.duration), str(args.groups), str(args.workers),
                str(args.crash_permille), str(args.seed)]

@@ -6,9 +6,18 @@
  * memory into the receiver's mailbox. Links, monitors and exit signals
  * follow Erlang's semantics (see docs/abi.md).
  *
- * Conventions: functions return 0 (WISP_OK) or a positive WISP_E* code; a
- * pointer/length outside the caller's memory traps the caller. Calls marked
- * "blocks" park the calling process (other processes keep running).
+ * Conventions: a function that can fail returns 0 on success, or an error
+ * code whose kind depends on its namespace (each section header below says
+ * which, as src/common/abi.def defines it):
+ *   - wisp_process, wisp_message, wisp_timer, wisp_registry, wisp_caps:
+ *     a positive WISP_E* code below ("errors: WISP codes");
+ *   - wisp_net: a WASI errno value, i.e. the constants of wasi-libc's
+ *     <errno.h> (ETIMEDOUT, ECONNREFUSED, ...; "errors: WASI errno"),
+ *     because sockets are WASI fds and WASI calls on them return those too.
+ *     So a wisp_net timeout is ETIMEDOUT (73), while a receive timeout is
+ *     WISP_ETIMEDOUT (2): compare each call with its own namespace's codes.
+ * A pointer/length outside the caller's memory traps the caller. Calls
+ * marked "blocks" park the calling process (other processes keep running).
  *
  * Build a guest with: clang --target=wasm32-wasi --sysroot=/usr -O2
  *   -I<wisp>/include app.c <wisp>/sdk/c/wisp.c -o app.wasm
@@ -28,7 +37,8 @@ extern "C" {
 
 typedef uint64_t wisp_pid_t;       /* 0 is never a valid process id */
 
-/* Return codes. */
+/* Return codes of the wisp_process, wisp_message, wisp_timer, wisp_registry
+ * and wisp_caps namespaces (not wisp_net: see above). */
 #define WISP_OK        0
 #define WISP_ENOPROC   1   /* no such process (dead, or never existed) */
 #define WISP_ETIMEDOUT 2   /* receive/request timed out */
@@ -40,7 +50,10 @@ typedef uint64_t wisp_pid_t;       /* 0 is never a valid process id */
 #define WISP_ENOMEM    7   /* the host could not allocate */
 #define WISP_ENOTFOUND 8   /* no such timer / name / monitor */
 #define WISP_EPERM     9   /* a capability the process lacks */
-#define WISP_ELIMIT   10   /* process limit reached */
+#define WISP_ELIMIT   10   /* a limit reached: spawn: the process table is
+                              full, or the capability set's process limit
+                              (WISP_LIMIT_PROCESSES); wisp_caps_new: 16
+                              sets open */
 #define WISP_EREADY   11   /* receive_fd: the fd is readable (no message taken) */
 
 /* Timeouts, in nanoseconds. */
@@ -103,7 +116,7 @@ struct wisp_spawned {
 #define WISP_IMPORT(ns, name)
 #endif
 
-/* ---- wisp_process ---- */
+/* ---- wisp_process (errors: WISP codes) ---- */
 
 /* The ABI version the host implements (WISP_ABI_VERSION). */
 WISP_IMPORT("wisp_process", "abi_version") int32_t wisp_abi_version(void);
@@ -159,7 +172,13 @@ WISP_IMPORT("wisp_process", "alive") int32_t wisp_alive(wisp_pid_t pid);
 /* Let other processes run (the runtime also preempts by reductions). */
 WISP_IMPORT("wisp_process", "yield") void wisp_yield(void);
 
-/* ---- wisp_message ---- */
+/* As wisp_spawn_raw, with the capability set `handle` (made with wisp_caps,
+ * below) instead of a copy of the caller's own. */
+WISP_IMPORT("wisp_process", "spawn_with")
+int32_t wisp_spawn_with(int32_t handle, uint32_t fn, const void *arg,
+                        uint32_t arg_len, uint32_t flags, struct wisp_spawned *out);
+
+/* ---- wisp_message (errors: WISP codes) ---- */
 
 /* Copy len bytes at data into pid's mailbox with `tag`. Sending to a dead
  * process is not an error (the message is dropped, as in Erlang).
@@ -203,7 +222,7 @@ int32_t wisp_request(wisp_pid_t pid, uint64_t tag, const void *data, uint32_t le
 WISP_IMPORT("wisp_message", "send_fd")
 int32_t wisp_send_fd(wisp_pid_t pid, uint64_t tag, int32_t fd);
 
-/* ---- wisp_timer ---- */
+/* ---- wisp_timer (errors: WISP codes) ---- */
 
 /* Block for ns nanoseconds. */
 WISP_IMPORT("wisp_timer", "sleep") void wisp_sleep(int64_t ns);
@@ -216,7 +235,7 @@ int32_t wisp_send_after(wisp_pid_t pid, uint64_t tag, const void *data,
 /* Cancel a timer: WISP_OK if it had not fired, WISP_ENOTFOUND otherwise. */
 WISP_IMPORT("wisp_timer", "cancel") int32_t wisp_cancel_timer(uint64_t timer);
 
-/* ---- wisp_registry ---- */
+/* ---- wisp_registry (errors: WISP codes) ---- */
 
 /* Names are bytes (1..255). A process's names vanish when it ends. */
 WISP_IMPORT("wisp_registry", "register")
@@ -226,15 +245,17 @@ int32_t wisp_unregister(const char *name, uint32_t len);
 WISP_IMPORT("wisp_registry", "whereis")
 int32_t wisp_whereis(const char *name, uint32_t len, wisp_pid_t *pid);
 
-/* ---- wisp_net ----
+/* ---- wisp_net (errors: WASI errno) ----
  *
  * TCP in blocking style: a call that would block parks the calling process
  * (others run) until the socket is ready or `timeout_ns` passes
  * (WISP_INFINITY: no timeout). Sockets are WASI fds: fd_read/fd_write,
  * read()/write()/close() from wasi-libc work on them too (without a
  * timeout). Addresses are numeric IPv4/IPv6 literals. Return values are
- * WASI errno codes (0 on success; e.g. 14 ECONNREFUSED, 3 EADDRINUSE,
- * 73 ETIMEDOUT, 42 ENOBUFS). A process's sockets close when it ends. */
+ * WASI errno codes, not WISP_E* codes: 0 on success, else the value of the
+ * <errno.h> constant of wasi-libc (e.g. ECONNREFUSED 14, EADDRINUSE 3,
+ * ETIMEDOUT 73, ENOBUFS 42, ENOTCAPABLE 76 when the capabilities deny the
+ * call). A process's sockets close when it ends. */
 
 WISP_IMPORT("wisp_net", "tcp_listen")
 int32_t wisp_tcp_listen(const char *addr, uint32_t addr_len, uint32_t port,
@@ -287,7 +308,7 @@ int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
                            uint32_t addr_buf_len, uint32_t *addr_len,
                            uint32_t *port);
 
-/* ---- wisp_caps ----
+/* ---- wisp_caps (errors: WISP codes) ----
  *
  * Capability sets for children. wisp_caps_new gives a handle to a copy of
  * the caller's own set; the calls below only remove or lower (a call that
@@ -324,10 +345,6 @@ WISP_IMPORT("wisp_caps", "drop_network") int32_t wisp_caps_drop_network(int32_t 
 WISP_IMPORT("wisp_caps", "limit")
 int32_t wisp_caps_limit(int32_t handle, uint32_t which, uint64_t value);
 WISP_IMPORT("wisp_caps", "deny") int32_t wisp_caps_deny(int32_t handle, uint32_t what);
-/* As wisp_spawn_raw, with the set `handle` instead of the caller's own. */
-WISP_IMPORT("wisp_process", "spawn_with")
-int32_t wisp_spawn_with(int32_t handle, uint32_t fn, const void *arg,
-                        uint32_t arg_len, uint32_t flags, struct wisp_spawned *out);
 
 #undef WISP_IMPORT
 

@@ -37,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/host.h"
+#include "common/abi.h"
 
 /* ---- arena ------------------------------------------------------------- */
 

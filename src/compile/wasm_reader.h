@@ -72,7 +72,7 @@ enum wasm_kind {
 };
 
 /* A function type. Value types are spelled one letter each, the letters of
- * src/host/host.h: i = i32, I = i64, f = f32, F = f64, plus V = v128,
+ * src/common/abi.h: i = i32, I = i64, f = f32, F = f64, plus V = v128,
  * r = funcref, e = externref. Both strings are NUL-terminated ("" for
  * none), so a type compares to a host_import entry with strcmp. */
 struct wasm_functype {

@@ -50,21 +50,4 @@ void host_scratch_free(struct host_proc *hp, void *p);
 
 #define HOST_PROC(self) ((struct host_proc *)(void *)(self))
 
-/* One function the host provides to guests: the module ABI table used by
- * validation before any code is generated. Signature strings use one letter
- * per value: i = i32, I = i64, f = f32, F = f64; "" for none. */
-struct host_import {
-	const char *module;
-	const char *name;
-	const char *params;
-	const char *results;
-};
-
-/* Look up an import; NULL if wisp does not provide it. */
-const struct host_import *host_import_find(const char *module, const char *name);
-
-/* All imports of one namespace (terminated by an entry with name == NULL). */
-extern const struct host_import wasi_imports[];
-extern const struct host_import wisp_imports[];
-
 #endif

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "host_abi.h"
 #include "wasi.h"
 
 /* errno (the ones the host produces by name; the rest come from the table

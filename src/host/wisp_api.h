@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "host_abi.h"
 #include "proc/proc.h"
 
 typedef uint32_t u32;

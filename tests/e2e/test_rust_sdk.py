@@ -7,6 +7,7 @@ Debian's packaged serde, serde_derive and bincode sources under
 /usr/share/cargo/registry (sdk/rust/.cargo/config.toml). Without them these
 tests fail, on purpose, as test_rust.py does."""
 import os
+import re
 import socket
 import subprocess
 import time
@@ -18,6 +19,69 @@ from conftest import ROOT, WISP
 SDK = ROOT / "sdk" / "rust"
 CARGO_WASM = ROOT / "scripts" / "cargo-wasm"
 NET = ["--allow-listen", "127.0.0.1:*", "--allow-connect", "127.0.0.1:*", "--allow-udp", "--allow-dns"]
+
+
+CRATE_SRC = SDK / "wisp" / "src"
+
+
+def rust_code(path):
+    """The file's text without comments (line and doc comments)."""
+    return re.sub(r"//[^\n]*", "", path.read_text())
+
+
+def crate_modules():
+    return {p.stem: rust_code(p) for p in sorted(CRATE_SRC.glob("*.rs")) if p.stem != "lib"}
+
+
+def module_deps(code, names):
+    deps = set(re.findall(r"\bcrate::(\w+)", code))
+    for group in re.findall(r"\bcrate::\{([^}]*)\}", code):
+        deps |= {item.strip().split("::")[0] for item in group.split(",") if item.strip()}
+    return deps & names
+
+
+def test_the_crate_modules_form_no_cycle():
+    """Each module of the wisp crate uses only modules below it (lib.rs lists
+    the order); `net` is a facade nothing else uses."""
+    mods = crate_modules()
+    graph = {m: module_deps(code, set(mods)) - {m} for m, code in mods.items()}
+    assert not any("net" in deps for deps in graph.values()), graph
+    done, visiting = set(), []
+
+    def visit(m):
+        if m in done:
+            return
+        assert m not in visiting, "module cycle: " + " -> ".join(visiting[visiting.index(m):] + [m])
+        visiting.append(m)
+        for d in sorted(graph[m]):
+            visit(d)
+        visiting.pop()
+        done.add(m)
+
+    for m in sorted(graph):
+        visit(m)
+    assert {"process", "mailbox", "socket", "spawn"} <= set(graph)
+
+
+def test_inherent_methods_live_with_their_types():
+    """`impl Type { ... }` only in the module that defines Type (net.rs once
+    added methods to Pid, Process, Mailbox and Envelope)."""
+    for m, code in crate_modules().items():
+        defined = set(re.findall(r"\b(?:struct|enum|union|trait)\s+(\w+)", code))
+        for t in re.findall(r"^impl(?:<[^>{]*>)?\s+(\w+)(?:<[^>{]*>)?\s*\{", code, re.M):
+            assert t in defined, f"{m}.rs adds inherent methods to {t}, defined elsewhere"
+
+
+def test_function_indices_become_functions_in_one_place():
+    """One unsafe fn turns a table index into a function pointer; every use
+    says why its index is right."""
+    for p in sorted(CRATE_SRC.glob("*.rs")):
+        text = p.read_text()
+        if p.stem != "fnptr":
+            assert "transmute" not in text, f"{p.name} transmutes"
+        for m in re.finditer(r"unsafe \{ fn_at\(", text):
+            before = text[:m.start()].rsplit("fn ", 1)[-1]
+            assert "// SAFETY:" in before, f"{p.name}: fn_at without a SAFETY comment"
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +118,10 @@ def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
     r = cargo(sdk_env, "test", "--release", "-p", "wisp")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Running tests/processes.rs" in r.stderr, r.stderr
-    assert "test result: ok. 16 passed; 0 failed" in r.stdout, r.stdout
+    assert "test result: ok. 17 passed; 0 failed" in r.stdout, r.stdout
     assert "test result: ok. 14 passed; 0 failed" in r.stdout, r.stdout
     assert "Running tests/net.rs" in r.stderr, r.stderr
-    assert "test result: ok. 10 passed; 0 failed" in r.stdout, r.stdout
+    assert "test result: ok. 12 passed; 0 failed" in r.stdout, r.stdout
     assert "Running tests/caps.rs" in r.stderr, r.stderr
     assert "test result: ok. 5 passed; 0 failed" in r.stdout, r.stdout
     # The file-system test ran with /scratch granted, not in its fallback.

@@ -7,7 +7,7 @@
  * SANITIZE=address) catches any read past the end.
  *
  * This file defines host_import_find() itself, with a tiny table: the test
- * uses no other symbol of src/host/abi.c, so the archive's abi.o is never
+ * uses no other symbol of src/common/abi.c, so the archive's abi.o is never
  * pulled in and the two definitions never meet.
  */
 #include "unit.h"
@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "compile/wasm_reader.h"
-#include "host/host.h"
+#include "common/abi.h"
 
 static const struct host_import test_imports[] = {
 	{ "wasi_snapshot_preview1", "fd_write", "iiii", "i" },

@@ -14,7 +14,8 @@
 //! stdio stream that was closed) is refused with [`CapsError::Widen`];
 //! nothing is silently ignored. Limits become `min(current, value)`: asking
 //! for more than the caller has keeps the caller's. Spawn with
-//! [`spawn_with`], [`spawn_link_with`] or [`spawn_monitor_with`]; the set is
+//! [`spawn_with`](crate::spawn_with), [`spawn_link_with`](crate::spawn_link_with)
+//! or [`spawn_monitor_with`](crate::spawn_monitor_with); the set is
 //! frozen from then on ([`CapsError::Frozen`]), and can start more children.
 //!
 //! ```no_run
@@ -42,10 +43,6 @@
 
 use std::fmt;
 
-use serde::{de::DeserializeOwned, Serialize};
-
-use crate::mailbox::Mailbox;
-use crate::process::{spawn_parts, spawn_result, MonitorRef, Pid, Process, SpawnError};
 use crate::sys;
 
 /// Why a [`Caps`] call failed.
@@ -80,12 +77,6 @@ impl fmt::Display for CapsError {
     }
 }
 impl std::error::Error for CapsError {}
-
-impl From<CapsError> for SpawnError {
-    fn from(e: CapsError) -> SpawnError {
-        SpawnError::Caps(e)
-    }
-}
 
 fn check(rc: i32) -> Result<(), CapsError> {
     match rc {
@@ -247,7 +238,7 @@ impl Caps {
         self.limit(sys::LIMIT_PROCESSES, n)
     }
 
-    /// The child may not spawn (its spawns fail with [`SpawnError::Denied`]).
+    /// The child may not spawn (its spawns fail with [`SpawnError::Denied`](crate::SpawnError::Denied)).
     pub fn deny_spawn(self) -> Result<Caps, CapsError> {
         let rc = unsafe { sys::caps_deny(self.handle, sys::DENY_SPAWN) };
         self.done(rc)
@@ -265,59 +256,4 @@ impl Drop for Caps {
     fn drop(&mut self) {
         unsafe { sys::caps_free(self.handle) };
     }
-}
-
-fn spawn_caps<A: Serialize + DeserializeOwned, M>(
-    caps: &Caps,
-    arg: &A,
-    f: fn(A, Mailbox<M>),
-    flags: u32,
-) -> Result<sys::Spawned, SpawnError> {
-    let (entry, payload) = spawn_parts(arg, f)?;
-    let len = u32::try_from(payload.len()).map_err(|_| SpawnError::TooBig)?;
-    let mut out = sys::Spawned::default();
-    let rc = unsafe { sys::spawn_with(caps.handle, entry, payload.as_ptr(), len, flags, &mut out) };
-    spawn_result(rc, out)
-}
-
-/// As [`spawn`](crate::spawn), with the capability set `caps` instead of a
-/// copy of the caller's. `caps` is frozen from then on and can start more
-/// children.
-pub fn spawn_with<A, M>(caps: &Caps, arg: A, f: fn(A, Mailbox<M>)) -> Result<Process<M>, SpawnError>
-where
-    A: Serialize + DeserializeOwned,
-{
-    Ok(Pid::from_raw(spawn_caps(caps, &arg, f, 0)?.pid).typed())
-}
-
-/// As [`spawn_with`], linked to the caller atomically.
-pub fn spawn_link_with<A, M>(caps: &Caps, arg: A, f: fn(A, Mailbox<M>)) -> Result<Process<M>, SpawnError>
-where
-    A: Serialize + DeserializeOwned,
-{
-    Ok(Pid::from_raw(spawn_caps(caps, &arg, f, sys::SPAWN_LINK)?.pid).typed())
-}
-
-/// As [`spawn_with`], monitored by the caller atomically.
-pub fn spawn_monitor_with<A, M>(
-    caps: &Caps,
-    arg: A,
-    f: fn(A, Mailbox<M>),
-) -> Result<(Process<M>, MonitorRef), SpawnError>
-where
-    A: Serialize + DeserializeOwned,
-{
-    let s = spawn_caps(caps, &arg, f, sys::SPAWN_MONITOR)?;
-    Ok((Pid::from_raw(s.pid).typed(), MonitorRef(s.monitor)))
-}
-
-/// Spawn `f(arg, mailbox)` with no directories at all (everything else
-/// inherited): `spawn_with(&Caps::inherit()?.drop_all_dirs()?, arg, f)`.
-/// Errors building the set are [`SpawnError::Caps`].
-pub fn spawn_without_fs<A, M>(arg: A, f: fn(A, Mailbox<M>)) -> Result<Process<M>, SpawnError>
-where
-    A: Serialize + DeserializeOwned,
-{
-    let caps = Caps::inherit()?.drop_all_dirs()?;
-    spawn_with(&caps, arg, f)
 }

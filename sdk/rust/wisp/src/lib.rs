@@ -22,6 +22,9 @@
 //!   `UdpSocket`, DNS [`net::lookup`]; blocking calls park only the caller,
 //!   and sockets move between processes by message
 //!   ([`net::spawn_with_stream`], [`Process::send_stream`]).
+//! - Timeouts are [`Duration`](std::time::Duration)s everywhere
+//!   ([`FOREVER`]: no limit; `Duration::ZERO`: poll), except the socket
+//!   setters that mirror std's and take std's `Option<Duration>`.
 //! - [`Caps`]: a smaller capability set for a child (no directories, no
 //!   network, memory and CPU limits, ...), [`spawn_with`],
 //!   [`spawn_without_fs`]; narrowing only, as the host enforces.
@@ -32,28 +35,56 @@
 //! (see the crate's README for the set-up).
 #![warn(missing_docs)]
 
+// Modules, each using only those listed before it (no cycles; checked by
+// the repository's tests/e2e/test_rust_sdk.py):
+//   sys, codec, time, fnptr   the raw ABI, the wire format, timeouts,
+//                             function indices
+//   caps                      capability sets (handles only)
+//   socket                    TCP/UDP sockets on OwnedFds; no processes
+//   process                   Pid, Process<M>: signals, sends, calls
+//   message                   envelopes, replies, the raw receive and
+//                             moved-socket checks
+//   mailbox                   Mailbox<M>, Event<M>: typed receives
+//   spawn                     spawning, the spawn protocol
+//   timer, registry           timers and names
+//   server, supervisor        gen_server and supervisor
+//   test                      test_main!'s harness
+//   net                       the public face of socket, with the parts of
+//                             mailbox and spawn that concern sockets
+// A type's inherent methods are all in its own module.
 pub mod caps;
 pub mod codec;
+mod fnptr;
 mod mailbox;
+mod message;
 pub mod net;
 mod process;
 pub mod registry;
 pub mod server;
+mod socket;
+mod spawn;
 pub mod supervisor;
 pub mod sys;
 #[doc(hidden)]
 pub mod test;
+mod time;
 mod timer;
 
-pub use caps::{spawn_link_with, spawn_monitor_with, spawn_with, spawn_without_fs, Caps, CapsError, Stdio};
-pub use mailbox::{Envelope, Event, Mailbox, RecvError, ReplyTo, FOREVER};
+pub use caps::{Caps, CapsError, Stdio};
+pub use mailbox::{Event, Mailbox};
+pub use message::{Envelope, RecvError, ReplyTo};
 pub use process::{
-    exit, self_pid, spawn, spawn_link, spawn_monitor, trap_exits, yield_now, wisp_spawn_entry, CallError,
-    ExitReason, MonitorRef, Pid, Process, SendError, SpawnError,
+    exit, self_pid, trap_exits, yield_now, CallError, ExitReason, MonitorRef, Pid, Process, SendError,
 };
 pub use registry::{register, unregister, whereis, RegistryError};
 pub use server::{Server, ServerRef};
+#[doc(hidden)]
+pub use spawn::wisp_spawn_entry;
+pub use spawn::{
+    spawn, spawn_link, spawn_link_with, spawn_monitor, spawn_monitor_with, spawn_with, spawn_without_fs, SpawnError,
+};
 pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorRef};
+pub use time::FOREVER;
 pub use timer::{send_after, sleep, TimerRef};
 
 /// The tag of typed messages ([`Process::send`]).

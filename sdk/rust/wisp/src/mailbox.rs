@@ -1,5 +1,6 @@
 //! Mailboxes: typed receive, selective receive by tag, signals as events,
-//! and request/reply.
+//! sockets sent to this process, and waiting on a socket and the mailbox at
+//! once.
 //!
 //! The queue lives in the host; a [`Mailbox`] is only a typed view of the
 //! calling process's queue, so it costs nothing and holds no state. Typed
@@ -10,105 +11,17 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::de::DeserializeOwned;
 
 use crate::codec::{self, CodecError};
-use crate::process::{len32, CallError, ExitReason, MonitorRef, Pid, Process, SendError};
+use crate::message::{self, decode_as, Envelope, Received, RecvError, ReplyTo};
+use crate::process::{self_pid, ExitReason, MonitorRef, Pid, Process};
+use crate::socket::{AnySocket, Socket, TcpListener, TcpStream, TAG_TCP_LISTENER};
 use crate::sys;
-
-/// Wait without a limit (a `Duration` of more than 2^63 ns means forever).
-pub const FOREVER: Duration = Duration::MAX;
-
-pub(crate) fn timeout_ns(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(sys::INFINITY)
-}
-
-/// A message as the host delivered it, not yet decoded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Envelope {
-    /// The sender's tag (DATA), the monitor ref (DOWN), 0 (EXIT).
-    pub tag: u64,
-    /// The sender, or the process that ended.
-    pub from: Pid,
-    /// Nonzero for a request: reply with [`Envelope::reply_to`].
-    pub reference: u64,
-    /// `sys::MSG_DATA`, `MSG_EXIT` or `MSG_DOWN`.
-    pub kind: u32,
-    /// The payload.
-    pub bytes: Vec<u8>,
-}
-
-impl Envelope {
-    /// Decode the payload as a `T`.
-    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
-        codec::decode(&self.bytes)
-    }
-
-    /// Where to send the reply, for a request.
-    pub fn reply_to(&self) -> Option<ReplyTo> {
-        (self.reference != 0).then_some(ReplyTo { pid: self.from, reference: self.reference })
-    }
-}
-
-/// Why a receive returned no message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecvError {
-    /// Nothing arrived within the timeout (or nothing was queued, for a poll).
-    Timeout,
-    /// A message arrived but did not decode as the expected type. It has
-    /// been taken out of the mailbox; `envelope` holds its bytes.
-    Decode {
-        /// The message.
-        envelope: Envelope,
-        /// What the decoder said.
-        error: CodecError,
-    },
-}
-
-impl fmt::Display for RecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecvError::Timeout => f.write_str("receive timed out"),
-            RecvError::Decode { envelope, error } => {
-                write!(f, "cannot decode a message from {:?} (tag {}): {}", envelope.from, envelope.tag, error)
-            }
-        }
-    }
-}
-impl std::error::Error for RecvError {}
-
-/// Where to send the reply to a call. Serializable: it may be handed to
-/// another process, which then replies instead.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplyTo {
-    /// The caller.
-    pub pid: Pid,
-    /// The request's ref: the reply's tag.
-    pub reference: u64,
-}
-
-const REPLY_OK: u8 = 0;
-const REPLY_BAD_REQUEST: u8 = 1;
-
-impl ReplyTo {
-    /// Send the reply (the caller's `call` returns it). Replying to a caller
-    /// that gave up or died is not an error.
-    pub fn reply<R: Serialize + ?Sized>(self, value: &R) -> Result<(), SendError> {
-        let mut bytes = vec![REPLY_OK];
-        codec::encode_into(&mut bytes, value).map_err(SendError::Encode)?;
-        self.pid.send_raw(self.reference, &bytes)
-    }
-
-    /// Tell the caller its request could not be decoded
-    /// ([`CallError::BadRequest`]).
-    pub fn reply_bad_request(self, why: &str) {
-        let mut bytes = vec![REPLY_BAD_REQUEST];
-        bytes.extend_from_slice(why.as_bytes());
-        let _ = self.pid.send_raw(self.reference, &bytes);
-    }
-}
+use crate::time::{timeout_ns, FOREVER};
 
 /// Anything a process can receive, decoded.
 #[derive(Debug)]
@@ -135,45 +48,14 @@ pub enum Event<M> {
         reason: ExitReason,
     },
     /// A socket another process moved here ([`Pid::send_socket`],
-    /// [`Process::send_stream`](crate::Process::send_stream)): the
-    /// receiver owns it now.
-    Socket(crate::net::AnySocket),
+    /// [`Process::send_stream`]): the receiver owns it now. (A message
+    /// that only looks like one — a 4-byte payload under a socket tag sent
+    /// with `send_raw` — is an [`Event::Other`]: see
+    /// [`receive_socket`](Mailbox::receive_socket).)
+    Socket(AnySocket),
     /// A message with another tag ([`Pid::send_tagged`], replies that came
     /// after their call timed out, ...).
     Other(Envelope),
-}
-
-/// Receive the oldest message matching `tags` (any if empty), waiting up to
-/// `timeout_ns`. Payloads of up to 256 bytes are received on the stack.
-pub(crate) fn receive_raw(tags: &[u64], timeout_ns: i64) -> Result<Envelope, RecvError> {
-    let mut small = [0u8; 256];
-    let mut info = sys::MsgInfo::default();
-    let rc = unsafe {
-        sys::receive(tags.as_ptr(), tags.len() as u32, timeout_ns, small.as_mut_ptr(), small.len() as u32, &mut info)
-    };
-    let bytes = match rc {
-        sys::OK => small[..info.len as usize].to_vec(),
-        sys::ETOOSMALL => {
-            // The message stays queued and is still the oldest match.
-            let mut big = vec![0u8; info.len as usize];
-            let rc = unsafe {
-                sys::receive(tags.as_ptr(), tags.len() as u32, sys::NOWAIT, big.as_mut_ptr(), info.len, &mut info)
-            };
-            assert_eq!(rc, sys::OK, "wisp: a message vanished from the mailbox");
-            big.truncate(info.len as usize);
-            big
-        }
-        sys::ETIMEDOUT => return Err(RecvError::Timeout),
-        rc => panic!("wisp: receive failed with code {rc}"),
-    };
-    Ok(Envelope { tag: info.tag, from: Pid::from_raw(info.from), reference: info.reference, kind: info.kind, bytes })
-}
-
-fn decode_as<T: DeserializeOwned>(env: Envelope) -> Result<T, RecvError> {
-    match codec::decode(&env.bytes) {
-        Ok(v) => Ok(v),
-        Err(error) => Err(RecvError::Decode { envelope: env, error }),
-    }
 }
 
 /// The calling process's mailbox, receiving messages of type `M`.
@@ -186,7 +68,7 @@ pub struct Mailbox<M> {
 
 impl<M> fmt::Debug for Mailbox<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Mailbox({:?})", crate::self_pid())
+        write!(f, "Mailbox({:?})", self_pid())
     }
 }
 
@@ -209,20 +91,23 @@ impl<M> Mailbox<M> {
 
     /// A handle on the calling process, typed by what this mailbox receives.
     pub fn process(&self) -> Process<M> {
-        crate::self_pid().typed()
+        self_pid().typed()
     }
 
     /// Selective receive: the oldest message whose tag is one of `tags`
     /// (any message if `tags` is empty), undecoded. Other messages stay
     /// queued in order. Exit signals have tag 0, monitor notices their
     /// monitor's ref.
+    /// A socket that came with the message is closed (receive sockets with
+    /// [`receive_socket`](Self::receive_socket) or
+    /// [`receive_event`](Self::receive_event)).
     pub fn receive_matching(&self, tags: &[u64], timeout: Duration) -> Result<Envelope, RecvError> {
-        receive_raw(tags, timeout_ns(timeout))
+        message::receive_raw(tags, timeout_ns(timeout))
     }
 
     /// Selective receive of a value sent with [`Pid::send_tagged`] under `tag`.
     pub fn receive_tagged<T: DeserializeOwned>(&self, tag: u64, timeout: Duration) -> Result<T, RecvError> {
-        decode_as(receive_raw(&[tag], timeout_ns(timeout))?)
+        decode_as(message::receive_raw(&[tag], timeout_ns(timeout))?)
     }
 }
 
@@ -237,7 +122,7 @@ impl<M: DeserializeOwned> Mailbox<M> {
 
     /// As [`receive`](Self::receive), waiting at most `timeout`.
     pub fn receive_timeout(&self, timeout: Duration) -> Result<M, RecvError> {
-        decode_as(receive_raw(&[crate::TAG_MSG], timeout_ns(timeout))?)
+        decode_as(message::receive_raw(&[crate::TAG_MSG], timeout_ns(timeout))?)
     }
 
     /// As [`receive`](Self::receive) without waiting: `Err(Timeout)` if no
@@ -248,17 +133,16 @@ impl<M: DeserializeOwned> Mailbox<M> {
 
     /// Wait up to `timeout` for the next call ([`Process::call`]); answer
     /// it with the [`ReplyTo`]. A request that does not decode is answered
-    /// with [`CallError::BadRequest`] and returned as `RecvError::Decode`.
+    /// with [`CallError::BadRequest`](crate::CallError::BadRequest) and returned as `RecvError::Decode`.
     pub fn receive_call(&self, timeout: Duration) -> Result<(M, ReplyTo), RecvError> {
-        let env = receive_raw(&[crate::TAG_CALL], timeout_ns(timeout))?;
+        let env = message::receive_raw(&[crate::TAG_CALL], timeout_ns(timeout))?;
         decode_call(env)
     }
 
     /// Wait up to `timeout` for anything: messages, calls, exit signals,
-    /// monitor notices, other tags, in arrival order.
+    /// monitor notices, moved sockets, other tags, in arrival order.
     pub fn receive_event(&self, timeout: Duration) -> Result<Event<M>, RecvError> {
-        let env = receive_raw(&[], timeout_ns(timeout))?;
-        event_of(env)
+        event_of(message::receive(&[], timeout_ns(timeout))?)
     }
 }
 
@@ -275,7 +159,15 @@ fn decode_call<M: DeserializeOwned>(env: Envelope) -> Result<(M, ReplyTo), RecvE
     }
 }
 
-pub(crate) fn event_of<M: DeserializeOwned>(env: Envelope) -> Result<Event<M>, RecvError> {
+/// A received message as an event: the socket it moved here, if it did.
+pub(crate) fn event_of<M: DeserializeOwned>(r: Received) -> Result<Event<M>, RecvError> {
+    let env = r.env;
+    if let Some(fd) = r.socket {
+        return Ok(Event::Socket(match env.tag {
+            TAG_TCP_LISTENER => AnySocket::Listener(TcpListener::from(fd)),
+            _ => AnySocket::Tcp(TcpStream::from(fd)),
+        }));
+    }
     match env.kind {
         sys::MSG_EXIT | sys::MSG_DOWN => {
             let reason = ExitReason::from_bytes(&env.bytes).unwrap_or(ExitReason::Trap("malformed exit reason".into()));
@@ -289,39 +181,68 @@ pub(crate) fn event_of<M: DeserializeOwned>(env: Envelope) -> Result<Event<M>, R
         _ if env.tag == crate::TAG_CALL && env.reference != 0 => {
             decode_call(env).map(|(m, r)| Event::Call(m, r))
         }
-        _ => Ok(match crate::net::socket_of(&env) {
-            Some(s) => Event::Socket(s),
-            None => Event::Other(env),
-        }),
+        _ => Ok(Event::Other(env)),
     }
 }
 
-/// Send `msg` as a request with `tag` to `pid` and wait for the reply.
-pub(crate) fn call_tagged<T: Serialize + ?Sized, R: DeserializeOwned>(
-    pid: Pid,
-    tag: u64,
-    msg: &T,
-    timeout: Duration,
-) -> Result<R, CallError> {
-    let bytes = codec::encode(msg).map_err(|e| CallError::Send(SendError::Encode(e)))?;
-    let len = len32(bytes.len()).map_err(CallError::Send)?;
-    let mut small = [0u8; 256];
-    let mut info = sys::MsgInfo::default();
-    let rc = unsafe {
-        sys::request(pid.raw(), tag, bytes.as_ptr(), len, timeout_ns(timeout), small.as_mut_ptr(), small.len() as u32, &mut info)
-    };
-    let reply = match rc {
-        sys::OK => small[..info.len as usize].to_vec(),
-        sys::ETOOSMALL => receive_raw(&[info.tag], sys::NOWAIT).map_err(|_| CallError::Timeout)?.bytes,
-        sys::ENOPROC => return Err(CallError::NoProc),
-        sys::ETIMEDOUT => return Err(CallError::Timeout),
-        sys::EINVAL => return Err(CallError::SelfCall),
-        sys::ETOOBIG => return Err(CallError::Send(SendError::TooBig)),
-        _ => return Err(CallError::Send(SendError::NoMemory)),
-    };
-    match reply.split_first() {
-        Some((&REPLY_OK, rest)) => codec::decode(rest).map_err(CallError::Decode),
-        Some((&REPLY_BAD_REQUEST, rest)) => Err(CallError::BadRequest(String::from_utf8_lossy(rest).into_owned())),
-        _ => Err(CallError::Decode(CodecError("malformed reply".into()))),
+/// What [`Mailbox::receive_or_readable`] woke up for.
+#[derive(Debug)]
+pub enum Ready<M> {
+    /// A message arrived (and was taken).
+    Message(M),
+    /// The socket has data to read, or its peer closed it (a read returns
+    /// 0): a `read` now does not block.
+    Readable,
+}
+
+impl<M> Mailbox<M> {
+    /// Wait up to `timeout` for a socket of kind `S` sent to this process
+    /// ([`Pid::send_socket`]); other messages stay queued.
+    ///
+    /// A message under `S`'s tag that did not carry a socket (another
+    /// process can `send_raw` 4 bytes under any tag) is taken and returned
+    /// as [`RecvError::Decode`]; its payload is never taken for an fd.
+    pub fn receive_socket<S: Socket>(&self, timeout: Duration) -> Result<S, RecvError> {
+        let r = message::receive(&[S::TAG], timeout_ns(timeout))?;
+        match r.socket {
+            Some(fd) => Ok(S::from(fd)),
+            None => Err(RecvError::Decode { envelope: r.env, error: CodecError("not a socket message".into()) }),
+        }
+    }
+
+    /// Wait up to `timeout` for a connection sent to this process
+    /// ([`Process::send_stream`]); other messages stay queued.
+    pub fn receive_stream(&self, timeout: Duration) -> Result<TcpStream, RecvError> {
+        self.receive_socket(timeout)
+    }
+
+    /// Selective receive that also returns `Ok(None)`, taking no message,
+    /// as soon as `socket` is readable (data, or the peer closed). As with
+    /// [`receive_matching`](Self::receive_matching), a socket that came with
+    /// the message is closed.
+    pub fn receive_matching_or_readable(
+        &self,
+        tags: &[u64],
+        socket: &impl AsRawFd,
+        timeout: Duration,
+    ) -> Result<Option<Envelope>, RecvError> {
+        Ok(message::receive_or_readable(tags, socket.as_raw_fd(), timeout_ns(timeout))?.map(|r| r.env))
+    }
+}
+
+impl<M: DeserializeOwned> Mailbox<M> {
+    /// Wait up to `timeout` for the next message of type `M` *or* for
+    /// `socket` to become readable, whichever comes first: one process
+    /// serves its mailbox and a connection at once. After
+    /// [`Ready::Readable`], one `read` does not block (beware of buffered
+    /// readers: data they hold does not make the socket readable).
+    pub fn receive_or_readable(&self, socket: &impl AsRawFd, timeout: Duration) -> Result<Ready<M>, RecvError> {
+        match self.receive_matching_or_readable(&[crate::TAG_MSG], socket, timeout)? {
+            None => Ok(Ready::Readable),
+            Some(env) => match env.decode() {
+                Ok(m) => Ok(Ready::Message(m)),
+                Err(error) => Err(RecvError::Decode { envelope: env, error }),
+            },
+        }
     }
 }

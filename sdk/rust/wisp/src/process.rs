@@ -1,28 +1,21 @@
-//! Processes: ids, typed handles, spawning, links, monitors, exit signals.
+//! Processes as seen from outside: ids and typed handles, what can be done
+//! with them (signals, links, monitors, sends, calls, moving sockets), the
+//! calling process's own id and flags, and why processes end.
 //!
-//! Spawn protocol (docs/abi.md): the host starts a fresh instance of this
-//! module and calls its export `wisp_spawn_entry(fn, arg_len)`. Here `fn` is
-//! the function-table index of a monomorphised trampoline
-//! `fn(&[u8])`, and the argument bytes are the table index of the user's
-//! function (4 bytes, little endian) followed by the encoded argument. In
-//! wasm a Rust function pointer *is* its table index, so the index travels
-//! as a plain `u32` and becomes a function pointer again in the child, where
-//! the trampoline, instantiated with the same types as the user's function,
-//! decodes the argument and calls it. A bad index traps the child
-//! (`call_indirect` checks index and type), never the parent.
-//!
-//! Rust's linker wraps the export in a `command_export` function that runs
-//! the module's static constructors first and its destructors (stdout flush)
-//! after, so std works in every process as it does under `main`.
+//! Starting processes is [`crate::spawn`]'s; receiving is the mailbox's.
 
 use std::fmt;
+use std::io;
 use std::marker::PhantomData;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::codec;
-use crate::mailbox::Mailbox;
+use crate::codec::{self, CodecError};
+use crate::socket::{Socket, TcpStream};
 use crate::sys;
+use crate::time::timeout_ns;
 
 /// A process id: any process, whatever it accepts. Never 0, never reused
 /// within a run.
@@ -44,7 +37,7 @@ impl Pid {
     /// A typed handle on this process. Nothing checks that it accepts `M`:
     /// a message it cannot decode reaches it as a [`RecvError::Decode`](crate::RecvError::Decode).
     pub const fn typed<M>(self) -> Process<M> {
-        Process { pid: self, _msg: PhantomData }
+        Process::from_pid(self)
     }
 
     /// True while the process runs.
@@ -61,8 +54,8 @@ impl Pid {
     /// Send it an exit signal with reason `Code(code)`, or `Normal` if `code`
     /// is 0 (Erlang's `exit(Pid, Reason)`): a process trapping exits gets an
     /// [`Event::Exit`](crate::Event::Exit); otherwise `Normal` is ignored and
-    /// any other reason ends it.
-    pub fn exit(self, code: i32) {
+    /// any other reason ends it. (To end the calling process, [`exit`].)
+    pub fn exit_signal(self, code: i32) {
         unsafe { sys::exit_signal(self.0, code) };
     }
 
@@ -103,6 +96,31 @@ impl Pid {
         let bytes = codec::encode(value).map_err(SendError::Encode)?;
         self.send_raw(tag, &bytes)
     }
+
+    /// Move `socket` to this process: the caller gives it up (it is
+    /// consumed) and the process receives it with
+    /// [`Mailbox::receive_socket`](crate::Mailbox::receive_socket) (or as an
+    /// [`Event::Socket`](crate::Event::Socket)). If the process is dead, or
+    /// ends without receiving it, the socket is closed. Errors only if the
+    /// host refuses (the socket is then closed).
+    pub fn send_socket<S: Socket>(self, socket: S) -> io::Result<()> {
+        let fd: OwnedFd = socket.into();
+        let raw = fd.into_raw_fd();
+        match unsafe { sys::send_fd(self.0, S::TAG, raw) } {
+            sys::OK => Ok(()),
+            rc => {
+                // EINVAL: the host did not take it (not one of its sockets),
+                // so it is still ours to close; otherwise the host took it
+                // out of our table and closed it.
+                if rc == sys::EINVAL {
+                    // SAFETY: the fd came from an OwnedFd a moment ago and
+                    // the host left it in our table.
+                    drop(unsafe { OwnedFd::from_raw_fd(raw) });
+                }
+                Err(io::Error::new(io::ErrorKind::Other, format!("send_fd failed (wisp code {rc})")))
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Pid {
@@ -115,11 +133,6 @@ impl fmt::Display for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
-}
-
-/// The caller's own pid.
-pub fn self_pid() -> Pid {
-    Pid(unsafe { sys::self_pid() })
 }
 
 /// A handle on a process that accepts messages of type `M`. It is `Copy`
@@ -162,17 +175,51 @@ impl<'de, M> Deserialize<'de> for Process<M> {
         Ok(Pid::deserialize(d)?.typed())
     }
 }
-impl<M> std::ops::Deref for Process<M> {
-    type Target = Pid;
-    fn deref(&self) -> &Pid {
-        &self.pid
-    }
-}
-
 impl<M> Process<M> {
-    /// Its pid.
+    pub(crate) const fn from_pid(pid: Pid) -> Process<M> {
+        Process { pid, _msg: PhantomData }
+    }
+
+    /// Its pid (which has the rest of what can be done with a process:
+    /// [`Pid::send_raw`], [`Pid::send_socket`], ...).
     pub fn pid(&self) -> Pid {
         self.pid
+    }
+
+    /// True while the process runs ([`Pid::is_alive`]).
+    pub fn is_alive(&self) -> bool {
+        self.pid.is_alive()
+    }
+
+    /// Kill it ([`Pid::kill`]).
+    pub fn kill(&self) {
+        self.pid.kill()
+    }
+
+    /// Send it an exit signal ([`Pid::exit_signal`]).
+    pub fn exit_signal(&self, code: i32) {
+        self.pid.exit_signal(code)
+    }
+
+    /// Link to it ([`Pid::link`]).
+    pub fn link(&self) {
+        self.pid.link()
+    }
+
+    /// Remove the link ([`Pid::unlink`]).
+    pub fn unlink(&self) {
+        self.pid.unlink()
+    }
+
+    /// Monitor it ([`Pid::monitor`]).
+    pub fn monitor(&self) -> MonitorRef {
+        self.pid.monitor()
+    }
+
+    /// Move a connection to this process ([`Pid::send_socket`]); it takes
+    /// it with [`Mailbox::receive_stream`](crate::Mailbox::receive_stream).
+    pub fn send_stream(&self, stream: TcpStream) -> io::Result<()> {
+        self.pid.send_socket(stream)
     }
 }
 
@@ -201,8 +248,32 @@ impl<M: Serialize> Process<M> {
     /// [`CallError::NoProc`], never a hang. The caller chooses the reply
     /// type; a reply that does not decode as `R` is [`CallError::Decode`].
     pub fn call<R: DeserializeOwned>(&self, msg: &M, timeout: std::time::Duration) -> Result<R, CallError> {
-        crate::mailbox::call_tagged(self.pid, crate::TAG_CALL, msg, timeout)
+        call_tagged(self.pid, crate::TAG_CALL, msg, timeout)
     }
+}
+
+/// The caller's own pid.
+pub fn self_pid() -> Pid {
+    Pid(unsafe { sys::self_pid() })
+}
+
+/// Turn trapping of exit signals on or off; returns the previous setting.
+/// A process trapping exits receives its links' exit signals as
+/// [`Event::Exit`](crate::Event::Exit) instead of dying of them.
+pub fn trap_exits(on: bool) -> bool {
+    unsafe { sys::trap_exit(on as i32) != 0 }
+}
+
+/// Let other processes run (never needed for fairness: the runtime preempts).
+pub fn yield_now() {
+    unsafe { sys::yield_now() }
+}
+
+/// End the calling process with `code` (0 is `Normal`). In the main process
+/// this ends the run with that exit status. (To send another process an
+/// exit signal, [`Pid::exit_signal`].)
+pub fn exit(code: i32) -> ! {
+    std::process::exit(code)
 }
 
 /// A monitor reference: the tag of the [`Event::Down`](crate::Event::Down)
@@ -241,6 +312,10 @@ pub enum ExitReason {
     /// A limit of its capabilities ended it; the text says which
     /// (`"cpu limit"`: see [`Caps::max_cpu`](crate::Caps::max_cpu)).
     Limit(String),
+    /// The runtime is shutting down: `wisp` got the signal given (SIGTERM
+    /// 15, SIGINT 2). The main process gets it as an exit signal; trapping
+    /// exits, it can stop its work in order.
+    Shutdown(i32),
 }
 
 impl ExitReason {
@@ -258,6 +333,7 @@ impl ExitReason {
             sys::EXIT_KILLED => ExitReason::Killed,
             sys::EXIT_NOPROC => ExitReason::NoProc,
             sys::EXIT_LIMIT => ExitReason::Limit(String::from_utf8_lossy(&b[8..]).into_owned()),
+            sys::EXIT_SHUTDOWN => ExitReason::Shutdown(code),
             _ => return None,
         })
     }
@@ -277,6 +353,7 @@ impl fmt::Display for ExitReason {
             ExitReason::Killed => f.write_str("killed"),
             ExitReason::NoProc => f.write_str("noproc"),
             ExitReason::Limit(t) => write!(f, "limit: {t}"),
+            ExitReason::Shutdown(sig) => write!(f, "shutdown (signal {sig})"),
         }
     }
 }
@@ -315,41 +392,6 @@ pub(crate) fn check_send(rc: i32) -> Result<(), SendError> {
     }
 }
 
-/// Why a spawn failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SpawnError {
-    /// The argument could not be encoded.
-    Encode(codec::CodecError),
-    /// The argument is larger than the message limit.
-    TooBig,
-    /// The process table is full.
-    Limit,
-    /// The host could not allocate.
-    NoMemory,
-    /// The host refused (no spawn entry: should not happen with this crate).
-    Invalid,
-    /// The capability set forbids spawning ([`Caps::deny_spawn`](crate::Caps::deny_spawn),
-    /// [`Caps::max_processes`](crate::Caps::max_processes) 0, `wisp run --max-processes 0`).
-    Denied,
-    /// Building the child's capability set failed ([`spawn_without_fs`](crate::spawn_without_fs)).
-    Caps(crate::CapsError),
-}
-
-impl fmt::Display for SpawnError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SpawnError::Encode(e) => write!(f, "cannot encode the argument: {e}"),
-            SpawnError::TooBig => f.write_str("argument larger than the limit"),
-            SpawnError::Limit => f.write_str("process limit reached"),
-            SpawnError::NoMemory => f.write_str("the host is out of memory"),
-            SpawnError::Invalid => f.write_str("the host refused the spawn"),
-            SpawnError::Denied => f.write_str("not allowed to spawn by the process's capabilities"),
-            SpawnError::Caps(e) => write!(f, "cannot build the child's capabilities: {e}"),
-        }
-    }
-}
-impl std::error::Error for SpawnError {}
-
 /// Why a [`Process::call`] failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
@@ -381,141 +423,51 @@ impl fmt::Display for CallError {
 }
 impl std::error::Error for CallError {}
 
-/// The argument of a new process: the user's function index, then its
-/// encoded argument.
-fn spawn_payload<A: Serialize>(f: usize, arg: &A) -> Result<Vec<u8>, SpawnError> {
-    let mut bytes = Vec::with_capacity(16);
-    bytes.extend_from_slice(&(f as u32).to_le_bytes());
-    codec::encode_into(&mut bytes, arg).map_err(SpawnError::Encode)?;
-    Ok(bytes)
+/// The first byte of a reply (the rest: the encoded value, or the text of
+/// why the request could not be decoded). [`ReplyTo`](crate::ReplyTo)
+/// writes replies; [`call_tagged`] reads them.
+pub(crate) const REPLY_OK: u8 = 0;
+pub(crate) const REPLY_BAD_REQUEST: u8 = 1;
+
+/// A reply too big for `call_tagged`'s buffer: still queued, and the first
+/// message with its tag (the request's ref, which nothing else uses).
+fn take_reply(info: sys::MsgInfo) -> Result<Vec<u8>, CallError> {
+    let mut big = vec![0u8; info.len as usize];
+    let mut got = sys::MsgInfo::default();
+    let rc = unsafe { sys::receive(&info.tag, 1, sys::NOWAIT, big.as_mut_ptr(), info.len, &mut got) };
+    if rc != sys::OK {
+        return Err(CallError::Timeout);
+    }
+    big.truncate(got.len as usize);
+    Ok(big)
 }
 
-/// Runs in the child: `bytes` is the payload of [`spawn_payload`].
-fn trampoline<A: DeserializeOwned, M>(bytes: &[u8]) {
-    let index = u32::from_le_bytes(bytes[..4].try_into().expect("wisp: short spawn argument"));
-    // SAFETY: the index was made from a `fn(A, Mailbox<M>)` with the same A
-    // and M this trampoline was instantiated with (spawn_with), and a wasm
-    // function pointer is its table index. A wrong index traps in
-    // call_indirect rather than calling the wrong thing.
-    let f: fn(A, Mailbox<M>) = unsafe { std::mem::transmute::<usize, fn(A, Mailbox<M>)>(index as usize) };
-    let arg: A = match codec::decode(&bytes[4..]) {
-        Ok(a) => a,
-        Err(e) => panic!("wisp: cannot decode the spawn argument: {e}"),
+/// Send `msg` as a request with `tag` to `pid` and wait for the reply.
+pub(crate) fn call_tagged<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pid: Pid,
+    tag: u64,
+    msg: &T,
+    timeout: Duration,
+) -> Result<R, CallError> {
+    let bytes = codec::encode(msg).map_err(|e| CallError::Send(SendError::Encode(e)))?;
+    let len = len32(bytes.len()).map_err(CallError::Send)?;
+    let mut small = [0u8; 256];
+    let mut info = sys::MsgInfo::default();
+    let rc = unsafe {
+        sys::request(pid.raw(), tag, bytes.as_ptr(), len, timeout_ns(timeout), small.as_mut_ptr(), small.len() as u32, &mut info)
     };
-    f(arg, Mailbox::new());
-}
-
-pub(crate) fn spawn_with<A: Serialize + DeserializeOwned, M>(
-    arg: &A,
-    f: fn(A, Mailbox<M>),
-    flags: u32,
-) -> Result<sys::Spawned, SpawnError> {
-    let (entry, payload) = spawn_parts(arg, f)?;
-    spawn_raw(entry, &payload, flags)
-}
-
-/// The spawn entry (function index) and argument bytes that start
-/// `f(arg, mailbox)`; valid in any instance of this module.
-pub(crate) fn spawn_parts<A: Serialize + DeserializeOwned, M>(
-    arg: &A,
-    f: fn(A, Mailbox<M>),
-) -> Result<(u32, Vec<u8>), SpawnError> {
-    let payload = spawn_payload(f as usize, arg)?;
-    let entry: fn(&[u8]) = trampoline::<A, M>;
-    Ok((entry as usize as u32, payload))
-}
-
-pub(crate) fn spawn_raw(entry: u32, payload: &[u8], flags: u32) -> Result<sys::Spawned, SpawnError> {
-    let mut out = sys::Spawned::default();
-    let len = u32::try_from(payload.len()).map_err(|_| SpawnError::TooBig)?;
-    let rc = unsafe { sys::spawn(entry, payload.as_ptr(), len, flags, &mut out) };
-    spawn_result(rc, out)
-}
-
-pub(crate) fn spawn_result(rc: i32, out: sys::Spawned) -> Result<sys::Spawned, SpawnError> {
-    match rc {
-        sys::OK => Ok(out),
-        sys::ETOOBIG => Err(SpawnError::TooBig),
-        sys::ELIMIT => Err(SpawnError::Limit),
-        sys::ENOMEM => Err(SpawnError::NoMemory),
-        sys::EPERM => Err(SpawnError::Denied),
-        _ => Err(SpawnError::Invalid),
+    let reply = match rc {
+        sys::OK => small[..info.len as usize].to_vec(),
+        sys::ETOOSMALL => take_reply(info)?,
+        sys::ENOPROC => return Err(CallError::NoProc),
+        sys::ETIMEDOUT => return Err(CallError::Timeout),
+        sys::EINVAL => return Err(CallError::SelfCall),
+        sys::ETOOBIG => return Err(CallError::Send(SendError::TooBig)),
+        _ => return Err(CallError::Send(SendError::NoMemory)),
+    };
+    match reply.split_first() {
+        Some((&REPLY_OK, rest)) => codec::decode(rest).map_err(CallError::Decode),
+        Some((&REPLY_BAD_REQUEST, rest)) => Err(CallError::BadRequest(String::from_utf8_lossy(rest).into_owned())),
+        _ => Err(CallError::Decode(CodecError("malformed reply".into()))),
     }
 }
-
-/// Start `f(arg, mailbox)` as a new process: a fresh, isolated instance of
-/// this module. `f` is a plain function or a non-capturing closure; `arg`
-/// travels as bytes. The process ends (`Normal`) when `f` returns, and with
-/// a `Trap` reason if it panics.
-///
-/// ```no_run
-/// let p = wisp::spawn(3u32, |n, mb: wisp::Mailbox<String>| {
-///     for _ in 0..n {
-///         println!("{}", mb.receive().unwrap());
-///     }
-/// }).unwrap();
-/// p.send(&"hello".to_string());
-/// ```
-pub fn spawn<A, M>(arg: A, f: fn(A, Mailbox<M>)) -> Result<Process<M>, SpawnError>
-where
-    A: Serialize + DeserializeOwned,
-{
-    Ok(Pid(spawn_with(&arg, f, 0)?.pid).typed())
-}
-
-/// As [`spawn`], linked to the caller atomically.
-pub fn spawn_link<A, M>(arg: A, f: fn(A, Mailbox<M>)) -> Result<Process<M>, SpawnError>
-where
-    A: Serialize + DeserializeOwned,
-{
-    Ok(Pid(spawn_with(&arg, f, sys::SPAWN_LINK)?.pid).typed())
-}
-
-/// As [`spawn`], monitored by the caller atomically: the child cannot end
-/// unobserved.
-pub fn spawn_monitor<A, M>(arg: A, f: fn(A, Mailbox<M>)) -> Result<(Process<M>, MonitorRef), SpawnError>
-where
-    A: Serialize + DeserializeOwned,
-{
-    let s = spawn_with(&arg, f, sys::SPAWN_MONITOR)?;
-    Ok((Pid(s.pid).typed(), MonitorRef(s.monitor)))
-}
-
-/// Turn trapping of exit signals on or off; returns the previous setting.
-/// A process trapping exits receives its links' exit signals as
-/// [`Event::Exit`](crate::Event::Exit) instead of dying of them.
-pub fn trap_exits(on: bool) -> bool {
-    unsafe { sys::trap_exit(on as i32) != 0 }
-}
-
-/// Let other processes run (never needed for fairness: the runtime preempts).
-pub fn yield_now() {
-    unsafe { sys::yield_now() }
-}
-
-/// End the calling process with `code` (0 is `Normal`). In the main process
-/// this ends the run with that exit status.
-pub fn exit(code: i32) -> ! {
-    std::process::exit(code)
-}
-
-/// The host calls this in every new process (see the module's docs).
-#[no_mangle]
-pub extern "C" fn wisp_spawn_entry(entry: u32, arg_len: u32) {
-    // Small arguments stay on the stack: an idle process need not touch the
-    // allocator.
-    let mut small = [0u8; 128];
-    let mut big = Vec::new();
-    let buf: &mut [u8] = if arg_len as usize <= small.len() {
-        &mut small[..arg_len as usize]
-    } else {
-        big.resize(arg_len as usize, 0);
-        &mut big[..]
-    };
-    let full = unsafe { sys::spawn_arg(buf.as_mut_ptr(), arg_len) } as usize;
-    let n = full.min(buf.len());
-    // SAFETY: spawn_raw's callers pass a `fn(&[u8])`; a bad index traps.
-    let f: fn(&[u8]) = unsafe { std::mem::transmute::<usize, fn(&[u8])>(entry as usize) };
-    f(&buf[..n]);
-}
-

@@ -23,8 +23,10 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::mailbox::{call_tagged, event_of, receive_raw, Event, Mailbox, RecvError};
-use crate::process::{spawn_with, CallError, ExitReason, MonitorRef, Pid, Process, SendError, SpawnError};
+use crate::mailbox::{event_of, Event, Mailbox};
+use crate::message::{self, receive_raw, RecvError};
+use crate::process::{call_tagged, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid, Process, SendError};
+use crate::spawn::{spawn_flags, SpawnError};
 use crate::{codec, sys};
 
 /// The default timeout of [`ServerRef::call`], as Erlang's.
@@ -126,7 +128,7 @@ pub struct Context<S: Server> {
 impl<S: Server> Context<S> {
     /// A handle on this server.
     pub fn this(&self) -> ServerRef<S> {
-        ServerRef { pid: crate::self_pid(), _s: PhantomData }
+        ServerRef { pid: self_pid(), _s: PhantomData }
     }
 
     /// The process that started this server.
@@ -143,7 +145,7 @@ impl<S: Server> Context<S> {
     /// Trap exit signals (then they arrive in `handle_info`, and the
     /// parent's makes the server stop with `terminate`).
     pub fn trap_exits(&mut self, on: bool) {
-        crate::trap_exits(on);
+        trap_exits(on);
     }
 }
 
@@ -253,7 +255,7 @@ impl<S: Server> ServerRef<S> {
 }
 
 fn start_with<S: Server>(arg: S::Arg, flags: u32) -> Result<ServerRef<S>, StartError> {
-    let s = spawn_with(&(crate::self_pid(), arg), server_main::<S>, flags | sys::SPAWN_MONITOR)
+    let s = spawn_flags(&(self_pid(), arg), server_main::<S>, flags | sys::SPAWN_MONITOR)
         .map_err(StartError::Spawn)?;
     let pid = Pid::from_raw(s.pid);
     wait_ack(pid, MonitorRef(s.monitor))?;
@@ -287,11 +289,13 @@ pub(crate) fn exit_with(reason: &ExitReason) {
     match reason {
         ExitReason::Normal => {}
         ExitReason::Code(c) => std::process::exit(*c),
-        ExitReason::Killed => crate::self_pid().kill(),
+        ExitReason::Killed => self_pid().kill(),
         ExitReason::Trap(t) => panic!("{t}"),
         ExitReason::NoProc => std::process::exit(1),
         // A limit cannot be imposed on oneself here: end abnormally with its text.
         ExitReason::Limit(t) => panic!("{t}"),
+        // As the runtime ends a process that does not trap the shutdown.
+        ExitReason::Shutdown(sig) => std::process::exit(128 + sig),
     }
 }
 
@@ -306,7 +310,15 @@ fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<S::Info>) {
         if let Some(r) = cx.stop.take() {
             break r;
         }
-        let env = receive_raw(&[], sys::INFINITY).expect("an infinite receive returned");
+        let r = message::receive(&[], sys::INFINITY).expect("an infinite receive returned");
+        if r.socket.is_some() {
+            match event_of::<S::Info>(r) {
+                Ok(ev) => state.handle_info(ev, &mut cx),
+                Err(e) => state.handle_bad_message(e, &mut cx),
+            }
+            continue;
+        }
+        let env = r.env;
         match (env.kind, env.tag) {
             (sys::MSG_DATA, crate::TAG_CALL) if env.reference != 0 => {
                 let reply = env.reply_to().unwrap();
@@ -314,7 +326,7 @@ fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<S::Info>) {
                     Ok(m) => {
                         let r = state.handle_call(m, &mut cx);
                         if let Err(e) = reply.reply(&r) {
-                            eprintln!("wisp: server {:?}: cannot send the reply: {e}", crate::self_pid());
+                            eprintln!("wisp: server {:?}: cannot send the reply: {e}", self_pid());
                         }
                     }
                     Err(error) => {
@@ -330,7 +342,7 @@ fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<S::Info>) {
             (sys::MSG_EXIT, _) if env.from == parent => {
                 break ExitReason::from_bytes(&env.bytes).unwrap_or(ExitReason::Killed);
             }
-            _ => match event_of::<S::Info>(env) {
+            _ => match event_of::<S::Info>(message::Received { env, socket: None }) {
                 Ok(ev) => state.handle_info(ev, &mut cx),
                 Err(e) => state.handle_bad_message(e, &mut cx),
             },

@@ -7,9 +7,14 @@
 //! its children (last started first) and exits with
 //! [`EXIT_INTENSITY`], which its own supervisor sees and acts on.
 //!
-//! Children are described by serializable [`ChildSpec`]s (a function-table
-//! index and encoded arguments), since the supervisor runs in its own
-//! instance of the module. A child is stopped by an exit signal with code
+//! Children are described by [`ChildSpec`]s: a function-table index and
+//! encoded arguments, since the supervisor runs in its own instance of the
+//! module. The index becomes a function again in the supervisor
+//! (`fnptr::fn_at`), so only this module makes specs (their constructors)
+//! and only this crate encodes them: neither `ChildSpec` nor `Supervisor`
+//! can be deserialized from bytes another process chose, and the
+//! supervisor takes specs only from its spawn argument and from requests,
+//! which only [`SupervisorRef`] makes. A child is stopped by an exit signal with code
 //! [`EXIT_SHUTDOWN`] (a server trapping exits runs `terminate`), and killed
 //! if it has not ended after its shutdown time. Children started later are
 //! stopped first.
@@ -23,9 +28,12 @@ use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::mailbox::{call_tagged, receive_raw, Envelope, Mailbox};
-use crate::process::{spawn_parts, spawn_raw, spawn_with, CallError, ExitReason, MonitorRef, Pid};
+use crate::fnptr::fn_at;
+use crate::mailbox::Mailbox;
+use crate::message::{receive_raw, Envelope};
+use crate::process::{call_tagged, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid};
 use crate::server::{ack, exit_with, wait_ack, Server, StartError};
+use crate::spawn::{spawn_flags, spawn_parts, spawn_raw};
 use crate::{codec, sys};
 
 /// The exit-signal code with which a supervisor stops a child.
@@ -63,9 +71,14 @@ enum Start {
     Call { starter: u32, payload: Vec<u8> },
 }
 
-/// How to start, restart and stop one child. Serializable.
+/// How to start, restart and stop one child.
+#[derive(Clone, Debug)]
+pub struct ChildSpec(Spec);
+
+/// A child spec as it travels to the supervisor (private: see the module's
+/// docs).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ChildSpec {
+struct Spec {
     id: String,
     start: Start,
     restart: Restart,
@@ -82,8 +95,8 @@ fn start_server<S: Server>(payload: &[u8]) -> Result<Pid, StartError> {
 }
 
 fn start_supervisor(payload: &[u8]) -> Result<Pid, StartError> {
-    let sup: Supervisor = codec::decode(payload).map_err(|e| StartError::Init(e.0))?;
-    sup.start_link().map(|s| s.pid())
+    let sup: SupSpec = codec::decode(payload).map_err(|e| StartError::Init(e.0))?;
+    Supervisor(sup).start_link().map(|s| s.pid())
 }
 
 impl ChildSpec {
@@ -105,40 +118,44 @@ impl ChildSpec {
 
     /// A nested supervisor.
     pub fn supervisor(id: &str, sup: Supervisor) -> ChildSpec {
-        let payload = codec::encode(&sup).expect("wisp: cannot encode a supervisor");
+        let payload = codec::encode(&sup.0).expect("wisp: cannot encode a supervisor");
         ChildSpec::new(id, Start::Call { starter: starter_of(start_supervisor), payload })
     }
 
     fn new(id: &str, start: Start) -> ChildSpec {
-        ChildSpec { id: id.to_string(), start, restart: Restart::Permanent, shutdown_ms: 5000 }
+        ChildSpec(Spec { id: id.to_string(), start, restart: Restart::Permanent, shutdown_ms: 5000 })
     }
 
     /// Set the restart type.
     pub fn restart(mut self, r: Restart) -> ChildSpec {
-        self.restart = r;
+        self.0.restart = r;
         self
     }
 
     /// Set how long the child may take to stop before it is killed.
     pub fn shutdown(mut self, d: Duration) -> ChildSpec {
-        self.shutdown_ms = d.as_millis() as u64;
+        self.0.shutdown_ms = d.as_millis() as u64;
         self
     }
 
     /// Its id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.0.id
     }
+}
 
+impl Spec {
     fn start(&self) -> Result<Pid, StartError> {
         match &self.start {
             Start::Spawn { entry, payload } => spawn_raw(*entry, payload, sys::SPAWN_LINK)
                 .map(|s| Pid::from_raw(s.pid))
                 .map_err(StartError::Spawn),
             Start::Call { starter, payload } => {
-                // SAFETY: made by starter_of from a function of this type; a
-                // bad index traps (call_indirect checks the type).
-                let f: fn(&[u8]) -> Result<Pid, StartError> = unsafe { std::mem::transmute(*starter as usize) };
+                // SAFETY: `starter` was made by starter_of from a function of
+                // this type: a Spec is made only by ChildSpec's constructors
+                // and decoded only from this crate's own encodings of one
+                // (the supervisor's spawn argument, SupervisorRef requests).
+                let f: fn(&[u8]) -> Result<Pid, StartError> = unsafe { fn_at(*starter) };
                 f(payload)
             }
         }
@@ -161,32 +178,36 @@ impl ChildSpec {
 ///     .start_link()
 ///     .unwrap();
 /// ```
+#[derive(Clone, Debug)]
+pub struct Supervisor(SupSpec);
+
+/// A supervisor's description as it travels (private, as [`Spec`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Supervisor {
+struct SupSpec {
     strategy: Strategy,
     max_restarts: u32,
     period_ms: u64,
-    children: Vec<ChildSpec>,
+    children: Vec<Spec>,
 }
 
 impl Supervisor {
     /// A supervisor with `strategy`, no children, and an intensity of 3
     /// restarts in 5 seconds.
     pub fn new(strategy: Strategy) -> Supervisor {
-        Supervisor { strategy, max_restarts: 3, period_ms: 5000, children: Vec::new() }
+        Supervisor(SupSpec { strategy, max_restarts: 3, period_ms: 5000, children: Vec::new() })
     }
 
     /// At most `max_restarts` restarts within `period`; one more and the
     /// supervisor gives up and exits with [`EXIT_INTENSITY`].
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Supervisor {
-        self.max_restarts = max_restarts;
-        self.period_ms = period.as_millis() as u64;
+        self.0.max_restarts = max_restarts;
+        self.0.period_ms = period.as_millis() as u64;
         self
     }
 
     /// Add a child (children start in the order added).
     pub fn child(mut self, spec: ChildSpec) -> Supervisor {
-        self.children.push(spec);
+        self.0.children.push(spec.0);
         self
     }
 
@@ -203,7 +224,7 @@ impl Supervisor {
     }
 
     fn start_with(self, flags: u32) -> Result<SupervisorRef, StartError> {
-        let s = spawn_with(&(crate::self_pid(), self), supervisor_main, flags | sys::SPAWN_MONITOR)
+        let s = spawn_flags(&(self_pid(), self.0), supervisor_main, flags | sys::SPAWN_MONITOR)
             .map_err(StartError::Spawn)?;
         let pid = Pid::from_raw(s.pid);
         wait_ack(pid, MonitorRef(s.monitor))?;
@@ -222,7 +243,7 @@ pub struct ChildInfo {
 
 #[derive(Serialize, Deserialize)]
 enum Request {
-    StartChild(ChildSpec),
+    StartChild(Spec),
     TerminateChild(String),
     WhichChildren,
 }
@@ -288,7 +309,7 @@ impl SupervisorRef {
 
     /// Start a new child under the supervisor (dynamic children).
     pub fn start_child(&self, spec: ChildSpec) -> Result<Pid, SupervisorError> {
-        match self.request(&Request::StartChild(spec))? {
+        match self.request(&Request::StartChild(spec.0))? {
             Reply::Started(p) => Ok(p),
             Reply::AlreadyPresent => Err(SupervisorError::AlreadyPresent),
             Reply::StartFailed(e) => Err(SupervisorError::Start(e)),
@@ -320,7 +341,7 @@ impl SupervisorRef {
 }
 
 struct Child {
-    spec: ChildSpec,
+    spec: Spec,
     pid: Option<Pid>,
 }
 
@@ -335,9 +356,9 @@ struct State {
 /// Stop one child: exit signal EXIT_SHUTDOWN, then kill after its shutdown
 /// time; returns once it has ended. Its link's EXIT may stay queued: the
 /// main loop ignores EXITs of pids that are no longer children.
-fn shutdown(pid: Pid, spec: &ChildSpec) {
+fn shutdown(pid: Pid, spec: &Spec) {
     let mon = pid.monitor();
-    pid.exit(EXIT_SHUTDOWN);
+    pid.exit_signal(EXIT_SHUTDOWN);
     let wait = (spec.shutdown_ms as i64).saturating_mul(1_000_000);
     if receive_raw(&[mon.raw()], wait).is_err() {
         pid.kill();
@@ -376,7 +397,7 @@ impl State {
         if self.restarts.len() > self.max_restarts {
             eprintln!(
                 "wisp: supervisor {:?}: more than {} restarts in {:?}, giving up",
-                crate::self_pid(),
+                self_pid(),
                 self.max_restarts,
                 self.period
             );
@@ -479,8 +500,8 @@ impl State {
     }
 }
 
-fn supervisor_main((parent, spec): (Pid, Supervisor), _mb: Mailbox<()>) {
-    crate::trap_exits(true);
+fn supervisor_main((parent, spec): (Pid, SupSpec), _mb: Mailbox<()>) {
+    trap_exits(true);
     let mut st = State {
         strategy: spec.strategy,
         max_restarts: spec.max_restarts as usize,

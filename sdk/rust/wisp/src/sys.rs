@@ -2,8 +2,18 @@
 //! `docs/abi.md`). Everything here is a direct host import or a constant of
 //! that ABI; the rest of the crate builds the safe API on top.
 //!
-//! Conventions of the ABI: functions return [`OK`] or a positive `E*` code;
-//! pointers and lengths outside the caller's memory trap the caller; calls
+//! The ABI is defined once, in the repository's `src/common/abi.def`;
+//! `scripts/check-abi` (run by wisp's test suite) checks every extern block
+//! below against it: names, parameter and result types, and the error space
+//! each block's header comment names.
+//!
+//! Conventions of the ABI: a function that can fail returns 0 or an error
+//! code of its namespace's kind: `wisp_process`, `wisp_message`,
+//! `wisp_timer`, `wisp_registry` and `wisp_caps` return [`OK`] or a positive
+//! `E*` code of this module ("errors: WISP codes"); `wisp_net` (like WASI)
+//! returns WASI errno values ("errors: WASI errno"), which
+//! `std::io::Error::from_raw_os_error` understands on wasm32-wasip1.
+//! Pointers and lengths outside the caller's memory trap the caller; calls
 //! marked "blocks" park only the calling process. Timeouts are nanoseconds,
 //! [`INFINITY`] waits forever and [`NOWAIT`] polls.
 #![allow(missing_docs)]
@@ -30,7 +40,8 @@ pub const ENOMEM: i32 = 7;
 pub const ENOTFOUND: i32 = 8;
 /// A capability the process lacks.
 pub const EPERM: i32 = 9;
-/// Process limit reached.
+/// A limit reached: the process table or the capability set's process
+/// limit (spawn), 16 capability sets open (`caps_new`).
 pub const ELIMIT: i32 = 10;
 
 /// `receive_fd`: the socket is readable (or its peer closed); no message taken.
@@ -54,6 +65,9 @@ pub const EXIT_KILLED: u32 = 3;
 pub const EXIT_NOPROC: u32 = 4;
 /// Killed by a limit of its capabilities; the text says which (`cpu limit`).
 pub const EXIT_LIMIT: u32 = 5;
+/// The runtime is shutting down (wisp got SIGTERM or SIGINT; the code is
+/// the signal): an exit signal to the main process, trappable.
+pub const EXIT_SHUTDOWN: u32 = 6;
 
 /// Flags of [`spawn`].
 pub const SPAWN_LINK: u32 = 1;
@@ -84,6 +98,7 @@ pub struct Spawned {
     pub monitor: u64,
 }
 
+// ---- wisp_process (errors: WISP codes) ----
 #[link(wasm_import_module = "wisp_process")]
 extern "C" {
     #[link_name = "abi_version"]
@@ -114,8 +129,13 @@ extern "C" {
     pub fn alive(pid: u64) -> i32;
     #[link_name = "yield"]
     pub fn yield_now();
+    /// As [`spawn`], with the capability set `handle` instead of a copy of
+    /// the caller's own.
+    #[link_name = "spawn_with"]
+    pub fn spawn_with(handle: i32, f: u32, arg: *const u8, arg_len: u32, flags: u32, out: *mut Spawned) -> i32;
 }
 
+// ---- wisp_message (errors: WISP codes) ----
 #[link(wasm_import_module = "wisp_message")]
 extern "C" {
     #[link_name = "send"]
@@ -159,6 +179,7 @@ extern "C" {
     pub fn send_fd(pid: u64, tag: u64, fd: i32) -> i32;
 }
 
+// ---- wisp_timer (errors: WISP codes) ----
 #[link(wasm_import_module = "wisp_timer")]
 extern "C" {
     /// Blocks.
@@ -170,6 +191,7 @@ extern "C" {
     pub fn cancel(timer: u64) -> i32;
 }
 
+// ---- wisp_registry (errors: WISP codes) ----
 #[link(wasm_import_module = "wisp_registry")]
 extern "C" {
     #[link_name = "register"]
@@ -180,8 +202,9 @@ extern "C" {
     pub fn whereis(name: *const u8, len: u32, pid: *mut u64) -> i32;
 }
 
-// `wisp_net`: TCP, UDP and DNS. These return **WASI errno** codes (0 on
-// success), not the `E*` codes above. Calls marked "blocks" park the process.
+// ---- wisp_net (errors: WASI errno) ----
+// TCP, UDP and DNS. These return **WASI errno** codes (0 on success), not
+// the `E*` codes above. Calls marked "blocks" park the process.
 #[link(wasm_import_module = "wisp_net")]
 extern "C" {
     #[link_name = "tcp_listen"]
@@ -238,14 +261,21 @@ extern "C" {
     ) -> i32;
 }
 
-// The WASI calls the crate uses on sockets directly.
+// ---- wasi_snapshot_preview1 (errors: WASI errno) ----
+// The WASI calls the crate makes on sockets directly.
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
 extern "C" {
     /// `how`: 1 read, 2 write, 3 both (WASI `sdflags`).
     #[link_name = "sock_shutdown"]
     pub fn sock_shutdown(fd: i32, how: i32) -> i32;
-    #[link_name = "fd_close"]
-    pub fn fd_close(fd: i32) -> i32;
+    /// The 24-byte `fdstat` of `fd` (its first byte: the filetype);
+    /// `EBADF` (8) if `fd` is not open.
+    #[link_name = "fd_fdstat_get"]
+    pub fn fd_fdstat_get(fd: i32, stat: *mut u8) -> i32;
+    /// Rights can only be dropped: asking for more fails with
+    /// `ENOTCAPABLE` (76) and changes nothing.
+    #[link_name = "fd_fdstat_set_rights"]
+    pub fn fd_fdstat_set_rights(fd: i32, base: u64, inheriting: u64) -> i32;
 }
 
 /// `wisp_caps` limits (`limit(handle, which, value)`).
@@ -262,9 +292,10 @@ pub const STDIO_INHERIT: u32 = 0;
 pub const STDIO_NULL: u32 = 1;
 pub const STDIO_CLOSED: u32 = 2;
 
-// `wisp_caps`: capability sets for children. Every call but `new` and `free`
-// only removes or lowers (`EPERM` if it would widen); a set used by
-// `spawn_with` is frozen (`EINVAL`). Handles are the caller's own, at most 16.
+// ---- wisp_caps (errors: WISP codes) ----
+// Capability sets for children. Every call but `new` and `free` only
+// removes or lowers (`EPERM` if it would widen); a set used by `spawn_with`
+// is frozen (`EINVAL`). Handles are the caller's own, at most 16.
 #[link(wasm_import_module = "wisp_caps")]
 extern "C" {
     /// A handle to a copy of the caller's own set.
@@ -289,11 +320,4 @@ extern "C" {
     pub fn caps_limit(handle: i32, which: u32, value: u64) -> i32;
     #[link_name = "deny"]
     pub fn caps_deny(handle: i32, what: u32) -> i32;
-}
-
-#[link(wasm_import_module = "wisp_process")]
-extern "C" {
-    /// As [`spawn`], with the set `handle` instead of the caller's own.
-    #[link_name = "spawn_with"]
-    pub fn spawn_with(handle: i32, f: u32, arg: *const u8, arg_len: u32, flags: u32, out: *mut Spawned) -> i32;
 }

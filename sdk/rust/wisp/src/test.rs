@@ -11,12 +11,18 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::{mailbox::receive_raw, process::spawn_monitor, ExitReason, Mailbox};
+use crate::fnptr::fn_at;
+use crate::mailbox::Mailbox;
+use crate::message::receive_raw;
+use crate::process::ExitReason;
+use crate::spawn::spawn_monitor;
+use crate::time::timeout_ns;
 
 /// Run `f` (a `fn()` given as its table index) in this process.
 fn run_one(f: u32, _mb: Mailbox<()>) {
-    // SAFETY: made from a `fn()` by `run`; a bad index traps.
-    let f: fn() = unsafe { std::mem::transmute::<usize, fn()>(f as usize) };
+    // SAFETY: `run` made `f` from a `fn()`, and only `run` spawns this
+    // private function.
+    let f: fn() = unsafe { fn_at(f) };
     f();
 }
 
@@ -55,7 +61,7 @@ pub fn run(tests: &[(&str, fn())]) -> ! {
     for (name, f) in &selected {
         let outcome = match spawn_monitor(*f as usize as u32, run_one) {
             Err(e) => Err(format!("spawn failed: {e}")),
-            Ok((p, mon)) => match receive_raw(&[mon.raw()], crate::mailbox::timeout_ns(timeout)) {
+            Ok((p, mon)) => match receive_raw(&[mon.raw()], timeout_ns(timeout)) {
                 Ok(env) => match ExitReason::from_bytes(&env.bytes) {
                     Some(ExitReason::Normal) => Ok(()),
                     Some(r) => Err(format!("the test process ended: {r}")),

@@ -6,14 +6,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::mailbox::timeout_ns;
 use crate::process::{check_send, len32, Process, SendError};
 use crate::sys;
+use crate::time::{sleep_ns, timeout_ns};
 
-/// Park the calling process for at least `d` (other processes run).
-/// Messages arriving meanwhile do not end the sleep.
+/// Park the calling process for at least `d` (other processes run);
+/// [`FOREVER`](crate::FOREVER) never returns. Messages arriving meanwhile
+/// do not end the sleep.
 pub fn sleep(d: Duration) {
-    unsafe { sys::sleep(timeout_ns(d).max(0)) }
+    unsafe { sys::sleep(sleep_ns(d)) }
 }
 
 /// A pending delayed message; any process holding it may cancel it.

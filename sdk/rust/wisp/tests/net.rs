@@ -3,10 +3,11 @@
 //! processes of the same run.
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use wisp::net::{self, AnySocket, Ready, TcpListener, TcpStream, UdpSocket};
-use wisp::{Event, Mailbox};
+use wisp::{Event, Mailbox, Pid, RecvError};
 
 const SEC: Duration = Duration::from_secs(5);
 
@@ -200,6 +201,60 @@ fn a_socket_arrives_as_an_event_and_dies_with_an_unreceived_message() {
     assert_eq!(c.read(&mut buf).unwrap(), 0);
 }
 
+/// The lowest fd not open in this process (where the host puts the next
+/// socket it installs).
+fn lowest_free_fd() -> i32 {
+    let mut stat = [0u8; 24];
+    (0..).find(|&fd| unsafe { wisp::sys::fd_fdstat_get(fd, stat.as_mut_ptr()) } != 0).unwrap()
+}
+
+fn forge_socket_message((to, fd): (Pid, i32), _mb: Mailbox<()>) {
+    to.send_raw(net::TAG_TCP_STREAM, &fd.to_le_bytes()).unwrap();
+}
+
+// Any process can send four bytes under a socket tag. Taking them for a
+// moved socket would make the receiver own, and close, an fd that is not
+// the sender's to give: here its own listener, or a number the next socket
+// it opens will get.
+fn a_forged_socket_message_is_not_taken_for_a_socket() {
+    let (l, addr) = listener();
+    let me = Mailbox::<()>::new();
+    let own = l.as_raw_fd();
+    wisp::spawn((me.process().pid(), own), forge_socket_message).unwrap();
+    match me.receive_event(SEC).unwrap() {
+        Event::Other(env) => assert_eq!((env.tag, env.bytes), (net::TAG_TCP_STREAM, own.to_le_bytes().to_vec())),
+        e => panic!("a forged message was taken for a socket: {e:?}"),
+    }
+    wisp::spawn((me.process().pid(), own), forge_socket_message).unwrap();
+    assert!(matches!(me.receive_stream(SEC), Err(RecvError::Decode { .. })));
+    // A free fd named: not taken either, and still free.
+    let free = lowest_free_fd();
+    wisp::spawn((me.process().pid(), free), forge_socket_message).unwrap();
+    assert!(matches!(me.receive_event(SEC).unwrap(), Event::Other(_)));
+    assert_eq!(lowest_free_fd(), free);
+    // The listener is open and still ours.
+    let _c = TcpStream::connect(addr).unwrap();
+    l.accept_timeout(SEC).unwrap();
+}
+
+// What makes a moved socket recognisable: the host installs it at the
+// lowest free fd (a gap below other open fds here).
+fn a_moved_socket_lands_in_the_lowest_free_fd() {
+    let (l, addr) = listener();
+    let me = Mailbox::<()>::new();
+    let _c = TcpStream::connect(addr).unwrap();
+    let (s, _) = l.accept().unwrap();
+    let above = TcpListener::bind("127.0.0.1:0").unwrap();
+    let slot = s.as_raw_fd();
+    assert!(slot < above.as_raw_fd());
+    me.process().send_stream(s).unwrap();
+    assert_eq!(lowest_free_fd(), slot);
+    match me.receive_event(SEC).unwrap() {
+        Event::Socket(AnySocket::Tcp(s)) => assert_eq!(s.as_raw_fd(), slot),
+        e => panic!("expected the socket, got {e:?}"),
+    }
+}
+
 fn receive_or_readable_waits_on_mailbox_and_socket() {
     let (l, addr) = listener();
     let mb = Mailbox::<String>::new();
@@ -268,6 +323,8 @@ wisp::test_main!(
     spawn_with_stream_moves_the_connection_into_a_handler,
     sockets_travel_typed_in_messages,
     a_socket_arrives_as_an_event_and_dies_with_an_unreceived_message,
+    a_forged_socket_message_is_not_taken_for_a_socket,
+    a_moved_socket_lands_in_the_lowest_free_fd,
     receive_or_readable_waits_on_mailbox_and_socket,
     udp_send_to_recv_from_and_connect,
     dns_lookup,

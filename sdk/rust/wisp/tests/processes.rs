@@ -156,7 +156,7 @@ fn exit_signals_are_trapped_as_events() {
     })
     .unwrap();
     me.receive_timeout(SEC).unwrap();
-    p.exit(5);
+    p.exit_signal(5);
     match me.receive_event(SEC).unwrap() {
         Event::Down { monitor, reason, .. } => assert_eq!((monitor, reason), (mon, ExitReason::Code(55))),
         other => panic!("{other:?}"),
@@ -259,8 +259,23 @@ fn many_processes() {
     assert_eq!(sum, 499 * 500 / 2);
 }
 
+// A sleep of FOREVER sleeps: it once became a sleep of 0 (the "no limit"
+// value of receive timeouts means "at once" to the host's sleep).
+fn sleep_forever_does_not_return() {
+    let me = Mailbox::<u32>::new();
+    let p = wisp::spawn(me.process(), |parent: Process<u32>, _mb: Mailbox<()>| {
+        wisp::sleep(wisp::FOREVER);
+        parent.send(&1);
+    })
+    .unwrap();
+    assert_eq!(me.receive_timeout(Duration::from_millis(100)), Err(RecvError::Timeout));
+    assert!(p.is_alive());
+    p.kill();
+}
+
 wisp::test_main!(
     spawn_passes_the_argument_and_messages_flow,
+    sleep_forever_does_not_return,
     large_arguments_and_messages_arrive_intact,
     timeouts_and_polls_return_timeout,
     a_message_that_does_not_decode_is_an_error_not_a_crash,
