@@ -33,11 +33,14 @@ static _Noreturn void table_oom(void)
 
 static void *table_alloc(uint32_t n, size_t elem)
 {
-	if (n > TABLE_HARD_MAX || !engine_charge(engine_current(), (uint64_t)n * elem))
+	engine_instance *in = engine_current();
+	if (n > TABLE_HARD_MAX || !engine_charge(in, (uint64_t)n * elem))
 		table_oom();
 	void *p = calloc(n ? n : 1, elem);
-	if (p == NULL)
+	if (p == NULL) {
+		engine_uncharge(in, (uint64_t)n * elem);
 		table_oom();
+	}
 	return p;
 }
 

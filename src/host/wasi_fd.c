@@ -156,12 +156,12 @@ uint32_t WASI_FN(fd_fdstat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 	memset(out, 0, WASI_FDSTAT_SIZE);
 	out[0] = f->filetype;
 	uint16_t flags = fdflags_of_host(fl);
-	if (f->parks)   /* always non-blocking on the host; the guest's view */
-		flags = (uint16_t)((flags & ~WASI_FDFLAG_NONBLOCK) |
-		                   (f->guest_nonblock ? WASI_FDFLAG_NONBLOCK : 0));
-	else if (f->borrowed)   /* the guest's own APPEND and NONBLOCK */
+	if (f->borrowed)   /* the guest's own APPEND and NONBLOCK */
 		flags = (uint16_t)((flags & ~(WASI_FDFLAG_APPEND |
 		                              WASI_FDFLAG_NONBLOCK)) | f->vflags);
+	else if (f->parks)   /* always non-blocking on the host; the guest's view */
+		flags = (uint16_t)((flags & ~WASI_FDFLAG_NONBLOCK) |
+		                   (f->guest_nonblock ? WASI_FDFLAG_NONBLOCK : 0));
 	wasi_st16(out + 2, flags);
 	wasi_st64(out + 8, f->rights_base);
 	wasi_st64(out + 16, f->rights_inheriting);

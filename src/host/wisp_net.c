@@ -143,7 +143,11 @@ int net_give_socket(struct host_proc *hp, uint32_t fd)
 {
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, &err);
-	if (f == NULL || !f->parks)
+	/* Only a socket of its own moves: never stdio (borrowed, maybe a
+	 * parking pipe), never a file. */
+	if (f == NULL || !f->parks || f->borrowed ||
+	    (f->filetype != WASI_FILETYPE_SOCKET_STREAM &&
+	     f->filetype != WASI_FILETYPE_SOCKET_DGRAM))
 		return -1;
 	int host = f->host;
 	f->borrowed = true;     /* release the slot, not the socket */

@@ -2,6 +2,7 @@
 gets an exit signal with reason SHUTDOWN (a process trapping exits can
 finish its work), everything stops, and wisp exits 143 or 130."""
 import os
+import select
 import signal
 import subprocess
 import time
@@ -69,3 +70,24 @@ def test_bad_shutdown_grace_and_stack_size_are_usage_errors(wisp, build_proc):
                  ["--stack-size", "64K"], ["--stack-size", "1G"]):
         r = wisp("run", *opts, m)
         assert r.code == 2, (opts, r)
+
+
+def test_processes_reading_stdin_do_not_hold_their_schedulers(build_proc, shared_cache):
+    """Two processes blocked reading a silent stdin, on two schedulers: the
+    main process's timers still fire (issue 12, item 9: they froze)."""
+    p = subprocess.Popen([str(WISP), "run", "--tier", "fast", "--schedulers", "2",
+                          str(build_proc("stdin_readers.c"))],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env={"WISP_BACKGROUND_COMPILE": "0",
+                                         "WISP_CACHE_DIR": str(shared_cache), "PATH": "/usr/bin:/bin"})
+    try:
+        ready, _, _ = select.select([p.stdout], [], [], 30)
+        assert ready, "the main process's timers never fired while others read stdin"
+        assert p.stdout.readline() == "ticks ok\n"
+        p.stdin.write("hello\n")
+        p.stdin.flush()
+        out, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert out == "a reader got: hello\n", (out, err)
+    assert p.returncode == 0, err
