@@ -176,8 +176,16 @@ def main():
         print(f"processes: {r['workers_started']} workers started, {r['crashes']} crashes,"
               f" {r['restarts']} restarts, {r['helpers_spawned']} helpers,"
               f" {r['steps']} worker steps, {r['sup_restarts']} group-supervisor restarts")
-        if peer_bad or ctr_bad or hlp_bad or r.get("unaccounted") != 0:
+        tmr_bad = r["timers_set"] - r["timers_cancelled"] - r["timers_recv"]
+        print(f"timers: {r['timers_set']} set = {r['timers_cancelled']} cancelled +"
+              f" {r['timers_recv']} received, off by {tmr_bad}; {r['far_set']} far ones set,"
+              f" {r['far_cancelled']} cancelled (payload freed at once)")
+        print(f"floods: {r['floods']} victims flooded past their memory limit,"
+              f" {r['flood_limits']} ended with reason LIMIT")
+        if peer_bad or ctr_bad or hlp_bad or tmr_bad or r.get("unaccounted") != 0:
             problems.append("messages do not balance")
+        if r["far_set"] != r["far_cancelled"] or r["floods"] != r["flood_limits"]:
+            problems.append("a far timer could not be cancelled, or a flood victim did not end with LIMIT")
         if result.get("ok") != "1":
             problems.append("the guest reported a failed check (ok=0)")
 

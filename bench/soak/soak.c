@@ -12,7 +12,14 @@
  *     sibling's DOWN arrives (serving its own mailbox meanwhile);
  *   - counter: a DATA request to the counter process (never crashes);
  *   - helper: spawns a short-lived helper process (monitored) that sends it
- *     one DATA message and ends; waits for the message and the DOWN.
+ *     one DATA message and ends; waits for the message and the DOWN;
+ *   - timers: sets 1..4 send_after timers to itself (0..2 ms), cancels each
+ *     with probability 1/2, and waits for the ones not cancelled; sets a
+ *     timer an hour away with a 4 KiB payload and cancels it (its memory
+ *     must be freed at once, or RSS grows);
+ *   - flood: spawns a victim with a 256 KiB memory limit that never
+ *     receives, floods it with 8 KiB messages and waits for its DOWN, whose
+ *     reason must be LIMIT (the host ends a process its mailbox overfills).
  * After a step it crashes (__builtin_trap) with CRASH_PERMILLE/1000.
  *
  * Exact accounting. Every counted DATA message is counted by its sender when
@@ -40,7 +47,7 @@
 
 enum {
 	T_PEER = 1, T_ACK, T_HELPER, T_COUNT, T_REPORT, T_SNAP, T_GETPEER,
-	T_STOP, T_DONE, T_STARTED, T_SUP, T_FINAL,
+	T_STOP, T_DONE, T_STARTED, T_SUP, T_FINAL, T_TIMER, T_FLOOD,
 };
 
 /* Counter deltas a worker/helper/supervisor reports to the tally. */
@@ -48,12 +55,16 @@ enum {
 	C_PEER_SENT, C_PEER_RECV, C_DROPS, C_COUNTER_SENT, C_COUNTER_RECV,
 	C_HELPER_SENT, C_HELPER_RECV, C_HELPERS_SPAWNED, C_HELPERS_ENDED,
 	C_WORKERS_STARTED, C_WORKERS_ENDED, C_CRASHES, C_RESTARTS, C_STEPS,
+	C_TIMERS_SET, C_TIMERS_CANCELLED, C_TIMERS_RECV, C_FAR_SET, C_FAR_CANCELLED,
+	C_FLOODS, C_FLOOD_LIMITS,
 	C_N
 };
 static const char *const NAMES[C_N] = {
 	"peer_sent", "peer_recv", "drops", "counter_sent", "counter_recv",
 	"helper_sent", "helper_recv", "helpers_spawned", "helpers_ended",
 	"workers_started", "workers_ended", "crashes", "restarts", "steps",
+	"timers_set", "timers_cancelled", "timers_recv", "far_set", "far_cancelled",
+	"floods", "flood_limits",
 };
 
 struct delta { uint64_t c[C_N]; };
@@ -184,12 +195,16 @@ struct worker {
 	/* the current helper */
 	uint64_t helper_ref;
 	int helper_msg, helper_down;
+	/* timers not cancelled, still to arrive */
+	uint32_t timers_due;
+	/* the current flood victim */
+	uint64_t victim_ref;
+	int victim_down;
 };
 
 /* Handles one message (any kind). */
 static void worker_handle(struct worker *w, struct wisp_msg_info *info, const char *buf)
 {
-	(void)buf;
 	if (info->kind == WISP_MSG_DOWN) {
 		if (w->peer_ref && info->tag == w->peer_ref) {
 			w->d.c[C_DROPS] += w->outstanding;
@@ -198,6 +213,11 @@ static void worker_handle(struct worker *w, struct wisp_msg_info *info, const ch
 		} else if (w->helper_ref && info->tag == w->helper_ref) {
 			w->helper_down = 1;
 			w->d.c[C_HELPERS_ENDED]++;
+		} else if (w->victim_ref && info->tag == w->victim_ref) {
+			struct wisp_exit_reason why;
+			memcpy(&why, buf, sizeof why);
+			w->victim_down = 1;
+			w->d.c[C_FLOOD_LIMITS] += why.kind == WISP_EXIT_LIMIT;
 		} else {
 			die("worker: unexpected DOWN", (int32_t)info->tag);
 		}
@@ -222,6 +242,12 @@ static void worker_handle(struct worker *w, struct wisp_msg_info *info, const ch
 	case T_STOP:
 		w->stopping = 1;
 		break;
+	case T_TIMER:
+		if (w->timers_due == 0)
+			die("worker: a cancelled timer arrived", 0);
+		w->timers_due--;
+		w->d.c[C_TIMERS_RECV]++;
+		break;
 	default:
 		die("worker: unexpected tag", (int32_t)info->tag);
 	}
@@ -230,7 +256,7 @@ static void worker_handle(struct worker *w, struct wisp_msg_info *info, const ch
 static int worker_pump(struct worker *w, int64_t timeout)
 {
 	struct wisp_msg_info info;
-	char buf[64];
+	char buf[256];   /* a DOWN's reason text included */
 	int32_t rc = wisp_receive(NULL, 0, timeout, buf, sizeof buf, &info);
 	if (rc == WISP_ETIMEDOUT)
 		return 0;
@@ -293,6 +319,73 @@ static void step_helper(struct worker *w)
 	w->helper_ref = 0;
 }
 
+static void step_timers(struct worker *w)
+{
+	uint32_t k = 1 + (uint32_t)(rng_next(&w->rng) % 4);
+	char small[16] = { 0 };
+	for (uint32_t i = 0; i < k; i++) {
+		uint64_t id;
+		int64_t delay = (int64_t)(rng_next(&w->rng) % 2000000);
+		int32_t rc = wisp_send_after(wisp_self(), T_TIMER, small, sizeof small, delay, &id);
+		if (rc != WISP_OK)
+			die("send_after", rc);
+		w->d.c[C_TIMERS_SET]++;
+		/* Cancelled before it fired: it never arrives; else it does. */
+		if (rng_next(&w->rng) % 2 && wisp_cancel_timer(id) == WISP_OK)
+			w->d.c[C_TIMERS_CANCELLED]++;
+		else
+			w->timers_due++;
+	}
+	static char far[4096];
+	uint64_t id;
+	int32_t rc = wisp_send_after(wisp_self(), T_TIMER, far, sizeof far, 3600000000000LL, &id);
+	if (rc != WISP_OK)
+		die("send_after far", rc);
+	w->d.c[C_FAR_SET]++;
+	if ((rc = wisp_cancel_timer(id)) != WISP_OK)
+		die("cancel far", rc);
+	w->d.c[C_FAR_CANCELLED]++;
+	while (w->timers_due)
+		worker_pump(w, WISP_INFINITY);
+}
+
+static void victim_main(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	uint64_t never = 0x7fffffff;
+	char b[8];
+	struct wisp_msg_info info;
+	wisp_receive(&never, 1, WISP_INFINITY, b, sizeof b, &info);
+}
+
+static void step_flood(struct worker *w)
+{
+	int32_t h;
+	int32_t rc = wisp_caps_new(&h);
+	if (rc != WISP_OK)
+		die("caps_new", rc);
+	if ((rc = wisp_caps_limit(h, WISP_LIMIT_MEMORY, 256 << 10)) != WISP_OK)
+		die("caps_limit", rc);
+	struct wisp_spawned s;
+	rc = wisp_spawn_with(h, (uint32_t)(uintptr_t)victim_main, NULL, 0, WISP_SPAWN_MONITOR, &s);
+	if (rc != WISP_OK)
+		die("spawn victim", rc);
+	wisp_caps_free(h);
+	w->victim_ref = s.monitor;
+	w->victim_down = 0;
+	w->d.c[C_FLOODS]++;
+	static char chunk[8192];
+	for (int i = 0; i < 64 && !w->victim_down; i++) {
+		send_or_die(s.pid, T_FLOOD, chunk, sizeof chunk);
+		while (worker_pump(w, WISP_NOWAIT))
+			;
+	}
+	while (!w->victim_down)
+		worker_pump(w, WISP_INFINITY);
+	w->victim_ref = 0;
+}
+
 static void worker_main(const void *arg, uint32_t len)
 {
 	struct worker w;
@@ -311,12 +404,16 @@ static void worker_main(const void *arg, uint32_t len)
 		if (w.stopping)
 			break;
 		uint64_t r = rng_next(&w.rng) % 100;
-		if (r < 60)
+		if (r < 50)
 			step_peer(&w);
-		else if (r < 85)
+		else if (r < 70)
 			step_counter(&w);
-		else
+		else if (r < 85)
 			step_helper(&w);
+		else if (r < 97)
+			step_timers(&w);
+		else
+			step_flood(&w);
 		w.d.c[C_STEPS]++;
 		if (rng_next(&w.rng) % 1000 < w.a.crash_permille) {
 			report(w.a.tally, &w.d);
@@ -531,7 +628,10 @@ int main(int argc, char **argv)
 	                      + (int64_t)(t.c[C_HELPER_SENT] - t.c[C_HELPER_RECV]);
 	int ok = !failed && unaccounted == 0 && t.c[C_HELPERS_SPAWNED] == t.c[C_HELPERS_ENDED]
 	         && t.c[C_HELPERS_SPAWNED] == t.c[C_HELPER_SENT]
-	         && t.c[C_WORKERS_STARTED] == t.c[C_WORKERS_ENDED];
+	         && t.c[C_WORKERS_STARTED] == t.c[C_WORKERS_ENDED]
+	         && t.c[C_TIMERS_SET] == t.c[C_TIMERS_CANCELLED] + t.c[C_TIMERS_RECV]
+	         && t.c[C_FAR_SET] == t.c[C_FAR_CANCELLED]
+	         && t.c[C_FLOODS] == t.c[C_FLOOD_LIMITS];
 	print_counts("RESULT", &t, (now_ns() - t0) / 1e9, 3 + groups);
 	printf(" sup_restarts=%" PRIu64 " unaccounted=%" PRId64 " ok=%d\n", sup_restarts,
 	       unaccounted, ok);

@@ -315,6 +315,7 @@ static void result_reason(const struct engine_result *res, struct reason *r)
 static void finish(struct proc *p, const struct engine_result *res)
 {
 	struct rt *rt = p->rt;
+	proc_check_limit(p);
 	if (!p->reason_set)
 		result_reason(res, &p->reason);
 	/* Under the registry's lock, so a concurrent register either sees
@@ -357,7 +358,11 @@ static void proc_fiber_main(void *arg)
 		lim.max_memory = p->caps->max_memory;
 	rt->hooks.start(p->host, p);
 	p->inst = engine_instance_new(rt->mod, p->host, &lim, &res);
-	/* (NULL: a trap or no memory while instantiating, or killed then.) */
+	/* (NULL: a trap or no memory while instantiating, or killed then.)
+	 * Before the instance exists only others' pushes are on the account:
+	 * if instantiating failed with some there, they left no room. */
+	if (p->inst == NULL && atomic_load(&p->usage) > 0)
+		atomic_store(&p->over_limit, true);
 	if (p->inst != NULL) {
 		rt->hooks.ready(p->host, p->inst);
 		/* From now on the tick can preempt it (see sched_tick). */

@@ -122,6 +122,8 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m);
 /* Take everything from the mailbox; apply signals, queue messages; unwind
  * if a signal ended the process. */
 void proc_drain(struct proc *self);
+/* If pushes put self over its memory limit, doom it with LIMIT. */
+void proc_check_limit(struct proc *self);
 /* End self now with reason r (unwinds out of guest code). */
 _Noreturn void proc_die(struct proc *self, const struct reason *r);
 /* The exit path's signal handling: apply the bookkeeping signals left in

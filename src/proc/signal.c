@@ -183,8 +183,10 @@ static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
 		doom(self, r);
 }
 
-/* A push found self over its memory limit (charge_msg). */
-static void check_limit(struct proc *self)
+/* A push found self over its memory limit (charge_msg): it ends with
+ * LIMIT — also when that showed first as a failure of its own (its memory
+ * could not be created or grown), since the pushes caused it. */
+void proc_check_limit(struct proc *self)
 {
 	if (!atomic_load_explicit(&self->over_limit, memory_order_relaxed) || self->reason_set)
 		return;
@@ -200,7 +202,7 @@ static void check_limit(struct proc *self)
  * exists but self->inst is not set yet.) */
 static void die_if_doomed(struct proc *self)
 {
-	check_limit(self);
+	proc_check_limit(self);
 	if (self->reason_set)
 		engine_exit(engine_current(), 0);
 }
