@@ -102,12 +102,11 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->names = NULL;
 	p->rt = rt;
 	p->inst = NULL;
-	p->host = (char *)p + sizeof(struct proc);
-	memset(p->host, 0, rt->hooks.host_size);
+	memset(proc_host(p), 0, rt->hooks.host_size);
 	p->is_main = is_main;
 	p->trap_exit = false;
-	p->reason_set = false;
-	memset(&p->reason, 0, sizeof(p->reason));
+	p->doomed = false;
+	p->doom_text = NULL;
 	p->arg = NULL;
 	p->arg_len = 0;
 	p->cpu_used = 0;
@@ -311,31 +310,47 @@ static void result_reason(const struct engine_result *res, struct reason *r)
 	}
 }
 
+/* Why p ended: what doomed it, or how the engine says its code ended. */
+static void final_reason(struct proc *p, const struct engine_result *res, struct reason *r)
+{
+	if (!p->doomed) {
+		result_reason(res, r);
+		return;
+	}
+	memset(r, 0, sizeof(*r));
+	r->kind = p->doom_kind;
+	r->code = p->doom_code;
+	if (p->doom_text != NULL)
+		snprintf(r->text, sizeof(r->text), "%s", p->doom_text);
+	free(p->doom_text);
+	p->doom_text = NULL;
+}
+
 /* The end of a process, on its fiber: tell everyone, free the instance. */
 static void finish(struct proc *p, const struct engine_result *res)
 {
 	struct rt *rt = p->rt;
 	proc_check_limit(p);
-	if (!p->reason_set)
-		result_reason(res, &p->reason);
+	struct reason why;
+	final_reason(p, res, &why);
 	/* Under the registry's lock, so a concurrent register either sees
 	 * `exiting` or is seen by the forget (no name outlives its owner). */
 	registry_exit(&rt->registry, p);
 	proc_cancel_timers_to(p);
 	proc_cancel_wake(p);
-	proc_notify_exit(p);
+	proc_notify_exit(p, &why);
 
 	sched_publish_vmctx(&p->task, NULL);
 	engine_instance_free(p->inst);
 	p->inst = NULL;
-	rt->hooks.end(p->host);
+	rt->hooks.end(proc_host(p));
 	free(p->arg);
 	p->arg = NULL;
 
 	if (p->is_main) {
 		pthread_mutex_lock(&rt->done_lock);
 		rt->main_res = *res;
-		rt->main_reason = p->reason;
+		rt->main_reason = why;
 		rt->done = true;
 		pthread_cond_broadcast(&rt->done_cond);
 		pthread_mutex_unlock(&rt->done_lock);
@@ -356,15 +371,15 @@ static void proc_fiber_main(void *arg)
 	lim.usage = &p->usage;
 	if (p->caps->max_memory != UINT64_MAX)
 		lim.max_memory = p->caps->max_memory;
-	rt->hooks.start(p->host, p);
-	p->inst = engine_instance_new(rt->mod, p->host, &lim, &res);
+	rt->hooks.start(proc_host(p), p);
+	p->inst = engine_instance_new(rt->mod, proc_host(p), &lim, &res);
 	/* (NULL: a trap or no memory while instantiating, or killed then.)
 	 * Before the instance exists only others' pushes are on the account:
 	 * if instantiating failed with some there, they left no room. */
 	if (p->inst == NULL && atomic_load(&p->usage) > 0)
 		atomic_store(&p->over_limit, true);
 	if (p->inst != NULL) {
-		rt->hooks.ready(p->host, p->inst);
+		rt->hooks.ready(proc_host(p), p->inst);
 		/* From now on the tick can preempt it (see sched_tick). */
 		sched_publish_vmctx(&p->task, engine_instance_vmctx(p->inst));
 		if (p->is_main)
@@ -412,7 +427,7 @@ void proc_discard(struct proc *p)
 	registry_exit(&p->rt->registry, p);
 	engine_instance_free(p->inst);
 	p->inst = NULL;
-	p->rt->hooks.end(p->host);
+	p->rt->hooks.end(proc_host(p));
 	struct msg *m = mbox_close(&p->mbox);
 	while (m) {
 		struct msg *next = m->next;
@@ -422,6 +437,8 @@ void proc_discard(struct proc *p)
 	mbox_clear(&p->mbox);
 	free(p->arg);
 	p->arg = NULL;
+	free(p->doom_text);
+	p->doom_text = NULL;
 	release(p);
 	assert(atomic_load(&p->usage) == 0);
 }

@@ -114,7 +114,6 @@ struct proc {
 	/* execution */
 	struct rt *rt;
 	engine_instance *inst;
-	void *host;               /* the host layer's state (see the top) */
 	bool is_main;
 	uint32_t entry_fn;        /* spawn: table index, and its argument */
 	unsigned char *arg;
@@ -147,9 +146,19 @@ struct proc {
 	struct caps *caps;        /* what it may do (shared, immutable) */
 	uint64_t cpu_used;        /* reductions charged so far */
 
-	struct reason reason;     /* why it ended (set by the exit path) */
-	bool reason_set;          /* reason came from a signal, not the engine */
+	/* Why it must end, decided by a signal or a limit before the engine
+	 * unwinds it (the first decision wins); text is malloc'd (NULL: none). */
+	bool doomed;
+	uint32_t doom_kind;
+	int32_t doom_code;
+	char *doom_text;
 };
+
+/* The host layer's state of p: host_size bytes right after the struct. */
+static inline void *proc_host(struct proc *p)
+{
+	return (char *)p + sizeof(*p);
+}
 
 /* What the layer above (src/host) gives the runtime: the size of its
  * per-process state and what to do with it. */

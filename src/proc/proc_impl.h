@@ -128,7 +128,7 @@ void proc_check_limit(struct proc *self);
 _Noreturn void proc_die(struct proc *self, const struct reason *r);
 /* The exit path's signal handling: apply the bookkeeping signals left in
  * the closed mailbox, then tell links and monitors. */
-void proc_notify_exit(struct proc *p);
+void proc_notify_exit(struct proc *p, const struct reason *why);
 /* The small sets a process owns (links: ref 0). */
 int proc_set_add(struct pidset *s, uint64_t ref, uint64_t pid);     /* 0 or -ENOMEM */
 uint64_t proc_set_del_ref(struct pidset *s, uint64_t ref);          /* its pid, or 0 */

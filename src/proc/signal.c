@@ -162,16 +162,19 @@ static void bounce(struct rt *rt, struct msg *m, const struct reason *r)
  * unwinds when it is safe (die_if_doomed). */
 static void doom(struct proc *self, const struct reason *r)
 {
-	if (!self->reason_set) {
-		self->reason = *r;
-		self->reason_set = true;
-	}
+	if (self->doomed)
+		return;
+	self->doomed = true;
+	self->doom_kind = r->kind;
+	self->doom_code = r->code;
+	/* Out of memory: the reason keeps its kind and loses its text. */
+	self->doom_text = r->text[0] ? strdup(r->text) : NULL;
 }
 
 /* An exit signal with reason r from `from` reaches self (owner). */
 static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
 {
-	if (self->reason_set)
+	if (self->doomed)
 		return;             /* already doomed: later signals change nothing */
 	if (self->trap_exit) {
 		struct msg *m = msg_reason(MSG_EXIT, atomic_load(&self->pid), from, 0, r);
@@ -188,7 +191,7 @@ static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
  * could not be created or grown), since the pushes caused it. */
 void proc_check_limit(struct proc *self)
 {
-	if (!atomic_load_explicit(&self->over_limit, memory_order_relaxed) || self->reason_set)
+	if (!atomic_load_explicit(&self->over_limit, memory_order_relaxed) || self->doomed)
 		return;
 	struct reason r = { WISP_EXIT_LIMIT, 0, "" };
 	snprintf(r.text, sizeof(r.text),
@@ -203,7 +206,7 @@ void proc_check_limit(struct proc *self)
 static void die_if_doomed(struct proc *self)
 {
 	proc_check_limit(self);
-	if (self->reason_set)
+	if (self->doomed)
 		engine_exit(engine_current(), 0);
 }
 
@@ -307,7 +310,7 @@ static void send_reason(struct rt *rt, uint32_t kind, uint64_t to, uint64_t from
 	deliver_or_drop(rt, to, msg_reason(kind, to, from, tag, r));
 }
 
-void proc_notify_exit(struct proc *p)
+void proc_notify_exit(struct proc *p, const struct reason *why)
 {
 	struct rt *rt = p->rt;
 	uint64_t me = atomic_load(&p->pid);
@@ -325,10 +328,9 @@ void proc_notify_exit(struct proc *p)
 	atomic_store_explicit(&p->pid, 0, memory_order_release);
 
 	for (uint32_t i = 0; i < p->links.n; i++)
-		send_reason(rt, SIG_EXIT_LINK, p->links.v[i].pid, me, 0, &p->reason);
+		send_reason(rt, SIG_EXIT_LINK, p->links.v[i].pid, me, 0, why);
 	for (uint32_t i = 0; i < p->watchers.n; i++)
-		send_reason(rt, MSG_DOWN, p->watchers.v[i].pid, me, p->watchers.v[i].ref,
-		            &p->reason);
+		send_reason(rt, MSG_DOWN, p->watchers.v[i].pid, me, p->watchers.v[i].ref, why);
 	for (uint32_t i = 0; i < p->watching.n; i++)
 		deliver_or_drop(rt, p->watching.v[i].pid,
 		                msg_new(SIG_DEMONITOR, 0, me, 0, p->watching.v[i].ref, NULL, 0));
