@@ -172,6 +172,12 @@ WISP_IMPORT("wisp_process", "alive") int32_t wisp_alive(wisp_pid_t pid);
 /* Let other processes run (the runtime also preempts by reductions). */
 WISP_IMPORT("wisp_process", "yield") void wisp_yield(void);
 
+/* Wait, hibernated, for the next message or signal (erlang:hibernate):
+ * the process's native stack and the pages of its memory go back to the
+ * host until something arrives; then it continues with its state intact.
+ * Returns at once if a message is queued already. */
+WISP_IMPORT("wisp_process", "hibernate") void wisp_hibernate(void);
+
 /* As wisp_spawn_raw, with the capability set `handle` (made with wisp_caps,
  * below) instead of a copy of the caller's own. */
 WISP_IMPORT("wisp_process", "spawn_with")

@@ -37,6 +37,7 @@
 /* Stacks: the engine keeps 128 KiB of headroom for host calls below
  * which a guest call traps, and a guest frame may take 64 KiB. */
 #define MIN_STACK (192u * 1024)
+#define DEFAULT_HIBERNATE_NS (10ull * 1000000000)
 #define MAX_STACK (64u * 1024 * 1024)
 
 static const char usage_text[] =
@@ -59,6 +60,10 @@ static const char usage_text[] =
 	"  --reductions N           reductions per time slice (default: 4000)\n"
 	"  --stack-size SIZE        native stack per process (default: 256K; at\n"
 	"                           least 192K: guest frames plus host headroom)\n"
+	"  --hibernate-after TIME   processes waiting longer than TIME (e.g. 500ms,\n"
+	"                           10s; 0: never) hibernate: their stack and memory\n"
+	"                           go back to the system until a message arrives\n"
+	"                           (default: 10s)\n"
 	"  --shutdown-grace SECS    on SIGTERM/SIGINT the main process gets an exit\n"
 	"                           signal (reason SHUTDOWN); after SECS (default 5)\n"
 	"                           or a second signal everything stops\n"
@@ -146,6 +151,8 @@ struct run_opts {
 	int64_t reductions;
 	uint64_t stack_size;
 	uint64_t shutdown_grace_ns;
+	uint64_t hibernate_after_ns;
+	bool hibernate_given;
 	const char *module;
 	int nargs;
 	char **args;
@@ -176,6 +183,24 @@ static int add_dir(struct run_opts *o, const char *spec, bool ro)
 }
 
 /* "64M", "1G", "4096": bytes. */
+/* "0", "250ms", "10s", "2m", or plain seconds: ns in *out. 0 or -1. */
+static int parse_duration(const char *v, uint64_t *out)
+{
+	char *end;
+	double x = strtod(v, &end);
+	if (end == v || !(x >= 0) || x > 1e9)
+		return -1;
+	double unit = 1e9;
+	if (strcmp(end, "ms") == 0)
+		unit = 1e6;
+	else if (strcmp(end, "m") == 0)
+		unit = 60e9;
+	else if (strcmp(end, "s") != 0 && *end != '\0')
+		return -1;
+	*out = (uint64_t)(x * unit);
+	return 0;
+}
+
 static int parse_size(const char *v, uint64_t *out)
 {
 	char *end;
@@ -351,6 +376,11 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 			    parse_size(v, &n) != 0 || n < MIN_STACK || n > MAX_STACK)
 				return usage_error("--stack-size takes a size from 192K to 64M%s", "");
 			o->stack_size = n;
+		} else if (for_run && opt_is(a, "--hibernate-after")) {
+			if ((v = opt_value(argc, argv, &i, "--hibernate-after")) == NULL ||
+			    parse_duration(v, &o->hibernate_after_ns) != 0)
+				return usage_error("--hibernate-after takes a time (0, 500ms, 10s, 2m)%s", "");
+			o->hibernate_given = true;
 		} else if (for_run && opt_is(a, "--shutdown-grace")) {
 			char *end;
 			if ((v = opt_value(argc, argv, &i, "--shutdown-grace")) == NULL)
@@ -553,6 +583,7 @@ static int cmd_run(int argc, char **argv)
 		.stop = &stop_request,
 		.stack_size = o.stack_size,
 		.shutdown_grace_ns = o.shutdown_grace_ns,
+		.hibernate_after_ns = o.hibernate_given ? o.hibernate_after_ns : DEFAULT_HIBERNATE_NS,
 	};
 	struct engine_result res;
 	struct reason why;

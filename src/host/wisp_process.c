@@ -105,3 +105,9 @@ void NS(yield)(void *self)
 	SELF;
 	proc_yield(hp->proc);
 }
+
+void NS(hibernate)(void *self)
+{
+	SELF;
+	proc_hibernate(hp->proc);
+}

@@ -425,6 +425,7 @@ void proc_discard(struct proc *p)
 		return;   /* a free slot */
 	}
 	registry_exit(&p->rt->registry, p);
+	sched_task_forget(&p->task);
 	engine_instance_free(p->inst);
 	p->inst = NULL;
 	p->rt->hooks.end(proc_host(p));

@@ -186,6 +186,8 @@ struct rt_config {
 	 * number or a count), everything stops at once. NULL: never. */
 	atomic_int *stop;
 	uint64_t shutdown_grace_ns;   /* 0: 5 s */
+	/* Processes waiting longer than this hibernate (0: never). */
+	uint64_t hibernate_after_ns;
 };
 
 /* Run `mod` as the main process of a new runtime: its _start runs; returns
@@ -240,6 +242,10 @@ int proc_exit_signal(struct proc *self, uint64_t pid, int32_t code);
 bool proc_alive(struct rt *rt, uint64_t pid);
 bool proc_set_trap_exit(struct proc *self, bool on);
 void proc_yield(struct proc *self);
+/* Wait for the next message or signal with the process hibernated: its
+ * stack and memory go back to the kernel until then. Returns at once if
+ * one is queued already. */
+void proc_hibernate(struct proc *self);
 void proc_sleep(struct proc *self, int64_t ns);
 int proc_send_after(struct proc *self, uint64_t to, uint64_t tag, const void *data,
                     uint32_t len, int64_t delay_ns, uint64_t *timer);

@@ -107,6 +107,9 @@ bool blocking_pool_stop(struct rt *rt);
 int proc_start_main(struct rt *rt, struct caps *root);
 /* sched's exited() callback: free the stack and the slot. */
 void proc_exited(struct task *t, void *rt);
+/* sched's freeze()/thaw(): a hibernating process's memory. */
+void proc_freeze(struct task *t, void *rt);
+void proc_thaw(struct task *t, void *rt);
 /* sched's io_ready() callback: token = slot << 32 | wait number. */
 void proc_io_ready(uint64_t token, void *rt);
 /* Free what a discarded process still holds (runtime teardown). */

@@ -157,12 +157,19 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	struct rt *rt = rt_new(mod, cfg, err, errlen);
 	if (rt == NULL)
 		return -ENOMEM;
-	struct sched_ops ops = { proc_exited, proc_io_ready, rt };
+	struct sched_ops ops = {
+		.exited = proc_exited,
+		.io_ready = proc_io_ready,
+		.freeze = proc_freeze,
+		.thaw = proc_thaw,
+		.ctx = rt,
+	};
 	int rc = sched_start(&rt->sg, scheduler_count(cfg), &ops, err, errlen);
 	if (rc != 0) {
 		rt_free(rt);
 		return rc;
 	}
+	sched_set_hibernation(&rt->sg, cfg->hibernate_after_ns);
 	rc = proc_start_main(rt, cfg->root);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot create the main process: %s", strerror(-rc));

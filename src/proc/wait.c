@@ -50,6 +50,29 @@ void proc_wait_until(struct proc *self, uint64_t deadline)
 	sched_switch_out(&self->task, TASK_PARK);
 }
 
+void proc_hibernate(struct proc *self)
+{
+	proc_drain(self);
+	if (self->mbox.first != NULL)
+		return;
+	atomic_fetch_add(&self->wait_seq, 1);
+	sched_hibernate(&self->task);
+	proc_drain(self);
+}
+
+void proc_freeze(struct task *t, void *arg)
+{
+	(void)arg;
+	struct proc *p = proc_of_task(t);
+	(void)p;   /* linear memory: engine_instance_hibernate, to come */
+}
+
+void proc_thaw(struct task *t, void *arg)
+{
+	(void)arg;
+	(void)t;
+}
+
 void proc_sleep(struct proc *self, int64_t ns)
 {
 	uint64_t deadline = sched_now_ns() + (uint64_t)(ns > 0 ? ns : 0);

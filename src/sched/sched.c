@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "engine/engine.h"
@@ -273,7 +274,7 @@ void sched_wake(struct sched_group *g, struct task *t)
 		sched_enqueue(g, t);
 		return;
 	}
-	if (t->state == TASK_RUNNING || t->state == TASK_RUNNABLE)
+	if (t->state == TASK_RUNNING || t->state == TASK_RUNNABLE || t->state == TASK_FREEZING)
 		t->pending_wake = true;
 	task_unlock(t);
 }
@@ -299,9 +300,166 @@ void sched_call_on_thread_stack(void (*fn)(void *), void *arg)
 		fn(arg);
 		return;
 	}
-	t->call_fn = fn;
-	t->call_arg = arg;
+	t->sched->call_fn = fn;
+	t->sched->call_arg = arg;
 	sched_switch_out(t, TASK_CALL);
+}
+
+/* ---- hibernation ----
+ *
+ * A task that waits long (sched_set_hibernation) or asks to (sched_hibernate)
+ * gives its memory back: the live part of its stack — from its saved stack
+ * pointer to the top, usually well under 2 KiB for a process parked in a
+ * receive — is copied to the heap and the whole stack's pages are dropped
+ * (MADV_DONTNEED: the stack keeps its address, the pages fault back in as
+ * zero), and the user's freeze() gives back what it can (linear memory).
+ * The copy is put back, after thaw(), just before the task runs again.
+ *
+ * Which tasks wait long: every park puts the task (if no list holds it) at
+ * the tail of its scheduler's idle list, stamped with the group's coarse
+ * clock; the scheduler looks at the head now and then (every 64 dispatches
+ * and before sleeping) and hibernates those still waiting since before the
+ * threshold, re-queueing those that parked again since. A task is frozen
+ * under state TASK_FREEZING, which a waker treats like a running task
+ * (pending_wake): nothing runs it meanwhile. O(1) per park, no scan. */
+
+#define HIBERNATE_PER_ROUND 32
+
+static uint64_t stack_top(const struct task *t)
+{
+	return ((uintptr_t)t->fiber.stack_lo + t->fiber.stack_size) & ~(uintptr_t)15;
+}
+
+/* Copies of a fiber's stack run outside its sanitizer bookkeeping. */
+__attribute__((no_sanitize("address", "thread")))
+static void copy_raw(unsigned char *dst, const unsigned char *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = src[i];
+}
+
+/* Hibernate t (not running; its state is ours). False if out of memory
+ * (then it simply stays awake). */
+static bool freeze(struct sched_group *g, struct task *t)
+{
+	if (t->hib.copy != NULL)
+		return true;
+	uintptr_t sp = (uintptr_t)t->fiber.sp, top = stack_top(t);
+	size_t len = top - sp;
+	unsigned char *copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		return false;
+	copy_raw(copy, (const unsigned char *)sp, len);
+	t->hib.copy = copy;
+	t->hib.len = len;
+	madvise(t->fiber.stack_lo, t->fiber.stack_size, MADV_DONTNEED);
+	if (g->ops.freeze != NULL)
+		g->ops.freeze(t, g->ops.ctx);
+	atomic_fetch_add_explicit(&g->hibernated, 1, memory_order_relaxed);
+	return true;
+}
+
+static void thaw(struct sched_group *g, struct task *t)
+{
+	if (t->hib.copy == NULL)
+		return;
+	if (g->ops.thaw != NULL)
+		g->ops.thaw(t, g->ops.ctx);
+	copy_raw((unsigned char *)stack_top(t) - t->hib.len, t->hib.copy, t->hib.len);
+	free(t->hib.copy);
+	t->hib.copy = NULL;
+	t->hib.len = 0;
+	atomic_fetch_sub_explicit(&g->hibernated, 1, memory_order_relaxed);
+}
+
+bool sched_task_hibernated(const struct task *t)
+{
+	return t->hib.copy != NULL;
+}
+
+void sched_set_hibernation(struct sched_group *g, uint64_t ns)
+{
+	g->hibernate_after_ns = ns;
+}
+
+void sched_hibernate(struct task *t)
+{
+	sched_switch_out(t, TASK_HIBERNATE);
+}
+
+/* A parked task joins this scheduler's idle list, if none holds it. */
+static void idle_list_add(struct sched *s, struct task *t)
+{
+	struct sched_group *g = s->g;
+	atomic_store_explicit(&t->parked_at, atomic_load_explicit(&g->coarse_ns, memory_order_relaxed),
+	                      memory_order_relaxed);
+	struct sched *none = NULL;
+	if (!atomic_compare_exchange_strong(&t->listed_on, &none, s))
+		return;
+	t->idle_next = NULL;
+	if (s->idle_tail)
+		s->idle_tail->idle_next = t;
+	else
+		s->idle_head = t;
+	s->idle_tail = t;
+}
+
+/* Try to move a waiting task into TASK_FREEZING (ours to freeze). */
+static bool claim_waiting(struct task *t)
+{
+	task_lock(t);
+	bool ok = t->state == TASK_WAITING && t->hib.copy == NULL;
+	if (ok)
+		t->state = TASK_FREEZING;
+	task_unlock(t);
+	return ok;
+}
+
+/* End TASK_FREEZING: waiting again, or runnable if woken meanwhile. */
+static void end_freezing(struct sched_group *g, struct task *t)
+{
+	task_lock(t);
+	if (t->pending_wake) {
+		t->pending_wake = false;
+		t->state = TASK_RUNNABLE;
+		task_unlock(t);
+		sched_enqueue(g, t);
+		return;
+	}
+	t->state = TASK_WAITING;
+	task_unlock(t);
+}
+
+/* Hibernate the tasks at the head of the idle list that have waited long
+ * enough (at most HIBERNATE_PER_ROUND). Returns when the next one is due
+ * (coarse ns), or UINT64_MAX. */
+static uint64_t hibernate_due(struct sched *s)
+{
+	struct sched_group *g = s->g;
+	uint64_t after = g->hibernate_after_ns;
+	uint64_t now = atomic_load_explicit(&g->coarse_ns, memory_order_relaxed);
+	for (int n = 0; s->idle_head != NULL && n < HIBERNATE_PER_ROUND; n++) {
+		struct task *t = s->idle_head;
+		uint64_t at = atomic_load_explicit(&t->parked_at, memory_order_relaxed);
+		if (after == 0 || at + after > now)
+			return after == 0 ? UINT64_MAX : at + after;
+		s->idle_head = t->idle_next;
+		if (s->idle_head == NULL)
+			s->idle_tail = NULL;
+		atomic_store(&t->listed_on, NULL);
+		if (claim_waiting(t)) {
+			freeze(g, t);
+			end_freezing(g, t);
+		}
+	}
+	return s->idle_head ? 0 : UINT64_MAX;
+}
+
+void sched_task_forget(struct task *t)
+{
+	free(t->hib.copy);
+	t->hib.copy = NULL;
+	t->hib.len = 0;
 }
 
 /* ---- preemption ---- */
@@ -328,6 +486,7 @@ void sched_publish_vmctx(struct task *t, struct wisp_vmctx *v)
 
 void sched_tick(struct sched_group *g)
 {
+	atomic_store_explicit(&g->coarse_ns, sched_now_ns(), memory_order_relaxed);
 	for (int i = 0; i < g->nsched; i++) {
 		struct sched *s = &g->scheds[i];
 		/* Never wait for a scheduler: if it holds the lock it is
@@ -383,9 +542,8 @@ static bool any_work(struct sched_group *g)
 }
 
 /* Milliseconds until the next timer for epoll (rounded up), -1 if none. */
-static int poll_timeout_ms(struct sched *s)
+static int poll_timeout_ms(uint64_t next)
 {
-	uint64_t next = atomic_load(&s->timers.next);
 	if (next == UINT64_MAX)
 		return -1;
 	uint64_t now = sched_now_ns();
@@ -398,6 +556,11 @@ static int poll_timeout_ms(struct sched *s)
 static void idle(struct sched *s)
 {
 	struct sched_group *g = s->g;
+	/* Wake up for the next timer, or the next task due to hibernate. */
+	uint64_t next = atomic_load(&s->timers.next);
+	uint64_t hib_next = s->idle_head ? hibernate_due(s) : UINT64_MAX;
+	if (hib_next < next)
+		next = hib_next;
 	int expect = 0;
 	if (atomic_load(&g->io_waiting) > 0 &&
 	    atomic_compare_exchange_strong(&g->poller, &expect, 1)) {
@@ -408,7 +571,7 @@ static void idle(struct sched *s)
 		 * milliseconds.) */
 		int ms = 0;
 		if (!any_work(g) && !atomic_load(&g->stopping))
-			ms = poll_timeout_ms(s);
+			ms = poll_timeout_ms(next);
 		reactor_poll(&g->reactor, ms, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
 		atomic_store(&g->poller, 0);
 		return;
@@ -416,7 +579,6 @@ static void idle(struct sched *s)
 	pthread_mutex_lock(&g->glock);
 	atomic_fetch_add(&g->sleepers, 1);
 	if (!any_work(g) && !atomic_load(&g->stopping)) {
-		uint64_t next = atomic_load(&s->timers.next);
 		if (next == UINT64_MAX) {
 			pthread_cond_wait(&g->gcond, &g->glock);
 		} else {
@@ -432,6 +594,7 @@ static void idle(struct sched *s)
 
 static void run(struct sched *s, struct task *t)
 {
+	thaw(s->g, t);
 	task_lock(t);
 	t->state = TASK_RUNNING;
 	t->pending_wake = false;
@@ -447,7 +610,7 @@ static void run(struct sched *s, struct task *t)
 	fiber_switch(&s->ctx, &t->fiber);
 	while (t->why == TASK_CALL) {
 		/* On this thread's stack, the task still running: back to it. */
-		t->call_fn(t->call_arg);
+		s->call_fn(s->call_arg);
 		t->why = TASK_YIELD;
 		fiber_switch(&s->ctx, &t->fiber);
 	}
@@ -475,7 +638,19 @@ static void run(struct sched *s, struct task *t)
 		} else {
 			t->state = TASK_WAITING;
 			task_unlock(t);
+			if (s->g->hibernate_after_ns != 0)
+				idle_list_add(s, t);
 		}
+		break;
+	case TASK_HIBERNATE:
+		/* Freeze first (it is still ours: a waker sets pending_wake). */
+		task_lock(t);
+		t->state = TASK_FREEZING;
+		bool woken = t->pending_wake;
+		task_unlock(t);
+		if (!woken)
+			freeze(s->g, t);
+		end_freezing(s->g, t);
 		break;
 	case TASK_CALL:
 		break;   /* handled above */
@@ -512,8 +687,11 @@ static void *sched_main(void *arg)
 			wake_sleeper(g);
 		/* Busy schedulers still look at the reactor now and then, so
 		 * I/O is not starved by computation (bounded: 64 events). */
-		if ((++s->dispatches & 63) == 0)
+		if ((++s->dispatches & 63) == 0) {
 			poll_io(g);
+			if (s->idle_head != NULL)
+				hibernate_due(s);
+		}
 		run(s, t);
 	}
 	tl_sched = NULL;
@@ -555,6 +733,7 @@ int sched_start(struct sched_group *g, int nsched, const struct sched_ops *ops,
 	g->ops = *ops;
 	g->start_ticks = ticks();
 	g->start_ns = sched_now_ns();
+	atomic_store(&g->coarse_ns, g->start_ns);
 	int rc = reactor_init(&g->reactor);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot create the I/O reactor: %s", strerror(-rc));

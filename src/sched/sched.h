@@ -28,8 +28,11 @@
 #define SCHED_MAX 1024            /* scheduler threads in one group */
 #define SCHED_TICK_NS 1000000u    /* the preemption tick (sched_tick) */
 
-enum task_state { TASK_FREE, TASK_RUNNABLE, TASK_RUNNING, TASK_WAITING };
-enum task_yield { TASK_YIELD, TASK_PARK, TASK_EXIT, TASK_CALL };
+enum task_state {
+	TASK_FREE, TASK_RUNNABLE, TASK_RUNNING, TASK_WAITING,
+	TASK_FREEZING,   /* waiting, and being hibernated by a scheduler thread */
+};
+enum task_yield { TASK_YIELD, TASK_PARK, TASK_EXIT, TASK_CALL, TASK_HIBERNATE };
 
 struct sched;
 
@@ -43,9 +46,22 @@ struct task {
 	struct task *rq_next;         /* run queue link */
 	struct sched *sched;          /* the scheduler running it / that last did */
 	struct wisp_vmctx *vmctx;     /* instance the tick may preempt, or NULL */
-	void (*call_fn)(void *);      /* TASK_CALL: run on the scheduler's stack */
-	void *call_arg;
+	union {
+		struct {                  /* TASK_CALL, while it runs */
+			void (*fn)(void *);
+			void *arg;
+		} call;
+		struct {                  /* hibernated: its live stack, copied out */
+			unsigned char *copy;  /* NULL: not hibernated */
+			size_t len;
+		} hib;
+	};
 	uint64_t cpu_ticks;           /* time it ran, in sched_ticks() units */
+	/* Automatic hibernation: when it last parked (the group's coarse
+	 * clock), and the scheduler whose idle list holds it (or NULL). */
+	_Atomic uint64_t parked_at;
+	_Atomic(struct sched *) listed_on;
+	struct task *idle_next;       /* that list, owner thread only */
 	struct fiber fiber;
 };
 
@@ -68,6 +84,11 @@ struct sched_ops {
 	void (*exited)(struct task *t, void *ctx);
 	/* A reactor event with the token the waiter armed. */
 	void (*io_ready)(uint64_t token, void *ctx);
+	/* Hibernation of a waiting task (may be NULL): freeze gives back what
+	 * the user can (its memory), thaw restores it before the task runs
+	 * again. On a scheduler thread, the task not running. */
+	void (*freeze)(struct task *t, void *ctx);
+	void (*thaw)(struct task *t, void *ctx);
 	void *ctx;
 };
 
@@ -101,6 +122,12 @@ struct sched {
 	uint64_t tick_dispatches, tick_seen;   /* under cur_lock */
 	uint64_t dispatches;                   /* owner thread only */
 	uint64_t dispatch_ticks;               /* when `current` was dispatched */
+	/* Tasks parked here, oldest first, for automatic hibernation (owner
+	 * thread only). */
+	struct task *idle_head, *idle_tail;
+	/* TASK_CALL's request (owner thread: set by the task, run here). */
+	void (*call_fn)(void *);
+	void *call_arg;
 };
 
 struct sched_group {
@@ -117,6 +144,10 @@ struct sched_group {
 	atomic_int poller;            /* a scheduler is blocked in reactor_poll */
 	atomic_int io_waiting;        /* tasks waiting for an fd */
 	uint64_t start_ticks, start_ns;  /* sched_ticks_ns's reference */
+	/* Hibernate tasks waiting longer than this (0: never automatically). */
+	uint64_t hibernate_after_ns;
+	_Atomic uint64_t coarse_ns;      /* now, as of the last tick (sched_tick) */
+	atomic_size_t hibernated;        /* tasks hibernated right now */
 };
 
 /* Monotonic time in ns. */
@@ -130,6 +161,8 @@ uint64_t sched_task_cpu_ns(const struct task *t);
  * negative errno with a message in err (nothing left running). */
 int sched_start(struct sched_group *g, int nsched, const struct sched_ops *ops,
                 char *err, size_t errlen);
+/* Hibernate tasks that wait longer than ns (0: never); before tasks run. */
+void sched_set_hibernation(struct sched_group *g, uint64_t ns);
 /* Stop every scheduler after its current slice, then free the group's
  * state; timers still queued are returned through drop(t) (may be NULL).
  * False if a thread did not stop within the grace period (nothing freed:
@@ -152,6 +185,15 @@ void sched_switch_out(struct task *t, enum task_yield why);
  * continue; t stays running meanwhile. Called outside a scheduler, it just
  * calls fn. */
 void sched_call_on_thread_stack(void (*fn)(void *), void *arg);
+
+/* On t's fiber: park (as TASK_PARK) and hibernate at once: the live part
+ * of its stack is copied out and the stack's pages go back to the kernel,
+ * and the user's freeze() runs; both are restored before it runs again. */
+void sched_hibernate(struct task *t);
+/* Whether t is hibernated now (racy: for statistics and tests). */
+bool sched_task_hibernated(const struct task *t);
+/* Free what t's hibernation holds (a task discarded without running). */
+void sched_task_forget(struct task *t);
 
 /* The running task now has an instance the tick may preempt (or NULL: it
  * is about to free it). On t's fiber. */

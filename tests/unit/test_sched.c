@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "sched/sched.h"
@@ -48,7 +49,7 @@ static void on_io(uint64_t token, void *ctx)
 static void start_group(struct fixture *f, int n)
 {
 	memset(f, 0, sizeof(*f));
-	struct sched_ops ops = { on_exit_cb, on_io, f };
+	struct sched_ops ops = { .exited = on_exit_cb, .io_ready = on_io, .ctx = f };
 	char err[128];
 	assert_int_equal(sched_start(&f->g, n, &ops, err, sizeof(err)), 0);
 }
@@ -314,10 +315,104 @@ static void stop_hands_back_queued_timers(void **state)
 	free_task(u);
 }
 
+/* ---- hibernation ---- */
+
+static atomic_int frozen_seen, thawed_seen, hib_round;
+static void on_freeze(struct task *t, void *ctx) { (void)t; (void)ctx; atomic_fetch_add(&frozen_seen, 1); }
+static void on_thaw(struct task *t, void *ctx) { (void)t; (void)ctx; atomic_fetch_add(&thawed_seen, 1); }
+
+static void hibernating_body(struct utask *u)
+{
+	/* A pattern on the stack, deeper than a page, must survive. */
+	volatile unsigned char pattern[6000];
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (unsigned char)(i * 7 + 3);
+	for (int round = 1; round <= 3; round++) {
+		atomic_store(&hib_round, round);
+		sched_hibernate(&u->task);
+		for (size_t i = 0; i < sizeof(pattern); i++)
+			if (pattern[i] != (unsigned char)(i * 7 + 3))
+				atomic_store(&u->steps, -1);
+	}
+	if (atomic_load(&u->steps) == 0)
+		atomic_store(&u->steps, 1);
+}
+
+static size_t resident_pages(void *lo, size_t len)
+{
+	unsigned char vec[64];
+	size_t pages = len / 4096;
+	assert_true(pages <= sizeof(vec));
+	assert_int_equal(mincore(lo, len, vec), 0);
+	size_t n = 0;
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+/* A hibernated task's stack pages go back to the kernel; its stack comes
+ * back intact when it is woken; freeze and thaw run once each time. */
+static void hibernation_drops_and_restores_the_stack(void **state)
+{
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	struct sched_ops ops = { .exited = on_exit_cb, .io_ready = on_io,
+	                         .freeze = on_freeze, .thaw = on_thaw, .ctx = &f };
+	char err[128];
+	assert_int_equal(sched_start(&f.g, 2, &ops, err, sizeof(err)), 0);
+	struct utask *u = new_task(&f, hibernating_body);
+	sched_enqueue_new(&f.g, &u->task);
+	for (int round = 1; round <= 3; round++) {
+		while (atomic_load(&hib_round) < round || !sched_task_hibernated(&u->task) ||
+		       atomic_load(&frozen_seen) < round)
+			usleep(100);
+		assert_int_equal(atomic_load(&f.g.hibernated), 1);
+		assert_int_equal(resident_pages(u->stack, STACK), 0);
+		assert_true(u->task.hib.len > 6000 && u->task.hib.len < 8192);
+		sched_wake(&f.g, &u->task);
+	}
+	wait_for(&f.exited, 1);
+	assert_int_equal(atomic_load(&u->steps), 1);      /* the pattern survived */
+	assert_int_equal(atomic_load(&frozen_seen), 3);
+	assert_int_equal(atomic_load(&thawed_seen), 3);
+	assert_int_equal(atomic_load(&f.g.hibernated), 0);
+	assert_true(sched_stop(&f.g, NULL));
+	free_task(u);
+}
+
+static atomic_int auto_parked;
+static void auto_body(struct utask *u)
+{
+	atomic_store(&auto_parked, 1);
+	sched_switch_out(&u->task, TASK_PARK);
+	atomic_store(&u->steps, 1);
+}
+
+/* With a threshold, a task that waits longer hibernates by itself. */
+static void waiting_tasks_hibernate_after_the_threshold(void **state)
+{
+	struct fixture f;
+	start_group(&f, 1);
+	sched_set_hibernation(&f.g, 20 * 1000000ull);
+	struct utask *u = new_task(&f, auto_body);
+	sched_enqueue_new(&f.g, &u->task);
+	for (int i = 0; i < 5000 && !sched_task_hibernated(&u->task); i++) {
+		sched_tick(&f.g);     /* the coarse clock moves with ticks */
+		usleep(1000);
+	}
+	assert_true(sched_task_hibernated(&u->task));
+	assert_int_equal(resident_pages(u->stack, STACK), 0);
+	sched_wake(&f.g, &u->task);
+	wait_for(&f.exited, 1);
+	assert_int_equal(atomic_load(&u->steps), 1);
+	assert_true(sched_stop(&f.g, NULL));
+	free_task(u);
+}
+
 static void bad_scheduler_counts_are_refused(void **state)
 {
 	struct sched_group g;
-	struct sched_ops ops = { on_exit_cb, on_io, NULL };
+	struct sched_ops ops = { .exited = on_exit_cb, .io_ready = on_io };
 	char err[128];
 	assert_int_equal(sched_start(&g, 0, &ops, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "schedulers"));
@@ -333,6 +428,8 @@ int main(void)
 		cmocka_unit_test(a_timer_wakes_a_parked_task),
 		cmocka_unit_test(timers_fire_in_deadline_order_and_cancel_by_id),
 		cmocka_unit_test(stop_hands_back_queued_timers),
+		cmocka_unit_test(hibernation_drops_and_restores_the_stack),
+		cmocka_unit_test(waiting_tasks_hibernate_after_the_threshold),
 		cmocka_unit_test(bad_scheduler_counts_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -129,6 +129,7 @@ extern "C" {
     pub fn alive(pid: u64) -> i32;
     #[link_name = "yield"]
     pub fn yield_now();
+    pub fn hibernate();
     /// As [`spawn`], with the capability set `handle` instead of a copy of
     /// the caller's own.
     #[link_name = "spawn_with"]
