@@ -62,10 +62,9 @@ mod process;
 pub mod registry;
 pub mod server;
 mod socket;
-mod spawn;
+pub mod spawn;
 pub mod supervisor;
 pub mod sys;
-#[doc(hidden)]
 pub mod test;
 mod time;
 mod timer;
@@ -85,6 +84,7 @@ pub use spawn::{
 };
 pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorRef};
 pub use time::FOREVER;
+pub use wisp_macros::{main, spawn, spawn_link, spawn_monitor, test};
 pub use timer::{send_after, sleep, TimerRef};
 
 /// The tag of typed messages ([`Process::send`]).
@@ -97,7 +97,7 @@ pub const TAG_CAST: u64 = 3;
 pub(crate) const TAG_ACK: u64 = 4;
 /// The tag of supervisor requests.
 pub(crate) const TAG_SUP: u64 = 5;
-// Tags 6, 7: moved sockets (net::TAG_TCP_STREAM, ...).
+// Tags 6, 7: moved sockets (net::TAG_TCP_STREAM, ...); 8: test reports.
 /// Tags from here up (below 2^63) are free for applications'
 /// [`Pid::send_tagged`]; the crate uses the ones below.
 pub const TAG_USER: u64 = 1 << 16;

@@ -290,3 +290,110 @@ pub extern "C" fn wisp_spawn_entry(entry: u32, arg_len: u32) {
     f(&buf[..n]);
 }
 
+
+// ---- spawn!: closures with captures ----
+
+/// What [`spawn!`](crate::spawn!) can copy into a new process: any value
+/// serde can serialize and deserialize. Implemented for every such type;
+/// the trait exists to say so when a capture is not one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be captured by spawn!: captures are serialized into the new process",
+    label = "this capture is not serializable",
+    note = "the new process is a separate instance of the module and shares no memory with this one: \
+            a capture is copied there as bytes, so its type must implement serde's Serialize and \
+            Deserialize (derive them), or pass something that does (a Process<M> handle, an id, ...)"
+)]
+pub trait Capture: Serialize + DeserializeOwned {}
+impl<T: Serialize + DeserializeOwned> Capture for T {}
+
+/// The check [`spawn!`](crate::spawn!) makes on each capture (a compile
+/// error naming it if it is not [`Capture`]).
+#[inline(always)]
+pub fn assert_capture<T: Capture>(_: &T) {}
+
+/// A tuple of references to captures, as [`spawn!`](crate::spawn!) passes
+/// them; `Owned` is the tuple of values the new process decodes.
+pub trait Captures: Serialize {
+    /// The captures as values.
+    type Owned: DeserializeOwned;
+}
+
+macro_rules! captures_tuple {
+    ($($t:ident),*) => {
+        impl<'a, $($t: Capture),*> Captures for ($(&'a $t,)*) {
+            type Owned = ($($t,)*);
+        }
+    };
+}
+captures_tuple!();
+captures_tuple!(A);
+captures_tuple!(A, B);
+captures_tuple!(A, B, C);
+captures_tuple!(A, B, C, D);
+captures_tuple!(A, B, C, D, E);
+captures_tuple!(A, B, C, D, E, F);
+captures_tuple!(A, B, C, D, E, F, G);
+captures_tuple!(A, B, C, D, E, F, G, H);
+captures_tuple!(A, B, C, D, E, F, G, H, I);
+captures_tuple!(A, B, C, D, E, F, G, H, I, J);
+captures_tuple!(A, B, C, D, E, F, G, H, I, J, K);
+captures_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
+
+/// The spawn entry and argument that start `f(captures, mailbox)`: the
+/// captures are encoded from references and decoded as values, which
+/// encode alike (serde serializes `&T` as `T`).
+fn captured_parts<C: Captures, M>(captures: &C, f: fn(C::Owned, Mailbox<M>)) -> Result<(u32, Vec<u8>), SpawnError> {
+    let payload = spawn_payload(f as usize, captures)?;
+    let entry: fn(&[u8]) = trampoline::<C::Owned, M>;
+    Ok((entry as usize as u32, payload))
+}
+
+fn spawn_captured_flags<C: Captures, M>(
+    caps: Option<&Caps>,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+    flags: u32,
+) -> Result<sys::Spawned, SpawnError> {
+    let (entry, payload) = captured_parts(captures, f)?;
+    match caps {
+        None => spawn_raw(entry, &payload, flags),
+        Some(caps) => {
+            let len = u32::try_from(payload.len()).map_err(|_| SpawnError::TooBig)?;
+            let mut out = sys::Spawned::default();
+            let rc = unsafe { sys::spawn_with(caps.raw(), entry, payload.as_ptr(), len, flags, &mut out) };
+            spawn_result(rc, out)
+        }
+    }
+}
+
+/// What [`spawn!`](crate::spawn!) expands to: start `f(copies of the
+/// captures, mailbox)` as a new process, with the capability set `caps`
+/// (a copy of the caller's when `None`).
+pub fn spawn_captured<C: Captures, M>(
+    caps: Option<&Caps>,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+) -> Result<Process<M>, SpawnError> {
+    Ok(Pid::from_raw(spawn_captured_flags(caps, captures, f, 0)?.pid).typed())
+}
+
+/// What [`spawn_link!`](crate::spawn_link!) expands to: as
+/// [`spawn_captured`], linked to the caller.
+pub fn spawn_link_captured<C: Captures, M>(
+    caps: Option<&Caps>,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+) -> Result<Process<M>, SpawnError> {
+    Ok(Pid::from_raw(spawn_captured_flags(caps, captures, f, sys::SPAWN_LINK)?.pid).typed())
+}
+
+/// What [`spawn_monitor!`](crate::spawn_monitor!) expands to: as
+/// [`spawn_captured`], monitored by the caller.
+pub fn spawn_monitor_captured<C: Captures, M>(
+    caps: Option<&Caps>,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+) -> Result<(Process<M>, MonitorRef), SpawnError> {
+    let s = spawn_captured_flags(caps, captures, f, sys::SPAWN_MONITOR)?;
+    Ok((Pid::from_raw(s.pid).typed(), MonitorRef(s.monitor)))
+}
