@@ -128,7 +128,8 @@ fn send_report(to: Pid, r: &Report) {
 }
 
 /// The test process: report panics and failures to `runner`, run the body.
-fn test_child<M, R: TestOutcome>((runner, body): (Pid, u32), mb: Mailbox<M>) {
+/// Panics are printed (stderr) unless the test expects one.
+fn test_child<M, R: TestOutcome>((runner, body, print_panics): (Pid, u32, bool), mb: Mailbox<M>) {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let p = info.payload();
@@ -139,7 +140,9 @@ fn test_child<M, R: TestOutcome>((runner, body): (Pid, u32), mb: Mailbox<M>) {
         };
         let location = info.location().map(|l| l.to_string()).unwrap_or_else(|| "<unknown>".into());
         send_report(runner, &Report::Panicked { message, location });
-        default_hook(info);
+        if print_panics {
+            default_hook(info);
+        }
     }));
     // SAFETY: run_test made `body` from a `fn(Mailbox<M>) -> R` with the M
     // and R it instantiated this function with, and only run_test spawns it.
@@ -157,7 +160,8 @@ fn test_child<M, R: TestOutcome>((runner, body): (Pid, u32), mb: Mailbox<M>) {
 /// Nothing here panics.
 pub fn run_test<M, R: TestOutcome>(spec: TestSpec, body: fn(Mailbox<M>) -> R) -> Result<(), Failure> {
     let timeout = spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let (p, mon) = spawn_monitor((self_pid(), body as usize as u32), test_child::<M, R>)
+    let print_panics = spec.should_panic == ShouldPanic::No;
+    let (p, mon) = spawn_monitor((self_pid(), body as usize as u32, print_panics), test_child::<M, R>)
         .map_err(|e| Failure(format!("cannot start the test process: {e}")))?;
     let reason = match receive_raw(&[mon.raw()], timeout_ns(timeout)) {
         Ok(env) => ExitReason::from_bytes(&env.bytes).unwrap_or(ExitReason::Trap("malformed exit reason".into())),

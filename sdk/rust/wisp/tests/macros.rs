@@ -24,3 +24,4 @@ fn spawn_copies_captures() {
     assert_eq!(me.receive_timeout(Duration::from_secs(5)).unwrap(), "ann x3");
     assert_eq!(name, "ann"); // the caller keeps its own copy
 }
+
