@@ -75,8 +75,8 @@ pub use message::{Envelope, RecvError, ReplyTo};
 pub use process::{
     exit, self_pid, trap_exits, yield_now, CallError, ExitReason, MonitorRef, Pid, Process, SendError,
 };
-pub use registry::{register, unregister, whereis, RegistryError};
-pub use server::{Server, ServerRef};
+pub use registry::{register, unregister, whereis, Name, RegistryError};
+pub use server::{Deferred, Handle, HandleDeferred, Server, ServerRef};
 #[doc(hidden)]
 pub use spawn::wisp_spawn_entry;
 pub use spawn::{

@@ -13,6 +13,7 @@ fn try_read(path: String) -> Result<String, String> {
     std::fs::read_to_string(&path).map_err(|e| e.to_string())
 }
 
+#[wisp::test]
 fn a_child_without_fs_cannot_open_what_the_parent_can() {
     let me = Mailbox::<Result<String, String>>::new();
     let path = "/scratch/caps-secret.txt".to_string();
@@ -41,6 +42,7 @@ fn a_child_without_fs_cannot_open_what_the_parent_can() {
     assert_eq!(Caps::inherit().unwrap().drop_dir("/no-such-dir").unwrap_err(), CapsError::NoSuchDir);
 }
 
+#[wisp::test]
 fn widening_is_refused_and_a_used_set_is_frozen() {
     // stdio goes inherit -> null -> closed, never back.
     let caps = Caps::inherit().unwrap().stdin(Stdio::Closed).unwrap();
@@ -74,6 +76,7 @@ fn widening_is_refused_and_a_used_set_is_frozen() {
     let _ = (CapsError::Denied, SpawnError::Denied); // the variants those name
 }
 
+#[wisp::test]
 fn a_cpu_limited_spinner_dies_with_the_limit_and_the_parent_goes_on() {
     let me = Mailbox::<()>::new();
     let caps = Caps::inherit().unwrap().max_cpu(2_000_000).unwrap();
@@ -101,6 +104,7 @@ fn a_cpu_limited_spinner_dies_with_the_limit_and_the_parent_goes_on() {
     }
 }
 
+#[wisp::test]
 fn a_memory_limited_child_cannot_allocate_past_its_limit() {
     let me = Mailbox::<bool>::new();
     let caps = Caps::inherit().unwrap().max_memory(4 << 20).unwrap();
@@ -129,6 +133,7 @@ fn a_memory_limited_child_cannot_allocate_past_its_limit() {
     }
 }
 
+#[wisp::test]
 fn a_child_process_limit_holds() {
     let me = Mailbox::<(u32, Option<String>)>::new();
     let caps = Caps::inherit().unwrap().max_processes(4).unwrap();
@@ -154,11 +159,3 @@ fn a_child_process_limit_holds() {
     assert_eq!(err.as_deref(), Some("Limit"));
     assert_eq!(n, 3, "the child and 3 more make the 4 allowed");
 }
-
-wisp::test_main!(
-    a_child_without_fs_cannot_open_what_the_parent_can,
-    widening_is_refused_and_a_used_set_is_frozen,
-    a_cpu_limited_spinner_dies_with_the_limit_and_the_parent_goes_on,
-    a_memory_limited_child_cannot_allocate_past_its_limit,
-    a_child_process_limit_holds,
-);
