@@ -37,8 +37,8 @@
 
 // Modules, each using only those listed before it (no cycles; checked by
 // the repository's tests/e2e/test_rust_sdk.py):
-//   sys, codec, time, fnptr   the raw ABI, the wire format, timeouts,
-//                             function indices
+//   sys, codec, time, fnptr,  the raw ABI, wire formats, timeouts,
+//   fs                        function indices, files
 //   caps                      capability sets (handles only)
 //   socket                    TCP/UDP sockets on OwnedFds; no processes
 //   process                   Pid, Process<M>: signals, sends, calls
@@ -55,6 +55,7 @@
 pub mod caps;
 pub mod codec;
 mod fnptr;
+pub mod fs;
 mod mailbox;
 mod message;
 pub mod net;

@@ -59,12 +59,30 @@ impl fmt::Display for SpawnError {
             SpawnError::Limit => f.write_str("process limit reached"),
             SpawnError::NoMemory => f.write_str("the host is out of memory"),
             SpawnError::Invalid => f.write_str("the host refused the spawn"),
-            SpawnError::Denied => f.write_str("not allowed to spawn by the process's capabilities"),
+            SpawnError::Denied => f.write_str(
+                "not allowed to spawn by the process's capabilities (its set denies spawning: \
+                 Caps::deny_spawn, a process limit of 0, or wisp run --max-processes 0)",
+            ),
             SpawnError::Caps(e) => write!(f, "cannot build the child's capabilities: {e}"),
         }
     }
 }
 impl std::error::Error for SpawnError {}
+
+/// As an `io::Error` (for `?` in functions returning `io::Result`): a
+/// denial is `PermissionDenied`, a limit `OutOfMemory` or `Other`.
+impl From<SpawnError> for std::io::Error {
+    fn from(e: SpawnError) -> std::io::Error {
+        use std::io::ErrorKind;
+        let kind = match &e {
+            SpawnError::Denied | SpawnError::Caps(CapsError::Denied) => ErrorKind::PermissionDenied,
+            SpawnError::NoMemory => ErrorKind::OutOfMemory,
+            SpawnError::Encode(_) => ErrorKind::InvalidInput,
+            _ => ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
 
 impl From<CapsError> for SpawnError {
     fn from(e: CapsError) -> SpawnError {

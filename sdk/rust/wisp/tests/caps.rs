@@ -159,3 +159,42 @@ fn a_child_process_limit_holds() {
     assert_eq!(err.as_deref(), Some("Limit"));
     assert_eq!(n, 3, "the child and 3 more make the 4 allowed");
 }
+
+/// What a child without the network or files gets from each call.
+fn denials(_: (), _mb: Mailbox<()>) -> Vec<(String, String, String)> {
+    use wisp::net::{lookup, TcpListener, TcpStream, UdpSocket};
+    let mut out = Vec::new();
+    let mut note = |what: &str, e: std::io::Error| out.push((what.to_string(), format!("{:?}", e.kind()), e.to_string()));
+    note("listen", TcpListener::bind("127.0.0.1:0").unwrap_err());
+    note("connect", TcpStream::connect("127.0.0.1:9").unwrap_err());
+    note("udp", UdpSocket::bind("127.0.0.1:0").unwrap_err());
+    note("dns", lookup("localhost").unwrap_err());
+    note("file", wisp::fs::read_to_string("/scratch/caps-secret.txt").unwrap_err());
+    note("spawn", std::io::Error::from(wisp::spawn((), |_, _: Mailbox<()>| {}).unwrap_err()));
+    out
+}
+
+#[wisp::test]
+fn capability_denials_are_permission_denied_and_name_the_capability() {
+    let me = Mailbox::<Vec<(String, String, String)>>::new();
+    let caps = Caps::inherit().unwrap().drop_all_dirs().unwrap().drop_network().unwrap().deny_spawn().unwrap();
+    wisp::spawn_with(&caps, me.process(), |parent, mb: Mailbox<()>| parent.send(&denials((), mb))).unwrap();
+    let got = me.receive_timeout(SEC).unwrap();
+    let needs = [
+        ("listen", "--allow-listen"),
+        ("connect", "--allow-connect"),
+        ("udp", "--allow-udp"),
+        ("dns", "--allow-dns"),
+        ("file", "/scratch/caps-secret.txt: not allowed by the process's capabilities: no directory granted for it (wisp run --dir)"),
+        ("spawn", "Caps::deny_spawn"),
+    ];
+    assert_eq!(got.len(), needs.len(), "{got:?}");
+    for ((what, kind, text), (want, needle)) in got.iter().zip(needs) {
+        assert_eq!(what, want);
+        assert_eq!(kind, "PermissionDenied", "{what}: {text}");
+        assert!(text.contains(needle), "{what}: {text:?} does not name {needle:?}");
+        if needle.starts_with("--allow-") {
+            assert_eq!(text.matches("--allow-").count(), 1, "{what}: names other capabilities: {text:?}");
+        }
+    }
+}

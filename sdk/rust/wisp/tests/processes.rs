@@ -289,3 +289,39 @@ fn sleep_forever_does_not_return() {
     assert!(p.is_alive());
     p.kill();
 }
+
+#[wisp::test]
+fn decode_errors_name_the_expected_type() {
+    let me = Mailbox::<u64>::new();
+    me.process().pid().typed::<String>().send(&"not a number at all".to_string());
+    match me.receive_timeout(SEC) {
+        Err(RecvError::Decode { error, .. }) => assert!(error.0.contains("expected a u64 (bincode)"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    // A reply of the wrong type: the error says which type was expected.
+    let echo = wisp::spawn((), |_, mb: Mailbox<u8>| {
+        let (n, reply) = mb.receive_call(wisp::FOREVER).unwrap();
+        reply.reply(&n).unwrap();
+    })
+    .unwrap();
+    match echo.call::<String>(&7, SEC) {
+        Err(CallError::Decode(e)) => {
+            assert!(e.0.contains("expected a alloc::string::String (bincode)"), "{e}");
+            assert!(e.0.contains("the message ended early"), "{e}");
+            assert!(!e.0.contains("io error"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[wisp::test]
+fn codecs_per_mailbox() {
+    use wisp::codec::Raw;
+    // Raw bytes: no encoding at all.
+    let raw = Mailbox::<Vec<u8>>::new().with_codec::<Raw>();
+    raw.process().send(&vec![0u8, 159, 146, 150]);
+    assert_eq!(raw.receive_timeout(SEC).unwrap(), vec![0u8, 159, 146, 150]);
+    // A bincode sender to a Raw mailbox: the receiver sees bincode's bytes.
+    Mailbox::<Vec<u8>>::new().process().send(&vec![1u8, 2]);
+    assert_eq!(raw.receive_timeout(SEC).unwrap(), vec![2u8, 1, 2]);
+}
