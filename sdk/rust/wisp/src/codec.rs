@@ -25,9 +25,10 @@
 //!
 //! ```
 //! use wisp::codec::{Bincode, Codec};
-//! let bytes = Bincode::encode(&("hi".to_string(), 7u32)).unwrap();
-//! let err = <Bincode as Codec<u64>>::decode(bytes[..2].to_vec()).unwrap_err();
-//! assert!(err.0.contains("u64"), "{err}");
+//! let value = ("hi".to_string(), 7u32);
+//! let bytes = Bincode::encode(&value).unwrap();
+//! let (err, _bytes) = <Bincode as Codec<u64>>::decode(bytes[..2].to_vec()).unwrap_err();
+//! assert!(err.0.contains("expected a u64"), "{err}");
 //! ```
 
 use std::any::type_name;
