@@ -5,7 +5,7 @@
 //! build sets, and its limits (memory, CPU, message size, processes). The
 //! main process gets the set `wisp run` was given (`--dir`, `--env`,
 //! `--allow-connect`, `--max-memory`, ...; see the repository's
-//! `docs/security.md`); a child spawned with [`spawn`](crate::spawn) gets
+//! `docs/security.md`); a child spawned with [`spawn`](fn@crate::spawn) gets
 //! a copy of its parent's.
 //!
 //! [`Caps`] builds a *smaller* set for a child, following the host's rules:

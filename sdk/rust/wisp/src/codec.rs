@@ -11,7 +11,7 @@
 //!   little endian, trailing bytes rejected. Compact and fast; lengths
 //!   inside a message never make the decoder allocate more than the message
 //!   could hold.
-//! - [`MessagePack`] (feature `msgpack`, rmp-serde) and [`Json`] (feature
+//! - `MessagePack` (feature `msgpack`, rmp-serde) and `Json` (feature
 //!   `json`, serde_json): self-describing formats, for messages that other
 //!   tools read or that change shape between versions.
 //! - [`Raw`]: `Vec<u8>` payloads as they are, with no encoding step: the

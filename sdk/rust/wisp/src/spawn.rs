@@ -8,7 +8,7 @@
 //! `fn(&[u8])`, and the argument bytes are the table index of the user's
 //! function (4 bytes, little endian) followed by the encoded argument. The
 //! indices are made in the parent and turned back into function pointers
-//! in the child by [`fn_at`](crate::fnptr::fn_at), whose contract they keep:
+//! in the child by `fnptr::fn_at`, whose contract they keep:
 //! only this module writes spawn arguments (nothing else can reach a
 //! process's spawn argument but `sys::spawn`, which is `unsafe` for that
 //! reason), each trampoline is instantiated with the same types as the
@@ -47,7 +47,7 @@ pub enum SpawnError {
     /// The capability set forbids spawning ([`Caps::deny_spawn`](crate::Caps::deny_spawn),
     /// [`Caps::max_processes`](crate::Caps::max_processes) 0, `wisp run --max-processes 0`).
     Denied,
-    /// Building the child's capability set failed ([`spawn_without_fs`](crate::spawn_without_fs)).
+    /// Building the child's capability set failed ([`spawn_without_fs`](fn@crate::spawn_without_fs)).
     Caps(CapsError),
 }
 
@@ -202,7 +202,7 @@ fn spawn_caps<A: Serialize + DeserializeOwned, M>(
     spawn_result(rc, out)
 }
 
-/// As [`spawn`](crate::spawn), with the capability set `caps` instead of a
+/// As [`spawn`](fn@crate::spawn), with the capability set `caps` instead of a
 /// copy of the caller's. `caps` is frozen from then on and can start more
 /// children.
 pub fn spawn_with<A, M>(caps: &Caps, arg: A, f: fn(A, Mailbox<M>)) -> Result<Process<M>, SpawnError>

@@ -1,4 +1,4 @@
-//! Tests as processes: [`#[wisp::test]`](crate::test) with libtest, and
+//! Tests as processes: [`#[wisp::test]`](macro@crate::test) with libtest, and
 //! the older harness [`test_main!`](crate::test_main). Each test runs as its
 //! own process, so a panic (a trap) fails that test only.
 //!
@@ -54,7 +54,7 @@ use crate::{codec, sys};
 /// The tag of a test process's report to the test runner.
 const TAG_TEST_REPORT: u64 = 8;
 
-/// The default time a [`#[wisp::test]`](crate::test) may run.
+/// The default time a [`#[wisp::test]`](macro@crate::test) may run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Whether a test must panic (`#[should_panic]`).
@@ -68,7 +68,7 @@ pub enum ShouldPanic {
     YesWithMessage(&'static str),
 }
 
-/// What [`#[wisp::test]`](crate::test) knows about a test.
+/// What [`#[wisp::test]`](macro@crate::test) knows about a test.
 #[derive(Clone, Copy, Debug)]
 pub struct TestSpec {
     /// Its path (`module::name`).
@@ -154,7 +154,7 @@ fn test_child<M, R: TestOutcome>((runner, body, print_panics): (Pid, u32, bool),
 }
 
 /// Run one test as its own process and say how it went: the body of every
-/// [`#[wisp::test]`](crate::test). `body` runs in a new process with a
+/// [`#[wisp::test]`](macro@crate::test). `body` runs in a new process with a
 /// mailbox; the test passes if it returns (`Ok`/`()`) within the timeout,
 /// or, with [`ShouldPanic`], if it panics (with the expected text).
 /// Nothing here panics.
