@@ -51,7 +51,7 @@ LIB_SRCS := $(sort $(wildcard src/common/*.c src/compile/*.c src/engine/*.c src/
                               src/sched/*.c src/proc/*.c src/io/*.c))
 LIB_ASMS := $(sort $(wildcard src/compile/*.S src/engine/*.S src/sched/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
-CLI_OBJS := $(B)/src/cli/main.o
+CLI_OBJS := $(B)/src/cli/main.o $(B)/src/cli/new.o
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
@@ -113,9 +113,22 @@ bench: $(WISP_BIN)
 	$(PYTHON) bench/proc_run.py
 	$(PYTHON) bench/net_run.py
 
+# The SDKs go to $(PREFIX)/share/wisp in the repository's layout, which is
+# where `wisp new` looks for them beside an installed wisp (src/cli/new.c).
+SHARE := $(DESTDIR)$(PREFIX)/share/wisp
 install: wisp
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 wisp $(DESTDIR)$(PREFIX)/bin/wisp
+	rm -rf $(SHARE)
+	install -d $(SHARE)/sdk/rust $(SHARE)/sdk/c $(SHARE)/include/wisp $(SHARE)/scripts
+	cp -R sdk/templates $(SHARE)/sdk/templates
+	for c in wisp wisp-macros; do \
+	  install -d $(SHARE)/sdk/rust/$$c && cp -R sdk/rust/$$c/Cargo.toml sdk/rust/$$c/src $(SHARE)/sdk/rust/$$c/; done
+	install -m 0644 sdk/c/wisp.c $(SHARE)/sdk/c/wisp.c
+	install -m 0644 include/wisp/*.h $(SHARE)/include/wisp/
+	install -m 0755 scripts/wisp-rustc $(SHARE)/scripts/wisp-rustc
+	ln -sf wisp-rustc $(SHARE)/scripts/wisp-rustdoc
+	chmod -R a+rX $(SHARE)
 
 clean:
 	rm -rf build wisp

@@ -38,7 +38,7 @@ target=wasm32-wasip1
 host=x86_64-unknown-linux-gnu
 wasi_libc=${WISP_WASI_LIBDIR:-/usr/lib/wasm32-wasi}
 # Bump when the recipe changes, so existing sysroots are rebuilt.
-recipe=2
+recipe=3
 
 die() { echo "setup-rust-wasm: error: $*" >&2; exit 1; }
 
@@ -111,7 +111,7 @@ if ! (cd "$crate" &&
 	env -u RUSTFLAGS -u CARGO_BUILD_TARGET -u CARGO_TARGET_DIR \
 		CARGO_HOME="$work/cargo-home" RUSTC="$rustc" RUSTC_BOOTSTRAP=1 \
 		"$cargo" build --release --target "$target" \
-		-Zbuild-std=std,panic_abort >"$log" 2>&1); then
+		-Zbuild-std=std,panic_abort,test >"$log" 2>&1); then
 	tail -n 40 "$log" >&2
 	die "building std failed (log above)"
 fi

@@ -21,11 +21,17 @@
 #                  rust-web-src by scripts/setup-rust-wasm.sh (about a minute,
 #                  once per rustc version, into /var/cache/wisp);
 #   4. build     `make` (./wisp) and `make -C examples`, as the invoking user
-#                under sudo so the tree does not end up owned by root.
-# Running it again does only what is missing.
+#                under sudo so the tree does not end up owned by root;
+#   5. install   `make install` (as root: /usr/local/bin/wisp and the SDKs in
+#                /usr/local/share/wisp, where `wisp new` finds them);
+#   6. demo      a new project made with `wisp new` is run with plain
+#                `cargo run`, as a new user would: a process-based program
+#                builds and works.
+# Running it again does only what is missing (install and demo always run).
 #
 # Environment: WISP_RUST_SYSROOT (see setup-rust-wasm.sh), WISP_WASMTIME_VENV,
-#              WISP_SETUP_SKIP_BUILD=1 to stop after phase 3.
+#              WISP_SETUP_SKIP_BUILD=1 to stop after phase 3,
+#              WISP_SETUP_PREFIX (default /usr/local) for phase 5.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -88,7 +94,9 @@ base_pkgs=(
 	libdw-dev libelf-dev                     # naming the wasm function of a trap
 	libclang-rt-14-dev                       # libFuzzer for make fuzz (tests/fuzz/)
 	erlang-nox golang-go hyperfine           # benchmarks against peers
-	librust-serde-dev librust-serde-derive-dev librust-bincode-dev  # sdk/rust's crates, offline
+	librust-serde-dev librust-serde-derive-dev librust-bincode-dev  # sdk/rust's crates, offline:
+	librust-syn-dev librust-quote-dev librust-proc-macro2-dev       #   wisp-macros
+	librust-rmp-serde-dev librust-serde-json-dev                    #   codec features
 )
 rust_pkgs=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
 
@@ -159,5 +167,30 @@ if [ -n "${WISP_SETUP_SKIP_BUILD:-}" ]; then
 fi
 run build as_user make -C "$root" -j"$(nproc)"
 run build as_user make -C "$root/examples"
-echo "setup: build: ./wisp and examples/*.wasm ready; try: ./wisp run examples/hello.wasm"
+echo "setup: build: ./wisp and examples/*.wasm ready"
+
+# --- 5. install --------------------------------------------------------------
+prefix=${WISP_SETUP_PREFIX:-/usr/local}
+if [ -w "$prefix" ] || [ "$(id -u)" = 0 ]; then
+	run install make -C "$root" -s install PREFIX="$prefix"
+	echo "setup: install: $prefix/bin/wisp, SDKs in $prefix/share/wisp"
+	wisp=$prefix/bin/wisp
+else
+	echo "setup: install: skipped ($prefix is not writable; run with sudo); using ./wisp"
+	wisp=$root/wisp
+fi
+
+# --- 6. demo -----------------------------------------------------------------
+# A new user's first project, built and run by plain cargo.
+demo=$(as_user mktemp -d /tmp/wisp-demo.XXXXXX)
+cargo=cargo
+as_user sh -c 'command -v cargo && cargo --version' >/dev/null 2>&1 || cargo=/usr/bin/cargo
+run demo as_user sh -c "cd '$demo' && '$wisp' new hello"
+if ! out=$(as_user sh -c "cd '$demo/hello' && '$cargo' run --quiet" 2>>"$log"); then
+	tail -n 30 "$log" >&2
+	die "demo: 'cargo run' of a new project failed"
+fi
+rm -rf "$demo"
+echo "setup: demo: 'wisp new hello && cd hello && cargo run' printed: $out"
+echo "setup: ready. Try: wisp new myapp && cd myapp && cargo run   (or: ./wisp run examples/hello.wasm)"
 rm -f "$log"

@@ -3,6 +3,7 @@
  *
  *   wisp run [options] module.wasm [args...]
  *   wisp compile [--tier fast|opt] [--quiet] module.wasm
+ *   wisp new [--c] NAME      (new.c)
  *   wisp --version | help
  *
  * Exit status of `wisp run` is the guest's: proc_exit's code, 0 when _start
@@ -29,6 +30,7 @@
 #include "../host/host.h"
 #include "../proc/caps.h"
 #include "../proc/proc.h"
+#include "new.h"
 
 #define EXIT_TRAP 134
 #define EXIT_KILLED 137
@@ -46,6 +48,8 @@ static const char usage_text[] =
 	"commands:\n"
 	"  run [options] module.wasm [args...]   run a WASI command module\n"
 	"  compile [options] module.wasm         build the optimized code ahead of time\n"
+	"  new [--c] NAME                        a new Rust (or C) project in NAME:\n"
+	"                                        cargo run, cargo test (make run)\n"
 	"  help                                  this text\n"
 	"  --version                             print the version\n"
 	"\n"
@@ -659,6 +663,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (strcmp(cmd, "compile") == 0)
 		return cmd_compile(argc - 2, argv + 2);
+	if (strcmp(cmd, "new") == 0)
+		return cli_new(argc - 2, argv + 2);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("wisp %s (module ABI %d)\n", WISP_VERSION, WISP_MODULE_ABI);
 		return 0;

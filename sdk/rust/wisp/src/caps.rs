@@ -5,7 +5,7 @@
 //! build sets, and its limits (memory, CPU, message size, processes). The
 //! main process gets the set `wisp run` was given (`--dir`, `--env`,
 //! `--allow-connect`, `--max-memory`, ...; see the repository's
-//! `docs/security.md`); a child spawned with [`spawn`](crate::spawn) gets
+//! `docs/security.md`); a child spawned with [`spawn`](fn@crate::spawn) gets
 //! a copy of its parent's.
 //!
 //! [`Caps`] builds a *smaller* set for a child, following the host's rules:
@@ -68,7 +68,9 @@ impl fmt::Display for CapsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CapsError::Widen => f.write_str("that would widen the capability set"),
-            CapsError::Denied => f.write_str("not allowed to build capability sets"),
+            CapsError::Denied => {
+                f.write_str("not allowed to build capability sets by the process's capabilities (Caps::deny_caps)")
+            }
             CapsError::Frozen => f.write_str("the capability set is in use and cannot change"),
             CapsError::NoSuchDir => f.write_str("no such directory in the capability set"),
             CapsError::TooManySets => f.write_str("too many capability sets open (16)"),
@@ -77,6 +79,18 @@ impl fmt::Display for CapsError {
     }
 }
 impl std::error::Error for CapsError {}
+
+/// As an `io::Error`: a denial (`Denied`, `Widen`) is `PermissionDenied`.
+impl From<CapsError> for std::io::Error {
+    fn from(e: CapsError) -> std::io::Error {
+        let kind = match e {
+            CapsError::Denied | CapsError::Widen => std::io::ErrorKind::PermissionDenied,
+            CapsError::NoSuchDir => std::io::ErrorKind::NotFound,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
 
 fn check(rc: i32) -> Result<(), CapsError> {
     match rc {

@@ -6,8 +6,27 @@
 //! talking by typed messages. Links, monitors and supervisors make failures
 //! visible and recoverable: a panic ends one process, not the program.
 //!
-//! - [`spawn`], [`spawn_link`], [`spawn_monitor`]: start `f(arg, mailbox)`
-//!   as a process; `f` is a function or non-capturing closure, `arg` any
+//! ```
+//! use wisp::Mailbox;
+//!
+//! #[wisp::main]
+//! fn main(mailbox: Mailbox<String>) {
+//!     let me = mailbox.process();
+//!     let name = String::from("doc");
+//!     wisp::spawn!(|me, name| me.send(&format!("hello, {name}"))).unwrap();
+//!     assert_eq!(mailbox.receive().unwrap(), "hello, doc");
+//! }
+//! ```
+//!
+//! - [`#[wisp::main]`](macro@main): `main` receives the first process's
+//!   mailbox; [`#[wisp::test]`](macro@test): a drop-in for `#[test]` running
+//!   each test as its own process (`should_panic`, `ignore`, timeouts).
+//! - [`spawn!`], [`spawn_link!`], [`spawn_monitor!`]: start a closure as a
+//!   process, with copies of the variables it names (serialized into it),
+//!   optionally with a capability set.
+//! - [`spawn`](fn@spawn), [`spawn_link`](fn@spawn_link),
+//!   [`spawn_monitor`](fn@spawn_monitor): start `f(arg, mailbox)` as a
+//!   process; `f` is a function or non-capturing closure, `arg` any
 //!   serializable value.
 //! - [`Process<M>`]: a typed, copyable, serializable handle; [`Pid`] the
 //!   untyped id.
@@ -16,8 +35,14 @@
 //! - [`Process::call`]: request/reply with a timeout; a dead process is an
 //!   error, not a hang.
 //! - [`register`]/[`whereis`], [`sleep`], [`send_after`].
-//! - [`server::Server`] and [`supervisor::Supervisor`]: OTP's gen_server and
-//!   supervisor.
+//! - [`server::Server`] with one typed handler per message type
+//!   ([`Handle`], [`HandleDeferred`] with [`Deferred`] replies) and typed
+//!   [`ServerRef`]s, [`registry::Name`] for typed names, and
+//!   [`supervisor::Supervisor`]: OTP's gen_server and supervisor.
+//! - [`codec`]: a wire format per mailbox (bincode, MessagePack, JSON, raw
+//!   bytes); decode errors name the type expected.
+//! - [`fs`]: `std::fs` with capability denials as `PermissionDenied` naming
+//!   what is missing (network, spawn and caps errors are too).
 //! - [`net`]: `TcpListener`, `TcpStream` (`std::io::Read`/`Write`),
 //!   `UdpSocket`, DNS [`net::lookup`]; blocking calls park only the caller,
 //!   and sockets move between processes by message
@@ -28,33 +53,34 @@
 //! - [`Caps`]: a smaller capability set for a child (no directories, no
 //!   network, memory and CPU limits, ...), [`spawn_with`],
 //!   [`spawn_without_fs`]; narrowing only, as the host enforces.
-//! - [`test_main!`]: a test harness running each test as its own process.
+//! - [`test_main!`]: the older harness running each test as its own process.
 //!
-//! Messages are encoded with bincode (serde); see [`codec`]. The raw host
-//! ABI is in [`sys`]. Build for `wasm32-wasip1` and run with `wisp run`
-//! (see the crate's README for the set-up).
+//! The raw host ABI is in [`sys`]. Build for `wasm32-wasip1` and run with
+//! `wisp run`: `wisp new NAME` makes a project where plain `cargo run` and
+//! `cargo test` do (see the crate's README).
 #![warn(missing_docs)]
 
 // Modules, each using only those listed before it (no cycles; checked by
 // the repository's tests/e2e/test_rust_sdk.py):
-//   sys, codec, time, fnptr   the raw ABI, the wire format, timeouts,
-//                             function indices
+//   sys, codec, time, fnptr,  the raw ABI, wire formats, timeouts,
+//   fs                        function indices, files
 //   caps                      capability sets (handles only)
 //   socket                    TCP/UDP sockets on OwnedFds; no processes
 //   process                   Pid, Process<M>: signals, sends, calls
 //   message                   envelopes, replies, the raw receive and
 //                             moved-socket checks
 //   mailbox                   Mailbox<M>, Event<M>: typed receives
-//   spawn                     spawning, the spawn protocol
-//   timer, registry           timers and names
+//   spawn                     spawning, the spawn protocol, spawn!'s captures
+//   timer, registry           timers and names (typed: Name<T>)
 //   server, supervisor        gen_server and supervisor
-//   test                      test_main!'s harness
+//   test                      #[wisp::test]'s runner and test_main!
 //   net                       the public face of socket, with the parts of
 //                             mailbox and spawn that concern sockets
 // A type's inherent methods are all in its own module.
 pub mod caps;
 pub mod codec;
 mod fnptr;
+pub mod fs;
 mod mailbox;
 mod message;
 pub mod net;
@@ -62,10 +88,9 @@ mod process;
 pub mod registry;
 pub mod server;
 mod socket;
-mod spawn;
+pub mod spawn;
 pub mod supervisor;
 pub mod sys;
-#[doc(hidden)]
 pub mod test;
 mod time;
 mod timer;
@@ -76,8 +101,8 @@ pub use message::{Envelope, RecvError, ReplyTo};
 pub use process::{
     exit, self_pid, trap_exits, yield_now, CallError, ExitReason, MonitorRef, Pid, Process, SendError,
 };
-pub use registry::{register, unregister, whereis, RegistryError};
-pub use server::{Server, ServerRef};
+pub use registry::{register, unregister, whereis, Name, RegistryError};
+pub use server::{Deferred, Handle, HandleDeferred, Server, ServerRef};
 #[doc(hidden)]
 pub use spawn::wisp_spawn_entry;
 pub use spawn::{
@@ -85,6 +110,7 @@ pub use spawn::{
 };
 pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorRef};
 pub use time::FOREVER;
+pub use wisp_macros::{main, spawn, spawn_link, spawn_monitor, test};
 pub use timer::{send_after, sleep, TimerRef};
 
 /// The tag of typed messages ([`Process::send`]).
@@ -97,7 +123,7 @@ pub const TAG_CAST: u64 = 3;
 pub(crate) const TAG_ACK: u64 = 4;
 /// The tag of supervisor requests.
 pub(crate) const TAG_SUP: u64 = 5;
-// Tags 6, 7: moved sockets (net::TAG_TCP_STREAM, ...).
+// Tags 6, 7: moved sockets (net::TAG_TCP_STREAM, ...); 8: test reports.
 /// Tags from here up (below 2^63) are free for applications'
 /// [`Pid::send_tagged`]; the crate uses the ones below.
 pub const TAG_USER: u64 = 1 << 16;

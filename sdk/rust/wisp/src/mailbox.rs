@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, CodecError};
+use crate::codec::{Bincode, Codec, CodecError};
 use crate::message::{self, decode_as, Envelope, Received, RecvError, ReplyTo};
 use crate::process::{self_pid, ExitReason, MonitorRef, Pid, Process};
 use crate::socket::{AnySocket, Socket, TcpListener, TcpStream, TAG_TCP_LISTENER};
@@ -58,40 +58,63 @@ pub enum Event<M> {
     Other(Envelope),
 }
 
-/// The calling process's mailbox, receiving messages of type `M`.
+/// The calling process's mailbox, receiving messages of type `M` encoded
+/// with the codec `C` ([`Bincode`] unless chosen: see
+/// [`codec`](crate::codec)).
 ///
 /// A spawned function gets one as its second argument; the main process
-/// makes one with [`Mailbox::new`].
-pub struct Mailbox<M> {
-    _msg: PhantomData<fn() -> M>,
+/// gets one from [`#[wisp::main]`](crate::main) or makes one with
+/// [`Mailbox::new`].
+///
+/// ```
+/// use std::time::Duration;
+/// let mb = wisp::Mailbox::<u32>::new();
+/// mb.process().send(&7);
+/// assert_eq!(mb.receive_timeout(Duration::from_secs(1)), Ok(7));
+/// assert_eq!(mb.try_receive(), Err(wisp::RecvError::Timeout));
+/// ```
+pub struct Mailbox<M, C = Bincode> {
+    _msg: PhantomData<fn() -> (M, C)>,
 }
 
-impl<M> fmt::Debug for Mailbox<M> {
+impl<M, C> fmt::Debug for Mailbox<M, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Mailbox({:?})", self_pid())
     }
 }
 
-impl<M> Default for Mailbox<M> {
+impl<M, C> Default for Mailbox<M, C> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<M> Mailbox<M> {
+impl<M, C> Mailbox<M, C> {
     /// A view of the calling process's mailbox as one receiving `M`.
     pub fn new() -> Self {
         Mailbox { _msg: PhantomData }
     }
 
     /// The same mailbox viewed as receiving `N`.
-    pub fn retype<N>(self) -> Mailbox<N> {
+    pub fn retype<N>(self) -> Mailbox<N, C> {
+        Mailbox::new()
+    }
+
+    /// The same mailbox decoding with codec `D` (senders must encode with
+    /// it: [`Process::with_codec`]).
+    ///
+    /// ```
+    /// let mb = wisp::Mailbox::<Vec<u8>>::new().with_codec::<wisp::codec::Raw>();
+    /// mb.process().send(&b"bytes as they are".to_vec());
+    /// assert_eq!(mb.receive().unwrap(), b"bytes as they are");
+    /// ```
+    pub fn with_codec<D>(self) -> Mailbox<M, D> {
         Mailbox::new()
     }
 
     /// A handle on the calling process, typed by what this mailbox receives.
-    pub fn process(&self) -> Process<M> {
-        self_pid().typed()
+    pub fn process(&self) -> Process<M, C> {
+        Process::from_pid(self_pid())
     }
 
     /// Selective receive: the oldest message whose tag is one of `tags`
@@ -111,7 +134,7 @@ impl<M> Mailbox<M> {
     }
 }
 
-impl<M: DeserializeOwned> Mailbox<M> {
+impl<M, C: Codec<M>> Mailbox<M, C> {
     /// Wait for the next message of type `M`. Other kinds of messages
     /// (calls, exit signals, monitor notices, other tags) stay queued.
     /// A message that does not decode is taken out and returned as
@@ -122,7 +145,7 @@ impl<M: DeserializeOwned> Mailbox<M> {
 
     /// As [`receive`](Self::receive), waiting at most `timeout`.
     pub fn receive_timeout(&self, timeout: Duration) -> Result<M, RecvError> {
-        decode_as(message::receive_raw(&[crate::TAG_MSG], timeout_ns(timeout))?)
+        decode_with::<M, C>(message::receive_raw(&[crate::TAG_MSG], timeout_ns(timeout))?)
     }
 
     /// As [`receive`](Self::receive) without waiting: `Err(Timeout)` if no
@@ -136,31 +159,39 @@ impl<M: DeserializeOwned> Mailbox<M> {
     /// with [`CallError::BadRequest`](crate::CallError::BadRequest) and returned as `RecvError::Decode`.
     pub fn receive_call(&self, timeout: Duration) -> Result<(M, ReplyTo), RecvError> {
         let env = message::receive_raw(&[crate::TAG_CALL], timeout_ns(timeout))?;
-        decode_call(env)
+        decode_call::<M, C>(env)
     }
 
     /// Wait up to `timeout` for anything: messages, calls, exit signals,
     /// monitor notices, moved sockets, other tags, in arrival order.
     pub fn receive_event(&self, timeout: Duration) -> Result<Event<M>, RecvError> {
-        event_of(message::receive(&[], timeout_ns(timeout))?)
+        event_of::<M, C>(message::receive(&[], timeout_ns(timeout))?)
     }
 }
 
-fn decode_call<M: DeserializeOwned>(env: Envelope) -> Result<(M, ReplyTo), RecvError> {
-    let reply = env.reply_to().unwrap_or(ReplyTo { pid: env.from, reference: 0 });
-    match codec::decode(&env.bytes) {
-        Ok(m) => Ok((m, reply)),
-        Err(error) => {
-            if reply.reference != 0 {
-                reply.reply_bad_request(&error.0);
-            }
+/// `env`'s payload decoded with `C`, or the envelope back in the error.
+fn decode_with<M, C: Codec<M>>(mut env: Envelope) -> Result<M, RecvError> {
+    match C::decode(std::mem::take(&mut env.bytes)) {
+        Ok(m) => Ok(m),
+        Err((error, bytes)) => {
+            env.bytes = bytes;
             Err(RecvError::Decode { envelope: env, error })
         }
     }
 }
 
+fn decode_call<M, C: Codec<M>>(env: Envelope) -> Result<(M, ReplyTo), RecvError> {
+    let reply = env.reply_to().unwrap_or(ReplyTo { pid: env.from, reference: 0 });
+    decode_with::<M, C>(env).map(|m| (m, reply)).map_err(|e| {
+        if let (RecvError::Decode { error, .. }, true) = (&e, reply.reference != 0) {
+            reply.reply_bad_request(&error.0);
+        }
+        e
+    })
+}
+
 /// A received message as an event: the socket it moved here, if it did.
-pub(crate) fn event_of<M: DeserializeOwned>(r: Received) -> Result<Event<M>, RecvError> {
+pub(crate) fn event_of<M, C: Codec<M>>(r: Received) -> Result<Event<M>, RecvError> {
     let env = r.env;
     if let Some(fd) = r.socket {
         return Ok(Event::Socket(match env.tag {
@@ -177,9 +208,9 @@ pub(crate) fn event_of<M: DeserializeOwned>(r: Received) -> Result<Event<M>, Rec
                 Event::Down { monitor: MonitorRef(env.tag), pid: env.from, reason }
             })
         }
-        _ if env.tag == crate::TAG_MSG => decode_as(env).map(Event::Message),
+        _ if env.tag == crate::TAG_MSG => decode_with::<M, C>(env).map(Event::Message),
         _ if env.tag == crate::TAG_CALL && env.reference != 0 => {
-            decode_call(env).map(|(m, r)| Event::Call(m, r))
+            decode_call::<M, C>(env).map(|(m, r)| Event::Call(m, r))
         }
         _ => Ok(Event::Other(env)),
     }
@@ -195,7 +226,7 @@ pub enum Ready<M> {
     Readable,
 }
 
-impl<M> Mailbox<M> {
+impl<M, C> Mailbox<M, C> {
     /// Wait up to `timeout` for a socket of kind `S` sent to this process
     /// ([`Pid::send_socket`]); other messages stay queued.
     ///
@@ -230,7 +261,7 @@ impl<M> Mailbox<M> {
     }
 }
 
-impl<M: DeserializeOwned> Mailbox<M> {
+impl<M, C: Codec<M>> Mailbox<M, C> {
     /// Wait up to `timeout` for the next message of type `M` *or* for
     /// `socket` to become readable, whichever comes first: one process
     /// serves its mailbox and a connection at once. After
@@ -239,10 +270,7 @@ impl<M: DeserializeOwned> Mailbox<M> {
     pub fn receive_or_readable(&self, socket: &impl AsRawFd, timeout: Duration) -> Result<Ready<M>, RecvError> {
         match self.receive_matching_or_readable(&[crate::TAG_MSG], socket, timeout)? {
             None => Ok(Ready::Readable),
-            Some(env) => match env.decode() {
-                Ok(m) => Ok(Ready::Message(m)),
-                Err(error) => Err(RecvError::Decode { envelope: env, error }),
-            },
+            Some(env) => decode_with::<M, C>(env).map(Ready::Message),
         }
     }
 }

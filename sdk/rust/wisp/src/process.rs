@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::codec::{self, CodecError};
+use crate::codec::{self, Bincode, Codec, CodecError};
 use crate::socket::{Socket, TcpStream};
 use crate::sys;
 use crate::time::timeout_ns;
@@ -135,49 +135,63 @@ impl fmt::Display for Pid {
     }
 }
 
-/// A handle on a process that accepts messages of type `M`. It is `Copy`
-/// and serializable (as its pid): send it inside messages to give other
-/// processes a way to reach this one.
-pub struct Process<M> {
+/// A handle on a process that accepts messages of type `M`, encoded with
+/// the codec `C` ([`Bincode`] unless chosen: see [`codec`](crate::codec)).
+/// It is `Copy` and serializable (as its pid): send it inside messages to
+/// give other processes a way to reach this one.
+///
+/// ```
+/// let me = wisp::Mailbox::<String>::new();
+/// let p: wisp::Process<String> = me.process();
+/// p.send(&"to myself".to_string());
+/// assert_eq!(me.receive().unwrap(), "to myself");
+/// ```
+pub struct Process<M, C = Bincode> {
     pid: Pid,
-    _msg: PhantomData<fn(M)>,
+    _msg: PhantomData<fn(M, C)>,
 }
 
-impl<M> Clone for Process<M> {
+impl<M, C> Clone for Process<M, C> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<M> Copy for Process<M> {}
-impl<M> PartialEq for Process<M> {
+impl<M, C> Copy for Process<M, C> {}
+impl<M, C> PartialEq for Process<M, C> {
     fn eq(&self, other: &Self) -> bool {
         self.pid == other.pid
     }
 }
-impl<M> Eq for Process<M> {}
-impl<M> std::hash::Hash for Process<M> {
+impl<M, C> Eq for Process<M, C> {}
+impl<M, C> std::hash::Hash for Process<M, C> {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         self.pid.hash(h)
     }
 }
-impl<M> fmt::Debug for Process<M> {
+impl<M, C> fmt::Debug for Process<M, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Process{:?}", self.pid)
     }
 }
-impl<M> Serialize for Process<M> {
+impl<M, C> Serialize for Process<M, C> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.pid.serialize(s)
     }
 }
-impl<'de, M> Deserialize<'de> for Process<M> {
+impl<'de, M, C> Deserialize<'de> for Process<M, C> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Pid::deserialize(d)?.typed())
+        Ok(Process::from_pid(Pid::deserialize(d)?))
     }
 }
-impl<M> Process<M> {
-    pub(crate) const fn from_pid(pid: Pid) -> Process<M> {
+impl<M, C> Process<M, C> {
+    pub(crate) const fn from_pid(pid: Pid) -> Process<M, C> {
         Process { pid, _msg: PhantomData }
+    }
+
+    /// The same process, its messages encoded with codec `D` (its mailbox
+    /// must use `D` too: [`Mailbox::with_codec`](crate::Mailbox::with_codec)).
+    pub const fn with_codec<D>(self) -> Process<M, D> {
+        Process::from_pid(self.pid)
     }
 
     /// Its pid (which has the rest of what can be done with a process:
@@ -223,7 +237,7 @@ impl<M> Process<M> {
     }
 }
 
-impl<M: Serialize> Process<M> {
+impl<M, C: Codec<M>> Process<M, C> {
     /// Send a message (copied now). Sending to a dead process is not an
     /// error, as in Erlang: the message is dropped.
     ///
@@ -238,7 +252,8 @@ impl<M: Serialize> Process<M> {
 
     /// Send a message, returning encoding and size errors.
     pub fn try_send(&self, msg: &M) -> Result<(), SendError> {
-        self.pid.send_tagged(crate::TAG_MSG, msg)
+        let bytes = C::encode(msg).map_err(SendError::Encode)?;
+        self.pid.send_raw(crate::TAG_MSG, &bytes)
     }
 
     /// Send `msg` as a request and wait up to `timeout` ([`FOREVER`](crate::FOREVER)
@@ -248,7 +263,8 @@ impl<M: Serialize> Process<M> {
     /// [`CallError::NoProc`], never a hang. The caller chooses the reply
     /// type; a reply that does not decode as `R` is [`CallError::Decode`].
     pub fn call<R: DeserializeOwned>(&self, msg: &M, timeout: std::time::Duration) -> Result<R, CallError> {
-        call_tagged(self.pid, crate::TAG_CALL, msg, timeout)
+        let bytes = C::encode(msg).map_err(|e| CallError::Send(SendError::Encode(e)))?;
+        call_bytes(self.pid, crate::TAG_CALL, &bytes, timeout)
     }
 }
 
@@ -450,6 +466,11 @@ pub(crate) fn call_tagged<T: Serialize + ?Sized, R: DeserializeOwned>(
     timeout: Duration,
 ) -> Result<R, CallError> {
     let bytes = codec::encode(msg).map_err(|e| CallError::Send(SendError::Encode(e)))?;
+    call_bytes(pid, tag, &bytes, timeout)
+}
+
+/// Send `bytes` as a request with `tag` to `pid` and wait for the reply.
+pub(crate) fn call_bytes<R: DeserializeOwned>(pid: Pid, tag: u64, bytes: &[u8], timeout: Duration) -> Result<R, CallError> {
     let len = len32(bytes.len()).map_err(CallError::Send)?;
     let mut small = [0u8; 256];
     let mut info = sys::MsgInfo::default();

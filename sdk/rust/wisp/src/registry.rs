@@ -1,7 +1,24 @@
 //! The name registry: one per run, shared by all processes. A process's
 //! names vanish when it ends.
+//!
+//! Names can be typed: a [`Name<T>`] registers and finds a `T` (a
+//! `Process<M>`, a `ServerRef<S>`, a `SupervisorRef`), so what comes back
+//! from [`Name::whereis`] is a handle of the right type.
+//!
+//! ```
+//! use wisp::registry::Name;
+//! use wisp::{Mailbox, Process};
+//!
+//! const LOGGER: Name<Process<String>> = Name::new("logger");
+//!
+//! let mb = Mailbox::<String>::new();
+//! LOGGER.register(&mb.process()).unwrap();
+//! LOGGER.whereis().unwrap().send(&"hello".to_string());
+//! assert_eq!(mb.receive().unwrap(), "hello");
+//! ```
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use crate::process::{Pid, Process};
 use crate::sys;
@@ -63,4 +80,77 @@ pub fn whereis_pid(name: &str) -> Option<Pid> {
     let mut pid = 0u64;
     let rc = unsafe { sys::whereis(name.as_ptr(), name.len() as u32, &mut pid) };
     (rc == sys::OK && pid != 0).then(|| Pid::from_raw(pid))
+}
+
+/// A handle that can be registered under a [`Name`]: it is a pid with a
+/// type.
+pub trait Named {
+    /// The process it names.
+    fn pid(&self) -> Pid;
+    /// The handle on `pid` (nothing checks the process is of this kind).
+    fn from_pid(pid: Pid) -> Self;
+}
+
+impl Named for Pid {
+    fn pid(&self) -> Pid {
+        *self
+    }
+    fn from_pid(pid: Pid) -> Self {
+        pid
+    }
+}
+
+impl<M, C> Named for Process<M, C> {
+    fn pid(&self) -> Pid {
+        Process::pid(self)
+    }
+    fn from_pid(pid: Pid) -> Self {
+        Process::from_pid(pid)
+    }
+}
+
+/// A registered name for handles of type `T`: `const KV: Name<ServerRef<Kv>>
+/// = Name::new("kv");` then `KV.register(&kv)` and `KV.whereis()`.
+pub struct Name<T> {
+    name: &'static str,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Name<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Name<T> {}
+impl<T> fmt::Debug for Name<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Name({:?})", self.name)
+    }
+}
+
+impl<T: Named> Name<T> {
+    /// A name (1 to 255 bytes, checked when used).
+    pub const fn new(name: &'static str) -> Self {
+        Name { name, _t: PhantomData }
+    }
+
+    /// The name's text.
+    pub const fn as_str(&self) -> &'static str {
+        self.name
+    }
+
+    /// Bind the name to `handle`'s process.
+    pub fn register(&self, handle: &T) -> Result<(), RegistryError> {
+        err(unsafe { sys::register(self.name.as_ptr(), self.name.len() as u32, handle.pid().raw()) })
+    }
+
+    /// Remove the name.
+    pub fn unregister(&self) -> Result<(), RegistryError> {
+        unregister(self.name)
+    }
+
+    /// The handle registered under the name, if any.
+    pub fn whereis(&self) -> Option<T> {
+        whereis_pid(self.name).map(T::from_pid)
+    }
 }

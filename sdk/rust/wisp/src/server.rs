@@ -1,101 +1,118 @@
-//! Servers: OTP's gen_server for Rust.
+//! Servers: OTP's gen_server for Rust, with one typed handler per message
+//! type.
 //!
 //! A [`Server`] is a state value owned by its own process, changed only by
-//! its callbacks, one message at a time: calls (request/reply), casts
-//! (fire and forget) and infos (plain messages, exit signals, monitor
-//! notices). Clients hold a typed, copyable [`ServerRef`].
+//! its handlers, one message at a time. Each message type `M` it accepts
+//! has its own handler, `impl Handle<M> for MyServer` (answers at once) or
+//! `impl HandleDeferred<M> for MyServer` (keeps a [`Deferred`] reply token
+//! and answers later, possibly from another process), listed once in
+//! [`Server::handlers`]. Clients hold a typed, copyable [`ServerRef<S>`]
+//! whose [`call`](ServerRef::call) and [`cast`](ServerRef::cast) accept
+//! only the message types `S` handles, and return the reply type of that
+//! handler: sending a `ServerRef<Kv>` a message `Kv` has no handler for is
+//! a compile error.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use serde::{Deserialize, Serialize};
+//! use wisp::server::{Context, Handle, Handlers, Server};
+//!
+//! struct Kv(HashMap<String, String>);
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Get(String);
+//! #[derive(Serialize, Deserialize)]
+//! struct Put(String, String);
+//!
+//! impl Server for Kv {
+//!     type Arg = ();
+//!     fn init(_: (), _cx: &mut Context<Self>) -> Result<Self, String> {
+//!         Ok(Kv(HashMap::new()))
+//!     }
+//!     fn handlers(h: &mut Handlers<Self>) {
+//!         h.handle::<Get>().handle::<Put>();
+//!     }
+//! }
+//!
+//! impl Handle<Get> for Kv {
+//!     type Reply = Option<String>;
+//!     fn handle(&mut self, Get(k): Get, _cx: &mut Context<Self>) -> Option<String> {
+//!         self.0.get(&k).cloned()
+//!     }
+//! }
+//!
+//! impl Handle<Put> for Kv {
+//!     type Reply = Option<String>;        // the old value
+//!     fn handle(&mut self, Put(k, v): Put, _cx: &mut Context<Self>) -> Option<String> {
+//!         self.0.insert(k, v)
+//!     }
+//! }
+//!
+//! let kv = Kv::start(()).unwrap();
+//! kv.cast(&Put("lang".into(), "rust".into()));
+//! assert_eq!(kv.call(&Get("lang".into())).unwrap(), Some("rust".to_string()));
+//! ```
 //!
 //! Start is synchronous, as in Erlang: [`Server::start_link`] returns once
 //! `init` has returned in the new process, with `init`'s error or the
-//! reason the process died during `init`. A panic in any callback traps the
+//! reason the process died during `init`. A panic in any handler traps the
 //! process (reason `Trap`): callers waiting on it get
 //! [`CallError::NoProc`], links and supervisors see the trap.
 //!
 //! Wire protocol: calls are requests with tag [`TAG_CALL`](crate::TAG_CALL),
-//! casts messages with tag [`TAG_CAST`](crate::TAG_CAST), infos typed
-//! messages with [`TAG_MSG`](crate::TAG_MSG) (so `ServerRef::process()` is
-//! an ordinary `Process<Info>`); the start acknowledgement is a message with
-//! an internal tag carrying `Result<(), String>`.
+//! casts messages with tag [`TAG_CAST`](crate::TAG_CAST); the payload is
+//! the message type's key (a hash of its type name, 8 bytes LE) and the
+//! message (bincode). The server looks the key up in the table
+//! [`Server::handlers`] built in its own process, so nothing from a message
+//! chooses code to run but that table. The start acknowledgement is a
+//! message with an internal tag carrying `Result<(), String>`.
 
+use std::any::type_name;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::codec::{Bincode, CodecError};
 use crate::mailbox::{event_of, Event, Mailbox};
-use crate::message::{self, receive_raw, RecvError};
-use crate::process::{call_tagged, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid, Process, SendError};
+use crate::message::{self, receive_raw, Envelope, RecvError, ReplyTo};
+use crate::process::{call_bytes, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid, SendError};
+use crate::registry::Named;
 use crate::spawn::{spawn_flags, SpawnError};
 use crate::{codec, sys};
 
 /// The default timeout of [`ServerRef::call`], as Erlang's.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A server: its state and its callbacks. Implement the callbacks you need;
-/// use `()` for message types you do not use.
-///
-/// ```no_run
-/// use wisp::server::{Context, Server};
-///
-/// struct Counter(i64);
-///
-/// impl Server for Counter {
-///     type Arg = i64;
-///     type Call = ();        // "what is the count?"
-///     type Reply = i64;
-///     type Cast = i64;       // "add this"
-///     type Info = ();
-///
-///     fn init(start: i64, _cx: &mut Context<Self>) -> Result<Self, String> {
-///         Ok(Counter(start))
-///     }
-///     fn handle_call(&mut self, _: (), _cx: &mut Context<Self>) -> i64 {
-///         self.0
-///     }
-///     fn handle_cast(&mut self, n: i64, _cx: &mut Context<Self>) {
-///         self.0 += n;
-///     }
-/// }
-///
-/// let c = Counter::start_link(10).unwrap();
-/// c.cast(&5);
-/// assert_eq!(c.call(&()).unwrap(), 15);
-/// ```
+/// A server: its state, how it starts and stops, and which message types
+/// it handles (each with its own [`Handle`] or [`HandleDeferred`] impl).
+/// See the [module](self) for an example.
 pub trait Server: Sized + 'static {
     /// What `init` gets.
     type Arg: Serialize + DeserializeOwned;
-    /// Requests of [`ServerRef::call`].
-    type Call: Serialize + DeserializeOwned;
-    /// Replies to calls.
-    type Reply: Serialize + DeserializeOwned;
-    /// Messages of [`ServerRef::cast`].
-    type Cast: Serialize + DeserializeOwned;
-    /// Plain messages (sent to [`ServerRef::process`], e.g. by timers).
-    type Info: Serialize + DeserializeOwned;
 
     /// Build the state, in the new process. An `Err` makes `start` return
     /// [`StartError::Init`] (the process then ends normally).
     fn init(arg: Self::Arg, cx: &mut Context<Self>) -> Result<Self, String>;
 
-    /// Answer a call.
-    fn handle_call(&mut self, msg: Self::Call, cx: &mut Context<Self>) -> Self::Reply;
+    /// List the message types the server handles:
+    /// `h.handle::<Get>().handle::<Put>().deferred::<Slow>()`. A message of
+    /// a type not listed is refused ([`CallError::BadRequest`] for a call).
+    fn handlers(h: &mut Handlers<Self>);
 
-    /// Handle a cast.
-    fn handle_cast(&mut self, msg: Self::Cast, cx: &mut Context<Self>) {
-        let _ = (msg, cx);
-    }
-
-    /// Handle anything else: typed infos, exit signals of links when the
+    /// Anything that is not a call or cast: exit signals of links when the
     /// server traps exits (see [`Context::trap_exits`]), monitor notices,
-    /// other tags.
-    fn handle_info(&mut self, event: Event<Self::Info>, cx: &mut Context<Self>) {
+    /// moved sockets, other tags. (Plain messages with
+    /// [`TAG_MSG`](crate::TAG_MSG) arrive as `Event::Message(())` if empty,
+    /// else as bad messages: send servers casts.)
+    fn handle_info(&mut self, event: Event<()>, cx: &mut Context<Self>) {
         let _ = (event, cx);
     }
 
-    /// A message that did not decode (a bad call has already been answered
-    /// with [`CallError::BadRequest`]). The default reports it on stderr and
-    /// goes on.
+    /// A message that did not decode or has no handler (a bad call has
+    /// already been answered with [`CallError::BadRequest`]). The default
+    /// reports it on stderr and goes on.
     fn handle_bad_message(&mut self, error: RecvError, cx: &mut Context<Self>) {
         eprintln!("wisp: server {:?}: {}", cx.this().pid(), error);
     }
@@ -118,7 +135,206 @@ pub trait Server: Sized + 'static {
     }
 }
 
-/// What callbacks can do besides changing the state.
+/// A handler for messages of type `M` that answers at once: the value it
+/// returns is the reply to a [`ServerRef::call`] (and is dropped for a
+/// [`ServerRef::cast`]).
+pub trait Handle<M>: Server {
+    /// What a call with an `M` returns.
+    type Reply: Serialize + DeserializeOwned;
+
+    /// Handle one `M`.
+    fn handle(&mut self, msg: M, cx: &mut Context<Self>) -> Self::Reply;
+}
+
+/// A handler for messages of type `M` that answers later: it gets a
+/// [`Deferred`] token, keeps it or hands it to another process (it is
+/// serializable), and whoever holds it replies once with
+/// [`Deferred::reply`]. The server goes on with other messages meanwhile.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use wisp::server::{Context, Deferred, HandleDeferred, Handlers, Server};
+///
+/// struct Squarer;
+/// #[derive(Serialize, Deserialize)]
+/// struct Square(u64);
+///
+/// impl Server for Squarer {
+///     type Arg = ();
+///     fn init(_: (), _: &mut Context<Self>) -> Result<Self, String> { Ok(Squarer) }
+///     fn handlers(h: &mut Handlers<Self>) { h.deferred::<Square>(); }
+/// }
+///
+/// impl HandleDeferred<Square> for Squarer {
+///     type Reply = u64;
+///     fn handle_deferred(&mut self, Square(n): Square, reply: Deferred<u64>, _: &mut Context<Self>) {
+///         // A worker process answers the caller; the server is free at once.
+///         wisp::spawn!(|n, reply| { let _ = reply.reply(&(n * n)); }).unwrap();
+///     }
+/// }
+///
+/// let s = Squarer::start(()).unwrap();
+/// assert_eq!(s.call(&Square(12)).unwrap(), 144);
+/// ```
+pub trait HandleDeferred<M>: Server {
+    /// What a call with an `M` returns.
+    type Reply: Serialize + DeserializeOwned;
+
+    /// Handle one `M`; reply through `reply` now or later.
+    fn handle_deferred(&mut self, msg: M, reply: Deferred<Self::Reply>, cx: &mut Context<Self>);
+}
+
+/// The kind of a [`Handle`] handler (a type-level marker of [`Handler`]).
+#[derive(Debug)]
+pub enum Now {}
+/// The kind of a [`HandleDeferred`] handler (a type-level marker of [`Handler`]).
+#[derive(Debug)]
+pub enum Later {}
+
+/// What [`ServerRef`] needs of a handler of `M`, either kind `K` ([`Now`]
+/// or [`Later`]): implemented for every [`Handle`] and [`HandleDeferred`],
+/// never by hand. The compiler infers `K`.
+pub trait Handler<M, K>: Server {
+    /// What a call with an `M` returns.
+    type Reply: Serialize + DeserializeOwned;
+
+    /// Run the handler; `reply` is `None` for a cast.
+    #[doc(hidden)]
+    fn dispatch(&mut self, msg: M, reply: Option<ReplyTo>, cx: &mut Context<Self>);
+}
+
+impl<S: Handle<M>, M> Handler<M, Now> for S {
+    type Reply = <S as Handle<M>>::Reply;
+
+    fn dispatch(&mut self, msg: M, reply: Option<ReplyTo>, cx: &mut Context<Self>) {
+        let r = self.handle(msg, cx);
+        if let Some(to) = reply {
+            if let Err(e) = to.reply(&r) {
+                eprintln!("wisp: server {:?}: cannot send the reply: {e}", self_pid());
+            }
+        }
+    }
+}
+
+impl<S: HandleDeferred<M>, M> Handler<M, Later> for S {
+    type Reply = <S as HandleDeferred<M>>::Reply;
+
+    fn dispatch(&mut self, msg: M, reply: Option<ReplyTo>, cx: &mut Context<Self>) {
+        self.handle_deferred(msg, Deferred { to: reply, _r: PhantomData }, cx);
+    }
+}
+
+/// A reply owed to a caller: [`HandleDeferred`] gets one per message. It
+/// is serializable, so it can travel to another process, which replies
+/// instead of the server. For a cast there is nobody to answer and
+/// [`reply`](Self::reply) does nothing.
+pub struct Deferred<R> {
+    to: Option<ReplyTo>,
+    _r: PhantomData<fn(R)>,
+}
+
+impl<R: Serialize> Deferred<R> {
+    /// Answer the caller (its `call` returns `value`). Answering a caller
+    /// that gave up or died is not an error.
+    pub fn reply(self, value: &R) -> Result<(), SendError> {
+        match self.to {
+            Some(to) => to.reply(value),
+            None => Ok(()),
+        }
+    }
+
+    /// Who is waiting, if anyone (a cast has nobody).
+    pub fn caller(&self) -> Option<Pid> {
+        self.to.map(|t| t.pid)
+    }
+}
+
+impl<R> fmt::Debug for Deferred<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Deferred({:?})", self.to)
+    }
+}
+impl<R> Serialize for Deferred<R> {
+    fn serialize<Se: Serializer>(&self, s: Se) -> Result<Se::Ok, Se::Error> {
+        self.to.serialize(s)
+    }
+}
+impl<'de, R> Deserialize<'de> for Deferred<R> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Deferred { to: Option::<ReplyTo>::deserialize(d)?, _r: PhantomData })
+    }
+}
+
+/// The key of message type `M` on the wire: FNV-1a of its type name. All
+/// processes of a run are the same module, so they agree on it.
+fn type_key<M>() -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in type_name::<M>().bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+type Dispatch<S> = fn(&mut S, &[u8], Option<ReplyTo>, &mut Context<S>) -> Result<(), CodecError>;
+
+fn dispatch<S: Handler<M, K>, M: DeserializeOwned, K>(
+    s: &mut S,
+    bytes: &[u8],
+    reply: Option<ReplyTo>,
+    cx: &mut Context<S>,
+) -> Result<(), CodecError> {
+    let m: M = codec::decode(bytes)?;
+    s.dispatch(m, reply, cx);
+    Ok(())
+}
+
+/// The table of a server's handlers, built by [`Server::handlers`] in the
+/// server's own process.
+pub struct Handlers<S: Server> {
+    table: Vec<(u64, &'static str, Dispatch<S>)>,
+}
+
+impl<S: Server> fmt::Debug for Handlers<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.table.iter().map(|e| e.1)).finish()
+    }
+}
+
+impl<S: Server> Handlers<S> {
+    fn add<M: DeserializeOwned, K>(&mut self) -> &mut Self
+    where
+        S: Handler<M, K>,
+    {
+        let key = type_key::<M>();
+        if !self.table.iter().any(|e| e.0 == key) {
+            self.table.push((key, type_name::<M>(), dispatch::<S, M, K>));
+        }
+        self
+    }
+
+    /// Accept messages of type `M`, handled by `impl Handle<M> for S`.
+    pub fn handle<M: DeserializeOwned>(&mut self) -> &mut Self
+    where
+        S: Handle<M>,
+    {
+        self.add::<M, Now>()
+    }
+
+    /// Accept messages of type `M`, handled by `impl HandleDeferred<M> for S`.
+    pub fn deferred<M: DeserializeOwned>(&mut self) -> &mut Self
+    where
+        S: HandleDeferred<M>,
+    {
+        self.add::<M, Later>()
+    }
+
+    fn find(&self, key: u64) -> Option<Dispatch<S>> {
+        self.table.iter().find(|e| e.0 == key).map(|e| e.2)
+    }
+}
+
+/// What handlers can do besides changing the state.
 pub struct Context<S: Server> {
     parent: Pid,
     stop: Option<ExitReason>,
@@ -128,7 +344,7 @@ pub struct Context<S: Server> {
 impl<S: Server> Context<S> {
     /// A handle on this server.
     pub fn this(&self) -> ServerRef<S> {
-        ServerRef { pid: self_pid(), _s: PhantomData }
+        ServerRef::from_pid(self_pid())
     }
 
     /// The process that started this server.
@@ -136,7 +352,7 @@ impl<S: Server> Context<S> {
         self.parent
     }
 
-    /// Stop after this callback: `terminate(&reason)` runs, then the
+    /// Stop after this handler: `terminate(&reason)` runs, then the
     /// process ends with `reason` (`Normal` ends it quietly).
     pub fn stop(&mut self, reason: ExitReason) {
         self.stop = Some(reason);
@@ -171,8 +387,9 @@ impl fmt::Display for StartError {
 }
 impl std::error::Error for StartError {}
 
-/// A client handle on a running server: copyable and serializable (as its
-/// pid).
+/// A client handle on a running server of type `S`: copyable and
+/// serializable (as its pid). It accepts only the message types `S` has a
+/// handler for, and each call returns that handler's reply type.
 pub struct ServerRef<S> {
     pid: Pid,
     _s: PhantomData<fn(S)>,
@@ -202,13 +419,21 @@ impl<S> Serialize for ServerRef<S> {
 }
 impl<'de, S> Deserialize<'de> for ServerRef<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(ServerRef { pid: Pid::deserialize(d)?, _s: PhantomData })
+        Ok(ServerRef::from_pid(Pid::deserialize(d)?))
+    }
+}
+impl<S: Server> Named for ServerRef<S> {
+    fn pid(&self) -> Pid {
+        self.pid
+    }
+    fn from_pid(pid: Pid) -> Self {
+        ServerRef::from_pid(pid)
     }
 }
 
 impl<S> ServerRef<S> {
-    /// A handle on the server's process, from its pid (nothing checks it is
-    /// an `S`).
+    /// A handle on the server with this pid; nothing checks it is an `S`
+    /// (messages it has no handler for are refused).
     pub fn from_pid(pid: Pid) -> Self {
         ServerRef { pid, _s: PhantomData }
     }
@@ -217,40 +442,75 @@ impl<S> ServerRef<S> {
     pub fn pid(&self) -> Pid {
         self.pid
     }
-}
-
-impl<S: Server> ServerRef<S> {
-    /// Call with [`DEFAULT_CALL_TIMEOUT`].
-    pub fn call(&self, msg: &S::Call) -> Result<S::Reply, CallError> {
-        self.call_timeout(msg, DEFAULT_CALL_TIMEOUT)
-    }
-
-    /// Call and wait up to `timeout` for the reply; a dead server, or one
-    /// that dies meanwhile, is [`CallError::NoProc`].
-    pub fn call_timeout(&self, msg: &S::Call, timeout: Duration) -> Result<S::Reply, CallError> {
-        call_tagged(self.pid, crate::TAG_CALL, msg, timeout)
-    }
-
-    /// Send a cast (to a dead server: dropped).
-    pub fn cast(&self, msg: &S::Cast) {
-        if let Err(e) = self.pid.send_tagged(crate::TAG_CAST, msg) {
-            panic!("wisp: cast to {:?}: {}", self.pid, e);
-        }
-    }
-
-    /// Send a cast, returning encoding and size errors.
-    pub fn try_cast(&self, msg: &S::Cast) -> Result<(), SendError> {
-        self.pid.send_tagged(crate::TAG_CAST, msg)
-    }
-
-    /// The server's process, for plain messages (its `handle_info`).
-    pub fn process(&self) -> Process<S::Info> {
-        self.pid.typed()
-    }
 
     /// Monitor the server.
     pub fn monitor(&self) -> MonitorRef {
         self.pid.monitor()
+    }
+
+    /// True while the server runs.
+    pub fn is_alive(&self) -> bool {
+        self.pid.is_alive()
+    }
+}
+
+/// A request or cast payload: the type key, then the message.
+fn payload<M: Serialize>(msg: &M) -> Result<Vec<u8>, SendError> {
+    let mut bytes = type_key::<M>().to_le_bytes().to_vec();
+    codec::encode_into(&mut bytes, msg).map_err(SendError::Encode)?;
+    Ok(bytes)
+}
+
+impl<S: Server> ServerRef<S> {
+    /// Call with an `M` and wait up to [`DEFAULT_CALL_TIMEOUT`] for the
+    /// reply of `S`'s handler of `M`.
+    pub fn call<M: Serialize, K>(&self, msg: &M) -> Result<<S as Handler<M, K>>::Reply, CallError>
+    where
+        S: Handler<M, K>,
+    {
+        self.call_timeout(msg, DEFAULT_CALL_TIMEOUT)
+    }
+
+    /// Call and wait up to `timeout` for the reply; a dead server, or one
+    /// that dies meanwhile, is [`CallError::NoProc`]; one that has no
+    /// handler of `M` listed in its [`Server::handlers`] answers
+    /// [`CallError::BadRequest`].
+    pub fn call_timeout<M: Serialize, K>(
+        &self,
+        msg: &M,
+        timeout: Duration,
+    ) -> Result<<S as Handler<M, K>>::Reply, CallError>
+    where
+        S: Handler<M, K>,
+    {
+        let bytes = payload(msg).map_err(CallError::Send)?;
+        call_bytes(self.pid, crate::TAG_CALL, &bytes, timeout).map_err(|e| match e {
+            CallError::BadRequest(why) => CallError::BadRequest(format!("{why} (the request was a {})", type_name::<M>())),
+            e => e,
+        })
+    }
+
+    /// Send an `M` without waiting (a dead server drops it); the handler's
+    /// reply is dropped.
+    ///
+    /// # Panics
+    /// If `msg` cannot be encoded or is over the message limit;
+    /// [`try_cast`](Self::try_cast) returns those.
+    pub fn cast<M: Serialize, K>(&self, msg: &M)
+    where
+        S: Handler<M, K>,
+    {
+        if let Err(e) = self.try_cast(msg) {
+            panic!("wisp: cast to {:?}: {}", self.pid, e);
+        }
+    }
+
+    /// Send an `M` without waiting, returning encoding and size errors.
+    pub fn try_cast<M: Serialize, K>(&self, msg: &M) -> Result<(), SendError>
+    where
+        S: Handler<M, K>,
+    {
+        self.pid.send_raw(crate::TAG_CAST, &payload(msg)?)
     }
 }
 
@@ -299,8 +559,38 @@ pub(crate) fn exit_with(reason: &ExitReason) {
     }
 }
 
-fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<S::Info>) {
+/// Run one call or cast: find the handler of its type key, decode, handle.
+fn handle_one<S: Server>(
+    state: &mut S,
+    handlers: &Handlers<S>,
+    env: Envelope,
+    reply: Option<ReplyTo>,
+    cx: &mut Context<S>,
+) {
+    let found = match env.bytes.get(..8) {
+        Some(k) => handlers.find(u64::from_le_bytes(k.try_into().unwrap())),
+        None => None,
+    };
+    let error = match found {
+        None => CodecError(format!(
+            "no handler for this message type (the server handles {:?}; list others in Server::handlers)",
+            handlers
+        )),
+        Some(f) => match f(state, &env.bytes[8..], reply, cx) {
+            Ok(()) => return,
+            Err(e) => e,
+        },
+    };
+    if let Some(r) = reply {
+        r.reply_bad_request(&error.0);
+    }
+    state.handle_bad_message(RecvError::Decode { envelope: env, error }, cx);
+}
+
+fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<()>) {
     let mut cx = Context::<S> { parent, stop: None, _s: PhantomData };
+    let mut handlers = Handlers { table: Vec::new() };
+    S::handlers(&mut handlers);
     let mut state = match S::init(arg, &mut cx) {
         Ok(s) => s,
         Err(e) => return ack(parent, &Err(e)),
@@ -312,7 +602,7 @@ fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<S::Info>) {
         }
         let r = message::receive(&[], sys::INFINITY).expect("an infinite receive returned");
         if r.socket.is_some() {
-            match event_of::<S::Info>(r) {
+            match event_of::<(), Bincode>(r) {
                 Ok(ev) => state.handle_info(ev, &mut cx),
                 Err(e) => state.handle_bad_message(e, &mut cx),
             }
@@ -321,28 +611,14 @@ fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<S::Info>) {
         let env = r.env;
         match (env.kind, env.tag) {
             (sys::MSG_DATA, crate::TAG_CALL) if env.reference != 0 => {
-                let reply = env.reply_to().unwrap();
-                match codec::decode::<S::Call>(&env.bytes) {
-                    Ok(m) => {
-                        let r = state.handle_call(m, &mut cx);
-                        if let Err(e) = reply.reply(&r) {
-                            eprintln!("wisp: server {:?}: cannot send the reply: {e}", self_pid());
-                        }
-                    }
-                    Err(error) => {
-                        reply.reply_bad_request(&error.0);
-                        state.handle_bad_message(RecvError::Decode { envelope: env, error }, &mut cx);
-                    }
-                }
+                let reply = env.reply_to();
+                handle_one(&mut state, &handlers, env, reply, &mut cx);
             }
-            (sys::MSG_DATA, crate::TAG_CAST) => match codec::decode::<S::Cast>(&env.bytes) {
-                Ok(m) => state.handle_cast(m, &mut cx),
-                Err(error) => state.handle_bad_message(RecvError::Decode { envelope: env, error }, &mut cx),
-            },
+            (sys::MSG_DATA, crate::TAG_CAST) => handle_one(&mut state, &handlers, env, None, &mut cx),
             (sys::MSG_EXIT, _) if env.from == parent => {
                 break ExitReason::from_bytes(&env.bytes).unwrap_or(ExitReason::Killed);
             }
-            _ => match event_of::<S::Info>(message::Received { env, socket: None }) {
+            _ => match event_of::<(), Bincode>(message::Received { env, socket: None }) {
                 Ok(ev) => state.handle_info(ev, &mut cx),
                 Err(e) => state.handle_bad_message(e, &mut cx),
             },

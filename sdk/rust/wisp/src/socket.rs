@@ -23,16 +23,47 @@ const ENOBUFS: i32 = 42;
 /// WASI `ENOTCAPABLE`: the process's capabilities do not allow the call.
 const ENOTCAPABLE: i32 = 76;
 
-fn check(rc: i32) -> io::Result<()> {
+/// Which capability a call needs: named in its denial.
+#[derive(Clone, Copy)]
+enum Need {
+    Listen,
+    Connect,
+    Udp,
+    Dns,
+    /// Calls on a socket the process holds (no capability of their own).
+    Held,
+}
+
+impl Need {
+    fn text(self) -> &'static str {
+        match self {
+            Need::Listen => "listening needs --allow-listen [HOST:]PORT",
+            Need::Connect => "connecting needs --allow-connect HOST:PORT",
+            Need::Udp => "UDP needs --allow-udp",
+            Need::Dns => "name lookups need --allow-dns",
+            Need::Held => "the network was dropped from its set",
+        }
+    }
+}
+
+/// `rc` as a result; a capability denial is `PermissionDenied` naming the
+/// capability `need` (std would leave WASI's ENOTCAPABLE `Uncategorized`).
+fn check_cap(rc: i32, need: Need) -> io::Result<()> {
     match rc {
         0 => Ok(()),
-        // std leaves it Uncategorized; it is a permission matter.
         ENOTCAPABLE => Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
-            "not allowed by the process's capabilities (wisp run --allow-listen, --allow-connect, --allow-udp, --allow-dns)",
+            format!(
+                "not allowed by the process's capabilities: {} (wisp run; a child may have less: Caps::drop_network)",
+                need.text()
+            ),
         )),
         rc => Err(io::Error::from_raw_os_error(rc)),
     }
+}
+
+fn check(rc: i32) -> io::Result<()> {
+    check_cap(rc, Need::Held)
 }
 
 fn len32(n: usize) -> u32 {
@@ -100,7 +131,7 @@ pub fn lookup(name: &str) -> io::Result<Vec<IpAddr>> {
             size *= 16;
             continue;
         }
-        check(rc)?;
+        check_cap(rc, Need::Dns)?;
         buf.truncate((used as usize).min(size));
         return buf.split(|&b| b == 0).filter(|s| !s.is_empty()).map(parse_ip).collect();
     }
@@ -251,7 +282,7 @@ impl TcpListener {
         each_addr(&addr, |a| {
             let ip = a.ip().to_string();
             let mut fd = -1;
-            check(unsafe { sys::tcp_listen(ip.as_ptr(), len32(ip.len()), a.port() as u32, BACKLOG, &mut fd) })?;
+            check_cap(unsafe { sys::tcp_listen(ip.as_ptr(), len32(ip.len()), a.port() as u32, BACKLOG, &mut fd) }, Need::Listen)?;
             Ok(TcpListener { fd: adopt(fd) })
         })
     }
@@ -365,7 +396,7 @@ impl TcpStream {
     fn connect_ns(a: &SocketAddr, ns: i64) -> io::Result<TcpStream> {
         let ip = a.ip().to_string();
         let mut fd = -1;
-        check(unsafe { sys::tcp_connect(ip.as_ptr(), len32(ip.len()), a.port() as u32, ns, &mut fd) })?;
+        check_cap(unsafe { sys::tcp_connect(ip.as_ptr(), len32(ip.len()), a.port() as u32, ns, &mut fd) }, Need::Connect)?;
         Ok(TcpStream::from(adopt(fd)))
     }
 
@@ -527,7 +558,7 @@ impl UdpSocket {
         each_addr(&addr, |a| {
             let ip = a.ip().to_string();
             let mut fd = -1;
-            check(unsafe { sys::udp_bind(ip.as_ptr(), len32(ip.len()), a.port() as u32, &mut fd) })?;
+            check_cap(unsafe { sys::udp_bind(ip.as_ptr(), len32(ip.len()), a.port() as u32, &mut fd) }, Need::Udp)?;
             Ok(UdpSocket::from(adopt(fd)))
         })
     }
@@ -537,7 +568,7 @@ impl UdpSocket {
     pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
         each_addr(&addr, |a| {
             let ip = a.ip().to_string();
-            check(unsafe { sys::udp_connect(self.fd.as_raw_fd(), ip.as_ptr(), len32(ip.len()), a.port() as u32) })
+            check_cap(unsafe { sys::udp_connect(self.fd.as_raw_fd(), ip.as_ptr(), len32(ip.len()), a.port() as u32) }, Need::Udp)
         })
     }
 
@@ -556,9 +587,9 @@ impl UdpSocket {
     fn send_raw(&self, buf: &[u8], ip: &[u8], port: u16) -> io::Result<usize> {
         let mut n = 0u32;
         let ns = optional_timeout_ns(self.write_timeout.get());
-        check(unsafe {
+        check_cap(unsafe {
             sys::udp_send_to(self.fd.as_raw_fd(), buf.as_ptr(), len32(buf.len()), ip.as_ptr(), len32(ip.len()), port as u32, ns, &mut n)
-        })?;
+        }, Need::Udp)?;
         Ok(n as usize)
     }
 

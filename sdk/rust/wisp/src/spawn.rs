@@ -8,7 +8,7 @@
 //! `fn(&[u8])`, and the argument bytes are the table index of the user's
 //! function (4 bytes, little endian) followed by the encoded argument. The
 //! indices are made in the parent and turned back into function pointers
-//! in the child by [`fn_at`](crate::fnptr::fn_at), whose contract they keep:
+//! in the child by `fnptr::fn_at`, whose contract they keep:
 //! only this module writes spawn arguments (nothing else can reach a
 //! process's spawn argument but `sys::spawn`, which is `unsafe` for that
 //! reason), each trampoline is instantiated with the same types as the
@@ -47,7 +47,7 @@ pub enum SpawnError {
     /// The capability set forbids spawning ([`Caps::deny_spawn`](crate::Caps::deny_spawn),
     /// [`Caps::max_processes`](crate::Caps::max_processes) 0, `wisp run --max-processes 0`).
     Denied,
-    /// Building the child's capability set failed ([`spawn_without_fs`](crate::spawn_without_fs)).
+    /// Building the child's capability set failed ([`spawn_without_fs`](fn@crate::spawn_without_fs)).
     Caps(CapsError),
 }
 
@@ -59,12 +59,30 @@ impl fmt::Display for SpawnError {
             SpawnError::Limit => f.write_str("process limit reached"),
             SpawnError::NoMemory => f.write_str("the host is out of memory"),
             SpawnError::Invalid => f.write_str("the host refused the spawn"),
-            SpawnError::Denied => f.write_str("not allowed to spawn by the process's capabilities"),
+            SpawnError::Denied => f.write_str(
+                "not allowed to spawn by the process's capabilities (its set denies spawning: \
+                 Caps::deny_spawn, a process limit of 0, or wisp run --max-processes 0)",
+            ),
             SpawnError::Caps(e) => write!(f, "cannot build the child's capabilities: {e}"),
         }
     }
 }
 impl std::error::Error for SpawnError {}
+
+/// As an `io::Error` (for `?` in functions returning `io::Result`): a
+/// denial is `PermissionDenied`, a limit `OutOfMemory` or `Other`.
+impl From<SpawnError> for std::io::Error {
+    fn from(e: SpawnError) -> std::io::Error {
+        use std::io::ErrorKind;
+        let kind = match &e {
+            SpawnError::Denied | SpawnError::Caps(CapsError::Denied) => ErrorKind::PermissionDenied,
+            SpawnError::NoMemory => ErrorKind::OutOfMemory,
+            SpawnError::Encode(_) => ErrorKind::InvalidInput,
+            _ => ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
 
 impl From<CapsError> for SpawnError {
     fn from(e: CapsError) -> SpawnError {
@@ -184,7 +202,7 @@ fn spawn_caps<A: Serialize + DeserializeOwned, M>(
     spawn_result(rc, out)
 }
 
-/// As [`spawn`](crate::spawn), with the capability set `caps` instead of a
+/// As [`spawn`](fn@crate::spawn), with the capability set `caps` instead of a
 /// copy of the caller's. `caps` is frozen from then on and can start more
 /// children.
 pub fn spawn_with<A, M>(caps: &Caps, arg: A, f: fn(A, Mailbox<M>)) -> Result<Process<M>, SpawnError>
@@ -290,3 +308,110 @@ pub extern "C" fn wisp_spawn_entry(entry: u32, arg_len: u32) {
     f(&buf[..n]);
 }
 
+
+// ---- spawn!: closures with captures ----
+
+/// What [`spawn!`](crate::spawn!) can copy into a new process: any value
+/// serde can serialize and deserialize. Implemented for every such type;
+/// the trait exists to say so when a capture is not one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be captured by spawn!: captures are serialized into the new process",
+    label = "this capture is not serializable",
+    note = "the new process is a separate instance of the module and shares no memory with this one: \
+            a capture is copied there as bytes, so its type must implement serde's Serialize and \
+            Deserialize (derive them), or pass something that does (a Process<M> handle, an id, ...)"
+)]
+pub trait Capture: Serialize + DeserializeOwned {}
+impl<T: Serialize + DeserializeOwned> Capture for T {}
+
+/// The check [`spawn!`](crate::spawn!) makes on each capture (a compile
+/// error naming it if it is not [`Capture`]).
+#[inline(always)]
+pub fn assert_capture<T: Capture>(_: &T) {}
+
+/// A tuple of references to captures, as [`spawn!`](crate::spawn!) passes
+/// them; `Owned` is the tuple of values the new process decodes.
+pub trait Captures: Serialize {
+    /// The captures as values.
+    type Owned: DeserializeOwned;
+}
+
+macro_rules! captures_tuple {
+    ($($t:ident),*) => {
+        impl<'a, $($t: Capture),*> Captures for ($(&'a $t,)*) {
+            type Owned = ($($t,)*);
+        }
+    };
+}
+captures_tuple!();
+captures_tuple!(A);
+captures_tuple!(A, B);
+captures_tuple!(A, B, C);
+captures_tuple!(A, B, C, D);
+captures_tuple!(A, B, C, D, E);
+captures_tuple!(A, B, C, D, E, F);
+captures_tuple!(A, B, C, D, E, F, G);
+captures_tuple!(A, B, C, D, E, F, G, H);
+captures_tuple!(A, B, C, D, E, F, G, H, I);
+captures_tuple!(A, B, C, D, E, F, G, H, I, J);
+captures_tuple!(A, B, C, D, E, F, G, H, I, J, K);
+captures_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
+
+/// The spawn entry and argument that start `f(captures, mailbox)`: the
+/// captures are encoded from references and decoded as values, which
+/// encode alike (serde serializes `&T` as `T`).
+fn captured_parts<C: Captures, M>(captures: &C, f: fn(C::Owned, Mailbox<M>)) -> Result<(u32, Vec<u8>), SpawnError> {
+    let payload = spawn_payload(f as usize, captures)?;
+    let entry: fn(&[u8]) = trampoline::<C::Owned, M>;
+    Ok((entry as usize as u32, payload))
+}
+
+fn spawn_captured_flags<C: Captures, M>(
+    caps: Option<&Caps>,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+    flags: u32,
+) -> Result<sys::Spawned, SpawnError> {
+    let (entry, payload) = captured_parts(captures, f)?;
+    match caps {
+        None => spawn_raw(entry, &payload, flags),
+        Some(caps) => {
+            let len = u32::try_from(payload.len()).map_err(|_| SpawnError::TooBig)?;
+            let mut out = sys::Spawned::default();
+            let rc = unsafe { sys::spawn_with(caps.raw(), entry, payload.as_ptr(), len, flags, &mut out) };
+            spawn_result(rc, out)
+        }
+    }
+}
+
+/// What [`spawn!`](crate::spawn!) expands to: start `f(copies of the
+/// captures, mailbox)` as a new process, with the capability set `caps`
+/// (a copy of the caller's when `None`).
+pub fn spawn_captured<C: Captures, M>(
+    caps: Option<&Caps>,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+) -> Result<Process<M>, SpawnError> {
+    Ok(Pid::from_raw(spawn_captured_flags(caps, captures, f, 0)?.pid).typed())
+}
+
+/// What [`spawn_link!`](crate::spawn_link!) expands to: as
+/// [`spawn_captured`], linked to the caller.
+pub fn spawn_link_captured<C: Captures, M>(
+    caps: Option<&Caps>,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+) -> Result<Process<M>, SpawnError> {
+    Ok(Pid::from_raw(spawn_captured_flags(caps, captures, f, sys::SPAWN_LINK)?.pid).typed())
+}
+
+/// What [`spawn_monitor!`](crate::spawn_monitor!) expands to: as
+/// [`spawn_captured`], monitored by the caller.
+pub fn spawn_monitor_captured<C: Captures, M>(
+    caps: Option<&Caps>,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+) -> Result<(Process<M>, MonitorRef), SpawnError> {
+    let s = spawn_captured_flags(caps, captures, f, sys::SPAWN_MONITOR)?;
+    Ok((Pid::from_raw(s.pid).typed(), MonitorRef(s.monitor)))
+}

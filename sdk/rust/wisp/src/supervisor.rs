@@ -291,6 +291,15 @@ pub struct SupervisorRef {
 
 const SUP_TIMEOUT: Duration = Duration::from_secs(60);
 
+impl crate::registry::Named for SupervisorRef {
+    fn pid(&self) -> Pid {
+        self.pid
+    }
+    fn from_pid(pid: Pid) -> Self {
+        SupervisorRef { pid }
+    }
+}
+
 impl SupervisorRef {
     /// A handle on the supervisor with this pid (e.g. a nested supervisor
     /// found with [`child`](Self::child)); nothing checks it is one.

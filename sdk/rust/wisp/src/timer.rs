@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
+
+use crate::codec::Codec;
 use crate::process::{check_send, len32, Process, SendError};
 use crate::sys;
 use crate::time::{sleep_ns, timeout_ns};
@@ -32,8 +33,8 @@ impl TimerRef {
 
 /// Send `msg` to `to` after `delay`, as if the caller sent it then. The
 /// message is encoded now.
-pub fn send_after<M: Serialize>(to: Process<M>, msg: &M, delay: Duration) -> Result<TimerRef, SendError> {
-    let bytes = codec::encode(msg).map_err(SendError::Encode)?;
+pub fn send_after<M, C: Codec<M>>(to: Process<M, C>, msg: &M, delay: Duration) -> Result<TimerRef, SendError> {
+    let bytes = C::encode(msg).map_err(SendError::Encode)?;
     let mut t = 0u64;
     let rc = unsafe {
         sys::send_after(to.pid().raw(), crate::TAG_MSG, bytes.as_ptr(), len32(bytes.len())?, timeout_ns(delay), &mut t)

@@ -13,6 +13,7 @@ fn try_read(path: String) -> Result<String, String> {
     std::fs::read_to_string(&path).map_err(|e| e.to_string())
 }
 
+#[wisp::test]
 fn a_child_without_fs_cannot_open_what_the_parent_can() {
     let me = Mailbox::<Result<String, String>>::new();
     let path = "/scratch/caps-secret.txt".to_string();
@@ -41,6 +42,7 @@ fn a_child_without_fs_cannot_open_what_the_parent_can() {
     assert_eq!(Caps::inherit().unwrap().drop_dir("/no-such-dir").unwrap_err(), CapsError::NoSuchDir);
 }
 
+#[wisp::test]
 fn widening_is_refused_and_a_used_set_is_frozen() {
     // stdio goes inherit -> null -> closed, never back.
     let caps = Caps::inherit().unwrap().stdin(Stdio::Closed).unwrap();
@@ -74,6 +76,7 @@ fn widening_is_refused_and_a_used_set_is_frozen() {
     let _ = (CapsError::Denied, SpawnError::Denied); // the variants those name
 }
 
+#[wisp::test]
 fn a_cpu_limited_spinner_dies_with_the_limit_and_the_parent_goes_on() {
     let me = Mailbox::<()>::new();
     let caps = Caps::inherit().unwrap().max_cpu(2_000_000).unwrap();
@@ -101,6 +104,7 @@ fn a_cpu_limited_spinner_dies_with_the_limit_and_the_parent_goes_on() {
     }
 }
 
+#[wisp::test]
 fn a_memory_limited_child_cannot_allocate_past_its_limit() {
     let me = Mailbox::<bool>::new();
     let caps = Caps::inherit().unwrap().max_memory(4 << 20).unwrap();
@@ -129,6 +133,7 @@ fn a_memory_limited_child_cannot_allocate_past_its_limit() {
     }
 }
 
+#[wisp::test]
 fn a_child_process_limit_holds() {
     let me = Mailbox::<(u32, Option<String>)>::new();
     let caps = Caps::inherit().unwrap().max_processes(4).unwrap();
@@ -155,10 +160,41 @@ fn a_child_process_limit_holds() {
     assert_eq!(n, 3, "the child and 3 more make the 4 allowed");
 }
 
-wisp::test_main!(
-    a_child_without_fs_cannot_open_what_the_parent_can,
-    widening_is_refused_and_a_used_set_is_frozen,
-    a_cpu_limited_spinner_dies_with_the_limit_and_the_parent_goes_on,
-    a_memory_limited_child_cannot_allocate_past_its_limit,
-    a_child_process_limit_holds,
-);
+/// What a child without the network or files gets from each call.
+fn denials(_: (), _mb: Mailbox<()>) -> Vec<(String, String, String)> {
+    use wisp::net::{lookup, TcpListener, TcpStream, UdpSocket};
+    let mut out = Vec::new();
+    let mut note = |what: &str, e: std::io::Error| out.push((what.to_string(), format!("{:?}", e.kind()), e.to_string()));
+    note("listen", TcpListener::bind("127.0.0.1:0").unwrap_err());
+    note("connect", TcpStream::connect("127.0.0.1:9").unwrap_err());
+    note("udp", UdpSocket::bind("127.0.0.1:0").unwrap_err());
+    note("dns", lookup("localhost").unwrap_err());
+    note("file", wisp::fs::read_to_string("/scratch/caps-secret.txt").unwrap_err());
+    note("spawn", std::io::Error::from(wisp::spawn((), |_, _: Mailbox<()>| {}).unwrap_err()));
+    out
+}
+
+#[wisp::test]
+fn capability_denials_are_permission_denied_and_name_the_capability() {
+    let me = Mailbox::<Vec<(String, String, String)>>::new();
+    let caps = Caps::inherit().unwrap().drop_all_dirs().unwrap().drop_network().unwrap().deny_spawn().unwrap();
+    wisp::spawn_with(&caps, me.process(), |parent, mb: Mailbox<()>| parent.send(&denials((), mb))).unwrap();
+    let got = me.receive_timeout(SEC).unwrap();
+    let needs = [
+        ("listen", "--allow-listen"),
+        ("connect", "--allow-connect"),
+        ("udp", "--allow-udp"),
+        ("dns", "--allow-dns"),
+        ("file", "/scratch/caps-secret.txt: not allowed by the process's capabilities: no directory granted for it (wisp run --dir)"),
+        ("spawn", "Caps::deny_spawn"),
+    ];
+    assert_eq!(got.len(), needs.len(), "{got:?}");
+    for ((what, kind, text), (want, needle)) in got.iter().zip(needs) {
+        assert_eq!(what, want);
+        assert_eq!(kind, "PermissionDenied", "{what}: {text}");
+        assert!(text.contains(needle), "{what}: {text:?} does not name {needle:?}");
+        if needle.starts_with("--allow-") {
+            assert_eq!(text.matches("--allow-").count(), 1, "{what}: names other capabilities: {text:?}");
+        }
+    }
+}

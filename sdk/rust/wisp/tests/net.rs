@@ -1,5 +1,5 @@
 //! Networking over real loopback connections, each test its own wisp
-//! process (`cargo test`, see wisp::test_main!). Clients and servers are
+//! process (`cargo test`, #[wisp::test]). Clients and servers are
 //! processes of the same run.
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
@@ -34,6 +34,7 @@ fn echo_handler(_: (), mut s: TcpStream, _mb: Mailbox<()>) {
     }
 }
 
+#[wisp::test]
 fn a_client_process_talks_to_the_server_over_loopback() {
     let (l, addr) = listener();
     let me = Mailbox::<String>::new();
@@ -60,6 +61,7 @@ fn a_client_process_talks_to_the_server_over_loopback() {
     assert_eq!(conn.read(&mut buf).unwrap(), 0);
 }
 
+#[wisp::test]
 fn errors_have_the_usual_kinds() {
     // Refused: a port nobody listens on any more.
     let (l, addr) = listener();
@@ -77,6 +79,7 @@ fn errors_have_the_usual_kinds() {
     assert_eq!(TcpStream::connect_timeout(&addr, Duration::ZERO).unwrap_err().kind(), ErrorKind::InvalidInput);
 }
 
+#[wisp::test]
 fn timeouts_are_timed_out_errors() {
     let (l, addr) = listener();
     let t = Instant::now();
@@ -107,6 +110,7 @@ fn timeouts_are_timed_out_errors() {
     assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
 }
 
+#[wisp::test]
 fn dropping_a_stream_closes_it() {
     let (l, addr) = listener();
     let c = TcpStream::connect(addr).unwrap();
@@ -116,6 +120,7 @@ fn dropping_a_stream_closes_it() {
     assert_eq!(s.read(&mut [0u8; 8]).unwrap(), 0);
 }
 
+#[wisp::test]
 fn spawn_with_stream_moves_the_connection_into_a_handler() {
     let (l, addr) = listener();
     let mut clients = Vec::new();
@@ -143,6 +148,7 @@ fn spawn_with_stream_moves_the_connection_into_a_handler() {
     assert_eq!(&buf[..n], b"STILL HERE\n");
 }
 
+#[wisp::test]
 fn sockets_travel_typed_in_messages() {
     let (l, addr) = listener();
     let me = Mailbox::<String>::new();
@@ -174,6 +180,7 @@ fn sockets_travel_typed_in_messages() {
     assert_eq!(got, b"via two moves");
 }
 
+#[wisp::test]
 fn a_socket_arrives_as_an_event_and_dies_with_an_unreceived_message() {
     let (l, addr) = listener();
     let me = Mailbox::<()>::new();
@@ -216,6 +223,7 @@ fn forge_socket_message((to, fd): (Pid, i32), _mb: Mailbox<()>) {
 // moved socket would make the receiver own, and close, an fd that is not
 // the sender's to give: here its own listener, or a number the next socket
 // it opens will get.
+#[wisp::test]
 fn a_forged_socket_message_is_not_taken_for_a_socket() {
     let (l, addr) = listener();
     let me = Mailbox::<()>::new();
@@ -239,6 +247,7 @@ fn a_forged_socket_message_is_not_taken_for_a_socket() {
 
 // What makes a moved socket recognisable: the host installs it at the
 // lowest free fd (a gap below other open fds here).
+#[wisp::test]
 fn a_moved_socket_lands_in_the_lowest_free_fd() {
     let (l, addr) = listener();
     let me = Mailbox::<()>::new();
@@ -255,6 +264,7 @@ fn a_moved_socket_lands_in_the_lowest_free_fd() {
     }
 }
 
+#[wisp::test]
 fn receive_or_readable_waits_on_mailbox_and_socket() {
     let (l, addr) = listener();
     let mb = Mailbox::<String>::new();
@@ -279,6 +289,7 @@ fn receive_or_readable_waits_on_mailbox_and_socket() {
     assert_eq!(s.read(&mut buf).unwrap(), 0);
 }
 
+#[wisp::test]
 fn udp_send_to_recv_from_and_connect() {
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -301,6 +312,7 @@ fn udp_send_to_recv_from_and_connect() {
     assert_eq!(a.recv(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
 }
 
+#[wisp::test]
 fn dns_lookup() {
     let ips = net::lookup("localhost").unwrap();
     assert!(ips.iter().any(|ip| ip.is_loopback()), "{ips:?}");
@@ -314,18 +326,3 @@ fn dns_lookup() {
         .unwrap();
     l.accept_timeout(SEC).unwrap();
 }
-
-wisp::test_main!(
-    a_client_process_talks_to_the_server_over_loopback,
-    errors_have_the_usual_kinds,
-    timeouts_are_timed_out_errors,
-    dropping_a_stream_closes_it,
-    spawn_with_stream_moves_the_connection_into_a_handler,
-    sockets_travel_typed_in_messages,
-    a_socket_arrives_as_an_event_and_dies_with_an_unreceived_message,
-    a_forged_socket_message_is_not_taken_for_a_socket,
-    a_moved_socket_lands_in_the_lowest_free_fd,
-    receive_or_readable_waits_on_mailbox_and_socket,
-    udp_send_to_recv_from_and_connect,
-    dns_lookup,
-);

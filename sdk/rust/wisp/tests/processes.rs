@@ -1,5 +1,5 @@
 //! Processes, mailboxes, calls, the registry and timers, each test in its
-//! own wisp process (`cargo test`, see wisp::test_main!).
+//! own wisp process (`cargo test`, #[wisp::test]).
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ enum Msg {
     Num(u64),
 }
 
+#[wisp::test]
 fn spawn_passes_the_argument_and_messages_flow() {
     let me = Mailbox::<Msg>::new();
     let child = wisp::spawn((me.process(), 41u64), |(parent, n), mb: Mailbox<Msg>| {
@@ -28,6 +29,7 @@ fn spawn_passes_the_argument_and_messages_flow() {
     assert_ne!(child.pid(), wisp::self_pid());
 }
 
+#[wisp::test]
 fn large_arguments_and_messages_arrive_intact() {
     let me = Mailbox::<Vec<u32>>::new();
     let data: Vec<u32> = (0..100_000).collect();
@@ -43,6 +45,7 @@ fn large_arguments_and_messages_arrive_intact() {
     assert_eq!(back[99_999], 0);
 }
 
+#[wisp::test]
 fn timeouts_and_polls_return_timeout() {
     let me = Mailbox::<Msg>::new();
     assert_eq!(me.try_receive(), Err(RecvError::Timeout));
@@ -51,6 +54,7 @@ fn timeouts_and_polls_return_timeout() {
     assert!(t.elapsed() >= Duration::from_millis(30));
 }
 
+#[wisp::test]
 fn a_message_that_does_not_decode_is_an_error_not_a_crash() {
     let me = Mailbox::<Msg>::new();
     // Wrong type and garbage, then a good message: the receiver sees two
@@ -66,6 +70,7 @@ fn a_message_that_does_not_decode_is_an_error_not_a_crash() {
     assert_eq!(me.receive().unwrap(), Msg::Num(7));
 }
 
+#[wisp::test]
 fn selective_receive_by_tag() {
     let me = Mailbox::<Msg>::new();
     let pid = wisp::self_pid();
@@ -81,6 +86,7 @@ fn selective_receive_by_tag() {
     assert_eq!((env.tag, env.decode::<u8>().unwrap()), (wisp::TAG_USER + 5, 5));
 }
 
+#[wisp::test]
 fn a_linked_panic_arrives_as_an_exit_event_when_trapping() {
     wisp::trap_exits(true);
     let me = Mailbox::<()>::new();
@@ -94,6 +100,7 @@ fn a_linked_panic_arrives_as_an_exit_event_when_trapping() {
     }
 }
 
+#[wisp::test]
 fn a_linked_crash_kills_a_process_that_does_not_trap() {
     let me = Mailbox::<()>::new();
     let (middle, mon) = wisp::spawn_monitor((), |(), _mb: Mailbox<()>| {
@@ -109,6 +116,7 @@ fn a_linked_crash_kills_a_process_that_does_not_trap() {
     }
 }
 
+#[wisp::test]
 fn monitors_report_down_with_the_reason() {
     let me = Mailbox::<()>::new();
     let (p, mon) = wisp::spawn_monitor(3, |code: i32, _mb: Mailbox<()>| wisp::exit(code)).unwrap();
@@ -126,6 +134,7 @@ fn monitors_report_down_with_the_reason() {
     }
 }
 
+#[wisp::test]
 fn demonitor_drops_the_notice_and_kill_kills() {
     let me = Mailbox::<()>::new();
     let p = wisp::spawn((), |(), mb: Mailbox<()>| {
@@ -145,6 +154,7 @@ fn demonitor_drops_the_notice_and_kill_kills() {
     assert!(!p.is_alive());
 }
 
+#[wisp::test]
 fn exit_signals_are_trapped_as_events() {
     let me = Mailbox::<()>::new();
     let (p, mon) = wisp::spawn_monitor(me.process(), |parent: Process<()>, mb: Mailbox<()>| {
@@ -177,6 +187,7 @@ fn echo(_: (), mb: Mailbox<String>) {
     }
 }
 
+#[wisp::test]
 fn call_replies_times_out_and_fails_fast_on_dead_processes() {
     let e = wisp::spawn((), echo).unwrap();
     assert_eq!(e.call::<String>(&"abc".into(), SEC), Ok("ABC".into()));
@@ -195,6 +206,7 @@ fn call_replies_times_out_and_fails_fast_on_dead_processes() {
     assert_eq!(me.call::<String>(&"me".into(), SEC), Err(CallError::SelfCall));
 }
 
+#[wisp::test]
 fn calls_arrive_as_events_too() {
     let e = wisp::spawn((), |(), mb: Mailbox<u32>| {
         if let Ok(Event::Call(n, reply)) = mb.receive_event(SEC) {
@@ -205,6 +217,7 @@ fn calls_arrive_as_events_too() {
     assert_eq!(e.call::<u32>(&21, SEC), Ok(42));
 }
 
+#[wisp::test]
 fn the_registry_is_typed_and_forgets_the_dead() {
     let me = Mailbox::<u32>::new();
     let (p, mon) = wisp::spawn_monitor((), |(), mb: Mailbox<u32>| {
@@ -224,6 +237,7 @@ fn the_registry_is_typed_and_forgets_the_dead() {
     assert_eq!(wisp::unregister("test-parent"), Err(RegistryError::NotFound));
 }
 
+#[wisp::test]
 fn timers_send_later_and_cancel() {
     let me = Mailbox::<u32>::new();
     let t0 = Instant::now();
@@ -239,6 +253,7 @@ fn timers_send_later_and_cancel() {
     assert!(t1.elapsed() >= Duration::from_millis(25));
 }
 
+#[wisp::test]
 fn handles_serialize_inside_messages() {
     let me = Mailbox::<(Pid, Process<u8>)>::new();
     me.process().send(&(wisp::self_pid(), me.process().pid().typed()));
@@ -247,6 +262,7 @@ fn handles_serialize_inside_messages() {
     assert_eq!(p.pid(), pid);
 }
 
+#[wisp::test]
 fn many_processes() {
     let me = Mailbox::<u32>::new();
     for i in 0..500u32 {
@@ -261,6 +277,7 @@ fn many_processes() {
 
 // A sleep of FOREVER sleeps: it once became a sleep of 0 (the "no limit"
 // value of receive timeouts means "at once" to the host's sleep).
+#[wisp::test]
 fn sleep_forever_does_not_return() {
     let me = Mailbox::<u32>::new();
     let p = wisp::spawn(me.process(), |parent: Process<u32>, _mb: Mailbox<()>| {
@@ -273,22 +290,38 @@ fn sleep_forever_does_not_return() {
     p.kill();
 }
 
-wisp::test_main!(
-    spawn_passes_the_argument_and_messages_flow,
-    sleep_forever_does_not_return,
-    large_arguments_and_messages_arrive_intact,
-    timeouts_and_polls_return_timeout,
-    a_message_that_does_not_decode_is_an_error_not_a_crash,
-    selective_receive_by_tag,
-    a_linked_panic_arrives_as_an_exit_event_when_trapping,
-    a_linked_crash_kills_a_process_that_does_not_trap,
-    monitors_report_down_with_the_reason,
-    demonitor_drops_the_notice_and_kill_kills,
-    exit_signals_are_trapped_as_events,
-    call_replies_times_out_and_fails_fast_on_dead_processes,
-    calls_arrive_as_events_too,
-    the_registry_is_typed_and_forgets_the_dead,
-    timers_send_later_and_cancel,
-    handles_serialize_inside_messages,
-    many_processes,
-);
+#[wisp::test]
+fn decode_errors_name_the_expected_type() {
+    let me = Mailbox::<u64>::new();
+    me.process().pid().typed::<String>().send(&"not a number at all".to_string());
+    match me.receive_timeout(SEC) {
+        Err(RecvError::Decode { error, .. }) => assert!(error.0.contains("expected a u64 (bincode)"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    // A reply of the wrong type: the error says which type was expected.
+    let echo = wisp::spawn((), |_, mb: Mailbox<u8>| {
+        let (n, reply) = mb.receive_call(wisp::FOREVER).unwrap();
+        reply.reply(&n).unwrap();
+    })
+    .unwrap();
+    match echo.call::<String>(&7, SEC) {
+        Err(CallError::Decode(e)) => {
+            assert!(e.0.contains("expected a alloc::string::String (bincode)"), "{e}");
+            assert!(e.0.contains("the message ended early"), "{e}");
+            assert!(!e.0.contains("io error"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[wisp::test]
+fn codecs_per_mailbox() {
+    use wisp::codec::Raw;
+    // Raw bytes: no encoding at all.
+    let raw = Mailbox::<Vec<u8>>::new().with_codec::<Raw>();
+    raw.process().send(&vec![0u8, 159, 146, 150]);
+    assert_eq!(raw.receive_timeout(SEC).unwrap(), vec![0u8, 159, 146, 150]);
+    // A bincode sender to a Raw mailbox: the receiver sees bincode's bytes.
+    Mailbox::<Vec<u8>>::new().process().send(&vec![1u8, 2]);
+    assert_eq!(raw.receive_timeout(SEC).unwrap(), vec![2u8, 1, 2]);
+}

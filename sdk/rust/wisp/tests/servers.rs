@@ -2,13 +2,16 @@
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use wisp::server::{Context, StartError};
+use wisp::server::{Context, Handlers, StartError};
 use wisp::supervisor::{SupervisorError, EXIT_INTENSITY};
-use wisp::{CallError, ChildSpec, Event, ExitReason, Mailbox, Pid, Process, Restart, Server, Strategy, Supervisor, SupervisorRef};
+use wisp::{
+    CallError, ChildSpec, Deferred, Event, ExitReason, Handle, HandleDeferred, Mailbox, Name, Pid, Process, Restart, Server,
+    ServerRef, Strategy, Supervisor, SupervisorRef,
+};
 
 const SEC: Duration = Duration::from_secs(5);
 
-/// A counter server; `Call::Crash` panics inside handle_call.
+/// A counter server; `Call::Crash` panics inside its handler.
 struct Counter {
     n: i64,
     report: Option<Process<String>>,
@@ -21,12 +24,16 @@ enum Call {
     Stop,
 }
 
+/// "Add this" (a cast).
+#[derive(Serialize, Deserialize, Debug)]
+struct Add(i64);
+
+/// "Report this with the count" (deferred: a helper process answers).
+#[derive(Serialize, Deserialize, Debug)]
+struct Echo(String);
+
 impl Server for Counter {
     type Arg = (i64, Option<Process<String>>);
-    type Call = Call;
-    type Reply = i64;
-    type Cast = i64;
-    type Info = String;
 
     fn init((n, report): Self::Arg, _cx: &mut Context<Self>) -> Result<Self, String> {
         if n < 0 {
@@ -34,22 +41,12 @@ impl Server for Counter {
         }
         Ok(Counter { n, report })
     }
-    fn handle_call(&mut self, msg: Call, cx: &mut Context<Self>) -> i64 {
-        match msg {
-            Call::Get => self.n,
-            Call::Crash => panic!("crash requested at {}", self.n),
-            Call::Stop => {
-                cx.stop(ExitReason::Normal);
-                self.n
-            }
-        }
+    fn handlers(h: &mut Handlers<Self>) {
+        h.handle::<Call>().handle::<Add>().deferred::<Echo>();
     }
-    fn handle_cast(&mut self, d: i64, _cx: &mut Context<Self>) {
-        self.n += d;
-    }
-    fn handle_info(&mut self, ev: Event<String>, _cx: &mut Context<Self>) {
-        if let (Event::Message(s), Some(r)) = (ev, self.report) {
-            r.send(&format!("info {s} at {}", self.n));
+    fn handle_info(&mut self, ev: Event<()>, _cx: &mut Context<Self>) {
+        if let (Event::Other(env), Some(r)) = (ev, self.report) {
+            r.send(&format!("info tag {} at {}", env.tag, self.n));
         }
     }
     fn terminate(&mut self, reason: &ExitReason) {
@@ -59,31 +56,124 @@ impl Server for Counter {
     }
 }
 
+impl Handle<Call> for Counter {
+    type Reply = i64;
+    fn handle(&mut self, msg: Call, cx: &mut Context<Self>) -> i64 {
+        match msg {
+            Call::Get => self.n,
+            Call::Crash => panic!("crash requested at {}", self.n),
+            Call::Stop => {
+                cx.stop(ExitReason::Normal);
+                self.n
+            }
+        }
+    }
+}
+
+impl Handle<Add> for Counter {
+    type Reply = ();
+    fn handle(&mut self, Add(d): Add, _cx: &mut Context<Self>) {
+        self.n += d;
+    }
+}
+
+impl HandleDeferred<Echo> for Counter {
+    type Reply = String;
+    fn handle_deferred(&mut self, Echo(text): Echo, reply: Deferred<String>, _cx: &mut Context<Self>) {
+        let n = self.n;
+        // Another process answers, after the server has moved on.
+        wisp::spawn!(|text, n, reply| {
+            wisp::sleep(Duration::from_millis(20));
+            reply.reply(&format!("{text} at {n} from {:?}", wisp::self_pid())).unwrap();
+        })
+        .unwrap();
+    }
+}
+
+#[wisp::test]
 fn server_call_cast_info_and_stop() {
     let me = Mailbox::<String>::new();
     let c = Counter::start((10, Some(me.process()))).unwrap();
-    c.cast(&5);
+    c.cast(&Add(5));
     assert_eq!(c.call(&Call::Get), Ok(15));
-    c.process().send(&"hello".into());
-    assert_eq!(me.receive_timeout(SEC).unwrap(), "info hello at 15");
-    assert_eq!(c.call(&Call::Stop), Ok(15));
+    let r: Result<(), CallError> = c.call(&Add(1));
+    assert_eq!(r, Ok(()));
+    // Anything else goes to handle_info.
+    c.pid().send_raw(wisp::TAG_USER, b"x").unwrap();
+    assert_eq!(me.receive_timeout(SEC).unwrap(), "info tag 65536 at 16");
+    assert_eq!(c.call(&Call::Stop), Ok(16));
     assert_eq!(me.receive_timeout(SEC).unwrap(), "terminate normal");
     // A dead server: an error at once, not a hang.
     assert_eq!(c.call_timeout(&Call::Get, wisp::FOREVER), Err(CallError::NoProc));
 }
 
+#[wisp::test]
 fn init_errors_are_returned() {
     assert_eq!(Counter::start((-1, None)), Err(StartError::Init("negative start -1".into())));
 }
 
+#[wisp::test]
 fn bad_requests_and_casts_do_not_crash_a_server() {
     let c = Counter::start((1, None)).unwrap();
     let wrong: Process<String> = c.pid().typed();
-    assert!(matches!(wrong.call::<i64>(&"not a Call".into(), SEC), Err(CallError::BadRequest(_))));
-    c.pid().send_tagged(wisp::TAG_CAST, &"not an i64").unwrap();
+    match wrong.call::<i64>(&"not a Call".into(), SEC) {
+        Err(CallError::BadRequest(why)) => assert!(why.contains("no handler"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // A server of another type: its messages are refused, by name.
+    struct Other;
+    impl Server for Other {
+        type Arg = ();
+        fn init(_: (), _: &mut Context<Self>) -> Result<Self, String> {
+            Ok(Other)
+        }
+        fn handlers(_: &mut Handlers<Self>) {}
+    }
+    impl Handle<u8> for Other {
+        type Reply = u8;
+        fn handle(&mut self, m: u8, _: &mut Context<Self>) -> u8 {
+            m
+        }
+    }
+    let confused = wisp::ServerRef::<Other>::from_pid(c.pid());
+    match confused.call(&7u8) {
+        Err(CallError::BadRequest(why)) => {
+            assert!(why.contains("no handler for this message type") && why.contains("the request was a u8"), "{why}");
+            assert!(why.contains("servers::Call") && why.contains("servers::Add"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    c.pid().send_tagged(wisp::TAG_CAST, &"not a message").unwrap();
     assert_eq!(c.call(&Call::Get), Ok(1));
 }
 
+#[wisp::test]
+fn a_deferred_reply_comes_from_another_process() {
+    let c = Counter::start((4, None)).unwrap();
+    let reply = c.call(&Echo("hi".into())).unwrap();
+    assert!(reply.starts_with("hi at 4 from "), "{reply}");
+    assert!(!reply.ends_with(&format!("{:?}", c.pid())), "{reply}");
+    // The server went on meanwhile: two deferred calls from two callers.
+    let me = Mailbox::<String>::new();
+    let to = me.process();
+    wisp::spawn!(|c, to| to.send(&c.call(&Echo("first".into())).unwrap())).unwrap();
+    c.cast(&Add(1));
+    assert_eq!(c.call(&Call::Get), Ok(5));
+    assert!(me.receive_timeout(SEC).unwrap().starts_with("first at "));
+}
+
+#[wisp::test]
+fn typed_names_find_typed_handles() {
+    const COUNTER: Name<ServerRef<Counter>> = Name::new("servers-counter");
+    let c = Counter::start((9, None)).unwrap();
+    COUNTER.register(&c).unwrap();
+    assert_eq!(COUNTER.whereis().unwrap().call(&Call::Get), Ok(9));
+    assert_eq!(COUNTER.register(&c), Err(wisp::RegistryError::Taken));
+    COUNTER.unregister().unwrap();
+    assert!(COUNTER.whereis().is_none());
+}
+
+#[wisp::test]
 fn a_panicking_callback_kills_the_server_and_callers_see_noproc() {
     let c = Counter::start((3, None)).unwrap();
     let mon = c.monitor();
@@ -132,6 +222,7 @@ fn pids(sup: &SupervisorRef) -> Vec<Pid> {
     sup.which_children().unwrap().into_iter().map(|c| c.pid.unwrap()).collect()
 }
 
+#[wisp::test]
 fn a_supervisor_restarts_a_crashed_server() {
     let sup = Supervisor::new(Strategy::OneForOne)
         .child(ChildSpec::server::<Counter>("counter", (7, None)))
@@ -139,13 +230,14 @@ fn a_supervisor_restarts_a_crashed_server() {
         .unwrap();
     let old = sup.child("counter").unwrap();
     let c = wisp::ServerRef::<Counter>::from_pid(old);
-    c.cast(&1);
+    c.cast(&Add(1));
     assert_eq!(c.call(&Call::Crash), Err(CallError::NoProc));
     let new = restarted(&sup, "counter", old);
     // Restarted from its spec: the state is the initial one again.
     assert_eq!(wisp::ServerRef::<Counter>::from_pid(new).call(&Call::Get), Ok(7));
 }
 
+#[wisp::test]
 fn one_for_one_restarts_only_the_dead_child() {
     let sup = three_workers(Strategy::OneForOne);
     let before = pids(&sup);
@@ -154,6 +246,7 @@ fn one_for_one_restarts_only_the_dead_child() {
     assert_eq!(pids(&sup), vec![before[0], b, before[2]]);
 }
 
+#[wisp::test]
 fn one_for_all_restarts_every_child() {
     let sup = three_workers(Strategy::OneForAll);
     let before = pids(&sup);
@@ -166,6 +259,7 @@ fn one_for_all_restarts_every_child() {
     }
 }
 
+#[wisp::test]
 fn rest_for_one_restarts_the_later_children() {
     let sup = three_workers(Strategy::RestForOne);
     let before = pids(&sup);
@@ -177,6 +271,7 @@ fn rest_for_one_restarts_the_later_children() {
     assert_ne!(after[2], before[2]);
 }
 
+#[wisp::test]
 fn restart_types() {
     let sup = Supervisor::new(Strategy::OneForOne)
         .child(ChildSpec::worker("perm", worker, 0))
@@ -220,6 +315,7 @@ fn steady(report: Process<Pid>, mb: Mailbox<()>) {
     let _ = mb.receive();
 }
 
+#[wisp::test]
 fn hitting_the_restart_intensity_ends_the_supervisor() {
     // Linked and trapping, so the supervisor's end is observed however fast
     // it comes (a monitor taken after start could see only NoProc).
@@ -240,6 +336,7 @@ fn hitting_the_restart_intensity_ends_the_supervisor() {
     assert!(!steady.is_alive());
 }
 
+#[wisp::test]
 fn a_linked_caller_sees_the_supervisor_give_up() {
     wisp::trap_exits(true);
     let sup = Supervisor::new(Strategy::OneForOne)
@@ -253,6 +350,7 @@ fn a_linked_caller_sees_the_supervisor_give_up() {
     }
 }
 
+#[wisp::test]
 fn dynamic_children() {
     let sup = Supervisor::new(Strategy::OneForOne).start().unwrap();
     assert!(sup.which_children().unwrap().is_empty());
@@ -272,19 +370,16 @@ fn dynamic_children() {
     assert_eq!(ids, vec!["c"]);
 }
 
+#[wisp::test]
 fn shutdown_runs_terminate_of_trapping_servers() {
     struct Tidy(Process<String>);
     impl Server for Tidy {
         type Arg = Process<String>;
-        type Call = ();
-        type Reply = ();
-        type Cast = ();
-        type Info = ();
         fn init(p: Process<String>, cx: &mut Context<Self>) -> Result<Self, String> {
             cx.trap_exits(true);
             Ok(Tidy(p))
         }
-        fn handle_call(&mut self, _: (), _cx: &mut Context<Self>) {}
+        fn handlers(_: &mut Handlers<Self>) {}
         fn terminate(&mut self, reason: &ExitReason) {
             self.0.send(&format!("tidy: {reason}"));
         }
@@ -298,6 +393,7 @@ fn shutdown_runs_terminate_of_trapping_servers() {
     assert_eq!(me.receive_timeout(SEC).unwrap(), "tidy: exit code 70");
 }
 
+#[wisp::test]
 fn nested_supervisors() {
     let inner = Supervisor::new(Strategy::OneForOne).child(ChildSpec::worker("leaf", worker, 1));
     let sup = Supervisor::new(Strategy::OneForOne).child(ChildSpec::supervisor("inner", inner)).start().unwrap();
@@ -307,20 +403,3 @@ fn nested_supervisors() {
     let inner_ref = SupervisorRef::from_pid(new_inner);
     assert!(inner_ref.child("leaf").unwrap().is_alive());
 }
-
-wisp::test_main!(
-    server_call_cast_info_and_stop,
-    init_errors_are_returned,
-    bad_requests_and_casts_do_not_crash_a_server,
-    a_panicking_callback_kills_the_server_and_callers_see_noproc,
-    a_supervisor_restarts_a_crashed_server,
-    one_for_one_restarts_only_the_dead_child,
-    one_for_all_restarts_every_child,
-    rest_for_one_restarts_the_later_children,
-    restart_types,
-    hitting_the_restart_intensity_ends_the_supervisor,
-    a_linked_caller_sees_the_supervisor_give_up,
-    dynamic_children,
-    shutdown_runs_terminate_of_trapping_servers,
-    nested_supervisors,
-);

@@ -4,8 +4,8 @@
 //! `call` round trips to a server.
 use std::time::{Duration, Instant};
 
-use wisp::server::Context;
-use wisp::{Mailbox, Server};
+use wisp::server::{Context, Handlers};
+use wisp::{Handle, Mailbox, Server};
 
 fn idle(_: (), mb: Mailbox<()>) {
     let _ = mb.receive();
@@ -14,14 +14,16 @@ fn idle(_: (), mb: Mailbox<()>) {
 struct Echo;
 impl Server for Echo {
     type Arg = ();
-    type Call = u64;
-    type Reply = u64;
-    type Cast = ();
-    type Info = ();
     fn init(_: (), _cx: &mut Context<Self>) -> Result<Self, String> {
         Ok(Echo)
     }
-    fn handle_call(&mut self, n: u64, _cx: &mut Context<Self>) -> u64 {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.handle::<u64>();
+    }
+}
+impl Handle<u64> for Echo {
+    type Reply = u64;
+    fn handle(&mut self, n: u64, _cx: &mut Context<Self>) -> u64 {
         n + 1
     }
 }
