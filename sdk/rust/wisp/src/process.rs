@@ -285,6 +285,16 @@ pub fn yield_now() {
     unsafe { sys::yield_now() }
 }
 
+/// Wait, hibernated, until the next message or signal arrives (Erlang's
+/// `erlang:hibernate`): the process's native stack and the pages of its
+/// memory go back to the host meanwhile, and it continues with its state
+/// intact. Returns at once if a message is queued already. A process that
+/// waits in a receive longer than `wisp run --hibernate-after` (10 s by
+/// default) hibernates by itself; this is for doing it at once.
+pub fn hibernate() {
+    unsafe { sys::hibernate() }
+}
+
 /// End the calling process with `code` (0 is `Normal`). In the main process
 /// this ends the run with that exit status. (To send another process an
 /// exit signal, [`Pid::exit_signal`].)
