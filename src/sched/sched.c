@@ -1,7 +1,7 @@
 /*
  * sched.c — M:N scheduling of tasks over one thread per core.
  *
- * Each scheduler thread has a local run queue (FIFO) and a timer heap
+ * Each scheduler thread has a local run queue (FIFO) and a timer wheel
  * (timer.c); the group has one global queue for work from outside
  * scheduler threads. A scheduler takes work from its local queue, then the
  * global queue, then steals from another scheduler's queue (starting at a
@@ -505,7 +505,7 @@ void sched_tick(struct sched_group *g)
 		 * thread may be inside a blocking host call (a read of stdin).
 		 * Fire its due timers from here and let a sleeping scheduler
 		 * steal its queued work. */
-		timer_heap_fire(&s->timers, TIMERS_PER_ROUND);
+		timer_wheel_fire(&s->timers, TIMERS_PER_ROUND);
 		if (atomic_load_explicit(&s->qlen, memory_order_relaxed) > 0)
 			wake_sleeper(g);
 	}
@@ -671,7 +671,7 @@ static void *sched_main(void *arg)
 	tl_sched = s;
 	fiber_init_thread(&s->ctx);
 	while (!atomic_load_explicit(&g->stopping, memory_order_relaxed)) {
-		timer_heap_fire(&s->timers, TIMERS_PER_ROUND);
+		timer_wheel_fire(&s->timers, TIMERS_PER_ROUND);
 		struct task *t = q_pop(s);
 		if (t == NULL)
 			t = g_pop(g);
@@ -711,7 +711,7 @@ static void wake_all(struct sched_group *g)
 static void free_group(struct sched_group *g, void (*drop)(struct sched_timer *t))
 {
 	for (int i = 0; i < g->nsched; i++) {
-		timer_heap_destroy(&g->scheds[i].timers, drop);
+		timer_wheel_destroy(&g->scheds[i].timers, drop);
 		pthread_mutex_destroy(&g->scheds[i].qlock);
 	}
 	free(g->scheds);
@@ -759,7 +759,7 @@ int sched_start(struct sched_group *g, int nsched, const struct sched_ops *ops,
 		s->rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
 		atomic_flag_clear(&s->cur_lock);
 		pthread_mutex_init(&s->qlock, NULL);
-		timer_heap_init(&s->timers);
+		timer_wheel_init(&s->timers);
 	}
 	/* Scheduler threads (and the threads they start) never take the
 	 * process's asynchronous signals: those go to the embedder's thread,

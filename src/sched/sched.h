@@ -71,8 +71,9 @@ struct task {
 struct sched_timer {
 	uint64_t deadline;            /* monotonic ns */
 	void (*fire)(struct sched_timer *t);
-	_Atomic(struct sched *) owner;/* the heap it is queued in; NULL if none */
-	uint32_t idx;                 /* its position there (owner's lock) */
+	_Atomic(struct sched *) owner;/* the wheel it is queued in; NULL if none */
+	struct sched_timer *next, **pprev;   /* its wheel slot (owner's lock) */
+	uint32_t where;               /* level << 16 | slot, for the bitmap */
 	uint64_t id;                  /* nonzero: found by sched_timer_take */
 	struct sched_timer *hnext;    /* id map chain (owner's lock) */
 };
@@ -93,11 +94,21 @@ struct sched_ops {
 };
 
 /* One scheduler thread's state (sched.c); opaque to users. */
-struct timer_heap {
-	pthread_mutex_t lock;         /* the heap and the id map */
-	struct sched_timer **h;
-	size_t n, cap;
-	_Atomic uint64_t next;        /* earliest deadline, UINT64_MAX if none */
+#define WHEEL_LEVELS 4
+#define WHEEL_SLOTS 4096          /* level 0 */
+#define WHEEL_UPPER_SLOTS 256     /* levels 1.. */
+
+struct timer_wheel {
+	pthread_mutex_t lock;         /* the wheel and the id map */
+	uint64_t cur;                 /* the next tick to process */
+	struct sched_timer *l0[WHEEL_SLOTS];
+	struct sched_timer *upper[WHEEL_LEVELS - 1][WHEEL_UPPER_SLOTS];
+	uint64_t occ0[WHEEL_SLOTS / 64];
+	uint64_t occ_upper[WHEEL_LEVELS - 1][WHEEL_UPPER_SLOTS / 64];
+	size_t n;                     /* timers queued */
+	/* A lower bound of the earliest deadline (UINT64_MAX: none), read
+	 * without the lock to decide whether to look at all. */
+	_Atomic uint64_t next;
 	struct sched_timer **ids;     /* id -> timer, chained; cap is a power of 2 */
 	size_t nids, capids;
 	uint64_t next_seq;            /* id sequence (under lock) */
@@ -112,7 +123,7 @@ struct sched {
 	pthread_mutex_t qlock;        /* local run queue */
 	struct task *qhead, *qtail;
 	atomic_size_t qlen;
-	struct timer_heap timers;
+	struct timer_wheel timers;
 	uint64_t rng;
 	/* Preemption by tick: the running task's vmctx, under cur_lock, so the
 	 * ticker never touches a freed instance. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sched/sched.h"
+#include "sched/sched_impl.h"
 
 #define STACK (64 * 1024)
 
@@ -315,6 +316,82 @@ static void stop_hands_back_queued_timers(void **state)
 	free_task(u);
 }
 
+/* ---- the wheel alone, on a simulated clock ---- */
+
+#define WT 20000
+struct wt {
+	struct sched_timer t;
+	int fired;
+	bool cancelled;
+};
+static struct wt wts[WT];
+static uint64_t wnow;
+
+static void wt_fire(struct sched_timer *t)
+{
+	struct wt *x = (struct wt *)t;
+	x->fired++;
+	if (x->t.deadline > wnow)
+		fail_msg("a timer fired %llu ns early", (unsigned long long)(x->t.deadline - wnow));
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Random deadlines from now to 100 hours out (past the wheel's 78 h),
+ * random cancels, time moving in random steps from 1 ns to hours: every
+ * timer fires once, never early, and by the time the clock passes its
+ * deadline; cancelled ones never; the wheel's `next` never passes the
+ * earliest deadline left. */
+static void the_wheel_fires_everything_on_time(void **state)
+{
+	static struct timer_wheel w;
+	static const struct sched *owner_marker = (const struct sched *)1;
+	uint64_t seed = 88172645463325252ull, start = 1000000000000ull;
+	wnow = start;
+	timer_wheel_init_at(&w, wnow);
+	for (int i = 0; i < WT; i++) {
+		memset(&wts[i], 0, sizeof(wts[i]));
+		uint64_t r = rnd(&seed);
+		uint64_t span = (r & 3) == 0 ? 1000000ull : (r & 3) == 1 ? 10000000000ull
+		              : (r & 3) == 2 ? 3600000000000ull : 360000000000000ull;
+		wts[i].t.deadline = wnow + rnd(&seed) % span;
+		wts[i].t.fire = wt_fire;
+		timer_wheel_add_raw(&w, &wts[i].t, (struct sched *)owner_marker);
+	}
+	for (int i = 0; i < WT; i += 7)
+		wts[i].cancelled = timer_wheel_remove_raw(&w, &wts[i].t);
+	uint64_t end = start + 400000000000000ull;
+	while (wnow < end) {
+		uint64_t r = rnd(&seed) % 4;
+		uint64_t step = r == 0 ? rnd(&seed) % 1000 : r == 1 ? rnd(&seed) % 5000000
+		              : r == 2 ? rnd(&seed) % 20000000000ull : rnd(&seed) % 20000000000000ull;
+		wnow += step + 1;
+		while (timer_wheel_fire_at(&w, wnow, 64) > 0)
+			;
+		uint64_t least = UINT64_MAX;
+		for (int i = 0; i < WT; i++) {
+			if (wts[i].cancelled || wts[i].fired)
+				continue;
+			if (wts[i].t.deadline <= wnow)
+				fail_msg("timer %d due at %llu not fired at %llu", i,
+				         (unsigned long long)wts[i].t.deadline, (unsigned long long)wnow);
+			if (wts[i].t.deadline < least)
+				least = wts[i].t.deadline;
+		}
+		assert_true(atomic_load(&w.next) <= least);
+	}
+	for (int i = 0; i < WT; i++)
+		assert_int_equal(wts[i].fired, wts[i].cancelled ? 0 : 1);
+	assert_int_equal(w.n, 0);
+	timer_wheel_destroy(&w, NULL);
+}
+
 /* ---- hibernation ---- */
 
 static atomic_int frozen_seen, thawed_seen, hib_round;
@@ -428,6 +505,7 @@ int main(void)
 		cmocka_unit_test(a_timer_wakes_a_parked_task),
 		cmocka_unit_test(timers_fire_in_deadline_order_and_cancel_by_id),
 		cmocka_unit_test(stop_hands_back_queued_timers),
+		cmocka_unit_test(the_wheel_fires_everything_on_time),
 		cmocka_unit_test(hibernation_drops_and_restores_the_stack),
 		cmocka_unit_test(waiting_tasks_hibernate_after_the_threshold),
 		cmocka_unit_test(bad_scheduler_counts_are_refused),
