@@ -671,7 +671,12 @@ static void *sched_main(void *arg)
 	tl_sched = s;
 	fiber_init_thread(&s->ctx);
 	while (!atomic_load_explicit(&g->stopping, memory_order_relaxed)) {
-		timer_wheel_fire(&s->timers, TIMERS_PER_ROUND);
+		/* Timers: at every turn when there is nothing queued here, and
+		 * every 16 dispatches otherwise (reading the clock costs as much as
+		 * a quarter of a dispatch; a timer waits at most 16 slices). */
+		if ((s->dispatches & 15) == 0 ||
+		    atomic_load_explicit(&s->qlen, memory_order_relaxed) == 0)
+			timer_wheel_fire(&s->timers, TIMERS_PER_ROUND);
 		struct task *t = q_pop(s);
 		if (t == NULL)
 			t = g_pop(g);
