@@ -458,7 +458,7 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "wisp: %s: %s\n", o.module, err);
 		goto out;
 	}
-	if (engine_module_load(so, &mod, err, sizeof(err)) != 0) {
+	if (engine_module_load(so, -1, &mod, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
 	}

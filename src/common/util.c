@@ -120,6 +120,31 @@ void util_rm_rf(const char *path)
 	rmdir(path);
 }
 
+void util_printable(char *dst, size_t cap, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	if (cap == 0)
+		return;
+	for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+		size_t bad = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f ? 2 :
+		             p[0] < 0x20 || p[0] == 0x7f ? 1 : 0;
+		if (n + (bad ? 4 * bad : 1) + 1 > cap)
+			break;
+		if (bad == 0)
+			dst[n++] = (char)*p;
+		for (size_t k = 0; k < bad; k++) {
+			dst[n++] = '\\';
+			dst[n++] = 'x';
+			dst[n++] = hex[p[k] >> 4];
+			dst[n++] = hex[p[k] & 15];
+		}
+		if (bad)
+			p += bad - 1;
+	}
+	dst[n] = '\0';
+}
+
 double util_now(void)
 {
 	struct timespec ts;

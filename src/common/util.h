@@ -30,6 +30,14 @@ void util_rm_rf(const char *path);
 int util_run(char *const argv[], char *out, size_t outlen,
              void (*progress)(void *arg, double secs), void *arg);
 
+/* Copy a name that came from a guest (a module's name section, export
+ * names) so that it is safe to print on a terminal: C0 control bytes, DEL
+ * and the UTF-8 encodings of the C1 controls (which some terminals obey as
+ * escape sequences) become \xNN, so a name can neither move the cursor nor
+ * fake a line of wisp's own output. Truncated to cap - 1 bytes (never in
+ * the middle of an escape); always NUL-terminated if cap > 0. */
+void util_printable(char *dst, size_t cap, const char *src);
+
 /* Monotonic time in seconds. */
 double util_now(void);
 

@@ -123,49 +123,6 @@ static int is_fn_def(const char *line, size_t len, const char *sym)
 	return p != NULL && p[-1] == ' ' && p + n < line + len && p[n] == '(';
 }
 
-/* The native stack one call of a function may need is bounded before its
- * code runs: wasm2c declares every local and operand-stack temporary as a C
- * variable at the top of the body, before FUNC_PROLOGUE, and zeroes the
- * locals there — before WISP_ENTRY can compare the stack pointer. A frame
- * larger than the stack headroom below the floor (instance.c) could write
- * past the fiber's stack, so such functions are refused here. */
-#define MAX_FRAME (64u * 1024)
-
-/* "  u32 w2c_l1 = 0, w2c_l2 = 0," or its continuation "      w2c_l9 = 0;" */
-static int is_decl_line(const char *line, size_t len)
-{
-	size_t i = 0;
-	while (i < len && line[i] == ' ')
-		i++;
-	if (i == 0)
-		return 0;
-	const char *p = line + i;
-	size_t rest = len - i;
-	static const char *const types[] = { "u32 ", "u64 ", "f32 ", "f64 ", "v128 ",
-	                                     "wasm_rt_funcref_t ", "wasm_rt_externref_t " };
-	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-		size_t tl = strlen(types[t]);
-		if (rest > tl + 4 && strncmp(p, types[t], tl) == 0 &&
-		    strncmp(p + tl, "w2c_", 4) == 0)
-			return 1;
-	}
-	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\r'))
-		len--;
-	return rest > 4 && len > i && strncmp(p, "w2c_", 4) == 0 && memchr(p, '(', rest) == NULL &&
-	       (line[len - 1] == ',' || line[len - 1] == ';') && memchr(p, '=', rest) != NULL;
-}
-
-/* Bytes the variables declared on a line may take (16 for v128 and
- * references, 8 otherwise). */
-static uint64_t decl_bytes(const char *line, size_t len)
-{
-	uint64_t n = 0;
-	for (const char *q = line; (q = memmem(q, len - (size_t)(q - line), "w2c_", 4)) != NULL; q += 4)
-		n++;
-	bool wide = memmem(line, len, "v128 ", 5) != NULL || memmem(line, len, "wasm_rt_", 8) != NULL;
-	return n * (wide ? 16 : 8);
-}
-
 /* Find the parameter types of Z_wisp_guest_instantiate in the header, after
  * the instance itself: one `struct Z_<ns>_instance_t*` per import module. */
 static int instantiate_params(const char *hdr, char types[][96], int max, int *n)
@@ -344,8 +301,7 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 		goto out;
 	}
 	uint32_t nsyms = 0, nprologues = 0, ndefs = 0, line = 1;
-	bool in_def = false, in_decls = false;
-	uint64_t frame = 0;
+	bool in_def = false;
 	rc = 0;
 	const char *prelude = codegen_prelude();
 	fputs(prelude, f);
@@ -358,9 +314,6 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 		const char *q = p;
 		while (q < p + len && *q == ' ')
 			q++;
-		if (in_decls && !is_decl_line(p, len) &&
-		    !((size_t)(p + len - q) == 14 && strncmp(q, "FUNC_PROLOGUE;", 14) == 0))
-			in_decls = false;
 		if ((size_t)(p + len - q) == 14 && strncmp(q, "FUNC_PROLOGUE;", 14) == 0) {
 			fwrite(p, 1, (size_t)(q - p), f);
 			fputs("WISP_ENTRY();", f);
@@ -379,23 +332,6 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 			} else if (!in_def && ndefs < nsyms && is_fn_def(p, len, syms[ndefs])) {
 				lines[ndefs * 2] = line;
 				in_def = true;
-				in_decls = true;
-				frame = 0;
-			} else if (in_def && in_decls && is_decl_line(p, len)) {
-				frame += decl_bytes(p, len);
-				if (frame > MAX_FRAME && rc == 0) {
-					uint32_t index = info->nfunc_imports + ndefs;
-					const char *fname = wasm_func_name(info, index);
-					char fb[32];
-					if (fname == NULL) {
-						snprintf(fb, sizeof(fb), "func[%u]", index);
-						fname = fb;
-					}
-					snprintf(err, errlen, "function %s needs more than %u KiB of native "
-					         "stack per call (its locals and operand stack); wisp "
-					         "allows %u KiB", fname, MAX_FRAME / 1024, MAX_FRAME / 1024);
-					rc = -E2BIG;
-				}
 			} else if (in_def && len == 1 && p[0] == '}') {
 				lines[ndefs * 2 + 1] = line;
 				in_def = false;
@@ -411,9 +347,7 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 	 * that may have them inlined, lie before it (-fno-toplevel-reorder). */
 	fputs("\n__attribute__((noinline)) static void wisp_code_end(void) "
 	      "{ __asm__ volatile(\"# wisp code end\"); }\n", f);
-	if (rc != 0) {
-		/* a function's frame is too large: err says which */
-	} else if (nsyms != info->nfuncs || nprologues != info->nfuncs || ndefs != info->nfuncs) {
+	if (nsyms != info->nfuncs || nprologues != info->nfuncs || ndefs != info->nfuncs) {
 		snprintf(err, errlen, "unexpected wasm2c output: %u functions, %u declarations, "
 		         "%u definitions, %u prologues (wisp expects wabt 1.0.32's wasm2c)",
 		         info->nfuncs, nsyms, ndefs, nprologues);

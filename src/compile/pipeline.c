@@ -32,6 +32,8 @@
 
 #include "codegen.h"
 #include "pipeline.h"
+#include "stackcheck.h"
+#include "../engine/engine.h"
 #include "../common/util.h"
 #include "../engine/vmctx.h"
 
@@ -245,7 +247,7 @@ static int run_compiler(const struct pipeline *p, enum tier t, const char *workd
 	                "-fvisibility=hidden", "-g1",
 	                "-fno-toplevel-reorder", "-fno-reorder-blocks-and-partition",
 	                "-fno-ipa-icf", "-fno-partial-inlining",
-	                "-fno-strict-aliasing", inc, "-o", (char *)out_so, (char *)tu,
+	                "-fno-strict-aliasing", "-fstack-usage", inc, "-o", (char *)out_so, (char *)tu,
 	                "-lm", NULL };
 	char out[8192];
 	struct progress_state ps = { display, p->opt_cc, false };
@@ -268,6 +270,27 @@ static int run_compiler(const struct pipeline *p, enum tier t, const char *workd
 		return -EIO;
 	}
 	return 0;
+}
+
+/* Never cache what cannot load, nor a module with a function whose frame
+ * could overrun a fiber's stack (stackcheck.c): a compiler that "succeeds"
+ * with a broken file would otherwise poison every later run. */
+static int check_compiled(const struct pipeline *p, enum tier t, const struct wasm_file *wf,
+                          const char *workdir, const char *so, char *err, size_t errlen)
+{
+	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	const struct wisp_module_abi *abi = h ? dlsym(h, "wisp_module_v" WISP_ABI_STR) : NULL;
+	if (abi == NULL) {
+		snprintf(err, errlen, "the C compiler '%s' produced an unusable module: %s",
+		         t == TIER_OPT ? p->opt_cc : p->fast_cc,
+		         h ? "no wisp module symbol" : dlerror());
+		if (h != NULL)
+			dlclose(h);
+		return -EIO;
+	}
+	int rc = stackcheck_module(h, abi, &wf->info, workdir, ENGINE_MAX_FRAME, err, errlen);
+	dlclose(h);
+	return rc;
 }
 
 int pipeline_compile(const struct pipeline *p, const struct wasm_file *wf,
@@ -301,19 +324,8 @@ int pipeline_compile(const struct pipeline *p, const struct wasm_file *wf,
 		snprintf(display, sizeof(display), "%s", wf->path);
 		rc = run_compiler(p, t, workdir, tu, tmp_so, basename(display), err, errlen);
 	}
-	/* Never cache what cannot load: a compiler that "succeeds" with a
-	 * broken file would otherwise poison every later run. */
-	if (rc == 0) {
-		void *h = dlopen(tmp_so, RTLD_NOW | RTLD_LOCAL);
-		if (h == NULL || dlsym(h, "wisp_module_v" WISP_ABI_STR) == NULL) {
-			snprintf(err, errlen, "the C compiler '%s' produced an unusable module: %s",
-			         t == TIER_OPT ? p->opt_cc : p->fast_cc,
-			         h ? "no wisp module symbol" : dlerror());
-			rc = -EIO;
-		}
-		if (h != NULL)
-			dlclose(h);
-	}
+	if (rc == 0)
+		rc = check_compiled(p, t, wf, workdir, tmp_so, err, errlen);
 	if (rc == 0 && rename(tmp_so, so_path) != 0) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot store %s: %s", so_path, strerror(errno));

@@ -50,6 +50,8 @@ struct engine_instance {
 	struct engine_result *res;   /* filled by trap/exit before unwinding */
 	uintptr_t stack_lo, stack_hi;/* the native stack the instance runs on */
 	engine_instance *prev_current;
+	uintptr_t trap_pc;           /* innermost return address in the module's
+	                                code at the last trap (0: none) */
 	/* Exception-handling proposal state (per instance, never global). */
 	uint32_t exc_tag, exc_size;
 	unsigned char exc_data[256];
@@ -65,9 +67,17 @@ struct engine_instance {
  * wasm_rt_register_func_type() knows which module it registers for. */
 engine_module *engine_loading_module(void);
 
-/* Name of the innermost wasm function on the stack of a trap that began at
- * frame fp (symbolize.c), or NULL. */
-const char *engine_symbolize_trap(engine_instance *in, void **fp);
+/* The innermost return address inside the module's code on the stack of a
+ * trap that began at frame fp, or 0 (symbolize.c). Uses little stack: it
+ * runs on the trapping stack, which may be nearly exhausted. */
+uintptr_t engine_trap_pc(engine_instance *in, void **fp);
+/* The wasm function (its raw name-section name, or func[N]) whose code pc
+ * belongs to, or NULL. May read the module's DWARF: call it after the
+ * unwind. */
+const char *engine_symbolize_pc(engine_module *m, uintptr_t pc);
+/* After a trap has unwound to enter(): name its function in the result
+ * (escaped for a terminal). */
+void engine_attribute_trap(engine_instance *in);
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
 

@@ -11,8 +11,13 @@
  * Stack: a process's instance runs on its fiber's stack (engine_limits
  * stack_lo/hi); otherwise on the calling thread's stack, whose low end is
  * taken from the thread's attributes (at most 8 MiB below the entry frame).
- * The overflow limit is the low end plus STACK_HEADROOM for host functions
- * and the trap path.
+ * The overflow limit is the low end plus ENGINE_STACK_HEADROOM (engine.h
+ * says how that budget is split).
+ *
+ * A trap unwinds to enter() first and is attributed to its wasm function
+ * there (trap.c): the trap path below the trapping frame only records a
+ * return address, so it needs little stack, which matters when the trap is
+ * a stack overflow.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,7 +27,6 @@
 
 #include "engine_impl.h"
 
-#define STACK_HEADROOM (128u * 1024)
 #define STACK_MAX_USE (8u * 1024 * 1024)
 #define DEFAULT_FUEL 4000
 
@@ -55,7 +59,7 @@ static void enter(engine_instance *in, enum instance_phase phase,
 	} else {
 		thread_stack_bounds(here, &in->stack_lo, &in->stack_hi);
 	}
-	in->vmctx->stack_floor = in->stack_lo + STACK_HEADROOM;
+	in->vmctx->stack_floor = in->stack_lo + ENGINE_STACK_HEADROOM;
 	/* Atomic: the scheduler's tick may raise it from another thread. */
 	__atomic_store_n(&in->vmctx->stack_limit, in->vmctx->stack_floor, __ATOMIC_RELAXED);
 	in->vmctx->fuel = in->limits.fuel_per_slice;
@@ -64,6 +68,8 @@ static void enter(engine_instance *in, enum instance_phase phase,
 	in->prev_current = engine_set_current(in);
 	if (setjmp(in->unwind) == 0)
 		fn(arg);
+	else if (in->res->outcome == ENGINE_TRAPPED)
+		engine_attribute_trap(in);
 	engine_set_current(in->prev_current);
 	in->phase = PHASE_IDLE;
 }

@@ -262,14 +262,3 @@ def test_export_name_cannot_inject_c_code(wisp, build_wat):
         assert r.code == 1, r
         assert "INJECTED" not in r.out
         assert "export name at index 0" in r.err, r
-
-
-def test_function_with_a_huge_frame_is_refused(wisp, build_wat):
-    # 40,000 i64 locals: the frame would be zeroed past the fiber's stack
-    # before the entry check could run (review finding); refused at compile.
-    m = build_wat("(module (func $big (result i64) (local " + "i64 " * 40000 + ") (local.get 0))"
-                  ' (func (export "_start") (drop (call $big))) (memory (export "memory") 1))',
-                  name="bigframe")
-    r = wisp("run", "--tier", "fast", m)
-    assert r.code == 1, r
-    assert "needs more than 64 KiB of native stack" in r.err, r

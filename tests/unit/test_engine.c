@@ -143,7 +143,7 @@ static int setup_module(void **state)
 	if (pipeline_open(&f->p, err, sizeof(err)) != 0 ||
 	    wasm_file_load(&f->wf, wasm, err, sizeof(err)) != 0 ||
 	    pipeline_compile(&f->p, &f->wf, TIER_FAST, so, sizeof(so), err, sizeof(err)) != 0 ||
-	    engine_module_load(so, &f->mod, err, sizeof(err)) != 0) {
+	    engine_module_load(so, -1, &f->mod, err, sizeof(err)) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}
