@@ -134,19 +134,21 @@ static int setup_module(void **state)
 	fputs(counter_wat, out);
 	fclose(out);
 	char *argv[] = { "wat2wasm", "--debug-names", wat, "-o", wasm, NULL };
-	if (util_run(argv, err, sizeof(err), NULL, NULL) != 0) {
+	struct util_run_status st;
+	if (util_run(argv, NULL, err, sizeof(err), NULL, NULL, &st) != 0 || st.code != 0) {
 		fprintf(stderr, "wat2wasm: %s\n", err);
 		return -1;
 	}
 	setenv("WISP_CACHE_DIR", f->dir, 1);
-	char so[4096];
+	struct pipeline_so so;
 	if (pipeline_open(&f->p, err, sizeof(err)) != 0 ||
 	    wasm_file_load(&f->wf, wasm, err, sizeof(err)) != 0 ||
-	    pipeline_compile(&f->p, &f->wf, TIER_FAST, so, sizeof(so), err, sizeof(err)) != 0 ||
-	    engine_module_load(so, -1, &f->mod, err, sizeof(err)) != 0) {
+	    pipeline_compile(&f->p, &f->wf, TIER_FAST, &so, err, sizeof(err)) != 0 ||
+	    engine_module_load(so.path, so.fd, &f->mod, err, sizeof(err)) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}
+	pipeline_so_close(&so);
 	*state = f;
 	return 0;
 }
