@@ -386,38 +386,44 @@ static bool rewrite_data_line(struct data_plan *dp, FILE *f, const char *p, size
 		dp->skipping_n = n;
 		return true;
 	}
-	bool changed = false;
-	const char *q = p;
-	for (const char *hit; (hit = memmem(q, (size_t)(end - q), "data_segment_", 13)) != NULL;) {
-		/* LOAD_DATA(mem, offset, data_segment_data_w2c_dN, 1); */
-		if ((n = segment_after(hit, end, "data_segment_data_w2c_d", &after)) >= 0 &&
-		    segment_ok(dp, n) && end - after == 5 && memcmp(after, ", 1);", 5) == 0 &&
-		    memmem(p, len, "LOAD_DATA(", 10) != NULL) {
-			fwrite(q, 1, (size_t)(after - q), f);
-			fprintf(f, ", %" PRIu32 "u);", dp->info->data_segments[n].len);
-			dp->loads++;
-			q = end;
-			changed = true;
-			break;
+	/* Two passes: find whether anything here is ours, then write. */
+	for (int write = 0; write < 2; write++) {
+		bool changed = false;
+		const char *q = p;
+		for (const char *hit; (hit = memmem(q, (size_t)(end - q), "data_segment_", 13)) != NULL;) {
+			/* LOAD_DATA(mem, offset, data_segment_data_w2c_dN, 1); */
+			if ((n = segment_after(hit, end, "data_segment_data_w2c_d", &after)) >= 0 &&
+			    segment_ok(dp, n) && end - after == 5 && memcmp(after, ", 1);", 5) == 0 &&
+			    memmem(p, len, "LOAD_DATA(", 10) != NULL) {
+				if (write) {
+					fwrite(q, 1, (size_t)(after - q), f);
+					fprintf(f, ", %" PRIu32 "u);", dp->info->data_segments[n].len);
+					dp->loads++;
+				}
+				q = end;
+				changed = true;
+				break;
+			}
+			/* memory.init: (instance->data_segment_dropped_w2c_dN ? 0 : 1) */
+			if ((n = segment_after(hit, end, "data_segment_dropped_w2c_d", &after)) >= 0 &&
+			    segment_ok(dp, n) && end - after >= 9 && memcmp(after, " ? 0 : 1)", 9) == 0) {
+				if (write) {
+					fwrite(q, 1, (size_t)(after - q), f);
+					fprintf(f, " ? 0 : %" PRIu32 "u)", dp->info->data_segments[n].len);
+				}
+				q = after + 9;
+				changed = true;
+				continue;
+			}
+			if (write)
+				fwrite(q, 1, (size_t)(hit + 13 - q), f);
+			q = hit + 13;
 		}
-		/* memory.init: (instance->data_segment_dropped_w2c_dN ? 0 : 1) */
-		if ((n = segment_after(hit, end, "data_segment_dropped_w2c_d", &after)) >= 0 &&
-		    segment_ok(dp, n) && end - after >= 9 && memcmp(after, " ? 0 : 1)", 9) == 0) {
-			fwrite(q, 1, (size_t)(after - q), f);
-			fprintf(f, " ? 0 : %" PRIu32 "u)", dp->info->data_segments[n].len);
-			q = after + 9;
-			changed = true;
-			continue;
-		}
-		fwrite(q, 1, (size_t)(hit + 13 - q), f);
-		q = hit + 13;
+		if (!changed)
+			return false;                 /* the caller writes it as it is */
+		if (write)
+			fwrite(q, 1, (size_t)(end - q), f);
 	}
-	if (!changed) {
-		/* nothing rewritten: let the caller write the line (undo nothing:
-		 * the loop above wrote a prefix only when it also changed) */
-		return false;
-	}
-	fwrite(q, 1, (size_t)(end - q), f);
 	return true;
 }
 

@@ -267,8 +267,9 @@ void pipeline_so_close(struct pipeline_so *so)
 }
 
 /* Open a cached entry if it is there and trusted. A file that is there but
- * not trusted is reported (it will be compiled again, replacing it). */
-static bool open_cached(const struct pipeline *p, struct pipeline_so *so)
+ * not trusted is reported if `warn` (it will be compiled again, replacing
+ * it). */
+static bool open_cached(const struct pipeline *p, struct pipeline_so *so, bool warn)
 {
 	char why[256];
 	const char *entry = strrchr(so->path, '/') + 1;
@@ -277,7 +278,7 @@ static bool open_cached(const struct pipeline *p, struct pipeline_so *so)
 		so->fd = fd;
 		return true;
 	}
-	if (fd != -ENOENT)
+	if (fd != -ENOENT && warn)
 		fprintf(stderr, "wisp: warning: not loading the cached module %s: %s; "
 		        "compiling it again\n", so->path, why);
 	return false;
@@ -288,7 +289,7 @@ bool pipeline_lookup(const struct pipeline *p, const struct wasm_file *wf,
 {
 	so->fd = -1;
 	cache_path(p, wf, t, ".so", so->path, sizeof(so->path));
-	return open_cached(p, so);
+	return open_cached(p, so, true);
 }
 
 bool pipeline_overlaps_cache(const struct pipeline *p, const char *dir)
@@ -425,7 +426,7 @@ int pipeline_compile(const struct pipeline *p, const struct wasm_file *wf,
 	char lock_path[PATH_MAX];
 	cache_path(p, wf, t, ".lock", lock_path, sizeof(lock_path));
 	int lock = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (lock >= 0 && flock(lock, LOCK_EX) == 0 && open_cached(p, so)) {
+	if (lock >= 0 && flock(lock, LOCK_EX) == 0 && open_cached(p, so, false)) {
 		close(lock);         /* another run compiled it while we waited */
 		return 0;
 	}
@@ -454,7 +455,7 @@ int pipeline_compile(const struct pipeline *p, const struct wasm_file *wf,
 		rc = store(p, tmp_so, so->path, err, errlen);
 	if (getenv("WISP_KEEP_BUILD") == NULL)
 		util_rm_rf(workdir);
-	if (rc == 0 && !open_cached(p, so)) {
+	if (rc == 0 && !open_cached(p, so, true)) {
 		snprintf(err, errlen, "the module just compiled into %s cannot be loaded back",
 		         so->path);
 		rc = -EIO;
