@@ -264,9 +264,11 @@ static _Noreturn void supervise(pid_t parent, const char *path, char *const argv
 	}
 	kill(-tool, SIGKILL);                      /* whatever the tool left running */
 	struct rusage ru;
-	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
 		st.cpu_seconds = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 		                 (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+		st.max_rss = (uint64_t)ru.ru_maxrss * 1024;
+	}
 	if (WIFEXITED(status)) {
 		st.code = WEXITSTATUS(status);
 	} else {

@@ -36,6 +36,7 @@ struct util_run_status {
 	int signal;               /* the signal that killed it, or 0 */
 	bool timed_out;           /* killed because wall_seconds ran out */
 	double cpu_seconds;       /* user + system time of it and its children */
+	uint64_t max_rss;         /* bytes: the largest resident size among them */
 };
 
 /* The path of program `name` (searched in PATH unless it contains a '/'),

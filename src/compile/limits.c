@@ -76,12 +76,13 @@ int limits_check_module(const struct compile_limits *l, size_t len,
 
 /* Does a compiler's output say it ran out of memory? (gcc: "out of memory
  * allocating", "virtual memory exhausted"; tcc: "memory full"; C++ tools:
- * "std::bad_alloc"; ld: "Cannot allocate memory".) */
+ * "std::bad_alloc"; ld: "Cannot allocate memory"; the dynamic loader, when
+ * even the program's libraries do not fit: "failed to map segment".) */
 static bool says_out_of_memory(const char *out)
 {
 	static const char *const words[] = {
 		"out of memory", "memory exhausted", "memory full", "bad_alloc",
-		"Cannot allocate memory",
+		"Cannot allocate memory", "failed to map segment",
 	};
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (strstr(out, words[i]) != NULL)
@@ -109,10 +110,24 @@ bool limits_explain(const char *tool, const struct util_run_status *st,
 		         "(raise it with --compile-max-cpu)", tool, lim->cpu_seconds);
 		return true;
 	}
-	if (lim->memory_bytes > 0 && output != NULL && says_out_of_memory(output)) {
-		limits_format_size(lim->memory_bytes, size, sizeof(size));
+	if (lim->memory_bytes == 0)
+		return false;
+	limits_format_size(lim->memory_bytes, size, sizeof(size));
+	if (output != NULL && says_out_of_memory(output)) {
 		snprintf(err, errlen, "%s ran out of its memory limit of %s (raise it with "
 		         "--compile-max-memory)", tool, size);
+		return true;
+	}
+	/* A compiler that cannot grow its stack at the limit just crashes
+	 * (gcc: "internal compiler error: Segmentation fault signal terminated
+	 * program cc1"), and nothing tells that apart from a compiler bug: say
+	 * so, with the limit. */
+	const char *sig = output != NULL ? strstr(output, "signal terminated program") : NULL;
+	if (st->signal != 0 || sig != NULL) {
+		snprintf(err, errlen, "%s crashed (%s), possibly at its memory limit of %s "
+		         "(if so, raise it with --compile-max-memory)", tool,
+		         st->signal != 0 ? strsignal(st->signal) : "one of its processes was killed",
+		         size);
 		return true;
 	}
 	return false;
