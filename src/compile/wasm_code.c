@@ -119,7 +119,7 @@ static int refuse_op(struct walk *w, enum refusal why, const char *what, size_t 
 	char label[220];
 	fn_label(w->info, w->func, label, sizeof(label));
 	if (why == UNKNOWN)
-		return refuse(w, "%s uses an unknown instruction %s at byte %zu", label, what, at);
+		return refuse(w, "%s uses an unknown %s at byte %zu", label, what, at);
 	return refuse(w, "%s: %s uses %s at byte %zu", feature_text[why], label, what, at);
 }
 
@@ -240,7 +240,7 @@ static int walk_body(struct walk *w, struct wasm_span body)
 		if (op == 0xfc) {
 			uint32_t sub = u32(&c);
 			if (!c.bad && !misc_immediates(&c, sub)) {
-				snprintf(what, sizeof(what), "0xfc %" PRIu32, sub);
+				snprintf(what, sizeof(what), "instruction 0xfc %" PRIu32, sub);
 				return refuse_op(w, UNKNOWN, what, at);
 			}
 			continue;
