@@ -131,7 +131,7 @@ FZ_CFLAGS    := -g -O1 -std=c17 -D_GNU_SOURCE $(RTDEFS) -Iinclude -Isrc \
                 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link
 FZ_OBJS      := $(LIB_SRCS:%.c=$(FZ)/%.o) $(LIB_ASMS:%.S=$(FZ)/%.o)
-FZ_LIBS      := -ldl -lpthread -lxxhash -ldw -lelf -lm
+FZ_LIBS      := -ldl -lpthread -lxxhash -ldw -lelf -Wl,-Bstatic -lcrypto -Wl,-Bdynamic -lm
 
 .PHONY: fuzz-build fault-build
 fuzz-build: $(FZ)/fuzz_read $(FZ)/fuzz_codegen
