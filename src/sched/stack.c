@@ -21,6 +21,7 @@
  * the list, so a burst of processes does not pin its peak memory forever.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -115,9 +116,14 @@ void *stack_alloc(struct stack_pool *p)
 void stack_free(struct stack_pool *p, void *stack)
 {
 	pthread_mutex_lock(&p->lock);
+	/* capfree holds every stack ever made (grow), so this fits unless a
+	 * stack is freed twice: then say so rather than write past the list. */
+	if (p->nfree >= p->capfree) {
+		fprintf(stderr, "wisp: internal error: a fiber stack was freed twice (%p)\n", stack);
+		abort();
+	}
 	if (p->nfree >= TRIM_AT)
 		madvise(stack, p->stack_size, MADV_DONTNEED);
-	/* capfree holds every stack ever made (grow), so this fits */
 	p->free[p->nfree++] = stack;
 	p->live--;
 	pthread_mutex_unlock(&p->lock);

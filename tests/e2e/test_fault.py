@@ -34,6 +34,9 @@ KNOWN = {
                                   "on out of memory instead of failing the load",
     "Z_wasi_snapshot_preview1Z_fd_prestat_get": "wasi.c wasi_ctx_new(): nfds is set before the fds calloc; on its "
                 "failure wasi_ctx_free() walks a NULL fd table (SIGSEGV)",
+    "a fiber stack was freed twice": "proc.c spawn's out-of-memory path (label nomem) frees the child's "
+                                     "stack but leaves p->stack set; proc_release() frees it again when "
+                                     "the runtime stops",
 }
 
 
@@ -188,12 +191,20 @@ def test_compiler_failure_is_a_clean_error(guest, tmp_path, kind, tier, var):
 # ---- regression tests for the bugs found (fixed; they keep them fixed) ----
 
 def first_signal(module, cache, tmp_path, var, ns, extra=None, opts=("--schedulers", "1")):
+    """The first N whose run hangs or dies by a signal that is not a known
+    bug (those make the test an xfail, as in sweep), or None."""
     run(module, {}, cache, tmp_path)
+    known = set()
     for n in ns:
         env = {"LD_PRELOAD": INJECT, var: n, **(extra or {})}
         code, out, err = run(module, env, cache, tmp_path, *opts, timeout=10)
+        if code != "HANG" and code < 0 and any(k in err for k in KNOWN):
+            known.update(k for k in KNOWN if k in err)
+            continue
         if code == "HANG" or code < 0:
             return n, code, err
+    if known:
+        pytest.xfail("known bugs: " + "; ".join(KNOWN[k] for k in sorted(known)))
     return None
 
 
