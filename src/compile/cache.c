@@ -9,8 +9,10 @@
  *     back to a private temporary cache otherwise), so no other user can
  *     plant or replace a file — a shared WISP_CACHE_DIR of mode 1777 is
  *     refused, and root never loads a file another user made;
- *   - the file itself is a regular file with one link, owned by the uid,
- *     writable by no one else, opened with O_NOFOLLOW;
+ *   - the file itself is a regular file owned by the uid, writable by no
+ *     one else, opened with O_NOFOLLOW (more links are allowed: perf's
+ *     build-id cache and backup tools make them, and with that owner and
+ *     mode they give no one else a way to change the file);
  *   - it ends with a trailer, "WISPMAC2" and an HMAC-SHA256 of everything
  *     before it, keyed by a secret of this cache (<cache>/key, 32 random
  *     bytes, mode 0600) bound to the entry's name (which is the hash of the
@@ -238,7 +240,7 @@ int cache_load_key(const char *dir, uint8_t key[CACHE_KEY_BYTES], char *err, siz
 			struct stat st;
 			bad = fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 			      (st.st_mode & 077) != 0 || st.st_size != CACHE_KEY_BYTES ||
-			      st.st_nlink != 1 || read_key(fd, key) != 0;
+			      read_key(fd, key) != 0;
 			close(fd);
 			if (!bad)
 				return 0;
@@ -308,9 +310,9 @@ int cache_open_verified(const char *path, const char *entry,
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
 		snprintf(why, whylen, "%s", strerror(errno));
-	} else if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+	} else if (!S_ISREG(st.st_mode)) {
 		rc = -EPERM;
-		snprintf(why, whylen, "it is not a plain file with one link");
+		snprintf(why, whylen, "it is not a regular file");
 	} else if (st.st_uid != geteuid()) {
 		rc = -EPERM;
 		snprintf(why, whylen, "it is owned by uid %u, not by this user (uid %u)",

@@ -33,8 +33,8 @@ int cache_seal(const char *path, const char *entry, const uint8_t key[CACHE_KEY_
                char *err, size_t errlen);
 
 /* Open the cached shared object at path for loading, if it can be trusted:
- * a regular file (not a symlink) with one link, owned by this user, writable
- * by no one else, whose trailer verifies. Returns an open fd (O_CLOEXEC; the
+ * a regular file (not a symlink), owned by this user, writable by no one
+ * else, whose trailer verifies. Returns an open fd (O_CLOEXEC; the
  * object to dlopen through /proc/self/fd, so the file loaded is the file
  * verified), -ENOENT if there is no such file, or another negative errno
  * with the reason in why (the entry must then be rebuilt). */
