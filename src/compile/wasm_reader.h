@@ -19,8 +19,12 @@
  * the indices the module's own tables of contents refer to (type indices of
  * functions and imports, export and start indices, unique export names).
  * Function bodies are only framed (size, local declarations, final `end`):
- * instructions are left to wasm2c's validator. memory64, shared memories,
- * 64-bit tables, custom page sizes and GC types are rejected by name.
+ * instructions are left to wasm2c's validator, after wasm_check_code (at
+ * compile time only) has refused the proposals wisp does not run — SIMD and
+ * exception handling among those read here — and over-deep nesting, by
+ * name. memory64, shared memories, 64-bit tables, custom page sizes and GC
+ * types are rejected by name. The offsets of the function bodies and of the
+ * data segments are kept (bodies, data_segments) for the compile step.
  *
  * The "name" custom section is read leniently, because an engine must not
  * reject a module for a bad custom section: if it is malformed it is ignored
