@@ -45,7 +45,7 @@ LDFLAGS  += $(SANFLAGS)
 # The host exports exactly the functions generated code calls (wasm-rt.h's
 # runtime, the reduction hook, the guest ABI), nothing else.
 LDEXPORT := -Wl,--dynamic-list=src/engine/exports.list
-LDLIBS   += -ldl -lpthread -lxxhash -ldw -lelf -lm
+LDLIBS   += -ldl -lpthread -lxxhash -ldw -lelf -Wl,-Bstatic -lcrypto -Wl,-Bdynamic -lm
 
 LIB_SRCS := $(sort $(wildcard src/common/*.c src/compile/*.c src/engine/*.c src/host/*.c \
                               src/sched/*.c src/proc/*.c src/io/*.c))
@@ -151,7 +151,7 @@ FZ_CFLAGS    := -g -O1 -std=c17 -D_GNU_SOURCE $(RTDEFS) -Iinclude -Isrc \
                 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link
 FZ_OBJS      := $(LIB_SRCS:%.c=$(FZ)/%.o) $(LIB_ASMS:%.S=$(FZ)/%.o)
-FZ_LIBS      := -ldl -lpthread -lxxhash -ldw -lelf -lm
+FZ_LIBS      := -ldl -lpthread -lxxhash -ldw -lelf -Wl,-Bstatic -lcrypto -Wl,-Bdynamic -lm
 
 .PHONY: fuzz-build fault-build
 fuzz-build: $(FZ)/fuzz_read $(FZ)/fuzz_codegen

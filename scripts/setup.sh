@@ -92,6 +92,7 @@ base_pkgs=(
 	wasi-libc libclang-rt-dev-wasm32         # C guests
 	libxxhash-dev libcmocka-dev              # the runtime and its unit tests
 	libdw-dev libelf-dev                     # naming the wasm function of a trap
+	libssl-dev                               # SHA-256 (libcrypto, static) for the cache's MAC
 	libclang-rt-14-dev                       # libFuzzer for make fuzz (tests/fuzz/)
 	erlang-nox golang-go hyperfine           # benchmarks against peers
 	librust-serde-dev librust-serde-derive-dev librust-bincode-dev  # sdk/rust's crates, offline:

@@ -75,6 +75,9 @@ static const char usage_text[] =
 	"                           opt: compile with gcc -O2 (cached; first build takes\n"
 	"                           seconds). Default: opt if cached, else fast now and\n"
 	"                           opt in the background for the next run\n"
+	"  --allow-cache-dir        allow --dir/--dir-ro of a directory that holds wisp's\n"
+	"                           compile cache or lies inside it (refused by default:\n"
+	"                           the guest could rewrite native code wisp loads)\n"
 	"  --                       end of options\n"
 	"\n"
 	"capabilities (by default a guest gets no directories, no environment\n"
@@ -98,6 +101,16 @@ static const char usage_text[] =
 	"compile options:\n"
 	"  --tier fast|opt          which tier to build (default: opt)\n"
 	"  --quiet                  no progress output\n"
+	"  --background             run as wisp run's background build: niced, at most\n"
+	"                           one at a time per cache, each tool stopped after\n"
+	"                           30 minutes\n"
+	"\n"
+	"compile limits (run and compile; 0 means no limit):\n"
+	"  --compile-max-module SIZE     .wasm file size (default: 256M)\n"
+	"  --compile-max-functions N     functions, imported and defined (default: 50000)\n"
+	"  --compile-max-data SIZE       bytes in data segments (default: 256M)\n"
+	"  --compile-max-cpu SECONDS     CPU time per compiler process (default: 600)\n"
+	"  --compile-max-memory SIZE     address space per compiler process (default: 4G)\n"
 	"\n"
 	"environment:\n"
 	"  WISP_CACHE_DIR           compiled-module cache (default:\n"
@@ -151,6 +164,9 @@ struct run_opts {
 	enum tier tier;
 	bool tier_given;
 	bool quiet;
+	bool background;           /* compile: the background build */
+	bool allow_cache_dir;      /* run: a preopen may overlap the cache */
+	struct compile_limits limits;
 	int schedulers;
 	int64_t reductions;
 	uint64_t stack_size;
@@ -393,6 +409,37 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 			if (*v == '\0' || *end != '\0' || !(secs > 0 && secs <= 86400))
 				return usage_error("bad number of seconds '%s'", v);
 			o->shutdown_grace_ns = (uint64_t)(secs * 1e9);
+		} else if (for_run && strcmp(a, "--allow-cache-dir") == 0) {
+			o->allow_cache_dir = true;
+		} else if (opt_is(a, "--compile-max-cpu") || opt_is(a, "--compile-max-functions")) {
+			bool cpu = opt_is(a, "--compile-max-cpu");
+			const char *name = cpu ? "--compile-max-cpu" : "--compile-max-functions";
+			char *end;
+			if ((v = opt_value(argc, argv, &i, name)) == NULL)
+				return usage_error("%s needs a number", a);
+			unsigned long long n = strtoull(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || *v == '-')
+				return usage_error("bad number '%s'", v);
+			if (cpu)
+				o->limits.tool.cpu_seconds = n;
+			else
+				o->limits.functions = n;
+		} else if (opt_is(a, "--compile-max-memory") || opt_is(a, "--compile-max-module") ||
+		           opt_is(a, "--compile-max-data")) {
+			const char *name = opt_is(a, "--compile-max-memory") ? "--compile-max-memory" :
+			                   opt_is(a, "--compile-max-module") ? "--compile-max-module" :
+			                   "--compile-max-data";
+			uint64_t n;
+			if ((v = opt_value(argc, argv, &i, name)) == NULL || parse_size(v, &n) != 0)
+				return usage_error("%s takes a size (4096, 64K, 16M, 1G)", a);
+			if (strcmp(name, "--compile-max-memory") == 0)
+				o->limits.tool.memory_bytes = n;
+			else if (strcmp(name, "--compile-max-module") == 0)
+				o->limits.module_bytes = n;
+			else
+				o->limits.data_bytes = n;
+		} else if (!for_run && strcmp(a, "--background") == 0) {
+			o->background = true;
 		} else if (opt_is(a, "--tier")) {
 			if ((v = opt_value(argc, argv, &i, "--tier")) == NULL ||
 			    parse_tier(v, &o->tier, &o->tier_given) != 0)
@@ -414,6 +461,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 static int cmd_compile(int argc, char **argv)
 {
 	struct run_opts o = { .tier = TIER_OPT };
+	limits_default(&o.limits);
 	int rc = parse_args(argc, argv, &o, false);
 	if (rc)
 		return rc;
@@ -424,35 +472,51 @@ static int cmd_compile(int argc, char **argv)
 		return EXIT_LOAD;
 	}
 	p.progress = !o.quiet;
+	p.limits = o.limits;
+	int bg_lock = -1;
+	if (o.background) {
+		/* Bounded: one at a time per cache (the lock, held until exit),
+		 * niced, and each tool stopped by the clock too. */
+		if ((bg_lock = pipeline_background_lock(&p)) < 0) {
+			pipeline_close(&p);
+			return 0;
+		}
+		p.limits.tool.wall_seconds = LIMITS_BACKGROUND_WALL_SECONDS;
+		p.limits.tool.nice = LIMITS_BACKGROUND_NICE;
+	}
 	struct wasm_file wf;
 	if (wasm_file_load(&wf, o.module, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		pipeline_close(&p);
 		return EXIT_LOAD;
 	}
-	char so[PATH_MAX];
+	struct pipeline_so so;
 	int status = 0;
-	if (pipeline_compile(&p, &wf, o.tier, so, sizeof(so), err, sizeof(err)) != 0) {
+	if (pipeline_compile(&p, &wf, o.tier, &so, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s: %s\n", o.module, err);
 		status = EXIT_LOAD;
-	} else if (!o.quiet && isatty(2)) {
-		fprintf(stderr, "wisp: compiled %s (%s tier)\n", o.module,
-		        o.tier == TIER_OPT ? "opt" : "fast");
+	} else {
+		pipeline_so_close(&so);
+		if (!o.quiet && isatty(2))
+			fprintf(stderr, "wisp: compiled %s (%s tier)\n", o.module,
+			        o.tier == TIER_OPT ? "opt" : "fast");
 	}
 	wasm_file_free(&wf);
 	pipeline_close(&p);
+	if (bg_lock >= 0)
+		close(bg_lock);
 	return status;
 }
 
-/* Pick and build the code to run; on success *so holds its path. */
+/* Pick and build the code to run; on success *so is open. */
 static int prepare(struct pipeline *p, struct wasm_file *wf, const struct run_opts *o,
-                   char *so, size_t solen, char *err, size_t errlen)
+                   struct pipeline_so *so, char *err, size_t errlen)
 {
 	if (o->tier_given)
-		return pipeline_compile(p, wf, o->tier, so, solen, err, errlen);
-	if (pipeline_lookup(p, wf, TIER_OPT, so, solen))
+		return pipeline_compile(p, wf, o->tier, so, err, errlen);
+	if (pipeline_lookup(p, wf, TIER_OPT, so))
 		return 0;
-	int rc = pipeline_compile(p, wf, TIER_FAST, so, solen, err, errlen);
+	int rc = pipeline_compile(p, wf, TIER_FAST, so, err, errlen);
 	const char *bg = getenv("WISP_BACKGROUND_COMPILE");
 	if (rc == 0 && !(bg && strcmp(bg, "0") == 0))
 		pipeline_compile_in_background(p, wf);
@@ -479,6 +543,46 @@ static void catch_stop_signals(void)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+}
+
+/* A preopen that holds the cache, or lies inside it, would let the guest
+ * read the cache's key and rewrite native code that wisp loads; refused
+ * unless --allow-cache-dir. */
+static int check_preopens(const struct run_opts *o, const struct pipeline *p)
+{
+	for (int i = 0; i < o->root->ndirs && !o->allow_cache_dir; i++) {
+		const char *dir = o->root->dirs[i].host;
+		if (!pipeline_overlaps_cache(p, dir))
+			continue;
+		fprintf(stderr, "wisp: refusing to give the guest %s: it %s wisp's compile cache "
+		        "%s, and a guest could rewrite native code that wisp loads from there; "
+		        "use --allow-cache-dir to allow it anyway, or set WISP_CACHE_DIR to a "
+		        "directory outside the guest's reach\n", dir,
+		        cache_path_within(p->cache_dir, dir) ? "holds" : "is inside",
+		        p->cache_dir);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* WASI commands: _start takes nothing and returns nothing. */
+static int check_start(const struct wasm_file *wf, const char *module)
+{
+	const struct wasm_export *start = wasm_find_export(&wf->info, "_start", WASM_KIND_FUNC);
+	if (start == NULL) {
+		fprintf(stderr, "wisp: %s: the module has no _start function export: "
+		        "wisp runs WASI command modules\n", module);
+		return EXIT_LOAD;
+	}
+	const struct wasm_functype *t = wasm_func_type(&wf->info, start->index);
+	if (t != NULL && (t->nparams != 0 || t->nresults != 0)) {
+		char type[256];
+		wasm_format_type(t, type, sizeof(type));
+		fprintf(stderr, "wisp: %s: the module's _start has type %s; a WASI command's "
+		        "_start takes no parameters and returns nothing\n", module, type);
+		return EXIT_LOAD;
+	}
+	return 0;
 }
 
 /* The exit status of `wisp run` from the main process's end. */
@@ -524,6 +628,7 @@ static int report(const struct engine_result *r, const struct reason *why)
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
+	limits_default(&o.limits);
 	o.root = caps_new();
 	if (o.root == NULL)
 		return EXIT_LOAD;
@@ -543,26 +648,31 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_LOAD;
 	}
 	p.progress = true;
+	p.limits = o.limits;
 	int status = EXIT_LOAD;
 	struct wasm_file wf;
 	engine_module *mod = NULL;
+	struct pipeline_so so = { .fd = -1 };
+	if ((rc = check_preopens(&o, &p)) != 0) {
+		pipeline_close(&p);
+		caps_unref(o.root);
+		return rc;
+	}
 	if (wasm_file_load(&wf, o.module, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		pipeline_close(&p);
 		caps_unref(o.root);
 		return EXIT_LOAD;
 	}
-	if (wasm_find_export(&wf.info, "_start", WASM_KIND_FUNC) == NULL) {
-		fprintf(stderr, "wisp: %s: the module has no _start function export: "
-		        "wisp runs WASI command modules\n", o.module);
+	if (check_start(&wf, o.module) != 0)
 		goto out;
-	}
-	char so[PATH_MAX];
-	if (prepare(&p, &wf, &o, so, sizeof(so), err, sizeof(err)) != 0) {
+	if (prepare(&p, &wf, &o, &so, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s: %s\n", o.module, err);
 		goto out;
 	}
-	if (engine_module_load(so, &mod, err, sizeof(err)) != 0) {
+	rc = engine_module_load(so.path, so.fd, &mod, err, sizeof(err));
+	pipeline_so_close(&so);
+	if (rc != 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
 	}

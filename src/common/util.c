@@ -7,18 +7,17 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util.h"
-
-extern char **environ;
 
 int util_read_file(const char *path, uint8_t **data, size_t *len)
 {
@@ -120,6 +119,31 @@ void util_rm_rf(const char *path)
 	rmdir(path);
 }
 
+void util_printable(char *dst, size_t cap, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	if (cap == 0)
+		return;
+	for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+		size_t bad = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f ? 2 :
+		             p[0] < 0x20 || p[0] == 0x7f ? 1 : 0;
+		if (n + (bad ? 4 * bad : 1) + 1 > cap)
+			break;
+		if (bad == 0)
+			dst[n++] = (char)*p;
+		for (size_t k = 0; k < bad; k++) {
+			dst[n++] = '\\';
+			dst[n++] = 'x';
+			dst[n++] = hex[p[k] >> 4];
+			dst[n++] = hex[p[k] & 15];
+		}
+		if (bad)
+			p += bad - 1;
+	}
+	dst[n] = '\0';
+}
+
 double util_now(void)
 {
 	struct timespec ts;
@@ -127,42 +151,143 @@ double util_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int util_run(char *const argv[], char *out, size_t outlen,
-             void (*progress)(void *arg, double secs), void *arg)
+int util_find_program(const char *name, char *path, size_t pathlen)
 {
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) != 0)
-		return -errno;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (out != NULL)
-		posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	else
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	/* The child must not inherit wisp's ignored SIGPIPE disposition. */
-	posix_spawnattr_t sa;
-	posix_spawnattr_init(&sa);
-	sigset_t def;
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	posix_spawnattr_setsigdefault(&sa, &def);
-	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGDEF);
-	pid_t pid;
-	int rc = posix_spawnp(&pid, argv[0], &fa, &sa, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&sa);
-	close(pipefd[1]);
-	if (rc != 0) {
-		close(pipefd[0]);
-		return -rc;
+	if (strchr(name, '/') != NULL) {
+		snprintf(path, pathlen, "%s", name);
+		return access(path, X_OK) == 0 ? 0 : -errno;
 	}
+	const char *p = getenv("PATH");
+	if (p == NULL)
+		p = "/usr/local/bin:/usr/bin:/bin";
+	while (*p) {
+		const char *colon = strchr(p, ':');
+		size_t n = colon ? (size_t)(colon - p) : strlen(p);
+		struct stat sb;
+		if (n > 0 && (size_t)snprintf(path, pathlen, "%.*s/%s", (int)n, p, name) < pathlen &&
+		    stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && access(path, X_OK) == 0)
+			return 0;
+		p += n + (colon != NULL);
+	}
+	return -ENOENT;
+}
+
+/* In the tool's process, before exec: its own process group, its limits,
+ * its stdio, default signal handling. Only async-signal-safe calls (the
+ * parent may have threads). */
+static _Noreturn void exec_tool(const char *path, char *const argv[],
+                                const struct util_limits *lim, int out_fd, bool capture_stdout)
+{
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);     /* if the supervisor dies */
+	int null_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int null_out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null_in < 0 || null_out < 0)
+		_exit(127);
+	dup2(null_in, 0);
+	dup2(capture_stdout ? out_fd : null_out, 1);
+	dup2(out_fd, 2);
+	static const int defaults[] = { SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGCHLD };
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+		signal(defaults[i], SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (lim != NULL && lim->cpu_seconds > 0) {
+		/* SIGXCPU at the limit, SIGKILL a little later if it is ignored */
+		struct rlimit rl = { lim->cpu_seconds, lim->cpu_seconds + 2 };
+		setrlimit(RLIMIT_CPU, &rl);
+	}
+	if (lim != NULL && lim->memory_bytes > 0) {
+		struct rlimit rl = { lim->memory_bytes, lim->memory_bytes };
+		setrlimit(RLIMIT_AS, &rl);
+	}
+	if (lim != NULL && lim->nice > 0)
+		setpriority(PRIO_PROCESS, 0, lim->nice);
+	/* wasm2c recurses per nested block: give it the stack the module
+	 * reader's nesting limit assumes, where the hard limit allows. */
+	struct rlimit st;
+	if (getrlimit(RLIMIT_STACK, &st) == 0 && st.rlim_cur != RLIM_INFINITY &&
+	    st.rlim_cur < (64u << 20)) {
+		st.rlim_cur = st.rlim_max == RLIM_INFINITY || st.rlim_max > (64u << 20) ?
+		              (64u << 20) : st.rlim_max;
+		setrlimit(RLIMIT_STACK, &st);
+	}
+	execv(path, argv);
+	_exit(127);
+}
+
+/* The supervisor: start the tool, wait for it, kill its group when it ends,
+ * when the parent dies (PR_SET_PDEATHSIG) or at the wall-clock limit; then
+ * report on status_fd. Signals are taken synchronously (sigwaitinfo), so no
+ * handler and no global state. */
+static _Noreturn void supervise(pid_t parent, const char *path, char *const argv[],
+                                const struct util_limits *lim, int out_fd,
+                                bool capture_stdout, int status_fd)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGALRM);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	signal(SIGCHLD, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(127);                        /* the parent is already gone */
+	pid_t tool = fork();
+	if (tool == 0)
+		exec_tool(path, argv, lim, out_fd, capture_stdout);
+	close(out_fd);
+	struct util_run_status st = { .code = -1 };
+	if (tool < 0) {
+		st.code = 127;
+		(void)!write(status_fd, &st, sizeof(st));
+		_exit(0);
+	}
+	setpgid(tool, tool);                       /* also done by the tool: no race */
+	if (lim != NULL && lim->wall_seconds > 0)
+		alarm(lim->wall_seconds > 1000000 ? 1000000 : (unsigned)lim->wall_seconds);
+	int status = 0;
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
+		if (sig == SIGCHLD) {
+			if (waitpid(tool, &status, WNOHANG) == tool)
+				break;
+		} else if (sig > 0) {              /* the parent died, a ^C, the clock */
+			st.timed_out |= sig == SIGALRM;
+			kill(-tool, SIGKILL);
+		}
+	}
+	kill(-tool, SIGKILL);                      /* whatever the tool left running */
+	struct rusage ru;
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+		st.cpu_seconds = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+		                 (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+		st.max_rss = (uint64_t)ru.ru_maxrss * 1024;
+	}
+	if (WIFEXITED(status)) {
+		st.code = WEXITSTATUS(status);
+	} else {
+		st.code = -1;
+		st.signal = WTERMSIG(status);
+	}
+	(void)!write(status_fd, &st, sizeof(st));
+	_exit(0);
+}
+
+/* Read the tool's output until every writer has closed the pipe. */
+static size_t drain(int fd, char *out, size_t outlen,
+                    void (*progress)(void *arg, double secs), void *arg)
+{
 	size_t n = 0;
 	double t0 = util_now();
 	char sink[4096];
 	for (;;) {
-		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int pr = poll(&p, 1, progress ? 250 : -1);
 		if (pr < 0 && errno != EINTR)
 			break;
@@ -173,7 +298,7 @@ int util_run(char *const argv[], char *out, size_t outlen,
 				dst = out + n;
 				room = outlen - 1 - n;
 			}
-			ssize_t r = read(pipefd[0], dst, room);
+			ssize_t r = read(fd, dst, room);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
@@ -184,15 +309,50 @@ int util_run(char *const argv[], char *out, size_t outlen,
 		if (progress)
 			progress(arg, util_now() - t0);
 	}
-	close(pipefd[0]);
+	return n;
+}
+
+int util_run(char *const argv[], const struct util_limits *lim, char *out, size_t outlen,
+             void (*progress)(void *arg, double secs), void *arg,
+             struct util_run_status *st)
+{
+	char path[PATH_MAX];
+	memset(st, 0, sizeof(*st));
+	int rc = util_find_program(argv[0], path, sizeof(path));
+	if (rc != 0)
+		return rc;
+	int outp[2], statp[2];
+	if (pipe2(outp, O_CLOEXEC) != 0)
+		return -errno;
+	if (pipe2(statp, O_CLOEXEC) != 0) {
+		rc = -errno;
+		close(outp[0]);
+		close(outp[1]);
+		return rc;
+	}
+	pid_t parent = getpid();
+	pid_t sup = fork();
+	if (sup == 0) {
+		close(outp[0]);
+		close(statp[0]);
+		supervise(parent, path, argv, lim, outp[1], out != NULL, statp[1]);
+	}
+	rc = sup < 0 ? -errno : 0;
+	close(outp[1]);
+	close(statp[1]);
+	size_t n = sup > 0 ? drain(outp[0], out, outlen, progress, arg) : 0;
+	close(outp[0]);
 	if (out != NULL && outlen > 0)
 		out[n] = '\0';
-	int status;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -errno;
+	if (sup > 0) {
+		ssize_t got;
+		while ((got = read(statp[0], st, sizeof(*st))) < 0 && errno == EINTR)
+			;
+		while (waitpid(sup, NULL, 0) < 0 && errno == EINTR)
+			;
+		if (got != (ssize_t)sizeof(*st))
+			rc = -ECHILD;
 	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return 128 + WTERMSIG(status);
+	close(statp[0]);
+	return rc;
 }

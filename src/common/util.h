@@ -21,14 +21,53 @@ int util_mkdir_p(const char *path);
 /* Remove a directory tree (files and subdirectories); best effort. */
 void util_rm_rf(const char *path);
 
+/* Limits on a tool that util_run() starts, applied to it and to every
+ * process it starts in turn (0: no limit). */
+struct util_limits {
+	uint64_t cpu_seconds;     /* CPU time per process (RLIMIT_CPU) */
+	uint64_t memory_bytes;    /* address space per process (RLIMIT_AS) */
+	uint64_t wall_seconds;    /* the whole run, by the clock */
+	int nice;                 /* niceness to add */
+};
+
+/* How a tool run by util_run() ended. */
+struct util_run_status {
+	int code;                 /* exit status 0..255, or -1 if killed */
+	int signal;               /* the signal that killed it, or 0 */
+	bool timed_out;           /* killed because wall_seconds ran out */
+	double cpu_seconds;       /* user + system time of it and its children */
+	uint64_t max_rss;         /* bytes: the largest resident size among them */
+};
+
+/* The path of program `name` (searched in PATH unless it contains a '/'),
+ * or -ENOENT. */
+int util_find_program(const char *name, char *path, size_t pathlen);
+
 /* Run argv[0] (searched in PATH) with argv, stdin from /dev/null, stdout to
  * /dev/null unless `out` is given; stderr (and stdout if `out`) captured into
  * `out` (truncated to outlen-1 bytes, NUL-terminated). If `progress` is not
  * NULL it is called about every 250 ms with the elapsed seconds while the
- * tool runs. Returns the exit status (0..255), 128+signal if killed, or a
- * negative errno if it could not be started (ENOENT: no such program). */
-int util_run(char *const argv[], char *out, size_t outlen,
-             void (*progress)(void *arg, double secs), void *arg);
+ * tool runs. Returns 0 with *st filled once the tool has run (whatever its
+ * status), or a negative errno if it could not be started (ENOENT: no such
+ * program).
+ *
+ * The tool runs under `lim` (may be NULL), in a process group of its own,
+ * watched by a small supervisor process: when the tool ends, or wisp dies
+ * (even by SIGKILL: the supervisor's parent-death signal), or the wall-clock
+ * limit passes, the supervisor kills the whole group, so no process the tool
+ * started (cc1, as, ld) outlives it. The caller's thread must stay alive
+ * while the tool runs (the parent-death signal follows the thread). */
+int util_run(char *const argv[], const struct util_limits *lim, char *out, size_t outlen,
+             void (*progress)(void *arg, double secs), void *arg,
+             struct util_run_status *st);
+
+/* Copy a name that came from a guest (a module's name section, export
+ * names) so that it is safe to print on a terminal: C0 control bytes, DEL
+ * and the UTF-8 encodings of the C1 controls (which some terminals obey as
+ * escape sequences) become \xNN, so a name can neither move the cursor nor
+ * fake a line of wisp's own output. Truncated to cap - 1 bytes (never in
+ * the middle of an escape); always NUL-terminated if cap > 0. */
+void util_printable(char *dst, size_t cap, const char *src);
 
 /* Monotonic time in seconds. */
 double util_now(void);

@@ -24,12 +24,16 @@
  * math) are forced inline (WISP_INLINE).
  */
 #include <ctype.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "codegen.h"
+#include "limits.h"
 #include "../common/util.h"
 #include "../engine/vmctx.h"
 
@@ -121,49 +125,6 @@ static int is_fn_def(const char *line, size_t len, const char *sym)
 		return 0;
 	const char *p = memmem(line, len, sym, n);
 	return p != NULL && p[-1] == ' ' && p + n < line + len && p[n] == '(';
-}
-
-/* The native stack one call of a function may need is bounded before its
- * code runs: wasm2c declares every local and operand-stack temporary as a C
- * variable at the top of the body, before FUNC_PROLOGUE, and zeroes the
- * locals there — before WISP_ENTRY can compare the stack pointer. A frame
- * larger than the stack headroom below the floor (instance.c) could write
- * past the fiber's stack, so such functions are refused here. */
-#define MAX_FRAME (64u * 1024)
-
-/* "  u32 w2c_l1 = 0, w2c_l2 = 0," or its continuation "      w2c_l9 = 0;" */
-static int is_decl_line(const char *line, size_t len)
-{
-	size_t i = 0;
-	while (i < len && line[i] == ' ')
-		i++;
-	if (i == 0)
-		return 0;
-	const char *p = line + i;
-	size_t rest = len - i;
-	static const char *const types[] = { "u32 ", "u64 ", "f32 ", "f64 ", "v128 ",
-	                                     "wasm_rt_funcref_t ", "wasm_rt_externref_t " };
-	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-		size_t tl = strlen(types[t]);
-		if (rest > tl + 4 && strncmp(p, types[t], tl) == 0 &&
-		    strncmp(p + tl, "w2c_", 4) == 0)
-			return 1;
-	}
-	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\r'))
-		len--;
-	return rest > 4 && len > i && strncmp(p, "w2c_", 4) == 0 && memchr(p, '(', rest) == NULL &&
-	       (line[len - 1] == ',' || line[len - 1] == ';') && memchr(p, '=', rest) != NULL;
-}
-
-/* Bytes the variables declared on a line may take (16 for v128 and
- * references, 8 otherwise). */
-static uint64_t decl_bytes(const char *line, size_t len)
-{
-	uint64_t n = 0;
-	for (const char *q = line; (q = memmem(q, len - (size_t)(q - line), "w2c_", 4)) != NULL; q += 4)
-		n++;
-	bool wide = memmem(line, len, "v128 ", 5) != NULL || memmem(line, len, "wasm_rt_", 8) != NULL;
-	return n * (wide ? 16 : 8);
 }
 
 /* Find the parameter types of Z_wisp_guest_instantiate in the header, after
@@ -280,36 +241,283 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 	return 0;
 }
 
-int codegen_translate(const char *wasm_path, const struct wasm_info *info,
-                      const char *workdir, char *tu_path, size_t tu_pathlen,
+/* ---- data segments: out of wasm2c's hands ---------------------------------
+ *
+ * wasm2c spells every data byte as "0x2a, " (6 bytes of C per byte of data)
+ * and the C compiler then parses it: 16 MiB of data took gcc -O2 21.6 s and
+ * 2.6 GB. So wasm2c gets a copy of the module in which every data segment is
+ * cut to its first byte (it still emits the array, the LOAD_DATA call that
+ * bounds-checks an active segment at instantiation, and the dropped flag and
+ * size of a passive one), and the rewrite below puts the real lengths back
+ * and points each array into the bytes of a linked object (blob.c). wasm2c
+ * runs with --no-debug-names, so data segment N is always
+ * data_segment_data_w2c_d<N>, whatever the name section says. */
+
+struct data_plan {
+	const struct wasm_info *info;
+	uint64_t *off;              /* each segment's offset in the blob */
+	uint32_t arrays, loads;     /* rewritten so far, checked at the end */
+	uint32_t want_arrays, want_loads;
+	bool skipping;              /* inside an array literal ... */
+	int64_t skipping_n;         /* ... of this segment */
+};
+
+static void put_leb(uint8_t **p, uint64_t v)
+{
+	do {
+		uint8_t b = v & 0x7f;
+		v >>= 7;
+		*(*p)++ = b | (v ? 0x80 : 0);
+	} while (v);
+}
+
+/* The module with every data segment cut to at most one byte, for wasm2c. */
+static int write_stripped(const uint8_t *bytes, size_t len, const struct wasm_info *info,
+                          const char *path, char *err, size_t errlen)
+{
+	const struct wasm_span sec = info->data_section;
+	size_t cap = 16 + (size_t)info->ndata_segments * 8;
+	for (uint32_t i = 0; i < info->ndata_segments; i++)
+		cap += info->data_segments[i].len_at - info->data_segments[i].at;
+	uint8_t *body = malloc(cap), *head = malloc(16);
+	int rc = 0;
+	if (body == NULL || head == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	uint8_t *b = body, *h = head;
+	put_leb(&b, info->ndata_segments);
+	for (uint32_t i = 0; i < info->ndata_segments; i++) {
+		const struct wasm_data_segment *d = &info->data_segments[i];
+		memcpy(b, bytes + d->at, d->len_at - d->at);
+		b += d->len_at - d->at;
+		put_leb(&b, d->len > 0);
+		if (d->len > 0)
+			*b++ = bytes[d->data_at];
+	}
+	*h++ = 11;                                   /* section 'data' */
+	put_leb(&h, (uint64_t)(b - body));
+	FILE *f = fopen(path, "wbe");
+	if (f == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	size_t after = sec.at + sec.len;
+	fwrite(bytes, 1, sec.at, f);
+	fwrite(head, 1, (size_t)(h - head), f);
+	fwrite(body, 1, (size_t)(b - body), f);
+	fwrite(bytes + after, 1, len - after, f);
+	if (fclose(f) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+	}
+out:
+	free(body);
+	free(head);
+	return rc;
+}
+
+/* The object holding every non-empty segment's bytes, in index order. */
+static int write_data_object(const uint8_t *bytes, const struct wasm_info *info,
+                             const char *path, char *err, size_t errlen)
+{
+	struct blob_piece *pieces = calloc(info->ndata_segments, sizeof(*pieces));
+	if (pieces == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	size_t n = 0;
+	for (uint32_t i = 0; i < info->ndata_segments; i++)
+		if (info->data_segments[i].len > 0)
+			pieces[n++] = (struct blob_piece){ bytes + info->data_segments[i].data_at,
+			                                   info->data_segments[i].len };
+	int rc = blob_write_object(path, "wisp_data", pieces, n);
+	free(pieces);
+	if (rc != 0)
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+/* The segment number after `prefix` at p (p + strlen(prefix) is a digit),
+ * or -1; *after is set past the digits. */
+static int64_t segment_after(const char *p, const char *end, const char *prefix,
+                             const char **after)
+{
+	size_t n = strlen(prefix);
+	if ((size_t)(end - p) <= n || strncmp(p, prefix, n) != 0 || !isdigit((unsigned char)p[n]))
+		return -1;
+	int64_t v = 0;
+	p += n;
+	while (p < end && isdigit((unsigned char)*p) && v < UINT32_MAX)
+		v = v * 10 + (*p++ - '0');
+	*after = p;
+	return v;
+}
+
+static bool segment_ok(const struct data_plan *dp, int64_t n)
+{
+	return n >= 0 && n < dp->info->ndata_segments && dp->info->data_segments[n].len > 0;
+}
+
+/* Rewrite one line of wasm2c's output that concerns data segments; false
+ * if it does not, so the caller writes it as it is. Every input line still
+ * becomes exactly one output line (line numbers name functions). */
+static bool rewrite_data_line(struct data_plan *dp, FILE *f, const char *p, size_t len)
+{
+	const char *end = p + len, *after;
+	if (dp->skipping) {
+		/* the array's bytes are dropped; its closing line names them */
+		if (len == 2 && p[0] == '}' && p[1] == ';') {
+			fprintf(f, "#define data_segment_data_w2c_d%" PRId64 " (wisp_data + %"
+			        PRIu64 "u)", dp->skipping_n, dp->off[dp->skipping_n]);
+			dp->skipping = false;
+		}
+		return true;
+	}
+	int64_t n = segment_after(p, end, "static const u8 data_segment_data_w2c_d", &after);
+	if (n >= 0) {
+		if (!segment_ok(dp, n) || strncmp(after, "[] = {", (size_t)(end - after)) != 0)
+			return false;             /* counted as missing at the end */
+		fputs("extern const u8 wisp_data[] __attribute__((visibility(\"hidden\")));", f);
+		dp->arrays++;
+		dp->skipping = true;
+		dp->skipping_n = n;
+		return true;
+	}
+	/* Two passes: find whether anything here is ours, then write. */
+	for (int write = 0; write < 2; write++) {
+		bool changed = false;
+		const char *q = p;
+		for (const char *hit; (hit = memmem(q, (size_t)(end - q), "data_segment_", 13)) != NULL;) {
+			/* LOAD_DATA(mem, offset, data_segment_data_w2c_dN, 1); */
+			if ((n = segment_after(hit, end, "data_segment_data_w2c_d", &after)) >= 0 &&
+			    segment_ok(dp, n) && end - after == 5 && memcmp(after, ", 1);", 5) == 0 &&
+			    memmem(p, len, "LOAD_DATA(", 10) != NULL) {
+				if (write) {
+					fwrite(q, 1, (size_t)(after - q), f);
+					fprintf(f, ", %" PRIu32 "u);", dp->info->data_segments[n].len);
+					dp->loads++;
+				}
+				q = end;
+				changed = true;
+				break;
+			}
+			/* memory.init: (instance->data_segment_dropped_w2c_dN ? 0 : 1) */
+			if ((n = segment_after(hit, end, "data_segment_dropped_w2c_d", &after)) >= 0 &&
+			    segment_ok(dp, n) && end - after >= 9 && memcmp(after, " ? 0 : 1)", 9) == 0) {
+				if (write) {
+					fwrite(q, 1, (size_t)(after - q), f);
+					fprintf(f, " ? 0 : %" PRIu32 "u)", dp->info->data_segments[n].len);
+				}
+				q = after + 9;
+				changed = true;
+				continue;
+			}
+			if (write)
+				fwrite(q, 1, (size_t)(hit + 13 - q), f);
+			q = hit + 13;
+		}
+		if (!changed)
+			return false;                 /* the caller writes it as it is */
+		if (write)
+			fwrite(q, 1, (size_t)(end - q), f);
+	}
+	return true;
+}
+
+static int plan_data(struct data_plan *dp, const struct wasm_info *info)
+{
+	*dp = (struct data_plan){ .info = info };
+	dp->off = calloc(info->ndata_segments ? info->ndata_segments : 1, sizeof(*dp->off));
+	if (dp->off == NULL)
+		return -ENOMEM;
+	uint64_t off = 0;
+	for (uint32_t i = 0; i < info->ndata_segments; i++) {
+		const struct wasm_data_segment *d = &info->data_segments[i];
+		dp->off[i] = off;
+		off += d->len;
+		dp->want_arrays += d->len > 0;
+		dp->want_loads += d->len > 0 && !d->passive;
+	}
+	return 0;
+}
+
+/* ---- running wasm2c --------------------------------------------------------- */
+
+static int run_wasm2c(const char *in, const char *gen_c, const struct util_limits *lim,
                       char *err, size_t errlen)
 {
-	char gen_c[4096], gen_h[4096];
-	snprintf(gen_c, sizeof(gen_c), "%s/wisp_guest.c", workdir);
-	snprintf(gen_h, sizeof(gen_h), "%s/wisp_guest.h", workdir);
-	snprintf(tu_path, tu_pathlen, "%s/tu.c", workdir);
-
-	/* A malformed "name" section must not make a module fail (custom
-	 * sections are not part of validation), but wasm2c rejects one unless
-	 * told to ignore debug names. */
-	char *argv[] = { "wasm2c", (char *)wasm_path, "-n", "wisp_guest",
-	                 "-o", gen_c, info->names_error ? "--no-debug-names" : NULL,
-	                 NULL };
+	/* --no-debug-names: a malformed name section must not fail a module
+	 * (wasm2c rejects one otherwise), and data segments keep their
+	 * index-based names (see above). wisp takes names from its own
+	 * reader. */
+	char *argv[] = { "wasm2c", (char *)in, "-n", "wisp_guest", "-o", (char *)gen_c,
+	                 "--no-debug-names", NULL };
 	char out[4096];
-	int rc = util_run(argv, out, sizeof(out), NULL, NULL);
+	struct util_run_status st;
+	int rc = util_run(argv, lim, out, sizeof(out), NULL, NULL, &st);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot run wasm2c: %s (install the wabt package)",
 		         strerror(-rc));
 		return rc;
 	}
-	if (rc != 0) {
-		/* wasm2c prints "<file>:<offset>: error: ..." lines; keep the first. */
-		char *nl = strchr(out, '\n');
-		if (nl)
-			*nl = '\0';
-		char *msg = strstr(out, "error: ");
-		snprintf(err, errlen, "invalid module: %s", msg ? msg + 7 : out);
+	if (st.code == 0)
+		return 0;
+	if (limits_explain("wasm2c", &st, lim, out, err, errlen))
+		return -E2BIG;
+	if (st.signal != 0) {
+		snprintf(err, errlen, "wasm2c crashed (%s) translating the module; wisp "
+		         "cannot run it", strsignal(st.signal));
 		return -EINVAL;
+	}
+	/* wasm2c prints "<file>:<offset>: error: ..." lines; keep the first. */
+	char *msg = strstr(out, "error: ");
+	msg = msg ? msg + 7 : out;
+	char *nl = strchr(msg, '\n');
+	if (nl)
+		*nl = '\0';
+	if (*msg == '\0')
+		snprintf(err, errlen, "invalid module: wasm2c refused it (status %d) "
+		         "without saying why", st.code);
+	else
+		snprintf(err, errlen, "invalid module: %s", msg);
+	return -EINVAL;
+}
+
+int codegen_translate(const char *wasm_path, const uint8_t *bytes, size_t len,
+                      const struct wasm_info *info, const struct util_limits *lim,
+                      const char *workdir, struct codegen_files *files,
+                      char *err, size_t errlen)
+{
+	char gen_c[PATH_MAX + 32], gen_h[PATH_MAX + 32], stripped[PATH_MAX + 32];
+	snprintf(gen_c, sizeof(gen_c), "%s/wisp_guest.c", workdir);
+	snprintf(gen_h, sizeof(gen_h), "%s/wisp_guest.h", workdir);
+	snprintf(stripped, sizeof(stripped), "%s/module.wasm", workdir);
+	snprintf(files->tu, sizeof(files->tu), "%s/tu.c", workdir);
+	files->data_obj[0] = '\0';
+
+	struct data_plan dp;
+	int rc = plan_data(&dp, info);
+	if (rc != 0) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	const char *in = wasm_path;
+	if (dp.want_arrays > 0) {
+		snprintf(files->data_obj, sizeof(files->data_obj), "%s/data.o", workdir);
+		if ((rc = write_stripped(bytes, len, info, stripped, err, errlen)) != 0 ||
+		    (rc = write_data_object(bytes, info, files->data_obj, err, errlen)) != 0) {
+			free(dp.off);
+			return rc;
+		}
+		in = stripped;
+	}
+	rc = run_wasm2c(in, gen_c, lim, err, errlen);
+	if (rc != 0) {
+		free(dp.off);
+		return rc;
 	}
 
 	uint8_t *src = NULL, *hdr = NULL;
@@ -317,9 +525,11 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 	if ((rc = util_read_file(gen_c, &src, &srclen)) != 0 ||
 	    (rc = util_read_file(gen_h, &hdr, &hdrlen)) != 0) {
 		free(src);
+		free(dp.off);
 		snprintf(err, errlen, "cannot read wasm2c output: %s", strerror(-rc));
 		return rc;
 	}
+	const char *tu_path = files->tu;
 	FILE *f = fopen(tu_path, "w");
 	if (f == NULL) {
 		rc = -errno;
@@ -344,8 +554,7 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 		goto out;
 	}
 	uint32_t nsyms = 0, nprologues = 0, ndefs = 0, line = 1;
-	bool in_def = false, in_decls = false;
-	uint64_t frame = 0;
+	bool in_def = false;
 	rc = 0;
 	const char *prelude = codegen_prelude();
 	fputs(prelude, f);
@@ -358,9 +567,6 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 		const char *q = p;
 		while (q < p + len && *q == ' ')
 			q++;
-		if (in_decls && !is_decl_line(p, len) &&
-		    !((size_t)(p + len - q) == 14 && strncmp(q, "FUNC_PROLOGUE;", 14) == 0))
-			in_decls = false;
 		if ((size_t)(p + len - q) == 14 && strncmp(q, "FUNC_PROLOGUE;", 14) == 0) {
 			fwrite(p, 1, (size_t)(q - p), f);
 			fputs("WISP_ENTRY();", f);
@@ -373,29 +579,14 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 		} else if (is_loop_label(p, len)) {
 			fwrite(p, 1, len, f);
 			fputs(" WISP_LOOP();", f);
+		} else if (rewrite_data_line(&dp, f, p, len)) {
+			/* a data segment's array, LOAD_DATA or memory.init */
 		} else {
 			if (nsyms < info->nfuncs && is_fn_decl(p, len, &syms[nsyms])) {
 				nsyms++;
 			} else if (!in_def && ndefs < nsyms && is_fn_def(p, len, syms[ndefs])) {
 				lines[ndefs * 2] = line;
 				in_def = true;
-				in_decls = true;
-				frame = 0;
-			} else if (in_def && in_decls && is_decl_line(p, len)) {
-				frame += decl_bytes(p, len);
-				if (frame > MAX_FRAME && rc == 0) {
-					uint32_t index = info->nfunc_imports + ndefs;
-					const char *fname = wasm_func_name(info, index);
-					char fb[32];
-					if (fname == NULL) {
-						snprintf(fb, sizeof(fb), "func[%u]", index);
-						fname = fb;
-					}
-					snprintf(err, errlen, "function %s needs more than %u KiB of native "
-					         "stack per call (its locals and operand stack); wisp "
-					         "allows %u KiB", fname, MAX_FRAME / 1024, MAX_FRAME / 1024);
-					rc = -E2BIG;
-				}
 			} else if (in_def && len == 1 && p[0] == '}') {
 				lines[ndefs * 2 + 1] = line;
 				in_def = false;
@@ -411,8 +602,11 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 	 * that may have them inlined, lie before it (-fno-toplevel-reorder). */
 	fputs("\n__attribute__((noinline)) static void wisp_code_end(void) "
 	      "{ __asm__ volatile(\"# wisp code end\"); }\n", f);
-	if (rc != 0) {
-		/* a function's frame is too large: err says which */
+	if (dp.arrays != dp.want_arrays || dp.loads != dp.want_loads) {
+		snprintf(err, errlen, "unexpected wasm2c output: %u of %u data segment arrays "
+		         "and %u of %u active segment loads found (wisp expects wabt 1.0.32's "
+		         "wasm2c)", dp.arrays, dp.want_arrays, dp.loads, dp.want_loads);
+		rc = -EPROTO;
 	} else if (nsyms != info->nfuncs || nprologues != info->nfuncs || ndefs != info->nfuncs) {
 		snprintf(err, errlen, "unexpected wasm2c output: %u functions, %u declarations, "
 		         "%u definitions, %u prologues (wisp expects wabt 1.0.32's wasm2c)",
@@ -430,6 +624,7 @@ int codegen_translate(const char *wasm_path, const struct wasm_info *info,
 		snprintf(err, errlen, "cannot write %s: %s", tu_path, strerror(errno));
 	}
 out:
+	free(dp.off);
 	free(src);
 	free(hdr);
 	return rc;

@@ -4,16 +4,29 @@
 #ifndef WISP_CODEGEN_H
 #define WISP_CODEGEN_H
 
+#include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wasm_reader.h"
+#include "../common/util.h"
 
-/* Translate the module at wasm_path (already read and checked into `info`)
- * into workdir/tu.c, whose path is written to tu_path. Returns 0, or a
- * negative errno with a message in err (-EINVAL: wasm2c rejected the
- * module; -EPROTO: wasm2c's output was not what wisp expects). */
-int codegen_translate(const char *wasm_path, const struct wasm_info *info,
-                      const char *workdir, char *tu_path, size_t tu_pathlen,
+/* What codegen_translate leaves in the work directory for the compiler. */
+struct codegen_files {
+	char tu[PATH_MAX + 32];          /* the translation unit */
+	char data_obj[PATH_MAX + 32];    /* the data segments' object to link,
+	                                    or "" (blob.c) */
+};
+
+/* Translate the module at wasm_path (its bytes[0, len), already read and
+ * checked into `info`) into workdir/tu.c plus, if it has data, an object
+ * with the data segments' bytes. wasm2c runs under `lim`. Returns 0, or a
+ * negative errno with a message in err (-EINVAL: wasm2c rejected or could
+ * not translate the module; -E2BIG: a limit stopped wasm2c; -EPROTO:
+ * wasm2c's output was not what wisp expects). */
+int codegen_translate(const char *wasm_path, const uint8_t *bytes, size_t len,
+                      const struct wasm_info *info, const struct util_limits *lim,
+                      const char *workdir, struct codegen_files *files,
                       char *err, size_t errlen);
 
 /* The prelude text pasted at the top of every translation unit. */

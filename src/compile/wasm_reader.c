@@ -657,6 +657,8 @@ static void read_import(struct rd *r, struct wasm_info *m,
 	case WASM_KIND_GLOBAL:
 		im->global_type = rd_valtype(r, "global type");
 		im->global_mutable = rd_mutability(r);
+		if (im->global_type == 'V' && m->v128_global == 0)
+			m->v128_global = m->nglobals + 1;
 		add_count(r, &m->nglobals, 1, WASM_LIMIT_GLOBALS, "globals");
 		break;
 	case WASM_KIND_TAG: {
@@ -738,9 +740,11 @@ static void read_global_section(struct rd *r, struct wasm_info *m)
 {
 	uint32_t n = rd_count(r, "globals", 3, WASM_LIMIT_GLOBALS);
 
+	uint32_t first = m->nglobals;
 	add_count(r, &m->nglobals, n, WASM_LIMIT_GLOBALS, "globals");
 	for (uint32_t i = 0; i < n && !r->failed; i++) {
-		rd_valtype(r, "global type");
+		if (rd_valtype(r, "global type") == 'V' && m->v128_global == 0)
+			m->v128_global = first + i + 1;
 		rd_mutability(r);
 		rd_const_expr(r, "global initializer");
 	}
@@ -954,6 +958,8 @@ static void read_body(struct rd *r, struct wasm_info *m, uint32_t i)
 	}
 	snprintf(r->region_buf, sizeof(r->region_buf), "body of function %"
 	         PRIu32, func);
+	m->bodies[i].at = (uint32_t)r->pos;
+	m->bodies[i].len = size;
 	struct region_save s = enter(r, size, r->region_buf);
 	uint32_t ngroups = rd_count(r, "local declarations", 2, UINT32_MAX);
 	for (uint32_t g = 0; g < ngroups && !r->failed; g++) {
@@ -982,18 +988,20 @@ static void read_code_section(struct rd *r, struct wasm_info *m)
 		fail(r, "section 'code' has %" PRIu32 " function bodies (count at "
 		     "byte %zu), but section 'function' declares %" PRIu32
 		     " functions", n, at, m->nfuncs);
+	m->bodies = rd_array(r, n, sizeof(*m->bodies));
 	for (uint32_t i = 0; i < n && !r->failed; i++)
 		read_body(r, m, i);
 }
 
 /* Data segment flags: 0 active in memory 0, 1 passive, 2 active with an
  * explicit memory index. */
-static void read_data_segment(struct rd *r, uint32_t i)
+static void read_data_segment(struct rd *r, struct wasm_data_segment *d, uint32_t i)
 {
 	size_t at = r->pos;
 	uint32_t flags = rd_u32(r, "data segment flags");
 	uint32_t len;
 
+	d->at = (uint32_t)at;
 	if (r->failed)
 		return;
 	if (flags > 2) {
@@ -1005,15 +1013,24 @@ static void read_data_segment(struct rd *r, uint32_t i)
 		rd_u32(r, "memory index");
 	if (flags != 1)
 		rd_const_expr(r, "data segment offset");
-	rd_bytes(r, &len, "data segment contents");
+	d->passive = flags == 1;
+	d->len_at = (uint32_t)r->pos;
+	const uint8_t *data = rd_bytes(r, &len, "data segment contents");
+	if (data != NULL) {
+		d->data_at = (uint32_t)(data - r->buf);
+		d->len = len;
+	}
 }
 
 static void read_data_section(struct rd *r, struct wasm_info *m)
 {
 	uint32_t n = rd_count(r, "data segments", 2, WASM_LIMIT_DATA_SEGS);
 
-	for (uint32_t i = 0; i < n && !r->failed; i++)
-		read_data_segment(r, i);
+	m->data_segments = rd_array(r, n, sizeof(*m->data_segments));
+	for (uint32_t i = 0; i < n && !r->failed; i++) {
+		read_data_segment(r, &m->data_segments[i], i);
+		m->data_bytes += m->data_segments[i].len;
+	}
 	m->ndata_segments = n;
 }
 
@@ -1118,6 +1135,10 @@ static void read_sections(struct rd *r, struct wasm_info *m,
 		}
 		if (id != SEC_CUSTOM && !check_order(r, seen, id, at))
 			return;
+		if (id == SEC_DATA) {
+			m->data_section.at = (uint32_t)at;
+			m->data_section.len = (uint32_t)(r->pos + size - at);
+		}
 		struct region_save s = enter(r, size, sections[id].region);
 		if (id == SEC_CUSTOM)
 			read_custom_section(r, names);
@@ -1385,6 +1406,11 @@ static void format_type(char *buf, size_t cap, const char *params,
 		}
 		cat(buf, cap, &n, ")");
 	}
+}
+
+void wasm_format_type(const struct wasm_functype *t, char *buf, size_t cap)
+{
+	format_type(buf, cap, t->params, t->results);
 }
 
 __attribute__((format(printf, 3, 4)))

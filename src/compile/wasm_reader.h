@@ -19,8 +19,12 @@
  * the indices the module's own tables of contents refer to (type indices of
  * functions and imports, export and start indices, unique export names).
  * Function bodies are only framed (size, local declarations, final `end`):
- * instructions are left to wasm2c's validator. memory64, shared memories,
- * 64-bit tables, custom page sizes and GC types are rejected by name.
+ * instructions are left to wasm2c's validator, after wasm_check_code (at
+ * compile time only) has refused the proposals wisp does not run — SIMD and
+ * exception handling among those read here — and over-deep nesting, by
+ * name. memory64, shared memories, 64-bit tables, custom page sizes and GC
+ * types are rejected by name. The offsets of the function bodies and of the
+ * data segments are kept (bodies, data_segments) for the compile step.
  *
  * The "name" custom section is read leniently, because an engine must not
  * reject a module for a bad custom section: if it is malformed it is ignored
@@ -61,6 +65,8 @@
 #define WASM_LIMIT_LOCALS       50000u     /* per function, params excluded */
 #define WASM_LIMIT_BODY_BYTES   7654321u
 #define WASM_MAX_PAGES          65536u     /* 64 KiB pages: 4 GiB */
+#define WASM_LIMIT_NESTING      10000u     /* blocks inside blocks (wasm2c
+                                              recurses per level) */
 
 /* Kinds of imports and exports, as encoded in the binary format. */
 enum wasm_kind {
@@ -102,6 +108,21 @@ struct wasm_export {
 	uint32_t index;                 /* in range for its index space */
 };
 
+/* A span of the module's bytes: [at, at + len). Modules are at most
+ * WASM_LIMIT_MODULE_BYTES long, so offsets fit in 32 bits. */
+struct wasm_span {
+	uint32_t at, len;
+};
+
+/* A data segment, where its parts are in the module's bytes. */
+struct wasm_data_segment {
+	uint32_t at;                    /* its flags (first byte of the entry) */
+	uint32_t len_at;                /* the LEB128 of its length */
+	uint32_t data_at;               /* its contents ... */
+	uint32_t len;                   /* ... and their length */
+	bool passive;
+};
+
 /* Everything wisp needs to know about a module before compiling it. Index
  * spaces put imports first: function i < nfunc_imports is the i-th
  * function import, function nfunc_imports + j is defined function j. All
@@ -125,6 +146,13 @@ struct wasm_info {
 	uint32_t ntags;                 /* imported + defined */
 	uint32_t nelem_segments;
 	uint32_t ndata_segments;
+	struct wasm_data_segment *data_segments;   /* ndata_segments of them */
+	uint64_t data_bytes;            /* their contents, in total */
+	struct wasm_span data_section;  /* the whole section 'data', id byte
+	                                   included (len 0: none) */
+	struct wasm_span *bodies;       /* nfuncs: each body, local declarations
+	                                   included, its size excluded */
+	uint32_t v128_global;           /* 1 + the first global of type v128, or 0 */
 	bool has_data_count;            /* datacount section present ... */
 	uint32_t data_count;            /* ... and its value (== ndata_segments) */
 
@@ -170,6 +198,9 @@ const char *wasm_func_name(const struct wasm_info *info, uint32_t func_index);
 const struct wasm_functype *wasm_func_type(const struct wasm_info *info,
                                            uint32_t func_index);
 
+/* "(i32, i64) -> (f32)": a function type for messages, truncated to cap. */
+void wasm_format_type(const struct wasm_functype *t, char *buf, size_t cap);
+
 /*
  * Decide whether wisp can run a module that wasm_read() accepted: every
  * function import must be one wisp provides (host_import_find()) with
@@ -179,5 +210,17 @@ const struct wasm_functype *wasm_func_type(const struct wasm_info *info,
  * Whether "_start" exists is left to the caller (wasm_find_export()).
  */
 int wasm_check_wisp(const struct wasm_info *info, char *err, size_t errlen);
+
+/*
+ * Check what the function bodies of a module wasm_read() accepted use
+ * (wasm_code.c): refuse, naming the feature, the function and the byte
+ * offset, the proposals wisp does not run (SIMD, exception handling, tail
+ * calls, typed function references, GC, threads), unknown instructions,
+ * and blocks nested deeper than max_depth. For the compile step: the cached
+ * path does not need it. bytes/len are the module wasm_read() read.
+ * Returns 0 or -EINVAL with a message.
+ */
+int wasm_check_code(const uint8_t *bytes, size_t len, const struct wasm_info *info,
+                    uint32_t max_depth, char *err, size_t errlen);
 
 #endif

@@ -69,10 +69,34 @@ struct engine_limits {
 struct engine_mem_pool *engine_mem_pool_new(size_t max_per_class);
 void engine_mem_pool_free(struct engine_mem_pool *p);
 
+/* The native stack budget of guest code. A wasm function may start only if
+ * the address of a local in its frame is at least ENGINE_STACK_HEADROOM above
+ * the low end of the stack it runs on (the entry check, WISP_ENTRY), and the
+ * compile pipeline refuses a module any of whose compiled functions needs
+ * more than ENGINE_MAX_FRAME bytes of stack per call (its frame, saved
+ * registers, return address and outgoing arguments; src/compile/stackcheck.c).
+ * So below a frame that passed its check lie at most one frame of its own
+ * and one callee's frame, which zeroes its locals before its own check can
+ * fail: 2 * ENGINE_MAX_FRAME. The rest of the headroom, ENGINE_TRAP_RESERVE,
+ * is for the trap path (which only records one return address before it
+ * unwinds) and for host functions, which get at least HEADROOM - MAX_FRAME.
+ * A function that passes the check can therefore never write below its
+ * stack. */
+#define ENGINE_STACK_HEADROOM (128u * 1024)
+#define ENGINE_MAX_FRAME (48u * 1024)
+#define ENGINE_TRAP_RESERVE (ENGINE_STACK_HEADROOM - 2 * ENGINE_MAX_FRAME)
+_Static_assert(ENGINE_TRAP_RESERVE >= 16 * 1024,
+               "the stack headroom must leave room for the trap path");
+
 /* Load a compiled module (shared object produced by the compile pipeline).
+ * If fd >= 0 the object is loaded from that open file (through
+ * /proc/self/fd, so what is loaded is the file that was verified, whatever
+ * happens to so_path meanwhile) and so_path only names it in messages and
+ * for its debug information; else it is loaded from so_path.
  * On failure returns a negative errno and writes a message to err.
- * The module stays loaded until engine_module_unload(). */
-int engine_module_load(const char *so_path, engine_module **out,
+ * The module stays loaded until engine_module_unload(); fd stays the
+ * caller's. */
+int engine_module_load(const char *so_path, int fd, engine_module **out,
                        char *err, size_t errlen);
 void engine_module_unload(engine_module *m);
 bool engine_module_has_start(const engine_module *m);

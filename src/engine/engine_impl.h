@@ -41,8 +41,6 @@ struct engine_module {
 
 enum instance_phase { PHASE_IDLE, PHASE_INSTANTIATE, PHASE_RUN };
 
-#define ENGINE_TRAP_PCS 64           /* return addresses kept from a trap */
-
 struct engine_instance {
 	engine_module *mod;
 	void *host;
@@ -52,16 +50,15 @@ struct engine_instance {
 	struct engine_result *res;   /* filled by trap/exit before unwinding */
 	uintptr_t stack_lo, stack_hi;/* the native stack the instance runs on */
 	engine_instance *prev_current;
-	/* A trap's return addresses, named after the unwind (instance.c). */
-	uintptr_t trap_pcs[ENGINE_TRAP_PCS];
-	int trap_npcs;
+	uintptr_t trap_pc;           /* innermost return address in the module's
+	                                code at the last trap (0: none) */
+	_Atomic int64_t *usage;      /* limits.usage, or &own_usage */
+	_Atomic int64_t own_usage;
 	/* Exception-handling proposal state (per instance, never global). */
 	uint32_t exc_tag, exc_size;
 	unsigned char exc_data[256];
 	WASM_RT_UNWIND_TARGET *exc_target;
 	uint32_t mem_initial_pages;  /* its memory's size when created (pooling) */
-	_Atomic int64_t *usage;      /* limits.usage, or &own_usage */
-	_Atomic int64_t own_usage;
 	/* The allocation that holds vmctx + wasm2c's instance struct. */
 	void *block;
 	struct wisp_vmctx *vmctx;
@@ -72,13 +69,17 @@ struct engine_instance {
  * wasm_rt_register_func_type() knows which module it registers for. */
 engine_module *engine_loading_module(void);
 
-/* The return addresses on the stack of a trap that began at frame fp,
- * innermost first (symbolize.c): cheap in stack, so it runs on the trap
- * path, however deep the guest's stack is. */
-int engine_trap_pcs(engine_instance *in, void **fp, uintptr_t *pcs, int max);
-/* The innermost wasm function among pcs, or NULL. Reading DWARF takes more
- * stack than a trap has left: called only after the unwind (enter()). */
-const char *engine_symbolize_pcs(engine_module *m, const uintptr_t *pcs, int n);
+/* The innermost return address inside the module's code on the stack of a
+ * trap that began at frame fp, or 0 (symbolize.c). Uses little stack: it
+ * runs on the trapping stack, which may be nearly exhausted. */
+uintptr_t engine_trap_pc(engine_instance *in, void **fp);
+/* The wasm function (its raw name-section name, or func[N]) whose code pc
+ * belongs to, or NULL. May read the module's DWARF: call it after the
+ * unwind. */
+const char *engine_symbolize_pc(engine_module *m, uintptr_t pc);
+/* After a trap has unwound to enter(): name its function in the result
+ * (escaped for a terminal). */
+void engine_attribute_trap(engine_instance *in);
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
 

@@ -11,8 +11,13 @@
  * Stack: a process's instance runs on its fiber's stack (engine_limits
  * stack_lo/hi); otherwise on the calling thread's stack, whose low end is
  * taken from the thread's attributes (at most 8 MiB below the entry frame).
- * The overflow limit is the low end plus STACK_HEADROOM for host functions
- * and the trap path.
+ * The overflow limit is the low end plus ENGINE_STACK_HEADROOM (engine.h
+ * says how that budget is split).
+ *
+ * A trap unwinds to enter() first and is attributed to its wasm function
+ * there (trap.c): the trap path below the trapping frame only records a
+ * return address, so it needs little stack, which matters when the trap is
+ * a stack overflow.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -23,7 +28,6 @@
 
 #include "engine_impl.h"
 
-#define STACK_HEADROOM (128u * 1024)
 #define STACK_MAX_USE (8u * 1024 * 1024)
 #define DEFAULT_FUEL 4000
 
@@ -45,15 +49,13 @@ static void thread_stack_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
 	}
 }
 
-/* Name the trapping function from the return addresses the trap kept.
- * libdw needs more stack than a fiber may have left (over 128 KiB to read
- * a large module's line table): see engine_limits.call_on_big_stack. */
+/* Name the trapping function from the return address the trap kept.
+ * Reading DWARF with libdw can take more stack than a small fiber has, so
+ * it runs on a big stack when the embedder offers one
+ * (engine_limits.call_on_big_stack: the scheduler thread's). */
 static void name_trap(void *arg)
 {
-	engine_instance *in = arg;
-	const char *name = engine_symbolize_pcs(in->mod, in->trap_pcs, in->trap_npcs);
-	if (name != NULL)
-		snprintf(in->res->function, sizeof(in->res->function), "%s", name);
+	engine_attribute_trap(arg);
 }
 
 /* Run fn(arg) as guest code of `in`; returns with in->res filled. */
@@ -67,25 +69,27 @@ static void enter(engine_instance *in, enum instance_phase phase,
 	} else {
 		thread_stack_bounds(here, &in->stack_lo, &in->stack_hi);
 	}
-	in->vmctx->stack_floor = in->stack_lo + STACK_HEADROOM;
+	in->vmctx->stack_floor = in->stack_lo + ENGINE_STACK_HEADROOM;
 	/* Atomic: the scheduler's tick may raise it from another thread. */
 	__atomic_store_n(&in->vmctx->stack_limit, in->vmctx->stack_floor, __ATOMIC_RELAXED);
 	in->vmctx->fuel = in->limits.fuel_per_slice;
 	in->phase = phase;
 	in->res->outcome = ENGINE_RETURNED;
 	in->prev_current = engine_set_current(in);
-	in->trap_npcs = 0;
+	bool trapped = false;
 	if (setjmp(in->unwind) == 0)
 		fn(arg);
-	engine_set_current(in->prev_current);
-	in->phase = PHASE_IDLE;
-	if (in->trap_npcs > 0) {
+	else
+		trapped = in->res->outcome == ENGINE_TRAPPED;
+	if (trapped) {
+		/* in->phase still says where it trapped (instantiation or not). */
 		if (in->limits.call_on_big_stack != NULL)
 			in->limits.call_on_big_stack(name_trap, in);
 		else
 			name_trap(in);
-		in->trap_npcs = 0;
 	}
+	engine_set_current(in->prev_current);
+	in->phase = PHASE_IDLE;
 }
 
 static void do_instantiate(void *arg)

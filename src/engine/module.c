@@ -56,11 +56,14 @@ static int cmp_range(const void *a, const void *b)
 	return (x->start > y->start) - (x->start < y->start);
 }
 
-int engine_module_load(const char *so_path, engine_module **out,
+int engine_module_load(const char *so_path, int fd, engine_module **out,
                        char *err, size_t errlen)
 {
 	*out = NULL;
-	void *dl = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+	char fd_path[64];
+	if (fd >= 0)
+		snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+	void *dl = dlopen(fd >= 0 ? fd_path : so_path, RTLD_NOW | RTLD_LOCAL);
 	if (dl == NULL) {
 		snprintf(err, errlen, "cannot load compiled module %s: %s",
 		         so_path, dlerror());

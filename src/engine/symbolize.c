@@ -165,61 +165,69 @@ static const struct fn_range *lookup(engine_module *m, uintptr_t pc)
 	return fn;
 }
 
+/* Is pc inside the module's wasm functions (before the end sentinel)? */
+static bool in_module_code(const engine_module *m, uintptr_t pc)
+{
+	return m->nfns > 0 && pc >= m->fns[0].start && pc < (uintptr_t)m->abi->code_end;
+}
+
 struct unwind_state {
-	uintptr_t pcs[MAX_FRAMES];
-	int n;
+	const engine_module *m;
+	uintptr_t pc;
+	int frames;
 };
 
+/* Stop at the first return address inside the module: the innermost wasm
+ * function (lookup() answers for any address in that range). */
 static _Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg)
 {
 	struct unwind_state *st = arg;
 	int before = 0;
 	uintptr_t pc = _Unwind_GetIPInfo(ctx, &before);
-	if (pc == 0 || st->n == MAX_FRAMES)
+	if (pc == 0 || ++st->frames > MAX_FRAMES)
 		return _URC_END_OF_STACK;
 	/* A return address may point just past a call that never returns:
 	 * look up the byte before it (the unwinder says which it is). */
-	st->pcs[st->n++] = before ? pc : pc - 1;
-	return _URC_NO_REASON;
+	pc = before ? pc : pc - 1;
+	if (!in_module_code(st->m, pc))
+		return _URC_NO_REASON;
+	st->pc = pc;
+	return _URC_END_OF_STACK;
 }
 
-/* Frame-pointer walk: return addresses within the instance's stack. */
-static int walk_frames(engine_instance *in, void **fp, uintptr_t *pcs, int max)
+/* Frame-pointer walk within the instance's stack. */
+static uintptr_t walk_frames(engine_instance *in, void **fp)
 {
-	int n = 0;
-	while (n < max) {
+	for (int n = 0; n < MAX_FRAMES; n++) {
 		uintptr_t f = (uintptr_t)fp;
 		if (f < in->stack_lo || f + 2 * sizeof(void *) > in->stack_hi ||
 		    (f & (sizeof(void *) - 1)) != 0)
 			break;
-		pcs[n++] = (uintptr_t)fp[1] - 1;
+		uintptr_t pc = (uintptr_t)fp[1] - 1;
+		if (in_module_code(in->mod, pc))
+			return pc;
 		void **next = (void **)fp[0];
 		if ((uintptr_t)next <= f)
 			break;
 		fp = next;
 	}
-	return n;
+	return 0;
 }
 
-int engine_trap_pcs(engine_instance *in, void **fp, uintptr_t *pcs, int max)
+uintptr_t engine_trap_pc(engine_instance *in, void **fp)
 {
-	if (in->mod->abi->flags & WISP_MODULE_FRAME_POINTERS)
-		return walk_frames(in, fp, pcs, max);
-	struct unwind_state st = { .n = 0 };
+	engine_module *m = in->mod;
+	if (m->abi->flags & WISP_MODULE_FRAME_POINTERS)
+		return walk_frames(in, fp);
+	struct unwind_state st = { .m = m };
 	_Unwind_Backtrace(collect, &st);
-	int n = st.n < max ? st.n : max;
-	memcpy(pcs, st.pcs, (size_t)n * sizeof(*pcs));
-	return n;
+	return st.pc;
 }
 
-const char *engine_symbolize_pcs(engine_module *m, const uintptr_t *pcs, int n)
+const char *engine_symbolize_pc(engine_module *m, uintptr_t pc)
 {
-	for (int i = 0; i < n; i++) {
-		const struct fn_range *fn = lookup(m, pcs[i]);
-		if (fn != NULL)
-			return fn->name;
-	}
-	return NULL;
+	const struct fn_range *fn = lookup(m, pc);
+	return fn != NULL ? fn->name : NULL;
 }
 
 struct symbolizer *symbolizer_new(void)

@@ -12,11 +12,17 @@
  * Which wasm function trapped is found from the return addresses on the
  * stack (symbolize.c): by frame pointers and addresses in the fast tier, by
  * the unwinder and DWARF line and inlining records in the optimized tier.
+ * The trap path itself only finds the innermost return address inside the
+ * module's code and unwinds; the name is looked up afterwards
+ * (engine_attribute_trap, from instance.c), because a trap may be a stack
+ * overflow with little stack left below it. Names come from the guest and
+ * are escaped before they reach a message.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "engine_impl.h"
+#include "common/util.h"
 
 static _Thread_local engine_instance *tl_current;
 
@@ -53,19 +59,17 @@ const char *wasm_rt_strerror(wasm_rt_trap_t trap)
 	return engine_trap_name(trap);
 }
 
-/* Keep what names the trapping wasm function: the return addresses now
- * (the frames are about to go), the name once unwound (instance.c: reading
- * DWARF needs more stack than a deep guest stack has left). */
-static void attribute(engine_instance *in, void **fp)
+void engine_attribute_trap(engine_instance *in)
 {
 	struct engine_result *r = in->res;
 	r->function[0] = '\0';
-	in->trap_npcs = 0;
 	if (in->phase == PHASE_INSTANTIATE) {
 		snprintf(r->function, sizeof(r->function), "<instantiation>");
 		return;
 	}
-	in->trap_npcs = engine_trap_pcs(in, fp, in->trap_pcs, ENGINE_TRAP_PCS);
+	const char *name = in->trap_pc ? engine_symbolize_pc(in->mod, in->trap_pc) : NULL;
+	if (name != NULL)
+		util_printable(r->function, sizeof(r->function), name);   /* guest text */
 }
 
 _Noreturn void engine_unwind(engine_instance *in)
@@ -80,7 +84,10 @@ static _Noreturn void trap_here(engine_instance *in, wasm_rt_trap_t kind,
 	r->outcome = ENGINE_TRAPPED;
 	r->trap = kind;
 	snprintf(r->message, sizeof(r->message), "%s", msg ? msg : "");
-	attribute(in, fp);
+	/* Only the return address is taken here: naming it (which may read
+	 * DWARF) happens after the unwind, in enter(), where the stack is
+	 * shallow again (engine.h: the trap path's stack budget). */
+	in->trap_pc = in->phase == PHASE_INSTANTIATE ? 0 : engine_trap_pc(in, fp);
 	engine_unwind(in);
 }
 

@@ -7,7 +7,12 @@
  * pages between stacks — an mprotect()ed page would split the mapping —
  * because overflow is caught before it happens: the reduction hook at every
  * wasm function entry compares the frame address with the fiber's limit,
- * which leaves STACK_HEADROOM (instance.c) for host code below it.
+ * which leaves ENGINE_STACK_HEADROOM (engine.h) below it, and the compile
+ * pipeline refuses any function whose frame could reach past that
+ * headroom. As a last line of defence the lowest stack-sized block of each
+ * slab is PROT_NONE: a bug in that reasoning then faults at the bottom of a
+ * slab instead of silently writing into whatever mapping lies below it.
+ * That costs one extra mapping per slab, not per stack.
  *
  * Freed stacks go to a LIFO free list and are reused warm: their pages are
  * already faulted in, and first-touch page faults cost 10-28 µs here, more
@@ -16,6 +21,7 @@
  * the list, so a burst of processes does not pin its peak memory forever.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -45,15 +51,15 @@ void stack_pool_init(struct stack_pool *p, size_t stack_size)
 	*p = (struct stack_pool){ 0 };
 	pthread_mutex_init(&p->lock, NULL);
 	p->stack_size = (stack_size + page - 1) & ~(page - 1);
+	/* One stack-sized block of each slab is its guard. */
 	p->slab_stacks = SLAB_BYTES / p->stack_size;
-	if (p->slab_stacks == 0)
-		p->slab_stacks = 1;
+	p->slab_stacks = p->slab_stacks > 1 ? p->slab_stacks - 1 : 1;
 }
 
 void stack_pool_destroy(struct stack_pool *p)
 {
 	for (size_t i = 0; i < p->nslabs; i++)
-		munmap(p->slabs[i], p->slab_stacks * p->stack_size);
+		munmap(p->slabs[i], (p->slab_stacks + 1) * p->stack_size);
 	free(p->slabs);
 	free(p->free);
 	pthread_mutex_destroy(&p->lock);
@@ -62,11 +68,15 @@ void stack_pool_destroy(struct stack_pool *p)
 
 static int grow(struct stack_pool *p)
 {
-	size_t bytes = p->slab_stacks * p->stack_size;
+	size_t bytes = (p->slab_stacks + 1) * p->stack_size;
 	char *slab = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (slab == MAP_FAILED)
 		return -1;
+	if (mprotect(slab, p->stack_size, PROT_NONE) != 0) {   /* the guard */
+		munmap(slab, bytes);
+		return -1;
+	}
 	/* The free list must be able to hold every stack there is, so that
 	 * stack_free never needs to allocate. */
 	size_t total = (p->nslabs + 1) * p->slab_stacks;
@@ -83,9 +93,10 @@ static int grow(struct stack_pool *p)
 		munmap(slab, bytes);
 		return -1;
 	}
-	/* Pushed in reverse so the lowest stack is handed out first. */
+	/* Pushed in reverse so the lowest stack is handed out first; stack i
+	 * lies above the guard. */
 	for (size_t i = p->slab_stacks; i-- > 0;)
-		if (push(&p->free, &p->nfree, &p->capfree, slab + i * p->stack_size) != 0)
+		if (push(&p->free, &p->nfree, &p->capfree, slab + (i + 1) * p->stack_size) != 0)
 			return -1;
 	return 0;
 }
@@ -105,9 +116,14 @@ void *stack_alloc(struct stack_pool *p)
 void stack_free(struct stack_pool *p, void *stack)
 {
 	pthread_mutex_lock(&p->lock);
+	/* capfree holds every stack ever made (grow), so this fits unless a
+	 * stack is freed twice: then say so rather than write past the list. */
+	if (p->nfree >= p->capfree) {
+		fprintf(stderr, "wisp: internal error: a fiber stack was freed twice (%p)\n", stack);
+		abort();
+	}
 	if (p->nfree >= TRIM_AT)
 		madvise(stack, p->stack_size, MADV_DONTNEED);
-	/* capfree holds every stack ever made (grow), so this fits */
 	p->free[p->nfree++] = stack;
 	p->live--;
 	pthread_mutex_unlock(&p->lock);

@@ -12,9 +12,10 @@ struct stack_pool {
 	size_t stack_size;        /* bytes per stack, a multiple of the page size */
 	void **free;              /* stacks ready for reuse (warm) */
 	size_t nfree, capfree;
-	void **slabs;             /* every mapping made, for stack_pool_destroy */
+	void **slabs;             /* every mapping made (its guard first), for
+	                             stack_pool_destroy */
 	size_t nslabs, capslabs;
-	size_t slab_stacks;       /* stacks per new slab */
+	size_t slab_stacks;       /* stacks per new slab, above its guard */
 	size_t live;              /* stacks handed out */
 };
 

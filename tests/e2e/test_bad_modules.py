@@ -189,3 +189,112 @@ def test_mutated_modules_never_crash(wisp, tmp_path, cache_dir):
         if r.code == 1:
             assert r.err.startswith(f"wisp: {f}: "), (i, r)
             assert len(r.err.splitlines()) == 1, (i, r)
+
+
+# ---- features wisp does not run: every refusal says what and where ----------
+
+def body_module(body, extra_types=b"", locals_=b"\x00"):
+    """One function (0, exported as _start) with this body (instructions
+    before the final end); its local declarations are locals_."""
+    code = locals_ + body + b"\x0b"
+    return (HEADER + section(1, vec([b"\x60\x00\x00"]) if not extra_types else extra_types)
+            + ONE_FUNC + MEMORY + EXPORTS + section(10, vec([leb(len(code)) + code])))
+
+
+V128_CONST = b"\xfd\x0c" + bytes(16)
+
+FEATURES = {
+    "simd": (body_module(V128_CONST + b"\xfd\x6e" + b"\x1a"),     # v128.const ... drop
+             "SIMD (v128) is not supported yet: function 0 uses instruction 0xfd 12 at byte"),
+    "simd-add": (body_module(b"\x41\x00\xfd\x11" + b"\x41\x00\xfd\x11" + b"\xfd\xae\x01\x1a"),
+                 "SIMD (v128) is not supported yet: function 0 uses instruction 0xfd 17 at byte"),
+    "simd-local": (body_module(b"", locals_=b"\x01\x01\x7b"),
+                   "SIMD (v128) is not supported yet: function 0 has a v128 local"),
+    "simd-param": (HEADER + section(1, vec([b"\x60\x00\x00", b"\x60\x01\x7b\x00"]))
+                   + section(3, vec([b"\x00", b"\x01"])) + MEMORY + EXPORTS
+                   + section(10, vec([b"\x02\x00\x0b", b"\x02\x00\x0b"])),
+                   "SIMD (v128) is not supported yet: function 1 takes or returns v128"),
+    "exceptions-tag": (HEADER + TYPE_VOID + ONE_FUNC + MEMORY + section(13, vec([b"\x00\x00"]))
+                       + EXPORTS + CODE,
+                       "exception handling is not supported: the module declares 1 exception tag"),
+    "exceptions-try": (body_module(b"\x06\x40\x0b"),
+                       "exception handling is not supported: function 0 uses instruction 0x06 at byte"),
+    "tail-call": (body_module(b"\x12\x00"),
+                  "tail calls are not supported: function 0 uses instruction 0x12 at byte"),
+    "threads": (body_module(b"\x41\x00\xfe\x10\x02\x00\x1a"),
+                "threads (atomic instructions) are not supported: function 0 uses instruction 0xfe 16"),
+    "unknown-op": (body_module(b"\xf0"), "function 0 uses an unknown instruction 0xf0 at byte"),
+    "deep-nesting": (body_module(b"\x02\x40" * 20000 + b"\x0b" * 20000),
+                     "function 0 nests blocks more than 10000 deep (at byte"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FEATURES))
+@pytest.mark.parametrize("cmd", ["run", "compile"])
+def test_unsupported_feature_is_named(wisp, tmp_path, cache_dir, case, cmd):
+    data, message = FEATURES[case]
+    f = tmp_path / f"{case}.wasm"
+    f.write_bytes(data)
+    r = wisp(cmd, "--tier", "fast", f, cache=cache_dir)
+    assert r.code == 1, r
+    assert r.err.startswith(f"wisp: {f}: {message}"), r
+    assert "invalid module: \n" not in r.err
+    assert len(r.err.splitlines()) == 1, r
+
+
+def test_named_function_is_named_in_a_refusal(wisp, tmp_path):
+    names = name_section(b"\x01" + leb(len(b"\x01\x00" + name("vector_math")))
+                         + b"\x01\x00" + name("vector_math"))
+    f = tmp_path / "named.wasm"
+    f.write_bytes(body_module(V128_CONST + b"\x1a") + names)
+    r = wisp("run", "--tier", "fast", f)
+    assert r.code == 1, r
+    assert "function 0 (vector_math) uses instruction 0xfd 12" in r.err, r
+
+
+def test_valid_bulk_memory_and_tables_are_not_refused(wisp, tmp_path):
+    # memory.fill, memory.copy, br_table, select with a type, ref.null,
+    # i64.const with a long immediate: the walk knows their immediates.
+    body = (b"\x41\x00\x41\x07\x41\x10\xfc\x0b\x00"          # memory.fill
+            + b"\x41\x20\x41\x00\x41\x10\xfc\x0a\x00\x00"      # memory.copy
+            + b"\x02\x40\x41\x01\x0e\x02\x00\x00\x00\x0b"      # block br_table
+            + b"\x41\x01\x41\x02\x41\x00\x1c\x01\x7f\x1a"      # select (result i32)
+            + b"\xd0\x70\x1a"                                  # ref.null func
+            + b"\x42\x80\x80\x80\x80\x80\x80\x80\x80\x80\x7f\x1a")   # i64.const -2^63
+    f = tmp_path / "bulk.wasm"
+    f.write_bytes(body_module(body))
+    r = wisp("run", "--tier", "fast", f)
+    assert (r.code, r.err) == (0, ""), r
+
+
+@pytest.mark.parametrize("params,results,shown", [
+    (b"\x01\x7f", b"\x00", "(i32) -> ()"),
+    (b"\x00", b"\x01\x7f", "() -> (i32)"),
+    (b"\x02\x7e\x7d", b"\x01\x7c", "(i64, f32) -> (f64)"),
+])
+def test_start_with_parameters_or_results_is_refused(wisp, tmp_path, params, results, shown):
+    body = b"".join(b"\x44" + bytes(8) if r == 0x7C else b"\x41\x00" for r in results[1:])
+    code = b"\x00" + body + b"\x0b"
+    data = (HEADER + section(1, vec([b"\x60" + params + results])) + ONE_FUNC + MEMORY + EXPORTS
+            + section(10, vec([leb(len(code)) + code])))
+    f = tmp_path / "start.wasm"
+    f.write_bytes(data)
+    r = wisp("run", "--tier", "fast", f)
+    assert r.code == 1, r
+    assert r.err == (f"wisp: {f}: the module's _start has type {shown}; a WASI command's "
+                     "_start takes no parameters and returns nothing\n"), r
+
+
+def test_guest_function_names_are_escaped_in_trap_messages(wisp, tmp_path):
+    # A name section entry with a terminal escape and a fake wisp line.
+    evil = "\x1b[2J\x1b[31mboom\nwisp: all good\r\u009b1m"
+    entry = b"\x01\x00" + name(evil)
+    names = name_section(b"\x01" + leb(len(entry)) + entry)
+    f = tmp_path / "evilname.wasm"
+    f.write_bytes(body_module(b"\x00") + names)        # unreachable
+    for tier in ("fast", "opt"):
+        r = wisp("run", "--tier", tier, f)
+        assert r.code == 134, r
+        assert r.err == ("wisp: trap: unreachable in \\x1b[2J\\x1b[31mboom\\x0awisp: all good"
+                         "\\x0d\\xc2\\x9b1m\n"), r
+        assert "\x1b" not in r.err and "\r" not in r.err and "\u009b" not in r.err

@@ -6,9 +6,9 @@ trap", or the guest's own failure status), or success — never a signal
 from the host and never a hang.
 
 N is sampled, not swept, to keep the suite fast; `WISP_FAULT_STEP=1` tries
-every N. Findings that are known bugs in src/ are recognised by their
-signature (the injector prints a backtrace on a fatal signal) and turn the
-test into an xfail naming the bug; anything else fails.
+every N. Every finding fails the test (the injector prints a backtrace on a
+fatal signal): the bugs this harness found are fixed and each has a
+regression test below; there is no list of known bugs to excuse a crash.
 """
 import os
 import subprocess
@@ -25,17 +25,6 @@ from conftest import ROOT, WISP
 
 INJECT = ROOT / "build" / "fault" / "inject.so"
 STEP = int(os.environ.get("WISP_FAULT_STEP", "0"))
-
-# Known bugs (reported to the lead): signature in stderr -> description.
-KNOWN = {
-    "XXH3_": "pipeline.c cache_path(): XXH3_createState() result unchecked; "
-             "NULL state crashes in XXH3_128bits_reset/update when malloc fails",
-    "registering function types": "table.c wasm_rt_register_func_type() aborts "
-                                  "on out of memory instead of failing the load",
-    "Z_wasi_snapshot_preview1Z_fd_prestat_get": "wasi.c wasi_ctx_new(): nfds is set before the fds calloc; on its "
-                "failure wasi_ctx_free() walks a NULL fd table (SIGSEGV)",
-}
-
 
 @pytest.fixture(scope="module")
 def inject():
@@ -95,21 +84,14 @@ def sweep(module, cache, tmp_path, var, samples, extra=None, opts=("--schedulers
     run(module, {}, cache, tmp_path)
     total = count(module, cache, tmp_path, var)
     step = STEP or max(1, total // samples)
-    problems, known = [], set()
+    problems = []
     for n in list(range(0, total + 2, step)) + [total - 1, total]:
         env = {"LD_PRELOAD": INJECT, var: n, **(extra or {})}
         code, out, err = run(module, env, cache, tmp_path, *opts)
         why = classify(code, out, err, n)
-        if why is None:
-            continue
-        sig = [k for k in KNOWN if k in err]
-        if sig:
-            known.update(sig)
-        else:
+        if why is not None:
             problems.append(f"{var}={n}: {why}")
     assert not problems, "\n".join(problems)
-    if known:
-        pytest.xfail("known bugs: " + "; ".join(KNOWN[k] for k in sorted(known)))
     return total
 
 
@@ -136,7 +118,7 @@ def test_malloc_fails_while_compiling(inject, guest, tmp_path):
         code, out, err = run(guest, {"LD_PRELOAD": inject, "WISP_FAULT_MALLOC": n}, cache,
                              tmp_path, "--schedulers", "1", "--tier", "fast", timeout=60)
         why = classify(code, out, err, n)
-        if why and not any(k in err for k in KNOWN):
+        if why:
             problems.append(f"{n}: {why}")
     assert not problems, "\n".join(problems)
 
@@ -163,11 +145,6 @@ COMPILERS = {
 }
 
 
-CACHE_POISON = ("pipeline.c: a compiler that exits 0 but writes a broken .so gets it renamed into "
-                "the cache before anything loads it: the run fails cleanly, but every later run "
-                "hits the cached file and fails the same way until the cache is cleared")
-
-
 # (writes_garbage was the cache-poisoning bug: fixed, pipeline.c now loads a
 # module before caching it.)
 @pytest.mark.parametrize("kind", sorted(COMPILERS))
@@ -188,6 +165,7 @@ def test_compiler_failure_is_a_clean_error(guest, tmp_path, kind, tier, var):
 # ---- regression tests for the bugs found (fixed; they keep them fixed) ----
 
 def first_signal(module, cache, tmp_path, var, ns, extra=None, opts=("--schedulers", "1")):
+    """The first N whose run hangs or dies by a signal, or None."""
     run(module, {}, cache, tmp_path)
     for n in ns:
         env = {"LD_PRELOAD": INJECT, var: n, **(extra or {})}

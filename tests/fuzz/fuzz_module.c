@@ -3,9 +3,10 @@
  *
  * Two targets from one file (see the fuzz block at the end of the Makefile):
  *
- *   fuzz_read     (default)  arbitrary bytes -> wasm_read -> wasm_check_wisp,
- *                            plus the lookups the pipeline makes on an
- *                            accepted module (exports, names, types).
+ *   fuzz_read     (default)  arbitrary bytes -> wasm_read -> wasm_check_wisp
+ *                            and wasm_check_code, plus the lookups the
+ *                            pipeline makes on an accepted module (exports,
+ *                            names, types).
  *   fuzz_codegen  (-DFUZZ_CODEGEN)  the same, and for every input the reader
  *                            accepts, the rest of the front end:
  *                            codegen_translate (wasm2c as a child process,
@@ -108,14 +109,17 @@ static void front_end(const uint8_t *data, size_t size, const struct wasm_info *
 		CHECK(mkdtemp(workdir) != NULL);
 		atexit(cleanup);
 	}
-	char wasm_path[300], tu[4096], err[512];
+	char wasm_path[300], err[512];
+	struct codegen_files files;
 	snprintf(wasm_path, sizeof(wasm_path), "%s/in.wasm", workdir);
 	FILE *f = fopen(wasm_path, "wb");
 	CHECK(f != NULL);
 	CHECK(fwrite(data, 1, size, f) == size);
 	CHECK(fclose(f) == 0);
 	err[0] = '\0';
-	int rc = codegen_translate(wasm_path, info, workdir, tu, sizeof(tu), err, sizeof(err));
+	struct util_limits lim = { .cpu_seconds = 60, .memory_bytes = 1ull << 30 };
+	int rc = codegen_translate(wasm_path, data, size, info, &lim, workdir, &files,
+	                           err, sizeof(err));
 	n_codegen++;
 	n_translated += rc == 0;
 	if (rc != 0) {
@@ -154,6 +158,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(rc == -EINVAL);
 		check_message(err, sizeof(err));
 	}
+	/* The compile step's walk of the bodies (wasm_code.c). */
+	memset(err, 0x7f, sizeof(err));
+	int code_rc = wasm_check_code(data, size, &info, WASM_LIMIT_NESTING, err, sizeof(err));
+	if (code_rc != 0) {
+		CHECK(code_rc == -EINVAL);
+		check_message(err, sizeof(err));
+	}
+	if (code_rc != 0)
+		rc = code_rc;
 #ifdef FUZZ_CODEGEN
 	else
 		front_end(data, size, &info);

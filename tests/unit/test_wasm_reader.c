@@ -1123,6 +1123,126 @@ static void test_random_mutations(void **state)
 	}
 }
 
+/* ---- where things are, and the code check (wasm_code.c) ------------------ */
+
+static void test_spans_of_data_and_bodies(void **state)
+{
+	struct buf m;
+	struct wasm_info info;
+
+	full_module(&m, NULL, NULL);
+	expect_read_ok(&m, &info);
+	assert_int_equal(info.ndata_segments, 1);
+	const struct wasm_data_segment *d = &info.data_segments[0];
+	assert_false(d->passive);
+	assert_int_equal(d->len, 2);
+	assert_int_equal(info.data_bytes, 2);
+	assert_memory_equal(m.b + d->data_at, "hi", 2);
+	assert_int_equal(m.b[d->len_at], 2);                /* the length's LEB */
+	assert_int_equal(m.b[d->at], 0x00);                 /* flags: active */
+	assert_int_equal(m.b[info.data_section.at], 11);   /* section id */
+	assert_true(d->data_at + d->len <= info.data_section.at + info.data_section.len);
+	/* bodies: after their size, local declarations included */
+	assert_int_equal(info.bodies[0].len, 2);
+	assert_memory_equal(m.b + info.bodies[0].at, "\x00\x0b", 2);
+	assert_int_equal(info.bodies[1].len, 6);
+	assert_memory_equal(m.b + info.bodies[1].at, "\x01\x02\x7e\x41\x00\x0b", 6);
+	wasm_info_free(&info);
+}
+
+/* One function of type () -> () with body bytes (local declarations
+ * first), checked by wasm_check_code on an exact-size copy. */
+static int check_body(const uint8_t *body, size_t n, uint32_t max_depth)
+{
+	struct buf m = { 0 }, c = { 0 };
+	put_header(&m);
+	SEC(&m, 1, 0x01, 0x60, 0x00, 0x00);
+	SEC(&m, 3, 0x01, 0x00);
+	put_u32(&c, 1);
+	put_u32(&c, (uint32_t)n);
+	put_bytes(&c, body, n);
+	put_section(&m, 10, &c);
+	uint8_t *copy = malloc(m.n);
+	assert_non_null(copy);
+	memcpy(copy, m.b, m.n);
+	struct wasm_info info;
+	int rc = wasm_read(copy, m.n, &info, err, sizeof(err));
+	assert_int_equal(rc, 0);
+	rc = wasm_check_code(copy, m.n, &info, max_depth, err, sizeof(err));
+	wasm_info_free(&info);
+	free(copy);
+	return rc;
+}
+
+#define CHECK_BODY(depth, ...) check_body(BYTES(__VA_ARGS__), (depth))
+
+static void test_code_check(void **state)
+{
+	/* valid: nested blocks, br_table, memory ops, a long i64.const */
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x02, 0x40, 0x03, 0x40, 0x41, 0x00, 0x0e, 0x01,
+	                            0x00, 0x01, 0x0b, 0x0b, 0x41, 0x00, 0x28, 0x02, 0x00, 0x1a,
+	                            0x42, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	                            0x7f, 0x1a, 0x41, 0x00, 0x41, 0x00, 0x41, 0x00, 0xfc, 0x0b,
+	                            0x00, 0x0b), 0);
+	assert_string_equal(err, "");
+	/* SIMD, tail call, exceptions, threads, GC, unknown */
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x41, 0x00, 0xfd, 0x11, 0x1a, 0x0b), -EINVAL);
+	expect_contains(err, "SIMD (v128) is not supported yet: function 0 uses instruction 0xfd 17 at byte");
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x12, 0x00, 0x0b), -EINVAL);
+	expect_contains(err, "tail calls are not supported: function 0 uses instruction 0x12");
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x06, 0x40, 0x0b, 0x0b), -EINVAL);
+	expect_contains(err, "exception handling is not supported");
+	assert_int_equal(CHECK_BODY(10, 0x00, 0xfe, 0x03, 0x00, 0x0b), -EINVAL);
+	expect_contains(err, "threads (atomic instructions) are not supported");
+	assert_int_equal(CHECK_BODY(10, 0x00, 0xfb, 0x01, 0x0b), -EINVAL);
+	expect_contains(err, "garbage collection");
+	assert_int_equal(CHECK_BODY(10, 0x00, 0xfc, 0x12, 0x0b), -EINVAL);
+	expect_contains(err, "function 0 uses an unknown instruction 0xfc 18 at byte");
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x27, 0x0b), -EINVAL);
+	expect_contains(err, "unknown instruction 0x27");
+	/* a v128 local */
+	assert_int_equal(CHECK_BODY(10, 0x01, 0x02, 0x7b, 0x0b), -EINVAL);
+	expect_contains(err, "function 0 has a v128 local");
+	/* nesting: 3 deep is fine with a limit of 3, 4 is not */
+	assert_int_equal(CHECK_BODY(3, 0x00, 0x02, 0x40, 0x02, 0x40, 0x02, 0x40, 0x0b, 0x0b,
+	                            0x0b, 0x0b), 0);
+	assert_int_equal(CHECK_BODY(3, 0x00, 0x02, 0x40, 0x02, 0x40, 0x02, 0x40, 0x02, 0x40,
+	                            0x0b, 0x0b, 0x0b, 0x0b, 0x0b), -EINVAL);
+	expect_contains(err, "nests blocks more than 3 deep");
+	/* if/else/end keep the depth right: two sibling ifs at depth 1 */
+	assert_int_equal(CHECK_BODY(1, 0x00, 0x41, 0x00, 0x04, 0x40, 0x05, 0x0b, 0x41, 0x00,
+	                            0x04, 0x40, 0x0b, 0x0b), 0);
+	/* cut short inside an immediate: no read past the body (ASan), left
+	 * to wasm2c's validator */
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x41, 0x80, 0x0b), 0);
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x0e, 0xff, 0xff, 0x0b), 0);
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x44, 0x00, 0x0b), 0);
+}
+
+static void test_code_check_types_and_tags(void **state)
+{
+	struct buf m = { 0 };
+	struct wasm_info info;
+
+	put_header(&m);
+	SEC(&m, 1, 0x01, 0x60, 0x00, 0x00);
+	SEC(&m, 13, 0x01, 0x00, 0x00);                       /* one tag */
+	expect_read_ok(&m, &info);
+	assert_int_equal(wasm_check_code(m.b, m.n, &info, 10, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "exception handling is not supported: the module declares "
+	                    "1 exception tag");
+	wasm_info_free(&info);
+
+	m.n = 0;
+	put_header(&m);
+	SEC(&m, 6, 0x01, 0x7b, 0x00, 0xfd, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0x0b);                                       /* a v128 global */
+	expect_read_ok(&m, &info);
+	assert_int_equal(wasm_check_code(m.b, m.n, &info, 10, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "SIMD (v128) is not supported yet: global 0 has type v128");
+	wasm_info_free(&info);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1149,6 +1269,9 @@ int main(void)
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_bit_flips),
 		cmocka_unit_test(test_random_mutations),
+		cmocka_unit_test(test_spans_of_data_and_bodies),
+		cmocka_unit_test(test_code_check),
+		cmocka_unit_test(test_code_check_types_and_tags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,19 +34,21 @@ static inline struct unit_module *unit_module_build(const char *wat_text)
 	fputs(wat_text, out);
 	fclose(out);
 	char *argv[] = { "wat2wasm", "--debug-names", wat, "-o", wasm, NULL };
-	if (util_run(argv, err, sizeof(err), NULL, NULL) != 0) {
+	struct util_run_status st;
+	if (util_run(argv, NULL, err, sizeof(err), NULL, NULL, &st) != 0 || st.code != 0) {
 		fprintf(stderr, "wat2wasm: %s\n", err);
 		return NULL;
 	}
 	setenv("WISP_CACHE_DIR", f->dir, 1);
-	char so[4096];
+	struct pipeline_so so;
 	if (pipeline_open(&f->p, err, sizeof(err)) != 0 ||
 	    wasm_file_load(&f->wf, wasm, err, sizeof(err)) != 0 ||
-	    pipeline_compile(&f->p, &f->wf, TIER_FAST, so, sizeof(so), err, sizeof(err)) != 0 ||
-	    engine_module_load(so, &f->mod, err, sizeof(err)) != 0) {
+	    pipeline_compile(&f->p, &f->wf, TIER_FAST, &so, err, sizeof(err)) != 0 ||
+	    engine_module_load(so.path, so.fd, &f->mod, err, sizeof(err)) != 0) {
 		fprintf(stderr, "unit_module_build: %s\n", err);
 		return NULL;
 	}
+	pipeline_so_close(&so);
 	return f;
 }
 
