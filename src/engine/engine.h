@@ -125,6 +125,16 @@ bool engine_module_has_spawn_entry(const engine_module *m);
 struct wisp_vmctx *engine_instance_vmctx(engine_instance *in);
 void engine_vmctx_preempt(struct wisp_vmctx *ctx);
 
+/* Hibernation (hibernate.c): give back the pages of in's memory, keeping
+ * what differs from the module's initial image in *out (NULL: nothing to
+ * keep, or no memory). 0, or -ENOMEM / -EAGAIN (nothing given back: the
+ * instance stays as it was). Thaw restores it and frees f; NULL is fine.
+ * Only while no code of the instance runs. */
+struct engine_frozen;
+int engine_instance_freeze(engine_instance *in, struct engine_frozen **out);
+void engine_instance_thaw(engine_instance *in, struct engine_frozen *f);
+size_t engine_frozen_bytes(const struct engine_frozen *f);
+
 /* The instance's exported linear memory, or NULL if it has none. */
 wasm_rt_memory_t *engine_instance_memory(engine_instance *in);
 

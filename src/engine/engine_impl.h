@@ -6,6 +6,7 @@
 #define WISP_ENGINE_IMPL_H
 
 #include <setjmp.h>
+#include <stdatomic.h>
 
 #include "engine.h"
 
@@ -37,7 +38,18 @@ struct engine_module {
 	uint32_t ntypes, captypes;
 	uint32_t ntags;
 	bool oom;                    /* registration ran out of memory */
+	/* The memory every instance starts with (hibernate.c): 0 not yet
+	 * captured, 1 being captured, 2 ready in `image`, 3 none. */
+	atomic_int image_state;
+	struct engine_image *image;
+	bool swap;                   /* swap was on at load: see hibernate.c */
 };
+
+struct engine_image;
+struct engine_frozen;
+/* Capture the image from the first instance, after instantiation. */
+void engine_image_capture(engine_instance *in);
+void engine_image_free(struct engine_image *img);
 
 enum instance_phase { PHASE_IDLE, PHASE_INSTANTIATE, PHASE_RUN };
 

@@ -126,6 +126,8 @@ engine_instance *engine_instance_new(engine_module *m, void *host,
 	in->w2c = (char *)block + sizeof(struct wisp_vmctx);
 	in->res = res;
 	enter(in, PHASE_INSTANTIATE, do_instantiate, in);
+	if (res->outcome == ENGINE_RETURNED)
+		engine_image_capture(in);   /* once per module: see hibernate.c */
 	if (res->outcome != ENGINE_RETURNED) {
 		/* Memories and tables allocated before the trap are owned by the
 		 * half-initialised instance; free_instance releases what exists

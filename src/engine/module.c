@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/sysinfo.h>
+
 #include "engine_impl.h"
 
 #define STR2(x) #x
@@ -95,6 +97,8 @@ int engine_module_load(const char *so_path, int fd, engine_module **out,
 	Dl_info info;
 	m->path = strdup(so_path);
 	m->sym = symbolizer_new();
+	struct sysinfo si;
+	m->swap = sysinfo(&si) != 0 || si.totalswap > 0;
 	if (dladdr(abi, &info) != 0)
 		m->base = (uintptr_t)info.dli_fbase;
 	if (m->path == NULL || m->sym == NULL) {
@@ -134,6 +138,7 @@ void engine_module_unload(engine_module *m)
 	free(m->types);
 	free(m->fns);
 	symbolizer_free(m->sym);
+	engine_image_free(m->image);
 	free(m->path);
 	dlclose(m->dl);
 	free(m);

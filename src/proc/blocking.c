@@ -96,8 +96,12 @@ int proc_run_blocking(struct proc *self, void (*fn)(void *), void *arg)
 	bp->tail = &job;
 	pthread_cond_signal(&bp->cond);
 	pthread_mutex_unlock(&bp->lock);
+	/* The job lives on this stack and a pool thread writes it: the
+	 * process must not hibernate (drop its stack) meanwhile. */
+	self->task.no_hibernate = true;
 	while (!atomic_load(&job.done))
 		proc_park(self);
+	self->task.no_hibernate = false;
 	return 0;
 }
 

@@ -112,6 +112,8 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->cpu_used = 0;
 	p->task.vmctx = NULL;
 	p->task.cpu_ticks = 0;
+	p->task.no_hibernate = false;
+	p->frozen = NULL;
 	p->wake.fire = fire_wake;
 	p->mem_limit = caps->max_memory;
 	atomic_store(&p->over_limit, false);
@@ -426,6 +428,8 @@ void proc_discard(struct proc *p)
 	}
 	registry_exit(&p->rt->registry, p);
 	sched_task_forget(&p->task);
+	engine_instance_thaw(p->inst, p->frozen);    /* frees the record */
+	p->frozen = NULL;
 	engine_instance_free(p->inst);
 	p->inst = NULL;
 	p->rt->hooks.end(proc_host(p));

@@ -129,6 +129,7 @@ struct proc {
 	/* Its wake timer, reused for every timed wait, so that parking with a
 	 * timeout allocates nothing and leaves nothing behind. */
 	struct sched_timer wake;
+	struct engine_frozen *frozen;   /* its memory, while hibernated */
 	/* send_after timers aimed at it (timers.c), under tlock: they are
 	 * charged to it, and cancelled when it ends (as BEAM does). */
 	atomic_flag tlock;

@@ -64,13 +64,20 @@ void proc_freeze(struct task *t, void *arg)
 {
 	(void)arg;
 	struct proc *p = proc_of_task(t);
-	(void)p;   /* linear memory: engine_instance_hibernate, to come */
+	if (p->inst == NULL || p->frozen != NULL)
+		return;
+	/* Failing (no memory for the record) leaves the memory as it is. */
+	engine_instance_freeze(p->inst, &p->frozen);
 }
 
 void proc_thaw(struct task *t, void *arg)
 {
 	(void)arg;
-	(void)t;
+	struct proc *p = proc_of_task(t);
+	if (p->frozen != NULL) {
+		engine_instance_thaw(p->inst, p->frozen);
+		p->frozen = NULL;
+	}
 }
 
 void proc_sleep(struct proc *self, int64_t ns)

@@ -408,7 +408,7 @@ static void idle_list_add(struct sched *s, struct task *t)
 static bool claim_waiting(struct task *t)
 {
 	task_lock(t);
-	bool ok = t->state == TASK_WAITING && t->hib.copy == NULL;
+	bool ok = t->state == TASK_WAITING && t->hib.copy == NULL && !t->no_hibernate;
 	if (ok)
 		t->state = TASK_FREEZING;
 	task_unlock(t);

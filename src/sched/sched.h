@@ -43,6 +43,8 @@ struct task {
 	uint8_t state;                /* enum task_state, under lock */
 	bool pending_wake;            /* woken while not waiting, under lock */
 	uint8_t why;                  /* enum task_yield, set before switching out */
+	bool no_hibernate;            /* its stack is in use while it waits (set
+	                                 by its user around such a wait) */
 	struct task *rq_next;         /* run queue link */
 	struct sched *sched;          /* the scheduler running it / that last did */
 	struct wisp_vmctx *vmctx;     /* instance the tick may preempt, or NULL */
