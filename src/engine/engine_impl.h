@@ -70,7 +70,8 @@ struct engine_instance {
 	uint32_t exc_tag, exc_size;
 	unsigned char exc_data[256];
 	WASM_RT_UNWIND_TARGET *exc_target;
-	uint32_t mem_initial_pages;  /* its memory's size when created (pooling) */
+	uint32_t mem_initial_pages;  /* its memory's size when created */
+	bool mem_pooled;             /* its memory is a pool slot (memory.c) */
 	/* The allocation that holds vmctx + wasm2c's instance struct. */
 	void *block;
 	struct wisp_vmctx *vmctx;

@@ -22,14 +22,20 @@
  * caps the process at ~32k memories in a 47-bit address space.
  *
  * Pooling (engine_mem_pool): a runtime that spawns many processes gives its
- * instances a pool. A freed memory of at most POOL_PAGES wasm pages is kept
- * by its page count and handed to the next instance asking for that many
- * initial pages. It must read as zeros again: only pages the kernel has
- * resident can hold anything, so those (mincore) are cleared with memset and
- * stay warm. A spawn then costs no mmap/munmap and no first-touch page
- * faults, which cost 10-28 us each on this kind of machine — more than the
- * rest of a spawn together.
+ * instances a pool. Memories of at most POOL_PAGES wasm pages come from
+ * slabs: one 32 MiB mapping (aligned to its size) holds a header page and
+ * as many memories of one size as fit, so a million memories are a few
+ * thousand kernel mappings and none is mapped or unmapped per spawn. A
+ * freed memory must read as zeros again before its slot is reused; only
+ * pages the kernel has resident can hold anything, so those are cleared
+ * with memset and stay warm (a spawn faults nothing). Which pages are
+ * resident costs a mincore() — more than the rest of a spawn on this kind
+ * of machine when done per memory — so freed slots are marked dirty and
+ * cleared a slab at a time, with one mincore over the slab, when the pool
+ * runs out of clean slots. A memory that grows leaves its slab (mremap
+ * moves it out; the hole is mapped again at once and the slot is clean).
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -42,16 +48,36 @@
 
 #define PAGE_SIZE_WASM 65536u
 #define MAX_PAGES 65536u
-#define POOL_PAGES 16u            /* memories up to 1 MiB are pooled */
+#define POOL_PAGES 32u            /* memories up to 2 MiB are pooled */
+#define SLAB_BYTES (32u << 20)    /* a slab: aligned to its size */
+#define SLAB_HEADER 4096u
+#define SLAB_MAX_SLOTS 512u
+#define SLAB_MAGIC 0x77697370736c6162ull
+
+/* At the start of every slab (its first page). */
+struct slab {
+	uint64_t magic;
+	uint32_t pages;               /* wasm pages per slot */
+	uint32_t nslots;
+	uint64_t dirty[SLAB_MAX_SLOTS / 64];   /* freed, not yet cleared */
+	struct slab *next_dirty;      /* in its class's list of dirty slabs */
+	bool listed;
+};
+
+struct mem_class {
+	struct slab **slabs;          /* every slab made, for freeing */
+	size_t nslabs, capslabs;
+	void **clean;                 /* slots ready to use (LIFO: warm) */
+	size_t nclean, capclean;      /* capclean >= every slot there is */
+	size_t nslots;
+	struct slab *dirty_slabs;
+};
 
 struct engine_mem_pool {
 	pthread_mutex_t lock;
-	size_t max_per_class;
+	size_t max_per_class;         /* clean slots kept warm; beyond, dropped */
 	bool swap;                    /* swap was on when the pool was made */
-	struct {
-		void **v;
-		size_t n, cap;
-	} cls[POOL_PAGES + 1];        /* by page count */
+	struct mem_class cls[POOL_PAGES + 1];   /* by page count */
 };
 
 struct engine_mem_pool *engine_mem_pool_new(size_t max_per_class)
@@ -71,9 +97,10 @@ void engine_mem_pool_free(struct engine_mem_pool *p)
 	if (p == NULL)
 		return;
 	for (unsigned c = 1; c <= POOL_PAGES; c++) {
-		for (size_t i = 0; i < p->cls[c].n; i++)
-			munmap(p->cls[c].v[i], (size_t)c * PAGE_SIZE_WASM);
-		free(p->cls[c].v);
+		for (size_t i = 0; i < p->cls[c].nslabs; i++)
+			munmap(p->cls[c].slabs[i], SLAB_BYTES);
+		free(p->cls[c].slabs);
+		free(p->cls[c].clean);
 	}
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -85,76 +112,165 @@ static struct engine_mem_pool *current_pool(void)
 	return in ? in->limits.mem_pool : NULL;
 }
 
+static size_t slot_bytes(uint32_t pages)
+{
+	return (size_t)pages * PAGE_SIZE_WASM;
+}
+
+static char *slot_addr(struct slab *s, uint32_t i)
+{
+	return (char *)s + SLAB_HEADER + (size_t)i * slot_bytes(s->pages);
+}
+
+static bool push_ptr(void ***v, size_t *n, size_t *cap, void *x)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void **q = realloc(*v, c * sizeof(*q));
+		if (q == NULL)
+			return false;
+		*v = q;
+		*cap = c;
+	}
+	(*v)[(*n)++] = x;
+	return true;
+}
+
+/* A new slab of `pages`-page slots, all clean (under lock). */
+static bool new_slab(struct engine_mem_pool *p, uint32_t pages)
+{
+	struct mem_class *c = &p->cls[pages];
+	/* Aligned to its size: twice the size mapped, the excess unmapped. */
+	char *raw = mmap(NULL, 2 * (size_t)SLAB_BYTES, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return false;
+	uintptr_t base = ((uintptr_t)raw + SLAB_BYTES - 1) & ~(uintptr_t)(SLAB_BYTES - 1);
+	if (base > (uintptr_t)raw)
+		munmap(raw, base - (uintptr_t)raw);
+	munmap((char *)base + SLAB_BYTES, (uintptr_t)raw + 2 * (size_t)SLAB_BYTES - base - SLAB_BYTES);
+	struct slab *s = (struct slab *)base;
+	uint32_t n = (uint32_t)((SLAB_BYTES - SLAB_HEADER) / slot_bytes(pages));
+	if (n > SLAB_MAX_SLOTS)
+		n = SLAB_MAX_SLOTS;
+	if (c->capclean < c->nslots + n) {
+		size_t cap = c->capclean ? c->capclean : 64;
+		while (cap < c->nslots + n)
+			cap *= 2;
+		void **q = realloc(c->clean, cap * sizeof(*q));
+		if (q == NULL) {
+			munmap(s, SLAB_BYTES);
+			return false;
+		}
+		c->clean = q;
+		c->capclean = cap;
+	}
+	if (!push_ptr((void ***)&c->slabs, &c->nslabs, &c->capslabs, s)) {
+		munmap(s, SLAB_BYTES);
+		return false;
+	}
+	s->magic = SLAB_MAGIC;
+	s->pages = pages;
+	s->nslots = n;
+	c->nslots += n;
+	for (uint32_t i = n; i-- > 0;)      /* the lowest slot first */
+		c->clean[c->nclean++] = slot_addr(s, i);
+	return true;
+}
+
+/* Clear the dirty slots of s (one mincore for the whole slab), making them
+ * clean (under lock). Resident pages are zeroed in place and stay warm; a
+ * page not resident may hold data in swap (dropped then); without swap it
+ * was never written since its last clearing. Clean slots beyond the class's
+ * quota give their pages back instead. */
+static void clear_slab(struct engine_mem_pool *p, struct slab *s)
+{
+	struct mem_class *c = &p->cls[s->pages];
+	size_t bytes = slot_bytes(s->pages), per = bytes / 4096;
+	size_t npages = (size_t)s->nslots * per;
+	unsigned char *vec = malloc(npages);
+	bool known = vec != NULL && mincore(slot_addr(s, 0), npages * 4096, vec) == 0;
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		if (!(s->dirty[i / 64] & (1ull << (i % 64))))
+			continue;
+		char *slot = slot_addr(s, i);
+		if (!known || c->nclean >= p->max_per_class) {
+			madvise(slot, bytes, MADV_DONTNEED);
+		} else {
+			const unsigned char *v = vec + (size_t)i * per;
+			for (size_t k = 0; k < per;) {
+				size_t j = k;
+				bool resident = v[k] & 1;
+				while (j < per && (bool)(v[j] & 1) == resident)
+					j++;
+				if (resident)
+					memset(slot + k * 4096, 0, (j - k) * 4096);
+				else if (p->swap)
+					madvise(slot + k * 4096, (j - k) * 4096, MADV_DONTNEED);
+				k = j;
+			}
+		}
+		/* capclean holds every slot of every slab (new_slab), so this fits. */
+		c->clean[c->nclean++] = slot;
+	}
+	memset(s->dirty, 0, sizeof(s->dirty));
+	free(vec);
+}
+
+/* A zeroed memory of `pages` pages from the pool, or NULL. */
 static void *pool_take(struct engine_mem_pool *p, uint32_t pages)
 {
-	void *m = NULL;
 	if (p == NULL || pages == 0 || pages > POOL_PAGES)
 		return NULL;
+	struct mem_class *c = &p->cls[pages];
+	void *m = NULL;
 	pthread_mutex_lock(&p->lock);
-	if (p->cls[pages].n > 0)
-		m = p->cls[pages].v[--p->cls[pages].n];
+	if (c->nclean == 0 && c->dirty_slabs != NULL) {
+		struct slab *s = c->dirty_slabs;
+		c->dirty_slabs = s->next_dirty;
+		s->listed = false;
+		clear_slab(p, s);
+	}
+	if (c->nclean > 0 || new_slab(p, pages))
+		m = c->clean[--c->nclean];
 	pthread_mutex_unlock(&p->lock);
 	return m;
 }
 
-/* Zero what can be non-zero: the resident pages, and — only where there is
- * swap — the non-resident ones (a page in swap is not resident but holds
- * data). Without swap a non-resident anonymous page was never written and
- * reads as zero, and leaving it alone saves an madvise whose TLB shootdown
- * across CPUs cost more than everything else in a spawn (skynet: 3x). */
-static void scrub(void *data, size_t bytes, bool swap)
+/* The slab a pooled memory's data lives in. */
+static struct slab *slab_of(const void *data)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t n = bytes / page;
-	unsigned char vec[POOL_PAGES * PAGE_SIZE_WASM / 4096];
-	if (n > sizeof(vec) || mincore(data, bytes, vec) != 0) {
-		madvise(data, bytes, MADV_DONTNEED);
-		return;
-	}
-	/* Resident pages are cleared in place (they stay warm); a page that is
-	 * not resident may still hold data in swap, so those runs are dropped. */
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		bool resident = vec[i] & 1;
-		while (j < n && (bool)(vec[j] & 1) == resident)
-			j++;
-		if (resident)
-			memset((char *)data + i * page, 0, (j - i) * page);
-		else if (swap)
-			madvise((char *)data + i * page, (j - i) * page, MADV_DONTNEED);
-		i = j;
-	}
+	struct slab *s = (struct slab *)((uintptr_t)data & ~(uintptr_t)(SLAB_BYTES - 1));
+	assert(s->magic == SLAB_MAGIC);
+	return s;
 }
 
-/* Keep a memory for reuse; false if the pool will not take it. */
-static bool pool_give(struct engine_mem_pool *p, void *data, uint32_t pages)
+/* Back to the pool, to be cleared later (freed by a process just now). */
+static void pool_give(struct engine_mem_pool *p, void *data)
 {
-	if (p == NULL || pages == 0 || pages > POOL_PAGES)
-		return false;
+	struct slab *s = slab_of(data);
+	uint32_t i = (uint32_t)(((char *)data - slot_addr(s, 0)) / slot_bytes(s->pages));
+	struct mem_class *c = &p->cls[s->pages];
 	pthread_mutex_lock(&p->lock);
-	bool room = p->cls[pages].n < p->max_per_class;
-	pthread_mutex_unlock(&p->lock);
-	if (!room)
-		return false;
-	scrub(data, (size_t)pages * PAGE_SIZE_WASM, p->swap);
-	pthread_mutex_lock(&p->lock);
-	bool ok = false;
-	if (p->cls[pages].n < p->max_per_class) {
-		if (p->cls[pages].n == p->cls[pages].cap) {
-			size_t cap = p->cls[pages].cap ? p->cls[pages].cap * 2 : 64;
-			void **v = realloc(p->cls[pages].v, cap * sizeof(*v));
-			if (v != NULL) {
-				p->cls[pages].v = v;
-				p->cls[pages].cap = cap;
-			}
-		}
-		if (p->cls[pages].n < p->cls[pages].cap) {
-			p->cls[pages].v[p->cls[pages].n++] = data;
-			ok = true;
-		}
+	s->dirty[i / 64] |= 1ull << (i % 64);
+	if (!s->listed) {
+		s->listed = true;
+		s->next_dirty = c->dirty_slabs;
+		c->dirty_slabs = s;
 	}
 	pthread_mutex_unlock(&p->lock);
-	return ok;
+}
+
+/* A slot a growing memory moved out of: mapped again (fresh, clean). */
+static void pool_refill(struct engine_mem_pool *p, void *data, uint32_t pages)
+{
+	void *q = mmap(data, slot_bytes(pages), PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (q == MAP_FAILED)
+		return;    /* the slot stays a hole: lost, not reused */
+	pthread_mutex_lock(&p->lock);
+	p->cls[pages].clean[p->cls[pages].nclean++] = data;
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* The module's own maximum; the owner's byte limit is checked by
@@ -190,6 +306,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages,
 	}
 	if (bytes != 0) {
 		mem->data = pool_take(current_pool(), initial_pages);
+		if (in != NULL)
+			in->mem_pooled = mem->data != NULL;
 		if (mem->data == NULL)
 			mem->data = map_bytes(bytes);
 		if (mem->data == NULL) {
@@ -231,6 +349,11 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 		engine_uncharge(in, new_bytes - mem->size);
 		return UINT32_MAX;
 	}
+	if (in != NULL && in->mem_pooled && p != mem->data) {
+		/* It left its slab: the slot is mapped again for others. */
+		pool_refill(current_pool(), mem->data, mem->pages);
+		in->mem_pooled = false;
+	}
 	mem->data = p;
 	mem->pages = (uint32_t)want;
 	mem->size = (uint32_t)new_bytes;
@@ -239,13 +362,13 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 
 void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 {
-	/* Only a memory still at its initial size is pooled: the pool is
-	 * taken from by initial size, and a grown one would wait forever. */
+	/* A pool slot goes back to its slab (cleared later); a memory that
+	 * grew has left its slab and is unmapped like any other. */
 	engine_instance *in = engine_current();
 	engine_uncharge(in, mem->size);
-	bool poolable = in != NULL && mem->pages == in->mem_initial_pages;
-	if (mem->data != NULL &&
-	    !(poolable && pool_give(current_pool(), mem->data, mem->pages)))
+	if (mem->data != NULL && in != NULL && in->mem_pooled)
+		pool_give(current_pool(), mem->data);
+	else if (mem->data != NULL)
 		munmap(mem->data, mem->size);
 	mem->data = NULL;
 	mem->size = 0;

@@ -168,8 +168,8 @@ static int spawn_bonds(struct proc *parent, struct proc *p, uint32_t flags,
 	out->pid = child;
 	out->monitor = 0;
 	if (flags & WISP_SPAWN_LINK) {
-		if (proc_set_add(&p->links, 0, me) != 0 ||
-		    proc_set_add(&parent->links, 0, child) != 0)
+		if (proc_set_add(&p->links, me, me) != 0 ||
+		    proc_set_add(&parent->links, child, child) != 0)
 			return -ENOMEM;
 	}
 	if (flags & WISP_SPAWN_MONITOR) {
@@ -212,8 +212,8 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 	p->arg = malloc(len ? len : 1);
 	rc = p->arg == NULL ? -ENOMEM : spawn_bonds(parent, p, flags, out);
 	if (rc != 0) {
-		proc_set_del_pid(&parent->links, make_pid(p));
-		proc_set_del_pid(&parent->watching, make_pid(p));
+		proc_set_del_ref(&parent->links, make_pid(p));
+		proc_set_del_pid_scan(&parent->watching, make_pid(p));
 		caps_uncharge(caps);
 		proc_unnew(p);
 		return rc;

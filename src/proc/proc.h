@@ -121,7 +121,7 @@ struct proc {
 
 	/* owned by the process itself (see the top of this file) */
 	bool trap_exit;
-	struct pidset links;      /* .ref unused */
+	struct pidset links;      /* keyed by the linked pid */
 	struct pidset watchers;   /* processes monitoring me */
 	struct pidset watching;   /* processes I monitor */
 	struct reg_name *names;   /* its registered names (registry's lock) */

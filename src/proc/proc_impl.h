@@ -132,11 +132,13 @@ _Noreturn void proc_die(struct proc *self, const struct reason *r);
 /* The exit path's signal handling: apply the bookkeeping signals left in
  * the closed mailbox, then tell links and monitors. */
 void proc_notify_exit(struct proc *p, const struct reason *why);
-/* The small sets a process owns (links: ref 0). */
+/* The small sets a process owns (pidset.c), keyed by ref; a link's ref is
+ * the other pid. */
 int proc_set_add(struct pidset *s, uint64_t ref, uint64_t pid);     /* 0 or -ENOMEM */
 uint64_t proc_set_del_ref(struct pidset *s, uint64_t ref);          /* its pid, or 0 */
-bool proc_set_del_pid(struct pidset *s, uint64_t pid);
-bool proc_set_has_pid(const struct pidset *s, uint64_t pid);
+bool proc_set_has(const struct pidset *s, uint64_t ref);
+/* Remove by pid, scanning (rare paths only). */
+bool proc_set_del_pid_scan(struct pidset *s, uint64_t pid);
 /* Free the link and monitor sets. */
 void proc_free_sets(struct proc *p);
 

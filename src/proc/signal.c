@@ -32,63 +32,6 @@
 static const struct reason reason_noproc = { WISP_EXIT_NOPROC, 0, "" };
 static const struct reason reason_killed = { WISP_EXIT_KILLED, 0, "" };
 
-/* ---- small sets owned by the process ---- */
-
-int proc_set_add(struct pidset *s, uint64_t ref, uint64_t pid)
-{
-	if (s->n == s->cap) {
-		uint32_t c = s->cap ? s->cap * 2 : 4;
-		struct pidref *v = realloc(s->v, c * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = c;
-	}
-	s->v[s->n++] = (struct pidref){ ref, pid };
-	return 0;
-}
-
-/* Remove the entry with this ref; the pid it was for, or 0. */
-uint64_t proc_set_del_ref(struct pidset *s, uint64_t ref)
-{
-	for (uint32_t i = 0; i < s->n; i++) {
-		if (s->v[i].ref == ref) {
-			uint64_t pid = s->v[i].pid;
-			s->v[i] = s->v[--s->n];
-			return pid;
-		}
-	}
-	return 0;
-}
-
-bool proc_set_del_pid(struct pidset *s, uint64_t pid)
-{
-	for (uint32_t i = 0; i < s->n; i++) {
-		if (s->v[i].pid == pid) {
-			s->v[i] = s->v[--s->n];
-			return true;
-		}
-	}
-	return false;
-}
-
-bool proc_set_has_pid(const struct pidset *s, uint64_t pid)
-{
-	for (uint32_t i = 0; i < s->n; i++)
-		if (s->v[i].pid == pid)
-			return true;
-	return false;
-}
-
-void proc_free_sets(struct proc *p)
-{
-	struct pidset *sets[] = { &p->links, &p->watchers, &p->watching };
-	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
-		free(sets[i]->v);
-		*sets[i] = (struct pidset){ NULL, 0, 0 };
-	}
-}
-
 /* ---- delivery ---- */
 
 /* Charge m to p's account (proc_charge_pushed): data is refusable,
@@ -229,11 +172,11 @@ static bool apply_bookkeeping(struct proc *self, struct msg *m)
 	int rc = 0;
 	switch (m->kind) {
 	case SIG_LINK:
-		if (!proc_set_has_pid(&self->links, m->from))
-			rc = proc_set_add(&self->links, 0, m->from);
+		if (!proc_set_has(&self->links, m->from))
+			rc = proc_set_add(&self->links, m->from, m->from);
 		break;
 	case SIG_UNLINK:
-		proc_set_del_pid(&self->links, m->from);
+		proc_set_del_ref(&self->links, m->from);
 		break;
 	case SIG_MONITOR:
 		rc = proc_set_add(&self->watchers, m->ref, m->from);
@@ -276,7 +219,7 @@ static void handle(struct proc *self, struct msg *m)
 		}
 		break;
 	case SIG_EXIT_LINK:
-		if (!proc_set_del_pid(&self->links, m->from))
+		if (proc_set_del_ref(&self->links, m->from) == 0)
 			break;      /* unlinked meanwhile */
 		/* a link's exit signal acts as exit_signal's: */
 		__attribute__((fallthrough));
@@ -342,18 +285,18 @@ void proc_notify_exit(struct proc *p, const struct reason *why)
 int proc_link(struct proc *self, uint64_t pid)
 {
 	uint64_t me = atomic_load(&self->pid);
-	if (pid == me || proc_set_has_pid(&self->links, pid))
+	if (pid == me || proc_set_has(&self->links, pid))
 		return 0;
-	if (proc_set_add(&self->links, 0, pid) != 0)
+	if (proc_set_add(&self->links, pid, pid) != 0)
 		return -ENOMEM;
 	struct msg *m = msg_new(SIG_LINK, pid, me, 0, 0, NULL, 0);
 	if (m == NULL) {
-		proc_set_del_pid(&self->links, pid);
+		proc_set_del_ref(&self->links, pid);
 		return -ENOMEM;
 	}
 	if (!proc_deliver(self->rt, pid, m)) {
 		msg_free(m);
-		proc_set_del_pid(&self->links, pid);
+		proc_set_del_ref(&self->links, pid);
 		apply_exit(self, pid, &reason_noproc);
 		die_if_doomed(self);
 	}
@@ -362,7 +305,7 @@ int proc_link(struct proc *self, uint64_t pid)
 
 int proc_unlink(struct proc *self, uint64_t pid)
 {
-	if (!proc_set_del_pid(&self->links, pid))
+	if (proc_set_del_ref(&self->links, pid) == 0)
 		return 0;
 	deliver_or_drop(self->rt, pid,
 	                msg_new(SIG_UNLINK, pid, atomic_load(&self->pid), 0, 0, NULL, 0));

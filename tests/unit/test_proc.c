@@ -135,6 +135,42 @@ static void reasons_round_trip(void **state)
 	msg_free(m);
 }
 
+/* ---- the sets a process owns ---- */
+
+/* Random adds and removals against a plain reference array: every lookup
+ * agrees, across the switch to the hashed index at 16 entries and back. */
+static void pidsets_agree_with_a_reference(void **state)
+{
+	struct pidset set = { 0 };
+	enum { N = 3000 };
+	static uint64_t keys[N];
+	static bool in[N];
+	uint64_t seed = 12345;
+	for (int i = 0; i < N; i++)
+		keys[i] = (1ull << 63) | (uint64_t)i * 7919 | (uint64_t)(i & 7) << 40;
+	for (int round = 0; round < 200000; round++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		int k = (int)((seed >> 33) % (round < 100000 ? N : 40));   /* large, then small */
+		if (in[k]) {
+			assert_int_equal(proc_set_del_ref(&set, keys[k]), (uint64_t)k + 1);
+			in[k] = false;
+		} else {
+			assert_int_equal(proc_set_add(&set, keys[k], (uint64_t)k + 1), 0);
+			in[k] = true;
+		}
+		if (round % 997 == 0) {
+			uint32_t count = 0;
+			for (int i = 0; i < N; i++) {
+				assert_int_equal(proc_set_has(&set, keys[i]), in[i]);
+				count += in[i];
+			}
+			assert_int_equal(set.n, count);
+		}
+	}
+	assert_int_equal(proc_set_del_ref(&set, 42), 0);
+	free(set.v);
+}
+
 /* ---- process table ---- */
 
 static void ptable_reuses_slots_with_new_generations(void **state)
@@ -295,6 +331,7 @@ int main(void)
 		cmocka_unit_test(closed_mailbox_refuses_and_returns_what_it_had),
 		cmocka_unit_test(concurrent_senders_keep_their_own_order),
 		cmocka_unit_test(reasons_round_trip),
+		cmocka_unit_test(pidsets_agree_with_a_reference),
 		cmocka_unit_test(ptable_reuses_slots_with_new_generations),
 		cmocka_unit_test(ptable_retires_a_slot_whose_generation_is_used_up),
 		cmocka_unit_test(registry_binds_finds_and_refuses),
