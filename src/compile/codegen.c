@@ -153,6 +153,38 @@ static int instantiate_params(const char *hdr, char types[][96], int max, int *n
 	return 0;
 }
 
+/* wisp_stack_pointer(), reading global idx: through wasm2c's accessor if
+ * the global is exported, else as the field wasm2c names w2c_g<idx>
+ * (wisp imports no globals, so no field is a pointer). Returns 1 if the
+ * field's name is unsure (an exported global is called "g<idx>" too) and
+ * nothing was written, 0 if written, -ENOMEM. */
+static int emit_stack_pointer(FILE *f, const struct wasm_info *info, uint32_t idx)
+{
+	char field[24];
+	snprintf(field, sizeof(field), "g%u", idx);
+	for (uint32_t i = 0; i < info->nexports; i++) {
+		const struct wasm_export *e = &info->exports[i];
+		if (e->kind != WASM_KIND_GLOBAL)
+			continue;
+		if (e->index == idx) {
+			size_t cap = 3 * strlen(e->name) + 8;
+			char *m = malloc(cap);
+			if (m == NULL)
+				return -ENOMEM;
+			mangle(e->name, m, cap);
+			fprintf(f, "static uint32_t wisp_stack_pointer(void *i) {\n"
+			           "  return (uint32_t)*Z_wisp_guestZ_%s((Z_wisp_guest_instance_t *)i);\n}\n", m);
+			free(m);
+			return 0;
+		}
+		if (strcmp(e->name, field) == 0)
+			return 1;
+	}
+	fprintf(f, "static uint32_t wisp_stack_pointer(void *i) {\n"
+	           "  return (uint32_t)((Z_wisp_guest_instance_t *)i)->w2c_%s;\n}\n", field);
+	return 0;
+}
+
 static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
                           const uint32_t *lines, uint32_t nsyms, const char *hdr,
                           char *err, size_t errlen)
@@ -233,11 +265,22 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 		nentries++;
 	}
 	fprintf(f, "  { 0, 0, 0, 0, 0 }\n};\n");
+	const char *sp_fn = "0";
+	if (info->stack_pointer != 0) {
+		int rc = emit_stack_pointer(f, info, info->stack_pointer - 1);
+		if (rc < 0) {
+			snprintf(err, errlen, "out of memory");
+			return rc;
+		}
+		if (rc == 0)
+			sp_fn = "wisp_stack_pointer";
+	}
 	fprintf(f, "__attribute__((visibility(\"default\"))) const struct wisp_module_abi wisp_module_v%d = {\n"
 	           "  %d, sizeof(Z_wisp_guest_instance_t), Z_wisp_guest_init_module,\n"
 	           "  wisp_instantiate, wisp_free, %s, %s, %s, wisp_fns, %uu,\n"
-	           "  (const void *)wisp_code_end, WISP_BUILD_FLAGS\n};\n",
-	        WISP_MODULE_ABI, WISP_MODULE_ABI, start_fn, spawn_fn, memory_fn, nentries);
+	           "  (const void *)wisp_code_end, WISP_BUILD_FLAGS, %s\n};\n",
+	        WISP_MODULE_ABI, WISP_MODULE_ABI, start_fn, spawn_fn, memory_fn, nentries,
+	        sp_fn);
 	return 0;
 }
 

@@ -742,11 +742,28 @@ static void read_global_section(struct rd *r, struct wasm_info *m)
 
 	uint32_t first = m->nglobals;
 	add_count(r, &m->nglobals, n, WASM_LIMIT_GLOBALS, "globals");
+	if (!r->failed && (m->global_mut_i32 = rd_array(r, m->nglobals, sizeof(bool))))
+		memset(m->global_mut_i32, 0, m->nglobals);
 	for (uint32_t i = 0; i < n && !r->failed; i++) {
-		if (rd_valtype(r, "global type") == 'V' && m->v128_global == 0)
+		char t = rd_valtype(r, "global type");
+		if (t == 'V' && m->v128_global == 0)
 			m->v128_global = first + i + 1;
-		rd_mutability(r);
+		bool mut = rd_mutability(r);
+		if (m->global_mut_i32)
+			m->global_mut_i32[first + i] = t == 'i' && mut;
+		size_t init_at = r->pos;
 		rd_const_expr(r, "global initializer");
+		/* Unnamed, global 0 is taken for LLVM's stack pointer when it
+		 * is a mutable i32 that starts at a 16-byte aligned address
+		 * past the first page (a counter starting at 0 is not). */
+		if (first + i == 0 && t == 'i' && mut && !r->failed &&
+		    r->buf[init_at] == 0x41 && r->buf[r->pos - 1] == 0x0b) {
+			struct rd c = *r;
+			c.pos = init_at + 1;
+			int32_t v = (int32_t)rd_leb(&c, 32, true, "i32.const immediate");
+			if (c.pos == r->pos - 1 && v >= 4096 && v % 16 == 0)
+				m->stack_pointer = 1;  /* unless the name section differs */
+		}
 	}
 }
 
@@ -1221,6 +1238,22 @@ static void read_module_name(struct rd *r, struct wasm_info *m)
 		m->module_name = arena_strndup(r, p, len);
 }
 
+/* Global names (subsection 7): only "__stack_pointer" matters to wisp. */
+static void read_global_names(struct rd *r, struct wasm_info *m)
+{
+	uint32_t n = rd_count(r, "global names", 2, UINT32_MAX);
+
+	if (n > 0)
+		m->stack_pointer = 0;   /* named globals: believe the names */
+	for (uint32_t i = 0; i < n && !r->failed; i++) {
+		uint32_t idx = rd_u32(r, "global index"), len;
+		const uint8_t *p = rd_name_span(r, &len, "global name");
+		if (p && len == 15 && memcmp(p, "__stack_pointer", 15) == 0 &&
+		    idx < m->nglobals && m->global_mut_i32 && m->global_mut_i32[idx])
+			m->stack_pointer = idx + 1;
+	}
+}
+
 static void read_function_names(struct rd *r, struct wasm_info *m,
                                 uint32_t *named)
 {
@@ -1268,6 +1301,8 @@ static void read_name_section(struct rd *outer, struct wasm_info *m,
 			read_module_name(&r, m);
 		else if (id == 1)
 			read_function_names(&r, m, &named);
+		else if (id == 7)
+			read_global_names(&r, m);
 		else
 			r.pos = r.end;
 		leave(&r, s);

@@ -153,6 +153,12 @@ struct wasm_info {
 	struct wasm_span *bodies;       /* nfuncs: each body, local declarations
 	                                   included, its size excluded */
 	uint32_t v128_global;           /* 1 + the first global of type v128, or 0 */
+	/* 1 + the global that is the module's shadow stack pointer, or 0: the
+	 * defined mutable i32 the name section calls "__stack_pointer", or,
+	 * when no global is named, global 0 if it is a defined mutable i32
+	 * (where LLVM's linker always puts it). Only used to word traps. */
+	uint32_t stack_pointer;
+	bool *global_mut_i32;           /* per global: defined, mutable, i32 */
 	bool has_data_count;            /* datacount section present ... */
 	uint32_t data_count;            /* ... and its value (== ndata_segments) */
 

@@ -18,6 +18,9 @@
  * overflow with little stack left below it. Names come from the guest and
  * are escaped before they reach a message.
  */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +62,67 @@ const char *wasm_rt_strerror(wasm_rt_trap_t trap)
 	return engine_trap_name(trap);
 }
 
+/* Rust's legacy mangling, which its wasm symbols use: _ZN, then
+ * length-prefixed path segments, the last one h<16 hex digits> (a hash),
+ * then E; "$LT$"-style escapes and ".." for "::" inside segments. Writes
+ * "crate::module::fn" to out (truncated) and returns true; false if name
+ * is not of that form (C++'s _ZN names lack the hash). */
+static bool demangle_rust(const char *name, char *out, size_t cap)
+{
+	static const struct { const char *esc, *ch; } escapes[] = {
+		{ "$LT$", "<" }, { "$GT$", ">" }, { "$RF$", "&" }, { "$BP$", "*" },
+		{ "$C$", "," }, { "$SP$", "@" }, { "$u20$", " " }, { "$u27$", "'" },
+		{ "$u5b$", "[" }, { "$u5d$", "]" }, { "$u7b$", "{" }, { "$u7d$", "}" },
+		{ "$u7e$", "~" }, { "$u3b$", ";" }, { "$u2b$", "+" }, { "$u22$", "\"" },
+	};
+	if (strncmp(name, "_ZN", 3) != 0)
+		return false;
+	const char *p = name + 3;
+	size_t n = 0;
+	bool hashed = false;
+	while (*p >= '0' && *p <= '9') {
+		char *end;
+		unsigned long len = strtoul(p, &end, 10);
+		if (len == 0 || strnlen(end, len) < len)
+			return false;
+		if (len == 17 && end[0] == 'h' && strspn(end + 1, "0123456789abcdef") >= 16 &&
+		    end[len] == 'E' && end[len + 1] == '\0') {
+			hashed = true;
+			break;
+		}
+		if (n > 0 && n + 2 < cap) {
+			memcpy(out + n, "::", 2);
+			n += 2;
+		}
+		for (const char *q = end; q < end + len && n + 1 < cap; ) {
+			if (q == end && q[0] == '_' && q[1] == '$') { q++; continue; }
+			if (q + 1 < end + len && q[0] == '.' && q[1] == '.') {
+				if (n + 2 < cap) { memcpy(out + n, "::", 2); n += 2; }
+				q += 2;
+				continue;
+			}
+			const char *rep = NULL;
+			size_t skip = 1;
+			for (size_t k = 0; *q == '$' && k < sizeof(escapes) / sizeof(escapes[0]); k++)
+				if (strncmp(q, escapes[k].esc, strlen(escapes[k].esc)) == 0) {
+					rep = escapes[k].ch;
+					skip = strlen(escapes[k].esc);
+				}
+			out[n++] = rep ? rep[0] : *q;
+			q += skip;
+		}
+		p = end + len;
+	}
+	if (!hashed || n == 0)
+		return false;
+	out[n] = '\0';
+	return true;
+}
+
+/* How close to address 0 the shadow stack pointer must be for an
+ * out-of-bounds access to count as its overflow. */
+#define SHADOW_STACK_SLACK 4096
+
 void engine_attribute_trap(engine_instance *in)
 {
 	struct engine_result *r = in->res;
@@ -68,8 +132,26 @@ void engine_attribute_trap(engine_instance *in)
 		return;
 	}
 	const char *name = in->trap_pc ? engine_symbolize_pc(in->mod, in->trap_pc) : NULL;
+	char plain[sizeof(r->function)];
+	if (name != NULL && demangle_rust(name, plain, sizeof(plain)))
+		name = plain;
 	if (name != NULL)
 		util_printable(r->function, sizeof(r->function), name);   /* guest text */
+	/* Toolchains put the shadow stack (the wasm program's own stack, in
+	 * its linear memory) below everything else and let it grow down to
+	 * address 0: overflowing it wraps the pointer and the next store is
+	 * out of bounds. Say so rather than leave a bare out-of-bounds access
+	 * (a leaf function's frame is not in the global yet: hence the slack). */
+	uint32_t (*sp)(void *) = in->mod->abi->stack_pointer;
+	if (r->trap == WASM_RT_TRAP_OOB && sp != NULL && r->message[0] == '\0') {
+		int32_t v = (int32_t)sp(in->w2c);
+		if (v < SHADOW_STACK_SLACK) {
+			r->trap = WASM_RT_TRAP_EXHAUSTION;
+			snprintf(r->message, sizeof(r->message), "shadow stack full "
+			         "(__stack_pointer %" PRId32 "): link with a larger "
+			         "-z stack-size", v);
+		}
+	}
 }
 
 _Noreturn void engine_unwind(engine_instance *in)

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define WISP_MODULE_ABI 1
+#define WISP_MODULE_ABI 2
 
 struct wisp_vmctx {
 	/* Reductions left in this slice: loop iterations, charged in batches
@@ -81,6 +81,10 @@ struct wisp_module_abi {
 	 * at the end of the unit, init code) belongs to no wasm function. */
 	const void *code_end;
 	uint32_t flags;                     /* WISP_MODULE_* */
+	/* The value of the module's shadow stack pointer (wasm_info's
+	 * stack_pointer), or NULL: an out-of-bounds trap near the bottom of
+	 * that stack is worded as a full shadow stack (trap.c). */
+	uint32_t (*stack_pointer)(void *instance);
 };
 
 #endif

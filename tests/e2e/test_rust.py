@@ -118,3 +118,17 @@ def test_bigstart_output(wisp, rust):
     assert 80_000 < m.stat().st_size < 300_000, m.stat().st_size
     r = wisp("run", m)
     assert (r.code, r.out, r.err) == (0, BIGSTART_LINE, ""), r
+
+
+def test_shadow_stack_overflow_is_named(wisp, rust):
+    """Rust's stack lives in linear memory below address 64 KiB; running
+    off its bottom is reported as such, under the demangled function name,
+    not as a bare out-of-bounds access in _ZN4deep7descend17h...E."""
+    m = rust("deep")
+    r = wisp("run", m, "50")
+    assert (r.code, r.out) == (0, "21\n"), r
+    r = wisp("run", m, "10000")
+    assert r.code == 134, r
+    assert "wisp: trap: call stack exhausted in deep::descend: shadow stack full " \
+           "(__stack_pointer " in r.err, r
+    assert "link with a larger -z stack-size" in r.err, r

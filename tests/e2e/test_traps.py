@@ -119,3 +119,39 @@ int main(int argc, char **argv) {
     r = wisp("run", "--tier", tier, m)
     assert r.code == 134, r
     assert "call stack exhausted" in r.err, r
+
+
+SHADOW = """
+(module
+  (memory (export "memory") 1)
+  {globals}
+  ;; a C-like frame: take 512 bytes off the stack pointer, store into them
+  (func $deep (param i32)
+    (global.set 0 (i32.sub (global.get 0) (i32.const 512)))
+    (i32.store (global.get 0) (local.get 0))
+    (if (local.get 0) (then (call $deep (i32.sub (local.get 0) (i32.const 1)))))
+    (global.set 0 (i32.add (global.get 0) (i32.const 512))))
+  (func (export "_start") (call $deep (i32.const 1000))))"""
+
+
+@pytest.mark.parametrize("globals,named", [
+    ('(global $__stack_pointer (mut i32) (i32.const 8192))', True),
+    # no names: global 0, a mutable i32 starting at an aligned address
+    ('(global (mut i32) (i32.const 8192))', True),
+    # exported: read through wasm2c's accessor
+    ('(global $__stack_pointer (export "sp") (mut i32) (i32.const 8192))', True),
+    # unnamed, but an exported global is called g0 as well: compiles, no claim
+    ('(global (mut i32) (i32.const 8192)) (global (export "g0") i32 (i32.const 1))', False),
+    # named otherwise: no claim
+    ('(global $counter (mut i32) (i32.const 8192))', False),
+])
+@pytest.mark.parametrize("tier", TIERS)
+def test_shadow_stack_overflow_is_named(wisp, build_wat, tier, globals, named):
+    m = build_wat(SHADOW.format(globals=globals), name="shadow")
+    r = wisp("run", "--tier", tier, m)
+    assert r.code == 134, r
+    if named:
+        assert "wisp: trap: call stack exhausted in deep: shadow stack full " \
+               "(__stack_pointer -" in r.err, r
+    else:
+        assert "wisp: trap: out of bounds memory access in deep\n" in r.err, r
