@@ -44,3 +44,14 @@ def test_bad_hibernate_after_is_a_usage_error(wisp, build_proc):
     for v in ("x", "-1s", "5parsecs"):
         r = wisp("run", "--hibernate-after", v, build_proc(GUEST), "events")
         assert r.code == 2, (v, r)
+
+
+def test_each_process_starts_from_the_image_and_keeps_its_own_writes(wisp, build_proc):
+    r = run(wisp, build_proc, "cow")
+    assert r.code == 0, r
+    assert r.out.splitlines() == [
+        "before initial, during initial, while frozen initial, after initial",
+        'writer: counter 99, text "written by the writer", zeroed written, pages +2',
+        'main: counter 7, text "initial image"',
+        "limited: first grow ok, second refused",
+    ], r

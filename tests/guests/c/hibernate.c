@@ -184,6 +184,142 @@ static void trap_after_wake(void)
 	printf("trap after wake: %s\n", buf + 8);
 }
 
+/* ---- the initial image: each process its own copy --------------------
+ *
+ * A writer changes a global, a data-segment string, a zeroed (bss) array
+ * and grows its memory, hibernates (its memory is kept as differences from
+ * the module's image) and wakes; readers spawned before, during and after
+ * must see the initial image, the writer its own changes. */
+static int counter = 7;                       /* data segment */
+static char text[32] = "initial image";       /* data segment */
+static unsigned char zeroed[70000];           /* bss, over a page */
+
+struct view { int counter; char text[32]; unsigned zeroed_sum; uint32_t pages; };
+
+static void look(struct view *v)
+{
+	v->counter = counter;
+	memcpy(v->text, text, sizeof v->text);
+	v->zeroed_sum = 0;
+	for (size_t i = 0; i < sizeof zeroed; i++)
+		v->zeroed_sum += zeroed[i];
+	v->pages = (uint32_t)__builtin_wasm_memory_size(0);
+}
+
+static void reader(const void *a, uint32_t len)
+{
+	wisp_pid_t parent;
+	memcpy(&parent, a, sizeof parent);
+	(void)len;
+	struct view v;
+	look(&v);
+	wisp_send(parent, 10, &v, sizeof v);
+}
+
+static void writer(const void *a, uint32_t len)
+{
+	wisp_pid_t parent;
+	memcpy(&parent, a, sizeof parent);
+	(void)len;
+	counter = 99;
+	strcpy(text, "written by the writer");
+	memset(zeroed, 0xab, sizeof zeroed);
+	uint32_t old = (uint32_t)__builtin_wasm_memory_grow(0, 2);
+	unsigned char *grown = (unsigned char *)(uintptr_t)(old * 65536u);
+	memset(grown, 0x5a, 2 * 65536);
+	wisp_send(parent, 11, "", 0);               /* written */
+	wisp_hibernate();
+	char buf[8];
+	struct wisp_msg_info info;
+	wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info);
+	struct view v;
+	look(&v);
+	int grown_ok = 1;
+	for (uint32_t i = 0; i < 2 * 65536; i++)
+		grown_ok &= grown[i] == 0x5a;
+	v.counter = grown_ok ? v.counter : -1;
+	wisp_send(parent, 12, &v, sizeof v);
+}
+
+/* A process whose memory came from the image is still held to its limit:
+ * with room for one more page (and 48 KiB for its table and the host's
+ * state, which the limit counts too), the first grow works, the second
+ * fails. */
+static void limited(const void *a, uint32_t len)
+{
+	wisp_pid_t parent;
+	memcpy(&parent, a, sizeof parent);
+	(void)len;
+	int first = __builtin_wasm_memory_grow(0, 1) != (size_t)-1;
+	int second = __builtin_wasm_memory_grow(0, 1) != (size_t)-1;
+	char r[2] = { (char)('0' + first), (char)('0' + second) };
+	wisp_send(parent, 13, r, 2);
+}
+
+static struct view receive_view(uint64_t tag)
+{
+	struct view v;
+	struct wisp_msg_info info;
+	wisp_receive(&tag, 1, WISP_INFINITY, &v, sizeof v, &info);
+	return v;
+}
+
+static int initial(const struct view *v, uint32_t pages)
+{
+	return v->counter == 7 && strcmp(v->text, "initial image") == 0 &&
+	       v->zeroed_sum == 0 && v->pages == pages;
+}
+
+static void cow(void)
+{
+	wisp_pid_t me = wisp_self();
+	uint64_t eleven = 11, thirteen = 13;
+	char buf[8];
+	struct wisp_msg_info info;
+
+	wisp_spawn(reader, &me, sizeof me);
+	struct view before = receive_view(10);
+	uint32_t pages = before.pages;
+	int ok = initial(&before, pages);
+
+	wisp_pid_t w = wisp_spawn(writer, &me, sizeof me);
+	wisp_receive(&eleven, 1, WISP_INFINITY, buf, sizeof buf, &info);
+	wisp_spawn(reader, &me, sizeof me);         /* while the writer has written */
+	struct view during = receive_view(10);
+	wisp_sleep(200 * MS);                        /* the writer is frozen by now */
+	wisp_spawn(reader, &me, sizeof me);
+	struct view frozen = receive_view(10);
+	wisp_send(w, 5, "wake", 4);
+	struct view mine = receive_view(12);
+	wisp_spawn(reader, &me, sizeof me);
+	struct view after = receive_view(10);
+	printf("before %s, during %s, while frozen %s, after %s\n",
+	       ok ? "initial" : "CHANGED", initial(&during, pages) ? "initial" : "CHANGED",
+	       initial(&frozen, pages) ? "initial" : "CHANGED",
+	       initial(&after, pages) ? "initial" : "CHANGED");
+	unsigned want = 0xab * (unsigned)sizeof zeroed;
+	printf("writer: counter %d, text \"%s\", zeroed %s, pages +%d\n", mine.counter,
+	       mine.text, mine.zeroed_sum == want ? "written" : "WRONG",
+	       (int)mine.pages - (int)pages);
+	struct view own;
+	look(&own);
+	printf("main: counter %d, text \"%s\"\n", own.counter, own.text);
+
+	int32_t h;
+	struct wisp_spawned out = { 0, 0 };
+	if (wisp_caps_new(&h) != WISP_OK ||
+	    wisp_caps_limit(h, WISP_LIMIT_MEMORY, (uint64_t)(pages + 1) * 65536 + 49152) != WISP_OK ||
+	    wisp_spawn_with(h, (uint32_t)(uintptr_t)limited, &me, sizeof me, 0, &out) != WISP_OK) {
+		printf("limited: spawn failed\n");
+		return;
+	}
+	wisp_caps_free(h);
+	char r[2];
+	wisp_receive(&thirteen, 1, WISP_INFINITY, r, sizeof r, &info);
+	printf("limited: first grow %s, second %s\n", r[0] == '1' ? "ok" : "refused",
+	       r[1] == '1' ? "ok" : "refused");
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -193,6 +329,8 @@ int main(int argc, char **argv)
 		loop(argc > 2 ? atoi(argv[2]) : 1000, argc > 3 ? atoi(argv[3]) : 5);
 	else if (!strcmp(c, "trap"))
 		trap_after_wake();
+	else if (!strcmp(c, "cow"))
+		cow();
 	else
 		return 2;
 	return 0;

@@ -325,3 +325,43 @@ fn codecs_per_mailbox() {
     Mailbox::<Vec<u8>>::new().process().send(&vec![1u8, 2]);
     assert_eq!(raw.receive_timeout(SEC).unwrap(), vec![2u8, 1, 2]);
 }
+
+#[inline(never)]
+fn descend(n: u64, parent: &mut [u8; 512]) -> u64 {
+    let mut local = [0u8; 512];
+    local[(n % 512) as usize] = n as u8;
+    parent[0] = local[3];
+    if n == 0 {
+        return local[0] as u64;
+    }
+    descend(n - 1, &mut local) + local[(n % 7) as usize] as u64
+}
+
+#[wisp::test]
+fn a_child_overflowing_its_small_shadow_stack_traps_alone() {
+    let me = Mailbox::<u64>::new();
+    // A sibling holding state in its own stack and memory, waiting.
+    let sibling = wisp::spawn(me.process(), |parent, mb: Mailbox<u64>| {
+        let mut keep = [7u8; 512];
+        let got = mb.receive().unwrap();
+        parent.send(&(descend(50, &mut keep) + got));
+    })
+    .unwrap();
+    let (p, mon) = wisp::spawn_monitor((), |_, _: Mailbox<()>| {
+        let mut top = [0u8; 512];
+        std::hint::black_box(descend(100_000, &mut top));
+    })
+    .unwrap();
+    match me.receive_event(SEC).unwrap() {
+        Event::Down { monitor, pid, reason: ExitReason::Trap(t) } => {
+            assert_eq!((monitor, pid), (mon, p.pid()));
+            assert!(t.starts_with("call stack exhausted in processes::descend: shadow stack full"), "{t}");
+        }
+        other => panic!("expected the child to trap, got {other:?}"),
+    }
+    // The sibling and this process go on, their stacks intact.
+    sibling.send(&1000);
+    assert_eq!(me.receive_timeout(SEC).unwrap(), 1021);
+    let mut top = [0u8; 512];
+    assert_eq!(descend(50, &mut top), 21);
+}
