@@ -66,17 +66,20 @@ struct engine_instance {
 	                                code at the last trap (0: none) */
 	_Atomic int64_t *usage;      /* limits.usage, or &own_usage */
 	_Atomic int64_t own_usage;
-	/* Exception-handling proposal state (per instance, never global). */
+	/* Exception-handling proposal state (per instance, never global);
+	 * its payload buffer made on the first throw (EXC_DATA_MAX bytes). */
 	uint32_t exc_tag, exc_size;
-	unsigned char exc_data[256];
+	unsigned char *exc_data;
 	WASM_RT_UNWIND_TARGET *exc_target;
 	uint32_t mem_initial_pages;  /* its memory's size when created */
 	bool mem_pooled;             /* its memory is a pool slot (memory.c) */
-	/* The allocation that holds vmctx + wasm2c's instance struct. */
-	void *block;
+	/* vmctx + wasm2c's instance struct, in the same allocation as this
+	 * struct, right after it (64-byte aligned). */
 	struct wisp_vmctx *vmctx;
-	void *w2c;                   /* wasm2c instance: block + sizeof(vmctx) */
+	void *w2c;                   /* wasm2c instance: vmctx + 1 */
 };
+
+#define EXC_DATA_MAX 256
 
 /* Set by module.c while init_module() runs, so that the context-free
  * wasm_rt_register_func_type() knows which module it registers for. */

@@ -102,36 +102,43 @@ engine_instance *engine_instance_new(engine_module *m, void *host,
                                      const struct engine_limits *lim,
                                      struct engine_result *res)
 {
-	memset(res, 0, sizeof(*res));
-	engine_instance *in = calloc(1, sizeof(*in));
+	res->outcome = ENGINE_RETURNED;
+	res->exit_code = 0;
+	res->trap = WASM_RT_TRAP_NONE;
+	res->function[0] = res->message[0] = '\0';
+	/* One allocation: this struct, then (64-byte aligned) the vmctx and
+	 * wasm2c's instance, which start zeroed (wasm2c's free tolerates
+	 * zeroed members of a half-made instance). */
+	size_t head = (sizeof(engine_instance) + 63) & ~(size_t)63;
 	size_t bytes = sizeof(struct wisp_vmctx) + m->abi->instance_size;
-	void *block = in ? aligned_alloc(64, (bytes + 63) & ~(size_t)63) : NULL;
-	if (block == NULL) {
-		free(in);
+	engine_instance *in = aligned_alloc(64, head + ((bytes + 63) & ~(size_t)63));
+	if (in == NULL) {
 		res->outcome = ENGINE_TRAPPED;
 		snprintf(res->message, sizeof(res->message), "out of memory creating an instance");
 		return NULL;
 	}
+	void *block = (char *)in + head;
 	memset(block, 0, bytes);
-	in->mod = m;
-	in->host = host;
+	*in = (engine_instance){
+		.mod = m,
+		.host = host,
+		.phase = PHASE_IDLE,
+		.res = res,
+		.vmctx = block,
+		.w2c = (char *)block + sizeof(struct wisp_vmctx),
+	};
 	if (lim)
 		in->limits = *lim;
 	if (in->limits.fuel_per_slice <= 0)
 		in->limits.fuel_per_slice = DEFAULT_FUEL;
 	in->usage = in->limits.usage;
-	in->block = block;
-	in->vmctx = block;
 	in->vmctx->owner = in;
-	in->w2c = (char *)block + sizeof(struct wisp_vmctx);
-	in->res = res;
 	enter(in, PHASE_INSTANTIATE, do_instantiate, in);
 	if (res->outcome == ENGINE_RETURNED)
 		engine_image_capture(in);   /* once per module: see hibernate.c */
 	if (res->outcome != ENGINE_RETURNED) {
 		/* Memories and tables allocated before the trap are owned by the
-		 * half-initialised instance; free_instance releases what exists
-		 * (wasm2c's free tolerates zeroed members). */
+		 * half-initialised instance; free_instance releases what exists. */
 		engine_instance_free(in);
 		return NULL;
 	}
@@ -146,7 +153,7 @@ void engine_instance_free(engine_instance *in)
 	engine_instance *prev = engine_set_current(in);
 	in->mod->abi->free_instance(in->w2c);
 	engine_set_current(prev);
-	free(in->block);
+	free(in->exc_data);
 	free(in);
 }
 

@@ -229,8 +229,10 @@ void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
 	engine_instance *in = tl_current;
 	if (in == NULL)
 		no_instance("exception");
-	if (size > sizeof(in->exc_data))
+	if (size > EXC_DATA_MAX)
 		engine_trap_msg(in, WASM_RT_TRAP_UNCAUGHT_EXCEPTION, "exception too large");
+	if (in->exc_data == NULL && (in->exc_data = malloc(EXC_DATA_MAX)) == NULL)
+		engine_trap_msg(in, WASM_RT_TRAP_UNCAUGHT_EXCEPTION, "out of memory for an exception");
 	in->exc_tag = tag;
 	in->exc_size = size;
 	memcpy(in->exc_data, values, size);

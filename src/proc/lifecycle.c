@@ -99,7 +99,9 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	}
 	mbox_init(&p->mbox);
 	atomic_store(&p->exiting, false);
-	p->names = NULL;
+	/* p->names is NULL already (calloc, then emptied by every exit) and
+	 * not written here: a registration that raced with the previous
+	 * incarnation's exit may still be looking at it (registry.c). */
 	p->rt = rt;
 	p->inst = NULL;
 	memset(proc_host(p), 0, rt->hooks.host_size);
@@ -290,7 +292,9 @@ static void slice_end(void *host)
 
 static void result_reason(const struct engine_result *res, struct reason *r)
 {
-	memset(r, 0, sizeof(*r));
+	r->kind = 0;
+	r->code = 0;
+	r->text[0] = '\0';   /* (no memset: every exit comes here) */
 	switch (res->outcome) {
 	case ENGINE_RETURNED:
 		r->kind = WISP_EXIT_NORMAL;
@@ -364,7 +368,10 @@ static void proc_fiber_main(void *arg)
 	struct proc *p = arg;
 	struct rt *rt = p->rt;
 	struct engine_result res;
-	memset(&res, 0, sizeof(res));
+	res.outcome = ENGINE_RETURNED;   /* (text fields are read up to their NUL) */
+	res.exit_code = 0;
+	res.trap = WASM_RT_TRAP_NONE;
+	res.function[0] = res.message[0] = '\0';
 	struct engine_limits lim = rt->limits;
 	lim.stack_lo = (uintptr_t)p->task.fiber.stack_lo;
 	lim.stack_hi = lim.stack_lo + rt->stacks.stack_size;

@@ -8,10 +8,13 @@
  * The bucket array doubles above load 1 and halves below 1/8, so churn of
  * register/unregister never leaves it large (no tombstones).
  *
- * A name is bound to a live process only: registration checks, under the
- * registry lock, that the process has not started exiting; the exit path
- * sets `exiting` and removes the process's names under the same lock, so a
- * dead process's name can never be found, nor registered.
+ * A name is bound to a live process only: registration links the name,
+ * then checks that the process has not started exiting (and takes the name
+ * back if it has); the exit path sets `exiting`, then looks at the
+ * process's names and removes them under the registry lock. Both orders
+ * are sequentially consistent, so one side always sees the other: a dead
+ * process's name can never be found, nor registered, and a process that
+ * never had a name exits without the lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -90,18 +93,24 @@ static struct reg_name **find(struct registry *r, const char *name, uint32_t len
 }
 
 /* Unlink n (found at *pp) from its bucket and its owner; free it. */
-static void remove_at(struct registry *r, struct reg_name **pp)
+static void unlink_at(struct registry *r, struct reg_name **pp, bool charged)
 {
 	struct reg_name *n = *pp;
 	*pp = n->hnext;
 	*n->pprev = n->pnext;
 	if (n->pnext != NULL)
 		n->pnext->pprev = n->pprev;
-	proc_uncharge(n->owner, sizeof(*n) + n->len);
+	if (charged)
+		proc_uncharge(n->owner, sizeof(*n) + n->len);
 	free(n);
 	r->count--;
 	if (r->cap > BUCKETS_MIN && r->count < r->cap / 8)
 		rehash(r, r->cap / 2);
+}
+
+static void remove_at(struct registry *r, struct reg_name **pp)
+{
+	unlink_at(r, pp, true);
 }
 
 int registry_put(struct registry *r, const char *name, uint32_t len, struct proc *p,
@@ -125,10 +134,8 @@ int registry_put(struct registry *r, const char *name, uint32_t len, struct proc
 		rc = -EEXIST;
 		goto out;
 	}
-	/* A name is charged to the process it names (freed with it). */
 	struct reg_name *n = malloc(sizeof(*n) + len);
-	if (n == NULL || proc_charge(p, sizeof(*n) + len) != 0) {
-		free(n);
+	if (n == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -142,9 +149,22 @@ int registry_put(struct registry *r, const char *name, uint32_t len, struct proc
 	if (p->names != NULL)
 		p->names->pprev = &n->pnext;
 	n->pprev = &p->names;
-	p->names = n;
+	__atomic_store_n(&p->names, n, __ATOMIC_SEQ_CST);
 	if (++r->count > r->cap)
 		rehash(r, r->cap * 2);
+	/* registry_exit sets `exiting`, then looks at names without the
+	 * lock: one of the two sees the other's store. If the exit went by
+	 * and the slot already holds a new process (exiting false again),
+	 * its pid differs: the pid was cleared before the slot was freed. */
+	if (atomic_load(&p->exiting) || atomic_load(&p->pid) != pid)
+		rc = -ESRCH;
+	/* A name is charged to the process it names (freed with it); only
+	 * now, when its exit, if under way, waits for this lock to take the
+	 * name off again. */
+	else if (proc_charge(p, sizeof(*n) + len) != 0)
+		rc = -ENOMEM;
+	if (rc != 0)
+		unlink_at(r, find(r, name, len), false);
 out:
 	pthread_mutex_unlock(&r->lock);
 	return rc;
@@ -176,8 +196,12 @@ int registry_get(struct registry *r, const char *name, uint32_t len, uint64_t *p
 
 void registry_exit(struct registry *r, struct proc *p)
 {
-	pthread_mutex_lock(&r->lock);
+	/* Most processes never had a name: no lock for them (every exit
+	 * taking the one registry lock made it a point of contention). */
 	atomic_store(&p->exiting, true);
+	if (__atomic_load_n(&p->names, __ATOMIC_SEQ_CST) == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
 	while (p->names != NULL) {
 		struct reg_name *n = p->names;
 		remove_at(r, find(r, n->name, n->len));

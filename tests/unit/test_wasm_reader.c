@@ -835,6 +835,66 @@ static void names_module(struct buf *m, const struct buf *names)
 	SEC(m, 10, 0x02, 0x02, 0x00, 0x0b, 0x02, 0x00, 0x0b);
 }
 
+/* A module with two globals: global 0 (mut i32) starting at `sp0` (3
+ * LEB128 bytes), global 1 an immutable i32; then a name section naming
+ * global `named` "__stack_pointer" (none if named < 0) and global 1 "g". */
+static void sp_module(struct buf *m, const uint8_t sp0[3], int named)
+{
+	struct buf g = { 0 }, c = { 0 }, sub = { 0 };
+
+	m->n = 0;
+	put_header(m);
+	put_u32(&g, 2);
+	put_bytes(&g, "\x7f\x01\x41", 3);
+	put_bytes(&g, sp0, 3);
+	put(&g, 0x0b);
+	put_bytes(&g, "\x7f\x00\x41\x00\x0b", 5);
+	put_section(m, 6, &g);
+	if (named >= 0) {
+		put_u32(&sub, 2);
+		put_u32(&sub, (uint32_t)named);
+		put_str(&sub, "__stack_pointer");
+		put_u32(&sub, named == 1 ? 0 : 1);
+		put_str(&sub, "g");
+		put_str(&c, "name");
+		put(&c, 0x07);
+		put_u32(&c, (uint32_t)sub.n);
+		put_bytes(&c, sub.b, sub.n);
+		put_section(m, 0, &c);
+	}
+}
+
+static void test_stack_pointer_global(void **state)
+{
+	static const uint8_t at64k[3] = { 0x80, 0x80, 0x04 };   /* 65536 */
+	static const uint8_t at0[3] = { 0x80, 0x80, 0x00 };     /* 0, padded */
+	static const uint8_t odd[3] = { 0x81, 0x80, 0x04 };     /* 65537 */
+	struct buf m = { 0 };
+	struct wasm_info info;
+
+	(void)state;
+	sp_module(&m, at64k, -1);       /* no names: LLVM's global 0 */
+	expect_read_ok(&m, &info);
+	assert_int_equal(info.stack_pointer, 1);
+	wasm_info_free(&info);
+	sp_module(&m, at0, -1);         /* a counter from 0 is not one */
+	expect_read_ok(&m, &info);
+	assert_int_equal(info.stack_pointer, 0);
+	wasm_info_free(&info);
+	sp_module(&m, odd, -1);         /* nor an unaligned start */
+	expect_read_ok(&m, &info);
+	assert_int_equal(info.stack_pointer, 0);
+	wasm_info_free(&info);
+	sp_module(&m, at0, 0);          /* named: believed, whatever its start */
+	expect_read_ok(&m, &info);
+	assert_int_equal(info.stack_pointer, 1);
+	wasm_info_free(&info);
+	sp_module(&m, at64k, 1);        /* the name on an immutable global: none */
+	expect_read_ok(&m, &info);
+	assert_int_equal(info.stack_pointer, 0);
+	wasm_info_free(&info);
+}
+
 static void test_name_section_lenient(void **state)
 {
 	struct buf m, n = { 0 };
@@ -860,7 +920,7 @@ static void test_name_section_lenient(void **state)
 	mn.n = 0;
 	put_str(&mn, "m2");
 	put_section(&n, 0x00, &mn);
-	put(&n, 0x07);                  /* unknown subsection: skipped */
+	put(&n, 0x20);                  /* unknown subsection: skipped */
 	put_u32(&n, 2);
 	put_bytes(&n, "\xff\xff", 2);
 	names_module(&m, &n);
@@ -1262,6 +1322,7 @@ int main(void)
 		cmocka_unit_test(test_limits_flags),
 		cmocka_unit_test(test_other_malformations),
 		cmocka_unit_test(test_name_section_lenient),
+		cmocka_unit_test(test_stack_pointer_global),
 		cmocka_unit_test(test_unknown_import),
 		cmocka_unit_test(test_import_signature),
 		cmocka_unit_test(test_non_function_imports),
