@@ -126,10 +126,12 @@ MILLION_READY_TARGET_S = 30.0  # 1M idle Rust processes
 RSS_SETTLE_S = 0.3             # after READY, before reading RSS
 HIBERNATE_AFTER = "200ms"      # --hibernate-after of the hibernated rows
 HIB_WAIT_S = 1.0               # after READY, before the first RSS reading
+HIB_WAIT_TINY_S = 0.5          # the same for --tiny (still > HIBERNATE_AFTER)
 HIB_SETTLE_MAX_S = 120.0       # give up waiting for the RSS to stop falling
 DEFAULT_HIBERNATE_S = 10.0     # wisp run's default --hibernate-after
 SKIP_SHARE = 0.6               # skip an idle run projected above this share
 ABORT_SHARE = 0.8              # stop a run whose RSS passes this share
+                               # (--abort-share sets it)
 SLEEP_PERIOD_S = 0.1           # the sleepers' period (in the programs)
 MIN_WAKE_SHARE = 0.9           # below: a note that the runtime fell behind
 
@@ -305,7 +307,7 @@ def memory_guard(what):
         rss = tree_rss_bytes(pid)
         if rss > limit:
             raise MemoryAbort(f"{what}: stopped: RSS {rss / 2**30:.1f} GiB passed "
-                              f"{ABORT_SHARE:.0%} of the {avail / 2**30:.1f} GiB available")
+                              f"{ABORT_SHARE * 100:g}% of the {avail / 2**30:.1f} GiB available")
     return watch
 
 
@@ -361,11 +363,11 @@ class Live:
         return tree_rss_bytes(self.proc.pid)
 
 
-def settled_rss(live, t_ready):
-    """RSS once HIB_WAIT_S has passed since READY and it has stopped falling
-    (less than 1% down over half a second); returns (bytes, seconds after
-    READY)."""
-    time.sleep(max(0.0, t_ready + HIB_WAIT_S - time.perf_counter()))
+def settled_rss(live, t_ready, wait):
+    """RSS once `wait` seconds have passed since READY and it has stopped
+    falling (less than 1% down over half a second); returns (bytes, seconds
+    after READY)."""
+    time.sleep(max(0.0, t_ready + wait - time.perf_counter()))
     last = live.rss()
     while time.perf_counter() - t_ready < HIB_SETTLE_MAX_S:
         time.sleep(0.5)
@@ -377,16 +379,17 @@ def settled_rss(live, t_ready):
     return last, time.perf_counter() - t_ready
 
 
-def idle_run(impl, n, hib, timeout):
+def idle_run(impl, n, hib, timeout, hib_wait=HIB_WAIT_S):
     """Starts the idle workload with n processes, waits for READY, reads the
-    RSS of the OS process tree (hibernated: once settled), kills it.
-    Returns (rss bytes, seconds from start to READY)."""
+    RSS of the OS process tree (hibernated: once settled, at least hib_wait
+    seconds after READY), kills it. Returns (rss bytes, seconds from start
+    to READY)."""
     with Live(impl, "idle", [n], n, hib, f"{impl.name} idle {n}{' hibernated' if hib else ''}") \
             as live:
         live.line("READY", timeout)
         t_ready = time.perf_counter()
         if hib:
-            rss, _ = settled_rss(live, t_ready)
+            rss, _ = settled_rss(live, t_ready, hib_wait)
         else:
             time.sleep(RSS_SETTLE_S)
             rss = live.rss()
@@ -434,15 +437,21 @@ class Workload:
     its rows; whether the hibernated variant runs; whether the best or the
     median of the runs counts."""
 
-    def __init__(self, name, args, procs, rows, kind="timed", prog=None, check=None, hib=False):
+    def __init__(self, name, args, procs, rows, kind="timed", prog=None, check=None, hib=False,
+                 hib_wait=HIB_WAIT_S):
         self.name, self.args, self.procs, self.rows = name, args, procs, rows
         self.kind, self.prog, self.check, self.hib = kind, prog or name, check, hib
+        self.hib_wait = hib_wait
         self.best = kind == "timed"
 
 
 def skynet_check(f, args):
     n = args[0]
     expect(f, "skynet", leaves=n, sum=n * (n - 1) // 2)
+
+
+def hib_wait(size):
+    return HIB_WAIT_TINY_S if size == "tiny" else HIB_WAIT_S
 
 
 def k(n):
@@ -473,7 +482,7 @@ def workloads(size):
                  kind="idle"),
         Workload("idlehib", [idle_n], idle_n,
                  [Row(f"idle, hibernated ({k(idle_n)})", "bytes", "rss", both_beam())],
-                 kind="idle", prog="idle", hib=True),
+                 kind="idle", prog="idle", hib=True, hib_wait=hib_wait(size)),
         Workload("pingpong", [pp_n], 2,
                  [Row(f"ping-pong round trip ({k(pp_n)})", "us", "pingpong_us",
                       [("wisp-c", "erlang")])],
@@ -543,8 +552,8 @@ def measure_once(wl, impl, timeout, notes):
     """One run of wl on impl: {row key: figure}."""
     if wl.kind == "idle":
         n = wl.args[0]
-        base, _ = idle_run(impl, 0, wl.hib, timeout)
-        full, ready = idle_run(impl, n, wl.hib, timeout)
+        base, _ = idle_run(impl, 0, wl.hib, timeout, wl.hib_wait)
+        full, ready = idle_run(impl, n, wl.hib, timeout, wl.hib_wait)
         if impl.name.startswith("wisp") and not wl.hib and ready > DEFAULT_HIBERNATE_S:
             notes.append(f"{wl.rows[0].label}, {impl.name}: READY after {ready:.1f} s: processes"
                          f" up longer than {DEFAULT_HIBERNATE_S:.0f} s (the default"
@@ -571,7 +580,8 @@ def measure_once(wl, impl, timeout, notes):
 def million_runs(impls, size):
     """(impl, N, hibernated?, target text) for the million table:
     1M Rust-guest and 2M C-guest processes with wisp's defaults and
-    hibernated, and BEAM (also hibernated) and Go at both sizes."""
+    hibernated, and BEAM (also hibernated) and Go at both sizes (--tiny:
+    1k and 2k, the peers at the first only)."""
     one, two = {"tiny": (1_000, 2_000)}.get(size, (1_000_000, 2_000_000))
     by = {i.name: i for i in impls}
     out = []
@@ -579,7 +589,7 @@ def million_runs(impls, size):
                             ("wisp-c", two, "runs")]:
         if name in by:
             out += [(by[name], n, False, target), (by[name], n, True, target)]
-    for n in (one, two):
+    for n in (one,) if size == "tiny" else (one, two):
         if "erlang" in by:
             out += [(by["erlang"], n, False, ""), (by["erlang"], n, True, "")]
         if "go" in by:
@@ -608,8 +618,8 @@ def million(impls, size, timeout, idle_seen, notes):
             notes.append(f"million, {label}: {msg}")
             continue
         try:
-            base, _ = idle_run(impl, 0, hib, timeout)
-            full, ready = idle_run(impl, n, hib, timeout)
+            base, _ = idle_run(impl, 0, hib, timeout, hib_wait(size))
+            full, ready = idle_run(impl, n, hib, timeout, hib_wait(size))
         except BenchError as e:
             status = "aborted" if isinstance(e, MemoryAbort) else "FAILED"
             print(f" {status}")
@@ -727,6 +737,7 @@ def parse_impls(ap, text):
 # --------------------------------------------------------------------------
 
 def main():
+    global ABORT_SHARE
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=None,
                     help="runs per implementation and workload (default 3; --quick: 1)")
@@ -743,6 +754,9 @@ def main():
                     help="comma-separated columns to run (default: wisp-c,wisp-rust,erlang,go;"
                          " wisp = both wisp columns)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per program run")
+    ap.add_argument("--abort-share", type=float, default=ABORT_SHARE,
+                    help="stop a run whose RSS passes this share of the memory available "
+                         f"when it started (default {ABORT_SHARE})")
     ap.add_argument("--tier", default="opt", choices=["opt", "fast"],
                     help="wisp's compile tier (default opt)")
     ap.add_argument("--wisp", default=os.environ.get("WISP_BIN", str(ROOT / "wisp")))
@@ -753,6 +767,9 @@ def main():
     runs = args.runs if args.runs is not None else (3 if size == "full" else 1)
     if runs < 1:
         ap.error("--runs must be at least 1")
+    if not 0 < args.abort_share <= 1:
+        ap.error("--abort-share must be in (0, 1]")
+    ABORT_SHARE = args.abort_share
     wanted_impls = parse_impls(ap, args.impls)
     wls = workloads(size)
     do_million, do_fiber = args.million, True
@@ -840,7 +857,8 @@ def main():
         table(rows, ["workload", "unit", *IMPLS, "C/erl", "Rust/erl", "C/go", "Rust/go",
                      "target", ""])
     if million_rows:
-        print()
+        if rows:
+            print()
         print("Million idle processes (ready: seconds from start to READY; RSS: the whole tree;"
               " per process: minus a run with none, / N)")
         table(million_rows, ["run", "processes", "settings", "ready s", "RSS GiB",
@@ -857,7 +875,7 @@ def main():
     if rows:
         print("idle = OS RSS of the whole process tree with N idle processes minus with none, / N;"
               f" hibernated: wisp --hibernate-after {HIBERNATE_AFTER}, BEAM erlang:hibernate/3,"
-              f" read >= {HIB_WAIT_S:g} s after READY once the RSS stopped falling.")
+              f" read >= {hib_wait(size):g} s after READY once the RSS stopped falling.")
     for n in notes:
         print(f"note: {n}")
     for e in errors:
