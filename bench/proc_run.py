@@ -631,7 +631,7 @@ def million(impls, size, timeout, idle_seen, notes):
         status = ("met" if not target.startswith("ready") or ready <= MILLION_READY_TARGET_S
                   else "MISSED") if target else ""
         print(f" ready {ready:.1f} s, {full / 2**30:.2f} GiB, {per:.0f} bytes/process")
-        rows.append([label, f"{n:,}", flags, f"{ready:.1f}", f"{full / 2**30:.2f}",
+        rows.append([label, f"{n:,}", flags, f"{ready:.2f}", f"{full / 2**30:.2f}",
                      f"{per:.0f}", target, status])
     return rows
 
