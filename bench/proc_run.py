@@ -59,8 +59,9 @@ elsewhere hits them alike.
 
 Memory guard: an idle run whose 100k figure projects more than 60% of the
 machine's available memory is skipped, and any run whose RSS passes 80% of
-what was available when it started is stopped; both are notes (and
-`aborted` in the million table), not errors.
+what was available when it started (--abort-share), or during which the
+machine's available memory falls below 10% of that, is stopped; both are
+notes (and `aborted` in the million table), not errors.
 
 Builds, into a temporary directory except the Rust target directory: erlc
 (BEAM's JIT runs the .beam); `go build` (no race detector); the C guests
@@ -132,6 +133,7 @@ DEFAULT_HIBERNATE_S = 10.0     # wisp run's default --hibernate-after
 SKIP_SHARE = 0.6               # skip an idle run projected above this share
 ABORT_SHARE = 0.8              # stop a run whose RSS passes this share
                                # (--abort-share sets it)
+LOW_SHARE = 0.1                # ... or when MemAvailable falls below this share
 SLEEP_PERIOD_S = 0.1           # the sleepers' period (in the programs)
 MIN_WAKE_SHARE = 0.9           # below: a note that the runtime fell behind
 
@@ -299,7 +301,9 @@ class WispRust(Wisp):
 
 def memory_guard(what):
     """A watch for run_watched/read_line_with: raises MemoryAbort once the
-    RSS of the process tree passes ABORT_SHARE of the memory available now."""
+    RSS of the process tree passes ABORT_SHARE of the memory available now,
+    or the machine's available memory falls below LOW_SHARE of that (others
+    on a shared machine may be growing too)."""
     avail = mem_available()
     limit = ABORT_SHARE * avail if avail else float("inf")
 
@@ -308,6 +312,10 @@ def memory_guard(what):
         if rss > limit:
             raise MemoryAbort(f"{what}: stopped: RSS {rss / 2**30:.1f} GiB passed "
                               f"{ABORT_SHARE * 100:g}% of the {avail / 2**30:.1f} GiB available")
+        now = mem_available()
+        if avail and now < LOW_SHARE * avail:
+            raise MemoryAbort(f"{what}: stopped at RSS {rss / 2**30:.1f} GiB: the machine has "
+                              f"{now / 2**30:.1f} GiB left of {avail / 2**30:.1f} GiB")
     return watch
 
 
