@@ -105,11 +105,12 @@ def stop(proc):
             f.close()
 
 
-def read_line_with(proc, needle, timeout, what, watch=None, every=0.5):
+def read_line_with(proc, needle, timeout, what, watch=None, every=0.5, on_line=None):
     """Reads a Popen's binary stdout until a line containing needle and
     returns that line; a BenchError if the process ends first or timeout
     seconds pass. watch, if given, is called about every `every` seconds
-    while waiting; it stops the wait by raising (e.g. a memory guard)."""
+    while waiting; it stops the wait by raising (e.g. a memory guard).
+    on_line, if given, gets each line read before that one."""
     buf, deadline = b"", time.monotonic() + timeout
     while True:
         nl = buf.find(b"\n")
@@ -117,6 +118,8 @@ def read_line_with(proc, needle, timeout, what, watch=None, every=0.5):
             line, buf = buf[:nl].decode(errors="replace"), buf[nl + 1:]
             if needle in line:
                 return line
+            if on_line:
+                on_line(line)
             nl = buf.find(b"\n")
         left = deadline - time.monotonic()
         if left <= 0:

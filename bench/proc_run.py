@@ -359,8 +359,21 @@ class Live:
         stop(self.proc)
 
     def line(self, needle, timeout):
-        return read_line_with(self.proc, needle, timeout, self.what,
-                              watch=lambda: self.guard(self.proc.pid))
+        """The next line containing needle. The last `PROGRESS what=K` line
+        before it is remembered: a run that fails or is stopped says how far
+        it got."""
+        progress = []
+
+        def seen(line):
+            if line.startswith("PROGRESS "):
+                progress[:] = [line.split(None, 1)[1], time.perf_counter() - self.t0]
+        try:
+            return read_line_with(self.proc, needle, timeout, self.what,
+                                  watch=lambda: self.guard(self.proc.pid), on_line=seen)
+        except BenchError as e:
+            if not progress:
+                raise
+            raise type(e)(f"{e} [last progress: {progress[0]} after {progress[1]:.1f} s]") from e
 
     def alive(self):
         if self.proc.poll() is not None:

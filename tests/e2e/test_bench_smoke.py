@@ -120,9 +120,12 @@ def test_the_memory_guard_stops_a_run(build_dir):
     assert "stopped: RSS" in r.stdout
 
 
-def test_a_failing_wisp_run_shows_its_error(build_dir):
+def test_a_failing_wisp_run_shows_its_error_and_how_far_it_got(build_dir):
+    # 2,000 processes wanted, 500 allowed: the guest reports progress at
+    # every 200 spawns, then fails spawning the 501st.
     r = bench(build_dir, "--only", "million", "--impls", "wisp-c",
-              "--wisp-arg=--max-processes", "--wisp-arg=100")
+              "--wisp-arg=--max-processes", "--wisp-arg=500")
     assert r.returncode == 0, r.stdout + r.stderr
     assert table(r.stdout, "run")["wisp-c"][-1] == "FAILED"
     assert "procbench: wisp_spawn failed" in r.stdout
+    assert "[last progress: spawned=400 after" in r.stdout
