@@ -293,7 +293,9 @@ class WispRust(Wisp):
             raise BenchError(f"wisp-rust: cargo-wasm build failed (exit {proc.returncode}):\n"
                              f"{tail(proc.stderr or proc.stdout, 20)}")
         for g in self.guests:
-            self.wasm[g] = target / "wasm32-wasip1" / "release" / f"{g}.wasm"
+            # A copy: a rebuild during the run must not change what runs.
+            self.wasm[g] = self.dir / f"{g}.wasm"
+            shutil.copyfile(target / "wasm32-wasip1" / "release" / f"{g}.wasm", self.wasm[g])
 
 
 # --------------------------------------------------------------------------
@@ -371,9 +373,10 @@ class Live:
             return read_line_with(self.proc, needle, timeout, self.what,
                                   watch=lambda: self.guard(self.proc.pid), on_line=seen)
         except BenchError as e:
-            if not progress:
-                raise
-            raise type(e)(f"{e} [last progress: {progress[0]} after {progress[1]:.1f} s]") from e
+            where = f"after {time.perf_counter() - self.t0:.1f} s"
+            if progress:
+                where += f"; last progress: {progress[0]} after {progress[1]:.1f} s"
+            raise type(e)(f"{e} [{where}]") from e
 
     def alive(self):
         if self.proc.poll() is not None:
@@ -404,17 +407,18 @@ def idle_run(impl, n, hib, timeout, hib_wait=HIB_WAIT_S):
     """Starts the idle workload with n processes, waits for READY, reads the
     RSS of the OS process tree (hibernated: once settled, at least hib_wait
     seconds after READY), kills it. Returns (rss bytes, seconds from start
-    to READY)."""
+    to READY, and for hib the seconds from READY until the RSS settled)."""
     with Live(impl, "idle", [n], n, hib, f"{impl.name} idle {n}{' hibernated' if hib else ''}") \
             as live:
         live.line("READY", timeout)
         t_ready = time.perf_counter()
+        settled = None
         if hib:
-            rss, _ = settled_rss(live, t_ready, hib_wait)
+            rss, settled = settled_rss(live, t_ready, hib_wait)
         else:
             time.sleep(RSS_SETTLE_S)
             rss = live.rss()
-        return rss, t_ready - live.t0
+        return rss, t_ready - live.t0, settled
 
 
 def sleepers_run(impl, n, secs, timeout):
@@ -573,8 +577,8 @@ def measure_once(wl, impl, timeout, notes):
     """One run of wl on impl: {row key: figure}."""
     if wl.kind == "idle":
         n = wl.args[0]
-        base, _ = idle_run(impl, 0, wl.hib, timeout, wl.hib_wait)
-        full, ready = idle_run(impl, n, wl.hib, timeout, wl.hib_wait)
+        base, _, _ = idle_run(impl, 0, wl.hib, timeout, wl.hib_wait)
+        full, ready, _ = idle_run(impl, n, wl.hib, timeout, wl.hib_wait)
         if impl.name.startswith("wisp") and not wl.hib and ready > DEFAULT_HIBERNATE_S:
             notes.append(f"{wl.rows[0].label}, {impl.name}: READY after {ready:.1f} s: processes"
                          f" up longer than {DEFAULT_HIBERNATE_S:.0f} s (the default"
@@ -639,8 +643,8 @@ def million(impls, size, timeout, idle_seen, notes):
             notes.append(f"million, {label}: {msg}")
             continue
         try:
-            base, _ = idle_run(impl, 0, hib, timeout, hib_wait(size))
-            full, ready = idle_run(impl, n, hib, timeout, hib_wait(size))
+            base, _, _ = idle_run(impl, 0, hib, timeout, hib_wait(size))
+            full, ready, settled = idle_run(impl, n, hib, timeout, hib_wait(size))
         except BenchError as e:
             status = "aborted" if isinstance(e, MemoryAbort) else "FAILED"
             print(f" {status}")
@@ -651,7 +655,8 @@ def million(impls, size, timeout, idle_seen, notes):
         per = (full - base) / n
         status = ("met" if not target.startswith("ready") or ready <= MILLION_READY_TARGET_S
                   else "MISSED") if target else ""
-        print(f" ready {ready:.1f} s, {full / 2**30:.2f} GiB, {per:.0f} bytes/process")
+        print(f" ready {ready:.1f} s, {full / 2**30:.2f} GiB, {per:.0f} bytes/process"
+              + (f" (RSS settled {settled:.1f} s after READY)" if hib else ""))
         rows.append([label, f"{n:,}", flags, f"{ready:.2f}", f"{full / 2**30:.2f}",
                      f"{per:.0f}", target, status])
     return rows
