@@ -49,6 +49,8 @@ workloads have the same semantics in every implementation that has them:
 idle Rust-guest processes and 2,000,000 idle C-guest processes, with wisp's
 default settings and with --hibernate-after 200ms, and BEAM and Go at the
 same sizes: time from start until READY, total RSS and RSS per process.
+The idle guests print `PROGRESS spawned=K` at every tenth of N, so a run
+that fails or is stopped says how far it got.
 
 Every program times its workload itself and prints `RESULT key=value ...`
 (idle and sleepers: `READY n=N` first), so runtime start-up is not counted;
