@@ -128,4 +128,4 @@ def test_a_failing_wisp_run_shows_its_error_and_how_far_it_got(build_dir):
     assert r.returncode == 0, r.stdout + r.stderr
     assert table(r.stdout, "run")["wisp-c"][-1] == "FAILED"
     assert "procbench: wisp_spawn failed" in r.stdout
-    assert "[last progress: spawned=400 after" in r.stdout
+    assert "last progress: spawned=400 after" in r.stdout
