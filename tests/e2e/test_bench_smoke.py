@@ -79,6 +79,7 @@ def full_run(build_dir):
     ("ring hop", ["wisp-c", "erlang", "go"]),
     ("skynet", COLS),
     ("sleepers: CPU per wake-up", COLS),
+    ("sleepers: mean period", COLS),
     ("round trip to a waiting process", ["wisp-c", "erlang"]),
     ("wake from hibernation + round trip", ["wisp-c", "erlang"]),
 ])
