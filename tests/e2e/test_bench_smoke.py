@@ -97,7 +97,7 @@ def test_rows_with_targets_say_whether_they_are_met(full_run):
     rows = table(full_run, "workload")
     assert re.fullmatch(r"C (met|MISSED), Rust (met|MISSED)", row(rows, "spawn+exit")[-1])
     assert row(rows, "idle process")[-2] == "C <= 4 KiB; Rust <= 8 KiB"
-    assert row(rows, "sleepers")[-2] == "C <= erlang; Rust <= erlang"
+    assert row(rows, "sleepers: CPU")[-2] == "C <= erlang; Rust <= erlang"
 
 
 def test_million_modes_report_ready_time_and_memory(full_run):
