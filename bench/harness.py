@@ -1,6 +1,7 @@
 """harness.py -- what the benchmark scripts share (bench/run.py, proc_run.py,
-net_run.py, soak.py): running and checking commands, building wisp guests,
-the OS's figures for a process tree (RSS, CPU time), waiting for a line of
+net_run.py, soak.py): running and checking commands (also under a watch that
+may stop them), building wisp guests, the OS's figures for a process tree
+(RSS, CPU time) and the machine's available memory, waiting for a line of
 output, and the table and machine line every report prints.
 
 The scripts import it as a sibling module (`python3 bench/run.py` puts
@@ -11,6 +12,7 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,6 +48,40 @@ def run(cmd, env=None, cwd=None, timeout=600):
     return proc
 
 
+def run_watched(cmd, watch, env=None, timeout=600, every=0.5):
+    """Runs cmd to completion in a session of its own, its output captured
+    (as text) in temporary files, calling watch(pid) about every `every`
+    seconds; watch stops the run by raising, which kills the whole session
+    and passes the exception on. Returns the CompletedProcess with `.wall`;
+    a timeout is a BenchError. For programs that may need stopping before
+    they harm the machine (see proc_run.py's memory guard)."""
+    cmd = [str(c) for c in cmd]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=every)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if time.perf_counter() - t0 > timeout:
+                    raise BenchError(f"timed out after {timeout} s: {' '.join(cmd)}")
+                watch(proc.pid)
+        finally:
+            stop(proc)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(cmd, proc.returncode,
+                                           out.read().decode(errors="replace"),
+                                           err.read().decode(errors="replace"))
+    done.wall = wall
+    return done
+
+
 def check(cmd, what, lines=10, **kw):
     """run(), and a BenchError naming `what` if cmd exits nonzero."""
     proc = run(cmd, **kw)
@@ -69,10 +105,12 @@ def stop(proc):
             f.close()
 
 
-def read_line_with(proc, needle, timeout, what):
+def read_line_with(proc, needle, timeout, what, watch=None, every=0.5, on_line=None):
     """Reads a Popen's binary stdout until a line containing needle and
     returns that line; a BenchError if the process ends first or timeout
-    seconds pass."""
+    seconds pass. watch, if given, is called about every `every` seconds
+    while waiting; it stops the wait by raising (e.g. a memory guard).
+    on_line, if given, gets each line read before that one."""
     buf, deadline = b"", time.monotonic() + timeout
     while True:
         nl = buf.find(b"\n")
@@ -80,10 +118,15 @@ def read_line_with(proc, needle, timeout, what):
             line, buf = buf[:nl].decode(errors="replace"), buf[nl + 1:]
             if needle in line:
                 return line
+            if on_line:
+                on_line(line)
             nl = buf.find(b"\n")
         left = deadline - time.monotonic()
         if left <= 0:
             raise BenchError(f"{what}: no `{needle}` after {timeout} s")
+        if watch:
+            watch()
+            left = min(left, every)
         ready, _, _ = select.select([proc.stdout], [], [], left)
         if ready:
             chunk = os.read(proc.stdout.fileno(), 4096)
@@ -165,6 +208,17 @@ def rss_bytes(pid):
 def tree_rss_bytes(pid):
     """VmRSS of pid and all its descendants, in bytes."""
     return sum(rss_bytes(p) or 0 for p in proc_tree(pid))
+
+
+def mem_available():
+    """The kernel's MemAvailable in bytes (0 if unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def tree_cpu_s(pid):

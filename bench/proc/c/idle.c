@@ -2,7 +2,9 @@
  * idle.c — memory per idle process: spawn N processes that tell the parent
  * they are up and then block in receive; when all are up, print READY and
  * sleep. The harness reads the RSS of wisp's OS process then, subtracts
- * that of a run with N = 0 (argv[1] may be 0 here) and kills it.
+ * that of a run with N = 0 (argv[1] may be 0 here) and kills it. On the
+ * way, `PROGRESS spawned=K` at every tenth of N: a run stopped early (the
+ * harness's memory guard) or failing says how far it got.
  */
 #include "procbench.h"
 
@@ -26,9 +28,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	wisp_pid_t self = wisp_self();
-	for (long long i = 0; i < n; i++)
+	long long every = n / 10 > 0 ? n / 10 : 1;
+	for (long long i = 1; i <= n; i++) {
 		if (!wisp_spawn(idle, &self, sizeof self))
 			pb_die("wisp_spawn", -1);
+		if (i % every == 0 && i < n) {
+			printf("PROGRESS spawned=%lld\n", i);
+			fflush(stdout);
+		}
+	}
 	uint64_t tags[] = { TAG_UP };
 	for (long long i = 0; i < n; i++) {
 		struct wisp_msg_info info;

@@ -13,6 +13,8 @@
 %% (+P: skynet has ~1.1M processes alive at once, above the default limit.)
 -module(procbench).
 -export([main/1]).
+%% Entry points for erlang:hibernate/3.
+-export([idle_wait/0, hib_child/1]).
 
 main([W | Args]) ->
     Ns = [list_to_integer(A) || A <- Args],
@@ -39,6 +41,16 @@ run(spawn, [N]) ->
 run(idle, [N]) ->
     Self = self(),
     [spawn(fun() -> Self ! up, receive stop -> ok end end) || _ <- lists:seq(1, N)],
+    wait_msg(up, N),
+    io:format("READY n=~b~n", [N]),
+    timer:sleep(infinity);
+
+%% 2b. hibernated idle processes: as idle, but each process waits in
+%% erlang:hibernate/3 (its stack discarded, its heap shrunk to fit).
+run(idlehib, [N]) ->
+    Self = self(),
+    [spawn(fun() -> Self ! up, erlang:hibernate(?MODULE, idle_wait, []) end)
+     || _ <- lists:seq(1, N)],
     wait_msg(up, N),
     io:format("READY n=~b~n", [N]),
     timer:sleep(infinity);
@@ -77,13 +89,83 @@ run(skynet, [Size]) ->
     spawn(fun() -> skynet(Self, 0, Size) end),
     Sum = receive S -> S end,
     T1 = now_ns(),
-    io:format("RESULT skynet_s=~.4f leaves=~b sum=~b~n", [(T1 - T0) / 1.0e9, Size, Sum]).
+    io:format("RESULT skynet_s=~.4f leaves=~b sum=~b~n", [(T1 - T0) / 1.0e9, Size, Sum]);
+
+%% 6. sleepers: N processes each looping timer:sleep(100) for Secs seconds,
+%% counting wake-ups; READY when all are up (the harness reads our CPU
+%% time), RESULT with the sum of their counts (it reads it again).
+run(sleepers, [N, Secs]) ->
+    Self = self(),
+    Pids = [spawn(fun() -> sleeper(Self) end) || _ <- lists:seq(1, N)],
+    wait_msg(up, N),
+    io:format("READY n=~b~n", [N]),
+    [Pid ! {go, Secs * 1000} || Pid <- Pids],
+    Total = sum_counts(N, 0),
+    io:format("RESULT wakeups=~b n=~b secs=~b~n", [Total, N, Secs]),
+    timer:sleep(infinity);
+
+%% 7. wake from hibernation: K processes that hibernate (erlang:hibernate/3)
+%% between answers, one round trip each per pass, against K that wait in a
+%% plain receive; us per round trip, best of Passes passes.
+run(hibwake, [K, Passes]) ->
+    Awake = hib_group(K, Passes, false),
+    Hib = hib_group(K, Passes, true),
+    io:format("RESULT awake_us=~.4f hib_us=~.4f k=~b passes=~b~n", [Awake, Hib, K, Passes]).
 
 spawn_n(0) -> ok;
 spawn_n(N) -> spawn_monitor(fun() -> ok end), spawn_n(N - 1).
 
 wait_down(0) -> ok;
 wait_down(N) -> receive {'DOWN', _, process, _, normal} -> wait_down(N - 1) end.
+
+idle_wait() -> receive stop -> ok end.
+
+sleeper(Parent) ->
+    Parent ! up,
+    receive {go, Ms} -> ok end,
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    Parent ! {count, sleep_loop(Deadline, 0)},
+    receive stop -> ok end.
+
+sleep_loop(Deadline, C) ->
+    case erlang:monotonic_time(millisecond) < Deadline of
+        true -> timer:sleep(100), sleep_loop(Deadline, C + 1);
+        false -> C
+    end.
+
+sum_counts(0, Acc) -> Acc;
+sum_counts(N, Acc) -> receive {count, C} -> sum_counts(N - 1, Acc + C) end.
+
+hib_group(K, Passes, Hibernate) ->
+    Self = self(),
+    Kids = [spawn(fun() -> Self ! up, hib_start(Self, Hibernate) end) || _ <- lists:seq(1, K)],
+    wait_msg(up, K),
+    Best = lists:min([hib_pass(Kids) / K || _ <- lists:seq(1, Passes)]),
+    [Kid ! stop || Kid <- Kids],
+    Best.
+
+hib_start(Parent, true) -> erlang:hibernate(?MODULE, hib_child, [Parent]);
+hib_start(Parent, false) -> awake_child(Parent).
+
+%% One pass: time for a round trip to each process in turn, in us, after
+%% giving them time to hibernate.
+hib_pass(Kids) ->
+    timer:sleep(200),
+    T0 = now_ns(),
+    lists:foreach(fun(Kid) -> Kid ! {ping, self()}, receive {pong, Kid} -> ok end end, Kids),
+    (now_ns() - T0) / 1000.
+
+hib_child(Parent) ->
+    receive
+        {ping, From} -> From ! {pong, self()}, erlang:hibernate(?MODULE, hib_child, [Parent]);
+        stop -> ok
+    end.
+
+awake_child(Parent) ->
+    receive
+        {ping, From} -> From ! {pong, self()}, awake_child(Parent);
+        stop -> ok
+    end.
 
 wait_msg(_, 0) -> ok;
 wait_msg(M, N) -> receive M -> wait_msg(M, N - 1) end.

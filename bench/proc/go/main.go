@@ -20,7 +20,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: procbench spawn N | idle N | pingpong N | ring P M | skynet LEAVES")
+		fail("usage: procbench spawn N | idle N | pingpong N | ring P M | skynet LEAVES | sleepers N SECS")
 	}
 	var n []int
 	for _, a := range os.Args[2:] {
@@ -30,7 +30,7 @@ func main() {
 		}
 		n = append(n, v)
 	}
-	need := map[string]int{"spawn": 1, "idle": 1, "pingpong": 1, "ring": 2, "skynet": 1}
+	need := map[string]int{"spawn": 1, "idle": 1, "pingpong": 1, "ring": 2, "skynet": 1, "sleepers": 2}
 	if k, ok := need[os.Args[1]]; !ok || len(n) != k {
 		fail("unknown workload or wrong arguments: %v", os.Args[1:])
 	}
@@ -45,6 +45,8 @@ func main() {
 		ringBench(n[0], n[1])
 	case "skynet":
 		skynetBench(n[0])
+	case "sleepers":
+		sleepersBench(n[0], n[1])
 	}
 }
 
@@ -160,4 +162,41 @@ func skynetBench(leaves int) {
 	go skynet(c, 0, leaves)
 	sum := <-c
 	fmt.Printf("RESULT skynet_s=%.4f leaves=%d sum=%d\n", time.Since(t0).Seconds(), leaves, sum)
+}
+
+// 6. sleepers: n goroutines each looping time.Sleep(100 ms) for secs
+// seconds, counting wake-ups. READY when all are up (the harness reads our
+// CPU time), RESULT with the sum of their counts (it reads it again); then
+// sleep until killed.
+func sleepersBench(n, secs int) {
+	var up sync.WaitGroup
+	start := make(chan struct{})
+	counts := make(chan int, n)
+	park := make(chan struct{})
+	up.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			up.Done()
+			<-start
+			deadline := time.Now().Add(time.Duration(secs) * time.Second)
+			c := 0
+			for time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+				c++
+			}
+			counts <- c
+			<-park
+		}()
+	}
+	up.Wait()
+	fmt.Printf("READY n=%d\n", n)
+	close(start)
+	total := 0
+	for i := 0; i < n; i++ {
+		total += <-counts
+	}
+	fmt.Printf("RESULT wakeups=%d n=%d secs=%d\n", total, n, secs)
+	for {
+		time.Sleep(time.Hour)
+	}
 }
