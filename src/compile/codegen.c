@@ -278,9 +278,9 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 	fprintf(f, "__attribute__((visibility(\"default\"))) const struct wisp_module_abi wisp_module_v%d = {\n"
 	           "  %d, sizeof(Z_wisp_guest_instance_t), Z_wisp_guest_init_module,\n"
 	           "  wisp_instantiate, wisp_free, %s, %s, %s, wisp_fns, %uu,\n"
-	           "  (const void *)wisp_code_end, WISP_BUILD_FLAGS, %s\n};\n",
+	           "  (const void *)wisp_code_end, WISP_BUILD_FLAGS%s, %s\n};\n",
 	        WISP_MODULE_ABI, WISP_MODULE_ABI, start_fn, spawn_fn, memory_fn, nentries,
-	        sp_fn);
+	        info->has_start_section ? " | WISP_MODULE_START_SECTION" : "", sp_fn);
 	return 0;
 }
 
@@ -439,6 +439,9 @@ static bool rewrite_data_line(struct data_plan *dp, FILE *f, const char *p, size
 			    segment_ok(dp, n) && end - after == 5 && memcmp(after, ", 1);", 5) == 0 &&
 			    memmem(p, len, "LOAD_DATA(", 10) != NULL) {
 				if (write) {
+					/* (instantiation: not if the memory holds the
+					 * module's image already, see vmctx.h) */
+					fputs("if (!WISP_VMCTX_OF(instance)->preloaded) ", f);
 					fwrite(q, 1, (size_t)(after - q), f);
 					fprintf(f, ", %" PRIu32 "u);", dp->info->data_segments[n].len);
 					dp->loads++;

@@ -132,7 +132,9 @@ void engine_vmctx_preempt(struct wisp_vmctx *ctx);
  * Only while no code of the instance runs. */
 struct engine_frozen;
 int engine_instance_freeze(engine_instance *in, struct engine_frozen **out);
-void engine_instance_thaw(engine_instance *in, struct engine_frozen *f);
+/* f is consumed. -ENOMEM: no memory to wake into; the instance's memory
+ * is then empty (any access traps) and its owner should end it. */
+int engine_instance_thaw(engine_instance *in, struct engine_frozen *f);
 size_t engine_frozen_bytes(const struct engine_frozen *f);
 
 /* The instance's exported linear memory, or NULL if it has none. */

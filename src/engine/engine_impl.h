@@ -5,6 +5,7 @@
 #ifndef WISP_ENGINE_IMPL_H
 #define WISP_ENGINE_IMPL_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
 
@@ -26,6 +27,13 @@ struct fn_range {
 
 struct symbolizer;
 
+/* (None under ASan, so that a use after free is still caught.) */
+#if defined(__SANITIZE_ADDRESS__)
+#define SPARE_INSTANCES 0
+#else
+#define SPARE_INSTANCES 64
+#endif
+
 struct engine_module {
 	void *dl;
 	char *path;                  /* the shared object, for its DWARF */
@@ -43,6 +51,11 @@ struct engine_module {
 	atomic_int image_state;
 	struct engine_image *image;
 	bool swap;                   /* swap was on at load: see hibernate.c */
+	/* Freed instance allocations, all of one size, kept for reuse
+	 * (instance.c): malloc's path for blocks this large is slower. */
+	pthread_mutex_t spare_lock;
+	void *spare[SPARE_INSTANCES + 1];
+	uint32_t nspare;
 };
 
 struct engine_image;
@@ -50,6 +63,15 @@ struct engine_frozen;
 /* Capture the image from the first instance, after instantiation. */
 void engine_image_capture(engine_instance *in);
 void engine_image_free(struct engine_image *img);
+/* The image's copy of OS page i (NULL: zero), and how many OS pages the
+ * memory had when the image was taken. */
+const unsigned char *engine_image_page(const struct engine_image *img, uint32_t i);
+uint32_t engine_image_os_pages(const struct engine_image *img);
+/* Hibernation (memory.c): give a pooled memory's slot back to the pool
+ * (false: not pooled; the memory stays), and take one again for it (holding
+ * the module's image if *imaged, else zero; -ENOMEM). */
+bool engine_memory_release(engine_instance *in);
+int engine_memory_reacquire(engine_instance *in, uint32_t size, bool *imaged);
 
 enum instance_phase { PHASE_IDLE, PHASE_INSTANTIATE, PHASE_RUN };
 
@@ -73,6 +95,8 @@ struct engine_instance {
 	WASM_RT_UNWIND_TARGET *exc_target;
 	uint32_t mem_initial_pages;  /* its memory's size when created */
 	bool mem_pooled;             /* its memory is a pool slot (memory.c) */
+	uint32_t released_size;      /* hibernated: the size of the memory whose
+	                                slot went back to the pool (0: none) */
 	/* vmctx + wasm2c's instance struct, in the same allocation as this
 	 * struct, right after it (64-byte aligned). */
 	struct wisp_vmctx *vmctx;

@@ -55,6 +55,7 @@ struct engine_frozen {
 	size_t len;
 	uint32_t mem_size;      /* the memory's size when frozen (it cannot grow
 	                           while frozen: nothing runs) */
+	bool released;          /* its slot went back to the pool */
 	unsigned char data[];
 };
 
@@ -114,8 +115,13 @@ void engine_image_capture(engine_instance *in)
 	atomic_store_explicit(&m->image_state, 2, memory_order_release);
 }
 
+uint32_t engine_image_os_pages(const struct engine_image *img)
+{
+	return img->mem_pages;
+}
+
 /* The image's copy of page i, or NULL (zero). */
-static const unsigned char *image_page(const struct engine_image *img, uint32_t i)
+const unsigned char *engine_image_page(const struct engine_image *img, uint32_t i)
 {
 	uint32_t lo = 0, hi = img->npages;
 	while (lo < hi) {
@@ -241,7 +247,7 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
 		if (!(resident[i] & 1) && !m->swap)
 			continue;
 		const unsigned char *cur = mem->data + (size_t)i * OS_PAGE;
-		const unsigned char *ref = image_page(img, i);
+		const unsigned char *ref = engine_image_page(img, i);
 		if (ref == NULL)
 			ref = zero_page;
 		if (memcmp(cur, ref, OS_PAGE) != 0)
@@ -258,19 +264,30 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
 	if (b.len)
 		memcpy(f->data, b.p, b.len);
 	free(b.p);
-	madvise(mem->data, mem->size, MADV_DONTNEED);
+	/* A pooled memory's slot goes back to the pool, cleared in a batch
+	 * and reused warm; waking takes a warm slot again (no page faults,
+	 * which cost more than the rest of a wake-up). Any other memory
+	 * drops its pages in place. */
+	f->released = engine_memory_release(in);
+	if (!f->released)
+		madvise(mem->data, mem->size, MADV_DONTNEED);
 	*out = f;
 	return 0;
 }
 
-void engine_instance_thaw(engine_instance *in, struct engine_frozen *f)
+int engine_instance_thaw(engine_instance *in, struct engine_frozen *f)
 {
 	if (f == NULL)
-		return;
+		return 0;
 	wasm_rt_memory_t *mem = engine_instance_memory(in);
 	const struct engine_image *img = in->mod->image;
+	bool imaged = false;
+	if (f->released && engine_memory_reacquire(in, f->mem_size, &imaged) != 0) {
+		free(f);
+		return -ENOMEM;    /* its memory stays empty: see memory.c */
+	}
 	uint32_t n = f->mem_size / OS_PAGE;
-	for (uint32_t k = 0; k < img->npages && img->index[k] < n; k++)
+	for (uint32_t k = 0; !imaged && k < img->npages && img->index[k] < n; k++)
 		memcpy(mem->data + (size_t)img->index[k] * OS_PAGE, img->pages + (size_t)k * OS_PAGE,
 		       OS_PAGE);
 	const unsigned char *p = f->data, *end = f->data + f->len;
@@ -296,6 +313,7 @@ void engine_instance_thaw(engine_instance *in, struct engine_frozen *f)
 		}
 	}
 	free(f);
+	return 0;
 }
 
 size_t engine_frozen_bytes(const struct engine_frozen *f)

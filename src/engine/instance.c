@@ -111,7 +111,13 @@ engine_instance *engine_instance_new(engine_module *m, void *host,
 	 * zeroed members of a half-made instance). */
 	size_t head = (sizeof(engine_instance) + 63) & ~(size_t)63;
 	size_t bytes = sizeof(struct wisp_vmctx) + m->abi->instance_size;
-	engine_instance *in = aligned_alloc(64, head + ((bytes + 63) & ~(size_t)63));
+	engine_instance *in = NULL;
+	pthread_mutex_lock(&m->spare_lock);
+	if (m->nspare > 0)
+		in = m->spare[--m->nspare];
+	pthread_mutex_unlock(&m->spare_lock);
+	if (in == NULL)
+		in = aligned_alloc(64, head + ((bytes + 63) & ~(size_t)63));
 	if (in == NULL) {
 		res->outcome = ENGINE_TRAPPED;
 		snprintf(res->message, sizeof(res->message), "out of memory creating an instance");
@@ -154,6 +160,13 @@ void engine_instance_free(engine_instance *in)
 	in->mod->abi->free_instance(in->w2c);
 	engine_set_current(prev);
 	free(in->exc_data);
+	engine_module *m = in->mod;
+	pthread_mutex_lock(&m->spare_lock);
+	if (m->nspare < SPARE_INSTANCES) {
+		m->spare[m->nspare++] = in;
+		in = NULL;
+	}
+	pthread_mutex_unlock(&m->spare_lock);
 	free(in);
 }
 

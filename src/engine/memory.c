@@ -60,6 +60,7 @@ struct slab {
 	uint32_t pages;               /* wasm pages per slot */
 	uint32_t nslots;
 	uint64_t dirty[SLAB_MAX_SLOTS / 64];   /* freed, not yet cleared */
+	uint64_t imaged[SLAB_MAX_SLOTS / 64];  /* clean, holding its class's image */
 	struct slab *next_dirty;      /* in its class's list of dirty slabs */
 	bool listed;
 };
@@ -71,6 +72,11 @@ struct mem_class {
 	size_t nclean, capclean;      /* capclean >= every slot there is */
 	size_t nslots;
 	struct slab *dirty_slabs;
+	/* The module whose image this class's slots are cleared to (the
+	 * first with an image to free a memory of this size here), and that
+	 * image by OS page of a slot (NULL: a zero page). */
+	const engine_module *img_mod;
+	const unsigned char **img_page;
 };
 
 struct engine_mem_pool {
@@ -101,6 +107,7 @@ void engine_mem_pool_free(struct engine_mem_pool *p)
 			munmap(p->cls[c].slabs[i], SLAB_BYTES);
 		free(p->cls[c].slabs);
 		free(p->cls[c].clean);
+		free(p->cls[c].img_page);
 	}
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -120,6 +127,25 @@ static size_t slot_bytes(uint32_t pages)
 static char *slot_addr(struct slab *s, uint32_t i)
 {
 	return (char *)s + SLAB_HEADER + (size_t)i * slot_bytes(s->pages);
+}
+
+static uint32_t slot_index(const struct slab *s, const void *data)
+{
+	return (uint32_t)(((const char *)data - slot_addr((struct slab *)s, 0)) /
+	                  slot_bytes(s->pages));
+}
+
+static bool bit(const uint64_t *v, uint32_t i)
+{
+	return v[i / 64] >> (i % 64) & 1;
+}
+
+static void set_bit(uint64_t *v, uint32_t i, bool on)
+{
+	if (on)
+		v[i / 64] |= 1ull << (i % 64);
+	else
+		v[i / 64] &= ~(1ull << (i % 64));
 }
 
 static bool push_ptr(void ***v, size_t *n, size_t *cap, void *x)
@@ -179,10 +205,12 @@ static bool new_slab(struct engine_mem_pool *p, uint32_t pages)
 }
 
 /* Clear the dirty slots of s (one mincore for the whole slab), making them
- * clean (under lock). Resident pages are zeroed in place and stay warm; a
- * page not resident may hold data in swap (dropped then); without swap it
- * was never written since its last clearing. Clean slots beyond the class's
- * quota give their pages back instead. */
+ * clean (under lock): each page back to what its class's image holds there,
+ * or zero. Resident pages are rewritten in place and stay warm (an image
+ * page the last owner did not change is only compared); a page not
+ * resident is zero unless there is swap (dropped then), and an image page
+ * is filled in. Clean slots beyond the class's quota give their pages back
+ * instead (and are zero). */
 static void clear_slab(struct engine_mem_pool *p, struct slab *s)
 {
 	struct mem_class *c = &p->cls[s->pages];
@@ -190,25 +218,29 @@ static void clear_slab(struct engine_mem_pool *p, struct slab *s)
 	size_t npages = (size_t)s->nslots * per;
 	unsigned char *vec = malloc(npages);
 	bool known = vec != NULL && mincore(slot_addr(s, 0), npages * 4096, vec) == 0;
+	const unsigned char **img = c->img_page;
 	for (uint32_t i = 0; i < s->nslots; i++) {
-		if (!(s->dirty[i / 64] & (1ull << (i % 64))))
+		if (!bit(s->dirty, i))
 			continue;
 		char *slot = slot_addr(s, i);
 		if (!known || c->nclean >= p->max_per_class) {
 			madvise(slot, bytes, MADV_DONTNEED);
+			set_bit(s->imaged, i, false);
 		} else {
 			const unsigned char *v = vec + (size_t)i * per;
-			for (size_t k = 0; k < per;) {
-				size_t j = k;
-				bool resident = v[k] & 1;
-				while (j < per && (bool)(v[j] & 1) == resident)
-					j++;
-				if (resident)
-					memset(slot + k * 4096, 0, (j - k) * 4096);
-				else if (p->swap)
-					madvise(slot + k * 4096, (j - k) * 4096, MADV_DONTNEED);
-				k = j;
+			for (size_t k = 0; k < per; k++) {
+				char *page = slot + k * 4096;
+				const unsigned char *want = img ? img[k] : NULL;
+				if (want != NULL) {
+					if (!(v[k] & 1) || memcmp(page, want, 4096) != 0)
+						memcpy(page, want, 4096);
+				} else if (v[k] & 1) {
+					memset(page, 0, 4096);
+				} else if (p->swap) {
+					madvise(page, 4096, MADV_DONTNEED);
+				}
 			}
+			set_bit(s->imaged, i, img != NULL);
 		}
 		/* capclean holds every slot of every slab (new_slab), so this fits. */
 		c->clean[c->nclean++] = slot;
@@ -217,13 +249,27 @@ static void clear_slab(struct engine_mem_pool *p, struct slab *s)
 	free(vec);
 }
 
-/* A zeroed memory of `pages` pages from the pool, or NULL. */
-static void *pool_take(struct engine_mem_pool *p, uint32_t pages)
+/* Make a slot holding an image (img_page, by OS page) zero. */
+static void unimage(const unsigned char **img_page, char *slot, uint32_t pages)
 {
+	for (size_t k = 0; k < slot_bytes(pages) / 4096; k++)
+		if (img_page[k] != NULL)
+			memset(slot + k * 4096, 0, 4096);
+}
+
+/* A memory of `pages` pages from the pool, or NULL: holding mod's image
+ * (*imaged set) if the pool has such a slot, else zero. */
+static void *pool_take(struct engine_mem_pool *p, uint32_t pages,
+                       const engine_module *mod, bool *imaged)
+{
+	*imaged = false;
 	if (p == NULL || pages == 0 || pages > POOL_PAGES)
 		return NULL;
 	struct mem_class *c = &p->cls[pages];
 	void *m = NULL;
+	bool was_imaged = false;
+	const engine_module *img_mod;
+	const unsigned char **img_page;
 	pthread_mutex_lock(&p->lock);
 	if (c->nclean == 0 && c->dirty_slabs != NULL) {
 		struct slab *s = c->dirty_slabs;
@@ -231,10 +277,46 @@ static void *pool_take(struct engine_mem_pool *p, uint32_t pages)
 		s->listed = false;
 		clear_slab(p, s);
 	}
-	if (c->nclean > 0 || new_slab(p, pages))
+	if (c->nclean > 0 || new_slab(p, pages)) {
 		m = c->clean[--c->nclean];
+		struct slab *s = (struct slab *)((uintptr_t)m & ~(uintptr_t)(SLAB_BYTES - 1));
+		uint32_t i = slot_index(s, m);
+		was_imaged = bit(s->imaged, i);
+		set_bit(s->imaged, i, false);
+	}
+	img_mod = c->img_mod;       /* (set once, under the lock) */
+	img_page = c->img_page;
 	pthread_mutex_unlock(&p->lock);
+	if (was_imaged && mod != NULL && mod == img_mod)
+		*imaged = true;
+	else if (was_imaged)
+		unimage(img_page, m, pages);
 	return m;
+}
+
+/* Whether the memories of mod's instances may start from a slot holding
+ * mod's image instead of zero plus its data segments: it has an image of
+ * this size, and instantiation runs no guest code (a start function's
+ * writes are in the image, and need not happen twice the same). */
+static bool image_usable(const engine_module *mod, uint32_t pages)
+{
+	return mod != NULL &&
+	       atomic_load_explicit(&mod->image_state, memory_order_acquire) == 2 &&
+	       !(mod->abi->flags & WISP_MODULE_START_SECTION) &&
+	       engine_image_os_pages(mod->image) == slot_bytes(pages) / 4096;
+}
+
+/* Class c's image from now on: mod's (under lock). */
+static void claim_class(struct mem_class *c, const engine_module *mod, uint32_t pages)
+{
+	size_t per = slot_bytes(pages) / 4096;
+	const unsigned char **v = calloc(per, sizeof(*v));
+	if (v == NULL)
+		return;                 /* stays zero-cleared */
+	for (size_t k = 0; k < per; k++)
+		v[k] = engine_image_page(mod->image, (uint32_t)k);
+	c->img_page = v;
+	c->img_mod = mod;
 }
 
 /* The slab a pooled memory's data lives in. */
@@ -245,13 +327,16 @@ static struct slab *slab_of(const void *data)
 	return s;
 }
 
-/* Back to the pool, to be cleared later (freed by a process just now). */
-static void pool_give(struct engine_mem_pool *p, void *data)
+/* Back to the pool, to be cleared later (freed by an instance of mod). */
+static void pool_give(struct engine_mem_pool *p, void *data, const engine_module *mod)
 {
 	struct slab *s = slab_of(data);
-	uint32_t i = (uint32_t)(((char *)data - slot_addr(s, 0)) / slot_bytes(s->pages));
+	uint32_t i = slot_index(s, data);
 	struct mem_class *c = &p->cls[s->pages];
+	bool usable = image_usable(mod, s->pages);
 	pthread_mutex_lock(&p->lock);
+	if (usable && c->img_mod == NULL)
+		claim_class(c, mod, s->pages);
 	s->dirty[i / 64] |= 1ull << (i % 64);
 	if (!s->listed) {
 		s->listed = true;
@@ -305,9 +390,13 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages,
 		abort();
 	}
 	if (bytes != 0) {
-		mem->data = pool_take(current_pool(), initial_pages);
-		if (in != NULL)
+		bool imaged;
+		mem->data = pool_take(current_pool(), initial_pages, in ? in->mod : NULL, &imaged);
+		if (in != NULL) {
 			in->mem_pooled = mem->data != NULL;
+			/* The generated code skips the data segments then. */
+			in->vmctx->preloaded = imaged;
+		}
 		if (mem->data == NULL)
 			mem->data = map_bytes(bytes);
 		if (mem->data == NULL) {
@@ -365,12 +454,44 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 	/* A pool slot goes back to its slab (cleared later); a memory that
 	 * grew has left its slab and is unmapped like any other. */
 	engine_instance *in = engine_current();
-	engine_uncharge(in, mem->size);
+	/* (A hibernated memory, its slot back in the pool, still counts.) */
+	engine_uncharge(in, mem->size + (in != NULL ? in->released_size : 0));
 	if (mem->data != NULL && in != NULL && in->mem_pooled)
-		pool_give(current_pool(), mem->data);
+		pool_give(current_pool(), mem->data, in->mod);
 	else if (mem->data != NULL)
 		munmap(mem->data, mem->size);
 	mem->data = NULL;
 	mem->size = 0;
 	mem->pages = 0;
+}
+
+/* ---- hibernation: a frozen instance's slot goes back to the pool ---- */
+
+bool engine_memory_release(engine_instance *in)
+{
+	wasm_rt_memory_t *mem = engine_instance_memory(in);
+	if (mem == NULL || mem->data == NULL || !in->mem_pooled || in->limits.mem_pool == NULL)
+		return false;
+	pool_give(in->limits.mem_pool, mem->data, in->mod);
+	/* Nothing runs in a frozen instance; should anything look, its
+	 * memory is empty (bounds checks fail) rather than a dangling pointer. */
+	in->released_size = mem->size;
+	mem->data = NULL;
+	mem->size = 0;
+	in->mem_pooled = false;
+	return true;
+}
+
+int engine_memory_reacquire(engine_instance *in, uint32_t size, bool *imaged)
+{
+	wasm_rt_memory_t *mem = engine_instance_memory(in);
+	uint32_t pages = size / PAGE_SIZE_WASM;
+	void *data = pool_take(in->limits.mem_pool, pages, in->mod, imaged);
+	if (data == NULL)
+		return -ENOMEM;
+	mem->data = data;
+	mem->size = size;
+	in->mem_pooled = true;
+	in->released_size = 0;
+	return 0;
 }

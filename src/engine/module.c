@@ -111,6 +111,7 @@ int engine_module_load(const char *so_path, int fd, engine_module **out,
 		return -ENOMEM;
 	}
 	qsort(fns, abi->nfns, sizeof(*fns), cmp_range);
+	pthread_mutex_init(&m->spare_lock, NULL);
 	m->dl = dl;
 	m->abi = abi;
 	m->fns = fns;
@@ -139,6 +140,9 @@ void engine_module_unload(engine_module *m)
 	free(m->fns);
 	symbolizer_free(m->sym);
 	engine_image_free(m->image);
+	for (uint32_t i = 0; i < m->nspare; i++)
+		free(m->spare[i]);
+	pthread_mutex_destroy(&m->spare_lock);
 	free(m->path);
 	dlclose(m->dl);
 	free(m);

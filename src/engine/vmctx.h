@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define WISP_MODULE_ABI 2
+#define WISP_MODULE_ABI 3
 
 struct wisp_vmctx {
 	/* Reductions left in this slice: loop iterations, charged in batches
@@ -37,6 +37,10 @@ struct wisp_vmctx {
 	uintptr_t stack_floor;
 	/* The engine instance that owns this vmctx (opaque to generated code). */
 	void *owner;
+	/* Set while instantiating when the memory came from the pool holding
+	 * the module's image already: the generated code then skips loading
+	 * the active data segments (wasm_rt_allocate_memory, memory.c). */
+	uint32_t preloaded;
 };
 
 #define WISP_VMCTX_OF(instance) \
@@ -63,6 +67,7 @@ struct wisp_fn_entry {
 /* wisp_module_abi.flags */
 #define WISP_MODULE_FRAME_POINTERS 1u   /* every function keeps a frame pointer */
 #define WISP_MODULE_DEBUG_LINES    2u   /* DWARF line and inline info (-g1) */
+#define WISP_MODULE_START_SECTION  4u   /* instantiation runs a start function */
 
 struct wisp_module_abi {
 	uint32_t abi;                       /* WISP_MODULE_ABI */

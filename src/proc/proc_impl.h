@@ -127,6 +127,9 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m);
 void proc_drain(struct proc *self);
 /* If pushes put self over its memory limit, doom it with LIMIT. */
 void proc_check_limit(struct proc *self);
+/* Doom p (ends at its next check) with LIMIT and this text; for p not
+ * running (its scheduler waking it). */
+void proc_doom_limit(struct proc *p, const char *what);
 /* End self now with reason r (unwinds out of guest code). */
 _Noreturn void proc_die(struct proc *self, const struct reason *r);
 /* The exit path's signal handling: apply the bookkeeping signals left in

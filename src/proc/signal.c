@@ -144,6 +144,13 @@ void proc_check_limit(struct proc *self)
 	doom(self, &r);
 }
 
+void proc_doom_limit(struct proc *p, const char *what)
+{
+	struct reason r = { WISP_EXIT_LIMIT, 0, "" };
+	snprintf(r.text, sizeof(r.text), "%s", what);
+	doom(p, &r);
+}
+
 /* (engine_current(), not self->inst: during instantiation the instance
  * exists but self->inst is not set yet.) */
 static void die_if_doomed(struct proc *self)

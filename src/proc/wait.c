@@ -75,8 +75,10 @@ void proc_thaw(struct task *t, void *arg)
 	(void)arg;
 	struct proc *p = proc_of_task(t);
 	if (p->frozen != NULL) {
-		engine_instance_thaw(p->inst, p->frozen);
+		struct engine_frozen *f = p->frozen;
 		p->frozen = NULL;
+		if (engine_instance_thaw(p->inst, f) != 0)
+			proc_doom_limit(p, "out of memory waking from hibernation");
 	}
 }
 
