@@ -138,3 +138,26 @@ def test_wisp_new_says_why_a_name_is_refused(tmp_path, name, why):
     assert r.returncode == 2, r
     assert f"'{name}' cannot name a project: {why}" in r.stderr, r
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def examples():
+    r = subprocess.run(["make", "-C", str(ROOT / "examples"), "c"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return ROOT / "examples"
+
+
+@pytest.mark.parametrize("example", ["echo", "chat"])
+def test_an_example_server_without_allow_listen_says_which_flag(wisp, examples, example):
+    # The README's commands with the capability forgotten.
+    r = wisp("run", examples / f"{example}.wasm", "0")
+    assert r.code == 1, r
+    assert "cannot listen" in r.err and "--allow-listen" in r.err, r
+    assert "errno" not in r.err, r
+
+
+def test_setup_installs_nc_which_the_readme_uses():
+    readme = (ROOT / "README.md").read_text()
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    assert "`nc 127.0.0.1" in readme
+    assert re.search(r"^\s+netcat-openbsd\b", setup, re.M), "setup.sh does not install nc"
