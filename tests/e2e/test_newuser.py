@@ -3,6 +3,7 @@
 Each test is one slip found by following the README as a new user: the
 message must name what is wrong and what to type instead.
 """
+import os
 import re
 import subprocess
 
@@ -161,3 +162,25 @@ def test_setup_installs_nc_which_the_readme_uses():
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     assert "`nc 127.0.0.1" in readme
     assert re.search(r"^\s+netcat-openbsd\b", setup, re.M), "setup.sh does not install nc"
+
+
+def test_the_c_projects_make_test_fails_when_the_program_fails(tmp_path, shared_cache):
+    # `make test` of a `wisp new --c` project: a program that prints the
+    # greeting and then traps must fail it (it passed: only the output was
+    # checked, through a pipe).
+    r = subprocess.run([str(WISP), "new", "--c", "hi"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache),
+               WISP_BACKGROUND_COMPILE="0")
+    r = subprocess.run(["make", "-s", "test"], cwd=tmp_path / "hi", env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "test: ok" in r.stdout, r
+    main = tmp_path / "hi" / "src" / "main.c"
+    text = main.read_text()
+    assert '\tprintf("%s\\n", text);\n' in text
+    main.write_text(text.replace('\tprintf("%s\\n", text);\n',
+                                 '\tprintf("%s\\n", text);\n\tfflush(stdout);\n\t__builtin_trap();\n'))
+    r = subprocess.run(["make", "-s", "test"], cwd=tmp_path / "hi", env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0, r
+    assert "test: FAILED: wisp run exited with status 134" in r.stdout, r
