@@ -2,7 +2,7 @@
 # setup.sh — everything wisp needs on a fresh Debian 12 (or Ubuntu) machine,
 # then a build. Run as root or with sudo from anywhere in the repository:
 #
-#   sudo scripts/setup.sh
+#   sudo scripts/setup.sh      (or, as root on a machine without sudo: scripts/setup.sh)
 #
 # Phases (one line each; details go to a log shown only on failure):
 #   1. packages  apt-get update + install of what the build, the tests and the
@@ -95,6 +95,7 @@ base_pkgs=(
 	libssl-dev                               # SHA-256 (libcrypto, static) for the cache's MAC
 	libclang-rt-14-dev                       # libFuzzer for make fuzz (tests/fuzz/)
 	erlang-nox golang-go hyperfine           # benchmarks against peers
+	netcat-openbsd                           # nc: talking to the example servers (README)
 	librust-serde-dev librust-serde-derive-dev librust-bincode-dev  # sdk/rust's crates, offline:
 	librust-syn-dev librust-quote-dev librust-proc-macro2-dev       #   wisp-macros
 	librust-rmp-serde-dev librust-serde-json-dev                    #   codec features
@@ -115,7 +116,7 @@ done
 if [ "${#missing[@]}" = 0 ]; then
 	echo "setup: packages: all ${#pkgs[@]} installed"
 else
-	[ "$(id -u)" = 0 ] || die "packages: ${missing[*]} missing; run as root: sudo $0"
+	[ "$(id -u)" = 0 ] || die "packages: ${missing[*]} missing; run this as root: sudo $0 (or, without sudo, as root: su -c $0)"
 	command -v apt-get >/dev/null || die "packages: apt-get not found (wisp's set-up supports Debian 12 and Ubuntu)"
 	echo "setup: packages: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -177,7 +178,7 @@ if [ -w "$prefix" ] || [ "$(id -u)" = 0 ]; then
 	echo "setup: install: $prefix/bin/wisp, SDKs in $prefix/share/wisp"
 	wisp=$prefix/bin/wisp
 else
-	echo "setup: install: skipped ($prefix is not writable; run with sudo); using ./wisp"
+	echo "setup: install: skipped ($prefix is not writable; run as root to install); using $root/wisp"
 	wisp=$root/wisp
 fi
 
@@ -193,5 +194,8 @@ if ! out=$(as_user sh -c "cd '$demo/hello' && '$cargo' run --quiet" 2>>"$log"); 
 fi
 rm -rf "$demo"
 echo "setup: demo: 'wisp new hello && cd hello && cargo run' printed: $out"
-echo "setup: ready. Try: wisp new myapp && cd myapp && cargo run   (or: ./wisp run examples/hello.wasm)"
+# Name the wisp to try by its path unless PATH finds that same one.
+try=wisp
+[ "$(command -v wisp 2>/dev/null)" = "$wisp" ] || try=$wisp
+echo "setup: ready. Try: $try new myapp && cd myapp && cargo run   (or: $try run $root/examples/hello.wasm)"
 rm -f "$log"

@@ -1,7 +1,7 @@
 /*
  * chat — a line-based chat server: one room process, one process per client.
  *
- *   wisp run examples/chat.wasm [PORT]      (default 7001; 0 picks one)
+ *   wisp run --allow-listen PORT examples/chat.wasm [PORT]   (default 7001; 0 picks one)
  *
  * A client's first line is its name; every later line goes to everyone in
  * the room as "name: line". The room monitors its members, so a client that
@@ -10,6 +10,7 @@
  * (wisp_receive_fd): lines from the room are written out, lines from the
  * socket are sent to the room.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,8 +136,10 @@ int main(int argc, char **argv)
 {
 	unsigned port = argc > 1 ? (unsigned)atoi(argv[1]) : 7001;
 	int32_t lfd;
-	if (wisp_tcp_listen("127.0.0.1", 9, port, 1024, &lfd) != 0) {
-		fprintf(stderr, "chat: cannot listen on port %u\n", port);
+	int rc = wisp_tcp_listen("127.0.0.1", 9, port, 1024, &lfd);
+	if (rc != 0) {
+		fprintf(stderr, "chat: cannot listen on port %u: %s%s\n", port, strerror(rc),
+		        rc == ENOTCAPABLE ? " (give it 'wisp run --allow-listen PORT')" : "");
 		return 1;
 	}
 	wisp_register_name("room", wisp_spawn(room, NULL, 0));

@@ -1,7 +1,8 @@
 /*
  * echo — a TCP echo server, one wisp process per connection.
  *
- *   wisp run examples/echo.wasm [PORT [ADDRESS]]     (default 7000 127.0.0.1)
+ *   wisp run --allow-listen PORT examples/echo.wasm [PORT [ADDRESS]]
+ *                                                   (default 7000 127.0.0.1)
  *
  * The acceptor accepts a connection, spawns a handler and moves the socket
  * into it with wisp_send_fd; the handler reads and writes in plain blocking
@@ -10,6 +11,7 @@
  * every other keeps working. Port 0 picks a free port; the first line of
  * output says which.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +54,8 @@ int main(int argc, char **argv)
 	int32_t lfd;
 	int rc = wisp_tcp_listen(addr, (uint32_t)strlen(addr), port, 1024, &lfd);
 	if (rc != 0) {
-		fprintf(stderr, "echo: cannot listen on %s:%u (WASI errno %d)\n", addr, port, rc);
+		fprintf(stderr, "echo: cannot listen on %s:%u: %s%s\n", addr, port, strerror(rc),
+		        rc == ENOTCAPABLE ? " (give it 'wisp run --allow-listen PORT')" : "");
 		return 1;
 	}
 	char text[64];

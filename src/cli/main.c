@@ -8,15 +8,18 @@
  *
  * Exit status of `wisp run` is the guest's: proc_exit's code, 0 when _start
  * returns; 134 when the guest traps (after "wisp: trap: <kind> in <function>"
- * on stderr); 1 when the module cannot be loaded, compiled or started; 2 for
- * a usage error.
+ * on stderr); 128 + the signal when SIGINT or SIGTERM stops it; 1 when the
+ * module cannot be loaded, compiled or started (or its initial memory is over
+ * --max-memory); 2 for a usage error.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -68,8 +71,8 @@ static const char usage_text[] =
 	"                           10s; 0: never) hibernate: their stack and memory\n"
 	"                           go back to the system until a message arrives\n"
 	"                           (default: 10s)\n"
-	"  --shutdown-grace SECS    on SIGTERM/SIGINT the main process gets an exit\n"
-	"                           signal (reason SHUTDOWN); after SECS (default 5)\n"
+	"  --shutdown-grace TIME    on SIGTERM/SIGINT the main process gets an exit\n"
+	"                           signal (reason SHUTDOWN); after TIME (default 5s)\n"
 	"                           or a second signal everything stops\n"
 	"  --tier fast|opt          fast: compile with tcc (instant start, slower code);\n"
 	"                           opt: compile with gcc -O2 (cached; first build takes\n"
@@ -119,14 +122,19 @@ static const char usage_text[] =
 	"  WISP_CC, WISP_FAST_CC    compilers for the opt and fast tiers (gcc, tcc)\n"
 	"\n"
 	"exit status: the main process's; 134 if it traps (or a linked process's\n"
-	"trap ends it); 137 if it is killed; 1 if the module cannot be loaded;\n"
-	"2 for a usage error.\n";
+	"trap ends it); 137 if it is killed; 130 (SIGINT, Ctrl-C) or 143 (SIGTERM)\n"
+	"when a signal stops it; 1 if the module cannot be loaded; 2 for a usage\n"
+	"error.\n";
 
-static int usage_error(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
 {
+	va_list ap;
+	va_start(ap, fmt);
 	fprintf(stderr, "wisp: ");
-	fprintf(stderr, fmt, arg);
+	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\n(see 'wisp help')\n");
+	va_end(ap);
 	return EXIT_USAGE;
 }
 
@@ -344,13 +352,14 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 		} else if (for_run && (opt_is(a, "--max-cpu") || opt_is(a, "--max-processes") ||
 		                       opt_is(a, "--max-fds"))) {
 			bool cpu = opt_is(a, "--max-cpu"), fds = opt_is(a, "--max-fds");
+			const char *name = cpu ? "--max-cpu" : fds ? "--max-fds" : "--max-processes";
 			char *end;
-			if ((v = opt_value(argc, argv, &i, cpu ? "--max-cpu" : fds ? "--max-fds"
-			                                                            : "--max-processes")) == NULL)
-				return usage_error("%s needs a number", a);
+			if ((v = opt_value(argc, argv, &i, name)) == NULL)
+				return usage_error("%s needs a number", name);
 			unsigned long long n = strtoull(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || *v == '-')
-				return usage_error("bad number '%s'", v);
+				return usage_error("bad number '%s' for %s: it takes a whole number, 0 or more",
+				                   v, name);
 			if (cpu) {
 				o->root->max_cpu = n;
 			} else if (fds) {
@@ -380,12 +389,14 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 				return rc;
 		} else if (for_run && (opt_is(a, "--schedulers") || opt_is(a, "--reductions"))) {
 			bool sch = opt_is(a, "--schedulers");
+			const char *name = sch ? "--schedulers" : "--reductions";
 			char *end;
-			if ((v = opt_value(argc, argv, &i, sch ? "--schedulers" : "--reductions")) == NULL)
-				return usage_error("%s needs a number", a);
+			if ((v = opt_value(argc, argv, &i, name)) == NULL)
+				return usage_error("%s needs a number", name);
 			long long n = strtoll(v, &end, 10);
 			if (*end != '\0' || n < 1 || n > (sch ? 1024 : 1000000000LL))
-				return usage_error("bad number '%s'", v);
+				return usage_error("bad number '%s' for %s: it takes 1 to %s", v, name,
+				                   sch ? "1024" : "1000000000");
 			if (sch)
 				o->schedulers = (int)n;
 			else
@@ -402,13 +413,14 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 				return usage_error("--hibernate-after takes a time (0, 500ms, 10s, 2m)%s", "");
 			o->hibernate_given = true;
 		} else if (for_run && opt_is(a, "--shutdown-grace")) {
-			char *end;
-			if ((v = opt_value(argc, argv, &i, "--shutdown-grace")) == NULL)
-				return usage_error("%s needs a number of seconds", a);
-			double secs = strtod(v, &end);
-			if (*v == '\0' || *end != '\0' || !(secs > 0 && secs <= 86400))
-				return usage_error("bad number of seconds '%s'", v);
-			o->shutdown_grace_ns = (uint64_t)(secs * 1e9);
+			/* A time like --hibernate-after's; 0 is refused: the runtime
+			 * reads 0 as its default. */
+			uint64_t ns;
+			if ((v = opt_value(argc, argv, &i, "--shutdown-grace")) == NULL ||
+			    parse_duration(v, &ns) != 0 || ns == 0 || ns > 86400ull * 1000000000)
+				return usage_error("--shutdown-grace takes a time above 0 and at most a day "
+				                   "(5, 0.5, 500ms, 10s, 2m; a plain number is seconds)");
+			o->shutdown_grace_ns = ns;
 		} else if (for_run && strcmp(a, "--allow-cache-dir") == 0) {
 			o->allow_cache_dir = true;
 		} else if (opt_is(a, "--compile-max-cpu") || opt_is(a, "--compile-max-functions")) {
@@ -416,10 +428,11 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 			const char *name = cpu ? "--compile-max-cpu" : "--compile-max-functions";
 			char *end;
 			if ((v = opt_value(argc, argv, &i, name)) == NULL)
-				return usage_error("%s needs a number", a);
+				return usage_error("%s needs a number", name);
 			unsigned long long n = strtoull(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || *v == '-')
-				return usage_error("bad number '%s'", v);
+				return usage_error("bad number '%s' for %s: it takes a whole number%s, "
+				                   "0 for no limit", v, name, cpu ? " of seconds" : "");
 			if (cpu)
 				o->limits.tool.cpu_seconds = n;
 			else
@@ -565,13 +578,37 @@ static int check_preopens(const struct run_opts *o, const struct pipeline *p)
 	return 0;
 }
 
+/* True if the module imports anything from WASI preview 1. */
+static bool imports_wasi(const struct wasm_info *info)
+{
+	for (uint32_t i = 0; i < info->nimports; i++)
+		if (strcmp(info->imports[i].module, "wasi_snapshot_preview1") == 0)
+			return true;
+	return false;
+}
+
+/* A module without _start was built as something else than a program:
+ * say what it looks like and how to build a command instead. */
+static void explain_no_start(const struct wasm_file *wf, const char *module)
+{
+	fprintf(stderr, "wisp: %s: the module has no _start function export: "
+	        "wisp runs WASI command modules (programs with a main function)\n", module);
+	if (wasm_find_export(&wf->info, "_initialize", WASM_KIND_FUNC) != NULL || imports_wasi(&wf->info))
+		fprintf(stderr, "wisp: it looks like a WASI library (a reactor or a Rust cdylib): "
+		        "build it as a program (without -mexec-model=reactor; a Rust binary "
+		        "crate, e.g. 'wisp new NAME')\n");
+	else
+		fprintf(stderr, "wisp: it uses nothing from WASI, as modules built for plain wasm32 or "
+		        "wasm32-unknown-unknown do: build for WASI ('clang --target=wasm32-wasi "
+		        "--sysroot=/usr', 'cargo build --target wasm32-wasip1', or 'wisp new NAME')\n");
+}
+
 /* WASI commands: _start takes nothing and returns nothing. */
 static int check_start(const struct wasm_file *wf, const char *module)
 {
 	const struct wasm_export *start = wasm_find_export(&wf->info, "_start", WASM_KIND_FUNC);
 	if (start == NULL) {
-		fprintf(stderr, "wisp: %s: the module has no _start function export: "
-		        "wisp runs WASI command modules\n", module);
+		explain_no_start(wf, module);
 		return EXIT_LOAD;
 	}
 	const struct wasm_functype *t = wasm_func_type(&wf->info, start->index);
@@ -585,8 +622,35 @@ static int check_start(const struct wasm_file *wf, const char *module)
 	return 0;
 }
 
+/* A --max-memory that fits the module's initial memory and its tables,
+ * with room to grow: whole MiB above the initial memory plus 64 KiB (the
+ * tables' size is not known here; the engine charges them too). */
+static uint64_t suggested_max_memory(uint64_t initial)
+{
+	return ((initial + (64u << 10)) >> 20) + 1;
+}
+
+/* A main process whose initial linear memory is over --max-memory could
+ * only trap while it is being created: refuse it here, saying how much it
+ * needs. */
+static int check_memory_limit(const struct wasm_file *wf, const struct run_opts *o)
+{
+	uint64_t limit = o->root->max_memory;
+	if (limit == 0 || wf->info.nmemories == 0)
+		return 0;
+	uint64_t need = wf->info.mem_min * 65536;
+	if (need <= limit)
+		return 0;
+	fprintf(stderr, "wisp: %s: the module's initial memory is %" PRIu64 " KiB (%" PRIu64
+	        " pages of 64 KiB), more than --max-memory allows (%" PRIu64 " KiB); its tables "
+	        "count too: try --max-memory %" PRIu64 "M\n", o->module, need >> 10,
+	        wf->info.mem_min, limit >> 10, suggested_max_memory(need));
+	return EXIT_LOAD;
+}
+
 /* The exit status of `wisp run` from the main process's end. */
-static int report(const struct engine_result *r, const struct reason *why)
+static int report(const struct engine_result *r, const struct reason *why,
+                  const struct wasm_file *wf, uint64_t max_memory)
 {
 	int sig = atomic_load(&stop_request) % 1000;
 	if (sig != 0 && (why->kind == WISP_EXIT_NORMAL || why->kind == WISP_EXIT_SHUTDOWN)) {
@@ -617,11 +681,19 @@ static int report(const struct engine_result *r, const struct reason *why)
 		fprintf(stderr, "wisp: %s\n", r->message);   /* could not start */
 		return EXIT_LOAD;
 	}
-	if (r->outcome == ENGINE_TRAPPED)
-		fprintf(stderr, "wisp: trap: %s\n", why->text);
-	else   /* a linked process's trap ended the main process */
+	if (r->outcome != ENGINE_TRAPPED) {   /* a linked process's trap ended the main process */
 		fprintf(stderr, "wisp: the main process exited: a linked process "
 		        "trapped: %s\n", why->text);
+		return EXIT_TRAP;
+	}
+	fprintf(stderr, "wisp: trap: %s\n", why->text);
+	/* Memory and tables over the limit as the instance is made (the CLI
+	 * checked the memory alone before). */
+	if (max_memory != 0 && strcmp(r->function, "<instantiation>") == 0 &&
+	    (strstr(r->message, "memory limit") || strstr(r->message, "table too large")))
+		fprintf(stderr, "wisp: the module's initial memory and tables need more than "
+		        "--max-memory gives: try --max-memory %" PRIu64 "M\n",
+		        suggested_max_memory(wf->info.mem_min * 65536));
 	return EXIT_TRAP;
 }
 
@@ -664,7 +736,7 @@ static int cmd_run(int argc, char **argv)
 		caps_unref(o.root);
 		return EXIT_LOAD;
 	}
-	if (check_start(&wf, o.module) != 0)
+	if (check_start(&wf, o.module) != 0 || check_memory_limit(&wf, &o) != 0)
 		goto out;
 	if (prepare(&p, &wf, &o, &so, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s: %s\n", o.module, err);
@@ -707,7 +779,7 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
 	}
-	status = report(&res, &why);
+	status = report(&res, &why, &wf, o.root->max_memory);
 	if (rc == 1) {
 		/* A process is still inside a blocking host call on some thread:
 		 * its module must not be unloaded under it. Exit now. */
@@ -783,5 +855,11 @@ int main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
+	size_t n = strlen(cmd);
+	if (cmd[0] == '-')   /* a run option given before the command */
+		return usage_error("unknown command '%s': options go after the command, "
+		                   "e.g. 'wisp run %s ... module.wasm'", cmd, cmd);
+	if (n > 5 && strcmp(cmd + n - 5, ".wasm") == 0)
+		return usage_error("unknown command '%s': to run a module, 'wisp run %s'", cmd, cmd);
 	return usage_error("unknown command '%s'", cmd);
 }

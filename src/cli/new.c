@@ -46,6 +46,7 @@
 #define NEW_EXIT_FAIL 1
 #define NEW_EXIT_USAGE 2
 #define NAME_MAX_LEN 64
+#define NAME_MAX_TEXT "64"   /* NAME_MAX_LEN in messages */
 
 static const char new_usage[] =
 	"usage: wisp new [--c] NAME\n"
@@ -331,10 +332,14 @@ int cli_new(int argc, char **argv)
 		fprintf(stderr, "wisp new: missing NAME\n\n%s", new_usage);
 		return NEW_EXIT_USAGE;
 	}
-	if (!name_valid(name) || name_reserved(name)) {
-		fprintf(stderr, "wisp new: '%s' cannot name a project: use a letter, then letters, "
-		        "digits, '-' or '_' (at most %d), and not a name of Rust's or wisp's own crates\n",
-		        name, NAME_MAX_LEN);
+	const char *why = strchr(name, '/') != NULL ?
+	                  "it is a path, and NAME is the name of the new directory, made in the "
+	                  "current directory (cd to where it should go first)" :
+	                  name_reserved(name) ? "it is the name of one of Rust's or wisp's own crates" :
+	                  !name_valid(name) ? "use a letter, then letters, digits, '-' or '_' (at most "
+	                                      NAME_MAX_TEXT ")" : NULL;
+	if (why != NULL) {
+		fprintf(stderr, "wisp new: '%s' cannot name a project: %s\n", name, why);
 		return NEW_EXIT_USAGE;
 	}
 
