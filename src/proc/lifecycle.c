@@ -332,6 +332,41 @@ static void final_reason(struct proc *p, const struct engine_result *res, struct
 	p->doom_text = NULL;
 }
 
+/* A process that crashed (trapped, or a limit ended it) with nobody
+ * linked or monitoring would end silently: say so on stderr, as BEAM's
+ * error logger does. At most CRASH_REPORTS_PER_S lines a second; the
+ * rest are counted and the count is given with the next line. */
+#define CRASH_REPORTS_PER_S 20
+
+static void report_crash(const struct proc *p, const struct reason *why)
+{
+	struct crash_reports *c = &p->rt->crashes;
+	uint64_t now_s = sched_now_ns() / 1000000000u;
+	uint64_t w = atomic_load(&c->window);
+	if (w != now_s && atomic_compare_exchange_strong(&c->window, &w, now_s))
+		atomic_store(&c->shown, 0);
+	if (atomic_fetch_add(&c->shown, 1) >= CRASH_REPORTS_PER_S) {
+		atomic_fetch_add(&c->hidden, 1);
+		return;
+	}
+	uint64_t missed = atomic_exchange(&c->hidden, 0);
+	char more[64] = "";
+	if (missed > 0)
+		snprintf(more, sizeof(more), " (and %llu more not shown)",
+		         (unsigned long long)missed);
+	fprintf(stderr, "wisp: process %llx %s, nobody linked or monitoring: %s%s\n",
+	        (unsigned long long)atomic_load(&p->pid),
+	        why->kind == WISP_EXIT_TRAP ? "trapped" : "ended by a limit", why->text, more);
+}
+
+void proc_crash_reports_end(struct rt *rt)
+{
+	uint64_t missed = atomic_exchange(&rt->crashes.hidden, 0);
+	if (missed > 0)
+		fprintf(stderr, "wisp: %llu more crash reports not shown\n",
+		        (unsigned long long)missed);
+}
+
 /* The end of a process, on its fiber: tell everyone, free the instance. */
 static void finish(struct proc *p, const struct engine_result *res)
 {
@@ -339,6 +374,9 @@ static void finish(struct proc *p, const struct engine_result *res)
 	proc_check_limit(p);
 	struct reason why;
 	final_reason(p, res, &why);
+	if (!p->is_main && (why.kind == WISP_EXIT_TRAP || why.kind == WISP_EXIT_LIMIT) &&
+	    p->links.n == 0 && p->watchers.n == 0)
+		report_crash(p, &why);
 	/* Under the registry's lock, so a concurrent register either sees
 	 * `exiting` or is seen by the forget (no name outlives its owner). */
 	registry_exit(&rt->registry, p);

@@ -72,6 +72,11 @@ size_t registry_count(struct registry *r);
 
 struct blocking_pool;
 
+/* Reports of crashes nobody else hears of (lifecycle.c), rate-limited. */
+struct crash_reports {
+	_Atomic uint64_t window, shown, hidden;
+};
+
 struct rt {
 	struct rt_config cfg;
 	struct proc_hooks hooks;
@@ -80,6 +85,7 @@ struct rt {
 	pthread_mutex_t blocking_lock; /* creating the blocking pool */
 	struct blocking_pool *blocking;/* blocking.c, started on first use */
 	atomic_uint_fast64_t next_ref; /* monitor and request refs */
+	struct crash_reports crashes;
 
 	struct stack_pool stacks;
 	struct ptable ptable;
@@ -97,6 +103,8 @@ struct rt {
 };
 
 uint64_t rt_new_ref(struct rt *rt);
+/* At the end of a run: how many crash reports were not shown. */
+void proc_crash_reports_end(struct rt *rt);
 /* Stop the blocking pool's threads; false if one did not stop in time. */
 bool blocking_pool_stop(struct rt *rt);
 
