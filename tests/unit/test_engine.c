@@ -45,7 +45,10 @@ static void memory_zero_pages_then_grow(void **state)
 static void memory_limit_of_the_current_instance_applies(void **state)
 {
 	engine_instance fake;
+	struct wisp_vmctx ctx;
 	memset(&fake, 0, sizeof(fake));
+	memset(&ctx, 0, sizeof(ctx));
+	fake.vmctx = &ctx;   /* a real instance always has one */
 	fake.limits.max_memory = 3 * 65536;
 	engine_instance *prev = engine_set_current(&fake);
 	wasm_rt_memory_t m;
