@@ -242,11 +242,14 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 	/* Only a memory still at its initial size is pooled: the pool is
 	 * taken from by initial size, and a grown one would wait forever. */
 	engine_instance *in = engine_current();
-	engine_uncharge(in, mem->size);
+	/* What was charged and mapped: the pages (a 4 GiB memory's size is
+	 * capped at UINT32_MAX, one byte short). */
+	uint64_t bytes = (uint64_t)mem->pages * PAGE_SIZE_WASM;
+	engine_uncharge(in, bytes);
 	bool poolable = in != NULL && mem->pages == in->mem_initial_pages;
 	if (mem->data != NULL &&
 	    !(poolable && pool_give(current_pool(), mem->data, mem->pages)))
-		munmap(mem->data, mem->size);
+		munmap(mem->data, bytes);
 	mem->data = NULL;
 	mem->size = 0;
 	mem->pages = 0;
