@@ -248,22 +248,26 @@ static int64_t next_timeout(const struct sub *subs, uint32_t n)
 /* In a wisp process: if no fd is ready yet, park the process until one of
  * them is (through the reactor) or t ns pass (t < 0: no limit). True if it
  * parked (the caller looks again); false to fall back on ppoll(2) (an fd
- * is ready already, or one the reactor cannot watch, like a regular file). */
-static bool park_on_fds(struct proc *proc, struct pollfd *pfds, int npfds, int64_t t)
+ * is ready already, or one the reactor cannot watch, like a regular file).
+ * However many fds there are: a fallback ppoll would hold the scheduler
+ * thread for as long as the fds stay silent (forever without a clock). */
+static bool park_on_fds(struct host_proc *hp, struct pollfd *pfds, int npfds, int64_t t)
 {
 	struct timespec zero = { 0, 0 };
 	if (ppoll(pfds, (nfds_t)npfds, &zero, NULL) != 0)
 		return false;
-	int fds[64];
-	uint32_t evs[64];
-	if (npfds > 64)
+	/* Scratch, which the process's exit frees if a kill unwinds the park. */
+	int *fds = host_scratch_alloc(hp, (size_t)npfds * (sizeof(int) + sizeof(uint32_t)));
+	if (fds == NULL)
 		return false;
+	uint32_t *evs = (uint32_t *)(fds + npfds);
 	for (int i = 0; i < npfds; i++) {
 		fds[i] = pfds[i].fd;
 		evs[i] = ((pfds[i].events & POLLIN) ? REACTOR_READ : 0) |
 		         ((pfds[i].events & POLLOUT) ? REACTOR_WRITE : 0);
 	}
-	int rc = proc_wait_fds(proc, fds, evs, (uint32_t)npfds, t);
+	int rc = proc_wait_fds(hp->proc, fds, evs, (uint32_t)npfds, t);
+	host_scratch_free(hp, fds);
 	return rc == 0 || rc == -ETIMEDOUT;
 }
 
@@ -309,7 +313,7 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 			proc_sleep(proc, t);
 			goto check;
 		}
-		if (npfds > 0 && t != 0 && proc != NULL && park_on_fds(proc, pfds, npfds, t))
+		if (npfds > 0 && t != 0 && proc != NULL && park_on_fds(hp, pfds, npfds, t))
 			continue;   /* woken: look again (clocks included) */
 		struct timespec ts = { (time_t)(t / 1000000000),
 		                       (long)(t % 1000000000) };

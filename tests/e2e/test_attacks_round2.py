@@ -127,3 +127,36 @@ def test_hibernation_never_shows_another_instances_start_state(wisp, build_wat):
     page in, and the child read the main process's secret (exit 17: CODE 7)."""
     r = wisp("run", "--tier", "fast", build_wat(START_STATE_WAT, "start_state"))
     assert r.code == 0, r
+
+
+# ---- holding a scheduler thread ----
+
+def run_silent_stdin(args, cache, timeout=60):
+    """Run wisp with a stdin pipe that stays open and silent; (code, out,
+    err), code None if it had to be killed after `timeout` seconds."""
+    r, w = os.pipe()
+    try:
+        p = subprocess.Popen([str(WISP), *map(str, args)], stdin=r, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=run_env(cache))
+        os.close(r)
+        try:
+            out, err = p.communicate(timeout=timeout)
+            return p.returncode, out, err
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            return None, out, err
+    finally:
+        os.close(w)
+
+
+def test_polling_many_fds_parks_the_process_not_the_thread(build_proc, shared_cache):
+    """poll_oneoff parked a process on at most 64 fds; with 65 it fell back
+    to ppoll(2) on the scheduler thread, with no timeout: four such
+    processes held both schedulers forever (the main process never woke,
+    a kill could not reach them)."""
+    code, out, err = run_silent_stdin(["run", "--tier", "fast", "--schedulers", "2",
+                                       build_proc("attack_wasi.c"), "poll_many", "4"],
+                                      shared_cache, timeout=60)
+    assert code == 0, (code, out, err)
+    assert out == "main alive\n", (out, err)

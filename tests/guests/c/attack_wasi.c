@@ -1,0 +1,61 @@
+/*
+ * attack_wasi.c — hostile uses of WASI calls (tests/e2e/test_attacks_round2.py).
+ *
+ * Cases (argv[1]):
+ *   poll_many N  N processes each poll 65 fd subscriptions on a silent stdin
+ *                (more than the 64 the park path used to take: the rest fell
+ *                back to ppoll on the scheduler thread, forever); the main
+ *                process then sleeps and says it is alive.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wisp/guest.h>
+
+#define WASI(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(name)))
+
+WASI("poll_oneoff") int32_t raw_poll_oneoff(const void *in, void *out, uint32_t n, uint32_t *nev);
+
+struct subscription {          /* preview 1's, 48 bytes */
+	uint64_t userdata;
+	uint8_t type;              /* 1: fd_read */
+	uint8_t pad[7];
+	uint32_t fd;
+	uint8_t rest[28];
+};
+_Static_assert(sizeof(struct subscription) == 48, "subscription layout");
+
+#define POLL_SUBS 65
+
+static void poll_stdin(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	static struct subscription subs[POLL_SUBS];
+	static uint8_t events[POLL_SUBS * 32];
+	uint32_t n = 0;
+	for (int i = 0; i < POLL_SUBS; i++) {
+		subs[i].userdata = (uint64_t)i;
+		subs[i].type = 1;
+		subs[i].fd = 0;
+	}
+	raw_poll_oneoff(subs, events, POLL_SUBS, &n);
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+	if (!strcmp(c, "poll_many") && argc > 2) {
+		int n = atoi(argv[2]);
+		for (int i = 0; i < n; i++)
+			if (wisp_spawn(poll_stdin, NULL, 0) == 0)
+				return 2;
+		wisp_sleep(50 * 1000000LL);
+		printf("main alive\n");
+		return 0;
+	}
+	fprintf(stderr, "unknown case\n");
+	return 1;
+}
