@@ -158,6 +158,20 @@ uint16_t wasi_errno(int e)
 	}
 }
 
+void wasi_call_work(void *self)
+{
+	struct proc *p = HOST_PROC(self)->proc;
+	if (p != NULL)
+		proc_charge_work(p, (uint64_t)(WASI_CALL_REDUCTIONS - 1) * 64);
+}
+
+void wasi_moved(void *self, uint64_t bytes)
+{
+	struct proc *p = HOST_PROC(self)->proc;
+	if (p != NULL && bytes > 0)
+		proc_charge_work(p, bytes);
+}
+
 struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
                                uint64_t rights, uint16_t *err)
 {

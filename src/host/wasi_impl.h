@@ -228,6 +228,17 @@ bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write);
  * (Then the caller answers EAGAIN without touching the host fd.) */
 bool wasi_would_block(const struct wasi_fd *f, bool write);
 
+/* CPU work (--max-cpu, wisp_caps.limit CPU): every WASI call costs the
+ * calling process WASI_CALL_REDUCTIONS reductions when it starts (about
+ * what a system call costs next to a loop trip; without it a loop of
+ * cheap calls got a hundred times its budget), and one more per 64 bytes
+ * it moves once it has moved them. Either may end the process (its CPU
+ * limit): call them holding nothing an unwind would leak (scratch is
+ * fine). Outside a wisp process (unit tests) nothing is charged. */
+#define WASI_CALL_REDUCTIONS 64
+void wasi_call_work(void *self);
+void wasi_moved(void *self, uint64_t bytes);
+
 /* Map a host errno to a WASI errno (unknown ones give WASI_EIO). */
 uint16_t wasi_errno(int host_errno);
 

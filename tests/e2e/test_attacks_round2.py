@@ -160,3 +160,37 @@ def test_polling_many_fds_parks_the_process_not_the_thread(build_proc, shared_ca
                                       shared_cache, timeout=60)
     assert code == 0, (code, out, err)
     assert out == "main alive\n", (out, err)
+
+
+# ---- CPU: the host's work is the guest's ----
+
+def test_random_get_counts_against_the_cpu_limit(wisp, build_proc):
+    """random_get of 16 MiB in a loop: issue 12 named it, but only the wisp
+    namespaces were charged; it ran forever under --max-cpu."""
+    r = wisp("run", "--tier", "fast", "--max-cpu", "20000000", build_proc("attack_wasi.c"),
+             "random", timeout=60)
+    assert r.code == 137, r
+    assert "cpu limit" in r.err, r
+
+
+def test_a_system_call_costs_more_than_a_loop_trip(wisp, build_proc):
+    """Empty fd_writes in a loop: each a system call, worth a few hundred
+    loop trips, charged as one; --max-cpu 2M allowed ~600k of them (the
+    issue-12 report's 20 s under 20M). Now a WASI call costs 64
+    reductions: at most 2M / 64 calls."""
+    r = wisp("run", "--tier", "fast", "--max-cpu", "2000000", build_proc("attack_wasi.c"),
+             "writes", timeout=120)
+    assert r.code == 137, r
+    counts = [int(x) for x in r.err.split() if x.isdigit()]
+    assert counts and counts[-1] <= 2000000 // 64, counts[-3:]
+
+
+def test_a_huge_path_is_refused_before_it_is_copied(build_proc, shared_cache, tmp_path):
+    """A 256 MiB path was copied into a host buffer of its size (and scanned
+    for NULs) before the kernel refused it: the host's memory, uncharged."""
+    rc, rss, out, err = peak_rss_kib(["run", "--tier", "fast", "--dir", f"{tmp_path}::/d",
+                                      build_proc("attack_wasi.c"), "longpath"], shared_cache)
+    assert rc == 0, (out, err)
+    assert out == ["37"], (out, err)     # ENAMETOOLONG
+    if not SANITIZED:
+        assert rss < (256 + 120) * 1024, f"peak RSS {rss} KiB for a 256 MiB guest path"

@@ -6,6 +6,14 @@
  *                (more than the 64 the park path used to take: the rest fell
  *                back to ppoll on the scheduler thread, forever); the main
  *                process then sleeps and says it is alive.
+ *   random       random_get of 16 MiB, forever (the host's work, uncharged,
+ *                ran past any --max-cpu).
+ *   writes       empty fd_writes to stdout, forever, printing the count on
+ *                stderr every 1000 (each a system call, charged as one loop
+ *                trip: a hundred times the budget).
+ *   longpath     path_filestat_get on fd 3 with a 256 MiB path (copied to
+ *                a host buffer of that size before the kernel said
+ *                ENAMETOOLONG); prints the errno.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +24,11 @@
 
 #define WASI(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(name)))
 
+WASI("random_get") int32_t raw_random_get(void *buf, uint32_t len);
+WASI("fd_write") int32_t raw_fd_write(uint32_t fd, const void *iovs, uint32_t n, uint32_t *nw);
+WASI("path_filestat_get")
+int32_t raw_path_filestat_get(uint32_t fd, uint32_t flags, const char *path, uint32_t len,
+                              void *buf);
 WASI("poll_oneoff") int32_t raw_poll_oneoff(const void *in, void *out, uint32_t n, uint32_t *nev);
 
 struct subscription {          /* preview 1's, 48 bytes */
@@ -54,6 +67,30 @@ int main(int argc, char **argv)
 				return 2;
 		wisp_sleep(50 * 1000000LL);
 		printf("main alive\n");
+		return 0;
+	}
+	if (!strcmp(c, "random")) {
+		static uint8_t buf[16 << 20];
+		for (;;)
+			raw_random_get(buf, sizeof buf);
+	}
+	if (!strcmp(c, "writes")) {
+		struct { uint32_t base, len; } iov = { 0, 0 };
+		uint32_t nw;
+		for (uint32_t i = 1;; i++) {
+			raw_fd_write(1, &iov, 1, &nw);
+			if (i % 1000 == 0)
+				fprintf(stderr, "%u\n", i);
+		}
+	}
+	if (!strcmp(c, "longpath")) {
+		uint32_t len = 256u << 20;
+		char *path = malloc(len);
+		uint8_t st[64];
+		if (path == NULL)
+			return 2;
+		memset(path, 'a', len);
+		printf("%d\n", raw_path_filestat_get(3, 0, path, len, st));
 		return 0;
 	}
 	fprintf(stderr, "unknown case\n");
