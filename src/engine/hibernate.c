@@ -53,6 +53,8 @@ struct engine_image {
  *   runs: u16 offset, u16 length, bytes...; raw: OS_PAGE bytes. */
 struct engine_frozen {
 	size_t len;
+	uint64_t work;          /* bytes freezing looked at and thawing will
+	                           write: what the process is charged for */
 	size_t mem_size;        /* the memory's bytes when frozen (it cannot grow
 	                           while frozen: nothing runs) */
 	unsigned char data[];
@@ -243,6 +245,7 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
 		return -errno;
 	}
 	struct buf b = { 0 };
+	uint64_t work = n;      /* the residency vector */
 	for (uint32_t i = 0; i < n && !b.oom; i++) {
 		/* Not resident: never touched or dropped, so zero — unless there
 		 * is swap, where a page out of memory still holds data: read it.
@@ -256,6 +259,7 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
 		const unsigned char *cur = mem->data + (size_t)i * OS_PAGE;
 		if (ref == NULL)
 			ref = zero_page;
+		work += OS_PAGE;
 		if (memcmp(cur, ref, OS_PAGE) != 0)
 			encode_page(&b, i, cur, ref);
 	}
@@ -267,6 +271,10 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
 	}
 	f->len = b.len;
 	f->mem_size = bytes;
+	/* Thaw copies the image's pages back, then the record. */
+	for (uint32_t k = 0; k < img->npages && img->index[k] < n; k++)
+		work += OS_PAGE;
+	f->work = work + 2 * b.len;
 	if (b.len)
 		memcpy(f->data, b.p, b.len);
 	free(b.p);
@@ -313,4 +321,9 @@ void engine_instance_thaw(engine_instance *in, struct engine_frozen *f)
 size_t engine_frozen_bytes(const struct engine_frozen *f)
 {
 	return f ? sizeof(*f) + f->len : 0;
+}
+
+uint64_t engine_frozen_work(const struct engine_frozen *f)
+{
+	return f ? f->work : 0;
 }

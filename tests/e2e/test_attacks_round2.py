@@ -194,3 +194,18 @@ def test_a_huge_path_is_refused_before_it_is_copied(build_proc, shared_cache, tm
     assert out == ["37"], (out, err)     # ENAMETOOLONG
     if not SANITIZED:
         assert rss < (256 + 120) * 1024, f"peak RSS {rss} KiB for a 256 MiB guest path"
+
+
+def test_hibernating_in_a_loop_counts_against_the_cpu_limit(wisp, build_proc):
+    """Hibernating with 32 MiB of dirty memory, woken by a message it sent
+    itself, in a loop: each round the host compared, encoded, dropped and
+    restored 32 MiB and charged nothing (tens of thousands of rounds under
+    --max-cpu 20M). Now the bytes freezing looks at and thawing writes are
+    reductions, as for any host work."""
+    r = wisp("run", "--tier", "fast", "--max-cpu", "20000000", build_proc("attack_proc.c"),
+             "hibernate_loop", timeout=60)
+    assert r.code == 137, r
+    assert "cpu limit" in r.err, r
+    rounds = [int(x) for x in r.err.split() if x.isdigit()]
+    # 20M reductions at ~600k per round (32 MiB / 64 + the restore)
+    assert len(rounds) < 100, rounds[-3:]
