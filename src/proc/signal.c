@@ -34,13 +34,21 @@ static const struct reason reason_killed = { WISP_EXIT_KILLED, 0, "" };
 
 /* ---- small sets owned by the process ---- */
 
-int proc_set_add(struct pidset *s, uint64_t ref, uint64_t pid)
+int proc_set_add(struct proc *owner, struct pidset *s, uint64_t ref, uint64_t pid)
 {
 	if (s->n == s->cap) {
+		/* The set's room is the owner's memory (proc_free_sets gives it
+		 * back): a process linking or monitoring in a loop, or monitored
+		 * by one, is bounded by its limit like any other host state. */
 		uint32_t c = s->cap ? s->cap * 2 : 4;
-		struct pidref *v = realloc(s->v, c * sizeof(*v));
-		if (v == NULL)
+		uint64_t more = (uint64_t)(c - s->cap) * sizeof(struct pidref);
+		if (c < s->cap || proc_charge(owner, more) != 0)
 			return -ENOMEM;
+		struct pidref *v = realloc(s->v, (size_t)c * sizeof(*v));
+		if (v == NULL) {
+			proc_uncharge(owner, more);
+			return -ENOMEM;
+		}
 		s->v = v;
 		s->cap = c;
 	}
@@ -84,6 +92,7 @@ void proc_free_sets(struct proc *p)
 {
 	struct pidset *sets[] = { &p->links, &p->watchers, &p->watching };
 	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		proc_uncharge(p, (uint64_t)sets[i]->cap * sizeof(struct pidref));
 		free(sets[i]->v);
 		*sets[i] = (struct pidset){ NULL, 0, 0 };
 	}
@@ -135,6 +144,17 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
 	return true;
 }
 
+/* Queue m, made by self for itself (an EXIT or DOWN it must see), on its
+ * private list, charged like a message pushed at it: past its limit it
+ * ends with LIMIT at its next drain. Without the charge, monitoring itself
+ * or a dead pid in a loop grew the host without bound. */
+static void append_own(struct proc *self, struct msg *m)
+{
+	proc_charge_pushed(self->rt, self, msg_bytes(m), false);
+	m->acct = &self->usage;
+	mbox_append(&self->mbox, m);
+}
+
 /* Deliver m, or free it if the addressee is gone. */
 static void deliver_or_drop(struct rt *rt, uint64_t to, struct msg *m)
 {
@@ -179,7 +199,7 @@ static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
 	if (self->trap_exit) {
 		struct msg *m = msg_reason(MSG_EXIT, atomic_load(&self->pid), from, 0, r);
 		if (m != NULL)
-			mbox_append(&self->mbox, m);
+			append_own(self, m);
 		return;
 	}
 	if (r->kind != WISP_EXIT_NORMAL)
@@ -230,13 +250,13 @@ static bool apply_bookkeeping(struct proc *self, struct msg *m)
 	switch (m->kind) {
 	case SIG_LINK:
 		if (!proc_set_has_pid(&self->links, m->from))
-			rc = proc_set_add(&self->links, 0, m->from);
+			rc = proc_set_add(self, &self->links, 0, m->from);
 		break;
 	case SIG_UNLINK:
 		proc_set_del_pid(&self->links, m->from);
 		break;
 	case SIG_MONITOR:
-		rc = proc_set_add(&self->watchers, m->ref, m->from);
+		rc = proc_set_add(self, &self->watchers, m->ref, m->from);
 		break;
 	case SIG_DEMONITOR:
 		proc_set_del_ref(&self->watchers, m->ref);
@@ -344,7 +364,7 @@ int proc_link(struct proc *self, uint64_t pid)
 	uint64_t me = atomic_load(&self->pid);
 	if (pid == me || proc_set_has_pid(&self->links, pid))
 		return 0;
-	if (proc_set_add(&self->links, 0, pid) != 0)
+	if (proc_set_add(self, &self->links, 0, pid) != 0)
 		return -ENOMEM;
 	struct msg *m = msg_new(SIG_LINK, pid, me, 0, 0, NULL, 0);
 	if (m == NULL) {
@@ -373,7 +393,7 @@ int proc_monitor(struct proc *self, uint64_t pid, uint64_t *ref)
 {
 	struct rt *rt = self->rt;
 	uint64_t me = atomic_load(&self->pid), r = rt_new_ref(rt);
-	if (proc_set_add(&self->watching, r, pid) != 0)
+	if (proc_set_add(self, &self->watching, r, pid) != 0)
 		return -ENOMEM;
 	*ref = r;
 	struct msg *m = msg_new(SIG_MONITOR, pid, me, 0, r, NULL, 0);
@@ -389,7 +409,7 @@ int proc_monitor(struct proc *self, uint64_t pid, uint64_t *ref)
 		struct msg *d = msg_reason(MSG_DOWN, me, pid, r, &reason_noproc);
 		if (d == NULL)
 			return -ENOMEM;
-		mbox_append(&self->mbox, d);
+		append_own(self, d);
 	}
 	return 0;
 }
