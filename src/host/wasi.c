@@ -303,10 +303,11 @@ void wasi_filestat_encode(uint8_t *out, const struct stat *st)
 	wasi_st64(out + 56, ts_ns(st->st_ctim));
 }
 
-uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
+uint16_t wasi_iov_load(struct host_proc *hp, uint32_t iovs, uint32_t n,
                        struct iovec *stackbuf, uint32_t stackn,
                        struct iovec **iov, int *niov)
 {
+	wasm_rt_memory_t *mem = hp->mem;
 	const uint8_t *raw = engine_guest_ptr(mem, iovs,
 	                                      (uint64_t)n * WASI_IOVEC_SIZE);
 	if (raw == NULL)
@@ -315,7 +316,9 @@ uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
 		n = IOV_MAX;
 	struct iovec *v = stackbuf;
 	if (n > stackn) {
-		v = malloc(n * sizeof(*v));
+		/* Scratch: the call may park with it, and a kill then unwinds
+		 * past wasi_iov_free (the process's exit frees scratch). */
+		v = host_scratch_alloc(hp, n * sizeof(*v));
 		if (v == NULL)
 			return WASI_ENOMEM;
 	}
@@ -326,7 +329,7 @@ uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
 		uint32_t len = wasi_ld32(raw + i * WASI_IOVEC_SIZE + 4);
 		void *p = engine_guest_ptr(mem, base, len);
 		if (p == NULL) {
-			wasi_iov_free(v, stackbuf);
+			wasi_iov_free(hp, v, stackbuf);
 			return WASI_EFAULT;
 		}
 		/* Keep the byte count representable in the guest's u32 result. */
@@ -345,10 +348,10 @@ uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
 	return 0;
 }
 
-void wasi_iov_free(struct iovec *iov, struct iovec *stackbuf)
+void wasi_iov_free(struct host_proc *hp, struct iovec *iov, struct iovec *stackbuf)
 {
 	if (iov != stackbuf)
-		free(iov);
+		host_scratch_free(hp, iov);
 }
 
 uint16_t wasi_put32(wasm_rt_memory_t *mem, uint32_t addr, uint32_t v)

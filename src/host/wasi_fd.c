@@ -383,7 +383,7 @@ static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
 		return WASI_EFAULT;
 	struct iovec stackbuf[STACK_IOVS], *iov;
 	int niov;
-	err = wasi_iov_load(MEM(self), iovs, n, stackbuf, STACK_IOVS, &iov,
+	err = wasi_iov_load(HOST_PROC(self), iovs, n, stackbuf, STACK_IOVS, &iov,
 	                    &niov);
 	if (err)
 		return err;
@@ -396,7 +396,7 @@ static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
 		 * valid: nothing else runs in this process meanwhile). */
 	} while (r < 0 && (e == EINTR ||
 	                   (e == EAGAIN && wasi_wait_ready(self, f, write))));
-	wasi_iov_free(iov, stackbuf);
+	wasi_iov_free(HOST_PROC(self), iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);
 	wasi_moved(self, (uint64_t)r);

@@ -272,14 +272,16 @@ uint64_t wasi_rights_for_type(uint8_t filetype, int host_fd);
 struct stat;
 void wasi_filestat_encode(uint8_t *out, const struct stat *st);
 
-/* Guest iovec list → host iovecs. Returns WASI_EFAULT for any bad pointer.
- * *iov is `stackbuf` or malloc'd (free with wasi_iov_free); the count is
- * capped at IOV_MAX and the total at INT32_MAX bytes (a short transfer). */
+/* Guest iovec list (in hp's memory) → host iovecs. Returns WASI_EFAULT
+ * for any bad pointer. *iov is `stackbuf` or hp's scratch (free with
+ * wasi_iov_free; if a kill unwinds the call, the process's exit frees it);
+ * the count is capped at IOV_MAX and the total at INT32_MAX bytes (a short
+ * transfer). */
 struct iovec;
-uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
+uint16_t wasi_iov_load(struct host_proc *hp, uint32_t iovs, uint32_t n,
                        struct iovec *stackbuf, uint32_t stackn,
                        struct iovec **iov, int *niov);
-void wasi_iov_free(struct iovec *iov, struct iovec *stackbuf);
+void wasi_iov_free(struct host_proc *hp, struct iovec *iov, struct iovec *stackbuf);
 
 /* Little-endian stores/loads at possibly unaligned host addresses. */
 static inline void wasi_st16(void *p, uint16_t v) { memcpy(p, &v, 2); }

@@ -99,7 +99,7 @@ uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
 		return WASI_EFAULT;
 	struct iovec stackbuf[STACK_IOVS], *iov;
 	int niov;
-	err = wasi_iov_load(MEM(self), ri_data, ri_data_len, stackbuf,
+	err = wasi_iov_load(HOST_PROC(self), ri_data, ri_data_len, stackbuf,
 	                    STACK_IOVS, &iov, &niov);
 	if (err)
 		return err;
@@ -117,7 +117,7 @@ uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
 	       wasi_wait_ready(self, f, false))
 		;
 	e = errno;
-	wasi_iov_free(iov, stackbuf);
+	wasi_iov_free(HOST_PROC(self), iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);
 	wasi_moved(self, (uint64_t)r);
@@ -142,7 +142,7 @@ uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
 		return WASI_EFAULT;
 	struct iovec stackbuf[STACK_IOVS], *iov;
 	int niov;
-	err = wasi_iov_load(MEM(self), si_data, si_data_len, stackbuf,
+	err = wasi_iov_load(HOST_PROC(self), si_data, si_data_len, stackbuf,
 	                    STACK_IOVS, &iov, &niov);
 	if (err)
 		return err;
@@ -156,7 +156,7 @@ uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
 	       wasi_wait_ready(self, f, true))
 		;
 	e = errno;
-	wasi_iov_free(iov, stackbuf);
+	wasi_iov_free(HOST_PROC(self), iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);
 	wasi_moved(self, (uint64_t)r);

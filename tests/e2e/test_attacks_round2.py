@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from conftest import WISP
 
 LIMIT = 5   # WISP_EXIT_LIMIT
@@ -21,8 +23,9 @@ def run_env(cache):
 def peak_rss_kib(args, cache, timeout=300):
     """Exit status, peak RSS (KiB) and stdout lines of one wisp run, its
     stdin a pipe that stays open and silent."""
-    code = ("import resource,subprocess,sys;"
-            "p=subprocess.run(sys.argv[1:],stdin=subprocess.PIPE,capture_output=True,text=True);"
+    code = ("import os,resource,subprocess,sys;"
+            "r,w=os.pipe();"
+            "p=subprocess.run(sys.argv[1:],stdin=r,capture_output=True,text=True);"
             "print(p.returncode);print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
             "sys.stdout.write(p.stdout);sys.stderr.write(p.stderr)")
     p = subprocess.run([sys.executable, "-c", code, str(WISP), *args], capture_output=True,
@@ -209,3 +212,43 @@ def test_hibernating_in_a_loop_counts_against_the_cpu_limit(wisp, build_proc):
     rounds = [int(x) for x in r.err.split() if x.isdigit()]
     # 20M reductions at ~600k per round (32 MiB / 64 + the restore)
     assert len(rounds) < 100, rounds[-3:]
+
+
+# ---- memory: what a process makes for itself is its own ----
+
+@pytest.mark.parametrize("kind", ["self", "dead", "link", "exitself"])
+def test_notices_a_process_makes_for_itself_count_against_its_limit(build_proc, shared_cache,
+                                                                   kind):
+    """monitor(self), monitor(a dead pid), link(a dead pid) and
+    exit_signal(self) while trapping exits each put a DOWN or EXIT straight
+    on the caller's own list, uncharged: 5M calls under --max-memory 16M
+    took the host to 390 MB. Now it ends with LIMIT at the limit."""
+    rc, rss, out, err = peak_rss_kib(["run", "--tier", "fast", "--max-memory", "16M",
+                                      build_proc("attack_proc.c"), "flood", kind, "5000000"],
+                                     shared_cache)
+    assert rc == 137, (out, err)
+    assert "memory limit: 16777216 bytes" in err, err
+    assert_small(rss, f"after 5M {kind} notices under --max-memory 16M")
+
+
+def test_link_and_monitor_sets_count_against_the_limit(build_proc, shared_cache):
+    """5M monitors of a live process grew both monitor sets (16 bytes an
+    entry, doubling) outside any account. Now the caller's own set is its
+    memory: WISP_ENOMEM (7) at the limit."""
+    rc, rss, out, err = peak_rss_kib(["run", "--tier", "fast", "--max-memory", "16M",
+                                      build_proc("attack_proc.c"), "flood", "live", "5000000"],
+                                     shared_cache)
+    assert rc == 0, (out, err)
+    assert out and out[0].startswith("error 7 after "), (out, err)
+    assert_small(rss, "after 5M monitors under --max-memory 16M")
+
+
+def test_a_read_killed_while_parked_frees_its_iovecs(build_proc, shared_cache):
+    """fd_read with more than 16 iovecs copies them to the heap; a kill
+    while the read was parked unwound past the free: 16 KiB lost for each
+    of 20,000 killed readers (324 MB)."""
+    rc, rss, out, err = peak_rss_kib(["run", "--tier", "fast", build_proc("attack_wasi.c"),
+                                      "read_killed", "20000"], shared_cache)
+    assert rc == 0, (out, err)
+    assert out == ["killed 20000 readers"], (out, err)
+    assert_small(rss, "after 20,000 readers killed in fd_read")

@@ -14,11 +14,16 @@
  *   longpath     path_filestat_get on fd 3 with a 256 MiB path (copied to
  *                a host buffer of that size before the kernel said
  *                ENAMETOOLONG); prints the errno.
+ *   read_killed N  N children, one after another, each parked in an
+ *                fd_read of 1024 iovecs on a silent stdin and killed there
+ *                (the iovec array, 16 KiB on the heap, was never freed).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/uio.h>
 
 #include <wisp/guest.h>
 
@@ -57,6 +62,42 @@ static void poll_stdin(const void *arg, uint32_t len)
 	raw_poll_oneoff(subs, events, POLL_SUBS, &n);
 }
 
+#define READ_IOVS 1024
+
+static void read_stdin(const void *arg, uint32_t len)
+{
+	(void)len;
+	static char bytes[READ_IOVS];
+	static struct iovec iov[READ_IOVS];
+	wisp_pid_t parent;
+	memcpy(&parent, arg, sizeof parent);
+	for (int i = 0; i < READ_IOVS; i++) {
+		iov[i].iov_base = &bytes[i];
+		iov[i].iov_len = 1;
+	}
+	wisp_send(parent, 1, NULL, 0);
+	readv(0, iov, READ_IOVS);
+}
+
+static int read_killed(int n)
+{
+	wisp_pid_t me = wisp_self();
+	struct wisp_msg_info info;
+	char b[64];
+	for (int i = 0; i < n; i++) {
+		uint64_t ref;
+		wisp_pid_t child = wisp_spawn_monitor(read_stdin, &me, sizeof me, &ref);
+		uint64_t ready = 1;
+		if (child == 0 || wisp_receive(&ready, 1, WISP_INFINITY, b, sizeof b, &info) != WISP_OK)
+			return 2;
+		wisp_kill(child);
+		if (wisp_receive(&ref, 1, WISP_INFINITY, b, sizeof b, &info) != WISP_OK)
+			return 3;
+	}
+	printf("killed %d readers\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -69,6 +110,8 @@ int main(int argc, char **argv)
 		printf("main alive\n");
 		return 0;
 	}
+	if (!strcmp(c, "read_killed") && argc > 2)
+		return read_killed(atoi(argv[2]));
 	if (!strcmp(c, "random")) {
 		static uint8_t buf[16 << 20];
 		for (;;)
