@@ -252,3 +252,26 @@ def test_a_read_killed_while_parked_frees_its_iovecs(build_proc, shared_cache):
     assert rc == 0, (out, err)
     assert out == ["killed 20000 readers"], (out, err)
     assert_small(rss, "after 20,000 readers killed in fd_read")
+
+
+# ---- host fds ----
+
+def test_a_connect_killed_while_parked_closes_its_socket(build_proc, shared_cache):
+    """tcp_connect held the socket it was connecting in a local while it
+    parked for the handshake; a kill unwound past its close. 300 children
+    killed in connects that never complete (a full backlog) leaked a host
+    fd each: with RLIMIT_NOFILE 256 the host's fds were gone, the runtime's
+    reserve included, and the next socket failed (EMFILE, 33)."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    p = subprocess.run([str(WISP), "run", "--tier", "fast", "--allow-listen", "127.0.0.1:*",
+                        "--allow-connect", "127.0.0.1:*", "--allow-udp",
+                        str(build_proc("attack_net.c")), "connect_killed", "300"],
+                       capture_output=True, text=True, timeout=120, env=run_env(shared_cache),
+                       preexec_fn=low_limit)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    out = p.stdout.splitlines()
+    assert out[-1] == "udp: 0", out
