@@ -275,3 +275,19 @@ def test_a_connect_killed_while_parked_closes_its_socket(build_proc, shared_cach
     assert p.returncode == 0, (p.stdout, p.stderr)
     out = p.stdout.splitlines()
     assert out[-1] == "udp: 0", out
+
+
+# ---- the terminal ----
+
+def test_a_denied_dns_name_cannot_write_to_the_terminal(wisp, build_proc):
+    """wisp run -v logs every denial; the DNS one quoted the guest's name
+    raw: an escape sequence and a newline with a fake wisp line of its own
+    reached the invoker's terminal."""
+    name = "evil\x1b[2J\nwisp: the main process exited normally"
+    r = wisp("run", "--tier", "fast", "-v", build_proc("attack_net.c"), "dns", name)
+    assert r.code == 0, r
+    assert r.out == "dns: 76\n", r                      # ENOTCAPABLE
+    assert "\x1b" not in r.err, r
+    lines = [x for x in r.err.splitlines() if not x.startswith("wisp: warning")]
+    assert len(lines) == 1 and lines[0].startswith("wisp: denied: process "), lines
+    assert "\\x1b[2J\\x0awisp: the main" in lines[0], lines
