@@ -291,3 +291,16 @@ def test_a_denied_dns_name_cannot_write_to_the_terminal(wisp, build_proc):
     lines = [x for x in r.err.splitlines() if not x.startswith("wisp: warning")]
     assert len(lines) == 1 and lines[0].startswith("wisp: denied: process "), lines
     assert "\\x1b[2J\\x0awisp: the main" in lines[0], lines
+
+
+def test_a_selective_receive_scan_counts_against_the_cpu_limit(wisp, build_proc):
+    """receive with 4096 tags that match none of 20,000 queued messages,
+    without waiting, in a loop: every call compared 82M tags, charged as
+    one loop trip; it ran forever under --max-cpu 20M. Now the scan is one
+    reduction per 8 comparisons."""
+    r = wisp("run", "--tier", "fast", "--max-cpu", "20000000", build_proc("attack_proc.c"),
+             "scan", timeout=60)
+    assert r.code == 137, r
+    assert "cpu limit" in r.err, r
+    rounds = [int(x) for x in r.err.split() if x.isdigit()]
+    assert len(rounds) < 10, rounds[-3:]
