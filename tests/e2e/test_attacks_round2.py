@@ -304,3 +304,25 @@ def test_a_selective_receive_scan_counts_against_the_cpu_limit(wisp, build_proc)
     assert "cpu limit" in r.err, r
     rounds = [int(x) for x in r.err.split() if x.isdigit()]
     assert len(rounds) < 10, rounds[-3:]
+
+
+# ---- starvation ----
+
+def test_busy_processes_cannot_starve_a_wake_from_outside(build_proc, shared_cache):
+    """A task woken from outside a scheduler thread (SIGTERM's SHUTDOWN
+    exit signal, the blocking pool, the tick's timers) waits in the global
+    run queue, which a scheduler only looked at when its own queue was
+    empty: four computing processes kept the main process from ever seeing
+    its SHUTDOWN, and the grace period ran out."""
+    p = subprocess.Popen([str(WISP), "run", "--tier", "fast", "--schedulers", "2",
+                          str(build_proc("attack_proc.c")), "starve"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=run_env(shared_cache))
+    try:
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert out == "got kind 1 reason 6\n", (out, err)     # EXIT, SHUTDOWN
+    assert p.returncode == 143, (out, err)

@@ -18,6 +18,11 @@
  *                    tags none of them has, without waiting, in a loop,
  *                    printing the round on stderr: every call compared 82M
  *                    tags, and none was charged.
+ *   starve           4 processes compute forever; the main process traps
+ *                    exits, says "ready" and waits for the SHUTDOWN exit
+ *                    signal SIGTERM sends it (woken from the embedder's
+ *                    thread, through the global run queue, which busy local
+ *                    queues starved).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,9 +113,38 @@ static int scan(void)
 	}
 }
 
+static void spin(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	for (volatile unsigned i = 0;; i++)
+		;
+}
+
+static int starve(void)
+{
+	struct wisp_msg_info info;
+	char b[64];
+	struct wisp_exit_reason r = { 0, 0 };
+	wisp_trap_exit(1);
+	for (int i = 0; i < 4; i++)
+		if (wisp_spawn(spin, NULL, 0) == 0)
+			return 2;
+	printf("ready\n");
+	fflush(stdout);
+	if (wisp_receive(NULL, 0, WISP_INFINITY, b, sizeof b, &info) != WISP_OK)
+		return 3;
+	if (info.len >= sizeof r)
+		memcpy(&r, b, sizeof r);
+	printf("got kind %u reason %u\n", info.kind, r.kind);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
+	if (!strcmp(c, "starve"))
+		return starve();
 	if (!strcmp(c, "scan"))
 		return scan();
 	if (!strcmp(c, "hibernate_loop"))
