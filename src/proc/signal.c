@@ -34,14 +34,25 @@ static const struct reason reason_killed = { WISP_EXIT_KILLED, 0, "" };
 
 /* ---- small sets owned by the process ---- */
 
+#define SET_FREE_ROOM 4   /* entries of a set that cost its owner nothing */
+
+/* The bytes of a set's room charged to its owner: all but the first
+ * SET_FREE_ROOM entries, which are part of what any process costs (so a
+ * fresh process's account holds only what others pushed at it, which its
+ * start relies on: see proc_fiber_main). */
+static uint64_t set_charge(uint32_t cap)
+{
+	return cap > SET_FREE_ROOM ? (uint64_t)(cap - SET_FREE_ROOM) * sizeof(struct pidref) : 0;
+}
+
 int proc_set_add(struct proc *owner, struct pidset *s, uint64_t ref, uint64_t pid)
 {
 	if (s->n == s->cap) {
 		/* The set's room is the owner's memory (proc_free_sets gives it
 		 * back): a process linking or monitoring in a loop, or monitored
 		 * by one, is bounded by its limit like any other host state. */
-		uint32_t c = s->cap ? s->cap * 2 : 4;
-		uint64_t more = (uint64_t)(c - s->cap) * sizeof(struct pidref);
+		uint32_t c = s->cap ? s->cap * 2 : SET_FREE_ROOM;
+		uint64_t more = c > s->cap ? set_charge(c) - set_charge(s->cap) : 0;
 		if (c < s->cap || proc_charge(owner, more) != 0)
 			return -ENOMEM;
 		struct pidref *v = realloc(s->v, (size_t)c * sizeof(*v));
@@ -92,7 +103,7 @@ void proc_free_sets(struct proc *p)
 {
 	struct pidset *sets[] = { &p->links, &p->watchers, &p->watching };
 	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
-		proc_uncharge(p, (uint64_t)sets[i]->cap * sizeof(struct pidref));
+		proc_uncharge(p, set_charge(sets[i]->cap));
 		free(sets[i]->v);
 		*sets[i] = (struct pidset){ NULL, 0, 0 };
 	}
