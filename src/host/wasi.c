@@ -225,7 +225,12 @@ uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
 {
 	if (!f->borrowed && wasi_host_fd_check(w, f->host) != 0)
 		return WASI_ENFILE;
-	return slot_take(w, f, w->max_fds, out);
+	uint32_t limit = w->max_fds;
+	if (w->in_flight != NULL) {
+		uint32_t sent = atomic_load(w->in_flight);
+		limit = sent < limit ? limit - sent : 0;
+	}
+	return slot_take(w, f, limit, out);
 }
 
 /* The lowest host fd number guests may not be given (see the top). */
@@ -537,6 +542,8 @@ struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
 		snprintf(msg, sizeof(msg), "cannot set up WASI: %s", err);
 		engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE, msg);
 	}
+	if (hp->proc != NULL)
+		hp->wasi->in_flight = &hp->proc->fds_in_flight;
 	return hp->wasi;
 }
 

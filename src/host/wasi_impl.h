@@ -208,6 +208,10 @@ struct wasi_ctx {
 	uint32_t nfds;          /* slots allocated in fds */
 	uint32_t max_fds;       /* a new fd must be numbered below this
 	                           (the capability set's max_fds): EMFILE */
+	/* The process's sockets sent and not yet received (struct proc's
+	 * fds_in_flight; NULL outside a process): they take room below
+	 * max_fds too. */
+	_Atomic uint32_t *in_flight;
 	int host_fd_ceiling;    /* a new host fd numbered at or above this is
 	                           refused (ENFILE): the ones above are the
 	                           runtime's reserve (see wasi.c) */

@@ -40,6 +40,8 @@ int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd)
 		return -ENOMEM;
 	}
 	m->fd = host_fd;
+	m->fd_acct = &self->fds_in_flight;
+	atomic_fetch_add(&self->fds_in_flight, 1);
 	if (!proc_deliver(self->rt, to, m))
 		msg_free(m);      /* dead addressee: the socket closes */
 	return 0;

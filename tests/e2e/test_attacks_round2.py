@@ -326,3 +326,25 @@ def test_busy_processes_cannot_starve_a_wake_from_outside(build_proc, shared_cac
         p.kill()
     assert out == "got kind 1 reason 6\n", (out, err)     # EXIT, SHUTDOWN
     assert p.returncode == 143, (out, err)
+
+
+def test_sockets_in_a_mailbox_count_against_their_senders_fd_limit(build_proc, shared_cache):
+    """send_fd takes a socket out of the sender's table; until received it
+    was in no table at all. A child with an fd limit of 8 sent sockets to
+    itself and never received them: it held 184 host fds, every fd guests
+    may have under RLIMIT_NOFILE 256, and the main process's next socket
+    failed (ENFILE, 41). Now a socket in flight counts against its sender."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    p = subprocess.run([str(WISP), "run", "--tier", "fast", "--allow-udp",
+                        str(build_proc("attack_net.c")), "hoard"],
+                       capture_output=True, text=True, timeout=120, env=run_env(shared_cache),
+                       preexec_fn=low_limit)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    child, main = p.stdout.splitlines()
+    # fds 0-2 are stdio: 3..7 remain below the limit of 8
+    assert child == "child: udp_bind 33 after 5 sockets sent to itself", p.stdout   # EMFILE
+    assert main == "main: udp_bind 0", p.stdout

@@ -10,6 +10,11 @@
  *                     it leaked). Then one more socket: "udp: <errno>".
  *   dns NAME          resolve NAME (without --allow-dns: denied, and -v
  *                     logs the name).
+ *   hoard             a child whose fd limit is 8 makes UDP sockets and
+ *                     sends each to itself (never receiving them) until it
+ *                     cannot make another; then the main process makes one.
+ *                     A socket in a mailbox was in no table: the child held
+ *                     every fd guests may have.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,11 +84,52 @@ static int connect_killed(int n)
 	return 0;
 }
 
+static void hoarder(const void *arg, uint32_t len)
+{
+	(void)len;
+	wisp_pid_t parent;
+	memcpy(&parent, arg, sizeof parent);
+	int n = 0;
+	int32_t fd;
+	int rc;
+	while ((rc = wisp_udp_bind("127.0.0.1", 9, 0, &fd)) == 0 && n < 100000) {
+		if (wisp_send_fd(wisp_self(), 1, fd) != WISP_OK)
+			break;
+		n++;
+	}
+	printf("child: udp_bind %d after %d sockets sent to itself\n", rc, n);
+	fflush(stdout);
+	/* Hold them (the sockets' tag is 1) while the parent looks. */
+	uint64_t never = 6;
+	struct wisp_msg_info info;
+	char b[8];
+	wisp_send(parent, 5, NULL, 0);
+	wisp_receive(&never, 1, WISP_INFINITY, b, sizeof b, &info);
+}
+
+static int hoard(void)
+{
+	int32_t h, fd;
+	wisp_pid_t me = wisp_self();
+	struct wisp_spawned s;
+	struct wisp_msg_info info;
+	char b[8];
+	uint64_t done = 5;
+	if (wisp_caps_new(&h) != WISP_OK || wisp_caps_limit(h, WISP_LIMIT_FDS, 8) != WISP_OK ||
+	    wisp_spawn_with(h, (uint32_t)(uintptr_t)hoarder, &me, sizeof me, 0, &s) != WISP_OK ||
+	    wisp_receive(&done, 1, WISP_INFINITY, b, sizeof b, &info) != WISP_OK)
+		return 2;
+	printf("main: udp_bind %d\n", wisp_udp_bind("127.0.0.1", 9, 0, &fd));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
 	if (!strcmp(c, "connect_killed") && argc > 2)
 		return connect_killed(atoi(argv[2]));
+	if (!strcmp(c, "hoard"))
+		return hoard();
 	if (!strcmp(c, "dns") && argc > 2) {
 		char buf[256];
 		uint32_t used, count;
