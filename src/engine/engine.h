@@ -136,6 +136,10 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out);
  * is then empty (any access traps) and its owner should end it. */
 int engine_instance_thaw(engine_instance *in, struct engine_frozen *f);
 size_t engine_frozen_bytes(const struct engine_frozen *f);
+/* The bytes freezing f looked at and thawing it will write (its memory's
+ * resident pages, the image's pages, the record): the host's work, which
+ * the embedder charges to the instance's owner. */
+uint64_t engine_frozen_work(const struct engine_frozen *f);
 
 /* The instance's exported linear memory, or NULL if it has none. */
 wasm_rt_memory_t *engine_instance_memory(engine_instance *in);

@@ -95,8 +95,6 @@ struct engine_instance {
 	WASM_RT_UNWIND_TARGET *exc_target;
 	uint32_t mem_initial_pages;  /* its memory's size when created */
 	bool mem_pooled;             /* its memory is a pool slot (memory.c) */
-	uint32_t released_size;      /* hibernated: the size of the memory whose
-	                                slot went back to the pool (0: none) */
 	/* vmctx + wasm2c's instance struct, in the same allocation as this
 	 * struct, right after it (64-byte aligned). */
 	struct wisp_vmctx *vmctx;

@@ -53,13 +53,22 @@ struct engine_image {
  *   runs: u16 offset, u16 length, bytes...; raw: OS_PAGE bytes. */
 struct engine_frozen {
 	size_t len;
-	uint32_t mem_size;      /* the memory's size when frozen (it cannot grow
+	uint64_t work;          /* bytes freezing looked at and thawing will
+	                           write: what the process is charged for */
+	size_t mem_size;        /* the memory's bytes when frozen (it cannot grow
 	                           while frozen: nothing runs) */
 	bool released;          /* its slot went back to the pool */
 	unsigned char data[];
 };
 
 static const unsigned char zero_page[OS_PAGE];
+
+/* The memory's length in bytes: its pages (mem->size of a 4 GiB memory is
+ * capped at UINT32_MAX, one byte short of its last page). */
+static size_t mem_bytes(const wasm_rt_memory_t *mem)
+{
+	return (size_t)mem->pages * 65536u;
+}
 
 static bool all_zero(const unsigned char *p)
 {
@@ -89,7 +98,7 @@ void engine_image_capture(engine_instance *in)
 		return;              /* another instance captures it */
 	wasm_rt_memory_t *mem = engine_instance_memory(in);
 	struct engine_image *img = calloc(1, sizeof(*img));
-	uint32_t n = mem ? mem->size / OS_PAGE : 0;
+	uint32_t n = mem ? (uint32_t)(mem_bytes(mem) / OS_PAGE) : 0;
 	uint32_t nz = 0;
 	for (uint32_t i = 0; i < n; i++)
 		nz += !all_zero(mem->data + (size_t)i * OS_PAGE);
@@ -227,29 +236,36 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
 	*out = NULL;
 	engine_module *m = in->mod;
 	wasm_rt_memory_t *mem = engine_instance_memory(in);
-	if (mem == NULL || mem->size == 0)
+	if (mem == NULL || mem->pages == 0)
 		return 0;
 	if (atomic_load_explicit(&m->image_state, memory_order_acquire) != 2)
 		return -EAGAIN;
 	const struct engine_image *img = m->image;
-	uint32_t n = mem->size / OS_PAGE;
+	size_t bytes = mem_bytes(mem);
+	uint32_t n = (uint32_t)(bytes / OS_PAGE);
 	unsigned char *resident = malloc(n);
 	if (resident == NULL)
 		return -ENOMEM;
-	if (mincore(mem->data, mem->size, resident) != 0) {
+	if (mincore(mem->data, bytes, resident) != 0) {
 		free(resident);
 		return -errno;
 	}
 	struct buf b = { 0 };
+	uint64_t work = n;      /* the residency vector */
 	for (uint32_t i = 0; i < n && !b.oom; i++) {
-		/* Not resident: never touched or dropped (zero) — unless there is
-		 * swap, where a page out of memory still holds data: read it. */
-		if (!(resident[i] & 1) && !m->swap)
+		/* Not resident: never touched or dropped, so zero — unless there
+		 * is swap, where a page out of memory still holds data: read it.
+		 * A zero page still differs from a nonzero image page (the image
+		 * is the first instance's memory after its start function, which
+		 * may have written where this instance never did): thaw would
+		 * otherwise put the image's bytes there. */
+		const unsigned char *ref = engine_image_page(img, i);
+		if (!(resident[i] & 1) && !m->swap && ref == NULL)
 			continue;
 		const unsigned char *cur = mem->data + (size_t)i * OS_PAGE;
-		const unsigned char *ref = engine_image_page(img, i);
 		if (ref == NULL)
 			ref = zero_page;
+		work += OS_PAGE;
 		if (memcmp(cur, ref, OS_PAGE) != 0)
 			encode_page(&b, i, cur, ref);
 	}
@@ -260,7 +276,11 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
 		return -ENOMEM;    /* nothing dropped: it stays awake */
 	}
 	f->len = b.len;
-	f->mem_size = mem->size;
+	f->mem_size = bytes;
+	/* Thaw copies the image's pages back, then the record. */
+	for (uint32_t k = 0; k < img->npages && img->index[k] < n; k++)
+		work += OS_PAGE;
+	f->work = work + 2 * b.len;
 	if (b.len)
 		memcpy(f->data, b.p, b.len);
 	free(b.p);
@@ -270,7 +290,7 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
 	 * drops its pages in place. */
 	f->released = engine_memory_release(in);
 	if (!f->released)
-		madvise(mem->data, mem->size, MADV_DONTNEED);
+		madvise(mem->data, bytes, MADV_DONTNEED);
 	*out = f;
 	return 0;
 }
@@ -282,11 +302,11 @@ int engine_instance_thaw(engine_instance *in, struct engine_frozen *f)
 	wasm_rt_memory_t *mem = engine_instance_memory(in);
 	const struct engine_image *img = in->mod->image;
 	bool imaged = false;
-	if (f->released && engine_memory_reacquire(in, f->mem_size, &imaged) != 0) {
+	if (f->released && engine_memory_reacquire(in, (uint32_t)f->mem_size, &imaged) != 0) {
 		free(f);
 		return -ENOMEM;    /* its memory stays empty: see memory.c */
 	}
-	uint32_t n = f->mem_size / OS_PAGE;
+	uint32_t n = (uint32_t)(f->mem_size / OS_PAGE);
 	for (uint32_t k = 0; !imaged && k < img->npages && img->index[k] < n; k++)
 		memcpy(mem->data + (size_t)img->index[k] * OS_PAGE, img->pages + (size_t)k * OS_PAGE,
 		       OS_PAGE);
@@ -319,4 +339,9 @@ int engine_instance_thaw(engine_instance *in, struct engine_frozen *f)
 size_t engine_frozen_bytes(const struct engine_frozen *f)
 {
 	return f ? sizeof(*f) + f->len : 0;
+}
+
+uint64_t engine_frozen_work(const struct engine_frozen *f)
+{
+	return f ? f->work : 0;
 }

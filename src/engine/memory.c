@@ -454,12 +454,15 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 	/* A pool slot goes back to its slab (cleared later); a memory that
 	 * grew has left its slab and is unmapped like any other. */
 	engine_instance *in = engine_current();
-	/* (A hibernated memory, its slot back in the pool, still counts.) */
-	engine_uncharge(in, mem->size + (in != NULL ? in->released_size : 0));
+	/* What was charged: the pages (a 4 GiB memory's size is capped at
+	 * UINT32_MAX, one byte short; a hibernated memory, its slot back in
+	 * the pool, keeps its pages and still counts). */
+	uint64_t bytes = (uint64_t)mem->pages * PAGE_SIZE_WASM;
+	engine_uncharge(in, bytes);
 	if (mem->data != NULL && in != NULL && in->mem_pooled)
 		pool_give(current_pool(), mem->data, in->mod);
 	else if (mem->data != NULL)
-		munmap(mem->data, mem->size);
+		munmap(mem->data, bytes);
 	mem->data = NULL;
 	mem->size = 0;
 	mem->pages = 0;
@@ -475,7 +478,6 @@ bool engine_memory_release(engine_instance *in)
 	pool_give(in->limits.mem_pool, mem->data, in->mod);
 	/* Nothing runs in a frozen instance; should anything look, its
 	 * memory is empty (bounds checks fail) rather than a dangling pointer. */
-	in->released_size = mem->size;
 	mem->data = NULL;
 	mem->size = 0;
 	in->mem_pooled = false;
@@ -492,6 +494,5 @@ int engine_memory_reacquire(engine_instance *in, uint32_t size, bool *imaged)
 	mem->data = data;
 	mem->size = size;
 	in->mem_pooled = true;
-	in->released_size = 0;
 	return 0;
 }

@@ -158,6 +158,20 @@ uint16_t wasi_errno(int e)
 	}
 }
 
+void wasi_call_work(void *self)
+{
+	struct proc *p = HOST_PROC(self)->proc;
+	if (p != NULL)
+		proc_charge_work(p, (uint64_t)(WASI_CALL_REDUCTIONS - 1) * 64);
+}
+
+void wasi_moved(void *self, uint64_t bytes)
+{
+	struct proc *p = HOST_PROC(self)->proc;
+	if (p != NULL && bytes > 0)
+		proc_charge_work(p, bytes);
+}
+
 struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
                                uint64_t rights, uint16_t *err)
 {
@@ -211,7 +225,12 @@ uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
 {
 	if (!f->borrowed && wasi_host_fd_check(w, f->host) != 0)
 		return WASI_ENFILE;
-	return slot_take(w, f, w->max_fds, out);
+	uint32_t limit = w->max_fds;
+	if (w->in_flight != NULL) {
+		uint32_t sent = atomic_load(w->in_flight);
+		limit = sent < limit ? limit - sent : 0;
+	}
+	return slot_take(w, f, limit, out);
 }
 
 /* The lowest host fd number guests may not be given (see the top). */
@@ -289,10 +308,11 @@ void wasi_filestat_encode(uint8_t *out, const struct stat *st)
 	wasi_st64(out + 56, ts_ns(st->st_ctim));
 }
 
-uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
+uint16_t wasi_iov_load(struct host_proc *hp, uint32_t iovs, uint32_t n,
                        struct iovec *stackbuf, uint32_t stackn,
                        struct iovec **iov, int *niov)
 {
+	wasm_rt_memory_t *mem = hp->mem;
 	const uint8_t *raw = engine_guest_ptr(mem, iovs,
 	                                      (uint64_t)n * WASI_IOVEC_SIZE);
 	if (raw == NULL)
@@ -301,7 +321,9 @@ uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
 		n = IOV_MAX;
 	struct iovec *v = stackbuf;
 	if (n > stackn) {
-		v = malloc(n * sizeof(*v));
+		/* Scratch: the call may park with it, and a kill then unwinds
+		 * past wasi_iov_free (the process's exit frees scratch). */
+		v = host_scratch_alloc(hp, n * sizeof(*v));
 		if (v == NULL)
 			return WASI_ENOMEM;
 	}
@@ -312,7 +334,7 @@ uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
 		uint32_t len = wasi_ld32(raw + i * WASI_IOVEC_SIZE + 4);
 		void *p = engine_guest_ptr(mem, base, len);
 		if (p == NULL) {
-			wasi_iov_free(v, stackbuf);
+			wasi_iov_free(hp, v, stackbuf);
 			return WASI_EFAULT;
 		}
 		/* Keep the byte count representable in the guest's u32 result. */
@@ -331,10 +353,10 @@ uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
 	return 0;
 }
 
-void wasi_iov_free(struct iovec *iov, struct iovec *stackbuf)
+void wasi_iov_free(struct host_proc *hp, struct iovec *iov, struct iovec *stackbuf)
 {
 	if (iov != stackbuf)
-		free(iov);
+		host_scratch_free(hp, iov);
 }
 
 uint16_t wasi_put32(wasm_rt_memory_t *mem, uint32_t addr, uint32_t v)
@@ -520,6 +542,8 @@ struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
 		snprintf(msg, sizeof(msg), "cannot set up WASI: %s", err);
 		engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE, msg);
 	}
+	if (hp->proc != NULL)
+		hp->wasi->in_flight = &hp->proc->fds_in_flight;
 	return hp->wasi;
 }
 

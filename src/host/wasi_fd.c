@@ -60,6 +60,7 @@ uint32_t WASI_FN(fd_advise)(WASI_SELF, uint32_t fd, uint64_t offset,
 		POSIX_FADV_NORMAL, POSIX_FADV_SEQUENTIAL, POSIX_FADV_RANDOM,
 		POSIX_FADV_WILLNEED, POSIX_FADV_DONTNEED, POSIX_FADV_NOREUSE,
 	};
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_ADVISE,
 	                                   &err);
@@ -75,6 +76,7 @@ uint32_t WASI_FN(fd_advise)(WASI_SELF, uint32_t fd, uint64_t offset,
 uint32_t WASI_FN(fd_allocate)(WASI_SELF, uint32_t fd, uint64_t offset,
                               uint64_t len)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_ALLOCATE,
 	                                   &err);
@@ -89,6 +91,7 @@ uint32_t WASI_FN(fd_allocate)(WASI_SELF, uint32_t fd, uint64_t offset,
 
 uint32_t WASI_FN(fd_close)(WASI_SELF, uint32_t fd)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
 	if (f == NULL)
@@ -99,6 +102,7 @@ uint32_t WASI_FN(fd_close)(WASI_SELF, uint32_t fd)
 
 uint32_t WASI_FN(fd_datasync)(WASI_SELF, uint32_t fd)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_DATASYNC,
 	                                   &err);
@@ -109,6 +113,7 @@ uint32_t WASI_FN(fd_datasync)(WASI_SELF, uint32_t fd)
 
 uint32_t WASI_FN(fd_sync)(WASI_SELF, uint32_t fd)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_SYNC, &err);
 	if (f == NULL)
@@ -143,6 +148,7 @@ static uint16_t fdflags_of_host(int fl)
 
 uint32_t WASI_FN(fd_fdstat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
 	if (f == NULL)
@@ -170,6 +176,7 @@ uint32_t WASI_FN(fd_fdstat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 
 uint32_t WASI_FN(fd_fdstat_set_flags)(WASI_SELF, uint32_t fd, uint32_t flags)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
 	                                   WASI_RIGHT_FD_FDSTAT_SET_FLAGS, &err);
@@ -207,6 +214,7 @@ uint32_t WASI_FN(fd_fdstat_set_flags)(WASI_SELF, uint32_t fd, uint32_t flags)
 uint32_t WASI_FN(fd_fdstat_set_rights)(WASI_SELF, uint32_t fd, uint64_t base,
                                        uint64_t inheriting)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
 	if (f == NULL)
@@ -221,6 +229,7 @@ uint32_t WASI_FN(fd_fdstat_set_rights)(WASI_SELF, uint32_t fd, uint64_t base,
 
 uint32_t WASI_FN(fd_filestat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
 	                                   WASI_RIGHT_FD_FILESTAT_GET, &err);
@@ -238,6 +247,7 @@ uint32_t WASI_FN(fd_filestat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 
 uint32_t WASI_FN(fd_filestat_set_size)(WASI_SELF, uint32_t fd, uint64_t size)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
 	                                   WASI_RIGHT_FD_FILESTAT_SET_SIZE, &err);
@@ -280,6 +290,7 @@ uint16_t wasi_times(uint64_t atim, uint64_t mtim, uint32_t fst,
 uint32_t WASI_FN(fd_filestat_set_times)(WASI_SELF, uint32_t fd, uint64_t atim,
                                         uint64_t mtim, uint32_t fstflags)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
 	                                   WASI_RIGHT_FD_FILESTAT_SET_TIMES, &err);
@@ -372,7 +383,7 @@ static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
 		return WASI_EFAULT;
 	struct iovec stackbuf[STACK_IOVS], *iov;
 	int niov;
-	err = wasi_iov_load(MEM(self), iovs, n, stackbuf, STACK_IOVS, &iov,
+	err = wasi_iov_load(HOST_PROC(self), iovs, n, stackbuf, STACK_IOVS, &iov,
 	                    &niov);
 	if (err)
 		return err;
@@ -385,27 +396,31 @@ static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
 		 * valid: nothing else runs in this process meanwhile). */
 	} while (r < 0 && (e == EINTR ||
 	                   (e == EAGAIN && wasi_wait_ready(self, f, write))));
-	wasi_iov_free(iov, stackbuf);
+	wasi_iov_free(HOST_PROC(self), iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);
+	wasi_moved(self, (uint64_t)r);
 	return wasi_put32(MEM(self), result, (uint32_t)r);
 }
 
 uint32_t WASI_FN(fd_read)(WASI_SELF, uint32_t fd, uint32_t iovs,
                           uint32_t iovs_len, uint32_t nread)
 {
+	wasi_call_work(self);
 	return rw(self, fd, iovs, iovs_len, -1, nread, false);
 }
 
 uint32_t WASI_FN(fd_write)(WASI_SELF, uint32_t fd, uint32_t iovs,
                            uint32_t iovs_len, uint32_t nwritten)
 {
+	wasi_call_work(self);
 	return rw(self, fd, iovs, iovs_len, -1, nwritten, true);
 }
 
 uint32_t WASI_FN(fd_pread)(WASI_SELF, uint32_t fd, uint32_t iovs,
                            uint32_t iovs_len, uint64_t offset, uint32_t nread)
 {
+	wasi_call_work(self);
 	if (offset > INT64_MAX)
 		return WASI_EINVAL;
 	return rw(self, fd, iovs, iovs_len, (int64_t)offset, nread, false);
@@ -415,6 +430,7 @@ uint32_t WASI_FN(fd_pwrite)(WASI_SELF, uint32_t fd, uint32_t iovs,
                             uint32_t iovs_len, uint64_t offset,
                             uint32_t nwritten)
 {
+	wasi_call_work(self);
 	if (offset > INT64_MAX)
 		return WASI_EINVAL;
 	return rw(self, fd, iovs, iovs_len, (int64_t)offset, nwritten, true);
@@ -422,6 +438,7 @@ uint32_t WASI_FN(fd_pwrite)(WASI_SELF, uint32_t fd, uint32_t iovs,
 
 uint32_t WASI_FN(fd_prestat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
 	if (f == NULL)
@@ -440,6 +457,7 @@ uint32_t WASI_FN(fd_prestat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 uint32_t WASI_FN(fd_prestat_dir_name)(WASI_SELF, uint32_t fd, uint32_t path,
                                       uint32_t path_len)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
 	if (f == NULL)
@@ -458,6 +476,7 @@ uint32_t WASI_FN(fd_prestat_dir_name)(WASI_SELF, uint32_t fd, uint32_t path,
 
 uint32_t WASI_FN(fd_renumber)(WASI_SELF, uint32_t fd, uint32_t to)
 {
+	wasi_call_work(self);
 	struct wasi_ctx *w = W(self);
 	uint16_t err;
 	struct wasi_fd *from = wasi_fd_lookup(w, fd, 0, &err);
@@ -479,6 +498,7 @@ uint32_t WASI_FN(fd_seek)(WASI_SELF, uint32_t fd, uint64_t offset,
                           uint32_t whence, uint32_t newoffset)
 {
 	static const int map[] = { SEEK_SET, SEEK_CUR, SEEK_END };
+	wasi_call_work(self);
 	/* A pure position query needs only the tell right. */
 	uint64_t need = (offset == 0 && whence == 1) ? WASI_RIGHT_FD_TELL
 	                                             : WASI_RIGHT_FD_SEEK;
@@ -498,6 +518,7 @@ uint32_t WASI_FN(fd_seek)(WASI_SELF, uint32_t fd, uint64_t offset,
 
 uint32_t WASI_FN(fd_tell)(WASI_SELF, uint32_t fd, uint32_t offset)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_TELL, &err);
 	if (f == NULL)
@@ -616,6 +637,7 @@ uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
                              uint32_t buf_len, uint64_t cookie,
                              uint32_t bufused)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_ctx *w = W(self);
 	struct wasi_fd *f = wasi_fd_lookup(w, fd, WASI_RIGHT_FD_READDIR, &err);
@@ -656,5 +678,6 @@ uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
 		memcpy(out + used, e->d_name, n);
 		used += n;
 	}
+	wasi_moved(self, used);
 	return wasi_put32(MEM(self), bufused, used);
 }

@@ -208,6 +208,10 @@ struct wasi_ctx {
 	uint32_t nfds;          /* slots allocated in fds */
 	uint32_t max_fds;       /* a new fd must be numbered below this
 	                           (the capability set's max_fds): EMFILE */
+	/* The process's sockets sent and not yet received (struct proc's
+	 * fds_in_flight; NULL outside a process): they take room below
+	 * max_fds too. */
+	_Atomic uint32_t *in_flight;
 	int host_fd_ceiling;    /* a new host fd numbered at or above this is
 	                           refused (ENFILE): the ones above are the
 	                           runtime's reserve (see wasi.c) */
@@ -227,6 +231,17 @@ bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write);
 /* For a borrowed fd whose guest set NONBLOCK: would an operation block now?
  * (Then the caller answers EAGAIN without touching the host fd.) */
 bool wasi_would_block(const struct wasi_fd *f, bool write);
+
+/* CPU work (--max-cpu, wisp_caps.limit CPU): every WASI call costs the
+ * calling process WASI_CALL_REDUCTIONS reductions when it starts (about
+ * what a system call costs next to a loop trip; without it a loop of
+ * cheap calls got a hundred times its budget), and one more per 64 bytes
+ * it moves once it has moved them. Either may end the process (its CPU
+ * limit): call them holding nothing an unwind would leak (scratch is
+ * fine). Outside a wisp process (unit tests) nothing is charged. */
+#define WASI_CALL_REDUCTIONS 64
+void wasi_call_work(void *self);
+void wasi_moved(void *self, uint64_t bytes);
 
 /* Map a host errno to a WASI errno (unknown ones give WASI_EIO). */
 uint16_t wasi_errno(int host_errno);
@@ -261,14 +276,16 @@ uint64_t wasi_rights_for_type(uint8_t filetype, int host_fd);
 struct stat;
 void wasi_filestat_encode(uint8_t *out, const struct stat *st);
 
-/* Guest iovec list → host iovecs. Returns WASI_EFAULT for any bad pointer.
- * *iov is `stackbuf` or malloc'd (free with wasi_iov_free); the count is
- * capped at IOV_MAX and the total at INT32_MAX bytes (a short transfer). */
+/* Guest iovec list (in hp's memory) → host iovecs. Returns WASI_EFAULT
+ * for any bad pointer. *iov is `stackbuf` or hp's scratch (free with
+ * wasi_iov_free; if a kill unwinds the call, the process's exit frees it);
+ * the count is capped at IOV_MAX and the total at INT32_MAX bytes (a short
+ * transfer). */
 struct iovec;
-uint16_t wasi_iov_load(wasm_rt_memory_t *mem, uint32_t iovs, uint32_t n,
+uint16_t wasi_iov_load(struct host_proc *hp, uint32_t iovs, uint32_t n,
                        struct iovec *stackbuf, uint32_t stackn,
                        struct iovec **iov, int *niov);
-void wasi_iov_free(struct iovec *iov, struct iovec *stackbuf);
+void wasi_iov_free(struct host_proc *hp, struct iovec *iov, struct iovec *stackbuf);
 
 /* Little-endian stores/loads at possibly unaligned host addresses. */
 static inline void wasi_st16(void *p, uint16_t v) { memcpy(p, &v, 2); }

@@ -65,6 +65,7 @@ static uint32_t sizes_get(wasm_rt_memory_t *mem, uint32_t count,
 
 uint32_t WASI_FN(args_get)(WASI_SELF, uint32_t argv, uint32_t argv_buf)
 {
+	wasi_call_work(self);
 	struct wasi_ctx *w = W(self);
 	return strings_get(MEM(self), w->args, w->args_bytes, w->argc, argv,
 	                   argv_buf);
@@ -72,12 +73,14 @@ uint32_t WASI_FN(args_get)(WASI_SELF, uint32_t argv, uint32_t argv_buf)
 
 uint32_t WASI_FN(args_sizes_get)(WASI_SELF, uint32_t argc, uint32_t size)
 {
+	wasi_call_work(self);
 	struct wasi_ctx *w = W(self);
 	return sizes_get(MEM(self), w->argc, w->args_bytes, argc, size);
 }
 
 uint32_t WASI_FN(environ_get)(WASI_SELF, uint32_t environ, uint32_t buf)
 {
+	wasi_call_work(self);
 	struct wasi_ctx *w = W(self);
 	return strings_get(MEM(self), w->env, w->env_bytes, w->envc, environ,
 	                   buf);
@@ -85,6 +88,7 @@ uint32_t WASI_FN(environ_get)(WASI_SELF, uint32_t environ, uint32_t buf)
 
 uint32_t WASI_FN(environ_sizes_get)(WASI_SELF, uint32_t count, uint32_t size)
 {
+	wasi_call_work(self);
 	struct wasi_ctx *w = W(self);
 	return sizes_get(MEM(self), w->envc, w->env_bytes, count, size);
 }
@@ -109,6 +113,7 @@ static uint64_t now_ns(clockid_t c)
 
 uint32_t WASI_FN(clock_res_get)(WASI_SELF, uint32_t id, uint32_t res)
 {
+	wasi_call_work(self);
 	clockid_t c;
 	struct timespec ts;
 	if (!host_clock(id, &c))
@@ -122,6 +127,7 @@ uint32_t WASI_FN(clock_res_get)(WASI_SELF, uint32_t id, uint32_t res)
 uint32_t WASI_FN(clock_time_get)(WASI_SELF, uint32_t id, uint64_t precision,
                                  uint32_t time)
 {
+	wasi_call_work(self);
 	clockid_t c;
 	if (!host_clock(id, &c))
 		return WASI_EINVAL;
@@ -248,28 +254,33 @@ static int64_t next_timeout(const struct sub *subs, uint32_t n)
 /* In a wisp process: if no fd is ready yet, park the process until one of
  * them is (through the reactor) or t ns pass (t < 0: no limit). True if it
  * parked (the caller looks again); false to fall back on ppoll(2) (an fd
- * is ready already, or one the reactor cannot watch, like a regular file). */
-static bool park_on_fds(struct proc *proc, struct pollfd *pfds, int npfds, int64_t t)
+ * is ready already, or one the reactor cannot watch, like a regular file).
+ * However many fds there are: a fallback ppoll would hold the scheduler
+ * thread for as long as the fds stay silent (forever without a clock). */
+static bool park_on_fds(struct host_proc *hp, struct pollfd *pfds, int npfds, int64_t t)
 {
 	struct timespec zero = { 0, 0 };
 	if (ppoll(pfds, (nfds_t)npfds, &zero, NULL) != 0)
 		return false;
-	int fds[64];
-	uint32_t evs[64];
-	if (npfds > 64)
+	/* Scratch, which the process's exit frees if a kill unwinds the park. */
+	int *fds = host_scratch_alloc(hp, (size_t)npfds * (sizeof(int) + sizeof(uint32_t)));
+	if (fds == NULL)
 		return false;
+	uint32_t *evs = (uint32_t *)(fds + npfds);
 	for (int i = 0; i < npfds; i++) {
 		fds[i] = pfds[i].fd;
 		evs[i] = ((pfds[i].events & POLLIN) ? REACTOR_READ : 0) |
 		         ((pfds[i].events & POLLOUT) ? REACTOR_WRITE : 0);
 	}
-	int rc = proc_wait_fds(proc, fds, evs, (uint32_t)npfds, t);
+	int rc = proc_wait_fds(hp->proc, fds, evs, (uint32_t)npfds, t);
+	host_scratch_free(hp, fds);
 	return rc == 0 || rc == -ETIMEDOUT;
 }
 
 uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
                               uint32_t nsubscriptions, uint32_t nevents)
 {
+	wasi_call_work(self);
 	wasm_rt_memory_t *mem = MEM(self);
 	uint32_t n = nsubscriptions;
 	if (n == 0)
@@ -301,6 +312,9 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 	uint16_t err = 0;
 	uint8_t ev[WASI_EVENT_SIZE];
 	for (;;) {
+		/* Every look reads each subscription and arms each fd. */
+		wasi_moved(self, (uint64_t)n * WASI_SUBSCRIPTION_SIZE +
+		                 (uint64_t)npfds * WASI_CALL_REDUCTIONS * 64);
 		int64_t t = errors ? 0 : next_timeout(subs, n);
 		struct proc *proc = HOST_PROC(self)->proc;
 		if (npfds == 0 && t > 0 && proc != NULL) {
@@ -309,7 +323,7 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 			proc_sleep(proc, t);
 			goto check;
 		}
-		if (npfds > 0 && t != 0 && proc != NULL && park_on_fds(proc, pfds, npfds, t))
+		if (npfds > 0 && t != 0 && proc != NULL && park_on_fds(hp, pfds, npfds, t))
 			continue;   /* woken: look again (clocks included) */
 		struct timespec ts = { (time_t)(t / 1000000000),
 		                       (long)(t % 1000000000) };
@@ -337,9 +351,11 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 
 uint32_t WASI_FN(random_get)(WASI_SELF, uint32_t buf, uint32_t buf_len)
 {
+	wasi_call_work(self);
 	uint8_t *p = engine_guest_ptr(MEM(self), buf, buf_len);
 	if (p == NULL)
 		return WASI_EFAULT;
+	wasi_moved(self, buf_len);
 	/* getrandom returns at most 32 MiB per call; loop until full. */
 	uint32_t done = 0;
 	while (done < buf_len) {
@@ -356,6 +372,7 @@ uint32_t WASI_FN(random_get)(WASI_SELF, uint32_t buf, uint32_t buf_len)
 
 uint32_t WASI_FN(sched_yield)(WASI_SELF)
 {
+	wasi_call_work(self);
 	/* In a wisp process, let the other processes run; else the thread. */
 	if (HOST_PROC(self)->proc != NULL)
 		proc_yield(HOST_PROC(self)->proc);
@@ -371,5 +388,6 @@ void WASI_FN(proc_exit)(WASI_SELF, uint32_t code)
 
 uint32_t WASI_FN(proc_raise)(WASI_SELF, uint32_t sig)
 {
+	wasi_call_work(self);
 	return WASI_ENOTSUP;
 }

@@ -29,6 +29,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,13 +67,17 @@ static int open_beneath(int dirfd, const char *path, int flags, mode_t mode,
 }
 
 /* Copy a guest path into a NUL-terminated heap string. Absolute paths are
- * refused here (ENOTCAPABLE); embedded NULs are EINVAL. */
+ * refused here (ENOTCAPABLE); embedded NULs are EINVAL; a path longer
+ * than the kernel takes is ENAMETOOLONG before anything is copied (a
+ * guest's 4 GiB "path" is not the host's 4 GiB allocation). */
 static uint16_t path_copy(wasm_rt_memory_t *mem, uint32_t addr, uint32_t len,
                           char **out)
 {
 	const char *p = engine_guest_ptr(mem, addr, len);
 	if (p == NULL)
 		return WASI_EFAULT;
+	if (len >= PATH_MAX)
+		return WASI_ENAMETOOLONG;
 	if (memchr(p, '\0', len) != NULL)
 		return WASI_EINVAL;
 	if (len > 0 && p[0] == '/')
@@ -163,6 +168,7 @@ static uint16_t path_parent(struct wasi_ctx *w, wasm_rt_memory_t *mem,
 uint32_t WASI_FN(path_create_directory)(WASI_SELF, uint32_t fd, uint32_t path,
                                         uint32_t path_len)
 {
+	wasi_call_work(self);
 	struct at a;
 	uint16_t err = path_parent(W(self), MEM(self), fd,
 	                           WASI_RIGHT_PATH_CREATE_DIRECTORY, true, path,
@@ -177,6 +183,7 @@ uint32_t WASI_FN(path_create_directory)(WASI_SELF, uint32_t fd, uint32_t path,
 uint32_t WASI_FN(path_remove_directory)(WASI_SELF, uint32_t fd, uint32_t path,
                                         uint32_t path_len)
 {
+	wasi_call_work(self);
 	struct at a;
 	uint16_t err = path_parent(W(self), MEM(self), fd,
 	                           WASI_RIGHT_PATH_REMOVE_DIRECTORY, true, path,
@@ -191,6 +198,7 @@ uint32_t WASI_FN(path_remove_directory)(WASI_SELF, uint32_t fd, uint32_t path,
 uint32_t WASI_FN(path_unlink_file)(WASI_SELF, uint32_t fd, uint32_t path,
                                    uint32_t path_len)
 {
+	wasi_call_work(self);
 	struct at a;
 	uint16_t err = path_parent(W(self), MEM(self), fd,
 	                           WASI_RIGHT_PATH_UNLINK_FILE, true, path,
@@ -206,6 +214,7 @@ uint32_t WASI_FN(path_rename)(WASI_SELF, uint32_t fd, uint32_t old_path,
                               uint32_t old_path_len, uint32_t new_fd,
                               uint32_t new_path, uint32_t new_path_len)
 {
+	wasi_call_work(self);
 	struct at from, to;
 	uint16_t err = path_parent(W(self), MEM(self), fd,
 	                           WASI_RIGHT_PATH_RENAME_SOURCE, true, old_path,
@@ -228,11 +237,14 @@ uint32_t WASI_FN(path_symlink)(WASI_SELF, uint32_t old_path,
                                uint32_t old_path_len, uint32_t fd,
                                uint32_t new_path, uint32_t new_path_len)
 {
+	wasi_call_work(self);
 	/* The target is only data: it may be absolute or point anywhere;
 	 * openat2 refuses to follow it out of a preopen later. */
 	const char *p = engine_guest_ptr(MEM(self), old_path, old_path_len);
 	if (p == NULL)
 		return WASI_EFAULT;
+	if (old_path_len >= PATH_MAX)
+		return WASI_ENAMETOOLONG;
 	if (memchr(p, '\0', old_path_len) != NULL)
 		return WASI_EINVAL;
 	char *target = strndup(p, old_path_len);
@@ -255,6 +267,7 @@ uint32_t WASI_FN(path_readlink)(WASI_SELF, uint32_t fd, uint32_t path,
                                 uint32_t path_len, uint32_t buf,
                                 uint32_t buf_len, uint32_t bufused)
 {
+	wasi_call_work(self);
 	char *out = engine_guest_ptr(MEM(self), buf, buf_len);
 	if (out == NULL || engine_guest_ptr(MEM(self), bufused, 4) == NULL)
 		return WASI_EFAULT;
@@ -292,6 +305,7 @@ uint32_t WASI_FN(path_link)(WASI_SELF, uint32_t old_fd, uint32_t old_flags,
                             uint32_t new_fd, uint32_t new_path,
                             uint32_t new_path_len)
 {
+	wasi_call_work(self);
 	struct at from, to;
 	uint16_t err = path_parent(W(self), MEM(self), old_fd,
 	                           WASI_RIGHT_PATH_LINK_SOURCE, true, old_path,
@@ -352,6 +366,7 @@ uint32_t WASI_FN(path_filestat_get)(WASI_SELF, uint32_t fd, uint32_t flags,
                                     uint32_t path, uint32_t path_len,
                                     uint32_t buf)
 {
+	wasi_call_work(self);
 	uint8_t *out = engine_guest_ptr(MEM(self), buf, WASI_FILESTAT_SIZE);
 	if (out == NULL)
 		return WASI_EFAULT;
@@ -374,6 +389,7 @@ uint32_t WASI_FN(path_filestat_set_times)(WASI_SELF, uint32_t fd,
                                           uint32_t path_len, uint64_t atim,
                                           uint64_t mtim, uint32_t fstflags)
 {
+	wasi_call_work(self);
 	struct timespec ts[2];
 	uint16_t err = wasi_times(atim, mtim, fstflags, ts);
 	if (err)
@@ -434,6 +450,7 @@ uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
                             uint64_t rights_base, uint64_t rights_inheriting,
                             uint32_t fdflags, uint32_t opened_fd)
 {
+	wasi_call_work(self);
 	struct wasi_ctx *w = W(self);
 	if (oflags & ~0xfu || fdflags & ~0x1fu)
 		return WASI_EINVAL;

@@ -41,6 +41,7 @@ static struct wasi_fd *sock_lookup(struct wasi_ctx *w, uint32_t fd,
 uint32_t WASI_FN(sock_accept)(WASI_SELF, uint32_t fd, uint32_t flags,
                               uint32_t fd_out)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = sock_lookup(W(self), fd, WASI_RIGHT_SOCK_ACCEPT,
 	                                &err);
@@ -86,6 +87,7 @@ uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
                             uint32_t ri_data_len, uint32_t ri_flags,
                             uint32_t ro_datalen, uint32_t ro_flags)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = sock_lookup(W(self), fd, WASI_RIGHT_FD_READ, &err);
 	if (f == NULL)
@@ -97,7 +99,7 @@ uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
 		return WASI_EFAULT;
 	struct iovec stackbuf[STACK_IOVS], *iov;
 	int niov;
-	err = wasi_iov_load(MEM(self), ri_data, ri_data_len, stackbuf,
+	err = wasi_iov_load(HOST_PROC(self), ri_data, ri_data_len, stackbuf,
 	                    STACK_IOVS, &iov, &niov);
 	if (err)
 		return err;
@@ -115,9 +117,10 @@ uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
 	       wasi_wait_ready(self, f, false))
 		;
 	e = errno;
-	wasi_iov_free(iov, stackbuf);
+	wasi_iov_free(HOST_PROC(self), iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);
+	wasi_moved(self, (uint64_t)r);
 	wasi_put32(MEM(self), ro_datalen, (uint32_t)r);
 	uint16_t ro = (msg.msg_flags & MSG_TRUNC) ? WASI_ROFLAG_TRUNCATED : 0;
 	wasi_st16(engine_guest_ptr(MEM(self), ro_flags, 2), ro);
@@ -128,6 +131,7 @@ uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
                             uint32_t si_data_len, uint32_t si_flags,
                             uint32_t so_datalen)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = sock_lookup(W(self), fd, WASI_RIGHT_FD_WRITE, &err);
 	if (f == NULL)
@@ -138,7 +142,7 @@ uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
 		return WASI_EFAULT;
 	struct iovec stackbuf[STACK_IOVS], *iov;
 	int niov;
-	err = wasi_iov_load(MEM(self), si_data, si_data_len, stackbuf,
+	err = wasi_iov_load(HOST_PROC(self), si_data, si_data_len, stackbuf,
 	                    STACK_IOVS, &iov, &niov);
 	if (err)
 		return err;
@@ -152,14 +156,16 @@ uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
 	       wasi_wait_ready(self, f, true))
 		;
 	e = errno;
-	wasi_iov_free(iov, stackbuf);
+	wasi_iov_free(HOST_PROC(self), iov, stackbuf);
 	if (r < 0)
 		return wasi_errno(e);
+	wasi_moved(self, (uint64_t)r);
 	return wasi_put32(MEM(self), so_datalen, (uint32_t)r);
 }
 
 uint32_t WASI_FN(sock_shutdown)(WASI_SELF, uint32_t fd, uint32_t how)
 {
+	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = sock_lookup(W(self), fd, WASI_RIGHT_SOCK_SHUTDOWN,
 	                                &err);

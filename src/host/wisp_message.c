@@ -34,10 +34,12 @@ static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
 	api_work(hp, m->len);
 	if (m->fd >= 0 && m->len == 4 && buf_len >= 4) {
 		uint32_t slot;
-		uint16_t err = net_adopt_socket(hp, m->fd, &slot);
-		if (err != 0)   /* the message stays queued */
+		int fd = msg_take_fd(m);     /* no longer its sender's */
+		uint16_t err = net_adopt_socket(hp, fd, &slot);
+		if (err != 0) {  /* the message stays queued */
+			msg_put_fd(m, fd);
 			return err == WASI_EMFILE || err == WASI_ENFILE ? WISP_ELIMIT : WISP_ENOMEM;
-		m->fd = -1;
+		}
 		memcpy(m->data, &slot, 4);
 	}
 	struct wisp_msg_info mi = { m->tag, m->from, m->ref, m->len, m->kind };

@@ -155,6 +155,15 @@ int net_give_socket(struct host_proc *hp, uint32_t fd)
 	return host;
 }
 
+/* Free slot `slot` of the caller's table, closing its socket. */
+static void drop_slot(struct host_proc *hp, uint32_t slot)
+{
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), slot, 0, &err);
+	if (f != NULL)
+		wasi_fd_release(f);
+}
+
 /* Put a host socket into the WASI table as a parking stream socket. */
 static uint16_t install(struct host_proc *hp, int sock, u32 fd_out)
 {
@@ -268,29 +277,36 @@ u32 NS(tcp_connect)(void *self, u32 addr, u32 len, u32 port, u64 timeout, u32 fd
 	int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return wasi_errno(errno);
+	/* In the table from the start: a connect that waits is an fd of the
+	 * process (its fd limit, the host's reserve), and a kill while it is
+	 * parked closes it with the table (a socket held only here leaked). */
+	uint32_t slot;
+	if ((err = net_adopt_socket(hp, s, &slot)) != 0) {
+		close(s);
+		return err;
+	}
 	if (connect(s, (struct sockaddr *)&ss, sl) != 0) {
 		if (errno != EINPROGRESS) {
-			int e = errno;
-			close(s);
-			return wasi_errno(e);
+			err = wasi_errno(errno);
+			drop_slot(hp, slot);
+			return err;
 		}
 		/* Wait for the handshake, parked, then read its outcome. */
 		struct wasi_fd tmp = { .host = s, .parks = true };
-		if ((err = wait_for(hp, &tmp, REACTOR_WRITE, (int64_t)timeout)) != 0) {
-			close(s);
-			return err;
-		}
 		int soerr = 0;
 		socklen_t el = sizeof(soerr);
-		getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &el);
-		if (soerr != 0) {
-			close(s);
-			return wasi_errno(soerr);
+		if ((err = wait_for(hp, &tmp, REACTOR_WRITE, (int64_t)timeout)) == 0 &&
+		    getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &el) == 0 && soerr != 0)
+			err = wasi_errno(soerr);
+		if (err != 0) {
+			drop_slot(hp, slot);
+			return err;
 		}
 	}
 	int one = 1;
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return install(hp, s, fd_out);
+	memcpy(api_ptr(hp, fd_out, 4, "wisp_tcp_connect"), &slot, 4);
+	return 0;
 }
 
 /* read/write with a timeout (WASI's fd_read/fd_write wait forever). */

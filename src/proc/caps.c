@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "common/util.h"
 
 struct caps *caps_new(void)
 {
@@ -318,10 +319,13 @@ void caps_log_denied(const struct caps *c, uint64_t pid, const char *fmt, ...)
 {
 	if (!c->verbose)
 		return;
-	char msg[512];
+	char msg[512], shown[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "wisp: denied: process %llx: %s\n", (unsigned long long)pid, msg);
+	/* The message may quote the guest (a DNS name is any bytes it likes):
+	 * no escape sequence or newline of its reaches the terminal. */
+	util_printable(shown, sizeof(shown), msg);
+	fprintf(stderr, "wisp: denied: process %llx: %s\n", (unsigned long long)pid, shown);
 }

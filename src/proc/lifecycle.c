@@ -170,14 +170,14 @@ static int spawn_bonds(struct proc *parent, struct proc *p, uint32_t flags,
 	out->pid = child;
 	out->monitor = 0;
 	if (flags & WISP_SPAWN_LINK) {
-		if (proc_set_add(&p->links, me, me) != 0 ||
-		    proc_set_add(&parent->links, child, child) != 0)
+		if (proc_set_add(p, &p->links, me, me) != 0 ||
+		    proc_set_add(parent, &parent->links, child, child) != 0)
 			return -ENOMEM;
 	}
 	if (flags & WISP_SPAWN_MONITOR) {
 		uint64_t ref = rt_new_ref(rt);
-		if (proc_set_add(&p->watchers, ref, me) != 0 ||
-		    proc_set_add(&parent->watching, ref, child) != 0)
+		if (proc_set_add(p, &p->watchers, ref, me) != 0 ||
+		    proc_set_add(parent, &parent->watching, ref, child) != 0)
 			return -ENOMEM;
 		out->monitor = ref;
 	}

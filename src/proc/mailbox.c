@@ -35,6 +35,7 @@ struct msg *msg_new(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
 	m->kind = kind;
 	m->len = len;
 	m->fd = -1;
+	m->fd_acct = NULL;
 	if (len)
 		memcpy(m->data, data, len);
 	return m;
@@ -77,9 +78,28 @@ void msg_free(struct msg *m)
 		return;
 	if (m->acct != NULL)
 		atomic_fetch_sub(m->acct, (int64_t)msg_bytes(m));
-	if (m->fd >= 0)
+	if (m->fd >= 0) {
 		close(m->fd);   /* a socket nobody received: it closes */
+		if (m->fd_acct != NULL)
+			atomic_fetch_sub(m->fd_acct, 1);
+	}
 	free(m);
+}
+
+int msg_take_fd(struct msg *m)
+{
+	int fd = m->fd;
+	if (fd >= 0 && m->fd_acct != NULL)
+		atomic_fetch_sub(m->fd_acct, 1);
+	m->fd = -1;
+	return fd;
+}
+
+void msg_put_fd(struct msg *m, int fd)
+{
+	if (m->fd_acct != NULL)
+		atomic_fetch_add(m->fd_acct, 1);
+	m->fd = fd;
 }
 
 void mbox_init(struct mailbox *mb)

@@ -18,6 +18,11 @@ size_t msg_bytes(const struct msg *m);
 /* Free a message (uncharging its account); a socket travelling with it is
  * closed. */
 void msg_free(struct msg *m);
+/* The socket m carries (-1: none), no longer in flight for its sender:
+ * the caller owns it now. msg_put_fd gives it back (the receiver could
+ * not take it). */
+int msg_take_fd(struct msg *m);
+void msg_put_fd(struct msg *m, int fd);
 /* The reason in an EXIT/DOWN message or exit signal. */
 void msg_get_reason(const struct msg *m, struct reason *r);
 

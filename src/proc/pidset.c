@@ -18,6 +18,7 @@
 #include "proc_impl.h"
 
 #define INDEX_AT 16
+#define SET_FREE_ROOM 4   /* entries of a set that cost its owner nothing */
 
 static uint32_t *index_of(const struct pidset *s)
 {
@@ -112,15 +113,37 @@ static void remove_at(struct pidset *s, uint32_t pos)
 	s->n--;
 }
 
-int proc_set_add(struct pidset *s, uint64_t ref, uint64_t pid)
+/* The bytes of a set's room (its array, and its index from INDEX_AT). */
+static uint64_t room_bytes(uint32_t cap)
+{
+	return (uint64_t)cap * sizeof(struct pidref) +
+	       (cap >= INDEX_AT ? (uint64_t)cap * 2 * sizeof(uint32_t) : 0);
+}
+
+/* What a set's room costs its owner: all but the first SET_FREE_ROOM
+ * entries, which are part of what any process costs (so a fresh
+ * process's account holds only what others pushed at it, which its start
+ * relies on: see proc_fiber_main). */
+static uint64_t room_charge(uint32_t cap)
+{
+	return cap > SET_FREE_ROOM ? room_bytes(cap) - room_bytes(SET_FREE_ROOM) : 0;
+}
+
+int proc_set_add(struct proc *owner, struct pidset *s, uint64_t ref, uint64_t pid)
 {
 	if (s->n == s->cap) {
-		uint32_t c = s->cap ? s->cap * 2 : 4;
-		size_t bytes = (size_t)c * sizeof(struct pidref) +
-		               (c >= INDEX_AT ? (size_t)c * 2 * sizeof(uint32_t) : 0);
-		struct pidref *v = realloc(s->v, bytes);
-		if (v == NULL)
+		/* The room is the owner's memory (proc_free_sets gives it back):
+		 * a process linking or monitoring in a loop, or monitored by one,
+		 * is bounded by its limit like any other host state. */
+		uint32_t c = s->cap ? s->cap * 2 : SET_FREE_ROOM;
+		uint64_t more = c > s->cap ? room_charge(c) - room_charge(s->cap) : 0;
+		if (c < s->cap || proc_charge(owner, more) != 0)
 			return -ENOMEM;
+		struct pidref *v = realloc(s->v, (size_t)room_bytes(c));
+		if (v == NULL) {
+			proc_uncharge(owner, more);
+			return -ENOMEM;
+		}
 		s->v = v;
 		s->cap = c;
 		index_rebuild(s);
@@ -162,6 +185,7 @@ void proc_free_sets(struct proc *p)
 {
 	struct pidset *sets[] = { &p->links, &p->watchers, &p->watching };
 	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		proc_uncharge(p, room_charge(sets[i]->cap));
 		free(sets[i]->v);
 		*sets[i] = (struct pidset){ NULL, 0, 0 };
 	}

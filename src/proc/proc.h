@@ -82,6 +82,7 @@ struct msg {
 	uint32_t kind;        /* enum msg_kind */
 	uint32_t len;         /* bytes in data */
 	int fd;               /* a socket moving with the message, or -1 */
+	_Atomic uint32_t *fd_acct;  /* with fd: its sender's fds_in_flight */
 	unsigned char data[]; /* DATA payload; EXIT/DOWN: wisp_exit_reason + text */
 };
 
@@ -108,6 +109,11 @@ struct proc {
 	uint32_t index;
 	uint32_t gen;
 	struct mailbox mbox;
+	/* Sockets it sent (send_fd) that no one has received yet: they count
+	 * against its fd limit until then, so a mailbox cannot hold fds
+	 * beyond every limit. Kept across the slot's incarnations (never
+	 * reset), so a late decrement from an old one cannot underflow. */
+	_Atomic uint32_t fds_in_flight;
 	atomic_bool exiting;      /* past the point of no return */
 	_Atomic uint32_t wait_seq;/* identifies the current wait (I/O tokens) */
 

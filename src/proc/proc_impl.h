@@ -144,8 +144,10 @@ _Noreturn void proc_die(struct proc *self, const struct reason *r);
  * the closed mailbox, then tell links and monitors. */
 void proc_notify_exit(struct proc *p, const struct reason *why);
 /* The small sets a process owns (pidset.c), keyed by ref; a link's ref is
- * the other pid. */
-int proc_set_add(struct pidset *s, uint64_t ref, uint64_t pid);     /* 0 or -ENOMEM */
+ * the other pid. 0 or -ENOMEM (out of memory, or past the owner's memory
+ * limit: a set's room is charged to its owner, and given back by
+ * proc_free_sets). */
+int proc_set_add(struct proc *owner, struct pidset *s, uint64_t ref, uint64_t pid);
 uint64_t proc_set_del_ref(struct pidset *s, uint64_t ref);          /* its pid, or 0 */
 bool proc_set_has(const struct pidset *s, uint64_t ref);
 /* Remove by pid, scanning (rare paths only). */

@@ -40,6 +40,8 @@ int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd)
 		return -ENOMEM;
 	}
 	m->fd = host_fd;
+	m->fd_acct = &self->fds_in_flight;
+	atomic_fetch_add(&self->fds_in_flight, 1);
 	if (!proc_deliver(self->rt, to, m))
 		msg_free(m);      /* dead addressee: the socket closes */
 	return 0;
@@ -59,14 +61,24 @@ static bool matches(const struct msg *m, const uint64_t *tags, uint32_t ntags)
 }
 
 /* Apply what arrived, then the first queued message matching tags, or
- * NULL. */
+ * NULL. The scan is the process's work (proc_charge_work: one reduction
+ * per 8 tag comparisons), so it may end the process at its CPU limit:
+ * a receive of 4096 tags that never match, over a long mailbox, costs the
+ * host hundreds of millions of comparisons a call. */
 static struct msg *scan(struct proc *self, const uint64_t *tags, uint32_t ntags)
 {
 	proc_drain(self);
-	for (struct msg *m = self->mbox.first; m; m = m->next)
-		if (matches(m, tags, ntags))
-			return m;
-	return NULL;
+	uint64_t looked = 0;
+	struct msg *found = NULL;
+	for (struct msg *m = self->mbox.first; m; m = m->next) {
+		looked++;
+		if (matches(m, tags, ntags)) {
+			found = m;
+			break;
+		}
+	}
+	proc_charge_work(self, looked * (ntags ? ntags : 1) * 8);
+	return found;
 }
 
 static uint64_t deadline_of(int64_t timeout_ns)

@@ -78,6 +78,17 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
 	return true;
 }
 
+/* Queue m, made by self for itself (an EXIT or DOWN it must see), on its
+ * private list, charged like a message pushed at it: past its limit it
+ * ends with LIMIT at its next drain. Without the charge, monitoring itself
+ * or a dead pid in a loop grew the host without bound. */
+static void append_own(struct proc *self, struct msg *m)
+{
+	proc_charge_pushed(self->rt, self, msg_bytes(m), false);
+	m->acct = &self->usage;
+	mbox_append(&self->mbox, m);
+}
+
 /* Deliver m, or free it if the addressee is gone. */
 static void deliver_or_drop(struct rt *rt, uint64_t to, struct msg *m)
 {
@@ -122,7 +133,7 @@ static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
 	if (self->trap_exit) {
 		struct msg *m = msg_reason(MSG_EXIT, atomic_load(&self->pid), from, 0, r);
 		if (m != NULL)
-			mbox_append(&self->mbox, m);
+			append_own(self, m);
 		return;
 	}
 	if (r->kind != WISP_EXIT_NORMAL)
@@ -180,13 +191,13 @@ static bool apply_bookkeeping(struct proc *self, struct msg *m)
 	switch (m->kind) {
 	case SIG_LINK:
 		if (!proc_set_has(&self->links, m->from))
-			rc = proc_set_add(&self->links, m->from, m->from);
+			rc = proc_set_add(self, &self->links, m->from, m->from);
 		break;
 	case SIG_UNLINK:
 		proc_set_del_ref(&self->links, m->from);
 		break;
 	case SIG_MONITOR:
-		rc = proc_set_add(&self->watchers, m->ref, m->from);
+		rc = proc_set_add(self, &self->watchers, m->ref, m->from);
 		break;
 	case SIG_DEMONITOR:
 		proc_set_del_ref(&self->watchers, m->ref);
@@ -294,7 +305,7 @@ int proc_link(struct proc *self, uint64_t pid)
 	uint64_t me = atomic_load(&self->pid);
 	if (pid == me || proc_set_has(&self->links, pid))
 		return 0;
-	if (proc_set_add(&self->links, pid, pid) != 0)
+	if (proc_set_add(self, &self->links, pid, pid) != 0)
 		return -ENOMEM;
 	struct msg *m = msg_new(SIG_LINK, pid, me, 0, 0, NULL, 0);
 	if (m == NULL) {
@@ -323,7 +334,7 @@ int proc_monitor(struct proc *self, uint64_t pid, uint64_t *ref)
 {
 	struct rt *rt = self->rt;
 	uint64_t me = atomic_load(&self->pid), r = rt_new_ref(rt);
-	if (proc_set_add(&self->watching, r, pid) != 0)
+	if (proc_set_add(self, &self->watching, r, pid) != 0)
 		return -ENOMEM;
 	*ref = r;
 	struct msg *m = msg_new(SIG_MONITOR, pid, me, 0, r, NULL, 0);
@@ -339,7 +350,7 @@ int proc_monitor(struct proc *self, uint64_t pid, uint64_t *ref)
 		struct msg *d = msg_reason(MSG_DOWN, me, pid, r, &reason_noproc);
 		if (d == NULL)
 			return -ENOMEM;
-		mbox_append(&self->mbox, d);
+		append_own(self, d);
 	}
 	return 0;
 }

@@ -68,6 +68,15 @@ void proc_freeze(struct task *t, void *arg)
 		return;
 	/* Failing (no memory for the record) leaves the memory as it is. */
 	engine_instance_freeze(p->inst, &p->frozen);
+	/* Freezing and thawing are work done for it: charged as reductions
+	 * (one per 64 bytes, as proc_charge_work), which its next slice end
+	 * counts against its CPU limit. Else a process that hibernates in a
+	 * loop with a large memory turns a small budget into unbounded host
+	 * CPU. (Not proc_charge_work: this is the scheduler's thread, and
+	 * the process is not running.) */
+	if (p->frozen != NULL)
+		engine_instance_vmctx(p->inst)->fuel -=
+		        (int64_t)(1 + engine_frozen_work(p->frozen) / 64);
 }
 
 void proc_thaw(struct task *t, void *arg)

@@ -5,7 +5,9 @@
  * (timer.c); the group has one global queue for work from outside
  * scheduler threads. A scheduler takes work from its local queue, then the
  * global queue, then steals from another scheduler's queue (starting at a
- * random victim); finding nothing, it fires due timers, spins briefly, and
+ * random victim) — and every 64th dispatch the global queue first, so
+ * work woken from outside is never starved by busy local queues; finding
+ * nothing, it fires due timers, spins briefly, and
  * then sleeps on a condition variable until work is enqueued or its next
  * timer is due.
  *
@@ -677,7 +679,14 @@ static void *sched_main(void *arg)
 		if ((s->dispatches & 15) == 0 ||
 		    atomic_load_explicit(&s->qlen, memory_order_relaxed) == 0)
 			timer_wheel_fire(&s->timers, TIMERS_PER_ROUND);
-		struct task *t = q_pop(s);
+		/* The global queue first now and then (as Go does every 61st
+		 * schedule): tasks woken from outside a scheduler thread — the
+		 * embedder's shutdown signal, the blocking pool, the tick's timers
+		 * — wait there, and local queues that never empty (processes
+		 * that compute) would starve them for good. */
+		struct task *t = (s->dispatches & 63) == 31 ? g_pop(g) : NULL;
+		if (t == NULL)
+			t = q_pop(s);
 		if (t == NULL)
 			t = g_pop(g);
 		for (int i = 0; t == NULL && i < SPIN_ROUNDS; i++)

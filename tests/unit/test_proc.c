@@ -141,6 +141,8 @@ static void reasons_round_trip(void **state)
  * agrees, across the switch to the hashed index at 16 entries and back. */
 static void pidsets_agree_with_a_reference(void **state)
 {
+	static struct proc owner;
+	owner.mem_limit = UINT64_MAX;
 	struct pidset set = { 0 };
 	enum { N = 3000 };
 	static uint64_t keys[N];
@@ -155,7 +157,7 @@ static void pidsets_agree_with_a_reference(void **state)
 			assert_int_equal(proc_set_del_ref(&set, keys[k]), (uint64_t)k + 1);
 			in[k] = false;
 		} else {
-			assert_int_equal(proc_set_add(&set, keys[k], (uint64_t)k + 1), 0);
+			assert_int_equal(proc_set_add(&owner, &set, keys[k], (uint64_t)k + 1), 0);
 			in[k] = true;
 		}
 		if (round % 997 == 0) {
@@ -168,7 +170,31 @@ static void pidsets_agree_with_a_reference(void **state)
 		}
 	}
 	assert_int_equal(proc_set_del_ref(&set, 42), 0);
-	free(set.v);
+	/* The room past the first four entries was charged to the owner;
+	 * freeing the sets gives it all back. */
+	assert_true(atomic_load(&owner.usage) > 0);
+	owner.links = set;
+	proc_free_sets(&owner);
+	assert_int_equal(atomic_load(&owner.usage), 0);
+}
+
+/* A set's room counts against its owner's memory limit: past it, an add
+ * fails with -ENOMEM and charges nothing. */
+static void pidsets_are_charged_to_their_owner(void **state)
+{
+	static struct proc owner;
+	owner.mem_limit = 1024;
+	uint32_t added = 0;
+	while (proc_set_add(&owner, &owner.watching, added + 1, added + 1) == 0)
+		added++;
+	assert_true(added >= 4);      /* the first four entries cost nothing */
+	assert_true(added < 1024);
+	int64_t used = atomic_load(&owner.usage);
+	assert_true(used > 0 && used <= 1024);
+	assert_int_equal(proc_set_add(&owner, &owner.watching, 1u << 30, 1), -ENOMEM);
+	assert_int_equal(atomic_load(&owner.usage), used);
+	proc_free_sets(&owner);
+	assert_int_equal(atomic_load(&owner.usage), 0);
 }
 
 /* ---- process table ---- */
@@ -332,6 +358,7 @@ int main(void)
 		cmocka_unit_test(concurrent_senders_keep_their_own_order),
 		cmocka_unit_test(reasons_round_trip),
 		cmocka_unit_test(pidsets_agree_with_a_reference),
+		cmocka_unit_test(pidsets_are_charged_to_their_owner),
 		cmocka_unit_test(ptable_reuses_slots_with_new_generations),
 		cmocka_unit_test(ptable_retires_a_slot_whose_generation_is_used_up),
 		cmocka_unit_test(registry_binds_finds_and_refuses),

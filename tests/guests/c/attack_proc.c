@@ -1,0 +1,156 @@
+/*
+ * attack_proc.c — hostile uses of processes, links, monitors and
+ * hibernation (tests/e2e/test_attacks_round2.py).
+ *
+ * Cases (argv[1]):
+ *   hibernate_loop   dirties 32 MiB of memory, then hibernates in a loop
+ *                    (woken each time by a message it sent itself),
+ *                    printing the round on stderr: freezing and thawing 32
+ *                    MiB was host work nobody was charged for.
+ *   flood KIND N     N calls that leave something in the caller's own
+ *                    mailbox or link sets: KIND is self (monitor itself:
+ *                    DOWN NOPROC), dead (monitor a dead pid), link (link a
+ *                    dead pid while trapping exits: EXIT NOPROC), exitself
+ *                    (exit_signal to itself while trapping exits) or live
+ *                    (monitor a live process: both monitor sets grow).
+ *                    Prints "done N", or the first error code and where.
+ *   scan             20,000 messages to itself, then receives with 4096
+ *                    tags none of them has, without waiting, in a loop,
+ *                    printing the round on stderr: every call compared 82M
+ *                    tags, and none was charged.
+ *   starve           4 processes compute forever; the main process traps
+ *                    exits, says "ready" and waits for the SHUTDOWN exit
+ *                    signal SIGTERM sends it (woken from the embedder's
+ *                    thread, through the global run queue, which busy local
+ *                    queues starved).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wisp/guest.h>
+
+static void idle(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	struct wisp_msg_info info;
+	char b[8];
+	wisp_receive(NULL, 0, WISP_INFINITY, b, sizeof b, &info);
+}
+
+static int hibernate_loop(void)
+{
+	size_t len = 32u << 20;
+	volatile unsigned char *mem = malloc(len);   /* stores the compiler keeps */
+	if (mem == NULL)
+		return 2;
+	/* A byte in every 64, different everywhere: no page is like the
+	 * image, and each is cheap to dirty. */
+	uint32_t x = 12345;
+	for (size_t i = 0; i < len; i += 64) {
+		x = x * 1103515245u + 12345u;
+		mem[i] = (unsigned char)(x >> 24) | 1;
+	}
+	for (unsigned round = 1;; round++) {
+		uint64_t timer;
+		char b[8];
+		struct wisp_msg_info info;
+		if (wisp_send_after(wisp_self(), 1, NULL, 0, 0, &timer) != WISP_OK)
+			return 3;
+		wisp_hibernate();
+		if (wisp_receive(NULL, 0, WISP_INFINITY, b, sizeof b, &info) != WISP_OK)
+			return 4;
+		fprintf(stderr, "%u\n", round);
+	}
+}
+
+static int flood(const char *kind, long n)
+{
+	uint64_t ref;
+	wisp_pid_t target = 0;
+	if (!strcmp(kind, "live"))
+		target = wisp_spawn(idle, NULL, 0);
+	if (!strcmp(kind, "link") || !strcmp(kind, "exitself"))
+		wisp_trap_exit(1);
+	for (long i = 0; i < n; i++) {
+		int rc;
+		if (!strcmp(kind, "self"))
+			rc = wisp_monitor(wisp_self(), &ref);
+		else if (!strcmp(kind, "dead"))
+			rc = wisp_monitor(12345, &ref);
+		else if (!strcmp(kind, "live"))
+			rc = wisp_monitor(target, &ref);
+		else if (!strcmp(kind, "link"))
+			rc = wisp_link(12345);
+		else if (!strcmp(kind, "exitself"))
+			rc = wisp_exit_signal(wisp_self(), 1);
+		else
+			return 2;
+		if (rc != WISP_OK) {
+			printf("error %d after %ld\n", rc, i);
+			return 0;
+		}
+	}
+	printf("done %ld\n", n);
+	return 0;
+}
+
+static int scan(void)
+{
+	static uint64_t tags[4096];
+	struct wisp_msg_info info;
+	char b[8];
+	for (int i = 0; i < 20000; i++)
+		if (wisp_send(wisp_self(), 1, NULL, 0) != WISP_OK)
+			return 2;
+	for (int i = 0; i < 4096; i++)
+		tags[i] = 1000 + (uint64_t)i;
+	for (unsigned round = 1;; round++) {
+		if (wisp_receive(tags, 4096, WISP_NOWAIT, b, sizeof b, &info) != WISP_ETIMEDOUT)
+			return 3;
+		fprintf(stderr, "%u\n", round);
+	}
+}
+
+static void spin(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	for (volatile unsigned i = 0;; i++)
+		;
+}
+
+static int starve(void)
+{
+	struct wisp_msg_info info;
+	char b[64];
+	struct wisp_exit_reason r = { 0, 0 };
+	wisp_trap_exit(1);
+	for (int i = 0; i < 4; i++)
+		if (wisp_spawn(spin, NULL, 0) == 0)
+			return 2;
+	printf("ready\n");
+	fflush(stdout);
+	if (wisp_receive(NULL, 0, WISP_INFINITY, b, sizeof b, &info) != WISP_OK)
+		return 3;
+	if (info.len >= sizeof r)
+		memcpy(&r, b, sizeof r);
+	printf("got kind %u reason %u\n", info.kind, r.kind);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+	if (!strcmp(c, "starve"))
+		return starve();
+	if (!strcmp(c, "scan"))
+		return scan();
+	if (!strcmp(c, "hibernate_loop"))
+		return hibernate_loop();
+	if (!strcmp(c, "flood") && argc > 3)
+		return flood(argv[2], atol(argv[3]));
+	fprintf(stderr, "unknown case\n");
+	return 1;
+}
