@@ -73,6 +73,24 @@ static void put_c_string(FILE *f, const char *s)
 }
 
 /* Is `line` a wasm2c loop label ("  w2c_L12: ")? */
+/* A statement of a function body that calls one of wasm2c's bulk
+ * helpers (memory.fill & co.): "NAME(" at the start of the line. */
+static bool is_bulk_call(const char *q, const char *end)
+{
+	static const char *const names[] = {
+		"memory_fill(", "memory_copy(", "memory_init(",
+		"funcref_table_init(", "externref_table_init(",
+		"funcref_table_copy(", "externref_table_copy(",
+		"funcref_table_fill(", "externref_table_fill(",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t n = strlen(names[i]);
+		if ((size_t)(end - q) > n && memcmp(q, names[i], n) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int is_loop_label(const char *line, size_t len)
 {
 	size_t i = 0;
@@ -613,6 +631,13 @@ int codegen_translate(const char *wasm_path, const uint8_t *bytes, size_t len,
 		const char *q = p;
 		while (q < p + len && *q == ' ')
 			q++;
+		if (in_def && is_bulk_call(q, p + len)) {
+			/* charged for its size first: see WISP_BULK_* in the prelude */
+			fwrite(p, 1, (size_t)(q - p), f);
+			fputs("WISP_BULK_", f);
+			len -= (size_t)(q - p);
+			p = q;
+		}
 		if ((size_t)(p + len - q) == 14 && strncmp(q, "FUNC_PROLOGUE;", 14) == 0) {
 			fwrite(p, 1, (size_t)(q - p), f);
 			fputs("WISP_ENTRY();", f);

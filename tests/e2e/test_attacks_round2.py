@@ -348,3 +348,64 @@ def test_sockets_in_a_mailbox_count_against_their_senders_fd_limit(build_proc, s
     # fds 0-2 are stdio: 3..7 remain below the limit of 8
     assert child == "child: udp_bind 33 after 5 sockets sent to itself", p.stdout   # EMFILE
     assert main == "main: udp_bind 0", p.stdout
+
+
+# ---- bulk instructions ----
+
+FILL_LOOP_WAT = """
+(module
+  (memory (export "memory") 1024)
+  (func (export "_start")
+    (loop $l
+      (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x4000000))
+      (br $l))))
+"""
+
+
+@pytest.mark.parametrize("tier", ["fast", "opt"])
+def test_bulk_memory_instructions_count_against_the_cpu_limit(wisp, build_wat, tier):
+    """memory.fill of 64 MiB in a loop: one loop trip a round, one
+    reduction; it ran forever under --max-cpu. Now a bulk instruction
+    charges a reduction per 64 bytes before it runs."""
+    r = wisp("run", "--tier", tier, "--max-cpu", "10000000", build_wat(FILL_LOOP_WAT, "fill_loop"),
+             timeout=60)
+    assert r.code == 137, r
+    assert "cpu limit" in r.err, r
+
+
+BULK_WAT = """
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (type $v (func (result i32)))
+  (memory (export "memory") 1)
+  (data $d "hello")
+  (table $t 8 funcref)
+  (table $x 4 externref)
+  (elem $e func $a $b)
+  (func $a (result i32) (i32.const 11))
+  (func $b (result i32) (i32.const 22))
+  (func (export "_start")
+    (memory.fill (i32.const 100) (i32.const 7) (i32.const 10))
+    (memory.copy (i32.const 200) (i32.const 100) (i32.const 10))
+    (memory.init $d (i32.const 300) (i32.const 0) (i32.const 5))
+    (data.drop $d)
+    (table.init $t $e (i32.const 0) (i32.const 0) (i32.const 2))
+    (table.copy $t $t (i32.const 4) (i32.const 0) (i32.const 2))
+    (table.fill $t (i32.const 6) (ref.null func) (i32.const 2))
+    (table.fill $x (i32.const 0) (ref.null extern) (i32.const 4))
+    (table.copy $x $x (i32.const 1) (i32.const 0) (i32.const 2))
+    (elem.drop $e)
+    (if (i32.ne (i32.load8_u (i32.const 209)) (i32.const 7)) (then (call $exit (i32.const 1))))
+    (if (i32.ne (i32.load8_u (i32.const 304)) (i32.const 111)) (then (call $exit (i32.const 2))))
+    (if (i32.ne (call_indirect $t (type $v) (i32.const 5)) (i32.const 22))
+      (then (call $exit (i32.const 3))))
+    (call $exit (i32.const 0))))
+"""
+
+
+@pytest.mark.parametrize("tier", ["fast", "opt"])
+def test_every_bulk_instruction_still_works_when_charged(wisp, build_wat, tier):
+    """The charging wraps every wasm2c bulk helper (memory fill/copy/init,
+    table init/copy/fill, funcref and externref): each still does its job."""
+    r = wisp("run", "--tier", tier, "--max-cpu", "10000000", build_wat(BULK_WAT, "bulk_all"))
+    assert r.code == 0, r
