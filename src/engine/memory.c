@@ -71,6 +71,7 @@ struct mem_class {
 	void **clean;                 /* slots ready to use (LIFO: warm) */
 	size_t nclean, capclean;      /* capclean >= every slot there is */
 	size_t nslots;
+	size_t ndirty;                /* freed slots waiting to be cleared */
 	struct slab *dirty_slabs;
 	/* The module whose image this class's slots are cleared to (the
 	 * first with an image to free a memory of this size here), and that
@@ -81,7 +82,8 @@ struct mem_class {
 
 struct engine_mem_pool {
 	pthread_mutex_t lock;
-	size_t max_per_class;         /* clean slots kept warm; beyond, dropped */
+	size_t max_per_class;         /* slots kept warm (clean or dirty);
+	                                 beyond, their pages are dropped */
 	bool swap;                    /* swap was on when the pool was made */
 	struct mem_class cls[POOL_PAGES + 1];   /* by page count */
 };
@@ -244,6 +246,7 @@ static void clear_slab(struct engine_mem_pool *p, struct slab *s)
 		}
 		/* capclean holds every slot of every slab (new_slab), so this fits. */
 		c->clean[c->nclean++] = slot;
+		c->ndirty--;
 	}
 	memset(s->dirty, 0, sizeof(s->dirty));
 	free(vec);
@@ -327,7 +330,12 @@ static struct slab *slab_of(const void *data)
 	return s;
 }
 
-/* Back to the pool, to be cleared later (freed by an instance of mod). */
+/* Back to the pool (freed by an instance of mod): to be cleared later,
+ * while the class holds fewer than max_per_class warm slots; beyond, its
+ * pages are dropped now and it is clean (zero) at once. Without the bound,
+ * a pool would keep the pages of every memory ever freed resident until
+ * reused: 100k hibernated processes (each gives its slot back) held 100k
+ * slots' pages, more than doubling what a hibernated process costs. */
 static void pool_give(struct engine_mem_pool *p, void *data, const engine_module *mod)
 {
 	struct slab *s = slab_of(data);
@@ -337,12 +345,23 @@ static void pool_give(struct engine_mem_pool *p, void *data, const engine_module
 	pthread_mutex_lock(&p->lock);
 	if (usable && c->img_mod == NULL)
 		claim_class(c, mod, s->pages);
-	s->dirty[i / 64] |= 1ull << (i % 64);
-	if (!s->listed) {
-		s->listed = true;
-		s->next_dirty = c->dirty_slabs;
-		c->dirty_slabs = s;
+	bool warm = c->nclean + c->ndirty < p->max_per_class;
+	if (warm) {
+		s->dirty[i / 64] |= 1ull << (i % 64);
+		c->ndirty++;
+		if (!s->listed) {
+			s->listed = true;
+			s->next_dirty = c->dirty_slabs;
+			c->dirty_slabs = s;
+		}
 	}
+	pthread_mutex_unlock(&p->lock);
+	if (warm)
+		return;
+	madvise(data, slot_bytes(s->pages), MADV_DONTNEED);   /* (outside the lock) */
+	pthread_mutex_lock(&p->lock);
+	set_bit(s->imaged, i, false);
+	c->clean[c->nclean++] = data;
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -24,7 +24,7 @@
 #define DEFAULT_FUEL 4000
 #define DEFAULT_STACK (256u * 1024)
 #define DEFAULT_MAX_MESSAGE (64ull << 20)
-#define MEM_POOL_PER_CLASS 4096
+#define MEM_POOL_PER_CLASS 1024
 
 static void no_start(void *host, struct proc *p) { (void)host; (void)p; }
 static void no_ready(void *host, engine_instance *in) { (void)host; (void)in; }
