@@ -44,3 +44,70 @@ def test_a_crash_report_does_not_blame_the_linked_process_for_the_trap(wisp, bui
     assert m, r.err
     a, b = (int(x, 16) for x in m.groups())
     assert a != b and b > a, r.err    # B is A's child: spawned after it
+
+
+UNWATCHED_TRAP_WAT = """
+(module
+  (import "wisp_process" "spawn" (func (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wisp_timer" "sleep" (func (param i64)))
+  (memory (export "memory") 1)
+  (func unreachable)
+  (func (export "wisp_spawn_entry") (param i32 i32) (call 2))
+  (func (export "_start")
+    (drop (call 0 (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 200)))
+    (call 1 (i64.const 300000000))))
+"""
+
+
+def leb(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | 0x80 if n else b])
+        if not n:
+            return out
+
+
+def read_leb(b, i):
+    n = shift = 0
+    while True:
+        n |= (b[i] & 0x7F) << shift
+        shift += 7
+        i += 1
+        if not b[i - 1] & 0x80:
+            return n, i
+
+
+def without_name_section(wasm):
+    out, i = wasm[:8], 8
+    while i < len(wasm):
+        size, body = read_leb(wasm, i + 1)
+        if not (wasm[i] == 0 and wasm[body:body + 5] == b"\x04name"):
+            out += wasm[i:body + size]
+        i = body + size
+    return out
+
+
+def with_function_name(wasm, index, name):
+    """The module with only a name section naming function `index` `name`."""
+    wasm = without_name_section(wasm)
+    names = leb(1) + leb(index) + leb(len(name)) + name
+    sub = bytes([1]) + leb(len(names)) + names
+    body = leb(4) + b"name" + sub
+    return wasm + b"\x00" + leb(len(body)) + body
+
+
+def test_a_crash_report_escapes_bidi_overrides_in_function_names(wisp, build_wat, tmp_path):
+    """A function name is guest text and reaches the terminal in the crash
+    report. C0, DEL and UTF-8 C1 were escaped, but U+202E (right-to-left
+    override) went out raw: the rest of wisp's line showed reversed, here
+    "download" where the bytes say otherwise. (Bytes outside UTF-8, a lone
+    0x9b, are escaped too now: the unit test printable_escapes_controls;
+    the name section refuses them before they get here.)"""
+    base = build_wat(UNWATCHED_TRAP_WAT, "unwatched_trap").read_bytes()
+    mod = tmp_path / "named.wasm"
+    mod.write_bytes(with_function_name(base, 2, b"boom\xe2\x80\xaeredaolnwod\xc3\xa9"))
+    r = wisp("run", "--tier", "fast", mod, input=b"")
+    assert r.code == 0, r
+    assert re.fullmatch(rb"wisp: process [0-9a-f]+ trapped, nobody linked or monitoring: "
+                        rb"unreachable in boom\\xe2\\x80\\xaeredaolnwod\xc3\xa9\n", r.err), r.err
