@@ -119,27 +119,64 @@ void util_rm_rf(const char *path)
 	rmdir(path);
 }
 
+/* The length of the well-formed UTF-8 sequence at p (1 to 4) and its code
+ * point, or 0 if p does not start one (a stray continuation byte, an
+ * overlong form, a surrogate, a truncated sequence: a terminal in another
+ * encoding may take such bytes as controls, 0x9b as CSI). */
+static size_t utf8_seq(const unsigned char *p, uint32_t *cp)
+{
+	static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 :
+	             (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+	if (len == 0)
+		return 0;
+	uint32_t c = len == 1 ? p[0] : p[0] & (0x7fu >> len);
+	for (size_t k = 1; k < len; k++) {
+		if ((p[k] & 0xc0) != 0x80)     /* (the NUL ends the string here) */
+			return 0;
+		c = c << 6 | (p[k] & 0x3fu);
+	}
+	if (c < min[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* Code points a terminal obeys or that change how the rest of the line
+ * reads: C0, DEL, C1, line and paragraph separators, and the bidi
+ * embeddings, overrides and isolates (which can make a line show text in
+ * another order than it has). */
+static bool unprintable(uint32_t c)
+{
+	return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x2028 || c == 0x2029 ||
+	       (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
 void util_printable(char *dst, size_t cap, const char *src)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0;
 	if (cap == 0)
 		return;
-	for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
-		size_t bad = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f ? 2 :
-		             p[0] < 0x20 || p[0] == 0x7f ? 1 : 0;
-		if (n + (bad ? 4 * bad : 1) + 1 > cap)
+	for (const unsigned char *p = (const unsigned char *)src; *p;) {
+		uint32_t c = 0;
+		size_t len = utf8_seq(p, &c);
+		bool bad = len == 0 || unprintable(c);
+		if (len == 0)
+			len = 1;                    /* escaped a byte at a time */
+		if (n + (bad ? 4 * len : len) + 1 > cap)
 			break;
-		if (bad == 0)
-			dst[n++] = (char)*p;
-		for (size_t k = 0; k < bad; k++) {
+		for (size_t k = 0; k < len; k++) {
+			if (!bad) {
+				dst[n++] = (char)p[k];
+				continue;
+			}
 			dst[n++] = '\\';
 			dst[n++] = 'x';
 			dst[n++] = hex[p[k] >> 4];
 			dst[n++] = hex[p[k] & 15];
 		}
-		if (bad)
-			p += bad - 1;
+		p += len;
 	}
 	dst[n] = '\0';
 }

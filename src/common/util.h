@@ -62,10 +62,12 @@ int util_run(char *const argv[], const struct util_limits *lim, char *out, size_
              struct util_run_status *st);
 
 /* Copy a name that came from a guest (a module's name section, export
- * names) so that it is safe to print on a terminal: C0 control bytes, DEL
- * and the UTF-8 encodings of the C1 controls (which some terminals obey as
- * escape sequences) become \xNN, so a name can neither move the cursor nor
- * fake a line of wisp's own output. Truncated to cap - 1 bytes (never in
+ * names) so that it is safe to print on a terminal: C0 control bytes, DEL,
+ * the UTF-8 encodings of the C1 controls (which some terminals obey as
+ * escape sequences), of the line separators and of the bidi controls, and
+ * every byte that is not part of well-formed UTF-8 (a lone 0x9b is CSI to
+ * a terminal in an 8-bit encoding) become \xNN, so a name can neither move
+ * the cursor, fake a line of wisp's own output nor show its text reordered. Truncated to cap - 1 bytes (never in
  * the middle of an escape); always NUL-terminated if cap > 0. */
 void util_printable(char *dst, size_t cap, const char *src);
 

@@ -161,8 +161,10 @@ void engine_instance_free(engine_instance *in)
 	engine_set_current(prev);
 	free(in->exc_data);
 	engine_module *m = in->mod;
+	uint32_t keep = SPARE_INSTANCES;   /* (0 under ASan: not a constant
+	                                      compared, which -Wtype-limits refuses) */
 	pthread_mutex_lock(&m->spare_lock);
-	if (m->nspare < SPARE_INSTANCES) {
+	if (m->nspare < keep) {
 		m->spare[m->nspare++] = in;
 		in = NULL;
 	}

@@ -32,8 +32,9 @@
  * resident costs a mincore() — more than the rest of a spawn on this kind
  * of machine when done per memory — so freed slots are marked dirty and
  * cleared a slab at a time, with one mincore over the slab, when the pool
- * runs out of clean slots. A memory that grows leaves its slab (mremap
- * moves it out; the hole is mapped again at once and the slot is clean).
+ * runs out of clean slots. A memory that grows leaves its slab: its pages
+ * are copied to a mapping of its own and the slot is freed (the slab never
+ * has a hole another mapping could take).
  */
 #include <assert.h>
 #include <errno.h>
@@ -365,18 +366,6 @@ static void pool_give(struct engine_mem_pool *p, void *data, const engine_module
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* A slot a growing memory moved out of: mapped again (fresh, clean). */
-static void pool_refill(struct engine_mem_pool *p, void *data, uint32_t pages)
-{
-	void *q = mmap(data, slot_bytes(pages), PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-	if (q == MAP_FAILED)
-		return;    /* the slot stays a hole: lost, not reused */
-	pthread_mutex_lock(&p->lock);
-	p->cls[pages].clean[p->cls[pages].nclean++] = data;
-	pthread_mutex_unlock(&p->lock);
-}
-
 /* The module's own maximum; the owner's byte limit is checked by
  * engine_charge (it counts tables and host state too). */
 static uint64_t limit_pages(uint32_t max_pages)
@@ -391,6 +380,32 @@ static void *map_bytes(uint64_t bytes)
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* A pooled memory growing past its slot: a new mapping of new_bytes gets
+ * the slot's resident pages (the others read as zero), and the slot goes
+ * back to the pool, to be cleared like any freed one. (Moving the slot's
+ * pages out with mremap left a hole in the slab until it was mapped
+ * again, and another thread's mmap or mremap could land in the hole
+ * meanwhile: the refill then mapped over it, giving one range two owners.)
+ * NULL if out of memory (the memory stays as it was). */
+static void *leave_slot(engine_instance *in, wasm_rt_memory_t *mem, uint64_t new_bytes)
+{
+	unsigned char *q = map_bytes(new_bytes);
+	if (q == NULL)
+		return NULL;
+	struct engine_mem_pool *pool = in->limits.mem_pool;   /* (pooled: set) */
+	size_t n = mem->size / 4096;
+	unsigned char *vec = malloc(n);
+	/* (With swap a page not resident may hold data: copy them all.) */
+	bool all = vec == NULL || pool->swap || mincore(mem->data, mem->size, vec) != 0;
+	for (size_t k = 0; k < n; k++)
+		if (all || (vec[k] & 1))
+			memcpy(q + k * 4096, mem->data + k * 4096, 4096);
+	free(vec);
+	pool_give(pool, mem->data, in->mod);
+	in->mem_pooled = false;
+	return q;
 }
 
 void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages,
@@ -451,16 +466,13 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 	void *p;
 	if (mem->data == NULL)
 		p = map_bytes(new_bytes);
+	else if (in != NULL && in->mem_pooled)
+		p = leave_slot(in, mem, new_bytes);
 	else if ((p = mremap(mem->data, mem->size, new_bytes, MREMAP_MAYMOVE)) == MAP_FAILED)
 		p = NULL;
 	if (p == NULL) {
 		engine_uncharge(in, new_bytes - mem->size);
 		return UINT32_MAX;
-	}
-	if (in != NULL && in->mem_pooled && p != mem->data) {
-		/* It left its slab: the slot is mapped again for others. */
-		pool_refill(current_pool(), mem->data, mem->pages);
-		in->mem_pooled = false;
 	}
 	mem->data = p;
 	mem->pages = (uint32_t)want;

@@ -109,6 +109,7 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->trap_exit = false;
 	p->doomed = false;
 	p->doom_text = NULL;
+	p->doom_from = 0;
 	p->arg = NULL;
 	p->arg_len = 0;
 	p->cpu_used = 0;
@@ -354,9 +355,16 @@ static void report_crash(const struct proc *p, const struct reason *why)
 	if (missed > 0)
 		snprintf(more, sizeof(more), " (and %llu more not shown)",
 		         (unsigned long long)missed);
-	fprintf(stderr, "wisp: process %llx %s, nobody linked or monitoring: %s%s\n",
-	        (unsigned long long)atomic_load(&p->pid),
-	        why->kind == WISP_EXIT_TRAP ? "trapped" : "ended by a limit", why->text, more);
+	const char *what = why->kind == WISP_EXIT_TRAP ? "trapped" : "ended by a limit";
+	uint64_t pid = atomic_load(&p->pid);
+	if (p->doom_from != 0 && p->doom_from != pid)
+		/* The crash was a linked process's: not this one's to claim. */
+		fprintf(stderr, "wisp: process %llx ended by the exit signal of %llx (%s), "
+		        "nobody linked or monitoring: %s%s\n", (unsigned long long)pid,
+		        (unsigned long long)p->doom_from, what, why->text, more);
+	else
+		fprintf(stderr, "wisp: process %llx %s, nobody linked or monitoring: %s%s\n",
+		        (unsigned long long)pid, what, why->text, more);
 }
 
 void proc_crash_reports_end(struct rt *rt)

@@ -159,6 +159,8 @@ struct proc {
 	uint32_t doom_kind;
 	int32_t doom_code;
 	char *doom_text;
+	uint64_t doom_from;       /* the linked process whose exit signal
+	                             decided it (0: its own trap or limit) */
 };
 
 /* The host layer's state of p: host_size bytes right after the struct. */

@@ -136,8 +136,10 @@ static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
 			append_own(self, m);
 		return;
 	}
-	if (r->kind != WISP_EXIT_NORMAL)
+	if (r->kind != WISP_EXIT_NORMAL && !self->doomed) {
 		doom(self, r);
+		self->doom_from = from;   /* (a crash report names the sender) */
+	}
 }
 
 /* A push found self over its memory limit (charge_msg): it ends with

@@ -21,7 +21,8 @@ def fuzz_abi(build_proc):
     return build_proc("fuzz_abi.c")
 
 
-CRASH_REPORT = re.compile(r"^wisp: (process [0-9a-f]+ (trapped|ended by a limit), nobody linked "
+CRASH_REPORT = re.compile(r"^wisp: (process [0-9a-f]+ (trapped|ended by a limit|ended by the exit "
+                          r"signal of [0-9a-f]+ \((trapped|ended by a limit)\)), nobody linked "
                           r"or monitoring: .*|\d+ more crash reports not shown)$")
 
 

@@ -131,7 +131,15 @@ static void printable_escapes_controls(void **state)
 	/* U+009B (CSI in C1) is escaped byte by byte; other UTF-8 stays */
 	util_printable(out, sizeof(out), "a\xc2\x9b" "1m \xc3\xa9");
 	assert_string_equal(out, "a\\xc2\\x9b1m \xc3\xa9");
-	/* truncation never splits an escape */
+	/* bytes outside well-formed UTF-8 (a lone 0x9b is CSI in an 8-bit
+	 * terminal; overlong, surrogate, truncated) and the bidi overrides */
+	util_printable(out, sizeof(out), "a\x9b" "1m\xc0\xafx\xed\xa0\x80\xe2\x80");
+	assert_string_equal(out, "a\\x9b1m\\xc0\\xafx\\xed\\xa0\\x80\\xe2\\x80");
+	util_printable(out, sizeof(out), "f\xe2\x80\xaemoor \xf0\x9f\x98\x80");
+	assert_string_equal(out, "f\\xe2\\x80\\xaemoor \xf0\x9f\x98\x80");
+	/* truncation never splits an escape nor a character */
+	util_printable(out, 4, "ab\xc3\xa9");
+	assert_string_equal(out, "ab");
 	util_printable(out, 6, "ab\x01");
 	assert_string_equal(out, "ab");
 }
