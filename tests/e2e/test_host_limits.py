@@ -3,6 +3,7 @@
 tables. Past the limit, what a process asks for itself fails; what others
 push at it ends it with reason LIMIT; the host's memory stays bounded."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -111,3 +112,17 @@ def test_host_work_counts_against_the_cpu_limit(wisp, build_proc):
              timeout=60)
     assert r.code == 137, r
     assert "cpu limit" in r.err, r
+
+
+def test_the_cpu_clock_a_process_reads_is_its_own(wisp, build_proc):
+    """clock_gettime(CLOCK_PROCESS_CPUTIME_ID) in a guest is that process's
+    CPU time (issue 12.8): a child spins 300 ms of its own clock, and the
+    main process, which only waited, reads well under that (the host's
+    process clock, which it read before, held the child's time too)."""
+    r = wisp("run", build_proc(GUEST), "cpuclock", timeout=60)
+    assert r.code == 0, r
+    spin = re.search(r"^spinner cpu ms: (\d+) ", r.out, re.M)
+    main = re.search(r"^main cpu ms: (\d+)$", r.out, re.M)
+    assert spin and main, r
+    assert int(spin.group(1)) >= 300, r
+    assert int(main.group(1)) < 150, r

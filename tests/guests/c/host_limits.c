@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <wisp/guest.h>
 
@@ -40,6 +41,24 @@ static void print_down(const char *label, uint64_t ref)
 	memcpy(&r, buf, sizeof r);
 	buf[info.len] = 0;
 	printf("%s: kind %u: %s\n", label, r.kind, buf + sizeof r);
+}
+
+static long cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void spin_300ms(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	volatile unsigned x = 0;
+	while (cpu_ms() < 300)
+		for (int i = 0; i < 100000; i++)
+			x += (unsigned)i;
+	printf("spinner cpu ms: %ld (%u)\n", cpu_ms(), x & 1);
 }
 
 int main(int argc, char **argv)
@@ -118,6 +137,16 @@ int main(int argc, char **argv)
 			if (wisp_receive(NULL, 0, WISP_INFINITY, big, MIB, &info) != WISP_OK)
 				fail("receive", 0);
 		}
+	}
+	if (!strcmp(c, "cpuclock")) {
+		/* A child spins for 300 ms of its own CPU time; the main process,
+		 * which only waits for it, reads its own CPU clock: the child's
+		 * time is not in it (the host's process clock would hold both). */
+		uint64_t ref;
+		wisp_spawn_monitor(spin_300ms, NULL, 0, &ref);
+		print_down("spinner", ref);
+		printf("main cpu ms: %ld\n", cpu_ms());
+		return 0;
 	}
 	fail("unknown case", 0);
 	return 1;
