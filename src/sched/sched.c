@@ -352,7 +352,8 @@ static bool freeze(struct sched_group *g, struct task *t)
 	if (copy == NULL)
 		return false;
 	copy_raw(copy, (const unsigned char *)sp, len);
-	t->hib.copy = copy;
+	/* (atomic: sched_task_hibernated may look from any thread) */
+	__atomic_store_n(&t->hib.copy, copy, __ATOMIC_RELEASE);
 	t->hib.len = len;
 	madvise(t->fiber.stack_lo, t->fiber.stack_size, MADV_DONTNEED);
 	if (g->ops.freeze != NULL)
@@ -369,14 +370,14 @@ static void thaw(struct sched_group *g, struct task *t)
 		g->ops.thaw(t, g->ops.ctx);
 	copy_raw((unsigned char *)stack_top(t) - t->hib.len, t->hib.copy, t->hib.len);
 	free(t->hib.copy);
-	t->hib.copy = NULL;
+	__atomic_store_n(&t->hib.copy, NULL, __ATOMIC_RELEASE);
 	t->hib.len = 0;
 	atomic_fetch_sub_explicit(&g->hibernated, 1, memory_order_relaxed);
 }
 
 bool sched_task_hibernated(const struct task *t)
 {
-	return t->hib.copy != NULL;
+	return __atomic_load_n(&t->hib.copy, __ATOMIC_ACQUIRE) != NULL;
 }
 
 void sched_set_hibernation(struct sched_group *g, uint64_t ns)
@@ -460,7 +461,7 @@ static uint64_t hibernate_due(struct sched *s)
 void sched_task_forget(struct task *t)
 {
 	free(t->hib.copy);
-	t->hib.copy = NULL;
+	__atomic_store_n(&t->hib.copy, NULL, __ATOMIC_RELEASE);
 	t->hib.len = 0;
 }
 

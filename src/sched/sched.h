@@ -203,7 +203,8 @@ void sched_call_on_thread_stack(void (*fn)(void *), void *arg);
  * of its stack is copied out and the stack's pages go back to the kernel,
  * and the user's freeze() runs; both are restored before it runs again. */
 void sched_hibernate(struct task *t);
-/* Whether t is hibernated now (racy: for statistics and tests). */
+/* Whether t is hibernated now (from any thread; it may change at once:
+ * for statistics and tests). */
 bool sched_task_hibernated(const struct task *t);
 /* Free what t's hibernation holds (a task discarded without running). */
 void sched_task_forget(struct task *t);
