@@ -129,9 +129,13 @@ void engine_vmctx_preempt(struct wisp_vmctx *ctx);
  * what differs from the module's initial image in *out (NULL: nothing to
  * keep, or no memory). 0, or -ENOMEM / -EAGAIN (nothing given back: the
  * instance stays as it was). Thaw restores it and frees f; NULL is fine.
- * Only while no code of the instance runs. */
+ * Only while no code of the instance runs. may_move: nothing holds a
+ * pointer into the memory until the instance runs again, so a pooled
+ * memory's slot may go back to the pool and the memory wake in another
+ * (no page faults then); else the memory keeps its address and its pages
+ * are dropped in place. */
 struct engine_frozen;
-int engine_instance_freeze(engine_instance *in, struct engine_frozen **out);
+int engine_instance_freeze(engine_instance *in, bool may_move, struct engine_frozen **out);
 /* f is consumed. -ENOMEM: no memory to wake into; the instance's memory
  * is then empty (any access traps) and its owner should end it. */
 int engine_instance_thaw(engine_instance *in, struct engine_frozen *f);

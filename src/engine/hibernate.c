@@ -231,7 +231,7 @@ static void encode_page(struct buf *b, uint32_t page, const unsigned char *cur,
 	}
 }
 
-int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
+int engine_instance_freeze(engine_instance *in, bool may_move, struct engine_frozen **out)
 {
 	*out = NULL;
 	engine_module *m = in->mod;
@@ -288,7 +288,7 @@ int engine_instance_freeze(engine_instance *in, struct engine_frozen **out)
 	 * and reused warm; waking takes a warm slot again (no page faults,
 	 * which cost more than the rest of a wake-up). Any other memory
 	 * drops its pages in place. */
-	f->released = engine_memory_release(in);
+	f->released = may_move && engine_memory_release(in);
 	if (!f->released)
 		madvise(mem->data, bytes, MADV_DONTNEED);
 	*out = f;

@@ -53,17 +53,24 @@ static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
 	return WISP_OK;
 }
 
-/* The tag set, read in place: the caller's memory cannot change or move
- * while it is parked in receive (only the process itself writes it, and
- * nothing grows it meanwhile). Nothing is allocated, so a kill that unwinds
- * the call leaks nothing. */
-static const uint64_t *guest_tags(struct host_proc *hp, u32 tags, u32 ntags,
-                                  const char *call)
+/* The tag set, copied out of the guest's memory: while parked in receive
+ * a hibernated process's memory may wake in another place
+ * (proc_park_may_move). Up to LOCAL_TAGS in the caller's `local`, more in
+ * scratch (*heap, which the process's exit frees if a kill unwinds the
+ * receive; the caller frees it otherwise). NULL with ntags > 0: no memory. */
+#define LOCAL_TAGS 16
+
+static const uint64_t *copy_tags(struct host_proc *hp, u32 tags, u32 ntags, uint64_t *local,
+                                 uint64_t **heap, const char *call)
 {
+	*heap = NULL;
 	if (ntags == 0)
 		return NULL;
-	const uint64_t *t = api_ptr(hp, tags, (uint64_t)ntags * 8, call);
-	/* Guest memory may be unaligned for u64: matches() uses memcpy. */
+	const void *src = api_ptr(hp, tags, (uint64_t)ntags * 8, call);
+	uint64_t *t = local;
+	if (ntags > LOCAL_TAGS && (t = *heap = host_scratch_alloc(hp, (size_t)ntags * 8)) == NULL)
+		return NULL;
+	memcpy(t, src, (size_t)ntags * 8);
 	return t;
 }
 
@@ -75,9 +82,15 @@ u32 NS(receive)(void *self, u32 tags, u32 ntags, u64 timeout, u32 buf, u32 buf_l
 		return WISP_EINVAL;
 	api_ptr(hp, info, sizeof(struct wisp_msg_info), "wisp_receive");
 	api_ptr(hp, buf, buf_len, "wisp_receive");
-	const uint64_t *t = guest_tags(hp, tags, ntags, "wisp_receive");
+	uint64_t local[LOCAL_TAGS], *heap;
+	const uint64_t *t = copy_tags(hp, tags, ntags, local, &heap, "wisp_receive");
+	if (ntags > 0 && t == NULL)
+		return WISP_ENOMEM;
 	struct msg *m;
+	proc_park_may_move(hp->proc, true);
 	int rc = proc_receive(hp->proc, t, ntags, (int64_t)timeout, &m);
+	proc_park_may_move(hp->proc, false);
+	host_scratch_free(hp, heap);
 	if (rc != 0)
 		return wisp_code(rc);
 	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_receive");
@@ -94,7 +107,10 @@ u32 NS(request)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 timeout,
 	api_ptr(hp, info, sizeof(struct wisp_msg_info), "wisp_request");
 	api_ptr(hp, buf, buf_len, "wisp_request");
 	struct msg *m;
+	/* (d is copied into the request before it parks.) */
+	proc_park_may_move(hp->proc, true);
 	int rc = proc_request(hp->proc, pid, tag, d, len, (int64_t)timeout, &m);
+	proc_park_may_move(hp->proc, false);
 	if (rc != 0)
 		return wisp_code(rc);
 	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_request");
@@ -120,9 +136,15 @@ u32 NS(receive_fd)(void *self, u32 tags, u32 ntags, u32 fd, u64 timeout, u32 buf
 	int host = wasi_socket_host_fd(hp, fd);
 	if (host < 0)
 		return WISP_EINVAL;
-	const uint64_t *t = guest_tags(hp, tags, ntags, "wisp_receive_fd");
+	uint64_t local[LOCAL_TAGS], *heap;
+	const uint64_t *t = copy_tags(hp, tags, ntags, local, &heap, "wisp_receive_fd");
+	if (ntags > 0 && t == NULL)
+		return WISP_ENOMEM;
 	struct msg *m;
+	proc_park_may_move(hp->proc, true);
 	int rc = proc_receive_fd(hp->proc, t, ntags, host, (int64_t)timeout, &m);
+	proc_park_may_move(hp->proc, false);
+	host_scratch_free(hp, heap);
 	if (rc != 0)
 		return wisp_code(rc);
 	return deliver_to_guest(hp, m, buf, buf_len, info, "wisp_receive_fd");

@@ -209,7 +209,10 @@ static uint16_t wait_for(struct host_proc *hp, struct wasi_fd *f, uint32_t ev,
 {
 	if (hp->proc == NULL)
 		return WASI_EAGAIN;
+	/* Every caller resolves guest addresses again after this. */
+	proc_park_may_move(hp->proc, true);
 	int rc = proc_wait_fd(hp->proc, f->host, ev, timeout);
+	proc_park_may_move(hp->proc, false);
 	if (rc == -ETIMEDOUT)
 		return WASI_ETIMEDOUT;
 	return rc == 0 ? 0 : wasi_errno(-rc);
@@ -320,8 +323,8 @@ static u32 xfer(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_out, bo
 	if (f == NULL)
 		return err;
 	for (;;) {
-		/* Re-resolved each time: memory may not move while parked, but
-		 * this keeps the rule obvious. */
+		/* Re-resolved each time: a hibernated process's memory may wake
+		 * in another place (wait_for). */
 		void *p = engine_guest_ptr(hp->mem, buf, len);
 		ssize_t r = write ? send(f->host, p, len, MSG_NOSIGNAL)
 		                  : recv(f->host, p, len, 0);

@@ -109,5 +109,7 @@ void NS(yield)(void *self)
 void NS(hibernate)(void *self)
 {
 	SELF;
+	proc_park_may_move(hp->proc, true);
 	proc_hibernate(hp->proc);
+	proc_park_may_move(hp->proc, false);
 }

@@ -13,7 +13,9 @@
 void NS(sleep)(void *self, u64 ns)
 {
 	SELF;
+	proc_park_may_move(hp->proc, true);
 	proc_sleep(hp->proc, (int64_t)ns);
+	proc_park_may_move(hp->proc, false);
 }
 
 u32 NS(send_after)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 delay,

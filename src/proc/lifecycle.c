@@ -107,6 +107,7 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	memset(proc_host(p), 0, rt->hooks.host_size);
 	p->is_main = is_main;
 	p->trap_exit = false;
+	p->park_may_move = false;
 	p->doomed = false;
 	p->doom_text = NULL;
 	p->doom_from = 0;

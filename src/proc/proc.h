@@ -127,6 +127,9 @@ struct proc {
 
 	/* owned by the process itself (see the top of this file) */
 	bool trap_exit;
+	/* Parked in a host call that holds no pointer into its memory across
+	 * the park (proc_park_may_move): hibernating may move the memory. */
+	bool park_may_move;
 	struct pidset links;      /* keyed by the linked pid */
 	struct pidset watchers;   /* processes monitoring me */
 	struct pidset watching;   /* processes I monitor */
@@ -256,6 +259,15 @@ void proc_yield(struct proc *self);
  * one is queued already. */
 void proc_hibernate(struct proc *self);
 void proc_sleep(struct proc *self, int64_t ns);
+/* Around a park by a host call that holds no pointer into the guest's
+ * memory across it (it resolves guest addresses again afterwards): then,
+ * and only then, hibernation may move the memory to another pool slot,
+ * which wakes without page faults. Every other park keeps the memory's
+ * address (a WASI read's iovecs, a poll's event array point into it). */
+static inline void proc_park_may_move(struct proc *self, bool on)
+{
+	self->park_may_move = on;
+}
 int proc_send_after(struct proc *self, uint64_t to, uint64_t tag, const void *data,
                     uint32_t len, int64_t delay_ns, uint64_t *timer);
 /* -ENOENT: fired already, cancelled, or never existed. */

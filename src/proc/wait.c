@@ -67,7 +67,7 @@ void proc_freeze(struct task *t, void *arg)
 	if (p->inst == NULL || p->frozen != NULL)
 		return;
 	/* Failing (no memory for the record) leaves the memory as it is. */
-	engine_instance_freeze(p->inst, &p->frozen);
+	engine_instance_freeze(p->inst, p->park_may_move, &p->frozen);
 	/* Freezing and thawing are work done for it: charged as reductions
 	 * (one per 64 bytes, as proc_charge_work), which its next slice end
 	 * counts against its CPU limit. Else a process that hibernates in a

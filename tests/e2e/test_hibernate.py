@@ -55,3 +55,15 @@ def test_each_process_starts_from_the_image_and_keeps_its_own_writes(wisp, build
         'main: counter 7, text "initial image"',
         "limited: first grow ok, second refused",
     ], r
+
+
+def test_a_process_hibernated_inside_a_wasi_read_gets_its_data(wisp, build_proc):
+    """A WASI read parks holding pointers into the reader's memory: the
+    reader hibernates there, and its memory must keep its address (only a
+    park that holds none, like receive, may wake in another pool slot).
+    The data written meanwhile landed in the slot the reader had left."""
+    r = run(wisp, build_proc, "parked_io",
+            opts=("--hibernate-after", "50ms", "--allow-listen", "127.0.0.1:*",
+                  "--allow-connect", "127.0.0.1:*"))
+    assert r.code == 0, r
+    assert r.out.strip() == "parked read ok", r

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <wisp/guest.h>
 
@@ -320,6 +321,55 @@ static void cow(void)
 	       r[1] == '1' ? "ok" : "refused");
 }
 
+/* ---- a process hibernated while parked in a WASI read ----
+ * fd_read keeps host pointers into the reader's memory (its iovecs) while
+ * it waits for data; the reader hibernates meanwhile. The data must land
+ * in the reader's memory, where it is when it wakes. */
+
+static void parked_reader(const void *a, uint32_t len)
+{
+	wisp_pid_t parent;
+	memcpy(&parent, a, sizeof parent);
+	(void)len;
+	int32_t lfd, conn;
+	char addr[64];
+	uint32_t alen, port;
+	if (wisp_tcp_listen("127.0.0.1", 9, 0, 4, &lfd) != WISP_OK ||
+	    wisp_net_local_addr(lfd, addr, sizeof addr, &alen, &port) != WISP_OK) {
+		report(parent, "parked read: listen", 0);
+		return;
+	}
+	wisp_send(parent, 20, &port, sizeof port);
+	if (wisp_tcp_accept(lfd, WISP_INFINITY, &conn) != WISP_OK) {
+		report(parent, "parked read: accept", 0);
+		return;
+	}
+	static char got[64];
+	ssize_t n = read(conn, got, 5);          /* WASI fd_read: parks, hibernates */
+	report(parent, "parked read", n == 5 && memcmp(got, "hello", 5) == 0);
+}
+
+static void parked_io(void)
+{
+	wisp_pid_t me = wisp_self();
+	uint64_t twenty = 20, one = 1;
+	struct wisp_msg_info info;
+	uint32_t port;
+	wisp_spawn(parked_reader, &me, sizeof me);
+	wisp_receive(&twenty, 1, WISP_INFINITY, &port, sizeof port, &info);
+	int32_t fd;
+	uint32_t n;
+	if (wisp_tcp_connect("127.0.0.1", 9, port, WISP_INFINITY, &fd) != WISP_OK) {
+		printf("connect failed\n");
+		return;
+	}
+	wisp_sleep(300 * MS);                    /* the reader hibernates, parked */
+	wisp_net_write(fd, "hello", 5, WISP_INFINITY, &n);
+	char buf[64] = { 0 };
+	wisp_receive(&one, 1, WISP_INFINITY, buf, sizeof buf - 1, &info);
+	printf("%s\n", buf);
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -331,6 +381,8 @@ int main(int argc, char **argv)
 		trap_after_wake();
 	else if (!strcmp(c, "cow"))
 		cow();
+	else if (!strcmp(c, "parked_io"))
+		parked_io();
 	else
 		return 2;
 	return 0;
