@@ -67,3 +67,13 @@ def test_a_process_hibernated_inside_a_wasi_read_gets_its_data(wisp, build_proc)
                   "--allow-connect", "127.0.0.1:*"))
     assert r.code == 0, r
     assert r.out.strip() == "parked read ok", r
+
+
+def test_a_hibernated_selective_receive_keeps_its_tags(wisp, build_proc):
+    """A receive's tags lived in the receiver's memory and were read in
+    place after waking, from the slot it had left, which other processes
+    had taken and written (the 30-minute hibernating soak lost a count:
+    its main process took another message for the one it waited for)."""
+    r = run(wisp, build_proc, "selective")
+    assert r.code == 0, r
+    assert r.out.strip() == "selective receive got tag 77", r

@@ -321,6 +321,63 @@ static void cow(void)
 	       r[1] == '1' ? "ok" : "refused");
 }
 
+/* ---- a selective receive hibernated, its old slot reused by others ----
+ * The tag set lives in the receiver's memory; a hibernated receiver's
+ * memory wakes in another pool slot, and the slot it left goes to other
+ * processes, which write there. The receive must keep matching the tags it
+ * was given (a copy), not what the slot's next owner put at that address. */
+
+#define SEL_WANT 77
+#define SEL_JUNK 99
+
+static void sel_receiver(const void *a, uint32_t len)
+{
+	wisp_pid_t parent;
+	memcpy(&parent, a, sizeof parent);
+	(void)len;
+	volatile uint64_t tags[512];             /* the same frame as sel_filler's */
+	for (int i = 0; i < 512; i++)
+		tags[i] = SEL_WANT;
+	char buf[16];
+	struct wisp_msg_info info;
+	wisp_send(parent, 2, "", 0);
+	wisp_receive((const uint64_t *)&tags[256], 1, WISP_INFINITY, buf, sizeof buf, &info);
+	char msg[64];
+	int n = snprintf(msg, sizeof msg, "selective receive got tag %llu",
+	                 (unsigned long long)info.tag);
+	wisp_send(parent, 1, msg, (uint32_t)n);
+}
+
+static void sel_filler(const void *a, uint32_t len)
+{
+	(void)a;
+	(void)len;
+	volatile uint64_t junk[512];
+	for (int i = 0; i < 512; i++)
+		junk[i] = SEL_JUNK;
+	char buf[8];
+	struct wisp_msg_info info;
+	wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info);
+}
+
+static void selective(void)
+{
+	wisp_pid_t me = wisp_self();
+	uint64_t two = 2, one = 1;
+	char buf[64] = { 0 };
+	struct wisp_msg_info info;
+	wisp_pid_t r = wisp_spawn(sel_receiver, &me, sizeof me);
+	wisp_receive(&two, 1, WISP_INFINITY, buf, sizeof buf, &info);
+	wisp_sleep(200 * MS);                    /* the receiver hibernates */
+	for (int i = 0; i < 600; i++)            /* its old slot is cleared and reused */
+		wisp_spawn(sel_filler, NULL, 0);
+	wisp_sleep(100 * MS);
+	wisp_send(r, SEL_JUNK, "junk", 4);
+	wisp_send(r, SEL_WANT, "want", 4);
+	wisp_receive(&one, 1, WISP_INFINITY, buf, sizeof buf - 1, &info);
+	printf("%s\n", buf);
+}
+
 /* ---- a process hibernated while parked in a WASI read ----
  * fd_read keeps host pointers into the reader's memory (its iovecs) while
  * it waits for data; the reader hibernates meanwhile. The data must land
@@ -383,6 +440,8 @@ int main(int argc, char **argv)
 		cow();
 	else if (!strcmp(c, "parked_io"))
 		parked_io();
+	else if (!strcmp(c, "selective"))
+		selective();
 	else
 		return 2;
 	return 0;
