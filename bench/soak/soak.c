@@ -449,6 +449,7 @@ static void group_main(const void *arg, uint32_t len)
 	}
 	uint32_t live = g.workers;
 	int stopping = 0;
+	unsigned odd_ends = 0;
 	while (!stopping || live) {
 		struct wisp_msg_info info;
 		char buf[256];
@@ -471,6 +472,16 @@ static void group_main(const void *arg, uint32_t len)
 			e.c[C_WORKERS_ENDED] = 1;
 			e.c[C_CRASHES] = why.kind != WISP_EXIT_NORMAL;
 			kids[i] = 0;
+			/* A worker ends normally, or by its own __builtin_trap after
+			 * reporting; any other end loses its unreported counts, and
+			 * says why here (the first few). */
+			const char *text = buf + sizeof why;
+			size_t tl = info.len > sizeof why ? info.len - sizeof why : 0;
+			if (why.kind != WISP_EXIT_NORMAL &&
+			    !(why.kind == WISP_EXIT_TRAP && tl >= 11 && memcmp(text, "unreachable", 11) == 0) &&
+			    odd_ends++ < 10)
+				fprintf(stderr, "soak: a worker ended unexpectedly: kind %u: %.*s\n", why.kind,
+				        (int)tl, text);
 			if (stopping || why.kind == WISP_EXIT_NORMAL) {
 				live--;
 			} else {
