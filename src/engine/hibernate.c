@@ -176,6 +176,30 @@ static void put16(struct buf *b, uint16_t v)
 	put(b, &v, 2);
 }
 
+/* The next run of bytes where cur differs from ref, at or after *i: its
+ * [start, end) (runs closer than RUN_GAP merge); false when none is left.
+ * *i moves past it. */
+static bool next_run(const unsigned char *cur, const unsigned char *ref, uint32_t *i,
+                     uint32_t *start, uint32_t *end)
+{
+	while (*i < OS_PAGE && cur[*i] == ref[*i])
+		(*i)++;
+	if (*i >= OS_PAGE)
+		return false;
+	*start = *i;
+	*end = *i + 1;
+	for (uint32_t j = *end, same = 0; j < OS_PAGE && same < RUN_GAP; j++) {
+		if (cur[j] != ref[j]) {
+			*end = j + 1;
+			same = 0;
+		} else {
+			same++;
+		}
+	}
+	*i = *end;
+	return true;
+}
+
 /* Encode page `page` (cur) against ref: runs of differing bytes, or raw. */
 static void encode_page(struct buf *b, uint32_t page, const unsigned char *cur,
                         const unsigned char *ref)
@@ -183,23 +207,10 @@ static void encode_page(struct buf *b, uint32_t page, const unsigned char *cur,
 	/* First pass: the runs and their encoded size. */
 	size_t size = 0;
 	uint16_t count = 0;
-	for (uint32_t i = 0; i < OS_PAGE;) {
-		if (cur[i] == ref[i]) {
-			i++;
-			continue;
-		}
-		uint32_t start = i, end = i + 1, same = 0;
-		for (uint32_t j = end; j < OS_PAGE && same < RUN_GAP; j++) {
-			if (cur[j] != ref[j]) {
-				end = j + 1;
-				same = 0;
-			} else {
-				same++;
-			}
-		}
+	uint32_t i = 0, start, end;
+	while (next_run(cur, ref, &i, &start, &end)) {
 		size += 4 + (end - start);
 		count++;
-		i = end;
 	}
 	put(b, &page, 4);
 	if (size >= OS_PAGE) {
@@ -210,24 +221,10 @@ static void encode_page(struct buf *b, uint32_t page, const unsigned char *cur,
 	}
 	put16(b, 0);
 	put16(b, count);
-	for (uint32_t i = 0; i < OS_PAGE;) {
-		if (cur[i] == ref[i]) {
-			i++;
-			continue;
-		}
-		uint32_t start = i, end = i + 1, same = 0;
-		for (uint32_t j = end; j < OS_PAGE && same < RUN_GAP; j++) {
-			if (cur[j] != ref[j]) {
-				end = j + 1;
-				same = 0;
-			} else {
-				same++;
-			}
-		}
+	for (i = 0; next_run(cur, ref, &i, &start, &end);) {
 		put16(b, (uint16_t)start);
 		put16(b, (uint16_t)(end - start));
 		put(b, cur + start, end - start);
-		i = end;
 	}
 }
 
