@@ -114,14 +114,12 @@ static uint64_t now_ns(clockid_t c)
 /* The CPU-time clocks a process reads are its own: the time its
  * dispatches took (src/sched), not the host's, which counts every process
  * (issue 12.8). A process is one thread of its own, so both are the same.
- * False outside a process (the host's clock then). */
-static bool own_cpu_clock(WASI_SELF, uint32_t id, uint64_t *ns)
+ * The process, or NULL (outside a process, or another clock: the host's
+ * clock then). */
+static struct proc *own_cpu_clock(WASI_SELF, uint32_t id)
 {
-	struct proc *p = HOST_PROC(self)->proc;
-	if (p == NULL || (id != WASI_CLOCK_PROCESS_CPUTIME && id != WASI_CLOCK_THREAD_CPUTIME))
-		return false;
-	*ns = proc_cpu_time_ns(p);
-	return true;
+	bool cpu = id == WASI_CLOCK_PROCESS_CPUTIME || id == WASI_CLOCK_THREAD_CPUTIME;
+	return cpu ? HOST_PROC(self)->proc : NULL;
 }
 
 uint32_t WASI_FN(clock_res_get)(WASI_SELF, uint32_t id, uint32_t res)
@@ -129,8 +127,7 @@ uint32_t WASI_FN(clock_res_get)(WASI_SELF, uint32_t id, uint32_t res)
 	wasi_call_work(self);
 	clockid_t c;
 	struct timespec ts;
-	uint64_t ns;
-	if (own_cpu_clock(self, id, &ns))
+	if (own_cpu_clock(self, id) != NULL)
 		return wasi_put64(MEM(self), res, 1);   /* the cycle counter's, near enough */
 	if (!host_clock(id, &c))
 		return WASI_EINVAL;
@@ -145,9 +142,9 @@ uint32_t WASI_FN(clock_time_get)(WASI_SELF, uint32_t id, uint64_t precision,
 {
 	wasi_call_work(self);
 	clockid_t c;
-	uint64_t ns;
-	if (own_cpu_clock(self, id, &ns))
-		return wasi_put64(MEM(self), time, ns);
+	struct proc *p = own_cpu_clock(self, id);
+	if (p != NULL)
+		return wasi_put64(MEM(self), time, proc_cpu_time_ns(p));
 	if (!host_clock(id, &c))
 		return WASI_EINVAL;
 	if (engine_guest_ptr(MEM(self), time, 8) == NULL)
