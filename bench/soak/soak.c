@@ -188,6 +188,10 @@ struct worker {
 	struct delta d;
 	uint64_t rng;
 	int stopping;
+	/* Checked after every step: a worker whose memory changed under it
+	 * (another process writing it) says so instead of losing counts. */
+	wisp_pid_t self;
+	uint64_t reported_at;   /* the step of the last report */
 	/* the current peer exchange */
 	wisp_pid_t peer;
 	uint64_t peer_ref;
@@ -396,6 +400,7 @@ static void worker_main(const void *arg, uint32_t len)
 	w.rng = w.a.seed * 0x9E3779B97F4A7C15ull ^ wisp_self();
 	if (!w.rng)
 		w.rng = 1;
+	w.self = wisp_self();
 	w.d.c[C_WORKERS_STARTED] = 1;
 	report(w.a.tally, &w.d);
 	for (uint64_t step = 1;; step++) {
@@ -415,12 +420,20 @@ static void worker_main(const void *arg, uint32_t len)
 		else
 			step_flood(&w);
 		w.d.c[C_STEPS]++;
+		if (w.self != wisp_self() || w.d.c[C_STEPS] != step - w.reported_at) {
+			fprintf(stderr, "soak: worker %" PRIu64 " memory changed under it: self %" PRIu64
+			        ", %" PRIu64 " steps counted of %" PRIu64 "\n", (uint64_t)wisp_self(),
+			        (uint64_t)w.self, w.d.c[C_STEPS], step - w.reported_at);
+			fflush(stderr);
+		}
 		if (rng_next(&w.rng) % 1000 < w.a.crash_permille) {
 			report(w.a.tally, &w.d);
 			__builtin_trap();
 		}
-		if (step % 64 == 0)
+		if (step % 64 == 0) {
 			report(w.a.tally, &w.d);
+			w.reported_at = step;
+		}
 	}
 	report(w.a.tally, &w.d);
 }

@@ -164,6 +164,14 @@ void engine_instance_free(engine_instance *in)
 	uint32_t keep = SPARE_INSTANCES;   /* (0 under ASan: not a constant
 	                                      compared, which -Wtype-limits refuses) */
 	pthread_mutex_lock(&m->spare_lock);
+	/* Freed twice, two processes would share one instance (its memory):
+	 * a fault of the runtime that must not go on silently. */
+	for (uint32_t i = 0; i < m->nspare; i++)
+		if (m->spare[i] == in) {
+			fprintf(stderr, "wisp: internal error: an instance was freed twice (%p)\n",
+			        (void *)in);
+			abort();
+		}
 	if (m->nspare < keep) {
 		m->spare[m->nspare++] = in;
 		in = NULL;

@@ -39,6 +39,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,6 +63,7 @@ struct slab {
 	uint32_t nslots;
 	uint64_t dirty[SLAB_MAX_SLOTS / 64];   /* freed, not yet cleared */
 	uint64_t imaged[SLAB_MAX_SLOTS / 64];  /* clean, holding its class's image */
+	uint64_t owned[SLAB_MAX_SLOTS / 64];   /* taken by a memory, not given back */
 	struct slab *next_dirty;      /* in its class's list of dirty slabs */
 	bool listed;
 };
@@ -149,6 +151,19 @@ static void set_bit(uint64_t *v, uint32_t i, bool on)
 		v[i / 64] |= 1ull << (i % 64);
 	else
 		v[i / 64] &= ~(1ull << (i % 64));
+}
+
+/* A slot changing hands (under lock): taken when it was not owned, given
+ * back when it was. Anything else would give two processes one memory, so
+ * it is a fault of the runtime that must not go on silently. */
+static void set_owned(struct slab *s, uint32_t i, bool on)
+{
+	if (bit(s->owned, i) == on) {
+		fprintf(stderr, "wisp: internal error: memory slot %p %s twice\n",
+		        (void *)slot_addr(s, i), on ? "taken" : "given back");
+		abort();
+	}
+	set_bit(s->owned, i, on);
 }
 
 static bool push_ptr(void ***v, size_t *n, size_t *cap, void *x)
@@ -287,6 +302,7 @@ static void *pool_take(struct engine_mem_pool *p, uint32_t pages,
 		uint32_t i = slot_index(s, m);
 		was_imaged = bit(s->imaged, i);
 		set_bit(s->imaged, i, false);
+		set_owned(s, i, true);
 	}
 	img_mod = c->img_mod;       /* (set once, under the lock) */
 	img_page = c->img_page;
@@ -344,6 +360,7 @@ static void pool_give(struct engine_mem_pool *p, void *data, const engine_module
 	struct mem_class *c = &p->cls[s->pages];
 	bool usable = image_usable(mod, s->pages);
 	pthread_mutex_lock(&p->lock);
+	set_owned(s, i, false);
 	if (usable && c->img_mod == NULL)
 		claim_class(c, mod, s->pages);
 	bool warm = c->nclean + c->ndirty < p->max_per_class;
