@@ -76,6 +76,11 @@ typedef uint64_t wisp_pid_t;       /* 0 is never a valid process id */
 #define WISP_EXIT_SHUTDOWN 6 /* the runtime is shutting down (wisp got
                               SIGTERM or SIGINT): an exit signal to the main
                               process, trappable like any other */
+#define WISP_EXIT_NOCONNECTION 7 /* the process's node cannot be reached
+                              (Erlang's noconnection) */
+#define WISP_EXIT_TERM 8   /* an Erlang reason wisp has no kind for: the
+                              text is the term in the external format
+                              without its version byte (code = its length) */
 
 /* What wisp_receive tells about the message it delivered. */
 /* Tags are the sender's choice, but references the host makes (monitor
@@ -330,6 +335,7 @@ int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
                                     numbered below it): EMFILE beyond */
 #define WISP_DENY_SPAWN      1u
 #define WISP_DENY_CAPS       2u
+#define WISP_DENY_NODES      4u   /* wisp_node_connect, wisp_node_send */
 #define WISP_STDIO_INHERIT   0
 #define WISP_STDIO_NULL      1
 #define WISP_STDIO_CLOSED    2
@@ -351,6 +357,34 @@ WISP_IMPORT("wisp_caps", "drop_network") int32_t wisp_caps_drop_network(int32_t 
 WISP_IMPORT("wisp_caps", "limit")
 int32_t wisp_caps_limit(int32_t handle, uint32_t which, uint64_t value);
 WISP_IMPORT("wisp_caps", "deny") int32_t wisp_caps_deny(int32_t handle, uint32_t what);
+
+/* ---- wisp_node (errors: WISP codes) ----
+ * This runtime as a node of an Erlang cluster (wisp run --name/--sname).
+ * Processes of other nodes are reached with the calls above: their pids
+ * come in messages (the `from` of a message, pids inside Erlang terms) and
+ * wisp_send, wisp_link, wisp_monitor and wisp_kill take them like any pid.
+ * A message to a process of another language is the Erlang term
+ * {Tag, Binary} (docs/abi.md, "Distribution"). Node names are
+ * NAME@HOST, not NUL-terminated. */
+
+/* This node's name into buf (up to cap bytes); its length (0: not a node). */
+WISP_IMPORT("wisp_node", "name") uint32_t wisp_node_name(char *buf, uint32_t cap);
+/* The connected nodes' names, each followed by a NUL, into buf (up to cap
+ * bytes); the bytes all of them need. */
+WISP_IMPORT("wisp_node", "list") uint32_t wisp_node_list(char *buf, uint32_t cap);
+/* The name of the node pid lives on; its length (0: no node knows it). */
+WISP_IMPORT("wisp_node", "of") uint32_t wisp_node_of(wisp_pid_t pid, char *buf, uint32_t cap);
+/* Connect to node now (as Erlang's net_kernel:connect_node; sends connect
+ * on first use anyway). WISP_ENOTFOUND if it cannot be reached (or this
+ * runtime is no node), WISP_EPERM without the capability. */
+WISP_IMPORT("wisp_node", "connect") int32_t wisp_node_connect(const char *node, uint32_t len);
+/* Send {tag, data} to the process registered as `name` on `node` (Erlang's
+ * {Name, Node} ! Msg); with tag WISP_TAG_TERM (wisp/term.h) data is one
+ * Erlang term. Dropped if there is no such process or node, as in Erlang.
+ * WISP_EPERM without the capability. */
+WISP_IMPORT("wisp_node", "send")
+int32_t wisp_node_send(const char *node, uint32_t node_len, const char *name,
+                       uint32_t name_len, uint64_t tag, const void *data, uint32_t len);
 
 #undef WISP_IMPORT
 

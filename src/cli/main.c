@@ -34,6 +34,7 @@
 #include "../proc/caps.h"
 #include "../proc/proc.h"
 #include "new.h"
+#include "node.h"
 
 #define EXIT_TRAP 134
 #define EXIT_KILLED 137
@@ -78,6 +79,17 @@ static const char usage_text[] =
 	"                           opt: compile with gcc -O2 (cached; first build takes\n"
 	"                           seconds). Default: opt if cached, else fast now and\n"
 	"                           opt in the background for the next run\n"
+	"  --name NAME[@HOST]       run as a distributed node (Erlang's distribution\n"
+	"                           protocol: BEAM nodes are peers); --sname for a\n"
+	"                           short host name. NAME@HOST:PORT listens on PORT\n"
+	"                           without EPMD (EPMD is started when absent, as erl\n"
+	"                           does, otherwise)\n"
+	"  --cookie COOKIE          the cluster's cookie (default: ~/.erlang.cookie,\n"
+	"                           made when missing)\n"
+	"  --connect NODE           connect to NODE at start (repeatable; NODE may be\n"
+	"                           NAME@HOST:PORT to skip EPMD)\n"
+	"  --dist-port P[-Q]        listen for nodes on port P (or one of P..Q)\n"
+	"  --net-ticktime SECONDS   a node silent this long is down (default: 60)\n"
 	"  --allow-cache-dir        allow --dir/--dir-ro of a directory that holds wisp's\n"
 	"                           compile cache or lies inside it (refused by default:\n"
 	"                           the guest could rewrite native code wisp loads)\n"
@@ -185,6 +197,7 @@ struct run_opts {
 	int nargs;
 	char **args;
 	int caps_depth;            /* --caps files including --caps files */
+	struct node_opts node;     /* --name/--sname and the rest (node.c) */
 };
 
 static int add_dir(struct run_opts *o, const char *spec, bool ro)
@@ -313,6 +326,11 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 		}
 		if (a[0] != '-' || a[1] == '\0')
 			break;
+		int nr = for_run ? node_parse_opt(argc, argv, &i, &o->node) : 0;
+		if (nr == 2)
+			return 2;
+		if (nr == 1)
+			continue;
 		if (for_run && (opt_is(a, "--dir") || opt_is(a, "--dir-ro"))) {
 			bool ro = opt_is(a, "--dir-ro");
 			if ((v = opt_value(argc, argv, &i, ro ? "--dir-ro" : "--dir")) == NULL)
@@ -674,6 +692,17 @@ static int report(const struct engine_result *r, const struct reason *why,
 	case WISP_EXIT_SHUTDOWN:
 		fprintf(stderr, "wisp: the main process was shut down\n");
 		return EXIT_KILLED;
+	case WISP_EXIT_NOCONNECTION:
+		fprintf(stderr, "wisp: the main process exited: the node of a linked process "
+		        "was lost (noconnection)\n");
+		return EXIT_TRAP;
+	case WISP_EXIT_TERM: {
+		char text[512];
+		dist_print_term(why->text, reason_text_len(why), text, sizeof(text));
+		fprintf(stderr, "wisp: the main process exited: a linked process ended with "
+		        "reason %s\n", text);
+		return EXIT_TRAP;
+	}
 	case WISP_EXIT_TRAP:
 		break;
 	}
@@ -708,6 +737,7 @@ static int cmd_run(int argc, char **argv)
 	 * it may spawn and build capability sets, with no limits. */
 	o.root->may_spawn = true;
 	o.root->may_create_caps = true;
+	o.root->may_use_nodes = true;
 	int rc = parse_args(argc, argv, &o, true);
 	if (rc) {
 		caps_unref(o.root);
@@ -724,6 +754,7 @@ static int cmd_run(int argc, char **argv)
 	int status = EXIT_LOAD;
 	struct wasm_file wf;
 	engine_module *mod = NULL;
+	struct dist *node = NULL;
 	struct pipeline_so so = { .fd = -1 };
 	if ((rc = check_preopens(&o, &p)) != 0) {
 		pipeline_close(&p);
@@ -773,6 +804,12 @@ static int cmd_run(int argc, char **argv)
 	};
 	struct engine_result res;
 	struct reason why;
+	if ((rc = node_start(&o.node, &node)) != 0) {
+		status = rc == 2 ? 2 : EXIT_LOAD;
+		goto out;
+	}
+	if (node != NULL)
+		cfg.remote = dist_remote(node);
 	catch_stop_signals();
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
 	if (rc < 0) {
@@ -788,6 +825,7 @@ static int cmd_run(int argc, char **argv)
 		_exit(status);
 	}
 out:
+	dist_free(node);
 	engine_module_unload(mod);
 	wasm_file_free(&wf);
 	pipeline_close(&p);

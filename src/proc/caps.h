@@ -76,6 +76,7 @@ struct caps {
 	bool udp, dns;
 	/* processes */
 	bool may_spawn, may_create_caps;
+	bool may_use_nodes;           /* connect to nodes, send to names there */
 	uint64_t max_processes;       /* live processes spawned under this set */
 	atomic_uint_fast64_t live;
 	/* limits (UINT64_MAX: none) */

@@ -31,6 +31,30 @@ uint64_t rt_new_ref(struct rt *rt)
 	return (atomic_fetch_add(&rt->next_ref, 1) + 1) | (1ull << 63);
 }
 
+uint64_t rt_ref(struct rt *rt)
+{
+	return rt_new_ref(rt);
+}
+
+uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len)
+{
+	uint64_t pid = 0;
+	if (len == 0 || len > 255 || registry_get(&rt->registry, name, len, &pid) != 0)
+		return 0;
+	return pid;
+}
+
+void *proc_remote_ctx(const struct proc *p)
+{
+	const struct proc_remote *r = p->rt->cfg.remote;
+	return r != NULL ? r->ctx : NULL;
+}
+
+uint64_t rt_max_message(const struct rt *rt)
+{
+	return rt->cfg.max_message;
+}
+
 struct proc *proc_self(void)
 {
 	struct task *t = sched_current();
@@ -71,6 +95,10 @@ const unsigned char *proc_arg(const struct proc *self, uint32_t *len)
 
 bool proc_alive(struct rt *rt, uint64_t pid)
 {
+	if (proc_pid_is_remote(pid)) {
+		const struct proc_remote *r = rt->cfg.remote;
+		return r != NULL && r->alive(r->ctx, pid);
+	}
 	struct proc *p = ptable_get(&rt->ptable, pid);
 	return p != NULL && atomic_load(&p->pid) == pid;
 }
@@ -329,7 +357,7 @@ static void final_reason(struct proc *p, const struct engine_result *res, struct
 	r->kind = p->doom_kind;
 	r->code = p->doom_code;
 	if (p->doom_text != NULL)
-		snprintf(r->text, sizeof(r->text), "%s", p->doom_text);
+		memcpy(r->text, p->doom_text, p->doom_len);   /* (<= reason_text_len's) */
 	free(p->doom_text);
 	p->doom_text = NULL;
 }

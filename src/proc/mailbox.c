@@ -44,7 +44,7 @@ struct msg *msg_new(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
 struct msg *msg_reason(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
                        const struct reason *r)
 {
-	size_t tl = strnlen(r->text, sizeof(r->text));
+	size_t tl = reason_text_len(r);
 	unsigned char buf[sizeof(struct wisp_exit_reason) + sizeof(r->text)];
 	struct wisp_exit_reason er = { r->kind, r->code };
 	memcpy(buf, &er, sizeof(er));
@@ -59,9 +59,12 @@ void msg_get_reason(const struct msg *m, struct reason *r)
 	if (m->len >= sizeof(er)) {
 		memcpy(&er, m->data, sizeof(er));
 		size_t tl = m->len - sizeof(er);
-		if (tl >= sizeof(r->text))
-			tl = sizeof(r->text) - 1;
+		size_t cap = er.kind == WISP_EXIT_TERM ? sizeof(r->text) : sizeof(r->text) - 1;
+		if (tl > cap)
+			tl = cap;
 		memcpy(r->text, m->data + sizeof(er), tl);
+		if (er.kind == WISP_EXIT_TERM)
+			er.code = (int32_t)tl;
 	}
 	r->kind = er.kind;
 	r->code = er.code;

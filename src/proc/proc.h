@@ -47,6 +47,16 @@ struct reg_name;
 struct rt;
 struct send_timer;
 
+/* Pids: a local pid is generation << 32 | slot, generations of 31 bits
+ * (ptable.c); bit 63 set marks a process of another node, which the
+ * remote layer (struct proc_remote) names and reaches. */
+#define PROC_PID_REMOTE (1ull << 63)
+#define PROC_GEN_MAX 0x7fffffffu
+static inline bool proc_pid_is_remote(uint64_t pid)
+{
+	return (pid & PROC_PID_REMOTE) != 0;
+}
+
 /* proc_receive_fd's "the fd is readable" (not an error). */
 #define PROC_READY 1
 
@@ -68,9 +78,21 @@ enum msg_kind {
 
 struct reason {
 	uint32_t kind;        /* WISP_EXIT_* */
-	int32_t code;
-	char text[200];       /* for TRAP: "unreachable in foo" */
+	int32_t code;         /* CODE: the code; TERM: bytes of the term in text */
+	char text[200];       /* TRAP: "unreachable in foo"; TERM: an Erlang
+	                         term in the external format (no version byte) */
 };
+
+/* How many bytes of r->text the reason holds (a TERM's are binary). */
+static inline size_t reason_text_len(const struct reason *r)
+{
+	if (r->kind == WISP_EXIT_TERM)
+		return r->code > 0 && (size_t)r->code <= sizeof(r->text) ? (size_t)r->code : 0;
+	size_t n = 0;
+	while (n < sizeof(r->text) && r->text[n] != '\0')
+		n++;
+	return n;
+}
 
 struct msg {
 	struct msg *next;
@@ -161,7 +183,8 @@ struct proc {
 	bool doomed;
 	uint32_t doom_kind;
 	int32_t doom_code;
-	char *doom_text;
+	char *doom_text;          /* doom_len bytes (not NUL-terminated) */
+	size_t doom_len;
 	uint64_t doom_from;       /* the linked process whose exit signal
 	                             decided it (0: its own trap or limit) */
 };
@@ -184,6 +207,27 @@ struct proc_hooks {
 	void (*end)(void *host);
 };
 
+/* The layer that reaches processes of other nodes (src/dist), handed
+ * down by the embedder. proc routes every message and signal addressed to
+ * a remote pid (PROC_PID_REMOTE) to deliver(); the remote layer brings
+ * others' messages and signals in with proc_deliver(), their senders
+ * named by remote pids. */
+struct proc_remote {
+	/* The runtime is up (before the main process starts): start work.
+	 * 0 or a negative errno (message in err): the run does not start. */
+	int (*attach)(void *ctx, struct rt *rt, char *err, size_t errlen);
+	/* The runtime is stopping: no more deliveries into it after this
+	 * returns; deliver() may still be called and drops then. */
+	void (*detach)(void *ctx);
+	/* m, addressed to remote pid m->to, is the remote layer's now (it
+	 * answers a link or monitor request itself if the node cannot be
+	 * reached). False: no such node; m is not consumed. */
+	bool (*deliver)(void *ctx, struct msg *m);
+	/* Whether the node of remote pid is connected. */
+	bool (*alive)(void *ctx, uint64_t pid);
+	void *ctx;
+};
+
 /* Runtime configuration. */
 struct rt_config {
 	int schedulers;           /* threads (0: one per online CPU) */
@@ -200,6 +244,8 @@ struct rt_config {
 	uint64_t shutdown_grace_ns;   /* 0: 5 s */
 	/* Processes waiting longer than this hibernate (0: never). */
 	uint64_t hibernate_after_ns;
+	/* Other nodes (NULL: this runtime is alone). */
+	const struct proc_remote *remote;
 };
 
 /* Run `mod` as the main process of a new runtime: its _start runs; returns
@@ -276,6 +322,24 @@ int proc_cancel_timer(struct proc *self, uint64_t timer);
 int proc_register(struct proc *self, const char *name, uint32_t len, uint64_t pid);
 int proc_unregister(struct proc *self, const char *name, uint32_t len);
 int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pid);
+
+/* The remote layer's context (rt_config.remote->ctx), or NULL. */
+void *proc_remote_ctx(const struct proc *p);
+
+/* ---- used by the remote layer (src/dist), on its own threads ---- */
+
+/* Push m into local pid's mailbox and wake it. False (m not consumed) if
+ * pid is not alive. */
+bool rt_deliver(struct rt *rt, uint64_t pid, struct msg *m);
+/* m could not be delivered: answer a link or monitor request in it as a
+ * dead process does (NOPROC), and free it. */
+void rt_refuse(struct rt *rt, struct msg *m);
+/* A fresh reference (bit 63 set). */
+uint64_t rt_ref(struct rt *rt);
+/* The pid registered under name, or 0. */
+uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len);
+/* The most a message may hold. */
+uint64_t rt_max_message(const struct rt *rt);
 uint64_t proc_max_message(const struct proc *self);
 /* Charge the CPU work of a host call that moved `bytes` to the calling
  * process (its slice ends sooner; past its CPU limit it ends with LIMIT,

@@ -1,7 +1,9 @@
 /*
  * ptable.c — the process table: pid → struct proc.
  *
- * A pid is (generation << 32) | index. Slots live in chunks of 65536
+ * A pid is (generation << 32) | index, generations of 31 bits: bit 63 of
+ * a pid marks a process of another node (proc.h, PROC_PID_REMOTE), which
+ * the table never holds. Slots live in chunks of 65536
  * pointers allocated on first use and never moved, so a lookup is two
  * acquire loads and no lock; a struct proc, once allocated for a slot, is
  * kept for that slot until the runtime ends and reused with the next
@@ -9,9 +11,9 @@
  * p->pid with the pid tells whether it is still the same process.
  * Generations start at 1, so 0 is never a pid. Free slots are reused LIFO
  * (the most recently freed proc struct is still in cache). A slot whose
- * 32-bit generation is used up is retired, never reused: a pid can then
+ * 31-bit generation is used up is retired, never reused: a pid can then
  * never name two processes, however long the runtime spawns (at one spawn
- * a microsecond on one slot, a slot retires every 71 minutes and costs a
+ * a microsecond on one slot, a slot retires every 36 minutes and costs a
  * few hundred bytes).
  */
 #include <errno.h>
@@ -43,7 +45,7 @@ void ptable_destroy(struct ptable *t)
 
 struct proc *ptable_get(struct ptable *t, uint64_t pid)
 {
-	return pid == 0 ? NULL : ptable_at(t, (uint32_t)pid);
+	return pid == 0 || proc_pid_is_remote(pid) ? NULL : ptable_at(t, (uint32_t)pid);
 }
 
 struct proc *ptable_at(struct ptable *t, uint32_t index)
@@ -88,7 +90,7 @@ struct proc *ptable_alloc(struct ptable *t)
 
 void ptable_release(struct ptable *t, struct proc *p)
 {
-	if (p->gen == UINT32_MAX)
+	if (p->gen == PROC_GEN_MAX)
 		return;   /* retired (see the top) */
 	pthread_mutex_lock(&t->lock);
 	if (t->nfree == t->capfree) {

@@ -170,14 +170,25 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 		return rc;
 	}
 	sched_set_hibernation(&rt->sg, cfg->hibernate_after_ns);
+	const struct proc_remote *remote = cfg->remote;
+	if (remote != NULL && (rc = remote->attach(remote->ctx, rt, err, errlen)) != 0) {
+		sched_stop(&rt->sg, proc_drop_timer);
+		rt_free(rt);
+		return rc;
+	}
 	rc = proc_start_main(rt, cfg->root);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot create the main process: %s", strerror(-rc));
+		if (remote != NULL)
+			remote->detach(remote->ctx);
 		sched_stop(&rt->sg, proc_drop_timer);
 		rt_free(rt);
 		return rc;
 	}
 	bool ended = wait_main(rt);
+	/* Other nodes see this node go before its processes are discarded. */
+	if (remote != NULL)
+		remote->detach(remote->ctx);
 	if (ended) {
 		*res = rt->main_res;
 		*reason = rt->main_reason;

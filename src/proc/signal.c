@@ -61,6 +61,11 @@ static bool charge_msg(struct rt *rt, struct proc *p, struct msg *m)
 
 bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
 {
+	if (proc_pid_is_remote(pid)) {
+		const struct proc_remote *r = rt->cfg.remote;
+		m->to = pid;
+		return r != NULL && r->deliver(r->ctx, m);
+	}
 	struct proc *p = ptable_get(&rt->ptable, pid);
 	if (p == NULL || atomic_load_explicit(&p->pid, memory_order_acquire) != pid)
 		return false;
@@ -89,6 +94,11 @@ static void append_own(struct proc *self, struct msg *m)
 	mbox_append(&self->mbox, m);
 }
 
+bool rt_deliver(struct rt *rt, uint64_t pid, struct msg *m)
+{
+	return !proc_pid_is_remote(pid) && proc_deliver(rt, pid, m);
+}
+
 /* Deliver m, or free it if the addressee is gone. */
 static void deliver_or_drop(struct rt *rt, uint64_t to, struct msg *m)
 {
@@ -110,6 +120,11 @@ static void bounce(struct rt *rt, struct msg *m, const struct reason *r)
 	deliver_or_drop(rt, to, reply);
 }
 
+void rt_refuse(struct rt *rt, struct msg *m)
+{
+	bounce(rt, m, &reason_noproc);
+}
+
 /* ---- ending ---- */
 
 /* Decide to end self with reason r (the first decision wins); the caller
@@ -122,7 +137,15 @@ static void doom(struct proc *self, const struct reason *r)
 	self->doom_kind = r->kind;
 	self->doom_code = r->code;
 	/* Out of memory: the reason keeps its kind and loses its text. */
-	self->doom_text = r->text[0] ? strdup(r->text) : NULL;
+	size_t tl = reason_text_len(r);
+	if (r->kind != WISP_EXIT_TERM && tl == sizeof(r->text))
+		tl--;             /* a text keeps room for its NUL */
+	self->doom_text = tl ? malloc(tl) : NULL;
+	if (self->doom_text != NULL)
+		memcpy(self->doom_text, r->text, tl);
+	else if (r->kind == WISP_EXIT_TERM)
+		self->doom_code = 0;
+	self->doom_len = self->doom_text ? tl : 0;
 }
 
 /* An exit signal with reason r from `from` reaches self (owner). */

@@ -1,0 +1,608 @@
+/*
+ * conn.c — the node's sockets: listening, connecting, handshakes, frames
+ * and ticks.
+ *
+ * One I/O thread per node waits (epoll) on the listening socket, every
+ * connection and an eventfd. It accepts, reads frames and hands each to
+ * dist_frame(), flushes output a socket could not take at once, and every
+ * tick (net_ticktime / 4) writes a tick (an empty frame) on connections
+ * that sent nothing since the last one and drops those that received
+ * nothing for a whole net_ticktime — Erlang's rule, so a BEAM peer and
+ * this node agree on when a link is dead.
+ *
+ * Writing is done by whoever sends (a process's thread, under the node's
+ * lock): the frame goes straight to the socket if it takes it, else it is
+ * queued and the I/O thread is asked to flush when the socket is writable.
+ * So a message costs no thread hop, and order per connection is the order
+ * of the lock. A peer that stops reading while we keep writing would grow
+ * the queue without bound: past DIST_MAX_OUT the connection is dropped
+ * (node down, links get noconnection), as a tick timeout would have.
+ *
+ * Handshakes (and the EPMD lookup before a connect) block: each runs on a
+ * thread of its own, bounded by the set-up time (7 s, OTP's
+ * net_setuptime), so a slow or hostile peer delays nobody else. Stopping
+ * shuts their sockets down and waits for them.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dist_impl.h"
+#include "epmd.h"
+#include "wire.h"
+
+#define SETUP_MS 7000
+#define DIST_MAX_OUT (128u << 20)
+#define READ_CHUNK 65536
+#define READS_PER_EVENT 16     /* then other sockets get their turn */
+
+int64_t conn_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- listening ---- */
+
+int conn_listen(struct dist *d, char *err, size_t errlen)
+{
+	uint16_t lo = d->cfg.port_min, hi = d->cfg.port_max ? d->cfg.port_max : d->cfg.port_min;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen for nodes: %s", strerror(errno));
+		return -errno;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	int rc = -EADDRINUSE;
+	for (uint32_t p = lo; p <= hi; p++) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p),
+		                         .sin_addr.s_addr = htonl(INADDR_ANY) };
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			rc = 0;
+			break;
+		}
+		rc = -errno;
+		if (p == 65535)
+			break;
+	}
+	if (rc == 0 && listen(fd, 128) != 0)
+		rc = -errno;
+	if (rc != 0) {
+		if (lo == 0)
+			snprintf(err, errlen, "cannot listen for nodes: %s", strerror(-rc));
+		else
+			snprintf(err, errlen, "cannot listen for nodes on port %u%s%u: %s", lo,
+			         hi != lo ? "-" : "", hi != lo ? hi : 0, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	getsockname(fd, (struct sockaddr *)&a, &al);
+	d->listen_fd = fd;
+	d->port = ntohs(a.sin_port);
+	return 0;
+}
+
+/* ---- handshakes ---- */
+
+struct hs {
+	struct dist *d;
+	struct node *n;           /* connecting: the node dialled */
+	int fd;                   /* accepting: the socket */
+};
+
+static void self_id(const struct dist *d, struct dist_id *me)
+{
+	memset(me, 0, sizeof(*me));
+	snprintf(me->name, sizeof(me->name), "%s", d->name);
+	me->flags = DIST_FLAGS_WISP;
+	me->creation = d->creation;
+}
+
+/* Track a handshake's socket so stopping can cut it short. */
+static bool hs_begin(struct dist *d, int fd)
+{
+	pthread_mutex_lock(&d->lock);
+	bool ok = !atomic_load(&d->stopping) && d->nhs_fds < sizeof(d->hs_fds) / sizeof(d->hs_fds[0]);
+	if (ok)
+		d->hs_fds[d->nhs_fds++] = fd;
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+static void hs_end(struct dist *d, int fd)
+{
+	pthread_mutex_lock(&d->lock);
+	for (uint32_t i = 0; i < d->nhs_fds; i++)
+		if (d->hs_fds[i] == fd) {
+			d->hs_fds[i] = d->hs_fds[--d->nhs_fds];
+			break;
+		}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void thread_done(struct dist *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->handshakes--;
+	pthread_cond_broadcast(&d->hs_done);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* The socket of a connection to n: its port from EPMD or the name. */
+static int dial_socket(struct dist *d, struct node *n, int64_t deadline, int *fd,
+                       char *err, size_t errlen)
+{
+	const char *at = memchr(n->name, '@', n->nlen);
+	char alive[256], host[256];
+	size_t al = (size_t)(at - n->name);
+	snprintf(alive, sizeof(alive), "%.*s", (int)al, n->name);
+	snprintf(host, sizeof(host), "%.*s", (int)(n->nlen - al - 1), at + 1);
+	pthread_mutex_lock(&n->lock);
+	uint16_t port = n->port_hint;
+	pthread_mutex_unlock(&n->lock);
+	int rc = 0;
+	if (port == 0 && d->cfg.no_epmd) {
+		snprintf(err, errlen, "no port known for %s (without EPMD, connect to NAME@HOST:PORT)",
+		         n->name);
+		return -EHOSTUNREACH;
+	}
+	if (port == 0 && (rc = epmd_port_please(host, d->epmd_port, alive, &port, err, errlen)) != 0)
+		return rc;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", port);
+	if ((rc = getaddrinfo(host, ps, &hints, &res)) != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+		return -EHOSTUNREACH;
+	}
+	rc = -EHOSTUNREACH;
+	for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
+		if ((rc = wire_connect(a->ai_addr, a->ai_addrlen, deadline, fd)) == 0)
+			break;
+	}
+	freeaddrinfo(res);
+	if (rc != 0)
+		snprintf(err, errlen, "cannot connect to %s port %u: %s", host, port, strerror(-rc));
+	return rc;
+}
+
+static void *dial_main(void *arg)
+{
+	struct hs *h = arg;
+	struct dist *d = h->d;
+	struct node *n = h->n;
+	free(h);
+	char err[300] = "";
+	int fd = -1;
+	int64_t deadline = wire_deadline(SETUP_MS);
+	int rc = dial_socket(d, n, deadline, &fd, err, sizeof(err));
+	if (rc == 0 && !hs_begin(d, fd))
+		rc = -ECANCELED;
+	if (rc == 0) {
+		struct dist_id me, peer;
+		self_id(d, &me);
+		char name[256];
+		snprintf(name, sizeof(name), "%.*s", (int)n->nlen, n->name);
+		int64_t left = deadline - wire_now_ms();
+		rc = dist_handshake_connect(fd, &me, d->cookie, name, &peer,
+		                            left > 0 ? (int)left : 0, err, sizeof(err));
+		hs_end(d, fd);
+		if (rc == 0 && !dist_conn_up(d, n, fd, &peer)) {
+			rc = -ECANCELED;
+			snprintf(err, sizeof(err), "another connection to it won");
+		}
+		if (rc == 0)
+			fd = -1;   /* the connection's now */
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0)
+		dist_setup_failed(d, n, true, err);
+	thread_done(d);
+	return NULL;
+}
+
+/* What to answer a node that connects to us, by the state of our side
+ * (ctx: the handshake, which learns the node it answered "ok" for). */
+static const char *accept_status(void *ctx, const struct dist_id *peer)
+{
+	struct hs *h = ctx;
+	struct dist *d = h->d;
+	size_t nlen = strnlen(peer->name, sizeof(peer->name));
+	if (nlen == d->nlen && memcmp(peer->name, d->name, nlen) == 0)
+		return "not_allowed";
+	struct node *n = dist_node_by_name(d, peer->name, nlen, peer->creation);
+	if (n == NULL)
+		return "nok";
+	const char *answer = "ok";
+	pthread_mutex_lock(&n->lock);
+	if (n->state == NODE_UP || n->state == NODE_GONE || n->conn != NULL || n->accepting) {
+		answer = "nok";
+	} else if (n->state == NODE_CONNECTING && n->dialing &&
+	           strcmp(d->name, peer->name) > 0) {
+		/* Both sides connecting at once: the greater name keeps its own
+		 * attempt (erl_dist_protocol, "simultaneous connect"). */
+		answer = "nok";
+	} else {
+		if (n->state == NODE_CONNECTING && n->dialing)
+			answer = "ok_simultaneous";
+		n->state = NODE_CONNECTING;   /* sends are held until it is up */
+		n->accepting = true;
+		h->n = n;
+	}
+	pthread_mutex_unlock(&n->lock);
+	return answer;
+}
+
+static void *accept_main(void *arg)
+{
+	struct hs *h = arg;
+	struct dist *d = h->d;
+	int fd = h->fd;
+	struct dist_id me, peer;
+	self_id(d, &me);
+	char err[300] = "";
+	int rc = -ECANCELED;
+	if (hs_begin(d, fd)) {
+		rc = dist_handshake_accept(fd, &me, d->cookie, accept_status, h, &peer, SETUP_MS,
+		                           err, sizeof(err));
+		hs_end(d, fd);
+	}
+	if (rc == 0 && h->n != NULL && dist_conn_up(d, h->n, fd, &peer))
+		fd = -1;
+	else if (h->n != NULL)
+		dist_setup_failed(d, h->n, false, rc == 0 ? "refused" : err);
+	if (rc != 0 && rc != -ECANCELED && !atomic_load(&d->stopping))
+		fprintf(stderr, "wisp: dist: refused a connection: %s\n", err);
+	if (fd >= 0)
+		close(fd);
+	free(h);
+	thread_done(d);
+	return NULL;
+}
+
+static void start_thread(struct dist *d, void *(*fn)(void *), struct hs *h)
+{
+	pthread_mutex_lock(&d->lock);
+	bool ok = !atomic_load(&d->stopping);
+	if (ok)
+		d->handshakes++;
+	pthread_mutex_unlock(&d->lock);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (ok && pthread_create(&t, &attr, fn, h) == 0) {
+		pthread_attr_destroy(&attr);
+		return;
+	}
+	pthread_attr_destroy(&attr);
+	if (ok)
+		thread_done(d);
+	if (h->n != NULL)
+		dist_setup_failed(d, h->n, true, ok ? "no thread for the connection" : "stopping");
+	else
+		close(h->fd);
+	free(h);
+}
+
+void conn_dial(struct dist *d, struct node *n)
+{
+	struct hs *h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		dist_setup_failed(d, n, true, "out of memory");
+		return;
+	}
+	h->d = d;
+	h->n = n;
+	h->fd = -1;
+	pthread_mutex_lock(&n->lock);
+	n->dialing = true;
+	pthread_mutex_unlock(&n->lock);
+	start_thread(d, dial_main, h);
+}
+
+/* ---- writing ---- */
+
+static void want_out(struct conn *c, bool on)
+{
+	if (c->polling_out == on)
+		return;
+	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+	if (epoll_ctl(c->d->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->polling_out = on;
+}
+
+/* Write what is queued (node lock held); false if the socket broke. */
+static bool flush(struct conn *c)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+		                 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (w <= 0)
+			return false;
+		c->outoff += (size_t)w;
+		atomic_store_explicit(&c->last_tx_ms, conn_now_ms(), memory_order_relaxed);
+	}
+	if (c->outoff == c->outlen)
+		c->outoff = c->outlen = 0;
+	want_out(c, c->outlen > 0);
+	return true;
+}
+
+void conn_write(struct conn *c, const void *p, size_t len)
+{
+	if (c->dead)
+		return;
+	size_t done = 0;
+	if (c->outlen == 0) {
+		/* Nothing queued: straight to the socket. */
+		while (done < len) {
+			ssize_t w = send(c->fd, (const char *)p + done, len - done,
+			                 MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			done += (size_t)w;
+		}
+		if (done > 0)
+			atomic_store_explicit(&c->last_tx_ms, conn_now_ms(), memory_order_relaxed);
+		if (done == len)
+			return;
+	}
+	size_t rest = len - done;
+	if (c->outlen + rest > DIST_MAX_OUT) {
+		c->dead = true;           /* the peer stopped reading */
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	if (c->outlen + rest > c->outcap) {
+		size_t cap = c->outcap ? c->outcap : 65536;
+		while (cap < c->outlen + rest)
+			cap *= 2;
+		unsigned char *o = realloc(c->out, cap);
+		if (o == NULL) {
+			c->dead = true;
+			shutdown(c->fd, SHUT_RDWR);
+			return;
+		}
+		c->out = o;
+		c->outcap = cap;
+	}
+	memcpy(c->out + c->outlen, (const char *)p + done, rest);
+	c->outlen += rest;
+	want_out(c, true);
+}
+
+/* ---- the I/O thread ---- */
+
+int conn_watch(struct dist *d, struct conn *c)
+{
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0 ? 0 : -errno;
+}
+
+static void close_conn(struct dist *d, struct conn *c, const char *why)
+{
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	dist_conn_down(d, c, why);   /* no one writes to c after this */
+	close(c->fd);
+	free(c->out);
+	free(c->in);
+	free(c);
+}
+
+/* Handle every whole frame in c->in. NULL, or why c must close. */
+static const char *frames(struct dist *d, struct conn *c)
+{
+	size_t off = 0;
+	while (c->inlen - off >= 4) {
+		const unsigned char *p = c->in + off;
+		uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		if (len > DIST_MAX_FRAME)
+			return "a frame over the size limit";
+		if (c->inlen - off - 4 < len)
+			break;
+		if (len > 0 && dist_frame(d, c, p + 4, len) != 0)
+			return "a malformed frame";
+		off += 4 + (size_t)len;
+	}
+	memmove(c->in, c->in + off, c->inlen - off);
+	c->inlen -= off;
+	return NULL;
+}
+
+/* Read what c has. NULL, or why it must close. */
+static const char *readable(struct dist *d, struct conn *c)
+{
+	for (int i = 0; i < READS_PER_EVENT; i++) {
+		if (c->incap - c->inlen < READ_CHUNK) {
+			size_t cap = c->incap ? c->incap * 2 : 2 * READ_CHUNK;
+			unsigned char *in = realloc(c->in, cap);
+			if (in == NULL)
+				return "out of memory";
+			c->in = in;
+			c->incap = cap;
+		}
+		ssize_t r = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return NULL;
+		if (r == 0)
+			return "connection closed";
+		if (r < 0)
+			return strerror(errno);
+		c->inlen += (size_t)r;
+		c->last_rx_ms = conn_now_ms();
+		const char *why = frames(d, c);
+		if (why != NULL)
+			return why;
+		/* A frame larger than the buffer: let it grow up to the limit;
+		 * a buffer that grew for one and is now empty shrinks back. */
+		if (c->inlen == 0 && c->incap > 4 * READ_CHUNK) {
+			free(c->in);
+			c->in = NULL;
+			c->incap = 0;
+		}
+	}
+	return NULL;
+}
+
+static void accept_all(struct dist *d)
+{
+	for (;;) {
+		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct hs *h = calloc(1, sizeof(*h));
+		if (h == NULL) {
+			close(fd);
+			continue;
+		}
+		h->d = d;
+		h->fd = fd;
+		start_thread(d, accept_main, h);
+	}
+}
+
+/* Every tick: tick idle connections, drop silent ones. */
+static void tick(struct dist *d, int64_t now)
+{
+	int64_t t = (int64_t)d->cfg.ticktime_s * 1000;
+	uint32_t nn = atomic_load(&d->nnodes);
+	for (uint32_t i = 0; i < nn; i++) {
+		struct node *n = d->nodes[i];
+		struct conn *c = NULL;
+		bool silent = false;
+		pthread_mutex_lock(&n->lock);
+		if (n->conn != NULL) {
+			c = n->conn;
+			silent = now - c->last_rx_ms > t || c->dead;
+			if (!silent && now - atomic_load(&c->last_tx_ms) >= t / 4) {
+				static const unsigned char zero[4];
+				conn_write(c, zero, 4);
+			}
+		}
+		pthread_mutex_unlock(&n->lock);
+		if (c != NULL && silent)
+			close_conn(d, c, c->dead ? "it stopped reading what this node sends"
+			                         : "no answer within the tick time (net_ticktime)");
+	}
+}
+
+static void *io_main(void *arg)
+{
+	struct dist *d = arg;
+	int64_t step = (int64_t)d->cfg.ticktime_s * 1000 / 4;
+	if (step < 1)
+		step = 1;
+	int64_t next = conn_now_ms() + step;
+	struct epoll_event ev[64];
+	while (!atomic_load(&d->stopping)) {
+		int64_t wait = next - conn_now_ms();
+		int n = epoll_wait(d->epfd, ev, 64, wait > 0 ? (int)wait : 0);
+		for (int i = 0; i < n; i++) {
+			void *p = ev[i].data.ptr;
+			if (p == &d->listen_fd) {
+				accept_all(d);
+			} else if (p == &d->evfd) {
+				uint64_t v;
+				if (read(d->evfd, &v, sizeof(v)) < 0)
+					continue;
+			} else {
+				struct conn *c = p;
+				const char *why = NULL;
+				if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					why = readable(d, c);
+				if (why == NULL && (ev[i].events & EPOLLOUT)) {
+					pthread_mutex_lock(&c->node->lock);
+					if (!flush(c))
+						why = "write failed";
+					pthread_mutex_unlock(&c->node->lock);
+				}
+				if (why == NULL && c->dead)
+					why = "it stopped reading what this node sends";
+				if (why != NULL)
+					close_conn(d, c, why);
+			}
+		}
+		int64_t now = conn_now_ms();
+		if (now >= next) {
+			tick(d, now);
+			next = now + step;
+		}
+	}
+	/* Stopping: every connection closes (peers see the node go). */
+	uint32_t nn = atomic_load(&d->nnodes);
+	for (uint32_t i = 0; i < nn; i++) {
+		struct node *n = d->nodes[i];
+		pthread_mutex_lock(&n->lock);
+		struct conn *c = n->conn;
+		pthread_mutex_unlock(&n->lock);
+		if (c != NULL)
+			close_conn(d, c, "this node is stopping");
+	}
+	return NULL;
+}
+
+int conn_start(struct dist *d, char *err, size_t errlen)
+{
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event l = { .events = EPOLLIN, .data.ptr = &d->listen_fd };
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &d->evfd };
+	if (d->epfd < 0 || d->evfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->listen_fd, &l) != 0 ||
+	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->evfd, &e) != 0 ||
+	    pthread_create(&d->io, NULL, io_main, d) != 0) {
+		snprintf(err, errlen, "cannot start the distribution thread: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	d->io_started = true;
+	return 0;
+}
+
+void conn_stop(struct dist *d)
+{
+	if (!d->io_started)
+		return;
+	atomic_store(&d->stopping, true);
+	uint64_t one = 1;
+	if (write(d->evfd, &one, sizeof(one)) < 0) {
+		/* (the thread also wakes at its next tick) */
+	}
+	pthread_join(d->io, NULL);
+	d->io_started = false;
+	/* Handshakes in flight end now: their sockets are cut. */
+	pthread_mutex_lock(&d->lock);
+	for (uint32_t i = 0; i < d->nhs_fds; i++)
+		shutdown(d->hs_fds[i], SHUT_RDWR);
+	while (d->handshakes > 0)
+		pthread_cond_wait(&d->hs_done, &d->lock);
+	pthread_mutex_unlock(&d->lock);
+	close(d->epfd);
+	close(d->evfd);
+	d->epfd = d->evfd = -1;
+}

@@ -1,0 +1,1638 @@
+/*
+ * dist.c — this runtime as a node of an Erlang cluster: node names and
+ * incarnations, how pids cross nodes, the control messages of the
+ * distribution protocol, and the links and monitors between nodes.
+ *
+ * Pids. A guest sees 64-bit pids. A local pid is generation << 32 | slot
+ * (generations of 31 bits, ptable.c); on the wire it is Erlang's NEW_PID
+ * {this node, ID = slot, Serial = generation, Creation = this
+ * incarnation}. A pid of another node gets a local name: bit 63, then the
+ * index of its node incarnation (23 bits), then a handle (40 bits) that
+ * the node's table maps to its (ID, Serial). Every incarnation of a node
+ * (name, creation) is its own entry, never reused, so a pid of a node
+ * that restarted can never reach the new incarnation's processes: its
+ * entry is GONE and anything sent there is dropped (links and monitors
+ * answered NOPROC), as Erlang does with creations. Handles live as long
+ * as the runtime: a pid may be held in any guest's memory, where no
+ * collector can see it. (A node that hands this one millions of distinct
+ * pids costs 12 bytes each, docs/architecture.md.)
+ *
+ * Messages. A wisp message (tag, bytes, request ref) is the term
+ * {Tag, Binary} (or {Tag, Binary, Ref} for a request); a payload tagged
+ * DIST_TAG_TERM is a whole term of the guest's making. What arrives that
+ * is not {Integer, Binary} comes to the guest tagged DIST_TAG_TERM, with
+ * pids in it rewritten to the guest's form: NEW_PID with the empty atom
+ * as node, ID and Serial the low and high halves of the 64-bit pid
+ * (docs/abi.md). Exit reasons map to atoms and tuples (reason_put/get).
+ *
+ * Links and monitors. proc keeps them per process, as for local ones;
+ * what goes out or comes in through here is also noted per node (xlink),
+ * so that losing a node tells each local side: noconnection to links and
+ * monitors, and a monitor the peer held is dropped. A peer monitoring a
+ * local process is given a local ref; its own ref is kept to answer.
+ *
+ * Threads: conn.c's I/O thread reads frames and calls dist_frame; the
+ * processes' own threads call remote_deliver (a send, a link, an exit)
+ * and encode and write their frames themselves, under the node's lock.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dist_impl.h"
+#include "epmd.h"
+#include "proc/mailbox.h"
+
+/* Control message operations (erl_dist_protocol). */
+enum {
+	OP_LINK = 1, OP_SEND = 2, OP_EXIT = 3, OP_UNLINK = 4, OP_REG_SEND = 6,
+	OP_EXIT2 = 8, OP_SEND_TT = 12, OP_EXIT_TT = 13, OP_REG_SEND_TT = 16,
+	OP_EXIT2_TT = 18, OP_MONITOR_P = 19, OP_DEMONITOR_P = 20,
+	OP_MONITOR_P_EXIT = 21, OP_SEND_SENDER = 22, OP_SEND_SENDER_TT = 23,
+	OP_PAYLOAD_EXIT = 24, OP_PAYLOAD_EXIT_TT = 25, OP_PAYLOAD_EXIT2 = 26,
+	OP_PAYLOAD_EXIT2_TT = 27, OP_PAYLOAD_MONITOR_P_EXIT = 28,
+	OP_UNLINK_ID = 35, OP_UNLINK_ID_ACK = 36,
+};
+
+#define PASS_THROUGH 112   /* 'p': no distribution header (no atom cache) */
+
+static const struct reason reason_noconnection = { WISP_EXIT_NOCONNECTION, 0, "" };
+
+/* ---- nodes ---- */
+
+static struct node *node_at(struct dist *d, uint32_t index)
+{
+	if (index == 0 || index > atomic_load_explicit(&d->nnodes, memory_order_acquire))
+		return NULL;
+	return atomic_load_explicit(&d->nodes[index - 1], memory_order_acquire);
+}
+
+/* A new entry (d->lock held); NULL when the table is full or no memory. */
+static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+{
+	uint32_t n = atomic_load(&d->nnodes);
+	if (n >= DIST_MAX_NODES || nlen == 0 || nlen >= sizeof(((struct node *)0)->name))
+		return NULL;
+	struct node *node = calloc(1, sizeof(*node));
+	if (node == NULL)
+		return NULL;
+	node->index = n + 1;
+	memcpy(node->name, name, nlen);
+	node->nlen = nlen;
+	node->creation = creation;
+	pthread_mutex_init(&node->lock, NULL);
+	pthread_cond_init(&node->changed, NULL);
+	atomic_store_explicit(&d->nodes[n], node, memory_order_release);
+	atomic_store_explicit(&d->nnodes, n + 1, memory_order_release);
+	return node;
+}
+
+static void free_held(struct held *h)
+{
+	while (h != NULL) {
+		struct held *next = h->next;
+		msg_free(h->m);
+		free(h);
+		h = next;
+	}
+}
+
+static void node_free(struct node *n)
+{
+	free_held(n->pend);
+	free(n->keys);
+	free(n->slots);
+	free(n->x);
+	pthread_mutex_destroy(&n->lock);
+	pthread_cond_destroy(&n->changed);
+	free(n);
+}
+
+static bool same_name(const struct node *n, const char *name, size_t nlen)
+{
+	return n->nlen == nlen && memcmp(n->name, name, nlen) == 0;
+}
+
+/* The entry to reach node `name` by name: its latest incarnation not
+ * known to be gone, made if there is none (d->lock held). */
+static struct node *current_locked(struct dist *d, const char *name, size_t nlen)
+{
+	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
+		struct node *n = d->nodes[i - 1];
+		if (same_name(n, name, nlen) && n->state != NODE_GONE)
+			return n;
+	}
+	return node_new(d, name, nlen, 0);
+}
+
+static struct node *node_current(struct dist *d, const char *name, size_t nlen)
+{
+	pthread_mutex_lock(&d->lock);
+	struct node *n = current_locked(d, name, nlen);
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+{
+	pthread_mutex_lock(&d->lock);
+	struct node *found = NULL, *unknown = NULL;
+	bool other_up = false;
+	for (uint32_t i = atomic_load(&d->nnodes); i > 0 && found == NULL; i--) {
+		struct node *n = d->nodes[i - 1];
+		if (!same_name(n, name, nlen))
+			continue;
+		if (n->creation == creation)
+			found = n;
+		else if (n->creation == 0 && unknown == NULL)
+			unknown = n;
+		else if (n->state == NODE_UP)
+			other_up = true;
+	}
+	if (found == NULL && unknown != NULL && creation != 0) {
+		/* The entry made for sends by name learns its creation. */
+		pthread_mutex_lock(&unknown->lock);
+		unknown->creation = creation;
+		pthread_mutex_unlock(&unknown->lock);
+		found = unknown;
+	}
+	if (found == NULL) {
+		found = node_new(d, name, nlen, creation);
+		/* A pid of an incarnation other than the one connected: an
+		 * older one (a newer one would have connected), so dead. */
+		if (found != NULL && other_up)
+			found->state = NODE_GONE;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return found;
+}
+
+/* ---- pids ---- */
+
+static uint64_t hash64(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return k;
+}
+
+static bool keys_grow(struct node *n)
+{
+	uint64_t cap = n->capslots ? n->capslots * 2 : 64;
+	uint32_t *slots = calloc(cap, sizeof(*slots));
+	if (slots == NULL)
+		return false;
+	for (uint64_t h = 1; h <= n->nkeys; h++) {
+		uint64_t i = hash64(n->keys[h - 1]) & (cap - 1);
+		while (slots[i] != 0)
+			i = (i + 1) & (cap - 1);
+		slots[i] = (uint32_t)h;
+	}
+	free(n->slots);
+	n->slots = slots;
+	n->capslots = cap;
+	return true;
+}
+
+/* The handle of (id, serial) on node n, made if new; 0 if out of memory
+ * (n->lock held). */
+static uint64_t handle_of(struct node *n, uint32_t id, uint32_t serial)
+{
+	uint64_t key = (uint64_t)serial << 32 | id;
+	if (n->capslots != 0) {
+		for (uint64_t i = hash64(key) & (n->capslots - 1); n->slots[i] != 0;
+		     i = (i + 1) & (n->capslots - 1))
+			if (n->keys[n->slots[i] - 1] == key)
+				return n->slots[i];
+	}
+	if (n->nkeys >= UINT32_MAX - 1)
+		return 0;
+	if ((n->nkeys + 1) * 4 > n->capslots * 3 && !keys_grow(n))
+		return 0;
+	if (n->nkeys == n->capkeys) {
+		uint64_t cap = n->capkeys ? n->capkeys * 2 : 64;
+		uint64_t *k = realloc(n->keys, cap * sizeof(*k));
+		if (k == NULL)
+			return 0;
+		n->keys = k;
+		n->capkeys = cap;
+	}
+	n->keys[n->nkeys++] = key;
+	uint64_t i = hash64(key) & (n->capslots - 1);
+	while (n->slots[i] != 0)
+		i = (i + 1) & (n->capslots - 1);
+	n->slots[i] = (uint32_t)n->nkeys;
+	return n->nkeys;
+}
+
+static uint64_t remote_pid(const struct node *n, uint64_t handle)
+{
+	return PROC_PID_REMOTE | (uint64_t)n->index << DIST_HANDLE_BITS | handle;
+}
+
+static struct node *node_of_pid(struct dist *d, uint64_t pid)
+{
+	if (!proc_pid_is_remote(pid))
+		return NULL;
+	return node_at(d, (uint32_t)((pid & ~PROC_PID_REMOTE) >> DIST_HANDLE_BITS));
+}
+
+/* The wire form of pid: false for a pid no node ever named. */
+static bool pid_wire(struct dist *d, uint64_t pid, struct etf_pid *out)
+{
+	if (!proc_pid_is_remote(pid)) {
+		*out = (struct etf_pid){ d->name, d->nlen, (uint32_t)pid, (uint32_t)(pid >> 32),
+		                         d->creation };
+		return pid != 0;
+	}
+	struct node *n = node_of_pid(d, pid);
+	if (n == NULL)
+		return false;
+	uint64_t h = pid & ((1ull << DIST_HANDLE_BITS) - 1);
+	pthread_mutex_lock(&n->lock);
+	bool ok = h >= 1 && h <= n->nkeys;
+	uint64_t key = ok ? n->keys[h - 1] : 0;
+	pthread_mutex_unlock(&n->lock);
+	*out = (struct etf_pid){ n->name, n->nlen, (uint32_t)key, (uint32_t)(key >> 32),
+	                         n->creation };
+	return ok;
+}
+
+static bool put_pid(struct dist *d, struct etf_buf *b, uint64_t pid)
+{
+	struct etf_pid w;
+	if (!pid_wire(d, pid, &w))
+		return false;
+	etf_pid(b, &w);
+	return true;
+}
+
+/* The local name of a pid from the wire; 0 if out of memory or nonsense. */
+static uint64_t pid_local(struct dist *d, const struct etf_pid *w)
+{
+	if (w->nlen == d->nlen && memcmp(w->node, d->name, d->nlen) == 0 &&
+	    w->creation == d->creation) {
+		if (w->serial == 0 || w->serial > PROC_GEN_MAX)
+			return 0;
+		return (uint64_t)w->serial << 32 | w->id;
+	}
+	struct node *n = dist_node_by_name(d, w->node, w->nlen, w->creation);
+	if (n == NULL)
+		return 0;
+	pthread_mutex_lock(&n->lock);
+	uint64_t h = handle_of(n, w->id, w->serial);
+	pthread_mutex_unlock(&n->lock);
+	return h ? remote_pid(n, h) : 0;
+}
+
+static int get_pid(struct dist *d, struct etf_dec *dd, uint64_t *pid)
+{
+	struct etf_pid w;
+	if (etf_get_pid(dd, &w) != 0)
+		return -1;
+	*pid = pid_local(d, &w);
+	return *pid ? 0 : -1;
+}
+
+/* Guest form <-> wire form, for pid_copy. */
+static bool pid_to_guest(void *ctx, const struct etf_pid *w, struct etf_buf *b)
+{
+	uint64_t pid = pid_local(ctx, w);
+	struct etf_pid g = { "", 0, (uint32_t)pid, (uint32_t)(pid >> 32), 0 };
+	if (pid == 0)
+		return false;
+	etf_pid(b, &g);
+	return true;
+}
+
+static bool pid_from_guest(void *ctx, const struct etf_pid *g, struct etf_buf *b)
+{
+	if (g->nlen != 0)
+		return false;   /* a guest's pids are its own 64-bit names */
+	return put_pid(ctx, b, (uint64_t)g->serial << 32 | g->id);
+}
+
+/* ---- refs ---- */
+
+static void put_local_ref(struct dist *d, struct etf_buf *b, uint64_t ref)
+{
+	struct etf_ref r = { d->name, d->nlen, d->creation, 2, { (uint32_t)ref, (uint32_t)(ref >> 32) } };
+	etf_ref(b, &r);
+}
+
+static bool ref_is_local(struct dist *d, const struct etf_ref *r, uint64_t *ref)
+{
+	if (r->nlen != d->nlen || memcmp(r->node, d->name, d->nlen) != 0 || r->n != 2 ||
+	    r->creation != d->creation)
+		return false;
+	*ref = (uint64_t)r->id[1] << 32 | r->id[0];
+	return proc_pid_is_remote(*ref);   /* (every local ref has bit 63) */
+}
+
+static bool same_eref(const struct xlink *x, const struct etf_ref *r)
+{
+	return x->eref.n == r->n && x->eref.creation == r->creation && x->eref.nlen == r->nlen &&
+	       memcmp(x->ename, r->node, r->nlen) == 0 &&
+	       memcmp(x->eref.id, r->id, r->n * sizeof(r->id[0])) == 0;
+}
+
+/* ---- reasons ---- */
+
+static void reason_put(struct etf_buf *b, const struct reason *r)
+{
+	size_t tl = reason_text_len(r);
+	switch (r->kind) {
+	case WISP_EXIT_NORMAL: etf_atom(b, "normal", 6); break;
+	case WISP_EXIT_CODE: etf_int(b, r->code); break;
+	case WISP_EXIT_KILLED: etf_atom(b, "killed", 6); break;
+	case WISP_EXIT_NOPROC: etf_atom(b, "noproc", 6); break;
+	case WISP_EXIT_SHUTDOWN: etf_atom(b, "shutdown", 8); break;
+	case WISP_EXIT_NOCONNECTION: etf_atom(b, "noconnection", 12); break;
+	case WISP_EXIT_TERM:
+		if (tl > 0) {
+			etf_raw(b, r->text, tl);
+			break;
+		}
+		etf_atom(b, "unknown", 7);
+		break;
+	case WISP_EXIT_TRAP:
+	case WISP_EXIT_LIMIT:
+	default:
+		etf_tuple(b, 2);
+		if (r->kind == WISP_EXIT_LIMIT)
+			etf_atom(b, "limit", 5);
+		else
+			etf_atom(b, "trap", 4);
+		etf_binary(b, r->text, (uint32_t)tl);
+		break;
+	}
+}
+
+/* A reason from the wire (the cursor moves past it). -1 if malformed. */
+static int reason_get(struct etf_dec *dd, struct reason *r)
+{
+	static const struct { const char *atom; uint32_t kind; } atoms[] = {
+		{ "normal", WISP_EXIT_NORMAL }, { "killed", WISP_EXIT_KILLED },
+		{ "kill", WISP_EXIT_KILLED }, { "noproc", WISP_EXIT_NOPROC },
+		{ "noconnection", WISP_EXIT_NOCONNECTION }, { "shutdown", WISP_EXIT_SHUTDOWN },
+	};
+	memset(r, 0, sizeof(*r));
+	struct etf_dec t = *dd;
+	const char *a;
+	size_t alen;
+	int64_t v;
+	uint32_t arity;
+	if (etf_get_atom(&t, &a, &alen) == 0) {
+		for (size_t i = 0; i < sizeof(atoms) / sizeof(atoms[0]); i++)
+			if (etf_atom_is(a, alen, atoms[i].atom)) {
+				r->kind = atoms[i].kind;
+				*dd = t;
+				return 0;
+			}
+	} else if (etf_get_int(&t, &v) == 0 && v >= INT32_MIN && v <= INT32_MAX) {
+		r->kind = v == 0 ? WISP_EXIT_NORMAL : WISP_EXIT_CODE;
+		r->code = (int32_t)v;
+		*dd = t;
+		return 0;
+	} else if (etf_tuple_hdr(&t, &arity) == 0 && arity == 2 && etf_get_atom(&t, &a, &alen) == 0 &&
+	           (etf_atom_is(a, alen, "trap") || etf_atom_is(a, alen, "limit"))) {
+		const unsigned char *text;
+		uint32_t tl;
+		if (etf_get_binary(&t, &text, &tl) == 0) {
+			r->kind = etf_atom_is(a, alen, "trap") ? WISP_EXIT_TRAP : WISP_EXIT_LIMIT;
+			size_t n = tl < sizeof(r->text) - 1 ? tl : sizeof(r->text) - 1;
+			memcpy(r->text, text, n);
+			*dd = t;
+			return 0;
+		}
+	}
+	/* Any other term: kept as it is, if it fits. */
+	const unsigned char *start = dd->p;
+	if (etf_skip(dd) != 0)
+		return -1;
+	size_t n = (size_t)(dd->p - start);
+	r->kind = WISP_EXIT_TERM;
+	if (n <= sizeof(r->text)) {
+		memcpy(r->text, start, n);
+		r->code = (int32_t)n;
+	} else {
+		struct etf_buf b = { 0 };
+		etf_tuple(&b, 2);
+		etf_atom(&b, "reason_too_long", 15);
+		etf_uint(&b, n);
+		if (!b.oom && b.len <= sizeof(r->text)) {
+			memcpy(r->text, b.p, b.len);
+			r->code = (int32_t)b.len;
+		}
+		etf_buf_free(&b);
+	}
+	return 0;
+}
+
+/* ---- links and monitors across a node (n->lock held) ---- */
+
+static struct xlink *x_add(struct node *n)
+{
+	if (n->nx == n->capx) {
+		uint32_t cap = n->capx ? n->capx * 2 : 16;
+		struct xlink *v = realloc(n->x, cap * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		n->x = v;
+		n->capx = cap;
+	}
+	struct xlink *x = &n->x[n->nx++];
+	memset(x, 0, sizeof(*x));
+	return x;
+}
+
+static void x_del(struct node *n, struct xlink *x)
+{
+	*x = n->x[--n->nx];
+}
+
+static struct xlink *x_link(struct node *n, uint64_t local, uint64_t remote)
+{
+	for (uint32_t i = 0; i < n->nx; i++)
+		if (n->x[i].kind == X_LINK && n->x[i].local == local && n->x[i].remote == remote)
+			return &n->x[i];
+	return NULL;
+}
+
+static struct xlink *x_mon(struct node *n, enum xkind kind, uint64_t ref)
+{
+	for (uint32_t i = 0; i < n->nx; i++)
+		if (n->x[i].kind == kind && n->x[i].ref == ref)
+			return &n->x[i];
+	return NULL;
+}
+
+static void x_note_link(struct node *n, uint64_t local, uint64_t remote)
+{
+	struct xlink *x = x_link(n, local, remote);
+	if (x == NULL && (x = x_add(n)) != NULL) {
+		x->kind = X_LINK;
+		x->local = local;
+		x->remote = remote;
+	}
+}
+
+static void x_drop_link(struct node *n, uint64_t local, uint64_t remote)
+{
+	struct xlink *x = x_link(n, local, remote);
+	if (x != NULL)
+		x_del(n, x);
+}
+
+/* ---- frames out ---- */
+
+/* Start a frame: length (patched by frame_end) and the pass-through byte. */
+static void frame_begin(struct etf_buf *b)
+{
+	etf_u32(b, 0);
+	etf_u8(b, PASS_THROUGH);
+	etf_u8(b, ETF_VERSION);
+}
+
+static bool frame_end(struct etf_buf *b)
+{
+	if (b->oom || b->len - 4 > DIST_MAX_FRAME)
+		return false;
+	uint32_t n = (uint32_t)(b->len - 4);
+	b->p[0] = (unsigned char)(n >> 24);
+	b->p[1] = (unsigned char)(n >> 16);
+	b->p[2] = (unsigned char)(n >> 8);
+	b->p[3] = (unsigned char)n;
+	return true;
+}
+
+/* The message part of a DATA frame. */
+static bool put_payload(struct dist *d, struct etf_buf *b, const struct msg *m)
+{
+	etf_u8(b, ETF_VERSION);
+	if (m->tag == DIST_TAG_TERM) {
+		struct etf_dec t = { m->data, m->data + m->len };
+		if (m->len < 1 || m->data[0] != ETF_VERSION)
+			return false;
+		t.p++;
+		return etf_copy_mapping_pids(&t, b, pid_from_guest, d) == 0 && t.p == t.end;
+	}
+	etf_tuple(b, m->ref ? 3 : 2);
+	etf_uint(b, m->tag);
+	etf_binary(b, m->data, m->len);
+	if (m->ref)
+		etf_uint(b, m->ref);
+	return true;
+}
+
+/* Encode m (addressed to a process of n) as a frame for a peer with
+ * `flags`; name: a REG_SEND to that name instead. False if it cannot be
+ * (a pid or payload no node can name): it is dropped. */
+static bool encode(struct dist *d, uint64_t flags, const struct msg *m, const char *name,
+                   size_t namelen, struct etf_buf *b)
+{
+	bool payload_exit = flags & DIST_FLAG_EXIT_PAYLOAD;
+	bool ok = true;
+	struct reason r;
+	frame_begin(b);
+	switch (m->kind) {
+	case MSG_DATA:
+		if (name != NULL) {
+			etf_tuple(b, 4);
+			etf_int(b, OP_REG_SEND);
+			ok = put_pid(d, b, m->from);
+			etf_atom(b, "", 0);
+			etf_atom(b, name, namelen);
+		} else if (flags & DIST_FLAG_SEND_SENDER) {
+			etf_tuple(b, 3);
+			etf_int(b, OP_SEND_SENDER);
+			ok = put_pid(d, b, m->from) && put_pid(d, b, m->to);
+		} else {
+			etf_tuple(b, 3);
+			etf_int(b, OP_SEND);
+			etf_atom(b, "", 0);
+			ok = put_pid(d, b, m->to);
+		}
+		return ok && put_payload(d, b, m) && frame_end(b);
+	case SIG_LINK:
+		etf_tuple(b, 3);
+		etf_int(b, OP_LINK);
+		ok = put_pid(d, b, m->from) && put_pid(d, b, m->to);
+		break;
+	case SIG_UNLINK:
+		if (flags & DIST_FLAG_UNLINK_ID) {
+			etf_tuple(b, 4);
+			etf_int(b, OP_UNLINK_ID);
+			etf_uint(b, m->ref);
+		} else {
+			etf_tuple(b, 3);
+			etf_int(b, OP_UNLINK);
+		}
+		ok = put_pid(d, b, m->from) && put_pid(d, b, m->to);
+		break;
+	case SIG_EXIT_LINK:
+	case SIG_EXIT:
+	case SIG_KILL: {
+		bool link = m->kind == SIG_EXIT_LINK;
+		if (m->kind == SIG_KILL) {
+			etf_tuple(b, 4);
+			etf_int(b, OP_EXIT2);
+			ok = put_pid(d, b, m->from) && put_pid(d, b, m->to);
+			etf_atom(b, "kill", 4);
+			break;
+		}
+		msg_get_reason(m, &r);
+		etf_tuple(b, payload_exit ? 3 : 4);
+		etf_int(b, payload_exit ? (link ? OP_PAYLOAD_EXIT : OP_PAYLOAD_EXIT2)
+		                        : (link ? OP_EXIT : OP_EXIT2));
+		ok = put_pid(d, b, m->from) && put_pid(d, b, m->to);
+		if (payload_exit)
+			etf_u8(b, ETF_VERSION);
+		reason_put(b, &r);
+		break;
+	}
+	case SIG_MONITOR:
+	case SIG_DEMONITOR:
+		etf_tuple(b, 4);
+		etf_int(b, m->kind == SIG_MONITOR ? OP_MONITOR_P : OP_DEMONITOR_P);
+		ok = put_pid(d, b, m->from) && put_pid(d, b, m->to);
+		put_local_ref(d, b, m->ref);
+		break;
+	default:
+		return false;
+	}
+	return ok && frame_end(b);
+}
+
+/* The DOWN a local process's end owes a peer's monitor (x): encoded from
+ * the monitor's record. */
+static bool encode_down(struct dist *d, uint64_t flags, const struct xlink *x,
+                        const struct msg *m, struct etf_buf *b)
+{
+	struct reason r;
+	msg_get_reason(m, &r);
+	bool payload = flags & DIST_FLAG_EXIT_PAYLOAD;
+	frame_begin(b);
+	etf_tuple(b, payload ? 4 : 5);
+	etf_int(b, payload ? OP_PAYLOAD_MONITOR_P_EXIT : OP_MONITOR_P_EXIT);
+	bool ok = true;
+	if (x->namelen > 0)
+		etf_atom(b, x->name, x->namelen);
+	else
+		ok = put_pid(d, b, x->local);
+	ok = ok && put_pid(d, b, x->remote);
+	struct etf_ref er = x->eref;
+	er.node = x->ename;
+	etf_ref(b, &er);
+	if (payload)
+		etf_u8(b, ETF_VERSION);
+	reason_put(b, &r);
+	return ok && frame_end(b);
+}
+
+/* ---- losing a node ---- */
+
+static void deliver_or_free(struct dist *d, uint64_t to, struct msg *m)
+{
+	if (m != NULL && !rt_deliver(d->rt, to, m))
+		msg_free(m);
+}
+
+/* Tell the local side of every link and monitor in v that node is lost. */
+static void tell_lost(struct dist *d, struct xlink *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n && d->rt != NULL; i++) {
+		struct xlink *x = &v[i];
+		if (x->local == 0)
+			continue;   /* a monitor of a built-in name */
+		switch (x->kind) {
+		case X_LINK:
+			deliver_or_free(d, x->local, msg_reason(SIG_EXIT_LINK, x->local, x->remote, 0,
+			                                        &reason_noconnection));
+			break;
+		case X_MON_OUT:
+			deliver_or_free(d, x->local, msg_reason(MSG_DOWN, x->local, x->remote, x->ref,
+			                                        &reason_noconnection));
+			break;
+		case X_MON_IN:
+			deliver_or_free(d, x->local, msg_new(SIG_DEMONITOR, x->local, x->remote, 0,
+			                                     x->ref, NULL, 0));
+			break;
+		}
+	}
+}
+
+/* Node n is not reachable (n->lock held): its links, monitors and held
+ * messages are taken out for the caller to answer after unlocking. */
+static void take_lost(struct node *n, struct xlink **v, uint32_t *nv, struct held **pend)
+{
+	*v = n->x;
+	*nv = n->nx;
+	n->x = NULL;
+	n->nx = n->capx = 0;
+	*pend = n->pend;
+	n->pend = n->pend_last = NULL;
+	n->npend = 0;
+}
+
+/* ---- the remote layer's entry points (proc calls them) ---- */
+
+/* Note what m changes in n's links and monitors (n->lock held). For a
+ * DOWN, *down is the peer's monitor it answers (copied), or the DOWN is
+ * not wanted (false). */
+static bool note(struct node *n, const struct msg *m, struct xlink *down)
+{
+	struct xlink *x;
+	switch (m->kind) {
+	case SIG_LINK:
+		x_note_link(n, m->from, m->to);
+		break;
+	case SIG_UNLINK:
+	case SIG_EXIT_LINK:
+		x_drop_link(n, m->from, m->to);
+		break;
+	case SIG_MONITOR:
+		if ((x = x_add(n)) != NULL) {
+			x->kind = X_MON_OUT;
+			x->local = m->from;
+			x->remote = m->to;
+			x->ref = m->ref;
+		}
+		break;
+	case SIG_DEMONITOR:
+		if ((x = x_mon(n, X_MON_OUT, m->ref)) != NULL)
+			x_del(n, x);
+		break;
+	case MSG_DOWN:
+		if ((x = x_mon(n, X_MON_IN, m->tag)) == NULL)
+			return false;
+		*down = *x;
+		x_del(n, x);
+		break;
+	}
+	return true;
+}
+
+/* Keep m (a send to `name` if not NULL) until n is connected (n->lock
+ * held). False: too many held, or no memory (m is not consumed). */
+static bool hold(struct node *n, struct msg *m, const char *name, size_t namelen)
+{
+	struct held *h = n->npend < DIST_MAX_PENDING ? malloc(sizeof(*h)) : NULL;
+	if (h == NULL)
+		return false;
+	h->next = NULL;
+	h->m = m;
+	h->namelen = name ? namelen : 0;
+	if (name)
+		memcpy(h->name, name, namelen);
+	if (n->pend_last)
+		n->pend_last->next = h;
+	else
+		n->pend = h;
+	n->pend_last = h;
+	n->npend++;
+	return true;
+}
+
+/* Encode and write m to n's connection, or hold it while n connects (a
+ * send to an idle node starts connecting). Consumes m. */
+static void route(struct dist *d, struct node *n, struct msg *m, const char *name, size_t namelen)
+{
+	pthread_mutex_lock(&n->lock);
+	if (n->state == NODE_GONE) {
+		pthread_mutex_unlock(&n->lock);
+		if (d->rt != NULL && name == NULL)
+			rt_refuse(d->rt, m);   /* answers a link or monitor: NOPROC */
+		else
+			msg_free(m);
+		return;
+	}
+	struct xlink down;
+	if (name == NULL && !note(n, m, &down)) {
+		pthread_mutex_unlock(&n->lock);
+		msg_free(m);
+		return;
+	}
+	if (m->kind == SIG_UNLINK)
+		m->ref = ++n->unlink_id;
+	if (n->state != NODE_UP) {
+		/* Erlang connects on first use: held until then. (A DOWN owed
+		 * to the peer needs no connection: if there is none, its
+		 * monitor is gone with it.) */
+		bool dial = n->state == NODE_IDLE;
+		if (m->kind != MSG_DOWN && hold(n, m, name, namelen))
+			m = NULL;
+		if (dial)
+			n->state = NODE_CONNECTING;
+		pthread_mutex_unlock(&n->lock);
+		msg_free(m);
+		if (dial)
+			conn_dial(d, n);
+		return;
+	}
+	uint64_t flags = n->conn->peer_flags;
+	pthread_mutex_unlock(&n->lock);
+
+	struct etf_buf b = { 0 };
+	bool ok = m->kind == MSG_DOWN ? encode_down(d, flags, &down, m, &b)
+	                              : encode(d, flags, m, name, namelen, &b);
+	if (ok) {
+		pthread_mutex_lock(&n->lock);
+		if (n->state == NODE_UP)
+			conn_write(n->conn, b.p, b.len);
+		pthread_mutex_unlock(&n->lock);
+	} else if (m->kind == MSG_DATA && m->tag == DIST_TAG_TERM) {
+		fprintf(stderr, "wisp: dist: dropped a message to %.*s: its payload is not one Erlang "
+		        "term in the guest's form (docs/abi.md)\n", (int)n->nlen, n->name);
+	}
+	etf_buf_free(&b);
+	msg_free(m);
+}
+
+static bool remote_deliver(void *ctx, struct msg *m)
+{
+	struct dist *d = ctx;
+	struct node *n = node_of_pid(d, m->to);
+	if (n == NULL || atomic_load(&d->stopping))
+		return false;
+	route(d, n, m, NULL, 0);
+	return true;
+}
+
+static bool remote_alive(void *ctx, uint64_t pid)
+{
+	struct node *n = node_of_pid(ctx, pid);
+	if (n == NULL)
+		return false;
+	pthread_mutex_lock(&n->lock);
+	bool up = n->state == NODE_UP;
+	pthread_mutex_unlock(&n->lock);
+	return up;
+}
+
+/* ---- connections coming and going (conn.c) ---- */
+
+/* Write what was held for n, in order, then mark it UP: sends meanwhile
+ * are held too (n stays CONNECTING), so none overtakes an older one.
+ * Encoding happens outside n's lock (it may take other nodes' locks). */
+static void flush_held(struct dist *d, struct node *n)
+{
+	for (;;) {
+		pthread_mutex_lock(&n->lock);
+		struct held *h = n->pend;
+		n->pend = n->pend_last = NULL;
+		n->npend = 0;
+		if (h == NULL || n->conn == NULL) {
+			if (n->conn != NULL)
+				n->state = NODE_UP;
+			pthread_cond_broadcast(&n->changed);
+			pthread_mutex_unlock(&n->lock);
+			free_held(h);
+			return;
+		}
+		uint64_t flags = n->conn->peer_flags;
+		pthread_mutex_unlock(&n->lock);
+		for (struct held *x = h; x != NULL; x = x->next) {
+			struct etf_buf b = { 0 };
+			if (encode(d, flags, x->m, x->namelen ? x->name : NULL, x->namelen, &b)) {
+				pthread_mutex_lock(&n->lock);
+				if (n->conn != NULL)
+					conn_write(n->conn, b.p, b.len);
+				pthread_mutex_unlock(&n->lock);
+			}
+			etf_buf_free(&b);
+		}
+		free_held(h);
+	}
+}
+
+bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *peer)
+{
+	if (atomic_load(&d->stopping))
+		return false;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return false;
+	c->d = d;
+	c->node = n;
+	c->fd = fd;
+	c->peer_flags = peer->flags;
+	c->last_rx_ms = conn_now_ms();
+	atomic_store(&c->last_tx_ms, c->last_rx_ms);
+	pthread_mutex_lock(&n->lock);
+	if (n->conn != NULL || n->state == NODE_GONE) {
+		pthread_mutex_unlock(&n->lock);
+		free(c);
+		return false;
+	}
+	n->creation = peer->creation;
+	n->conn = c;
+	n->state = NODE_CONNECTING;   /* UP once what was held is written */
+	n->dialing = n->accepting = false;
+	pthread_mutex_unlock(&n->lock);
+	/* Older incarnations of the same name are gone for good. */
+	pthread_mutex_lock(&d->lock);
+	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
+		struct node *o = d->nodes[i - 1];
+		if (o != n && same_name(o, n->name, n->nlen) && o->creation != n->creation &&
+		    o->state != NODE_UP && o->state != NODE_CONNECTING)
+			o->state = NODE_GONE;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (conn_watch(d, c) != 0) {
+		pthread_mutex_lock(&n->lock);
+		n->conn = NULL;
+		n->state = NODE_IDLE;
+		pthread_mutex_unlock(&n->lock);
+		free(c);
+		return false;
+	}
+	flush_held(d, n);
+	return true;
+}
+
+void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *why)
+{
+	struct xlink *v;
+	uint32_t nv;
+	struct held *pend;
+	pthread_mutex_lock(&n->lock);
+	if (dial)
+		n->dialing = false;
+	else
+		n->accepting = false;
+	if (n->conn != NULL || n->dialing || n->accepting) {   /* the other one may win */
+		pthread_mutex_unlock(&n->lock);
+		return;
+	}
+	take_lost(n, &v, &nv, &pend);
+	if (n->state != NODE_GONE)
+		n->state = NODE_IDLE;
+	pthread_cond_broadcast(&n->changed);
+	pthread_mutex_unlock(&n->lock);
+	if (nv > 0 || pend != NULL)
+		fprintf(stderr, "wisp: dist: cannot reach node %.*s: %s\n", (int)n->nlen, n->name, why);
+	free_held(pend);
+	tell_lost(d, v, nv);
+	free(v);
+}
+
+void dist_conn_down(struct dist *d, struct conn *c, const char *why)
+{
+	struct node *n = c->node;
+	struct xlink *v;
+	uint32_t nv;
+	struct held *pend;
+	pthread_mutex_lock(&n->lock);
+	if (n->conn == c) {
+		n->conn = NULL;
+		if (n->state != NODE_GONE)
+			n->state = NODE_IDLE;
+	}
+	take_lost(n, &v, &nv, &pend);
+	pthread_cond_broadcast(&n->changed);
+	pthread_mutex_unlock(&n->lock);
+	if (!atomic_load(&d->stopping))
+		fprintf(stderr, "wisp: dist: node %.*s disconnected: %s\n", (int)n->nlen, n->name, why);
+	free_held(pend);
+	tell_lost(d, v, nv);
+	free(v);
+}
+
+/* ---- frames in ---- */
+
+/* A DATA message for local `to` from the message term at dd. NULL if the
+ * term is malformed (-1 then) or out of memory. */
+static struct msg *msg_of_term(struct dist *d, struct etf_dec *dd, uint64_t to, uint64_t from,
+                               int *bad)
+{
+	*bad = 0;
+	struct etf_dec t = *dd;
+	uint32_t arity, len;
+	uint64_t tag, ref = 0;
+	const unsigned char *data;
+	if (etf_tuple_hdr(&t, &arity) == 0 && (arity == 2 || arity == 3) &&
+	    etf_get_uint(&t, &tag) == 0 && tag != DIST_TAG_TERM &&
+	    etf_get_binary(&t, &data, &len) == 0 &&
+	    (arity == 2 || (etf_get_uint(&t, &ref) == 0 && proc_pid_is_remote(ref))) &&
+	    t.p == t.end) {
+		*dd = t;
+		return msg_new(MSG_DATA, to, from, tag, ref, data, len);
+	}
+	struct etf_buf b = { 0 };
+	etf_u8(&b, ETF_VERSION);
+	if (etf_copy_mapping_pids(dd, &b, pid_to_guest, d) != 0 || dd->p != dd->end) {
+		etf_buf_free(&b);
+		*bad = 1;
+		return NULL;
+	}
+	struct msg *m = NULL;
+	if (b.len <= rt_max_message(d->rt))
+		m = msg_new(MSG_DATA, to, from, DIST_TAG_TERM, 0, b.p, (uint32_t)b.len);
+	etf_buf_free(&b);
+	return m;
+}
+
+static void write_frame(struct node *n, struct etf_buf *b)
+{
+	if (!frame_end(b))
+		return;
+	pthread_mutex_lock(&n->lock);
+	if (n->conn != NULL)
+		conn_write(n->conn, b->p, b->len);
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* The built-in net_kernel: answers {'$gen_call', {From, Tag}, {is_auth, _}}
+ * with {Tag, yes}, which is what net_adm:ping waits for. */
+static void net_kernel(struct dist *d, struct node *n, struct etf_dec *dd)
+{
+	struct etf_dec t = *dd;
+	uint32_t arity;
+	const char *a;
+	size_t alen;
+	struct etf_pid from;
+	if (etf_tuple_hdr(&t, &arity) != 0 || arity != 3 || etf_get_atom(&t, &a, &alen) != 0 ||
+	    !etf_atom_is(a, alen, "$gen_call") || etf_tuple_hdr(&t, &arity) != 0 || arity != 2 ||
+	    etf_get_pid(&t, &from) != 0)
+		return;
+	const unsigned char *tag = t.p;
+	if (etf_skip(&t) != 0)
+		return;
+	size_t taglen = (size_t)(t.p - tag);
+	if (etf_tuple_hdr(&t, &arity) != 0 || arity != 2 || etf_get_atom(&t, &a, &alen) != 0 ||
+	    !etf_atom_is(a, alen, "is_auth"))
+		return;
+	struct etf_buf b = { 0 };
+	frame_begin(&b);
+	etf_tuple(&b, 3);
+	etf_int(&b, OP_SEND);
+	etf_atom(&b, "", 0);
+	etf_pid(&b, &from);
+	etf_u8(&b, ETF_VERSION);
+	etf_tuple(&b, 2);
+	etf_raw(&b, tag, taglen);   /* (gen:call matches the reply by it) */
+	etf_atom(&b, "yes", 3);
+	write_frame(n, &b);
+	etf_buf_free(&b);
+}
+
+/* A MONITOR_P from the peer: From monitors local `to` (or the process
+ * registered as name) with the peer's ref. */
+static void monitor_in(struct dist *d, struct node *n, uint64_t from, struct etf_dec *target,
+                       const struct etf_ref *eref)
+{
+	const char *name = NULL;
+	size_t namelen = 0;
+	uint64_t to = 0;
+	if (etf_get_atom(target, &name, &namelen) == 0) {
+		if (namelen > 255)
+			return;
+		to = rt_whereis(d->rt, name, (uint32_t)namelen);
+	} else if (get_pid(d, target, &to) != 0 || proc_pid_is_remote(to)) {
+		return;
+	}
+	uint64_t ref = rt_ref(d->rt);
+	pthread_mutex_lock(&n->lock);
+	struct xlink *x = x_add(n);
+	if (x != NULL) {
+		x->kind = X_MON_IN;
+		x->local = to;
+		x->remote = from;
+		x->ref = ref;
+		x->eref = *eref;
+		memcpy(x->ename, eref->node, eref->nlen);
+		x->eref.node = NULL;
+		x->namelen = (uint8_t)namelen;
+		if (namelen)
+			memcpy(x->name, name, namelen);
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (x == NULL)
+		return;
+	if (to == 0 && name != NULL && etf_atom_is(name, namelen, "net_kernel"))
+		return;   /* the built-in net_kernel never goes down */
+	struct msg *m = msg_new(SIG_MONITOR, to, from, 0, ref, NULL, 0);
+	if (m != NULL && (to == 0 || !rt_deliver(d->rt, to, m)))
+		rt_refuse(d->rt, m);   /* DOWN noproc, through route() */
+	else if (m == NULL) {
+		pthread_mutex_lock(&n->lock);
+		if ((x = x_mon(n, X_MON_IN, ref)) != NULL)
+			x_del(n, x);
+		pthread_mutex_unlock(&n->lock);
+	}
+}
+
+static void demonitor_in(struct dist *d, struct node *n, uint64_t from, const struct etf_ref *eref)
+{
+	uint64_t local = 0, ref = 0;
+	pthread_mutex_lock(&n->lock);
+	for (uint32_t i = 0; i < n->nx; i++) {
+		struct xlink *x = &n->x[i];
+		if (x->kind == X_MON_IN && x->remote == from && same_eref(x, eref)) {
+			local = x->local;
+			ref = x->ref;
+			x_del(n, x);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (local != 0)
+		deliver_or_free(d, local, msg_new(SIG_DEMONITOR, local, from, 0, ref, NULL, 0));
+}
+
+/* A link's or exit signal's end (EXIT, EXIT2 and their payload forms). */
+static int exit_in(struct dist *d, struct node *n, int op, uint64_t from, uint64_t to,
+                   struct etf_dec *rd)
+{
+	struct reason r;
+	struct etf_dec peek = *rd;
+	const char *a;
+	size_t alen;
+	bool kill = etf_get_atom(&peek, &a, &alen) == 0 && etf_atom_is(a, alen, "kill");
+	if (reason_get(rd, &r) != 0)
+		return -1;
+	if (proc_pid_is_remote(to))
+		return 0;
+	bool link = op == OP_EXIT || op == OP_EXIT_TT || op == OP_PAYLOAD_EXIT ||
+	            op == OP_PAYLOAD_EXIT_TT;
+	struct msg *m;
+	if (link) {
+		pthread_mutex_lock(&n->lock);
+		x_drop_link(n, to, from);
+		pthread_mutex_unlock(&n->lock);
+		m = msg_reason(SIG_EXIT_LINK, to, from, 0, &r);
+	} else if (kill) {
+		m = msg_new(SIG_KILL, to, from, 0, 0, NULL, 0);
+	} else {
+		m = msg_reason(SIG_EXIT, to, from, 0, &r);
+	}
+	deliver_or_free(d, to, m);
+	return 0;
+}
+
+/* Deliver the message term at dd to local `to` from `from`. */
+static int data_in(struct dist *d, uint64_t to, uint64_t from, struct etf_dec *dd)
+{
+	if (to == 0 || proc_pid_is_remote(to))
+		return etf_skip(dd);
+	int bad;
+	struct msg *m = msg_of_term(d, dd, to, from, &bad);
+	if (bad)
+		return -1;
+	deliver_or_free(d, to, m);
+	return 0;
+}
+
+/* The message term after the control one: its version byte. */
+static int payload_start(struct etf_dec *dd)
+{
+	if (etf_peek(dd) != ETF_VERSION)
+		return -1;
+	dd->p++;
+	return 0;
+}
+
+static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
+{
+	struct node *n = c->node;
+	uint32_t arity;
+	int64_t op;
+	uint64_t from = 0, to = 0;
+	struct etf_ref eref;
+	const char *a;
+	size_t alen;
+	if (etf_tuple_hdr(dd, &arity) != 0 || arity < 1 || etf_get_int(dd, &op) != 0)
+		return -1;
+	switch (op) {
+	case OP_SEND:
+	case OP_SEND_TT:
+		if (etf_skip(dd) != 0 || get_pid(d, dd, &to) != 0 ||
+		    (op == OP_SEND_TT && etf_skip(dd) != 0) || payload_start(dd) != 0)
+			return -1;
+		return data_in(d, to, 0, dd);
+	case OP_SEND_SENDER:
+	case OP_SEND_SENDER_TT:
+		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
+		    (op == OP_SEND_SENDER_TT && etf_skip(dd) != 0) || payload_start(dd) != 0)
+			return -1;
+		return data_in(d, to, from, dd);
+	case OP_REG_SEND:
+	case OP_REG_SEND_TT:
+		if (get_pid(d, dd, &from) != 0 || etf_skip(dd) != 0 ||
+		    etf_get_atom(dd, &a, &alen) != 0 || (op == OP_REG_SEND_TT && etf_skip(dd) != 0) ||
+		    payload_start(dd) != 0)
+			return -1;
+		to = alen <= 255 ? rt_whereis(d->rt, a, (uint32_t)alen) : 0;
+		if (to == 0 && etf_atom_is(a, alen, "net_kernel")) {
+			net_kernel(d, n, dd);
+			return etf_skip(dd);
+		}
+		return data_in(d, to, from, dd);
+	case OP_LINK:
+		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0)
+			return -1;
+		if (!proc_pid_is_remote(to)) {
+			pthread_mutex_lock(&n->lock);
+			x_note_link(n, to, from);
+			pthread_mutex_unlock(&n->lock);
+			struct msg *m = msg_new(SIG_LINK, to, from, 0, 0, NULL, 0);
+			if (m != NULL && !rt_deliver(d->rt, to, m))
+				rt_refuse(d->rt, m);   /* EXIT noproc, through route() */
+		}
+		return 0;
+	case OP_UNLINK:
+	case OP_UNLINK_ID: {
+		uint64_t id = 0;
+		if ((op == OP_UNLINK_ID && etf_get_uint(dd, &id) != 0) || get_pid(d, dd, &from) != 0 ||
+		    get_pid(d, dd, &to) != 0)
+			return -1;
+		if (proc_pid_is_remote(to))
+			return 0;
+		pthread_mutex_lock(&n->lock);
+		x_drop_link(n, to, from);
+		pthread_mutex_unlock(&n->lock);
+		deliver_or_free(d, to, msg_new(SIG_UNLINK, to, from, 0, 0, NULL, 0));
+		if (op == OP_UNLINK_ID) {
+			struct etf_buf b = { 0 };
+			frame_begin(&b);
+			etf_tuple(&b, 4);
+			etf_int(&b, OP_UNLINK_ID_ACK);
+			etf_uint(&b, id);
+			put_pid(d, &b, to);
+			put_pid(d, &b, from);
+			write_frame(n, &b);
+			etf_buf_free(&b);
+		}
+		return 0;
+	}
+	case OP_UNLINK_ID_ACK:
+		return 0;
+	case OP_EXIT:
+	case OP_EXIT2:
+	case OP_EXIT_TT:
+	case OP_EXIT2_TT:
+		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
+		    ((op == OP_EXIT_TT || op == OP_EXIT2_TT) && etf_skip(dd) != 0))
+			return -1;
+		return exit_in(d, n, (int)op, from, to, dd);
+	case OP_PAYLOAD_EXIT:
+	case OP_PAYLOAD_EXIT2:
+	case OP_PAYLOAD_EXIT_TT:
+	case OP_PAYLOAD_EXIT2_TT:
+		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
+		    ((op == OP_PAYLOAD_EXIT_TT || op == OP_PAYLOAD_EXIT2_TT) && etf_skip(dd) != 0) ||
+		    payload_start(dd) != 0)
+			return -1;
+		return exit_in(d, n, (int)op, from, to, dd);
+	case OP_MONITOR_P: {
+		if (get_pid(d, dd, &from) != 0)
+			return -1;
+		struct etf_dec target = *dd;
+		if (etf_skip(dd) != 0 || etf_get_ref(dd, &eref) != 0)
+			return -1;
+		monitor_in(d, n, from, &target, &eref);
+		return 0;
+	}
+	case OP_DEMONITOR_P:
+		if (get_pid(d, dd, &from) != 0 || etf_skip(dd) != 0 || etf_get_ref(dd, &eref) != 0)
+			return -1;
+		demonitor_in(d, n, from, &eref);
+		return 0;
+	case OP_MONITOR_P_EXIT:
+	case OP_PAYLOAD_MONITOR_P_EXIT: {
+		/* {_, FromProc, ToPid, Ref[, Reason]}: the DOWN of our monitor. */
+		uint64_t ref;
+		struct reason r;
+		if (etf_skip(dd) != 0 || get_pid(d, dd, &to) != 0 || etf_get_ref(dd, &eref) != 0 ||
+		    (op == OP_PAYLOAD_MONITOR_P_EXIT && payload_start(dd) != 0) ||
+		    reason_get(dd, &r) != 0)
+			return -1;
+		if (!ref_is_local(d, &eref, &ref) || proc_pid_is_remote(to))
+			return 0;
+		pthread_mutex_lock(&n->lock);
+		struct xlink *x = x_mon(n, X_MON_OUT, ref);
+		uint64_t remote = x ? x->remote : 0;
+		if (x != NULL)
+			x_del(n, x);
+		pthread_mutex_unlock(&n->lock);
+		if (remote != 0)
+			deliver_or_free(d, to, msg_reason(MSG_DOWN, to, remote, ref, &r));
+		return 0;
+	}
+	default:
+		/* Operations this node did not advertise (spawn, aliases,
+		 * group leaders): ignored, as an old node would. */
+		return 0;
+	}
+}
+
+int dist_frame(struct dist *d, struct conn *c, const unsigned char *p, size_t len)
+{
+	if (len < 2 || p[0] != PASS_THROUGH || p[1] != ETF_VERSION)
+		return -1;
+	struct etf_dec dd = { p + 2, p + len };
+	if (d->rt == NULL)
+		return 0;
+	return control(d, c, &dd);
+}
+
+/* ---- the node ---- */
+
+static int remote_attach(void *ctx, struct rt *rt, char *err, size_t errlen)
+{
+	struct dist *d = ctx;
+	d->rt = rt;
+	int rc = conn_start(d, err, errlen);
+	if (rc != 0) {
+		d->rt = NULL;
+		return rc;
+	}
+	for (char **c = d->connect; c != NULL && *c != NULL; c++) {
+		char e[256];
+		if (dist_connect(d, *c, strlen(*c), e, sizeof(e)) != 0)
+			fprintf(stderr, "wisp: dist: --connect %s: %s\n", *c, e);
+	}
+	return 0;
+}
+
+static void remote_detach(void *ctx)
+{
+	struct dist *d = ctx;
+	atomic_store(&d->stopping, true);
+	conn_stop(d);
+	d->rt = NULL;
+}
+
+const struct proc_remote *dist_remote(struct dist *d)
+{
+	return &d->remote;
+}
+
+const char *dist_node_name(const struct dist *d)
+{
+	return d->name;
+}
+
+/* Split "alive@host" (or "alive", host added) into d's names. */
+static int set_name(struct dist *d, const struct dist_config *cfg, char *err, size_t errlen)
+{
+	const char *at = strchr(cfg->name, '@');
+	size_t alen = at ? (size_t)(at - cfg->name) : strlen(cfg->name);
+	if (alen == 0 || alen >= sizeof(d->alive)) {
+		snprintf(err, errlen, "bad node name '%s': expected NAME or NAME@HOST", cfg->name);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < alen; i++) {
+		unsigned char ch = (unsigned char)cfg->name[i];
+		if (!(ch == '_' || ch == '-' || (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= 'A' && ch <= 'Z'))) {
+			snprintf(err, errlen, "bad node name '%s': the name before '@' may hold "
+			         "letters, digits, '_' and '-'", cfg->name);
+			return -EINVAL;
+		}
+	}
+	memcpy(d->alive, cfg->name, alen);
+	if (at != NULL) {
+		snprintf(d->host, sizeof(d->host), "%s", at + 1);
+	} else {
+		char h[256];
+		if (gethostname(h, sizeof(h)) != 0)
+			snprintf(h, sizeof(h), "localhost");
+		h[sizeof(h) - 1] = '\0';
+		if (!cfg->longnames) {
+			char *dot = strchr(h, '.');
+			if (dot)
+				*dot = '\0';
+		}
+		snprintf(d->host, sizeof(d->host), "%s", h);
+	}
+	if (d->host[0] == '\0' || (!cfg->longnames && strchr(d->host, '.') != NULL)) {
+		snprintf(err, errlen, "bad node name '%s': with --sname the host must not hold "
+		         "dots (use --name for a full host name)", cfg->name);
+		return -EINVAL;
+	}
+	int n = snprintf(d->name, sizeof(d->name), "%s@%s", d->alive, d->host);
+	if (n < 0 || (size_t)n >= sizeof(d->name)) {
+		snprintf(err, errlen, "node name too long");
+		return -EINVAL;
+	}
+	d->nlen = (size_t)n;
+	return 0;
+}
+
+static char **copy_strings(const char *const *v, int n)
+{
+	char **c = calloc((size_t)n + 1, sizeof(*c));
+	for (int i = 0; c != NULL && i < n; i++)
+		if ((c[i] = strdup(v[i])) == NULL)
+			return c;   /* (the list ends early: freed by dist_free) */
+	return c;
+}
+
+int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t errlen)
+{
+	struct dist *d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->cfg = *cfg;
+	d->listen_fd = d->epmd_fd = d->epfd = d->evfd = -1;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->hs_done, NULL);
+	d->nodes = calloc(DIST_MAX_NODES, sizeof(*d->nodes));
+	d->connect = copy_strings(cfg->connect, cfg->nconnect);
+	if (d->cfg.ticktime_s == 0)
+		d->cfg.ticktime_s = 60;
+	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
+	                                  remote_alive, d };
+	int rc = d->nodes == NULL || d->connect == NULL ? -ENOMEM : set_name(d, cfg, err, errlen);
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	if (rc == 0 && (strlen(cfg->cookie) == 0 || strlen(cfg->cookie) >= sizeof(d->cookie))) {
+		snprintf(err, errlen, "the cookie must hold 1 to 255 bytes");
+		rc = -EINVAL;
+	}
+	if (rc == 0) {
+		snprintf(d->cookie, sizeof(d->cookie), "%s", cfg->cookie);
+		rc = conn_listen(d, err, errlen);
+	}
+	if (rc == 0 && !cfg->no_epmd) {
+		d->epmd_port = cfg->epmd_port;
+		if (d->epmd_port == 0 && (rc = epmd_parse_port(getenv("ERL_EPMD_PORT"), &d->epmd_port)) != 0)
+			snprintf(err, errlen, "ERL_EPMD_PORT is not a port number");
+		if (rc == 0)
+			rc = epmd_ensure_running(d->epmd_port, err, errlen);
+		if (rc == 0)
+			rc = epmd_register(d->epmd_port, d->alive, d->port, &d->epmd_fd, &d->creation,
+			                   err, errlen);
+	}
+	if (rc == 0 && cfg->no_epmd) {
+		/* No EPMD to hand out creations: a random one, never 0..3 (which
+		 * old nodes give special meanings). */
+		while (d->creation < 4)
+			if (getentropy(&d->creation, sizeof(d->creation)) != 0)
+				d->creation = (uint32_t)getpid() ^ (uint32_t)conn_now_ms();
+	}
+	/* (The caller's strings are copied; none is kept.) */
+	d->cfg.name = d->cfg.cookie = NULL;
+	d->cfg.connect = NULL;
+	if (rc != 0) {
+		dist_free(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+void dist_free(struct dist *d)
+{
+	if (d == NULL)
+		return;
+	if (d->io_started)
+		remote_detach(d);
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	if (d->epmd_fd >= 0)
+		close(d->epmd_fd);
+	uint32_t n = d->nodes ? atomic_load(&d->nnodes) : 0;
+	for (uint32_t i = 0; i < n; i++)
+		node_free(d->nodes[i]);
+	free(d->nodes);
+	for (char **c = d->connect; c != NULL && *c != NULL; c++)
+		free(*c);
+	free(d->connect);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->hs_done);
+	free(d);
+}
+
+/* ---- for the host layer ---- */
+
+int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen,
+                    const char *name, size_t namelen, uint64_t tag, uint64_t ref,
+                    const void *data, uint32_t len)
+{
+	if (namelen == 0 || namelen > 255 || nlen == 0 || memchr(node, '@', nlen) == NULL)
+		return -EINVAL;
+	if (tag == DIST_TAG_TERM) {
+		struct etf_dec t = { data, (const unsigned char *)data + len };
+		if (len < 1 || ((const unsigned char *)data)[0] != ETF_VERSION)
+			return -EINVAL;
+		t.p++;
+		if (etf_skip(&t) != 0 || t.p != t.end)
+			return -EINVAL;
+	}
+	if (nlen == d->nlen && memcmp(node, d->name, nlen) == 0) {
+		/* This node: as a local send to the name. */
+		uint64_t to = rt_whereis(d->rt, name, (uint32_t)namelen);
+		struct msg *m = to ? msg_new(MSG_DATA, to, from, tag, ref, data, len) : NULL;
+		if (m != NULL && !rt_deliver(d->rt, to, m))
+			msg_free(m);
+		return 0;
+	}
+	struct node *n = node_current(d, node, nlen);
+	if (n == NULL)
+		return -ENOMEM;
+	struct msg *m = msg_new(MSG_DATA, 0, from, tag, ref, data, len);
+	if (m == NULL)
+		return -ENOMEM;
+	route(d, n, m, name, namelen);
+	return 0;
+}
+
+size_t dist_nodes(struct dist *d, char *buf, size_t cap)
+{
+	size_t need = 0;
+	pthread_mutex_lock(&d->lock);
+	for (uint32_t i = 0; i < atomic_load(&d->nnodes); i++) {
+		struct node *n = d->nodes[i];
+		if (n->state != NODE_UP)
+			continue;
+		if (need + n->nlen + 1 <= cap) {
+			memcpy(buf + need, n->name, n->nlen);
+			buf[need + n->nlen] = '\0';
+		}
+		need += n->nlen + 1;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return need;
+}
+
+size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap)
+{
+	const char *name = d->name;
+	size_t n = d->nlen;
+	struct node *node = node_of_pid(d, pid);
+	if (proc_pid_is_remote(pid)) {
+		if (node == NULL)
+			return 0;
+		name = node->name;
+		n = node->nlen;
+	}
+	if (cap > 0)
+		memcpy(buf, name, n < cap ? n : cap);
+	return n;
+}
+
+int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_t errlen)
+{
+	if (nlen == 0 || memchr(node, '@', nlen) == NULL || nlen >= 256) {
+		snprintf(err, errlen, "bad node name '%.*s': expected NAME@HOST", (int)nlen, node);
+		return -EINVAL;
+	}
+	/* name@host:port (EPMD-less) */
+	const char *colon = memchr(node, ':', nlen);
+	uint16_t port = 0;
+	size_t namelen = nlen;
+	if (colon != NULL) {
+		namelen = (size_t)(colon - node);
+		char num[8] = { 0 };
+		size_t pl = nlen - namelen - 1;
+		if (pl == 0 || pl >= sizeof(num)) {
+			snprintf(err, errlen, "bad port in '%.*s'", (int)nlen, node);
+			return -EINVAL;
+		}
+		memcpy(num, colon + 1, pl);
+		char *end;
+		long p = strtol(num, &end, 10);
+		if (*end != '\0' || p < 1 || p > 65535) {
+			snprintf(err, errlen, "bad port in '%.*s'", (int)nlen, node);
+			return -EINVAL;
+		}
+		port = (uint16_t)p;
+	}
+	if (namelen == d->nlen && memcmp(node, d->name, namelen) == 0)
+		return 0;
+	struct node *n = node_current(d, node, namelen);
+	if (n == NULL) {
+		snprintf(err, errlen, "too many nodes");
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&n->lock);
+	if (port)
+		n->port_hint = port;
+	bool dial = n->state == NODE_IDLE;
+	if (dial)
+		n->state = NODE_CONNECTING;
+	pthread_mutex_unlock(&n->lock);
+	if (dial)
+		conn_dial(d, n);
+	pthread_mutex_lock(&n->lock);
+	while (n->state == NODE_CONNECTING)
+		pthread_cond_wait(&n->changed, &n->lock);
+	bool up = n->state == NODE_UP;
+	pthread_mutex_unlock(&n->lock);
+	if (!up) {
+		snprintf(err, errlen, "cannot connect to %.*s", (int)namelen, node);
+		return -EHOSTUNREACH;
+	}
+	return 0;
+}
+
+/* Append the term at t to buf (at *o of cap), as Erlang prints the
+ * common cases; depth bounds the recursion. -1 if malformed. */
+static int print_term(struct etf_dec *t, char *buf, size_t cap, size_t *o, int depth)
+{
+#define OUT(...) do { if (*o < cap) { int k_ = snprintf(buf + *o, cap - *o, __VA_ARGS__); \
+	*o += k_ > 0 && (size_t)k_ < cap - *o ? (size_t)k_ : cap - *o; } } while (0)
+	const char *a;
+	size_t alen;
+	int64_t v;
+	uint32_t n;
+	const unsigned char *bin;
+	int tag = etf_peek(t);
+	if (etf_get_atom(t, &a, &alen) == 0) {
+		OUT("%.*s", (int)alen, a);
+	} else if (etf_get_int(t, &v) == 0) {
+		OUT("%lld", (long long)v);
+	} else if (etf_get_binary(t, &bin, &n) == 0) {
+		OUT("<<\"");
+		for (uint32_t i = 0; i < n && i < 80; i++)
+			OUT(bin[i] >= 32 && bin[i] < 127 && bin[i] != '"' ? "%c" : "\\x%02x", bin[i]);
+		OUT(n > 80 ? "...\">>" : "\">>");
+	} else if (depth < 16 && (tag == ETF_SMALL_TUPLE || tag == ETF_LARGE_TUPLE ||
+	                          tag == ETF_LIST || tag == ETF_NIL)) {
+		bool tuple = tag == ETF_SMALL_TUPLE || tag == ETF_LARGE_TUPLE;
+		if ((tuple ? etf_tuple_hdr(t, &n) : etf_list_hdr(t, &n)) != 0)
+			return -1;
+		OUT(tuple ? "{" : "[");
+		for (uint32_t i = 0; i < n; i++) {
+			if (i > 0)
+				OUT(",");
+			if (print_term(t, buf, cap, o, depth + 1) != 0)
+				return -1;
+		}
+		if (!tuple && n > 0) {
+			if (etf_peek(t) == ETF_NIL) {
+				t->p++;
+			} else {
+				OUT("|");
+				if (print_term(t, buf, cap, o, depth + 1) != 0)
+					return -1;
+			}
+		}
+		OUT(tuple ? "}" : "]");
+	} else if (etf_skip(t) == 0) {
+		OUT("...");
+	} else {
+		return -1;
+	}
+	return 0;
+#undef OUT
+}
+
+void dist_print_term(const void *term, size_t len, char *buf, size_t cap)
+{
+	if (cap == 0)
+		return;
+	buf[0] = '\0';
+	struct etf_dec t = { term, (const unsigned char *)term + len };
+	size_t o = 0;
+	if (print_term(&t, buf, cap, &o, 0) != 0)
+		snprintf(buf, cap, "(a malformed term)");
+}

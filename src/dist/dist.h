@@ -1,0 +1,74 @@
+/*
+ * dist.h — this runtime as a node of an Erlang cluster (see dist.c).
+ *
+ * The embedder (src/cli) makes a node from its options with dist_new(),
+ * hands dist_remote(d) to the runtime (rt_config.remote), and frees it
+ * with dist_free() after the run. The host layer's guest calls (sending to
+ * a name on a node, listing nodes) reach the node through the functions
+ * below, on a process's fiber.
+ *
+ * Error convention: 0 or a negative errno, with a message where the
+ * caller passes a buffer.
+ */
+#ifndef WISP_DIST_H
+#define WISP_DIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proc/proc.h"
+
+/* The message tag of a payload that is one Erlang term (version byte 131
+ * first): what a process of another language sends that is not
+ * {Tag, Binary}, and what a guest sends to have its payload go as the term
+ * itself (docs/abi.md, "Erlang terms in messages"). */
+#define DIST_TAG_TERM 0x7fffffffffff7465ull
+
+struct dist_config {
+	const char *name;          /* "alive@host", or "alive" (host added) */
+	bool longnames;            /* --name (a full host name) or --sname */
+	const char *cookie;
+	uint16_t port_min, port_max;   /* where to listen (0, 0: any port) */
+	bool no_epmd;              /* EPMD-less: peers are named name@host:port */
+	uint16_t epmd_port;        /* 0: ERL_EPMD_PORT or 4369 */
+	uint32_t ticktime_s;       /* 0: 60, as OTP's net_ticktime */
+	const char *const *connect;    /* nodes to connect to at start */
+	int nconnect;
+};
+
+struct dist;
+
+/* A node: listening, registered with EPMD (started if absent, as erl
+ * does) unless no_epmd. */
+int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t errlen);
+void dist_free(struct dist *d);
+/* What the runtime calls (rt_config.remote). */
+const struct proc_remote *dist_remote(struct dist *d);
+
+/* This node's full name. */
+const char *dist_node_name(const struct dist *d);
+
+/* ---- for the host layer (guest calls) ---- */
+
+/* Send {tag, data} (or the term in data, for DIST_TAG_TERM) to the process
+ * registered as `name` on `node` (from `from`, a local pid). A node that
+ * cannot be reached drops it, as Erlang does. -EINVAL for a bad node name
+ * or a payload that is not one term. */
+int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen,
+                    const char *name, size_t namelen, uint64_t tag, uint64_t ref,
+                    const void *data, uint32_t len);
+/* Names of the connected nodes, NUL-separated, into buf (at most cap
+ * bytes); returns the bytes needed for all of them. */
+size_t dist_nodes(struct dist *d, char *buf, size_t cap);
+/* The node name of a pid (local or remote) into buf; its length. */
+size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap);
+/* Connect to node now (as net_kernel:connect_node): 0 once connected,
+ * -EHOSTUNREACH (with a message) if it cannot be. Blocks the caller. */
+int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_t errlen);
+
+/* A reason in the external format (as in struct reason, kind TERM) as
+ * Erlang would print it, into buf. */
+void dist_print_term(const void *term, size_t len, char *buf, size_t cap);
+
+#endif

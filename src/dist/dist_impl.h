@@ -1,0 +1,160 @@
+/*
+ * dist_impl.h — the node's state, shared by dist.c (nodes, routing,
+ * control messages) and conn.c (sockets, the I/O thread, handshakes).
+ *
+ * Locks, in the order they may be taken: d->lock (the node table's names,
+ * the handshake list), then one node's lock (its connection, output,
+ * pending messages, pid names, links and monitors). Nothing is delivered
+ * into the runtime while a node's lock is held: delivering can come back
+ * here (a refused link answers through the remote layer).
+ */
+#ifndef WISP_DIST_IMPL_H
+#define WISP_DIST_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "dist.h"
+#include "etf.h"
+#include "handshake.h"
+
+#define DIST_MAX_NODES 65536u   /* incarnations of nodes known in one run */
+#define DIST_HANDLE_BITS 40     /* remote pid: 1 | node index (23) | handle (40) */
+#define DIST_MAX_PENDING 4096   /* messages held for a node being connected */
+#define DIST_MAX_FRAME (64u << 20 | 4096u)   /* refused beyond: the peer is broken */
+
+enum node_state {
+	NODE_IDLE,        /* not connected (never, or lost): a send connects */
+	NODE_CONNECTING,
+	NODE_UP,
+	NODE_GONE,        /* an older incarnation: its processes are dead */
+};
+
+/* A link or monitor between a local and a remote process, kept so that
+ * losing the node can tell every local side (noconnection). */
+enum xkind { X_LINK, X_MON_OUT, X_MON_IN };
+struct xlink {
+	enum xkind kind;
+	uint64_t local, remote;
+	uint64_t ref;             /* MON_OUT/MON_IN: the local monitor ref */
+	struct etf_ref eref;      /* MON_IN: the peer's ref (node in ename) */
+	char ename[256];
+	char name[256];           /* MON_IN by name: the name monitored */
+	uint8_t namelen;
+};
+
+struct conn;
+
+/* A message held while its node is being connected. */
+struct held {
+	struct held *next;
+	struct msg *m;
+	size_t namelen;           /* a send to a registered name: > 0 */
+	char name[256];
+};
+
+struct node {
+	uint32_t index;
+	char name[256];
+	size_t nlen;
+	uint32_t creation;        /* 0: not known yet */
+	uint16_t port_hint;       /* EPMD-less: name@host:port */
+	pthread_mutex_t lock;
+	enum node_state state;
+	struct conn *conn;        /* UP: the connection */
+	bool dialing;             /* a connect attempt of ours is running */
+	bool accepting;           /* a peer's attempt was answered "ok" */
+	pthread_cond_t changed;   /* state changes (dist_connect waits) */
+	struct held *pend, *pend_last;  /* CONNECTING: held for it */
+	uint32_t npend;
+	/* Its processes' names: (serial << 32 | id) <-> handle (1-based). */
+	uint64_t *keys;           /* by handle - 1 */
+	uint64_t nkeys, capkeys;
+	uint32_t *slots;          /* open addressing: handle, 0 = empty */
+	uint64_t capslots;
+	/* Links and monitors across this node. */
+	struct xlink *x;
+	uint32_t nx, capx;
+	uint64_t unlink_id;
+};
+
+struct conn {
+	struct dist *d;
+	struct node *node;
+	int fd;
+	uint64_t peer_flags;
+	/* output, under node->lock */
+	unsigned char *out;
+	size_t outlen, outoff, outcap;
+	bool polling_out;         /* EPOLLOUT asked for */
+	_Atomic int64_t last_tx_ms;
+	/* input: the I/O thread's alone */
+	unsigned char *in;
+	size_t inlen, incap;
+	int64_t last_rx_ms;
+	atomic_bool dead;         /* the peer stopped reading: drop it */
+};
+
+struct dist {
+	struct dist_config cfg;
+	char name[256];           /* alive@host */
+	size_t nlen;
+	char alive[256], host[256];
+	char cookie[256];
+	uint32_t creation;
+	int listen_fd;
+	uint16_t port;
+	uint16_t epmd_port;
+	int epmd_fd;              /* the registration (-1: none) */
+	struct proc_remote remote;
+	struct rt *rt;            /* attached runtime (NULL before/after) */
+	atomic_bool stopping;
+	/* the I/O thread */
+	int epfd, evfd;
+	pthread_t io;
+	bool io_started;
+	/* node table: nodes[i - 1] for index i; never shrinks while the node
+	 * lives, so a lookup by index needs no lock */
+	pthread_mutex_t lock;
+	_Atomic(struct node *) *nodes;
+	_Atomic uint32_t nnodes;
+	/* handshakes in flight (threads), so stopping can wait for them */
+	uint32_t handshakes;
+	pthread_cond_t hs_done;
+	int hs_fds[64];
+	uint32_t nhs_fds;
+	char **connect;           /* cfg.connect, copied */
+};
+
+/* ---- dist.c, for conn.c ---- */
+
+/* A connection to node n is up (handshake done): take it. False: refused
+ * (stopping, or another connection won); the caller closes fd. */
+bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *peer);
+/* A connection attempt to n failed: ours (dial) or the peer's we had
+ * answered "ok". Unless the other attempt is still running or won, n is
+ * not reachable: held messages are dropped, links and monitors told. */
+void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *why);
+/* c is lost (closed, broken, silent): tell every local side. The I/O
+ * thread calls it; c is freed after. */
+void dist_conn_down(struct dist *d, struct conn *c, const char *why);
+/* One frame from c (without its length), handled. -1: malformed, the
+ * connection must close. */
+int dist_frame(struct dist *d, struct conn *c, const unsigned char *p, size_t len);
+/* The node named name (created if new) — for an accepted handshake. */
+struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation);
+
+/* ---- conn.c, for dist.c ---- */
+
+int conn_listen(struct dist *d, char *err, size_t errlen);
+int conn_start(struct dist *d, char *err, size_t errlen);
+void conn_stop(struct dist *d);
+/* Start connecting to n (state CONNECTING already set, lock not held). */
+void conn_dial(struct dist *d, struct node *n);
+/* Queue bytes on c (node lock held); written now if the socket takes them. */
+void conn_write(struct conn *c, const void *p, size_t len);
+/* Register c with the I/O thread. */
+int conn_watch(struct dist *d, struct conn *c);
+int64_t conn_now_ms(void);
+
+#endif
