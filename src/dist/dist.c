@@ -751,6 +751,10 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		return;
 	}
 	struct xlink down;
+	if (getenv("WISP_DIST_TRACE"))
+		fprintf(stderr, "route kind %u to %llx from %llx tag %llx node %u nx %u\n", m->kind,
+		        (unsigned long long)m->to, (unsigned long long)m->from,
+		        (unsigned long long)m->tag, n->index, n->nx);
 	if (name == NULL && !note(n, m, &down)) {
 		pthread_mutex_unlock(&n->lock);
 		msg_free(m);
@@ -1036,6 +1040,9 @@ static void monitor_in(struct dist *d, struct node *n, uint64_t from, struct etf
 		return;
 	}
 	uint64_t ref = rt_ref(d->rt);
+	if (getenv("WISP_DIST_TRACE"))
+		fprintf(stderr, "monitor_in from %llx to %llx ref %llx node %u\n",
+		        (unsigned long long)from, (unsigned long long)to, (unsigned long long)ref, n->index);
 	pthread_mutex_lock(&n->lock);
 	struct xlink *x = x_add(n);
 	if (x != NULL) {
@@ -1147,6 +1154,8 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 	size_t alen;
 	if (etf_tuple_hdr(dd, &arity) != 0 || arity < 1 || etf_get_int(dd, &op) != 0)
 		return -1;
+	if (getenv("WISP_DIST_TRACE"))
+		fprintf(stderr, "control op %lld arity %u\n", (long long)op, arity);
 	switch (op) {
 	case OP_SEND:
 	case OP_SEND_TT:
@@ -1272,6 +1281,12 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 
 int dist_frame(struct dist *d, struct conn *c, const unsigned char *p, size_t len)
 {
+	if (getenv("WISP_DIST_TRACE")) {
+		fprintf(stderr, "frame %zu:", len);
+		for (size_t i = 0; i < len && i < 48; i++)
+			fprintf(stderr, " %u", p[i]);
+		fprintf(stderr, "\n");
+	}
 	if (len < 2 || p[0] != PASS_THROUGH || p[1] != ETF_VERSION)
 		return -1;
 	struct etf_dec dd = { p + 2, p + len };

@@ -1,0 +1,340 @@
+"""Distribution (issue 13): wisp nodes with each other and with real BEAM
+nodes, over loopback, with a private EPMD per test (ERL_EPMD_PORT), so no
+test touches a system EPMD or another test's nodes.
+
+The guest is tests/guests/c/dist_node.c (its header lists what it answers).
+The BEAM side runs `erl -sname ... -eval`, printing what it saw; both sides'
+outputs are asserted.
+"""
+import hashlib
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import WISP
+
+pytestmark = pytest.mark.skipif(shutil.which("erl") is None or shutil.which("epmd") is None,
+                                reason="needs erlang-nox (erl, epmd)")
+
+COOKIE = "wisp-test-cookie"
+HOST = socket.gethostname().split(".")[0]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """A `wisp run` node whose stdout is read line by line."""
+
+    def __init__(self, args, env):
+        self.proc = subprocess.Popen([str(WISP), *map(str, args)], env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lines = queue.Queue()
+        self.seen = []
+        self.err = None
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_line(self, pattern, timeout=20):
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        for line in self.seen:
+            if rx.search(line):
+                return line
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.05, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen.append(line)
+            if rx.search(line):
+                return line
+        raise AssertionError(f"no line matching {pattern!r}; seen: {self.seen}; "
+                             f"stderr: {self.stderr_now()}")
+
+    def stderr_now(self):
+        if self.proc.poll() is None:
+            return "(running)"
+        return self.proc.stderr.read()
+
+    def stop(self):
+        if self.err is not None:
+            return self.err
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return self.err
+
+
+class Cluster:
+    def __init__(self, tmp_path, cache, build_proc):
+        self.epmd_port = free_port()
+        self.env = dict(os.environ)
+        self.env.update(ERL_EPMD_PORT=str(self.epmd_port), WISP_CACHE_DIR=str(cache),
+                        WISP_BACKGROUND_COMPILE="0", HOME=str(tmp_path))
+        self.guest = build_proc("dist_node.c")
+        self.nodes = []
+        self.tmp = tmp_path
+
+    def wisp(self, name, *args, extra=()):
+        n = Node(["run", "--sname", name, "--cookie", COOKIE, *extra, self.guest, *args],
+                 self.env)
+        self.nodes.append(n)
+        return n
+
+    def erl(self, name, expr, cookie=COOKIE, timeout=60):
+        """Run expr on a fresh BEAM node; its stdout."""
+        r = subprocess.run(["erl", "-sname", name, "-setcookie", cookie, "-noshell",
+                            "-eval", expr + ", init:stop().", ],
+                           env=self.env, capture_output=True, text=True, timeout=timeout)
+        return r.stdout + r.stderr
+
+    def close(self):
+        errs = [n.stop() for n in self.nodes]
+        subprocess.run(["epmd", "-port", str(self.epmd_port), "-kill"], env=self.env,
+                       capture_output=True, timeout=10)
+        return errs
+
+
+@pytest.fixture
+def cluster(tmp_path, shared_cache, build_proc):
+    c = Cluster(tmp_path, shared_cache, build_proc)
+    yield c
+    c.close()
+
+
+def node(name):
+    return f"{name}@{HOST}"
+
+
+def test_beam_pings_sends_and_sees_a_visible_node(cluster):
+    w = cluster.wisp("w1", "serve")
+    w.wait_line(r"^ready w1@")
+    out = cluster.erl("e1", f"""
+        W = '{node('w1')}',
+        io:format("ping ~p~n", [net_adm:ping(W)]),
+        io:format("visible ~p~n", [lists:member(W, nodes())]),
+        {{echo, W}} ! {{5, <<"hello">>}},
+        receive M -> io:format("got ~p~n", [M]) after 5000 -> io:format("timeout~n") end""")
+    assert "ping pong" in out
+    assert "visible true" in out, out   # nodes(), not only nodes(hidden)
+    assert 'got {6,<<"hello">>}' in out, out
+
+
+def test_wisp_to_wisp_by_name_link_and_trap_reason(cluster):
+    a = cluster.wisp("wa", "serve")
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wb", "client", node("wa"))
+    assert b.wait_line(r"^reply") == "reply 6 hello"
+    # The linked echo trapped: the client (trapping exits) gets its real reason.
+    line = b.wait_line(r"^exit ")
+    assert line.startswith(f"exit {node('wa')} 2 unreachable"), line
+    assert b.proc.wait(timeout=20) == 0
+
+
+def test_beam_links_monitors_and_kills(cluster):
+    w = cluster.wisp("w2", "serve")
+    w.wait_line(r"^ready")
+    out = cluster.erl("e2", f"""
+        W = '{node('w2')}',
+        process_flag(trap_exit, true),
+        {{echo, W}} ! {{150, <<>>}},
+        P = receive {{pid, Pid}} -> Pid after 5000 -> none end,
+        io:format("pid node ~p~n", [node(P)]),
+        link(P),
+        Ref = erlang:monitor(process, P),
+        P ! {{120, <<>>}},
+        receive {{'EXIT', P, R1}} -> io:format("exit ~p~n", [R1]) after 5000 -> io:format("noexit~n") end,
+        receive {{'DOWN', Ref, process, P, R2}} -> io:format("down ~p~n", [R2]) after 5000 -> io:format("nodown~n") end,
+        receive {{'EXIT', P2, R3}} -> io:format("late ~p ~p~n", [P2, R3]) after 300 -> ok end""")
+    assert f"pid node '{node('w2')}'" in out or f"pid node {node('w2')}" in out, out
+    assert "exit {trap,<<\"unreachable" in out, out
+    assert "down {trap,<<\"unreachable" in out, out
+
+
+def test_beam_exit_reasons_reach_wisp(cluster):
+    w = cluster.wisp("w3", "serve")
+    w.wait_line(r"^ready")
+    out = cluster.erl("e3", f"""
+        W = '{node('w3')}',
+        {{echo, W}} ! {{150, <<>>}},
+        P = receive {{pid, Pid}} -> Pid after 5000 -> none end,
+        Me = self(),
+        %% A process linked to the wisp echo (which traps exits) ends with a
+        %% reason of its own; another is monitored by echo and killed.
+        A = spawn(fun() -> link(P), Me ! linked, receive go -> exit(my_reason) end end),
+        receive linked -> ok end,
+        A ! go,
+        B = spawn(fun() -> P ! {{110, <<>>}}, receive never -> ok end end),
+        timer:sleep(300),
+        exit(B, kill),
+        %% exit(P, kill) from Erlang kills it, trapping or not.
+        timer:sleep(300),
+        exit(P, kill),
+        timer:sleep(300),
+        io:format("done~n")""")
+    # my_reason as a term: SMALL_ATOM_UTF8 'my_reason'.
+    w.wait_line(r"^exit " + node("e3") + r" 8 7709" + "my_reason".encode().hex())
+    w.wait_line(r"^down " + node("e3") + r" 3 $")   # killed
+    assert w.proc.wait(timeout=20) != 0    # killed by exit(P, kill)
+
+
+def test_node_that_stops_answering_is_down_after_the_tick_time(cluster):
+    a = cluster.wisp("wt1", "serve", extra=("--net-ticktime", "4"))
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wt2", "watch", node("wt1"), extra=("--net-ticktime", "4"))
+    b.wait_line(r"^watching")
+    a.proc.send_signal(signal.SIGSTOP)      # silent, connection still open
+    t0 = time.monotonic()
+    line = b.wait_line(r"^down ", timeout=30)
+    assert line == "down 7", line          # NOCONNECTION
+    assert time.monotonic() - t0 < 15
+    a.proc.send_signal(signal.SIGCONT)
+
+
+def test_killed_node_gives_noconnection(cluster):
+    a = cluster.wisp("wk1", "serve")
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wk2", "watch", node("wk1"))
+    b.wait_line(r"^watching")
+    a.proc.kill()
+    assert b.wait_line(r"^down ") == "down 7"
+    assert b.proc.wait(timeout=20) == 0
+
+
+def test_wrong_cookie_is_refused_and_the_node_lives(cluster):
+    w = cluster.wisp("w4", "serve")
+    w.wait_line(r"^ready")
+    out = cluster.erl("e4", f"io:format(\"ping ~p~n\", [net_adm:ping('{node('w4')}')])",
+                      cookie="not-the-cookie")
+    assert "ping pang" in out, out
+    out = cluster.erl("e5", f"io:format(\"ping ~p~n\", [net_adm:ping('{node('w4')}')])")
+    assert "ping pong" in out, out
+    assert w.proc.poll() is None
+    err = cluster.nodes[0].stop()
+    assert "cookie" in err, err
+
+
+def _handshake(port, name, cookie):
+    """Connect to a node as node `name` (a minimal v6 initiator); the socket."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(b):
+        s.sendall(struct.pack(">H", len(b)) + b)
+
+    def recv():
+        n = struct.unpack(">H", _exact(s, 2))[0]
+        return _exact(s, n)
+
+    flags = 0x1 | 0x4 | 0x8 | 0x10 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | \
+        0x20000 | 0x40000 | 0x1000000 | 0x4000000
+    send(b"N" + struct.pack(">QIH", flags, 77, len(name)) + name.encode())
+    assert recv()[:3] == b"sok"
+    ch = recv()
+    assert ch[:1] == b"N"
+    challenge = struct.unpack(">I", ch[9:13])[0]
+    digest = hashlib.md5((cookie + str(challenge)).encode()).digest()
+    send(b"r" + struct.pack(">I", 12345) + digest)
+    ack = recv()
+    assert ack[:1] == b"a"
+    return s
+
+
+def _exact(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise ConnectionError("closed")
+        b += c
+    return b
+
+
+def _dist_port(cluster, alive):
+    out = subprocess.run(["epmd", "-port", str(cluster.epmd_port), "-names"],
+                         capture_output=True, text=True, env=cluster.env).stdout
+    m = re.search(rf"name {alive} at port (\d+)", out)
+    assert m, out
+    return int(m.group(1))
+
+
+@pytest.mark.parametrize("frame", [
+    b"\x00\x00\x00\x03abc",                                   # not a pass-through frame
+    b"\x00\x00\x00\x05p\x83h\x09a",                            # a tuple cut short
+    b"\x00\x00\x00\x0cp\x83h\x03a\x02d\x00\x00" + b"\xff" * 3,  # SEND with garbage
+    b"\xff\xff\xff\xf0",                                      # a frame over the limit
+    b"\x00\x00\x00\x10p\x83l\xff\xff\xff\xff" + b"a\x01" * 3,  # a list claiming 4G elements
+])
+def test_garbage_after_the_handshake_closes_that_connection_only(cluster, frame):
+    w = cluster.wisp("w5", "serve")
+    w.wait_line(r"^ready")
+    s = _handshake(_dist_port(cluster, "w5"), node("py"), COOKIE)
+    s.sendall(frame)
+    s.settimeout(10)
+    closed = False
+    try:
+        while s.recv(4096):
+            pass
+        closed = True
+    except (ConnectionError, socket.timeout):
+        closed = True
+    assert closed
+    s.close()
+    out = cluster.erl("e6", f"io:format(\"ping ~p~n\", [net_adm:ping('{node('w5')}')])")
+    assert "ping pong" in out, out
+    assert w.proc.poll() is None
+
+
+def test_truncated_frame_then_close_leaves_the_node_alive(cluster):
+    w = cluster.wisp("w6", "serve")
+    w.wait_line(r"^ready")
+    s = _handshake(_dist_port(cluster, "w6"), node("py2"), COOKIE)
+    s.sendall(b"\x00\x00\x01\x00p\x83")       # says 256 bytes, sends 2, hangs up
+    s.close()
+    out = cluster.erl("e7", f"io:format(\"ping ~p~n\", [net_adm:ping('{node('w6')}')])")
+    assert "ping pong" in out, out
+
+
+def test_term_messages_keep_pids(cluster):
+    """A term with pids in it goes to the guest and back: the pids it holds
+    come back as the same Erlang pids."""
+    w = cluster.wisp("w7", "serve")
+    w.wait_line(r"^ready")
+    out = cluster.erl("e8", f"""
+        W = '{node('w7')}',
+        Me = self(),
+        T = {{hello, Me, [1, 2.5, "str", #{{k => Me}}], <<"bin">>}},
+        {{echo, W}} ! T,
+        receive R -> io:format("same ~p~n", [R =:= T]) after 5000 -> io:format("timeout~n") end""")
+    assert "same true" in out, out
+
+
+def test_epmd_is_started_when_absent(cluster):
+    # No EPMD runs on this test's port yet: wisp starts one, as erl does.
+    w = cluster.wisp("w8", "serve")
+    w.wait_line(r"^ready")
+    out = subprocess.run(["epmd", "-port", str(cluster.epmd_port), "-names"],
+                         capture_output=True, text=True, env=cluster.env).stdout
+    assert "name w8 at port" in out, out

@@ -1,0 +1,187 @@
+/*
+ * dist_node.c — a guest for the distribution tests (tests/e2e/test_dist.py).
+ *
+ *   serve            register as "echo", print "ready NODE", then answer:
+ *                      tag T (< 100)   reply tag T+1, same payload
+ *                      100             link to the sender, reply 101
+ *                      110             monitor the sender, reply 111
+ *                      120             trap ("unreachable")
+ *                      130             exit with the code in the 4-byte payload
+ *                      140             reply the payload as it came (tag 141)
+ *                      150             reply the term {pid, self()} (WISP_TAG_TERM)
+ *                      99              end normally
+ *                    and print every EXIT and DOWN it gets:
+ *                      "exit|down NODE KIND HEX" (KIND the wisp reason kind,
+ *                      HEX the reason's text bytes)
+ *   client NODE      send {5, "hello"} to echo on NODE, print "reply T P";
+ *                    link to it (tag 100), make it trap (120) and print the
+ *                    EXIT it sends ("exit NODE KIND TEXT")
+ *   watch NODE       connect, learn echo's pid (tag 5), monitor it, print
+ *                    "watching", then print the DOWN: "down KIND"
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wisp/guest.h>
+
+#define TAG_TERM 0x7fffffffffff7465ull
+
+static void hex(const unsigned char *p, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		printf("%02x", p[i]);
+}
+
+static void print_reason(const char *what, const struct wisp_msg_info *info, const char *buf)
+{
+	struct wisp_exit_reason r;
+	memcpy(&r, buf, sizeof r);
+	char node[256];
+	uint32_t nl = wisp_node_of(info->from, node, sizeof node);
+	printf("%s %.*s %u ", what, (int)nl, node, r.kind);
+	hex((const unsigned char *)buf + sizeof r, info->len - (uint32_t)sizeof r);
+	printf("\n");
+	fflush(stdout);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static int serve(void)
+{
+	char name[256];
+	uint32_t n = wisp_node_name(name, sizeof name);
+	if (wisp_register("echo", 4, wisp_self()) != WISP_OK)
+		return 3;
+	wisp_trap_exit(1);
+	printf("ready %.*s\n", (int)n, name);
+	fflush(stdout);
+	for (;;) {
+		struct wisp_msg_info info;
+		static char buf[1 << 16];
+		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK)
+			continue;
+		if (info.kind == WISP_MSG_EXIT) {
+			print_reason("exit", &info, buf);
+			continue;
+		}
+		if (info.kind == WISP_MSG_DOWN) {
+			print_reason("down", &info, buf);
+			continue;
+		}
+		uint64_t ref;
+		switch (info.tag) {
+		case 99:
+			return 0;
+		case 100:
+			wisp_link(info.from);
+			wisp_send(info.from, 101, "", 0);
+			break;
+		case 110:
+			wisp_monitor(info.from, &ref);
+			wisp_send(info.from, 111, "", 0);
+			break;
+		case 120:
+			__builtin_trap();
+		case 130: {
+			int32_t code = 0;
+			memcpy(&code, buf, info.len >= 4 ? 4 : 0);
+			exit(code);
+		}
+		case 140:
+			wisp_send(info.from, 141, buf, info.len);
+			break;
+		case 150: {
+			/* {pid, self()}: the empty-node NEW_PID is the guest's form. */
+			unsigned char t[64] = { 131, 104, 2, 119, 3, 'p', 'i', 'd', 88, 119, 0 };
+			wisp_pid_t me = wisp_self();
+			put32(t + 11, (uint32_t)me);
+			put32(t + 15, (uint32_t)(me >> 32));
+			put32(t + 19, 0);
+			wisp_send(info.from, TAG_TERM, t, 23);
+			break;
+		}
+		default:
+			if (info.tag == TAG_TERM)
+				wisp_send(info.from, TAG_TERM, buf, info.len);   /* terms echo as terms */
+			else if (info.tag < 100)
+				wisp_send(info.from, info.tag + 1, buf, info.len);
+			break;
+		}
+	}
+}
+
+/* The next message with tag (any if 0), or exit 4 after 10 s. */
+static void expect(uint64_t tag, struct wisp_msg_info *info, char *buf, uint32_t cap)
+{
+	uint64_t tags[1] = { tag };
+	int32_t rc = wisp_receive(tag ? tags : NULL, tag ? 1 : 0, 10000000000LL, buf, cap, info);
+	if (rc != WISP_OK) {
+		printf("no message (tag %llu): %d\n", (unsigned long long)tag, rc);
+		exit(4);
+	}
+}
+
+static int client(const char *node)
+{
+	struct wisp_msg_info info;
+	char buf[4096];
+	wisp_trap_exit(1);
+	if (wisp_node_send(node, (uint32_t)strlen(node), "echo", 4, 5, "hello", 5) != WISP_OK)
+		return 5;
+	expect(6, &info, buf, sizeof buf);
+	printf("reply %llu %.*s\n", (unsigned long long)info.tag, (int)info.len, buf);
+	wisp_pid_t echo = info.from;
+	wisp_send(echo, 100, "", 0);
+	expect(101, &info, buf, sizeof buf);
+	wisp_send(echo, 120, "", 0);
+	expect(0, &info, buf, sizeof buf);
+	if (info.kind != WISP_MSG_EXIT)
+		return 6;
+	struct wisp_exit_reason r;
+	memcpy(&r, buf, sizeof r);
+	char nodename[256];
+	uint32_t nl = wisp_node_of(info.from, nodename, sizeof nodename);
+	printf("exit %.*s %u %.*s\n", (int)nl, nodename, r.kind, (int)(info.len - sizeof r),
+	       buf + sizeof r);
+	return 0;
+}
+
+static int watch(const char *node)
+{
+	struct wisp_msg_info info;
+	char buf[4096];
+	if (wisp_node_connect(node, (uint32_t)strlen(node)) != WISP_OK) {
+		printf("cannot connect\n");
+		return 7;
+	}
+	wisp_node_send(node, (uint32_t)strlen(node), "echo", 4, 5, "x", 1);
+	expect(6, &info, buf, sizeof buf);
+	uint64_t ref;
+	wisp_monitor(info.from, &ref);
+	printf("watching\n");
+	fflush(stdout);
+	expect(ref, &info, buf, sizeof buf);
+	struct wisp_exit_reason r;
+	memcpy(&r, buf, sizeof r);
+	printf("down %u\n", r.kind);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+		return serve();
+	if (argc >= 3 && strcmp(argv[1], "client") == 0)
+		return client(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "watch") == 0)
+		return watch(argv[2]);
+	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE\n");
+	return 2;
+}
