@@ -751,7 +751,7 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		return;
 	}
 	struct xlink down;
-	if (getenv("WISP_DIST_TRACE"))
+	if (d->trace)
 		fprintf(stderr, "route kind %u to %llx from %llx tag %llx node %u nx %u\n", m->kind,
 		        (unsigned long long)m->to, (unsigned long long)m->from,
 		        (unsigned long long)m->tag, n->index, n->nx);
@@ -1040,7 +1040,7 @@ static void monitor_in(struct dist *d, struct node *n, uint64_t from, struct etf
 		return;
 	}
 	uint64_t ref = rt_ref(d->rt);
-	if (getenv("WISP_DIST_TRACE"))
+	if (d->trace)
 		fprintf(stderr, "monitor_in from %llx to %llx ref %llx node %u\n",
 		        (unsigned long long)from, (unsigned long long)to, (unsigned long long)ref, n->index);
 	pthread_mutex_lock(&n->lock);
@@ -1154,7 +1154,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 	size_t alen;
 	if (etf_tuple_hdr(dd, &arity) != 0 || arity < 1 || etf_get_int(dd, &op) != 0)
 		return -1;
-	if (getenv("WISP_DIST_TRACE"))
+	if (d->trace)
 		fprintf(stderr, "control op %lld arity %u\n", (long long)op, arity);
 	switch (op) {
 	case OP_SEND:
@@ -1281,7 +1281,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 
 int dist_frame(struct dist *d, struct conn *c, const unsigned char *p, size_t len)
 {
-	if (getenv("WISP_DIST_TRACE")) {
+	if (d->trace) {
 		fprintf(stderr, "frame %zu:", len);
 		for (size_t i = 0; i < len && i < 48; i++)
 			fprintf(stderr, " %u", p[i]);
@@ -1401,6 +1401,7 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	pthread_cond_init(&d->hs_done, NULL);
 	d->nodes = calloc(DIST_MAX_NODES, sizeof(*d->nodes));
 	d->connect = copy_strings(cfg->connect, cfg->nconnect);
+	d->trace = getenv("WISP_DIST_TRACE") != NULL;
 	if (d->cfg.ticktime_s == 0)
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,

@@ -124,6 +124,7 @@ struct dist {
 	int hs_fds[64];
 	uint32_t nhs_fds;
 	char **connect;           /* cfg.connect, copied */
+	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
 };
 
 /* ---- dist.c, for conn.c ---- */

@@ -148,7 +148,7 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->frozen = NULL;
 	p->wake.fire = fire_wake;
 	p->mem_limit = caps->max_memory;
-	atomic_store(&p->over_limit, false);
+	atomic_store(&p->over_limit, 0);
 	caps_ref(caps);
 	p->caps = caps;
 	fiber_init(&p->task.fiber, stack, rt->stacks.stack_size, proc_fiber_main, p);
@@ -461,7 +461,7 @@ static void proc_fiber_main(void *arg)
 	 * Before the instance exists only others' pushes are on the account:
 	 * if instantiating failed with some there, they left no room. */
 	if (p->inst == NULL && atomic_load(&p->usage) > 0)
-		atomic_store(&p->over_limit, true);
+		atomic_store(&p->over_limit, atomic_load(&p->pid));
 	if (p->inst != NULL) {
 		rt->hooks.ready(proc_host(p), p->inst);
 		/* From now on the tick can preempt it (see sched_tick). */

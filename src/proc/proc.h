@@ -174,7 +174,10 @@ struct proc {
 	 * push at it (messages, timers) ends it with reason LIMIT instead. */
 	_Atomic int64_t usage;
 	uint64_t mem_limit;       /* copied at spawn: senders read it */
-	atomic_bool over_limit;   /* a push found it full: it ends at its next drain */
+	/* A push found it full: it ends at its next drain. Holds the pid of
+	 * the incarnation the pusher meant (0: none): a sender racing with the
+	 * slot's reuse must not end the next process in it. */
+	_Atomic uint64_t over_limit;
 	struct caps *caps;        /* what it may do (shared, immutable) */
 	uint64_t cpu_used;        /* reductions charged so far */
 

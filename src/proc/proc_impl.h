@@ -126,7 +126,8 @@ void proc_discard(struct proc *p);
 /* Charge bytes that another process pushes at p (messages, timers). Past
  * p's limit p is marked to end with LIMIT and woken to do so; the bytes
  * are then refused (false) if refusable, else charged anyway. */
-bool proc_charge_pushed(struct rt *rt, struct proc *p, uint64_t bytes, bool refusable);
+bool proc_charge_pushed(struct rt *rt, struct proc *p, uint64_t pid, uint64_t bytes,
+                        bool refusable);
 /* Push m into pid's mailbox and wake it. False (m not consumed) if pid is
  * not alive. */
 bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m);

@@ -36,12 +36,13 @@ static const struct reason reason_killed = { WISP_EXIT_KILLED, 0, "" };
 
 /* Charge m to p's account (proc_charge_pushed): data is refusable,
  * signals are not — links and monitors must not lose theirs. */
-bool proc_charge_pushed(struct rt *rt, struct proc *p, uint64_t bytes, bool refusable)
+bool proc_charge_pushed(struct rt *rt, struct proc *p, uint64_t pid, uint64_t bytes,
+                        bool refusable)
 {
 	int64_t need = (int64_t)bytes;
 	int64_t after = atomic_fetch_add(&p->usage, need) + need;
 	if (after > 0 && (uint64_t)after > p->mem_limit) {
-		if (!atomic_exchange(&p->over_limit, true))
+		if (atomic_exchange(&p->over_limit, pid) != pid)
 			sched_wake(&rt->sg, &p->task);
 		if (refusable) {
 			atomic_fetch_sub(&p->usage, need);
@@ -53,7 +54,7 @@ bool proc_charge_pushed(struct rt *rt, struct proc *p, uint64_t bytes, bool refu
 
 static bool charge_msg(struct rt *rt, struct proc *p, struct msg *m)
 {
-	if (!proc_charge_pushed(rt, p, msg_bytes(m), m->kind == MSG_DATA))
+	if (!proc_charge_pushed(rt, p, m->to, msg_bytes(m), m->kind == MSG_DATA))
 		return false;
 	m->acct = &p->usage;
 	return true;
@@ -69,11 +70,19 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
 	struct proc *p = ptable_get(&rt->ptable, pid);
 	if (p == NULL || atomic_load_explicit(&p->pid, memory_order_acquire) != pid)
 		return false;
-	if (m->kind == MSG_DATA && atomic_load_explicit(&p->over_limit, memory_order_relaxed))
+	if (m->kind == MSG_DATA && atomic_load_explicit(&p->over_limit, memory_order_relaxed) == pid)
 		return false;   /* it is about to end: as if dead already */
 	m->to = pid;
 	if (!charge_msg(rt, p, m))
 		return false;
+	/* Reused meanwhile (it died and the slot holds a newer process): the
+	 * charge must not stay on the newcomer's account, where it could take
+	 * the newcomer's own room until it drained the message. */
+	if (atomic_load_explicit(&p->pid, memory_order_acquire) != pid) {
+		atomic_fetch_sub(&p->usage, (int64_t)msg_bytes(m));
+		m->acct = NULL;
+		return false;
+	}
 	if (!mbox_push(&p->mbox, m)) {
 		atomic_fetch_sub(&p->usage, (int64_t)msg_bytes(m));
 		m->acct = NULL;
@@ -89,7 +98,7 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
  * or a dead pid in a loop grew the host without bound. */
 static void append_own(struct proc *self, struct msg *m)
 {
-	proc_charge_pushed(self->rt, self, msg_bytes(m), false);
+	proc_charge_pushed(self->rt, self, atomic_load(&self->pid), msg_bytes(m), false);
 	m->acct = &self->usage;
 	mbox_append(&self->mbox, m);
 }
@@ -170,7 +179,16 @@ static void apply_exit(struct proc *self, uint64_t from, const struct reason *r)
  * could not be created or grown), since the pushes caused it. */
 void proc_check_limit(struct proc *self)
 {
-	if (!atomic_load_explicit(&self->over_limit, memory_order_relaxed) || self->doomed)
+	uint64_t over = atomic_load_explicit(&self->over_limit, memory_order_relaxed);
+	if (over == 0)
+		return;
+	uint64_t me = atomic_load_explicit(&self->pid, memory_order_relaxed);
+	if (over != me) {
+		/* Meant for an older process of this slot: not ours. */
+		atomic_compare_exchange_strong(&self->over_limit, &over, 0);
+		return;
+	}
+	if (self->doomed)
 		return;
 	struct reason r = { WISP_EXIT_LIMIT, 0, "" };
 	snprintf(r.text, sizeof(r.text),

@@ -126,8 +126,8 @@ int proc_send_after(struct proc *self, uint64_t to, uint64_t tag, const void *da
 	if (dest != NULL) {
 		list_lock(dest);
 		alive = atomic_load(&dest->pid) == to && !atomic_load(&dest->exiting) &&
-		        !atomic_load(&dest->over_limit) &&
-		        proc_charge_pushed(rt, dest, msg_bytes(m) + sizeof(*st), true);
+		        atomic_load(&dest->over_limit) != to &&
+		        proc_charge_pushed(rt, dest, to, msg_bytes(m) + sizeof(*st), true);
 		if (alive) {
 			m->acct = &dest->usage;
 			st->charged = true;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proc/caps.h"
 #include "proc/mailbox.h"
 #include "proc/proc_impl.h"
 
@@ -235,17 +236,45 @@ static void ptable_retires_a_slot_whose_generation_is_used_up(void **state)
 	struct ptable t;
 	assert_int_equal(ptable_init(&t, 0), 0);
 	struct proc *a = ptable_alloc(&t);
-	a->gen = UINT32_MAX - 1;
+	a->gen = PROC_GEN_MAX - 1;
 	ptable_release(&t, a);
 	struct proc *b = ptable_alloc(&t);
 	assert_ptr_equal(b, a);
-	assert_int_equal(b->gen, UINT32_MAX);             /* the last one */
+	assert_int_equal(b->gen, PROC_GEN_MAX);           /* the last one */
+	/* (31-bit generations: bit 63 of a local pid is never set) */
+	assert_false(proc_pid_is_remote((uint64_t)b->gen << 32 | b->index));
 	ptable_release(&t, b);                            /* retired */
 	struct proc *c = ptable_alloc(&t);
 	assert_ptr_not_equal(c, a);
 	assert_int_equal(c->index, 1);
 	assert_int_equal(c->gen, 1);
 	ptable_destroy(&t);
+}
+
+/* A push that found the slot over its limit names the incarnation it was
+ * meant for: a sender that raced with the slot's reuse (it checked the
+ * old pid, the old process died, a new one took the slot, then the push
+ * landed) must not end the newcomer. The 30-minute churn soak lost a
+ * worker with no memory limit this way ("memory limit: 18446744073709551615
+ * bytes"), and with it the counts it had not reported. */
+static void a_stale_push_does_not_end_the_next_process_of_the_slot(void **state)
+{
+	struct proc *p = calloc(1, sizeof(*p));
+	p->caps = caps_new();
+	uint64_t old = (uint64_t)1 << 32 | 5, now = (uint64_t)2 << 32 | 5;
+	atomic_store(&p->pid, now);
+	p->mem_limit = UINT64_MAX;
+	atomic_store(&p->over_limit, old);    /* left by the late sender */
+	proc_check_limit(p);
+	assert_false(p->doomed);
+	assert_int_equal(atomic_load(&p->over_limit), 0);   /* and forgotten */
+	atomic_store(&p->over_limit, now);    /* meant for this one: it ends */
+	proc_check_limit(p);
+	assert_true(p->doomed);
+	assert_int_equal(p->doom_kind, WISP_EXIT_LIMIT);
+	free(p->doom_text);
+	caps_unref(p->caps);
+	free(p);
 }
 
 /* ---- registry ---- */
@@ -361,6 +390,7 @@ int main(void)
 		cmocka_unit_test(pidsets_are_charged_to_their_owner),
 		cmocka_unit_test(ptable_reuses_slots_with_new_generations),
 		cmocka_unit_test(ptable_retires_a_slot_whose_generation_is_used_up),
+		cmocka_unit_test(a_stale_push_does_not_end_the_next_process_of_the_slot),
 		cmocka_unit_test(registry_binds_finds_and_refuses),
 		cmocka_unit_test(registry_grows_and_shrinks),
 		cmocka_unit_test(registry_names_count_against_the_limit),
