@@ -342,6 +342,12 @@ pub enum ExitReason {
     /// 15, SIGINT 2). The main process gets it as an exit signal; trapping
     /// exits, it can stop its work in order.
     Shutdown(i32),
+    /// The node of the process at the other end was lost (Erlang's
+    /// `noconnection`).
+    NoConnection,
+    /// An Erlang reason with no other form here: the term in the external
+    /// format, without its version byte.
+    Term(Vec<u8>),
 }
 
 impl ExitReason {
@@ -360,6 +366,8 @@ impl ExitReason {
             sys::EXIT_NOPROC => ExitReason::NoProc,
             sys::EXIT_LIMIT => ExitReason::Limit(String::from_utf8_lossy(&b[8..]).into_owned()),
             sys::EXIT_SHUTDOWN => ExitReason::Shutdown(code),
+            sys::EXIT_NOCONNECTION => ExitReason::NoConnection,
+            sys::EXIT_TERM => ExitReason::Term(b[8..].to_vec()),
             _ => return None,
         })
     }
@@ -380,6 +388,8 @@ impl fmt::Display for ExitReason {
             ExitReason::NoProc => f.write_str("noproc"),
             ExitReason::Limit(t) => write!(f, "limit: {t}"),
             ExitReason::Shutdown(sig) => write!(f, "shutdown (signal {sig})"),
+            ExitReason::NoConnection => f.write_str("noconnection"),
+            ExitReason::Term(t) => write!(f, "erlang reason ({} bytes of term)", t.len()),
         }
     }
 }

@@ -556,6 +556,8 @@ pub(crate) fn exit_with(reason: &ExitReason) {
         ExitReason::Limit(t) => panic!("{t}"),
         // As the runtime ends a process that does not trap the shutdown.
         ExitReason::Shutdown(sig) => std::process::exit(128 + sig),
+        // Another node's reasons: end abnormally, saying which.
+        ExitReason::NoConnection | ExitReason::Term(_) => panic!("{reason}"),
     }
 }
 

@@ -68,6 +68,8 @@ pub const EXIT_LIMIT: u32 = 5;
 /// The runtime is shutting down (wisp got SIGTERM or SIGINT; the code is
 /// the signal): an exit signal to the main process, trappable.
 pub const EXIT_SHUTDOWN: u32 = 6;
+pub const EXIT_NOCONNECTION: u32 = 7;
+pub const EXIT_TERM: u32 = 8;
 
 /// Flags of [`spawn`].
 pub const SPAWN_LINK: u32 = 1;
@@ -288,6 +290,7 @@ pub const LIMIT_FDS: u32 = 4;
 /// `wisp_caps` denials (`deny(handle, what)`), bits.
 pub const DENY_SPAWN: u32 = 1;
 pub const DENY_CAPS: u32 = 2;
+pub const DENY_NODES: u32 = 4;
 /// `wisp_caps` stdio modes (`set_stdio(handle, fd, mode)`): inherit -> null -> closed.
 pub const STDIO_INHERIT: u32 = 0;
 pub const STDIO_NULL: u32 = 1;
@@ -321,4 +324,25 @@ extern "C" {
     pub fn caps_limit(handle: i32, which: u32, value: u64) -> i32;
     #[link_name = "deny"]
     pub fn caps_deny(handle: i32, what: u32) -> i32;
+}
+
+// ---- wisp_node (errors: WISP codes) ----
+// This runtime as a node of an Erlang cluster (`wisp run --name`).
+#[link(wasm_import_module = "wisp_node")]
+extern "C" {
+    /// This node's name; its length (0: not a node).
+    #[link_name = "name"]
+    pub fn node_name(buf: *mut u8, cap: u32) -> u32;
+    /// Connected nodes' names, each followed by a NUL; the bytes needed.
+    #[link_name = "list"]
+    pub fn node_list(buf: *mut u8, cap: u32) -> u32;
+    /// The node `pid` lives on; the name's length.
+    #[link_name = "of"]
+    pub fn node_of(pid: u64, buf: *mut u8, cap: u32) -> u32;
+    #[link_name = "connect"]
+    pub fn node_connect(node: *const u8, len: u32) -> i32;
+    /// `{Name, Node} ! {Tag, Binary}`.
+    #[link_name = "send"]
+    pub fn node_send(node: *const u8, node_len: u32, name: *const u8, name_len: u32,
+                     tag: u64, data: *const u8, len: u32) -> i32;
 }
