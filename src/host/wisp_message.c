@@ -9,6 +9,7 @@
 
 #include "wasi_impl.h"
 #include "wisp_api.h"
+#include "proc/caps.h"
 #include "proc/mailbox.h"
 
 #define NS(name) Z_wisp_messageZ_##name
@@ -119,6 +120,14 @@ u32 NS(request)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 timeout,
 u32 NS(send_fd)(void *self, u64 pid, u64 tag, u32 fd)
 {
 	SELF;
+	/* A socket is this host's: it cannot move to another node (and stays
+	 * the caller's). */
+	if (proc_pid_is_remote(pid)) {
+		if (hp->caps != NULL)
+			caps_log_denied(hp->caps, proc_pid(hp->proc),
+			                "wisp_send_fd: a socket cannot move to a process of another node");
+		return WISP_EINVAL;
+	}
 	int host = net_give_socket(hp, fd);
 	if (host < 0)
 		return WISP_EINVAL;

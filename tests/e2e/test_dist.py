@@ -338,3 +338,13 @@ def test_epmd_is_started_when_absent(cluster):
     out = subprocess.run(["epmd", "-port", str(cluster.epmd_port), "-names"],
                          capture_output=True, text=True, env=cluster.env).stdout
     assert "name w8 at port" in out, out
+
+
+def test_a_socket_cannot_move_to_another_node(cluster):
+    a = cluster.wisp("ws1", "serve")
+    a.wait_line(r"^ready")
+    b = cluster.wisp("ws2", "sock", node("ws1"), extra=("--allow-listen", "127.0.0.1:*", "-v"))
+    assert b.wait_line(r"^send_fd") == "send_fd 4"       # WISP_EINVAL
+    assert b.wait_line(r"^still mine") == "still mine 1"
+    assert b.proc.wait(timeout=20) == 0
+    assert "cannot move to a process of another node" in b.stop()

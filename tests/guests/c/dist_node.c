@@ -18,6 +18,9 @@
  *                    EXIT it sends ("exit NODE KIND TEXT")
  *   watch NODE       connect, learn echo's pid (tag 5), monitor it, print
  *                    "watching", then print the DOWN: "down KIND"
+ *   sock NODE        try to move a listening socket to echo on NODE:
+ *                    print "send_fd RC" and whether the socket is still
+ *                    ours ("still mine 1")
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +177,22 @@ static int watch(const char *node)
 	return 0;
 }
 
+static int sock(const char *node)
+{
+	struct wisp_msg_info info;
+	char buf[64];
+	wisp_node_send(node, (uint32_t)strlen(node), "echo", 4, 5, "x", 1);
+	expect(6, &info, buf, sizeof buf);
+	int32_t fd;
+	if (wisp_tcp_listen("127.0.0.1", 9, 0, 4, &fd) != 0)
+		return 8;
+	printf("send_fd %d\n", wisp_send_fd(info.from, 7, fd));
+	char addr[64];
+	uint32_t alen, port;
+	printf("still mine %d\n", wisp_net_local_addr(fd, addr, sizeof addr, &alen, &port) == 0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
@@ -182,6 +201,8 @@ int main(int argc, char **argv)
 		return client(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "watch") == 0)
 		return watch(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "sock") == 0)
+		return sock(argv[2]);
 	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE\n");
 	return 2;
 }
