@@ -385,6 +385,27 @@ WISP_IMPORT("wisp_node", "connect") int32_t wisp_node_connect(const char *node, 
 WISP_IMPORT("wisp_node", "send")
 int32_t wisp_node_send(const char *node, uint32_t node_len, const char *name,
                        uint32_t name_len, uint64_t tag, const void *data, uint32_t len);
+/* Start fn(arg) as a process on `node` (as wisp_spawn_raw: fn is a table
+ * index of this module's, which the node fetches by its hash if it lacks
+ * it, checks and compiles). The node must allow it (wisp run
+ * --allow-remote-spawn); the process gets that node's capabilities.
+ * WISP_SPAWN_LINK/MONITOR hold before it runs. Blocks until the node
+ * answers (the first spawn of a module there includes shipping and
+ * compiling it). WISP_ENOTFOUND: the node cannot be reached; WISP_EPERM:
+ * no capability here, or the node refuses remote spawns; WISP_ELIMIT: its
+ * process limit; WISP_ETIMEDOUT: no answer within 120 s. */
+/* A pid as bytes any node reads (Erlang's NEW_PID_EXT, without the version
+ * byte): how a pid travels inside a payload or a spawn argument, where no
+ * one rewrites it. Returns the length (up to cap bytes copied; 0: not a
+ * node, or no node knows pid). pid_decode reads such bytes back into this
+ * node's name for that pid: WISP_OK, or WISP_EINVAL. */
+WISP_IMPORT("wisp_node", "pid_encode")
+uint32_t wisp_node_pid_encode(wisp_pid_t pid, void *buf, uint32_t cap);
+WISP_IMPORT("wisp_node", "pid_decode")
+int32_t wisp_node_pid_decode(const void *buf, uint32_t len, wisp_pid_t *pid);
+WISP_IMPORT("wisp_node", "spawn")
+int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, const void *arg,
+                            uint32_t arg_len, uint32_t flags, struct wisp_spawned *out);
 
 #undef WISP_IMPORT
 
@@ -394,6 +415,10 @@ int32_t wisp_node_send(const char *node, uint32_t node_len, const char *name,
 void wisp_spawn_entry(uint32_t fn, uint32_t arg_len);
 
 typedef void (*wisp_fn)(const void *arg, uint32_t len);
+
+/* Spawn fn(arg, len) on node (wisp_node_spawn_raw); WISP_* code. */
+int32_t wisp_node_spawn(const char *node, wisp_fn fn, const void *arg, uint32_t len,
+                        uint32_t flags, struct wisp_spawned *out);
 
 /* Spawn fn(arg, len) as a new process; returns its pid or 0 on error. */
 wisp_pid_t wisp_spawn(wisp_fn fn, const void *arg, uint32_t len);

@@ -67,6 +67,15 @@ static wisp_pid_t spawn_with(wisp_fn fn, const void *arg, uint32_t len,
 	return out.pid;
 }
 
+int32_t wisp_node_spawn(const char *node, wisp_fn fn, const void *arg, uint32_t len,
+                        uint32_t flags, struct wisp_spawned *out)
+{
+	/* A function pointer is its table index (see the top): the same in
+	 * every instance of this module, on any node. */
+	return wisp_node_spawn_raw(node, (uint32_t)strlen(node), (uint32_t)(uintptr_t)fn, arg, len,
+	                           flags, out);
+}
+
 wisp_pid_t wisp_spawn(wisp_fn fn, const void *arg, uint32_t len)
 {
 	return spawn_with(fn, arg, len, 0, NULL);

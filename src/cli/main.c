@@ -35,6 +35,7 @@
 #include "../proc/proc.h"
 #include "new.h"
 #include "node.h"
+#include "common/sha256.h"
 
 #define EXIT_TRAP 134
 #define EXIT_KILLED 137
@@ -90,6 +91,9 @@ static const char usage_text[] =
 	"                           NAME@HOST:PORT to skip EPMD)\n"
 	"  --dist-port P[-Q]        listen for nodes on port P (or one of P..Q)\n"
 	"  --net-ticktime SECONDS   a node silent this long is down (default: 60)\n"
+	"  --allow-remote-spawn     other nodes (with the cookie) may start processes\n"
+	"                           here, of modules they ship, with this run's\n"
+	"                           capabilities\n"
 	"  --allow-cache-dir        allow --dir/--dir-ro of a directory that holds wisp's\n"
 	"                           compile cache or lies inside it (refused by default:\n"
 	"                           the guest could rewrite native code wisp loads)\n"
@@ -554,6 +558,31 @@ static int prepare(struct pipeline *p, struct wasm_file *wf, const struct run_op
 	return rc;
 }
 
+/* Modules other nodes ship (proc_loader): compiled like the main one
+ * (cached; the fast tier now and the optimized one in the background),
+ * on the distribution layer's thread. */
+struct loader_ctx {
+	const struct pipeline *p;
+	const struct run_opts *o;
+};
+
+static int load_shipped(void *ctx, const void *bytes, size_t len, engine_module **out,
+                        char *err, size_t errlen)
+{
+	const struct loader_ctx *l = ctx;
+	struct wasm_file wf;
+	int rc = wasm_file_from_bytes(&wf, "(a module from another node)", bytes, len, err, errlen);
+	if (rc != 0)
+		return rc;
+	struct pipeline_so so = { .fd = -1 };
+	rc = prepare((struct pipeline *)l->p, &wf, l->o, &so, err, errlen);
+	if (rc == 0)
+		rc = engine_module_load(so.path, so.fd, out, err, errlen);
+	pipeline_so_close(&so);
+	wasm_file_free(&wf);
+	return rc;
+}
+
 /* SIGTERM and SIGINT: a request to stop (rt_config.stop). The one
  * mutable global of wisp: a signal handler can reach nothing else. */
 static atomic_int stop_request;
@@ -804,7 +833,11 @@ static int cmd_run(int argc, char **argv)
 	};
 	struct engine_result res;
 	struct reason why;
-	if ((rc = node_start(&o.node, &node)) != 0) {
+	util_sha256(wf.bytes, wf.len, cfg.module_hash);
+	struct loader_ctx lctx = { &p, &o };
+	struct proc_loader loader = { load_shipped, &lctx };
+	cfg.loader = &loader;
+	if ((rc = node_start(&o.node, wf.bytes, wf.len, cfg.module_hash, &node)) != 0) {
 		status = rc == 2 ? 2 : EXIT_LOAD;
 		goto out;
 	}

@@ -68,6 +68,8 @@ int node_parse_opt(int argc, char **argv, int *i, struct node_opts *o)
 		if ((v = value(argc, argv, i, "--dist-port")) == NULL)
 			return bad("%s", "--dist-port needs a port or a range (9100 or 9100-9110)");
 		o->ports = v;
+	} else if (strcmp(a, "--allow-remote-spawn") == 0) {
+		o->allow_remote_spawn = true;
 	} else if (is(a, "--net-ticktime")) {
 		if ((v = value(argc, argv, i, "--net-ticktime")) == NULL)
 			return bad("%s", "--net-ticktime needs a number of seconds");
@@ -157,19 +159,23 @@ static int home_cookie(char *buf, size_t cap)
 	return 0;
 }
 
-int node_start(const struct node_opts *o, struct dist **out)
+int node_start(const struct node_opts *o, const void *module, size_t module_len,
+               const unsigned char hash[RT_HASH_BYTES], struct dist **out)
 {
 	*out = NULL;
 	if (o->name == NULL) {
-		if (o->cookie || o->nconnect || o->ports || o->ticktime) {
-			fprintf(stderr, "wisp: --cookie, --connect, --dist-port and --net-ticktime need "
-			        "--name or --sname\n");
+		if (o->cookie || o->nconnect || o->ports || o->ticktime || o->allow_remote_spawn) {
+			fprintf(stderr, "wisp: --cookie, --connect, --dist-port, --net-ticktime and "
+			        "--allow-remote-spawn need --name or --sname\n");
 			return 2;
 		}
 		return 0;
 	}
 	struct dist_config cfg = { .longnames = o->longnames, .connect = o->connect,
-	                           .nconnect = o->nconnect };
+	                           .nconnect = o->nconnect,
+	                           .allow_remote_spawn = o->allow_remote_spawn,
+	                           .module_bytes = module, .module_len = module_len };
+	memcpy(cfg.module_hash, hash, RT_HASH_BYTES);
 	char name[512];
 	snprintf(name, sizeof(name), "%s", o->name);
 	char *colon = strchr(name, ':');

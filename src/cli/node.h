@@ -20,6 +20,7 @@ struct node_opts {
 	int nconnect;
 	const char *ports;         /* --dist-port P or P1-P2 */
 	const char *ticktime;      /* --net-ticktime SECONDS */
+	bool allow_remote_spawn;   /* --allow-remote-spawn */
 };
 
 /* Parse one of the node options at argv[*i] (moving *i past its value).
@@ -28,6 +29,7 @@ int node_parse_opt(int argc, char **argv, int *i, struct node_opts *o);
 
 /* Start the node the options ask for (*out NULL if none is asked for).
  * 0, or 1 with the reason on stderr. */
-int node_start(const struct node_opts *o, struct dist **out);
+int node_start(const struct node_opts *o, const void *module, size_t module_len,
+               const unsigned char hash[RT_HASH_BYTES], struct dist **out);
 
 #endif

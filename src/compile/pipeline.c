@@ -164,6 +164,8 @@ void pipeline_close(struct pipeline *p)
 	p->cache_is_temp = false;
 }
 
+static int wasm_file_check(struct wasm_file *wf, char *err, size_t errlen);
+
 int wasm_file_load(struct wasm_file *wf, const char *path, char *err, size_t errlen)
 {
 	memset(wf, 0, sizeof(*wf));
@@ -173,6 +175,28 @@ int wasm_file_load(struct wasm_file *wf, const char *path, char *err, size_t err
 		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
 		return rc;
 	}
+	return wasm_file_check(wf, err, errlen);
+}
+
+int wasm_file_from_bytes(struct wasm_file *wf, const char *name, const void *bytes, size_t len,
+                         char *err, size_t errlen)
+{
+	memset(wf, 0, sizeof(*wf));
+	snprintf(wf->path, sizeof(wf->path), "%s", name);
+	if ((wf->bytes = malloc(len ? len : 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(wf->bytes, bytes, len);
+	wf->len = len;
+	return wasm_file_check(wf, err, errlen);
+}
+
+/* Parse and check wf's bytes; fill its key. (Frees them on failure.) */
+static int wasm_file_check(struct wasm_file *wf, char *err, size_t errlen)
+{
+	const char *path = wf->path;
+	int rc;
 	char msg[512];
 	rc = wasm_read(wf->bytes, wf->len, &wf->info, msg, sizeof(msg));
 	if (rc == 0)

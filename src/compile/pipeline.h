@@ -61,6 +61,9 @@ void pipeline_close(struct pipeline *p);
 /* Read, parse and check a module for wisp (imports, memories, _start is
  * checked by the caller). Messages name the file. */
 int wasm_file_load(struct wasm_file *wf, const char *path, char *err, size_t errlen);
+/* The same for bytes at hand (copied); name stands for the path. */
+int wasm_file_from_bytes(struct wasm_file *wf, const char *name, const void *bytes, size_t len,
+                         char *err, size_t errlen);
 void wasm_file_free(struct wasm_file *wf);
 
 /* The cached shared object for (module, tier), if present and trusted:

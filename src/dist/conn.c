@@ -134,7 +134,7 @@ static void hs_end(struct dist *d, int fd)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static void thread_done(struct dist *d)
+void conn_thread_done(struct dist *d)
 {
 	pthread_mutex_lock(&d->lock);
 	d->handshakes--;
@@ -212,7 +212,7 @@ static void *dial_main(void *arg)
 		close(fd);
 	if (rc != 0)
 		dist_setup_failed(d, n, true, err);
-	thread_done(d);
+	conn_thread_done(d);
 	return NULL;
 }
 
@@ -271,31 +271,39 @@ static void *accept_main(void *arg)
 	if (fd >= 0)
 		close(fd);
 	free(h);
-	thread_done(d);
+	conn_thread_done(d);
 	return NULL;
 }
 
-static void start_thread(struct dist *d, void *(*fn)(void *), struct hs *h)
+int conn_thread(struct dist *d, void *(*fn)(void *), void *arg)
 {
 	pthread_mutex_lock(&d->lock);
 	bool ok = !atomic_load(&d->stopping);
 	if (ok)
 		d->handshakes++;
 	pthread_mutex_unlock(&d->lock);
+	if (!ok)
+		return -1;
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if (ok && pthread_create(&t, &attr, fn, h) == 0) {
-		pthread_attr_destroy(&attr);
-		return;
-	}
+	int rc = pthread_create(&t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
-	if (ok)
-		thread_done(d);
+	if (rc != 0) {
+		conn_thread_done(d);
+		return -1;
+	}
+	return 0;
+}
+
+static void start_thread(struct dist *d, void *(*fn)(void *), struct hs *h)
+{
+	if (conn_thread(d, fn, h) == 0)
+		return;
 	if (h->n != NULL)
-		dist_setup_failed(d, h->n, true, ok ? "no thread for the connection" : "stopping");
+		dist_setup_failed(d, h->n, true, "no thread for the connection");
 	else
 		close(h->fd);
 	free(h);
@@ -552,6 +560,7 @@ static void *io_main(void *arg)
 		int64_t now = conn_now_ms();
 		if (now >= next) {
 			tick(d, now);
+			dist_tick(d, now);
 			next = now + step;
 		}
 	}

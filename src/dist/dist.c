@@ -36,6 +36,7 @@
  * and encode and write their frames themselves, under the node's lock.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -678,6 +679,8 @@ static void take_lost(struct node *n, struct xlink **v, uint32_t *nv, struct hel
 	n->npend = 0;
 }
 
+static void forget_node_spawns(struct dist *d, struct node *n);
+
 /* ---- the remote layer's entry points (proc calls them) ---- */
 
 /* Note what m changes in n's links and monitors (n->lock held). For a
@@ -944,6 +947,7 @@ void dist_conn_down(struct dist *d, struct conn *c, const char *why)
 	free_held(pend);
 	tell_lost(d, v, nv);
 	free(v);
+	forget_node_spawns(d, n);
 }
 
 /* ---- frames in ---- */
@@ -1143,6 +1147,493 @@ static int payload_start(struct etf_dec *dd)
 	return 0;
 }
 
+/* ---- remote spawn (wisp nodes between them) ----
+ *
+ * A guest's spawn_on sends {spawn, ReqRef, Hash, Fn, Arg, Flags, MonRef}
+ * to the name $wisp_spawn on the node it chose. That node, if it accepts
+ * remote spawns, finds the module by hash or fetches its bytes from the
+ * requester ({fetch, Hash} to $wisp_code there, answered {code, Hash,
+ * Bytes} or {nocode, Hash}), checks them against the hash, compiles them on
+ * a thread of its own, and makes the process, not started, with the link
+ * and monitor asked for already in place; it answers {ReqRef, <<>>} sent
+ * by the new process (or {ReqRef, <<Why>>} by nobody), and starts it when
+ * the requester, holding its own side of the link and monitor, says {go,
+ * Pid}. A go that never comes (the requester died or left) drops the
+ * process after UNSTARTED_MS. Names under $wisp_ are this layer's: never
+ * delivered to a guest. */
+
+#define SYS_PREFIX "$wisp_"
+#define SYS_PREFIX_LEN 6
+#define UNSTARTED_MS 30000
+
+/* A frame {REG_SEND, From, '', Name} + term, the term built by the caller
+ * after this returns (then frame_end). From: this node's pid 0.0 when the
+ * layer itself sends. */
+static void reg_send_begin(struct dist *d, struct etf_buf *b, uint64_t from, const char *name)
+{
+	frame_begin(b);
+	etf_tuple(b, 4);
+	etf_int(b, OP_REG_SEND);
+	if (from == 0 || !put_pid(d, b, from)) {
+		struct etf_pid none = { d->name, d->nlen, 0, 0, d->creation };
+		etf_pid(b, &none);
+	}
+	etf_atom(b, "", 0);
+	etf_atom(b, name, strlen(name));
+	etf_u8(b, ETF_VERSION);
+}
+
+/* The answer {ReqRef, <<Text>>} to a request, sent by `sender` (0: by
+ * nobody, a refusal). */
+static void spawn_answer(struct dist *d, struct node *n, uint64_t sender, uint64_t to,
+                         uint64_t req_ref, const char *text)
+{
+	struct etf_buf b = { 0 };
+	frame_begin(&b);
+	if (sender != 0) {
+		etf_tuple(&b, 3);
+		etf_int(&b, OP_SEND_SENDER);
+		put_pid(d, &b, sender);
+	} else {
+		etf_tuple(&b, 3);
+		etf_int(&b, OP_SEND);
+		etf_atom(&b, "", 0);
+	}
+	if (put_pid(d, &b, to)) {
+		etf_u8(&b, ETF_VERSION);
+		etf_tuple(&b, 2);
+		etf_uint(&b, req_ref);
+		etf_binary(&b, text, (uint32_t)strlen(text));
+		write_frame(n, &b);
+	}
+	etf_buf_free(&b);
+}
+
+/* Make the process a request asks for (module loaded), unstarted, and
+ * answer. */
+static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *mod)
+{
+	struct node *n = r->n;
+	uint64_t ref = (r->flags & WISP_SPAWN_MONITOR) ? rt_ref(d->rt) : 0;
+	int err = 0;
+	struct proc *p = rt_spawn_unstarted(d->rt, mod, r->fn, r->arg, r->len,
+	                                    (r->flags & WISP_SPAWN_LINK) ? r->from : 0,
+	                                    ref ? r->from : 0, ref, &err);
+	struct unstarted *u = p ? calloc(1, sizeof(*u)) : NULL;
+	if (u == NULL) {
+		if (p != NULL)
+			rt_drop_unstarted(p);
+		spawn_answer(d, n, 0, r->from, r->req_ref,
+		             err == -EAGAIN ? "limit: the node's process limit is reached"
+		             : err == -EINVAL ? "the module has no spawn entry"
+		                              : "out of memory");
+		return;
+	}
+	uint64_t pid = rt_unstarted_pid(p);
+	pthread_mutex_lock(&n->lock);
+	if (r->flags & WISP_SPAWN_LINK)
+		x_note_link(n, pid, r->from);
+	struct xlink *x = ref ? x_add(n) : NULL;
+	if (x != NULL) {
+		x->kind = X_MON_IN;
+		x->local = pid;
+		x->remote = r->from;
+		x->ref = ref;
+		x->eref = (struct etf_ref){ NULL, n->nlen, n->creation, 2,
+		                            { (uint32_t)r->mon_ref, (uint32_t)(r->mon_ref >> 32) } };
+		memcpy(x->ename, n->name, n->nlen);
+	}
+	pthread_mutex_unlock(&n->lock);
+	*u = (struct unstarted){ NULL, p, pid, n, conn_now_ms() + UNSTARTED_MS };
+	pthread_mutex_lock(&d->lock);
+	u->next = d->unstarted;
+	d->unstarted = u;
+	pthread_mutex_unlock(&d->lock);
+	spawn_answer(d, n, pid, r->from, r->req_ref, "");
+}
+
+/* Forget what n's links and monitors say about local pid (n->lock held). */
+static void x_forget_local(struct node *n, uint64_t pid)
+{
+	for (uint32_t i = 0; i < n->nx;)
+		if (n->x[i].local == pid)
+			x_del(n, &n->x[i]);
+		else
+			i++;
+}
+
+static void drop_unstarted(struct unstarted *u)
+{
+	pthread_mutex_lock(&u->n->lock);
+	x_forget_local(u->n, u->pid);
+	pthread_mutex_unlock(&u->n->lock);
+	rt_drop_unstarted(u->p);
+	free(u);
+}
+
+/* Take the unstarted process pid asked for by node n (or, with pid 0,
+ * every one of n's whose go is overdue at now, or every one of n's if
+ * n is lost: all set). */
+static struct unstarted *take_unstarted(struct dist *d, struct node *n, uint64_t pid, int64_t now,
+                                        bool all)
+{
+	struct unstarted *out = NULL;
+	pthread_mutex_lock(&d->lock);
+	for (struct unstarted **pp = &d->unstarted; *pp != NULL;) {
+		struct unstarted *u = *pp;
+		bool take = pid ? (u->pid == pid && u->n == n)
+		                : (all ? u->n == n : u->deadline_ms <= now);
+		if (take) {
+			*pp = u->next;
+			u->next = out;
+			out = u;
+		} else {
+			pp = &u->next;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return out;
+}
+
+void dist_tick(struct dist *d, int64_t now_ms)
+{
+	struct unstarted *u = take_unstarted(d, NULL, 0, now_ms, false);
+	while (u != NULL) {
+		struct unstarted *next = u->next;
+		drop_unstarted(u);
+		u = next;
+	}
+}
+
+/* What a node that is lost leaves behind here: its spawn requests and
+ * the processes waiting for its go. */
+static void forget_node_spawns(struct dist *d, struct node *n)
+{
+	struct spawn_req *drop = NULL;
+	pthread_mutex_lock(&d->lock);
+	for (struct spawn_req **pp = &d->waiting; *pp != NULL;) {
+		if ((*pp)->n == n) {
+			struct spawn_req *r = *pp;
+			*pp = r->next;
+			r->next = drop;
+			drop = r;
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	while (drop != NULL) {
+		struct spawn_req *next = drop->next;
+		free(drop);
+		drop = next;
+	}
+	struct unstarted *u = take_unstarted(d, n, 0, 0, true);
+	while (u != NULL) {
+		struct unstarted *next = u->next;
+		drop_unstarted(u);
+		u = next;
+	}
+}
+
+static const struct dist_code *code_find(struct dist *d, const unsigned char *hash)
+{
+	for (size_t i = 0; i < d->ncode; i++)
+		if (memcmp(d->code[i].hash, hash, RT_HASH_BYTES) == 0)
+			return &d->code[i];
+	return NULL;
+}
+
+/* Keep bytes as hash's (d->lock held); false if no memory. */
+static bool code_add(struct dist *d, const unsigned char *hash, const unsigned char *bytes,
+                     size_t len, bool owned)
+{
+	if (code_find(d, hash) != NULL)
+		return false;
+	if (d->ncode == d->capcode) {
+		size_t cap = d->capcode ? d->capcode * 2 : 4;
+		struct dist_code *v = realloc(d->code, cap * sizeof(*v));
+		if (v == NULL)
+			return false;
+		d->code = v;
+		d->capcode = cap;
+	}
+	struct dist_code *c = &d->code[d->ncode++];
+	memcpy(c->hash, hash, RT_HASH_BYTES);
+	c->bytes = bytes;
+	c->len = len;
+	c->owned = owned;
+	return true;
+}
+
+/* The requests waiting for hash, taken out. */
+static struct spawn_req *take_waiting(struct dist *d, const unsigned char *hash)
+{
+	struct spawn_req *out = NULL;
+	pthread_mutex_lock(&d->lock);
+	for (struct spawn_req **pp = &d->waiting; *pp != NULL;) {
+		if (memcmp((*pp)->hash, hash, RT_HASH_BYTES) == 0) {
+			struct spawn_req *r = *pp;
+			*pp = r->next;
+			r->next = out;
+			out = r;
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return out;
+}
+
+static void answer_all(struct dist *d, struct spawn_req *r, engine_module *mod, const char *why)
+{
+	while (r != NULL) {
+		struct spawn_req *next = r->next;
+		if (mod != NULL)
+			spawn_now(d, r, mod);
+		else
+			spawn_answer(d, r->n, 0, r->from, r->req_ref, why);
+		free(r);
+		r = next;
+	}
+}
+
+struct load_job {
+	struct dist *d;
+	unsigned char hash[RT_HASH_BYTES];
+	size_t len;
+	unsigned char bytes[];
+};
+
+/* A module arrived: check, compile, spawn what waited for it (its own
+ * thread: compiling takes long). */
+static void *load_main(void *arg)
+{
+	struct load_job *j = arg;
+	struct dist *d = j->d;
+	char err[512] = "";
+	engine_module *mod = NULL;
+	int rc = rt_module_load(d->rt, j->hash, j->bytes, j->len, &mod, err, sizeof(err));
+	bool kept = false;
+	if (rc == 0) {
+		pthread_mutex_lock(&d->lock);
+		kept = code_add(d, j->hash, j->bytes, j->len, true);
+		pthread_mutex_unlock(&d->lock);
+	}
+	char why[600];
+	snprintf(why, sizeof(why), "cannot load the module: %s", err);
+	answer_all(d, take_waiting(d, j->hash), rc == 0 ? mod : NULL, why);
+	/* (Kept: the bytes stay for the node's life, in j.) */
+	if (!kept)
+		free(j);
+	conn_thread_done(d);
+	return NULL;
+}
+
+/* {spawn, ReqRef, Hash, Fn, Arg, Flags, MonRef} or {go, Pid} */
+static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
+                    struct etf_dec *dd)
+{
+	uint32_t arity, arglen, hlen;
+	const char *a;
+	size_t alen;
+	uint64_t req_ref, fn, flags, mon_ref, child;
+	const unsigned char *hash, *arg;
+	if (etf_tuple_hdr(dd, &arity) != 0 || etf_get_atom(dd, &a, &alen) != 0)
+		return -1;
+	if (arity == 2 && etf_atom_is(a, alen, "go")) {
+		if (get_pid(d, dd, &child) != 0)
+			return -1;
+		struct unstarted *u = take_unstarted(d, n, child, 0, false);
+		if (u != NULL) {
+			rt_start_unstarted(u->p);
+			free(u);
+		}
+		return 0;
+	}
+	if (arity != 7 || !etf_atom_is(a, alen, "spawn") || etf_get_uint(dd, &req_ref) != 0 ||
+	    etf_get_binary(dd, &hash, &hlen) != 0 || hlen != RT_HASH_BYTES ||
+	    etf_get_uint(dd, &fn) != 0 || fn > UINT32_MAX || etf_get_binary(dd, &arg, &arglen) != 0 ||
+	    etf_get_uint(dd, &flags) != 0 || etf_get_uint(dd, &mon_ref) != 0)
+		return -1;
+	uint64_t from = pid_local(d, wfrom);
+	if (from == 0 || !proc_pid_is_remote(from))
+		return -1;
+	if (!d->cfg.allow_remote_spawn) {
+		spawn_answer(d, n, 0, from, req_ref,
+		             "not allowed: that node does not accept remote spawns (--allow-remote-spawn)");
+		return 0;
+	}
+	if (flags & ~(uint64_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR) ||
+	    arglen > rt_max_message(d->rt)) {
+		spawn_answer(d, n, 0, from, req_ref, "bad request (flags or argument size)");
+		return 0;
+	}
+	struct spawn_req *r = malloc(sizeof(*r) + arglen);
+	if (r == NULL) {
+		spawn_answer(d, n, 0, from, req_ref, "out of memory");
+		return 0;
+	}
+	*r = (struct spawn_req){ NULL, n, from, req_ref, mon_ref, { 0 }, (uint32_t)fn,
+	                         (uint32_t)flags, arglen };
+	memcpy(r->hash, hash, RT_HASH_BYTES);
+	memcpy(r->arg, arg, arglen);
+	engine_module *mod = rt_module_find(d->rt, r->hash);
+	if (mod != NULL) {
+		spawn_now(d, r, mod);
+		free(r);
+		return 0;
+	}
+	/* Not here: ask the requester for it (once per module). */
+	bool asked = false;
+	pthread_mutex_lock(&d->lock);
+	for (struct spawn_req *w = d->waiting; w != NULL && !asked; w = w->next)
+		asked = memcmp(w->hash, r->hash, RT_HASH_BYTES) == 0;
+	r->next = d->waiting;
+	d->waiting = r;
+	pthread_mutex_unlock(&d->lock);
+	if (!asked) {
+		struct etf_buf b = { 0 };
+		reg_send_begin(d, &b, 0, SYS_PREFIX "code");
+		etf_tuple(&b, 2);
+		etf_atom(&b, "fetch", 5);
+		etf_binary(&b, r->hash, RT_HASH_BYTES);
+		write_frame(n, &b);
+		etf_buf_free(&b);
+	}
+	return 0;
+}
+
+/* {fetch, Hash}, {code, Hash, Bytes} or {nocode, Hash} */
+static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
+{
+	uint32_t arity, hlen, len = 0;
+	const char *a;
+	size_t alen;
+	const unsigned char *hash, *bytes = NULL;
+	if (etf_tuple_hdr(dd, &arity) != 0 || etf_get_atom(dd, &a, &alen) != 0 ||
+	    etf_get_binary(dd, &hash, &hlen) != 0 || hlen != RT_HASH_BYTES)
+		return -1;
+	if (arity == 2 && etf_atom_is(a, alen, "fetch")) {
+		struct etf_buf b = { 0 };
+		reg_send_begin(d, &b, 0, SYS_PREFIX "code");
+		pthread_mutex_lock(&d->lock);
+		const struct dist_code *c = code_find(d, hash);
+		etf_tuple(&b, c ? 3 : 2);
+		etf_atom(&b, c ? "code" : "nocode", c ? 4 : 6);
+		etf_binary(&b, hash, RT_HASH_BYTES);
+		if (c != NULL)
+			etf_binary(&b, c->bytes, (uint32_t)c->len);
+		pthread_mutex_unlock(&d->lock);
+		write_frame(n, &b);
+		etf_buf_free(&b);
+		return 0;
+	}
+	if (arity == 2 && etf_atom_is(a, alen, "nocode")) {
+		answer_all(d, take_waiting(d, hash), NULL,
+		           "the requesting node does not have the module");
+		return 0;
+	}
+	if (arity != 3 || !etf_atom_is(a, alen, "code") || etf_get_binary(dd, &bytes, &len) != 0)
+		return -1;
+	struct load_job *j = malloc(sizeof(*j) + len);
+	if (j == NULL) {
+		answer_all(d, take_waiting(d, hash), NULL, "out of memory for the module");
+		return 0;
+	}
+	j->d = d;
+	memcpy(j->hash, hash, RT_HASH_BYTES);
+	j->len = len;
+	memcpy(j->bytes, bytes, len);
+	if (conn_thread(d, load_main, j) != 0) {
+		free(j);
+		answer_all(d, take_waiting(d, hash), NULL, "no thread to load the module");
+	}
+	return 0;
+}
+
+static int system_in(struct dist *d, struct node *n, const struct etf_pid *wfrom, const char *name,
+                     size_t len, struct etf_dec *dd)
+{
+	if (etf_atom_is(name, len, SYS_PREFIX "spawn"))
+		return spawn_in(d, n, wfrom, dd);
+	if (etf_atom_is(name, len, SYS_PREFIX "code"))
+		return code_in(d, n, dd);
+	return etf_skip(dd);
+}
+
+int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t nlen,
+                       const unsigned char hash[RT_HASH_BYTES], uint32_t fn, const void *arg,
+                       uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref)
+{
+	struct node *n = node_current(d, node, nlen);
+	if (n == NULL)
+		return -ENOMEM;
+	/* The module's bytes are shipped from here: keep them findable. */
+	struct etf_buf b = { 0 };
+	reg_send_begin(d, &b, from, SYS_PREFIX "spawn");
+	etf_tuple(&b, 7);
+	etf_atom(&b, "spawn", 5);
+	etf_uint(&b, req_ref);
+	etf_binary(&b, hash, RT_HASH_BYTES);
+	etf_uint(&b, fn);
+	etf_binary(&b, arg, len);
+	etf_uint(&b, flags);
+	etf_uint(&b, mon_ref);
+	int rc = -EHOSTUNREACH;
+	if (frame_end(&b)) {
+		pthread_mutex_lock(&n->lock);
+		if (n->state == NODE_UP) {
+			conn_write(n->conn, b.p, b.len);
+			rc = 0;
+		}
+		pthread_mutex_unlock(&n->lock);
+	} else {
+		rc = -EMSGSIZE;
+	}
+	etf_buf_free(&b);
+	return rc;
+}
+
+void dist_spawn_go(struct dist *d, uint64_t from, uint64_t child)
+{
+	struct node *n = node_of_pid(d, child);
+	if (n == NULL)
+		return;
+	struct etf_buf b = { 0 };
+	reg_send_begin(d, &b, from, SYS_PREFIX "spawn");
+	etf_tuple(&b, 2);
+	etf_atom(&b, "go", 2);
+	if (put_pid(d, &b, child))
+		write_frame(n, &b);
+	etf_buf_free(&b);
+}
+
+void dist_note_link(struct dist *d, uint64_t local, uint64_t remote)
+{
+	struct node *n = node_of_pid(d, remote);
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->lock);
+	x_note_link(n, local, remote);
+	pthread_mutex_unlock(&n->lock);
+}
+
+void dist_note_monitor(struct dist *d, uint64_t local, uint64_t remote, uint64_t ref)
+{
+	struct node *n = node_of_pid(d, remote);
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->lock);
+	struct xlink *x = x_add(n);
+	if (x != NULL) {
+		x->kind = X_MON_OUT;
+		x->local = local;
+		x->remote = remote;
+		x->ref = ref;
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
 static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 {
 	struct node *n = c->node;
@@ -1170,10 +1661,15 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 			return -1;
 		return data_in(d, to, from, dd);
 	case OP_REG_SEND:
-	case OP_REG_SEND_TT:
-		if (get_pid(d, dd, &from) != 0 || etf_skip(dd) != 0 ||
+	case OP_REG_SEND_TT: {
+		struct etf_pid wfrom;
+		if (etf_get_pid(dd, &wfrom) != 0 || etf_skip(dd) != 0 ||
 		    etf_get_atom(dd, &a, &alen) != 0 || (op == OP_REG_SEND_TT && etf_skip(dd) != 0) ||
 		    payload_start(dd) != 0)
+			return -1;
+		if (alen > SYS_PREFIX_LEN && memcmp(a, SYS_PREFIX, SYS_PREFIX_LEN) == 0)
+			return system_in(d, n, &wfrom, a, alen, dd);
+		if ((from = pid_local(d, &wfrom)) == 0)
 			return -1;
 		to = alen <= 255 ? rt_whereis(d->rt, a, (uint32_t)alen) : 0;
 		if (to == 0 && etf_atom_is(a, alen, "net_kernel")) {
@@ -1181,6 +1677,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 			return etf_skip(dd);
 		}
 		return data_in(d, to, from, dd);
+	}
 	case OP_LINK:
 		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0)
 			return -1;
@@ -1319,6 +1816,15 @@ static void remote_detach(void *ctx)
 	struct dist *d = ctx;
 	atomic_store(&d->stopping, true);
 	conn_stop(d);
+	/* Processes made for other nodes and never started go with it. */
+	struct unstarted *u = d->unstarted;
+	d->unstarted = NULL;
+	while (u != NULL) {
+		struct unstarted *next = u->next;
+		rt_drop_unstarted(u->p);
+		free(u);
+		u = next;
+	}
 	d->rt = NULL;
 }
 
@@ -1402,6 +1908,8 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	d->nodes = calloc(DIST_MAX_NODES, sizeof(*d->nodes));
 	d->connect = copy_strings(cfg->connect, cfg->nconnect);
 	d->trace = getenv("WISP_DIST_TRACE") != NULL;
+	if (cfg->module_bytes != NULL)
+		code_add(d, cfg->module_hash, cfg->module_bytes, cfg->module_len, false);
 	if (d->cfg.ticktime_s == 0)
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
@@ -1459,6 +1967,15 @@ void dist_free(struct dist *d)
 	for (uint32_t i = 0; i < n; i++)
 		node_free(d->nodes[i]);
 	free(d->nodes);
+	for (size_t i = 0; i < d->ncode; i++)
+		if (d->code[i].owned)   /* (inside its load_job) */
+			free((char *)d->code[i].bytes - offsetof(struct load_job, bytes));
+	free(d->code);
+	for (struct spawn_req *r = d->waiting; r != NULL;) {
+		struct spawn_req *next = r->next;
+		free(r);
+		r = next;
+	}
 	for (char **c = d->connect; c != NULL && *c != NULL; c++)
 		free(*c);
 	free(d->connect);
@@ -1517,6 +2034,28 @@ size_t dist_nodes(struct dist *d, char *buf, size_t cap)
 	}
 	pthread_mutex_unlock(&d->lock);
 	return need;
+}
+
+size_t dist_pid_encode(struct dist *d, uint64_t pid, void *buf, size_t cap)
+{
+	struct etf_buf b = { 0 };
+	if (!put_pid(d, &b, pid) || b.oom) {
+		etf_buf_free(&b);
+		return 0;
+	}
+	size_t n = b.len;
+	if (n <= cap)
+		memcpy(buf, b.p, n);
+	etf_buf_free(&b);
+	return n;
+}
+
+int dist_pid_decode(struct dist *d, const void *buf, size_t len, uint64_t *pid)
+{
+	struct etf_dec t = { buf, (const unsigned char *)buf + len };
+	if (get_pid(d, &t, pid) != 0 || t.p != t.end)
+		return -EINVAL;
+	return 0;
 }
 
 size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap)

@@ -35,6 +35,12 @@ struct dist_config {
 	uint32_t ticktime_s;       /* 0: 60, as OTP's net_ticktime */
 	const char *const *connect;    /* nodes to connect to at start */
 	int nconnect;
+	bool allow_remote_spawn;   /* other nodes may start processes here */
+	/* The main module's bytes (served to nodes that spawn its functions:
+	 * they must outlive the node) and its SHA-256. */
+	const void *module_bytes;
+	size_t module_len;
+	unsigned char module_hash[RT_HASH_BYTES];
 };
 
 struct dist;
@@ -63,9 +69,30 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
 size_t dist_nodes(struct dist *d, char *buf, size_t cap);
 /* The node name of a pid (local or remote) into buf; its length. */
 size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap);
+/* A pid in the external format (NEW_PID_EXT, no version byte) into buf;
+ * its length (0: a pid no node knows; more than cap: buf too small). */
+size_t dist_pid_encode(struct dist *d, uint64_t pid, void *buf, size_t cap);
+/* The pid in such bytes (made known here if new): 0, or -EINVAL. */
+int dist_pid_decode(struct dist *d, const void *buf, size_t len, uint64_t *pid);
 /* Connect to node now (as net_kernel:connect_node): 0 once connected,
  * -EHOSTUNREACH (with a message) if it cannot be. Blocks the caller. */
 int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_t errlen);
+
+/* Remote spawn (the requester's side, on a process's fiber). Ask node to
+ * start fn(arg) of the module named hash, for `from`, with WISP_SPAWN_*
+ * flags; the answer comes to `from` as a message tagged req_ref: sent by
+ * the new process (from = its pid, empty payload) or by nobody (from = 0,
+ * the reason as text). The new process waits for dist_spawn_go, which the
+ * requester sends once it holds the link or monitor it asked for (mon_ref:
+ * its monitor ref), so none of them can be missed. */
+int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t nlen,
+                       const unsigned char hash[RT_HASH_BYTES], uint32_t fn, const void *arg,
+                       uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref);
+void dist_spawn_go(struct dist *d, uint64_t from, uint64_t child);
+/* A link or monitor (ref) between local and remote made without a
+ * signal (remote spawn): noted, so that losing the node tells local. */
+void dist_note_link(struct dist *d, uint64_t local, uint64_t remote);
+void dist_note_monitor(struct dist *d, uint64_t local, uint64_t remote, uint64_t ref);
 
 /* A reason in the external format (as in struct reason, kind TERM) as
  * Erlang would print it, into buf. */

@@ -95,6 +95,34 @@ struct conn {
 	atomic_bool dead;         /* the peer stopped reading: drop it */
 };
 
+/* A module's bytes, kept to ship to nodes that spawn its functions. */
+struct dist_code {
+	unsigned char hash[RT_HASH_BYTES];
+	const unsigned char *bytes;
+	size_t len;
+	bool owned;               /* (the main module's belong to the embedder) */
+};
+
+/* A remote spawn waiting for its module to arrive from the requester. */
+struct spawn_req {
+	struct spawn_req *next;
+	struct node *n;           /* the requester's node */
+	uint64_t from;            /* the requester */
+	uint64_t req_ref, mon_ref;
+	unsigned char hash[RT_HASH_BYTES];
+	uint32_t fn, flags, len;
+	unsigned char arg[];
+};
+
+/* A process spawned for another node, waiting for its requester's go. */
+struct unstarted {
+	struct unstarted *next;
+	struct proc *p;
+	uint64_t pid;
+	struct node *n;
+	int64_t deadline_ms;
+};
+
 struct dist {
 	struct dist_config cfg;
 	char name[256];           /* alive@host */
@@ -124,6 +152,12 @@ struct dist {
 	int hs_fds[64];
 	uint32_t nhs_fds;
 	char **connect;           /* cfg.connect, copied */
+	/* remote spawn (d->lock): modules' bytes, requests waiting for a
+	 * module, fetches asked for, processes waiting for their go */
+	struct dist_code *code;
+	size_t ncode, capcode;
+	struct spawn_req *waiting;
+	struct unstarted *unstarted;
 	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
 };
 
@@ -157,5 +191,13 @@ void conn_write(struct conn *c, const void *p, size_t len);
 /* Register c with the I/O thread. */
 int conn_watch(struct dist *d, struct conn *c);
 int64_t conn_now_ms(void);
+/* Run fn(arg) on a thread of its own, counted so that stopping waits for
+ * it; fn calls conn_thread_done(d) last. -1 if none could start (or the
+ * node is stopping): fn is not called. */
+int conn_thread(struct dist *d, void *(*fn)(void *), void *arg);
+void conn_thread_done(struct dist *d);
+
+/* ---- dist.c, for conn.c: every tick ---- */
+void dist_tick(struct dist *d, int64_t now_ms);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "dist/dist.h"
 #include "proc/caps.h"
+#include "proc/mailbox.h"
 #include "wisp_api.h"
 
 #define NS(name) Z_wisp_nodeZ_##name
@@ -121,4 +122,110 @@ u32 NS(send)(void *self, u32 node, u32 nlen, u32 name, u32 namelen, u64 tag, u32
 		return WISP_EPERM;
 	return wisp_code(dist_send_named(d, proc_pid(hp->proc), n, nlen, r, namelen, tag, 0, p,
 	                                 len));
+}
+
+/* How long a remote spawn may take: the module may have to travel and be
+ * compiled there first. */
+#define SPAWN_WAIT_NS (120ull * 1000000000)
+
+/* The answer's text as the guest's code (the process was not made). */
+static u32 spawn_refused(struct host_proc *hp, const char *node, size_t nlen, const struct msg *m)
+{
+	char why[256];
+	size_t n = m->len < sizeof(why) - 1 ? m->len : sizeof(why) - 1;
+	memcpy(why, m->data, n);
+	why[n] = '\0';
+	if (hp->caps != NULL)
+		caps_log_denied(hp->caps, proc_pid(hp->proc), "wisp_node_spawn on %.*s: %s", (int)nlen,
+		                node, why);
+	if (strncmp(why, "not allowed", 11) == 0)
+		return WISP_EPERM;
+	if (strncmp(why, "limit", 5) == 0)
+		return WISP_ELIMIT;
+	return WISP_EINVAL;
+}
+
+u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 flags,
+              u32 out)
+{
+	SELF;
+	struct dist *d = node_of(hp);
+	if (nlen == 0 || nlen >= 256 || (flags & ~(uint32_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR)))
+		return WISP_EINVAL;
+	if (arg_len > proc_max_message(hp->proc))
+		return WISP_ETOOBIG;
+	api_work(hp, arg_len);
+	struct connect_job j = { .d = d, .len = nlen };
+	memcpy(j.node, api_ptr(hp, node, nlen, "wisp_node_spawn"), nlen);
+	api_ptr(hp, arg, arg_len, "wisp_node_spawn");
+	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_node_spawn");
+	if (d == NULL)
+		return WISP_ENOTFOUND;
+	if (!may_use_nodes(hp))
+		return WISP_EPERM;
+	if (hp->caps != NULL && !hp->caps->may_spawn) {
+		caps_log_denied(hp->caps, proc_pid(hp->proc), "wisp_node_spawn: no spawn capability");
+		return WISP_EPERM;
+	}
+	unsigned char hash[RT_HASH_BYTES];
+	if (!proc_module_hash(hp->proc, hash))
+		return WISP_EINVAL;
+	if (proc_run_blocking(hp->proc, do_connect, &j) != 0)
+		return WISP_ELIMIT;
+	if (j.rc != 0)
+		return j.rc == -EINVAL ? WISP_EINVAL : WISP_ENOTFOUND;
+	uint64_t me = proc_pid(hp->proc), req = proc_make_ref(hp->proc);
+	uint64_t mon = (flags & WISP_SPAWN_MONITOR) ? proc_make_ref(hp->proc) : 0;
+	int rc = dist_spawn_request(d, me, j.node, nlen, hash, fn,
+	                            api_ptr(hp, arg, arg_len, "wisp_node_spawn"), arg_len, flags,
+	                            req, mon);
+	if (rc != 0)
+		return rc == -EMSGSIZE ? WISP_ETOOBIG : WISP_ENOTFOUND;
+	struct msg *m;
+	if ((rc = proc_receive(hp->proc, &req, 1, (int64_t)SPAWN_WAIT_NS, &m)) != 0)
+		return wisp_code(rc);
+	proc_take(hp->proc, m);
+	uint64_t child = m->from;
+	u32 code = child ? WISP_OK : spawn_refused(hp, j.node, nlen, m);
+	msg_free(m);
+	if (child == 0)
+		return code;
+	/* Our side of the link and monitor, then its go: it cannot end
+	 * before we would hear of it. */
+	if (proc_bond_remote(hp->proc, child, flags & WISP_SPAWN_LINK, mon) != 0)
+		return WISP_ENOMEM;   /* (never started: dropped there after a while) */
+	if (flags & WISP_SPAWN_LINK)
+		dist_note_link(d, me, child);
+	if (mon)
+		dist_note_monitor(d, me, child, mon);
+	dist_spawn_go(d, me, child);
+	struct wisp_spawned s = { child, mon };
+	memcpy(api_ptr(hp, out, sizeof(s), "wisp_node_spawn"), &s, sizeof(s));
+	return WISP_OK;
+}
+
+u32 NS(pid_encode)(void *self, u64 pid, u32 buf, u32 cap)
+{
+	SELF;
+	struct dist *d = node_of(hp);
+	unsigned char b[300];
+	size_t n = d ? dist_pid_encode(d, pid, b, sizeof(b)) : 0;
+	if (n == 0 || n > sizeof(b))
+		return 0;
+	if (cap > 0)
+		memcpy(api_ptr(hp, buf, cap < n ? cap : n, "wisp_node_pid_encode"), b, cap < n ? cap : n);
+	return (u32)n;
+}
+
+u32 NS(pid_decode)(void *self, u32 buf, u32 len, u32 out)
+{
+	SELF;
+	struct dist *d = node_of(hp);
+	const void *p = api_ptr(hp, buf, len, "wisp_node_pid_decode");
+	api_ptr(hp, out, 8, "wisp_node_pid_decode");
+	uint64_t pid;
+	if (d == NULL || dist_pid_decode(d, p, len, &pid) != 0)
+		return WISP_EINVAL;
+	api_put_u64(hp, out, pid, "wisp_node_pid_decode");
+	return WISP_OK;
 }

@@ -50,6 +50,29 @@ void *proc_remote_ctx(const struct proc *p)
 	return r != NULL ? r->ctx : NULL;
 }
 
+bool proc_module_hash(struct proc *self, unsigned char hash[RT_HASH_BYTES])
+{
+	return rt_module_hash(self->rt, self->mod, hash);
+}
+
+uint64_t proc_make_ref(struct proc *self)
+{
+	return rt_new_ref(self->rt);
+}
+
+int proc_bond_remote(struct proc *self, uint64_t pid, bool link, uint64_t mon_ref)
+{
+	if (link && !proc_set_has(&self->links, pid) &&
+	    proc_set_add(self, &self->links, pid, pid) != 0)
+		return -ENOMEM;
+	if (mon_ref != 0 && proc_set_add(self, &self->watching, mon_ref, pid) != 0) {
+		if (link)
+			proc_set_del_ref(&self->links, pid);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 uint64_t rt_max_message(const struct rt *rt)
 {
 	return rt->cfg.max_message;
@@ -131,6 +154,7 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	 * not written here: a registration that raced with the previous
 	 * incarnation's exit may still be looking at it (registry.c). */
 	p->rt = rt;
+	p->mod = rt->mod;
 	p->inst = NULL;
 	memset(proc_host(p), 0, rt->hooks.host_size);
 	p->is_main = is_main;
@@ -220,7 +244,7 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 	struct rt *rt = parent->rt;
 	if (flags & ~(uint32_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR))
 		return -EINVAL;
-	if (!engine_module_has_spawn_entry(rt->mod))
+	if (!engine_module_has_spawn_entry(parent->mod))
 		return -EINVAL;
 	uint64_t me = atomic_load(&parent->pid);
 	if (!parent->caps->may_spawn) {
@@ -239,6 +263,7 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 		caps_uncharge(caps);
 		return rc;
 	}
+	p->mod = parent->mod;
 	p->entry_fn = fn;
 	p->arg_len = len;
 	p->arg = malloc(len ? len : 1);
@@ -255,6 +280,65 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 	publish(rt, p);
 	sched_enqueue_new(&rt->sg, &p->task);
 	return 0;
+}
+
+/* ---- spawned for another node ---- */
+
+struct proc *rt_spawn_unstarted(struct rt *rt, engine_module *mod, uint32_t fn,
+                                const void *arg, uint32_t len, uint64_t link_to,
+                                uint64_t watcher, uint64_t watch_ref, int *err)
+{
+	struct caps *caps = rt->cfg.root;
+	if (!engine_module_has_spawn_entry(mod) || caps == NULL) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	if (!caps->may_spawn || !caps_charge(caps)) {
+		*err = -EAGAIN;
+		return NULL;
+	}
+	struct proc *p;
+	int rc = proc_new(rt, caps, false, &p);
+	if (rc != 0) {
+		caps_uncharge(caps);
+		*err = rc;
+		return NULL;
+	}
+	p->mod = mod;
+	p->entry_fn = fn;
+	p->arg_len = len;
+	p->arg = malloc(len ? len : 1);
+	rc = p->arg == NULL ? -ENOMEM : 0;
+	if (rc == 0 && link_to != 0)
+		rc = proc_set_add(p, &p->links, link_to, link_to);
+	if (rc == 0 && watcher != 0)
+		rc = proc_set_add(p, &p->watchers, watch_ref, watcher);
+	if (rc != 0) {
+		caps_uncharge(caps);
+		proc_unnew(p);
+		*err = rc;
+		return NULL;
+	}
+	if (len)
+		memcpy(p->arg, arg, len);
+	return p;
+}
+
+uint64_t rt_unstarted_pid(const struct proc *p)
+{
+	return make_pid(p);
+}
+
+void rt_start_unstarted(struct proc *p)
+{
+	publish(p->rt, p);
+	sched_enqueue_new(&p->rt->sg, &p->task);
+}
+
+void rt_drop_unstarted(struct proc *p)
+{
+	caps_uncharge(p->caps);
+	proc_unnew(p);
 }
 
 /* ---- running ---- */
@@ -456,7 +540,7 @@ static void proc_fiber_main(void *arg)
 	if (p->caps->max_memory != UINT64_MAX)
 		lim.max_memory = p->caps->max_memory;
 	rt->hooks.start(proc_host(p), p);
-	p->inst = engine_instance_new(rt->mod, proc_host(p), &lim, &res);
+	p->inst = engine_instance_new(p->mod, proc_host(p), &lim, &res);
 	/* (NULL: a trap or no memory while instantiating, or killed then.)
 	 * Before the instance exists only others' pushes are on the account:
 	 * if instantiating failed with some there, they left no room. */

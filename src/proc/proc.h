@@ -141,6 +141,7 @@ struct proc {
 
 	/* execution */
 	struct rt *rt;
+	engine_module *mod;       /* what it runs (the runtime's module table) */
 	engine_instance *inst;
 	bool is_main;
 	uint32_t entry_fn;        /* spawn: table index, and its argument */
@@ -231,6 +232,18 @@ struct proc_remote {
 	void *ctx;
 };
 
+/* Loading modules while the runtime runs (a module another node ships, a
+ * new version): the embedder's compiler, handed down. */
+struct proc_loader {
+	/* Compile and load the module in bytes; 0 or a negative errno (message
+	 * in err). May take seconds: never called on a scheduler's thread. */
+	int (*load)(void *ctx, const void *bytes, size_t len, engine_module **out,
+	            char *err, size_t errlen);
+	void *ctx;
+};
+
+#define RT_HASH_BYTES 32          /* SHA-256: a module's name between nodes */
+
 /* Runtime configuration. */
 struct rt_config {
 	int schedulers;           /* threads (0: one per online CPU) */
@@ -249,6 +262,10 @@ struct rt_config {
 	uint64_t hibernate_after_ns;
 	/* Other nodes (NULL: this runtime is alone). */
 	const struct proc_remote *remote;
+	/* The main module's bytes' SHA-256, and how to load others (NULL:
+	 * no module but the main one). */
+	unsigned char module_hash[RT_HASH_BYTES];
+	const struct proc_loader *loader;
 };
 
 /* Run `mod` as the main process of a new runtime: its _start runs; returns
@@ -328,6 +345,14 @@ int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pi
 
 /* The remote layer's context (rt_config.remote->ctx), or NULL. */
 void *proc_remote_ctx(const struct proc *p);
+/* The SHA-256 of the module self runs (false: unknown). */
+bool proc_module_hash(struct proc *self, unsigned char hash[RT_HASH_BYTES]);
+/* A fresh reference (bit 63 set). */
+uint64_t proc_make_ref(struct proc *self);
+/* Hold a link to remote pid, and/or a monitor of it with mon_ref (0:
+ * none), whose other side the remote node made already (remote spawn):
+ * no signal is sent. 0 or -ENOMEM. */
+int proc_bond_remote(struct proc *self, uint64_t pid, bool link, uint64_t mon_ref);
 
 /* ---- used by the remote layer (src/dist), on its own threads ---- */
 
@@ -343,6 +368,28 @@ uint64_t rt_ref(struct rt *rt);
 uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len);
 /* The most a message may hold. */
 uint64_t rt_max_message(const struct rt *rt);
+
+/* The module table (modules.c): modules by the SHA-256 of their bytes. */
+engine_module *rt_module_find(struct rt *rt, const unsigned char hash[RT_HASH_BYTES]);
+/* The hash of a loaded module (false: not in the table). */
+bool rt_module_hash(struct rt *rt, const engine_module *mod, unsigned char hash[RT_HASH_BYTES]);
+/* Load bytes as the module named hash (checked: -EBADMSG if they are not
+ * that module's), or find it loaded already. Blocks while compiling:
+ * never on a scheduler's thread. -ENOTSUP without a loader. */
+int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
+                   size_t len, engine_module **out, char *err, size_t errlen);
+
+/* A process of mod made for another node, not started (its pid known,
+ * not yet reachable): fn(arg) in a new instance, with the runtime's root
+ * capabilities; linked to remote pid link_to (0: none) and monitored by
+ * remote pid watcher with watch_ref (0: none). NULL and *err: -EAGAIN
+ * (a limit), -EINVAL (no spawn entry), -ENOMEM. */
+struct proc *rt_spawn_unstarted(struct rt *rt, engine_module *mod, uint32_t fn,
+                                const void *arg, uint32_t len, uint64_t link_to,
+                                uint64_t watcher, uint64_t watch_ref, int *err);
+uint64_t rt_unstarted_pid(const struct proc *p);
+void rt_start_unstarted(struct proc *p);
+void rt_drop_unstarted(struct proc *p);
 uint64_t proc_max_message(const struct proc *self);
 /* Charge the CPU work of a host call that moved `bytes` to the calling
  * process (its slice ends sooner; past its CPU limit it ends with LIMIT,

@@ -77,6 +77,11 @@ struct crash_reports {
 	_Atomic uint64_t window, shown, hidden;
 };
 
+struct rt_mod {
+	unsigned char hash[RT_HASH_BYTES];
+	engine_module *mod;
+};
+
 struct rt {
 	struct rt_config cfg;
 	struct proc_hooks hooks;
@@ -90,8 +95,11 @@ struct rt {
 	struct stack_pool stacks;
 	struct ptable ptable;
 	struct registry registry;
-	engine_module *mod;
+	engine_module *mod;            /* the main module (mods[0]) */
 	struct engine_limits limits;
+	pthread_mutex_t mods_lock;     /* the module table (modules.c) */
+	struct rt_mod *mods;
+	size_t nmods, capmods;
 
 	/* the main process and its end */
 	uint64_t main_pid;
@@ -103,6 +111,10 @@ struct rt {
 };
 
 uint64_t rt_new_ref(struct rt *rt);
+/* The module table: made with the main module, freed with the runtime
+ * (modules.c). */
+int rt_modules_init(struct rt *rt);
+void rt_modules_free(struct rt *rt);
 /* At the end of a run: how many crash reports were not shown. */
 void proc_crash_reports_end(struct rt *rt);
 /* Stop the blocking pool's threads; false if one did not stop in time. */

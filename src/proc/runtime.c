@@ -43,6 +43,7 @@ static void rt_free(struct rt *rt)
 	ptable_each(&rt->ptable, discard, rt);
 	ptable_destroy(&rt->ptable);
 	registry_destroy(&rt->registry);
+	rt_modules_free(rt);
 	stack_pool_destroy(&rt->stacks);
 	engine_mem_pool_free(rt->limits.mem_pool);
 	pthread_mutex_destroy(&rt->blocking_lock);
@@ -81,7 +82,8 @@ static struct rt *rt_new(engine_module *mod, const struct rt_config *cfg,
 	pthread_condattr_destroy(&ca);
 	stack_pool_init(&rt->stacks, rt->cfg.stack_size);
 	if (ptable_init(&rt->ptable, rt->hooks.host_size) != 0 ||
-	    registry_init(&rt->registry) != 0 || rt->limits.mem_pool == NULL) {
+	    registry_init(&rt->registry) != 0 || rt->limits.mem_pool == NULL ||
+	    rt_modules_init(rt) != 0) {
 		snprintf(err, errlen, "cannot initialise the runtime: out of memory");
 		rt_free(rt);
 		return NULL;

@@ -95,11 +95,13 @@ class Cluster:
         self.env.update(ERL_EPMD_PORT=str(self.epmd_port), WISP_CACHE_DIR=str(cache),
                         WISP_BACKGROUND_COMPILE="0", HOME=str(tmp_path))
         self.guest = build_proc("dist_node.c")
+        # The same program built differently: other bytes, another module.
+        self.other_guest = build_proc("dist_node.c", "-DSHIPPED=1", "-O1")
         self.nodes = []
         self.tmp = tmp_path
 
-    def wisp(self, name, *args, extra=()):
-        n = Node(["run", "--sname", name, "--cookie", COOKIE, *extra, self.guest, *args],
+    def wisp(self, name, *args, extra=(), guest=None):
+        n = Node(["run", "--sname", name, "--cookie", COOKIE, *extra, guest or self.guest, *args],
                  self.env)
         self.nodes.append(n)
         return n
@@ -348,3 +350,48 @@ def test_a_socket_cannot_move_to_another_node(cluster):
     assert b.wait_line(r"^still mine") == "still mine 1"
     assert b.proc.wait(timeout=20) == 0
     assert "cannot move to a process of another node" in b.stop()
+
+
+def test_remote_spawn_ships_the_module_and_links_and_monitors(cluster):
+    a = cluster.wisp("wr1", "serve", extra=("--allow-remote-spawn",))
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wr2", "rspawn", node("wr1"))
+    assert b.wait_line(r"^spawned") == "spawned 0"
+    assert b.wait_line(r"^child on") == f"child on {node('wr1')}"
+    assert b.wait_line(r"^hello") == f"hello from {node('wr1')}"
+    lines = {b.wait_line(r"^exit "), b.wait_line(r"^down ")}
+    assert lines == {"exit 2", "down 2"}, lines       # TRAP both ways
+    assert b.proc.wait(timeout=20) == 0
+    assert a.proc.poll() is None                      # the child's trap is its own
+
+
+def test_remote_spawn_needs_the_nodes_permission(cluster):
+    a = cluster.wisp("wr3", "serve")                  # no --allow-remote-spawn
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wr4", "rspawn", node("wr3"), extra=("-v",))
+    assert b.wait_line(r"^spawned") == "spawned 9"    # WISP_EPERM
+    assert b.proc.wait(timeout=20) == 0
+    assert "does not accept remote spawns" in b.stop()
+
+
+def test_remote_spawn_on_an_unknown_node(cluster):
+    b = cluster.wisp("wr5", "rspawn", node("nobody"))
+    assert b.wait_line(r"^spawned") == "spawned 8"    # WISP_ENOTFOUND
+    assert b.proc.wait(timeout=30) == 0
+
+
+def test_remote_spawn_fetches_a_module_the_node_lacks(cluster):
+    # Another module than the node runs: it must travel.
+    assert hashlib.sha256(cluster.guest.read_bytes()).digest() != \
+        hashlib.sha256(cluster.other_guest.read_bytes()).digest()
+    a = cluster.wisp("wr6", "serve", extra=("--allow-remote-spawn",))
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wr7", "rspawn", node("wr6"), guest=cluster.other_guest)
+    assert b.wait_line(r"^spawned", timeout=60) == "spawned 0"
+    assert b.wait_line(r"^hello") == f"hello from {node('wr6')}"
+    assert {b.wait_line(r"^exit "), b.wait_line(r"^down ")} == {"exit 2", "down 2"}
+    assert b.proc.wait(timeout=20) == 0
+    # Spawned again: the module is there now (no second fetch needed).
+    c = cluster.wisp("wr8", "rspawn", node("wr6"), guest=cluster.other_guest)
+    assert c.wait_line(r"^spawned") == "spawned 0"
+    assert c.wait_line(r"^hello") == f"hello from {node('wr6')}"

@@ -18,6 +18,10 @@
  *                    EXIT it sends ("exit NODE KIND TEXT")
  *   watch NODE       connect, learn echo's pid (tag 5), monitor it, print
  *                    "watching", then print the DOWN: "down KIND"
+ *   rspawn NODE      spawn greet() on NODE, linked and monitored: it sends
+ *                    back "hello from NODE-it-runs-on" and traps; print
+ *                    "spawned RC", the greeting, the EXIT and the DOWN
+ *                    ("exit KIND", "down KIND")
  *   sock NODE        try to move a listening socket to echo on NODE:
  *                    print "send_fd RC" and whether the socket is still
  *                    ours ("still mine 1")
@@ -177,6 +181,60 @@ static int watch(const char *node)
 	return 0;
 }
 
+static void greet(const void *arg, uint32_t len)
+{
+	wisp_pid_t parent;
+	if (wisp_node_pid_decode(arg, len, &parent) != WISP_OK)
+		__builtin_trap();
+	char here[256], msg[300];
+	uint32_t n = wisp_node_name(here, sizeof here);
+	int k = snprintf(msg, sizeof msg, "hello from %.*s", (int)n, here);
+	wisp_send(parent, 42, msg, (uint32_t)k);
+	wisp_trap_exit(0);
+	/* Wait for the word to end (so the test sees the greeting first). */
+	struct wisp_msg_info info;
+	char b[8];
+	uint64_t tags[1] = { 43 };
+	wisp_receive(tags, 1, WISP_INFINITY, b, sizeof b, &info);
+	__builtin_trap();
+}
+
+static int rspawn(const char *node)
+{
+	struct wisp_msg_info info;
+	char buf[512];
+	wisp_trap_exit(1);
+	unsigned char me[300];
+	uint32_t melen = wisp_node_pid_encode(wisp_self(), me, sizeof me);
+	struct wisp_spawned out;
+	int32_t rc = wisp_node_spawn(node, greet, me, melen,
+	                             WISP_SPAWN_LINK | WISP_SPAWN_MONITOR, &out);
+	printf("spawned %d\n", rc);
+	fflush(stdout);
+	if (rc != WISP_OK)
+		return 0;
+	char where[256];
+	uint32_t wl = wisp_node_of(out.pid, where, sizeof where);
+	printf("child on %.*s\n", (int)wl, where);
+	expect(42, &info, buf, sizeof buf);
+	printf("%.*s\n", (int)info.len, buf);
+	wisp_send(out.pid, 43, "", 0);
+	for (int got = 0; got < 2;) {
+		expect(0, &info, buf, sizeof buf);
+		struct wisp_exit_reason r;
+		memcpy(&r, buf, sizeof r);
+		if (info.kind == WISP_MSG_EXIT && info.from == out.pid) {
+			printf("exit %u\n", r.kind);
+			got++;
+		} else if (info.kind == WISP_MSG_DOWN && info.tag == out.monitor) {
+			printf("down %u\n", r.kind);
+			got++;
+		}
+		fflush(stdout);
+	}
+	return 0;
+}
+
 static int sock(const char *node)
 {
 	struct wisp_msg_info info;
@@ -203,6 +261,8 @@ int main(int argc, char **argv)
 		return watch(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "sock") == 0)
 		return sock(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "rspawn") == 0)
+		return rspawn(argv[2]);
 	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE\n");
 	return 2;
 }

@@ -345,4 +345,13 @@ extern "C" {
     #[link_name = "send"]
     pub fn node_send(node: *const u8, node_len: u32, name: *const u8, name_len: u32,
                      tag: u64, data: *const u8, len: u32) -> i32;
+    /// A pid as NEW_PID_EXT bytes any node reads; the length (0: unknown).
+    #[link_name = "pid_encode"]
+    pub fn node_pid_encode(pid: u64, buf: *mut u8, cap: u32) -> u32;
+    #[link_name = "pid_decode"]
+    pub fn node_pid_decode(buf: *const u8, len: u32, pid: *mut u64) -> i32;
+    /// Start `fn(arg)` on another node (its module shipped by hash).
+    #[link_name = "spawn"]
+    pub fn node_spawn(node: *const u8, node_len: u32, func: u32, arg: *const u8, arg_len: u32,
+                      flags: u32, out: *mut Spawned) -> i32;
 }
