@@ -952,6 +952,16 @@ void dist_conn_down(struct dist *d, struct conn *c, const char *why)
 
 /* ---- frames in ---- */
 
+/* A message from another node over this runtime's size limit is dropped
+ * (as a send over the limit here would be refused): said on stderr, the
+ * first time only. */
+static void oversize(struct dist *d, size_t len)
+{
+	if (!atomic_exchange(&d->told_oversize, true))
+		fprintf(stderr, "wisp: dist: dropped a message of %zu bytes from another node: over "
+		        "this node's message size limit (--max-message; said once)\n", len);
+}
+
 /* A DATA message for local `to` from the message term at dd. NULL if the
  * term is malformed (-1 then) or out of memory. */
 static struct msg *msg_of_term(struct dist *d, struct etf_dec *dd, uint64_t to, uint64_t from,
@@ -968,6 +978,10 @@ static struct msg *msg_of_term(struct dist *d, struct etf_dec *dd, uint64_t to, 
 	    (arity == 2 || (etf_get_uint(&t, &ref) == 0 && proc_pid_is_remote(ref))) &&
 	    t.p == t.end) {
 		*dd = t;
+		if (len > rt_max_message(d->rt)) {
+			oversize(d, len);
+			return NULL;
+		}
 		return msg_new(MSG_DATA, to, from, tag, ref, data, len);
 	}
 	struct etf_buf b = { 0 };
@@ -980,6 +994,8 @@ static struct msg *msg_of_term(struct dist *d, struct etf_dec *dd, uint64_t to, 
 	struct msg *m = NULL;
 	if (b.len <= rt_max_message(d->rt))
 		m = msg_new(MSG_DATA, to, from, DIST_TAG_TERM, 0, b.p, (uint32_t)b.len);
+	else
+		oversize(d, b.len);
 	etf_buf_free(&b);
 	return m;
 }

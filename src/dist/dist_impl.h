@@ -159,6 +159,7 @@ struct dist {
 	struct spawn_req *waiting;
 	struct unstarted *unstarted;
 	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
+	atomic_bool told_oversize;
 };
 
 /* ---- dist.c, for conn.c ---- */

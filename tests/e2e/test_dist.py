@@ -395,3 +395,94 @@ def test_remote_spawn_fetches_a_module_the_node_lacks(cluster):
     c = cluster.wisp("wr8", "rspawn", node("wr6"), guest=cluster.other_guest)
     assert c.wait_line(r"^spawned") == "spawned 0"
     assert c.wait_line(r"^hello") == f"hello from {node('wr6')}"
+
+
+# ---- a hand-made peer (for what no honest node sends) ----
+
+def _atom(s):
+    b = s.encode()
+    return b"w" + bytes([len(b)]) + b
+
+
+def _int(v):
+    return b"a" + bytes([v]) if 0 <= v < 256 else b"n\x08\x00" + v.to_bytes(8, "little")
+
+
+def _bin(b):
+    return b"m" + struct.pack(">I", len(b)) + b
+
+
+def _tuple(*items):
+    return b"h" + bytes([len(items)]) + b"".join(items)
+
+
+def _pid(node_name, ident, serial, creation):
+    return b"X" + _atom(node_name) + struct.pack(">III", ident, serial, creation)
+
+
+def _frame(ctl, msg=None):
+    body = b"p\x83" + ctl + (b"\x83" + msg if msg is not None else b"")
+    return struct.pack(">I", len(body)) + body
+
+
+def _frames(s, timeout=20):
+    """Frames from s (ticks skipped), until the socket closes or times out."""
+    s.settimeout(timeout)
+    buf = b""
+    while True:
+        while len(buf) >= 4:
+            n = struct.unpack(">I", buf[:4])[0]
+            if len(buf) < 4 + n:
+                break
+            body, buf = buf[4:4 + n], buf[4 + n:]
+            if n:
+                yield body
+        chunk = s.recv(65536)
+        if not chunk:
+            return
+        buf += chunk
+
+
+def test_a_shipped_module_that_does_not_match_its_hash_is_refused(cluster):
+    a = cluster.wisp("wh1", "serve", extra=("--allow-remote-spawn",))
+    a.wait_line(r"^ready")
+    me = node("py3")
+    s = _handshake(_dist_port(cluster, "wh1"), me, COOKIE)
+    pid = _pid(me, 1, 1, 77)
+    claimed = hashlib.sha256(b"the module I claim").digest()
+    req = 12345
+    s.sendall(_frame(_tuple(_int(6), pid, _atom(""), _atom("$wisp_spawn")),
+                     _tuple(_atom("spawn"), _int(req), _bin(claimed), _int(1), _bin(b""),
+                            _int(0), _int(0))))
+    answer = None
+    for f in _frames(s):
+        if b"fetch" in f and claimed in f:          # the node asks us for the bytes
+            s.sendall(_frame(_tuple(_int(6), pid, _atom(""), _atom("$wisp_code")),
+                             _tuple(_atom("code"), _bin(claimed), _bin(b"\0asm other bytes"))))
+        elif b"do not match" in f or b"cannot load" in f:
+            answer = f
+            break
+    s.close()
+    assert answer is not None and b"do not match its hash" in answer, answer
+    assert a.proc.poll() is None
+    out = cluster.erl("e9", f"io:format(\"ping ~p~n\", [net_adm:ping('{node('wh1')}')])")
+    assert "ping pong" in out, out
+
+
+def test_a_message_over_the_size_limit_drops_that_connection_only(cluster):
+    w = cluster.wisp("wm1", "serve")
+    w.wait_line(r"^ready")
+    out = cluster.erl("e10", f"""
+        W = '{node('wm1')}',
+        pong = net_adm:ping(W),
+        {{echo, W}} ! {{5, binary:copy(<<"x">>, 70 * 1024 * 1024)}},
+        receive Big -> io:format("unexpected ~p~n", [size(element(2, Big))]) after 3000 -> ok end,
+        io:format("ping again ~p~n", [net_adm:ping(W)]),
+        {{echo, W}} ! {{5, <<"small">>}},
+        receive M -> io:format("got ~p~n", [M]) after 5000 -> io:format("timeout~n") end""",
+                      timeout=120)
+    assert "unexpected" not in out, out
+    assert "ping again pong" in out, out
+    assert 'got {6,<<"small">>}' in out, out
+    assert w.proc.poll() is None
+    assert "over the size limit" in cluster.nodes[0].stop()
