@@ -48,7 +48,7 @@ LDEXPORT := -Wl,--dynamic-list=src/engine/exports.list
 LDLIBS   += -ldl -lpthread -lxxhash -ldw -lelf -Wl,-Bstatic -lcrypto -Wl,-Bdynamic -lm
 
 LIB_SRCS := $(sort $(wildcard src/common/*.c src/compile/*.c src/engine/*.c src/host/*.c \
-                              src/sched/*.c src/proc/*.c src/io/*.c))
+                              src/dist/*.c src/sched/*.c src/proc/*.c src/io/*.c))
 LIB_ASMS := $(sort $(wildcard src/compile/*.S src/engine/*.S src/sched/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
 CLI_OBJS := $(B)/src/cli/main.o $(B)/src/cli/new.o
