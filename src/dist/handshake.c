@@ -243,8 +243,7 @@ static int check_flags(struct hs *h, uint64_t *flags)
 	            "mandatory (%s): it is older than OTP 23 or incomplete", names);
 }
 
-/* Copy a name from a message into id->name, and the printable form into
- * the messages' peer name. */
+/* Copy a valid node name from a message into id->name. */
 static int take_name(struct hs *h, const uint8_t *p, size_t len, struct dist_id *id)
 {
 	char raw[DIST_NAME_MAX + 1];
@@ -258,7 +257,6 @@ static int take_name(struct hs *h, const uint8_t *p, size_t len, struct dist_id 
 		            "\"alive@host\" name", shown, len > DIST_NAME_MAX ? "..." : "");
 	}
 	memcpy(id->name, raw, n + 1);
-	util_printable(h->peer, sizeof(h->peer), raw);
 	return 0;
 }
 
@@ -275,11 +273,11 @@ static void hs_init(struct hs *h, int fd, int timeout_ms, const char *peer, char
 		err[0] = '\0';
 }
 
-/* A message opening with 'n' is the version 5 handshake. */
+/* The version 5 messages ('n', 'c'): refused, see the top of this file. */
 static int refuse_v5(struct hs *h, const char *what)
 {
-	return fail(h, -EPROTONOSUPPORT, "the peer sent %s in the old version 5 format; "
-	            "wisp speaks distribution version 6 only (OTP 23 or later)", what);
+	return fail(h, -EPROTONOSUPPORT, "the peer sent %s; wisp speaks distribution "
+	            "version 6 only (OTP 23 or later)", what);
 }
 
 static int check_self(struct hs *h, const struct dist_id *self, const char *cookie)
@@ -351,7 +349,7 @@ static int recv_challenge(struct hs *h, const char *peer_name, struct dist_id *p
 	if (rc != 0)
 		return rc;
 	if (m[0] == TAG_OLD_NAME)
-		return refuse_v5(h, "its challenge");
+		return refuse_v5(h, "a version 5 challenge ('n')");
 	if (m[0] != TAG_NAME)
 		return fail(h, -EPROTO, "expected the challenge ('N'), got a message of type %u", m[0]);
 	if (len < CHALLENGE_FIXED || len != CHALLENGE_FIXED + (size_t)get16(m + 17))
@@ -359,14 +357,15 @@ static int recv_challenge(struct hs *h, const char *peer_name, struct dist_id *p
 	peer->flags = get64(m + 1);
 	*challenge = get32(m + 9);
 	peer->creation = get32(m + 13);
-	char expected[sizeof(h->peer)];
-	memcpy(expected, h->peer, sizeof(expected));
 	rc = take_name(h, m + CHALLENGE_FIXED, len - CHALLENGE_FIXED, peer);
 	if (rc != 0)
 		return rc;
-	if (strcmp(peer->name, peer_name) != 0)
+	if (strcmp(peer->name, peer_name) != 0) {
+		char shown[sizeof(h->peer)];
+		util_printable(shown, sizeof(shown), peer->name);
 		return fail(h, -EPROTO, "we connected to %s but the peer says it is %s",
-		            expected, h->peer);
+		            h->peer, shown);
+	}
 	return check_flags(h, &peer->flags);
 }
 
@@ -389,8 +388,8 @@ static int recv_ack(struct hs *h, uint32_t ours, const char *cookie)
 	size_t got;
 	int rc = wire_read_exact(h->fd, hdr, 2, h->deadline, &got);
 	if (rc == -ECONNRESET && got == 0)
-		return fail(h, -EACCES, "the peer closed the connection on our challenge reply: "
-		            "our cookie did not match its cookie");
+		return fail(h, -EACCES, "the cookie did not match: the peer closed the connection "
+		            "on our challenge reply (how a node refuses a wrong digest)");
 	if (rc != 0)
 		return io_fail(h, rc, "the challenge ack", got, 2);
 	len = get16(hdr);
@@ -406,8 +405,8 @@ static int recv_ack(struct hs *h, uint32_t ours, const char *cookie)
 	uint8_t want[16];
 	dist_handshake_digest(ours, cookie, want);
 	if (CRYPTO_memcmp(want, m + 1, 16) != 0)
-		return fail(h, -EACCES, "the peer's cookie did not match ours (wrong digest in "
-		            "its challenge ack)");
+		return fail(h, -EACCES, "the cookie did not match (the peer's challenge ack has "
+		            "the wrong digest)");
 	return 0;
 }
 
@@ -444,19 +443,22 @@ static int recv_name(struct hs *h, struct dist_id *peer)
 {
 	uint8_t m[DIST_HANDSHAKE_MAX];
 	size_t len;
-	int rc = recv_msg(h, m, &len, "the peer's name");
+	int rc = recv_msg(h, m, &len, "the name message");
 	if (rc != 0)
 		return rc;
 	if (m[0] == TAG_OLD_NAME)
-		return refuse_v5(h, "its name");
+		return refuse_v5(h, "a version 5 name message ('n')");
 	if (m[0] != TAG_NAME)
-		return fail(h, -EPROTO, "expected the peer's name ('N'), got a message of type %u",
+		return fail(h, -EPROTO, "expected the name message ('N'), got a message of type %u",
 		            m[0]);
 	if (len < NAME_FIXED || len != NAME_FIXED + (size_t)get16(m + 13))
 		return fail(h, -EPROTO, "malformed name message (%zu bytes)", len);
 	peer->flags = get64(m + 1);
 	peer->creation = get32(m + 9);
-	return take_name(h, m + NAME_FIXED, len - NAME_FIXED, peer);
+	rc = take_name(h, m + NAME_FIXED, len - NAME_FIXED, peer);
+	if (rc == 0)                    /* from now on, messages name it */
+		util_printable(h->peer, sizeof(h->peer), peer->name);
+	return rc;
 }
 
 static int send_status(struct hs *h, const char *status)
@@ -526,7 +528,7 @@ static int recv_reply(struct hs *h, uint32_t ours, const char *cookie, uint32_t 
 	if (rc != 0)
 		return rc;
 	if (m[0] == TAG_COMPLEMENT)
-		return refuse_v5(h, "a complement ('c') to a version 5 name");
+		return refuse_v5(h, "a version 5 complement ('c')");
 	if (m[0] != TAG_REPLY)
 		return fail(h, -EPROTO, "expected the challenge reply ('r'), got a message of "
 		            "type %u", m[0]);
@@ -536,8 +538,8 @@ static int recv_reply(struct hs *h, uint32_t ours, const char *cookie, uint32_t 
 	uint8_t want[16];
 	dist_handshake_digest(ours, cookie, want);
 	if (CRYPTO_memcmp(want, m + 5, 16) != 0)
-		return fail(h, -EACCES, "its cookie did not match ours (wrong digest in its "
-		            "challenge reply)");
+		return fail(h, -EACCES, "the cookie did not match (the peer's challenge reply has "
+		            "the wrong digest)");
 	return 0;
 }
 
