@@ -59,12 +59,27 @@ class Lines:
         self.proc = proc
         self.q = queue.Queue()
         self.seen = []
+        self.ended = False
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self):
         for line in self.proc.stdout:
             self.q.put(line.rstrip("\n"))
         self.q.put(None)
+
+    def rest(self, timeout=10):
+        """Every line up to the end of the output (the process has ended)."""
+        end = time.monotonic() + timeout
+        while not self.ended and time.monotonic() < end:
+            try:
+                line = self.q.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                self.ended = True
+                break
+            self.seen.append(line)
+        return self.seen
 
     def next(self, timeout=30, prefix=""):
         """The next line starting with prefix (others are kept in .seen)."""
@@ -75,6 +90,7 @@ class Lines:
             except queue.Empty:
                 raise AssertionError(f"no line {prefix!r} within {timeout} s; saw {self.seen}")
             if line is None:
+                self.ended = True
                 raise AssertionError(f"process ended before a line {prefix!r}; saw {self.seen}")
             self.seen.append(line)
             if line.startswith(prefix):
@@ -111,6 +127,7 @@ class Procs:
 
     @staticmethod
     def stop(p):
+        """Stop p; a sanitizer's report in its output fails the test."""
         if p.poll() is None:
             try:
                 p.stdin.close()
@@ -118,6 +135,8 @@ class Procs:
             except (subprocess.TimeoutExpired, BrokenPipeError):
                 p.kill()
         p.wait(timeout=10)
+        reports = [line for line in p.lines.rest() if "Sanitizer" in line]
+        assert not reports, reports
 
     def stop_all(self):
         for p in self.procs:
@@ -147,6 +166,7 @@ def run_node(*args, env=None):
     """A one-shot dist_node command: (exit status, output)."""
     r = subprocess.run([str(NODE), *map(str, args)], stdin=subprocess.DEVNULL,
                        capture_output=True, text=True, timeout=60, env=env)
+    assert "Sanitizer" not in r.stderr, r.stderr
     return r.returncode, r.stdout.strip()
 
 
