@@ -48,7 +48,7 @@ LDEXPORT := -Wl,--dynamic-list=src/engine/exports.list
 LDLIBS   += -ldl -lpthread -lxxhash -ldw -lelf -Wl,-Bstatic -lcrypto -Wl,-Bdynamic -lm
 
 LIB_SRCS := $(sort $(wildcard src/common/*.c src/compile/*.c src/engine/*.c src/host/*.c \
-                              src/sched/*.c src/proc/*.c src/io/*.c))
+                              src/dist/*.c src/sched/*.c src/proc/*.c src/io/*.c))
 LIB_ASMS := $(sort $(wildcard src/compile/*.S src/engine/*.S src/sched/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
 CLI_OBJS := $(B)/src/cli/main.o $(B)/src/cli/new.o
@@ -93,7 +93,16 @@ $(B)/tests/%: tests/unit/%.c $(B)/libwisp.a tests/unit/unit.h tests/unit/unit_mo
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(LDEXPORT) -o $@ $< $(UNIT_LIB) $(LDLIBS) -lcmocka
 
-unit: $(UNIT_BINS)
+# The distribution tests' node (tests/e2e/test_dist_handshake.py drives it
+# against erl): the library plus libei (erlang-dev) to answer net_adm:ping.
+EI_DIR ?= $(firstword $(wildcard /usr/lib/erlang/lib/erl_interface-*))
+$(B)/tests/dist_node: tests/dist/dist_node.c $(B)/libwisp.a
+	@test -n "$(EI_DIR)" || { echo "$@ needs libei: apt-get install erlang-dev" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(EI_DIR)/include $(LDFLAGS) -o $@ $< $(B)/libwisp.a \
+	  -L$(EI_DIR)/lib -lei $(LDLIBS)
+
+unit: $(UNIT_BINS) $(B)/tests/dist_node
 
 # The suite: unit tests (cmocka binaries) and end-to-end tests (real guests
 # through the real binary), one pytest run, one summary line.

@@ -95,6 +95,7 @@ base_pkgs=(
 	libssl-dev                               # SHA-256 (libcrypto, static) for the cache's MAC
 	libclang-rt-14-dev                       # libFuzzer for make fuzz (tests/fuzz/)
 	erlang-nox golang-go hyperfine           # benchmarks against peers
+	erlang-dev                               # libei: the distribution tests' node (tests/dist)
 	netcat-openbsd                           # nc: talking to the example servers (README)
 	librust-serde-dev librust-serde-derive-dev librust-bincode-dev  # sdk/rust's crates, offline:
 	librust-syn-dev librust-quote-dev librust-proc-macro2-dev       #   wisp-macros
