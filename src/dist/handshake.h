@@ -85,13 +85,16 @@
 	 DIST_FLAG_BIG_CREATION | DIST_FLAG_HANDSHAKE_23)
 
 /* What wisp advertises: a visible node (PUBLISHED) with the mandatory set
- * (and its OTP 25 digest bit, which OTP 27 and later look for), monitors,
+ * (and its OTP 25 digest bit, which OTP 27 and later look for), monitors
+ * (by pid and by name: a BEAM sends no MONITOR_P at all to a node lacking
+ * either bit, and its monitors then only watch the connection),
  * the sender in sends, exit payloads, unlink ids, big sequential-trace
  * labels and 4-word pids/ports. No atom cache (every atom travels as
  * text), no fragments, no spawn requests, no aliases. */
 #define DIST_FLAGS_WISP                                                      \
 	(DIST_FLAGS_MANDATORY | DIST_FLAG_MANDATORY_25_DIGEST |                 \
-	 DIST_FLAG_PUBLISHED | DIST_FLAG_DIST_MONITOR | DIST_FLAG_SEND_SENDER |  \
+	 DIST_FLAG_PUBLISHED | DIST_FLAG_DIST_MONITOR | DIST_FLAG_DIST_MONITOR_NAME | \
+	 DIST_FLAG_SEND_SENDER |                                                \
 	 DIST_FLAG_BIG_SEQTRACE_LABELS | DIST_FLAG_EXIT_PAYLOAD |                \
 	 DIST_FLAG_UNLINK_ID | DIST_FLAG_V4_NC)
 
