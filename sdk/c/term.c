@@ -373,7 +373,7 @@ static int read_integer(const uint8_t **p, const uint8_t *end, bool *neg, uint64
 		if (rc != WISP_TERM_OK)
 			return rc;
 		/* SMALL_INTEGER_EXT's byte is unsigned, INTEGER_EXT is int32. */
-		*neg = *p[0] == INTEGER_EXT && (int32_t)v < 0;
+		*neg = (*p)[0] == INTEGER_EXT && (int32_t)v < 0;
 		*mag = *neg ? 0 - (uint64_t)(int64_t)(int32_t)v : v;
 		break;
 	case SMALL_BIG_EXT:
@@ -417,8 +417,9 @@ static int measure_n(const uint8_t **p, const uint8_t *end, int depth, uint64_t 
 	return WISP_TERM_OK;
 }
 
-/* A pid, port or reference: the node's atom, then `before` bytes, then
- * `words` 32-bit words counted by the 16-bit field read first (refs). */
+/* A pid, port or reference at *p: the node's atom, then `fixed` bytes,
+ * then, if `counted` (the newer references), as many 32-bit words as the
+ * 16-bit count before the node says. */
 static int measure_node_term(const uint8_t **p, const uint8_t *end, bool counted, size_t fixed)
 {
 	const uint8_t *q = *p + 1;
