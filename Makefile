@@ -89,9 +89,12 @@ $(B)/src/compile/prelude_blob.o: src/compile/prelude.c.in src/engine/vmctx.h
 # functions that nothing in the test binary itself references.
 UNIT_LIB = $(B)/libwisp.a
 $(B)/tests/test_runtime: UNIT_LIB = -Wl,--whole-archive $(B)/libwisp.a -Wl,--no-whole-archive
+# The guest SDK's term codec is plain C; its test compiles it natively.
+$(B)/tests/test_term: UNIT_SRC = sdk/c/term.c
+$(B)/tests/test_term: sdk/c/term.c include/wisp/term.h include/wisp/guest.h
 $(B)/tests/%: tests/unit/%.c $(B)/libwisp.a tests/unit/unit.h tests/unit/unit_module.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(LDEXPORT) -o $@ $< $(UNIT_LIB) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) $(LDEXPORT) -o $@ $< $(UNIT_SRC) $(UNIT_LIB) $(LDLIBS) -lcmocka
 
 # The distribution tests' node (tests/e2e/test_dist_handshake.py drives it
 # against erl): the library plus libei (erlang-dev) to answer net_adm:ping.
@@ -133,7 +136,7 @@ install: wisp
 	cp -R sdk/templates $(SHARE)/sdk/templates
 	for c in wisp wisp-macros; do \
 	  install -d $(SHARE)/sdk/rust/$$c && cp -R sdk/rust/$$c/Cargo.toml sdk/rust/$$c/src $(SHARE)/sdk/rust/$$c/; done
-	install -m 0644 sdk/c/wisp.c $(SHARE)/sdk/c/wisp.c
+	install -m 0644 sdk/c/wisp.c sdk/c/term.c $(SHARE)/sdk/c/
 	install -m 0644 include/wisp/*.h $(SHARE)/include/wisp/
 	install -m 0755 scripts/wisp-rustc $(SHARE)/scripts/wisp-rustc
 	ln -sf wisp-rustc $(SHARE)/scripts/wisp-rustdoc

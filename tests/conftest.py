@@ -156,13 +156,17 @@ def have_rust():
 
 
 SDK_C = ROOT / "sdk" / "c" / "wisp.c"
+# The C SDK's sources, compiled into every process guest (the term codec
+# costs a guest nothing it does not call: the linker drops it).
+SDK_C_SOURCES = [SDK_C, ROOT / "sdk" / "c" / "term.c"]
 
 
 @pytest.fixture(scope="session")
 def build_proc(build_dir):
     """build_proc(source_text_or_path, *flags, name=None) -> Path of a
-    wasm32-wasi module built from the guest together with sdk/c/wisp.c (the
-    spawn entry and helpers), memoised by the content of both files."""
+    wasm32-wasi module built from the guest together with the C SDK
+    (sdk/c/wisp.c: the spawn entry and helpers; sdk/c/term.c: Erlang
+    terms), memoised by the content of all the files."""
 
     def build(src, *flags, name=None):
         if isinstance(src, Path) or (isinstance(src, str) and src.endswith(".c") and "\n" not in src):
@@ -173,7 +177,7 @@ def build_proc(build_dir):
             stem = path.stem
         else:
             text, stem = src, name or "proc"
-        sdk = SDK_C.read_text()
+        sdk = "".join(p.read_text() for p in SDK_C_SOURCES)
         out = build_dir / f"{stem}-{_digest(text, sdk, flags)}.wasm"
         if not out.exists():
             srcfile = out.with_suffix(".c")
@@ -181,7 +185,7 @@ def build_proc(build_dir):
             tmp = out.with_suffix(".tmp.wasm")
             cmd = [CLANG, "--target=wasm32-wasi", f"--sysroot={WASI_SYSROOT}", "-O2",
                    "-Wall", "-Wextra", "-Werror", "-I", str(ROOT / "include"),
-                   "-o", str(tmp), str(srcfile), str(SDK_C), *flags]
+                   "-o", str(tmp), str(srcfile), *map(str, SDK_C_SOURCES), *flags]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"building {stem} failed:\n{r.stderr}")

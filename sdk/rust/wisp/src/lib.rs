@@ -53,6 +53,8 @@
 //! - [`Caps`]: a smaller capability set for a child (no directories, no
 //!   network, memory and CPU limits, ...), [`spawn_with`],
 //!   [`spawn_without_fs`]; narrowing only, as the host enforces.
+//! - [`term`]: Erlang terms ([`Term`]) in the external term format, for
+//!   messages to and from Erlang code ([`TAG_TERM`]).
 //! - [`test_main!`]: the older harness running each test as its own process.
 //!
 //! The raw host ABI is in [`sys`]. Build for `wasm32-wasip1` and run with
@@ -67,6 +69,7 @@
 //   caps                      capability sets (handles only)
 //   socket                    TCP/UDP sockets on OwnedFds; no processes
 //   process                   Pid, Process<M>: signals, sends, calls
+//   term                      Erlang terms (ETF), sent as TAG_TERM messages
 //   message                   envelopes, replies, the raw receive and
 //                             moved-socket checks
 //   mailbox                   Mailbox<M>, Event<M>: typed receives
@@ -91,6 +94,7 @@ mod socket;
 pub mod spawn;
 pub mod supervisor;
 pub mod sys;
+pub mod term;
 pub mod test;
 mod time;
 mod timer;
@@ -109,6 +113,7 @@ pub use spawn::{
     spawn, spawn_link, spawn_link_with, spawn_monitor, spawn_monitor_with, spawn_with, spawn_without_fs, SpawnError,
 };
 pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorRef};
+pub use term::{Term, TermError};
 pub use time::FOREVER;
 pub use wisp_macros::{main, spawn, spawn_link, spawn_monitor, test};
 pub use timer::{send_after, sleep, TimerRef};
@@ -125,5 +130,9 @@ pub(crate) const TAG_ACK: u64 = 4;
 pub(crate) const TAG_SUP: u64 = 5;
 // Tags 6, 7: moved sockets (net::TAG_TCP_STREAM, ...); 8: test reports.
 /// Tags from here up (below 2^63) are free for applications'
-/// [`Pid::send_tagged`]; the crate uses the ones below.
+/// [`Pid::send_tagged`]; the crate uses the ones below, and [`TAG_TERM`].
 pub const TAG_USER: u64 = 1 << 16;
+/// The tag of a message carrying one Erlang term ([`Term::send_to`],
+/// [`Term::decode`]); the C SDK's `WISP_TAG_TERM`, the value the host maps
+/// to and from Erlang messages.
+pub const TAG_TERM: u64 = 0x7fff_ffff_ffff_7465;
