@@ -18,12 +18,13 @@
 #include <stdint.h>
 
 #include "proc/proc.h"
+#include "wisp/term.h"
 
 /* The message tag of a payload that is one Erlang term (version byte 131
  * first): what a process of another language sends that is not
  * {Tag, Binary}, and what a guest sends to have its payload go as the term
  * itself (docs/abi.md, "Erlang terms in messages"). */
-#define DIST_TAG_TERM 0x7fffffffffff7465ull
+#define DIST_TAG_TERM WISP_TAG_TERM
 
 struct dist_config {
 	const char *name;          /* "alive@host", or "alive" (host added) */

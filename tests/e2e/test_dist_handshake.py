@@ -34,7 +34,7 @@ MAP_TAG = 0x20000
 DIGEST_25 = 0x4000000
 NAME_ME = 1 << 33
 MANDATORY = 0x4 | 0x10 | 0x100 | 0x80 | 0x200 | 0x400 | 0x800 | 0x10000 | MAP_TAG | 0x40000 | 0x1000000
-WISP_FLAGS = (MANDATORY | DIGEST_25 | PUBLISHED | 0x8 | 0x80000 | 0x100000 | 0x400000
+WISP_FLAGS = (MANDATORY | DIGEST_25 | PUBLISHED | 0x8 | 0x20 | 0x80000 | 0x100000 | 0x400000
               | 0x2000000 | (1 << 34))
 
 # An erl that evaluates one expression per line of stdin and answers

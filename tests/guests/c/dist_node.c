@@ -31,8 +31,7 @@
 #include <string.h>
 
 #include <wisp/guest.h>
-
-#define TAG_TERM 0x7fffffffffff7465ull
+#include <wisp/term.h>
 
 static void hex(const unsigned char *p, uint32_t n)
 {
@@ -111,12 +110,12 @@ static int serve(void)
 			put32(t + 11, (uint32_t)me);
 			put32(t + 15, (uint32_t)(me >> 32));
 			put32(t + 19, 0);
-			wisp_send(info.from, TAG_TERM, t, 23);
+			wisp_send(info.from, WISP_TAG_TERM, t, 23);
 			break;
 		}
 		default:
-			if (info.tag == TAG_TERM)
-				wisp_send(info.from, TAG_TERM, buf, info.len);   /* terms echo as terms */
+			if (info.tag == WISP_TAG_TERM)
+				wisp_send(info.from, WISP_TAG_TERM, buf, info.len);   /* terms echo as terms */
 			else if (info.tag < 100)
 				wisp_send(info.from, info.tag + 1, buf, info.len);
 			break;
