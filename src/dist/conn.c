@@ -357,12 +357,47 @@ static bool flush(struct conn *c)
 	return true;
 }
 
+/* Nodes whose connection holds output that processes on this thread wrote
+ * while running, to be written when the process stops (conn_flush_corked).
+ * Per thread because a process's sends all happen on its scheduler's
+ * thread: no lock, no shared state. */
+#define CORK_MAX 16
+static _Thread_local struct node *corked[CORK_MAX];
+static _Thread_local int ncorked;
+
+static bool cork(struct conn *c)
+{
+	if (proc_self() == NULL)
+		return false;             /* not a process: write now */
+	for (int i = 0; i < ncorked; i++)
+		if (corked[i] == c->node)
+			return true;
+	if (ncorked == CORK_MAX)
+		return false;
+	corked[ncorked++] = c->node;
+	return true;
+}
+
+void conn_flush_corked(void *ctx)
+{
+	(void)ctx;
+	for (int i = 0; i < ncorked; i++) {
+		struct node *n = corked[i];
+		pthread_mutex_lock(&n->lock);
+		if (n->conn != NULL && !flush(n->conn))
+			want_out(n->conn, true);   /* (the I/O thread sees it broken) */
+		pthread_mutex_unlock(&n->lock);
+	}
+	ncorked = 0;
+}
+
 void conn_write(struct conn *c, const void *p, size_t len)
 {
 	if (c->dead)
 		return;
+	bool corked_now = cork(c);
 	size_t done = 0;
-	if (c->outlen == 0) {
+	if (!corked_now && c->outlen == 0) {
 		/* Nothing queued: straight to the socket. */
 		while (done < len) {
 			ssize_t w = send(c->fd, (const char *)p + done, len - done,
@@ -399,7 +434,8 @@ void conn_write(struct conn *c, const void *p, size_t len)
 	}
 	memcpy(c->out + c->outlen, (const char *)p + done, rest);
 	c->outlen += rest;
-	want_out(c, true);
+	if (!corked_now)
+		want_out(c, true);   /* (corked: written when its process stops) */
 }
 
 /* ---- the I/O thread ---- */
@@ -564,12 +600,15 @@ static void *io_main(void *arg)
 			next = now + step;
 		}
 	}
-	/* Stopping: every connection closes (peers see the node go). */
+	/* Stopping: every connection closes (peers see the node go), after
+	 * what is queued for it goes out if the socket takes it now. */
 	uint32_t nn = atomic_load(&d->nnodes);
 	for (uint32_t i = 0; i < nn; i++) {
 		struct node *n = d->nodes[i];
 		pthread_mutex_lock(&n->lock);
 		struct conn *c = n->conn;
+		if (c != NULL)
+			flush(c);
 		pthread_mutex_unlock(&n->lock);
 		if (c != NULL)
 			close_conn(d, c, "this node is stopping");

@@ -1929,7 +1929,7 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	if (d->cfg.ticktime_s == 0)
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
-	                                  remote_alive, d };
+	                                  remote_alive, conn_flush_corked, d };
 	int rc = d->nodes == NULL || d->connect == NULL ? -ENOMEM : set_name(d, cfg, err, errlen);
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory");

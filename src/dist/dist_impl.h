@@ -187,8 +187,14 @@ int conn_start(struct dist *d, char *err, size_t errlen);
 void conn_stop(struct dist *d);
 /* Start connecting to n (state CONNECTING already set, lock not held). */
 void conn_dial(struct dist *d, struct node *n);
-/* Queue bytes on c (node lock held); written now if the socket takes them. */
+/* Queue bytes on c (node lock held). On a process's thread they wait in
+ * c's buffer until the process stops running (conn_flush_corked, called
+ * by proc then), so a burst of sends is one write; elsewhere they are
+ * written now if the socket takes them. */
 void conn_write(struct conn *c, const void *p, size_t len);
+/* Write what processes on the calling thread left corked (proc_remote's
+ * flush; ctx: the node). */
+void conn_flush_corked(void *ctx);
 /* Register c with the I/O thread. */
 int conn_watch(struct dist *d, struct conn *c);
 int64_t conn_now_ms(void);

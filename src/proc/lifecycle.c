@@ -44,6 +44,14 @@ uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len)
 	return pid;
 }
 
+void proc_switch_out(struct proc *p, enum task_yield why)
+{
+	const struct proc_remote *r = p->rt->cfg.remote;
+	if (r != NULL)
+		r->flush(r->ctx);
+	sched_switch_out(&p->task, why);
+}
+
 void *proc_remote_ctx(const struct proc *p)
 {
 	const struct proc_remote *r = p->rt->cfg.remote;
@@ -401,7 +409,7 @@ static void slice_end(void *host)
 	if (atomic_load_explicit(&p->mbox.head, memory_order_relaxed) != NULL ||
 	    atomic_load_explicit(&p->over_limit, memory_order_relaxed))
 		proc_drain(p);
-	sched_switch_out(&p->task, TASK_YIELD);
+	proc_switch_out(p, TASK_YIELD);
 }
 
 static void result_reason(const struct engine_result *res, struct reason *r)
@@ -513,6 +521,10 @@ static void finish(struct proc *p, const struct engine_result *res)
 	p->arg = NULL;
 
 	if (p->is_main) {
+		/* Its last words to other nodes leave before the run ends. */
+		const struct proc_remote *r = rt->cfg.remote;
+		if (r != NULL)
+			r->flush(r->ctx);
 		pthread_mutex_lock(&rt->done_lock);
 		rt->main_res = *res;
 		rt->main_reason = why;
@@ -556,7 +568,7 @@ static void proc_fiber_main(void *arg)
 			engine_instance_run_spawn_entry(p->inst, p->entry_fn, p->arg_len, &res);
 	}
 	finish(p, &res);
-	sched_switch_out(&p->task, TASK_EXIT);
+	proc_switch_out(p, TASK_EXIT);
 	abort();   /* a finished process is never resumed */
 }
 

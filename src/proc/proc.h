@@ -229,6 +229,10 @@ struct proc_remote {
 	bool (*deliver)(void *ctx, struct msg *m);
 	/* Whether the node of remote pid is connected. */
 	bool (*alive)(void *ctx, uint64_t pid);
+	/* The calling thread's process stops running (parks, yields, ends):
+	 * write what it sent. (What a process sends to other nodes while it
+	 * runs goes out in one write when it stops, not one per message.) */
+	void (*flush)(void *ctx);
 	void *ctx;
 };
 

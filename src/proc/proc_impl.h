@@ -123,6 +123,10 @@ bool blocking_pool_stop(struct rt *rt);
 /* ---- processes, shared between lifecycle.c, signal.c, receive.c,
  * wait.c and timers.c ---- */
 
+/* Every switch of a process off its thread: what it sent to other nodes
+ * goes out first (proc_remote.flush), then sched_switch_out. */
+void proc_switch_out(struct proc *p, enum task_yield why);
+
 /* Create the main process (runtime.c) with the root capabilities. */
 int proc_start_main(struct rt *rt, struct caps *root);
 /* sched's exited() callback: free the stack and the slot. */

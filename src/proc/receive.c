@@ -175,7 +175,7 @@ int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
 
 void proc_yield(struct proc *self)
 {
-	sched_switch_out(&self->task, TASK_YIELD);
+	proc_switch_out(self, TASK_YIELD);
 	if (atomic_load_explicit(&self->mbox.head, memory_order_relaxed) != NULL)
 		proc_drain(self);
 }

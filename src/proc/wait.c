@@ -18,7 +18,7 @@
 void proc_park(struct proc *self)
 {
 	atomic_fetch_add(&self->wait_seq, 1);
-	sched_switch_out(&self->task, TASK_PARK);
+	proc_switch_out(self, TASK_PARK);
 }
 
 /* Make sure the wake timer fires no later than `deadline`. 0 or -ENOMEM. */
@@ -44,10 +44,10 @@ void proc_wait_until(struct proc *self, uint64_t deadline)
 	atomic_fetch_add(&self->wait_seq, 1);
 	if (deadline != UINT64_MAX && arm_wake(self, deadline) != 0) {
 		/* Cannot arm a timer: poll instead of hanging. */
-		sched_switch_out(&self->task, TASK_YIELD);
+		proc_switch_out(self, TASK_YIELD);
 		return;
 	}
-	sched_switch_out(&self->task, TASK_PARK);
+	proc_switch_out(self, TASK_PARK);
 }
 
 void proc_hibernate(struct proc *self)
@@ -132,7 +132,7 @@ int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
 	if (deadline != UINT64_MAX && arm_wake(self, deadline) != 0)
 		return -ENOMEM;
 	sched_io_wait(&rt->sg);
-	sched_switch_out(&self->task, TASK_PARK);
+	proc_switch_out(self, TASK_PARK);
 	sched_io_done(&rt->sg);
 	/* A signal may have woken us (a kill): apply it before retrying. */
 	if (atomic_load_explicit(&self->mbox.head, memory_order_relaxed) != NULL)
