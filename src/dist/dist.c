@@ -136,6 +136,53 @@ static struct node *node_current(struct dist *d, const char *name, size_t nlen)
 	return n;
 }
 
+/* The node a guest or the command line names: NAME@HOST, or
+ * NAME@HOST:PORT (reached without EPMD, the port remembered). NULL with
+ * -EINVAL (a bad name, message in err), -ENOMEM, or 0 and NULL for this
+ * node itself. */
+static struct node *node_named(struct dist *d, const char *text, size_t len, int *rc,
+                               char *err, size_t errlen)
+{
+	*rc = -EINVAL;
+	if (len == 0 || len >= 256 || memchr(text, '@', len) == NULL) {
+		snprintf(err, errlen, "bad node name '%.*s': expected NAME@HOST", (int)len, text);
+		return NULL;
+	}
+	const char *colon = memchr(text, ':', len);
+	uint16_t port = 0;
+	size_t namelen = colon ? (size_t)(colon - text) : len;
+	if (colon != NULL) {
+		char num[8] = { 0 };
+		size_t pl = len - namelen - 1;
+		char *end = num;
+		long p = 0;
+		if (pl > 0 && pl < sizeof(num)) {
+			memcpy(num, colon + 1, pl);
+			p = strtol(num, &end, 10);
+		}
+		if (pl == 0 || pl >= sizeof(num) || *end != '\0' || p < 1 || p > 65535) {
+			snprintf(err, errlen, "bad port in '%.*s'", (int)len, text);
+			return NULL;
+		}
+		port = (uint16_t)p;
+	}
+	*rc = 0;
+	if (namelen == d->nlen && memcmp(text, d->name, namelen) == 0)
+		return NULL;
+	struct node *n = node_current(d, text, namelen);
+	if (n == NULL) {
+		*rc = -ENOMEM;
+		snprintf(err, errlen, "too many nodes");
+		return NULL;
+	}
+	if (port) {
+		pthread_mutex_lock(&n->lock);
+		n->port_hint = port;
+		pthread_mutex_unlock(&n->lock);
+	}
+	return n;
+}
+
 struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation)
 {
 	pthread_mutex_lock(&d->lock);
@@ -1581,10 +1628,11 @@ int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t n
                        const unsigned char hash[RT_HASH_BYTES], uint32_t fn, const void *arg,
                        uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref)
 {
-	struct node *n = node_current(d, node, nlen);
+	char err[128];
+	int rc;
+	struct node *n = node_named(d, node, nlen, &rc, err, sizeof(err));
 	if (n == NULL)
-		return -ENOMEM;
-	/* The module's bytes are shipped from here: keep them findable. */
+		return rc != 0 ? rc : -EINVAL;   /* (spawning on itself: use spawn) */
 	struct etf_buf b = { 0 };
 	reg_send_begin(d, &b, from, SYS_PREFIX "spawn");
 	etf_tuple(&b, 7);
@@ -1595,7 +1643,7 @@ int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t n
 	etf_binary(&b, arg, len);
 	etf_uint(&b, flags);
 	etf_uint(&b, mon_ref);
-	int rc = -EHOSTUNREACH;
+	rc = -EHOSTUNREACH;
 	if (frame_end(&b)) {
 		pthread_mutex_lock(&n->lock);
 		if (n->state == NODE_UP) {
@@ -2006,7 +2054,7 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
                     const char *name, size_t namelen, uint64_t tag, uint64_t ref,
                     const void *data, uint32_t len)
 {
-	if (namelen == 0 || namelen > 255 || nlen == 0 || memchr(node, '@', nlen) == NULL)
+	if (namelen == 0 || namelen > 255)
 		return -EINVAL;
 	if (tag == DIST_TAG_TERM) {
 		struct etf_dec t = { data, (const unsigned char *)data + len };
@@ -2016,7 +2064,12 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
 		if (etf_skip(&t) != 0 || t.p != t.end)
 			return -EINVAL;
 	}
-	if (nlen == d->nlen && memcmp(node, d->name, nlen) == 0) {
+	char err[128];
+	int rc;
+	struct node *n = node_named(d, node, nlen, &rc, err, sizeof(err));
+	if (n == NULL && rc != 0)
+		return rc;
+	if (n == NULL) {
 		/* This node: as a local send to the name. */
 		uint64_t to = rt_whereis(d->rt, name, (uint32_t)namelen);
 		struct msg *m = to ? msg_new(MSG_DATA, to, from, tag, ref, data, len) : NULL;
@@ -2024,9 +2077,6 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
 			msg_free(m);
 		return 0;
 	}
-	struct node *n = node_current(d, node, nlen);
-	if (n == NULL)
-		return -ENOMEM;
 	struct msg *m = msg_new(MSG_DATA, 0, from, tag, ref, data, len);
 	if (m == NULL)
 		return -ENOMEM;
@@ -2092,41 +2142,11 @@ size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap)
 
 int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_t errlen)
 {
-	if (nlen == 0 || memchr(node, '@', nlen) == NULL || nlen >= 256) {
-		snprintf(err, errlen, "bad node name '%.*s': expected NAME@HOST", (int)nlen, node);
-		return -EINVAL;
-	}
-	/* name@host:port (EPMD-less) */
-	const char *colon = memchr(node, ':', nlen);
-	uint16_t port = 0;
-	size_t namelen = nlen;
-	if (colon != NULL) {
-		namelen = (size_t)(colon - node);
-		char num[8] = { 0 };
-		size_t pl = nlen - namelen - 1;
-		if (pl == 0 || pl >= sizeof(num)) {
-			snprintf(err, errlen, "bad port in '%.*s'", (int)nlen, node);
-			return -EINVAL;
-		}
-		memcpy(num, colon + 1, pl);
-		char *end;
-		long p = strtol(num, &end, 10);
-		if (*end != '\0' || p < 1 || p > 65535) {
-			snprintf(err, errlen, "bad port in '%.*s'", (int)nlen, node);
-			return -EINVAL;
-		}
-		port = (uint16_t)p;
-	}
-	if (namelen == d->nlen && memcmp(node, d->name, namelen) == 0)
-		return 0;
-	struct node *n = node_current(d, node, namelen);
-	if (n == NULL) {
-		snprintf(err, errlen, "too many nodes");
-		return -ENOMEM;
-	}
+	int rc;
+	struct node *n = node_named(d, node, nlen, &rc, err, errlen);
+	if (n == NULL)
+		return rc;
 	pthread_mutex_lock(&n->lock);
-	if (port)
-		n->port_hint = port;
 	bool dial = n->state == NODE_IDLE;
 	if (dial)
 		n->state = NODE_CONNECTING;
@@ -2139,7 +2159,7 @@ int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_
 	bool up = n->state == NODE_UP;
 	pthread_mutex_unlock(&n->lock);
 	if (!up) {
-		snprintf(err, errlen, "cannot connect to %.*s", (int)namelen, node);
+		snprintf(err, errlen, "cannot connect to %.*s", (int)n->nlen, n->name);
 		return -EHOSTUNREACH;
 	}
 	return 0;

@@ -486,3 +486,42 @@ def test_a_message_over_the_size_limit_drops_that_connection_only(cluster):
     assert 'got {6,<<"small">>}' in out, out
     assert w.proc.poll() is None
     assert "over the size limit" in cluster.nodes[0].stop()
+
+
+def test_three_wisp_nodes_and_a_beam_node(cluster):
+    """Every node reaches every other: a wisp node connected at start
+    (--connect) to two others watches the third's echo; a BEAM node pings
+    the three and hears back from each one's echo."""
+    nodes = [cluster.wisp(f"w3n{i}", "serve") for i in range(3)]
+    for n in nodes:
+        n.wait_line(r"^ready")
+    c = cluster.wisp("w3c", "watch", node("w3n0"),
+                     extra=("--connect", node("w3n1"), "--connect", node("w3n2")))
+    c.wait_line(r"^watching")
+    names = [node(f"w3n{i}") for i in range(3)]
+    atoms = ", ".join(f"'{n}'" for n in names)
+    out = cluster.erl("e11", f"""
+        Ns = [{atoms}],
+        [pong = net_adm:ping(N) || N <- Ns],
+        [{{echo, N}} ! {{5, atom_to_binary(N)}} || N <- Ns],
+        Got = [receive {{6, B}} -> binary_to_list(B) after 5000 -> "timeout" end || _ <- Ns],
+        io:format("got ~s~n", [string:join(lists:sort(Got), ",")]),
+        io:format("visible ~p~n", [lists:all(fun(N) -> lists:member(N, nodes()) end, Ns)])""")
+    assert "got " + ",".join(sorted(names)) in out, out
+    assert "visible true" in out, out
+
+
+def test_epmd_less_nodes(cluster, tmp_path):
+    """NAME@HOST:PORT: a node listens there and registers nowhere; a peer
+    named the same way is reached without EPMD."""
+    pa, pb = free_port(), free_port()
+    env = dict(cluster.env, ERL_EPMD_PORT="1")     # an EPMD there would be a bug
+    a = Node(["run", "--name", f"ea@127.0.0.1:{pa}", "--cookie", COOKIE, cluster.guest, "serve"],
+             env)
+    cluster.nodes.append(a)
+    a.wait_line(r"^ready ea@127.0.0.1")
+    b = Node(["run", "--name", f"eb@127.0.0.1:{pb}", "--cookie", COOKIE, cluster.guest,
+              "client", f"ea@127.0.0.1:{pa}"], env)
+    cluster.nodes.append(b)
+    assert b.wait_line(r"^reply") == "reply 6 hello"
+    assert b.wait_line(r"^exit ").startswith("exit ea@127.0.0.1 2 unreachable")
