@@ -110,7 +110,8 @@ class Cluster:
         """Run expr on a fresh BEAM node; its stdout."""
         r = subprocess.run(["erl", "-sname", name, "-setcookie", cookie, "-noshell",
                             "-eval", expr + ", init:stop().", ],
-                           env=self.env, capture_output=True, text=True, timeout=timeout)
+                           env=self.env, capture_output=True, text=True, timeout=timeout,
+                           cwd=self.tmp)   # (a crash dump lands there, not in the tree)
         return r.stdout + r.stderr
 
     def close(self):
