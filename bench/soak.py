@@ -44,6 +44,23 @@ from harness import CLANG, ROOT, BenchError, build_c_guest, rss_bytes, wisp_comp
 GUEST = ROOT / "bench" / "soak" / "soak.c"
 
 
+def smaps_rss(pid):
+    """RSS in KiB by mapping ("start-end name") of pid, from /proc/pid/smaps."""
+    out, cur = {}, None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                first = line.split(None, 1)[0]
+                if "-" in first and not first.endswith(":"):
+                    parts = line.split()
+                    cur = f"{parts[0]} {parts[5] if len(parts) > 5 else '[anon]'}"
+                elif first == "Rss:" and cur is not None:
+                    out[cur] = int(line.split()[1])
+    except OSError:
+        return {}
+    return out
+
+
 def rss_kib(pid):
     b = rss_bytes(pid)
     return None if b is None else b // 1024
@@ -118,11 +135,23 @@ def main():
                                 stderr=subprocess.PIPE, text=True)
         samples, stop = [], threading.Event()
 
+        jumps = []
+
         def sampler():
+            prev = None
             while not stop.is_set():
                 k = rss_kib(proc.pid)
                 if k is not None and proc.poll() is None:
                     samples.append((time.monotonic() - t0, k))
+                    # A step of RSS: say which mappings grew (a leak grows
+                    # steadily; a step is a pool's or an allocator's mark).
+                    maps = smaps_rss(proc.pid)
+                    if prev is not None and maps and samples[-1][1] - prev[1] > 1024 and \
+                            len(jumps) < 5:
+                        grew = sorted(((maps.get(m, 0) - prev[0].get(m, 0), m) for m in maps),
+                                      reverse=True)[:5]
+                        jumps.append((samples[-1][0], prev[1], samples[-1][1], grew))
+                    prev = (maps, samples[-1][1])
                 stop.wait(1.0)
 
         err_lines = []
@@ -202,6 +231,9 @@ def main():
               f" (limit {args.rss_growth_max:g}%)")
         print("RSS over time (MiB): " + " ".join(
             f"{t:.0f}s:{k / 1024:.1f}" for t, k in samples[::max(1, len(samples) // 20)]))
+        for t, before, after_k, grew in jumps:
+            print(f"RSS step at {t:.0f}s: {mib(before)} -> {mib(after_k)}; grew: " +
+                  ", ".join(f"{m} +{d} KiB" for d, m in grew if d > 0))
         if growth > args.rss_growth_max:
             problems.append(f"RSS grew {growth:.1f}% after warm-up")
     else:

@@ -68,6 +68,12 @@ struct engine_limits {
  * max_per_class of each size (memory.c). Thread-safe. */
 struct engine_mem_pool *engine_mem_pool_new(size_t max_per_class);
 void engine_mem_pool_free(struct engine_mem_pool *p);
+/* Give back the pages of clean slots that no memory took since the last
+ * call (the bottom of each class's stack of clean slots, below its low
+ * point since then): a burst of processes leaves its slots warm, and
+ * without this they would stay resident for good. Call it every few
+ * seconds (any thread). Returns the slots released. */
+size_t engine_mem_pool_trim(struct engine_mem_pool *p);
 
 /* The native stack budget of guest code. A wasm function may start only if
  * the address of a local in its frame is at least ENGINE_STACK_HEADROOM above

@@ -66,6 +66,7 @@ struct slab {
 	uint64_t owned[SLAB_MAX_SLOTS / 64];   /* taken by a memory, not given back */
 	struct slab *next_dirty;      /* in its class's list of dirty slabs */
 	bool listed;
+	bool stale;                   /* listed at the last trim already */
 };
 
 struct mem_class {
@@ -73,6 +74,8 @@ struct mem_class {
 	size_t nslabs, capslabs;
 	void **clean;                 /* slots ready to use (LIFO: warm) */
 	size_t nclean, capclean;      /* capclean >= every slot there is */
+	size_t low_water;             /* the least nclean since the last trim */
+	size_t ncold;                 /* clean[0..ncold) hold no pages (trimmed) */
 	size_t nslots;
 	size_t ndirty;                /* freed slots waiting to be cleared */
 	struct slab *dirty_slabs;
@@ -294,10 +297,15 @@ static void *pool_take(struct engine_mem_pool *p, uint32_t pages,
 		struct slab *s = c->dirty_slabs;
 		c->dirty_slabs = s->next_dirty;
 		s->listed = false;
+		s->stale = false;
 		clear_slab(p, s);
 	}
 	if (c->nclean > 0 || new_slab(p, pages)) {
 		m = c->clean[--c->nclean];
+		if (c->nclean < c->low_water)
+			c->low_water = c->nclean;
+		if (c->nclean < c->ncold)
+			c->ncold = c->nclean;
 		struct slab *s = (struct slab *)((uintptr_t)m & ~(uintptr_t)(SLAB_BYTES - 1));
 		uint32_t i = slot_index(s, m);
 		was_imaged = bit(s->imaged, i);
@@ -381,6 +389,88 @@ static void pool_give(struct engine_mem_pool *p, void *data, const engine_module
 	set_bit(s->imaged, i, false);
 	c->clean[c->nclean++] = data;
 	pthread_mutex_unlock(&p->lock);
+}
+
+/* Trim class c (see engine_mem_pool_trim): the slots below its low point
+ * that still hold pages are taken out of the stack (no one can take them
+ * while their pages go), emptied, and put back at the bottom, cold. */
+/* The freed slots of dirty slabs that were dirty at the last trim too (no
+ * one needed a clean slot since: they wait for nothing), made clean and
+ * cold (n->lock held; *out gets them, at most cap). */
+static size_t take_stale_dirty(struct mem_class *c, void **out, size_t cap)
+{
+	size_t k = 0;
+	for (struct slab **pp = &c->dirty_slabs; *pp != NULL;) {
+		struct slab *s = *pp;
+		if (!s->stale) {
+			s->stale = true;
+			pp = &s->next_dirty;
+			continue;
+		}
+		for (uint32_t i = 0; i < s->nslots && k < cap; i++)
+			if (bit(s->dirty, i)) {
+				set_bit(s->dirty, i, false);
+				c->ndirty--;
+				out[k++] = slot_addr(s, i);
+			}
+		bool empty = true;
+		for (uint32_t w = 0; w < SLAB_MAX_SLOTS / 64; w++)
+			empty = empty && s->dirty[w] == 0;
+		if (!empty) {
+			pp = &s->next_dirty;
+			continue;
+		}
+		*pp = s->next_dirty;
+		s->listed = false;
+		s->stale = false;
+	}
+	return k;
+}
+
+static size_t trim_class(struct engine_mem_pool *p, struct mem_class *c, uint32_t pages)
+{
+	pthread_mutex_lock(&p->lock);
+	size_t lo = c->ncold, hi = c->low_water < c->nclean ? c->low_water : c->nclean;
+	c->low_water = c->nclean;
+	size_t k = hi > lo ? hi - lo : 0;
+	size_t cap = k + c->ndirty;
+	void **out = cap ? malloc(cap * sizeof(*out)) : NULL;
+	if (out == NULL) {
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	memcpy(out, c->clean + lo, k * sizeof(*out));
+	memmove(c->clean + lo, c->clean + hi, (c->nclean - hi) * sizeof(*out));
+	c->nclean -= k;
+	c->low_water -= k;
+	k += take_stale_dirty(c, out + k, cap - k);
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < k; i++)
+		madvise(out[i], slot_bytes(pages), MADV_DONTNEED);   /* (outside the lock) */
+	pthread_mutex_lock(&p->lock);
+	/* Back at the bottom, above what was cold already (it may have
+	 * shrunk meanwhile: these are cold too). */
+	size_t at = c->ncold < c->nclean ? c->ncold : c->nclean;
+	memmove(c->clean + at + k, c->clean + at, (c->nclean - at) * sizeof(*out));
+	for (size_t i = 0; i < k; i++) {
+		c->clean[at + i] = out[i];
+		struct slab *s = slab_of(out[i]);
+		set_bit(s->imaged, slot_index(s, out[i]), false);
+	}
+	c->nclean += k;
+	c->ncold = at + k;
+	c->low_water += k;
+	pthread_mutex_unlock(&p->lock);
+	free(out);
+	return k;
+}
+
+size_t engine_mem_pool_trim(struct engine_mem_pool *p)
+{
+	size_t n = 0;
+	for (uint32_t pages = 1; p != NULL && pages <= POOL_PAGES; pages++)
+		n += trim_class(p, &p->cls[pages], pages);
+	return n;
 }
 
 /* The module's own maximum; the owner's byte limit is checked by

@@ -25,6 +25,9 @@
 #define DEFAULT_STACK (256u * 1024)
 #define DEFAULT_MAX_MESSAGE (64ull << 20)
 #define MEM_POOL_PER_CLASS 1024
+/* Slots of the memory pool left unused this long give their pages back
+ * (engine_mem_pool_trim): a burst of processes leaves no lasting RSS. */
+#define POOL_TRIM_NS (10ull * 1000000000)
 
 static void no_start(void *host, struct proc *p) { (void)host; (void)p; }
 static void no_ready(void *host, engine_instance *in) { (void)host; (void)in; }
@@ -126,7 +129,7 @@ static bool shutdown_step(struct rt *rt, int *seen, uint64_t *deadline)
 static bool wait_main(struct rt *rt)
 {
 	int seen = 0;
-	uint64_t deadline = 0;
+	uint64_t deadline = 0, next_trim = sched_now_ns() + POOL_TRIM_NS;
 	pthread_mutex_lock(&rt->done_lock);
 	while (!rt->done) {
 		struct timespec ts;
@@ -140,6 +143,10 @@ static bool wait_main(struct rt *rt)
 		if (!rt->done) {
 			pthread_mutex_unlock(&rt->done_lock);
 			sched_tick(&rt->sg);
+			if (sched_now_ns() >= next_trim) {
+				engine_mem_pool_trim(rt->limits.mem_pool);
+				next_trim = sched_now_ns() + POOL_TRIM_NS;
+			}
 			bool force = rt->cfg.stop != NULL && shutdown_step(rt, &seen, &deadline);
 			pthread_mutex_lock(&rt->done_lock);
 			if (force && !rt->done) {

@@ -1,6 +1,8 @@
 /* Unit tests for src/engine: memories, tables, guest pointers, and real
  * compiled modules (through the pipeline) instantiated side by side. */
 #include "unit.h"
+
+#include <sys/mman.h>
 #include "unit_module.h"
 
 #include <stdio.h>
@@ -153,6 +155,37 @@ static void instances_share_nothing(void **state)
 	engine_instance_free(b);
 }
 
+/* A slot left in the pool gives its pages back at the second trim (the
+ * first notes it idle), and the next memory from that slot starts from
+ * zero as any other: _start counts 1, not 2. */
+static void the_pool_gives_idle_slots_back(void **state)
+{
+	struct unit_module *f = *state;
+	struct engine_result r;
+	struct engine_limits lim = { 0 };
+	lim.mem_pool = engine_mem_pool_new(1024);
+	assert_non_null(lim.mem_pool);
+	engine_instance *a = engine_instance_new(f->mod, NULL, &lim, &r);
+	assert_non_null(a);
+	engine_instance_run_start(a, &r);
+	assert_int_equal(word(a, 0), 1);
+	unsigned char *page = engine_instance_memory(a)->data;
+	engine_instance_free(a);        /* its slot: dirty, resident */
+	unsigned char v = 0;
+	assert_int_equal(mincore(page, 4096, &v), 0);
+	assert_true(v & 1);
+	assert_int_equal(engine_mem_pool_trim(lim.mem_pool), 0);   /* noted */
+	assert_true(engine_mem_pool_trim(lim.mem_pool) >= 1);      /* given back */
+	assert_int_equal(mincore(page, 4096, &v), 0);
+	assert_false(v & 1);
+	engine_instance *b = engine_instance_new(f->mod, NULL, &lim, &r);
+	assert_non_null(b);
+	engine_instance_run_start(b, &r);
+	assert_int_equal(word(b, 0), 1);
+	engine_instance_free(b);
+	engine_mem_pool_free(lim.mem_pool);
+}
+
 static void a_trap_ends_only_its_call(void **state)
 {
 	struct unit_module *f = *state;
@@ -190,6 +223,7 @@ int main(void)
 	};
 	const struct CMUnitTest module_tests[] = {
 		cmocka_unit_test(instances_share_nothing),
+		cmocka_unit_test(the_pool_gives_idle_slots_back),
 		cmocka_unit_test(a_trap_ends_only_its_call),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
