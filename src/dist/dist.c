@@ -111,6 +111,22 @@ static void node_free(struct node *n)
 	free(n);
 }
 
+/* n's state, read under its lock (the table's walks hold d->lock only). */
+static enum node_state state_of(struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	enum node_state st = n->state;
+	pthread_mutex_unlock(&n->lock);
+	return st;
+}
+
+static void set_state(struct node *n, enum node_state st)
+{
+	pthread_mutex_lock(&n->lock);
+	n->state = st;
+	pthread_mutex_unlock(&n->lock);
+}
+
 static bool same_name(const struct node *n, const char *name, size_t nlen)
 {
 	return n->nlen == nlen && memcmp(n->name, name, nlen) == 0;
@@ -122,7 +138,7 @@ static struct node *current_locked(struct dist *d, const char *name, size_t nlen
 {
 	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
 		struct node *n = d->nodes[i - 1];
-		if (same_name(n, name, nlen) && n->state != NODE_GONE)
+		if (same_name(n, name, nlen) && state_of(n) != NODE_GONE)
 			return n;
 	}
 	return node_new(d, name, nlen, 0);
@@ -192,11 +208,15 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 		struct node *n = d->nodes[i - 1];
 		if (!same_name(n, name, nlen))
 			continue;
-		if (n->creation == creation)
+		pthread_mutex_lock(&n->lock);
+		uint32_t cre = n->creation;
+		bool up = n->state == NODE_UP;
+		pthread_mutex_unlock(&n->lock);
+		if (cre == creation)
 			found = n;
-		else if (n->creation == 0 && unknown == NULL)
+		else if (cre == 0 && unknown == NULL)
 			unknown = n;
-		else if (n->state == NODE_UP)
+		else if (up)
 			other_up = true;
 	}
 	if (found == NULL && unknown != NULL && creation != 0) {
@@ -211,7 +231,7 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 		/* A pid of an incarnation other than the one connected: an
 		 * older one (a newer one would have connected), so dead. */
 		if (found != NULL && other_up)
-			found->state = NODE_GONE;
+			set_state(found, NODE_GONE);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return found;
@@ -303,9 +323,9 @@ static bool pid_wire(struct dist *d, uint64_t pid, struct etf_pid *out)
 	pthread_mutex_lock(&n->lock);
 	bool ok = h >= 1 && h <= n->nkeys;
 	uint64_t key = ok ? n->keys[h - 1] : 0;
+	uint32_t creation = n->creation;
 	pthread_mutex_unlock(&n->lock);
-	*out = (struct etf_pid){ n->name, n->nlen, (uint32_t)key, (uint32_t)(key >> 32),
-	                         n->creation };
+	*out = (struct etf_pid){ n->name, n->nlen, (uint32_t)key, (uint32_t)(key >> 32), creation };
 	return ok;
 }
 
@@ -931,9 +951,13 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	pthread_mutex_lock(&d->lock);
 	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
 		struct node *o = d->nodes[i - 1];
-		if (o != n && same_name(o, n->name, n->nlen) && o->creation != n->creation &&
-		    o->state != NODE_UP && o->state != NODE_CONNECTING)
+		if (o == n || !same_name(o, n->name, n->nlen))
+			continue;
+		pthread_mutex_lock(&o->lock);
+		if (o->creation != peer->creation && o->state != NODE_UP &&
+		    o->state != NODE_CONNECTING)
 			o->state = NODE_GONE;
+		pthread_mutex_unlock(&o->lock);
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (conn_watch(d, c) != 0) {
@@ -2090,7 +2114,7 @@ size_t dist_nodes(struct dist *d, char *buf, size_t cap)
 	pthread_mutex_lock(&d->lock);
 	for (uint32_t i = 0; i < atomic_load(&d->nnodes); i++) {
 		struct node *n = d->nodes[i];
-		if (n->state != NODE_UP)
+		if (state_of(n) != NODE_UP)
 			continue;
 		if (need + n->nlen + 1 <= cap) {
 			memcpy(buf + need, n->name, n->nlen);
