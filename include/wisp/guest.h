@@ -403,6 +403,13 @@ WISP_IMPORT("wisp_node", "pid_encode")
 uint32_t wisp_node_pid_encode(wisp_pid_t pid, void *buf, uint32_t cap);
 WISP_IMPORT("wisp_node", "pid_decode")
 int32_t wisp_node_pid_decode(const void *buf, uint32_t len, wisp_pid_t *pid);
+/* Erlang's monitor_node: *ref gets a monitor of node itself; when the node
+ * is lost (or cannot be reached now: this connects if needed) a DOWN
+ * arrives with that ref, reason WISP_EXIT_NOCONNECTION, from a pid that
+ * stands for the node (wisp_node_of names it). wisp_demonitor(ref) ends
+ * it. WISP_EPERM without the capability. */
+WISP_IMPORT("wisp_node", "monitor")
+int32_t wisp_node_monitor(const char *node, uint32_t len, uint64_t *ref);
 WISP_IMPORT("wisp_node", "spawn")
 int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, const void *arg,
                             uint32_t arg_len, uint32_t flags, struct wisp_spawned *out);

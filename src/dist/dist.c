@@ -830,6 +830,12 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		msg_free(m);
 		return;
 	}
+	if ((m->to & ((1ull << DIST_HANDLE_BITS) - 1)) == 0) {
+		/* To the node's stand-in (a node monitor): bookkeeping only. */
+		pthread_mutex_unlock(&n->lock);
+		msg_free(m);
+		return;
+	}
 	if (m->kind == SIG_UNLINK)
 		m->ref = ++n->unlink_id;
 	if (n->state != NODE_UP) {
@@ -2124,6 +2130,14 @@ size_t dist_nodes(struct dist *d, char *buf, size_t cap)
 	}
 	pthread_mutex_unlock(&d->lock);
 	return need;
+}
+
+uint64_t dist_node_pid(struct dist *d, const char *node, size_t nlen)
+{
+	char err[128];
+	int rc;
+	struct node *n = node_named(d, node, nlen, &rc, err, sizeof(err));
+	return n != NULL ? remote_pid(n, 0) : 0;
 }
 
 size_t dist_pid_encode(struct dist *d, uint64_t pid, void *buf, size_t cap)

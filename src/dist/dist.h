@@ -75,6 +75,10 @@ size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap);
 size_t dist_pid_encode(struct dist *d, uint64_t pid, void *buf, size_t cap);
 /* The pid in such bytes (made known here if new): 0, or -EINVAL. */
 int dist_pid_decode(struct dist *d, const void *buf, size_t len, uint64_t *pid);
+/* The pid that stands for node itself (NAME@HOST[:PORT]): a monitor of it
+ * (noted with dist_note_monitor) gets DOWN noconnection when the node is
+ * lost or cannot be reached. 0 for a bad name or this node. */
+uint64_t dist_node_pid(struct dist *d, const char *node, size_t nlen);
 /* Connect to node now (as net_kernel:connect_node): 0 once connected,
  * -EHOSTUNREACH (with a message) if it cannot be. Blocks the caller. */
 int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_t errlen);

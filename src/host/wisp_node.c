@@ -229,3 +229,34 @@ u32 NS(pid_decode)(void *self, u32 buf, u32 len, u32 out)
 	api_put_u64(hp, out, pid, "wisp_node_pid_decode");
 	return WISP_OK;
 }
+
+/* Erlang's monitor_node: a monitor of the node itself (its stand-in pid,
+ * dist_node_pid), connecting if it is not connected: DOWN noconnection
+ * when it is lost or cannot be reached; wisp_demonitor(ref) ends it. */
+u32 NS(monitor)(void *self, u32 node, u32 len, u32 out)
+{
+	SELF;
+	struct dist *d = node_of(hp);
+	if (len == 0 || len >= 256)
+		return WISP_EINVAL;
+	struct connect_job j = { .d = d, .len = len };
+	memcpy(j.node, api_ptr(hp, node, len, "wisp_node_monitor"), len);
+	api_ptr(hp, out, 8, "wisp_node_monitor");
+	if (d == NULL)
+		return WISP_ENOTFOUND;
+	if (!may_use_nodes(hp))
+		return WISP_EPERM;
+	uint64_t pid = dist_node_pid(d, j.node, len);
+	if (pid == 0)
+		return WISP_EINVAL;
+	uint64_t me = proc_pid(hp->proc), ref = proc_make_ref(hp->proc);
+	if (proc_bond_remote(hp->proc, pid, false, ref) != 0)
+		return WISP_ENOMEM;
+	dist_note_monitor(d, me, pid, ref);
+	api_put_u64(hp, out, ref, "wisp_node_monitor");
+	/* Not connected: connect now; failing, the monitor fires (the node's
+	 * loss tells every monitor noted on it). */
+	if (proc_run_blocking(hp->proc, do_connect, &j) != 0)
+		return WISP_ELIMIT;
+	return WISP_OK;
+}

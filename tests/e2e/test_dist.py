@@ -526,3 +526,15 @@ def test_epmd_less_nodes(cluster, tmp_path):
     cluster.nodes.append(b)
     assert b.wait_line(r"^reply") == "reply 6 hello"
     assert b.wait_line(r"^exit ").startswith("exit ea@127.0.0.1 2 unreachable")
+
+
+def test_monitor_node(cluster):
+    a = cluster.wisp("wn1", "serve")
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wn2", "nodemon", node("wn1"))
+    b.wait_line(r"^monitoring")
+    a.proc.kill()
+    assert b.wait_line(r"^nodedown") == f"nodedown 7 {node('wn1')}"
+    # A node that cannot be reached: DOWN at once.
+    c = cluster.wisp("wn3", "nodemon", node("nobody"))
+    assert c.wait_line(r"^nodedown", timeout=30) == f"nodedown 7 {node('nobody')}"

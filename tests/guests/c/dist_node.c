@@ -22,6 +22,8 @@
  *                    back "hello from NODE-it-runs-on" and traps; print
  *                    "spawned RC", the greeting, the EXIT and the DOWN
  *                    ("exit KIND", "down KIND")
+ *   nodemon NODE     monitor NODE itself: print "monitoring", then the DOWN:
+ *                    "nodedown KIND NODE"
  *   sock NODE        try to move a listening socket to echo on NODE:
  *                    print "send_fd RC" and whether the socket is still
  *                    ours ("still mine 1")
@@ -234,6 +236,27 @@ static int rspawn(const char *node)
 	return 0;
 }
 
+static int nodemon(const char *node)
+{
+	uint64_t ref;
+	int32_t rc = wisp_node_monitor(node, (uint32_t)strlen(node), &ref);
+	if (rc != WISP_OK) {
+		printf("monitor %d\n", rc);
+		return 0;
+	}
+	printf("monitoring\n");
+	fflush(stdout);
+	struct wisp_msg_info info;
+	char buf[256];
+	expect(ref, &info, buf, sizeof buf);
+	struct wisp_exit_reason r;
+	memcpy(&r, buf, sizeof r);
+	char where[256];
+	uint32_t wl = wisp_node_of(info.from, where, sizeof where);
+	printf("nodedown %u %.*s\n", r.kind, (int)wl, where);
+	return 0;
+}
+
 static int sock(const char *node)
 {
 	struct wisp_msg_info info;
@@ -262,6 +285,8 @@ int main(int argc, char **argv)
 		return sock(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "rspawn") == 0)
 		return rspawn(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "nodemon") == 0)
+		return nodemon(argv[2]);
 	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE\n");
 	return 2;
 }

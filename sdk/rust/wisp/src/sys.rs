@@ -350,6 +350,9 @@ extern "C" {
     pub fn node_pid_encode(pid: u64, buf: *mut u8, cap: u32) -> u32;
     #[link_name = "pid_decode"]
     pub fn node_pid_decode(buf: *const u8, len: u32, pid: *mut u64) -> i32;
+    /// Monitor a node (Erlang's monitor_node): DOWN noconnection when lost.
+    #[link_name = "monitor"]
+    pub fn node_monitor(node: *const u8, len: u32, reference: *mut u64) -> i32;
     /// Start `fn(arg)` on another node (its module shipped by hash).
     #[link_name = "spawn"]
     pub fn node_spawn(node: *const u8, node_len: u32, func: u32, arg: *const u8, arg_len: u32,
