@@ -1307,6 +1307,18 @@ static void spawn_answer(struct dist *d, struct node *n, uint64_t sender, uint64
 static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *mod)
 {
 	struct node *n = r->n;
+	/* Each holds a slot and a stack until its go: a node may not pile up
+	 * more than DIST_MAX_UNSTARTED of them. */
+	pthread_mutex_lock(&d->lock);
+	bool room = n->nunstarted < DIST_MAX_UNSTARTED;
+	if (room)
+		n->nunstarted++;
+	pthread_mutex_unlock(&d->lock);
+	if (!room) {
+		spawn_answer(d, n, 0, r->from, r->req_ref,
+		             "limit: too many of that node's spawns are waiting for their go");
+		return;
+	}
 	uint64_t ref = (r->flags & WISP_SPAWN_MONITOR) ? rt_ref(d->rt) : 0;
 	int err = 0;
 	struct proc *p = rt_spawn_unstarted(d->rt, mod, r->fn, r->arg, r->len,
@@ -1314,6 +1326,9 @@ static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *
 	                                    ref ? r->from : 0, ref, &err);
 	struct unstarted *u = p ? calloc(1, sizeof(*u)) : NULL;
 	if (u == NULL) {
+		pthread_mutex_lock(&d->lock);
+		n->nunstarted--;
+		pthread_mutex_unlock(&d->lock);
 		if (p != NULL)
 			rt_drop_unstarted(p);
 		spawn_answer(d, n, 0, r->from, r->req_ref,
@@ -1377,6 +1392,7 @@ static struct unstarted *take_unstarted(struct dist *d, struct node *n, uint64_t
 		bool take = pid ? (u->pid == pid && u->n == n)
 		                : (all ? u->n == n : u->deadline_ms <= now);
 		if (take) {
+			u->n->nunstarted--;
 			*pp = u->next;
 			u->next = out;
 			out = u;

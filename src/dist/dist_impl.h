@@ -22,6 +22,7 @@
 #define DIST_HANDLE_BITS 40     /* remote pid: 1 | node index (23) | handle (40) */
 #define DIST_MAX_PENDING 4096   /* messages held for a node being connected */
 #define DIST_MAX_FRAME (64u << 20 | 4096u)   /* refused beyond: the peer is broken */
+#define DIST_MAX_UNSTARTED 1024 /* a node's remote spawns waiting for their go */
 
 enum node_state {
 	NODE_IDLE,        /* not connected (never, or lost): a send connects */
@@ -76,6 +77,7 @@ struct node {
 	struct xlink *x;
 	uint32_t nx, capx;
 	uint64_t unlink_id;
+	uint32_t nunstarted;      /* its spawns waiting for their go (d->lock) */
 };
 
 struct conn {
