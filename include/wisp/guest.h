@@ -410,6 +410,19 @@ int32_t wisp_node_pid_decode(const void *buf, uint32_t len, wisp_pid_t *pid);
  * it. WISP_EPERM without the capability. */
 WISP_IMPORT("wisp_node", "monitor")
 int32_t wisp_node_monitor(const char *node, uint32_t len, uint64_t *ref);
+/* Move the calling process to `node` (a server, between two messages): a
+ * new incarnation there runs fn(state) (fn as in wisp_node_spawn_raw),
+ * under the caller's registered names; the caller becomes its forwarder
+ * and this call does not return. Messages queued for the caller and every
+ * later one reach the new incarnation with their sender (so replies go
+ * straight back); links and monitors of the caller follow it (the
+ * forwarder ends with the new incarnation's reason); the monitors the
+ * caller held do not (the new incarnation makes its own from its state).
+ * On failure it returns as wisp_node_spawn_raw does (and the caller goes
+ * on as it was): e.g. WISP_EINVAL with "name taken" under -v. */
+WISP_IMPORT("wisp_node", "migrate")
+int32_t wisp_node_migrate_raw(const char *node, uint32_t node_len, uint32_t fn, const void *state,
+                              uint32_t state_len);
 WISP_IMPORT("wisp_node", "spawn")
 int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, const void *arg,
                             uint32_t arg_len, uint32_t flags, struct wisp_spawned *out);
@@ -422,6 +435,10 @@ int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, co
 void wisp_spawn_entry(uint32_t fn, uint32_t arg_len);
 
 typedef void (*wisp_fn)(const void *arg, uint32_t len);
+
+/* Move this process to node, to go on as fn(state, len) there
+ * (wisp_node_migrate_raw); returns only on failure, with its code. */
+int32_t wisp_node_migrate(const char *node, wisp_fn fn, const void *state, uint32_t len);
 
 /* Spawn fn(arg, len) on node (wisp_node_spawn_raw); WISP_* code. */
 int32_t wisp_node_spawn(const char *node, wisp_fn fn, const void *arg, uint32_t len,

@@ -76,6 +76,12 @@ int32_t wisp_node_spawn(const char *node, wisp_fn fn, const void *arg, uint32_t 
 	                           flags, out);
 }
 
+int32_t wisp_node_migrate(const char *node, wisp_fn fn, const void *state, uint32_t len)
+{
+	return wisp_node_migrate_raw(node, (uint32_t)strlen(node), (uint32_t)(uintptr_t)fn, state,
+	                             len);
+}
+
 wisp_pid_t wisp_spawn(wisp_fn fn, const void *arg, uint32_t len)
 {
 	return spawn_with(fn, arg, len, 0, NULL);

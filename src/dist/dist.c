@@ -830,7 +830,7 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		msg_free(m);
 		return;
 	}
-	if ((m->to & ((1ull << DIST_HANDLE_BITS) - 1)) == 0) {
+	if (name == NULL && (m->to & ((1ull << DIST_HANDLE_BITS) - 1)) == 0) {
 		/* To the node's stand-in (a node monitor): bookkeeping only. */
 		pthread_mutex_unlock(&n->lock);
 		msg_free(m);
@@ -1319,6 +1319,19 @@ static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *
 		             "limit: too many of that node's spawns are waiting for their go");
 		return;
 	}
+	/* The names it is to take must be free here (a migrating process's). */
+	for (size_t o = 0; o < r->names_len; o += strlen(r->names + o) + 1) {
+		const char *nm = r->names + o;
+		if (rt_whereis(d->rt, nm, (uint32_t)strlen(nm)) != 0) {
+			char why[300];
+			snprintf(why, sizeof(why), "name taken: %s is registered on that node", nm);
+			pthread_mutex_lock(&d->lock);
+			n->nunstarted--;
+			pthread_mutex_unlock(&d->lock);
+			spawn_answer(d, n, 0, r->from, r->req_ref, why);
+			return;
+		}
+	}
 	uint64_t ref = (r->flags & WISP_SPAWN_MONITOR) ? rt_ref(d->rt) : 0;
 	int err = 0;
 	struct proc *p = rt_spawn_unstarted(d->rt, mod, r->fn, r->arg, r->len,
@@ -1352,7 +1365,11 @@ static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *
 		memcpy(x->ename, n->name, n->nlen);
 	}
 	pthread_mutex_unlock(&n->lock);
-	*u = (struct unstarted){ NULL, p, pid, n, conn_now_ms() + UNSTARTED_MS };
+	*u = (struct unstarted){ NULL, p, pid, n, conn_now_ms() + UNSTARTED_MS, NULL, 0 };
+	if (r->names_len > 0 && (u->names = malloc(r->names_len)) != NULL) {
+		memcpy(u->names, r->names, r->names_len);
+		u->names_len = r->names_len;
+	}
 	pthread_mutex_lock(&d->lock);
 	u->next = d->unstarted;
 	d->unstarted = u;
@@ -1376,6 +1393,7 @@ static void drop_unstarted(struct unstarted *u)
 	x_forget_local(u->n, u->pid);
 	pthread_mutex_unlock(&u->n->lock);
 	rt_drop_unstarted(u->p);
+	free(u->names);
 	free(u);
 }
 
@@ -1555,14 +1573,37 @@ static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 		struct unstarted *u = take_unstarted(d, n, child, 0, false);
 		if (u != NULL) {
 			rt_start_unstarted(u->p);
+			for (size_t o = 0; o < u->names_len; o += strlen(u->names + o) + 1) {
+				const char *nm = u->names + o;
+				if (rt_register(u->p, nm, (uint32_t)strlen(nm)) != 0)
+					fprintf(stderr, "wisp: dist: a process that moved here could not take "
+					        "the name %s\n", nm);
+			}
+			free(u->names);
 			free(u);
 		}
 		return 0;
 	}
-	if (arity != 7 || !etf_atom_is(a, alen, "spawn") || etf_get_uint(dd, &req_ref) != 0 ||
+	uint32_t nnames;
+	if (arity != 8 || !etf_atom_is(a, alen, "spawn") || etf_get_uint(dd, &req_ref) != 0 ||
 	    etf_get_binary(dd, &hash, &hlen) != 0 || hlen != RT_HASH_BYTES ||
 	    etf_get_uint(dd, &fn) != 0 || fn > UINT32_MAX || etf_get_binary(dd, &arg, &arglen) != 0 ||
-	    etf_get_uint(dd, &flags) != 0 || etf_get_uint(dd, &mon_ref) != 0)
+	    etf_get_uint(dd, &flags) != 0 || etf_get_uint(dd, &mon_ref) != 0 ||
+	    etf_list_hdr(dd, &nnames) != 0 || nnames > 64)
+		return -1;
+	/* The names, as "a\0b\0" (each 1..255 bytes, no NUL in one). */
+	char names[64 * 256];
+	size_t names_len = 0;
+	for (uint32_t i = 0; i < nnames; i++) {
+		const unsigned char *nm;
+		uint32_t nl;
+		if (etf_get_binary(dd, &nm, &nl) != 0 || nl == 0 || nl > 255 || memchr(nm, 0, nl))
+			return -1;
+		memcpy(names + names_len, nm, nl);
+		names[names_len + nl] = '\0';
+		names_len += nl + 1;
+	}
+	if (nnames > 0 && (etf_peek(dd) != ETF_NIL || (dd->p++, false)))
 		return -1;
 	uint64_t from = pid_local(d, wfrom);
 	if (from == 0 || !proc_pid_is_remote(from))
@@ -1577,13 +1618,15 @@ static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 		spawn_answer(d, n, 0, from, req_ref, "bad request (flags or argument size)");
 		return 0;
 	}
-	struct spawn_req *r = malloc(sizeof(*r) + arglen);
+	struct spawn_req *r = malloc(sizeof(*r) + arglen + names_len);
 	if (r == NULL) {
 		spawn_answer(d, n, 0, from, req_ref, "out of memory");
 		return 0;
 	}
 	*r = (struct spawn_req){ NULL, n, from, req_ref, mon_ref, { 0 }, (uint32_t)fn,
-	                         (uint32_t)flags, arglen };
+	                         (uint32_t)flags, arglen, NULL, names_len };
+	r->names = (char *)r->arg + arglen;
+	memcpy(r->names, names, names_len);
 	memcpy(r->hash, hash, RT_HASH_BYTES);
 	memcpy(r->arg, arg, arglen);
 	engine_module *mod = rt_module_find(d->rt, r->hash);
@@ -1672,7 +1715,8 @@ static int system_in(struct dist *d, struct node *n, const struct etf_pid *wfrom
 
 int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t nlen,
                        const unsigned char hash[RT_HASH_BYTES], uint32_t fn, const void *arg,
-                       uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref)
+                       uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref,
+                       const char *names, size_t names_len)
 {
 	char err[128];
 	int rc;
@@ -1681,7 +1725,7 @@ int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t n
 		return rc != 0 ? rc : -EINVAL;   /* (spawning on itself: use spawn) */
 	struct etf_buf b = { 0 };
 	reg_send_begin(d, &b, from, SYS_PREFIX "spawn");
-	etf_tuple(&b, 7);
+	etf_tuple(&b, 8);
 	etf_atom(&b, "spawn", 5);
 	etf_uint(&b, req_ref);
 	etf_binary(&b, hash, RT_HASH_BYTES);
@@ -1689,6 +1733,15 @@ int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t n
 	etf_binary(&b, arg, len);
 	etf_uint(&b, flags);
 	etf_uint(&b, mon_ref);
+	uint32_t nnames = 0;
+	for (size_t o = 0; o < names_len; o += strlen(names + o) + 1)
+		nnames++;
+	if (nnames > 0) {
+		etf_list(&b, nnames);
+		for (size_t o = 0; o < names_len; o += strlen(names + o) + 1)
+			etf_binary(&b, names + o, (uint32_t)strlen(names + o));
+	}
+	etf_nil(&b);
 	rc = -EHOSTUNREACH;
 	if (frame_end(&b)) {
 		pthread_mutex_lock(&n->lock);

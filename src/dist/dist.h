@@ -92,7 +92,10 @@ int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_
  * its monitor ref), so none of them can be missed. */
 int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t nlen,
                        const unsigned char hash[RT_HASH_BYTES], uint32_t fn, const void *arg,
-                       uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref);
+                       uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref,
+                       const char *names, size_t names_len);
+/* (names: NUL-terminated names the new process takes there before it
+ * runs — a migrating process's; refused if one is taken there.) */
 void dist_spawn_go(struct dist *d, uint64_t from, uint64_t child);
 /* A link or monitor (ref) between local and remote made without a
  * signal (remote spawn): noted, so that losing the node tells local. */

@@ -113,6 +113,8 @@ struct spawn_req {
 	uint64_t req_ref, mon_ref;
 	unsigned char hash[RT_HASH_BYTES];
 	uint32_t fn, flags, len;
+	char *names;              /* NUL-terminated, names_len bytes (NULL: none) */
+	size_t names_len;
 	unsigned char arg[];
 };
 
@@ -123,6 +125,8 @@ struct unstarted {
 	uint64_t pid;
 	struct node *n;
 	int64_t deadline_ms;
+	char *names;              /* to take when it starts (owned) */
+	size_t names_len;
 };
 
 struct dist {

@@ -145,22 +145,15 @@ static u32 spawn_refused(struct host_proc *hp, const char *node, size_t nlen, co
 	return WISP_EINVAL;
 }
 
-u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 flags,
-              u32 out)
+/* A process of the caller's module on another node (spawn and migrate):
+ * *child its pid, not started yet (dist_spawn_go starts it). The guest's
+ * code on failure. names: the names it takes there ("a\0b\0"). */
+static u32 spawn_there(struct host_proc *hp, struct dist *d, const char *node, size_t nlen,
+                       uint32_t fn, const void *arg, uint32_t arg_len, uint32_t flags,
+                       uint64_t mon, const char *names, size_t names_len, uint64_t *child)
 {
-	SELF;
-	struct dist *d = node_of(hp);
-	if (nlen == 0 || nlen >= 256 || (flags & ~(uint32_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR)))
-		return WISP_EINVAL;
-	if (arg_len > proc_max_message(hp->proc))
-		return WISP_ETOOBIG;
-	api_work(hp, arg_len);
 	struct connect_job j = { .d = d, .len = nlen };
-	memcpy(j.node, api_ptr(hp, node, nlen, "wisp_node_spawn"), nlen);
-	api_ptr(hp, arg, arg_len, "wisp_node_spawn");
-	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_node_spawn");
-	if (d == NULL)
-		return WISP_ENOTFOUND;
+	memcpy(j.node, node, nlen);
 	if (!may_use_nodes(hp))
 		return WISP_EPERM;
 	if (hp->caps != NULL && !hp->caps->may_spawn) {
@@ -175,20 +168,40 @@ u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 
 	if (j.rc != 0)
 		return j.rc == -EINVAL ? WISP_EINVAL : WISP_ENOTFOUND;
 	uint64_t me = proc_pid(hp->proc), req = proc_make_ref(hp->proc);
-	uint64_t mon = (flags & WISP_SPAWN_MONITOR) ? proc_make_ref(hp->proc) : 0;
-	int rc = dist_spawn_request(d, me, j.node, nlen, hash, fn,
-	                            api_ptr(hp, arg, arg_len, "wisp_node_spawn"), arg_len, flags,
-	                            req, mon);
+	int rc = dist_spawn_request(d, me, j.node, nlen, hash, fn, arg, arg_len, flags, req, mon,
+	                            names, names_len);
 	if (rc != 0)
 		return rc == -EMSGSIZE ? WISP_ETOOBIG : WISP_ENOTFOUND;
 	struct msg *m;
 	if ((rc = proc_receive(hp->proc, &req, 1, (int64_t)SPAWN_WAIT_NS, &m)) != 0)
 		return wisp_code(rc);
 	proc_take(hp->proc, m);
-	uint64_t child = m->from;
-	u32 code = child ? WISP_OK : spawn_refused(hp, j.node, nlen, m);
+	*child = m->from;
+	u32 code = *child ? WISP_OK : spawn_refused(hp, j.node, nlen, m);
 	msg_free(m);
-	if (child == 0)
+	return code;
+}
+
+u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 flags,
+              u32 out)
+{
+	SELF;
+	struct dist *d = node_of(hp);
+	if (nlen == 0 || nlen >= 256 || (flags & ~(uint32_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR)))
+		return WISP_EINVAL;
+	if (arg_len > proc_max_message(hp->proc))
+		return WISP_ETOOBIG;
+	api_work(hp, arg_len);
+	char name[256];
+	memcpy(name, api_ptr(hp, node, nlen, "wisp_node_spawn"), nlen);
+	const void *a = api_ptr(hp, arg, arg_len, "wisp_node_spawn");
+	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_node_spawn");
+	if (d == NULL)
+		return WISP_ENOTFOUND;
+	uint64_t me = proc_pid(hp->proc), child = 0;
+	uint64_t mon = (flags & WISP_SPAWN_MONITOR) ? proc_make_ref(hp->proc) : 0;
+	u32 code = spawn_there(hp, d, name, nlen, fn, a, arg_len, flags, mon, NULL, 0, &child);
+	if (code != WISP_OK)
 		return code;
 	/* Our side of the link and monitor, then its go: it cannot end
 	 * before we would hear of it. */
@@ -202,6 +215,40 @@ u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 
 	struct wisp_spawned s = { child, mon };
 	memcpy(api_ptr(hp, out, sizeof(s), "wisp_node_spawn"), &s, sizeof(s));
 	return WISP_OK;
+}
+
+/* Move the caller to node: a new incarnation runs fn(state) there, linked
+ * to the caller, under the caller's names; the caller then forwards to it
+ * (proc_forward_forever) and never returns. On failure the caller goes on
+ * as it was (the guest's code). */
+u32 NS(migrate)(void *self, u32 node, u32 nlen, u32 fn, u32 state, u32 state_len)
+{
+	SELF;
+	struct dist *d = node_of(hp);
+	if (nlen == 0 || nlen >= 256)
+		return WISP_EINVAL;
+	if (state_len > proc_max_message(hp->proc))
+		return WISP_ETOOBIG;
+	api_work(hp, state_len);
+	char name[256];
+	memcpy(name, api_ptr(hp, node, nlen, "wisp_node_migrate"), nlen);
+	const void *st = api_ptr(hp, state, state_len, "wisp_node_migrate");
+	if (d == NULL)
+		return WISP_ENOTFOUND;
+	char names[64 * 256];
+	size_t names_len = proc_names(hp->proc, names, sizeof(names));
+	if (names_len > sizeof(names))
+		return WISP_ELIMIT;
+	uint64_t me = proc_pid(hp->proc), child = 0;
+	u32 code = spawn_there(hp, d, name, nlen, fn, st, state_len, WISP_SPAWN_LINK, 0, names,
+	                       names_len, &child);
+	if (code != WISP_OK)
+		return code;
+	if (proc_bond_remote(hp->proc, child, true, 0) != 0)
+		return WISP_ENOMEM;   /* (never started: dropped there after a while) */
+	dist_note_link(d, me, child);
+	dist_spawn_go(d, me, child);
+	proc_forward_forever(hp->proc, child);
 }
 
 u32 NS(pid_encode)(void *self, u64 pid, u32 buf, u32 cap)

@@ -337,6 +337,18 @@ uint64_t rt_unstarted_pid(const struct proc *p)
 	return make_pid(p);
 }
 
+int rt_register(struct proc *p, const char *name, uint32_t len)
+{
+	if (len == 0 || len > 255)
+		return -EINVAL;
+	return registry_put(&p->rt->registry, name, len, p, make_pid(p));
+}
+
+size_t proc_names(struct proc *self, char *buf, size_t cap)
+{
+	return registry_names_of(&self->rt->registry, self, buf, cap);
+}
+
 void rt_start_unstarted(struct proc *p)
 {
 	publish(p->rt, p);

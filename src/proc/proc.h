@@ -353,6 +353,18 @@ void *proc_remote_ctx(const struct proc *p);
 bool proc_module_hash(struct proc *self, unsigned char hash[RT_HASH_BYTES]);
 /* A fresh reference (bit 63 set). */
 uint64_t proc_make_ref(struct proc *self);
+/* self's registered names, each followed by a NUL (registry_names_of). */
+size_t proc_names(struct proc *self, char *buf, size_t cap);
+/* Self hands itself over to `to`, its new incarnation (migration), and
+ * forwards from now on: its queued messages, then every later one, go to
+ * `to` with their sender, tag and ref; an exit signal from a process it
+ * is linked to reaches `to` as one from that process (`to` sees what self
+ * would have: a message if self trapped exits; else an abnormal one ends
+ * self, and through their link, `to`); an EXIT from `to` ends self with
+ * `to`'s reason, so whoever links to or monitors self sees the new
+ * incarnation's end. DOWNs of the monitors self held are dropped (the new
+ * incarnation makes its own). Self must be linked to `to`. Never returns. */
+_Noreturn void proc_forward_forever(struct proc *self, uint64_t to);
 /* Hold a link to remote pid, and/or a monitor of it with mon_ref (0:
  * none), whose other side the remote node made already (remote spawn):
  * no signal is sent. 0 or -ENOMEM. */
@@ -392,6 +404,9 @@ struct proc *rt_spawn_unstarted(struct rt *rt, engine_module *mod, uint32_t fn,
                                 const void *arg, uint32_t len, uint64_t link_to,
                                 uint64_t watcher, uint64_t watch_ref, int *err);
 uint64_t rt_unstarted_pid(const struct proc *p);
+/* Register a started process under name (a migrated process's names):
+ * 0, -EEXIST, -ESRCH, -ENOMEM. */
+int rt_register(struct proc *p, const char *name, uint32_t len);
 void rt_start_unstarted(struct proc *p);
 void rt_drop_unstarted(struct proc *p);
 uint64_t proc_max_message(const struct proc *self);

@@ -63,6 +63,9 @@ int registry_put(struct registry *r, const char *name, uint32_t len,
                  struct proc *p, uint64_t pid);
 /* 0 or -ENOENT. */
 int registry_del(struct registry *r, const char *name, uint32_t len);
+/* p's names, each followed by a NUL, into buf (at most cap bytes); the
+ * bytes all of them need. */
+size_t registry_names_of(struct registry *r, struct proc *p, char *buf, size_t cap);
 int registry_get(struct registry *r, const char *name, uint32_t len, uint64_t *pid);
 /* The exit path: mark p exiting (no new names) and remove its names. */
 void registry_exit(struct registry *r, struct proc *p);

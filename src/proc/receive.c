@@ -179,3 +179,41 @@ void proc_yield(struct proc *self)
 	if (atomic_load_explicit(&self->mbox.head, memory_order_relaxed) != NULL)
 		proc_drain(self);
 }
+
+_Noreturn void proc_forward_forever(struct proc *self, uint64_t to)
+{
+	bool trapping = self->trap_exit;
+	self->trap_exit = true;          /* exit signals come as messages, below */
+	for (;;) {
+		struct msg *m;
+		if (proc_receive(self, NULL, 0, -1, &m) != 0)
+			continue;
+		proc_take(self, m);
+		struct reason r;
+		if (m->kind == MSG_EXIT) {
+			uint64_t from = m->from;
+			msg_get_reason(m, &r);
+			msg_free(m);
+			if (from == to || (!trapping && r.kind != WISP_EXIT_NORMAL))
+				proc_die(self, &r);
+			if (trapping) {
+				struct msg *x = msg_reason(SIG_EXIT, to, from, 0, &r);
+				if (x != NULL && !proc_deliver(self->rt, to, x))
+					msg_free(x);
+			}
+			continue;
+		}
+		if (m->kind != MSG_DATA || (m->fd >= 0 && proc_pid_is_remote(to))) {
+			msg_free(m);   /* a DOWN of a monitor self held; a socket
+			                  cannot follow to another node (it closes) */
+			continue;
+		}
+		/* Off self's account, onto the addressee's (proc_deliver). */
+		if (m->acct != NULL) {
+			atomic_fetch_sub(m->acct, (int64_t)msg_bytes(m));
+			m->acct = NULL;
+		}
+		if (!proc_deliver(self->rt, to, m))
+			msg_free(m);
+	}
+}

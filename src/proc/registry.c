@@ -247,3 +247,18 @@ int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pi
 		return -EINVAL;
 	return registry_get(&self->rt->registry, name, len, pid);
 }
+
+size_t registry_names_of(struct registry *r, struct proc *p, char *buf, size_t cap)
+{
+	size_t need = 0;
+	pthread_mutex_lock(&r->lock);
+	for (struct reg_name *n = p->names; n != NULL; n = n->pnext) {
+		if (need + n->len + 1 <= cap) {
+			memcpy(buf + need, n->name, n->len);
+			buf[need + n->len] = '\0';
+		}
+		need += n->len + 1;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return need;
+}

@@ -454,7 +454,7 @@ def test_a_shipped_module_that_does_not_match_its_hash_is_refused(cluster):
     req = 12345
     s.sendall(_frame(_tuple(_int(6), pid, _atom(""), _atom("$wisp_spawn")),
                      _tuple(_atom("spawn"), _int(req), _bin(claimed), _int(1), _bin(b""),
-                            _int(0), _int(0))))
+                            _int(0), _int(0), b"j")))
     answer = None
     for f in _frames(s):
         if b"fetch" in f and claimed in f:          # the node asks us for the bytes
@@ -538,3 +538,26 @@ def test_monitor_node(cluster):
     # A node that cannot be reached: DOWN at once.
     c = cluster.wisp("wn3", "nodemon", node("nobody"))
     assert c.wait_line(r"^nodedown", timeout=30) == f"nodedown 7 {node('nobody')}"
+
+
+def test_a_server_migrates_under_load_and_loses_nothing(cluster):
+    """A counter server moves from one node to another halfway through a
+    stream of requests sent to its old pid: every request is answered, in
+    order, with the next count (the state moved, no message was lost or
+    repeated); the replies come from the new node after the move; its name
+    works on both nodes."""
+    a = cluster.wisp("wm_a", "counter")
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wm_b", "serve", extra=("--allow-remote-spawn",))
+    b.wait_line(r"^ready")
+    c = cluster.wisp("wm_c", "hammer", node("wm_a"), node("wm_b"), "2000")
+    line = c.wait_line(r"^hammer|failed|got count", timeout=120)
+    assert line == f"hammer ok 2000 {node('wm_a')} {node('wm_b')}", line
+    assert c.proc.wait(timeout=30) == 0
+    out = cluster.erl("e12", f"""
+        {{counter, '{node('wm_a')}'}} ! {{62, <<>>}},
+        R1 = receive {{63, _}} -> via_old_name after 5000 -> timeout end,
+        {{counter, '{node('wm_b')}'}} ! {{62, <<>>}},
+        R2 = receive {{63, _}} -> via_new_name after 5000 -> timeout end,
+        io:format("~p ~p~n", [R1, R2])""")
+    assert "via_old_name via_new_name" in out, out

@@ -24,6 +24,14 @@
  *                    ("exit KIND", "down KIND")
  *   nodemon NODE     monitor NODE itself: print "monitoring", then the DOWN:
  *                    "nodedown KIND NODE"
+ *   counter          register as "counter", print "ready NODE"; answer
+ *                    requests tagged 60 with the count so far (8 bytes) and
+ *                    its node's name, 62 with 63 (from = its pid); on 61
+ *                    (payload: a node name) migrate there with its count
+ *   hammer NODE TO N  N requests to the counter on NODE by pid, asking it
+ *                    to move to TO halfway: every reply must carry the next
+ *                    count (none lost or repeated); print "hammer ok N FIRST
+ *                    LAST" (the nodes of the first and last replies)
  *   sock NODE        try to move a listening socket to echo on NODE:
  *                    print "send_fd RC" and whether the socket is still
  *                    ours ("still mine 1")
@@ -257,6 +265,84 @@ static int nodemon(const char *node)
 	return 0;
 }
 
+static uint64_t count;
+static void counter_resume(const void *state, uint32_t len);
+
+static void counter_loop(void)
+{
+	char here[256];
+	uint32_t hl = wisp_node_name(here, sizeof here);
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[512];
+		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK ||
+		    info.kind != WISP_MSG_DATA)
+			continue;
+		if (info.tag == 60) {
+			char out[8 + 256];
+			count++;
+			memcpy(out, &count, 8);
+			memcpy(out + 8, here, hl);
+			wisp_send(info.from, info.ref, out, 8 + hl);
+		} else if (info.tag == 62) {
+			wisp_send(info.from, 63, "", 0);
+		} else if (info.tag == 61 && info.len < sizeof buf) {
+			buf[info.len] = '\0';
+			uint64_t state = count;
+			int32_t rc = wisp_node_migrate(buf, counter_resume, &state, sizeof state);
+			printf("migrate failed %d\n", rc);   /* (it returns only then) */
+			fflush(stdout);
+		}
+	}
+}
+
+static void counter_resume(const void *state, uint32_t len)
+{
+	if (len != sizeof count)
+		__builtin_trap();
+	memcpy(&count, state, sizeof count);
+	counter_loop();
+}
+
+static int counter_main(void)
+{
+	char name[256];
+	uint32_t n = wisp_node_name(name, sizeof name);
+	if (wisp_register("counter", 7, wisp_self()) != WISP_OK)
+		return 3;
+	printf("ready %.*s\n", (int)n, name);
+	fflush(stdout);
+	counter_loop();
+	return 0;
+}
+
+static int hammer(const char *node, const char *to, long n)
+{
+	struct wisp_msg_info info;
+	char buf[512], first[256] = "", last[256] = "";
+	wisp_node_send(node, (uint32_t)strlen(node), "counter", 7, 62, "", 0);
+	expect(63, &info, buf, sizeof buf);
+	wisp_pid_t counter = info.from;
+	for (long i = 1; i <= n; i++) {
+		int32_t rc = wisp_request(counter, 60, "", 0, 30000000000LL, buf, sizeof buf, &info);
+		uint64_t c = 0;
+		if (rc != WISP_OK || info.len < 8) {
+			printf("request %ld failed: %d\n", i, rc);
+			return 9;
+		}
+		memcpy(&c, buf, 8);
+		if (c != (uint64_t)i) {
+			printf("request %ld got count %llu\n", i, (unsigned long long)c);
+			return 10;
+		}
+		snprintf(i == 1 ? first : last, 256, "%.*s", (int)(info.len - 8), buf + 8);
+		if (i == n / 2)
+			wisp_send(counter, 61, to, (uint32_t)strlen(to));
+	}
+	printf("hammer ok %ld %s %s\n", n, first, last);
+	return 0;
+}
+
 static int sock(const char *node)
 {
 	struct wisp_msg_info info;
@@ -287,6 +373,10 @@ int main(int argc, char **argv)
 		return rspawn(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "nodemon") == 0)
 		return nodemon(argv[2]);
+	if (argc >= 2 && strcmp(argv[1], "counter") == 0)
+		return counter_main();
+	if (argc >= 5 && strcmp(argv[1], "hammer") == 0)
+		return hammer(argv[2], argv[3], atol(argv[4]));
 	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE\n");
 	return 2;
 }

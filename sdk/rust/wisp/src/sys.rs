@@ -353,6 +353,10 @@ extern "C" {
     /// Monitor a node (Erlang's monitor_node): DOWN noconnection when lost.
     #[link_name = "monitor"]
     pub fn node_monitor(node: *const u8, len: u32, reference: *mut u64) -> i32;
+    /// Move the caller to another node as `fn(state)`; returns only on failure.
+    #[link_name = "migrate"]
+    pub fn node_migrate(node: *const u8, node_len: u32, func: u32, state: *const u8,
+                        state_len: u32) -> i32;
     /// Start `fn(arg)` on another node (its module shipped by hash).
     #[link_name = "spawn"]
     pub fn node_spawn(node: *const u8, node_len: u32, func: u32, arg: *const u8, arg_len: u32,
