@@ -121,11 +121,18 @@ class Cluster:
         return errs
 
 
+SANITIZER_REPORT = re.compile(r"Sanitizer|runtime error:")
+
+
 @pytest.fixture
 def cluster(tmp_path, shared_cache, build_proc):
     c = Cluster(tmp_path, shared_cache, build_proc)
     yield c
-    c.close()
+    # Under a sanitizer build (make check), a report in any node's output
+    # fails the test that ran it.
+    reports = [line for err in c.close() for line in (err or "").splitlines()
+               if SANITIZER_REPORT.search(line)]
+    assert not reports, "\n".join(reports[:20])
 
 
 def node(name):
