@@ -75,6 +75,7 @@ struct mem_class {
 	void **clean;                 /* slots ready to use (LIFO: warm) */
 	size_t nclean, capclean;      /* capclean >= every slot there is */
 	size_t low_water;             /* the least nclean since the last trim */
+	size_t peak_in_use;           /* the most slots in use since then */
 	size_t ncold;                 /* clean[0..ncold) hold no pages (trimmed) */
 	size_t nslots;
 	size_t ndirty;                /* freed slots waiting to be cleared */
@@ -300,12 +301,17 @@ static void *pool_take(struct engine_mem_pool *p, uint32_t pages,
 		s->stale = false;
 		clear_slab(p, s);
 	}
-	if (c->nclean > 0 || new_slab(p, pages)) {
+	if (c->nclean == 0 && new_slab(p, pages))
+		c->ncold = c->nclean;     /* a new slab's: never touched */
+	if (c->nclean > 0) {
 		m = c->clean[--c->nclean];
 		if (c->nclean < c->low_water)
 			c->low_water = c->nclean;
 		if (c->nclean < c->ncold)
 			c->ncold = c->nclean;
+		size_t used = c->nslots - c->nclean - c->ndirty;
+		if (used > c->peak_in_use)
+			c->peak_in_use = used;
 		struct slab *s = (struct slab *)((uintptr_t)m & ~(uintptr_t)(SLAB_BYTES - 1));
 		uint32_t i = slot_index(s, m);
 		was_imaged = bit(s->imaged, i);
@@ -397,12 +403,12 @@ static void pool_give(struct engine_mem_pool *p, void *data, const engine_module
 /* The freed slots of dirty slabs that were dirty at the last trim too (no
  * one needed a clean slot since: they wait for nothing), made clean and
  * cold (n->lock held; *out gets them, at most cap). */
-static size_t take_stale_dirty(struct mem_class *c, void **out, size_t cap)
+static size_t take_stale_dirty(struct mem_class *c, void **out, size_t cap, bool any)
 {
 	size_t k = 0;
-	for (struct slab **pp = &c->dirty_slabs; *pp != NULL;) {
+	for (struct slab **pp = &c->dirty_slabs; *pp != NULL && k < cap;) {
 		struct slab *s = *pp;
-		if (!s->stale) {
+		if (!s->stale && !any) {
 			s->stale = true;
 			pp = &s->next_dirty;
 			continue;
@@ -431,8 +437,22 @@ static size_t trim_class(struct engine_mem_pool *p, struct mem_class *c, uint32_
 {
 	pthread_mutex_lock(&p->lock);
 	size_t lo = c->ncold, hi = c->low_water < c->nclean ? c->low_water : c->nclean;
+	if (hi < lo)
+		hi = lo;                  /* (all below the low point is cold already) */
 	c->low_water = c->nclean;
-	size_t k = hi > lo ? hi - lo : 0;
+	/* Warm slots beyond what the interval's peak in use (and a quarter
+	 * more) needs go too: freed slots wait dirty until the clean ones run
+	 * out, so once a burst has grown the pool, the churn would cycle
+	 * through all of its slots and keep them all resident. */
+	size_t keep = c->peak_in_use + c->peak_in_use / 4 + 16;
+	c->peak_in_use = c->nslots - c->nclean - c->ndirty;
+	size_t warm = c->nclean - lo + c->ndirty;
+	size_t excess = warm > keep ? warm - keep : 0;
+	size_t hi_ex = lo + (excess < c->nclean - lo ? excess : c->nclean - lo);
+	if (hi_ex > hi)
+		hi = hi_ex;
+	size_t k = hi - lo;
+	excess = excess > k ? excess - k : 0;
 	size_t cap = k + c->ndirty;
 	void **out = cap ? malloc(cap * sizeof(*out)) : NULL;
 	if (out == NULL) {
@@ -443,7 +463,10 @@ static size_t trim_class(struct engine_mem_pool *p, struct mem_class *c, uint32_
 	memmove(c->clean + lo, c->clean + hi, (c->nclean - hi) * sizeof(*out));
 	c->nclean -= k;
 	c->low_water -= k;
-	k += take_stale_dirty(c, out + k, cap - k);
+	size_t stale = take_stale_dirty(c, out + k, cap - k, false);
+	k += stale;
+	if (excess > stale)
+		k += take_stale_dirty(c, out + k, excess - stale < cap - k ? excess - stale : cap - k, true);
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < k; i++)
 		madvise(out[i], slot_bytes(pages), MADV_DONTNEED);   /* (outside the lock) */

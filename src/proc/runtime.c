@@ -145,6 +145,7 @@ static bool wait_main(struct rt *rt)
 			sched_tick(&rt->sg);
 			if (sched_now_ns() >= next_trim) {
 				engine_mem_pool_trim(rt->limits.mem_pool);
+				stack_pool_trim(&rt->stacks);
 				next_trim = sched_now_ns() + POOL_TRIM_NS;
 			}
 			bool force = rt->cfg.stop != NULL && shutdown_step(rt, &seen, &deadline);

@@ -18,11 +18,15 @@
  * already faulted in, and first-touch page faults cost 10-28 µs here, more
  * than everything else in a spawn. Beyond TRIM_AT free stacks, a freed
  * stack's pages are returned to the kernel (MADV_DONTNEED) before it joins
- * the list, so a burst of processes does not pin its peak memory forever.
+ * the list; below, stack_pool_trim (every few seconds) returns those of
+ * free stacks no spawn took since the previous trim, so a burst of
+ * processes does not pin its peak memory: the bottom of the free list
+ * below its low point is made cold, and kept below the warm part.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -105,12 +109,50 @@ void *stack_alloc(struct stack_pool *p)
 {
 	void *s = NULL;
 	pthread_mutex_lock(&p->lock);
-	if (p->nfree > 0 || grow(p) == 0) {
+	if (p->nfree == 0 && grow(p) == 0)
+		p->ncold = p->nfree;      /* a new slab's: never touched */
+	if (p->nfree > 0) {
 		s = p->free[--p->nfree];
 		p->live++;
+		if (p->nfree < p->low_water)
+			p->low_water = p->nfree;
+		if (p->nfree < p->ncold)
+			p->ncold = p->nfree;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return s;
+}
+
+size_t stack_pool_trim(struct stack_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	size_t lo = p->ncold, hi = p->low_water < p->nfree ? p->low_water : p->nfree;
+	if (hi < lo)
+		hi = lo;                  /* (all below the low point is cold already) */
+	size_t k = hi - lo;
+	void **out = k ? malloc(k * sizeof(*out)) : NULL;
+	if (out == NULL) {
+		p->low_water = p->nfree;
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	/* Out of the list while their pages go (no one may take them then). */
+	memcpy(out, p->free + lo, k * sizeof(*out));
+	memmove(p->free + lo, p->free + hi, (p->nfree - hi) * sizeof(*out));
+	p->nfree -= k;
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < k; i++)
+		madvise(out[i], p->stack_size, MADV_DONTNEED);
+	pthread_mutex_lock(&p->lock);
+	size_t at = p->ncold < p->nfree ? p->ncold : p->nfree;
+	memmove(p->free + at + k, p->free + at, (p->nfree - at) * sizeof(*out));
+	memcpy(p->free + at, out, k * sizeof(*out));
+	p->nfree += k;
+	p->ncold = at + k;
+	p->low_water = p->nfree;
+	pthread_mutex_unlock(&p->lock);
+	free(out);
+	return k;
 }
 
 void stack_free(struct stack_pool *p, void *stack)

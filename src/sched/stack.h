@@ -17,7 +17,14 @@ struct stack_pool {
 	size_t nslabs, capslabs;
 	size_t slab_stacks;       /* stacks per new slab, above its guard */
 	size_t live;              /* stacks handed out */
+	size_t low_water;         /* the least nfree since the last trim */
+	size_t ncold;             /* free[0..ncold) hold no pages (trimmed) */
 };
+
+/* Give back the pages of free stacks no spawn took since the last call
+ * (those below the free list's low point): a burst's stacks do not stay
+ * resident. Call it every few seconds (any thread); returns how many. */
+size_t stack_pool_trim(struct stack_pool *p);
 
 /* stack_size is rounded up to the page size. */
 void stack_pool_init(struct stack_pool *p, size_t stack_size);

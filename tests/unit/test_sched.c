@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sched/sched.h"
+#include "sched/stack.h"
 #include "sched/sched_impl.h"
 
 #define STACK (64 * 1024)
@@ -429,6 +430,37 @@ static size_t resident_pages(void *lo, size_t len)
 
 /* A hibernated task's stack pages go back to the kernel; its stack comes
  * back intact when it is woken; freeze and thaw run once each time. */
+/* A freed stack no spawn takes for a whole trim interval gives its pages
+ * back at the second trim (the first notes the free list's low point);
+ * one taken again meanwhile stays warm. */
+static void the_stack_pool_gives_idle_stacks_back(void **state)
+{
+	struct stack_pool pool;
+	stack_pool_init(&pool, 256 * 1024);
+	char *a = stack_alloc(&pool), *b = stack_alloc(&pool);
+	assert_non_null(a);
+	assert_non_null(b);
+	size_t top = 256 * 1024 - 4096;
+	a[top] = 1;
+	b[top] = 1;
+	stack_free(&pool, a);
+	stack_free(&pool, b);
+	assert_int_equal(stack_pool_trim(&pool), 0);     /* noted */
+	char *again = stack_alloc(&pool);                /* b: LIFO, warm */
+	assert_ptr_equal(again, b);
+	assert_int_equal(stack_pool_trim(&pool), 1);     /* a was idle: dropped */
+	unsigned char v = 1;
+	assert_int_equal(mincore(a + top, 4096, &v), 0);
+	assert_false(v & 1);
+	assert_int_equal(mincore(b + top, 4096, &v), 0);
+	assert_true(v & 1);
+	assert_ptr_equal(stack_alloc(&pool), a);         /* still there, empty */
+	assert_int_equal(a[top], 0);
+	stack_free(&pool, a);
+	stack_free(&pool, again);
+	stack_pool_destroy(&pool);
+}
+
 static void hibernation_drops_and_restores_the_stack(void **state)
 {
 	struct fixture f;
@@ -500,6 +532,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tasks_run_yield_and_exit),
+		cmocka_unit_test(the_stack_pool_gives_idle_stacks_back),
 		cmocka_unit_test(wake_ups_are_never_lost),
 		cmocka_unit_test(a_task_that_ended_is_not_woken),
 		cmocka_unit_test(a_timer_wakes_a_parked_task),
