@@ -55,6 +55,7 @@
 #define SLAB_HEADER 4096u
 #define SLAB_MAX_SLOTS 512u
 #define SLAB_MAGIC 0x77697370736c6162ull
+#define DIRTY_BATCH 32u           /* freed slots cleared together (pool_take) */
 
 /* At the start of every slab (its first page). */
 struct slab {
@@ -237,11 +238,22 @@ static void clear_slab(struct engine_mem_pool *p, struct slab *s)
 {
 	struct mem_class *c = &p->cls[s->pages];
 	size_t bytes = slot_bytes(s->pages), per = bytes / 4096;
-	size_t npages = (size_t)s->nslots * per;
+	/* One mincore over the dirty slots' span only (freed slots cluster:
+	 * the pool reuses LIFO), not the whole slab. */
+	uint32_t first = s->nslots, last = 0;
+	for (uint32_t i = 0; i < s->nslots; i++)
+		if (bit(s->dirty, i)) {
+			if (first == s->nslots)
+				first = i;
+			last = i;
+		}
+	if (first == s->nslots)
+		return;
+	size_t npages = (size_t)(last - first + 1) * per;
 	unsigned char *vec = malloc(npages);
-	bool known = vec != NULL && mincore(slot_addr(s, 0), npages * 4096, vec) == 0;
+	bool known = vec != NULL && mincore(slot_addr(s, first), npages * 4096, vec) == 0;
 	const unsigned char **img = c->img_page;
-	for (uint32_t i = 0; i < s->nslots; i++) {
+	for (uint32_t i = first; i <= last; i++) {
 		if (!bit(s->dirty, i))
 			continue;
 		char *slot = slot_addr(s, i);
@@ -249,7 +261,7 @@ static void clear_slab(struct engine_mem_pool *p, struct slab *s)
 			madvise(slot, bytes, MADV_DONTNEED);
 			set_bit(s->imaged, i, false);
 		} else {
-			const unsigned char *v = vec + (size_t)i * per;
+			const unsigned char *v = vec + (size_t)(i - first) * per;
 			for (size_t k = 0; k < per; k++) {
 				char *page = slot + k * 4096;
 				const unsigned char *want = img ? img[k] : NULL;
@@ -294,7 +306,11 @@ static void *pool_take(struct engine_mem_pool *p, uint32_t pages,
 	const engine_module *img_mod;
 	const unsigned char **img_page;
 	pthread_mutex_lock(&p->lock);
-	if (c->nclean == 0 && c->dirty_slabs != NULL) {
+	/* Freed slots are reused first, a batch at a time (one mincore for the
+	 * batch): taking older clean slots while freed ones pile up dirty would
+	 * cycle the churn through every slot the pool ever had and keep them
+	 * all resident. */
+	if ((c->nclean == 0 || c->ndirty >= DIRTY_BATCH) && c->dirty_slabs != NULL) {
 		struct slab *s = c->dirty_slabs;
 		c->dirty_slabs = s->next_dirty;
 		s->listed = false;
