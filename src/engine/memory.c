@@ -31,8 +31,9 @@
  * with memset and stay warm (a spawn faults nothing). Which pages are
  * resident costs a mincore() — more than the rest of a spawn on this kind
  * of machine when done per memory — so freed slots are marked dirty and
- * cleared a slab at a time, with one mincore over the slab, when the pool
- * runs out of clean slots. A memory that grows leaves its slab: its pages
+ * cleared a slab at a time, with one mincore over the dirty slots' span,
+ * when the pool runs out of clean slots or 32 are waiting: freed slots are
+ * reused before older clean ones, so a churn keeps reusing its own few. A memory that grows leaves its slab: its pages
  * are copied to a mapping of its own and the slot is freed (the slab never
  * has a hole another mapping could take).
  */
