@@ -25,7 +25,21 @@
  *   sock NODE        try to move a listening socket to echo on NODE:
  *                    print "send_fd RC" and whether the socket is still
  *                    ours ("still mine 1")
+ *   part PEER        (tests/e2e/test_dist_partition.py; PEER is
+ *                    NAME@HOST or NAME@HOST:PORT, run on both nodes)
+ *                    register as "part", connect to PEER (retrying until
+ *                    it listens; print "connected"), trade pids with its
+ *                    "part", link to it and monitor it ("linked"), then
+ *                    every 20 ms send it the next number of a stream
+ *                    (tag 10, 8 bytes; "sent N"), and print what comes:
+ *                      "got N"          a number of the peer's stream
+ *                      "exit K"/"down K" the peer's EXIT or DOWN (K the
+ *                                       reason kind)
+ *                    After an EXIT or DOWN, the first number heard from
+ *                    the peer again makes it link and monitor anew
+ *                    ("relinked"). It runs until killed.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +264,93 @@ static int sock(const char *node)
 	return 0;
 }
 
+#define PART_HELLO 1
+#define PART_ANSWER 2
+#define PART_TICK 3
+#define PART_NUMBER 10
+#define PART_PERIOD_NS (20 * 1000000LL)
+
+static void line(const char *what, unsigned long long v)
+{
+	printf("%s %llu\n", what, v);
+	fflush(stdout);
+}
+
+/* The pid of the process named "part" on node (nlen bytes of name):
+ * hello until its hello or its answer to ours comes. */
+static wisp_pid_t part_meet(const char *node, uint32_t nlen)
+{
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[64];
+		uint64_t tags[2] = { PART_HELLO, PART_ANSWER };
+		wisp_node_send(node, nlen, "part", 4, PART_HELLO, "", 0);
+		if (wisp_receive(tags, 2, 200 * 1000000LL, buf, sizeof buf, &info) != WISP_OK)
+			continue;
+		if (info.tag == PART_HELLO)
+			wisp_send(info.from, PART_ANSWER, "", 0);
+		return info.from;
+	}
+}
+
+static int part(const char *peer)
+{
+	const char *colon = strchr(peer, ':');
+	uint32_t nlen = colon ? (uint32_t)(colon - peer) : (uint32_t)strlen(peer);
+	if (wisp_register("part", 4, wisp_self()) != WISP_OK)
+		return 3;
+	wisp_trap_exit(1);
+	while (wisp_node_connect(peer, (uint32_t)strlen(peer)) != WISP_OK)
+		wisp_sleep(100 * 1000000LL);
+	printf("connected\n");
+	fflush(stdout);
+	wisp_pid_t other = part_meet(peer, nlen);
+	uint64_t mon, timer;
+	wisp_link(other);
+	wisp_monitor(other, &mon);
+	printf("linked\n");
+	fflush(stdout);
+	wisp_send_after(wisp_self(), PART_TICK, "", 0, PART_PERIOD_NS, &timer);
+	uint64_t sent = 0;
+	bool lost = false;
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[256];
+		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK)
+			continue;
+		struct wisp_exit_reason r = { 0, 0 };
+		if (info.kind != WISP_MSG_DATA)
+			memcpy(&r, buf, sizeof r);
+		if (info.kind == WISP_MSG_EXIT && info.from == other) {
+			line("exit", r.kind);
+			lost = true;
+		} else if (info.kind == WISP_MSG_DOWN && info.tag == mon) {
+			line("down", r.kind);
+			lost = true;
+		} else if (info.kind != WISP_MSG_DATA) {
+			continue;
+		} else if (info.tag == PART_TICK) {
+			sent++;
+			wisp_send(other, PART_NUMBER, &sent, sizeof sent);
+			line("sent", sent);
+			wisp_send_after(wisp_self(), PART_TICK, "", 0, PART_PERIOD_NS, &timer);
+		} else if (info.tag == PART_NUMBER && info.from == other && info.len == 8) {
+			uint64_t n;
+			memcpy(&n, buf, sizeof n);
+			line("got", n);
+			if (lost) {
+				wisp_link(other);
+				wisp_monitor(other, &mon);
+				printf("relinked\n");
+				fflush(stdout);
+				lost = false;
+			}
+		} else if (info.tag == PART_HELLO) {
+			wisp_send(info.from, PART_ANSWER, "", 0);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
@@ -262,6 +363,9 @@ int main(int argc, char **argv)
 		return sock(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "rspawn") == 0)
 		return rspawn(argv[2]);
-	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE\n");
+	if (argc >= 3 && strcmp(argv[1], "part") == 0)
+		return part(argv[2]);
+	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE | rspawn NODE | sock NODE | "
+	        "part PEER\n");
 	return 2;
 }

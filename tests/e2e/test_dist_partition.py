@@ -1,0 +1,288 @@
+"""Distribution across a real network partition (issue 13): two wisp nodes,
+each in a network namespace of its own, joined by a veth pair; nftables
+drops everything on one end to cut the link, and deleting its table heals
+it.
+
+Needs root (network namespaces); skips when not root or when `ip netns add`
+is refused (a container without CAP_SYS_ADMIN). Each test makes its own pair
+of namespaces, named with a random token so that parallel runs cannot
+clash; its finalizer kills every process left in them (nodes, an EPMD),
+deletes the nft table, the veth pair and the namespaces, then checks that
+none of them is left.
+
+Both nodes run tests/guests/c/dist_node.c in mode `part`: linked to and
+monitoring the other's process, each sends the other a numbered stream
+(one every 20 ms) and prints every number it gets, every EXIT and DOWN,
+and "relinked" when it hears from the peer again after losing it.
+"""
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import WISP
+
+COOKIE = "wisp-partition-cookie"
+TICK = 4                     # --net-ticktime of every node here (seconds)
+PORT = 9100                  # each namespace has its own ports
+ADDRS = ("10.200.0.1", "10.200.0.2")
+NFT_TABLE = "wisp_partition"
+NOCONNECTION = 7             # WISP_EXIT_NOCONNECTION
+
+
+def _run(*cmd, check=True):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+    return r
+
+
+class Node:
+    """A `wisp run` in a namespace; its output lines, each with the time it
+    was read."""
+
+    def __init__(self, argv, env):
+        self.proc = subprocess.Popen(argv, env=env, text=True, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.lines = []
+        self.err = []
+        self.cond = threading.Condition()
+        self.eof = False
+        threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=self._pump_err, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append((time.monotonic(), line.rstrip("\n")))
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def _pump_err(self):
+        for line in self.proc.stderr:   # drained, so wisp never blocks on it
+            self.err.append(line)
+
+    def wait(self, pattern, timeout, since=0):
+        """The first line from index `since` on matching pattern: (index,
+        time read, line); fails after timeout seconds."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        i = since
+        with self.cond:
+            while True:
+                while i < len(self.lines):
+                    if rx.search(self.lines[i][1]):
+                        return i, self.lines[i][0], self.lines[i][1]
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    break
+                self.cond.wait(left)
+        raise AssertionError(f"no line matching {pattern!r} within {timeout} s; last lines: "
+                             f"{[l for _, l in self.lines[-20:]]}; exit: {self.proc.poll()}; "
+                             f"stderr: {''.join(self.err)[-2000:]}")
+
+    def count(self):
+        with self.cond:
+            return len(self.lines)
+
+    def numbers(self, what, upto=None):
+        """The numbers of the "what N" lines (before index upto)."""
+        with self.cond:
+            lines = self.lines[:upto] if upto is not None else list(self.lines)
+        return [int(l.split()[1]) for _, l in lines if l.startswith(what + " ")]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        return "".join(self.err)
+
+
+class Net:
+    """Two namespaces, a and b, joined by a veth pair (ADDRS[0] in a,
+    ADDRS[1] in b), loopback up in each."""
+
+    def __init__(self):
+        self.ns, self.veth, self.nodes = [], [], []
+        for _ in range(5):   # (a token already taken: another one)
+            tok = secrets.token_hex(3)
+            names = [f"wisp-part-{tok}-a", f"wisp-part-{tok}-b"]
+            r = _run("ip", "netns", "add", names[0], check=False)
+            if r.returncode == 0:
+                break
+            if "exists" not in r.stderr:
+                pytest.skip(f"cannot make a network namespace here: {r.stderr.strip()}")
+        else:
+            raise RuntimeError("no free namespace name")
+        self.ns.append(names[0])
+        try:
+            _run("ip", "netns", "add", names[1])
+            self.ns.append(names[1])
+            self.veth = [f"wp{tok}a", f"wp{tok}b"]   # (at most 15 bytes)
+            _run("ip", "link", "add", self.veth[0], "netns", self.ns[0], "type", "veth",
+                 "peer", "name", self.veth[1], "netns", self.ns[1])
+            for ns, dev, addr in zip(self.ns, self.veth, ADDRS):
+                _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+                _run("ip", "-n", ns, "link", "set", "lo", "up")
+                _run("ip", "-n", ns, "link", "set", dev, "up")
+        except BaseException:
+            self.close()
+            raise
+
+    def node(self, side, argv, env):
+        n = Node(["ip", "netns", "exec", self.ns[side], *map(str, argv)], env)
+        self.nodes.append(n)
+        return n
+
+    def cut(self):
+        """Drop everything in and out of a's end of the link."""
+        dev = self.veth[0]
+        rules = (f"table inet {NFT_TABLE} {{\n"
+                 f"  chain in {{ type filter hook input priority 0; policy accept;\n"
+                 f"    iifname \"{dev}\" drop; }}\n"
+                 f"  chain out {{ type filter hook output priority 0; policy accept;\n"
+                 f"    oifname \"{dev}\" drop; }}\n"
+                 f"}}\n")
+        r = subprocess.run(["ip", "netns", "exec", self.ns[0], "nft", "-f", "-"], input=rules,
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"nft: {r.stderr.strip()}")
+
+    def heal(self):
+        _run("ip", "netns", "exec", self.ns[0], "nft", "delete", "table", "inet", NFT_TABLE)
+
+    def close(self):
+        for n in self.nodes:
+            n.stop()
+        for ns in self.ns:
+            # Whatever else runs there (an EPMD a node started) goes too.
+            pids = _run("ip", "netns", "pids", ns, check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), 9)
+                except ProcessLookupError:
+                    pass
+        if self.ns:
+            _run("ip", "netns", "exec", self.ns[0], "nft", "delete", "table", "inet",
+                 NFT_TABLE, check=False)
+        if self.veth:
+            _run("ip", "-n", self.ns[0], "link", "del", self.veth[0], check=False)
+        for ns in self.ns:
+            _run("ip", "netns", "del", ns, check=False)
+        left = [ns for ns in self.ns if ns in _run("ip", "netns", "list").stdout]
+        links = _run("ip", "-o", "link").stdout
+        left += [v for v in self.veth if v in links]
+        assert not left, f"left behind: {left}"
+
+
+@pytest.fixture
+def net():
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    missing = [t for t in ("ip", "nft") if shutil.which(t) is None]
+    assert not missing, f"{missing} missing: install iproute2 and nftables (scripts/setup.sh)"
+    n = Net()
+    yield n
+    n.close()
+
+
+def start_pair(net, tmp_path, shared_cache, build_proc, epmd):
+    """Node a in namespace a and node b in b, each in mode part, linked and
+    monitoring each other. epmd: named NAME@ADDR and found through an EPMD
+    in each namespace (started by the node); else EPMD-less, NAME@ADDR:PORT."""
+    guest = build_proc("dist_node.c")
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+               HOME=str(tmp_path), ERL_EPMD_PORT="4369")
+    names = [f"{alive}@{addr}" + ("" if epmd else f":{PORT}")
+             for alive, addr in zip(("a", "b"), ADDRS)]
+    nodes = []
+    for side in (0, 1):
+        nodes.append(net.node(side, [WISP, "run", "--name", names[side], "--cookie", COOKIE,
+                                     "--net-ticktime", TICK, guest, "part", names[1 - side]],
+                              env))
+    for n in nodes:
+        n.wait(r"^linked$", 60)
+    return nodes
+
+
+def check_stream(got, confirmed, what):
+    """got: the numbers a node received, in order. They must be a run
+    1..P with P >= confirmed (everything sent while connected before the
+    cut arrived), then, after a gap (what went into the lost connection or
+    to a node that was down: dropped), one run to the end (everything sent
+    over the new connection arrived): no duplicate, nothing out of order."""
+    assert all(x < y for x, y in zip(got, got[1:])), f"{what}: not strictly increasing: {got}"
+    p = 0
+    while p < len(got) and got[p] == p + 1:
+        p += 1
+    assert p >= confirmed, f"{what}: lost {p + 1} of the numbers sent before the cut: {got}"
+    tail = got[p:]
+    assert tail, f"{what}: nothing after the heal: {got}"
+    assert tail[0] > p + 1, f"{what}: no gap: {got}"
+    print(what, "prefix", p, "confirmed", confirmed, "tail", tail[0], tail[-1], len(got))
+    assert tail == list(range(tail[0], tail[0] + len(tail))), \
+        f"{what}: a second gap, after the heal: {got}"
+
+
+@pytest.mark.parametrize("epmd", [False, True], ids=["epmd-less", "epmd"])
+def test_partition_downs_both_sides_and_heals_without_duplicates(net, tmp_path, shared_cache,
+                                                                 build_proc, epmd):
+    if epmd and shutil.which("epmd") is None:
+        pytest.skip("needs epmd (erlang-nox)")
+    a, b = start_pair(net, tmp_path, shared_cache, build_proc, epmd)
+    # The streams flow; each receiver has had what its sender sent by now.
+    confirmed = {}
+    for sender, receiver in ((a, b), (b, a)):
+        sender.wait(r"^sent 10$", 20)
+        last = sender.numbers("sent")[-1]
+        receiver.wait(rf"^got {last}$", 20)
+        confirmed[receiver] = last
+    mark = {n: n.count() for n in (a, b)}
+    t_cut = time.monotonic()
+    net.cut()
+
+    # Both sides lose the other: noconnection to the link and the monitor,
+    # after the tick time (not at once: nothing told them), within 2x.
+    for n in (a, b):
+        for what in ("exit", "down"):
+            i, t, line = n.wait(rf"^{what} ", 2 * TICK + 2, since=mark[n])
+            assert line == f"{what} {NOCONNECTION}", line
+            assert t - t_cut >= TICK / 2, f"{what} {t - t_cut:.1f} s after the cut"
+    # Both sides keep sending while apart (to a node that is down).
+    a.wait(r"^sent ", 5, since=a.count())
+    b.wait(r"^sent ", 5, since=b.count())
+
+    net.heal()
+    # A send connects again; links and monitors made anew; the streams
+    # flow again.
+    for n in (a, b):
+        i, _, _ = n.wait(r"^relinked$", 30, since=mark[n])
+        got_after = n.numbers("got", upto=i)[-1]
+        n.wait(rf"^got {got_after + 20}$", 20, since=i)
+    for n in (a, b):
+        err = n.stop()
+        assert "disconnected: no answer within the tick time" in err, err
+    for n, name in ((a, "a"), (b, "b")):
+        check_stream(n.numbers("got"), confirmed[n], f"node {name}")
+
+
+def test_killed_node_gives_noconnection_on_the_other_side(net, tmp_path, shared_cache,
+                                                          build_proc):
+    a, b = start_pair(net, tmp_path, shared_cache, build_proc, epmd=False)
+    b.wait(r"^got 5$", 20)
+    mark = b.count()
+    a.proc.kill()                        # kill -9 in namespace a
+    for what in ("exit", "down"):
+        _, _, line = b.wait(rf"^{what} ", TICK, since=mark)
+        assert line == f"{what} {NOCONNECTION}", line
+    # b lives on, sending into the void.
+    b.wait(r"^sent ", 5, since=b.count())
+    assert b.proc.poll() is None
