@@ -47,8 +47,8 @@ class Node:
     was read."""
 
     def __init__(self, argv, env):
-        self.proc = subprocess.Popen(argv, env=env, text=True, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(argv, env=env, text=True, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines = []
         self.err = []
         self.cond = threading.Condition()
@@ -67,7 +67,24 @@ class Node:
 
     def _pump_err(self):
         for line in self.proc.stderr:   # drained, so wisp never blocks on it
-            self.err.append(line)
+            with self.cond:
+                self.err.append(line)
+                self.cond.notify_all()
+
+    def wait_err(self, text, timeout):
+        """Wait until stderr holds text."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not any(text in l for l in self.err):
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    raise AssertionError(f"no {text!r} on stderr within {timeout} s: "
+                                         f"{''.join(self.err)[-2000:]}")
+                self.cond.wait(left)
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
 
     def wait(self, pattern, timeout, since=0):
         """The first line from index `since` on matching pattern: (index,
@@ -139,17 +156,48 @@ class Net:
 
     def node(self, side, argv, env):
         n = Node(["ip", "netns", "exec", self.ns[side], *map(str, argv)], env)
+        n.side, n.argv, n.env = side, argv, env
         self.nodes.append(n)
         return n
 
-    def cut(self):
-        """Drop everything in and out of a's end of the link."""
+    def restart(self, n, *more):
+        """n killed (kill -9), then the same command again (and more
+        arguments): a new incarnation of the node."""
+        n.stop()
+        return self.node(n.side, [*n.argv, *more], n.env)
+
+    def flow(self):
+        """(a's port, b's port) of the one TCP connection between them."""
+        out = _run("ip", "netns", "exec", self.ns[0], "ss", "-Htn", "state", "established").stdout
+        flows = [(int(m.group(1)), int(m.group(2))) for m in
+                 re.finditer(rf"{re.escape(ADDRS[0])}:(\d+)\s+{re.escape(ADDRS[1])}:(\d+)", out)]
+        assert len(flows) == 1, out
+        return flows[0]
+
+    def cut(self, flow=None):
+        """Drop everything in and out of a's end of the link; or, given
+        flow (a's port, b's port), only that connection's packets (in one
+        step from a full cut: the others pass again)."""
+        if flow is None:
+            self.block("", "")
+        else:
+            self.block(f"tcp dport {flow[0]} tcp sport {flow[1]}",
+                       f"tcp sport {flow[0]} tcp dport {flow[1]}")
+
+    def block(self, match_in, match_out):
+        """Drop what matches (nft expressions; "": everything, None:
+        nothing) coming in to a's end of the link, and going out of it;
+        replaces what was dropped before."""
         dev = self.veth[0]
-        rules = (f"table inet {NFT_TABLE} {{\n"
+        rule_in = f"iifname \"{dev}\" {match_in} drop;" if match_in is not None else ""
+        rule_out = f"oifname \"{dev}\" {match_out} drop;" if match_out is not None else ""
+        rules = (f"table inet {NFT_TABLE}\n"
+                 f"delete table inet {NFT_TABLE}\n"
+                 f"table inet {NFT_TABLE} {{\n"
                  f"  chain in {{ type filter hook input priority 0; policy accept;\n"
-                 f"    iifname \"{dev}\" drop; }}\n"
+                 f"    {rule_in} }}\n"
                  f"  chain out {{ type filter hook output priority 0; policy accept;\n"
-                 f"    oifname \"{dev}\" drop; }}\n"
+                 f"    {rule_out} }}\n"
                  f"}}\n")
         r = subprocess.run(["ip", "netns", "exec", self.ns[0], "nft", "-f", "-"], input=rules,
                            capture_output=True, text=True, timeout=30)
@@ -194,10 +242,11 @@ def net():
     n.close()
 
 
-def start_pair(net, tmp_path, shared_cache, build_proc, epmd):
-    """Node a in namespace a and node b in b, each in mode part, linked and
-    monitoring each other. epmd: named NAME@ADDR and found through an EPMD
-    in each namespace (started by the node); else EPMD-less, NAME@ADDR:PORT."""
+def start_pair(net, tmp_path, shared_cache, build_proc, epmd, mode="part"):
+    """Node a in namespace a and node b in b, each running dist_node in
+    mode (part: linked to and monitoring each other, once this returns).
+    epmd: named NAME@ADDR, listening on PORT, found through an EPMD in each
+    namespace (started by the node); else EPMD-less, NAME@ADDR:PORT."""
     guest = build_proc("dist_node.c")
     env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
                HOME=str(tmp_path), ERL_EPMD_PORT="4369")
@@ -205,11 +254,12 @@ def start_pair(net, tmp_path, shared_cache, build_proc, epmd):
              for alive, addr in zip(("a", "b"), ADDRS)]
     nodes = []
     for side in (0, 1):
+        extra = ("--dist-port", PORT) if epmd else ()
         nodes.append(net.node(side, [WISP, "run", "--name", names[side], "--cookie", COOKIE,
-                                     "--net-ticktime", TICK, guest, "part", names[1 - side]],
-                              env))
+                                     "--net-ticktime", TICK, *extra, guest, mode,
+                                     names[1 - side]], env))
     for n in nodes:
-        n.wait(r"^linked$", 60)
+        n.wait(r"^linked$" if mode == "part" else r"^ready$", 60)
     return nodes
 
 
@@ -227,7 +277,6 @@ def check_stream(got, confirmed, what):
     tail = got[p:]
     assert tail, f"{what}: nothing after the heal: {got}"
     assert tail[0] > p + 1, f"{what}: no gap: {got}"
-    print(what, "prefix", p, "confirmed", confirmed, "tail", tail[0], tail[-1], len(got))
     assert tail == list(range(tail[0], tail[0] + len(tail))), \
         f"{what}: a second gap, after the heal: {got}"
 
@@ -286,3 +335,79 @@ def test_killed_node_gives_noconnection_on_the_other_side(net, tmp_path, shared_
     # b lives on, sending into the void.
     b.wait(r"^sent ", 5, since=b.count())
     assert b.proc.poll() is None
+
+
+def test_a_restarted_node_is_a_new_incarnation(net, tmp_path, shared_cache, build_proc):
+    """kill -9 and start again, same name and port: what b sends to a pid
+    of the dead incarnation never reaches the new one's processes (whose
+    pids may be the same numbers), and the new incarnation is reachable."""
+    a, b = start_pair(net, tmp_path, shared_cache, build_proc, epmd=False)
+    b.wait(r"^got 5$", 20)
+    mark = b.count()
+    # The new incarnation listens at once but waits a second before it
+    # says hello: meanwhile b's stream (to the old pid) reaches the node.
+    a2 = net.restart(a, 1000)
+    for what in ("exit", "down"):
+        _, _, line = b.wait(rf"^{what} ", TICK, since=mark)
+        assert line == f"{what} {NOCONNECTION}", line
+    a2.wait(r"^linked$", 30)
+    # b meets the new incarnation's process (another pid) and streams to it.
+    i, _, _ = b.wait(r"^met$", 30, since=mark)
+    _, _, line = b.wait(r"^sent ", 5, since=i)
+    first = int(line.split()[1])
+    a2.wait(rf"^got {first + 10}$", 20)
+    got = a2.numbers("got")
+    assert got == list(range(first, first + len(got))), \
+        f"sent to the dead incarnation, got by the new one: {got} (first sent to it: {first})"
+    # And the new incarnation's stream reaches b.
+    b.wait(r"^got 10$", 20, since=i)
+
+
+def test_a_node_restarted_behind_a_partition_replaces_the_stale_connection(
+        net, tmp_path, shared_cache, build_proc):
+    """kill -9 while cut off: b never sees the connection close. A new
+    incarnation connects while b still holds the old connection (whose
+    packets are still dropped): b takes the new one, drops the old (the
+    dead incarnation's link and monitor get noconnection), and the two
+    talk; nothing b sent to the dead incarnation reaches the new one."""
+    a, b = start_pair(net, tmp_path, shared_cache, build_proc, epmd=False)
+    b.wait(r"^got 5$", 20)
+    flow = net.flow()
+    net.cut()
+    mark = b.count()
+    a.stop()                               # kill -9, unseen by b
+    net.cut(flow)                          # all but the old connection pass
+    a2 = net.restart(a)
+    a2.wait(r"^linked$", 30)
+    i, _, _ = b.wait(r"^met$", 30, since=mark)
+    _, _, line = b.wait(r"^sent ", 5, since=i)
+    first = int(line.split()[1])
+    a2.wait(rf"^got {first + 10}$", 20)
+    got = a2.numbers("got")
+    assert got == list(range(first, first + len(got))), (got, first)
+    b.wait(r"^got 10$", 20, since=i)
+    for what in ("exit", "down"):
+        _, _, line = b.wait(rf"^{what} ", 2 * TICK + 2, since=mark)
+        assert line == f"{what} {NOCONNECTION}", line
+    err = b.stop()
+    assert "a@10.200.0.1 disconnected: a new incarnation of it connected" in err, err
+
+
+def test_a_refused_simultaneous_connect_keeps_what_was_sent(net, tmp_path, shared_cache,
+                                                           build_proc):
+    """Each node sends to the other before they are connected: both dial at
+    once. b, the greater name, refuses a's attempt (status nok: its own goes
+    on), and a must keep its message for the connection b's attempt makes,
+    as OTP does, not drop it. nft holds b's attempt back (connections to
+    a's distribution port are dropped) until a's has been refused."""
+    if shutil.which("epmd") is None:
+        pytest.skip("needs epmd (erlang-nox)")
+    a, b = start_pair(net, tmp_path, shared_cache, build_proc, epmd=True, mode="ctl")
+    net.block(f"tcp dport {PORT}", None)
+    b.send("send from-b")
+    b.wait(r"^sent from-b$", 10)            # b is connecting (its SYNs dropped)
+    a.send("send from-a")
+    b.wait_err("refused a connection: handshake with a@10.200.0.1: refused with status nok", 10)
+    net.heal()                              # b's next SYN gets through
+    a.wait(r"^got from-b$", 20)
+    b.wait(r"^got from-a$", 20)

@@ -25,19 +25,28 @@
  *   sock NODE        try to move a listening socket to echo on NODE:
  *                    print "send_fd RC" and whether the socket is still
  *                    ours ("still mine 1")
- *   part PEER        (tests/e2e/test_dist_partition.py; PEER is
+ *   part PEER [MS]   (tests/e2e/test_dist_partition.py; PEER is
  *                    NAME@HOST or NAME@HOST:PORT, run on both nodes)
- *                    register as "part", connect to PEER (retrying until
+ *                    register as "part", wait MS milliseconds (0 if not
+ *                    given), connect to PEER (retrying until
  *                    it listens; print "connected"), trade pids with its
  *                    "part", link to it and monitor it ("linked"), then
  *                    every 20 ms send it the next number of a stream
  *                    (tag 10, 8 bytes; "sent N"), and print what comes:
  *                      "got N"          a number of the peer's stream
- *                      "exit K"/"down K" the peer's EXIT or DOWN (K the
- *                                       reason kind)
+ *                      "exit K"/"down K" an EXIT or DOWN (K the reason
+ *                                       kind)
  *                    After an EXIT or DOWN, the first number heard from
  *                    the peer again makes it link and monitor anew
- *                    ("relinked"). It runs until killed.
+ *                    ("relinked"). A hello from another pid (the peer's
+ *                    node restarted) makes that pid the peer: it links,
+ *                    monitors, prints "met", and the stream goes on to
+ *                    it. It runs until killed.
+ *   ctl PEER         (tests/e2e/test_dist_partition.py) register as
+ *                    "ctl", print "ready", then for each line "send TEXT"
+ *                    on stdin send TEXT (tag 20) to "ctl" on node PEER and
+ *                    print "sent TEXT"; print "got TEXT" for each such
+ *                    message that comes. It runs until killed.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -293,13 +302,14 @@ static wisp_pid_t part_meet(const char *node, uint32_t nlen)
 	}
 }
 
-static int part(const char *peer)
+static int part(const char *peer, long wait_ms)
 {
 	const char *colon = strchr(peer, ':');
 	uint32_t nlen = colon ? (uint32_t)(colon - peer) : (uint32_t)strlen(peer);
 	if (wisp_register("part", 4, wisp_self()) != WISP_OK)
 		return 3;
 	wisp_trap_exit(1);
+	wisp_sleep(wait_ms * 1000000LL);
 	while (wisp_node_connect(peer, (uint32_t)strlen(peer)) != WISP_OK)
 		wisp_sleep(100 * 1000000LL);
 	printf("connected\n");
@@ -318,17 +328,13 @@ static int part(const char *peer)
 		char buf[256];
 		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK)
 			continue;
-		struct wisp_exit_reason r = { 0, 0 };
-		if (info.kind != WISP_MSG_DATA)
+		if (info.kind != WISP_MSG_DATA) {
+			struct wisp_exit_reason r;
 			memcpy(&r, buf, sizeof r);
-		if (info.kind == WISP_MSG_EXIT && info.from == other) {
-			line("exit", r.kind);
-			lost = true;
-		} else if (info.kind == WISP_MSG_DOWN && info.tag == mon) {
-			line("down", r.kind);
-			lost = true;
-		} else if (info.kind != WISP_MSG_DATA) {
-			continue;
+			bool is_exit = info.kind == WISP_MSG_EXIT;
+			line(is_exit ? "exit" : "down", r.kind);
+			if (is_exit ? info.from == other : info.tag == mon)
+				lost = true;
 		} else if (info.tag == PART_TICK) {
 			sent++;
 			wisp_send(other, PART_NUMBER, &sent, sizeof sent);
@@ -347,7 +353,55 @@ static int part(const char *peer)
 			}
 		} else if (info.tag == PART_HELLO) {
 			wisp_send(info.from, PART_ANSWER, "", 0);
+			if (info.from != other) {
+				other = info.from;
+				wisp_link(other);
+				wisp_monitor(other, &mon);
+				printf("met\n");
+				fflush(stdout);
+				lost = false;
+			}
 		}
+	}
+}
+
+#define CTL_TEXT 20
+#define CTL_LINE 21
+
+/* Each line of stdin (without its newline) to the process in arg. */
+static void ctl_reader(const void *arg, uint32_t len)
+{
+	(void)len;
+	wisp_pid_t to;
+	memcpy(&to, arg, sizeof to);
+	char text[256];
+	while (fgets(text, sizeof text, stdin) != NULL)
+		wisp_send(to, CTL_LINE, text, (uint32_t)strcspn(text, "\n"));
+}
+
+static int ctl(const char *peer)
+{
+	if (wisp_register("ctl", 3, wisp_self()) != WISP_OK)
+		return 3;
+	wisp_pid_t me = wisp_self();
+	if (wisp_spawn(ctl_reader, &me, sizeof me) == 0)
+		return 3;
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[256];
+		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK ||
+		    info.kind != WISP_MSG_DATA)
+			continue;
+		if (info.tag == CTL_LINE && info.len > 5 && memcmp(buf, "send ", 5) == 0) {
+			wisp_node_send(peer, (uint32_t)strlen(peer), "ctl", 3, CTL_TEXT, buf + 5,
+			               info.len - 5);
+			printf("sent %.*s\n", (int)info.len - 5, buf + 5);
+		} else if (info.tag == CTL_TEXT) {
+			printf("got %.*s\n", (int)info.len, buf);
+		}
+		fflush(stdout);
 	}
 }
 
@@ -364,8 +418,10 @@ int main(int argc, char **argv)
 	if (argc >= 3 && strcmp(argv[1], "rspawn") == 0)
 		return rspawn(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "part") == 0)
-		return part(argv[2]);
+		return part(argv[2], argc >= 4 ? atol(argv[3]) : 0);
+	if (argc >= 3 && strcmp(argv[1], "ctl") == 0)
+		return ctl(argv[2]);
 	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE | rspawn NODE | sock NODE | "
-	        "part PEER\n");
+	        "part PEER [MS] | ctl PEER\n");
 	return 2;
 }
