@@ -140,11 +140,20 @@ static bool same_name(const struct node *n, const char *name, size_t nlen)
 
 /* The entry to reach node `name` by name: its latest incarnation not
  * known to be gone, made if there is none (d->lock held). */
+/* n's state (taken under its lock: d->lock may be held). */
+static enum node_state state_of(struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	enum node_state st = n->state;
+	pthread_mutex_unlock(&n->lock);
+	return st;
+}
+
 static struct node *current_locked(struct dist *d, const char *name, size_t nlen)
 {
 	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
 		struct node *n = d->nodes[i - 1];
-		if (same_name(n, name, nlen) && n->state != NODE_GONE)
+		if (same_name(n, name, nlen) && state_of(n) != NODE_GONE)
 			return n;
 	}
 	return node_new(d, name, nlen, 0);
@@ -168,11 +177,12 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 		struct node *n = d->nodes[i - 1];
 		if (!same_name(n, name, nlen))
 			continue;
+		enum node_state st = state_of(n);
 		if (n->creation == creation)
 			found = n;
-		else if (n->creation == 0 && unknown == NULL)
+		else if (n->creation == 0 && unknown == NULL && st != NODE_GONE)
 			unknown = n;
-		else if (n->state == NODE_UP)
+		else if (st == NODE_UP)
 			other_up = true;
 	}
 	if (found == NULL && unknown != NULL && creation != 0) {
@@ -992,8 +1002,10 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	 * one we knew is dead, the connection is the new one's (and the old
 	 * entry is retired below, with what it held). */
 	pthread_mutex_lock(&n->lock);
-	bool other = n->creation != 0 && n->creation != peer->creation;
+	bool other = n->creation != peer->creation;
 	pthread_mutex_unlock(&n->lock);
+	/* (Creation 0, an entry made for sends by name: it learns the
+	 * creation, unless that incarnation has an entry already.) */
 	if (other && (n = dist_node_by_name(d, n->name, n->nlen, peer->creation, true)) == NULL)
 		return false;
 	struct conn *c = calloc(1, sizeof(*c));
@@ -2168,7 +2180,7 @@ size_t dist_nodes(struct dist *d, char *buf, size_t cap)
 	pthread_mutex_lock(&d->lock);
 	for (uint32_t i = 0; i < atomic_load(&d->nnodes); i++) {
 		struct node *n = d->nodes[i];
-		if (n->state != NODE_UP)
+		if (state_of(n) != NODE_UP)
 			continue;
 		if (need + n->nlen + 1 <= cap) {
 			memcpy(buf + need, n->name, n->nlen);
