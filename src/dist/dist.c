@@ -18,11 +18,11 @@
  * entry); retire() then drops what it held for the old pids, tells their
  * links and monitors noconnection, passes sends by name on to the new
  * incarnation and cuts a connection the old one still had (its peer died
- * unseen, behind a partition). An entry that was made for sends by name
- * before any incarnation was known (creation 0) is retired alike. Handles live as long
- * as the runtime: a pid may be held in any guest's memory, where no
- * collector can see it. (A node that hands this one millions of distinct
- * pids costs 12 bytes each, docs/architecture.md.)
+ * unseen, behind a partition). An entry made for sends by name before
+ * any incarnation was known (creation 0) is retired alike. Handles live
+ * as long as the runtime: a pid may be held in any guest's memory, where
+ * no collector can see it. (A node that hands this one millions of
+ * distinct pids costs 12 bytes each, docs/architecture.md.)
  *
  * Messages. A wisp message (tag, bytes, request ref) is the term
  * {Tag, Binary} (or {Tag, Binary, Ref} for a request); a payload tagged
@@ -138,8 +138,6 @@ static bool same_name(const struct node *n, const char *name, size_t nlen)
 	return n->nlen == nlen && memcmp(n->name, name, nlen) == 0;
 }
 
-/* The entry to reach node `name` by name: its latest incarnation not
- * known to be gone, made if there is none (d->lock held). */
 /* n's state (taken under its lock: d->lock may be held). */
 static enum node_state state_of(struct node *n)
 {
@@ -149,6 +147,8 @@ static enum node_state state_of(struct node *n)
 	return st;
 }
 
+/* The entry to reach node `name` by name: its latest incarnation not
+ * known to be gone, made if there is none (d->lock held). */
 static struct node *current_locked(struct dist *d, const char *name, size_t nlen)
 {
 	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
