@@ -13,7 +13,13 @@ none of them is left.
 Both nodes run tests/guests/c/dist_node.c in mode `part`: linked to and
 monitoring the other's process, each sends the other a numbered stream
 (one every 20 ms) and prints every number it gets, every EXIT and DOWN,
-and "relinked" when it hears from the peer again after losing it.
+"relinked" when it hears from the peer again after losing it, and "met"
+when a new incarnation of the peer says hello. Mode `ctl` sends what the
+test writes on its stdin. Cases: a partition (node down on both sides
+after the tick time, no duplicate or reordered message after the heal),
+kill -9, a restart (a new incarnation: the old pids never reach it), a
+restart behind a partition (the stale connection is replaced), and a
+simultaneous connect whose loser keeps what it was sending.
 """
 import os
 import re
@@ -53,8 +59,10 @@ class Node:
         self.err = []
         self.cond = threading.Condition()
         self.eof = False
-        threading.Thread(target=self._pump, daemon=True).start()
-        threading.Thread(target=self._pump_err, daemon=True).start()
+        self.pumps = [threading.Thread(target=self._pump, daemon=True),
+                      threading.Thread(target=self._pump_err, daemon=True)]
+        for t in self.pumps:
+            t.start()
 
     def _pump(self):
         for line in self.proc.stdout:
@@ -117,10 +125,19 @@ class Node:
         return [int(l.split()[1]) for _, l in lines if l.startswith(what + " ")]
 
     def stop(self):
+        """Kill it (if running); all it wrote on stderr."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10)
-        return "".join(self.err)
+        for t in self.pumps:
+            t.join(timeout=10)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+        with self.cond:
+            return "".join(self.err)
 
 
 class Net:
@@ -325,6 +342,8 @@ def test_partition_downs_both_sides_and_heals_without_duplicates(net, tmp_path, 
 
 def test_killed_node_gives_noconnection_on_the_other_side(net, tmp_path, shared_cache,
                                                           build_proc):
+    """kill -9 of the node in one namespace: the other's link and monitor
+    get noconnection within the tick time."""
     a, b = start_pair(net, tmp_path, shared_cache, build_proc, epmd=False)
     b.wait(r"^got 5$", 20)
     mark = b.count()
