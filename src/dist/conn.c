@@ -180,6 +180,22 @@ static int dial_socket(struct dist *d, struct node *n, int64_t deadline, int *fd
 	return rc;
 }
 
+/* Our attempt to n was refused with status nok: the peer has an attempt
+ * of its own to us under way (its name is the greater), which is to win.
+ * As OTP's initiator does, wait for it rather than drop what is held for
+ * n: until it is being accepted or is up, the set-up time runs out, or the
+ * node stops. (A nok for another reason brings no attempt: the wait ends
+ * at the deadline, and what is held is dropped then.) */
+static void await_peer(struct dist *d, struct node *n, int64_t deadline)
+{
+	struct timespec ts = { .tv_sec = deadline / 1000, .tv_nsec = deadline % 1000 * 1000000 };
+	pthread_mutex_lock(&n->lock);
+	while (n->conn == NULL && !n->accepting && n->state == NODE_CONNECTING &&
+	       !atomic_load(&d->stopping) && wire_now_ms() < deadline)
+		pthread_cond_timedwait(&n->changed, &n->lock, &ts);   /* (monotonic) */
+	pthread_mutex_unlock(&n->lock);
+}
+
 static void *dial_main(void *arg)
 {
 	struct hs *h = arg;
@@ -201,6 +217,8 @@ static void *dial_main(void *arg)
 		rc = dist_handshake_connect(fd, &me, d->cookie, name, &peer,
 		                            left > 0 ? (int)left : 0, err, sizeof(err));
 		hs_end(d, fd);
+		if (rc == -EALREADY)
+			await_peer(d, n, deadline);
 		if (rc == 0 && !dist_conn_up(d, n, fd, &peer)) {
 			rc = -ECANCELED;
 			snprintf(err, sizeof(err), "another connection to it won");
@@ -225,7 +243,7 @@ static const char *accept_status(void *ctx, const struct dist_id *peer)
 	size_t nlen = strnlen(peer->name, sizeof(peer->name));
 	if (nlen == d->nlen && memcmp(peer->name, d->name, nlen) == 0)
 		return "not_allowed";
-	struct node *n = dist_node_by_name(d, peer->name, nlen, peer->creation);
+	struct node *n = dist_node_by_name(d, peer->name, nlen, peer->creation, true);
 	if (n == NULL)
 		return "nok";
 	const char *answer = "ok";
@@ -243,6 +261,7 @@ static const char *accept_status(void *ctx, const struct dist_id *peer)
 		n->state = NODE_CONNECTING;   /* sends are held until it is up */
 		n->accepting = true;
 		h->n = n;
+		pthread_cond_broadcast(&n->changed);   /* (a refused dial waits for it) */
 	}
 	pthread_mutex_unlock(&n->lock);
 	return answer;
@@ -438,6 +457,13 @@ void conn_write(struct conn *c, const void *p, size_t len)
 		want_out(c, true);   /* (corked: written when its process stops) */
 }
 
+void conn_cut(struct conn *c)
+{
+	atomic_store(&c->replaced, true);
+	atomic_store(&c->dead, true);
+	shutdown(c->fd, SHUT_RDWR);   /* (the I/O thread wakes: EPOLLHUP) */
+}
+
 /* ---- the I/O thread ---- */
 
 int conn_watch(struct dist *d, struct conn *c)
@@ -450,6 +476,8 @@ int conn_watch(struct dist *d, struct conn *c)
 
 static void close_conn(struct dist *d, struct conn *c, const char *why)
 {
+	if (atomic_load(&c->replaced))
+		why = "a new incarnation of it connected";
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	dist_conn_down(d, c, why);   /* no one writes to c after this */
 	close(c->fd);
@@ -643,7 +671,14 @@ void conn_stop(struct dist *d)
 	}
 	pthread_join(d->io, NULL);
 	d->io_started = false;
-	/* Handshakes in flight end now: their sockets are cut. */
+	/* Handshakes in flight end now: their sockets are cut, and dials
+	 * waiting for a peer's attempt (await_peer) wake. */
+	uint32_t nn = atomic_load(&d->nnodes);
+	for (uint32_t i = 0; i < nn; i++) {
+		pthread_mutex_lock(&d->nodes[i]->lock);
+		pthread_cond_broadcast(&d->nodes[i]->changed);
+		pthread_mutex_unlock(&d->nodes[i]->lock);
+	}
 	pthread_mutex_lock(&d->lock);
 	for (uint32_t i = 0; i < d->nhs_fds; i++)
 		shutdown(d->hs_fds[i], SHUT_RDWR);

@@ -12,10 +12,17 @@
  * (name, creation) is its own entry, never reused, so a pid of a node
  * that restarted can never reach the new incarnation's processes: its
  * entry is GONE and anything sent there is dropped (links and monitors
- * answered NOPROC), as Erlang does with creations. Handles live as long
- * as the runtime: a pid may be held in any guest's memory, where no
- * collector can see it. (A node that hands this one millions of distinct
- * pids costs 12 bytes each, docs/architecture.md.)
+ * answered NOPROC), as Erlang does with creations. An entry becomes GONE
+ * when another incarnation of its name connects (accepted, or reached by
+ * a dial made for the old one: the connection goes to the new one's
+ * entry); retire() then drops what it held for the old pids, tells their
+ * links and monitors noconnection, passes sends by name on to the new
+ * incarnation and cuts a connection the old one still had (its peer died
+ * unseen, behind a partition). An entry made for sends by name before
+ * any incarnation was known (creation 0) is retired alike. Handles live
+ * as long as the runtime: a pid may be held in any guest's memory, where
+ * no collector can see it. (A node that hands this one millions of
+ * distinct pids costs 12 bytes each, docs/architecture.md.)
  *
  * Messages. A wisp message (tag, bytes, request ref) is the term
  * {Tag, Binary} (or {Tag, Binary, Ref} for a request); a payload tagged
@@ -40,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dist_impl.h"
@@ -84,7 +92,21 @@ static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint
 	node->nlen = nlen;
 	node->creation = creation;
 	pthread_mutex_init(&node->lock, NULL);
-	pthread_cond_init(&node->changed, NULL);
+	pthread_condattr_t ca;   /* (waited on with deadlines: conn.c) */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&node->changed, &ca);
+	pthread_condattr_destroy(&ca);
+	/* EPMD-less, the port given for a name is every incarnation's. */
+	for (uint32_t i = n; i > 0; i--) {
+		struct node *o = d->nodes[i - 1];
+		if (o->nlen == nlen && memcmp(o->name, name, nlen) == 0) {
+			pthread_mutex_lock(&o->lock);
+			node->port_hint = o->port_hint;
+			pthread_mutex_unlock(&o->lock);
+			break;
+		}
+	}
 	atomic_store_explicit(&d->nodes[n], node, memory_order_release);
 	atomic_store_explicit(&d->nnodes, n + 1, memory_order_release);
 	return node;
@@ -199,7 +221,8 @@ static struct node *node_named(struct dist *d, const char *text, size_t len, int
 	return n;
 }
 
-struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                               bool live)
 {
 	pthread_mutex_lock(&d->lock);
 	struct node *found = NULL, *unknown = NULL;
@@ -210,13 +233,13 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 			continue;
 		pthread_mutex_lock(&n->lock);
 		uint32_t cre = n->creation;
-		bool up = n->state == NODE_UP;
+		enum node_state st = n->state;
 		pthread_mutex_unlock(&n->lock);
 		if (cre == creation)
 			found = n;
-		else if (cre == 0 && unknown == NULL)
+		else if (cre == 0 && unknown == NULL && st != NODE_GONE)
 			unknown = n;
-		else if (up)
+		else if (st == NODE_UP)
 			other_up = true;
 	}
 	if (found == NULL && unknown != NULL && creation != 0) {
@@ -229,9 +252,17 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 	if (found == NULL) {
 		found = node_new(d, name, nlen, creation);
 		/* A pid of an incarnation other than the one connected: an
-		 * older one (a newer one would have connected), so dead. */
-		if (found != NULL && other_up)
+		 * older one (a newer one would have connected), so dead.
+		 * Unless it is the one connecting to us now: then the one
+		 * connected is the dead one (dist_conn_up retires it). */
+		if (found != NULL && other_up && !live)
 			set_state(found, NODE_GONE);
+	} else if (live) {
+		/* Connecting, so alive, whatever a pid of it made us think. */
+		pthread_mutex_lock(&found->lock);
+		if (found->state == NODE_GONE)
+			found->state = NODE_IDLE;
+		pthread_mutex_unlock(&found->lock);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return found;
@@ -347,7 +378,7 @@ static uint64_t pid_local(struct dist *d, const struct etf_pid *w)
 			return 0;
 		return (uint64_t)w->serial << 32 | w->id;
 	}
-	struct node *n = dist_node_by_name(d, w->node, w->nlen, w->creation);
+	struct node *n = dist_node_by_name(d, w->node, w->nlen, w->creation, false);
 	if (n == NULL)
 		return 0;
 	pthread_mutex_lock(&n->lock);
@@ -814,6 +845,12 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 	pthread_mutex_lock(&n->lock);
 	if (n->state == NODE_GONE) {
 		pthread_mutex_unlock(&n->lock);
+		/* A send by name goes on to the incarnation that replaced n. */
+		struct node *cur = name != NULL ? node_current(d, n->name, n->nlen) : NULL;
+		if (cur != NULL && cur != n) {
+			route(d, cur, m, name, namelen);
+			return;
+		}
 		if (d->rt != NULL && name == NULL)
 			rt_refuse(d->rt, m);   /* answers a link or monitor: NOPROC */
 		else
@@ -929,9 +966,110 @@ static void flush_held(struct dist *d, struct node *n)
 	}
 }
 
+/* Split held messages: those sent by name (kept, in order, in *named)
+ * and the others (freed: their addressees are dead). */
+static void held_by_name(struct held *h, struct held **named, struct held **last, uint32_t *count)
+{
+	*named = *last = NULL;
+	*count = 0;
+	while (h != NULL) {
+		struct held *next = h->next;
+		h->next = NULL;
+		if (h->namelen > 0) {
+			if (*last)
+				(*last)->next = h;
+			else
+				*named = h;
+			*last = h;
+			(*count)++;
+		} else {
+			msg_free(h->m);
+			free(h);
+		}
+		h = next;
+	}
+}
+
+/* o, an entry of n's name for another incarnation (or for none yet:
+ * creation 0), is superseded by n, the incarnation that connected: o is
+ * GONE for good (its pids are dead). What o held for sends by name goes on
+ * to n, ahead of what n holds (it was sent first); what it held for o's
+ * processes is dropped, and their links and monitors are told
+ * noconnection. A connection o still has is cut: its peer died without
+ * the socket saying so (a partition, a host that restarted). */
+static void retire(struct dist *d, struct node *o, struct node *n)
+{
+	struct xlink *v;
+	uint32_t nv, count;
+	struct held *pend, *named, *last;
+	pthread_mutex_lock(&o->lock);
+	take_lost(o, &v, &nv, &pend);
+	o->state = NODE_GONE;
+	if (o->conn != NULL)
+		conn_cut(o->conn);   /* (the I/O thread closes it) */
+	pthread_cond_broadcast(&o->changed);
+	pthread_mutex_unlock(&o->lock);
+	held_by_name(pend, &named, &last, &count);
+	if (named != NULL) {
+		pthread_mutex_lock(&n->lock);
+		if (n->state != NODE_UP) {
+			last->next = n->pend;
+			if (n->pend == NULL)
+				n->pend_last = last;
+			n->pend = named;
+			n->npend += count;
+			named = NULL;
+		}
+		pthread_mutex_unlock(&n->lock);
+		/* (n is up already: they go out behind what it sent.) */
+		for (struct held *h = named, *next; h != NULL; h = next) {
+			next = h->next;
+			route(d, n, h->m, h->name, h->namelen);
+			free(h);
+		}
+	}
+	tell_lost(d, v, nv);
+	free(v);
+	forget_node_spawns(d, o);
+}
+
+/* n's incarnation is connected: every other entry of its name is retired
+ * (older incarnations, and the entry made for sends by name before any
+ * incarnation was known). */
+static void retire_others(struct dist *d, struct node *n)
+{
+	for (;;) {
+		struct node *o = NULL;
+		pthread_mutex_lock(&d->lock);
+		for (uint32_t i = atomic_load(&d->nnodes); i > 0 && o == NULL; i--) {
+			struct node *x = d->nodes[i - 1];
+			if (x == n || !same_name(x, n->name, n->nlen))
+				continue;
+			pthread_mutex_lock(&x->lock);
+			if (x->state != NODE_GONE && x->creation != n->creation)
+				o = x;
+			pthread_mutex_unlock(&x->lock);
+		}
+		pthread_mutex_unlock(&d->lock);
+		if (o == NULL)
+			return;
+		retire(d, o, n);
+	}
+}
+
 bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *peer)
 {
 	if (atomic_load(&d->stopping))
+		return false;
+	/* A dial from an incarnation we knew that reached another one: the
+	 * one we knew is dead, the connection is the new one's (and the old
+	 * entry is retired below, with what it held). */
+	pthread_mutex_lock(&n->lock);
+	bool other = n->creation != peer->creation;
+	pthread_mutex_unlock(&n->lock);
+	/* (Creation 0, an entry made for sends by name: it learns the
+	 * creation, unless that incarnation has an entry already.) */
+	if (other && (n = dist_node_by_name(d, n->name, n->nlen, peer->creation, true)) == NULL)
 		return false;
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -953,19 +1091,7 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	n->state = NODE_CONNECTING;   /* UP once what was held is written */
 	n->dialing = n->accepting = false;
 	pthread_mutex_unlock(&n->lock);
-	/* Older incarnations of the same name are gone for good. */
-	pthread_mutex_lock(&d->lock);
-	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
-		struct node *o = d->nodes[i - 1];
-		if (o == n || !same_name(o, n->name, n->nlen))
-			continue;
-		pthread_mutex_lock(&o->lock);
-		if (o->creation != peer->creation && o->state != NODE_UP &&
-		    o->state != NODE_CONNECTING)
-			o->state = NODE_GONE;
-		pthread_mutex_unlock(&o->lock);
-	}
-	pthread_mutex_unlock(&d->lock);
+	retire_others(d, n);
 	if (conn_watch(d, c) != 0) {
 		pthread_mutex_lock(&n->lock);
 		n->conn = NULL;
@@ -2249,27 +2375,33 @@ size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap)
 
 int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_t errlen)
 {
-	int rc;
-	struct node *n = node_named(d, node, nlen, &rc, err, errlen);
-	if (n == NULL)
-		return rc;
-	pthread_mutex_lock(&n->lock);
-	bool dial = n->state == NODE_IDLE;
-	if (dial)
-		n->state = NODE_CONNECTING;
-	pthread_mutex_unlock(&n->lock);
-	if (dial)
-		conn_dial(d, n);
-	pthread_mutex_lock(&n->lock);
-	while (n->state == NODE_CONNECTING)
-		pthread_cond_wait(&n->changed, &n->lock);
-	bool up = n->state == NODE_UP;
-	pthread_mutex_unlock(&n->lock);
-	if (!up) {
-		snprintf(err, errlen, "cannot connect to %.*s", (int)n->nlen, n->name);
-		return -EHOSTUNREACH;
+	/* An entry that turns out to be a dead incarnation's (GONE: the
+	 * connection went to the one that replaced it) is tried again, a few
+	 * times. */
+	for (int tries = 0; tries < 4; tries++) {
+		int rc;
+		struct node *n = node_named(d, node, nlen, &rc, err, errlen);
+		if (n == NULL)
+			return rc;
+		pthread_mutex_lock(&n->lock);
+		bool dial = n->state == NODE_IDLE;
+		if (dial)
+			n->state = NODE_CONNECTING;
+		pthread_mutex_unlock(&n->lock);
+		if (dial)
+			conn_dial(d, n);
+		pthread_mutex_lock(&n->lock);
+		while (n->state == NODE_CONNECTING)
+			pthread_cond_wait(&n->changed, &n->lock);
+		enum node_state st = n->state;
+		pthread_mutex_unlock(&n->lock);
+		if (st == NODE_UP)
+			return 0;
+		if (st != NODE_GONE)
+			break;
 	}
-	return 0;
+	snprintf(err, errlen, "cannot connect to %.*s", (int)nlen, node);
+	return -EHOSTUNREACH;
 }
 
 /* Append the term at t to buf (at *o of cap), as Erlang prints the

@@ -95,6 +95,7 @@ struct conn {
 	size_t inlen, incap;
 	int64_t last_rx_ms;
 	atomic_bool dead;         /* the peer stopped reading: drop it */
+	atomic_bool replaced;     /* a new incarnation of the peer connected */
 };
 
 /* A module's bytes, kept to ship to nodes that spawn its functions. */
@@ -183,8 +184,11 @@ void dist_conn_down(struct dist *d, struct conn *c, const char *why);
 /* One frame from c (without its length), handled. -1: malformed, the
  * connection must close. */
 int dist_frame(struct dist *d, struct conn *c, const unsigned char *p, size_t len);
-/* The node named name (created if new) — for an accepted handshake. */
-struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation);
+/* The entry of incarnation `creation` of node `name` (created if new).
+ * live: that incarnation is connecting to us (a handshake), so it is not
+ * taken for a dead one, even if another incarnation is connected. */
+struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                               bool live);
 
 /* ---- conn.c, for dist.c ---- */
 
@@ -201,6 +205,10 @@ void conn_write(struct conn *c, const void *p, size_t len);
 /* Write what processes on the calling thread left corked (proc_remote's
  * flush; ctx: the node). */
 void conn_flush_corked(void *ctx);
+/* Cut c (node lock held): a new incarnation of its peer connected, so the
+ * peer of c is dead though its socket never said so. Nothing more is
+ * written to c; the I/O thread closes it (its node is down) at once. */
+void conn_cut(struct conn *c);
 /* Register c with the I/O thread. */
 int conn_watch(struct dist *d, struct conn *c);
 int64_t conn_now_ms(void);

@@ -35,7 +35,30 @@
  *   sock NODE        try to move a listening socket to echo on NODE:
  *                    print "send_fd RC" and whether the socket is still
  *                    ours ("still mine 1")
+ *   part PEER [MS]   (tests/e2e/test_dist_partition.py; PEER is
+ *                    NAME@HOST or NAME@HOST:PORT, run on both nodes)
+ *                    register as "part", wait MS milliseconds (0 if not
+ *                    given), connect to PEER (retrying until
+ *                    it listens; print "connected"), trade pids with its
+ *                    "part", link to it and monitor it ("linked"), then
+ *                    every 20 ms send it the next number of a stream
+ *                    (tag 10, 8 bytes; "sent N"), and print what comes:
+ *                      "got N"          a number of the peer's stream
+ *                      "exit K"/"down K" an EXIT or DOWN (K the reason
+ *                                       kind)
+ *                    After an EXIT or DOWN, the first number heard from
+ *                    the peer again makes it link and monitor anew
+ *                    ("relinked"). A hello from another pid (the peer's
+ *                    node restarted) makes that pid the peer: it links,
+ *                    monitors, prints "met", and the stream goes on to
+ *                    it. It runs until killed.
+ *   ctl PEER         (tests/e2e/test_dist_partition.py) register as
+ *                    "ctl", print "ready", then for each line "send TEXT"
+ *                    on stdin send TEXT (tag 20) to "ctl" on node PEER and
+ *                    print "sent TEXT"; print "got TEXT" for each such
+ *                    message that comes. It runs until killed.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +382,138 @@ static int sock(const char *node)
 	return 0;
 }
 
+#define PART_HELLO 1
+#define PART_ANSWER 2
+#define PART_TICK 3
+#define PART_NUMBER 10
+#define PART_PERIOD_NS (20 * 1000000LL)
+
+static void line(const char *what, unsigned long long v)
+{
+	printf("%s %llu\n", what, v);
+	fflush(stdout);
+}
+
+/* The pid of the process named "part" on node (nlen bytes of name):
+ * hello until its hello or its answer to ours comes. */
+static wisp_pid_t part_meet(const char *node, uint32_t nlen)
+{
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[64];
+		uint64_t tags[2] = { PART_HELLO, PART_ANSWER };
+		wisp_node_send(node, nlen, "part", 4, PART_HELLO, "", 0);
+		if (wisp_receive(tags, 2, 200 * 1000000LL, buf, sizeof buf, &info) != WISP_OK)
+			continue;
+		if (info.tag == PART_HELLO)
+			wisp_send(info.from, PART_ANSWER, "", 0);
+		return info.from;
+	}
+}
+
+static int part(const char *peer, long wait_ms)
+{
+	const char *colon = strchr(peer, ':');
+	uint32_t nlen = colon ? (uint32_t)(colon - peer) : (uint32_t)strlen(peer);
+	if (wisp_register("part", 4, wisp_self()) != WISP_OK)
+		return 3;
+	wisp_trap_exit(1);
+	wisp_sleep(wait_ms * 1000000LL);
+	while (wisp_node_connect(peer, (uint32_t)strlen(peer)) != WISP_OK)
+		wisp_sleep(100 * 1000000LL);
+	printf("connected\n");
+	fflush(stdout);
+	wisp_pid_t other = part_meet(peer, nlen);
+	uint64_t mon, timer;
+	wisp_link(other);
+	wisp_monitor(other, &mon);
+	printf("linked\n");
+	fflush(stdout);
+	wisp_send_after(wisp_self(), PART_TICK, "", 0, PART_PERIOD_NS, &timer);
+	uint64_t sent = 0;
+	bool lost = false;
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[256];
+		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK)
+			continue;
+		if (info.kind != WISP_MSG_DATA) {
+			struct wisp_exit_reason r;
+			memcpy(&r, buf, sizeof r);
+			bool is_exit = info.kind == WISP_MSG_EXIT;
+			line(is_exit ? "exit" : "down", r.kind);
+			if (is_exit ? info.from == other : info.tag == mon)
+				lost = true;
+		} else if (info.tag == PART_TICK) {
+			sent++;
+			wisp_send(other, PART_NUMBER, &sent, sizeof sent);
+			line("sent", sent);
+			wisp_send_after(wisp_self(), PART_TICK, "", 0, PART_PERIOD_NS, &timer);
+		} else if (info.tag == PART_NUMBER && info.from == other && info.len == 8) {
+			uint64_t n;
+			memcpy(&n, buf, sizeof n);
+			line("got", n);
+			if (lost) {
+				wisp_link(other);
+				wisp_monitor(other, &mon);
+				printf("relinked\n");
+				fflush(stdout);
+				lost = false;
+			}
+		} else if (info.tag == PART_HELLO) {
+			wisp_send(info.from, PART_ANSWER, "", 0);
+			if (info.from != other) {
+				other = info.from;
+				wisp_link(other);
+				wisp_monitor(other, &mon);
+				printf("met\n");
+				fflush(stdout);
+				lost = false;
+			}
+		}
+	}
+}
+
+#define CTL_TEXT 20
+#define CTL_LINE 21
+
+/* Each line of stdin (without its newline) to the process in arg. */
+static void ctl_reader(const void *arg, uint32_t len)
+{
+	(void)len;
+	wisp_pid_t to;
+	memcpy(&to, arg, sizeof to);
+	char text[256];
+	while (fgets(text, sizeof text, stdin) != NULL)
+		wisp_send(to, CTL_LINE, text, (uint32_t)strcspn(text, "\n"));
+}
+
+static int ctl(const char *peer)
+{
+	if (wisp_register("ctl", 3, wisp_self()) != WISP_OK)
+		return 3;
+	wisp_pid_t me = wisp_self();
+	if (wisp_spawn(ctl_reader, &me, sizeof me) == 0)
+		return 3;
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[256];
+		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK ||
+		    info.kind != WISP_MSG_DATA)
+			continue;
+		if (info.tag == CTL_LINE && info.len > 5 && memcmp(buf, "send ", 5) == 0) {
+			wisp_node_send(peer, (uint32_t)strlen(peer), "ctl", 3, CTL_TEXT, buf + 5,
+			               info.len - 5);
+			printf("sent %.*s\n", (int)info.len - 5, buf + 5);
+		} else if (info.tag == CTL_TEXT) {
+			printf("got %.*s\n", (int)info.len, buf);
+		}
+		fflush(stdout);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
@@ -377,6 +532,11 @@ int main(int argc, char **argv)
 		return counter_main();
 	if (argc >= 5 && strcmp(argv[1], "hammer") == 0)
 		return hammer(argv[2], argv[3], atol(argv[4]));
-	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE\n");
+	if (argc >= 3 && strcmp(argv[1], "part") == 0)
+		return part(argv[2], argc >= 4 ? atol(argv[3]) : 0);
+	if (argc >= 3 && strcmp(argv[1], "ctl") == 0)
+		return ctl(argv[2]);
+	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE | rspawn NODE | sock NODE | "
+	        "nodemon NODE | counter | hammer NODE TO N | part PEER [MS] | ctl PEER\n");
 	return 2;
 }
