@@ -53,6 +53,10 @@
 //! - [`Caps`]: a smaller capability set for a child (no directories, no
 //!   network, memory and CPU limits, ...), [`spawn_with`],
 //!   [`spawn_without_fs`]; narrowing only, as the host enforces.
+//! - [`node`]: distribution: this runtime as a node of an Erlang cluster
+//!   (`wisp run --sname`), [`node::spawn_on`] another node, sends to names
+//!   there, [`node::monitor_node`]; pids travel inside messages and name
+//!   the same process on every node.
 //! - [`term`]: Erlang terms ([`Term`]) in the external term format, for
 //!   messages to and from Erlang code ([`TAG_TERM`]).
 //! - [`test_main!`]: the older harness running each test as its own process.
@@ -74,6 +78,8 @@
 //                             moved-socket checks
 //   mailbox                   Mailbox<M>, Event<M>: typed receives
 //   spawn                     spawning, the spawn protocol, spawn!'s captures
+//   node                      distribution: node names, sends to names
+//                             there, spawn_on, monitor_node
 //   timer, registry           timers and names (typed: Name<T>)
 //   server, supervisor        gen_server and supervisor
 //   test                      #[wisp::test]'s runner and test_main!
@@ -87,6 +93,7 @@ pub mod fs;
 mod mailbox;
 mod message;
 pub mod net;
+pub mod node;
 mod process;
 pub mod registry;
 pub mod server;

@@ -17,11 +17,120 @@ use crate::socket::{Socket, TcpStream};
 use crate::sys;
 use crate::time::timeout_ns;
 
-/// A process id: any process, whatever it accepts. Never 0, never reused
-/// within a run.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A process id: any process, whatever it accepts, on this node or
+/// another. Never 0, never reused within a run.
+///
+/// A pid is serializable, so it travels inside messages and spawn
+/// arguments, and names the same process wherever it is decoded:
+///
+/// - when this runtime is no node (no `wisp run --name`/`--sname`), as its
+///   64-bit value (a `u64` to the codec): nothing it encodes can reach
+///   another runtime, and that is as cheap as an integer;
+/// - when it is a node, always in the portable form, whether the process
+///   is local or not: the pid as Erlang's `NEW_PID_EXT` (node name, ID,
+///   serial, creation; `wisp_node.pid_encode`), bytes to the codec, which
+///   any node turns back into its own name for the process
+///   (`pid_decode`). A 64-bit pid means something only on the node that
+///   made it, and bytes a node encodes may be forwarded anywhere.
+///
+/// Whether a runtime is a node is fixed for its run, so both ends of every
+/// message agree on the form. The zero pid (no process) is empty bytes in
+/// the portable form. A pid no node knows (made up with [`Pid::from_raw`])
+/// does not encode there ([`SendError::Encode`]), and bytes that are not a
+/// pid are a decode error, as any malformed message is.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid(u64);
+
+/// Whether this runtime is a node (`wisp run --name`/`--sname`), which
+/// decides how pids are encoded ([`Pid`]). Fixed for the run; each process
+/// (an instance of its own) asks the host once.
+pub(crate) fn runtime_is_node() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0 not asked, 1 no node, 2 a node
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let node = unsafe { sys::node_name(std::ptr::null_mut(), 0) } != 0;
+            KNOWN.store(if node { 2 } else { 1 }, Ordering::Relaxed);
+            node
+        }
+    }
+}
+
+/// The most bytes of a portable pid: `NEW_PID_EXT`, an atom of up to 255
+/// UTF-8 bytes as the node (3 bytes of header), 12 bytes of numbers.
+const PORTABLE_PID_MAX: usize = 1 + 3 + 255 + 12;
+
+impl Serialize for Pid {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if !runtime_is_node() {
+            return s.serialize_u64(self.0);
+        }
+        if self.0 == 0 {
+            return s.serialize_bytes(&[]);
+        }
+        let mut buf = [0u8; PORTABLE_PID_MAX];
+        let n = unsafe { sys::node_pid_encode(self.0, buf.as_mut_ptr(), buf.len() as u32) } as usize;
+        if n == 0 || n > buf.len() {
+            return Err(serde::ser::Error::custom(format!("pid {self:?} names no process any node knows")));
+        }
+        s.serialize_bytes(&buf[..n])
+    }
+}
+
+impl<'de> Deserialize<'de> for Pid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Pid, D::Error> {
+        if !runtime_is_node() {
+            return u64::deserialize(d).map(Pid);
+        }
+        d.deserialize_bytes(PortablePid)
+    }
+}
+
+/// Reads a pid in the portable form: bytes (bincode, MessagePack) or a
+/// sequence of bytes (JSON writes bytes as an array of numbers).
+struct PortablePid;
+
+impl PortablePid {
+    fn decode<E: serde::de::Error>(bytes: &[u8]) -> Result<Pid, E> {
+        if bytes.is_empty() {
+            return Ok(Pid(0));
+        }
+        let mut raw = 0u64;
+        match unsafe { sys::node_pid_decode(bytes.as_ptr(), len32_or_max(bytes.len()), &mut raw) } {
+            sys::OK => Ok(Pid(raw)),
+            _ => Err(E::custom(format!("{} bytes that are not a pid (NEW_PID_EXT)", bytes.len()))),
+        }
+    }
+}
+
+fn len32_or_max(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl<'de> serde::de::Visitor<'de> for PortablePid {
+    type Value = Pid;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a pid in the portable form (the bytes of an Erlang NEW_PID_EXT)")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Pid, E> {
+        PortablePid::decode(v)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Pid, A::Error> {
+        let mut bytes = Vec::with_capacity(32);
+        while let Some(b) = seq.next_element::<u8>()? {
+            if bytes.len() == PORTABLE_PID_MAX {
+                return Err(serde::de::Error::custom("too many bytes for a pid"));
+            }
+            bytes.push(b);
+        }
+        PortablePid::decode(&bytes)
+    }
+}
 
 impl Pid {
     /// The pid behind a raw id (as the host reports it).
