@@ -206,9 +206,32 @@ fn pidform() {
 }
 
 fn watch(a: &str) {
+    // A watch ends with its watcher: a process that watches A and ends
+    // leaves nothing running there.
+    let mb = Mailbox::<Pid>::new();
+    let me = mb.process();
+    let a2 = a.to_string();
+    wisp::spawn!(|me, a2| me.send(&node::monitor_node(&a2).expect("monitor_node").sentinel())).unwrap();
+    let sentinel = mb.receive_timeout(WAIT).expect("no sentinel");
+    println!("sentinel on {}", node::of(sentinel).unwrap_or_default());
+    let gone = sentinel.monitor();
+    let mb = mb.retype::<()>();
+    match mb.receive_event(WAIT) {
+        Ok(Event::Down { monitor, reason, .. }) if monitor == gone => println!("sentinel ended with its watcher: {reason}"),
+        other => println!("watch: unexpected {other:?}"),
+    }
+    // demonitor: no Down, and the sentinel ends (killed).
+    let m = node::monitor_node(a).expect("monitor_node");
+    let (s, r) = (m.sentinel(), m.monitor());
+    let gone = s.monitor();
+    m.demonitor();
+    match mb.receive_event(WAIT) {
+        Ok(Event::Down { monitor, reason, .. }) if monitor == gone => println!("demonitored sentinel: {reason}"),
+        other => println!("watch: unexpected {other:?}"),
+    }
+    println!("no down of the demonitored watch {}", mb.receive_matching(&[r.raw()], Duration::ZERO).is_err());
     let m = node::monitor_node(a).expect("monitor_node");
     println!("watching {}", m.node());
-    let mb = Mailbox::<()>::new();
     loop {
         match mb.receive_event(wisp::FOREVER) {
             Ok(Event::Down { monitor, reason, .. }) if monitor == m.monitor() => {
