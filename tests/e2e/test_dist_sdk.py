@@ -335,3 +335,35 @@ def test_the_pool_moves_to_the_spare_node_when_its_node_is_lost(cluster, dist_po
                          f"job 9: 9^2 = 81 (worker-2 on {s})"], lines
     assert f"job 10: worker-3 crashed on {s}; the supervisor restarted it on {s}" in after, lines
     assert lines[-1] == "pool: 12 jobs, 10 results, 2 crashes survived, 4 workers alive", lines
+
+
+# ---- the C helpers (tests/guests/c/dist_sdk.c) ----
+
+def test_c_helpers_by_name_with_packed_pids_and_terms(cluster, build_proc):
+    wasm = build_proc("dist_sdk.c")
+    a = cluster.wisp("ca", wasm, "serve")
+    assert a.line(r"^ready") == f"ready {node('ca')}"
+    b = cluster.wisp("cb", wasm, "client", node("ca"))
+    lines, code = b.all_lines()
+    assert (code, lines) == (0, [
+        "connect 0",
+        "packed 1",                             # the portable form, on a node
+        "send 0",
+        f"back hello from {node('ca')}",        # sent to the pid unpacked there
+        "term send 0",
+        f"pong from {node('ca')}",              # wisp_term_send to the term's pid
+        "overflow 4",                           # WISP_EINVAL: nothing sent
+    ]), b.stop()
+    assert a.proc.wait(timeout=20) == 0         # the tag-9 stop came after the rest
+    assert "a bad pid" not in " ".join(a.seen)
+
+
+def test_c_pid_packing_here_and_on_a_node(cluster, build_proc, wisp):
+    wasm = build_proc("dist_sdk.c")
+    r = wisp("run", wasm, "pack")
+    assert (r.code, r.out) == (0, "len 8\nsame 1\ntoo small 8\nshort 4\nzero 4\n"), r
+    p = cluster.wisp("cp", wasm, "pack")
+    lines, code = p.all_lines()
+    n = 1 + 2 + len(node("cp")) + 12            # NEW_PID_EXT: SMALL_ATOM_UTF8 node, 3 numbers
+    assert (code, lines) == (0, [f"len {n}", "same 1", f"too small {n}", "short 4", "zero 4"]), \
+        p.stop()

@@ -58,8 +58,9 @@ pub(crate) fn runtime_is_node() -> bool {
     }
 }
 
-/// The most bytes of a portable pid: `NEW_PID_EXT`, an atom of up to 255
-/// UTF-8 bytes as the node (3 bytes of header), 12 bytes of numbers.
+/// The most bytes of a portable pid: `NEW_PID_EXT`, the node's name as an
+/// atom (at most 255 bytes, and a header of at most 3), 12 bytes of
+/// numbers. (The C SDK's `WISP_PID_PACK_MAX`.)
 const PORTABLE_PID_MAX: usize = 1 + 3 + 255 + 12;
 
 impl Serialize for Pid {
