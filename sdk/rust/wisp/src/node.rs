@@ -19,7 +19,7 @@
 //! [`spawn_link_on`], [`spawn_monitor_on`]: a function of this module, its
 //! argument encoded as for [`spawn`](fn@crate::spawn); the module travels
 //! by hash, and the node must run with `--allow-remote-spawn`); and
-//! watches a node ([`monitor_node`]).
+//! watches a node ([`monitor_node`], Erlang's `monitor_node`).
 //!
 //! ```no_run
 //! use wisp::{node, Mailbox, Process};
@@ -40,8 +40,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::codec::{self, CodecError};
 use crate::mailbox::Mailbox;
-use crate::message::receive_raw;
-use crate::process::{runtime_is_node, self_pid, MonitorRef, Pid, Process};
+use crate::process::{runtime_is_node, MonitorRef, Pid, Process};
 use crate::spawn::{spawn_parts, spawn_result, SpawnError};
 use crate::sys;
 use crate::term::Term;
@@ -65,7 +64,7 @@ pub enum NodeError {
     Encode(CodecError),
     /// Larger than the message limit.
     TooBig,
-    /// The host could not allocate, or ran out of threads to connect with.
+    /// The host could not allocate, or had no thread free to connect with.
     NoMemory,
 }
 
@@ -281,65 +280,27 @@ where
 
 // ---- watching a node ----
 
-/// A watch on a node ([`monitor_node`]): the caller gets an
-/// [`Event::Down`](crate::Event::Down) with [`ref`](Self::monitor) when it
-/// ends.
-#[derive(Debug, PartialEq, Eq)]
-pub struct NodeMonitor {
-    node: String,
-    sentinel: Pid,
-    monitor: MonitorRef,
-}
-
-impl NodeMonitor {
-    /// The node watched.
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
-    /// The ref of the `Down` that ends the watch: reason
-    /// [`NoConnection`](crate::ExitReason::NoConnection) when the node was
-    /// lost (its connection closed, or it stayed silent for the net tick
-    /// time); any other reason means the watching process there was
-    /// stopped (killed by someone on that node) while the node lives.
-    pub fn monitor(&self) -> MonitorRef {
-        self.monitor
-    }
-
-    /// The watching process on the node.
-    pub fn sentinel(&self) -> Pid {
-        self.sentinel
-    }
-
-    /// Stop watching: no `Down` of this watch is received afterwards, and
-    /// the watching process on the node ends.
-    pub fn demonitor(self) {
-        self.monitor.demonitor();
-        self.sentinel.kill();
-    }
-}
-
-/// The watching process of [`monitor_node`]: it lives until the process
-/// that asked for it ends (or its own node loses the watcher's), so it
-/// never outlives the watch.
-fn sentinel(watcher: Pid, _mb: Mailbox<()>) {
-    let watch = watcher.monitor();
-    let _ = receive_raw(&[watch.raw()], sys::INFINITY);
-}
-
 /// Watch `node`, as Erlang's `monitor_node(Node, true)`: when the node is
-/// lost the caller receives an [`Event::Down`](crate::Event::Down) with
-/// the returned monitor's ref and reason
-/// [`NoConnection`](crate::ExitReason::NoConnection).
+/// lost (its connection closes, or it stays silent for the net tick time)
+/// — or at once if it cannot be reached now (this connects if needed) —
+/// the caller receives an [`Event::Down`](crate::Event::Down) with the
+/// returned ref and reason
+/// [`NoConnection`](crate::ExitReason::NoConnection), from a pid that
+/// stands for the node ([`of`] names it). [`MonitorRef::demonitor`] ends
+/// the watch. Any node can be watched, BEAM nodes included.
 ///
-/// Built from an ordinary monitor: a small process of this module is
-/// started on `node` ([`spawn_monitor_on`]) and monitored; it ends when
-/// the caller does. So it needs what a remote spawn needs (the node runs
-/// with `--allow-remote-spawn`; a BEAM node cannot be watched this way:
-/// monitor one of its processes instead, whose `Down` says
-/// `NoConnection` the same way), and a node that cannot be reached now is
-/// an error ([`SpawnError::Unreachable`]) rather than an immediate `Down`.
-pub fn monitor_node(node: &str) -> Result<NodeMonitor, SpawnError> {
-    let (p, monitor) = spawn_monitor_on(node, self_pid(), sentinel)?;
-    Ok(NodeMonitor { node: node.to_string(), sentinel: p.pid(), monitor })
+/// ```no_run
+/// use wisp::{node, Event, Mailbox};
+/// let watch = node::monitor_node("pool@host").unwrap();
+/// let mb = Mailbox::<()>::new();
+/// if let Ok(Event::Down { monitor, reason, .. }) = mb.receive_event(wisp::FOREVER) {
+///     assert_eq!(monitor, watch);
+///     println!("pool@host is gone: {reason}");      // noconnection
+/// }
+/// ```
+pub fn monitor_node(node: &str) -> Result<MonitorRef, NodeError> {
+    let len = u32::try_from(node.len()).map_err(|_| NodeError::BadName)?;
+    let mut r = 0u64;
+    node_error(unsafe { sys::node_monitor(node.as_ptr(), len, &mut r) })?;
+    Ok(MonitorRef(r))
 }

@@ -98,8 +98,6 @@ impl Pool {
 }
 
 fn boss(jobs: u64, nodes: &[&str], failover: bool) {
-    // Watch the first node from the start: once it is gone, nothing can
-    // be started there to watch it.
     let watch = failover.then(|| node::monitor_node(nodes[0]).expect("cannot watch the first node"));
     let mb = Mailbox::<Ready>::new();
     let me = mb.process();
@@ -116,16 +114,16 @@ fn boss(jobs: u64, nodes: &[&str], failover: bool) {
     println!("pool: {WORKERS} workers on {} under a one_for_one supervisor on {here}", pool.workers[&1].node);
     let (mut ok, mut crashed) = pool.run(1, jobs);
     if let Some(watch) = watch {
-        println!("pool: waiting for {} to go", watch.node());
+        let lost = nodes[0];
+        println!("pool: waiting for {lost} to go");
         let reason = loop {
             match pool.mb.receive_event(wisp::FOREVER) {
-                Ok(Event::Down { monitor, reason, .. }) if monitor == watch.monitor() => break reason,
+                Ok(Event::Down { monitor, reason, .. }) if monitor == watch => break reason,
                 Ok(Event::Message(r)) => drop(pool.workers.insert(r.worker, r)),
                 _ => {}
             }
         };
-        println!("pool: lost {} ({reason})", watch.node());
-        let lost = watch.node().to_string();
+        println!("pool: lost {lost} ({reason})");
         for i in 1..=WORKERS {
             while pool.workers[&i].node == lost {
                 let r = pool.mb.receive_timeout(Duration::from_secs(60)).expect("no worker came back");

@@ -205,41 +205,32 @@ fn pidform() {
     println!("junk {}", wisp::codec::decode::<Pid>(&junk).is_err());
 }
 
-fn watch(a: &str) {
-    // A watch ends with its watcher: a process that watches A and ends
-    // leaves nothing running there.
-    let mb = Mailbox::<Pid>::new();
-    let me = mb.process();
-    let a2 = a.to_string();
-    wisp::spawn!(|me, a2| me.send(&node::monitor_node(&a2).expect("monitor_node").sentinel())).unwrap();
-    let sentinel = mb.receive_timeout(WAIT).expect("no sentinel");
-    println!("sentinel on {}", node::of(sentinel).unwrap_or_default());
-    let gone = sentinel.monitor();
-    let mb = mb.retype::<()>();
-    match mb.receive_event(WAIT) {
-        Ok(Event::Down { monitor, reason, .. }) if monitor == gone => println!("sentinel ended with its watcher: {reason}"),
-        other => println!("watch: unexpected {other:?}"),
-    }
-    // demonitor: no Down, and the sentinel ends (killed).
-    let m = node::monitor_node(a).expect("monitor_node");
-    let (s, r) = (m.sentinel(), m.monitor());
-    let gone = s.monitor();
-    m.demonitor();
-    match mb.receive_event(WAIT) {
-        Ok(Event::Down { monitor, reason, .. }) if monitor == gone => println!("demonitored sentinel: {reason}"),
-        other => println!("watch: unexpected {other:?}"),
-    }
-    println!("no down of the demonitored watch {}", mb.receive_matching(&[r.raw()], Duration::ZERO).is_err());
-    let m = node::monitor_node(a).expect("monitor_node");
-    println!("watching {}", m.node());
+/// The next Down of `watch`: (reason, the node its pid stands for).
+fn node_down(mb: &Mailbox<()>, watch: wisp::MonitorRef) -> (wisp::ExitReason, String) {
     loop {
         match mb.receive_event(wisp::FOREVER) {
-            Ok(Event::Down { monitor, reason, .. }) if monitor == m.monitor() => {
-                return println!("nodedown {}", reason);
+            Ok(Event::Down { monitor, pid, reason }) if monitor == watch => {
+                return (reason, node::of(pid).unwrap_or_default())
             }
             other => println!("watch: unexpected {other:?}"),
         }
     }
+}
+
+fn watch(a: &str) {
+    let mb = Mailbox::<()>::new();
+    let host = here().split('@').nth(1).unwrap_or("localhost").to_string();
+    let nobody = format!("nobody@{host}");
+    let (reason, of) = node_down(&mb, node::monitor_node(&nobody).expect("monitor_node"));
+    println!("unreachable node: down {reason} from {of}");
+    println!("bad name: {:?}", node::monitor_node("no-at-sign"));
+    let quiet = node::monitor_node(a).expect("monitor_node");
+    println!("demonitor {}", quiet.demonitor());
+    let m = node::monitor_node(a).expect("monitor_node");
+    println!("watching {a}");
+    let (reason, of) = node_down(&mb, m);
+    println!("nodedown {reason} from {of}");
+    println!("no down of the demonitored watch {}", mb.receive_matching(&[quiet.raw()], Duration::ZERO).is_err());
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
@@ -275,7 +266,11 @@ fn beam(e: &str) {
     erl.typed::<Note>().send(&Note { text: "by pid".into(), from: me });
     let n = mb.receive_timeout(WAIT).expect("no note back");
     println!("note back {:?} from me {}", n.text, n.from == me);
+    // The BEAM node stops after its echo does: watched, its end is a Down.
+    let watch = node::monitor_node(e).unwrap();
     node::send_named_term(e, "echo", &Term::atom("stop")).unwrap();
+    let (reason, of) = node_down(&mb.retype::<()>(), watch);
+    println!("erl node down {reason} from {of}");
 }
 
 /// Local processes, as any program has them: pids inside messages and
