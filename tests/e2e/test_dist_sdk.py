@@ -162,10 +162,12 @@ def test_pids_travel_inside_messages_and_name_the_same_process(cluster, guest):
 def test_a_pid_is_portable_on_a_node_and_an_integer_elsewhere(cluster, guest, wisp):
     r = wisp("run", guest, "pidform")
     assert (r.code, r.out) == (0, "pid as u64 true\nportable false\nround trip true\nzero 0\n"
-                                  "junk true\n"), r
+                                  "json round trip true\nmsgpack round trip true\njunk true\n"), r
     p = cluster.wisp("pf", guest, "pidform")
     lines, code = p.all_lines()
-    assert (code, lines) == (0, ["pid as u64 false", "portable true", "round trip true", "zero 0",
+    assert (code, lines) == (0, ["pid as u64 false", "portable true", "as the host writes it true",
+                                 "round trip true", "zero 0",
+                                 "json round trip true", "msgpack round trip true",
                                  "junk true"]), p.stop()
 
 

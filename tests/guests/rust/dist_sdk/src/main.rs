@@ -196,10 +196,22 @@ fn pidform() {
     println!("pid as u64 {}", bytes == as_u64);
     // The portable form: bincode's length, then NEW_PID_EXT (88).
     println!("portable {}", bytes.len() > 1 && bytes[1] == 88);
+    if wisp::node::name().is_some() {
+        // The crate writes local pids itself: byte for byte the host's form.
+        let mut host = [0u8; 300];
+        let n = unsafe { wisp::sys::node_pid_encode(me.raw(), host.as_mut_ptr(), 300) } as usize;
+        println!("as the host writes it {}", bytes[1..] == host[..n] && bytes[0] as usize == n);
+    }
     let back: Pid = wisp::codec::decode(&bytes).unwrap();
     println!("round trip {}", back == me);
     let zero: Pid = wisp::codec::decode(&wisp::codec::encode(&Pid::from_raw(0)).unwrap()).unwrap();
     println!("zero {}", zero.raw());
+    // The self-describing codecs carry it too (JSON: bytes as numbers).
+    use wisp::codec::{Codec, Json, MessagePack};
+    let j = <Json as Codec<Pid>>::encode(&me).unwrap().into_owned();
+    println!("json round trip {}", <Json as Codec<Pid>>::decode(j).ok() == Some(me));
+    let m = <MessagePack as Codec<Pid>>::encode(&me).unwrap().into_owned();
+    println!("msgpack round trip {}", <MessagePack as Codec<Pid>>::decode(m).ok() == Some(me));
     // Bytes that are not a pid: a decode error, not a crash.
     let junk = wisp::codec::encode(&vec![88u8, 1, 2, 3]).unwrap();
     println!("junk {}", wisp::codec::decode::<Pid>(&junk).is_err());
