@@ -216,6 +216,8 @@ def test_spawn_on_with_link_and_monitor_sees_the_real_reasons(cluster, guest):
     assert re.fullmatch(r"exit trap: unreachable in \S+", lines[2]), lines
     assert lines[3:] == ["down exit code 7",     # spawn_monitor_on, exit(7)
                          "down killed",          # killed from this node
+                         f"closure captured on {node('ra')} knows itself true",   # spawn_link_on!
+                         "closure exit normal",  # (trapped: a normal end is a message)
                          "plain child alive true",
                          "down normal"], lines
     assert a.proc.poll() is None
@@ -238,6 +240,7 @@ def test_node_errors_are_clear(cluster, guest, wisp):
     r = wisp("run", guest, "nonode")
     assert (r.code, r.out) == (0, "name None\nnodes []\nconnect Err(NotANode)\n"
                                   "send_named Err(NotANode)\nspawn_on Some(Unreachable)\n"
+                                  "spawn_on! Some(Unreachable)\n"
                                   "of self None\n"), r
 
 

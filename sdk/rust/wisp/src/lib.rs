@@ -23,7 +23,8 @@
 //!   each test as its own process (`should_panic`, `ignore`, timeouts).
 //! - [`spawn!`], [`spawn_link!`], [`spawn_monitor!`]: start a closure as a
 //!   process, with copies of the variables it names (serialized into it),
-//!   optionally with a capability set.
+//!   optionally with a capability set; [`spawn_on!`] and its forms, on
+//!   another node.
 //! - [`spawn`](fn@spawn), [`spawn_link`](fn@spawn_link),
 //!   [`spawn_monitor`](fn@spawn_monitor): start `f(arg, mailbox)` as a
 //!   process; `f` is a function or non-capturing closure, `arg` any
@@ -122,7 +123,8 @@ pub use spawn::{
 pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorRef};
 pub use term::{Term, TermError};
 pub use time::FOREVER;
-pub use wisp_macros::{main, spawn, spawn_link, spawn_monitor, test};
+pub use node::{spawn_link_on, spawn_monitor_on, spawn_on};
+pub use wisp_macros::{main, spawn, spawn_link, spawn_link_on, spawn_monitor, spawn_monitor_on, spawn_on, test};
 pub use timer::{send_after, sleep, TimerRef};
 
 /// The tag of typed messages ([`Process::send`]).

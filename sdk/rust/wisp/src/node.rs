@@ -18,7 +18,9 @@
 //! `{Name, Node} ! Msg`); starts processes there ([`spawn_on`],
 //! [`spawn_link_on`], [`spawn_monitor_on`]: a function of this module, its
 //! argument encoded as for [`spawn`](fn@crate::spawn); the module travels
-//! by hash, and the node must run with `--allow-remote-spawn`); and
+//! by hash, and the node must run with `--allow-remote-spawn`; or a closure
+//! with copies of variables, [`spawn_on!`](crate::spawn_on!) as
+//! [`spawn!`](crate::spawn!)); and
 //! watches a node ([`monitor_node`], Erlang's `monitor_node`).
 //!
 //! ```no_run
@@ -41,7 +43,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::codec::{self, CodecError};
 use crate::mailbox::Mailbox;
 use crate::process::{runtime_is_node, MonitorRef, Pid, Process};
-use crate::spawn::{spawn_parts, spawn_result, SpawnError};
+use crate::spawn::{captured_parts, spawn_parts, spawn_result, Captures, SpawnError};
 use crate::sys;
 use crate::term::Term;
 
@@ -275,6 +277,40 @@ where
     A: Serialize + DeserializeOwned,
 {
     let s = spawn_on_flags(node, &arg, f, sys::SPAWN_MONITOR)?;
+    Ok((Pid::from_raw(s.pid).typed(), MonitorRef(s.monitor)))
+}
+
+/// What [`spawn_on!`](crate::spawn_on!) expands to: start `f(copies of
+/// the captures, mailbox)` on `node`, as [`spawn_on`].
+pub fn spawn_on_captured<C: Captures, M>(
+    node: &str,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+) -> Result<Process<M>, SpawnError> {
+    let (entry, payload) = captured_parts(captures, f)?;
+    Ok(Pid::from_raw(spawn_raw_on(node, entry, &payload, 0)?.pid).typed())
+}
+
+/// What [`spawn_link_on!`](crate::spawn_link_on!) expands to: as
+/// [`spawn_on_captured`], linked to the caller.
+pub fn spawn_link_on_captured<C: Captures, M>(
+    node: &str,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+) -> Result<Process<M>, SpawnError> {
+    let (entry, payload) = captured_parts(captures, f)?;
+    Ok(Pid::from_raw(spawn_raw_on(node, entry, &payload, sys::SPAWN_LINK)?.pid).typed())
+}
+
+/// What [`spawn_monitor_on!`](crate::spawn_monitor_on!) expands to: as
+/// [`spawn_on_captured`], monitored by the caller.
+pub fn spawn_monitor_on_captured<C: Captures, M>(
+    node: &str,
+    captures: &C,
+    f: fn(C::Owned, Mailbox<M>),
+) -> Result<(Process<M>, MonitorRef), SpawnError> {
+    let (entry, payload) = captured_parts(captures, f)?;
+    let s = spawn_raw_on(node, entry, &payload, sys::SPAWN_MONITOR)?;
     Ok((Pid::from_raw(s.pid).typed(), MonitorRef(s.monitor)))
 }
 

@@ -384,7 +384,7 @@ captures_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
 /// The spawn entry and argument that start `f(captures, mailbox)`: the
 /// captures are encoded from references and decoded as values, which
 /// encode alike (serde serializes `&T` as `T`).
-fn captured_parts<C: Captures, M>(captures: &C, f: fn(C::Owned, Mailbox<M>)) -> Result<(u32, Vec<u8>), SpawnError> {
+pub(crate) fn captured_parts<C: Captures, M>(captures: &C, f: fn(C::Owned, Mailbox<M>)) -> Result<(u32, Vec<u8>), SpawnError> {
     let payload = spawn_payload(f as usize, captures)?;
     let entry: fn(&[u8]) = trampoline::<C::Owned, M>;
     Ok((entry as usize as u32, payload))

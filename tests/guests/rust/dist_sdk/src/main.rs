@@ -141,6 +141,19 @@ fn spawner(a: &str) {
     let (p, mon) = node::spawn_monitor_on(a, (), child_waits).expect("spawn_monitor_on");
     p.kill();
     down(&mb, p.pid(), mon);
+    // spawn_link_on!: a closure with copies of variables, there.
+    let word = String::from("captured");
+    let to = mb.process();
+    let c = wisp::spawn_link_on!(a, |word, to| to.send(&Hello { node: format!("{word} on {}", here()), me: wisp::self_pid() }))
+        .expect("spawn_link_on!");
+    let hello = mb.receive_timeout(WAIT).expect("no hello from the closure");
+    println!("closure {} knows itself {}", hello.node, hello.me == c.pid());
+    loop {
+        match mb.receive_event(WAIT).expect("no exit signal") {
+            Event::Exit { from, reason } if from == c.pid() => break println!("closure exit {reason}"),
+            other => println!("spawner: unexpected {other:?}"),
+        }
+    }
     // Unlinked, unmonitored: its end is nobody's business here.
     let p = node::spawn_on(a, (), child_waits).expect("spawn_on");
     println!("plain child alive {}", p.is_alive());
@@ -186,6 +199,8 @@ fn nonode() {
     println!("connect {:?}", node::connect("x@y"));
     println!("send_named {:?}", node::send_named("x@y", "svc", &1u8));
     println!("spawn_on {:?}", node::spawn_on("x@y", (), child_waits).err());
+    let n = 1u8;
+    println!("spawn_on! {:?}", wisp::spawn_on!("x@y", |n| drop(n)).err());
     println!("of self {:?}", node::of(wisp::self_pid()));
 }
 
