@@ -444,6 +444,26 @@ int32_t wisp_node_migrate(const char *node, wisp_fn fn, const void *state, uint3
 int32_t wisp_node_spawn(const char *node, wisp_fn fn, const void *arg, uint32_t len,
                         uint32_t flags, struct wisp_spawned *out);
 
+/* wisp_node_connect and wisp_node_send with NUL-terminated names; WISP_*
+ * codes. */
+int32_t wisp_node_connect_name(const char *node);
+int32_t wisp_node_send_name(const char *node, const char *name, uint64_t tag,
+                            const void *data, uint32_t len);
+
+/* A pid inside a payload. A wisp_pid_t means something only in the
+ * runtime that made it, and a payload may reach another node, where
+ * nobody rewrites it. wisp_pid_pack writes pid into buf in the form that
+ * names the same process wherever it is read: the portable form
+ * (wisp_node_pid_encode) when this runtime is a node, else the pid's 8
+ * bytes, little-endian (no payload leaves a runtime that is no node).
+ * Returns the length, at most WISP_PID_PACK_MAX (nothing is written if it
+ * is more than cap); 0 if no node knows pid. wisp_pid_unpack reads such
+ * bytes (in the same runtime, or on another node): WISP_OK, or WISP_EINVAL
+ * for bytes that are not a packed pid. */
+#define WISP_PID_PACK_MAX 271u
+uint32_t wisp_pid_pack(wisp_pid_t pid, void *buf, uint32_t cap);
+int32_t wisp_pid_unpack(const void *buf, uint32_t len, wisp_pid_t *pid);
+
 /* Spawn fn(arg, len) as a new process; returns its pid or 0 on error. */
 wisp_pid_t wisp_spawn(wisp_fn fn, const void *arg, uint32_t len);
 wisp_pid_t wisp_spawn_link(wisp_fn fn, const void *arg, uint32_t len);

@@ -36,6 +36,9 @@
  * the pids of real nodes where messages cross a node's boundary. References,
  * ports and funs pass through as opaque bytes (wisp_term_get_raw,
  * wisp_term_put_raw).
+ *
+ * Sending a term (wisp_term_send, wisp_term_send_name) is the host's
+ * business, so those two live in sdk/c/wisp.c.
  */
 #ifndef WISP_TERM_H
 #define WISP_TERM_H
@@ -193,6 +196,16 @@ int wisp_term_get_pid(struct wisp_term_dec *d, wisp_pid_t *pid);
 int wisp_term_get_raw(struct wisp_term_dec *d, const uint8_t **term, size_t *len);
 /* Step over the next term, checked as wisp_term_get_raw checks it. */
 int wisp_term_skip(struct wisp_term_dec *d);
+
+/* ---- sending (in sdk/c/wisp.c: these call the host) ---- */
+
+/* Send the term e holds as a WISP_TAG_TERM message: to pid, or to the
+ * process registered as `name` on `node` (NUL-terminated; Erlang's
+ * {Name, Node} ! Term). WISP_EINVAL if e overflowed its buffer or holds
+ * an invalid value (nothing is sent); else what wisp_send and
+ * wisp_node_send return. */
+int32_t wisp_term_send(wisp_pid_t pid, const struct wisp_term_enc *e);
+int32_t wisp_term_send_name(const char *node, const char *name, const struct wisp_term_enc *e);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,10 @@
  *
  * It provides the process entry the host calls in a spawned process
  * (wisp_spawn_entry) and the small helpers declared at the end of
- * include/wisp/guest.h. Everything else is a direct host import.
+ * include/wisp/guest.h (and the two that send terms, declared in
+ * include/wisp/term.h: they read a struct wisp_term_enc's fields and call
+ * no function of term.c, so a guest without term.c links). Everything
+ * else is a direct host import.
  *
  * Static constructors. A spawned process is a fresh instance of the module
  * in which _start never runs, so whatever _start would have initialised
@@ -32,6 +35,7 @@
 #include <string.h>
 
 #include <wisp/guest.h>
+#include <wisp/term.h>
 
 /* The host calls this in a new process: fn is the table index of a
  * wisp_fn (a C function pointer on wasm32 is its table index), arg_len the
@@ -122,4 +126,82 @@ wisp_pid_t wisp_spawn_without_fs(wisp_fn fn, const void *arg, uint32_t len)
 		rc = wisp_spawn_with(h, (uint32_t)(uintptr_t)fn, arg, len, 0, &out);
 	wisp_caps_free(h);
 	return rc == WISP_OK ? out.pid : 0;
+}
+
+int32_t wisp_node_connect_name(const char *node)
+{
+	return wisp_node_connect(node, (uint32_t)strlen(node));
+}
+
+int32_t wisp_node_send_name(const char *node, const char *name, uint64_t tag,
+                            const void *data, uint32_t len)
+{
+	return wisp_node_send(node, (uint32_t)strlen(node), name, (uint32_t)strlen(name), tag,
+	                      data, len);
+}
+
+/* Whether this runtime is a node: fixed for the run. */
+static bool runtime_is_node(void)
+{
+	return wisp_node_name(NULL, 0) != 0;
+}
+
+uint32_t wisp_pid_pack(wisp_pid_t pid, void *buf, uint32_t cap)
+{
+	if (runtime_is_node()) {
+		unsigned char b[WISP_PID_PACK_MAX];
+		uint32_t n = wisp_node_pid_encode(pid, b, sizeof(b));
+		if (n == 0 || n > sizeof(b))
+			return 0;
+		if (n <= cap)
+			memcpy(buf, b, n);
+		return n;
+	}
+	if (pid == 0)
+		return 0;
+	if (cap >= 8) {
+		unsigned char *p = buf;
+		for (int i = 0; i < 8; i++)
+			p[i] = (unsigned char)(pid >> (8 * i));
+	}
+	return 8;
+}
+
+int32_t wisp_pid_unpack(const void *buf, uint32_t len, wisp_pid_t *pid)
+{
+	if (runtime_is_node())
+		return wisp_node_pid_decode(buf, len, pid);
+	if (len != 8)
+		return WISP_EINVAL;
+	const unsigned char *p = buf;
+	wisp_pid_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	if (v == 0)
+		return WISP_EINVAL;
+	*pid = v;
+	return WISP_OK;
+}
+
+/* The term e holds, or NULL if it is not whole (overflow, invalid). */
+static const void *whole_term(const struct wisp_term_enc *e, uint32_t *len)
+{
+	if (e->overflow || e->invalid || (uint64_t)e->len > UINT32_MAX)
+		return NULL;
+	*len = (uint32_t)e->len;
+	return e->buf;
+}
+
+int32_t wisp_term_send(wisp_pid_t pid, const struct wisp_term_enc *e)
+{
+	uint32_t len;
+	const void *t = whole_term(e, &len);
+	return t ? wisp_send(pid, WISP_TAG_TERM, t, len) : WISP_EINVAL;
+}
+
+int32_t wisp_term_send_name(const char *node, const char *name, const struct wisp_term_enc *e)
+{
+	uint32_t len;
+	const void *t = whole_term(e, &len);
+	return t ? wisp_node_send_name(node, name, WISP_TAG_TERM, t, len) : WISP_EINVAL;
 }

@@ -883,7 +883,8 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		return;
 	}
 	if (name == NULL && (m->to & ((1ull << DIST_HANDLE_BITS) - 1)) == 0) {
-		/* To the node's stand-in (a node monitor): bookkeeping only. */
+		/* To the node's stand-in (a node monitor): bookkeeping only. (A
+		 * send by name has no pid: m->to is 0.) */
 		pthread_mutex_unlock(&n->lock);
 		msg_free(m);
 		return;

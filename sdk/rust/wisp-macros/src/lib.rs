@@ -365,3 +365,55 @@ pub fn spawn_link(input: TokenStream) -> TokenStream {
 pub fn spawn_monitor(input: TokenStream) -> TokenStream {
     expand_spawn(input, "spawn_monitor_captured")
 }
+
+fn expand_spawn_on(input: TokenStream, func: &str) -> TokenStream {
+    let s = parse_macro_input!(input as SpawnInput);
+    let Some(node) = &s.caps else {
+        return Error::new(
+            s.closure.span(),
+            "spawn_on! takes the node first: spawn_on!(\"name@host\", |a, b| ...)",
+        )
+        .to_compile_error()
+        .into();
+    };
+    let caps = &s.captures;
+    let checks = caps.iter().map(|c| quote_spanned! {c.span()=> ::wisp::spawn::assert_capture(&#c);});
+    let (mpat, mty) = match &s.mailbox {
+        Some((p, t)) => (quote!(#p), quote!(#t)),
+        None => (quote!(_), quote!(::wisp::Mailbox<()>)),
+    };
+    let body = &s.body;
+    let func = syn::Ident::new(func, Span::call_site());
+    quote! {
+        {
+            #(#checks)*
+            ::wisp::node::#func(
+                ::core::convert::AsRef::<str>::as_ref(&#node),
+                &(#(&#caps,)*),
+                |(#(#caps,)*), #mpat: #mty| { #body },
+            )
+        }
+    }
+    .into()
+}
+
+/// `spawn_on!(node, |a, b, mailbox: Mailbox<M>| body)`: as `spawn!`, on
+/// another node (`wisp::node::spawn_on`; `node` is anything `AsRef<str>`).
+/// Returns `Result<Process<M>, SpawnError>`.
+#[proc_macro]
+pub fn spawn_on(input: TokenStream) -> TokenStream {
+    expand_spawn_on(input, "spawn_on_captured")
+}
+
+/// As `spawn_on!`, linked to the caller.
+#[proc_macro]
+pub fn spawn_link_on(input: TokenStream) -> TokenStream {
+    expand_spawn_on(input, "spawn_link_on_captured")
+}
+
+/// As `spawn_on!`, monitored by the caller
+/// (`Result<(Process<M>, MonitorRef), SpawnError>`).
+#[proc_macro]
+pub fn spawn_monitor_on(input: TokenStream) -> TokenStream {
+    expand_spawn_on(input, "spawn_monitor_on_captured")
+}

@@ -264,6 +264,16 @@ impl Caps {
         let rc = unsafe { sys::caps_deny(self.handle, sys::DENY_CAPS) };
         self.done(rc)
     }
+
+    /// The child may not use other nodes: connect to them, send to names
+    /// there, spawn there ([`node`](crate::node) calls fail with
+    /// `Denied`/[`SpawnError::NodeRefused`](crate::SpawnError::NodeRefused)).
+    /// Sending to a pid of another node that it was given still works, as
+    /// any send does.
+    pub fn deny_nodes(self) -> Result<Caps, CapsError> {
+        let rc = unsafe { sys::caps_deny(self.handle, sys::DENY_NODES) };
+        self.done(rc)
+    }
 }
 
 impl Drop for Caps {

@@ -23,7 +23,8 @@
 //!   each test as its own process (`should_panic`, `ignore`, timeouts).
 //! - [`spawn!`], [`spawn_link!`], [`spawn_monitor!`]: start a closure as a
 //!   process, with copies of the variables it names (serialized into it),
-//!   optionally with a capability set.
+//!   optionally with a capability set; [`spawn_on!`] and its forms, on
+//!   another node.
 //! - [`spawn`](fn@spawn), [`spawn_link`](fn@spawn_link),
 //!   [`spawn_monitor`](fn@spawn_monitor): start `f(arg, mailbox)` as a
 //!   process; `f` is a function or non-capturing closure, `arg` any
@@ -53,6 +54,10 @@
 //! - [`Caps`]: a smaller capability set for a child (no directories, no
 //!   network, memory and CPU limits, ...), [`spawn_with`],
 //!   [`spawn_without_fs`]; narrowing only, as the host enforces.
+//! - [`node`]: distribution: this runtime as a node of an Erlang cluster
+//!   (`wisp run --sname`), [`node::spawn_on`] another node, sends to names
+//!   there, [`node::monitor_node`]; pids travel inside messages and name
+//!   the same process on every node.
 //! - [`term`]: Erlang terms ([`Term`]) in the external term format, for
 //!   messages to and from Erlang code ([`TAG_TERM`]).
 //! - [`test_main!`]: the older harness running each test as its own process.
@@ -74,6 +79,8 @@
 //                             moved-socket checks
 //   mailbox                   Mailbox<M>, Event<M>: typed receives
 //   spawn                     spawning, the spawn protocol, spawn!'s captures
+//   node                      distribution: node names, sends to names
+//                             there, spawn_on, monitor_node
 //   timer, registry           timers and names (typed: Name<T>)
 //   server, supervisor        gen_server and supervisor
 //   test                      #[wisp::test]'s runner and test_main!
@@ -87,6 +94,7 @@ pub mod fs;
 mod mailbox;
 mod message;
 pub mod net;
+pub mod node;
 mod process;
 pub mod registry;
 pub mod server;
@@ -115,7 +123,8 @@ pub use spawn::{
 pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorRef};
 pub use term::{Term, TermError};
 pub use time::FOREVER;
-pub use wisp_macros::{main, spawn, spawn_link, spawn_monitor, test};
+pub use node::{spawn_link_on, spawn_monitor_on, spawn_on};
+pub use wisp_macros::{main, spawn, spawn_link, spawn_link_on, spawn_monitor, spawn_monitor_on, spawn_on, test};
 pub use timer::{send_after, sleep, TimerRef};
 
 /// The tag of typed messages ([`Process::send`]).

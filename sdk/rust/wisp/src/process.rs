@@ -17,11 +17,156 @@ use crate::socket::{Socket, TcpStream};
 use crate::sys;
 use crate::time::timeout_ns;
 
-/// A process id: any process, whatever it accepts. Never 0, never reused
-/// within a run.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A process id: any process, whatever it accepts, on this node or
+/// another. Never 0, never reused within a run.
+///
+/// A pid is serializable, so it travels inside messages and spawn
+/// arguments, and names the same process wherever it is decoded:
+///
+/// - when this runtime is no node (no `wisp run --name`/`--sname`), as its
+///   64-bit value (a `u64` to the codec): nothing it encodes can reach
+///   another runtime, and that is as cheap as an integer;
+/// - when it is a node, always in the portable form, whether the process
+///   is local or not: the pid as Erlang's `NEW_PID_EXT` (node name, ID,
+///   serial, creation; `wisp_node.pid_encode`), bytes to the codec, which
+///   any node turns back into its own name for the process
+///   (`pid_decode`). A 64-bit pid means something only on the node that
+///   made it, and bytes a node encodes may be forwarded anywhere.
+///
+/// Whether a runtime is a node is fixed for its run, so both ends of every
+/// message agree on the form. The zero pid (no process) is empty bytes in
+/// the portable form. A pid no node knows (made up with [`Pid::from_raw`])
+/// does not encode there ([`SendError::Encode`]), and bytes that are not a
+/// pid are a decode error, as any malformed message is.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid(u64);
+
+/// Whether this runtime is a node (`wisp run --name`/`--sname`), which
+/// decides how pids are encoded ([`Pid`]). Fixed for the run.
+pub(crate) fn runtime_is_node() -> bool {
+    node_form().is_some()
+}
+
+/// The most bytes of a portable pid: `NEW_PID_EXT`, the node's name as an
+/// atom (at most 255 bytes, and a header of at most 3), 12 bytes of
+/// numbers. (The C SDK's `WISP_PID_PACK_MAX`.)
+const PORTABLE_PID_MAX: usize = 1 + 3 + 255 + 12;
+
+/// How a node writes its own processes' pids: `NEW_PID_EXT` and the node's
+/// name (`head`), then ID and Serial (the pid's low and high halves, big
+/// endian), then the node's `creation`. Learnt once per process from the
+/// host's encoding of the caller's own pid, so that local pids — most of
+/// the pids a program sends — are encoded and recognised without a host
+/// call; other nodes' pids, and any bytes not exactly of this form (the
+/// same node written otherwise, an older creation), go through the host.
+struct NodeForm {
+    head: Vec<u8>,
+    creation: [u8; 4],
+}
+
+/// This node's form; `None` if the runtime is no node. Both are fixed for
+/// the run (a node's creation is its incarnation's); each process (an
+/// instance of its own) asks the host once.
+fn node_form() -> Option<&'static NodeForm> {
+    static FORM: std::sync::OnceLock<Option<NodeForm>> = std::sync::OnceLock::new();
+    FORM.get_or_init(|| {
+        if unsafe { sys::node_name(std::ptr::null_mut(), 0) } == 0 {
+            return None;
+        }
+        let mut buf = [0u8; PORTABLE_PID_MAX];
+        let n = unsafe { sys::node_pid_encode(sys::self_pid(), buf.as_mut_ptr(), buf.len() as u32) } as usize;
+        Some(match n {
+            14..=PORTABLE_PID_MAX => NodeForm { head: buf[..n - 12].to_vec(), creation: buf[n - 4..n].try_into().unwrap() },
+            _ => NodeForm { head: Vec::new(), creation: [0; 4] }, // (no fast path)
+        })
+    })
+    .as_ref()
+}
+
+impl Serialize for Pid {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(form) = node_form() else {
+            return s.serialize_u64(self.0);
+        };
+        if self.0 == 0 {
+            return s.serialize_bytes(&[]);
+        }
+        let mut buf = [0u8; PORTABLE_PID_MAX];
+        let n = if self.0 >> 63 == 0 && !form.head.is_empty() {
+            let h = form.head.len();
+            buf[..h].copy_from_slice(&form.head);
+            buf[h..h + 4].copy_from_slice(&(self.0 as u32).to_be_bytes());
+            buf[h + 4..h + 8].copy_from_slice(&((self.0 >> 32) as u32).to_be_bytes());
+            buf[h + 8..h + 12].copy_from_slice(&form.creation);
+            h + 12
+        } else {
+            unsafe { sys::node_pid_encode(self.0, buf.as_mut_ptr(), buf.len() as u32) as usize }
+        };
+        if n == 0 || n > buf.len() {
+            return Err(serde::ser::Error::custom(format!("pid {self:?} names no process any node knows")));
+        }
+        s.serialize_bytes(&buf[..n])
+    }
+}
+
+impl<'de> Deserialize<'de> for Pid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Pid, D::Error> {
+        if !runtime_is_node() {
+            return u64::deserialize(d).map(Pid);
+        }
+        d.deserialize_bytes(PortablePid)
+    }
+}
+
+/// Reads a pid in the portable form: bytes (bincode, MessagePack) or a
+/// sequence of bytes (JSON writes bytes as an array of numbers).
+struct PortablePid;
+
+impl PortablePid {
+    fn decode<E: serde::de::Error>(bytes: &[u8]) -> Result<Pid, E> {
+        if bytes.is_empty() {
+            return Ok(Pid(0));
+        }
+        if let Some(form) = node_form().filter(|f| !f.head.is_empty() && bytes.len() == f.head.len() + 12) {
+            let (head, rest) = bytes.split_at(form.head.len());
+            let id = u32::from_be_bytes(rest[..4].try_into().unwrap());
+            let serial = u32::from_be_bytes(rest[4..8].try_into().unwrap());
+            // Serials run 1..=2^31-1 (the host's PROC_GEN_MAX); one it would
+            // refuse goes to the host, which does.
+            if head == form.head && rest[8..] == form.creation && (1..=0x7fff_ffff).contains(&serial) {
+                return Ok(Pid((serial as u64) << 32 | id as u64));
+            }
+        }
+        let mut raw = 0u64;
+        match unsafe { sys::node_pid_decode(bytes.as_ptr(), u32::try_from(bytes.len()).unwrap_or(u32::MAX), &mut raw) } {
+            sys::OK => Ok(Pid(raw)),
+            _ => Err(E::custom(format!("{} bytes that are not a pid (NEW_PID_EXT)", bytes.len()))),
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PortablePid {
+    type Value = Pid;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a pid in the portable form (the bytes of an Erlang NEW_PID_EXT)")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Pid, E> {
+        PortablePid::decode(v)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Pid, A::Error> {
+        let mut bytes = Vec::with_capacity(32);
+        while let Some(b) = seq.next_element::<u8>()? {
+            if bytes.len() == PORTABLE_PID_MAX {
+                return Err(serde::de::Error::custom("too many bytes for a pid"));
+            }
+            bytes.push(b);
+        }
+        PortablePid::decode(&bytes)
+    }
+}
 
 impl Pid {
     /// The pid behind a raw id (as the host reports it).

@@ -49,6 +49,17 @@ pub enum SpawnError {
     Denied,
     /// Building the child's capability set failed ([`spawn_without_fs`](fn@crate::spawn_without_fs)).
     Caps(CapsError),
+    /// [`spawn_on`](crate::node::spawn_on): the node cannot be reached (no
+    /// such node, it is down, or this runtime is no node).
+    Unreachable,
+    /// [`spawn_on`](crate::node::spawn_on): not allowed, by this process's
+    /// capabilities ([`Caps::deny_nodes`](crate::Caps::deny_nodes),
+    /// [`Caps::deny_spawn`](crate::Caps::deny_spawn)) or by the node, which
+    /// accepts remote spawns only when run with `--allow-remote-spawn`.
+    NodeRefused,
+    /// [`spawn_on`](crate::node::spawn_on): the node did not answer in time
+    /// (120 s, which includes shipping and compiling the module there).
+    Timeout,
 }
 
 impl fmt::Display for SpawnError {
@@ -64,6 +75,15 @@ impl fmt::Display for SpawnError {
                  Caps::deny_spawn, a process limit of 0, or wisp run --max-processes 0)",
             ),
             SpawnError::Caps(e) => write!(f, "cannot build the child's capabilities: {e}"),
+            SpawnError::Unreachable => f.write_str(
+                "the node cannot be reached (no such node, it is down, or this runtime is no node: \
+                 wisp run --name/--sname)",
+            ),
+            SpawnError::NodeRefused => f.write_str(
+                "not allowed: this process may not spawn or use other nodes (its capabilities), or \
+                 the node does not accept remote spawns (wisp run --allow-remote-spawn)",
+            ),
+            SpawnError::Timeout => f.write_str("the node did not answer the spawn in time"),
         }
     }
 }
@@ -75,7 +95,11 @@ impl From<SpawnError> for std::io::Error {
     fn from(e: SpawnError) -> std::io::Error {
         use std::io::ErrorKind;
         let kind = match &e {
-            SpawnError::Denied | SpawnError::Caps(CapsError::Denied) => ErrorKind::PermissionDenied,
+            SpawnError::Denied | SpawnError::Caps(CapsError::Denied) | SpawnError::NodeRefused => {
+                ErrorKind::PermissionDenied
+            }
+            SpawnError::Unreachable => ErrorKind::NotConnected,
+            SpawnError::Timeout => ErrorKind::TimedOut,
             SpawnError::NoMemory => ErrorKind::OutOfMemory,
             SpawnError::Encode(_) => ErrorKind::InvalidInput,
             _ => ErrorKind::Other,
@@ -360,7 +384,7 @@ captures_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
 /// The spawn entry and argument that start `f(captures, mailbox)`: the
 /// captures are encoded from references and decoded as values, which
 /// encode alike (serde serializes `&T` as `T`).
-fn captured_parts<C: Captures, M>(captures: &C, f: fn(C::Owned, Mailbox<M>)) -> Result<(u32, Vec<u8>), SpawnError> {
+pub(crate) fn captured_parts<C: Captures, M>(captures: &C, f: fn(C::Owned, Mailbox<M>)) -> Result<(u32, Vec<u8>), SpawnError> {
     let payload = spawn_payload(f as usize, captures)?;
     let entry: fn(&[u8]) = trampoline::<C::Owned, M>;
     Ok((entry as usize as u32, payload))

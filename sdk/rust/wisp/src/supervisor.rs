@@ -33,7 +33,8 @@ use crate::mailbox::Mailbox;
 use crate::message::{receive_raw, Envelope};
 use crate::process::{call_tagged, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid};
 use crate::server::{ack, exit_with, wait_ack, Server, StartError};
-use crate::spawn::{spawn_flags, spawn_parts, spawn_raw};
+use crate::node::spawn_raw_on;
+use crate::spawn::{spawn_flags, spawn_parts, spawn_raw, SpawnError};
 use crate::{codec, sys};
 
 /// The exit-signal code with which a supervisor stops a child.
@@ -69,6 +70,9 @@ enum Start {
     Spawn { entry: u32, payload: Vec<u8> },
     /// starter(payload): a `fn(&[u8]) -> Result<Pid, StartError>`.
     Call { starter: u32, payload: Vec<u8> },
+    /// spawn_link_on(node, entry, payload) on the first of `nodes` that
+    /// starts it: a plain process on another node.
+    Remote { nodes: Vec<String>, entry: u32, payload: Vec<u8> },
 }
 
 /// How to start, restart and stop one child.
@@ -108,6 +112,32 @@ impl ChildSpec {
     {
         let (entry, payload) = spawn_parts(&arg, f).expect("wisp: cannot encode a child's argument");
         ChildSpec::new(id, Start::Spawn { entry, payload })
+    }
+
+    /// A plain process `f(arg, mailbox)` on another node, started with
+    /// [`spawn_link_on`](crate::node::spawn_link_on) on the first of
+    /// `nodes` that starts it (tried in order at every start and restart):
+    /// the supervisor runs here, its child there. A child whose node is
+    /// lost ends with [`ExitReason::NoConnection`] and is restarted like
+    /// any other, on the next node that answers; a start fails only when
+    /// none does. The nodes must run with `--allow-remote-spawn`.
+    /// Permanent, 5 s to shut down.
+    ///
+    /// ```no_run
+    /// use wisp::{ChildSpec, Strategy, Supervisor};
+    /// fn worker(n: u32, mb: wisp::Mailbox<u32>) { /* ... */ }
+    /// let sup = Supervisor::new(Strategy::OneForOne)
+    ///     .child(ChildSpec::worker_on("w1", &["pool@host", "spare@host"], worker, 1))
+    ///     .start_link()
+    ///     .unwrap();
+    /// ```
+    pub fn worker_on<A, M>(id: &str, nodes: &[&str], f: fn(A, Mailbox<M>), arg: A) -> ChildSpec
+    where
+        A: Serialize + DeserializeOwned,
+    {
+        let (entry, payload) = spawn_parts(&arg, f).expect("wisp: cannot encode a child's argument");
+        let nodes = nodes.iter().map(|n| n.to_string()).collect();
+        ChildSpec::new(id, Start::Remote { nodes, entry, payload })
     }
 
     /// A [`Server`] started with [`Server::start_link`]`(arg)`.
@@ -150,6 +180,16 @@ impl Spec {
             Start::Spawn { entry, payload } => spawn_raw(*entry, payload, sys::SPAWN_LINK)
                 .map(|s| Pid::from_raw(s.pid))
                 .map_err(StartError::Spawn),
+            Start::Remote { nodes, entry, payload } => {
+                let mut last = SpawnError::Unreachable;
+                for node in nodes {
+                    match spawn_raw_on(node, *entry, payload, sys::SPAWN_LINK) {
+                        Ok(s) => return Ok(Pid::from_raw(s.pid)),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(StartError::Spawn(last))
+            }
             Start::Call { starter, payload } => {
                 // SAFETY: `starter` was made by starter_of from a function of
                 // this type: a Spec is made only by ChildSpec's constructors
