@@ -11,8 +11,11 @@
 //! in the child by `fnptr::fn_at`, whose contract they keep:
 //! only this module writes spawn arguments (nothing else can reach a
 //! process's spawn argument but `sys::spawn`, which is `unsafe` for that
-//! reason), each trampoline is instantiated with the same types as the
-//! function whose index travels with it.
+//! reason; `node::spawn_on` sends another node what `spawn_parts` and
+//! `captured_parts` made), each trampoline is instantiated with the same
+//! types as the function whose index travels with it. A node that accepts
+//! remote spawns (`--allow-remote-spawn`) runs what its peers send it, so
+//! it trusts everyone with its cookie this far, as an Erlang node does.
 //!
 //! Rust's linker wraps the export in a `command_export` function that runs
 //! the module's static constructors first and its destructors (stdout flush)
