@@ -42,9 +42,22 @@ use crate::time::timeout_ns;
 pub struct Pid(u64);
 
 /// Whether this runtime is a node (`wisp run --name`/`--sname`), which
-/// decides how pids are encoded ([`Pid`]). Fixed for the run.
+/// decides how pids are encoded ([`Pid`]). Fixed for the run; each process
+/// (an instance of its own) asks the host once. (A flag of its own, not
+/// `node_form`, so that a runtime that is no node pays one load per pid.)
+#[inline]
 pub(crate) fn runtime_is_node() -> bool {
-    node_form().is_some()
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0 not asked, 1 no node, 2 a node
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let node = unsafe { sys::node_name(std::ptr::null_mut(), 0) } != 0;
+            KNOWN.store(if node { 2 } else { 1 }, Ordering::Relaxed);
+            node
+        }
+    }
 }
 
 /// The most bytes of a portable pid: `NEW_PID_EXT`, the node's name as an
@@ -68,23 +81,33 @@ struct NodeForm {
 /// the run (a node's creation is its incarnation's); each process (an
 /// instance of its own) asks the host once.
 fn node_form() -> Option<&'static NodeForm> {
-    static FORM: std::sync::OnceLock<Option<NodeForm>> = std::sync::OnceLock::new();
-    FORM.get_or_init(|| {
-        if unsafe { sys::node_name(std::ptr::null_mut(), 0) } == 0 {
-            return None;
-        }
+    static FORM: std::sync::OnceLock<NodeForm> = std::sync::OnceLock::new();
+    if !runtime_is_node() {
+        return None;
+    }
+    Some(FORM.get_or_init(|| {
         let mut buf = [0u8; PORTABLE_PID_MAX];
         let n = unsafe { sys::node_pid_encode(sys::self_pid(), buf.as_mut_ptr(), buf.len() as u32) } as usize;
-        Some(match n {
+        match n {
             14..=PORTABLE_PID_MAX => NodeForm { head: buf[..n - 12].to_vec(), creation: buf[n - 4..n].try_into().unwrap() },
             _ => NodeForm { head: Vec::new(), creation: [0; 4] }, // (no fast path)
-        })
-    })
-    .as_ref()
+        }
+    }))
 }
 
 impl Serialize for Pid {
+    #[inline]
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if !runtime_is_node() {
+            return s.serialize_u64(self.0);
+        }
+        self.serialize_portable(s)
+    }
+}
+
+impl Pid {
+    /// The portable form ([`Pid`]'s docs); on a node only.
+    fn serialize_portable<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let Some(form) = node_form() else {
             return s.serialize_u64(self.0);
         };
@@ -110,6 +133,7 @@ impl Serialize for Pid {
 }
 
 impl<'de> Deserialize<'de> for Pid {
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Pid, D::Error> {
         if !runtime_is_node() {
             return u64::deserialize(d).map(Pid);
