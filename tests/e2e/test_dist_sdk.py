@@ -184,14 +184,21 @@ def test_local_programs_behave_alike_in_either_form(cluster, guest, wisp, as_nod
     assert (code, lines) == (0, expected)
 
 
-def test_the_crates_own_tests_pass_on_a_node(cluster, build_dir):
+def test_the_crates_own_tests_pass_on_a_node(cluster, build_dir, tmp_path):
     """Every process, server, macro and codec test of the crate, with the
     runtime a node: each pid in their messages, spawn arguments, replies
     and supervisor protocols travels in the portable form."""
     env = dict(cluster.env, CARGO_TARGET_DIR=str(build_dir / "rust-sdk-target"))
-    env["CARGO_TARGET_WASM32_WASIP1_RUNNER"] = (
-        f"{WISP} run --sname crate --cookie {COOKIE} --allow-listen 127.0.0.1:* "
-        f"--allow-connect 127.0.0.1:* --allow-udp --allow-dns")
+    # A node name per test binary ($$): one run's name may still be
+    # registered with EPMD for a moment after it ends.
+    runner = tmp_path / "run-as-node"
+    runs = tmp_path / "runs"
+    runner.write_text(f'#!/bin/sh\necho "crate$$" >> {runs}\n'
+                      f'exec {WISP} run --sname "crate$$" --cookie {COOKIE} '
+                      '--allow-listen "127.0.0.1:*" --allow-connect "127.0.0.1:*" --allow-udp '
+                      '--allow-dns "$@"\n')
+    runner.chmod(0o755)
+    env["CARGO_TARGET_WASM32_WASIP1_RUNNER"] = str(runner)
     r = subprocess.run([str(CARGO_WASM), "test", "--release", "-p", "wisp", "--all-features",
                         "--test", "processes", "--test", "servers", "--test", "macros",
                         "--test", "codecs", "--test", "net"],
@@ -200,6 +207,7 @@ def test_the_crates_own_tests_pass_on_a_node(cluster, build_dir):
     for name, n in (("processes", 20), ("servers", 16), ("macros", 6), ("codecs", 3), ("net", 12)):
         assert f"Running tests/{name}.rs" in r.stderr, r.stderr
         assert f"test result: ok. {n} passed; 0 failed" in r.stdout, (name, r.stdout)
+    assert len(runs.read_text().split()) == 5       # each binary ran as a node
 
 
 # ---- remote spawn: links, monitors, reasons ----
