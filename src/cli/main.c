@@ -35,6 +35,7 @@
 #include "../proc/proc.h"
 #include "new.h"
 #include "node.h"
+#include "opts.h"
 #include "common/sha256.h"
 
 #define EXIT_TRAP 134
@@ -164,23 +165,6 @@ static int parse_tier(const char *s, enum tier *t, bool *given)
 		return -1;
 	*given = true;
 	return 0;
-}
-
-/* Take an option's value: "--opt=value" or "--opt value". */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (*i + 1 >= argc)
-		return NULL;
-	return argv[++*i];
-}
-
-static bool opt_is(const char *arg, const char *name)
-{
-	size_t n = strlen(name);
-	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
 }
 
 struct run_opts {

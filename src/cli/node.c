@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "opts.h"
 
 static int bad(const char *fmt, const char *what)
 {
@@ -27,51 +28,35 @@ static int bad(const char *fmt, const char *what)
 	return 2;
 }
 
-static const char *value(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (*i + 1 >= argc)
-		return NULL;
-	return argv[++*i];
-}
-
-static bool is(const char *arg, const char *name)
-{
-	size_t n = strlen(name);
-	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
 int node_parse_opt(int argc, char **argv, int *i, struct node_opts *o)
 {
 	const char *a = argv[*i], *v;
-	if (is(a, "--name") || is(a, "--sname")) {
-		bool l = is(a, "--name");
-		if ((v = value(argc, argv, i, l ? "--name" : "--sname")) == NULL || *v == '\0')
+	if (opt_is(a, "--name") || opt_is(a, "--sname")) {
+		bool l = opt_is(a, "--name");
+		if ((v = opt_value(argc, argv, i, l ? "--name" : "--sname")) == NULL || *v == '\0')
 			return bad("%s needs a node name (NAME or NAME@HOST)", l ? "--name" : "--sname");
 		if (o->name != NULL)
 			return bad("%s", "give one of --name and --sname, once");
 		o->name = v;
 		o->longnames = l;
-	} else if (is(a, "--cookie")) {
-		if ((v = value(argc, argv, i, "--cookie")) == NULL || *v == '\0')
+	} else if (opt_is(a, "--cookie")) {
+		if ((v = opt_value(argc, argv, i, "--cookie")) == NULL || *v == '\0')
 			return bad("%s", "--cookie needs a value");
 		o->cookie = v;
-	} else if (is(a, "--connect")) {
-		if ((v = value(argc, argv, i, "--connect")) == NULL || strchr(v, '@') == NULL)
+	} else if (opt_is(a, "--connect")) {
+		if ((v = opt_value(argc, argv, i, "--connect")) == NULL || strchr(v, '@') == NULL)
 			return bad("%s", "--connect needs a node name NAME@HOST (or NAME@HOST:PORT)");
 		if (o->nconnect == NODE_MAX_CONNECT)
 			return bad("%s", "too many --connect options");
 		o->connect[o->nconnect++] = v;
-	} else if (is(a, "--dist-port")) {
-		if ((v = value(argc, argv, i, "--dist-port")) == NULL)
+	} else if (opt_is(a, "--dist-port")) {
+		if ((v = opt_value(argc, argv, i, "--dist-port")) == NULL)
 			return bad("%s", "--dist-port needs a port or a range (9100 or 9100-9110)");
 		o->ports = v;
 	} else if (strcmp(a, "--allow-remote-spawn") == 0) {
 		o->allow_remote_spawn = true;
-	} else if (is(a, "--net-ticktime")) {
-		if ((v = value(argc, argv, i, "--net-ticktime")) == NULL)
+	} else if (opt_is(a, "--net-ticktime")) {
+		if ((v = opt_value(argc, argv, i, "--net-ticktime")) == NULL)
 			return bad("%s", "--net-ticktime needs a number of seconds");
 		o->ticktime = v;
 	} else {

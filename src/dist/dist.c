@@ -26,8 +26,8 @@
  *
  * Messages. A wisp message (tag, bytes, request ref) is the term
  * {Tag, Binary} (or {Tag, Binary, Ref} for a request); a payload tagged
- * DIST_TAG_TERM is a whole term of the guest's making. What arrives that
- * is not {Integer, Binary} comes to the guest tagged DIST_TAG_TERM, with
+ * WISP_TAG_TERM is a whole term of the guest's making. What arrives that
+ * is not {Integer, Binary} comes to the guest tagged WISP_TAG_TERM, with
  * pids in it rewritten to the guest's form: NEW_PID with the empty atom
  * as node, ID and Serial the low and high halves of the 64-bit pid
  * (docs/abi.md). Exit reasons map to atoms and tuples (reason_put/get).
@@ -627,7 +627,7 @@ static bool frame_end(struct etf_buf *b)
 static bool put_payload(struct dist *d, struct etf_buf *b, const struct msg *m)
 {
 	etf_u8(b, ETF_VERSION);
-	if (m->tag == DIST_TAG_TERM) {
+	if (m->tag == WISP_TAG_TERM) {
 		struct etf_dec t = { m->data, m->data + m->len };
 		if (m->len < 1 || m->data[0] != ETF_VERSION)
 			return false;
@@ -917,7 +917,7 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		if (n->state == NODE_UP)
 			conn_write(n->conn, b.p, b.len);
 		pthread_mutex_unlock(&n->lock);
-	} else if (m->kind == MSG_DATA && m->tag == DIST_TAG_TERM) {
+	} else if (m->kind == MSG_DATA && m->tag == WISP_TAG_TERM) {
 		fprintf(stderr, "wisp: dist: dropped a message to %.*s: its payload is not one Erlang "
 		        "term in the guest's form (docs/abi.md)\n", (int)n->nlen, n->name);
 	}
@@ -1192,7 +1192,7 @@ static struct msg *msg_of_term(struct dist *d, struct etf_dec *dd, uint64_t to, 
 	uint64_t tag, ref = 0;
 	const unsigned char *data;
 	if (etf_tuple_hdr(&t, &arity) == 0 && (arity == 2 || arity == 3) &&
-	    etf_get_uint(&t, &tag) == 0 && tag != DIST_TAG_TERM &&
+	    etf_get_uint(&t, &tag) == 0 && tag != WISP_TAG_TERM &&
 	    etf_get_binary(&t, &data, &len) == 0 &&
 	    (arity == 2 || (etf_get_uint(&t, &ref) == 0 && proc_pid_is_remote(ref))) &&
 	    t.p == t.end) {
@@ -1212,7 +1212,7 @@ static struct msg *msg_of_term(struct dist *d, struct etf_dec *dd, uint64_t to, 
 	}
 	struct msg *m = NULL;
 	if (b.len <= rt_max_message(d->rt))
-		m = msg_new(MSG_DATA, to, from, DIST_TAG_TERM, 0, b.p, (uint32_t)b.len);
+		m = msg_new(MSG_DATA, to, from, WISP_TAG_TERM, 0, b.p, (uint32_t)b.len);
 	else
 		oversize(d, b.len);
 	etf_buf_free(&b);
@@ -1278,7 +1278,7 @@ static void monitor_in(struct dist *d, struct node *n, uint64_t from, struct etf
 	} else if (get_pid(d, target, &to) != 0 || proc_pid_is_remote(to)) {
 		return;
 	}
-	uint64_t ref = rt_ref(d->rt);
+	uint64_t ref = rt_new_ref(d->rt);
 	if (d->trace)
 		fprintf(stderr, "monitor_in from %llx to %llx ref %llx node %u\n",
 		        (unsigned long long)from, (unsigned long long)to, (unsigned long long)ref, n->index);
@@ -1474,7 +1474,7 @@ static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *
 			return;
 		}
 	}
-	uint64_t ref = (r->flags & WISP_SPAWN_MONITOR) ? rt_ref(d->rt) : 0;
+	uint64_t ref = (r->flags & WISP_SPAWN_MONITOR) ? rt_new_ref(d->rt) : 0;
 	int err = 0;
 	struct proc *p = rt_spawn_unstarted(d->rt, mod, r->fn, r->arg, r->len,
 	                                    (r->flags & WISP_SPAWN_LINK) ? r->from : 0,
@@ -2297,7 +2297,7 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
 {
 	if (namelen == 0 || namelen > 255)
 		return -EINVAL;
-	if (tag == DIST_TAG_TERM) {
+	if (tag == WISP_TAG_TERM) {
 		struct etf_dec t = { data, (const unsigned char *)data + len };
 		if (len < 1 || ((const unsigned char *)data)[0] != ETF_VERSION)
 			return -EINVAL;

@@ -20,11 +20,8 @@
 #include "proc/proc.h"
 #include "wisp/term.h"
 
-/* The message tag of a payload that is one Erlang term (version byte 131
- * first): what a process of another language sends that is not
- * {Tag, Binary}, and what a guest sends to have its payload go as the term
- * itself (docs/abi.md, "Erlang terms in messages"). */
-#define DIST_TAG_TERM WISP_TAG_TERM
+/* (WISP_TAG_TERM, from wisp/term.h, tags a payload that is one Erlang
+ * term: docs/abi.md, "Erlang terms in messages".) */
 
 struct dist_config {
 	const char *name;          /* "alive@host", or "alive" (host added) */
@@ -58,7 +55,7 @@ const char *dist_node_name(const struct dist *d);
 
 /* ---- for the host layer (guest calls) ---- */
 
-/* Send {tag, data} (or the term in data, for DIST_TAG_TERM) to the process
+/* Send {tag, data} (or the term in data, for WISP_TAG_TERM) to the process
  * registered as `name` on `node` (from `from`, a local pid). A node that
  * cannot be reached drops it, as Erlang does. -EINVAL for a bad node name
  * or a payload that is not one term. */

@@ -47,6 +47,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "common/lifo.h"
 #include "engine_impl.h"
 
 #define PAGE_SIZE_WASM 65536u
@@ -476,9 +477,7 @@ static size_t trim_class(struct engine_mem_pool *p, struct mem_class *c, uint32_
 		pthread_mutex_unlock(&p->lock);
 		return 0;
 	}
-	memcpy(out, c->clean + lo, k * sizeof(*out));
-	memmove(c->clean + lo, c->clean + hi, (c->nclean - hi) * sizeof(*out));
-	c->nclean -= k;
+	lifo_take(c->clean, &c->nclean, lo, hi, out);
 	c->low_water -= k;
 	size_t stale = take_stale_dirty(c, out + k, cap - k, false);
 	k += stale;
@@ -490,15 +489,11 @@ static size_t trim_class(struct engine_mem_pool *p, struct mem_class *c, uint32_
 	pthread_mutex_lock(&p->lock);
 	/* Back at the bottom, above what was cold already (it may have
 	 * shrunk meanwhile: these are cold too). */
-	size_t at = c->ncold < c->nclean ? c->ncold : c->nclean;
-	memmove(c->clean + at + k, c->clean + at, (c->nclean - at) * sizeof(*out));
 	for (size_t i = 0; i < k; i++) {
-		c->clean[at + i] = out[i];
 		struct slab *s = slab_of(out[i]);
 		set_bit(s->imaged, slot_index(s, out[i]), false);
 	}
-	c->nclean += k;
-	c->ncold = at + k;
+	lifo_put_cold(c->clean, &c->nclean, &c->ncold, out, k);
 	c->low_water += k;
 	pthread_mutex_unlock(&p->lock);
 	free(out);

@@ -31,11 +31,6 @@ uint64_t rt_new_ref(struct rt *rt)
 	return (atomic_fetch_add(&rt->next_ref, 1) + 1) | (1ull << 63);
 }
 
-uint64_t rt_ref(struct rt *rt)
-{
-	return rt_new_ref(rt);
-}
-
 uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len)
 {
 	uint64_t pid = 0;

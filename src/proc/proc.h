@@ -379,7 +379,7 @@ bool rt_deliver(struct rt *rt, uint64_t pid, struct msg *m);
  * dead process does (NOPROC), and free it. */
 void rt_refuse(struct rt *rt, struct msg *m);
 /* A fresh reference (bit 63 set). */
-uint64_t rt_ref(struct rt *rt);
+uint64_t rt_new_ref(struct rt *rt);
 /* The pid registered under name, or 0. */
 uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len);
 /* The most a message may hold. */

@@ -113,7 +113,6 @@ struct rt {
 	struct reason main_reason;
 };
 
-uint64_t rt_new_ref(struct rt *rt);
 /* The module table: made with the main module, freed with the runtime
  * (modules.c). */
 int rt_modules_init(struct rt *rt);

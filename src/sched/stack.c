@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/lifo.h"
 #include "stack.h"
 
 #define SLAB_BYTES (64u << 20)   /* 64 MiB of address space per slab */
@@ -136,19 +137,12 @@ size_t stack_pool_trim(struct stack_pool *p)
 		pthread_mutex_unlock(&p->lock);
 		return 0;
 	}
-	/* Out of the list while their pages go (no one may take them then). */
-	memcpy(out, p->free + lo, k * sizeof(*out));
-	memmove(p->free + lo, p->free + hi, (p->nfree - hi) * sizeof(*out));
-	p->nfree -= k;
+	lifo_take(p->free, &p->nfree, lo, hi, out);
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < k; i++)
 		madvise(out[i], p->stack_size, MADV_DONTNEED);
 	pthread_mutex_lock(&p->lock);
-	size_t at = p->ncold < p->nfree ? p->ncold : p->nfree;
-	memmove(p->free + at + k, p->free + at, (p->nfree - at) * sizeof(*out));
-	memcpy(p->free + at, out, k * sizeof(*out));
-	p->nfree += k;
-	p->ncold = at + k;
+	lifo_put_cold(p->free, &p->nfree, &p->ncold, out, k);
 	p->low_water = p->nfree;
 	pthread_mutex_unlock(&p->lock);
 	free(out);
