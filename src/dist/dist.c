@@ -318,6 +318,21 @@ static bool pid_from_guest(void *ctx, const struct etf_pid *g, struct etf_buf *b
 
 /* ---- refs ---- */
 
+/* A reference from the wire. Its node is kept with monitors (xlink's
+ * ename), so a node name longer than any node's (DIST_NAME_MAX) makes it
+ * malformed: an atom may hold 255 characters of up to 4 bytes. */
+static int get_ref(struct etf_dec *dd, struct etf_ref *r)
+{
+	struct etf_dec save = *dd;
+	if (etf_get_ref(dd, r) != 0)
+		return -1;
+	if (r->nlen > DIST_NAME_MAX) {
+		*dd = save;
+		return -1;
+	}
+	return 0;
+}
+
 static void put_local_ref(struct dist *d, struct etf_buf *b, uint64_t ref)
 {
 	struct etf_ref r = { d->name, d->nlen, d->creation, 2, { (uint32_t)ref, (uint32_t)(ref >> 32) } };
@@ -1754,13 +1769,13 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 		if (get_pid(d, dd, &from) != 0)
 			return -1;
 		struct etf_dec target = *dd;
-		if (etf_skip(dd) != 0 || etf_get_ref(dd, &eref) != 0)
+		if (etf_skip(dd) != 0 || get_ref(dd, &eref) != 0)
 			return -1;
 		monitor_in(d, n, from, &target, &eref);
 		return 0;
 	}
 	case OP_DEMONITOR_P:
-		if (get_pid(d, dd, &from) != 0 || etf_skip(dd) != 0 || etf_get_ref(dd, &eref) != 0)
+		if (get_pid(d, dd, &from) != 0 || etf_skip(dd) != 0 || get_ref(dd, &eref) != 0)
 			return -1;
 		demonitor_in(d, n, from, &eref);
 		return 0;
@@ -1769,7 +1784,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 		/* {_, FromProc, ToPid, Ref[, Reason]}: the DOWN of our monitor. */
 		uint64_t ref;
 		struct reason r;
-		if (etf_skip(dd) != 0 || get_pid(d, dd, &to) != 0 || etf_get_ref(dd, &eref) != 0 ||
+		if (etf_skip(dd) != 0 || get_pid(d, dd, &to) != 0 || get_ref(dd, &eref) != 0 ||
 		    (op == OP_PAYLOAD_MONITOR_P_EXIT && payload_start(dd) != 0) ||
 		    reason_get(dd, &r) != 0)
 			return -1;

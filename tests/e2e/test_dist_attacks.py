@@ -1,0 +1,140 @@
+"""Distribution under attack (issue 13): a hostile peer after the
+handshake (it knows the cookie: trusted as Erlang trusts one, but it must
+never crash or hang the node or make it take unbounded memory), a hostile
+peer before it (no cookie: it must change nothing), and a hostile guest.
+
+Each test names the attack and asserts what the node does: the
+connection that misbehaved closes (or the request is refused), and the
+node goes on answering an honest peer (`_alive`). The peer is hand-made
+(`Peer`), so it can send what no honest node sends.
+"""
+import hashlib
+import socket
+import struct
+import time
+
+import pytest
+
+from test_dist import (COOKIE, Cluster, _atom, _bin, _dist_port, _exact, _handshake, _int,
+                       _pid, _tuple, node)
+
+
+@pytest.fixture
+def cluster(tmp_path, shared_cache, build_proc):
+    c = Cluster(tmp_path, shared_cache, build_proc)
+    yield c
+    c.close()
+
+
+def _frame(ctl, msg=None):
+    body = b"p\x83" + ctl + (b"\x83" + msg if msg is not None else b"")
+    return struct.pack(">I", len(body)) + body
+
+
+def _ref(node_name, words, creation=77):
+    return b"Z" + struct.pack(">H", len(words)) + _atom(node_name) + \
+        struct.pack(">I", creation) + b"".join(struct.pack(">I", w) for w in words)
+
+
+class Peer:
+    """A node named `name` connected to port (the handshake done)."""
+
+    def __init__(self, port, name, cookie=COOKIE):
+        self.name = name
+        self.s = _handshake(port, name, cookie)
+        self.buf = b""
+
+    def pid(self, ident=1, serial=1):
+        return _pid(self.name, ident, serial, 77)
+
+    def send(self, ctl, msg=None):
+        self.s.sendall(_frame(ctl, msg))
+
+    def reg_send(self, name, msg, ident=1):
+        self.send(_tuple(_int(6), self.pid(ident), _atom(""), _atom(name)), msg)
+
+    def frames(self, timeout=20):
+        """Frames (ticks skipped) until the socket closes or times out."""
+        self.s.settimeout(timeout)
+        while True:
+            while len(self.buf) >= 4:
+                n = struct.unpack(">I", self.buf[:4])[0]
+                if len(self.buf) < 4 + n:
+                    break
+                body, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
+                if n:
+                    yield body
+            try:
+                chunk = self.s.recv(1 << 20)
+            except (socket.timeout, ConnectionError):
+                return
+            if not chunk:
+                return
+            self.buf += chunk
+
+    def wait_for(self, needle, timeout=20):
+        for f in self.frames(timeout):
+            if needle in f:
+                return f
+        return None
+
+    def closed(self, timeout=20):
+        """Whether the node closes this connection (within timeout)."""
+        self.s.settimeout(timeout)
+        try:
+            while self.s.recv(65536):
+                pass
+            return True
+        except ConnectionError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.s.close()
+
+
+def _alive(cluster, w, tag=b"still-here"):
+    """An honest peer's message to echo on node w is answered."""
+    alive = w.alive
+    if w.proc.poll() is not None:
+        raise AssertionError(f"{alive} ended ({w.proc.returncode}): {w.stop()[-3000:]}")
+    p = Peer(_dist_port(cluster, alive), node(f"honest{time.monotonic_ns() % 100000}"))
+    p.reg_send("echo", _tuple(_int(5), _bin(tag)))
+    got = p.wait_for(tag)
+    p.close()
+    return got is not None
+
+
+def _serve(cluster, name, *extra):
+    w = cluster.wisp(name, "serve", extra=extra)
+    w.wait_line(r"^ready")
+    w.alive = name
+    return w, _dist_port(cluster, name)
+
+
+def _big_atom(text):
+    b = text.encode()
+    return b"v" + struct.pack(">H", len(b)) + b
+
+
+def _list(items, tail=b"j"):
+    return b"l" + struct.pack(">I", len(items)) + b"".join(items) + tail
+
+
+# ---- a peer that knows the cookie ----
+
+def test_a_monitor_whose_ref_names_a_900_byte_node_is_refused(cluster):
+    """The monitor kept the ref's node name in a 256-byte field: a
+    900-byte atom (an atom may hold 255 four-byte characters) wrote past
+    it, and 40 of them past the array: heap corruption."""
+    w, port = _serve(cluster, "wa1")
+    p = Peer(port, node("evil"))
+    long_ref = b"Z\x00\x03" + _big_atom("x" * 900 + "@h") + struct.pack(">IIII", 77, 1, 2, 3)
+    try:
+        for _ in range(40):
+            p.send(_tuple(_int(19), p.pid(), _atom("echo"), long_ref))
+    except ConnectionError:
+        pass                              # closed at the first one
+    assert p.closed()
+    assert _alive(cluster, w)
