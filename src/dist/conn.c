@@ -217,7 +217,14 @@ static void *dial_main(void *arg)
 }
 
 /* What to answer a node that connects to us, by the state of our side
- * (ctx: the handshake, which learns the node it answered "ok" for). */
+ * (ctx: the handshake, which learns the entry it answered "ok" for). The
+ * peer is not authenticated yet (its digest comes later), so nothing is
+ * made for it and no state changes: a peer without the cookie can
+ * neither fill the node table with names nor hold a node's messages by
+ * posing as it. An existing entry only notes that an attempt is under
+ * way (accepting), so that our own attempt failing meanwhile does not
+ * drop what is held for the node while this one may still win; a failed
+ * handshake then clears it, at most SETUP_MS later. */
 static const char *accept_status(void *ctx, const struct dist_id *peer)
 {
 	struct hs *h = ctx;
@@ -225,9 +232,10 @@ static const char *accept_status(void *ctx, const struct dist_id *peer)
 	size_t nlen = strnlen(peer->name, sizeof(peer->name));
 	if (nlen == d->nlen && memcmp(peer->name, d->name, nlen) == 0)
 		return "not_allowed";
-	struct node *n = dist_node_by_name(d, peer->name, nlen, peer->creation);
+	bool other_up;
+	struct node *n = dist_node_peek(d, peer->name, nlen, peer->creation, &other_up);
 	if (n == NULL)
-		return "nok";
+		return other_up ? "nok" : "ok";
 	const char *answer = "ok";
 	pthread_mutex_lock(&n->lock);
 	if (n->state == NODE_UP || n->state == NODE_GONE || n->conn != NULL || n->accepting) {
@@ -240,12 +248,21 @@ static const char *accept_status(void *ctx, const struct dist_id *peer)
 	} else {
 		if (n->state == NODE_CONNECTING && n->dialing)
 			answer = "ok_simultaneous";
-		n->state = NODE_CONNECTING;   /* sends are held until it is up */
 		n->accepting = true;
 		h->n = n;
 	}
 	pthread_mutex_unlock(&n->lock);
 	return answer;
+}
+
+/* The node an authenticated peer is: the one it was answered for, or its
+ * entry, made now. */
+static struct node *accepted_node(struct hs *h, const struct dist_id *peer)
+{
+	if (h->n != NULL)
+		return h->n;
+	return dist_node_by_name(h->d, peer->name, strnlen(peer->name, sizeof(peer->name)),
+	                         peer->creation);
 }
 
 static void *accept_main(void *arg)
@@ -262,10 +279,14 @@ static void *accept_main(void *arg)
 		                           err, sizeof(err));
 		hs_end(d, fd);
 	}
-	if (rc == 0 && h->n != NULL && dist_conn_up(d, h->n, fd, &peer))
+	struct node *n = rc == 0 ? accepted_node(h, &peer) : NULL;
+	if (n != NULL && dist_conn_up(d, n, fd, &peer))
 		fd = -1;
 	else if (h->n != NULL)
 		dist_setup_failed(d, h->n, false, rc == 0 ? "refused" : err);
+	if (rc == 0 && n == NULL)
+		fprintf(stderr, "wisp: dist: refused a connection from %s: the node table is full\n",
+		        peer.name);
 	if (rc != 0 && rc != -ECANCELED && !atomic_load(&d->stopping))
 		fprintf(stderr, "wisp: dist: refused a connection: %s\n", err);
 	if (fd >= 0)

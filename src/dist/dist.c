@@ -136,22 +136,34 @@ static struct node *node_current(struct dist *d, const char *name, size_t nlen)
 	return n;
 }
 
-struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+/* The entry for incarnation (name, creation) (d->lock held): that one, or
+ * the one made for sends by name that has not learned its creation yet
+ * (*unknown), or NULL; *other_up if another incarnation is connected. */
+static struct node *find_locked(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                                struct node **unknown, bool *other_up)
 {
-	pthread_mutex_lock(&d->lock);
-	struct node *found = NULL, *unknown = NULL;
-	bool other_up = false;
-	for (uint32_t i = atomic_load(&d->nnodes); i > 0 && found == NULL; i--) {
+	*unknown = NULL;
+	*other_up = false;
+	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
 		struct node *n = d->nodes[i - 1];
 		if (!same_name(n, name, nlen))
 			continue;
 		if (n->creation == creation)
-			found = n;
-		else if (n->creation == 0 && unknown == NULL)
-			unknown = n;
+			return n;
+		if (n->creation == 0 && *unknown == NULL)
+			*unknown = n;
 		else if (n->state == NODE_UP)
-			other_up = true;
+			*other_up = true;
 	}
+	return NULL;
+}
+
+struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+{
+	pthread_mutex_lock(&d->lock);
+	struct node *unknown;
+	bool other_up;
+	struct node *found = find_locked(d, name, nlen, creation, &unknown, &other_up);
 	if (found == NULL && unknown != NULL && creation != 0) {
 		/* The entry made for sends by name learns its creation. */
 		pthread_mutex_lock(&unknown->lock);
@@ -168,6 +180,16 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 	}
 	pthread_mutex_unlock(&d->lock);
 	return found;
+}
+
+struct node *dist_node_peek(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                            bool *other_up)
+{
+	pthread_mutex_lock(&d->lock);
+	struct node *unknown;
+	struct node *found = find_locked(d, name, nlen, creation, &unknown, other_up);
+	pthread_mutex_unlock(&d->lock);
+	return found != NULL ? found : unknown;
 }
 
 /* ---- pids ---- */

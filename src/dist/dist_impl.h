@@ -179,6 +179,11 @@ void dist_conn_down(struct dist *d, struct conn *c, const char *why);
 int dist_frame(struct dist *d, struct conn *c, const unsigned char *p, size_t len);
 /* The node named name (created if new) — for an accepted handshake. */
 struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation);
+/* The entry an accepted handshake with (name, creation) would use, if
+ * there is one (nothing is made or changed: the peer is not authenticated
+ * yet); *other_up if another incarnation of name is connected. */
+struct node *dist_node_peek(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                            bool *other_up);
 
 /* ---- conn.c, for dist.c ---- */
 

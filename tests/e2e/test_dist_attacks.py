@@ -22,6 +22,7 @@ from test_dist import (COOKIE, Cluster, _atom, _bin, _dist_port, _exact, _handsh
 @pytest.fixture
 def cluster(tmp_path, shared_cache, build_proc):
     c = Cluster(tmp_path, shared_cache, build_proc)
+    c.build = build_proc
     yield c
     c.close()
 
@@ -138,3 +139,67 @@ def test_a_monitor_whose_ref_names_a_900_byte_node_is_refused(cluster):
         pass                              # closed at the first one
     assert p.closed()
     assert _alive(cluster, w)
+
+
+# ---- a peer without the cookie ----
+
+FLAGS = 0x1 | 0x4 | 0x8 | 0x10 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | \
+    0x20000 | 0x40000 | 0x1000000 | 0x4000000
+
+
+class Unauthenticated:
+    """A connection that says it is node `name` and gets as far as the
+    node's challenge, without knowing the cookie."""
+
+    def __init__(self, port, name, creation=77):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self._send(b"N" + struct.pack(">QIH", FLAGS, creation, len(name)) + name.encode())
+        self.status = self._recv()
+        self.challenge = self._recv() if self.status[:3] == b"sok" else None
+
+    def _send(self, b):
+        self.s.sendall(struct.pack(">H", len(b)) + b)
+
+    def _recv(self):
+        return _exact(self.s, struct.unpack(">H", _exact(self.s, 2))[0])
+
+    def fail(self):
+        """Answer the challenge with a wrong digest: refused."""
+        self._send(b"r" + struct.pack(">I", 1) + b"\0" * 16)
+        try:
+            self.s.settimeout(10)
+            while self.s.recv(100):
+                pass
+        except (ConnectionError, socket.timeout):
+            pass
+        self.s.close()
+
+
+def _relay(cluster, name, *extra):
+    w = cluster.wisp(name, "relay", extra=extra, guest=cluster.build("dist_attack.c"))
+    w.wait_line(r"^ready")
+    w.alive = name
+    return w, _dist_port(cluster, name)
+
+
+def _ask_relay(port, *parts):
+    """Have the relay send parts[2] to parts[1] on node parts[0]."""
+    p = Peer(port, node(f"ctl{time.monotonic_ns() % 100000}"))
+    p.reg_send("relay", _tuple(_int(1), _bin(b"\0".join(x.encode() for x in parts))))
+    return p
+
+
+def test_a_peer_posing_as_a_node_before_the_cookie_check_holds_nothing(cluster):
+    """Before its digest checked, a connecting peer made its node's entry
+    (any name it chose: 65,536 of them filled the node table for good) and
+    set it connecting: a send to that node was held, not dialled, and
+    dropped when the impostor failed the cookie."""
+    real, _ = _serve(cluster, "wp1")
+    w, port = _relay(cluster, "wp2")
+    impostor = Unauthenticated(port, node("wp1"))
+    assert impostor.status == b"sok"
+    ctl = _ask_relay(port, node("wp1"), "echo", "through")
+    assert w.wait_line(r"^sent ") == "sent 0"
+    impostor.fail()
+    assert w.wait_line(r"^got ") == "got 6 through"
+    ctl.close()
