@@ -1348,6 +1348,50 @@ static struct unstarted *take_unstarted(struct dist *d, struct node *n, uint64_t
 	return out;
 }
 
+/* Which of the requests waiting for a module take_waiting takes: all
+ * conditions set hold. */
+struct wait_sel {
+	const unsigned char *hash;   /* for this module */
+	const struct node *n;        /* from this node */
+	bool idle;                   /* whose module is not being compiled */
+	int64_t now;                 /* > 0: whose deadline passed */
+};
+
+static bool selected(const struct spawn_req *r, const struct wait_sel *s)
+{
+	return (s->hash == NULL || memcmp(r->hash, s->hash, RT_HASH_BYTES) == 0) &&
+	       (s->n == NULL || r->n == s->n) && (!s->idle || !r->loading) &&
+	       (s->now == 0 || r->deadline_ms <= s->now);
+}
+
+static uint64_t req_bytes(const struct spawn_req *r)
+{
+	return sizeof(*r) + r->len;
+}
+
+/* The waiting requests s selects, taken out (their nodes' counts too). */
+static struct spawn_req *take_waiting(struct dist *d, const struct wait_sel *s)
+{
+	struct spawn_req *out = NULL;
+	pthread_mutex_lock(&d->lock);
+	for (struct spawn_req **pp = &d->waiting; *pp != NULL;) {
+		struct spawn_req *r = *pp;
+		if (selected(r, s)) {
+			*pp = r->next;
+			r->next = out;
+			out = r;
+			r->n->nspawn--;
+			r->n->spawn_bytes -= req_bytes(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return out;
+}
+
+static void answer_all(struct dist *d, struct spawn_req *r, engine_module *mod, const char *why);
+
 void dist_tick(struct dist *d, int64_t now_ms)
 {
 	struct unstarted *u = take_unstarted(d, NULL, 0, now_ms, false);
@@ -1356,25 +1400,17 @@ void dist_tick(struct dist *d, int64_t now_ms)
 		drop_unstarted(u);
 		u = next;
 	}
+	/* Requests whose module never came: the requester stopped waiting. */
+	struct wait_sel late = { .idle = true, .now = now_ms };
+	answer_all(d, take_waiting(d, &late), NULL, "timed out waiting for the module");
 }
 
 /* What a node that is lost leaves behind here: its spawn requests and
  * the processes waiting for its go. */
 static void forget_node_spawns(struct dist *d, struct node *n)
 {
-	struct spawn_req *drop = NULL;
-	pthread_mutex_lock(&d->lock);
-	for (struct spawn_req **pp = &d->waiting; *pp != NULL;) {
-		if ((*pp)->n == n) {
-			struct spawn_req *r = *pp;
-			*pp = r->next;
-			r->next = drop;
-			drop = r;
-		} else {
-			pp = &(*pp)->next;
-		}
-	}
-	pthread_mutex_unlock(&d->lock);
+	struct wait_sel its = { .n = n };
+	struct spawn_req *drop = take_waiting(d, &its);
 	while (drop != NULL) {
 		struct spawn_req *next = drop->next;
 		free(drop);
@@ -1418,25 +1454,6 @@ static bool code_add(struct dist *d, const unsigned char *hash, const unsigned c
 	return true;
 }
 
-/* The requests waiting for hash, taken out. */
-static struct spawn_req *take_waiting(struct dist *d, const unsigned char *hash)
-{
-	struct spawn_req *out = NULL;
-	pthread_mutex_lock(&d->lock);
-	for (struct spawn_req **pp = &d->waiting; *pp != NULL;) {
-		if (memcmp((*pp)->hash, hash, RT_HASH_BYTES) == 0) {
-			struct spawn_req *r = *pp;
-			*pp = r->next;
-			r->next = out;
-			out = r;
-		} else {
-			pp = &(*pp)->next;
-		}
-	}
-	pthread_mutex_unlock(&d->lock);
-	return out;
-}
-
 static void answer_all(struct dist *d, struct spawn_req *r, engine_module *mod, const char *why)
 {
 	while (r != NULL) {
@@ -1474,11 +1491,44 @@ static void *load_main(void *arg)
 	}
 	char why[600];
 	snprintf(why, sizeof(why), "cannot load the module: %s", err);
-	answer_all(d, take_waiting(d, j->hash), rc == 0 ? mod : NULL, why);
+	struct wait_sel for_it = { .hash = j->hash };
+	answer_all(d, take_waiting(d, &for_it), rc == 0 ? mod : NULL, why);
 	/* (Kept: the bytes stay for the node's life, in j.) */
 	if (!kept)
 		free(j);
 	conn_thread_done(d);
+	return NULL;
+}
+
+/* Queue r until its module arrives (d->lock held): NULL, with *fetch if
+ * r's node must be asked for it; or why r is refused. Modules fetched at
+ * once and modules kept are bounded (DIST_MAX_FETCHES, _MODULES). */
+static const char *wait_for_module(struct dist *d, struct spawn_req *r, bool *fetch)
+{
+	bool known = false, asked = false, loading = false;
+	unsigned char seen[DIST_MAX_FETCHES][RT_HASH_BYTES];
+	uint32_t nseen = 0;
+	for (struct spawn_req *w = d->waiting; w != NULL; w = w->next) {
+		bool same = memcmp(w->hash, r->hash, RT_HASH_BYTES) == 0;
+		known |= same;
+		asked |= same && w->n == r->n;
+		loading |= same && w->loading;
+		bool counted = false;
+		for (uint32_t i = 0; i < nseen && !counted; i++)
+			counted = memcmp(seen[i], w->hash, RT_HASH_BYTES) == 0;
+		if (!counted && nseen < DIST_MAX_FETCHES)
+			memcpy(seen[nseen++], w->hash, RT_HASH_BYTES);
+	}
+	if (!known && nseen >= DIST_MAX_FETCHES)
+		return "limit: the node is fetching too many other modules; try again";
+	if (!known && d->ncode >= DIST_MAX_MODULES)
+		return "limit: the node holds as many modules from other nodes as it keeps";
+	r->deadline_ms = conn_now_ms() + DIST_SPAWN_WAIT_MS;
+	r->next = d->waiting;
+	d->waiting = r;
+	r->n->nspawn++;
+	r->n->spawn_bytes += req_bytes(r);
+	*fetch = !asked && !loading;
 	return NULL;
 }
 
@@ -1526,8 +1576,8 @@ static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 		spawn_answer(d, n, 0, from, req_ref, "out of memory");
 		return 0;
 	}
-	*r = (struct spawn_req){ NULL, n, from, req_ref, mon_ref, { 0 }, (uint32_t)fn,
-	                         (uint32_t)flags, arglen };
+	*r = (struct spawn_req){ .n = n, .from = from, .req_ref = req_ref, .mon_ref = mon_ref,
+	                         .fn = (uint32_t)fn, .flags = (uint32_t)flags, .len = arglen };
 	memcpy(r->hash, hash, RT_HASH_BYTES);
 	memcpy(r->arg, arg, arglen);
 	engine_module *mod = rt_module_find(d->rt, r->hash);
@@ -1536,24 +1586,54 @@ static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 		free(r);
 		return 0;
 	}
-	/* Not here: ask the requester for it (once per module). */
-	bool asked = false;
+	/* Not here: wait for it, and ask the requester for it unless it was
+	 * asked already or the module is being compiled. */
+	const char *refused = NULL;
+	bool fetch = false;
 	pthread_mutex_lock(&d->lock);
-	for (struct spawn_req *w = d->waiting; w != NULL && !asked; w = w->next)
-		asked = memcmp(w->hash, r->hash, RT_HASH_BYTES) == 0;
-	r->next = d->waiting;
-	d->waiting = r;
+	if (n->nspawn >= DIST_MAX_SPAWN_WAITING ||
+	    n->spawn_bytes + req_bytes(r) > DIST_MAX_SPAWN_BYTES) {
+		refused = "limit: too many spawn requests from your node wait for their module here";
+	} else {
+		refused = wait_for_module(d, r, &fetch);
+	}
 	pthread_mutex_unlock(&d->lock);
-	if (!asked) {
+	if (refused != NULL) {
+		spawn_answer(d, n, 0, from, req_ref, refused);
+		free(r);
+		return 0;
+	}
+	if (fetch) {
 		struct etf_buf b = { 0 };
 		reg_send_begin(d, &b, 0, SYS_PREFIX "code");
 		etf_tuple(&b, 2);
 		etf_atom(&b, "fetch", 5);
-		etf_binary(&b, r->hash, RT_HASH_BYTES);
+		etf_binary(&b, hash, RT_HASH_BYTES);
 		write_frame(n, &b);
 		etf_buf_free(&b);
 	}
 	return 0;
+}
+
+/* Whether the bytes n sends as module hash are to be loaded: a request
+ * from n waits for it (so n was asked) and no copy is being compiled
+ * already. Then every request for it is marked loading. Bytes nobody asked
+ * for are not compiled (nor kept), whatever the node's policy. */
+static bool code_wanted(struct dist *d, struct node *n, const unsigned char *hash)
+{
+	bool asked = false, loading = false;
+	pthread_mutex_lock(&d->lock);
+	for (struct spawn_req *w = d->waiting; w != NULL; w = w->next)
+		if (memcmp(w->hash, hash, RT_HASH_BYTES) == 0) {
+			asked |= w->n == n;
+			loading |= w->loading;
+		}
+	bool wanted = asked && !loading;
+	for (struct spawn_req *w = d->waiting; wanted && w != NULL; w = w->next)
+		if (memcmp(w->hash, hash, RT_HASH_BYTES) == 0)
+			w->loading = true;
+	pthread_mutex_unlock(&d->lock);
+	return wanted;
 }
 
 /* {fetch, Hash}, {code, Hash, Bytes} or {nocode, Hash} */
@@ -1582,15 +1662,19 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
 		return 0;
 	}
 	if (arity == 2 && etf_atom_is(a, alen, "nocode")) {
-		answer_all(d, take_waiting(d, hash), NULL,
-		           "the requesting node does not have the module");
+		/* (Only the requests this node made: it speaks for no other.) */
+		struct wait_sel its = { .hash = hash, .n = n, .idle = true };
+		answer_all(d, take_waiting(d, &its), NULL, "the requesting node does not have the module");
 		return 0;
 	}
 	if (arity != 3 || !etf_atom_is(a, alen, "code") || etf_get_binary(dd, &bytes, &len) != 0)
 		return -1;
+	if (!code_wanted(d, n, hash))
+		return 0;   /* not asked for, or already here: ignored */
+	struct wait_sel for_it = { .hash = hash };
 	struct load_job *j = malloc(sizeof(*j) + len);
 	if (j == NULL) {
-		answer_all(d, take_waiting(d, hash), NULL, "out of memory for the module");
+		answer_all(d, take_waiting(d, &for_it), NULL, "out of memory for the module");
 		return 0;
 	}
 	j->d = d;
@@ -1599,7 +1683,7 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
 	memcpy(j->bytes, bytes, len);
 	if (conn_thread(d, load_main, j) != 0) {
 		free(j);
-		answer_all(d, take_waiting(d, hash), NULL, "no thread to load the module");
+		answer_all(d, take_waiting(d, &for_it), NULL, "no thread to load the module");
 	}
 	return 0;
 }

@@ -72,6 +72,9 @@ struct node {
 	uint64_t nkeys, capkeys;
 	uint32_t *slots;          /* open addressing: handle, 0 = empty */
 	uint64_t capslots;
+	/* Its remote spawns waiting for their module (d->lock). */
+	uint32_t nspawn;
+	uint64_t spawn_bytes;
 	/* Links and monitors across this node. */
 	struct xlink *x;
 	uint32_t nx, capx;
@@ -111,8 +114,20 @@ struct spawn_req {
 	uint64_t req_ref, mon_ref;
 	unsigned char hash[RT_HASH_BYTES];
 	uint32_t fn, flags, len;
+	int64_t deadline_ms;      /* answered "timed out" after, unless loading */
+	bool loading;             /* its module arrived and is being compiled */
 	unsigned char arg[];
 };
+
+/* What other nodes' remote spawns may hold here while modules travel
+ * (docs/security.md): requests waiting per requesting node (count and
+ * bytes, arguments included), modules being fetched or compiled at once,
+ * and modules received in all. Beyond, a request is answered "limit". */
+#define DIST_MAX_SPAWN_WAITING 1024
+#define DIST_MAX_SPAWN_BYTES (64u << 20)
+#define DIST_MAX_FETCHES 8
+#define DIST_MAX_MODULES 1024
+#define DIST_SPAWN_WAIT_MS 120000   /* as long as the requester waits */
 
 /* A process spawned for another node, waiting for its requester's go. */
 struct unstarted {

@@ -141,6 +141,93 @@ def test_a_monitor_whose_ref_names_a_900_byte_node_is_refused(cluster):
     assert _alive(cluster, w)
 
 
+# ---- remote spawn: requests and modules ----
+
+def _spawn_req(p, req, digest, arg=b"", fn=1):
+    p.reg_send("$wisp_spawn", _tuple(_atom("spawn"), _int(req), _bin(digest), _int(fn), _bin(arg),
+                                     _int(0), _int(0)))
+
+
+def _spawn_answer(f, req):
+    """The text of f if it is the answer to request req (< 256), else None."""
+    head = b"\x83h\x02" + _int(req) + b"m"
+    i = f.find(head)
+    if i < 0:
+        return None
+    n = struct.unpack(">I", f[i + len(head):i + len(head) + 4])[0]
+    return f[i + len(head) + 4:i + len(head) + 4 + n]
+
+
+def test_nocode_from_another_node_refuses_only_its_own_requests(cluster):
+    """{nocode, Hash} answered every request waiting for that module,
+    whoever had made it: any peer could refuse another's spawns."""
+    module = cluster.other_guest.read_bytes()
+    digest = hashlib.sha256(module).digest()
+    w, port = _serve(cluster, "wn1", "--allow-remote-spawn")
+    honest, evil = Peer(port, node("honest1")), Peer(port, node("evil1"))
+    _spawn_req(honest, 51, digest)
+    assert honest.wait_for(b"fetch") is not None
+    evil.reg_send("$wisp_code", _tuple(_atom("nocode"), _bin(digest)))
+    evil.reg_send("echo", _tuple(_int(5), _bin(b"sync")))
+    assert evil.wait_for(b"sync") is not None       # the nocode was handled
+    honest.reg_send("$wisp_code", _tuple(_atom("code"), _bin(digest), _bin(module)))
+    answer = None
+    for f in honest.frames(60):
+        answer = _spawn_answer(f, 51)
+        if answer is not None:
+            break
+    assert answer is not None and b"does not have" not in answer, answer
+    assert _alive(cluster, w)
+
+
+def test_module_bytes_nobody_asked_for_are_not_compiled(cluster):
+    """{code, Hash, Bytes} started a compile on a thread of its own for any
+    peer, asked or not, with or without --allow-remote-spawn (a thread and
+    a compiler per message), and kept the bytes for the node's life."""
+    module = cluster.other_guest.read_bytes()
+    digest = hashlib.sha256(module).digest()
+    w, port = _serve(cluster, "wn2", "--allow-remote-spawn")
+    p = Peer(port, node("evil2"))
+    p.reg_send("$wisp_code", _tuple(_atom("code"), _bin(digest), _bin(module)))
+    time.sleep(5)                  # (time enough for the old code's compile)
+    _spawn_req(p, 52, digest)
+    answer = None
+    for f in p.frames(60):
+        if b"fetch" in f and digest in f:              # it is not here: asked for
+            p.reg_send("$wisp_code", _tuple(_atom("nocode"), _bin(digest)))
+        answer = _spawn_answer(f, 52)
+        if answer is not None:
+            break
+    assert answer is not None and b"does not have the module" in answer, answer
+    assert _alive(cluster, w)
+
+
+def test_spawn_requests_waiting_for_modules_are_bounded(cluster):
+    """Requests waiting for a module that never comes were kept until the
+    requester's node left, with their arguments (up to 64 MiB each), and
+    each new module hash was fetched: unbounded memory from one peer."""
+    w, port = _serve(cluster, "wn3", "--allow-remote-spawn")
+    p = Peer(port, node("evil3"))
+    arg = b"a" * (1 << 20)
+    digest = hashlib.sha256(b"never sent").digest()
+    for req in range(100, 180):                  # 80 MiB of arguments
+        _spawn_req(p, req, digest, arg)
+    for k in range(10):                            # 10 modules at once
+        _spawn_req(p, 200 + k, hashlib.sha256(b"other %d" % k).digest())
+    answers = {}
+    for f in p.frames(30):
+        for req in list(range(100, 180)) + list(range(200, 210)):
+            a = _spawn_answer(f, req)
+            if a is not None:
+                answers[req] = a
+        if len([r for r in answers if r < 200]) >= 16 and any(r >= 200 for r in answers):
+            break
+    limited = [r for r, a in answers.items() if a.startswith(b"limit")]
+    assert len([r for r in limited if r < 200]) >= 16, answers
+    assert any(r >= 200 for r in limited), answers
+    assert _alive(cluster, w)
+
+
 # ---- a peer without the cookie ----
 
 FLAGS = 0x1 | 0x4 | 0x8 | 0x10 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | \
