@@ -105,7 +105,7 @@ static void node_free(struct node *n)
 	free_held(n->pend);
 	free(n->keys);
 	free(n->slots);
-	free(n->x);
+	xset_free(&n->x);
 	pthread_mutex_destroy(&n->lock);
 	pthread_cond_destroy(&n->changed);
 	free(n);
@@ -340,8 +340,8 @@ static bool pid_from_guest(void *ctx, const struct etf_pid *g, struct etf_buf *b
 
 /* ---- refs ---- */
 
-/* A reference from the wire. Its node is kept with monitors (xlink's
- * ename), so a node name longer than any node's (DIST_NAME_MAX) makes it
+/* A reference from the wire. Its node is kept with monitors (xlink.c),
+ * so a node name longer than any node's (DIST_NAME_MAX) makes it
  * malformed: an atom may hold 255 characters of up to 4 bytes. */
 static int get_ref(struct etf_dec *dd, struct etf_ref *r)
 {
@@ -368,13 +368,6 @@ static bool ref_is_local(struct dist *d, const struct etf_ref *r, uint64_t *ref)
 		return false;
 	*ref = (uint64_t)r->id[1] << 32 | r->id[0];
 	return proc_pid_is_remote(*ref);   /* (every local ref has bit 63) */
-}
-
-static bool same_eref(const struct xlink *x, const struct etf_ref *r)
-{
-	return x->eref.n == r->n && x->eref.creation == r->creation && x->eref.nlen == r->nlen &&
-	       memcmp(x->ename, r->node, r->nlen) == 0 &&
-	       memcmp(x->eref.id, r->id, r->n * sizeof(r->id[0])) == 0;
 }
 
 /* ---- reasons ---- */
@@ -472,57 +465,30 @@ static int reason_get(struct etf_dec *dd, struct reason *r)
 
 /* ---- links and monitors across a node (n->lock held) ---- */
 
-static struct xlink *x_add(struct node *n)
-{
-	if (n->nx == n->capx) {
-		uint32_t cap = n->capx ? n->capx * 2 : 16;
-		struct xlink *v = realloc(n->x, cap * sizeof(*v));
-		if (v == NULL)
-			return NULL;
-		n->x = v;
-		n->capx = cap;
-	}
-	struct xlink *x = &n->x[n->nx++];
-	memset(x, 0, sizeof(*x));
-	return x;
-}
-
-static void x_del(struct node *n, struct xlink *x)
-{
-	*x = n->x[--n->nx];
-}
-
-static struct xlink *x_link(struct node *n, uint64_t local, uint64_t remote)
-{
-	for (uint32_t i = 0; i < n->nx; i++)
-		if (n->x[i].kind == X_LINK && n->x[i].local == local && n->x[i].remote == remote)
-			return &n->x[i];
-	return NULL;
-}
-
-static struct xlink *x_mon(struct node *n, enum xkind kind, uint64_t ref)
-{
-	for (uint32_t i = 0; i < n->nx; i++)
-		if (n->x[i].kind == kind && n->x[i].ref == ref)
-			return &n->x[i];
-	return NULL;
-}
-
 static void x_note_link(struct node *n, uint64_t local, uint64_t remote)
 {
-	struct xlink *x = x_link(n, local, remote);
-	if (x == NULL && (x = x_add(n)) != NULL) {
-		x->kind = X_LINK;
-		x->local = local;
-		x->remote = remote;
-	}
+	if (xset_link(&n->x, local, remote) == NULL)
+		xset_add(&n->x, X_LINK, local, remote, 0, NULL, NULL, 0);
 }
 
 static void x_drop_link(struct node *n, uint64_t local, uint64_t remote)
 {
-	struct xlink *x = x_link(n, local, remote);
-	if (x != NULL)
-		x_del(n, x);
+	struct xlink *x = xset_link(&n->x, local, remote);
+	if (x != NULL) {
+		xset_remove(&n->x, x);
+		free(x);
+	}
+}
+
+/* Forget the monitor of kind with local ref; whether there was one. */
+static bool x_drop_mon(struct node *n, enum xkind kind, uint64_t ref)
+{
+	struct xlink *x = xset_mon(&n->x, kind, ref);
+	if (x == NULL)
+		return false;
+	xset_remove(&n->x, x);
+	free(x);
+	return true;
 }
 
 /* ---- frames out ---- */
@@ -662,9 +628,7 @@ static bool encode_down(struct dist *d, uint64_t flags, const struct xlink *x,
 	else
 		ok = put_pid(d, b, x->local);
 	ok = ok && put_pid(d, b, x->remote);
-	struct etf_ref er = x->eref;
-	er.node = x->ename;
-	etf_ref(b, &er);
+	etf_ref(b, &x->eref);
 	if (payload)
 		etf_u8(b, ETF_VERSION);
 	reason_put(b, &r);
@@ -679,13 +643,16 @@ static void deliver_or_free(struct dist *d, uint64_t to, struct msg *m)
 		msg_free(m);
 }
 
-/* Tell the local side of every link and monitor in v that node is lost. */
-static void tell_lost(struct dist *d, struct xlink *v, uint32_t n)
+/* Tell the local side of every link and monitor in list v (xset_take's)
+ * that their node is lost; v is freed. */
+static void tell_lost(struct dist *d, struct xlink *v)
 {
-	for (uint32_t i = 0; i < n && d->rt != NULL; i++) {
-		struct xlink *x = &v[i];
-		if (x->local == 0)
-			continue;   /* a monitor of a built-in name */
+	for (struct xlink *x = v, *next; x != NULL; x = next) {
+		next = x->chain[0];
+		if (x->local == 0 || d->rt == NULL) {
+			free(x);   /* (local 0: a monitor of a built-in name) */
+			continue;
+		}
 		switch (x->kind) {
 		case X_LINK:
 			deliver_or_free(d, x->local, msg_reason(SIG_EXIT_LINK, x->local, x->remote, 0,
@@ -700,17 +667,16 @@ static void tell_lost(struct dist *d, struct xlink *v, uint32_t n)
 			                                     x->ref, NULL, 0));
 			break;
 		}
+		free(x);
 	}
 }
 
 /* Node n is not reachable (n->lock held): its links, monitors and held
  * messages are taken out for the caller to answer after unlocking. */
-static void take_lost(struct node *n, struct xlink **v, uint32_t *nv, struct held **pend)
+static void take_lost(struct node *n, struct xlink **v, struct held **pend)
 {
-	*v = n->x;
-	*nv = n->nx;
-	n->x = NULL;
-	n->nx = n->capx = 0;
+	*v = xset_take(&n->x);
+	n->nbuiltin = 0;
 	*pend = n->pend;
 	n->pend = n->pend_last = NULL;
 	n->npend = 0;
@@ -721,11 +687,10 @@ static void forget_node_spawns(struct dist *d, struct node *n);
 /* ---- the remote layer's entry points (proc calls them) ---- */
 
 /* Note what m changes in n's links and monitors (n->lock held). For a
- * DOWN, *down is the peer's monitor it answers (copied), or the DOWN is
- * not wanted (false). */
-static bool note(struct node *n, const struct msg *m, struct xlink *down)
+ * DOWN, *down is the peer's monitor it answers (taken out: the caller
+ * frees it), or the DOWN is not wanted (false). */
+static bool note(struct node *n, const struct msg *m, struct xlink **down)
 {
-	struct xlink *x;
 	switch (m->kind) {
 	case SIG_LINK:
 		x_note_link(n, m->from, m->to);
@@ -735,22 +700,15 @@ static bool note(struct node *n, const struct msg *m, struct xlink *down)
 		x_drop_link(n, m->from, m->to);
 		break;
 	case SIG_MONITOR:
-		if ((x = x_add(n)) != NULL) {
-			x->kind = X_MON_OUT;
-			x->local = m->from;
-			x->remote = m->to;
-			x->ref = m->ref;
-		}
+		xset_add(&n->x, X_MON_OUT, m->from, m->to, m->ref, NULL, NULL, 0);
 		break;
 	case SIG_DEMONITOR:
-		if ((x = x_mon(n, X_MON_OUT, m->ref)) != NULL)
-			x_del(n, x);
+		x_drop_mon(n, X_MON_OUT, m->ref);
 		break;
 	case MSG_DOWN:
-		if ((x = x_mon(n, X_MON_IN, m->tag)) == NULL)
+		if ((*down = xset_mon(&n->x, X_MON_IN, m->tag)) == NULL)
 			return false;
-		*down = *x;
-		x_del(n, x);
+		xset_remove(&n->x, *down);
 		break;
 	}
 	return true;
@@ -790,11 +748,11 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 			msg_free(m);
 		return;
 	}
-	struct xlink down;
+	struct xlink *down = NULL;
 	if (d->trace)
 		fprintf(stderr, "route kind %u to %llx from %llx tag %llx node %u nx %u\n", m->kind,
 		        (unsigned long long)m->to, (unsigned long long)m->from,
-		        (unsigned long long)m->tag, n->index, n->nx);
+		        (unsigned long long)m->tag, n->index, n->x.n);
 	if (name == NULL && !note(n, m, &down)) {
 		pthread_mutex_unlock(&n->lock);
 		msg_free(m);
@@ -813,6 +771,7 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 			n->state = NODE_CONNECTING;
 		pthread_mutex_unlock(&n->lock);
 		msg_free(m);
+		free(down);
 		if (dial)
 			conn_dial(d, n);
 		return;
@@ -821,8 +780,9 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 	pthread_mutex_unlock(&n->lock);
 
 	struct etf_buf b = { 0 };
-	bool ok = m->kind == MSG_DOWN ? encode_down(d, flags, &down, m, &b)
+	bool ok = m->kind == MSG_DOWN ? encode_down(d, flags, down, m, &b)
 	                              : encode(d, flags, m, name, namelen, &b);
+	free(down);
 	if (ok) {
 		pthread_mutex_lock(&n->lock);
 		if (n->state == NODE_UP)
@@ -941,7 +901,6 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *why)
 {
 	struct xlink *v;
-	uint32_t nv;
 	struct held *pend;
 	pthread_mutex_lock(&n->lock);
 	if (dial)
@@ -952,23 +911,21 @@ void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *wh
 		pthread_mutex_unlock(&n->lock);
 		return;
 	}
-	take_lost(n, &v, &nv, &pend);
+	take_lost(n, &v, &pend);
 	if (n->state != NODE_GONE)
 		n->state = NODE_IDLE;
 	pthread_cond_broadcast(&n->changed);
 	pthread_mutex_unlock(&n->lock);
-	if (nv > 0 || pend != NULL)
+	if (v != NULL || pend != NULL)
 		fprintf(stderr, "wisp: dist: cannot reach node %.*s: %s\n", (int)n->nlen, n->name, why);
 	free_held(pend);
-	tell_lost(d, v, nv);
-	free(v);
+	tell_lost(d, v);
 }
 
 void dist_conn_down(struct dist *d, struct conn *c, const char *why)
 {
 	struct node *n = c->node;
 	struct xlink *v;
-	uint32_t nv;
 	struct held *pend;
 	pthread_mutex_lock(&n->lock);
 	if (n->conn == c) {
@@ -976,14 +933,13 @@ void dist_conn_down(struct dist *d, struct conn *c, const char *why)
 		if (n->state != NODE_GONE)
 			n->state = NODE_IDLE;
 	}
-	take_lost(n, &v, &nv, &pend);
+	take_lost(n, &v, &pend);
 	pthread_cond_broadcast(&n->changed);
 	pthread_mutex_unlock(&n->lock);
 	if (!atomic_load(&d->stopping))
 		fprintf(stderr, "wisp: dist: node %.*s disconnected: %s\n", (int)n->nlen, n->name, why);
 	free_held(pend);
-	tell_lost(d, v, nv);
-	free(v);
+	tell_lost(d, v);
 	forget_node_spawns(d, n);
 }
 
@@ -1100,32 +1056,24 @@ static void monitor_in(struct dist *d, struct node *n, uint64_t from, struct etf
 	if (d->trace)
 		fprintf(stderr, "monitor_in from %llx to %llx ref %llx node %u\n",
 		        (unsigned long long)from, (unsigned long long)to, (unsigned long long)ref, n->index);
+	/* The built-in net_kernel never goes down: its monitors stay until
+	 * demonitored, so a peer may hold only so many. */
+	bool builtin = to == 0 && name != NULL && etf_atom_is(name, namelen, "net_kernel");
 	pthread_mutex_lock(&n->lock);
-	struct xlink *x = x_add(n);
-	if (x != NULL) {
-		x->kind = X_MON_IN;
-		x->local = to;
-		x->remote = from;
-		x->ref = ref;
-		x->eref = *eref;
-		memcpy(x->ename, eref->node, eref->nlen);
-		x->eref.node = NULL;
-		x->namelen = (uint8_t)namelen;
-		if (namelen)
-			memcpy(x->name, name, namelen);
-	}
+	struct xlink *x = NULL;
+	if (!builtin || n->nbuiltin < DIST_MAX_BUILTIN_MONITORS)
+		x = xset_add(&n->x, X_MON_IN, to, from, ref, eref, name, namelen);
+	if (x != NULL && builtin)
+		n->nbuiltin++;
 	pthread_mutex_unlock(&n->lock);
-	if (x == NULL)
+	if (x == NULL || builtin)
 		return;
-	if (to == 0 && name != NULL && etf_atom_is(name, namelen, "net_kernel"))
-		return;   /* the built-in net_kernel never goes down */
 	struct msg *m = msg_new(SIG_MONITOR, to, from, 0, ref, NULL, 0);
 	if (m != NULL && (to == 0 || !rt_deliver(d->rt, to, m)))
 		rt_refuse(d->rt, m);   /* DOWN noproc, through route() */
 	else if (m == NULL) {
 		pthread_mutex_lock(&n->lock);
-		if ((x = x_mon(n, X_MON_IN, ref)) != NULL)
-			x_del(n, x);
+		x_drop_mon(n, X_MON_IN, ref);
 		pthread_mutex_unlock(&n->lock);
 	}
 }
@@ -1134,14 +1082,14 @@ static void demonitor_in(struct dist *d, struct node *n, uint64_t from, const st
 {
 	uint64_t local = 0, ref = 0;
 	pthread_mutex_lock(&n->lock);
-	for (uint32_t i = 0; i < n->nx; i++) {
-		struct xlink *x = &n->x[i];
-		if (x->kind == X_MON_IN && x->remote == from && same_eref(x, eref)) {
-			local = x->local;
-			ref = x->ref;
-			x_del(n, x);
-			break;
-		}
+	struct xlink *x = xset_mon_in(&n->x, from, eref);
+	if (x != NULL) {
+		local = x->local;
+		ref = x->ref;
+		if (local == 0)
+			n->nbuiltin--;
+		xset_remove(&n->x, x);
+		free(x);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (local != 0)
@@ -1286,15 +1234,10 @@ static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *
 	pthread_mutex_lock(&n->lock);
 	if (r->flags & WISP_SPAWN_LINK)
 		x_note_link(n, pid, r->from);
-	struct xlink *x = ref ? x_add(n) : NULL;
-	if (x != NULL) {
-		x->kind = X_MON_IN;
-		x->local = pid;
-		x->remote = r->from;
-		x->ref = ref;
-		x->eref = (struct etf_ref){ NULL, n->nlen, n->creation, 2,
-		                            { (uint32_t)r->mon_ref, (uint32_t)(r->mon_ref >> 32) } };
-		memcpy(x->ename, n->name, n->nlen);
+	if (ref != 0) {
+		struct etf_ref er = { n->name, n->nlen, n->creation, 2,
+		                      { (uint32_t)r->mon_ref, (uint32_t)(r->mon_ref >> 32) } };
+		xset_add(&n->x, X_MON_IN, pid, r->from, ref, &er, NULL, 0);
 	}
 	pthread_mutex_unlock(&n->lock);
 	*u = (struct unstarted){ NULL, p, pid, n, conn_now_ms() + UNSTARTED_MS };
@@ -1305,20 +1248,10 @@ static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *
 	spawn_answer(d, n, pid, r->from, r->req_ref, "");
 }
 
-/* Forget what n's links and monitors say about local pid (n->lock held). */
-static void x_forget_local(struct node *n, uint64_t pid)
-{
-	for (uint32_t i = 0; i < n->nx;)
-		if (n->x[i].local == pid)
-			x_del(n, &n->x[i]);
-		else
-			i++;
-}
-
 static void drop_unstarted(struct unstarted *u)
 {
 	pthread_mutex_lock(&u->n->lock);
-	x_forget_local(u->n, u->pid);
+	xset_forget_local(&u->n->x, u->pid);
 	pthread_mutex_unlock(&u->n->lock);
 	rt_drop_unstarted(u->p);
 	free(u);
@@ -1761,13 +1694,7 @@ void dist_note_monitor(struct dist *d, uint64_t local, uint64_t remote, uint64_t
 	if (n == NULL)
 		return;
 	pthread_mutex_lock(&n->lock);
-	struct xlink *x = x_add(n);
-	if (x != NULL) {
-		x->kind = X_MON_OUT;
-		x->local = local;
-		x->remote = remote;
-		x->ref = ref;
-	}
+	xset_add(&n->x, X_MON_OUT, local, remote, ref, NULL, NULL, 0);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -1896,11 +1823,16 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 			return -1;
 		if (!ref_is_local(d, &eref, &ref) || proc_pid_is_remote(to))
 			return 0;
+		/* Only the monitor's own holder hears of it: the ref decides,
+		 * not the pid the peer names. */
 		pthread_mutex_lock(&n->lock);
-		struct xlink *x = x_mon(n, X_MON_OUT, ref);
-		uint64_t remote = x ? x->remote : 0;
-		if (x != NULL)
-			x_del(n, x);
+		struct xlink *x = xset_mon(&n->x, X_MON_OUT, ref);
+		uint64_t remote = 0;
+		if (x != NULL && x->local == to) {
+			remote = x->remote;
+			xset_remove(&n->x, x);
+			free(x);
+		}
 		pthread_mutex_unlock(&n->lock);
 		if (remote != 0)
 			deliver_or_free(d, to, msg_reason(MSG_DOWN, to, remote, ref, &r));

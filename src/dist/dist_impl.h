@@ -17,6 +17,7 @@
 #include "dist.h"
 #include "etf.h"
 #include "handshake.h"
+#include "xlink.h"
 
 #define DIST_MAX_NODES 65536u   /* incarnations of nodes known in one run */
 #define DIST_HANDLE_BITS 40     /* remote pid: 1 | node index (23) | handle (40) */
@@ -30,18 +31,9 @@ enum node_state {
 	NODE_GONE,        /* an older incarnation: its processes are dead */
 };
 
-/* A link or monitor between a local and a remote process, kept so that
- * losing the node can tell every local side (noconnection). */
-enum xkind { X_LINK, X_MON_OUT, X_MON_IN };
-struct xlink {
-	enum xkind kind;
-	uint64_t local, remote;
-	uint64_t ref;             /* MON_OUT/MON_IN: the local monitor ref */
-	struct etf_ref eref;      /* MON_IN: the peer's ref (node in ename) */
-	char ename[256];
-	char name[256];           /* MON_IN by name: the name monitored */
-	uint8_t namelen;
-};
+/* Monitors a peer may hold on the built-in net_kernel (which never goes
+ * down, so they stay until demonitored). */
+#define DIST_MAX_BUILTIN_MONITORS 1024
 
 struct conn;
 
@@ -75,9 +67,10 @@ struct node {
 	/* Its remote spawns waiting for their module (d->lock). */
 	uint32_t nspawn;
 	uint64_t spawn_bytes;
-	/* Links and monitors across this node. */
-	struct xlink *x;
-	uint32_t nx, capx;
+	/* Links and monitors across this node (xlink.c); of them, the peer's
+	 * monitors of the built-in net_kernel. */
+	struct xset x;
+	uint32_t nbuiltin;
 	uint64_t unlink_id;
 };
 

@@ -141,6 +141,53 @@ def test_a_monitor_whose_ref_names_a_900_byte_node_is_refused(cluster):
     assert _alive(cluster, w)
 
 
+def _echo_pid(p):
+    """The pid of echo (on p's node), in the external format."""
+    p.reg_send("echo", _tuple(_int(150), _bin(b"")))
+    f = p.wait_for(b"pid")
+    i = f.index(b"X", f.index(b"pid"))
+    return f[i:i + 3 + f[i + 2] + 12]
+
+
+def test_a_million_links_or_monitors_cost_no_quadratic_time(cluster):
+    """Every LINK searched a list of all links across the node (to keep
+    them unique), every DEMONITOR all monitors: 40,000 links held the I/O
+    thread (and every connection's ticks) 4 s, 300,000 for minutes."""
+    w, port = _serve(cluster, "wl1")
+    p = Peer(port, node("evil"))
+    echo = _echo_pid(p)
+    n = 300000
+    p.s.sendall(b"".join(_frame(_tuple(_int(1), _pid(p.name, k, 1, 77), echo))
+                         for k in range(1, n)))
+    refs = [_ref(p.name, [k, 0, 0]) for k in range(1, n)]
+    p.s.sendall(b"".join(_frame(_tuple(_int(19), p.pid(), echo, r)) for r in refs))
+    p.s.sendall(b"".join(_frame(_tuple(_int(20), p.pid(), echo, r)) for r in refs))
+    assert _alive(cluster, w)
+    p.close()
+
+
+def test_a_down_goes_to_the_monitors_holder_only(cluster):
+    """A MONITOR_P_EXIT was delivered to the pid the peer named, found by
+    the ref alone: a DOWN for one process's monitor went to another, and
+    the real holder never heard of its monitor again."""
+    w, port = _serve(cluster, "wl2")
+    p = Peer(port, node("evil"))
+    watcher = p.pid(7)
+    p.send(_tuple(_int(22), watcher, _echo_pid(p)), _tuple(_int(110), _bin(b"")))
+    mon = p.wait_for(b"\x83h\x04a\x13")          # echo's MONITOR_P of us
+    assert mon is not None
+    i = mon.index(b"Z")
+    ref = mon[i:i + 3 + 2 + mon[i + 4] + 4 + 4 * 2]
+    echo = _echo_pid(p)
+    here = node("wl2")
+    other = _pid(here, 0x3fff, 1, struct.unpack(">I", echo[-4:])[0])   # not echo
+    p.send(_tuple(_int(21), watcher, other, ref, _atom("misled")))
+    p.send(_tuple(_int(21), watcher, echo, ref, _atom("bye")))
+    line = w.wait_line(r"^down ")
+    assert line == f"down {p.name} 8 " + (b"w\x03bye").hex(), line
+    assert _alive(cluster, w)
+
+
 # ---- remote spawn: requests and modules ----
 
 def _spawn_req(p, req, digest, arg=b"", fn=1):
@@ -290,3 +337,5 @@ def test_a_peer_posing_as_a_node_before_the_cookie_check_holds_nothing(cluster):
     impostor.fail()
     assert w.wait_line(r"^got ") == "got 6 through"
     ctl.close()
+
+
