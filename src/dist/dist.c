@@ -320,6 +320,27 @@ static int get_pid(struct dist *d, struct etf_dec *dd, uint64_t *pid)
 	return *pid ? 0 : -1;
 }
 
+/* Whether w is a process of the node at the other end of c: a control
+ * message's sender must be (a peer speaks for its own processes only;
+ * a forged local sender made a local process link to another that never
+ * asked, and a forged third node's made links nobody would break). */
+static bool of_peer(const struct conn *c, const struct etf_pid *w)
+{
+	const struct node *n = c->node;
+	return w->nlen == n->nlen && memcmp(w->node, n->name, n->nlen) == 0 &&
+	       w->creation == c->creation;
+}
+
+/* The sender of a control message (as get_pid): -1 unless of_peer. */
+static int get_sender(struct dist *d, const struct conn *c, struct etf_dec *dd, uint64_t *pid)
+{
+	struct etf_pid w;
+	if (etf_get_pid(dd, &w) != 0 || !of_peer(c, &w))
+		return -1;
+	*pid = pid_local(d, &w);
+	return *pid ? 0 : -1;
+}
+
 /* Guest form <-> wire form, for pid_copy. */
 static bool pid_to_guest(void *ctx, const struct etf_pid *w, struct etf_buf *b)
 {
@@ -864,6 +885,7 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	c->node = n;
 	c->fd = fd;
 	c->peer_flags = peer->flags;
+	c->creation = peer->creation;
 	c->last_rx_ms = conn_now_ms();
 	atomic_store(&c->last_tx_ms, c->last_rx_ms);
 	pthread_mutex_lock(&n->lock);
@@ -1720,14 +1742,14 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 		return data_in(d, to, 0, dd);
 	case OP_SEND_SENDER:
 	case OP_SEND_SENDER_TT:
-		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
+		if (get_sender(d, c, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
 		    (op == OP_SEND_SENDER_TT && etf_skip(dd) != 0) || payload_start(dd) != 0)
 			return -1;
 		return data_in(d, to, from, dd);
 	case OP_REG_SEND:
 	case OP_REG_SEND_TT: {
 		struct etf_pid wfrom;
-		if (etf_get_pid(dd, &wfrom) != 0 || etf_skip(dd) != 0 ||
+		if (etf_get_pid(dd, &wfrom) != 0 || !of_peer(c, &wfrom) || etf_skip(dd) != 0 ||
 		    etf_get_atom(dd, &a, &alen) != 0 || (op == OP_REG_SEND_TT && etf_skip(dd) != 0) ||
 		    payload_start(dd) != 0)
 			return -1;
@@ -1743,7 +1765,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 		return data_in(d, to, from, dd);
 	}
 	case OP_LINK:
-		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0)
+		if (get_sender(d, c, dd, &from) != 0 || get_pid(d, dd, &to) != 0)
 			return -1;
 		if (!proc_pid_is_remote(to)) {
 			pthread_mutex_lock(&n->lock);
@@ -1757,7 +1779,8 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 	case OP_UNLINK:
 	case OP_UNLINK_ID: {
 		uint64_t id = 0;
-		if ((op == OP_UNLINK_ID && etf_get_uint(dd, &id) != 0) || get_pid(d, dd, &from) != 0 ||
+		if ((op == OP_UNLINK_ID && etf_get_uint(dd, &id) != 0) ||
+		    get_sender(d, c, dd, &from) != 0 ||
 		    get_pid(d, dd, &to) != 0)
 			return -1;
 		if (proc_pid_is_remote(to))
@@ -1785,7 +1808,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 	case OP_EXIT2:
 	case OP_EXIT_TT:
 	case OP_EXIT2_TT:
-		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
+		if (get_sender(d, c, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
 		    ((op == OP_EXIT_TT || op == OP_EXIT2_TT) && etf_skip(dd) != 0))
 			return -1;
 		return exit_in(d, n, (int)op, from, to, dd);
@@ -1793,13 +1816,13 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 	case OP_PAYLOAD_EXIT2:
 	case OP_PAYLOAD_EXIT_TT:
 	case OP_PAYLOAD_EXIT2_TT:
-		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
+		if (get_sender(d, c, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
 		    ((op == OP_PAYLOAD_EXIT_TT || op == OP_PAYLOAD_EXIT2_TT) && etf_skip(dd) != 0) ||
 		    payload_start(dd) != 0)
 			return -1;
 		return exit_in(d, n, (int)op, from, to, dd);
 	case OP_MONITOR_P: {
-		if (get_pid(d, dd, &from) != 0)
+		if (get_sender(d, c, dd, &from) != 0)
 			return -1;
 		struct etf_dec target = *dd;
 		if (etf_skip(dd) != 0 || get_ref(dd, &eref) != 0)
@@ -1808,7 +1831,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 		return 0;
 	}
 	case OP_DEMONITOR_P:
-		if (get_pid(d, dd, &from) != 0 || etf_skip(dd) != 0 || get_ref(dd, &eref) != 0)
+		if (get_sender(d, c, dd, &from) != 0 || etf_skip(dd) != 0 || get_ref(dd, &eref) != 0)
 			return -1;
 		demonitor_in(d, n, from, &eref);
 		return 0;

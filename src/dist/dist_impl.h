@@ -79,6 +79,7 @@ struct conn {
 	struct node *node;
 	int fd;
 	uint64_t peer_flags;
+	uint32_t creation;        /* the peer's (as its pids carry it) */
 	/* output, under node->lock */
 	unsigned char *out;
 	size_t outlen, outoff, outcap;

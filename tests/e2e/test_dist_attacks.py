@@ -188,6 +188,26 @@ def test_a_down_goes_to_the_monitors_holder_only(cluster):
     assert _alive(cluster, w)
 
 
+def test_a_peer_speaks_for_its_own_processes_only(cluster):
+    """The sender of a LINK, EXIT, MONITOR... was taken as it came: a peer
+    could make an exit signal or a link come from a local process, or
+    from a third node's, to any local process."""
+    w, port = _serve(cluster, "wl3")
+    here = node("wl3")
+    for forged in ("local", "third"):
+        p = Peer(port, node("evil"))
+        echo = _echo_pid(p)
+        sender = echo if forged == "local" else _pid(node("third"), 5, 1, 1)
+        p.send(_tuple(_int(8), sender, echo, _atom("forged")))
+        assert p.closed()
+        p.close()
+    p = Peer(port, node("evil"))
+    p.send(_tuple(_int(8), p.pid(), _echo_pid(p), _atom("honest")))
+    line = w.wait_line(r"^exit ")
+    assert line == f"exit {p.name} 8 " + (b"w\x06honest").hex(), (line, here)
+    assert _alive(cluster, w)
+
+
 # ---- remote spawn: requests and modules ----
 
 def _spawn_req(p, req, digest, arg=b"", fn=1):
