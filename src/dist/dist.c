@@ -90,19 +90,21 @@ static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint
 	return node;
 }
 
-static void free_held(struct held *h)
+/* Free a list of held messages, and their bytes from d's count. */
+static void free_held(struct dist *d, struct held *h)
 {
 	while (h != NULL) {
 		struct held *next = h->next;
+		atomic_fetch_sub(&d->held_bytes, h->bytes);
 		msg_free(h->m);
 		free(h);
 		h = next;
 	}
 }
 
-static void node_free(struct node *n)
+static void node_free(struct dist *d, struct node *n)
 {
-	free_held(n->pend);
+	free_held(d, n->pend);
 	free(n->keys);
 	free(n->slots);
 	xset_free(&n->x);
@@ -735,13 +737,37 @@ static bool note(struct node *n, const struct msg *m, struct xlink **down)
 	return true;
 }
 
+/* Whether m's payload may be held too: the bytes held for all nodes
+ * being connected are bounded (DIST_MIN_HELD_BYTES, or two of the largest
+ * messages), as a guest's sends are not charged to it once they leave it.
+ * Beyond, m is dropped as a send to a node that cannot be reached would
+ * be, said once on stderr. */
+static bool may_hold(struct dist *d, const struct node *n, const struct msg *m, size_t bytes)
+{
+	uint64_t cap = 2 * rt_max_message(d->rt);
+	if (cap < DIST_MIN_HELD_BYTES)
+		cap = DIST_MIN_HELD_BYTES;
+	if (m->kind != MSG_DATA || atomic_load(&d->held_bytes) + bytes <= cap)
+		return true;
+	if (!atomic_exchange(&d->told_held, true))
+		fprintf(stderr, "wisp: dist: dropped a message to node %.*s: %llu bytes already wait "
+		        "for nodes being connected (said once)\n", (int)n->nlen, n->name,
+		        (unsigned long long)atomic_load(&d->held_bytes));
+	return false;
+}
+
 /* Keep m (a send to `name` if not NULL) until n is connected (n->lock
  * held). False: too many held, or no memory (m is not consumed). */
-static bool hold(struct node *n, struct msg *m, const char *name, size_t namelen)
+static bool hold(struct dist *d, struct node *n, struct msg *m, const char *name, size_t namelen)
 {
-	struct held *h = n->npend < DIST_MAX_PENDING ? malloc(sizeof(*h)) : NULL;
+	size_t bytes = msg_bytes(m);
+	if (n->npend >= DIST_MAX_PENDING || !may_hold(d, n, m, bytes))
+		return false;
+	struct held *h = malloc(sizeof(*h));
 	if (h == NULL)
 		return false;
+	atomic_fetch_add(&d->held_bytes, bytes);
+	h->bytes = bytes;
 	h->next = NULL;
 	h->m = m;
 	h->namelen = name ? namelen : 0;
@@ -786,7 +812,7 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		 * to the peer needs no connection: if there is none, its
 		 * monitor is gone with it.) */
 		bool dial = n->state == NODE_IDLE;
-		if (m->kind != MSG_DOWN && hold(n, m, name, namelen))
+		if (m->kind != MSG_DOWN && hold(d, n, m, name, namelen))
 			m = NULL;
 		if (dial)
 			n->state = NODE_CONNECTING;
@@ -855,7 +881,7 @@ static void flush_held(struct dist *d, struct node *n)
 				n->state = NODE_UP;
 			pthread_cond_broadcast(&n->changed);
 			pthread_mutex_unlock(&n->lock);
-			free_held(h);
+			free_held(d, h);
 			return;
 		}
 		uint64_t flags = n->conn->peer_flags;
@@ -870,7 +896,7 @@ static void flush_held(struct dist *d, struct node *n)
 			}
 			etf_buf_free(&b);
 		}
-		free_held(h);
+		free_held(d, h);
 	}
 }
 
@@ -940,7 +966,7 @@ void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *wh
 	pthread_mutex_unlock(&n->lock);
 	if (v != NULL || pend != NULL)
 		fprintf(stderr, "wisp: dist: cannot reach node %.*s: %s\n", (int)n->nlen, n->name, why);
-	free_held(pend);
+	free_held(d, pend);
 	tell_lost(d, v);
 }
 
@@ -960,7 +986,7 @@ void dist_conn_down(struct dist *d, struct conn *c, const char *why)
 	pthread_mutex_unlock(&n->lock);
 	if (!atomic_load(&d->stopping))
 		fprintf(stderr, "wisp: dist: node %.*s disconnected: %s\n", (int)n->nlen, n->name, why);
-	free_held(pend);
+	free_held(d, pend);
 	tell_lost(d, v);
 	forget_node_spawns(d, n);
 }
@@ -2057,7 +2083,7 @@ void dist_free(struct dist *d)
 		close(d->epmd_fd);
 	uint32_t n = d->nodes ? atomic_load(&d->nnodes) : 0;
 	for (uint32_t i = 0; i < n; i++)
-		node_free(d->nodes[i]);
+		node_free(d, d->nodes[i]);
 	free(d->nodes);
 	for (size_t i = 0; i < d->ncode; i++)
 		if (d->code[i].owned)   /* (inside its load_job) */

@@ -22,6 +22,7 @@
 #define DIST_MAX_NODES 65536u   /* incarnations of nodes known in one run */
 #define DIST_HANDLE_BITS 40     /* remote pid: 1 | node index (23) | handle (40) */
 #define DIST_MAX_PENDING 4096   /* messages held for a node being connected */
+#define DIST_MIN_HELD_BYTES (128u << 20)   /* held for all of them (see may_hold) */
 #define DIST_MAX_FRAME (64u << 20 | 4096u)   /* refused beyond: the peer is broken */
 
 enum node_state {
@@ -41,6 +42,7 @@ struct conn;
 struct held {
 	struct held *next;
 	struct msg *m;
+	size_t bytes;             /* of m, counted in dist.held_bytes */
 	size_t namelen;           /* a send to a registered name: > 0 */
 	char name[256];
 };
@@ -169,6 +171,8 @@ struct dist {
 	struct unstarted *unstarted;
 	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
 	atomic_bool told_oversize;
+	_Atomic uint64_t held_bytes;   /* messages held for nodes being connected */
+	atomic_bool told_held;
 };
 
 /* ---- dist.c, for conn.c ---- */

@@ -11,6 +11,7 @@ node goes on answering an honest peer (`_alive`). The peer is hand-made
 import hashlib
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
@@ -359,3 +360,56 @@ def test_a_peer_posing_as_a_node_before_the_cookie_check_holds_nothing(cluster):
     ctl.close()
 
 
+
+
+# ---- a hostile guest ----
+
+class Ghost:
+    """A node registered in EPMD whose port accepts connections and never
+    answers: connecting to it takes the whole set-up time (7 s)."""
+
+    def __init__(self, cluster, alive):
+        subprocess.run(["epmd", "-port", str(cluster.epmd_port), "-daemon"], env=cluster.env,
+                       check=True, timeout=10)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        port = self.listener.getsockname()[1]
+        for _ in range(50):
+            try:
+                self.epmd = socket.create_connection(("127.0.0.1", cluster.epmd_port), timeout=5)
+                break
+            except ConnectionError:
+                time.sleep(0.1)
+        name = alive.encode()
+        req = b"x" + struct.pack(">HBBHHH", port, 77, 0, 6, 5, len(name)) + name + b"\0\0"
+        self.epmd.sendall(struct.pack(">H", len(req)) + req)
+        resp = _exact(self.epmd, 2)
+        assert resp[1] == 0, resp
+
+    def close(self):
+        self.epmd.close()
+        self.listener.close()
+
+
+def test_messages_held_for_a_node_being_connected_are_bounded(cluster):
+    """Messages to a node being connected were held, up to 4,096 of them
+    of up to --max-message each, per node, charged to nobody: a guest
+    held gigabytes for each unreachable node it named."""
+    ghost = Ghost(cluster, "ghost")
+    w = cluster.wisp("wg1", "flood", node("ghost"), "anyone", "400", str(1 << 20),
+                     guest=cluster.build("dist_attack.c"))
+    assert w.wait_line(r"^flooded ") == "flooded 0"      # dropped, as to an unreachable node
+    rss = _rss_kib(w.proc.pid)
+    err = w.stop()
+    ghost.close()
+    assert "already wait for nodes being connected" in err, err
+    assert rss < 300 * 1024, rss                        # 128 MiB held at most, not 400
+
+
+def _rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0

@@ -7,6 +7,9 @@
  *                      tag 1, payload "NODE\0NAME\0DATA": send {5, DATA}
  *                      to NAME on NODE, print "sent RC"
  *                      any other tag: print "got TAG PAYLOAD"
+ *   flood NODE NAME COUNT SIZE
+ *                    send COUNT messages of SIZE bytes to NAME on NODE,
+ *                    print "flooded RC" (the last send's), then wait
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,10 +47,29 @@ static int relay(void)
 	}
 }
 
+static int flood(const char *node, const char *name, int count, int size)
+{
+	char *data = calloc(1, (size_t)size);
+	if (data == NULL)
+		return 3;
+	int32_t rc = WISP_OK;
+	for (int i = 0; i < count; i++)
+		rc = wisp_node_send(node, (uint32_t)strlen(node), name, (uint32_t)strlen(name), 5, data,
+		                    (uint32_t)size);
+	printf("flooded %d\n", rc);
+	fflush(stdout);
+	struct wisp_msg_info info;
+	char buf[16];
+	wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 6 && strcmp(argv[1], "flood") == 0)
+		return flood(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
 	if (argc >= 2 && strcmp(argv[1], "relay") == 0)
 		return relay();
-	fprintf(stderr, "usage: dist_attack relay\n");
+	fprintf(stderr, "usage: dist_attack relay | flood NODE NAME COUNT SIZE\n");
 	return 2;
 }
