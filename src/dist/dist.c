@@ -70,12 +70,108 @@ static struct node *node_at(struct dist *d, uint32_t index)
 	return atomic_load_explicit(&d->nodes[index - 1], memory_order_acquire);
 }
 
-/* A new entry (d->lock held); NULL when the table is full or no memory. */
+/* ---- the node table's indexes (d->lock held) ----
+ *
+ * Entries are found by name (every incarnation of a name chained in one
+ * bucket, newest first) and by (name, creation). A peer chooses names and
+ * creations (in the pids it sends), so a scan of the table per pid cost
+ * 65,536 steps once it had filled it; the buckets are keyed by a random
+ * seed so that it cannot make its names collide either. */
+
+static uint64_t node_hash(const struct dist *d, const char *name, size_t nlen, uint64_t salt)
+{
+	uint64_t h = d->seed ^ (salt + 1) * 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < nlen; i++)
+		h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 29;
+	return h;
+}
+
+static struct node **name_bucket(struct dist *d, const char *name, size_t nlen)
+{
+	return &d->byname[node_hash(d, name, nlen, UINT64_MAX) & (DIST_NODE_BUCKETS - 1)];
+}
+
+static struct node **exact_bucket(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+{
+	return &d->byexact[node_hash(d, name, nlen, creation) & (DIST_NODE_BUCKETS - 1)];
+}
+
+static void exact_add(struct dist *d, struct node *n)
+{
+	struct node **b = exact_bucket(d, n->name, n->nlen, n->creation);
+	n->next_exact = *b;
+	*b = n;
+}
+
+static void exact_del(struct dist *d, struct node *n)
+{
+	struct node **pp = exact_bucket(d, n->name, n->nlen, n->creation);
+	while (*pp != n)
+		pp = &(*pp)->next_exact;
+	*pp = n->next_exact;
+}
+
+/* n is incarnation `creation` (d->lock held): re-indexed, first among any
+ * other entry for it. */
+static void set_creation(struct dist *d, struct node *n, uint32_t creation)
+{
+	exact_del(d, n);
+	if (n->creation == 0 && creation != 0)
+		d->nunresolved--;
+	pthread_mutex_lock(&n->lock);
+	n->creation = creation;
+	pthread_mutex_unlock(&n->lock);
+	exact_add(d, n);
+}
+
+static bool same_name(const struct node *n, const char *name, size_t nlen)
+{
+	return n->nlen == nlen && memcmp(n->name, name, nlen) == 0;
+}
+
+static enum node_state state_of(struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	enum node_state st = n->state;
+	pthread_mutex_unlock(&n->lock);
+	return st;
+}
+
+/* Why a new entry for name cannot be made (d->lock held), said once:
+ * NULL if it can. */
+static const char *node_room(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+{
+	if (atomic_load(&d->nnodes) >= DIST_MAX_NODES)
+		return "the node table is full (DIST_MAX_NODES node incarnations in this run)";
+	if (creation == 0 && d->nunresolved >= DIST_MAX_UNRESOLVED)
+		return "too many node names were never reached (DIST_MAX_UNRESOLVED)";
+	uint32_t same = 0;
+	for (struct node *o = *name_bucket(d, name, nlen); o != NULL; o = o->next_name)
+		same += same_name(o, name, nlen);
+	if (same >= DIST_MAX_INCARNATIONS)
+		return "that node name has had too many incarnations (DIST_MAX_INCARNATIONS)";
+	return NULL;
+}
+
+/* A new entry (d->lock held); NULL when there is no room (node_room) or
+ * no memory. */
 static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint32_t creation)
 {
 	uint32_t n = atomic_load(&d->nnodes);
-	if (n >= DIST_MAX_NODES || nlen == 0 || nlen >= sizeof(((struct node *)0)->name))
+	if (nlen == 0 || nlen >= sizeof(((struct node *)0)->name))
 		return NULL;
+	const char *full = node_room(d, name, nlen, creation);
+	if (full != NULL) {
+		if (!d->told_full) {
+			d->told_full = true;
+			fprintf(stderr, "wisp: dist: cannot name node %.*s: %s; its pids and messages "
+			        "are refused (said once)\n", (int)nlen, name, full);
+		}
+		return NULL;
+	}
 	struct node *node = calloc(1, sizeof(*node));
 	if (node == NULL)
 		return NULL;
@@ -85,6 +181,12 @@ static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint
 	node->creation = creation;
 	pthread_mutex_init(&node->lock, NULL);
 	pthread_cond_init(&node->changed, NULL);
+	struct node **b = name_bucket(d, name, nlen);
+	node->next_name = *b;
+	*b = node;
+	exact_add(d, node);
+	if (creation == 0)
+		d->nunresolved++;
 	atomic_store_explicit(&d->nodes[n], node, memory_order_release);
 	atomic_store_explicit(&d->nnodes, n + 1, memory_order_release);
 	return node;
@@ -113,20 +215,13 @@ static void node_free(struct dist *d, struct node *n)
 	free(n);
 }
 
-static bool same_name(const struct node *n, const char *name, size_t nlen)
-{
-	return n->nlen == nlen && memcmp(n->name, name, nlen) == 0;
-}
-
 /* The entry to reach node `name` by name: its latest incarnation not
  * known to be gone, made if there is none (d->lock held). */
 static struct node *current_locked(struct dist *d, const char *name, size_t nlen)
 {
-	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
-		struct node *n = d->nodes[i - 1];
-		if (same_name(n, name, nlen) && n->state != NODE_GONE)
+	for (struct node *n = *name_bucket(d, name, nlen); n != NULL; n = n->next_name)
+		if (same_name(n, name, nlen) && state_of(n) != NODE_GONE)
 			return n;
-	}
 	return node_new(d, name, nlen, 0);
 }
 
@@ -146,17 +241,17 @@ static struct node *find_locked(struct dist *d, const char *name, size_t nlen, u
 {
 	*unknown = NULL;
 	*other_up = false;
-	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
-		struct node *n = d->nodes[i - 1];
-		if (!same_name(n, name, nlen))
-			continue;
-		if (n->creation == creation)
+	for (struct node *n = *exact_bucket(d, name, nlen, creation); n != NULL; n = n->next_exact)
+		if (n->creation == creation && same_name(n, name, nlen))
 			return n;
-		if (n->creation == 0 && *unknown == NULL)
+	for (struct node *n = *exact_bucket(d, name, nlen, 0); n != NULL && creation != 0;
+	     n = n->next_exact)
+		if (n->creation == 0 && same_name(n, name, nlen)) {
 			*unknown = n;
-		else if (n->state == NODE_UP)
-			*other_up = true;
-	}
+			break;
+		}
+	for (struct node *n = *name_bucket(d, name, nlen); n != NULL && !*other_up; n = n->next_name)
+		*other_up = same_name(n, name, nlen) && state_of(n) == NODE_UP;
 	return NULL;
 }
 
@@ -168,15 +263,14 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 	struct node *found = find_locked(d, name, nlen, creation, &unknown, &other_up);
 	if (found == NULL && unknown != NULL && creation != 0) {
 		/* The entry made for sends by name learns its creation. */
-		pthread_mutex_lock(&unknown->lock);
-		unknown->creation = creation;
-		pthread_mutex_unlock(&unknown->lock);
+		set_creation(d, unknown, creation);
 		found = unknown;
 	}
 	if (found == NULL) {
 		found = node_new(d, name, nlen, creation);
 		/* A pid of an incarnation other than the one connected: an
-		 * older one (a newer one would have connected), so dead. */
+		 * older one (a newer one would have connected), so dead. (No one
+		 * else knows the entry yet: no lock needed.) */
 		if (found != NULL && other_up)
 			found->state = NODE_GONE;
 	}
@@ -222,10 +316,21 @@ static bool keys_grow(struct node *n)
 	return true;
 }
 
+/* The low bits of a remote pid hold (ID, Serial) themselves when they
+ * fit (DIST_DIRECT set: ID in 16 bits, Serial in 23), else a handle into
+ * the node's table. Every BEAM pid fits (15 and 13 bits of pid number),
+ * and a wisp node's as long as its process has a slot below 65,536 and a
+ * generation below 2^23: so the table, which can only grow (a pid may be
+ * held in any guest's memory), holds only the rest. A table a peer fills
+ * with pids that do not fit is bounded in all (DIST_MAX_HANDLES). */
+#define DIST_DIRECT (1ull << (DIST_HANDLE_BITS - 1))
+
 /* The handle of (id, serial) on node n, made if new; 0 if out of memory
- * (n->lock held). */
-static uint64_t handle_of(struct node *n, uint32_t id, uint32_t serial)
+ * or the handles are used up (n->lock held). */
+static uint64_t handle_of(struct dist *d, struct node *n, uint32_t id, uint32_t serial)
 {
+	if (id < 1u << 16 && serial < 1u << 23)
+		return DIST_DIRECT | (uint64_t)serial << 16 | id;
 	uint64_t key = (uint64_t)serial << 32 | id;
 	if (n->capslots != 0) {
 		for (uint64_t i = hash64(key) & (n->capslots - 1); n->slots[i] != 0;
@@ -233,15 +338,26 @@ static uint64_t handle_of(struct node *n, uint32_t id, uint32_t serial)
 			if (n->keys[n->slots[i] - 1] == key)
 				return n->slots[i];
 	}
-	if (n->nkeys >= UINT32_MAX - 1)
+	if (atomic_fetch_add(&d->nhandles, 1) >= DIST_MAX_HANDLES) {
+		atomic_fetch_sub(&d->nhandles, 1);
+		if (!atomic_exchange(&d->told_handles, true))
+			fprintf(stderr, "wisp: dist: cannot name a process of node %.*s: this node has "
+			        "named %u processes of other nodes whose pids are not compact "
+			        "(DIST_MAX_HANDLES); such pids new to it are refused (said once)\n",
+			        (int)n->nlen, n->name, DIST_MAX_HANDLES);
 		return 0;
-	if ((n->nkeys + 1) * 4 > n->capslots * 3 && !keys_grow(n))
+	}
+	if ((n->nkeys + 1) * 4 > n->capslots * 3 && !keys_grow(n)) {
+		atomic_fetch_sub(&d->nhandles, 1);
 		return 0;
+	}
 	if (n->nkeys == n->capkeys) {
 		uint64_t cap = n->capkeys ? n->capkeys * 2 : 64;
 		uint64_t *k = realloc(n->keys, cap * sizeof(*k));
-		if (k == NULL)
+		if (k == NULL) {
+			atomic_fetch_sub(&d->nhandles, 1);
 			return 0;
+		}
 		n->keys = k;
 		n->capkeys = cap;
 	}
@@ -278,11 +394,18 @@ static bool pid_wire(struct dist *d, uint64_t pid, struct etf_pid *out)
 		return false;
 	uint64_t h = pid & ((1ull << DIST_HANDLE_BITS) - 1);
 	pthread_mutex_lock(&n->lock);
-	bool ok = h >= 1 && h <= n->nkeys;
-	uint64_t key = ok ? n->keys[h - 1] : 0;
+	bool ok;
+	uint64_t key = 0;
+	if (h & DIST_DIRECT) {
+		ok = true;
+		key = (h >> 16 & ((1u << 23) - 1)) << 32 | (h & 0xffff);
+	} else {
+		ok = h >= 1 && h <= n->nkeys;
+		key = ok ? n->keys[h - 1] : 0;
+	}
+	uint32_t creation = n->creation;
 	pthread_mutex_unlock(&n->lock);
-	*out = (struct etf_pid){ n->name, n->nlen, (uint32_t)key, (uint32_t)(key >> 32),
-	                         n->creation };
+	*out = (struct etf_pid){ n->name, n->nlen, (uint32_t)key, (uint32_t)(key >> 32), creation };
 	return ok;
 }
 
@@ -308,7 +431,7 @@ static uint64_t pid_local(struct dist *d, const struct etf_pid *w)
 	if (n == NULL)
 		return 0;
 	pthread_mutex_lock(&n->lock);
-	uint64_t h = handle_of(n, w->id, w->serial);
+	uint64_t h = handle_of(d, n, w->id, w->serial);
 	pthread_mutex_unlock(&n->lock);
 	return h ? remote_pid(n, h) : 0;
 }
@@ -914,24 +1037,29 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	c->creation = peer->creation;
 	c->last_rx_ms = conn_now_ms();
 	atomic_store(&c->last_tx_ms, c->last_rx_ms);
+	pthread_mutex_lock(&d->lock);
 	pthread_mutex_lock(&n->lock);
 	if (n->conn != NULL || n->state == NODE_GONE) {
 		pthread_mutex_unlock(&n->lock);
+		pthread_mutex_unlock(&d->lock);
 		free(c);
 		return false;
 	}
-	n->creation = peer->creation;
 	n->conn = c;
 	n->state = NODE_CONNECTING;   /* UP once what was held is written */
 	n->dialing = n->accepting = false;
+	uint32_t was = n->creation;
 	pthread_mutex_unlock(&n->lock);
+	if (was != peer->creation)
+		set_creation(d, n, peer->creation);
 	/* Older incarnations of the same name are gone for good. */
-	pthread_mutex_lock(&d->lock);
-	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
-		struct node *o = d->nodes[i - 1];
-		if (o != n && same_name(o, n->name, n->nlen) && o->creation != n->creation &&
-		    o->state != NODE_UP && o->state != NODE_CONNECTING)
+	for (struct node *o = *name_bucket(d, n->name, n->nlen); o != NULL; o = o->next_name) {
+		if (o == n || !same_name(o, n->name, n->nlen) || o->creation == n->creation)
+			continue;
+		pthread_mutex_lock(&o->lock);
+		if (o->state != NODE_UP && o->state != NODE_CONNECTING)
 			o->state = NODE_GONE;
+		pthread_mutex_unlock(&o->lock);
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (conn_watch(d, c) != 0) {
@@ -2024,6 +2152,10 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->hs_done, NULL);
 	d->nodes = calloc(DIST_MAX_NODES, sizeof(*d->nodes));
+	d->byname = calloc(DIST_NODE_BUCKETS, sizeof(*d->byname));
+	d->byexact = calloc(DIST_NODE_BUCKETS, sizeof(*d->byexact));
+	if (getentropy(&d->seed, sizeof(d->seed)) != 0)
+		d->seed = (uint64_t)getpid() << 32 ^ (uint64_t)conn_now_ms();
 	d->connect = copy_strings(cfg->connect, cfg->nconnect);
 	d->trace = getenv("WISP_DIST_TRACE") != NULL;
 	if (cfg->module_bytes != NULL)
@@ -2032,7 +2164,8 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
 	                                  remote_alive, d };
-	int rc = d->nodes == NULL || d->connect == NULL ? -ENOMEM : set_name(d, cfg, err, errlen);
+	int rc = d->nodes == NULL || d->byname == NULL || d->byexact == NULL || d->connect == NULL
+	         ? -ENOMEM : set_name(d, cfg, err, errlen);
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	if (rc == 0 && (strlen(cfg->cookie) == 0 || strlen(cfg->cookie) >= sizeof(d->cookie))) {
@@ -2085,6 +2218,8 @@ void dist_free(struct dist *d)
 	for (uint32_t i = 0; i < n; i++)
 		node_free(d, d->nodes[i]);
 	free(d->nodes);
+	free(d->byname);
+	free(d->byexact);
 	for (size_t i = 0; i < d->ncode; i++)
 		if (d->code[i].owned)   /* (inside its load_job) */
 			free((char *)d->code[i].bytes - offsetof(struct load_job, bytes));

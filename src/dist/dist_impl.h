@@ -20,6 +20,10 @@
 #include "xlink.h"
 
 #define DIST_MAX_NODES 65536u   /* incarnations of nodes known in one run */
+#define DIST_MAX_INCARNATIONS 4096   /* of them, of one node name */
+#define DIST_MAX_UNRESOLVED 4096     /* names sent to, never reached */
+#define DIST_NODE_BUCKETS 16384u     /* of each index of the node table */
+#define DIST_MAX_HANDLES (1u << 22)  /* remote pids named by a table (dist.c) */
 #define DIST_HANDLE_BITS 40     /* remote pid: 1 | node index (23) | handle (40) */
 #define DIST_MAX_PENDING 4096   /* messages held for a node being connected */
 #define DIST_MIN_HELD_BYTES (128u << 20)   /* held for all of them (see may_hold) */
@@ -48,6 +52,7 @@ struct held {
 };
 
 struct node {
+	struct node *next_name, *next_exact;   /* the table's indexes (d->lock) */
 	uint32_t index;
 	char name[256];
 	size_t nlen;
@@ -157,6 +162,12 @@ struct dist {
 	pthread_mutex_t lock;
 	_Atomic(struct node *) *nodes;
 	_Atomic uint32_t nnodes;
+	struct node **byname, **byexact;   /* indexes (dist.c) */
+	uint64_t seed;                     /* of their hash */
+	uint32_t nunresolved;              /* entries with creation 0 */
+	_Atomic uint32_t nhandles;         /* in all nodes' pid tables */
+	atomic_bool told_handles;
+	bool told_full;
 	/* handshakes in flight (threads), so stopping can wait for them */
 	uint32_t handshakes;
 	pthread_cond_t hs_done;

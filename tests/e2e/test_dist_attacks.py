@@ -209,6 +209,68 @@ def test_a_peer_speaks_for_its_own_processes_only(cluster):
     assert _alive(cluster, w)
 
 
+def test_pids_of_thousands_of_nodes_cost_no_scan_per_pid(cluster):
+    """Each pid from the wire was looked up by a scan of the node table,
+    newest entry first: after a peer had named 60,000 nodes, each pid of an
+    older node cost 60,000 steps, and one frame of 200,000 pids held the
+    I/O thread for minutes."""
+    w, port = _serve(cluster, "wt1")
+    p = Peer(port, node("evil"))
+    p.s.sendall(b"".join(_frame(_tuple(_int(8), p.pid(), _pid(f"f{k}@h", 1, 1, 1), _atom("x")))
+                         for k in range(60000)))
+    dead = _pid(node("wt1"), 0x3fff, 1, struct.unpack(">I", _echo_pid(p)[-4:])[0])
+    term = _list([p.pid(k % 60000 + 1) for k in range(200000)])
+    p.send(_tuple(_int(22), p.pid(), dead), term)
+    assert _alive(cluster, w)
+
+
+def test_remote_pids_that_are_not_compact_are_bounded(cluster):
+    """Every distinct remote pid took a handle in a table that only grows
+    (a pid may sit in any guest's memory): a peer grew it by 16 bytes per
+    pid it made up, without end. Pids that fit (every BEAM pid) now take
+    none, the rest are bounded in all; both kinds still round-trip."""
+    w, port = _serve(cluster, "wt2")
+    p = Peer(port, node("evil"))
+    for ident, serial in ((5, 7), (1 << 20, 3), (9, 1 << 30)):
+        term = _tuple(_atom("t"), _pid(p.name, ident, serial, 77))
+        p.send(_tuple(_int(6), p.pid(), _atom(""), _atom("echo")), term)
+        assert p.wait_for(term) is not None, (ident, serial)
+    dead = _pid(node("wt2"), 0x3fff, 1, struct.unpack(">I", _echo_pid(p)[-4:])[0])
+    per = 500000
+    for chunk in range(9):                           # 4.5 million made-up pids
+        term = _list([_pid(p.name, 1 << 20 | k, chunk + 1, 77) for k in range(per)])
+        try:
+            p.send(_tuple(_int(22), p.pid(), dead), term)
+        except ConnectionError:
+            break
+    p.closed(timeout=60)
+    err_seen = _wait_stderr(w, "DIST_MAX_HANDLES")
+    assert err_seen, "no word of the bound"
+    assert _alive(cluster, w)
+    assert _rss_kib(w.proc.pid) < 400 * 1024
+
+
+def _wait_stderr(w, text, timeout=60):
+    """Whether w's stderr says text (read as it comes: w keeps running)."""
+    import fcntl
+    import os
+    fd = w.proc.stderr.fileno()
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    got, deadline = "", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            chunk = None
+        if chunk:
+            got += chunk.decode(errors="replace")
+            if text in got:
+                return True
+        else:
+            time.sleep(0.1)
+    return False
+
+
 # ---- remote spawn: requests and modules ----
 
 def _spawn_req(p, req, digest, arg=b"", fn=1):
