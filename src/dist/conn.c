@@ -112,7 +112,8 @@ static void self_id(const struct dist *d, struct dist_id *me)
 	me->creation = d->creation;
 }
 
-/* Track a handshake's socket so stopping can cut it short. */
+/* Track a handshake's socket so stopping can cut it short. (There is
+ * room for all: dials and accepts are bounded, see claim().) */
 static bool hs_begin(struct dist *d, int fd)
 {
 	pthread_mutex_lock(&d->lock);
@@ -131,6 +132,28 @@ static void hs_end(struct dist *d, int fd)
 			d->hs_fds[i] = d->hs_fds[--d->nhs_fds];
 			break;
 		}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Count one more connection being set up, dial or accept, unless as
+ * many as may be are (DIST_MAX_DIALING, DIST_MAX_ACCEPTING): two bounds,
+ * so that peers holding every accept slot (which takes no cookie) never
+ * stop this node's own connects. */
+static bool claim(struct dist *d, bool dial)
+{
+	pthread_mutex_lock(&d->lock);
+	uint32_t *count = dial ? &d->ndialing : &d->naccepting;
+	bool ok = *count < (dial ? DIST_MAX_DIALING : DIST_MAX_ACCEPTING);
+	if (ok)
+		(*count)++;
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+static void unclaim(struct dist *d, bool dial)
+{
+	pthread_mutex_lock(&d->lock);
+	(*(dial ? &d->ndialing : &d->naccepting))--;
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -210,6 +233,7 @@ static void *dial_main(void *arg)
 	}
 	if (fd >= 0)
 		close(fd);
+	unclaim(d, true);
 	if (rc != 0)
 		dist_setup_failed(d, n, true, err);
 	conn_thread_done(d);
@@ -292,6 +316,7 @@ static void *accept_main(void *arg)
 	if (fd >= 0)
 		close(fd);
 	free(h);
+	unclaim(d, false);
 	conn_thread_done(d);
 	return NULL;
 }
@@ -323,7 +348,9 @@ static void start_thread(struct dist *d, void *(*fn)(void *), struct hs *h)
 {
 	if (conn_thread(d, fn, h) == 0)
 		return;
-	if (h->n != NULL)
+	bool dial = fn == dial_main;
+	unclaim(d, dial);
+	if (dial)
 		dist_setup_failed(d, h->n, true, "no thread for the connection");
 	else
 		close(h->fd);
@@ -340,6 +367,12 @@ void conn_dial(struct dist *d, struct node *n)
 	h->d = d;
 	h->n = n;
 	h->fd = -1;
+	if (!claim(d, true)) {
+		free(h);
+		dist_setup_failed(d, n, true, "too many connections are being set up "
+		                  "(DIST_MAX_DIALING)");
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	n->dialing = true;
 	pthread_mutex_unlock(&n->lock);
@@ -506,8 +539,18 @@ static void accept_all(struct dist *d)
 		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
+		if (!claim(d, false)) {
+			close(fd);
+			if (!d->told_accepts) {
+				d->told_accepts = true;
+				fprintf(stderr, "wisp: dist: refused a connection: %u handshakes are under "
+				        "way already (DIST_MAX_ACCEPTING; said once)\n", DIST_MAX_ACCEPTING);
+			}
+			continue;
+		}
 		struct hs *h = calloc(1, sizeof(*h));
 		if (h == NULL) {
+			unclaim(d, false);
 			close(fd);
 			continue;
 		}

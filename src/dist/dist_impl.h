@@ -26,6 +26,8 @@
 #define DIST_MAX_HANDLES (1u << 22)  /* remote pids named by a table (dist.c) */
 #define DIST_HANDLE_BITS 40     /* remote pid: 1 | node index (23) | handle (40) */
 #define DIST_MAX_PENDING 4096   /* messages held for a node being connected */
+#define DIST_MAX_DIALING 256    /* connections of ours being set up at once */
+#define DIST_MAX_ACCEPTING 256  /* peers' handshakes under way at once */
 #define DIST_MIN_HELD_BYTES (128u << 20)   /* held for all of them (see may_hold) */
 #define DIST_MAX_FRAME (64u << 20 | 4096u)   /* refused beyond: the peer is broken */
 
@@ -168,11 +170,15 @@ struct dist {
 	_Atomic uint32_t nhandles;         /* in all nodes' pid tables */
 	atomic_bool told_handles;
 	bool told_full;
-	/* handshakes in flight (threads), so stopping can wait for them */
+	/* threads of conn_thread in flight, so stopping can wait for them; of
+	 * them, connections being set up (each bounded), and the sockets of
+	 * their handshakes, so stopping can cut them short */
 	uint32_t handshakes;
 	pthread_cond_t hs_done;
-	int hs_fds[64];
+	uint32_t ndialing, naccepting;
+	int hs_fds[DIST_MAX_DIALING + DIST_MAX_ACCEPTING];
 	uint32_t nhs_fds;
+	bool told_accepts;        /* (the I/O thread's) */
 	char **connect;           /* cfg.connect, copied */
 	/* remote spawn (d->lock): modules' bytes, requests waiting for a
 	 * module, fetches asked for, processes waiting for their go */

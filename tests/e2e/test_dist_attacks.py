@@ -424,6 +424,25 @@ def test_a_peer_posing_as_a_node_before_the_cookie_check_holds_nothing(cluster):
 
 
 
+def test_peers_holding_every_handshake_stop_no_connect_of_ours(cluster):
+    """Handshakes under way shared 64 slots, dials and accepts alike: 64
+    connections that sent nothing (no cookie needed) made every connect
+    of this node fail at once until they timed out, and beyond 64 each
+    connection still cost a thread."""
+    real, _ = _serve(cluster, "wh1")
+    w, port = _relay(cluster, "wh2")
+    ctl = Peer(port, node("ctl"))
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+    time.sleep(1)                       # (each has its handshake thread by now)
+    ctl.reg_send("relay", _tuple(_int(1), _bin(node("wh1").encode() + b"\0echo\0through")))
+    assert w.wait_line(r"^sent ") == "sent 0"
+    assert w.wait_line(r"^got ") == "got 6 through"
+    for s in idle:
+        s.close()
+    ctl.close()
+    assert "DIST_MAX_ACCEPTING" in w.stop()
+
+
 # ---- a hostile guest ----
 
 class Ghost:
