@@ -119,8 +119,6 @@ static void exact_del(struct dist *d, struct node *n)
 static void set_creation(struct dist *d, struct node *n, uint32_t creation)
 {
 	exact_del(d, n);
-	if (n->creation == 0 && creation != 0)
-		d->nunresolved--;
 	pthread_mutex_lock(&n->lock);
 	n->creation = creation;
 	pthread_mutex_unlock(&n->lock);
@@ -140,14 +138,55 @@ static enum node_state state_of(struct node *n)
 	return st;
 }
 
+/* A node name an entry may have: "alive@host", 1 to 255 bytes of
+ * printable ASCII. (They are printed in messages; a peer's pids and a
+ * guest's calls name nodes freely.) */
+static bool name_ok(const char *name, size_t nlen)
+{
+	const char *at = memchr(name, '@', nlen);
+	if (nlen == 0 || nlen > DIST_NAME_MAX || at == NULL || at == name || at == name + nlen - 1)
+		return false;
+	for (size_t i = 0; i < nlen; i++)
+		if (name[i] <= ' ' || name[i] > '~')
+			return false;
+	return true;
+}
+
+/* "name@host" or "name@host:port" (EPMD-less): the name's length and
+ * the port (0: none). -EINVAL with a message if it is neither. */
+static int split_node(const char *node, size_t nlen, size_t *namelen, uint16_t *port, char *err,
+                      size_t errlen)
+{
+	const char *colon = memchr(node, ':', nlen);
+	*port = 0;
+	*namelen = colon != NULL ? (size_t)(colon - node) : nlen;
+	if (!name_ok(node, *namelen)) {
+		snprintf(err, errlen, "bad node name: expected NAME@HOST (printable ASCII)");
+		return -EINVAL;
+	}
+	if (colon == NULL)
+		return 0;
+	char num[8] = { 0 };
+	size_t pl = nlen - *namelen - 1;
+	char *end;
+	long p = pl > 0 && pl < sizeof(num) ? (memcpy(num, colon + 1, pl), strtol(num, &end, 10)) : 0;
+	if (p < 1 || p > 65535 || *end != '\0') {
+		snprintf(err, errlen, "bad port in the node name");
+		return -EINVAL;
+	}
+	*port = (uint16_t)p;
+	return 0;
+}
+
 /* Why a new entry for name cannot be made (d->lock held), said once:
- * NULL if it can. */
-static const char *node_room(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+ * NULL if it can. guest: made for a guest's call, which may have only so
+ * many entries that never connected (DIST_MAX_GUEST_NODES). */
+static const char *node_room(struct dist *d, const char *name, size_t nlen, bool guest)
 {
 	if (atomic_load(&d->nnodes) >= DIST_MAX_NODES)
 		return "the node table is full (DIST_MAX_NODES node incarnations in this run)";
-	if (creation == 0 && d->nunresolved >= DIST_MAX_UNRESOLVED)
-		return "too many node names were never reached (DIST_MAX_UNRESOLVED)";
+	if (guest && d->nguest >= DIST_MAX_GUEST_NODES)
+		return "guests named too many nodes that were never reached (DIST_MAX_GUEST_NODES)";
 	uint32_t same = 0;
 	for (struct node *o = *name_bucket(d, name, nlen); o != NULL; o = o->next_name)
 		same += same_name(o, name, nlen);
@@ -156,14 +195,15 @@ static const char *node_room(struct dist *d, const char *name, size_t nlen, uint
 	return NULL;
 }
 
-/* A new entry (d->lock held); NULL when there is no room (node_room) or
- * no memory. */
-static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+/* A new entry (d->lock held), made for a guest's call if guest; NULL for
+ * a bad name, when there is no room (node_room) or no memory. */
+static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                             bool guest)
 {
 	uint32_t n = atomic_load(&d->nnodes);
-	if (nlen == 0 || nlen >= sizeof(((struct node *)0)->name))
+	if (!name_ok(name, nlen))
 		return NULL;
-	const char *full = node_room(d, name, nlen, creation);
+	const char *full = node_room(d, name, nlen, guest);
 	if (full != NULL) {
 		if (!d->told_full) {
 			d->told_full = true;
@@ -185,8 +225,8 @@ static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint
 	node->next_name = *b;
 	*b = node;
 	exact_add(d, node);
-	if (creation == 0)
-		d->nunresolved++;
+	node->by_guest = guest;
+	d->nguest += guest;
 	atomic_store_explicit(&d->nodes[n], node, memory_order_release);
 	atomic_store_explicit(&d->nnodes, n + 1, memory_order_release);
 	return node;
@@ -215,14 +255,15 @@ static void node_free(struct dist *d, struct node *n)
 	free(n);
 }
 
-/* The entry to reach node `name` by name: its latest incarnation not
- * known to be gone, made if there is none (d->lock held). */
+/* The entry to reach node `name` by name (for a guest's call): its latest
+ * incarnation not known to be gone, made if there is none (d->lock
+ * held). */
 static struct node *current_locked(struct dist *d, const char *name, size_t nlen)
 {
 	for (struct node *n = *name_bucket(d, name, nlen); n != NULL; n = n->next_name)
 		if (same_name(n, name, nlen) && state_of(n) != NODE_GONE)
 			return n;
-	return node_new(d, name, nlen, 0);
+	return node_new(d, name, nlen, 0, true);
 }
 
 static struct node *node_current(struct dist *d, const char *name, size_t nlen)
@@ -255,7 +296,9 @@ static struct node *find_locked(struct dist *d, const char *name, size_t nlen, u
 	return NULL;
 }
 
-struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+/* dist_node_by_name, for a guest's call if guest. */
+static struct node *node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                                 bool guest)
 {
 	pthread_mutex_lock(&d->lock);
 	struct node *unknown;
@@ -267,7 +310,7 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 		found = unknown;
 	}
 	if (found == NULL) {
-		found = node_new(d, name, nlen, creation);
+		found = node_new(d, name, nlen, creation, guest);
 		/* A pid of an incarnation other than the one connected: an
 		 * older one (a newer one would have connected), so dead. (No one
 		 * else knows the entry yet: no lock needed.) */
@@ -276,6 +319,11 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 	}
 	pthread_mutex_unlock(&d->lock);
 	return found;
+}
+
+struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+{
+	return node_by_name(d, name, nlen, creation, false);
 }
 
 struct node *dist_node_peek(struct dist *d, const char *name, size_t nlen, uint32_t creation,
@@ -418,8 +466,9 @@ static bool put_pid(struct dist *d, struct etf_buf *b, uint64_t pid)
 	return true;
 }
 
-/* The local name of a pid from the wire; 0 if out of memory or nonsense. */
-static uint64_t pid_local(struct dist *d, const struct etf_pid *w)
+/* The local name of a pid from the wire (or from a guest's bytes, if
+ * guest); 0 if out of memory or nonsense. */
+static uint64_t pid_named(struct dist *d, const struct etf_pid *w, bool guest)
 {
 	if (w->nlen == d->nlen && memcmp(w->node, d->name, d->nlen) == 0 &&
 	    w->creation == d->creation) {
@@ -427,13 +476,18 @@ static uint64_t pid_local(struct dist *d, const struct etf_pid *w)
 			return 0;
 		return (uint64_t)w->serial << 32 | w->id;
 	}
-	struct node *n = dist_node_by_name(d, w->node, w->nlen, w->creation);
+	struct node *n = node_by_name(d, w->node, w->nlen, w->creation, guest);
 	if (n == NULL)
 		return 0;
 	pthread_mutex_lock(&n->lock);
 	uint64_t h = handle_of(d, n, w->id, w->serial);
 	pthread_mutex_unlock(&n->lock);
 	return h ? remote_pid(n, h) : 0;
+}
+
+static uint64_t pid_local(struct dist *d, const struct etf_pid *w)
+{
+	return pid_named(d, w, false);
 }
 
 static int get_pid(struct dist *d, struct etf_dec *dd, uint64_t *pid)
@@ -1052,6 +1106,10 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	pthread_mutex_unlock(&n->lock);
 	if (was != peer->creation)
 		set_creation(d, n, peer->creation);
+	if (n->by_guest) {
+		n->by_guest = false;   /* (it exists: it counts against nobody) */
+		d->nguest--;
+	}
 	/* Older incarnations of the same name are gone for good. */
 	for (struct node *o = *name_bucket(d, n->name, n->nlen); o != NULL; o = o->next_name) {
 		if (o == n || !same_name(o, n->name, n->nlen) || o->creation == n->creation)
@@ -1811,9 +1869,15 @@ int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t n
                        const unsigned char hash[RT_HASH_BYTES], uint32_t fn, const void *arg,
                        uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref)
 {
-	struct node *n = node_current(d, node, nlen);
+	size_t namelen;
+	uint16_t port;
+	char why[64];
+	if (split_node(node, nlen, &namelen, &port, why, sizeof(why)) != 0 ||
+	    (namelen == d->nlen && memcmp(node, d->name, namelen) == 0))
+		return -EINVAL;   /* (this node: wisp_process.spawn is the way) */
+	struct node *n = node_current(d, node, namelen);
 	if (n == NULL)
-		return -ENOMEM;
+		return -EAGAIN;
 	/* The module's bytes are shipped from here: keep them findable. */
 	struct etf_buf b = { 0 };
 	reg_send_begin(d, &b, from, SYS_PREFIX "spawn");
@@ -2243,7 +2307,7 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
                     const char *name, size_t namelen, uint64_t tag, uint64_t ref,
                     const void *data, uint32_t len)
 {
-	if (namelen == 0 || namelen > 255 || nlen == 0 || memchr(node, '@', nlen) == NULL)
+	if (namelen == 0 || namelen > 255 || !name_ok(node, nlen))
 		return -EINVAL;
 	if (tag == DIST_TAG_TERM) {
 		struct etf_dec t = { data, (const unsigned char *)data + len };
@@ -2263,7 +2327,7 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
 	}
 	struct node *n = node_current(d, node, nlen);
 	if (n == NULL)
-		return -ENOMEM;
+		return -EAGAIN;   /* no room for another node (said on stderr) */
 	struct msg *m = msg_new(MSG_DATA, 0, from, tag, ref, data, len);
 	if (m == NULL)
 		return -ENOMEM;
@@ -2306,7 +2370,8 @@ size_t dist_pid_encode(struct dist *d, uint64_t pid, void *buf, size_t cap)
 int dist_pid_decode(struct dist *d, const void *buf, size_t len, uint64_t *pid)
 {
 	struct etf_dec t = { buf, (const unsigned char *)buf + len };
-	if (get_pid(d, &t, pid) != 0 || t.p != t.end)
+	struct etf_pid w;
+	if (etf_get_pid(&t, &w) != 0 || t.p != t.end || (*pid = pid_named(d, &w, true)) == 0)
 		return -EINVAL;
 	return 0;
 }
@@ -2329,37 +2394,17 @@ size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap)
 
 int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_t errlen)
 {
-	if (nlen == 0 || memchr(node, '@', nlen) == NULL || nlen >= 256) {
-		snprintf(err, errlen, "bad node name '%.*s': expected NAME@HOST", (int)nlen, node);
-		return -EINVAL;
-	}
-	/* name@host:port (EPMD-less) */
-	const char *colon = memchr(node, ':', nlen);
-	uint16_t port = 0;
-	size_t namelen = nlen;
-	if (colon != NULL) {
-		namelen = (size_t)(colon - node);
-		char num[8] = { 0 };
-		size_t pl = nlen - namelen - 1;
-		if (pl == 0 || pl >= sizeof(num)) {
-			snprintf(err, errlen, "bad port in '%.*s'", (int)nlen, node);
-			return -EINVAL;
-		}
-		memcpy(num, colon + 1, pl);
-		char *end;
-		long p = strtol(num, &end, 10);
-		if (*end != '\0' || p < 1 || p > 65535) {
-			snprintf(err, errlen, "bad port in '%.*s'", (int)nlen, node);
-			return -EINVAL;
-		}
-		port = (uint16_t)p;
-	}
+	size_t namelen;
+	uint16_t port;
+	int rc = split_node(node, nlen, &namelen, &port, err, errlen);
+	if (rc != 0)
+		return rc;
 	if (namelen == d->nlen && memcmp(node, d->name, namelen) == 0)
 		return 0;
 	struct node *n = node_current(d, node, namelen);
 	if (n == NULL) {
-		snprintf(err, errlen, "too many nodes");
-		return -ENOMEM;
+		snprintf(err, errlen, "no room for another node (see stderr)");
+		return -EAGAIN;
 	}
 	pthread_mutex_lock(&n->lock);
 	if (port)

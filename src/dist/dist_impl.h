@@ -21,7 +21,7 @@
 
 #define DIST_MAX_NODES 65536u   /* incarnations of nodes known in one run */
 #define DIST_MAX_INCARNATIONS 4096   /* of them, of one node name */
-#define DIST_MAX_UNRESOLVED 4096     /* names sent to, never reached */
+#define DIST_MAX_GUEST_NODES 4096    /* made for guests' calls, never connected */
 #define DIST_NODE_BUCKETS 16384u     /* of each index of the node table */
 #define DIST_MAX_HANDLES (1u << 22)  /* remote pids named by a table (dist.c) */
 #define DIST_HANDLE_BITS 40     /* remote pid: 1 | node index (23) | handle (40) */
@@ -55,6 +55,7 @@ struct held {
 
 struct node {
 	struct node *next_name, *next_exact;   /* the table's indexes (d->lock) */
+	bool by_guest;            /* made for a guest's call, never connected (d->lock) */
 	uint32_t index;
 	char name[256];
 	size_t nlen;
@@ -166,7 +167,7 @@ struct dist {
 	_Atomic uint32_t nnodes;
 	struct node **byname, **byexact;   /* indexes (dist.c) */
 	uint64_t seed;                     /* of their hash */
-	uint32_t nunresolved;              /* entries with creation 0 */
+	uint32_t nguest;                   /* entries by_guest */
 	_Atomic uint32_t nhandles;         /* in all nodes' pid tables */
 	atomic_bool told_handles;
 	bool told_full;

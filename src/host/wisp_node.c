@@ -76,6 +76,14 @@ struct connect_job {
 	int rc;
 };
 
+/* A failed dist_connect (or request) as the guest's code: a bad name,
+ * no room for another node, or not reachable. */
+static u32 connect_code(int rc)
+{
+	return rc == 0 ? WISP_OK : rc == -EINVAL ? WISP_EINVAL : rc == -EAGAIN ? WISP_ELIMIT
+	                                                                  : WISP_ENOTFOUND;
+}
+
 static void do_connect(void *arg)
 {
 	struct connect_job *j = arg;
@@ -99,7 +107,7 @@ u32 NS(connect)(void *self, u32 node, u32 len)
 	 * process parked meanwhile. */
 	if (proc_run_blocking(hp->proc, do_connect, &j) != 0)
 		return WISP_ELIMIT;
-	return j.rc == 0 ? WISP_OK : j.rc == -EINVAL ? WISP_EINVAL : WISP_ENOTFOUND;
+	return connect_code(j.rc);
 }
 
 u32 NS(send)(void *self, u32 node, u32 nlen, u32 name, u32 namelen, u64 tag, u32 data,
@@ -173,14 +181,14 @@ u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 
 	if (proc_run_blocking(hp->proc, do_connect, &j) != 0)
 		return WISP_ELIMIT;
 	if (j.rc != 0)
-		return j.rc == -EINVAL ? WISP_EINVAL : WISP_ENOTFOUND;
+		return connect_code(j.rc);
 	uint64_t me = proc_pid(hp->proc), req = proc_make_ref(hp->proc);
 	uint64_t mon = (flags & WISP_SPAWN_MONITOR) ? proc_make_ref(hp->proc) : 0;
 	int rc = dist_spawn_request(d, me, j.node, nlen, hash, fn,
 	                            api_ptr(hp, arg, arg_len, "wisp_node_spawn"), arg_len, flags,
 	                            req, mon);
 	if (rc != 0)
-		return rc == -EMSGSIZE ? WISP_ETOOBIG : WISP_ENOTFOUND;
+		return rc == -EMSGSIZE ? WISP_ETOOBIG : connect_code(rc);
 	struct msg *m;
 	if ((rc = proc_receive(hp->proc, &req, 1, (int64_t)SPAWN_WAIT_NS, &m)) != 0)
 		return wisp_code(rc);

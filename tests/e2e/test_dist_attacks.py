@@ -12,6 +12,7 @@ import hashlib
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -20,10 +21,47 @@ from test_dist import (COOKIE, Cluster, _atom, _bin, _dist_port, _exact, _handsh
                        _pid, _tuple, node)
 
 
+class Drained:
+    """A node's stderr read as it comes (a node under attack may say much:
+    a full pipe would block it), kept for err()."""
+
+    def __init__(self, n):
+        self.node, self.chunks = n, []
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+        n.stop = self.stop
+        n.err_now = self.text
+        n.stderr_now = self.text
+
+    def _pump(self):
+        for chunk in iter(lambda: self.node.proc.stderr.read(4096), ""):
+            self.chunks.append(chunk)
+
+    def text(self):
+        return "".join(self.chunks)
+
+    def stop(self):
+        n = self.node
+        if n.proc.poll() is None:
+            n.proc.kill()
+        n.proc.wait(timeout=10)
+        self.thread.join(timeout=10)
+        n.err = self.text()
+        return n.err
+
+
 @pytest.fixture
 def cluster(tmp_path, shared_cache, build_proc):
     c = Cluster(tmp_path, shared_cache, build_proc)
     c.build = build_proc
+    start = c.wisp
+
+    def wisp(*args, **kwargs):
+        n = start(*args, **kwargs)
+        Drained(n)
+        return n
+
+    c.wisp = wisp
     yield c
     c.close()
 
@@ -251,23 +289,12 @@ def test_remote_pids_that_are_not_compact_are_bounded(cluster):
 
 
 def _wait_stderr(w, text, timeout=60):
-    """Whether w's stderr says text (read as it comes: w keeps running)."""
-    import fcntl
-    import os
-    fd = w.proc.stderr.fileno()
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
-    got, deadline = "", time.monotonic() + timeout
+    """Whether w's stderr says text within timeout (w keeps running)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            chunk = os.read(fd, 65536)
-        except BlockingIOError:
-            chunk = None
-        if chunk:
-            got += chunk.decode(errors="replace")
-            if text in got:
-                return True
-        else:
-            time.sleep(0.1)
+        if text in w.err_now():
+            return True
+        time.sleep(0.1)
     return False
 
 
@@ -486,6 +513,36 @@ def test_messages_held_for_a_node_being_connected_are_bounded(cluster):
     ghost.close()
     assert "already wait for nodes being connected" in err, err
     assert rss < 300 * 1024, rss                        # 128 MiB held at most, not 400
+
+
+def test_a_guest_naming_thousands_of_nodes_is_bounded(cluster):
+    """Every node name a guest sent to took an entry in the node table for
+    the run: one guest could fill it (65,536) for every process and peer."""
+    host = node("x").split("@")[1]
+    w = cluster.wisp("wg2", "names", "6000", host, guest=cluster.build("dist_attack.c"))
+    assert w.wait_line(r"^names ", timeout=120) == "names 4096 10"     # WISP_ELIMIT
+    p = Peer(_dist_port(cluster, "wg2"), node("honest"))   # a peer still gets an entry
+    p.reg_send("relay", _tuple(_int(2), _bin(b"hello")))
+    assert w.wait_line(r"^got ") == "got 2 hello"
+
+
+def test_a_guests_odd_node_calls_are_refused_cleanly(cluster):
+    """Node names of control bytes reached stderr raw (a guest could write
+    escape sequences there); spawning on the node itself made an entry for
+    it and said ENOTFOUND; junk bytes made node entries as pids."""
+    real, _ = _serve(cluster, "wo1")
+    w = cluster.wisp("wo2", "odd", node("wo1"), guest=cluster.build("dist_attack.c"))
+    w.wait_line(r"^node-ok ")
+    assert w.proc.wait(timeout=30) == 0
+    seen = [line.rsplit(" ", 1) for line in w.seen]
+    assert {rc for what, rc in seen if what.endswith("bad-name")} == {"4"}, seen  # WISP_EINVAL
+    seen = dict(seen)
+    assert seen["spawn-self"] == "4", seen
+    assert seen["decode-junk"] == "4" and seen["decode-escape"] == "4", seen
+    assert seen["encode-forged"] == "0" and seen["of-forged"] == "0", seen
+    assert seen["node-ok"] == "0", seen
+    err = w.stop()
+    assert "\x1b" not in err and "\u202e" not in err, err
 
 
 def _rss_kib(pid):

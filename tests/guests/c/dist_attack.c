@@ -10,6 +10,12 @@
  *   flood NODE NAME COUNT SIZE
  *                    send COUNT messages of SIZE bytes to NAME on NODE,
  *                    print "flooded RC" (the last send's), then wait
+ *   names COUNT HOST send to "echo" on COUNT distinct nodes nI@HOST; print
+ *                    "names I RC" at the first send that is not WISP_OK
+ *                    (or "names COUNT 0"), then serve as relay
+ *   odd NODE         the calls with what they must refuse, each printed
+ *                    "NAME RC": node names that are not names, spawning on
+ *                    this very node, pids that are not pids
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,12 +70,74 @@ static int flood(const char *node, const char *name, int count, int size)
 	return 0;
 }
 
+static int names(int count, const char *host)
+{
+	int i = 0;
+	int32_t rc = WISP_OK;
+	for (; i < count && rc == WISP_OK; i++) {
+		char node[300];
+		int n = snprintf(node, sizeof node, "n%d@%s", i, host);
+		rc = wisp_node_send(node, (uint32_t)n, "echo", 4, 5, "x", 1);
+	}
+	printf("names %d %d\n", rc == WISP_OK ? count : i - 1, rc);
+	fflush(stdout);
+	return relay();
+}
+
+static void child(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+}
+
+static void say(const char *what, int32_t rc)
+{
+	printf("%s %d\n", what, rc);
+	fflush(stdout);
+}
+
+static int odd(const char *node)
+{
+	static const char *const bad[] = { "noat", "@host", "name@", "a\x1b[31m@b", "a b@c",
+	                                   "\xe2\x80\xae@x" };
+	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		say("send-bad-name", wisp_node_send(bad[i], (uint32_t)strlen(bad[i]), "echo", 4, 5,
+		                                    "x", 1));
+		say("connect-bad-name", wisp_node_connect(bad[i], (uint32_t)strlen(bad[i])));
+	}
+	char me[257];
+	uint32_t mlen = wisp_node_name(me, sizeof me - 1);
+	me[mlen] = '\0';
+	struct wisp_spawned out;
+	say("spawn-self", wisp_node_spawn(me, child, "", 0, 0, &out));
+	unsigned char junk[64];
+	for (unsigned i = 0; i < sizeof junk; i++)
+		junk[i] = (unsigned char)(i * 37 + 88);
+	wisp_pid_t pid = 0;
+	say("decode-junk", wisp_node_pid_decode(junk, sizeof junk, &pid));
+	unsigned char esc[] = { 88, 119, 5, 'a', 27, '@', 'b', 'c', 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1 };
+	say("decode-escape", wisp_node_pid_decode(esc, sizeof esc, &pid));
+	wisp_pid_t forged = 0x8000000000000000ull | 12345ull << 40 | 77;
+	say("encode-forged", (int32_t)wisp_node_pid_encode(forged, junk, sizeof junk));
+	say("of-forged", (int32_t)wisp_node_of(forged, me, sizeof me));
+	say("send-forged", wisp_send(forged, 5, "x", 1));
+	uint64_t ref;
+	say("monitor-forged", wisp_monitor(forged, &ref));
+	say("node-ok", wisp_node_send(node, (uint32_t)strlen(node), "echo", 4, 5, "hi", 2));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 3 && strcmp(argv[1], "odd") == 0)
+		return odd(argv[2]);
+	if (argc >= 4 && strcmp(argv[1], "names") == 0)
+		return names(atoi(argv[2]), argv[3]);
 	if (argc >= 6 && strcmp(argv[1], "flood") == 0)
 		return flood(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
 	if (argc >= 2 && strcmp(argv[1], "relay") == 0)
 		return relay();
-	fprintf(stderr, "usage: dist_attack relay | flood NODE NAME COUNT SIZE\n");
+	fprintf(stderr, "usage: dist_attack relay | flood NODE NAME COUNT SIZE | names COUNT HOST | "
+	        "odd NODE\n");
 	return 2;
 }
