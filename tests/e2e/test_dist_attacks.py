@@ -9,6 +9,8 @@ node goes on answering an honest peer (`_alive`). The peer is hand-made
 (`Peer`), so it can send what no honest node sends.
 """
 import hashlib
+import os
+import signal
 import socket
 import struct
 import subprocess
@@ -19,6 +21,8 @@ import pytest
 
 from test_dist import (COOKIE, Cluster, _atom, _bin, _dist_port, _exact, _handshake, _int,
                        _pid, _tuple, node)
+
+SANITIZED = os.environ.get("WISP_SANITIZE", "") != ""   # (memory is not freed at once)
 
 
 class Drained:
@@ -34,8 +38,9 @@ class Drained:
         n.stderr_now = self.text
 
     def _pump(self):
-        for chunk in iter(lambda: self.node.proc.stderr.read(4096), ""):
-            self.chunks.append(chunk)
+        fd = self.node.proc.stderr.fileno()
+        for chunk in iter(lambda: os.read(fd, 65536), b""):
+            self.chunks.append(chunk.decode(errors="replace"))
 
     def text(self):
         return "".join(self.chunks)
@@ -282,10 +287,10 @@ def test_remote_pids_that_are_not_compact_are_bounded(cluster):
         except ConnectionError:
             break
     p.closed(timeout=60)
-    err_seen = _wait_stderr(w, "DIST_MAX_HANDLES")
-    assert err_seen, "no word of the bound"
+    err_seen = _wait_stderr(w, "DIST_MAX_HANDLES", timeout=120)
+    assert err_seen, w.err_now()[-2000:]
     assert _alive(cluster, w)
-    assert _rss_kib(w.proc.pid) < 400 * 1024
+    assert SANITIZED or _rss_kib(w.proc.pid) < 400 * 1024
 
 
 def _wait_stderr(w, text, timeout=60):
@@ -470,6 +475,33 @@ def test_peers_holding_every_handshake_stop_no_connect_of_ours(cluster):
     assert "DIST_MAX_ACCEPTING" in w.stop()
 
 
+def test_sigterm_with_many_connections_ends_the_node_cleanly(cluster):
+    """A node with peers connected, handshakes half done or not begun,
+    links and monitors across: SIGTERM ends it (143) without a hang, and
+    under ASan without a leak."""
+    w, port = _serve(cluster, "wz1", "--shutdown-grace", "1s")
+    peers = [Peer(port, node(f"p{k}")) for k in range(40)]
+    for p in peers:
+        echo = _echo_pid(p)
+        p.send(_tuple(_int(1), p.pid(), echo))
+        p.send(_tuple(_int(19), p.pid(), echo, _ref(p.name, [1, 2, 3])))
+        p.send(_tuple(_int(22), p.pid(), echo), _tuple(_int(110), _bin(b"")))
+    half = [Unauthenticated(port, node(f"h{k}")) for k in range(20)]
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    ctl = Peer(port, node("ctl"))
+    time.sleep(1)
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.proc.wait(timeout=60) == 143
+    err = w.stop()
+    assert "Sanitizer" not in err, err[-4000:]
+    for x in peers + [ctl]:
+        x.close()
+    for u in half:
+        u.s.close()
+    for s in idle:
+        s.close()
+
+
 # ---- a hostile guest ----
 
 class Ghost:
@@ -512,7 +544,7 @@ def test_messages_held_for_a_node_being_connected_are_bounded(cluster):
     err = w.stop()
     ghost.close()
     assert "already wait for nodes being connected" in err, err
-    assert rss < 300 * 1024, rss                        # 128 MiB held at most, not 400
+    assert SANITIZED or rss < 300 * 1024, rss           # 128 MiB held at most, not 400
 
 
 def test_a_guest_naming_thousands_of_nodes_is_bounded(cluster):
