@@ -16,7 +16,9 @@
  * So a message costs no thread hop, and order per connection is the order
  * of the lock. A peer that stops reading while we keep writing would grow
  * the queue without bound: past DIST_MAX_OUT the connection is dropped
- * (node down, links get noconnection), as a tick timeout would have.
+ * (node down, links get noconnection), as a tick timeout would have; so
+ * is one whose queue would take all queues past DIST_MAX_OUT_ALL (many
+ * peers that stop reading, each below its own bound).
  *
  * Handshakes (and the EPMD lookup before a connect) block: each runs on a
  * thread of its own, bounded by the set-up time (7 s, OTP's
@@ -43,6 +45,7 @@
 
 #define SETUP_MS 7000
 #define DIST_MAX_OUT (128u << 20)
+#define DIST_MAX_OUT_ALL (1ull << 30)   /* queued for all connections */
 #define READ_CHUNK 65536
 #define READS_PER_EVENT 16     /* then other sockets get their turn */
 
@@ -403,6 +406,7 @@ static bool flush(struct conn *c)
 		if (w <= 0)
 			return false;
 		c->outoff += (size_t)w;
+		atomic_fetch_sub(&c->d->out_bytes, (uint64_t)w);
 		atomic_store_explicit(&c->last_tx_ms, conn_now_ms(), memory_order_relaxed);
 	}
 	if (c->outoff == c->outlen)
@@ -434,7 +438,13 @@ void conn_write(struct conn *c, const void *p, size_t len)
 	}
 	size_t rest = len - done;
 	if (c->outlen + rest > DIST_MAX_OUT) {
-		c->dead = true;           /* the peer stopped reading */
+		c->dead = "it stopped reading what this node sends";
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	if (atomic_load(&c->d->out_bytes) + rest > DIST_MAX_OUT_ALL) {
+		c->dead = "it is not reading what this node sends, and all peers' queues are "
+		          "full (DIST_MAX_OUT_ALL)";
 		shutdown(c->fd, SHUT_RDWR);
 		return;
 	}
@@ -444,7 +454,7 @@ void conn_write(struct conn *c, const void *p, size_t len)
 			cap *= 2;
 		unsigned char *o = realloc(c->out, cap);
 		if (o == NULL) {
-			c->dead = true;
+			c->dead = "out of memory for what this node sends";
 			shutdown(c->fd, SHUT_RDWR);
 			return;
 		}
@@ -453,6 +463,7 @@ void conn_write(struct conn *c, const void *p, size_t len)
 	}
 	memcpy(c->out + c->outlen, (const char *)p + done, rest);
 	c->outlen += rest;
+	atomic_fetch_add(&c->d->out_bytes, rest);
 	want_out(c, true);
 }
 
@@ -470,6 +481,7 @@ static void close_conn(struct dist *d, struct conn *c, const char *why)
 {
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	dist_conn_down(d, c, why);   /* no one writes to c after this */
+	atomic_fetch_sub(&d->out_bytes, c->outlen - c->outoff);
 	close(c->fd);
 	free(c->out);
 	free(c->in);
@@ -580,8 +592,7 @@ static void tick(struct dist *d, int64_t now)
 		}
 		pthread_mutex_unlock(&n->lock);
 		if (c != NULL && silent)
-			close_conn(d, c, c->dead ? "it stopped reading what this node sends"
-			                         : "no answer within the tick time (net_ticktime)");
+			close_conn(d, c, c->dead ? c->dead : "no answer within the tick time (net_ticktime)");
 	}
 }
 
@@ -609,14 +620,14 @@ static void *io_main(void *arg)
 				const char *why = NULL;
 				if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 					why = readable(d, c);
+				if (c->dead)      /* (its socket was shut: the read above saw that) */
+					why = c->dead;
 				if (why == NULL && (ev[i].events & EPOLLOUT)) {
 					pthread_mutex_lock(&c->node->lock);
 					if (!flush(c))
 						why = "write failed";
 					pthread_mutex_unlock(&c->node->lock);
 				}
-				if (why == NULL && c->dead)
-					why = "it stopped reading what this node sends";
 				if (why != NULL)
 					close_conn(d, c, why);
 			}

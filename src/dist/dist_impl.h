@@ -99,7 +99,8 @@ struct conn {
 	unsigned char *in;
 	size_t inlen, incap;
 	int64_t last_rx_ms;
-	atomic_bool dead;         /* the peer stopped reading: drop it */
+	/* Why it must be dropped (the peer stopped reading), or NULL. */
+	_Atomic(const char *) dead;
 };
 
 /* A module's bytes, kept to ship to nodes that spawn its functions. */
@@ -190,6 +191,7 @@ struct dist {
 	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
 	atomic_bool told_oversize;
 	_Atomic uint64_t held_bytes;   /* messages held for nodes being connected */
+	_Atomic uint64_t out_bytes;    /* queued on connections (conn.c) */
 	atomic_bool told_held;
 };
 

@@ -81,12 +81,34 @@ def _ref(node_name, words, creation=77):
         struct.pack(">I", creation) + b"".join(struct.pack(">I", w) for w in words)
 
 
+def _connect(port, name, cookie, rcvbuf):
+    """_handshake, on a socket whose receive buffer is rcvbuf bytes."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+
+    def send(b):
+        s.sendall(struct.pack(">H", len(b)) + b)
+
+    def recv():
+        return _exact(s, struct.unpack(">H", _exact(s, 2))[0])
+
+    send(b"N" + struct.pack(">QIH", FLAGS, 77, len(name)) + name.encode())
+    assert recv()[:3] == b"sok"
+    challenge = struct.unpack(">I", recv()[9:13])[0]
+    send(b"r" + struct.pack(">I", 12345) + hashlib.md5((cookie + str(challenge)).encode()).digest())
+    assert recv()[:1] == b"a"
+    return s
+
+
 class Peer:
     """A node named `name` connected to port (the handshake done)."""
 
-    def __init__(self, port, name, cookie=COOKIE):
+    def __init__(self, port, name, cookie=COOKIE, rcvbuf=None):
         self.name = name
-        self.s = _handshake(port, name, cookie)
+        self.s = _handshake(port, name, cookie) if rcvbuf is None else \
+            _connect(port, name, cookie, rcvbuf)
         self.buf = b""
 
     def pid(self, ident=1, serial=1):
@@ -473,6 +495,37 @@ def test_peers_holding_every_handshake_stop_no_connect_of_ours(cluster):
         s.close()
     ctl.close()
     assert "DIST_MAX_ACCEPTING" in w.stop()
+
+
+def test_peers_that_stop_reading_are_bounded_in_all(cluster):
+    """A peer that stops reading was dropped once 128 MiB waited for it, but
+    each peer had its own 128 MiB: a dozen of them, each asking for the
+    node's module again and again ({fetch, Hash}: 60 bytes asked, the
+    module sent), held 1.5 GiB. Ten that each make it queue 115 MiB (under
+    the bound of one) pass the bound of all (1 GiB): one of them is
+    dropped."""
+    w, port = _serve(cluster, "wb1")
+    module = cluster.guest.read_bytes()
+    digest = hashlib.sha256(module).digest()
+    peers = [Peer(port, node(f"slow{k}"), rcvbuf=4096) for k in range(10)]
+    fetches = (115 << 20) // len(module)
+    for p in peers:
+        p.s.settimeout(60)
+        p.s.sendall(_frame(_tuple(_int(6), p.pid(), _atom(""), _atom("$wisp_code")),
+                           _tuple(_atom("fetch"), _bin(digest))) * fetches)
+    assert _wait_stderr(w, "DIST_MAX_OUT_ALL"), w.err_now()[-2000:]
+    assert "it stopped reading what this node sends" not in w.err_now()   # (no single one)
+    for p in peers:
+        p.close()
+    assert _alive(cluster, w)
+
+
+def _hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def test_sigterm_with_many_connections_ends_the_node_cleanly(cluster):
