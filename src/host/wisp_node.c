@@ -4,7 +4,9 @@
  * nothing new (wisp_send takes any pid); these calls name nodes.
  *
  * Connecting to a node, or sending by name to one (which connects on
- * first use), needs the capability WISP_DENY_NODES takes away. A runtime
+ * first use), needs the capability WISP_DENY_NODES takes away; so does
+ * every call of the other namespaces aimed at a pid of another node (a
+ * send to it connects on first use too: node_may_reach). A runtime
  * started without --name/--sname is no node: name() is 0, list() is
  * empty, connect() and send() are WISP_ENOTFOUND.
  */
@@ -67,6 +69,16 @@ static bool may_use_nodes(struct host_proc *hp)
 		return false;
 	}
 	return true;
+}
+
+bool node_may_reach(struct host_proc *hp, uint64_t pid, const char *call)
+{
+	const struct caps *c = hp->caps;
+	if (!proc_pid_is_remote(pid) || c == NULL || c->may_use_nodes)
+		return true;
+	caps_log_denied(c, proc_pid(hp->proc), "%s to a process of another node "
+	                "(WISP_DENY_NODES)", call);
+	return false;
 }
 
 struct connect_job {

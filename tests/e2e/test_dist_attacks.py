@@ -630,6 +630,26 @@ def test_a_guests_odd_node_calls_are_refused_cleanly(cluster):
     assert "\x1b" not in err and "\u202e" not in err, err
 
 
+def test_a_process_without_the_nodes_capability_reaches_no_other_node(cluster):
+    """WISP_DENY_NODES stopped wisp_node.connect and .send, but any call
+    aimed at a pid of another node (a send, a link, a kill) went out, and
+    connected to that node if it was not: the capability was one call
+    deep."""
+    w = cluster.wisp("wd1", "deny", extra=("-v",), guest=cluster.build("dist_attack.c"))
+    w.wait_line(r"^ready")
+    p = Peer(_dist_port(cluster, "wd1"), node("outside"))
+    p.reg_send("relay", _tuple(_int(5), _bin(b"here")))
+    assert w.wait_line(r"^parent-send ") == "parent-send 0"
+    codes = {line.split()[0]: line.split()[1] for line in w.seen if line.startswith("child-")}
+    assert codes == {k: "9" for k in ("child-send", "child-link", "child-monitor",
+                                      "child-exit_signal", "child-kill", "child-send_after",
+                                      "child-node_send")}, codes          # WISP_EPERM
+    got = [f for f in p.frames(5)]
+    assert any(b"parent" in f for f in got), got
+    assert not any(b"child" in f for f in got), got
+    assert "to a process of another node (WISP_DENY_NODES)" in w.stop()
+
+
 def _rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:

@@ -13,6 +13,10 @@
  *   names COUNT HOST send to "echo" on COUNT distinct nodes nI@HOST; print
  *                    "names I RC" at the first send that is not WISP_OK
  *                    (or "names COUNT 0"), then serve as relay
+ *   deny             print "ready NODE", take a message from another node,
+ *                    then a child without WISP_DENY_NODES's capability
+ *                    aims each call at its sender ("child-CALL RC"), and
+ *                    this process sends it {8, "parent"} ("parent-send RC")
  *   odd NODE         the calls with what they must refuse, each printed
  *                    "NAME RC": node names that are not names, spawning on
  *                    this very node, pids that are not pids
@@ -96,6 +100,49 @@ static void say(const char *what, int32_t rc)
 	fflush(stdout);
 }
 
+static void denied_child(const void *arg, uint32_t len)
+{
+	wisp_pid_t to;
+	if (len != sizeof to)
+		__builtin_trap();
+	memcpy(&to, arg, sizeof to);
+	uint64_t ref;
+	say("child-send", wisp_send(to, 7, "child", 5));
+	say("child-link", wisp_link(to));
+	say("child-monitor", wisp_monitor(to, &ref));
+	say("child-exit_signal", wisp_exit_signal(to, 3));
+	say("child-kill", wisp_kill(to));
+	say("child-send_after", wisp_send_after(to, 7, "child", 5, 0, &ref));
+	say("child-node_send", wisp_node_send("x@y", 3, "echo", 4, 7, "child", 5));
+}
+
+static int deny(void)
+{
+	char name[256];
+	uint32_t n = wisp_node_name(name, sizeof name);
+	if (wisp_register("relay", 5, wisp_self()) != WISP_OK)
+		return 3;
+	printf("ready %.*s\n", (int)n, name);
+	fflush(stdout);
+	struct wisp_msg_info info;
+	char buf[64];
+	wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info);
+	wisp_pid_t peer = info.from;
+	int32_t h;
+	if (wisp_caps_new(&h) != WISP_OK || wisp_caps_deny(h, WISP_DENY_NODES) != WISP_OK)
+		return 4;
+	struct wisp_spawned out;
+	uint64_t tags[1];
+	if (wisp_spawn_with(h, (uint32_t)(uintptr_t)denied_child, &peer, sizeof peer,
+	                    WISP_SPAWN_MONITOR, &out) != WISP_OK)
+		return 5;
+	tags[0] = out.monitor;
+	wisp_receive(tags, 1, WISP_INFINITY, buf, sizeof buf, &info);   /* its end */
+	say("parent-send", wisp_send(peer, 8, "parent", 6));
+	wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info);
+	return 0;
+}
+
 static int odd(const char *node)
 {
 	static const char *const bad[] = { "noat", "@host", "name@", "a\x1b[31m@b", "a b@c",
@@ -129,6 +176,8 @@ static int odd(const char *node)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "deny") == 0)
+		return deny();
 	if (argc >= 3 && strcmp(argv[1], "odd") == 0)
 		return odd(argv[2]);
 	if (argc >= 4 && strcmp(argv[1], "names") == 0)
