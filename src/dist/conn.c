@@ -46,6 +46,7 @@
 #define SETUP_MS 7000
 #define DIST_MAX_OUT (128u << 20)
 #define DIST_MAX_OUT_ALL (1ull << 30)   /* queued for all connections */
+#define DIST_MAX_IN_ALL (1ull << 30)    /* read for all, frames not whole yet */
 #define READ_CHUNK 65536
 #define READS_PER_EVENT 16     /* then other sockets get their turn */
 
@@ -482,6 +483,7 @@ static void close_conn(struct dist *d, struct conn *c, const char *why)
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	dist_conn_down(d, c, why);   /* no one writes to c after this */
 	atomic_fetch_sub(&d->out_bytes, c->outlen - c->outoff);
+	atomic_fetch_sub(&d->in_bytes, c->incap);
 	close(c->fd);
 	free(c->out);
 	free(c->in);
@@ -503,8 +505,10 @@ static const char *frames(struct dist *d, struct conn *c)
 			return "a malformed frame";
 		off += 4 + (size_t)len;
 	}
-	memmove(c->in, c->in + off, c->inlen - off);
-	c->inlen -= off;
+	if (off > 0) {   /* (not while a large frame arrives: that would copy it per read) */
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
+	}
 	return NULL;
 }
 
@@ -513,10 +517,21 @@ static const char *readable(struct dist *d, struct conn *c)
 {
 	for (int i = 0; i < READS_PER_EVENT; i++) {
 		if (c->incap - c->inlen < READ_CHUNK) {
+			/* (Each peer's buffer is bounded by the frame size; all of
+			 * them together too: peers that each send most of a
+			 * largest frame and stop would add up.) */
 			size_t cap = c->incap ? c->incap * 2 : 2 * READ_CHUNK;
+			if (atomic_fetch_add(&d->in_bytes, cap - c->incap) + (cap - c->incap) >
+			    DIST_MAX_IN_ALL) {
+				atomic_fetch_sub(&d->in_bytes, cap - c->incap);
+				return "the frames all peers have begun fill this node's input "
+				       "(DIST_MAX_IN_ALL)";
+			}
 			unsigned char *in = realloc(c->in, cap);
-			if (in == NULL)
+			if (in == NULL) {
+				atomic_fetch_sub(&d->in_bytes, cap - c->incap);
 				return "out of memory";
+			}
 			c->in = in;
 			c->incap = cap;
 		}
@@ -537,6 +552,7 @@ static const char *readable(struct dist *d, struct conn *c)
 		/* A frame larger than the buffer: let it grow up to the limit;
 		 * a buffer that grew for one and is now empty shrinks back. */
 		if (c->inlen == 0 && c->incap > 4 * READ_CHUNK) {
+			atomic_fetch_sub(&d->in_bytes, c->incap);
 			free(c->in);
 			c->in = NULL;
 			c->incap = 0;

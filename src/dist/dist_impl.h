@@ -192,6 +192,7 @@ struct dist {
 	atomic_bool told_oversize;
 	_Atomic uint64_t held_bytes;   /* messages held for nodes being connected */
 	_Atomic uint64_t out_bytes;    /* queued on connections (conn.c) */
+	_Atomic uint64_t in_bytes;     /* their input buffers (conn.c) */
 	atomic_bool told_held;
 };
 

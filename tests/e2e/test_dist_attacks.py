@@ -520,6 +520,29 @@ def test_peers_that_stop_reading_are_bounded_in_all(cluster):
     assert _alive(cluster, w)
 
 
+def test_frames_begun_and_never_ended_are_bounded_in_all(cluster):
+    """A peer's input buffer grows to hold a frame of up to 64 MiB, so
+    each connection could hold 128 MiB for a frame that never ends; nine
+    peers doing it held 1.1 GiB. They are bounded in all (1 GiB): the one
+    that would pass it is dropped."""
+    w, port = _serve(cluster, "wi1")
+    size = (64 << 20) + 4096                 # the largest frame
+    chunk = b"\0" * (1 << 20)
+    peers = [Peer(port, node(f"big{k}")) for k in range(9)]
+    for p in peers:
+        p.s.settimeout(60)
+        try:
+            p.s.sendall(struct.pack(">I", size) + b"p\x83")
+            for _ in range(64):                # all but its last 4 KiB
+                p.s.sendall(chunk)
+        except OSError:
+            pass
+    assert _wait_stderr(w, "DIST_MAX_IN_ALL"), w.err_now()[-2000:]
+    for p in peers:
+        p.close()
+    assert _alive(cluster, w)
+
+
 def _hwm_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
