@@ -22,8 +22,12 @@
  *
  * Handshakes (and the EPMD lookup before a connect) block: each runs on a
  * thread of its own, bounded by the set-up time (7 s, OTP's
- * net_setuptime), so a slow or hostile peer delays nobody else. Stopping
- * shuts their sockets down and waits for them.
+ * net_setuptime), so a slow or hostile peer delays nobody else; at most
+ * DIST_MAX_DIALING of ours and DIST_MAX_ACCEPTING of peers' at once, two
+ * bounds so that peers (who need no cookie to start one) cannot stop ours.
+ * Stopping shuts their sockets down and waits for them. Input buffered
+ * for frames not whole yet is bounded per peer (a frame) and in all, as
+ * output is.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -7,15 +7,16 @@
  * (generations of 31 bits, ptable.c); on the wire it is Erlang's NEW_PID
  * {this node, ID = slot, Serial = generation, Creation = this
  * incarnation}. A pid of another node gets a local name: bit 63, then the
- * index of its node incarnation (23 bits), then a handle (40 bits) that
- * the node's table maps to its (ID, Serial). Every incarnation of a node
+ * index of its node incarnation (23 bits), then 40 bits that hold its (ID,
+ * Serial) themselves when they fit, else a handle the node's table maps to
+ * them (DIST_DIRECT, handle_of). Every incarnation of a node
  * (name, creation) is its own entry, never reused, so a pid of a node
  * that restarted can never reach the new incarnation's processes: its
  * entry is GONE and anything sent there is dropped (links and monitors
  * answered NOPROC), as Erlang does with creations. Handles live as long
  * as the runtime: a pid may be held in any guest's memory, where no
- * collector can see it. (A node that hands this one millions of distinct
- * pids costs 12 bytes each, docs/architecture.md.)
+ * collector can see it; they are bounded in all (DIST_MAX_HANDLES), and
+ * BEAM pids never need one.
  *
  * Messages. A wisp message (tag, bytes, request ref) is the term
  * {Tag, Binary} (or {Tag, Binary, Ref} for a request); a payload tagged
