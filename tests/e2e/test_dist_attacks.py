@@ -673,6 +673,19 @@ def test_a_process_without_the_nodes_capability_reaches_no_other_node(cluster):
     assert "to a process of another node (WISP_DENY_NODES)" in w.stop()
 
 
+def test_remote_spawn_on_a_node_named_with_its_port(cluster):
+    """wisp_node.spawn connected to NAME@HOST:PORT, then asked a node
+    named "NAME@HOST:PORT" (an entry of its own, never connected): the
+    spawn failed with ENOTFOUND."""
+    a = cluster.wisp("wp5", "serve", extra=("--allow-remote-spawn",))
+    a.wait_line(r"^ready")
+    target = f"{node('wp5')}:{_dist_port(cluster, 'wp5')}"
+    b = cluster.wisp("wp6", "rspawn", target)
+    assert b.wait_line(r"^spawned") == "spawned 0"
+    assert b.wait_line(r"^child on") == f"child on {node('wp5')}"
+    assert b.wait_line(r"^hello") == f"hello from {node('wp5')}"
+
+
 def _rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
