@@ -1078,10 +1078,56 @@ static void flush_held(struct dist *d, struct node *n)
 	}
 }
 
+/* n was dialled as incarnation n->creation, and the node that answers to
+ * its name is another (peer's creation): n's processes are gone. It
+ * becomes GONE rather than taking the other's creation (which made two
+ * entries for one incarnation, the older one's pids dialling again and
+ * breaking the connection the newer one held). What was held for it: a
+ * send by name goes to whichever entry now stands for the name; the rest
+ * was for n's processes, answered as to dead ones (links and monitors:
+ * NOPROC). Its links and monitors are told noconnection. */
+static void retire(struct dist *d, struct node *n)
+{
+	struct xlink *v;
+	struct held *pend;
+	pthread_mutex_lock(&n->lock);
+	n->state = NODE_GONE;
+	n->dialing = false;
+	take_lost(n, &v, &pend);
+	pthread_cond_broadcast(&n->changed);
+	pthread_mutex_unlock(&n->lock);
+	tell_lost(d, v);
+	struct node *now = node_current(d, n->name, n->nlen);
+	if (now != NULL) {
+		pthread_mutex_lock(&now->lock);
+		if (now->port_hint == 0)
+			now->port_hint = n->port_hint;
+		pthread_mutex_unlock(&now->lock);
+	}
+	for (struct held *h = pend; h != NULL; h = h->next) {
+		struct msg *m = h->m;
+		h->m = NULL;
+		if (now != NULL && h->namelen > 0)
+			route(d, now, m, h->name, h->namelen);
+		else if (h->namelen == 0 && d->rt != NULL)
+			rt_refuse(d->rt, m);
+		else
+			msg_free(m);
+	}
+	free_held(d, pend);
+}
+
 bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *peer)
 {
 	if (atomic_load(&d->stopping))
 		return false;
+	pthread_mutex_lock(&n->lock);
+	bool stale = n->creation != 0 && n->creation != peer->creation && n->dialing;
+	pthread_mutex_unlock(&n->lock);
+	if (stale) {
+		retire(d, n);
+		return false;
+	}
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return false;
@@ -2402,25 +2448,30 @@ int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_
 		return rc;
 	if (namelen == d->nlen && memcmp(node, d->name, namelen) == 0)
 		return 0;
-	struct node *n = node_current(d, node, namelen);
-	if (n == NULL) {
-		snprintf(err, errlen, "no room for another node (see stderr)");
-		return -EAGAIN;
+	/* (Twice: the entry tried may turn out to be an incarnation gone,
+	 * retired when another answers to the name.) */
+	bool up = false;
+	for (int attempt = 0; attempt < 2 && !up; attempt++) {
+		struct node *n = node_current(d, node, namelen);
+		if (n == NULL) {
+			snprintf(err, errlen, "no room for another node (see stderr)");
+			return -EAGAIN;
+		}
+		pthread_mutex_lock(&n->lock);
+		if (port)
+			n->port_hint = port;
+		bool dial = n->state == NODE_IDLE;
+		if (dial)
+			n->state = NODE_CONNECTING;
+		pthread_mutex_unlock(&n->lock);
+		if (dial)
+			conn_dial(d, n);
+		pthread_mutex_lock(&n->lock);
+		while (n->state == NODE_CONNECTING)
+			pthread_cond_wait(&n->changed, &n->lock);
+		up = n->state == NODE_UP;
+		pthread_mutex_unlock(&n->lock);
 	}
-	pthread_mutex_lock(&n->lock);
-	if (port)
-		n->port_hint = port;
-	bool dial = n->state == NODE_IDLE;
-	if (dial)
-		n->state = NODE_CONNECTING;
-	pthread_mutex_unlock(&n->lock);
-	if (dial)
-		conn_dial(d, n);
-	pthread_mutex_lock(&n->lock);
-	while (n->state == NODE_CONNECTING)
-		pthread_cond_wait(&n->changed, &n->lock);
-	bool up = n->state == NODE_UP;
-	pthread_mutex_unlock(&n->lock);
 	if (!up) {
 		snprintf(err, errlen, "cannot connect to %.*s", (int)namelen, node);
 		return -EHOSTUNREACH;

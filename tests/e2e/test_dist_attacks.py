@@ -325,6 +325,28 @@ def _wait_stderr(w, text, timeout=60):
     return False
 
 
+def test_an_incarnation_named_in_a_pid_but_gone_does_not_split_a_node(cluster):
+    """A send by name dialled the newest entry for the name, which a pid of
+    another incarnation (made up, or of a node since restarted) could have
+    made; the node answering took that entry's creation: two entries for
+    one incarnation, and a send to a pid known by the other dialled again
+    and was refused (the peer was connected already): lost."""
+    real, real_port = _serve(cluster, "wf1")
+    w, port = _relay(cluster, "wf2")
+    echo = _echo_pid(Peer(real_port, node("asker")))
+    creation = struct.unpack(">I", echo[-4:])[0]
+    p = Peer(port, node("teller"))
+    p.reg_send("relay", _tuple(_atom("echo_is"), echo))
+    assert w.wait_line(r"^saved") == "saved"
+    p.reg_send("relay", _tuple(_atom("stale"), _pid(node("wf1"), 1, 1, creation ^ 0x5a5a)))
+    p.reg_send("relay", _tuple(_int(1), _bin(node("wf1").encode() + b"\0echo\0by-name")))
+    assert w.wait_line(r"^got ") == "got 6 by-name"
+    p.reg_send("relay", _tuple(_int(4), _bin(b"by-pid")))
+    assert w.wait_line(r"^sent-saved ") == "sent-saved 0"
+    assert w.wait_line(r"^got 6 by-pid") == "got 6 by-pid"
+    assert "disconnected" not in w.err_now() and "cannot reach" not in w.err_now(), w.err_now()
+
+
 # ---- remote spawn: requests and modules ----
 
 def _spawn_req(p, req, digest, arg=b"", fn=1):

@@ -6,6 +6,10 @@
  *                    each message:
  *                      tag 1, payload "NODE\0NAME\0DATA": send {5, DATA}
  *                      to NAME on NODE, print "sent RC"
+ *                      a term (WISP_TAG_TERM): keep the first pid in the
+ *                      first one that holds one, print "saved"
+ *                      tag 4: send {5, PAYLOAD} to the pid kept, print
+ *                      "sent-saved RC"
  *                      any other tag: print "got TAG PAYLOAD"
  *   flood NODE NAME COUNT SIZE
  *                    send COUNT messages of SIZE bytes to NAME on NODE,
@@ -26,9 +30,24 @@
 #include <string.h>
 
 #include <wisp/guest.h>
+#include <wisp/term.h>
+
+/* The first pid in the guest's form in term bytes, or 0. */
+static wisp_pid_t first_pid(const unsigned char *p, uint32_t n)
+{
+	for (uint32_t i = 0; i + 15 <= n; i++)
+		if (p[i] == 88 && p[i + 1] == 119 && p[i + 2] == 0) {
+			const unsigned char *q = p + i + 3;
+			uint32_t id = (uint32_t)q[0] << 24 | q[1] << 16 | q[2] << 8 | q[3];
+			uint32_t serial = (uint32_t)q[4] << 24 | q[5] << 16 | q[6] << 8 | q[7];
+			return (wisp_pid_t)serial << 32 | id;
+		}
+	return 0;
+}
 
 static int relay(void)
 {
+	wisp_pid_t saved = 0;
 	char name[256];
 	uint32_t n = wisp_node_name(name, sizeof name);
 	if (wisp_register("relay", 5, wisp_self()) != WISP_OK)
@@ -50,6 +69,11 @@ static int relay(void)
 			int32_t rc = wisp_node_send(node, (uint32_t)strlen(node), to, (uint32_t)strlen(to),
 			                            5, data, dlen);
 			printf("sent %d\n", rc);
+		} else if (info.tag == WISP_TAG_TERM) {
+			if (saved == 0 && (saved = first_pid((unsigned char *)buf, info.len)) != 0)
+				printf("saved\n");
+		} else if (info.tag == 4) {
+			printf("sent-saved %d\n", wisp_send(saved, 5, buf, info.len));
 		} else {
 			printf("got %llu %.*s\n", (unsigned long long)info.tag, (int)info.len, buf);
 		}
