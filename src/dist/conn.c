@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "dist_impl.h"
 #include "epmd.h"
 #include "wire.h"
@@ -316,9 +317,12 @@ static void *accept_main(void *arg)
 		fd = -1;
 	else if (h->n != NULL)
 		dist_setup_failed(d, h->n, false, rc == 0 ? "refused" : err);
-	if (rc == 0 && n == NULL)
-		fprintf(stderr, "wisp: dist: refused a connection from %s: the node table is full\n",
-		        peer.name);
+	if (rc == 0 && n == NULL) {
+		char shown[2 * DIST_NAME_MAX];
+		util_printable(shown, sizeof(shown), peer.name);
+		fprintf(stderr, "wisp: dist: refused a connection from %s: this node cannot name it "
+		        "(a name of printable ASCII only, and room in the node table)\n", shown);
+	}
 	if (rc != 0 && rc != -ECANCELED && !atomic_load(&d->stopping))
 		fprintf(stderr, "wisp: dist: refused a connection: %s\n", err);
 	if (fd >= 0)

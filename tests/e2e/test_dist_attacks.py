@@ -94,7 +94,7 @@ def _connect(port, name, cookie, rcvbuf):
     def recv():
         return _exact(s, struct.unpack(">H", _exact(s, 2))[0])
 
-    send(b"N" + struct.pack(">QIH", FLAGS, 77, len(name)) + name.encode())
+    send(b"N" + struct.pack(">QIH", FLAGS, 77, len(name.encode())) + name.encode())
     assert recv()[:3] == b"sok"
     challenge = struct.unpack(">I", recv()[9:13])[0]
     send(b"r" + struct.pack(">I", 12345) + hashlib.md5((cookie + str(challenge)).encode()).digest())
@@ -345,6 +345,19 @@ def test_an_incarnation_named_in_a_pid_but_gone_does_not_split_a_node(cluster):
     assert w.wait_line(r"^sent-saved ") == "sent-saved 0"
     assert w.wait_line(r"^got 6 by-pid") == "got 6 by-pid"
     assert "disconnected" not in w.err_now() and "cannot reach" not in w.err_now(), w.err_now()
+
+
+def test_a_peer_whose_name_is_not_printable_is_refused_after_its_cookie(cluster):
+    """The handshake lets through any name without control bytes, so a
+    peer with the cookie named itself with a right-to-left override and
+    that name reached stderr raw in every line about it."""
+    w, port = _serve(cluster, "wu1")
+    p = Peer(port, "evil\u202e@" + node("x").split("@")[1], rcvbuf=1 << 16)
+    assert p.closed()
+    assert _alive(cluster, w)
+    err = w.stop()
+    assert "cannot name it" in err, err
+    assert "\u202e" not in err, err
 
 
 # ---- remote spawn: requests and modules ----
