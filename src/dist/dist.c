@@ -1619,10 +1619,20 @@ void dist_tick(struct dist *d, int64_t now_ms)
 	answer_all(d, take_waiting(d, &late), NULL, "timed out waiting for the module");
 }
 
-/* What a node that is lost leaves behind here: its spawn requests and
- * the processes waiting for its go. */
+/* What a node that is lost leaves behind here: its spawn requests, the
+ * processes waiting for its go, and our requests waiting for its answer
+ * (answered now: the requester waited out its whole timeout). */
+static struct asked *take_asked(struct dist *d, const struct node *n, uint64_t req_ref);
+
 static void forget_node_spawns(struct dist *d, struct node *n)
 {
+	static const char lost[] = "unreachable: the node was lost before it answered";
+	for (struct asked *a = take_asked(d, n, 0), *next; a != NULL; a = next) {
+		next = a->next;
+		deliver_or_free(d, a->from, msg_new(MSG_DATA, a->from, 0, a->req_ref, 0, lost,
+		                                    sizeof(lost) - 1));
+		free(a);
+	}
 	struct wait_sel its = { .n = n };
 	struct spawn_req *drop = take_waiting(d, &its);
 	while (drop != NULL) {
@@ -1937,18 +1947,71 @@ int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t n
 	etf_uint(&b, flags);
 	etf_uint(&b, mon_ref);
 	int rc = -EHOSTUNREACH;
-	if (frame_end(&b)) {
+	struct asked *a = malloc(sizeof(*a));
+	if (a == NULL)
+		rc = -ENOMEM;
+	else if (!frame_end(&b))
+		rc = -EMSGSIZE;
+	if (a != NULL && rc != -EMSGSIZE) {
+		/* (Noted before the request goes: a loss of the node just after
+		 * must find it.) */
+		*a = (struct asked){ NULL, n, from, req_ref };
+		pthread_mutex_lock(&d->lock);
+		/* (A requester killed while it waited never said done.) */
+		for (struct asked **pp = &d->asked; *pp != NULL;) {
+			struct asked *old = *pp;
+			if (proc_alive(d->rt, old->from)) {
+				pp = &old->next;
+			} else {
+				*pp = old->next;
+				free(old);
+			}
+		}
+		a->next = d->asked;
+		d->asked = a;
+		pthread_mutex_unlock(&d->lock);
 		pthread_mutex_lock(&n->lock);
 		if (n->state == NODE_UP) {
 			conn_write(n->conn, b.p, b.len);
 			rc = 0;
 		}
 		pthread_mutex_unlock(&n->lock);
+		if (rc != 0)
+			dist_spawn_done(d, req_ref);
 	} else {
-		rc = -EMSGSIZE;
+		free(a);
 	}
 	etf_buf_free(&b);
 	return rc;
+}
+
+/* The requests of ours to node n (or with ref req_ref), taken out. */
+static struct asked *take_asked(struct dist *d, const struct node *n, uint64_t req_ref)
+{
+	struct asked *out = NULL;
+	pthread_mutex_lock(&d->lock);
+	for (struct asked **pp = &d->asked; *pp != NULL;) {
+		struct asked *a = *pp;
+		if (n != NULL ? a->n == n : a->req_ref == req_ref) {
+			*pp = a->next;
+			a->next = out;
+			out = a;
+		} else {
+			pp = &a->next;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return out;
+}
+
+void dist_spawn_done(struct dist *d, uint64_t req_ref)
+{
+	struct asked *a = take_asked(d, NULL, req_ref);
+	while (a != NULL) {
+		struct asked *next = a->next;
+		free(a);
+		a = next;
+	}
 }
 
 void dist_spawn_go(struct dist *d, uint64_t from, uint64_t child)
@@ -2339,6 +2402,11 @@ void dist_free(struct dist *d)
 		struct spawn_req *next = r->next;
 		free(r);
 		r = next;
+	}
+	for (struct asked *a = d->asked; a != NULL;) {
+		struct asked *next = a->next;
+		free(a);
+		a = next;
 	}
 	for (char **c = d->connect; c != NULL && *c != NULL; c++)
 		free(*c);

@@ -85,10 +85,13 @@ int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_
  * the new process (from = its pid, empty payload) or by nobody (from = 0,
  * the reason as text). The new process waits for dist_spawn_go, which the
  * requester sends once it holds the link or monitor it asked for (mon_ref:
- * its monitor ref), so none of them can be missed. */
+ * its monitor ref), so none of them can be missed. If the node is lost
+ * before the requester calls dist_spawn_done (whatever it got), the answer
+ * is a refusal by nobody: "unreachable: ...". */
 int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t nlen,
                        const unsigned char hash[RT_HASH_BYTES], uint32_t fn, const void *arg,
                        uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref);
+void dist_spawn_done(struct dist *d, uint64_t req_ref);
 void dist_spawn_go(struct dist *d, uint64_t from, uint64_t child);
 /* A link or monitor (ref) between local and remote made without a
  * signal (remote spawn): noted, so that losing the node tells local. */

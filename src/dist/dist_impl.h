@@ -134,6 +134,13 @@ struct spawn_req {
 #define DIST_MAX_MODULES 1024
 #define DIST_SPAWN_WAIT_MS 120000   /* as long as the requester waits */
 
+/* A remote spawn of ours waiting for its answer (dist_spawn_done). */
+struct asked {
+	struct asked *next;
+	struct node *n;
+	uint64_t from, req_ref;
+};
+
 /* A process spawned for another node, waiting for its requester's go. */
 struct unstarted {
 	struct unstarted *next;
@@ -188,6 +195,7 @@ struct dist {
 	size_t ncode, capcode;
 	struct spawn_req *waiting;
 	struct unstarted *unstarted;
+	struct asked *asked;
 	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
 	atomic_bool told_oversize;
 	_Atomic uint64_t held_bytes;   /* messages held for nodes being connected */

@@ -162,6 +162,8 @@ static u32 spawn_refused(struct host_proc *hp, const char *node, size_t nlen, co
 		return WISP_EPERM;
 	if (strncmp(why, "limit", 5) == 0)
 		return WISP_ELIMIT;
+	if (strncmp(why, "unreachable", 11) == 0)
+		return WISP_ENOTFOUND;
 	return WISP_EINVAL;
 }
 
@@ -202,7 +204,9 @@ u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 
 	if (rc != 0)
 		return rc == -EMSGSIZE ? WISP_ETOOBIG : connect_code(rc);
 	struct msg *m;
-	if ((rc = proc_receive(hp->proc, &req, 1, (int64_t)SPAWN_WAIT_NS, &m)) != 0)
+	rc = proc_receive(hp->proc, &req, 1, (int64_t)SPAWN_WAIT_NS, &m);
+	dist_spawn_done(d, req);
+	if (rc != 0)
 		return wisp_code(rc);
 	proc_take(hp->proc, m);
 	uint64_t child = m->from;

@@ -721,6 +721,52 @@ def test_remote_spawn_on_a_node_named_with_its_port(cluster):
     assert b.wait_line(r"^hello") == f"hello from {node('wp5')}"
 
 
+class FakeNode(Ghost):
+    """A node registered in EPMD that takes one connection, runs the
+    accepting side of the handshake, and hangs up at the first frame that
+    holds `until`."""
+
+    def __init__(self, cluster, alive, until):
+        super().__init__(cluster, alive)
+        self.name = node(alive)
+        self.until = until
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        s, _ = self.listener.accept()
+        s.settimeout(30)
+
+        def send(b):
+            s.sendall(struct.pack(">H", len(b)) + b)
+
+        def recv():
+            return _exact(s, struct.unpack(">H", _exact(s, 2))[0])
+
+        recv()                                            # its name
+        send(b"sok")
+        me = self.name.encode()
+        send(b"N" + struct.pack(">QIIH", FLAGS, 4242, 99, len(me)) + me)
+        theirs = struct.unpack(">I", recv()[1:5])[0]
+        send(b"a" + hashlib.md5((COOKIE + str(theirs)).encode()).digest())
+        buf = b""
+        while self.until not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+
+
+def test_a_remote_spawn_whose_node_is_lost_is_answered_at_once(cluster):
+    """A requester whose node was lost before it answered waited out the
+    whole 120 s (ETIMEDOUT): the loss told nobody about the request."""
+    fake = FakeNode(cluster, "lost1", b"$wisp_spawn")
+    b = cluster.wisp("wq2", "rspawn", fake.name)
+    assert b.wait_line(r"^spawned", timeout=60) == "spawned 8"      # WISP_ENOTFOUND
+    fake.close()
+
+
 def _rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
