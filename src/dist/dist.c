@@ -225,6 +225,10 @@ static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint
 	struct node **b = name_bucket(d, name, nlen);
 	node->next_name = *b;
 	*b = node;
+	/* Another incarnation of this node's own name: one gone (this one is
+	 * the live one), not a node to dial. */
+	if (nlen == d->nlen && memcmp(name, d->name, nlen) == 0)
+		node->state = NODE_GONE;
 	exact_add(d, node);
 	node->by_guest = guest;
 	d->nguest += guest;
@@ -467,14 +471,19 @@ static bool put_pid(struct dist *d, struct etf_buf *b, uint64_t pid)
 	return true;
 }
 
+/* A local pid no process has (slot UINT32_MAX is never made). */
+#define DEAD_PID ((uint64_t)1 << 32 | UINT32_MAX)
+
 /* The local name of a pid from the wire (or from a guest's bytes, if
  * guest); 0 if out of memory or nonsense. */
 static uint64_t pid_named(struct dist *d, const struct etf_pid *w, bool guest)
 {
 	if (w->nlen == d->nlen && memcmp(w->node, d->name, d->nlen) == 0 &&
 	    w->creation == d->creation) {
+		/* A pid no process here ever had (generation 0, or past the
+		 * 31 bits): a dead one, as in Erlang, not a malformed frame. */
 		if (w->serial == 0 || w->serial > PROC_GEN_MAX)
-			return 0;
+			return DEAD_PID;
 		return (uint64_t)w->serial << 32 | w->id;
 	}
 	struct node *n = node_by_name(d, w->node, w->nlen, w->creation, guest);

@@ -347,6 +347,31 @@ def test_an_incarnation_named_in_a_pid_but_gone_does_not_split_a_node(cluster):
     assert "disconnected" not in w.err_now() and "cannot reach" not in w.err_now(), w.err_now()
 
 
+def test_pids_of_this_node_that_no_process_had_are_dead_pids(cluster):
+    """A pid of this node with serial 0 (or past 31 bits) made the frame
+    malformed and closed the connection, where Erlang drops a message to a
+    dead pid; a pid of this node's name with another creation made an entry
+    that a send dialled: this node connecting to itself."""
+    w, port = _serve(cluster, "wv1")
+    p = Peer(port, node("peer"))
+    creation = struct.unpack(">I", _echo_pid(p)[-4:])[0]
+    for serial in (0, 1 << 31, 0xffffffff):
+        p.send(_tuple(_int(2), _atom(""), _pid(node("wv1"), 5, serial, creation)),
+               _tuple(_int(5), _bin(b"x")))
+    p.reg_send("echo", _tuple(_int(5), _bin(b"same-connection")))
+    assert p.wait_for(b"same-connection") is not None
+    r, rport = _relay(cluster, "wv2")
+    q = Peer(rport, node("teller"))
+    q.reg_send("relay", _tuple(_atom("old"), _pid(node("wv2"), 7, 1, 12345)))
+    assert r.wait_line(r"^saved") == "saved"
+    q.reg_send("relay", _tuple(_int(4), _bin(b"to-my-old-self")))
+    assert r.wait_line(r"^sent-saved ") == "sent-saved 0"
+    q.reg_send("relay", _tuple(_int(9), _bin(b"after")))
+    assert r.wait_line(r"^got 9") == "got 9 after"
+    time.sleep(1)
+    assert "cannot reach" not in r.err_now(), r.err_now()
+
+
 def test_a_peer_whose_name_is_not_printable_is_refused_after_its_cookie(cluster):
     """The handshake lets through any name without control bytes, so a
     peer with the cookie named itself with a right-to-left override and
