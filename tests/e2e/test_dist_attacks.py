@@ -446,6 +446,25 @@ def test_module_bytes_nobody_asked_for_are_not_compiled(cluster):
     assert _alive(cluster, w)
 
 
+def test_garbage_module_bytes_that_match_their_hash_are_refused_cleanly(cluster):
+    """Bytes that are no module but do match the hash asked for: the load
+    is refused with the compiler's reason, the node goes on."""
+    junk = b"\0asm\1\0\0\0" + bytes(range(256)) * 40
+    digest = hashlib.sha256(junk).digest()
+    w, port = _serve(cluster, "wn4", "--allow-remote-spawn")
+    p = Peer(port, node("junk"))
+    _spawn_req(p, 77, digest)
+    answer = None
+    for f in p.frames(60):
+        if b"fetch" in f and digest in f:
+            p.reg_send("$wisp_code", _tuple(_atom("code"), _bin(digest), _bin(junk)))
+        answer = _spawn_answer(f, 77)
+        if answer is not None:
+            break
+    assert answer is not None and answer.startswith(b"cannot load the module"), answer
+    assert _alive(cluster, w)
+
+
 def test_spawn_requests_waiting_for_modules_are_bounded(cluster):
     """Requests waiting for a module that never comes were kept until the
     requester's node left, with their arguments (up to 64 MiB each), and
@@ -790,6 +809,45 @@ def test_a_remote_spawn_whose_node_is_lost_is_answered_at_once(cluster):
     b = cluster.wisp("wq2", "rspawn", fake.name)
     assert b.wait_line(r"^spawned", timeout=60) == "spawned 8"      # WISP_ENOTFOUND
     fake.close()
+
+
+# Each wisp_node call with a pointer past the guest's one page of memory:
+# the guest traps (134, the call named), the host goes on.
+BAD_POINTER_CALLS = {
+    "name": "(call $name (i32.const 65534) (i32.const 100))",
+    "list": "(call $list (i32.const 65530) (i32.const 100))",
+    "of": "(call $of (i64.const 1) (i32.const 65534) (i32.const 100))",
+    "connect": "(call $connect (i32.const 65500) (i32.const 200))",
+    "send": "(call $send (i32.const 0) (i32.const 5) (i32.const 0) (i32.const 4) (i64.const 5)"
+            " (i32.const 65000) (i32.const 1000))",
+    "spawn": "(call $spawn (i32.const 0) (i32.const 5) (i32.const 0) (i32.const 0) (i32.const 0)"
+             " (i32.const 0) (i32.const 65530))",
+    "pid_encode": "(call $pid_encode (i64.const 1) (i32.const 65530) (i32.const 100))",
+    "pid_decode": "(call $pid_decode (i32.const 65530) (i32.const 100) (i32.const 0))",
+}
+
+
+@pytest.mark.parametrize("call", sorted(BAD_POINTER_CALLS))
+def test_a_bad_pointer_to_a_node_call_traps_the_guest_only(cluster, build_wat, call):
+    wat = """(module
+      (import "wisp_node" "name" (func $name (param i32 i32) (result i32)))
+      (import "wisp_node" "list" (func $list (param i32 i32) (result i32)))
+      (import "wisp_node" "of" (func $of (param i64 i32 i32) (result i32)))
+      (import "wisp_node" "connect" (func $connect (param i32 i32) (result i32)))
+      (import "wisp_node" "send"
+        (func $send (param i32 i32 i32 i32 i64 i32 i32) (result i32)))
+      (import "wisp_node" "spawn"
+        (func $spawn (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+      (import "wisp_node" "pid_encode" (func $pid_encode (param i64 i32 i32) (result i32)))
+      (import "wisp_node" "pid_decode" (func $pid_decode (param i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "a@b.c")
+      (func (export "_start") (drop %s)))""" % BAD_POINTER_CALLS[call]
+    module = build_wat(wat, f"node_bad_{call}")
+    w = cluster.wisp("wbp", guest=module)
+    assert w.proc.wait(timeout=60) == 134
+    err = w.stop()
+    assert "pointer outside memory" in err and f"wisp_node_{call}" in err, err
 
 
 def _rss_kib(pid):
