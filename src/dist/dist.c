@@ -2459,13 +2459,14 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
 	return 0;
 }
 
-size_t dist_nodes(struct dist *d, char *buf, size_t cap)
+size_t dist_nodes(struct dist *d, char *buf, size_t cap, uint32_t *scanned)
 {
 	size_t need = 0;
 	pthread_mutex_lock(&d->lock);
-	for (uint32_t i = 0; i < atomic_load(&d->nnodes); i++) {
+	*scanned = atomic_load(&d->nnodes);
+	for (uint32_t i = 0; i < *scanned; i++) {
 		struct node *n = d->nodes[i];
-		if (n->state != NODE_UP)
+		if (state_of(n) != NODE_UP)
 			continue;
 		if (need + n->nlen + 1 <= cap) {
 			memcpy(buf + need, n->name, n->nlen);

@@ -66,8 +66,9 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
                     const char *name, size_t namelen, uint64_t tag, uint64_t ref,
                     const void *data, uint32_t len);
 /* Names of the connected nodes, NUL-separated, into buf (at most cap
- * bytes); returns the bytes needed for all of them. */
-size_t dist_nodes(struct dist *d, char *buf, size_t cap);
+ * bytes); returns the bytes needed for all of them. *scanned: the entries
+ * looked at (the work done, for the caller to charge). */
+size_t dist_nodes(struct dist *d, char *buf, size_t cap, uint32_t *scanned);
 /* The node name of a pid (local or remote) into buf; its length. */
 size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap);
 /* A pid in the external format (NEW_PID_EXT, no version byte) into buf;

@@ -49,7 +49,10 @@ u32 NS(list)(void *self, u32 buf, u32 cap)
 	if (d == NULL)
 		return 0;
 	char *out = cap ? api_ptr(hp, buf, cap, "wisp_node_list") : NULL;
-	return (u32)dist_nodes(d, out, cap);
+	uint32_t scanned;
+	size_t need = dist_nodes(d, out, cap, &scanned);
+	api_work(hp, need + 64 * (uint64_t)scanned);   /* (a reduction per entry looked at) */
+	return (u32)need;
 }
 
 u32 NS(of)(void *self, u64 pid, u32 buf, u32 cap)
