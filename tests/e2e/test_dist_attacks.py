@@ -491,7 +491,7 @@ def test_spawn_requests_waiting_for_modules_are_bounded(cluster):
     assert _alive(cluster, w)
 
 
-# ---- a peer without the cookie ----
+# ---- peers without the cookie, and many peers at once ----
 
 FLAGS = 0x1 | 0x4 | 0x8 | 0x10 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | \
     0x20000 | 0x40000 | 0x1000000 | 0x4000000
@@ -620,14 +620,6 @@ def test_frames_begun_and_never_ended_are_bounded_in_all(cluster):
     for p in peers:
         p.close()
     assert _alive(cluster, w)
-
-
-def _hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 def test_sigterm_with_many_connections_ends_the_node_cleanly(cluster):
