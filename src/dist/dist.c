@@ -889,7 +889,6 @@ static void take_lost(struct node *n, struct xlink **v, struct held **pend)
 	n->nbuiltin = 0;
 	*pend = n->pend;
 	n->pend = n->pend_last = NULL;
-	n->npend = 0;
 }
 
 static void forget_node_spawns(struct dist *d, struct node *n);
@@ -924,17 +923,20 @@ static bool note(struct node *n, const struct msg *m, struct xlink **down)
 	return true;
 }
 
-/* Whether m's payload may be held too: the bytes held for all nodes
- * being connected are bounded (DIST_MIN_HELD_BYTES, or two of the largest
- * messages), as a guest's sends are not charged to it once they leave it.
- * Beyond, m is dropped as a send to a node that cannot be reached would
- * be, said once on stderr. */
-static bool may_hold(struct dist *d, const struct node *n, const struct msg *m, size_t bytes)
+/* Whether m may be held too: the bytes held for all nodes being
+ * connected (messages and their records) are bounded (DIST_MIN_HELD_BYTES,
+ * or two of the largest messages), as a guest's sends are not charged to
+ * it once they leave it. Not their number: while a new connection writes
+ * out what was held, a sender that outpaces it holds more, and a count
+ * (4,096 per node) dropped messages of a flood on a connection that
+ * worked. Beyond, m is dropped as a send to a node that cannot be reached
+ * would be, said once on stderr. */
+static bool may_hold(struct dist *d, const struct node *n, size_t bytes)
 {
 	uint64_t cap = 2 * rt_max_message(d->rt);
 	if (cap < DIST_MIN_HELD_BYTES)
 		cap = DIST_MIN_HELD_BYTES;
-	if (m->kind != MSG_DATA || atomic_load(&d->held_bytes) + bytes <= cap)
+	if (atomic_load(&d->held_bytes) + bytes <= cap)
 		return true;
 	if (!atomic_exchange(&d->told_held, true))
 		fprintf(stderr, "wisp: dist: dropped a message to node %.*s: %llu bytes already wait "
@@ -947,25 +949,26 @@ static bool may_hold(struct dist *d, const struct node *n, const struct msg *m, 
  * held). False: too many held, or no memory (m is not consumed). */
 static bool hold(struct dist *d, struct node *n, struct msg *m, const char *name, size_t namelen)
 {
-	size_t bytes = msg_bytes(m);
-	if (n->npend >= DIST_MAX_PENDING || !may_hold(d, n, m, bytes))
+	if (name == NULL)
+		namelen = 0;
+	size_t bytes = msg_bytes(m) + sizeof(struct held) + namelen;
+	if (!may_hold(d, n, bytes))
 		return false;
-	struct held *h = malloc(sizeof(*h));
+	struct held *h = malloc(sizeof(*h) + namelen);
 	if (h == NULL)
 		return false;
 	atomic_fetch_add(&d->held_bytes, bytes);
 	h->bytes = bytes;
 	h->next = NULL;
 	h->m = m;
-	h->namelen = name ? namelen : 0;
-	if (name)
+	h->namelen = namelen;
+	if (namelen > 0)
 		memcpy(h->name, name, namelen);
 	if (n->pend_last)
 		n->pend_last->next = h;
 	else
 		n->pend = h;
 	n->pend_last = h;
-	n->npend++;
 	return true;
 }
 
@@ -1062,7 +1065,6 @@ static void flush_held(struct dist *d, struct node *n)
 		pthread_mutex_lock(&n->lock);
 		struct held *h = n->pend;
 		n->pend = n->pend_last = NULL;
-		n->npend = 0;
 		if (h == NULL || n->conn == NULL) {
 			if (n->conn != NULL)
 				n->state = NODE_UP;

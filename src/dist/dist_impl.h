@@ -25,7 +25,6 @@
 #define DIST_NODE_BUCKETS 16384u     /* of each index of the node table */
 #define DIST_MAX_HANDLES (1u << 22)  /* remote pids named by a table (dist.c) */
 #define DIST_HANDLE_BITS 40     /* remote pid: 1 | node index (23) | handle (40) */
-#define DIST_MAX_PENDING 4096   /* messages held for a node being connected */
 #define DIST_MAX_DIALING 256    /* connections of ours being set up at once */
 #define DIST_MAX_ACCEPTING 256  /* peers' handshakes under way at once */
 #define DIST_MIN_HELD_BYTES (128u << 20)   /* held for all of them (see may_hold) */
@@ -48,9 +47,9 @@ struct conn;
 struct held {
 	struct held *next;
 	struct msg *m;
-	size_t bytes;             /* of m, counted in dist.held_bytes */
+	size_t bytes;             /* of m and this, counted in dist.held_bytes */
 	size_t namelen;           /* a send to a registered name: > 0 */
-	char name[256];
+	char name[];
 };
 
 struct node {
@@ -68,7 +67,6 @@ struct node {
 	bool accepting;           /* a peer's attempt was answered "ok" */
 	pthread_cond_t changed;   /* state changes (dist_connect waits) */
 	struct held *pend, *pend_last;  /* CONNECTING: held for it */
-	uint32_t npend;
 	/* Its processes' names: (serial << 32 | id) <-> handle (1-based). */
 	uint64_t *keys;           /* by handle - 1 */
 	uint64_t nkeys, capkeys;
