@@ -335,7 +335,8 @@ int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
                                     numbered below it): EMFILE beyond */
 #define WISP_DENY_SPAWN      1u
 #define WISP_DENY_CAPS       2u
-#define WISP_DENY_NODES      4u   /* wisp_node_connect, wisp_node_send */
+#define WISP_DENY_NODES      4u   /* wisp_node_*, and any call aimed at a pid
+                                    of another node: WISP_EPERM */
 #define WISP_STDIO_INHERIT   0
 #define WISP_STDIO_NULL      1
 #define WISP_STDIO_CLOSED    2

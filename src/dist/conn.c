@@ -16,12 +16,18 @@
  * So a message costs no thread hop, and order per connection is the order
  * of the lock. A peer that stops reading while we keep writing would grow
  * the queue without bound: past DIST_MAX_OUT the connection is dropped
- * (node down, links get noconnection), as a tick timeout would have.
+ * (node down, links get noconnection), as a tick timeout would have; so
+ * is one whose queue would take all queues past DIST_MAX_OUT_ALL (many
+ * peers that stop reading, each below its own bound).
  *
  * Handshakes (and the EPMD lookup before a connect) block: each runs on a
  * thread of its own, bounded by the set-up time (7 s, OTP's
- * net_setuptime), so a slow or hostile peer delays nobody else. Stopping
- * shuts their sockets down and waits for them.
+ * net_setuptime), so a slow or hostile peer delays nobody else; at most
+ * DIST_MAX_DIALING of ours and DIST_MAX_ACCEPTING of peers' at once, two
+ * bounds so that peers (who need no cookie to start one) cannot stop ours.
+ * Stopping shuts their sockets down and waits for them. Input buffered
+ * for frames not whole yet is bounded per peer (a frame) and in all, as
+ * output is.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,12 +43,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "dist_impl.h"
 #include "epmd.h"
 #include "wire.h"
 
 #define SETUP_MS 7000
 #define DIST_MAX_OUT (128u << 20)
+#define DIST_MAX_OUT_ALL (1ull << 30)   /* queued for all connections */
+#define DIST_MAX_IN_ALL (1ull << 30)    /* read for all, frames not whole yet */
 #define READ_CHUNK 65536
 #define READS_PER_EVENT 16     /* then other sockets get their turn */
 
@@ -112,7 +121,8 @@ static void self_id(const struct dist *d, struct dist_id *me)
 	me->creation = d->creation;
 }
 
-/* Track a handshake's socket so stopping can cut it short. */
+/* Track a handshake's socket so stopping can cut it short. (There is
+ * room for all: dials and accepts are bounded, see claim().) */
 static bool hs_begin(struct dist *d, int fd)
 {
 	pthread_mutex_lock(&d->lock);
@@ -131,6 +141,28 @@ static void hs_end(struct dist *d, int fd)
 			d->hs_fds[i] = d->hs_fds[--d->nhs_fds];
 			break;
 		}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Count one more connection being set up, dial or accept, unless as
+ * many as may be are (DIST_MAX_DIALING, DIST_MAX_ACCEPTING): two bounds,
+ * so that peers holding every accept slot (which takes no cookie) never
+ * stop this node's own connects. */
+static bool claim(struct dist *d, bool dial)
+{
+	pthread_mutex_lock(&d->lock);
+	uint32_t *count = dial ? &d->ndialing : &d->naccepting;
+	bool ok = *count < (dial ? DIST_MAX_DIALING : DIST_MAX_ACCEPTING);
+	if (ok)
+		(*count)++;
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+static void unclaim(struct dist *d, bool dial)
+{
+	pthread_mutex_lock(&d->lock);
+	(*(dial ? &d->ndialing : &d->naccepting))--;
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -228,6 +260,7 @@ static void *dial_main(void *arg)
 	}
 	if (fd >= 0)
 		close(fd);
+	unclaim(d, true);
 	if (rc != 0)
 		dist_setup_failed(d, n, true, err);
 	conn_thread_done(d);
@@ -235,7 +268,14 @@ static void *dial_main(void *arg)
 }
 
 /* What to answer a node that connects to us, by the state of our side
- * (ctx: the handshake, which learns the node it answered "ok" for). */
+ * (ctx: the handshake, which learns the entry it answered "ok" for). The
+ * peer is not authenticated yet (its digest comes later), so nothing is
+ * made for it and no state changes: a peer without the cookie can
+ * neither fill the node table with names nor hold a node's messages by
+ * posing as it. An existing entry only notes that an attempt is under
+ * way (accepting), so that our own attempt failing meanwhile does not
+ * drop what is held for the node while this one may still win; a failed
+ * handshake then clears it, at most SETUP_MS later. */
 static const char *accept_status(void *ctx, const struct dist_id *peer)
 {
 	struct hs *h = ctx;
@@ -243,12 +283,18 @@ static const char *accept_status(void *ctx, const struct dist_id *peer)
 	size_t nlen = strnlen(peer->name, sizeof(peer->name));
 	if (nlen == d->nlen && memcmp(peer->name, d->name, nlen) == 0)
 		return "not_allowed";
-	struct node *n = dist_node_by_name(d, peer->name, nlen, peer->creation, true);
+	struct node *n = dist_node_peek(d, peer->name, nlen, peer->creation);
+	/* None: a node, or an incarnation, new to us (one connected under its
+	 * name is dead then, retired once this one is up). Its entry is made
+	 * once it is authenticated (accepted_node). */
 	if (n == NULL)
-		return "nok";
+		return "ok";
 	const char *answer = "ok";
 	pthread_mutex_lock(&n->lock);
-	if (n->state == NODE_UP || n->state == NODE_GONE || n->conn != NULL || n->accepting) {
+	if (n->state == NODE_GONE && n->conn == NULL && !n->accepting) {
+		/* A pid of it made us take it for dead; it connects, so it is
+		 * not: revived once authenticated (accepted_node). */
+	} else if (n->state == NODE_UP || n->state == NODE_GONE || n->conn != NULL || n->accepting) {
 		answer = "nok";
 	} else if (n->state == NODE_CONNECTING && n->dialing &&
 	           strcmp(d->name, peer->name) > 0) {
@@ -258,13 +304,22 @@ static const char *accept_status(void *ctx, const struct dist_id *peer)
 	} else {
 		if (n->state == NODE_CONNECTING && n->dialing)
 			answer = "ok_simultaneous";
-		n->state = NODE_CONNECTING;   /* sends are held until it is up */
 		n->accepting = true;
 		h->n = n;
 		pthread_cond_broadcast(&n->changed);   /* (a refused dial waits for it) */
 	}
 	pthread_mutex_unlock(&n->lock);
 	return answer;
+}
+
+/* The node an authenticated peer is: the one it was answered for, or its
+ * entry, made (or revived) now. */
+static struct node *accepted_node(struct hs *h, const struct dist_id *peer)
+{
+	if (h->n != NULL)
+		return h->n;
+	return dist_node_by_name(h->d, peer->name, strnlen(peer->name, sizeof(peer->name)),
+	                         peer->creation, true);
 }
 
 static void *accept_main(void *arg)
@@ -281,15 +336,23 @@ static void *accept_main(void *arg)
 		                           err, sizeof(err));
 		hs_end(d, fd);
 	}
-	if (rc == 0 && h->n != NULL && dist_conn_up(d, h->n, fd, &peer))
+	struct node *n = rc == 0 ? accepted_node(h, &peer) : NULL;
+	if (n != NULL && dist_conn_up(d, n, fd, &peer))
 		fd = -1;
 	else if (h->n != NULL)
 		dist_setup_failed(d, h->n, false, rc == 0 ? "refused" : err);
+	if (rc == 0 && n == NULL) {
+		char shown[2 * DIST_NAME_MAX];
+		util_printable(shown, sizeof(shown), peer.name);
+		fprintf(stderr, "wisp: dist: refused a connection from %s: this node cannot name it "
+		        "(a name of printable ASCII only, and room in the node table)\n", shown);
+	}
 	if (rc != 0 && rc != -ECANCELED && !atomic_load(&d->stopping))
 		fprintf(stderr, "wisp: dist: refused a connection: %s\n", err);
 	if (fd >= 0)
 		close(fd);
 	free(h);
+	unclaim(d, false);
 	conn_thread_done(d);
 	return NULL;
 }
@@ -321,7 +384,9 @@ static void start_thread(struct dist *d, void *(*fn)(void *), struct hs *h)
 {
 	if (conn_thread(d, fn, h) == 0)
 		return;
-	if (h->n != NULL)
+	bool dial = fn == dial_main;
+	unclaim(d, dial);
+	if (dial)
 		dist_setup_failed(d, h->n, true, "no thread for the connection");
 	else
 		close(h->fd);
@@ -338,6 +403,12 @@ void conn_dial(struct dist *d, struct node *n)
 	h->d = d;
 	h->n = n;
 	h->fd = -1;
+	if (!claim(d, true)) {
+		free(h);
+		dist_setup_failed(d, n, true, "too many connections are being set up "
+		                  "(DIST_MAX_DIALING)");
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	n->dialing = true;
 	pthread_mutex_unlock(&n->lock);
@@ -368,6 +439,7 @@ static bool flush(struct conn *c)
 		if (w <= 0)
 			return false;
 		c->outoff += (size_t)w;
+		atomic_fetch_sub(&c->d->out_bytes, (uint64_t)w);
 		atomic_store_explicit(&c->last_tx_ms, conn_now_ms(), memory_order_relaxed);
 	}
 	if (c->outoff == c->outlen)
@@ -434,7 +506,13 @@ void conn_write(struct conn *c, const void *p, size_t len)
 	}
 	size_t rest = len - done;
 	if (c->outlen + rest > DIST_MAX_OUT) {
-		c->dead = true;           /* the peer stopped reading */
+		c->dead = "it stopped reading what this node sends";
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	if (atomic_load(&c->d->out_bytes) + rest > DIST_MAX_OUT_ALL) {
+		c->dead = "it is not reading what this node sends, and all peers' queues are "
+		          "full (DIST_MAX_OUT_ALL)";
 		shutdown(c->fd, SHUT_RDWR);
 		return;
 	}
@@ -444,7 +522,7 @@ void conn_write(struct conn *c, const void *p, size_t len)
 			cap *= 2;
 		unsigned char *o = realloc(c->out, cap);
 		if (o == NULL) {
-			c->dead = true;
+			c->dead = "out of memory for what this node sends";
 			shutdown(c->fd, SHUT_RDWR);
 			return;
 		}
@@ -453,14 +531,14 @@ void conn_write(struct conn *c, const void *p, size_t len)
 	}
 	memcpy(c->out + c->outlen, (const char *)p + done, rest);
 	c->outlen += rest;
+	atomic_fetch_add(&c->d->out_bytes, rest);
 	if (!corked_now)
 		want_out(c, true);   /* (corked: written when its process stops) */
 }
 
 void conn_cut(struct conn *c)
 {
-	atomic_store(&c->replaced, true);
-	atomic_store(&c->dead, true);
+	c->dead = "a new incarnation of it connected";
 	shutdown(c->fd, SHUT_RDWR);   /* (the I/O thread wakes: EPOLLHUP) */
 }
 
@@ -476,10 +554,10 @@ int conn_watch(struct dist *d, struct conn *c)
 
 static void close_conn(struct dist *d, struct conn *c, const char *why)
 {
-	if (atomic_load(&c->replaced))
-		why = "a new incarnation of it connected";
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	dist_conn_down(d, c, why);   /* no one writes to c after this */
+	atomic_fetch_sub(&d->out_bytes, c->outlen - c->outoff);
+	atomic_fetch_sub(&d->in_bytes, c->incap);
 	close(c->fd);
 	free(c->out);
 	free(c->in);
@@ -501,8 +579,10 @@ static const char *frames(struct dist *d, struct conn *c)
 			return "a malformed frame";
 		off += 4 + (size_t)len;
 	}
-	memmove(c->in, c->in + off, c->inlen - off);
-	c->inlen -= off;
+	if (off > 0) {   /* (not while a large frame arrives: that would copy it per read) */
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
+	}
 	return NULL;
 }
 
@@ -511,10 +591,21 @@ static const char *readable(struct dist *d, struct conn *c)
 {
 	for (int i = 0; i < READS_PER_EVENT; i++) {
 		if (c->incap - c->inlen < READ_CHUNK) {
+			/* (Each peer's buffer is bounded by the frame size; all of
+			 * them together too: peers that each send most of a
+			 * largest frame and stop would add up.) */
 			size_t cap = c->incap ? c->incap * 2 : 2 * READ_CHUNK;
+			if (atomic_fetch_add(&d->in_bytes, cap - c->incap) + (cap - c->incap) >
+			    DIST_MAX_IN_ALL) {
+				atomic_fetch_sub(&d->in_bytes, cap - c->incap);
+				return "the frames all peers have begun fill this node's input "
+				       "(DIST_MAX_IN_ALL)";
+			}
 			unsigned char *in = realloc(c->in, cap);
-			if (in == NULL)
+			if (in == NULL) {
+				atomic_fetch_sub(&d->in_bytes, cap - c->incap);
 				return "out of memory";
+			}
 			c->in = in;
 			c->incap = cap;
 		}
@@ -535,6 +626,7 @@ static const char *readable(struct dist *d, struct conn *c)
 		/* A frame larger than the buffer: let it grow up to the limit;
 		 * a buffer that grew for one and is now empty shrinks back. */
 		if (c->inlen == 0 && c->incap > 4 * READ_CHUNK) {
+			atomic_fetch_sub(&d->in_bytes, c->incap);
 			free(c->in);
 			c->in = NULL;
 			c->incap = 0;
@@ -549,8 +641,18 @@ static void accept_all(struct dist *d)
 		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
+		if (!claim(d, false)) {
+			close(fd);
+			if (!d->told_accepts) {
+				d->told_accepts = true;
+				fprintf(stderr, "wisp: dist: refused a connection: %u handshakes are under "
+				        "way already (DIST_MAX_ACCEPTING; said once)\n", DIST_MAX_ACCEPTING);
+			}
+			continue;
+		}
 		struct hs *h = calloc(1, sizeof(*h));
 		if (h == NULL) {
+			unclaim(d, false);
 			close(fd);
 			continue;
 		}
@@ -580,8 +682,7 @@ static void tick(struct dist *d, int64_t now)
 		}
 		pthread_mutex_unlock(&n->lock);
 		if (c != NULL && silent)
-			close_conn(d, c, c->dead ? "it stopped reading what this node sends"
-			                         : "no answer within the tick time (net_ticktime)");
+			close_conn(d, c, c->dead ? c->dead : "no answer within the tick time (net_ticktime)");
 	}
 }
 
@@ -609,14 +710,14 @@ static void *io_main(void *arg)
 				const char *why = NULL;
 				if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 					why = readable(d, c);
+				if (c->dead)      /* (its socket was shut: the read above saw that) */
+					why = c->dead;
 				if (why == NULL && (ev[i].events & EPOLLOUT)) {
 					pthread_mutex_lock(&c->node->lock);
 					if (!flush(c))
 						why = "write failed";
 					pthread_mutex_unlock(&c->node->lock);
 				}
-				if (why == NULL && c->dead)
-					why = "it stopped reading what this node sends";
 				if (why != NULL)
 					close_conn(d, c, why);
 			}

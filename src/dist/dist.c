@@ -7,22 +7,24 @@
  * (generations of 31 bits, ptable.c); on the wire it is Erlang's NEW_PID
  * {this node, ID = slot, Serial = generation, Creation = this
  * incarnation}. A pid of another node gets a local name: bit 63, then the
- * index of its node incarnation (23 bits), then a handle (40 bits) that
- * the node's table maps to its (ID, Serial). Every incarnation of a node
+ * index of its node incarnation (23 bits), then 40 bits that hold its (ID,
+ * Serial) themselves when they fit, else a handle the node's table maps to
+ * them (DIST_DIRECT, handle_of). Every incarnation of a node
  * (name, creation) is its own entry, never reused, so a pid of a node
  * that restarted can never reach the new incarnation's processes: its
  * entry is GONE and anything sent there is dropped (links and monitors
  * answered NOPROC), as Erlang does with creations. An entry becomes GONE
  * when another incarnation of its name connects (accepted, or reached by
  * a dial made for the old one: the connection goes to the new one's
- * entry); retire() then drops what it held for the old pids, tells their
- * links and monitors noconnection, passes sends by name on to the new
- * incarnation and cuts a connection the old one still had (its peer died
- * unseen, behind a partition). An entry made for sends by name before
- * any incarnation was known (creation 0) is retired alike. Handles live
- * as long as the runtime: a pid may be held in any guest's memory, where
- * no collector can see it. (A node that hands this one millions of
- * distinct pids costs 12 bytes each, docs/architecture.md.)
+ * entry); retire() then refuses what it held for the old pids, tells
+ * their links and monitors noconnection, passes sends by name on to the
+ * new incarnation and cuts a connection the old one still had (its peer
+ * died unseen, behind a partition). An entry made for sends by name
+ * before any incarnation was known (creation 0) is retired alike. Nothing
+ * is made for a peer before it is authenticated. Handles live as long as
+ * the runtime: a pid may be held in any guest's memory, where no
+ * collector can see it; they are bounded in all (DIST_MAX_HANDLES), and
+ * BEAM pids never need one.
  *
  * Messages. A wisp message (tag, bytes, request ref) is the term
  * {Tag, Binary} (or {Tag, Binary, Ref} for a request); a payload tagged
@@ -78,12 +80,148 @@ static struct node *node_at(struct dist *d, uint32_t index)
 	return atomic_load_explicit(&d->nodes[index - 1], memory_order_acquire);
 }
 
-/* A new entry (d->lock held); NULL when the table is full or no memory. */
-static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+/* ---- the node table's indexes (d->lock held) ----
+ *
+ * Entries are found by name (every incarnation of a name chained in one
+ * bucket, newest first) and by (name, creation). A peer chooses names and
+ * creations (in the pids it sends), so a scan of the table per pid cost
+ * 65,536 steps once it had filled it; the buckets are keyed by a random
+ * seed so that it cannot make its names collide either. */
+
+static uint64_t node_hash(const struct dist *d, const char *name, size_t nlen, uint64_t salt)
+{
+	uint64_t h = d->seed ^ (salt + 1) * 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < nlen; i++)
+		h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 29;
+	return h;
+}
+
+static struct node **name_bucket(struct dist *d, const char *name, size_t nlen)
+{
+	return &d->byname[node_hash(d, name, nlen, UINT64_MAX) & (DIST_NODE_BUCKETS - 1)];
+}
+
+static struct node **exact_bucket(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+{
+	return &d->byexact[node_hash(d, name, nlen, creation) & (DIST_NODE_BUCKETS - 1)];
+}
+
+static void exact_add(struct dist *d, struct node *n)
+{
+	struct node **b = exact_bucket(d, n->name, n->nlen, n->creation);
+	n->next_exact = *b;
+	*b = n;
+}
+
+static void exact_del(struct dist *d, struct node *n)
+{
+	struct node **pp = exact_bucket(d, n->name, n->nlen, n->creation);
+	while (*pp != n)
+		pp = &(*pp)->next_exact;
+	*pp = n->next_exact;
+}
+
+/* n is incarnation `creation` (d->lock held): re-indexed, first among any
+ * other entry for it. */
+static void set_creation(struct dist *d, struct node *n, uint32_t creation)
+{
+	exact_del(d, n);
+	pthread_mutex_lock(&n->lock);
+	n->creation = creation;
+	pthread_mutex_unlock(&n->lock);
+	exact_add(d, n);
+}
+
+static bool same_name(const struct node *n, const char *name, size_t nlen)
+{
+	return n->nlen == nlen && memcmp(n->name, name, nlen) == 0;
+}
+
+static enum node_state state_of(struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	enum node_state st = n->state;
+	pthread_mutex_unlock(&n->lock);
+	return st;
+}
+
+/* A node name an entry may have: "alive@host", 1 to 255 bytes of
+ * printable ASCII. (They are printed in messages; a peer's pids and a
+ * guest's calls name nodes freely.) */
+static bool name_ok(const char *name, size_t nlen)
+{
+	const char *at = memchr(name, '@', nlen);
+	if (nlen == 0 || nlen > DIST_NAME_MAX || at == NULL || at == name || at == name + nlen - 1)
+		return false;
+	for (size_t i = 0; i < nlen; i++)
+		if (name[i] <= ' ' || name[i] > '~')
+			return false;
+	return true;
+}
+
+/* "name@host" or "name@host:port" (EPMD-less): the name's length and
+ * the port (0: none). -EINVAL with a message if it is neither. */
+static int split_node(const char *node, size_t nlen, size_t *namelen, uint16_t *port, char *err,
+                      size_t errlen)
+{
+	const char *colon = memchr(node, ':', nlen);
+	*port = 0;
+	*namelen = colon != NULL ? (size_t)(colon - node) : nlen;
+	if (!name_ok(node, *namelen)) {
+		snprintf(err, errlen, "bad node name: expected NAME@HOST (printable ASCII)");
+		return -EINVAL;
+	}
+	if (colon == NULL)
+		return 0;
+	char num[8] = { 0 };
+	size_t pl = nlen - *namelen - 1;
+	char *end;
+	long p = pl > 0 && pl < sizeof(num) ? (memcpy(num, colon + 1, pl), strtol(num, &end, 10)) : 0;
+	if (p < 1 || p > 65535 || *end != '\0') {
+		snprintf(err, errlen, "bad port in the node name");
+		return -EINVAL;
+	}
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* Why a new entry for name cannot be made (d->lock held), said once:
+ * NULL if it can. guest: made for a guest's call, which may have only so
+ * many entries that never connected (DIST_MAX_GUEST_NODES). */
+static const char *node_room(struct dist *d, const char *name, size_t nlen, bool guest)
+{
+	if (atomic_load(&d->nnodes) >= DIST_MAX_NODES)
+		return "the node table is full (DIST_MAX_NODES node incarnations in this run)";
+	if (guest && d->nguest >= DIST_MAX_GUEST_NODES)
+		return "guests named too many nodes that were never reached (DIST_MAX_GUEST_NODES)";
+	uint32_t same = 0;
+	for (struct node *o = *name_bucket(d, name, nlen); o != NULL; o = o->next_name)
+		same += same_name(o, name, nlen);
+	if (same >= DIST_MAX_INCARNATIONS)
+		return "that node name has had too many incarnations (DIST_MAX_INCARNATIONS)";
+	return NULL;
+}
+
+/* A new entry (d->lock held), made for a guest's call if guest; NULL for
+ * a bad name, when there is no room (node_room) or no memory. */
+static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                             bool guest)
 {
 	uint32_t n = atomic_load(&d->nnodes);
-	if (n >= DIST_MAX_NODES || nlen == 0 || nlen >= sizeof(((struct node *)0)->name))
+	if (!name_ok(name, nlen))
 		return NULL;
+	const char *full = node_room(d, name, nlen, guest);
+	if (full != NULL) {
+		if (!d->told_full) {
+			d->told_full = true;
+			fprintf(stderr, "wisp: dist: cannot name node %.*s: %s; its pids and messages "
+			        "are refused (said once)\n", (int)nlen, name, full);
+		}
+		return NULL;
+	}
 	struct node *node = calloc(1, sizeof(*node));
 	if (node == NULL)
 		return NULL;
@@ -97,73 +235,62 @@ static struct node *node_new(struct dist *d, const char *name, size_t nlen, uint
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&node->changed, &ca);
 	pthread_condattr_destroy(&ca);
-	/* EPMD-less, the port given for a name is every incarnation's. */
-	for (uint32_t i = n; i > 0; i--) {
-		struct node *o = d->nodes[i - 1];
-		if (o->nlen == nlen && memcmp(o->name, name, nlen) == 0) {
+	struct node **b = name_bucket(d, name, nlen);
+	/* EPMD-less, the port given for a name is every incarnation's (the
+	 * latest entry of the name comes first in its bucket). */
+	for (struct node *o = *b; o != NULL; o = o->next_name)
+		if (same_name(o, name, nlen)) {
 			pthread_mutex_lock(&o->lock);
 			node->port_hint = o->port_hint;
 			pthread_mutex_unlock(&o->lock);
 			break;
 		}
-	}
+	node->next_name = *b;
+	*b = node;
+	/* Another incarnation of this node's own name: one gone (this one is
+	 * the live one), not a node to dial. */
+	if (nlen == d->nlen && memcmp(name, d->name, nlen) == 0)
+		node->state = NODE_GONE;
+	exact_add(d, node);
+	node->by_guest = guest;
+	d->nguest += guest;
 	atomic_store_explicit(&d->nodes[n], node, memory_order_release);
 	atomic_store_explicit(&d->nnodes, n + 1, memory_order_release);
 	return node;
 }
 
-static void free_held(struct held *h)
+/* Free a list of held messages, and their bytes from d's count. */
+static void free_held(struct dist *d, struct held *h)
 {
 	while (h != NULL) {
 		struct held *next = h->next;
+		atomic_fetch_sub(&d->held_bytes, h->bytes);
 		msg_free(h->m);
 		free(h);
 		h = next;
 	}
 }
 
-static void node_free(struct node *n)
+static void node_free(struct dist *d, struct node *n)
 {
-	free_held(n->pend);
+	free_held(d, n->pend);
 	free(n->keys);
 	free(n->slots);
-	free(n->x);
+	xset_free(&n->x);
 	pthread_mutex_destroy(&n->lock);
 	pthread_cond_destroy(&n->changed);
 	free(n);
 }
 
-/* n's state, read under its lock (the table's walks hold d->lock only). */
-static enum node_state state_of(struct node *n)
-{
-	pthread_mutex_lock(&n->lock);
-	enum node_state st = n->state;
-	pthread_mutex_unlock(&n->lock);
-	return st;
-}
-
-static void set_state(struct node *n, enum node_state st)
-{
-	pthread_mutex_lock(&n->lock);
-	n->state = st;
-	pthread_mutex_unlock(&n->lock);
-}
-
-static bool same_name(const struct node *n, const char *name, size_t nlen)
-{
-	return n->nlen == nlen && memcmp(n->name, name, nlen) == 0;
-}
-
-/* The entry to reach node `name` by name: its latest incarnation not
- * known to be gone, made if there is none (d->lock held). */
+/* The entry to reach node `name` by name (for a guest's call): its latest
+ * incarnation not known to be gone, made if there is none (d->lock
+ * held). */
 static struct node *current_locked(struct dist *d, const char *name, size_t nlen)
 {
-	for (uint32_t i = atomic_load(&d->nnodes); i > 0; i--) {
-		struct node *n = d->nodes[i - 1];
+	for (struct node *n = *name_bucket(d, name, nlen); n != NULL; n = n->next_name)
 		if (same_name(n, name, nlen) && state_of(n) != NODE_GONE)
 			return n;
-	}
-	return node_new(d, name, nlen, 0);
+	return node_new(d, name, nlen, 0, true);
 }
 
 static struct node *node_current(struct dist *d, const char *name, size_t nlen)
@@ -176,41 +303,21 @@ static struct node *node_current(struct dist *d, const char *name, size_t nlen)
 
 /* The node a guest or the command line names: NAME@HOST, or
  * NAME@HOST:PORT (reached without EPMD, the port remembered). NULL with
- * -EINVAL (a bad name, message in err), -ENOMEM, or 0 and NULL for this
- * node itself. */
+ * -EINVAL (a bad name, message in err), -EAGAIN (no room for another
+ * node), or 0 and NULL for this node itself. */
 static struct node *node_named(struct dist *d, const char *text, size_t len, int *rc,
                                char *err, size_t errlen)
 {
-	*rc = -EINVAL;
-	if (len == 0 || len >= 256 || memchr(text, '@', len) == NULL) {
-		snprintf(err, errlen, "bad node name '%.*s': expected NAME@HOST", (int)len, text);
+	size_t namelen;
+	uint16_t port;
+	if ((*rc = split_node(text, len, &namelen, &port, err, errlen)) != 0)
 		return NULL;
-	}
-	const char *colon = memchr(text, ':', len);
-	uint16_t port = 0;
-	size_t namelen = colon ? (size_t)(colon - text) : len;
-	if (colon != NULL) {
-		char num[8] = { 0 };
-		size_t pl = len - namelen - 1;
-		char *end = num;
-		long p = 0;
-		if (pl > 0 && pl < sizeof(num)) {
-			memcpy(num, colon + 1, pl);
-			p = strtol(num, &end, 10);
-		}
-		if (pl == 0 || pl >= sizeof(num) || *end != '\0' || p < 1 || p > 65535) {
-			snprintf(err, errlen, "bad port in '%.*s'", (int)len, text);
-			return NULL;
-		}
-		port = (uint16_t)p;
-	}
-	*rc = 0;
 	if (namelen == d->nlen && memcmp(text, d->name, namelen) == 0)
 		return NULL;
 	struct node *n = node_current(d, text, namelen);
 	if (n == NULL) {
-		*rc = -ENOMEM;
-		snprintf(err, errlen, "too many nodes");
+		*rc = -EAGAIN;
+		snprintf(err, errlen, "no room for another node (see stderr)");
 		return NULL;
 	}
 	if (port) {
@@ -221,42 +328,55 @@ static struct node *node_named(struct dist *d, const char *text, size_t len, int
 	return n;
 }
 
-struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation,
-                               bool live)
+/* The entry for incarnation (name, creation) (d->lock held): that one, or
+ * the one made for sends by name that has not learned its creation yet
+ * and is not retired (*unknown), or NULL; *other_up if another
+ * incarnation is connected. */
+static struct node *find_locked(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                                struct node **unknown, bool *other_up)
+{
+	*unknown = NULL;
+	*other_up = false;
+	for (struct node *n = *exact_bucket(d, name, nlen, creation); n != NULL; n = n->next_exact)
+		if (n->creation == creation && same_name(n, name, nlen))
+			return n;
+	for (struct node *n = *exact_bucket(d, name, nlen, 0); n != NULL && creation != 0;
+	     n = n->next_exact)
+		if (n->creation == 0 && same_name(n, name, nlen) && state_of(n) != NODE_GONE) {
+			*unknown = n;
+			break;
+		}
+	for (struct node *n = *name_bucket(d, name, nlen); n != NULL && !*other_up; n = n->next_name)
+		*other_up = same_name(n, name, nlen) && state_of(n) == NODE_UP;
+	return NULL;
+}
+
+/* dist_node_by_name, for a guest's call if guest. live: that incarnation
+ * is connecting to us (an authenticated handshake), so it is not taken
+ * for a dead one, even if another incarnation is connected. */
+static struct node *node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                                 bool guest, bool live)
 {
 	pthread_mutex_lock(&d->lock);
-	struct node *found = NULL, *unknown = NULL;
-	bool other_up = false;
-	for (uint32_t i = atomic_load(&d->nnodes); i > 0 && found == NULL; i--) {
-		struct node *n = d->nodes[i - 1];
-		if (!same_name(n, name, nlen))
-			continue;
-		pthread_mutex_lock(&n->lock);
-		uint32_t cre = n->creation;
-		enum node_state st = n->state;
-		pthread_mutex_unlock(&n->lock);
-		if (cre == creation)
-			found = n;
-		else if (cre == 0 && unknown == NULL && st != NODE_GONE)
-			unknown = n;
-		else if (st == NODE_UP)
-			other_up = true;
-	}
+	struct node *unknown;
+	bool other_up;
+	struct node *found = find_locked(d, name, nlen, creation, &unknown, &other_up);
 	if (found == NULL && unknown != NULL && creation != 0) {
 		/* The entry made for sends by name learns its creation. */
-		pthread_mutex_lock(&unknown->lock);
-		unknown->creation = creation;
-		pthread_mutex_unlock(&unknown->lock);
+		set_creation(d, unknown, creation);
 		found = unknown;
 	}
 	if (found == NULL) {
-		found = node_new(d, name, nlen, creation);
+		found = node_new(d, name, nlen, creation, guest);
 		/* A pid of an incarnation other than the one connected: an
 		 * older one (a newer one would have connected), so dead.
 		 * Unless it is the one connecting to us now: then the one
 		 * connected is the dead one (dist_conn_up retires it). */
-		if (found != NULL && other_up && !live)
-			set_state(found, NODE_GONE);
+		if (found != NULL && other_up && !live) {
+			pthread_mutex_lock(&found->lock);
+			found->state = NODE_GONE;
+			pthread_mutex_unlock(&found->lock);
+		}
 	} else if (live) {
 		/* Connecting, so alive, whatever a pid of it made us think. */
 		pthread_mutex_lock(&found->lock);
@@ -266,6 +386,22 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
 	}
 	pthread_mutex_unlock(&d->lock);
 	return found;
+}
+
+struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation,
+                               bool live)
+{
+	return node_by_name(d, name, nlen, creation, false, live);
+}
+
+struct node *dist_node_peek(struct dist *d, const char *name, size_t nlen, uint32_t creation)
+{
+	pthread_mutex_lock(&d->lock);
+	struct node *unknown;
+	bool other_up;
+	struct node *found = find_locked(d, name, nlen, creation, &unknown, &other_up);
+	pthread_mutex_unlock(&d->lock);
+	return found != NULL ? found : unknown;
 }
 
 /* ---- pids ---- */
@@ -296,10 +432,21 @@ static bool keys_grow(struct node *n)
 	return true;
 }
 
+/* The low bits of a remote pid hold (ID, Serial) themselves when they
+ * fit (DIST_DIRECT set: ID in 16 bits, Serial in 23), else a handle into
+ * the node's table. Every BEAM pid fits (15 and 13 bits of pid number),
+ * and a wisp node's as long as its process has a slot below 65,536 and a
+ * generation below 2^23: so the table, which can only grow (a pid may be
+ * held in any guest's memory), holds only the rest. A table a peer fills
+ * with pids that do not fit is bounded in all (DIST_MAX_HANDLES). */
+#define DIST_DIRECT (1ull << (DIST_HANDLE_BITS - 1))
+
 /* The handle of (id, serial) on node n, made if new; 0 if out of memory
- * (n->lock held). */
-static uint64_t handle_of(struct node *n, uint32_t id, uint32_t serial)
+ * or the handles are used up (n->lock held). */
+static uint64_t handle_of(struct dist *d, struct node *n, uint32_t id, uint32_t serial)
 {
+	if (id < 1u << 16 && serial < 1u << 23)
+		return DIST_DIRECT | (uint64_t)serial << 16 | id;
 	uint64_t key = (uint64_t)serial << 32 | id;
 	if (n->capslots != 0) {
 		for (uint64_t i = hash64(key) & (n->capslots - 1); n->slots[i] != 0;
@@ -307,15 +454,26 @@ static uint64_t handle_of(struct node *n, uint32_t id, uint32_t serial)
 			if (n->keys[n->slots[i] - 1] == key)
 				return n->slots[i];
 	}
-	if (n->nkeys >= UINT32_MAX - 1)
+	if (atomic_fetch_add(&d->nhandles, 1) >= DIST_MAX_HANDLES) {
+		atomic_fetch_sub(&d->nhandles, 1);
+		if (!atomic_exchange(&d->told_handles, true))
+			fprintf(stderr, "wisp: dist: cannot name a process of node %.*s: this node has "
+			        "named %u processes of other nodes whose pids are not compact "
+			        "(DIST_MAX_HANDLES); such pids new to it are refused (said once)\n",
+			        (int)n->nlen, n->name, DIST_MAX_HANDLES);
 		return 0;
-	if ((n->nkeys + 1) * 4 > n->capslots * 3 && !keys_grow(n))
+	}
+	if ((n->nkeys + 1) * 4 > n->capslots * 3 && !keys_grow(n)) {
+		atomic_fetch_sub(&d->nhandles, 1);
 		return 0;
+	}
 	if (n->nkeys == n->capkeys) {
 		uint64_t cap = n->capkeys ? n->capkeys * 2 : 64;
 		uint64_t *k = realloc(n->keys, cap * sizeof(*k));
-		if (k == NULL)
+		if (k == NULL) {
+			atomic_fetch_sub(&d->nhandles, 1);
 			return 0;
+		}
 		n->keys = k;
 		n->capkeys = cap;
 	}
@@ -352,8 +510,15 @@ static bool pid_wire(struct dist *d, uint64_t pid, struct etf_pid *out)
 		return false;
 	uint64_t h = pid & ((1ull << DIST_HANDLE_BITS) - 1);
 	pthread_mutex_lock(&n->lock);
-	bool ok = h >= 1 && h <= n->nkeys;
-	uint64_t key = ok ? n->keys[h - 1] : 0;
+	bool ok;
+	uint64_t key = 0;
+	if (h & DIST_DIRECT) {
+		ok = true;
+		key = (h >> 16 & ((1u << 23) - 1)) << 32 | (h & 0xffff);
+	} else {
+		ok = h >= 1 && h <= n->nkeys;
+		key = ok ? n->keys[h - 1] : 0;
+	}
 	uint32_t creation = n->creation;
 	pthread_mutex_unlock(&n->lock);
 	*out = (struct etf_pid){ n->name, n->nlen, (uint32_t)key, (uint32_t)(key >> 32), creation };
@@ -369,28 +534,67 @@ static bool put_pid(struct dist *d, struct etf_buf *b, uint64_t pid)
 	return true;
 }
 
-/* The local name of a pid from the wire; 0 if out of memory or nonsense. */
-static uint64_t pid_local(struct dist *d, const struct etf_pid *w)
+/* A local pid no process has (slot UINT32_MAX is never made). */
+#define DEAD_PID ((uint64_t)1 << 32 | UINT32_MAX)
+
+/* The local name of a pid from the wire (or from a guest's bytes, if
+ * guest); 0 if out of memory or nonsense. */
+static uint64_t pid_named(struct dist *d, const struct etf_pid *w, bool guest)
 {
 	if (w->nlen == d->nlen && memcmp(w->node, d->name, d->nlen) == 0 &&
 	    w->creation == d->creation) {
+		/* A pid no process here ever had (generation 0, or past the
+		 * 31 bits): a dead one, as in Erlang, not a malformed frame. */
 		if (w->serial == 0 || w->serial > PROC_GEN_MAX)
-			return 0;
+			return DEAD_PID;
 		return (uint64_t)w->serial << 32 | w->id;
 	}
-	struct node *n = dist_node_by_name(d, w->node, w->nlen, w->creation, false);
+	struct node *n = node_by_name(d, w->node, w->nlen, w->creation, guest, false);
 	if (n == NULL)
 		return 0;
 	pthread_mutex_lock(&n->lock);
-	uint64_t h = handle_of(n, w->id, w->serial);
+	uint64_t h = handle_of(d, n, w->id, w->serial);
 	pthread_mutex_unlock(&n->lock);
 	return h ? remote_pid(n, h) : 0;
+}
+
+static uint64_t pid_local(struct dist *d, const struct etf_pid *w)
+{
+	return pid_named(d, w, false);
 }
 
 static int get_pid(struct dist *d, struct etf_dec *dd, uint64_t *pid)
 {
 	struct etf_pid w;
 	if (etf_get_pid(dd, &w) != 0)
+		return -1;
+	*pid = pid_local(d, &w);
+	return *pid ? 0 : -1;
+}
+
+/* Whether w is a process of the node at the other end of c: the sender
+ * of a signal that changes state (link, unlink, a link's exit, monitor,
+ * demonitor) and of a system request must be (a peer speaks for its own
+ * processes only; a forged local sender made a local process link to
+ * another that never asked, and a forged third node's made links nobody
+ * would break). The sender of a message or of an exit/2 signal is the
+ * peer's word, as in Erlang: a forwarder (wisp_node.migrate) passes
+ * messages and exit signals on with their original senders, and neither
+ * gives the claimed sender any hold here (exit/2 from the peer's own pid
+ * does as much). */
+static bool of_peer(const struct conn *c, const struct etf_pid *w)
+{
+	const struct node *n = c->node;
+	return w->nlen == n->nlen && memcmp(w->node, n->name, n->nlen) == 0 &&
+	       w->creation == c->creation;
+}
+
+/* The sender of a signal that changes state (as get_pid): -1 unless
+ * of_peer. */
+static int get_sender(struct dist *d, const struct conn *c, struct etf_dec *dd, uint64_t *pid)
+{
+	struct etf_pid w;
+	if (etf_get_pid(dd, &w) != 0 || !of_peer(c, &w))
 		return -1;
 	*pid = pid_local(d, &w);
 	return *pid ? 0 : -1;
@@ -416,8 +620,8 @@ static bool pid_from_guest(void *ctx, const struct etf_pid *g, struct etf_buf *b
 
 /* ---- refs ---- */
 
-/* A reference from the wire. Its node is kept with monitors (xlink's
- * ename), so a node name longer than any node's (DIST_NAME_MAX) makes it
+/* A reference from the wire. Its node is kept with monitors (xlink.c),
+ * so a node name longer than any node's (DIST_NAME_MAX) makes it
  * malformed: an atom may hold 255 characters of up to 4 bytes. */
 static int get_ref(struct etf_dec *dd, struct etf_ref *r)
 {
@@ -444,13 +648,6 @@ static bool ref_is_local(struct dist *d, const struct etf_ref *r, uint64_t *ref)
 		return false;
 	*ref = (uint64_t)r->id[1] << 32 | r->id[0];
 	return proc_pid_is_remote(*ref);   /* (every local ref has bit 63) */
-}
-
-static bool same_eref(const struct xlink *x, const struct etf_ref *r)
-{
-	return x->eref.n == r->n && x->eref.creation == r->creation && x->eref.nlen == r->nlen &&
-	       memcmp(x->ename, r->node, r->nlen) == 0 &&
-	       memcmp(x->eref.id, r->id, r->n * sizeof(r->id[0])) == 0;
 }
 
 /* ---- reasons ---- */
@@ -548,57 +745,30 @@ static int reason_get(struct etf_dec *dd, struct reason *r)
 
 /* ---- links and monitors across a node (n->lock held) ---- */
 
-static struct xlink *x_add(struct node *n)
-{
-	if (n->nx == n->capx) {
-		uint32_t cap = n->capx ? n->capx * 2 : 16;
-		struct xlink *v = realloc(n->x, cap * sizeof(*v));
-		if (v == NULL)
-			return NULL;
-		n->x = v;
-		n->capx = cap;
-	}
-	struct xlink *x = &n->x[n->nx++];
-	memset(x, 0, sizeof(*x));
-	return x;
-}
-
-static void x_del(struct node *n, struct xlink *x)
-{
-	*x = n->x[--n->nx];
-}
-
-static struct xlink *x_link(struct node *n, uint64_t local, uint64_t remote)
-{
-	for (uint32_t i = 0; i < n->nx; i++)
-		if (n->x[i].kind == X_LINK && n->x[i].local == local && n->x[i].remote == remote)
-			return &n->x[i];
-	return NULL;
-}
-
-static struct xlink *x_mon(struct node *n, enum xkind kind, uint64_t ref)
-{
-	for (uint32_t i = 0; i < n->nx; i++)
-		if (n->x[i].kind == kind && n->x[i].ref == ref)
-			return &n->x[i];
-	return NULL;
-}
-
 static void x_note_link(struct node *n, uint64_t local, uint64_t remote)
 {
-	struct xlink *x = x_link(n, local, remote);
-	if (x == NULL && (x = x_add(n)) != NULL) {
-		x->kind = X_LINK;
-		x->local = local;
-		x->remote = remote;
-	}
+	if (xset_link(&n->x, local, remote) == NULL)
+		xset_add(&n->x, X_LINK, local, remote, 0, NULL, NULL, 0);
 }
 
 static void x_drop_link(struct node *n, uint64_t local, uint64_t remote)
 {
-	struct xlink *x = x_link(n, local, remote);
-	if (x != NULL)
-		x_del(n, x);
+	struct xlink *x = xset_link(&n->x, local, remote);
+	if (x != NULL) {
+		xset_remove(&n->x, x);
+		free(x);
+	}
+}
+
+/* Forget the monitor of kind with local ref; whether there was one. */
+static bool x_drop_mon(struct node *n, enum xkind kind, uint64_t ref)
+{
+	struct xlink *x = xset_mon(&n->x, kind, ref);
+	if (x == NULL)
+		return false;
+	xset_remove(&n->x, x);
+	free(x);
+	return true;
 }
 
 /* ---- frames out ---- */
@@ -738,9 +908,7 @@ static bool encode_down(struct dist *d, uint64_t flags, const struct xlink *x,
 	else
 		ok = put_pid(d, b, x->local);
 	ok = ok && put_pid(d, b, x->remote);
-	struct etf_ref er = x->eref;
-	er.node = x->ename;
-	etf_ref(b, &er);
+	etf_ref(b, &x->eref);
 	if (payload)
 		etf_u8(b, ETF_VERSION);
 	reason_put(b, &r);
@@ -755,13 +923,16 @@ static void deliver_or_free(struct dist *d, uint64_t to, struct msg *m)
 		msg_free(m);
 }
 
-/* Tell the local side of every link and monitor in v that node is lost. */
-static void tell_lost(struct dist *d, struct xlink *v, uint32_t n)
+/* Tell the local side of every link and monitor in list v (xset_take's)
+ * that their node is lost; v is freed. */
+static void tell_lost(struct dist *d, struct xlink *v)
 {
-	for (uint32_t i = 0; i < n && d->rt != NULL; i++) {
-		struct xlink *x = &v[i];
-		if (x->local == 0)
-			continue;   /* a monitor of a built-in name */
+	for (struct xlink *x = v, *next; x != NULL; x = next) {
+		next = x->chain[0];
+		if (x->local == 0 || d->rt == NULL) {
+			free(x);   /* (local 0: a monitor of a built-in name) */
+			continue;
+		}
 		switch (x->kind) {
 		case X_LINK:
 			deliver_or_free(d, x->local, msg_reason(SIG_EXIT_LINK, x->local, x->remote, 0,
@@ -776,20 +947,18 @@ static void tell_lost(struct dist *d, struct xlink *v, uint32_t n)
 			                                     x->ref, NULL, 0));
 			break;
 		}
+		free(x);
 	}
 }
 
 /* Node n is not reachable (n->lock held): its links, monitors and held
  * messages are taken out for the caller to answer after unlocking. */
-static void take_lost(struct node *n, struct xlink **v, uint32_t *nv, struct held **pend)
+static void take_lost(struct node *n, struct xlink **v, struct held **pend)
 {
-	*v = n->x;
-	*nv = n->nx;
-	n->x = NULL;
-	n->nx = n->capx = 0;
+	*v = xset_take(&n->x);
+	n->nbuiltin = 0;
 	*pend = n->pend;
 	n->pend = n->pend_last = NULL;
-	n->npend = 0;
 }
 
 static void forget_node_spawns(struct dist *d, struct node *n);
@@ -797,11 +966,10 @@ static void forget_node_spawns(struct dist *d, struct node *n);
 /* ---- the remote layer's entry points (proc calls them) ---- */
 
 /* Note what m changes in n's links and monitors (n->lock held). For a
- * DOWN, *down is the peer's monitor it answers (copied), or the DOWN is
- * not wanted (false). */
-static bool note(struct node *n, const struct msg *m, struct xlink *down)
+ * DOWN, *down is the peer's monitor it answers (taken out: the caller
+ * frees it), or the DOWN is not wanted (false). */
+static bool note(struct node *n, const struct msg *m, struct xlink **down)
 {
-	struct xlink *x;
 	switch (m->kind) {
 	case SIG_LINK:
 		x_note_link(n, m->from, m->to);
@@ -811,45 +979,66 @@ static bool note(struct node *n, const struct msg *m, struct xlink *down)
 		x_drop_link(n, m->from, m->to);
 		break;
 	case SIG_MONITOR:
-		if ((x = x_add(n)) != NULL) {
-			x->kind = X_MON_OUT;
-			x->local = m->from;
-			x->remote = m->to;
-			x->ref = m->ref;
-		}
+		xset_add(&n->x, X_MON_OUT, m->from, m->to, m->ref, NULL, NULL, 0);
 		break;
 	case SIG_DEMONITOR:
-		if ((x = x_mon(n, X_MON_OUT, m->ref)) != NULL)
-			x_del(n, x);
+		x_drop_mon(n, X_MON_OUT, m->ref);
 		break;
 	case MSG_DOWN:
-		if ((x = x_mon(n, X_MON_IN, m->tag)) == NULL)
+		if ((*down = xset_mon(&n->x, X_MON_IN, m->tag)) == NULL)
 			return false;
-		*down = *x;
-		x_del(n, x);
+		xset_remove(&n->x, *down);
 		break;
 	}
 	return true;
 }
 
+/* Whether m may be held too: the bytes held for all nodes being
+ * connected (messages and their records) are bounded (DIST_MIN_HELD_BYTES,
+ * or two of the largest messages), as a guest's sends are not charged to
+ * it once they leave it. Not their number: while a new connection writes
+ * out what was held, a sender that outpaces it holds more, and a count
+ * (4,096 per node) dropped messages of a flood on a connection that
+ * worked. Beyond, m is dropped as a send to a node that cannot be reached
+ * would be, said once on stderr. */
+static bool may_hold(struct dist *d, const struct node *n, size_t bytes)
+{
+	uint64_t cap = 2 * rt_max_message(d->rt);
+	if (cap < DIST_MIN_HELD_BYTES)
+		cap = DIST_MIN_HELD_BYTES;
+	if (atomic_load(&d->held_bytes) + bytes <= cap)
+		return true;
+	if (!atomic_exchange(&d->told_held, true))
+		fprintf(stderr, "wisp: dist: dropped a message to node %.*s: %llu bytes already wait "
+		        "for nodes being connected (said once)\n", (int)n->nlen, n->name,
+		        (unsigned long long)atomic_load(&d->held_bytes));
+	return false;
+}
+
 /* Keep m (a send to `name` if not NULL) until n is connected (n->lock
  * held). False: too many held, or no memory (m is not consumed). */
-static bool hold(struct node *n, struct msg *m, const char *name, size_t namelen)
+static bool hold(struct dist *d, struct node *n, struct msg *m, const char *name, size_t namelen)
 {
-	struct held *h = n->npend < DIST_MAX_PENDING ? malloc(sizeof(*h)) : NULL;
+	if (name == NULL)
+		namelen = 0;
+	size_t bytes = msg_bytes(m) + sizeof(struct held) + namelen;
+	if (!may_hold(d, n, bytes))
+		return false;
+	struct held *h = malloc(sizeof(*h) + namelen);
 	if (h == NULL)
 		return false;
+	atomic_fetch_add(&d->held_bytes, bytes);
+	h->bytes = bytes;
 	h->next = NULL;
 	h->m = m;
-	h->namelen = name ? namelen : 0;
-	if (name)
+	h->namelen = namelen;
+	if (namelen > 0)
 		memcpy(h->name, name, namelen);
 	if (n->pend_last)
 		n->pend_last->next = h;
 	else
 		n->pend = h;
 	n->pend_last = h;
-	n->npend++;
 	return true;
 }
 
@@ -872,11 +1061,11 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 			msg_free(m);
 		return;
 	}
-	struct xlink down;
+	struct xlink *down = NULL;
 	if (d->trace)
 		fprintf(stderr, "route kind %u to %llx from %llx tag %llx node %u nx %u\n", m->kind,
 		        (unsigned long long)m->to, (unsigned long long)m->from,
-		        (unsigned long long)m->tag, n->index, n->nx);
+		        (unsigned long long)m->tag, n->index, n->x.n);
 	if (name == NULL && !note(n, m, &down)) {
 		pthread_mutex_unlock(&n->lock);
 		msg_free(m);
@@ -896,12 +1085,13 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		 * to the peer needs no connection: if there is none, its
 		 * monitor is gone with it.) */
 		bool dial = n->state == NODE_IDLE;
-		if (m->kind != MSG_DOWN && hold(n, m, name, namelen))
+		if (m->kind != MSG_DOWN && hold(d, n, m, name, namelen))
 			m = NULL;
 		if (dial)
 			n->state = NODE_CONNECTING;
 		pthread_mutex_unlock(&n->lock);
 		msg_free(m);
+		free(down);
 		if (dial)
 			conn_dial(d, n);
 		return;
@@ -910,8 +1100,9 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 	pthread_mutex_unlock(&n->lock);
 
 	struct etf_buf b = { 0 };
-	bool ok = m->kind == MSG_DOWN ? encode_down(d, flags, &down, m, &b)
+	bool ok = m->kind == MSG_DOWN ? encode_down(d, flags, down, m, &b)
 	                              : encode(d, flags, m, name, namelen, &b);
+	free(down);
 	if (ok) {
 		pthread_mutex_lock(&n->lock);
 		if (n->state == NODE_UP)
@@ -957,13 +1148,12 @@ static void flush_held(struct dist *d, struct node *n)
 		pthread_mutex_lock(&n->lock);
 		struct held *h = n->pend;
 		n->pend = n->pend_last = NULL;
-		n->npend = 0;
 		if (h == NULL || n->conn == NULL) {
 			if (n->conn != NULL)
 				n->state = NODE_UP;
 			pthread_cond_broadcast(&n->changed);
 			pthread_mutex_unlock(&n->lock);
-			free_held(h);
+			free_held(d, h);
 			return;
 		}
 		uint64_t flags = n->conn->peer_flags;
@@ -978,16 +1168,17 @@ static void flush_held(struct dist *d, struct node *n)
 			}
 			etf_buf_free(&b);
 		}
-		free_held(h);
+		free_held(d, h);
 	}
 }
 
-/* Split held messages: those sent by name (kept, in order, in *named)
- * and the others (freed: their addressees are dead). */
-static void held_by_name(struct held *h, struct held **named, struct held **last, uint32_t *count)
+/* Split held messages: those sent by name (kept, in order, in *named),
+ * and the others, whose addressees are dead: refused (a request's caller
+ * hears so at once), their records freed. */
+static void held_by_name(struct dist *d, struct held *h, struct held **named, struct held **last)
 {
+	struct held *dead = NULL;
 	*named = *last = NULL;
-	*count = 0;
 	while (h != NULL) {
 		struct held *next = h->next;
 		h->next = NULL;
@@ -997,35 +1188,40 @@ static void held_by_name(struct held *h, struct held **named, struct held **last
 			else
 				*named = h;
 			*last = h;
-			(*count)++;
 		} else {
-			msg_free(h->m);
-			free(h);
+			if (d->rt != NULL)
+				rt_refuse(d->rt, h->m);
+			else
+				msg_free(h->m);
+			h->m = NULL;
+			h->next = dead;
+			dead = h;
 		}
 		h = next;
 	}
+	free_held(d, dead);
 }
 
 /* o, an entry of n's name for another incarnation (or for none yet:
  * creation 0), is superseded by n, the incarnation that connected: o is
  * GONE for good (its pids are dead). What o held for sends by name goes on
  * to n, ahead of what n holds (it was sent first); what it held for o's
- * processes is dropped, and their links and monitors are told
+ * processes is refused, and their links and monitors are told
  * noconnection. A connection o still has is cut: its peer died without
  * the socket saying so (a partition, a host that restarted). */
 static void retire(struct dist *d, struct node *o, struct node *n)
 {
 	struct xlink *v;
-	uint32_t nv, count;
 	struct held *pend, *named, *last;
 	pthread_mutex_lock(&o->lock);
-	take_lost(o, &v, &nv, &pend);
+	take_lost(o, &v, &pend);
 	o->state = NODE_GONE;
+	o->dialing = false;
 	if (o->conn != NULL)
 		conn_cut(o->conn);   /* (the I/O thread closes it) */
 	pthread_cond_broadcast(&o->changed);
 	pthread_mutex_unlock(&o->lock);
-	held_by_name(pend, &named, &last, &count);
+	held_by_name(d, pend, &named, &last);
 	if (named != NULL) {
 		pthread_mutex_lock(&n->lock);
 		if (n->state != NODE_UP) {
@@ -1033,19 +1229,17 @@ static void retire(struct dist *d, struct node *o, struct node *n)
 			if (n->pend == NULL)
 				n->pend_last = last;
 			n->pend = named;
-			n->npend += count;
 			named = NULL;
 		}
 		pthread_mutex_unlock(&n->lock);
 		/* (n is up already: they go out behind what it sent.) */
-		for (struct held *h = named, *next; h != NULL; h = next) {
-			next = h->next;
+		for (struct held *h = named; h != NULL; h = h->next) {
 			route(d, n, h->m, h->name, h->namelen);
-			free(h);
+			h->m = NULL;
 		}
+		free_held(d, named);
 	}
-	tell_lost(d, v, nv);
-	free(v);
+	tell_lost(d, v);
 	forget_node_spawns(d, o);
 }
 
@@ -1057,8 +1251,8 @@ static void retire_others(struct dist *d, struct node *n)
 	for (;;) {
 		struct node *o = NULL;
 		pthread_mutex_lock(&d->lock);
-		for (uint32_t i = atomic_load(&d->nnodes); i > 0 && o == NULL; i--) {
-			struct node *x = d->nodes[i - 1];
+		for (struct node *x = *name_bucket(d, n->name, n->nlen); x != NULL && o == NULL;
+		     x = x->next_name) {
 			if (x == n || !same_name(x, n->name, n->nlen))
 				continue;
 			pthread_mutex_lock(&x->lock);
@@ -1094,19 +1288,26 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	c->node = n;
 	c->fd = fd;
 	c->peer_flags = peer->flags;
+	c->creation = peer->creation;
 	c->last_rx_ms = conn_now_ms();
 	atomic_store(&c->last_tx_ms, c->last_rx_ms);
+	pthread_mutex_lock(&d->lock);
 	pthread_mutex_lock(&n->lock);
 	if (n->conn != NULL || n->state == NODE_GONE) {
 		pthread_mutex_unlock(&n->lock);
+		pthread_mutex_unlock(&d->lock);
 		free(c);
 		return false;
 	}
-	n->creation = peer->creation;
 	n->conn = c;
 	n->state = NODE_CONNECTING;   /* UP once what was held is written */
 	n->dialing = n->accepting = false;
 	pthread_mutex_unlock(&n->lock);
+	if (n->by_guest) {
+		n->by_guest = false;   /* (it exists: it counts against nobody) */
+		d->nguest--;
+	}
+	pthread_mutex_unlock(&d->lock);
 	retire_others(d, n);
 	if (conn_watch(d, c) != 0) {
 		pthread_mutex_lock(&n->lock);
@@ -1123,7 +1324,6 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *why)
 {
 	struct xlink *v;
-	uint32_t nv;
 	struct held *pend;
 	pthread_mutex_lock(&n->lock);
 	if (dial)
@@ -1134,23 +1334,21 @@ void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *wh
 		pthread_mutex_unlock(&n->lock);
 		return;
 	}
-	take_lost(n, &v, &nv, &pend);
+	take_lost(n, &v, &pend);
 	if (n->state != NODE_GONE)
 		n->state = NODE_IDLE;
 	pthread_cond_broadcast(&n->changed);
 	pthread_mutex_unlock(&n->lock);
-	if (nv > 0 || pend != NULL)
+	if (v != NULL || pend != NULL)
 		fprintf(stderr, "wisp: dist: cannot reach node %.*s: %s\n", (int)n->nlen, n->name, why);
-	free_held(pend);
-	tell_lost(d, v, nv);
-	free(v);
+	free_held(d, pend);
+	tell_lost(d, v);
 }
 
 void dist_conn_down(struct dist *d, struct conn *c, const char *why)
 {
 	struct node *n = c->node;
 	struct xlink *v;
-	uint32_t nv;
 	struct held *pend;
 	pthread_mutex_lock(&n->lock);
 	if (n->conn == c) {
@@ -1158,14 +1356,13 @@ void dist_conn_down(struct dist *d, struct conn *c, const char *why)
 		if (n->state != NODE_GONE)
 			n->state = NODE_IDLE;
 	}
-	take_lost(n, &v, &nv, &pend);
+	take_lost(n, &v, &pend);
 	pthread_cond_broadcast(&n->changed);
 	pthread_mutex_unlock(&n->lock);
 	if (!atomic_load(&d->stopping))
 		fprintf(stderr, "wisp: dist: node %.*s disconnected: %s\n", (int)n->nlen, n->name, why);
-	free_held(pend);
-	tell_lost(d, v, nv);
-	free(v);
+	free_held(d, pend);
+	tell_lost(d, v);
 	forget_node_spawns(d, n);
 }
 
@@ -1282,32 +1479,24 @@ static void monitor_in(struct dist *d, struct node *n, uint64_t from, struct etf
 	if (d->trace)
 		fprintf(stderr, "monitor_in from %llx to %llx ref %llx node %u\n",
 		        (unsigned long long)from, (unsigned long long)to, (unsigned long long)ref, n->index);
+	/* The built-in net_kernel never goes down: its monitors stay until
+	 * demonitored, so a peer may hold only so many. */
+	bool builtin = to == 0 && name != NULL && etf_atom_is(name, namelen, "net_kernel");
 	pthread_mutex_lock(&n->lock);
-	struct xlink *x = x_add(n);
-	if (x != NULL) {
-		x->kind = X_MON_IN;
-		x->local = to;
-		x->remote = from;
-		x->ref = ref;
-		x->eref = *eref;
-		memcpy(x->ename, eref->node, eref->nlen);
-		x->eref.node = NULL;
-		x->namelen = (uint8_t)namelen;
-		if (namelen)
-			memcpy(x->name, name, namelen);
-	}
+	struct xlink *x = NULL;
+	if (!builtin || n->nbuiltin < DIST_MAX_BUILTIN_MONITORS)
+		x = xset_add(&n->x, X_MON_IN, to, from, ref, eref, name, namelen);
+	if (x != NULL && builtin)
+		n->nbuiltin++;
 	pthread_mutex_unlock(&n->lock);
-	if (x == NULL)
+	if (x == NULL || builtin)
 		return;
-	if (to == 0 && name != NULL && etf_atom_is(name, namelen, "net_kernel"))
-		return;   /* the built-in net_kernel never goes down */
 	struct msg *m = msg_new(SIG_MONITOR, to, from, 0, ref, NULL, 0);
 	if (m != NULL && (to == 0 || !rt_deliver(d->rt, to, m)))
 		rt_refuse(d->rt, m);   /* DOWN noproc, through route() */
 	else if (m == NULL) {
 		pthread_mutex_lock(&n->lock);
-		if ((x = x_mon(n, X_MON_IN, ref)) != NULL)
-			x_del(n, x);
+		x_drop_mon(n, X_MON_IN, ref);
 		pthread_mutex_unlock(&n->lock);
 	}
 }
@@ -1316,14 +1505,14 @@ static void demonitor_in(struct dist *d, struct node *n, uint64_t from, const st
 {
 	uint64_t local = 0, ref = 0;
 	pthread_mutex_lock(&n->lock);
-	for (uint32_t i = 0; i < n->nx; i++) {
-		struct xlink *x = &n->x[i];
-		if (x->kind == X_MON_IN && x->remote == from && same_eref(x, eref)) {
-			local = x->local;
-			ref = x->ref;
-			x_del(n, x);
-			break;
-		}
+	struct xlink *x = xset_mon_in(&n->x, from, eref);
+	if (x != NULL) {
+		local = x->local;
+		ref = x->ref;
+		if (local == 0)
+			n->nbuiltin--;
+		xset_remove(&n->x, x);
+		free(x);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (local != 0)
@@ -1496,15 +1685,10 @@ static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *
 	pthread_mutex_lock(&n->lock);
 	if (r->flags & WISP_SPAWN_LINK)
 		x_note_link(n, pid, r->from);
-	struct xlink *x = ref ? x_add(n) : NULL;
-	if (x != NULL) {
-		x->kind = X_MON_IN;
-		x->local = pid;
-		x->remote = r->from;
-		x->ref = ref;
-		x->eref = (struct etf_ref){ NULL, n->nlen, n->creation, 2,
-		                            { (uint32_t)r->mon_ref, (uint32_t)(r->mon_ref >> 32) } };
-		memcpy(x->ename, n->name, n->nlen);
+	if (ref != 0) {
+		struct etf_ref er = { n->name, n->nlen, n->creation, 2,
+		                      { (uint32_t)r->mon_ref, (uint32_t)(r->mon_ref >> 32) } };
+		xset_add(&n->x, X_MON_IN, pid, r->from, ref, &er, NULL, 0);
 	}
 	pthread_mutex_unlock(&n->lock);
 	*u = (struct unstarted){ NULL, p, pid, n, conn_now_ms() + UNSTARTED_MS, NULL, 0 };
@@ -1519,20 +1703,10 @@ static void spawn_now(struct dist *d, const struct spawn_req *r, engine_module *
 	spawn_answer(d, n, pid, r->from, r->req_ref, "");
 }
 
-/* Forget what n's links and monitors say about local pid (n->lock held). */
-static void x_forget_local(struct node *n, uint64_t pid)
-{
-	for (uint32_t i = 0; i < n->nx;)
-		if (n->x[i].local == pid)
-			x_del(n, &n->x[i]);
-		else
-			i++;
-}
-
 static void drop_unstarted(struct unstarted *u)
 {
 	pthread_mutex_lock(&u->n->lock);
-	x_forget_local(u->n, u->pid);
+	xset_forget_local(&u->n->x, u->pid);
 	pthread_mutex_unlock(&u->n->lock);
 	rt_drop_unstarted(u->p);
 	free(u->names);
@@ -1564,6 +1738,50 @@ static struct unstarted *take_unstarted(struct dist *d, struct node *n, uint64_t
 	return out;
 }
 
+/* Which of the requests waiting for a module take_waiting takes: all
+ * conditions set hold. */
+struct wait_sel {
+	const unsigned char *hash;   /* for this module */
+	const struct node *n;        /* from this node */
+	bool idle;                   /* whose module is not being compiled */
+	int64_t now;                 /* > 0: whose deadline passed */
+};
+
+static bool selected(const struct spawn_req *r, const struct wait_sel *s)
+{
+	return (s->hash == NULL || memcmp(r->hash, s->hash, RT_HASH_BYTES) == 0) &&
+	       (s->n == NULL || r->n == s->n) && (!s->idle || !r->loading) &&
+	       (s->now == 0 || r->deadline_ms <= s->now);
+}
+
+static uint64_t req_bytes(const struct spawn_req *r)
+{
+	return sizeof(*r) + r->len + r->names_len;
+}
+
+/* The waiting requests s selects, taken out (their nodes' counts too). */
+static struct spawn_req *take_waiting(struct dist *d, const struct wait_sel *s)
+{
+	struct spawn_req *out = NULL;
+	pthread_mutex_lock(&d->lock);
+	for (struct spawn_req **pp = &d->waiting; *pp != NULL;) {
+		struct spawn_req *r = *pp;
+		if (selected(r, s)) {
+			*pp = r->next;
+			r->next = out;
+			out = r;
+			r->n->nspawn--;
+			r->n->spawn_bytes -= req_bytes(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return out;
+}
+
+static void answer_all(struct dist *d, struct spawn_req *r, engine_module *mod, const char *why);
+
 void dist_tick(struct dist *d, int64_t now_ms)
 {
 	struct unstarted *u = take_unstarted(d, NULL, 0, now_ms, false);
@@ -1572,25 +1790,27 @@ void dist_tick(struct dist *d, int64_t now_ms)
 		drop_unstarted(u);
 		u = next;
 	}
+	/* Requests whose module never came: the requester stopped waiting. */
+	struct wait_sel late = { .idle = true, .now = now_ms };
+	answer_all(d, take_waiting(d, &late), NULL, "timed out waiting for the module");
 }
 
-/* What a node that is lost leaves behind here: its spawn requests and
- * the processes waiting for its go. */
+/* What a node that is lost leaves behind here: its spawn requests, the
+ * processes waiting for its go, and our requests waiting for its answer
+ * (answered now: the requester waited out its whole timeout). */
+static struct asked *take_asked(struct dist *d, const struct node *n, uint64_t req_ref);
+
 static void forget_node_spawns(struct dist *d, struct node *n)
 {
-	struct spawn_req *drop = NULL;
-	pthread_mutex_lock(&d->lock);
-	for (struct spawn_req **pp = &d->waiting; *pp != NULL;) {
-		if ((*pp)->n == n) {
-			struct spawn_req *r = *pp;
-			*pp = r->next;
-			r->next = drop;
-			drop = r;
-		} else {
-			pp = &(*pp)->next;
-		}
+	static const char lost[] = "unreachable: the node was lost before it answered";
+	for (struct asked *a = take_asked(d, n, 0), *next; a != NULL; a = next) {
+		next = a->next;
+		deliver_or_free(d, a->from, msg_new(MSG_DATA, a->from, 0, a->req_ref, 0, lost,
+		                                    sizeof(lost) - 1));
+		free(a);
 	}
-	pthread_mutex_unlock(&d->lock);
+	struct wait_sel its = { .n = n };
+	struct spawn_req *drop = take_waiting(d, &its);
 	while (drop != NULL) {
 		struct spawn_req *next = drop->next;
 		free(drop);
@@ -1634,25 +1854,6 @@ static bool code_add(struct dist *d, const unsigned char *hash, const unsigned c
 	return true;
 }
 
-/* The requests waiting for hash, taken out. */
-static struct spawn_req *take_waiting(struct dist *d, const unsigned char *hash)
-{
-	struct spawn_req *out = NULL;
-	pthread_mutex_lock(&d->lock);
-	for (struct spawn_req **pp = &d->waiting; *pp != NULL;) {
-		if (memcmp((*pp)->hash, hash, RT_HASH_BYTES) == 0) {
-			struct spawn_req *r = *pp;
-			*pp = r->next;
-			r->next = out;
-			out = r;
-		} else {
-			pp = &(*pp)->next;
-		}
-	}
-	pthread_mutex_unlock(&d->lock);
-	return out;
-}
-
 static void answer_all(struct dist *d, struct spawn_req *r, engine_module *mod, const char *why)
 {
 	while (r != NULL) {
@@ -1690,11 +1891,44 @@ static void *load_main(void *arg)
 	}
 	char why[600];
 	snprintf(why, sizeof(why), "cannot load the module: %s", err);
-	answer_all(d, take_waiting(d, j->hash), rc == 0 ? mod : NULL, why);
+	struct wait_sel for_it = { .hash = j->hash };
+	answer_all(d, take_waiting(d, &for_it), rc == 0 ? mod : NULL, why);
 	/* (Kept: the bytes stay for the node's life, in j.) */
 	if (!kept)
 		free(j);
 	conn_thread_done(d);
+	return NULL;
+}
+
+/* Queue r until its module arrives (d->lock held): NULL, with *fetch if
+ * r's node must be asked for it; or why r is refused. Modules fetched at
+ * once and modules kept are bounded (DIST_MAX_FETCHES, _MODULES). */
+static const char *wait_for_module(struct dist *d, struct spawn_req *r, bool *fetch)
+{
+	bool known = false, asked = false, loading = false;
+	unsigned char seen[DIST_MAX_FETCHES][RT_HASH_BYTES];
+	uint32_t nseen = 0;
+	for (struct spawn_req *w = d->waiting; w != NULL; w = w->next) {
+		bool same = memcmp(w->hash, r->hash, RT_HASH_BYTES) == 0;
+		known |= same;
+		asked |= same && w->n == r->n;
+		loading |= same && w->loading;
+		bool counted = false;
+		for (uint32_t i = 0; i < nseen && !counted; i++)
+			counted = memcmp(seen[i], w->hash, RT_HASH_BYTES) == 0;
+		if (!counted && nseen < DIST_MAX_FETCHES)
+			memcpy(seen[nseen++], w->hash, RT_HASH_BYTES);
+	}
+	if (!known && nseen >= DIST_MAX_FETCHES)
+		return "limit: the node is fetching too many other modules; try again";
+	if (!known && d->ncode >= DIST_MAX_MODULES)
+		return "limit: the node holds as many modules from other nodes as it keeps";
+	r->deadline_ms = conn_now_ms() + DIST_SPAWN_WAIT_MS;
+	r->next = d->waiting;
+	d->waiting = r;
+	r->n->nspawn++;
+	r->n->spawn_bytes += req_bytes(r);
+	*fetch = !asked && !loading;
 	return NULL;
 }
 
@@ -1765,9 +1999,9 @@ static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 		spawn_answer(d, n, 0, from, req_ref, "out of memory");
 		return 0;
 	}
-	*r = (struct spawn_req){ NULL, n, from, req_ref, mon_ref, { 0 }, (uint32_t)fn,
-	                         (uint32_t)flags, arglen, NULL, names_len };
-	r->names = (char *)r->arg + arglen;
+	*r = (struct spawn_req){ .n = n, .from = from, .req_ref = req_ref, .mon_ref = mon_ref,
+	                         .fn = (uint32_t)fn, .flags = (uint32_t)flags, .len = arglen,
+	                         .names = (char *)r->arg + arglen, .names_len = names_len };
 	memcpy(r->names, names, names_len);
 	memcpy(r->hash, hash, RT_HASH_BYTES);
 	memcpy(r->arg, arg, arglen);
@@ -1777,24 +2011,54 @@ static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 		free(r);
 		return 0;
 	}
-	/* Not here: ask the requester for it (once per module). */
-	bool asked = false;
+	/* Not here: wait for it, and ask the requester for it unless it was
+	 * asked already or the module is being compiled. */
+	const char *refused = NULL;
+	bool fetch = false;
 	pthread_mutex_lock(&d->lock);
-	for (struct spawn_req *w = d->waiting; w != NULL && !asked; w = w->next)
-		asked = memcmp(w->hash, r->hash, RT_HASH_BYTES) == 0;
-	r->next = d->waiting;
-	d->waiting = r;
+	if (n->nspawn >= DIST_MAX_SPAWN_WAITING ||
+	    n->spawn_bytes + req_bytes(r) > DIST_MAX_SPAWN_BYTES) {
+		refused = "limit: too many spawn requests from your node wait for their module here";
+	} else {
+		refused = wait_for_module(d, r, &fetch);
+	}
 	pthread_mutex_unlock(&d->lock);
-	if (!asked) {
+	if (refused != NULL) {
+		spawn_answer(d, n, 0, from, req_ref, refused);
+		free(r);
+		return 0;
+	}
+	if (fetch) {
 		struct etf_buf b = { 0 };
 		reg_send_begin(d, &b, 0, SYS_PREFIX "code");
 		etf_tuple(&b, 2);
 		etf_atom(&b, "fetch", 5);
-		etf_binary(&b, r->hash, RT_HASH_BYTES);
+		etf_binary(&b, hash, RT_HASH_BYTES);
 		write_frame(n, &b);
 		etf_buf_free(&b);
 	}
 	return 0;
+}
+
+/* Whether the bytes n sends as module hash are to be loaded: a request
+ * from n waits for it (so n was asked) and no copy is being compiled
+ * already. Then every request for it is marked loading. Bytes nobody asked
+ * for are not compiled (nor kept), whatever the node's policy. */
+static bool code_wanted(struct dist *d, struct node *n, const unsigned char *hash)
+{
+	bool asked = false, loading = false;
+	pthread_mutex_lock(&d->lock);
+	for (struct spawn_req *w = d->waiting; w != NULL; w = w->next)
+		if (memcmp(w->hash, hash, RT_HASH_BYTES) == 0) {
+			asked |= w->n == n;
+			loading |= w->loading;
+		}
+	bool wanted = asked && !loading;
+	for (struct spawn_req *w = d->waiting; wanted && w != NULL; w = w->next)
+		if (memcmp(w->hash, hash, RT_HASH_BYTES) == 0)
+			w->loading = true;
+	pthread_mutex_unlock(&d->lock);
+	return wanted;
 }
 
 /* {fetch, Hash}, {code, Hash, Bytes} or {nocode, Hash} */
@@ -1823,15 +2087,19 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
 		return 0;
 	}
 	if (arity == 2 && etf_atom_is(a, alen, "nocode")) {
-		answer_all(d, take_waiting(d, hash), NULL,
-		           "the requesting node does not have the module");
+		/* (Only the requests this node made: it speaks for no other.) */
+		struct wait_sel its = { .hash = hash, .n = n, .idle = true };
+		answer_all(d, take_waiting(d, &its), NULL, "the requesting node does not have the module");
 		return 0;
 	}
 	if (arity != 3 || !etf_atom_is(a, alen, "code") || etf_get_binary(dd, &bytes, &len) != 0)
 		return -1;
+	if (!code_wanted(d, n, hash))
+		return 0;   /* not asked for, or already here: ignored */
+	struct wait_sel for_it = { .hash = hash };
 	struct load_job *j = malloc(sizeof(*j) + len);
 	if (j == NULL) {
-		answer_all(d, take_waiting(d, hash), NULL, "out of memory for the module");
+		answer_all(d, take_waiting(d, &for_it), NULL, "out of memory for the module");
 		return 0;
 	}
 	j->d = d;
@@ -1840,7 +2108,7 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
 	memcpy(j->bytes, bytes, len);
 	if (conn_thread(d, load_main, j) != 0) {
 		free(j);
-		answer_all(d, take_waiting(d, hash), NULL, "no thread to load the module");
+		answer_all(d, take_waiting(d, &for_it), NULL, "no thread to load the module");
 	}
 	return 0;
 }
@@ -1864,7 +2132,7 @@ int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t n
 	int rc;
 	struct node *n = node_named(d, node, nlen, &rc, err, sizeof(err));
 	if (n == NULL)
-		return rc != 0 ? rc : -EINVAL;   /* (spawning on itself: use spawn) */
+		return rc != 0 ? rc : -EINVAL;   /* (this node: wisp_process.spawn is the way) */
 	struct etf_buf b = { 0 };
 	reg_send_begin(d, &b, from, SYS_PREFIX "spawn");
 	etf_tuple(&b, 8);
@@ -1885,18 +2153,71 @@ int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t n
 	}
 	etf_nil(&b);
 	rc = -EHOSTUNREACH;
-	if (frame_end(&b)) {
+	struct asked *a = malloc(sizeof(*a));
+	if (a == NULL)
+		rc = -ENOMEM;
+	else if (!frame_end(&b))
+		rc = -EMSGSIZE;
+	if (a != NULL && rc != -EMSGSIZE) {
+		/* (Noted before the request goes: a loss of the node just after
+		 * must find it.) */
+		*a = (struct asked){ NULL, n, from, req_ref };
+		pthread_mutex_lock(&d->lock);
+		/* (A requester killed while it waited never said done.) */
+		for (struct asked **pp = &d->asked; *pp != NULL;) {
+			struct asked *old = *pp;
+			if (proc_alive(d->rt, old->from)) {
+				pp = &old->next;
+			} else {
+				*pp = old->next;
+				free(old);
+			}
+		}
+		a->next = d->asked;
+		d->asked = a;
+		pthread_mutex_unlock(&d->lock);
 		pthread_mutex_lock(&n->lock);
 		if (n->state == NODE_UP) {
 			conn_write(n->conn, b.p, b.len);
 			rc = 0;
 		}
 		pthread_mutex_unlock(&n->lock);
+		if (rc != 0)
+			dist_spawn_done(d, req_ref);
 	} else {
-		rc = -EMSGSIZE;
+		free(a);
 	}
 	etf_buf_free(&b);
 	return rc;
+}
+
+/* The requests of ours to node n (or with ref req_ref), taken out. */
+static struct asked *take_asked(struct dist *d, const struct node *n, uint64_t req_ref)
+{
+	struct asked *out = NULL;
+	pthread_mutex_lock(&d->lock);
+	for (struct asked **pp = &d->asked; *pp != NULL;) {
+		struct asked *a = *pp;
+		if (n != NULL ? a->n == n : a->req_ref == req_ref) {
+			*pp = a->next;
+			a->next = out;
+			out = a;
+		} else {
+			pp = &a->next;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return out;
+}
+
+void dist_spawn_done(struct dist *d, uint64_t req_ref)
+{
+	struct asked *a = take_asked(d, NULL, req_ref);
+	while (a != NULL) {
+		struct asked *next = a->next;
+		free(a);
+		a = next;
+	}
 }
 
 void dist_spawn_go(struct dist *d, uint64_t from, uint64_t child)
@@ -1929,13 +2250,7 @@ void dist_note_monitor(struct dist *d, uint64_t local, uint64_t remote, uint64_t
 	if (n == NULL)
 		return;
 	pthread_mutex_lock(&n->lock);
-	struct xlink *x = x_add(n);
-	if (x != NULL) {
-		x->kind = X_MON_OUT;
-		x->local = local;
-		x->remote = remote;
-		x->ref = ref;
-	}
+	xset_add(&n->x, X_MON_OUT, local, remote, ref, NULL, NULL, 0);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -1973,7 +2288,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 		    payload_start(dd) != 0)
 			return -1;
 		if (alen > SYS_PREFIX_LEN && memcmp(a, SYS_PREFIX, SYS_PREFIX_LEN) == 0)
-			return system_in(d, n, &wfrom, a, alen, dd);
+			return of_peer(c, &wfrom) ? system_in(d, n, &wfrom, a, alen, dd) : -1;
 		if ((from = pid_local(d, &wfrom)) == 0)
 			return -1;
 		to = alen <= 255 ? rt_whereis(d->rt, a, (uint32_t)alen) : 0;
@@ -1984,7 +2299,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 		return data_in(d, to, from, dd);
 	}
 	case OP_LINK:
-		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0)
+		if (get_sender(d, c, dd, &from) != 0 || get_pid(d, dd, &to) != 0)
 			return -1;
 		if (!proc_pid_is_remote(to)) {
 			pthread_mutex_lock(&n->lock);
@@ -1998,7 +2313,8 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 	case OP_UNLINK:
 	case OP_UNLINK_ID: {
 		uint64_t id = 0;
-		if ((op == OP_UNLINK_ID && etf_get_uint(dd, &id) != 0) || get_pid(d, dd, &from) != 0 ||
+		if ((op == OP_UNLINK_ID && etf_get_uint(dd, &id) != 0) ||
+		    get_sender(d, c, dd, &from) != 0 ||
 		    get_pid(d, dd, &to) != 0)
 			return -1;
 		if (proc_pid_is_remote(to))
@@ -2026,7 +2342,9 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 	case OP_EXIT2:
 	case OP_EXIT_TT:
 	case OP_EXIT2_TT:
-		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
+		if ((op == OP_EXIT || op == OP_EXIT_TT ? get_sender(d, c, dd, &from)
+		                                       : get_pid(d, dd, &from)) != 0 ||
+		    get_pid(d, dd, &to) != 0 ||
 		    ((op == OP_EXIT_TT || op == OP_EXIT2_TT) && etf_skip(dd) != 0))
 			return -1;
 		return exit_in(d, n, (int)op, from, to, dd);
@@ -2034,13 +2352,15 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 	case OP_PAYLOAD_EXIT2:
 	case OP_PAYLOAD_EXIT_TT:
 	case OP_PAYLOAD_EXIT2_TT:
-		if (get_pid(d, dd, &from) != 0 || get_pid(d, dd, &to) != 0 ||
+		if ((op == OP_PAYLOAD_EXIT || op == OP_PAYLOAD_EXIT_TT ? get_sender(d, c, dd, &from)
+		                                                       : get_pid(d, dd, &from)) != 0 ||
+		    get_pid(d, dd, &to) != 0 ||
 		    ((op == OP_PAYLOAD_EXIT_TT || op == OP_PAYLOAD_EXIT2_TT) && etf_skip(dd) != 0) ||
 		    payload_start(dd) != 0)
 			return -1;
 		return exit_in(d, n, (int)op, from, to, dd);
 	case OP_MONITOR_P: {
-		if (get_pid(d, dd, &from) != 0)
+		if (get_sender(d, c, dd, &from) != 0)
 			return -1;
 		struct etf_dec target = *dd;
 		if (etf_skip(dd) != 0 || get_ref(dd, &eref) != 0)
@@ -2049,7 +2369,7 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 		return 0;
 	}
 	case OP_DEMONITOR_P:
-		if (get_pid(d, dd, &from) != 0 || etf_skip(dd) != 0 || get_ref(dd, &eref) != 0)
+		if (get_sender(d, c, dd, &from) != 0 || etf_skip(dd) != 0 || get_ref(dd, &eref) != 0)
 			return -1;
 		demonitor_in(d, n, from, &eref);
 		return 0;
@@ -2064,11 +2384,16 @@ static int control(struct dist *d, struct conn *c, struct etf_dec *dd)
 			return -1;
 		if (!ref_is_local(d, &eref, &ref) || proc_pid_is_remote(to))
 			return 0;
+		/* Only the monitor's own holder hears of it: the ref decides,
+		 * not the pid the peer names. */
 		pthread_mutex_lock(&n->lock);
-		struct xlink *x = x_mon(n, X_MON_OUT, ref);
-		uint64_t remote = x ? x->remote : 0;
-		if (x != NULL)
-			x_del(n, x);
+		struct xlink *x = xset_mon(&n->x, X_MON_OUT, ref);
+		uint64_t remote = 0;
+		if (x != NULL && x->local == to) {
+			remote = x->remote;
+			xset_remove(&n->x, x);
+			free(x);
+		}
 		pthread_mutex_unlock(&n->lock);
 		if (remote != 0)
 			deliver_or_free(d, to, msg_reason(MSG_DOWN, to, remote, ref, &r));
@@ -2211,6 +2536,10 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->hs_done, NULL);
 	d->nodes = calloc(DIST_MAX_NODES, sizeof(*d->nodes));
+	d->byname = calloc(DIST_NODE_BUCKETS, sizeof(*d->byname));
+	d->byexact = calloc(DIST_NODE_BUCKETS, sizeof(*d->byexact));
+	if (getentropy(&d->seed, sizeof(d->seed)) != 0)
+		d->seed = (uint64_t)getpid() << 32 ^ (uint64_t)conn_now_ms();
 	d->connect = copy_strings(cfg->connect, cfg->nconnect);
 	d->trace = getenv("WISP_DIST_TRACE") != NULL;
 	if (cfg->module_bytes != NULL)
@@ -2219,7 +2548,8 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
 	                                  remote_alive, conn_flush_corked, d };
-	int rc = d->nodes == NULL || d->connect == NULL ? -ENOMEM : set_name(d, cfg, err, errlen);
+	int rc = d->nodes == NULL || d->byname == NULL || d->byexact == NULL || d->connect == NULL
+	         ? -ENOMEM : set_name(d, cfg, err, errlen);
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	if (rc == 0 && (strlen(cfg->cookie) == 0 || strlen(cfg->cookie) >= sizeof(d->cookie))) {
@@ -2270,8 +2600,10 @@ void dist_free(struct dist *d)
 		close(d->epmd_fd);
 	uint32_t n = d->nodes ? atomic_load(&d->nnodes) : 0;
 	for (uint32_t i = 0; i < n; i++)
-		node_free(d->nodes[i]);
+		node_free(d, d->nodes[i]);
 	free(d->nodes);
+	free(d->byname);
+	free(d->byexact);
 	for (size_t i = 0; i < d->ncode; i++)
 		if (d->code[i].owned)   /* (inside its load_job) */
 			free((char *)d->code[i].bytes - offsetof(struct load_job, bytes));
@@ -2280,6 +2612,11 @@ void dist_free(struct dist *d)
 		struct spawn_req *next = r->next;
 		free(r);
 		r = next;
+	}
+	for (struct asked *a = d->asked; a != NULL;) {
+		struct asked *next = a->next;
+		free(a);
+		a = next;
 	}
 	for (char **c = d->connect; c != NULL && *c != NULL; c++)
 		free(*c);
@@ -2325,11 +2662,12 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
 	return 0;
 }
 
-size_t dist_nodes(struct dist *d, char *buf, size_t cap)
+size_t dist_nodes(struct dist *d, char *buf, size_t cap, uint32_t *scanned)
 {
 	size_t need = 0;
 	pthread_mutex_lock(&d->lock);
-	for (uint32_t i = 0; i < atomic_load(&d->nnodes); i++) {
+	*scanned = atomic_load(&d->nnodes);
+	for (uint32_t i = 0; i < *scanned; i++) {
 		struct node *n = d->nodes[i];
 		if (state_of(n) != NODE_UP)
 			continue;
@@ -2368,7 +2706,8 @@ size_t dist_pid_encode(struct dist *d, uint64_t pid, void *buf, size_t cap)
 int dist_pid_decode(struct dist *d, const void *buf, size_t len, uint64_t *pid)
 {
 	struct etf_dec t = { buf, (const unsigned char *)buf + len };
-	if (get_pid(d, &t, pid) != 0 || t.p != t.end)
+	struct etf_pid w;
+	if (etf_get_pid(&t, &w) != 0 || t.p != t.end || (*pid = pid_named(d, &w, true)) == 0)
 		return -EINVAL;
 	return 0;
 }

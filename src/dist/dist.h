@@ -63,8 +63,9 @@ int dist_send_named(struct dist *d, uint64_t from, const char *node, size_t nlen
                     const char *name, size_t namelen, uint64_t tag, uint64_t ref,
                     const void *data, uint32_t len);
 /* Names of the connected nodes, NUL-separated, into buf (at most cap
- * bytes); returns the bytes needed for all of them. */
-size_t dist_nodes(struct dist *d, char *buf, size_t cap);
+ * bytes); returns the bytes needed for all of them. *scanned: the entries
+ * looked at (the work done, for the caller to charge). */
+size_t dist_nodes(struct dist *d, char *buf, size_t cap, uint32_t *scanned);
 /* The node name of a pid (local or remote) into buf; its length. */
 size_t dist_pid_node(struct dist *d, uint64_t pid, char *buf, size_t cap);
 /* A pid in the external format (NEW_PID_EXT, no version byte) into buf;
@@ -86,13 +87,16 @@ int dist_connect(struct dist *d, const char *node, size_t nlen, char *err, size_
  * the new process (from = its pid, empty payload) or by nobody (from = 0,
  * the reason as text). The new process waits for dist_spawn_go, which the
  * requester sends once it holds the link or monitor it asked for (mon_ref:
- * its monitor ref), so none of them can be missed. */
+ * its monitor ref), so none of them can be missed. If the node is lost
+ * before the requester calls dist_spawn_done (whatever it got), the answer
+ * is a refusal by nobody: "unreachable: ...". */
 int dist_spawn_request(struct dist *d, uint64_t from, const char *node, size_t nlen,
                        const unsigned char hash[RT_HASH_BYTES], uint32_t fn, const void *arg,
                        uint32_t len, uint32_t flags, uint64_t req_ref, uint64_t mon_ref,
                        const char *names, size_t names_len);
 /* (names: NUL-terminated names the new process takes there before it
  * runs — a migrating process's; refused if one is taken there.) */
+void dist_spawn_done(struct dist *d, uint64_t req_ref);
 void dist_spawn_go(struct dist *d, uint64_t from, uint64_t child);
 /* A link or monitor (ref) between local and remote made without a
  * signal (remote spawn): noted, so that losing the node tells local. */

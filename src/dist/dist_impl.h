@@ -17,10 +17,17 @@
 #include "dist.h"
 #include "etf.h"
 #include "handshake.h"
+#include "xlink.h"
 
 #define DIST_MAX_NODES 65536u   /* incarnations of nodes known in one run */
+#define DIST_MAX_INCARNATIONS 4096   /* of them, of one node name */
+#define DIST_MAX_GUEST_NODES 4096    /* made for guests' calls, never connected */
+#define DIST_NODE_BUCKETS 16384u     /* of each index of the node table */
+#define DIST_MAX_HANDLES (1u << 22)  /* remote pids named by a table (dist.c) */
 #define DIST_HANDLE_BITS 40     /* remote pid: 1 | node index (23) | handle (40) */
-#define DIST_MAX_PENDING 4096   /* messages held for a node being connected */
+#define DIST_MAX_DIALING 256    /* connections of ours being set up at once */
+#define DIST_MAX_ACCEPTING 256  /* peers' handshakes under way at once */
+#define DIST_MIN_HELD_BYTES (128u << 20)   /* held for all of them (see may_hold) */
 #define DIST_MAX_FRAME (64u << 20 | 4096u)   /* refused beyond: the peer is broken */
 #define DIST_MAX_UNSTARTED 1024 /* a node's remote spawns waiting for their go */
 
@@ -31,18 +38,9 @@ enum node_state {
 	NODE_GONE,        /* an older incarnation: its processes are dead */
 };
 
-/* A link or monitor between a local and a remote process, kept so that
- * losing the node can tell every local side (noconnection). */
-enum xkind { X_LINK, X_MON_OUT, X_MON_IN };
-struct xlink {
-	enum xkind kind;
-	uint64_t local, remote;
-	uint64_t ref;             /* MON_OUT/MON_IN: the local monitor ref */
-	struct etf_ref eref;      /* MON_IN: the peer's ref (node in ename) */
-	char ename[256];
-	char name[256];           /* MON_IN by name: the name monitored */
-	uint8_t namelen;
-};
+/* Monitors a peer may hold on the built-in net_kernel (which never goes
+ * down, so they stay until demonitored). */
+#define DIST_MAX_BUILTIN_MONITORS 1024
 
 struct conn;
 
@@ -50,11 +48,14 @@ struct conn;
 struct held {
 	struct held *next;
 	struct msg *m;
+	size_t bytes;             /* of m and this, counted in dist.held_bytes */
 	size_t namelen;           /* a send to a registered name: > 0 */
-	char name[256];
+	char name[];
 };
 
 struct node {
+	struct node *next_name, *next_exact;   /* the table's indexes (d->lock) */
+	bool by_guest;            /* made for a guest's call, never connected (d->lock) */
 	uint32_t index;
 	char name[256];
 	size_t nlen;
@@ -67,15 +68,18 @@ struct node {
 	bool accepting;           /* a peer's attempt was answered "ok" */
 	pthread_cond_t changed;   /* state changes (dist_connect waits) */
 	struct held *pend, *pend_last;  /* CONNECTING: held for it */
-	uint32_t npend;
 	/* Its processes' names: (serial << 32 | id) <-> handle (1-based). */
 	uint64_t *keys;           /* by handle - 1 */
 	uint64_t nkeys, capkeys;
 	uint32_t *slots;          /* open addressing: handle, 0 = empty */
 	uint64_t capslots;
-	/* Links and monitors across this node. */
-	struct xlink *x;
-	uint32_t nx, capx;
+	/* Its remote spawns waiting for their module (d->lock). */
+	uint32_t nspawn;
+	uint64_t spawn_bytes;
+	/* Links and monitors across this node (xlink.c); of them, the peer's
+	 * monitors of the built-in net_kernel. */
+	struct xset x;
+	uint32_t nbuiltin;
 	uint64_t unlink_id;
 	uint32_t nunstarted;      /* its spawns waiting for their go (d->lock) */
 };
@@ -85,6 +89,7 @@ struct conn {
 	struct node *node;
 	int fd;
 	uint64_t peer_flags;
+	uint32_t creation;        /* the peer's (as its pids carry it) */
 	/* output, under node->lock */
 	unsigned char *out;
 	size_t outlen, outoff, outcap;
@@ -94,8 +99,9 @@ struct conn {
 	unsigned char *in;
 	size_t inlen, incap;
 	int64_t last_rx_ms;
-	atomic_bool dead;         /* the peer stopped reading: drop it */
-	atomic_bool replaced;     /* a new incarnation of the peer connected */
+	/* Why it must be dropped (the peer stopped reading, a new incarnation
+	 * of the peer connected), or NULL. */
+	_Atomic(const char *) dead;
 };
 
 /* A module's bytes, kept to ship to nodes that spawn its functions. */
@@ -116,7 +122,26 @@ struct spawn_req {
 	uint32_t fn, flags, len;
 	char *names;              /* NUL-terminated, names_len bytes (NULL: none) */
 	size_t names_len;
+	int64_t deadline_ms;      /* answered "timed out" after, unless loading */
+	bool loading;             /* its module arrived and is being compiled */
 	unsigned char arg[];
+};
+
+/* What other nodes' remote spawns may hold here while modules travel
+ * (docs/security.md): requests waiting per requesting node (count and
+ * bytes, arguments included), modules being fetched or compiled at once,
+ * and modules received in all. Beyond, a request is answered "limit". */
+#define DIST_MAX_SPAWN_WAITING 1024
+#define DIST_MAX_SPAWN_BYTES (64u << 20)
+#define DIST_MAX_FETCHES 8
+#define DIST_MAX_MODULES 1024
+#define DIST_SPAWN_WAIT_MS 120000   /* as long as the requester waits */
+
+/* A remote spawn of ours waiting for its answer (dist_spawn_done). */
+struct asked {
+	struct asked *next;
+	struct node *n;
+	uint64_t from, req_ref;
 };
 
 /* A process spawned for another node, waiting for its requester's go. */
@@ -153,11 +178,21 @@ struct dist {
 	pthread_mutex_t lock;
 	_Atomic(struct node *) *nodes;
 	_Atomic uint32_t nnodes;
-	/* handshakes in flight (threads), so stopping can wait for them */
+	struct node **byname, **byexact;   /* indexes (dist.c) */
+	uint64_t seed;                     /* of their hash */
+	uint32_t nguest;                   /* entries by_guest */
+	_Atomic uint32_t nhandles;         /* in all nodes' pid tables */
+	atomic_bool told_handles;
+	bool told_full;
+	/* threads of conn_thread in flight, so stopping can wait for them; of
+	 * them, connections being set up (each bounded), and the sockets of
+	 * their handshakes, so stopping can cut them short */
 	uint32_t handshakes;
 	pthread_cond_t hs_done;
-	int hs_fds[64];
+	uint32_t ndialing, naccepting;
+	int hs_fds[DIST_MAX_DIALING + DIST_MAX_ACCEPTING];
 	uint32_t nhs_fds;
+	bool told_accepts;        /* (the I/O thread's) */
 	char **connect;           /* cfg.connect, copied */
 	/* remote spawn (d->lock): modules' bytes, requests waiting for a
 	 * module, fetches asked for, processes waiting for their go */
@@ -165,8 +200,13 @@ struct dist {
 	size_t ncode, capcode;
 	struct spawn_req *waiting;
 	struct unstarted *unstarted;
+	struct asked *asked;
 	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
 	atomic_bool told_oversize;
+	_Atomic uint64_t held_bytes;   /* messages held for nodes being connected */
+	_Atomic uint64_t out_bytes;    /* queued on connections (conn.c) */
+	_Atomic uint64_t in_bytes;     /* their input buffers (conn.c) */
+	atomic_bool told_held;
 };
 
 /* ---- dist.c, for conn.c ---- */
@@ -185,10 +225,15 @@ void dist_conn_down(struct dist *d, struct conn *c, const char *why);
  * connection must close. */
 int dist_frame(struct dist *d, struct conn *c, const unsigned char *p, size_t len);
 /* The entry of incarnation `creation` of node `name` (created if new).
- * live: that incarnation is connecting to us (a handshake), so it is not
- * taken for a dead one, even if another incarnation is connected. */
+ * live: that incarnation is connecting to us (an authenticated
+ * handshake), so it is not taken for a dead one, even if another
+ * incarnation is connected. */
 struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, uint32_t creation,
                                bool live);
+/* The entry an accepted handshake with (name, creation) would use, if
+ * there is one (nothing is made or changed: the peer is not authenticated
+ * yet). */
+struct node *dist_node_peek(struct dist *d, const char *name, size_t nlen, uint32_t creation);
 
 /* ---- conn.c, for dist.c ---- */
 

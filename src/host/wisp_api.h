@@ -70,6 +70,11 @@ static inline void api_put_u64(struct host_proc *hp, u32 addr, uint64_t v,
 	memcpy(api_ptr(hp, addr, 8, call), &v, 8);
 }
 
+/* Whether the caller may aim a message or signal at pid (wisp_node.c): a
+ * pid of another node needs the capability of using other nodes, which a
+ * send to it uses (it may connect); a denial is logged (-v) naming call. */
+bool node_may_reach(struct host_proc *hp, uint64_t pid, const char *call);
+
 /* Sockets moving between processes (wisp_net.c): take socket `fd` out of
  * the caller's table (its host fd, or -1 if fd is not a wisp socket), and
  * put a host socket into a table (a WASI errno; the new fd in *slot). */

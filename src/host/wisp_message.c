@@ -23,6 +23,8 @@ u32 NS(send)(void *self, u64 pid, u64 tag, u32 data, u32 len)
 		return WISP_ETOOBIG;
 	api_work(hp, len);
 	const void *d = api_ptr(hp, data, len, "wisp_send");
+	if (!node_may_reach(hp, pid, "wisp_send"))
+		return WISP_EPERM;
 	return wisp_code(proc_send(hp->proc, pid, tag, 0, d, len));
 }
 
@@ -107,6 +109,8 @@ u32 NS(request)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 timeout,
 	const void *d = api_ptr(hp, data, len, "wisp_request");
 	api_ptr(hp, info, sizeof(struct wisp_msg_info), "wisp_request");
 	api_ptr(hp, buf, buf_len, "wisp_request");
+	if (!node_may_reach(hp, pid, "wisp_request"))
+		return WISP_EPERM;
 	struct msg *m;
 	/* (d is copied into the request before it parks.) */
 	proc_park_may_move(hp->proc, true);

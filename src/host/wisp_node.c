@@ -4,7 +4,9 @@
  * nothing new (wisp_send takes any pid); these calls name nodes.
  *
  * Connecting to a node, or sending by name to one (which connects on
- * first use), needs the capability WISP_DENY_NODES takes away. A runtime
+ * first use), needs the capability WISP_DENY_NODES takes away; so does
+ * every call of the other namespaces aimed at a pid of another node (a
+ * send to it connects on first use too: node_may_reach). A runtime
  * started without --name/--sname is no node: name() is 0, list() is
  * empty, connect() and send() are WISP_ENOTFOUND.
  */
@@ -47,7 +49,10 @@ u32 NS(list)(void *self, u32 buf, u32 cap)
 	if (d == NULL)
 		return 0;
 	char *out = cap ? api_ptr(hp, buf, cap, "wisp_node_list") : NULL;
-	return (u32)dist_nodes(d, out, cap);
+	uint32_t scanned;
+	size_t need = dist_nodes(d, out, cap, &scanned);
+	api_work(hp, need + 64 * (uint64_t)scanned);   /* (a reduction per entry looked at) */
+	return (u32)need;
 }
 
 u32 NS(of)(void *self, u64 pid, u32 buf, u32 cap)
@@ -69,12 +74,30 @@ static bool may_use_nodes(struct host_proc *hp)
 	return true;
 }
 
+bool node_may_reach(struct host_proc *hp, uint64_t pid, const char *call)
+{
+	const struct caps *c = hp->caps;
+	if (!proc_pid_is_remote(pid) || c == NULL || c->may_use_nodes)
+		return true;
+	caps_log_denied(c, proc_pid(hp->proc), "%s to a process of another node "
+	                "(WISP_DENY_NODES)", call);
+	return false;
+}
+
 struct connect_job {
 	struct dist *d;
 	char node[256];
 	size_t len;
 	int rc;
 };
+
+/* A failed dist_connect (or request) as the guest's code: a bad name,
+ * no room for another node, or not reachable. */
+static u32 connect_code(int rc)
+{
+	return rc == 0 ? WISP_OK : rc == -EINVAL ? WISP_EINVAL : rc == -EAGAIN ? WISP_ELIMIT
+	                                                                  : WISP_ENOTFOUND;
+}
 
 static void do_connect(void *arg)
 {
@@ -99,7 +122,7 @@ u32 NS(connect)(void *self, u32 node, u32 len)
 	 * process parked meanwhile. */
 	if (proc_run_blocking(hp->proc, do_connect, &j) != 0)
 		return WISP_ELIMIT;
-	return j.rc == 0 ? WISP_OK : j.rc == -EINVAL ? WISP_EINVAL : WISP_ENOTFOUND;
+	return connect_code(j.rc);
 }
 
 u32 NS(send)(void *self, u32 node, u32 nlen, u32 name, u32 namelen, u64 tag, u32 data,
@@ -142,6 +165,8 @@ static u32 spawn_refused(struct host_proc *hp, const char *node, size_t nlen, co
 		return WISP_EPERM;
 	if (strncmp(why, "limit", 5) == 0)
 		return WISP_ELIMIT;
+	if (strncmp(why, "unreachable", 11) == 0)
+		return WISP_ENOTFOUND;
 	return WISP_EINVAL;
 }
 
@@ -166,14 +191,16 @@ static u32 spawn_there(struct host_proc *hp, struct dist *d, const char *node, s
 	if (proc_run_blocking(hp->proc, do_connect, &j) != 0)
 		return WISP_ELIMIT;
 	if (j.rc != 0)
-		return j.rc == -EINVAL ? WISP_EINVAL : WISP_ENOTFOUND;
+		return connect_code(j.rc);
 	uint64_t me = proc_pid(hp->proc), req = proc_make_ref(hp->proc);
 	int rc = dist_spawn_request(d, me, j.node, nlen, hash, fn, arg, arg_len, flags, req, mon,
 	                            names, names_len);
 	if (rc != 0)
-		return rc == -EMSGSIZE ? WISP_ETOOBIG : WISP_ENOTFOUND;
+		return rc == -EMSGSIZE ? WISP_ETOOBIG : connect_code(rc);
 	struct msg *m;
-	if ((rc = proc_receive(hp->proc, &req, 1, (int64_t)SPAWN_WAIT_NS, &m)) != 0)
+	rc = proc_receive(hp->proc, &req, 1, (int64_t)SPAWN_WAIT_NS, &m);
+	dist_spawn_done(d, req);
+	if (rc != 0)
 		return wisp_code(rc);
 	proc_take(hp->proc, m);
 	*child = m->from;

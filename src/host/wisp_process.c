@@ -50,18 +50,24 @@ u32 NS(spawn_arg)(void *self, u32 buf, u32 len)
 u32 NS(kill)(void *self, u64 pid)
 {
 	SELF;
+	if (!node_may_reach(hp, pid, "wisp_kill"))
+		return WISP_EPERM;
 	return wisp_code(proc_kill(hp->proc, pid));
 }
 
 u32 NS(exit_signal)(void *self, u64 pid, u32 code)
 {
 	SELF;
+	if (!node_may_reach(hp, pid, "wisp_exit_signal"))
+		return WISP_EPERM;
 	return wisp_code(proc_exit_signal(hp->proc, pid, (int32_t)code));
 }
 
 u32 NS(link)(void *self, u64 pid)
 {
 	SELF;
+	if (!node_may_reach(hp, pid, "wisp_link"))
+		return WISP_EPERM;
 	return wisp_code(proc_link(hp->proc, pid));
 }
 
@@ -75,6 +81,8 @@ u32 NS(monitor)(void *self, u64 pid, u32 ref_out)
 {
 	SELF;
 	api_ptr(hp, ref_out, 8, "wisp_monitor");
+	if (!node_may_reach(hp, pid, "wisp_monitor"))
+		return WISP_EPERM;
 	uint64_t ref = 0;
 	int rc = proc_monitor(hp->proc, pid, &ref);
 	if (rc == 0)

@@ -27,6 +27,8 @@ u32 NS(send_after)(void *self, u64 pid, u64 tag, u32 data, u32 len, u64 delay,
 	api_work(hp, len);
 	const void *d = api_ptr(hp, data, len, "wisp_send_after");
 	api_ptr(hp, timer_out, 8, "wisp_send_after");
+	if (!node_may_reach(hp, pid, "wisp_send_after"))
+		return WISP_EPERM;
 	uint64_t id = 0;
 	int rc = proc_send_after(hp->proc, pid, tag, d, len, (int64_t)delay, &id);
 	if (rc == 0)
