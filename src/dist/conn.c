@@ -683,6 +683,7 @@ static void tick(struct dist *d, int64_t now)
 		pthread_mutex_unlock(&n->lock);
 		if (c != NULL && silent)
 			close_conn(d, c, c->dead ? c->dead : "no answer within the tick time (net_ticktime)");
+		dist_moved_tick(d, n);
 	}
 }
 

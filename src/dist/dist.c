@@ -274,6 +274,11 @@ static void free_held(struct dist *d, struct held *h)
 static void node_free(struct dist *d, struct node *n)
 {
 	free_held(d, n->pend);
+	for (uint32_t i = 0; i < n->moved.cap; i++) {
+		free_held(d, n->moved.v[i].q);
+		free(n->moved.v[i].mark);
+	}
+	moved_free(&n->moved);
 	free(n->keys);
 	free(n->slots);
 	xset_free(&n->x);
@@ -1042,9 +1047,15 @@ static bool hold(struct dist *d, struct node *n, struct msg *m, const char *name
 	return true;
 }
 
+static bool redirect(struct dist *d, struct node *n, struct msg *m);
+static void write_marks(struct node *n);
+static void moved_expire(struct dist *d, struct node *n, int64_t before, bool lost);
+
 /* Encode and write m to n's connection, or hold it while n connects (a
- * send to an idle node starts connecting). Consumes m. */
-static void route(struct dist *d, struct node *n, struct msg *m, const char *name, size_t namelen)
+ * send to an idle node starts connecting). Consumes m. as_is: m goes to
+ * its addressee even if that moved (see "Processes that moved"). */
+static void route_at(struct dist *d, struct node *n, struct msg *m, const char *name,
+                     size_t namelen, bool as_is)
 {
 	pthread_mutex_lock(&n->lock);
 	if (n->state == NODE_GONE) {
@@ -1052,7 +1063,7 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		/* A send by name goes on to the incarnation that replaced n. */
 		struct node *cur = name != NULL ? node_current(d, n->name, n->nlen) : NULL;
 		if (cur != NULL && cur != n) {
-			route(d, cur, m, name, namelen);
+			route_at(d, cur, m, name, namelen, as_is);
 			return;
 		}
 		if (d->rt != NULL && name == NULL)
@@ -1061,6 +1072,8 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 			msg_free(m);
 		return;
 	}
+	if (!as_is && name == NULL && m->kind == MSG_DATA && n->redirects && redirect(d, n, m))
+		return;   /* (n unlocked) */
 	struct xlink *down = NULL;
 	if (d->trace)
 		fprintf(stderr, "route kind %u to %llx from %llx tag %llx node %u nx %u\n", m->kind,
@@ -1097,23 +1110,30 @@ static void route(struct dist *d, struct node *n, struct msg *m, const char *nam
 		return;
 	}
 	uint64_t flags = n->conn->peer_flags;
+	n->encoding++;   /* (a mark waits for it: write_marks) */
 	pthread_mutex_unlock(&n->lock);
 
 	struct etf_buf b = { 0 };
 	bool ok = m->kind == MSG_DOWN ? encode_down(d, flags, down, m, &b)
 	                              : encode(d, flags, m, name, namelen, &b);
 	free(down);
-	if (ok) {
-		pthread_mutex_lock(&n->lock);
-		if (n->state == NODE_UP)
-			conn_write(n->conn, b.p, b.len);
-		pthread_mutex_unlock(&n->lock);
-	} else if (m->kind == MSG_DATA && m->tag == WISP_TAG_TERM) {
+	pthread_mutex_lock(&n->lock);
+	if (ok && n->state == NODE_UP)
+		conn_write(n->conn, b.p, b.len);
+	if (--n->encoding == 0 && n->moved.marks_due > 0)
+		write_marks(n);
+	pthread_mutex_unlock(&n->lock);
+	if (!ok && m->kind == MSG_DATA && m->tag == WISP_TAG_TERM) {
 		fprintf(stderr, "wisp: dist: dropped a message to %.*s: its payload is not one Erlang "
 		        "term in the guest's form (docs/abi.md)\n", (int)n->nlen, n->name);
 	}
 	etf_buf_free(&b);
 	msg_free(m);
+}
+
+static void route(struct dist *d, struct node *n, struct msg *m, const char *name, size_t namelen)
+{
+	route_at(d, n, m, name, namelen, false);
 }
 
 static bool remote_deliver(void *ctx, struct msg *m)
@@ -1151,6 +1171,8 @@ static void flush_held(struct dist *d, struct node *n)
 		if (h == NULL || n->conn == NULL) {
 			if (n->conn != NULL)
 				n->state = NODE_UP;
+			if (n->encoding == 0 && n->moved.marks_due > 0)
+				write_marks(n);
 			pthread_cond_broadcast(&n->changed);
 			pthread_mutex_unlock(&n->lock);
 			free_held(d, h);
@@ -1241,6 +1263,7 @@ static void retire(struct dist *d, struct node *o, struct node *n)
 	}
 	tell_lost(d, v);
 	forget_node_spawns(d, o);
+	moved_expire(d, o, 0, true);
 }
 
 /* n's incarnation is connected: every other entry of its name is retired
@@ -1364,6 +1387,7 @@ void dist_conn_down(struct dist *d, struct conn *c, const char *why)
 	free_held(d, pend);
 	tell_lost(d, v);
 	forget_node_spawns(d, n);
+	moved_expire(d, n, 0, true);
 }
 
 /* ---- frames in ---- */
@@ -2113,6 +2137,318 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
 	return 0;
 }
 
+/* ---- processes that moved ----
+ *
+ * A process that moved (wisp_node.migrate) leaves a forwarder under its
+ * old pid on node A, passing every message on to its new incarnation on
+ * node B. Senders on a third node N that still use the old pid are told
+ * where it went, so that their later messages go to B directly, without
+ * one message of a sender overtaking an older one on the way:
+ *
+ *  1. A's forwarder passes on a message from N: A tells N, once,
+ *     {moved, Old, New} (the sender is Old itself: a node speaks for its
+ *     own processes only).
+ *  2. N holds its later sends to Old (MARKED) and sends A a mark behind
+ *     everything it sent Old: {mark, Old}. A puts the mark in Old's
+ *     mailbox (SIG_MARK), so the forwarder meets it after every message
+ *     N sent before it, all passed on to B by then.
+ *  3. The forwarder tells B, behind those messages on the A-B
+ *     connection: {relay, New, Marker} (from Old); B answers N, once they
+ *     are in New's mailbox: {ready, Old, New} (from New).
+ *  4. N sends what it held to New, in order (FLUSHING), then every later
+ *     send to Old (ACTIVE).
+ *
+ * The mark is written only when no send to A is between its check and
+ * its write (node.encoding), so none of N's messages to Old can follow
+ * it. A peer that never answers costs a wait: after MOVED_WAIT_MS (or
+ * when more than MOVED_MAX_HELD are held) N sends what it held by the old
+ * pid after all (DRAINING) and goes on doing so (ABANDONED); the bounds
+ * hold what a peer can make N hold. If A is lost, what is held goes to
+ * New. Only messages are redirected: links, monitors and exit signals
+ * stay with the old pid, whose forwarder passes them on and ends with
+ * the new incarnation. */
+
+#define MOVED_WAIT_MS 5000
+#define MOVED_MAX_WAITING 16          /* entries of one node waiting at once */
+#define MOVED_MAX_HELD 4096           /* messages held for one of them */
+#define MOVED_MAX_HELD_BYTES (1u << 20)
+
+/* m, addressed to a process that moved, goes to where it is now. */
+static void to_now(struct dist *d, struct msg *m, uint64_t now)
+{
+	m->to = now;
+	if (proc_pid_is_remote(now)) {
+		struct node *t = node_of_pid(d, now);
+		if (t != NULL)
+			route(d, t, m, NULL, 0);
+		else
+			msg_free(m);
+	} else if (d->rt == NULL || !rt_deliver(d->rt, now, m)) {
+		msg_free(m);
+	}
+}
+
+/* Write the marks due on n's connection (n->lock held, nothing being
+ * encoded for n). */
+static void write_marks(struct node *n)
+{
+	if (n->state != NODE_UP)
+		return;   /* (flush_held writes them once it is) */
+	for (uint32_t i = 0; i < n->moved.cap && n->moved.marks_due > 0; i++) {
+		struct moved *e = &n->moved.v[i];
+		if (e->old == 0 || e->mark == NULL)
+			continue;
+		conn_write(n->conn, e->mark, e->marklen);
+		free(e->mark);
+		e->mark = NULL;
+		n->moved.marks_due--;
+	}
+}
+
+/* Send what is held for old (an entry FLUSHING or DRAINING), in order,
+ * until none is left: then ACTIVE or ABANDONED. Sends meanwhile are held
+ * behind (redirect). */
+static void release(struct dist *d, struct node *n, uint64_t old)
+{
+	for (;;) {
+		pthread_mutex_lock(&n->lock);
+		struct moved *e = moved_find(&n->moved, old);
+		struct held *q = e->q;
+		e->q = e->q_last = NULL;
+		e->nq = 0;
+		e->qbytes = 0;
+		bool flushing = e->state == MOVED_FLUSHING;
+		uint64_t now = e->now;
+		if (q == NULL) {
+			e->state = flushing ? MOVED_ACTIVE : MOVED_ABANDONED;
+			n->moved.nwaiting--;
+		}
+		pthread_mutex_unlock(&n->lock);
+		if (q == NULL)
+			return;
+		for (struct held *h = q; h != NULL; h = h->next) {
+			if (flushing)
+				to_now(d, h->m, now);
+			else
+				route_at(d, n, h->m, NULL, 0, true);
+			h->m = NULL;
+		}
+		free_held(d, q);
+	}
+}
+
+/* m is to a pid of n that has an entry (n->lock held): sent to where it
+ * is now, held behind the others, or (false) sent as it is. Unlocks n if
+ * true. */
+static bool redirect(struct dist *d, struct node *n, struct msg *m)
+{
+	struct moved *e = moved_find(&n->moved, m->to);
+	if (e == NULL || e->state == MOVED_TOLD || e->state == MOVED_ABANDONED)
+		return false;
+	uint64_t old = e->old, now = e->now;
+	if (e->state == MOVED_ACTIVE) {
+		pthread_mutex_unlock(&n->lock);
+		to_now(d, m, now);
+		return true;
+	}
+	size_t bytes = msg_bytes(m) + sizeof(struct held);
+	struct held *h = may_hold(d, n, bytes) ? malloc(sizeof(*h)) : NULL;
+	bool give_up = e->state == MOVED_MARKED &&
+	               (h == NULL || conn_now_ms() > e->deadline_ms || e->nq >= MOVED_MAX_HELD ||
+	                e->qbytes + bytes > MOVED_MAX_HELD_BYTES);
+	if (h != NULL) {
+		atomic_fetch_add(&d->held_bytes, bytes);
+		*h = (struct held){ .m = m, .bytes = bytes };
+		if (e->q_last)
+			e->q_last->next = h;
+		else
+			e->q = h;
+		e->q_last = h;
+		e->nq++;
+		e->qbytes += bytes;
+		m = NULL;
+	}
+	if (give_up)
+		e->state = MOVED_DRAINING;
+	pthread_mutex_unlock(&n->lock);
+	if (m != NULL)
+		route_at(d, n, m, NULL, 0, true);   /* (no memory to hold it) */
+	if (give_up)
+		release(d, n, old);
+	return true;
+}
+
+/* Every entry of n waiting since before `before` (or all if lost) stops
+ * waiting: its held messages go by the old pid (DRAINING), or to the new
+ * one if n is lost (FLUSHING: the old pid's node cannot pass them on). */
+static void moved_expire(struct dist *d, struct node *n, int64_t before, bool lost)
+{
+	uint64_t olds[MOVED_MAX_WAITING];
+	uint32_t k = 0;
+	pthread_mutex_lock(&n->lock);
+	for (uint32_t i = 0; i < n->moved.cap && n->moved.nwaiting > 0; i++) {
+		struct moved *e = &n->moved.v[i];
+		if (e->old == 0 || e->state != MOVED_MARKED || (!lost && e->deadline_ms > before) ||
+		    k == MOVED_MAX_WAITING)
+			continue;
+		e->state = lost ? MOVED_FLUSHING : MOVED_DRAINING;
+		if (lost && e->mark != NULL) {
+			free(e->mark);
+			e->mark = NULL;
+			n->moved.marks_due--;
+		}
+		olds[k++] = e->old;
+	}
+	pthread_mutex_unlock(&n->lock);
+	for (uint32_t i = 0; i < k; i++)
+		release(d, n, olds[i]);
+}
+
+void dist_moved_tick(struct dist *d, struct node *n)
+{
+	if (n->moved.nwaiting > 0)   /* (a racy peek: the next tick sees it) */
+		moved_expire(d, n, conn_now_ms(), false);
+}
+
+/* {Atom, P1} or {Atom, P1, P2} (p2 0: none) from `from` to the system
+ * name `name` on n, sent as any message is (held while n connects, in
+ * order with what the calling thread sent n before). */
+static void sys_send(struct dist *d, struct node *n, uint64_t from, const char *name,
+                     const char *atom, uint64_t p1, uint64_t p2)
+{
+	struct etf_buf b = { 0 };
+	etf_u8(&b, ETF_VERSION);
+	etf_tuple(&b, p2 ? 3 : 2);
+	etf_atom(&b, atom, strlen(atom));
+	for (int i = 0; i < (p2 ? 2 : 1); i++) {
+		uint64_t pid = i ? p2 : p1;
+		etf_pid(&b, &(struct etf_pid){ "", 0, (uint32_t)pid, (uint32_t)(pid >> 32), 0 });
+	}
+	struct msg *m = b.oom ? NULL : msg_new(MSG_DATA, 0, from, WISP_TAG_TERM, 0, b.p,
+	                                       (uint32_t)b.len);
+	etf_buf_free(&b);
+	if (m != NULL)
+		route(d, n, m, name, strlen(name));
+}
+
+/* The forwarder old passed on a message from sender to to: sender's node
+ * is told where old went, once (proc_remote.moved). */
+static void remote_moved(void *ctx, uint64_t old, uint64_t to, uint64_t sender)
+{
+	struct dist *d = ctx;
+	struct node *ns = node_of_pid(d, sender);
+	if (ns == NULL)
+		return;
+	pthread_mutex_lock(&ns->lock);
+	bool tell = moved_find(&ns->moved, old) == NULL &&
+	            moved_add(&ns->moved, old, to, MOVED_TOLD) != NULL;
+	pthread_mutex_unlock(&ns->lock);
+	if (tell)
+		sys_send(d, ns, old, SYS_PREFIX "moved", "moved", old, to);
+}
+
+/* The forwarder old met the mark of marker's node (proc_remote.marked):
+ * to's node is asked to answer that node once what old passed on is in
+ * to's mailbox. */
+static void remote_marked(void *ctx, uint64_t old, uint64_t to, uint64_t marker)
+{
+	struct dist *d = ctx;
+	struct node *nt = node_of_pid(d, to);
+	if (nt != NULL)
+		sys_send(d, nt, old, SYS_PREFIX "relay", "relay", to, marker);
+}
+
+/* {ready, Old, New} from the node of now: what this node sent old before
+ * its mark is in now's mailbox. */
+static void ready_for(struct dist *d, uint64_t old, uint64_t now)
+{
+	struct node *n = node_of_pid(d, old);
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->lock);
+	struct moved *e = moved_find(&n->moved, old);
+	bool go = e != NULL && e->state == MOVED_MARKED && e->now == now;
+	if (go)
+		e->state = MOVED_FLUSHING;
+	pthread_mutex_unlock(&n->lock);
+	if (go)
+		release(d, n, old);
+}
+
+/* What a node says about processes that moved: "moved" from the old
+ * pid's node, "mark" from a sender's node, "relay" from the old pid's
+ * node to the new one's, "ready" from the new one's. -1: malformed. */
+static int moved_in(struct dist *d, struct node *n, const struct etf_pid *wfrom, const char *name,
+                    size_t len, struct etf_dec *dd)
+{
+	uint32_t arity;
+	const char *a;
+	size_t alen;
+	struct etf_pid w1, w2;
+	uint64_t from = pid_local(d, wfrom), p1 = 0, p2 = 0;
+	if (etf_tuple_hdr(dd, &arity) != 0 || etf_get_atom(dd, &a, &alen) != 0 ||
+	    etf_get_pid(dd, &w1) != 0 || (p1 = pid_local(d, &w1)) == 0 ||
+	    (arity == 3 && (etf_get_pid(dd, &w2) != 0 || (p2 = pid_local(d, &w2)) == 0)) ||
+	    arity != (etf_atom_is(name, len, SYS_PREFIX "mark") ? 2u : 3u) || from == 0)
+		return -1;
+	if (etf_atom_is(name, len, SYS_PREFIX "moved")) {
+		/* Old = from, a process of n (of_peer); New = p2, anywhere. */
+		if (p1 != from || p2 == from || p2 == DEAD_PID)
+			return 0;
+		struct etf_buf b = { 0 };
+		reg_send_begin(d, &b, 0, SYS_PREFIX "mark");
+		etf_tuple(&b, 2);
+		etf_atom(&b, "mark", 4);
+		if (!put_pid(d, &b, from) || !frame_end(&b)) {
+			etf_buf_free(&b);
+			return 0;
+		}
+		pthread_mutex_lock(&n->lock);
+		struct moved *e = NULL;
+		if (moved_find(&n->moved, from) == NULL && n->moved.nwaiting < MOVED_MAX_WAITING)
+			e = moved_add(&n->moved, from, p2, MOVED_MARKED);
+		if (e != NULL) {
+			e->deadline_ms = conn_now_ms() + MOVED_WAIT_MS;
+			e->mark = b.p;
+			e->marklen = b.len;
+			b.p = NULL;
+			n->moved.nwaiting++;
+			n->moved.marks_due++;
+			n->redirects = true;
+			if (n->encoding == 0)
+				write_marks(n);
+		}
+		pthread_mutex_unlock(&n->lock);
+		free(b.p);
+		return 0;
+	}
+	if (etf_atom_is(name, len, SYS_PREFIX "mark")) {
+		/* Into the forwarder's mailbox, behind what n sent it. */
+		if (!proc_pid_is_remote(p1) && d->rt != NULL)
+			deliver_or_free(d, p1, msg_new(SIG_MARK, p1, from, 0, 0, NULL, 0));
+		return 0;
+	}
+	if (etf_atom_is(name, len, SYS_PREFIX "relay")) {
+		/* From the forwarder (Old = from); New = p1, here; the marker's
+		 * node is to hear it (this one if the marker is a pid of ours:
+		 * DEAD_PID, as this node's own stand-in pid reads). */
+		if (proc_pid_is_remote(p1))
+			return 0;
+		if (!proc_pid_is_remote(p2)) {
+			ready_for(d, from, p1);
+			return 0;
+		}
+		struct node *nm = node_of_pid(d, p2);
+		if (nm != NULL)
+			sys_send(d, nm, p1, SYS_PREFIX "ready", "ready", from, p1);
+		return 0;
+	}
+	/* ready: from New (a process of n) about Old. */
+	if (p2 == from && proc_pid_is_remote(p1))
+		ready_for(d, p1, p2);
+	return 0;
+}
+
 static int system_in(struct dist *d, struct node *n, const struct etf_pid *wfrom, const char *name,
                      size_t len, struct etf_dec *dd)
 {
@@ -2120,6 +2456,9 @@ static int system_in(struct dist *d, struct node *n, const struct etf_pid *wfrom
 		return spawn_in(d, n, wfrom, dd);
 	if (etf_atom_is(name, len, SYS_PREFIX "code"))
 		return code_in(d, n, dd);
+	if (etf_atom_is(name, len, SYS_PREFIX "moved") || etf_atom_is(name, len, SYS_PREFIX "mark") ||
+	    etf_atom_is(name, len, SYS_PREFIX "relay") || etf_atom_is(name, len, SYS_PREFIX "ready"))
+		return moved_in(d, n, wfrom, name, len, dd);
 	return etf_skip(dd);
 }
 
@@ -2547,7 +2886,8 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	if (d->cfg.ticktime_s == 0)
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
-	                                  remote_alive, conn_flush_corked, d };
+	                                  remote_alive, conn_flush_corked, remote_moved,
+	                                  remote_marked, d };
 	int rc = d->nodes == NULL || d->byname == NULL || d->byexact == NULL || d->connect == NULL
 	         ? -ENOMEM : set_name(d, cfg, err, errlen);
 	if (rc == -ENOMEM)

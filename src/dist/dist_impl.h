@@ -17,6 +17,7 @@
 #include "dist.h"
 #include "etf.h"
 #include "handshake.h"
+#include "moved.h"
 #include "xlink.h"
 
 #define DIST_MAX_NODES 65536u   /* incarnations of nodes known in one run */
@@ -82,6 +83,11 @@ struct node {
 	uint32_t nbuiltin;
 	uint64_t unlink_id;
 	uint32_t nunstarted;      /* its spawns waiting for their go (d->lock) */
+	/* Its processes that moved, and ours it was told of (moved.c;
+	 * dist.c, "Processes that moved"). */
+	struct moved_map moved;
+	atomic_bool redirects;    /* moved holds an entry not TOLD: route looks */
+	uint32_t encoding;        /* route() calls between their check and write */
 };
 
 struct conn {
@@ -234,6 +240,10 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
  * there is one (nothing is made or changed: the peer is not authenticated
  * yet). */
 struct node *dist_node_peek(struct dist *d, const char *name, size_t nlen, uint32_t creation);
+
+/* Messages held for n's processes that moved, waiting longer than they
+ * may, go on (the I/O thread's tick). */
+void dist_moved_tick(struct dist *d, struct node *n);
 
 /* ---- conn.c, for dist.c ---- */
 

@@ -74,6 +74,9 @@ enum msg_kind {
 	SIG_EXIT_LINK,        /* linked process `from` ended with reason */
 	SIG_EXIT,             /* exit signal sent by exit_signal() */
 	SIG_KILL,             /* kill(): untrappable */
+	SIG_MARK,             /* the remote layer's mark behind what from's node
+	                         sent a process that moved (proc_forward_forever):
+	                         queued in order by a forwarder, dropped by others */
 };
 
 struct reason {
@@ -150,6 +153,7 @@ struct proc {
 
 	/* owned by the process itself (see the top of this file) */
 	bool trap_exit;
+	bool forwarding;          /* in proc_forward_forever (SIG_MARK is kept) */
 	/* Parked in a host call that holds no pointer into its memory across
 	 * the park (proc_park_may_move): hibernating may move the memory. */
 	bool park_may_move;
@@ -233,6 +237,13 @@ struct proc_remote {
 	 * write what it sent. (What a process sends to other nodes while it
 	 * runs goes out in one write when it stops, not one per message.) */
 	void (*flush)(void *ctx);
+	/* A forwarder (proc_forward_forever) passed on a message: old (it) to
+	 * to, from remote pid sender; the sender's node may learn where old
+	 * went. */
+	void (*moved)(void *ctx, uint64_t old, uint64_t to, uint64_t sender);
+	/* A forwarder met a SIG_MARK from remote pid marker: everything
+	 * marker's node sent old before it has been passed on to to. */
+	void (*marked)(void *ctx, uint64_t old, uint64_t to, uint64_t marker);
 	void *ctx;
 };
 

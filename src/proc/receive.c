@@ -182,14 +182,23 @@ void proc_yield(struct proc *self)
 
 _Noreturn void proc_forward_forever(struct proc *self, uint64_t to)
 {
+	const struct proc_remote *remote = self->rt->cfg.remote;
 	bool trapping = self->trap_exit;
 	self->trap_exit = true;          /* exit signals come as messages, below */
+	self->forwarding = true;
 	for (;;) {
 		struct msg *m;
 		if (proc_receive(self, NULL, 0, -1, &m) != 0)
 			continue;
 		proc_take(self, m);
 		struct reason r;
+		if (m->kind == SIG_MARK) {
+			/* Everything its node sent before is passed on. */
+			if (remote != NULL && proc_pid_is_remote(to))
+				remote->marked(remote->ctx, atomic_load(&self->pid), to, m->from);
+			msg_free(m);
+			continue;
+		}
 		if (m->kind == MSG_EXIT) {
 			uint64_t from = m->from;
 			msg_get_reason(m, &r);
@@ -213,7 +222,11 @@ _Noreturn void proc_forward_forever(struct proc *self, uint64_t to)
 			atomic_fetch_sub(m->acct, (int64_t)msg_bytes(m));
 			m->acct = NULL;
 		}
-		if (!proc_deliver(self->rt, to, m))
+		uint64_t sender = m->from;
+		bool delivered = proc_deliver(self->rt, to, m);
+		if (!delivered)
 			msg_free(m);
+		else if (remote != NULL && proc_pid_is_remote(sender) && proc_pid_is_remote(to))
+			remote->moved(remote->ctx, atomic_load(&self->pid), to, sender);
 	}
 }

@@ -291,6 +291,12 @@ static void handle(struct proc *self, struct msg *m)
 	case SIG_KILL:
 		doom(self, &reason_killed);
 		break;
+	case SIG_MARK:
+		if (self->forwarding) {
+			mbox_append(&self->mbox, m);
+			return;
+		}
+		break;
 	}
 	msg_free(m);
 }

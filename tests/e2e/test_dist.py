@@ -568,3 +568,37 @@ def test_a_server_migrates_under_load_and_loses_nothing(cluster):
         R2 = receive {{63, _}} -> via_new_name after 5000 -> timeout end,
         io:format("~p ~p~n", [R1, R2])""")
     assert "via_old_name via_new_name" in out, out
+
+
+def test_senders_learn_where_a_process_moved_and_keep_their_order(cluster):
+    """A stream of casts to a counter's old pid, from a third node, across
+    its move: none is lost or overtakes another (the counter checks their
+    numbers). Once the old node has told the sender's node where the
+    counter went, the old node is stopped (SIGSTOP: it forwards nothing
+    more): the rest of the stream still arrives, sent to the new node
+    directly."""
+    a = cluster.wisp("wv_a", "counter")
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wv_b", "serve", extra=("--allow-remote-spawn",))
+    b.wait_line(r"^ready")
+    c = cluster.wisp("wv_c", "stream", node("wv_a"), node("wv_b"), "20000", "pause")
+    try:
+        c.wait_line(r"^pause|failed|status", timeout=120)
+        a.proc.send_signal(signal.SIGSTOP)
+        line = c.wait_line(r"^stream|failed|status", timeout=120)
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    assert line == f"stream ok 20000 {node('wv_a')} {node('wv_b')}", line
+    assert c.proc.wait(timeout=30) == 0
+
+
+def test_a_stream_keeps_its_order_across_a_move_without_pause(cluster):
+    """The same stream, the old node left running, several times: the
+    redirection never lets a message overtake an older one."""
+    a = cluster.wisp("wo_a", "counter")
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wo_b", "serve", extra=("--allow-remote-spawn",))
+    b.wait_line(r"^ready")
+    c = cluster.wisp("wo_c", "stream", node("wo_a"), node("wo_b"), "50000")
+    line = c.wait_line(r"^stream|failed|status", timeout=180)
+    assert line == f"stream ok 50000 {node('wo_a')} {node('wo_b')}", line

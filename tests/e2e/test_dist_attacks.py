@@ -895,3 +895,84 @@ def _rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+# ---- processes that moved: what a peer may claim ----
+
+def _to(f, pid):
+    """Whether frame f is addressed to pid (its control tuple names it)."""
+    return pid in f[:f.index(b"\x83", 2)] if b"\x83" in f[2:] else pid in f
+
+
+def _echo_to(p, sender, echo, text):
+    """A message to echo from sender, a pid of p's node: echo answers it."""
+    p.send(_tuple(_int(22), sender, echo), _tuple(_int(5), _bin(text)))
+
+
+def test_a_peer_that_never_says_ready_gets_its_messages_by_the_old_pid(cluster):
+    """{moved, Old, New} from Old itself: sends to Old are held behind a
+    mark ({mark, Old} to the peer); a claim made by another pid, or about
+    another node's pid, is ignored. A peer that never answers gets what was
+    held by the old pid after the wait (5 s), in order with what follows."""
+    w, port = _serve(cluster, "wmv1")
+    p = Peer(port, node("evil"))
+    echo = _echo_pid(p)
+    old, new = p.pid(1), p.pid(2)
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), old, new), ident=3)      # not by Old
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), _pid("third@h", 1, 1, 77), new))
+    _echo_to(p, old, echo, b"zero")
+    f = p.wait_for(b"zero", timeout=10)
+    assert f is not None and _to(f, old), f
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), old, new))
+    assert p.wait_for(b"mark", timeout=10) is not None
+    start = time.monotonic()
+    _echo_to(p, old, echo, b"one")
+    assert p.wait_for(b"one", timeout=3) is None        # held
+    time.sleep(max(0, 5.5 - (time.monotonic() - start)))
+    _echo_to(p, old, echo, b"two")
+    got = []
+    for f in p.frames(timeout=10):
+        if b"one" in f or b"two" in f:
+            got.append(f)
+            if len(got) == 2:
+                break
+    assert [b"one" in got[0], b"two" in got[1]] == [True, True], got
+    assert all(_to(f, old) for f in got), got
+    assert _alive(cluster, w)
+
+
+def test_a_ready_must_come_from_the_new_pid_and_name_the_move(cluster):
+    """Held sends to Old go to New once New says {ready, Old, New}; a ready
+    from another pid, or naming another move, changes nothing."""
+    w, port = _serve(cluster, "wmv2")
+    p = Peer(port, node("evil"))
+    echo = _echo_pid(p)
+    old, new = p.pid(1), p.pid(2)
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), old, new))
+    assert p.wait_for(b"mark", timeout=10) is not None
+    _echo_to(p, old, echo, b"three")
+    p.reg_send("$wisp_ready", _tuple(_atom("ready"), old, new), ident=3)       # not New
+    p.reg_send("$wisp_ready", _tuple(_atom("ready"), p.pid(9), new), ident=2)  # another move
+    assert p.wait_for(b"three", timeout=2) is None
+    p.reg_send("$wisp_ready", _tuple(_atom("ready"), old, new), ident=2)
+    f = p.wait_for(b"three", timeout=10)
+    assert f is not None and _to(f, new) and not _to(f, old), f
+    _echo_to(p, old, echo, b"four")                  # from now on: straight to New
+    f = p.wait_for(b"four", timeout=10)
+    assert f is not None and _to(f, new), f
+    assert _alive(cluster, w)
+
+
+def test_a_flood_of_moves_holds_little(cluster):
+    """Claims for 20,000 pids of the peer: at most a few wait at once, the
+    table stays bounded, and the node goes on answering."""
+    w, port = _serve(cluster, "wmv3")
+    p = Peer(port, node("evil"))
+    p.s.sendall(b"".join(_frame(_tuple(_int(6), p.pid(k), _atom(""), _atom("$wisp_moved")),
+                                _tuple(_atom("moved"), p.pid(k), p.pid(k + 1)))
+                         for k in range(1, 20001)))
+    marks = 0
+    for f in p.frames(timeout=3):
+        marks += b"mark" in f
+    assert 0 < marks <= 16, marks
+    assert _alive(cluster, w)

@@ -28,6 +28,7 @@
  *                    requests tagged 60 with the count so far (8 bytes) and
  *                    its node's name, 62 with 63 (from = its pid); on 61
  *                    (payload: a node name) migrate there with its count
+ *   stream NODE TO N [pause]  casts in order across a move (see stream())
  *   hammer NODE TO N  N requests to the counter on NODE by pid, asking it
  *                    to move to TO halfway: every reply must carry the next
  *                    count (none lost or repeated); print "hammer ok N FIRST
@@ -288,7 +289,12 @@ static int nodemon(const char *node)
 	return 0;
 }
 
-static uint64_t count;
+/* The counter's state, which moves with it: requests counted, and the
+ * casts of a stream (tag 64, an 8-byte sequence number): the last one and
+ * how many came out of order. */
+static struct counter_state {
+	uint64_t count, last_seq, out_of_order;
+} st;
 static void counter_resume(const void *state, uint32_t len);
 
 static void counter_loop(void)
@@ -303,15 +309,26 @@ static void counter_loop(void)
 			continue;
 		if (info.tag == 60) {
 			char out[8 + 256];
-			count++;
-			memcpy(out, &count, 8);
+			st.count++;
+			memcpy(out, &st.count, 8);
 			memcpy(out + 8, here, hl);
 			wisp_send(info.from, info.ref, out, 8 + hl);
 		} else if (info.tag == 62) {
 			wisp_send(info.from, 63, "", 0);
+		} else if (info.tag == 64 && info.len == 8) {
+			uint64_t seq;
+			memcpy(&seq, buf, 8);
+			st.out_of_order += seq != st.last_seq + 1;
+			st.last_seq = seq;
+		} else if (info.tag == 65) {
+			char out[16 + 256];
+			memcpy(out, &st.last_seq, 8);
+			memcpy(out + 8, &st.out_of_order, 8);
+			memcpy(out + 16, here, hl);
+			wisp_send(info.from, info.ref, out, 16 + hl);
 		} else if (info.tag == 61 && info.len < sizeof buf) {
 			buf[info.len] = '\0';
-			uint64_t state = count;
+			struct counter_state state = st;
 			int32_t rc = wisp_node_migrate(buf, counter_resume, &state, sizeof state);
 			printf("migrate failed %d\n", rc);   /* (it returns only then) */
 			fflush(stdout);
@@ -321,9 +338,9 @@ static void counter_loop(void)
 
 static void counter_resume(const void *state, uint32_t len)
 {
-	if (len != sizeof count)
+	if (len != sizeof st)
 		__builtin_trap();
-	memcpy(&count, state, sizeof count);
+	memcpy(&st, state, sizeof st);
 	counter_loop();
 }
 
@@ -363,6 +380,53 @@ static int hammer(const char *node, const char *to, long n)
 			wisp_send(counter, 61, to, (uint32_t)strlen(to));
 	}
 	printf("hammer ok %ld %s %s\n", n, first, last);
+	return 0;
+}
+
+/* N casts numbered 1..N to the counter on NODE by its pid, a status
+ * request every 100 (the last number it saw, none out of order), a move
+ * to TO at N/2. With PAUSE, once a status comes from TO: wait 1 s (the
+ * old node tells this one where the counter went), print "pause", wait
+ * 2 s more (the test stops the old node meanwhile), go on: the rest must
+ * reach the counter without the old node. "stream ok N FIRST LAST". */
+static int stream(const char *node, const char *to, long n, bool pause)
+{
+	struct wisp_msg_info info;
+	char buf[512], first[256] = "", last[256] = "";
+	wisp_node_send(node, (uint32_t)strlen(node), "counter", 7, 62, "", 0);
+	expect(63, &info, buf, sizeof buf);
+	wisp_pid_t counter = info.from;
+	bool paused = false;
+	for (long i = 1; i <= n; i++) {
+		uint64_t seq = (uint64_t)i;
+		wisp_send(counter, 64, &seq, 8);
+		if (i == n / 2)
+			wisp_send(counter, 61, to, (uint32_t)strlen(to));
+		if (i % 100 != 0 && i != n)
+			continue;
+		int32_t rc = wisp_request(counter, 65, "", 0, 10000000000LL, buf, sizeof buf, &info);
+		uint64_t seen = 0, bad = 0;
+		if (rc != WISP_OK || info.len < 16) {
+			printf("status at %ld failed: %d\n", i, rc);
+			return 9;
+		}
+		memcpy(&seen, buf, 8);
+		memcpy(&bad, buf + 8, 8);
+		if (seen != (uint64_t)i || bad != 0) {
+			printf("status at %ld: saw %llu, %llu out of order\n", i,
+			       (unsigned long long)seen, (unsigned long long)bad);
+			return 10;
+		}
+		snprintf(i == 100 ? first : last, 256, "%.*s", (int)(info.len - 16), buf + 16);
+		if (pause && !paused && strcmp(last, to) == 0) {
+			paused = true;
+			wisp_sleep(1000000000LL);
+			printf("pause\n");
+			fflush(stdout);
+			wisp_sleep(2000000000LL);
+		}
+	}
+	printf("stream ok %ld %s %s\n", n, first, last);
 	return 0;
 }
 
@@ -532,11 +596,14 @@ int main(int argc, char **argv)
 		return counter_main();
 	if (argc >= 5 && strcmp(argv[1], "hammer") == 0)
 		return hammer(argv[2], argv[3], atol(argv[4]));
+	if (argc >= 5 && strcmp(argv[1], "stream") == 0)
+		return stream(argv[2], argv[3], atol(argv[4]), argc >= 6 && strcmp(argv[5], "pause") == 0);
 	if (argc >= 3 && strcmp(argv[1], "part") == 0)
 		return part(argv[2], argc >= 4 ? atol(argv[3]) : 0);
 	if (argc >= 3 && strcmp(argv[1], "ctl") == 0)
 		return ctl(argv[2]);
 	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE | rspawn NODE | sock NODE | "
-	        "nodemon NODE | counter | hammer NODE TO N | part PEER [MS] | ctl PEER\n");
+	        "nodemon NODE | counter | hammer NODE TO N | stream NODE TO N [pause] | part PEER [MS] | "
+	        "ctl PEER\n");
 	return 2;
 }
