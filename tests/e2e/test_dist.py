@@ -97,6 +97,7 @@ class Cluster:
         self.guest = build_proc("dist_node.c")
         # The same program built differently: other bytes, another module.
         self.other_guest = build_proc("dist_node.c", "-DSHIPPED=1", "-O1")
+        self.build = build_proc
         self.nodes = []
         self.tmp = tmp_path
 
@@ -403,6 +404,13 @@ def test_remote_spawn_fetches_a_module_the_node_lacks(cluster):
     c = cluster.wisp("wr8", "rspawn", node("wr6"), guest=cluster.other_guest)
     assert c.wait_line(r"^spawned") == "spawned 0"
     assert c.wait_line(r"^hello") == f"hello from {node('wr6')}"
+    # A third module: its own code runs, not the last one shipped (the
+    # engine named modules by a reused /proc/self/fd path, which dlopen
+    # took for the module already loaded under it).
+    third = cluster.build("dist_node.c", "-DSHIPPED=2", "-O1")
+    d = cluster.wisp("wr9", "rspawn", node("wr6"), guest=third)
+    assert d.wait_line(r"^spawned", timeout=60) == "spawned 0"
+    assert d.wait_line(r"^hello") == f"hello from {node('wr6')} build 2"
 
 
 # ---- a hand-made peer (for what no honest node sends) ----

@@ -222,6 +222,9 @@ static void greet(const void *arg, uint32_t len)
 	char here[256], msg[300];
 	uint32_t n = wisp_node_name(here, sizeof here);
 	int k = snprintf(msg, sizeof msg, "hello from %.*s", (int)n, here);
+#if defined(SHIPPED) && SHIPPED > 1
+	k += snprintf(msg + k, sizeof msg - (size_t)k, " build %d", SHIPPED);
+#endif
 	wisp_send(parent, 42, msg, (uint32_t)k);
 	wisp_trap_exit(0);
 	/* Wait for the word to end (so the test sees the greeting first). */
