@@ -36,6 +36,7 @@ struct symbolizer;
 
 struct engine_module {
 	void *dl;
+	int name_fd;                 /* the fd dlopen named it by, or -1 */
 	char *path;                  /* the shared object, for its DWARF */
 	uintptr_t base;              /* its load address */
 	struct symbolizer *sym;      /* trap attribution state (symbolize.c) */

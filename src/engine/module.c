@@ -13,9 +13,11 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sys/sysinfo.h>
 
@@ -62,13 +64,26 @@ int engine_module_load(const char *so_path, int fd, engine_module **out,
                        char *err, size_t errlen)
 {
 	*out = NULL;
+	/* dlopen takes a name it has loaded already for that object, without
+	 * looking at the file: "/proc/self/fd/N" must name one module only, so
+	 * the module keeps an fd of its own open (name_fd) while it is loaded.
+	 * (With the caller's fd, a second module loaded through the same fd
+	 * number ran the first one's code.) */
 	char fd_path[64];
-	if (fd >= 0)
-		snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
-	void *dl = dlopen(fd >= 0 ? fd_path : so_path, RTLD_NOW | RTLD_LOCAL);
+	int name_fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+	if (fd >= 0 && name_fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot load compiled module %s: %s", so_path, strerror(e));
+		return -e;
+	}
+	if (name_fd >= 0)
+		snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", name_fd);
+	void *dl = dlopen(name_fd >= 0 ? fd_path : so_path, RTLD_NOW | RTLD_LOCAL);
 	if (dl == NULL) {
 		snprintf(err, errlen, "cannot load compiled module %s: %s",
 		         so_path, dlerror());
+		if (name_fd >= 0)
+			close(name_fd);
 		return -ENOEXEC;
 	}
 	const struct wisp_module_abi *abi = dlsym(dl, MODULE_SYMBOL);
@@ -76,6 +91,8 @@ int engine_module_load(const char *so_path, int fd, engine_module **out,
 		snprintf(err, errlen, "%s is not a wisp module of ABI %d",
 		         so_path, WISP_MODULE_ABI);
 		dlclose(dl);
+		if (name_fd >= 0)
+			close(name_fd);
 		return -ENOEXEC;
 	}
 	engine_module *m = calloc(1, sizeof(*m));
@@ -84,6 +101,8 @@ int engine_module_load(const char *so_path, int fd, engine_module **out,
 		free(m);
 		free(fns);
 		dlclose(dl);
+		if (name_fd >= 0)
+			close(name_fd);
 		snprintf(err, errlen, "out of memory loading %s", so_path);
 		return -ENOMEM;
 	}
@@ -107,12 +126,15 @@ int engine_module_load(const char *so_path, int fd, engine_module **out,
 		free(m);
 		free(fns);
 		dlclose(dl);
+		if (name_fd >= 0)
+			close(name_fd);
 		snprintf(err, errlen, "out of memory loading %s", so_path);
 		return -ENOMEM;
 	}
 	qsort(fns, abi->nfns, sizeof(*fns), cmp_range);
 	pthread_mutex_init(&m->spare_lock, NULL);
 	m->dl = dl;
+	m->name_fd = name_fd;
 	m->abi = abi;
 	m->fns = fns;
 	m->nfns = abi->nfns;
@@ -145,6 +167,8 @@ void engine_module_unload(engine_module *m)
 	pthread_mutex_destroy(&m->spare_lock);
 	free(m->path);
 	dlclose(m->dl);
+	if (m->name_fd >= 0)
+		close(m->name_fd);   /* (after dlclose: the name is free again) */
 	free(m);
 }
 
