@@ -751,6 +751,7 @@ static int cmd_run(int argc, char **argv)
 	o.root->may_spawn = true;
 	o.root->may_create_caps = true;
 	o.root->may_use_nodes = true;
+	o.root->may_load_code = true;
 	int rc = parse_args(argc, argv, &o, true);
 	if (rc) {
 		caps_unref(o.root);
