@@ -262,6 +262,14 @@ struct proc_loader {
 #define RT_HASH_BYTES 32          /* SHA-256: a module's name between nodes */
 
 /* Runtime configuration. */
+/* Who controls the runtime from outside (a control socket): started once
+ * the runtime is up, stopped before it stops. */
+struct proc_control {
+	int (*attach)(void *ctx, struct rt *rt, char *err, size_t errlen);
+	void (*detach)(void *ctx);
+	void *ctx;
+};
+
 struct rt_config {
 	int schedulers;           /* threads (0: one per online CPU) */
 	int64_t reductions;       /* fuel per slice (0: 4000, like BEAM) */
@@ -283,6 +291,7 @@ struct rt_config {
 	 * no module but the main one). */
 	unsigned char module_hash[RT_HASH_BYTES];
 	const struct proc_loader *loader;
+	const struct proc_control *control;   /* (NULL: none) */
 };
 
 /* Run `mod` as the main process of a new runtime: its _start runs; returns

@@ -101,9 +101,40 @@ static void *slurp(const char *path, uint32_t *len)
 	return b;
 }
 
+/* "loop": ask until a new version answers (print "started" after the
+ * first reply, then "reply ..." when the version changes), checking that
+ * every count is the next one; then "done". */
+static int loop(wisp_pid_t srv)
+{
+	uint64_t first = 0, last = 0;
+	for (uint64_t want = 1;; want++) {
+		uint64_t r[2];
+		struct wisp_msg_info info;
+		if (wisp_request(srv, 1, "", 0, 10000000000LL, r, sizeof r, &info) != WISP_OK ||
+		    r[1] != want) {
+			printf("lost: wanted count %llu\n", (unsigned long long)want);
+			return 3;
+		}
+		if (want == 1) {
+			first = r[0];
+			printf("started\n");
+			fflush(stdout);
+		}
+		if (r[0] != first && r[0] != last) {
+			printf("reply %llu %llu\n", (unsigned long long)r[0], (unsigned long long)r[1]);
+			printf("done\n");
+			return 0;
+		}
+		last = r[0];
+		wisp_sleep(2000000);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	wisp_pid_t srv = wisp_spawn(server, "", 0);
+	if (argc == 2 && strcmp(argv[1], "loop") == 0)
+		return loop(srv);
 	ask(srv);
 	ask(srv);
 	for (int i = 1; i < argc; i++) {
