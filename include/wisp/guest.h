@@ -429,9 +429,9 @@ WISP_IMPORT("wisp_node", "spawn")
 int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, const void *arg,
                             uint32_t arg_len, uint32_t flags, struct wisp_spawned *out);
 
-/* ---- wisp_code: hot code reload ----
+/* ---- wisp_code (errors: WISP codes) ----
  *
- * The run's main module is version 1; a new version is loaded from a guest
+ * Hot code reload. * The run's main module is version 1; a new version is loaded from a guest
  * (wisp_code_load) or from another terminal (wisp reload), and becomes
  * current. A process moves onto the current version at a point it chooses
  * (a server: between two messages) with wisp_code_upgrade(state): the new
@@ -452,7 +452,7 @@ int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, co
 
 /* Load the module in bytes as the next version (compiled first; nothing
  * changes if it fails): its number in *vsn. WISP_EINVAL: not a module
- * wisp can run, or it lacks wisp_code_change/wisp_code_resume; WISP_EEXIST:
+ * wisp can run, or it exports no wisp_code_change; WISP_EEXIST:
  * those bytes are a version already (its number in *vsn); WISP_EPERM
  * without the capability (WISP_DENY_CODE). */
 WISP_IMPORT("wisp_code", "load")

@@ -96,8 +96,8 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, uint32_t *vsn, ch
 	if (rc != 0)
 		return rc;
 	if (!engine_module_can_take_over(m)) {
-		snprintf(err, errlen, "the module exports no wisp_code_change (i32, i32) -> i32 and "
-		         "wisp_code_resume () -> (): it cannot take over running processes");
+		snprintf(err, errlen, "the module exports no wisp_code_change (i32, i32) -> i32 (or "
+		         "has no function table of its own): it cannot take over running processes");
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&rt->mods_lock);
