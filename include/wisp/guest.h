@@ -337,6 +337,7 @@ int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
 #define WISP_DENY_CAPS       2u
 #define WISP_DENY_NODES      4u   /* wisp_node_*, and any call aimed at a pid
                                     of another node: WISP_EPERM */
+#define WISP_DENY_CODE       8u   /* wisp_code_load: WISP_EPERM */
 #define WISP_STDIO_INHERIT   0
 #define WISP_STDIO_NULL      1
 #define WISP_STDIO_CLOSED    2
@@ -427,6 +428,46 @@ int32_t wisp_node_migrate_raw(const char *node, uint32_t node_len, uint32_t fn, 
 WISP_IMPORT("wisp_node", "spawn")
 int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, const void *arg,
                             uint32_t arg_len, uint32_t flags, struct wisp_spawned *out);
+
+/* ---- wisp_code (errors: WISP codes) ----
+ *
+ * Hot code reload. * The run's main module is version 1; a new version is loaded from a guest
+ * (wisp_code_load) or from another terminal (wisp reload), and becomes
+ * current. A process moves onto the current version at a point it chooses
+ * (a server: between two messages) with wisp_code_upgrade(state): the new
+ * version's exported
+ *     int32_t wisp_code_change(uint32_t old_vsn, uint32_t state_len)
+ * runs in a new instance, reads the state with wisp_spawn_arg, and returns
+ * the function the process is to go on in, a void (*)(void) cast to
+ * int32_t (its table index), to take over; anything <= 0, a trap or an
+ * exit refuses: the process goes on with the old version, and
+ * wisp_code_upgrade returns WISP_EINVAL with the reason. On success that
+ * function runs in the new instance, and the process goes on there: same
+ * pid, mailbox, links, monitors, names, timers, sockets and capabilities
+ * (WISP_CODE_RESUME_WITH below builds the return value). */
+#define WISP_CODE_RESUME_WITH(fn) ((int32_t)(uintptr_t)(void (*)(void))(fn))
+#define WISP_TAG_CODE 0x7fffffffffff636full   /* "a version became current" */
+#define WISP_CODE_MINE    0   /* wisp_code_version: the caller's version */
+#define WISP_CODE_CURRENT 1   /* the current one */
+
+/* Load the module in bytes as the next version (compiled first; nothing
+ * changes if it fails): its number in *vsn. WISP_EINVAL: not a module
+ * wisp can run, or it exports no wisp_code_change; WISP_EEXIST:
+ * those bytes are a version already (its number in *vsn); WISP_EPERM
+ * without the capability (WISP_DENY_CODE). */
+WISP_IMPORT("wisp_code", "load")
+int32_t wisp_code_load(const void *bytes, uint32_t len, uint32_t *vsn);
+/* The version the caller runs (WISP_CODE_MINE) or the current one. */
+WISP_IMPORT("wisp_code", "version") int32_t wisp_code_version(int32_t which);
+/* on != 0: a WISP_TAG_CODE message (the version's number, 4 bytes)
+ * whenever a version becomes current; 0: no more. */
+WISP_IMPORT("wisp_code", "watch") int32_t wisp_code_watch(int32_t on);
+/* Move onto the current version with state (see above). Returns only if
+ * the caller goes on with its old version: WISP_ENOTFOUND (it runs the
+ * current one), WISP_EINVAL (the new version refused: the reason, up to
+ * why_cap bytes, NUL-terminated, in why), WISP_ETOOBIG, WISP_ENOMEM. */
+WISP_IMPORT("wisp_code", "upgrade")
+int32_t wisp_code_upgrade(const void *state, uint32_t len, char *why, uint32_t why_cap);
 
 #undef WISP_IMPORT
 

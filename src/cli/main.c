@@ -33,6 +33,7 @@
 #include "../host/host.h"
 #include "../proc/caps.h"
 #include "../proc/proc.h"
+#include "control.h"
 #include "new.h"
 #include "node.h"
 #include "opts.h"
@@ -56,6 +57,8 @@ static const char usage_text[] =
 	"  compile [options] module.wasm         build the optimized code ahead of time\n"
 	"  new [--c] NAME                        a new Rust (or C) project in NAME:\n"
 	"                                        cargo run, cargo test (make run)\n"
+	"  reload [--node N | --pid P] new.wasm  load a new version into a running wisp\n"
+	"                                        (processes move onto it: wisp_code)\n"
 	"  help                                  this text\n"
 	"  --version                             print the version\n"
 	"\n"
@@ -751,6 +754,7 @@ static int cmd_run(int argc, char **argv)
 	o.root->may_spawn = true;
 	o.root->may_create_caps = true;
 	o.root->may_use_nodes = true;
+	o.root->may_load_code = true;
 	int rc = parse_args(argc, argv, &o, true);
 	if (rc) {
 		caps_unref(o.root);
@@ -768,6 +772,7 @@ static int cmd_run(int argc, char **argv)
 	struct wasm_file wf;
 	engine_module *mod = NULL;
 	struct dist *node = NULL;
+	struct control *control = NULL;
 	struct pipeline_so so = { .fd = -1 };
 	if ((rc = check_preopens(&o, &p)) != 0) {
 		pipeline_close(&p);
@@ -827,6 +832,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (node != NULL)
 		cfg.remote = dist_remote(node);
+	if ((control = control_new(node != NULL ? dist_node_name(node) : NULL)) != NULL)
+		cfg.control = control_hooks(control);
 	catch_stop_signals();
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
 	if (rc < 0) {
@@ -842,6 +849,7 @@ static int cmd_run(int argc, char **argv)
 		_exit(status);
 	}
 out:
+	control_free(control);
 	dist_free(node);
 	engine_module_unload(mod);
 	wasm_file_free(&wf);
@@ -902,6 +910,8 @@ int main(int argc, char **argv)
 		return cmd_compile(argc - 2, argv + 2);
 	if (strcmp(cmd, "new") == 0)
 		return cli_new(argc - 2, argv + 2);
+	if (strcmp(cmd, "reload") == 0)
+		return cli_reload(argc - 2, argv + 2);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("wisp %s (module ABI %d)\n", WISP_VERSION, WISP_MODULE_ABI);
 		return 0;

@@ -237,6 +237,23 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 		snprintf(spawn_fn, sizeof(spawn_fn),
 		         "(void (*)(void *, uint32_t, uint32_t))Z_wisp_guestZ_%s", mangled);
 	}
+	char change_fn[600] = "0";
+	const struct wasm_export *cc = wasm_find_export(info, "wisp_code_change", WASM_KIND_FUNC);
+	const struct wasm_functype *ct = cc ? wasm_func_type(info, cc->index) : NULL;
+	if (ct != NULL && strcmp(ct->params, "ii") == 0 && ct->nresults == 1 &&
+	    ct->results[0] == 'i') {
+		mangle("wisp_code_change", mangled, sizeof(mangled));
+		snprintf(change_fn, sizeof(change_fn),
+		         "(int32_t (*)(void *, uint32_t, uint32_t))Z_wisp_guestZ_%s", mangled);
+	}
+	/* The first table, if the module defines it and it holds funcrefs
+	 * (wasm2c names it w2c_T0 then). */
+	char table_fn[600] = "0";
+	if (info->table0_defined_funcref) {
+		fprintf(f, "static void *wisp_table(void *i) {\n"
+		           "  return &((Z_wisp_guest_instance_t *)i)->w2c_T0;\n}\n");
+		snprintf(table_fn, sizeof(table_fn), "wisp_table");
+	}
 	const struct wasm_export *mem = wasm_find_export(info, "memory", WASM_KIND_MEMORY);
 	if (mem != NULL) {
 		mangle("memory", mangled, sizeof(mangled));
@@ -296,9 +313,10 @@ static int write_epilogue(FILE *f, const struct wasm_info *info, char **syms,
 	fprintf(f, "__attribute__((visibility(\"default\"))) const struct wisp_module_abi wisp_module_v%d = {\n"
 	           "  %d, sizeof(Z_wisp_guest_instance_t), Z_wisp_guest_init_module,\n"
 	           "  wisp_instantiate, wisp_free, %s, %s, %s, wisp_fns, %uu,\n"
-	           "  (const void *)wisp_code_end, WISP_BUILD_FLAGS%s, %s\n};\n",
+	           "  (const void *)wisp_code_end, WISP_BUILD_FLAGS%s, %s, %s, %s\n};\n",
 	        WISP_MODULE_ABI, WISP_MODULE_ABI, start_fn, spawn_fn, memory_fn, nentries,
-	        info->has_start_section ? " | WISP_MODULE_START_SECTION" : "", sp_fn);
+	        info->has_start_section ? " | WISP_MODULE_START_SECTION" : "", sp_fn, change_fn,
+	        table_fn);
 	return 0;
 }
 

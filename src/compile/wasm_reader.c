@@ -437,7 +437,8 @@ static char rd_valtype(struct rd *r, const char *what)
 	return c;
 }
 
-static void rd_reftype(struct rd *r, const char *what)
+/* A reference type: whether it is funcref. */
+static bool rd_reftype(struct rd *r, const char *what)
 {
 	size_t at = r->pos;
 	uint8_t b = rd_byte(r, what);
@@ -445,6 +446,7 @@ static void rd_reftype(struct rd *r, const char *what)
 	if (!r->failed && b != 0x70 && b != 0x6f)
 		fail(r, "unsupported reference type 0x%02x at byte %zu (%s)",
 		     b, at, what);
+	return b == 0x70;
 }
 
 /* A result type as a NUL-terminated string of letters. */
@@ -703,9 +705,12 @@ static void read_table_section(struct rd *r, struct wasm_info *m)
 	uint32_t n = rd_count(r, "tables", 3, WASM_LIMIT_TABLES);
 	struct wasm_limits lim;
 
+	bool first = m->ntables == 0;   /* (no table imported) */
 	add_count(r, &m->ntables, n, WASM_LIMIT_TABLES, "tables");
 	for (uint32_t i = 0; i < n && !r->failed; i++) {
-		rd_reftype(r, "table element type");
+		bool funcref = rd_reftype(r, "table element type");
+		if (i == 0 && first)
+			m->table0_defined_funcref = funcref;
 		rd_limits(r, false, &lim);
 	}
 }

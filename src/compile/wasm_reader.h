@@ -142,6 +142,7 @@ struct wasm_info {
 	bool mem_has_max;
 
 	uint32_t ntables;               /* imported + defined */
+	bool table0_defined_funcref;    /* table 0 is the module's own, of funcref */
 	uint32_t nglobals;              /* imported + defined */
 	uint32_t ntags;                 /* imported + defined */
 	uint32_t nelem_segments;

@@ -28,6 +28,8 @@ enum engine_outcome {
 	ENGINE_RETURNED = 0,   /* the export returned normally */
 	ENGINE_EXITED,         /* the guest called proc_exit (code in exit_code) */
 	ENGINE_TRAPPED,        /* a trap: kind, function and message are set */
+	ENGINE_HANDED_OVER,    /* the guest handed over to a new version
+	                          (engine_handover): its frames are gone */
 };
 
 struct engine_result {
@@ -124,6 +126,23 @@ void engine_instance_run_start(engine_instance *in, struct engine_result *res);
 void engine_instance_run_spawn_entry(engine_instance *in, uint32_t fn,
                                      uint32_t arg_len, struct engine_result *res);
 bool engine_module_has_spawn_entry(const engine_module *m);
+
+/* Hot code reload. Whether m exports "wisp_code_change" (i32, i32) -> i32
+ * and defines a funcref table: what a version must have to take over a
+ * running process. */
+bool engine_module_can_take_over(const engine_module *m);
+/* Run in's "wisp_code_change"(old_vsn, state_len), catching traps: its
+ * result in *ret when res->outcome is ENGINE_RETURNED. May run nested,
+ * inside a host call of another instance on the same stack. */
+void engine_instance_run_code_change(engine_instance *in, uint32_t old_vsn, uint32_t state_len,
+                                     int32_t *ret, struct engine_result *res);
+/* Run the function () -> () at index `index` of in's own table (a trap
+ * if there is none of that type there). */
+void engine_instance_run_fn(engine_instance *in, uint32_t index, struct engine_result *res);
+/* End the running instance's entry call with ENGINE_HANDED_OVER: its
+ * frames are dropped (nothing of them is resumed). Only from a host
+ * function invoked by it. */
+_Noreturn void engine_handover(engine_instance *in);
 
 /* The instance's vmctx, and a request (from any thread) that the instance
  * end its slice at its next function entry. The vmctx is freed with the

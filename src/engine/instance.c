@@ -231,6 +231,70 @@ void engine_instance_run_spawn_entry(engine_instance *in, uint32_t fn,
 	enter(in, PHASE_RUN, do_spawn_entry, &c);
 }
 
+bool engine_module_can_take_over(const engine_module *m)
+{
+	return m->abi->code_change != NULL && m->abi->table != NULL;
+}
+
+struct change_call {
+	engine_instance *in;
+	uint32_t old_vsn, len;
+	int32_t ret;
+};
+
+static void do_code_change(void *arg)
+{
+	struct change_call *c = arg;
+	c->ret = c->in->mod->abi->code_change(c->in->w2c, c->old_vsn, c->len);
+}
+
+void engine_instance_run_code_change(engine_instance *in, uint32_t old_vsn, uint32_t state_len,
+                                     int32_t *ret, struct engine_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	in->res = res;
+	if (in->mod->abi->code_change == NULL) {
+		res->outcome = ENGINE_TRAPPED;
+		snprintf(res->message, sizeof(res->message), "module has no wisp_code_change export");
+		return;
+	}
+	struct change_call c = { in, old_vsn, state_len, -1 };
+	enter(in, PHASE_RUN, do_code_change, &c);
+	*ret = c.ret;
+}
+
+/* The index of the type () -> () among m's, or UINT32_MAX. */
+static uint32_t void_type(const engine_module *m)
+{
+	for (uint32_t i = 0; i < m->ntypes; i++)
+		if (m->types[i].nparams == 0 && m->types[i].nresults == 0)
+			return i;
+	return UINT32_MAX;
+}
+
+static void do_fn(void *arg)
+{
+	const wasm_rt_funcref_t *f = arg;
+	((void (*)(void *))f->func)(f->module_instance);
+}
+
+void engine_instance_run_fn(engine_instance *in, uint32_t index, struct engine_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	in->res = res;
+	const wasm_rt_funcref_table_t *t = in->mod->abi->table ? in->mod->abi->table(in->w2c) : NULL;
+	uint32_t vt = void_type(in->mod);
+	if (t == NULL || index >= t->size || t->data[index].func == NULL ||
+	    t->data[index].func_type != vt || vt == UINT32_MAX) {
+		res->outcome = ENGINE_TRAPPED;
+		snprintf(res->message, sizeof(res->message), "no function () -> () at table index %u",
+		         index);
+		return;
+	}
+	wasm_rt_funcref_t f = t->data[index];
+	enter(in, PHASE_RUN, do_fn, &f);
+}
+
 static _Atomic int64_t *account(engine_instance *in)
 {
 	return in->usage != NULL ? in->usage : &in->own_usage;

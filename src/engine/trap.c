@@ -195,6 +195,14 @@ _Noreturn void engine_trap_msg(engine_instance *in, wasm_rt_trap_t kind,
 	trap_here(in, kind, msg, __builtin_frame_address(0));
 }
 
+_Noreturn void engine_handover(engine_instance *in)
+{
+	if (in == NULL)
+		no_instance("handover");
+	in->res->outcome = ENGINE_HANDED_OVER;
+	longjmp(in->unwind, 1);
+}
+
 _Noreturn void engine_exit(engine_instance *in, int code)
 {
 	if (in == NULL)

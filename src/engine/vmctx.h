@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define WISP_MODULE_ABI 3
+#define WISP_MODULE_ABI 4
 
 struct wisp_vmctx {
 	/* Reductions left in this slice: loop iterations, charged in batches
@@ -90,6 +90,13 @@ struct wisp_module_abi {
 	 * stack_pointer), or NULL: an out-of-bounds trap near the bottom of
 	 * that stack is worded as a full shadow stack (trap.c). */
 	uint32_t (*stack_pointer)(void *instance);
+	/* Hot code reload (docs/abi.md, "wisp_code"): the "wisp_code_change"
+	 * export of type (i32, i32) -> i32, or NULL. */
+	int32_t (*code_change)(void *instance, uint32_t old_vsn, uint32_t state_len);
+	/* The instance's first table if it is a funcref table it defines
+	 * (wasm_rt_funcref_table_t *), or NULL: where a function is called by
+	 * its table index from outside the guest (engine_instance_run_fn). */
+	void *(*table)(void *instance);
 };
 
 #endif

@@ -70,6 +70,12 @@ static inline void api_put_u64(struct host_proc *hp, u32 addr, uint64_t v,
 	memcpy(api_ptr(hp, addr, 8, call), &v, 8);
 }
 
+static inline void api_put_u32(struct host_proc *hp, u32 addr, uint32_t v,
+                               const char *call)
+{
+	memcpy(api_ptr(hp, addr, 4, call), &v, 4);
+}
+
 /* Whether the caller may aim a message or signal at pid (wisp_node.c): a
  * pid of another node needs the capability of using other nodes, which a
  * send to it uses (it may connect); a denial is logged (-v) naming call. */

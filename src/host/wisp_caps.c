@@ -174,8 +174,11 @@ u32 NS(deny)(void *self, u32 h, u32 what)
 {
 	SELF;
 	struct caps *c = draft(hp, h, true);
-	if (c == NULL || (what & ~(uint32_t)(WISP_DENY_SPAWN | WISP_DENY_CAPS | WISP_DENY_NODES)) != 0)
+	if (c == NULL || (what & ~(uint32_t)(WISP_DENY_SPAWN | WISP_DENY_CAPS | WISP_DENY_NODES |
+	                                     WISP_DENY_CODE)) != 0)
 		return WISP_EINVAL;
+	if (what & WISP_DENY_CODE)
+		c->may_load_code = false;
 	if (what & WISP_DENY_NODES)
 		c->may_use_nodes = false;
 	if (what & WISP_DENY_SPAWN)

@@ -80,6 +80,7 @@ struct caps *caps_derive(struct caps *p)
 	c->may_spawn = p->may_spawn;
 	c->may_create_caps = p->may_create_caps;
 	c->may_use_nodes = p->may_use_nodes;
+	c->may_load_code = p->may_load_code;
 	c->max_memory = p->max_memory;
 	c->max_cpu = p->max_cpu;
 	c->max_message = p->max_message;

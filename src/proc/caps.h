@@ -77,6 +77,7 @@ struct caps {
 	/* processes */
 	bool may_spawn, may_create_caps;
 	bool may_use_nodes;           /* connect to nodes, send to names there */
+	bool may_load_code;           /* wisp_code_load: new versions */
 	uint64_t max_processes;       /* live processes spawned under this set */
 	atomic_uint_fast64_t live;
 	/* limits (UINT64_MAX: none) */

@@ -58,6 +58,11 @@ bool proc_module_hash(struct proc *self, unsigned char hash[RT_HASH_BYTES])
 	return rt_module_hash(self->rt, self->mod, hash);
 }
 
+uint32_t proc_code_version(struct proc *self)
+{
+	return rt_code_version(self->rt, self->mod);
+}
+
 uint64_t proc_make_ref(struct proc *self)
 {
 	return rt_new_ref(self->rt);
@@ -426,6 +431,7 @@ static void result_reason(const struct engine_result *res, struct reason *r)
 	r->text[0] = '\0';   /* (no memset: every exit comes here) */
 	switch (res->outcome) {
 	case ENGINE_RETURNED:
+	case ENGINE_HANDED_OVER:   /* (never here: the loop in proc_fiber_main) */
 		r->kind = WISP_EXIT_NORMAL;
 		break;
 	case ENGINE_EXITED:
@@ -541,6 +547,19 @@ static void finish(struct proc *p, const struct engine_result *res)
 	}
 }
 
+void proc_instance_limits(struct proc *p, struct engine_limits *lim)
+{
+	struct rt *rt = p->rt;
+	*lim = rt->limits;
+	lim->stack_lo = (uintptr_t)p->task.fiber.stack_lo;
+	lim->stack_hi = lim->stack_lo + rt->stacks.stack_size;
+	lim->slice_end = slice_end;
+	lim->call_on_big_stack = sched_call_on_thread_stack;
+	lim->usage = &p->usage;
+	if (p->caps->max_memory != UINT64_MAX)
+		lim->max_memory = p->caps->max_memory;
+}
+
 static void proc_fiber_main(void *arg)
 {
 	struct proc *p = arg;
@@ -550,14 +569,8 @@ static void proc_fiber_main(void *arg)
 	res.exit_code = 0;
 	res.trap = WASM_RT_TRAP_NONE;
 	res.function[0] = res.message[0] = '\0';
-	struct engine_limits lim = rt->limits;
-	lim.stack_lo = (uintptr_t)p->task.fiber.stack_lo;
-	lim.stack_hi = lim.stack_lo + rt->stacks.stack_size;
-	lim.slice_end = slice_end;
-	lim.call_on_big_stack = sched_call_on_thread_stack;
-	lim.usage = &p->usage;
-	if (p->caps->max_memory != UINT64_MAX)
-		lim.max_memory = p->caps->max_memory;
+	struct engine_limits lim;
+	proc_instance_limits(p, &lim);
 	rt->hooks.start(proc_host(p), p);
 	p->inst = engine_instance_new(p->mod, proc_host(p), &lim, &res);
 	/* (NULL: a trap or no memory while instantiating, or killed then.)
@@ -573,6 +586,13 @@ static void proc_fiber_main(void *arg)
 			engine_instance_run_start(p->inst, &res);
 		else
 			engine_instance_run_spawn_entry(p->inst, p->entry_fn, p->arg_len, &res);
+		/* Handed over to a new version (upgrade.c): the old instance's
+		 * frames are gone; the process goes on in the new one. */
+		while (res.outcome == ENGINE_HANDED_OVER) {
+			engine_instance_free(p->old_inst);
+			p->old_inst = NULL;
+			engine_instance_run_fn(p->inst, p->resume_fn, &res);
+		}
 	}
 	finish(p, &res);
 	proc_switch_out(p, TASK_EXIT);
@@ -617,6 +637,8 @@ void proc_discard(struct proc *p)
 	p->frozen = NULL;
 	engine_instance_free(p->inst);
 	p->inst = NULL;
+	engine_instance_free(p->old_inst);
+	p->old_inst = NULL;
 	p->rt->hooks.end(proc_host(p));
 	struct msg *m = mbox_close(&p->mbox);
 	while (m) {

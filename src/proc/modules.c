@@ -46,6 +46,7 @@ static int add_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], en
 	}
 	memcpy(rt->mods[rt->nmods].hash, hash, RT_HASH_BYTES);
 	rt->mods[rt->nmods].mod = mod;
+	rt->mods[rt->nmods].vsn = 0;
 	rt->nmods++;
 	return 0;
 }
@@ -53,7 +54,12 @@ static int add_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], en
 int rt_modules_init(struct rt *rt)
 {
 	pthread_mutex_init(&rt->mods_lock, NULL);
-	return add_locked(rt, rt->cfg.module_hash, rt->mod);
+	int rc = add_locked(rt, rt->cfg.module_hash, rt->mod);
+	if (rc == 0) {
+		rt->mods[0].vsn = rt->last_vsn = 1;   /* the main module: version 1 */
+		rt->current = rt->mod;
+	}
+	return rc;
 }
 
 void rt_modules_free(struct rt *rt)
@@ -63,6 +69,9 @@ void rt_modules_free(struct rt *rt)
 		engine_module_unload(rt->mods[i].mod);
 	free(rt->mods);
 	rt->mods = NULL;
+	free(rt->code_watchers);
+	rt->code_watchers = NULL;
+	rt->ncode_watchers = rt->capcode_watchers = 0;
 	rt->nmods = rt->capmods = 0;
 	pthread_mutex_destroy(&rt->mods_lock);
 }

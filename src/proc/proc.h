@@ -147,6 +147,8 @@ struct proc {
 	engine_module *mod;       /* what it runs (the runtime's module table) */
 	engine_instance *inst;
 	bool is_main;
+	engine_instance *old_inst;   /* the instance it just handed over from */
+	uint32_t resume_fn;          /* and where the new one goes on (upgrade.c) */
 	uint32_t entry_fn;        /* spawn: table index, and its argument */
 	unsigned char *arg;
 	uint32_t arg_len;
@@ -260,6 +262,14 @@ struct proc_loader {
 #define RT_HASH_BYTES 32          /* SHA-256: a module's name between nodes */
 
 /* Runtime configuration. */
+/* Who controls the runtime from outside (a control socket): started once
+ * the runtime is up, stopped before it stops. */
+struct proc_control {
+	int (*attach)(void *ctx, struct rt *rt, char *err, size_t errlen);
+	void (*detach)(void *ctx);
+	void *ctx;
+};
+
 struct rt_config {
 	int schedulers;           /* threads (0: one per online CPU) */
 	int64_t reductions;       /* fuel per slice (0: 4000, like BEAM) */
@@ -281,6 +291,7 @@ struct rt_config {
 	 * no module but the main one). */
 	unsigned char module_hash[RT_HASH_BYTES];
 	const struct proc_loader *loader;
+	const struct proc_control *control;   /* (NULL: none) */
 };
 
 /* Run `mod` as the main process of a new runtime: its _start runs; returns
@@ -405,6 +416,31 @@ bool rt_module_hash(struct rt *rt, const engine_module *mod, unsigned char hash[
  * never on a scheduler's thread. -ENOTSUP without a loader. */
 int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
                    size_t len, engine_module **out, char *err, size_t errlen);
+
+/* Hot code reload (upgrade.c). The version of the main module m is (0:
+ * none), and the current one (its module in *mod if mod). */
+uint32_t rt_code_version(struct rt *rt, const engine_module *m);
+uint32_t rt_code_current(struct rt *rt, engine_module **mod);
+/* Load bytes as the next version of the main module, which becomes
+ * current (watchers are told): its number in *vsn. Blocks while
+ * compiling (never on a scheduler's thread). -EINVAL (message in err) if
+ * it cannot take over processes, -EEXIST if those bytes are a version
+ * already (its number in *vsn), or rt_module_load's errors. */
+int rt_code_load(struct rt *rt, const void *bytes, size_t len, uint32_t *vsn, char *err,
+                 size_t errlen);
+/* Get (or stop getting) a WISP_TAG_CODE message, from 0, with the new
+ * version's number (u32), whenever a version becomes current. */
+int proc_code_watch(struct proc *self, bool on);
+/* The version of the main module self runs (0: none). */
+uint32_t proc_code_version(struct proc *self);
+/* Hand self over to the current version (the state: len bytes the new
+ * code's wisp_code_change reads as its spawn argument). Returns only on
+ * failure, with why: -ENOENT (it runs the current version already),
+ * -ECANCELED (the new version refused or trapped: self goes on as it
+ * was), -ENOMEM. */
+int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, size_t whylen);
+/* The limits an instance of p is made with. */
+void proc_instance_limits(struct proc *p, struct engine_limits *lim);
 
 /* A process of mod made for another node, not started (its pid known,
  * not yet reachable): fn(arg) in a new instance, with the runtime's root

@@ -83,6 +83,7 @@ struct crash_reports {
 struct rt_mod {
 	unsigned char hash[RT_HASH_BYTES];
 	engine_module *mod;
+	uint32_t vsn;                  /* its version of the main module, or 0 */
 };
 
 struct rt {
@@ -103,6 +104,12 @@ struct rt {
 	pthread_mutex_t mods_lock;     /* the module table (modules.c) */
 	struct rt_mod *mods;
 	size_t nmods, capmods;
+	/* Versions of the main module (upgrade.c; mods_lock): the current one,
+	 * the last number given, and the processes told of new ones. */
+	engine_module *current;
+	uint32_t last_vsn;
+	uint64_t *code_watchers;
+	uint32_t ncode_watchers, capcode_watchers;
 
 	/* the main process and its end */
 	uint64_t main_pid;

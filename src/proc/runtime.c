@@ -186,9 +186,19 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 		rt_free(rt);
 		return rc;
 	}
+	const struct proc_control *control = cfg->control;
+	if (control != NULL && (rc = control->attach(control->ctx, rt, err, errlen)) != 0) {
+		if (remote != NULL)
+			remote->detach(remote->ctx);
+		sched_stop(&rt->sg, proc_drop_timer);
+		rt_free(rt);
+		return rc;
+	}
 	rc = proc_start_main(rt, cfg->root);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot create the main process: %s", strerror(-rc));
+		if (control != NULL)
+			control->detach(control->ctx);
 		if (remote != NULL)
 			remote->detach(remote->ctx);
 		sched_stop(&rt->sg, proc_drop_timer);
@@ -196,6 +206,8 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 		return rc;
 	}
 	bool ended = wait_main(rt);
+	if (control != NULL)
+		control->detach(control->ctx);
 	/* Other nodes see this node go before its processes are discarded. */
 	if (remote != NULL)
 		remote->detach(remote->ctx);

@@ -362,3 +362,22 @@ extern "C" {
     pub fn node_spawn(node: *const u8, node_len: u32, func: u32, arg: *const u8, arg_len: u32,
                       flags: u32, out: *mut Spawned) -> i32;
 }
+
+// ---- wisp_code (errors: WISP codes) ----
+// Hot code reload: versions of the main module, moving onto the current one.
+#[link(wasm_import_module = "wisp_code")]
+extern "C" {
+    /// Load a module as the next version of the main module (it becomes
+    /// current); its number in `*vsn`.
+    #[link_name = "load"]
+    pub fn code_load(bytes: *const u8, len: u32, vsn: *mut u32) -> i32;
+    /// The caller's version (`which` 0) or the current one (1).
+    #[link_name = "version"]
+    pub fn code_version(which: i32) -> i32;
+    /// Hear (or stop hearing) of new versions: a message tagged `WISP_TAG_CODE`.
+    #[link_name = "watch"]
+    pub fn code_watch(on: i32) -> i32;
+    /// Move onto the current version with `state`; returns only on failure.
+    #[link_name = "upgrade"]
+    pub fn code_upgrade(state: *const u8, len: u32, why: *mut u8, why_cap: u32) -> i32;
+}

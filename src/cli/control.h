@@ -1,0 +1,21 @@
+/*
+ * control.h — a running wisp's control socket, and the commands that use
+ * it from another terminal (control.c).
+ */
+#ifndef WISP_CLI_CONTROL_H
+#define WISP_CLI_CONTROL_H
+
+#include "proc/proc.h"
+
+/* The control socket of this run: set up when the runtime is up (as the
+ * runtime's proc_control), named after the node (name, or NULL: after
+ * the process's pid). */
+struct control;
+struct control *control_new(const char *node_name);
+const struct proc_control *control_hooks(struct control *c);
+void control_free(struct control *c);
+
+/* `wisp reload [--node NAME | --pid PID] FILE`. */
+int cli_reload(int argc, char **argv);
+
+#endif

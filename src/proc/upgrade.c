@@ -1,0 +1,215 @@
+/*
+ * upgrade.c — hot code reload: versions of the run's main module, and a
+ * process handing itself over to the current one (same pid, mailbox,
+ * links, monitors, names, timers, sockets, capabilities).
+ *
+ * Versions. The main module is version 1; each module loaded as a new
+ * version (rt_code_load) gets the next number and becomes current. Every
+ * version stays in the module table (modules.c) while the run lasts;
+ * processes keep running the version they run until they upgrade.
+ * Processes that asked (proc_code_watch) get a message when a version
+ * becomes current: tag WISP_TAG_CODE, from 0, its number (4 bytes).
+ *
+ * Handover (proc_upgrade), a state machine on the process's own stack:
+ *
+ *   RUNNING(old) --upgrade(state)--> CHANGING: a new instance of the
+ *     current version is made and its "wisp_code_change"(old_vsn, len)
+ *     runs nested, inside the host call, reading the state as a spawn
+ *     argument; the process's instance, host memory and preemption target
+ *     are the new instance's meanwhile. It returns the table index of a
+ *     function () -> () to go on in, or a number <= 0 to refuse.
+ *   CHANGING --trap, exit, or a refusal--> RUNNING(old): the new instance
+ *     is freed, everything points back at the old one, and the call
+ *     returns the reason (rollback; nothing else changed).
+ *   CHANGING --an index--> HANDED_OVER: the old instance's entry call is
+ *     ended (engine_handover: its frames, the host call's among them, are
+ *     dropped); proc_fiber_main frees the old instance and calls that
+ *     function of the new one, where the process goes on. (By its table
+ *     index, not as an export: wasm-ld wraps every export of a command
+ *     module in the constructors, which must not run twice.)
+ *
+ * Nothing outside the instance changes at any step, so senders, links,
+ * timers and sockets see one process throughout; a message that arrives
+ * meanwhile waits in the mailbox, in order, for the new code.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sha256.h"
+#include "proc_impl.h"
+#include "sched/sched.h"
+
+/* (mods_lock held) */
+static struct rt_mod *entry_of(struct rt *rt, const engine_module *m)
+{
+	for (size_t i = 0; i < rt->nmods; i++)
+		if (rt->mods[i].mod == m)
+			return &rt->mods[i];
+	return NULL;
+}
+
+uint32_t rt_code_version(struct rt *rt, const engine_module *m)
+{
+	pthread_mutex_lock(&rt->mods_lock);
+	struct rt_mod *e = entry_of(rt, m);
+	uint32_t v = e != NULL ? e->vsn : 0;
+	pthread_mutex_unlock(&rt->mods_lock);
+	return v;
+}
+
+uint32_t rt_code_current(struct rt *rt, engine_module **mod)
+{
+	pthread_mutex_lock(&rt->mods_lock);
+	struct rt_mod *e = entry_of(rt, rt->current);
+	uint32_t v = e != NULL ? e->vsn : 0;
+	if (mod != NULL)
+		*mod = rt->current;
+	pthread_mutex_unlock(&rt->mods_lock);
+	return v;
+}
+
+/* Tell the watchers that vsn is current (mods_lock held); the dead ones
+ * are dropped from the list. */
+static void tell_watchers(struct rt *rt, uint32_t vsn)
+{
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < rt->ncode_watchers; i++) {
+		uint64_t pid = rt->code_watchers[i];
+		struct msg *m = msg_new(MSG_DATA, pid, 0, WISP_TAG_CODE, 0, &vsn, sizeof(vsn));
+		if (m != NULL && proc_deliver(rt, pid, m))
+			rt->code_watchers[kept++] = pid;
+		else
+			msg_free(m);
+	}
+	rt->ncode_watchers = kept;
+}
+
+int rt_code_load(struct rt *rt, const void *bytes, size_t len, uint32_t *vsn, char *err,
+                 size_t errlen)
+{
+	unsigned char hash[RT_HASH_BYTES];
+	util_sha256(bytes, len, hash);
+	engine_module *m;
+	int rc = rt_module_load(rt, hash, bytes, len, &m, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (!engine_module_can_take_over(m)) {
+		snprintf(err, errlen, "the module exports no wisp_code_change (i32, i32) -> i32 (or "
+		         "has no function table of its own): it cannot take over running processes");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&rt->mods_lock);
+	struct rt_mod *e = entry_of(rt, m);
+	if (e == NULL) {
+		rc = -ENOENT;   /* (never: rt_module_load added it) */
+		snprintf(err, errlen, "the module is not in the table");
+	} else if (e->vsn != 0) {
+		rc = -EEXIST;
+		*vsn = e->vsn;
+		snprintf(err, errlen, "those bytes are version %u already", e->vsn);
+	} else {
+		e->vsn = *vsn = ++rt->last_vsn;
+		rt->current = m;
+		tell_watchers(rt, e->vsn);
+	}
+	pthread_mutex_unlock(&rt->mods_lock);
+	return rc;
+}
+
+int proc_code_watch(struct proc *self, bool on)
+{
+	struct rt *rt = self->rt;
+	uint64_t me = proc_pid(self);
+	int rc = 0;
+	pthread_mutex_lock(&rt->mods_lock);
+	uint32_t i = 0;
+	while (i < rt->ncode_watchers && rt->code_watchers[i] != me)
+		i++;
+	if (!on && i < rt->ncode_watchers) {
+		rt->code_watchers[i] = rt->code_watchers[--rt->ncode_watchers];
+	} else if (on && i == rt->ncode_watchers) {
+		if (rt->ncode_watchers == rt->capcode_watchers) {
+			uint32_t cap = rt->capcode_watchers ? rt->capcode_watchers * 2 : 16;
+			uint64_t *v = realloc(rt->code_watchers, cap * sizeof(*v));
+			if (v == NULL)
+				rc = -ENOMEM;
+			else
+				rt->code_watchers = v, rt->capcode_watchers = cap;
+		}
+		if (rc == 0)
+			rt->code_watchers[rt->ncode_watchers++] = me;
+	}
+	pthread_mutex_unlock(&rt->mods_lock);
+	return rc;
+}
+
+/* The process runs `in` from now on (as far as its host calls, fuel and
+ * preemption go). */
+static void point_at(struct proc *p, engine_instance *in)
+{
+	p->inst = in;
+	p->rt->hooks.ready(proc_host(p), in);
+	sched_publish_vmctx(&p->task, engine_instance_vmctx(in));
+}
+
+int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, size_t whylen)
+{
+	struct rt *rt = self->rt;
+	engine_module *next;
+	rt_code_current(rt, &next);
+	uint32_t old_vsn = rt_code_version(rt, self->mod);
+	if (next == self->mod || old_vsn == 0) {
+		snprintf(why, whylen, old_vsn == 0 ? "this process runs no version of the main module"
+		                                   : "it runs the current version already");
+		return -ENOENT;
+	}
+	struct engine_limits lim;
+	proc_instance_limits(self, &lim);
+	struct engine_result res;
+	engine_instance *old = self->inst;
+	engine_instance *in = engine_instance_new(next, proc_host(self), &lim, &res);
+	if (in == NULL) {
+		snprintf(why, whylen, "the new version could not be instantiated: %s%s%s",
+		         res.message[0] ? res.message : engine_trap_name(res.trap),
+		         res.function[0] ? " in " : "", res.function);
+		return -ECANCELED;
+	}
+	/* The state, read by the new code as a spawn argument. */
+	unsigned char *saved_arg = self->arg;
+	uint32_t saved_len = self->arg_len;
+	unsigned char *copy = len > 0 ? malloc(len) : NULL;
+	if (len > 0 && copy == NULL) {
+		engine_instance_free(in);
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	if (len > 0)
+		memcpy(copy, state, len);
+	self->arg = copy;
+	self->arg_len = len;
+	point_at(self, in);
+	int32_t ret = -1;
+	engine_instance_run_code_change(in, old_vsn, len, &ret, &res);
+	self->arg = saved_arg;
+	self->arg_len = saved_len;
+	free(copy);
+	if (res.outcome != ENGINE_RETURNED || ret <= 0) {
+		point_at(self, old);
+		engine_instance_free(in);
+		if (res.outcome == ENGINE_TRAPPED)
+			snprintf(why, whylen, "wisp_code_change trapped: %s%s%s",
+			         res.trap == WASM_RT_TRAP_NONE ? res.message : engine_trap_name(res.trap),
+			         res.function[0] ? " in " : "", res.function);
+		else if (res.outcome == ENGINE_EXITED)
+			snprintf(why, whylen, "wisp_code_change exited (%d)", res.exit_code);
+		else
+			snprintf(why, whylen, "wisp_code_change refused the state (%d)", (int)ret);
+		return -ECANCELED;
+	}
+	self->mod = next;
+	self->old_inst = old;
+	self->resume_fn = (uint32_t)ret;
+	engine_handover(old);
+}

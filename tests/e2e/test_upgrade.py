@@ -1,0 +1,136 @@
+"""Hot code reload (wisp_code): versions of the main module loaded while it
+runs, a server moving onto them between two messages with its state, and
+the failures that must leave it running its old version."""
+import shutil
+from pathlib import Path
+
+from conftest import WISP
+
+import pytest
+
+
+@pytest.fixture
+def versions(build_proc, tmp_path):
+    """The upgrade guest built as versions 1..4, copied under tmp_path/v."""
+    d = tmp_path / "v"
+    d.mkdir()
+    for v in (1, 2, 3, 4):
+        shutil.copy(build_proc("upgrade.c", f"-DGUEST_VERSION={v}"), d / f"v{v}.wasm")
+    return d
+
+
+def _lines(r):
+    return [l for l in r.out.splitlines() if l]
+
+
+def test_a_server_upgrades_in_place_and_keeps_its_count(wisp, versions):
+    r = wisp("run", "--dir", f"{versions}::/v", versions / "v1.wasm", "/v/v2.wasm")
+    assert r.code == 0, r.err
+    assert _lines(r) == ["reply 1001 1", "reply 1001 2", "load 0 2",
+                         "reply 2002 3", "reply 2002 4", "reply 2002 5",
+                         "mine 1 current 2"], r.out
+
+
+def test_a_refusing_or_trapping_version_rolls_back(wisp, versions):
+    r = wisp("run", "--dir", f"{versions}::/v", versions / "v1.wasm",
+             "/v/v2.wasm", "/v/v3.wasm", "/v/v4.wasm")
+    assert r.code == 0, r.err
+    out = _lines(r)
+    # v2 takes over; v3 refuses (-7) and v4 traps: the server goes on as v2,
+    # its count intact, and says why.
+    assert [l for l in out if l.startswith(("reply", "load"))] == [
+        "reply 1001 1", "reply 1001 2", "load 0 2",
+        "reply 2002 3", "reply 2002 4", "reply 2002 5", "load 0 3",
+        "reply 2002 6", "reply 2002 7", "reply 2002 8", "load 0 4",
+        "reply 2002 9", "reply 2002 10", "reply 2002 11"], out
+    refused = [l for l in out if l.startswith("refused")]
+    assert len(refused) == 2, out
+    assert refused[0].startswith("refused 4 ") and "refused the state (-7)" in refused[0], out
+    assert refused[1].startswith("refused 4 ") and "trapped: unreachable" in refused[1], out
+
+
+def test_bad_versions_are_refused_and_nothing_changes(wisp, versions, build_proc, tmp_path):
+    plain = build_proc("int main(void) { return 0; }\n", name="plain")
+    shutil.copy(plain, versions / "plain.wasm")
+    r = wisp("run", "--dir", f"{versions}::/v", versions / "v1.wasm",
+             "garbage", "/v/plain.wasm", "/v/v1.wasm", "/v/v2.wasm", "/v/v2.wasm")
+    assert r.code == 0, r.err
+    loads = [l for l in _lines(r) if l.startswith("load")]
+    # not wasm; no wisp_code_change; the running version itself; a good
+    # one; the same bytes again.
+    assert loads == ["load 4 0", "load 4 0", "load 5 1", "load 0 2", "load 5 2"], r.out
+    assert "mine 1 current 2" in r.out
+
+
+def _run_loop(versions, shared_cache, tmp_path):
+    import os
+    import subprocess
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+               XDG_RUNTIME_DIR=str(tmp_path))
+    p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "loop"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "started\n"
+    return p, env
+
+
+def test_wisp_reload_from_another_terminal(versions, shared_cache, tmp_path):
+    import subprocess
+    p, env = _run_loop(versions, shared_cache, tmp_path)
+    try:
+        bad = subprocess.run([str(WISP), "reload", "--pid", str(p.pid), versions / "v1.wasm"],
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 1 and "version 1 already" in bad.stderr, bad
+        junk = tmp_path / "junk.wasm"
+        junk.write_bytes(b"\0asm\1\0\0\0garbage")
+        bad = subprocess.run([str(WISP), "reload", junk], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert bad.returncode == 1 and "reload refused" in bad.stderr, bad
+        r = subprocess.run([str(WISP), "reload", versions / "v2.wasm"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "is version 2" in r.stdout, r
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert out.splitlines()[-2].startswith("reply 2002 "), out
+    assert out.splitlines()[-1] == "done"
+    # The socket is gone with the run.
+    assert list((tmp_path / "wisp").glob("*.sock")) == []
+
+
+def test_another_user_cannot_reach_the_control_socket(versions, shared_cache):
+    """Three walls: the directory (0700), the socket (0600), and the
+    server's check of the peer's user (SO_PEERCRED)."""
+    import os
+    import subprocess
+    import tempfile
+    if os.getuid() != 0:
+        pytest.skip("needs root to act as another user")
+    run = Path(tempfile.mkdtemp(dir="/tmp"))
+    os.chmod(run, 0o755)
+    p, env = _run_loop(versions, shared_cache, run)
+    probe_src = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
+                 "try:\n s.connect(sys.argv[1]);"
+                 " print('answer', s.recv(200).decode().strip())\n"
+                 "except OSError as e: print('refused', e.errno)")
+
+    def as_nobody(path):
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "/usr/bin/python3", "-c", probe_src, str(path)],
+                           capture_output=True, text=True, timeout=30)
+        return r.stdout.strip() or r.stderr
+
+    try:
+        d, sock = run / "wisp", run / "wisp" / f"{p.pid}.sock"
+        assert oct(d.stat().st_mode & 0o777) == "0o700"
+        assert oct(sock.stat().st_mode & 0o777) == "0o600"
+        assert as_nobody(sock) == "refused 13"          # the directory
+        os.chmod(d, 0o711)
+        assert as_nobody(sock) == "refused 13"          # the socket
+        os.chmod(sock, 0o666)
+        assert as_nobody(sock) == "answer error not this node's user"
+        os.chmod(d, 0o700)
+    finally:
+        p.kill()
+        p.wait()
+        shutil.rmtree(run, ignore_errors=True)

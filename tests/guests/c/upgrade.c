@@ -1,0 +1,160 @@
+/*
+ * upgrade.c — a counter server that moves onto new versions of its own
+ * code while it runs (wisp_code, hot code reload). Built with -DGUEST_VERSION=N:
+ *
+ *   1, 2  a good version: replies carry its number and the count so far
+ *   3     wisp_code_change refuses the state (returns -7)
+ *   4     wisp_code_change traps
+ *
+ * main PATHS...: spawns the server (version 1), which watches for new
+ * versions and upgrades when told; then for each PATH (a module file to
+ * load as the next version, from the preopened directory): sends 3
+ * requests while the load and the upgrade happen, and prints what each
+ * load and reply said:
+ *   "load RC VSN"            wisp_code_load's code and version number
+ *   "reply VSN COUNT"        a reply: the version that answered, its count
+ *   "refused TEXT"           (from the server) an upgrade that failed
+ * Every reply's count must be the next one: none lost, none repeated.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wisp/guest.h>
+
+#ifndef GUEST_VERSION
+#define GUEST_VERSION 1
+#endif
+
+static struct { uint64_t count; } st;
+
+static void serve(void)
+{
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[64];
+		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK ||
+		    info.kind != WISP_MSG_DATA)
+			continue;
+		if (info.tag == WISP_TAG_CODE) {
+			char why[200];
+			int32_t rc = wisp_code_upgrade(&st, sizeof st, why, sizeof why);
+			printf("refused %d %s\n", rc, why);   /* (returns only then) */
+			fflush(stdout);
+		} else if (info.tag == 1) {
+			st.count++;
+			uint64_t out[2] = { (uint64_t)wisp_code_version(WISP_CODE_MINE) * 1000 + GUEST_VERSION,
+			                    st.count };
+			wisp_send(info.from, info.ref, out, sizeof out);
+		}
+	}
+}
+
+__attribute__((export_name("wisp_code_change")))
+int32_t wisp_code_change(uint32_t old_vsn, uint32_t len)
+{
+	(void)old_vsn;
+	if (GUEST_VERSION == 3)
+		return -7;
+	if (GUEST_VERSION == 4)
+		__builtin_trap();
+	if (len != sizeof st || wisp_spawn_arg(&st, sizeof st) != sizeof st)
+		return -1;
+	return WISP_CODE_RESUME_WITH(serve);
+}
+
+static void server(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	wisp_code_watch(1);
+	serve();
+}
+
+static void ask(wisp_pid_t srv)
+{
+	uint64_t r[2];
+	struct wisp_msg_info info;
+	int32_t rc = wisp_request(srv, 1, "", 0, 10000000000LL, r, sizeof r, &info);
+	if (rc != WISP_OK) {
+		printf("request failed %d\n", rc);
+		exit(3);
+	}
+	printf("reply %llu %llu\n", (unsigned long long)r[0], (unsigned long long)r[1]);
+}
+
+static void *slurp(const char *path, uint32_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	size_t cap = 1 << 20, n = 0;
+	char *b = malloc(cap);
+	for (size_t got; b != NULL && (got = fread(b + n, 1, cap - n, f)) > 0;) {
+		n += got;
+		if (n == cap)
+			b = realloc(b, cap *= 2);
+	}
+	fclose(f);
+	*len = (uint32_t)n;
+	return b;
+}
+
+/* "loop": ask until a new version answers (print "started" after the
+ * first reply, then "reply ..." when the version changes), checking that
+ * every count is the next one; then "done". */
+static int loop(wisp_pid_t srv)
+{
+	uint64_t first = 0, last = 0;
+	for (uint64_t want = 1;; want++) {
+		uint64_t r[2];
+		struct wisp_msg_info info;
+		if (wisp_request(srv, 1, "", 0, 10000000000LL, r, sizeof r, &info) != WISP_OK ||
+		    r[1] != want) {
+			printf("lost: wanted count %llu\n", (unsigned long long)want);
+			return 3;
+		}
+		if (want == 1) {
+			first = r[0];
+			printf("started\n");
+			fflush(stdout);
+		}
+		if (r[0] != first && r[0] != last) {
+			printf("reply %llu %llu\n", (unsigned long long)r[0], (unsigned long long)r[1]);
+			printf("done\n");
+			return 0;
+		}
+		last = r[0];
+		wisp_sleep(2000000);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	wisp_pid_t srv = wisp_spawn(server, "", 0);
+	if (argc == 2 && strcmp(argv[1], "loop") == 0)
+		return loop(srv);
+	ask(srv);
+	ask(srv);
+	for (int i = 1; i < argc; i++) {
+		uint32_t len = 0, vsn = 0;
+		void *bytes = strcmp(argv[i], "garbage") == 0 ? strdup("not wasm at all") : slurp(argv[i], &len);
+		if (strcmp(argv[i], "garbage") == 0)
+			len = 15;
+		if (bytes == NULL) {
+			printf("cannot read %s\n", argv[i]);
+			return 2;
+		}
+		int32_t rc = wisp_code_load(bytes, len, &vsn);
+		free(bytes);
+		printf("load %d %u\n", rc, vsn);
+		fflush(stdout);
+		for (int k = 0; k < 3; k++)
+			ask(srv);
+		fflush(stdout);
+	}
+	printf("mine %d current %d\n", wisp_code_version(WISP_CODE_MINE),
+	       wisp_code_version(WISP_CODE_CURRENT));
+	return 0;
+}
