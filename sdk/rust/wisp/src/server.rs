@@ -823,9 +823,12 @@ pub trait Handover: Server {
     /// Build the state from what [`save`](Self::save) made, in the new
     /// incarnation, before it takes any message (it may trap exits, make
     /// monitors, start timers through `cx`). The move has happened by
-    /// then: an `Err` ends the server (a panic: reason `Trap` with the
-    /// text, which links and monitors of its pid see), after answering a
+    /// then, and cannot be undone: an `Err` ends the server (a panic,
+    /// whose text goes to that node's stderr; links and monitors of its
+    /// pid see a `Trap`), after answering a
     /// [`Context::migrate_to_and_reply`] caller [`MigrateError::Restore`].
+    /// Keep it for states this code cannot take; what `save` made, it
+    /// should.
     fn restore(saved: Self::Saved, cx: &mut Context<Self>) -> Result<Self, String>;
 
     /// A move to `node` failed; the server goes on here, its state as it
@@ -885,6 +888,9 @@ pub enum MigrateError {
     Encode(String),
     /// The new incarnation could not decode or [`restore`](Handover::restore)
     /// the state (this text): the move had happened, and the server ended.
+    /// The caller may learn of that end first: the reply comes from the
+    /// new node, the end through the old pid's, and the two race (its
+    /// `call` then returns [`CallError::NoProc`]).
     Restore(String),
 }
 
