@@ -920,11 +920,11 @@ impl fmt::Display for MigrateError {
 }
 impl std::error::Error for MigrateError {}
 
-/// The argument of a new incarnation ([`resume`]).
+/// The argument of a new incarnation ([`resume_server`]).
 #[derive(Serialize, Deserialize)]
 struct Resume {
     parent: Pid,
-    /// [`Context::former`] of the new incarnation.
+    /// `Context::former` of the new incarnation.
     former: Vec<Pid>,
     trap_exits: bool,
     /// Who to tell the outcome ([`Context::migrate_to_and_reply`]).
