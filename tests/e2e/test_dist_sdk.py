@@ -300,25 +300,26 @@ def test_a_rust_server_migrates_under_load_and_clients_keep_their_ref(cluster, g
         "by name on A: answered from B true by the new pid true",
         "by name on B: answered from B true by the new pid true",
         "stopped at 2005",
-        "down exit code 7",                       # a monitor of the old pid
+        "down exit code 7, exit exit code 7",     # a monitor of and a link to the old pid
     ]), c.stop()
     assert a.all_lines()[0][-1] == "counter ended exit code 7", a.stop()
     assert b.proc.poll() is None and n.proc.poll() is None
 
 
 def test_a_migrated_server_ends_with_its_old_pid(cluster, guest):
-    """A server trapping exits moves (the setting travels); killing its old
-    pid, the identity its clients hold, ends the new incarnation too, which
-    runs terminate there: the old pid's monitors and the starter see
-    killed."""
+    """A server trapping exits moves twice (the setting travels); killing
+    its first pid, the identity its clients hold, ends the incarnation on
+    the third node too, which runs terminate there: the old pid's monitors
+    and the starter see killed."""
     a = cluster.wisp("ka", guest, "counter", "trap")
     b = cluster.wisp("kb", guest, "serve", extra=("--allow-remote-spawn",))
-    a.line(r"^ready")
-    b.line(r"^ready")
-    c = cluster.wisp("kc", guest, "mkill", node("ka"), node("kb"))
+    d = cluster.wisp("kd", guest, "serve", extra=("--allow-remote-spawn",))
+    for p in (a, b, d):
+        p.line(r"^ready")
+    c = cluster.wisp("kc", guest, "mkill", node("ka"), node("kb"), node("kd"))
     lines, code = c.all_lines(timeout=300)
-    assert (code, lines) == (0, ["moved to B true", "on B true trapping true",
-                                 "down killed", "terminate killed on B"]), c.stop()
+    assert (code, lines) == (0, ["moved to B true", "moved on to D true", "on D true trapping true",
+                                 "down killed", "terminate killed on D"]), c.stop()
     assert a.all_lines()[0][-1] == "counter ended killed", a.stop()
 
 

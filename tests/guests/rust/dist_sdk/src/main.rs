@@ -369,11 +369,11 @@ fn main() {
         "local" => local(),
         "counter" => migrate::counter(arg(2) == "trap"),
         "mclient" => migrate::mclient(arg(2), arg(3), arg(4), arg(5).parse().expect("a number of calls")),
-        "mkill" => migrate::mkill(arg(2), arg(3)),
+        "mkill" => migrate::mkill(arg(2), arg(3), arg(4)),
         "mpoison" => migrate::mpoison(arg(2), arg(3)),
         _ => {
             eprintln!("usage: dist_sdk serve | client A C | spawner A | errors A | nonode | pidform | watch A | beam E | local \
-                       | counter [trap] | mclient A B N CALLS | mkill A B | mpoison A B");
+                       | counter [trap] | mclient A B N CALLS | mkill A B D | mpoison A B");
             std::process::exit(2);
         }
     }

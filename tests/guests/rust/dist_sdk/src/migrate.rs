@@ -11,8 +11,10 @@
 //!                    refusing), then H calls by the old ServerRef while
 //!                    another process moves it to B halfway, casts, its
 //!                    names on both nodes, and a stop with exit code 7
-//!   mkill A B        move A's trapping counter to B, then kill its old
-//!                    pid: the new incarnation ends too (terminate runs)
+//!                    (seen by a link and a monitor of the old pid)
+//!   mkill A B D      move A's trapping counter to B, then on to D, then
+//!                    kill its first pid: the incarnation on D ends too
+//!                    (terminate runs)
 //!   mpoison A B      a move whose restore fails: the caller hears why,
 //!                    the server ends
 //!
@@ -245,6 +247,8 @@ pub fn mclient(a: &str, b: &str, refusing: &str, calls: u64) {
     let (at, s) = ping(&mb, a);
     println!("found on {}", at == a);
     let mon = s.monitor();
+    wisp::trap_exits(true);
+    s.pid().link();
     let host = a.split('@').nth(1).unwrap_or("localhost");
     println!("to a refusing node: {}", failed(move_to(s, refusing)));
     println!("to no node: {}", failed(move_to(s, &format!("nobody@{host}"))));
@@ -291,12 +295,16 @@ pub fn mclient(a: &str, b: &str, refusing: &str, calls: u64) {
     }
     let last = call(s, Ask::Stop(7));
     println!("stopped at {}", last.n);
-    loop {
+    let mut ends = Vec::new();
+    while ends.len() < 2 {
         match mb.receive_event(SLOW) {
-            Ok(Event::Down { monitor, reason, .. }) if monitor == mon => return println!("down {reason}"),
+            Ok(Event::Down { monitor, reason, .. }) if monitor == mon => ends.push(format!("down {reason}")),
+            Ok(Event::Exit { from, reason }) if from == s.pid() => ends.push(format!("exit {reason}")),
             other => println!("mclient: unexpected {other:?}"),
         }
     }
+    ends.sort();
+    println!("{}", ends.join(", "));
 }
 
 /// The next Down (monitors of the server) or report of the server's end,
@@ -309,20 +317,20 @@ fn next(mb: &Mailbox<ToClient>) -> String {
     }
 }
 
-pub fn mkill(a: &str, b: &str) {
+pub fn mkill(a: &str, b: &str, d: &str) {
     let mb = Mailbox::<ToClient>::new();
     let (_, s) = ping(&mb, a);
     s.monitor();
     call(s, Ask::Report(mb.process()));
-    let old = s.pid();
     println!("moved to B {}", matches!(move_to(s, b), Ok(m) if m.node == b));
+    println!("moved on to D {}", matches!(move_to(s, d), Ok(m) if m.node == d));
     let g = call(s, Ask::Get);
-    println!("on B {} trapping {}", g.node == b, g.trapping);
-    old.kill();
+    println!("on D {} trapping {}", g.node == d, g.trapping);
+    s.pid().kill();
     let mut ends = vec![next(&mb), next(&mb)];
     ends.sort();
     for e in ends {
-        println!("{}", e.replace(b, "B"));
+        println!("{}", e.replace(d, "D"));
     }
 }
 
