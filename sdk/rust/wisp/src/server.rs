@@ -869,8 +869,10 @@ pub enum MigrateError {
     Refused,
     /// The node did not start the new incarnation: one of the server's
     /// registered names is taken there (the usual cause; it must be free,
-    /// as the names move), or the node could not use the module or the
-    /// node name. `wisp run -v` on this node prints the node's reason.
+    /// as the names move — and a node the server has left keeps them for
+    /// its forwarder, so it cannot move back there), or the node could not
+    /// use the module or the node name. `wisp run -v` on this node prints
+    /// the node's reason.
     Rejected,
     /// A limit: the node's process limit, too many spawns waiting there,
     /// or more names than a move carries (64).
