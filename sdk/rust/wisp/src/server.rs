@@ -434,7 +434,9 @@ impl<S: Handover> Context<S> {
     /// [`Handover::save`] made here, and the old pid forwards to it; on
     /// failure it goes on here unchanged, and [`Handover::migrate_failed`]
     /// gets the error. A [`stop`](Self::stop) asked in the same handler
-    /// wins (no move is tried); asking twice keeps the last request.
+    /// wins (no move is tried); asking twice keeps the last request (the
+    /// caller of a replaced [`migrate_to_and_reply`](Self::migrate_to_and_reply)
+    /// gets no answer).
     pub fn migrate_to(&mut self, node: &str) {
         self.moving = Some(Move { node: node.to_string(), reply: None, run: migrate::<S> });
     }

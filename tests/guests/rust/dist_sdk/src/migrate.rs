@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use wisp::server::{
     Context, Deferred, Handle, HandleDeferred, Handlers, Handover, MigrateError, MigrateResult, Server,
 };
-use wisp::{node, Event, ExitReason, Mailbox, Process, ServerRef};
+use wisp::{node, Event, ExitReason, Mailbox, Pid, Process, ServerRef};
 
 /// Long enough for the first move, which ships the module to the node and
 /// compiles it there, on a loaded machine.
@@ -84,6 +84,8 @@ struct Answer {
     trapping: bool,
     /// "counter" names this process where it runs.
     named: bool,
+    /// Context::former_pids: its pids before it moved.
+    former: Vec<Pid>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -153,6 +155,7 @@ impl Handle<Ask> for Counter {
             failed: self.failed.clone(),
             trapping: trapping(),
             named: wisp::registry::whereis_pid("counter") == Some(wisp::self_pid()),
+            former: cx.former_pids().to_vec(),
         }
     }
 }
@@ -325,7 +328,8 @@ pub fn mkill(a: &str, b: &str, d: &str) {
     println!("moved to B {}", matches!(move_to(s, b), Ok(m) if m.node == b));
     println!("moved on to D {}", matches!(move_to(s, d), Ok(m) if m.node == d));
     let g = call(s, Ask::Get);
-    println!("on D {} trapping {}", g.node == d, g.trapping);
+    println!("on D {} trapping {} former pids {} the first the client's {}", g.node == d, g.trapping,
+             g.former.len(), g.former.first() == Some(&s.pid()));
     s.pid().kill();
     let mut ends = vec![next(&mb), next(&mb)];
     ends.sort();
