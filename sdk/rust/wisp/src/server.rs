@@ -72,7 +72,9 @@
 //! serves the same handlers. Clients keep their [`ServerRef`]: calls and
 //! casts to the old pid are forwarded in order with their sender and
 //! reference (replies come straight back from the new node), including the
-//! ones queued when the move happened, so none is lost or handled twice.
+//! ones queued when the move happened, so none is lost or handled twice
+//! (and a sender's node, once told where the server went, sends there
+//! directly, still in order).
 //! Links and monitors of the old pid see the server's real end (the
 //! forwarder ends with the new incarnation's reason); the parent's exit
 //! signal still stops it; the trap-exits setting travels. The server's
