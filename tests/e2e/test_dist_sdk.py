@@ -204,7 +204,7 @@ def test_the_crates_own_tests_pass_on_a_node(cluster, build_dir, tmp_path):
                         "--test", "codecs", "--test", "net"],
                        cwd=SDK, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
-    for name, n in (("processes", 20), ("servers", 16), ("macros", 6), ("codecs", 3), ("net", 12)):
+    for name, n in (("processes", 20), ("servers", 17), ("macros", 6), ("codecs", 3), ("net", 12)):
         assert f"Running tests/{name}.rs" in r.stderr, r.stderr
         assert f"test result: ok. {n} passed; 0 failed" in r.stdout, (name, r.stdout)
     assert len(runs.read_text().split()) == 5       # each binary ran as a node
@@ -267,6 +267,80 @@ def test_monitor_node_reports_the_loss_of_a_node(cluster, guest):
     assert code == 0, (lines, b.stop())
     assert lines[4:] == [f"nodedown noconnection from {node('wa')}",
                          "no down of the demonitored watch true"], lines
+
+
+# ---- a Rust server migrates (wisp::server::Handover; dist_sdk's migrate.rs) ----
+
+def test_a_rust_server_migrates_under_load_and_clients_keep_their_ref(cluster, guest):
+    """A counter server on A refuses five moves and stays with its state,
+    then moves to B halfway through 2,000 calls made by its old ServerRef:
+    every call answered in order with the next count (none lost or
+    repeated), the first half from A and the rest from B; its state (the
+    count and the failures it was told of) carried over, its name working
+    on B, casts still reaching it, and its end (exit code 7) seen by a
+    monitor of the old pid and by its starter on A."""
+    a = cluster.wisp("ma", guest, "counter")
+    b = cluster.wisp("mb", guest, "serve", extra=("--allow-remote-spawn",))
+    n = cluster.wisp("mn", guest, "serve")                # no --allow-remote-spawn
+    for p in (a, b, n):
+        p.line(r"^ready")
+    c = cluster.wisp("mc", guest, "mclient", node("ma"), node("mb"), node("mn"), 2000)
+    lines, code = c.all_lines(timeout=300)
+    assert (code, lines) == (0, [
+        "found on true",
+        "to a refusing node: Refused",            # mn takes no remote spawns
+        "to no node: Unreachable",
+        "to a bad name: BadName",
+        "with a name taken there: Rejected",      # "svc" is registered on mb
+        'with save refusing: Save("not now")',
+        "still on A true count 0 failures told 5",
+        "2000 calls answered in order, from A then B",
+        "moved to B true, a new pid true",
+        "after the move: on B true count 2005 failures carried 5 named there true",
+        "by name on A: answered from B true by the new pid true",
+        "by name on B: answered from B true by the new pid true",
+        "stopped at 2005",
+        "down exit code 7, exit exit code 7",     # a monitor of and a link to the old pid
+    ]), c.stop()
+    assert a.all_lines()[0][-1] == "counter ended exit code 7", a.stop()
+    assert b.proc.poll() is None and n.proc.poll() is None
+
+
+def test_a_migrated_server_ends_with_its_old_pid(cluster, guest):
+    """A server trapping exits moves twice (the setting travels); killing
+    its first pid, the identity its clients hold, ends the incarnation on
+    the third node too, which runs terminate there: the old pid's monitors
+    and the starter see killed."""
+    a = cluster.wisp("ka", guest, "counter", "trap")
+    b = cluster.wisp("kb", guest, "serve", extra=("--allow-remote-spawn",))
+    d = cluster.wisp("kd", guest, "serve", extra=("--allow-remote-spawn",))
+    for p in (a, b, d):
+        p.line(r"^ready")
+    c = cluster.wisp("kc", guest, "mkill", node("ka"), node("kb"), node("kd"))
+    lines, code = c.all_lines(timeout=300)
+    assert (code, lines) == (0, ["moved to B true", "moved on to D true",
+                                 "on D true trapping true former pids 2 the first the client's true",
+                                 "down killed", "terminate killed on D"]), c.stop()
+    assert a.all_lines()[0][-1] == "counter ended killed", a.stop()
+
+
+def test_a_move_whose_restore_fails_ends_the_server_and_says_why(cluster, guest):
+    """The move has happened when restore runs there: its error ends the
+    server (a panic on B, with the text), as the old pid's monitors and
+    its starter see."""
+    a = cluster.wisp("pa", guest, "counter")
+    b = cluster.wisp("pb", guest, "serve", extra=("--allow-remote-spawn",))
+    a.line(r"^ready")
+    b.line(r"^ready")
+    c = cluster.wisp("pc", guest, "mpoison", node("pa"), node("pb"))
+    lines, code = c.all_lines(timeout=300)
+    assert code == 0, (lines, c.stop())
+    # The caller hears the reason from B, unless the server's end (through
+    # its old pid on A) overtakes it.
+    assert lines[0] in ('move: Restore("poisoned at 0")', "move: call failed NoProc"), lines
+    assert lines[1:] == ["down trap"], lines
+    assert a.all_lines()[0][-1].startswith("counter ended trap"), a.stop()
+    assert "could not restore the state: poisoned at 0" in b.stop()
 
 
 # ---- a BEAM node ----

@@ -59,15 +59,47 @@
 //! process (reason `Trap`): callers waiting on it get
 //! [`CallError::NoProc`], links and supervisors see the trap.
 //!
+//! **Moving to another node.** A server whose state can travel
+//! ([`Handover`]: `save` and `restore`) moves to another node when one of
+//! its handlers asks, [`Context::migrate_to`], on a runtime that is a node
+//! (`wisp run --sname`) to a node that runs with `--allow-remote-spawn`.
+//! The move happens between two messages: after the handler has returned
+//! and its reply was sent, the loop saves the state and calls the host's
+//! `wisp_node.migrate`, which starts a new incarnation of the server on
+//! that node, with the state, linked to this process and registered there
+//! under its names; this process then becomes a **forwarder** and never
+//! runs guest code again. The new incarnation restores the state and
+//! serves the same handlers. Clients keep their [`ServerRef`]: calls and
+//! casts to the old pid are forwarded in order with their sender and
+//! reference (replies come straight back from the new node), including the
+//! ones queued when the move happened, so none is lost or handled twice
+//! (and a sender's node, once told where the server went, sends there
+//! directly, still in order).
+//! Links and monitors of the old pid see the server's real end (the
+//! forwarder ends with the new incarnation's reason); the parent's exit
+//! signal still stops it; the trap-exits setting travels. The server's
+//! identity stays the old pid: when it dies (killed, or its node lost) the
+//! server ends too, with that reason. If the move fails — the node cannot
+//! be reached or refuses, a name is taken there, `save` fails — the server
+//! goes on where it was with its state, and the error goes to
+//! [`Handover::migrate_failed`] and, with
+//! [`Context::migrate_to_and_reply`], to the caller who asked
+//! ([`MigrateError`]).
+//!
 //! Wire protocol: calls are requests with tag [`TAG_CALL`](crate::TAG_CALL),
 //! casts messages with tag [`TAG_CAST`](crate::TAG_CAST); the payload is
 //! the message type's key (a hash of its type name, 8 bytes LE) and the
 //! message (bincode). The server looks the key up in the table
 //! [`Server::handlers`] built in its own process, so nothing from a message
 //! chooses code to run but that table. The start acknowledgement is a
-//! message with an internal tag carrying `Result<(), String>`.
+//! message with an internal tag carrying `Result<(), String>`. A new
+//! incarnation starts as any spawned process (a function of this module by
+//! its table index, `spawn::spawn_parts`), its argument the parent, its
+//! earlier pids, the trap-exits setting, the caller to answer and the
+//! state's image (`Handover::Saved`, encoded apart from the rest).
 
 use std::any::type_name;
+use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -77,10 +109,12 @@ use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializ
 use crate::codec::{Bincode, CodecError};
 use crate::mailbox::{event_of, Event, Mailbox};
 use crate::message::{self, receive_raw, Envelope, RecvError, ReplyTo};
-use crate::process::{call_bytes, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid, SendError};
+use crate::process::{
+    call_bytes, runtime_is_node, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid, SendError,
+};
 use crate::registry::Named;
-use crate::spawn::{spawn_flags, SpawnError};
-use crate::{codec, sys};
+use crate::spawn::{spawn_flags, spawn_parts, SpawnError};
+use crate::{codec, node, sys};
 
 /// The default timeout of [`ServerRef::call`], as Erlang's.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -338,13 +372,41 @@ impl<S: Server> Handlers<S> {
 pub struct Context<S: Server> {
     parent: Pid,
     stop: Option<ExitReason>,
-    _s: PhantomData<fn(S)>,
+    /// A move asked for by [`Context::migrate_to`], made after the handler.
+    moving: Option<Move<S>>,
+    /// The pids of this server's earlier incarnations, oldest first (empty
+    /// until it migrates): forwarders to this one, the first the pid its
+    /// clients were given.
+    former: Vec<Pid>,
+}
+
+/// A move the server loop makes between two messages: `run` is
+/// [`migrate`] of the server's type (which has the [`Handover`] bound the
+/// loop does not), it returns only if the move failed.
+struct Move<S: Server> {
+    node: String,
+    reply: Option<ReplyTo>,
+    run: fn(&mut S, &mut Context<S>, &str, Option<ReplyTo>),
 }
 
 impl<S: Server> Context<S> {
-    /// A handle on this server.
+    fn new(parent: Pid, former: Vec<Pid>) -> Self {
+        Context { parent, stop: None, moving: None, former }
+    }
+
+    /// A handle on this server, by its current pid: after a migration
+    /// that is the new incarnation's (the [`ServerRef`]s clients hold name
+    /// the first incarnation, which forwards to it: both reach the server).
     pub fn this(&self) -> ServerRef<S> {
         ServerRef::from_pid(self_pid())
+    }
+
+    /// The pids this server had before it migrated, oldest first (empty if
+    /// it never moved). The first is the pid it started with, the one its
+    /// clients' [`ServerRef`]s and its links know; each is now a forwarder
+    /// to the next, and to this incarnation.
+    pub fn former_pids(&self) -> &[Pid] {
+        &self.former
     }
 
     /// The process that started this server.
@@ -359,9 +421,36 @@ impl<S: Server> Context<S> {
     }
 
     /// Trap exit signals (then they arrive in `handle_info`, and the
-    /// parent's makes the server stop with `terminate`).
+    /// parent's makes the server stop with `terminate`). The setting
+    /// travels with a migrating server.
     pub fn trap_exits(&mut self, on: bool) {
         trap_exits(on);
+    }
+}
+
+impl<S: Handover> Context<S> {
+    /// Move this server to `node` (`NAME@HOST`) once the running handler
+    /// has returned (and its reply, if it is a [`Handle`], has been sent):
+    /// between two messages, as the module's docs describe. On success
+    /// the server goes on there, [`Handover::restore`]d from what
+    /// [`Handover::save`] made here, and the old pid forwards to it; on
+    /// failure it goes on here unchanged, and [`Handover::migrate_failed`]
+    /// gets the error. A [`stop`](Self::stop) asked in the same handler
+    /// wins (no move is tried); asking twice keeps the last request (the
+    /// caller of a replaced [`migrate_to_and_reply`](Self::migrate_to_and_reply)
+    /// gets no answer).
+    pub fn migrate_to(&mut self, node: &str) {
+        self.moving = Some(Move { node: node.to_string(), reply: None, run: migrate::<S> });
+    }
+
+    /// As [`migrate_to`](Self::migrate_to), and answer `reply` with the
+    /// outcome: [`Migrated`] from the new incarnation once it has restored
+    /// its state on `node`, or the [`MigrateError`] from here when the move
+    /// failed (the caller's `call` returns either). For the
+    /// [`HandleDeferred`] handler of a "move" message: [`Handover`] shows
+    /// one.
+    pub fn migrate_to_and_reply(&mut self, node: &str, reply: Deferred<MigrateResult>) {
+        self.moving = Some(Move { node: node.to_string(), reply: reply.to, run: migrate::<S> });
     }
 }
 
@@ -590,17 +679,28 @@ fn handle_one<S: Server>(
 }
 
 fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<()>) {
-    let mut cx = Context::<S> { parent, stop: None, _s: PhantomData };
-    let mut handlers = Handlers { table: Vec::new() };
-    S::handlers(&mut handlers);
-    let mut state = match S::init(arg, &mut cx) {
+    let mut cx = Context::<S>::new(parent, Vec::new());
+    let state = match S::init(arg, &mut cx) {
         Ok(s) => s,
         Err(e) => return ack(parent, &Err(e)),
     };
     ack(parent, &Ok(()));
+    serve(state, cx);
+}
+
+/// The server loop: one message at a time until a stop, with the moves
+/// handlers ask for made between two messages. Returns only when the
+/// server ends normally.
+fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
+    let mut handlers = Handlers { table: Vec::new() };
+    S::handlers(&mut handlers);
     let reason = loop {
         if let Some(r) = cx.stop.take() {
             break r;
+        }
+        if let Some(m) = cx.moving.take() {
+            (m.run)(&mut state, &mut cx, &m.node, m.reply); // (returns only if it failed)
+            continue;
         }
         let r = message::receive(&[], sys::INFINITY).expect("an infinite receive returned");
         if r.socket.is_some() {
@@ -617,7 +717,10 @@ fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<()>) {
                 handle_one(&mut state, &handlers, env, reply, &mut cx);
             }
             (sys::MSG_DATA, crate::TAG_CAST) => handle_one(&mut state, &handlers, env, None, &mut cx),
-            (sys::MSG_EXIT, _) if env.from == parent => {
+            // The parent's exit signal, or (trapping exits, after a move)
+            // the end of an earlier incarnation, whose pid is the server's
+            // identity: killed, or its node lost.
+            (sys::MSG_EXIT, _) if env.from == cx.parent || cx.former.contains(&env.from) => {
                 break ExitReason::from_bytes(&env.bytes).unwrap_or(ExitReason::Killed);
             }
             _ => match event_of::<(), Bincode>(message::Received { env, socket: None }) {
@@ -628,4 +731,285 @@ fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<()>) {
     };
     state.terminate(&reason);
     exit_with(&reason);
+}
+
+// ---- migration: the state handed over to a new incarnation ----
+
+/// A server whose state can be handed over to a new incarnation of it, in
+/// a new process: what [`Context::migrate_to`] needs to move the server to
+/// another node between two messages. [`save`](Self::save) chooses what
+/// travels (all of the state, or the part the rest is rebuilt from: a
+/// socket, a monitor or a file handle cannot travel), and
+/// [`restore`](Self::restore) builds the state from it in the new
+/// incarnation, which then serves the same handlers.
+///
+/// A state that travels whole is its own `Saved`:
+///
+/// ```no_run
+/// use std::borrow::Borrow;
+/// use serde::{Deserialize, Serialize};
+/// use wisp::server::{
+///     Context, Deferred, Handle, HandleDeferred, Handlers, Handover, MigrateResult, Server,
+/// };
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Counter {
+///     n: u64,
+/// }
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Incr;
+/// #[derive(Serialize, Deserialize)]
+/// struct MoveTo(String);
+///
+/// impl Server for Counter {
+///     type Arg = ();
+///     fn init(_: (), _: &mut Context<Self>) -> Result<Self, String> {
+///         Ok(Counter { n: 0 })
+///     }
+///     fn handlers(h: &mut Handlers<Self>) {
+///         h.handle::<Incr>().deferred::<MoveTo>();
+///     }
+/// }
+///
+/// impl Handle<Incr> for Counter {
+///     type Reply = u64;
+///     fn handle(&mut self, _: Incr, _: &mut Context<Self>) -> u64 {
+///         self.n += 1;
+///         self.n
+///     }
+/// }
+///
+/// // The caller learns the outcome: Migrated from the new node, or the error.
+/// impl HandleDeferred<MoveTo> for Counter {
+///     type Reply = MigrateResult;
+///     fn handle_deferred(&mut self, MoveTo(node): MoveTo, reply: Deferred<MigrateResult>, cx: &mut Context<Self>) {
+///         cx.migrate_to_and_reply(&node, reply);
+///     }
+/// }
+///
+/// impl Handover for Counter {
+///     type Saved = Counter;
+///     fn save(&self) -> Result<impl Borrow<Counter>, String> {
+///         Ok(self) // encoded from the reference: no copy
+///     }
+///     fn restore(saved: Counter, _: &mut Context<Self>) -> Result<Self, String> {
+///         Ok(saved)
+///     }
+/// }
+///
+/// let c = Counter::start(()).unwrap();
+/// assert_eq!(c.call(&Incr).unwrap(), 1);
+/// let moved = c.call(&MoveTo("spare@host".into())).unwrap().unwrap();
+/// assert_eq!(moved.node, "spare@host");
+/// assert_eq!(c.call(&Incr).unwrap(), 2); // the same ServerRef, the count carried over
+/// ```
+///
+/// The saved state is encoded with the crate's codec (bincode); pids in it
+/// ([`Pid`], [`Process`](crate::Process), [`ServerRef`], [`ReplyTo`],
+/// [`Deferred`]) travel in their portable form and name the same
+/// processes there, so a [`Deferred`] kept in the state can be answered by
+/// the new incarnation. What does not travel: the monitors the server
+/// holds (a [`MonitorRef`] in the saved state is dead there: make new ones
+/// in `restore`), sockets, and the timers it started (they fire here, and
+/// the old pid forwards their messages, but cannot be cancelled there).
+pub trait Handover: Server {
+    /// What travels: the state, or the part of it the rest is rebuilt
+    /// from.
+    type Saved: Serialize + DeserializeOwned;
+
+    /// What to hand over, taken between two messages: `Ok(self)` when the
+    /// state is its own `Saved`, else a value made for the purpose. An
+    /// `Err` cancels the move ([`MigrateError::Save`]), and the server
+    /// goes on as it was.
+    fn save(&self) -> Result<impl Borrow<Self::Saved>, String>;
+
+    /// Build the state from what [`save`](Self::save) made, in the new
+    /// incarnation, before it takes any message (it may trap exits, make
+    /// monitors, start timers through `cx`). The move has happened by
+    /// then, and cannot be undone: an `Err` ends the server (a panic,
+    /// whose text goes to that node's stderr; links and monitors of its
+    /// pid see a `Trap`), after answering a
+    /// [`Context::migrate_to_and_reply`] caller [`MigrateError::Restore`].
+    /// Keep it for states this code cannot take; what `save` made, it
+    /// should.
+    fn restore(saved: Self::Saved, cx: &mut Context<Self>) -> Result<Self, String>;
+
+    /// A move to `node` failed; the server goes on here, its state as it
+    /// was, and may try again ([`Context::migrate_to`] once more) or stop.
+    /// The default reports it on stderr.
+    fn migrate_failed(&mut self, node: &str, error: &MigrateError, cx: &mut Context<Self>) {
+        eprintln!("wisp: server {:?}: cannot migrate to {node}: {error}", cx.this().pid());
+    }
+}
+
+/// Where a server went: what [`Context::migrate_to_and_reply`] answers,
+/// from the new incarnation, once it has restored its state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migrated {
+    /// The node the server runs on now.
+    pub node: String,
+    /// The new incarnation's pid; the server's old pid forwards to it.
+    pub pid: Pid,
+}
+
+/// The reply of [`Context::migrate_to_and_reply`].
+pub type MigrateResult = Result<Migrated, MigrateError>;
+
+/// Why a server did not move. All but [`Restore`](Self::Restore) leave it
+/// running where it was, its state unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MigrateError {
+    /// This runtime is no node: start it with `wisp run --sname NAME`.
+    NotANode,
+    /// The node name is not `NAME@HOST` of 1 to 255 bytes.
+    BadName,
+    /// The node cannot be reached (no such node, or it is down).
+    Unreachable,
+    /// Not allowed: by the node, which starts incarnations from other
+    /// nodes only when run with `--allow-remote-spawn`, or by this
+    /// process's capabilities ([`Caps::deny_nodes`](crate::Caps::deny_nodes),
+    /// [`Caps::deny_spawn`](crate::Caps::deny_spawn)).
+    Refused,
+    /// The node did not start the new incarnation: one of the server's
+    /// registered names is taken there (the usual cause; it must be free,
+    /// as the names move — and a node the server has left keeps them for
+    /// its forwarder, so it cannot move back there), or the node could not
+    /// use the module or the node name. `wisp run -v` on this node prints
+    /// the node's reason.
+    Rejected,
+    /// A limit: the node's process limit, too many spawns waiting there,
+    /// or more names than a move carries (64).
+    Limit,
+    /// The node did not answer in time (120 s, which includes shipping the
+    /// module there and compiling it).
+    Timeout,
+    /// The saved state is larger than the message limit.
+    TooBig,
+    /// The host could not allocate.
+    NoMemory,
+    /// [`Handover::save`] returned this error.
+    Save(String),
+    /// The saved state could not be encoded.
+    Encode(String),
+    /// The new incarnation could not decode or [`restore`](Handover::restore)
+    /// the state (this text): the move had happened, and the server ended.
+    /// The caller may learn of that end first: the reply comes from the
+    /// new node, the end through the old pid's, and the two race (its
+    /// `call` then returns [`CallError::NoProc`]).
+    Restore(String),
+}
+
+impl fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MigrateError::NotANode => f.write_str("this runtime is no node (start it with wisp run --sname NAME)"),
+            MigrateError::BadName => f.write_str("bad node name: a node is NAME@HOST"),
+            MigrateError::Unreachable => f.write_str("the node cannot be reached"),
+            MigrateError::Refused => f.write_str(
+                "not allowed: the node does not accept remote spawns (wisp run --allow-remote-spawn), or this \
+                 process may not spawn or use other nodes (its capabilities)",
+            ),
+            MigrateError::Rejected => f.write_str(
+                "the node did not start the new incarnation (one of the server's registered names is taken \
+                 there?); wisp run -v says why",
+            ),
+            MigrateError::Limit => f.write_str("a process or spawn limit was reached"),
+            MigrateError::Timeout => f.write_str("the node did not answer in time"),
+            MigrateError::TooBig => f.write_str("the saved state is larger than the message limit"),
+            MigrateError::NoMemory => f.write_str("the host is out of memory"),
+            MigrateError::Save(e) => write!(f, "save failed: {e}"),
+            MigrateError::Encode(e) => write!(f, "cannot encode the saved state: {e}"),
+            MigrateError::Restore(e) => write!(f, "the new incarnation could not restore the state: {e}"),
+        }
+    }
+}
+impl std::error::Error for MigrateError {}
+
+/// The argument of a new incarnation ([`resume_server`]).
+#[derive(Serialize, Deserialize)]
+struct Resume {
+    parent: Pid,
+    /// `Context::former` of the new incarnation.
+    former: Vec<Pid>,
+    trap_exits: bool,
+    /// Who to tell the outcome ([`Context::migrate_to_and_reply`]).
+    reply: Option<ReplyTo>,
+    /// The state's image: [`Handover::Saved`] in the crate's codec, apart
+    /// from the rest so that it can be read on its own.
+    image: Vec<u8>,
+}
+
+/// Make the move `cx.migrate_to` asked for: returns only if it failed,
+/// after telling the caller (if any) and [`Handover::migrate_failed`].
+fn migrate<S: Handover>(state: &mut S, cx: &mut Context<S>, node: &str, reply: Option<ReplyTo>) {
+    let error = try_migrate(state, cx, node, reply);
+    if let Some(to) = reply {
+        if let Err(e) = to.reply(&MigrateResult::Err(error.clone())) {
+            eprintln!("wisp: server {:?}: cannot send the reply: {e}", self_pid());
+        }
+    }
+    state.migrate_failed(node, &error, cx);
+}
+
+/// Save the state and move to `node`; returns only on failure. On success
+/// this process forwards every message to the new incarnation from then
+/// on (sys::node_migrate does not return), and ends with it.
+fn try_migrate<S: Handover>(state: &S, cx: &Context<S>, node: &str, reply: Option<ReplyTo>) -> MigrateError {
+    if !runtime_is_node() {
+        return MigrateError::NotANode;
+    }
+    if node.is_empty() || node.len() > 255 || !node.contains('@') {
+        return MigrateError::BadName;
+    }
+    let image = match state.save() {
+        Ok(saved) => match codec::encode(saved.borrow()) {
+            Ok(bytes) => bytes,
+            Err(e) => return MigrateError::Encode(e.0),
+        },
+        Err(e) => return MigrateError::Save(e),
+    };
+    let mut former = cx.former.clone();
+    former.push(self_pid());
+    let trapping = trap_exits(true);
+    trap_exits(trapping);
+    let resume = Resume { parent: cx.parent, former, trap_exits: trapping, reply, image };
+    let (entry, payload) = match spawn_parts(&resume, resume_server::<S>) {
+        Ok(parts) => parts,
+        Err(e) => return MigrateError::Encode(e.to_string()),
+    };
+    let Ok(len) = u32::try_from(payload.len()) else { return MigrateError::TooBig };
+    let rc = unsafe { sys::node_migrate(node.as_ptr(), node.len() as u32, entry, payload.as_ptr(), len) };
+    match rc {
+        sys::ENOTFOUND => MigrateError::Unreachable,
+        sys::EPERM => MigrateError::Refused,
+        sys::EINVAL => MigrateError::Rejected,
+        sys::ELIMIT => MigrateError::Limit,
+        sys::ETIMEDOUT => MigrateError::Timeout,
+        sys::ETOOBIG => MigrateError::TooBig,
+        _ => MigrateError::NoMemory,
+    }
+}
+
+/// The new incarnation: restore the state, say so, serve.
+fn resume_server<S: Handover>(r: Resume, _mb: Mailbox<()>) {
+    trap_exits(r.trap_exits);
+    let mut cx = Context::<S>::new(r.parent, r.former);
+    let restored = match codec::decode::<S::Saved>(&r.image) {
+        Ok(saved) => S::restore(saved, &mut cx),
+        Err(e) => Err(e.0),
+    };
+    let outcome = match &restored {
+        Ok(_) => Ok(Migrated { node: node::name().unwrap_or_default(), pid: self_pid() }),
+        Err(e) => Err(MigrateError::Restore(e.clone())),
+    };
+    if let Some(to) = r.reply {
+        if let Err(e) = to.reply(&outcome) {
+            eprintln!("wisp: server {:?}: cannot send the reply: {e}", self_pid());
+        }
+    }
+    match restored {
+        Ok(state) => serve(state, cx),
+        Err(_) => panic!("wisp: server {:?}: {}", cx.former[0], outcome.unwrap_err()),
+    }
 }

@@ -2,7 +2,7 @@
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use wisp::server::{Context, Handlers, StartError};
+use wisp::server::{Context, Handlers, Handover, MigrateError, MigrateResult, StartError};
 use wisp::supervisor::{SupervisorError, EXIT_INTENSITY};
 use wisp::{
     CallError, ChildSpec, Deferred, Event, ExitReason, Handle, HandleDeferred, Mailbox, Name, Pid, Process, Restart, Server,
@@ -185,6 +185,100 @@ fn a_panicking_callback_kills_the_server_and_callers_see_noproc() {
         },
         Err(e) => panic!("{e}"),
     }
+}
+
+/// A server that can move (Handover); what travels is its count only.
+struct Mover {
+    n: i64,
+    failures: Vec<String>,
+    refuse_save: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MoverImage(i64);
+
+/// Move there and answer how it went (deferred).
+#[derive(Serialize, Deserialize)]
+struct Go(String);
+/// Move there; a failure only reaches migrate_failed (a cast).
+#[derive(Serialize, Deserialize)]
+struct GoQuietly(String);
+/// Count one, make save fail or not, and answer the count and failures.
+#[derive(Serialize, Deserialize)]
+struct Bump(bool);
+
+impl Server for Mover {
+    type Arg = ();
+    fn init(_: (), _: &mut Context<Self>) -> Result<Self, String> {
+        Ok(Mover { n: 0, failures: Vec::new(), refuse_save: false })
+    }
+    fn handlers(h: &mut Handlers<Self>) {
+        h.deferred::<Go>().handle::<GoQuietly>().handle::<Bump>();
+    }
+}
+
+impl HandleDeferred<Go> for Mover {
+    type Reply = MigrateResult;
+    fn handle_deferred(&mut self, Go(node): Go, reply: Deferred<MigrateResult>, cx: &mut Context<Self>) {
+        cx.migrate_to_and_reply(&node, reply);
+    }
+}
+
+impl Handle<GoQuietly> for Mover {
+    type Reply = ();
+    fn handle(&mut self, GoQuietly(node): GoQuietly, cx: &mut Context<Self>) {
+        cx.migrate_to(&node);
+    }
+}
+
+impl Handle<Bump> for Mover {
+    type Reply = (i64, Vec<String>);
+    fn handle(&mut self, Bump(refuse): Bump, _: &mut Context<Self>) -> (i64, Vec<String>) {
+        self.n += 1;
+        self.refuse_save = refuse;
+        (self.n, self.failures.clone())
+    }
+}
+
+impl Handover for Mover {
+    type Saved = MoverImage;
+    fn save(&self) -> Result<impl std::borrow::Borrow<MoverImage>, String> {
+        if self.refuse_save {
+            return Err("refused".into());
+        }
+        Ok(MoverImage(self.n))
+    }
+    fn restore(MoverImage(n): MoverImage, _: &mut Context<Self>) -> Result<Self, String> {
+        Ok(Mover { n, failures: Vec::new(), refuse_save: false })
+    }
+    fn migrate_failed(&mut self, node: &str, error: &MigrateError, _: &mut Context<Self>) {
+        self.failures.push(format!("{node}: {error}"));
+    }
+}
+
+#[wisp::test]
+fn a_server_that_cannot_move_goes_on_with_its_state() {
+    // Moves that cannot happen here: no node (a plain `wisp run`), or, on
+    // a node, one that does not exist; on a node also a name that is no
+    // node's and a save that refuses. (tests/e2e/test_dist_sdk.py moves
+    // servers between real nodes.)
+    let name = wisp::node::name();
+    let host = name.as_deref().and_then(|n| n.split('@').nth(1)).unwrap_or("localhost").to_string();
+    let nobody = format!("nobody@{host}");
+    let why = if name.is_some() { MigrateError::Unreachable } else { MigrateError::NotANode };
+    let m = Mover::start(()).unwrap();
+    assert_eq!(m.call(&Bump(false)), Ok((1, vec![])));
+    assert_eq!(m.call_timeout(&Go(nobody.clone()), Duration::from_secs(60)), Ok(Err(why.clone())));
+    m.cast(&GoQuietly(nobody.clone()));
+    let told = vec![format!("{nobody}: {why}"); 2];
+    assert_eq!(m.call(&Bump(false)), Ok((2, told.clone())));
+    if name.is_some() {
+        assert_eq!(m.call(&Go("no-at-sign".into())), Ok(Err(MigrateError::BadName)));
+        assert_eq!(m.call(&Bump(true)), Ok((3, [told.clone(), vec![format!("no-at-sign: {}", MigrateError::BadName)]].concat())));
+        let refused = m.call_timeout(&Go(nobody), Duration::from_secs(60));
+        assert_eq!(refused, Ok(Err(MigrateError::Save("refused".into()))));
+    }
+    assert!(m.is_alive());
 }
 
 /// Wait until the child `id` runs with a pid other than `old`.

@@ -19,9 +19,13 @@
 //!                    of the BEAM node E, and its replies
 //!   local            local processes passing pids, calls, a supervisor:
 //!                    what every program does, in whichever form pids take
+//!   counter, mclient, mkill, mpoison
+//!                    a server that migrates between nodes (migrate.rs)
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+mod migrate;
+
 use wisp::{node, Caps, ChildSpec, Event, Mailbox, Pid, Process, Strategy, Supervisor, Term};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -363,8 +367,13 @@ fn main() {
         "watch" => watch(arg(2)),
         "beam" => beam(arg(2)),
         "local" => local(),
+        "counter" => migrate::counter(arg(2) == "trap"),
+        "mclient" => migrate::mclient(arg(2), arg(3), arg(4), arg(5).parse().expect("a number of calls")),
+        "mkill" => migrate::mkill(arg(2), arg(3), arg(4)),
+        "mpoison" => migrate::mpoison(arg(2), arg(3)),
         _ => {
-            eprintln!("usage: dist_sdk serve | client A C | spawner A | errors A | nonode | pidform | watch A | beam E | local");
+            eprintln!("usage: dist_sdk serve | client A C | spawner A | errors A | nonode | pidform | watch A | beam E | local \
+                       | counter [trap] | mclient A B N CALLS | mkill A B D | mpoison A B");
             std::process::exit(2);
         }
     }
