@@ -134,3 +134,56 @@ def test_another_user_cannot_reach_the_control_socket(versions, shared_cache):
         p.kill()
         p.wait()
         shutil.rmtree(run, ignore_errors=True)
+
+
+def test_a_tcp_server_with_100_clients_is_upgraded_without_dropping_one(build_proc, wisp,
+                                                                       shared_cache, tmp_path):
+    """100 connections, each its own process: a line in flight when the new
+    version loads is answered, every later line is answered by v2 with the
+    connection's count carried over, no connection drops, and a connection
+    opened afterwards is served by v2 from its first line."""
+    import os
+    import socket
+    import subprocess
+    d = tmp_path / "v"
+    d.mkdir()
+    for v in (1, 2):
+        shutil.copy(build_proc("upgrade_tcp.c", f"-DGUEST_VERSION={v}"), d / f"v{v}.wasm")
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+               XDG_RUNTIME_DIR=str(tmp_path))
+    p = subprocess.Popen([str(WISP), "run", "--allow-listen", "127.0.0.1:*", "--dir", f"{d}::/v",
+                          d / "v1.wasm"], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("listening "), (line, p.stderr.read() if p.poll() else "")
+        port = int(line.split()[1])
+
+        def connect():
+            s = socket.create_connection(("127.0.0.1", port), timeout=30)
+            return s, s.makefile("r")
+
+        clients = [connect() for _ in range(100)]
+        for s, f in clients:
+            s.sendall(b"a\n")
+        assert {f.readline() for s, f in clients} == {"v1 a 1\n"}
+        # Half of them have a line in flight while the version loads.
+        for s, f in clients[:50]:
+            s.sendall(b"b\n")
+        p.stdin.write(f"load /v/v2.wasm\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == "loaded 0 2\n"
+        for s, f in clients[:50]:
+            assert f.readline() in ("v1 b 2\n", "v2 b 2\n")
+        for s, f in clients[50:]:
+            s.sendall(b"b\n")
+            assert f.readline() == "v2 b 2\n"
+        for s, f in clients:
+            s.sendall(b"c\n")
+        assert {f.readline() for s, f in clients} == {"v2 c 3\n"}
+        s, f = connect()
+        s.sendall(b"x\n")
+        assert f.readline() == "v2 x 1\n"
+    finally:
+        p.kill()
+        p.wait()
