@@ -32,21 +32,31 @@ def test_a_server_upgrades_in_place_and_keeps_its_count(wisp, versions):
 
 
 def test_a_refusing_or_trapping_version_rolls_back(wisp, versions):
-    r = wisp("run", "--dir", f"{versions}::/v", versions / "v1.wasm",
-             "/v/v2.wasm", "/v/v3.wasm", "/v/v4.wasm")
+    """v3's wisp_code_change refuses (-7), v4's traps: the server goes on as
+    v2 with its count intact and says why. A third version while it still
+    runs v2 (two back) is refused: two versions at most, as in Erlang."""
+    r = wisp("run", "--dir", f"{versions}::/v", versions / "v1.wasm", "/v/v2.wasm", "/v/v3.wasm")
     assert r.code == 0, r.err
     out = _lines(r)
-    # v2 takes over; v3 refuses (-7) and v4 traps: the server goes on as v2,
-    # its count intact, and says why.
     assert [l for l in out if l.startswith(("reply", "load"))] == [
         "reply 1001 1", "reply 1001 2", "load 0 2",
         "reply 2002 3", "reply 2002 4", "reply 2002 5", "load 0 3",
-        "reply 2002 6", "reply 2002 7", "reply 2002 8", "load 0 4",
+        "reply 2002 6", "reply 2002 7", "reply 2002 8"], out
+    assert [l for l in out if l.startswith("refused")] == [
+        "refused 4 wisp_code_change refused the state (-7)"], out
+
+    r = wisp("run", "--dir", f"{versions}::/v", versions / "v1.wasm", "/v/v2.wasm", "/v/v4.wasm",
+             "/v/v3.wasm")
+    assert r.code == 0, r.err
+    out = _lines(r)
+    assert [l for l in out if l.startswith(("reply", "load"))] == [
+        "reply 1001 1", "reply 1001 2", "load 0 2",
+        "reply 2002 3", "reply 2002 4", "reply 2002 5", "load 0 3",
+        "reply 2002 6", "reply 2002 7", "reply 2002 8", "load 10 0",
         "reply 2002 9", "reply 2002 10", "reply 2002 11"], out
     refused = [l for l in out if l.startswith("refused")]
-    assert len(refused) == 2, out
-    assert refused[0].startswith("refused 4 ") and "refused the state (-7)" in refused[0], out
-    assert refused[1].startswith("refused 4 ") and "trapped: unreachable" in refused[1], out
+    assert len(refused) == 1 and refused[0].startswith("refused 4 wisp_code_change trapped: "
+                                                      "unreachable"), out
 
 
 def test_bad_versions_are_refused_and_nothing_changes(wisp, versions, build_proc, tmp_path):
@@ -184,6 +194,40 @@ def test_a_tcp_server_with_100_clients_is_upgraded_without_dropping_one(build_pr
         s, f = connect()
         s.sendall(b"x\n")
         assert f.readline() == "v2 x 1\n"
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_reload_purge_kills_what_runs_a_version_two_back(versions, shared_cache, tmp_path):
+    """The server refuses v3 (stays on v1); loading a further version is
+    refused while it runs v1; with --purge it is killed with the
+    documented reason (its monitor sees it), and the version loads."""
+    import os
+    import subprocess
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+               XDG_RUNTIME_DIR=str(tmp_path))
+    p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "hold"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "reply 1001 1\n"
+        assert p.stdout.readline() == "started\n"
+
+        def reload(*args):
+            return subprocess.run([str(WISP), "reload", *args], env=env, capture_output=True,
+                                  text=True, timeout=120)
+
+        r = reload(versions / "v3.wasm")
+        assert r.returncode == 0 and "is version 2" in r.stdout, r
+        assert p.stdout.readline().startswith("refused 4 wisp_code_change refused the state")
+        r = reload(versions / "v2.wasm")
+        assert r.returncode == 1, r
+        assert "1 process still runs version 1 or older" in r.stderr and "--purge" in r.stderr, r
+        r = reload("--purge", versions / "v2.wasm")
+        assert r.returncode == 0 and "is version 3" in r.stdout, r
+        assert p.stdout.readline() == \
+            "down 3 purged: its code (version 1 or older) was replaced twice\n"
+        assert p.wait(timeout=30) == 0
     finally:
         p.kill()
         p.wait()
