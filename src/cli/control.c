@@ -11,7 +11,7 @@
  * permissions say.
  *
  * What. One request per connection, a line and its bytes, one line back:
- *   "reload LEN\n" + LEN bytes  -> "ok VSN\n" | "error TEXT\n"
+ *   "reload LEN[ purge]\n" + LEN bytes  -> "ok VSN\n" | "error TEXT\n"
  * Requests are served one at a time by the socket's thread (a reload
  * compiles, which takes seconds: a second one waits for the first).
  * Observability (issue 16: ps, inspect, kill, stats) will add requests.
@@ -109,7 +109,7 @@ static bool read_line(int fd, char *line, size_t cap)
 	return false;
 }
 
-static void serve_reload(struct control *c, int fd, unsigned long long len)
+static void serve_reload(struct control *c, int fd, unsigned long long len, bool purge)
 {
 	char reply[700];
 	void *bytes = len > 0 && len <= CONTROL_MAX_MODULE ? malloc(len) : NULL;
@@ -125,7 +125,7 @@ static void serve_reload(struct control *c, int fd, unsigned long long len)
 	}
 	char err[600] = "";
 	uint32_t vsn = 0;
-	int rc = rt_code_load(c->rt, bytes, len, &vsn, err, sizeof(err));
+	int rc = rt_code_load(c->rt, bytes, len, purge, &vsn, err, sizeof(err));
 	free(bytes);
 	if (rc == 0)
 		snprintf(reply, sizeof(reply), "ok %u\n", vsn);
@@ -146,16 +146,17 @@ static void serve(struct control *c, int fd)
 		write_all(fd, "error not this node's user\n");
 		return;
 	}
-	char line[128];
-	unsigned long long len;
-	char tail;
+	char line[128], *end;
 	if (!read_line(fd, line, sizeof(line))) {
 		write_all(fd, "error a request is one line\n");
-	} else if (sscanf(line, "reload %llu%c", &len, &tail) == 1) {
-		serve_reload(c, fd, len);
-	} else {
-		write_all(fd, "error unknown request\n");
+		return;
 	}
+	unsigned long long len = strncmp(line, "reload ", 7) == 0 && line[7] >= '0' &&
+	                         line[7] <= '9' ? strtoull(line + 7, &end, 10) : 0;
+	if (len > 0 && (*end == '\0' || strcmp(end, " purge") == 0))
+		serve_reload(c, fd, len, *end != '\0');
+	else
+		write_all(fd, "error unknown request\n");
 }
 
 static void *control_main(void *arg)
@@ -345,11 +346,15 @@ static void *read_file(const char *file, size_t *len)
 
 int cli_reload(int argc, char **argv)
 {
-	static const char usage[] = "usage: wisp reload [--node NAME | --pid PID] MODULE.wasm\n";
+	static const char usage[] =
+		"usage: wisp reload [--node NAME | --pid PID] [--purge] MODULE.wasm\n";
 	const char *target = NULL, *file = NULL;
+	bool purge = false;
 	for (int i = 0; i < argc; i++) {
 		if ((strcmp(argv[i], "--node") == 0 || strcmp(argv[i], "--pid") == 0) && i + 1 < argc) {
 			target = argv[++i];
+		} else if (strcmp(argv[i], "--purge") == 0) {
+			purge = true;
 		} else if (argv[i][0] == '-' || file != NULL) {
 			fputs(usage, stderr);
 			return 2;
@@ -379,7 +384,7 @@ int cli_reload(int argc, char **argv)
 		return 1;
 	}
 	char head[64], reply[800];
-	snprintf(head, sizeof(head), "reload %zu\n", len);
+	snprintf(head, sizeof(head), "reload %zu%s\n", len, purge ? " purge" : "");
 	write_all(fd, head);
 	for (size_t off = 0; off < len;) {
 		ssize_t w = write(fd, (char *)bytes + off, len - off);

@@ -15,7 +15,7 @@ struct control *control_new(const char *node_name);
 const struct proc_control *control_hooks(struct control *c);
 void control_free(struct control *c);
 
-/* `wisp reload [--node NAME | --pid PID] FILE`. */
+/* `wisp reload [--node NAME | --pid PID] [--purge] FILE`. */
 int cli_reload(int argc, char **argv);
 
 #endif

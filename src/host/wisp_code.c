@@ -30,7 +30,7 @@ struct load_job {
 static void do_load(void *arg)
 {
 	struct load_job *j = arg;
-	j->rc = rt_code_load(j->rt, j->bytes, j->len, &j->vsn, j->err, sizeof(j->err));
+	j->rc = rt_code_load(j->rt, j->bytes, j->len, false, &j->vsn, j->err, sizeof(j->err));
 }
 
 u32 NS(load)(void *self, u32 bytes, u32 len, u32 vsn_out)
@@ -62,6 +62,8 @@ u32 NS(load)(void *self, u32 bytes, u32 len, u32 vsn_out)
 		return WISP_OK;
 	if (j.rc == -EEXIST)
 		return WISP_EEXIST;
+	if (j.rc == -EBUSY)
+		return WISP_ELIMIT;
 	return j.rc == -ENOMEM ? WISP_ENOMEM : WISP_EINVAL;
 }
 

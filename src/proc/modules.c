@@ -54,6 +54,7 @@ static int add_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], en
 int rt_modules_init(struct rt *rt)
 {
 	pthread_mutex_init(&rt->mods_lock, NULL);
+	pthread_mutex_init(&rt->code_lock, NULL);
 	int rc = add_locked(rt, rt->cfg.module_hash, rt->mod);
 	if (rc == 0) {
 		rt->mods[0].vsn = rt->last_vsn = 1;   /* the main module: version 1 */
@@ -74,6 +75,7 @@ void rt_modules_free(struct rt *rt)
 	rt->ncode_watchers = rt->capcode_watchers = 0;
 	rt->nmods = rt->capmods = 0;
 	pthread_mutex_destroy(&rt->mods_lock);
+	pthread_mutex_destroy(&rt->code_lock);
 }
 
 engine_module *rt_module_find(struct rt *rt, const unsigned char hash[RT_HASH_BYTES])

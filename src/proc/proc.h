@@ -425,9 +425,12 @@ uint32_t rt_code_current(struct rt *rt, engine_module **mod);
  * current (watchers are told): its number in *vsn. Blocks while
  * compiling (never on a scheduler's thread). -EINVAL (message in err) if
  * it cannot take over processes, -EEXIST if those bytes are a version
- * already (its number in *vsn), or rt_module_load's errors. */
-int rt_code_load(struct rt *rt, const void *bytes, size_t len, uint32_t *vsn, char *err,
-                 size_t errlen);
+ * already (its number in *vsn), -EBUSY if processes (other than the main
+ * one) still run a version older than the current one — the new version
+ * would make theirs the third — unless purge, which kills them (reason
+ * KILLED, "purged: ..."); or rt_module_load's errors. */
+int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint32_t *vsn,
+                 char *err, size_t errlen);
 /* Get (or stop getting) a WISP_TAG_CODE message, from 0, with the new
  * version's number (u32), whenever a version becomes current. */
 int proc_code_watch(struct proc *self, bool on);

@@ -108,6 +108,7 @@ struct rt {
 	 * the last number given, and the processes told of new ones. */
 	engine_module *current;
 	uint32_t last_vsn;
+	pthread_mutex_t code_lock;     /* one load of a version at a time */
 	uint64_t *code_watchers;
 	uint32_t ncode_watchers, capcode_watchers;
 

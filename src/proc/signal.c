@@ -289,7 +289,13 @@ static void handle(struct proc *self, struct msg *m)
 		apply_exit(self, m->from, &r);
 		break;
 	case SIG_KILL:
-		doom(self, &reason_killed);
+		/* (A reason with it: a purge's, rt_kill_with.) */
+		if (m->len > 0) {
+			msg_get_reason(m, &r);
+			doom(self, &r);
+		} else {
+			doom(self, &reason_killed);
+		}
 		break;
 	case SIG_MARK:
 		if (self->forwarding) {

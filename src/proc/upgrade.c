@@ -86,8 +86,80 @@ static void tell_watchers(struct rt *rt, uint32_t vsn)
 	rt->ncode_watchers = kept;
 }
 
-int rt_code_load(struct rt *rt, const void *bytes, size_t len, uint32_t *vsn, char *err,
-                 size_t errlen)
+/* Processes running one of the modules in `old` (not the main process:
+ * it is the run itself, and is never purged). */
+struct stragglers {
+	engine_module **old;
+	uint32_t nold;
+	uint32_t count;
+	uint32_t oldest;
+	bool kill;
+	struct reason why;
+};
+
+static void find_straggler(struct proc *p, void *arg)
+{
+	struct stragglers *s = arg;
+	uint64_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
+	if (pid == 0 || p->task.fiber.stack_lo == NULL || p->is_main)
+		return;
+	for (uint32_t i = 0; i < s->nold; i++)
+		if (p->mod == s->old[i]) {
+			s->count++;
+			if (s->kill) {
+				struct msg *m = msg_reason(SIG_KILL, pid, 0, 0, &s->why);
+				if (m != NULL && !proc_deliver(p->rt, pid, m))
+					msg_free(m);
+			}
+			return;
+		}
+}
+
+/* Processes on versions older than the current one (which a new version
+ * turns into "old-old", as Erlang would say): counted, or killed if
+ * purge. -EBUSY with a message if some are left and !purge. */
+static int clear_old_old(struct rt *rt, bool purge, char *err, size_t errlen)
+{
+	struct stragglers s = { .kill = false };
+	pthread_mutex_lock(&rt->mods_lock);
+	struct rt_mod *cur = entry_of(rt, rt->current);
+	uint32_t cv = cur != NULL ? cur->vsn : 0;
+	s.old = malloc(rt->nmods * sizeof(*s.old));
+	for (size_t i = 0; s.old != NULL && i < rt->nmods; i++)
+		if (rt->mods[i].vsn != 0 && rt->mods[i].vsn < cv) {
+			s.old[s.nold++] = rt->mods[i].mod;
+			if (s.oldest == 0 || rt->mods[i].vsn < s.oldest)
+				s.oldest = rt->mods[i].vsn;
+		}
+	pthread_mutex_unlock(&rt->mods_lock);
+	if (s.old == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (s.nold > 0)
+		ptable_each(&rt->ptable, find_straggler, &s);
+	if (s.count > 0 && purge) {
+		s.kill = true;
+		s.count = 0;
+		s.why = (struct reason){ WISP_EXIT_KILLED, 0, "" };
+		snprintf(s.why.text, sizeof(s.why.text),
+		         "purged: its code (version %u or older) was replaced twice", cv - 1);
+		ptable_each(&rt->ptable, find_straggler, &s);
+	}
+	free(s.old);
+	if (s.count > 0 && !purge) {
+		snprintf(err, errlen, "%u process%s still run%s version %u or older, which a new "
+		         "version would replace a second time: move %s onto version %u first, or "
+		         "reload with --purge (which kills %s)", s.count, s.count == 1 ? "" : "es",
+		         s.count == 1 ? "s" : "", cv - 1, s.count == 1 ? "it" : "them", cv,
+		         s.count == 1 ? "it" : "them");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint32_t *vsn,
+                 char *err, size_t errlen)
 {
 	unsigned char hash[RT_HASH_BYTES];
 	util_sha256(bytes, len, hash);
@@ -99,6 +171,13 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, uint32_t *vsn, ch
 		snprintf(err, errlen, "the module exports no wisp_code_change (i32, i32) -> i32 (or "
 		         "has no function table of its own): it cannot take over running processes");
 		return -EINVAL;
+	}
+	/* (Loads are serialised: two would both pass the check below.) */
+	pthread_mutex_lock(&rt->code_lock);
+	uint32_t known = rt_code_version(rt, m);
+	if (known == 0 && (rc = clear_old_old(rt, purge, err, errlen)) != 0) {
+		pthread_mutex_unlock(&rt->code_lock);
+		return rc;
 	}
 	pthread_mutex_lock(&rt->mods_lock);
 	struct rt_mod *e = entry_of(rt, m);
@@ -115,6 +194,7 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, uint32_t *vsn, ch
 		tell_watchers(rt, e->vsn);
 	}
 	pthread_mutex_unlock(&rt->mods_lock);
+	pthread_mutex_unlock(&rt->code_lock);
 	return rc;
 }
 

@@ -130,8 +130,29 @@ static int loop(wisp_pid_t srv)
 	}
 }
 
+/* "hold": monitor a server, print "started", and print "down KIND TEXT"
+ * when it ends (a purge ends it). */
+static int hold(void)
+{
+	uint64_t ref;
+	wisp_pid_t srv = wisp_spawn_monitor(server, "", 0, &ref);
+	ask(srv);
+	printf("started\n");
+	fflush(stdout);
+	struct wisp_msg_info info;
+	union { struct wisp_exit_reason r; char b[300]; } u;
+	uint64_t tags[1] = { ref };
+	if (wisp_receive(tags, 1, WISP_INFINITY, u.b, sizeof u.b - 1, &info) != WISP_OK)
+		return 4;
+	u.b[info.len] = '\0';
+	printf("down %u %s\n", u.r.kind, u.b + 8);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "hold") == 0)
+		return hold();
 	wisp_pid_t srv = wisp_spawn(server, "", 0);
 	if (argc == 2 && strcmp(argv[1], "loop") == 0)
 		return loop(srv);
