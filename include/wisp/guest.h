@@ -449,6 +449,9 @@ int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, co
 #define WISP_TAG_CODE 0x7fffffffffff636full   /* "a version became current" */
 #define WISP_CODE_MINE    0   /* wisp_code_version: the caller's version */
 #define WISP_CODE_CURRENT 1   /* the current one */
+#define WISP_CODE_TIER    2   /* 1 if the caller runs the optimized build of
+                                 its code (built in the background while the
+                                 run went on), else 0 */
 
 /* Load the module in bytes as the next version (compiled first; nothing
  * changes if it fails): its number in *vsn. WISP_EINVAL: not a module
@@ -457,7 +460,8 @@ int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, co
  * without the capability (WISP_DENY_CODE). */
 WISP_IMPORT("wisp_code", "load")
 int32_t wisp_code_load(const void *bytes, uint32_t len, uint32_t *vsn);
-/* The version the caller runs (WISP_CODE_MINE) or the current one. */
+/* The version the caller runs (WISP_CODE_MINE), the current one, or the
+ * caller's tier (WISP_CODE_TIER). */
 WISP_IMPORT("wisp_code", "version") int32_t wisp_code_version(int32_t which);
 /* on != 0: a WISP_TAG_CODE message (the version's number, 4 bytes)
  * whenever a version becomes current; 0: no more. */

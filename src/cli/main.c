@@ -34,6 +34,7 @@
 #include "../proc/caps.h"
 #include "../proc/proc.h"
 #include "control.h"
+#include "tierwatch.h"
 #include "new.h"
 #include "node.h"
 #include "opts.h"
@@ -530,19 +531,53 @@ static int cmd_compile(int argc, char **argv)
 	return status;
 }
 
-/* Pick and build the code to run; on success *so is open. */
+/* Pick and build the code to run; on success *so is open, and *building
+ * (if given) says whether the optimized build is being made in the
+ * background meanwhile (the run is on the fast tier). */
 static int prepare(struct pipeline *p, struct wasm_file *wf, const struct run_opts *o,
-                   struct pipeline_so *so, char *err, size_t errlen)
+                   struct pipeline_so *so, bool *building, char *err, size_t errlen)
 {
+	if (building != NULL)
+		*building = false;
 	if (o->tier_given)
 		return pipeline_compile(p, wf, o->tier, so, err, errlen);
 	if (pipeline_lookup(p, wf, TIER_OPT, so))
 		return 0;
 	int rc = pipeline_compile(p, wf, TIER_FAST, so, err, errlen);
 	const char *bg = getenv("WISP_BACKGROUND_COMPILE");
-	if (rc == 0 && !(bg && strcmp(bg, "0") == 0))
+	if (rc == 0 && !(bg && strcmp(bg, "0") == 0)) {
 		pipeline_compile_in_background(p, wf);
+		if (building != NULL)
+			*building = true;
+	}
 	return rc;
+}
+
+/* What the CLI runs beside the runtime: the control socket and the watch
+ * for the optimized build (the runtime's proc_control). */
+struct services {
+	struct proc_control hooks;
+	struct control *control;
+	struct tierwatch *tier;
+};
+
+static int services_attach(void *ctx, struct rt *rt, char *err, size_t errlen)
+{
+	struct services *s = ctx;
+	const struct proc_control *c = control_hooks(s->control);
+	int rc = c != NULL ? c->attach(c->ctx, rt, err, errlen) : 0;
+	if (rc == 0)
+		tierwatch_start(s->tier, rt);
+	return rc;
+}
+
+static void services_detach(void *ctx)
+{
+	struct services *s = ctx;
+	tierwatch_stop(s->tier);
+	const struct proc_control *c = control_hooks(s->control);
+	if (c != NULL)
+		c->detach(c->ctx);
 }
 
 /* Modules other nodes ship (proc_loader): compiled like the main one
@@ -562,7 +597,7 @@ static int load_shipped(void *ctx, const void *bytes, size_t len, engine_module 
 	if (rc != 0)
 		return rc;
 	struct pipeline_so so = { .fd = -1 };
-	rc = prepare((struct pipeline *)l->p, &wf, l->o, &so, err, errlen);
+	rc = prepare((struct pipeline *)l->p, &wf, l->o, &so, NULL, err, errlen);
 	if (rc == 0)
 		rc = engine_module_load(so.path, so.fd, out, err, errlen);
 	pipeline_so_close(&so);
@@ -773,6 +808,7 @@ static int cmd_run(int argc, char **argv)
 	engine_module *mod = NULL;
 	struct dist *node = NULL;
 	struct control *control = NULL;
+	struct tierwatch *tier = NULL;
 	struct pipeline_so so = { .fd = -1 };
 	if ((rc = check_preopens(&o, &p)) != 0) {
 		pipeline_close(&p);
@@ -787,7 +823,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (check_start(&wf, o.module) != 0 || check_memory_limit(&wf, &o) != 0)
 		goto out;
-	if (prepare(&p, &wf, &o, &so, err, sizeof(err)) != 0) {
+	bool building;
+	if (prepare(&p, &wf, &o, &so, &building, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s: %s\n", o.module, err);
 		goto out;
 	}
@@ -832,8 +869,14 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (node != NULL)
 		cfg.remote = dist_remote(node);
-	if ((control = control_new(node != NULL ? dist_node_name(node) : NULL)) != NULL)
-		cfg.control = control_hooks(control);
+	struct services services = {
+		{ services_attach, services_detach, &services },
+		control_new(node != NULL ? dist_node_name(node) : NULL),
+		building ? tierwatch_new(&p, &wf, mod) : NULL,
+	};
+	control = services.control;
+	tier = services.tier;
+	cfg.control = &services.hooks;
 	catch_stop_signals();
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
 	if (rc < 0) {
@@ -849,6 +892,7 @@ static int cmd_run(int argc, char **argv)
 		_exit(status);
 	}
 out:
+	tierwatch_free(tier);
 	control_free(control);
 	dist_free(node);
 	engine_module_unload(mod);

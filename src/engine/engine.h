@@ -107,6 +107,11 @@ _Static_assert(ENGINE_TRAP_RESERVE >= 16 * 1024,
 int engine_module_load(const char *so_path, int fd, engine_module **out,
                        char *err, size_t errlen);
 void engine_module_unload(engine_module *m);
+/* `better` is the same module built better (the optimized tier): new
+ * instances should be made of it. Both stay loaded. */
+void engine_module_set_successor(engine_module *m, engine_module *better);
+/* m, or the best build of the same module there is now. */
+engine_module *engine_module_latest(engine_module *m);
 bool engine_module_has_start(const engine_module *m);
 
 /* Create an instance. `host` is passed to every imported function as its

@@ -37,6 +37,9 @@ struct symbolizer;
 struct engine_module {
 	void *dl;
 	int name_fd;                 /* the fd dlopen named it by, or -1 */
+	/* The same module, built better (the optimized tier): new instances
+	 * are made of it from then on (engine_module_latest). */
+	_Atomic(engine_module *) successor;
 	char *path;                  /* the shared object, for its DWARF */
 	uintptr_t base;              /* its load address */
 	struct symbolizer *sym;      /* trap attribution state (symbolize.c) */

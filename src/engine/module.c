@@ -172,6 +172,18 @@ void engine_module_unload(engine_module *m)
 	free(m);
 }
 
+void engine_module_set_successor(engine_module *m, engine_module *better)
+{
+	atomic_store_explicit(&m->successor, better, memory_order_release);
+}
+
+engine_module *engine_module_latest(engine_module *m)
+{
+	for (engine_module *s; (s = atomic_load_explicit(&m->successor, memory_order_acquire)) != NULL;)
+		m = s;
+	return m;
+}
+
 bool engine_module_has_start(const engine_module *m)
 {
 	return m->abi->start != NULL;

@@ -58,6 +58,11 @@ bool proc_module_hash(struct proc *self, unsigned char hash[RT_HASH_BYTES])
 	return rt_module_hash(self->rt, self->mod, hash);
 }
 
+engine_module *proc_module(const struct proc *self)
+{
+	return self->mod;
+}
+
 uint32_t proc_code_version(struct proc *self)
 {
 	return rt_code_version(self->rt, self->mod);
@@ -271,7 +276,7 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 		caps_uncharge(caps);
 		return rc;
 	}
-	p->mod = parent->mod;
+	p->mod = engine_module_latest(parent->mod);   /* (the optimized build once there) */
 	p->entry_fn = fn;
 	p->arg_len = len;
 	p->arg = malloc(len ? len : 1);
@@ -312,7 +317,7 @@ struct proc *rt_spawn_unstarted(struct rt *rt, engine_module *mod, uint32_t fn,
 		*err = rc;
 		return NULL;
 	}
-	p->mod = mod;
+	p->mod = engine_module_latest(mod);
 	p->entry_fn = fn;
 	p->arg_len = len;
 	p->arg = malloc(len ? len : 1);

@@ -47,6 +47,7 @@ static int add_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], en
 	memcpy(rt->mods[rt->nmods].hash, hash, RT_HASH_BYTES);
 	rt->mods[rt->nmods].mod = mod;
 	rt->mods[rt->nmods].vsn = 0;
+	rt->mods[rt->nmods].better = false;
 	rt->nmods++;
 	return 0;
 }
@@ -97,6 +98,38 @@ bool rt_module_hash(struct rt *rt, const engine_module *mod, unsigned char hash[
 		}
 	pthread_mutex_unlock(&rt->mods_lock);
 	return found;
+}
+
+int rt_module_better(struct rt *rt, engine_module *mod, engine_module *better)
+{
+	pthread_mutex_lock(&rt->mods_lock);
+	int rc = -ENOENT;
+	for (size_t i = 0; i < rt->nmods && rc == -ENOENT; i++)
+		if (rt->mods[i].mod == mod) {
+			unsigned char hash[RT_HASH_BYTES];
+			uint32_t vsn = rt->mods[i].vsn;
+			memcpy(hash, rt->mods[i].hash, RT_HASH_BYTES);
+			if ((rc = add_locked(rt, hash, better)) == 0) {
+				rt->mods[rt->nmods - 1].vsn = vsn;
+				rt->mods[rt->nmods - 1].better = true;
+				engine_module_set_successor(mod, better);
+				if (rt->current == mod)
+					rt->current = better;
+			}
+		}
+	pthread_mutex_unlock(&rt->mods_lock);
+	return rc;
+}
+
+bool rt_module_is_better(struct rt *rt, const engine_module *mod)
+{
+	bool b = false;
+	pthread_mutex_lock(&rt->mods_lock);
+	for (size_t i = 0; i < rt->nmods; i++)
+		if (rt->mods[i].mod == mod)
+			b = rt->mods[i].better;
+	pthread_mutex_unlock(&rt->mods_lock);
+	return b;
 }
 
 int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const void *bytes,

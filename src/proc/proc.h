@@ -411,6 +411,13 @@ uint64_t rt_max_message(const struct rt *rt);
 engine_module *rt_module_find(struct rt *rt, const unsigned char hash[RT_HASH_BYTES]);
 /* The hash of a loaded module (false: not in the table). */
 bool rt_module_hash(struct rt *rt, const engine_module *mod, unsigned char hash[RT_HASH_BYTES]);
+/* better is mod built better (the optimized tier, from the same bytes):
+ * new processes of mod are made of it from now on (engine_module_latest),
+ * those running mod go on as they are. -ENOENT if mod is not in the
+ * table, -ENOMEM. */
+int rt_module_better(struct rt *rt, engine_module *mod, engine_module *better);
+/* Whether mod is such a better build. */
+bool rt_module_is_better(struct rt *rt, const engine_module *mod);
 /* Load bytes as the module named hash (checked: -EBADMSG if they are not
  * that module's), or find it loaded already. Blocks while compiling:
  * never on a scheduler's thread. -ENOTSUP without a loader. */
@@ -434,6 +441,8 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 /* Get (or stop getting) a WISP_TAG_CODE message, from 0, with the new
  * version's number (u32), whenever a version becomes current. */
 int proc_code_watch(struct proc *self, bool on);
+/* The module self runs. */
+engine_module *proc_module(const struct proc *self);
 /* The version of the main module self runs (0: none). */
 uint32_t proc_code_version(struct proc *self);
 /* Hand self over to the current version (the state: len bytes the new

@@ -84,6 +84,8 @@ struct rt_mod {
 	unsigned char hash[RT_HASH_BYTES];
 	engine_module *mod;
 	uint32_t vsn;                  /* its version of the main module, or 0 */
+	bool better;                   /* a better build of an earlier entry's
+	                                  module (rt_module_better) */
 };
 
 struct rt {

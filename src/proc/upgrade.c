@@ -238,9 +238,9 @@ int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, 
 {
 	struct rt *rt = self->rt;
 	engine_module *next;
-	rt_code_current(rt, &next);
+	uint32_t next_vsn = rt_code_current(rt, &next);
 	uint32_t old_vsn = rt_code_version(rt, self->mod);
-	if (next == self->mod || old_vsn == 0) {
+	if (next_vsn == old_vsn || old_vsn == 0) {
 		snprintf(why, whylen, old_vsn == 0 ? "this process runs no version of the main module"
 		                                   : "it runs the current version already");
 		return -ENOENT;

@@ -231,3 +231,21 @@ def test_reload_purge_kills_what_runs_a_version_two_back(versions, shared_cache,
     finally:
         p.kill()
         p.wait()
+
+
+def test_spawns_run_the_optimized_build_once_it_is_ready(build_proc, tmp_path):
+    """A run on the fast tier (a fresh cache) builds the optimized tier in
+    the background; processes spawned after it lands run it, while main
+    goes on with the code it started with."""
+    import os
+    import subprocess
+    m = build_proc("tier.c")
+    env = dict(os.environ, WISP_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("WISP_BACKGROUND_COMPILE", None)
+    r = subprocess.run([str(WISP), "run", m], env=env, capture_output=True, text=True,
+                       timeout=400)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "main on tier 0", r.stdout
+    assert lines[1].startswith("optimized after ") and lines[1].endswith("main on tier 0"), \
+        r.stdout
