@@ -64,6 +64,8 @@ struct node {
 	uint16_t port_hint;       /* EPMD-less: name@host:port */
 	pthread_mutex_t lock;
 	enum node_state state;
+	uint32_t told_why;        /* the set-up failure last said on stderr,
+	                             hashed (0: none since it was up) */
 	struct conn *conn;        /* UP: the connection */
 	bool dialing;             /* a connect attempt of ours is running */
 	bool accepting;           /* a peer's attempt was answered "ok" */
