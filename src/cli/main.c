@@ -752,6 +752,8 @@ static int cmd_run(int argc, char **argv)
 	o.root->may_create_caps = true;
 	o.root->may_use_nodes = true;
 	int rc = parse_args(argc, argv, &o, true);
+	if (rc == 0)
+		rc = node_check_opts(&o.node);
 	if (rc) {
 		caps_unref(o.root);
 		return rc;

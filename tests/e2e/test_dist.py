@@ -426,6 +426,15 @@ def test_node_calls_in_a_runtime_that_is_no_node(cluster):
     assert "wisp_node_spawn: this runtime is no node (wisp run --sname NAME" in b.stop()
 
 
+def test_node_options_without_a_node_name_are_a_usage_error_at_once(cluster, tmp_path):
+    # Said before the module is even read (it was said after compiling it).
+    r = subprocess.run([str(WISP), "run", "--allow-remote-spawn", tmp_path / "missing.wasm"],
+                       env=cluster.env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r
+    assert r.stderr == ("wisp: --cookie, --connect, --dist-port, --net-ticktime and "
+                        "--allow-remote-spawn need --name or --sname\n"), r.stderr
+
+
 def test_a_node_port_in_use_is_named(cluster):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
