@@ -2029,6 +2029,11 @@ static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 	if (from == 0 || !proc_pid_is_remote(from))
 		return -1;
 	if (!d->cfg.allow_remote_spawn) {
+		/* The requester gets EPERM; whoever runs this node learns why
+		 * its spawns fail (once: a peer may ask again and again). */
+		if (!atomic_exchange(&d->told_no_spawn, true))
+			fprintf(stderr, "wisp: dist: refused a remote spawn from %.*s: this node runs "
+			        "without --allow-remote-spawn (said once)\n", (int)n->nlen, n->name);
 		spawn_answer(d, n, 0, from, req_ref,
 		             "not allowed: that node does not accept remote spawns (--allow-remote-spawn)");
 		return 0;

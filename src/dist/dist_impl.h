@@ -211,6 +211,7 @@ struct dist {
 	struct asked *asked;
 	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
 	atomic_bool told_oversize;
+	atomic_bool told_no_spawn;     /* a remote spawn refused: said once */
 	_Atomic uint64_t held_bytes;   /* messages held for nodes being connected */
 	_Atomic uint64_t out_bytes;    /* queued on connections (conn.c) */
 	_Atomic uint64_t in_bytes;     /* their input buffers (conn.c) */

@@ -381,6 +381,14 @@ def test_remote_spawn_needs_the_nodes_permission(cluster):
     assert b.wait_line(r"^spawned") == "spawned 9"    # WISP_EPERM
     assert b.proc.wait(timeout=20) == 0
     assert "does not accept remote spawns" in b.stop()
+    # The refusing node says why too, once.
+    c = cluster.wisp("wr4b", "rspawn", node("wr3"))
+    assert c.wait_line(r"^spawned") == "spawned 9"
+    assert c.proc.wait(timeout=20) == 0
+    err = a.stop()
+    said = [line for line in err.splitlines() if "refused a remote spawn" in line]
+    assert said == [f"wisp: dist: refused a remote spawn from {node('wr4')}: this node runs "
+                    "without --allow-remote-spawn (said once)"], err
 
 
 def test_remote_spawn_on_an_unknown_node(cluster):
