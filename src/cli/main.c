@@ -114,7 +114,7 @@ static const char usage_text[] =
 	"  --max-cpu N                 reductions per process over its lifetime;\n"
 	"                              beyond, it is killed with reason 'cpu limit'\n"
 	"  --max-processes N           live processes it may spawn (0: none)\n"
-	"  --max-message SIZE          bytes per message\n"
+	"  --max-message SIZE          bytes per message (default, and the most: 64M)\n"
 	"  --max-fds N                 file descriptors per process: a new one must\n"
 	"                              be numbered below N (default 1024)\n"
 	"  --stdin|--stdout|--stderr inherit|null|closed\n"
@@ -791,6 +791,8 @@ static int cmd_run(int argc, char **argv)
 	o.root->may_use_nodes = true;
 	o.root->may_load_code = true;
 	int rc = parse_args(argc, argv, &o, true);
+	if (rc == 0)
+		rc = node_check_opts(&o.node);
 	if (rc) {
 		caps_unref(o.root);
 		return rc;

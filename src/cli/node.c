@@ -144,18 +144,23 @@ static int home_cookie(char *buf, size_t cap)
 	return 0;
 }
 
+int node_check_opts(const struct node_opts *o)
+{
+	if (o->name == NULL &&
+	    (o->cookie || o->nconnect || o->ports || o->ticktime || o->allow_remote_spawn)) {
+		fprintf(stderr, "wisp: --cookie, --connect, --dist-port, --net-ticktime and "
+		        "--allow-remote-spawn need --name or --sname\n");
+		return 2;
+	}
+	return 0;
+}
+
 int node_start(const struct node_opts *o, const void *module, size_t module_len,
                const unsigned char hash[RT_HASH_BYTES], struct dist **out)
 {
 	*out = NULL;
-	if (o->name == NULL) {
-		if (o->cookie || o->nconnect || o->ports || o->ticktime || o->allow_remote_spawn) {
-			fprintf(stderr, "wisp: --cookie, --connect, --dist-port, --net-ticktime and "
-			        "--allow-remote-spawn need --name or --sname\n");
-			return 2;
-		}
-		return 0;
-	}
+	if (o->name == NULL)
+		return node_check_opts(o);
 	struct dist_config cfg = { .longnames = o->longnames, .connect = o->connect,
 	                           .nconnect = o->nconnect,
 	                           .allow_remote_spawn = o->allow_remote_spawn,

@@ -27,6 +27,10 @@ struct node_opts {
  * 1: it was one; 0: it was not; 2: a usage error (said on stderr). */
 int node_parse_opt(int argc, char **argv, int *i, struct node_opts *o);
 
+/* Options that need a node given without --name/--sname: 2, said on
+ * stderr (a usage error, told before the module is compiled); else 0. */
+int node_check_opts(const struct node_opts *o);
+
 /* Start the node the options ask for (*out NULL if none is asked for).
  * 0, or 1 with the reason on stderr. */
 int node_start(const struct node_opts *o, const void *module, size_t module_len,

@@ -91,9 +91,11 @@ int conn_listen(struct dist *d, char *err, size_t errlen)
 	if (rc != 0) {
 		if (lo == 0)
 			snprintf(err, errlen, "cannot listen for nodes: %s", strerror(-rc));
+		else if (hi == lo)
+			snprintf(err, errlen, "cannot listen for nodes on port %u: %s", lo, strerror(-rc));
 		else
-			snprintf(err, errlen, "cannot listen for nodes on port %u%s%u: %s", lo,
-			         hi != lo ? "-" : "", hi != lo ? hi : 0, strerror(-rc));
+			snprintf(err, errlen, "cannot listen for nodes on ports %u-%u: %s", lo, hi,
+			         strerror(-rc));
 		close(fd);
 		return rc;
 	}
@@ -572,7 +574,8 @@ static const char *frames(struct dist *d, struct conn *c)
 		const unsigned char *p = c->in + off;
 		uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 		if (len > DIST_MAX_FRAME)
-			return "a frame over the size limit";
+			return "a frame over the size limit (64 MiB: a message that large cannot "
+			       "reach a wisp node)";
 		if (c->inlen - off - 4 < len)
 			break;
 		if (len > 0 && dist_frame(d, c, p + 4, len) != 0)

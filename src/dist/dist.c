@@ -1325,6 +1325,7 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	n->conn = c;
 	n->state = NODE_CONNECTING;   /* UP once what was held is written */
 	n->dialing = n->accepting = false;
+	n->told_why = 0;
 	pthread_mutex_unlock(&n->lock);
 	if (n->by_guest) {
 		n->by_guest = false;   /* (it exists: it counts against nobody) */
@@ -1344,6 +1345,23 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	return true;
 }
 
+/* Whether to say on stderr why n could not be reached (n->lock held):
+ * when something was lost with it, or our own dial failed (a guest's
+ * connect, spawn, migrate or monitor, or --connect, waits for it and
+ * gets only a code); once per reason until it is up again, so that a
+ * guest retrying in a loop does not flood stderr. */
+static bool tell_setup_failed(struct dist *d, struct node *n, bool dial, bool lost,
+                              const char *why)
+{
+	if (atomic_load(&d->stopping) || (!dial && !lost))
+		return false;
+	uint32_t h = (uint32_t)node_hash(d, why, strlen(why), 0) | 1;
+	if (h == n->told_why)
+		return false;
+	n->told_why = h;
+	return true;
+}
+
 void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *why)
 {
 	struct xlink *v;
@@ -1360,9 +1378,10 @@ void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *wh
 	take_lost(n, &v, &pend);
 	if (n->state != NODE_GONE)
 		n->state = NODE_IDLE;
+	bool tell = tell_setup_failed(d, n, dial, v != NULL || pend != NULL, why);
 	pthread_cond_broadcast(&n->changed);
 	pthread_mutex_unlock(&n->lock);
-	if (v != NULL || pend != NULL)
+	if (tell)
 		fprintf(stderr, "wisp: dist: cannot reach node %.*s: %s\n", (int)n->nlen, n->name, why);
 	free_held(d, pend);
 	tell_lost(d, v);
@@ -1399,7 +1418,8 @@ static void oversize(struct dist *d, size_t len)
 {
 	if (!atomic_exchange(&d->told_oversize, true))
 		fprintf(stderr, "wisp: dist: dropped a message of %zu bytes from another node: over "
-		        "this node's message size limit (--max-message; said once)\n", len);
+		        "this node's limit of %llu bytes per message (said once)\n", len,
+		        (unsigned long long)rt_max_message(d->rt));
 }
 
 /* A DATA message for local `to` from the message term at dd. NULL if the
@@ -2009,6 +2029,11 @@ static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 	if (from == 0 || !proc_pid_is_remote(from))
 		return -1;
 	if (!d->cfg.allow_remote_spawn) {
+		/* The requester gets EPERM; whoever runs this node learns why
+		 * its spawns fail (once: a peer may ask again and again). */
+		if (!atomic_exchange(&d->told_no_spawn, true))
+			fprintf(stderr, "wisp: dist: refused a remote spawn from %.*s: this node runs "
+			        "without --allow-remote-spawn (said once)\n", (int)n->nlen, n->name);
 		spawn_answer(d, n, 0, from, req_ref,
 		             "not allowed: that node does not accept remote spawns (--allow-remote-spawn)");
 		return 0;

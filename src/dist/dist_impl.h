@@ -64,6 +64,8 @@ struct node {
 	uint16_t port_hint;       /* EPMD-less: name@host:port */
 	pthread_mutex_t lock;
 	enum node_state state;
+	uint32_t told_why;        /* the set-up failure last said on stderr,
+	                             hashed (0: none since it was up) */
 	struct conn *conn;        /* UP: the connection */
 	bool dialing;             /* a connect attempt of ours is running */
 	bool accepting;           /* a peer's attempt was answered "ok" */
@@ -209,6 +211,7 @@ struct dist {
 	struct asked *asked;
 	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
 	atomic_bool told_oversize;
+	atomic_bool told_no_spawn;     /* a remote spawn refused: said once */
 	_Atomic uint64_t held_bytes;   /* messages held for nodes being connected */
 	_Atomic uint64_t out_bytes;    /* queued on connections (conn.c) */
 	_Atomic uint64_t in_bytes;     /* their input buffers (conn.c) */

@@ -10,8 +10,10 @@
  *   ALIVE2_RESP     'y' result:8 creation:16      (older EPMD)
  *   PORT_PLEASE2_REQ 'z' name
  *   PORT2_RESP      'w' result:8 [port:16 type:8 proto:8 high:16 low:16 nlen:16 name elen:16 extra]
- *   NAMES_REQ       'n'  ->  EPMD's own port:32, then text (used here only
- *                            to tell that an EPMD answers)
+ *   NAMES_REQ       'n'  ->  EPMD's own port:32, then text, a line
+ *                            "name N at port P" per node (used to tell
+ *                            that an EPMD answers, and to list the names
+ *                            it has when a name is not among them)
  *
  * wisp registers as a normal node (type 77) over TCP (protocol 0) with
  * distribution versions 6..6: it speaks only the OTP 23+ handshake. (erl
@@ -50,6 +52,7 @@ enum {
 	PORT_PLEASE2_REQ = 'z', PORT2_RESP = 'w', NAMES_REQ = 'n',
 	NODE_NORMAL = 77, PROTO_TCP = 0, DIST_VERSION = 6,
 	ALIVE_MAX = 255,
+	NAMES_TEXT_MAX = 1024,   /* of a NAMES_REQ answer, read to list names */
 };
 
 #define FAIL(rc, ...) (errmsg(err, errlen, __VA_ARGS__), (rc))
@@ -244,6 +247,45 @@ static int read_port_answer(int fd, const char *host, uint16_t epmd_port, const 
 	return 0;
 }
 
+/* The names the EPMD at ai has registered, ", "-separated, into out
+ * (printable; "" if it does not answer). Only the first NAMES_TEXT_MAX
+ * bytes of its answer are read: on a host with many nodes the list is
+ * cut short. */
+static void names_at(const struct addrinfo *ai, char *out, size_t cap)
+{
+	static const uint8_t req[3] = { 0, 1, NAMES_REQ };
+	char text[NAMES_TEXT_MAX + 1];
+	uint8_t port[4];
+	size_t got = 0;
+	int fd;
+	int64_t deadline = wire_deadline(EPMD_TIMEOUT_MS);
+	out[0] = '\0';
+	if (wire_connect(ai->ai_addr, ai->ai_addrlen, deadline, &fd) != 0)
+		return;
+	int rc = wire_write_all(fd, req, sizeof(req), deadline);
+	if (rc == 0)
+		rc = wire_read_exact(fd, port, sizeof(port), deadline, NULL);
+	if (rc == 0)
+		rc = wire_read_exact(fd, text, NAMES_TEXT_MAX, deadline, &got);
+	close(fd);
+	if (rc != 0 && rc != -ECONNRESET)   /* (the end of its answer: ECONNRESET) */
+		return;
+	text[got] = '\0';
+	size_t o = 0;
+	char *end;
+	for (char *line = text; o + 1 < cap && (end = strchr(line, '\n')) != NULL; line = end + 1) {
+		*end = '\0';
+		char *at = strstr(line, " at port ");
+		if (strncmp(line, "name ", 5) != 0 || at == NULL)
+			continue;
+		*at = '\0';
+		char shown[2 * ALIVE_MAX];
+		util_printable(shown, sizeof(shown), line + 5);
+		int k = snprintf(out + o, cap - o, "%s%s", o > 0 ? ", " : "", shown);
+		o = k < 0 ? cap : o + (size_t)k;
+	}
+}
+
 /* One address of the host: connect, ask, read. */
 static int port_please_at(const struct addrinfo *ai, const char *host, uint16_t epmd_port,
                           const char *alive, uint16_t *port_out, char *err, size_t errlen)
@@ -264,6 +306,13 @@ static int port_please_at(const struct addrinfo *ai, const char *host, uint16_t 
 	if (rc == 0)
 		rc = read_port_answer(fd, host, epmd_port, alive, deadline, port_out, err, errlen);
 	close(fd);
+	if (rc == -ENOENT) {   /* (a typo, often: say what is there) */
+		char names[160];
+		names_at(ai, names, sizeof(names));
+		size_t l = strlen(err);
+		if (l < errlen)
+			snprintf(err + l, errlen - l, names[0] ? " (it has: %s)" : " (it has none)", names);
+	}
 	return rc;
 }
 

@@ -8,7 +8,8 @@
  * every call of the other namespaces aimed at a pid of another node (a
  * send to it connects on first use too: node_may_reach). A runtime
  * started without --name/--sname is no node: name() is 0, list() is
- * empty, connect() and send() are WISP_ENOTFOUND.
+ * empty, connect(), send(), spawn(), migrate() and monitor() are
+ * WISP_ENOTFOUND (and -v says why).
  */
 #include <string.h>
 
@@ -64,6 +65,17 @@ u32 NS(of)(void *self, u64 pid, u32 buf, u32 cap)
 	return give(hp, buf, cap, name, n, "wisp_node_of");
 }
 
+/* A call that names another node in a runtime that is no node: the
+ * guest gets WISP_ENOTFOUND, as for a node that cannot be reached; -v
+ * says which it was. */
+static u32 not_a_node(struct host_proc *hp, const char *call)
+{
+	if (hp->caps != NULL)
+		caps_log_denied(hp->caps, proc_pid(hp->proc), "%s: this runtime is no node (wisp run "
+		                "--sname NAME or --name NAME@HOST)", call);
+	return WISP_ENOTFOUND;
+}
+
 static bool may_use_nodes(struct host_proc *hp)
 {
 	const struct caps *c = hp->caps;
@@ -115,7 +127,7 @@ u32 NS(connect)(void *self, u32 node, u32 len)
 	struct connect_job j = { .d = d, .len = len };
 	memcpy(j.node, api_ptr(hp, node, len, "wisp_node_connect"), len);
 	if (d == NULL)
-		return WISP_ENOTFOUND;
+		return not_a_node(hp, "wisp_node_connect");
 	if (!may_use_nodes(hp))
 		return WISP_EPERM;
 	/* Connecting blocks (EPMD, the handshake): on the blocking pool, the
@@ -140,7 +152,7 @@ u32 NS(send)(void *self, u32 node, u32 nlen, u32 name, u32 namelen, u64 tag, u32
 	memcpy(r, api_ptr(hp, name, namelen, "wisp_node_send"), namelen);
 	const void *p = api_ptr(hp, data, len, "wisp_node_send");
 	if (d == NULL)
-		return WISP_ENOTFOUND;
+		return not_a_node(hp, "wisp_node_send");
 	if (!may_use_nodes(hp))
 		return WISP_EPERM;
 	return wisp_code(dist_send_named(d, proc_pid(hp->proc), n, nlen, r, namelen, tag, 0, p,
@@ -224,7 +236,7 @@ u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 
 	const void *a = api_ptr(hp, arg, arg_len, "wisp_node_spawn");
 	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_node_spawn");
 	if (d == NULL)
-		return WISP_ENOTFOUND;
+		return not_a_node(hp, "wisp_node_spawn");
 	uint64_t me = proc_pid(hp->proc), child = 0;
 	uint64_t mon = (flags & WISP_SPAWN_MONITOR) ? proc_make_ref(hp->proc) : 0;
 	u32 code = spawn_there(hp, d, name, nlen, fn, a, arg_len, flags, mon, NULL, 0, &child);
@@ -261,7 +273,7 @@ u32 NS(migrate)(void *self, u32 node, u32 nlen, u32 fn, u32 state, u32 state_len
 	memcpy(name, api_ptr(hp, node, nlen, "wisp_node_migrate"), nlen);
 	const void *st = api_ptr(hp, state, state_len, "wisp_node_migrate");
 	if (d == NULL)
-		return WISP_ENOTFOUND;
+		return not_a_node(hp, "wisp_node_migrate");
 	char names[64 * 256];
 	size_t names_len = proc_names(hp->proc, names, sizeof(names));
 	if (names_len > sizeof(names))
@@ -317,7 +329,7 @@ u32 NS(monitor)(void *self, u32 node, u32 len, u32 out)
 	memcpy(j.node, api_ptr(hp, node, len, "wisp_node_monitor"), len);
 	api_ptr(hp, out, 8, "wisp_node_monitor");
 	if (d == NULL)
-		return WISP_ENOTFOUND;
+		return not_a_node(hp, "wisp_node_monitor");
 	if (!may_use_nodes(hp))
 		return WISP_EPERM;
 	uint64_t pid = dist_node_pid(d, j.node, len);

@@ -381,12 +381,78 @@ def test_remote_spawn_needs_the_nodes_permission(cluster):
     assert b.wait_line(r"^spawned") == "spawned 9"    # WISP_EPERM
     assert b.proc.wait(timeout=20) == 0
     assert "does not accept remote spawns" in b.stop()
+    # The refusing node says why too, once.
+    c = cluster.wisp("wr4b", "rspawn", node("wr3"))
+    assert c.wait_line(r"^spawned") == "spawned 9"
+    assert c.proc.wait(timeout=20) == 0
+    err = a.stop()
+    said = [line for line in err.splitlines() if "refused a remote spawn" in line]
+    assert said == [f"wisp: dist: refused a remote spawn from {node('wr4')}: this node runs "
+                    "without --allow-remote-spawn (said once)"], err
 
 
 def test_remote_spawn_on_an_unknown_node(cluster):
     b = cluster.wisp("wr5", "rspawn", node("nobody"))
     assert b.wait_line(r"^spawned") == "spawned 8"    # WISP_ENOTFOUND
     assert b.proc.wait(timeout=30) == 0
+    # The guest has only the code: stderr says why.
+    assert (f"wisp: dist: cannot reach node {node('nobody')}: no node named 'nobody' is "
+            f"registered in EPMD") in b.stop()
+
+
+def test_why_a_node_cannot_be_reached_is_said_once_per_reason(cluster):
+    """A guest that retries a connect gets a code each time; stderr says
+    why once, not once per try, with the names EPMD has (a typo, often).
+    So does --connect at start."""
+    b = cluster.wisp("wy1", "reach", node("nobody"), "3", extra=("--connect", node("nobody")))
+    assert [b.wait_line(r"^connect", timeout=30) for _ in range(3)] == ["connect 8"] * 3
+    assert b.proc.wait(timeout=30) == 0
+    err = b.stop()
+    said = [line for line in err.splitlines() if "cannot reach node" in line]
+    assert said == [f"wisp: dist: cannot reach node {node('nobody')}: no node named 'nobody' "
+                    f"is registered in EPMD on {HOST} port {cluster.epmd_port} (it has: wy1)"], err
+    assert f"--connect {node('nobody')}" in err, err
+    # The cookie is wrong: that is what it says.
+    a = cluster.wisp("wy2", "serve")
+    a.wait_line(r"^ready")
+    c = Node(["run", "--sname", "wy3", "--cookie", "not-" + COOKIE, cluster.guest, "reach",
+              node("wy2"), "2"], cluster.env)
+    cluster.nodes.append(c)
+    assert [c.wait_line(r"^connect", timeout=30) for _ in range(2)] == ["connect 8"] * 2
+    assert c.proc.wait(timeout=30) == 0
+    said = [line for line in c.stop().splitlines() if "cannot reach node" in line]
+    assert len(said) == 1 and "the cookie did not match" in said[0], said
+
+
+def test_node_calls_in_a_runtime_that_is_no_node(cluster):
+    """Without --sname a node call fails as for an unreachable node; -v
+    says the run is no node."""
+    b = Node(["run", "-v", cluster.guest, "rspawn", node("wr1")], cluster.env)
+    cluster.nodes.append(b)
+    assert b.wait_line(r"^spawned") == "spawned 8"    # WISP_ENOTFOUND
+    assert b.proc.wait(timeout=30) == 0
+    assert "wisp_node_spawn: this runtime is no node (wisp run --sname NAME" in b.stop()
+
+
+def test_node_options_without_a_node_name_are_a_usage_error_at_once(cluster, tmp_path):
+    # Said before the module is even read (it was said after compiling it).
+    r = subprocess.run([str(WISP), "run", "--allow-remote-spawn", tmp_path / "missing.wasm"],
+                       env=cluster.env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r
+    assert r.stderr == ("wisp: --cookie, --connect, --dist-port, --net-ticktime and "
+                        "--allow-remote-spawn need --name or --sname\n"), r.stderr
+
+
+def test_a_node_port_in_use_is_named(cluster):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([str(WISP), "run", "--name", f"wp@127.0.0.1:{port}", "--cookie",
+                            COOKIE, cluster.guest, "serve"], env=cluster.env,
+                           capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r
+    assert f"cannot listen for nodes on port {port}: Address already in use" in r.stderr, r.stderr
 
 
 def test_remote_spawn_fetches_a_module_the_node_lacks(cluster):
@@ -501,7 +567,8 @@ def test_a_message_over_the_size_limit_drops_that_connection_only(cluster):
     assert "ping again pong" in out, out
     assert 'got {6,<<"small">>}' in out, out
     assert w.proc.poll() is None
-    assert "over the size limit" in cluster.nodes[0].stop()
+    assert "over the size limit (64 MiB: a message that large cannot reach a wisp node)" \
+        in cluster.nodes[0].stop()
 
 
 def test_three_wisp_nodes_and_a_beam_node(cluster):

@@ -24,6 +24,8 @@
  *                    ("exit KIND", "down KIND")
  *   nodemon NODE     monitor NODE itself: print "monitoring", then the DOWN:
  *                    "nodedown KIND NODE"
+ *   reach NODE N     connect to NODE N times, one after the other: print
+ *                    "connect RC" for each
  *   counter          register as "counter", print "ready NODE"; answer
  *                    requests tagged 60 with the count so far (8 bytes) and
  *                    its node's name, 62 with 63 (from = its pid); on 61
@@ -581,6 +583,15 @@ static int ctl(const char *peer)
 	}
 }
 
+static int reach(const char *node, long times)
+{
+	for (long i = 0; i < times; i++) {
+		printf("connect %d\n", wisp_node_connect(node, (uint32_t)strlen(node)));
+		fflush(stdout);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
@@ -605,8 +616,10 @@ int main(int argc, char **argv)
 		return part(argv[2], argc >= 4 ? atol(argv[3]) : 0);
 	if (argc >= 3 && strcmp(argv[1], "ctl") == 0)
 		return ctl(argv[2]);
+	if (argc >= 4 && strcmp(argv[1], "reach") == 0)
+		return reach(argv[2], atol(argv[3]));
 	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE | rspawn NODE | sock NODE | "
 	        "nodemon NODE | counter | hammer NODE TO N | stream NODE TO N [pause] | part PEER [MS] | "
-	        "ctl PEER\n");
+	        "ctl PEER | reach NODE N\n");
 	return 2;
 }
