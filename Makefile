@@ -162,7 +162,7 @@ FUZZ_SECONDS ?= 60
 FZ           := build/fuzz
 FZ_CFLAGS    := -g -O1 -std=c17 -D_GNU_SOURCE $(RTDEFS) -Iinclude -Isrc \
                 -fno-omit-frame-pointer -fsanitize=address,undefined \
-                -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link
+                -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link -MMD -MP
 FZ_OBJS      := $(LIB_SRCS:%.c=$(FZ)/%.o) $(LIB_ASMS:%.S=$(FZ)/%.o)
 FZ_LIBS      := -ldl -lpthread -lxxhash -ldw -lelf -Wl,-Bstatic -lcrypto -Wl,-Bdynamic -lm
 
@@ -195,6 +195,10 @@ $(FZ)/fuzz_read: tests/fuzz/fuzz_module.c $(FZ)/libwisp.a
 
 $(FZ)/fuzz_codegen: tests/fuzz/fuzz_module.c $(FZ)/libwisp.a
 	$(FUZZ_CC) $(FZ_CFLAGS) -DFUZZ_CODEGEN -fsanitize=fuzzer -o $@ $< $(FZ)/libwisp.a $(FZ_LIBS)
+
+# (Header changes rebuild the fuzzers too: a stale object with an old
+# struct layout made the seed corpus look rejected.)
+-include $(shell find $(FZ) -name '*.d' 2>/dev/null)
 
 fuzz: fuzz-build $(WISP_BIN)
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
