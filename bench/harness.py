@@ -148,11 +148,11 @@ def wisp_env(cache):
     return dict(os.environ, WISP_CACHE_DIR=str(cache), WISP_BACKGROUND_COMPILE="0")
 
 
-def build_c_guest(sources, wasm, what, includes=()):
+def build_c_guest(sources, wasm, what, includes=(), defines=()):
     """Compiles C sources (with sdk/c/wisp.c) to a wasm32-wasi guest."""
     check([CLANG, "--target=wasm32-wasi", f"--sysroot={WASI_SYSROOT}", "-O2",
            "-I", ROOT / "include", *[a for d in includes for a in ("-I", d)],
-           "-o", wasm, *sources, SDK_C], what)
+           *[f"-D{d}" for d in defines], "-o", wasm, *sources, SDK_C], what)
 
 
 def wisp_compile(wisp, wasm, env):
