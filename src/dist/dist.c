@@ -1047,15 +1047,21 @@ static bool hold(struct dist *d, struct node *n, struct msg *m, const char *name
 	return true;
 }
 
-static bool redirect(struct dist *d, struct node *n, struct msg *m);
+/* Redirections one send may follow (see "Processes that moved"): a
+ * process moved that many times is reached through forwarders past them;
+ * a peer's moves in a cycle or a long chain cost no more. */
+#define MOVED_MAX_HOPS 8
+
+static bool redirect(struct dist *d, struct node *n, struct msg *m, unsigned hops);
 static void write_marks(struct node *n);
 static void moved_expire(struct dist *d, struct node *n, int64_t before, bool lost);
 
 /* Encode and write m to n's connection, or hold it while n connects (a
- * send to an idle node starts connecting). Consumes m. as_is: m goes to
- * its addressee even if that moved (see "Processes that moved"). */
+ * send to an idle node starts connecting). Consumes m. hops: how many
+ * redirections m may still follow if its addressee moved (see "Processes
+ * that moved"); 0: m goes to its addressee as it is. */
 static void route_at(struct dist *d, struct node *n, struct msg *m, const char *name,
-                     size_t namelen, bool as_is)
+                     size_t namelen, unsigned hops)
 {
 	pthread_mutex_lock(&n->lock);
 	if (n->state == NODE_GONE) {
@@ -1063,7 +1069,7 @@ static void route_at(struct dist *d, struct node *n, struct msg *m, const char *
 		/* A send by name goes on to the incarnation that replaced n. */
 		struct node *cur = name != NULL ? node_current(d, n->name, n->nlen) : NULL;
 		if (cur != NULL && cur != n) {
-			route_at(d, cur, m, name, namelen, as_is);
+			route_at(d, cur, m, name, namelen, hops);
 			return;
 		}
 		if (d->rt != NULL && name == NULL)
@@ -1072,7 +1078,7 @@ static void route_at(struct dist *d, struct node *n, struct msg *m, const char *
 			msg_free(m);
 		return;
 	}
-	if (!as_is && name == NULL && m->kind == MSG_DATA && n->redirects && redirect(d, n, m))
+	if (hops > 0 && name == NULL && m->kind == MSG_DATA && n->redirects && redirect(d, n, m, hops))
 		return;   /* (n unlocked) */
 	struct xlink *down = NULL;
 	if (d->trace)
@@ -1133,7 +1139,7 @@ static void route_at(struct dist *d, struct node *n, struct msg *m, const char *
 
 static void route(struct dist *d, struct node *n, struct msg *m, const char *name, size_t namelen)
 {
-	route_at(d, n, m, name, namelen, false);
+	route_at(d, n, m, name, namelen, MOVED_MAX_HOPS);
 }
 
 static bool remote_deliver(void *ctx, struct msg *m)
@@ -2164,7 +2170,10 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
  * when more than MOVED_MAX_HELD are held) N sends what it held by the old
  * pid after all (DRAINING) and goes on doing so (ABANDONED); the bounds
  * hold what a peer can make N hold. If A is lost, what is held goes to
- * New. Only messages are redirected: links, monitors and exit signals
+ * New. A send follows at most MOVED_MAX_HOPS redirections (a process
+ * that moved again is reached through its forwarders past them; a peer's
+ * moves in a cycle are not followed without end). Only messages are
+ * redirected: links, monitors and exit signals
  * stay with the old pid, whose forwarder passes them on and ends with
  * the new incarnation. */
 
@@ -2173,14 +2182,15 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
 #define MOVED_MAX_HELD 4096           /* messages held for one of them */
 #define MOVED_MAX_HELD_BYTES (1u << 20)
 
-/* m, addressed to a process that moved, goes to where it is now. */
-static void to_now(struct dist *d, struct msg *m, uint64_t now)
+/* m, addressed to a process that moved, goes to where it is now,
+ * following at most hops more redirections. */
+static void to_now(struct dist *d, struct msg *m, uint64_t now, unsigned hops)
 {
 	m->to = now;
 	if (proc_pid_is_remote(now)) {
 		struct node *t = node_of_pid(d, now);
 		if (t != NULL)
-			route(d, t, m, NULL, 0);
+			route_at(d, t, m, NULL, 0, hops);
 		else
 			msg_free(m);
 	} else if (d->rt == NULL || !rt_deliver(d->rt, now, m)) {
@@ -2228,9 +2238,9 @@ static void release(struct dist *d, struct node *n, uint64_t old)
 			return;
 		for (struct held *h = q; h != NULL; h = h->next) {
 			if (flushing)
-				to_now(d, h->m, now);
+				to_now(d, h->m, now, MOVED_MAX_HOPS - 1);
 			else
-				route_at(d, n, h->m, NULL, 0, true);
+				route_at(d, n, h->m, NULL, 0, 0);
 			h->m = NULL;
 		}
 		free_held(d, q);
@@ -2238,9 +2248,9 @@ static void release(struct dist *d, struct node *n, uint64_t old)
 }
 
 /* m is to a pid of n that has an entry (n->lock held): sent to where it
- * is now, held behind the others, or (false) sent as it is. Unlocks n if
- * true. */
-static bool redirect(struct dist *d, struct node *n, struct msg *m)
+ * is now (following hops - 1 more redirections at most), held behind the
+ * others, or (false) sent as it is. Unlocks n if true. */
+static bool redirect(struct dist *d, struct node *n, struct msg *m, unsigned hops)
 {
 	struct moved *e = moved_find(&n->moved, m->to);
 	if (e == NULL || e->state == MOVED_TOLD || e->state == MOVED_ABANDONED)
@@ -2248,7 +2258,7 @@ static bool redirect(struct dist *d, struct node *n, struct msg *m)
 	uint64_t old = e->old, now = e->now;
 	if (e->state == MOVED_ACTIVE) {
 		pthread_mutex_unlock(&n->lock);
-		to_now(d, m, now);
+		to_now(d, m, now, hops - 1);
 		return true;
 	}
 	size_t bytes = msg_bytes(m) + sizeof(struct held);
@@ -2272,7 +2282,7 @@ static bool redirect(struct dist *d, struct node *n, struct msg *m)
 		e->state = MOVED_DRAINING;
 	pthread_mutex_unlock(&n->lock);
 	if (m != NULL)
-		route_at(d, n, m, NULL, 0, true);   /* (no memory to hold it) */
+		route_at(d, n, m, NULL, 0, 0);   /* (no memory to hold it) */
 	if (give_up)
 		release(d, n, old);
 	return true;

@@ -976,3 +976,32 @@ def test_a_flood_of_moves_holds_little(cluster):
         marks += b"mark" in f
     assert 0 < marks <= 16, marks
     assert _alive(cluster, w)
+
+
+def _move(p, old, new):
+    """p's process old says it moved to new (a pid of p's node), and new
+    that it is ready: the node sends to new what it sends to old."""
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), p.pid(old), p.pid(new)), ident=old)
+    p.reg_send("$wisp_ready", _tuple(_atom("ready"), p.pid(old), p.pid(new)), ident=new)
+
+
+def test_moves_in_a_cycle_are_not_followed_without_end(cluster):
+    """Old moved to New and New back to Old (both the peer's): a send to
+    either followed the redirections from one to the other without end (a
+    sending process spun for ever, its scheduler's thread with it). A
+    send follows a few at most, then goes by the pid it reached; so does
+    one along a chain of moves longer than that."""
+    w, port = _serve(cluster, "wmv4")
+    p = Peer(port, node("evil"))
+    echo = _echo_pid(p)
+    _move(p, 1, 2)
+    _move(p, 2, 1)
+    for k in range(10, 40):
+        _move(p, k, k + 1)
+    _echo_to(p, p.pid(1), echo, b"round")
+    f = p.wait_for(b"round", timeout=10)
+    assert f is not None and (_to(f, p.pid(1)) or _to(f, p.pid(2))), f
+    _echo_to(p, p.pid(10), echo, b"chain")
+    f = p.wait_for(b"chain", timeout=10)
+    assert f is not None and any(_to(f, p.pid(k)) for k in range(11, 41)), f
+    assert _alive(cluster, w)
