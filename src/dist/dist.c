@@ -1152,6 +1152,19 @@ static bool remote_deliver(void *ctx, struct msg *m)
 	return true;
 }
 
+/* A forwarder's message goes to its addressee as it is: were it
+ * redirected to a process of this node, that could be the forwarder
+ * itself (a peer's moves can say so), and m would go round for ever. */
+static bool remote_forward(void *ctx, struct msg *m)
+{
+	struct dist *d = ctx;
+	struct node *n = node_of_pid(d, m->to);
+	if (n == NULL || atomic_load(&d->stopping))
+		return false;
+	route_at(d, n, m, NULL, 0, 0);
+	return true;
+}
+
 static bool remote_alive(void *ctx, uint64_t pid)
 {
 	struct node *n = node_of_pid(ctx, pid);
@@ -2172,8 +2185,10 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
  * hold what a peer can make N hold. If A is lost, what is held goes to
  * New. A send follows at most MOVED_MAX_HOPS redirections (a process
  * that moved again is reached through its forwarders past them; a peer's
- * moves in a cycle are not followed without end). Only messages are
- * redirected: links, monitors and exit signals
+ * moves in a cycle are not followed without end), and what a forwarder
+ * passes on is never redirected (remote_forward: a redirection to a
+ * process of this node could hand it back to the forwarder). Only
+ * messages are redirected: links, monitors and exit signals
  * stay with the old pid, whose forwarder passes them on and ends with
  * the new incarnation. */
 
@@ -2896,8 +2911,8 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	if (d->cfg.ticktime_s == 0)
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
-	                                  remote_alive, conn_flush_corked, remote_moved,
-	                                  remote_marked, d };
+	                                  remote_forward, remote_alive, conn_flush_corked,
+	                                  remote_moved, remote_marked, d };
 	int rc = d->nodes == NULL || d->byname == NULL || d->byexact == NULL || d->connect == NULL
 	         ? -ENOMEM : set_name(d, cfg, err, errlen);
 	if (rc == -ENOMEM)

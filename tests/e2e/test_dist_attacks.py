@@ -1005,3 +1005,46 @@ def test_moves_in_a_cycle_are_not_followed_without_end(cluster):
     f = p.wait_for(b"chain", timeout=10)
     assert f is not None and any(_to(f, p.pid(k)) for k in range(11, 41)), f
     assert _alive(cluster, w)
+
+
+def _small_term_end(f, i):
+    """Where the integer term at f[i] ends (small, 32-bit or big)."""
+    return i + {97: 2, 98: 5}.get(f[i], 3 + f[i + 1] if f[i] == 110 else 0)
+
+
+def _migrate_here(cluster, name, new=50):
+    """The counter on a fresh node `name` moves to a hand-made peer's node,
+    the peer answering the spawn as its pid `new`: the node, the peer, the
+    counter's pid (now its forwarder's) in the external format, and the
+    peer's pid for the counter's new incarnation."""
+    w = cluster.wisp(name, "counter")
+    w.wait_line(r"^ready")
+    p = Peer(_dist_port(cluster, name), node("evil"))
+    p.reg_send("counter", _tuple(_int(61), _bin(p.name.encode())))
+    f = p.wait_for(b"$wisp_spawn")
+    assert f is not None
+    i = f.index(b"X")
+    forwarder = f[i:i + 3 + f[i + 2] + 12]
+    i = f.index(b"spawn", f.index(b"$wisp_spawn") + 11) + 5
+    req = f[i:_small_term_end(f, i)]
+    p.send(_tuple(_int(22), p.pid(new), forwarder), b"h\x02" + req + _bin(b""))
+    assert p.wait_for(b"go") is not None
+    return w, p, forwarder, p.pid(new)
+
+
+def test_a_move_back_to_a_forwarder_is_not_passed_round_for_ever(cluster):
+    """A guest moved to the peer's node (New there); the peer then says New
+    moved back to the guest's forwarder ({moved, New, Forwarder}, made
+    ready by a relay naming a marker of the forwarder's node): the
+    forwarder passed each message on to New, the redirection handed it
+    back, and so on for ever (a message sent once spun a scheduler's
+    thread without end). A forwarder's messages go to New as they are."""
+    w, p, fwd, new = _migrate_here(cluster, "wmv5")
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), new, fwd), ident=50)
+    p.reg_send("$wisp_relay", _tuple(_atom("relay"), fwd, fwd), ident=50)
+    assert p.wait_for(b"mark", timeout=10) is not None
+    for text in (b"first", b"second"):
+        p.send(_tuple(_int(22), p.pid(7), fwd), _tuple(_int(64), _bin(text)))
+        f = p.wait_for(text, timeout=10)
+        assert f is not None and _to(f, new), f
+    assert w.proc.poll() is None
