@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from test_dist import (COOKIE, Cluster, _atom, _bin, _dist_port, _exact, _handshake, _int,
-                       _pid, _tuple, node)
+from test_dist import (COOKIE, SANITIZER_REPORT, Cluster, _atom, _bin, _dist_port, _exact,
+                       _handshake, _int, _pid, _tuple, node)
 
 SANITIZED = os.environ.get("WISP_SANITIZE", "") != ""   # (memory is not freed at once)
 
@@ -68,7 +68,11 @@ def cluster(tmp_path, shared_cache, build_proc):
 
     c.wisp = wisp
     yield c
-    c.close()
+    # Under a sanitizer build (make check), a report in any node's output
+    # fails the test that ran it (as test_dist.py's cluster does).
+    reports = [line for err in c.close() for line in (err or "").splitlines()
+               if SANITIZER_REPORT.search(line)]
+    assert not reports, "\n".join(reports[:20])
 
 
 def _frame(ctl, msg=None):
