@@ -1054,7 +1054,7 @@ static bool hold(struct dist *d, struct node *n, struct msg *m, const char *name
 
 static bool redirect(struct dist *d, struct node *n, struct msg *m, unsigned hops);
 static void write_marks(struct node *n);
-static void moved_expire(struct dist *d, struct node *n, int64_t before, bool lost);
+static int64_t moved_expire(struct dist *d, struct node *n, int64_t before, bool lost);
 
 /* Encode and write m to n's connection, or hold it while n connects (a
  * send to an idle node starts connecting). Consumes m. hops: how many
@@ -2305,17 +2305,22 @@ static bool redirect(struct dist *d, struct node *n, struct msg *m, unsigned hop
 
 /* Every entry of n waiting since before `before` (or all if lost) stops
  * waiting: its held messages go by the old pid (DRAINING), or to the new
- * one if n is lost (FLUSHING: the old pid's node cannot pass them on). */
-static void moved_expire(struct dist *d, struct node *n, int64_t before, bool lost)
+ * one if n is lost (FLUSHING: the old pid's node cannot pass them on).
+ * When the next of the others' waits ends (INT64_MAX: none waits). */
+static int64_t moved_expire(struct dist *d, struct node *n, int64_t before, bool lost)
 {
 	uint64_t olds[MOVED_MAX_WAITING];
 	uint32_t k = 0;
+	int64_t next = INT64_MAX;
 	pthread_mutex_lock(&n->lock);
 	for (uint32_t i = 0; i < n->moved.cap && n->moved.nwaiting > 0; i++) {
 		struct moved *e = &n->moved.v[i];
-		if (e->old == 0 || e->state != MOVED_MARKED || (!lost && e->deadline_ms > before) ||
-		    k == MOVED_MAX_WAITING)
+		if (e->old == 0 || e->state != MOVED_MARKED)
 			continue;
+		if ((!lost && e->deadline_ms > before) || k == MOVED_MAX_WAITING) {
+			next = e->deadline_ms < next ? e->deadline_ms : next;
+			continue;
+		}
 		e->state = lost ? MOVED_FLUSHING : MOVED_DRAINING;
 		if (lost && e->mark != NULL) {
 			free(e->mark);
@@ -2327,12 +2332,15 @@ static void moved_expire(struct dist *d, struct node *n, int64_t before, bool lo
 	pthread_mutex_unlock(&n->lock);
 	for (uint32_t i = 0; i < k; i++)
 		release(d, n, olds[i]);
+	return next;
 }
 
-void dist_moved_tick(struct dist *d, struct node *n)
+int64_t dist_moved_tick(struct dist *d, struct node *n, int64_t now_ms)
 {
-	if (n->moved.nwaiting > 0)   /* (a racy peek: the next tick sees it) */
-		moved_expire(d, n, conn_now_ms(), false);
+	pthread_mutex_lock(&n->lock);
+	bool waiting = n->moved.nwaiting > 0;
+	pthread_mutex_unlock(&n->lock);
+	return waiting ? moved_expire(d, n, now_ms, false) : INT64_MAX;
 }
 
 /* {Atom, P1} or {Atom, P1, P2} (p2 0: none) from `from` to the system
@@ -2434,6 +2442,8 @@ static int moved_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 			e = moved_add(&n->moved, from, p2, MOVED_MARKED);
 		if (e != NULL) {
 			e->deadline_ms = conn_now_ms() + MOVED_WAIT_MS;
+			if (e->deadline_ms < d->moved_next_ms)   /* (the I/O thread's) */
+				d->moved_next_ms = e->deadline_ms;
 			e->mark = b.p;
 			e->marklen = b.len;
 			b.p = NULL;
@@ -2897,6 +2907,7 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	}
 	d->cfg = *cfg;
 	d->listen_fd = d->epmd_fd = d->epfd = d->evfd = -1;
+	d->moved_next_ms = INT64_MAX;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->hs_done, NULL);
 	d->nodes = calloc(DIST_MAX_NODES, sizeof(*d->nodes));

@@ -945,6 +945,24 @@ def test_a_peer_that_never_says_ready_gets_its_messages_by_the_old_pid(cluster):
     assert _alive(cluster, w)
 
 
+def test_held_sends_go_on_when_the_wait_ends_not_at_the_next_tick(cluster):
+    """A peer that never says ready: what was held goes by the old pid once
+    the wait (5 s) ends, even if nothing is sent after it. It waited for
+    the I/O thread's next tick, a quarter of net_ticktime later (15 s by
+    default; here 900 s, so the 60 s this test waits tell one from the
+    other)."""
+    w, port = _serve(cluster, "wmv6", "--net-ticktime", "3600")
+    p = Peer(port, node("evil"))
+    echo = _echo_pid(p)
+    old, new = p.pid(1), p.pid(2)
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), old, new))
+    assert p.wait_for(b"mark", timeout=10) is not None
+    _echo_to(p, old, echo, b"alone")
+    f = p.wait_for(b"alone", timeout=60)
+    assert f is not None and _to(f, old), f
+    assert _alive(cluster, w)
+
+
 def test_a_ready_must_come_from_the_new_pid_and_name_the_move(cluster):
     """Held sends to Old go to New once New says {ready, Old, New}; a ready
     from another pid, or naming another move, changes nothing."""
