@@ -2365,7 +2365,11 @@ static void sys_send(struct dist *d, struct node *n, uint64_t from, const char *
 }
 
 /* The forwarder old passed on a message from sender to to: sender's node
- * is told where old went, once (proc_remote.moved). */
+ * is told where old went, once (proc_remote.moved), if it is connected. A
+ * message's sender is the word of the node that sent it: one naming a
+ * node never reached would have this node connect to it (to any host a
+ * peer names), and one naming an incarnation gone would tell the one
+ * that replaced it. */
 static void remote_moved(void *ctx, uint64_t old, uint64_t to, uint64_t sender)
 {
 	struct dist *d = ctx;
@@ -2373,7 +2377,7 @@ static void remote_moved(void *ctx, uint64_t old, uint64_t to, uint64_t sender)
 	if (ns == NULL)
 		return;
 	pthread_mutex_lock(&ns->lock);
-	bool tell = moved_find(&ns->moved, old) == NULL &&
+	bool tell = ns->state == NODE_UP && moved_find(&ns->moved, old) == NULL &&
 	            moved_add(&ns->moved, old, to, MOVED_TOLD) != NULL;
 	pthread_mutex_unlock(&ns->lock);
 	if (tell)

@@ -1070,3 +1070,22 @@ def test_a_move_back_to_a_forwarder_is_not_passed_round_for_ever(cluster):
         f = p.wait_for(text, timeout=10)
         assert f is not None and _to(f, new), f
     assert w.proc.poll() is None
+
+
+def test_a_forwarder_tells_no_node_it_is_not_connected_to(cluster):
+    """A message's sender is the peer's word: messages to a forwarder from
+    pids of nodes never reached made the forwarder's node connect to each
+    (to tell it where the process went), to any host a peer named. Only a
+    connected sender's node is told; the messages go on all the same."""
+    w, p, fwd, new = _migrate_here(cluster, "wmv7")
+    ghosts = [_pid(node(f"ghost{k}"), 1, 1, 5) for k in range(3)]
+    for k, ghost in enumerate(ghosts):
+        p.send(_tuple(_int(22), ghost, fwd), _tuple(_int(64), _bin(b"from-ghost%d" % k)))
+    for k in range(3):
+        f = p.wait_for(b"from-ghost%d" % k, timeout=10)
+        assert f is not None and _to(f, new), f
+    p.send(_tuple(_int(22), p.pid(7), fwd), _tuple(_int(64), _bin(b"from-peer")))
+    assert p.wait_for(b"$wisp_moved", timeout=10) is not None   # (the peer is told)
+    time.sleep(1)
+    assert "ghost" not in w.err_now(), w.err_now()
+    assert w.proc.poll() is None
