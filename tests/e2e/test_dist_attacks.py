@@ -1089,3 +1089,31 @@ def test_a_forwarder_tells_no_node_it_is_not_connected_to(cluster):
     time.sleep(1)
     assert "ghost" not in w.err_now(), w.err_now()
     assert w.proc.poll() is None
+
+
+def test_odd_moves_claims_change_nothing(cluster):
+    """A mark for a process that is no forwarder (dropped when it drains,
+    as the signal it is), or for a pid of another node; a relay naming a
+    New of another node; a ready naming a local Old; a move to itself: none
+    holds or redirects anything, and the process goes on answering. A claim
+    of the wrong shape closes the connection."""
+    w, port = _serve(cluster, "wmv8")
+    p = Peer(port, node("evil"))
+    echo = _echo_pid(p)
+    old = p.pid(1)
+    p.reg_send("$wisp_mark", _tuple(_atom("mark"), echo))
+    p.reg_send("$wisp_mark", _tuple(_atom("mark"), p.pid(3)))
+    p.reg_send("$wisp_relay", _tuple(_atom("relay"), p.pid(2), echo))
+    p.reg_send("$wisp_ready", _tuple(_atom("ready"), echo, p.pid(2)), ident=2)
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), old, old))
+    _echo_to(p, old, echo, b"plain")
+    got = []
+    for f in p.frames(timeout=10):
+        got.append(f)
+        if b"plain" in f:
+            break
+    assert got and b"plain" in got[-1] and _to(got[-1], old), got
+    assert not any(b"$wisp_mark" in f for f in got), got
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), old))
+    assert p.closed()
+    assert _alive(cluster, w)
