@@ -686,8 +686,25 @@ static void tick(struct dist *d, int64_t now)
 		pthread_mutex_unlock(&n->lock);
 		if (c != NULL && silent)
 			close_conn(d, c, c->dead ? c->dead : "no answer within the tick time (net_ticktime)");
-		dist_moved_tick(d, n);
 	}
+}
+
+/* Sends held for processes that moved whose wait ended go on (at its
+ * end, not at the next tick, a quarter of net_ticktime later). A look at
+ * every node, so at most one every MOVED_STEP_MS: a peer's many moves
+ * cost few. */
+#define MOVED_STEP_MS 100
+
+static void moved_tick(struct dist *d, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	uint32_t nn = atomic_load(&d->nnodes);
+	for (uint32_t i = 0; i < nn; i++) {
+		int64_t t = dist_moved_tick(d, d->nodes[i], now);
+		next = t < next ? t : next;
+	}
+	d->moved_next_ms = next == INT64_MAX || next > now + MOVED_STEP_MS ? next
+	                                                                  : now + MOVED_STEP_MS;
 }
 
 static void *io_main(void *arg)
@@ -699,7 +716,8 @@ static void *io_main(void *arg)
 	int64_t next = conn_now_ms() + step;
 	struct epoll_event ev[64];
 	while (!atomic_load(&d->stopping)) {
-		int64_t wait = next - conn_now_ms();
+		int64_t due = next < d->moved_next_ms ? next : d->moved_next_ms;
+		int64_t wait = due - conn_now_ms();
 		int n = epoll_wait(d->epfd, ev, 64, wait > 0 ? (int)wait : 0);
 		for (int i = 0; i < n; i++) {
 			void *p = ev[i].data.ptr;
@@ -732,6 +750,8 @@ static void *io_main(void *arg)
 			dist_tick(d, now);
 			next = now + step;
 		}
+		if (now >= d->moved_next_ms)
+			moved_tick(d, now);
 	}
 	/* Stopping: every connection closes (peers see the node go), after
 	 * what is queued for it goes out if the socket takes it now. */

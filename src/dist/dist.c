@@ -1047,15 +1047,21 @@ static bool hold(struct dist *d, struct node *n, struct msg *m, const char *name
 	return true;
 }
 
-static bool redirect(struct dist *d, struct node *n, struct msg *m);
+/* Redirections one send may follow (see "Processes that moved"): a
+ * process moved that many times is reached through forwarders past them;
+ * a peer's moves in a cycle or a long chain cost no more. */
+#define MOVED_MAX_HOPS 8
+
+static bool redirect(struct dist *d, struct node *n, struct msg *m, unsigned hops);
 static void write_marks(struct node *n);
-static void moved_expire(struct dist *d, struct node *n, int64_t before, bool lost);
+static int64_t moved_expire(struct dist *d, struct node *n, int64_t before, bool lost);
 
 /* Encode and write m to n's connection, or hold it while n connects (a
- * send to an idle node starts connecting). Consumes m. as_is: m goes to
- * its addressee even if that moved (see "Processes that moved"). */
+ * send to an idle node starts connecting). Consumes m. hops: how many
+ * redirections m may still follow if its addressee moved (see "Processes
+ * that moved"); 0: m goes to its addressee as it is. */
 static void route_at(struct dist *d, struct node *n, struct msg *m, const char *name,
-                     size_t namelen, bool as_is)
+                     size_t namelen, unsigned hops)
 {
 	pthread_mutex_lock(&n->lock);
 	if (n->state == NODE_GONE) {
@@ -1063,7 +1069,7 @@ static void route_at(struct dist *d, struct node *n, struct msg *m, const char *
 		/* A send by name goes on to the incarnation that replaced n. */
 		struct node *cur = name != NULL ? node_current(d, n->name, n->nlen) : NULL;
 		if (cur != NULL && cur != n) {
-			route_at(d, cur, m, name, namelen, as_is);
+			route_at(d, cur, m, name, namelen, hops);
 			return;
 		}
 		if (d->rt != NULL && name == NULL)
@@ -1072,7 +1078,7 @@ static void route_at(struct dist *d, struct node *n, struct msg *m, const char *
 			msg_free(m);
 		return;
 	}
-	if (!as_is && name == NULL && m->kind == MSG_DATA && n->redirects && redirect(d, n, m))
+	if (hops > 0 && name == NULL && m->kind == MSG_DATA && n->redirects && redirect(d, n, m, hops))
 		return;   /* (n unlocked) */
 	struct xlink *down = NULL;
 	if (d->trace)
@@ -1133,7 +1139,7 @@ static void route_at(struct dist *d, struct node *n, struct msg *m, const char *
 
 static void route(struct dist *d, struct node *n, struct msg *m, const char *name, size_t namelen)
 {
-	route_at(d, n, m, name, namelen, false);
+	route_at(d, n, m, name, namelen, MOVED_MAX_HOPS);
 }
 
 static bool remote_deliver(void *ctx, struct msg *m)
@@ -1143,6 +1149,19 @@ static bool remote_deliver(void *ctx, struct msg *m)
 	if (n == NULL || atomic_load(&d->stopping))
 		return false;
 	route(d, n, m, NULL, 0);
+	return true;
+}
+
+/* A forwarder's message goes to its addressee as it is: were it
+ * redirected to a process of this node, that could be the forwarder
+ * itself (a peer's moves can say so), and m would go round for ever. */
+static bool remote_forward(void *ctx, struct msg *m)
+{
+	struct dist *d = ctx;
+	struct node *n = node_of_pid(d, m->to);
+	if (n == NULL || atomic_load(&d->stopping))
+		return false;
+	route_at(d, n, m, NULL, 0, 0);
 	return true;
 }
 
@@ -2189,7 +2208,12 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
  * when more than MOVED_MAX_HELD are held) N sends what it held by the old
  * pid after all (DRAINING) and goes on doing so (ABANDONED); the bounds
  * hold what a peer can make N hold. If A is lost, what is held goes to
- * New. Only messages are redirected: links, monitors and exit signals
+ * New. A send follows at most MOVED_MAX_HOPS redirections (a process
+ * that moved again is reached through its forwarders past them; a peer's
+ * moves in a cycle are not followed without end), and what a forwarder
+ * passes on is never redirected (remote_forward: a redirection to a
+ * process of this node could hand it back to the forwarder). Only
+ * messages are redirected: links, monitors and exit signals
  * stay with the old pid, whose forwarder passes them on and ends with
  * the new incarnation. */
 
@@ -2198,14 +2222,15 @@ static int code_in(struct dist *d, struct node *n, struct etf_dec *dd)
 #define MOVED_MAX_HELD 4096           /* messages held for one of them */
 #define MOVED_MAX_HELD_BYTES (1u << 20)
 
-/* m, addressed to a process that moved, goes to where it is now. */
-static void to_now(struct dist *d, struct msg *m, uint64_t now)
+/* m, addressed to a process that moved, goes to where it is now,
+ * following at most hops more redirections. */
+static void to_now(struct dist *d, struct msg *m, uint64_t now, unsigned hops)
 {
 	m->to = now;
 	if (proc_pid_is_remote(now)) {
 		struct node *t = node_of_pid(d, now);
 		if (t != NULL)
-			route(d, t, m, NULL, 0);
+			route_at(d, t, m, NULL, 0, hops);
 		else
 			msg_free(m);
 	} else if (d->rt == NULL || !rt_deliver(d->rt, now, m)) {
@@ -2253,9 +2278,9 @@ static void release(struct dist *d, struct node *n, uint64_t old)
 			return;
 		for (struct held *h = q; h != NULL; h = h->next) {
 			if (flushing)
-				to_now(d, h->m, now);
+				to_now(d, h->m, now, MOVED_MAX_HOPS - 1);
 			else
-				route_at(d, n, h->m, NULL, 0, true);
+				route_at(d, n, h->m, NULL, 0, 0);
 			h->m = NULL;
 		}
 		free_held(d, q);
@@ -2263,9 +2288,9 @@ static void release(struct dist *d, struct node *n, uint64_t old)
 }
 
 /* m is to a pid of n that has an entry (n->lock held): sent to where it
- * is now, held behind the others, or (false) sent as it is. Unlocks n if
- * true. */
-static bool redirect(struct dist *d, struct node *n, struct msg *m)
+ * is now (following hops - 1 more redirections at most), held behind the
+ * others, or (false) sent as it is. Unlocks n if true. */
+static bool redirect(struct dist *d, struct node *n, struct msg *m, unsigned hops)
 {
 	struct moved *e = moved_find(&n->moved, m->to);
 	if (e == NULL || e->state == MOVED_TOLD || e->state == MOVED_ABANDONED)
@@ -2273,7 +2298,7 @@ static bool redirect(struct dist *d, struct node *n, struct msg *m)
 	uint64_t old = e->old, now = e->now;
 	if (e->state == MOVED_ACTIVE) {
 		pthread_mutex_unlock(&n->lock);
-		to_now(d, m, now);
+		to_now(d, m, now, hops - 1);
 		return true;
 	}
 	size_t bytes = msg_bytes(m) + sizeof(struct held);
@@ -2297,7 +2322,7 @@ static bool redirect(struct dist *d, struct node *n, struct msg *m)
 		e->state = MOVED_DRAINING;
 	pthread_mutex_unlock(&n->lock);
 	if (m != NULL)
-		route_at(d, n, m, NULL, 0, true);   /* (no memory to hold it) */
+		route_at(d, n, m, NULL, 0, 0);   /* (no memory to hold it) */
 	if (give_up)
 		release(d, n, old);
 	return true;
@@ -2305,17 +2330,22 @@ static bool redirect(struct dist *d, struct node *n, struct msg *m)
 
 /* Every entry of n waiting since before `before` (or all if lost) stops
  * waiting: its held messages go by the old pid (DRAINING), or to the new
- * one if n is lost (FLUSHING: the old pid's node cannot pass them on). */
-static void moved_expire(struct dist *d, struct node *n, int64_t before, bool lost)
+ * one if n is lost (FLUSHING: the old pid's node cannot pass them on).
+ * When the next of the others' waits ends (INT64_MAX: none waits). */
+static int64_t moved_expire(struct dist *d, struct node *n, int64_t before, bool lost)
 {
 	uint64_t olds[MOVED_MAX_WAITING];
 	uint32_t k = 0;
+	int64_t next = INT64_MAX;
 	pthread_mutex_lock(&n->lock);
 	for (uint32_t i = 0; i < n->moved.cap && n->moved.nwaiting > 0; i++) {
 		struct moved *e = &n->moved.v[i];
-		if (e->old == 0 || e->state != MOVED_MARKED || (!lost && e->deadline_ms > before) ||
-		    k == MOVED_MAX_WAITING)
+		if (e->old == 0 || e->state != MOVED_MARKED)
 			continue;
+		if ((!lost && e->deadline_ms > before) || k == MOVED_MAX_WAITING) {
+			next = e->deadline_ms < next ? e->deadline_ms : next;
+			continue;
+		}
 		e->state = lost ? MOVED_FLUSHING : MOVED_DRAINING;
 		if (lost && e->mark != NULL) {
 			free(e->mark);
@@ -2327,12 +2357,15 @@ static void moved_expire(struct dist *d, struct node *n, int64_t before, bool lo
 	pthread_mutex_unlock(&n->lock);
 	for (uint32_t i = 0; i < k; i++)
 		release(d, n, olds[i]);
+	return next;
 }
 
-void dist_moved_tick(struct dist *d, struct node *n)
+int64_t dist_moved_tick(struct dist *d, struct node *n, int64_t now_ms)
 {
-	if (n->moved.nwaiting > 0)   /* (a racy peek: the next tick sees it) */
-		moved_expire(d, n, conn_now_ms(), false);
+	pthread_mutex_lock(&n->lock);
+	bool waiting = n->moved.nwaiting > 0;
+	pthread_mutex_unlock(&n->lock);
+	return waiting ? moved_expire(d, n, now_ms, false) : INT64_MAX;
 }
 
 /* {Atom, P1} or {Atom, P1, P2} (p2 0: none) from `from` to the system
@@ -2357,7 +2390,11 @@ static void sys_send(struct dist *d, struct node *n, uint64_t from, const char *
 }
 
 /* The forwarder old passed on a message from sender to to: sender's node
- * is told where old went, once (proc_remote.moved). */
+ * is told where old went, once (proc_remote.moved), if it is connected. A
+ * message's sender is the word of the node that sent it: one naming a
+ * node never reached would have this node connect to it (to any host a
+ * peer names), and one naming an incarnation gone would tell the one
+ * that replaced it. */
 static void remote_moved(void *ctx, uint64_t old, uint64_t to, uint64_t sender)
 {
 	struct dist *d = ctx;
@@ -2365,7 +2402,7 @@ static void remote_moved(void *ctx, uint64_t old, uint64_t to, uint64_t sender)
 	if (ns == NULL)
 		return;
 	pthread_mutex_lock(&ns->lock);
-	bool tell = moved_find(&ns->moved, old) == NULL &&
+	bool tell = ns->state == NODE_UP && moved_find(&ns->moved, old) == NULL &&
 	            moved_add(&ns->moved, old, to, MOVED_TOLD) != NULL;
 	pthread_mutex_unlock(&ns->lock);
 	if (tell)
@@ -2434,6 +2471,8 @@ static int moved_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 			e = moved_add(&n->moved, from, p2, MOVED_MARKED);
 		if (e != NULL) {
 			e->deadline_ms = conn_now_ms() + MOVED_WAIT_MS;
+			if (e->deadline_ms < d->moved_next_ms)   /* (the I/O thread's) */
+				d->moved_next_ms = e->deadline_ms;
 			e->mark = b.p;
 			e->marklen = b.len;
 			b.p = NULL;
@@ -2897,6 +2936,7 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	}
 	d->cfg = *cfg;
 	d->listen_fd = d->epmd_fd = d->epfd = d->evfd = -1;
+	d->moved_next_ms = INT64_MAX;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->hs_done, NULL);
 	d->nodes = calloc(DIST_MAX_NODES, sizeof(*d->nodes));
@@ -2911,8 +2951,8 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	if (d->cfg.ticktime_s == 0)
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
-	                                  remote_alive, conn_flush_corked, remote_moved,
-	                                  remote_marked, d };
+	                                  remote_forward, remote_alive, conn_flush_corked,
+	                                  remote_moved, remote_marked, d };
 	int rc = d->nodes == NULL || d->byname == NULL || d->byexact == NULL || d->connect == NULL
 	         ? -ENOMEM : set_name(d, cfg, err, errlen);
 	if (rc == -ENOMEM)

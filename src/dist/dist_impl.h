@@ -216,6 +216,9 @@ struct dist {
 	_Atomic uint64_t out_bytes;    /* queued on connections (conn.c) */
 	_Atomic uint64_t in_bytes;     /* their input buffers (conn.c) */
 	atomic_bool told_held;
+	/* The I/O thread's: when a wait of processes that moved ends next
+	 * (INT64_MAX: none waits; dist.c, "Processes that moved"). */
+	int64_t moved_next_ms;
 };
 
 /* ---- dist.c, for conn.c ---- */
@@ -244,9 +247,10 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
  * yet). */
 struct node *dist_node_peek(struct dist *d, const char *name, size_t nlen, uint32_t creation);
 
-/* Messages held for n's processes that moved, waiting longer than they
- * may, go on (the I/O thread's tick). */
-void dist_moved_tick(struct dist *d, struct node *n);
+/* Messages held for n's processes that moved, waiting since before
+ * now_ms, go on (the I/O thread's, when d->moved_next_ms comes). When
+ * the next of n's waits ends (INT64_MAX: none waits). */
+int64_t dist_moved_tick(struct dist *d, struct node *n, int64_t now_ms);
 
 /* ---- conn.c, for dist.c ---- */
 

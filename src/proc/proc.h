@@ -233,6 +233,12 @@ struct proc_remote {
 	 * answers a link or monitor request itself if the node cannot be
 	 * reached). False: no such node; m is not consumed. */
 	bool (*deliver)(void *ctx, struct msg *m);
+	/* A forwarder (proc_forward_forever) passes m on to remote pid m->to:
+	 * as deliver(), but to that pid as it is, never redirected to where
+	 * it moved (a redirection to a process of this node could hand m back
+	 * to the forwarder: another node's claims would have it pass m round
+	 * for ever). */
+	bool (*forward)(void *ctx, struct msg *m);
 	/* Whether the node of remote pid is connected. */
 	bool (*alive)(void *ctx, uint64_t pid);
 	/* The calling thread's process stops running (parks, yields, ends):

@@ -223,7 +223,13 @@ _Noreturn void proc_forward_forever(struct proc *self, uint64_t to)
 			m->acct = NULL;
 		}
 		uint64_t sender = m->from;
-		bool delivered = proc_deliver(self->rt, to, m);
+		bool delivered;
+		if (remote != NULL && proc_pid_is_remote(to)) {
+			m->to = to;
+			delivered = remote->forward(remote->ctx, m);
+		} else {
+			delivered = proc_deliver(self->rt, to, m);
+		}
 		if (!delivered)
 			msg_free(m);
 		else if (remote != NULL && proc_pid_is_remote(sender) && proc_pid_is_remote(to))

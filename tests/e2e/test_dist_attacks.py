@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from test_dist import (COOKIE, Cluster, _atom, _bin, _dist_port, _exact, _handshake, _int,
-                       _pid, _tuple, node)
+from test_dist import (COOKIE, SANITIZER_REPORT, Cluster, _atom, _bin, _dist_port, _exact,
+                       _handshake, _int, _pid, _tuple, node)
 
 SANITIZED = os.environ.get("WISP_SANITIZE", "") != ""   # (memory is not freed at once)
 
@@ -68,7 +68,11 @@ def cluster(tmp_path, shared_cache, build_proc):
 
     c.wisp = wisp
     yield c
-    c.close()
+    # Under a sanitizer build (make check), a report in any node's output
+    # fails the test that ran it (as test_dist.py's cluster does).
+    reports = [line for err in c.close() for line in (err or "").splitlines()
+               if SANITIZER_REPORT.search(line)]
+    assert not reports, "\n".join(reports[:20])
 
 
 def _frame(ctl, msg=None):
@@ -941,6 +945,24 @@ def test_a_peer_that_never_says_ready_gets_its_messages_by_the_old_pid(cluster):
     assert _alive(cluster, w)
 
 
+def test_held_sends_go_on_when_the_wait_ends_not_at_the_next_tick(cluster):
+    """A peer that never says ready: what was held goes by the old pid once
+    the wait (5 s) ends, even if nothing is sent after it. It waited for
+    the I/O thread's next tick, a quarter of net_ticktime later (15 s by
+    default; here 900 s, so the 60 s this test waits tell one from the
+    other)."""
+    w, port = _serve(cluster, "wmv6", "--net-ticktime", "3600")
+    p = Peer(port, node("evil"))
+    echo = _echo_pid(p)
+    old, new = p.pid(1), p.pid(2)
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), old, new))
+    assert p.wait_for(b"mark", timeout=10) is not None
+    _echo_to(p, old, echo, b"alone")
+    f = p.wait_for(b"alone", timeout=60)
+    assert f is not None and _to(f, old), f
+    assert _alive(cluster, w)
+
+
 def test_a_ready_must_come_from_the_new_pid_and_name_the_move(cluster):
     """Held sends to Old go to New once New says {ready, Old, New}; a ready
     from another pid, or naming another move, changes nothing."""
@@ -975,4 +997,123 @@ def test_a_flood_of_moves_holds_little(cluster):
     for f in p.frames(timeout=3):
         marks += b"mark" in f
     assert 0 < marks <= 16, marks
+    assert _alive(cluster, w)
+
+
+def _move(p, old, new):
+    """p's process old says it moved to new (a pid of p's node), and new
+    that it is ready: the node sends to new what it sends to old."""
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), p.pid(old), p.pid(new)), ident=old)
+    p.reg_send("$wisp_ready", _tuple(_atom("ready"), p.pid(old), p.pid(new)), ident=new)
+
+
+def test_moves_in_a_cycle_are_not_followed_without_end(cluster):
+    """Old moved to New and New back to Old (both the peer's): a send to
+    either followed the redirections from one to the other without end (a
+    sending process spun for ever, its scheduler's thread with it). A
+    send follows a few at most, then goes by the pid it reached; so does
+    one along a chain of moves longer than that."""
+    w, port = _serve(cluster, "wmv4")
+    p = Peer(port, node("evil"))
+    echo = _echo_pid(p)
+    _move(p, 1, 2)
+    _move(p, 2, 1)
+    for k in range(10, 40):
+        _move(p, k, k + 1)
+    _echo_to(p, p.pid(1), echo, b"round")
+    f = p.wait_for(b"round", timeout=10)
+    assert f is not None and (_to(f, p.pid(1)) or _to(f, p.pid(2))), f
+    _echo_to(p, p.pid(10), echo, b"chain")
+    f = p.wait_for(b"chain", timeout=10)
+    assert f is not None and any(_to(f, p.pid(k)) for k in range(11, 41)), f
+    assert _alive(cluster, w)
+
+
+def _small_term_end(f, i):
+    """Where the integer term at f[i] ends (small, 32-bit or big)."""
+    return i + {97: 2, 98: 5}.get(f[i], 3 + f[i + 1] if f[i] == 110 else 0)
+
+
+def _migrate_here(cluster, name, new=50):
+    """The counter on a fresh node `name` moves to a hand-made peer's node,
+    the peer answering the spawn as its pid `new`: the node, the peer, the
+    counter's pid (now its forwarder's) in the external format, and the
+    peer's pid for the counter's new incarnation."""
+    w = cluster.wisp(name, "counter")
+    w.wait_line(r"^ready")
+    p = Peer(_dist_port(cluster, name), node("evil"))
+    p.reg_send("counter", _tuple(_int(61), _bin(p.name.encode())))
+    f = p.wait_for(b"$wisp_spawn")
+    assert f is not None
+    i = f.index(b"X")
+    forwarder = f[i:i + 3 + f[i + 2] + 12]
+    i = f.index(b"spawn", f.index(b"$wisp_spawn") + 11) + 5
+    req = f[i:_small_term_end(f, i)]
+    p.send(_tuple(_int(22), p.pid(new), forwarder), b"h\x02" + req + _bin(b""))
+    assert p.wait_for(b"go") is not None
+    return w, p, forwarder, p.pid(new)
+
+
+def test_a_move_back_to_a_forwarder_is_not_passed_round_for_ever(cluster):
+    """A guest moved to the peer's node (New there); the peer then says New
+    moved back to the guest's forwarder ({moved, New, Forwarder}, made
+    ready by a relay naming a marker of the forwarder's node): the
+    forwarder passed each message on to New, the redirection handed it
+    back, and so on for ever (a message sent once spun a scheduler's
+    thread without end). A forwarder's messages go to New as they are."""
+    w, p, fwd, new = _migrate_here(cluster, "wmv5")
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), new, fwd), ident=50)
+    p.reg_send("$wisp_relay", _tuple(_atom("relay"), fwd, fwd), ident=50)
+    assert p.wait_for(b"mark", timeout=10) is not None
+    for text in (b"first", b"second"):
+        p.send(_tuple(_int(22), p.pid(7), fwd), _tuple(_int(64), _bin(text)))
+        f = p.wait_for(text, timeout=10)
+        assert f is not None and _to(f, new), f
+    assert w.proc.poll() is None
+
+
+def test_a_forwarder_tells_no_node_it_is_not_connected_to(cluster):
+    """A message's sender is the peer's word: messages to a forwarder from
+    pids of nodes never reached made the forwarder's node connect to each
+    (to tell it where the process went), to any host a peer named. Only a
+    connected sender's node is told; the messages go on all the same."""
+    w, p, fwd, new = _migrate_here(cluster, "wmv7")
+    ghosts = [_pid(node(f"ghost{k}"), 1, 1, 5) for k in range(3)]
+    for k, ghost in enumerate(ghosts):
+        p.send(_tuple(_int(22), ghost, fwd), _tuple(_int(64), _bin(b"from-ghost%d" % k)))
+    for k in range(3):
+        f = p.wait_for(b"from-ghost%d" % k, timeout=10)
+        assert f is not None and _to(f, new), f
+    p.send(_tuple(_int(22), p.pid(7), fwd), _tuple(_int(64), _bin(b"from-peer")))
+    assert p.wait_for(b"$wisp_moved", timeout=10) is not None   # (the peer is told)
+    time.sleep(1)
+    assert "ghost" not in w.err_now(), w.err_now()
+    assert w.proc.poll() is None
+
+
+def test_odd_moves_claims_change_nothing(cluster):
+    """A mark for a process that is no forwarder (dropped when it drains,
+    as the signal it is), or for a pid of another node; a relay naming a
+    New of another node; a ready naming a local Old; a move to itself: none
+    holds or redirects anything, and the process goes on answering. A claim
+    of the wrong shape closes the connection."""
+    w, port = _serve(cluster, "wmv8")
+    p = Peer(port, node("evil"))
+    echo = _echo_pid(p)
+    old = p.pid(1)
+    p.reg_send("$wisp_mark", _tuple(_atom("mark"), echo))
+    p.reg_send("$wisp_mark", _tuple(_atom("mark"), p.pid(3)))
+    p.reg_send("$wisp_relay", _tuple(_atom("relay"), p.pid(2), echo))
+    p.reg_send("$wisp_ready", _tuple(_atom("ready"), echo, p.pid(2)), ident=2)
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), old, old))
+    _echo_to(p, old, echo, b"plain")
+    got = []
+    for f in p.frames(timeout=10):
+        got.append(f)
+        if b"plain" in f:
+            break
+    assert got and b"plain" in got[-1] and _to(got[-1], old), got
+    assert not any(b"$wisp_mark" in f for f in got), got
+    p.reg_send("$wisp_moved", _tuple(_atom("moved"), old))
+    assert p.closed()
     assert _alive(cluster, w)
