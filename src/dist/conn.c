@@ -113,6 +113,7 @@ struct hs {
 	struct dist *d;
 	struct node *n;           /* connecting: the node dialled */
 	int fd;                   /* accepting: the socket */
+	bool replace;             /* accepting: answered "alive" (see accept_status) */
 };
 
 static void self_id(const struct dist *d, struct dist_id *me)
@@ -296,6 +297,17 @@ static const char *accept_status(void *ctx, const struct dist_id *peer)
 	if (n->state == NODE_GONE && n->conn == NULL && !n->accepting) {
 		/* A pid of it made us take it for dead; it connects, so it is
 		 * not: revived once authenticated (accepted_node). */
+	} else if (n->state == NODE_UP && n->conn != NULL && !n->accepting &&
+	           n->creation == peer->creation) {
+		/* The incarnation we are connected to connects again: its side
+		 * of our connection is gone (a partition its tick noticed first,
+		 * a reset we have not seen). "alive": if it answers "true" and
+		 * then proves the cookie, our old connection is dropped (node
+		 * down for its links and monitors) and this one replaces it. */
+		answer = "alive";
+		n->accepting = true;
+		h->n = n;
+		h->replace = true;
 	} else if (n->state == NODE_UP || n->state == NODE_GONE || n->conn != NULL || n->accepting) {
 		answer = "nok";
 	} else if (n->state == NODE_CONNECTING && n->dialing &&
@@ -312,6 +324,22 @@ static const char *accept_status(void *ctx, const struct dist_id *peer)
 	}
 	pthread_mutex_unlock(&n->lock);
 	return answer;
+}
+
+/* The peer answered "alive" with "true" and proved the cookie: cut the
+ * connection we held to it and wait (until deadline) for the I/O thread
+ * to have closed it (node down), so the new one can take its place. */
+static void drop_old(struct dist *d, struct node *n, int64_t deadline)
+{
+	struct timespec ts = { .tv_sec = deadline / 1000, .tv_nsec = deadline % 1000 * 1000000 };
+	pthread_mutex_lock(&n->lock);
+	struct conn *old = n->conn;
+	if (old != NULL)
+		conn_cut(old, "it connected again (its side of the old connection was gone)");
+	while (old != NULL && n->conn == old && !atomic_load(&d->stopping) &&
+	       wire_now_ms() < deadline)
+		pthread_cond_timedwait(&n->changed, &n->lock, &ts);   /* (monotonic) */
+	pthread_mutex_unlock(&n->lock);
 }
 
 /* The node an authenticated peer is: the one it was answered for, or its
@@ -339,6 +367,8 @@ static void *accept_main(void *arg)
 		hs_end(d, fd);
 	}
 	struct node *n = rc == 0 ? accepted_node(h, &peer) : NULL;
+	if (n != NULL && h->replace)
+		drop_old(d, n, wire_deadline(SETUP_MS));
 	if (n != NULL && dist_conn_up(d, n, fd, &peer))
 		fd = -1;
 	else if (h->n != NULL)
@@ -538,9 +568,9 @@ void conn_write(struct conn *c, const void *p, size_t len)
 		want_out(c, true);   /* (corked: written when its process stops) */
 }
 
-void conn_cut(struct conn *c)
+void conn_cut(struct conn *c, const char *why)
 {
-	c->dead = "a new incarnation of it connected";
+	c->dead = why;
 	shutdown(c->fd, SHUT_RDWR);   /* (the I/O thread wakes: EPOLLHUP) */
 }
 

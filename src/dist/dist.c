@@ -1259,7 +1259,7 @@ static void retire(struct dist *d, struct node *o, struct node *n)
 	o->state = NODE_GONE;
 	o->dialing = false;
 	if (o->conn != NULL)
-		conn_cut(o->conn);   /* (the I/O thread closes it) */
+		conn_cut(o->conn, "a new incarnation of it connected");   /* (the I/O thread closes it) */
 	pthread_cond_broadcast(&o->changed);
 	pthread_mutex_unlock(&o->lock);
 	held_by_name(d, pend, &named, &last);

@@ -267,10 +267,11 @@ void conn_write(struct conn *c, const void *p, size_t len);
 /* Write what processes on the calling thread left corked (proc_remote's
  * flush; ctx: the node). */
 void conn_flush_corked(void *ctx);
-/* Cut c (node lock held): a new incarnation of its peer connected, so the
- * peer of c is dead though its socket never said so. Nothing more is
- * written to c; the I/O thread closes it (its node is down) at once. */
-void conn_cut(struct conn *c);
+/* Cut c (node lock held): its peer is dead though its socket never said
+ * so (a new incarnation of it connected, or it connected again: why).
+ * Nothing more is written to c; the I/O thread closes it (its node is
+ * down) at once. */
+void conn_cut(struct conn *c, const char *why);
 /* Register c with the I/O thread. */
 int conn_watch(struct dist *d, struct conn *c);
 int64_t conn_now_ms(void);

@@ -273,6 +273,76 @@ def _handshake(port, name, cookie):
     return s
 
 
+def _handshake_again(port, name, cookie, answer=b"strue"):
+    """Connect as node `name` (creation 77) while the node already holds a
+    connection to that incarnation: the status must be "alive"; answer it
+    (`answer`) and, if "true", finish the handshake. The socket, and the
+    last message (the ack, or what came after the answer)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(b):
+        s.sendall(struct.pack(">H", len(b)) + b)
+
+    def recv():
+        n = struct.unpack(">H", _exact(s, 2))[0]
+        return _exact(s, n)
+
+    flags = 0x1 | 0x4 | 0x8 | 0x10 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | \
+        0x20000 | 0x40000 | 0x1000000 | 0x4000000
+    send(b"N" + struct.pack(">QIH", flags, 77, len(name)) + name.encode())
+    status = recv()
+    assert status == b"salive", status
+    send(answer)
+    ch = recv()
+    assert ch[:1] == b"N"
+    challenge = struct.unpack(">I", ch[9:13])[0]
+    send(b"r" + struct.pack(">I", 12345) +
+         hashlib.md5((cookie + str(challenge)).encode()).digest())
+    try:
+        last = recv()
+    except (ConnectionError, OSError):
+        last = b""
+    return s, last
+
+
+def _closed(s, timeout=20):
+    s.settimeout(timeout)
+    try:
+        while s.recv(65536):
+            pass
+        return True
+    except ConnectionError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_the_same_incarnation_connecting_again_replaces_its_old_connection(cluster):
+    """A peer we are connected to connects again (its side of the old
+    connection is gone, ours is not yet): status "alive"; once it answers
+    "true" and proves the cookie, the old connection is dropped and the new
+    one serves at once (no wait for our tick time). With a wrong cookie, the
+    old connection stays."""
+    w = cluster.wisp("wal", "serve")
+    w.wait_line(r"^ready")
+    port = _dist_port(cluster, "wal")
+    peer = node("again")
+    me = _pid(peer, 1, 1, 77)
+    old = _handshake(port, peer, COOKIE)
+    old.sendall(_frame(_tuple(_int(6), me, _atom(""), _atom("echo")), _tuple(_int(5), _bin(b"one"))))
+    assert any(b"one" in f for f in _frames(old, 10))
+    bad, last = _handshake_again(port, peer, "not the cookie")
+    assert last[:1] != b"a"
+    bad.close()
+    assert not _closed(old, 2)            # a wrong cookie cuts nothing
+    new, ack = _handshake_again(port, peer, COOKIE)
+    assert ack[:1] == b"a", ack
+    assert _closed(old)
+    new.sendall(_frame(_tuple(_int(6), me, _atom(""), _atom("echo")), _tuple(_int(5), _bin(b"two"))))
+    assert any(b"two" in f for f in _frames(new, 10))
+    assert "it connected again" in cluster.nodes[0].stop()
+
+
 def _exact(s, n):
     b = b""
     while len(b) < n:
