@@ -77,6 +77,8 @@
 //   term                      Erlang terms (ETF), sent as TAG_TERM messages
 //   message                   envelopes, replies, the raw receive and
 //                             moved-socket checks
+//   code                      versions of the program, the table of
+//                             upgradable types, the wisp_code_change entry
 //   mailbox                   Mailbox<M>, Event<M>: typed receives
 //   spawn                     spawning, the spawn protocol, spawn!'s captures
 //   node                      distribution: node names, sends to names
@@ -88,6 +90,7 @@
 //                             mailbox and spawn that concern sockets
 // A type's inherent methods are all in its own module.
 pub mod caps;
+pub mod code;
 pub mod codec;
 mod fnptr;
 pub mod fs;
@@ -114,7 +117,7 @@ pub use process::{
     exit, hibernate, self_pid, trap_exits, yield_now, CallError, ExitReason, MonitorRef, Pid, Process, SendError,
 };
 pub use registry::{register, unregister, whereis, Name, RegistryError};
-pub use server::{Deferred, Handle, HandleDeferred, Server, ServerRef};
+pub use server::{Deferred, Handle, HandleDeferred, Server, ServerRef, Upgrade};
 #[doc(hidden)]
 pub use spawn::wisp_spawn_entry;
 pub use spawn::{
@@ -138,6 +141,9 @@ pub(crate) const TAG_ACK: u64 = 4;
 /// The tag of supervisor requests.
 pub(crate) const TAG_SUP: u64 = 5;
 // Tags 6, 7: moved sockets (net::TAG_TCP_STREAM, ...); 8: test reports.
+/// The tag of upgrade requests ([`ServerRef::upgrade`]).
+pub(crate) const TAG_UPGRADE: u64 = 9;
+// Tag 10: an upgrade's refusal (code::TAG_REFUSAL).
 /// Tags from here up (below 2^63) are free for applications'
 /// [`Pid::send_tagged`]; the crate uses the ones below, and [`TAG_TERM`].
 pub const TAG_USER: u64 = 1 << 16;

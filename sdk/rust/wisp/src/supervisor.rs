@@ -32,7 +32,7 @@ use crate::fnptr::fn_at;
 use crate::mailbox::Mailbox;
 use crate::message::{receive_raw, Envelope};
 use crate::process::{call_tagged, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid};
-use crate::server::{ack, exit_with, wait_ack, Server, StartError};
+use crate::server::{ack, exit_with, start_linked_from, wait_ack, Server, StartError};
 use crate::node::spawn_raw_on;
 use crate::spawn::{spawn_flags, spawn_parts, spawn_raw, SpawnError};
 use crate::{codec, sys};
@@ -93,11 +93,6 @@ fn starter_of(f: fn(&[u8]) -> Result<Pid, StartError>) -> u32 {
     f as usize as u32
 }
 
-fn start_server<S: Server>(payload: &[u8]) -> Result<Pid, StartError> {
-    let arg: S::Arg = codec::decode(payload).map_err(|e| StartError::Init(e.0))?;
-    S::start_link(arg).map(|s| s.pid())
-}
-
 fn start_supervisor(payload: &[u8]) -> Result<Pid, StartError> {
     let sup: SupSpec = codec::decode(payload).map_err(|e| StartError::Init(e.0))?;
     Supervisor(sup).start_link().map(|s| s.pid())
@@ -143,7 +138,7 @@ impl ChildSpec {
     /// A [`Server`] started with [`Server::start_link`]`(arg)`.
     pub fn server<S: Server>(id: &str, arg: S::Arg) -> ChildSpec {
         let payload = codec::encode(&arg).expect("wisp: cannot encode a child's argument");
-        ChildSpec::new(id, Start::Call { starter: starter_of(start_server::<S>), payload })
+        ChildSpec::new(id, Start::Call { starter: starter_of(start_linked_from::<S>), payload })
     }
 
     /// A nested supervisor.
