@@ -165,6 +165,18 @@ pub enum UpgradeError {
     /// trapped (a panic: its text is on stderr), exited, could not be
     /// instantiated, or does not exist; the runtime's words.
     Failed(String),
+    /// A plain process (a supervisor's `ChildSpec::worker`): its function
+    /// has no name by which a new version could start it again, so it
+    /// keeps its code, and pins its supervisor to its version.
+    Plain,
+    /// A supervisor's child did not move (for this reason): the children
+    /// after it and the supervisor stay on their version.
+    Child {
+        /// The child's id.
+        id: String,
+        /// Why it did not move.
+        error: Box<UpgradeError>,
+    },
 }
 
 impl fmt::Display for UpgradeError {
@@ -179,6 +191,11 @@ impl fmt::Display for UpgradeError {
             UpgradeError::NoMemory => f.write_str("the host is out of memory"),
             UpgradeError::Refused(e) => write!(f, "the new version refused the state: {e}"),
             UpgradeError::Failed(e) => write!(f, "the new version could not take over: {e}"),
+            UpgradeError::Plain => f.write_str(
+                "a plain process (ChildSpec::worker) cannot move: a new version cannot find its function (make \
+                 it a server whose type wisp::upgradable! lists)",
+            ),
+            UpgradeError::Child { id, error } => write!(f, "child {id}: {error}"),
         }
     }
 }
@@ -187,26 +204,27 @@ impl std::error::Error for UpgradeError {}
 /// What moves from the old code to the new, besides the process itself:
 /// the crate writes it, after [`MAGIC`], as the state of
 /// `wisp_code.upgrade`.
+#[doc(hidden)]
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Handoff {
+pub struct Handoff {
     /// The key of the type that moves: its `type_name` (the crate's
     /// supervisor has its own, [`Upgradable::name`]).
-    pub kind: String,
+    pub(crate) kind: String,
     /// The old code's `Upgrade::VSN`.
-    pub vsn: u32,
+    pub(crate) vsn: u32,
     /// Who started it (servers: their `Context::parent`).
-    pub parent: Pid,
+    pub(crate) parent: Pid,
     /// A server's earlier pids (migration), oldest first.
-    pub former: Vec<Pid>,
+    pub(crate) former: Vec<Pid>,
     /// The TCP stream a server holds (`Context::set_stream`): its fd stays
     /// open across the move, as the process keeps its sockets.
-    pub stream: Option<i32>,
+    pub(crate) stream: Option<i32>,
     /// Who asked for the move ([`ServerRef::upgrade`](crate::ServerRef::upgrade),
     /// a supervisor), answered by the new code once it runs.
-    pub reply: Option<ReplyTo>,
+    pub(crate) reply: Option<ReplyTo>,
     /// The state's image: `Handover::Saved` (or the supervisor's own) in
     /// the crate's codec, apart from the rest so that it is read on its own.
-    pub image: Vec<u8>,
+    pub(crate) image: Vec<u8>,
 }
 
 /// The first bytes of a [`Handoff`]: "wup" and the format's version.
@@ -291,6 +309,12 @@ pub struct Upgradable {
     pub(crate) starter: fn() -> u32,
 }
 
+/// The key of the crate's supervisor in a [`Handoff`] (no type's name).
+pub(crate) const SUPERVISOR_KIND: &str = "wisp::supervisor";
+
+/// The resumer of supervisors, as `upgradable!` passes it to [`code_change`].
+type Resume = fn(Handoff) -> Result<Box<dyn FnOnce()>, String>;
+
 /// The table `upgradable!` registered in this instance.
 static TABLE: OnceLock<&'static [Upgradable]> = OnceLock::new();
 
@@ -299,6 +323,12 @@ static TABLE: OnceLock<&'static [Upgradable]> = OnceLock::new();
 #[doc(hidden)]
 pub fn register(table: &'static [Upgradable]) {
     let _ = TABLE.set(table);
+}
+
+/// Whether the program lists its upgradable types (`upgradable!`): then
+/// its new versions can take over servers and supervisors.
+pub(crate) fn registered() -> bool {
+    TABLE.get().is_some()
 }
 
 /// The entry of type `T` in the program's table, if it is listed.
@@ -322,9 +352,9 @@ thread_local! {
 /// docs). Returns the table index of [`resume_upgraded`], or -1 after
 /// sending the process the reason it refused.
 #[doc(hidden)]
-pub fn code_change(table: &'static [Upgradable], _old_vsn: u32, len: u32) -> i32 {
+pub fn code_change(table: &'static [Upgradable], supervisor: Resume, _old_vsn: u32, len: u32) -> i32 {
     register(table);
-    match take_over(table, len) {
+    match take_over(table, supervisor, len) {
         Ok(run) => {
             RESUME.with(|r| *r.borrow_mut() = Some(run));
             let f: extern "C" fn() = resume_upgraded;
@@ -337,7 +367,7 @@ pub fn code_change(table: &'static [Upgradable], _old_vsn: u32, len: u32) -> i32
     }
 }
 
-fn take_over(table: &'static [Upgradable], len: u32) -> Result<Box<dyn FnOnce()>, String> {
+fn take_over(table: &'static [Upgradable], supervisor: Resume, len: u32) -> Result<Box<dyn FnOnce()>, String> {
     let mut bytes = vec![0u8; len as usize];
     let n = unsafe { sys::spawn_arg(bytes.as_mut_ptr(), len) };
     if n != len || bytes.get(..4) != Some(&MAGIC[..]) {
@@ -346,6 +376,9 @@ fn take_over(table: &'static [Upgradable], len: u32) -> Result<Box<dyn FnOnce()>
             .into());
     }
     let h: Handoff = codec::decode(&bytes[4..]).map_err(|e| format!("cannot read the handed-over state: {e}"))?;
+    if h.kind == SUPERVISOR_KIND {
+        return supervisor(h);
+    }
     let Some(entry) = table.iter().find(|u| (u.name)() == h.kind) else {
         let listed: Vec<&str> = table.iter().map(|u| (u.name)()).collect();
         return Err(format!(
@@ -386,7 +419,7 @@ macro_rules! upgradable {
 
             #[no_mangle]
             extern "C" fn wisp_code_change(old_vsn: u32, state_len: u32) -> i32 {
-                $crate::code::code_change(TYPES, old_vsn, state_len)
+                $crate::code::code_change(TYPES, $crate::supervisor::resume_supervisor, old_vsn, state_len)
             }
 
             // Every instance registers the table before any export runs

@@ -6,7 +6,9 @@
 //! - counter: moves by itself; version 2 keeps the count in a u32 and
 //!   converts version 1's u64 (refusing one that does not fit, panicking
 //!   on 666);
-//! - manual: moves only when asked (`Upgrade::AUTOMATIC = false`);
+//! - manual: moves only when asked (`Upgrade::AUTOMATIC = false`), by
+//!   main or by its supervisor; version 2 says so on stdout ("manual NAME
+//!   moves to v2") and refuses a count of 99;
 //! - unlisted: version 2 does not list it in `upgradable!`;
 //! - bumped: version 2 raises its `VSN` and keeps the default `upgrade`;
 //! - forgotten: implements `Upgrade` but no version lists it.
@@ -14,7 +16,11 @@
 //!
 //! main (which never moves: it is the run) reads commands on stdin:
 //! `load PATH`, `start NAME`, `incr NAME`, `set NAME N`, `get NAME`,
-//! `upgrade NAME`, `version`; and prints one line for each.
+//! `upgrade NAME`, `version`; and prints one line for each. Supervisors:
+//! `sup start` starts "sup" with manual servers m1, m2 and a nested
+//! supervisor "inner" with m3 (children are named by id: `incr m3`);
+//! `supw start` one with a plain worker and m4; `sup upgrade`,
+//! `supw upgrade` ask them to move; `kill ID` kills a child.
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -23,7 +29,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "v2")]
 use wisp::server::OldState;
 use wisp::server::{Context, Handle, Handlers, Handover, Server, Upgrade, UpgradeError};
-use wisp::{Pid, ServerRef};
+use wisp::{ChildSpec, Pid, ServerRef, Strategy, Supervisor, SupervisorRef};
 
 /// This build's version of the program.
 const V: u32 = if cfg!(feature = "v2") { 2 } else { 1 };
@@ -202,7 +208,77 @@ macro_rules! simple_server {
     };
 }
 
-simple_server!(Manual, "manual", 1, false);
+// ---- manual: named, moves when asked ----
+
+#[derive(Serialize, Deserialize)]
+struct Manual {
+    name: String,
+    n: u64,
+}
+
+impl Server for Manual {
+    type Arg = String;
+    fn init(name: String, _: &mut Context<Self>) -> Result<Self, String> {
+        Ok(Manual { name, n: 0 })
+    }
+    fn handlers(h: &mut Handlers<Self>) {
+        h.handle::<Incr>().handle::<Set>().handle::<Get>();
+    }
+}
+
+impl Handle<Incr> for Manual {
+    type Reply = String;
+    fn handle(&mut self, _: Incr, _: &mut Context<Self>) -> String {
+        self.n += 1;
+        format!("v{V} {}", self.n)
+    }
+}
+
+impl Handle<Set> for Manual {
+    type Reply = String;
+    fn handle(&mut self, Set(n): Set, _: &mut Context<Self>) -> String {
+        self.n = n;
+        format!("v{V} {}", self.n)
+    }
+}
+
+impl Handle<Get> for Manual {
+    type Reply = String;
+    fn handle(&mut self, _: Get, _: &mut Context<Self>) -> String {
+        format!("v{V} {}", self.n)
+    }
+}
+
+impl Handover for Manual {
+    type Saved = Manual;
+    fn save(&self) -> Result<impl Borrow<Manual>, String> {
+        Ok(self)
+    }
+    fn restore(saved: Manual, _: &mut Context<Self>) -> Result<Self, String> {
+        Ok(saved)
+    }
+}
+
+impl Upgrade for Manual {
+    const AUTOMATIC: bool = false;
+    #[cfg(feature = "v2")]
+    fn upgrade(old: OldState<'_>, cx: &mut Context<Self>) -> Result<Self, String> {
+        let m: Manual = old.decode()?;
+        if m.n == 99 {
+            return Err(format!("manual {} will not take 99", m.name));
+        }
+        println!("manual {} moves to v{V}", m.name);
+        Self::restore(m, cx)
+    }
+    fn upgrade_failed(&mut self, error: &UpgradeError, _: &mut Context<Self>) {
+        println!("manual {} stays on v{V}: {error}", self.name);
+    }
+}
+
+/// A plain process: a supervisor's worker.
+fn worker(_: (), mb: wisp::Mailbox<()>) {
+    while mb.receive().is_ok() {}
+}
 simple_server!(Unlisted, "unlisted", 1, true);
 simple_server!(Bumped, "bumped", V, true);
 simple_server!(Forgotten, "forgotten", 1, false);
@@ -217,7 +293,7 @@ wisp::upgradable!(Counter, Manual, Bumped);
 fn start(kind: &str) -> Result<Pid, String> {
     let r = match kind {
         "counter" => Counter::start(()).map(|s| s.pid()),
-        "manual" => Manual::start(()).map(|s| s.pid()),
+        "manual" => Manual::start(kind.to_string()).map(|s| s.pid()),
         "unlisted" => Unlisted::start(()).map(|s| s.pid()),
         "bumped" => Bumped::start(()).map(|s| s.pid()),
         "forgotten" => Forgotten::start(()).map(|s| s.pid()),
@@ -228,7 +304,10 @@ fn start(kind: &str) -> Result<Pid, String> {
 
 /// The kind of a server's name: "counter2" is a counter.
 fn kind(name: &str) -> &str {
-    name.trim_end_matches(|c: char| c.is_ascii_digit())
+    match name.trim_end_matches(|c: char| c.is_ascii_digit()) {
+        "m" => "manual",
+        k => k,
+    }
 }
 
 macro_rules! on {
@@ -243,8 +322,65 @@ macro_rules! on {
     };
 }
 
-fn command(servers: &mut HashMap<String, Pid>, line: &str) -> String {
+fn start_sup(which: &str) -> Result<SupervisorRef, String> {
+    let manual = |id: &str| ChildSpec::server::<Manual>(id, id.to_string());
+    let sup = match which {
+        "sup" => Supervisor::new(Strategy::OneForOne)
+            .child(manual("m1"))
+            .child(manual("m2"))
+            .child(ChildSpec::supervisor("inner", Supervisor::new(Strategy::OneForOne).child(manual("m3")))),
+        _ => Supervisor::new(Strategy::OneForOne).child(ChildSpec::worker("w", worker, ())).child(manual("m4")),
+    };
+    sup.start_link().map_err(|e| e.to_string())
+}
+
+/// A supervised child's pid, by id (m3 is inner's).
+fn child(sups: &HashMap<String, SupervisorRef>, id: &str) -> Option<Pid> {
+    let sup = sups.get(if id == "m4" { "supw" } else { "sup" })?;
+    match id {
+        "m3" => SupervisorRef::from_pid(sup.child("inner")?).child(id),
+        _ => sup.child(id),
+    }
+}
+
+fn command(servers: &mut HashMap<String, Pid>, sups: &mut HashMap<String, SupervisorRef>, line: &str) -> String {
     let words: Vec<&str> = line.split_whitespace().collect();
+    if let [which @ ("sup" | "supw"), verb] = words.as_slice() {
+        return match *verb {
+            "start" => match start_sup(which) {
+                Ok(s) => {
+                    sups.insert(which.to_string(), s);
+                    format!("started {which}")
+                }
+                Err(e) => format!("{which} did not start: {e}"),
+            },
+            "upgrade" => match sups.get(*which) {
+                Some(s) => format!("{which}: {:?}", s.upgrade()),
+                None => format!("no {which}"),
+            },
+            _ => format!("bad command {line:?}"),
+        };
+    }
+    if let ["kill", id] = words.as_slice() {
+        return match child(sups, id) {
+            Some(pid) => {
+                pid.kill();
+                // Until its supervisor has restarted it.
+                while child(sups, id).map_or(true, |p| p == pid) {
+                    wisp::sleep(std::time::Duration::from_millis(1));
+                }
+                format!("killed {id}")
+            }
+            None => format!("no child {id}"),
+        };
+    }
+    if let [_, id, ..] = words.as_slice() {
+        if id.starts_with('m') && id.len() == 2 {
+            if let Some(pid) = child(sups, id) {
+                servers.insert(id.to_string(), pid);
+            }
+        }
+    }
     match words.as_slice() {
         ["load", path] => match std::fs::read(path) {
             Ok(bytes) => match wisp::code::load(&bytes) {
@@ -280,13 +416,13 @@ fn command(servers: &mut HashMap<String, Pid>, line: &str) -> String {
 }
 
 fn main() {
-    let mut servers = HashMap::new();
+    let (mut servers, mut sups) = (HashMap::new(), HashMap::new());
     println!("ready v{V}");
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
             continue;
         }
-        println!("{}", command(&mut servers, &line));
+        println!("{}", command(&mut servers, &mut sups, &line));
     }
 }
