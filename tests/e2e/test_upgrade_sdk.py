@@ -3,14 +3,16 @@ new version of the program (tests/guests/rust/upgrade_sdk, built as
 version 1 and, with --features v2, version 2). The guest's main reads
 commands on stdin and prints one line each; what servers print from their
 hooks (refusals, "moves to v2") comes from their own processes, so those
-lines are checked for presence, or in order among themselves."""
+lines are checked for presence, or in order among themselves. Then the
+example kv_upgrade, upgraded with `wisp reload` while clients talk to it."""
 import os
 import shutil
+import socket
 import subprocess
 
 import pytest
 
-from conftest import ROOT, GUESTS
+from conftest import ROOT, GUESTS, WISP
 
 CRATE = GUESTS / "rust" / "upgrade_sdk"
 
@@ -147,3 +149,117 @@ def test_a_program_without_upgradable_is_no_version(wisp, versions, build_rust, 
     lines, err = run(wisp, versions, "load /v/plain.wasm", "version")
     assert lines[1:] == ["load failed: not a module wisp runs, or it exports no wisp_code_change "
                          "(wisp::upgradable! makes it)", "main runs v1 of 1"]
+
+
+# ---- the example: sdk/rust/examples/src/bin/kv_upgrade ----
+
+@pytest.fixture(scope="module")
+def kv_versions(build_dir, tmp_path_factory):
+    """kv_upgrade as v1.wasm and (--features kv_v2) v2.wasm."""
+    out = tmp_path_factory.mktemp("kv-upgrade")
+    target = build_dir / "rust-sdk-target"
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target))
+    for name, features in (("v1", []), ("v2", ["--features", "kv_v2"])):
+        r = subprocess.run([str(ROOT / "scripts" / "cargo-wasm"), "build", "--release", "-p", "wisp-examples",
+                            "--bin", "kv_upgrade", *features],
+                           cwd=ROOT / "sdk" / "rust", env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        shutil.copy(target / "wasm32-wasip1" / "release" / "kv_upgrade.wasm", out / f"{name}.wasm")
+    return out
+
+
+class KvRun:
+    """kv_upgrade's version 1 running on a free port, with its own control
+    socket directory (XDG_RUNTIME_DIR) so that `wisp reload` finds it."""
+
+    def __init__(self, versions, shared_cache, tmp_path):
+        self.versions = versions
+        self.env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+                        XDG_RUNTIME_DIR=str(tmp_path))
+        self.proc = subprocess.Popen([str(WISP), "run", "--allow-listen", "127.0.0.1:*",
+                                      versions / "v1.wasm", "0"], env=self.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("kv version 1 on 127.0.0.1:"), (line, self.proc.poll())
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def connect(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        return Client(s)
+
+    def reload(self):
+        return subprocess.run([str(WISP), "reload", self.versions / "v2.wasm"], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+
+    def stop(self):
+        self.proc.kill()
+        out, err = self.proc.communicate(timeout=30)
+        return out, err
+
+
+class Client:
+    def __init__(self, s):
+        self.s, self.f = s, s.makefile("r")
+
+    def send(self, data):
+        self.s.sendall(data.encode())
+
+    def __call__(self, line):
+        self.send(line + "\n")
+        return self.f.readline().rstrip("\n")
+
+
+@pytest.fixture
+def kv(kv_versions, shared_cache, tmp_path):
+    run = KvRun(kv_versions, shared_cache, tmp_path)
+    yield run
+    run.stop()
+
+
+def test_kv_example_changes_protocol_while_clients_stay_connected(kv):
+    """Clients connected to version 1 keep their connections across `wisp
+    reload` from another terminal: the store's map (converted to version
+    2's layout), each connection's command count and a half-sent line
+    travel; every later line gets version 2's protocol, and a connection
+    opened afterwards speaks it from its first line."""
+    a, b, c = kv.connect(), kv.connect(), kv.connect()
+    assert [a("SET lang rust"), a("SET os wasi"), a("GET lang"), a("COUNT")] == \
+        ["OK", "OK", "VALUE rust", "COUNT 4"]
+    assert [b("GET nope"), b("WRITES lang")] == ["NOT FOUND", "ERROR unknown command"]
+    # c's connection reads a line and half the next one (one segment on
+    # loopback: once the first is answered, the half is in its buffer).
+    c.send("GET lang\nGET l")
+    assert c.f.readline() == "VALUE rust\n"
+    r = kv.reload()
+    assert r.returncode == 0 and "is version 2" in r.stdout, r
+    c.send("ang\n")
+    assert c.f.readline() == "+rust\n"
+    assert [a("GET lang"), a("COUNT"), a("WRITES lang"), a("SET lang c"), a("WRITES lang")] == \
+        ["+rust", "+6", "+1", "+OK", "+2"]
+    assert [b("KEYS"), b("DEL os"), b("DEL os"), b("COUNT")] == ["+lang os", "+1", "+0", "+6"]
+    assert b("SET a/b 1") == "-ERR bad key: letters, digits and _.:- only"
+    d = kv.connect()
+    assert [d("GET lang"), d("COUNT")] == ["+c", "+2"]
+    out, err = kv.stop()
+    assert "kv: version 2 took over 2 keys from version 1\n" in out, out + err
+    assert "stays" not in err, err
+
+
+def test_kv_example_store_refusing_the_new_version_keeps_serving(kv):
+    """Version 2 refuses a store holding a key it does not allow: the store
+    goes on with version 1's code and its state (the connections move,
+    and speak version 2 to it; what only version 2's store knows waits),
+    until the key is deleted and a client asks it to move again."""
+    a, b = kv.connect(), kv.connect()
+    assert [a("SET a/b 1"), a("SET x 2")] == ["OK", "OK"]
+    r = kv.reload()
+    assert r.returncode == 0 and "is version 2" in r.stdout, r
+    assert [a("GET a/b"), a("GET x"), b("COUNT")] == ["+1", "+2", "+1"]
+    assert a("WRITES x") == "-ERR the store runs an older version: UPGRADE it"
+    assert b("UPGRADE") == ('-ERR the new version refused the state: version 2 keeps keys of letters, '
+                            'digits and _.:- only, and the store holds "a/b": delete it, then UPGRADE')
+    assert [b("DEL a/b"), b("UPGRADE"), a("WRITES x"), a("KEYS")] == \
+        ["+1", "+OK the store runs version 2", "+1", "+x"]
+    out, err = kv.stop()
+    assert 'stays on version 1: the new version refused the state: version 2 keeps keys' in err, err
+    assert "kv: version 2 took over 1 key from version 1\n" in out, out
