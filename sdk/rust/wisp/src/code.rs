@@ -40,7 +40,7 @@
 //!   A panic there is a trap: the runtime's text ("wisp_code_change
 //!   trapped: unreachable in ...") reaches the old code, the panic's own
 //!   text the new instance's stderr.
-//! - The function to go on in is [`resume_upgraded`]: `code_change` leaves
+//! - The function to go on in is `resume_upgraded`: `code_change` leaves
 //!   the rebuilt process (a closure running the server loop) in this
 //!   instance's memory, and the host calls it by table index (not as an
 //!   export: wasm-ld wraps exports in the module's constructors, which ran
@@ -48,7 +48,7 @@
 //! - The same macro registers the table in every instance of the program,
 //!   through a constructor (`.init_array`, which wasm-ld runs before any
 //!   export): that is how a server loop in the *old* code learns that its
-//!   type can move ([`upgradable_of`]), with no bound on `Server`.
+//!   type can move (`upgradable_of`), with no bound on `Server`.
 
 use std::any::TypeId;
 use std::cell::RefCell;
@@ -237,7 +237,7 @@ const TAG_REFUSAL: u64 = 10;
 /// Move the calling process onto the current version with `h`. Returns
 /// only if it goes on here: `None` if it runs the current version already,
 /// else why not. On success the process goes on in the new version's
-/// [`resume_upgraded`], and this call's frames are gone (no destructor of
+/// `resume_upgraded`, and this call's frames are gone (no destructor of
 /// this instance runs again: a socket it owns stays open).
 pub(crate) fn hand_over(h: &Handoff) -> Option<UpgradeError> {
     let mine = version();
@@ -343,13 +343,13 @@ pub(crate) fn upgradable_named(name: &str) -> Option<&'static Upgradable> {
 }
 
 thread_local! {
-    /// What [`resume_upgraded`] runs: left by [`code_change`].
+    /// What `resume_upgraded` runs: left by [`code_change`].
     static RESUME: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
 }
 
 /// The body of the `wisp_code_change` export `upgradable!` generates: take
 /// over a process whose old code handed over `len` bytes (see the module's
-/// docs). Returns the table index of [`resume_upgraded`], or -1 after
+/// docs). Returns the table index of `resume_upgraded`, or -1 after
 /// sending the process the reason it refused.
 #[doc(hidden)]
 pub fn code_change(table: &'static [Upgradable], supervisor: Resume, _old_vsn: u32, len: u32) -> i32 {
@@ -399,37 +399,3 @@ extern "C" fn resume_upgraded() {
     }
 }
 
-/// List the server types a new version of this program can take over, once
-/// per program: `wisp::upgradable!(Kv, Conn);`. Each must implement
-/// [`Upgrade`](crate::server::Upgrade) (a compile error says so if one does
-/// not). It generates the export `wisp_code_change`, which the host calls
-/// in a new version to take a process over, and tells the servers of these
-/// types in every version that they can move.
-///
-/// A server of a type the new version does not list stays on its old code
-/// (the new version refuses it, naming the types it lists); one of a type
-/// the old version did not list does not move at all. A program without
-/// the macro exports no `wisp_code_change`, and `wisp reload` refuses it as
-/// a new version.
-#[macro_export]
-macro_rules! upgradable {
-    ($($t:ty),* $(,)?) => {
-        const _: () = {
-            static TYPES: &[$crate::code::Upgradable] = &[$($crate::server::upgradable::<$t>()),*];
-
-            #[no_mangle]
-            extern "C" fn wisp_code_change(old_vsn: u32, state_len: u32) -> i32 {
-                $crate::code::code_change(TYPES, $crate::supervisor::resume_supervisor, old_vsn, state_len)
-            }
-
-            // Every instance registers the table before any export runs
-            // (wasm-ld turns .init_array entries into constructors).
-            extern "C" fn register() {
-                $crate::code::register(TYPES)
-            }
-            #[used]
-            #[cfg_attr(target_family = "wasm", link_section = ".init_array")]
-            static REGISTER: extern "C" fn() = register;
-        };
-    };
-}

@@ -60,6 +60,9 @@
 //!   the same process on every node.
 //! - [`term`]: Erlang terms ([`Term`]) in the external term format, for
 //!   messages to and from Erlang code ([`TAG_TERM`]).
+//! - [`code`], [`upgradable!`]: hot code reload: servers ([`Upgrade`]) and
+//!   supervisors move onto a new version of the program (`wisp reload`)
+//!   in place, between two messages, with their state.
 //! - [`test_main!`]: the older harness running each test as its own process.
 //!
 //! The raw host ABI is in [`sys`]. Build for `wasm32-wasip1` and run with
@@ -151,3 +154,38 @@ pub const TAG_USER: u64 = 1 << 16;
 /// [`Term::decode`]); the C SDK's `WISP_TAG_TERM`, the value the host maps
 /// to and from Erlang messages.
 pub const TAG_TERM: u64 = 0x7fff_ffff_ffff_7465;
+
+/// List the server types a new version of this program can take over, once
+/// per program: `wisp::upgradable!(Kv, Conn);`. Each must implement
+/// [`Upgrade`](crate::server::Upgrade) (a compile error says so if one does
+/// not). It generates the export `wisp_code_change`, which the host calls
+/// in a new version to take a process over, and tells the servers of these
+/// types in every version that they can move.
+///
+/// A server of a type the new version does not list stays on its old code
+/// (the new version refuses it, naming the types it lists); one of a type
+/// the old version did not list does not move at all. A program without
+/// the macro exports no `wisp_code_change`, and `wisp reload` refuses it as
+/// a new version.
+#[macro_export]
+macro_rules! upgradable {
+    ($($t:ty),* $(,)?) => {
+        const _: () = {
+            static TYPES: &[$crate::code::Upgradable] = &[$($crate::server::upgradable::<$t>()),*];
+
+            #[no_mangle]
+            extern "C" fn wisp_code_change(old_vsn: u32, state_len: u32) -> i32 {
+                $crate::code::code_change(TYPES, $crate::supervisor::resume_supervisor, old_vsn, state_len)
+            }
+
+            // Every instance registers the table before any export runs
+            // (wasm-ld turns .init_array entries into constructors).
+            extern "C" fn register() {
+                $crate::code::register(TYPES)
+            }
+            #[used]
+            #[cfg_attr(target_family = "wasm", link_section = ".init_array")]
+            static REGISTER: extern "C" fn() = register;
+        };
+    };
+}

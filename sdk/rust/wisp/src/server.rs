@@ -86,6 +86,22 @@
 //! [`Context::migrate_to_and_reply`], to the caller who asked
 //! ([`MigrateError`]).
 //!
+//! **Moving onto a new version of the program** (hot code reload, `wisp
+//! reload`): a server whose type implements [`Upgrade`] (over
+//! [`Handover`]'s `save` and `restore`) and is listed in the program's
+//! [`upgradable!`](crate::upgradable) moves in place — same process, pid,
+//! mailbox, links, names, timers — between two messages, by itself when a
+//! version becomes current (or when asked, [`ServerRef::upgrade`]); the
+//! new version rebuilds its state ([`Upgrade::upgrade`], which can read an
+//! older layout) and serves its own handlers. A refusal leaves it on its
+//! old code with its state ([`Upgrade::upgrade_failed`] gets why).
+//! [`Upgrade`] says when and how; [`code`] how it works.
+//!
+//! **A connection per server**: a server may hold one TCP stream
+//! ([`Context::set_stream`], [`Server::start_with_stream`]); the loop then
+//! calls [`Server::handle_readable`] when it is readable, between
+//! messages. The stream stays held across an upgrade.
+//!
 //! Wire protocol: calls are requests with tag [`TAG_CALL`](crate::TAG_CALL),
 //! casts messages with tag [`TAG_CAST`](crate::TAG_CAST); the payload is
 //! the message type's key (a hash of its type name, 8 bytes LE) and the
@@ -96,7 +112,10 @@
 //! incarnation starts as any spawned process (a function of this module by
 //! its table index, `spawn::spawn_parts`), its argument the parent, its
 //! earlier pids, the trap-exits setting, the caller to answer and the
-//! state's image (`Handover::Saved`, encoded apart from the rest).
+//! state's image (`Handover::Saved`, encoded apart from the rest). An
+//! upgrade hands the same over to the new version ([`code`]'s
+//! `Handoff`), with the held stream's fd; an upgrade request is a call with
+//! an internal tag, answered by the new version once it runs.
 
 use std::any::{type_name, Any, TypeId};
 use std::borrow::Borrow;

@@ -21,6 +21,27 @@
 //!
 //! Requests to a running supervisor ([`SupervisorRef`]) are calls with an
 //! internal tag, answered between child events.
+//!
+//! **New versions of the program** (hot code reload): when the program
+//! lists its upgradable types ([`upgradable!`](crate::upgradable)), a
+//! supervisor moves its children onto a new version one by one, in start
+//! order — each server child by an upgrade request
+//! ([`ServerRef::upgrade`](crate::ServerRef::upgrade), answered once it
+//! runs there), each nested supervisor by the same round of its own — and
+//! then itself, so that the children it restarts afterwards run the new
+//! code. A top-level supervisor starts the round when a version becomes
+//! current (or at start, if started by older code); a nested one when its
+//! parent asks; [`SupervisorRef::upgrade`] asks again. The first child
+//! that does not move (its new version refused, [`UpgradeError::Child`])
+//! ends the round: the children after it and the supervisor stay where
+//! they are. Its specs cross to the new version in a portable form,
+//! servers by their type's key, found in the new version's table; a plain
+//! process (`ChildSpec::worker`) has no such key, so a supervisor with one
+//! stays on its version ([`UpgradeError::Plain`]), its other children
+//! moving all the same. Servers that move by themselves
+//! ([`Upgrade::AUTOMATIC`](crate::server::Upgrade::AUTOMATIC)) have done so
+//! already when asked: for a rollout in order, make them move only when
+//! asked.
 
 use std::any::type_name;
 use std::collections::VecDeque;
