@@ -140,6 +140,13 @@ pub(crate) fn watch() {
     let _ = unsafe { sys::code_watch(1) };
 }
 
+/// Hear of them no more. (The host drops a dead watcher only when it next
+/// tells them all: a server that ends says so, so that a run with many
+/// short-lived servers, one per connection, keeps the list short.)
+pub(crate) fn unwatch() {
+    let _ = unsafe { sys::code_watch(0) };
+}
+
 /// Why a server (or supervisor) did not move onto a new version. In every
 /// case it goes on with its old code and state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

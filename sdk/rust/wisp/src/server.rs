@@ -791,7 +791,8 @@ fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
     let mut handlers = Handlers { table: Vec::new() };
     S::handlers(&mut handlers);
     let upgrade = code::upgradable_of::<S>();
-    if let Some(u) = upgrade.filter(|u| u.automatic) {
+    let automatic = upgrade.filter(|u| u.automatic);
+    if let Some(u) = automatic {
         // Watch first, then look: no version can become current unheard.
         // A server started by code older than the current (a supervisor or
         // acceptor that has not moved) moves before its first message.
@@ -806,16 +807,7 @@ fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
             (m.run)(&mut state, &mut cx, &m.node, m.reply); // (returns only if it failed)
             continue;
         }
-        let r = match cx.stream.as_ref().map(|s| s.as_raw_fd()) {
-            None => message::receive(&[], sys::INFINITY).expect("an infinite receive returned"),
-            Some(fd) => match message::receive_or_readable(&[], fd, sys::INFINITY).expect("an infinite receive returned") {
-                Some(r) => r,
-                None => {
-                    state.handle_readable(&mut cx);
-                    continue;
-                }
-            },
-        };
+        let Some(r) = next_message(&mut state, &mut cx) else { continue };
         if r.socket.is_some() {
             match event_of::<(), Bincode>(r) {
                 Ok(ev) => state.handle_info(ev, &mut cx),
@@ -832,7 +824,7 @@ fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
             (sys::MSG_DATA, crate::TAG_CAST) => handle_one(&mut state, &handlers, env, None, &mut cx),
             // A version became current (from the host: pid 0).
             (sys::MSG_DATA, sys::TAG_CODE) if env.from.raw() == 0 => {
-                if let Some(u) = upgrade.filter(|u| u.automatic) {
+                if let Some(u) = automatic {
                     (u.upgrade)(&mut state, &mut cx, None); // (returns only if it stays)
                 }
             }
@@ -856,8 +848,24 @@ fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
             },
         }
     };
+    if automatic.is_some() {
+        code::unwatch();
+    }
     state.terminate(&reason);
     exit_with(&reason);
+}
+
+/// Wait for the next message; if the held stream becomes readable first,
+/// let the server read it and return `None`.
+fn next_message<S: Server>(state: &mut S, cx: &mut Context<S>) -> Option<message::Received> {
+    let Some(fd) = cx.stream.as_ref().map(|s| s.as_raw_fd()) else {
+        return Some(message::receive(&[], sys::INFINITY).expect("an infinite receive returned"));
+    };
+    let r = message::receive_or_readable(&[], fd, sys::INFINITY).expect("an infinite receive returned");
+    if r.is_none() {
+        state.handle_readable(cx);
+    }
+    r
 }
 
 // ---- migration: the state handed over to a new incarnation ----
