@@ -144,6 +144,35 @@ def test_a_refusal_stops_the_round_and_a_plain_worker_pins_its_supervisor(wisp, 
         in err
 
 
+def test_listing_a_type_that_is_not_upgradable_is_a_compile_error_saying_why(build_dir, tmp_path):
+    crate = tmp_path / "badup"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text(
+        '[package]\nname = "badup"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f'[dependencies]\nwisp = {{ path = "{ROOT}/sdk/rust/wisp" }}\n\n[workspace]\n')
+    (crate / "src" / "main.rs").write_text(
+        "struct Plain;\n"
+        "impl wisp::Server for Plain {\n"
+        "    type Arg = ();\n"
+        "    fn init(_: (), _: &mut wisp::server::Context<Self>) -> Result<Self, String> { Ok(Plain) }\n"
+        "    fn handlers(_: &mut wisp::server::Handlers<Self>) {}\n"
+        "}\n"
+        "wisp::upgradable!(Plain);\n"
+        "fn main() {}\n")
+    (crate / ".cargo").mkdir()
+    (crate / ".cargo" / "config.toml").write_text(
+        '[source.crates-io]\nreplace-with = "debian"\n\n[source.debian]\ndirectory = "/usr/share/cargo/registry"\n')
+    env = dict(os.environ, CARGO_TARGET_DIR=str(build_dir / "rust-target"))
+    r = subprocess.run([str(ROOT / "scripts" / "cargo-wasm"), "build", "--release", "--offline"], cwd=crate,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0, r.stdout + r.stderr
+    err = r.stderr
+    assert "`Plain` is not upgradable: wisp::upgradable! lists only types that implement " \
+           "wisp::server::Upgrade" in err, err
+    assert "src/main.rs:7:19" in err, err        # the span of `Plain` in the list
+    assert "`impl wisp::server::Upgrade for Plain {}`" in err, err
+
+
 def test_a_program_without_upgradable_is_no_version(wisp, versions, build_rust, tmp_path):
     shutil.copy(build_rust("hello"), versions / "plain.wasm")
     lines, err = run(wisp, versions, "load /v/plain.wasm", "version")

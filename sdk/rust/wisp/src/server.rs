@@ -1270,6 +1270,12 @@ fn resume_server<S: Handover>(r: Resume, _mb: Mailbox<()>) {
 /// message types: keep them from version to version. A renamed type, or a
 /// message type whose name or layout changed, is a new one (old clients
 /// get [`CallError::BadRequest`] for it).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not upgradable: wisp::upgradable! lists only types that implement wisp::server::Upgrade",
+    label = "listed in wisp::upgradable!",
+    note = "a new version takes a server over with the state its old code saved: implement \
+            wisp::server::Handover (save, restore) and `impl wisp::server::Upgrade for {Self} {{}}`"
+)]
 pub trait Upgrade: Handover {
     /// The version of this code's `Saved` layout, handed to the next
     /// version's [`upgrade`](Self::upgrade) (1 unless a layout changed).
