@@ -214,8 +214,8 @@ impl std::error::Error for UpgradeError {}
 #[doc(hidden)]
 #[derive(Serialize, Deserialize)]
 pub struct Handoff {
-    /// The key of the type that moves: its `type_name` (the crate's
-    /// supervisor has its own, [`Upgradable::name`]).
+    /// The key of the type that moves: its `type_name` ([`Upgradable::name`];
+    /// the crate's supervisor: `SUPERVISOR_KIND`).
     pub(crate) kind: String,
     /// The old code's `Upgrade::VSN`.
     pub(crate) vsn: u32,
@@ -332,10 +332,12 @@ pub fn register(table: &'static [Upgradable]) {
     let _ = TABLE.set(table);
 }
 
-/// Whether the program lists its upgradable types (`upgradable!`): then
-/// its new versions can take over servers and supervisors.
+/// Whether the program lists its upgradable types (`upgradable!`), so
+/// that its new versions can take over servers and supervisors, and this
+/// process runs a version of it (not a module another node shipped,
+/// version 0, which never moves).
 pub(crate) fn registered() -> bool {
-    TABLE.get().is_some()
+    TABLE.get().is_some() && version() != 0
 }
 
 /// The entry of type `T` in the program's table, if it is listed.

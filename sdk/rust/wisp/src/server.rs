@@ -791,7 +791,8 @@ fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
     let mut handlers = Handlers { table: Vec::new() };
     S::handlers(&mut handlers);
     let upgrade = code::upgradable_of::<S>();
-    let automatic = upgrade.filter(|u| u.automatic);
+    // (A module another node shipped is no version: it never moves.)
+    let automatic = upgrade.filter(|u| u.automatic && code::version() != 0);
     if let Some(u) = automatic {
         // Watch first, then look: no version can become current unheard.
         // A server started by code older than the current (a supervisor or
