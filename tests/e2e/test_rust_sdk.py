@@ -118,7 +118,7 @@ def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
     r = cargo(sdk_env, "test", "--release", "-p", "wisp", "--all-features")
     assert r.returncode == 0, r.stdout + r.stderr
     for name, n in (("processes", 20), ("servers", 17), ("net", 12), ("caps", 6), ("macros", 6),
-                    ("codecs", 3), ("term", 12)):
+                    ("codecs", 3), ("term", 12), ("server_streams", 3)):
         assert f"Running tests/{name}.rs" in r.stderr, r.stderr
         assert f"test result: ok. {n} passed; 0 failed" in r.stdout, (name, r.stdout)
     # The doctests run too, under wisp (cargo runs them on the target).

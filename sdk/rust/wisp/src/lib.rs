@@ -60,6 +60,9 @@
 //!   the same process on every node.
 //! - [`term`]: Erlang terms ([`Term`]) in the external term format, for
 //!   messages to and from Erlang code ([`TAG_TERM`]).
+//! - [`code`], [`upgradable!`]: hot code reload: servers ([`Upgrade`]) and
+//!   supervisors move onto a new version of the program (`wisp reload`)
+//!   in place, between two messages, with their state.
 //! - [`test_main!`]: the older harness running each test as its own process.
 //!
 //! The raw host ABI is in [`sys`]. Build for `wasm32-wasip1` and run with
@@ -77,6 +80,8 @@
 //   term                      Erlang terms (ETF), sent as TAG_TERM messages
 //   message                   envelopes, replies, the raw receive and
 //                             moved-socket checks
+//   code                      versions of the program, the table of
+//                             upgradable types, the wisp_code_change entry
 //   mailbox                   Mailbox<M>, Event<M>: typed receives
 //   spawn                     spawning, the spawn protocol, spawn!'s captures
 //   node                      distribution: node names, sends to names
@@ -88,6 +93,7 @@
 //                             mailbox and spawn that concern sockets
 // A type's inherent methods are all in its own module.
 pub mod caps;
+pub mod code;
 pub mod codec;
 mod fnptr;
 pub mod fs;
@@ -114,7 +120,7 @@ pub use process::{
     exit, hibernate, self_pid, trap_exits, yield_now, CallError, ExitReason, MonitorRef, Pid, Process, SendError,
 };
 pub use registry::{register, unregister, whereis, Name, RegistryError};
-pub use server::{Deferred, Handle, HandleDeferred, Server, ServerRef};
+pub use server::{Deferred, Handle, HandleDeferred, Server, ServerRef, Upgrade};
 #[doc(hidden)]
 pub use spawn::wisp_spawn_entry;
 pub use spawn::{
@@ -138,6 +144,9 @@ pub(crate) const TAG_ACK: u64 = 4;
 /// The tag of supervisor requests.
 pub(crate) const TAG_SUP: u64 = 5;
 // Tags 6, 7: moved sockets (net::TAG_TCP_STREAM, ...); 8: test reports.
+/// The tag of upgrade requests ([`ServerRef::upgrade`]).
+pub(crate) const TAG_UPGRADE: u64 = 9;
+// Tag 10: an upgrade's refusal (code::TAG_REFUSAL).
 /// Tags from here up (below 2^63) are free for applications'
 /// [`Pid::send_tagged`]; the crate uses the ones below, and [`TAG_TERM`].
 pub const TAG_USER: u64 = 1 << 16;
@@ -145,3 +154,38 @@ pub const TAG_USER: u64 = 1 << 16;
 /// [`Term::decode`]); the C SDK's `WISP_TAG_TERM`, the value the host maps
 /// to and from Erlang messages.
 pub const TAG_TERM: u64 = 0x7fff_ffff_ffff_7465;
+
+/// List the server types a new version of this program can take over, once
+/// per program: `wisp::upgradable!(Kv, Conn);`. Each must implement
+/// [`Upgrade`](crate::server::Upgrade) (a compile error says so if one does
+/// not). It generates the export `wisp_code_change`, which the host calls
+/// in a new version to take a process over, and tells the servers of these
+/// types in every version that they can move.
+///
+/// A server of a type the new version does not list stays on its old code
+/// (the new version refuses it, naming the types it lists); one of a type
+/// the old version did not list does not move at all. A program without
+/// the macro exports no `wisp_code_change`, and `wisp reload` refuses it as
+/// a new version.
+#[macro_export]
+macro_rules! upgradable {
+    ($($t:ty),* $(,)?) => {
+        const _: () = {
+            static TYPES: &[$crate::code::Upgradable] = &[$($crate::server::upgradable::<$t>()),*];
+
+            #[no_mangle]
+            extern "C" fn wisp_code_change(old_vsn: u32, state_len: u32) -> i32 {
+                $crate::code::code_change(TYPES, $crate::supervisor::resume_supervisor, old_vsn, state_len)
+            }
+
+            // Every instance registers the table before any export runs
+            // (wasm-ld turns .init_array entries into constructors).
+            extern "C" fn register() {
+                $crate::code::register(TYPES)
+            }
+            #[used]
+            #[cfg_attr(target_family = "wasm", link_section = ".init_array")]
+            static REGISTER: extern "C" fn() = register;
+        };
+    };
+}

@@ -86,6 +86,22 @@
 //! [`Context::migrate_to_and_reply`], to the caller who asked
 //! ([`MigrateError`]).
 //!
+//! **Moving onto a new version of the program** (hot code reload, `wisp
+//! reload`): a server whose type implements [`Upgrade`] (over
+//! [`Handover`]'s `save` and `restore`) and is listed in the program's
+//! [`upgradable!`](crate::upgradable) moves in place — same process, pid,
+//! mailbox, links, names, timers — between two messages, by itself when a
+//! version becomes current (or when asked, [`ServerRef::upgrade`]); the
+//! new version rebuilds its state ([`Upgrade::upgrade`], which can read an
+//! older layout) and serves its own handlers. A refusal leaves it on its
+//! old code with its state ([`Upgrade::upgrade_failed`] gets why).
+//! [`Upgrade`] says when and how; [`code`] how it works.
+//!
+//! **A connection per server**: a server may hold one TCP stream
+//! ([`Context::set_stream`], [`Server::start_with_stream`]); the loop then
+//! calls [`Server::handle_readable`] when it is readable, between
+//! messages. The stream stays held across an upgrade.
+//!
 //! Wire protocol: calls are requests with tag [`TAG_CALL`](crate::TAG_CALL),
 //! casts messages with tag [`TAG_CAST`](crate::TAG_CAST); the payload is
 //! the message type's key (a hash of its type name, 8 bytes LE) and the
@@ -96,24 +112,33 @@
 //! incarnation starts as any spawned process (a function of this module by
 //! its table index, `spawn::spawn_parts`), its argument the parent, its
 //! earlier pids, the trap-exits setting, the caller to answer and the
-//! state's image (`Handover::Saved`, encoded apart from the rest).
+//! state's image (`Handover::Saved`, encoded apart from the rest). An
+//! upgrade hands the same over to the new version ([`code`]'s
+//! `Handoff`), with the held stream's fd; an upgrade request is a call with
+//! an internal tag, answered by the new version once it runs.
 
-use std::any::type_name;
+use std::any::{type_name, Any, TypeId};
 use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::code::{self, Handoff, Upgradable};
+pub use crate::code::UpgradeError;
 use crate::codec::{Bincode, CodecError};
 use crate::mailbox::{event_of, Event, Mailbox};
 use crate::message::{self, receive_raw, Envelope, RecvError, ReplyTo};
 use crate::process::{
-    call_bytes, runtime_is_node, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid, SendError,
+    call_bytes, call_tagged, runtime_is_node, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid,
+    SendError,
 };
 use crate::registry::Named;
+use crate::socket::TcpStream;
 use crate::spawn::{spawn_flags, spawn_parts, SpawnError};
+use crate::time::FOREVER;
 use crate::{codec, node, sys};
 
 /// The default timeout of [`ServerRef::call`], as Erlang's.
@@ -151,6 +176,17 @@ pub trait Server: Sized + 'static {
         eprintln!("wisp: server {:?}: {}", cx.this().pid(), error);
     }
 
+    /// The TCP stream the server holds ([`Context::set_stream`],
+    /// [`start_with_stream`](Self::start_with_stream)) is readable: data
+    /// waits, or the peer closed it (a read returns 0). Read once, from
+    /// [`Context::stream`]: that read does not block. Called between two
+    /// messages, as handlers are. The default stops holding the stream (it
+    /// closes) and says so on stderr: a server that holds one handles it.
+    fn handle_readable(&mut self, cx: &mut Context<Self>) {
+        eprintln!("wisp: server {:?}: its stream is readable but it has no handle_readable: closing it", self_pid());
+        cx.take_stream();
+    }
+
     /// Called once when the server stops through [`Context::stop`], or
     /// because its parent's exit signal arrived while it traps exits. Not
     /// called when it panics or is killed.
@@ -166,6 +202,15 @@ pub trait Server: Sized + 'static {
     /// As [`start`](Self::start), linked to the caller (for supervision).
     fn start_link(arg: Self::Arg) -> Result<ServerRef<Self>, StartError> {
         start_with::<Self>(arg, sys::SPAWN_LINK)
+    }
+
+    /// As [`start`](Self::start), with `stream` moved to the new server
+    /// before `init`, which finds it in [`Context::stream`]: a server per
+    /// connection, whose [`handle_readable`](Self::handle_readable) reads
+    /// it. Not linked: a connection that fails ends alone. (The caller
+    /// loses the stream, even when the start fails.)
+    fn start_with_stream(arg: Self::Arg, stream: TcpStream) -> Result<ServerRef<Self>, StartError> {
+        start_stream::<Self>(arg, stream)
     }
 }
 
@@ -378,6 +423,8 @@ pub struct Context<S: Server> {
     /// until it migrates): forwarders to this one, the first the pid its
     /// clients were given.
     former: Vec<Pid>,
+    /// The connection the server holds: the loop wakes when it is readable.
+    stream: Option<TcpStream>,
 }
 
 /// A move the server loop makes between two messages: `run` is
@@ -391,7 +438,7 @@ struct Move<S: Server> {
 
 impl<S: Server> Context<S> {
     fn new(parent: Pid, former: Vec<Pid>) -> Self {
-        Context { parent, stop: None, moving: None, former }
+        Context { parent, stop: None, moving: None, former, stream: None }
     }
 
     /// A handle on this server, by its current pid: after a migration
@@ -425,6 +472,26 @@ impl<S: Server> Context<S> {
     /// travels with a migrating server.
     pub fn trap_exits(&mut self, on: bool) {
         trap_exits(on);
+    }
+
+    /// Hold `stream`: from now on the server also wakes when it is
+    /// readable, and [`Server::handle_readable`] reads it. Messages and
+    /// the stream are served in turn, one at a time. Returns the stream
+    /// held before, if any (one at a time). A held stream stays open and
+    /// held across an [upgrade](Upgrade) (the process keeps its sockets);
+    /// a server holding one cannot [migrate](Self::migrate_to).
+    pub fn set_stream(&mut self, stream: TcpStream) -> Option<TcpStream> {
+        self.stream.replace(stream)
+    }
+
+    /// The stream the server holds, to read or write.
+    pub fn stream(&mut self) -> Option<&mut TcpStream> {
+        self.stream.as_mut()
+    }
+
+    /// Stop holding the stream and take it (dropping it closes it).
+    pub fn take_stream(&mut self) -> Option<TcpStream> {
+        self.stream.take()
     }
 }
 
@@ -611,6 +678,23 @@ fn start_with<S: Server>(arg: S::Arg, flags: u32) -> Result<ServerRef<S>, StartE
     Ok(ServerRef::from_pid(pid))
 }
 
+fn start_stream<S: Server>(arg: S::Arg, stream: TcpStream) -> Result<ServerRef<S>, StartError> {
+    let s = spawn_flags(&(self_pid(), arg), stream_server_main::<S>, sys::SPAWN_MONITOR).map_err(StartError::Spawn)?;
+    let pid = Pid::from_raw(s.pid);
+    if pid.send_socket(stream).is_err() {
+        pid.kill(); // (it waits for the stream: wait_ack sees it killed)
+    }
+    wait_ack(pid, MonitorRef(s.monitor))?;
+    Ok(ServerRef::from_pid(pid))
+}
+
+/// Start `S` as a linked server from its encoded `Arg` (supervisors' child
+/// specs hold this function's table index).
+pub(crate) fn start_linked_from<S: Server>(arg: &[u8]) -> Result<Pid, StartError> {
+    let arg: S::Arg = codec::decode(arg).map_err(|e| StartError::Init(e.0))?;
+    S::start_link(arg).map(|s| s.pid())
+}
+
 /// Wait for `pid`'s start acknowledgement (or its death), then drop the
 /// monitor.
 pub(crate) fn wait_ack(pid: Pid, mon: MonitorRef) -> Result<(), StartError> {
@@ -679,7 +763,19 @@ fn handle_one<S: Server>(
 }
 
 fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<()>) {
+    init_and_serve::<S>(parent, arg, None);
+}
+
+fn stream_server_main<S: Server>((parent, arg): (Pid, S::Arg), mb: Mailbox<()>) {
+    match mb.receive_stream(FOREVER) {
+        Ok(stream) => init_and_serve::<S>(parent, arg, Some(stream)),
+        Err(e) => ack(parent, &Err(format!("no stream came: {e}"))),
+    }
+}
+
+fn init_and_serve<S: Server>(parent: Pid, arg: S::Arg, stream: Option<TcpStream>) {
     let mut cx = Context::<S>::new(parent, Vec::new());
+    cx.stream = stream;
     let state = match S::init(arg, &mut cx) {
         Ok(s) => s,
         Err(e) => return ack(parent, &Err(e)),
@@ -688,12 +784,22 @@ fn server_main<S: Server>((parent, arg): (Pid, S::Arg), _mb: Mailbox<()>) {
     serve(state, cx);
 }
 
-/// The server loop: one message at a time until a stop, with the moves
-/// handlers ask for made between two messages. Returns only when the
-/// server ends normally.
+/// The server loop: one message (or readable stream) at a time until a
+/// stop, with the moves handlers ask for, and upgrades, made between two
+/// messages. Returns only when the server ends normally.
 fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
     let mut handlers = Handlers { table: Vec::new() };
     S::handlers(&mut handlers);
+    let upgrade = code::upgradable_of::<S>();
+    // (A module another node shipped is no version: it never moves.)
+    let automatic = upgrade.filter(|u| u.automatic && code::version() != 0);
+    if let Some(u) = automatic {
+        // Watch first, then look: no version can become current unheard.
+        // A server started by code older than the current (a supervisor or
+        // acceptor that has not moved) moves before its first message.
+        code::watch();
+        (u.upgrade)(&mut state, &mut cx, None);
+    }
     let reason = loop {
         if let Some(r) = cx.stop.take() {
             break r;
@@ -702,7 +808,7 @@ fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
             (m.run)(&mut state, &mut cx, &m.node, m.reply); // (returns only if it failed)
             continue;
         }
-        let r = message::receive(&[], sys::INFINITY).expect("an infinite receive returned");
+        let Some(r) = next_message(&mut state, &mut cx) else { continue };
         if r.socket.is_some() {
             match event_of::<(), Bincode>(r) {
                 Ok(ev) => state.handle_info(ev, &mut cx),
@@ -717,6 +823,20 @@ fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
                 handle_one(&mut state, &handlers, env, reply, &mut cx);
             }
             (sys::MSG_DATA, crate::TAG_CAST) => handle_one(&mut state, &handlers, env, None, &mut cx),
+            // A version became current (from the host: pid 0).
+            (sys::MSG_DATA, sys::TAG_CODE) if env.from.raw() == 0 => {
+                if let Some(u) = automatic {
+                    (u.upgrade)(&mut state, &mut cx, None); // (returns only if it stays)
+                }
+            }
+            // ServerRef::upgrade, a supervisor moving its children.
+            (sys::MSG_DATA, crate::TAG_UPGRADE) if env.reference != 0 => {
+                let reply = env.reply_to();
+                match upgrade {
+                    Some(u) => (u.upgrade)(&mut state, &mut cx, reply),
+                    None => answer_upgrade(reply, Err(UpgradeError::NotUpgradable)),
+                }
+            }
             // The parent's exit signal, or (trapping exits, after a move)
             // the end of an earlier incarnation, whose pid is the server's
             // identity: killed, or its node lost.
@@ -729,8 +849,24 @@ fn serve<S: Server>(mut state: S, mut cx: Context<S>) {
             },
         }
     };
+    if automatic.is_some() {
+        code::unwatch();
+    }
     state.terminate(&reason);
     exit_with(&reason);
+}
+
+/// Wait for the next message; if the held stream becomes readable first,
+/// let the server read it and return `None`.
+fn next_message<S: Server>(state: &mut S, cx: &mut Context<S>) -> Option<message::Received> {
+    let Some(fd) = cx.stream.as_ref().map(|s| s.as_raw_fd()) else {
+        return Some(message::receive(&[], sys::INFINITY).expect("an infinite receive returned"));
+    };
+    let r = message::receive_or_readable(&[], fd, sys::INFINITY).expect("an infinite receive returned");
+    if r.is_none() {
+        state.handle_readable(cx);
+    }
+    r
 }
 
 // ---- migration: the state handed over to a new incarnation ----
@@ -962,6 +1098,11 @@ fn try_migrate<S: Handover>(state: &S, cx: &Context<S>, node: &str, reply: Optio
     if node.is_empty() || node.len() > 255 || !node.contains('@') {
         return MigrateError::BadName;
     }
+    if cx.stream.is_some() {
+        return MigrateError::Save(
+            "the server holds a TCP stream (Context::set_stream), which cannot move to another node".into(),
+        );
+    }
     let image = match state.save() {
         Ok(saved) => match codec::encode(saved.borrow()) {
             Ok(bytes) => bytes,
@@ -1012,4 +1153,294 @@ fn resume_server<S: Handover>(r: Resume, _mb: Mailbox<()>) {
         Ok(state) => serve(state, cx),
         Err(_) => panic!("wisp: server {:?}: {}", cx.former[0], outcome.unwrap_err()),
     }
+}
+
+// ---- upgrades: the server moves onto a new version of the program ----
+
+/// A server that moves onto a new version of the program (hot code
+/// reload, `wisp reload`), in place: the same process, pid, mailbox,
+/// links, names, timers and held stream ([`Context::set_stream`]), with its
+/// state saved by the old code ([`Handover::save`]) and rebuilt by the new
+/// ([`upgrade`](Self::upgrade), by default [`Handover::restore`]), then
+/// served by the new code's handlers. The program lists its upgradable
+/// types once, with [`upgradable!`](crate::upgradable), which is what
+/// makes the new version able to take them over:
+///
+/// ```no_run
+/// use std::borrow::Borrow;
+/// use std::collections::BTreeMap;
+/// use serde::{Deserialize, Serialize};
+/// use wisp::server::{Context, Handle, Handlers, Handover, Server, Upgrade};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Kv {
+///     map: BTreeMap<String, String>,
+/// }
+///
+/// impl Server for Kv {
+///     type Arg = ();
+///     fn init(_: (), _: &mut Context<Self>) -> Result<Self, String> {
+///         Ok(Kv { map: BTreeMap::new() })
+///     }
+///     fn handlers(h: &mut Handlers<Self>) { /* ... */ }
+/// }
+///
+/// impl Handover for Kv {
+///     type Saved = Kv;
+///     fn save(&self) -> Result<impl Borrow<Kv>, String> {
+///         Ok(self)
+///     }
+///     fn restore(saved: Kv, _: &mut Context<Self>) -> Result<Self, String> {
+///         Ok(saved)
+///     }
+/// }
+///
+/// impl Upgrade for Kv {} // version 1 of its state; moves by itself
+///
+/// wisp::upgradable!(Kv);
+/// ```
+///
+/// **When.** By default ([`AUTOMATIC`](Self::AUTOMATIC)) the server
+/// watches for new versions and moves as soon as it has finished the
+/// message it is handling: the host's notice is queued behind the messages
+/// that came before it, so those are answered by the old code and every
+/// later one by the new (a message sent once `wisp reload` has returned is
+/// the new code's). A server started by old code (a supervisor or an
+/// acceptor that has not moved yet) moves before its first message. With
+/// `AUTOMATIC = false` it moves only when asked,
+/// [`ServerRef::upgrade`], which is what a [`Supervisor`](crate::Supervisor)
+/// does for its children, one by one.
+///
+/// **A new layout.** The saved state carries the old code's
+/// [`VSN`](Self::VSN) (Erlang's `-vsn`): a version whose `Saved` type
+/// changed raises it and reads the older layouts in
+/// [`upgrade`](Self::upgrade):
+///
+/// ```no_run
+/// # use std::borrow::Borrow;
+/// # use std::collections::BTreeMap;
+/// # use serde::{Deserialize, Serialize};
+/// # use wisp::server::{Context, Handlers, Handover, OldState, Server, Upgrade};
+/// # #[derive(Serialize, Deserialize)]
+/// # struct Kv { map: BTreeMap<String, Entry> }
+/// # #[derive(Serialize, Deserialize)]
+/// # struct Entry { value: String, writes: u64 }
+/// # impl Server for Kv {
+/// #     type Arg = ();
+/// #     fn init(_: (), _: &mut Context<Self>) -> Result<Self, String> { Ok(Kv { map: BTreeMap::new() }) }
+/// #     fn handlers(h: &mut Handlers<Self>) {}
+/// # }
+/// # impl Handover for Kv {
+/// #     type Saved = Kv;
+/// #     fn save(&self) -> Result<impl Borrow<Kv>, String> { Ok(self) }
+/// #     fn restore(saved: Kv, _: &mut Context<Self>) -> Result<Self, String> { Ok(saved) }
+/// # }
+/// /// Version 1's state, as it was.
+/// #[derive(Deserialize)]
+/// struct KvV1 {
+///     map: BTreeMap<String, String>,
+/// }
+///
+/// impl Upgrade for Kv {
+///     const VSN: u32 = 2;
+///     fn upgrade(old: OldState<'_>, cx: &mut Context<Self>) -> Result<Self, String> {
+///         match old.vsn() {
+///             1 => {
+///                 let v1: KvV1 = old.decode()?;
+///                 let map = v1.map.into_iter().map(|(k, value)| (k, Entry { value, writes: 1 })).collect();
+///                 Ok(Kv { map })
+///             }
+///             2 => Self::restore(old.decode()?, cx),
+///             v => Err(format!("a state of version {v} is newer than this code (2)")),
+///         }
+///     }
+/// }
+/// ```
+///
+/// **Refusing.** An `Err` from [`upgrade`](Self::upgrade) (or a panic
+/// there, or a new version that does not list the type in its
+/// `upgradable!`) leaves the server on its old code with its state, as if
+/// nothing had happened, and its [`upgrade_failed`](Self::upgrade_failed)
+/// gets the reason ([`UpgradeError`]). It stays there until the next
+/// version (or [`ServerRef::upgrade`]); while it does, the host refuses a
+/// further version (two at most, as in Erlang: `wisp reload --purge` kills
+/// what still runs the oldest).
+///
+/// **Keys.** The new version finds the type by its name
+/// (`std::any::type_name`: crate, module path and name), as servers find
+/// message types: keep them from version to version. A renamed type, or a
+/// message type whose name or layout changed, is a new one (old clients
+/// get [`CallError::BadRequest`] for it).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not upgradable: wisp::upgradable! lists only types that implement wisp::server::Upgrade",
+    label = "listed in wisp::upgradable!",
+    note = "a new version takes a server over with the state its old code saved: implement \
+            wisp::server::Handover (save, restore) and `impl wisp::server::Upgrade for {Self} {{}}`"
+)]
+pub trait Upgrade: Handover {
+    /// The version of this code's `Saved` layout, handed to the next
+    /// version's [`upgrade`](Self::upgrade) (1 unless a layout changed).
+    const VSN: u32 = 1;
+
+    /// Whether the server moves by itself when a version becomes current
+    /// (true), or only when asked ([`ServerRef::upgrade`], its supervisor).
+    const AUTOMATIC: bool = true;
+
+    /// Build the state, in the new version, from what the old code's
+    /// [`Handover::save`] made: `old.vsn()` is the old code's
+    /// [`VSN`](Self::VSN). Runs before the process has left the old code:
+    /// an `Err` (or a panic) is a refusal, and the server goes on there
+    /// (what `upgrade` did through `cx` — monitors, timers, trapping exits —
+    /// stays done). The default takes a state of this code's own `VSN`
+    /// (decoded as `Saved`, then [`Handover::restore`]) and refuses others.
+    /// The held stream ([`Context::stream`]) is attached after it returns.
+    fn upgrade(old: OldState<'_>, cx: &mut Context<Self>) -> Result<Self, String> {
+        if old.vsn() != Self::VSN {
+            return Err(format!(
+                "the state is of version {} and this code of version {}: {}'s Upgrade::upgrade must convert it \
+                 (the default takes its own version only)",
+                old.vsn(),
+                Self::VSN,
+                type_name::<Self>()
+            ));
+        }
+        Self::restore(old.decode()?, cx)
+    }
+
+    /// A move onto a new version failed; the server goes on with its old
+    /// code and state. The default reports it on stderr.
+    fn upgrade_failed(&mut self, error: &UpgradeError, cx: &mut Context<Self>) {
+        let _ = cx;
+        eprintln!("wisp: server {:?} ({}) stays on version {}: {error}", self_pid(), type_name::<Self>(), code::version());
+    }
+}
+
+/// The state the old code saved, as [`Upgrade::upgrade`] gets it.
+#[derive(Clone, Copy, Debug)]
+pub struct OldState<'a> {
+    vsn: u32,
+    bytes: &'a [u8],
+}
+
+impl OldState<'_> {
+    /// The old code's [`Upgrade::VSN`]: which layout the bytes are.
+    pub fn vsn(&self) -> u32 {
+        self.vsn
+    }
+
+    /// The saved state in the crate's codec ([`codec::decode`]).
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes
+    }
+
+    /// The saved state as a `T` (the `Saved` type of that version: a copy
+    /// of an old one's definition does).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, String> {
+        codec::decode(self.bytes).map_err(|e| format!("cannot read the saved state of version {}: {e}", self.vsn))
+    }
+}
+
+/// The reply of [`ServerRef::upgrade`]: the version the server runs now.
+pub type UpgradeResult = Result<u32, UpgradeError>;
+
+/// How long [`ServerRef::upgrade`] waits: making the new instance and
+/// rebuilding the state take their time.
+pub const UPGRADE_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl<S: Upgrade> ServerRef<S> {
+    /// Move the server onto the current version now, between two of its
+    /// messages, and wait until it runs there: `Ok(Ok(n))` once it runs
+    /// version `n` (the current one, or the one it ran when it was current
+    /// already), `Ok(Err(e))` if it goes on with its old code (refused,
+    /// or its type is not in [`upgradable!`](crate::upgradable)). For
+    /// servers that are not [`AUTOMATIC`](Upgrade::AUTOMATIC); on others it
+    /// does what they do anyway.
+    pub fn upgrade(&self) -> Result<UpgradeResult, CallError> {
+        call_tagged(self.pid, crate::TAG_UPGRADE, &(), UPGRADE_TIMEOUT)
+    }
+}
+
+fn answer_upgrade(reply: Option<ReplyTo>, r: UpgradeResult) {
+    if let Some(to) = reply {
+        if let Err(e) = to.reply(&r) {
+            eprintln!("wisp: server {:?}: cannot send the reply: {e}", self_pid());
+        }
+    }
+}
+
+/// The entry of `T` in the table [`upgradable!`](crate::upgradable) makes.
+#[doc(hidden)]
+pub const fn upgradable<T: Upgrade>() -> Upgradable {
+    Upgradable {
+        type_id: TypeId::of::<T>,
+        name: type_name::<T>,
+        automatic: T::AUTOMATIC,
+        upgrade: upgrade_erased::<T>,
+        resume: resume_erased::<T>,
+        starter: starter_of::<T>,
+    }
+}
+
+fn starter_of<T: Server>() -> u32 {
+    let f: fn(&[u8]) -> Result<Pid, StartError> = start_linked_from::<T>;
+    f as usize as u32
+}
+
+fn upgrade_erased<S: Upgrade>(state: &mut dyn Any, cx: &mut dyn Any, reply: Option<ReplyTo>) {
+    match (state.downcast_mut::<S>(), cx.downcast_mut::<Context<S>>()) {
+        (Some(state), Some(cx)) => upgrade_server(state, cx, reply),
+        _ => unreachable!("wisp: an upgrade entry called with another type's state"),
+    }
+}
+
+/// Move onto the current version (returns only if the server stays: it
+/// runs the current version already, or the move failed).
+fn upgrade_server<S: Upgrade>(state: &mut S, cx: &mut Context<S>, reply: Option<ReplyTo>) {
+    if code::version() == code::current() {
+        return answer_upgrade(reply, Ok(code::version()));
+    }
+    let error = match state.save() {
+        Err(e) => UpgradeError::Save(e),
+        Ok(saved) => match codec::encode(saved.borrow()) {
+            Err(e) => UpgradeError::Encode(e.0),
+            Ok(image) => {
+                let h = Handoff {
+                    kind: type_name::<S>().to_string(),
+                    vsn: S::VSN,
+                    parent: cx.parent,
+                    former: cx.former.clone(),
+                    stream: cx.stream.as_ref().map(|s| s.as_raw_fd()),
+                    reply,
+                    image,
+                };
+                match code::hand_over(&h) {
+                    None => return answer_upgrade(reply, Ok(code::version())),
+                    Some(e) => e,
+                }
+            }
+        },
+    };
+    answer_upgrade(reply, Err(error.clone()));
+    state.upgrade_failed(&error, cx);
+}
+
+/// In the new version: rebuild the server, and serve.
+fn resume_erased<S: Upgrade>(h: Handoff) -> Result<Box<dyn FnOnce()>, String> {
+    let mut cx = Context::<S>::new(h.parent, h.former);
+    let state = S::upgrade(OldState { vsn: h.vsn, bytes: &h.image }, &mut cx)?;
+    // Only now: a stream dropped on the way to an Err would have closed
+    // the socket the old code goes on with.
+    if let Some(fd) = h.stream {
+        // SAFETY: `fd` is the stream the old code's Context held (the
+        // handoff is this crate's, written by upgrade_server and read back
+        // from the process's own upgrade state); the process keeps its fds
+        // across the move and the old instance is dropped without running
+        // a destructor, so nothing else owns it now.
+        cx.stream = Some(TcpStream::from(unsafe { OwnedFd::from_raw_fd(fd) }));
+    }
+    let reply = h.reply;
+    Ok(Box::new(move || {
+        answer_upgrade(reply, Ok(code::version()));
+        serve(state, cx)
+    }))
 }

@@ -21,18 +21,44 @@
 //!
 //! Requests to a running supervisor ([`SupervisorRef`]) are calls with an
 //! internal tag, answered between child events.
+//!
+//! **New versions of the program** (hot code reload): when the program
+//! lists its upgradable types ([`upgradable!`](crate::upgradable)), a
+//! supervisor moves its children onto a new version one by one, in start
+//! order — each server child by an upgrade request
+//! ([`ServerRef::upgrade`](crate::ServerRef::upgrade), answered once it
+//! runs there), each nested supervisor by the same round of its own — and
+//! then itself, so that the children it restarts afterwards run the new
+//! code. A top-level supervisor starts the round when a version becomes
+//! current (or at start, if started by older code); a nested one when its
+//! parent asks; [`SupervisorRef::upgrade`] asks again. The first child
+//! that does not move (its new version refused, [`UpgradeError::Child`])
+//! ends the round: the children after it and the supervisor stay where
+//! they are. Its specs cross to the new version in a portable form,
+//! servers by their type's key, found in the new version's table; a plain
+//! process (`ChildSpec::worker`) has no such key, so a supervisor with one
+//! stays on its version ([`UpgradeError::Plain`]), its other children
+//! moving all the same. Servers that move by themselves
+//! ([`Upgrade::AUTOMATIC`](crate::server::Upgrade::AUTOMATIC)) have done so
+//! already when asked: for a rollout in order, make them move only when
+//! asked.
 
+use std::any::type_name;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::code::{self, Handoff, UpgradeError};
 use crate::fnptr::fn_at;
 use crate::mailbox::Mailbox;
-use crate::message::{receive_raw, Envelope};
+use crate::message::{receive_raw, Envelope, ReplyTo};
 use crate::process::{call_tagged, self_pid, trap_exits, CallError, ExitReason, MonitorRef, Pid};
-use crate::server::{ack, exit_with, wait_ack, Server, StartError};
+use crate::server::{
+    ack, exit_with, start_linked_from, wait_ack, Server, StartError, UpgradeResult, UPGRADE_TIMEOUT,
+};
+use crate::time::FOREVER;
 use crate::node::spawn_raw_on;
 use crate::spawn::{spawn_flags, spawn_parts, spawn_raw, SpawnError};
 use crate::{codec, sys};
@@ -68,8 +94,11 @@ pub enum Restart {
 enum Start {
     /// spawn_link(entry, payload): a plain process.
     Spawn { entry: u32, payload: Vec<u8> },
-    /// starter(payload): a `fn(&[u8]) -> Result<Pid, StartError>`.
-    Call { starter: u32, payload: Vec<u8> },
+    /// starter(payload): a `fn(&[u8]) -> Result<Pid, StartError>` that
+    /// starts a linked server whose type's key (`type_name`) is `key`.
+    Server { key: String, starter: u32, payload: Vec<u8> },
+    /// A nested supervisor: its `SupSpec`, encoded.
+    Supervisor { payload: Vec<u8> },
     /// spawn_link_on(node, entry, payload) on the first of `nodes` that
     /// starts it: a plain process on another node.
     Remote { nodes: Vec<String>, entry: u32, payload: Vec<u8> },
@@ -93,13 +122,9 @@ fn starter_of(f: fn(&[u8]) -> Result<Pid, StartError>) -> u32 {
     f as usize as u32
 }
 
-fn start_server<S: Server>(payload: &[u8]) -> Result<Pid, StartError> {
-    let arg: S::Arg = codec::decode(payload).map_err(|e| StartError::Init(e.0))?;
-    S::start_link(arg).map(|s| s.pid())
-}
-
 fn start_supervisor(payload: &[u8]) -> Result<Pid, StartError> {
-    let sup: SupSpec = codec::decode(payload).map_err(|e| StartError::Init(e.0))?;
+    let mut sup: SupSpec = codec::decode(payload).map_err(|e| StartError::Init(e.0))?;
+    sup.nested = true;
     Supervisor(sup).start_link().map(|s| s.pid())
 }
 
@@ -143,13 +168,14 @@ impl ChildSpec {
     /// A [`Server`] started with [`Server::start_link`]`(arg)`.
     pub fn server<S: Server>(id: &str, arg: S::Arg) -> ChildSpec {
         let payload = codec::encode(&arg).expect("wisp: cannot encode a child's argument");
-        ChildSpec::new(id, Start::Call { starter: starter_of(start_server::<S>), payload })
+        let key = type_name::<S>().to_string();
+        ChildSpec::new(id, Start::Server { key, starter: starter_of(start_linked_from::<S>), payload })
     }
 
     /// A nested supervisor.
     pub fn supervisor(id: &str, sup: Supervisor) -> ChildSpec {
         let payload = codec::encode(&sup.0).expect("wisp: cannot encode a supervisor");
-        ChildSpec::new(id, Start::Call { starter: starter_of(start_supervisor), payload })
+        ChildSpec::new(id, Start::Supervisor { payload })
     }
 
     fn new(id: &str, start: Start) -> ChildSpec {
@@ -190,14 +216,18 @@ impl Spec {
                 }
                 Err(StartError::Spawn(last))
             }
-            Start::Call { starter, payload } => {
+            Start::Server { starter, payload, .. } => {
                 // SAFETY: `starter` was made by starter_of from a function of
-                // this type: a Spec is made only by ChildSpec's constructors
-                // and decoded only from this crate's own encodings of one
-                // (the supervisor's spawn argument, SupervisorRef requests).
+                // this type (or, after an upgrade, by the table entry of the
+                // server's type, `Upgradable::starter`, which makes the same
+                // index): a Spec is made only by ChildSpec's constructors
+                // and from_portable, and decoded only from this crate's own
+                // encodings of one (the supervisor's spawn argument,
+                // SupervisorRef requests).
                 let f: fn(&[u8]) -> Result<Pid, StartError> = unsafe { fn_at(*starter) };
                 f(payload)
             }
+            Start::Supervisor { payload } => start_supervisor(payload),
         }
     }
 }
@@ -228,13 +258,15 @@ struct SupSpec {
     max_restarts: u32,
     period_ms: u64,
     children: Vec<Spec>,
+    /// A child of another supervisor (which moves it onto new versions).
+    nested: bool,
 }
 
 impl Supervisor {
     /// A supervisor with `strategy`, no children, and an intensity of 3
     /// restarts in 5 seconds.
     pub fn new(strategy: Strategy) -> Supervisor {
-        Supervisor(SupSpec { strategy, max_restarts: 3, period_ms: 5000, children: Vec::new() })
+        Supervisor(SupSpec { strategy, max_restarts: 3, period_ms: 5000, children: Vec::new(), nested: false })
     }
 
     /// At most `max_restarts` restarts within `period`; one more and the
@@ -286,6 +318,7 @@ enum Request {
     StartChild(Spec),
     TerminateChild(String),
     WhichChildren,
+    Upgrade,
 }
 
 /// Why a supervisor request failed.
@@ -321,6 +354,7 @@ enum Reply {
     StartFailed(String),
     AlreadyPresent,
     NotFound,
+    Upgraded(UpgradeResult),
 }
 
 /// A handle on a running supervisor: copyable, serializable.
@@ -354,6 +388,20 @@ impl SupervisorRef {
 
     fn request(&self, r: &Request) -> Result<Reply, SupervisorError> {
         call_tagged(self.pid, crate::TAG_SUP, r, SUP_TIMEOUT).map_err(SupervisorError::Call)
+    }
+
+    /// Move the supervisor's children onto the current version of the
+    /// program, one by one in start order, then the supervisor itself, and
+    /// wait: `Ok(n)` once all run version `n`, else the first error (the
+    /// children after that one, and the supervisor, stay where they are).
+    /// What a supervisor does by itself when a version becomes current (see
+    /// the [module](self)); this asks again, e.g. after a refusal was
+    /// dealt with. No time limit: each child has [`UPGRADE_TIMEOUT`].
+    pub fn upgrade(&self) -> Result<UpgradeResult, SupervisorError> {
+        match call_tagged(self.pid, crate::TAG_SUP, &Request::Upgrade, FOREVER).map_err(SupervisorError::Call)? {
+            Reply::Upgraded(r) => Ok(r),
+            _ => Err(SupervisorError::Call(CallError::Decode(codec::CodecError("unexpected reply".into())))),
+        }
     }
 
     /// Start a new child under the supervisor (dynamic children).
@@ -395,6 +443,9 @@ struct Child {
 }
 
 struct State {
+    parent: Pid,
+    /// A child of another supervisor: moves when that one asks.
+    nested: bool,
     strategy: Strategy,
     max_restarts: usize,
     period: Duration,
@@ -544,6 +595,7 @@ impl State {
             Ok(Request::WhichChildren) => Reply::Children(
                 self.children.iter().map(|c| ChildInfo { id: c.spec.id.clone(), pid: c.pid }).collect(),
             ),
+            Ok(Request::Upgrade) => return self.upgrade(Some(reply_to)), // (answers itself)
         };
         let _ = reply_to.reply(&reply);
     }
@@ -552,6 +604,8 @@ impl State {
 fn supervisor_main((parent, spec): (Pid, SupSpec), _mb: Mailbox<()>) {
     trap_exits(true);
     let mut st = State {
+        parent,
+        nested: spec.nested,
         strategy: spec.strategy,
         max_restarts: spec.max_restarts as usize,
         period: Duration::from_millis(spec.period_ms),
@@ -569,12 +623,25 @@ fn supervisor_main((parent, spec): (Pid, SupSpec), _mb: Mailbox<()>) {
         }
     }
     ack(parent, &Ok(()));
+    supervise(st);
+}
+
+/// The supervisor's loop: child events and requests, one at a time.
+fn supervise(mut st: State) -> ! {
+    if code::registered() && !st.nested {
+        // Watch first, then look (as servers do): a supervisor started by
+        // older code moves at once.
+        code::watch();
+        if code::version() != code::current() {
+            st.upgrade(None);
+        }
+    }
     loop {
         let env = receive_raw(&[], sys::INFINITY).expect("an infinite receive returned");
         match env.kind {
             sys::MSG_EXIT => {
                 let reason = ExitReason::from_bytes(&env.bytes).unwrap_or(ExitReason::Killed);
-                if env.from == parent {
+                if env.from == st.parent {
                     st.stop_all_and_exit(&reason);
                 }
                 if let Some(i) = st.children.iter().position(|c| c.pid == Some(env.from)) {
@@ -582,7 +649,219 @@ fn supervisor_main((parent, spec): (Pid, SupSpec), _mb: Mailbox<()>) {
                 }
             }
             sys::MSG_DATA if env.tag == crate::TAG_SUP => st.request(&env),
+            // A version became current (from the host: pid 0).
+            sys::MSG_DATA if env.tag == sys::TAG_CODE && env.from.raw() == 0 && !st.nested => st.upgrade(None),
             _ => {}
         }
     }
+}
+
+// ---- upgrades: children one by one, then the supervisor ----
+
+/// A child spec in a form any version of the program can start again:
+/// servers by their type's key (found in that version's `upgradable!`),
+/// nested supervisors by theirs, recursively. Plain processes have none.
+#[derive(Serialize, Deserialize)]
+struct PortableSpec {
+    id: String,
+    start: PortableStart,
+    restart: Restart,
+    shutdown_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+enum PortableStart {
+    Server { key: String, payload: Vec<u8> },
+    Supervisor(PortableSup),
+}
+
+#[derive(Serialize, Deserialize)]
+struct PortableSup {
+    strategy: Strategy,
+    max_restarts: u32,
+    period_ms: u64,
+    children: Vec<PortableSpec>,
+}
+
+/// What a supervisor hands over to the new version.
+#[derive(Serialize, Deserialize)]
+struct SavedSupervisor {
+    sup: PortableSup,
+    nested: bool,
+    /// Each child's process, in `sup.children`'s order.
+    pids: Vec<Option<Pid>>,
+    /// How long ago each restart still counted was, oldest first.
+    restart_ages_ms: Vec<u64>,
+}
+
+fn child_error(id: &str, error: UpgradeError) -> UpgradeError {
+    UpgradeError::Child { id: id.to_string(), error: Box::new(error) }
+}
+
+impl Spec {
+    fn portable(&self) -> Result<PortableSpec, UpgradeError> {
+        let start = match &self.start {
+            Start::Server { key, payload, .. } => PortableStart::Server { key: key.clone(), payload: payload.clone() },
+            Start::Supervisor { payload } => {
+                let sup: SupSpec = codec::decode(payload).map_err(|e| child_error(&self.id, UpgradeError::Encode(e.0)))?;
+                PortableStart::Supervisor(sup.portable().map_err(|e| child_error(&self.id, e))?)
+            }
+            Start::Spawn { .. } | Start::Remote { .. } => return Err(child_error(&self.id, UpgradeError::Plain)),
+        };
+        Ok(PortableSpec { id: self.id.clone(), start, restart: self.restart, shutdown_ms: self.shutdown_ms })
+    }
+
+    /// In the new version: the spec with this version's functions.
+    fn from_portable(p: PortableSpec) -> Result<Spec, String> {
+        let start = match p.start {
+            PortableStart::Server { key, payload } => match code::upgradable_named(&key) {
+                Some(u) => Start::Server { starter: (u.starter)(), key, payload },
+                None => {
+                    return Err(format!(
+                        "child {}: this version does not list its server type {key} in wisp::upgradable!",
+                        p.id
+                    ))
+                }
+            },
+            PortableStart::Supervisor(sup) => {
+                let sup = SupSpec::from_portable(sup).map_err(|e| format!("child {}: {e}", p.id))?;
+                Start::Supervisor { payload: codec::encode(&sup).map_err(|e| e.0)? }
+            }
+        };
+        Ok(Spec { id: p.id, start, restart: p.restart, shutdown_ms: p.shutdown_ms })
+    }
+}
+
+impl SupSpec {
+    fn portable(&self) -> Result<PortableSup, UpgradeError> {
+        let children = self.children.iter().map(Spec::portable).collect::<Result<_, _>>()?;
+        Ok(PortableSup { strategy: self.strategy, max_restarts: self.max_restarts, period_ms: self.period_ms, children })
+    }
+
+    fn from_portable(p: PortableSup) -> Result<SupSpec, String> {
+        let children = p.children.into_iter().map(Spec::from_portable).collect::<Result<_, _>>()?;
+        let (strategy, max_restarts, period_ms) = (p.strategy, p.max_restarts, p.period_ms);
+        Ok(SupSpec { strategy, max_restarts, period_ms, children, nested: false })
+    }
+}
+
+impl State {
+    /// Move the children one by one, in start order, then this
+    /// supervisor; answer `reply` (from the new version once it runs
+    /// there). Returns only if the supervisor stays on this version.
+    fn upgrade(&mut self, reply: Option<ReplyTo>) {
+        let error = match self.move_children() {
+            Err(e) => e,
+            Ok(()) => match self.hand_over(reply) {
+                None => return answer(reply, Ok(code::version())),
+                Some(e) => e,
+            },
+        };
+        eprintln!("wisp: supervisor {:?} stays on version {}: {error}", self_pid(), code::version());
+        answer(reply, Err(error));
+    }
+
+    /// Ask each running child that can move (servers, supervisors) to, and
+    /// wait; the first that does not stops the round. Plain processes do
+    /// not move (they pin this supervisor: see `hand_over`).
+    fn move_children(&self) -> Result<(), UpgradeError> {
+        for c in &self.children {
+            let Some(pid) = c.pid else { continue };
+            let r: Result<UpgradeResult, CallError> = match &c.spec.start {
+                Start::Server { .. } => call_tagged(pid, crate::TAG_UPGRADE, &(), UPGRADE_TIMEOUT),
+                Start::Supervisor { .. } => match call_tagged(pid, crate::TAG_SUP, &Request::Upgrade, FOREVER) {
+                    Ok(Reply::Upgraded(r)) => Ok(r),
+                    Ok(_) => Err(CallError::Decode(codec::CodecError("unexpected reply".into()))),
+                    Err(e) => Err(e),
+                },
+                Start::Spawn { .. } | Start::Remote { .. } => continue,
+            };
+            match r {
+                // (One that died meanwhile is restarted as usual, on this
+                // supervisor's version.)
+                Ok(Ok(_)) | Err(CallError::NoProc) => {}
+                Ok(Err(e)) => return Err(child_error(&c.spec.id, e)),
+                Err(e) => return Err(child_error(&c.spec.id, UpgradeError::Failed(format!("no answer: {e}")))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Move this supervisor onto the current version (`None`: it runs it
+    /// already), with its children's specs in portable form.
+    fn hand_over(&self, reply: Option<ReplyTo>) -> Option<UpgradeError> {
+        if code::version() == code::current() {
+            return None;
+        }
+        let specs: Vec<Spec> = self.children.iter().map(|c| c.spec.clone()).collect();
+        let sup = SupSpec {
+            strategy: self.strategy,
+            max_restarts: self.max_restarts as u32,
+            period_ms: self.period.as_millis() as u64,
+            children: specs,
+            nested: self.nested,
+        };
+        let sup = match sup.portable() {
+            Ok(p) => p,
+            Err(e) => return Some(e),
+        };
+        let now = Instant::now();
+        let saved = SavedSupervisor {
+            sup,
+            nested: self.nested,
+            pids: self.children.iter().map(|c| c.pid).collect(),
+            restart_ages_ms: self.restarts.iter().map(|t| now.duration_since(*t).as_millis() as u64).collect(),
+        };
+        let image = match codec::encode(&saved) {
+            Ok(b) => b,
+            Err(e) => return Some(UpgradeError::Encode(e.0)),
+        };
+        let h = Handoff {
+            kind: code::SUPERVISOR_KIND.to_string(),
+            vsn: 1,
+            parent: self.parent,
+            former: Vec::new(),
+            stream: None,
+            reply,
+            image,
+        };
+        code::hand_over(&h)
+    }
+}
+
+fn answer(reply: Option<ReplyTo>, r: UpgradeResult) {
+    if let Some(to) = reply {
+        let _ = to.reply(&Reply::Upgraded(r));
+    }
+}
+
+/// In the new version: the supervisor from what the old one handed over
+/// (`upgradable!` passes this to `code_change`).
+#[doc(hidden)]
+pub fn resume_supervisor(h: Handoff) -> Result<Box<dyn FnOnce()>, String> {
+    let saved: SavedSupervisor =
+        codec::decode(&h.image).map_err(|e| format!("cannot read a {}: {e}", type_name::<SavedSupervisor>()))?;
+    if saved.pids.len() != saved.sup.children.len() {
+        return Err("a supervisor's state with a pid count that is not its child count".into());
+    }
+    let sup = SupSpec::from_portable(saved.sup)?;
+    let now = Instant::now();
+    let st = State {
+        parent: h.parent,
+        nested: saved.nested,
+        strategy: sup.strategy,
+        max_restarts: sup.max_restarts as usize,
+        period: Duration::from_millis(sup.period_ms),
+        children: sup.children.into_iter().zip(saved.pids).map(|(spec, pid)| Child { spec, pid }).collect(),
+        restarts: saved
+            .restart_ages_ms
+            .iter()
+            .map(|&ms| now.checked_sub(Duration::from_millis(ms)).unwrap_or(now))
+            .collect(),
+    };
+    let reply = h.reply;
+    Ok(Box::new(move || {
+        answer(reply, Ok(code::version()));
+        supervise(st)
+    }))
 }

@@ -71,6 +71,13 @@ pub const EXIT_SHUTDOWN: u32 = 6;
 pub const EXIT_NOCONNECTION: u32 = 7;
 pub const EXIT_TERM: u32 = 8;
 
+/// The tag of the message `code_watch` asks for: a version became current
+/// (from pid 0; its number, u32 LE).
+pub const TAG_CODE: u64 = 0x7fff_ffff_ffff_636f;
+/// `code_version`: the caller's version, or the current one.
+pub const CODE_MINE: i32 = 0;
+pub const CODE_CURRENT: i32 = 1;
+
 /// Flags of [`spawn`].
 pub const SPAWN_LINK: u32 = 1;
 pub const SPAWN_MONITOR: u32 = 2;
