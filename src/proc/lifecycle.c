@@ -172,6 +172,9 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	memset(proc_host(p), 0, rt->hooks.host_size);
 	p->is_main = is_main;
 	p->trap_exit = false;
+	p->forwarding = false;   /* (a forwarder's slot: SIG_MARK is dropped again) */
+	p->old_inst = NULL;
+	p->resume_fn = 0;
 	p->park_may_move = false;
 	p->doomed = false;
 	p->doom_text = NULL;

@@ -156,6 +156,9 @@ struct proc {
 	/* owned by the process itself (see the top of this file) */
 	bool trap_exit;
 	bool forwarding;          /* in proc_forward_forever (SIG_MARK is kept) */
+	/* 1 + its place among rt's code watchers, or 0 (upgrade.c: written
+	 * under the modules' lock; zero or not is the process's own doing) */
+	_Atomic uint32_t code_watch;
 	/* Parked in a host call that holds no pointer into its memory across
 	 * the park (proc_park_may_move): hibernating may move the memory. */
 	bool park_may_move;

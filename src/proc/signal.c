@@ -330,6 +330,8 @@ void proc_notify_exit(struct proc *p, const struct reason *why)
 {
 	struct rt *rt = p->rt;
 	uint64_t me = atomic_load(&p->pid);
+	if (atomic_load_explicit(&p->code_watch, memory_order_relaxed) != 0)
+		proc_code_watch(p, false);   /* (while its pid still names it) */
 	/* Close the mailbox: late link/monitor requests get our reason. */
 	struct msg *m = mbox_close(&p->mbox);
 	while (m != NULL) {

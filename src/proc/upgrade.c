@@ -70,20 +70,16 @@ uint32_t rt_code_current(struct rt *rt, engine_module **mod)
 	return v;
 }
 
-/* Tell the watchers that vsn is current (mods_lock held); the dead ones
- * are dropped from the list. */
+/* Tell the watchers that vsn is current (mods_lock held). (Each leaves
+ * the list when it ends: proc_notify_exit.) */
 static void tell_watchers(struct rt *rt, uint32_t vsn)
 {
-	uint32_t kept = 0;
 	for (uint32_t i = 0; i < rt->ncode_watchers; i++) {
 		uint64_t pid = rt->code_watchers[i];
 		struct msg *m = msg_new(MSG_DATA, pid, 0, WISP_TAG_CODE, 0, &vsn, sizeof(vsn));
-		if (m != NULL && proc_deliver(rt, pid, m))
-			rt->code_watchers[kept++] = pid;
-		else
+		if (m != NULL && !proc_deliver(rt, pid, m))
 			msg_free(m);
 	}
-	rt->ncode_watchers = kept;
 }
 
 /* Processes running one of the modules in `old` (not the main process:
@@ -201,15 +197,19 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 int proc_code_watch(struct proc *self, bool on)
 {
 	struct rt *rt = self->rt;
-	uint64_t me = proc_pid(self);
 	int rc = 0;
 	pthread_mutex_lock(&rt->mods_lock);
-	uint32_t i = 0;
-	while (i < rt->ncode_watchers && rt->code_watchers[i] != me)
-		i++;
-	if (!on && i < rt->ncode_watchers) {
-		rt->code_watchers[i] = rt->code_watchers[--rt->ncode_watchers];
-	} else if (on && i == rt->ncode_watchers) {
+	uint32_t mine = atomic_load_explicit(&self->code_watch, memory_order_relaxed);
+	if (!on && mine != 0) {
+		/* The last one takes its place (and learns it). */
+		uint32_t at = mine - 1;
+		uint64_t last = rt->code_watchers[--rt->ncode_watchers];
+		rt->code_watchers[at] = last;
+		struct proc *moved = at < rt->ncode_watchers ? ptable_get(&rt->ptable, last) : NULL;
+		if (moved != NULL)
+			atomic_store_explicit(&moved->code_watch, at + 1, memory_order_relaxed);
+		atomic_store_explicit(&self->code_watch, 0, memory_order_relaxed);
+	} else if (on && mine == 0) {
 		if (rt->ncode_watchers == rt->capcode_watchers) {
 			uint32_t cap = rt->capcode_watchers ? rt->capcode_watchers * 2 : 16;
 			uint64_t *v = realloc(rt->code_watchers, cap * sizeof(*v));
@@ -218,8 +218,11 @@ int proc_code_watch(struct proc *self, bool on)
 			else
 				rt->code_watchers = v, rt->capcode_watchers = cap;
 		}
-		if (rc == 0)
-			rt->code_watchers[rt->ncode_watchers++] = me;
+		if (rc == 0) {
+			rt->code_watchers[rt->ncode_watchers++] = proc_pid(self);
+			atomic_store_explicit(&self->code_watch, rt->ncode_watchers,
+			                      memory_order_relaxed);
+		}
 	}
 	pthread_mutex_unlock(&rt->mods_lock);
 	return rc;
