@@ -59,6 +59,14 @@ def test_a_refusing_or_trapping_version_rolls_back(wisp, versions):
                                                       "unreachable"), out
 
 
+def test_loading_code_needs_the_capability(wisp, versions):
+    """A child whose capabilities deny code loading (WISP_DENY_CODE) gets
+    WISP_EPERM (9), and nothing is loaded."""
+    r = wisp("run", "--dir", f"{versions}::/v", versions / "v1.wasm", "denied", "/v/v2.wasm")
+    assert r.code == 0, r.err
+    assert r.out.strip() == "denied 9", r.out
+
+
 def test_bad_versions_are_refused_and_nothing_changes(wisp, versions, build_proc, tmp_path):
     plain = build_proc("int main(void) { return 0; }\n", name="plain")
     shutil.copy(plain, versions / "plain.wasm")

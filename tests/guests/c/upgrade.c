@@ -149,8 +149,37 @@ static int hold(void)
 	return 0;
 }
 
+/* "denied PATH": a child without the capability to load code (WISP_DENY_CODE)
+ * tries to load PATH: "denied RC". */
+static void try_load(const void *arg, uint32_t len)
+{
+	char path[256];
+	snprintf(path, sizeof path, "%.*s", (int)len, (const char *)arg);
+	uint32_t n = 0, vsn = 0;
+	void *bytes = slurp(path, &n);
+	printf("denied %d\n", bytes ? wisp_code_load(bytes, n, &vsn) : -1);
+	fflush(stdout);
+}
+
+static int denied(const char *path)
+{
+	int32_t h;
+	struct wisp_spawned out;
+	uint64_t ref;
+	if (wisp_caps_new(&h) != WISP_OK || wisp_caps_deny(h, WISP_DENY_CODE) != WISP_OK ||
+	    wisp_spawn_with(h, (uint32_t)(uintptr_t)try_load, path, (uint32_t)strlen(path),
+	                    WISP_SPAWN_MONITOR, &out) != WISP_OK)
+		return 2;
+	ref = out.monitor;
+	struct wisp_msg_info info;
+	char b[64];
+	return wisp_receive(&ref, 1, WISP_INFINITY, b, sizeof b, &info) == WISP_OK ? 0 : 3;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "denied") == 0)
+		return denied(argv[2]);
 	if (argc == 2 && strcmp(argv[1], "hold") == 0)
 		return hold();
 	wisp_pid_t srv = wisp_spawn(server, "", 0);

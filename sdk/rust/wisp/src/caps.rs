@@ -267,11 +267,20 @@ impl Caps {
 
     /// The child may not use other nodes: connect to them, send to names
     /// there, spawn there ([`node`](crate::node) calls fail with
-    /// `Denied`/[`SpawnError::NodeRefused`](crate::SpawnError::NodeRefused)).
-    /// Sending to a pid of another node that it was given still works, as
-    /// any send does.
+    /// `Denied`/[`SpawnError::NodeRefused`](crate::SpawnError::NodeRefused)),
+    /// nor send, link or monitor across them (to a pid of another node it
+    /// was given: refused as denied).
     pub fn deny_nodes(self) -> Result<Caps, CapsError> {
         let rc = unsafe { sys::caps_deny(self.handle, sys::DENY_NODES) };
+        self.done(rc)
+    }
+
+    /// The child may not load new versions of the program
+    /// ([`code::load`](crate::code::load) fails with
+    /// [`LoadError::Denied`](crate::code::LoadError::Denied)). Moving onto a
+    /// version someone else loaded still works.
+    pub fn deny_code(self) -> Result<Caps, CapsError> {
+        let rc = unsafe { sys::caps_deny(self.handle, sys::DENY_CODE) };
         self.done(rc)
     }
 }

@@ -298,6 +298,7 @@ pub const LIMIT_FDS: u32 = 4;
 pub const DENY_SPAWN: u32 = 1;
 pub const DENY_CAPS: u32 = 2;
 pub const DENY_NODES: u32 = 4;
+pub const DENY_CODE: u32 = 8;
 /// `wisp_caps` stdio modes (`set_stdio(handle, fd, mode)`): inherit -> null -> closed.
 pub const STDIO_INHERIT: u32 = 0;
 pub const STDIO_NULL: u32 = 1;

@@ -74,6 +74,16 @@ fn widening_is_refused_and_a_used_set_is_frozen() {
     let (c, s) = me.receive_timeout(SEC).unwrap();
     assert_eq!((c.as_deref(), s.as_deref()), (Some("Denied"), Some("Denied")));
     let _ = (CapsError::Denied, SpawnError::Denied); // the variants those name
+
+    // A child denied code loading cannot load a version (checked before
+    // the bytes are even looked at).
+    let me = Mailbox::<String>::new();
+    let caps = Caps::inherit().unwrap().deny_code().unwrap();
+    wisp::spawn_with(&caps, me.process(), |parent, _: Mailbox<()>| {
+        parent.send(&format!("{:?}", wisp::code::load(b"\0asm\x01\0\0\0").err()));
+    })
+    .unwrap();
+    assert_eq!(me.receive_timeout(SEC).unwrap(), "Some(Denied)");
 }
 
 #[wisp::test]
