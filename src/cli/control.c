@@ -18,6 +18,9 @@
  */
 #include "control.h"
 
+#include "common/sha256.h"
+#include "dist/dist.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -37,6 +40,7 @@
 struct control {
 	struct proc_control hooks;
 	struct rt *rt;
+	struct dist *dist;            /* the run's node, or NULL */
 	char node[256];               /* "" if the run is no node */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char alias[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -109,7 +113,8 @@ static bool read_line(int fd, char *line, size_t cap)
 	return false;
 }
 
-static void serve_reload(struct control *c, int fd, unsigned long long len, bool purge)
+static void serve_reload(struct control *c, int fd, unsigned long long len, bool purge,
+                         bool push)
 {
 	char reply[700];
 	void *bytes = len > 0 && len <= CONTROL_MAX_MODULE ? malloc(len) : NULL;
@@ -125,9 +130,24 @@ static void serve_reload(struct control *c, int fd, unsigned long long len, bool
 	}
 	char err[600] = "";
 	uint32_t vsn = 0;
+	/* (The version it replaces, for --push: peers must run that one.) */
+	unsigned char old[RT_HASH_BYTES], hash[RT_HASH_BYTES];
+	engine_module *cur;
+	rt_code_current(c->rt, &cur);
+	bool known = rt_module_hash(c->rt, cur, old);
 	int rc = rt_code_load(c->rt, bytes, len, purge, &vsn, err, sizeof(err));
+	util_sha256(bytes, len, hash);
 	free(bytes);
-	if (rc == 0)
+	int pushed = -1;
+	if (rc == 0 && push && c->dist != NULL && known)
+		pushed = dist_push_code(c->dist, old, hash);
+	if (rc == 0 && push && pushed < 0)
+		snprintf(reply, sizeof(reply), "ok %u (not pushed: %s)\n", vsn,
+		         c->dist == NULL ? "this run is no node" : "nothing to push");
+	else if (rc == 0 && push)
+		snprintf(reply, sizeof(reply), "ok %u (pushed to %d node%s)\n", vsn, pushed,
+		         pushed == 1 ? "" : "s");
+	else if (rc == 0)
 		snprintf(reply, sizeof(reply), "ok %u\n", vsn);
 	else
 		snprintf(reply, sizeof(reply), "error %s\n", err);
@@ -153,8 +173,10 @@ static void serve(struct control *c, int fd)
 	}
 	unsigned long long len = strncmp(line, "reload ", 7) == 0 && line[7] >= '0' &&
 	                         line[7] <= '9' ? strtoull(line + 7, &end, 10) : 0;
-	if (len > 0 && (*end == '\0' || strcmp(end, " purge") == 0))
-		serve_reload(c, fd, len, *end != '\0');
+	bool purge = strstr(end, " purge") != NULL, push = strstr(end, " push") != NULL;
+	size_t flags = (purge ? 6 : 0) + (push ? 5 : 0);
+	if (len > 0 && strlen(end) == flags)
+		serve_reload(c, fd, len, purge, push);
 	else
 		write_all(fd, "error unknown request\n");
 }
@@ -231,12 +253,13 @@ static void control_detach(void *ctx)
 		unlink(c->alias);
 }
 
-struct control *control_new(const char *node_name)
+struct control *control_new(const char *node_name, struct dist *dist)
 {
 	struct control *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
 	c->fd = -1;
+	c->dist = dist;
 	if (node_name != NULL)
 		snprintf(c->node, sizeof(c->node), "%s", node_name);
 	/* (No '/' may reach a file name.) */
@@ -347,14 +370,16 @@ static void *read_file(const char *file, size_t *len)
 int cli_reload(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: wisp reload [--node NAME | --pid PID] [--purge] MODULE.wasm\n";
+		"usage: wisp reload [--node NAME | --pid PID] [--purge] [--push] MODULE.wasm\n";
 	const char *target = NULL, *file = NULL;
-	bool purge = false;
+	bool purge = false, push = false;
 	for (int i = 0; i < argc; i++) {
 		if ((strcmp(argv[i], "--node") == 0 || strcmp(argv[i], "--pid") == 0) && i + 1 < argc) {
 			target = argv[++i];
 		} else if (strcmp(argv[i], "--purge") == 0) {
 			purge = true;
+		} else if (strcmp(argv[i], "--push") == 0) {
+			push = true;
 		} else if (argv[i][0] == '-' || file != NULL) {
 			fputs(usage, stderr);
 			return 2;
@@ -384,7 +409,8 @@ int cli_reload(int argc, char **argv)
 		return 1;
 	}
 	char head[64], reply[800];
-	snprintf(head, sizeof(head), "reload %zu%s\n", len, purge ? " purge" : "");
+	snprintf(head, sizeof(head), "reload %zu%s%s\n", len, purge ? " purge" : "",
+	         push ? " push" : "");
 	write_all(fd, head);
 	for (size_t off = 0; off < len;) {
 		ssize_t w = write(fd, (char *)bytes + off, len - off);

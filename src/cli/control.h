@@ -5,13 +5,14 @@
 #ifndef WISP_CLI_CONTROL_H
 #define WISP_CLI_CONTROL_H
 
+#include "dist/dist.h"
 #include "proc/proc.h"
 
 /* The control socket of this run: set up when the runtime is up (as the
  * runtime's proc_control), named after the node (name, or NULL: after
  * the process's pid). */
 struct control;
-struct control *control_new(const char *node_name);
+struct control *control_new(const char *node_name, struct dist *dist);
 const struct proc_control *control_hooks(struct control *c);
 void control_free(struct control *c);
 

@@ -58,7 +58,8 @@ static const char usage_text[] =
 	"  compile [options] module.wasm         build the optimized code ahead of time\n"
 	"  new [--c] NAME                        a new Rust (or C) project in NAME:\n"
 	"                                        cargo run, cargo test (make run)\n"
-	"  reload [--node N | --pid P] new.wasm  load a new version into a running wisp\n"
+	"  reload [--node N | --pid P] [--purge] [--push] new.wasm\n"
+	"                                        load a new version into a running wisp\n"
 	"                                        (processes move onto it: wisp_code)\n"
 	"  help                                  this text\n"
 	"  --version                             print the version\n"
@@ -99,6 +100,8 @@ static const char usage_text[] =
 	"  --allow-remote-spawn     other nodes (with the cookie) may start processes\n"
 	"                           here, of modules they ship, with this run's\n"
 	"                           capabilities\n"
+	"  --allow-code-push        other nodes (with the cookie) may push new versions\n"
+	"                           of the running module here (wisp reload --push)\n"
 	"  --allow-cache-dir        allow --dir/--dir-ro of a directory that holds wisp's\n"
 	"                           compile cache or lies inside it (refused by default:\n"
 	"                           the guest could rewrite native code wisp loads)\n"
@@ -873,7 +876,7 @@ static int cmd_run(int argc, char **argv)
 		cfg.remote = dist_remote(node);
 	struct services services = {
 		{ services_attach, services_detach, &services },
-		control_new(node != NULL ? dist_node_name(node) : NULL),
+		control_new(node != NULL ? dist_node_name(node) : NULL, node),
 		building ? tierwatch_new(&p, &wf, mod) : NULL,
 	};
 	control = services.control;

@@ -55,6 +55,8 @@ int node_parse_opt(int argc, char **argv, int *i, struct node_opts *o)
 		o->ports = v;
 	} else if (strcmp(a, "--allow-remote-spawn") == 0) {
 		o->allow_remote_spawn = true;
+	} else if (strcmp(a, "--allow-code-push") == 0) {
+		o->allow_code_push = true;
 	} else if (opt_is(a, "--net-ticktime")) {
 		if ((v = opt_value(argc, argv, i, "--net-ticktime")) == NULL)
 			return bad("%s", "--net-ticktime needs a number of seconds");
@@ -147,9 +149,10 @@ static int home_cookie(char *buf, size_t cap)
 int node_check_opts(const struct node_opts *o)
 {
 	if (o->name == NULL &&
-	    (o->cookie || o->nconnect || o->ports || o->ticktime || o->allow_remote_spawn)) {
-		fprintf(stderr, "wisp: --cookie, --connect, --dist-port, --net-ticktime and "
-		        "--allow-remote-spawn need --name or --sname\n");
+	    (o->cookie || o->nconnect || o->ports || o->ticktime || o->allow_remote_spawn ||
+	     o->allow_code_push)) {
+		fprintf(stderr, "wisp: --cookie, --connect, --dist-port, --net-ticktime, "
+		        "--allow-remote-spawn and --allow-code-push need --name or --sname\n");
 		return 2;
 	}
 	return 0;
@@ -164,6 +167,7 @@ int node_start(const struct node_opts *o, const void *module, size_t module_len,
 	struct dist_config cfg = { .longnames = o->longnames, .connect = o->connect,
 	                           .nconnect = o->nconnect,
 	                           .allow_remote_spawn = o->allow_remote_spawn,
+	                           .allow_code_push = o->allow_code_push,
 	                           .module_bytes = module, .module_len = module_len };
 	memcpy(cfg.module_hash, hash, RT_HASH_BYTES);
 	char name[512];

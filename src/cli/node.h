@@ -21,6 +21,7 @@ struct node_opts {
 	const char *ports;         /* --dist-port P or P1-P2 */
 	const char *ticktime;      /* --net-ticktime SECONDS */
 	bool allow_remote_spawn;   /* --allow-remote-spawn */
+	bool allow_code_push;      /* --allow-code-push */
 };
 
 /* Parse one of the node options at argv[*i] (moving *i past its value).

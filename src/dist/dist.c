@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "dist_impl.h"
 #include "epmd.h"
 #include "proc/mailbox.h"
@@ -1054,6 +1055,8 @@ static bool hold(struct dist *d, struct node *n, struct msg *m, const char *name
 
 static bool redirect(struct dist *d, struct node *n, struct msg *m, unsigned hops);
 static void write_marks(struct node *n);
+static void remote_loaded(void *ctx, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
+                          size_t len);
 static int64_t moved_expire(struct dist *d, struct node *n, int64_t before, bool lost);
 
 /* Encode and write m to n's connection, or hold it while n connects (a
@@ -2513,6 +2516,122 @@ static int moved_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 	return 0;
 }
 
+
+/* ---- new versions: kept to ship, pushed to other nodes ---- */
+
+/* A version loaded here (proc_remote.loaded): its bytes are kept, so that
+ * processes running it can spawn on other nodes (which fetch it). */
+static void remote_loaded(void *ctx, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
+                          size_t len)
+{
+	struct dist *d = ctx;
+	struct load_job *j = malloc(sizeof(*j) + len);
+	if (j == NULL)
+		return;
+	j->d = d;
+	memcpy(j->hash, hash, RT_HASH_BYTES);
+	j->len = len;
+	memcpy(j->bytes, bytes, len);
+	pthread_mutex_lock(&d->lock);
+	bool kept = code_add(d, hash, j->bytes, len, true);
+	pthread_mutex_unlock(&d->lock);
+	if (!kept)
+		free(j);
+}
+
+int dist_push_code(struct dist *d, const unsigned char old_hash[RT_HASH_BYTES],
+                   const unsigned char hash[RT_HASH_BYTES])
+{
+	struct etf_buf b = { 0 };
+	reg_send_begin(d, &b, 0, SYS_PREFIX "push");
+	pthread_mutex_lock(&d->lock);
+	const struct dist_code *c = code_find(d, hash);
+	if (c != NULL) {
+		etf_tuple(&b, 3);
+		etf_atom(&b, "push", 4);
+		etf_binary(&b, old_hash, RT_HASH_BYTES);
+		etf_binary(&b, c->bytes, (uint32_t)c->len);
+	}
+	pthread_mutex_unlock(&d->lock);
+	int sent = 0;
+	if (c != NULL && frame_end(&b)) {
+		for (uint32_t i = 0; i < atomic_load(&d->nnodes); i++) {
+			struct node *n = d->nodes[i];
+			pthread_mutex_lock(&n->lock);
+			if (n->state == NODE_UP && n->conn != NULL) {
+				conn_write(n->conn, b.p, b.len);
+				sent++;
+			}
+			pthread_mutex_unlock(&n->lock);
+		}
+	}
+	etf_buf_free(&b);
+	return c == NULL ? -ENOENT : sent;
+}
+
+struct push_job {
+	struct dist *d;
+	char from[DIST_NAME_MAX + 1];
+	size_t len;
+	unsigned char bytes[];
+};
+
+static void *push_main(void *arg)
+{
+	struct push_job *j = arg;
+	char err[600] = "";
+	uint32_t vsn = 0;
+	int rc = rt_code_load(j->d->rt, j->bytes, j->len, false, &vsn, err, sizeof(err));
+	if (rc == 0)
+		fprintf(stderr, "wisp: dist: version %u, pushed by %s, is current\n", vsn, j->from);
+	else
+		fprintf(stderr, "wisp: dist: a version pushed by %s was not loaded: %s\n", j->from, err);
+	conn_thread_done(j->d);
+	free(j);
+	return NULL;
+}
+
+/* {push, OldHash, Bytes} from n: a new version of the program, loaded (in
+ * a thread of its own: it compiles) if this node allows pushes and runs
+ * the version it replaces. */
+static int push_in(struct dist *d, struct node *n, struct etf_dec *dd)
+{
+	uint32_t arity, hlen, len;
+	const char *a;
+	size_t alen;
+	const unsigned char *old, *bytes;
+	if (etf_tuple_hdr(dd, &arity) != 0 || arity != 3 || etf_get_atom(dd, &a, &alen) != 0 ||
+	    !etf_atom_is(a, alen, "push") || etf_get_binary(dd, &old, &hlen) != 0 ||
+	    hlen != RT_HASH_BYTES || etf_get_binary(dd, &bytes, &len) != 0)
+		return -1;
+	char from[2 * DIST_NAME_MAX];
+	util_printable(from, sizeof(from), n->name);
+	if (!d->cfg.allow_code_push) {
+		if (!atomic_exchange(&d->told_push, true))
+			fprintf(stderr, "wisp: dist: refused a version pushed by %s: this node runs "
+			        "without --allow-code-push (said once)\n", from);
+		return 0;
+	}
+	engine_module *cur;
+	unsigned char have[RT_HASH_BYTES];
+	rt_code_current(d->rt, &cur);
+	if (!rt_module_hash(d->rt, cur, have) || memcmp(have, old, RT_HASH_BYTES) != 0) {
+		fprintf(stderr, "wisp: dist: ignored a version pushed by %s: it replaces another "
+		        "version than the one this node runs\n", from);
+		return 0;
+	}
+	struct push_job *j = malloc(sizeof(*j) + len);
+	if (j == NULL)
+		return 0;
+	j->d = d;
+	snprintf(j->from, sizeof(j->from), "%s", from);
+	j->len = len;
+	memcpy(j->bytes, bytes, len);
+	if (conn_thread(d, push_main, j) != 0)
+		free(j);
+	return 0;
+}
+
 static int system_in(struct dist *d, struct node *n, const struct etf_pid *wfrom, const char *name,
                      size_t len, struct etf_dec *dd)
 {
@@ -2520,6 +2639,8 @@ static int system_in(struct dist *d, struct node *n, const struct etf_pid *wfrom
 		return spawn_in(d, n, wfrom, dd);
 	if (etf_atom_is(name, len, SYS_PREFIX "code"))
 		return code_in(d, n, dd);
+	if (etf_atom_is(name, len, SYS_PREFIX "push"))
+		return push_in(d, n, dd);
 	if (etf_atom_is(name, len, SYS_PREFIX "moved") || etf_atom_is(name, len, SYS_PREFIX "mark") ||
 	    etf_atom_is(name, len, SYS_PREFIX "relay") || etf_atom_is(name, len, SYS_PREFIX "ready"))
 		return moved_in(d, n, wfrom, name, len, dd);
@@ -2952,7 +3073,7 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
 	                                  remote_forward, remote_alive, conn_flush_corked,
-	                                  remote_moved, remote_marked, d };
+	                                  remote_moved, remote_marked, remote_loaded, d };
 	int rc = d->nodes == NULL || d->byname == NULL || d->byexact == NULL || d->connect == NULL
 	         ? -ENOMEM : set_name(d, cfg, err, errlen);
 	if (rc == -ENOMEM)

@@ -34,6 +34,7 @@ struct dist_config {
 	const char *const *connect;    /* nodes to connect to at start */
 	int nconnect;
 	bool allow_remote_spawn;   /* other nodes may start processes here */
+	bool allow_code_push;      /* other nodes may push new versions here */
 	/* The main module's bytes (served to nodes that spawn its functions:
 	 * they must outlive the node) and its SHA-256. */
 	const void *module_bytes;
@@ -42,6 +43,13 @@ struct dist_config {
 };
 
 struct dist;
+
+/* Push the version hash (loaded here, so its bytes are kept) to every
+ * connected node, as the one that replaces old_hash: each loads it if it
+ * allows pushes (--allow-code-push) and runs old_hash's version. The
+ * number of nodes it was sent to, or -ENOENT (no such bytes here). */
+int dist_push_code(struct dist *d, const unsigned char old_hash[RT_HASH_BYTES],
+                   const unsigned char hash[RT_HASH_BYTES]);
 
 /* A node: listening, registered with EPMD (started if absent, as erl
  * does) unless no_epmd. */

@@ -192,6 +192,7 @@ struct dist {
 	_Atomic uint32_t nhandles;         /* in all nodes' pid tables */
 	atomic_bool told_handles;
 	bool told_full;
+	atomic_bool told_push;   /* said once: pushes refused */
 	/* threads of conn_thread in flight, so stopping can wait for them; of
 	 * them, connections being set up (each bounded), and the sockets of
 	 * their handshakes, so stopping can cut them short */

@@ -255,6 +255,10 @@ struct proc_remote {
 	/* A forwarder met a SIG_MARK from remote pid marker: everything
 	 * marker's node sent old before it has been passed on to to. */
 	void (*marked)(void *ctx, uint64_t old, uint64_t to, uint64_t marker);
+	/* A module was loaded as a new version (rt_code_load): keep its bytes
+	 * to ship to nodes that spawn its functions (copied). */
+	void (*loaded)(void *ctx, const unsigned char *hash, const void *bytes,
+	               size_t len);
 	void *ctx;
 };
 

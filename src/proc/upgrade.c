@@ -191,6 +191,9 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 	}
 	pthread_mutex_unlock(&rt->mods_lock);
 	pthread_mutex_unlock(&rt->code_lock);
+	const struct proc_remote *r = rt->cfg.remote;
+	if (rc == 0 && r != NULL && r->loaded != NULL)
+		r->loaded(r->ctx, hash, bytes, len);
 	return rc;
 }
 

@@ -257,3 +257,51 @@ def test_spawns_run_the_optimized_build_once_it_is_ready(build_proc, tmp_path):
     assert lines[0] == "main on tier 0", r.stdout
     assert lines[1].startswith("optimized after ") and lines[1].endswith("main on tier 0"), \
         r.stdout
+
+
+def test_reload_push_loads_the_version_on_connected_nodes(versions, shared_cache, tmp_path):
+    """`wisp reload --push` on node A: A loads v2 and sends it to the nodes
+    it is connected to; B (--allow-code-push) loads it and its server
+    moves; C (without) refuses, says so once, and goes on with v1."""
+    import os
+    import subprocess
+    import time
+    from test_dist import COOKIE, free_port, node
+    epmd = free_port()
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+               XDG_RUNTIME_DIR=str(tmp_path), ERL_EPMD_PORT=str(epmd), HOME=str(tmp_path))
+    procs = {}
+
+    def start(name, *extra):
+        p = subprocess.Popen([str(WISP), "run", "--sname", name, "--cookie", COOKIE, *extra,
+                              versions / "v1.wasm", "loop"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        procs[name] = p
+        assert p.stdout.readline() == "started\n"
+        return p
+
+    try:
+        b = start("pushb", "--allow-code-push")
+        c = start("pushc")
+        a = start("pusha", "--connect", node("pushb"), "--connect", node("pushc"))
+        r = subprocess.run([str(WISP), "reload", "--push", "--pid", str(a.pid),
+                            versions / "v2.wasm"], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0 and "version 2" in r.stdout and "pushed to 2 nodes" in r.stdout, r
+        errs = {}
+        for name, p in (("a", a), ("b", b)):
+            out, errs[name] = p.communicate(timeout=120)
+            assert p.returncode == 0 and out.splitlines()[-1] == "done", (out, errs[name])
+            assert out.splitlines()[-2].startswith("reply 2002 "), out
+        assert "version 2, pushed by pusha" in errs["b"], errs["b"]
+        time.sleep(1)
+        assert c.poll() is None                     # still on v1, still asking
+        c.kill()
+        out, err = c.communicate(timeout=30)
+        assert "refused a version pushed by pusha" in err and "--allow-code-push" in err, err
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        subprocess.run(["epmd", "-port", str(epmd), "-kill"], env=env, capture_output=True)
