@@ -480,11 +480,13 @@ def test_node_calls_in_a_runtime_that_is_no_node(cluster):
 
 def test_node_options_without_a_node_name_are_a_usage_error_at_once(cluster, tmp_path):
     # Said before the module is even read (it was said after compiling it).
-    r = subprocess.run([str(WISP), "run", "--allow-remote-spawn", tmp_path / "missing.wasm"],
-                       env=cluster.env, capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2, r
-    assert r.stderr == ("wisp: --cookie, --connect, --dist-port, --net-ticktime and "
-                        "--allow-remote-spawn need --name or --sname\n"), r.stderr
+    for opt in ("--allow-remote-spawn", "--allow-code-push"):
+        r = subprocess.run([str(WISP), "run", opt, tmp_path / "missing.wasm"],
+                           env=cluster.env, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, r
+        assert r.stderr == ("wisp: --cookie, --connect, --dist-port, --net-ticktime, "
+                            "--allow-remote-spawn and --allow-code-push need --name or "
+                            "--sname\n"), r.stderr
 
 
 def test_a_node_port_in_use_is_named(cluster):
