@@ -34,7 +34,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define CONTROL_MAX_MODULE (256u << 20)
 #define CONTROL_IO_TIMEOUT_S 30
 
 struct control {
@@ -89,14 +88,19 @@ static bool read_all(int fd, void *buf, size_t len)
 	return true;
 }
 
-static void write_all(int fd, const char *s)
+static void write_bytes(int fd, const void *p, size_t len)
 {
-	for (size_t off = 0, len = strlen(s); off < len;) {
-		ssize_t w = write(fd, s + off, len - off);
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, (const char *)p + off, len - off);
 		if (w <= 0)
 			return;
 		off += (size_t)w;
 	}
+}
+
+static void write_all(int fd, const char *s)
+{
+	write_bytes(fd, s, strlen(s));
 }
 
 /* The request line (up to '\n'), or false. */
@@ -117,9 +121,9 @@ static void serve_reload(struct control *c, int fd, unsigned long long len, bool
                          bool push)
 {
 	char reply[700];
-	void *bytes = len > 0 && len <= CONTROL_MAX_MODULE ? malloc(len) : NULL;
+	void *bytes = len > 0 && len <= RT_CODE_MAX_BYTES ? malloc(len) : NULL;
 	if (bytes == NULL) {
-		snprintf(reply, sizeof(reply), "error %s\n", len > CONTROL_MAX_MODULE
+		snprintf(reply, sizeof(reply), "error %s\n", len > RT_CODE_MAX_BYTES
 		         ? "the module is too large" : "out of memory");
 		write_all(fd, reply);
 		return;
@@ -348,7 +352,7 @@ static void *read_file(const char *file, size_t *len)
 	unsigned char *b = malloc(cap);
 	for (size_t got; b != NULL && (got = fread(b + n, 1, cap - n, f)) > 0;) {
 		n += got;
-		if (n == cap && n < CONTROL_MAX_MODULE) {
+		if (n == cap && n < RT_CODE_MAX_BYTES) {
 			unsigned char *nb = realloc(b, cap *= 2);
 			if (nb == NULL)
 				free(b);
@@ -358,7 +362,7 @@ static void *read_file(const char *file, size_t *len)
 		}
 	}
 	fclose(f);
-	if (b == NULL || n >= CONTROL_MAX_MODULE) {
+	if (b == NULL || n >= RT_CODE_MAX_BYTES) {
 		fprintf(stderr, "wisp: %s: %s\n", file, b ? "too large" : "out of memory");
 		free(b);
 		return NULL;
@@ -412,12 +416,7 @@ int cli_reload(int argc, char **argv)
 	snprintf(head, sizeof(head), "reload %zu%s%s\n", len, purge ? " purge" : "",
 	         push ? " push" : "");
 	write_all(fd, head);
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, (char *)bytes + off, len - off);
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
+	write_bytes(fd, bytes, len);
 	free(bytes);
 	bool got = read_line(fd, reply, sizeof(reply));
 	close(fd);

@@ -14,10 +14,6 @@
 #define NS(name) Z_wisp_codeZ_##name
 #define SELF struct host_proc *hp = HOST_PROC(self)
 
-/* The most a module loaded by a guest may hold (the compile limits bound
- * what compiling it may take). */
-#define CODE_MAX_BYTES (256u << 20)
-
 struct load_job {
 	struct rt *rt;
 	const void *bytes;
@@ -41,7 +37,7 @@ u32 NS(load)(void *self, u32 bytes, u32 len, u32 vsn_out)
 		                "wisp_code_load: no capability to load code (WISP_DENY_CODE)");
 		return WISP_EPERM;
 	}
-	if (len == 0 || len > CODE_MAX_BYTES)
+	if (len == 0 || len > RT_CODE_MAX_BYTES)
 		return len == 0 ? WISP_EINVAL : WISP_ETOOBIG;
 	api_work(hp, len);
 	api_ptr(hp, vsn_out, 4, "wisp_code_load");

@@ -221,6 +221,21 @@ static u32 spawn_there(struct host_proc *hp, struct dist *d, const char *node, s
 	return code;
 }
 
+/* Our side of the link (and monitor, ref mon) with child, made there by
+ * spawn_there, then its go: it cannot end before we would hear of it. */
+static u32 start_there(struct host_proc *hp, struct dist *d, uint64_t me, uint64_t child,
+                       bool link, uint64_t mon)
+{
+	if (proc_bond_remote(hp->proc, child, link, mon) != 0)
+		return WISP_ENOMEM;   /* (never started: dropped there after a while) */
+	if (link)
+		dist_note_link(d, me, child);
+	if (mon)
+		dist_note_monitor(d, me, child, mon);
+	dist_spawn_go(d, me, child);
+	return WISP_OK;
+}
+
 u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 flags,
               u32 out)
 {
@@ -240,17 +255,10 @@ u32 NS(spawn)(void *self, u32 node, u32 nlen, u32 fn, u32 arg, u32 arg_len, u32 
 	uint64_t me = proc_pid(hp->proc), child = 0;
 	uint64_t mon = (flags & WISP_SPAWN_MONITOR) ? proc_make_ref(hp->proc) : 0;
 	u32 code = spawn_there(hp, d, name, nlen, fn, a, arg_len, flags, mon, NULL, 0, &child);
+	if (code == WISP_OK)
+		code = start_there(hp, d, me, child, flags & WISP_SPAWN_LINK, mon);
 	if (code != WISP_OK)
 		return code;
-	/* Our side of the link and monitor, then its go: it cannot end
-	 * before we would hear of it. */
-	if (proc_bond_remote(hp->proc, child, flags & WISP_SPAWN_LINK, mon) != 0)
-		return WISP_ENOMEM;   /* (never started: dropped there after a while) */
-	if (flags & WISP_SPAWN_LINK)
-		dist_note_link(d, me, child);
-	if (mon)
-		dist_note_monitor(d, me, child, mon);
-	dist_spawn_go(d, me, child);
 	struct wisp_spawned s = { child, mon };
 	memcpy(api_ptr(hp, out, sizeof(s), "wisp_node_spawn"), &s, sizeof(s));
 	return WISP_OK;
@@ -281,12 +289,10 @@ u32 NS(migrate)(void *self, u32 node, u32 nlen, u32 fn, u32 state, u32 state_len
 	uint64_t me = proc_pid(hp->proc), child = 0;
 	u32 code = spawn_there(hp, d, name, nlen, fn, st, state_len, WISP_SPAWN_LINK, 0, names,
 	                       names_len, &child);
+	if (code == WISP_OK)
+		code = start_there(hp, d, me, child, true, 0);
 	if (code != WISP_OK)
 		return code;
-	if (proc_bond_remote(hp->proc, child, true, 0) != 0)
-		return WISP_ENOMEM;   /* (never started: dropped there after a while) */
-	dist_note_link(d, me, child);
-	dist_spawn_go(d, me, child);
 	proc_forward_forever(hp->proc, child);
 }
 

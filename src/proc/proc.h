@@ -441,6 +441,9 @@ int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const
  * none), and the current one (its module in *mod if mod). */
 uint32_t rt_code_version(struct rt *rt, const engine_module *m);
 uint32_t rt_code_current(struct rt *rt, engine_module **mod);
+/* The most a new version's module may hold (the compile limits bound what
+ * compiling it takes): rt_code_load refuses more (-EFBIG). */
+#define RT_CODE_MAX_BYTES (256u << 20)
 /* Load bytes as the next version of the main module, which becomes
  * current (watchers are told): its number in *vsn. Blocks while
  * compiling (never on a scheduler's thread). -EINVAL (message in err) if

@@ -157,6 +157,10 @@ static int clear_old_old(struct rt *rt, bool purge, char *err, size_t errlen)
 int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint32_t *vsn,
                  char *err, size_t errlen)
 {
+	if (len > RT_CODE_MAX_BYTES) {
+		snprintf(err, errlen, "the module is over %u MiB", RT_CODE_MAX_BYTES >> 20);
+		return -EFBIG;
+	}
 	unsigned char hash[RT_HASH_BYTES];
 	util_sha256(bytes, len, hash);
 	engine_module *m;

@@ -35,11 +35,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Node:
-    """A `wisp run` node whose stdout is read line by line."""
+class LineProc:
+    """A process (a wisp node, an erl node) whose stdout is read line by line."""
 
-    def __init__(self, args, env):
-        self.proc = subprocess.Popen([str(WISP), *map(str, args)], env=env, text=True,
+    def __init__(self, argv, env):
+        self.proc = subprocess.Popen([str(a) for a in argv], env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines = queue.Queue()
         self.seen = []
@@ -86,6 +86,13 @@ class Node:
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.err
+
+
+class Node(LineProc):
+    """A `wisp run` node (args: what follows `wisp`)."""
+
+    def __init__(self, args, env):
+        super().__init__([WISP, *args], env)
 
 
 class Cluster:

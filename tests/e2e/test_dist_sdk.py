@@ -8,18 +8,16 @@ Every test starts its nodes with a private EPMD (ERL_EPMD_PORT) and a
 private HOME (the cookie file), so no test touches a system EPMD or
 another test's nodes; BEAM nodes are `erl -sname`."""
 import os
-import queue
 import re
 import shutil
 import signal
 import socket
 import subprocess
-import threading
-import time
 
 import pytest
 
 from conftest import ROOT, WISP
+from test_dist import LineProc
 
 pytestmark = pytest.mark.skipif(shutil.which("erl") is None or shutil.which("epmd") is None,
                                 reason="needs erlang-nox (erl, epmd)")
@@ -40,41 +38,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Proc:
+class Proc(LineProc):
     """A node (wisp or erl) whose stdout is read line by line."""
-
-    def __init__(self, argv, env):
-        self.proc = subprocess.Popen(argv, env=env, text=True, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        self.lines = queue.Queue()
-        self.seen = []
-        self.err = None
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
 
     def line(self, pattern, timeout=30):
         """The first line (seen before or arriving) matching pattern."""
-        rx = re.compile(pattern)
-        for line in self.seen:
-            if rx.search(line):
-                return line
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.05, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.seen.append(line)
-            if rx.search(line):
-                return line
-        raise AssertionError(f"no line matching {pattern!r}; seen: {self.seen}; stderr: "
-                             f"{self.stop() if self.proc.poll() is not None else '(running)'}")
+        return self.wait_line(pattern, timeout)
 
     def all_lines(self, timeout=60):
         """Every line until the process ends; its exit status."""
@@ -84,16 +53,6 @@ class Proc:
             if line is None:
                 return self.seen, code
             self.seen.append(line)
-
-    def stop(self):
-        if self.err is None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.err = self.proc.stderr.read()
-            self.proc.stdout.close()
-            self.proc.stderr.close()
-        return self.err
 
 
 class Cluster:
