@@ -2586,6 +2586,7 @@ static void *push_main(void *arg)
 		fprintf(stderr, "wisp: dist: version %u, pushed by %s, is current\n", vsn, j->from);
 	else
 		fprintf(stderr, "wisp: dist: a version pushed by %s was not loaded: %s\n", j->from, err);
+	atomic_store(&j->d->pushing, false);
 	conn_thread_done(j->d);
 	free(j);
 	return NULL;
@@ -2620,15 +2621,26 @@ static int push_in(struct dist *d, struct node *n, struct etf_dec *dd)
 		        "version than the one this node runs\n", from);
 		return 0;
 	}
-	struct push_job *j = malloc(sizeof(*j) + len);
-	if (j == NULL)
+	/* One at a time: a peer repeating a push while it compiles would
+	 * otherwise hold a thread and a copy of the bytes per frame. */
+	if (atomic_exchange(&d->pushing, true)) {
+		fprintf(stderr, "wisp: dist: ignored a version pushed by %s: another pushed version "
+		        "is being loaded\n", from);
 		return 0;
+	}
+	struct push_job *j = malloc(sizeof(*j) + len);
+	if (j == NULL) {
+		atomic_store(&d->pushing, false);
+		return 0;
+	}
 	j->d = d;
 	snprintf(j->from, sizeof(j->from), "%s", from);
 	j->len = len;
 	memcpy(j->bytes, bytes, len);
-	if (conn_thread(d, push_main, j) != 0)
+	if (conn_thread(d, push_main, j) != 0) {
 		free(j);
+		atomic_store(&d->pushing, false);
+	}
 	return 0;
 }
 

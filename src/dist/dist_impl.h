@@ -193,6 +193,7 @@ struct dist {
 	atomic_bool told_handles;
 	bool told_full;
 	atomic_bool told_push;   /* said once: pushes refused */
+	atomic_bool pushing;     /* a pushed version is being loaded (one at a time) */
 	/* threads of conn_thread in flight, so stopping can wait for them; of
 	 * them, connections being set up (each bounded), and the sockets of
 	 * their handshakes, so stopping can cut them short */

@@ -1117,3 +1117,23 @@ def test_odd_moves_claims_change_nothing(cluster):
     p.reg_send("$wisp_moved", _tuple(_atom("moved"), old))
     assert p.closed()
     assert _alive(cluster, w)
+
+
+def test_pushed_versions_load_one_at_a_time(cluster):
+    """A peer repeating a push while the first compiles held a thread and a
+    copy of the bytes per frame: a push that comes while another loads is
+    ignored, said on stderr."""
+    w, port = _serve(cluster, "wpu", "--allow-code-push")
+    p = Peer(port, node("evil"))
+    old = hashlib.sha256(cluster.guest.read_bytes()).digest()
+    mod = cluster.other_guest.read_bytes()
+    push = _tuple(_atom("push"), _bin(old), _bin(mod))
+    for _ in range(3):
+        p.reg_send("$wisp_push", push)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "was not loaded" not in w.err_now():
+        time.sleep(0.2)
+    err = w.err_now()
+    assert err.count("another pushed version is being loaded") == 2, err
+    assert err.count("was not loaded") == 1, err   # (no wisp_code_change: refused)
+    assert _alive(cluster, w)
