@@ -136,14 +136,12 @@ static void serve_reload(struct control *c, int fd, unsigned long long len, bool
 	uint32_t vsn = 0;
 	/* (The version it replaces, for --push: peers must run that one.) */
 	unsigned char old[RT_HASH_BYTES], hash[RT_HASH_BYTES];
-	engine_module *cur;
-	rt_code_current(c->rt, &cur);
-	bool known = rt_module_hash(c->rt, cur, old);
+	rt_code_current_hash(c->rt, old);
 	int rc = rt_code_load(c->rt, bytes, len, purge, &vsn, err, sizeof(err));
 	util_sha256(bytes, len, hash);
 	free(bytes);
 	int pushed = -1;
-	if (rc == 0 && push && c->dist != NULL && known)
+	if (rc == 0 && push && c->dist != NULL)
 		pushed = dist_push_code(c->dist, old, hash);
 	if (rc == 0 && push && pushed < 0)
 		snprintf(reply, sizeof(reply), "ok %u (not pushed: %s)\n", vsn,

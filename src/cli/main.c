@@ -877,13 +877,14 @@ static int cmd_run(int argc, char **argv)
 	struct services services = {
 		{ services_attach, services_detach, &services },
 		control_new(node != NULL ? dist_node_name(node) : NULL, node),
-		building ? tierwatch_new(&p, &wf, mod) : NULL,
+		building ? tierwatch_new(&p, &wf, cfg.module_hash) : NULL,
 	};
 	control = services.control;
 	tier = services.tier;
 	cfg.control = &services.hooks;
 	catch_stop_signals();
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
+	mod = NULL;   /* (the runtime's from then on: it unloads it) */
 	if (rc < 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
@@ -891,7 +892,7 @@ static int cmd_run(int argc, char **argv)
 	status = report(&res, &why, &wf, o.root->max_memory);
 	if (rc == 1) {
 		/* A process is still inside a blocking host call on some thread:
-		 * its module must not be unloaded under it. Exit now. */
+		 * the runtime and its modules stay. Exit now. */
 		fflush(stdout);
 		fflush(stderr);
 		_exit(status);

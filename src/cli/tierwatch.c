@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define TIER_POLL_MS 500
@@ -24,7 +25,7 @@
 struct tierwatch {
 	const struct pipeline *p;
 	const struct wasm_file *wf;
-	engine_module *mod;
+	unsigned char hash[RT_HASH_BYTES];   /* the module's */
 	struct rt *rt;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -62,7 +63,7 @@ static void *watch_main(void *arg)
 		pipeline_so_close(&so);
 		if (rc != 0) {
 			fprintf(stderr, "wisp: the optimized build could not be loaded: %s\n", err);
-		} else if (rt_module_better(t->rt, t->mod, opt) != 0) {
+		} else if (rt_module_better(t->rt, t->hash, opt) != 0) {
 			engine_module_unload(opt);
 		}
 		return NULL;
@@ -71,14 +72,14 @@ static void *watch_main(void *arg)
 }
 
 struct tierwatch *tierwatch_new(const struct pipeline *p, const struct wasm_file *wf,
-                                engine_module *mod)
+                                const unsigned char hash[RT_HASH_BYTES])
 {
 	struct tierwatch *t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
 	t->p = p;
 	t->wf = wf;
-	t->mod = mod;
+	memcpy(t->hash, hash, RT_HASH_BYTES);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

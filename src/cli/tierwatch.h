@@ -9,10 +9,11 @@
 #include "proc/proc.h"
 
 struct tierwatch;
-/* Watch for the optimized build of wf (the run's mod runs the fast one):
- * p and wf must outlive the watch. NULL: out of memory. */
+/* Watch for the optimized build of wf, the module named hash (the run
+ * starts on its fast build): p and wf must outlive the watch. NULL: out
+ * of memory. */
 struct tierwatch *tierwatch_new(const struct pipeline *p, const struct wasm_file *wf,
-                                engine_module *mod);
+                                const unsigned char hash[RT_HASH_BYTES]);
 /* Start watching for rt; stop (before rt stops). */
 void tierwatch_start(struct tierwatch *t, struct rt *rt);
 void tierwatch_stop(struct tierwatch *t);

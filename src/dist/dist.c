@@ -1057,6 +1057,7 @@ static bool redirect(struct dist *d, struct node *n, struct msg *m, unsigned hop
 static void write_marks(struct node *n);
 static void remote_loaded(void *ctx, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
                           size_t len);
+static void remote_forgot(void *ctx, const unsigned char hash[RT_HASH_BYTES]);
 static int64_t moved_expire(struct dist *d, struct node *n, int64_t before, bool lost);
 
 /* Encode and write m to n's connection, or hold it while n connects (a
@@ -1940,6 +1941,13 @@ struct load_job {
 	unsigned char bytes[];
 };
 
+/* Free c's bytes if they are ours (inside their load_job). */
+static void code_free(struct dist_code *c)
+{
+	if (c->owned)
+		free((char *)c->bytes - offsetof(struct load_job, bytes));
+}
+
 /* A module arrived: check, compile, spawn what waited for it (its own
  * thread: compiling takes long). */
 static void *load_main(void *arg)
@@ -1959,7 +1967,9 @@ static void *load_main(void *arg)
 	snprintf(why, sizeof(why), "cannot load the module: %s", err);
 	struct wait_sel for_it = { .hash = j->hash };
 	answer_all(d, take_waiting(d, &for_it), rc == 0 ? mod : NULL, why);
-	/* (Kept: the bytes stay for the node's life, in j.) */
+	if (rc == 0)
+		rt_module_put(d->rt, mod);
+	/* (Kept: the bytes stay, in j, while the module is loaded.) */
 	if (!kept)
 		free(j);
 	conn_thread_done(d);
@@ -2079,6 +2089,7 @@ static int spawn_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 	engine_module *mod = rt_module_find(d->rt, r->hash);
 	if (mod != NULL) {
 		spawn_now(d, r, mod);
+		rt_module_put(d->rt, mod);
 		free(r);
 		return 0;
 	}
@@ -2539,6 +2550,20 @@ static void remote_loaded(void *ctx, const unsigned char hash[RT_HASH_BYTES], co
 		free(j);
 }
 
+/* A version was unloaded (proc_remote.forgot): nothing here runs it, so
+ * no spawn from here will need its bytes. */
+static void remote_forgot(void *ctx, const unsigned char hash[RT_HASH_BYTES])
+{
+	struct dist *d = ctx;
+	pthread_mutex_lock(&d->lock);
+	struct dist_code *c = (struct dist_code *)code_find(d, hash);
+	if (c != NULL) {
+		code_free(c);
+		*c = d->code[--d->ncode];
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 int dist_push_code(struct dist *d, const unsigned char old_hash[RT_HASH_BYTES],
                    const unsigned char hash[RT_HASH_BYTES])
 {
@@ -2613,10 +2638,9 @@ static int push_in(struct dist *d, struct node *n, struct etf_dec *dd)
 			        "without --allow-code-push (said once)\n", from);
 		return 0;
 	}
-	engine_module *cur;
 	unsigned char have[RT_HASH_BYTES];
-	rt_code_current(d->rt, &cur);
-	if (!rt_module_hash(d->rt, cur, have) || memcmp(have, old, RT_HASH_BYTES) != 0) {
+	rt_code_current_hash(d->rt, have);
+	if (memcmp(have, old, RT_HASH_BYTES) != 0) {
 		fprintf(stderr, "wisp: dist: ignored a version pushed by %s: it replaces another "
 		        "version than the one this node runs\n", from);
 		return 0;
@@ -3085,7 +3109,8 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 		d->cfg.ticktime_s = 60;
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
 	                                  remote_forward, remote_alive, conn_flush_corked,
-	                                  remote_moved, remote_marked, remote_loaded, d };
+	                                  remote_moved, remote_marked, remote_loaded,
+	                                  remote_forgot, d };
 	int rc = d->nodes == NULL || d->byname == NULL || d->byexact == NULL || d->connect == NULL
 	         ? -ENOMEM : set_name(d, cfg, err, errlen);
 	if (rc == -ENOMEM)
@@ -3143,8 +3168,7 @@ void dist_free(struct dist *d)
 	free(d->byname);
 	free(d->byexact);
 	for (size_t i = 0; i < d->ncode; i++)
-		if (d->code[i].owned)   /* (inside its load_job) */
-			free((char *)d->code[i].bytes - offsetof(struct load_job, bytes));
+		code_free(&d->code[i]);
 	free(d->code);
 	for (struct spawn_req *r = d->waiting; r != NULL;) {
 		struct spawn_req *next = r->next;

@@ -112,6 +112,10 @@ void engine_module_unload(engine_module *m);
 void engine_module_set_successor(engine_module *m, engine_module *better);
 /* m, or the best build of the same module there is now. */
 engine_module *engine_module_latest(engine_module *m);
+/* The embedder's word for m (its entry in a module table, say): set once,
+ * before m is shared; NULL until then. */
+void engine_module_set_owner(engine_module *m, void *owner);
+void *engine_module_owner(const engine_module *m);
 bool engine_module_has_start(const engine_module *m);
 
 /* Create an instance. `host` is passed to every imported function as its
@@ -122,6 +126,8 @@ engine_instance *engine_instance_new(engine_module *m, void *host,
                                      const struct engine_limits *lim,
                                      struct engine_result *res);
 void engine_instance_free(engine_instance *in);
+/* The module in is an instance of. */
+engine_module *engine_instance_module(const engine_instance *in);
 
 /* Run the "_start" export to completion, catching traps and proc_exit. */
 void engine_instance_run_start(engine_instance *in, struct engine_result *res);

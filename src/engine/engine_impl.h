@@ -40,6 +40,7 @@ struct engine_module {
 	/* The same module, built better (the optimized tier): new instances
 	 * are made of it from then on (engine_module_latest). */
 	_Atomic(engine_module *) successor;
+	void *owner;                 /* the embedder's (engine_module_set_owner) */
 	char *path;                  /* the shared object, for its DWARF */
 	uintptr_t base;              /* its load address */
 	struct symbolizer *sym;      /* trap attribution state (symbolize.c) */

@@ -151,6 +151,11 @@ engine_instance *engine_instance_new(engine_module *m, void *host,
 	return in;
 }
 
+engine_module *engine_instance_module(const engine_instance *in)
+{
+	return in->mod;
+}
+
 void engine_instance_free(engine_instance *in)
 {
 	if (in == NULL)

@@ -184,6 +184,16 @@ engine_module *engine_module_latest(engine_module *m)
 	return m;
 }
 
+void engine_module_set_owner(engine_module *m, void *owner)
+{
+	m->owner = owner;
+}
+
+void *engine_module_owner(const engine_module *m)
+{
+	return m->owner;
+}
+
 bool engine_module_has_start(const engine_module *m)
 {
 	return m->abi->start != NULL;

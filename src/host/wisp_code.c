@@ -70,7 +70,7 @@ u32 NS(version)(void *self, u32 which)
 	if (which == WISP_CODE_CURRENT)
 		return rt_code_current(rt, NULL);
 	if (which == WISP_CODE_TIER)
-		return rt_module_is_better(rt, proc_module(hp->proc));
+		return rt_module_is_better(proc_module(hp->proc));
 	return which == WISP_CODE_MINE ? proc_code_version(hp->proc) : 0;
 }
 

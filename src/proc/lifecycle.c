@@ -55,7 +55,7 @@ void *proc_remote_ctx(const struct proc *p)
 
 bool proc_module_hash(struct proc *self, unsigned char hash[RT_HASH_BYTES])
 {
-	return rt_module_hash(self->rt, self->mod, hash);
+	return rt_module_hash(self->mod, hash);
 }
 
 engine_module *proc_module(const struct proc *self)
@@ -167,7 +167,7 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	 * not written here: a registration that raced with the previous
 	 * incarnation's exit may still be looking at it (registry.c). */
 	p->rt = rt;
-	p->mod = rt->mod;
+	p->mod = NULL;   /* (set and held by the caller) */
 	p->inst = NULL;
 	memset(proc_host(p), 0, rt->hooks.host_size);
 	p->is_main = is_main;
@@ -200,6 +200,9 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 static void proc_unnew(struct proc *p)
 {
 	struct rt *rt = p->rt;
+	if (p->mod != NULL)
+		rt_module_put(rt, p->mod);
+	p->mod = NULL;
 	caps_unref(p->caps);
 	p->caps = NULL;
 	free(p->arg);
@@ -224,6 +227,8 @@ int proc_start_main(struct rt *rt, struct caps *root)
 	int rc = proc_new(rt, root, true, &p);
 	if (rc != 0)
 		return rc;
+	p->mod = rt->mod;
+	rt_module_hold(p->mod);
 	rt->main_pid = make_pid(p);
 	publish(rt, p);
 	sched_enqueue_new(&rt->sg, &p->task);
@@ -280,6 +285,7 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 		return rc;
 	}
 	p->mod = engine_module_latest(parent->mod);   /* (the optimized build once there) */
+	rt_module_hold(p->mod);
 	p->entry_fn = fn;
 	p->arg_len = len;
 	p->arg = malloc(len ? len : 1);
@@ -321,6 +327,7 @@ struct proc *rt_spawn_unstarted(struct rt *rt, engine_module *mod, uint32_t fn,
 		return NULL;
 	}
 	p->mod = engine_module_latest(mod);
+	rt_module_hold(p->mod);
 	p->entry_fn = fn;
 	p->arg_len = len;
 	p->arg = malloc(len ? len : 1);
@@ -597,8 +604,10 @@ static void proc_fiber_main(void *arg)
 		/* Handed over to a new version (upgrade.c): the old instance's
 		 * frames are gone; the process goes on in the new one. */
 		while (res.outcome == ENGINE_HANDED_OVER) {
+			engine_module *was = engine_instance_module(p->old_inst);
 			engine_instance_free(p->old_inst);
 			p->old_inst = NULL;
+			rt_module_put(rt, was);   /* (it may be unloaded now) */
 			engine_instance_run_fn(p->inst, p->resume_fn, &res);
 		}
 	}
@@ -612,6 +621,8 @@ static void proc_fiber_main(void *arg)
 /* Free what a process holds besides its instance and host state. */
 static void release(struct proc *p)
 {
+	rt_module_put(p->rt, p->mod);   /* (its instance is gone: finish) */
+	p->mod = NULL;
 	if (p->caps != NULL && !p->is_main)
 		caps_uncharge(p->caps);
 	caps_unref(p->caps);
@@ -645,8 +656,12 @@ void proc_discard(struct proc *p)
 	p->frozen = NULL;
 	engine_instance_free(p->inst);
 	p->inst = NULL;
-	engine_instance_free(p->old_inst);
-	p->old_inst = NULL;
+	if (p->old_inst != NULL) {   /* (handed over, not yet freed: its module's hold too) */
+		engine_module *was = engine_instance_module(p->old_inst);
+		engine_instance_free(p->old_inst);
+		p->old_inst = NULL;
+		rt_module_put(p->rt, was);
+	}
 	p->rt->hooks.end(proc_host(p));
 	struct msg *m = mbox_close(&p->mbox);
 	while (m) {

@@ -2,17 +2,35 @@
  * modules.c — the runtime's module table: every module its processes run,
  * named by the SHA-256 of its bytes.
  *
- * A run starts with one module (the one `wisp run` was given); others come
- * while it runs — today, modules another node ships for a process it
- * spawns here (src/dist). A module is loaded once per hash, however many
- * processes run it or ask for it at once, and stays loaded until the
- * runtime ends: a process may be running any of them at any time, and
- * unloading needs the purge rules of hot code reload (not here yet).
+ * A run starts with one module (the one `wisp run` was given, which the
+ * runtime owns from then on); others come while it runs: new versions of
+ * it (hot reload, upgrade.c) and modules another node ships for a process
+ * it spawns here (src/dist). A module is loaded once per hash, however
+ * many processes run it or ask for it at once. Each entry holds the build
+ * loaded first and, once the background compile lands, its optimized
+ * build (rt_module_better): one entry, one count of users.
+ *
+ * Who may unload what. Each process holds its entry from the moment it is
+ * made until it is freed (its instance with it), and so does every other
+ * holder between finding a module and using it (a remote spawn between
+ * the lookup and the process, an upgrade between reading the current
+ * version and instantiating it): rt_module_hold / rt_module_put. A count
+ * goes from 0 to 1 only under the table's lock (a lookup); everyone else
+ * who takes it holds it already (a child is made by a running parent,
+ * which holds its entry), and the put that may be the last takes the lock
+ * too, so the entry is decided on while nobody else can reach it: one
+ * that is a version of the main module no longer current is then taken
+ * out of the table and unloaded, Erlang's purge of old code nobody runs
+ * (rt_modules_retire does the same for those a new version retires while
+ * nobody holds them). Modules
+ * shipped by other nodes (version 0) and the current version stay: the
+ * next spawn would need them again.
  *
  * Loading means compiling, which takes milliseconds to seconds: callers are
- * threads of their own (the distribution layer's), never schedulers. Two
- * threads loading the same hash both compile (the compile cache makes the
- * second cheap); the first to finish is kept, the other unloaded.
+ * threads of their own (the distribution layer's, the control socket's),
+ * never schedulers. Two threads loading the same hash both compile (the
+ * compile cache makes the second cheap); the first to finish is kept, the
+ * other unloaded.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,51 +42,70 @@
 
 _Static_assert(RT_HASH_BYTES == UTIL_SHA256_BYTES, "module names are SHA-256");
 
+/* The entry of a module in the table (both builds point at it). */
+static struct rt_mod *entry(const engine_module *m)
+{
+	return engine_module_owner(m);
+}
+
 /* (mods_lock held) */
-static engine_module *find_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES])
+static struct rt_mod *find_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES])
 {
 	for (size_t i = 0; i < rt->nmods; i++)
-		if (memcmp(rt->mods[i].hash, hash, RT_HASH_BYTES) == 0)
-			return rt->mods[i].mod;
+		if (memcmp(rt->mods[i]->hash, hash, RT_HASH_BYTES) == 0)
+			return rt->mods[i];
 	return NULL;
 }
 
-/* Add mod as hash (mods_lock held); -ENOMEM. */
-static int add_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], engine_module *mod)
+/* A new entry for mod as hash, in the table (mods_lock held); NULL: out
+ * of memory. */
+static struct rt_mod *add_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES],
+                                 engine_module *mod)
 {
 	if (rt->nmods == rt->capmods) {
 		size_t cap = rt->capmods ? rt->capmods * 2 : 4;
-		struct rt_mod *v = realloc(rt->mods, cap * sizeof(*v));
+		struct rt_mod **v = realloc(rt->mods, cap * sizeof(*v));
 		if (v == NULL)
-			return -ENOMEM;
+			return NULL;
 		rt->mods = v;
 		rt->capmods = cap;
 	}
-	memcpy(rt->mods[rt->nmods].hash, hash, RT_HASH_BYTES);
-	rt->mods[rt->nmods].mod = mod;
-	rt->mods[rt->nmods].vsn = 0;
-	rt->mods[rt->nmods].better = false;
-	rt->nmods++;
-	return 0;
+	struct rt_mod *e = aligned_alloc(alignof(struct rt_mod), sizeof(*e));
+	if (e == NULL)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	atomic_init(&e->users, 0);
+	memcpy(e->hash, hash, RT_HASH_BYTES);
+	e->mod = mod;
+	engine_module_set_owner(mod, e);
+	rt->mods[rt->nmods++] = e;
+	return e;
+}
+
+/* Unload e's builds and free it (out of the table, nobody holds it). */
+static void unload_entry(struct rt_mod *e)
+{
+	engine_module_unload(e->better);
+	engine_module_unload(e->mod);
+	free(e);
 }
 
 int rt_modules_init(struct rt *rt)
 {
 	pthread_mutex_init(&rt->mods_lock, NULL);
 	pthread_mutex_init(&rt->code_lock, NULL);
-	int rc = add_locked(rt, rt->cfg.module_hash, rt->mod);
-	if (rc == 0) {
-		rt->mods[0].vsn = rt->last_vsn = 1;   /* the main module: version 1 */
-		rt->current = rt->mod;
-	}
-	return rc;
+	struct rt_mod *e = add_locked(rt, rt->cfg.module_hash, rt->mod);
+	if (e == NULL)
+		return -ENOMEM;
+	e->vsn = rt->last_vsn = 1;   /* the main module: version 1 */
+	rt->current = e;
+	return 0;
 }
 
 void rt_modules_free(struct rt *rt)
 {
-	/* The first is the embedder's, unloaded by it. */
-	for (size_t i = 1; i < rt->nmods; i++)
-		engine_module_unload(rt->mods[i].mod);
+	for (size_t i = 0; i < rt->nmods; i++)
+		unload_entry(rt->mods[i]);
 	free(rt->mods);
 	rt->mods = NULL;
 	free(rt->code_watchers);
@@ -79,57 +116,113 @@ void rt_modules_free(struct rt *rt)
 	pthread_mutex_destroy(&rt->code_lock);
 }
 
+void rt_module_hold(engine_module *m)
+{
+	atomic_fetch_add_explicit(&entry(m)->users, 1, memory_order_relaxed);
+}
+
+/* Whether e leaves the table (mods_lock held): nobody holds it, and it is
+ * a version of the main module that is no longer current (or a module
+ * refused as a version). */
+static bool retired_locked(const struct rt *rt, const struct rt_mod *e)
+{
+	return (e->vsn != 0 || e->transient) && e != rt->current && atomic_load(&e->users) == 0;
+}
+
+/* Take e out of the table (mods_lock held). */
+static void remove_locked(struct rt *rt, struct rt_mod *e)
+{
+	for (size_t i = 0; i < rt->nmods; i++)
+		if (rt->mods[i] == e) {
+			rt->mods[i] = rt->mods[--rt->nmods];
+			return;
+		}
+}
+
+/* e left the table: unload it, and let the other nodes forget its bytes. */
+static void forget(struct rt *rt, struct rt_mod *e)
+{
+	const struct proc_remote *r = rt->cfg.remote;
+	if (r != NULL && r->forgot != NULL)
+		r->forgot(r->ctx, e->hash);
+	unload_entry(e);
+}
+
+void rt_module_put(struct rt *rt, engine_module *m)
+{
+	struct rt_mod *e = entry(m);
+	long u = atomic_load_explicit(&e->users, memory_order_relaxed);
+	while (u > 1)
+		if (atomic_compare_exchange_weak_explicit(&e->users, &u, u - 1, memory_order_release,
+		                                          memory_order_relaxed))
+			return;
+	/* Perhaps the last: its count reaches 0 under the lock, where the
+	 * table's finds take it again, so the entry is decided on while
+	 * nobody else can reach it. */
+	pthread_mutex_lock(&rt->mods_lock);
+	atomic_fetch_sub_explicit(&e->users, 1, memory_order_acq_rel);
+	bool gone = retired_locked(rt, e);
+	if (gone)
+		remove_locked(rt, e);
+	pthread_mutex_unlock(&rt->mods_lock);
+	if (gone)
+		forget(rt, e);
+}
+
+void rt_modules_retire(struct rt *rt)
+{
+	for (;;) {
+		struct rt_mod *gone = NULL;
+		pthread_mutex_lock(&rt->mods_lock);
+		for (size_t i = 0; i < rt->nmods && gone == NULL; i++)
+			if (retired_locked(rt, rt->mods[i]))
+				gone = rt->mods[i];
+		if (gone != NULL)
+			remove_locked(rt, gone);
+		pthread_mutex_unlock(&rt->mods_lock);
+		if (gone == NULL)
+			return;
+		forget(rt, gone);
+	}
+}
+
 engine_module *rt_module_find(struct rt *rt, const unsigned char hash[RT_HASH_BYTES])
 {
 	pthread_mutex_lock(&rt->mods_lock);
-	engine_module *m = find_locked(rt, hash);
+	struct rt_mod *e = find_locked(rt, hash);
+	if (e != NULL)
+		atomic_fetch_add(&e->users, 1);   /* (0 to 1 only here, under the lock) */
 	pthread_mutex_unlock(&rt->mods_lock);
-	return m;
+	return e != NULL ? e->mod : NULL;
 }
 
-bool rt_module_hash(struct rt *rt, const engine_module *mod, unsigned char hash[RT_HASH_BYTES])
+bool rt_module_hash(const engine_module *mod, unsigned char hash[RT_HASH_BYTES])
 {
-	bool found = false;
-	pthread_mutex_lock(&rt->mods_lock);
-	for (size_t i = 0; i < rt->nmods && !found; i++)
-		if (rt->mods[i].mod == mod) {
-			memcpy(hash, rt->mods[i].hash, RT_HASH_BYTES);
-			found = true;
-		}
-	pthread_mutex_unlock(&rt->mods_lock);
-	return found;
+	const struct rt_mod *e = entry(mod);
+	if (e != NULL)
+		memcpy(hash, e->hash, RT_HASH_BYTES);
+	return e != NULL;
 }
 
-int rt_module_better(struct rt *rt, engine_module *mod, engine_module *better)
+int rt_module_better(struct rt *rt, const unsigned char hash[RT_HASH_BYTES],
+                     engine_module *better)
 {
 	pthread_mutex_lock(&rt->mods_lock);
-	int rc = -ENOENT;
-	for (size_t i = 0; i < rt->nmods && rc == -ENOENT; i++)
-		if (rt->mods[i].mod == mod) {
-			unsigned char hash[RT_HASH_BYTES];
-			uint32_t vsn = rt->mods[i].vsn;
-			memcpy(hash, rt->mods[i].hash, RT_HASH_BYTES);
-			if ((rc = add_locked(rt, hash, better)) == 0) {
-				rt->mods[rt->nmods - 1].vsn = vsn;
-				rt->mods[rt->nmods - 1].better = true;
-				engine_module_set_successor(mod, better);
-				if (rt->current == mod)
-					rt->current = better;
-			}
-		}
+	struct rt_mod *e = find_locked(rt, hash);
+	int rc = e == NULL ? -ENOENT : e->better != NULL ? -EEXIST : 0;
+	if (rc == 0) {
+		e->better = better;
+		engine_module_set_owner(better, e);
+		engine_module_set_successor(e->mod, better);
+	}
 	pthread_mutex_unlock(&rt->mods_lock);
 	return rc;
 }
 
-bool rt_module_is_better(struct rt *rt, const engine_module *mod)
+bool rt_module_is_better(const engine_module *mod)
 {
-	bool b = false;
-	pthread_mutex_lock(&rt->mods_lock);
-	for (size_t i = 0; i < rt->nmods; i++)
-		if (rt->mods[i].mod == mod)
-			b = rt->mods[i].better;
-	pthread_mutex_unlock(&rt->mods_lock);
-	return b;
+	const struct rt_mod *e = entry(mod);
+	return e != NULL && e->mod != mod;
 }
 
 int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
@@ -153,16 +246,18 @@ int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const
 	if (rc != 0)
 		return rc;
 	pthread_mutex_lock(&rt->mods_lock);
-	engine_module *won = find_locked(rt, hash);
-	if (won == NULL && (rc = add_locked(rt, hash, m)) == 0)
-		won = m;
+	struct rt_mod *e = find_locked(rt, hash);
+	if (e == NULL)
+		e = add_locked(rt, hash, m);
+	if (e != NULL)
+		atomic_fetch_add(&e->users, 1);
 	pthread_mutex_unlock(&rt->mods_lock);
-	if (won != m)
+	if (e == NULL || e->mod != m)
 		engine_module_unload(m);
-	if (won == NULL) {
+	if (e == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return rc;
+		return -ENOMEM;
 	}
-	*out = won;
+	*out = e->mod;
 	return 0;
 }

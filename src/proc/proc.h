@@ -259,6 +259,9 @@ struct proc_remote {
 	 * to ship to nodes that spawn its functions (copied). */
 	void (*loaded)(void *ctx, const unsigned char *hash, const void *bytes,
 	               size_t len);
+	/* That version was unloaded (nobody runs it any more): its bytes can
+	 * go (NULL: nothing to do). */
+	void (*forgot)(void *ctx, const unsigned char *hash);
 	void *ctx;
 };
 
@@ -307,11 +310,13 @@ struct rt_config {
 	const struct proc_control *control;   /* (NULL: none) */
 };
 
-/* Run `mod` as the main process of a new runtime: its _start runs; returns
+/* Run `mod` as the main process of a new runtime (which owns mod from now
+ * on, and unloads it: at the end, or once a newer version is current and
+ * no process runs it): its _start runs; returns
  * when it ends, after stopping every other process. *res is the main
  * process's result and *reason its exit reason. Returns 0; 1 if a
  * scheduler thread could not be stopped (stuck in a blocking call: the
- * module must then stay loaded, and the program should exit); or a
+ * runtime and its modules then stay, and the program should exit); or a
  * negative errno if the runtime could not start (message in err). */
 int rt_run_main(engine_module *mod, const struct rt_config *cfg,
                 struct engine_result *res, struct reason *reason,
@@ -420,27 +425,40 @@ uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len);
 /* The most a message may hold. */
 uint64_t rt_max_message(const struct rt *rt);
 
-/* The module table (modules.c): modules by the SHA-256 of their bytes. */
+/* The module table (modules.c): modules by the SHA-256 of their bytes.
+ * A module found or loaded is held for the caller, who gives it back with
+ * rt_module_put once done with it (a process made of it holds its own):
+ * a version of the main module that nobody holds and that is no longer
+ * current is unloaded. */
 engine_module *rt_module_find(struct rt *rt, const unsigned char hash[RT_HASH_BYTES]);
-/* The hash of a loaded module (false: not in the table). */
-bool rt_module_hash(struct rt *rt, const engine_module *mod, unsigned char hash[RT_HASH_BYTES]);
-/* better is mod built better (the optimized tier, from the same bytes):
- * new processes of mod are made of it from now on (engine_module_latest),
- * those running mod go on as they are. -ENOENT if mod is not in the
- * table, -ENOMEM. */
-int rt_module_better(struct rt *rt, engine_module *mod, engine_module *better);
+/* Hold m once more (the caller holds it already) / give a hold back. */
+void rt_module_hold(engine_module *m);
+void rt_module_put(struct rt *rt, engine_module *m);
+/* The hash of a module of the table (false: not one). */
+bool rt_module_hash(const engine_module *mod, unsigned char hash[RT_HASH_BYTES]);
+/* better is the module named hash built better (the optimized tier, from
+ * the same bytes): new processes of it are made of better from now on
+ * (engine_module_latest), those running go on as they are; the table owns
+ * better then. -ENOENT if hash is not in the table (any more), -EEXIST if
+ * it has a better build already. */
+int rt_module_better(struct rt *rt, const unsigned char hash[RT_HASH_BYTES],
+                     engine_module *better);
 /* Whether mod is such a better build. */
-bool rt_module_is_better(struct rt *rt, const engine_module *mod);
+bool rt_module_is_better(const engine_module *mod);
 /* Load bytes as the module named hash (checked: -EBADMSG if they are not
- * that module's), or find it loaded already. Blocks while compiling:
- * never on a scheduler's thread. -ENOTSUP without a loader. */
+ * that module's), or find it loaded already; held for the caller. Blocks
+ * while compiling: never on a scheduler's thread. -ENOTSUP without a
+ * loader. */
 int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
                    size_t len, engine_module **out, char *err, size_t errlen);
 
 /* Hot code reload (upgrade.c). The version of the main module m is (0:
- * none), and the current one (its module in *mod if mod). */
+ * none), and the current one (its module in *mod if mod, held for the
+ * caller: rt_module_put). */
 uint32_t rt_code_version(struct rt *rt, const engine_module *m);
 uint32_t rt_code_current(struct rt *rt, engine_module **mod);
+/* The current version's number, and its hash in hash. */
+uint32_t rt_code_current_hash(struct rt *rt, unsigned char hash[RT_HASH_BYTES]);
 /* The most a new version's module may hold (the compile limits bound what
  * compiling it takes): rt_code_load refuses more (-EFBIG). */
 #define RT_CODE_MAX_BYTES (256u << 20)

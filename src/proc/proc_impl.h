@@ -6,6 +6,7 @@
 #define WISP_PROC_IMPL_H
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 
 #include "io/reactor.h"
@@ -80,12 +81,20 @@ struct crash_reports {
 	_Atomic uint64_t window, shown, hidden;
 };
 
+/* An entry of the module table (modules.c): one module, by hash, with its
+ * builds; its own allocation, so a process can point at it. */
 struct rt_mod {
+	/* Processes running it, and holds (rt_module_hold): an entry that is
+	 * a version no longer current is unloaded when this reaches 0. (First,
+	 * on a cache line of its own: spawns and exits write it.) */
+	alignas(64) _Atomic long users;
 	unsigned char hash[RT_HASH_BYTES];
-	engine_module *mod;
+	engine_module *mod;            /* the build loaded first */
+	engine_module *better;         /* its optimized build, or NULL */
 	uint32_t vsn;                  /* its version of the main module, or 0 */
-	bool better;                   /* a better build of an earlier entry's
-	                                  module (rt_module_better) */
+	bool transient;                /* refused as a version: unloaded once
+	                                  nobody holds it (not kept as version 0
+	                                  modules are, for the next spawn) */
 };
 
 struct rt {
@@ -101,14 +110,14 @@ struct rt {
 	struct stack_pool stacks;
 	struct ptable ptable;
 	struct registry registry;
-	engine_module *mod;            /* the main module (mods[0]) */
+	engine_module *mod;            /* the main module (its first version) */
 	struct engine_limits limits;
 	pthread_mutex_t mods_lock;     /* the module table (modules.c) */
-	struct rt_mod *mods;
+	struct rt_mod **mods;
 	size_t nmods, capmods;
 	/* Versions of the main module (upgrade.c; mods_lock): the current one,
 	 * the last number given, and the processes told of new ones. */
-	engine_module *current;
+	struct rt_mod *current;
 	uint32_t last_vsn;
 	pthread_mutex_t code_lock;     /* one load of a version at a time */
 	uint64_t *code_watchers;
@@ -127,6 +136,8 @@ struct rt {
  * (modules.c). */
 int rt_modules_init(struct rt *rt);
 void rt_modules_free(struct rt *rt);
+/* Unload the versions a new current one retired that nobody holds. */
+void rt_modules_retire(struct rt *rt);
 /* At the end of a run: how many crash reports were not shown. */
 void proc_crash_reports_end(struct rt *rt);
 /* Stop the blocking pool's threads; false if one did not stop in time. */

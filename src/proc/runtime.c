@@ -165,8 +165,10 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
                 char *err, size_t errlen)
 {
 	struct rt *rt = rt_new(mod, cfg, err, errlen);
-	if (rt == NULL)
+	if (rt == NULL) {
+		engine_module_unload(mod);
 		return -ENOMEM;
+	}
 	struct sched_ops ops = {
 		.exited = proc_exited,
 		.io_ready = proc_io_ready,

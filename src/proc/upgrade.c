@@ -4,9 +4,10 @@
  * links, monitors, names, timers, sockets, capabilities).
  *
  * Versions. The main module is version 1; each module loaded as a new
- * version (rt_code_load) gets the next number and becomes current. Every
- * version stays in the module table (modules.c) while the run lasts;
- * processes keep running the version they run until they upgrade.
+ * version (rt_code_load) gets the next number and becomes current.
+ * Processes keep running the version they run until they upgrade; a
+ * version no longer current is unloaded when the last process running it
+ * ends or moves on (the module table's counts, modules.c).
  * Processes that asked (proc_code_watch) get a message when a version
  * becomes current: tag WISP_TAG_CODE, from 0, its number (4 bytes).
  *
@@ -41,19 +42,10 @@
 #include "proc_impl.h"
 #include "sched/sched.h"
 
-/* (mods_lock held) */
-static struct rt_mod *entry_of(struct rt *rt, const engine_module *m)
-{
-	for (size_t i = 0; i < rt->nmods; i++)
-		if (rt->mods[i].mod == m)
-			return &rt->mods[i];
-	return NULL;
-}
-
 uint32_t rt_code_version(struct rt *rt, const engine_module *m)
 {
+	const struct rt_mod *e = engine_module_owner(m);
 	pthread_mutex_lock(&rt->mods_lock);
-	struct rt_mod *e = entry_of(rt, m);
 	uint32_t v = e != NULL ? e->vsn : 0;
 	pthread_mutex_unlock(&rt->mods_lock);
 	return v;
@@ -62,10 +54,20 @@ uint32_t rt_code_version(struct rt *rt, const engine_module *m)
 uint32_t rt_code_current(struct rt *rt, engine_module **mod)
 {
 	pthread_mutex_lock(&rt->mods_lock);
-	struct rt_mod *e = entry_of(rt, rt->current);
-	uint32_t v = e != NULL ? e->vsn : 0;
-	if (mod != NULL)
-		*mod = rt->current;
+	struct rt_mod *e = rt->current;
+	if (mod != NULL) {
+		*mod = engine_module_latest(e->mod);
+		atomic_fetch_add(&e->users, 1);   /* (the caller's hold: rt_module_put) */
+	}
+	pthread_mutex_unlock(&rt->mods_lock);
+	return e->vsn;
+}
+
+uint32_t rt_code_current_hash(struct rt *rt, unsigned char hash[RT_HASH_BYTES])
+{
+	pthread_mutex_lock(&rt->mods_lock);
+	memcpy(hash, rt->current->hash, RT_HASH_BYTES);
+	uint32_t v = rt->current->vsn;
 	pthread_mutex_unlock(&rt->mods_lock);
 	return v;
 }
@@ -82,10 +84,10 @@ static void tell_watchers(struct rt *rt, uint32_t vsn)
 	}
 }
 
-/* Processes running one of the modules in `old` (not the main process:
+/* Processes running one of the versions in `old` (not the main process:
  * it is the run itself, and is never purged). */
 struct stragglers {
-	engine_module **old;
+	const struct rt_mod **old;
 	uint32_t nold;
 	uint32_t count;
 	uint32_t oldest;
@@ -97,10 +99,11 @@ static void find_straggler(struct proc *p, void *arg)
 {
 	struct stragglers *s = arg;
 	uint64_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
-	if (pid == 0 || p->task.fiber.stack_lo == NULL || p->is_main)
+	engine_module *mod = p->mod;
+	if (pid == 0 || p->task.fiber.stack_lo == NULL || p->is_main || mod == NULL)
 		return;
 	for (uint32_t i = 0; i < s->nold; i++)
-		if (p->mod == s->old[i]) {
+		if (engine_module_owner(mod) == s->old[i]) {
 			s->count++;
 			if (s->kill) {
 				struct msg *m = msg_reason(SIG_KILL, pid, 0, 0, &s->why);
@@ -118,14 +121,13 @@ static int clear_old_old(struct rt *rt, bool purge, char *err, size_t errlen)
 {
 	struct stragglers s = { .kill = false };
 	pthread_mutex_lock(&rt->mods_lock);
-	struct rt_mod *cur = entry_of(rt, rt->current);
-	uint32_t cv = cur != NULL ? cur->vsn : 0;
+	uint32_t cv = rt->current->vsn;
 	s.old = malloc(rt->nmods * sizeof(*s.old));
 	for (size_t i = 0; s.old != NULL && i < rt->nmods; i++)
-		if (rt->mods[i].vsn != 0 && rt->mods[i].vsn < cv) {
-			s.old[s.nold++] = rt->mods[i].mod;
-			if (s.oldest == 0 || rt->mods[i].vsn < s.oldest)
-				s.oldest = rt->mods[i].vsn;
+		if (rt->mods[i]->vsn != 0 && rt->mods[i]->vsn < cv) {
+			s.old[s.nold++] = rt->mods[i];
+			if (s.oldest == 0 || rt->mods[i]->vsn < s.oldest)
+				s.oldest = rt->mods[i]->vsn;
 		}
 	pthread_mutex_unlock(&rt->mods_lock);
 	if (s.old == NULL) {
@@ -167,37 +169,38 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 	int rc = rt_module_load(rt, hash, bytes, len, &m, err, errlen);
 	if (rc != 0)
 		return rc;
+	struct rt_mod *e = engine_module_owner(m);
 	if (!engine_module_can_take_over(m)) {
 		snprintf(err, errlen, "the module exports no wisp_code_change (i32, i32) -> i32 (or "
 		         "has no function table of its own): it cannot take over running processes");
-		return -EINVAL;
+		rc = -EINVAL;
 	}
 	/* (Loads are serialised: two would both pass the check below.) */
 	pthread_mutex_lock(&rt->code_lock);
-	uint32_t known = rt_code_version(rt, m);
-	if (known == 0 && (rc = clear_old_old(rt, purge, err, errlen)) != 0) {
-		pthread_mutex_unlock(&rt->code_lock);
-		return rc;
-	}
+	if (rc == 0 && rt_code_version(rt, m) == 0)
+		rc = clear_old_old(rt, purge, err, errlen);
 	pthread_mutex_lock(&rt->mods_lock);
-	struct rt_mod *e = entry_of(rt, m);
-	if (e == NULL) {
-		rc = -ENOENT;   /* (never: rt_module_load added it) */
-		snprintf(err, errlen, "the module is not in the table");
+	if (rc != 0) {
+		/* Refused: unloaded once nobody holds it (a spawn from another
+		 * node may be holding it now). */
+		e->transient = e->vsn == 0;
 	} else if (e->vsn != 0) {
 		rc = -EEXIST;
 		*vsn = e->vsn;
 		snprintf(err, errlen, "those bytes are version %u already", e->vsn);
 	} else {
 		e->vsn = *vsn = ++rt->last_vsn;
-		rt->current = m;
+		rt->current = e;
 		tell_watchers(rt, e->vsn);
 	}
 	pthread_mutex_unlock(&rt->mods_lock);
-	pthread_mutex_unlock(&rt->code_lock);
 	const struct proc_remote *r = rt->cfg.remote;
 	if (rc == 0 && r != NULL && r->loaded != NULL)
 		r->loaded(r->ctx, hash, bytes, len);
+	pthread_mutex_unlock(&rt->code_lock);
+	rt_module_put(rt, m);
+	if (rc == 0)
+		rt_modules_retire(rt);   /* (the version it replaced, if nobody runs it) */
 	return rc;
 }
 
@@ -244,17 +247,11 @@ static void point_at(struct proc *p, engine_instance *in)
 	sched_publish_vmctx(&p->task, engine_instance_vmctx(in));
 }
 
-int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, size_t whylen)
+/* Hand self over to next (held for it), from version old_vsn: returns
+ * only if that fails (rolled back, why says why). */
+static int change_to(struct proc *self, engine_module *next, uint32_t old_vsn,
+                     const void *state, uint32_t len, char *why, size_t whylen)
 {
-	struct rt *rt = self->rt;
-	engine_module *next;
-	uint32_t next_vsn = rt_code_current(rt, &next);
-	uint32_t old_vsn = rt_code_version(rt, self->mod);
-	if (next_vsn == old_vsn || old_vsn == 0) {
-		snprintf(why, whylen, old_vsn == 0 ? "this process runs no version of the main module"
-		                                   : "it runs the current version already");
-		return -ENOENT;
-	}
 	struct engine_limits lim;
 	proc_instance_limits(self, &lim);
 	struct engine_result res;
@@ -298,8 +295,26 @@ int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, 
 			snprintf(why, whylen, "wisp_code_change refused the state (%d)", (int)ret);
 		return -ECANCELED;
 	}
-	self->mod = next;
+	self->mod = next;   /* (the hold passes to it; the old one's goes with old_inst) */
 	self->old_inst = old;
 	self->resume_fn = (uint32_t)ret;
 	engine_handover(old);
+}
+
+int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, size_t whylen)
+{
+	struct rt *rt = self->rt;
+	engine_module *next;
+	uint32_t next_vsn = rt_code_current(rt, &next);
+	uint32_t old_vsn = rt_code_version(rt, self->mod);
+	int rc;
+	if (next_vsn == old_vsn || old_vsn == 0) {
+		snprintf(why, whylen, old_vsn == 0 ? "this process runs no version of the main module"
+		                                   : "it runs the current version already");
+		rc = -ENOENT;
+	} else {
+		rc = change_to(self, next, old_vsn, state, len, why, whylen);
+	}
+	rt_module_put(rt, next);
+	return rc;
 }

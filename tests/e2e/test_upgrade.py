@@ -305,3 +305,56 @@ def test_reload_push_loads_the_version_on_connected_nodes(versions, shared_cache
                 p.kill()
                 p.wait()
         subprocess.run(["epmd", "-port", str(epmd), "-kill"], env=env, capture_output=True)
+
+
+def _mapped_builds(pid, cache):
+    """The compiled modules (shared objects under cache) process pid maps."""
+    root = str(Path(cache).resolve())
+    with open(f"/proc/{pid}/maps") as f:
+        return {line.split()[-1] for line in f
+                if len(line.split()) >= 6 and line.split()[-1].startswith(root)}
+
+
+def test_a_version_nobody_runs_is_unloaded(build_proc, tmp_path):
+    """Erlang's purge of old code, by itself: once no process runs a
+    version that is no longer current, its code leaves the node's memory
+    (its shared object is unmapped) — version 2 after the server moved on
+    to 3, then version 1 (the module `wisp run` was given) once the main
+    process moved too. The current version stays."""
+    import os
+    import subprocess
+    d = tmp_path / "v"
+    d.mkdir()
+    for v in (1, 2, 5):
+        shutil.copy(build_proc("upgrade.c", f"-DGUEST_VERSION={v}"), d / f"v{v}.wasm")
+    cache = tmp_path / "cache"
+    env = dict(os.environ, WISP_CACHE_DIR=str(cache), WISP_BACKGROUND_COMPILE="0",
+               XDG_RUNTIME_DIR=str(tmp_path))
+    p = subprocess.Popen([str(WISP), "run", "--dir", f"{d}::/v", d / "v1.wasm", "steps",
+                          "/v/v2.wasm", "/v/v5.wasm", "self"], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def step(expect):
+            p.stdin.write("go\n")
+            p.stdin.flush()
+            assert p.stdout.readline() == expect
+
+        assert p.stdout.readline() == "reply 1001 1\n"
+        assert p.stdout.readline() == "started\n"
+        v1 = _mapped_builds(p.pid, cache)
+        assert len(v1) == 1, v1
+        step("on 2\n")
+        v1_v2 = _mapped_builds(p.pid, cache)
+        assert len(v1_v2) == 2 and v1 < v1_v2, v1_v2
+        step("on 3\n")
+        # The server runs 3, the main process 1: nobody runs 2.
+        now = _mapped_builds(p.pid, cache)
+        assert len(now) == 2 and v1 < now and not (v1_v2 - v1) & now, (v1_v2, now)
+        step("main on 3\n")
+        assert _mapped_builds(p.pid, cache) == now - v1
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+    finally:
+        p.kill()
+        p.wait()

@@ -1,5 +1,6 @@
 /* Unit tests for the runtime as a whole (src/proc over src/sched): real
- * modules run as processes through rt_run_main. Two runtimes live in one
+ * modules run as processes through rt_run_main (each run takes over a
+ * module of its own, loaded from one compiled build). Two runtimes live in one
  * OS process at once — the "no globals" rule, tested — and the hard modes
  * (one scheduler, a reduction budget of 1) change nothing but speed. */
 #include "unit.h"
@@ -65,7 +66,7 @@ static int teardown_module(void **state)
 }
 
 struct run {
-	engine_module *mod;
+	struct unit_module *f;
 	int schedulers;
 	int64_t reductions;
 	int rc;
@@ -90,7 +91,8 @@ static void *run_main(void *arg)
 		.root = root,
 		.hooks = &host_proc_hooks,
 	};
-	r->rc = rt_run_main(r->mod, &cfg, &r->res, &r->why, r->err, sizeof(r->err));
+	engine_module *mod = unit_module_again(r->f);
+	r->rc = mod == NULL ? -1 : rt_run_main(mod, &cfg, &r->res, &r->why, r->err, sizeof(r->err));
 	caps_unref(root);
 	return NULL;
 }
@@ -106,7 +108,7 @@ static void assert_counted_all(const struct run *r)
 static void one_runtime_runs_processes(void **state)
 {
 	struct unit_module *f = *state;
-	struct run r = { .mod = f->mod, .schedulers = 2 };
+	struct run r = { .f = f, .schedulers = 2 };
 	run_main(&r);
 	assert_counted_all(&r);
 }
@@ -116,8 +118,8 @@ static void one_runtime_runs_processes(void **state)
 static void two_runtimes_in_one_process(void **state)
 {
 	struct unit_module *f = *state;
-	struct run a = { .mod = f->mod, .schedulers = 2 };
-	struct run b = { .mod = f->mod, .schedulers = 3 };
+	struct run a = { .f = f, .schedulers = 2 };
+	struct run b = { .f = f, .schedulers = 3 };
 	pthread_t ta, tb;
 	for (int round = 0; round < 5; round++) {
 		pthread_create(&ta, NULL, run_main, &a);
@@ -133,10 +135,10 @@ static void two_runtimes_in_one_process(void **state)
 static void hard_modes_change_nothing_but_speed(void **state)
 {
 	struct unit_module *f = *state;
-	struct run one = { .mod = f->mod, .schedulers = 1 };
+	struct run one = { .f = f, .schedulers = 1 };
 	run_main(&one);
 	assert_counted_all(&one);
-	struct run tiny = { .mod = f->mod, .schedulers = 2, .reductions = 1 };
+	struct run tiny = { .f = f, .schedulers = 2, .reductions = 1 };
 	run_main(&tiny);
 	assert_counted_all(&tiny);
 }

@@ -52,6 +52,20 @@ static inline struct unit_module *unit_module_build(const char *wat_text)
 	return f;
 }
 
+/* The same compiled module loaded once more, its own (for a runtime, which
+ * takes over the module it runs); NULL if that fails. */
+static inline engine_module *unit_module_again(struct unit_module *f)
+{
+	struct pipeline_so so = { .fd = -1 };
+	engine_module *m = NULL;
+	char err[512];
+	if (!pipeline_lookup(&f->p, &f->wf, TIER_FAST, &so) ||
+	    engine_module_load(so.path, so.fd, &m, err, sizeof(err)) != 0)
+		m = NULL;
+	pipeline_so_close(&so);
+	return m;
+}
+
 static inline void unit_module_free(struct unit_module *f)
 {
 	engine_module_unload(f->mod);

@@ -2,7 +2,7 @@
  * upgrade.c — a counter server that moves onto new versions of its own
  * code while it runs (wisp_code, hot code reload). Built with -DGUEST_VERSION=N:
  *
- *   1, 2  a good version: replies carry its number and the count so far
+ *   1, 2, 5  a good version: replies carry its number and the count so far
  *   3     wisp_code_change refuses the state (returns -7)
  *   4     wisp_code_change traps
  *
@@ -15,6 +15,11 @@
  *   "reply VSN COUNT"        a reply: the version that answered, its count
  *   "refused TEXT"           (from the server) an upgrade that failed
  * Every reply's count must be the next one: none lost, none repeated.
+ *
+ * main steps PATHS...: the same, one PATH at a time, each after a line on
+ * stdin; "on VSN" once a reply comes from the new version (so the server
+ * runs it). With "self" as a PATH, the main process moves onto the
+ * current version itself and says "main on VSN".
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -51,6 +56,8 @@ static void serve(void)
 	}
 }
 
+static void main_moved(void);
+
 __attribute__((export_name("wisp_code_change")))
 int32_t wisp_code_change(uint32_t old_vsn, uint32_t len)
 {
@@ -59,6 +66,8 @@ int32_t wisp_code_change(uint32_t old_vsn, uint32_t len)
 		return -7;
 	if (GUEST_VERSION == 4)
 		__builtin_trap();
+	if (len == 1)   /* the main process ("steps ... self") */
+		return WISP_CODE_RESUME_WITH(main_moved);
 	if (len != sizeof st || wisp_spawn_arg(&st, sizeof st) != sizeof st)
 		return -1;
 	return WISP_CODE_RESUME_WITH(serve);
@@ -176,8 +185,55 @@ static int denied(const char *path)
 	return wisp_receive(&ref, 1, WISP_INFINITY, b, sizeof b, &info) == WISP_OK ? 0 : 3;
 }
 
+/* The main process, moved onto a new version: say so, wait for a line. */
+static void main_moved(void)
+{
+	printf("main on %d\n", wisp_code_version(WISP_CODE_MINE));
+	fflush(stdout);
+	char line[16];
+	fgets(line, sizeof line, stdin);
+	exit(0);
+}
+
+static int steps(int n, char **paths)
+{
+	wisp_pid_t srv = wisp_spawn(server, "", 0);
+	ask(srv);
+	printf("started\n");
+	fflush(stdout);
+	for (int i = 0; i < n; i++) {
+		char line[16];
+		if (fgets(line, sizeof line, stdin) == NULL)
+			return 0;
+		if (strcmp(paths[i], "self") == 0) {
+			char why[200];
+			printf("refused %d\n", wisp_code_upgrade("", 1, why, sizeof why));
+			return 5;
+		}
+		uint32_t len = 0, vsn = 0;
+		void *bytes = slurp(paths[i], &len);
+		int32_t rc = bytes ? wisp_code_load(bytes, len, &vsn) : -1;
+		free(bytes);
+		if (rc != WISP_OK) {
+			printf("load %d\n", rc);
+			return 2;
+		}
+		uint64_t r[2] = { 0, 0 };
+		while (r[0] / 1000 != vsn) {
+			struct wisp_msg_info info;
+			if (wisp_request(srv, 1, "", 0, 10000000000LL, r, sizeof r, &info) != WISP_OK)
+				return 3;
+		}
+		printf("on %u\n", vsn);
+		fflush(stdout);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "steps") == 0)
+		return steps(argc - 2, argv + 2);
 	if (argc == 3 && strcmp(argv[1], "denied") == 0)
 		return denied(argv[2]);
 	if (argc == 2 && strcmp(argv[1], "hold") == 0)
