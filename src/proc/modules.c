@@ -17,14 +17,14 @@
  * version and instantiating it): rt_module_hold / rt_module_put. A count
  * goes from 0 to 1 only under the table's lock (a lookup); everyone else
  * who takes it holds it already (a child is made by a running parent,
- * which holds its entry), and the put that may be the last takes the lock
- * too, so the entry is decided on while nobody else can reach it: one
- * that is a version of the main module no longer current is then taken
- * out of the table and unloaded, Erlang's purge of old code nobody runs
- * (rt_modules_retire does the same for those a new version retires while
- * nobody holds them). Modules
- * shipped by other nodes (version 0) and the current version stay: the
- * next spawn would need them again.
+ * which holds its entry), and the put that brings it to 0 takes the lock
+ * to decide (the entry stays allocated for it even if another thread
+ * retired it first). An entry that is a version of the main module no
+ * longer current is then taken out of the table and unloaded, Erlang's
+ * purge of old code nobody runs (rt_modules_retire does the same for the
+ * versions a new one retires while nobody holds them). Modules shipped by
+ * other nodes (version 0) and the current version stay: the next spawn
+ * would need them again.
  *
  * Loading means compiling, which takes milliseconds to seconds: callers are
  * threads of their own (the distribution layer's, the control socket's),
@@ -77,17 +77,18 @@ static struct rt_mod *add_locked(struct rt *rt, const unsigned char hash[RT_HASH
 	atomic_init(&e->users, 0);
 	memcpy(e->hash, hash, RT_HASH_BYTES);
 	e->mod = mod;
+	e->listed = true;
 	engine_module_set_owner(mod, e);
 	rt->mods[rt->nmods++] = e;
 	return e;
 }
 
-/* Unload e's builds and free it (out of the table, nobody holds it). */
-static void unload_entry(struct rt_mod *e)
+/* Unload e's builds (out of the table, nobody holds it). */
+static void unload_builds(struct rt_mod *e)
 {
 	engine_module_unload(e->better);
 	engine_module_unload(e->mod);
-	free(e);
+	e->better = e->mod = NULL;
 }
 
 int rt_modules_init(struct rt *rt)
@@ -104,8 +105,15 @@ int rt_modules_init(struct rt *rt)
 
 void rt_modules_free(struct rt *rt)
 {
-	for (size_t i = 0; i < rt->nmods; i++)
-		unload_entry(rt->mods[i]);
+	for (size_t i = 0; i < rt->nmods; i++) {
+		unload_builds(rt->mods[i]);
+		free(rt->mods[i]);
+	}
+	for (struct rt_mod *e = rt->mods_gone, *next; e != NULL; e = next) {
+		next = e->next_gone;
+		free(e);
+	}
+	rt->mods_gone = NULL;
 	free(rt->mods);
 	rt->mods = NULL;
 	free(rt->code_watchers);
@@ -129,14 +137,19 @@ static bool retired_locked(const struct rt *rt, const struct rt_mod *e)
 	return (e->vsn != 0 || e->transient) && e != rt->current && atomic_load(&e->users) == 0;
 }
 
-/* Take e out of the table (mods_lock held). */
+/* Take e out of the table (mods_lock held). Its entry stays allocated,
+ * on the list of those gone, while the runtime lasts: a put that brought
+ * its count to 0 may still be on its way to the lock to look at it. */
 static void remove_locked(struct rt *rt, struct rt_mod *e)
 {
 	for (size_t i = 0; i < rt->nmods; i++)
 		if (rt->mods[i] == e) {
 			rt->mods[i] = rt->mods[--rt->nmods];
-			return;
+			break;
 		}
+	e->listed = false;
+	e->next_gone = rt->mods_gone;
+	rt->mods_gone = e;
 }
 
 /* e left the table: unload it, and let the other nodes forget its bytes. */
@@ -145,23 +158,19 @@ static void forget(struct rt *rt, struct rt_mod *e)
 	const struct proc_remote *r = rt->cfg.remote;
 	if (r != NULL && r->forgot != NULL)
 		r->forgot(r->ctx, e->hash);
-	unload_entry(e);
+	unload_builds(e);
 }
 
 void rt_module_put(struct rt *rt, engine_module *m)
 {
 	struct rt_mod *e = entry(m);
-	long u = atomic_load_explicit(&e->users, memory_order_relaxed);
-	while (u > 1)
-		if (atomic_compare_exchange_weak_explicit(&e->users, &u, u - 1, memory_order_release,
-		                                          memory_order_relaxed))
-			return;
-	/* Perhaps the last: its count reaches 0 under the lock, where the
-	 * table's finds take it again, so the entry is decided on while
-	 * nobody else can reach it. */
+	if (atomic_fetch_sub_explicit(&e->users, 1, memory_order_acq_rel) != 1)
+		return;
+	/* The last, for now: decided under the lock (a lookup may have taken
+	 * it again meanwhile, and even given it back and retired it: then it
+	 * is out of the table, but its entry is still there to read). */
 	pthread_mutex_lock(&rt->mods_lock);
-	atomic_fetch_sub_explicit(&e->users, 1, memory_order_acq_rel);
-	bool gone = retired_locked(rt, e);
+	bool gone = e->listed && retired_locked(rt, e);
 	if (gone)
 		remove_locked(rt, e);
 	pthread_mutex_unlock(&rt->mods_lock);

@@ -95,6 +95,9 @@ struct rt_mod {
 	bool transient;                /* refused as a version: unloaded once
 	                                  nobody holds it (not kept as version 0
 	                                  modules are, for the next spawn) */
+	bool listed;                   /* in the table (else unloaded, on the
+	                                  list of those gone) */
+	struct rt_mod *next_gone;
 };
 
 struct rt {
@@ -115,6 +118,7 @@ struct rt {
 	pthread_mutex_t mods_lock;     /* the module table (modules.c) */
 	struct rt_mod **mods;
 	size_t nmods, capmods;
+	struct rt_mod *mods_gone;      /* entries unloaded (freed at the end) */
 	/* Versions of the main module (upgrade.c; mods_lock): the current one,
 	 * the last number given, and the processes told of new ones. */
 	struct rt_mod *current;
