@@ -147,6 +147,8 @@ bool engine_module_can_take_over(const engine_module *m);
  * inside a host call of another instance on the same stack. */
 void engine_instance_run_code_change(engine_instance *in, uint32_t old_vsn, uint32_t state_len,
                                      int32_t *ret, struct engine_result *res);
+/* Whether in's own table holds a function () -> () at index. */
+bool engine_instance_has_void_fn(const engine_instance *in, uint32_t index);
 /* Run the function () -> () at index `index` of in's own table (a trap
  * if there is none of that type there). */
 void engine_instance_run_fn(engine_instance *in, uint32_t index, struct engine_result *res);

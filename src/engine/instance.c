@@ -283,19 +283,25 @@ static void do_fn(void *arg)
 	((void (*)(void *))f->func)(f->module_instance);
 }
 
+bool engine_instance_has_void_fn(const engine_instance *in, uint32_t index)
+{
+	const wasm_rt_funcref_table_t *t = in->mod->abi->table ? in->mod->abi->table(in->w2c) : NULL;
+	uint32_t vt = void_type(in->mod);
+	return t != NULL && index < t->size && t->data[index].func != NULL &&
+	       t->data[index].func_type == vt && vt != UINT32_MAX;
+}
+
 void engine_instance_run_fn(engine_instance *in, uint32_t index, struct engine_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	in->res = res;
-	const wasm_rt_funcref_table_t *t = in->mod->abi->table ? in->mod->abi->table(in->w2c) : NULL;
-	uint32_t vt = void_type(in->mod);
-	if (t == NULL || index >= t->size || t->data[index].func == NULL ||
-	    t->data[index].func_type != vt || vt == UINT32_MAX) {
+	if (!engine_instance_has_void_fn(in, index)) {
 		res->outcome = ENGINE_TRAPPED;
 		snprintf(res->message, sizeof(res->message), "no function () -> () at table index %u",
 		         index);
 		return;
 	}
+	const wasm_rt_funcref_table_t *t = in->mod->abi->table(in->w2c);
 	wasm_rt_funcref_t f = t->data[index];
 	enter(in, PHASE_RUN, do_fn, &f);
 }

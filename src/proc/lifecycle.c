@@ -176,6 +176,7 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->old_inst = NULL;
 	p->resume_fn = 0;
 	p->park_may_move = false;
+	p->upgrade_slices = 0;
 	p->doomed = false;
 	p->doom_text = NULL;
 	p->doom_from = 0;
@@ -433,6 +434,8 @@ static void slice_end(void *host)
 		check_cpu(p, used);
 		p->cpu_used += used;
 	}
+	if (p->upgrade_slices != 0 && --p->upgrade_slices == 0)
+		engine_trap_msg(p->inst, WASM_RT_TRAP_NONE, "wisp_code_change ran past its CPU budget");
 	if (atomic_load_explicit(&p->mbox.head, memory_order_relaxed) != NULL ||
 	    atomic_load_explicit(&p->over_limit, memory_order_relaxed))
 		proc_drain(p);
@@ -652,6 +655,7 @@ void proc_discard(struct proc *p)
 	}
 	registry_exit(&p->rt->registry, p);
 	sched_task_forget(&p->task);
+	proc_upgrade_discard(p);
 	engine_instance_thaw(p->inst, p->frozen);    /* frees the record */
 	p->frozen = NULL;
 	engine_instance_free(p->inst);

@@ -156,12 +156,15 @@ struct proc {
 	/* owned by the process itself (see the top of this file) */
 	bool trap_exit;
 	bool forwarding;          /* in proc_forward_forever (SIG_MARK is kept) */
-	/* 1 + its place among rt's code watchers, or 0 (upgrade.c: written
-	 * under the modules' lock; zero or not is the process's own doing) */
-	_Atomic uint32_t code_watch;
 	/* Parked in a host call that holds no pointer into its memory across
 	 * the park (proc_park_may_move): hibernating may move the memory. */
 	bool park_may_move;
+	/* 1 + its place among rt's code watchers, or 0 (upgrade.c: written
+	 * under the modules' lock; zero or not is the process's own doing) */
+	_Atomic uint32_t code_watch;
+	/* Inside wisp_code_change (upgrade.c): the slices it may still run
+	 * before it is stopped (rolled back); 0 otherwise. */
+	uint32_t upgrade_slices;
 	struct pidset links;      /* keyed by the linked pid */
 	struct pidset watchers;   /* processes monitoring me */
 	struct pidset watching;   /* processes I monitor */
@@ -459,6 +462,11 @@ uint32_t rt_code_version(struct rt *rt, const engine_module *m);
 uint32_t rt_code_current(struct rt *rt, engine_module **mod);
 /* The current version's number, and its hash in hash. */
 uint32_t rt_code_current_hash(struct rt *rt, unsigned char hash[RT_HASH_BYTES]);
+/* The most wisp_code_change may run: 67M reductions (a tight loop here
+ * reaches it in about 0.7 s of CPU; reading a state takes about one per
+ * 64 bytes copied by the host, or per trip of a guest's own loop). Past
+ * it, it is stopped and the process goes on in its old version. */
+#define RT_UPGRADE_MAX_REDUCTIONS (1ull << 26)
 /* The most a new version's module may hold (the compile limits bound what
  * compiling it takes): rt_code_load refuses more (-EFBIG). */
 #define RT_CODE_MAX_BYTES (256u << 20)

@@ -142,6 +142,9 @@ int rt_modules_init(struct rt *rt);
 void rt_modules_free(struct rt *rt);
 /* Unload the versions a new current one retired that nobody holds. */
 void rt_modules_retire(struct rt *rt);
+/* p is discarded inside wisp_code_change (upgrade.c): give it its own
+ * spawn argument back, so that proc_discard frees what p holds. */
+void proc_upgrade_discard(struct proc *p);
 /* At the end of a run: how many crash reports were not shown. */
 void proc_crash_reports_end(struct rt *rt);
 /* Stop the blocking pool's threads; false if one did not stop in time. */

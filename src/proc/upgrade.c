@@ -34,6 +34,7 @@
  * meanwhile waits in the mailbox, in order, for the new code.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,8 +248,41 @@ static void point_at(struct proc *p, engine_instance *in)
 	sched_publish_vmctx(&p->task, engine_instance_vmctx(in));
 }
 
+/* The state handed to wisp_code_change, read as its spawn argument: in
+ * self->arg while it runs, the process's own argument kept here. */
+struct change_arg {
+	unsigned char *own;
+	uint32_t own_len;
+	unsigned char state[];
+};
+
+static struct change_arg *change_arg_of(struct proc *p)
+{
+	return (struct change_arg *)(p->arg - offsetof(struct change_arg, state));
+}
+
+/* Give p its own argument back (the change ended). */
+static void change_arg_end(struct proc *p)
+{
+	struct change_arg *a = change_arg_of(p);
+	p->arg = a->own;
+	p->arg_len = a->own_len;
+	free(a);
+}
+
+void proc_upgrade_discard(struct proc *p)
+{
+	if (p->upgrade_slices == 0)
+		return;
+	p->upgrade_slices = 0;
+	change_arg_end(p);
+}
+
 /* Hand self over to next (held for it), from version old_vsn: returns
- * only if that fails (rolled back, why says why). */
+ * only if that fails (rolled back, why says why). While the new code's
+ * wisp_code_change runs, the process is as it will be if that succeeds
+ * (its instance and module the new ones, the old instance in old_inst),
+ * so that a runtime ending meanwhile frees both (proc_discard). */
 static int change_to(struct proc *self, engine_module *next, uint32_t old_vsn,
                      const void *state, uint32_t len, char *why, size_t whylen)
 {
@@ -256,33 +290,38 @@ static int change_to(struct proc *self, engine_module *next, uint32_t old_vsn,
 	proc_instance_limits(self, &lim);
 	struct engine_result res;
 	engine_instance *old = self->inst;
+	engine_module *was = self->mod;
+	struct change_arg *arg = malloc(sizeof(*arg) + len);
+	if (arg == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
 	engine_instance *in = engine_instance_new(next, proc_host(self), &lim, &res);
 	if (in == NULL) {
+		free(arg);
 		snprintf(why, whylen, "the new version could not be instantiated: %s%s%s",
 		         res.message[0] ? res.message : engine_trap_name(res.trap),
 		         res.function[0] ? " in " : "", res.function);
 		return -ECANCELED;
 	}
-	/* The state, read by the new code as a spawn argument. */
-	unsigned char *saved_arg = self->arg;
-	uint32_t saved_len = self->arg_len;
-	unsigned char *copy = len > 0 ? malloc(len) : NULL;
-	if (len > 0 && copy == NULL) {
-		engine_instance_free(in);
-		snprintf(why, whylen, "out of memory");
-		return -ENOMEM;
-	}
-	if (len > 0)
-		memcpy(copy, state, len);
-	self->arg = copy;
+	*arg = (struct change_arg){ self->arg, self->arg_len };
+	memcpy(arg->state, state, len);
+	self->arg = arg->state;
 	self->arg_len = len;
+	uint64_t slices = RT_UPGRADE_MAX_REDUCTIONS / (uint64_t)self->rt->cfg.reductions;
+	self->upgrade_slices = slices == 0 ? 1 : slices > UINT32_MAX ? UINT32_MAX : (uint32_t)slices;
+	self->mod = next;
+	self->old_inst = old;
 	point_at(self, in);
 	int32_t ret = -1;
 	engine_instance_run_code_change(in, old_vsn, len, &ret, &res);
-	self->arg = saved_arg;
-	self->arg_len = saved_len;
-	free(copy);
-	if (res.outcome != ENGINE_RETURNED || ret <= 0) {
+	self->upgrade_slices = 0;
+	change_arg_end(self);
+	bool resumable = res.outcome == ENGINE_RETURNED && ret > 0 &&
+	                 engine_instance_has_void_fn(in, (uint32_t)ret);
+	if (!resumable) {
+		self->mod = was;
+		self->old_inst = NULL;
 		point_at(self, old);
 		engine_instance_free(in);
 		if (res.outcome == ENGINE_TRAPPED)
@@ -291,12 +330,15 @@ static int change_to(struct proc *self, engine_module *next, uint32_t old_vsn,
 			         res.function[0] ? " in " : "", res.function);
 		else if (res.outcome == ENGINE_EXITED)
 			snprintf(why, whylen, "wisp_code_change exited (%d)", res.exit_code);
+		else if (ret > 0)
+			snprintf(why, whylen, "wisp_code_change returned %d, which is no function () -> () "
+			         "of the new version's table", (int)ret);
 		else
 			snprintf(why, whylen, "wisp_code_change refused the state (%d)", (int)ret);
 		return -ECANCELED;
 	}
-	self->mod = next;   /* (the hold passes to it; the old one's goes with old_inst) */
-	self->old_inst = old;
+	/* (The caller's hold of next is the process's now; the old module's
+	 * goes with old_inst.) */
 	self->resume_fn = (uint32_t)ret;
 	engine_handover(old);
 }
@@ -313,7 +355,7 @@ int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, 
 		                                   : "it runs the current version already");
 		rc = -ENOENT;
 	} else {
-		rc = change_to(self, next, old_vsn, state, len, why, whylen);
+		rc = change_to(self, next, old_vsn, state, len, why, whylen);   /* (if it fails) */
 	}
 	rt_module_put(rt, next);
 	return rc;

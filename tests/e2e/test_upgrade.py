@@ -19,6 +19,30 @@ def versions(build_proc, tmp_path):
     return d
 
 
+@pytest.mark.parametrize("version, why", [
+    (6, "refused 4 wisp_code_change trapped: wisp_code_change ran past its CPU budget"),
+    (7, "refused 4 wisp_code_change returned 1048576, which is no function () -> () of the "
+        "new version's table"),
+    (8, "refused 4 wisp_code_change returned "),
+])
+def test_an_upgrade_entry_that_loops_or_names_no_function_rolls_back(wisp, versions, build_proc,
+                                                                    version, why):
+    """v6's wisp_code_change loops for ever (stopped after its CPU budget),
+    v7's returns an index past its table, v8's the index of a function
+    that takes arguments: each is refused before anything changes, and
+    the server goes on in version 1 with its count (before, v7 and v8
+    were handed over and then trapped, and the server was gone)."""
+    shutil.copy(build_proc("upgrade.c", f"-DGUEST_VERSION={version}"), versions / "bad.wasm")
+    r = wisp("run", "--dir", f"{versions}::/v", versions / "v1.wasm", "/v/bad.wasm")
+    assert r.code == 0, r.err
+    out = _lines(r)
+    assert [l for l in out if l.startswith(("reply", "load"))] == [
+        "reply 1001 1", "reply 1001 2", "load 0 2",
+        "reply 1001 3", "reply 1001 4", "reply 1001 5"], out
+    refused = [l for l in out if l.startswith("refused")]
+    assert len(refused) == 1 and refused[0].startswith(why), out
+
+
 def _lines(r):
     return [l for l in r.out.splitlines() if l]
 

@@ -5,6 +5,9 @@
  *   1, 2, 5  a good version: replies carry its number and the count so far
  *   3     wisp_code_change refuses the state (returns -7)
  *   4     wisp_code_change traps
+ *   6     wisp_code_change loops for ever
+ *   7     wisp_code_change returns an index past its table
+ *   8     wisp_code_change returns the index of a function of another type
  *
  * main PATHS...: spawns the server (version 1), which watches for new
  * versions and upgrades when told; then for each PATH (a module file to
@@ -57,6 +60,7 @@ static void serve(void)
 }
 
 static void main_moved(void);
+static void server(const void *arg, uint32_t len);
 
 __attribute__((export_name("wisp_code_change")))
 int32_t wisp_code_change(uint32_t old_vsn, uint32_t len)
@@ -66,6 +70,13 @@ int32_t wisp_code_change(uint32_t old_vsn, uint32_t len)
 		return -7;
 	if (GUEST_VERSION == 4)
 		__builtin_trap();
+	if (GUEST_VERSION == 6)
+		for (volatile uint32_t spin = 0;; spin++)
+			;
+	if (GUEST_VERSION == 7)
+		return 1 << 20;
+	if (GUEST_VERSION == 8)
+		return WISP_CODE_RESUME_WITH(server);
 	if (len == 1)   /* the main process ("steps ... self") */
 		return WISP_CODE_RESUME_WITH(main_moved);
 	if (len != sizeof st || wisp_spawn_arg(&st, sizeof st) != sizeof st)
