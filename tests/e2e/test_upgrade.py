@@ -83,6 +83,16 @@ def test_a_refusing_or_trapping_version_rolls_back(wisp, versions):
                                                       "unreachable"), out
 
 
+def test_a_run_that_ends_while_a_process_is_moving_ends_cleanly(wisp, versions, build_proc):
+    """The main process ends while the server is inside v6's looping
+    wisp_code_change: the run ends with the main's status (before, the
+    host died on an assertion: the old instance was never freed)."""
+    shutil.copy(build_proc("upgrade.c", "-DGUEST_VERSION=6"), versions / "spin.wasm")
+    r = wisp("run", "--dir", f"{versions}::/v", versions / "v1.wasm", "loadexit", "/v/spin.wasm")
+    assert r.code == 0, r.err
+    assert _lines(r) == ["reply 1001 1", "load 0", "exit"], r.out
+
+
 def test_loading_code_needs_the_capability(wisp, versions):
     """A child whose capabilities deny code loading (WISP_DENY_CODE) gets
     WISP_EPERM (9), and nothing is loaded."""

@@ -241,8 +241,24 @@ static int steps(int n, char **paths)
 	return 0;
 }
 
+/* "loadexit PATH": load PATH while the server runs, give it 100 ms to
+ * start moving, and end the run ("exit" printed first). */
+static int load_and_exit(const char *path)
+{
+	wisp_pid_t srv = wisp_spawn(server, "", 0);
+	ask(srv);
+	uint32_t len = 0, vsn = 0;
+	void *bytes = slurp(path, &len);
+	printf("load %d\n", bytes ? wisp_code_load(bytes, len, &vsn) : -1);
+	wisp_sleep(100000000);
+	printf("exit\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "loadexit") == 0)
+		return load_and_exit(argv[2]);
 	if (argc >= 2 && strcmp(argv[1], "steps") == 0)
 		return steps(argc - 2, argv + 2);
 	if (argc == 3 && strcmp(argv[1], "denied") == 0)
