@@ -116,44 +116,40 @@ static void find_straggler(struct proc *p, void *arg)
 }
 
 /* Processes on versions older than the current one (which a new version
- * turns into "old-old", as Erlang would say): counted, or killed if
- * purge. -EBUSY with a message if some are left and !purge. */
-static int clear_old_old(struct rt *rt, bool purge, char *err, size_t errlen)
+ * turns into "old-old", as Erlang would say), counted into s (s->old, to
+ * free, lists those versions; stays valid: entries are never freed while
+ * the runtime lasts). -ENOMEM; -EBUSY with a message if there are some
+ * and !purge. */
+static int count_old_old(struct rt *rt, struct stragglers *s, bool purge, char *err,
+                         size_t errlen)
 {
-	struct stragglers s = { .kill = false };
 	pthread_mutex_lock(&rt->mods_lock);
 	uint32_t cv = rt->current->vsn;
-	s.old = malloc(rt->nmods * sizeof(*s.old));
-	for (size_t i = 0; s.old != NULL && i < rt->nmods; i++)
+	s->old = malloc(rt->nmods * sizeof(*s->old));
+	for (size_t i = 0; s->old != NULL && i < rt->nmods; i++)
 		if (rt->mods[i]->vsn != 0 && rt->mods[i]->vsn < cv) {
-			s.old[s.nold++] = rt->mods[i];
-			if (s.oldest == 0 || rt->mods[i]->vsn < s.oldest)
-				s.oldest = rt->mods[i]->vsn;
+			s->old[s->nold++] = rt->mods[i];
+			if (s->oldest == 0 || rt->mods[i]->vsn < s->oldest)
+				s->oldest = rt->mods[i]->vsn;
 		}
 	pthread_mutex_unlock(&rt->mods_lock);
-	if (s.old == NULL) {
+	if (s->old == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (s.nold > 0)
-		ptable_each(&rt->ptable, find_straggler, &s);
-	if (s.count > 0 && purge) {
-		s.kill = true;
-		s.count = 0;
-		s.why = (struct reason){ WISP_EXIT_KILLED, 0, "" };
-		snprintf(s.why.text, sizeof(s.why.text),
-		         "purged: its code (version %u or older) was replaced twice", cv - 1);
-		ptable_each(&rt->ptable, find_straggler, &s);
-	}
-	free(s.old);
-	if (s.count > 0 && !purge) {
+	if (s->nold > 0)
+		ptable_each(&rt->ptable, find_straggler, s);
+	if (s->count > 0 && !purge) {
 		snprintf(err, errlen, "%u process%s still run%s version %u or older, which a new "
 		         "version would replace a second time: move %s onto version %u first, or "
-		         "reload with --purge (which kills %s)", s.count, s.count == 1 ? "" : "es",
-		         s.count == 1 ? "s" : "", cv - 1, s.count == 1 ? "it" : "them", cv,
-		         s.count == 1 ? "it" : "them");
+		         "reload with --purge (which kills %s)", s->count, s->count == 1 ? "" : "es",
+		         s->count == 1 ? "s" : "", cv - 1, s->count == 1 ? "it" : "them", cv,
+		         s->count == 1 ? "it" : "them");
 		return -EBUSY;
 	}
+	s->why = (struct reason){ WISP_EXIT_KILLED, 0, "" };
+	snprintf(s->why.text, sizeof(s->why.text),
+	         "purged: its code (version %u or older) was replaced twice", cv - 1);
 	return 0;
 }
 
@@ -178,8 +174,9 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 	}
 	/* (Loads are serialised: two would both pass the check below.) */
 	pthread_mutex_lock(&rt->code_lock);
+	struct stragglers s = { .kill = false };
 	if (rc == 0 && rt_code_version(rt, m) == 0)
-		rc = clear_old_old(rt, purge, err, errlen);
+		rc = count_old_old(rt, &s, purge, err, errlen);
 	pthread_mutex_lock(&rt->mods_lock);
 	if (rc != 0) {
 		/* Refused: unloaded once nobody holds it (a spawn from another
@@ -195,6 +192,13 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 		tell_watchers(rt, e->vsn);
 	}
 	pthread_mutex_unlock(&rt->mods_lock);
+	/* Purged once the new version is current: a supervisor restarting
+	 * one of them finds it so (and can move onto it first). */
+	if (rc == 0 && s.count > 0) {
+		s.kill = true;
+		ptable_each(&rt->ptable, find_straggler, &s);
+	}
+	free(s.old);
 	const struct proc_remote *r = rt->cfg.remote;
 	if (rc == 0 && r != NULL && r->loaded != NULL)
 		r->loaded(r->ctx, hash, bytes, len);

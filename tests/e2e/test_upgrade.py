@@ -275,6 +275,58 @@ def test_reload_purge_kills_what_runs_a_version_two_back(versions, shared_cache,
         p.wait()
 
 
+def test_a_purged_worker_is_restarted_by_its_supervisor_on_the_new_version(
+        versions, build_proc, shared_cache, tmp_path):
+    """A supervisor moves onto each version; its worker never does. The
+    third version with --purge kills the worker (two back); the
+    supervisor, seeing it end, moves onto the current version first and
+    restarts it there (a child runs its parent's version, so that is the
+    way to restart on new code)."""
+    import os
+    import subprocess
+    shutil.copy(build_proc("upgrade.c", "-DGUEST_VERSION=5"), versions / "v5.wasm")
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+               XDG_RUNTIME_DIR=str(tmp_path))
+    p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "sup"], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+
+    def ask():
+        p.stdin.write("?\n")
+        p.stdin.flush()
+        return p.stdout.readline().strip()
+
+    def until(want):
+        import time
+        seen = []
+        for _ in range(100):
+            seen.append(ask())
+            if seen[-1] == want:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"never {want!r}: {seen[-5:]}")
+
+    def reload(*args):
+        return subprocess.run([str(WISP), "reload", "--pid", str(p.pid), *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    try:
+        assert ask() == "sup 1 worker 1"
+        r = reload(versions / "v2.wasm")
+        assert r.returncode == 0 and "is version 2" in r.stdout, r
+        until("sup 2 worker 1")
+        r = reload(versions / "v5.wasm")
+        assert r.returncode == 1 and "1 process still runs version 1" in r.stderr, r
+        r = reload("--purge", versions / "v5.wasm")
+        assert r.returncode == 0 and "is version 3" in r.stdout, r
+        until("sup 3 worker 3")
+        p.stdin.close()
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_spawns_run_the_optimized_build_once_it_is_ready(build_proc, tmp_path):
     """A run on the fast tier (a fresh cache) builds the optimized tier in
     the background; processes spawned after it lands run it, while main

@@ -23,6 +23,12 @@
  * stdin; "on VSN" once a reply comes from the new version (so the server
  * runs it). With "self" as a PATH, the main process moves onto the
  * current version itself and says "main on VSN".
+ *
+ * main sup: a supervisor (watching for versions, moving onto each) with
+ * one worker (registered "w", never moving); for each line on stdin,
+ * "sup VSN worker VSN" (the versions they run). A worker killed by a
+ * purge is restarted on the current version: the supervisor moves onto
+ * it first (a child runs its parent's version).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,6 +67,11 @@ static void serve(void)
 
 static void main_moved(void);
 static void server(const void *arg, uint32_t len);
+static void sup_resume(void);
+
+/* The supervisor's state ("sup"): its worker, and whether it moved to
+ * restart it. */
+static struct { wisp_pid_t worker; uint32_t restart; } sup;
 
 __attribute__((export_name("wisp_code_change")))
 int32_t wisp_code_change(uint32_t old_vsn, uint32_t len)
@@ -79,6 +90,8 @@ int32_t wisp_code_change(uint32_t old_vsn, uint32_t len)
 		return WISP_CODE_RESUME_WITH(server);
 	if (len == 1)   /* the main process ("steps ... self") */
 		return WISP_CODE_RESUME_WITH(main_moved);
+	if (len == sizeof sup && wisp_spawn_arg(&sup, sizeof sup) == sizeof sup)
+		return WISP_CODE_RESUME_WITH(sup_resume);
 	if (len != sizeof st || wisp_spawn_arg(&st, sizeof st) != sizeof st)
 		return -1;
 	return WISP_CODE_RESUME_WITH(serve);
@@ -241,6 +254,93 @@ static int steps(int n, char **paths)
 	return 0;
 }
 
+/* ---- "sup" ---- */
+
+static void worker(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	wisp_register_name("w", wisp_self());
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[16];
+		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) == WISP_OK &&
+		    info.kind == WISP_MSG_DATA && info.tag == 1) {
+			uint32_t v = (uint32_t)wisp_code_version(WISP_CODE_MINE);
+			wisp_send(info.from, info.ref, &v, sizeof v);
+		}
+	}
+}
+
+static void sup_serve(void)
+{
+	for (;;) {
+		struct wisp_msg_info info;
+		char buf[300];
+		if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK)
+			continue;
+		bool purged = info.kind == WISP_MSG_EXIT && info.from == sup.worker;
+		if (info.kind == WISP_MSG_DATA && info.tag == 1) {
+			uint32_t v = (uint32_t)wisp_code_version(WISP_CODE_MINE);
+			wisp_send(info.from, info.ref, &v, sizeof v);
+			continue;
+		}
+		if (!purged && !(info.kind == WISP_MSG_DATA && info.tag == WISP_TAG_CODE))
+			continue;
+		/* Onto the current version first, if there is a newer one: the
+		 * worker is restarted there. */
+		sup.restart = purged;
+		if (wisp_code_version(WISP_CODE_MINE) != wisp_code_version(WISP_CODE_CURRENT)) {
+			char why[200];
+			wisp_code_upgrade(&sup, sizeof sup, why, sizeof why);
+			printf("sup refused %s\n", why);
+			fflush(stdout);
+		}
+		if (purged)
+			sup.worker = wisp_spawn_link(worker, "", 0);
+	}
+}
+
+static void sup_resume(void)
+{
+	if (sup.restart)
+		sup.worker = wisp_spawn_link(worker, "", 0);
+	sup_serve();
+}
+
+static void supervisor(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	wisp_trap_exit(1);
+	wisp_code_watch(1);
+	sup.worker = wisp_spawn_link(worker, "", 0);
+	sup_serve();
+}
+
+static uint32_t version_of(wisp_pid_t pid)
+{
+	uint32_t v = 0;
+	struct wisp_msg_info info;
+	if (pid == 0 || wisp_request(pid, 1, "", 0, 10000000000LL, &v, sizeof v, &info) != WISP_OK)
+		return 0;
+	return v;
+}
+
+static int supervised(void)
+{
+	wisp_pid_t s = wisp_spawn(supervisor, "", 0);
+	char line[16];
+	while (fgets(line, sizeof line, stdin) != NULL) {
+		wisp_pid_t w = 0;
+		for (int tries = 0; tries < 500 && (w = wisp_whereis_name("w")) == 0; tries++)
+			wisp_sleep(10000000);   /* (a restarted worker registers itself) */
+		printf("sup %u worker %u\n", version_of(s), version_of(w));
+		fflush(stdout);
+	}
+	return 0;
+}
+
 /* "loadexit PATH": load PATH while the server runs, give it 100 ms to
  * start moving, and end the run ("exit" printed first). */
 static int load_and_exit(const char *path)
@@ -257,6 +357,8 @@ static int load_and_exit(const char *path)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "sup") == 0)
+		return supervised();
 	if (argc == 3 && strcmp(argv[1], "loadexit") == 0)
 		return load_and_exit(argv[2]);
 	if (argc >= 2 && strcmp(argv[1], "steps") == 0)
