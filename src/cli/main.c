@@ -591,12 +591,12 @@ struct loader_ctx {
 	const struct run_opts *o;
 };
 
-static int load_shipped(void *ctx, const void *bytes, size_t len, engine_module **out,
-                        char *err, size_t errlen)
+static int load_module_bytes(void *ctx, const char *what, const void *bytes, size_t len,
+                        engine_module **out, char *err, size_t errlen)
 {
 	const struct loader_ctx *l = ctx;
 	struct wasm_file wf;
-	int rc = wasm_file_from_bytes(&wf, "(a module from another node)", bytes, len, err, errlen);
+	int rc = wasm_file_from_bytes(&wf, what, bytes, len, err, errlen);
 	if (rc != 0)
 		return rc;
 	struct pipeline_so so = { .fd = -1 };
@@ -866,7 +866,7 @@ static int cmd_run(int argc, char **argv)
 	struct reason why;
 	util_sha256(wf.bytes, wf.len, cfg.module_hash);
 	struct loader_ctx lctx = { &p, &o };
-	struct proc_loader loader = { load_shipped, &lctx };
+	struct proc_loader loader = { load_module_bytes, &lctx };
 	cfg.loader = &loader;
 	if ((rc = node_start(&o.node, wf.bytes, wf.len, cfg.module_hash, &node)) != 0) {
 		status = rc == 2 ? 2 : EXIT_LOAD;

@@ -1956,7 +1956,8 @@ static void *load_main(void *arg)
 	struct dist *d = j->d;
 	char err[512] = "";
 	engine_module *mod = NULL;
-	int rc = rt_module_load(d->rt, j->hash, j->bytes, j->len, &mod, err, sizeof(err));
+	int rc = rt_module_load(d->rt, j->hash, j->bytes, j->len, "(a module from another node)",
+	                        &mod, err, sizeof(err));
 	bool kept = false;
 	if (rc == 0) {
 		pthread_mutex_lock(&d->lock);

@@ -235,7 +235,7 @@ bool rt_module_is_better(const engine_module *mod)
 }
 
 int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
-                   size_t len, engine_module **out, char *err, size_t errlen)
+                   size_t len, const char *what, engine_module **out, char *err, size_t errlen)
 {
 	if ((*out = rt_module_find(rt, hash)) != NULL)
 		return 0;
@@ -251,7 +251,7 @@ int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const
 		return -ENOTSUP;
 	}
 	engine_module *m;
-	int rc = l->load(l->ctx, bytes, len, &m, err, errlen);
+	int rc = l->load(l->ctx, what, bytes, len, &m, err, errlen);
 	if (rc != 0)
 		return rc;
 	pthread_mutex_lock(&rt->mods_lock);

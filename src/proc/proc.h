@@ -271,9 +271,10 @@ struct proc_remote {
 /* Loading modules while the runtime runs (a module another node ships, a
  * new version): the embedder's compiler, handed down. */
 struct proc_loader {
-	/* Compile and load the module in bytes; 0 or a negative errno (message
-	 * in err). May take seconds: never called on a scheduler's thread. */
-	int (*load)(void *ctx, const void *bytes, size_t len, engine_module **out,
+	/* Compile and load the module in bytes, named `what` in messages; 0
+	 * or a negative errno (message in err). May take seconds: never called
+	 * on a scheduler's thread. */
+	int (*load)(void *ctx, const char *what, const void *bytes, size_t len, engine_module **out,
 	            char *err, size_t errlen);
 	void *ctx;
 };
@@ -449,11 +450,12 @@ int rt_module_better(struct rt *rt, const unsigned char hash[RT_HASH_BYTES],
 /* Whether mod is such a better build. */
 bool rt_module_is_better(const engine_module *mod);
 /* Load bytes as the module named hash (checked: -EBADMSG if they are not
- * that module's), or find it loaded already; held for the caller. Blocks
+ * that module's; `what` names it in messages), or find it loaded already;
+ * held for the caller. Blocks
  * while compiling: never on a scheduler's thread. -ENOTSUP without a
  * loader. */
 int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
-                   size_t len, engine_module **out, char *err, size_t errlen);
+                   size_t len, const char *what, engine_module **out, char *err, size_t errlen);
 
 /* Hot code reload (upgrade.c). The version of the main module m is (0:
  * none), and the current one (its module in *mod if mod, held for the

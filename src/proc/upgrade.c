@@ -163,7 +163,7 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 	unsigned char hash[RT_HASH_BYTES];
 	util_sha256(bytes, len, hash);
 	engine_module *m;
-	int rc = rt_module_load(rt, hash, bytes, len, &m, err, errlen);
+	int rc = rt_module_load(rt, hash, bytes, len, "(the new version)", &m, err, errlen);
 	if (rc != 0)
 		return rc;
 	struct rt_mod *e = engine_module_owner(m);

@@ -150,6 +150,36 @@ def test_wisp_reload_from_another_terminal(versions, shared_cache, tmp_path):
     assert list((tmp_path / "wisp").glob("*.sock")) == []
 
 
+def test_reloads_are_one_at_a_time_and_unknown_imports_are_named(versions, shared_cache,
+                                                                   tmp_path, build_wat):
+    """A version importing what wisp lacks is refused with the import's
+    name, and nothing changes; two reloads at once are served one after
+    the other (one makes version 2, the other is told those bytes are
+    version 2 already): never two versions from one load."""
+    import subprocess
+    bad = build_wat('(module (import "wisp_process" "teleport" (func (param i32)))\n'
+                    '  (table 1 funcref) (memory (export "memory") 1)\n'
+                    '  (func (export "wisp_code_change") (param i32 i32) (result i32) i32.const 0)\n'
+                    '  (func (export "_start")))', name="teleport")
+    p, env = _run_loop(versions, shared_cache, tmp_path)
+    try:
+        r = subprocess.run([str(WISP), "reload", "--pid", str(p.pid), bad], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1 and '"wisp_process"."teleport"' in r.stderr, r
+        assert "(the new version)" in r.stderr, r
+        both = [subprocess.Popen([str(WISP), "reload", "--pid", str(p.pid), versions / "v2.wasm"],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(2)]
+        said = sorted((b.wait(timeout=120), b.stdout.read() + b.stderr.read()) for b in both)
+        assert said[0][0] == 0 and "is version 2" in said[0][1], said
+        assert said[1][0] == 1 and "version 2 already" in said[1][1], said
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert out.splitlines()[-2].startswith("reply 2002 "), out
+
+
 def test_another_user_cannot_reach_the_control_socket(versions, shared_cache):
     """Three walls: the directory (0700), the socket (0600), and the
     server's check of the peer's user (SO_PEERCRED)."""
