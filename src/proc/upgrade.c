@@ -16,12 +16,15 @@
  *   RUNNING(old) --upgrade(state)--> CHANGING: a new instance of the
  *     current version is made and its "wisp_code_change"(old_vsn, len)
  *     runs nested, inside the host call, reading the state as a spawn
- *     argument; the process's instance, host memory and preemption target
- *     are the new instance's meanwhile. It returns the table index of a
+ *     argument; the process's module, instance, host memory and
+ *     preemption target are the new instance's meanwhile (the old
+ *     instance in old_inst: a runtime ending now frees both), and it may
+ *     run RT_UPGRADE_MAX_REDUCTIONS. It returns the table index of a
  *     function () -> () to go on in, or a number <= 0 to refuse.
- *   CHANGING --trap, exit, or a refusal--> RUNNING(old): the new instance
- *     is freed, everything points back at the old one, and the call
- *     returns the reason (rollback; nothing else changed).
+ *   CHANGING --trap, exit, the budget spent, a refusal, or an index that
+ *     is no function () -> ()--> RUNNING(old): the new instance is freed,
+ *     everything points back at the old one, and the call returns the
+ *     reason (rollback; nothing else changed).
  *   CHANGING --an index--> HANDED_OVER: the old instance's entry call is
  *     ended (engine_handover: its frames, the host call's among them, are
  *     dropped); proc_fiber_main frees the old instance and calls that
