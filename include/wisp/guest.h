@@ -112,6 +112,29 @@ struct wisp_spawned {
 	uint64_t monitor;  /* monitor ref if WISP_SPAWN_MONITOR */
 };
 
+/* A whole WASI program to run as a child process (wisp_program_spawn).
+ * Pointers are guest addresses (32-bit: the struct is the same for the
+ * host). */
+struct wisp_program_spec {
+	uint32_t module, module_len;   /* the module's bytes (a wasm32-wasi command) */
+	uint32_t args, args_len;       /* argv, argv[0] first: NUL-terminated
+	                                  strings back to back (len 0: none) */
+	uint32_t env, env_len;         /* "KEY=VALUE" strings likewise */
+	int32_t caps;                  /* a wisp_caps handle, or -1: the caller's
+	                                  own set (directories, network, limits) */
+	uint32_t flags;                /* WISP_SPAWN_LINK | WISP_SPAWN_MONITOR */
+	uint32_t stdio[3];             /* WISP_STDIO_* for fds 0, 1, 2 */
+};
+
+struct wisp_program_out {
+	uint64_t pid;
+	uint64_t monitor;              /* if WISP_SPAWN_MONITOR */
+	int32_t fds[3];                /* the caller's end of each pipe (stdin:
+	                                  for writing, stdout/stderr: for
+	                                  reading), else -1 */
+	uint32_t reserved;
+};
+
 /* The constants and structs above are shared with the host (which includes
  * this header); the imports below exist only in guests. */
 #if defined(__wasm__)
@@ -338,9 +361,12 @@ int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
 #define WISP_DENY_NODES      4u   /* wisp_node_*, and any call aimed at a pid
                                     of another node: WISP_EPERM */
 #define WISP_DENY_CODE       8u   /* wisp_code_load: WISP_EPERM */
-#define WISP_STDIO_INHERIT   0
-#define WISP_STDIO_NULL      1
-#define WISP_STDIO_CLOSED    2
+/* A child's stdio (wisp_caps_stdio; wisp_program_spawn's spec->stdio[i]). */
+#define WISP_STDIO_INHERIT   0   /* the caller's (a program: a copy of its fd i) */
+#define WISP_STDIO_NULL      1   /* /dev/null */
+#define WISP_STDIO_CLOSED    2   /* none */
+#define WISP_STDIO_PIPE      3   /* programs: a pipe, the caller's end in out->fds[i] */
+#define WISP_STDIO_FD        0x80000000u /* programs: | fd, a copy of the caller's fd */
 
 WISP_IMPORT("wisp_caps", "new") int32_t wisp_caps_new(int32_t *handle);
 WISP_IMPORT("wisp_caps", "free") int32_t wisp_caps_free(int32_t handle);
@@ -473,6 +499,29 @@ WISP_IMPORT("wisp_code", "watch") int32_t wisp_code_watch(int32_t on);
 WISP_IMPORT("wisp_code", "upgrade")
 int32_t wisp_code_upgrade(const void *state, uint32_t len, char *why, uint32_t why_cap);
 
+/* ---- wisp_program (errors: WISP codes) ----
+ *
+ * Whole WASI programs as child processes: a command module (its bytes),
+ * its arguments and environment, a capability set (at most the caller's),
+ * and its stdio. The module is compiled first (the caller waits; the
+ * compile cache makes a second spawn of the same bytes quick). The child
+ * runs its _start; its end is its exit reason (WISP_EXIT_NORMAL for
+ * status 0, WISP_EXIT_CODE with the status, WISP_EXIT_TRAP), seen through
+ * a link or monitor. A pipe end is an fd of the caller's: read and write
+ * it with the usual calls (read(), write(), fread() on fdopen()), which
+ * park the caller, never a thread, when the pipe is empty or full; closing
+ * the stdin end gives the program end-of-file. */
+
+/* Spawn spec (see struct wisp_program_spec); the child's pid and the
+ * caller's pipe ends in *out. Fails with the reason (NUL-terminated) in
+ * why (why_cap bytes, may be 0): WISP_EINVAL (the module is not one wisp
+ * can run — the reason names what is wrong, an import wisp lacks say —,
+ * has no _start, or a bad argument or fd), WISP_ETOOBIG, WISP_EPERM (no
+ * spawn capability), WISP_ELIMIT, WISP_ENOMEM. */
+WISP_IMPORT("wisp_program", "spawn")
+int32_t wisp_program_spawn(const struct wisp_program_spec *spec, struct wisp_program_out *out,
+                           char *why, uint32_t why_cap);
+
 #undef WISP_IMPORT
 
 /* ---- helpers in sdk/c/wisp.c ---- */
@@ -521,6 +570,11 @@ wisp_pid_t wisp_spawn_monitor(wisp_fn fn, const void *arg, uint32_t len,
 wisp_pid_t wisp_spawn_without_fs(wisp_fn fn, const void *arg, uint32_t len);
 
 /* Register/whereis with NUL-terminated names. */
+/* Wait for the DOWN of monitor (wisp_spawn_monitor, a program spawned
+ * with WISP_SPAWN_MONITOR): its reason, and the reason's text (cut to cap,
+ * NUL-terminated; cap may be 0). */
+int32_t wisp_wait_down(uint64_t monitor, struct wisp_exit_reason *reason, char *text,
+                       uint32_t cap);
 int32_t wisp_register_name(const char *name, wisp_pid_t pid);
 wisp_pid_t wisp_whereis_name(const char *name);   /* 0 if none */
 

@@ -115,6 +115,25 @@ wisp_pid_t wisp_whereis_name(const char *name)
 	return pid;
 }
 
+int32_t wisp_wait_down(uint64_t monitor, struct wisp_exit_reason *reason, char *text,
+                       uint32_t cap)
+{
+	union { struct wisp_exit_reason r; char b[8 + 256]; } u;
+	struct wisp_msg_info info;
+	int32_t rc = wisp_receive(&monitor, 1, WISP_INFINITY, u.b, sizeof u.b, &info);
+	if (rc != WISP_OK)
+		return rc;
+	*reason = u.r;
+	if (cap > 0) {
+		uint32_t n = info.len > 8 ? info.len - 8 : 0;
+		if (n > cap - 1)
+			n = cap - 1;
+		memcpy(text, u.b + 8, n);
+		text[n] = '\0';
+	}
+	return WISP_OK;
+}
+
 wisp_pid_t wisp_spawn_without_fs(wisp_fn fn, const void *arg, uint32_t len)
 {
 	int32_t h;

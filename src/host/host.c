@@ -12,12 +12,26 @@
 #include "host.h"
 #include "proc/caps.h"
 #include "wasi.h"
+#include "wisp_program.h"
 
 static void host_start(void *host, struct proc *p)
 {
 	struct host_proc *hp = host;
 	hp->proc = p;
 	hp->caps = p->caps;   /* WASI state is made from it on first use */
+	uint32_t len;
+	struct program_stdio *ps = proc_take_host_init(p, &len);
+	if (ps == NULL)
+		return;
+	/* A program (wisp_program.c): its stdio is made now, of the fds its
+	 * spawn made. Should that fail, it gets no WASI state at all rather
+	 * than one whose stdio is the runtime's. */
+	char err[256];
+	if (len != sizeof(*ps) || program_stdio_adopt(hp, ps, err, sizeof(err)) != 0) {
+		program_stdio_close(ps);
+		hp->wasi_failed = true;
+	}
+	free(ps);
 }
 
 static void host_ready(void *host, engine_instance *inst)

@@ -36,6 +36,7 @@ struct host_proc {
 	/* Capability sets being built (wisp_caps handles), allocated on the
 	 * first wisp_caps_new: most processes never build one. */
 	struct caps **drafts;
+	bool wasi_failed;          /* a program whose stdio could not be made */
 };
 
 #define HOST_NDRAFTS 16

@@ -33,6 +33,7 @@ struct Z_wasi_snapshot_preview1_instance_t;
 #define HOST_SELF_wisp_caps void *
 #define HOST_SELF_wisp_node void *
 #define HOST_SELF_wisp_code void *
+#define HOST_SELF_wisp_program void *
 
 /* The C name wasm2c links an import to. */
 #define HOST_FN(module, name) Z_##module##Z_##name

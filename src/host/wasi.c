@@ -537,6 +537,9 @@ struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
 {
 	if (hp->wasi != NULL || hp->caps == NULL)
 		return hp->wasi;
+	if (hp->wasi_failed)
+		engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE,
+		                "cannot set up WASI: the program's stdio could not be made");
 	char err[512], msg[600];
 	if (wasi_ctx_new(hp->caps, NULL, &hp->wasi, err, sizeof(err)) != 0) {
 		snprintf(msg, sizeof(msg), "cannot set up WASI: %s", err);

@@ -81,6 +81,10 @@ static inline void api_put_u32(struct host_proc *hp, u32 addr, uint32_t v,
  * send to it uses (it may connect); a denial is logged (-v) naming call. */
 bool node_may_reach(struct host_proc *hp, uint64_t pid, const char *call);
 
+/* The capability set behind the caller's wisp_caps handle h, frozen from
+ * now (children will hold it), or NULL (no such handle; out of memory). */
+struct caps *host_caps_take(struct host_proc *hp, u32 h);
+
 /* Sockets moving between processes (wisp_net.c): take socket `fd` out of
  * the caller's table (its host fd, or -1 if fd is not a wisp socket), and
  * put a host socket into a table (a WASI errno; the new fd in *slot). */

@@ -18,6 +18,7 @@
 
 #define NS(name) Z_wisp_capsZ_##name
 #define SELF struct host_proc *hp = HOST_PROC(self)
+
 static struct caps *draft(struct host_proc *hp, u32 h, bool for_change)
 {
 	if (h >= HOST_NDRAFTS || hp->drafts == NULL || hp->drafts[h] == NULL)
@@ -188,24 +189,32 @@ u32 NS(deny)(void *self, u32 h, u32 what)
 	return WISP_OK;
 }
 
+struct caps *host_caps_take(struct host_proc *hp, u32 h)
+{
+	struct caps *c = draft(hp, h, false);
+	if (c != NULL && !c->frozen) {
+		if (caps_finish(c) != 0)
+			return NULL;
+		c->frozen = true;
+	}
+	return c;
+}
+
 /* wisp_process.spawn_with: spawn with a set built here (frozen from now). */
 u32 Z_wisp_processZ_spawn_with(void *self, u32 h, u32 fn, u32 arg, u32 arg_len,
                                u32 flags, u32 out)
 {
 	SELF;
-	struct caps *c = draft(hp, h, false);
-	if (c == NULL)
+	if (draft(hp, h, false) == NULL)
 		return WISP_EINVAL;
 	if (arg_len > proc_max_message(hp->proc))
 		return WISP_ETOOBIG;
 	api_work(hp, arg_len);
 	const void *a = api_ptr(hp, arg, arg_len, "wisp_spawn_with");
 	api_ptr(hp, out, sizeof(struct wisp_spawned), "wisp_spawn_with");
-	if (!c->frozen) {
-		if (caps_finish(c) != 0)
-			return WISP_ENOMEM;
-		c->frozen = true;
-	}
+	struct caps *c = host_caps_take(hp, h);
+	if (c == NULL)
+		return WISP_ENOMEM;
 	struct wisp_spawned s = { 0, 0 };
 	int rc = proc_spawn(hp->proc, fn, a, arg_len, flags, c, &s);
 	if (rc == 0)

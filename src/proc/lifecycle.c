@@ -171,6 +171,7 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->inst = NULL;
 	memset(proc_host(p), 0, rt->hooks.host_size);
 	p->is_main = is_main;
+	p->program = false;
 	p->trap_exit = false;
 	p->forwarding = false;   /* (a forwarder's slot: SIG_MARK is dropped again) */
 	p->old_inst = NULL;
@@ -260,13 +261,17 @@ static int spawn_bonds(struct proc *parent, struct proc *p, uint32_t flags,
 	return 0;
 }
 
-int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
-               uint32_t flags, struct caps *caps, struct wisp_spawned *out)
+/* A child of parent running mod (the caller holds it): its spawn entry
+ * with fn and arg, or, for a program, its _start with arg kept for the
+ * host (proc_take_host_init). */
+static int spawn(struct proc *parent, engine_module *mod, bool program, uint32_t fn,
+                 const void *arg, uint32_t len, uint32_t flags, struct caps *caps,
+                 struct wisp_spawned *out)
 {
 	struct rt *rt = parent->rt;
 	if (flags & ~(uint32_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR))
 		return -EINVAL;
-	if (!engine_module_has_spawn_entry(parent->mod))
+	if (program ? !engine_module_has_start(mod) : !engine_module_has_spawn_entry(mod))
 		return -EINVAL;
 	uint64_t me = atomic_load(&parent->pid);
 	if (!parent->caps->may_spawn) {
@@ -285,8 +290,9 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 		caps_uncharge(caps);
 		return rc;
 	}
-	p->mod = engine_module_latest(parent->mod);   /* (the optimized build once there) */
+	p->mod = engine_module_latest(mod);   /* (the optimized build once there) */
 	rt_module_hold(p->mod);
+	p->program = program;
 	p->entry_fn = fn;
 	p->arg_len = len;
 	p->arg = malloc(len ? len : 1);
@@ -303,6 +309,29 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 	publish(rt, p);
 	sched_enqueue_new(&rt->sg, &p->task);
 	return 0;
+}
+
+int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
+               uint32_t flags, struct caps *caps, struct wisp_spawned *out)
+{
+	return spawn(parent, parent->mod, false, fn, arg, len, flags, caps, out);
+}
+
+int proc_spawn_program(struct proc *parent, engine_module *mod, const void *host_init,
+                       uint32_t len, uint32_t flags, struct caps *caps, struct wisp_spawned *out)
+{
+	return spawn(parent, mod, true, 0, host_init, len, flags, caps, out);
+}
+
+void *proc_take_host_init(struct proc *p, uint32_t *len)
+{
+	if (!p->program || p->arg == NULL)
+		return NULL;
+	void *init = p->arg;
+	*len = p->arg_len;
+	p->arg = NULL;
+	p->arg_len = 0;
+	return init;
 }
 
 /* ---- spawned for another node ---- */
@@ -600,7 +629,7 @@ static void proc_fiber_main(void *arg)
 		rt->hooks.ready(proc_host(p), p->inst);
 		/* From now on the tick can preempt it (see sched_tick). */
 		sched_publish_vmctx(&p->task, engine_instance_vmctx(p->inst));
-		if (p->is_main)
+		if (p->is_main || p->program)
 			engine_instance_run_start(p->inst, &res);
 		else
 			engine_instance_run_spawn_entry(p->inst, p->entry_fn, p->arg_len, &res);

@@ -147,6 +147,7 @@ struct proc {
 	engine_module *mod;       /* what it runs (the runtime's module table) */
 	engine_instance *inst;
 	bool is_main;
+	bool program;             /* runs its module's _start (proc_spawn_program) */
 	engine_instance *old_inst;   /* the instance it just handed over from */
 	uint32_t resume_fn;          /* and where the new one goes on (upgrade.c) */
 	uint32_t entry_fn;        /* spawn: table index, and its argument */
@@ -335,7 +336,17 @@ uint64_t proc_pid(const struct proc *p);
 
 /* Spawn with the parent's capabilities, or with `caps` (a set the parent
  * narrowed; the child holds a reference). -EPERM (no spawn capability),
- * -EAGAIN (a process limit), -EINVAL (flags, no spawn entry), -ENOMEM. */
+ * -EAGAIN (a process limit), -EINVAL (flags, no spawn entry), -ENOMEM.
+ * A program is a whole WASI command module, mod (held by the caller; the
+ * child holds its own): its _start runs, and host_init (copied) waits for
+ * the host layer to take when it starts (its stdio, say); -EINVAL if mod
+ * has no _start. */
+int proc_spawn_program(struct proc *parent, engine_module *mod, const void *host_init,
+                       uint32_t len, uint32_t flags, struct caps *caps,
+                       struct wisp_spawned *out);
+/* What a program's spawn left for the host (malloc'd, the caller's now),
+ * or NULL: taken once, when the process starts (proc_hooks.start). */
+void *proc_take_host_init(struct proc *p, uint32_t *len);
 int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
                uint32_t flags, struct caps *caps, struct wisp_spawned *out);
 /* -EMSGSIZE over the size limit, -ENOMEM; a dead addressee is no error. */

@@ -389,3 +389,45 @@ extern "C" {
     #[link_name = "upgrade"]
     pub fn code_upgrade(state: *const u8, len: u32, why: *mut u8, why_cap: u32) -> i32;
 }
+
+/// `struct wisp_program_spec` (guest addresses are 32-bit).
+#[repr(C)]
+#[derive(Default, Clone, Copy, Debug)]
+pub struct ProgramSpec {
+    pub module: u32,
+    pub module_len: u32,
+    pub args: u32,
+    pub args_len: u32,
+    pub env: u32,
+    pub env_len: u32,
+    pub caps: i32,
+    pub flags: u32,
+    pub stdio: [u32; 3],
+}
+
+/// `struct wisp_program_out`.
+#[repr(C)]
+#[derive(Default, Clone, Copy, Debug)]
+pub struct ProgramOut {
+    pub pid: u64,
+    pub monitor: u64,
+    pub fds: [i32; 3],
+    pub reserved: u32,
+}
+
+pub const STDIO_INHERIT: u32 = 0;
+pub const STDIO_NULL: u32 = 1;
+pub const STDIO_CLOSED: u32 = 2;
+pub const STDIO_PIPE: u32 = 3;
+pub const STDIO_FD: u32 = 0x8000_0000;
+
+// ---- wisp_program (errors: WISP codes) ----
+// Whole WASI programs as child processes.
+#[link(wasm_import_module = "wisp_program")]
+extern "C" {
+    /// Start the command module `spec` describes; the child's pid and the
+    /// caller's pipe ends in `*out`, or the reason in `why`.
+    #[link_name = "spawn"]
+    pub fn program_spawn(spec: *const ProgramSpec, out: *mut ProgramOut, why: *mut u8,
+                         why_cap: u32) -> i32;
+}
