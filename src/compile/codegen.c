@@ -568,7 +568,21 @@ static int run_wasm2c(const char *in, const char *gen_c, const struct util_limit
 	return -EINVAL;
 }
 
-int codegen_translate(const char *wasm_path, const uint8_t *bytes, size_t len,
+/* The module's bytes as they are, at path. */
+static int write_verbatim(const uint8_t *bytes, size_t len, const char *path, char *err,
+                          size_t errlen)
+{
+	FILE *f = fopen(path, "wbe");
+	bool ok = f != NULL && fwrite(bytes, 1, len, f) == len;
+	int rc = ok ? 0 : -(errno ? errno : EIO);
+	if (f != NULL && fclose(f) != 0 && ok)
+		rc = -errno;
+	if (rc != 0)
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+int codegen_translate(const uint8_t *bytes, size_t len,
                       const struct wasm_info *info, const struct util_limits *lim,
                       const char *workdir, struct codegen_files *files,
                       char *err, size_t errlen)
@@ -586,17 +600,23 @@ int codegen_translate(const char *wasm_path, const uint8_t *bytes, size_t len,
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
-	const char *in = wasm_path;
+	/* wasm2c reads the bytes that were checked and hashed, never the
+	 * module's path again: a file changed on disk meanwhile would put
+	 * other code in the cache under these bytes' key; and a module given
+	 * as bytes (shipped, a new version, a program) has no path. */
 	if (dp.want_arrays > 0) {
 		snprintf(files->data_obj, sizeof(files->data_obj), "%s/data.o", workdir);
-		if ((rc = write_stripped(bytes, len, info, stripped, err, errlen)) != 0 ||
-		    (rc = write_data_object(bytes, info, files->data_obj, err, errlen)) != 0) {
-			free(dp.off);
-			return rc;
-		}
-		in = stripped;
+		rc = write_stripped(bytes, len, info, stripped, err, errlen);
+		if (rc == 0)
+			rc = write_data_object(bytes, info, files->data_obj, err, errlen);
+	} else {
+		rc = write_verbatim(bytes, len, stripped, err, errlen);
 	}
-	rc = run_wasm2c(in, gen_c, lim, err, errlen);
+	if (rc != 0) {
+		free(dp.off);
+		return rc;
+	}
+	rc = run_wasm2c(stripped, gen_c, lim, err, errlen);
 	if (rc != 0) {
 		free(dp.off);
 		return rc;

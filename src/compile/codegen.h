@@ -18,13 +18,14 @@ struct codegen_files {
 	                                    or "" (blob.c) */
 };
 
-/* Translate the module at wasm_path (its bytes[0, len), already read and
- * checked into `info`) into workdir/tu.c plus, if it has data, an object
+/* Translate the module bytes[0, len) (already read and checked into
+ * `info`; written to workdir for wasm2c) into workdir/tu.c plus, if it
+ * has data, an object
  * with the data segments' bytes. wasm2c runs under `lim`. Returns 0, or a
  * negative errno with a message in err (-EINVAL: wasm2c rejected or could
  * not translate the module; -E2BIG: a limit stopped wasm2c; -EPROTO:
  * wasm2c's output was not what wisp expects). */
-int codegen_translate(const char *wasm_path, const uint8_t *bytes, size_t len,
+int codegen_translate(const uint8_t *bytes, size_t len,
                       const struct wasm_info *info, const struct util_limits *lim,
                       const char *workdir, struct codegen_files *files,
                       char *err, size_t errlen);

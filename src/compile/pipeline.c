@@ -465,7 +465,7 @@ int pipeline_compile(const struct pipeline *p, const struct wasm_file *wf,
 	}
 	char tmp_so[PATH_MAX + 16];
 	struct codegen_files files;
-	rc = codegen_translate(wf->path, wf->bytes, wf->len, &wf->info, &p->limits.tool,
+	rc = codegen_translate(wf->bytes, wf->len, &wf->info, &p->limits.tool,
 	                       workdir, &files, err, errlen);
 	if (rc == 0) {
 		snprintf(tmp_so, sizeof(tmp_so), "%s/module.so", workdir);
