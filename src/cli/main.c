@@ -34,6 +34,7 @@
 #include "../proc/caps.h"
 #include "../proc/proc.h"
 #include "control.h"
+#include "serve.h"
 #include "tierwatch.h"
 #include "new.h"
 #include "node.h"
@@ -55,6 +56,9 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  run [options] module.wasm [args...]   run a WASI command module\n"
+	"  serve --listen ADDRESS:PORT [--max-connections N] [run options] module.wasm [args...]\n"
+	"                                        run it once per TCP connection, its\n"
+	"                                        stdin and stdout the connection\n"
 	"  compile [options] module.wasm         build the optimized code ahead of time\n"
 	"  new [--c] NAME                        a new Rust (or C) project in NAME:\n"
 	"                                        cargo run, cargo test (make run)\n"
@@ -193,6 +197,8 @@ struct run_opts {
 	char **args;
 	int caps_depth;            /* --caps files including --caps files */
 	struct node_opts node;     /* --name/--sname and the rest (node.c) */
+	bool serving;              /* wisp serve */
+	struct serve_opts serve;   /* --listen, --max-connections (serve.c) */
 };
 
 static int add_dir(struct run_opts *o, const char *spec, bool ro)
@@ -322,6 +328,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 		if (a[0] != '-' || a[1] == '\0')
 			break;
 		int nr = for_run ? node_parse_opt(argc, argv, &i, &o->node) : 0;
+		if (nr == 0 && o->serving)
+			nr = serve_parse_opt(argc, argv, &i, &o->serve);
 		if (nr == 2)
 			return 2;
 		if (nr == 1)
@@ -562,6 +570,7 @@ struct services {
 	struct proc_control hooks;
 	struct control *control;
 	struct tierwatch *tier;
+	struct serve *serve;
 };
 
 static int services_attach(void *ctx, struct rt *rt, char *err, size_t errlen)
@@ -569,14 +578,17 @@ static int services_attach(void *ctx, struct rt *rt, char *err, size_t errlen)
 	struct services *s = ctx;
 	const struct proc_control *c = control_hooks(s->control);
 	int rc = c != NULL ? c->attach(c->ctx, rt, err, errlen) : 0;
-	if (rc == 0)
+	if (rc == 0) {
 		tierwatch_start(s->tier, rt);
+		serve_start(s->serve, rt);
+	}
 	return rc;
 }
 
 static void services_detach(void *ctx)
 {
 	struct services *s = ctx;
+	serve_stop(s->serve);
 	tierwatch_stop(s->tier);
 	const struct proc_control *c = control_hooks(s->control);
 	if (c != NULL)
@@ -780,9 +792,11 @@ static int report(const struct engine_result *r, const struct reason *why,
 	return EXIT_TRAP;
 }
 
-static int cmd_run(int argc, char **argv)
+/* wisp run, and wisp serve (serving: the module runs once per
+ * connection instead of once). */
+static int cmd_run(int argc, char **argv, bool serving)
 {
-	struct run_opts o = { 0 };
+	struct run_opts o = { .serving = serving };
 	limits_default(&o.limits);
 	o.root = caps_new();
 	if (o.root == NULL)
@@ -796,6 +810,9 @@ static int cmd_run(int argc, char **argv)
 	int rc = parse_args(argc, argv, &o, true);
 	if (rc == 0)
 		rc = node_check_opts(&o.node);
+	if (rc == 0 && serving && o.serve.listen == NULL)
+		rc = usage_error("wisp serve needs --listen ADDRESS:PORT (e.g. --listen "
+		                 "127.0.0.1:7000)%s", "");
 	if (rc) {
 		caps_unref(o.root);
 		return rc;
@@ -814,6 +831,7 @@ static int cmd_run(int argc, char **argv)
 	struct dist *node = NULL;
 	struct control *control = NULL;
 	struct tierwatch *tier = NULL;
+	struct serve *serve = NULL;
 	struct pipeline_so so = { .fd = -1 };
 	if ((rc = check_preopens(&o, &p)) != 0) {
 		pipeline_close(&p);
@@ -878,10 +896,17 @@ static int cmd_run(int argc, char **argv)
 		{ services_attach, services_detach, &services },
 		control_new(node != NULL ? dist_node_name(node) : NULL, node),
 		building ? tierwatch_new(&p, &wf, cfg.module_hash) : NULL,
+		NULL,
 	};
 	control = services.control;
 	tier = services.tier;
 	cfg.control = &services.hooks;
+	if (o.serving && (serve = services.serve = serve_new(&o.serve, o.root, &stop_request, err,
+	                                                      sizeof(err))) == NULL) {
+		fprintf(stderr, "wisp: %s\n", err);
+		goto out;
+	}
+	cfg.no_main = o.serving;
 	catch_stop_signals();
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
 	mod = NULL;   /* (the runtime's from then on: it unloads it) */
@@ -889,7 +914,8 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
 	}
-	status = report(&res, &why, &wf, o.root->max_memory);
+	/* (A service ends when it is told to: that is no failure.) */
+	status = o.serving && rc == RT_STOPPED ? 0 : report(&res, &why, &wf, o.root->max_memory);
 	if (rc == 1) {
 		/* A process is still inside a blocking host call on some thread:
 		 * the runtime and its modules stay. Exit now. */
@@ -898,6 +924,7 @@ static int cmd_run(int argc, char **argv)
 		_exit(status);
 	}
 out:
+	serve_free(serve);
 	tierwatch_free(tier);
 	control_free(control);
 	dist_free(node);
@@ -955,7 +982,9 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "run") == 0)
-		return cmd_run(argc - 2, argv + 2);
+		return cmd_run(argc - 2, argv + 2, false);
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_run(argc - 2, argv + 2, true);
 	if (strcmp(cmd, "compile") == 0)
 		return cmd_compile(argc - 2, argv + 2);
 	if (strcmp(cmd, "new") == 0)

@@ -377,6 +377,41 @@ struct proc *rt_spawn_unstarted(struct rt *rt, engine_module *mod, uint32_t fn,
 	return p;
 }
 
+uint64_t rt_spawn_program(struct rt *rt, engine_module *mod, struct caps *caps,
+                          const void *host_init, uint32_t len, int *err)
+{
+	if (!engine_module_has_start(mod)) {
+		*err = -EINVAL;
+		return 0;
+	}
+	if (!caps_charge(caps)) {
+		*err = -EAGAIN;
+		return 0;
+	}
+	struct proc *p;
+	int rc = proc_new(rt, caps, false, &p);
+	if (rc == 0) {
+		p->mod = engine_module_latest(mod);
+		rt_module_hold(p->mod);
+		p->program = true;
+		p->arg_len = len;
+		if ((p->arg = malloc(len ? len : 1)) == NULL) {
+			proc_unnew(p);
+			rc = -ENOMEM;
+		}
+	}
+	if (rc != 0) {
+		caps_uncharge(caps);
+		*err = rc;
+		return 0;
+	}
+	if (len)
+		memcpy(p->arg, host_init, len);
+	publish(rt, p);
+	sched_enqueue_new(&rt->sg, &p->task);
+	return make_pid(p);
+}
+
 uint64_t rt_unstarted_pid(const struct proc *p)
 {
 	return make_pid(p);

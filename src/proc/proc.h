@@ -304,6 +304,10 @@ struct rt_config {
 	 * number or a count), everything stops at once. NULL: never. */
 	atomic_int *stop;
 	uint64_t shutdown_grace_ns;   /* 0: 5 s */
+	/* No main process (wisp serve: the embedder spawns programs with
+	 * rt_spawn_program): the runtime runs until stopped, and then until
+	 * its processes have ended (or shutdown_grace_ns has passed). */
+	bool no_main;
 	/* Processes waiting longer than this hibernate (0: never). */
 	uint64_t hibernate_after_ns;
 	/* Other nodes (NULL: this runtime is alone). */
@@ -509,6 +513,11 @@ int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, 
 /* The limits an instance of p is made with. */
 void proc_instance_limits(struct proc *p, struct engine_limits *lim);
 
+/* A program (see proc_spawn_program) of mod (held by the caller), started
+ * by the embedder from a thread of its own, with caps: its pid, or 0 and
+ * *err: -EAGAIN (caps' process limit), -EINVAL (no _start), -ENOMEM. */
+uint64_t rt_spawn_program(struct rt *rt, engine_module *mod, struct caps *caps,
+                          const void *host_init, uint32_t len, int *err);
 /* A process of mod made for another node, not started (its pid known,
  * not yet reachable): fn(arg) in a new instance, with the runtime's root
  * capabilities; linked to remote pid link_to (0: none) and monitored by

@@ -149,6 +149,9 @@ static bool wait_main(struct rt *rt)
 				next_trim = sched_now_ns() + POOL_TRIM_NS;
 			}
 			bool force = rt->cfg.stop != NULL && shutdown_step(rt, &seen, &deadline);
+			/* No main process: asked to stop, done once the rest are. */
+			if (rt->cfg.no_main && seen != 0 && atomic_load(&rt->live) == 0)
+				force = true;
 			pthread_mutex_lock(&rt->done_lock);
 			if (force && !rt->done) {
 				pthread_mutex_unlock(&rt->done_lock);
@@ -196,7 +199,7 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 		rt_free(rt);
 		return rc;
 	}
-	rc = proc_start_main(rt, cfg->root);
+	rc = cfg->no_main ? 0 : proc_start_main(rt, cfg->root);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot create the main process: %s", strerror(-rc));
 		if (control != NULL)
