@@ -662,11 +662,12 @@ static int check_preopens(const struct run_opts *o, const struct pipeline *p)
 	return 0;
 }
 
-/* True if the module imports anything from WASI preview 1. */
+/* True if the module imports anything from WASI (preview 1 or 0). */
 static bool imports_wasi(const struct wasm_info *info)
 {
 	for (uint32_t i = 0; i < info->nimports; i++)
-		if (strcmp(info->imports[i].module, "wasi_snapshot_preview1") == 0)
+		if (strcmp(info->imports[i].module, "wasi_snapshot_preview1") == 0 ||
+		    strcmp(info->imports[i].module, "wasi_unstable") == 0)
 			return true;
 	return false;
 }

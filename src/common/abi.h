@@ -99,4 +99,42 @@ extern const struct host_namespace host_namespaces[];
 #define ABI_CPARAM_void
 #define ABI_CPARAMS(params) ABI_MAP(ABI_CPARAM, ABI_UNPAREN params)
 
+/* Named parameters and their names, for a forwarding wrapper (an ABI_SAME
+ * line): ABI_CNAMED((i32, i64)) is ", uint32_t a2, uint64_t a1" and
+ * ABI_CNAMES((i32, i64)) is ", a2, a1" (numbered from the end, the same
+ * way in both). ABI_RETURN(result) is `return` unless result is void. */
+#define ABI_MAPN(f, ...) ABI_CAT(ABI_MAPN_, ABI_NARGS(__VA_ARGS__))(f, __VA_ARGS__)
+#define ABI_MAPN_1(f, a) f(a, 1)
+#define ABI_MAPN_2(f, a, ...) f(a, 2) ABI_MAPN_1(f, __VA_ARGS__)
+#define ABI_MAPN_3(f, a, ...) f(a, 3) ABI_MAPN_2(f, __VA_ARGS__)
+#define ABI_MAPN_4(f, a, ...) f(a, 4) ABI_MAPN_3(f, __VA_ARGS__)
+#define ABI_MAPN_5(f, a, ...) f(a, 5) ABI_MAPN_4(f, __VA_ARGS__)
+#define ABI_MAPN_6(f, a, ...) f(a, 6) ABI_MAPN_5(f, __VA_ARGS__)
+#define ABI_MAPN_7(f, a, ...) f(a, 7) ABI_MAPN_6(f, __VA_ARGS__)
+#define ABI_MAPN_8(f, a, ...) f(a, 8) ABI_MAPN_7(f, __VA_ARGS__)
+#define ABI_MAPN_9(f, a, ...) f(a, 9) ABI_MAPN_8(f, __VA_ARGS__)
+#define ABI_MAPN_10(f, a, ...) f(a, 10) ABI_MAPN_9(f, __VA_ARGS__)
+#define ABI_MAPN_11(f, a, ...) f(a, 11) ABI_MAPN_10(f, __VA_ARGS__)
+#define ABI_MAPN_12(f, a, ...) f(a, 12) ABI_MAPN_11(f, __VA_ARGS__)
+#define ABI_CNAMED1(t, n) ABI_CNAMED_##t(a##n)
+#define ABI_CNAMED_i32(a) , uint32_t a
+#define ABI_CNAMED_i64(a) , uint64_t a
+#define ABI_CNAMED_f32(a) , float a
+#define ABI_CNAMED_f64(a) , double a
+#define ABI_CNAMED_void(a)
+#define ABI_CNAMED(params) ABI_MAPN(ABI_CNAMED1, ABI_UNPAREN params)
+#define ABI_CNAME1(t, n) ABI_CNAME_##t(a##n)
+#define ABI_CNAME_i32(a) , a
+#define ABI_CNAME_i64(a) , a
+#define ABI_CNAME_f32(a) , a
+#define ABI_CNAME_f64(a) , a
+#define ABI_CNAME_void(a)
+#define ABI_CNAMES(params) ABI_MAPN(ABI_CNAME1, ABI_UNPAREN params)
+#define ABI_RETURN(result) ABI_RETURN_##result
+#define ABI_RETURN_i32 return
+#define ABI_RETURN_i64 return
+#define ABI_RETURN_f32 return
+#define ABI_RETURN_f64 return
+#define ABI_RETURN_void
+
 #endif

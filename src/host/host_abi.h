@@ -25,6 +25,8 @@
 struct Z_wasi_snapshot_preview1_instance_t;
 
 #define HOST_SELF_wasi_snapshot_preview1 struct Z_wasi_snapshot_preview1_instance_t *
+/* Preview 0 is served by the preview 1 host code: the same self. */
+#define HOST_SELF_wasi_unstable struct Z_wasi_snapshot_preview1_instance_t *
 #define HOST_SELF_wisp_process void *
 #define HOST_SELF_wisp_message void *
 #define HOST_SELF_wisp_timer void *

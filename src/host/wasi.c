@@ -295,17 +295,27 @@ static uint64_t ts_ns(struct timespec ts)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void wasi_filestat_encode(uint8_t *out, const struct stat *st)
+void wasi_filestat_encode(uint8_t *out, const struct stat *st,
+                          enum wasi_preview v)
 {
-	memset(out, 0, WASI_FILESTAT_SIZE);
+	memset(out, 0, wasi_filestat_size(v));
 	wasi_st64(out + 0, (uint64_t)st->st_dev);
 	wasi_st64(out + 8, (uint64_t)st->st_ino);
 	out[16] = wasi_filetype_of_mode(st->st_mode);
-	wasi_st64(out + 24, (uint64_t)st->st_nlink);
-	wasi_st64(out + 32, (uint64_t)st->st_size);
-	wasi_st64(out + 40, ts_ns(st->st_atim));
-	wasi_st64(out + 48, ts_ns(st->st_mtim));
-	wasi_st64(out + 56, ts_ns(st->st_ctim));
+	/* Preview 0's linkcount is a u32 at 20: the fields after it move up
+	 * by 8 (docs/abi.md, "Older modules"). */
+	size_t at = 24;
+	if (v == WASI_PREVIEW0) {
+		uint64_t n = (uint64_t)st->st_nlink;
+		wasi_st32(out + 20, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n);
+	} else {
+		wasi_st64(out + at, (uint64_t)st->st_nlink);
+		at += 8;
+	}
+	wasi_st64(out + at, (uint64_t)st->st_size);
+	wasi_st64(out + at + 8, ts_ns(st->st_atim));
+	wasi_st64(out + at + 16, ts_ns(st->st_mtim));
+	wasi_st64(out + at + 24, ts_ns(st->st_ctim));
 }
 
 uint16_t wasi_iov_load(struct host_proc *hp, uint32_t iovs, uint32_t n,

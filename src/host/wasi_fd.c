@@ -148,6 +148,12 @@ static uint16_t fdflags_of_host(int fl)
 
 uint32_t WASI_FN(fd_fdstat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 {
+	return wasi_fd_fdstat_get(self, fd, buf, WASI_PREVIEW1);
+}
+
+uint32_t wasi_fd_fdstat_get(WASI_SELF, uint32_t fd, uint32_t buf,
+                            enum wasi_preview v)
+{
 	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
@@ -169,8 +175,10 @@ uint32_t WASI_FN(fd_fdstat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 		flags = (uint16_t)((flags & ~WASI_FDFLAG_NONBLOCK) |
 		                   (f->guest_nonblock ? WASI_FDFLAG_NONBLOCK : 0));
 	wasi_st16(out + 2, flags);
-	wasi_st64(out + 8, f->rights_base);
-	wasi_st64(out + 16, f->rights_inheriting);
+	/* Only the rights the guest's preview defines. */
+	uint64_t defined = v == WASI_PREVIEW0 ? WASI_P0_RIGHTS_ALL : WASI_RIGHTS_ALL;
+	wasi_st64(out + 8, f->rights_base & defined);
+	wasi_st64(out + 16, f->rights_inheriting & defined);
 	return 0;
 }
 
@@ -229,19 +237,25 @@ uint32_t WASI_FN(fd_fdstat_set_rights)(WASI_SELF, uint32_t fd, uint64_t base,
 
 uint32_t WASI_FN(fd_filestat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 {
+	return wasi_fd_filestat_get(self, fd, buf, WASI_PREVIEW1);
+}
+
+uint32_t wasi_fd_filestat_get(WASI_SELF, uint32_t fd, uint32_t buf,
+                              enum wasi_preview v)
+{
 	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
 	                                   WASI_RIGHT_FD_FILESTAT_GET, &err);
 	if (f == NULL)
 		return err;
-	uint8_t *out = engine_guest_ptr(MEM(self), buf, WASI_FILESTAT_SIZE);
+	uint8_t *out = engine_guest_ptr(MEM(self), buf, wasi_filestat_size(v));
 	if (out == NULL)
 		return WASI_EFAULT;
 	struct stat st;
 	if (fstat(f->host, &st) != 0)
 		return wasi_errno(errno);
-	wasi_filestat_encode(out, &st);
+	wasi_filestat_encode(out, &st, v);
 	return 0;
 }
 

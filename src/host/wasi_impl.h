@@ -10,6 +10,9 @@
  * preopen is WASI_ENOTCAPABLE.
  *
  * Numbering and layouts follow the wasi_snapshot_preview1 witx definitions.
+ * The same code serves wasi_unstable (preview 0): the few functions whose
+ * layouts differ take an enum wasi_preview, and wasi_unstable.c holds the
+ * translations.
  */
 #ifndef WISP_WASI_IMPL_H
 #define WISP_WASI_IMPL_H
@@ -174,6 +177,22 @@ enum {
 #define WASI_SUBSCRIPTION_SIZE 48
 #define WASI_EVENT_SIZE 32
 
+/* Which WASI the guest called: the import namespace's version. Preview 0
+ * (wasi_unstable) differs from preview 1 in a few layouts and constants
+ * only (docs/abi.md, "Older modules: wasi_unstable"): */
+enum wasi_preview { WASI_PREVIEW1, WASI_PREVIEW0 };
+/* its filestat has a u32 linkcount (56 bytes); its clock subscription
+ * starts with a u64 `identifier` (a subscription is 56 bytes); its rights
+ * end before sock_accept; its whence is CUR, END, SET. */
+#define WASI_P0_FILESTAT_SIZE 56
+#define WASI_P0_SUBSCRIPTION_SIZE 56
+#define WASI_P0_RIGHTS_ALL (WASI_RIGHT_SOCK_ACCEPT - 1)
+
+static inline uint32_t wasi_filestat_size(enum wasi_preview v)
+{
+	return v == WASI_PREVIEW0 ? WASI_P0_FILESTAT_SIZE : WASI_FILESTAT_SIZE;
+}
+
 /* One slot of the guest's fd table. */
 struct wasi_fd {
 	bool used;
@@ -272,9 +291,11 @@ void wasi_fd_release(struct wasi_fd *f);
 uint8_t wasi_filetype_of_mode(unsigned mode);
 uint64_t wasi_rights_for_type(uint8_t filetype, int host_fd);
 
-/* Encode a host struct stat as a WASI filestat (64 bytes) at guest `out`. */
+/* Encode a host struct stat as a WASI filestat of preview v at `out`
+ * (wasi_filestat_size(v) bytes of guest memory). */
 struct stat;
-void wasi_filestat_encode(uint8_t *out, const struct stat *st);
+void wasi_filestat_encode(uint8_t *out, const struct stat *st,
+                          enum wasi_preview v);
 
 /* Guest iovec list (in hp's memory) → host iovecs. Returns WASI_EFAULT
  * for any bad pointer. *iov is `stackbuf` or hp's scratch (free with
@@ -414,5 +435,19 @@ uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
                             uint32_t si_data_len, uint32_t si_flags,
                             uint32_t so_datalen);
 uint32_t WASI_FN(sock_shutdown)(WASI_SELF, uint32_t fd, uint32_t how);
+
+/* The functions whose layouts differ between the previews, for either:
+ * WASI_FN(name) is wasi_<name>(..., WASI_PREVIEW1), and wasi_unstable.c
+ * calls them with WASI_PREVIEW0. Same contract as the WASI function. */
+uint32_t wasi_fd_fdstat_get(WASI_SELF, uint32_t fd, uint32_t buf,
+                            enum wasi_preview v);
+uint32_t wasi_fd_filestat_get(WASI_SELF, uint32_t fd, uint32_t buf,
+                              enum wasi_preview v);
+uint32_t wasi_path_filestat_get(WASI_SELF, uint32_t fd, uint32_t flags,
+                                uint32_t path, uint32_t path_len,
+                                uint32_t buf, enum wasi_preview v);
+uint32_t wasi_poll_oneoff(WASI_SELF, uint32_t in, uint32_t out,
+                          uint32_t nsubscriptions, uint32_t nevents,
+                          enum wasi_preview v);
 
 #endif

@@ -163,17 +163,21 @@ struct sub {
 	int host;
 };
 
+/* Read one subscription of preview v: userdata at 0, the tag at 8, the
+ * contents at 16; preview 0's clock contents begin with an 8-byte
+ * `identifier` nothing reports back, so its fields lie 8 bytes further. */
 static void parse_sub(struct wasi_ctx *w, const uint8_t *raw, struct sub *s,
-                      struct pollfd *pfds, int *npfds)
+                      struct pollfd *pfds, int *npfds, enum wasi_preview v)
 {
 	s->userdata = wasi_ld64(raw);
 	s->type = raw[8];
 	s->error = 0;
 	s->pfd = -1;
 	if (s->type == 0) {
-		uint32_t id = wasi_ld32(raw + 16);
-		uint64_t timeout = wasi_ld64(raw + 24);
-		uint16_t flags = wasi_ld16(raw + 40);
+		const uint8_t *clock = raw + (v == WASI_PREVIEW0 ? 24 : 16);
+		uint32_t id = wasi_ld32(clock);
+		uint64_t timeout = wasi_ld64(clock + 8);
+		uint16_t flags = wasi_ld16(clock + 24);
 		/* CPU-time clocks do not advance while we sleep. */
 		if ((id != WASI_CLOCK_REALTIME && id != WASI_CLOCK_MONOTONIC) ||
 		    (flags & ~1u)) {
@@ -296,13 +300,22 @@ static bool park_on_fds(struct host_proc *hp, struct pollfd *pfds, int npfds, in
 uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
                               uint32_t nsubscriptions, uint32_t nevents)
 {
+	return wasi_poll_oneoff(self, in, out, nsubscriptions, nevents,
+	                        WASI_PREVIEW1);
+}
+
+uint32_t wasi_poll_oneoff(WASI_SELF, uint32_t in, uint32_t out,
+                          uint32_t nsubscriptions, uint32_t nevents,
+                          enum wasi_preview v)
+{
 	wasi_call_work(self);
 	wasm_rt_memory_t *mem = MEM(self);
 	uint32_t n = nsubscriptions;
 	if (n == 0)
 		return WASI_EINVAL;
-	const uint8_t *raw = engine_guest_ptr(mem, in,
-	                                      (uint64_t)n * WASI_SUBSCRIPTION_SIZE);
+	size_t subsize = v == WASI_PREVIEW0 ? WASI_P0_SUBSCRIPTION_SIZE
+	                                    : WASI_SUBSCRIPTION_SIZE;
+	const uint8_t *raw = engine_guest_ptr(mem, in, (uint64_t)n * subsize);
 	uint8_t *evs = engine_guest_ptr(mem, out, (uint64_t)n * WASI_EVENT_SIZE);
 	if (raw == NULL || evs == NULL ||
 	    engine_guest_ptr(mem, nevents, 4) == NULL)
@@ -320,8 +333,8 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 	bool errors = false;
 	/* Parse everything before writing: `in` and `out` may overlap. */
 	for (uint32_t i = 0; i < n; i++) {
-		parse_sub(W(self), raw + (size_t)i * WASI_SUBSCRIPTION_SIZE,
-		          &subs[i], pfds, &npfds);
+		parse_sub(W(self), raw + (size_t)i * subsize, &subs[i], pfds,
+		          &npfds, v);
 		errors |= subs[i].error != 0;
 	}
 	uint32_t count = 0;
@@ -329,7 +342,7 @@ uint32_t WASI_FN(poll_oneoff)(WASI_SELF, uint32_t in, uint32_t out,
 	uint8_t ev[WASI_EVENT_SIZE];
 	for (;;) {
 		/* Every look reads each subscription and arms each fd. */
-		wasi_moved(self, (uint64_t)n * WASI_SUBSCRIPTION_SIZE +
+		wasi_moved(self, (uint64_t)n * subsize +
 		                 (uint64_t)npfds * WASI_CALL_REDUCTIONS * 64);
 		int64_t t = errors ? 0 : next_timeout(subs, n);
 		struct proc *proc = HOST_PROC(self)->proc;

@@ -366,8 +366,16 @@ uint32_t WASI_FN(path_filestat_get)(WASI_SELF, uint32_t fd, uint32_t flags,
                                     uint32_t path, uint32_t path_len,
                                     uint32_t buf)
 {
+	return wasi_path_filestat_get(self, fd, flags, path, path_len, buf,
+	                              WASI_PREVIEW1);
+}
+
+uint32_t wasi_path_filestat_get(WASI_SELF, uint32_t fd, uint32_t flags,
+                                uint32_t path, uint32_t path_len,
+                                uint32_t buf, enum wasi_preview v)
+{
 	wasi_call_work(self);
-	uint8_t *out = engine_guest_ptr(MEM(self), buf, WASI_FILESTAT_SIZE);
+	uint8_t *out = engine_guest_ptr(MEM(self), buf, wasi_filestat_size(v));
 	if (out == NULL)
 		return WASI_EFAULT;
 	uint16_t err;
@@ -377,7 +385,7 @@ uint32_t WASI_FN(path_filestat_get)(WASI_SELF, uint32_t fd, uint32_t flags,
 		return err;
 	struct stat st;
 	if (fstat(h, &st) == 0)
-		wasi_filestat_encode(out, &st);
+		wasi_filestat_encode(out, &st, v);
 	else
 		err = wasi_errno(errno);
 	close(h);

@@ -57,7 +57,7 @@ def test_guest_h_sys_rs_and_docs_agree_with_the_definition(definition):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "agree with src/common/abi.def" in r.stdout
     namespaces, functions = definition
-    assert len(functions) >= 93 and len(namespaces) == 9
+    assert len(functions) >= 93 and len(namespaces) == 10
     assert namespaces["wisp_net"] == "WASI" and namespaces["wisp_message"] == "WISP"
 
 
@@ -131,8 +131,8 @@ MISTAKES = {
         "docs/abi.md:1: wisp_timer.cancel (in src/common/abi.def) is missing"),
     "abi.md: a WASI function's type": (
         "docs/abi.md",
-        "| `fd_seek` | `(fd, offset: i64, whence: i32, newoffset: ptr<u64>) -> errno` |",
-        "| `fd_seek` | `(fd, offset: i32, whence: i32, newoffset: ptr<u64>) -> errno` |",
+        "| `fd_seek` | `(fd, offset: i64, whence: i32, newoffset: ptr<u64>) -> errno` | `ESPIPE`",
+        "| `fd_seek` | `(fd, offset: i32, whence: i32, newoffset: ptr<u64>) -> errno` | `ESPIPE`",
         "wasi_snapshot_preview1.fd_seek is (i32, i32, i32, i32) -> i32 here"),
     "abi.md: the wrong error space": (
         "docs/abi.md",
@@ -143,7 +143,18 @@ MISTAKES = {
         "src/common/abi.def",
         "ABI_FN(wisp_timer, cancel, (i64), i32)",
         "ABI_FN(wisp_timer, cancel, (i64), i32) /* ok */ ABI_FN(wisp_timer, x, (i32), i32)",
-        "not an ABI_NAMESPACE or ABI_FN line"),
+        "not an ABI_NAMESPACE, ABI_FN or ABI_SAME line"),
+    "abi.def: an ABI_SAME function with other types than the one serving it": (
+        "src/common/abi.def",
+        "ABI_SAME(wasi_unstable, fd_tell, (i32, i32), i32, wasi_snapshot_preview1)",
+        "ABI_SAME(wasi_unstable, fd_tell, (i32, i64), i32, wasi_snapshot_preview1)",
+        "wasi_unstable.fd_tell is (i32, i64) -> i32 but wasi_snapshot_preview1.fd_tell, "
+        "which serves it, is (i32, i32) -> i32"),
+    "abi.def: an ABI_SAME function served by nothing": (
+        "src/common/abi.def",
+        "ABI_SAME(wasi_unstable, sched_yield, (void), i32, wasi_snapshot_preview1)",
+        "ABI_SAME(wasi_unstable, sched_yield, (void), i32, wisp_process)",
+        "wasi_unstable.sched_yield: ABI_SAME as wisp_process.sched_yield, which is not defined"),
 }
 
 

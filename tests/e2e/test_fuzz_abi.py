@@ -1,11 +1,11 @@
 """The host ABI fuzzer (tests/guests/c/fuzz_abi.c, issue 7).
 
 A watcher (main) runs rounds of a fuzzing process that calls every host
-function (the 46 of WASI and the 22 of the wisp namespaces) with random and
-adversarial arguments; each round's fuzzer ends however it ends (finishes,
-traps, exits, is killed by its own exit signal), and the watcher spawns the
-next with the next seed while doing checked work with an echo process. The
-host must survive every round: wisp exits 0, the watcher reports every round
+function (the 46 of WASI preview 1, the six of preview 0 with code of their
+own, and the wisp namespaces) with random and adversarial arguments; each
+round's fuzzer ends however it ends (finishes, traps, exits, is killed by
+its own exit signal), and the watcher spawns the next with the next seed
+while doing checked work with an echo process. The host must survive every round: wisp exits 0, the watcher reports every round
 done, all its work correct, no fuzzer hung, its own memory untouched.
 """
 import os

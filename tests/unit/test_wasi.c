@@ -2,7 +2,9 @@
  * test_wasi.c — WASI preview 1 host functions called directly, as generated
  * code calls them: fd table, I/O, seeking, metadata, readdir paging, poll,
  * clocks, args/env, randomness, sockets, and guest-pointer checking.
- * Path confinement is in test_wasi_path.c.
+ * Path confinement is in test_wasi_path.c. The preview 0 (wasi_unstable)
+ * functions with layouts of their own are checked at their bounds here;
+ * what they write, end to end (tests/e2e/test_wasi_unstable.py).
  *
  * Each test builds a fresh process: 64 KiB of guest memory, stdio on pipes
  * (stdin: a pipe we write to; stdout and stderr: a pipe we read), and one
@@ -932,6 +934,55 @@ static void sockets_real(void **state)
 	free(data);
 }
 
+/* Preview 0's structures are smaller: a 56-byte filestat fits in the last
+ * 56 bytes of memory, where preview 1's 64 do not; subscriptions are 56
+ * bytes apart; a whence beyond preview 0's three is EINVAL. */
+static void preview0_sizes(void **state)
+{
+	struct fx *fx = *state;
+	uint32_t fd;
+	host_write(fx, "f.txt", "12345");
+	assert_int_equal(open_at(fx, 3, "f.txt", 0, RO, 0, &fd), 0);
+	assert_int_equal(Z_wasi_unstableZ_fd_filestat_get(SELF, fd, MEMSZ - 56), 0);
+	assert_int_equal(ld32(fx, MEMSZ - 36), 1);      /* nlink at 20 */
+	assert_int_equal(ld64(fx, MEMSZ - 32), 5);      /* size at 24 */
+	assert_int_equal(Z_wasi_unstableZ_fd_filestat_get(SELF, fd, MEMSZ - 55), WASI_EFAULT);
+	assert_int_equal(Z_wasi_snapshot_preview1Z_fd_filestat_get(SELF, fd, MEMSZ - 56), WASI_EFAULT);
+	put_str(fx, A_PATH, "f.txt");
+	assert_int_equal(Z_wasi_unstableZ_path_filestat_get(SELF, 3, 0, A_PATH, 5, MEMSZ - 56), 0);
+	assert_int_equal(ld64(fx, MEMSZ - 32), 5);
+	assert_int_equal(Z_wasi_unstableZ_path_filestat_get(SELF, 3, 0, A_PATH, 5, MEMSZ - 55), WASI_EFAULT);
+	/* two clock subscriptions ending at the end of memory, deadlines past */
+	enum { OUT = 12288 };
+	uint32_t in = MEMSZ - 112;
+	memset(fx->data + in, 0, 112);
+	for (uint32_t i = 0; i < 2; i++) {
+		uint8_t *sub = fx->data + in + 56 * i;
+		wasi_st64(sub, 100 + i);                         /* userdata */
+		wasi_st64(sub + 16, 0xdeadbeefdeadbeefull);      /* identifier */
+		wasi_st32(sub + 24, WASI_CLOCK_MONOTONIC);
+		wasi_st64(sub + 32, 1);                          /* timeout */
+		wasi_st16(sub + 48, 1);                          /* abstime */
+	}
+	assert_int_equal(Z_wasi_unstableZ_poll_oneoff(SELF, in, OUT, 2, A_OUT), 0);
+	assert_int_equal(ld32(fx, A_OUT), 2);
+	assert_int_equal(ld64(fx, OUT), 100);
+	assert_int_equal(wasi_ld16(fx->data + OUT + 8), 0);
+	assert_int_equal(ld64(fx, OUT + 32), 101);
+	assert_int_equal(wasi_ld16(fx->data + OUT + 40), 0);
+	assert_int_equal(Z_wasi_unstableZ_poll_oneoff(SELF, in + 1, OUT, 2, A_OUT), WASI_EFAULT);
+	assert_int_equal(Z_wasi_unstableZ_poll_oneoff(SELF, in, OUT, 0x4924925u, A_OUT), WASI_EFAULT);
+	/* whence: SET is 2, then CUR 0 and END 1; 3 and up are EINVAL */
+	assert_int_equal(Z_wasi_unstableZ_fd_seek(SELF, fd, 2, 2, A_OUT), 0);
+	assert_int_equal(ld64(fx, A_OUT), 2);
+	assert_int_equal(Z_wasi_unstableZ_fd_seek(SELF, fd, 1, 0, A_OUT), 0);
+	assert_int_equal(ld64(fx, A_OUT), 3);
+	assert_int_equal(Z_wasi_unstableZ_fd_seek(SELF, fd, -1, 1, A_OUT), 0);
+	assert_int_equal(ld64(fx, A_OUT), 4);
+	assert_int_equal(Z_wasi_unstableZ_fd_seek(SELF, fd, 0, 3, A_OUT), WASI_EINVAL);
+	assert_int_equal(Z_wasi_unstableZ_fd_seek(SELF, fd, 0, 0xffffffffu, A_OUT), WASI_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -953,6 +1004,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(readdir_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(poll_clocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(poll_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(preview0_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(random_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(sched_raise, setup, teardown),
 		cmocka_unit_test_setup_teardown(advise_allocate_sync, setup, teardown),

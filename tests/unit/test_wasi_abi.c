@@ -1,8 +1,9 @@
 /*
  * test_wasi_abi.c — the ABI definition's WASI part (src/common/abi.def)
  * against an independent restatement of the witx core signatures: all 46
- * wasi_snapshot_preview1 functions, and every one of them exported from the
- * binary under wasm2c's name. (test_abi.c checks the definition as a whole;
+ * wasi_snapshot_preview1 functions and the 45 of wasi_unstable (preview 0:
+ * the same signatures, without sock_accept), and every one of them exported
+ * from the binary under wasm2c's name. (test_abi.c checks the definition as a whole;
  * scripts/check-abi the guest-facing copies of it.)
  */
 #include "unit.h"
@@ -74,11 +75,43 @@ static void table_matches_spec(void **state)
 	assert_int_equal(n, NWANT);
 }
 
+/* Preview 0's witx (legacy/preview0/witx/wasi_unstable.witx) has every
+ * preview 1 function with the same core signature except sock_accept,
+ * which preview 1 added. */
+static void preview0_matches_spec(void **state)
+{
+	(void)state;
+	size_t n = 0;
+	for (size_t i = 0; i < NWANT; i++) {
+		const struct host_import *h =
+			host_import_find("wasi_unstable", want[i].name);
+		if (strcmp(want[i].name, "sock_accept") == 0) {
+			assert_null(h);
+			continue;
+		}
+		if (h == NULL)
+			fail_msg("missing wasi_unstable.%s", want[i].name);
+		assert_string_equal(h->params, want[i].params);
+		assert_string_equal(h->results, want[i].results);
+		char sym[128];
+		snprintf(sym, sizeof(sym), "Z_wasi_unstableZ_%s", want[i].name);
+		if (dlsym(RTLD_DEFAULT, sym) == NULL)
+			fail_msg("%s not exported", sym);
+		n++;
+	}
+	assert_int_equal(n, 45);
+	size_t all = 0;
+	for (const struct host_import *h = host_imports; h->name; h++)
+		all += strcmp(h->module, "wasi_unstable") == 0;
+	assert_int_equal(all, n);
+}
+
 static void unknown_imports(void **state)
 {
 	(void)state;
 	assert_null(host_import_find("wasi_snapshot_preview1", "fd_frobnicate"));
-	assert_null(host_import_find("wasi_unstable", "fd_write"));
+	assert_null(host_import_find("wasi_unstable", "fd_frobnicate"));
+	assert_null(host_import_find("wasi", "fd_write"));
 	assert_null(host_import_find("env", "fd_write"));
 	assert_null(host_import_find("wasi_snapshot_preview1", ""));
 	assert_null(host_import_find("wasi_snapshot_preview1", "fd_write2"));
@@ -104,6 +137,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(table_matches_spec),
+		cmocka_unit_test(preview0_matches_spec),
 		cmocka_unit_test(unknown_imports),
 		cmocka_unit_test(symbols_exported),
 	};

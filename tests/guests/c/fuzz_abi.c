@@ -1,6 +1,7 @@
 /*
  * fuzz_abi.c — the host ABI fuzzer (issue 7): a guest that calls every host
- * function, all 46 of wasi_snapshot_preview1 and every wisp_* import, with
+ * function, all 46 of wasi_snapshot_preview1 (and the six of wasi_unstable
+ * with code of their own) and every wisp_* import, with
  * random and adversarial arguments, while a watcher checks that nothing
  * outside the fuzzing process is hurt.
  *
@@ -94,11 +95,21 @@ WI(sock_recv) I x_sock_recv(I, I, I, I, I, I);
 WI(sock_send) I x_sock_send(I, I, I, I, I);
 WI(sock_shutdown) I x_sock_shutdown(I, I);
 
+/* wasi_unstable (preview 0): the functions with layouts of their own (the
+ * rest forward to the ones above). */
+#define WI0(n) __attribute__((import_module("wasi_unstable"), import_name(#n)))
+WI0(fd_fdstat_get) I x0_fd_fdstat_get(I, I);
+WI0(fd_fdstat_set_rights) I x0_fd_fdstat_set_rights(I, L, L);
+WI0(fd_filestat_get) I x0_fd_filestat_get(I, I);
+WI0(fd_seek) I x0_fd_seek(I, L, I, I);
+WI0(path_filestat_get) I x0_path_filestat_get(I, I, I, I, I);
+WI0(poll_oneoff) I x0_poll_oneoff(I, I, I, I);
+
 #define MAGIC 0x5749535046555a5aull   /* "WISPFUZZ" */
 #define TAG_HELLO    0x48454c4cull
 #define TAG_PROGRESS 0x50524f47ull
 #define TAG_WORK     0x574f524bull
-#define NWASI 46
+#define NWASI (46 + 6)
 #define NWISP 40
 #define NFUNCS (NWASI + NWISP)
 
@@ -242,19 +253,26 @@ static uint32_t iovecs(uint32_t *n)
 	return chance(95) ? sp() + at : ptr(100);
 }
 
-/* poll_oneoff subscriptions; a clock of at most 1 ms is always among them. */
-static uint32_t subscriptions(uint32_t *n)
+/* poll_oneoff subscriptions; a clock of at most 1 ms is always among them.
+ * Preview 0's (p0) are 56 bytes, a clock's fields 8 further (after an
+ * identifier, random here). */
+static uint32_t subscriptions(uint32_t *n, int p0)
 {
 	unsigned char *s = scratch + ARGS_AREA + 1024;
-	uint32_t count = 1 + below(4);
-	memset(s, 0, 48 * count);
+	uint32_t count = 1 + below(4), size = p0 ? 56 : 48;
+	memset(s, 0, size * count);
 	for (uint32_t i = 0; i < count; i++) {
-		unsigned char *e = s + 48 * i;
+		unsigned char *e = s + size * i;
 		uint64_t ud = rnd();
 		memcpy(e, &ud, 8);
 		uint8_t tag = i == 0 ? 0 : (uint8_t)(chance(90) ? below(3) : rnd());
 		e[8] = tag;
 		if (tag == 0) {
+			if (p0) {
+				uint64_t identifier = rnd();
+				memcpy(e + 16, &identifier, 8);
+				e += 8;
+			}
 			uint32_t id = chance(90) ? below(4) : (uint32_t)rnd();
 			uint64_t timeout = below(1000000);
 			uint16_t fl = chance(20) ? 1 : 0;     /* absolute: 0 is long past */
@@ -421,7 +439,7 @@ static void wasi_call(uint32_t which)
 	case 36: p = path(&n); x_path_unlink_file(fd(), (I)p, (I)n); break;
 	case 37:
 		if (chance(80)) {
-			p = subscriptions(&n);
+			p = subscriptions(&n, 0);
 			x_poll_oneoff((I)p, (I)ptr(10), (I)n, (I)ptr(10));
 		} else {   /* bad arguments only: nothing that could wait */
 			static const uint32_t ns[] = { 0, 0xffffffffu, 0x80000000u, 1u << 26 };
@@ -436,6 +454,20 @@ static void wasi_call(uint32_t which)
 	case 43: p = iovecs(&n); x_sock_recv(fd(), (I)p, (I)n, flags32(), (I)ptr(10), (I)ptr(10)); break;
 	case 44: p = iovecs(&n); x_sock_send(fd(), (I)p, (I)n, flags32(), (I)ptr(10)); break;
 	case 45: x_sock_shutdown(fd(), flags32()); break;
+	case 46: x0_fd_fdstat_get(fd(), (I)ptr(10)); break;
+	case 47: x0_fd_fdstat_set_rights(fd(), i64(), i64()); break;
+	case 48: x0_fd_filestat_get(fd(), (I)ptr(10)); break;
+	case 49: x0_fd_seek(fd(), i64(), flags32(), (I)ptr(10)); break;
+	case 50: p = path(&n); x0_path_filestat_get(fd(), flags32(), (I)p, (I)n, (I)ptr(10)); break;
+	case 51:
+		if (chance(80)) {
+			p = subscriptions(&n, 1);
+			x0_poll_oneoff((I)p, (I)ptr(10), (I)n, (I)ptr(10));
+		} else {
+			static const uint32_t ns[] = { 0, 0xffffffffu, 0x80000000u, 1u << 26 };
+			x0_poll_oneoff((I)ptr(100), (I)ptr(50), (I)ns[below(4)], (I)ptr(50));
+		}
+		break;
 	}
 }
 
