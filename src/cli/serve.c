@@ -120,6 +120,27 @@ static int listen_on(const char *spec, char *err, size_t errlen)
 	return fd;
 }
 
+/* What s listens on, as bound (port 0 picks one: say which). */
+static void where(struct serve *s)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (s->fd >= 0 && getsockname(s->fd, (struct sockaddr *)&a, &len) == 0) {
+		if (a.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a;
+			inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+			port = ntohs(v6->sin6_port);
+		} else {
+			const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a;
+			inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+			port = ntohs(v4->sin_port);
+		}
+	}
+	snprintf(s->where, sizeof(s->where), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+}
+
 struct serve *serve_new(const struct serve_opts *o, struct caps *root, atomic_int *stop,
                         char *err, size_t errlen)
 {
@@ -130,7 +151,7 @@ struct serve *serve_new(const struct serve_opts *o, struct caps *root, atomic_in
 	}
 	s->stop_request = stop;
 	s->fd = listen_on(o->listen, err, errlen);
-	snprintf(s->where, sizeof(s->where), "%s", o->listen);
+	where(s);
 	/* The programs' set: the run's, with stdin and stdout the socket. */
 	s->caps = s->fd >= 0 ? caps_derive(root) : NULL;
 	if (s->caps != NULL) {

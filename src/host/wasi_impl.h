@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "host.h"
 #include "host_abi.h"
 #include "wasi.h"
@@ -234,6 +236,11 @@ struct wasi_ctx {
 	int host_fd_ceiling;    /* a new host fd numbered at or above this is
 	                           refused (ENFILE): the ones above are the
 	                           runtime's reserve (see wasi.c) */
+	/* The last program this process spawned (wisp_program.c): its bytes'
+	 * length, their XXH3-128 and their SHA-256, the module's name. */
+	uint32_t last_program_len;
+	XXH128_hash_t last_program_quick;
+	unsigned char last_program[32];
 	/* args and environment: strings back to back, each NUL-terminated */
 	char *args;
 	uint32_t args_bytes, argc;

@@ -35,6 +35,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "common/sha256.h"
 #include "proc/caps.h"
 #include "wasi_impl.h"
@@ -135,6 +137,7 @@ static int set_strings(struct caps *c, const char *args, int nargs, const char *
 
 struct compile_job {
 	struct rt *rt;
+	unsigned char hash[RT_HASH_BYTES];
 	const void *bytes;
 	uint32_t len;
 	engine_module *mod;
@@ -145,9 +148,7 @@ struct compile_job {
 static void do_compile(void *arg)
 {
 	struct compile_job *j = arg;
-	unsigned char hash[RT_HASH_BYTES];
-	util_sha256(j->bytes, j->len, hash);
-	j->rc = rt_module_load(j->rt, hash, j->bytes, j->len, "(the program)", &j->mod, j->err,
+	j->rc = rt_module_load(j->rt, j->hash, j->bytes, j->len, "(the program)", &j->mod, j->err,
 	                       sizeof(j->err));
 }
 
@@ -294,6 +295,58 @@ static u32 start(struct host_proc *hp, const struct wisp_program_spec *spec, str
 	return WISP_OK;
 }
 
+/* The module of spec, held in s->mod: from the table (spawned before: no
+ * thread needed), or compiled on a blocking thread while the caller parks. */
+static u32 load(struct host_proc *hp, const struct wisp_program_spec *spec, struct spawning *s,
+                char *why, size_t whylen)
+{
+	api_work(hp, spec->module_len);
+	struct compile_job j = { .rt = hp->proc->rt, .len = spec->module_len };
+	void *copy = malloc(spec->module_len);
+	if (copy == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return WISP_ENOMEM;
+	}
+	memcpy(copy, api_ptr(hp, spec->module, spec->module_len, "wisp_program_spawn"),
+	       spec->module_len);
+	j.bytes = copy;
+	/* The module's name is its SHA-256; the caller's last program is
+	 * remembered by a quicker hash of its bytes (a guest that fooled it
+	 * would only get a module it gave before). */
+	struct wasi_ctx *w = wasi_ctx_of(hp);
+	XXH128_hash_t quick = XXH3_128bits(copy, spec->module_len);
+	if (w != NULL && w->last_program_len == spec->module_len &&
+	    XXH128_isEqual(quick, w->last_program_quick)) {
+		memcpy(j.hash, w->last_program, RT_HASH_BYTES);
+	} else {
+		util_sha256(copy, spec->module_len, j.hash);
+		if (w != NULL) {
+			w->last_program_len = spec->module_len;
+			w->last_program_quick = quick;
+			memcpy(w->last_program, j.hash, RT_HASH_BYTES);
+		}
+	}
+	u32 rc = WISP_OK;
+	if ((j.mod = rt_module_find(j.rt, j.hash)) == NULL) {
+		if (proc_run_blocking(hp->proc, do_compile, &j) != 0) {
+			snprintf(why, whylen, "no thread to compile the program");
+			rc = WISP_ELIMIT;
+		} else if (j.rc != 0) {
+			snprintf(why, whylen, "%s", j.err);
+			rc = j.rc == -ENOMEM ? WISP_ENOMEM : WISP_EINVAL;
+		}
+	}
+	free(copy);
+	if (rc == WISP_OK) {
+		s->mod = j.mod;
+		if (!engine_module_has_start(j.mod)) {
+			snprintf(why, whylen, "the module is no command: it exports no _start");
+			rc = WISP_EINVAL;
+		}
+	}
+	return rc;
+}
+
 u32 NS(spawn)(void *self, u32 spec_p, u32 out_p, u32 why_p, u32 why_cap)
 {
 	SELF;
@@ -316,34 +369,8 @@ u32 NS(spawn)(void *self, u32 spec_p, u32 out_p, u32 why_p, u32 why_cap)
 		rc = spec.module_len == 0 ? WISP_EINVAL : WISP_ETOOBIG;
 	}
 	struct spawning s = { .child = { { -1, -1, -1 } }, .mine = { -1, -1, -1 } };
-	if (rc == WISP_OK) {
-		/* A copy: compiling takes a blocking thread while the caller parks. */
-		api_work(hp, spec.module_len);
-		struct compile_job j = { .rt = hp->proc->rt, .len = spec.module_len };
-		void *copy = malloc(spec.module_len);
-		if (copy == NULL) {
-			snprintf(why, sizeof(why), "out of memory");
-			rc = WISP_ENOMEM;
-		} else {
-			memcpy(copy, api_ptr(hp, spec.module, spec.module_len, "wisp_program_spawn"),
-			       spec.module_len);
-			j.bytes = copy;
-			if (proc_run_blocking(hp->proc, do_compile, &j) != 0) {
-				snprintf(why, sizeof(why), "no thread to compile the program");
-				rc = WISP_ELIMIT;
-			} else if (j.rc != 0) {
-				snprintf(why, sizeof(why), "%s", j.err);
-				rc = j.rc == -ENOMEM ? WISP_ENOMEM : WISP_EINVAL;
-			} else if (!engine_module_has_start(j.mod)) {
-				s.mod = j.mod;
-				snprintf(why, sizeof(why), "the module is no command: it exports no _start");
-				rc = WISP_EINVAL;
-			} else {
-				s.mod = j.mod;
-			}
-			free(copy);
-		}
-	}
+	if (rc == WISP_OK)
+		rc = load(hp, &spec, &s, why, sizeof(why));
 	struct wisp_program_out out = { 0, 0, { -1, -1, -1 }, 0 };
 	if (rc == WISP_OK)
 		rc = start(hp, &spec, &s, &out, why, sizeof(why));
