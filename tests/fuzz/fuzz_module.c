@@ -109,17 +109,11 @@ static void front_end(const uint8_t *data, size_t size, const struct wasm_info *
 		CHECK(mkdtemp(workdir) != NULL);
 		atexit(cleanup);
 	}
-	char wasm_path[300], err[512];
+	char err[512];
 	struct codegen_files files;
-	snprintf(wasm_path, sizeof(wasm_path), "%s/in.wasm", workdir);
-	FILE *f = fopen(wasm_path, "wb");
-	CHECK(f != NULL);
-	CHECK(fwrite(data, 1, size, f) == size);
-	CHECK(fclose(f) == 0);
 	err[0] = '\0';
 	struct util_limits lim = { .cpu_seconds = 60, .memory_bytes = 1ull << 30 };
-	int rc = codegen_translate(wasm_path, data, size, info, &lim, workdir, &files,
-	                           err, sizeof(err));
+	int rc = codegen_translate(data, size, info, &lim, workdir, &files, err, sizeof(err));
 	n_codegen++;
 	n_translated += rc == 0;
 	if (rc != 0) {
