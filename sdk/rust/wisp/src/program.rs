@@ -801,8 +801,11 @@ impl Child {
         self.monitor
     }
 
-    /// Kill the program (it ends with `ExitReason::Killed`); nothing if it
-    /// has ended already. [`wait`](Self::wait) then returns the status.
+    /// Kill the program: it ends with `ExitReason::Killed`, wherever it
+    /// is (running, or parked reading or writing a pipe). The kill is a
+    /// signal, as [`Pid::kill`]: a program that ends before it reaches it
+    /// ends with its own status, and one that has ended is not touched.
+    /// [`wait`](Self::wait) then returns the status.
     pub fn kill(&mut self) -> io::Result<()> {
         if self.status.is_none() {
             self.pid.kill();
