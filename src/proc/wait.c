@@ -122,6 +122,12 @@ int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
 {
 	struct rt *rt = self->rt;
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : sched_now_ns() + (uint64_t)timeout_ns;
+	/* A signal that came while we were runnable but not running (a kill
+	 * before our first slice) woke nobody: apply it now, or we would park
+	 * with it pending until the fd is ready, for ever if it never is. (One
+	 * that comes from here on finds us running and makes the park return.) */
+	if (atomic_load_explicit(&self->mbox.head, memory_order_relaxed) != NULL)
+		proc_drain(self);
 	uint32_t seq = atomic_fetch_add(&self->wait_seq, 1) + 1;
 	for (uint32_t i = 0; i < n; i++) {
 		int rc = reactor_arm(&rt->sg.reactor, fds[i], events[i],

@@ -10,6 +10,9 @@
  *   filter env NAME        print NAME's value (or "unset")
  *   filter args            print each argument on a line
  *   filter cat PATH        print the file at PATH (status 3 if it cannot)
+ *   filter spew N          "out I" to stdout and "err I" to stderr, I < N,
+ *                          in turns (far more than a pipe holds, for N in
+ *                          the thousands: a reader must drain both at once)
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -74,6 +77,14 @@ int main(int argc, char **argv)
 		for (int c; (c = fgetc(f)) != EOF;)
 			putchar(c);
 		fclose(f);
+		return 0;
+	}
+	if (strcmp(argv[1], "spew") == 0 && argc == 3) {
+		long n = atol(argv[2]);
+		for (long i = 0; i < n; i++) {
+			printf("out %ld\n", i);
+			fprintf(stderr, "err %ld\n", i);
+		}
 		return 0;
 	}
 	return 2;

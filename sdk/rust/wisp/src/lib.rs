@@ -60,6 +60,11 @@
 //!   the same process on every node.
 //! - [`term`]: Erlang terms ([`Term`]) in the external term format, for
 //!   messages to and from Erlang code ([`TAG_TERM`]).
+//! - [`program`]: whole WASI programs (any `wasm32-wasip1` command
+//!   module) as child processes, as `std::process::Command` runs
+//!   executables: [`program::Program`] with arguments, environment, a
+//!   narrowed [`Caps`] and piped stdio (`Read`/`Write` on the pipes),
+//!   [`program::Child::wait`] for its exit status.
 //! - [`code`], [`upgradable!`]: hot code reload: servers ([`Upgrade`]) and
 //!   supervisors move onto a new version of the program (`wisp reload`)
 //!   in place, between two messages, with their state.
@@ -84,6 +89,7 @@
 //                             upgradable types, the wisp_code_change entry
 //   mailbox                   Mailbox<M>, Event<M>: typed receives
 //   spawn                     spawning, the spawn protocol, spawn!'s captures
+//   program                   whole WASI programs as child processes
 //   node                      distribution: node names, sends to names
 //                             there, spawn_on, monitor_node
 //   timer, registry           timers and names (typed: Name<T>)
@@ -102,6 +108,7 @@ mod message;
 pub mod net;
 pub mod node;
 mod process;
+pub mod program;
 pub mod registry;
 pub mod server;
 mod socket;

@@ -272,7 +272,8 @@ extern "C" {
 }
 
 // ---- wasi_snapshot_preview1 (errors: WASI errno) ----
-// The WASI calls the crate makes on sockets directly.
+// The WASI calls the crate makes directly (on sockets, and polling a
+// program's pipes).
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
 extern "C" {
     /// `how`: 1 read, 2 write, 3 both (WASI `sdflags`).
@@ -286,6 +287,11 @@ extern "C" {
     /// `ENOTCAPABLE` (76) and changes nothing.
     #[link_name = "fd_fdstat_set_rights"]
     pub fn fd_fdstat_set_rights(fd: i32, base: u64, inheriting: u64) -> i32;
+    /// Blocks (parks the process until a subscription is due). WASI's
+    /// 48-byte subscriptions in, 32-byte events out; their count in
+    /// `*nevents`.
+    #[link_name = "poll_oneoff"]
+    pub fn poll_oneoff(subscriptions: *const u8, events: *mut u8, nsubscriptions: u32, nevents: *mut u32) -> i32;
 }
 
 /// `wisp_caps` limits (`limit(handle, which, value)`).
@@ -415,9 +421,9 @@ pub struct ProgramOut {
     pub reserved: u32,
 }
 
-pub const STDIO_INHERIT: u32 = 0;
-pub const STDIO_NULL: u32 = 1;
-pub const STDIO_CLOSED: u32 = 2;
+/// `ProgramSpec::stdio` values: [`STDIO_INHERIT`], [`STDIO_NULL`] and
+/// [`STDIO_CLOSED`] (above: the same values as `set_stdio`'s), a pipe,
+/// or `STDIO_FD | fd` (a copy of the caller's `fd`).
 pub const STDIO_PIPE: u32 = 3;
 pub const STDIO_FD: u32 = 0x8000_0000;
 
