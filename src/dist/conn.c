@@ -2,13 +2,21 @@
  * conn.c — the node's sockets: listening, connecting, handshakes, frames
  * and ticks.
  *
- * One I/O thread per node waits (epoll) on the listening socket, every
- * connection and an eventfd. It accepts, reads frames and hands each to
- * dist_frame(), flushes output a socket could not take at once, and every
- * tick (net_ticktime / 4) writes a tick (an empty frame) on connections
- * that sent nothing since the last one and drops those that received
- * nothing for a whole net_ticktime — Erlang's rule, so a BEAM peer and
- * this node agree on when a link is dead.
+ * Reading is done by the schedulers: each connection's socket is armed,
+ * one-shot, in the runtime's reactor, and the scheduler that polls reads
+ * the frames and hands each to dist_frame(), so the processes they wake
+ * run next on that thread ("reading, and tearing down" below says who may
+ * read and who closes). Rejected: reading on the I/O thread (as before),
+ * which cost two thread hand-offs per message received, a futex wake
+ * each: a round trip between two nodes took twice BEAM's.
+ *
+ * One I/O thread per node waits (epoll) on the listening socket, the
+ * sockets that hold output, and an eventfd. It accepts, flushes output a
+ * socket could not take at once, and every tick (net_ticktime / 4) writes
+ * a tick (an empty frame) on connections that sent nothing since the last
+ * one and drops those that received nothing for a whole net_ticktime —
+ * Erlang's rule, so a BEAM peer and this node agree on when a link is
+ * dead.
  *
  * Writing is done by whoever sends (a process's thread, under the node's
  * lock): the frame goes straight to the socket if it takes it, else it is
@@ -631,6 +639,15 @@ static struct node *node_of_token(struct dist *d, uint64_t token)
 	return dist_node_at(d, (uint32_t)(token >> TOKEN_SERIAL_BITS));
 }
 
+/* The calling thread is to tear c down (node lock held): counted until
+ * it has, so that stopping waits for the whole teardown (which delivers
+ * into the runtime), not only for c to leave its node. Returns true. */
+static bool mine_to_tear(struct conn *c)
+{
+	atomic_fetch_add(&c->d->tearing, 1);
+	return true;
+}
+
 /* c is to close for why (node lock held): true if the caller is to tear
  * it down (after unlocking); false if its reader will when it stops, or
  * another thread already is. */
@@ -639,22 +656,27 @@ static bool close_asked(struct conn *c, const char *why)
 	if (c->closing != NULL)
 		return false;
 	c->closing = why;
-	return !c->reading;
+	return !c->reading && mine_to_tear(c);
 }
 
-/* Take c down (closing set, no one reading it, no lock held): its node is
- * down for every local side (after which no one finds c), its socket
- * closes (leaving both reactors) and c is freed. */
+/* Take c down (closing set, no one reading it, mine_to_tear counted, no
+ * lock held): its node is down for every local side (after which no one
+ * finds c), its socket closes (leaving both reactors) and c is freed. */
 static void teardown(struct dist *d, struct conn *c)
 {
-	dist_conn_down(d, c, c->closing);
 	rt_remote_watching(d->rt, false);
+	dist_conn_down(d, c, c->closing);
 	atomic_fetch_sub(&d->out_bytes, c->outlen - c->outoff);
 	atomic_fetch_sub(&d->in_bytes, c->incap);
 	close(c->fd);
 	free(c->out);
 	free(c->in);
 	free(c);
+	if (atomic_fetch_sub(&d->tearing, 1) == 1) {
+		pthread_mutex_lock(&d->lock);
+		pthread_cond_broadcast(&d->hs_done);
+		pthread_mutex_unlock(&d->lock);
+	}
 }
 
 int conn_watch(struct dist *d, struct conn *c)
@@ -759,7 +781,7 @@ static void end_read(struct dist *d, struct conn *c, const char *why)
 		c->closing = why;
 	if (c->closing == NULL && rt_remote_arm(d->rt, c->fd, c->token) != 0)
 		c->closing = "cannot watch its socket";
-	bool mine = c->closing != NULL;
+	bool mine = c->closing != NULL && mine_to_tear(c);
 	pthread_mutex_unlock(&n->lock);
 	if (mine)
 		teardown(d, c);
@@ -925,7 +947,8 @@ static void moved_tick(struct dist *d, int64_t now)
 
 /* Stopping: every connection closes (peers see the node go), after what
  * is queued for it goes out if the socket takes it now; one being read
- * is torn down by its reader, waited for. */
+ * is torn down by its reader, waited for, as is every teardown under way
+ * (they deliver into the runtime, which the node leaves next). */
 static void close_all(struct dist *d)
 {
 	uint32_t nn = atomic_load(&d->nnodes);
@@ -945,6 +968,10 @@ static void close_all(struct dist *d)
 		if (mine)
 			teardown(d, c);
 	}
+	pthread_mutex_lock(&d->lock);
+	while (atomic_load(&d->tearing) > 0)
+		pthread_cond_wait(&d->hs_done, &d->lock);
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void *io_main(void *arg)

@@ -208,7 +208,8 @@ struct dist {
 	 * them, connections being set up (each bounded), and the sockets of
 	 * their handshakes, so stopping can cut them short */
 	uint32_t handshakes;
-	pthread_cond_t hs_done;
+	pthread_cond_t hs_done;   /* (also: tearing reached 0) */
+	_Atomic uint32_t tearing; /* connections being torn down (conn.c) */
 	uint32_t ndialing, naccepting;
 	int hs_fds[DIST_MAX_DIALING + DIST_MAX_ACCEPTING];
 	uint32_t nhs_fds;
