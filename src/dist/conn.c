@@ -239,6 +239,21 @@ static void await_peer(struct dist *d, struct node *n, int64_t deadline)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* Whether node n (ctx) has no connection: asked when the peer answers our
+ * dial "alive". Both sides dialled at once, and the peer's attempt won
+ * here ("ok_simultaneous") while ours went on: the connection the peer
+ * holds is that one, alive; answering "true" made the peer drop it for
+ * ours, which this node then refused ("another connection won"): node
+ * down twice on both sides, for a connection that was fine. */
+static bool no_conn(void *ctx)
+{
+	struct node *n = ctx;
+	pthread_mutex_lock(&n->lock);
+	bool none = n->conn == NULL;
+	pthread_mutex_unlock(&n->lock);
+	return none;
+}
+
 static void *dial_main(void *arg)
 {
 	struct hs *h = arg;
@@ -257,7 +272,7 @@ static void *dial_main(void *arg)
 		char name[256];
 		snprintf(name, sizeof(name), "%.*s", (int)n->nlen, n->name);
 		int64_t left = deadline - wire_now_ms();
-		rc = dist_handshake_connect(fd, &me, d->cookie, name, &peer,
+		rc = dist_handshake_connect(fd, &me, d->cookie, name, no_conn, n, &peer,
 		                            left > 0 ? (int)left : 0, err, sizeof(err));
 		hs_end(d, fd);
 		if (rc == -EALREADY)
