@@ -663,14 +663,16 @@ static bool mine_to_tear(struct conn *c)
 	return true;
 }
 
-/* c is to close for why (node lock held): true if the caller is to tear
- * it down (after unlocking); false if its reader will when it stops, or
- * another thread already is. */
+/* c is to close for why (node lock held; why c->dead says, if it is
+ * set: a write that fails on a socket shut for it must not hide it):
+ * true if the caller is to tear it down (after unlocking); false if its
+ * reader will when it stops, or another thread already is. */
 static bool close_asked(struct conn *c, const char *why)
 {
 	if (c->closing != NULL)
 		return false;
-	c->closing = why;
+	const char *dead = atomic_load(&c->dead);
+	c->closing = dead != NULL ? dead : why;
 	return !c->reading && mine_to_tear(c);
 }
 
@@ -923,8 +925,7 @@ static void tick(struct dist *d, int64_t now)
 		if (c != NULL && c->closing == NULL) {
 			const char *dead = atomic_load(&c->dead);
 			if (dead != NULL || (!c->reading && now - atomic_load(&c->last_rx_ms) > t)) {
-				mine = close_asked(c, dead ? dead : "no answer within the tick time "
-				                                    "(net_ticktime)");
+				mine = close_asked(c, "no answer within the tick time (net_ticktime)");
 			} else if (now - atomic_load(&c->last_tx_ms) >= t / 4) {
 				static const unsigned char zero[4];
 				conn_write(c, zero, 4);
