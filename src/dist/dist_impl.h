@@ -1,12 +1,16 @@
 /*
  * dist_impl.h — the node's state, shared by dist.c (nodes, routing,
- * control messages) and conn.c (sockets, the I/O thread, handshakes).
+ * control messages) and conn.c (sockets, reading them on the schedulers,
+ * the I/O thread, handshakes).
  *
  * Locks, in the order they may be taken: d->lock (the node table's names,
  * the handshake list), then one node's lock (its connection, output,
  * pending messages, pid names, links and monitors). Nothing is delivered
  * into the runtime while a node's lock is held: delivering can come back
- * here (a refused link answers through the remote layer).
+ * here (a refused link answers through the remote layer). Arming the
+ * runtime's reactor for a connection is done under it (rt_remote_arm,
+ * rt_remote_watching: the scheduler's locks come after, and never call
+ * back up).
  */
 #ifndef WISP_DIST_IMPL_H
 #define WISP_DIST_IMPL_H
@@ -288,8 +292,8 @@ void conn_write(struct conn *c, const void *p, size_t len);
 void conn_flush_corked(void *ctx);
 /* Cut c (node lock held): its peer is dead though its socket never said
  * so (a new incarnation of it connected, or it connected again: why).
- * Nothing more is written to c; the I/O thread closes it (its node is
- * down) at once. */
+ * Nothing more is written to c; its socket is shut, so its reader closes
+ * it (its node is down) at once. */
 void conn_cut(struct conn *c, const char *why);
 /* A token for a new connection to n: n's index and a serial, so a late
  * event for a connection torn down never reaches its successor. */
