@@ -123,6 +123,9 @@ void proc_io_ready(uint64_t token, void *arg)
 		sched_wake(&rt->sg, &p->task);
 }
 
+_Static_assert((uint64_t)PT_MAX_CHUNKS << PT_CHUNK_BITS <= 1ull << 31,
+               "a process's token (slot << 32) must leave bit 63 to the remote layer");
+
 int rt_remote_arm(struct rt *rt, int fd, uint64_t token)
 {
 	assert((token & RT_REMOTE_TOKEN) == 0);
