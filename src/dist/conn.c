@@ -2,13 +2,21 @@
  * conn.c — the node's sockets: listening, connecting, handshakes, frames
  * and ticks.
  *
- * One I/O thread per node waits (epoll) on the listening socket, every
- * connection and an eventfd. It accepts, reads frames and hands each to
- * dist_frame(), flushes output a socket could not take at once, and every
- * tick (net_ticktime / 4) writes a tick (an empty frame) on connections
- * that sent nothing since the last one and drops those that received
- * nothing for a whole net_ticktime — Erlang's rule, so a BEAM peer and
- * this node agree on when a link is dead.
+ * Reading is done by the schedulers: each connection's socket is armed,
+ * one-shot, in the runtime's reactor, and the scheduler that polls reads
+ * the frames and hands each to dist_frame(), so the processes they wake
+ * run next on that thread ("reading, and tearing down" below says who may
+ * read and who closes). Rejected: reading on the I/O thread (as before),
+ * which cost two thread hand-offs per message received, a futex wake
+ * each: a round trip between two nodes took twice BEAM's.
+ *
+ * One I/O thread per node waits (epoll) on the listening socket, the
+ * sockets that hold output, and an eventfd. It accepts, flushes output a
+ * socket could not take at once, and every tick (net_ticktime / 4) writes
+ * a tick (an empty frame) on connections that sent nothing since the last
+ * one and drops those that received nothing for a whole net_ticktime —
+ * Erlang's rule, so a BEAM peer and this node agree on when a link is
+ * dead.
  *
  * Writing is done by whoever sends (a process's thread, under the node's
  * lock): the frame goes straight to the socket if it takes it, else it is
@@ -231,6 +239,21 @@ static void await_peer(struct dist *d, struct node *n, int64_t deadline)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* Whether node n (ctx) has no connection: asked when the peer answers our
+ * dial "alive". Both sides dialled at once, and the peer's attempt won
+ * here ("ok_simultaneous") while ours went on: the connection the peer
+ * holds is that one, alive; answering "true" made the peer drop it for
+ * ours, which this node then refused ("another connection won"): node
+ * down twice on both sides, for a connection that was fine. */
+static bool no_conn(void *ctx)
+{
+	struct node *n = ctx;
+	pthread_mutex_lock(&n->lock);
+	bool none = n->conn == NULL;
+	pthread_mutex_unlock(&n->lock);
+	return none;
+}
+
 static void *dial_main(void *arg)
 {
 	struct hs *h = arg;
@@ -249,7 +272,7 @@ static void *dial_main(void *arg)
 		char name[256];
 		snprintf(name, sizeof(name), "%.*s", (int)n->nlen, n->name);
 		int64_t left = deadline - wire_now_ms();
-		rc = dist_handshake_connect(fd, &me, d->cookie, name, &peer,
+		rc = dist_handshake_connect(fd, &me, d->cookie, name, no_conn, n, &peer,
 		                            left > 0 ? (int)left : 0, err, sizeof(err));
 		hs_end(d, fd);
 		if (rc == -EALREADY)
@@ -449,13 +472,17 @@ void conn_dial(struct dist *d, struct node *n)
 
 /* ---- writing ---- */
 
+/* Have the I/O thread flush c when its socket takes more (node lock
+ * held): EPOLLOUT, one-shot, on its epoll (added there on first need).
+ * Off is left to the one-shot: an event after the queue emptied flushes
+ * nothing. */
 static void want_out(struct conn *c, bool on)
 {
-	if (c->polling_out == on)
+	if (!on || c->out_armed)
 		return;
-	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
-	if (epoll_ctl(c->d->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-		c->polling_out = on;
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLONESHOT, .data.u64 = c->token };
+	if (epoll_ctl(c->d->epfd, c->out_added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) == 0)
+		c->out_added = c->out_armed = true;
 }
 
 /* Write what is queued (node lock held); false if the socket broke. */
@@ -571,29 +598,112 @@ void conn_write(struct conn *c, const void *p, size_t len)
 void conn_cut(struct conn *c, const char *why)
 {
 	c->dead = why;
-	shutdown(c->fd, SHUT_RDWR);   /* (the I/O thread wakes: EPOLLHUP) */
+	shutdown(c->fd, SHUT_RDWR);   /* (its reader wakes: the socket reports its end) */
 }
 
-/* ---- the I/O thread ---- */
+/* ---- reading, and tearing down ----
+ *
+ * A connection's socket is armed, one-shot, in the schedulers' reactor
+ * (rt_remote_arm) under its token: node index << 40 | a serial. The
+ * scheduler that polls gets the event and reads the frames itself, so the
+ * processes they wake run next on that thread, with no hop through
+ * another thread (docs/architecture.md, "Latency between nodes"). Who
+ * may read, and who tears a connection down, is decided under its node's
+ * lock:
+ *
+ *  - A reader claims c (reading, found by token as n->conn, not closing),
+ *    reads until the socket is empty (or READS_PER_EVENT chunks), and
+ *    gives the claim back: arming the socket again, or, if c must close
+ *    (the read found its end, a malformed frame, or closing was set
+ *    meanwhile), tearing it down itself. One-shot arming and the claim
+ *    keep one reader at a time, so frames are handled in order; an event
+ *    that finds c claimed is dropped (its reader arms the socket again
+ *    when done, and the kernel reports what arrived meanwhile then).
+ *  - Anyone else wanting c closed (the tick: silence or c->dead; a
+ *    failed flush; stopping) sets closing; if no one reads c it tears c
+ *    down itself, else the reader will. So exactly one thread tears c
+ *    down, after the last frame it read was handled: no message from the
+ *    peer is delivered after its noconnection.
+ *  - Teardown (dist_conn_down, then close and free) removes c from
+ *    n->conn first; a late event for c (either reactor) finds another
+ *    token or none there and is ignored. Nothing keeps a pointer to c
+ *    without the node's lock.
+ *
+ * The I/O thread also reads a connection no scheduler has read for half
+ * a tick time (read_if_stale): the schedulers may all be stuck in
+ * blocking host calls, and the peer's ticks must still be heard. */
 
-int conn_watch(struct dist *d, struct conn *c)
+#define TOKEN_SERIAL_BITS 40
+
+uint64_t conn_new_token(struct dist *d, const struct node *n)
 {
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0 ? 0 : -errno;
+	uint64_t serial = (atomic_fetch_add(&d->conn_serial, 1) + 1) &
+	                  ((1ull << TOKEN_SERIAL_BITS) - 1);
+	return (uint64_t)n->index << TOKEN_SERIAL_BITS | serial;
 }
 
-static void close_conn(struct dist *d, struct conn *c, const char *why)
+/* The connection token names (node lock held), or NULL: torn down. */
+static struct conn *conn_of(struct node *n, uint64_t token)
 {
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	dist_conn_down(d, c, why);   /* no one writes to c after this */
+	struct conn *c = n->conn;
+	return c != NULL && c->token == token ? c : NULL;
+}
+
+static struct node *node_of_token(struct dist *d, uint64_t token)
+{
+	return dist_node_at(d, (uint32_t)(token >> TOKEN_SERIAL_BITS));
+}
+
+/* The calling thread is to tear c down (node lock held): counted until
+ * it has, so that stopping waits for the whole teardown (which delivers
+ * into the runtime), not only for c to leave its node. Returns true. */
+static bool mine_to_tear(struct conn *c)
+{
+	atomic_fetch_add(&c->d->tearing, 1);
+	return true;
+}
+
+/* c is to close for why (node lock held; why c->dead says, if it is
+ * set: a write that fails on a socket shut for it must not hide it):
+ * true if the caller is to tear it down (after unlocking); false if its
+ * reader will when it stops, or another thread already is. */
+static bool close_asked(struct conn *c, const char *why)
+{
+	if (c->closing != NULL)
+		return false;
+	const char *dead = atomic_load(&c->dead);
+	c->closing = dead != NULL ? dead : why;
+	return !c->reading && mine_to_tear(c);
+}
+
+/* Take c down (closing set, no one reading it, mine_to_tear counted, no
+ * lock held): its node is down for every local side (after which no one
+ * finds c), its socket closes (leaving both reactors) and c is freed. */
+static void teardown(struct dist *d, struct conn *c)
+{
+	rt_remote_watching(d->rt, false);
+	dist_conn_down(d, c, c->closing);
 	atomic_fetch_sub(&d->out_bytes, c->outlen - c->outoff);
 	atomic_fetch_sub(&d->in_bytes, c->incap);
 	close(c->fd);
 	free(c->out);
 	free(c->in);
 	free(c);
+	if (atomic_fetch_sub(&d->tearing, 1) == 1) {
+		pthread_mutex_lock(&d->lock);
+		pthread_cond_broadcast(&d->hs_done);
+		pthread_mutex_unlock(&d->lock);
+	}
+}
+
+int conn_watch(struct dist *d, struct conn *c)
+{
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int rc = rt_remote_arm(d->rt, c->fd, c->token);
+	if (rc == 0)
+		rt_remote_watching(d->rt, true);   /* (teardown undoes it) */
+	return rc;
 }
 
 /* Handle every whole frame in c->in. NULL, or why c must close. */
@@ -619,7 +729,7 @@ static const char *frames(struct dist *d, struct conn *c)
 	return NULL;
 }
 
-/* Read what c has. NULL, or why it must close. */
+/* Read what c has (claimed: reading). NULL, or why it must close. */
 static const char *readable(struct dist *d, struct conn *c)
 {
 	for (int i = 0; i < READS_PER_EVENT; i++) {
@@ -642,7 +752,8 @@ static const char *readable(struct dist *d, struct conn *c)
 			c->in = in;
 			c->incap = cap;
 		}
-		ssize_t r = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+		size_t room = c->incap - c->inlen;
+		ssize_t r = recv(c->fd, c->in + c->inlen, room, MSG_DONTWAIT);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -652,7 +763,7 @@ static const char *readable(struct dist *d, struct conn *c)
 		if (r < 0)
 			return strerror(errno);
 		c->inlen += (size_t)r;
-		c->last_rx_ms = conn_now_ms();
+		atomic_store_explicit(&c->last_rx_ms, conn_now_ms(), memory_order_relaxed);
 		const char *why = frames(d, c);
 		if (why != NULL)
 			return why;
@@ -664,8 +775,111 @@ static const char *readable(struct dist *d, struct conn *c)
 			c->in = NULL;
 			c->incap = 0;
 		}
+		/* Less than there was room for: the socket is empty (what comes
+		 * later, arming it again reports), so no read just to hear
+		 * EAGAIN. */
+		if ((size_t)r < room)
+			return NULL;
 	}
 	return NULL;
+}
+
+/* c's reader is done (why: NULL, or why c must close): arm its socket
+ * again, or tear it down if it must close. */
+static void end_read(struct dist *d, struct conn *c, const char *why)
+{
+	struct node *n = c->node;
+	const char *dead = atomic_load(&c->dead);
+	if (dead != NULL)
+		why = dead;   /* (its socket was shut: the read saw that) */
+	pthread_mutex_lock(&n->lock);
+	c->reading = false;
+	if (why != NULL && c->closing == NULL)
+		c->closing = why;
+	if (c->closing == NULL && rt_remote_arm(d->rt, c->fd, c->token) != 0)
+		c->closing = "cannot watch its socket";
+	bool mine = c->closing != NULL && mine_to_tear(c);
+	pthread_mutex_unlock(&n->lock);
+	if (mine)
+		teardown(d, c);
+}
+
+/* The connection token names, claimed for reading; NULL if it is gone,
+ * closing or being read. */
+static struct conn *claim_read(struct dist *d, uint64_t token)
+{
+	struct node *n = node_of_token(d, token);
+	if (n == NULL)
+		return NULL;
+	pthread_mutex_lock(&n->lock);
+	struct conn *c = conn_of(n, token);
+	if (c != NULL && (c->closing != NULL || c->reading))
+		c = NULL;
+	if (c != NULL)
+		c->reading = true;
+	pthread_mutex_unlock(&n->lock);
+	return c;
+}
+
+void conn_readable(void *ctx, uint64_t token)
+{
+	struct dist *d = ctx;
+	struct conn *c = claim_read(d, token);
+	if (c != NULL)
+		end_read(d, c, readable(d, c));
+}
+
+/* Read n's connection here if nothing was read from it for stale_ms and
+ * no one reads it now (see above). */
+static void read_if_stale(struct dist *d, struct node *n, int64_t now, int64_t stale_ms)
+{
+	pthread_mutex_lock(&n->lock);
+	struct conn *c = n->conn;
+	if (c != NULL && (c->closing != NULL || c->reading ||
+	                  now - atomic_load(&c->last_rx_ms) <= stale_ms))
+		c = NULL;
+	if (c != NULL)
+		c->reading = true;
+	pthread_mutex_unlock(&n->lock);
+	if (c != NULL)
+		end_read(d, c, readable(d, c));
+}
+
+/* ---- the I/O thread ---- */
+
+#define TOKEN_LISTEN 1   /* (connections' tokens are >= 1 << 40) */
+#define TOKEN_WAKE 2
+
+/* EPOLLOUT (or an error) on the connection token names: flush it. */
+static void writable(struct dist *d, uint64_t token)
+{
+	struct node *n = node_of_token(d, token);
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->lock);
+	struct conn *c = conn_of(n, token);
+	bool mine = false;
+	if (c != NULL) {
+		c->out_armed = false;
+		if (c->closing == NULL && !flush(c))
+			mine = close_asked(c, "write failed");
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (mine)
+		teardown(d, c);
+}
+
+void conn_moved_due(struct dist *d, int64_t at_ms)
+{
+	int64_t cur = atomic_load(&d->moved_next_ms);
+	while (at_ms < cur)
+		if (atomic_compare_exchange_weak(&d->moved_next_ms, &cur, at_ms)) {
+			uint64_t one = 1;
+			if (write(d->evfd, &one, sizeof(one)) < 0) {
+				/* (the counter is full: the thread is awake anyway) */
+			}
+			return;
+		}
 }
 
 static void accept_all(struct dist *d)
@@ -695,27 +909,31 @@ static void accept_all(struct dist *d)
 	}
 }
 
-/* Every tick: tick idle connections, drop silent ones. */
+/* Every tick: read connections no scheduler read lately, tick idle
+ * ones, drop silent ones (nothing read for a whole tick time: not while
+ * a reader is at it). */
 static void tick(struct dist *d, int64_t now)
 {
 	int64_t t = (int64_t)d->cfg.ticktime_s * 1000;
 	uint32_t nn = atomic_load(&d->nnodes);
 	for (uint32_t i = 0; i < nn; i++) {
 		struct node *n = d->nodes[i];
-		struct conn *c = NULL;
-		bool silent = false;
+		read_if_stale(d, n, now, t / 2);
+		bool mine = false;
 		pthread_mutex_lock(&n->lock);
-		if (n->conn != NULL) {
-			c = n->conn;
-			silent = now - c->last_rx_ms > t || c->dead;
-			if (!silent && now - atomic_load(&c->last_tx_ms) >= t / 4) {
+		struct conn *c = n->conn;
+		if (c != NULL && c->closing == NULL) {
+			const char *dead = atomic_load(&c->dead);
+			if (dead != NULL || (!c->reading && now - atomic_load(&c->last_rx_ms) > t)) {
+				mine = close_asked(c, "no answer within the tick time (net_ticktime)");
+			} else if (now - atomic_load(&c->last_tx_ms) >= t / 4) {
 				static const unsigned char zero[4];
 				conn_write(c, zero, 4);
 			}
 		}
 		pthread_mutex_unlock(&n->lock);
-		if (c != NULL && silent)
-			close_conn(d, c, c->dead ? c->dead : "no answer within the tick time (net_ticktime)");
+		if (mine)
+			teardown(d, c);
 	}
 }
 
@@ -727,14 +945,49 @@ static void tick(struct dist *d, int64_t now)
 
 static void moved_tick(struct dist *d, int64_t now)
 {
+	/* (Cleared before the look: a reader's later conn_moved_due, for an
+	 * entry the look may miss, stands.) */
+	atomic_store(&d->moved_next_ms, INT64_MAX);
 	int64_t next = INT64_MAX;
 	uint32_t nn = atomic_load(&d->nnodes);
 	for (uint32_t i = 0; i < nn; i++) {
 		int64_t t = dist_moved_tick(d, d->nodes[i], now);
 		next = t < next ? t : next;
 	}
-	d->moved_next_ms = next == INT64_MAX || next > now + MOVED_STEP_MS ? next
-	                                                                  : now + MOVED_STEP_MS;
+	if (next != INT64_MAX && next < now + MOVED_STEP_MS)
+		next = now + MOVED_STEP_MS;
+	int64_t cur = atomic_load(&d->moved_next_ms);
+	while (next < cur && !atomic_compare_exchange_weak(&d->moved_next_ms, &cur, next))
+		;
+}
+
+/* Stopping: every connection closes (peers see the node go), after what
+ * is queued for it goes out if the socket takes it now; one being read
+ * is torn down by its reader, waited for, as is every teardown under way
+ * (they deliver into the runtime, which the node leaves next). */
+static void close_all(struct dist *d)
+{
+	uint32_t nn = atomic_load(&d->nnodes);
+	for (uint32_t i = 0; i < nn; i++) {
+		struct node *n = d->nodes[i];
+		pthread_mutex_lock(&n->lock);
+		struct conn *c = n->conn;
+		bool mine = false;
+		if (c != NULL) {
+			if (c->closing == NULL)
+				flush(c);
+			mine = close_asked(c, "this node is stopping");
+			while (!mine && n->conn == c)
+				pthread_cond_wait(&n->changed, &n->lock);
+		}
+		pthread_mutex_unlock(&n->lock);
+		if (mine)
+			teardown(d, c);
+	}
+	pthread_mutex_lock(&d->lock);
+	while (atomic_load(&d->tearing) > 0)
+		pthread_cond_wait(&d->hs_done, &d->lock);
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void *io_main(void *arg)
@@ -746,32 +999,20 @@ static void *io_main(void *arg)
 	int64_t next = conn_now_ms() + step;
 	struct epoll_event ev[64];
 	while (!atomic_load(&d->stopping)) {
-		int64_t due = next < d->moved_next_ms ? next : d->moved_next_ms;
+		int64_t moved = atomic_load(&d->moved_next_ms);
+		int64_t due = next < moved ? next : moved;
 		int64_t wait = due - conn_now_ms();
 		int n = epoll_wait(d->epfd, ev, 64, wait > 0 ? (int)wait : 0);
 		for (int i = 0; i < n; i++) {
-			void *p = ev[i].data.ptr;
-			if (p == &d->listen_fd) {
+			uint64_t token = ev[i].data.u64;
+			if (token == TOKEN_LISTEN) {
 				accept_all(d);
-			} else if (p == &d->evfd) {
+			} else if (token == TOKEN_WAKE) {
 				uint64_t v;
 				if (read(d->evfd, &v, sizeof(v)) < 0)
 					continue;
 			} else {
-				struct conn *c = p;
-				const char *why = NULL;
-				if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-					why = readable(d, c);
-				if (c->dead)      /* (its socket was shut: the read above saw that) */
-					why = c->dead;
-				if (why == NULL && (ev[i].events & EPOLLOUT)) {
-					pthread_mutex_lock(&c->node->lock);
-					if (!flush(c))
-						why = "write failed";
-					pthread_mutex_unlock(&c->node->lock);
-				}
-				if (why != NULL)
-					close_conn(d, c, why);
+				writable(d, token);
 			}
 		}
 		int64_t now = conn_now_ms();
@@ -780,22 +1021,10 @@ static void *io_main(void *arg)
 			dist_tick(d, now);
 			next = now + step;
 		}
-		if (now >= d->moved_next_ms)
+		if (now >= atomic_load(&d->moved_next_ms))
 			moved_tick(d, now);
 	}
-	/* Stopping: every connection closes (peers see the node go), after
-	 * what is queued for it goes out if the socket takes it now. */
-	uint32_t nn = atomic_load(&d->nnodes);
-	for (uint32_t i = 0; i < nn; i++) {
-		struct node *n = d->nodes[i];
-		pthread_mutex_lock(&n->lock);
-		struct conn *c = n->conn;
-		if (c != NULL)
-			flush(c);
-		pthread_mutex_unlock(&n->lock);
-		if (c != NULL)
-			close_conn(d, c, "this node is stopping");
-	}
+	close_all(d);
 	return NULL;
 }
 
@@ -803,8 +1032,8 @@ int conn_start(struct dist *d, char *err, size_t errlen)
 {
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct epoll_event l = { .events = EPOLLIN, .data.ptr = &d->listen_fd };
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &d->evfd };
+	struct epoll_event l = { .events = EPOLLIN, .data.u64 = TOKEN_LISTEN };
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = TOKEN_WAKE };
 	if (d->epfd < 0 || d->evfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->listen_fd, &l) != 0 ||
 	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->evfd, &e) != 0 ||
 	    pthread_create(&d->io, NULL, io_main, d) != 0) {

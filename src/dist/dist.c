@@ -40,9 +40,12 @@
  * monitors, and a monitor the peer held is dropped. A peer monitoring a
  * local process is given a local ref; its own ref is kept to answer.
  *
- * Threads: conn.c's I/O thread reads frames and calls dist_frame; the
- * processes' own threads call remote_deliver (a send, a link, an exit)
- * and encode and write their frames themselves, under the node's lock.
+ * Threads: a connection's reader (conn.c: a scheduler thread between
+ * processes, one at a time per connection) reads frames and calls
+ * dist_frame; the processes' own threads call remote_deliver (a send, a
+ * link, an exit) and encode and write their frames themselves, under the
+ * node's lock; the I/O thread accepts, ticks and writes what a socket
+ * could not take at once.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -79,6 +82,11 @@ static struct node *node_at(struct dist *d, uint32_t index)
 	if (index == 0 || index > atomic_load_explicit(&d->nnodes, memory_order_acquire))
 		return NULL;
 	return atomic_load_explicit(&d->nodes[index - 1], memory_order_acquire);
+}
+
+struct node *dist_node_at(struct dist *d, uint32_t index)
+{
+	return node_at(d, index);
 }
 
 /* ---- the node table's indexes (d->lock held) ----
@@ -1263,7 +1271,7 @@ static void retire(struct dist *d, struct node *o, struct node *n)
 	o->state = NODE_GONE;
 	o->dialing = false;
 	if (o->conn != NULL)
-		conn_cut(o->conn, "a new incarnation of it connected");   /* (the I/O thread closes it) */
+		conn_cut(o->conn, "a new incarnation of it connected");   /* (its reader closes it) */
 	pthread_cond_broadcast(&o->changed);
 	pthread_mutex_unlock(&o->lock);
 	held_by_name(d, pend, &named, &last);
@@ -1335,17 +1343,29 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	c->fd = fd;
 	c->peer_flags = peer->flags;
 	c->creation = peer->creation;
-	c->last_rx_ms = conn_now_ms();
-	atomic_store(&c->last_tx_ms, c->last_rx_ms);
+	c->token = conn_new_token(d, n);
+	atomic_store(&c->last_rx_ms, conn_now_ms());
+	atomic_store(&c->last_tx_ms, atomic_load(&c->last_rx_ms));
 	pthread_mutex_lock(&d->lock);
 	pthread_mutex_lock(&n->lock);
-	if (n->conn != NULL || n->state == NODE_GONE) {
+	/* (stopping, looked at under the lock: the I/O thread's last look at
+	 * n->conn, when it stops, either sees c or comes before this.) */
+	if (n->conn != NULL || n->state == NODE_GONE || atomic_load(&d->stopping)) {
 		pthread_mutex_unlock(&n->lock);
 		pthread_mutex_unlock(&d->lock);
 		free(c);
 		return false;
 	}
+	/* Published and armed under the lock: a reader woken at once waits
+	 * for it and finds c; if arming fails, no one has seen c. */
 	n->conn = c;
+	if (conn_watch(d, c) != 0) {
+		n->conn = NULL;
+		pthread_mutex_unlock(&n->lock);
+		pthread_mutex_unlock(&d->lock);
+		free(c);
+		return false;
+	}
 	n->state = NODE_CONNECTING;   /* UP once what was held is written */
 	n->dialing = n->accepting = false;
 	n->told_why = 0;
@@ -1356,14 +1376,6 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	}
 	pthread_mutex_unlock(&d->lock);
 	retire_others(d, n);
-	if (conn_watch(d, c) != 0) {
-		pthread_mutex_lock(&n->lock);
-		n->conn = NULL;
-		n->state = NODE_IDLE;
-		pthread_mutex_unlock(&n->lock);
-		free(c);
-		return false;
-	}
 	flush_held(d, n);
 	return true;
 }
@@ -2486,8 +2498,7 @@ static int moved_in(struct dist *d, struct node *n, const struct etf_pid *wfrom,
 			e = moved_add(&n->moved, from, p2, MOVED_MARKED);
 		if (e != NULL) {
 			e->deadline_ms = conn_now_ms() + MOVED_WAIT_MS;
-			if (e->deadline_ms < d->moved_next_ms)   /* (the I/O thread's) */
-				d->moved_next_ms = e->deadline_ms;
+			conn_moved_due(d, e->deadline_ms);
 			e->mark = b.p;
 			e->marklen = b.len;
 			b.p = NULL;
@@ -3111,7 +3122,7 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 	d->remote = (struct proc_remote){ remote_attach, remote_detach, remote_deliver,
 	                                  remote_forward, remote_alive, conn_flush_corked,
 	                                  remote_moved, remote_marked, remote_loaded,
-	                                  remote_forgot, d };
+	                                  remote_forgot, conn_readable, d };
 	int rc = d->nodes == NULL || d->byname == NULL || d->byexact == NULL || d->connect == NULL
 	         ? -ENOMEM : set_name(d, cfg, err, errlen);
 	if (rc == -ENOMEM)

@@ -1,12 +1,16 @@
 /*
  * dist_impl.h — the node's state, shared by dist.c (nodes, routing,
- * control messages) and conn.c (sockets, the I/O thread, handshakes).
+ * control messages) and conn.c (sockets, reading them on the schedulers,
+ * the I/O thread, handshakes).
  *
  * Locks, in the order they may be taken: d->lock (the node table's names,
  * the handshake list), then one node's lock (its connection, output,
  * pending messages, pid names, links and monitors). Nothing is delivered
  * into the runtime while a node's lock is held: delivering can come back
- * here (a refused link answers through the remote layer).
+ * here (a refused link answers through the remote layer). Arming the
+ * runtime's reactor for a connection is done under it (rt_remote_arm,
+ * rt_remote_watching: the scheduler's locks come after, and never call
+ * back up).
  */
 #ifndef WISP_DIST_IMPL_H
 #define WISP_DIST_IMPL_H
@@ -92,21 +96,31 @@ struct node {
 	uint32_t encoding;        /* route() calls between their check and write */
 };
 
+/* A connection: its node's (node->conn) from dist_conn_up until it is
+ * torn down; every thread finds it there, under the node's lock, or by
+ * its token (never by a pointer kept without that lock). conn.c says who
+ * reads it and who tears it down. */
 struct conn {
 	struct dist *d;
 	struct node *node;
 	int fd;
+	uint64_t token;           /* in both reactors: conn_new_token() */
 	uint64_t peer_flags;
 	uint32_t creation;        /* the peer's (as its pids carry it) */
 	/* output, under node->lock */
 	unsigned char *out;
 	size_t outlen, outoff, outcap;
-	bool polling_out;         /* EPOLLOUT asked for */
+	bool out_added;           /* the fd is in the I/O thread's epoll */
+	bool out_armed;           /* EPOLLOUT armed there (one-shot) */
 	_Atomic int64_t last_tx_ms;
-	/* input: the I/O thread's alone */
+	/* input: its reader's alone (the thread that set `reading`) */
 	unsigned char *in;
 	size_t inlen, incap;
-	int64_t last_rx_ms;
+	_Atomic int64_t last_rx_ms;
+	/* Under node->lock: a thread is reading it (one at a time); why it
+	 * is being torn down (NULL: it is not). */
+	bool reading;
+	const char *closing;
 	/* Why it must be dropped (the peer stopped reading, a new incarnation
 	 * of the peer connected), or NULL. */
 	_Atomic(const char *) dead;
@@ -198,7 +212,8 @@ struct dist {
 	 * them, connections being set up (each bounded), and the sockets of
 	 * their handshakes, so stopping can cut them short */
 	uint32_t handshakes;
-	pthread_cond_t hs_done;
+	pthread_cond_t hs_done;   /* (also: tearing reached 0) */
+	_Atomic uint32_t tearing; /* connections being torn down (conn.c) */
 	uint32_t ndialing, naccepting;
 	int hs_fds[DIST_MAX_DIALING + DIST_MAX_ACCEPTING];
 	uint32_t nhs_fds;
@@ -218,9 +233,11 @@ struct dist {
 	_Atomic uint64_t out_bytes;    /* queued on connections (conn.c) */
 	_Atomic uint64_t in_bytes;     /* their input buffers (conn.c) */
 	atomic_bool told_held;
-	/* The I/O thread's: when a wait of processes that moved ends next
-	 * (INT64_MAX: none waits; dist.c, "Processes that moved"). */
-	int64_t moved_next_ms;
+	/* When a wait of processes that moved ends next (INT64_MAX: none
+	 * waits; dist.c, "Processes that moved"): the I/O thread's, lowered
+	 * by readers through conn_moved_due. */
+	_Atomic int64_t moved_next_ms;
+	_Atomic uint64_t conn_serial;  /* connections made (their tokens) */
 };
 
 /* ---- dist.c, for conn.c ---- */
@@ -232,11 +249,13 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
  * answered "ok". Unless the other attempt is still running or won, n is
  * not reachable: held messages are dropped, links and monitors told. */
 void dist_setup_failed(struct dist *d, struct node *n, bool dial, const char *why);
-/* c is lost (closed, broken, silent): tell every local side. The I/O
- * thread calls it; c is freed after. */
+/* c is lost (closed, broken, silent): tell every local side. Called by
+ * the thread tearing c down (conn.c: its last reader, or the I/O thread),
+ * no lock held; c is freed after. */
 void dist_conn_down(struct dist *d, struct conn *c, const char *why);
-/* One frame from c (without its length), handled. -1: malformed, the
- * connection must close. */
+/* One frame from c (without its length), handled, by c's reader (a
+ * scheduler thread between processes, or the I/O thread), no lock held.
+ * -1: malformed, the connection must close. */
 int dist_frame(struct dist *d, struct conn *c, const unsigned char *p, size_t len);
 /* The entry of incarnation `creation` of node `name` (created if new).
  * live: that incarnation is connecting to us (an authenticated
@@ -248,6 +267,8 @@ struct node *dist_node_by_name(struct dist *d, const char *name, size_t nlen, ui
  * there is one (nothing is made or changed: the peer is not authenticated
  * yet). */
 struct node *dist_node_peek(struct dist *d, const char *name, size_t nlen, uint32_t creation);
+/* The entry of index i, or NULL (no lock needed: entries stay). */
+struct node *dist_node_at(struct dist *d, uint32_t index);
 
 /* Messages held for n's processes that moved, waiting since before
  * now_ms, go on (the I/O thread's, when d->moved_next_ms comes). When
@@ -271,11 +292,22 @@ void conn_write(struct conn *c, const void *p, size_t len);
 void conn_flush_corked(void *ctx);
 /* Cut c (node lock held): its peer is dead though its socket never said
  * so (a new incarnation of it connected, or it connected again: why).
- * Nothing more is written to c; the I/O thread closes it (its node is
- * down) at once. */
+ * Nothing more is written to c; its socket is shut, so its reader closes
+ * it (its node is down) at once. */
 void conn_cut(struct conn *c, const char *why);
-/* Register c with the I/O thread. */
+/* A token for a new connection to n: n's index and a serial, so a late
+ * event for a connection torn down never reaches its successor. */
+uint64_t conn_new_token(struct dist *d, const struct node *n);
+/* Start reading c, just made n->conn (node lock held): the schedulers
+ * watch its socket. 0, or a negative errno: nothing was armed, and the
+ * caller undoes n->conn and frees c. */
 int conn_watch(struct dist *d, struct conn *c);
+/* proc_remote.io_ready: c's socket (token) is readable or broken; read
+ * it, on this scheduler thread, if no one else is. ctx: the node. */
+void conn_readable(void *ctx, uint64_t token);
+/* A wait of processes that moved ends at at_ms: the I/O thread looks then
+ * (woken if it would look later). Any thread. */
+void conn_moved_due(struct dist *d, int64_t at_ms);
 int64_t conn_now_ms(void);
 /* Run fn(arg) on a thread of its own, counted so that stopping waits for
  * it; fn calls conn_thread_done(d) last. -1 if none could start (or the

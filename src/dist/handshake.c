@@ -309,8 +309,9 @@ static bool text_is(const char *s, size_t n, const char *text)
 	return n == strlen(text) && memcmp(s, text, n) == 0;
 }
 
-/* The peer's status; "alive" is answered "true" (see handshake.h). */
-static int recv_status(struct hs *h)
+/* The peer's status; "alive" is answered as stale(ctx) says (see
+ * handshake.h). */
+static int recv_status(struct hs *h, bool (*stale)(void *ctx), void *ctx)
 {
 	uint8_t m[DIST_HANDSHAKE_MAX];
 	size_t len;
@@ -325,7 +326,12 @@ static int recv_status(struct hs *h)
 		return 0;
 	if (text_is(s, n, "alive")) {
 		static const uint8_t yes[] = { TAG_STATUS, 't', 'r', 'u', 'e' };
-		return send_msg(h, yes, sizeof(yes), "our answer to status alive");
+		static const uint8_t no[] = { TAG_STATUS, 'f', 'a', 'l', 's', 'e' };
+		if (stale == NULL || stale(ctx))
+			return send_msg(h, yes, sizeof(yes), "our answer to status alive");
+		rc = send_msg(h, no, sizeof(no), "our answer to status alive");
+		return rc != 0 ? rc : fail(h, -EISCONN, "it holds a connection to us already, "
+		                           "which we hold too");
 	}
 	if (text_is(s, n, "nok"))
 		return fail(h, -EALREADY, "refused (status nok): its own connection attempt "
@@ -411,8 +417,8 @@ static int recv_ack(struct hs *h, uint32_t ours, const char *cookie)
 }
 
 int dist_handshake_connect(int fd, const struct dist_id *self, const char *cookie,
-                           const char *peer_name, struct dist_id *peer,
-                           int timeout_ms, char *err, size_t errlen)
+                           const char *peer_name, bool (*stale)(void *ctx), void *ctx,
+                           struct dist_id *peer, int timeout_ms, char *err, size_t errlen)
 {
 	struct hs h;
 	hs_init(&h, fd, timeout_ms, peer_name, err, errlen);
@@ -427,7 +433,7 @@ int dist_handshake_connect(int fd, const struct dist_id *self, const char *cooki
 	if (rc == 0)
 		rc = send_name(&h, self);
 	if (rc == 0)
-		rc = recv_status(&h);
+		rc = recv_status(&h, stale, ctx);
 	if (rc == 0)
 		rc = recv_challenge(&h, peer_name, peer, &theirs);
 	if (rc == 0)

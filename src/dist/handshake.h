@@ -30,6 +30,7 @@
  *   -EPERM           refused: status not_allowed
  *   -EALREADY        refused: status nok (a simultaneous connection wins)
  *   -EISCONN         status alive answered false: the old connection lives
+ *                    (accept role: the peer's answer; connect role: ours)
  *   -EPROTO          a malformed or unexpected message, or a peer whose
  *                    name is not the one we connected to
  *   -EMSGSIZE        a message longer than DIST_HANDSHAKE_MAX
@@ -41,6 +42,7 @@
 #ifndef WISP_DIST_HANDSHAKE_H
 #define WISP_DIST_HANDSHAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,12 +117,15 @@ struct dist_id {
  * as `self` (self->flags are the flags we advertise, normally
  * DIST_FLAGS_WISP). On success *peer holds the peer's name (equal to
  * peer_name), flags and creation. Should the peer answer status "alive"
- * (it has a connection from a node of our name), we answer "true": the
- * caller connects only when it has no connection to that peer, so the one
- * the peer has is stale. */
+ * (it has a connection from a node of our name), stale(ctx) decides the
+ * answer: true, "true" (the peer drops that connection for this one: the
+ * caller has none, so the peer's is stale); false, "false" and -EISCONN
+ * (the caller holds a connection to the peer already: both sides
+ * connected at once, and the one the peer's attempt made, accepted here
+ * meanwhile, is the one the peer holds). stale may be NULL: "true". */
 int dist_handshake_connect(int fd, const struct dist_id *self, const char *cookie,
-                           const char *peer_name, struct dist_id *peer,
-                           int timeout_ms, char *err, size_t errlen);
+                           const char *peer_name, bool (*stale)(void *ctx), void *ctx,
+                           struct dist_id *peer, int timeout_ms, char *err, size_t errlen);
 
 /* Accept role: a peer connected to us. Once its name, flags and creation
  * are known (and its flags pass), status(ctx, peer) decides the answer:

@@ -266,6 +266,11 @@ struct proc_remote {
 	/* That version was unloaded (nobody runs it any more): its bytes can
 	 * go (NULL: nothing to do). */
 	void (*forgot)(void *ctx, const unsigned char *hash);
+	/* A socket armed with rt_remote_arm is readable (or broken): token is
+	 * what it was armed with. On a scheduler thread, between processes
+	 * (no process runs on it meanwhile), so the processes it wakes run
+	 * next on this thread. */
+	void (*io_ready)(void *ctx, uint64_t token);
 	void *ctx;
 };
 
@@ -443,6 +448,16 @@ uint64_t rt_new_ref(struct rt *rt);
 uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len);
 /* The most a message may hold. */
 uint64_t rt_max_message(const struct rt *rt);
+/* The remote layer's sockets, read by the schedulers (docs/architecture.md,
+ * "Latency between nodes"): report fd once, when it is readable or broken,
+ * to remote->io_ready(token) on whichever scheduler polls (one-shot: armed
+ * again by calling this again). token < 2^63. 0 or a negative errno. A
+ * closed fd leaves the reactor by itself. */
+int rt_remote_arm(struct rt *rt, int fd, uint64_t token);
+/* One socket more (true) or less (false) is armed for good: while any is,
+ * an idle scheduler waits in the reactor rather than on its condition
+ * variable. */
+void rt_remote_watching(struct rt *rt, bool more);
 
 /* The module table (modules.c): modules by the SHA-256 of their bytes.
  * A module found or loaded is held for the caller, who gives it back with

@@ -164,7 +164,9 @@ void proc_exited(struct task *t, void *rt);
 /* sched's freeze()/thaw(): a hibernating process's memory. */
 void proc_freeze(struct task *t, void *rt);
 void proc_thaw(struct task *t, void *rt);
-/* sched's io_ready() callback: token = slot << 32 | wait number. */
+/* sched's io_ready() callback: token = slot << 32 | wait number, or a
+ * remote layer's token with RT_REMOTE_TOKEN set (rt_remote_arm). */
+#define RT_REMOTE_TOKEN (1ull << 63)
 void proc_io_ready(uint64_t token, void *rt);
 /* Free what a discarded process still holds (runtime teardown). */
 void proc_discard(struct proc *p);

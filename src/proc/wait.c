@@ -10,7 +10,12 @@
  * reused — finds a different wait number and is ignored; a late wake timer
  * can at worst wake the slot's next process spuriously, which every wait
  * tolerates (it re-checks its condition and parks again).
+ *
+ * The remote layer's sockets share the reactor (rt_remote_arm): their
+ * tokens have bit 63 set (RT_REMOTE_TOKEN), which a process's never has
+ * (slots are below 2^28), and go to its io_ready hook instead.
  */
+#include <assert.h>
 #include <errno.h>
 
 #include "proc_impl.h"
@@ -107,9 +112,32 @@ void proc_sleep(struct proc *self, int64_t ns)
 void proc_io_ready(uint64_t token, void *arg)
 {
 	struct rt *rt = arg;
+	if (token & RT_REMOTE_TOKEN) {
+		const struct proc_remote *r = rt->cfg.remote;
+		if (r != NULL)
+			r->io_ready(r->ctx, token & ~RT_REMOTE_TOKEN);
+		return;
+	}
 	struct proc *p = ptable_at(&rt->ptable, (uint32_t)(token >> 32));
 	if (p != NULL && atomic_load(&p->wait_seq) == (uint32_t)token)
 		sched_wake(&rt->sg, &p->task);
+}
+
+_Static_assert((uint64_t)PT_MAX_CHUNKS << PT_CHUNK_BITS <= 1ull << 31,
+               "a process's token (slot << 32) must leave bit 63 to the remote layer");
+
+int rt_remote_arm(struct rt *rt, int fd, uint64_t token)
+{
+	assert((token & RT_REMOTE_TOKEN) == 0);
+	return reactor_arm(&rt->sg.reactor, fd, REACTOR_READ, token | RT_REMOTE_TOKEN);
+}
+
+void rt_remote_watching(struct rt *rt, bool more)
+{
+	if (more)
+		sched_io_wait(&rt->sg);
+	else
+		sched_io_done(&rt->sg);
 }
 
 int proc_wait_fd(struct proc *self, int fd, uint32_t events, int64_t timeout_ns)

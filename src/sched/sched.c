@@ -544,13 +544,13 @@ static bool any_work(struct sched_group *g)
 	return false;
 }
 
-/* Milliseconds until the next timer for epoll (rounded up), -1 if none. */
-static int poll_timeout_ms(uint64_t next)
+/* Nanoseconds until the next timer for the reactor, -1 if none. */
+static int64_t poll_timeout_ns(uint64_t next)
 {
 	if (next == UINT64_MAX)
 		return -1;
 	uint64_t now = sched_now_ns();
-	return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+	return next <= now ? 0 : (int64_t)(next - now);
 }
 
 /* Nothing to run: become the thread that waits in the reactor if none
@@ -569,13 +569,12 @@ static void idle(struct sched *s)
 	    atomic_compare_exchange_strong(&g->poller, &expect, 1)) {
 		/* poller is set before looking for work: an enqueuer that pushes
 		 * after our look sees it and interrupts the poll. (Only when a
-		 * task waits for I/O: otherwise the condition variable's
-		 * nanosecond timeout serves short timers better than epoll's
-		 * milliseconds.) */
-		int ms = 0;
+		 * task waits for I/O, or another node's connection is read
+		 * here: otherwise the condition variable serves as well.) */
+		int64_t ns = 0;
 		if (!any_work(g) && !atomic_load(&g->stopping))
-			ms = poll_timeout_ms(next);
-		reactor_poll(&g->reactor, ms, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
+			ns = poll_timeout_ns(next);
+		reactor_poll(&g->reactor, ns, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
 		atomic_store(&g->poller, 0);
 		return;
 	}

@@ -337,7 +337,7 @@ static int cmd_connect(int argc, char **argv)
 		return report(rc, "cannot connect to the peer's port");
 	struct dist_id self, peer;
 	make_self(&self, argv[0], &o, 1);
-	rc = dist_handshake_connect(fd, &self, argv[1], peer_name, &peer, o.timeout_ms, err,
+	rc = dist_handshake_connect(fd, &self, argv[1], peer_name, NULL, NULL, &peer, o.timeout_ms, err,
 	                            sizeof(err));
 	if (rc != 0) {
 		close(fd);

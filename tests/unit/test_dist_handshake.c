@@ -93,7 +93,8 @@ static int run_pair(int sv[2], bool nonblock, uint64_t cflags, const char *ccook
 	make_pair(sv, nonblock);
 	start_acceptor(a, sv[1], make_id("b@h", aflags, 22), acookie, status);
 	struct dist_id self = make_id("a@h", cflags, 11);
-	int rc = dist_handshake_connect(sv[0], &self, ccookie, expect_peer, peer, 5000, err, errlen);
+	int rc = dist_handshake_connect(sv[0], &self, ccookie, expect_peer, NULL, NULL, peer, 5000, err,
+	                                errlen);
 	if (rc != 0)
 		close(sv[0]);                /* as a node would: the acceptor sees EOF */
 	pthread_join(a->thread, NULL);
@@ -319,7 +320,8 @@ static int run_script(bool accept_role, const struct script *s, bool hold_open, 
 	struct dist_id self = make_id("w@h", DIST_FLAGS_WISP, 5), peer;
 	int rc = accept_role
 	         ? dist_handshake_accept(sv[0], &self, COOKIE, NULL, NULL, &peer, timeout_ms, err, errlen)
-	         : dist_handshake_connect(sv[0], &self, COOKIE, "p@h", &peer, timeout_ms, err, errlen);
+	         : dist_handshake_connect(sv[0], &self, COOKIE, "p@h", NULL, NULL, &peer, timeout_ms,
+	                                  err, errlen);
 	close(sv[0]);
 	if (peer_fd != NULL)
 		*peer_fd = sv[1];
@@ -446,6 +448,41 @@ static void alive_is_answered_true(void **state)
 	assert_memory_equal(got + name, "\0\5strue", 7);
 }
 
+static bool holds_one(void *ctx)
+{
+	(*(int *)ctx)++;
+	return false;
+}
+
+/* Status "alive" to a caller that holds a connection to the peer already
+ * (both sides connected at once, and the peer's attempt won here) is
+ * answered "false", and the attempt ends with -EISCONN: answering "true"
+ * made the peer drop the connection both sides held. */
+static void alive_is_answered_false_when_connected(void **state)
+{
+	(void)state;
+	struct script s = { .n = 0 };
+	msg(&s, "salive", 6);
+	int sv[2];
+	make_pair(sv, false);
+	assert_int_equal(write(sv[1], s.b, s.n), (ssize_t)s.n);
+	struct dist_id self = make_id("w@h", DIST_FLAGS_WISP, 5), peer;
+	char err[512];
+	int asked = 0;
+	int rc = dist_handshake_connect(sv[0], &self, COOKIE, "p@h", holds_one, &asked, &peer, 5000,
+	                                err, sizeof(err));
+	close(sv[0]);
+	assert_int_equal(rc, -EISCONN);
+	assert_int_equal(asked, 1);
+	assert_non_null(strstr(err, "handshake with p@h: "));
+	uint8_t got[64];
+	ssize_t n = read(sv[1], got, sizeof(got));
+	close(sv[1]);
+	size_t name = 2 + 15 + 3;            /* our 'N' name message for "w@h" */
+	assert_int_equal(n, (ssize_t)(name + 8));
+	assert_memory_equal(got + name, "\0\6sfalse", 8);
+}
+
 /* A peer that goes quiet costs the timeout, in both roles and at any step. */
 static void silent_peer_times_out(void **state)
 {
@@ -466,10 +503,10 @@ static void bad_arguments(void **state)
 	char err[512];
 	int sv[2];
 	make_pair(sv, false);
-	assert_int_equal(dist_handshake_connect(sv[0], &self, COOKIE, "p@h", &peer, 100, err,
+	assert_int_equal(dist_handshake_connect(sv[0], &self, COOKIE, "p@h", NULL, NULL, &peer, 100, err,
 	                                        sizeof(err)), -EINVAL);
 	self = make_id("w@h", DIST_FLAGS_WISP, 1);
-	assert_int_equal(dist_handshake_connect(sv[0], &self, COOKIE, "p", &peer, 100, err,
+	assert_int_equal(dist_handshake_connect(sv[0], &self, COOKIE, "p", NULL, NULL, &peer, 100, err,
 	                                        sizeof(err)), -EINVAL);
 	assert_int_equal(dist_handshake_accept(sv[0], &self, NULL, NULL, NULL, &peer, 100, err,
 	                                       sizeof(err)), -EINVAL);
@@ -511,6 +548,7 @@ int main(void)
 		cmocka_unit_test(garbage_at_each_step_of_accept),
 		cmocka_unit_test(garbage_at_each_step_of_connect),
 		cmocka_unit_test(alive_is_answered_true),
+		cmocka_unit_test(alive_is_answered_false_when_connected),
 		cmocka_unit_test(silent_peer_times_out),
 		cmocka_unit_test(bad_arguments),
 	};
