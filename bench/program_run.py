@@ -53,7 +53,7 @@ def conns_per_s(cmd, env, seconds, threads=4):
     """Start a server (its first stdout or stderr line names the port), hit
     it with `threads` clients for `seconds`: connections per second."""
     p = subprocess.Popen([str(c) for c in cmd], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         # "wisp: serving on 127.0.0.1:PORT (...)" / echo's "listening on 127.0.0.1:PORT"
         line = (p.stderr if cmd[1] == "serve" else p.stdout).readline()
