@@ -552,7 +552,7 @@ static int prepare(struct pipeline *p, struct wasm_file *wf, const struct run_op
 		*building = false;
 	if (o->tier_given)
 		return pipeline_compile(p, wf, o->tier, so, err, errlen);
-	if (pipeline_lookup(p, wf, TIER_OPT, so))
+	if (pipeline_lookup(p, wf, TIER_OPT, so, true))
 		return 0;
 	int rc = pipeline_compile(p, wf, TIER_FAST, so, err, errlen);
 	const char *bg = getenv("WISP_BACKGROUND_COMPILE");

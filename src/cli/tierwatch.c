@@ -55,7 +55,8 @@ static void *watch_main(void *arg)
 	for (int waited = 0; waited < TIER_WATCH_S * 1000 && nap(t, TIER_POLL_MS);
 	     waited += TIER_POLL_MS) {
 		struct pipeline_so so = { .fd = -1 };
-		if (!pipeline_lookup(t->p, t->wf, TIER_OPT, &so))
+		/* (An untrusted file there is said once, not every poll.) */
+		if (!pipeline_lookup(t->p, t->wf, TIER_OPT, &so, waited == 0))
 			continue;
 		engine_module *opt;
 		char err[512];

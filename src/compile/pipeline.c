@@ -309,11 +309,11 @@ static bool open_cached(const struct pipeline *p, struct pipeline_so *so, bool w
 }
 
 bool pipeline_lookup(const struct pipeline *p, const struct wasm_file *wf,
-                     enum tier t, struct pipeline_so *so)
+                     enum tier t, struct pipeline_so *so, bool warn)
 {
 	so->fd = -1;
 	cache_path(p, wf, t, ".so", so->path, sizeof(so->path));
-	return open_cached(p, so, true);
+	return open_cached(p, so, warn);
 }
 
 bool pipeline_overlaps_cache(const struct pipeline *p, const char *dir)
@@ -442,7 +442,7 @@ static int check_before_compile(const struct pipeline *p, const struct wasm_file
 int pipeline_compile(const struct pipeline *p, const struct wasm_file *wf,
                      enum tier t, struct pipeline_so *so, char *err, size_t errlen)
 {
-	if (pipeline_lookup(p, wf, t, so))
+	if (pipeline_lookup(p, wf, t, so, true))
 		return 0;
 	int rc = check_before_compile(p, wf, err, errlen);
 	if (rc != 0)

@@ -68,10 +68,10 @@ void wasm_file_free(struct wasm_file *wf);
 
 /* The cached shared object for (module, tier), if present and trusted:
  * fills *so (path and an open, verified fd) and returns true. An entry that
- * is present but fails verification is reported on stderr and treated as
- * missing (pipeline_compile replaces it). */
+ * is present but fails verification is treated as missing
+ * (pipeline_compile replaces it), and reported on stderr if warn. */
 bool pipeline_lookup(const struct pipeline *p, const struct wasm_file *wf,
-                     enum tier t, struct pipeline_so *so);
+                     enum tier t, struct pipeline_so *so, bool warn);
 
 /* Compile (module, tier) into the cache unless a trusted entry is already
  * there; fills *so. The module is first checked against p->limits and for

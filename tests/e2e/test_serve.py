@@ -12,23 +12,22 @@ import pytest
 from conftest import WISP
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Server:
     def __init__(self, module, *opts, tmp_path):
-        self.port = _free_port()
-        env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path), WISP_BACKGROUND_COMPILE="0")
-        self.p = subprocess.Popen([str(WISP), "serve", "--listen", f"127.0.0.1:{self.port}",
-                                   *opts, str(module)], env=env, stdout=subprocess.PIPE,
+        env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path), WISP_BACKGROUND_COMPILE="0",
+                   WISP_CACHE_DIR=str(tmp_path / "cache"))
+        self.p = subprocess.Popen([str(WISP), "serve", "--listen", "127.0.0.1:0", *opts,
+                                   str(module)], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
-        line = self.p.stderr.readline()
-        assert line.startswith("wisp: serving on 127.0.0.1:"), line + self.p.stderr.read()
+        seen = []
+        while not seen or not seen[-1].startswith("wisp: serving on 127.0.0.1:"):
+            line = self.p.stderr.readline()
+            if not line:
+                self.p.kill()
+                self.p.wait()
+                raise AssertionError("wisp serve did not start: " + "".join(seen))
+            seen.append(line)
+        self.port = int(seen[-1].split("127.0.0.1:")[1].split()[0])
 
     def connect(self):
         c = socket.create_connection(("127.0.0.1", self.port), timeout=60)
@@ -55,7 +54,7 @@ def test_each_connection_gets_its_own_program_and_a_trap_ends_only_its_own(lines
         def client(k):
             try:
                 c, f = srv.connect()
-                with c:
+                with c, f:
                     for i in range(1, 6):
                         f.write(f"client {k} line {i}\n")
                         f.flush()
@@ -78,7 +77,7 @@ def test_each_connection_gets_its_own_program_and_a_trap_ends_only_its_own(lines
         assert errors == []
         # Still serving.
         c, f = srv.connect()
-        with c:
+        with c, f:
             f.write("after\n")
             f.flush()
             assert f.readline() == "1 AFTER\n"
@@ -140,9 +139,10 @@ def test_clients_that_leave_mid_output_end_only_their_program(lines, tmp_path):
             f.write("big\n")
             f.flush()
             c.recv(100)
+            f.close()
             c.close()        # 1 MiB still to write: the program gets EPIPE
         c, f = srv.connect()
-        with c:
+        with c, f:
             f.write("still here\n")
             f.flush()
             assert f.readline() == "1 STILL HERE\n"

@@ -59,7 +59,7 @@ static inline engine_module *unit_module_again(struct unit_module *f)
 	struct pipeline_so so = { .fd = -1 };
 	engine_module *m = NULL;
 	char err[512];
-	if (!pipeline_lookup(&f->p, &f->wf, TIER_FAST, &so) ||
+	if (!pipeline_lookup(&f->p, &f->wf, TIER_FAST, &so, true) ||
 	    engine_module_load(so.path, so.fd, &m, err, sizeof(err)) != 0)
 		m = NULL;
 	pipeline_so_close(&so);
