@@ -294,7 +294,7 @@ void control_free(struct control *c)
 #define RELOAD_EXIT_FAIL 1
 #define RELOAD_EXIT_USAGE 2
 #define RUNS_MAX 64        /* runs listed in a message (more are counted) */
-#define RUN_LINE_MAX 160   /* a run's command line, as listed */
+#define RUN_LINE_MAX 400   /* a run's command line, as listed */
 
 static const char reload_usage[] =
 	"usage: wisp reload [--pid PID | --node NAME] [--purge] [--push] MODULE.wasm\n";
@@ -482,14 +482,17 @@ static void no_such_run(const struct runs *rs)
 }
 
 /* The run a node name names: its index in rs, or -1 (-2: several, with
- * a message). A name without '@' also finds NAME@HOST, as --sname NAME
- * makes it, when one host has it. */
+ * a message). NAME@HOST:PORT, as given to --name, is NAME@HOST; a name
+ * without '@' also finds NAME@HOST, as --sname NAME makes it, when one
+ * host has it. */
 static int find_node(const struct runs *rs, const char *name)
 {
 	int at = -1, found = 0;
 	size_t n = strlen(name);
+	const char *port = strchr(name, '@') ? strchr(strchr(name, '@'), ':') : NULL;
+	size_t plain = port != NULL ? (size_t)(port - name) : n;
 	for (int i = 0; i < rs->n; i++)
-		if (strcmp(rs->run[i].node, name) == 0)
+		if (strncmp(rs->run[i].node, name, plain) == 0 && rs->run[i].node[plain] == '\0')
 			return i;
 	for (int i = 0; strchr(name, '@') == NULL && i < rs->n; i++)
 		if (strncmp(rs->run[i].node, name, n) == 0 && rs->run[i].node[n] == '@') {
