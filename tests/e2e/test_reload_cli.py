@@ -147,7 +147,8 @@ def test_a_node_is_found_by_the_name_it_was_given(env, runs, versions):
     r = reload(env, "--node", "rx", versions / "v5.wasm")
     assert r.returncode == 1, r
     assert r.stderr.startswith("wisp reload: no wisp node is named rx\n"), r.stderr
-    assert f"--pid {p.pid}    (--node rq@127.0.0.1) " in r.stderr, r.stderr
+    assert any(l.startswith(f"  --pid {p.pid} ") and "(--node rq@127.0.0.1) " in l
+               for l in r.stderr.splitlines()), r.stderr
 
 
 def test_refusals_say_what_to_do_and_a_purge_says_whom_it_killed(env, versions, build_proc):
@@ -187,6 +188,36 @@ def test_refusals_say_what_to_do_and_a_purge_says_whom_it_killed(env, versions, 
         assert r.returncode == 0, r
         assert r.stdout.endswith("is version 3 of the running module, now current (purged 1 "
                                  "process still on version 1 or older)\n"), r.stdout
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_the_c_sdk_readme_example_moves_as_it_says(env, build_proc, tmp_path):
+    """sdk/c/README.md's counter, built as versions 1 and 2 as the README
+    says, run, and reloaded from "another terminal": the server goes on in
+    version 2 with its count, as the README shows."""
+    import re
+    from conftest import ROOT
+    readme = (ROOT / "sdk" / "c" / "README.md").read_text()
+    section = readme[readme.index("## Hot code reload"):]
+    code = re.search(r"```c\n(.*?)```", section, re.S).group(1)
+    v1 = build_proc(code, name="counter")
+    v2 = tmp_path / "v2.wasm"
+    shutil.copy(build_proc(code, "-DAPP_VERSION=2", name="counter"), v2)
+    p = subprocess.Popen([str(WISP), "run", v1], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "v1: tick 1\n", p.stderr.read() if p.poll() else ""
+        r = reload(env, v2)
+        assert r.returncode == 0, r
+        assert r.stdout == f"wisp: {v2} is version 2 of the running module, now current\n"
+        lines = [p.stdout.readline() for _ in range(3)]
+        took = [l for l in lines if l.startswith("v2: took over")]
+        assert len(took) == 1, lines
+        count = int(took[0].split()[-1])
+        assert lines[lines.index(took[0]) + 1:][:1] in ([], [f"v2: tick {count + 1}\n"]), lines
+        assert all(l.startswith("v1: tick ") for l in lines[:lines.index(took[0])]), lines
     finally:
         p.kill()
         p.wait()
