@@ -68,6 +68,8 @@ def test_help_and_usage_errors_say_what_was_wrong(env):
     assert r.returncode == 0 and r.stderr == "", r
     assert "--purge" in r.stdout and "wisp_code_change" in r.stdout and \
         "--sname NAME" in r.stdout, r.stdout
+    r = subprocess.run([str(WISP), "help"], capture_output=True, text=True, timeout=60)
+    assert "reload options:" in r.stdout and "wisp reload --help" in r.stdout, r.stdout
     for args, said in [
         (["--purg", "x.wasm"], "unknown option '--purg'"),
         (["a.wasm", "b.wasm"], "one module at a time: 'a.wasm' and 'b.wasm'"),
