@@ -11,10 +11,17 @@
  * permissions say.
  *
  * What. One request per connection, a line and its bytes, one line back:
- *   "reload LEN[ purge]\n" + LEN bytes  -> "ok VSN\n" | "error TEXT\n"
+ *   "reload LEN[ purge][ push]\n" + LEN bytes
+ *       -> "ok VSN[ (purged N processes ...)][ (pushed ...)]\n" | "error TEXT\n"
  * Requests are served one at a time by the socket's thread (a reload
  * compiles, which takes seconds: a second one waits for the first).
  * Observability (issue 16: ps, inspect, kill, stats) will add requests.
+ *
+ * The client (`wisp reload`) is for people who mistype: it reads the
+ * module before it looks for a run, counts as a run only a socket that
+ * accepts a connection (a killed run's socket stays, and its pid may be
+ * someone else's), and when it cannot tell which run is meant it lists
+ * them, with their command lines, rather than only their pids.
  */
 #include "control.h"
 
