@@ -343,7 +343,7 @@ static int reload_usage_error(const char *fmt, ...)
 /* The live runs in the runtime directory. */
 struct run {
 	long pid;
-	char node[128];   /* "" unless a node's NAME.sock links to it */
+	char node[256];   /* "" unless a node's NAME.sock links to it */
 };
 struct runs {
 	char dir[PATH_MAX - 64];
@@ -396,11 +396,12 @@ static bool find_runs(struct runs *rs)
 		return false;
 	}
 	char p[PATH_MAX];
+	struct stat st;
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		long pid = sock_pid(e->d_name);
-		if (pid <= 0 || e->d_type == DT_LNK)
-			continue;
 		snprintf(p, sizeof(p), "%s/%s", rs->dir, e->d_name);
+		if (pid <= 0 || lstat(p, &st) != 0 || S_ISLNK(st.st_mode))
+			continue;
 		if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
 			unlink(p);   /* a killed run's */
 			continue;
@@ -417,10 +418,10 @@ static bool find_runs(struct runs *rs)
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		size_t n = strlen(e->d_name);
 		char to[PATH_MAX];
-		if (e->d_type != DT_LNK || n <= 5 || strcmp(e->d_name + n - 5, ".sock") != 0)
-			continue;
 		snprintf(p, sizeof(p), "%s/%s", rs->dir, e->d_name);
-		struct stat st;
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") != 0 || lstat(p, &st) != 0 ||
+		    !S_ISLNK(st.st_mode))
+			continue;
 		if (stat(p, &st) != 0 && errno == ENOENT) {
 			unlink(p);   /* a killed node's name */
 			continue;
