@@ -746,7 +746,10 @@ static int report(const struct engine_result *r, const struct reason *why,
 	case WISP_EXIT_CODE:
 		return why->code;
 	case WISP_EXIT_KILLED:
-		fprintf(stderr, "wisp: the main process was killed\n");
+		/* (A text is a purge's, which reaches main through a link only:
+		 * main is never purged.) */
+		fprintf(stderr, "wisp: the main process was killed%s%s\n",
+		        why->text[0] ? ", through a link: " : "", why->text);
 		return EXIT_KILLED;
 	case WISP_EXIT_NOPROC:
 		fprintf(stderr, "wisp: the main process exited: a linked process did not exist\n");

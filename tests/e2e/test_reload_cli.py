@@ -223,3 +223,66 @@ def test_the_c_sdk_readme_example_moves_as_it_says(env, build_proc, tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+LINKED = r"""
+#include <stdio.h>
+#include <wisp/guest.h>
+
+static void rest(void)
+{
+	for (;;)
+		wisp_sleep(1000000000);
+}
+
+__attribute__((export_name("wisp_code_change")))
+int32_t wisp_code_change(uint32_t old_vsn, uint32_t len)
+{
+	(void)old_vsn;
+	(void)len;
+	return WISP_CODE_RESUME_WITH(rest);
+}
+
+static void worker(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	rest();
+}
+
+int main(void)
+{
+	wisp_spawn_link(worker, NULL, 0);
+	printf("started %d\n", V);
+	fflush(stdout);
+	rest();
+}
+"""
+
+
+def test_a_main_linked_to_a_purged_process_says_why_it_was_killed(env, build_proc, tmp_path):
+    """main is linked to a worker that never moves; --purge of the third
+    version kills the worker, and main with it (a link): the run says
+    so, with the purge's reason (before: "the main process was killed",
+    and main is never purged itself)."""
+    v = {}
+    for n in (1, 2, 3):
+        v[n] = tmp_path / f"v{n}.wasm"
+        shutil.copy(build_proc(LINKED, f"-DV={n}", name="linked"), v[n])
+    p = subprocess.Popen([str(WISP), "run", v[1]], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "started 1\n"
+        assert reload(env, v[2]).returncode == 0
+        r = reload(env, v[3])
+        assert r.returncode == 1 and "1 process still runs version 1" in r.stderr, r
+        r = reload(env, "--purge", v[3])
+        assert r.returncode == 0 and r.stdout.endswith(
+            "now current (purged 1 process still on version 1 or older)\n"), r
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 137, (out, err)
+        assert err.endswith("wisp: the main process was killed, through a link: purged: its "
+                            "code (version 1 or older) was replaced twice\n"), err
+    finally:
+        p.kill()
+        p.wait()
