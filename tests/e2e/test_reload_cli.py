@@ -286,3 +286,13 @@ def test_a_main_linked_to_a_purged_process_says_why_it_was_killed(env, build_pro
     finally:
         p.kill()
         p.wait()
+
+
+def test_a_program_numbered_with_dversion_builds_with_the_sdk(build_proc, wisp):
+    """-DVERSION=2 is how a newcomer numbers the builds of a program; the
+    SDK's term.c named a constant VERSION, so such a build did not
+    compile (it is ETF_VERSION now)."""
+    m = build_proc('#include <stdio.h>\nint main(void) { printf("v%d\\n", VERSION); return 0; }\n',
+                   "-DVERSION=2", name="numbered")
+    r = wisp("run", m)
+    assert r.code == 0 and r.out == "v2\n", r
