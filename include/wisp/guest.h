@@ -457,15 +457,17 @@ int32_t wisp_node_spawn_raw(const char *node, uint32_t node_len, uint32_t fn, co
 
 /* ---- wisp_code (errors: WISP codes) ----
  *
- * Hot code reload. * The run's main module is version 1; a new version is loaded from a guest
- * (wisp_code_load) or from another terminal (wisp reload), and becomes
- * current. A process moves onto the current version at a point it chooses
- * (a server: between two messages) with wisp_code_upgrade(state): the new
- * version's exported
+ * Hot code reload (sdk/c/README.md has an example). The run's main module
+ * is version 1; a new version is loaded from a guest (wisp_code_load) or
+ * from another terminal (wisp reload), and becomes current. A process
+ * moves onto the current version at a point it chooses (a server: between
+ * two messages) with wisp_code_upgrade(state): the new version's
+ *     __attribute__((export_name("wisp_code_change")))
  *     int32_t wisp_code_change(uint32_t old_vsn, uint32_t state_len)
- * runs in a new instance, reads the state with wisp_spawn_arg, and returns
- * the function the process is to go on in, a void (*)(void) cast to
- * int32_t (its table index), to take over; anything <= 0, a trap or an
+ * (a module that does not export it cannot be a version) runs in a new
+ * instance, reads the state with wisp_spawn_arg, and returns the function
+ * the process is to go on in, a void (*)(void) cast to int32_t (its table
+ * index), to take over; anything <= 0, a trap or an
  * exit refuses: the process goes on with the old version, and
  * wisp_code_upgrade returns WISP_EINVAL with the reason. On success that
  * function runs in the new instance, and the process goes on there: same

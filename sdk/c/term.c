@@ -38,7 +38,7 @@
 
 /* Tags of the external term format (erts's erl_ext_dist). */
 enum {
-	VERSION = 131,
+	ETF_VERSION = 131,   /* (prefixed: -DVERSION=N is how programs number their builds) */
 	NEW_FLOAT_EXT = 70,
 	BIT_BINARY_EXT = 77,
 	NEW_PID_EXT = 88,
@@ -148,7 +148,7 @@ void wisp_term_enc_init(struct wisp_term_enc *e, void *buf, size_t cap)
 	e->len = 0;
 	e->overflow = false;
 	e->invalid = false;
-	put_u8(e, VERSION);
+	put_u8(e, ETF_VERSION);
 }
 
 int64_t wisp_term_enc_len(const struct wisp_term_enc *e)
@@ -570,7 +570,7 @@ int wisp_term_dec_init(struct wisp_term_dec *d, const void *buf, size_t len)
 	d->p = d->end = b;
 	if (len == 0)
 		return WISP_TERM_ETRUNC;
-	if (b[0] != VERSION)
+	if (b[0] != ETF_VERSION)
 		return WISP_TERM_EBAD;
 	d->p = b + 1;
 	d->end = b + len;

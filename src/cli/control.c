@@ -11,10 +11,17 @@
  * permissions say.
  *
  * What. One request per connection, a line and its bytes, one line back:
- *   "reload LEN[ purge]\n" + LEN bytes  -> "ok VSN\n" | "error TEXT\n"
+ *   "reload LEN[ purge][ push]\n" + LEN bytes
+ *       -> "ok VSN[ (purged N processes ...)][ (pushed ...)]\n" | "error TEXT\n"
  * Requests are served one at a time by the socket's thread (a reload
  * compiles, which takes seconds: a second one waits for the first).
  * Observability (issue 16: ps, inspect, kill, stats) will add requests.
+ *
+ * The client (`wisp reload`) is for people who mistype: it reads the
+ * module before it looks for a run, counts as a run only a socket that
+ * accepts a connection (a killed run's socket stays, and its pid may be
+ * someone else's), and when it cannot tell which run is meant it lists
+ * them, with their command lines, rather than only their pids.
  */
 #include "control.h"
 
@@ -23,8 +30,9 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,14 +151,18 @@ static void serve_reload(struct control *c, int fd, unsigned long long len, bool
 	int pushed = -1;
 	if (rc == 0 && push && c->dist != NULL)
 		pushed = dist_push_code(c->dist, old, hash);
+	/* (On success err is "" or what --purge did.) */
+	char purged[sizeof(err) + 4] = "";
+	if (rc == 0 && err[0] != '\0')
+		snprintf(purged, sizeof(purged), " (%s)", err);
 	if (rc == 0 && push && pushed < 0)
-		snprintf(reply, sizeof(reply), "ok %u (not pushed: %s)\n", vsn,
+		snprintf(reply, sizeof(reply), "ok %u%s (not pushed: %s)\n", vsn, purged,
 		         c->dist == NULL ? "this run is no node" : "nothing to push");
 	else if (rc == 0 && push)
-		snprintf(reply, sizeof(reply), "ok %u (pushed to %d node%s)\n", vsn, pushed,
+		snprintf(reply, sizeof(reply), "ok %u%s (pushed to %d node%s)\n", vsn, purged, pushed,
 		         pushed == 1 ? "" : "s");
 	else if (rc == 0)
-		snprintf(reply, sizeof(reply), "ok %u\n", vsn);
+		snprintf(reply, sizeof(reply), "ok %u%s\n", vsn, purged);
 	else
 		snprintf(reply, sizeof(reply), "error %s\n", err);
 	for (char *p = reply; *p && p[1]; p++)   /* one line */
@@ -286,64 +298,277 @@ void control_free(struct control *c)
 
 /* ---- the client side ---- */
 
-/* The socket of the run named by target (a node's name or a pid; NULL:
- * the only run), into path; false with a message on stderr. Sockets of
- * runs that were killed (their pid is gone) are removed on the way. */
-static bool find_socket(const char *target, char *path, size_t cap)
+#define RELOAD_EXIT_FAIL 1
+#define RELOAD_EXIT_USAGE 2
+#define RUNS_MAX 64        /* runs listed in a message (more are counted) */
+#define RUN_LINE_MAX 400   /* a run's command line, as listed */
+
+static const char reload_usage[] =
+	"usage: wisp reload [--pid PID | --node NAME] [--purge] [--push] MODULE.wasm\n";
+
+static const char reload_help[] =
+	"usage: wisp reload [--pid PID | --node NAME] [--purge] [--push] MODULE.wasm\n"
+	"\n"
+	"Load MODULE.wasm into a running 'wisp run' (of this user) as the next\n"
+	"version of its module. It becomes current: processes spawned from now on\n"
+	"run it, and each running process moves onto it when it asks (a server:\n"
+	"between two messages). The module must export wisp_code_change (C:\n"
+	"sdk/c/README.md; Rust: wisp::upgradable!); one that is refused changes\n"
+	"nothing. wisp reload returns once the version is current: a process\n"
+	"that then refuses to move says so itself.\n"
+	"\n"
+	"  --pid PID     the run whose process id is PID (needed when several run)\n"
+	"  --node NAME   the run started with --sname NAME or --name NAME\n"
+	"  --purge       kill the processes still on the version before the current\n"
+	"                one (two versions at most, as in Erlang: without --purge\n"
+	"                such a load is refused), so their supervisors restart them\n"
+	"  --push        also load it on the nodes the run is connected to that\n"
+	"                allow it (--allow-code-push)\n"
+	"\n"
+	"exit status: 0 loaded; 1 refused, or no such run; 2 usage error.\n";
+
+/* A usage error: what was wrong, then the usage. */
+__attribute__((format(printf, 1, 2)))
+static int reload_usage_error(const char *fmt, ...)
 {
-	char dir[PATH_MAX - 64], err[PATH_MAX + 100];
-	if (control_dir(dir, sizeof(dir), err, sizeof(err)) != 0) {
-		fprintf(stderr, "wisp: %s\n", err);
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("wisp reload: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s('wisp reload --help' says more)\n", reload_usage);
+	return RELOAD_EXIT_USAGE;
+}
+
+/* The live runs in the runtime directory. */
+struct run {
+	long pid;
+	char node[256];   /* "" unless a node's NAME.sock links to it */
+};
+struct runs {
+	char dir[PATH_MAX - 64];
+	struct run run[RUNS_MAX];
+	int n;            /* listed in run[] */
+	int more;         /* found past RUNS_MAX */
+};
+
+/* Whether a run listens on the socket at path: a socket left by a run
+ * that was killed refuses (its pid may be another process's by now). A
+ * busy one (its backlog full) counts as listening. */
+static bool listening(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(a.sun_path))
+		return false;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;   /* (cannot tell: let the real request say) */
+	bool yes = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 || errno == EAGAIN;
+	close(fd);
+	return yes;
+}
+
+/* "PID.sock" -> PID, or 0. */
+static long sock_pid(const char *name)
+{
+	char *end;
+	long pid = strtol(name, &end, 10);
+	return end != name && name[0] != '-' && strcmp(end, ".sock") == 0 ? pid : 0;
+}
+
+/* The runs of this user (their sockets in dir), with the names of the
+ * nodes among them. Sockets of runs that were killed whose pid is gone,
+ * and node names linking to no socket, are removed on the way; a socket
+ * nobody listens on is left (a run may be between bind and listen) but
+ * not listed. False with a message if the directory cannot be read. */
+static bool find_runs(struct runs *rs)
+{
+	char err[PATH_MAX + 100];
+	rs->n = rs->more = 0;
+	if (control_dir(rs->dir, sizeof(rs->dir), err, sizeof(err)) != 0) {
+		fprintf(stderr, "wisp reload: %s\n", err);
 		return false;
 	}
-	if (target != NULL) {
-		snprintf(path, cap, "%s/%s.sock", dir, target);
-		if (access(path, F_OK) != 0) {
-			fprintf(stderr, "wisp: no running wisp is named %s (no %s)\n", target, path);
-			return false;
-		}
-		return true;
-	}
-	DIR *d = opendir(dir);
+	DIR *d = opendir(rs->dir);
 	if (d == NULL) {
-		fprintf(stderr, "wisp: cannot read %s: %s\n", dir, strerror(errno));
+		fprintf(stderr, "wisp reload: cannot read %s: %s\n", rs->dir, strerror(errno));
 		return false;
 	}
-	int found = 0;
-	char pids[256] = "";
+	char p[PATH_MAX];
+	struct stat st;
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (end == e->d_name || strcmp(end, ".sock") != 0 || pid <= 0)
+		long pid = sock_pid(e->d_name);
+		snprintf(p, sizeof(p), "%s/%s", rs->dir, e->d_name);
+		if (pid <= 0 || lstat(p, &st) != 0 || S_ISLNK(st.st_mode))
 			continue;
-		char p[PATH_MAX];
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
 		if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
 			unlink(p);   /* a killed run's */
 			continue;
 		}
-		if (found++ == 0)
-			snprintf(path, cap, "%s", p);
-		size_t used = strlen(pids);
-		snprintf(pids + used, sizeof(pids) - used, " %ld", pid);
+		if (!listening(p))
+			continue;
+		if (rs->n == RUNS_MAX) {
+			rs->more++;
+			continue;
+		}
+		rs->run[rs->n++] = (struct run){ .pid = pid };
+	}
+	rewinddir(d);
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		size_t n = strlen(e->d_name);
+		char to[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/%s", rs->dir, e->d_name);
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") != 0 || lstat(p, &st) != 0 ||
+		    !S_ISLNK(st.st_mode))
+			continue;
+		if (stat(p, &st) != 0 && errno == ENOENT) {
+			unlink(p);   /* a killed node's name */
+			continue;
+		}
+		ssize_t len = readlink(p, to, sizeof(to) - 1);
+		if (len <= 0)
+			continue;
+		to[len] = '\0';
+		const char *base = strrchr(to, '/') ? strrchr(to, '/') + 1 : to;
+		long pid = sock_pid(base);
+		for (int i = 0; i < rs->n; i++)
+			if (rs->run[i].pid == pid && n - 5 < sizeof(rs->run[i].node))
+				snprintf(rs->run[i].node, sizeof(rs->run[i].node), "%.*s", (int)(n - 5),
+				         e->d_name);
 	}
 	closedir(d);
-	if (found == 1)
-		return true;
-	if (found == 0)
-		fprintf(stderr, "wisp: no wisp is running (no control socket in %s)\n", dir);
-	else
-		fprintf(stderr, "wisp: %d wisps are running (pids%s): say which with --pid PID or "
-		        "--node NAME\n", found, pids);
-	return false;
+	return true;
 }
 
-/* The whole file, or NULL with a message. */
+/* What a run runs: its command line (from /proc), cut to fit. */
+static void run_command(long pid, char *out, size_t cap)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	out[0] = '\0';
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return;
+	size_t n = fread(out, 1, cap - 1, f);
+	fclose(f);
+	out[n] = '\0';
+	for (size_t i = 0; n > 0 && i < n - 1; i++)
+		if (out[i] == '\0')
+			out[i] = ' ';
+	if (n == cap - 1 && cap > 4)
+		memcpy(out + cap - 4, "...", 4);
+}
+
+/* The runs, one a line, on stderr: pid, node, command line, directory. */
+static void list_runs(const struct runs *rs)
+{
+	for (int i = 0; i < rs->n; i++) {
+		char cmd[RUN_LINE_MAX], cwd[PATH_MAX] = "", link[64];
+		run_command(rs->run[i].pid, cmd, sizeof(cmd));
+		snprintf(link, sizeof(link), "/proc/%ld/cwd", rs->run[i].pid);
+		ssize_t len = readlink(link, cwd, sizeof(cwd) - 1);
+		cwd[len > 0 ? len : 0] = '\0';
+		fprintf(stderr, "  --pid %-7ld %s%s%s%s%s%s\n", rs->run[i].pid,
+		        rs->run[i].node[0] ? "(--node " : "", rs->run[i].node,
+		        rs->run[i].node[0] ? ") " : "", cmd, cwd[0] ? "   in " : "", cwd);
+	}
+	if (rs->more > 0)
+		fprintf(stderr, "  (and %d more)\n", rs->more);
+}
+
+/* Why no run was found, on stderr: what runs instead. */
+static void no_such_run(const struct runs *rs)
+{
+	if (rs->n == 0) {
+		fprintf(stderr, "wisp reload: no wisp is running (no control socket in %s; a run is "
+		        "found by the same user, with the same XDG_RUNTIME_DIR)\n", rs->dir);
+		return;
+	}
+	fprintf(stderr, "wisp reload: running now:\n");
+	list_runs(rs);
+}
+
+/* The run a node name names: its index in rs, or -1 (-2: several, with
+ * a message). NAME@HOST:PORT, as given to --name, is NAME@HOST; a name
+ * without '@' also finds NAME@HOST, as --sname NAME makes it, when one
+ * host has it. */
+static int find_node(const struct runs *rs, const char *name)
+{
+	int at = -1, found = 0;
+	size_t n = strlen(name);
+	const char *port = strchr(name, '@') ? strchr(strchr(name, '@'), ':') : NULL;
+	size_t plain = port != NULL ? (size_t)(port - name) : n;
+	for (int i = 0; i < rs->n; i++)
+		if (strncmp(rs->run[i].node, name, plain) == 0 && rs->run[i].node[plain] == '\0')
+			return i;
+	for (int i = 0; strchr(name, '@') == NULL && i < rs->n; i++)
+		if (strncmp(rs->run[i].node, name, n) == 0 && rs->run[i].node[n] == '@') {
+			at = i;
+			found++;
+		}
+	if (found > 1) {
+		fprintf(stderr, "wisp reload: %d nodes are named %s@...: say which with --node "
+		        "NAME@HOST\n", found, name);
+		list_runs(rs);
+		return -2;
+	}
+	return at;
+}
+
+/* The socket of the run named by pid or node (neither: the only run),
+ * into path; false with a message on stderr that says what runs. */
+static bool find_socket(const char *pid, const char *node, char *path, size_t cap)
+{
+	struct runs *rs = malloc(sizeof(*rs));
+	if (rs == NULL || !find_runs(rs)) {
+		if (rs == NULL)
+			fprintf(stderr, "wisp reload: out of memory\n");
+		free(rs);
+		return false;
+	}
+	int at = -1;
+	if (node != NULL) {
+		at = find_node(rs, node);
+		if (at == -1)
+			fprintf(stderr, "wisp reload: no wisp node is named %s\n", node);
+	} else if (pid != NULL) {
+		for (int i = 0; i < rs->n; i++)
+			if (rs->run[i].pid == strtol(pid, NULL, 10))
+				at = i;
+		if (at < 0)
+			fprintf(stderr, "wisp reload: no wisp runs as pid %s (a run's pid, as ps or "
+			        "$! gives it)\n", pid);
+	} else if (rs->n == 1) {
+		at = 0;
+	} else if (rs->n > 1 || rs->more > 0) {
+		fprintf(stderr, "wisp reload: %d wisps are running: say which with --pid PID (or "
+		        "--node NAME)\n", rs->n + rs->more);
+		list_runs(rs);
+		at = -2;
+	}
+	if (at == -1)
+		no_such_run(rs);
+	if (at >= 0)
+		snprintf(path, cap, "%s/%ld.sock", rs->dir, rs->run[at].pid);
+	free(rs);
+	return at >= 0;
+}
+
+/* The whole file, or NULL with a message (a directory, an empty file and
+ * one over the most a version may be are refused here). */
 static void *read_file(const char *file, size_t *len)
 {
 	FILE *f = fopen(file, "rb");
-	if (f == NULL) {
-		fprintf(stderr, "wisp: cannot read %s: %s\n", file, strerror(errno));
+	struct stat st;
+	if (f == NULL || fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+		if (f != NULL && S_ISDIR(st.st_mode))
+			fprintf(stderr, "wisp reload: %s is a directory: give the new version's .wasm "
+			        "file\n", file);
+		else
+			fprintf(stderr, "wisp reload: cannot read %s: %s\n", file, strerror(errno));
+		if (f != NULL)
+			fclose(f);
 		return NULL;
 	}
 	size_t cap = 1 << 16, n = 0;
@@ -359,9 +584,18 @@ static void *read_file(const char *file, size_t *len)
 			break;
 		}
 	}
+	bool failed = ferror(f);
 	fclose(f);
-	if (b == NULL || n >= RT_CODE_MAX_BYTES) {
-		fprintf(stderr, "wisp: %s: %s\n", file, b ? "too large" : "out of memory");
+	if (b == NULL || failed || n == 0 || n >= RT_CODE_MAX_BYTES) {
+		if (b == NULL || failed)
+			fprintf(stderr, "wisp reload: cannot read %s: %s\n", file,
+			        b == NULL ? "out of memory" : "read error");
+		else if (n == 0)
+			fprintf(stderr, "wisp reload: %s is empty: not a module (did its build "
+			        "fail?)\n", file);
+		else
+			fprintf(stderr, "wisp reload: %s is over %u MiB, the most a version may be\n",
+			        file, RT_CODE_MAX_BYTES >> 20);
 		free(b);
 		return NULL;
 	}
@@ -369,64 +603,94 @@ static void *read_file(const char *file, size_t *len)
 	return b;
 }
 
-int cli_reload(int argc, char **argv)
+/* Send the request; the running wisp's answer line into reply. False
+ * with a message if it cannot be reached or says nothing. */
+static bool ask(const char *path, const void *bytes, size_t len, bool purge, bool push,
+                char *reply, size_t cap)
 {
-	static const char usage[] =
-		"usage: wisp reload [--node NAME | --pid PID] [--purge] [--push] MODULE.wasm\n";
-	const char *target = NULL, *file = NULL;
-	bool purge = false, push = false;
-	for (int i = 0; i < argc; i++) {
-		if ((strcmp(argv[i], "--node") == 0 || strcmp(argv[i], "--pid") == 0) && i + 1 < argc) {
-			target = argv[++i];
-		} else if (strcmp(argv[i], "--purge") == 0) {
-			purge = true;
-		} else if (strcmp(argv[i], "--push") == 0) {
-			push = true;
-		} else if (argv[i][0] == '-' || file != NULL) {
-			fputs(usage, stderr);
-			return 2;
-		} else {
-			file = argv[i];
-		}
-	}
-	if (file == NULL || (target != NULL && (strchr(target, '/') || target[0] == '.'))) {
-		fputs(usage, stderr);
-		return 2;
-	}
-	char path[PATH_MAX];
-	size_t len;
-	void *bytes;
-	if (!find_socket(target, path, sizeof(path)) || (bytes = read_file(file, &len)) == NULL)
-		return 1;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (strlen(path) >= sizeof(a.sun_path) || fd < 0 ||
 	    (memcpy(a.sun_path, path, strlen(path) + 1),
 	     connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)) {
-		fprintf(stderr, "wisp: cannot reach the running wisp at %s: %s\n", path,
+		fprintf(stderr, "wisp reload: cannot reach the running wisp at %s: %s\n", path,
 		        strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		free(bytes);
-		return 1;
+		return false;
 	}
-	char head[64], reply[800];
+	char head[64];
 	snprintf(head, sizeof(head), "reload %zu%s%s\n", len, purge ? " purge" : "",
 	         push ? " push" : "");
 	write_all(fd, head);
 	write_bytes(fd, bytes, len);
-	free(bytes);
-	bool got = read_line(fd, reply, sizeof(reply));
+	bool got = read_line(fd, reply, cap);
 	close(fd);
-	if (!got) {
-		fprintf(stderr, "wisp: the running wisp gave no answer\n");
-		return 1;
+	if (!got)
+		fprintf(stderr, "wisp reload: the running wisp gave no answer (did it end?)\n");
+	return got;
+}
+
+/* Whether s is a pid: digits, not 0. */
+static bool is_pid(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	return s[0] >= '0' && s[0] <= '9' && *end == '\0' && v > 0 && v <= INT_MAX;
+}
+
+int cli_reload(int argc, char **argv)
+{
+	const char *pid = NULL, *node = NULL, *file = NULL;
+	bool purge = false, push = false;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(reload_help, stdout);
+			return 0;
+		} else if (strcmp(a, "--pid") == 0 || strcmp(a, "--node") == 0) {
+			if (i + 1 == argc)
+				return reload_usage_error("%s needs %s", a, a[2] == 'p'
+				                          ? "the process id of a 'wisp run'"
+				                          : "the name of a node");
+			if (pid != NULL || node != NULL)
+				return reload_usage_error("give one of --pid and --node, once");
+			*(a[2] == 'p' ? &pid : &node) = argv[++i];
+		} else if (strcmp(a, "--purge") == 0) {
+			purge = true;
+		} else if (strcmp(a, "--push") == 0) {
+			push = true;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			return reload_usage_error("unknown option '%s'", a);
+		} else if (file != NULL) {
+			return reload_usage_error("one module at a time: '%s' and '%s'", file, a);
+		} else {
+			file = a;
+		}
 	}
-	if (strncmp(reply, "ok ", 3) == 0) {
-		printf("wisp: %s is version %s of the running module, now current\n", file, reply + 3);
+	if (file == NULL)
+		return reload_usage_error("which module? (the new version's .wasm file)");
+	if (pid != NULL && !is_pid(pid))
+		return reload_usage_error("--pid takes the process id of a 'wisp run', not '%s'%s",
+		                          pid, strchr(pid, '@') ? " (a node: --node)" : "");
+	if (node != NULL && (node[0] == '\0' || node[0] == '.' || strchr(node, '/')))
+		return reload_usage_error("'%s' cannot name a node", node);
+	size_t len;
+	void *bytes = read_file(file, &len);
+	char path[PATH_MAX], reply[800];
+	bool got = bytes != NULL && find_socket(pid, node, path, sizeof(path)) &&
+	           ask(path, bytes, len, purge, push, reply, sizeof(reply));
+	free(bytes);
+	if (!got)
+		return RELOAD_EXIT_FAIL;
+	char *rest;
+	unsigned long vsn = strncmp(reply, "ok ", 3) == 0 ? strtoul(reply + 3, &rest, 10) : 0;
+	if (vsn > 0) {
+		printf("wisp: %s is version %lu of the running module, now current%s\n", file, vsn,
+		       rest);
 		return 0;
 	}
 	fprintf(stderr, "wisp: reload refused: %s\n",
 	        strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
-	return 1;
+	return RELOAD_EXIT_FAIL;
 }

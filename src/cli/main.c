@@ -62,9 +62,11 @@ static const char usage_text[] =
 	"  compile [options] module.wasm         build the optimized code ahead of time\n"
 	"  new [--c] NAME                        a new Rust (or C) project in NAME:\n"
 	"                                        cargo run, cargo test (make run)\n"
-	"  reload [--node N | --pid P] [--purge] [--push] new.wasm\n"
+	"  reload [--pid P | --node N] [--purge] [--push] new.wasm\n"
 	"                                        load a new version into a running wisp\n"
-	"                                        (processes move onto it: wisp_code)\n"
+	"                                        (from another terminal): new processes\n"
+	"                                        start on it, running ones move when\n"
+	"                                        they ask (wisp reload --help)\n"
 	"  help                                  this text\n"
 	"  --version                             print the version\n"
 	"\n"
@@ -128,6 +130,15 @@ static const char usage_text[] =
 	"  --caps FILE                 the same options, one per line, without '--'\n"
 	"  -v, --verbose               say on stderr which capability a denied call lacked\n"
 	"A process can give the processes it spawns less than it has, never more.\n"
+	"\n"
+	"reload options:\n"
+	"  --pid PID                the run to load into (needed when several run;\n"
+	"                           wisp reload lists them)\n"
+	"  --node NAME              the run started with --sname NAME or --name NAME\n"
+	"  --purge                  kill the processes still on the version before the\n"
+	"                           current one (without it such a load is refused:\n"
+	"                           two versions at most, as in Erlang)\n"
+	"  --push                   also load it on the connected nodes that allow it\n"
 	"\n"
 	"compile options:\n"
 	"  --tier fast|opt          which tier to build (default: opt)\n"
@@ -748,7 +759,10 @@ static int report(const struct engine_result *r, const struct reason *why,
 	case WISP_EXIT_CODE:
 		return why->code;
 	case WISP_EXIT_KILLED:
-		fprintf(stderr, "wisp: the main process was killed\n");
+		/* (A text is a purge's, which reaches main through a link only:
+		 * main is never purged.) */
+		fprintf(stderr, "wisp: the main process was killed%s%s\n",
+		        why->text[0] ? ", through a link: " : "", why->text);
 		return EXIT_KILLED;
 	case WISP_EXIT_NOPROC:
 		fprintf(stderr, "wisp: the main process exited: a linked process did not exist\n");

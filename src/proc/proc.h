@@ -509,7 +509,9 @@ uint32_t rt_code_current_hash(struct rt *rt, unsigned char hash[RT_HASH_BYTES]);
  * already (its number in *vsn), -EBUSY if processes (other than the main
  * one) still run a version older than the current one — the new version
  * would make theirs the third — unless purge, which kills them (reason
- * KILLED, "purged: ..."); or rt_module_load's errors. */
+ * KILLED, "purged: ...") and says so in err ("purged N processes ...";
+ * err is left as it was on a success that purged nobody); or
+ * rt_module_load's errors. */
 int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint32_t *vsn,
                  char *err, size_t errlen);
 /* Get (or stop getting) a WISP_TAG_CODE message, from 0, with the new

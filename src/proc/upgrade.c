@@ -95,6 +95,7 @@ struct stragglers {
 	uint32_t nold;
 	uint32_t count;
 	uint32_t oldest;
+	uint32_t replaced;   /* the newest of them (the current one's predecessor) */
 	bool kill;
 	struct reason why;
 };
@@ -150,6 +151,7 @@ static int count_old_old(struct rt *rt, struct stragglers *s, bool purge, char *
 		         s->count == 1 ? "it" : "them");
 		return -EBUSY;
 	}
+	s->replaced = cv - 1;
 	s->why = (struct reason){ WISP_EXIT_KILLED, 0, "" };
 	snprintf(s->why.text, sizeof(s->why.text),
 	         "purged: its code (version %u or older) was replaced twice", cv - 1);
@@ -172,7 +174,8 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 	struct rt_mod *e = engine_module_owner(m);
 	if (!engine_module_can_take_over(m)) {
 		snprintf(err, errlen, "the module exports no wisp_code_change (i32, i32) -> i32 (or "
-		         "has no function table of its own): it cannot take over running processes");
+		         "has no function table of its own): it cannot take over running processes "
+		         "(C: export one, sdk/c/README.md; Rust: wisp::upgradable!)");
 		rc = -EINVAL;
 	}
 	/* (Loads are serialised: two would both pass the check below.) */
@@ -188,7 +191,13 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 	} else if (e->vsn != 0) {
 		rc = -EEXIST;
 		*vsn = e->vsn;
-		snprintf(err, errlen, "those bytes are version %u already", e->vsn);
+		if (e == rt->current)
+			snprintf(err, errlen, "those bytes are version %u already, the current one: "
+			         "nothing changed (was the new version built?)", e->vsn);
+		else
+			snprintf(err, errlen, "those bytes are version %u already (version %u is "
+			         "current): a version loads once; to run its code again, load a build "
+			         "that differs from it", e->vsn, rt->current->vsn);
 	} else {
 		e->vsn = *vsn = ++rt->last_vsn;
 		rt->current = e;
@@ -199,7 +208,12 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 	 * one of them finds it so (and can move onto it first). */
 	if (rc == 0 && s.count > 0) {
 		s.kill = true;
+		s.count = 0;
 		ptable_each(&rt->ptable, find_straggler, &s);
+		/* (Those that moved onto it meanwhile are not killed.) */
+		if (s.count > 0)
+			snprintf(err, errlen, "purged %u process%s still on version %u or older",
+			         s.count, s.count == 1 ? "" : "es", s.replaced);
 	}
 	free(s.old);
 	const struct proc_remote *r = rt->cfg.remote;
