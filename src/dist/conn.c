@@ -706,13 +706,20 @@ int conn_watch(struct dist *d, struct conn *c)
 	return rc;
 }
 
-/* Handle every whole frame in c->in. NULL, or why c must close. */
+static uint32_t frame_len(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Handle every whole frame in c->in. NULL, or why c must close. On
+ * return c->in starts at a frame (whose length, if it has 4 bytes, is
+ * within DIST_MAX_FRAME). */
 static const char *frames(struct dist *d, struct conn *c)
 {
 	size_t off = 0;
 	while (c->inlen - off >= 4) {
 		const unsigned char *p = c->in + off;
-		uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		uint32_t len = frame_len(p);
 		if (len > DIST_MAX_FRAME)
 			return "a frame over the size limit (64 MiB: a message that large cannot "
 			       "reach a wisp node)";
@@ -729,31 +736,86 @@ static const char *frames(struct dist *d, struct conn *c)
 	return NULL;
 }
 
-/* Read what c has (claimed: reading). NULL, or why it must close. */
+/* How much c's next read may take: a chunk, or the rest of the frame
+ * begun in c->in if that is more (a large frame is read into place in
+ * few reads). Never more: what a read takes is handled before the next,
+ * so this bounds a wakeup's work (READS_PER_EVENT chunks of small
+ * frames, or one large frame), not the socket's receive buffer (tens of
+ * MiB of small frames in one read, decoded by a scheduler that should be
+ * running processes). */
+static size_t read_want(const struct conn *c)
+{
+	if (c->inlen < 4)
+		return READ_CHUNK;
+	size_t whole = 4 + (size_t)frame_len(c->in);   /* (frames() checked the limit) */
+	return whole > c->inlen + READ_CHUNK ? whole - c->inlen : READ_CHUNK;
+}
+
+/* Room in c->in for a read of want bytes (at least a chunk's, or what
+ * the frame needs): the buffer doubles, as bytes arrive (a frame's
+ * header alone reserves nothing large), but never past what the frame
+ * begun needs. NULL, or why c must close. */
+static const char *make_room(struct dist *d, struct conn *c, size_t want)
+{
+	if (c->incap - c->inlen >= READ_CHUNK || c->incap - c->inlen >= want)
+		return NULL;
+	size_t cap = c->incap ? c->incap * 2 : 2 * READ_CHUNK;
+	if (cap > c->inlen + want)
+		cap = c->inlen + want > 2 * READ_CHUNK ? c->inlen + want : 2 * READ_CHUNK;
+	if (cap <= c->incap)
+		return NULL;
+	/* (Each peer's buffer is bounded by the frame size; all of them
+	 * together too: peers that each send most of a largest frame and
+	 * stop would add up.) */
+	if (atomic_fetch_add(&d->in_bytes, cap - c->incap) + (cap - c->incap) > DIST_MAX_IN_ALL) {
+		atomic_fetch_sub(&d->in_bytes, cap - c->incap);
+		return "the frames all peers have begun fill this node's input (DIST_MAX_IN_ALL)";
+	}
+	unsigned char *in = realloc(c->in, cap);
+	if (in == NULL) {
+		atomic_fetch_sub(&d->in_bytes, cap - c->incap);
+		return "out of memory";
+	}
+	c->in = in;
+	c->incap = cap;
+	return NULL;
+}
+
+/* A buffer that grew for a large frame goes back to two chunks once
+ * what it holds (and the frame begun) fits in them, whatever follows:
+ * a peer that keeps part of a frame pending must not keep up to 64 MiB
+ * of this node's input bound (DIST_MAX_IN_ALL) for one frame it sent
+ * long ago. */
+static void shrink(struct dist *d, struct conn *c)
+{
+	if (c->incap <= 4 * READ_CHUNK || c->inlen + read_want(c) > 2 * READ_CHUNK)
+		return;
+	if (c->inlen == 0) {
+		free(c->in);
+		c->in = NULL;
+		atomic_fetch_sub(&d->in_bytes, c->incap);
+		c->incap = 0;
+		return;
+	}
+	unsigned char *in = realloc(c->in, 2 * READ_CHUNK);
+	if (in == NULL)
+		return;   /* (kept as it is) */
+	atomic_fetch_sub(&d->in_bytes, c->incap - 2 * READ_CHUNK);
+	c->in = in;
+	c->incap = 2 * READ_CHUNK;
+}
+
+/* Read what c has (claimed: reading), up to READS_PER_EVENT reads of
+ * read_want(). NULL, or why it must close. */
 static const char *readable(struct dist *d, struct conn *c)
 {
 	for (int i = 0; i < READS_PER_EVENT; i++) {
-		if (c->incap - c->inlen < READ_CHUNK) {
-			/* (Each peer's buffer is bounded by the frame size; all of
-			 * them together too: peers that each send most of a
-			 * largest frame and stop would add up.) */
-			size_t cap = c->incap ? c->incap * 2 : 2 * READ_CHUNK;
-			if (atomic_fetch_add(&d->in_bytes, cap - c->incap) + (cap - c->incap) >
-			    DIST_MAX_IN_ALL) {
-				atomic_fetch_sub(&d->in_bytes, cap - c->incap);
-				return "the frames all peers have begun fill this node's input "
-				       "(DIST_MAX_IN_ALL)";
-			}
-			unsigned char *in = realloc(c->in, cap);
-			if (in == NULL) {
-				atomic_fetch_sub(&d->in_bytes, cap - c->incap);
-				return "out of memory";
-			}
-			c->in = in;
-			c->incap = cap;
-		}
-		size_t room = c->incap - c->inlen;
-		ssize_t r = recv(c->fd, c->in + c->inlen, room, MSG_DONTWAIT);
+		size_t want = read_want(c);
+		const char *why = make_room(d, c, want);
+		if (why != NULL)
+			return why;
+		size_t ask = c->incap - c->inlen < want ? c->incap - c->inlen : want;
+		ssize_t r = recv(c->fd, c->in + c->inlen, ask, MSG_DONTWAIT);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -764,24 +826,15 @@ static const char *readable(struct dist *d, struct conn *c)
 			return strerror(errno);
 		c->inlen += (size_t)r;
 		atomic_store_explicit(&c->last_rx_ms, conn_now_ms(), memory_order_relaxed);
-		const char *why = frames(d, c);
-		if (why != NULL)
+		if ((why = frames(d, c)) != NULL)
 			return why;
-		/* A frame larger than the buffer: let it grow up to the limit;
-		 * a buffer that grew for one and is now empty shrinks back. */
-		if (c->inlen == 0 && c->incap > 4 * READ_CHUNK) {
-			atomic_fetch_sub(&d->in_bytes, c->incap);
-			free(c->in);
-			c->in = NULL;
-			c->incap = 0;
-		}
-		/* Less than there was room for: the socket is empty (what comes
-		 * later, arming it again reports), so no read just to hear
-		 * EAGAIN. */
-		if ((size_t)r < room)
+		shrink(d, c);
+		/* Less than asked for: the socket is empty (what comes later,
+		 * arming it again reports), so no read just to hear EAGAIN. */
+		if ((size_t)r < ask)
 			return NULL;
 	}
-	return NULL;
+	return NULL;   /* (more may wait: arming the socket again reports it) */
 }
 
 /* c's reader is done (why: NULL, or why c must close): arm its socket

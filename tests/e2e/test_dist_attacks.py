@@ -607,14 +607,15 @@ def test_peers_that_stop_reading_are_bounded_in_all(cluster):
 
 
 def test_frames_begun_and_never_ended_are_bounded_in_all(cluster):
-    """A peer's input buffer grows to hold a frame of up to 64 MiB, so
-    each connection could hold 128 MiB for a frame that never ends; nine
-    peers doing it held 1.1 GiB. They are bounded in all (1 GiB): the one
-    that would pass it is dropped."""
+    """A peer's input buffer grows to hold a frame of up to 64 MiB (and
+    4 KiB), so each connection may hold that for a frame that never ends;
+    seventeen peers doing it would hold 1.1 GiB. They are bounded in all
+    (1 GiB): the one that would pass it is dropped. (Nine were enough
+    while a buffer grew to 128 MiB for such a frame.)"""
     w, port = _serve(cluster, "wi1")
     size = (64 << 20) + 4096                 # the largest frame
     chunk = b"\0" * (1 << 20)
-    peers = [Peer(port, node(f"big{k}")) for k in range(9)]
+    peers = [Peer(port, node(f"big{k}")) for k in range(17)]
     for p in peers:
         p.s.settimeout(60)
         try:
@@ -1137,3 +1138,33 @@ def test_pushed_versions_load_one_at_a_time(cluster):
     assert err.count("another pushed version is being loaded") == 2, err
     assert err.count("was not loaded") == 1, err   # (no wisp_code_change: refused)
     assert _alive(cluster, w)
+
+
+# ---- the read path: frames read by the schedulers (src/dist/conn.c) ----
+
+def test_a_large_frame_once_handled_holds_no_input(cluster):
+    """A connection's input buffer grows to hold a large frame; it
+    shrank back only when a read ended exactly at a frame's end, so a
+    peer that sent one 64 MiB frame and kept part of the next pending
+    held 128 MiB of the node's input (1 GiB in all, DIST_MAX_IN_ALL) for
+    good. Eight such peers left no room for anyone: the next connection
+    to read was dropped. Each frame here is handled (its echo answered)
+    and part of the next stays pending: nothing is refused, and an honest
+    peer is answered after."""
+    w, port = _serve(cluster, "wl1")
+    size = 64 << 20                          # a binary: the frame is just under the limit
+    peers = []
+    for k in range(8):
+        p = Peer(port, node(f"large{k}"))
+        p.s.settimeout(60)
+        big = _frame(_tuple(_int(6), p.pid(), _atom(""), _atom("nobody")), _bin(b"\0" * size))
+        tag = b"after-large-%d" % k
+        echo = _frame(_tuple(_int(6), p.pid(), _atom(""), _atom("echo")),
+                      _tuple(_int(5), _bin(tag)))
+        p.s.sendall(big + echo + echo[:3])   # (the next frame begun, never ended)
+        assert p.wait_for(tag, timeout=60) is not None, w.err_now()[-2000:]
+        peers.append(p)
+    assert _alive(cluster, w), w.err_now()[-2000:]
+    assert "DIST_MAX_IN_ALL" not in w.err_now()
+    for p in peers:
+        p.close()
