@@ -124,7 +124,48 @@ struct wisp_program_spec {
 	                                  own set (directories, network, limits) */
 	uint32_t flags;                /* WISP_SPAWN_LINK | WISP_SPAWN_MONITOR */
 	uint32_t stdio[3];             /* WISP_STDIO_* for fds 0, 1, 2 */
+	uint32_t mounts, nmounts;      /* served directories: nmounts struct
+	                                  wisp_mount (at most WISP_MAX_MOUNTS) */
 };
+
+/* A directory of the child's whose files a process serves (docs/abi.md,
+ * "Served files"): the child sees a preopened directory named path (after
+ * its capability set's), and its file calls below it become WISP_TAG_FILE
+ * requests to server, a process of this runtime. */
+struct wisp_mount {
+	uint64_t server;               /* the serving process's pid */
+	uint32_t path, path_len;       /* the guest name, "/data" say */
+};
+#define WISP_MAX_MOUNTS 16u
+
+/* Served files (docs/abi.md, "Served files"): a request is a DATA message
+ * with tag WISP_TAG_FILE (sent with wisp_request's kind of ref; CLOSE with
+ * ref 0: no reply wanted) whose payload is a little-endian header
+ *   u32 op; u32 flags; u64 handle; u64 offset; u32 len; u32 rights
+ * (WISP_FILE_REQUEST_SIZE bytes) then the path (OPEN, PSTAT) or the data
+ * (WRITE); the reply, sent to the ref, is
+ *   u16 error (a WASI errno, 0: ok); u8 filetype; u8 pad; u32 len; u64 value
+ * (WISP_FILE_REPLY_SIZE bytes) then len bytes of data. Data is at most
+ * WISP_FILE_MAX_DATA bytes either way. */
+#define WISP_TAG_FILE 0x7fffffffffff6669ull   /* "fi" */
+#define WISP_FILE_OP_OPEN    1u   /* path; flags = oflags | fdflags << 16;
+                                     rights = WISP_FILE_RIGHT_*: value =
+                                     a handle, and the filetype */
+#define WISP_FILE_OP_READ    2u   /* handle, offset, len: up to len bytes */
+#define WISP_FILE_OP_WRITE   3u   /* handle, offset (UINT64_MAX: at the
+                                     end), data: value = bytes written */
+#define WISP_FILE_OP_STAT    4u   /* handle: a WASI filestat (64 bytes) */
+#define WISP_FILE_OP_PSTAT   5u   /* path: a WASI filestat (64 bytes) */
+#define WISP_FILE_OP_READDIR 6u   /* handle, offset = cookie, len: WASI
+                                     dirents back to back, at most len */
+#define WISP_FILE_OP_CLOSE   7u   /* handle (sent with ref 0: no reply) */
+#define WISP_FILE_RIGHT_READ  1u
+#define WISP_FILE_RIGHT_WRITE 2u
+#define WISP_FILE_REQUEST_SIZE 32u
+#define WISP_FILE_REPLY_SIZE 16u
+#define WISP_FILE_STAT_SIZE 64u
+#define WISP_FILE_DIRENT_SIZE 24u
+#define WISP_FILE_MAX_DATA 65536u
 
 struct wisp_program_out {
 	uint64_t pid;

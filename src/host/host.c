@@ -27,8 +27,9 @@ static void host_start(void *host, struct proc *p)
 	 * spawn made. Should that fail, it gets no WASI state at all rather
 	 * than one whose stdio is the runtime's. */
 	char err[256];
-	if (len != sizeof(*ps) || program_stdio_adopt(hp, ps, err, sizeof(err)) != 0) {
-		program_stdio_close(ps);
+	if (len < sizeof(*ps) || program_stdio_adopt(hp, ps, len, err, sizeof(err)) != 0) {
+		if (len >= sizeof(*ps))
+			program_stdio_close(ps);
 		hp->wasi_failed = true;
 	}
 	free(ps);

@@ -175,6 +175,17 @@ void wasi_moved(void *self, uint64_t bytes)
 struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
                                uint64_t rights, uint16_t *err)
 {
+	struct wasi_fd *f = wasi_fd_lookup_any(w, fd, rights, err);
+	if (f != NULL && f->served != NULL) {
+		*err = WASI_ENOTSUP;   /* no host fd: never handed to a syscall */
+		return NULL;
+	}
+	return f;
+}
+
+struct wasi_fd *wasi_fd_lookup_any(struct wasi_ctx *w, uint32_t fd,
+                                   uint64_t rights, uint16_t *err)
+{
 	if (fd >= w->nfds || !w->fds[fd].used) {
 		*err = WASI_EBADF;
 		return NULL;
@@ -254,6 +265,7 @@ void wasi_fd_release(struct wasi_fd *f)
 	if (!f->borrowed && f->host >= 0)
 		close(f->host);
 	free(f->preopen_name);
+	wasi_served_release(f->served);
 	memset(f, 0, sizeof(*f));
 	f->host = -1;
 }
