@@ -617,6 +617,42 @@ wisp_pid_t wisp_spawn_without_fs(wisp_fn fn, const void *arg, uint32_t len);
 int32_t wisp_wait_down(uint64_t monitor, struct wisp_exit_reason *reason, char *text,
                        uint32_t cap);
 int32_t wisp_register_name(const char *name, wisp_pid_t pid);
+
+/* Serving files (docs/abi.md, "Served files"): a server receives messages
+ * with tag WISP_TAG_FILE (into a buffer of WISP_FILE_REQUEST_SIZE +
+ * WISP_FILE_MAX_DATA bytes holds any), decodes each and answers it; the
+ * example is tests/guests/c/served.c, an in-memory file tree. */
+struct wisp_file_request {
+	uint32_t op;            /* WISP_FILE_OP_* */
+	uint32_t flags;         /* OPEN: WASI oflags | fdflags << 16 */
+	uint64_t handle;        /* what the server's OPEN answered */
+	uint64_t offset;        /* READ, WRITE (UINT64_MAX: at the end),
+	                           READDIR (the cookie) */
+	uint32_t len;           /* READ, READDIR: the most bytes wanted */
+	uint32_t rights;        /* OPEN: WISP_FILE_RIGHT_* */
+	const uint8_t *data;    /* OPEN, PSTAT: the path (normalised, relative
+	                           to the root, "" the root, no NUL);
+	                           WRITE: the bytes */
+	uint32_t data_len;
+	wisp_pid_t from;
+	uint64_t ref;           /* 0: no reply wanted (CLOSE) */
+};
+/* Decode the request msg (info->len bytes, as received with info):
+ * WISP_OK, or WISP_EINVAL if it is no served-file request. */
+int32_t wisp_file_decode(const void *msg, const struct wisp_msg_info *info,
+                         struct wisp_file_request *req);
+/* Answer req: error (a WASI errno, 0: done), filetype, value, and len
+ * bytes of data (at most WISP_FILE_MAX_DATA). Nothing is sent for a
+ * request that wants no reply. WISP codes (WISP_ENOMEM). */
+int32_t wisp_file_reply(const struct wisp_file_request *req, uint16_t error, uint8_t filetype,
+                        uint64_t value, const void *data, uint32_t len);
+/* A WASI filestat (WISP_FILE_STAT_SIZE bytes) at out, times 0. */
+void wisp_file_stat(void *out, uint64_t ino, uint8_t filetype, uint64_t size);
+/* One WASI dirent (its next cookie, inode, type and name) at buf, of which
+ * room bytes are free: the bytes written, header first, cut at room (an
+ * entry cut short ends a listing: the program asks again, larger). */
+uint32_t wisp_file_dirent(void *buf, uint32_t room, uint64_t next, uint64_t ino, uint8_t type,
+                          const char *name, uint32_t namelen);
 wisp_pid_t wisp_whereis_name(const char *name);   /* 0 if none */
 
 #ifdef __cplusplus

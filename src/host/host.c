@@ -42,6 +42,12 @@ static void host_ready(void *host, engine_instance *inst)
 	hp->mem = engine_instance_memory(inst);
 }
 
+static void host_exiting(void *host)
+{
+	struct host_proc *hp = host;
+	wasi_ctx_close_served(hp->wasi);
+}
+
 static void host_end(void *host)
 {
 	struct host_proc *hp = host;
@@ -65,5 +71,6 @@ const struct proc_hooks host_proc_hooks = {
 	.host_size = sizeof(struct host_proc),
 	.start = host_start,
 	.ready = host_ready,
+	.exiting = host_exiting,
 	.end = host_end,
 };

@@ -249,6 +249,13 @@ void wasi_served_release(struct wasi_served *s)
 	free(s);
 }
 
+void wasi_ctx_close_served(struct wasi_ctx *w)
+{
+	for (uint32_t i = 0; w != NULL && i < w->nfds; i++)
+		if (w->fds[i].used && w->fds[i].served != NULL)
+			wasi_fd_release(&w->fds[i]);
+}
+
 int wasi_served_mount(struct wasi_ctx *w, struct proc *owner, const char *guest,
                       uint64_t server)
 {
