@@ -175,12 +175,11 @@ void wasi_moved(void *self, uint64_t bytes)
 struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
                                uint64_t rights, uint16_t *err)
 {
-	struct wasi_fd *f = wasi_fd_lookup_any(w, fd, rights, err);
-	if (f != NULL && f->served != NULL) {
+	if (fd < w->nfds && w->fds[fd].used && w->fds[fd].served != NULL) {
 		*err = WASI_ENOTSUP;   /* no host fd: never handed to a syscall */
 		return NULL;
 	}
-	return f;
+	return wasi_fd_lookup_any(w, fd, rights, err);
 }
 
 struct wasi_fd *wasi_fd_lookup_any(struct wasi_ctx *w, uint32_t fd,

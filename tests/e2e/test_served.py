@@ -93,3 +93,15 @@ def test_a_server_that_fails_gives_the_program_eio(wisp, served, server):
 def test_a_mount_naming_a_dead_process_is_refused(wisp, served):
     out = _run(wisp, served, "dead", "cat", "/data/config.txt")
     assert len(out) == 1 and out[0].startswith("spawn 1 mount /data: no process "), out
+
+
+def test_calls_a_server_does_not_serve_fail_cleanly(wisp, served):
+    """A served fd has no host fd: calls other than the served ones say
+    ENOTSUP (the file is untouched and still reads)."""
+    out = _program(_run(wisp, served, "ok", "other", "/data/config.txt"))
+    assert out == ["out: fsync -1 Not supported",
+                   "ftruncate -1 Not supported",
+                   "unlink -1 Not supported",
+                   "mkdir -1 Not supported",
+                   "read 1",
+                   "down 0 0"], out

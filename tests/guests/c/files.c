@@ -13,6 +13,7 @@
  *   files openat DIR REL   open REL relative to the directory DIR
  *   files stat PATH        the size stat() gives
  *   files bench PATH N     N preads of 4 KiB: "ns/read X"
+ *   files other PATH       what calls a served file does not serve say
  * Errors print "error: " and strerror.
  */
 #include <dirent.h>
@@ -190,6 +191,22 @@ int main(int argc, char **argv)
 		if (stat(argv[2], &st) != 0)
 			return fail(argv[2]);
 		printf("size %lld dir %d\n", (long long)st.st_size, S_ISDIR(st.st_mode));
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "other") == 0) {
+		int fd = open(argv[2], O_RDWR);
+		if (fd < 0)
+			return fail(argv[2]);
+		errno = 0;
+		printf("fsync %d %s\n", fsync(fd), strerror(errno));
+		errno = 0;
+		printf("ftruncate %d %s\n", ftruncate(fd, 0), strerror(errno));
+		errno = 0;
+		printf("unlink %d %s\n", unlink(argv[2]), strerror(errno));
+		errno = 0;
+		printf("mkdir %d %s\n", mkdir("/data/newdir", 0777), strerror(errno));
+		char c;
+		printf("read %zd\n", read(fd, &c, 1));
 		return 0;
 	}
 	if (argc == 4 && strcmp(argv[1], "bench") == 0)
