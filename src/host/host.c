@@ -23,8 +23,8 @@ static void host_start(void *host, struct proc *p)
 	struct program_stdio *ps = proc_take_host_init(p, &len);
 	if (ps == NULL)
 		return;
-	/* A program (wisp_program.c): its stdio is made now, of the fds its
-	 * spawn made. Should that fail, it gets no WASI state at all rather
+	/* A program (wisp_program.c): its stdio (of the fds its spawn made)
+	 * and its served directories are made now. Should that fail, it gets no WASI state at all rather
 	 * than one whose stdio is the runtime's. */
 	char err[256];
 	if (len < sizeof(*ps) || program_stdio_adopt(hp, ps, len, err, sizeof(err)) != 0) {

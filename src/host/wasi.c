@@ -546,8 +546,13 @@ void wasi_ctx_free(struct wasi_ctx *w)
 {
 	if (w == NULL)
 		return;
-	for (uint32_t i = 0; i < w->nfds; i++)
+	for (uint32_t i = 0; i < w->nfds; i++) {
+		/* No CLOSE from here: a process that ends sent them already
+		 * (wasi_ctx_close_served), and one the runtime discards must
+		 * not message anyone. */
+		wasi_served_disown(w->fds[i].served);
 		wasi_fd_release(&w->fds[i]);
+	}
 	free(w->fds);
 	free(w->args);
 	free(w->env);

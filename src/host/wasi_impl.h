@@ -468,6 +468,8 @@ int wasi_served_mount(struct wasi_ctx *w, struct proc *owner, const char *guest,
 /* Free a slot's served state, telling the server its handle is closed
  * (best effort). */
 void wasi_served_release(struct wasi_served *s);
+/* Make s's release send nothing (s may be NULL). */
+void wasi_served_disown(struct wasi_served *s);
 uint32_t wasi_served_open(WASI_SELF, struct wasi_fd *dir, uint32_t path,
                           uint32_t path_len, uint32_t oflags, uint64_t rights_base,
                           uint64_t rights_inheriting, uint32_t fdflags, uint32_t opened_fd);

@@ -249,6 +249,12 @@ void wasi_served_release(struct wasi_served *s)
 	free(s);
 }
 
+void wasi_served_disown(struct wasi_served *s)
+{
+	if (s != NULL)
+		s->owner = NULL;
+}
+
 void wasi_ctx_close_served(struct wasi_ctx *w)
 {
 	for (uint32_t i = 0; w != NULL && i < w->nfds; i++)
