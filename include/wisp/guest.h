@@ -124,7 +124,48 @@ struct wisp_program_spec {
 	                                  own set (directories, network, limits) */
 	uint32_t flags;                /* WISP_SPAWN_LINK | WISP_SPAWN_MONITOR */
 	uint32_t stdio[3];             /* WISP_STDIO_* for fds 0, 1, 2 */
+	uint32_t mounts, nmounts;      /* served directories: nmounts struct
+	                                  wisp_mount (at most WISP_MAX_MOUNTS) */
 };
+
+/* A directory of the child's whose files a process serves (docs/abi.md,
+ * "Served files"): the child sees a preopened directory named path (after
+ * its capability set's), and its file calls below it become WISP_TAG_FILE
+ * requests to server, a process of this runtime. */
+struct wisp_mount {
+	uint64_t server;               /* the serving process's pid */
+	uint32_t path, path_len;       /* the guest name, "/data" say */
+};
+#define WISP_MAX_MOUNTS 16u
+
+/* Served files (docs/abi.md, "Served files"): a request is a DATA message
+ * with tag WISP_TAG_FILE (sent with wisp_request's kind of ref; CLOSE with
+ * ref 0: no reply wanted) whose payload is a little-endian header
+ *   u32 op; u32 flags; u64 handle; u64 offset; u32 len; u32 rights
+ * (WISP_FILE_REQUEST_SIZE bytes) then the path (OPEN, PSTAT) or the data
+ * (WRITE); the reply, sent to the ref, is
+ *   u16 error (a WASI errno, 0: ok); u8 filetype; u8 pad; u32 len; u64 value
+ * (WISP_FILE_REPLY_SIZE bytes) then len bytes of data. Data is at most
+ * WISP_FILE_MAX_DATA bytes either way. */
+#define WISP_TAG_FILE 0x7fffffffffff6669ull   /* "fi" */
+#define WISP_FILE_OP_OPEN    1u   /* path; flags = oflags | fdflags << 16;
+                                     rights = WISP_FILE_RIGHT_*: value =
+                                     a handle, and the filetype */
+#define WISP_FILE_OP_READ    2u   /* handle, offset, len: up to len bytes */
+#define WISP_FILE_OP_WRITE   3u   /* handle, offset (UINT64_MAX: at the
+                                     end), data: value = bytes written */
+#define WISP_FILE_OP_STAT    4u   /* handle: a WASI filestat (64 bytes) */
+#define WISP_FILE_OP_PSTAT   5u   /* path: a WASI filestat (64 bytes) */
+#define WISP_FILE_OP_READDIR 6u   /* handle, offset = cookie, len: WASI
+                                     dirents back to back, at most len */
+#define WISP_FILE_OP_CLOSE   7u   /* handle (sent with ref 0: no reply) */
+#define WISP_FILE_RIGHT_READ  1u
+#define WISP_FILE_RIGHT_WRITE 2u
+#define WISP_FILE_REQUEST_SIZE 32u
+#define WISP_FILE_REPLY_SIZE 16u
+#define WISP_FILE_STAT_SIZE 64u
+#define WISP_FILE_DIRENT_SIZE 24u
+#define WISP_FILE_MAX_DATA 65536u
 
 struct wisp_program_out {
 	uint64_t pid;
@@ -578,6 +619,42 @@ wisp_pid_t wisp_spawn_without_fs(wisp_fn fn, const void *arg, uint32_t len);
 int32_t wisp_wait_down(uint64_t monitor, struct wisp_exit_reason *reason, char *text,
                        uint32_t cap);
 int32_t wisp_register_name(const char *name, wisp_pid_t pid);
+
+/* Serving files (docs/abi.md, "Served files"): a server receives messages
+ * with tag WISP_TAG_FILE (into a buffer of WISP_FILE_REQUEST_SIZE +
+ * WISP_FILE_MAX_DATA bytes holds any), decodes each and answers it; the
+ * example is tests/guests/c/served.c, an in-memory file tree. */
+struct wisp_file_request {
+	uint32_t op;            /* WISP_FILE_OP_* */
+	uint32_t flags;         /* OPEN: WASI oflags | fdflags << 16 */
+	uint64_t handle;        /* what the server's OPEN answered */
+	uint64_t offset;        /* READ, WRITE (UINT64_MAX: at the end),
+	                           READDIR (the cookie) */
+	uint32_t len;           /* READ, READDIR: the most bytes wanted */
+	uint32_t rights;        /* OPEN: WISP_FILE_RIGHT_* */
+	const uint8_t *data;    /* OPEN, PSTAT: the path (normalised, relative
+	                           to the root, "" the root, no NUL);
+	                           WRITE: the bytes */
+	uint32_t data_len;
+	wisp_pid_t from;
+	uint64_t ref;           /* 0: no reply wanted (CLOSE) */
+};
+/* Decode the request msg (info->len bytes, as received with info):
+ * WISP_OK, or WISP_EINVAL if it is no served-file request. */
+int32_t wisp_file_decode(const void *msg, const struct wisp_msg_info *info,
+                         struct wisp_file_request *req);
+/* Answer req: error (a WASI errno, 0: done), filetype, value, and len
+ * bytes of data (at most WISP_FILE_MAX_DATA). Nothing is sent for a
+ * request that wants no reply. WISP codes (WISP_ENOMEM). */
+int32_t wisp_file_reply(const struct wisp_file_request *req, uint16_t error, uint8_t filetype,
+                        uint64_t value, const void *data, uint32_t len);
+/* A WASI filestat (WISP_FILE_STAT_SIZE bytes) at out, times 0. */
+void wisp_file_stat(void *out, uint64_t ino, uint8_t filetype, uint64_t size);
+/* One WASI dirent (its next cookie, inode, type and name) at buf, of which
+ * room bytes are free: the bytes written, header first, cut at room (an
+ * entry cut short ends a listing: the program asks again, larger). */
+uint32_t wisp_file_dirent(void *buf, uint32_t room, uint64_t next, uint64_t ino, uint8_t type,
+                          const char *name, uint32_t namelen);
 wisp_pid_t wisp_whereis_name(const char *name);   /* 0 if none */
 
 #ifdef __cplusplus

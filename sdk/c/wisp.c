@@ -224,3 +224,85 @@ int32_t wisp_term_send_name(const char *node, const char *name, const struct wis
 	const void *t = whole_term(e, &len);
 	return t ? wisp_node_send_name(node, name, WISP_TAG_TERM, t, len) : WISP_EINVAL;
 }
+
+/* ---- serving files ---- */
+
+static uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+int32_t wisp_file_decode(const void *msg, const struct wisp_msg_info *info,
+                         struct wisp_file_request *req)
+{
+	const uint8_t *m = msg;
+	if (info->kind != WISP_MSG_DATA || info->tag != WISP_TAG_FILE ||
+	    info->len < WISP_FILE_REQUEST_SIZE)
+		return WISP_EINVAL;
+	req->op = ld32(m);
+	req->flags = ld32(m + 4);
+	req->handle = ld64(m + 8);
+	req->offset = ld64(m + 16);
+	req->len = ld32(m + 24);
+	req->rights = ld32(m + 28);
+	req->data = m + WISP_FILE_REQUEST_SIZE;
+	req->data_len = info->len - WISP_FILE_REQUEST_SIZE;
+	req->from = info->from;
+	req->ref = info->ref;
+	return WISP_OK;
+}
+
+int32_t wisp_file_reply(const struct wisp_file_request *req, uint16_t error, uint8_t filetype,
+                        uint64_t value, const void *data, uint32_t len)
+{
+	if (req->ref == 0)
+		return WISP_OK;
+	uint8_t *b = malloc(WISP_FILE_REPLY_SIZE + (size_t)len);
+	if (b == NULL)
+		return WISP_ENOMEM;
+	memset(b, 0, WISP_FILE_REPLY_SIZE);
+	memcpy(b, &error, 2);
+	b[2] = filetype;
+	memcpy(b + 4, &len, 4);
+	memcpy(b + 8, &value, 8);
+	if (len > 0)
+		memcpy(b + WISP_FILE_REPLY_SIZE, data, len);
+	int32_t rc = wisp_send(req->from, req->ref, b, WISP_FILE_REPLY_SIZE + len);
+	free(b);
+	return rc;
+}
+
+void wisp_file_stat(void *out, uint64_t ino, uint8_t filetype, uint64_t size)
+{
+	uint8_t *o = out;
+	uint64_t nlink = 1;
+	memset(o, 0, WISP_FILE_STAT_SIZE);
+	memcpy(o + 8, &ino, 8);
+	o[16] = filetype;
+	memcpy(o + 24, &nlink, 8);
+	memcpy(o + 32, &size, 8);
+}
+
+uint32_t wisp_file_dirent(void *buf, uint32_t room, uint64_t next, uint64_t ino, uint8_t type,
+                          const char *name, uint32_t namelen)
+{
+	uint8_t hdr[WISP_FILE_DIRENT_SIZE] = { 0 };
+	memcpy(hdr, &next, 8);
+	memcpy(hdr + 8, &ino, 8);
+	memcpy(hdr + 16, &namelen, 4);
+	hdr[20] = type;
+	uint32_t n = room < WISP_FILE_DIRENT_SIZE ? room : WISP_FILE_DIRENT_SIZE;
+	memcpy(buf, hdr, n);
+	uint32_t k = room - n < namelen ? room - n : namelen;
+	memcpy((uint8_t *)buf + n, name, k);
+	return n + k;
+}

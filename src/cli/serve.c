@@ -179,7 +179,7 @@ struct serve *serve_new(const struct serve_opts *o, struct caps *root, atomic_in
  * failure). */
 static void start_one(struct serve *s, int c)
 {
-	struct program_stdio ps = { { c, fcntl(c, F_DUPFD_CLOEXEC, 0), fcntl(2, F_DUPFD_CLOEXEC, 0) } };
+	struct program_stdio ps = { { c, fcntl(c, F_DUPFD_CLOEXEC, 0), fcntl(2, F_DUPFD_CLOEXEC, 0) }, 0 };
 	engine_module *mod;
 	rt_code_current(s->rt, &mod);
 	int err = 0;

@@ -23,12 +23,13 @@ static void host_start(void *host, struct proc *p)
 	struct program_stdio *ps = proc_take_host_init(p, &len);
 	if (ps == NULL)
 		return;
-	/* A program (wisp_program.c): its stdio is made now, of the fds its
-	 * spawn made. Should that fail, it gets no WASI state at all rather
+	/* A program (wisp_program.c): its stdio (of the fds its spawn made)
+	 * and its served directories are made now. Should that fail, it gets no WASI state at all rather
 	 * than one whose stdio is the runtime's. */
 	char err[256];
-	if (len != sizeof(*ps) || program_stdio_adopt(hp, ps, err, sizeof(err)) != 0) {
-		program_stdio_close(ps);
+	if (len < sizeof(*ps) || program_stdio_adopt(hp, ps, len, err, sizeof(err)) != 0) {
+		if (len >= sizeof(*ps))
+			program_stdio_close(ps);
 		hp->wasi_failed = true;
 	}
 	free(ps);
@@ -39,6 +40,12 @@ static void host_ready(void *host, engine_instance *inst)
 	struct host_proc *hp = host;
 	hp->inst = inst;
 	hp->mem = engine_instance_memory(inst);
+}
+
+static void host_exiting(void *host)
+{
+	struct host_proc *hp = host;
+	wasi_ctx_close_served(hp->wasi);
 }
 
 static void host_end(void *host)
@@ -64,5 +71,6 @@ const struct proc_hooks host_proc_hooks = {
 	.host_size = sizeof(struct host_proc),
 	.start = host_start,
 	.ready = host_ready,
+	.exiting = host_exiting,
 	.end = host_end,
 };

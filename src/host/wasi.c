@@ -175,6 +175,16 @@ void wasi_moved(void *self, uint64_t bytes)
 struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
                                uint64_t rights, uint16_t *err)
 {
+	if (fd < w->nfds && w->fds[fd].used && w->fds[fd].served != NULL) {
+		*err = WASI_ENOTSUP;   /* no host fd: never handed to a syscall */
+		return NULL;
+	}
+	return wasi_fd_lookup_any(w, fd, rights, err);
+}
+
+struct wasi_fd *wasi_fd_lookup_any(struct wasi_ctx *w, uint32_t fd,
+                                   uint64_t rights, uint16_t *err)
+{
 	if (fd >= w->nfds || !w->fds[fd].used) {
 		*err = WASI_EBADF;
 		return NULL;
@@ -254,6 +264,7 @@ void wasi_fd_release(struct wasi_fd *f)
 	if (!f->borrowed && f->host >= 0)
 		close(f->host);
 	free(f->preopen_name);
+	wasi_served_release(f->served);
 	memset(f, 0, sizeof(*f));
 	f->host = -1;
 }
@@ -535,8 +546,13 @@ void wasi_ctx_free(struct wasi_ctx *w)
 {
 	if (w == NULL)
 		return;
-	for (uint32_t i = 0; i < w->nfds; i++)
+	for (uint32_t i = 0; i < w->nfds; i++) {
+		/* No CLOSE from here: a process that ends sent them already
+		 * (wasi_ctx_close_served), and one the runtime discards must
+		 * not message anyone. */
+		wasi_served_disown(w->fds[i].served);
 		wasi_fd_release(&w->fds[i]);
+	}
 	free(w->fds);
 	free(w->args);
 	free(w->env);

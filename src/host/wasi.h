@@ -32,6 +32,9 @@ int wasi_ctx_new(const struct caps *c, const int *inherit,
 /* Close every fd the guest still holds (never the stdio or directory fds of
  * its capability set) and free. NULL is allowed. */
 void wasi_ctx_free(struct wasi_ctx *w);
+/* Close w's served files (their servers hear CLOSE now; w may be NULL):
+ * a process that ends does this before its DOWN goes out. */
+void wasi_ctx_close_served(struct wasi_ctx *w);
 
 struct host_proc;
 /* The process's WASI state, created from hp->caps on first use; if that

@@ -93,7 +93,7 @@ uint32_t WASI_FN(fd_close)(WASI_SELF, uint32_t fd)
 {
 	wasi_call_work(self);
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	struct wasi_fd *f = wasi_fd_lookup_any(W(self), fd, 0, &err);
 	if (f == NULL)
 		return err;
 	wasi_fd_release(f);
@@ -156,13 +156,14 @@ uint32_t wasi_fd_fdstat_get(WASI_SELF, uint32_t fd, uint32_t buf,
 {
 	wasi_call_work(self);
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	struct wasi_fd *f = wasi_fd_lookup_any(W(self), fd, 0, &err);
 	if (f == NULL)
 		return err;
 	uint8_t *out = engine_guest_ptr(MEM(self), buf, WASI_FDSTAT_SIZE);
 	if (out == NULL)
 		return WASI_EFAULT;
-	int fl = fcntl(f->host, F_GETFL);
+	int fl = f->served != NULL ? (wasi_served_append(f) ? O_APPEND : 0)
+	                           : fcntl(f->host, F_GETFL);
 	if (fl < 0)
 		return wasi_errno(errno);
 	memset(out, 0, WASI_FDSTAT_SIZE);
@@ -224,7 +225,7 @@ uint32_t WASI_FN(fd_fdstat_set_rights)(WASI_SELF, uint32_t fd, uint64_t base,
 {
 	wasi_call_work(self);
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	struct wasi_fd *f = wasi_fd_lookup_any(W(self), fd, 0, &err);
 	if (f == NULL)
 		return err;
 	/* Rights can only be dropped, never gained. */
@@ -245,13 +246,15 @@ uint32_t wasi_fd_filestat_get(WASI_SELF, uint32_t fd, uint32_t buf,
 {
 	wasi_call_work(self);
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd,
+	struct wasi_fd *f = wasi_fd_lookup_any(W(self), fd,
 	                                   WASI_RIGHT_FD_FILESTAT_GET, &err);
 	if (f == NULL)
 		return err;
 	uint8_t *out = engine_guest_ptr(MEM(self), buf, wasi_filestat_size(v));
 	if (out == NULL)
 		return WASI_EFAULT;
+	if (f->served != NULL)
+		return wasi_served_filestat(self, f, out, v);
 	struct stat st;
 	if (fstat(f->host, &st) != 0)
 		return wasi_errno(errno);
@@ -388,13 +391,15 @@ static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
 	if (offset >= 0)
 		need |= WASI_RIGHT_FD_SEEK;
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, need, &err);
+	struct wasi_fd *f = wasi_fd_lookup_any(W(self), fd, need, &err);
 	if (f == NULL)
 		return err;
 	if (write && f->read_only)
 		return WASI_ENOTCAPABLE;
 	if (engine_guest_ptr(MEM(self), result, 4) == NULL)
 		return WASI_EFAULT;
+	if (f->served != NULL)
+		return wasi_served_rw(self, f, iovs, n, offset, result, write);
 	struct iovec stackbuf[STACK_IOVS], *iov;
 	int niov;
 	err = wasi_iov_load(HOST_PROC(self), iovs, n, stackbuf, STACK_IOVS, &iov,
@@ -454,7 +459,7 @@ uint32_t WASI_FN(fd_prestat_get)(WASI_SELF, uint32_t fd, uint32_t buf)
 {
 	wasi_call_work(self);
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	struct wasi_fd *f = wasi_fd_lookup_any(W(self), fd, 0, &err);
 	if (f == NULL)
 		return err;
 	if (f->preopen_name == NULL)
@@ -473,7 +478,7 @@ uint32_t WASI_FN(fd_prestat_dir_name)(WASI_SELF, uint32_t fd, uint32_t path,
 {
 	wasi_call_work(self);
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, 0, &err);
+	struct wasi_fd *f = wasi_fd_lookup_any(W(self), fd, 0, &err);
 	if (f == NULL)
 		return err;
 	if (f->preopen_name == NULL)
@@ -493,10 +498,10 @@ uint32_t WASI_FN(fd_renumber)(WASI_SELF, uint32_t fd, uint32_t to)
 	wasi_call_work(self);
 	struct wasi_ctx *w = W(self);
 	uint16_t err;
-	struct wasi_fd *from = wasi_fd_lookup(w, fd, 0, &err);
+	struct wasi_fd *from = wasi_fd_lookup_any(w, fd, 0, &err);
 	if (from == NULL)
 		return err;
-	struct wasi_fd *dst = wasi_fd_lookup(w, to, 0, &err);
+	struct wasi_fd *dst = wasi_fd_lookup_any(w, to, 0, &err);
 	if (dst == NULL)
 		return err;
 	if (from == dst)
@@ -517,13 +522,15 @@ uint32_t WASI_FN(fd_seek)(WASI_SELF, uint32_t fd, uint64_t offset,
 	uint64_t need = (offset == 0 && whence == 1) ? WASI_RIGHT_FD_TELL
 	                                             : WASI_RIGHT_FD_SEEK;
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, need, &err);
+	struct wasi_fd *f = wasi_fd_lookup_any(W(self), fd, need, &err);
 	if (f == NULL)
 		return err;
 	if (whence > 2)
 		return WASI_EINVAL;
 	if (engine_guest_ptr(MEM(self), newoffset, 8) == NULL)
 		return WASI_EFAULT;
+	if (f->served != NULL)
+		return wasi_served_seek(self, f, (int64_t)offset, whence, newoffset);
 	off_t r = lseek(f->host, (off_t)offset, map[whence]);
 	if (r < 0)
 		return wasi_errno(errno);
@@ -534,11 +541,13 @@ uint32_t WASI_FN(fd_tell)(WASI_SELF, uint32_t fd, uint32_t offset)
 {
 	wasi_call_work(self);
 	uint16_t err;
-	struct wasi_fd *f = wasi_fd_lookup(W(self), fd, WASI_RIGHT_FD_TELL, &err);
+	struct wasi_fd *f = wasi_fd_lookup_any(W(self), fd, WASI_RIGHT_FD_TELL, &err);
 	if (f == NULL)
 		return err;
 	if (engine_guest_ptr(MEM(self), offset, 8) == NULL)
 		return WASI_EFAULT;
+	if (f->served != NULL)
+		return wasi_served_tell(self, f, offset);
 	off_t r = lseek(f->host, 0, SEEK_CUR);
 	if (r < 0)
 		return wasi_errno(errno);
@@ -654,7 +663,7 @@ uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
 	wasi_call_work(self);
 	uint16_t err;
 	struct wasi_ctx *w = W(self);
-	struct wasi_fd *f = wasi_fd_lookup(w, fd, WASI_RIGHT_FD_READDIR, &err);
+	struct wasi_fd *f = wasi_fd_lookup_any(w, fd, WASI_RIGHT_FD_READDIR, &err);
 	if (f == NULL)
 		return err;
 	uint8_t *out = engine_guest_ptr(MEM(self), buf, buf_len);
@@ -662,6 +671,8 @@ uint32_t WASI_FN(fd_readdir)(WASI_SELF, uint32_t fd, uint32_t buf,
 		return WASI_EFAULT;
 	if (f->filetype != WASI_FILETYPE_DIRECTORY)
 		return WASI_ENOTDIR;
+	if (f->served != NULL)
+		return wasi_served_readdir(self, f, out, buf_len, cookie, bufused);
 	err = dir_seek(w, f, cookie);
 	if (err)
 		return err;

@@ -222,6 +222,9 @@ struct wasi_fd {
 	uint64_t dir_pos;       /* cookie (entry ordinal) where `dir` stands */
 	long *dir_offs;         /* telldir() of each ordinal seen so far */
 	uint64_t dir_noffs, dir_capoffs;
+	/* A served file or directory (wasi_served.c): host is -1, and its
+	 * server, handle, position and path are here (owned by the slot). */
+	struct wasi_served *served;
 };
 
 struct wasi_ctx {
@@ -273,9 +276,13 @@ void wasi_moved(void *self, uint64_t bytes);
 uint16_t wasi_errno(int host_errno);
 
 /* The open fd `fd`, or NULL with *err = WASI_EBADF. When it lacks any of
- * `rights`, NULL with *err = WASI_ENOTCAPABLE. */
+ * `rights`, NULL with *err = WASI_ENOTCAPABLE. A served fd (no host fd)
+ * is NULL with WASI_ENOTSUP: only the calls wasi_served.c implements
+ * look it up, with wasi_fd_lookup_any (which returns it too). */
 struct wasi_fd *wasi_fd_lookup(struct wasi_ctx *w, uint32_t fd,
                                uint64_t rights, uint16_t *err);
+struct wasi_fd *wasi_fd_lookup_any(struct wasi_ctx *w, uint32_t fd,
+                                   uint64_t rights, uint16_t *err);
 /* Put `f` (copied, f->used is set) into the lowest free slot; its number in
  * *out. Ownership of f's host fd and strings passes to the table on
  * success; on failure nothing is taken: WASI_EMFILE when the lowest free
@@ -456,5 +463,39 @@ uint32_t wasi_path_filestat_get(WASI_SELF, uint32_t fd, uint32_t flags,
 uint32_t wasi_poll_oneoff(WASI_SELF, uint32_t in, uint32_t out,
                           uint32_t nsubscriptions, uint32_t nevents,
                           enum wasi_preview v);
+
+/* Served files (wasi_served.c; docs/abi.md, "Served files"). The calls
+ * below take a slot whose `served` is set, looked up with the rights the
+ * WASI function needs, and have that function's contract. */
+struct proc;
+/* Add a served directory named `guest` (a preopen, the next free slot)
+ * whose server is `server`; requests are sent as `owner`. 0 or -ENOMEM. */
+int wasi_served_mount(struct wasi_ctx *w, struct proc *owner, const char *guest,
+                      uint64_t server);
+/* Free a slot's served state, telling the server its handle is closed
+ * (best effort). */
+void wasi_served_release(struct wasi_served *s);
+/* Make s's release send nothing (s may be NULL). */
+void wasi_served_disown(struct wasi_served *s);
+uint32_t wasi_served_open(WASI_SELF, struct wasi_fd *dir, uint32_t path,
+                          uint32_t path_len, uint32_t oflags, uint64_t rights_base,
+                          uint64_t rights_inheriting, uint32_t fdflags, uint32_t opened_fd);
+/* fd_read/fd_write (offset < 0) and fd_pread/fd_pwrite. */
+uint32_t wasi_served_rw(WASI_SELF, struct wasi_fd *f, uint32_t iovs, uint32_t n,
+                        int64_t offset, uint32_t result, bool write);
+/* fd_seek (whence already preview 1's: SET, CUR, END) and fd_tell. */
+uint32_t wasi_served_seek(WASI_SELF, struct wasi_fd *f, int64_t offset, uint32_t whence,
+                          uint32_t newoffset);
+uint32_t wasi_served_tell(WASI_SELF, struct wasi_fd *f, uint32_t offset);
+/* The filestat into out (wasi_filestat_size(v) bytes, checked). */
+uint32_t wasi_served_filestat(WASI_SELF, struct wasi_fd *f, uint8_t *out,
+                              enum wasi_preview v);
+uint32_t wasi_served_path_filestat(WASI_SELF, struct wasi_fd *f, uint32_t path,
+                                   uint32_t path_len, uint8_t *out, enum wasi_preview v);
+/* fd_readdir into out (buf_len bytes, checked). */
+uint32_t wasi_served_readdir(WASI_SELF, struct wasi_fd *f, uint8_t *out,
+                             uint32_t buf_len, uint64_t cookie, uint32_t bufused);
+/* Was f opened with APPEND? (its fdstat) */
+bool wasi_served_append(const struct wasi_fd *f);
 
 #endif

@@ -379,6 +379,9 @@ uint32_t wasi_path_filestat_get(WASI_SELF, uint32_t fd, uint32_t flags,
 	if (out == NULL)
 		return WASI_EFAULT;
 	uint16_t err;
+	struct wasi_fd *sf = wasi_fd_lookup_any(W(self), fd, WASI_RIGHT_PATH_FILESTAT_GET, &err);
+	if (sf != NULL && sf->served != NULL)
+		return wasi_served_path_filestat(self, sf, path, path_len, out, v);
 	int h = open_meta(W(self), MEM(self), fd, WASI_RIGHT_PATH_FILESTAT_GET,
 	                  false, flags, path, path_len, &err);
 	if (h < 0)
@@ -468,7 +471,7 @@ uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
 	if (oflags & WASI_O_TRUNC)
 		need |= WASI_RIGHT_PATH_FILESTAT_SET_SIZE;
 	uint16_t err;
-	struct wasi_fd *dir = wasi_fd_lookup(w, fd, 0, &err);
+	struct wasi_fd *dir = wasi_fd_lookup_any(w, fd, 0, &err);
 	if (dir == NULL)
 		return err;
 	/* Only rights that write through the new fd count: wasi-libc asks
@@ -484,6 +487,9 @@ uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
 		return WASI_ENOTCAPABLE;
 	if (engine_guest_ptr(MEM(self), opened_fd, 4) == NULL)
 		return WASI_EFAULT;
+	if (dir->served != NULL)
+		return wasi_served_open(self, dir, path, path_len, oflags, rights_base,
+		                        rights_inheriting, fdflags, opened_fd);
 	char *s;
 	err = path_copy(MEM(self), path, path_len, &s);
 	if (err)

@@ -58,12 +58,43 @@ void program_stdio_close(struct program_stdio *ps)
 			close(ps->fd[i]);
 }
 
-int program_stdio_adopt(struct host_proc *hp, const struct program_stdio *ps, char *err,
-                        size_t errlen)
+/* Add the served directories recorded after ps (len bytes in all) to w. */
+static int add_mounts(struct wasi_ctx *w, struct proc *owner, const struct program_stdio *ps,
+                      size_t len)
+{
+	const unsigned char *at = (const unsigned char *)(ps + 1), *end = (const unsigned char *)ps + len;
+	for (uint32_t i = 0; i < ps->nmounts; i++) {
+		struct program_mount m;
+		if ((size_t)(end - at) < sizeof(m))
+			return -EINVAL;
+		memcpy(&m, at, sizeof(m));
+		at += sizeof(m);
+		if ((size_t)(end - at) < m.path_len)
+			return -EINVAL;
+		char *name = strndup((const char *)at, m.path_len);
+		at += m.path_len;
+		int rc = name == NULL ? -ENOMEM : wasi_served_mount(w, owner, name, m.server);
+		free(name);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int program_stdio_adopt(struct host_proc *hp, const struct program_stdio *ps, size_t len,
+                        char *err, size_t errlen)
 {
 	int rc = wasi_ctx_new(hp->caps, ps->fd, &hp->wasi, err, errlen);
 	if (rc != 0)
 		return rc;
+	if ((rc = add_mounts(hp->wasi, hp->proc, ps, len)) != 0) {
+		/* (The stdio slots are borrowed until below: the fds stay the
+		 * caller's, as promised.) */
+		wasi_ctx_free(hp->wasi);
+		hp->wasi = NULL;
+		snprintf(err, errlen, "served directories: %s", strerror(-rc));
+		return rc;
+	}
 	for (int i = 0; i < 3; i++) {
 		struct wasi_fd *f = &hp->wasi->fds[i];
 		if (ps->fd[i] < 0 || !f->used || f->host != ps->fd[i])
@@ -213,7 +244,77 @@ struct spawning {
 	struct caps *caps;
 	struct program_stdio child;
 	int mine[3];
+	unsigned char *mounts;   /* the records after `child` (malloc'd) */
+	size_t mounts_len;
 };
+
+/* The longest guest name of a served directory. */
+#define PROGRAM_MAX_MOUNT_NAME 1024u
+
+/* Read spec's mounts into s's records: 0, or a WISP code with why written.
+ * A server must be a live process of this runtime (its death later is the
+ * child's EIO). */
+static u32 read_mounts(struct host_proc *hp, const struct wisp_program_spec *spec,
+                       struct spawning *s, char *why, size_t whylen)
+{
+	if (spec->nmounts == 0)
+		return 0;
+	if (spec->nmounts > WISP_MAX_MOUNTS) {
+		snprintf(why, whylen, "%u mounts: at most %u", spec->nmounts, WISP_MAX_MOUNTS);
+		return WISP_EINVAL;
+	}
+	const unsigned char *raw = api_ptr(hp, spec->mounts,
+	                                   spec->nmounts * (uint32_t)sizeof(struct wisp_mount),
+	                                   "wisp_program_spawn");
+	s->mounts = malloc(spec->nmounts * (sizeof(struct program_mount) + PROGRAM_MAX_MOUNT_NAME));
+	if (s->mounts == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return WISP_ENOMEM;
+	}
+	for (uint32_t i = 0; i < spec->nmounts; i++) {
+		struct wisp_mount wm;
+		memcpy(&wm, raw + i * sizeof(wm), sizeof(wm));
+		if (wm.path_len == 0 || wm.path_len > PROGRAM_MAX_MOUNT_NAME) {
+			snprintf(why, whylen, "mount %u: a name of 1 to %u bytes", i,
+			         PROGRAM_MAX_MOUNT_NAME);
+			return WISP_EINVAL;
+		}
+		const char *name = api_ptr(hp, wm.path, wm.path_len, "wisp_program_spawn");
+		if (memchr(name, '\0', wm.path_len) != NULL) {
+			snprintf(why, whylen, "mount %u: the name holds a NUL", i);
+			return WISP_EINVAL;
+		}
+		if (proc_pid_is_remote(wm.server)) {
+			snprintf(why, whylen, "mount %.*s: the server must be a process of this runtime",
+			         (int)wm.path_len, name);
+			return WISP_EINVAL;
+		}
+		if (!proc_alive(hp->proc->rt, wm.server)) {
+			snprintf(why, whylen, "mount %.*s: no process %llu to serve it",
+			         (int)wm.path_len, name, (unsigned long long)wm.server);
+			return WISP_ENOPROC;
+		}
+		struct program_mount pm = { .server = wm.server, .path_len = wm.path_len };
+		memcpy(s->mounts + s->mounts_len, &pm, sizeof(pm));
+		memcpy(s->mounts + s->mounts_len + sizeof(pm), name, wm.path_len);
+		s->mounts_len += sizeof(pm) + wm.path_len;
+	}
+	s->child.nmounts = spec->nmounts;
+	return 0;
+}
+
+/* The spawn's host init: s->child then the mount records (malloc'd). */
+static void *host_init(const struct spawning *s, uint32_t *len)
+{
+	unsigned char *b = malloc(sizeof(s->child) + s->mounts_len);
+	if (b == NULL)
+		return NULL;
+	memcpy(b, &s->child, sizeof(s->child));
+	if (s->mounts_len > 0)
+		memcpy(b + sizeof(s->child), s->mounts, s->mounts_len);
+	*len = (uint32_t)(sizeof(s->child) + s->mounts_len);
+	return b;
+}
 
 /* Take back the pipe ends put into the caller's table (closed). */
 static void release_ends(struct host_proc *hp, struct spawning *s, struct wisp_program_out *out)
@@ -233,6 +334,7 @@ static void spawning_undo(struct host_proc *hp, struct spawning *s)
 		if (s->mine[i] >= 0)
 			close(s->mine[i]);
 	caps_unref(s->caps);
+	free(s->mounts);
 	if (s->mod != NULL)
 		rt_module_put(hp->proc->rt, s->mod);
 }
@@ -267,6 +369,9 @@ static u32 start(struct host_proc *hp, const struct wisp_program_spec *spec, str
 		                    : spec->stdio[i] == WISP_STDIO_CLOSED ? CAP_STDIO_CLOSED
 		                    : CAP_STDIO_INHERIT;
 	}
+	u32 mrc = read_mounts(hp, spec, s, why, whylen);
+	if (mrc != 0)
+		return mrc;
 	if (caps_finish(s->caps) != 0) {
 		snprintf(why, whylen, "out of memory");
 		return WISP_ENOMEM;
@@ -279,8 +384,11 @@ static u32 start(struct host_proc *hp, const struct wisp_program_spec *spec, str
 			return WISP_ELIMIT;
 		}
 	struct wisp_spawned sp = { 0, 0 };
-	int rc = proc_spawn_program(hp->proc, s->mod, &s->child, sizeof(s->child), spec->flags,
-	                            s->caps, &sp);
+	uint32_t init_len;
+	void *init = host_init(s, &init_len);
+	int rc = init == NULL ? -ENOMEM
+	         : proc_spawn_program(hp->proc, s->mod, init, init_len, spec->flags, s->caps, &sp);
+	free(init);
 	if (rc != 0) {
 		release_ends(hp, s, out);
 		snprintf(why, whylen, "%s", rc == -EPERM ? "no spawn capability"

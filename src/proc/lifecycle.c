@@ -598,6 +598,8 @@ static void finish(struct proc *p, const struct engine_result *res)
 	proc_check_limit(p);
 	struct reason why;
 	final_reason(p, res, &why);
+	if (rt->hooks.exiting != NULL)
+		rt->hooks.exiting(proc_host(p));
 	if (!p->is_main && (why.kind == WISP_EXIT_TRAP || why.kind == WISP_EXIT_LIMIT) &&
 	    p->links.n == 0 && p->watchers.n == 0)
 		report_crash(p, &why);

@@ -220,6 +220,10 @@ struct proc_hooks {
 	void (*start)(void *host, struct proc *p);
 	/* Its instance exists (instantiation done, no export run yet). */
 	void (*ready)(void *host, engine_instance *inst);
+	/* It is ending, on its fiber, before its links, monitors and names
+	 * hear of it (may be NULL): end what others must see end first
+	 * (a served file's CLOSE reaches its server before the DOWN). */
+	void (*exiting)(void *host);
 	/* It ended, or the runtime discards it: free what host holds. */
 	void (*end)(void *host);
 };

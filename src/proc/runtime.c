@@ -33,7 +33,7 @@ static void no_start(void *host, struct proc *p) { (void)host; (void)p; }
 static void no_ready(void *host, engine_instance *in) { (void)host; (void)in; }
 static void no_end(void *host) { (void)host; }
 
-static const struct proc_hooks no_hooks = { 0, no_start, no_ready, no_end };
+static const struct proc_hooks no_hooks = { 0, no_start, no_ready, NULL, no_end };
 
 static void discard(struct proc *p, void *arg)
 {

@@ -409,7 +409,21 @@ pub struct ProgramSpec {
     pub caps: i32,
     pub flags: u32,
     pub stdio: [u32; 3],
+    pub mounts: u32,
+    pub nmounts: u32,
 }
+
+/// `struct wisp_mount`: a served directory of a program's.
+#[repr(C)]
+#[derive(Default, Clone, Copy, Debug)]
+pub struct Mount {
+    pub server: u64,
+    pub path: u32,
+    pub path_len: u32,
+}
+
+/// `WISP_TAG_FILE`: the tag of a served-file request (docs/abi.md, "Served files").
+pub const TAG_FILE: u64 = 0x7fff_ffff_ffff_6669;
 
 /// `struct wisp_program_out`.
 #[repr(C)]
