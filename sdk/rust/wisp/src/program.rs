@@ -708,6 +708,9 @@ impl<'a> Program<'a> {
             caps: self.caps.map_or(-1, |c| c.raw()),
             flags: sys::SPAWN_MONITOR | if self.link { sys::SPAWN_LINK } else { 0 },
             stdio,
+            // (Served directories: not offered by the crate yet.)
+            mounts: 0,
+            nmounts: 0,
         };
         let mut out = sys::ProgramOut::default();
         let mut why = [0u8; WHY_CAP];
