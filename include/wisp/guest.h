@@ -613,6 +613,9 @@ wisp_pid_t wisp_spawn_monitor(wisp_fn fn, const void *arg, uint32_t len,
 wisp_pid_t wisp_spawn_without_fs(wisp_fn fn, const void *arg, uint32_t len);
 
 /* Register/whereis with NUL-terminated names. */
+/* The whole file at path (a module to spawn or load, say), malloc'd, its
+ * length in *len; NULL if it cannot be read. */
+void *wisp_read_file(const char *path, uint32_t *len);
 /* Wait for the DOWN of monitor (wisp_spawn_monitor, a program spawned
  * with WISP_SPAWN_MONITOR): its reason, and the reason's text (cut to cap,
  * NUL-terminated; cap may be 0). */

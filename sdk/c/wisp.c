@@ -31,6 +31,8 @@
  * (A reactor module — -mexec-model=reactor — gets no such wrappers and
  * would need an _initialize call; wisp guests are command modules.)
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +115,27 @@ wisp_pid_t wisp_whereis_name(const char *name)
 	if (wisp_whereis(name, (uint32_t)strlen(name), &pid) != WISP_OK)
 		return 0;
 	return pid;
+}
+
+void *wisp_read_file(const char *path, uint32_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	size_t cap = 1 << 16, n = 0;
+	char *b = malloc(cap);
+	for (size_t got; b != NULL && (got = fread(b + n, 1, cap - n, f)) > 0;) {
+		n += got;
+		if (n == cap) {
+			char *bigger = n < UINT32_MAX / 2 ? realloc(b, cap *= 2) : NULL;
+			if (bigger == NULL)
+				free(b);
+			b = bigger;
+		}
+	}
+	fclose(f);
+	*len = (uint32_t)n;
+	return b;
 }
 
 int32_t wisp_wait_down(uint64_t monitor, struct wisp_exit_reason *reason, char *text,

@@ -27,23 +27,6 @@
 
 #include <wisp/guest.h>
 
-static void *slurp(const char *path, uint32_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	size_t cap = 1 << 16, n = 0;
-	char *b = malloc(cap);
-	for (size_t got; b != NULL && (got = fread(b + n, 1, cap - n, f)) > 0;) {
-		n += got;
-		if (n == cap)
-			b = realloc(b, cap *= 2);
-	}
-	fclose(f);
-	*len = (uint32_t)n;
-	return b;
-}
-
 /* argv as NUL-terminated strings back to back. */
 static uint32_t pack(char *buf, int n, const char *const *v)
 {
@@ -117,7 +100,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 3)
 		return 2;
-	module = slurp(argv[1], &module_len);
+	module = wisp_read_file(argv[1], &module_len);
 	if (module == NULL) {
 		printf("cannot read %s\n", argv[1]);
 		return 2;

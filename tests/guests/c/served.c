@@ -253,23 +253,6 @@ static void server(const void *arg, uint32_t len)
 	}
 }
 
-static void *slurp(const char *path, uint32_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	size_t cap = 1 << 16, n = 0;
-	char *b = malloc(cap);
-	for (size_t got; b != NULL && (got = fread(b + n, 1, cap - n, f)) > 0;) {
-		n += got;
-		if (n == cap)
-			b = realloc(b, cap *= 2);
-	}
-	fclose(f);
-	*len = (uint32_t)n;
-	return b;
-}
-
 static void ask(wisp_pid_t srv, const char *label, const char *name)
 {
 	char buf[4096];
@@ -288,7 +271,7 @@ int main(int argc, char **argv)
 	if (argc < 4)
 		return 2;
 	uint32_t module_len;
-	void *module = slurp(argv[1], &module_len);
+	void *module = wisp_read_file(argv[1], &module_len);
 	if (module == NULL)
 		return 2;
 	const char *mode = argv[2];

@@ -117,23 +117,6 @@ static void ask(wisp_pid_t srv)
 	printf("reply %llu %llu\n", (unsigned long long)r[0], (unsigned long long)r[1]);
 }
 
-static void *slurp(const char *path, uint32_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	size_t cap = 1 << 20, n = 0;
-	char *b = malloc(cap);
-	for (size_t got; b != NULL && (got = fread(b + n, 1, cap - n, f)) > 0;) {
-		n += got;
-		if (n == cap)
-			b = realloc(b, cap *= 2);
-	}
-	fclose(f);
-	*len = (uint32_t)n;
-	return b;
-}
-
 /* "loop": ask until a new version answers (print "started" after the
  * first reply, then "reply ..." when the version changes), checking that
  * every count is the next one; then "done". */
@@ -189,7 +172,7 @@ static void try_load(const void *arg, uint32_t len)
 	char path[256];
 	snprintf(path, sizeof path, "%.*s", (int)len, (const char *)arg);
 	uint32_t n = 0, vsn = 0;
-	void *bytes = slurp(path, &n);
+	void *bytes = wisp_read_file(path, &n);
 	printf("denied %d\n", bytes ? wisp_code_load(bytes, n, &vsn) : -1);
 	fflush(stdout);
 }
@@ -235,7 +218,7 @@ static int steps(int n, char **paths)
 			return 5;
 		}
 		uint32_t len = 0, vsn = 0;
-		void *bytes = slurp(paths[i], &len);
+		void *bytes = wisp_read_file(paths[i], &len);
 		int32_t rc = bytes ? wisp_code_load(bytes, len, &vsn) : -1;
 		free(bytes);
 		if (rc != WISP_OK) {
@@ -348,7 +331,7 @@ static int load_and_exit(const char *path)
 	wisp_pid_t srv = wisp_spawn(server, "", 0);
 	ask(srv);
 	uint32_t len = 0, vsn = 0;
-	void *bytes = slurp(path, &len);
+	void *bytes = wisp_read_file(path, &len);
 	printf("load %d\n", bytes ? wisp_code_load(bytes, len, &vsn) : -1);
 	wisp_sleep(100000000);
 	printf("exit\n");
@@ -374,7 +357,7 @@ int main(int argc, char **argv)
 	ask(srv);
 	for (int i = 1; i < argc; i++) {
 		uint32_t len = 0, vsn = 0;
-		void *bytes = strcmp(argv[i], "garbage") == 0 ? strdup("not wasm at all") : slurp(argv[i], &len);
+		void *bytes = strcmp(argv[i], "garbage") == 0 ? strdup("not wasm at all") : wisp_read_file(argv[i], &len);
 		if (strcmp(argv[i], "garbage") == 0)
 			len = 15;
 		if (bytes == NULL) {
