@@ -183,6 +183,16 @@ static void do_compile(void *arg)
 	                       sizeof(j->err));
 }
 
+/* Whether host fd `fd`, made for a program, lies in the runtime's fd
+ * reserve (wasi.c): the child's stdio fds do not pass wasi_fd_insert's
+ * check, so a spawn checks them itself, or programs holding copies could
+ * take every fd the runtime has. */
+static bool in_reserve(struct host_proc *hp, int fd)
+{
+	const struct wasi_ctx *w = wasi_ctx_of(hp);
+	return fd >= 0 && w != NULL && wasi_host_fd_check(w, fd) != 0;
+}
+
 /* The child's end of stdio slot i, and the caller's end of a pipe in
  * *mine (else -1): 0, or a WISP code with why written. */
 static u32 wire(struct host_proc *hp, int i, uint32_t mode, int *child, int *mine,
@@ -199,6 +209,10 @@ static u32 wire(struct host_proc *hp, int i, uint32_t mode, int *child, int *min
 		}
 		*child = i == 0 ? p[0] : p[1];
 		*mine = i == 0 ? p[1] : p[0];
+		if (in_reserve(hp, p[0]) || in_reserve(hp, p[1])) {
+			snprintf(why, whylen, "no pipe for fd %d: the host is out of fds", i);
+			return WISP_ELIMIT;
+		}
 		return 0;
 	}
 	uint32_t fd = mode == WISP_STDIO_INHERIT ? (uint32_t)i : mode & ~WISP_STDIO_FD;
@@ -217,6 +231,10 @@ static u32 wire(struct host_proc *hp, int i, uint32_t mode, int *child, int *min
 	}
 	if ((*child = fcntl(f->host, F_DUPFD_CLOEXEC, 0)) < 0) {
 		snprintf(why, whylen, "stdio[%d]: cannot copy fd %u: %s", i, fd, strerror(errno));
+		return WISP_ELIMIT;
+	}
+	if (in_reserve(hp, *child)) {
+		snprintf(why, whylen, "stdio[%d]: cannot copy fd %u: the host is out of fds", i, fd);
 		return WISP_ELIMIT;
 	}
 	return 0;
@@ -372,9 +390,9 @@ static u32 start(struct host_proc *hp, const struct wisp_program_spec *spec, str
 	u32 mrc = read_mounts(hp, spec, s, why, whylen);
 	if (mrc != 0)
 		return mrc;
-	if (caps_finish(s->caps) != 0) {
-		snprintf(why, whylen, "out of memory");
-		return WISP_ENOMEM;
+	if (caps_finish(s->caps) != 0 || in_reserve(hp, s->caps->null_fd)) {
+		snprintf(why, whylen, "no /dev/null: the host is out of fds");
+		return WISP_ELIMIT;
 	}
 	s->caps->frozen = true;
 	for (int i = 0; i < 3; i++)
@@ -455,6 +473,32 @@ static u32 load(struct host_proc *hp, const struct wisp_program_spec *spec, stru
 	return rc;
 }
 
+/* Trap (as api_ptr does) if any memory spec names lies outside the
+ * caller's: before the spawn takes anything (a module reference, a copy
+ * of the module, pipes, a capability set), which a trap midway would
+ * leave behind. Lengths over their limits are the spawn's errors, not
+ * checked here. */
+static void check_spec(struct host_proc *hp, const struct wisp_program_spec *spec)
+{
+	static const char call[] = "wisp_program_spawn";
+	if (spec->module_len <= RT_CODE_MAX_BYTES)
+		api_ptr(hp, spec->module, spec->module_len, call);
+	if (spec->args_len > 0 && spec->args_len <= PROGRAM_MAX_STRINGS)
+		api_ptr(hp, spec->args, spec->args_len, call);
+	if (spec->env_len > 0 && spec->env_len <= PROGRAM_MAX_STRINGS)
+		api_ptr(hp, spec->env, spec->env_len, call);
+	if (spec->nmounts == 0 || spec->nmounts > WISP_MAX_MOUNTS)
+		return;
+	const unsigned char *raw = api_ptr(hp, spec->mounts,
+	                                   spec->nmounts * (uint64_t)sizeof(struct wisp_mount), call);
+	for (uint32_t i = 0; i < spec->nmounts; i++) {
+		struct wisp_mount wm;
+		memcpy(&wm, raw + i * sizeof(wm), sizeof(wm));
+		if (wm.path_len <= PROGRAM_MAX_MOUNT_NAME)
+			api_ptr(hp, wm.path, wm.path_len, call);
+	}
+}
+
 u32 NS(spawn)(void *self, u32 spec_p, u32 out_p, u32 why_p, u32 why_cap)
 {
 	SELF;
@@ -463,6 +507,7 @@ u32 NS(spawn)(void *self, u32 spec_p, u32 out_p, u32 why_p, u32 why_cap)
 	api_ptr(hp, out_p, sizeof(struct wisp_program_out), "wisp_program_spawn");
 	if (why_cap > 0)
 		api_ptr(hp, why_p, why_cap, "wisp_program_spawn");
+	check_spec(hp, &spec);
 	char why[600] = "";
 	u32 rc = WISP_OK;
 	if (!hp->proc->caps->may_spawn) {
