@@ -201,19 +201,24 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 	} else {
 		e->vsn = *vsn = ++rt->last_vsn;
 		rt->current = e;
-		tell_watchers(rt, e->vsn);
 	}
 	pthread_mutex_unlock(&rt->mods_lock);
-	/* Purged once the new version is current: a supervisor restarting
-	 * one of them finds it so (and can move onto it first). */
+	/* Purged once the new version is current (a supervisor restarting one
+	 * of them finds it so, and can move onto it first), and before the
+	 * watchers hear of it (a straggler that watches cannot slip onto it
+	 * between the count and the kill). */
 	if (rc == 0 && s.count > 0) {
 		s.kill = true;
 		s.count = 0;
 		ptable_each(&rt->ptable, find_straggler, &s);
-		/* (Those that moved onto it meanwhile are not killed.) */
 		if (s.count > 0)
 			snprintf(err, errlen, "purged %u process%s still on version %u or older",
 			         s.count, s.count == 1 ? "" : "es", s.replaced);
+	}
+	if (rc == 0) {
+		pthread_mutex_lock(&rt->mods_lock);
+		tell_watchers(rt, e->vsn);
+		pthread_mutex_unlock(&rt->mods_lock);
 	}
 	free(s.old);
 	const struct proc_remote *r = rt->cfg.remote;
