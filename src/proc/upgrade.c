@@ -331,6 +331,9 @@ static int change_to(struct proc *self, engine_module *next, uint32_t old_vsn,
 		self->old_inst = NULL;
 		point_at(self, old);
 		engine_instance_free(in);
+		/* Killed meanwhile (that is how the change ended, or a signal
+		 * waits): the process ends now, before its old code runs on. */
+		proc_drain(self);
 		if (res.outcome == ENGINE_TRAPPED)
 			snprintf(why, whylen, "wisp_code_change trapped: %s%s%s",
 			         res.trap == WASM_RT_TRAP_NONE ? res.message : engine_trap_name(res.trap),
@@ -357,7 +360,13 @@ int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, 
 	uint32_t next_vsn = rt_code_current(rt, &next);
 	uint32_t old_vsn = rt_code_version(rt, self->mod);
 	int rc;
-	if (next_vsn == old_vsn || old_vsn == 0) {
+	if (self->old_inst != NULL) {
+		/* Called from wisp_code_change: the process is moving already
+		 * (a second move from in there would drop the first's old
+		 * instance, still on the stack below). */
+		snprintf(why, whylen, "the process is moving already (called from wisp_code_change)");
+		rc = -EBUSY;
+	} else if (next_vsn == old_vsn || old_vsn == 0) {
 		snprintf(why, whylen, old_vsn == 0 ? "this process runs no version of the main module"
 		                                   : "it runs the current version already");
 		rc = -ENOENT;
