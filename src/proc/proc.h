@@ -144,7 +144,9 @@ struct proc {
 
 	/* execution */
 	struct rt *rt;
-	engine_module *mod;       /* what it runs (the runtime's module table) */
+	/* What it runs (the runtime's module table). Atomic: a reload's walk
+	 * of the processes reads it from another thread (upgrade.c). */
+	engine_module *_Atomic mod;
 	engine_instance *inst;
 	bool is_main;
 	engine_instance *old_inst;   /* the instance it just handed over from */

@@ -79,3 +79,124 @@ def test_a_process_killed_inside_its_upgrade_entry_ends_there(wisp, attack):
     which ran on until its next receive)."""
     out = _attack(wisp, attack, "sleepkill")
     assert out[1:] == ["worker down 3", "mine 1 current 2", "end"], out
+
+
+# ---- the control socket ----
+
+def _start_loop(versions, shared_cache, tmp_path):
+    """`wisp run v1.wasm loop` (the upgrade guest asking its server until a
+    new version answers) with its control socket under tmp_path."""
+    import os
+    import subprocess
+    from conftest import WISP
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+               XDG_RUNTIME_DIR=str(tmp_path))
+    p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "loop"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "started\n"
+    return p, env, tmp_path / "wisp" / f"{p.pid}.sock"
+
+
+@pytest.fixture
+def versions(build_proc, tmp_path):
+    """The upgrade guest (upgrade.c) as versions 1 and 2."""
+    d = tmp_path / "uv"
+    d.mkdir()
+    for v in (1, 2):
+        shutil.copy(build_proc("upgrade.c", f"-DGUEST_VERSION={v}"), d / f"v{v}.wasm")
+    return d
+
+
+def _ask(sock, data):
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(60)
+    s.connect(str(sock))
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    out = b""
+    while chunk := s.recv(4096):
+        out += chunk
+    s.close()
+    return out.decode()
+
+
+def test_the_control_socket_answers_garbage_with_an_error(versions, shared_cache, tmp_path):
+    """Requests that are no reload, flags misspelt or repeated, a length
+    past any number, a line too long, nothing at all: each gets an error
+    line and the run goes on (before, a line that did not start with
+    "reload " and a digit had its flags looked for through an
+    uninitialised pointer: "hello" crashed the node). Then a real reload
+    still works."""
+    import subprocess
+    from conftest import WISP
+    p, env, sock = _start_loop(versions, shared_cache, tmp_path)
+    try:
+        for req, said in [
+                (b"hello\n", "error unknown request\n"),
+                (b"reload x\n", "error unknown request\n"),
+                (b"reload\n", "error unknown request\n"),
+                (b"reload 0\n", "error unknown request\n"),
+                (b"reload 5 purgepush\n", "error unknown request\n"),
+                (b"reload 5 push purge\n", "error unknown request\n"),
+                (b"reload 5 purge purge\n", "error unknown request\n"),
+                (b"reload -5\n", "error unknown request\n"),
+                (b"\n", "error unknown request\n"),
+                (b"reload 99999999999999999999999999\n", "error the module is too large\n"),
+                (b"reload 268435457\n", "error the module is too large\n"),
+                (b"x" * 127, "error a request is one line\n"),
+                (b"", "error a request is one line\n"),
+                (b"reload 3 purge push\nabc", "error (the new version): not a WebAssembly "
+                                              "module (bad magic)\n"),
+                (b"reload 100\nshort", ""),
+        ]:
+            assert _ask(sock, req) == said, req
+            assert p.poll() is None, (req, p.stderr.read())
+        r = subprocess.run([str(WISP), "reload", versions / "v2.wasm"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "is version 2" in r.stdout, r
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0 and out.splitlines()[-1] == "done", (out, err)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_a_client_trickling_its_request_does_not_hold_the_socket(versions, shared_cache,
+                                                                 tmp_path):
+    """A client sends a reload request one byte a second: the socket gives
+    it 30 s for the whole request and then serves the next one (before,
+    each read had its own 30 s, so the trickle held the socket, every
+    reload behind it and the end of the run, for ever). Takes 30 s."""
+    import socket
+    import subprocess
+    import threading
+    from conftest import WISP
+    p, env, sock = _start_loop(versions, shared_cache, tmp_path)
+    stop = threading.Event()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(sock))
+
+    def trickle():
+        for b in b"reload 100000\n" + b"\0" * 100000:
+            if stop.wait(1):
+                return
+            try:
+                s.send(bytes([b]))
+            except OSError:
+                return
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        r = subprocess.run([str(WISP), "reload", versions / "v2.wasm"], env=env,
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0 and "is version 2" in r.stdout, r
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0 and out.splitlines()[-1] == "done", (out, err)
+    finally:
+        stop.set()
+        t.join()
+        s.close()
+        p.kill()
+        p.wait()
