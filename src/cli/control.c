@@ -15,6 +15,10 @@
  *       -> "ok VSN[ (purged N processes ...)][ (pushed ...)]\n" | "error TEXT\n"
  * Requests are served one at a time by the socket's thread (a reload
  * compiles, which takes seconds: a second one waits for the first).
+ * Reading a request has one deadline, CONTROL_IO_TIMEOUT_S for the whole
+ * of it (not per read: a client sending a byte now and then would hold
+ * the thread, every reload after it, and the end of the run, which waits
+ * for the thread, for ever).
  * Observability (issue 16: ps, inspect, kill, stats) will add requests.
  *
  * The client (`wisp reload`) is for people who mistype: it reads the
@@ -31,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -40,6 +45,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CONTROL_IO_TIMEOUT_S 30
@@ -85,10 +91,33 @@ static bool same_user(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == getuid();
 }
 
-static bool read_all(int fd, void *buf, size_t len)
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Up to len bytes into buf once fd is readable, before deadline (ms,
+ * now_ms's clock; 0: none, for the client): what read returns, or -1
+ * when the deadline passed. */
+static ssize_t read_by(int fd, void *buf, size_t len, uint64_t deadline)
+{
+	for (struct pollfd p = { .fd = fd, .events = POLLIN }; deadline != 0;) {
+		uint64_t now = now_ms();
+		int rc = now < deadline ? poll(&p, 1, (int)(deadline - now)) : 0;
+		if (rc > 0)
+			break;
+		if (rc == 0 || errno != EINTR)
+			return -1;
+	}
+	return read(fd, buf, len);
+}
+
+static bool read_all(int fd, void *buf, size_t len, uint64_t deadline)
 {
 	for (size_t got = 0; got < len;) {
-		ssize_t r = read(fd, (char *)buf + got, len - got);
+		ssize_t r = read_by(fd, (char *)buf + got, len - got, deadline);
 		if (r <= 0)
 			return false;
 		got += (size_t)r;
@@ -111,11 +140,11 @@ static void write_all(int fd, const char *s)
 	write_bytes(fd, s, strlen(s));
 }
 
-/* The request line (up to '\n'), or false. */
-static bool read_line(int fd, char *line, size_t cap)
+/* The request line (up to '\n'), or false. deadline: read_by's. */
+static bool read_line(int fd, char *line, size_t cap, uint64_t deadline)
 {
 	for (size_t n = 0; n + 1 < cap; n++) {
-		if (read(fd, line + n, 1) != 1)
+		if (read_by(fd, line + n, 1, deadline) != 1)
 			return false;
 		if (line[n] == '\n') {
 			line[n] = '\0';
@@ -126,7 +155,7 @@ static bool read_line(int fd, char *line, size_t cap)
 }
 
 static void serve_reload(struct control *c, int fd, unsigned long long len, bool purge,
-                         bool push)
+                         bool push, uint64_t deadline)
 {
 	char reply[700];
 	void *bytes = len > 0 && len <= RT_CODE_MAX_BYTES ? malloc(len) : NULL;
@@ -136,7 +165,7 @@ static void serve_reload(struct control *c, int fd, unsigned long long len, bool
 		write_all(fd, reply);
 		return;
 	}
-	if (!read_all(fd, bytes, len)) {
+	if (!read_all(fd, bytes, len, deadline)) {
 		free(bytes);
 		return;
 	}
@@ -171,26 +200,39 @@ static void serve_reload(struct control *c, int fd, unsigned long long len, bool
 	write_all(fd, reply);
 }
 
+/* "reload LEN[ purge][ push]" (each flag at most once, in that order):
+ * its length and flags, or false. LEN over what fits is ULLONG_MAX. */
+static bool parse_reload(const char *line, unsigned long long *len, bool *purge, bool *push)
+{
+	if (strncmp(line, "reload ", 7) != 0 || line[7] < '0' || line[7] > '9')
+		return false;
+	char *end;
+	*len = strtoull(line + 7, &end, 10);
+	*purge = strncmp(end, " purge", 6) == 0;
+	end += *purge ? 6 : 0;
+	*push = strncmp(end, " push", 5) == 0;
+	end += *push ? 5 : 0;
+	return *len > 0 && *end == '\0';
+}
+
 static void serve(struct control *c, int fd)
 {
+	uint64_t deadline = now_ms() + CONTROL_IO_TIMEOUT_S * 1000;
 	struct timeval tv = { CONTROL_IO_TIMEOUT_S, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (!same_user(fd)) {
 		write_all(fd, "error not this node's user\n");
 		return;
 	}
-	char line[128], *end;
-	if (!read_line(fd, line, sizeof(line))) {
+	char line[128];
+	if (!read_line(fd, line, sizeof(line), deadline)) {
 		write_all(fd, "error a request is one line\n");
 		return;
 	}
-	unsigned long long len = strncmp(line, "reload ", 7) == 0 && line[7] >= '0' &&
-	                         line[7] <= '9' ? strtoull(line + 7, &end, 10) : 0;
-	bool purge = strstr(end, " purge") != NULL, push = strstr(end, " push") != NULL;
-	size_t flags = (purge ? 6 : 0) + (push ? 5 : 0);
-	if (len > 0 && strlen(end) == flags)
-		serve_reload(c, fd, len, purge, push);
+	unsigned long long len;
+	bool purge, push;
+	if (parse_reload(line, &len, &purge, &push))
+		serve_reload(c, fd, len, purge, push, deadline);
 	else
 		write_all(fd, "error unknown request\n");
 }
@@ -624,7 +666,7 @@ static bool ask(const char *path, const void *bytes, size_t len, bool purge, boo
 	         push ? " push" : "");
 	write_all(fd, head);
 	write_bytes(fd, bytes, len);
-	bool got = read_line(fd, reply, cap);
+	bool got = read_line(fd, reply, cap, 0);
 	close(fd);
 	if (!got)
 		fprintf(stderr, "wisp reload: the running wisp gave no answer (did it end?)\n");

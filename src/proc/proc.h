@@ -144,7 +144,9 @@ struct proc {
 
 	/* execution */
 	struct rt *rt;
-	engine_module *mod;       /* what it runs (the runtime's module table) */
+	/* What it runs (the runtime's module table). Atomic: a reload's walk
+	 * of the processes reads it from another thread (upgrade.c). */
+	engine_module *_Atomic mod;
 	engine_instance *inst;
 	bool is_main;
 	bool program;             /* runs its module's _start (proc_spawn_program) */
@@ -528,8 +530,10 @@ uint32_t proc_code_version(struct proc *self);
 /* Hand self over to the current version (the state: len bytes the new
  * code's wisp_code_change reads as its spawn argument). Returns only on
  * failure, with why: -ENOENT (it runs the current version already),
+ * -EBUSY (called from wisp_code_change: self is moving already),
  * -ECANCELED (the new version refused or trapped: self goes on as it
- * was), -ENOMEM. */
+ * was), -ENOMEM. A process killed while wisp_code_change ran ends
+ * instead of returning. */
 int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, size_t whylen);
 /* The limits an instance of p is made with. */
 void proc_instance_limits(struct proc *p, struct engine_limits *lim);

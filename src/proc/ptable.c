@@ -111,11 +111,14 @@ void ptable_release(struct ptable *t, struct proc *p)
 void ptable_each(struct ptable *t, void (*fn)(struct proc *p, void *arg), void *arg)
 {
 	for (uint32_t c = 0; c < PT_MAX_CHUNKS; c++) {
-		struct proc **chunk = atomic_load(&t->chunks[c]);
+		struct proc **chunk = atomic_load_explicit(&t->chunks[c], memory_order_acquire);
 		if (chunk == NULL)
 			break;
-		for (uint32_t i = 0; i < PT_CHUNK; i++)
-			if (chunk[i])
-				fn(chunk[i], arg);
+		for (uint32_t i = 0; i < PT_CHUNK; i++) {
+			/* (A slot may be filled meanwhile: ptable_alloc.) */
+			struct proc *p = __atomic_load_n(&chunk[i], __ATOMIC_ACQUIRE);
+			if (p != NULL)
+				fn(p, arg);
+		}
 	}
 }

@@ -88,14 +88,21 @@ static void tell_watchers(struct rt *rt, uint32_t vsn)
 	}
 }
 
-/* Processes running one of the versions in `old` (not the main process:
- * it is the run itself, and is never purged). */
+/* Processes running one of the old versions (not the main process: it
+ * is the run itself, and is never purged). The walk reads other
+ * processes' module pointers as they change them (a spawn, a move, an
+ * exit), so it compares pointers and never follows one: a process's
+ * module may be unloaded the moment it lets go of it. The old versions
+ * are held meanwhile (s->held), so none of their builds can be unloaded
+ * and its address taken by another module while the walk runs: a
+ * pointer equal to one of theirs is theirs. */
 struct stragglers {
-	const struct rt_mod **old;
+	struct rt_mod **held;         /* the old versions, held: release_old */
+	const engine_module **builds; /* their builds (2 per version, NULL: none) */
 	uint32_t nold;
 	uint32_t count;
-	uint32_t oldest;
 	uint32_t replaced;   /* the newest of them (the current one's predecessor) */
+	uint64_t main_pid;
 	bool kill;
 	struct reason why;
 };
@@ -104,11 +111,11 @@ static void find_straggler(struct proc *p, void *arg)
 {
 	struct stragglers *s = arg;
 	uint64_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
-	engine_module *mod = p->mod;
-	if (pid == 0 || p->task.fiber.stack_lo == NULL || p->is_main || mod == NULL)
+	const engine_module *mod = atomic_load_explicit(&p->mod, memory_order_relaxed);
+	if (pid == 0 || pid == s->main_pid || mod == NULL)
 		return;
-	for (uint32_t i = 0; i < s->nold; i++)
-		if (engine_module_owner(mod) == s->old[i]) {
+	for (uint32_t i = 0; i < 2 * s->nold; i++)
+		if (mod == s->builds[i]) {
 			s->count++;
 			if (s->kill) {
 				struct msg *m = msg_reason(SIG_KILL, pid, 0, 0, &s->why);
@@ -119,25 +126,39 @@ static void find_straggler(struct proc *p, void *arg)
 		}
 }
 
+/* Let go of the old versions count_old_old held (some may be unloaded
+ * now), and free s's lists. */
+static void release_old(struct rt *rt, struct stragglers *s)
+{
+	for (uint32_t i = 0; i < s->nold; i++)
+		rt_module_put(rt, s->held[i]->mod);
+	free(s->held);
+	free(s->builds);
+}
+
 /* Processes on versions older than the current one (which a new version
- * turns into "old-old", as Erlang would say), counted into s (s->old, to
- * free, lists those versions; stays valid: entries are never freed while
- * the runtime lasts). -ENOMEM; -EBUSY with a message if there are some
- * and !purge. */
+ * turns into "old-old", as Erlang would say), counted into s, whose
+ * versions it holds (release_old). -ENOMEM; -EBUSY with a message if
+ * there are some and !purge. */
 static int count_old_old(struct rt *rt, struct stragglers *s, bool purge, char *err,
                          size_t errlen)
 {
+	s->main_pid = rt->main_pid;
 	pthread_mutex_lock(&rt->mods_lock);
 	uint32_t cv = rt->current->vsn;
-	s->old = malloc(rt->nmods * sizeof(*s->old));
-	for (size_t i = 0; s->old != NULL && i < rt->nmods; i++)
-		if (rt->mods[i]->vsn != 0 && rt->mods[i]->vsn < cv) {
-			s->old[s->nold++] = rt->mods[i];
-			if (s->oldest == 0 || rt->mods[i]->vsn < s->oldest)
-				s->oldest = rt->mods[i]->vsn;
-		}
+	s->held = malloc(rt->nmods * sizeof(*s->held));
+	s->builds = malloc(2 * rt->nmods * sizeof(*s->builds));
+	for (size_t i = 0; s->held != NULL && s->builds != NULL && i < rt->nmods; i++) {
+		struct rt_mod *e = rt->mods[i];
+		if (e->vsn == 0 || e->vsn >= cv)
+			continue;
+		atomic_fetch_add(&e->users, 1);   /* (under the lock: it may be at 0) */
+		s->builds[2 * s->nold] = e->mod;
+		s->builds[2 * s->nold + 1] = e->better;
+		s->held[s->nold++] = e;
+	}
 	pthread_mutex_unlock(&rt->mods_lock);
-	if (s->old == NULL) {
+	if (s->held == NULL || s->builds == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -220,11 +241,11 @@ int rt_code_load(struct rt *rt, const void *bytes, size_t len, bool purge, uint3
 		tell_watchers(rt, e->vsn);
 		pthread_mutex_unlock(&rt->mods_lock);
 	}
-	free(s.old);
 	const struct proc_remote *r = rt->cfg.remote;
 	if (rc == 0 && r != NULL && r->loaded != NULL)
 		r->loaded(r->ctx, hash, bytes, len);
 	pthread_mutex_unlock(&rt->code_lock);
+	release_old(rt, &s);
 	rt_module_put(rt, m);
 	if (rc == 0)
 		rt_modules_retire(rt);   /* (the version it replaced, if nobody runs it) */
@@ -350,6 +371,9 @@ static int change_to(struct proc *self, engine_module *next, uint32_t old_vsn,
 		self->old_inst = NULL;
 		point_at(self, old);
 		engine_instance_free(in);
+		/* Killed meanwhile (that is how the change ended, or a signal
+		 * waits): the process ends now, before its old code runs on. */
+		proc_drain(self);
 		if (res.outcome == ENGINE_TRAPPED)
 			snprintf(why, whylen, "wisp_code_change trapped: %s%s%s",
 			         res.trap == WASM_RT_TRAP_NONE ? res.message : engine_trap_name(res.trap),
@@ -376,7 +400,13 @@ int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, 
 	uint32_t next_vsn = rt_code_current(rt, &next);
 	uint32_t old_vsn = rt_code_version(rt, self->mod);
 	int rc;
-	if (next_vsn == old_vsn || old_vsn == 0) {
+	if (self->old_inst != NULL) {
+		/* Called from wisp_code_change: the process is moving already
+		 * (a second move from in there would drop the first's old
+		 * instance, still on the stack below). */
+		snprintf(why, whylen, "the process is moving already (called from wisp_code_change)");
+		rc = -EBUSY;
+	} else if (next_vsn == old_vsn || old_vsn == 0) {
 		snprintf(why, whylen, old_vsn == 0 ? "this process runs no version of the main module"
 		                                   : "it runs the current version already");
 		rc = -ENOENT;

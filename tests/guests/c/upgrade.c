@@ -3,7 +3,7 @@
  * code while it runs (wisp_code, hot code reload). Built with -DGUEST_VERSION=N:
  *
  *   1, 2, 5  a good version: replies carry its number and the count so far
- *   3     wisp_code_change refuses the state (returns -7)
+ *   3, 9  wisp_code_change refuses the state (returns -7)
  *   4     wisp_code_change traps
  *   6     wisp_code_change loops for ever
  *   7     wisp_code_change returns an index past its table
@@ -77,7 +77,7 @@ __attribute__((export_name("wisp_code_change")))
 int32_t wisp_code_change(uint32_t old_vsn, uint32_t len)
 {
 	(void)old_vsn;
-	if (GUEST_VERSION == 3)
+	if (GUEST_VERSION == 3 || GUEST_VERSION == 9)
 		return -7;
 	if (GUEST_VERSION == 4)
 		__builtin_trap();
