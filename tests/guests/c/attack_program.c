@@ -31,23 +31,6 @@
 static void *module;
 static uint32_t module_len;
 
-static void *slurp(const char *path, uint32_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	size_t cap = 1 << 16, n = 0;
-	char *b = malloc(cap);
-	for (size_t got; b != NULL && (got = fread(b + n, 1, cap - n, f)) > 0;) {
-		n += got;
-		if (n == cap)
-			b = realloc(b, cap *= 2);
-	}
-	fclose(f);
-	*len = (uint32_t)n;
-	return b;
-}
-
 static const char upper_args[] = "filter\0upper";
 
 static struct wisp_program_spec upper_spec(uint32_t in, uint32_t out, uint32_t err)
@@ -76,7 +59,7 @@ static void bad_spawn(const void *arg, uint32_t len)
 	char buf[256] = "";
 	memcpy(buf, arg, len < sizeof buf - 1 ? len : sizeof buf - 1);
 	const char *what = buf;
-	if ((module = slurp(buf + strlen(buf) + 1, &module_len)) == NULL)
+	if ((module = wisp_read_file(buf + strlen(buf) + 1, &module_len)) == NULL)
 		return;
 	struct wisp_program_spec s = upper_spec(WISP_STDIO_PIPE, WISP_STDIO_PIPE, WISP_STDIO_PIPE);
 	static struct wisp_mount m;
@@ -170,7 +153,7 @@ static int hold(int n)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc < 4 || (module = slurp(argv[1], &module_len)) == NULL)
+	if (argc < 4 || (module = wisp_read_file(argv[1], &module_len)) == NULL)
 		return 2;
 	if (strcmp(argv[2], "trap") == 0 && argc == 5)
 		return trap(argv[3], argv[1], atoi(argv[4]));

@@ -50,27 +50,10 @@ struct state {
 
 static struct state st;
 
-static void *slurp(const char *path, uint32_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	size_t cap = 1 << 20, n = 0;
-	char *b = malloc(cap);
-	for (size_t got; b != NULL && (got = fread(b + n, 1, cap - n, f)) > 0;) {
-		n += got;
-		if (n == cap)
-			b = realloc(b, cap *= 2);
-	}
-	fclose(f);
-	*len = (uint32_t)n;
-	return b;
-}
-
 static int32_t load(const char *path, uint32_t *vsn)
 {
 	uint32_t len = 0;
-	void *bytes = slurp(path, &len);
+	void *bytes = wisp_read_file(path, &len);
 	int32_t rc = bytes ? wisp_code_load(bytes, len, vsn) : -1;
 	free(bytes);
 	return rc;
