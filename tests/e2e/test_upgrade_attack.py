@@ -81,6 +81,33 @@ def test_a_process_killed_inside_its_upgrade_entry_ends_there(wisp, attack):
     assert out[1:] == ["worker down 3", "mine 1 current 2", "end"], out
 
 
+def test_a_process_killed_inside_its_upgrade_entry_lets_go_of_the_version(attack, tmp_path):
+    """The same, and then version 3 is loaded: nobody runs version 2 any
+    more, so its build is unloaded (gone from the node's memory map) —
+    the killed process held it only while it was moving."""
+    import os
+    import subprocess
+    from conftest import WISP
+    from test_upgrade import _mapped_builds
+    cache = tmp_path / "cache"
+    env = dict(os.environ, WISP_CACHE_DIR=str(cache), WISP_BACKGROUND_COMPILE="0")
+    p = subprocess.Popen([str(WISP), "run", "--dir", f"{attack}::/v", attack / "a1.wasm",
+                          "sleepkill", "/v/a2.wasm", "/v/a3.wasm"], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert [p.stdout.readline().strip() for _ in range(3)] == [
+            "load 0", "worker down 3", "load3 0"]
+        builds = _mapped_builds(p.pid, cache)
+        assert len(builds) == 2, builds          # versions 1 (main) and 3
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert p.wait(timeout=60) == 0, p.stderr.read()
+    finally:
+        p.kill()
+        p.wait()
+
+
 # ---- the control socket ----
 
 def _start_loop(versions, shared_cache, tmp_path):
