@@ -93,9 +93,12 @@ static struct rt_mod *add_locked(struct rt *rt, const unsigned char hash[RT_HASH
 	return e;
 }
 
-/* Unload e's builds (out of the table, nobody holds it). */
-static void unload_builds(struct rt_mod *e)
+/* Unload e's builds (out of the table, nobody holds it); the memory
+ * pool forgets their images first. */
+static void unload_builds(struct rt *rt, struct rt_mod *e)
 {
+	engine_mem_pool_forget(rt->limits.mem_pool, e->better);
+	engine_mem_pool_forget(rt->limits.mem_pool, e->mod);
 	engine_module_unload(e->better);
 	engine_module_unload(e->mod);
 	e->better = e->mod = NULL;
@@ -117,7 +120,7 @@ int rt_modules_init(struct rt *rt)
 void rt_modules_free(struct rt *rt)
 {
 	for (size_t i = 0; i < rt->nmods; i++) {
-		unload_builds(rt->mods[i]);
+		unload_builds(rt, rt->mods[i]);
 		free(rt->mods[i]);
 	}
 	for (struct rt_mod *e = rt->mods_gone, *next; e != NULL; e = next) {
@@ -175,7 +178,7 @@ static void forget(struct rt *rt, struct rt_mod *e)
 	const struct proc_remote *r = rt->cfg.remote;
 	if (r != NULL && r->forgot != NULL)
 		r->forgot(r->ctx, e->hash);
-	unload_builds(e);
+	unload_builds(rt, e);
 	pthread_mutex_lock(&rt->mods_lock);
 	e->unloading = false;
 	pthread_cond_broadcast(&rt->mods_cond);

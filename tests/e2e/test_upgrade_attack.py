@@ -257,3 +257,19 @@ def test_versions_loaded_at_once_by_many_processes_run_their_own_code(wisp, stor
         assert r.code == 0, (r.out, r.err)
         assert r.out.splitlines() == ["loaded 2 3 4 5 6", "workers 6 on 6",
                                       "mine 1 current 6"], r.out
+
+
+def test_processes_of_a_new_version_start_from_its_own_data(wisp, build_proc, tmp_path):
+    """Processes of version 1 end (the memory pool keeps version 1's data
+    as the image its slots are reset to), main moves onto version 2 and
+    version 1 is unloaded; then processes of version 2 start with version
+    2's data. Before, the pool went on reading the unloaded version's
+    image (a use after free: ASan stops the run here) and matched it by
+    the module's address, which a later version may be given."""
+    d = tmp_path / "i"
+    d.mkdir()
+    for v in (1, 2):
+        shutil.copy(build_proc("upgrade_image.c", f"-DGUEST_VERSION={v}"), d / f"i{v}.wasm")
+    r = wisp("run", "--dir", f"{d}::/v", d / "i1.wasm", "/v/i2.wasm")
+    assert r.code == 0, (r.out, r.err)
+    assert r.out.splitlines() == ["v1 ok 20", "v2 ok 20", "main on 2"], (r.out, r.err)
