@@ -76,6 +76,12 @@ void engine_mem_pool_free(struct engine_mem_pool *p);
  * without this they would stay resident for good. Call it every few
  * seconds (any thread). Returns the slots released. */
 size_t engine_mem_pool_trim(struct engine_mem_pool *p);
+/* mod is about to be unloaded: no slot of p may be taken as holding its
+ * image any more (a class keeps the image of the first module to free a
+ * memory of its size, by pointer: read after the unload, and matched by
+ * a module loaded later at the same address). Call it before
+ * engine_module_unload, from any thread. */
+void engine_mem_pool_forget(struct engine_mem_pool *p, const engine_module *mod);
 
 /* The native stack budget of guest code. A wasm function may start only if
  * the address of a local in its frame is at least ENGINE_STACK_HEADROOM above

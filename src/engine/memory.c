@@ -96,6 +96,10 @@ struct engine_mem_pool {
 	                                 beyond, their pages are dropped */
 	bool swap;                    /* swap was on when the pool was made */
 	struct mem_class cls[POOL_PAGES + 1];   /* by page count */
+	/* Classes' img_page arrays of modules unloaded since (see
+	 * engine_mem_pool_forget), freed with the pool. */
+	void **old_img;
+	size_t nold_img, capold_img;
 };
 
 struct engine_mem_pool *engine_mem_pool_new(size_t max_per_class)
@@ -121,6 +125,9 @@ void engine_mem_pool_free(struct engine_mem_pool *p)
 		free(p->cls[c].clean);
 		free(p->cls[c].img_page);
 	}
+	for (size_t i = 0; i < p->nold_img; i++)
+		free(p->old_img[i]);
+	free(p->old_img);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -336,7 +343,7 @@ static void *pool_take(struct engine_mem_pool *p, uint32_t pages,
 		set_bit(s->imaged, i, false);
 		set_owned(s, i, true);
 	}
-	img_mod = c->img_mod;       /* (set once, under the lock) */
+	img_mod = c->img_mod;       /* (under the lock: engine_mem_pool_forget) */
 	img_page = c->img_page;
 	pthread_mutex_unlock(&p->lock);
 	if (was_imaged && mod != NULL && mod == img_mod)
@@ -412,6 +419,34 @@ static void pool_give(struct engine_mem_pool *p, void *data, const engine_module
 	pthread_mutex_lock(&p->lock);
 	set_bit(s->imaged, i, false);
 	c->clean[c->nclean++] = data;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void engine_mem_pool_forget(struct engine_mem_pool *p, const engine_module *mod)
+{
+	if (p == NULL || mod == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (uint32_t pages = 1; pages <= POOL_PAGES; pages++) {
+		struct mem_class *c = &p->cls[pages];
+		if (c->img_mod != mod)
+			continue;
+		/* Clean slots holding the image: zero (dropped). Dirty ones are
+		 * cleared to zero when reused (clear_slab: no image now). */
+		for (size_t i = 0; i < c->nslabs; i++) {
+			struct slab *s = c->slabs[i];
+			for (uint32_t k = 0; k < s->nslots; k++)
+				if (bit(s->imaged, k)) {
+					madvise(slot_addr(s, k), slot_bytes(pages), MADV_DONTNEED);
+					set_bit(s->imaged, k, false);
+				}
+		}
+		/* A pool_take may still read the array outside the lock (which
+		 * pages to zero): kept until the pool goes (lost if no memory). */
+		push_ptr(&p->old_img, &p->nold_img, &p->capold_img, (void *)c->img_page);
+		c->img_page = NULL;
+		c->img_mod = NULL;
+	}
 	pthread_mutex_unlock(&p->lock);
 }
 

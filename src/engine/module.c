@@ -152,6 +152,23 @@ int engine_module_load(const char *so_path, int fd, engine_module **out,
 	return 0;
 }
 
+/* Whether the object dlopen knows as "/proc/self/fd/fd" is still loaded
+ * after our dlclose: another load of the same file shared it (dlopen
+ * returns the object it has for a file and adds the new name to it).
+ * Then the fd stays open, never to be reused while the name stands: a
+ * module loaded through the same number would get this object's code.
+ * (src/proc/modules.c loads a file once at a time, so this should not
+ * happen; an fd left open is the price if it does.) */
+static bool still_loaded(int fd)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+	void *dl = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+	if (dl != NULL)
+		dlclose(dl);
+	return dl != NULL;
+}
+
 void engine_module_unload(engine_module *m)
 {
 	if (m == NULL)
@@ -167,7 +184,7 @@ void engine_module_unload(engine_module *m)
 	pthread_mutex_destroy(&m->spare_lock);
 	free(m->path);
 	dlclose(m->dl);
-	if (m->name_fd >= 0)
+	if (m->name_fd >= 0 && !still_loaded(m->name_fd))
 		close(m->name_fd);   /* (after dlclose: the name is free again) */
 	free(m);
 }

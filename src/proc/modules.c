@@ -28,9 +28,19 @@
  *
  * Loading means compiling, which takes milliseconds to seconds: callers are
  * threads of their own (the distribution layer's, the control socket's),
- * never schedulers. Two threads loading the same hash both compile (the
- * compile cache makes the second cheap); the first to finish is kept, the
- * other unloaded.
+ * never schedulers.
+ *
+ * One load per hash. A hash is loaded by one thread at a time, and not
+ * while its previous entry is being unloaded: others wait (mods_cond),
+ * then find it in the table or load it themselves. The reason is
+ * dlopen's, not the compile's: a build is loaded through
+ * "/proc/self/fd/N" (engine_module_load), and dlopen, given a file it has
+ * loaded already, returns that object and adds the new name to it; the
+ * first module to be unloaded then closes its fd while the object lives
+ * on with that name, and the next module loaded through the same fd
+ * number ran the old one's code (three guests loading the same version
+ * at once made a later version run an earlier one's code). With one
+ * load of a file at a time, every object has one name and one module.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -83,9 +93,12 @@ static struct rt_mod *add_locked(struct rt *rt, const unsigned char hash[RT_HASH
 	return e;
 }
 
-/* Unload e's builds (out of the table, nobody holds it). */
-static void unload_builds(struct rt_mod *e)
+/* Unload e's builds (out of the table, nobody holds it); the memory
+ * pool forgets their images first. */
+static void unload_builds(struct rt *rt, struct rt_mod *e)
 {
+	engine_mem_pool_forget(rt->limits.mem_pool, e->better);
+	engine_mem_pool_forget(rt->limits.mem_pool, e->mod);
 	engine_module_unload(e->better);
 	engine_module_unload(e->mod);
 	e->better = e->mod = NULL;
@@ -94,6 +107,7 @@ static void unload_builds(struct rt_mod *e)
 int rt_modules_init(struct rt *rt)
 {
 	pthread_mutex_init(&rt->mods_lock, NULL);
+	pthread_cond_init(&rt->mods_cond, NULL);
 	pthread_mutex_init(&rt->code_lock, NULL);
 	struct rt_mod *e = add_locked(rt, rt->cfg.module_hash, rt->mod);
 	if (e == NULL)
@@ -106,7 +120,7 @@ int rt_modules_init(struct rt *rt)
 void rt_modules_free(struct rt *rt)
 {
 	for (size_t i = 0; i < rt->nmods; i++) {
-		unload_builds(rt->mods[i]);
+		unload_builds(rt, rt->mods[i]);
 		free(rt->mods[i]);
 	}
 	for (struct rt_mod *e = rt->mods_gone, *next; e != NULL; e = next) {
@@ -116,6 +130,10 @@ void rt_modules_free(struct rt *rt)
 	rt->mods_gone = NULL;
 	free(rt->mods);
 	rt->mods = NULL;
+	free(rt->loading);
+	rt->loading = NULL;
+	rt->nloading = rt->caploading = 0;
+	pthread_cond_destroy(&rt->mods_cond);
 	free(rt->code_watchers);
 	rt->code_watchers = NULL;
 	rt->ncode_watchers = rt->capcode_watchers = 0;
@@ -148,17 +166,23 @@ static void remove_locked(struct rt *rt, struct rt_mod *e)
 			break;
 		}
 	e->listed = false;
+	e->unloading = true;
 	e->next_gone = rt->mods_gone;
 	rt->mods_gone = e;
 }
 
-/* e left the table: unload it, and let the other nodes forget its bytes. */
+/* e left the table: unload it, and let the other nodes forget its bytes.
+ * A load of its hash waits until its builds are unloaded. */
 static void forget(struct rt *rt, struct rt_mod *e)
 {
 	const struct proc_remote *r = rt->cfg.remote;
 	if (r != NULL && r->forgot != NULL)
 		r->forgot(r->ctx, e->hash);
-	unload_builds(e);
+	unload_builds(rt, e);
+	pthread_mutex_lock(&rt->mods_lock);
+	e->unloading = false;
+	pthread_cond_broadcast(&rt->mods_cond);
+	pthread_mutex_unlock(&rt->mods_lock);
 }
 
 void rt_module_put(struct rt *rt, engine_module *m)
@@ -234,39 +258,102 @@ bool rt_module_is_better(const engine_module *mod)
 	return e != NULL && e->mod != mod;
 }
 
+/* Whether hash is being loaded, or its entry unloaded (mods_lock held). */
+static bool busy_locked(const struct rt *rt, const unsigned char hash[RT_HASH_BYTES])
+{
+	for (size_t i = 0; i < rt->nloading; i++)
+		if (memcmp(rt->loading[i], hash, RT_HASH_BYTES) == 0)
+			return true;
+	for (const struct rt_mod *e = rt->mods_gone; e != NULL; e = e->next_gone)
+		if (e->unloading && memcmp(e->hash, hash, RT_HASH_BYTES) == 0)
+			return true;
+	return false;
+}
+
+/* Hash's entry, held for the caller, once no other thread loads or
+ * unloads it; NULL if there is none, and then hash is the caller's to
+ * load (marked: load_done), or *rc is -ENOMEM. (mods_lock held) */
+static struct rt_mod *find_or_claim_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES],
+                                           int *rc)
+{
+	*rc = 0;
+	for (;;) {
+		struct rt_mod *e = find_locked(rt, hash);
+		if (e != NULL) {
+			atomic_fetch_add(&e->users, 1);
+			return e;
+		}
+		if (!busy_locked(rt, hash))
+			break;
+		pthread_cond_wait(&rt->mods_cond, &rt->mods_lock);
+	}
+	if (rt->nloading == rt->caploading) {
+		size_t cap = rt->caploading ? rt->caploading * 2 : 4;
+		unsigned char (*v)[RT_HASH_BYTES] = realloc(rt->loading, cap * sizeof(*v));
+		if (v == NULL) {
+			*rc = -ENOMEM;
+			return NULL;
+		}
+		rt->loading = v;
+		rt->caploading = cap;
+	}
+	memcpy(rt->loading[rt->nloading++], hash, RT_HASH_BYTES);
+	return NULL;
+}
+
+/* The caller's load of hash is over (mods_lock held): others may go on. */
+static void load_done_locked(struct rt *rt, const unsigned char hash[RT_HASH_BYTES])
+{
+	for (size_t i = 0; i < rt->nloading; i++)
+		if (memcmp(rt->loading[i], hash, RT_HASH_BYTES) == 0) {
+			memcpy(rt->loading[i], rt->loading[--rt->nloading], RT_HASH_BYTES);
+			break;
+		}
+	pthread_cond_broadcast(&rt->mods_cond);
+}
+
 int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
                    size_t len, const char *what, engine_module **out, char *err, size_t errlen)
 {
-	if ((*out = rt_module_find(rt, hash)) != NULL)
-		return 0;
+	*out = NULL;
+	int rc;
+	pthread_mutex_lock(&rt->mods_lock);
+	struct rt_mod *e = find_or_claim_locked(rt, hash, &rc);
+	pthread_mutex_unlock(&rt->mods_lock);
+	if (e != NULL || rc != 0) {
+		if (e != NULL)
+			*out = e->mod;
+		else
+			snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	/* Ours to load (and to give up: load_done_locked below). */
+	const struct proc_loader *l = rt->cfg.loader;
 	unsigned char h[RT_HASH_BYTES];
 	util_sha256(bytes, len, h);
+	engine_module *m = NULL;
 	if (memcmp(h, hash, RT_HASH_BYTES) != 0) {
 		snprintf(err, errlen, "the module's bytes do not match its hash");
-		return -EBADMSG;
-	}
-	const struct proc_loader *l = rt->cfg.loader;
-	if (l == NULL) {
+		rc = -EBADMSG;
+	} else if (l == NULL) {
 		snprintf(err, errlen, "this runtime loads no modules but its own");
-		return -ENOTSUP;
+		rc = -ENOTSUP;
+	} else {
+		rc = l->load(l->ctx, what, bytes, len, &m, err, errlen);
 	}
-	engine_module *m;
-	int rc = l->load(l->ctx, what, bytes, len, &m, err, errlen);
-	if (rc != 0)
-		return rc;
 	pthread_mutex_lock(&rt->mods_lock);
-	struct rt_mod *e = find_locked(rt, hash);
-	if (e == NULL)
-		e = add_locked(rt, hash, m);
-	if (e != NULL)
-		atomic_fetch_add(&e->users, 1);
-	pthread_mutex_unlock(&rt->mods_lock);
-	if (e == NULL || e->mod != m)
-		engine_module_unload(m);
-	if (e == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+	if (rc == 0) {
+		e = add_locked(rt, hash, m);   /* (nobody else could add it) */
+		if (e != NULL)
+			atomic_fetch_add(&e->users, 1);
 	}
-	*out = e->mod;
-	return 0;
+	load_done_locked(rt, hash);
+	pthread_mutex_unlock(&rt->mods_lock);
+	if (rc == 0 && e == NULL) {
+		engine_module_unload(m);
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+	}
+	*out = e != NULL ? e->mod : NULL;
+	return rc;
 }

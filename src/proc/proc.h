@@ -487,9 +487,9 @@ int rt_module_better(struct rt *rt, const unsigned char hash[RT_HASH_BYTES],
 bool rt_module_is_better(const engine_module *mod);
 /* Load bytes as the module named hash (checked: -EBADMSG if they are not
  * that module's; `what` names it in messages), or find it loaded already;
- * held for the caller. Blocks
- * while compiling: never on a scheduler's thread. -ENOTSUP without a
- * loader. */
+ * held for the caller. Blocks while compiling, and while another thread
+ * loads or unloads the same hash: never on a scheduler's thread.
+ * -ENOTSUP without a loader. */
 int rt_module_load(struct rt *rt, const unsigned char hash[RT_HASH_BYTES], const void *bytes,
                    size_t len, const char *what, engine_module **out, char *err, size_t errlen);
 

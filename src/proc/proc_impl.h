@@ -97,6 +97,8 @@ struct rt_mod {
 	                                  modules are, for the next spawn) */
 	bool listed;                   /* in the table (else unloaded, on the
 	                                  list of those gone) */
+	bool unloading;                /* out of the table, its builds not yet
+	                                  unloaded (mods_lock; modules.c) */
 	struct rt_mod *next_gone;
 };
 
@@ -119,6 +121,12 @@ struct rt {
 	struct rt_mod **mods;
 	size_t nmods, capmods;
 	struct rt_mod *mods_gone;      /* entries unloaded (freed at the end) */
+	/* Hashes being loaded (rt_module_load), and a wait for a hash being
+	 * loaded or unloaded to be done with: one dlopen of a file at a
+	 * time (modules.c, "One load per hash"). */
+	unsigned char (*loading)[RT_HASH_BYTES];
+	size_t nloading, caploading;
+	pthread_cond_t mods_cond;
 	/* Versions of the main module (upgrade.c; mods_lock): the current one,
 	 * the last number given, and the processes told of new ones. */
 	struct rt_mod *current;

@@ -371,9 +371,6 @@ static int change_to(struct proc *self, engine_module *next, uint32_t old_vsn,
 		self->old_inst = NULL;
 		point_at(self, old);
 		engine_instance_free(in);
-		/* Killed meanwhile (that is how the change ended, or a signal
-		 * waits): the process ends now, before its old code runs on. */
-		proc_drain(self);
 		if (res.outcome == ENGINE_TRAPPED)
 			snprintf(why, whylen, "wisp_code_change trapped: %s%s%s",
 			         res.trap == WASM_RT_TRAP_NONE ? res.message : engine_trap_name(res.trap),
@@ -414,5 +411,9 @@ int proc_upgrade(struct proc *self, const void *state, uint32_t len, char *why, 
 		rc = change_to(self, next, old_vsn, state, len, why, whylen);   /* (if it fails) */
 	}
 	rt_module_put(rt, next);
+	/* Killed meanwhile (that may be how the change ended, or a signal
+	 * waits): the process ends now, before its old code runs on. (Not
+	 * before the put: ending unwinds this frame.) */
+	proc_drain(self);
 	return rc;
 }

@@ -155,21 +155,29 @@ def test_reloads_are_one_at_a_time_and_unknown_imports_are_named(versions, share
     """A version importing what wisp lacks is refused with the import's
     name, and nothing changes; two reloads at once are served one after
     the other (one makes version 2, the other is told those bytes are
-    version 2 already): never two versions from one load."""
+    version 2 already): never two versions from one load. (The run is
+    "sup", which lasts until its stdin closes: a run that ended once
+    version 2 answered could be gone before the second reload looked for
+    its socket.)"""
+    import os
     import subprocess
     bad = build_wat('(module (import "wisp_process" "teleport" (func (param i32)))\n'
                     '  (table 1 funcref) (memory (export "memory") 1)\n'
                     '  (func (export "wisp_code_change") (param i32 i32) (result i32) i32.const 0)\n'
                     '  (func (export "_start")))', name="teleport")
-    import os
     env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
                XDG_RUNTIME_DIR=str(tmp_path))
-    # ("hold": the run goes on until killed, whatever version it runs.)
-    p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "hold"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "sup"], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+
+    def ask():
+        p.stdin.write("?\n")
+        p.stdin.flush()
+        return p.stdout.readline().strip()
+
     try:
-        assert p.stdout.readline() == "reply 1001 1\n"
-        assert p.stdout.readline() == "started\n"
+        assert ask() == "sup 1 worker 1"
         r = subprocess.run([str(WISP), "reload", "--pid", str(p.pid), bad], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 1 and '"wisp_process"."teleport"' in r.stderr, r
@@ -180,6 +188,15 @@ def test_reloads_are_one_at_a_time_and_unknown_imports_are_named(versions, share
         said = sorted((b.wait(timeout=120), b.stdout.read() + b.stderr.read()) for b in both)
         assert said[0][0] == 0 and "is version 2" in said[0][1], said
         assert said[1][0] == 1 and "version 2 already" in said[1][1], said
+        import time
+        for _ in range(100):   # the supervisor moves when told; its worker stays
+            if ask() == "sup 2 worker 1":
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the supervisor never moved onto version 2")
+        p.stdin.close()
+        assert p.wait(timeout=60) == 0, p.stderr.read()
     finally:
         p.kill()
         p.wait()

@@ -81,6 +81,33 @@ def test_a_process_killed_inside_its_upgrade_entry_ends_there(wisp, attack):
     assert out[1:] == ["worker down 3", "mine 1 current 2", "end"], out
 
 
+def test_a_process_killed_inside_its_upgrade_entry_lets_go_of_the_version(attack, tmp_path):
+    """The same, and then version 3 is loaded: nobody runs version 2 any
+    more, so its build is unloaded (gone from the node's memory map) —
+    the killed process held it only while it was moving."""
+    import os
+    import subprocess
+    from conftest import WISP
+    from test_upgrade import _mapped_builds
+    cache = tmp_path / "cache"
+    env = dict(os.environ, WISP_CACHE_DIR=str(cache), WISP_BACKGROUND_COMPILE="0")
+    p = subprocess.Popen([str(WISP), "run", "--dir", f"{attack}::/v", attack / "a1.wasm",
+                          "sleepkill", "/v/a2.wasm", "/v/a3.wasm"], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert [p.stdout.readline().strip() for _ in range(3)] == [
+            "load 0", "worker down 3", "load3 0"]
+        builds = _mapped_builds(p.pid, cache)
+        assert len(builds) == 2, builds          # versions 1 (main) and 3
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert p.wait(timeout=60) == 0, p.stderr.read()
+    finally:
+        p.kill()
+        p.wait()
+
+
 # ---- the control socket ----
 
 def _start_loop(versions, shared_cache, tmp_path):
@@ -200,3 +227,49 @@ def test_a_client_trickling_its_request_does_not_hold_the_socket(versions, share
         s.close()
         p.kill()
         p.wait()
+
+
+# ---- races on the module table ----
+
+@pytest.fixture
+def storm(build_proc, tmp_path):
+    """upgrade_storm.c as versions 1..6, under tmp_path/s."""
+    d = tmp_path / "s"
+    d.mkdir()
+    for v in range(1, 7):
+        shutil.copy(build_proc("upgrade_storm.c", f"-DGUEST_VERSION={v}"), d / f"s{v}.wasm")
+    return d
+
+
+def test_versions_loaded_at_once_by_many_processes_run_their_own_code(wisp, storm):
+    """Six processes load versions 2..6, each the same bytes at once,
+    while workers spawn children and move onto each version, and others
+    switch their watch on and off. Every version runs its own code: a
+    worker on version N answers from version N's build. Before, two loads
+    of the same module could share one dlopen'd object under two
+    "/proc/self/fd/N" names; the module that kept it closed its fd first,
+    and a later version loaded through that fd number ran the earlier
+    version's code (about one run in four here: ten runs catch it nearly
+    always)."""
+    paths = [f"/v/s{v}.wasm" for v in range(2, 7)]
+    for _ in range(10):
+        r = wisp("run", "--dir", f"{storm}::/v", storm / "s1.wasm", *paths)
+        assert r.code == 0, (r.out, r.err)
+        assert r.out.splitlines() == ["loaded 2 3 4 5 6", "workers 6 on 6",
+                                      "mine 1 current 6"], r.out
+
+
+def test_processes_of_a_new_version_start_from_its_own_data(wisp, build_proc, tmp_path):
+    """Processes of version 1 end (the memory pool keeps version 1's data
+    as the image its slots are reset to), main moves onto version 2 and
+    version 1 is unloaded; then processes of version 2 start with version
+    2's data. Before, the pool went on reading the unloaded version's
+    image (a use after free: ASan stops the run here) and matched it by
+    the module's address, which a later version may be given."""
+    d = tmp_path / "i"
+    d.mkdir()
+    for v in (1, 2):
+        shutil.copy(build_proc("upgrade_image.c", f"-DGUEST_VERSION={v}"), d / f"i{v}.wasm")
+    r = wisp("run", "--dir", f"{d}::/v", d / "i1.wasm", "/v/i2.wasm")
+    assert r.code == 0, (r.out, r.err)
+    assert r.out.splitlines() == ["v1 ok 20", "v2 ok 20", "main on 2"], (r.out, r.err)

@@ -19,7 +19,9 @@
  *   load      loads V3 (and goes on in V2)
  *   spawn     spawns 20 processes that say "child VSN" and end
  *   recv      waits 50 ms for a message, then goes on
- *   sleepkill waits for ever; main kills the worker meanwhile
+ *   sleepkill waits for ever; main kills the worker meanwhile, then
+ *             loads V3 ("load3 RC") and waits for a line on stdin (so
+ *             that the test can look at what is mapped)
  *   exit      calls proc_exit(3)
  *   grow      grows its memory by 1 GiB (past the worker's 64 MiB limit)
  *   trap      reads the state, then traps
@@ -219,6 +221,12 @@ int main(int argc, char **argv)
 		struct wisp_exit_reason *r = (struct wisp_exit_reason *)b;
 		b[info.len < sizeof b ? info.len : sizeof b - 1] = '\0';
 		say("worker down %u %s", r->kind, b + 8);
+	}
+	if (is("sleepkill") && argc > 3) {
+		uint32_t v3 = 0;
+		char line[8];
+		say("load3 %d", load(argv[3], &v3));
+		fgets(line, sizeof line, stdin);
 	}
 	wisp_sleep(50000000);
 	say("mine %d current %d", wisp_code_version(WISP_CODE_MINE),
