@@ -70,7 +70,7 @@ fn filter(name: &str) -> i32 {
     let mut input = String::new();
     io::stdin().read_to_string(&mut input).expect("stdin");
     let mut out = io::stdout().lock();
-    match name {
+    let written = match name {
         "upper" => write!(out, "{}", input.to_uppercase()),
         "rev" => input.lines().try_for_each(|l| writeln!(out, "{}", l.chars().rev().collect::<String>())),
         "wc" => writeln!(out, "{} {} {}", input.lines().count(), input.split_whitespace().count(), input.len()),
@@ -79,9 +79,13 @@ fn filter(name: &str) -> i32 {
             eprintln!("usage: pipeline run 'PROG ARGS | ...' | pipeline upper|rev|wc|crash");
             return 2;
         }
+    };
+    match written {
+        Ok(()) => 0,
+        // (The next stage is gone: end quietly, as a filter killed by SIGPIPE does.)
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 141,
+        Err(e) => panic!("stdout: {e}"),
     }
-    .expect("stdout");
-    0
 }
 
 fn main() {
