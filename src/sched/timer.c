@@ -381,7 +381,9 @@ static void remove_timer(struct timer_wheel *w, struct sched_timer *t)
 		ids_del(w, t->id);
 	unlink_timer(w, t);
 	w->n--;
-	atomic_store_explicit(&t->owner, NULL, memory_order_relaxed);
+	/* Release: whoever sees NULL without taking the lock (cancel) may
+	 * write t at once, after what the wheel read of it (its deadline). */
+	atomic_store_explicit(&t->owner, NULL, memory_order_release);
 }
 
 struct sched_timer *sched_timer_take(struct sched_group *g, uint64_t id)
