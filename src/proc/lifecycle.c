@@ -261,29 +261,25 @@ static int spawn_bonds(struct proc *parent, struct proc *p, uint32_t flags,
 	return 0;
 }
 
-/* A child of parent running mod (the caller holds it): its spawn entry
- * with fn and arg, or, for a program, its _start with arg kept for the
- * host (proc_take_host_init). */
-static int spawn(struct proc *parent, engine_module *mod, bool program, uint32_t fn,
-                 const void *arg, uint32_t len, uint32_t flags, struct caps *caps,
-                 struct wisp_spawned *out)
+/* Undo new_child. */
+static void drop_child(struct proc *p)
 {
-	struct rt *rt = parent->rt;
-	if (flags & ~(uint32_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR))
-		return -EINVAL;
+	caps_uncharge(p->caps);
+	proc_unnew(p);
+}
+
+/* A new process of mod (the caller holds it; the child holds its latest
+ * build) under caps, charged to them, not yet published: its spawn entry
+ * with fn and arg, or, for a program, its _start with arg kept for the
+ * host (proc_take_host_init). -EINVAL (no such entry), -EAGAIN (caps'
+ * process limit), -ENOMEM. */
+static int new_child(struct rt *rt, struct caps *caps, engine_module *mod, bool program,
+                     uint32_t fn, const void *arg, uint32_t len, struct proc **out)
+{
 	if (program ? !engine_module_has_start(mod) : !engine_module_has_spawn_entry(mod))
 		return -EINVAL;
-	uint64_t me = atomic_load(&parent->pid);
-	if (!parent->caps->may_spawn) {
-		caps_log_denied(parent->caps, me, "spawn: no spawn capability (--max-processes 0)");
-		return -EPERM;
-	}
-	if (caps == NULL)
-		caps = parent->caps;
-	if (!caps_charge(caps)) {
-		caps_log_denied(parent->caps, me, "spawn: process limit reached");
+	if (!caps_charge(caps))
 		return -EAGAIN;
-	}
 	struct proc *p;
 	int rc = proc_new(rt, caps, false, &p);
 	if (rc != 0) {
@@ -295,19 +291,50 @@ static int spawn(struct proc *parent, engine_module *mod, bool program, uint32_t
 	p->program = program;
 	p->entry_fn = fn;
 	p->arg_len = len;
-	p->arg = malloc(len ? len : 1);
-	rc = p->arg == NULL ? -ENOMEM : spawn_bonds(parent, p, flags, out);
-	if (rc != 0) {
-		proc_set_del_ref(&parent->links, make_pid(p));
-		proc_set_del_pid_scan(&parent->watching, make_pid(p));
-		caps_uncharge(caps);
-		proc_unnew(p);
-		return rc;
+	if ((p->arg = malloc(len ? len : 1)) == NULL) {
+		drop_child(p);
+		return -ENOMEM;
 	}
 	if (len)
 		memcpy(p->arg, arg, len);
+	*out = p;
+	return 0;
+}
+
+/* Make a child visible and runnable. */
+static void start_child(struct rt *rt, struct proc *p)
+{
 	publish(rt, p);
 	sched_enqueue_new(&rt->sg, &p->task);
+}
+
+/* A child of parent (see new_child), with the links and monitor flags ask
+ * for. */
+static int spawn(struct proc *parent, engine_module *mod, bool program, uint32_t fn,
+                 const void *arg, uint32_t len, uint32_t flags, struct caps *caps,
+                 struct wisp_spawned *out)
+{
+	if (flags & ~(uint32_t)(WISP_SPAWN_LINK | WISP_SPAWN_MONITOR))
+		return -EINVAL;
+	uint64_t me = atomic_load(&parent->pid);
+	if (!parent->caps->may_spawn) {
+		caps_log_denied(parent->caps, me, "spawn: no spawn capability (--max-processes 0)");
+		return -EPERM;
+	}
+	struct proc *p;
+	int rc = new_child(parent->rt, caps != NULL ? caps : parent->caps, mod, program, fn, arg,
+	                   len, &p);
+	if (rc == -EAGAIN)
+		caps_log_denied(parent->caps, me, "spawn: process limit reached");
+	if (rc != 0)
+		return rc;
+	if ((rc = spawn_bonds(parent, p, flags, out)) != 0) {
+		proc_set_del_ref(&parent->links, make_pid(p));
+		proc_set_del_pid_scan(&parent->watching, make_pid(p));
+		drop_child(p);
+		return rc;
+	}
+	start_child(parent->rt, p);
 	return 0;
 }
 
@@ -334,81 +361,45 @@ void *proc_take_host_init(struct proc *p, uint32_t *len)
 	return init;
 }
 
-/* ---- spawned for another node ---- */
+/* ---- spawned by the embedder or for another node ---- */
 
 struct proc *rt_spawn_unstarted(struct rt *rt, engine_module *mod, uint32_t fn,
                                 const void *arg, uint32_t len, uint64_t link_to,
                                 uint64_t watcher, uint64_t watch_ref, int *err)
 {
 	struct caps *caps = rt->cfg.root;
-	if (!engine_module_has_spawn_entry(mod) || caps == NULL) {
-		*err = -EINVAL;
-		return NULL;
-	}
-	if (!caps->may_spawn || !caps_charge(caps)) {
-		*err = -EAGAIN;
+	if (caps == NULL || !caps->may_spawn) {
+		*err = caps == NULL ? -EINVAL : -EAGAIN;
 		return NULL;
 	}
 	struct proc *p;
-	int rc = proc_new(rt, caps, false, &p);
+	int rc = new_child(rt, caps, mod, false, fn, arg, len, &p);
 	if (rc != 0) {
-		caps_uncharge(caps);
 		*err = rc;
 		return NULL;
 	}
-	p->mod = engine_module_latest(mod);
-	rt_module_hold(p->mod);
-	p->entry_fn = fn;
-	p->arg_len = len;
-	p->arg = malloc(len ? len : 1);
-	rc = p->arg == NULL ? -ENOMEM : 0;
-	if (rc == 0 && link_to != 0)
+	if (link_to != 0)
 		rc = proc_set_add(p, &p->links, link_to, link_to);
 	if (rc == 0 && watcher != 0)
 		rc = proc_set_add(p, &p->watchers, watch_ref, watcher);
 	if (rc != 0) {
-		caps_uncharge(caps);
-		proc_unnew(p);
+		drop_child(p);
 		*err = rc;
 		return NULL;
 	}
-	if (len)
-		memcpy(p->arg, arg, len);
 	return p;
 }
 
 uint64_t rt_spawn_program(struct rt *rt, engine_module *mod, struct caps *caps,
                           const void *host_init, uint32_t len, int *err)
 {
-	if (!engine_module_has_start(mod)) {
-		*err = -EINVAL;
-		return 0;
-	}
-	if (!caps_charge(caps)) {
-		*err = -EAGAIN;
-		return 0;
-	}
 	struct proc *p;
-	int rc = proc_new(rt, caps, false, &p);
-	if (rc == 0) {
-		p->mod = engine_module_latest(mod);
-		rt_module_hold(p->mod);
-		p->program = true;
-		p->arg_len = len;
-		if ((p->arg = malloc(len ? len : 1)) == NULL) {
-			proc_unnew(p);
-			rc = -ENOMEM;
-		}
-	}
+	int rc = new_child(rt, caps, mod, true, 0, host_init, len, &p);
 	if (rc != 0) {
-		caps_uncharge(caps);
 		*err = rc;
 		return 0;
 	}
-	if (len)
-		memcpy(p->arg, host_init, len);
-	publish(rt, p);
-	sched_enqueue_new(&rt->sg, &p->task);
+	start_child(rt, p);
 	return make_pid(p);
 }
 
@@ -431,14 +422,12 @@ size_t proc_names(struct proc *self, char *buf, size_t cap)
 
 void rt_start_unstarted(struct proc *p)
 {
-	publish(p->rt, p);
-	sched_enqueue_new(&p->rt->sg, &p->task);
+	start_child(p->rt, p);
 }
 
 void rt_drop_unstarted(struct proc *p)
 {
-	caps_uncharge(p->caps);
-	proc_unnew(p);
+	drop_child(p);
 }
 
 /* ---- running ---- */

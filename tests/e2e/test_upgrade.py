@@ -114,11 +114,33 @@ def test_bad_versions_are_refused_and_nothing_changes(wisp, versions, build_proc
     assert "mine 1 current 2" in r.out
 
 
-def _run_loop(versions, shared_cache, tmp_path):
+def _env(shared_cache, tmp_path):
+    """A run's environment: the session's cache, no background builds, and
+    a runtime directory (control sockets) of the test's own."""
     import os
+    return dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+                XDG_RUNTIME_DIR=str(tmp_path))
+
+
+def _start_sup(versions, env):
+    """The upgrade guest in "sup" mode, and ask(): a line on its stdin, the
+    line it answers ("sup VSN worker VSN")."""
     import subprocess
-    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
-               XDG_RUNTIME_DIR=str(tmp_path))
+    p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "sup"], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+
+    def ask():
+        p.stdin.write("?\n")
+        p.stdin.flush()
+        return p.stdout.readline().strip()
+
+    return p, ask
+
+
+def _run_loop(versions, shared_cache, tmp_path):
+    import subprocess
+    env = _env(shared_cache, tmp_path)
     p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "loop"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert p.stdout.readline() == "started\n"
@@ -159,22 +181,13 @@ def test_reloads_are_one_at_a_time_and_unknown_imports_are_named(versions, share
     "sup", which lasts until its stdin closes: a run that ended once
     version 2 answered could be gone before the second reload looked for
     its socket.)"""
-    import os
     import subprocess
     bad = build_wat('(module (import "wisp_process" "teleport" (func (param i32)))\n'
                     '  (table 1 funcref) (memory (export "memory") 1)\n'
                     '  (func (export "wisp_code_change") (param i32 i32) (result i32) i32.const 0)\n'
                     '  (func (export "_start")))', name="teleport")
-    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
-               XDG_RUNTIME_DIR=str(tmp_path))
-    p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "sup"], env=env,
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-
-    def ask():
-        p.stdin.write("?\n")
-        p.stdin.flush()
-        return p.stdout.readline().strip()
+    env = _env(shared_cache, tmp_path)
+    p, ask = _start_sup(versions, env)
 
     try:
         assert ask() == "sup 1 worker 1"
@@ -246,15 +259,13 @@ def test_a_tcp_server_with_100_clients_is_upgraded_without_dropping_one(build_pr
     version loads is answered, every later line is answered by v2 with the
     connection's count carried over, no connection drops, and a connection
     opened afterwards is served by v2 from its first line."""
-    import os
     import socket
     import subprocess
     d = tmp_path / "v"
     d.mkdir()
     for v in (1, 2):
         shutil.copy(build_proc("upgrade_tcp.c", f"-DGUEST_VERSION={v}"), d / f"v{v}.wasm")
-    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
-               XDG_RUNTIME_DIR=str(tmp_path))
+    env = _env(shared_cache, tmp_path)
     p = subprocess.Popen([str(WISP), "run", "--allow-listen", "127.0.0.1:*", "--dir", f"{d}::/v",
                           d / "v1.wasm"], env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -301,11 +312,9 @@ def test_reload_purge_kills_what_runs_a_version_two_back(versions, build_proc, s
     further version, v9, refuses too: the server, told of it, tries to
     move; one it could move onto would race with the purge, which kills
     only what still runs an old version when it looks.)"""
-    import os
     import subprocess
     shutil.copy(build_proc("upgrade.c", "-DGUEST_VERSION=9"), versions / "v9.wasm")
-    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
-               XDG_RUNTIME_DIR=str(tmp_path))
+    env = _env(shared_cache, tmp_path)
     p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "hold"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -341,19 +350,10 @@ def test_a_purged_worker_is_restarted_by_its_supervisor_on_the_new_version(
     supervisor, seeing it end, moves onto the current version first and
     restarts it there (a child runs its parent's version, so that is the
     way to restart on new code)."""
-    import os
     import subprocess
     shutil.copy(build_proc("upgrade.c", "-DGUEST_VERSION=5"), versions / "v5.wasm")
-    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
-               XDG_RUNTIME_DIR=str(tmp_path))
-    p = subprocess.Popen([str(WISP), "run", versions / "v1.wasm", "sup"], env=env,
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-
-    def ask():
-        p.stdin.write("?\n")
-        p.stdin.flush()
-        return p.stdout.readline().strip()
+    env = _env(shared_cache, tmp_path)
+    p, ask = _start_sup(versions, env)
 
     def until(want):
         import time

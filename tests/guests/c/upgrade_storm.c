@@ -107,23 +107,6 @@ static void toggler(const void *arg, uint32_t len)
 	wisp_code_watch(0);
 }
 
-static void *slurp(const char *path, uint32_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	size_t cap = 1 << 20, n = 0;
-	char *b = malloc(cap);
-	for (size_t got; b != NULL && (got = fread(b + n, 1, cap - n, f)) > 0;) {
-		n += got;
-		if (n == cap)
-			b = realloc(b, cap *= 2);
-	}
-	fclose(f);
-	*len = (uint32_t)n;
-	return b;
-}
-
 /* A loader's job, and how far it got: carried across versions (a loader
  * moves onto each version it made current, or else it would itself be a
  * process two versions back, for which the next load is refused). */
@@ -138,7 +121,7 @@ static void load_all(void)
 {
 	for (; ls.i < ls.n; ls.i++) {
 		uint32_t n = 0, vsn = 0;
-		void *bytes = slurp(ls.paths[ls.i], &n);
+		void *bytes = wisp_read_file(ls.paths[ls.i], &n);
 		int32_t rc = WISP_ELIMIT;
 		/* Refused while processes run a version two back: they move on
 		 * when told, or end; try again. */
