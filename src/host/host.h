@@ -49,6 +49,14 @@ extern const struct proc_hooks host_proc_hooks;
 void *host_scratch_alloc(struct host_proc *hp, size_t size);
 void host_scratch_free(struct host_proc *hp, void *p);
 
+/* The lowest host fd number no guest may be given: the numbers from it up
+ * to RLIMIT_NOFILE are the runtime's reserve (wasi.c, at the top; INT_MAX
+ * when the limit is unbounded). Read from the current limit at each call.
+ * Every fd made for a guest is checked against it: the WASI fd table's
+ * (wasi_fd_insert), a program's stdio (wisp_program.c), and the
+ * connections `wisp serve` hands its programs (src/cli/serve.c). */
+int wasi_host_fd_ceiling(void);
+
 #define HOST_PROC(self) ((struct host_proc *)(void *)(self))
 
 #endif

@@ -243,8 +243,7 @@ uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
 	return slot_take(w, f, limit, out);
 }
 
-/* The lowest host fd number guests may not be given (see the top). */
-static int host_fd_ceiling(void)
+int wasi_host_fd_ceiling(void)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
@@ -497,7 +496,7 @@ int wasi_ctx_new(const struct caps *c, const int *inherit,
 		w->fds[i].host = -1;
 	w->max_fds = c->max_fds < WASI_MAX_FDS ? (uint32_t)c->max_fds
 	                                       : WASI_MAX_FDS;
-	w->host_fd_ceiling = host_fd_ceiling();
+	w->host_fd_ceiling = wasi_host_fd_ceiling();
 	r = copy_strings(c->nargs, (const char *const *)c->args, &w->args,
 	                 &w->args_bytes, &w->argc);
 	if (r == 0)
