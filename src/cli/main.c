@@ -56,7 +56,7 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  run [options] module.wasm [args...]   run a WASI command module\n"
-	"  serve --listen ADDRESS:PORT [--max-connections N] [run options] module.wasm [args...]\n"
+	"  serve --listen ADDRESS:PORT [serve options] [run options] module.wasm [args...]\n"
 	"                                        run it once per TCP connection, its\n"
 	"                                        stdin and stdout the connection\n"
 	"  compile [options] module.wasm         build the optimized code ahead of time\n"
@@ -69,6 +69,15 @@ static const char usage_text[] =
 	"                                        they ask (wisp reload --help)\n"
 	"  help                                  this text\n"
 	"  --version                             print the version\n"
+	"\n"
+	"serve options:\n"
+	"  --listen ADDRESS:PORT    where to accept ([v6]:PORT too; port 0: any, said)\n"
+	"  --max-connections N      programs alive at once, what they spawn included\n"
+	"                           (default 1024); more clients wait in the backlog\n"
+	"  --idle-timeout SECS      kill a connection's program once no data has\n"
+	"                           crossed it either way for SECS (default 300;\n"
+	"                           0: never). Clients the host has no fds left for\n"
+	"                           are closed at once, said once on stderr\n"
 	"\n"
 	"run options:\n"
 	"  --dir HOST[::GUEST]      give the guest a directory, read-write; it sees\n"
@@ -996,6 +1005,14 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
+	/* `wisp serve --help` and the like (only first: later, --help may be
+	 * the module's argument). */
+	bool help = argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+	if (help && (strcmp(cmd, "run") == 0 || strcmp(cmd, "serve") == 0 ||
+	             strcmp(cmd, "compile") == 0)) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 2, argv + 2, false);
 	if (strcmp(cmd, "serve") == 0)

@@ -200,7 +200,7 @@ def ask(f, line):
 def test_connections_past_the_fd_reserve_are_closed_and_serving_goes_on(lines, tmp_path):
     """Under RLIMIT_NOFILE 128 the runtime keeps fds 96-127 (a quarter).
     Each connection costs the server 3 fds (the socket, its copy for
-    stdout, a copy of stderr); they used to be taken with no check, so 40
+    stdout, a copy of stderr); they used to be taken with no check, so 39
     clients took every fd the runtime kept for itself and the rest waited
     in the backlog for ever. Now a connection that would dip into the
     reserve is closed at once (said once), those below it are served, the
@@ -253,8 +253,8 @@ def test_connections_past_the_fd_reserve_are_closed_and_serving_goes_on(lines, t
             c.close()
         code, err = srv.stop()
     assert code == 0, err
-    assert err.count("the host is out of fds") == 1, err
-    assert f"connections {refused}" in err or "closed unserved for want of fds" in err, err
+    assert err.count("the host is out of fds") == 1, err       # said once
+    assert "closed unserved for want of fds" in err, err       # and counted
 
 
 def test_an_active_client_is_not_cut(lines, tmp_path):
@@ -284,7 +284,7 @@ def test_an_active_client_is_not_cut(lines, tmp_path):
 
 @pytest.mark.parametrize("client", ["silent", "never_reads"])
 def test_an_idle_client_is_cut_and_frees_its_slot(lines, tmp_path, client):
-    """A client that sends nothing, or asks for 1 MiB and never reads it,
+    """A client that sends nothing, or asks for 16 MiB and never reads it,
     held its program and its slot of --max-connections for ever. With
     --idle-timeout 1 its program is killed once no data has crossed the
     connection for a second: the connection closes and the client queued
@@ -293,7 +293,7 @@ def test_an_idle_client_is_cut_and_frees_its_slot(lines, tmp_path, client):
     try:
         c1, f1 = srv.connect()
         if client == "never_reads":
-            f1.write("big\n")
+            f1.write("big\n" * 16)   # 16 MiB: more than the sockets' buffers
             f1.flush()
         else:
             f1.write("first\n")   # (its program is up and waiting)
