@@ -93,6 +93,9 @@ $(B)/tests/test_runtime: UNIT_LIB = -Wl,--whole-archive $(B)/libwisp.a -Wl,--no-
 # The guest SDK's term codec is plain C; its test compiles it natively.
 $(B)/tests/test_term: UNIT_SRC = sdk/c/term.c
 $(B)/tests/test_term: sdk/c/term.c include/wisp/term.h include/wisp/guest.h
+# `wisp serve`'s idle sweep is the CLI's (not in the library).
+$(B)/tests/test_idle: UNIT_SRC = src/cli/idle.c
+$(B)/tests/test_idle: src/cli/idle.c src/cli/idle.h
 $(B)/tests/%: tests/unit/%.c $(B)/libwisp.a tests/unit/unit.h tests/unit/unit_module.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(LDEXPORT) -o $@ $< $(UNIT_SRC) $(UNIT_LIB) $(LDLIBS) -lcmocka

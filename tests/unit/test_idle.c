@@ -1,0 +1,195 @@
+/*
+ * test_idle.c — `wisp serve`'s idle sweep (src/cli/idle.c) on real TCP
+ * connections over loopback: the kernel's report reaches the right
+ * connections, a cut is reported once, connections closed on the server's
+ * side are forgotten, and sockets of other ports are not the sweep's.
+ */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli/idle.h"
+
+#define NCONNS 200
+
+struct pair {
+	int client, server;
+};
+
+/* A listener on an ephemeral loopback port (family AF_INET or AF_INET6),
+ * or -1 if the host has no such loopback. */
+static int listener(int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in v4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int rc = family == AF_INET ? bind(fd, (struct sockaddr *)&v4, sizeof(v4))
+	                           : bind(fd, (struct sockaddr *)&v6, sizeof(v6));
+	if (rc != 0 || listen(fd, NCONNS) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static struct pair connect_to(int lfd)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	struct pair p = { socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), -1 };
+	assert_true(p.client >= 0);
+	assert_int_equal(connect(p.client, (struct sockaddr *)&a, len), 0);
+	p.server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(p.server >= 0);
+	return p;
+}
+
+static void close_pair(struct pair *p)
+{
+	close(p->client);
+	close(p->server);
+	p->client = p->server = -1;
+}
+
+struct cuts {
+	unsigned count[NCONNS + 1];   /* by pid (1..NCONNS) */
+	unsigned total;
+};
+
+static void record(void *ctx, uint64_t pid, uint32_t idle_ms)
+{
+	(void)idle_ms;
+	struct cuts *c = ctx;
+	assert_true(pid >= 1 && pid <= NCONNS);
+	c->count[pid]++;
+	c->total++;
+}
+
+/* With a timeout of 0 every connection is idle: each is reported once,
+ * whatever the number of sweeps; a large timeout reports none; closing a
+ * connection on the server's side makes the next sweep forget it. */
+static void sweep_reports_each_once_and_forgets_closed_ones(int family)
+{
+	int lfd = listener(family);
+	if (lfd < 0) {
+		assert_int_equal(family, AF_INET6);   /* (no IPv6 loopback here) */
+		return;
+	}
+	char err[256];
+	struct idle *w = idle_new(lfd, err, sizeof(err));
+	assert_non_null(w);
+	static struct pair p[NCONNS];
+	for (int i = 0; i < NCONNS; i++) {
+		p[i] = connect_to(lfd);
+		uint64_t cookie = idle_cookie(p[i].server);
+		assert_true(cookie != 0);
+		assert_int_equal(idle_add(w, cookie, (uint64_t)i + 1), 0);
+	}
+	/* Data crossing now: not idle for a minute. */
+	assert_int_equal(write(p[0].client, "x", 1), 1);
+	struct cuts c;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(idle_sweep(w, 60000, record, &c), 0);
+	assert_int_equal(c.total, 0);
+	assert_int_equal(idle_count(w), NCONNS);
+
+	assert_int_equal(idle_sweep(w, 0, record, &c), 0);
+	assert_int_equal(c.total, NCONNS);
+	for (int pid = 1; pid <= NCONNS; pid++)
+		assert_int_equal(c.count[pid], 1);
+	assert_int_equal(idle_sweep(w, 0, record, &c), 0);
+	assert_int_equal(c.total, NCONNS);          /* once each */
+	assert_int_equal(idle_count(w), NCONNS);    /* still open: still watched */
+
+	for (int i = 0; i < NCONNS; i += 2)
+		close_pair(&p[i]);
+	assert_int_equal(idle_sweep(w, 0, record, &c), 0);
+	assert_int_equal(idle_count(w), NCONNS / 2);
+	/* The server's side alone closed (the client still holds its end):
+	 * forgotten too, it is no longer the server's to cut. */
+	for (int i = 1; i < NCONNS; i += 2) {
+		close(p[i].server);
+		p[i].server = -1;
+	}
+	assert_int_equal(idle_sweep(w, 0, record, &c), 0);
+	assert_int_equal(idle_count(w), 0);
+	assert_int_equal(c.total, NCONNS);
+	for (int i = 1; i < NCONNS; i += 2)
+		close(p[i].client);
+	idle_free(w);
+	close(lfd);
+}
+
+static void sweep_ipv4(void **state)
+{
+	(void)state;
+	sweep_reports_each_once_and_forgets_closed_ones(AF_INET);
+}
+
+static void sweep_ipv6(void **state)
+{
+	(void)state;
+	sweep_reports_each_once_and_forgets_closed_ones(AF_INET6);
+}
+
+/* The kernel filters the report on the listener's port: a connection of
+ * another listener is never in it (forgotten at the first sweep, never
+ * cut), even though it is open and idle. */
+static void other_ports_are_not_in_the_report(void **state)
+{
+	(void)state;
+	int mine = listener(AF_INET), other = listener(AF_INET);
+	assert_true(mine >= 0 && other >= 0);
+	char err[256];
+	struct idle *w = idle_new(mine, err, sizeof(err));
+	assert_non_null(w);
+	struct pair in = connect_to(mine), out = connect_to(other);
+	assert_int_equal(idle_add(w, idle_cookie(in.server), 1), 0);
+	assert_int_equal(idle_add(w, idle_cookie(out.server), 2), 0);
+	struct cuts c;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(idle_sweep(w, 0, record, &c), 0);
+	assert_int_equal(c.total, 1);
+	assert_int_equal(c.count[1], 1);
+	assert_int_equal(idle_count(w), 1);
+	close_pair(&in);
+	close_pair(&out);
+	idle_free(w);
+	close(mine);
+	close(other);
+}
+
+/* What is not a TCP socket has no cookie, and cannot be listened on. */
+static void non_sockets_are_refused(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_true(idle_cookie(p[0]) == 0);
+	char err[256] = "";
+	assert_null(idle_new(p[0], err, sizeof(err)));
+	assert_non_null(strstr(err, "not TCP"));
+	close(p[0]);
+	close(p[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sweep_ipv4),
+		cmocka_unit_test(sweep_ipv6),
+		cmocka_unit_test(other_ports_are_not_in_the_report),
+		cmocka_unit_test(non_sockets_are_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
