@@ -19,8 +19,9 @@
  * come and go between sweeps, on the same thread). A connection absent
  * from the dump is closed on the server's side (its program ended or
  * closed it: the socket left ESTABLISHED and CLOSE_WAIT) and is
- * forgotten. One idle for the timeout is reported once; it stays watched
- * until its socket goes.
+ * forgotten. One idle for the timeout is reported until the caller has
+ * dealt with it (once, but for a failure); it stays watched until its
+ * socket goes.
  *
  * Rejected: a timer per connection re-armed by every read and write (a
  * hook on the programs' hottest calls, blind to a program that stopped
@@ -54,7 +55,7 @@ struct conn {
 	uint64_t cookie;
 	uint64_t pid;
 	bool seen;       /* in this sweep's dump */
-	bool cut;        /* reported idle */
+	bool cut;        /* reported idle, and dealt with */
 };
 
 struct idle {
@@ -168,10 +169,8 @@ static void visit(struct idle *w, const struct nlmsghdr *nh, uint32_t timeout_ms
 			return;
 		uint32_t idle_ms = ti.tcpi_last_data_sent < ti.tcpi_last_data_recv
 		                   ? ti.tcpi_last_data_sent : ti.tcpi_last_data_recv;
-		if (idle_ms >= timeout_ms && !c->cut) {
-			c->cut = true;
-			cut(ctx, c->pid, idle_ms);
-		}
+		if (idle_ms >= timeout_ms && !c->cut)
+			c->cut = cut(ctx, c->pid, idle_ms);
 		return;
 	}
 }

@@ -5,14 +5,16 @@
 #ifndef WISP_CLI_IDLE_H
 #define WISP_CLI_IDLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct idle;
 
 /* Called by a sweep for a connection idle for idle_ms (at least the
- * timeout): once per connection. */
-typedef void idle_cut_fn(void *ctx, uint64_t pid, uint32_t idle_ms);
+ * timeout): true if it was dealt with (never called for it again), false
+ * to be called again at the next sweep. */
+typedef bool idle_cut_fn(void *ctx, uint64_t pid, uint32_t idle_ms);
 
 /* Watch connections accepted on TCP listener `listen_fd` (not taken):
  * NULL with a message if the kernel cannot report them (no sock_diag). */
@@ -24,7 +26,8 @@ uint64_t idle_cookie(int fd);
  * -ENOMEM (it goes unwatched). */
 int idle_add(struct idle *w, uint64_t cookie, uint64_t pid);
 /* One sweep: cut(ctx, ...) for each connection no data has crossed in
- * either direction for at least timeout_ms; forget those that ended
+ * either direction for at least timeout_ms and not yet dealt with
+ * (cut's answer); forget those that ended
  * (their socket is closed on the server's side). 0, or a negative errno
  * if the kernel's report failed (then nothing is cut or forgotten). */
 int idle_sweep(struct idle *w, uint32_t timeout_ms, idle_cut_fn *cut, void *ctx);

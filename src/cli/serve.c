@@ -294,8 +294,8 @@ static void note(struct serve *s, enum serve_event e, int detail)
 		        "killed (--idle-timeout; said once)\n", detail);
 		break;
 	case UNWATCHED:
-		fprintf(stderr, "wisp: serve: out of memory: a connection is not watched for "
-		        "idleness (said once)\n");
+		fprintf(stderr, "wisp: serve: a connection is not watched for idleness (out of "
+		        "memory, or its socket has no cookie) (said once)\n");
 		break;
 	case SWEEP_FAILED:
 		fprintf(stderr, "wisp: serve: cannot tell which connections are idle: %s "
@@ -347,17 +347,23 @@ static void start_one(struct serve *s, int c)
 }
 
 /* A sweep found pid's connection idle (ctx: the serve): kill pid, which
- * closes the connection (its fds 0 and 1) and frees its slot. */
-static void cut_idle(void *ctx, uint64_t pid, uint32_t idle_ms)
+ * closes the connection (its fds 0 and 1) and frees its slot. False if
+ * that could not be tried (out of memory: the next sweep tries again). */
+static bool cut_idle(void *ctx, uint64_t pid, uint32_t idle_ms)
 {
 	struct serve *s = ctx;
 	struct reason why = { .kind = WISP_EXIT_KILLED };
 	snprintf(why.text, sizeof(why.text), "idle timeout: no data on its connection for %u s",
 	         idle_ms / 1000);
 	struct msg *m = msg_reason(SIG_KILL, pid, 0, 0, &why);
-	if (m != NULL && !rt_deliver(s->rt, pid, m))
+	if (m == NULL)
+		return false;
+	if (!rt_deliver(s->rt, pid, m)) {
 		msg_free(m);   /* (it ended meanwhile) */
+		return true;
+	}
 	note(s, CUT_IDLE, (int)(idle_ms / 1000));
+	return true;
 }
 
 static uint64_t now_ms(void)

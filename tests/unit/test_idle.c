@@ -1,8 +1,9 @@
 /*
  * test_idle.c — `wisp serve`'s idle sweep (src/cli/idle.c) on real TCP
  * connections over loopback: the kernel's report reaches the right
- * connections, a cut is reported once, connections closed on the server's
- * side are forgotten, and sockets of other ports are not the sweep's.
+ * connections, a cut is reported until dealt with and then never again,
+ * connections closed on the server's side are forgotten, and sockets of
+ * other ports are not the sweep's.
  */
 #include "unit.h"
 
@@ -66,17 +67,25 @@ struct cuts {
 	unsigned total;
 };
 
-static void record(void *ctx, uint64_t pid, uint32_t idle_ms)
+static bool record(void *ctx, uint64_t pid, uint32_t idle_ms)
 {
 	(void)idle_ms;
 	struct cuts *c = ctx;
 	assert_true(pid >= 1 && pid <= NCONNS);
 	c->count[pid]++;
 	c->total++;
+	return true;
 }
 
-/* With a timeout of 0 every connection is idle: each is reported once,
- * whatever the number of sweeps; a large timeout reports none; closing a
+/* A cut that could not be dealt with (declines): asked again next time. */
+static bool decline(void *ctx, uint64_t pid, uint32_t idle_ms)
+{
+	record(ctx, pid, idle_ms);
+	return false;
+}
+
+/* With a timeout of 0 every connection is idle: each is reported until
+ * dealt with, then never again; a large timeout reports none; closing a
  * connection on the server's side makes the next sweep forget it. */
 static void sweep_reports_each_once_and_forgets_closed_ones(int family)
 {
@@ -103,7 +112,10 @@ static void sweep_reports_each_once_and_forgets_closed_ones(int family)
 	assert_int_equal(c.total, 0);
 	assert_int_equal(idle_count(w), NCONNS);
 
-	assert_int_equal(idle_sweep(w, 0, record, &c), 0);
+	assert_int_equal(idle_sweep(w, 0, decline, &c), 0);
+	assert_int_equal(c.total, NCONNS);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(idle_sweep(w, 0, record, &c), 0);   /* asked again */
 	assert_int_equal(c.total, NCONNS);
 	for (int pid = 1; pid <= NCONNS; pid++)
 		assert_int_equal(c.count[pid], 1);
