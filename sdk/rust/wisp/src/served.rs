@@ -42,9 +42,9 @@
 //! # The protocol
 //!
 //! docs/abi.md ("Served files") is its definition; its constants are in
-//! [`sys`](crate::sys) (`TAG_FILE`, `FILE_OP_*`, ...), the same as the C
+//! [`sys`] (`TAG_FILE`, `FILE_OP_*`, ...), the same as the C
 //! SDK's (`scripts/check-abi` checks that they agree). A request is a
-//! message tagged [`sys::TAG_FILE`](crate::sys::TAG_FILE) from the
+//! message tagged [`sys::TAG_FILE`] from the
 //! program's process, asking for a reply (every one but CLOSE); the host
 //! waits for the reply, or for the server's end, which the program's call
 //! sees as `EIO` (nothing hangs on a server that dies).
@@ -61,7 +61,7 @@
 //!   (`pread`/`pwrite`), an append write names [`WriteAt::End`], and a
 //!   seek to the end asks [`stat`](FileServer::stat) for the size. A
 //!   server keeps no position.
-//! - **Sizes**: a read asks for at most 64 KiB ([`sys::FILE_MAX_DATA`](crate::sys::FILE_MAX_DATA)),
+//! - **Sizes**: a read asks for at most 64 KiB ([`sys::FILE_MAX_DATA`]),
 //!   a write brings at most that; fewer bytes than asked is a short read
 //!   (none: the end of the file), as POSIX's.
 //! - **Errors** are WASI errnos ([`Errno`]); the program's call returns the
@@ -700,7 +700,7 @@ pub struct FileRequest {
 
 /// A message that came as a served-file request but is none: too short,
 /// an unknown operation, a path that is not UTF-8, or not tagged
-/// [`sys::TAG_FILE`](crate::sys::TAG_FILE) at all. [`reply`](Self::reply)
+/// [`sys::TAG_FILE`] at all. [`reply`](Self::reply)
 /// answers it with its errno.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BadRequest {
@@ -732,7 +732,7 @@ impl std::error::Error for BadRequest {}
 
 impl FileRequest {
     /// Decode a received message (a DATA message tagged
-    /// [`sys::TAG_FILE`](crate::sys::TAG_FILE), as
+    /// [`sys::TAG_FILE`], as
     /// [`Mailbox::receive_matching`](crate::Mailbox::receive_matching)
     /// takes it).
     pub fn decode(env: &Envelope) -> Result<FileRequest, BadRequest> {
