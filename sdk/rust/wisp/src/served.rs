@@ -1270,10 +1270,13 @@ impl FileServer for MemFs {
         if self.nodes.get(&h.path).is_some_and(|n| n.data.is_some()) {
             return Err(Errno::NOTDIR);
         }
-        let dir = &h.path;
+        // Everything below the directory is one run of keys: "dir/..."
+        // (everything but the root itself, for the root).
+        let prefix = if h.path.is_empty() { String::new() } else { format!("{}/", h.path) };
         let skip = usize::try_from(cookie).unwrap_or(usize::MAX);
-        let children = self.nodes.iter().filter_map(|(p, n)| {
-            let name = if dir.is_empty() { p.as_str() } else { p.strip_prefix(dir.as_str())?.strip_prefix('/')? };
+        let below = self.nodes.range(prefix.clone()..).take_while(|(p, _)| p.starts_with(&prefix));
+        let children = below.filter_map(|(p, n)| {
+            let name = &p[prefix.len()..];
             let filetype = if n.data.is_some() { FileType::RegularFile } else { FileType::Directory };
             (!name.is_empty() && !name.contains('/')).then(|| DirEntry::new(name, filetype, n.ino))
         });

@@ -109,7 +109,7 @@ impl FileServer for Journal {
     }
 
     fn write(&mut self, handle: u64, at: WriteAt, data: &[u8]) -> Result<usize, Errno> {
-        let path = self.open.get(handle as usize - 1).ok_or(Errno::BADF)?;
+        let path = (handle as usize).checked_sub(1).and_then(|i| self.open.get(i)).ok_or(Errno::BADF)?;
         self.log.push(format!("write {path:?} {at:?} {:?}", String::from_utf8_lossy(data)));
         Ok(data.len())
     }
