@@ -5,7 +5,8 @@ everything else agrees with that definition, and that each check can fail:
   docs/abi.md name every function with the definition's types and error
   spaces; doctored copies of each file show that a wrong or missing entry is
   caught, and that a new definition line without its declarations and doc
-  entry is;
+  entry is; sys.rs's constants are guest.h's (the served-file protocol's
+  among them), with the same values;
 - a C guest importing every function guest.h declares (types as clang
   lowers them) passes wisp's own import validation and runs;
 - the wisp binary exports exactly the defined host functions;
@@ -119,6 +120,22 @@ MISTAKES = {
         "// ---- wisp_caps (errors: WISP codes) ----",
         "// ---- wisp_caps (errors: WASI errno) ----",
         "wisp_caps is marked (errors: WASI errno) but its functions return WISP codes"),
+    "sys.rs: a constant's value": (
+        "sdk/rust/wisp/src/sys.rs",
+        "pub const FILE_MAX_DATA: u32 = 65536;",
+        "pub const FILE_MAX_DATA: u32 = 65535;",
+        "sdk/rust/wisp/src/sys.rs:{}: FILE_MAX_DATA is 65535 here but WISP_FILE_MAX_DATA is 65536 "
+        "in include/wisp/guest.h"),
+    "sys.rs: a constant guest.h lacks": (
+        "sdk/rust/wisp/src/sys.rs",
+        "pub const FILE_OP_CLOSE: u32 = 7;",
+        "pub const FILE_OP_CLOSE: u32 = 7;\npub const FILE_OP_SYNC: u32 = 8;",
+        "FILE_OP_SYNC: no #define WISP_FILE_OP_SYNC in include/wisp/guest.h"),
+    "guest.h: a constant sys.rs lacks": (
+        "include/wisp/guest.h",
+        "#define WISP_FILE_STAT_SIZE 64u",
+        "#define WISP_FILE_STAT_SIZE 64u\n#define WISP_FILE_XATTR_SIZE 32u",
+        "WISP_FILE_XATTR_SIZE has no `pub const FILE_XATTR_SIZE` in sdk/rust/wisp/src/sys.rs"),
     "abi.md: a parameter type": (
         "docs/abi.md",
         "| `alive` | `(pid: i64) -> i32` |",

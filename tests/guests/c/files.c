@@ -14,6 +14,8 @@
  *   files stat PATH        the size stat() gives
  *   files bench PATH N     N preads of 4 KiB: "ns/read X"
  *   files other PATH       what calls a served file does not serve say
+ *   files write PATH TEXT  create or truncate PATH, write TEXT with one
+ *                          write(2): "wrote N"
  * Errors print "error: " and strerror.
  */
 #include <dirent.h>
@@ -207,6 +209,18 @@ int main(int argc, char **argv)
 		printf("mkdir %d %s\n", mkdir("/data/newdir", 0777), strerror(errno));
 		char c;
 		printf("read %zd\n", read(fd, &c, 1));
+		return 0;
+	}
+	if (argc == 4 && strcmp(argv[1], "write") == 0) {
+		int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0)
+			return fail(argv[2]);
+		ssize_t n = write(fd, argv[3], strlen(argv[3]));
+		if (n < 0)
+			return fail("write");
+		if (close(fd) != 0)
+			return fail("close");
+		printf("wrote %zd\n", n);
 		return 0;
 	}
 	if (argc == 4 && strcmp(argv[1], "bench") == 0)

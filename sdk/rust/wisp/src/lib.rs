@@ -64,7 +64,9 @@
 //!   module) as child processes, as `std::process::Command` runs
 //!   executables: [`program::Program`] with arguments, environment, a
 //!   narrowed [`Caps`] and piped stdio (`Read`/`Write` on the pipes),
-//!   [`program::Child::wait`] for its exit status.
+//!   [`program::Child::wait`] for its exit status; [`served`]: a
+//!   program's files served by a process of yours
+//!   ([`served::MemFs`] in memory, or any [`served::FileServer`]).
 //! - [`code`], [`upgradable!`]: hot code reload: servers ([`Upgrade`]) and
 //!   supervisors move onto a new version of the program (`wisp reload`)
 //!   in place, between two messages, with their state.
@@ -89,6 +91,7 @@
 //                             upgradable types, the wisp_code_change entry
 //   mailbox                   Mailbox<M>, Event<M>: typed receives
 //   spawn                     spawning, the spawn protocol, spawn!'s captures
+//   served                    served files: the protocol, FileServer, MemFs
 //   program                   whole WASI programs as child processes
 //   node                      distribution: node names, sends to names
 //                             there, spawn_on, monitor_node
@@ -110,6 +113,7 @@ pub mod node;
 mod process;
 pub mod program;
 pub mod registry;
+pub mod served;
 pub mod server;
 mod socket;
 pub mod spawn;

@@ -352,6 +352,14 @@ impl<'de, M, C> Deserialize<'de> for Process<M, C> {
         Ok(Process::from_pid(Pid::deserialize(d)?))
     }
 }
+/// The untyped id (as [`Process::pid`]), for what takes any process: a
+/// served directory's server, say.
+impl<M, C> From<Process<M, C>> for Pid {
+    fn from(p: Process<M, C>) -> Pid {
+        p.pid
+    }
+}
+
 impl<M, C> Process<M, C> {
     pub(crate) const fn from_pid(pid: Pid) -> Process<M, C> {
         Process { pid, _msg: PhantomData }

@@ -52,6 +52,11 @@
 //!   a file descriptor the caller holds: a [`ChildStdout`] of another
 //!   program (a pipeline), a [`TcpStream`] (a program serving one
 //!   connection), a `std::fs::File`, any `OwnedFd`.
+//! - **Served directories**: [`Program::mount_served`] gives the program
+//!   one more directory, whose files a process of the caller's choosing
+//!   serves: a [`MemFs`](crate::served::MemFs) in memory, or any
+//!   [`FileServer`](crate::served::FileServer) (see [`served`](crate::served)).
+//!   Host directories come only from the capability set.
 //!
 //! **Pipes** are kernel pipes. The caller's end is an ordinary file
 //! descriptor of the caller's ([`ChildStdin`] implements `Write`,
@@ -232,6 +237,9 @@ pub enum ProgramError {
     Limit(String),
     /// The host could not allocate.
     NoMemory(String),
+    /// A served directory's server is not running
+    /// ([`Program::mount_served`]): "mount /data: no process N to serve it".
+    NoServer(String),
 }
 
 impl ProgramError {
@@ -244,7 +252,8 @@ impl ProgramError {
             | ProgramError::TooBig(r)
             | ProgramError::Denied(r)
             | ProgramError::Limit(r)
-            | ProgramError::NoMemory(r) => r.clone(),
+            | ProgramError::NoMemory(r)
+            | ProgramError::NoServer(r) => r.clone(),
         }
     }
 
@@ -259,6 +268,7 @@ impl ProgramError {
             sys::EPERM => ProgramError::Denied(r),
             sys::ELIMIT => ProgramError::Limit(r),
             sys::ENOMEM => ProgramError::NoMemory(r),
+            sys::ENOPROC => ProgramError::NoServer(r),
             _ => ProgramError::Invalid(r),
         }
     }
@@ -298,6 +308,7 @@ impl From<ProgramError> for io::Error {
             ProgramError::Denied(_) => io::ErrorKind::PermissionDenied,
             ProgramError::NoMemory(_) => io::ErrorKind::OutOfMemory,
             ProgramError::Limit(_) => io::ErrorKind::Other,
+            ProgramError::NoServer(_) => io::ErrorKind::NotConnected,
         };
         io::Error::new(kind, e)
     }
@@ -509,6 +520,7 @@ pub struct Program<'a> {
     stdio: [Option<Stdio>; 3],
     caps: Option<&'a Caps>,
     link: bool,
+    mounts: Vec<(String, Pid)>,
 }
 
 impl fmt::Debug for Program<'_> {
@@ -524,6 +536,7 @@ impl fmt::Debug for Program<'_> {
             .field("stdio", &self.stdio)
             .field("caps", &self.caps)
             .field("link", &self.link)
+            .field("mounts", &self.mounts)
             .finish()
     }
 }
@@ -538,6 +551,7 @@ impl<'a> Program<'a> {
             stdio: [None, None, None],
             caps: None,
             link: false,
+            mounts: Vec::new(),
         }
     }
 
@@ -644,6 +658,36 @@ impl<'a> Program<'a> {
         self
     }
 
+    /// Serve the program's directory `guest_path` (`"/data"`, say) by
+    /// `server`, a process of this runtime: a
+    /// [`MemFsServer`](crate::served::MemFsServer), the pid of a
+    /// [`served::spawn`](crate::served::spawn)ed
+    /// [`FileServer`](crate::served::FileServer), or any process that
+    /// answers the protocol (docs/abi.md, "Served files"). The program
+    /// sees one more preopened directory, after its capability set's, and
+    /// its file calls below it become requests to `server`; if `server`
+    /// dies they fail with `EIO` (none hangs). At most 16 per program
+    /// ([`sys::MAX_MOUNTS`]); a server that is not running when the
+    /// program starts is [`ProgramError::NoServer`].
+    ///
+    /// ```no_run
+    /// use wisp::program::Program;
+    /// use wisp::served::MemFs;
+    /// # fn main() -> std::io::Result<()> {
+    /// let site = MemFs::new().with_file("index.html", "<p>hi</p>").read_only().spawn()?;
+    /// let logs = MemFs::new().spawn()?;
+    /// let status = Program::from_path("/p/httpd.wasm")
+    ///     .mount_served("/srv", site)
+    ///     .mount_served("/var/log", logs)
+    ///     .status()?;
+    /// println!("{status}; access log: {:?}", logs.read("access.log")?);
+    /// # Ok(()) }
+    /// ```
+    pub fn mount_served(&mut self, guest_path: impl AsRef<str>, server: impl Into<Pid>) -> &mut Self {
+        self.mounts.push((guest_path.as_ref().to_string(), server.into()));
+        self
+    }
+
     /// Link the program to the caller as well (it is always monitored):
     /// when the program ends abnormally (a status other than 0, a trap),
     /// a caller that does not [trap exits](crate::trap_exits) dies with
@@ -698,6 +742,16 @@ impl<'a> Program<'a> {
         let [d0, d1, d2] = defaults;
         let stdio = [(0, d0), (1, d1), (2, d2)]
             .map(|(i, d)| self.stdio[i].clone().unwrap_or(Stdio(d)).mode());
+        // (The host reads the records and their paths during the spawn.)
+        let mounts: Vec<sys::Mount> = self
+            .mounts
+            .iter()
+            .map(|(path, server)| sys::Mount {
+                server: server.raw(),
+                path: addr(path.as_bytes()),
+                path_len: u32::try_from(path.len()).unwrap_or(u32::MAX),
+            })
+            .collect();
         let spec = sys::ProgramSpec {
             module: addr(module),
             module_len: len32(module.len(), "the module")?,
@@ -708,9 +762,8 @@ impl<'a> Program<'a> {
             caps: self.caps.map_or(-1, |c| c.raw()),
             flags: sys::SPAWN_MONITOR | if self.link { sys::SPAWN_LINK } else { 0 },
             stdio,
-            // (Served directories: not offered by the crate yet.)
-            mounts: 0,
-            nmounts: 0,
+            mounts: addr_of(&mounts),
+            nmounts: len32(mounts.len(), "the mounts")?,
         };
         let mut out = sys::ProgramOut::default();
         let mut why = [0u8; WHY_CAP];
@@ -750,6 +803,11 @@ impl<'a> Program<'a> {
 /// The guest address of `b` (wasm32: 32-bit).
 fn addr(b: &[u8]) -> u32 {
     b.as_ptr() as usize as u32
+}
+
+/// The guest address of the records `v` holds.
+fn addr_of<T>(v: &[T]) -> u32 {
+    v.as_ptr() as usize as u32
 }
 
 fn len32(n: usize, what: &str) -> Result<u32, ProgramError> {

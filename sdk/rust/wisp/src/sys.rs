@@ -77,6 +77,8 @@ pub const TAG_CODE: u64 = 0x7fff_ffff_ffff_636f;
 /// `code_version`: the caller's version, or the current one.
 pub const CODE_MINE: i32 = 0;
 pub const CODE_CURRENT: i32 = 1;
+/// `code_version`: whether the caller runs its run's optimized build.
+pub const CODE_TIER: i32 = 2;
 
 /// Flags of [`spawn`].
 pub const SPAWN_LINK: u32 = 1;
@@ -422,8 +424,46 @@ pub struct Mount {
     pub path_len: u32,
 }
 
-/// `WISP_TAG_FILE`: the tag of a served-file request (docs/abi.md, "Served files").
+/// `WISP_MAX_MOUNTS`: the most mounts a program may have.
+pub const MAX_MOUNTS: u32 = 16;
+
+// Served files (docs/abi.md, "Served files"; `wisp::served` is the typed
+// face of these): a request is a DATA message tagged `TAG_FILE` whose
+// payload is a little-endian header (u32 op, u32 flags, u64 handle, u64
+// offset, u32 len, u32 rights: `FILE_REQUEST_SIZE` bytes) then the path
+// (OPEN, PSTAT) or the data (WRITE); the reply, tagged with the request's
+// ref, is a header (u16 error, a WASI errno; u8 filetype; u8 0; u32 len;
+// u64 value: `FILE_REPLY_SIZE` bytes) then `len` bytes of data.
+
+/// `WISP_TAG_FILE`: the tag of a served-file request.
 pub const TAG_FILE: u64 = 0x7fff_ffff_ffff_6669;
+/// OPEN: path; flags = oflags | fdflags << 16; rights: value = a handle,
+/// and the filetype.
+pub const FILE_OP_OPEN: u32 = 1;
+/// READ: handle, offset, len: up to len bytes.
+pub const FILE_OP_READ: u32 = 2;
+/// WRITE: handle, offset (`u64::MAX`: at the end), data: value = bytes written.
+pub const FILE_OP_WRITE: u32 = 3;
+/// STAT: handle: a WASI filestat (`FILE_STAT_SIZE` bytes).
+pub const FILE_OP_STAT: u32 = 4;
+/// PSTAT: path: a WASI filestat.
+pub const FILE_OP_PSTAT: u32 = 5;
+/// READDIR: handle, offset = cookie, len: WASI dirents back to back, at most len.
+pub const FILE_OP_READDIR: u32 = 6;
+/// CLOSE: handle (sent with ref 0: no reply).
+pub const FILE_OP_CLOSE: u32 = 7;
+/// OPEN's rights: reading.
+pub const FILE_RIGHT_READ: u32 = 1;
+/// OPEN's rights: writing.
+pub const FILE_RIGHT_WRITE: u32 = 2;
+pub const FILE_REQUEST_SIZE: u32 = 32;
+pub const FILE_REPLY_SIZE: u32 = 16;
+/// A WASI (preview 1) filestat.
+pub const FILE_STAT_SIZE: u32 = 64;
+/// A WASI dirent's header (the name follows).
+pub const FILE_DIRENT_SIZE: u32 = 24;
+/// The most data in a request or a reply.
+pub const FILE_MAX_DATA: u32 = 65536;
 
 /// `struct wisp_program_out`.
 #[repr(C)]
