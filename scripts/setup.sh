@@ -88,6 +88,7 @@ rustup_has_wasip1() {
 base_pkgs=(
 	build-essential make git ca-certificates
 	python3 python3-pytest python3-venv
+	python3-prometheus-client                # the metrics tests parse /metrics with it
 	clang lld wabt binaryen tcc              # guests, wasm2c, the fast tier
 	wasi-libc libclang-rt-dev-wasm32         # C guests
 	libxxhash-dev libcmocka-dev              # the runtime and its unit tests

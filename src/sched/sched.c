@@ -109,6 +109,43 @@ struct task *sched_current(void)
 	return tl_sched ? tl_sched->current : NULL;
 }
 
+/* Counting by the owner thread (struct sched_counters): a relaxed load and
+ * store, so readers on other threads see a value, never a torn one, and
+ * the owner pays no locked instruction. */
+static inline void count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+	                      memory_order_relaxed);
+}
+
+void sched_read_stats(struct sched_group *g, int i, struct sched_stats *out)
+{
+	struct sched *s = &g->scheds[i];
+	struct sched_counters *c = &s->counters;
+	out->busy_ns = ticks_ns(g, atomic_load_explicit(&c->busy_ticks, memory_order_relaxed));
+	out->idle_ns = atomic_load_explicit(&c->idle_ns, memory_order_relaxed);
+	out->dispatches = atomic_load_explicit(&c->dispatches, memory_order_relaxed);
+	out->io_events = atomic_load_explicit(&c->io_events, memory_order_relaxed);
+	out->steals = atomic_load_explicit(&c->steals, memory_order_relaxed);
+	out->queued = atomic_load_explicit(&s->qlen, memory_order_relaxed);
+}
+
+uint64_t sched_global_queued(struct sched_group *g)
+{
+	return atomic_load_explicit(&g->glen, memory_order_relaxed);
+}
+
+uint64_t sched_io_waiting(struct sched_group *g)
+{
+	int n = atomic_load_explicit(&g->io_waiting, memory_order_relaxed);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+uint64_t sched_uptime_ns(const struct sched_group *g)
+{
+	return sched_now_ns() - g->start_ns;
+}
+
 static void task_lock(struct task *t)
 {
 	while (atomic_flag_test_and_set_explicit(&t->lock, memory_order_acquire))
@@ -222,15 +259,17 @@ void sched_io_done(struct sched_group *g)
 	atomic_fetch_sub(&g->io_waiting, 1);
 }
 
-/* Look at the reactor without blocking, if no one else is. */
-static void poll_io(struct sched_group *g)
+/* Look at the reactor without blocking, if no one else is (on s's thread). */
+static void poll_io(struct sched *s)
 {
+	struct sched_group *g = s->g;
 	int expect = 0;
 	if (atomic_load_explicit(&g->io_waiting, memory_order_relaxed) == 0 ||
 	    !atomic_compare_exchange_strong(&g->poller, &expect, 1))
 		return;
-	reactor_poll(&g->reactor, 0, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
+	int n = reactor_poll(&g->reactor, 0, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
 	atomic_store(&g->poller, 0);
+	count(&s->counters.io_events, (uint64_t)n);
 }
 
 /* ---- making tasks runnable ---- */
@@ -528,8 +567,10 @@ static struct task *steal(struct sched *s)
 		if (v == s)
 			continue;
 		struct task *t = q_pop(v);
-		if (t)
+		if (t) {
+			count(&s->counters.steals, 1);
 			return t;
+		}
 	}
 	return NULL;
 }
@@ -559,6 +600,7 @@ static int64_t poll_timeout_ns(uint64_t next)
 static void idle(struct sched *s)
 {
 	struct sched_group *g = s->g;
+	uint64_t since = sched_now_ns();
 	/* Wake up for the next timer, or the next task due to hibernate. */
 	uint64_t next = atomic_load(&s->timers.next);
 	uint64_t hib_next = s->idle_head ? hibernate_due(s) : UINT64_MAX;
@@ -574,8 +616,10 @@ static void idle(struct sched *s)
 		int64_t ns = 0;
 		if (!any_work(g) && !atomic_load(&g->stopping))
 			ns = poll_timeout_ns(next);
-		reactor_poll(&g->reactor, ns, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
+		int n = reactor_poll(&g->reactor, ns, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
 		atomic_store(&g->poller, 0);
+		count(&s->counters.io_events, (uint64_t)n);
+		count(&s->counters.idle_ns, sched_now_ns() - since);
 		return;
 	}
 	pthread_mutex_lock(&g->glock);
@@ -592,6 +636,7 @@ static void idle(struct sched *s)
 	}
 	atomic_fetch_sub(&g->sleepers, 1);
 	pthread_mutex_unlock(&g->glock);
+	count(&s->counters.idle_ns, sched_now_ns() - since);
 }
 
 static void run(struct sched *s, struct task *t)
@@ -616,7 +661,10 @@ static void run(struct sched *s, struct task *t)
 		t->why = TASK_YIELD;
 		fiber_switch(&s->ctx, &t->fiber);
 	}
-	t->cpu_ticks += ticks() - s->dispatch_ticks;
+	uint64_t ran = ticks() - s->dispatch_ticks;
+	t->cpu_ticks += ran;
+	count(&s->counters.busy_ticks, ran);
+	count(&s->counters.dispatches, 1);
 	cur_lock(s);
 	s->cur_vmctx = NULL;
 	s->running = false;
@@ -702,7 +750,7 @@ static void *sched_main(void *arg)
 		/* Busy schedulers still look at the reactor now and then, so
 		 * I/O is not starved by computation (bounded: 64 events). */
 		if ((++s->dispatches & 63) == 0) {
-			poll_io(g);
+			poll_io(s);
 			if (s->idle_head != NULL)
 				hibernate_due(s);
 		}
@@ -759,7 +807,10 @@ int sched_start(struct sched_group *g, int nsched, const struct sched_ops *ops,
 	pthread_cond_init(&g->gcond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&g->glock, NULL);
-	g->scheds = calloc((size_t)nsched, sizeof(*g->scheds));
+	/* Aligned: each scheduler's counters sit on a cache line of their own. */
+	g->scheds = aligned_alloc(alignof(struct sched), (size_t)nsched * sizeof(*g->scheds));
+	if (g->scheds != NULL)
+		memset(g->scheds, 0, (size_t)nsched * sizeof(*g->scheds));
 	if (g->scheds == NULL) {
 		snprintf(err, errlen, "out of memory starting schedulers");
 		free_group(g, NULL);

@@ -16,6 +16,7 @@
 #define WISP_SCHED_H
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -95,6 +96,18 @@ struct sched_ops {
 	void *ctx;
 };
 
+/* What a scheduler thread counts about itself, for statistics
+ * (sched_read_stats). Written only by its own thread, as a relaxed load
+ * and store (a plain add on x86-64 and aarch64: no locked instruction, no
+ * line shared with another writer), read from any thread. */
+struct sched_counters {
+	_Atomic uint64_t busy_ticks;      /* running tasks (sched_ticks units) */
+	_Atomic uint64_t idle_ns;         /* waiting for work: asleep, or in the reactor */
+	_Atomic uint64_t dispatches;      /* tasks run */
+	_Atomic uint64_t io_events;       /* reactor events it handled */
+	_Atomic uint64_t steals;          /* tasks taken from another's queue */
+};
+
 /* One scheduler thread's state (sched.c); opaque to users. */
 #define WHEEL_LEVELS 4
 #define WHEEL_SLOTS 4096          /* level 0 */
@@ -141,6 +154,9 @@ struct sched {
 	/* TASK_CALL's request (owner thread: set by the task, run here). */
 	void (*call_fn)(void *);
 	void *call_arg;
+	/* On a cache line of its own (the stealers and the tick write the
+	 * fields above): its owner writes it at every dispatch. */
+	alignas(64) struct sched_counters counters;
 };
 
 struct sched_group {
@@ -162,6 +178,23 @@ struct sched_group {
 	_Atomic uint64_t coarse_ns;      /* now, as of the last tick (sched_tick) */
 	atomic_size_t hibernated;        /* tasks hibernated right now */
 };
+
+/* One scheduler's statistics, as of now (any thread; each figure is read
+ * on its own, so they may be a dispatch apart). */
+struct sched_stats {
+	uint64_t busy_ns;             /* time it ran tasks */
+	uint64_t idle_ns;             /* time it waited for work */
+	uint64_t dispatches;
+	uint64_t io_events;
+	uint64_t steals;
+	uint64_t queued;              /* tasks in its run queue now */
+};
+void sched_read_stats(struct sched_group *g, int i, struct sched_stats *out);
+/* Tasks in the global queue now, and waiting for an fd. */
+uint64_t sched_global_queued(struct sched_group *g);
+uint64_t sched_io_waiting(struct sched_group *g);
+/* The time since the group started, in ns. */
+uint64_t sched_uptime_ns(const struct sched_group *g);
 
 /* Monotonic time in ns. */
 uint64_t sched_now_ns(void);
