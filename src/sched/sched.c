@@ -118,12 +118,52 @@ static inline void count(_Atomic uint64_t *c, uint64_t n)
 	                      memory_order_relaxed);
 }
 
+/* The owner changes the times (struct sched_counters): between
+ * times_begin and times_end, readers retry. */
+static inline void times_begin(struct sched_counters *c)
+{
+	atomic_store_explicit(&c->seq, atomic_load_explicit(&c->seq, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static inline void times_end(struct sched_counters *c)
+{
+	atomic_store_explicit(&c->seq, atomic_load_explicit(&c->seq, memory_order_relaxed) + 1,
+	                      memory_order_release);
+}
+
+/* v, or more if a reader was shown more already: what is shown never goes
+ * back. */
+static uint64_t monotonic(_Atomic uint64_t *shown, uint64_t v)
+{
+	uint64_t was = atomic_load(shown);
+	while (was < v && !atomic_compare_exchange_weak(shown, &was, v))
+		;
+	return was > v ? was : v;
+}
+
 void sched_read_stats(struct sched_group *g, int i, struct sched_stats *out)
 {
 	struct sched *s = &g->scheds[i];
 	struct sched_counters *c = &s->counters;
-	out->busy_ns = ticks_ns(g, atomic_load_explicit(&c->busy_ticks, memory_order_relaxed));
-	out->idle_ns = atomic_load_explicit(&c->idle_ns, memory_order_relaxed);
+	uint64_t busy, busy_since, idle, idle_since;
+	for (uint32_t s1, s2;;) {
+		s1 = atomic_load_explicit(&c->seq, memory_order_acquire);
+		busy = atomic_load_explicit(&c->busy_ticks, memory_order_relaxed);
+		busy_since = atomic_load_explicit(&c->busy_since, memory_order_relaxed);
+		idle = atomic_load_explicit(&c->idle_ns, memory_order_relaxed);
+		idle_since = atomic_load_explicit(&c->idle_since, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&c->seq, memory_order_relaxed);
+		if (s1 == s2 && (s1 & 1) == 0)
+			break;
+	}
+	uint64_t t = ticks(), now = sched_now_ns();
+	busy += busy_since != 0 && t > busy_since ? t - busy_since : 0;
+	idle += idle_since != 0 && now > idle_since ? now - idle_since : 0;
+	out->busy_ns = monotonic(&c->busy_shown, ticks_ns(g, busy));
+	out->idle_ns = monotonic(&c->idle_shown, idle);
 	out->dispatches = atomic_load_explicit(&c->dispatches, memory_order_relaxed);
 	out->io_events = atomic_load_explicit(&c->io_events, memory_order_relaxed);
 	out->steals = atomic_load_explicit(&c->steals, memory_order_relaxed);
@@ -597,10 +637,28 @@ static int64_t poll_timeout_ns(uint64_t next)
 /* Nothing to run: become the thread that waits in the reactor if none
  * does (until an fd is ready, work is enqueued, or our next timer), else
  * sleep on the condition variable until work arrives or our next timer. */
+/* The spell of waiting for work that idle() is in (see sched_counters). */
+static void idle_begin(struct sched *s, uint64_t since)
+{
+	times_begin(&s->counters);
+	atomic_store_explicit(&s->counters.idle_since, since, memory_order_relaxed);
+	times_end(&s->counters);
+}
+
+static void idle_end(struct sched *s, uint64_t since)
+{
+	struct sched_counters *c = &s->counters;
+	times_begin(c);
+	count(&c->idle_ns, sched_now_ns() - since);
+	atomic_store_explicit(&c->idle_since, 0, memory_order_relaxed);
+	times_end(c);
+}
+
 static void idle(struct sched *s)
 {
 	struct sched_group *g = s->g;
 	uint64_t since = sched_now_ns();
+	idle_begin(s, since);
 	/* Wake up for the next timer, or the next task due to hibernate. */
 	uint64_t next = atomic_load(&s->timers.next);
 	uint64_t hib_next = s->idle_head ? hibernate_due(s) : UINT64_MAX;
@@ -619,7 +677,7 @@ static void idle(struct sched *s)
 		int n = reactor_poll(&g->reactor, ns, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
 		atomic_store(&g->poller, 0);
 		count(&s->counters.io_events, (uint64_t)n);
-		count(&s->counters.idle_ns, sched_now_ns() - since);
+		idle_end(s, since);
 		return;
 	}
 	pthread_mutex_lock(&g->glock);
@@ -636,7 +694,7 @@ static void idle(struct sched *s)
 	}
 	atomic_fetch_sub(&g->sleepers, 1);
 	pthread_mutex_unlock(&g->glock);
-	count(&s->counters.idle_ns, sched_now_ns() - since);
+	idle_end(s, since);
 }
 
 static void run(struct sched *s, struct task *t)
@@ -654,6 +712,9 @@ static void run(struct sched *s, struct task *t)
 	s->running = true;
 	cur_unlock(s);
 	s->dispatch_ticks = ticks();
+	times_begin(&s->counters);
+	atomic_store_explicit(&s->counters.busy_since, s->dispatch_ticks, memory_order_relaxed);
+	times_end(&s->counters);
 	fiber_switch(&s->ctx, &t->fiber);
 	while (t->why == TASK_CALL) {
 		/* On this thread's stack, the task still running: back to it. */
@@ -663,7 +724,10 @@ static void run(struct sched *s, struct task *t)
 	}
 	uint64_t ran = ticks() - s->dispatch_ticks;
 	t->cpu_ticks += ran;
+	times_begin(&s->counters);
 	count(&s->counters.busy_ticks, ran);
+	atomic_store_explicit(&s->counters.busy_since, 0, memory_order_relaxed);
+	times_end(&s->counters);
 	count(&s->counters.dispatches, 1);
 	cur_lock(s);
 	s->cur_vmctx = NULL;

@@ -97,15 +97,24 @@ struct sched_ops {
 };
 
 /* What a scheduler thread counts about itself, for statistics
- * (sched_read_stats). Written only by its own thread, as a relaxed load
- * and store (a plain add on x86-64 and aarch64: no locked instruction, no
- * line shared with another writer), read from any thread. */
+ * (sched_read_stats). Written only by its own thread, as relaxed loads and
+ * stores (plain moves on x86-64 and aarch64: no locked instruction, no
+ * line shared with another writer), read from any thread. The times and
+ * when the current dispatch or idle spell began change together under
+ * seq (a sequence lock: odd while they change), so a reader can add the
+ * spell in progress without counting it twice. */
 struct sched_counters {
+	_Atomic uint32_t seq;
 	_Atomic uint64_t busy_ticks;      /* running tasks (sched_ticks units) */
+	_Atomic uint64_t busy_since;      /* the current dispatch's start, or 0 */
 	_Atomic uint64_t idle_ns;         /* waiting for work: asleep, or in the reactor */
+	_Atomic uint64_t idle_since;      /* the current wait's start (ns), or 0 */
 	_Atomic uint64_t dispatches;      /* tasks run */
 	_Atomic uint64_t io_events;       /* reactor events it handled */
 	_Atomic uint64_t steals;          /* tasks taken from another's queue */
+	/* The most each time was reported as (readers': a counter never goes
+	 * back, though the tick-to-ns rate is re-measured at every read). */
+	_Atomic uint64_t busy_shown, idle_shown;
 };
 
 /* One scheduler thread's state (sched.c); opaque to users. */
