@@ -605,8 +605,18 @@ enum rt_counter {
 	RT_SOCKETS_CLOSED,            /* ... and left one */
 	RT_COUNTERS
 };
-/* Add n to counter c (any thread). */
+/* Add n to counter c (any thread). WISP_NO_STATS compiles counting out:
+ * the baseline bench/metrics_run.py measures counting against. */
+#ifndef WISP_NO_STATS
 void rt_count(struct rt *rt, enum rt_counter c, uint64_t n);
+#else
+static inline void rt_count(struct rt *rt, enum rt_counter c, uint64_t n)
+{
+	(void)rt;
+	(void)c;
+	(void)n;
+}
+#endif
 
 /* The runtime's figures, as of now: O(schedulers), never a walk over the
  * processes (each figure is read on its own: they may be an event apart). */

@@ -47,6 +47,7 @@ void rt_stats_free(struct rt *rt)
 	rt->ncounters = 0;
 }
 
+#ifndef WISP_NO_STATS
 void rt_count(struct rt *rt, enum rt_counter c, uint64_t n)
 {
 	struct sched *s = sched_self();
@@ -58,6 +59,7 @@ void rt_count(struct rt *rt, enum rt_counter c, uint64_t n)
 	}
 	atomic_fetch_add_explicit(&rt->counters[rt->ncounters - 1].v[c], n, memory_order_relaxed);
 }
+#endif
 
 static uint64_t counter_sum(struct rt *rt, enum rt_counter c)
 {

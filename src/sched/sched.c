@@ -111,17 +111,36 @@ struct task *sched_current(void)
 
 /* Counting by the owner thread (struct sched_counters): a relaxed load and
  * store, so readers on other threads see a value, never a torn one, and
- * the owner pays no locked instruction. */
+ * the owner pays no locked instruction. (WISP_NO_STATS compiles counting
+ * out: the baseline of bench/metrics_run.py.) */
 static inline void count(_Atomic uint64_t *c, uint64_t n)
 {
+#ifndef WISP_NO_STATS
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
 	                      memory_order_relaxed);
+#else
+	(void)c;
+	(void)n;
+#endif
+}
+
+static inline void set(_Atomic uint64_t *c, uint64_t v)
+{
+#ifndef WISP_NO_STATS
+	atomic_store_explicit(c, v, memory_order_relaxed);
+#else
+	(void)c;
+	(void)v;
+#endif
 }
 
 /* The owner changes the times (struct sched_counters): between
  * times_begin and times_end, readers retry. */
 static inline void times_begin(struct sched_counters *c)
 {
+#ifdef WISP_NO_STATS
+	return;
+#endif
 	atomic_store_explicit(&c->seq, atomic_load_explicit(&c->seq, memory_order_relaxed) + 1,
 	                      memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
@@ -129,6 +148,9 @@ static inline void times_begin(struct sched_counters *c)
 
 static inline void times_end(struct sched_counters *c)
 {
+#ifdef WISP_NO_STATS
+	return;
+#endif
 	atomic_store_explicit(&c->seq, atomic_load_explicit(&c->seq, memory_order_relaxed) + 1,
 	                      memory_order_release);
 }
@@ -641,7 +663,7 @@ static int64_t poll_timeout_ns(uint64_t next)
 static void idle_begin(struct sched *s, uint64_t since)
 {
 	times_begin(&s->counters);
-	atomic_store_explicit(&s->counters.idle_since, since, memory_order_relaxed);
+	set(&s->counters.idle_since, since);
 	times_end(&s->counters);
 }
 
@@ -650,8 +672,26 @@ static void idle_end(struct sched *s, uint64_t since)
 	struct sched_counters *c = &s->counters;
 	times_begin(c);
 	count(&c->idle_ns, sched_now_ns() - since);
-	atomic_store_explicit(&c->idle_since, 0, memory_order_relaxed);
+	set(&c->idle_since, 0);
 	times_end(c);
+}
+
+/* The dispatch in progress (see sched_counters), and its end. */
+static inline void busy_begin(struct sched *s)
+{
+	times_begin(&s->counters);
+	set(&s->counters.busy_since, s->dispatch_ticks);
+	times_end(&s->counters);
+}
+
+static inline void busy_end(struct sched *s, uint64_t ran)
+{
+	struct sched_counters *c = &s->counters;
+	times_begin(c);
+	count(&c->busy_ticks, ran);
+	set(&c->busy_since, 0);
+	times_end(c);
+	count(&c->dispatches, 1);
 }
 
 static void idle(struct sched *s)
@@ -712,9 +752,7 @@ static void run(struct sched *s, struct task *t)
 	s->running = true;
 	cur_unlock(s);
 	s->dispatch_ticks = ticks();
-	times_begin(&s->counters);
-	atomic_store_explicit(&s->counters.busy_since, s->dispatch_ticks, memory_order_relaxed);
-	times_end(&s->counters);
+	busy_begin(s);
 	fiber_switch(&s->ctx, &t->fiber);
 	while (t->why == TASK_CALL) {
 		/* On this thread's stack, the task still running: back to it. */
@@ -724,11 +762,7 @@ static void run(struct sched *s, struct task *t)
 	}
 	uint64_t ran = ticks() - s->dispatch_ticks;
 	t->cpu_ticks += ran;
-	times_begin(&s->counters);
-	count(&s->counters.busy_ticks, ran);
-	atomic_store_explicit(&s->counters.busy_since, 0, memory_order_relaxed);
-	times_end(&s->counters);
-	count(&s->counters.dispatches, 1);
+	busy_end(s, ran);
 	cur_lock(s);
 	s->cur_vmctx = NULL;
 	s->running = false;
