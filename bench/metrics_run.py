@@ -19,8 +19,9 @@ Ratios are against "no counters" (1.00x: no cost); the best of --runs
 interleaved runs is kept for each column.
 
 Scrapes: `idle N` (bench/proc/c/idle.c) with N = 1,000 and 100,000
-processes (and 1,000,000 with --million) under --metrics; once READY, the
-median time of 50 GETs of /metrics and of `wisp stats --once`. The scrape
+processes (and 1,000,000 with --million), hibernating after 500 ms, under
+--metrics; 2 s after READY, the median time of 50 GETs of /metrics and of
+5 runs of `wisp stats --once` (a whole command each). The scrape
 reads per-scheduler counters and the pools' books, never the processes,
 so it should not grow with N.
 
@@ -130,9 +131,11 @@ def scrape_costs(wisp, wasm, env, sizes, gets=50):
     out = {}
     for n in sizes:
         what = f"idle {n}"
-        p = subprocess.Popen([wisp, "run", "--tier", "opt", "--metrics", "127.0.0.1:0",
-                              str(wasm), str(n)], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, start_new_session=True)
+        # (Hibernating: a million awake C processes would need ~14 GB.)
+        p = subprocess.Popen([wisp, "run", "--tier", "opt", "--hibernate-after", "500ms",
+                              "--metrics", "127.0.0.1:0", str(wasm), str(n)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
         try:
             port = wait_port(p, what)
             deadline = time.monotonic() + 1200
@@ -141,6 +144,7 @@ def scrape_costs(wisp, wasm, env, sizes, gets=50):
                 line = p.stdout.readline()
                 if not line or time.monotonic() > deadline:
                     raise BenchError(f"{what}: no READY")
+            time.sleep(2)   # (hibernation done: only the scrapes run)
             body = get(port)
             alive = int(re.search(rb"\nwisp_processes (\d+)", body).group(1))
             if alive != n + 1:

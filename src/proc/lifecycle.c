@@ -220,7 +220,7 @@ static void proc_unnew(struct proc *p)
 static void publish(struct rt *rt, struct proc *p)
 {
 	atomic_fetch_add(&rt->live, 1);
-	rt_count(rt, RT_SPAWNED, 1);
+	proc_count(rt, RT_SPAWNED, 1);
 	atomic_store_explicit(&p->pid, make_pid(p), memory_order_release);
 }
 
@@ -484,7 +484,7 @@ static void slice_end(void *host)
 	/* The host state sits right after the struct (proc_new). */
 	struct proc *p = (struct proc *)((char *)host - sizeof(struct proc));
 	if (p->inst != NULL)
-		rt_count(p->rt, RT_REDUCTIONS, slice_used(p, true));
+		proc_count(p->rt, RT_REDUCTIONS, slice_used(p, true));
 	if (p->inst != NULL && p->caps->max_cpu != UINT64_MAX) {
 		uint64_t used = slice_used(p, true);
 		check_cpu(p, used);
@@ -502,9 +502,9 @@ static void slice_end(void *host)
  * last slice. */
 static void count_end(struct proc *p, const struct reason *why)
 {
-	rt_count(p->rt, RT_EXITED + (why->kind < RT_EXIT_KINDS ? why->kind : WISP_EXIT_TERM), 1);
+	proc_count(p->rt, RT_EXITED + (why->kind < RT_EXIT_KINDS ? why->kind : WISP_EXIT_TERM), 1);
 	if (p->inst != NULL)
-		rt_count(p->rt, RT_REDUCTIONS, slice_used(p, false));
+		proc_count(p->rt, RT_REDUCTIONS, slice_used(p, false));
 }
 
 static void result_reason(const struct engine_result *res, struct reason *r)

@@ -79,7 +79,7 @@ size_t msg_bytes(const struct msg *m)
 void msg_charged(struct proc *p, struct msg *m)
 {
 	m->acct = &p->usage;
-	rt_count(p->rt, RT_MSG_BYTES_IN, msg_bytes(m));
+	proc_count(p->rt, RT_MSG_BYTES_IN, msg_bytes(m));
 }
 
 void msg_uncharge(struct msg *m)
@@ -90,7 +90,7 @@ void msg_uncharge(struct msg *m)
 	struct proc *p = (struct proc *)((char *)m->acct - offsetof(struct proc, usage));
 	atomic_fetch_sub(m->acct, (int64_t)msg_bytes(m));
 	m->acct = NULL;
-	rt_count(p->rt, RT_MSG_BYTES_OUT, msg_bytes(m));
+	proc_count(p->rt, RT_MSG_BYTES_OUT, msg_bytes(m));
 }
 
 void msg_free(struct msg *m)

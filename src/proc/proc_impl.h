@@ -234,10 +234,32 @@ void proc_drop_timer(struct sched_timer *t);
 /* The exit path (after `exiting` is set): cancel the timers aimed at p. */
 void proc_cancel_timers_to(struct proc *p);
 
-/* Statistics (stats.c): the counters' slots, for nslots schedulers (0,
+/* Statistics (stats.c): the counters' slots, for nsched schedulers (0,
  * -ENOMEM), and their end. */
 int rt_stats_init(struct rt *rt, int nsched);
 void rt_stats_free(struct rt *rt);
+/* rt_count for threads that are no scheduler of rt's: the shared slot. */
+void rt_count_shared(struct rt *rt, enum rt_counter c, uint64_t n);
+/* rt_count, inline for src/proc's hot paths: on a scheduler thread of
+ * rt's, a relaxed load and store in that thread's own slot (no locked
+ * instruction); elsewhere the shared slot. */
+static inline void proc_count(struct rt *rt, enum rt_counter c, uint64_t n)
+{
+#ifndef WISP_NO_STATS
+	struct sched *s = sched_self();
+	if (s != NULL && s->g == &rt->sg) {
+		_Atomic uint64_t *v = &rt->counters[s->id].v[c];
+		atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+		                      memory_order_relaxed);
+	} else {
+		rt_count_shared(rt, c, n);
+	}
+#else
+	(void)rt;
+	(void)c;
+	(void)n;
+#endif
+}
 /* m is charged to p's account from now on (a message queued for p, or a
  * send_after timer's message aimed at it): m->acct is only ever a
  * process's usage, set here. */

@@ -25,7 +25,7 @@ int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
 	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, ref, data, len);
 	if (m == NULL)
 		return -ENOMEM;
-	rt_count(self->rt, RT_MSG_SENT, 1);
+	proc_count(self->rt, RT_MSG_SENT, 1);
 	if (!proc_deliver(self->rt, to, m))
 		msg_free(m);      /* to a dead process: dropped, as in Erlang */
 	return 0;
@@ -43,7 +43,7 @@ int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd)
 	m->fd = host_fd;
 	m->fd_acct = &self->fds_in_flight;
 	atomic_fetch_add(&self->fds_in_flight, 1);
-	rt_count(self->rt, RT_MSG_SENT, 1);
+	proc_count(self->rt, RT_MSG_SENT, 1);
 	if (!proc_deliver(self->rt, to, m))
 		msg_free(m);      /* dead addressee: the socket closes */
 	return 0;
@@ -156,7 +156,7 @@ int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
 		proc_demonitor(self, mref);
 		return -ENOMEM;
 	}
-	rt_count(rt, RT_MSG_SENT, 1);
+	proc_count(rt, RT_MSG_SENT, 1);
 	if (!proc_deliver(rt, to, m))
 		msg_free(m);      /* the monitor's NOPROC DOWN answers */
 	uint64_t tags[2] = { ref, mref };

@@ -101,7 +101,7 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
 	if (push_to(rt, pid, m, &drop))
 		return true;
 	if (m->kind == MSG_DATA)
-		rt_count(rt, drop, 1);   /* (every caller drops it) */
+		proc_count(rt, drop, 1);   /* (every caller drops it) */
 	return false;
 }
 

@@ -47,17 +47,15 @@ void rt_stats_free(struct rt *rt)
 	rt->ncounters = 0;
 }
 
+void rt_count_shared(struct rt *rt, enum rt_counter c, uint64_t n)
+{
+	atomic_fetch_add_explicit(&rt->counters[rt->ncounters - 1].v[c], n, memory_order_relaxed);
+}
+
 #ifndef WISP_NO_STATS
 void rt_count(struct rt *rt, enum rt_counter c, uint64_t n)
 {
-	struct sched *s = sched_self();
-	if (s != NULL && s->g == &rt->sg && s->id < rt->ncounters - 1) {
-		_Atomic uint64_t *v = &rt->counters[s->id].v[c];
-		atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
-		                      memory_order_relaxed);
-		return;
-	}
-	atomic_fetch_add_explicit(&rt->counters[rt->ncounters - 1].v[c], n, memory_order_relaxed);
+	proc_count(rt, c, n);
 }
 #endif
 

@@ -82,7 +82,7 @@ static void fire_send(struct sched_timer *t)
 	/* Delivery charges the message to the mailbox anew. */
 	struct msg *m = st->msg;
 	msg_uncharge(m);
-	rt_count(st->rt, RT_MSG_SENT, 1);
+	proc_count(st->rt, RT_MSG_SENT, 1);
 	if (proc_deliver(st->rt, st->to, m))
 		st->msg = NULL;
 	send_timer_free(st);

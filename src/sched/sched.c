@@ -40,11 +40,13 @@
  * blocks next, and the receiver then runs on the same thread, which is what
  * keeps ping-pong and rings off the futex (BEAM and Go do the same).
  *
- * Statistics (struct sched_counters, sched_read_stats): each scheduler
- * counts its own busy and idle time, dispatches, reactor events and
- * steals on a cache line only its thread writes (no locked instruction on
- * the dispatch path); busy time comes from the two cycle-counter reads a
- * dispatch makes anyway for the task's CPU time.
+ * Statistics (sched_read_stats): a scheduler's busy and idle time and
+ * dispatches are kept under the lock a dispatch takes anyway for the tick
+ * (cur_lock), from the two cycle-counter reads it makes anyway for the
+ * task's CPU time, so a reader sees the dispatch or wait in progress too;
+ * reactor events and steals are counted on a cache line only its thread
+ * writes (struct sched_counters). The dispatch path gains no locked
+ * instruction.
  *
  * Queues are mutex-protected intrusive lists. Alternative considered: a
  * Chase-Lev deque per scheduler; it saves a lock per dispatch but needs a
@@ -115,54 +117,23 @@ struct task *sched_current(void)
 	return tl_sched ? tl_sched->current : NULL;
 }
 
-/* Counting by the owner thread (struct sched_counters): a load and a
- * release store (a plain store on x86-64), so readers on other threads see
- * a value, never a torn one, the owner pays no locked instruction, and a
- * store inside times_begin/times_end is never seen before the sequence
- * number that marks it. (WISP_NO_STATS compiles counting out: the baseline
- * of bench/metrics_run.py.) */
+/* Counting by the owner thread (struct sched_counters): a relaxed load
+ * and store, so readers on other threads see a value, never a torn one,
+ * and the owner pays no locked instruction. (WISP_NO_STATS compiles
+ * counting out: the baseline of bench/metrics_run.py.) */
 static inline void count(_Atomic uint64_t *c, uint64_t n)
 {
 #ifndef WISP_NO_STATS
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-	                      memory_order_release);
+	                      memory_order_relaxed);
 #else
 	(void)c;
 	(void)n;
 #endif
 }
 
-static inline void set(_Atomic uint64_t *c, uint64_t v)
-{
-#ifndef WISP_NO_STATS
-	atomic_store_explicit(c, v, memory_order_release);
-#else
-	(void)c;
-	(void)v;
-#endif
-}
-
-/* The owner changes the times (struct sched_counters): between
- * times_begin and times_end, readers retry. (No fences: the stores between
- * are release stores, which order the odd number before them, and the
- * reader's loads acquire; GCC's TSan has no fences.) */
-static inline void times_begin(struct sched_counters *c)
-{
-#ifdef WISP_NO_STATS
-	return;
-#endif
-	atomic_store_explicit(&c->seq, atomic_load_explicit(&c->seq, memory_order_relaxed) + 1,
-	                      memory_order_relaxed);
-}
-
-static inline void times_end(struct sched_counters *c)
-{
-#ifdef WISP_NO_STATS
-	return;
-#endif
-	atomic_store_explicit(&c->seq, atomic_load_explicit(&c->seq, memory_order_relaxed) + 1,
-	                      memory_order_release);
-}
+static void cur_lock(struct sched *s);
+static void cur_unlock(struct sched *s);
 
 /* v, or more if a reader was shown more already: what is shown never goes
  * back. */
@@ -177,24 +148,15 @@ static uint64_t monotonic(_Atomic uint64_t *shown, uint64_t v)
 void sched_read_stats(struct sched_group *g, int i, struct sched_stats *out)
 {
 	struct sched *s = &g->scheds[i];
-	struct sched_counters *c = &s->counters;
-	uint64_t busy, busy_since, idle, idle_since;
-	for (uint32_t s1, s2;;) {
-		s1 = atomic_load_explicit(&c->seq, memory_order_acquire);
-		busy = atomic_load_explicit(&c->busy_ticks, memory_order_acquire);
-		busy_since = atomic_load_explicit(&c->busy_since, memory_order_acquire);
-		idle = atomic_load_explicit(&c->idle_ns, memory_order_acquire);
-		idle_since = atomic_load_explicit(&c->idle_since, memory_order_acquire);
-		s2 = atomic_load_explicit(&c->seq, memory_order_relaxed);
-		if (s1 == s2 && (s1 & 1) == 0)
-			break;
-	}
+	cur_lock(s);
 	uint64_t t = ticks(), now = sched_now_ns();
-	busy += busy_since != 0 && t > busy_since ? t - busy_since : 0;
-	idle += idle_since != 0 && now > idle_since ? now - idle_since : 0;
+	uint64_t busy = s->busy_ticks + (s->running && t > s->dispatch_ticks ? t - s->dispatch_ticks : 0);
+	uint64_t idle = s->idle_ns + (s->idle_since != 0 && now > s->idle_since ? now - s->idle_since : 0);
+	out->dispatches = s->tick_dispatches;
+	cur_unlock(s);
+	struct sched_counters *c = &s->counters;
 	out->busy_ns = monotonic(&c->busy_shown, ticks_ns(g, busy));
 	out->idle_ns = monotonic(&c->idle_shown, idle);
-	out->dispatches = atomic_load_explicit(&c->dispatches, memory_order_relaxed);
 	out->io_events = atomic_load_explicit(&c->io_events, memory_order_relaxed);
 	out->steals = atomic_load_explicit(&c->steals, memory_order_relaxed);
 	out->queued = atomic_load_explicit(&s->qlen, memory_order_relaxed);
@@ -667,45 +629,41 @@ static int64_t poll_timeout_ns(uint64_t next)
 /* Nothing to run: become the thread that waits in the reactor if none
  * does (until an fd is ready, work is enqueued, or our next timer), else
  * sleep on the condition variable until work arrives or our next timer. */
-/* The spell of waiting for work that idle() is in (see sched_counters). */
+/* The wait for work that idle() is in (its statistics), and its end. */
 static void idle_begin(struct sched *s, uint64_t since)
 {
-	times_begin(&s->counters);
-	set(&s->counters.idle_since, since);
-	times_end(&s->counters);
+#ifndef WISP_NO_STATS
+	cur_lock(s);
+	s->idle_since = since;
+	cur_unlock(s);
+#else
+	(void)s;
+	(void)since;
+#endif
 }
 
 static void idle_end(struct sched *s, uint64_t since)
 {
-	struct sched_counters *c = &s->counters;
-	times_begin(c);
-	count(&c->idle_ns, sched_now_ns() - since);
-	set(&c->idle_since, 0);
-	times_end(c);
-}
-
-/* The dispatch in progress (see sched_counters), and its end. */
-static inline void busy_begin(struct sched *s)
-{
-	times_begin(&s->counters);
-	set(&s->counters.busy_since, s->dispatch_ticks);
-	times_end(&s->counters);
-}
-
-static inline void busy_end(struct sched *s, uint64_t ran)
-{
-	struct sched_counters *c = &s->counters;
-	times_begin(c);
-	count(&c->busy_ticks, ran);
-	set(&c->busy_since, 0);
-	times_end(c);
-	count(&c->dispatches, 1);
+#ifndef WISP_NO_STATS
+	uint64_t now = sched_now_ns();
+	cur_lock(s);
+	s->idle_ns += now - since;
+	s->idle_since = 0;
+	cur_unlock(s);
+#else
+	(void)s;
+	(void)since;
+#endif
 }
 
 static void idle(struct sched *s)
 {
 	struct sched_group *g = s->g;
+#ifndef WISP_NO_STATS
 	uint64_t since = sched_now_ns();
+#else
+	uint64_t since = 0;
+#endif
 	idle_begin(s, since);
 	/* Wake up for the next timer, or the next task due to hibernate. */
 	uint64_t next = atomic_load(&s->timers.next);
@@ -758,9 +716,8 @@ static void run(struct sched *s, struct task *t)
 	s->tick_dispatches++;
 	s->cur_vmctx = t->vmctx;
 	s->running = true;
-	cur_unlock(s);
 	s->dispatch_ticks = ticks();
-	busy_begin(s);
+	cur_unlock(s);
 	fiber_switch(&s->ctx, &t->fiber);
 	while (t->why == TASK_CALL) {
 		/* On this thread's stack, the task still running: back to it. */
@@ -768,13 +725,15 @@ static void run(struct sched *s, struct task *t)
 		t->why = TASK_YIELD;
 		fiber_switch(&s->ctx, &t->fiber);
 	}
-	uint64_t ran = ticks() - s->dispatch_ticks;
-	t->cpu_ticks += ran;
-	busy_end(s, ran);
 	cur_lock(s);
+	uint64_t ran = ticks() - s->dispatch_ticks;
+#ifndef WISP_NO_STATS
+	s->busy_ticks += ran;
+#endif
 	s->cur_vmctx = NULL;
 	s->running = false;
 	cur_unlock(s);
+	t->cpu_ticks += ran;
 	engine_set_current(NULL);
 	s->current = NULL;
 	switch ((enum task_yield)t->why) {

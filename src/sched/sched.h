@@ -96,20 +96,11 @@ struct sched_ops {
 	void *ctx;
 };
 
-/* What a scheduler thread counts about itself, for statistics
- * (sched_read_stats). Written only by its own thread, as relaxed loads and
- * stores (plain moves on x86-64 and aarch64: no locked instruction, no
- * line shared with another writer), read from any thread. The times and
- * when the current dispatch or idle spell began change together under
- * seq (a sequence lock: odd while they change), so a reader can add the
- * spell in progress without counting it twice. */
+/* What a scheduler thread counts about itself that is not under cur_lock
+ * (sched_read_stats): written only by its own thread, as a relaxed load
+ * and store (plain moves: no locked instruction, no line shared with
+ * another writer), read from any thread. */
 struct sched_counters {
-	_Atomic uint32_t seq;
-	_Atomic uint64_t busy_ticks;      /* running tasks (sched_ticks units) */
-	_Atomic uint64_t busy_since;      /* the current dispatch's start, or 0 */
-	_Atomic uint64_t idle_ns;         /* waiting for work: asleep, or in the reactor */
-	_Atomic uint64_t idle_since;      /* the current wait's start (ns), or 0 */
-	_Atomic uint64_t dispatches;      /* tasks run */
 	_Atomic uint64_t io_events;       /* reactor events it handled */
 	_Atomic uint64_t steals;          /* tasks taken from another's queue */
 	/* The most each time was reported as (readers': a counter never goes
@@ -156,7 +147,12 @@ struct sched {
 	bool running;                          /* a task is on it: under cur_lock */
 	uint64_t tick_dispatches, tick_seen;   /* under cur_lock */
 	uint64_t dispatches;                   /* owner thread only */
-	uint64_t dispatch_ticks;               /* when `current` was dispatched */
+	uint64_t dispatch_ticks;               /* when `current` was dispatched
+	                                          (under cur_lock, with running) */
+	/* Statistics, under cur_lock (taken at every dispatch anyway): time
+	 * it ran tasks (ticks), and waited for work (ns), the wait in
+	 * progress since idle_since (0: none). */
+	uint64_t busy_ticks, idle_ns, idle_since;
 	/* Tasks parked here, oldest first, for automatic hibernation (owner
 	 * thread only). */
 	struct task *idle_head, *idle_tail;
@@ -164,7 +160,7 @@ struct sched {
 	void (*call_fn)(void *);
 	void *call_arg;
 	/* On a cache line of its own (the stealers and the tick write the
-	 * fields above): its owner writes it at every dispatch. */
+	 * fields above). */
 	alignas(64) struct sched_counters counters;
 };
 
