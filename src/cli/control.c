@@ -10,7 +10,8 @@
  * from another user is refused as well (SO_PEERCRED), whatever the
  * permissions say.
  *
- * What. One request per connection, a line and its bytes, one line back:
+ * What. One request per connection, a line and its bytes, one line back
+ * (and, for stats, the bytes it announces):
  *   "reload LEN[ purge][ push]\n" + LEN bytes
  *       -> "ok VSN[ (purged N processes ...)][ (pushed ...)]\n" | "error TEXT\n"
  *   "stats\n" -> "ok LEN\n" + LEN bytes: the run's figures in Prometheus's
@@ -23,7 +24,8 @@
  * for the thread, for ever).
  * Observability (issue 16: ps, inspect, kill) will add requests.
  *
- * The client (`wisp reload`) is for people who mistype: it reads the
+ * The client (`wisp reload`; control_ask for the other commands that ask
+ * a run something, `wisp stats`) is for people who mistype: it reads the
  * module before it looks for a run, counts as a run only a socket that
  * accepts a connection (a killed run's socket stays, and its pid may be
  * someone else's), and when it cannot tell which run is meant it lists

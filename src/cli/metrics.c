@@ -515,17 +515,19 @@ static void respond_text(struct client *c, int status, const char *reason, const
 	respond(c, status, reason, "text/plain; charset=utf-8", extra, body, strlen(body), false);
 }
 
-/* The end of a request's head ("\r\n\r\n", or "\n\n" from a lenient
- * client), or NULL if it has not all arrived. */
-static const char *head_end(const struct client *c)
+/* Whether the request's head has all arrived: "\r\n\r\n" (or "\n\n" from
+ * a lenient client) ends it. Looks only at bytes from `from` (what came
+ * before was looked at already: a client sending a byte at a time costs
+ * O(n), not O(n^2)). */
+static bool head_done(const struct client *c, size_t from)
 {
-	for (size_t i = 0; i + 1 < c->got; i++) {
+	for (size_t i = from > 3 ? from - 3 : 0; i + 1 < c->got; i++) {
 		if (c->req[i] == '\n' && c->req[i + 1] == '\n')
-			return c->req + i;
+			return true;
 		if (i + 3 < c->got && memcmp(c->req + i, "\r\n\r\n", 4) == 0)
-			return c->req + i;
+			return true;
 	}
-	return NULL;
+	return false;
 }
 
 /* The request line "METHOD SP TARGET SP HTTP/1.x" of c's head, split in
@@ -604,11 +606,13 @@ static void on_readable(struct metrics *m, struct client *c)
 		drop(c);
 		return;
 	}
+	size_t from = c->got;
 	if (r > 0)
 		c->got += (size_t)r;
 	c->req[c->got] = '\0';
-	if (head_end(c) != NULL || memchr(c->req, '\0', c->got) != NULL) {
-		if (memchr(c->req, '\0', c->got) != NULL)
+	bool nul = memchr(c->req + from, '\0', c->got - from) != NULL;
+	if (nul || head_done(c, from)) {
+		if (nul)
 			respond_text(c, 400, "Bad Request", "", "a NUL byte in the request\n");
 		else
 			handle(m, c);

@@ -127,15 +127,28 @@ static const char *size(double bytes, char *buf, size_t cap)
 	return buf;
 }
 
+/* A rate, readably: "0.5", "512.0", "12.3k", "4.2M". */
+static const char *rate(double r, char *buf, size_t cap)
+{
+	if (r >= 1e6)
+		snprintf(buf, cap, "%.1fM", r / 1e6);
+	else if (r >= 1e4)
+		snprintf(buf, cap, "%.1fk", r / 1e3);
+	else
+		snprintf(buf, cap, "%.1f", r);
+	return buf;
+}
+
 /* A count and, with an interval, its rate: "5678 (512.0/s)". */
 static const char *count(const char *a, const char *b, double dt, const char *name,
                          const char *labels, char *buf, size_t cap)
 {
+	char r[32];
 	double now = v0(b, name, labels);
 	if (a == NULL)
 		snprintf(buf, cap, "%.0f", now);
 	else
-		snprintf(buf, cap, "%.0f (%.1f/s)", now, (now - v0(a, name, labels)) / dt);
+		snprintf(buf, cap, "%.0f (%s/s)", now, rate((now - v0(a, name, labels)) / dt, r, sizeof(r)));
 	return buf;
 }
 
@@ -178,7 +191,7 @@ static void print_processes(const char *a, const char *b, double dt)
 	printf("           spawned %s, exited %.0f",
 	       count(a, b, dt, "wisp_processes_spawned_total", "", c1, sizeof(c1)), exited);
 	if (a != NULL)
-		printf(" (%.1f/s)", (exited - exited_a) / dt);
+		printf(" (%s/s)", rate((exited - exited_a) / dt, c2, sizeof(c2)));
 	const char *sep = ": ";
 	for (size_t k = 0; k < sizeof(reasons) / sizeof(reasons[0]); k++) {
 		char l[48];
@@ -199,7 +212,7 @@ static void print_processes(const char *a, const char *b, double dt)
 	       v0(b, "wisp_messages_dropped_total", "reason=\"limit\""),
 	       v0(b, "wisp_messages_dropped_total", "reason=\"nonode\""));
 	printf("reductions %s\n", count(a, b, dt, "wisp_reductions_total", "", c1, sizeof(c1)));
-	printf("reactor    %s events\n",
+	printf("reactor    events %s\n",
 	       count(a, b, dt, "wisp_reactor_events_total", "", c2, sizeof(c2)));
 }
 

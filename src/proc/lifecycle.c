@@ -483,10 +483,9 @@ static void slice_end(void *host)
 {
 	/* The host state sits right after the struct (proc_new). */
 	struct proc *p = (struct proc *)((char *)host - sizeof(struct proc));
-	if (p->inst != NULL)
-		proc_count(p->rt, RT_REDUCTIONS, slice_used(p, true));
+	uint64_t used = p->inst != NULL ? slice_used(p, true) : 0;
+	proc_count(p->rt, RT_REDUCTIONS, used);
 	if (p->inst != NULL && p->caps->max_cpu != UINT64_MAX) {
-		uint64_t used = slice_used(p, true);
 		check_cpu(p, used);
 		p->cpu_used += used;
 	}

@@ -93,9 +93,11 @@ static struct rt *rt_new(engine_module *mod, const struct rt_config *cfg,
 	pthread_cond_init(&rt->done_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	stack_pool_init(&rt->stacks, rt->cfg.stack_size);
+	/* (The module table last: once it holds the main module, rt_free
+	 * unloads it, and the caller must not.) */
 	if (ptable_init(&rt->ptable, rt->hooks.host_size) != 0 ||
 	    registry_init(&rt->registry) != 0 || rt->limits.mem_pool == NULL ||
-	    rt_modules_init(rt) != 0 || rt_stats_init(rt, scheduler_count(cfg)) != 0) {
+	    rt_stats_init(rt, scheduler_count(cfg)) != 0 || rt_modules_init(rt) != 0) {
 		snprintf(err, errlen, "cannot initialise the runtime: out of memory");
 		rt_free(rt);
 		return NULL;

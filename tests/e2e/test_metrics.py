@@ -245,7 +245,7 @@ def test_counters_only_grow_and_busy_time_follows_the_work(runs, env):
                        capture_output=True, text=True, timeout=60)
     assert s.returncode == 0, s
     assert "rates over the last interval" in s.stdout, s.stdout
-    spawn_rate = float(re.search(r"spawned \d+ \(([\d.]+)/s\)", s.stdout).group(1))
+    spawn_rate = float(re.search(r"spawned \d+ \(([\d.]+)[kM]?/s\)", s.stdout).group(1))
     assert spawn_rate > 0, s.stdout
     util = [float(u) for u in re.findall(r"^\d+ +(\d+\.\d)%", s.stdout, re.M)]
     assert len(util) == 2 and max(util) > 0, s.stdout
