@@ -20,6 +20,13 @@ Columns (bench/proc/c/pingpong.c and spawn.c, `wisp run --tier opt`):
 Ratios are against "no counters" (1.00x: no cost); the best of --runs
 interleaved runs is kept for each column.
 
+Instructions (when valgrind is installed): times on a shared 2-core
+machine move by 20% from run to run, more than counting costs, so the
+same two workloads also run under callgrind (`--schedulers 1`) at N and
+2N with and without counting; (I(2N) - I(N)) / N is the instructions one
+spawn+exit or one round trip executes, start-up excluded. That figure
+does not move with the machine's load.
+
 Scrapes: `idle N` (bench/proc/c/idle.c) with N = 1,000 and 100,000
 processes (and 1,000,000 with --million), hibernating after 500 ms, under
 --metrics; 2 s after READY, the median time of 50 GETs of /metrics and of
@@ -128,6 +135,28 @@ def timed(cmd, env, key, scrape_every=None):
     return float(fields[key]), scraper.done if scraper else 0
 
 
+def instructions(wisp, wasm, env, n, tmp):
+    """Instructions the whole run of `wasm n` executes under callgrind."""
+    out = tmp / "callgrind.out"
+    r = run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", wisp, "run",
+             "--tier", "opt", "--schedulers", "1", wasm, n], env=env, timeout=1800)
+    m = re.search(r"Collected : (\d+)", r.stderr)
+    if r.returncode != 0 or not m:
+        raise BenchError(f"callgrind {wasm} {n}: exit {r.returncode}:\n{tail(r.stderr)}")
+    return int(m.group(1))
+
+
+def instructions_per_op(builds, wasm, envs, tmp):
+    """{(workload, build): instructions per operation}."""
+    out = {}
+    for label, g, n in (("spawn+exit", "spawn", 5_000), ("ping-pong round trip", "pingpong", 20_000)):
+        for name, w in builds.items():
+            i1 = instructions(w, wasm[g], envs[w], n, tmp)
+            i2 = instructions(w, wasm[g], envs[w], 2 * n, tmp)
+            out[(label, name)] = (i2 - i1) / n
+    return out
+
+
 def scrape_costs(wisp, wasm, env, sizes, gets=50):
     """{N: (median ms of a GET /metrics, median ms of wisp stats --once)}."""
     out = {}
@@ -199,30 +228,35 @@ def main():
                     raise BenchError(f"{w}: cannot compile {g}")
         if beam:
             check(["erlc", "-o", tmp, PROC / "erlang" / "procbench.erl"], "erlc")
-        workloads = [("spawn+exit", "spawn", spawn_n, "spawn_us"),
-                     ("ping-pong round trip", "pingpong", pp_n, "pingpong_us")]
+        # (label, guest, N, RESULT key, wisp's and erl's extra options)
+        workloads = [("spawn+exit", "spawn", spawn_n, "spawn_us", [], []),
+                     ("ping-pong round trip", "pingpong", pp_n, "pingpong_us", [], []),
+                     ("ping-pong, 1 scheduler", "pingpong", pp_n, "pingpong_us",
+                      ["--schedulers", "1"], ["+S", "1"])]
         cols = ["no counters", "counters", "metrics on"] + (["erlang"] if beam else [])
         best = {(w, c): float("inf") for w, *_ in workloads for c in cols}
         scrapes = 0
         for _ in range(runs):
-            for label, g, n, key in workloads:
+            for label, g, n, key, wopts, eopts in workloads:
                 for col in cols:
                     if col == "erlang":
-                        cmd = ["erl", "-noshell", "-pa", tmp, "-run", "procbench", "main", g,
-                               str(n)]
+                        cmd = ["erl", "-noshell", *eopts, "-pa", tmp, "-run", "procbench", "main",
+                               g, str(n)]
                         v, _ = timed(cmd, None, key)
                     else:
                         w = bare if col == "no counters" else wisp
                         extra = ["--metrics", "127.0.0.1:0"] if col == "metrics on" else []
-                        v, k = timed([w, "run", "--tier", "opt", *extra, wasm[g], n], envs[w],
-                                     key, args.scrape_every if extra else None)
+                        v, k = timed([w, "run", "--tier", "opt", *wopts, *extra, wasm[g], n],
+                                     envs[w], key, args.scrape_every if extra else None)
                         scrapes += k
                     best[(label, col)] = min(best[(label, col)], v)
         sizes = [1_000, 100_000] + ([1_000_000] if args.million else [])
         costs = scrape_costs(wisp, wasm["idle"], envs[wisp], sizes)
+        per_op = instructions_per_op({"no counters": bare, "counters": wisp}, wasm, envs,
+                                     tmp) if shutil.which("valgrind") else None
     print(machine_note())
     rows = []
-    for label, g, n, key in workloads:
+    for label, g, n, key, *_ in workloads:
         base = best[(label, "no counters")]
         row = [f"{label} ({n // 1000}k), us"]
         row += [f"{best[(label, c)]:.3f}" for c in cols]
@@ -232,6 +266,16 @@ def main():
     table(rows, ["", *cols, "counters/none", "metrics on/none"])
     print(f"(best of {runs} interleaved runs; 'metrics on' was scraped every "
           f"{args.scrape_every:g} s: {scrapes} scrapes in all)")
+    print()
+    if per_op is None:
+        print("note: no valgrind: no instruction counts")
+    else:
+        table([[label, f"{per_op[(label, 'no counters')]:.0f}", f"{per_op[(label, 'counters')]:.0f}",
+                f"{per_op[(label, 'counters')] - per_op[(label, 'no counters')]:+.0f}",
+                f"{per_op[(label, 'counters')] / per_op[(label, 'no counters')]:.3f}x"]
+               for label in ("spawn+exit", "ping-pong round trip")],
+              ["instructions per operation", "no counters", "counters", "more", "ratio"])
+        print("(callgrind, --schedulers 1: (I(2N) - I(N)) / N)")
     print()
     table([[f"{n:,} processes alive", f"{costs[n][0]:.2f}", f"{costs[n][1]:.1f}"]
            for n in sizes], ["", "GET /metrics, ms", "wisp stats --once, ms"])

@@ -96,6 +96,7 @@ base_pkgs=(
 	libssl-dev                               # SHA-256 (libcrypto, static) for the cache's MAC
 	libclang-rt-14-dev                       # libFuzzer for make fuzz (tests/fuzz/)
 	erlang-nox golang-go hyperfine           # benchmarks against peers
+	valgrind                                 # bench/metrics_run.py: instructions counted
 	erlang-dev                               # libei: the distribution tests' node (tests/dist)
 	netcat-openbsd                           # nc: talking to the example servers (README)
 	iproute2 nftables                        # ip netns + nft: the distribution partition tests
