@@ -402,3 +402,20 @@ def test_wisp_stats_says_what_is_wrong(env, runs):
     r = stats("--once")
     assert r.returncode == 0 and "2 alive" in r.stdout, r
     run.stop()
+
+
+def test_a_node_is_named_in_its_figures_and_found_by_its_name(runs, env):
+    """A node's figures carry its name (wisp_info) and the nodes connected
+    to it; `wisp stats NAME` finds it by the name it was given."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = runs("idle", 1, opts=("--name", f"mstats@127.0.0.1:{port}", "--cookie", "wisp-test"))
+    f, _ = scrape(r)
+    (labels, one), = f["wisp_info"][2].items()
+    assert dict(labels)["node"] == "mstats@127.0.0.1" and one == 1, f["wisp_info"]
+    assert value(f, "wisp_dist_nodes_connected") == 0
+    s = subprocess.run([str(WISP), "stats", "--once", "mstats"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert s.returncode == 0 and "2 alive" in s.stdout and "0 nodes connected" in s.stdout, s
+    r.stop()
