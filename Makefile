@@ -28,6 +28,15 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
 endif
 endif
 
+# STATS=0: the runtime's counters compiled out, in build/<variant>-nostats
+# (the baseline bench/metrics_run.py measures counting against).
+STATS ?= 1
+STATSFLAGS :=
+ifeq ($(STATS),0)
+VARIANT  := $(VARIANT)-nostats
+STATSFLAGS := -DWISP_NO_STATS
+endif
+
 B := build/$(VARIANT)
 
 # The generated code and the host must agree on wasm-rt.h's configuration:
@@ -39,7 +48,7 @@ CFLAGS   ?= -O2 -g
 # -Wno-format-truncation: paths are length-checked where they enter (cache
 # directory, guest paths); gcc's heuristic cannot see that.
 CFLAGS   += -std=c17 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation \
-            -fno-omit-frame-pointer -D_GNU_SOURCE $(RTDEFS) $(SANFLAGS) \
+            -fno-omit-frame-pointer -D_GNU_SOURCE $(RTDEFS) $(SANFLAGS) $(STATSFLAGS) \
             -Iinclude -Isrc -MMD -MP
 LDFLAGS  += $(SANFLAGS)
 # The host exports exactly the functions generated code calls (wasm-rt.h's
@@ -52,7 +61,8 @@ LIB_SRCS := $(sort $(wildcard src/common/*.c src/compile/*.c src/engine/*.c src/
 LIB_ASMS := $(sort $(wildcard src/compile/*.S src/engine/*.S src/sched/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
 CLI_OBJS := $(B)/src/cli/main.o $(B)/src/cli/new.o $(B)/src/cli/node.o $(B)/src/cli/control.o \
-            $(B)/src/cli/tierwatch.o $(B)/src/cli/serve.o $(B)/src/cli/idle.o
+            $(B)/src/cli/tierwatch.o $(B)/src/cli/serve.o $(B)/src/cli/idle.o \
+            $(B)/src/cli/metrics.o $(B)/src/cli/stats.o
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)

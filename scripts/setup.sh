@@ -88,6 +88,7 @@ rustup_has_wasip1() {
 base_pkgs=(
 	build-essential make git ca-certificates
 	python3 python3-pytest python3-venv
+	python3-prometheus-client                # the metrics tests parse /metrics with it
 	clang lld wabt binaryen tcc              # guests, wasm2c, the fast tier
 	wasi-libc libclang-rt-dev-wasm32         # C guests
 	libxxhash-dev libcmocka-dev              # the runtime and its unit tests
@@ -95,6 +96,7 @@ base_pkgs=(
 	libssl-dev                               # SHA-256 (libcrypto, static) for the cache's MAC
 	libclang-rt-14-dev                       # libFuzzer for make fuzz (tests/fuzz/)
 	erlang-nox golang-go hyperfine           # benchmarks against peers
+	valgrind                                 # bench/metrics_run.py: instructions counted
 	erlang-dev                               # libei: the distribution tests' node (tests/dist)
 	netcat-openbsd                           # nc: talking to the example servers (README)
 	iproute2 nftables                        # ip netns + nft: the distribution partition tests

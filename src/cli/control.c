@@ -10,18 +10,22 @@
  * from another user is refused as well (SO_PEERCRED), whatever the
  * permissions say.
  *
- * What. One request per connection, a line and its bytes, one line back:
+ * What. One request per connection, a line and its bytes, one line back
+ * (and, for stats, the bytes it announces):
  *   "reload LEN[ purge][ push]\n" + LEN bytes
  *       -> "ok VSN[ (purged N processes ...)][ (pushed ...)]\n" | "error TEXT\n"
+ *   "stats\n" -> "ok LEN\n" + LEN bytes: the run's figures in Prometheus's
+ *       text format (metrics.c), which `wisp stats` reads and summarises
  * Requests are served one at a time by the socket's thread (a reload
  * compiles, which takes seconds: a second one waits for the first).
  * Reading a request has one deadline, CONTROL_IO_TIMEOUT_S for the whole
  * of it (not per read: a client sending a byte now and then would hold
  * the thread, every reload after it, and the end of the run, which waits
  * for the thread, for ever).
- * Observability (issue 16: ps, inspect, kill, stats) will add requests.
+ * Observability (issue 16: ps, inspect, kill) will add requests.
  *
- * The client (`wisp reload`) is for people who mistype: it reads the
+ * The client (`wisp reload`; control_ask for the other commands that ask
+ * a run something, `wisp stats`) is for people who mistype: it reads the
  * module before it looks for a run, counts as a run only a socket that
  * accepts a connection (a killed run's socket stays, and its pid may be
  * someone else's), and when it cannot tell which run is meant it lists
@@ -31,6 +35,7 @@
 
 #include "common/sha256.h"
 #include "dist/dist.h"
+#include "metrics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +59,7 @@ struct control {
 	struct proc_control hooks;
 	struct rt *rt;
 	struct dist *dist;            /* the run's node, or NULL */
+	struct metrics *metrics;      /* the run's figures, or NULL */
 	char node[256];               /* "" if the run is no node */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char alias[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -215,6 +221,22 @@ static bool parse_reload(const char *line, unsigned long long *len, bool *purge,
 	return *len > 0 && *end == '\0';
 }
 
+/* "stats": the run's figures (metrics_text), as "ok LEN\n" and the text. */
+static void serve_stats(struct control *c, int fd)
+{
+	size_t len;
+	char *text = metrics_text(c->metrics, &len);
+	if (text == NULL) {
+		write_all(fd, "error no figures (out of memory, or the run is ending)\n");
+		return;
+	}
+	char head[32];
+	snprintf(head, sizeof(head), "ok %zu\n", len);
+	write_all(fd, head);
+	write_bytes(fd, text, len);
+	free(text);
+}
+
 static void serve(struct control *c, int fd)
 {
 	uint64_t deadline = now_ms() + CONTROL_IO_TIMEOUT_S * 1000;
@@ -233,6 +255,8 @@ static void serve(struct control *c, int fd)
 	bool purge, push;
 	if (parse_reload(line, &len, &purge, &push))
 		serve_reload(c, fd, len, purge, push, deadline);
+	else if (strcmp(line, "stats") == 0)
+		serve_stats(c, fd);
 	else
 		write_all(fd, "error unknown request\n");
 }
@@ -324,6 +348,12 @@ struct control *control_new(const char *node_name, struct dist *dist)
 			*p = '_';
 	c->hooks = (struct proc_control){ control_attach, control_detach, c };
 	return c;
+}
+
+void control_set_metrics(struct control *c, struct metrics *m)
+{
+	if (c != NULL)
+		c->metrics = m;
 }
 
 const struct proc_control *control_hooks(struct control *c)
@@ -424,17 +454,17 @@ static long sock_pid(const char *name)
  * and node names linking to no socket, are removed on the way; a socket
  * nobody listens on is left (a run may be between bind and listen) but
  * not listed. False with a message if the directory cannot be read. */
-static bool find_runs(struct runs *rs)
+static bool find_runs(const char *who, struct runs *rs)
 {
 	char err[PATH_MAX + 100];
 	rs->n = rs->more = 0;
 	if (control_dir(rs->dir, sizeof(rs->dir), err, sizeof(err)) != 0) {
-		fprintf(stderr, "wisp reload: %s\n", err);
+		fprintf(stderr, "%s: %s\n", who, err);
 		return false;
 	}
 	DIR *d = opendir(rs->dir);
 	if (d == NULL) {
-		fprintf(stderr, "wisp reload: cannot read %s: %s\n", rs->dir, strerror(errno));
+		fprintf(stderr, "%s: cannot read %s: %s\n", who, rs->dir, strerror(errno));
 		return false;
 	}
 	char p[PATH_MAX];
@@ -520,14 +550,14 @@ static void list_runs(const struct runs *rs)
 }
 
 /* Why no run was found, on stderr: what runs instead. */
-static void no_such_run(const struct runs *rs)
+static void no_such_run(const char *who, const struct runs *rs)
 {
 	if (rs->n == 0) {
-		fprintf(stderr, "wisp reload: no wisp is running (no control socket in %s; a run is "
-		        "found by the same user, with the same XDG_RUNTIME_DIR)\n", rs->dir);
+		fprintf(stderr, "%s: no wisp is running (no control socket in %s; a run is "
+		        "found by the same user, with the same XDG_RUNTIME_DIR)\n", who, rs->dir);
 		return;
 	}
-	fprintf(stderr, "wisp reload: running now:\n");
+	fprintf(stderr, "%s: running now:\n", who);
 	list_runs(rs);
 }
 
@@ -535,7 +565,7 @@ static void no_such_run(const struct runs *rs)
  * a message). NAME@HOST:PORT, as given to --name, is NAME@HOST; a name
  * without '@' also finds NAME@HOST, as --sname NAME makes it, when one
  * host has it. */
-static int find_node(const struct runs *rs, const char *name)
+static int find_node(const char *who, const struct runs *rs, const char *name)
 {
 	int at = -1, found = 0;
 	size_t n = strlen(name);
@@ -550,8 +580,8 @@ static int find_node(const struct runs *rs, const char *name)
 			found++;
 		}
 	if (found > 1) {
-		fprintf(stderr, "wisp reload: %d nodes are named %s@...: say which with --node "
-		        "NAME@HOST\n", found, name);
+		fprintf(stderr, "%s: %d nodes are named %s@...: say which with --node "
+		        "NAME@HOST\n", who, found, name);
 		list_runs(rs);
 		return -2;
 	}
@@ -560,37 +590,38 @@ static int find_node(const struct runs *rs, const char *name)
 
 /* The socket of the run named by pid or node (neither: the only run),
  * into path; false with a message on stderr that says what runs. */
-static bool find_socket(const char *pid, const char *node, char *path, size_t cap)
+static bool find_socket(const char *who, const char *pid, const char *node, char *path,
+                        size_t cap)
 {
 	struct runs *rs = malloc(sizeof(*rs));
-	if (rs == NULL || !find_runs(rs)) {
+	if (rs == NULL || !find_runs(who, rs)) {
 		if (rs == NULL)
-			fprintf(stderr, "wisp reload: out of memory\n");
+			fprintf(stderr, "%s: out of memory\n", who);
 		free(rs);
 		return false;
 	}
 	int at = -1;
 	if (node != NULL) {
-		at = find_node(rs, node);
+		at = find_node(who, rs, node);
 		if (at == -1)
-			fprintf(stderr, "wisp reload: no wisp node is named %s\n", node);
+			fprintf(stderr, "%s: no wisp node is named %s\n", who, node);
 	} else if (pid != NULL) {
 		for (int i = 0; i < rs->n; i++)
 			if (rs->run[i].pid == strtol(pid, NULL, 10))
 				at = i;
 		if (at < 0)
-			fprintf(stderr, "wisp reload: no wisp runs as pid %s (a run's pid, as ps or "
-			        "$! gives it)\n", pid);
+			fprintf(stderr, "%s: no wisp runs as pid %s (a run's pid, as ps or "
+			        "$! gives it)\n", who, pid);
 	} else if (rs->n == 1) {
 		at = 0;
 	} else if (rs->n > 1 || rs->more > 0) {
-		fprintf(stderr, "wisp reload: %d wisps are running: say which with --pid PID (or "
-		        "--node NAME)\n", rs->n + rs->more);
+		fprintf(stderr, "%s: %d wisps are running: say which with --pid PID (or "
+		        "--node NAME)\n", who, rs->n + rs->more);
 		list_runs(rs);
 		at = -2;
 	}
 	if (at == -1)
-		no_such_run(rs);
+		no_such_run(who, rs);
 	if (at >= 0)
 		snprintf(path, cap, "%s/%ld.sock", rs->dir, rs->run[at].pid);
 	free(rs);
@@ -645,22 +676,31 @@ static void *read_file(const char *file, size_t *len)
 	return b;
 }
 
-/* Send the request; the running wisp's answer line into reply. False
- * with a message if it cannot be reached or says nothing. */
-static bool ask(const char *path, const void *bytes, size_t len, bool purge, bool push,
-                char *reply, size_t cap)
+/* A connection to the control socket at path, or -1 with a message. */
+static int connect_to(const char *who, const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (strlen(path) >= sizeof(a.sun_path) || fd < 0 ||
 	    (memcpy(a.sun_path, path, strlen(path) + 1),
 	     connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)) {
-		fprintf(stderr, "wisp reload: cannot reach the running wisp at %s: %s\n", path,
+		fprintf(stderr, "%s: cannot reach the running wisp at %s: %s\n", who, path,
 		        strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return false;
+		return -1;
 	}
+	return fd;
+}
+
+/* Send the request; the running wisp's answer line into reply. False
+ * with a message if it cannot be reached or says nothing. */
+static bool ask(const char *path, const void *bytes, size_t len, bool purge, bool push,
+                char *reply, size_t cap)
+{
+	int fd = connect_to("wisp reload", path);
+	if (fd < 0)
+		return false;
 	char head[64];
 	snprintf(head, sizeof(head), "reload %zu%s%s\n", len, purge ? " purge" : "",
 	         push ? " push" : "");
@@ -673,8 +713,59 @@ static bool ask(const char *path, const void *bytes, size_t len, bool purge, boo
 	return got;
 }
 
-/* Whether s is a pid: digits, not 0. */
-static bool is_pid(const char *s)
+#define CONTROL_REPLY_MAX (64u << 20)
+
+/* Everything fd sends until it closes (at most CONTROL_REPLY_MAX), or
+ * NULL. */
+static char *read_to_end(int fd, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *b = malloc(cap + 1);
+	while (b != NULL) {
+		if (n == cap) {
+			char *nb = cap < CONTROL_REPLY_MAX ? realloc(b, 2 * cap + 1) : NULL;
+			if (nb == NULL)
+				break;
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, b + n, cap - n);
+		if (r == 0) {
+			b[n] = '\0';
+			*len = n;
+			return b;
+		}
+		if (r < 0 && errno != EINTR)
+			break;
+		n += r > 0 ? (size_t)r : 0;
+	}
+	free(b);
+	return NULL;
+}
+
+int control_ask(const char *who, const char *pid, const char *node, const char *request,
+                char **reply, size_t *len)
+{
+	char path[PATH_MAX];
+	if (!find_socket(who, pid, node, path, sizeof(path)))
+		return -1;
+	int fd = connect_to(who, path);
+	if (fd < 0)
+		return -1;
+	write_all(fd, request);
+	write_all(fd, "\n");
+	*reply = read_to_end(fd, len);
+	close(fd);
+	if (*reply == NULL || *len == 0) {
+		fprintf(stderr, "%s: the running wisp gave no answer (did it end?)\n", who);
+		free(*reply);
+		*reply = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+bool control_is_pid(const char *s)
 {
 	char *end;
 	long v = strtol(s, &end, 10);
@@ -712,7 +803,7 @@ int cli_reload(int argc, char **argv)
 	}
 	if (file == NULL)
 		return reload_usage_error("which module? (the new version's .wasm file)");
-	if (pid != NULL && !is_pid(pid))
+	if (pid != NULL && !control_is_pid(pid))
 		return reload_usage_error("--pid takes the process id of a 'wisp run', not '%s'%s",
 		                          pid, strchr(pid, '@') ? " (a node: --node)" : "");
 	if (node != NULL && (node[0] == '\0' || node[0] == '.' || strchr(node, '/')))
@@ -720,7 +811,7 @@ int cli_reload(int argc, char **argv)
 	size_t len;
 	void *bytes = read_file(file, &len);
 	char path[PATH_MAX], reply[800];
-	bool got = bytes != NULL && find_socket(pid, node, path, sizeof(path)) &&
+	bool got = bytes != NULL && find_socket("wisp reload", pid, node, path, sizeof(path)) &&
 	           ask(path, bytes, len, purge, push, reply, sizeof(reply));
 	free(bytes);
 	if (!got)

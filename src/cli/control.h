@@ -12,11 +12,24 @@
  * runtime's proc_control), named after the node (name, or NULL: after
  * the process's pid). */
 struct control;
+struct metrics;
 struct control *control_new(const char *node_name, struct dist *dist);
+/* The figures the "stats" request answers with (NULL: none). */
+void control_set_metrics(struct control *c, struct metrics *m);
 const struct proc_control *control_hooks(struct control *c);
 void control_free(struct control *c);
 
 /* `wisp reload [--node NAME | --pid PID] [--purge] FILE`. */
 int cli_reload(int argc, char **argv);
+
+/* The client side, for the commands that ask a run something (who names
+ * the command in messages, e.g. "wisp stats"): find the run (by pid, by
+ * node name, or the only one), send request (one line, without its
+ * newline) and read the whole reply (malloc'd, NUL-terminated, *len
+ * bytes). 0, or -1 with a message on stderr that says what runs. */
+int control_ask(const char *who, const char *pid, const char *node, const char *request,
+                char **reply, size_t *len);
+/* Whether s is an OS process id (digits, not 0). */
+bool control_is_pid(const char *s);
 
 #endif

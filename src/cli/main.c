@@ -34,7 +34,9 @@
 #include "../proc/caps.h"
 #include "../proc/proc.h"
 #include "control.h"
+#include "metrics.h"
 #include "serve.h"
+#include "stats.h"
 #include "tierwatch.h"
 #include "new.h"
 #include "node.h"
@@ -67,6 +69,10 @@ static const char usage_text[] =
 	"                                        (from another terminal): new processes\n"
 	"                                        start on it, running ones move when\n"
 	"                                        they ask (wisp reload --help)\n"
+	"  stats [--interval TIME | --once] [NODE | PID]\n"
+	"                                        how busy a running wisp is: schedulers,\n"
+	"                                        spawn and exit rates, messages, memory\n"
+	"                                        (wisp stats --help)\n"
 	"  help                                  this text\n"
 	"  --version                             print the version\n"
 	"\n"
@@ -120,6 +126,9 @@ static const char usage_text[] =
 	"  --allow-cache-dir        allow --dir/--dir-ro of a directory that holds wisp's\n"
 	"                           compile cache or lies inside it (refused by default:\n"
 	"                           the guest could rewrite native code wisp loads)\n"
+	"  --metrics ADDRESS:PORT   serve the run's figures for Prometheus at\n"
+	"                           http://ADDRESS:PORT/metrics (port 0: any; the port\n"
+	"                           is said on stderr)\n"
 	"  --                       end of options\n"
 	"\n"
 	"capabilities (by default a guest gets no directories, no environment\n"
@@ -219,6 +228,7 @@ struct run_opts {
 	struct node_opts node;     /* --name/--sname and the rest (node.c) */
 	bool serving;              /* wisp serve */
 	struct serve_opts serve;   /* --listen, --max-connections (serve.c) */
+	const char *metrics;       /* --metrics ADDRESS:PORT (metrics.c), or NULL */
 };
 
 static int add_dir(struct run_opts *o, const char *spec, bool ro)
@@ -350,6 +360,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 		int nr = for_run ? node_parse_opt(argc, argv, &i, &o->node) : 0;
 		if (nr == 0 && o->serving)
 			nr = serve_parse_opt(argc, argv, &i, &o->serve);
+		if (nr == 0 && for_run)
+			nr = metrics_parse_opt(argc, argv, &i, &o->metrics);
 		if (nr == 2)
 			return 2;
 		if (nr == 1)
@@ -562,19 +574,32 @@ static int cmd_compile(int argc, char **argv)
 	return status;
 }
 
+/* The build of (wf, t): from the cache, else compiled; m counts which. */
+static int build(struct pipeline *p, struct wasm_file *wf, enum tier t, struct metrics *m,
+                 struct pipeline_so *so, char *err, size_t errlen)
+{
+	bool hit = pipeline_lookup(p, wf, t, so, false);
+	metrics_count_compile(m, hit);
+	return hit ? 0 : pipeline_compile(p, wf, t, so, err, errlen);
+}
+
 /* Pick and build the code to run; on success *so is open, and *building
  * (if given) says whether the optimized build is being made in the
- * background meanwhile (the run is on the fast tier). */
+ * background meanwhile (the run is on the fast tier). m (may be NULL)
+ * counts the cache's hits and misses. */
 static int prepare(struct pipeline *p, struct wasm_file *wf, const struct run_opts *o,
-                   struct pipeline_so *so, bool *building, char *err, size_t errlen)
+                   struct metrics *m, struct pipeline_so *so, bool *building, char *err,
+                   size_t errlen)
 {
 	if (building != NULL)
 		*building = false;
 	if (o->tier_given)
-		return pipeline_compile(p, wf, o->tier, so, err, errlen);
-	if (pipeline_lookup(p, wf, TIER_OPT, so, true))
+		return build(p, wf, o->tier, m, so, err, errlen);
+	if (pipeline_lookup(p, wf, TIER_OPT, so, true)) {
+		metrics_count_compile(m, true);
 		return 0;
-	int rc = pipeline_compile(p, wf, TIER_FAST, so, err, errlen);
+	}
+	int rc = build(p, wf, TIER_FAST, m, so, err, errlen);
 	const char *bg = getenv("WISP_BACKGROUND_COMPILE");
 	if (rc == 0 && !(bg && strcmp(bg, "0") == 0)) {
 		pipeline_compile_in_background(p, wf);
@@ -591,6 +616,8 @@ struct services {
 	struct control *control;
 	struct tierwatch *tier;
 	struct serve *serve;
+	struct metrics *metrics;
+	struct dist *dist;
 };
 
 static int services_attach(void *ctx, struct rt *rt, char *err, size_t errlen)
@@ -599,6 +626,7 @@ static int services_attach(void *ctx, struct rt *rt, char *err, size_t errlen)
 	const struct proc_control *c = control_hooks(s->control);
 	int rc = c != NULL ? c->attach(c->ctx, rt, err, errlen) : 0;
 	if (rc == 0) {
+		metrics_attach(s->metrics, rt, s->dist);
 		tierwatch_start(s->tier, rt);
 		serve_start(s->serve, rt);
 	}
@@ -610,6 +638,7 @@ static void services_detach(void *ctx)
 	struct services *s = ctx;
 	serve_stop(s->serve);
 	tierwatch_stop(s->tier);
+	metrics_detach(s->metrics);
 	const struct proc_control *c = control_hooks(s->control);
 	if (c != NULL)
 		c->detach(c->ctx);
@@ -621,6 +650,7 @@ static void services_detach(void *ctx)
 struct loader_ctx {
 	const struct pipeline *p;
 	const struct run_opts *o;
+	struct metrics *m;
 };
 
 static int load_module_bytes(void *ctx, const char *what, const void *bytes, size_t len,
@@ -632,7 +662,7 @@ static int load_module_bytes(void *ctx, const char *what, const void *bytes, siz
 	if (rc != 0)
 		return rc;
 	struct pipeline_so so = { .fd = -1 };
-	rc = prepare((struct pipeline *)l->p, &wf, l->o, &so, NULL, err, errlen);
+	rc = prepare((struct pipeline *)l->p, &wf, l->o, l->m, &so, NULL, err, errlen);
 	if (rc == 0)
 		rc = engine_module_load(so.path, so.fd, out, err, errlen);
 	pipeline_so_close(&so);
@@ -862,8 +892,17 @@ static int cmd_run(int argc, char **argv, bool serving)
 		caps_unref(o.root);
 		return rc;
 	}
+	/* (Bound before anything is compiled: a taken port is said at once.) */
+	struct metrics *metrics = metrics_new(o.metrics, err, sizeof(err));
+	if (metrics == NULL) {
+		fprintf(stderr, "wisp: %s\n", err);
+		pipeline_close(&p);
+		caps_unref(o.root);
+		return EXIT_LOAD;
+	}
 	if (wasm_file_load(&wf, o.module, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s\n", err);
+		metrics_free(metrics);
 		pipeline_close(&p);
 		caps_unref(o.root);
 		return EXIT_LOAD;
@@ -871,7 +910,7 @@ static int cmd_run(int argc, char **argv, bool serving)
 	if (check_start(&wf, o.module) != 0 || check_memory_limit(&wf, &o) != 0)
 		goto out;
 	bool building;
-	if (prepare(&p, &wf, &o, &so, &building, err, sizeof(err)) != 0) {
+	if (prepare(&p, &wf, &o, metrics, &so, &building, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wisp: %s: %s\n", o.module, err);
 		goto out;
 	}
@@ -907,7 +946,7 @@ static int cmd_run(int argc, char **argv, bool serving)
 	struct engine_result res;
 	struct reason why;
 	util_sha256(wf.bytes, wf.len, cfg.module_hash);
-	struct loader_ctx lctx = { &p, &o };
+	struct loader_ctx lctx = { &p, &o, metrics };
 	struct proc_loader loader = { load_module_bytes, &lctx };
 	cfg.loader = &loader;
 	if ((rc = node_start(&o.node, wf.bytes, wf.len, cfg.module_hash, &node)) != 0) {
@@ -921,8 +960,11 @@ static int cmd_run(int argc, char **argv, bool serving)
 		control_new(node != NULL ? dist_node_name(node) : NULL, node),
 		building ? tierwatch_new(&p, &wf, cfg.module_hash) : NULL,
 		NULL,
+		metrics,
+		node,
 	};
 	control = services.control;
+	control_set_metrics(control, metrics);
 	tier = services.tier;
 	cfg.control = &services.hooks;
 	if (o.serving && (serve = services.serve = serve_new(&o.serve, o.root, &stop_request, err,
@@ -951,6 +993,7 @@ out:
 	serve_free(serve);
 	tierwatch_free(tier);
 	control_free(control);
+	metrics_free(metrics);
 	dist_free(node);
 	engine_module_unload(mod);
 	wasm_file_free(&wf);
@@ -1023,6 +1066,8 @@ int main(int argc, char **argv)
 		return cli_new(argc - 2, argv + 2);
 	if (strcmp(cmd, "reload") == 0)
 		return cli_reload(argc - 2, argv + 2);
+	if (strcmp(cmd, "stats") == 0)
+		return cli_stats(argc - 2, argv + 2);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("wisp %s (module ABI %d)\n", WISP_VERSION, WISP_MODULE_ABI);
 		return 0;

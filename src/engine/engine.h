@@ -82,6 +82,17 @@ size_t engine_mem_pool_trim(struct engine_mem_pool *p);
  * a module loaded later at the same address). Call it before
  * engine_module_unload, from any thread. */
 void engine_mem_pool_forget(struct engine_mem_pool *p, const engine_module *mod);
+/* What the linear memories of p's instances take now, in bytes of address
+ * space (the kernel commits a page when it is first touched): pooled
+ * memories (slots in use), memories mapped on their own (over the pool's
+ * size, or grown out of their slot), and the pool's slabs. O(size classes),
+ * any thread. */
+struct engine_mem_stats {
+	uint64_t pooled_bytes;
+	uint64_t own_bytes;
+	uint64_t slab_bytes;
+};
+void engine_mem_pool_stats(struct engine_mem_pool *p, struct engine_mem_stats *out);
 
 /* The native stack budget of guest code. A wasm function may start only if
  * the address of a local in its frame is at least ENGINE_STACK_HEADROOM above

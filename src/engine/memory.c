@@ -100,6 +100,9 @@ struct engine_mem_pool {
 	 * engine_mem_pool_forget), freed with the pool. */
 	void **old_img;
 	size_t nold_img, capold_img;
+	/* Bytes of the memories mapped on their own (engine_mem_pool_stats):
+	 * changed only next to an mmap, mremap or munmap, which cost far more. */
+	_Atomic int64_t own_bytes;
 };
 
 struct engine_mem_pool *engine_mem_pool_new(size_t max_per_class)
@@ -141,6 +144,29 @@ static struct engine_mem_pool *current_pool(void)
 static size_t slot_bytes(uint32_t pages)
 {
 	return (size_t)pages * PAGE_SIZE_WASM;
+}
+
+/* A memory of in's mapped on its own grew (or shrank, by -bytes). */
+static void count_own(const engine_instance *in, int64_t bytes)
+{
+	if (in != NULL && in->limits.mem_pool != NULL)
+		atomic_fetch_add_explicit(&in->limits.mem_pool->own_bytes, bytes, memory_order_relaxed);
+}
+
+void engine_mem_pool_stats(struct engine_mem_pool *p, struct engine_mem_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (uint32_t pages = 1; pages <= POOL_PAGES; pages++) {
+		const struct mem_class *c = &p->cls[pages];
+		out->pooled_bytes += (c->nslots - c->nclean - c->ndirty) * slot_bytes(pages);
+		out->slab_bytes += c->nslabs * (uint64_t)SLAB_BYTES;
+	}
+	pthread_mutex_unlock(&p->lock);
+	int64_t own = atomic_load_explicit(&p->own_bytes, memory_order_relaxed);
+	out->own_bytes = own > 0 ? (uint64_t)own : 0;
 }
 
 static char *slot_addr(struct slab *s, uint32_t i)
@@ -608,8 +634,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages,
 			/* The generated code skips the data segments then. */
 			in->vmctx->preloaded = imaged;
 		}
-		if (mem->data == NULL)
-			mem->data = map_bytes(bytes);
+		if (mem->data == NULL && (mem->data = map_bytes(bytes)) != NULL)
+			count_own(in, (int64_t)bytes);
 		if (mem->data == NULL) {
 			engine_uncharge(in, bytes);
 			if (in != NULL)
@@ -641,6 +667,7 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 	if (!engine_charge(in, new_bytes - mem->size))
 		return UINT32_MAX;
 	void *p;
+	bool pooled = in != NULL && in->mem_pooled;
 	if (mem->data == NULL)
 		p = map_bytes(new_bytes);
 	else if (in != NULL && in->mem_pooled)
@@ -651,6 +678,8 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 		engine_uncharge(in, new_bytes - mem->size);
 		return UINT32_MAX;
 	}
+	/* (A memory that left its slot is on its own now, all of it.) */
+	count_own(in, (int64_t)new_bytes - (pooled ? 0 : (int64_t)old * PAGE_SIZE_WASM));
 	mem->data = p;
 	mem->pages = (uint32_t)want;
 	mem->size = (uint32_t)new_bytes;
@@ -669,8 +698,8 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 	engine_uncharge(in, bytes);
 	if (mem->data != NULL && in != NULL && in->mem_pooled)
 		pool_give(current_pool(), mem->data, in->mod);
-	else if (mem->data != NULL)
-		munmap(mem->data, bytes);
+	else if (mem->data != NULL && munmap(mem->data, bytes) == 0)
+		count_own(in, -(int64_t)bytes);
 	mem->data = NULL;
 	mem->size = 0;
 	mem->pages = 0;

@@ -240,7 +240,22 @@ uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
 		uint32_t sent = atomic_load(w->in_flight);
 		limit = sent < limit ? limit - sent : 0;
 	}
-	return slot_take(w, f, limit, out);
+	uint16_t err = slot_take(w, f, limit, out);
+	if (err == 0) {
+		w->fds[*out].counted_by = NULL;   /* (counted here, for this slot) */
+		wasi_fd_count_socket(w, &w->fds[*out]);
+	}
+	return err;
+}
+
+void wasi_fd_count_socket(struct wasi_ctx *w, struct wasi_fd *f)
+{
+	if (w->proc == NULL || f->borrowed || f->counted_by != NULL || f->host < 0 ||
+	    (f->filetype != WASI_FILETYPE_SOCKET_STREAM &&
+	     f->filetype != WASI_FILETYPE_SOCKET_DGRAM))
+		return;
+	f->counted_by = w->proc;
+	rt_count(w->proc->rt, RT_SOCKETS_OPENED, 1);
 }
 
 int wasi_host_fd_ceiling(void)
@@ -262,6 +277,8 @@ void wasi_fd_release(struct wasi_fd *f)
 	wasi_fd_closedir(f);
 	if (!f->borrowed && f->host >= 0)
 		close(f->host);
+	if (f->counted_by != NULL)
+		rt_count(f->counted_by->rt, RT_SOCKETS_CLOSED, 1);
 	free(f->preopen_name);
 	wasi_served_release(f->served);
 	memset(f, 0, sizeof(*f));
@@ -570,8 +587,10 @@ struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
 		snprintf(msg, sizeof(msg), "cannot set up WASI: %s", err);
 		engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE, msg);
 	}
-	if (hp->proc != NULL)
+	if (hp->proc != NULL) {
 		hp->wasi->in_flight = &hp->proc->fds_in_flight;
+		hp->wasi->proc = hp->proc;
+	}
 	return hp->wasi;
 }
 

@@ -196,6 +196,8 @@ static inline uint32_t wasi_filestat_size(enum wasi_preview v)
 }
 
 /* One slot of the guest's fd table. */
+struct proc;
+
 struct wasi_fd {
 	bool used;
 	/* The host fd is not this process's: stdio (the embedder's) or a
@@ -225,6 +227,9 @@ struct wasi_fd {
 	/* A served file or directory (wasi_served.c): host is -1, and its
 	 * server, handle, position and path are here (owned by the slot). */
 	struct wasi_served *served;
+	/* A socket of the process's own, counted as open (rt_count) until
+	 * the slot is released: the process it was counted for (else NULL). */
+	struct proc *counted_by;
 };
 
 struct wasi_ctx {
@@ -236,6 +241,7 @@ struct wasi_ctx {
 	 * fds_in_flight; NULL outside a process): they take room below
 	 * max_fds too. */
 	_Atomic uint32_t *in_flight;
+	struct proc *proc;      /* the owner (NULL outside a process) */
 	int host_fd_ceiling;    /* a new host fd numbered at or above this is
 	                           refused (ENFILE): the ones above are the
 	                           runtime's reserve (see wasi.c) */
@@ -299,6 +305,10 @@ uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
 uint16_t wasi_host_fd_check(const struct wasi_ctx *w, int host);
 /* Close what a slot owns (not borrowed host fds) and mark it free. */
 void wasi_fd_release(struct wasi_fd *f);
+/* f, a slot of w, holds a socket of w's process's own from now on (not
+ * borrowed): count it as open until it is released (the runtime's
+ * statistics). wasi_fd_insert does this itself. */
+void wasi_fd_count_socket(struct wasi_ctx *w, struct wasi_fd *f);
 
 /* Filetype of a host fd, from fstat; also the rights a fresh fd of that
  * type gets. */

@@ -155,6 +155,7 @@ u32 NS(send)(void *self, u32 node, u32 nlen, u32 name, u32 namelen, u64 tag, u32
 		return not_a_node(hp, "wisp_node_send");
 	if (!may_use_nodes(hp))
 		return WISP_EPERM;
+	rt_count(hp->proc->rt, RT_MSG_SENT, 1);
 	return wisp_code(dist_send_named(d, proc_pid(hp->proc), n, nlen, r, namelen, tag, 0, p,
 	                                 len));
 }

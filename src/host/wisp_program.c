@@ -95,6 +95,10 @@ int program_stdio_adopt(struct host_proc *hp, const struct program_stdio *ps, si
 		snprintf(err, errlen, "served directories: %s", strerror(-rc));
 		return rc;
 	}
+	if (hp->proc != NULL) {
+		hp->wasi->in_flight = &hp->proc->fds_in_flight;
+		hp->wasi->proc = hp->proc;
+	}
 	for (int i = 0; i < 3; i++) {
 		struct wasi_fd *f = &hp->wasi->fds[i];
 		if (ps->fd[i] < 0 || !f->used || f->host != ps->fd[i])
@@ -102,9 +106,8 @@ int program_stdio_adopt(struct host_proc *hp, const struct program_stdio *ps, si
 		int fl = fcntl(f->host, F_GETFL);
 		f->borrowed = false;   /* the child's own: closed when it ends */
 		f->parks = fl >= 0 && (fl & O_NONBLOCK);
+		wasi_fd_count_socket(hp->wasi, f);   /* (a connection of wisp serve's) */
 	}
-	if (hp->proc != NULL)
-		hp->wasi->in_flight = &hp->proc->fds_in_flight;
 	return 0;
 }
 

@@ -220,6 +220,7 @@ static void proc_unnew(struct proc *p)
 static void publish(struct rt *rt, struct proc *p)
 {
 	atomic_fetch_add(&rt->live, 1);
+	proc_count(rt, RT_SPAWNED, 1);
 	atomic_store_explicit(&p->pid, make_pid(p), memory_order_release);
 }
 
@@ -482,8 +483,9 @@ static void slice_end(void *host)
 {
 	/* The host state sits right after the struct (proc_new). */
 	struct proc *p = (struct proc *)((char *)host - sizeof(struct proc));
+	uint64_t used = p->inst != NULL ? slice_used(p, true) : 0;
+	proc_count(p->rt, RT_REDUCTIONS, used);
 	if (p->inst != NULL && p->caps->max_cpu != UINT64_MAX) {
-		uint64_t used = slice_used(p, true);
 		check_cpu(p, used);
 		p->cpu_used += used;
 	}
@@ -493,6 +495,15 @@ static void slice_end(void *host)
 	    atomic_load_explicit(&p->over_limit, memory_order_relaxed))
 		proc_drain(p);
 	proc_switch_out(p, TASK_YIELD);
+}
+
+/* Statistics of p's end (stats.c): its reason, and the reductions of its
+ * last slice. */
+static void count_end(struct proc *p, const struct reason *why)
+{
+	proc_count(p->rt, RT_EXITED + (why->kind < RT_EXIT_KINDS ? why->kind : WISP_EXIT_TERM), 1);
+	if (p->inst != NULL)
+		proc_count(p->rt, RT_REDUCTIONS, slice_used(p, false));
 }
 
 static void result_reason(const struct engine_result *res, struct reason *r)
@@ -587,6 +598,7 @@ static void finish(struct proc *p, const struct engine_result *res)
 	proc_check_limit(p);
 	struct reason why;
 	final_reason(p, res, &why);
+	count_end(p, &why);
 	if (rt->hooks.exiting != NULL)
 		rt->hooks.exiting(proc_host(p));
 	if (!p->is_main && (why.kind == WISP_EXIT_TRAP || why.kind == WISP_EXIT_LIMIT) &&

@@ -14,11 +14,12 @@
  * push) cannot refuse a push into a closed mailbox; a mutex per mailbox
  * serialises senders on every message.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "mailbox.h"
+#include "proc_impl.h"
 
 struct msg *msg_new(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
                     uint64_t ref, const void *data, uint32_t len)
@@ -75,12 +76,28 @@ size_t msg_bytes(const struct msg *m)
 	return sizeof(*m) + m->len;
 }
 
+void msg_charged(struct proc *p, struct msg *m)
+{
+	m->acct = &p->usage;
+	proc_count(p->rt, RT_MSG_BYTES_IN, msg_bytes(m));
+}
+
+void msg_uncharge(struct msg *m)
+{
+	if (m->acct == NULL)
+		return;
+	/* (acct is a process's usage: msg_charged.) */
+	struct proc *p = (struct proc *)((char *)m->acct - offsetof(struct proc, usage));
+	atomic_fetch_sub(m->acct, (int64_t)msg_bytes(m));
+	m->acct = NULL;
+	proc_count(p->rt, RT_MSG_BYTES_OUT, msg_bytes(m));
+}
+
 void msg_free(struct msg *m)
 {
 	if (m == NULL)
 		return;
-	if (m->acct != NULL)
-		atomic_fetch_sub(m->acct, (int64_t)msg_bytes(m));
+	msg_uncharge(m);
 	if (m->fd >= 0) {
 		close(m->fd);   /* a socket nobody received: it closes */
 		if (m->fd_acct != NULL)

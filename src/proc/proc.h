@@ -584,4 +584,65 @@ int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
  * could not be queued. */
 int proc_run_blocking(struct proc *self, void (*fn)(void *), void *arg);
 
+/* ---- statistics (stats.c) ----
+ *
+ * Counters of what the runtime did, kept per scheduler thread (plain
+ * stores to the thread's own cache line, summed when read) so that
+ * counting costs a spawn or a message no shared atomic; threads that are
+ * no scheduler count into one shared slot. */
+#define RT_EXIT_KINDS (WISP_EXIT_TERM + 1)
+enum rt_counter {
+	RT_SPAWNED,                   /* processes made visible (every spawn) */
+	RT_EXITED,                    /* + a WISP_EXIT_* kind: processes ended */
+	RT_MSG_SENT = RT_EXITED + RT_EXIT_KINDS,   /* data messages processes sent */
+	RT_DROPPED_NOPROC,            /* data messages to no such (or a dead) process */
+	RT_DROPPED_LIMIT,             /* ... refused by the addressee's memory limit */
+	RT_DROPPED_NONODE,            /* ... to a pid of a node not known */
+	RT_MSG_BYTES_IN,              /* bytes of messages charged to mailboxes */
+	RT_MSG_BYTES_OUT,             /* ... and taken off them again */
+	RT_REDUCTIONS,                /* reductions processes used */
+	RT_SOCKETS_OPENED,            /* sockets that entered a process's fd table */
+	RT_SOCKETS_CLOSED,            /* ... and left one */
+	RT_COUNTERS
+};
+/* Add n to counter c (any thread). WISP_NO_STATS compiles counting out:
+ * the baseline bench/metrics_run.py measures counting against. */
+#ifndef WISP_NO_STATS
+void rt_count(struct rt *rt, enum rt_counter c, uint64_t n);
+#else
+static inline void rt_count(struct rt *rt, enum rt_counter c, uint64_t n)
+{
+	(void)rt;
+	(void)c;
+	(void)n;
+}
+#endif
+
+/* The runtime's figures, as of now: O(schedulers), never a walk over the
+ * processes (each figure is read on its own: they may be an event apart). */
+struct rt_stats {
+	uint64_t uptime_ns;
+	uint64_t counter[RT_COUNTERS];   /* summed over the threads */
+	uint64_t processes;              /* alive (spawned and not yet reaped) */
+	uint64_t hibernated;
+	uint64_t names;                  /* registered names */
+	uint64_t io_waiting;             /* processes waiting for an fd */
+	uint64_t sockets;                /* open, in processes' fd tables */
+	uint64_t global_queued;          /* runnable, in the global queue */
+	/* Memory, in bytes of address space (pages are committed on first
+	 * touch): linear memories in pool slots and mapped on their own, the
+	 * pool's slabs, fiber stacks in use and all stack slabs, messages
+	 * queued (charged to mailboxes, send_after timers included), and the
+	 * process table's records. */
+	uint64_t mem_linear_pooled, mem_linear_own, mem_linear_slabs;
+	uint64_t mem_stacks, mem_stack_slabs;
+	uint64_t mem_messages;
+	uint64_t mem_process_table;
+	int nsched;
+	struct sched_stats sched[];      /* nsched of them */
+};
+/* A snapshot of rt's figures (malloc'd: the caller frees it), or NULL if
+ * out of memory. Any thread, while the runtime runs. */
+struct rt_stats *rt_stats_read(struct rt *rt);
+
 #endif

@@ -43,6 +43,8 @@ void ptable_release(struct ptable *t, struct proc *p);
 struct proc *ptable_get(struct ptable *t, uint64_t pid);
 /* The proc struct of a slot index, or NULL. */
 struct proc *ptable_at(struct ptable *t, uint32_t index);
+/* Slots ever allocated (each a struct proc and its host state). */
+size_t ptable_slots(struct ptable *t);
 /* Calls fn on every proc ever allocated. */
 void ptable_each(struct ptable *t, void (*fn)(struct proc *p, void *arg), void *arg);
 
@@ -102,6 +104,11 @@ struct rt_mod {
 	struct rt_mod *next_gone;
 };
 
+/* One thread's counters (stats.c): a cache line of their own. */
+struct rt_counters {
+	alignas(64) _Atomic uint64_t v[RT_COUNTERS];
+};
+
 struct rt {
 	struct rt_config cfg;
 	struct proc_hooks hooks;
@@ -111,6 +118,10 @@ struct rt {
 	struct blocking_pool *blocking;/* blocking.c, started on first use */
 	atomic_uint_fast64_t next_ref; /* monitor and request refs */
 	struct crash_reports crashes;
+	/* Statistics (stats.c): one slot per scheduler, its own thread's,
+	 * then one for every other thread. */
+	struct rt_counters *counters;
+	int ncounters;
 
 	struct stack_pool stacks;
 	struct ptable ptable;
@@ -222,6 +233,39 @@ void proc_cancel_wake(struct proc *self);
 void proc_drop_timer(struct sched_timer *t);
 /* The exit path (after `exiting` is set): cancel the timers aimed at p. */
 void proc_cancel_timers_to(struct proc *p);
+
+/* Statistics (stats.c): the counters' slots, for nsched schedulers (0,
+ * -ENOMEM), and their end. */
+int rt_stats_init(struct rt *rt, int nsched);
+void rt_stats_free(struct rt *rt);
+/* rt_count for threads that are no scheduler of rt's: the shared slot. */
+void rt_count_shared(struct rt *rt, enum rt_counter c, uint64_t n);
+/* rt_count, inline for src/proc's hot paths: on a scheduler thread of
+ * rt's, a relaxed load and store in that thread's own slot (no locked
+ * instruction); elsewhere the shared slot. */
+static inline void proc_count(struct rt *rt, enum rt_counter c, uint64_t n)
+{
+#ifndef WISP_NO_STATS
+	struct sched *s = sched_self();
+	if (s != NULL && s->g == &rt->sg) {
+		_Atomic uint64_t *v = &rt->counters[s->id].v[c];
+		atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+		                      memory_order_relaxed);
+	} else {
+		rt_count_shared(rt, c, n);
+	}
+#else
+	(void)rt;
+	(void)c;
+	(void)n;
+#endif
+}
+/* m is charged to p's account from now on (a message queued for p, or a
+ * send_after timer's message aimed at it): m->acct is only ever a
+ * process's usage, set here. */
+void msg_charged(struct proc *p, struct msg *m);
+/* m is charged to nobody any more (if it was). */
+void msg_uncharge(struct msg *m);
 
 static inline struct proc *proc_of_task(struct task *t)
 {

@@ -43,6 +43,14 @@ void ptable_destroy(struct ptable *t)
 	pthread_mutex_destroy(&t->lock);
 }
 
+size_t ptable_slots(struct ptable *t)
+{
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->next;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
 struct proc *ptable_get(struct ptable *t, uint64_t pid)
 {
 	return pid == 0 || proc_pid_is_remote(pid) ? NULL : ptable_at(t, (uint32_t)pid);

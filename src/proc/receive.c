@@ -25,6 +25,7 @@ int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
 	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, ref, data, len);
 	if (m == NULL)
 		return -ENOMEM;
+	proc_count(self->rt, RT_MSG_SENT, 1);
 	if (!proc_deliver(self->rt, to, m))
 		msg_free(m);      /* to a dead process: dropped, as in Erlang */
 	return 0;
@@ -42,6 +43,7 @@ int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd)
 	m->fd = host_fd;
 	m->fd_acct = &self->fds_in_flight;
 	atomic_fetch_add(&self->fds_in_flight, 1);
+	proc_count(self->rt, RT_MSG_SENT, 1);
 	if (!proc_deliver(self->rt, to, m))
 		msg_free(m);      /* dead addressee: the socket closes */
 	return 0;
@@ -154,6 +156,7 @@ int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
 		proc_demonitor(self, mref);
 		return -ENOMEM;
 	}
+	proc_count(rt, RT_MSG_SENT, 1);
 	if (!proc_deliver(rt, to, m))
 		msg_free(m);      /* the monitor's NOPROC DOWN answers */
 	uint64_t tags[2] = { ref, mref };
@@ -218,10 +221,7 @@ _Noreturn void proc_forward_forever(struct proc *self, uint64_t to)
 			continue;
 		}
 		/* Off self's account, onto the addressee's (proc_deliver). */
-		if (m->acct != NULL) {
-			atomic_fetch_sub(m->acct, (int64_t)msg_bytes(m));
-			m->acct = NULL;
-		}
+		msg_uncharge(m);
 		uint64_t sender = m->from;
 		bool delivered;
 		if (remote != NULL && proc_pid_is_remote(to)) {

@@ -49,10 +49,19 @@ static void rt_free(struct rt *rt)
 	rt_modules_free(rt);
 	stack_pool_destroy(&rt->stacks);
 	engine_mem_pool_free(rt->limits.mem_pool);
+	rt_stats_free(rt);
 	pthread_mutex_destroy(&rt->blocking_lock);
 	pthread_mutex_destroy(&rt->done_lock);
 	pthread_cond_destroy(&rt->done_cond);
 	free(rt);
+}
+
+static int scheduler_count(const struct rt_config *cfg)
+{
+	int n = cfg->schedulers > 0 ? cfg->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > SCHED_MAX ? SCHED_MAX : n;
 }
 
 /* The runtime's state before any thread runs. */
@@ -84,22 +93,16 @@ static struct rt *rt_new(engine_module *mod, const struct rt_config *cfg,
 	pthread_cond_init(&rt->done_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	stack_pool_init(&rt->stacks, rt->cfg.stack_size);
+	/* (The module table last: once it holds the main module, rt_free
+	 * unloads it, and the caller must not.) */
 	if (ptable_init(&rt->ptable, rt->hooks.host_size) != 0 ||
 	    registry_init(&rt->registry) != 0 || rt->limits.mem_pool == NULL ||
-	    rt_modules_init(rt) != 0) {
+	    rt_stats_init(rt, scheduler_count(cfg)) != 0 || rt_modules_init(rt) != 0) {
 		snprintf(err, errlen, "cannot initialise the runtime: out of memory");
 		rt_free(rt);
 		return NULL;
 	}
 	return rt;
-}
-
-static int scheduler_count(const struct rt_config *cfg)
-{
-	int n = cfg->schedulers > 0 ? cfg->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (n < 1)
-		n = 1;
-	return n > SCHED_MAX ? SCHED_MAX : n;
 }
 
 /* The embedder asks us to stop (a signal): tell the main process, as

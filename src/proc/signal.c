@@ -56,40 +56,53 @@ static bool charge_msg(struct rt *rt, struct proc *p, struct msg *m)
 {
 	if (!proc_charge_pushed(rt, p, m->to, msg_bytes(m), m->kind == MSG_DATA))
 		return false;
-	m->acct = &p->usage;
+	msg_charged(p, m);
 	return true;
 }
 
-bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
+/* proc_deliver; on failure *drop says why (a counter of drops). */
+static bool push_to(struct rt *rt, uint64_t pid, struct msg *m, enum rt_counter *drop)
 {
+	*drop = RT_DROPPED_NOPROC;
 	if (proc_pid_is_remote(pid)) {
 		const struct proc_remote *r = rt->cfg.remote;
 		m->to = pid;
+		*drop = RT_DROPPED_NONODE;
 		return r != NULL && r->deliver(r->ctx, m);
 	}
 	struct proc *p = ptable_get(&rt->ptable, pid);
 	if (p == NULL || atomic_load_explicit(&p->pid, memory_order_acquire) != pid)
 		return false;
+	*drop = RT_DROPPED_LIMIT;
 	if (m->kind == MSG_DATA && atomic_load_explicit(&p->over_limit, memory_order_relaxed) == pid)
 		return false;   /* it is about to end: as if dead already */
 	m->to = pid;
 	if (!charge_msg(rt, p, m))
 		return false;
+	*drop = RT_DROPPED_NOPROC;
 	/* Reused meanwhile (it died and the slot holds a newer process): the
 	 * charge must not stay on the newcomer's account, where it could take
 	 * the newcomer's own room until it drained the message. */
 	if (atomic_load_explicit(&p->pid, memory_order_acquire) != pid) {
-		atomic_fetch_sub(&p->usage, (int64_t)msg_bytes(m));
-		m->acct = NULL;
+		msg_uncharge(m);
 		return false;
 	}
 	if (!mbox_push(&p->mbox, m)) {
-		atomic_fetch_sub(&p->usage, (int64_t)msg_bytes(m));
-		m->acct = NULL;
+		msg_uncharge(m);
 		return false;
 	}
 	sched_wake(&rt->sg, &p->task);
 	return true;
+}
+
+bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
+{
+	enum rt_counter drop;
+	if (push_to(rt, pid, m, &drop))
+		return true;
+	if (m->kind == MSG_DATA)
+		proc_count(rt, drop, 1);   /* (every caller drops it) */
+	return false;
 }
 
 /* Queue m, made by self for itself (an EXIT or DOWN it must see), on its
@@ -99,7 +112,7 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
 static void append_own(struct proc *self, struct msg *m)
 {
 	proc_charge_pushed(self->rt, self, atomic_load(&self->pid), msg_bytes(m), false);
-	m->acct = &self->usage;
+	msg_charged(self, m);
 	mbox_append(&self->mbox, m);
 }
 

@@ -81,10 +81,8 @@ static void fire_send(struct sched_timer *t)
 	unlist_locked(st);
 	/* Delivery charges the message to the mailbox anew. */
 	struct msg *m = st->msg;
-	if (m->acct != NULL) {
-		atomic_fetch_sub(m->acct, (int64_t)msg_bytes(m));
-		m->acct = NULL;
-	}
+	msg_uncharge(m);
+	proc_count(st->rt, RT_MSG_SENT, 1);
 	if (proc_deliver(st->rt, st->to, m))
 		st->msg = NULL;
 	send_timer_free(st);
@@ -129,7 +127,7 @@ int proc_send_after(struct proc *self, uint64_t to, uint64_t tag, const void *da
 		        atomic_load(&dest->over_limit) != to &&
 		        proc_charge_pushed(rt, dest, to, msg_bytes(m) + sizeof(*st), true);
 		if (alive) {
-			m->acct = &dest->usage;
+			msg_charged(dest, m);
 			st->charged = true;
 			st->next = dest->timers;
 			if (st->next != NULL)

@@ -40,6 +40,14 @@
  * blocks next, and the receiver then runs on the same thread, which is what
  * keeps ping-pong and rings off the futex (BEAM and Go do the same).
  *
+ * Statistics (sched_read_stats): a scheduler's busy and idle time and
+ * dispatches are kept under the lock a dispatch takes anyway for the tick
+ * (cur_lock), from the two cycle-counter reads it makes anyway for the
+ * task's CPU time, so a reader sees the dispatch or wait in progress too;
+ * reactor events and steals are counted on a cache line only its thread
+ * writes (struct sched_counters). The dispatch path gains no locked
+ * instruction.
+ *
  * Queues are mutex-protected intrusive lists. Alternative considered: a
  * Chase-Lev deque per scheduler; it saves a lock per dispatch but needs a
  * fixed capacity or growth logic, and the lock is uncontended except when
@@ -107,6 +115,67 @@ struct sched *sched_self(void)
 struct task *sched_current(void)
 {
 	return tl_sched ? tl_sched->current : NULL;
+}
+
+/* Counting by the owner thread (struct sched_counters): a relaxed load
+ * and store, so readers on other threads see a value, never a torn one,
+ * and the owner pays no locked instruction. (WISP_NO_STATS compiles
+ * counting out: the baseline of bench/metrics_run.py.) */
+static inline void count(_Atomic uint64_t *c, uint64_t n)
+{
+#ifndef WISP_NO_STATS
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+	                      memory_order_relaxed);
+#else
+	(void)c;
+	(void)n;
+#endif
+}
+
+static void cur_lock(struct sched *s);
+static void cur_unlock(struct sched *s);
+
+/* v, or more if a reader was shown more already: what is shown never goes
+ * back. */
+static uint64_t monotonic(_Atomic uint64_t *shown, uint64_t v)
+{
+	uint64_t was = atomic_load(shown);
+	while (was < v && !atomic_compare_exchange_weak(shown, &was, v))
+		;
+	return was > v ? was : v;
+}
+
+void sched_read_stats(struct sched_group *g, int i, struct sched_stats *out)
+{
+	struct sched *s = &g->scheds[i];
+	cur_lock(s);
+	uint64_t t = ticks(), now = sched_now_ns();
+	uint64_t busy = s->busy_ticks + (s->running && t > s->dispatch_ticks ? t - s->dispatch_ticks : 0);
+	uint64_t idle = s->idle_ns + (s->idle_since != 0 && now > s->idle_since ? now - s->idle_since : 0);
+	out->dispatches = s->tick_dispatches;
+	cur_unlock(s);
+	struct sched_counters *c = &s->counters;
+	out->busy_ns = monotonic(&c->busy_shown, ticks_ns(g, busy));
+	out->idle_ns = monotonic(&c->idle_shown, idle);
+	out->io_events = atomic_load_explicit(&c->io_events, memory_order_relaxed);
+	out->steals = atomic_load_explicit(&c->steals, memory_order_relaxed);
+	out->queued = atomic_load_explicit(&s->qlen, memory_order_relaxed);
+}
+
+uint64_t sched_global_queued(struct sched_group *g)
+{
+	return atomic_load_explicit(&g->glen, memory_order_relaxed);
+}
+
+uint64_t sched_io_waiting(struct sched_group *g)
+{
+	int n = atomic_load_explicit(&g->io_waiting, memory_order_relaxed);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+uint64_t sched_uptime_ns(const struct sched_group *g)
+{
+	return sched_now_ns() - g->start_ns;
 }
 
 static void task_lock(struct task *t)
@@ -222,15 +291,17 @@ void sched_io_done(struct sched_group *g)
 	atomic_fetch_sub(&g->io_waiting, 1);
 }
 
-/* Look at the reactor without blocking, if no one else is. */
-static void poll_io(struct sched_group *g)
+/* Look at the reactor without blocking, if no one else is (on s's thread). */
+static void poll_io(struct sched *s)
 {
+	struct sched_group *g = s->g;
 	int expect = 0;
 	if (atomic_load_explicit(&g->io_waiting, memory_order_relaxed) == 0 ||
 	    !atomic_compare_exchange_strong(&g->poller, &expect, 1))
 		return;
-	reactor_poll(&g->reactor, 0, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
+	int n = reactor_poll(&g->reactor, 0, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
 	atomic_store(&g->poller, 0);
+	count(&s->counters.io_events, (uint64_t)n);
 }
 
 /* ---- making tasks runnable ---- */
@@ -528,8 +599,10 @@ static struct task *steal(struct sched *s)
 		if (v == s)
 			continue;
 		struct task *t = q_pop(v);
-		if (t)
+		if (t) {
+			count(&s->counters.steals, 1);
 			return t;
+		}
 	}
 	return NULL;
 }
@@ -556,9 +629,42 @@ static int64_t poll_timeout_ns(uint64_t next)
 /* Nothing to run: become the thread that waits in the reactor if none
  * does (until an fd is ready, work is enqueued, or our next timer), else
  * sleep on the condition variable until work arrives or our next timer. */
+/* The wait for work that idle() is in (its statistics), and its end. */
+static void idle_begin(struct sched *s, uint64_t since)
+{
+#ifndef WISP_NO_STATS
+	cur_lock(s);
+	s->idle_since = since;
+	cur_unlock(s);
+#else
+	(void)s;
+	(void)since;
+#endif
+}
+
+static void idle_end(struct sched *s, uint64_t since)
+{
+#ifndef WISP_NO_STATS
+	uint64_t now = sched_now_ns();
+	cur_lock(s);
+	s->idle_ns += now - since;
+	s->idle_since = 0;
+	cur_unlock(s);
+#else
+	(void)s;
+	(void)since;
+#endif
+}
+
 static void idle(struct sched *s)
 {
 	struct sched_group *g = s->g;
+#ifndef WISP_NO_STATS
+	uint64_t since = sched_now_ns();
+#else
+	uint64_t since = 0;
+#endif
+	idle_begin(s, since);
 	/* Wake up for the next timer, or the next task due to hibernate. */
 	uint64_t next = atomic_load(&s->timers.next);
 	uint64_t hib_next = s->idle_head ? hibernate_due(s) : UINT64_MAX;
@@ -574,8 +680,10 @@ static void idle(struct sched *s)
 		int64_t ns = 0;
 		if (!any_work(g) && !atomic_load(&g->stopping))
 			ns = poll_timeout_ns(next);
-		reactor_poll(&g->reactor, ns, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
+		int n = reactor_poll(&g->reactor, ns, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
 		atomic_store(&g->poller, 0);
+		count(&s->counters.io_events, (uint64_t)n);
+		idle_end(s, since);
 		return;
 	}
 	pthread_mutex_lock(&g->glock);
@@ -592,6 +700,7 @@ static void idle(struct sched *s)
 	}
 	atomic_fetch_sub(&g->sleepers, 1);
 	pthread_mutex_unlock(&g->glock);
+	idle_end(s, since);
 }
 
 static void run(struct sched *s, struct task *t)
@@ -607,8 +716,8 @@ static void run(struct sched *s, struct task *t)
 	s->tick_dispatches++;
 	s->cur_vmctx = t->vmctx;
 	s->running = true;
-	cur_unlock(s);
 	s->dispatch_ticks = ticks();
+	cur_unlock(s);
 	fiber_switch(&s->ctx, &t->fiber);
 	while (t->why == TASK_CALL) {
 		/* On this thread's stack, the task still running: back to it. */
@@ -616,11 +725,15 @@ static void run(struct sched *s, struct task *t)
 		t->why = TASK_YIELD;
 		fiber_switch(&s->ctx, &t->fiber);
 	}
-	t->cpu_ticks += ticks() - s->dispatch_ticks;
 	cur_lock(s);
+	uint64_t ran = ticks() - s->dispatch_ticks;
+#ifndef WISP_NO_STATS
+	s->busy_ticks += ran;
+#endif
 	s->cur_vmctx = NULL;
 	s->running = false;
 	cur_unlock(s);
+	t->cpu_ticks += ran;
 	engine_set_current(NULL);
 	s->current = NULL;
 	switch ((enum task_yield)t->why) {
@@ -702,7 +815,7 @@ static void *sched_main(void *arg)
 		/* Busy schedulers still look at the reactor now and then, so
 		 * I/O is not starved by computation (bounded: 64 events). */
 		if ((++s->dispatches & 63) == 0) {
-			poll_io(g);
+			poll_io(s);
 			if (s->idle_head != NULL)
 				hibernate_due(s);
 		}
@@ -759,7 +872,10 @@ int sched_start(struct sched_group *g, int nsched, const struct sched_ops *ops,
 	pthread_cond_init(&g->gcond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&g->glock, NULL);
-	g->scheds = calloc((size_t)nsched, sizeof(*g->scheds));
+	/* Aligned: each scheduler's counters sit on a cache line of their own. */
+	g->scheds = aligned_alloc(alignof(struct sched), (size_t)nsched * sizeof(*g->scheds));
+	if (g->scheds != NULL)
+		memset(g->scheds, 0, (size_t)nsched * sizeof(*g->scheds));
 	if (g->scheds == NULL) {
 		snprintf(err, errlen, "out of memory starting schedulers");
 		free_group(g, NULL);

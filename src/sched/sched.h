@@ -16,6 +16,7 @@
 #define WISP_SCHED_H
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -95,6 +96,18 @@ struct sched_ops {
 	void *ctx;
 };
 
+/* What a scheduler thread counts about itself that is not under cur_lock
+ * (sched_read_stats): written only by its own thread, as a relaxed load
+ * and store (plain moves: no locked instruction, no line shared with
+ * another writer), read from any thread. */
+struct sched_counters {
+	_Atomic uint64_t io_events;       /* reactor events it handled */
+	_Atomic uint64_t steals;          /* tasks taken from another's queue */
+	/* The most each time was reported as (readers': a counter never goes
+	 * back, though the tick-to-ns rate is re-measured at every read). */
+	_Atomic uint64_t busy_shown, idle_shown;
+};
+
 /* One scheduler thread's state (sched.c); opaque to users. */
 #define WHEEL_LEVELS 4
 #define WHEEL_SLOTS 4096          /* level 0 */
@@ -134,13 +147,21 @@ struct sched {
 	bool running;                          /* a task is on it: under cur_lock */
 	uint64_t tick_dispatches, tick_seen;   /* under cur_lock */
 	uint64_t dispatches;                   /* owner thread only */
-	uint64_t dispatch_ticks;               /* when `current` was dispatched */
+	uint64_t dispatch_ticks;               /* when `current` was dispatched
+	                                          (under cur_lock, with running) */
+	/* Statistics, under cur_lock (taken at every dispatch anyway): time
+	 * it ran tasks (ticks), and waited for work (ns), the wait in
+	 * progress since idle_since (0: none). */
+	uint64_t busy_ticks, idle_ns, idle_since;
 	/* Tasks parked here, oldest first, for automatic hibernation (owner
 	 * thread only). */
 	struct task *idle_head, *idle_tail;
 	/* TASK_CALL's request (owner thread: set by the task, run here). */
 	void (*call_fn)(void *);
 	void *call_arg;
+	/* On a cache line of its own (the stealers and the tick write the
+	 * fields above). */
+	alignas(64) struct sched_counters counters;
 };
 
 struct sched_group {
@@ -162,6 +183,23 @@ struct sched_group {
 	_Atomic uint64_t coarse_ns;      /* now, as of the last tick (sched_tick) */
 	atomic_size_t hibernated;        /* tasks hibernated right now */
 };
+
+/* One scheduler's statistics, as of now (any thread; each figure is read
+ * on its own, so they may be a dispatch apart). */
+struct sched_stats {
+	uint64_t busy_ns;             /* time it ran tasks */
+	uint64_t idle_ns;             /* time it waited for work */
+	uint64_t dispatches;
+	uint64_t io_events;
+	uint64_t steals;
+	uint64_t queued;              /* tasks in its run queue now */
+};
+void sched_read_stats(struct sched_group *g, int i, struct sched_stats *out);
+/* Tasks in the global queue now, and waiting for an fd. */
+uint64_t sched_global_queued(struct sched_group *g);
+uint64_t sched_io_waiting(struct sched_group *g);
+/* The time since the group started, in ns. */
+uint64_t sched_uptime_ns(const struct sched_group *g);
 
 /* Monotonic time in ns. */
 uint64_t sched_now_ns(void);

@@ -164,3 +164,11 @@ void stack_free(struct stack_pool *p, void *stack)
 	p->live--;
 	pthread_mutex_unlock(&p->lock);
 }
+
+void stack_pool_usage(struct stack_pool *p, size_t *in_use, size_t *mapped)
+{
+	pthread_mutex_lock(&p->lock);
+	*in_use = p->live * p->stack_size;
+	*mapped = p->nslabs * (p->slab_stacks + 1) * p->stack_size;   /* (a guard each) */
+	pthread_mutex_unlock(&p->lock);
+}

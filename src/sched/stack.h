@@ -34,5 +34,8 @@ void stack_pool_destroy(struct stack_pool *p);
  * address space. Contents are unspecified. */
 void *stack_alloc(struct stack_pool *p);
 void stack_free(struct stack_pool *p, void *stack);
+/* Bytes of the stacks handed out, and of every slab made (address space:
+ * a stack's pages are committed as it touches them). Any thread. */
+void stack_pool_usage(struct stack_pool *p, size_t *in_use, size_t *mapped);
 
 #endif

@@ -117,6 +117,46 @@ static void tasks_run_yield_and_exit(void **state)
 		free_task(u[i]);
 }
 
+/* ---- statistics ---- */
+
+static void counters_add_up_and_include_the_spell_in_progress(void **state)
+{
+	struct fixture f;
+	start_group(&f, 2);
+	struct utask *u[50];
+	for (int i = 0; i < 50; i++) {
+		u[i] = new_task(&f, yield_body);
+		sched_enqueue_new(&f.g, &u[i]->task);
+	}
+	wait_for(&f.exited, 50);
+	/* Every task ran 101 times: 100 yields, then its end. */
+	uint64_t dispatches = 0, busy = 0;
+	struct sched_stats st[2];
+	for (int i = 0; i < 2; i++) {
+		sched_read_stats(&f.g, i, &st[i]);
+		dispatches += st[i].dispatches;
+		busy += st[i].busy_ns;
+		assert_int_equal(st[i].queued, 0);
+	}
+	assert_int_equal(dispatches, 50 * 101);
+	assert_true(busy > 0);
+	/* Both are idle now, asleep with no timer: their idle time grows while
+	 * they sleep (the spell in progress counts), and nothing goes back. */
+	usleep(20000);
+	for (int i = 0; i < 2; i++) {
+		struct sched_stats later;
+		sched_read_stats(&f.g, i, &later);
+		assert_true(later.idle_ns >= st[i].idle_ns + 10000000);
+		assert_true(later.busy_ns >= st[i].busy_ns);
+		assert_int_equal(later.dispatches, st[i].dispatches);
+	}
+	assert_int_equal(sched_global_queued(&f.g), 0);
+	assert_true(sched_uptime_ns(&f.g) >= 20000000);
+	assert_true(sched_stop(&f.g, NULL));
+	for (int i = 0; i < 50; i++)
+		free_task(u[i]);
+}
+
 /* ---- parking and waking ---- */
 
 static atomic_int ready_round, go_round;
@@ -532,6 +572,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tasks_run_yield_and_exit),
+		cmocka_unit_test(counters_add_up_and_include_the_spell_in_progress),
 		cmocka_unit_test(the_stack_pool_gives_idle_stacks_back),
 		cmocka_unit_test(wake_ups_are_never_lost),
 		cmocka_unit_test(a_task_that_ended_is_not_woken),

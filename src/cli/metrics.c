@@ -1,0 +1,766 @@
+/*
+ * metrics.c — a run's figures for Prometheus (`--metrics ADDR:PORT`,
+ * GET /metrics) and for `wisp stats` (the control socket's "stats").
+ *
+ * What. metrics_text renders the text exposition format, version 0.0.4:
+ * every family with "# HELP" and "# TYPE", names prefixed wisp_ (and the
+ * conventional process_* of the OS process), counters ending in _total,
+ * base units (_seconds, _bytes), labels for what a family is split by
+ * (reason, scheduler, kind). Every figure comes from what the runtime
+ * keeps anyway (rt_stats_read: per-thread counters summed, pool books,
+ * queue lengths), so a scrape costs O(schedulers), never a walk over the
+ * processes; plus the compile cache's hits and misses (counted here, by
+ * the CLI's compile paths), the connected nodes (dist_nodes: O(nodes)),
+ * and the OS process's resident memory and CPU time. docs/architecture.md
+ * ("Metrics") lists the names and what they mean.
+ *
+ * The endpoint. A small HTTP/1.1 server on a thread of its own (never a
+ * scheduler: a slow scrape cannot delay a process): one poll loop over the
+ * listening socket and at most HTTP_CLIENTS connections. Each connection
+ * sends one request (its head within HTTP_REQUEST_MAX bytes, the whole of
+ * it within HTTP_DEADLINE_MS of being accepted: a client trickling bytes
+ * is cut off) and gets one response, then the connection closes
+ * (`Connection: close`). Past HTTP_CLIENTS at once, a new connection is
+ * answered 503 at once and closed, so a flood of idle connections costs
+ * the node nothing but the accepts. Responses: 200 for GET or HEAD of a
+ * known path, 404 for another path, 405 for another method, 400 for a
+ * request line that is not HTTP, 431 for a head over the limit. Paths
+ * are a table (routes[]), so more pages can be served from the same
+ * address later (a dashboard at /, JSON under /api/).
+ *
+ * Rejected: a thread per connection (a flood of connections would be a
+ * flood of threads); keep-alive (Prometheus scrapes every few seconds: a
+ * connection per scrape costs nothing that matters, and no idle
+ * connection ever holds a slot).
+ */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compile/pipeline.h"
+#include "opts.h"
+
+#define HTTP_CLIENTS 16               /* connections served at once */
+#define HTTP_REQUEST_MAX 8192         /* a request's head, in bytes */
+#define HTTP_DEADLINE_MS 5000         /* accept to the last byte sent */
+#define HTTP_BACKLOG 64
+
+struct client {
+	int fd;                       /* -1: a free slot */
+	uint64_t deadline;            /* ms, now_ms's clock */
+	size_t got;                   /* bytes of the request read */
+	char *out;                    /* the response (once the request is read) */
+	size_t out_len, out_off;
+	char req[HTTP_REQUEST_MAX];
+};
+
+struct metrics {
+	_Atomic(struct rt *) rt;      /* attached: the runtime is up */
+	struct dist *dist;
+	_Atomic uint64_t cache_hits, cache_misses;
+	int fd;                       /* the listening socket, or -1 */
+	char where[128];              /* what it listens on, as bound */
+	int stop_fd;                  /* eventfd: stop the thread */
+	pthread_t thread;
+	bool running;
+	struct client clients[HTTP_CLIENTS];
+};
+
+/* ---- options and set-up ---- */
+
+int metrics_parse_opt(int argc, char **argv, int *i, const char **listen)
+{
+	if (!opt_is(argv[*i], "--metrics"))
+		return 0;
+	const char *v = opt_value(argc, argv, i, "--metrics");
+	if (v == NULL || *v == '\0') {
+		fprintf(stderr, "wisp: --metrics needs ADDRESS:PORT (e.g. 127.0.0.1:9100)\n");
+		return 2;
+	}
+	const char *colon = strrchr(v, ':');
+	char *end = NULL;
+	long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+	if (colon == NULL || colon == v || colon[1] == '\0' || *end != '\0' || port < 0 ||
+	    port > 65535) {
+		fprintf(stderr, "wisp: --metrics wants ADDRESS:PORT (e.g. 127.0.0.1:9100; port 0: "
+		        "any free port), not '%s'\n", v);
+		return 2;
+	}
+	*listen = v;
+	return 1;
+}
+
+/* The listening socket for "HOST:PORT" ("[v6]:PORT" too), non-blocking,
+ * or -1 with a message. */
+static int listen_on(const char *spec, char *err, size_t errlen)
+{
+	char host[128];
+	const char *colon = strrchr(spec, ':');
+	char *end = NULL;
+	long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+	if (colon == NULL || colon == spec || colon[1] == '\0' || *end != '\0' || port < 0 ||
+	    port > 65535 || (size_t)(colon - spec) >= sizeof(host)) {
+		snprintf(err, errlen, "--metrics wants ADDRESS:PORT (e.g. 127.0.0.1:9100), not '%s'",
+		         spec);
+		return -1;
+	}
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	size_t hl = strlen(host);
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	                          .ai_socktype = SOCK_STREAM }, *ai;
+	int gai = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (gai != 0) {
+		snprintf(err, errlen, "--metrics: cannot listen on %s: %s", spec, gai_strerror(gai));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, HTTP_BACKLOG) != 0) {
+		snprintf(err, errlen, "--metrics: cannot listen on %s: %s", spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* What m listens on, as bound (port 0 picked one: say which). */
+static void where(struct metrics *m)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (getsockname(m->fd, (struct sockaddr *)&a, &len) == 0) {
+		if (a.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a;
+			inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+			port = ntohs(v6->sin6_port);
+		} else {
+			const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a;
+			inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+			port = ntohs(v4->sin_port);
+		}
+	}
+	snprintf(m->where, sizeof(m->where), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+struct metrics *metrics_new(const char *listen, char *err, size_t errlen)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->fd = m->stop_fd = -1;
+	for (int i = 0; i < HTTP_CLIENTS; i++)
+		m->clients[i].fd = -1;
+	if (listen == NULL)
+		return m;
+	if ((m->fd = listen_on(listen, err, errlen)) < 0 ||
+	    (m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		if (m->fd >= 0)
+			snprintf(err, errlen, "--metrics: %s", strerror(errno));
+		metrics_free(m);
+		return NULL;
+	}
+	where(m);
+	return m;
+}
+
+void metrics_count_compile(struct metrics *m, bool hit)
+{
+	if (m != NULL)
+		atomic_fetch_add(hit ? &m->cache_hits : &m->cache_misses, 1);
+}
+
+/* ---- the text ---- */
+
+struct text {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void put(struct text *t, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		size_t room = t->cap - t->len;
+		int n = t->oom ? 0 : vsnprintf(t->p ? t->p + t->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (t->oom || n < 0) {
+			t->oom = true;
+			return;
+		}
+		if ((size_t)n < room) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = t->cap ? t->cap * 2 : 8192;
+		while (cap < t->len + (size_t)n + 1)
+			cap *= 2;
+		char *p = realloc(t->p, cap);
+		if (p == NULL) {
+			t->oom = true;
+			return;
+		}
+		t->p = p;
+		t->cap = cap;
+	}
+}
+
+/* "# HELP" and "# TYPE" of a family (help: no backslash, no newline). */
+static void family(struct text *t, const char *name, const char *type, const char *help)
+{
+	put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One sample: name, labels ("" or 'k="v",...'), value. */
+static void sample(struct text *t, const char *name, const char *labels, uint64_t v)
+{
+	put(t, "%s%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
+	    (unsigned long long)v);
+}
+
+static void sample_s(struct text *t, const char *name, const char *labels, uint64_t ns)
+{
+	put(t, "%s%s%s%s %llu.%09llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
+	    (unsigned long long)(ns / 1000000000u), (unsigned long long)(ns % 1000000000u));
+}
+
+/* A family with a single sample. */
+static void single(struct text *t, const char *name, const char *type, const char *help,
+                   uint64_t v)
+{
+	family(t, name, type, help);
+	sample(t, name, "", v);
+}
+
+/* s as a label value: backslash, double quote and newline escaped. */
+static void label_value(char *out, size_t cap, const char *s)
+{
+	size_t o = 0;
+	for (; *s && o + 3 < cap; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n') {
+			out[o++] = '\\';
+			out[o++] = *s == '\n' ? 'n' : *s;
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o] = '\0';
+}
+
+static const char *const exit_reasons[RT_EXIT_KINDS] = {
+	[WISP_EXIT_NORMAL] = "normal", [WISP_EXIT_CODE] = "code", [WISP_EXIT_TRAP] = "trap",
+	[WISP_EXIT_KILLED] = "killed", [WISP_EXIT_NOPROC] = "noproc", [WISP_EXIT_LIMIT] = "limit",
+	[WISP_EXIT_SHUTDOWN] = "shutdown", [WISP_EXIT_NOCONNECTION] = "noconnection",
+	[WISP_EXIT_TERM] = "term",
+};
+
+static void put_processes(struct text *t, const struct rt_stats *st)
+{
+	single(t, "wisp_processes", "gauge", "Processes alive (spawned and not yet ended).",
+	       st->processes);
+	single(t, "wisp_processes_hibernated", "gauge",
+	       "Processes hibernated now (their stack and memory given back).", st->hibernated);
+	single(t, "wisp_processes_io_waiting", "gauge",
+	       "Processes waiting for a file descriptor (a socket, a pipe).", st->io_waiting);
+	single(t, "wisp_processes_spawned_total", "counter", "Processes spawned.",
+	       st->counter[RT_SPAWNED]);
+	family(t, "wisp_processes_exited_total", "counter", "Processes ended, by exit reason.");
+	for (int k = 0; k < RT_EXIT_KINDS; k++) {
+		char labels[48];
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", exit_reasons[k]);
+		sample(t, "wisp_processes_exited_total", labels, st->counter[RT_EXITED + k]);
+	}
+	single(t, "wisp_registered_names", "gauge", "Names registered.", st->names);
+	single(t, "wisp_reductions_total", "counter", "Reductions processes used.",
+	       st->counter[RT_REDUCTIONS]);
+}
+
+static void put_messages(struct text *t, const struct rt_stats *st)
+{
+	single(t, "wisp_messages_sent_total", "counter",
+	       "Messages processes sent (send, request, send_after when it fires, to any node).",
+	       st->counter[RT_MSG_SENT]);
+	family(t, "wisp_messages_dropped_total", "counter",
+	       "Messages that reached no mailbox: no such process, the addressee's memory "
+	       "limit, or a pid of an unknown node.");
+	sample(t, "wisp_messages_dropped_total", "reason=\"noproc\"", st->counter[RT_DROPPED_NOPROC]);
+	sample(t, "wisp_messages_dropped_total", "reason=\"limit\"", st->counter[RT_DROPPED_LIMIT]);
+	sample(t, "wisp_messages_dropped_total", "reason=\"nonode\"", st->counter[RT_DROPPED_NONODE]);
+}
+
+static void put_schedulers(struct text *t, const struct rt_stats *st)
+{
+	char l[48];
+	single(t, "wisp_schedulers", "gauge", "Scheduler threads.", (uint64_t)st->nsched);
+	family(t, "wisp_scheduler_busy_seconds_total", "counter",
+	       "Time each scheduler spent running processes.");
+	for (int i = 0; i < st->nsched; i++) {
+		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
+		sample_s(t, "wisp_scheduler_busy_seconds_total", l, st->sched[i].busy_ns);
+	}
+	family(t, "wisp_scheduler_idle_seconds_total", "counter",
+	       "Time each scheduler spent waiting for work (asleep, or polling the reactor).");
+	for (int i = 0; i < st->nsched; i++) {
+		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
+		sample_s(t, "wisp_scheduler_idle_seconds_total", l, st->sched[i].idle_ns);
+	}
+	family(t, "wisp_scheduler_dispatches_total", "counter", "Processes each scheduler ran.");
+	for (int i = 0; i < st->nsched; i++) {
+		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
+		sample(t, "wisp_scheduler_dispatches_total", l, st->sched[i].dispatches);
+	}
+	family(t, "wisp_scheduler_steals_total", "counter",
+	       "Processes each scheduler took from another's run queue.");
+	for (int i = 0; i < st->nsched; i++) {
+		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
+		sample(t, "wisp_scheduler_steals_total", l, st->sched[i].steals);
+	}
+	family(t, "wisp_run_queue_length", "gauge",
+	       "Processes runnable now, by run queue (each scheduler's, and the global one).");
+	for (int i = 0; i < st->nsched; i++) {
+		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
+		sample(t, "wisp_run_queue_length", l, st->sched[i].queued);
+	}
+	sample(t, "wisp_run_queue_length", "scheduler=\"global\"", st->global_queued);
+	uint64_t events = 0;
+	for (int i = 0; i < st->nsched; i++)
+		events += st->sched[i].io_events;
+	single(t, "wisp_reactor_events_total", "counter",
+	       "I/O readiness events the schedulers took from the reactor.", events);
+}
+
+static void put_memory(struct text *t, const struct rt_stats *st)
+{
+	family(t, "wisp_memory_bytes", "gauge",
+	       "Memory held for processes, by kind, in bytes of address space (pages are "
+	       "committed when first touched): linear memories, fiber stacks, queued "
+	       "messages, the process table's records.");
+	sample(t, "wisp_memory_bytes", "kind=\"linear\"", st->mem_linear_pooled + st->mem_linear_own);
+	sample(t, "wisp_memory_bytes", "kind=\"stacks\"", st->mem_stacks);
+	sample(t, "wisp_memory_bytes", "kind=\"messages\"", st->mem_messages);
+	sample(t, "wisp_memory_bytes", "kind=\"process_table\"", st->mem_process_table);
+	family(t, "wisp_memory_mapped_bytes", "gauge",
+	       "Address space the pools have mapped (linear memory slabs, stack slabs), in use "
+	       "or free.");
+	sample(t, "wisp_memory_mapped_bytes", "pool=\"linear\"", st->mem_linear_slabs);
+	sample(t, "wisp_memory_mapped_bytes", "pool=\"stacks\"", st->mem_stack_slabs);
+	single(t, "wisp_sockets_open", "gauge", "Sockets open in processes' file descriptor tables.",
+	       st->sockets);
+}
+
+/* The nodes connected now (O(nodes), under the node table's lock). */
+static uint64_t nodes_connected(struct dist *d)
+{
+	char small[4096], *buf = small;
+	uint32_t scanned;
+	size_t need = dist_nodes(d, buf, sizeof(small), &scanned);
+	if (need > sizeof(small) && (buf = malloc(need + 4096)) != NULL)
+		need = dist_nodes(d, buf, need + 4096, &scanned);
+	uint64_t n = 0;
+	for (size_t i = 0; buf != NULL && i < need; i++)
+		n += buf[i] == '\0';
+	if (buf != small)
+		free(buf);
+	return n;
+}
+
+/* The OS process's conventional figures: resident memory, CPU time. */
+static void put_process(struct text *t, uint64_t uptime_ns)
+{
+	long rss_pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f != NULL) {
+		if (fscanf(f, "%*s %ld", &rss_pages) != 1)
+			rss_pages = 0;
+		fclose(f);
+	}
+	single(t, "process_resident_memory_bytes", "gauge", "Resident memory of the wisp process.",
+	       (uint64_t)rss_pages * (uint64_t)sysconf(_SC_PAGESIZE));
+	struct rusage ru;
+	uint64_t cpu_ns = 0;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu_ns = ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+		         ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+	family(t, "process_cpu_seconds_total", "counter",
+	       "CPU time (user and system) of the wisp process.");
+	sample_s(t, "process_cpu_seconds_total", "", cpu_ns);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t wall_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	family(t, "process_start_time_seconds", "gauge",
+	       "When the runtime started, in seconds since the Unix epoch.");
+	sample_s(t, "process_start_time_seconds", "", wall_ns - uptime_ns);
+}
+
+static void put_info(struct metrics *m, struct text *t, const struct rt_stats *st)
+{
+	char node[300] = "", labels[400];
+	if (m->dist != NULL) {
+		char v[280];
+		label_value(v, sizeof(v), dist_node_name(m->dist));
+		snprintf(node, sizeof(node), ",node=\"%s\"", v);
+	}
+	snprintf(labels, sizeof(labels), "version=\"%s\"%s", WISP_VERSION, node);
+	family(t, "wisp_info", "gauge", "The wisp version (and node name) of this run: always 1.");
+	sample(t, "wisp_info", labels, 1);
+	family(t, "wisp_uptime_seconds", "gauge", "Time since the runtime started.");
+	sample_s(t, "wisp_uptime_seconds", "", st->uptime_ns);
+}
+
+char *metrics_text(struct metrics *m, size_t *len)
+{
+	struct rt *rt = m != NULL ? atomic_load(&m->rt) : NULL;
+	struct rt_stats *st = rt != NULL ? rt_stats_read(rt) : NULL;
+	if (st == NULL)
+		return NULL;
+	struct text t = { 0 };
+	put_info(m, &t, st);
+	put_processes(&t, st);
+	put_messages(&t, st);
+	put_schedulers(&t, st);
+	put_memory(&t, st);
+	single(&t, "wisp_compile_cache_hits_total", "counter",
+	       "Modules this run found compiled in the cache.", atomic_load(&m->cache_hits));
+	single(&t, "wisp_compile_cache_misses_total", "counter",
+	       "Modules this run had to compile (or wait for another run to compile).",
+	       atomic_load(&m->cache_misses));
+	if (m->dist != NULL)
+		single(&t, "wisp_dist_nodes_connected", "gauge", "Nodes connected to this one.",
+		       nodes_connected(m->dist));
+	put_process(&t, st->uptime_ns);
+	free(st);
+	if (t.oom) {
+		free(t.p);
+		return NULL;
+	}
+	*len = t.len;
+	return t.p;
+}
+
+/* ---- the HTTP endpoint ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* What a path serves: a page's content type and how to render it. */
+struct route {
+	const char *path;
+	const char *type;
+	char *(*render)(struct metrics *m, size_t *len);
+};
+
+static const struct route routes[] = {
+	{ "/metrics", "text/plain; version=0.0.4; charset=utf-8", metrics_text },
+};
+
+/* The response c gets: status, headers, and body (unless head_only). */
+static void respond(struct client *c, int status, const char *reason, const char *type,
+                    const char *extra, const char *body, size_t len, bool head_only)
+{
+	char head[512];
+	int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	                 "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", status, reason,
+	                 type, len, extra);
+	size_t body_len = head_only ? 0 : len;
+	c->out = malloc((size_t)n + body_len);
+	if (c->out == NULL) {
+		c->out_len = 0;
+		return;
+	}
+	memcpy(c->out, head, (size_t)n);
+	if (body_len)
+		memcpy(c->out + n, body, body_len);
+	c->out_len = (size_t)n + body_len;
+	c->out_off = 0;
+}
+
+static void respond_text(struct client *c, int status, const char *reason, const char *extra,
+                         const char *body)
+{
+	respond(c, status, reason, "text/plain; charset=utf-8", extra, body, strlen(body), false);
+}
+
+/* Whether the request's head has all arrived: "\r\n\r\n" (or "\n\n" from
+ * a lenient client) ends it. Looks only at bytes from `from` (what came
+ * before was looked at already: a client sending a byte at a time costs
+ * O(n), not O(n^2)). */
+static bool head_done(const struct client *c, size_t from)
+{
+	for (size_t i = from > 3 ? from - 3 : 0; i + 1 < c->got; i++) {
+		if (c->req[i] == '\n' && c->req[i + 1] == '\n')
+			return true;
+		if (i + 3 < c->got && memcmp(c->req + i, "\r\n\r\n", 4) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The request line "METHOD SP TARGET SP HTTP/1.x" of c's head, split in
+ * place (method: capitals; target: from '/', no space): false if it is
+ * not one. */
+static bool request_line(struct client *c, char **method, char **target)
+{
+	char *line = c->req;
+	line[strcspn(line, "\r\n")] = '\0';
+	char *sp1 = strchr(line, ' ');
+	char *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
+	if (sp1 == NULL || sp2 == NULL || sp1 == line || sp2 == sp1 + 1 || sp1[1] != '/')
+		return false;
+	for (char *p = line; p < sp1; p++)
+		if (*p < 'A' || *p > 'Z')
+			return false;
+	if (strcmp(sp2 + 1, "HTTP/1.1") != 0 && strcmp(sp2 + 1, "HTTP/1.0") != 0)
+		return false;
+	*sp1 = *sp2 = '\0';
+	*method = line;
+	*target = sp1 + 1;
+	return true;
+}
+
+/* Answer c's request (its whole head is in c->req). */
+static void handle(struct metrics *m, struct client *c)
+{
+	char *method, *target;
+	if (!request_line(c, &method, &target)) {
+		respond_text(c, 400, "Bad Request", "", "not an HTTP/1.x request\n");
+		return;
+	}
+	bool head = strcmp(method, "HEAD") == 0;
+	if (!head && strcmp(method, "GET") != 0) {
+		respond_text(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n",
+		             "only GET and HEAD\n");
+		return;
+	}
+	target[strcspn(target, "?#")] = '\0';
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(target, routes[i].path) != 0)
+			continue;
+		size_t len;
+		char *body = routes[i].render(m, &len);
+		if (body == NULL) {
+			respond_text(c, 503, "Service Unavailable", "", "no figures (out of memory)\n");
+			return;
+		}
+		respond(c, 200, "OK", routes[i].type, "", body, len, head);
+		free(body);
+		return;
+	}
+	respond_text(c, 404, "Not Found", "", "not found: the figures are at /metrics\n");
+}
+
+static void drop(struct client *c)
+{
+	/* (What the client sent beyond its request is read first: closing
+	 * with unread bytes would reset the connection, losing the response's
+	 * tail at the client.) */
+	char sink[512];
+	for (int i = 0; i < 128 && read(c->fd, sink, sizeof(sink)) > 0; i++)
+		;
+	close(c->fd);
+	c->fd = -1;
+	free(c->out);
+	c->out = NULL;
+	c->got = c->out_len = c->out_off = 0;
+}
+
+/* c's socket can be read: take what came; answer once the head is whole. */
+static void on_readable(struct metrics *m, struct client *c)
+{
+	ssize_t r = read(c->fd, c->req + c->got, sizeof(c->req) - 1 - c->got);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		drop(c);
+		return;
+	}
+	size_t from = c->got;
+	if (r > 0)
+		c->got += (size_t)r;
+	c->req[c->got] = '\0';
+	bool nul = memchr(c->req + from, '\0', c->got - from) != NULL;
+	if (nul || head_done(c, from)) {
+		if (nul)
+			respond_text(c, 400, "Bad Request", "", "a NUL byte in the request\n");
+		else
+			handle(m, c);
+		if (c->out == NULL)
+			drop(c);
+	} else if (c->got == sizeof(c->req) - 1) {
+		respond_text(c, 431, "Request Header Fields Too Large", "",
+		             "the request's head is over 8 KiB\n");
+		if (c->out == NULL)
+			drop(c);
+	}
+}
+
+/* c's socket can take more of its response. */
+static void on_writable(struct client *c)
+{
+	ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+	if (w < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (w > 0)
+		c->out_off += (size_t)w;
+	if (w <= 0 || c->out_off == c->out_len) {
+		shutdown(c->fd, SHUT_WR);
+		drop(c);
+	}
+}
+
+/* More connections than HTTP_CLIENTS: told so at once, never queued. */
+static void refuse(int fd)
+{
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+	                           "Content-Length: 15\r\nRetry-After: 1\r\nConnection: close\r\n"
+	                           "\r\ntoo many scrapes\n";
+	ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)w;   /* (a client that cannot take it gets the close) */
+	close(fd);
+}
+
+static void accept_all(struct metrics *m)
+{
+	for (;;) {
+		int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;   /* EAGAIN, or out of fds: the clients being served free some */
+		struct client *c = NULL;
+		for (int i = 0; i < HTTP_CLIENTS && c == NULL; i++)
+			if (m->clients[i].fd < 0)
+				c = &m->clients[i];
+		if (c == NULL) {
+			refuse(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->got = 0;
+		c->deadline = now_ms() + HTTP_DEADLINE_MS;
+	}
+}
+
+/* The poll set: stop, listener, clients (into map[]). Its length. */
+static int poll_set(struct metrics *m, struct pollfd *pf, int *map, uint64_t *next)
+{
+	int n = 0;
+	pf[n++] = (struct pollfd){ .fd = m->stop_fd, .events = POLLIN };
+	pf[n++] = (struct pollfd){ .fd = m->fd, .events = POLLIN };
+	*next = UINT64_MAX;
+	for (int i = 0; i < HTTP_CLIENTS; i++) {
+		struct client *c = &m->clients[i];
+		if (c->fd < 0)
+			continue;
+		map[n] = i;
+		pf[n++] = (struct pollfd){ .fd = c->fd, .events = c->out ? POLLOUT : POLLIN };
+		if (c->deadline < *next)
+			*next = c->deadline;
+	}
+	return n;
+}
+
+static void *http_main(void *arg)
+{
+	struct metrics *m = arg;
+	struct pollfd pf[HTTP_CLIENTS + 2];
+	int map[HTTP_CLIENTS + 2];
+	for (;;) {
+		uint64_t next, now = now_ms();
+		int n = poll_set(m, pf, map, &next);
+		int timeout = next == UINT64_MAX ? -1 : next <= now ? 0 : (int)(next - now);
+		if (poll(pf, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			break;
+		if (pf[0].revents)
+			break;   /* metrics_detach */
+		now = now_ms();
+		for (int k = 2; k < n; k++) {
+			struct client *c = &m->clients[map[k]];
+			if (c->fd < 0)
+				continue;
+			if (now >= c->deadline)
+				drop(c);   /* too slow: cut off */
+			else if (pf[k].revents & (POLLOUT | POLLERR | POLLHUP) && c->out != NULL)
+				on_writable(c);
+			else if (pf[k].revents)
+				on_readable(m, c);
+		}
+		if (pf[1].revents)
+			accept_all(m);
+	}
+	return NULL;
+}
+
+void metrics_attach(struct metrics *m, struct rt *rt, struct dist *dist)
+{
+	if (m == NULL)
+		return;
+	m->dist = dist;
+	atomic_store(&m->rt, rt);
+	if (m->fd < 0 || m->running)
+		return;
+	m->running = pthread_create(&m->thread, NULL, http_main, m) == 0;
+	if (m->running)
+		fprintf(stderr, "wisp: metrics at http://%s/metrics\n", m->where);
+	else
+		fprintf(stderr, "wisp: --metrics: cannot start its thread: the run goes on without\n");
+}
+
+void metrics_detach(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	if (m->running) {
+		uint64_t one = 1;
+		ssize_t w = write(m->stop_fd, &one, sizeof(one));
+		(void)w;
+		pthread_join(m->thread, NULL);
+		m->running = false;
+	}
+	for (int i = 0; i < HTTP_CLIENTS; i++)
+		if (m->clients[i].fd >= 0)
+			drop(&m->clients[i]);
+	atomic_store(&m->rt, NULL);
+}
+
+void metrics_free(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	metrics_detach(m);
+	if (m->fd >= 0)
+		close(m->fd);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);
+	free(m);
+}
