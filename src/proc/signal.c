@@ -98,6 +98,8 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
  * or a dead pid in a loop grew the host without bound. */
 static void append_own(struct proc *self, struct msg *m)
 {
+	if (proc_traced(self))
+		proc_trace_receive(self, m);
 	proc_charge_pushed(self->rt, self, atomic_load(&self->pid), msg_bytes(m), false);
 	m->acct = &self->usage;
 	mbox_append(&self->mbox, m);
@@ -113,6 +115,14 @@ static void deliver_or_drop(struct rt *rt, uint64_t to, struct msg *m)
 {
 	if (m != NULL && !proc_deliver(rt, to, m))
 		msg_free(m);
+}
+
+/* Self sends signal m (or nothing: out of memory) to `to`. */
+static void send_signal(struct proc *self, uint64_t to, struct msg *m)
+{
+	if (m != NULL && proc_traced(self))
+		proc_trace_send(self, m);
+	deliver_or_drop(self->rt, to, m);
 }
 
 /* m was addressed to a process that is gone (reason r): answer link and
@@ -264,6 +274,8 @@ static void handle(struct proc *self, struct msg *m)
 		bounce(self->rt, m, &reason_noproc);
 		return;
 	}
+	if (proc_traced(self))
+		proc_trace_receive(self, m);
 	if (apply_bookkeeping(self, m))
 		return;
 	struct reason r;
@@ -369,6 +381,8 @@ int proc_link(struct proc *self, uint64_t pid)
 		proc_set_del_ref(&self->links, pid);
 		return -ENOMEM;
 	}
+	if (proc_traced(self))
+		proc_trace_send(self, m);
 	if (!proc_deliver(self->rt, pid, m)) {
 		msg_free(m);
 		proc_set_del_ref(&self->links, pid);
@@ -382,8 +396,7 @@ int proc_unlink(struct proc *self, uint64_t pid)
 {
 	if (proc_set_del_ref(&self->links, pid) == 0)
 		return 0;
-	deliver_or_drop(self->rt, pid,
-	                msg_new(SIG_UNLINK, pid, atomic_load(&self->pid), 0, 0, NULL, 0));
+	send_signal(self, pid, msg_new(SIG_UNLINK, pid, atomic_load(&self->pid), 0, 0, NULL, 0));
 	return 0;
 }
 
@@ -399,6 +412,8 @@ int proc_monitor(struct proc *self, uint64_t pid, uint64_t *ref)
 		proc_set_del_ref(&self->watching, r);
 		return -ENOMEM;
 	}
+	if (proc_traced(self))
+		proc_trace_send(self, m);
 	if (pid == me || !proc_deliver(rt, pid, m)) {
 		/* Monitoring oneself or a dead process: DOWN NOPROC at once (a
 		 * process cannot see its own end). */
@@ -427,8 +442,7 @@ int proc_demonitor(struct proc *self, uint64_t ref)
 	}
 	if (pid == 0)
 		return -ENOENT;
-	deliver_or_drop(self->rt, pid,
-	                msg_new(SIG_DEMONITOR, pid, atomic_load(&self->pid), 0, ref, NULL, 0));
+	send_signal(self, pid, msg_new(SIG_DEMONITOR, pid, atomic_load(&self->pid), 0, ref, NULL, 0));
 	return 0;
 }
 
@@ -439,7 +453,7 @@ int proc_kill(struct proc *self, uint64_t pid)
 	struct msg *m = msg_new(SIG_KILL, pid, atomic_load(&self->pid), 0, 0, NULL, 0);
 	if (m == NULL)
 		return -ENOMEM;
-	deliver_or_drop(self->rt, pid, m);
+	send_signal(self, pid, m);
 	return 0;
 }
 
@@ -458,7 +472,7 @@ int proc_exit_signal(struct proc *self, uint64_t pid, int32_t code)
 	struct msg *m = msg_reason(SIG_EXIT, pid, me, 0, &r);
 	if (m == NULL)
 		return -ENOMEM;
-	deliver_or_drop(self->rt, pid, m);
+	send_signal(self, pid, m);
 	return 0;
 }
 
