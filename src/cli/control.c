@@ -1,5 +1,7 @@
 /*
- * control.c — a running wisp's control socket, and `wisp reload`.
+ * control.c — a running wisp's control socket, and how commands from
+ * another terminal find it (wisp reload here; ps, inspect, kill and trace
+ * in observe.c and ps.c).
  *
  * Where. Every `wisp run` listens on a Unix socket in the user's runtime
  * directory: $XDG_RUNTIME_DIR/wisp, else /tmp/wisp-UID; the directory is
@@ -10,27 +12,35 @@
  * from another user is refused as well (SO_PEERCRED), whatever the
  * permissions say.
  *
- * What. One request per connection, a line and its bytes, one line back:
+ * What. One request per connection, a line (and, for a reload, its
+ * bytes); anything else gets "error TEXT":
  *   "reload LEN[ purge][ push]\n" + LEN bytes
  *       -> "ok VSN[ (purged N processes ...)][ (pushed ...)]\n" | "error TEXT\n"
- * Requests are served one at a time by the socket's thread (a reload
- * compiles, which takes seconds: a second one waits for the first).
- * Reading a request has one deadline, CONTROL_IO_TIMEOUT_S for the whole
- * of it (not per read: a client sending a byte now and then would hold
- * the thread, every reload after it, and the end of the run, which waits
- * for the thread, for ever).
- * Observability (issue 16: ps, inspect, kill, stats) will add requests.
+ *   "ps ...", "inspect PID", "kill PID[ REASON]", "trace PID": observe.c
  *
- * The client (`wisp reload`) is for people who mistype: it reads the
- * module before it looks for a run, counts as a run only a socket that
- * accepts a connection (a killed run's socket stays, and its pid may be
- * someone else's), and when it cannot tell which run is meant it lists
- * them, with their command lines, rather than only their pids.
+ * Who serves. The socket's thread accepts; each connection is served on
+ * a thread of its own, at most CONTROL_CLIENTS at once (one more is told
+ * "error busy" and closed), so a trace that lasts, or a listing of a
+ * million processes, does not hold up a reload or another listing.
+ * Reloads run one at a time (a reload compiles: a second waits). Reading
+ * a request has one deadline, CONTROL_IO_TIMEOUT_S for the whole of it
+ * (not per read: a client sending a byte now and then would hold its
+ * thread, and the end of the run, which waits for every thread, for
+ * ever); observe.c bounds the writing of its replies. The end of the run
+ * shuts every connection down (their waits return at once) and joins
+ * their threads, before the runtime stops.
+ *
+ * The clients are for people who mistype: `wisp reload` reads the
+ * module before it looks for a run; every command counts as a run only a
+ * socket that accepts a connection (a killed run's socket stays, and its
+ * pid may be someone else's), and when it cannot tell which run is meant
+ * it lists them, with their command lines, rather than only their pids.
  */
 #include "control.h"
 
 #include "common/sha256.h"
 #include "dist/dist.h"
+#include "observe.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +48,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +60,19 @@
 #include <unistd.h>
 
 #define CONTROL_IO_TIMEOUT_S 30
+#define CONTROL_CLIENTS 16        /* connections served at once */
+#define CONTROL_LINE_MAX 512      /* a request line (kill's reason: 255 bytes) */
+
+/* A connection being served: its thread owns fd until it is DONE; the
+ * accepting thread (or the end of the run) joins it and closes fd then,
+ * so a shutdown() of fd never hits a number reused meanwhile. */
+enum slot_state { SLOT_FREE, SLOT_BUSY, SLOT_DONE };
+struct client {
+	struct control *c;
+	int fd;
+	pthread_t thread;
+	enum slot_state state;        /* under control.lock */
+};
 
 struct control {
 	struct proc_control hooks;
@@ -60,6 +84,10 @@ struct control {
 	int fd;
 	pthread_t thread;
 	bool running;
+	atomic_bool stopping;         /* the run ends: every wait returns */
+	pthread_mutex_t lock;         /* the slots' states */
+	pthread_mutex_t reload_lock;  /* one reload at a time */
+	struct client clients[CONTROL_CLIENTS];
 };
 
 /* The runtime directory (made if missing), or -1 with a message. */
@@ -220,21 +248,60 @@ static void serve(struct control *c, int fd)
 	uint64_t deadline = now_ms() + CONTROL_IO_TIMEOUT_S * 1000;
 	struct timeval tv = { CONTROL_IO_TIMEOUT_S, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (!same_user(fd)) {
-		write_all(fd, "error not this node's user\n");
-		return;
-	}
-	char line[128];
+	char line[CONTROL_LINE_MAX];
 	if (!read_line(fd, line, sizeof(line), deadline)) {
-		write_all(fd, "error a request is one line\n");
+		write_all(fd, "error a request is one line (of at most 511 bytes), sent within "
+		          "30 s\n");
 		return;
 	}
 	unsigned long long len;
 	bool purge, push;
-	if (parse_reload(line, &len, &purge, &push))
+	if (parse_reload(line, &len, &purge, &push)) {
+		pthread_mutex_lock(&c->reload_lock);
 		serve_reload(c, fd, len, purge, push, deadline);
-	else
-		write_all(fd, "error unknown request\n");
+		pthread_mutex_unlock(&c->reload_lock);
+	} else if (!observe_serve(c->rt, fd, line, &c->stopping)) {
+		write_all(fd, "error unknown request (reload, ps, inspect, kill, trace)\n");
+	}
+}
+
+static void *client_main(void *arg)
+{
+	struct client *cl = arg;
+	serve(cl->c, cl->fd);
+	shutdown(cl->fd, SHUT_RDWR);   /* (the reader sees the end now) */
+	pthread_mutex_lock(&cl->c->lock);
+	cl->state = SLOT_DONE;
+	pthread_mutex_unlock(&cl->c->lock);
+	return NULL;
+}
+
+/* Join a DONE slot's thread and close its fd (not under the lock). */
+static void reap(struct client *cl)
+{
+	pthread_join(cl->thread, NULL);
+	close(cl->fd);
+	cl->fd = -1;
+}
+
+/* A free slot for a new connection (finished ones reaped on the way), or
+ * NULL if CONTROL_CLIENTS are being served. */
+static struct client *free_slot(struct control *c)
+{
+	struct client *found = NULL;
+	for (int i = 0; i < CONTROL_CLIENTS; i++) {
+		struct client *cl = &c->clients[i];
+		pthread_mutex_lock(&c->lock);
+		enum slot_state st = cl->state;
+		pthread_mutex_unlock(&c->lock);
+		if (st == SLOT_DONE) {
+			reap(cl);
+			st = cl->state = SLOT_FREE;
+		}
+		if (st == SLOT_FREE && found == NULL)
+			found = cl;
+	}
+	return found;
 }
 
 static void *control_main(void *arg)
@@ -247,8 +314,32 @@ static void *control_main(void *arg)
 				continue;
 			return NULL;   /* (shut down: control_detach) */
 		}
-		serve(c, fd);
-		close(fd);
+		if (!same_user(fd)) {
+			write_all(fd, "error not this node's user\n");
+			close(fd);
+			continue;
+		}
+		struct client *cl = free_slot(c);
+		if (cl == NULL) {
+			char busy[128];
+			snprintf(busy, sizeof(busy), "error busy: %d requests are being served (traces, "
+			         "listings): try again\n", CONTROL_CLIENTS);
+			write_all(fd, busy);
+			close(fd);
+			continue;
+		}
+		cl->c = c;
+		cl->fd = fd;
+		pthread_mutex_lock(&c->lock);
+		cl->state = SLOT_BUSY;
+		pthread_mutex_unlock(&c->lock);
+		if (pthread_create(&cl->thread, NULL, client_main, cl) != 0) {
+			write_all(fd, "error cannot start a thread for the request\n");
+			close(fd);
+			pthread_mutex_lock(&c->lock);
+			cl->state = SLOT_FREE;
+			pthread_mutex_unlock(&c->lock);
+		}
 	}
 }
 
@@ -299,8 +390,21 @@ static void control_detach(void *ctx)
 	struct control *c = ctx;
 	if (!c->running)
 		return;
+	atomic_store(&c->stopping, true);
 	shutdown(c->fd, SHUT_RDWR);   /* (accept returns: the thread ends) */
 	pthread_join(c->thread, NULL);
+	/* Every connection's waits return now; their threads end. */
+	for (int i = 0; i < CONTROL_CLIENTS; i++) {
+		struct client *cl = &c->clients[i];
+		pthread_mutex_lock(&c->lock);
+		enum slot_state st = cl->state;
+		pthread_mutex_unlock(&c->lock);
+		if (st == SLOT_FREE)
+			continue;
+		shutdown(cl->fd, SHUT_RDWR);
+		reap(cl);
+		cl->state = SLOT_FREE;
+	}
 	close(c->fd);
 	c->fd = -1;
 	c->running = false;
@@ -316,6 +420,10 @@ struct control *control_new(const char *node_name, struct dist *dist)
 		return NULL;
 	c->fd = -1;
 	c->dist = dist;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->reload_lock, NULL);
+	for (int i = 0; i < CONTROL_CLIENTS; i++)
+		c->clients[i].fd = -1;
 	if (node_name != NULL)
 		snprintf(c->node, sizeof(c->node), "%s", node_name);
 	/* (No '/' may reach a file name.) */
@@ -333,8 +441,11 @@ const struct proc_control *control_hooks(struct control *c)
 
 void control_free(struct control *c)
 {
-	if (c != NULL)
-		control_detach(c);
+	if (c == NULL)
+		return;
+	control_detach(c);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->reload_lock);
 	free(c);
 }
 
@@ -424,17 +535,17 @@ static long sock_pid(const char *name)
  * and node names linking to no socket, are removed on the way; a socket
  * nobody listens on is left (a run may be between bind and listen) but
  * not listed. False with a message if the directory cannot be read. */
-static bool find_runs(struct runs *rs)
+static bool find_runs(const char *cmd, struct runs *rs)
 {
 	char err[PATH_MAX + 100];
 	rs->n = rs->more = 0;
 	if (control_dir(rs->dir, sizeof(rs->dir), err, sizeof(err)) != 0) {
-		fprintf(stderr, "wisp reload: %s\n", err);
+		fprintf(stderr, "wisp %s: %s\n", cmd, err);
 		return false;
 	}
 	DIR *d = opendir(rs->dir);
 	if (d == NULL) {
-		fprintf(stderr, "wisp reload: cannot read %s: %s\n", rs->dir, strerror(errno));
+		fprintf(stderr, "wisp %s: cannot read %s: %s\n", cmd, rs->dir, strerror(errno));
 		return false;
 	}
 	char p[PATH_MAX];
@@ -520,14 +631,14 @@ static void list_runs(const struct runs *rs)
 }
 
 /* Why no run was found, on stderr: what runs instead. */
-static void no_such_run(const struct runs *rs)
+static void no_such_run(const char *cmd, const struct runs *rs)
 {
 	if (rs->n == 0) {
-		fprintf(stderr, "wisp reload: no wisp is running (no control socket in %s; a run is "
-		        "found by the same user, with the same XDG_RUNTIME_DIR)\n", rs->dir);
+		fprintf(stderr, "wisp %s: no wisp is running (no control socket in %s; a run is "
+		        "found by the same user, with the same XDG_RUNTIME_DIR)\n", cmd, rs->dir);
 		return;
 	}
-	fprintf(stderr, "wisp reload: running now:\n");
+	fprintf(stderr, "wisp %s: running now:\n", cmd);
 	list_runs(rs);
 }
 
@@ -535,7 +646,7 @@ static void no_such_run(const struct runs *rs)
  * a message). NAME@HOST:PORT, as given to --name, is NAME@HOST; a name
  * without '@' also finds NAME@HOST, as --sname NAME makes it, when one
  * host has it. */
-static int find_node(const struct runs *rs, const char *name)
+static int find_node(const char *cmd, const struct runs *rs, const char *name)
 {
 	int at = -1, found = 0;
 	size_t n = strlen(name);
@@ -550,51 +661,65 @@ static int find_node(const struct runs *rs, const char *name)
 			found++;
 		}
 	if (found > 1) {
-		fprintf(stderr, "wisp reload: %d nodes are named %s@...: say which with --node "
-		        "NAME@HOST\n", found, name);
+		fprintf(stderr, "wisp %s: %d nodes are named %s@...: say which with --node "
+		        "NAME@HOST\n", cmd, found, name);
 		list_runs(rs);
 		return -2;
 	}
 	return at;
 }
 
-/* The socket of the run named by pid or node (neither: the only run),
- * into path; false with a message on stderr that says what runs. */
-static bool find_socket(const char *pid, const char *node, char *path, size_t cap)
+bool control_find(const char *cmd, const char *pid, const char *node, char *path, size_t cap)
 {
 	struct runs *rs = malloc(sizeof(*rs));
-	if (rs == NULL || !find_runs(rs)) {
+	if (rs == NULL || !find_runs(cmd, rs)) {
 		if (rs == NULL)
-			fprintf(stderr, "wisp reload: out of memory\n");
+			fprintf(stderr, "wisp %s: out of memory\n", cmd);
 		free(rs);
 		return false;
 	}
 	int at = -1;
 	if (node != NULL) {
-		at = find_node(rs, node);
+		at = find_node(cmd, rs, node);
 		if (at == -1)
-			fprintf(stderr, "wisp reload: no wisp node is named %s\n", node);
+			fprintf(stderr, "wisp %s: no wisp node is named %s\n", cmd, node);
 	} else if (pid != NULL) {
 		for (int i = 0; i < rs->n; i++)
 			if (rs->run[i].pid == strtol(pid, NULL, 10))
 				at = i;
 		if (at < 0)
-			fprintf(stderr, "wisp reload: no wisp runs as pid %s (a run's pid, as ps or "
-			        "$! gives it)\n", pid);
+			fprintf(stderr, "wisp %s: no wisp runs as pid %s (a run's pid, as ps or "
+			        "$! gives it)\n", cmd, pid);
 	} else if (rs->n == 1) {
 		at = 0;
 	} else if (rs->n > 1 || rs->more > 0) {
-		fprintf(stderr, "wisp reload: %d wisps are running: say which with --pid PID (or "
-		        "--node NAME)\n", rs->n + rs->more);
+		fprintf(stderr, "wisp %s: %d wisps are running: say which with --pid PID (or "
+		        "--node NAME)\n", cmd, rs->n + rs->more);
 		list_runs(rs);
 		at = -2;
 	}
 	if (at == -1)
-		no_such_run(rs);
+		no_such_run(cmd, rs);
 	if (at >= 0)
 		snprintf(path, cap, "%s/%ld.sock", rs->dir, rs->run[at].pid);
 	free(rs);
 	return at >= 0;
+}
+
+int control_connect(const char *cmd, const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (strlen(path) >= sizeof(a.sun_path) || fd < 0 ||
+	    (memcpy(a.sun_path, path, strlen(path) + 1),
+	     connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)) {
+		fprintf(stderr, "wisp %s: cannot reach the running wisp at %s: %s\n", cmd, path,
+		        strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* The whole file, or NULL with a message (a directory, an empty file and
@@ -650,17 +775,9 @@ static void *read_file(const char *file, size_t *len)
 static bool ask(const char *path, const void *bytes, size_t len, bool purge, bool push,
                 char *reply, size_t cap)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (strlen(path) >= sizeof(a.sun_path) || fd < 0 ||
-	    (memcpy(a.sun_path, path, strlen(path) + 1),
-	     connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)) {
-		fprintf(stderr, "wisp reload: cannot reach the running wisp at %s: %s\n", path,
-		        strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	int fd = control_connect("reload", path);
+	if (fd < 0)
 		return false;
-	}
 	char head[64];
 	snprintf(head, sizeof(head), "reload %zu%s%s\n", len, purge ? " purge" : "",
 	         push ? " push" : "");
@@ -720,7 +837,7 @@ int cli_reload(int argc, char **argv)
 	size_t len;
 	void *bytes = read_file(file, &len);
 	char path[PATH_MAX], reply[800];
-	bool got = bytes != NULL && find_socket(pid, node, path, sizeof(path)) &&
+	bool got = bytes != NULL && control_find("reload", pid, node, path, sizeof(path)) &&
 	           ask(path, bytes, len, purge, push, reply, sizeof(reply));
 	free(bytes);
 	if (!got)

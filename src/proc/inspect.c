@@ -35,6 +35,7 @@
  * the rare listing, where the task lock is taken at every park already.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,8 +312,11 @@ int rt_list(struct rt *rt, int (*emit)(const struct proc_info *info, void *ctx),
 
 /* ---- one process in detail ---- */
 
-/* Tries (a millisecond apart) to find a running process stopped. */
-#define INSPECT_TRIES 200
+/* Looks to find a running process stopped: first in a tight loop (a
+ * process that computes is runnable for a moment between two slices),
+ * then a millisecond apart (one in a long host call). */
+#define INSPECT_SPINS 20000
+#define INSPECT_TRIES (INSPECT_SPINS + 200)
 
 static void pause_ms(void)
 {
@@ -341,7 +345,7 @@ static int name_frames(struct rt *rt, struct look *l, struct proc_detail *d)
 	if (l->mod == NULL)
 		return 0;   /* (running whenever it was looked at) */
 	d->vsn = rt_code_version(rt, l->mod);
-	d->optimized = rt_module_is_better(l->mod);
+	d->optimized = !engine_module_frame_pointers(l->mod);
 	d->has_hash = rt_module_hash(l->mod, d->hash);
 	d->frames = calloc(l->npcs + 1, sizeof(*d->frames));
 	if (d->frames == NULL)
@@ -382,7 +386,10 @@ int rt_inspect(struct rt *rt, uint64_t pid, struct proc_detail *d)
 		}
 		if (l.own || tries == INSPECT_TRIES)
 			break;
-		pause_ms();
+		if (tries < INSPECT_SPINS)
+			sched_yield();
+		else
+			pause_ms();
 	}
 	if (rc == 0) {
 		d->complete = l.own;
