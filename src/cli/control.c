@@ -168,12 +168,13 @@ static void write_all(int fd, const char *s)
 	write_bytes(fd, s, strlen(s));
 }
 
-/* The request line (up to '\n'), or false. deadline: read_by's. */
+/* The request line (up to '\n'), or false (also for a NUL byte in it).
+ * deadline: read_by's. */
 static bool read_line(int fd, char *line, size_t cap, uint64_t deadline)
 {
 	for (size_t n = 0; n + 1 < cap; n++) {
-		if (read_by(fd, line + n, 1, deadline) != 1)
-			return false;
+		if (read_by(fd, line + n, 1, deadline) != 1 || line[n] == '\0')
+			return false;   /* (a NUL would cut the line short unseen) */
 		if (line[n] == '\n') {
 			line[n] = '\0';
 			return true;
@@ -195,6 +196,7 @@ static void serve_reload(struct control *c, int fd, unsigned long long len, bool
 	}
 	if (!read_all(fd, bytes, len, deadline)) {
 		free(bytes);
+		write_all(fd, "error the module's bytes did not all come (within 30 s)\n");
 		return;
 	}
 	char err[600] = "";
@@ -319,7 +321,13 @@ static void *control_main(void *arg)
 			close(fd);
 			continue;
 		}
+		/* (A client's probe that a run listens, connected and closed at
+		 * once, holds a slot for a moment: wait a little for one.) */
 		struct client *cl = free_slot(c);
+		for (int i = 0; cl == NULL && i < 10; i++) {
+			poll(NULL, 0, 10);
+			cl = free_slot(c);
+		}
 		if (cl == NULL) {
 			char busy[128];
 			snprintf(busy, sizeof(busy), "error busy: %d requests are being served (traces, "
