@@ -62,6 +62,7 @@
 #define CONTROL_IO_TIMEOUT_S 30
 #define CONTROL_CLIENTS 16        /* connections served at once */
 #define CONTROL_LINE_MAX 512      /* a request line (kill's reason: 255 bytes) */
+#define CONTROL_GRACE_MS 1000     /* requests' time to end when the run ends */
 
 /* A connection being served: its thread owns fd until it is DONE; the
  * accepting thread (or the end of the run) joins it and closes fd then,
@@ -393,6 +394,17 @@ static int control_attach(void *ctx, struct rt *rt, char *err, size_t errlen)
 	return 0;
 }
 
+/* Connections still being served. */
+static int busy_clients(struct control *c)
+{
+	int n = 0;
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < CONTROL_CLIENTS; i++)
+		n += c->clients[i].state == SLOT_BUSY;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 static void control_detach(void *ctx)
 {
 	struct control *c = ctx;
@@ -401,7 +413,11 @@ static void control_detach(void *ctx)
 	atomic_store(&c->stopping, true);
 	shutdown(c->fd, SHUT_RDWR);   /* (accept returns: the thread ends) */
 	pthread_join(c->thread, NULL);
-	/* Every connection's waits return now; their threads end. */
+	/* Requests see `stopping` and end (a listing is cut, a trace says
+	 * the node stops, a kill that ended the run still says "ok"): give
+	 * them a moment, then cut every connection still open. */
+	for (int round = 0; round < CONTROL_GRACE_MS / 10 && busy_clients(c) > 0; round++)
+		poll(NULL, 0, 10);
 	for (int i = 0; i < CONTROL_CLIENTS; i++) {
 		struct client *cl = &c->clients[i];
 		pthread_mutex_lock(&c->lock);

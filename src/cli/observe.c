@@ -77,7 +77,8 @@ static bool send_all(struct out *o, const char *p, size_t len)
 		struct pollfd pf = { .fd = o->fd, .events = POLLOUT };
 		for (;;) {
 			uint64_t now = now_ms();
-			if (atomic_load(o->stop) || (o->deadline != 0 && now >= o->deadline) ||
+			if ((o->stop != NULL && atomic_load(o->stop)) ||
+			    (o->deadline != 0 && now >= o->deadline) ||
 			    (o->stall_ms != 0 && now - start >= o->stall_ms)) {
 				o->failed = true;
 				return false;
@@ -139,10 +140,12 @@ static struct out *out_new(int fd, const atomic_bool *stop, uint64_t timeout_s, 
 	return o;
 }
 
-/* A one-line reply when there is no out yet (errors). */
+/* A one-line reply (an error, kill's "ok"): written even while the node
+ * stops (which gives requests a moment to end: control.c). */
 static void reply(int fd, const atomic_bool *stop, const char *text)
 {
-	struct out o = { .fd = fd, .stop = stop, .deadline = now_ms() + OBSERVE_STALL_TIMEOUT_S * 1000 };
+	(void)stop;
+	struct out o = { .fd = fd, .deadline = now_ms() + OBSERVE_STALL_TIMEOUT_S * 1000 };
 	send_all(&o, text, strlen(text));
 }
 

@@ -27,6 +27,10 @@
  *
  * "many N": N idle processes in receive, then "ready N", then wait on
  * stdin until it closes.
+ *
+ * "churn": processes come and go until stdin closes, 50 at a time, each
+ * registering a name, monitored by main, telling main it is up and
+ * waiting to be told to end ("churning" first, "churned N" at the end).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +175,14 @@ __attribute__((noinline)) static void victim_loop(void)
 		wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info);
 }
 
+/* Wait for one message. */
+__attribute__((noinline)) static void victim_loop_once(void)
+{
+	char buf[16];
+	struct wisp_msg_info info;
+	wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info);
+}
+
 static void victim(const void *arg, uint32_t len)
 {
 	(void)arg;
@@ -277,8 +289,60 @@ static void serve_stdin(struct zoo *z)
 	}
 }
 
+static void churner(const void *arg, uint32_t len)
+{
+	wisp_pid_t to;
+	char name[32];
+	(void)len;
+	memcpy(&to, arg, sizeof to);
+	snprintf(name, sizeof name, "churn.%llx", (unsigned long long)wisp_self());
+	wisp_register_name(name, wisp_self());
+	wisp_send(to, LINE, name, (uint32_t)strlen(name));
+	victim_loop_once();
+}
+
+static int churn(void)
+{
+	wisp_pid_t self = wisp_self();
+	if (wisp_spawn(reader, &self, sizeof self) == 0)
+		return 1;
+	say("churning\n");
+	uint64_t done = 0, end[] = { END };
+	for (;;) {
+		wisp_pid_t kids[50];
+		for (int i = 0; i < 50; i++) {
+			uint64_t ref;
+			if ((kids[i] = wisp_spawn_monitor(churner, &self, sizeof self, &ref)) == 0)
+				return 1;
+		}
+		/* Each says it is up (and waits), then is told to end. */
+		for (int got = 0; got < 100;) {
+			char buf[64];
+			struct wisp_msg_info info;
+			if (wisp_receive(NULL, 0, WISP_INFINITY, buf, sizeof buf, &info) != WISP_OK)
+				continue;
+			if (info.tag == END) {
+				say("churned %llu\n", (unsigned long long)done);
+				return 0;
+			}
+			if (++got == 50)
+				for (int i = 0; i < 50; i++)
+					wisp_send(kids[i], STOP, NULL, 0);
+		}
+		done += 50;
+		char buf[8];
+		struct wisp_msg_info info;
+		if (wisp_receive(end, 1, 0, buf, sizeof buf, &info) == WISP_OK) {
+			say("churned %llu\n", (unsigned long long)done);
+			return 0;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "churn") == 0)
+		return churn();
 	if (argc > 2 && strcmp(argv[1], "many") == 0) {
 		long n = atol(argv[2]);
 		for (long i = 0; i < n; i++)
