@@ -17,10 +17,14 @@ longest one. Against it, one after another, --runs times each:
   json      `wisp ps --json > /dev/null`
   top20     `wisp ps --sort reductions --limit 20`: the node walks every
             process but keeps 20 (what a dashboard's top list costs)
+  burn      the control: a Python process spinning on a CPU for 0.2 s,
+            which pauses nothing in the node and competes for the cores
+            as any program does
 
-and prints the best and median wall time of each, then the ping-pong's
-round trips per window and longest round trip in the windows before any
-listing (baseline) and in those that overlap a listing (during). A
+and prints the best and median wall time of each, and the ping-pong's
+round trips per second (the median 100 ms window) and longest round
+trip, before any listing and during each kind (the windows that overlap
+one; half a second passes between listings). A
 listing that paused schedulers would show as a drop of the round trips
 and a longest round trip of the pause's length. Both sides share the
 machine's cores with the client, which parses a million lines: that is
@@ -75,6 +79,28 @@ class Node:
             stop(self.p)
 
 
+def settle(node, limit=300):
+    """Until the ping-pong's rate stops rising (hibernating a million
+    processes takes the schedulers a while after READY): the median of
+    the last 20 windows within 10% of the best such median, for 3 s."""
+    start = time.monotonic()
+    best, steady_since = 0, None
+    while time.monotonic() - start < limit:
+        time.sleep(0.5)
+        last = [w[1] for w in node.windows[-20:]]
+        if len(last) < 20:
+            continue
+        rate = statistics.median(last)
+        best = max(best, rate)
+        if rate >= 0.9 * best:
+            steady_since = steady_since or time.monotonic()
+            if time.monotonic() - steady_since >= 3 and time.monotonic() - start >= 5:
+                return
+        else:
+            steady_since = None
+    raise BenchError("the ping-pong's rate did not settle")
+
+
 def timed(cmd, env):
     t0 = time.monotonic()
     r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -90,29 +116,40 @@ def in_spans(t_end, spans, window=0.1):
 
 
 def measure(wisp, wasm, n, env, runs, hib):
+    """Times of each listing, and the ping-pong's windows: before any, and
+    during each kind of listing."""
     node = Node(wisp, wasm, n, env, hib)
     try:
-        # Let hibernation settle and the ping-pong warm up.
-        time.sleep(max(3.0, n / 200000))
+        settle(node)
         base_from = time.monotonic()
         time.sleep(3.0)
-        spans, times = [], {"ps": [], "json": [], "top20": []}
+        spans = {key: [] for key in KINDS}
+        times = {key: [] for key in KINDS}
         cmds = {"ps": [wisp, "ps", str(node.p.pid)],
                 "json": [wisp, "ps", "--json", str(node.p.pid)],
-                "top20": [wisp, "ps", "--sort", "reductions", "--limit", "20", str(node.p.pid)]}
+                "top20": [wisp, "ps", "--sort", "reductions", "--limit", "20", str(node.p.pid)],
+                "burn": [sys.executable, "-c", BURN]}
+        first = time.monotonic()
         for _ in range(runs):
             for key, cmd in cmds.items():
                 a, b = timed(cmd, env)
                 times[key].append(b - a)
-                spans.append((a, b))
-        time.sleep(0.3)
-        base = [w for w in node.windows if base_from <= w[0] - 0.1 and w[0] <= spans[0][0]]
-        during = [w for w in node.windows if in_spans(w[0], spans)]
+                spans[key].append((a, b))
+                time.sleep(0.5)   # (windows between listings belong to none)
+        base = [w for w in node.windows if base_from <= w[0] - 0.1 and w[0] <= first]
+        during = {key: [w for w in node.windows if in_spans(w[0], spans[key])] for key in KINDS}
     finally:
         node.close()
-    if not base or not during:
-        raise BenchError(f"too few windows ({len(base)} before, {len(during)} during)")
+    if not base or not all(during.values()):
+        raise BenchError(f"too few windows ({len(base)} before, "
+                         f"{[len(d) for d in during.values()]} during)")
     return times, base, during
+
+
+KINDS = ("ps", "json", "top20", "burn")
+# The control: a process that only spins on a CPU for 0.2 s (what any
+# program competing for the cores costs the ping-pong, whatever it does).
+BURN = "import time\nt = time.monotonic() + 0.2\nwhile time.monotonic() < t:\n    pass\n"
 
 
 def main():
@@ -148,21 +185,20 @@ def main():
             for n in sizes:
                 times, base, during = measure(wisp, str(wasm), n, env, args.runs,
                                               args.hibernate_after)
-                b_rate = statistics.median(w[1] for w in base) * 10
-                d_rate = statistics.median(w[1] for w in during) * 10
-                rows.append([f"{n:,}",
-                             *(f"{min(times[k]):.2f} / {statistics.median(times[k]):.2f}"
-                               for k in ("ps", "json", "top20")),
-                             f"{b_rate:,.0f}", f"{d_rate:,.0f}",
-                             f"{100 * (1 - d_rate / b_rate):+.0f}%".replace("+-", "-"),
-                             f"{max(w[2] for w in base):,.0f}",
-                             f"{max(w[2] for w in during):,.0f}"])
+                rate = lambda ws: statistics.median(w[1] for w in ws) * 10
+                rows.append([f"{n:,}", "before", "", f"{rate(base):,.0f}", "",
+                             f"{max(w[2] for w in base):,.0f}"])
+                for key in KINDS:
+                    slower = 100 * (1 - rate(during[key]) / rate(base))
+                    rows.append(["", key, f"{min(times[key]):.2f} / "
+                                          f"{statistics.median(times[key]):.2f}",
+                                 f"{rate(during[key]):,.0f}", f"{slower:.0f}%",
+                                 f"{max(w[2] for w in during[key]):,.0f}"])
         except BenchError as e:
             print(f"bench/inspect_run.py: {e}", file=sys.stderr)
             return 1
-    table(rows, ["processes", "ps s (best/med)", "--json s", "top20 s",
-                 "pingpong rt/s before", "during ps", "slower by",
-                 "longest rt us before", "during"])
+    table(rows, ["processes", "listing", "s (best / median)", "pingpong rt/s",
+                 "slower by", "longest rt us"])
     print(machine_note())
     return 0
 

@@ -233,14 +233,26 @@ static void row_member(const char *key, const struct json *v, void *ctx)
 		r->fd = v->num;
 }
 
-/* The key a row sorts by, as listing_before compares them. */
+/* The key a row sorts by (as listing.c's for the node's rows). */
+static uint64_t row_key(enum listing_key k, const struct row *r)
+{
+	switch (k) {
+	case LISTING_REDUCTIONS: return r->reductions;
+	case LISTING_MEMORY: return r->memory + r->stack;
+	case LISTING_MAILBOX: return r->mailbox;
+	case LISTING_AGE: return r->age_ms;
+	case LISTING_PID: break;
+	}
+	return r->pid;
+}
+
+/* Whether a comes before b, as listing_before orders the node's rows. */
 static bool row_before(enum listing_key k, const struct row *a, const struct row *b)
 {
-	struct proc_info x = { .pid = a->pid, .reductions = a->reductions, .memory = a->memory,
-	                       .stack = a->stack, .mailbox = a->mailbox, .age_ns = a->age_ms };
-	struct proc_info y = { .pid = b->pid, .reductions = b->reductions, .memory = b->memory,
-	                       .stack = b->stack, .mailbox = b->mailbox, .age_ns = b->age_ms };
-	return listing_before(k, &x, &y);
+	uint64_t x = row_key(k, a), y = row_key(k, b);
+	if (x != y)
+		return k == LISTING_PID ? x < y : x > y;
+	return a->pid < b->pid;
 }
 
 static int row_compare(const void *a, const void *b, void *key)

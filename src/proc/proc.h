@@ -158,18 +158,19 @@ struct proc {
 	 * reset), so a late decrement from an old one cannot underflow. */
 	_Atomic uint32_t fds_in_flight;
 	atomic_bool exiting;      /* past the point of no return */
+	atomic_flag trace_lock;   /* guards changes of `trace` (trace.c) */
+	/* What it waits for (enum proc_wait), written by itself before it
+	 * parks and read by an inspector under its task's lock (inspect.c);
+	 * with the pid or fd waited on, and the wait's deadline (UINT64_MAX:
+	 * none). */
+	uint8_t wait_kind;
 	_Atomic uint32_t wait_seq;/* identifies the current wait (I/O tokens) */
+	uint64_t wait_on;
+	uint64_t wait_until;
 	/* Tracing (trace.c): the trace its events go to, or NULL: read by
 	 * the process at every event (one branch when untraced), changed
 	 * under trace_lock. */
 	_Atomic(struct proc_trace *) trace;
-	atomic_flag trace_lock;
-	/* What it waits for (enum proc_wait), written by itself before it
-	 * parks and read by an inspector under its task's lock (inspect.c):
-	 * the pid or fd waited on, and the wait's deadline (UINT64_MAX: none). */
-	uint8_t wait_kind;
-	uint64_t wait_on;
-	uint64_t wait_until;
 	/* For inspection, set before its pid is published: who spawned it
 	 * (0: the runtime or another node), and when (the scheduler group's
 	 * coarse clock, ns). */
