@@ -114,7 +114,8 @@ static void release_all(struct rt *rt, struct held *h)
 /* One look at a process (sched_task_peek's argument). */
 struct look {
 	uint64_t pid;
-	uint64_t now;
+	uint64_t now;             /* the coarse clock births are stamped with */
+	uint64_t now_ns;          /* the clock deadlines are set by */
 	struct held *held;
 	struct proc_info *info;
 	bool alive;
@@ -179,7 +180,8 @@ static void look_at_own(struct task *t, struct proc *p, const struct sched_task_
 		in->wait = (enum proc_wait)p->wait_kind;
 		in->wait_on = p->wait_on;
 		if (p->wait_until != UINT64_MAX)
-			in->wait_left_ns = p->wait_until > l->now ? (int64_t)(p->wait_until - l->now) : 0;
+			in->wait_left_ns = p->wait_until > l->now_ns ? (int64_t)(p->wait_until - l->now_ns)
+			                                             : 0;
 	}
 	if (v->stack_readable)
 		look_at_stack(t, p, l);
@@ -269,7 +271,7 @@ static void look(struct rt *rt, struct proc *p, struct look *l)
 	}
 }
 
-static uint64_t now_ns(struct rt *rt)
+static uint64_t coarse_now(struct rt *rt)
 {
 	/* (The clock processes' births are stamped with.) */
 	return atomic_load_explicit(&rt->sg.coarse_ns, memory_order_relaxed);
@@ -283,7 +285,7 @@ int rt_list(struct rt *rt, int (*emit)(const struct proc_info *info, void *ctx),
 	if (in == NULL)
 		return -ENOMEM;
 	int rc = 0;
-	uint64_t now = now_ns(rt);
+	uint64_t now = coarse_now(rt), now_precise = sched_now_ns();
 	for (uint32_t c = 0; c < PT_MAX_CHUNKS && rc == 0; c++) {
 		struct proc **chunk = atomic_load_explicit(&rt->ptable.chunks[c], memory_order_acquire);
 		if (chunk == NULL)
@@ -298,8 +300,8 @@ int rt_list(struct rt *rt, int (*emit)(const struct proc_info *info, void *ctx),
 			if (pid == 0)
 				continue;
 			memset(in, 0, sizeof(*in));
-			struct look l = { .pid = pid, .now = now, .held = &held, .info = in,
-			                  .max_pcs = 1 };
+			struct look l = { .pid = pid, .now = now, .now_ns = now_precise, .held = &held,
+			                  .info = in, .max_pcs = 1 };
 			look(rt, p, &l);
 			if (l.alive)
 				rc = emit(in, ctx);
@@ -373,8 +375,9 @@ int rt_inspect(struct rt *rt, uint64_t pid, struct proc_detail *d)
 		d->caps = NULL;
 		release_all(rt, &held);
 		memset(&d->info, 0, sizeof(d->info));
-		l = (struct look){ .pid = pid, .now = now_ns(rt), .held = &held, .info = &d->info,
-		                   .max_pcs = PROC_DETAIL_FRAMES, .d = d };
+		l = (struct look){ .pid = pid, .now = coarse_now(rt), .now_ns = sched_now_ns(),
+		                   .held = &held, .info = &d->info, .max_pcs = PROC_DETAIL_FRAMES,
+		                   .d = d };
 		sched_task_peek(&p->task, look_at, &l);
 		if (!l.alive) {
 			rc = -ESRCH;
