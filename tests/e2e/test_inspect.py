@@ -163,6 +163,12 @@ def test_ps_lists_each_process_with_what_it_waits_for_and_where(env, zoo, tier):
     assert caller_line.endswith(f"reply from {pid['server']} in caller_wait"), caller_line
     sleeper_line = next(l for l in lines if l.startswith(pid["sleeper"] + " "))
     assert " left) in sleeper_loop" in sleeper_line and "sleep (" in sleeper_line, sleeper_line
+    # A name made of terminal escapes (an OSC title, a bidi override)
+    # reaches no terminal as such, in the table or the JSON.
+    victim_line = next(l for l in lines if l.startswith(pid["victim"] + " "))
+    assert "victim\\x1b]0;..." in victim_line, victim_line
+    assert rows[pid["victim"]]["name"] == "victim\\x1b]0;pwned\\x07\\xe2\\x80\\xae", rows
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "\u202e" not in r.stdout
     # Sorted by pid, by default.
     shown = [int(l.split()[0], 16) for l in lines[1:]]
     assert shown == sorted(shown), lines

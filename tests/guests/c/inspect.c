@@ -12,7 +12,8 @@
  *   busy      a loop that never waits, in busy_loop
  *   trapper   traps exits, linked to main; receive in trapper_loop; says
  *             "trapper EXIT <from> <reason>" for every exit signal
- *   victim    receive in victim_loop; main monitors it
+ *   victim    receive in victim_loop; main monitors it; registered
+ *             under a name made of terminal escapes
  *
  *   reader    reads stdin (a WASI read, parked on the pipe) in
  *             reader_loop and sends each line to main
@@ -187,6 +188,8 @@ static void victim(const void *arg, uint32_t len)
 {
 	(void)arg;
 	(void)len;
+	/* A name meant for a terminal: set its title, then reverse the text. */
+	wisp_register_name("victim\x1b]0;pwned\x07\xe2\x80\xae", wisp_self());
 	victim_loop();
 }
 
