@@ -167,7 +167,8 @@ static void look_at_own(struct task *t, struct proc *p, const struct sched_task_
 	in->mailbox = p->mbox.n + pending(p);
 	in->stack = v->stack_used;
 	in->cpu_ns = v->cpu_ns;
-	if (p->inst != NULL) {
+	/* (A scheduler freezing it charges the work to its fuel meanwhile.) */
+	if (p->inst != NULL && v->state != TASK_FREEZING) {
 		int64_t left = engine_instance_vmctx(p->inst)->fuel;
 		if (left < p->rt->cfg.reductions)
 			in->reductions += (uint64_t)(p->rt->cfg.reductions - left);
@@ -201,15 +202,11 @@ static void look_at_detail(struct proc *p, struct look *l)
 	/* (Sized by a first look: if a set grew since, look again.) */
 	l->sets_fit = p->links.n <= d->nlinks && p->watching.n <= d->nmonitors &&
 	              p->watchers.n <= d->nmonitored_by;
-	if (!l->sets_fit) {
-		d->nlinks = p->links.n;
-		d->nmonitors = p->watching.n;
-		d->nmonitored_by = p->watchers.n;
-		return;
-	}
 	d->nlinks = p->links.n;
 	d->nmonitors = p->watching.n;
 	d->nmonitored_by = p->watchers.n;
+	if (!l->sets_fit)
+		return;   /* (the counts size the next look) */
 	if (d->nlinks > 0)
 		memcpy(d->links, p->links.v, d->nlinks * sizeof(*d->links));
 	if (d->nmonitors > 0)
@@ -360,6 +357,28 @@ static int name_frames(struct rt *rt, struct look *l, struct proc_detail *d)
 	return 0;
 }
 
+/* Every name p holds as pid into d (and the first, and the count, into
+ * d->info). 0 or -ENOMEM. */
+static int all_names(struct rt *rt, struct proc *p, uint64_t pid, struct proc_detail *d)
+{
+	uint32_t count;
+	size_t cap = registry_names_of_pid(&rt->registry, p, pid, NULL, 0, &count);
+	for (;;) {
+		free(d->names);
+		if ((d->names = malloc(cap + 1)) == NULL)
+			return -ENOMEM;
+		size_t need = registry_names_of_pid(&rt->registry, p, pid, d->names, cap, &count);
+		if (need <= cap) {
+			d->names_len = (uint32_t)need;
+			break;
+		}
+		cap = need;   /* (it registered more meanwhile) */
+	}
+	d->info.nnames = count;
+	snprintf(d->info.name, sizeof(d->info.name), "%s", count > 0 ? d->names : "");
+	return 0;
+}
+
 int rt_inspect(struct rt *rt, uint64_t pid, struct proc_detail *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -398,16 +417,9 @@ int rt_inspect(struct rt *rt, uint64_t pid, struct proc_detail *d)
 		d->complete = l.own;
 		/* (Names and the innermost function as the listing gets them.) */
 		struct proc_info *in = &d->info;
-		uint32_t count;
-		size_t need = registry_names_of_pid(&rt->registry, p, pid, NULL, 0, &count);
-		d->names = malloc(need + 1);
-		if (d->names != NULL) {
-			need = registry_names_of_pid(&rt->registry, p, pid, d->names, need, &count);
-			d->names_len = (uint32_t)need;
-			in->nnames = count;
-			snprintf(in->name, sizeof(in->name), "%s", count > 0 ? d->names : "");
-		}
-		rc = name_frames(rt, &l, d);
+		rc = all_names(rt, p, pid, d);
+		if (rc == 0)
+			rc = name_frames(rt, &l, d);
 		if (rc == 0 && d->nframes > 0)
 			snprintf(in->function, sizeof(in->function), "%s", d->frames[0]);
 	}

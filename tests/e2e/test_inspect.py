@@ -393,6 +393,12 @@ def test_ps_and_inspect_say_what_is_wrong(env, zoo, guest):
         assert r.returncode == 0 and len(r.stdout.splitlines()) == 1 + len(second.pid), r
     r = wisp(env, "ps", "nosuchnode")
     assert r.returncode == 1 and "no wisp node is named nosuchnode" in r.stderr, r
+    from test_dist import free_port
+    node = zoo("--tier", "fast", "--name", f"zoo@127.0.0.1:{free_port()}")
+    for how in (["zoo"], ["--node", "zoo"], ["zoo@127.0.0.1"]):
+        r = wisp(env, "ps", "--json", *how)
+        assert r.returncode == 0, (how, r)
+        assert {json.loads(l)["pid"] for l in r.stdout.splitlines()} == set(node.pid.values())
     r = wisp(env, "inspect", "--pid", str(first.p.pid), "7fffffff00000001")
     assert r.returncode == 1, r
     assert "wisp inspect: no process 7fffffff00000001 in that run" in r.stderr, r
