@@ -46,8 +46,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (CLANG, ROOT, BenchError, build_c_guest, machine_note, stop,  # noqa: E402
-                     table, wisp_compile, wisp_env)
+from harness import (CLANG, ROOT, BenchError, build_c_guest, machine_note, rss_bytes,  # noqa: E402
+                     stop, table, wisp_compile, wisp_env)
 
 
 class Node:
@@ -79,26 +79,29 @@ class Node:
             stop(self.p)
 
 
-def settle(node, limit=300):
-    """Until the ping-pong's rate stops rising (hibernating a million
-    processes takes the schedulers a while after READY): the median of
-    the last 20 windows within 10% of the best such median, for 3 s."""
+def settle(node, limit=900):
+    """Until hibernation is over and the ping-pong steady: the node's RSS
+    has not fallen by 1% in the last 5 s (hibernating a million processes
+    takes the schedulers a while after READY, 32 at a time between
+    dispatches), and the median of the last 20 windows is within 10% of
+    the best such median."""
     start = time.monotonic()
-    best, steady_since = 0, None
+    best, low, low_at = 0, None, time.monotonic()
     while time.monotonic() - start < limit:
         time.sleep(0.5)
+        rss = rss_bytes(node.p.pid)
+        if rss is None:
+            raise BenchError(f"the node ended: {node.p.stderr.read()[-500:]!r}")
+        if low is None or rss < 0.99 * low:
+            low, low_at = rss, time.monotonic()
         last = [w[1] for w in node.windows[-20:]]
         if len(last) < 20:
             continue
         rate = statistics.median(last)
         best = max(best, rate)
-        if rate >= 0.9 * best:
-            steady_since = steady_since or time.monotonic()
-            if time.monotonic() - steady_since >= 3 and time.monotonic() - start >= 5:
-                return
-        else:
-            steady_since = None
-    raise BenchError("the ping-pong's rate did not settle")
+        if time.monotonic() - low_at >= 5 and rate >= 0.9 * best:
+            return
+    raise BenchError("the node did not settle")
 
 
 def timed(cmd, env):

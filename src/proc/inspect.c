@@ -46,9 +46,10 @@
 #include "mailbox.h"
 #include "proc_impl.h"
 
-/* Signals and messages pushed but not drained yet, counted at most up to
- * this (the walk holds the task lock meanwhile). */
-#define PENDING_COUNT_MAX 10000
+/* Signals and messages pushed but not drained yet are counted up to
+ * this (the walk holds the task lock meanwhile: a chain of cold nodes
+ * costs ~100 ns each, and a waker of the process spins that long). */
+#define PENDING_COUNT_MAX 1000
 /* Frames walked to find the innermost wasm one (wisp's own frames between
  * a park and the guest are fewer than ten). */
 #define LIST_FRAMES 24

@@ -52,7 +52,8 @@ struct proc_info {
 	uint64_t memory;         /* its account: linear memory, tables, mailbox,
 	                            timers, names, host state (bytes) */
 	uint64_t stack;          /* native stack in use (bytes; 0 while running) */
-	uint32_t mailbox;        /* messages queued (0 while running: unknown) */
+	uint32_t mailbox;        /* messages queued (0 while running: unknown;
+	                            those not yet drained counted up to 1,000) */
 	uint64_t age_ns;
 	uint64_t cpu_ns;         /* CPU time it ran (0 while running) */
 	bool is_main, program;
