@@ -62,7 +62,8 @@ LIB_ASMS := $(sort $(wildcard src/compile/*.S src/engine/*.S src/sched/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
 CLI_OBJS := $(B)/src/cli/main.o $(B)/src/cli/new.o $(B)/src/cli/node.o $(B)/src/cli/control.o \
             $(B)/src/cli/tierwatch.o $(B)/src/cli/serve.o $(B)/src/cli/idle.o \
-            $(B)/src/cli/metrics.o $(B)/src/cli/stats.o
+            $(B)/src/cli/metrics.o $(B)/src/cli/stats.o $(B)/src/cli/observe.o \
+            $(B)/src/cli/listing.o $(B)/src/cli/json.o $(B)/src/cli/ps.o
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)

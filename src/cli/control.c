@@ -1,5 +1,7 @@
 /*
- * control.c — a running wisp's control socket, and `wisp reload`.
+ * control.c — a running wisp's control socket, and how commands from
+ * another terminal find it (wisp reload here; ps, inspect, kill and trace
+ * in observe.c and ps.c).
  *
  * Where. Every `wisp run` listens on a Unix socket in the user's runtime
  * directory: $XDG_RUNTIME_DIR/wisp, else /tmp/wisp-UID; the directory is
@@ -10,32 +12,38 @@
  * from another user is refused as well (SO_PEERCRED), whatever the
  * permissions say.
  *
- * What. One request per connection, a line and its bytes, one line back
- * (and, for stats, the bytes it announces):
+ * What. One request per connection, a line (and, for a reload, its
+ * bytes); anything else gets "error TEXT":
  *   "reload LEN[ purge][ push]\n" + LEN bytes
  *       -> "ok VSN[ (purged N processes ...)][ (pushed ...)]\n" | "error TEXT\n"
- *   "stats\n" -> "ok LEN\n" + LEN bytes: the run's figures in Prometheus's
+ *   "stats" -> "ok LEN\n" + LEN bytes: the run's figures in Prometheus's
  *       text format (metrics.c), which `wisp stats` reads and summarises
- * Requests are served one at a time by the socket's thread (a reload
- * compiles, which takes seconds: a second one waits for the first).
- * Reading a request has one deadline, CONTROL_IO_TIMEOUT_S for the whole
- * of it (not per read: a client sending a byte now and then would hold
- * the thread, every reload after it, and the end of the run, which waits
- * for the thread, for ever).
- * Observability (issue 16: ps, inspect, kill) will add requests.
+ *   "ps ...", "inspect PID", "kill PID[ REASON]", "trace PID": observe.c
  *
- * The client (`wisp reload`; control_ask for the other commands that ask
- * a run something, `wisp stats`) is for people who mistype: it reads the
- * module before it looks for a run, counts as a run only a socket that
- * accepts a connection (a killed run's socket stays, and its pid may be
- * someone else's), and when it cannot tell which run is meant it lists
- * them, with their command lines, rather than only their pids.
+ * Who serves. The socket's thread accepts; each connection is served on
+ * a thread of its own, at most CONTROL_CLIENTS at once (one more is told
+ * "error busy" and closed), so a trace that lasts, or a listing of a
+ * million processes, does not hold up a reload or another listing.
+ * Reloads run one at a time (a reload compiles: a second waits). Reading
+ * a request has one deadline, CONTROL_IO_TIMEOUT_S for the whole of it
+ * (not per read: a client sending a byte now and then would hold its
+ * thread, and the end of the run, which waits for every thread, for
+ * ever); observe.c bounds the writing of its replies. The end of the run
+ * shuts every connection down (their waits return at once) and joins
+ * their threads, before the runtime stops.
+ *
+ * The clients are for people who mistype: `wisp reload` reads the
+ * module before it looks for a run; every command counts as a run only a
+ * socket that accepts a connection (a killed run's socket stays, and its
+ * pid may be someone else's), and when it cannot tell which run is meant
+ * it lists them, with their command lines, rather than only their pids.
  */
 #include "control.h"
 
 #include "common/sha256.h"
 #include "dist/dist.h"
 #include "metrics.h"
+#include "observe.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,6 +51,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +63,20 @@
 #include <unistd.h>
 
 #define CONTROL_IO_TIMEOUT_S 30
+#define CONTROL_CLIENTS 16        /* connections served at once */
+#define CONTROL_LINE_MAX 512      /* a request line (kill's reason: 255 bytes) */
+#define CONTROL_GRACE_MS 1000     /* requests' time to end when the run ends */
+
+/* A connection being served: its thread owns fd until it is DONE; the
+ * accepting thread (or the end of the run) joins it and closes fd then,
+ * so a shutdown() of fd never hits a number reused meanwhile. */
+enum slot_state { SLOT_FREE, SLOT_BUSY, SLOT_DONE };
+struct client {
+	struct control *c;
+	int fd;
+	pthread_t thread;
+	enum slot_state state;        /* under control.lock */
+};
 
 struct control {
 	struct proc_control hooks;
@@ -66,6 +89,10 @@ struct control {
 	int fd;
 	pthread_t thread;
 	bool running;
+	atomic_bool stopping;         /* the run ends: every wait returns */
+	pthread_mutex_t lock;         /* the slots' states */
+	pthread_mutex_t reload_lock;  /* one reload at a time */
+	struct client clients[CONTROL_CLIENTS];
 };
 
 /* The runtime directory (made if missing), or -1 with a message. */
@@ -146,12 +173,13 @@ static void write_all(int fd, const char *s)
 	write_bytes(fd, s, strlen(s));
 }
 
-/* The request line (up to '\n'), or false. deadline: read_by's. */
+/* The request line (up to '\n'), or false (also for a NUL byte in it).
+ * deadline: read_by's. */
 static bool read_line(int fd, char *line, size_t cap, uint64_t deadline)
 {
 	for (size_t n = 0; n + 1 < cap; n++) {
-		if (read_by(fd, line + n, 1, deadline) != 1)
-			return false;
+		if (read_by(fd, line + n, 1, deadline) != 1 || line[n] == '\0')
+			return false;   /* (a NUL would cut the line short unseen) */
 		if (line[n] == '\n') {
 			line[n] = '\0';
 			return true;
@@ -173,7 +201,7 @@ static void serve_reload(struct control *c, int fd, unsigned long long len, bool
 	}
 	if (!read_all(fd, bytes, len, deadline)) {
 		free(bytes);
-		return;
+		return;   /* (the client went away, or took too long) */
 	}
 	char err[600] = "";
 	uint32_t vsn = 0;
@@ -242,23 +270,61 @@ static void serve(struct control *c, int fd)
 	uint64_t deadline = now_ms() + CONTROL_IO_TIMEOUT_S * 1000;
 	struct timeval tv = { CONTROL_IO_TIMEOUT_S, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (!same_user(fd)) {
-		write_all(fd, "error not this node's user\n");
-		return;
-	}
-	char line[128];
+	char line[CONTROL_LINE_MAX];
 	if (!read_line(fd, line, sizeof(line), deadline)) {
 		write_all(fd, "error a request is one line\n");
 		return;
 	}
 	unsigned long long len;
 	bool purge, push;
-	if (parse_reload(line, &len, &purge, &push))
+	if (parse_reload(line, &len, &purge, &push)) {
+		pthread_mutex_lock(&c->reload_lock);
 		serve_reload(c, fd, len, purge, push, deadline);
-	else if (strcmp(line, "stats") == 0)
+		pthread_mutex_unlock(&c->reload_lock);
+	} else if (strcmp(line, "stats") == 0) {
 		serve_stats(c, fd);
-	else
+	} else if (!observe_serve(c->rt, fd, line, &c->stopping)) {
 		write_all(fd, "error unknown request\n");
+	}
+}
+
+static void *client_main(void *arg)
+{
+	struct client *cl = arg;
+	serve(cl->c, cl->fd);
+	shutdown(cl->fd, SHUT_RDWR);   /* (the reader sees the end now) */
+	pthread_mutex_lock(&cl->c->lock);
+	cl->state = SLOT_DONE;
+	pthread_mutex_unlock(&cl->c->lock);
+	return NULL;
+}
+
+/* Join a DONE slot's thread and close its fd (not under the lock). */
+static void reap(struct client *cl)
+{
+	pthread_join(cl->thread, NULL);
+	close(cl->fd);
+	cl->fd = -1;
+}
+
+/* A free slot for a new connection (finished ones reaped on the way), or
+ * NULL if CONTROL_CLIENTS are being served. */
+static struct client *free_slot(struct control *c)
+{
+	struct client *found = NULL;
+	for (int i = 0; i < CONTROL_CLIENTS; i++) {
+		struct client *cl = &c->clients[i];
+		pthread_mutex_lock(&c->lock);
+		enum slot_state st = cl->state;
+		pthread_mutex_unlock(&c->lock);
+		if (st == SLOT_DONE) {
+			reap(cl);
+			st = cl->state = SLOT_FREE;
+		}
+		if (st == SLOT_FREE && found == NULL)
+			found = cl;
+	}
+	return found;
 }
 
 static void *control_main(void *arg)
@@ -271,8 +337,38 @@ static void *control_main(void *arg)
 				continue;
 			return NULL;   /* (shut down: control_detach) */
 		}
-		serve(c, fd);
-		close(fd);
+		if (!same_user(fd)) {
+			write_all(fd, "error not this node's user\n");
+			close(fd);
+			continue;
+		}
+		/* (A client's probe that a run listens, connected and closed at
+		 * once, holds a slot for a moment: wait a little for one.) */
+		struct client *cl = free_slot(c);
+		for (int i = 0; cl == NULL && i < 10; i++) {
+			poll(NULL, 0, 10);
+			cl = free_slot(c);
+		}
+		if (cl == NULL) {
+			char busy[128];
+			snprintf(busy, sizeof(busy), "error busy: %d requests are being served (traces, "
+			         "listings): try again\n", CONTROL_CLIENTS);
+			write_all(fd, busy);
+			close(fd);
+			continue;
+		}
+		cl->c = c;
+		cl->fd = fd;
+		pthread_mutex_lock(&c->lock);
+		cl->state = SLOT_BUSY;
+		pthread_mutex_unlock(&c->lock);
+		if (pthread_create(&cl->thread, NULL, client_main, cl) != 0) {
+			write_all(fd, "error cannot start a thread for the request\n");
+			close(fd);
+			pthread_mutex_lock(&c->lock);
+			cl->state = SLOT_FREE;
+			pthread_mutex_unlock(&c->lock);
+		}
 	}
 }
 
@@ -318,13 +414,41 @@ static int control_attach(void *ctx, struct rt *rt, char *err, size_t errlen)
 	return 0;
 }
 
+/* Connections still being served. */
+static int busy_clients(struct control *c)
+{
+	int n = 0;
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < CONTROL_CLIENTS; i++)
+		n += c->clients[i].state == SLOT_BUSY;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 static void control_detach(void *ctx)
 {
 	struct control *c = ctx;
 	if (!c->running)
 		return;
+	atomic_store(&c->stopping, true);
 	shutdown(c->fd, SHUT_RDWR);   /* (accept returns: the thread ends) */
 	pthread_join(c->thread, NULL);
+	/* Requests see `stopping` and end (a listing is cut, a trace says
+	 * the node stops, a kill that ended the run still says "ok"): give
+	 * them a moment, then cut every connection still open. */
+	for (int round = 0; round < CONTROL_GRACE_MS / 10 && busy_clients(c) > 0; round++)
+		poll(NULL, 0, 10);
+	for (int i = 0; i < CONTROL_CLIENTS; i++) {
+		struct client *cl = &c->clients[i];
+		pthread_mutex_lock(&c->lock);
+		enum slot_state st = cl->state;
+		pthread_mutex_unlock(&c->lock);
+		if (st == SLOT_FREE)
+			continue;
+		shutdown(cl->fd, SHUT_RDWR);
+		reap(cl);
+		cl->state = SLOT_FREE;
+	}
 	close(c->fd);
 	c->fd = -1;
 	c->running = false;
@@ -340,6 +464,10 @@ struct control *control_new(const char *node_name, struct dist *dist)
 		return NULL;
 	c->fd = -1;
 	c->dist = dist;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->reload_lock, NULL);
+	for (int i = 0; i < CONTROL_CLIENTS; i++)
+		c->clients[i].fd = -1;
 	if (node_name != NULL)
 		snprintf(c->node, sizeof(c->node), "%s", node_name);
 	/* (No '/' may reach a file name.) */
@@ -363,8 +491,11 @@ const struct proc_control *control_hooks(struct control *c)
 
 void control_free(struct control *c)
 {
-	if (c != NULL)
-		control_detach(c);
+	if (c == NULL)
+		return;
+	control_detach(c);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->reload_lock);
 	free(c);
 }
 
@@ -454,17 +585,17 @@ static long sock_pid(const char *name)
  * and node names linking to no socket, are removed on the way; a socket
  * nobody listens on is left (a run may be between bind and listen) but
  * not listed. False with a message if the directory cannot be read. */
-static bool find_runs(const char *who, struct runs *rs)
+static bool find_runs(const char *cmd, struct runs *rs)
 {
 	char err[PATH_MAX + 100];
 	rs->n = rs->more = 0;
 	if (control_dir(rs->dir, sizeof(rs->dir), err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s: %s\n", who, err);
+		fprintf(stderr, "wisp %s: %s\n", cmd, err);
 		return false;
 	}
 	DIR *d = opendir(rs->dir);
 	if (d == NULL) {
-		fprintf(stderr, "%s: cannot read %s: %s\n", who, rs->dir, strerror(errno));
+		fprintf(stderr, "wisp %s: cannot read %s: %s\n", cmd, rs->dir, strerror(errno));
 		return false;
 	}
 	char p[PATH_MAX];
@@ -550,14 +681,14 @@ static void list_runs(const struct runs *rs)
 }
 
 /* Why no run was found, on stderr: what runs instead. */
-static void no_such_run(const char *who, const struct runs *rs)
+static void no_such_run(const char *cmd, const struct runs *rs)
 {
 	if (rs->n == 0) {
-		fprintf(stderr, "%s: no wisp is running (no control socket in %s; a run is "
-		        "found by the same user, with the same XDG_RUNTIME_DIR)\n", who, rs->dir);
+		fprintf(stderr, "wisp %s: no wisp is running (no control socket in %s; a run is "
+		        "found by the same user, with the same XDG_RUNTIME_DIR)\n", cmd, rs->dir);
 		return;
 	}
-	fprintf(stderr, "%s: running now:\n", who);
+	fprintf(stderr, "wisp %s: running now:\n", cmd);
 	list_runs(rs);
 }
 
@@ -565,7 +696,7 @@ static void no_such_run(const char *who, const struct runs *rs)
  * a message). NAME@HOST:PORT, as given to --name, is NAME@HOST; a name
  * without '@' also finds NAME@HOST, as --sname NAME makes it, when one
  * host has it. */
-static int find_node(const char *who, const struct runs *rs, const char *name)
+static int find_node(const char *cmd, const struct runs *rs, const char *name)
 {
 	int at = -1, found = 0;
 	size_t n = strlen(name);
@@ -580,52 +711,65 @@ static int find_node(const char *who, const struct runs *rs, const char *name)
 			found++;
 		}
 	if (found > 1) {
-		fprintf(stderr, "%s: %d nodes are named %s@...: say which with --node "
-		        "NAME@HOST\n", who, found, name);
+		fprintf(stderr, "wisp %s: %d nodes are named %s@...: say which with --node "
+		        "NAME@HOST\n", cmd, found, name);
 		list_runs(rs);
 		return -2;
 	}
 	return at;
 }
 
-/* The socket of the run named by pid or node (neither: the only run),
- * into path; false with a message on stderr that says what runs. */
-static bool find_socket(const char *who, const char *pid, const char *node, char *path,
-                        size_t cap)
+bool control_find(const char *cmd, const char *pid, const char *node, char *path, size_t cap)
 {
 	struct runs *rs = malloc(sizeof(*rs));
-	if (rs == NULL || !find_runs(who, rs)) {
+	if (rs == NULL || !find_runs(cmd, rs)) {
 		if (rs == NULL)
-			fprintf(stderr, "%s: out of memory\n", who);
+			fprintf(stderr, "wisp %s: out of memory\n", cmd);
 		free(rs);
 		return false;
 	}
 	int at = -1;
 	if (node != NULL) {
-		at = find_node(who, rs, node);
+		at = find_node(cmd, rs, node);
 		if (at == -1)
-			fprintf(stderr, "%s: no wisp node is named %s\n", who, node);
+			fprintf(stderr, "wisp %s: no wisp node is named %s\n", cmd, node);
 	} else if (pid != NULL) {
 		for (int i = 0; i < rs->n; i++)
 			if (rs->run[i].pid == strtol(pid, NULL, 10))
 				at = i;
 		if (at < 0)
-			fprintf(stderr, "%s: no wisp runs as pid %s (a run's pid, as ps or "
-			        "$! gives it)\n", who, pid);
+			fprintf(stderr, "wisp %s: no wisp runs as pid %s (a run's pid, as ps or "
+			        "$! gives it)\n", cmd, pid);
 	} else if (rs->n == 1) {
 		at = 0;
 	} else if (rs->n > 1 || rs->more > 0) {
-		fprintf(stderr, "%s: %d wisps are running: say which with --pid PID (or "
-		        "--node NAME)\n", who, rs->n + rs->more);
+		fprintf(stderr, "wisp %s: %d wisps are running: say which with --pid PID (or "
+		        "--node NAME)\n", cmd, rs->n + rs->more);
 		list_runs(rs);
 		at = -2;
 	}
 	if (at == -1)
-		no_such_run(who, rs);
+		no_such_run(cmd, rs);
 	if (at >= 0)
 		snprintf(path, cap, "%s/%ld.sock", rs->dir, rs->run[at].pid);
 	free(rs);
 	return at >= 0;
+}
+
+int control_connect(const char *cmd, const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (strlen(path) >= sizeof(a.sun_path) || fd < 0 ||
+	    (memcpy(a.sun_path, path, strlen(path) + 1),
+	     connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)) {
+		fprintf(stderr, "wisp %s: cannot reach the running wisp at %s: %s\n", cmd, path,
+		        strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* The whole file, or NULL with a message (a directory, an empty file and
@@ -676,29 +820,12 @@ static void *read_file(const char *file, size_t *len)
 	return b;
 }
 
-/* A connection to the control socket at path, or -1 with a message. */
-static int connect_to(const char *who, const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (strlen(path) >= sizeof(a.sun_path) || fd < 0 ||
-	    (memcpy(a.sun_path, path, strlen(path) + 1),
-	     connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)) {
-		fprintf(stderr, "%s: cannot reach the running wisp at %s: %s\n", who, path,
-		        strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* Send the request; the running wisp's answer line into reply. False
  * with a message if it cannot be reached or says nothing. */
 static bool ask(const char *path, const void *bytes, size_t len, bool purge, bool push,
                 char *reply, size_t cap)
 {
-	int fd = connect_to("wisp reload", path);
+	int fd = control_connect("reload", path);
 	if (fd < 0)
 		return false;
 	char head[64];
@@ -743,13 +870,13 @@ static char *read_to_end(int fd, size_t *len)
 	return NULL;
 }
 
-int control_ask(const char *who, const char *pid, const char *node, const char *request,
+int control_ask(const char *cmd, const char *pid, const char *node, const char *request,
                 char **reply, size_t *len)
 {
 	char path[PATH_MAX];
-	if (!find_socket(who, pid, node, path, sizeof(path)))
+	if (!control_find(cmd, pid, node, path, sizeof(path)))
 		return -1;
-	int fd = connect_to(who, path);
+	int fd = control_connect(cmd, path);
 	if (fd < 0)
 		return -1;
 	write_all(fd, request);
@@ -757,7 +884,7 @@ int control_ask(const char *who, const char *pid, const char *node, const char *
 	*reply = read_to_end(fd, len);
 	close(fd);
 	if (*reply == NULL || *len == 0) {
-		fprintf(stderr, "%s: the running wisp gave no answer (did it end?)\n", who);
+		fprintf(stderr, "wisp %s: the running wisp gave no answer (did it end?)\n", cmd);
 		free(*reply);
 		*reply = NULL;
 		return -1;
@@ -811,7 +938,7 @@ int cli_reload(int argc, char **argv)
 	size_t len;
 	void *bytes = read_file(file, &len);
 	char path[PATH_MAX], reply[800];
-	bool got = bytes != NULL && find_socket("wisp reload", pid, node, path, sizeof(path)) &&
+	bool got = bytes != NULL && control_find("reload", pid, node, path, sizeof(path)) &&
 	           ask(path, bytes, len, purge, push, reply, sizeof(reply));
 	free(bytes);
 	if (!got)

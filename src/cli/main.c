@@ -35,6 +35,7 @@
 #include "../proc/proc.h"
 #include "control.h"
 #include "metrics.h"
+#include "observe.h"
 #include "serve.h"
 #include "stats.h"
 #include "tierwatch.h"
@@ -73,6 +74,16 @@ static const char usage_text[] =
 	"                                        how busy a running wisp is: schedulers,\n"
 	"                                        spawn and exit rates, messages, memory\n"
 	"                                        (wisp stats --help)\n"
+	"  ps [--sort KEY] [--limit N] [--json] [NODE|OSPID]\n"
+	"                                        list a running wisp's processes: state,\n"
+	"                                        what each waits for, reductions, memory,\n"
+	"                                        mailbox (wisp ps --help)\n"
+	"  inspect PID                           one process in detail: links, monitors,\n"
+	"                                        capabilities, where it waits\n"
+	"  kill PID [REASON]                     an exit signal from outside (default:\n"
+	"                                        kill, untrappable)\n"
+	"  trace PID                             its messages, links, monitors and exit\n"
+	"                                        signals, live\n"
 	"  help                                  this text\n"
 	"  --version                             print the version\n"
 	"\n"
@@ -1068,6 +1079,14 @@ int main(int argc, char **argv)
 		return cli_reload(argc - 2, argv + 2);
 	if (strcmp(cmd, "stats") == 0)
 		return cli_stats(argc - 2, argv + 2);
+	if (strcmp(cmd, "ps") == 0)
+		return cli_ps(argc - 2, argv + 2);
+	if (strcmp(cmd, "inspect") == 0)
+		return cli_inspect(argc - 2, argv + 2);
+	if (strcmp(cmd, "kill") == 0)
+		return cli_kill(argc - 2, argv + 2);
+	if (strcmp(cmd, "trace") == 0)
+		return cli_trace(argc - 2, argv + 2);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("wisp %s (module ABI %d)\n", WISP_VERSION, WISP_MODULE_ABI);
 		return 0;

@@ -29,6 +29,7 @@
 #define STATS_EXIT_FAIL 1
 #define STATS_EXIT_USAGE 2
 #define WHO "wisp stats"
+#define CMD "stats"        /* (control_ask says "wisp CMD: ...") */
 
 static const char stats_usage[] =
 	"usage: wisp stats [--interval TIME | --once] [NODE | PID]\n";
@@ -96,7 +97,7 @@ static char *ask(const char *pid, const char *node)
 {
 	char *reply;
 	size_t len;
-	if (control_ask(WHO, pid, node, "stats", &reply, &len) != 0)
+	if (control_ask(CMD, pid, node, "stats", &reply, &len) != 0)
 		return NULL;
 	char *nl = strchr(reply, '\n');
 	char *end;

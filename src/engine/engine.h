@@ -219,6 +219,20 @@ engine_instance *engine_current(void);
  * fiber resumes, on whichever thread that is. */
 engine_instance *engine_set_current(engine_instance *in);
 
+/* Inspection (a parked process's stack, read from another thread). Is
+ * ret a return address into m's wasm functions? (Immutable data: any
+ * thread, while m is loaded.) */
+bool engine_module_has_return(const engine_module *m, uintptr_t ret);
+/* Whether m's wasm functions keep frame pointers (the fast tier): a
+ * frame-pointer walk then goes on through its frames; else only the
+ * innermost return address into it is meaningful. */
+bool engine_module_frame_pointers(const engine_module *m);
+/* The wasm function (its raw name-section name, or func[N]) a return
+ * address into m returns to, or NULL. May read m's DWARF (milliseconds
+ * the first time, a deep stack): not on a fiber. The name lives as long
+ * as m. */
+const char *engine_module_function_at(engine_module *m, uintptr_t ret);
+
 /* Human-readable trap kind: "unreachable", "out of bounds memory access"... */
 const char *engine_trap_name(wasm_rt_trap_t kind);
 

@@ -230,6 +230,22 @@ const char *engine_symbolize_pc(engine_module *m, uintptr_t pc)
 	return fn != NULL ? fn->name : NULL;
 }
 
+bool engine_module_has_return(const engine_module *m, uintptr_t ret)
+{
+	return ret != 0 && in_module_code(m, ret - 1);
+}
+
+bool engine_module_frame_pointers(const engine_module *m)
+{
+	return (m->abi->flags & WISP_MODULE_FRAME_POINTERS) != 0;
+}
+
+const char *engine_module_function_at(engine_module *m, uintptr_t ret)
+{
+	/* (The call before the return address: as the trap path looks.) */
+	return engine_module_has_return(m, ret) ? engine_symbolize_pc(m, ret - 1) : NULL;
+}
+
 struct symbolizer *symbolizer_new(void)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));

@@ -99,6 +99,7 @@ int proc_run_blocking(struct proc *self, void (*fn)(void *), void *arg)
 	/* The job lives on this stack and a pool thread writes it: the
 	 * process must not hibernate (drop its stack) meanwhile. */
 	self->task.no_hibernate = true;
+	proc_waiting(self, PROC_WAIT_BLOCKING, 0);
 	while (!atomic_load(&job.done))
 		proc_park(self);
 	self->task.no_hibernate = false;

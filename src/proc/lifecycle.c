@@ -184,6 +184,11 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->arg = NULL;
 	p->arg_len = 0;
 	p->cpu_used = 0;
+	p->parent = 0;
+	p->born_ns = atomic_load_explicit(&rt->sg.coarse_ns, memory_order_relaxed);
+	atomic_store_explicit(&p->reductions, 0, memory_order_relaxed);
+	p->wait_kind = PROC_WAIT_NONE;
+	assert(atomic_load_explicit(&p->trace, memory_order_relaxed) == NULL);
 	p->task.vmctx = NULL;
 	p->task.cpu_ticks = 0;
 	p->task.no_hibernate = false;
@@ -335,6 +340,9 @@ static int spawn(struct proc *parent, engine_module *mod, bool program, uint32_t
 		drop_child(p);
 		return rc;
 	}
+	p->parent = me;
+	if (proc_traced(parent))
+		proc_trace_spawn(parent, make_pid(p), flags);
 	start_child(parent->rt, p);
 	return 0;
 }
@@ -483,11 +491,17 @@ static void slice_end(void *host)
 {
 	/* The host state sits right after the struct (proc_new). */
 	struct proc *p = (struct proc *)((char *)host - sizeof(struct proc));
-	uint64_t used = p->inst != NULL ? slice_used(p, true) : 0;
-	proc_count(p->rt, RT_REDUCTIONS, used);
-	if (p->inst != NULL && p->caps->max_cpu != UINT64_MAX) {
-		check_cpu(p, used);
-		p->cpu_used += used;
+	if (p->inst != NULL) {
+		uint64_t used = slice_used(p, true);
+		proc_count(p->rt, RT_REDUCTIONS, used);
+		/* (Only p writes it: a relaxed load and store, no atomic add.) */
+		atomic_store_explicit(&p->reductions,
+		                      atomic_load_explicit(&p->reductions, memory_order_relaxed) + used,
+		                      memory_order_relaxed);
+		if (p->caps->max_cpu != UINT64_MAX) {
+			check_cpu(p, used);
+			p->cpu_used += used;
+		}
 	}
 	if (p->upgrade_slices != 0 && --p->upgrade_slices == 0)
 		engine_trap_msg(p->inst, WASM_RT_TRAP_NONE, "wisp_code_change ran past its CPU budget");
@@ -610,6 +624,8 @@ static void finish(struct proc *p, const struct engine_result *res)
 	proc_cancel_timers_to(p);
 	proc_cancel_wake(p);
 	proc_notify_exit(p, &why);
+	if (proc_traced(p))
+		proc_trace_exit(p, &why);
 
 	sched_publish_vmctx(&p->task, NULL);
 	engine_instance_free(p->inst);

@@ -126,6 +126,7 @@ void mbox_init(struct mailbox *mb)
 {
 	atomic_store_explicit(&mb->head, NULL, memory_order_relaxed);
 	mb->first = mb->last = NULL;
+	mb->n = 0;
 }
 
 bool mbox_push(struct mailbox *mb, struct msg *m)
@@ -174,6 +175,7 @@ void mbox_append(struct mailbox *mb, struct msg *m)
 	else
 		mb->first = m;
 	mb->last = m;
+	mb->n++;
 }
 
 void mbox_remove(struct mailbox *mb, struct msg *prev, struct msg *m)
@@ -185,6 +187,7 @@ void mbox_remove(struct mailbox *mb, struct msg *prev, struct msg *m)
 	if (mb->last == m)
 		mb->last = prev;
 	m->next = NULL;
+	mb->n--;
 }
 
 void mbox_clear(struct mailbox *mb)
@@ -196,4 +199,5 @@ void mbox_clear(struct mailbox *mb)
 		m = next;
 	}
 	mb->first = mb->last = NULL;
+	mb->n = 0;
 }

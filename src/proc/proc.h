@@ -115,7 +115,25 @@ struct msg {
 struct mailbox {
 	_Atomic(struct msg *) head;   /* pushed by anyone; MBOX_CLOSED when dead */
 	struct msg *first, *last;     /* owner's private FIFO of messages */
+	uint32_t n;                   /* messages in that list (owner's) */
 };
+
+/* What a parked process waits for (struct proc's wait_kind): set by the
+ * call that parks it, for inspection (wisp ps). */
+enum proc_wait {
+	PROC_WAIT_NONE,
+	PROC_WAIT_RECEIVE,      /* a message (wait_until: its timeout) */
+	PROC_WAIT_RECEIVE_FD,   /* a message, or fd wait_on readable */
+	PROC_WAIT_CALL,         /* the reply of process wait_on (request) */
+	PROC_WAIT_SERVED,       /* a served file's server, wait_on (wasi_served.c) */
+	PROC_WAIT_TIMER,        /* its timer (sleep) */
+	PROC_WAIT_FD,           /* fd (wait_on & 0xffffffff) to be ready for
+	                           REACTOR_* (wait_on >> 32): a socket, a pipe */
+	PROC_WAIT_BLOCKING,     /* a job on the blocking pool (DNS, a compile) */
+	PROC_WAIT_HIBERNATE,    /* a message, hibernated (hibernate()) */
+};
+
+struct proc_trace;
 
 struct pidref {               /* a monitor: ref and the other side */
 	uint64_t ref;
@@ -140,7 +158,27 @@ struct proc {
 	 * reset), so a late decrement from an old one cannot underflow. */
 	_Atomic uint32_t fds_in_flight;
 	atomic_bool exiting;      /* past the point of no return */
+	atomic_flag trace_lock;   /* guards changes of `trace` (trace.c) */
+	/* What it waits for (enum proc_wait), written by itself before it
+	 * parks and read by an inspector under its task's lock (inspect.c);
+	 * with the pid or fd waited on, and the wait's deadline (UINT64_MAX:
+	 * none). */
+	uint8_t wait_kind;
 	_Atomic uint32_t wait_seq;/* identifies the current wait (I/O tokens) */
+	uint64_t wait_on;
+	uint64_t wait_until;
+	/* Tracing (trace.c): the trace its events go to, or NULL: read by
+	 * the process at every event (one branch when untraced), changed
+	 * under trace_lock. */
+	_Atomic(struct proc_trace *) trace;
+	/* For inspection, set before its pid is published: who spawned it
+	 * (0: the runtime or another node), and when (the scheduler group's
+	 * coarse clock, ns). */
+	uint64_t parent;
+	uint64_t born_ns;
+	/* Reductions of its ended slices (itself, at each slice end; read by
+	 * anyone): its slice in progress adds what its fuel lost. */
+	_Atomic uint64_t reductions;
 
 	/* execution */
 	struct rt *rt;

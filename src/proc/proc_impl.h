@@ -69,6 +69,10 @@ int registry_del(struct registry *r, const char *name, uint32_t len);
 /* p's names, each followed by a NUL, into buf (at most cap bytes); the
  * bytes all of them need. */
 size_t registry_names_of(struct registry *r, struct proc *p, char *buf, size_t cap);
+/* The same from another thread (inspection): the names p holds as pid
+ * (none if p is no longer pid), and how many in *count. */
+size_t registry_names_of_pid(struct registry *r, struct proc *p, uint64_t pid, char *buf,
+                             size_t cap, uint32_t *count);
 int registry_get(struct registry *r, const char *name, uint32_t len, uint64_t *pid);
 /* The exit path: mark p exiting (no new names) and remove its names. */
 void registry_exit(struct registry *r, struct proc *p);
@@ -223,6 +227,19 @@ bool proc_set_del_pid_scan(struct pidset *s, uint64_t pid);
 /* Free the link and monitor sets. */
 void proc_free_sets(struct proc *p);
 
+/* Say what self is about to wait for (inspection: wisp ps), before the
+ * wait that parks it: proc_receive, proc_request, proc_sleep, ... each
+ * say it at their start (a nested wait says it again), and the park
+ * itself records its deadline. */
+static inline void proc_waiting(struct proc *self, enum proc_wait kind, uint64_t on)
+{
+	self->wait_kind = (uint8_t)kind;
+	self->wait_on = on;
+}
+/* proc_wait_fds without saying what it waits for (the caller has). */
+int proc_wait_fds_quiet(struct proc *self, const int *fds, const uint32_t *events,
+                        uint32_t n, int64_t timeout_ns);
+
 /* Park until woken (spurious wake-ups allowed), or until `deadline`
  * (monotonic ns; UINT64_MAX: none). */
 void proc_wait_until(struct proc *self, uint64_t deadline);
@@ -266,6 +283,23 @@ static inline void proc_count(struct rt *rt, enum rt_counter c, uint64_t n)
 void msg_charged(struct proc *p, struct msg *m);
 /* m is charged to nobody any more (if it was). */
 void msg_uncharge(struct msg *m);
+/* ---- tracing (trace.c): the events of a traced process, made by the
+ * process itself; each call site tests proc_traced first, the one cost an
+ * untraced process pays. ---- */
+
+static inline bool proc_traced(const struct proc *p)
+{
+	return __builtin_expect(atomic_load_explicit(&p->trace, memory_order_relaxed) != NULL, 0);
+}
+/* It sends m (a message, or a signal: link, unlink, monitor, demonitor,
+ * exit, kill), before m is delivered. */
+void proc_trace_send(struct proc *self, const struct msg *m);
+/* m reached it (drained from its mailbox), before it is applied. */
+void proc_trace_receive(struct proc *self, const struct msg *m);
+/* It spawned pid (flags: WISP_SPAWN_*). */
+void proc_trace_spawn(struct proc *self, uint64_t pid, uint32_t flags);
+/* It ended (its pid is 0 already): the last event; the trace is let go. */
+void proc_trace_exit(struct proc *p, const struct reason *why);
 
 static inline struct proc *proc_of_task(struct task *t)
 {

@@ -86,6 +86,7 @@ struct proc *ptable_alloc(struct ptable *t)
 		if (p != NULL) {
 			p->index = index;
 			atomic_flag_clear(&p->task.lock);
+			atomic_flag_clear(&p->trace_lock);
 			__atomic_store_n(&chunk[index & (PT_CHUNK - 1)], p, __ATOMIC_RELEASE);
 			t->next++;
 		}

@@ -26,6 +26,8 @@ int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
 	if (m == NULL)
 		return -ENOMEM;
 	proc_count(self->rt, RT_MSG_SENT, 1);
+	if (proc_traced(self))
+		proc_trace_send(self, m);
 	if (!proc_deliver(self->rt, to, m))
 		msg_free(m);      /* to a dead process: dropped, as in Erlang */
 	return 0;
@@ -44,6 +46,8 @@ int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd)
 	m->fd_acct = &self->fds_in_flight;
 	atomic_fetch_add(&self->fds_in_flight, 1);
 	proc_count(self->rt, RT_MSG_SENT, 1);
+	if (proc_traced(self))
+		proc_trace_send(self, m);
 	if (!proc_deliver(self->rt, to, m))
 		msg_free(m);      /* dead addressee: the socket closes */
 	return 0;
@@ -93,8 +97,9 @@ static bool passed(uint64_t deadline, int64_t timeout_ns)
 	return timeout_ns == 0 || (deadline != UINT64_MAX && sched_now_ns() >= deadline);
 }
 
-int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
-                 int64_t timeout_ns, struct msg **out)
+/* proc_receive, the caller having said what it waits for. */
+static int receive(struct proc *self, const uint64_t *tags, uint32_t ntags, int64_t timeout_ns,
+                   struct msg **out)
 {
 	uint64_t deadline = deadline_of(timeout_ns);
 	for (;;) {
@@ -106,10 +111,18 @@ int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
 	}
 }
 
+int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
+                 int64_t timeout_ns, struct msg **out)
+{
+	proc_waiting(self, PROC_WAIT_RECEIVE, 0);
+	return receive(self, tags, ntags, timeout_ns, out);
+}
+
 int proc_receive_fd(struct proc *self, const uint64_t *tags, uint32_t ntags,
                     int fd, int64_t timeout_ns, struct msg **out)
 {
 	uint64_t deadline = deadline_of(timeout_ns);
+	proc_waiting(self, PROC_WAIT_RECEIVE_FD, (uint32_t)fd | (uint64_t)REACTOR_READ << 32);
 	for (;;) {
 		if ((*out = scan(self, tags, ntags)) != NULL)
 			return 0;
@@ -120,8 +133,8 @@ int proc_receive_fd(struct proc *self, const uint64_t *tags, uint32_t ntags,
 			return -ETIMEDOUT;
 		uint64_t now = sched_now_ns();
 		uint32_t ev = REACTOR_READ;
-		int rc = proc_wait_fds(self, &fd, &ev, 1,
-		                       deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
+		int rc = proc_wait_fds_quiet(self, &fd, &ev, 1,
+		                             deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
 		if (rc != 0 && rc != -ETIMEDOUT)
 			return -EINVAL;   /* an fd the reactor cannot watch */
 	}
@@ -157,11 +170,15 @@ int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
 		return -ENOMEM;
 	}
 	proc_count(rt, RT_MSG_SENT, 1);
+	if (proc_traced(self))
+		proc_trace_send(self, m);
 	if (!proc_deliver(rt, to, m))
 		msg_free(m);      /* the monitor's NOPROC DOWN answers */
 	uint64_t tags[2] = { ref, mref };
 	struct msg *r;
-	rc = proc_receive(self, tags, 2, timeout_ns, &r);
+	/* (A served file's call is a request with its own tag.) */
+	proc_waiting(self, tag == WISP_TAG_FILE ? PROC_WAIT_SERVED : PROC_WAIT_CALL, to);
+	rc = receive(self, tags, 2, timeout_ns, &r);
 	if (rc != 0) {
 		proc_demonitor(self, mref);
 		return rc;

@@ -248,6 +248,27 @@ int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pi
 	return registry_get(&self->rt->registry, name, len, pid);
 }
 
+size_t registry_names_of_pid(struct registry *r, struct proc *p, uint64_t pid, char *buf,
+                             size_t cap, uint32_t *count)
+{
+	size_t need = 0;
+	uint32_t n = 0;
+	pthread_mutex_lock(&r->lock);
+	for (struct reg_name *e = p->names; e != NULL; e = e->pnext) {
+		if (e->pid != pid)
+			continue;
+		if (need + e->len + 1 <= cap) {
+			memcpy(buf + need, e->name, e->len);
+			buf[need + e->len] = '\0';
+		}
+		need += e->len + 1;
+		n++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	*count = n;
+	return need;
+}
+
 size_t registry_names_of(struct registry *r, struct proc *p, char *buf, size_t cap)
 {
 	size_t need = 0;

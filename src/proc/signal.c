@@ -111,6 +111,8 @@ bool proc_deliver(struct rt *rt, uint64_t pid, struct msg *m)
  * or a dead pid in a loop grew the host without bound. */
 static void append_own(struct proc *self, struct msg *m)
 {
+	if (proc_traced(self))
+		proc_trace_receive(self, m);
 	proc_charge_pushed(self->rt, self, atomic_load(&self->pid), msg_bytes(m), false);
 	msg_charged(self, m);
 	mbox_append(&self->mbox, m);
@@ -126,6 +128,14 @@ static void deliver_or_drop(struct rt *rt, uint64_t to, struct msg *m)
 {
 	if (m != NULL && !proc_deliver(rt, to, m))
 		msg_free(m);
+}
+
+/* Self sends signal m (or nothing: out of memory) to `to`. */
+static void send_signal(struct proc *self, uint64_t to, struct msg *m)
+{
+	if (m != NULL && proc_traced(self))
+		proc_trace_send(self, m);
+	deliver_or_drop(self->rt, to, m);
 }
 
 /* m was addressed to a process that is gone (reason r): answer link and
@@ -277,6 +287,8 @@ static void handle(struct proc *self, struct msg *m)
 		bounce(self->rt, m, &reason_noproc);
 		return;
 	}
+	if (proc_traced(self))
+		proc_trace_receive(self, m);
 	if (apply_bookkeeping(self, m))
 		return;
 	struct reason r;
@@ -382,6 +394,8 @@ int proc_link(struct proc *self, uint64_t pid)
 		proc_set_del_ref(&self->links, pid);
 		return -ENOMEM;
 	}
+	if (proc_traced(self))
+		proc_trace_send(self, m);
 	if (!proc_deliver(self->rt, pid, m)) {
 		msg_free(m);
 		proc_set_del_ref(&self->links, pid);
@@ -395,8 +409,7 @@ int proc_unlink(struct proc *self, uint64_t pid)
 {
 	if (proc_set_del_ref(&self->links, pid) == 0)
 		return 0;
-	deliver_or_drop(self->rt, pid,
-	                msg_new(SIG_UNLINK, pid, atomic_load(&self->pid), 0, 0, NULL, 0));
+	send_signal(self, pid, msg_new(SIG_UNLINK, pid, atomic_load(&self->pid), 0, 0, NULL, 0));
 	return 0;
 }
 
@@ -412,6 +425,8 @@ int proc_monitor(struct proc *self, uint64_t pid, uint64_t *ref)
 		proc_set_del_ref(&self->watching, r);
 		return -ENOMEM;
 	}
+	if (proc_traced(self))
+		proc_trace_send(self, m);
 	if (pid == me || !proc_deliver(rt, pid, m)) {
 		/* Monitoring oneself or a dead process: DOWN NOPROC at once (a
 		 * process cannot see its own end). */
@@ -440,8 +455,7 @@ int proc_demonitor(struct proc *self, uint64_t ref)
 	}
 	if (pid == 0)
 		return -ENOENT;
-	deliver_or_drop(self->rt, pid,
-	                msg_new(SIG_DEMONITOR, pid, atomic_load(&self->pid), 0, ref, NULL, 0));
+	send_signal(self, pid, msg_new(SIG_DEMONITOR, pid, atomic_load(&self->pid), 0, ref, NULL, 0));
 	return 0;
 }
 
@@ -452,7 +466,7 @@ int proc_kill(struct proc *self, uint64_t pid)
 	struct msg *m = msg_new(SIG_KILL, pid, atomic_load(&self->pid), 0, 0, NULL, 0);
 	if (m == NULL)
 		return -ENOMEM;
-	deliver_or_drop(self->rt, pid, m);
+	send_signal(self, pid, m);
 	return 0;
 }
 
@@ -471,7 +485,7 @@ int proc_exit_signal(struct proc *self, uint64_t pid, int32_t code)
 	struct msg *m = msg_reason(SIG_EXIT, pid, me, 0, &r);
 	if (m == NULL)
 		return -ENOMEM;
-	deliver_or_drop(self->rt, pid, m);
+	send_signal(self, pid, m);
 	return 0;
 }
 

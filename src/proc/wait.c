@@ -22,6 +22,7 @@
 
 void proc_park(struct proc *self)
 {
+	self->wait_until = UINT64_MAX;
 	atomic_fetch_add(&self->wait_seq, 1);
 	proc_switch_out(self, TASK_PARK);
 }
@@ -46,6 +47,7 @@ void proc_cancel_wake(struct proc *self)
 
 void proc_wait_until(struct proc *self, uint64_t deadline)
 {
+	self->wait_until = deadline;
 	atomic_fetch_add(&self->wait_seq, 1);
 	if (deadline != UINT64_MAX && arm_wake(self, deadline) != 0) {
 		/* Cannot arm a timer: poll instead of hanging. */
@@ -60,6 +62,8 @@ void proc_hibernate(struct proc *self)
 	proc_drain(self);
 	if (self->mbox.first != NULL)
 		return;
+	proc_waiting(self, PROC_WAIT_HIBERNATE, 0);
+	self->wait_until = UINT64_MAX;
 	atomic_fetch_add(&self->wait_seq, 1);
 	sched_hibernate(&self->task);
 	proc_drain(self);
@@ -99,6 +103,7 @@ void proc_thaw(struct task *t, void *arg)
 void proc_sleep(struct proc *self, int64_t ns)
 {
 	uint64_t deadline = sched_now_ns() + (uint64_t)(ns > 0 ? ns : 0);
+	proc_waiting(self, PROC_WAIT_TIMER, 0);
 	for (;;) {
 		proc_drain(self);
 		if (sched_now_ns() >= deadline)
@@ -148,6 +153,14 @@ int proc_wait_fd(struct proc *self, int fd, uint32_t events, int64_t timeout_ns)
 int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
                   uint32_t n, int64_t timeout_ns)
 {
+	if (n > 0)
+		proc_waiting(self, PROC_WAIT_FD, (uint32_t)fds[0] | (uint64_t)events[0] << 32);
+	return proc_wait_fds_quiet(self, fds, events, n, timeout_ns);
+}
+
+int proc_wait_fds_quiet(struct proc *self, const int *fds, const uint32_t *events,
+                        uint32_t n, int64_t timeout_ns)
+{
 	struct rt *rt = self->rt;
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : sched_now_ns() + (uint64_t)timeout_ns;
 	/* A signal that came while we were runnable but not running (a kill
@@ -165,6 +178,7 @@ int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
 	}
 	if (deadline != UINT64_MAX && arm_wake(self, deadline) != 0)
 		return -ENOMEM;
+	self->wait_until = deadline;
 	sched_io_wait(&rt->sg);
 	proc_switch_out(self, TASK_PARK);
 	sched_io_done(&rt->sg);

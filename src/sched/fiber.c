@@ -90,6 +90,15 @@ void fiber_init(struct fiber *f, void *stack_lo, size_t size,
 #endif
 }
 
+size_t fiber_saved_fp_offset(void)
+{
+#if defined(__x86_64__)
+	return 5 * sizeof(uintptr_t);    /* sp[5]: rbp (see fiber_init) */
+#else
+	return 10 * sizeof(uintptr_t);   /* sp[10]: x29 */
+#endif
+}
+
 void fiber_init_thread(struct fiber *f)
 {
 	pthread_attr_t attr;

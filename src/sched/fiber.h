@@ -41,6 +41,11 @@ void fiber_switch(struct fiber *from, struct fiber *to);
  * free what they keep for its stack. */
 _Noreturn void fiber_exit_to(struct fiber *from, struct fiber *to);
 
+/* Where a switched-out fiber's frame pointer (rbp, x29) is saved: its
+ * byte offset from f->sp. The frames of a fiber that is not running can
+ * be walked from there (inspection: sched_task_frames). */
+size_t fiber_saved_fp_offset(void);
+
 /* The bare switch in assembly (fiber_*.S); fiber_switch adds sanitizer
  * annotations around it in sanitizer builds. */
 void fiber_switch_raw(void **save_sp, void *load_sp);

@@ -451,6 +451,73 @@ bool sched_task_hibernated(const struct task *t)
 	return __atomic_load_n(&t->hib.copy, __ATOMIC_ACQUIRE) != NULL;
 }
 
+/* ---- inspection ----
+ *
+ * Another thread (the control socket's) looks at a task under its
+ * spinlock, for a moment: the state says whether its fiber can run
+ * meanwhile (see sched_task_peek). The stack of a task that is not
+ * running is read in place, or in its hibernation copy, along the frame
+ * pointers (every word read is checked to lie between the saved stack
+ * pointer and the top, so a broken chain ends the walk, never reads
+ * elsewhere). Alternative rejected: unwinding by .eh_frame from the saved
+ * registers (libunwind on a made-up context): exact through code without
+ * frame pointers too, but a new dependency and microseconds per frame,
+ * while every wisp frame keeps its frame pointer anyway. */
+
+void sched_task_peek(struct task *t,
+                     void (*fn)(struct task *t, const struct sched_task_view *v, void *arg),
+                     void *arg)
+{
+	struct sched_task_view v = { 0 };
+	task_lock(t);
+	v.state = (enum task_state)t->state;
+	const unsigned char *copy = __atomic_load_n(&t->hib.copy, __ATOMIC_ACQUIRE);
+	v.hibernated = copy != NULL || v.state == TASK_FREEZING;
+	/* RUNNABLE with a copy: a scheduler may be thawing it right now
+	 * (run() thaws before it takes the lock). */
+	v.stack_readable = (v.state == TASK_WAITING ||
+	                    (v.state == TASK_RUNNABLE && copy == NULL));
+	if (v.stack_readable) {
+		v.stack_used = copy != NULL ? t->hib.len : stack_top(t) - (uintptr_t)t->fiber.sp;
+		if (t->sched != NULL)
+			v.cpu_ns = ticks_ns(t->sched->g, t->cpu_ticks);
+	}
+	fn(t, &v, arg);
+	task_unlock(t);
+}
+
+/* The word at address a of t's stack (whose saved stack pointer is sp;
+ * copy: its hibernation copy of [sp, top), or NULL), if a lies there. Not
+ * sanitized: the stack is another fiber's. */
+__attribute__((no_sanitize("address", "thread")))
+static bool stack_word(const struct task *t, uintptr_t sp, const unsigned char *copy, uintptr_t a,
+                       uintptr_t *out)
+{
+	if (a < sp || a > stack_top(t) - sizeof(uintptr_t) || (a & (sizeof(uintptr_t) - 1)) != 0)
+		return false;
+	*out = copy != NULL ? *(const uintptr_t *)(copy + (a - sp)) : *(const uintptr_t *)a;
+	return true;
+}
+
+size_t sched_task_frames(const struct task *t, size_t max, bool (*each)(uintptr_t ret, void *arg),
+                         void *arg)
+{
+	uintptr_t sp = (uintptr_t)t->fiber.sp, fp, next, ret;
+	const unsigned char *copy = __atomic_load_n(&t->hib.copy, __ATOMIC_ACQUIRE);
+	if (!stack_word(t, sp, copy, sp + fiber_saved_fp_offset(), &fp))
+		return 0;
+	size_t n = 0;
+	/* A frame record: [fp] the caller's fp, [fp + 8] the return address. */
+	while (n < max && stack_word(t, sp, copy, fp, &next) &&
+	       stack_word(t, sp, copy, fp + sizeof(uintptr_t), &ret) && ret != 0) {
+		n++;
+		if (!each(ret, arg) || next <= fp)
+			break;
+		fp = next;
+	}
+	return n;
+}
+
 void sched_set_hibernation(struct sched_group *g, uint64_t ns)
 {
 	g->hibernate_after_ns = ns;

@@ -247,6 +247,38 @@ bool sched_task_hibernated(const struct task *t);
 /* Free what t's hibernation holds (a task discarded without running). */
 void sched_task_forget(struct task *t);
 
+/* Looking at a task from another thread (inspection: wisp ps, wisp
+ * inspect), without stopping it or anything else. */
+struct sched_task_view {
+	enum task_state state;
+	/* Its stack is copied out (hibernated, state TASK_WAITING), or being
+	 * copied in (TASK_RUNNABLE) or out (TASK_FREEZING). */
+	bool hibernated;
+	/* The stack may be read (sched_task_frames): not running, not being
+	 * frozen or thawed. */
+	bool stack_readable;
+	size_t stack_used;   /* bytes of its stack in use (0 unless readable) */
+	uint64_t cpu_ns;     /* CPU time it has run (0 while it runs) */
+};
+/* Run fn(t, view, arg) with t's spinlock held: keep fn short (a waker of
+ * t spins meanwhile) and take no lock in it. During fn a task whose
+ * view->state is TASK_RUNNABLE, TASK_WAITING or TASK_FREEZING is not
+ * running on any thread and stays so, and what its fiber wrote before it
+ * last switched out is visible: the fields only it writes may be read.
+ * TASK_FREE: the task ended (or has not been enqueued yet). */
+void sched_task_peek(struct task *t,
+                     void (*fn)(struct task *t, const struct sched_task_view *v, void *arg),
+                     void *arg);
+/* In sched_task_peek's fn, for a view with stack_readable: the return
+ * addresses on t's stack by its frame-pointer chain, innermost first
+ * (the switch's caller first), each passed to each(ret, arg) until it
+ * returns false, the chain leaves the stack or stops going up, or max
+ * frames were seen. Returns how many were passed. Only as good as the
+ * frame pointers: wisp's own code keeps them (-fno-omit-frame-pointer);
+ * code that does not ends the walk with a wrong or no address. */
+size_t sched_task_frames(const struct task *t, size_t max, bool (*each)(uintptr_t ret, void *arg),
+                         void *arg);
+
 /* The running task now has an instance the tick may preempt (or NULL: it
  * is about to free it). On t's fiber. */
 void sched_publish_vmctx(struct task *t, struct wisp_vmctx *v);
