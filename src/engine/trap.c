@@ -119,6 +119,12 @@ static bool demangle_rust(const char *name, char *out, size_t cap)
 	return true;
 }
 
+void engine_display_name(const char *raw, char *out, size_t cap)
+{
+	if (!demangle_rust(raw, out, cap))
+		snprintf(out, cap, "%s", raw);
+}
+
 /* How close to address 0 the shadow stack pointer must be for an
  * out-of-bounds access to count as its overflow. */
 #define SHADOW_STACK_SLACK 4096
@@ -133,10 +139,10 @@ void engine_attribute_trap(engine_instance *in)
 	}
 	const char *name = in->trap_pc ? engine_symbolize_pc(in->mod, in->trap_pc) : NULL;
 	char plain[sizeof(r->function)];
-	if (name != NULL && demangle_rust(name, plain, sizeof(plain)))
-		name = plain;
-	if (name != NULL)
-		util_printable(r->function, sizeof(r->function), name);   /* guest text */
+	if (name != NULL) {
+		engine_display_name(name, plain, sizeof(plain));
+		util_printable(r->function, sizeof(r->function), plain);   /* guest text */
+	}
 	/* Toolchains put the shadow stack (the wasm program's own stack, in
 	 * its linear memory) below everything else and let it grow down to
 	 * address 0: overflowing it wraps the pointer and the next store is
@@ -166,10 +172,13 @@ static _Noreturn void trap_here(engine_instance *in, wasm_rt_trap_t kind,
 	r->outcome = ENGINE_TRAPPED;
 	r->trap = kind;
 	snprintf(r->message, sizeof(r->message), "%s", msg ? msg : "");
-	/* Only the return address is taken here: naming it (which may read
-	 * DWARF) happens after the unwind, in enter(), where the stack is
-	 * shallow again (engine.h: the trap path's stack budget). */
-	in->trap_pc = in->phase == PHASE_INSTANTIATE ? 0 : engine_trap_pc(in, fp);
+	/* Only return addresses are taken here: naming them (which may read
+	 * DWARF) happens after the unwind, in enter() and for a crash report,
+	 * where the stack is shallow again (engine.h: the trap path's stack
+	 * budget). */
+	r->nframes = in->phase == PHASE_INSTANTIATE ? 0
+	             : engine_backtrace(in, fp, r->frames, ENGINE_BACKTRACE_MAX);
+	in->trap_pc = r->nframes > 0 ? r->frames[0] : 0;
 	engine_unwind(in);
 }
 
@@ -210,6 +219,17 @@ _Noreturn void engine_exit(engine_instance *in, int code)
 	in->res->outcome = ENGINE_EXITED;
 	in->res->exit_code = code;
 	engine_unwind(in);
+}
+
+_Noreturn void engine_exit_traced(engine_instance *in, int code)
+{
+	if (in == NULL)
+		no_instance("exit");
+	struct engine_result *r = in->res;
+	r->nframes = in->phase == PHASE_INSTANTIATE ? 0
+	             : engine_backtrace(in, __builtin_frame_address(0), r->frames,
+	                                ENGINE_BACKTRACE_MAX);
+	engine_exit(in, code);
 }
 
 /* The reduction hook's slow path: stack overflow traps; running out of fuel
