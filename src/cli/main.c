@@ -39,7 +39,9 @@
 #include "new.h"
 #include "node.h"
 #include "opts.h"
+#include "common/log.h"
 #include "common/sha256.h"
+#include "../compile/wasm_lines.h"
 
 #define EXIT_TRAP 134
 #define EXIT_KILLED 137
@@ -111,6 +113,11 @@ static const char usage_text[] =
 	"  --allow-cache-dir        allow --dir/--dir-ro of a directory that holds wisp's\n"
 	"                           compile cache or lies inside it (refused by default:\n"
 	"                           the guest could rewrite native code wisp loads)\n"
+	"  --log-level LEVEL        crash and supervisor reports on stderr: error,\n"
+	"                           warning (the default: crashes and supervisor\n"
+	"                           reports), info (also exits with a nonzero code and\n"
+	"                           expected panics) or none\n"
+	"  --log-format text|json   reports as text (the default) or JSON lines\n"
 	"  --                       end of options\n"
 	"\n"
 	"capabilities (by default a guest gets no directories, no environment\n"
@@ -210,6 +217,8 @@ struct run_opts {
 	struct node_opts node;     /* --name/--sname and the rest (node.c) */
 	bool serving;              /* wisp serve */
 	struct serve_opts serve;   /* --listen, --max-connections (serve.c) */
+	enum log_level log_level;  /* --log-level: crash and supervisor reports */
+	enum log_format log_format;/* --log-format */
 };
 
 static int add_dir(struct run_opts *o, const char *spec, bool ro)
@@ -455,6 +464,14 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 			o->shutdown_grace_ns = ns;
 		} else if (for_run && strcmp(a, "--allow-cache-dir") == 0) {
 			o->allow_cache_dir = true;
+		} else if (for_run && opt_is(a, "--log-level")) {
+			if ((v = opt_value(argc, argv, &i, "--log-level")) == NULL ||
+			    log_parse_level(v, &o->log_level) != 0)
+				return usage_error("--log-level takes error, warning, info or none%s", "");
+		} else if (for_run && opt_is(a, "--log-format")) {
+			if ((v = opt_value(argc, argv, &i, "--log-format")) == NULL ||
+			    log_parse_format(v, &o->log_format) != 0)
+				return usage_error("--log-format takes text or json%s", "");
 		} else if (opt_is(a, "--compile-max-cpu") || opt_is(a, "--compile-max-functions")) {
 			bool cpu = opt_is(a, "--compile-max-cpu");
 			const char *name = cpu ? "--compile-max-cpu" : "--compile-max-functions";
@@ -614,6 +631,18 @@ struct loader_ctx {
 	const struct run_opts *o;
 };
 
+/* Give mod the source positions of its functions, when wf carries DWARF
+ * (crash reports' backtraces say file:line then). A module without, or
+ * out of memory: nothing (no backtrace needs them). */
+static void attach_sources(engine_module *mod, const struct wasm_file *wf)
+{
+	struct engine_sources *src = NULL;
+	if (wasm_source_lines(wf->bytes, wf->len, &wf->info, &src) == 0 && src != NULL) {
+		engine_module_set_sources(mod, src);
+		engine_sources_unref(src);
+	}
+}
+
 static int load_module_bytes(void *ctx, const char *what, const void *bytes, size_t len,
                         engine_module **out, char *err, size_t errlen)
 {
@@ -626,6 +655,8 @@ static int load_module_bytes(void *ctx, const char *what, const void *bytes, siz
 	rc = prepare((struct pipeline *)l->p, &wf, l->o, &so, NULL, err, errlen);
 	if (rc == 0)
 		rc = engine_module_load(so.path, so.fd, out, err, errlen);
+	if (rc == 0)
+		attach_sources(*out, &wf);
 	pipeline_so_close(&so);
 	wasm_file_free(&wf);
 	return rc;
@@ -811,7 +842,7 @@ static int report(const struct engine_result *r, const struct reason *why,
  * connection instead of once). */
 static int cmd_run(int argc, char **argv, bool serving)
 {
-	struct run_opts o = { .serving = serving };
+	struct run_opts o = { .serving = serving, .log_level = LOG_WARNING, .log_format = LOG_TEXT };
 	limits_default(&o.limits);
 	o.root = caps_new();
 	if (o.root == NULL)
@@ -847,6 +878,7 @@ static int cmd_run(int argc, char **argv, bool serving)
 	struct control *control = NULL;
 	struct tierwatch *tier = NULL;
 	struct serve *serve = NULL;
+	struct log *log = NULL;
 	struct pipeline_so so = { .fd = -1 };
 	if ((rc = check_preopens(&o, &p)) != 0) {
 		pipeline_close(&p);
@@ -872,6 +904,7 @@ static int cmd_run(int argc, char **argv, bool serving)
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
 	}
+	attach_sources(mod, &wf);
 
 	const char **gargv = calloc((size_t)o.nargs + 2, sizeof(*gargv));
 	if (gargv == NULL)
@@ -922,9 +955,18 @@ static int cmd_run(int argc, char **argv, bool serving)
 		goto out;
 	}
 	cfg.no_main = o.serving;
+	struct log_config lc = { .fd = 2, .level = o.log_level, .format = o.log_format };
+	if (log_open(&lc, &log) != 0) {
+		fprintf(stderr, "wisp: cannot start the report log\n");
+		goto out;
+	}
+	cfg.log = log;
 	catch_stop_signals();
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
 	mod = NULL;   /* (the runtime's from then on: it unloads it) */
+	/* Its reports before wisp's own last words. */
+	log_close(log);
+	log = NULL;
 	if (rc < 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
@@ -939,6 +981,7 @@ static int cmd_run(int argc, char **argv, bool serving)
 		_exit(status);
 	}
 out:
+	log_close(log);
 	serve_free(serve);
 	tierwatch_free(tier);
 	control_free(control);

@@ -331,6 +331,10 @@ size_t engine_backtrace_functions(engine_module *m, const uintptr_t *frames, siz
 		const struct fn_range *fns[CHAIN_MAX];
 		uint32_t nf = chain(m, frames[i], fns);
 		for (uint32_t j = 0; j < nf && k < cap; j++) {
+			/* An export's wasm2c wrapper (no body lines of its own)
+			 * around the function it exports: one wasm function. */
+			if (k > 0 && out[k - 1].index == fns[j]->index && fns[j]->line_first == 0)
+				continue;
 			struct engine_frame *f = &out[k++];
 			f->index = fns[j]->index;
 			engine_display_name(fns[j]->name, f->name, sizeof(f->name));

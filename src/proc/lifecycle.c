@@ -181,6 +181,9 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->doomed = false;
 	p->doom_text = NULL;
 	p->doom_from = 0;
+	p->killed_by = 0;
+	p->panic_quiet = false;
+	p->born_ns = atomic_load_explicit(&rt->sg.coarse_ns, memory_order_relaxed);
 	p->arg = NULL;
 	p->arg_len = 0;
 	p->cpu_used = 0;
@@ -482,9 +485,10 @@ static void slice_end(void *host)
 {
 	/* The host state sits right after the struct (proc_new). */
 	struct proc *p = (struct proc *)((char *)host - sizeof(struct proc));
-	if (p->inst != NULL && p->caps->max_cpu != UINT64_MAX) {
+	if (p->inst != NULL) {
 		uint64_t used = slice_used(p, true);
-		check_cpu(p, used);
+		if (p->caps->max_cpu != UINT64_MAX)
+			check_cpu(p, used);
 		p->cpu_used += used;
 	}
 	if (p->upgrade_slices != 0 && --p->upgrade_slices == 0)
@@ -538,48 +542,6 @@ static void final_reason(struct proc *p, const struct engine_result *res, struct
 	p->doom_text = NULL;
 }
 
-/* A process that crashed (trapped, or a limit ended it) with nobody
- * linked or monitoring would end silently: say so on stderr, as BEAM's
- * error logger does. At most CRASH_REPORTS_PER_S lines a second; the
- * rest are counted and the count is given with the next line. */
-#define CRASH_REPORTS_PER_S 20
-
-static void report_crash(const struct proc *p, const struct reason *why)
-{
-	struct crash_reports *c = &p->rt->crashes;
-	uint64_t now_s = sched_now_ns() / 1000000000u;
-	uint64_t w = atomic_load(&c->window);
-	if (w != now_s && atomic_compare_exchange_strong(&c->window, &w, now_s))
-		atomic_store(&c->shown, 0);
-	if (atomic_fetch_add(&c->shown, 1) >= CRASH_REPORTS_PER_S) {
-		atomic_fetch_add(&c->hidden, 1);
-		return;
-	}
-	uint64_t missed = atomic_exchange(&c->hidden, 0);
-	char more[64] = "";
-	if (missed > 0)
-		snprintf(more, sizeof(more), " (and %llu more not shown)",
-		         (unsigned long long)missed);
-	const char *what = why->kind == WISP_EXIT_TRAP ? "trapped" : "ended by a limit";
-	uint64_t pid = atomic_load(&p->pid);
-	if (p->doom_from != 0 && p->doom_from != pid)
-		/* The crash was a linked process's: not this one's to claim. */
-		fprintf(stderr, "wisp: process %llx ended by the exit signal of %llx (%s), "
-		        "nobody linked or monitoring: %s%s\n", (unsigned long long)pid,
-		        (unsigned long long)p->doom_from, what, why->text, more);
-	else
-		fprintf(stderr, "wisp: process %llx %s, nobody linked or monitoring: %s%s\n",
-		        (unsigned long long)pid, what, why->text, more);
-}
-
-void proc_crash_reports_end(struct rt *rt)
-{
-	uint64_t missed = atomic_exchange(&rt->crashes.hidden, 0);
-	if (missed > 0)
-		fprintf(stderr, "wisp: %llu more crash reports not shown\n",
-		        (unsigned long long)missed);
-}
-
 /* The end of a process, on its fiber: tell everyone, free the instance. */
 static void finish(struct proc *p, const struct engine_result *res)
 {
@@ -589,9 +551,9 @@ static void finish(struct proc *p, const struct engine_result *res)
 	final_reason(p, res, &why);
 	if (rt->hooks.exiting != NULL)
 		rt->hooks.exiting(proc_host(p));
-	if (!p->is_main && (why.kind == WISP_EXIT_TRAP || why.kind == WISP_EXIT_LIMIT) &&
-	    p->links.n == 0 && p->watchers.n == 0)
-		report_crash(p, &why);
+	if (p->inst != NULL)
+		p->cpu_used += slice_used(p, false);   /* (its last slice) */
+	proc_report_end(p, &why, res);
 	/* Under the registry's lock, so a concurrent register either sees
 	 * `exiting` or is seen by the forget (no name outlives its owner). */
 	registry_exit(&rt->registry, p);
