@@ -62,68 +62,6 @@ const char *wasm_rt_strerror(wasm_rt_trap_t trap)
 	return engine_trap_name(trap);
 }
 
-/* Rust's legacy mangling, which its wasm symbols use: _ZN, then
- * length-prefixed path segments, the last one h<16 hex digits> (a hash),
- * then E; "$LT$"-style escapes and ".." for "::" inside segments. Writes
- * "crate::module::fn" to out (truncated) and returns true; false if name
- * is not of that form (C++'s _ZN names lack the hash). */
-static bool demangle_rust(const char *name, char *out, size_t cap)
-{
-	static const struct { const char *esc, *ch; } escapes[] = {
-		{ "$LT$", "<" }, { "$GT$", ">" }, { "$RF$", "&" }, { "$BP$", "*" },
-		{ "$C$", "," }, { "$SP$", "@" }, { "$u20$", " " }, { "$u27$", "'" },
-		{ "$u5b$", "[" }, { "$u5d$", "]" }, { "$u7b$", "{" }, { "$u7d$", "}" },
-		{ "$u7e$", "~" }, { "$u3b$", ";" }, { "$u2b$", "+" }, { "$u22$", "\"" },
-	};
-	if (strncmp(name, "_ZN", 3) != 0)
-		return false;
-	const char *p = name + 3;
-	size_t n = 0;
-	bool hashed = false;
-	while (*p >= '0' && *p <= '9') {
-		char *end;
-		unsigned long len = strtoul(p, &end, 10);
-		if (len == 0 || strnlen(end, len) < len)
-			return false;
-		if (len == 17 && end[0] == 'h' && strspn(end + 1, "0123456789abcdef") >= 16 &&
-		    end[len] == 'E' && end[len + 1] == '\0') {
-			hashed = true;
-			break;
-		}
-		if (n > 0 && n + 2 < cap) {
-			memcpy(out + n, "::", 2);
-			n += 2;
-		}
-		for (const char *q = end; q < end + len && n + 1 < cap; ) {
-			if (q == end && q[0] == '_' && q[1] == '$') { q++; continue; }
-			if (q + 1 < end + len && q[0] == '.' && q[1] == '.') {
-				if (n + 2 < cap) { memcpy(out + n, "::", 2); n += 2; }
-				q += 2;
-				continue;
-			}
-			const char *rep = NULL;
-			size_t skip = 1;
-			for (size_t k = 0; *q == '$' && k < sizeof(escapes) / sizeof(escapes[0]); k++)
-				if (strncmp(q, escapes[k].esc, strlen(escapes[k].esc)) == 0) {
-					rep = escapes[k].ch;
-					skip = strlen(escapes[k].esc);
-				}
-			out[n++] = rep ? rep[0] : *q;
-			q += skip;
-		}
-		p = end + len;
-	}
-	if (!hashed || n == 0)
-		return false;
-	out[n] = '\0';
-	return true;
-}
-
-void engine_display_name(const char *raw, char *out, size_t cap)
-{
-	if (!demangle_rust(raw, out, cap))
-		snprintf(out, cap, "%s", raw);
-}
 
 /* How close to address 0 the shadow stack pointer must be for an
  * out-of-bounds access to count as its overflow. */

@@ -53,15 +53,8 @@ struct log *proc_log(const struct proc *p)
 /* The level of p's end, or LOG_NONE when it is no crash (see the top). */
 static enum log_level end_level(const struct proc *p, const struct reason *why)
 {
-	switch (why->kind) {
-	case WISP_EXIT_NORMAL:
-	case WISP_EXIT_SHUTDOWN:
+	if (why->kind == WISP_EXIT_NORMAL || why->kind == WISP_EXIT_SHUTDOWN)
 		return LOG_NONE;
-	case WISP_EXIT_KILLED:
-		return LOG_ERROR;
-	default:
-		break;
-	}
 	if (p->doomed && p->killed_by == 0 && p->doom_from != 0)
 		return LOG_NONE;            /* an exit signal's: not its own */
 	if (why->kind == WISP_EXIT_CODE)
@@ -108,8 +101,8 @@ static size_t panic_frames_to_skip(const struct symbolize *s)
 {
 	static const char *const machinery[] = {
 		"std::panicking", "core::panicking", "std::sys_common::backtrace",
-		"std::sys::backtrace", "rust_begin_unwind", "__rust", "wisp::process::panic",
-		"wisp_panic", "wisp::test::",
+		"std::sys::backtrace", "rust_begin_unwind", "__rust", "wisp::process::install_panic_hook",
+		"wisp::process::end_with_panic", "wisp::test::test_child", "wisp_panic",
 	};
 	size_t skip = 0;
 	for (size_t i = 0; i < s->n; i++)
@@ -173,7 +166,11 @@ static void text_body(struct log_rec *r, double age_ms, uint64_t reductions,
 	else
 		log_printf(r, "    age %.1f s, %llu reductions\n", age_ms / 1000,
 		           (unsigned long long)reductions);
-	for (size_t i = skip; i < s->n; i++) {
+	for (size_t i = skip; i < s->n;) {
+		/* A recursion's frames, one line. */
+		size_t same = 1;
+		while (i + same < s->n && s->frames[i + same].index == s->frames[i].index)
+			same++;
 		log_printf(r, "    at ");
 		log_text(r, s->frames[i].name);
 		if (s->frames[i].file != NULL) {
@@ -181,7 +178,10 @@ static void text_body(struct log_rec *r, double age_ms, uint64_t reductions,
 			log_text(r, s->frames[i].file);
 			log_printf(r, ":%u)", s->frames[i].line);
 		}
+		if (same > 1)
+			log_printf(r, " (%zu frames)", same);
 		log_printf(r, "\n");
+		i += same;
 	}
 }
 
