@@ -822,9 +822,14 @@ static int report(const struct engine_result *r, const struct reason *why,
 		fprintf(stderr, "wisp: %s\n", r->message);   /* could not start */
 		return EXIT_LOAD;
 	}
+	bool panic = why->code == WISP_TRAP_PANIC;
 	if (r->outcome != ENGINE_TRAPPED) {   /* a linked process's trap ended the main process */
-		fprintf(stderr, "wisp: the main process exited: a linked process "
-		        "trapped: %s\n", why->text);
+		fprintf(stderr, "wisp: the main process exited: a linked process %s: %s\n",
+		        panic ? "panicked" : "trapped", why->text);
+		return EXIT_TRAP;
+	}
+	if (panic) {
+		fprintf(stderr, "wisp: panicked: %s\n", why->text);
 		return EXIT_TRAP;
 	}
 	fprintf(stderr, "wisp: trap: %s\n", why->text);

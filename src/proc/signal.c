@@ -234,7 +234,11 @@ _Noreturn void proc_panic(struct proc *self, const char *text, size_t len, bool 
 	memcpy(r.text, text, n);
 	if (!self->doomed)
 		self->panic_quiet = quiet;
-	proc_die(self, &r);
+	doom(self, &r);
+	/* A trap of its own, as Rust's abort after the hook would have been
+	 * (the embedder tells its own trap from a linked process's by that);
+	 * the reason is the doom's. */
+	engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE, "panic");
 }
 
 /* ---- applying what the mailbox holds ---- */
