@@ -912,8 +912,10 @@ static int cmd_run(int argc, char **argv, bool serving)
 	attach_sources(mod, &wf);
 
 	const char **gargv = calloc((size_t)o.nargs + 2, sizeof(*gargv));
-	if (gargv == NULL)
+	if (gargv == NULL) {
+		fprintf(stderr, "wisp: out of memory\n");
 		goto out;
+	}
 	gargv[0] = o.module;
 	for (int i = 0; i < o.nargs; i++)
 		gargv[i + 1] = o.args[i];
