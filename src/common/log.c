@@ -244,9 +244,13 @@ bool log_wants(const struct log *l, enum log_level level)
 	return l != NULL && level != LOG_NONE && level <= l->cfg.level;
 }
 
-/* Take a token (l->lock held); false if the bucket is empty. */
+/* Take a token (l->lock held); false if the bucket is empty. now is read
+ * under the lock by every caller, so it never goes back: a time read
+ * before another thread's refill would count as an age of tokens. */
 static bool take_token(struct log *l, uint64_t now)
 {
+	if (now < l->refilled_ns)
+		now = l->refilled_ns;
 	double add = (double)(now - l->refilled_ns) * l->cfg.per_second / (double)NS_PER_S;
 	l->refilled_ns = now;
 	l->tokens += add;
@@ -268,8 +272,8 @@ struct log_rec *log_begin(struct log *l, enum log_level level, const char *event
 {
 	if (!log_wants(l, level))
 		return NULL;
-	uint64_t now = mono_ns();
 	pthread_mutex_lock(&l->lock);
+	uint64_t now = mono_ns();
 	bool ok = take_token(l, now);
 	uint64_t before = 0;
 	if (!ok)
