@@ -82,6 +82,37 @@ typedef uint64_t wisp_pid_t;       /* 0 is never a valid process id */
                               text is the term in the external format
                               without its version byte (code = its length) */
 
+/* WISP_EXIT_TRAP's code: 0 for a trap (text: "<kind> in <function>"),
+ * WISP_TRAP_PANIC when the process panicked (wisp_panic; text: its
+ * message, which the Rust crate writes as "<file>:<line>:<col>: <msg>"). */
+#define WISP_TRAP_PANIC 1
+/* wisp_panic's flags: the panic is expected (a test that must panic), so
+ * its crash report is written at level info only. */
+#define WISP_PANIC_QUIET 1u
+
+/* A supervisor's report (wisp_supervisor_report), for the runtime's log:
+ * what happened to one of its children. Pointers are guest addresses. */
+#define WISP_SUP_RESTARTING 1   /* child ended (reason), and is restarted */
+#define WISP_SUP_CHILD_ENDED 2  /* child ended abnormally (reason), and is not
+                                   restarted (temporary, transient) */
+#define WISP_SUP_START_FAILED 3 /* child did not (re)start (error) */
+#define WISP_SUP_GIVING_UP 4    /* more than max_restarts restarts within
+                                   period_ms: the supervisor stops its
+                                   children and exits; child and reason are
+                                   the last restart's */
+struct wisp_sup_report {
+	uint32_t event;                /* WISP_SUP_* */
+	uint32_t max_restarts;         /* GIVING_UP */
+	uint64_t child;                /* the child's pid (0: none) */
+	uint32_t id, id_len;           /* the child's id (text) */
+	uint32_t reason, reason_len;   /* how it ended: a struct wisp_exit_reason
+	                                  and its text, as an EXIT message's
+	                                  payload (len 0: none) */
+	uint32_t error, error_len;     /* START_FAILED: why (text) */
+	uint32_t period_ms;            /* GIVING_UP */
+	uint32_t reserved;             /* 0 */
+};
+
 /* What wisp_receive tells about the message it delivered. */
 /* Tags are the sender's choice, but references the host makes (monitor
  * refs, request refs, timer ids) all have bit 63 set: tags below 2^63 never
@@ -252,6 +283,23 @@ WISP_IMPORT("wisp_process", "hibernate") void wisp_hibernate(void);
 WISP_IMPORT("wisp_process", "spawn_with")
 int32_t wisp_spawn_with(int32_t handle, uint32_t fn, const void *arg,
                         uint32_t arg_len, uint32_t flags, struct wisp_spawned *out);
+
+/* End this process with a panic: reason WISP_EXIT_TRAP, code
+ * WISP_TRAP_PANIC, text the first len bytes of text (up to a NUL; a reason
+ * holds 199 bytes, a longer text is cut and ends with "..."). Its links,
+ * monitors and crash report show the text. flags: WISP_PANIC_QUIET. Text
+ * outside memory traps instead. Never returns. */
+_Noreturn WISP_IMPORT("wisp_process", "panic")
+void wisp_panic(const char *text, uint32_t len, uint32_t flags);
+
+/* Write a supervisor report (struct wisp_sup_report) to the runtime's log,
+ * as OTP's supervisors do: a restart, a child that did not start, the
+ * restart intensity reached. Texts are bounded (an id to 255 bytes, an
+ * error to 511, a reason's text to 199); the log's level and rate limit
+ * apply. WISP_EINVAL for an unknown event or a nonzero reserved field;
+ * pointers outside memory trap. */
+WISP_IMPORT("wisp_process", "supervisor_report")
+int32_t wisp_supervisor_report(const struct wisp_sup_report *report);
 
 /* ---- wisp_message (errors: WISP codes) ---- */
 

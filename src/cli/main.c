@@ -42,7 +42,9 @@
 #include "new.h"
 #include "node.h"
 #include "opts.h"
+#include "common/log.h"
 #include "common/sha256.h"
+#include "../compile/wasm_lines.h"
 
 #define EXIT_TRAP 134
 #define EXIT_KILLED 137
@@ -140,6 +142,11 @@ static const char usage_text[] =
 	"  --metrics ADDRESS:PORT   serve the run's figures for Prometheus at\n"
 	"                           http://ADDRESS:PORT/metrics (port 0: any; the port\n"
 	"                           is said on stderr)\n"
+	"  --log-level LEVEL        crash and supervisor reports on stderr: error,\n"
+	"                           warning (the default: crashes and supervisor\n"
+	"                           reports), info (also exits with a nonzero code and\n"
+	"                           expected panics) or none\n"
+	"  --log-format text|json   reports as text (the default) or JSON lines\n"
 	"  --                       end of options\n"
 	"\n"
 	"capabilities (by default a guest gets no directories, no environment\n"
@@ -240,6 +247,8 @@ struct run_opts {
 	bool serving;              /* wisp serve */
 	struct serve_opts serve;   /* --listen, --max-connections (serve.c) */
 	const char *metrics;       /* --metrics ADDRESS:PORT (metrics.c), or NULL */
+	enum log_level log_level;  /* --log-level: crash and supervisor reports */
+	enum log_format log_format;/* --log-format */
 };
 
 static int add_dir(struct run_opts *o, const char *spec, bool ro)
@@ -487,6 +496,14 @@ static int parse_args(int argc, char **argv, struct run_opts *o, bool for_run)
 			o->shutdown_grace_ns = ns;
 		} else if (for_run && strcmp(a, "--allow-cache-dir") == 0) {
 			o->allow_cache_dir = true;
+		} else if (for_run && opt_is(a, "--log-level")) {
+			if ((v = opt_value(argc, argv, &i, "--log-level")) == NULL ||
+			    log_parse_level(v, &o->log_level) != 0)
+				return usage_error("--log-level takes error, warning, info or none%s", "");
+		} else if (for_run && opt_is(a, "--log-format")) {
+			if ((v = opt_value(argc, argv, &i, "--log-format")) == NULL ||
+			    log_parse_format(v, &o->log_format) != 0)
+				return usage_error("--log-format takes text or json%s", "");
 		} else if (opt_is(a, "--compile-max-cpu") || opt_is(a, "--compile-max-functions")) {
 			bool cpu = opt_is(a, "--compile-max-cpu");
 			const char *name = cpu ? "--compile-max-cpu" : "--compile-max-functions";
@@ -664,6 +681,18 @@ struct loader_ctx {
 	struct metrics *m;
 };
 
+/* Give mod the source positions of its functions, when wf carries DWARF
+ * (crash reports' backtraces say file:line then). A module without, or
+ * out of memory: nothing (no backtrace needs them). */
+static void attach_sources(engine_module *mod, const struct wasm_file *wf)
+{
+	struct engine_sources *src = NULL;
+	if (wasm_source_lines(wf->bytes, wf->len, &wf->info, &src) == 0 && src != NULL) {
+		engine_module_set_sources(mod, src);
+		engine_sources_unref(src);
+	}
+}
+
 static int load_module_bytes(void *ctx, const char *what, const void *bytes, size_t len,
                         engine_module **out, char *err, size_t errlen)
 {
@@ -676,6 +705,8 @@ static int load_module_bytes(void *ctx, const char *what, const void *bytes, siz
 	rc = prepare((struct pipeline *)l->p, &wf, l->o, l->m, &so, NULL, err, errlen);
 	if (rc == 0)
 		rc = engine_module_load(so.path, so.fd, out, err, errlen);
+	if (rc == 0)
+		attach_sources(*out, &wf);
 	pipeline_so_close(&so);
 	wasm_file_free(&wf);
 	return rc;
@@ -841,9 +872,14 @@ static int report(const struct engine_result *r, const struct reason *why,
 		fprintf(stderr, "wisp: %s\n", r->message);   /* could not start */
 		return EXIT_LOAD;
 	}
+	bool panic = why->code == WISP_TRAP_PANIC;
 	if (r->outcome != ENGINE_TRAPPED) {   /* a linked process's trap ended the main process */
-		fprintf(stderr, "wisp: the main process exited: a linked process "
-		        "trapped: %s\n", why->text);
+		fprintf(stderr, "wisp: the main process exited: a linked process %s: %s\n",
+		        panic ? "panicked" : "trapped", why->text);
+		return EXIT_TRAP;
+	}
+	if (panic) {
+		fprintf(stderr, "wisp: panicked: %s\n", why->text);
 		return EXIT_TRAP;
 	}
 	fprintf(stderr, "wisp: trap: %s\n", why->text);
@@ -861,7 +897,7 @@ static int report(const struct engine_result *r, const struct reason *why,
  * connection instead of once). */
 static int cmd_run(int argc, char **argv, bool serving)
 {
-	struct run_opts o = { .serving = serving };
+	struct run_opts o = { .serving = serving, .log_level = LOG_WARNING, .log_format = LOG_TEXT };
 	limits_default(&o.limits);
 	o.root = caps_new();
 	if (o.root == NULL)
@@ -897,6 +933,7 @@ static int cmd_run(int argc, char **argv, bool serving)
 	struct control *control = NULL;
 	struct tierwatch *tier = NULL;
 	struct serve *serve = NULL;
+	struct log *log = NULL;
 	struct pipeline_so so = { .fd = -1 };
 	if ((rc = check_preopens(&o, &p)) != 0) {
 		pipeline_close(&p);
@@ -931,10 +968,13 @@ static int cmd_run(int argc, char **argv, bool serving)
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
 	}
+	attach_sources(mod, &wf);
 
 	const char **gargv = calloc((size_t)o.nargs + 2, sizeof(*gargv));
-	if (gargv == NULL)
+	if (gargv == NULL) {
+		fprintf(stderr, "wisp: out of memory\n");
 		goto out;
+	}
 	gargv[0] = o.module;
 	for (int i = 0; i < o.nargs; i++)
 		gargv[i + 1] = o.args[i];
@@ -984,9 +1024,18 @@ static int cmd_run(int argc, char **argv, bool serving)
 		goto out;
 	}
 	cfg.no_main = o.serving;
+	struct log_config lc = { .fd = 2, .level = o.log_level, .format = o.log_format };
+	if (log_open(&lc, &log) != 0) {
+		fprintf(stderr, "wisp: cannot start the report log\n");
+		goto out;
+	}
+	cfg.log = log;
 	catch_stop_signals();
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
 	mod = NULL;   /* (the runtime's from then on: it unloads it) */
+	/* Its reports before wisp's own last words. */
+	log_close(log);
+	log = NULL;
 	if (rc < 0) {
 		fprintf(stderr, "wisp: %s\n", err);
 		goto out;
@@ -1001,6 +1050,7 @@ static int cmd_run(int argc, char **argv, bool serving)
 		_exit(status);
 	}
 out:
+	log_close(log);
 	serve_free(serve);
 	tierwatch_free(tier);
 	control_free(control);

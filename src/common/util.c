@@ -123,7 +123,7 @@ void util_rm_rf(const char *path)
  * point, or 0 if p does not start one (a stray continuation byte, an
  * overlong form, a surrogate, a truncated sequence: a terminal in another
  * encoding may take such bytes as controls, 0x9b as CSI). */
-static size_t utf8_seq(const unsigned char *p, uint32_t *cp)
+size_t util_utf8_seq(const unsigned char *p, uint32_t *cp)
 {
 	static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
 	size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 :
@@ -146,7 +146,7 @@ static size_t utf8_seq(const unsigned char *p, uint32_t *cp)
  * reads: C0, DEL, C1, line and paragraph separators, and the bidi
  * embeddings, overrides and isolates (which can make a line show text in
  * another order than it has). */
-static bool unprintable(uint32_t c)
+bool util_unprintable(uint32_t c)
 {
 	return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x2028 || c == 0x2029 ||
 	       (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
@@ -160,8 +160,8 @@ void util_printable(char *dst, size_t cap, const char *src)
 		return;
 	for (const unsigned char *p = (const unsigned char *)src; *p;) {
 		uint32_t c = 0;
-		size_t len = utf8_seq(p, &c);
-		bool bad = len == 0 || unprintable(c);
+		size_t len = util_utf8_seq(p, &c);
+		bool bad = len == 0 || util_unprintable(c);
 		if (len == 0)
 			len = 1;                    /* escaped a byte at a time */
 		if (n + (bad ? 4 * len : len) + 1 > cap)

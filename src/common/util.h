@@ -70,6 +70,13 @@ int util_run(char *const argv[], const struct util_limits *lim, char *out, size_
  * the cursor, fake a line of wisp's own output nor show its text reordered. Truncated to cap - 1 bytes (never in
  * the middle of an escape); always NUL-terminated if cap > 0. */
 void util_printable(char *dst, size_t cap, const char *src);
+/* The UTF-8 sequence at p (NUL-terminated text): its length, with its code
+ * point in *cp, or 0 if it is not well-formed (overlong, surrogate, past
+ * U+10FFFF, cut short). */
+size_t util_utf8_seq(const unsigned char *p, uint32_t *cp);
+/* Whether util_printable escapes code point c: C0, DEL, C1, the line and
+ * paragraph separators and the bidi controls. */
+bool util_unprintable(uint32_t c);
 
 /* Monotonic time in seconds. */
 double util_now(void);

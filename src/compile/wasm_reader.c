@@ -1062,7 +1062,18 @@ struct name_loc {
 	size_t start, end;
 };
 
-static void read_custom_section(struct rd *r, struct name_loc *names)
+/* The span from here to the end of the section, if *span is still empty
+ * and the custom section's name is want. */
+static void keep_custom(const struct rd *r, const uint8_t *name, uint32_t len,
+                        const char *want, struct wasm_span *span)
+{
+	if (span->len == 0 && len == strlen(want) && memcmp(name, want, len) == 0) {
+		span->at = (uint32_t)r->pos;
+		span->len = (uint32_t)(r->end - r->pos);
+	}
+}
+
+static void read_custom_section(struct rd *r, struct wasm_info *m, struct name_loc *names)
 {
 	uint32_t len;
 	const uint8_t *name = rd_name_span(r, &len, "custom section name");
@@ -1074,6 +1085,9 @@ static void read_custom_section(struct rd *r, struct name_loc *names)
 		names->start = r->pos;
 		names->end = r->end;
 	}
+	keep_custom(r, name, len, ".debug_line", &m->debug_line);
+	keep_custom(r, name, len, ".debug_line_str", &m->debug_line_str);
+	keep_custom(r, name, len, ".debug_str", &m->debug_str);
 	r->pos = r->end;
 }
 
@@ -1161,9 +1175,13 @@ static void read_sections(struct rd *r, struct wasm_info *m,
 			m->data_section.at = (uint32_t)at;
 			m->data_section.len = (uint32_t)(r->pos + size - at);
 		}
+		if (id == SEC_CODE) {
+			m->code_section.at = (uint32_t)r->pos;
+			m->code_section.len = size;
+		}
 		struct region_save s = enter(r, size, sections[id].region);
 		if (id == SEC_CUSTOM)
-			read_custom_section(r, names);
+			read_custom_section(r, m, names);
 		else
 			sections[id].read(r, m);
 		leave(r, s);

@@ -153,6 +153,12 @@ struct wasm_info {
 	                                   included (len 0: none) */
 	struct wasm_span *bodies;       /* nfuncs: each body, local declarations
 	                                   included, its size excluded */
+	struct wasm_span code_section;  /* the contents of section 'code' (the
+	                                   origin of DWARF's code addresses) */
+	/* The contents (after the name) of the first custom sections of these
+	 * names: the module's own DWARF line table and its strings (len 0:
+	 * none). Only framed, never interpreted here (wasm_lines.c). */
+	struct wasm_span debug_line, debug_line_str, debug_str;
 	uint32_t v128_global;           /* 1 + the first global of type v128, or 0 */
 	/* 1 + the global that is the module's shadow stack pointer, or 0: the
 	 * defined mutable i32 the name section calls "__stack_pointer", or,

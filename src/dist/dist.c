@@ -689,6 +689,8 @@ static void reason_put(struct etf_buf *b, const struct reason *r)
 		etf_tuple(b, 2);
 		if (r->kind == WISP_EXIT_LIMIT)
 			etf_atom(b, "limit", 5);
+		else if (r->code == WISP_TRAP_PANIC)
+			etf_atom(b, "panic", 5);    /* {panic, <<"src/main.rs:3:5: boom">>} */
 		else
 			etf_atom(b, "trap", 4);
 		etf_binary(b, r->text, (uint32_t)tl);
@@ -723,11 +725,14 @@ static int reason_get(struct etf_dec *dd, struct reason *r)
 		*dd = t;
 		return 0;
 	} else if (etf_tuple_hdr(&t, &arity) == 0 && arity == 2 && etf_get_atom(&t, &a, &alen) == 0 &&
-	           (etf_atom_is(a, alen, "trap") || etf_atom_is(a, alen, "limit"))) {
+	           (etf_atom_is(a, alen, "trap") || etf_atom_is(a, alen, "limit") ||
+	            etf_atom_is(a, alen, "panic"))) {
 		const unsigned char *text;
 		uint32_t tl;
 		if (etf_get_binary(&t, &text, &tl) == 0) {
-			r->kind = etf_atom_is(a, alen, "trap") ? WISP_EXIT_TRAP : WISP_EXIT_LIMIT;
+			r->kind = etf_atom_is(a, alen, "limit") ? WISP_EXIT_LIMIT : WISP_EXIT_TRAP;
+			if (etf_atom_is(a, alen, "panic"))
+				r->code = WISP_TRAP_PANIC;
 			size_t n = tl < sizeof(r->text) - 1 ? tl : sizeof(r->text) - 1;
 			memcpy(r->text, text, n);
 			*dd = t;

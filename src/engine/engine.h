@@ -32,13 +32,50 @@ enum engine_outcome {
 	                          (engine_handover): its frames are gone */
 };
 
+/* The most return addresses a backtrace keeps (innermost first). */
+#define ENGINE_BACKTRACE_MAX 32
+
 struct engine_result {
 	enum engine_outcome outcome;
 	int exit_code;               /* ENGINE_EXITED */
 	wasm_rt_trap_t trap;         /* ENGINE_TRAPPED */
 	char function[128];          /* wasm function name, "" if unknown */
 	char message[256];           /* extra detail, e.g. "memory limit" */
+	/* Where the guest's code was when it trapped, or when the embedder
+	 * ended it with engine_exit_traced: the return addresses inside the
+	 * module's code, innermost first (engine_backtrace_functions names
+	 * them). 0 frames otherwise (a return, proc_exit, a trap while
+	 * instantiating). */
+	uint32_t nframes;
+	uintptr_t frames[ENGINE_BACKTRACE_MAX];
 };
+
+/* One wasm function of a backtrace. */
+struct engine_frame {
+	uint32_t index;              /* its index in the module's function space */
+	/* Its name-section name, Rust's demangled ("func[N]" without one):
+	 * guest text, not escaped. */
+	char name[128];
+	const char *file;            /* the source file its code starts in, from
+	                                the module's DWARF (engine_sources), or NULL */
+	uint32_t line;               /* and the line (0: unknown) */
+};
+
+/* Where each defined function of a module starts in its source, from the
+ * wasm module's own DWARF line table (src/compile/wasm_lines.c makes it).
+ * Reference-counted: the builds of one module share it. Every array is
+ * malloc'd, and freed with the last reference. */
+struct engine_sources {
+	_Atomic uint32_t refs;
+	uint32_t first;              /* function index of defined function 0 */
+	uint32_t nfuncs;             /* defined functions */
+	uint32_t *file;              /* per defined function: index into files,
+	                                or UINT32_MAX (unknown) */
+	uint32_t *line;              /* per defined function (0: unknown) */
+	char **files;                /* file names ("dir/name"), guest text */
+	uint32_t nfiles;
+};
+void engine_sources_unref(struct engine_sources *s);
 
 struct engine_limits {
 	/* Bytes the owner may hold in all: linear memory and tables count here,
@@ -134,6 +171,18 @@ engine_module *engine_module_latest(engine_module *m);
 void engine_module_set_owner(engine_module *m, void *owner);
 void *engine_module_owner(const engine_module *m);
 bool engine_module_has_start(const engine_module *m);
+/* m's source positions (a reference is taken; the caller keeps its own).
+ * Before m is shared; a better build set later (engine_module_set_successor)
+ * gets them too. */
+void engine_module_set_sources(engine_module *m, struct engine_sources *s);
+
+/* The wasm functions of a backtrace (engine_result.frames, n of them),
+ * innermost first, at most cap: an optimized build's frame may hold
+ * several (calls gcc inlined), a frame outside any function none. May read
+ * the module's DWARF: call it on a big stack (engine_limits.
+ * call_on_big_stack), from any thread. Returns how many it wrote. */
+size_t engine_backtrace_functions(engine_module *m, const uintptr_t *frames, size_t n,
+                                  struct engine_frame *out, size_t cap);
 
 /* Create an instance. `host` is passed to every imported function as its
  * first argument (see src/host/host.h). Data segments and the start
@@ -206,6 +255,11 @@ wasm_rt_memory_t *engine_instance_memory(engine_instance *in);
 /* End the running instance with an exit code (WASI proc_exit); only
  * callable from a host function invoked by that instance. */
 _Noreturn void engine_exit(engine_instance *in, int code);
+/* The same, keeping where the guest's code was (engine_result.frames):
+ * for an end the embedder decided (a kill, a limit, a panic), which a
+ * crash report shows like a trap's. From a host function or the
+ * instance's slice_end. */
+_Noreturn void engine_exit_traced(engine_instance *in, int code);
 
 /* Trap the running instance with a message (e.g. a host function detecting
  * a broken guest contract). Only callable from host code invoked by it. */

@@ -44,6 +44,7 @@ struct engine_module {
 	char *path;                  /* the shared object, for its DWARF */
 	uintptr_t base;              /* its load address */
 	struct symbolizer *sym;      /* trap attribution state (symbolize.c) */
+	struct engine_sources *sources;   /* source positions, or NULL */
 	const struct wisp_module_abi *abi;
 	struct fn_range *fns;        /* sorted by start address */
 	uint32_t nfns;
@@ -112,10 +113,11 @@ struct engine_instance {
  * wasm_rt_register_func_type() knows which module it registers for. */
 engine_module *engine_loading_module(void);
 
-/* The innermost return address inside the module's code on the stack of a
- * trap that began at frame fp, or 0 (symbolize.c). Uses little stack: it
- * runs on the trapping stack, which may be nearly exhausted. */
-uintptr_t engine_trap_pc(engine_instance *in, void **fp);
+/* The return addresses inside the module's code on the stack below frame
+ * fp (a trap's, or a host function's), innermost first, at most max into
+ * out; how many (symbolize.c). Uses little stack: it runs on the trapping
+ * stack, which may be nearly exhausted. */
+uint32_t engine_backtrace(engine_instance *in, void **fp, uintptr_t *out, uint32_t max);
 /* The wasm function (its raw name-section name, or func[N]) whose code pc
  * belongs to, or NULL. May read the module's DWARF: call it after the
  * unwind. */
@@ -123,6 +125,9 @@ const char *engine_symbolize_pc(engine_module *m, uintptr_t pc);
 /* After a trap has unwound to enter(): name its function in the result
  * (escaped for a terminal). */
 void engine_attribute_trap(engine_instance *in);
+/* A function's name as people read it: Rust's legacy mangling undone,
+ * else raw as it is (not escaped), truncated to cap (trap.c). */
+void engine_display_name(const char *raw, char *out, size_t cap);
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
 

@@ -75,6 +75,7 @@ static void enter(engine_instance *in, enum instance_phase phase,
 	in->vmctx->fuel = in->limits.fuel_per_slice;
 	in->phase = phase;
 	in->res->outcome = ENGINE_RETURNED;
+	in->res->nframes = 0;
 	in->prev_current = engine_set_current(in);
 	bool trapped = false;
 	if (setjmp(in->unwind) == 0)
@@ -106,6 +107,7 @@ engine_instance *engine_instance_new(engine_module *m, void *host,
 	res->exit_code = 0;
 	res->trap = WASM_RT_TRAP_NONE;
 	res->function[0] = res->message[0] = '\0';
+	res->nframes = 0;
 	/* One allocation: this struct, then (64-byte aligned) the vmctx and
 	 * wasm2c's instance, which start zeroed (wasm2c's free tolerates
 	 * zeroed members of a half-made instance). */

@@ -178,6 +178,7 @@ void engine_module_unload(engine_module *m)
 	free(m->types);
 	free(m->fns);
 	symbolizer_free(m->sym);
+	engine_sources_unref(m->sources);
 	engine_image_free(m->image);
 	for (uint32_t i = 0; i < m->nspare; i++)
 		free(m->spare[i]);
@@ -191,7 +192,29 @@ void engine_module_unload(engine_module *m)
 
 void engine_module_set_successor(engine_module *m, engine_module *better)
 {
+	if (better->sources == NULL && m->sources != NULL)
+		engine_module_set_sources(better, m->sources);
 	atomic_store_explicit(&m->successor, better, memory_order_release);
+}
+
+void engine_module_set_sources(engine_module *m, struct engine_sources *s)
+{
+	if (s != NULL)
+		atomic_fetch_add(&s->refs, 1);
+	engine_sources_unref(m->sources);
+	m->sources = s;
+}
+
+void engine_sources_unref(struct engine_sources *s)
+{
+	if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	for (uint32_t i = 0; i < s->nfiles; i++)
+		free(s->files[i]);
+	free(s->files);
+	free(s->file);
+	free(s->line);
+	free(s);
 }
 
 engine_module *engine_module_latest(engine_module *m)

@@ -62,62 +62,6 @@ const char *wasm_rt_strerror(wasm_rt_trap_t trap)
 	return engine_trap_name(trap);
 }
 
-/* Rust's legacy mangling, which its wasm symbols use: _ZN, then
- * length-prefixed path segments, the last one h<16 hex digits> (a hash),
- * then E; "$LT$"-style escapes and ".." for "::" inside segments. Writes
- * "crate::module::fn" to out (truncated) and returns true; false if name
- * is not of that form (C++'s _ZN names lack the hash). */
-static bool demangle_rust(const char *name, char *out, size_t cap)
-{
-	static const struct { const char *esc, *ch; } escapes[] = {
-		{ "$LT$", "<" }, { "$GT$", ">" }, { "$RF$", "&" }, { "$BP$", "*" },
-		{ "$C$", "," }, { "$SP$", "@" }, { "$u20$", " " }, { "$u27$", "'" },
-		{ "$u5b$", "[" }, { "$u5d$", "]" }, { "$u7b$", "{" }, { "$u7d$", "}" },
-		{ "$u7e$", "~" }, { "$u3b$", ";" }, { "$u2b$", "+" }, { "$u22$", "\"" },
-	};
-	if (strncmp(name, "_ZN", 3) != 0)
-		return false;
-	const char *p = name + 3;
-	size_t n = 0;
-	bool hashed = false;
-	while (*p >= '0' && *p <= '9') {
-		char *end;
-		unsigned long len = strtoul(p, &end, 10);
-		if (len == 0 || strnlen(end, len) < len)
-			return false;
-		if (len == 17 && end[0] == 'h' && strspn(end + 1, "0123456789abcdef") >= 16 &&
-		    end[len] == 'E' && end[len + 1] == '\0') {
-			hashed = true;
-			break;
-		}
-		if (n > 0 && n + 2 < cap) {
-			memcpy(out + n, "::", 2);
-			n += 2;
-		}
-		for (const char *q = end; q < end + len && n + 1 < cap; ) {
-			if (q == end && q[0] == '_' && q[1] == '$') { q++; continue; }
-			if (q + 1 < end + len && q[0] == '.' && q[1] == '.') {
-				if (n + 2 < cap) { memcpy(out + n, "::", 2); n += 2; }
-				q += 2;
-				continue;
-			}
-			const char *rep = NULL;
-			size_t skip = 1;
-			for (size_t k = 0; *q == '$' && k < sizeof(escapes) / sizeof(escapes[0]); k++)
-				if (strncmp(q, escapes[k].esc, strlen(escapes[k].esc)) == 0) {
-					rep = escapes[k].ch;
-					skip = strlen(escapes[k].esc);
-				}
-			out[n++] = rep ? rep[0] : *q;
-			q += skip;
-		}
-		p = end + len;
-	}
-	if (!hashed || n == 0)
-		return false;
-	out[n] = '\0';
-	return true;
-}
 
 /* How close to address 0 the shadow stack pointer must be for an
  * out-of-bounds access to count as its overflow. */
@@ -133,10 +77,10 @@ void engine_attribute_trap(engine_instance *in)
 	}
 	const char *name = in->trap_pc ? engine_symbolize_pc(in->mod, in->trap_pc) : NULL;
 	char plain[sizeof(r->function)];
-	if (name != NULL && demangle_rust(name, plain, sizeof(plain)))
-		name = plain;
-	if (name != NULL)
-		util_printable(r->function, sizeof(r->function), name);   /* guest text */
+	if (name != NULL) {
+		engine_display_name(name, plain, sizeof(plain));
+		util_printable(r->function, sizeof(r->function), plain);   /* guest text */
+	}
 	/* Toolchains put the shadow stack (the wasm program's own stack, in
 	 * its linear memory) below everything else and let it grow down to
 	 * address 0: overflowing it wraps the pointer and the next store is
@@ -166,10 +110,13 @@ static _Noreturn void trap_here(engine_instance *in, wasm_rt_trap_t kind,
 	r->outcome = ENGINE_TRAPPED;
 	r->trap = kind;
 	snprintf(r->message, sizeof(r->message), "%s", msg ? msg : "");
-	/* Only the return address is taken here: naming it (which may read
-	 * DWARF) happens after the unwind, in enter(), where the stack is
-	 * shallow again (engine.h: the trap path's stack budget). */
-	in->trap_pc = in->phase == PHASE_INSTANTIATE ? 0 : engine_trap_pc(in, fp);
+	/* Only return addresses are taken here: naming them (which may read
+	 * DWARF) happens after the unwind, in enter() and for a crash report,
+	 * where the stack is shallow again (engine.h: the trap path's stack
+	 * budget). */
+	r->nframes = in->phase == PHASE_INSTANTIATE ? 0
+	             : engine_backtrace(in, fp, r->frames, ENGINE_BACKTRACE_MAX);
+	in->trap_pc = r->nframes > 0 ? r->frames[0] : 0;
 	engine_unwind(in);
 }
 
@@ -210,6 +157,17 @@ _Noreturn void engine_exit(engine_instance *in, int code)
 	in->res->outcome = ENGINE_EXITED;
 	in->res->exit_code = code;
 	engine_unwind(in);
+}
+
+_Noreturn void engine_exit_traced(engine_instance *in, int code)
+{
+	if (in == NULL)
+		no_instance("exit");
+	struct engine_result *r = in->res;
+	r->nframes = in->phase == PHASE_INSTANTIATE ? 0
+	             : engine_backtrace(in, __builtin_frame_address(0), r->frames,
+	                                ENGINE_BACKTRACE_MAX);
+	engine_exit(in, code);
 }
 
 /* The reduction hook's slow path: stack overflow traps; running out of fuel

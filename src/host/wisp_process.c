@@ -121,3 +121,12 @@ void NS(hibernate)(void *self)
 	proc_hibernate(hp->proc);
 	proc_park_may_move(hp->proc, false);
 }
+
+void NS(panic)(void *self, u32 text, u32 len, u32 flags)
+{
+	SELF;
+	const char *t = api_ptr(hp, text, len, "wisp_panic");
+	if (hp->proc == NULL)
+		engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE, "wisp_panic outside a runtime");
+	proc_panic(hp->proc, t, len, (flags & WISP_PANIC_QUIET) != 0);
+}

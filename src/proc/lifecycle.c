@@ -181,9 +181,10 @@ static int proc_new(struct rt *rt, struct caps *caps, bool is_main, struct proc 
 	p->doomed = false;
 	p->doom_text = NULL;
 	p->doom_from = 0;
+	p->killed_by = 0;
+	p->panic_quiet = false;
 	p->arg = NULL;
 	p->arg_len = 0;
-	p->cpu_used = 0;
 	p->parent = 0;
 	p->born_ns = atomic_load_explicit(&rt->sg.coarse_ns, memory_order_relaxed);
 	atomic_store_explicit(&p->reductions, 0, memory_order_relaxed);
@@ -462,14 +463,12 @@ static uint64_t slice_used(struct proc *p, bool ended)
 	return ended ? (uint64_t)budget : 0;
 }
 
-static void check_cpu(struct proc *p, uint64_t used)
+/* p has run past its CPU limit (reductions, counted at slice ends). */
+static void die_of_cpu(struct proc *p)
 {
-	if (p->cpu_used + used > p->caps->max_cpu) {
-		p->cpu_used += used;
-		caps_log_denied(p->caps, atomic_load(&p->pid), "cpu limit of %llu reductions",
-		                (unsigned long long)p->caps->max_cpu);
-		proc_die(p, &reason_cpu);
-	}
+	caps_log_denied(p->caps, atomic_load(&p->pid), "cpu limit of %llu reductions",
+	                (unsigned long long)p->caps->max_cpu);
+	proc_die(p, &reason_cpu);
 }
 
 void proc_charge_work(struct proc *p, uint64_t bytes)
@@ -478,8 +477,10 @@ void proc_charge_work(struct proc *p, uint64_t bytes)
 		return;
 	/* A reduction is about a loop trip: count one per 64 bytes moved. */
 	engine_instance_vmctx(p->inst)->fuel -= (int64_t)(1 + bytes / 64);
-	if (p->caps->max_cpu != UINT64_MAX)
-		check_cpu(p, slice_used(p, false));
+	if (p->caps->max_cpu != UINT64_MAX &&
+	    atomic_load_explicit(&p->reductions, memory_order_relaxed) + slice_used(p, false) >
+	        p->caps->max_cpu)
+		die_of_cpu(p);
 }
 
 uint64_t proc_cpu_time_ns(const struct proc *p)
@@ -495,13 +496,10 @@ static void slice_end(void *host)
 		uint64_t used = slice_used(p, true);
 		proc_count(p->rt, RT_REDUCTIONS, used);
 		/* (Only p writes it: a relaxed load and store, no atomic add.) */
-		atomic_store_explicit(&p->reductions,
-		                      atomic_load_explicit(&p->reductions, memory_order_relaxed) + used,
-		                      memory_order_relaxed);
-		if (p->caps->max_cpu != UINT64_MAX) {
-			check_cpu(p, used);
-			p->cpu_used += used;
-		}
+		uint64_t total = atomic_load_explicit(&p->reductions, memory_order_relaxed) + used;
+		atomic_store_explicit(&p->reductions, total, memory_order_relaxed);
+		if (total > p->caps->max_cpu)
+			die_of_cpu(p);
 	}
 	if (p->upgrade_slices != 0 && --p->upgrade_slices == 0)
 		engine_trap_msg(p->inst, WASM_RT_TRAP_NONE, "wisp_code_change ran past its CPU budget");
@@ -563,48 +561,6 @@ static void final_reason(struct proc *p, const struct engine_result *res, struct
 	p->doom_text = NULL;
 }
 
-/* A process that crashed (trapped, or a limit ended it) with nobody
- * linked or monitoring would end silently: say so on stderr, as BEAM's
- * error logger does. At most CRASH_REPORTS_PER_S lines a second; the
- * rest are counted and the count is given with the next line. */
-#define CRASH_REPORTS_PER_S 20
-
-static void report_crash(const struct proc *p, const struct reason *why)
-{
-	struct crash_reports *c = &p->rt->crashes;
-	uint64_t now_s = sched_now_ns() / 1000000000u;
-	uint64_t w = atomic_load(&c->window);
-	if (w != now_s && atomic_compare_exchange_strong(&c->window, &w, now_s))
-		atomic_store(&c->shown, 0);
-	if (atomic_fetch_add(&c->shown, 1) >= CRASH_REPORTS_PER_S) {
-		atomic_fetch_add(&c->hidden, 1);
-		return;
-	}
-	uint64_t missed = atomic_exchange(&c->hidden, 0);
-	char more[64] = "";
-	if (missed > 0)
-		snprintf(more, sizeof(more), " (and %llu more not shown)",
-		         (unsigned long long)missed);
-	const char *what = why->kind == WISP_EXIT_TRAP ? "trapped" : "ended by a limit";
-	uint64_t pid = atomic_load(&p->pid);
-	if (p->doom_from != 0 && p->doom_from != pid)
-		/* The crash was a linked process's: not this one's to claim. */
-		fprintf(stderr, "wisp: process %llx ended by the exit signal of %llx (%s), "
-		        "nobody linked or monitoring: %s%s\n", (unsigned long long)pid,
-		        (unsigned long long)p->doom_from, what, why->text, more);
-	else
-		fprintf(stderr, "wisp: process %llx %s, nobody linked or monitoring: %s%s\n",
-		        (unsigned long long)pid, what, why->text, more);
-}
-
-void proc_crash_reports_end(struct rt *rt)
-{
-	uint64_t missed = atomic_exchange(&rt->crashes.hidden, 0);
-	if (missed > 0)
-		fprintf(stderr, "wisp: %llu more crash reports not shown\n",
-		        (unsigned long long)missed);
-}
-
 /* The end of a process, on its fiber: tell everyone, free the instance. */
 static void finish(struct proc *p, const struct engine_result *res)
 {
@@ -615,9 +571,11 @@ static void finish(struct proc *p, const struct engine_result *res)
 	count_end(p, &why);
 	if (rt->hooks.exiting != NULL)
 		rt->hooks.exiting(proc_host(p));
-	if (!p->is_main && (why.kind == WISP_EXIT_TRAP || why.kind == WISP_EXIT_LIMIT) &&
-	    p->links.n == 0 && p->watchers.n == 0)
-		report_crash(p, &why);
+	if (p->inst != NULL)   /* (its last slice) */
+		atomic_store_explicit(&p->reductions,
+		                      atomic_load_explicit(&p->reductions, memory_order_relaxed) +
+		                      slice_used(p, false), memory_order_relaxed);
+	proc_report_end(p, &why, res);
 	/* Under the registry's lock, so a concurrent register either sees
 	 * `exiting` or is seen by the forget (no name outlives its owner). */
 	registry_exit(&rt->registry, p);

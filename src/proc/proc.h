@@ -43,6 +43,7 @@
 #include "wisp/guest.h"
 
 struct caps;
+struct log;
 struct reg_name;
 struct rt;
 struct send_timer;
@@ -175,9 +176,11 @@ struct proc {
 	 * (0: the runtime or another node), and when (the scheduler group's
 	 * coarse clock, ns). */
 	uint64_t parent;
-	uint64_t born_ns;
-	/* Reductions of its ended slices (itself, at each slice end; read by
-	 * anyone): its slice in progress adds what its fuel lost. */
+	uint64_t born_ns;         /* when it was made (the group's coarse clock) */
+	/* Reductions of its ended slices, host work included (itself, at each
+	 * slice end, and its last one at its end; read by anyone: ps, its
+	 * crash report, the CPU limit): its slice in progress adds what its
+	 * fuel lost. */
 	_Atomic uint64_t reductions;
 
 	/* execution */
@@ -233,7 +236,6 @@ struct proc {
 	 * slot's reuse must not end the next process in it. */
 	_Atomic uint64_t over_limit;
 	struct caps *caps;        /* what it may do (shared, immutable) */
-	uint64_t cpu_used;        /* reductions charged so far */
 
 	/* Why it must end, decided by a signal or a limit before the engine
 	 * unwinds it (the first decision wins); text is malloc'd (NULL: none). */
@@ -244,6 +246,9 @@ struct proc {
 	size_t doom_len;
 	uint64_t doom_from;       /* the linked process whose exit signal
 	                             decided it (0: its own trap or limit) */
+	uint64_t killed_by;       /* the sender of the kill that decided it
+	                             (0: none, or the runtime) */
+	bool panic_quiet;         /* its panic was expected (report.c) */
 };
 
 /* The host layer's state of p: host_size bytes right after the struct. */
@@ -366,6 +371,8 @@ struct rt_config {
 	unsigned char module_hash[RT_HASH_BYTES];
 	const struct proc_loader *loader;
 	const struct proc_control *control;   /* (NULL: none) */
+	/* Where crash reports go (report.c; NULL: nowhere). */
+	struct log *log;
 };
 
 /* Run `mod` as the main process of a new runtime (which owns mod from now
@@ -454,6 +461,14 @@ int proc_cancel_timer(struct proc *self, uint64_t timer);
 int proc_register(struct proc *self, const char *name, uint32_t len, uint64_t pid);
 int proc_unregister(struct proc *self, const char *name, uint32_t len);
 int proc_whereis(struct proc *self, const char *name, uint32_t len, uint64_t *pid);
+
+/* End self with a panic: reason TRAP, code WISP_TRAP_PANIC, text the
+ * first len bytes of text (cut at a NUL, shortened to fit a reason at a
+ * character's boundary). quiet: someone expects it (a test that must
+ * panic), so its crash report is at level info. Never returns. */
+_Noreturn void proc_panic(struct proc *self, const char *text, size_t len, bool quiet);
+/* Where the runtime's reports go (rt_config.log; NULL: nowhere). */
+struct log *proc_log(const struct proc *p);
 
 /* The remote layer's context (rt_config.remote->ctx), or NULL. */
 void *proc_remote_ctx(const struct proc *p);

@@ -82,11 +82,6 @@ size_t registry_count(struct registry *r);
 
 struct blocking_pool;
 
-/* Reports of crashes nobody else hears of (lifecycle.c), rate-limited. */
-struct crash_reports {
-	_Atomic uint64_t window, shown, hidden;
-};
-
 /* An entry of the module table (modules.c): one module, by hash, with its
  * builds; its own allocation, so a process can point at it. */
 struct rt_mod {
@@ -121,7 +116,6 @@ struct rt {
 	pthread_mutex_t blocking_lock; /* creating the blocking pool */
 	struct blocking_pool *blocking;/* blocking.c, started on first use */
 	atomic_uint_fast64_t next_ref; /* monitor and request refs */
-	struct crash_reports crashes;
 	/* Statistics (stats.c): one slot per scheduler, its own thread's,
 	 * then one for every other thread. */
 	struct rt_counters *counters;
@@ -168,8 +162,10 @@ void rt_modules_retire(struct rt *rt);
 /* p is discarded inside wisp_code_change (upgrade.c): give it its own
  * spawn argument back, so that proc_discard frees what p holds. */
 void proc_upgrade_discard(struct proc *p);
-/* At the end of a run: how many crash reports were not shown. */
-void proc_crash_reports_end(struct rt *rt);
+/* p ends with reason why after res (on its fiber, in finish, before its
+ * names, instance and links go): write its crash report if its end is a
+ * crash, and the runtime has a log (report.c says which ends are). */
+void proc_report_end(struct proc *p, const struct reason *why, const struct engine_result *res);
 /* Stop the blocking pool's threads; false if one did not stop in time. */
 bool blocking_pool_stop(struct rt *rt);
 

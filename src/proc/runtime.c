@@ -232,7 +232,6 @@ int rt_run_main(engine_module *mod, const struct rt_config *cfg,
 	 * stuck in a blocking call keeps the runtime alive: leave it all. */
 	if (!sched_stop(&rt->sg, proc_drop_timer) || !blocking_pool_stop(rt))
 		return 1;   /* threads remain: the caller must not unload the module */
-	proc_crash_reports_end(rt);
 	rt_free(rt);
 	return ended ? 0 : RT_STOPPED;
 }

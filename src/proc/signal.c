@@ -234,13 +234,34 @@ static void die_if_doomed(struct proc *self)
 {
 	proc_check_limit(self);
 	if (self->doomed)
-		engine_exit(engine_current(), 0);
+		engine_exit_traced(engine_current(), 0);   /* (where it was: report.c) */
 }
 
 _Noreturn void proc_die(struct proc *self, const struct reason *r)
 {
 	doom(self, r);
-	engine_exit(engine_current(), 0);
+	engine_exit_traced(engine_current(), 0);
+}
+
+_Noreturn void proc_panic(struct proc *self, const char *text, size_t len, bool quiet)
+{
+	struct reason r = { WISP_EXIT_TRAP, WISP_TRAP_PANIC, "" };
+	size_t n = strnlen(text, len);
+	if (n >= sizeof(r.text)) {
+		/* Cut where a character starts, and say it was cut. */
+		n = sizeof(r.text) - 4;
+		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+			n--;
+		memcpy(r.text + n, "...", 4);
+	}
+	memcpy(r.text, text, n);
+	if (!self->doomed)
+		self->panic_quiet = quiet;
+	doom(self, &r);
+	/* A trap of its own, as Rust's abort after the hook would have been
+	 * (the embedder tells its own trap from a linked process's by that);
+	 * the reason is the doom's. */
+	engine_trap_msg(engine_current(), WASM_RT_TRAP_UNREACHABLE, "panic");
 }
 
 /* ---- applying what the mailbox holds ---- */
@@ -314,6 +335,8 @@ static void handle(struct proc *self, struct msg *m)
 		apply_exit(self, m->from, &r);
 		break;
 	case SIG_KILL:
+		if (!self->doomed)
+			self->killed_by = m->from;   /* (its crash report names it) */
 		/* (A reason with it: a purge's, rt_kill_with.) */
 		if (m->len > 0) {
 			msg_get_reason(m, &r);
@@ -461,8 +484,11 @@ int proc_demonitor(struct proc *self, uint64_t ref)
 
 int proc_kill(struct proc *self, uint64_t pid)
 {
-	if (pid == atomic_load(&self->pid))
+	if (pid == atomic_load(&self->pid)) {
+		if (!self->doomed)
+			self->killed_by = pid;
 		proc_die(self, &reason_killed);
+	}
 	struct msg *m = msg_new(SIG_KILL, pid, atomic_load(&self->pid), 0, 0, NULL, 0);
 	if (m == NULL)
 		return -ENOMEM;

@@ -179,8 +179,9 @@ def test_spawn_on_with_link_and_monitor_sees_the_real_reasons(cluster, guest):
     assert code == 0, (lines, b.stop())
     assert lines[:2] == [f"linked child on {node('ra')} knows itself true",
                          f"child's node seen from here {node('ra')}"], lines
-    # The linked child's panic, as the reason of its exit signal.
-    assert re.fullmatch(r"exit trap: unreachable in \S+", lines[2]), lines
+    # The linked child's panic, its location and message, as the reason of
+    # its exit signal: it crossed the nodes as {panic, Text}.
+    assert re.fullmatch(r"exit panicked at \S+\.rs:\d+:\d+: child gives up on purpose", lines[2]), lines
     assert lines[3:] == ["down exit code 7",     # spawn_monitor_on, exit(7)
                          "down killed",          # killed from this node
                          f"closure captured on {node('ra')} knows itself true",   # spawn_link_on!
@@ -297,8 +298,11 @@ def test_a_move_whose_restore_fails_ends_the_server_and_says_why(cluster, guest)
     # The caller hears the reason from B, unless the server's end (through
     # its old pid on A) overtakes it.
     assert lines[0] in ('move: Restore("poisoned at 0")', "move: call failed NoProc"), lines
-    assert lines[1:] == ["down trap"], lines
-    assert a.all_lines()[0][-1].startswith("counter ended trap"), a.stop()
+    # (The panic and its text are the reason, on B and through A.)
+    assert lines[1:] == ["down panic"], lines
+    ended = a.all_lines()[0][-1]
+    assert ended.startswith("counter ended panicked at "), a.stop()
+    assert "could not restore the state: poisoned at 0" in ended, a.stop()
     assert "could not restore the state: poisoned at 0" in b.stop()
 
 

@@ -21,9 +21,12 @@ def fuzz_abi(build_proc):
     return build_proc("fuzz_abi.c")
 
 
-CRASH_REPORT = re.compile(r"^wisp: (process [0-9a-f]+ (trapped|ended by a limit|ended by the exit "
-                          r"signal of [0-9a-f]+ \((trapped|ended by a limit)\)), nobody linked "
-                          r"or monitoring: .*|\d+ more crash reports not shown)$")
+# The lines of crash and supervisor reports (tests/e2e/test_crash_reports.py):
+# a record's first line, its indented lines, the count of those suppressed.
+CRASH_REPORT = re.compile(r"^(wisp: crash report: process [0-9a-f]+( \(.*\))? (trapped|panicked|"
+                          r"was ended by a limit|was killed( by [0-9a-f]+)?|killed itself|ended)"
+                          r"(: .*)?|wisp: supervisor report: supervisor [0-9a-f]+.*|    .*|"
+                          r"wisp: \d+ more reports? suppressed)$")
 
 
 def run_fuzz(wisp, module, tmp_path, rounds, seed, calls, schedulers=None):
@@ -39,8 +42,9 @@ def run_fuzz(wisp, module, tmp_path, rounds, seed, calls, schedulers=None):
 
 def check(r, rounds):
     assert r.code == 0, r
-    # The fuzzer's own children trap unwatched: each such end is reported
-    # (tests/e2e/test_crash_reports.py); nothing else may reach stderr.
+    # The fuzzer's rounds and children trap, panic, are killed: each such
+    # end is reported, and its supervisor reports written (tests/e2e/
+    # test_crash_reports.py); nothing else may reach stderr.
     for line in r.err.splitlines():
         assert CRASH_REPORT.match(line), r
     m = re.search(r"^rounds (\d+)/(\d+): NORMAL (\d+) TRAP (\d+) CODE (\d+) KILLED (\d+) "

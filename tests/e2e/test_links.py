@@ -16,6 +16,8 @@ erlang:exit/2, process_flag(trap_exit, true)):
 
 The guest is tests/guests/c/proc_links.c; its header describes the
 observer / parent / child set-up of the table cases."""
+import re
+
 import pytest
 
 ACTIONS = {            # how the child ends -> its exit reason
@@ -66,6 +68,16 @@ def links(build_proc):
 
 def run(wisp, module, *args):
     return wisp("run", module, *args, timeout=60)
+
+
+def kill_reports(err):
+    """The first lines of stderr's crash reports, each of a kill (every kill
+    is reported: tests/e2e/test_crash_reports.py); nothing else is there."""
+    heads = [l for l in err.splitlines() if not l.startswith("    ")]
+    for h in heads:
+        assert re.fullmatch(r"wisp: crash report: process [0-9a-f]+ "
+                            r"(was killed by [0-9a-f]+|killed itself)", h), err
+    return heads
 
 
 def test_spelled_out_cases_agree_with_the_rule():
@@ -133,7 +145,9 @@ def test_kill_cannot_be_trapped(wisp, links):
         "kill never existed: 0",
         "kill 0: 0",
     ]), r
-    assert (r.code, r.err) == (0, ""), r
+    assert r.code == 0, r
+    heads = kill_reports(r.err)
+    assert len(heads) == 3 and heads[2].endswith(" killed itself"), r
 
 
 def test_exit_signals(wisp, links):
@@ -155,7 +169,8 @@ def test_exit_signals(wisp, links):
         "signal never existed: 0",
         "mailbox: 2",
     ]), r
-    assert (r.code, r.err) == (0, ""), r
+    # (The exit signals end nobody's own crash: only the kill is reported.)
+    assert r.code == 0 and len(kill_reports(r.err)) == 1, r
 
 
 @pytest.mark.parametrize("trap", [0, 1])

@@ -193,8 +193,17 @@ def normalise(guest, text):
 
 def guest_lines(text):
     """A stream's lines without wisp's own messages ("wisp: trap: ...",
-    which wasmtime_ref.py prints on its own stderr instead)."""
-    return [ln for ln in text.splitlines() if not ln.startswith("wisp: ")]
+    which wasmtime_ref.py prints on its own stderr instead, and the lines
+    of a crash report: its first starts with "wisp: ", the others are
+    indented by four spaces)."""
+    out, in_report = [], False
+    for ln in text.splitlines():
+        if ln.startswith("wisp: "):
+            in_report = ln.startswith("wisp: crash report: ")
+        elif not (in_report and ln.startswith("    ")):
+            in_report = False
+            out.append(ln)
+    return out
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)

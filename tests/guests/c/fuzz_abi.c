@@ -110,7 +110,7 @@ WI0(poll_oneoff) I x0_poll_oneoff(I, I, I, I);
 #define TAG_PROGRESS 0x50524f47ull
 #define TAG_WORK     0x574f524bull
 #define NWASI (46 + 6)
-#define NWISP 40
+#define NWISP 42
 #define NFUNCS (NWASI + NWISP)
 
 enum role { ROLE_ECHO = 1, ROLE_FUZZER = 2 };
@@ -631,6 +631,24 @@ static void wisp_call(uint32_t which)
 		                len(bad) % 64, 0, bad ? (struct wisp_spawned *)(uintptr_t)ptr(bad) : &o);
 		break;
 	}
+	/* Ends the round, as proc_exit does: rarely. */
+	case 40:
+		if (chance(2))
+			wisp_panic((const char *)(uintptr_t)ptr(bad), len(bad), flags32());
+		break;
+	case 41: {
+		/* A report of random fields whose texts and reason point
+		 * anywhere the domains say (lengths mostly small). */
+		struct wisp_sup_report r = {
+			.event = chance(80) ? below(6) : flags32(), .max_restarts = flags32(),
+			.child = any_pid(1), .id = ptr(bad), .id_len = chance(90) ? below(300) : len(bad),
+			.reason = ptr(bad), .reason_len = chance(90) ? below(300) : len(bad),
+			.error = ptr(bad), .error_len = chance(90) ? below(600) : len(bad),
+			.period_ms = flags32(), .reserved = chance(90) ? 0 : flags32(),
+		};
+		wisp_supervisor_report(bad ? (struct wisp_sup_report *)(uintptr_t)ptr(bad) : &r);
+		break;
+	}
 	}
 }
 
@@ -766,6 +784,11 @@ static int handle_one(struct watch *w, int64_t t)
 			uint32_t tl = info.len - 8 < sizeof w->last - 1 ? info.len - 8 : sizeof w->last - 1;
 			snprintf(w->last, sizeof w->last, "kind %u code %d %.*s", r.kind, r.code,
 			         (int)tl, (char *)buf + 8);
+			/* A panic's text is the fuzzer's random bytes: printable
+			 * ASCII only on the watcher's report. */
+			for (char *c = w->last; *c; c++)
+				if (*c < 0x20 || *c > 0x7e)
+					*c = '?';
 			if (r.kind < 5)
 				w->reasons[r.kind]++;
 			else

@@ -57,11 +57,20 @@ fn expand_main(f: ItemFn) -> syn::Result<TokenStream2> {
     let vis = &f.vis;
     let body = &f.block;
     let ret = &f.sig.output;
+    // A panic of main ends the run with its message as the reason (the
+    // crate's hook): wisp prints it as the run's last line.
     Ok(match mailbox {
-        None => quote! { #(#attrs)* #vis fn main() #ret #body },
+        None => quote! {
+            #(#attrs)*
+            #vis fn main() #ret {
+                ::wisp::install_panic_hook();
+                #body
+            }
+        },
         Some((pat, ty)) => quote! {
             #(#attrs)*
             #vis fn main() #ret {
+                ::wisp::install_panic_hook();
                 fn __wisp_main(#pat: #ty) #ret #body
                 __wisp_main(<#ty>::new())
             }

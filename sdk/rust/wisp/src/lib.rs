@@ -128,7 +128,8 @@ pub use caps::{Caps, CapsError, Stdio};
 pub use mailbox::{Event, Mailbox};
 pub use message::{Envelope, RecvError, ReplyTo};
 pub use process::{
-    exit, hibernate, self_pid, trap_exits, yield_now, CallError, ExitReason, MonitorRef, Pid, Process, SendError,
+    exit, hibernate, install_panic_hook, self_pid, trap_exits, yield_now, CallError, ExitReason, MonitorRef, Pid,
+    Process, SendError,
 };
 pub use registry::{register, unregister, whereis, Name, RegistryError};
 pub use server::{Deferred, Handle, HandleDeferred, Server, ServerRef, Upgrade};

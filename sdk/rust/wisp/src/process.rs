@@ -479,6 +479,42 @@ pub fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
+/// Make a panic in this process end it with the panic's location and
+/// message as its exit reason ([`ExitReason::Panic`]), which its links,
+/// monitors, supervisor and crash report show, instead of a bare
+/// `unreachable` trap. The crate installs it in every process it starts
+/// (spawned processes, [`#[wisp::main]`](macro@crate::main),
+/// [`#[wisp::test]`](macro@crate::test)); a program with a plain `main` can
+/// call it first thing. The message is not printed by Rust's default hook
+/// any more: the runtime's crash report on stderr carries it (`wisp run
+/// --log-level`). A hook set afterwards with `std::panic::set_hook`
+/// replaces this one.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let text = panic_text(info.payload(), info.location());
+        end_with_panic(&text, 0)
+    }));
+}
+
+/// "file:line:col: message", as a panic reads in an exit reason.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send), location: Option<&std::panic::Location<'_>>) -> String {
+    let message = match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => s,
+        (_, Some(s)) => s.as_str(),
+        _ => "Box<dyn Any>",
+    };
+    match location {
+        Some(l) => format!("{}:{}:{}: {message}", l.file(), l.line(), l.column()),
+        None => message.to_string(),
+    }
+}
+
+/// End this process with `text` as its panic (sys::panic never returns).
+pub(crate) fn end_with_panic(text: &str, flags: u32) -> ! {
+    unsafe { sys::panic(text.as_ptr(), text.len() as u32, flags) };
+    std::process::abort()
+}
+
 /// A monitor reference: the tag of the [`Event::Down`](crate::Event::Down)
 /// the monitor delivers.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -506,8 +542,15 @@ pub enum ExitReason {
     Normal,
     /// `std::process::exit(code)` with `code != 0`, or an exit signal with that code.
     Code(i32),
-    /// It trapped (a Rust panic is a trap: `unreachable in ...`).
+    /// It trapped: the text says how and where (`unreachable in
+    /// my_crate::f`, `out of bounds memory access in ...`).
     Trap(String),
+    /// It panicked: the panic's location and message
+    /// (`src/main.rs:12:5: index out of bounds: ...`), cut to 199 bytes.
+    /// (A process with the crate's panic hook, [`install_panic_hook`]; a
+    /// Rust panic without it is a [`Trap`](ExitReason::Trap), `unreachable
+    /// in abort`.)
+    Panic(String),
     /// It was killed.
     Killed,
     /// It did not exist when linked or monitored.
@@ -538,6 +581,7 @@ impl ExitReason {
         Some(match kind {
             sys::EXIT_NORMAL => ExitReason::Normal,
             sys::EXIT_CODE => ExitReason::Code(code),
+            sys::EXIT_TRAP if code == sys::TRAP_PANIC => ExitReason::Panic(String::from_utf8_lossy(&b[8..]).into_owned()),
             sys::EXIT_TRAP => ExitReason::Trap(String::from_utf8_lossy(&b[8..]).into_owned()),
             sys::EXIT_KILLED => ExitReason::Killed,
             sys::EXIT_NOPROC => ExitReason::NoProc,
@@ -553,6 +597,28 @@ impl ExitReason {
     pub fn is_normal(&self) -> bool {
         matches!(self, ExitReason::Normal)
     }
+
+    /// As an `Exit`/`Down` payload (`wisp_exit_reason` and its text): what
+    /// [`from_bytes`](Self::from_bytes) reads.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (kind, code, text): (u32, i32, &[u8]) = match self {
+            ExitReason::Normal => (sys::EXIT_NORMAL, 0, b""),
+            ExitReason::Code(c) => (sys::EXIT_CODE, *c, b""),
+            ExitReason::Trap(t) => (sys::EXIT_TRAP, 0, t.as_bytes()),
+            ExitReason::Panic(t) => (sys::EXIT_TRAP, sys::TRAP_PANIC, t.as_bytes()),
+            ExitReason::Killed => (sys::EXIT_KILLED, 0, b""),
+            ExitReason::NoProc => (sys::EXIT_NOPROC, 0, b""),
+            ExitReason::Limit(t) => (sys::EXIT_LIMIT, 0, t.as_bytes()),
+            ExitReason::Shutdown(sig) => (sys::EXIT_SHUTDOWN, *sig, b""),
+            ExitReason::NoConnection => (sys::EXIT_NOCONNECTION, 0, b""),
+            ExitReason::Term(t) => (sys::EXIT_TERM, t.len() as i32, t.as_slice()),
+        };
+        let mut b = Vec::with_capacity(8 + text.len());
+        b.extend_from_slice(&kind.to_le_bytes());
+        b.extend_from_slice(&code.to_le_bytes());
+        b.extend_from_slice(text);
+        b
+    }
 }
 
 impl fmt::Display for ExitReason {
@@ -561,6 +627,7 @@ impl fmt::Display for ExitReason {
             ExitReason::Normal => f.write_str("normal"),
             ExitReason::Code(c) => write!(f, "exit code {c}"),
             ExitReason::Trap(t) => write!(f, "trap: {t}"),
+            ExitReason::Panic(t) => write!(f, "panicked at {t}"),
             ExitReason::Killed => f.write_str("killed"),
             ExitReason::NoProc => f.write_str("noproc"),
             ExitReason::Limit(t) => write!(f, "limit: {t}"),

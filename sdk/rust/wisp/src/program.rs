@@ -335,10 +335,11 @@ impl ExitStatus {
         }
     }
 
-    /// The trap's text if it trapped (`"unreachable in main"`, ...).
+    /// The trap's text if it trapped (`"unreachable in main"`, ...), or
+    /// the panic's if it panicked.
     pub fn trap(&self) -> Option<&str> {
         match &self.0 {
-            ExitReason::Trap(t) => Some(t),
+            ExitReason::Trap(t) | ExitReason::Panic(t) => Some(t),
             _ => None,
         }
     }

@@ -724,6 +724,8 @@ pub(crate) fn exit_with(reason: &ExitReason) {
         ExitReason::Code(c) => std::process::exit(*c),
         ExitReason::Killed => self_pid().kill(),
         ExitReason::Trap(t) => panic!("{t}"),
+        // The text says where already: end with it as it is.
+        ExitReason::Panic(t) => crate::process::end_with_panic(t, 0),
         ExitReason::NoProc => std::process::exit(1),
         // A limit cannot be imposed on oneself here: end abnormally with its text.
         ExitReason::Limit(t) => panic!("{t}"),

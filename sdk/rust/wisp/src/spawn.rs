@@ -316,6 +316,7 @@ where
 #[doc(hidden)]
 #[no_mangle]
 pub extern "C" fn wisp_spawn_entry(entry: u32, arg_len: u32) {
+    crate::process::install_panic_hook();
     // Small arguments stay on the stack: an idle process need not touch the
     // allocator.
     let mut small = [0u8; 128];

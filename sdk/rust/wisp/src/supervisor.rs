@@ -442,6 +442,35 @@ struct Child {
     pid: Option<Pid>,
 }
 
+/// A supervisor report about one child, for the runtime's log (as OTP's
+/// supervisor reports: `wisp run --log-level`, `--log-format`).
+struct Report<'a> {
+    id: &'a str,
+    pid: Option<Pid>,
+    reason: Option<&'a ExitReason>,
+    error: &'a str,
+}
+
+impl Report<'_> {
+    fn write(&self, event: u32, max_restarts: usize, period: Duration) {
+        let reason = self.reason.map(ExitReason::to_bytes).unwrap_or_default();
+        let r = sys::SupReport {
+            event,
+            max_restarts: max_restarts.min(u32::MAX as usize) as u32,
+            child: self.pid.map_or(0, |p| p.raw()),
+            id: self.id.as_ptr() as u32,
+            id_len: self.id.len() as u32,
+            reason: reason.as_ptr() as u32,
+            reason_len: reason.len() as u32,
+            error: self.error.as_ptr() as u32,
+            error_len: self.error.len() as u32,
+            period_ms: period.as_millis().min(u32::MAX as u128) as u32,
+            reserved: 0,
+        };
+        unsafe { sys::supervisor_report(&r) };
+    }
+}
+
 struct State {
     parent: Pid,
     /// A child of another supervisor: moves when that one asks.
@@ -483,8 +512,9 @@ impl State {
         std::process::exit(EXIT_INTENSITY)
     }
 
-    /// Record a restart; exit if that exceeds the intensity.
-    fn count_restart(&mut self) {
+    /// Record a restart; if that exceeds the intensity, report it (the
+    /// last restart: child `id`, `pid`, `reason`) and exit.
+    fn count_restart(&mut self, id: &str, pid: Option<Pid>, reason: Option<&ExitReason>) {
         let now = Instant::now();
         self.restarts.push_back(now);
         while let Some(&t) = self.restarts.front() {
@@ -495,63 +525,62 @@ impl State {
             }
         }
         if self.restarts.len() > self.max_restarts {
-            eprintln!(
-                "wisp: supervisor {:?}: more than {} restarts in {:?}, giving up",
-                self_pid(),
-                self.max_restarts,
-                self.period
-            );
+            let r = Report { id, pid, reason, error: "" };
+            r.write(sys::SUP_GIVING_UP, self.max_restarts, self.period);
             self.stop_all_and_exit(&ExitReason::Code(EXIT_INTENSITY));
         }
     }
 
-    /// Start children[from..] that have no process, in order; a child that
-    /// does not start counts as a restart and is tried again.
-    fn start_from(&mut self, from: usize) {
-        let mut i = from;
-        while i < self.children.len() {
-            if self.children[i].pid.is_none() {
-                match self.children[i].spec.start() {
-                    Ok(p) => self.children[i].pid = Some(p),
-                    Err(e) => {
-                        eprintln!("wisp: supervisor: child {} did not restart: {e}", self.children[i].spec.id);
-                        self.count_restart();
-                        continue;
-                    }
+    /// Start child i again; a start that fails is reported, counts as a
+    /// restart and is tried again.
+    fn restart_one(&mut self, i: usize) {
+        loop {
+            match self.children[i].spec.start() {
+                Ok(p) => break self.children[i].pid = Some(p),
+                Err(e) => {
+                    let id = self.children[i].spec.id.clone();
+                    let error = e.to_string();
+                    Report { id: &id, pid: None, reason: None, error: &error }.write(sys::SUP_START_FAILED, 0, Duration::ZERO);
+                    self.count_restart(&id, None, None);
                 }
             }
-            i += 1;
+        }
+    }
+
+    /// Start children[from..] that have no process, in order.
+    fn start_from(&mut self, from: usize) {
+        for i in from..self.children.len() {
+            if self.children[i].pid.is_none() {
+                self.restart_one(i);
+            }
         }
     }
 
     fn child_exited(&mut self, i: usize, reason: ExitReason) {
-        self.children[i].pid = None;
+        let pid = self.children[i].pid.take();
+        let abnormal = !(reason.is_normal() || reason == ExitReason::Code(EXIT_SHUTDOWN));
         let restart = match self.children[i].spec.restart {
             Restart::Permanent => true,
-            Restart::Transient => !(reason.is_normal() || reason == ExitReason::Code(EXIT_SHUTDOWN)),
+            Restart::Transient => abnormal,
             Restart::Temporary => false,
         };
+        let id = self.children[i].spec.id.clone();
         if !restart {
+            if abnormal {
+                Report { id: &id, pid, reason: Some(&reason), error: "" }.write(sys::SUP_CHILD_ENDED, 0, Duration::ZERO);
+            }
             if self.children[i].spec.restart == Restart::Temporary {
                 self.children.remove(i);
             }
             return;
         }
-        self.count_restart();
+        // (Past the intensity this reports giving up instead, and exits.)
+        self.count_restart(&id, pid, Some(&reason));
+        Report { id: &id, pid, reason: Some(&reason), error: "" }.write(sys::SUP_RESTARTING, 0, Duration::ZERO);
         match self.strategy {
-            Strategy::OneForOne => {
-                // Only this one: start_from(i) would also start siblings that
-                // are not running, which one_for_one leaves alone.
-                loop {
-                    match self.children[i].spec.start() {
-                        Ok(p) => break self.children[i].pid = Some(p),
-                        Err(e) => {
-                            eprintln!("wisp: supervisor: child {} did not restart: {e}", self.children[i].spec.id);
-                            self.count_restart();
-                        }
-                    }
-                }
-            }
+            // Only this one: start_from(i) would also start siblings that
+            // are not running, which one_for_one leaves alone.
+            Strategy::OneForOne => self.restart_one(i),
             Strategy::OneForAll => {
                 self.stop_range(0);
                 self.start_from(0);

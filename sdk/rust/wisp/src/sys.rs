@@ -70,6 +70,41 @@ pub const EXIT_LIMIT: u32 = 5;
 pub const EXIT_SHUTDOWN: u32 = 6;
 pub const EXIT_NOCONNECTION: u32 = 7;
 pub const EXIT_TERM: u32 = 8;
+/// `EXIT_TRAP`'s code when the process panicked ([`panic`]): the text is
+/// the panic's message.
+pub const TRAP_PANIC: i32 = 1;
+/// [`panic`]'s flags: the panic is expected (a test that must panic): its
+/// crash report is at level info only.
+pub const PANIC_QUIET: u32 = 1;
+
+/// [`SupReport::event`]: a child ended (`reason`) and is restarted.
+pub const SUP_RESTARTING: u32 = 1;
+/// A child ended abnormally (`reason`) and is not restarted.
+pub const SUP_CHILD_ENDED: u32 = 2;
+/// A child did not (re)start (`error`).
+pub const SUP_START_FAILED: u32 = 3;
+/// More than `max_restarts` restarts within `period_ms`: the supervisor
+/// stops its children and exits (child and reason: the last restart's).
+pub const SUP_GIVING_UP: u32 = 4;
+
+/// A supervisor's report for the runtime's log (`struct wisp_sup_report`,
+/// 48 bytes); pointers and lengths are this module's memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SupReport {
+    pub event: u32,
+    pub max_restarts: u32,
+    pub child: u64,
+    pub id: u32,
+    pub id_len: u32,
+    /// A `wisp_exit_reason` payload (as an EXIT message's), or 0 bytes.
+    pub reason: u32,
+    pub reason_len: u32,
+    pub error: u32,
+    pub error_len: u32,
+    pub period_ms: u32,
+    pub reserved: u32,
+}
 
 /// The tag of the message `code_watch` asks for: a version became current
 /// (from pid 0; its number, u32 LE).
@@ -145,6 +180,14 @@ extern "C" {
     /// the caller's own.
     #[link_name = "spawn_with"]
     pub fn spawn_with(handle: i32, f: u32, arg: *const u8, arg_len: u32, flags: u32, out: *mut Spawned) -> i32;
+    /// End this process with a panic whose text is `text[..len]` (reason
+    /// `EXIT_TRAP`, code [`TRAP_PANIC`]); flags: [`PANIC_QUIET`]. Never
+    /// returns.
+    #[link_name = "panic"]
+    pub fn panic(text: *const u8, len: u32, flags: u32);
+    /// Write a supervisor report to the runtime's log.
+    #[link_name = "supervisor_report"]
+    pub fn supervisor_report(report: *const SupReport) -> i32;
 }
 
 // ---- wisp_message (errors: WISP codes) ----

@@ -128,9 +128,10 @@ fn send_report(to: Pid, r: &Report) {
 }
 
 /// The test process: report panics and failures to `runner`, run the body.
-/// Panics are printed (stderr) unless the test expects one.
-fn test_child<M, R: TestOutcome>((runner, body, print_panics): (Pid, u32, bool), mb: Mailbox<M>) {
-    let default_hook = std::panic::take_hook();
+/// A panic ends it with the panic as its reason ([`ExitReason::Panic`]);
+/// its crash report (stderr) is at level error unless the test expects
+/// the panic (then info: not shown by default).
+fn test_child<M, R: TestOutcome>((runner, body, report_panics): (Pid, u32, bool), mb: Mailbox<M>) {
     std::panic::set_hook(Box::new(move |info| {
         let p = info.payload();
         let message = match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
@@ -139,10 +140,9 @@ fn test_child<M, R: TestOutcome>((runner, body, print_panics): (Pid, u32, bool),
             _ => "Box<dyn Any>".to_string(),
         };
         let location = info.location().map(|l| l.to_string()).unwrap_or_else(|| "<unknown>".into());
+        let text = crate::process::panic_text(p, info.location());
         send_report(runner, &Report::Panicked { message, location });
-        if print_panics {
-            default_hook(info);
-        }
+        crate::process::end_with_panic(&text, if report_panics { 0 } else { sys::PANIC_QUIET })
     }));
     // SAFETY: run_test made `body` from a `fn(Mailbox<M>) -> R` with the M
     // and R it instantiated this function with, and only run_test spawns it.
@@ -160,8 +160,8 @@ fn test_child<M, R: TestOutcome>((runner, body, print_panics): (Pid, u32, bool),
 /// Nothing here panics.
 pub fn run_test<M, R: TestOutcome>(spec: TestSpec, body: fn(Mailbox<M>) -> R) -> Result<(), Failure> {
     let timeout = spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let print_panics = spec.should_panic == ShouldPanic::No;
-    let (p, mon) = spawn_monitor((self_pid(), body as usize as u32, print_panics), test_child::<M, R>)
+    let report_panics = spec.should_panic == ShouldPanic::No;
+    let (p, mon) = spawn_monitor((self_pid(), body as usize as u32, report_panics), test_child::<M, R>)
         .map_err(|e| Failure(format!("cannot start the test process: {e}")))?;
     let reason = match receive_raw(&[mon.raw()], timeout_ns(timeout)) {
         Ok(env) => ExitReason::from_bytes(&env.bytes).unwrap_or(ExitReason::Trap("malformed exit reason".into())),
@@ -187,7 +187,7 @@ fn judge(should_panic: ShouldPanic, reason: &ExitReason, report: Option<Report>)
     match (reason, report, should_panic) {
         (ExitReason::Normal, _, ShouldPanic::No) => Ok(()),
         (ExitReason::Normal, _, _) => fail("the test did not panic as expected".into()),
-        (ExitReason::Trap(_), Some(Report::Panicked { message, location }), expect) => match expect {
+        (ExitReason::Panic(_) | ExitReason::Trap(_), Some(Report::Panicked { message, location }), expect) => match expect {
             ShouldPanic::No => fail(format!("test panicked at {location}:\n{message}")),
             ShouldPanic::Yes => Ok(()),
             ShouldPanic::YesWithMessage(text) if message.contains(text) => Ok(()),

@@ -92,9 +92,10 @@ fn a_linked_panic_arrives_as_an_exit_event_when_trapping() {
     let me = Mailbox::<()>::new();
     let child = wisp::spawn_link((), |(), _mb: Mailbox<()>| panic!("boom")).unwrap();
     match me.receive_event(SEC).unwrap() {
-        Event::Exit { from, reason: ExitReason::Trap(text) } => {
+        Event::Exit { from, reason: ExitReason::Panic(text) } => {
+            // The panic's message and location reach the link.
             assert_eq!(from, child.pid());
-            assert!(text.contains("unreachable"), "{text}");
+            assert!(text.contains("tests/processes.rs:") && text.ends_with(": boom"), "{text}");
         }
         other => panic!("{other:?}"),
     }

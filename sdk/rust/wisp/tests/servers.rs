@@ -180,7 +180,7 @@ fn a_panicking_callback_kills_the_server_and_callers_see_noproc() {
     assert_eq!(c.call(&Call::Crash), Err(CallError::NoProc));
     match Mailbox::<()>::new().receive_matching(&[mon.raw()], SEC) {
         Ok(env) => match ExitReason::from_bytes(&env.bytes) {
-            Some(ExitReason::Trap(t)) => assert!(t.contains("unreachable"), "{t}"),
+            Some(ExitReason::Panic(t)) => assert!(t.contains("tests/servers.rs:") && t.ends_with(": crash requested at 3"), "{t}"),
             r => panic!("{r:?}"),
         },
         Err(e) => panic!("{e}"),

@@ -350,5 +350,5 @@ pub fn mpoison(a: &str, b: &str) {
         Err(e) => println!("move: call failed {e:?}"),
     }
     let down = next(&mb);
-    println!("{}", if down.starts_with("down trap") { "down trap" } else { &down });
+    println!("{}", if down.starts_with("down panicked at ") { "down panic" } else { &down });
 }

@@ -1,0 +1,260 @@
+/*
+ * report.c — crash reports: one record in the runtime's log (src/common/
+ * log.c) for every process that ends abnormally, as Erlang's SASL writes a
+ * crash report for a process that dies of anything but `normal`,
+ * `shutdown` or `{shutdown, _}`.
+ *
+ * Which ends are crashes, and at which level:
+ *
+ *   - its own trap (a wasm trap, a host function's verdict on a broken
+ *     contract), a panic (wisp_process.panic), a limit of its capabilities
+ *     (CPU, memory, a message pushed past its memory), a kill (wisp_kill,
+ *     a purge, a kill from another node): error;
+ *   - a panic its caller flagged as expected (a test that must panic):
+ *     info;
+ *   - its own exit with a nonzero code (proc_exit, an exit signal to
+ *     itself): info. A code is the process's orderly answer — a program's
+ *     status, the Rust crate's supervisor stopping a child with code 70 and
+ *     giving up with 71 — which wisp cannot tell from a failure, so it is
+ *     no crash by default (`--log-level info` shows them);
+ *   - NORMAL and SHUTDOWN (the runtime stopping): never;
+ *   - an exit signal from another process (a link's, exit_signal, NOPROC
+ *     for a link to the dead, NOCONNECTION): never. As in Erlang, the
+ *     process did not fail, another did, whose own end was reported (if it
+ *     was a crash); its links and monitors carry the reason on, and a
+ *     supervisor that restarts it says so in a supervisor report.
+ *
+ * The main process is reported like any other (the CLI's last line, "wisp:
+ * trap: ...", follows as the run's status).
+ *
+ * The record: pid, registered names, the reason, who killed it, its age
+ * and reductions, and the backtrace the engine kept (engine_result.frames:
+ * where it trapped, or where it was when a kill or limit unwound it),
+ * each wasm function with its source file and line when the module
+ * carried DWARF. Symbolizing may read DWARF, so it runs on the scheduler
+ * thread's stack, and only once the log has admitted the record: a crash
+ * storm's suppressed reports cost a counter each.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "proc_impl.h"
+
+/* Wasm functions a report lists at most. */
+#define REPORT_FRAMES 32
+
+struct log *proc_log(const struct proc *p)
+{
+	return p->rt->cfg.log;
+}
+
+/* The level of p's end, or LOG_NONE when it is no crash (see the top). */
+static enum log_level end_level(const struct proc *p, const struct reason *why)
+{
+	if (why->kind == WISP_EXIT_NORMAL || why->kind == WISP_EXIT_SHUTDOWN)
+		return LOG_NONE;
+	if (p->doomed && p->killed_by == 0 && p->doom_from != 0)
+		return LOG_NONE;            /* an exit signal's: not its own */
+	if (why->kind == WISP_EXIT_CODE)
+		return LOG_INFO;
+	if (why->kind == WISP_EXIT_TRAP && why->code == WISP_TRAP_PANIC && p->panic_quiet)
+		return LOG_INFO;
+	return LOG_ERROR;
+}
+
+static const char *kind_name(const struct reason *why)
+{
+	static const char *const names[] = {
+		[WISP_EXIT_NORMAL] = "normal", [WISP_EXIT_CODE] = "code",
+		[WISP_EXIT_TRAP] = "trap", [WISP_EXIT_KILLED] = "killed",
+		[WISP_EXIT_NOPROC] = "noproc", [WISP_EXIT_LIMIT] = "limit",
+		[WISP_EXIT_SHUTDOWN] = "shutdown", [WISP_EXIT_NOCONNECTION] = "noconnection",
+		[WISP_EXIT_TERM] = "term",
+	};
+	if (why->kind == WISP_EXIT_TRAP && why->code == WISP_TRAP_PANIC)
+		return "panic";
+	return why->kind < sizeof(names) / sizeof(names[0]) ? names[why->kind] : "unknown";
+}
+
+/* ---- the backtrace ---- */
+
+struct symbolize {
+	engine_module *mod;
+	const struct engine_result *res;
+	struct engine_frame frames[REPORT_FRAMES];
+	size_t n;
+};
+
+static void symbolize(void *arg)
+{
+	struct symbolize *s = arg;
+	s->n = engine_backtrace_functions(s->mod, s->res->frames, s->res->nframes, s->frames,
+	                                  REPORT_FRAMES);
+}
+
+/* A panic's innermost frames are the machinery that reported it (Rust's
+ * std and core, the crate's hook): the first frame worth reading is the
+ * one after the last of them. */
+static size_t panic_frames_to_skip(const struct symbolize *s)
+{
+	static const char *const machinery[] = {
+		"std::panicking", "core::panicking", "std::sys_common::backtrace",
+		"std::sys::backtrace", "rust_begin_unwind", "__rust", "wisp::process::install_panic_hook",
+		"wisp::process::end_with_panic", "wisp::test::test_child", "wisp_panic",
+	};
+	size_t skip = 0;
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t k = 0; k < sizeof(machinery) / sizeof(machinery[0]); k++)
+			if (strncmp(s->frames[i].name, machinery[k], strlen(machinery[k])) == 0)
+				skip = i + 1;
+	return skip < s->n ? skip : 0;
+}
+
+/* ---- the record ---- */
+
+static void text_header(struct log_rec *r, const struct proc *p, uint64_t pid,
+                        const struct reason *why, const char *names, size_t nlen)
+{
+	log_printf(r, "wisp: crash report: process %llx", (unsigned long long)pid);
+	if (nlen > 0) {
+		log_printf(r, " (");
+		for (const char *n = names; n < names + nlen; n += strlen(n) + 1) {
+			log_printf(r, "%s", n == names ? "" : ", ");
+			log_text(r, n);
+		}
+		log_printf(r, ")");
+	}
+	switch (why->kind) {
+	case WISP_EXIT_TRAP:
+		log_printf(r, why->code == WISP_TRAP_PANIC ? " panicked: " : " trapped: ");
+		log_text_lines(r, why->text, "    ");
+		break;
+	case WISP_EXIT_LIMIT:
+		log_printf(r, " was ended by a limit: ");
+		log_text(r, why->text);
+		break;
+	case WISP_EXIT_KILLED:
+		if (p->killed_by == pid)
+			log_printf(r, " killed itself");
+		else if (p->killed_by != 0)
+			log_printf(r, " was killed by %llx", (unsigned long long)p->killed_by);
+		else
+			log_printf(r, " was killed");
+		if (why->text[0] != '\0') {
+			log_printf(r, ": ");
+			log_text(r, why->text);
+		}
+		break;
+	case WISP_EXIT_CODE:
+		log_printf(r, " exited with code %d", why->code);
+		break;
+	default:
+		log_printf(r, " ended: %s", kind_name(why));
+		break;
+	}
+	log_printf(r, "\n");
+}
+
+static void text_body(struct log_rec *r, double age_ms, uint64_t reductions,
+                      const struct symbolize *s, size_t skip)
+{
+	if (age_ms < 10000)
+		log_printf(r, "    age %.1f ms, %llu reductions\n", age_ms,
+		           (unsigned long long)reductions);
+	else
+		log_printf(r, "    age %.1f s, %llu reductions\n", age_ms / 1000,
+		           (unsigned long long)reductions);
+	for (size_t i = skip; i < s->n;) {
+		/* A recursion's frames, one line. */
+		size_t same = 1;
+		while (i + same < s->n && s->frames[i + same].index == s->frames[i].index)
+			same++;
+		log_printf(r, "    at ");
+		log_text(r, s->frames[i].name);
+		if (s->frames[i].file != NULL) {
+			log_printf(r, " (");
+			log_text(r, s->frames[i].file);
+			log_printf(r, ":%u)", s->frames[i].line);
+		}
+		if (same > 1)
+			log_printf(r, " (%zu frames)", same);
+		log_printf(r, "\n");
+		i += same;
+	}
+}
+
+static void json_body(struct log_rec *r, const struct proc *p, uint64_t pid,
+                      const struct reason *why, const char *names, size_t nlen,
+                      double age_ms, uint64_t reductions, const struct symbolize *s, size_t skip)
+{
+	log_printf(r, ",\"pid\":\"%llx\",\"names\":[", (unsigned long long)pid);
+	for (const char *n = names; n < names + nlen; n += strlen(n) + 1) {
+		log_printf(r, "%s", n == names ? "" : ",");
+		log_json_str(r, n);
+	}
+	log_printf(r, "],\"reason\":{\"kind\":");
+	log_json_str(r, kind_name(why));
+	if (why->kind == WISP_EXIT_CODE)
+		log_printf(r, ",\"code\":%d", why->code);
+	if (why->kind != WISP_EXIT_TERM && why->text[0] != '\0') {
+		log_printf(r, ",\"text\":");
+		log_json_str(r, why->text);
+	}
+	log_printf(r, "}");
+	if (why->kind == WISP_EXIT_KILLED && p->killed_by != 0)
+		log_printf(r, ",\"killed_by\":\"%llx\"", (unsigned long long)p->killed_by);
+	log_printf(r, ",\"main\":%s,\"program\":%s,\"age_ms\":%.3f,\"reductions\":%llu,"
+	           "\"backtrace\":[", p->is_main ? "true" : "false",
+	           p->program ? "true" : "false", age_ms, (unsigned long long)reductions);
+	for (size_t i = skip; i < s->n; i++) {
+		log_printf(r, "%s{\"function\":", i == skip ? "" : ",");
+		log_json_str(r, s->frames[i].name);
+		log_printf(r, ",\"index\":%u", s->frames[i].index);
+		if (s->frames[i].file != NULL) {
+			log_printf(r, ",\"file\":");
+			log_json_str(r, s->frames[i].file);
+			log_printf(r, ",\"line\":%u", s->frames[i].line);
+		}
+		log_printf(r, "}");
+	}
+	log_printf(r, "]");
+}
+
+void proc_report_end(struct proc *p, const struct reason *why, const struct engine_result *res)
+{
+	struct log *log = p->rt->cfg.log;
+	enum log_level level = end_level(p, why);
+	if (!log_wants(log, level))
+		return;
+	struct log_rec *r = log_begin(log, level, "crash");
+	if (r == NULL)
+		return;                     /* rate-limited (and counted) */
+	uint64_t pid = atomic_load(&p->pid);
+	double age_ms = (double)(sched_now_ns() - p->born_ns) / 1e6;
+	char names[512];
+	size_t nlen = proc_names(p, names, sizeof(names));
+	if (nlen > sizeof(names))
+		nlen = 0;                   /* (too many to show: none shown) */
+	struct symbolize *s = malloc(sizeof(*s));
+	if (s != NULL) {
+		s->mod = p->inst != NULL ? engine_instance_module(p->inst) : NULL;
+		s->res = res;
+		s->n = 0;
+		if (s->mod != NULL && res->nframes > 0)
+			sched_call_on_thread_stack(symbolize, s);
+	}
+	static const struct symbolize none = { .n = 0 };
+	const struct symbolize *sym = s != NULL ? s : &none;
+	size_t skip = why->kind == WISP_EXIT_TRAP && why->code == WISP_TRAP_PANIC
+	              ? panic_frames_to_skip(sym) : 0;
+	if (log_is_json(r)) {
+		json_body(r, p, pid, why, names, nlen, age_ms, atomic_load_explicit(&p->reductions, memory_order_relaxed), sym, skip);
+	} else {
+		text_header(r, p, pid, why, names, nlen);
+		text_body(r, age_ms, atomic_load_explicit(&p->reductions, memory_order_relaxed), sym, skip);
+	}
+	free(s);
+	log_end(log, r);
+}
