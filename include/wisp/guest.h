@@ -660,7 +660,6 @@ wisp_pid_t wisp_spawn_monitor(wisp_fn fn, const void *arg, uint32_t len,
 /* Spawn fn(arg, len) with no directories at all (0 on error). */
 wisp_pid_t wisp_spawn_without_fs(wisp_fn fn, const void *arg, uint32_t len);
 
-/* Register/whereis with NUL-terminated names. */
 /* The whole file at path (a module to spawn or load, say), malloc'd, its
  * length in *len; NULL if it cannot be read. */
 void *wisp_read_file(const char *path, uint32_t *len);
@@ -669,6 +668,7 @@ void *wisp_read_file(const char *path, uint32_t *len);
  * NUL-terminated; cap may be 0). */
 int32_t wisp_wait_down(uint64_t monitor, struct wisp_exit_reason *reason, char *text,
                        uint32_t cap);
+/* Register/whereis with NUL-terminated names (wisp_whereis_name: below). */
 int32_t wisp_register_name(const char *name, wisp_pid_t pid);
 
 /* Serving files (docs/abi.md, "Served files"): a server receives messages

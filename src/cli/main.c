@@ -63,7 +63,8 @@ static const char usage_text[] =
 	"  run [options] module.wasm [args...]   run a WASI command module\n"
 	"  serve --listen ADDRESS:PORT [serve options] [run options] module.wasm [args...]\n"
 	"                                        run it once per TCP connection, its\n"
-	"                                        stdin and stdout the connection\n"
+	"                                        stdin and stdout the connection (its\n"
+	"                                        stderr wisp's: --stderr applies)\n"
 	"  compile [options] module.wasm         build the optimized code ahead of time\n"
 	"  new [--c] NAME                        a new Rust (or C) project in NAME:\n"
 	"                                        cargo run, cargo test (make run)\n"
@@ -893,6 +894,25 @@ static int report(const struct engine_result *r, const struct reason *why,
 	return EXIT_TRAP;
 }
 
+/* wisp serve's options that o holds wrongly: a usage error (said), or 0.
+ * A --listen after the module is the program's own argument; stdin and
+ * stdout are the connection, whatever --stdin or --stdout says. */
+static int check_serve_opts(const struct run_opts *o)
+{
+	if (o->serve.listen == NULL) {
+		bool after = false;
+		for (int i = 0; i < o->nargs; i++)
+			after = after || opt_is(o->args[i], "--listen");
+		return usage_error("wisp serve needs --listen ADDRESS:PORT (e.g. --listen "
+		                   "127.0.0.1:7000)%s", after ? ", before module.wasm: what follows "
+		                   "the module is the program's own arguments" : "");
+	}
+	if (o->root->stdio[0] != CAP_STDIO_INHERIT || o->root->stdio[1] != CAP_STDIO_INHERIT)
+		return usage_error("wisp serve: a program's stdin and stdout are its connection: "
+		                   "--stdin and --stdout do not apply (--stderr does)%s", "");
+	return 0;
+}
+
 /* wisp run, and wisp serve (serving: the module runs once per
  * connection instead of once). */
 static int cmd_run(int argc, char **argv, bool serving)
@@ -911,9 +931,8 @@ static int cmd_run(int argc, char **argv, bool serving)
 	int rc = parse_args(argc, argv, &o, true);
 	if (rc == 0)
 		rc = node_check_opts(&o.node);
-	if (rc == 0 && serving && o.serve.listen == NULL)
-		rc = usage_error("wisp serve needs --listen ADDRESS:PORT (e.g. --listen "
-		                 "127.0.0.1:7000)%s", "");
+	if (rc == 0 && serving)
+		rc = check_serve_opts(&o);
 	if (rc) {
 		caps_unref(o.root);
 		return rc;

@@ -66,6 +66,7 @@
 #define SERVE_DEFAULT_IDLE_S 300
 #define SERVE_MAX_IDLE_S 1000000      /* (in ms it fits tcp_info's 32 bits) */
 #define SERVE_BACKLOG 1024
+#define SERVE_MAX_HOST 128            /* the longest HOST of a --listen value */
 #define SERVE_POLL_MS 100
 #define SERVE_FULL_POLL_MS 5
 #define SERVE_SWEEP_MIN_MS 100
@@ -122,6 +123,24 @@ static int parse_number(const char *name, const char *v, struct serve_opts *o)
 	return 1;
 }
 
+/* Whether spec has --listen's form, ADDRESS:PORT with a decimal port of
+ * 0 to 65535: NULL, or what is wrong. (getaddrinfo would take "70000"
+ * and listen on its low 16 bits.) */
+static const char *listen_form_error(const char *spec)
+{
+	const char *colon = strrchr(spec, ':');
+	if (colon == NULL || colon == spec || colon[1] == '\0' ||
+	    (size_t)(colon - spec) >= SERVE_MAX_HOST)
+		return "--listen wants ADDRESS:PORT (e.g. 127.0.0.1:7000)";
+	const char *port = colon + 1;
+	char *end;
+	errno = 0;
+	unsigned long p = strtoul(port, &end, 10);
+	if (*end != '\0' || *port < '0' || *port > '9' || errno != 0 || p > 65535)
+		return "--listen: the port must be a number from 0 to 65535 (0: any)";
+	return NULL;
+}
+
 int serve_parse_opt(int argc, char **argv, int *i, struct serve_opts *o)
 {
 	static const char *const names[] = { "--listen", "--max-connections", "--idle-timeout" };
@@ -140,6 +159,11 @@ int serve_parse_opt(int argc, char **argv, int *i, struct serve_opts *o)
 	}
 	if (k > 0)
 		return parse_number(names[k], v, o);
+	const char *bad = listen_form_error(v);
+	if (bad != NULL) {
+		fprintf(stderr, "wisp: %s, not '%s'\n", bad, v);
+		return 2;
+	}
 	o->listen = v;
 	return 1;
 }
@@ -148,14 +172,13 @@ int serve_parse_opt(int argc, char **argv, int *i, struct serve_opts *o)
  * message. */
 static int listen_on(const char *spec, char *err, size_t errlen)
 {
-	char host[128];
-	const char *colon = strrchr(spec, ':');
-	if (colon == NULL || colon == spec || colon[1] == '\0' ||
-	    (size_t)(colon - spec) >= sizeof(host)) {
-		snprintf(err, errlen, "--listen wants ADDRESS:PORT (e.g. 127.0.0.1:7000), not '%s'",
-		         spec);
+	char host[SERVE_MAX_HOST];
+	const char *bad = listen_form_error(spec);
+	if (bad != NULL) {
+		snprintf(err, errlen, "%s, not '%s'", bad, spec);
 		return -1;
 	}
+	const char *colon = strrchr(spec, ':');
 	memcpy(host, spec, (size_t)(colon - spec));
 	host[colon - spec] = '\0';
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -418,8 +441,9 @@ void serve_start(struct serve *s, struct rt *rt)
 	char idle[64] = "no idle timeout";
 	if (s->idle != NULL)
 		snprintf(idle, sizeof(idle), "idle ones closed after %u s", s->idle_ms / 1000);
-	fprintf(stderr, "wisp: serving on %s (at most %llu connections at once, %s)\n", s->where,
-	        (unsigned long long)s->caps->max_processes, idle);
+	unsigned long long max = s->caps->max_processes;
+	fprintf(stderr, "wisp: serving on %s (at most %llu connection%s at once, %s)\n", s->where,
+	        max, max == 1 ? "" : "s", idle);
 }
 
 /* What the bounds did while serving, if anything: one line. */

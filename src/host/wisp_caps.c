@@ -63,11 +63,14 @@ u32 NS(free)(void *self, u32 h)
 	return WISP_OK;
 }
 
-/* Does directory i match the guest name g (len 0: every directory)? */
+/* Does directory i match the guest name g (len 0: every directory)?
+ * ("data/" names "data", as --dir data/ does.) */
 static bool dir_is(const struct caps *c, int i, const char *g, u32 len)
 {
-	return len == 0 || (strlen(c->dirs[i].guest) == len &&
-	                    memcmp(c->dirs[i].guest, g, len) == 0);
+	if (len == 0)
+		return true;
+	size_t n = caps_dir_name_len(g, len);
+	return strlen(c->dirs[i].guest) == n && memcmp(c->dirs[i].guest, g, n) == 0;
 }
 
 /* Drop the directory the guest sees as `guest` (all of them if len 0). */

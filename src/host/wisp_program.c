@@ -296,8 +296,8 @@ static u32 read_mounts(struct host_proc *hp, const struct wisp_program_spec *spe
 		struct wisp_mount wm;
 		memcpy(&wm, raw + i * sizeof(wm), sizeof(wm));
 		if (wm.path_len == 0 || wm.path_len > PROGRAM_MAX_MOUNT_NAME) {
-			snprintf(why, whylen, "mount %u: a name of 1 to %u bytes", i,
-			         PROGRAM_MAX_MOUNT_NAME);
+			snprintf(why, whylen, "mount %u: the directory's name must be 1 to %u bytes, "
+			         "not %u (\"/data\", say)", i, PROGRAM_MAX_MOUNT_NAME, wm.path_len);
 			return WISP_EINVAL;
 		}
 		const char *name = api_ptr(hp, wm.path, wm.path_len, "wisp_program_spawn");
@@ -315,10 +315,11 @@ static u32 read_mounts(struct host_proc *hp, const struct wisp_program_spec *spe
 			         (int)wm.path_len, name, (unsigned long long)wm.server);
 			return WISP_ENOPROC;
 		}
-		struct program_mount pm = { .server = wm.server, .path_len = wm.path_len };
+		uint32_t len = (uint32_t)caps_dir_name_len(name, wm.path_len);   /* "/data/": "/data" */
+		struct program_mount pm = { .server = wm.server, .path_len = len };
 		memcpy(s->mounts + s->mounts_len, &pm, sizeof(pm));
-		memcpy(s->mounts + s->mounts_len + sizeof(pm), name, wm.path_len);
-		s->mounts_len += sizeof(pm) + wm.path_len;
+		memcpy(s->mounts + s->mounts_len + sizeof(pm), name, len);
+		s->mounts_len += sizeof(pm) + len;
 	}
 	s->child.nmounts = spec->nmounts;
 	return 0;

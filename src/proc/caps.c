@@ -195,7 +195,8 @@ int caps_add_dir(struct caps *c, const char *host, const char *guest, bool ro)
 		close(fd);
 		return -ENOTDIR;
 	}
-	struct cap_dir n = { .fd = fd, .guest = strdup(guest),
+	size_t glen = caps_dir_name_len(guest, strlen(guest));
+	struct cap_dir n = { .fd = fd, .guest = strndup(guest, glen),
 	                     .host = strdup(host), .read_only = ro, .owned = true };
 	if (n.guest == NULL || n.host == NULL) {
 		close(fd);
@@ -205,6 +206,13 @@ int caps_add_dir(struct caps *c, const char *host, const char *guest, bool ro)
 	}
 	d[c->ndirs++] = n;
 	return 0;
+}
+
+size_t caps_dir_name_len(const char *name, size_t len)
+{
+	while (len > 1 && name[len - 1] == '/')
+		len--;
+	return len;
 }
 
 void caps_drop_dir(struct caps *c, int i)

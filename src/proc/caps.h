@@ -120,6 +120,12 @@ int caps_stdio_fd(const struct caps *c, int i, const int *inherit, bool *parks);
  * once); 0, or -errno (-ENOTDIR if it is not a directory). The others
  * return 0 or -EINVAL / -ENOMEM. */
 int caps_add_dir(struct caps *c, const char *host, const char *guest, bool ro);
+/* The length of the guest directory name `name` (len bytes) without its
+ * trailing slashes, a lone "/" kept. A guest's libc matches paths against
+ * the name as it is, so "data/" would serve "data/x" but refuse "data"
+ * itself: every name a guest will see (--dir, a program's mounts) and
+ * every name looked up (wisp_caps) goes through this. */
+size_t caps_dir_name_len(const char *name, size_t len);
 int caps_add_env(struct caps *c, const char *kv);
 int caps_set_args(struct caps *c, int argc, const char *const *argv);
 int caps_add_rule(struct caps *c, bool listen, const char *spec);

@@ -184,3 +184,37 @@ def test_the_c_projects_make_test_fails_when_the_program_fails(tmp_path, shared_
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0, r
     assert "test: FAILED: wisp run exited with status 134" in r.stdout, r
+
+
+LS_C = r"""
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+int main(int argc, char **argv)
+{
+	struct stat st;
+	if (stat(argv[1], &st) != 0) { perror(argv[1]); return 3; }
+	DIR *d = opendir(argv[1]);
+	if (d == NULL) { perror(argv[1]); return 3; }
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		n += e->d_name[0] != '.';
+	printf("%s: a directory of %d\n", argv[1], n);
+	return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("spec,path", [("data/", "data"), ("./data//", "data"),
+                                       ("{d}/", "{d}"), ("{d}::/files/", "/files")])
+def test_a_dir_given_with_a_trailing_slash_is_the_directory_itself(
+        wisp, build_c, tmp_path, spec, path):
+    """Shell completion writes `--dir data/`: the guest must then reach
+    data itself (stat, opendir), not only the files below it."""
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "a.txt").write_text("a\n")
+    m = build_c(LS_C, name="ls_dir")
+    spec, path = spec.format(d=d), path.format(d=d)
+    r = wisp("run", "--dir", spec, m, path, cwd=tmp_path)
+    assert r.code == 0 and r.out == f"{path}: a directory of 1\n", r

@@ -96,3 +96,22 @@ def test_no_spawn_capability_no_program(wisp, progs):
              "trap")
     assert r.code == 1, r.err
     assert r.out.startswith("spawn 9 no spawn capability"), r.out
+
+
+def test_the_c_sdk_readmes_program_example_runs(wisp, build_proc, progs):
+    """sdk/c/README.md, "Running programs": the parent as printed there,
+    with the answers it shows."""
+    from conftest import ROOT
+    text = (ROOT / "sdk" / "c" / "README.md").read_text()
+    section = text.split("## Running programs", 1)[1]
+    src = section.split("```c\n", 1)[1].split("```", 1)[0]
+    parent = build_proc(src, name="readme_run")
+    d, _ = progs
+    r = wisp("run", "--dir", f"{d}::/p", parent, "/p/filter.wasm", "wc")
+    assert (r.code, r.out) == (0, "it wrote: 1 4 22\nexit status 0\n"), r
+    r = wisp("run", "--dir", f"{d}::/p", parent, "/p/filter.wasm", "exit", "7")
+    assert (r.code, r.out) == (0, "it wrote: exit status 7\n"), r
+    r = wisp("run", "--dir", f"{d}::/p", parent, "/p/filter.wasm", "trap")
+    assert r.code == 0 and r.out.startswith("it wrote: it ended abnormally: unreachable"), r
+    r = wisp("run", parent, "/p/filter.wasm")
+    assert r.code == 1 and "/p/filter.wasm: Capabilities insufficient" in r.err, r

@@ -34,6 +34,7 @@ class Server:
                 self.p.wait()
                 raise AssertionError("wisp serve did not start: " + "".join(seen))
             seen.append(line)
+        self.banner = seen[-1]
         self.port = int(seen[-1].split("127.0.0.1:")[1].split()[0])
 
     def connect(self, timeout=60):
@@ -180,6 +181,44 @@ def test_serve_usage_errors(lines, tmp_path):
         r = subprocess.run([str(WISP), "serve", "--listen", "127.0.0.1:1", "--idle-timeout", bad,
                             str(lines)], capture_output=True, text=True)
         assert r.returncode == 2 and "--idle-timeout" in r.stderr, (bad, r)
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1", "http", "+80", "0x50", " 80"])
+def test_a_port_out_of_range_is_a_usage_error_not_another_port(lines, port):
+    """getaddrinfo takes 99999 and listens on its low 16 bits (34463): the
+    user would be told a port they never asked for."""
+    r = subprocess.run([str(WISP), "serve", "--listen", f"127.0.0.1:{port}", str(lines)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r
+    assert f"the port must be a number from 0 to 65535 (0: any), not '127.0.0.1:{port}'" \
+        in r.stderr, r
+
+
+def test_listen_after_the_module_says_where_it_goes(lines):
+    r = subprocess.run([str(WISP), "serve", str(lines), "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r
+    assert "needs --listen ADDRESS:PORT" in r.stderr and "before module.wasm" in r.stderr, r
+
+
+@pytest.mark.parametrize("opt", ["--stdin", "--stdout"])
+def test_stdin_and_stdout_options_are_refused_they_are_the_connection(lines, opt):
+    r = subprocess.run([str(WISP), "serve", "--listen", "127.0.0.1:0", opt, "null", str(lines)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r
+    assert "stdin and stdout are its connection" in r.stderr, r
+
+
+def test_a_limit_of_one_connection_is_said_in_the_singular(lines, tmp_path):
+    srv = Server(lines, "--max-connections", "1", tmp_path=tmp_path)
+    try:
+        assert "(at most 1 connection at once," in srv.banner, srv.banner
+        c, f = srv.connect()
+        with c:
+            assert ask(f, "hi\n") == "1 HI\n"
+    finally:
+        code, err = srv.stop()
+    assert code == 0, err
 
 
 def fds_of(pid):

@@ -16,12 +16,14 @@ def served(build_proc, build_c, tmp_path):
     return d, build_proc("served.c")
 
 
-def _run(wisp, served, server, *args):
+def _run(wisp, served, server, *args, mount=None):
     """The program's output and its end ("down KIND CODE"); with a working
     server, after checking that every handle it opened was closed (by
-    fd_close, or when the program ended)."""
+    fd_close, or when the program ended). mount: the child's name for the
+    served directory (default /data)."""
     d, parent = served
-    r = wisp("run", "--dir", f"{d}::/p", parent, "/p/files.wasm", server, *args)
+    name = [f"--mount={mount}"] if mount else []
+    r = wisp("run", "--dir", f"{d}::/p", parent, *name, "/p/files.wasm", server, *args)
     assert r.code == 0, r.err
     out = r.out.splitlines()
     if server == "ok":
@@ -74,6 +76,16 @@ def test_stat_and_normalised_paths(wisp, served):
     assert run("openat", "/data/sub", "../sub/./a.txt") == ["out: read 6: alpha", "down 0 0"]
     out = run("cat", "/data/missing")
     assert out == ["out: error: /data/missing: No such file or directory", "down 1 3"], out
+
+
+def test_a_mount_named_with_a_trailing_slash_serves_its_root_too(wisp, served):
+    """A mount given as "/data/" is the directory /data: the program can
+    stat and list the root itself, not only paths below it (a guest's libc
+    matches paths against the name as the host gives it)."""
+    def run(*args):
+        return _program(_run(wisp, served, "ok", *args, mount="/data/"))
+    assert run("stat", "/data") == ["out: size 0 dir 1", "down 0 0"]
+    assert run("stat", "/data/config.txt") == ["out: size 28 dir 0", "down 0 0"]
 
 
 def test_a_path_climbing_above_the_mount_is_refused(wisp, served):

@@ -78,6 +78,23 @@ static void add_dir_refuses_what_is_not_a_directory(void **state)
 	caps_unref(c);
 }
 
+/* A guest name keeps no trailing slash (a guest's libc would match "d/x"
+ * against "d/" but not "d" itself); "/" stays "/". */
+static void guest_names_lose_trailing_slashes(void **state)
+{
+	(void)state;
+	assert_int_equal(caps_dir_name_len("/data/", 6), 5);
+	assert_int_equal(caps_dir_name_len("data//", 6), 4);
+	assert_int_equal(caps_dir_name_len("/data", 5), 5);
+	assert_int_equal(caps_dir_name_len("/", 1), 1);
+	assert_int_equal(caps_dir_name_len("///", 3), 1);
+	assert_int_equal(caps_dir_name_len(".", 1), 1);
+	struct caps *c = caps_new();
+	assert_int_equal(caps_add_dir(c, "/tmp", "/scratch//", false), 0);
+	assert_string_equal(c->dirs[0].guest, "/scratch");
+	caps_unref(c);
+}
+
 static void stdio_mapping(void **state)
 {
 	(void)state;
@@ -123,6 +140,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(dirs_are_opened_once_and_shared),
 		cmocka_unit_test(add_dir_refuses_what_is_not_a_directory),
+		cmocka_unit_test(guest_names_lose_trailing_slashes),
 		cmocka_unit_test(stdio_mapping),
 		cmocka_unit_test(limits_are_copied_and_default),
 	};

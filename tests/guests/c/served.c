@@ -4,8 +4,9 @@
  * (tests/e2e/test_served.py; the example docs/abi.md's "Served files"
  * points to):
  *
- *   served MODULE SERVER PROGRAM-ARGS...
+ *   served [--mount=NAME] MODULE SERVER PROGRAM-ARGS...
  *
+ * NAME is the child's name for the served directory (default "/data").
  * MODULE is a path the process may read. SERVER is how the server
  * behaves: ok (a small tree: config.txt, big.bin, sub/a.txt, sub/b.txt),
  * die (it ends at its first READ), garbage (a 3-byte reply to READ),
@@ -268,6 +269,12 @@ static void ask(wisp_pid_t srv, const char *label, const char *name)
 
 int main(int argc, char **argv)
 {
+	const char *mount = "/data";
+	if (argc > 1 && strncmp(argv[1], "--mount=", 8) == 0) {
+		mount = argv[1] + 8;
+		argv++;
+		argc--;
+	}
 	if (argc < 4)
 		return 2;
 	uint32_t module_len;
@@ -293,8 +300,7 @@ int main(int argc, char **argv)
 		memcpy(args + args_len, argv[i], l);
 		args_len += (uint32_t)l;
 	}
-	static const char data[] = "/data";
-	struct wisp_mount m = { srv, (uint32_t)(uintptr_t)data, sizeof data - 1 };
+	struct wisp_mount m = { srv, (uint32_t)(uintptr_t)mount, (uint32_t)strlen(mount) };
 	struct wisp_program_spec spec = {
 		.module = (uint32_t)(uintptr_t)module, .module_len = module_len,
 		.args = (uint32_t)(uintptr_t)args, .args_len = args_len,

@@ -277,7 +277,13 @@ impl ProgramError {
 impl fmt::Display for ProgramError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProgramError::Read { path, error } => write!(f, "cannot read the program {}: {error}", path.display()),
+            ProgramError::Read { path, error } => {
+                // (A capability denial's text already starts with the path.)
+                let path = path.display().to_string();
+                let error = error.to_string();
+                let why = error.strip_prefix(&path).and_then(|r| r.strip_prefix(": ")).unwrap_or(&error);
+                write!(f, "cannot read the program {path}: {why}")
+            }
             ProgramError::Denied(r) => write!(
                 f,
                 "cannot start the program: {r} (the caller's capabilities deny spawning: Caps::deny_spawn, \
