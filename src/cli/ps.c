@@ -618,34 +618,45 @@ static void print_detail(const struct json *d)
 		printf("%-14s%s\n", "traced", "yes (wisp trace)");
 }
 
-int cli_inspect(int argc, char **argv)
+/* The arguments of a command about one process ([--pid OSPID | --node
+ * NAME] [--json] PID): -1 when they are good (*t, *pidarg and *pid set),
+ * else the exit status the command returns (0 after --help). */
+static int one_process_args(const char *cmd, const char *usage, const char *help, int argc,
+                            char **argv, struct target *t, const char **pidarg, uint64_t *pid)
 {
-	struct target t = { 0 };
-	const char *pidarg = NULL;
 	int rc;
+	*pidarg = NULL;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			fputs(inspect_help, stdout);
+			fputs(help, stdout);
 			return 0;
 		}
-		if (target_option("inspect", inspect_usage, argc, argv, &i, &t, &rc)) {
+		if (target_option(cmd, usage, argc, argv, &i, t, &rc)) {
 			if (rc != 0)
 				return rc;
 		} else if (a[0] == '-' && a[1] != '\0') {
-			return usage_error("inspect", inspect_usage, "unknown option '%s'", a);
-		} else if (pidarg != NULL) {
-			return usage_error("inspect", inspect_usage, "one process at a time: '%s' and "
-			                   "'%s'", pidarg, a);
+			return usage_error(cmd, usage, "unknown option '%s'", a);
+		} else if (*pidarg != NULL) {
+			return usage_error(cmd, usage, "one process at a time: '%s' and '%s'", *pidarg, a);
 		} else {
-			pidarg = a;
+			*pidarg = a;
 		}
 	}
+	if (*pidarg == NULL)
+		return usage_error(cmd, usage, "which process? (its pid, as wisp ps shows it)");
+	if ((rc = pid_arg(cmd, usage, *pidarg, pid)) != 0)
+		return rc;
+	return -1;
+}
+
+int cli_inspect(int argc, char **argv)
+{
+	struct target t = { 0 };
+	const char *pidarg;
 	uint64_t pid;
-	if (pidarg == NULL)
-		return usage_error("inspect", inspect_usage, "which process? (its pid, as wisp ps "
-		                   "shows it)");
-	if ((rc = pid_arg("inspect", inspect_usage, pidarg, &pid)) != 0)
+	int rc = one_process_args("inspect", inspect_usage, inspect_help, argc, argv, &t, &pidarg, &pid);
+	if (rc >= 0)
 		return rc;
 	char req[64];
 	snprintf(req, sizeof(req), "inspect %" PRIx64 "\n", pid);
@@ -764,31 +775,10 @@ static const char trace_help[] =
 int cli_trace(int argc, char **argv)
 {
 	struct target t = { 0 };
-	const char *pidarg = NULL;
-	int rc;
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			fputs(trace_help, stdout);
-			return 0;
-		}
-		if (target_option("trace", trace_usage, argc, argv, &i, &t, &rc)) {
-			if (rc != 0)
-				return rc;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			return usage_error("trace", trace_usage, "unknown option '%s'", a);
-		} else if (pidarg != NULL) {
-			return usage_error("trace", trace_usage, "one process at a time: '%s' and '%s'",
-			                   pidarg, a);
-		} else {
-			pidarg = a;
-		}
-	}
+	const char *pidarg;
 	uint64_t pid;
-	if (pidarg == NULL)
-		return usage_error("trace", trace_usage, "which process? (its pid, as wisp ps shows "
-		                   "it)");
-	if ((rc = pid_arg("trace", trace_usage, pidarg, &pid)) != 0)
+	int rc = one_process_args("trace", trace_usage, trace_help, argc, argv, &t, &pidarg, &pid);
+	if (rc >= 0)
 		return rc;
 	char req[64];
 	snprintf(req, sizeof(req), "trace %" PRIx64 "\n", pid);
