@@ -278,13 +278,6 @@ static void label_value(char *out, size_t cap, const char *s)
 	out[o] = '\0';
 }
 
-static const char *const exit_reasons[RT_EXIT_KINDS] = {
-	[WISP_EXIT_NORMAL] = "normal", [WISP_EXIT_CODE] = "code", [WISP_EXIT_TRAP] = "trap",
-	[WISP_EXIT_KILLED] = "killed", [WISP_EXIT_NOPROC] = "noproc", [WISP_EXIT_LIMIT] = "limit",
-	[WISP_EXIT_SHUTDOWN] = "shutdown", [WISP_EXIT_NOCONNECTION] = "noconnection",
-	[WISP_EXIT_TERM] = "term",
-};
-
 static void put_processes(struct text *t, const struct rt_stats *st)
 {
 	single(t, "wisp_processes", "gauge", "Processes alive (spawned and not yet ended).",
@@ -298,7 +291,7 @@ static void put_processes(struct text *t, const struct rt_stats *st)
 	family(t, "wisp_processes_exited_total", "counter", "Processes ended, by exit reason.");
 	for (int k = 0; k < RT_EXIT_KINDS; k++) {
 		char labels[48];
-		snprintf(labels, sizeof(labels), "reason=\"%s\"", exit_reasons[k]);
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", proc_exit_kind_name(k));
 		sample(t, "wisp_processes_exited_total", labels, st->counter[RT_EXITED + k]);
 	}
 	single(t, "wisp_registered_names", "gauge", "Names registered.", st->names);

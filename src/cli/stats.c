@@ -176,16 +176,14 @@ static void print_schedulers(const char *a, const char *b, double dt, double up)
 
 static void print_processes(const char *a, const char *b, double dt)
 {
-	static const char *const reasons[] = { "normal", "code", "trap", "killed", "noproc",
-	                                       "limit", "shutdown", "noconnection", "term" };
 	char c1[64], c2[64];
 	printf("processes  %.0f alive (%.0f hibernated, %.0f waiting on I/O), %.0f names\n",
 	       v0(b, "wisp_processes", ""), v0(b, "wisp_processes_hibernated", ""),
 	       v0(b, "wisp_processes_io_waiting", ""), v0(b, "wisp_registered_names", ""));
 	double exited = 0, exited_a = 0;
-	for (size_t k = 0; k < sizeof(reasons) / sizeof(reasons[0]); k++) {
+	for (uint32_t k = 0; k < RT_EXIT_KINDS; k++) {
 		char l[48];
-		snprintf(l, sizeof(l), "reason=\"%s\"", reasons[k]);
+		snprintf(l, sizeof(l), "reason=\"%s\"", proc_exit_kind_name(k));
 		exited += v0(b, "wisp_processes_exited_total", l);
 		exited_a += a ? v0(a, "wisp_processes_exited_total", l) : 0;
 	}
@@ -194,12 +192,12 @@ static void print_processes(const char *a, const char *b, double dt)
 	if (a != NULL)
 		printf(" (%s/s)", rate((exited - exited_a) / dt, c2, sizeof(c2)));
 	const char *sep = ": ";
-	for (size_t k = 0; k < sizeof(reasons) / sizeof(reasons[0]); k++) {
+	for (uint32_t k = 0; k < RT_EXIT_KINDS; k++) {
 		char l[48];
-		snprintf(l, sizeof(l), "reason=\"%s\"", reasons[k]);
+		snprintf(l, sizeof(l), "reason=\"%s\"", proc_exit_kind_name(k));
 		double n = v0(b, "wisp_processes_exited_total", l);
 		if (n > 0) {
-			printf("%s%s %.0f", sep, reasons[k], n);
+			printf("%s%s %.0f", sep, proc_exit_kind_name(k), n);
 			sep = ", ";
 		}
 	}

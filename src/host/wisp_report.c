@@ -109,20 +109,6 @@ static const char *event_name(uint32_t event)
 	}
 }
 
-static const char *kind_name(const struct reason *r)
-{
-	static const char *const names[] = {
-		[WISP_EXIT_NORMAL] = "normal", [WISP_EXIT_CODE] = "code",
-		[WISP_EXIT_TRAP] = "trap", [WISP_EXIT_KILLED] = "killed",
-		[WISP_EXIT_NOPROC] = "noproc", [WISP_EXIT_LIMIT] = "limit",
-		[WISP_EXIT_SHUTDOWN] = "shutdown", [WISP_EXIT_NOCONNECTION] = "noconnection",
-		[WISP_EXIT_TERM] = "term",
-	};
-	if (r->kind == WISP_EXIT_TRAP && r->code == WISP_TRAP_PANIC)
-		return "panic";
-	return r->kind < sizeof(names) / sizeof(names[0]) ? names[r->kind] : "unknown";
-}
-
 /* How a reason reads in a text report: "trapped: unreachable in f". */
 static void text_reason(struct log_rec *rec, const struct reason *r)
 {
@@ -146,7 +132,7 @@ static void text_reason(struct log_rec *rec, const struct reason *r)
 		return;
 	}
 	default:
-		log_printf(rec, "%s", kind_name(r));
+		log_printf(rec, "%s", proc_reason_name(r));
 		if (r->text[0] != '\0') {
 			log_printf(rec, ": ");
 			log_text(rec, r->text);
@@ -157,7 +143,7 @@ static void text_reason(struct log_rec *rec, const struct reason *r)
 static void json_reason(struct log_rec *rec, const struct reason *r)
 {
 	log_printf(rec, ",\"reason\":{\"kind\":");
-	log_json_str(rec, kind_name(r));
+	log_json_str(rec, proc_reason_name(r));
 	if (r->kind == WISP_EXIT_CODE)
 		log_printf(rec, ",\"code\":%d", r->code);
 	char term[512];

@@ -644,6 +644,11 @@ int proc_run_blocking(struct proc *self, void (*fn)(void *), void *arg);
  * counting costs a spawn or a message no shared atomic; threads that are
  * no scheduler count into one shared slot. */
 #define RT_EXIT_KINDS (WISP_EXIT_TERM + 1)
+/* An exit kind's name, as reports, metrics' labels and `wisp stats` say
+ * it ("normal", "trap", ...; "unknown" past RT_EXIT_KINDS; report.c). */
+const char *proc_exit_kind_name(uint32_t kind);
+/* A reason's: its kind's, or "panic" for a trap that was a panic. */
+const char *proc_reason_name(const struct reason *why);
 enum rt_counter {
 	RT_SPAWNED,                   /* processes made visible (every spawn) */
 	RT_EXITED,                    /* + a WISP_EXIT_* kind: processes ended */

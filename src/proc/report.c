@@ -64,18 +64,23 @@ static enum log_level end_level(const struct proc *p, const struct reason *why)
 	return LOG_ERROR;
 }
 
-static const char *kind_name(const struct reason *why)
+const char *proc_exit_kind_name(uint32_t kind)
 {
-	static const char *const names[] = {
+	static const char *const names[RT_EXIT_KINDS] = {
 		[WISP_EXIT_NORMAL] = "normal", [WISP_EXIT_CODE] = "code",
 		[WISP_EXIT_TRAP] = "trap", [WISP_EXIT_KILLED] = "killed",
 		[WISP_EXIT_NOPROC] = "noproc", [WISP_EXIT_LIMIT] = "limit",
 		[WISP_EXIT_SHUTDOWN] = "shutdown", [WISP_EXIT_NOCONNECTION] = "noconnection",
 		[WISP_EXIT_TERM] = "term",
 	};
+	return kind < RT_EXIT_KINDS && names[kind] != NULL ? names[kind] : "unknown";
+}
+
+const char *proc_reason_name(const struct reason *why)
+{
 	if (why->kind == WISP_EXIT_TRAP && why->code == WISP_TRAP_PANIC)
 		return "panic";
-	return why->kind < sizeof(names) / sizeof(names[0]) ? names[why->kind] : "unknown";
+	return proc_exit_kind_name(why->kind);
 }
 
 /* ---- the backtrace ---- */
@@ -151,7 +156,7 @@ static void text_header(struct log_rec *r, const struct proc *p, uint64_t pid,
 		log_printf(r, " exited with code %d", why->code);
 		break;
 	default:
-		log_printf(r, " ended: %s", kind_name(why));
+		log_printf(r, " ended: %s", proc_reason_name(why));
 		break;
 	}
 	log_printf(r, "\n");
@@ -195,7 +200,7 @@ static void json_body(struct log_rec *r, const struct proc *p, uint64_t pid,
 		log_json_str(r, n);
 	}
 	log_printf(r, "],\"reason\":{\"kind\":");
-	log_json_str(r, kind_name(why));
+	log_json_str(r, proc_reason_name(why));
 	if (why->kind == WISP_EXIT_CODE)
 		log_printf(r, ",\"code\":%d", why->code);
 	if (why->kind != WISP_EXIT_TERM && why->text[0] != '\0') {
