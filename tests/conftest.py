@@ -46,6 +46,18 @@ def shared_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture
+def control_env(shared_cache, tmp_path):
+    """The environment of a run other commands find (wisp reload, ps,
+    stats...): a runtime directory of the test's own (0700), so a test sees
+    only its runs' control sockets; the shared cache, no background
+    compile."""
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    return dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
+                XDG_RUNTIME_DIR=str(run))
+
+
 def _digest(*parts):
     h = hashlib.sha256()
     for p in parts:

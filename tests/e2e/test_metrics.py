@@ -84,11 +84,8 @@ def parse_response(raw):
 
 
 @pytest.fixture
-def env(shared_cache, tmp_path):
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    return dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0",
-                XDG_RUNTIME_DIR=str(run))
+def env(control_env):
+    return control_env
 
 
 @pytest.fixture
