@@ -182,7 +182,13 @@ async function refresh() {
   }
 }
 
+// One refresh at a time: the next is due a second after the last one
+// ended, so a node slow to list (a million processes) is never asked
+// again before it answered.
 for (const th of document.querySelectorAll("#top th[data-sort]"))
-  th.addEventListener("click", () => { sortKey = th.dataset.sort; refresh(); });
-refresh();
-setInterval(refresh, REFRESH_MS);
+  th.addEventListener("click", () => { sortKey = th.dataset.sort; showTop([]); });
+async function loop() {
+  await refresh();
+  setTimeout(loop, REFRESH_MS);
+}
+loop();
