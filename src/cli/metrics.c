@@ -1,6 +1,7 @@
 /*
  * metrics.c — a run's figures for Prometheus (`--metrics ADDR:PORT`,
- * GET /metrics) and for `wisp stats` (the control socket's "stats").
+ * GET /metrics) and for `wisp stats` (the control socket's "stats"), and
+ * the HTTP endpoint that also serves the dashboard.
  *
  * What. metrics_text renders the text exposition format, version 0.0.4:
  * every family with "# HELP" and "# TYPE", names prefixed wisp_ (and the
@@ -25,8 +26,10 @@
  * the node nothing but the accepts. Responses: 200 for GET or HEAD of a
  * known path, 404 for another path, 405 for another method, 400 for a
  * request line that is not HTTP, 431 for a head over the limit. Paths
- * are a table (routes[]), so more pages can be served from the same
- * address later (a dashboard at /, JSON under /api/).
+ * are a table (routes[]): /metrics, and the live dashboard (the page at /
+ * with its script and stylesheet, embedded in the binary, and its JSON
+ * under /api/: dashboard.c), whose renderers get the query string and
+ * may answer 400.
  *
  * Rejected: a thread per connection (a flood of connections would be a
  * flood of threads); keep-alive (Prometheus scrapes every few seconds: a
