@@ -156,6 +156,19 @@ function showTree(t) {
       "the oldest " + t.processes.length + " of " + t.alive + " processes" : "";
 }
 
+// The last crashes the node kept (newest first), and how many there were.
+function showCrashes(c) {
+  const ul = document.getElementById("crashes");
+  ul.textContent = "";
+  for (const x of c.crashes) {
+    const what = x.reason + (x.text ? ": " + x.text : "");
+    ul.appendChild(el("li", x.pid + (x.name ? " " + x.name : "") + " — " + what +
+                             " (" + age(x.ago_ms) + " ago)", "dead"));
+  }
+  document.getElementById("crash-total").textContent =
+    c.total > c.crashes.length ? "(the last " + c.crashes.length + " of " + c.total + ")" : "";
+}
+
 async function json(path) {
   const r = await fetch(path, { cache: "no-store" });
   if (!r.ok) throw new Error(path + ": " + r.status);
@@ -165,14 +178,16 @@ async function json(path) {
 async function refresh() {
   const status = document.getElementById("status");
   try {
-    const [metrics, top, tree] = await Promise.all([
+    const [metrics, top, tree, crashes] = await Promise.all([
       fetch("/metrics", { cache: "no-store" }).then(r => r.text()),
       json("/api/processes?sort=" + sortKey + "&limit=20"),
-      json("/api/tree?limit=500"),
+      json("/api/tree?limit=200"),
+      json("/api/crashes"),
     ]);
     showMetrics(parseMetrics(metrics));
     showTop(top.processes);
     showTree(tree);
+    showCrashes(crashes);
     document.getElementById("node").textContent = top.node || "";
     status.textContent = "updated " + new Date().toLocaleTimeString();
     status.className = "";

@@ -56,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "compile/pipeline.h"
 #include "dashboard.h"
 #include "opts.h"
@@ -76,6 +77,7 @@ struct client {
 
 struct metrics {
 	_Atomic(struct rt *) rt;      /* attached: the runtime is up */
+	struct log *log;              /* the crash ring's, or NULL */
 	struct dist *dist;
 	_Atomic uint64_t cache_hits, cache_misses;
 	int fd;                       /* the listening socket, or -1 */
@@ -547,6 +549,20 @@ static char *render_tree(struct metrics *m, const char *query, size_t *len, int 
 	return rt != NULL ? dashboard_tree(rt, node_name(m), query, len, status) : NULL;
 }
 
+static char *render_crashes(struct metrics *m, const char *query, size_t *len, int *status)
+{
+	static const char none[] = "/api/crashes takes no parameters\n";
+	*status = 200;
+	if (*query != '\0') {
+		*status = 400;
+		*len = sizeof(none) - 1;
+		return strdup(none);
+	}
+	if (atomic_load(&m->rt) == NULL || m->log == NULL)
+		return NULL;
+	return log_recent_json(m->log, len);
+}
+
 /* The page's own files only (no inline script or style, nothing from
  * elsewhere): what a name shown on it could inject would not run. */
 #define DASHBOARD_CSP "Content-Security-Policy: default-src 'none'; script-src 'self'; " \
@@ -561,6 +577,7 @@ static const struct route routes[] = {
 	{ "/dashboard.js", "text/javascript; charset=utf-8", "", render_js },
 	{ "/api/processes", "application/json", NO_STORE, render_processes },
 	{ "/api/tree", "application/json", NO_STORE, render_tree },
+	{ "/api/crashes", "application/json", NO_STORE, render_crashes },
 };
 
 /* The response c gets: status, headers, and body (unless head_only). */
@@ -815,6 +832,12 @@ void metrics_attach(struct metrics *m, struct rt *rt, struct dist *dist)
 		fprintf(stderr, "wisp: metrics at http://%s/metrics\n", m->where);
 	else
 		fprintf(stderr, "wisp: --metrics: cannot start its thread: the run goes on without\n");
+}
+
+void metrics_set_log(struct metrics *m, struct log *log)
+{
+	if (m != NULL)
+		m->log = log;
 }
 
 void metrics_detach(struct metrics *m)

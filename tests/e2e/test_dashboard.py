@@ -22,6 +22,7 @@ import pytest
 from test_metrics import Run
 
 NAME = "<script>alert(1)</script>"
+WORKER = "<img src=x onerror=alert(2)>"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -35,10 +36,12 @@ def env(shared_cache, tmp_path):
 
 @pytest.fixture
 def dash(build_proc, env):
-    """The dash case running, its endpoint up: (run, sink pid, main pid)."""
+    """The dash case running, its endpoint up: (run, sink pid, main pid),
+    and the worker that trapped as run.worker."""
     r = Run(build_proc("metrics_load.c"), "dash", env=env)
-    m = re.fullmatch(r"dash sink=([0-9a-f]+) main=([0-9a-f]+)\n", r.first)
+    m = re.fullmatch(r"dash sink=([0-9a-f]+) main=([0-9a-f]+) worker=([0-9a-f]+)\n", r.first)
     assert m, r.first
+    r.worker = int(m.group(3), 16)
     yield r, int(m.group(1), 16), int(m.group(2), 16)
     _, err = r.stop()
     assert "Sanitizer" not in err, err
@@ -87,12 +90,23 @@ def test_api_tree_lists_the_oldest_with_their_parents(dash):
     assert [int(p["pid"], 16) for p in doc["processes"]] == [main]
 
 
+def test_api_crashes_keeps_the_last_crashes_with_names_as_data(dash):
+    r, _, _ = dash
+    status, headers, body = get(r, "/api/crashes")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    doc = json.loads(body)
+    assert doc["total"] == 1 and len(doc["crashes"]) == 1, doc
+    c = doc["crashes"][0]
+    assert int(c["pid"], 16) == r.worker and c["name"] == WORKER, c
+    assert c["reason"] == "trap" and c["text"] and c["ago_ms"] >= 0, c
+
+
 @pytest.mark.parametrize("query", [
     "/api/processes?sort=name", "/api/processes?sort=", "/api/processes?limit=0",
     "/api/processes?limit=1001", "/api/processes?limit=-1", "/api/processes?limit=5x",
     "/api/processes?limit=99999999999999999999", "/api/processes?bogus=1",
     "/api/processes?sort", "/api/tree?sort=pid", "/api/tree?limit=abc",
-    "/api/processes?" + "a" * 600,
+    "/api/processes?" + "a" * 600, "/api/crashes?limit=1",
 ])
 def test_bad_queries_get_400_and_the_node_serves_on(dash, query):
     r, _, _ = dash
@@ -151,5 +165,10 @@ def test_the_page_in_a_browser_shows_the_process_as_text_and_the_crash(dash):
     cards = dict(re.findall(r'id="card-([a-z-]+)">[^<]*<b>([^<]*)</b>', dom))
     assert cards["crashed"] == "1" and cards["spawned"] == "3", cards
     assert cards["processes"] == "2", cards
+    # the crash's line, its name as text too
+    crashes = dom[dom.index('id="crashes"'):]
+    escaped_worker = html.escape(WORKER, quote=False)
+    assert f"{r.worker:x} {escaped_worker} — trap: " in crashes, crashes
+    assert "<img" not in dom
     # the rate charts were drawn (two samples at least: one line each)
     assert dom.count("<polyline") == 3, dom
