@@ -63,7 +63,8 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
 CLI_OBJS := $(B)/src/cli/main.o $(B)/src/cli/new.o $(B)/src/cli/node.o $(B)/src/cli/control.o \
             $(B)/src/cli/tierwatch.o $(B)/src/cli/serve.o $(B)/src/cli/idle.o \
             $(B)/src/cli/metrics.o $(B)/src/cli/stats.o $(B)/src/cli/observe.o \
-            $(B)/src/cli/listing.o $(B)/src/cli/json.o $(B)/src/cli/ps.o
+            $(B)/src/cli/listing.o $(B)/src/cli/json.o $(B)/src/cli/ps.o \
+            $(B)/src/cli/dashboard.o $(B)/src/cli/dashboard_blob.o
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
@@ -96,6 +97,7 @@ $(B)/%.o: %.S
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/src/compile/prelude_blob.o: src/compile/prelude.c.in src/engine/vmctx.h
+$(B)/src/cli/dashboard_blob.o: src/cli/dashboard.html src/cli/dashboard.css src/cli/dashboard.js
 
 # Tests that run modules link the whole library: the modules call host
 # functions that nothing in the test binary itself references.

@@ -100,6 +100,7 @@ base_pkgs=(
 	erlang-dev                               # libei: the distribution tests' node (tests/dist)
 	netcat-openbsd                           # nc: talking to the example servers (README)
 	iproute2 nftables                        # ip netns + nft: the distribution partition tests
+	chromium                                 # a headless browser: the dashboard test (tests/e2e/test_dashboard.py)
 	librust-serde-dev librust-serde-derive-dev librust-bincode-dev  # sdk/rust's crates, offline:
 	librust-syn-dev librust-quote-dev librust-proc-macro2-dev       #   wisp-macros
 	librust-rmp-serde-dev librust-serde-json-dev                    #   codec features

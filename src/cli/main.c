@@ -1049,6 +1049,7 @@ static int cmd_run(int argc, char **argv, bool serving)
 		goto out;
 	}
 	cfg.log = log;
+	metrics_set_log(metrics, log);
 	catch_stop_signals();
 	rc = rt_run_main(mod, &cfg, &res, &why, err, sizeof(err));
 	mod = NULL;   /* (the runtime's from then on: it unloads it) */

@@ -1,6 +1,7 @@
 /*
  * metrics.c — a run's figures for Prometheus (`--metrics ADDR:PORT`,
- * GET /metrics) and for `wisp stats` (the control socket's "stats").
+ * GET /metrics) and for `wisp stats` (the control socket's "stats"), and
+ * the HTTP endpoint that also serves the dashboard.
  *
  * What. metrics_text renders the text exposition format, version 0.0.4:
  * every family with "# HELP" and "# TYPE", names prefixed wisp_ (and the
@@ -25,8 +26,10 @@
  * the node nothing but the accepts. Responses: 200 for GET or HEAD of a
  * known path, 404 for another path, 405 for another method, 400 for a
  * request line that is not HTTP, 431 for a head over the limit. Paths
- * are a table (routes[]), so more pages can be served from the same
- * address later (a dashboard at /, JSON under /api/).
+ * are a table (routes[]): /metrics, and the live dashboard (the page at /
+ * with its script and stylesheet, embedded in the binary, and its JSON
+ * under /api/: dashboard.c), whose renderers get the query string and
+ * may answer 400.
  *
  * Rejected: a thread per connection (a flood of connections would be a
  * flood of threads); keep-alive (Prometheus scrapes every few seconds: a
@@ -53,7 +56,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "compile/pipeline.h"
+#include "dashboard.h"
 #include "opts.h"
 
 #define HTTP_CLIENTS 16               /* connections served at once */
@@ -72,6 +77,7 @@ struct client {
 
 struct metrics {
 	_Atomic(struct rt *) rt;      /* attached: the runtime is up */
+	struct log *log;              /* the crash ring's, or NULL */
 	struct dist *dist;
 	_Atomic uint64_t cache_hits, cache_misses;
 	int fd;                       /* the listening socket, or -1 */
@@ -470,25 +476,111 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* What a path serves: a page's content type and how to render it. */
+/* What a path serves: a page's content type, headers beyond the usual
+ * ("" or lines each ending "\r\n") and how to render it: the body
+ * (malloc'd, *len bytes) for the query (what followed '?', "" if none),
+ * *status 200, or 400 with a plain-text reason; NULL: 503 (not attached,
+ * out of memory). */
 struct route {
 	const char *path;
 	const char *type;
-	char *(*render)(struct metrics *m, size_t *len);
+	const char *extra;
+	char *(*render)(struct metrics *m, const char *query, size_t *len, int *status);
 };
 
+static char *render_metrics(struct metrics *m, const char *query, size_t *len, int *status)
+{
+	(void)query;
+	*status = 200;
+	return metrics_text(m, len);
+}
+
+/* One of the dashboard's embedded files, as a body. */
+static char *copy_of(const char *file, size_t *len, int *status)
+{
+	*status = 200;
+	*len = strlen(file);
+	char *s = malloc(*len + 1);
+	return s != NULL ? memcpy(s, file, *len + 1) : NULL;
+}
+
+static char *render_page(struct metrics *m, const char *query, size_t *len, int *status)
+{
+	(void)m;
+	(void)query;
+	return copy_of(wisp_dashboard_html, len, status);
+}
+
+static char *render_css(struct metrics *m, const char *query, size_t *len, int *status)
+{
+	(void)m;
+	(void)query;
+	return copy_of(wisp_dashboard_css, len, status);
+}
+
+static char *render_js(struct metrics *m, const char *query, size_t *len, int *status)
+{
+	(void)m;
+	(void)query;
+	return copy_of(wisp_dashboard_js, len, status);
+}
+
+static const char *node_name(struct metrics *m)
+{
+	return m->dist != NULL ? dist_node_name(m->dist) : NULL;
+}
+
+static char *render_processes(struct metrics *m, const char *query, size_t *len, int *status)
+{
+	struct rt *rt = atomic_load(&m->rt);
+	return rt != NULL ? dashboard_processes(rt, node_name(m), query, len, status) : NULL;
+}
+
+static char *render_tree(struct metrics *m, const char *query, size_t *len, int *status)
+{
+	struct rt *rt = atomic_load(&m->rt);
+	return rt != NULL ? dashboard_tree(rt, node_name(m), query, len, status) : NULL;
+}
+
+static char *render_crashes(struct metrics *m, const char *query, size_t *len, int *status)
+{
+	static const char none[] = "/api/crashes takes no parameters\n";
+	*status = 200;
+	if (*query != '\0') {
+		*status = 400;
+		*len = sizeof(none) - 1;
+		return strdup(none);
+	}
+	if (atomic_load(&m->rt) == NULL || m->log == NULL)
+		return NULL;
+	return log_recent_json(m->log, len);
+}
+
+/* The page's own files only (no inline script or style, nothing from
+ * elsewhere): what a name shown on it could inject would not run. */
+#define DASHBOARD_CSP "Content-Security-Policy: default-src 'none'; script-src 'self'; " \
+	"style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; " \
+	"form-action 'none'; frame-ancestors 'none'\r\n"
+#define NO_STORE "Cache-Control: no-store\r\n"
+
 static const struct route routes[] = {
-	{ "/metrics", "text/plain; version=0.0.4; charset=utf-8", metrics_text },
+	{ "/metrics", "text/plain; version=0.0.4; charset=utf-8", "", render_metrics },
+	{ "/", "text/html; charset=utf-8", DASHBOARD_CSP, render_page },
+	{ "/dashboard.css", "text/css; charset=utf-8", "", render_css },
+	{ "/dashboard.js", "text/javascript; charset=utf-8", "", render_js },
+	{ "/api/processes", "application/json", NO_STORE, render_processes },
+	{ "/api/tree", "application/json", NO_STORE, render_tree },
+	{ "/api/crashes", "application/json", NO_STORE, render_crashes },
 };
 
 /* The response c gets: status, headers, and body (unless head_only). */
 static void respond(struct client *c, int status, const char *reason, const char *type,
                     const char *extra, const char *body, size_t len, bool head_only)
 {
-	char head[512];
+	char head[1024];
 	int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	                 "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", status, reason,
-	                 type, len, extra);
+	                 "Content-Length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
+	                 "%sConnection: close\r\n\r\n", status, reason, type, len, extra);
 	size_t body_len = head_only ? 0 : len;
 	c->out = malloc((size_t)n + body_len);
 	if (c->out == NULL) {
@@ -559,21 +651,27 @@ static void handle(struct metrics *m, struct client *c)
 		             "only GET and HEAD\n");
 		return;
 	}
-	target[strcspn(target, "?#")] = '\0';
+	target[strcspn(target, "#")] = '\0';
+	char *query = strchr(target, '?');
+	if (query != NULL)
+		*query++ = '\0';
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(target, routes[i].path) != 0)
 			continue;
 		size_t len;
-		char *body = routes[i].render(m, &len);
-		if (body == NULL) {
+		int status = 200;
+		char *body = routes[i].render(m, query != NULL ? query : "", &len, &status);
+		if (body == NULL)
 			respond_text(c, 503, "Service Unavailable", "", "no figures (out of memory)\n");
-			return;
-		}
-		respond(c, 200, "OK", routes[i].type, "", body, len, head);
+		else if (status != 200)
+			respond(c, 400, "Bad Request", "text/plain; charset=utf-8", "", body, len, head);
+		else
+			respond(c, 200, "OK", routes[i].type, routes[i].extra, body, len, head);
 		free(body);
 		return;
 	}
-	respond_text(c, 404, "Not Found", "", "not found: the figures are at /metrics\n");
+	respond_text(c, 404, "Not Found", "",
+	             "not found: the figures are at /metrics, the dashboard at /\n");
 }
 
 static void drop(struct client *c)
@@ -727,6 +825,12 @@ void metrics_attach(struct metrics *m, struct rt *rt, struct dist *dist)
 		fprintf(stderr, "wisp: metrics at http://%s/metrics\n", m->where);
 	else
 		fprintf(stderr, "wisp: --metrics: cannot start its thread: the run goes on without\n");
+}
+
+void metrics_set_log(struct metrics *m, struct log *log)
+{
+	if (m != NULL)
+		m->log = log;
 }
 
 void metrics_detach(struct metrics *m)

@@ -26,6 +26,10 @@ struct metrics *metrics_new(const char *listen, char *err, size_t errlen);
  * the endpoint, if any, serves from its own thread (never a scheduler).
  * Detach before the runtime stops. */
 void metrics_attach(struct metrics *m, struct rt *rt, struct dist *dist);
+/* The run's report log (its ring of the last crashes: /api/crashes), or
+ * NULL; set before the runtime starts, kept open until after detach. */
+struct log;
+void metrics_set_log(struct metrics *m, struct log *log);
 void metrics_detach(struct metrics *m);
 void metrics_free(struct metrics *m);
 

@@ -59,8 +59,22 @@ struct log_rec {
 	size_t len, cap;
 };
 
+#define RECENT_NAME 64
+#define RECENT_TEXT 128
+
+/* One of the last crashes: its JSON object's fields after the pid. */
+struct recent {
+	uint64_t pid, at_ns;          /* at: mono_ns */
+	char fields[1280];            /* "name":...,"reason":...,"text":...: cut
+	                               * to RECENT_NAME and RECENT_TEXT bytes,
+	                               * 6 bytes each when escaped at most */
+};
+
 struct log {
 	struct log_config cfg;
+	pthread_mutex_t recent_lock;  /* the ring below */
+	struct recent recent[LOG_RECENT];
+	uint64_t crashes;             /* noted ever: the next goes at % LOG_RECENT */
 	pthread_t writer;
 	pthread_mutex_t lock;         /* everything below */
 	pthread_cond_t cond;          /* the writer waits on it */
@@ -441,12 +455,14 @@ int log_open(const struct log_config *cfg, struct log **out)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->recent_lock, NULL);
 	pthread_cond_init(&l->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	int rc = pthread_create(&l->writer, NULL, writer_main, l);
 	if (rc != 0) {
 		pthread_cond_destroy(&l->cond);
 		pthread_mutex_destroy(&l->lock);
+	pthread_mutex_destroy(&l->recent_lock);
 		free(l);
 		return -rc;
 	}
@@ -474,5 +490,72 @@ void log_close(struct log *l)
 	pthread_join(l->writer, NULL);
 	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->lock);
+	pthread_mutex_destroy(&l->recent_lock);
 	free(l);
+}
+
+/* ---- the last crashes ---- */
+
+/* s cut to at most n bytes, into buf (n + 1 bytes). */
+static const char *cut(char *buf, const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+void log_note_crash(struct log *l, uint64_t pid, const char *name, const char *reason,
+                    const char *text)
+{
+	if (l == NULL)
+		return;
+	char nbuf[RECENT_NAME + 1], tbuf[RECENT_TEXT + 1];
+	struct log_rec r = { .format = LOG_JSON };
+	put(&r, "\"name\":", 7);
+	log_json_str(&r, cut(nbuf, name, RECENT_NAME));
+	put(&r, ",\"reason\":", 10);
+	log_json_str(&r, reason);
+	put(&r, ",\"text\":", 8);
+	log_json_str(&r, cut(tbuf, text, RECENT_TEXT));
+	if (r.oom || r.len >= sizeof(l->recent[0].fields)) {
+		free(r.buf);
+		return;
+	}
+	pthread_mutex_lock(&l->recent_lock);
+	struct recent *e = &l->recent[l->crashes++ % LOG_RECENT];
+	e->pid = pid;
+	e->at_ns = mono_ns();
+	memcpy(e->fields, r.buf, r.len);
+	e->fields[r.len] = '\0';
+	pthread_mutex_unlock(&l->recent_lock);
+	free(r.buf);
+}
+
+char *log_recent_json(struct log *l, size_t *len)
+{
+	struct log_rec r = { .format = LOG_JSON };
+	char line[96];
+	pthread_mutex_lock(&l->recent_lock);
+	uint64_t now = mono_ns(), n = l->crashes;
+	snprintf(line, sizeof(line), "{\"total\":%llu,\"crashes\":[", (unsigned long long)n);
+	put(&r, line, strlen(line));
+	for (uint64_t i = n; i > 0 && i + LOG_RECENT > n; i--) {
+		const struct recent *e = &l->recent[(i - 1) % LOG_RECENT];
+		snprintf(line, sizeof(line), "%s{\"pid\":\"%llx\",", i == n ? "" : ",",
+		         (unsigned long long)e->pid);
+		put(&r, line, strlen(line));
+		put(&r, e->fields, strlen(e->fields));
+		snprintf(line, sizeof(line), ",\"ago_ms\":%llu}",
+		         (unsigned long long)((now - e->at_ns) / 1000000));
+		put(&r, line, strlen(line));
+	}
+	pthread_mutex_unlock(&l->recent_lock);
+	put(&r, "]}\n", 3);
+	if (r.oom) {
+		free(r.buf);
+		return NULL;
+	}
+	*len = r.len;
+	return r.buf;
 }

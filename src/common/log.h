@@ -86,4 +86,18 @@ void log_json_str(struct log_rec *r, const char *s);
  * with a newline. Dropped and counted if the queue is full. */
 void log_end(struct log *l, struct log_rec *r);
 
+/* The last LOG_RECENT crashes, for a dashboard: kept whatever the level
+ * and the rate limit say (a crash storm's newest show, a quiet log's
+ * too), at the cost of a lock and a copy of a few hundred bytes each. */
+#define LOG_RECENT 32
+/* Note a crash: pid, its first registered name ("" for none), the reason
+ * ("trap", "panic", "killed", "limit", ...) and its text (guest text:
+ * escaped here). Any thread; l may be NULL. */
+void log_note_crash(struct log *l, uint64_t pid, const char *name, const char *reason,
+                    const char *text);
+/* {"total":N,"crashes":[the last LOG_RECENT, newest first]} (each
+ * {"pid":"<hex>","name":...,"reason":...,"text":...,"ago_ms":M}),
+ * malloc'd, *len bytes; NULL if out of memory. Any thread. */
+char *log_recent_json(struct log *l, size_t *len);
+
 #endif

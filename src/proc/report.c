@@ -31,7 +31,9 @@
  * and reductions, and the backtrace the engine kept (engine_result.frames:
  * where it trapped, or where it was when a kill or limit unwound it),
  * each wasm function with its source file and line when the module
- * carried DWARF. Symbolizing may read DWARF, so it runs on the scheduler
+ * carried DWARF. Every crash (level error) is also noted in the log's
+ * ring of the last LOG_RECENT, for the dashboard, before the level or the
+ * rate limit is asked. Symbolizing may read DWARF, so it runs on the scheduler
  * thread's stack, and only once the log has admitted the record: a crash
  * storm's suppressed reports cost a counter each.
  */
@@ -227,10 +229,23 @@ static void json_body(struct log_rec *r, const struct proc *p, uint64_t pid,
 	log_printf(r, "]");
 }
 
+/* A crash into the log's ring of the last ones (log_note_crash), whatever
+ * the level and the rate limit let through: the dashboard's list. */
+static void note_crash(struct proc *p, const struct reason *why)
+{
+	char names[512];
+	size_t nlen = proc_names(p, names, sizeof(names));
+	if (nlen == 0 || nlen > sizeof(names))
+		names[0] = '\0';           /* (its first name only, or none) */
+	log_note_crash(p->rt->cfg.log, atomic_load(&p->pid), names, kind_name(why), why->text);
+}
+
 void proc_report_end(struct proc *p, const struct reason *why, const struct engine_result *res)
 {
 	struct log *log = p->rt->cfg.log;
 	enum log_level level = end_level(p, why);
+	if (level == LOG_ERROR)
+		note_crash(p, why);
 	if (!log_wants(log, level))
 		return;
 	struct log_rec *r = log_begin(log, level, "crash");

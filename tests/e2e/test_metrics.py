@@ -251,13 +251,14 @@ def test_counters_only_grow_and_busy_time_follows_the_work(runs, env):
 
 def test_the_endpoint_answers_http_properly(runs):
     """HEAD has the GET's headers and no body; a query string is ignored;
-    other paths are 404, other methods 405, a line that is not HTTP 400."""
+    other paths are 404 (/ and /api/ are the dashboard's:
+    test_dashboard.py), other methods 405, a line that is not HTTP 400."""
     r = runs("idle", 3)
     status, headers, body = r.get(method="HEAD")
     assert status == 200 and body == "" and int(headers["content-length"]) > 1000, headers
     assert headers["connection"] == "close"
     assert r.get("/metrics?name[]=x")[0] == 200
-    for path in ("/", "/metrics/", "/metricsx", "/api/processes"):
+    for path in ("/metrics/", "/metricsx", "/api", "/api/processes/", "//"):
         assert r.get(path)[0] == 404, path
     status, headers, _ = r.get(method="POST")
     assert status == 405 and headers["allow"] == "GET, HEAD"

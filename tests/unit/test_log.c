@@ -184,6 +184,48 @@ static void parse_names(void **state)
 	assert_int_equal(log_parse_format("xml", &f), -EINVAL);
 }
 
+/* The ring of the last crashes: newest first, the last LOG_RECENT of
+ * however many, names and texts escaped and cut, kept at level none too. */
+static void the_last_crashes_are_kept_escaped(void **state)
+{
+	(void)state;
+	struct sink s;
+	sink_open(&s, LOG_NONE, LOG_TEXT, 0, 0);
+	size_t len;
+	char *j = log_recent_json(s.log, &len);
+	assert_non_null(j);
+	assert_string_equal(j, "{\"total\":0,\"crashes\":[]}\n");
+	free(j);
+	char long_text[1000];
+	memset(long_text, '"', sizeof(long_text) - 1);
+	long_text[sizeof(long_text) - 1] = '\0';
+	for (uint64_t pid = 1; pid <= LOG_RECENT + 3; pid++)
+		log_note_crash(s.log, pid, pid == LOG_RECENT + 3 ? "<a>\"\x1b" : "", "trap",
+		               long_text);
+	j = log_recent_json(s.log, &len);
+	assert_non_null(j);
+	assert_int_equal(strlen(j), len);
+	assert_non_null(strstr(j, "{\"total\":35,\"crashes\":[{\"pid\":\"23\","
+	                          "\"name\":\"<a>\\\"\\u001b\",\"reason\":\"trap\","));
+	/* 32 kept: pids 35 down to 4 */
+	size_t n = 0;
+	for (const char *p = j; (p = strstr(p, "\"pid\":")) != NULL; p++)
+		n++;
+	assert_int_equal(n, LOG_RECENT);
+	assert_non_null(strstr(j, "{\"pid\":\"4\","));
+	assert_null(strstr(j, "{\"pid\":\"3\","));
+	/* the text cut at 128 bytes: 128 escaped quotes */
+	char want[2 * 128 + 16];
+	strcpy(want, ",\"text\":\"");
+	for (int i = 0; i < 128; i++)
+		strcat(want, "\\\"");
+	strcat(want, "\",");
+	assert_non_null(strstr(j, want));
+	free(j);
+	free(drain(&s));
+	log_note_crash(NULL, 1, "", "trap", "");   /* no log: nothing */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +235,7 @@ int main(void)
 		cmocka_unit_test(multi_line_text_is_indented),
 		cmocka_unit_test(level_none_writes_nothing),
 		cmocka_unit_test(parse_names),
+		cmocka_unit_test(the_last_crashes_are_kept_escaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,11 @@
  *                   accepted end: "sockets 3".
  *   churn           for ever: spawn a child that loops a while and
  *                   returns, wait for it, again ("churning" first).
+ *   dash            for the dashboard (tests/e2e/test_dashboard.py): a
+ *                   sink registered as "<script>alert(1)</script>", then
+ *                   a monitored child that registers itself as
+ *                   "<img src=x onerror=alert(2)>" and traps; once its
+ *                   DOWN is in, "dash sink=PID main=PID worker=PID" (hex).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +146,37 @@ static void churn(void)
 	}
 }
 
+/* Names no page may show as markup. */
+#define DASH_NAME "<script>alert(1)</script>"
+#define DASH_WORKER "<img src=x onerror=alert(2)>"
+
+static void dash_worker(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	if (wisp_register_name(DASH_WORKER, wisp_self()) != WISP_OK)
+		fail("register the worker", 0);
+	__builtin_trap();
+}
+
+static void dash(void)
+{
+	wisp_pid_t s = wisp_spawn(sink, NULL, 0);
+	if (s == 0 || wisp_register_name(DASH_NAME, s) != WISP_OK)
+		fail("register", 0);
+	uint64_t ref;
+	wisp_pid_t w = wisp_spawn_monitor(dash_worker, NULL, 0, &ref);
+	if (w == 0)
+		fail("spawn", 0);
+	struct wisp_exit_reason r;
+	if (wisp_wait_down(ref, &r, NULL, 0) != WISP_OK || r.kind != WISP_EXIT_TRAP)
+		fail("trap", 0);
+	printf("dash sink=%llx main=%llx worker=%llx\n", (unsigned long long)s,
+	       (unsigned long long)wisp_self(), (unsigned long long)w);
+	fflush(stdout);
+	wait_for_ever();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 6 && strcmp(argv[1], "crash") == 0)
@@ -152,6 +188,8 @@ int main(int argc, char **argv)
 		sockets();
 	else if (argc >= 2 && strcmp(argv[1], "churn") == 0)
 		churn();
+	else if (argc >= 2 && strcmp(argv[1], "dash") == 0)
+		dash();
 	fail("usage", argc);
 	return 1;
 }
