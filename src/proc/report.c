@@ -237,7 +237,7 @@ static void note_crash(struct proc *p, const struct reason *why)
 	size_t nlen = proc_names(p, names, sizeof(names));
 	if (nlen == 0 || nlen > sizeof(names))
 		names[0] = '\0';           /* (its first name only, or none) */
-	log_note_crash(p->rt->cfg.log, atomic_load(&p->pid), names, kind_name(why), why->text);
+	log_note_crash(p->rt->cfg.log, atomic_load(&p->pid), names, proc_reason_name(why), why->text);
 }
 
 void proc_report_end(struct proc *p, const struct reason *why, const struct engine_result *res)
