@@ -61,7 +61,7 @@ LIB_SRCS := $(sort $(wildcard src/common/*.c src/compile/*.c src/engine/*.c src/
 LIB_ASMS := $(sort $(wildcard src/compile/*.S src/engine/*.S src/sched/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
 CLI_OBJS := $(B)/src/cli/main.o $(B)/src/cli/new.o $(B)/src/cli/node.o $(B)/src/cli/control.o \
-            $(B)/src/cli/tierwatch.o $(B)/src/cli/serve.o $(B)/src/cli/idle.o \
+            $(B)/src/cli/tierwatch.o $(B)/src/cli/serve.o $(B)/src/cli/idle.o $(B)/src/cli/listen.o \
             $(B)/src/cli/metrics.o $(B)/src/cli/stats.o $(B)/src/cli/observe.o \
             $(B)/src/cli/listing.o $(B)/src/cli/json.o $(B)/src/cli/ps.o \
             $(B)/src/cli/dashboard.o $(B)/src/cli/dashboard_blob.o

@@ -38,6 +38,8 @@
  */
 #include "metrics.h"
 
+#include "listen.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -99,80 +101,14 @@ int metrics_parse_opt(int argc, char **argv, int *i, const char **listen)
 		fprintf(stderr, "wisp: --metrics needs ADDRESS:PORT (e.g. 127.0.0.1:9100)\n");
 		return 2;
 	}
-	const char *colon = strrchr(v, ':');
-	char *end = NULL;
-	long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
-	if (colon == NULL || colon == v || colon[1] == '\0' || *end != '\0' || port < 0 ||
-	    port > 65535) {
-		fprintf(stderr, "wisp: --metrics wants ADDRESS:PORT (e.g. 127.0.0.1:9100; port 0: "
-		        "any free port), not '%s'\n", v);
+	char why[160];
+	if (!listen_form_ok("--metrics", "127.0.0.1:9100; port 0: any free port", v, why,
+	                    sizeof(why))) {
+		fprintf(stderr, "wisp: %s, not '%s'\n", why, v);
 		return 2;
 	}
 	*listen = v;
 	return 1;
-}
-
-/* The listening socket for "HOST:PORT" ("[v6]:PORT" too), non-blocking,
- * or -1 with a message. */
-static int listen_on(const char *spec, char *err, size_t errlen)
-{
-	char host[128];
-	const char *colon = strrchr(spec, ':');
-	char *end = NULL;
-	long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
-	if (colon == NULL || colon == spec || colon[1] == '\0' || *end != '\0' || port < 0 ||
-	    port > 65535 || (size_t)(colon - spec) >= sizeof(host)) {
-		snprintf(err, errlen, "--metrics wants ADDRESS:PORT (e.g. 127.0.0.1:9100), not '%s'",
-		         spec);
-		return -1;
-	}
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	size_t hl = strlen(host);
-	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = '\0';
-	}
-	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-	                          .ai_socktype = SOCK_STREAM }, *ai;
-	int gai = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (gai != 0) {
-		snprintf(err, errlen, "--metrics: cannot listen on %s: %s", spec, gai_strerror(gai));
-		return -1;
-	}
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, HTTP_BACKLOG) != 0) {
-		snprintf(err, errlen, "--metrics: cannot listen on %s: %s", spec, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
-/* What m listens on, as bound (port 0 picked one: say which). */
-static void where(struct metrics *m)
-{
-	struct sockaddr_storage a;
-	socklen_t len = sizeof(a);
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-	if (getsockname(m->fd, (struct sockaddr *)&a, &len) == 0) {
-		if (a.ss_family == AF_INET6) {
-			const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a;
-			inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
-			port = ntohs(v6->sin6_port);
-		} else {
-			const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a;
-			inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
-			port = ntohs(v4->sin_port);
-		}
-	}
-	snprintf(m->where, sizeof(m->where), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 struct metrics *metrics_new(const char *listen, char *err, size_t errlen)
@@ -187,14 +123,15 @@ struct metrics *metrics_new(const char *listen, char *err, size_t errlen)
 		m->clients[i].fd = -1;
 	if (listen == NULL)
 		return m;
-	if ((m->fd = listen_on(listen, err, errlen)) < 0 ||
+	if ((m->fd = listen_tcp(listen, HTTP_BACKLOG, SOCK_NONBLOCK, "--metrics: ", err,
+	                        errlen)) < 0 ||
 	    (m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		if (m->fd >= 0)
 			snprintf(err, errlen, "--metrics: %s", strerror(errno));
 		metrics_free(m);
 		return NULL;
 	}
-	where(m);
+	listen_where(m->fd, m->where, sizeof(m->where));
 	return m;
 }
 

@@ -42,6 +42,8 @@
  */
 #include "serve.h"
 
+#include "listen.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -66,7 +68,6 @@
 #define SERVE_DEFAULT_IDLE_S 300
 #define SERVE_MAX_IDLE_S 1000000      /* (in ms it fits tcp_info's 32 bits) */
 #define SERVE_BACKLOG 1024
-#define SERVE_MAX_HOST 128            /* the longest HOST of a --listen value */
 #define SERVE_POLL_MS 100
 #define SERVE_FULL_POLL_MS 5
 #define SERVE_SWEEP_MIN_MS 100
@@ -123,24 +124,6 @@ static int parse_number(const char *name, const char *v, struct serve_opts *o)
 	return 1;
 }
 
-/* Whether spec has --listen's form, ADDRESS:PORT with a decimal port of
- * 0 to 65535: NULL, or what is wrong. (getaddrinfo would take "70000"
- * and listen on its low 16 bits.) */
-static const char *listen_form_error(const char *spec)
-{
-	const char *colon = strrchr(spec, ':');
-	if (colon == NULL || colon == spec || colon[1] == '\0' ||
-	    (size_t)(colon - spec) >= SERVE_MAX_HOST)
-		return "--listen wants ADDRESS:PORT (e.g. 127.0.0.1:7000)";
-	const char *port = colon + 1;
-	char *end;
-	errno = 0;
-	unsigned long p = strtoul(port, &end, 10);
-	if (*end != '\0' || *port < '0' || *port > '9' || errno != 0 || p > 65535)
-		return "--listen: the port must be a number from 0 to 65535 (0: any)";
-	return NULL;
-}
-
 int serve_parse_opt(int argc, char **argv, int *i, struct serve_opts *o)
 {
 	static const char *const names[] = { "--listen", "--max-connections", "--idle-timeout" };
@@ -159,72 +142,13 @@ int serve_parse_opt(int argc, char **argv, int *i, struct serve_opts *o)
 	}
 	if (k > 0)
 		return parse_number(names[k], v, o);
-	const char *bad = listen_form_error(v);
-	if (bad != NULL) {
-		fprintf(stderr, "wisp: %s, not '%s'\n", bad, v);
+	char why[160];
+	if (!listen_form_ok("--listen", "127.0.0.1:7000", v, why, sizeof(why))) {
+		fprintf(stderr, "wisp: %s, not '%s'\n", why, v);
 		return 2;
 	}
 	o->listen = v;
 	return 1;
-}
-
-/* The listening socket for "HOST:PORT" ("[v6]:PORT" too), or -1 with a
- * message. */
-static int listen_on(const char *spec, char *err, size_t errlen)
-{
-	char host[SERVE_MAX_HOST];
-	const char *bad = listen_form_error(spec);
-	if (bad != NULL) {
-		snprintf(err, errlen, "%s, not '%s'", bad, spec);
-		return -1;
-	}
-	const char *colon = strrchr(spec, ':');
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-	                          .ai_socktype = SOCK_STREAM }, *ai;
-	int gai = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (gai != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", spec, gai_strerror(gai));
-		return -1;
-	}
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SERVE_BACKLOG) != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
-/* What s listens on, as bound (port 0 picks one: say which). */
-static void where(struct serve *s)
-{
-	struct sockaddr_storage a;
-	socklen_t len = sizeof(a);
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-	if (s->fd >= 0 && getsockname(s->fd, (struct sockaddr *)&a, &len) == 0) {
-		if (a.ss_family == AF_INET6) {
-			const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a;
-			inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
-			port = ntohs(v6->sin6_port);
-		} else {
-			const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a;
-			inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
-			port = ntohs(v4->sin_port);
-		}
-	}
-	snprintf(s->where, sizeof(s->where), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 /* Watch s's connections for idleness as o says (none: s->idle stays
@@ -262,8 +186,8 @@ struct serve *serve_new(const struct serve_opts *o, struct caps *root, atomic_in
 		return NULL;
 	}
 	s->stop_request = stop;
-	s->fd = listen_on(o->listen, err, errlen);
-	where(s);
+	s->fd = listen_tcp(o->listen, SERVE_BACKLOG, 0, "", err, errlen);
+	listen_where(s->fd, s->where, sizeof(s->where));
 	/* The programs' set: the run's, with stdin and stdout the socket. */
 	s->caps = s->fd >= 0 ? caps_derive(root) : NULL;
 	if (s->caps != NULL) {

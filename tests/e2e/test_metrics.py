@@ -322,13 +322,15 @@ def test_a_taken_or_malformed_address_is_a_clear_error(load, env):
     assert r.returncode == 1 and r.stdout == "", r
     assert r.stderr == f"wisp: --metrics: cannot listen on 127.0.0.1:{port}: " \
                        "Address already in use\n", r.stderr
-    for bad in ("127.0.0.1", ":9100", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:http",
-                "127.0.0.1:-1"):
+    wants = "--metrics wants ADDRESS:PORT (e.g. 127.0.0.1:9100; port 0: any free port)"
+    port_range = "--metrics: the port must be a number from 0 to 65535 (0: any)"
+    for bad, said in (("127.0.0.1", wants), (":9100", wants), ("127.0.0.1:", wants),
+                      ("h" * 200 + ":9100", wants), ("127.0.0.1:99999", port_range),
+                      ("127.0.0.1:http", port_range), ("127.0.0.1:-1", port_range)):
         r = subprocess.run([str(WISP), "run", "--metrics", bad, str(load), "idle", "1"],
                            env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2, (bad, r)
-        assert f"--metrics wants ADDRESS:PORT (e.g. 127.0.0.1:9100; port 0: any free port), " \
-               f"not '{bad}'" in r.stderr, (bad, r.stderr)
+        assert f"{said}, not '{bad}'" in r.stderr, (bad, r.stderr)
     r = subprocess.run([str(WISP), "run", "--metrics", "no.such.host.invalid:9100", str(load),
                         "idle", "1"], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "--metrics: cannot listen on no.such.host.invalid:9100: " \
