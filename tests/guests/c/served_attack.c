@@ -10,7 +10,8 @@
  *                                           a write fails: "filled N: ERR"
  *   served_attack create DIR N LEN          create N files named by LEN
  *                                           characters in DIR until one
- *                                           fails: "created N[: ERR]"
+ *                                           fails: "created N[: ERR]", then
+ *                                           count DIR
  *   served_attack readdir DIR COOKIE LEN    one fd_readdir of LEN bytes
  *                                           from COOKIE: "got N" and each
  *                                           entry's "d_next name"
@@ -18,9 +19,8 @@
  *                                           none: "held N[: ERR]"
  *   served_attack count DIR                 readdir DIR to its end:
  *                                           "count N" (without . and ..)
- * After an attack each mode but readdir reads PATH (or DIR/probe) back:
- * "then: ..." says whether the server still answers. Errors print
- * "error: " and strerror.
+ * After pwrite and fill, PATH is written and read back: "then: ..." says
+ * whether the server still answers. Errors print "error: " and strerror.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -84,6 +84,23 @@ static int fill(const char *path)
 	return then(path);
 }
 
+static int count(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return fail(dir);
+	long n = 0;
+	errno = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	if (errno != 0)
+		return fail("readdir");
+	closedir(d);
+	printf("count %ld\n", n);
+	return 0;
+}
+
 static int create(const char *dir, long n, long len)
 {
 	char *path = malloc(strlen(dir) + (size_t)len + 32);
@@ -101,8 +118,8 @@ static int create(const char *dir, long n, long len)
 		printf("created %ld: %s\n", i, strerror(errno));
 	else
 		printf("created %ld\n", i);
-	sprintf(path, "%s/probe", dir);
-	return then(path);
+	free(path);
+	return count(dir);
 }
 
 static int readdir_raw(const char *dir, const char *cookie, long len)
@@ -140,23 +157,6 @@ static int hold(const char *path, long n)
 		printf("held %ld: %s\n", i, strerror(errno));
 	else
 		printf("held %ld\n", i);
-	return 0;
-}
-
-static int count(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return fail(dir);
-	long n = 0;
-	errno = 0;
-	for (struct dirent *e; (e = readdir(d)) != NULL;)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	if (errno != 0)
-		return fail("readdir");
-	closedir(d);
-	printf("count %ld\n", n);
 	return 0;
 }
 

@@ -1103,12 +1103,19 @@ mod bytes {
 /// file that alone would be larger) or [`Errno::NOSPC`], a create with
 /// [`Errno::NOSPC`], as a full disk's would. Without a bound a program
 /// could make its server take memory it never asked of its own: one byte
-/// written at an offset of 2 GiB took the server 2 GiB of zeros. And the
-/// server keeps room for its own work: a write or create that would leave
-/// its process less than 1 MiB to allocate (its memory limit reached) is
-/// [`Errno::NOSPC`] too, so a program filling the tree never ends its
-/// server. (What the parent puts in itself, [`insert_file`](MemFs::insert_file),
+/// written at an offset of 2 GiB took the server 2 GiB of zeros. (What
+/// the parent puts in itself, [`insert_file`](MemFs::insert_file),
 /// counts but is never refused for size.)
+///
+/// **Under a memory limit** (`wisp run --max-memory`,
+/// [`Caps::max_memory`](crate::caps::Caps::max_memory)) set the size
+/// limit well below it: the host charges a process for the messages
+/// waiting in its mailbox, and one that arrives when its memory is at its
+/// limit ends it (docs/security.md), so a server whose tree filled its
+/// memory would end at the next write (a message of up to 64 KiB). Short
+/// of that, the server keeps room for its own work: a write or create
+/// that would leave it less than 1 MiB to allocate is [`Errno::NOSPC`],
+/// never an allocation that fails and ends it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MemFs {
     nodes: BTreeMap<String, Node>,
@@ -1286,9 +1293,10 @@ impl MemFs {
     /// its files' bytes, and for each file and directory its path's length
     /// and 64. A program's write past it fails with [`Errno::FBIG`] if
     /// the file alone would be larger, else [`Errno::NOSPC`]; a create
-    /// with [`Errno::NOSPC`]. (A tree larger than a message holds, 64 MiB
-    /// by default, cannot be [`snapshot`](MemFsServer::snapshot) whole:
-    /// read its files one at a time.)
+    /// with [`Errno::NOSPC`]. Under a memory limit, keep it well below
+    /// that (half, say: see above). (A tree larger than a message holds,
+    /// 64 MiB by default, cannot be [`snapshot`](MemFsServer::snapshot)
+    /// whole: read its files one at a time.)
     pub fn size_limit(mut self, bytes: u64) -> MemFs {
         self.limit = bytes;
         self
