@@ -1129,6 +1129,10 @@ pub struct MemFs {
     handles: BTreeMap<u64, Handle>,
     #[serde(skip)]
     next_handle: u64,
+    /// The last READDIR answers, by handle, the latest last (at most
+    /// [`LISTINGS`]).
+    #[serde(skip)]
+    listings: Vec<(u64, Listed)>,
 }
 
 /// A file (`data` is its bytes) or a directory (`data` is `None`).
@@ -1139,13 +1143,11 @@ struct Node {
     data: Option<Vec<u8>>,
 }
 
-/// An open handle: the node's path, whether it was opened for writing,
-/// and what its last READDIR answered.
+/// An open handle: the node's path, and whether it was opened for writing.
 #[derive(Clone, Debug)]
 struct Handle {
     path: String,
     write: bool,
-    listed: Option<Listed>,
 }
 
 /// A READDIR's answer: the entries from position `first` on, by name. The
@@ -1153,12 +1155,19 @@ struct Handle {
 /// last entry the program took), so it starts after that entry's name: a
 /// seek, where going on from a bare position walks the directory from its
 /// start (a listing read 4 KiB at a time would cost the square of its
-/// length).
+/// length). Only the last [`LISTINGS`] are kept, whatever the handles
+/// open (each holds up to 64 KiB of names: one per handle would let a
+/// program make its server hold 64 KiB per fd it may have); a listing of
+/// one that was dropped goes on by position, slower but right.
 #[derive(Clone, Debug)]
 struct Listed {
     first: u64,
     names: Vec<String>,
 }
+
+/// How many READDIR answers a MemFs keeps to go on from ([`Listed`]):
+/// the directories listed at once, a tree walk's depth of them.
+const LISTINGS: usize = 8;
 
 /// Where a listing starts.
 enum ListFrom {
@@ -1252,6 +1261,7 @@ impl MemFs {
             used: 0,
             handles: BTreeMap::new(),
             next_handle: 1,
+            listings: Vec::new(),
         };
         fs.add(String::new(), None);
         fs
@@ -1513,7 +1523,7 @@ impl FileServer for MemFs {
         let dir = self.nodes[&path].data.is_none();
         let handle = self.next_handle;
         self.next_handle += 1;
-        self.handles.insert(handle, Handle { path, write: flags.write, listed: None });
+        self.handles.insert(handle, Handle { path, write: flags.write });
         Ok(if dir { Opened::dir(handle) } else { Opened::file(handle) })
     }
 
@@ -1570,28 +1580,31 @@ impl FileServer for MemFs {
     }
 
     fn readdir(&mut self, handle: u64, cookie: u64) -> Result<Vec<DirEntry>, Errno> {
-        let h = self.handles.get_mut(&handle).ok_or(Errno::BADF)?;
+        let h = self.handles.get(&handle).ok_or(Errno::BADF)?;
         if self.nodes.get(&h.path).is_some_and(|n| n.data.is_some()) {
             return Err(Errno::NOTDIR);
         }
-        // Going on from the last answer: after the name before `cookie`.
-        let from = match h.listed.take() {
+        // Going on from the handle's last answer: after the name before
+        // `cookie`.
+        let last = self.listings.iter().position(|(k, _)| *k == handle).map(|i| self.listings.remove(i).1);
+        let from = match last {
             Some(l) if cookie > l.first && cookie - l.first <= l.names.len() as u64 => {
                 ListFrom::After(l.names.into_iter().nth((cookie - l.first - 1) as usize).unwrap_or_default())
             }
             _ => ListFrom::Position(cookie),
         };
-        let h = &self.handles[&handle];
         let entries = self.children(&h.path, from);
-        let names = entries.iter().map(|e| e.name.clone()).collect();
-        if let Some(h) = self.handles.get_mut(&handle) {
-            h.listed = Some(Listed { first: cookie, names });
+        if self.listings.len() == LISTINGS {
+            self.listings.remove(0);
         }
+        let names = entries.iter().map(|e| e.name.clone()).collect();
+        self.listings.push((handle, Listed { first: cookie, names }));
         Ok(entries)
     }
 
     fn close(&mut self, handle: u64) {
         self.handles.remove(&handle);
+        self.listings.retain(|(k, _)| *k != handle);
     }
 
     /// Its [`MemFsServer`]'s calls; anything else as the default does.
