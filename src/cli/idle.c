@@ -10,18 +10,25 @@
  * port in one dump, filtered by the kernel on the port. A sweep thus costs
  * one dump, linear in the connections, and serving costs nothing at all
  * per byte: no hook in the programs' reads and writes, no fd per
- * connection.
+ * connection. Those timestamps start when the handshake ends, and a
+ * connection may wait in the listen backlog long before it is accepted
+ * (at the connection limit): so a connection's idle time is counted from
+ * when it was added at the earliest, or a client that waited its turn
+ * would be cut the moment it got it.
  *
  * A connection is known by its socket's cookie (SO_COOKIE: unique while
  * the kernel runs, never reused as fd numbers and inode numbers are),
  * taken before its fd goes to the program. A sweep matches the dump to
  * the connections by cookie (an index rebuilt per sweep: connections only
  * come and go between sweeps, on the same thread). A connection absent
- * from the dump is closed on the server's side (its program ended or
- * closed it: the socket left ESTABLISHED and CLOSE_WAIT) and is
- * forgotten. One idle for the timeout is reported until the caller has
- * dealt with it (once, but for a failure); it stays watched until its
- * socket goes.
+ * from the dump, or in it as an orphan (no fd holds it: inode 0), is
+ * closed on the server's side (its program ended or closed it) and is
+ * forgotten. The dump has every state a socket an fd holds may be in once
+ * established, the FIN_WAITs included: a program that shut its side down
+ * (shutdown(SHUT_WR), a "lingering close") and waits for its client is
+ * still the server's, and may idle. One idle for the timeout is reported
+ * until the caller has dealt with it (once, but for a failure); it stays
+ * watched until its socket goes.
  *
  * Rejected: a timer per connection re-armed by every read and write (a
  * hook on the programs' hottest calls, blind to a program that stopped
@@ -36,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/inet_diag.h>
@@ -54,7 +62,8 @@
 struct conn {
 	uint64_t cookie;
 	uint64_t pid;
-	bool seen;       /* in this sweep's dump */
+	uint64_t added_ms;   /* when it was added (CLOCK_MONOTONIC) */
+	bool seen;       /* in this sweep's dump, held by an fd */
 	bool cut;        /* reported idle, and dealt with */
 };
 
@@ -63,12 +72,20 @@ struct idle {
 	int family;              /* the listener's: AF_INET or AF_INET6 */
 	uint16_t port;           /* the listener's, host order */
 	uint32_t seq;            /* the current dump's (late replies ignored) */
+	uint64_t now_ms;         /* the current sweep's start (CLOCK_MONOTONIC) */
 	struct conn *v;
 	size_t n, cap;
 	uint32_t *index;         /* per sweep: v's positions + 1 by cookie, 0 free */
 	size_t index_cap;        /* a power of two, at least 2n */
 	unsigned char *buf;      /* IDLE_BUF bytes */
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
 
 uint64_t idle_cookie(int fd)
 {
@@ -79,8 +96,15 @@ uint64_t idle_cookie(int fd)
 	return cookie;
 }
 
-/* Ask for the TCP sockets of w's port, ESTABLISHED or CLOSE_WAIT, with
- * their tcp_info: 0 or -errno. */
+/* The states of a connection an fd may still hold: established, and each
+ * side's half-close (FIN_WAIT1/2 the server's, CLOSE_WAIT the client's,
+ * CLOSING and LAST_ACK both). */
+#define HELD_STATES \
+	(1u << TCP_ESTABLISHED | 1u << TCP_CLOSE_WAIT | 1u << TCP_FIN_WAIT1 | \
+	 1u << TCP_FIN_WAIT2 | 1u << TCP_CLOSING | 1u << TCP_LAST_ACK)
+
+/* Ask for the TCP sockets of w's port in HELD_STATES, with their
+ * tcp_info: 0 or -errno. */
 static int ask(struct idle *w)
 {
 	struct {
@@ -96,7 +120,7 @@ static int ask(struct idle *w)
 	q.nh.nlmsg_seq = ++w->seq;
 	q.r.sdiag_family = (uint8_t)w->family;
 	q.r.sdiag_protocol = IPPROTO_TCP;
-	q.r.idiag_states = 1u << TCP_ESTABLISHED | 1u << TCP_CLOSE_WAIT;
+	q.r.idiag_states = HELD_STATES;
 	q.r.idiag_ext = 1u << (INET_DIAG_INFO - 1);
 	q.bc.nla_len = NLA_HDRLEN + sizeof(q.op);
 	q.bc.nla_type = INET_DIAG_REQ_BYTECODE;
@@ -145,7 +169,8 @@ static struct conn *find(struct idle *w, uint64_t cookie)
 	return NULL;
 }
 
-/* One socket of the dump: mark its connection seen, and cut it if idle. */
+/* One socket of the dump: mark its connection seen (unless no fd holds
+ * it any more), and cut it if idle. */
 static void visit(struct idle *w, const struct nlmsghdr *nh, uint32_t timeout_ms,
                   idle_cut_fn *cut, void *ctx)
 {
@@ -153,8 +178,8 @@ static void visit(struct idle *w, const struct nlmsghdr *nh, uint32_t timeout_ms
 		return;
 	const struct inet_diag_msg *d = NLMSG_DATA(nh);
 	struct conn *c = find(w, d->id.idiag_cookie[0] | (uint64_t)d->id.idiag_cookie[1] << 32);
-	if (c == NULL)
-		return;
+	if (c == NULL || d->idiag_inode == 0)
+		return;   /* (not ours, or an orphan: closed on the server's side) */
 	c->seen = true;
 	int len = (int)(nh->nlmsg_len - NLMSG_LENGTH(sizeof(*d)));
 	for (const struct rtattr *a = (const struct rtattr *)(d + 1); RTA_OK(a, len);
@@ -169,6 +194,9 @@ static void visit(struct idle *w, const struct nlmsghdr *nh, uint32_t timeout_ms
 			return;
 		uint32_t idle_ms = ti.tcpi_last_data_sent < ti.tcpi_last_data_recv
 		                   ? ti.tcpi_last_data_sent : ti.tcpi_last_data_recv;
+		uint64_t served_ms = w->now_ms > c->added_ms ? w->now_ms - c->added_ms : 0;
+		if (served_ms < idle_ms)
+			idle_ms = (uint32_t)served_ms;   /* (it waited in the backlog) */
 		if (idle_ms >= timeout_ms && !c->cut)
 			c->cut = cut(ctx, c->pid, idle_ms);
 		return;
@@ -205,6 +233,7 @@ int idle_sweep(struct idle *w, uint32_t timeout_ms, idle_cut_fn *cut, void *ctx)
 {
 	if (w->n == 0)
 		return 0;
+	w->now_ms = now_ms();
 	int rc = index_build(w);
 	if (rc == 0)
 		rc = ask(w);
@@ -230,7 +259,7 @@ int idle_add(struct idle *w, uint64_t cookie, uint64_t pid)
 		w->v = v;
 		w->cap = cap;
 	}
-	w->v[w->n++] = (struct conn){ cookie, pid, false, false };
+	w->v[w->n++] = (struct conn){ cookie, pid, now_ms(), false, false };
 	return 0;
 }
 

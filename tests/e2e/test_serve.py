@@ -355,3 +355,50 @@ def test_an_idle_client_is_cut_and_frees_its_slot(lines, tmp_path, client):
     assert code == 0, err
     assert err.count("was closed, its program killed (--idle-timeout") == 1, err
     assert "closed idle" in err, err
+
+
+def test_a_client_that_waited_for_its_turn_is_not_cut_when_it_gets_it(lines, tmp_path):
+    """The kernel's idle clock starts at the handshake: a client that
+    waited in the backlog longer than --idle-timeout (the one slot busy)
+    had its program killed at the first sweep after it was accepted,
+    before it could say a word. Idle time now counts from the accept."""
+    srv = Server(lines, "--max-connections", "1", "--idle-timeout", "3", tmp_path=tmp_path)
+    try:
+        c1, f1 = srv.connect()
+        c2, f2 = srv.connect()     # waits behind c1, saying nothing
+        end = time.monotonic() + 4
+        i = 0
+        while time.monotonic() < end:   # c1 busy for longer than the timeout
+            i += 1
+            assert ask(f1, f"x{i}\n") == f"{i} X{i}\n"
+            time.sleep(0.2)
+        assert ask(f1, "quit\n") == ""   # c2's turn
+        time.sleep(1)                    # (a few sweeps: 0.3 s apart)
+        assert ask(f2, "second\n") == "1 SECOND\n"
+        for x in (f1, c1, f2, c2):
+            x.close()
+    finally:
+        code, err = srv.stop()
+    assert code == 0, err
+    assert "closed idle" not in err, err
+
+
+def test_a_program_that_shut_its_side_is_still_cut_when_idle(lines, tmp_path):
+    """A program that shuts its sending side down (shutdown(SHUT_WR), a
+    lingering close) and reads on, with a client that says nothing more:
+    its socket left ESTABLISHED, the sweep took it for closed and forgot
+    it, and the program held its slot for ever (the next client never
+    served). It is still the server's: cut when idle."""
+    srv = Server(lines, "--max-connections", "1", "--idle-timeout", "1", tmp_path=tmp_path)
+    try:
+        c1, f1 = srv.connect()
+        assert ask(f1, "first\n") == "1 FIRST\n"
+        assert ask(f1, "shut\n") == ""       # end of file: the program's side is shut
+        c2, f2 = srv.connect()
+        assert ask(f2, "second\n") == "1 SECOND\n"
+        for x in (f1, c1, f2, c2):
+            x.close()
+    finally:
+        code, err = srv.stop()
+    assert code == 0, err
+    assert "connections 1 closed idle" in err, err

@@ -2,8 +2,9 @@
  * test_idle.c — `wisp serve`'s idle sweep (src/cli/idle.c) on real TCP
  * connections over loopback: the kernel's report reaches the right
  * connections, a cut is reported until dealt with and then never again,
- * connections closed on the server's side are forgotten, and sockets of
- * other ports are not the sweep's.
+ * connections closed on the server's side are forgotten (but not those it
+ * only half-closed), idle time counts from a connection's accept, and
+ * sockets of other ports are not the sweep's.
  */
 #include "unit.h"
 
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/idle.h"
@@ -181,6 +183,72 @@ static void other_ports_are_not_in_the_report(void **state)
 	close(other);
 }
 
+/* A connection the server shut its side of (shutdown(SHUT_WR): a program
+ * that said all it had to say and waits for its client) is still the
+ * server's: watched, and cut when idle. It was forgotten (the socket left
+ * ESTABLISHED for FIN_WAIT2), and its program held its slot for ever.
+ * Once the server's fd is closed, the orphan is forgotten. */
+static void a_half_closed_connection_is_still_watched(void **state)
+{
+	(void)state;
+	int lfd = listener(AF_INET);
+	assert_true(lfd >= 0);
+	char err[256];
+	struct idle *w = idle_new(lfd, err, sizeof(err));
+	assert_non_null(w);
+	struct pair p = connect_to(lfd);
+	assert_int_equal(idle_add(w, idle_cookie(p.server), 1), 0);
+	assert_int_equal(shutdown(p.server, SHUT_WR), 0);
+	char c;
+	assert_int_equal(read(p.client, &c, 1), 0);   /* the client saw the FIN */
+	struct cuts cuts;
+	memset(&cuts, 0, sizeof(cuts));
+	assert_int_equal(idle_sweep(w, 0, record, &cuts), 0);
+	assert_int_equal(cuts.count[1], 1);
+	assert_int_equal(idle_count(w), 1);
+	close(p.server);
+	assert_int_equal(idle_sweep(w, 0, record, &cuts), 0);
+	assert_int_equal(idle_count(w), 0);
+	close(p.client);
+	idle_free(w);
+	close(lfd);
+}
+
+/* A connection's idle time counts from when it was added (its accept),
+ * not from its handshake: a client that waited in the backlog for its
+ * turn (the connection limit reached) longer than the timeout was cut at
+ * the first sweep after it got it. */
+static void time_in_the_backlog_is_not_idle_time(void **state)
+{
+	(void)state;
+	int lfd = listener(AF_INET);
+	assert_true(lfd >= 0);
+	char err[256];
+	struct idle *w = idle_new(lfd, err, sizeof(err));
+	assert_non_null(w);
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(client, (struct sockaddr *)&a, len), 0);
+	struct timespec wait = { 1, 200 * 1000 * 1000 };
+	nanosleep(&wait, NULL);                       /* in the backlog */
+	int server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(server >= 0);
+	assert_int_equal(idle_add(w, idle_cookie(server), 1), 0);
+	struct cuts cuts;
+	memset(&cuts, 0, sizeof(cuts));
+	/* Idle 1.2 s by the kernel's books, a moment by the server's. */
+	assert_int_equal(idle_sweep(w, 1000, record, &cuts), 0);
+	assert_int_equal(cuts.total, 0);
+	assert_int_equal(idle_sweep(w, 0, record, &cuts), 0);
+	assert_int_equal(cuts.total, 1);
+	close(server);
+	close(client);
+	idle_free(w);
+	close(lfd);
+}
+
 /* What is not a TCP socket has no cookie, and cannot be listened on. */
 static void non_sockets_are_refused(void **state)
 {
@@ -201,6 +269,8 @@ int main(void)
 		cmocka_unit_test(sweep_ipv4),
 		cmocka_unit_test(sweep_ipv6),
 		cmocka_unit_test(other_ports_are_not_in_the_report),
+		cmocka_unit_test(a_half_closed_connection_is_still_watched),
+		cmocka_unit_test(time_in_the_backlog_is_not_idle_time),
 		cmocka_unit_test(non_sockets_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

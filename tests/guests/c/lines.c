@@ -2,17 +2,29 @@
  * lines.c — a line-oriented WASI program for `wisp serve` tests: for each
  * line read from stdin, "N LINE" upper-cased (N counts this connection's
  * lines), flushed at once; "trap" traps, "quit" ends with status 0, "big"
- * writes 1 MiB then a line "done".
+ * writes 1 MiB then a line "done", "shut" shuts the socket's sending side
+ * down (shutdown(SHUT_WR): the client reads end of file) and goes on
+ * reading, answering nothing (a lingering close).
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 int main(void)
 {
 	char line[4096];
+	bool shut = false;
 	for (int n = 1; fgets(line, sizeof line, stdin) != NULL; n++) {
 		line[strcspn(line, "\r\n")] = '\0';
+		if (shut)
+			continue;
+		if (strcmp(line, "shut") == 0) {
+			fflush(stdout);
+			shut = shutdown(1, SHUT_WR) == 0;
+			continue;
+		}
 		if (strcmp(line, "trap") == 0)
 			__builtin_trap();
 		if (strcmp(line, "quit") == 0)

@@ -165,6 +165,12 @@ pub fn encode_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Resul
     options().serialize_into(out, value).map_err(|e| encode_error::<T>("bincode", bincode_why(&e)))
 }
 
+/// How many bytes [`encode`] would make of `value`, found without making
+/// them (a walk of the value).
+pub(crate) fn encoded_size<T: Serialize + ?Sized>(value: &T) -> Result<u64, CodecError> {
+    options().serialized_size(value).map_err(|e| encode_error::<T>("bincode", bincode_why(&e)))
+}
+
 /// Decode a `T` from exactly `bytes` in the crate's own format; the error
 /// names `T`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {

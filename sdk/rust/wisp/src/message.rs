@@ -108,6 +108,21 @@ impl ReplyTo {
         self.pid.send_raw(self.reference, &bytes)
     }
 
+    /// As [`reply`](Self::reply), but a reply this process has not the
+    /// memory to encode is [`SendError::NoMemory`] rather than the
+    /// process's end: its size is counted first, and its buffer allocated
+    /// fallibly. For a reply whose size the caller's request decides (a
+    /// file, a whole tree).
+    pub(crate) fn try_reply<R: Serialize + ?Sized>(self, value: &R) -> Result<(), SendError> {
+        let size = codec::encoded_size(value).map_err(SendError::Encode)?;
+        let size = usize::try_from(size).ok().and_then(|n| n.checked_add(1)).ok_or(SendError::TooBig)?;
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(size).map_err(|_| SendError::NoMemory)?;
+        bytes.push(REPLY_OK);
+        codec::encode_into(&mut bytes, value).map_err(SendError::Encode)?;
+        self.pid.send_raw(self.reference, &bytes)
+    }
+
     /// Tell the caller its request could not be decoded
     /// ([`CallError::BadRequest`](crate::CallError::BadRequest)).
     pub fn reply_bad_request(self, why: &str) {

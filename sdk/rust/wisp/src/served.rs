@@ -67,16 +67,25 @@
 //! - **Errors** are WASI errnos ([`Errno`]); the program's call returns the
 //!   one the server answers (`ENOENT` is "No such file or directory" to a
 //!   C program).
+//! - **Who asks**: the host, for the programs the server is mounted into,
+//!   each request from the program's own process
+//!   ([`FileRequest::from`]). But a request is a message, and any process
+//!   that knows the server's pid can send one (as it can kill the server:
+//!   processes of one run trust each other with signals,
+//!   docs/security.md). [`serve`] answers whoever asks; a server that
+//!   must tell its programs from other processes runs a loop of its own
+//!   and checks [`FileRequest::from`]. A reply goes to the sender alone,
+//!   and one to a sender that has ended is dropped.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::ops::ControlFlow;
+use std::ops::{Bound, ControlFlow};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::mailbox::Mailbox;
-use crate::message::{self, Envelope};
+use crate::message::{self, Envelope, ReplyTo};
 use crate::process::{call_tagged, CallError, Pid, SendError};
 use crate::spawn::SpawnError;
 use crate::sys;
@@ -326,16 +335,22 @@ impl DirEntry {
 /// so on). The last entry may be cut short, as WASI's `fd_readdir` allows:
 /// a program that meets one asks again from its cookie, with a larger
 /// buffer if the entry did not fit at all. Fewer than `len` bytes means
-/// the listing ended. ([`Reply::Entries`] does this for you.)
+/// the listing ended. ([`Reply::Entries`] does this for you.) An entry
+/// at position `u64::MAX` has no cookie after it, and is not packed: the
+/// listing ends before it (a program can ask from any cookie; none wraps
+/// to 0, which would start the listing again).
 pub fn pack_dirents<'a>(entries: impl IntoIterator<Item = &'a DirEntry>, first: u64, len: usize) -> Vec<u8> {
     let mut out = Vec::new();
-    for (i, e) in (first..).zip(entries) {
+    let mut at = first;
+    for e in entries {
+        let Some(next) = at.checked_add(1) else { break };
         if out.len() >= len {
             break;
         }
+        at = next;
         let name = e.name.as_bytes();
         let mut rec = Vec::with_capacity(sys::FILE_DIRENT_SIZE as usize + name.len());
-        rec.extend_from_slice(&(i + 1).to_le_bytes());
+        rec.extend_from_slice(&next.to_le_bytes());
         rec.extend_from_slice(&e.ino.to_le_bytes());
         rec.extend_from_slice(&(name.len() as u32).to_le_bytes());
         rec.push(e.filetype.raw());
@@ -974,6 +989,85 @@ where
 
 // ---- MemFs ----
 
+/// Files' bytes as serde bytes: a length and one copy each way, where a
+/// `Vec<u8>` is a sequence, a call per byte (a 256 MiB tree took half a
+/// minute to copy to its server). Bincode lays both out alike.
+mod bytes {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::{Deserialize, Serialize, Serializer};
+
+    /// Bytes to send.
+    pub(super) struct Bytes<'a>(pub &'a [u8]);
+
+    impl Serialize for Bytes<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    /// Bytes received.
+    pub(super) struct ByteBuf(pub Vec<u8>);
+
+    struct BufVisitor;
+
+    impl<'de> Visitor<'de> for BufVisitor {
+        type Value = ByteBuf;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<ByteBuf, E> {
+            Ok(ByteBuf(v.to_vec()))
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<ByteBuf, E> {
+            Ok(ByteBuf(v))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ByteBuf, A::Error> {
+            let mut v = Vec::new();
+            while let Some(b) = seq.next_element()? {
+                v.push(b);
+            }
+            Ok(ByteBuf(v))
+        }
+    }
+
+    impl<'de> Deserialize<'de> for ByteBuf {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ByteBuf, D::Error> {
+            d.deserialize_byte_buf(BufVisitor)
+        }
+    }
+
+    /// `#[serde(with = "bytes")]` for a `Vec<u8>`.
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        ByteBuf::deserialize(d).map(|b| b.0)
+    }
+
+    /// `#[serde(with = "bytes::opt")]` for an `Option<Vec<u8>>`.
+    pub(super) mod opt {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        use super::{ByteBuf, Bytes};
+
+        pub(in super::super) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+            v.as_deref().map(Bytes).serialize(s)
+        }
+
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+            Ok(Option::<ByteBuf>::deserialize(d)?.map(|b| b.0))
+        }
+    }
+}
+
+
 /// A tree of files and directories in memory, served to programs: the
 /// ready-made [`FileServer`]. Build it, [`spawn`](MemFs::spawn) it and
 /// mount it; the programs read its files, create and write them (unless
@@ -1001,21 +1095,51 @@ where
 /// ignored; `..` is refused). Only files and directories: no links, no
 /// renames, no removal (those are not served calls). Inodes are numbered
 /// in order of creation; times are 0.
+///
+/// **Its size is bounded** ([`size_limit`](MemFs::size_limit), 256 MiB
+/// by default): the programs' writes and creates may grow the tree to the
+/// limit, counting each file's bytes and, for each file and directory,
+/// its path and 64 bytes; past it a write fails with [`Errno::FBIG`] (a
+/// file that alone would be larger) or [`Errno::NOSPC`], a create with
+/// [`Errno::NOSPC`], as a full disk's would. Without a bound a program
+/// could make its server take memory it never asked of its own: one byte
+/// written at an offset of 2 GiB took the server 2 GiB of zeros. (What
+/// the parent puts in itself, [`insert_file`](MemFs::insert_file),
+/// counts but is never refused for size.)
+///
+/// **Under a memory limit** (`wisp run --max-memory`,
+/// [`Caps::max_memory`](crate::caps::Caps::max_memory)) set the size
+/// limit well below it: the host charges a process for the messages
+/// waiting in its mailbox, and one that arrives when its memory is at its
+/// limit ends it (docs/security.md), so a server whose tree filled its
+/// memory would end at the next write (a message of up to 64 KiB). Short
+/// of that, the server keeps room for its own work: a write or create
+/// that would leave it less than 1 MiB to allocate is [`Errno::NOSPC`],
+/// never an allocation that fails and ends it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MemFs {
     nodes: BTreeMap<String, Node>,
     next_ino: u64,
     read_only: bool,
+    /// The most `used` may grow to by the programs' writes and creates.
+    limit: u64,
+    /// What the tree holds: its files' bytes, and `node_cost` of each node.
+    used: u64,
     #[serde(skip)]
     handles: BTreeMap<u64, Handle>,
     #[serde(skip)]
     next_handle: u64,
+    /// The last READDIR answers, by handle, the latest last (at most
+    /// [`LISTINGS`]).
+    #[serde(skip)]
+    listings: Vec<(u64, Listed)>,
 }
 
 /// A file (`data` is its bytes) or a directory (`data` is `None`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Node {
     ino: u64,
+    #[serde(with = "bytes::opt")]
     data: Option<Vec<u8>>,
 }
 
@@ -1025,6 +1149,50 @@ struct Handle {
     path: String,
     write: bool,
 }
+
+/// A READDIR's answer: the entries from position `first` on, by name. The
+/// next READDIR goes on from one of those positions (the cookie after the
+/// last entry the program took), so it starts after that entry's name: a
+/// seek, where going on from a bare position walks the directory from its
+/// start (a listing read 4 KiB at a time would cost the square of its
+/// length). Only the last [`LISTINGS`] are kept, whatever the handles
+/// open (each holds up to 64 KiB of names: one per handle would let a
+/// program make its server hold 64 KiB per fd it may have); a listing of
+/// one that was dropped goes on by position, slower but right.
+#[derive(Clone, Debug)]
+struct Listed {
+    first: u64,
+    names: Vec<String>,
+}
+
+/// How many READDIR answers a MemFs keeps to go on from ([`Listed`]):
+/// the directories listed at once, a tree walk's depth of them.
+const LISTINGS: usize = 8;
+
+/// Where a listing starts.
+enum ListFrom {
+    /// At the directory's `n`-th entry (0: the first).
+    Position(u64),
+    /// After the entry of this name.
+    After(String),
+}
+
+/// [`MemFs::size_limit`]'s default.
+const DEFAULT_SIZE_LIMIT: u64 = 256 << 20;
+
+/// What a node costs the tree's size besides its data: its path, and this.
+const NODE_COST: u64 = 64;
+
+/// What a MemFs keeps free for its own work after a write or create: the
+/// next requests (a 64 KiB write and its copies, a reply) and replies to
+/// its [`MemFsServer`] must find memory, or the server would end.
+const HEADROOM: usize = 1 << 20;
+
+/// The most bytes of dirents one READDIR is answered with: those of
+/// any READDIR (at most [`sys::FILE_MAX_DATA`]) and one entry more, so the
+/// listing is never cut short by the bound; yet a directory of millions
+/// costs a READDIR no more than this.
+const READDIR_BYTES: usize = sys::FILE_MAX_DATA as usize;
 
 impl Default for MemFs {
     fn default() -> MemFs {
@@ -1058,12 +1226,45 @@ fn parent(path: &str) -> Option<&str> {
     Some(path.rfind('/').map_or("", |i| &path[..i]))
 }
 
+/// What the node at `path` costs the tree besides its data.
+fn node_cost(path: &str) -> u64 {
+    NODE_COST + path.len() as u64
+}
+
+/// Run `grow`, a fallible allocation, while [`HEADROOM`] bytes are held
+/// aside: `grow`'s result, or [`Errno::NOSPC`] (and `grow` not run) if
+/// they cannot be. The room is given back after, so whatever `grow` took,
+/// it is free for what comes next.
+fn with_headroom<T>(grow: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
+    let mut room = Vec::<u8>::new();
+    room.try_reserve_exact(HEADROOM).map_err(|_| Errno::NOSPC)?;
+    let r = grow();
+    drop(room);
+    r
+}
+
+/// Whether `bytes` more (an infallible allocation about to be made: a new
+/// node) and [`HEADROOM`] besides can be allocated now: [`Errno::NOSPC`]
+/// if not. (Taken and given back at once: what follows finds it free.)
+fn room_for(bytes: usize) -> Result<(), Errno> {
+    Vec::<u8>::new().try_reserve_exact(HEADROOM + bytes).map_err(|_| Errno::NOSPC)
+}
+
 impl MemFs {
     /// An empty tree: the root directory alone.
     pub fn new() -> MemFs {
-        let mut nodes = BTreeMap::new();
-        nodes.insert(String::new(), Node { ino: 1, data: None });
-        MemFs { nodes, next_ino: 2, read_only: false, handles: BTreeMap::new(), next_handle: 1 }
+        let mut fs = MemFs {
+            nodes: BTreeMap::new(),
+            next_ino: 1,
+            read_only: false,
+            limit: DEFAULT_SIZE_LIMIT,
+            used: 0,
+            handles: BTreeMap::new(),
+            next_handle: 1,
+            listings: Vec::new(),
+        };
+        fs.add(String::new(), None);
+        fs
     }
 
     /// The tree with a file at `path` holding `contents` (replacing one
@@ -1098,6 +1299,24 @@ impl MemFs {
         self
     }
 
+    /// The tree served with at most `bytes` in it (256 MiB by default):
+    /// its files' bytes, and for each file and directory its path's length
+    /// and 64. A program's write past it fails with [`Errno::FBIG`] if
+    /// the file alone would be larger, else [`Errno::NOSPC`]; a create
+    /// with [`Errno::NOSPC`]. Under a memory limit, keep it well below
+    /// that (half, say: see above). (A tree larger than a message holds,
+    /// 64 MiB by default, cannot be [`snapshot`](MemFsServer::snapshot)
+    /// whole: read its files one at a time.)
+    pub fn size_limit(mut self, bytes: u64) -> MemFs {
+        self.limit = bytes;
+        self
+    }
+
+    /// What the tree holds, as [`size_limit`](Self::size_limit) counts it.
+    pub fn size(&self) -> u64 {
+        self.used
+    }
+
     /// Put `contents` at `path` (replacing a file there), making the
     /// directories above it. [`Errno::ISDIR`] if `path` is a directory (the
     /// root included), [`Errno::NOTDIR`] if it lies below a file,
@@ -1105,7 +1324,11 @@ impl MemFs {
     pub fn insert_file(&mut self, path: &str, contents: impl Into<Vec<u8>>) -> Result<(), Errno> {
         let path = clean(path)?;
         match self.nodes.get_mut(&path) {
-            Some(Node { data: Some(data), .. }) => *data = contents.into(),
+            Some(Node { data: Some(data), .. }) => {
+                let contents = contents.into();
+                self.used = self.used - data.len() as u64 + contents.len() as u64;
+                *data = contents;
+            }
             Some(Node { data: None, .. }) => return Err(Errno::ISDIR),
             None => {
                 self.make_dirs(parent(&path).ok_or(Errno::ISDIR)?)?;
@@ -1164,8 +1387,17 @@ impl MemFs {
     }
 
     fn add(&mut self, path: String, data: Option<Vec<u8>>) {
+        self.used += node_cost(&path) + data.as_ref().map_or(0, |d| d.len() as u64);
         self.nodes.insert(path, Node { ino: self.next_ino, data });
         self.next_ino += 1;
+    }
+
+    /// Whether `more` bytes fit the tree's limit: [`Errno::NOSPC`] if not.
+    fn fits(&self, more: u64) -> Result<(), Errno> {
+        match self.used.checked_add(more) {
+            Some(total) if total <= self.limit => Ok(()),
+            _ => Err(Errno::NOSPC),
+        }
     }
 
     fn stat_of(node: &Node) -> FileStat {
@@ -1193,7 +1425,8 @@ impl MemFs {
             Some(Node { data: Some(_), .. }) if self.read_only && (flags.write || flags.truncate) => Err(Errno::ROFS),
             Some(Node { data: Some(d), .. }) => {
                 if flags.truncate {
-                    d.clear();
+                    self.used -= d.len() as u64;
+                    *d = Vec::new();
                 }
                 Ok(())
             }
@@ -1201,6 +1434,9 @@ impl MemFs {
             None if self.read_only => Err(Errno::ROFS),
             None => match parent(path).and_then(|p| self.nodes.get(p)) {
                 Some(Node { data: None, .. }) => {
+                    self.fits(node_cost(path))?;
+                    // (The key, and a node of the map's that may split.)
+                    room_for(2 * path.len() + 1024)?;
                     self.add(path.to_string(), Some(Vec::new()));
                     Ok(())
                 }
@@ -1209,14 +1445,75 @@ impl MemFs {
             },
         }
     }
+
+    /// Entries of directory `dir` (its key) in name order from `from`,
+    /// [`READDIR_BYTES`] of them and one more (or to the end). The keys
+    /// below `dir` are one run, its children's subtrees inside it: each
+    /// subtree is jumped over (a seek past "child/", to "child0", '0'
+    /// being the character after '/'), so a listing costs its directory's
+    /// entries, not the tree's.
+    fn children(&self, dir: &str, from: ListFrom) -> Vec<DirEntry> {
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let (mut skip, mut start) = match from {
+            ListFrom::Position(n) => (n, Bound::Included(prefix.clone())),
+            ListFrom::After(name) => (0, Bound::Excluded(format!("{prefix}{name}"))),
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let mut jump = None;
+            let range = (start.as_ref().map(String::as_str), Bound::Unbounded);
+            for (key, node) in self.nodes.range::<str, _>(range) {
+                let Some(name) = key.strip_prefix(prefix.as_str()) else { return out };
+                if name.is_empty() {
+                    continue; // (the root itself)
+                }
+                if let Some(slash) = name.find('/') {
+                    jump = Some(format!("{prefix}{}0", &name[..slash]));
+                    break;
+                }
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                if bytes > READDIR_BYTES {
+                    return out;
+                }
+                bytes += sys::FILE_DIRENT_SIZE as usize + name.len();
+                let filetype = if node.data.is_some() { FileType::RegularFile } else { FileType::Directory };
+                out.push(DirEntry::new(name, filetype, node.ino));
+            }
+            match jump {
+                Some(key) => start = Bound::Included(key),
+                None => return out,
+            }
+        }
+    }
 }
 
-/// The requests a [`MemFsServer`] makes of its process.
+/// The requests a [`MemFsServer`] makes of its process. Each is answered
+/// `Result<T, String>`: the value, or why it could not be sent.
 #[derive(Serialize, Deserialize)]
 enum MemFsCall {
+    /// `Option<Vec<u8>>`: the file.
     Read(String),
-    Insert(String, Vec<u8>),
+    /// `Result<(), u16>`: the errno of a refusal.
+    Insert(String, #[serde(with = "bytes")] Vec<u8>),
+    /// `MemFs`: the tree.
     Snapshot,
+}
+
+/// Answer `to` with `Ok(value)`, or, if that cannot be sent (larger than
+/// a message may be, or than the memory left to encode it), with
+/// `Err(why)`: the caller always has an answer, and the server lives on.
+fn answer_call<T: Serialize>(to: ReplyTo, value: &T) {
+    let why = match to.try_reply(&Ok::<&T, String>(value)) {
+        Ok(()) => return,
+        Err(SendError::TooBig) => "the answer is larger than a message may be".to_string(),
+        Err(SendError::NoMemory) => "out of memory for the answer".to_string(),
+        Err(SendError::Encode(e)) => e.to_string(),
+    };
+    let _ = to.reply(&Err::<(), String>(why));
 }
 
 impl FileServer for MemFs {
@@ -1238,21 +1535,38 @@ impl FileServer for MemFs {
     }
 
     fn write(&mut self, handle: u64, at: WriteAt, bytes: &[u8]) -> Result<usize, Errno> {
+        let (used, limit) = (self.used, self.limit);
         let (h, node) = self.node(handle)?;
         if !h.write {
             return Err(Errno::BADF);
         }
         let data = node.data.as_mut().ok_or(Errno::ISDIR)?;
         let from = match at {
-            WriteAt::Offset(o) => usize::try_from(o).map_err(|_| Errno::FBIG)?,
-            WriteAt::End => data.len(),
+            WriteAt::Offset(o) => o,
+            WriteAt::End => data.len() as u64,
         };
-        let end = from.checked_add(bytes.len()).ok_or(Errno::FBIG)?;
-        if end > data.len() {
-            data.try_reserve(end - data.len()).map_err(|_| Errno::NOSPC)?;
+        let end = from.checked_add(bytes.len() as u64).ok_or(Errno::FBIG)?;
+        let grow = end.saturating_sub(data.len() as u64);
+        if grow > 0 {
+            if end > limit {
+                return Err(Errno::FBIG);
+            }
+            if used + grow > limit {
+                return Err(Errno::NOSPC);
+            }
+            // (The limit is below 4 GiB on wasm32 unless raised past it.)
+            let end = usize::try_from(end).map_err(|_| Errno::FBIG)?;
+            with_headroom(|| {
+                // Amortised growth for appends; exactly what is needed if
+                // that much more does not fit.
+                let more = end - data.len();
+                data.try_reserve(more).or_else(|_| data.try_reserve_exact(more)).map_err(|_| Errno::NOSPC)
+            })?;
             data.resize(end, 0);
         }
-        data[from..end].copy_from_slice(bytes);
+        let from = from as usize; // (at most `end`, which fits)
+        data[from..from + bytes.len()].copy_from_slice(bytes);
+        self.used += grow;
         Ok(bytes.len())
     }
 
@@ -1270,21 +1584,27 @@ impl FileServer for MemFs {
         if self.nodes.get(&h.path).is_some_and(|n| n.data.is_some()) {
             return Err(Errno::NOTDIR);
         }
-        // Everything below the directory is one run of keys: "dir/..."
-        // (everything but the root itself, for the root).
-        let prefix = if h.path.is_empty() { String::new() } else { format!("{}/", h.path) };
-        let skip = usize::try_from(cookie).unwrap_or(usize::MAX);
-        let below = self.nodes.range(prefix.clone()..).take_while(|(p, _)| p.starts_with(&prefix));
-        let children = below.filter_map(|(p, n)| {
-            let name = &p[prefix.len()..];
-            let filetype = if n.data.is_some() { FileType::RegularFile } else { FileType::Directory };
-            (!name.is_empty() && !name.contains('/')).then(|| DirEntry::new(name, filetype, n.ino))
-        });
-        Ok(children.skip(skip).collect())
+        // Going on from the handle's last answer: after the name before
+        // `cookie`.
+        let last = self.listings.iter().position(|(k, _)| *k == handle).map(|i| self.listings.remove(i).1);
+        let from = match last {
+            Some(l) if cookie > l.first && cookie - l.first <= l.names.len() as u64 => {
+                ListFrom::After(l.names.into_iter().nth((cookie - l.first - 1) as usize).unwrap_or_default())
+            }
+            _ => ListFrom::Position(cookie),
+        };
+        let entries = self.children(&h.path, from);
+        if self.listings.len() == LISTINGS {
+            self.listings.remove(0);
+        }
+        let names = entries.iter().map(|e| e.name.clone()).collect();
+        self.listings.push((handle, Listed { first: cookie, names }));
+        Ok(entries)
     }
 
     fn close(&mut self, handle: u64) {
         self.handles.remove(&handle);
+        self.listings.retain(|(k, _)| *k != handle);
     }
 
     /// Its [`MemFsServer`]'s calls; anything else as the default does.
@@ -1293,15 +1613,12 @@ impl FileServer for MemFs {
             refuse(&env);
             return ControlFlow::Continue(());
         };
-        let _ = match env.decode::<MemFsCall>() {
-            Ok(MemFsCall::Read(path)) => to.reply(&self.file(&path)),
-            Ok(MemFsCall::Insert(path, bytes)) => to.reply(&self.insert_file(&path, bytes).map_err(|e| e.raw())),
-            Ok(MemFsCall::Snapshot) => to.reply(&*self),
-            Err(e) => {
-                to.reply_bad_request(&e.0);
-                Ok(())
-            }
-        };
+        match env.decode::<MemFsCall>() {
+            Ok(MemFsCall::Read(path)) => answer_call(to, &self.file(&path).map(bytes::Bytes)),
+            Ok(MemFsCall::Insert(path, bytes)) => answer_call(to, &self.insert_file(&path, bytes).map_err(|e| e.raw())),
+            Ok(MemFsCall::Snapshot) => answer_call(to, &*self),
+            Err(e) => to.reply_bad_request(&e.0),
+        }
         ControlFlow::Continue(())
     }
 }
@@ -1311,7 +1628,8 @@ impl FileServer for MemFs {
 /// programs use it. Each method is a call to the server process
 /// ([`Process::call`](crate::Process::call)): between two requests of a
 /// program, never inside one. A server that is not running is
-/// `NotConnected`.
+/// `NotConnected`; an answer too large for a message (a file, or a tree,
+/// of more than 64 MiB by default) is an error of kind `Other`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MemFsServer {
     pid: Pid,
@@ -1344,12 +1662,15 @@ impl MemFsServer {
     }
 
     fn call<R: DeserializeOwned>(&self, call: &MemFsCall) -> io::Result<R> {
-        call_tagged(self.pid, crate::TAG_CALL, call, FOREVER).map_err(|e| call_error(self.pid, e))
+        let r: Result<R, String> =
+            call_tagged(self.pid, crate::TAG_CALL, call, FOREVER).map_err(|e| call_error(self.pid, e))?;
+        r.map_err(|why| io::Error::new(io::ErrorKind::Other, format!("the MemFs server {:?}: {why}", self.pid)))
     }
 
     /// The file at `path` now (`None`: there is none).
     pub fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        self.call(&MemFsCall::Read(path.to_string()))
+        let file: Option<bytes::ByteBuf> = self.call(&MemFsCall::Read(path.to_string()))?;
+        Ok(file.map(|b| b.0))
     }
 
     /// Put a file there ([`MemFs::insert_file`]; its errno as an `io::Error`).

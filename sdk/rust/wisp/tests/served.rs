@@ -304,3 +304,206 @@ fn a_spawned_memfs_answers_on_the_wire_as_the_host_asks() {
     }
     assert_eq!(server.read("config.txt").unwrap_err().kind(), io::ErrorKind::NotConnected);
 }
+
+/// Each entry of packed dirents: (d_next, name).
+fn unpack(b: &[u8]) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 24 <= b.len() {
+        let next = u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        let len = u32::from_le_bytes(b[at + 16..at + 20].try_into().unwrap()) as usize;
+        if at + 24 + len > b.len() {
+            break; // (cut short: asked for again)
+        }
+        out.push((next, String::from_utf8_lossy(&b[at + 24..at + 24 + len]).into_owned()));
+        at += 24 + len;
+    }
+    out
+}
+
+#[wisp::test]
+fn a_cookie_never_wraps_to_the_start() {
+    // A program may ask from any cookie, and a server may answer entries
+    // whatever it is asked: the entry at u64::MAX has no cookie after it.
+    // Its d_next was u64::MAX + 1, 0 (or a panic in a debug build), which
+    // sent the program back to the start of the listing.
+    let es = [DirEntry::new("a", FileType::RegularFile, 1), DirEntry::new("b", FileType::RegularFile, 2)];
+    assert_eq!(unpack(&pack_dirents(&es, u64::MAX - 1, 1000)), [(u64::MAX, "a".to_string())]);
+    assert_eq!(pack_dirents(&es, u64::MAX, 1000), Vec::<u8>::new());
+    let req = Request::ReadDir { handle: 1, cookie: u64::MAX, len: 4096 };
+    assert_eq!(parse_reply(&Reply::Entries(es.to_vec()).to_bytes(&req)), (0, 0, 0, vec![]));
+}
+
+#[wisp::test]
+fn a_memfs_lists_a_directorys_children_not_their_subtrees() {
+    // Keys in order: a, a!b, a/x, a/y/z, a0, b, b.txt, b/c: "a!b" sorts
+    // before "a/", "a0" after the whole of a's subtree.
+    let mut fs = MemFs::new()
+        .with_file("a/x", "")
+        .with_file("a/y/z", "")
+        .with_file("a!b", "")
+        .with_file("a0", "")
+        .with_file("b.txt", "")
+        .with_file("b/c", "");
+    let root = fs.open("", rd()).unwrap().handle;
+    let names = |v: Vec<DirEntry>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
+    assert_eq!(names(fs.readdir(root, 0).unwrap()), ["a", "a!b", "a0", "b", "b.txt"]);
+    assert_eq!(names(fs.readdir(root, 2).unwrap()), ["a0", "b", "b.txt"]);
+    let a = fs.open("a", rd()).unwrap().handle;
+    assert_eq!(names(fs.readdir(a, 0).unwrap()), ["x", "y"]);
+    assert_eq!(fs.readdir(a, u64::MAX), Ok(vec![]));
+}
+
+#[wisp::test]
+fn a_memfs_answers_a_readdir_with_what_fits_and_goes_on_by_name() {
+    let n = 5000;
+    let mut fs = MemFs::new().with_dir("d");
+    for i in 0..n {
+        fs.insert_file(&format!("d/{i:05}-{}", "x".repeat(40)), "").unwrap();
+    }
+    let d = fs.open("d", rd()).unwrap().handle;
+    // One answer: more than any READDIR holds (64 KiB), not the whole rest
+    // of the directory (each READDIR copied out all of it: a listing read
+    // 4 KiB at a time cost the square of its length).
+    let first = fs.readdir(d, 0).unwrap();
+    let bytes: usize = first.iter().map(|e| 24 + e.name.len()).sum();
+    assert!(bytes > 65536 && first.len() < n, "{} entries, {bytes} bytes", first.len());
+    // Read as wasi-libc does, 4 KiB at a time from the last whole entry's
+    // d_next: every name once, in order.
+    let mut seen = Vec::new();
+    let mut cookie = 0;
+    loop {
+        let req = Request::ReadDir { handle: d, cookie, len: 4096 };
+        let reply = fs.answer(&req).unwrap().to_bytes(&req);
+        let (e, _, _, data) = parse_reply(&reply);
+        assert_eq!(e, 0);
+        let ents = unpack(&data);
+        if ents.is_empty() {
+            break;
+        }
+        cookie = ents.last().unwrap().0;
+        seen.extend(ents.into_iter().map(|(_, name)| name));
+    }
+    let want: Vec<String> = (0..n).map(|i| format!("{i:05}-{}", "x".repeat(40))).collect();
+    assert_eq!(seen, want);
+    // Ten listings at once, in turns: more than the MemFs keeps answers
+    // to go on from (it holds a few, not 64 KiB per handle); those it
+    // dropped go on by position, and each is whole.
+    let hs: Vec<u64> = (0..10).map(|_| fs.open("d", rd()).unwrap().handle).collect();
+    let mut cookies = vec![0u64; hs.len()];
+    let mut lists = vec![Vec::new(); hs.len()];
+    let mut open = hs.len();
+    while open > 0 {
+        for (k, &h) in hs.iter().enumerate() {
+            if cookies[k] == u64::MAX {
+                continue;
+            }
+            let req = Request::ReadDir { handle: h, cookie: cookies[k], len: 4096 };
+            let ents = unpack(&parse_reply(&fs.answer(&req).unwrap().to_bytes(&req)).3);
+            match ents.last() {
+                Some(&(next, _)) => cookies[k] = next,
+                None => {
+                    cookies[k] = u64::MAX;
+                    open -= 1;
+                }
+            }
+            lists[k].extend(ents.into_iter().map(|(_, name)| name));
+        }
+    }
+    assert!(lists.iter().all(|l| *l == want));
+    for h in hs {
+        fs.close(h);
+    }
+    // A position asked out of turn is still a position.
+    assert_eq!(fs.readdir(d, 4998).unwrap().iter().map(|e| &e.name).collect::<Vec<_>>(), [&want[4998], &want[4999]]);
+    assert_eq!(fs.readdir(d, 7).unwrap()[0].name, want[7]);
+    assert_eq!(fs.readdir(d, n as u64), Ok(vec![]));
+}
+
+#[wisp::test]
+fn a_memfs_is_bounded_in_size() {
+    let mut fs = MemFs::new().size_limit(1000);
+    let base = fs.size();
+    assert_eq!(base, 64, "the root: 64 and its empty path");
+    let create = OpenFlags { create: true, ..wr() };
+    let f = fs.open("f", create).unwrap().handle;
+    assert_eq!(fs.size(), base + 65);
+    // A file that alone would pass the limit: EFBIG; far past it too, and
+    // nothing is allocated for it.
+    assert_eq!(fs.write(f, WriteAt::Offset(1000), b"x"), Err(Errno::FBIG));
+    assert_eq!(fs.write(f, WriteAt::Offset(u64::MAX - 1), b"xy"), Err(Errno::FBIG));
+    assert_eq!(fs.write(f, WriteAt::Offset(u64::MAX), b"x"), Err(Errno::FBIG));
+    assert_eq!(fs.file("f"), Some(&b""[..]));
+    // Within it, and then the rest by another file: ENOSPC.
+    assert_eq!(fs.write(f, WriteAt::Offset(0), &[7; 700]), Ok(700));
+    let g = fs.open("g", create).unwrap().handle;
+    assert_eq!(fs.write(g, WriteAt::End, &[1; 200]), Err(Errno::NOSPC));
+    assert_eq!(fs.write(g, WriteAt::End, &[1; 100]), Ok(100));
+    assert_eq!(fs.size(), base + 65 + 700 + 65 + 100);
+    assert_eq!(fs.open("h", create), Err(Errno::NOSPC), "a name costs too");
+    // Writing over what is there costs nothing; truncating gives it back.
+    assert_eq!(fs.write(f, WriteAt::Offset(0), &[8; 700]), Ok(700));
+    fs.open("f", OpenFlags { truncate: true, ..wr() }).unwrap();
+    assert_eq!(fs.size(), base + 65 + 65 + 100);
+    assert!(fs.open("h", create).is_ok());
+    // The parent's own insertions count, and are never refused for size.
+    fs.insert_file("big", vec![0; 5000]).unwrap();
+    assert!(fs.size() > 5000);
+    assert_eq!(fs.write(g, WriteAt::End, b"x"), Err(Errno::NOSPC));
+}
+
+#[wisp::test]
+fn a_memfs_answers_a_call_it_cannot_send_with_an_error() {
+    // A program wrote a file larger than a message may be (64 MiB): the
+    // parent's read and snapshot could not be answered, and waited for
+    // ever. Now they fail, and the server serves on.
+    let server = MemFs::new().size_limit(100 << 20).spawn().unwrap();
+    let pid = server.pid();
+    let (e, _, handle, _) = ask(pid, &[header(1, 1, 0, 0, 0, 2), b"big".to_vec()].concat());
+    assert_eq!(e, 0);
+    assert_eq!(ask(pid, &[header(3, 0, handle, 65 << 20, 0, 0), b"end".to_vec()].concat()), (0, 0, 3, vec![]));
+    for e in [server.read("big").unwrap_err(), server.snapshot().unwrap_err()] {
+        assert_eq!(e.kind(), io::ErrorKind::Other, "{e}");
+        assert!(e.to_string().ends_with("the answer is larger than a message may be"), "{e}");
+    }
+    server.insert_file("small", "ok").unwrap();
+    assert_eq!(server.read("small").unwrap().as_deref(), Some(&b"ok"[..]));
+    assert_eq!(ask(pid, &header(2, 0, handle, (65 << 20) + 1, 10, 0)).3, b"nd");
+    pid.kill();
+}
+
+#[wisp::test]
+fn a_memfs_takes_what_any_process_sends_in_its_stride() {
+    // Any process may send a request (the server cannot tell it from the
+    // host's): odd ones are answered, or dropped, and the server goes on.
+    let server = MemFs::new().with_file("f", "data").spawn().unwrap();
+    let pid = server.pid();
+    // No ref: no answer wanted, none sent (a READ, an OPEN, garbage).
+    pid.send_raw(sys::TAG_FILE, &header(2, 0, 1, 0, 10, 0)).unwrap();
+    pid.send_raw(sys::TAG_FILE, &[header(1, 0, 0, 0, 0, 1), b"f".to_vec()].concat()).unwrap();
+    pid.send_raw(sys::TAG_FILE, b"junk").unwrap();
+    // A request whose sender gives up at once and ends before the answer:
+    // the answer goes nowhere.
+    let asker = wisp::spawn(pid, |pid: Pid, _: wisp::Mailbox<()>| {
+        let req = [header(5, 0, 0, 0, 0, 0), b"f".to_vec()].concat();
+        let mut info = sys::MsgInfo::default();
+        let mut buf = [0u8; 128];
+        let _ = unsafe {
+            sys::request(pid.raw(), sys::TAG_FILE, req.as_ptr(), req.len() as u32, 0, buf.as_mut_ptr(), 128, &mut info)
+        };
+    })
+    .unwrap();
+    while asker.is_alive() {
+        wisp::yield_now();
+    }
+    // Paths the host never sends: "..", a NUL; handles never opened;
+    // a listing from past any end.
+    assert_eq!(ask(pid, &[header(1, 0, 0, 0, 0, 1), b"../f".to_vec()].concat()).0, Errno::INVAL.raw());
+    assert_eq!(ask(pid, &[header(1, 0, 0, 0, 0, 1), b"f\0x".to_vec()].concat()).0, Errno::NOENT.raw());
+    assert_eq!(ask(pid, &header(2, 0, 999, 0, 10, 0)).0, Errno::BADF.raw());
+    let (_, _, root, _) = ask(pid, &root_open());
+    assert_eq!(ask(pid, &header(6, 0, root, u64::MAX, 4096, 0)), (0, 0, 0, vec![]));
+    // And the server is whole.
+    assert_eq!(server.read("f").unwrap().as_deref(), Some(&b"data"[..]));
+    pid.kill();
+}

@@ -20,6 +20,13 @@
 //!   die          a FileServer that ends (exit 9) when asked to read:
 //!                files FILES-ARGS; then the server's end
 //!   gone         a mount whose server has ended: the spawn's error
+//!   attack LIMIT N FILES-ARGS [-- FILES-ARGS]...
+//!                a MemFs (config.txt, sub/a.txt, sub/b.txt, and N more
+//!                empty files in sub/ with 100-byte names) with
+//!                size_limit LIMIT ("default": none set) serving one run
+//!                of the program per FILES-ARGS, in turn; then whether
+//!                the server still answers ("server config.txt: ...",
+//!                "server snapshot: ok" or its error)
 use std::io::Read;
 use std::ops::ControlFlow;
 
@@ -83,8 +90,39 @@ fn memfs(module: &[u8], args: &[String], read_only: bool) {
             None => println!("server {name}: none"),
         }
     }
-    let files: Vec<String> = server.snapshot().unwrap().files().map(|(p, _)| p.to_string()).collect();
-    println!("server files: {}", files.join(" "));
+    match server.snapshot() {
+        Ok(fs) => {
+            let files: Vec<String> = fs.files().map(|(p, _)| p.to_string()).collect();
+            println!("server files: {}", files.join(" "));
+        }
+        Err(e) => println!("server files: error: {e}"),
+    }
+}
+
+/// One MemFs, limited as `limit` says, serving each run in `runs` (split
+/// at "--") in turn: what a hostile program leaves of its server for the
+/// next.
+fn attack(module: &[u8], limit: &str, many: &str, runs: &[String]) {
+    let mut fs = tree(0);
+    for i in 0..many.parse().expect("a number of files") {
+        fs.insert_file(&format!("sub/{i:06}-{}", "n".repeat(93)), "").unwrap();
+    }
+    if limit != "default" {
+        fs = fs.size_limit(limit.parse().expect("a size limit"));
+    }
+    let server = fs.spawn().expect("spawn the MemFs");
+    for run_args in runs.split(|a| a == "--") {
+        run(module, server.pid(), run_args);
+    }
+    match server.read("config.txt") {
+        Ok(Some(b)) => println!("server config.txt: {:?}", String::from_utf8_lossy(&b)),
+        Ok(None) => println!("server config.txt: none"),
+        Err(e) => println!("server config.txt: error: {e}"),
+    }
+    match server.snapshot() {
+        Ok(_) => println!("server snapshot: ok"),
+        Err(e) => println!("server snapshot: error: {e}"),
+    }
 }
 
 /// Keeps every write; serves nothing else. Its journal is answered to a
@@ -151,6 +189,7 @@ fn main() {
     match mode {
         "memfs" => memfs(&module, rest, false),
         "read-only" => memfs(&module, rest, true),
+        "attack" => attack(&module, &rest[0], &rest[1], &rest[2..]),
         "journal" => {
             let server = served::spawn(Journal::default()).expect("spawn");
             run(&module, server, rest);
