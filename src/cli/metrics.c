@@ -42,6 +42,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -255,39 +256,38 @@ static void put_messages(struct text *t, const struct rt_stats *st)
 	sample(t, "wisp_messages_dropped_total", "reason=\"nonode\"", st->counter[RT_DROPPED_NONODE]);
 }
 
+/* One family with a sample per scheduler: the field at `off` of each
+ * scheduler's figures, in seconds if it is a time in ns. */
+static void per_scheduler(struct text *t, const struct rt_stats *st, const char *name,
+                          const char *type, const char *help, size_t off, bool ns)
+{
+	family(t, name, type, help);
+	for (int i = 0; i < st->nsched; i++) {
+		char l[48];
+		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
+		uint64_t v;
+		memcpy(&v, (const char *)&st->sched[i] + off, sizeof(v));
+		(ns ? sample_s : sample)(t, name, l, v);
+	}
+}
+
 static void put_schedulers(struct text *t, const struct rt_stats *st)
 {
-	char l[48];
 	single(t, "wisp_schedulers", "gauge", "Scheduler threads.", (uint64_t)st->nsched);
-	family(t, "wisp_scheduler_busy_seconds_total", "counter",
-	       "Time each scheduler spent running processes.");
-	for (int i = 0; i < st->nsched; i++) {
-		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
-		sample_s(t, "wisp_scheduler_busy_seconds_total", l, st->sched[i].busy_ns);
-	}
-	family(t, "wisp_scheduler_idle_seconds_total", "counter",
-	       "Time each scheduler spent waiting for work (asleep, or polling the reactor).");
-	for (int i = 0; i < st->nsched; i++) {
-		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
-		sample_s(t, "wisp_scheduler_idle_seconds_total", l, st->sched[i].idle_ns);
-	}
-	family(t, "wisp_scheduler_dispatches_total", "counter", "Processes each scheduler ran.");
-	for (int i = 0; i < st->nsched; i++) {
-		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
-		sample(t, "wisp_scheduler_dispatches_total", l, st->sched[i].dispatches);
-	}
-	family(t, "wisp_scheduler_steals_total", "counter",
-	       "Processes each scheduler took from another's run queue.");
-	for (int i = 0; i < st->nsched; i++) {
-		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
-		sample(t, "wisp_scheduler_steals_total", l, st->sched[i].steals);
-	}
-	family(t, "wisp_run_queue_length", "gauge",
-	       "Processes runnable now, by run queue (each scheduler's, and the global one).");
-	for (int i = 0; i < st->nsched; i++) {
-		snprintf(l, sizeof(l), "scheduler=\"%d\"", i);
-		sample(t, "wisp_run_queue_length", l, st->sched[i].queued);
-	}
+	per_scheduler(t, st, "wisp_scheduler_busy_seconds_total", "counter",
+	              "Time each scheduler spent running processes.",
+	              offsetof(struct sched_stats, busy_ns), true);
+	per_scheduler(t, st, "wisp_scheduler_idle_seconds_total", "counter",
+	              "Time each scheduler spent waiting for work (asleep, or polling the reactor).",
+	              offsetof(struct sched_stats, idle_ns), true);
+	per_scheduler(t, st, "wisp_scheduler_dispatches_total", "counter",
+	              "Processes each scheduler ran.", offsetof(struct sched_stats, dispatches), false);
+	per_scheduler(t, st, "wisp_scheduler_steals_total", "counter",
+	              "Processes each scheduler took from another's run queue.",
+	              offsetof(struct sched_stats, steals), false);
+	per_scheduler(t, st, "wisp_run_queue_length", "gauge",
+	              "Processes runnable now, by run queue (each scheduler's, and the global one).",
+	              offsetof(struct sched_stats, queued), false);
 	sample(t, "wisp_run_queue_length", "scheduler=\"global\"", st->global_queued);
 	uint64_t events = 0;
 	for (int i = 0; i < st->nsched; i++)
