@@ -31,56 +31,35 @@
 #include <string.h>
 
 #include "listing.h"
+#include "common/util.h"
 
 #define DEFAULT_TOP 20
 #define DEFAULT_TREE 200
 
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-	size_t rows;   /* processes added so far */
+/* A JSON array of listed processes being made. */
+struct rows {
+	struct util_text t;
+	size_t n;      /* processes added so far */
 };
 
-static void add(struct buf *b, const char *s, size_t n)
+static void adds(struct util_text *t, const char *s)
 {
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void adds(struct buf *b, const char *s)
-{
-	add(b, s, strlen(s));
+	util_text_add(t, s, strlen(s));
 }
 
 /* listing_run's sink: a process's line into the array (its newline
  * dropped); the closing {"end":...} line is not a process. */
 static int one_row(void *ctx, const char *s, size_t len)
 {
-	struct buf *b = ctx;
+	struct rows *r = ctx;
 	if (len >= 7 && memcmp(s, "{\"end\":", 7) == 0)
 		return 0;
 	if (len > 0 && s[len - 1] == '\n')
 		len--;
-	if (b->rows++ > 0)
-		add(b, ",", 1);
-	add(b, s, len);
-	return b->oom ? -ENOMEM : 0;
+	if (r->n++ > 0)
+		util_text_add(&r->t, ",", 1);
+	util_text_add(&r->t, s, len);
+	return r->t.oom ? -ENOMEM : 0;
 }
 
 /* A query "k=v&k=v" into sort and limit (either may be absent, when the
@@ -122,30 +101,30 @@ static const char *parse_query(const char *query, enum listing_key *sort, uint32
 static char *listing_object(struct rt *rt, const char *node, const struct listing_query *q,
                             size_t *len)
 {
-	struct buf b = { 0 };
+	struct rows r = { 0 };
 	char tmp[600];
-	adds(&b, "{\"node\":");
+	adds(&r.t, "{\"node\":");
 	if (node != NULL) {
 		char esc[520];
 		listing_json_escape(esc, sizeof(esc), node);
 		snprintf(tmp, sizeof(tmp), "\"%s\"", esc);
-		adds(&b, tmp);
+		adds(&r.t, tmp);
 	} else {
-		adds(&b, "null");
+		adds(&r.t, "null");
 	}
 	struct rt_stats *st = rt_stats_read(rt);
 	snprintf(tmp, sizeof(tmp), ",\"alive\":%" PRIu64 ",\"sort\":\"%s\",\"processes\":[",
 	         st != NULL ? st->processes : 0, listing_key_name(q->sort));
 	free(st);
-	adds(&b, tmp);
-	int rc = b.oom ? -ENOMEM : listing_run(rt, q, one_row, &b, NULL);
-	adds(&b, "]}\n");
-	if (rc != 0 || b.oom) {
-		free(b.p);
+	adds(&r.t, tmp);
+	int rc = r.t.oom ? -ENOMEM : listing_run(rt, q, one_row, &r, NULL);
+	adds(&r.t, "]}\n");
+	if (rc != 0 || r.t.oom) {
+		free(r.t.p);
 		return NULL;
 	}
-	*len = b.len;
-	return b.p;
+	*len = r.t.len;
+	return r.t.p;
 }
 
 /* A 400's body: why (a copy, for the caller to free like any body). */

@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "compile/pipeline.h"
 #include "dashboard.h"
 #include "opts.h"
@@ -144,63 +145,27 @@ void metrics_count_compile(struct metrics *m, bool hit)
 
 /* ---- the text ---- */
 
-struct text {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void put(struct text *t, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		size_t room = t->cap - t->len;
-		int n = t->oom ? 0 : vsnprintf(t->p ? t->p + t->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (t->oom || n < 0) {
-			t->oom = true;
-			return;
-		}
-		if ((size_t)n < room) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = t->cap ? t->cap * 2 : 8192;
-		while (cap < t->len + (size_t)n + 1)
-			cap *= 2;
-		char *p = realloc(t->p, cap);
-		if (p == NULL) {
-			t->oom = true;
-			return;
-		}
-		t->p = p;
-		t->cap = cap;
-	}
-}
-
 /* "# HELP" and "# TYPE" of a family (help: no backslash, no newline). */
-static void family(struct text *t, const char *name, const char *type, const char *help)
+static void family(struct util_text *t, const char *name, const char *type, const char *help)
 {
-	put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	util_text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* One sample: name, labels ("" or 'k="v",...'), value. */
-static void sample(struct text *t, const char *name, const char *labels, uint64_t v)
+static void sample(struct util_text *t, const char *name, const char *labels, uint64_t v)
 {
-	put(t, "%s%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
+	util_text_printf(t, "%s%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
 	    (unsigned long long)v);
 }
 
-static void sample_s(struct text *t, const char *name, const char *labels, uint64_t ns)
+static void sample_s(struct util_text *t, const char *name, const char *labels, uint64_t ns)
 {
-	put(t, "%s%s%s%s %llu.%09llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
+	util_text_printf(t, "%s%s%s%s %llu.%09llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
 	    (unsigned long long)(ns / 1000000000u), (unsigned long long)(ns % 1000000000u));
 }
 
 /* A family with a single sample. */
-static void single(struct text *t, const char *name, const char *type, const char *help,
+static void single(struct util_text *t, const char *name, const char *type, const char *help,
                    uint64_t v)
 {
 	family(t, name, type, help);
@@ -222,7 +187,7 @@ static void label_value(char *out, size_t cap, const char *s)
 	out[o] = '\0';
 }
 
-static void put_processes(struct text *t, const struct rt_stats *st)
+static void put_processes(struct util_text *t, const struct rt_stats *st)
 {
 	single(t, "wisp_processes", "gauge", "Processes alive (spawned and not yet ended).",
 	       st->processes);
@@ -243,7 +208,7 @@ static void put_processes(struct text *t, const struct rt_stats *st)
 	       st->counter[RT_REDUCTIONS]);
 }
 
-static void put_messages(struct text *t, const struct rt_stats *st)
+static void put_messages(struct util_text *t, const struct rt_stats *st)
 {
 	single(t, "wisp_messages_sent_total", "counter",
 	       "Messages processes sent (send, request, send_after when it fires, to any node).",
@@ -258,7 +223,7 @@ static void put_messages(struct text *t, const struct rt_stats *st)
 
 /* One family with a sample per scheduler: the field at `off` of each
  * scheduler's figures, in seconds if it is a time in ns. */
-static void per_scheduler(struct text *t, const struct rt_stats *st, const char *name,
+static void per_scheduler(struct util_text *t, const struct rt_stats *st, const char *name,
                           const char *type, const char *help, size_t off, bool ns)
 {
 	family(t, name, type, help);
@@ -271,7 +236,7 @@ static void per_scheduler(struct text *t, const struct rt_stats *st, const char 
 	}
 }
 
-static void put_schedulers(struct text *t, const struct rt_stats *st)
+static void put_schedulers(struct util_text *t, const struct rt_stats *st)
 {
 	single(t, "wisp_schedulers", "gauge", "Scheduler threads.", (uint64_t)st->nsched);
 	per_scheduler(t, st, "wisp_scheduler_busy_seconds_total", "counter",
@@ -296,7 +261,7 @@ static void put_schedulers(struct text *t, const struct rt_stats *st)
 	       "I/O readiness events the schedulers took from the reactor.", events);
 }
 
-static void put_memory(struct text *t, const struct rt_stats *st)
+static void put_memory(struct util_text *t, const struct rt_stats *st)
 {
 	family(t, "wisp_memory_bytes", "gauge",
 	       "Memory held for processes, by kind, in bytes of address space (pages are "
@@ -332,7 +297,7 @@ static uint64_t nodes_connected(struct dist *d)
 }
 
 /* The OS process's conventional figures: resident memory, CPU time. */
-static void put_process(struct text *t, uint64_t uptime_ns)
+static void put_process(struct util_text *t, uint64_t uptime_ns)
 {
 	long rss_pages = 0;
 	FILE *f = fopen("/proc/self/statm", "r");
@@ -359,7 +324,7 @@ static void put_process(struct text *t, uint64_t uptime_ns)
 	sample_s(t, "process_start_time_seconds", "", wall_ns - uptime_ns);
 }
 
-static void put_info(struct metrics *m, struct text *t, const struct rt_stats *st)
+static void put_info(struct metrics *m, struct util_text *t, const struct rt_stats *st)
 {
 	char node[300] = "", labels[400];
 	if (m->dist != NULL) {
@@ -380,7 +345,7 @@ char *metrics_text(struct metrics *m, size_t *len)
 	struct rt_stats *st = rt != NULL ? rt_stats_read(rt) : NULL;
 	if (st == NULL)
 		return NULL;
-	struct text t = { 0 };
+	struct util_text t = { 0 };
 	put_info(m, &t, st);
 	put_processes(&t, st);
 	put_messages(&t, st);

@@ -151,46 +151,14 @@ static void reply(int fd, const atomic_bool *stop, const char *text)
 
 /* ---- growing strings (a detail's JSON) ---- */
 
-struct sbuf {
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	for (int round = 0; round < 2 && !b->oom; round++) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if (b->p != NULL && b->n + (size_t)n < b->cap) {
-			b->n += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
 
 /* A JSON string (quotes included) of a guest's bytes made printable. */
-static void sb_guest(struct sbuf *b, const char *s)
+static void sb_guest(struct util_text *b, const char *s)
 {
 	char printable[4 * 1024], json[8 * 1024];
 	util_printable(printable, sizeof(printable), s);
 	listing_json_escape(json, sizeof(json), printable);
-	sb_printf(b, "\"%s\"", json);
+	util_text_printf(b, "\"%s\"", json);
 }
 
 /* ---- pids and reasons ---- */
@@ -318,101 +286,101 @@ static void serve_ps(struct rt *rt, int fd, const char *args, const atomic_bool 
 
 /* ---- inspect ---- */
 
-static void sb_pids(struct sbuf *b, const char *key, const struct pidref *v, uint32_t n,
+static void sb_pids(struct util_text *b, const char *key, const struct pidref *v, uint32_t n,
                     bool refs)
 {
-	sb_printf(b, ",\"%s\":[", key);
+	util_text_printf(b, ",\"%s\":[", key);
 	for (uint32_t i = 0; i < n; i++) {
 		if (refs)
-			sb_printf(b, "%s{\"pid\":\"%" PRIx64 "\",\"ref\":\"%" PRIx64 "\"}", i ? "," : "",
+			util_text_printf(b, "%s{\"pid\":\"%" PRIx64 "\",\"ref\":\"%" PRIx64 "\"}", i ? "," : "",
 			          v[i].pid, v[i].ref);
 		else
-			sb_printf(b, "%s\"%" PRIx64 "\"", i ? "," : "", v[i].pid);
+			util_text_printf(b, "%s\"%" PRIx64 "\"", i ? "," : "", v[i].pid);
 	}
-	sb_printf(b, "]");
+	util_text_printf(b, "]");
 }
 
-static void sb_limit(struct sbuf *b, const char *key, uint64_t v)
+static void sb_limit(struct util_text *b, const char *key, uint64_t v)
 {
 	if (v == UINT64_MAX)
-		sb_printf(b, ",\"%s\":null", key);
+		util_text_printf(b, ",\"%s\":null", key);
 	else
-		sb_printf(b, ",\"%s\":%" PRIu64, key, v);
+		util_text_printf(b, ",\"%s\":%" PRIu64, key, v);
 }
 
-static void sb_rules(struct sbuf *b, const char *key, const struct net_rule *r, int n)
+static void sb_rules(struct util_text *b, const char *key, const struct net_rule *r, int n)
 {
-	sb_printf(b, ",\"%s\":[", key);
+	util_text_printf(b, ",\"%s\":[", key);
 	for (int i = 0; i < n; i++) {
 		char rule[96];
 		if (r[i].port == 0)
 			snprintf(rule, sizeof(rule), "%s:*", r[i].host);
 		else
 			snprintf(rule, sizeof(rule), "%s:%u", r[i].host, r[i].port);
-		sb_printf(b, "%s", i ? "," : "");
+		util_text_printf(b, "%s", i ? "," : "");
 		sb_guest(b, rule);
 	}
-	sb_printf(b, "]");
+	util_text_printf(b, "]");
 }
 
 /* The capability set: what it may do (environment variables by name only). */
-static void sb_caps(struct sbuf *b, const struct caps *c)
+static void sb_caps(struct util_text *b, const struct caps *c)
 {
-	sb_printf(b, ",\"caps\":{\"spawn\":%s", c->may_spawn ? "true" : "false");
+	util_text_printf(b, ",\"caps\":{\"spawn\":%s", c->may_spawn ? "true" : "false");
 	sb_limit(b, "max_processes", c->max_processes);
 	sb_limit(b, "max_memory", c->max_memory);
 	sb_limit(b, "max_cpu", c->max_cpu);
 	sb_limit(b, "max_message", c->max_message);
 	sb_limit(b, "max_fds", c->max_fds);
-	sb_printf(b, ",\"make_caps\":%s,\"nodes\":%s,\"load_code\":%s,\"udp\":%s,\"dns\":%s",
+	util_text_printf(b, ",\"make_caps\":%s,\"nodes\":%s,\"load_code\":%s,\"udp\":%s,\"dns\":%s",
 	          c->may_create_caps ? "true" : "false", c->may_use_nodes ? "true" : "false",
 	          c->may_load_code ? "true" : "false", c->udp ? "true" : "false",
 	          c->dns ? "true" : "false");
 	sb_rules(b, "connect", c->connect, c->nconnect);
 	sb_rules(b, "listen", c->listen, c->nlisten);
-	sb_printf(b, ",\"dirs\":[");
+	util_text_printf(b, ",\"dirs\":[");
 	for (int i = 0; i < c->ndirs; i++) {
-		sb_printf(b, "%s{\"guest\":", i ? "," : "");
+		util_text_printf(b, "%s{\"guest\":", i ? "," : "");
 		sb_guest(b, c->dirs[i].guest);
-		sb_printf(b, ",\"host\":");
+		util_text_printf(b, ",\"host\":");
 		sb_guest(b, c->dirs[i].host != NULL ? c->dirs[i].host : "");
-		sb_printf(b, ",\"read_only\":%s}", c->dirs[i].read_only ? "true" : "false");
+		util_text_printf(b, ",\"read_only\":%s}", c->dirs[i].read_only ? "true" : "false");
 	}
-	sb_printf(b, "],\"env\":[");
+	util_text_printf(b, "],\"env\":[");
 	for (int i = 0; i < c->nenv; i++) {
 		char key[256];
 		snprintf(key, sizeof(key), "%.*s", (int)strcspn(c->env[i], "="), c->env[i]);
-		sb_printf(b, "%s", i ? "," : "");
+		util_text_printf(b, "%s", i ? "," : "");
 		sb_guest(b, key);
 	}
-	sb_printf(b, "]}");
+	util_text_printf(b, "]}");
 }
 
-static void sb_detail(struct sbuf *b, const struct proc_detail *d)
+static void sb_detail(struct util_text *b, const struct proc_detail *d)
 {
 	char line[8192];
 	size_t n = listing_json(&d->info, line, sizeof(line));
-	sb_printf(b, "%.*s", (int)(n - 1), line);   /* (without its closing brace) */
-	sb_printf(b, ",\"all_names\":[");
+	util_text_printf(b, "%.*s", (int)(n - 1), line);   /* (without its closing brace) */
+	util_text_printf(b, ",\"all_names\":[");
 	for (uint32_t off = 0, i = 0; off < d->names_len; i++) {
-		sb_printf(b, "%s", i ? "," : "");
+		util_text_printf(b, "%s", i ? "," : "");
 		sb_guest(b, d->names + off);
 		off += (uint32_t)strlen(d->names + off) + 1;
 	}
-	sb_printf(b, "],\"frames\":[");
+	util_text_printf(b, "],\"frames\":[");
 	for (uint32_t i = 0; i < d->nframes; i++) {
-		sb_printf(b, "%s", i ? "," : "");
+		util_text_printf(b, "%s", i ? "," : "");
 		sb_guest(b, d->frames[i]);
 	}
-	sb_printf(b, "],\"complete\":%s,\"trap_exit\":%s,\"traced\":%s,\"mailbox_bytes\":%" PRIu64,
+	util_text_printf(b, "],\"complete\":%s,\"trap_exit\":%s,\"traced\":%s,\"mailbox_bytes\":%" PRIu64,
 	          d->complete ? "true" : "false", d->trap_exit ? "true" : "false",
 	          d->traced ? "true" : "false", d->mailbox_bytes);
 	if (d->has_hash) {
-		sb_printf(b, ",\"version\":%u,\"tier\":\"%s\",\"module\":\"", d->vsn,
+		util_text_printf(b, ",\"version\":%u,\"tier\":\"%s\",\"module\":\"", d->vsn,
 		          d->optimized ? "opt" : "fast");
 		for (int i = 0; i < 8; i++)
-			sb_printf(b, "%02x", d->hash[i]);
-		sb_printf(b, "\"");
+			util_text_printf(b, "%02x", d->hash[i]);
+		util_text_printf(b, "\"");
 	}
 	if (d->complete) {
 		sb_pids(b, "links", d->links, d->nlinks, false);
@@ -421,7 +389,7 @@ static void sb_detail(struct sbuf *b, const struct proc_detail *d)
 	}
 	if (d->caps != NULL)
 		sb_caps(b, d->caps);
-	sb_printf(b, "}\n");
+	util_text_printf(b, "}\n");
 }
 
 static void serve_inspect(struct rt *rt, int fd, const char *args, const atomic_bool *stop)
@@ -437,14 +405,14 @@ static void serve_inspect(struct rt *rt, int fd, const char *args, const atomic_
 		reply(fd, stop, rc == -ESRCH ? "error no such process\n" : "error out of memory\n");
 		return;
 	}
-	struct sbuf b = { 0 };
+	struct util_text b = { 0 };
 	sb_detail(&b, &d);
 	rt_inspect_free(&d);
 	struct out *o = out_new(fd, stop, OBSERVE_REPLY_TIMEOUT_S, 0);
 	if (b.oom || o == NULL)
 		reply(fd, stop, "error out of memory\n");
 	else
-		send_all(o, b.p, b.n);
+		send_all(o, b.p, b.len);
 	free(o);
 	free(b.p);
 }

@@ -3,6 +3,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -392,4 +393,51 @@ int util_run(char *const argv[], const struct util_limits *lim, char *out, size_
 	}
 	close(statp[0]);
 	return rc;
+}
+
+/* Room for n more bytes and a NUL; false (oom set) if there is none. */
+static bool text_room(struct util_text *t, size_t n)
+{
+	if (t->oom)
+		return false;
+	if (t->len + n + 1 <= t->cap)
+		return true;
+	size_t cap = t->cap ? t->cap : 4096;
+	while (cap < t->len + n + 1)
+		cap *= 2;
+	char *p = realloc(t->p, cap);
+	if (p == NULL) {
+		t->oom = true;
+		return false;
+	}
+	t->p = p;
+	t->cap = cap;
+	return true;
+}
+
+void util_text_add(struct util_text *t, const char *s, size_t n)
+{
+	if (!text_room(t, n))
+		return;
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	t->p[t->len] = '\0';
+}
+
+void util_text_printf(struct util_text *t, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		t->oom = true;
+		return;
+	}
+	if (!text_room(t, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(t->p + t->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	t->len += (size_t)n;
 }

@@ -81,4 +81,16 @@ bool util_unprintable(uint32_t c);
 /* Monotonic time in seconds. */
 double util_now(void);
 
+/* A growable text (NUL-terminated once anything is added). A failed
+ * allocation sets oom and every later add is a no-op, so a caller checks
+ * once at the end; free p. */
+struct util_text {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+void util_text_add(struct util_text *t, const char *s, size_t n);
+__attribute__((format(printf, 2, 3)))
+void util_text_printf(struct util_text *t, const char *fmt, ...);
+
 #endif
