@@ -43,6 +43,7 @@
 #include "serve.h"
 
 #include "listen.h"
+#include "proc/inspect.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,7 +63,6 @@
 #include "idle.h"
 #include "opts.h"
 #include "proc/caps.h"
-#include "proc/mailbox.h"
 
 #define SERVE_DEFAULT_MAX 1024
 #define SERVE_DEFAULT_IDLE_S 300
@@ -294,22 +294,22 @@ static void start_one(struct serve *s, int c)
 }
 
 /* A sweep found pid's connection idle (ctx: the serve): kill pid, which
- * closes the connection (its fds 0 and 1) and frees its slot. False if
- * that could not be tried (out of memory: the next sweep tries again). */
+ * closes the connection (its fds 0 and 1) and frees its slot. The reason
+ * is `shutdown` (untrappable, as a kill): the server closing a connection
+ * it keeps no more is an orderly end, not a crash, so it makes no crash
+ * report (serve says it once itself). False if that could not be tried
+ * (out of memory: the next sweep tries again). */
 static bool cut_idle(void *ctx, uint64_t pid, uint32_t idle_ms)
 {
 	struct serve *s = ctx;
-	struct reason why = { .kind = WISP_EXIT_KILLED };
+	struct reason why = { .kind = WISP_EXIT_SHUTDOWN };
 	snprintf(why.text, sizeof(why.text), "idle timeout: no data on its connection for %u s",
 	         idle_ms / 1000);
-	struct msg *m = msg_reason(SIG_KILL, pid, 0, 0, &why);
-	if (m == NULL)
+	int rc = rt_exit_signal(s->rt, pid, &why, true);
+	if (rc == -ENOMEM)
 		return false;
-	if (!rt_deliver(s->rt, pid, m)) {
-		msg_free(m);   /* (it ended meanwhile) */
-		return true;
-	}
-	note(s, CUT_IDLE, (int)(idle_ms / 1000));
+	if (rc == 0)   /* (-ESRCH: it ended meanwhile) */
+		note(s, CUT_IDLE, (int)(idle_ms / 1000));
 	return true;
 }
 

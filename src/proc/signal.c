@@ -337,7 +337,7 @@ static void handle(struct proc *self, struct msg *m)
 	case SIG_KILL:
 		if (!self->doomed)
 			self->killed_by = m->from;   /* (its crash report names it) */
-		/* (A reason with it: a purge's, rt_kill_with.) */
+		/* (A reason with it: a purge's, rt_exit_signal's.) */
 		if (m->len > 0) {
 			msg_get_reason(m, &r);
 			doom(self, &r);
