@@ -14,7 +14,12 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 SANITIZE ?=
-PYTHON   ?= python3
+# The suite imports pytest and prometheus_client, which scripts/setup.sh
+# installs as Debian packages for Debian's python3; a python3 earlier on PATH
+# (pyenv, a venv) may lack them, so it is used only when it has both.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell python3 -c 'import pytest, prometheus_client' >/dev/null 2>&1 && echo python3 || echo /usr/bin/python3)
+endif
 
 ifeq ($(SANITIZE),)
 VARIANT  := default
