@@ -24,6 +24,9 @@
  * a thread of its own, at most CONTROL_CLIENTS at once (one more is told
  * "error busy" and closed), so a trace that lasts, or a listing of a
  * million processes, does not hold up a reload or another listing.
+ * The process out of fds for a while (its guests' sockets, connections
+ * held open) only delays accepting: the socket's thread tries again
+ * CONTROL_RETRY_MS later, and never ends before the run does.
  * Reloads run one at a time (a reload compiles: a second waits). Reading
  * a request has one deadline, CONTROL_IO_TIMEOUT_S for the whole of it
  * (not per read: a client sending a byte now and then would hold its
@@ -66,6 +69,7 @@
 #define CONTROL_CLIENTS 16        /* connections served at once */
 #define CONTROL_LINE_MAX 512      /* a request line (kill's reason: 255 bytes) */
 #define CONTROL_GRACE_MS 1000     /* requests' time to end when the run ends */
+#define CONTROL_RETRY_MS 100      /* out of fds: accept again this much later */
 
 /* A connection being served: its thread owns fd until it is DONE; the
  * accepting thread (or the end of the run) joins it and closes fd then,
@@ -327,15 +331,28 @@ static struct client *free_slot(struct control *c)
 	return found;
 }
 
+/* Whether accept's error is one that passes: the connection was given up,
+ * or the process is out of fds or memory for a moment (the connection
+ * waits in the backlog until requests being served free some). */
+static bool accept_error_passes(int err)
+{
+	return err == EINTR || err == ECONNABORTED || err == EMFILE || err == ENFILE ||
+	       err == ENOBUFS || err == ENOMEM;
+}
+
 static void *control_main(void *arg)
 {
 	struct control *c = arg;
 	for (;;) {
 		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return NULL;   /* (shut down: control_detach) */
+			if (atomic_load(&c->stopping) || !accept_error_passes(errno))
+				return NULL;   /* (shut down: control_detach) */
+			if (errno != EINTR && errno != ECONNABORTED) {
+				free_slot(c);   /* (the fds of requests served go) */
+				poll(NULL, 0, CONTROL_RETRY_MS);
+			}
+			continue;
 		}
 		if (!same_user(fd)) {
 			write_all(fd, "error not this node's user\n");

@@ -612,3 +612,40 @@ def test_other_users_are_refused(env, zoo):
         os.rmdir(open_dir)
     assert r.stdout.strip() == "error not this node's user", r
     assert wisp(env, "ps").returncode == 0
+
+
+def test_running_out_of_fds_does_not_end_the_control_socket(env, zoo):
+    """The node out of fds (its limit lowered to a few more than it uses,
+    then connections held open until accepting fails): the socket's
+    thread waits and accepts again, closing the connections it served
+    meanwhile, so once the connections go, requests are served again."""
+    import resource
+    z = zoo("--tier", "fast")
+    fds = lambda: len(os.listdir(f"/proc/{z.p.pid}/fd"))
+    limit = fds() + 4
+    old = resource.prlimit(z.p.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(z.p.pid, resource.RLIMIT_NOFILE, (limit, old[1]))
+    held = []
+    try:
+        for _ in range(12):
+            s = socket.socket(socket.AF_UNIX)
+            s.setblocking(False)
+            try:
+                s.connect(control_socket(env))
+            except BlockingIOError:
+                pass   # (the backlog is full: the node stopped accepting)
+            held.append(s)
+            time.sleep(0.05)
+        deadline = time.time() + 30
+        while fds() < limit and time.time() < deadline:
+            time.sleep(0.05)
+        assert fds() == limit
+        time.sleep(0.3)   # (accepting fails meanwhile)
+    finally:
+        for s in held:
+            s.close()
+        resource.prlimit(z.p.pid, resource.RLIMIT_NOFILE, old)
+    r = wisp(env, "ps", "--json", timeout=60)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == len(z.pid), r
+    z.send("ping")
+    z.expect("pong")
