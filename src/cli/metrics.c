@@ -23,7 +23,9 @@
  * is cut off) and gets one response, then the connection closes
  * (`Connection: close`). Past HTTP_CLIENTS at once, a new connection is
  * answered 503 at once and closed, so a flood of idle connections costs
- * the node nothing but the accepts. Responses: 200 for GET or HEAD of a
+ * the node nothing but the accepts. The process out of fds, the listener
+ * rests HTTP_ACCEPT_RETRY_MS (it stays readable: polling it would spin).
+ * Responses: 200 for GET or HEAD of a
  * known path, 404 for another path, 405 for another method, 400 for a
  * request line that is not HTTP, 431 for a head over the limit. Paths
  * are a table (routes[]): /metrics, and the live dashboard (the page at /
@@ -69,6 +71,7 @@
 #define HTTP_REQUEST_MAX 8192         /* a request's head, in bytes */
 #define HTTP_DEADLINE_MS 5000         /* accept to the last byte sent */
 #define HTTP_BACKLOG 64
+#define HTTP_ACCEPT_RETRY_MS 100      /* out of fds: accept again this much later */
 
 struct client {
 	int fd;                       /* -1: a free slot */
@@ -87,6 +90,7 @@ struct metrics {
 	int fd;                       /* the listening socket, or -1 */
 	char where[128];              /* what it listens on, as bound */
 	int stop_fd;                  /* eventfd: stop the thread */
+	uint64_t accept_after;        /* ms: the listener rests until (out of fds) */
 	pthread_t thread;
 	bool running;
 	struct client clients[HTTP_CLIENTS];
@@ -648,8 +652,16 @@ static void accept_all(struct metrics *m)
 {
 	for (;;) {
 		int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (fd < 0 && errno != EAGAIN) {
+			/* Out of fds (or memory): the connection waits in the
+			 * backlog, and the listener, readable meanwhile, is left
+			 * out of the poll for a while (else the loop spins). */
+			m->accept_after = now_ms() + HTTP_ACCEPT_RETRY_MS;
+		}
 		if (fd < 0)
-			return;   /* EAGAIN, or out of fds: the clients being served free some */
+			return;
 		struct client *c = NULL;
 		for (int i = 0; i < HTTP_CLIENTS && c == NULL; i++)
 			if (m->clients[i].fd < 0)
@@ -664,13 +676,16 @@ static void accept_all(struct metrics *m)
 	}
 }
 
-/* The poll set: stop, listener, clients (into map[]). Its length. */
+/* The poll set: stop, listener (left out while it rests), clients (into
+ * map[]). Its length; *next: the first deadline, or the end of the rest. */
 static int poll_set(struct metrics *m, struct pollfd *pf, int *map, uint64_t *next)
 {
 	int n = 0;
+	bool resting = now_ms() < m->accept_after;
 	pf[n++] = (struct pollfd){ .fd = m->stop_fd, .events = POLLIN };
-	pf[n++] = (struct pollfd){ .fd = m->fd, .events = POLLIN };
-	*next = UINT64_MAX;
+	/* (poll skips a negative fd.) */
+	pf[n++] = (struct pollfd){ .fd = resting ? -1 : m->fd, .events = POLLIN };
+	*next = resting ? m->accept_after : UINT64_MAX;
 	for (int i = 0; i < HTTP_CLIENTS; i++) {
 		struct client *c = &m->clients[i];
 		if (c->fd < 0)
