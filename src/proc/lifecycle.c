@@ -582,8 +582,7 @@ static void finish(struct proc *p, const struct engine_result *res)
 	proc_cancel_timers_to(p);
 	proc_cancel_wake(p);
 	proc_notify_exit(p, &why);
-	if (proc_traced(p))
-		proc_trace_exit(p, &why);
+	proc_trace_exit(p, &why);   /* (traced or not: trace.c says why) */
 
 	sched_publish_vmctx(&p->task, NULL);
 	engine_instance_free(p->inst);

@@ -294,7 +294,8 @@ void proc_trace_send(struct proc *self, const struct msg *m);
 void proc_trace_receive(struct proc *self, const struct msg *m);
 /* It spawned pid (flags: WISP_SPAWN_*). */
 void proc_trace_spawn(struct proc *self, uint64_t pid, uint32_t flags);
-/* It ended (its pid is 0 already): the last event; the trace is let go. */
+/* It ended (its pid is 0 already): the last event; the trace is let go.
+ * Called whether or not proc_traced says so (it takes trace_lock). */
 void proc_trace_exit(struct proc *p, const struct reason *why);
 
 static inline struct proc *proc_of_task(struct task *t)

@@ -17,7 +17,14 @@
  * slot, a spinlock held for one copy) is what lets the reader stop
  * tracing at any time: it takes the pointer away under the lock and only
  * then frees the ring, so the process never writes into a freed one. The
- * process's end takes it away likewise and marks the ring ended.
+ * process's end takes it away likewise and marks the ring ended; the end
+ * takes the lock whether or not the process looks traced (its pid is 0
+ * by then), since a trace may start between that look and the lock: the
+ * start checks the pid under the lock, and one that saw the pid before
+ * the end cleared it has set the pointer before the end takes the lock.
+ * (Testing the pointer first, a start between the test and the pid's
+ * clearing left a trace on the dead slot: its reader never saw an end,
+ * and the slot's next process, made while it was set, failed an assert.)
  *
  * Rejected: recording receives when a sender pushes (many producers,
  * each paying for the lock); waking the reader per event (an eventfd
@@ -144,11 +151,11 @@ void proc_trace_spawn(struct proc *self, uint64_t pid, uint32_t flags)
 
 void proc_trace_exit(struct proc *p, const struct reason *why)
 {
-	struct proc_trace_event ev = { .ns = sched_now_ns(), .what = PROC_TRACE_EXIT };
-	keep_reason(&ev, why);
 	trace_lock(p);
 	struct proc_trace *t = atomic_load_explicit(&p->trace, memory_order_relaxed);
 	if (t != NULL) {
+		struct proc_trace_event ev = { .ns = sched_now_ns(), .what = PROC_TRACE_EXIT };
+		keep_reason(&ev, why);
 		put(t, &ev);
 		atomic_store_explicit(&t->ended, true, memory_order_release);
 		atomic_store_explicit(&p->trace, NULL, memory_order_relaxed);
