@@ -826,11 +826,29 @@ static int check_memory_limit(const struct wasm_file *wf, const struct run_opts 
 	return EXIT_LOAD;
 }
 
+/* The text of the reason as the run's last line shows it: made printable,
+ * as the crash report shows it (it is guest text: a panic's message, a
+ * function name from the module, an atom from another node). */
+static void shown_reason(const struct reason *why, char *out, size_t cap)
+{
+	char raw[512];
+	if (why->kind == WISP_EXIT_TERM) {
+		dist_print_term(why->text, reason_text_len(why), raw, sizeof(raw));
+	} else {
+		size_t n = reason_text_len(why);
+		memcpy(raw, why->text, n);
+		raw[n] = '\0';
+	}
+	util_printable(out, cap, raw);
+}
+
 /* The exit status of `wisp run` from the main process's end. */
 static int report(const struct engine_result *r, const struct reason *why,
                   const struct wasm_file *wf, uint64_t max_memory)
 {
 	int sig = atomic_load(&stop_request) % 1000;
+	char text[4 * 512];
+	shown_reason(why, text, sizeof(text));
 	if (sig != 0 && (why->kind == WISP_EXIT_NORMAL || why->kind == WISP_EXIT_SHUTDOWN)) {
 		fprintf(stderr, "wisp: stopped by %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 		return 128 + sig;
@@ -844,13 +862,13 @@ static int report(const struct engine_result *r, const struct reason *why,
 		/* (A text is a purge's, which reaches main through a link only:
 		 * main is never purged.) */
 		fprintf(stderr, "wisp: the main process was killed%s%s\n",
-		        why->text[0] ? ", through a link: " : "", why->text);
+		        text[0] ? ", through a link: " : "", text);
 		return EXIT_KILLED;
 	case WISP_EXIT_NOPROC:
 		fprintf(stderr, "wisp: the main process exited: a linked process did not exist\n");
 		return EXIT_TRAP;
 	case WISP_EXIT_LIMIT:
-		fprintf(stderr, "wisp: the main process was killed: %s\n", why->text);
+		fprintf(stderr, "wisp: the main process was killed: %s\n", text);
 		return EXIT_KILLED;
 	case WISP_EXIT_SHUTDOWN:
 		fprintf(stderr, "wisp: the main process was shut down\n");
@@ -859,13 +877,10 @@ static int report(const struct engine_result *r, const struct reason *why,
 		fprintf(stderr, "wisp: the main process exited: the node of a linked process "
 		        "was lost (noconnection)\n");
 		return EXIT_TRAP;
-	case WISP_EXIT_TERM: {
-		char text[512];
-		dist_print_term(why->text, reason_text_len(why), text, sizeof(text));
+	case WISP_EXIT_TERM:
 		fprintf(stderr, "wisp: the main process exited: a linked process ended with "
 		        "reason %s\n", text);
 		return EXIT_TRAP;
-	}
 	case WISP_EXIT_TRAP:
 		break;
 	}
@@ -876,14 +891,14 @@ static int report(const struct engine_result *r, const struct reason *why,
 	bool panic = why->code == WISP_TRAP_PANIC;
 	if (r->outcome != ENGINE_TRAPPED) {   /* a linked process's trap ended the main process */
 		fprintf(stderr, "wisp: the main process exited: a linked process %s: %s\n",
-		        panic ? "panicked" : "trapped", why->text);
+		        panic ? "panicked" : "trapped", text);
 		return EXIT_TRAP;
 	}
 	if (panic) {
-		fprintf(stderr, "wisp: panicked: %s\n", why->text);
+		fprintf(stderr, "wisp: panicked: %s\n", text);
 		return EXIT_TRAP;
 	}
-	fprintf(stderr, "wisp: trap: %s\n", why->text);
+	fprintf(stderr, "wisp: trap: %s\n", text);
 	/* Memory and tables over the limit as the instance is made (the CLI
 	 * checked the memory alone before). */
 	if (max_memory != 0 && strcmp(r->function, "<instantiation>") == 0 &&

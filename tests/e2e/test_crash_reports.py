@@ -298,3 +298,24 @@ def test_the_crate_supervisor_reports_restarts_and_giving_up(wisp, rust_guest):
     assert [x["report"] for x in sup] == ["restarting", "restarting", "giving_up"], sup
     assert sup[-1]["reason"] == {"kind": "panic", "text": "src/main.rs:19:5: worker gives up"}, sup
     assert (sup[-1]["max_restarts"], sup[-1]["period_ms"]) == (2, 60000), sup
+
+
+MAIN_PANICS_WAT = r"""
+(module
+  (import "wisp_process" "panic" (func $panic (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "bad \1b]0;owned\07\1b[2J \e2\80\aeevil")
+  (func (export "_start") (call $panic (i32.const 16) (i32.const 29) (i32.const 0))))
+"""
+
+
+def test_the_runs_last_line_escapes_the_main_processs_panic(wisp, build_wat):
+    """The main process's end is said again on wisp's last line ("wisp:
+    panicked: TEXT"), after its crash report: the report escaped the
+    guest's text, the last line wrote it raw (a terminal's title set,
+    its screen cleared, the rest of the line reversed)."""
+    r = wisp("run", "--tier", "fast", build_wat(MAIN_PANICS_WAT, "main_panics"), input=b"")
+    assert r.code != 0, r
+    assert b"\x1b" not in r.err and b"\x07" not in r.err and b"\xe2\x80\xae" not in r.err, r.err
+    assert r.err.splitlines()[-1] == \
+        rb"wisp: panicked: bad \x1b]0;owned\x07\x1b[2J \xe2\x80\xaeevil", r.err
