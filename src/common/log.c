@@ -8,7 +8,10 @@
  *
  * - A token bucket (LOG_DEFAULT_BURST records at once, LOG_DEFAULT_RATE a
  *   second on average) decides in log_begin, before the producer builds
- *   anything: a storm's surplus costs a lock and a counter each. What it
+ *   anything: a storm's surplus costs a lock and a counter each. Reports a
+ *   guest asks for (log_begin_guest: a supervisor's) draw on a bucket of
+ *   their own, so a guest calling its report host call in a loop can
+ *   crowd out only such reports, never the host's crash reports. What it
  *   refuses is counted; the count is written as "N more reports
  *   suppressed" before the next record that gets through (each record
  *   carries the count taken when it was admitted, so the line sits where
@@ -80,8 +83,10 @@ struct log {
 	pthread_cond_t cond;          /* the writer waits on it */
 	struct log_rec *head, *tail;
 	uint32_t queued;
-	double tokens;                /* the bucket */
-	uint64_t refilled_ns;         /* when it was last topped up */
+	struct bucket {
+		double tokens;
+		uint64_t refilled_ns; /* when it was last topped up */
+	} buckets[2];                 /* [0] the host's reports, [1] guests' */
 	uint64_t suppressed;          /* not yet reported */
 	uint64_t suppressed_at;       /* when the last one was (monotonic) */
 	bool stopping;
@@ -261,18 +266,18 @@ bool log_wants(const struct log *l, enum log_level level)
 /* Take a token (l->lock held); false if the bucket is empty. now is read
  * under the lock by every caller, so it never goes back: a time read
  * before another thread's refill would count as an age of tokens. */
-static bool take_token(struct log *l, uint64_t now)
+static bool take_token(struct log *l, struct bucket *b, uint64_t now)
 {
-	if (now < l->refilled_ns)
-		now = l->refilled_ns;
-	double add = (double)(now - l->refilled_ns) * l->cfg.per_second / (double)NS_PER_S;
-	l->refilled_ns = now;
-	l->tokens += add;
-	if (l->tokens > l->cfg.burst)
-		l->tokens = l->cfg.burst;
-	if (l->tokens < 1)
+	if (now < b->refilled_ns)
+		now = b->refilled_ns;
+	double add = (double)(now - b->refilled_ns) * l->cfg.per_second / (double)NS_PER_S;
+	b->refilled_ns = now;
+	b->tokens += add;
+	if (b->tokens > l->cfg.burst)
+		b->tokens = l->cfg.burst;
+	if (b->tokens < 1)
 		return false;
-	l->tokens -= 1;
+	b->tokens -= 1;
 	return true;
 }
 
@@ -282,13 +287,14 @@ static void count_suppressed(struct log *l, uint64_t now)
 	l->suppressed_at = now;
 }
 
-struct log_rec *log_begin(struct log *l, enum log_level level, const char *event)
+static struct log_rec *begin(struct log *l, enum log_level level, const char *event,
+                             bool guest)
 {
 	if (!log_wants(l, level))
 		return NULL;
 	pthread_mutex_lock(&l->lock);
 	uint64_t now = mono_ns();
-	bool ok = take_token(l, now);
+	bool ok = take_token(l, &l->buckets[guest], now);
 	uint64_t before = 0;
 	if (!ok)
 		count_suppressed(l, now);
@@ -312,6 +318,16 @@ struct log_rec *log_begin(struct log *l, enum log_level level, const char *event
 	if (r->format == LOG_JSON)
 		json_head(r, level, event);
 	return r;
+}
+
+struct log_rec *log_begin(struct log *l, enum log_level level, const char *event)
+{
+	return begin(l, level, event, false);
+}
+
+struct log_rec *log_begin_guest(struct log *l, enum log_level level, const char *event)
+{
+	return begin(l, level, event, true);
 }
 
 static void rec_free(struct log_rec *r)
@@ -449,8 +465,8 @@ int log_open(const struct log_config *cfg, struct log **out)
 		l->cfg.burst = LOG_DEFAULT_BURST;
 	if (l->cfg.max_queued == 0)
 		l->cfg.max_queued = LOG_DEFAULT_QUEUE;
-	l->tokens = l->cfg.burst;
-	l->refilled_ns = mono_ns();
+	for (int i = 0; i < 2; i++)
+		l->buckets[i] = (struct bucket){ l->cfg.burst, mono_ns() };
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -67,6 +67,9 @@ bool log_wants(const struct log *l, enum log_level level);
  * {"time":"<RFC 3339 UTC>","level":"<level>","event":"<event>" already;
  * in text it is empty. Any thread; never blocks on the output. */
 struct log_rec *log_begin(struct log *l, enum log_level level, const char *event);
+/* The same for a report a guest asks for (a supervisor's): its rate limit
+ * is a bucket of its own, so such reports never use up the host's. */
+struct log_rec *log_begin_guest(struct log *l, enum log_level level, const char *event);
 bool log_is_json(const struct log_rec *r);
 /* Append formatted bytes as they are (the caller's own text). */
 __attribute__((format(printf, 2, 3)))

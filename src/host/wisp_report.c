@@ -245,7 +245,7 @@ u32 NS(supervisor_report)(void *self, u32 addr)
 	if (rc != WISP_OK || hp->proc == NULL)
 		return rc;
 	struct log *log = proc_log(hp->proc);
-	struct log_rec *rec = log_begin(log, LOG_ERROR, "supervisor");
+	struct log_rec *rec = log_begin_guest(log, LOG_ERROR, "supervisor");
 	if (rec == NULL)
 		return WISP_OK;              /* off, or rate-limited (counted) */
 	uint64_t sup = proc_pid(hp->proc);

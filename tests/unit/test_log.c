@@ -118,6 +118,34 @@ static void the_rate_limit_holds_under_contention(void **state)
 	free(out);
 }
 
+/* A guest asking for reports in a loop (a supervisor's host call) uses up
+ * its own bucket only: the host's crash reports still get through. (With
+ * one bucket, 3 guest reports left none for the crash.) */
+static void guest_reports_cannot_crowd_out_crash_reports(void **state)
+{
+	(void)state;
+	struct sink s;
+	sink_open(&s, LOG_ERROR, LOG_TEXT, 1e-6, 3);
+	int guest = 0;
+	for (int i = 0; i < 100; i++) {
+		struct log_rec *r = log_begin_guest(s.log, LOG_ERROR, "supervisor");
+		if (r != NULL) {
+			guest++;
+			log_printf(r, "wisp: supervisor\n");
+			log_end(s.log, r);
+		}
+	}
+	assert_int_equal(guest, 3);
+	struct log_rec *r = log_begin(s.log, LOG_ERROR, "crash");
+	assert_non_null(r);
+	log_printf(r, "wisp: crash\n");
+	log_end(s.log, r);
+	char *out = drain(&s);
+	assert_string_equal(out, "wisp: supervisor\nwisp: supervisor\nwisp: supervisor\n"
+	                         "wisp: 97 more reports suppressed\nwisp: crash\n");
+	free(out);
+}
+
 static void json_strings_are_escaped(void **state)
 {
 	(void)state;
@@ -231,6 +259,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(text_records_and_the_suppressed_count),
 		cmocka_unit_test(the_rate_limit_holds_under_contention),
+		cmocka_unit_test(guest_reports_cannot_crowd_out_crash_reports),
 		cmocka_unit_test(json_strings_are_escaped),
 		cmocka_unit_test(multi_line_text_is_indented),
 		cmocka_unit_test(level_none_writes_nothing),
