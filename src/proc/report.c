@@ -101,21 +101,51 @@ static void symbolize(void *arg)
 	                                  REPORT_FRAMES);
 }
 
-/* A panic's innermost frames are the machinery that reported it (Rust's
- * std and core, the crate's hook): the first frame worth reading is the
- * one after the last of them. */
+/* A panic's innermost frames are the machinery that reported it (the
+ * crate's hook, Rust's std), reached from an entry (core::panicking's
+ * functions, std's begin_panic) that the panicking code called: the first
+ * frame worth reading is the first after the entry that is not machinery.
+ * The walk stops there, not at the last machinery name of the stack:
+ * outer frames have such names too (__rust_begin_short_backtrace calls
+ * main, the test harness's test_child calls the test), and skipping to
+ * them hid the function that panicked. With no entry on the stack (a
+ * direct wisp_panic), only the innermost run of machinery is skipped. */
+static bool panic_frame_is(const char *name, const char *const *prefixes, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (strncmp(name, prefixes[k], strlen(prefixes[k])) == 0)
+			return true;
+	return false;
+}
+
 static size_t panic_frames_to_skip(const struct symbolize *s)
 {
 	static const char *const machinery[] = {
 		"std::panicking", "core::panicking", "std::sys_common::backtrace",
-		"std::sys::backtrace", "rust_begin_unwind", "__rust", "wisp::process::install_panic_hook",
-		"wisp::process::end_with_panic", "wisp::test::test_child", "wisp_panic",
+		"std::sys::backtrace::__rust_end_short_backtrace", "rust_begin_unwind",
+		"__rustc::rust_begin_unwind", "__rust_end_short_backtrace",
+		"wisp::process::install_panic_hook", "wisp::process::end_with_panic",
+		"wisp::test::test_child::{", "wisp_panic",
 	};
+	static const char *const entry[] = { "core::panicking::", "std::panicking::begin_panic" };
+	const size_t nm = sizeof(machinery) / sizeof(machinery[0]);
 	size_t skip = 0;
-	for (size_t i = 0; i < s->n; i++)
-		for (size_t k = 0; k < sizeof(machinery) / sizeof(machinery[0]); k++)
-			if (strncmp(s->frames[i].name, machinery[k], strlen(machinery[k])) == 0)
-				skip = i + 1;
+	size_t leading = 0;
+	bool entered = false;
+	for (size_t i = 0; i < s->n; i++) {
+		const char *name = s->frames[i].name;
+		if (!panic_frame_is(name, machinery, nm)) {
+			if (entered)
+				break;
+			continue;
+		}
+		skip = i + 1;
+		if (leading == i)
+			leading = i + 1;
+		entered = entered || panic_frame_is(name, entry, sizeof(entry) / sizeof(entry[0]));
+	}
+	if (!entered)
+		skip = leading;
 	return skip < s->n ? skip : 0;
 }
 
