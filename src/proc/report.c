@@ -151,6 +151,28 @@ static size_t panic_frames_to_skip(const struct symbolize *s)
 
 /* ---- the record ---- */
 
+/* A TERM reason as text: an atom's name (what `wisp kill PID boom` sends,
+ * the common case), else only its size. Atoms are the four atom tags of
+ * the external format, which proc decodes itself: the full printer is the
+ * dist layer's, above this one. */
+static void term_text(const struct reason *why, char *buf, size_t cap)
+{
+	const unsigned char *t = (const unsigned char *)why->text;
+	size_t len = reason_text_len(why);
+	size_t head = 0, n = 0;
+	if (len >= 2 && (t[0] == 115 || t[0] == 119)) {          /* SMALL_ATOM(_UTF8)_EXT */
+		head = 2;
+		n = t[1];
+	} else if (len >= 3 && (t[0] == 100 || t[0] == 118)) {   /* ATOM(_UTF8)_EXT */
+		head = 3;
+		n = (size_t)t[1] << 8 | t[2];
+	}
+	if (head != 0 && head + n == len)
+		snprintf(buf, cap, "%.*s", (int)n, (const char *)t + head);
+	else
+		snprintf(buf, cap, "an Erlang term (%zu bytes)", len);
+}
+
 static void text_header(struct log_rec *r, const struct proc *p, uint64_t pid,
                         const struct reason *why, const char *names, size_t nlen)
 {
@@ -187,6 +209,13 @@ static void text_header(struct log_rec *r, const struct proc *p, uint64_t pid,
 	case WISP_EXIT_CODE:
 		log_printf(r, " exited with code %d", why->code);
 		break;
+	case WISP_EXIT_TERM: {
+		char term[sizeof(why->text) + 1];
+		term_text(why, term, sizeof(term));
+		log_printf(r, " ended with reason ");
+		log_text(r, term);
+		break;
+	}
 	default:
 		log_printf(r, " ended: %s", proc_reason_name(why));
 		break;
@@ -235,7 +264,12 @@ static void json_body(struct log_rec *r, const struct proc *p, uint64_t pid,
 	log_json_str(r, proc_reason_name(why));
 	if (why->kind == WISP_EXIT_CODE)
 		log_printf(r, ",\"code\":%d", why->code);
-	if (why->kind != WISP_EXIT_TERM && why->text[0] != '\0') {
+	if (why->kind == WISP_EXIT_TERM) {
+		char term[sizeof(why->text) + 1];
+		term_text(why, term, sizeof(term));
+		log_printf(r, ",\"text\":");
+		log_json_str(r, term);
+	} else if (why->text[0] != '\0') {
 		log_printf(r, ",\"text\":");
 		log_json_str(r, why->text);
 	}
@@ -267,7 +301,11 @@ static void note_crash(struct proc *p, const struct reason *why)
 	size_t nlen = proc_names(p, names, sizeof(names));
 	if (nlen == 0 || nlen > sizeof(names))
 		names[0] = '\0';           /* (its first name only, or none) */
-	log_note_crash(p->rt->cfg.log, atomic_load(&p->pid), names, proc_reason_name(why), why->text);
+	char term[sizeof(why->text) + 1];
+	if (why->kind == WISP_EXIT_TERM)
+		term_text(why, term, sizeof(term));
+	log_note_crash(p->rt->cfg.log, atomic_load(&p->pid), names, proc_reason_name(why),
+	               why->kind == WISP_EXIT_TERM ? term : why->text);
 }
 
 void proc_report_end(struct proc *p, const struct reason *why, const struct engine_result *res)

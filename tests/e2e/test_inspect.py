@@ -292,11 +292,25 @@ def test_kill_is_erlangs_exit2_from_outside(env, zoo):
                        (["--node"], "--node needs the name of a node")]:
         r = wisp(env, "kill", *args)
         assert r.returncode == 2 and said in r.stderr, (args, r)
+    # Any other word ends a process that does not trap exits, and its
+    # crash report says with which reason (not "ended: term").
+    r = wisp(env, "kill", pid["sleeper"], "boom")
+    assert r.returncode == 0, r
     # kill ends the trapper; its link takes main (not trapping) with it,
     # and main's end ends the run.
     r = wisp(env, "kill", pid["trapper"], "kill")
     assert r.returncode == 0, r
     assert z.p.wait(timeout=60) == 137, z.p.stderr.read()
+    err = z.p.stderr.read()
+    assert f"wisp: crash report: process {pid['sleeper']} ended with reason boom\n" in err, err
+    # The same as a JSON line.
+    z = zoo("--tier", "fast", "--log-format", "json")
+    for victim, reason in [(z.pid["sleeper"], "boom"), (z.pid["trapper"], "kill")]:
+        assert wisp(env, "kill", victim, reason).returncode == 0
+    assert z.p.wait(timeout=60) == 137
+    reports = [json.loads(line) for line in z.p.stderr.read().splitlines() if line.startswith("{")]
+    [sleeper] = [x for x in reports if x.get("pid") == z.pid["sleeper"]]
+    assert sleeper["reason"] == {"kind": "term", "text": "boom"}, sleeper
 
 
 def test_trace_shows_messages_links_and_the_end(env, zoo):
