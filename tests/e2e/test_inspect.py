@@ -261,6 +261,34 @@ def test_inspect_shows_links_monitors_capabilities_and_the_stack(env, zoo, tmp_p
         assert want in text, (want, text)
 
 
+def test_frames_are_named_as_a_crash_report_names_them(env, zoo, build_rust):
+    """An export's wasm2c wrapper is not a frame of its own (it was listed
+    twice, after the function it wraps), and Rust's names are demangled
+    in wisp ps and wisp inspect (they were raw: _ZN4wisp7message...)."""
+    z = zoo("--tier", "fast")
+    sleeper = inspect(env, z.pid["sleeper"])["frames"]
+    assert sleeper[-2:] == ["wisp_spawn_entry", "wisp_spawn_entry.command_export"], sleeper
+    main = inspect(env, z.pid["main"])["frames"]
+    assert main[-2:] == ["_start", "_start.command_export"], main
+    z.close()
+    rust = build_rust("reports")
+    p = subprocess.Popen([str(WISP), "run", "--tier", "fast", rust, "wait"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "up\n", p.stderr.read()
+        rows = ps_json(env)
+        assert {row["function"] for row in rows.values()} == {"wisp::message::receive"}, rows
+        [child] = [pid for pid, row in rows.items() if not row["main"]]
+        frames = inspect(env, child)["frames"]
+        assert frames[0] == "wisp::message::receive" and "reports::waiter" in frames, frames
+        assert frames[-1] == "wisp_spawn_entry.command_export" != frames[-2], frames
+        r = wisp(env, "ps")
+        assert r.returncode == 0 and "receive in wisp::message::receive\n" in r.stdout, r
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_kill_is_erlangs_exit2_from_outside(env, zoo):
     """kill (the default) cannot be trapped; normal is ignored unless
     trapped; other reasons end a process that does not trap exits and

@@ -5,6 +5,7 @@
 //!   supervisor  a worker that always panics under a one_for_one supervisor
 //!               (2 restarts a minute): restarts, then the supervisor gives up
 //!   main        the main process panics
+//!   wait        a child waits in a receive; main prints "up" and waits
 use std::time::Duration;
 
 use wisp::{ChildSpec, Event, Mailbox, Strategy, Supervisor};
@@ -43,6 +44,17 @@ fn main(mb: Mailbox<()>) {
             }
         }
         "main" => panic!("main gives up"),
-        _ => println!("usage: reports down|supervisor|main"),
+        "wait" => {
+            wisp::spawn((), waiter).unwrap();
+            println!("up");
+            let _ = mb.receive();
+        }
+        _ => println!("usage: reports down|supervisor|main|wait"),
     }
+}
+
+/// Waits for ever in a receive, under the crate's functions (what wisp ps
+/// and wisp inspect show: Rust's names, demangled).
+fn waiter(_: (), mb: Mailbox<()>) {
+    let _ = mb.receive();
 }
