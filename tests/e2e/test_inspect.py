@@ -10,6 +10,7 @@ own (XDG_RUNTIME_DIR), so that runs of other tests are not found."""
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -264,7 +265,8 @@ def test_inspect_shows_links_monitors_capabilities_and_the_stack(env, zoo, tmp_p
 def test_frames_are_named_as_a_crash_report_names_them(env, zoo, build_rust):
     """An export's wasm2c wrapper is not a frame of its own (it was listed
     twice, after the function it wraps), and Rust's names are demangled
-    in wisp ps and wisp inspect (they were raw: _ZN4wisp7message...)."""
+    in wisp ps and wisp inspect (they were raw: _ZN4wisp7message...). A
+    pid as a Rust guest prints it (<A.B>) names a process too."""
     z = zoo("--tier", "fast")
     sleeper = inspect(env, z.pid["sleeper"])["frames"]
     assert sleeper[-2:] == ["wisp_spawn_entry", "wisp_spawn_entry.command_export"], sleeper
@@ -275,7 +277,8 @@ def test_frames_are_named_as_a_crash_report_names_them(env, zoo, build_rust):
     p = subprocess.Popen([str(WISP), "run", "--tier", "fast", rust, "wait"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert p.stdout.readline() == "up\n", p.stderr.read()
+        up = p.stdout.readline()
+        assert re.fullmatch(r"up <\d+\.\d+>\n", up), (up, p.stderr.read())
         rows = ps_json(env)
         assert {row["function"] for row in rows.values()} == {"wisp::message::receive"}, rows
         [child] = [pid for pid, row in rows.items() if not row["main"]]
@@ -284,6 +287,12 @@ def test_frames_are_named_as_a_crash_report_names_them(env, zoo, build_rust):
         assert frames[-1] == "wisp_spawn_entry.command_export" != frames[-2], frames
         r = wisp(env, "ps")
         assert r.returncode == 0 and "receive in wisp::message::receive\n" in r.stdout, r
+        # The pid as the Rust guest printed it names the same process.
+        printed = up.split()[1]
+        assert inspect(env, printed)["pid"] == child, (printed, child)
+        for bad in ("<1.2", "<1.>", "<4294967296.1>", "<0.0>", "<1.2>x"):
+            r = wisp(env, "inspect", bad)
+            assert r.returncode == 2 and f"'{bad}' is not a process id" in r.stderr, (bad, r)
     finally:
         p.kill()
         p.wait()

@@ -5,7 +5,6 @@
 //!   supervisor  a worker that always panics under a one_for_one supervisor
 //!               (2 restarts a minute): restarts, then the supervisor gives up
 //!   main        the main process panics
-//!   wait        a child waits in a receive; main prints "up" and waits
 use std::time::Duration;
 
 use wisp::{ChildSpec, Event, Mailbox, Strategy, Supervisor};
@@ -45,16 +44,18 @@ fn main(mb: Mailbox<()>) {
         }
         "main" => panic!("main gives up"),
         "wait" => {
-            wisp::spawn((), waiter).unwrap();
-            println!("up");
+            let w = wisp::spawn((), waiter).unwrap();
+            println!("up {}", w.pid());
             let _ = mb.receive();
         }
         _ => println!("usage: reports down|supervisor|main|wait"),
     }
 }
 
-/// Waits for ever in a receive, under the crate's functions (what wisp ps
-/// and wisp inspect show: Rust's names, demangled).
+/// Mode `wait` (tests/e2e/test_inspect.py; not listed above, which would
+/// move the lines the other tests name): main spawns this, prints "up
+/// <its pid>" and waits. It waits for ever in a receive, under the crate's
+/// functions (what wisp ps and wisp inspect show: Rust's names, demangled).
 fn waiter(_: (), mb: Mailbox<()>) {
     let _ = mb.receive();
 }
