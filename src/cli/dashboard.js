@@ -69,11 +69,12 @@ function push(series, v) {
   if (series.length > HISTORY) series.shift();
 }
 
-function showMetrics(m) {
+// m: /metrics parsed; crashed: the crashes the node counted (/api/crashes'
+// total: every end its crash reports cover, as the list below shows them,
+// whatever the reason's kind: a panic, a limit, a kill, `wisp kill PID boom`).
+function showMetrics(m, crashed) {
   const now = performance.now() / 1000;
   const spawned = m.wisp_processes_spawned_total || 0;
-  const crashed = ["trap", "killed", "limit"].reduce(
-    (s, r) => s + (m['wisp_processes_exited_total{reason="' + r + '"}'] || 0), 0);
   const sent = m.wisp_messages_sent_total || 0;
   const busy = m.wisp_scheduler_busy_seconds_total;
   let busyPct = null;
@@ -184,7 +185,7 @@ async function refresh() {
       json("/api/tree?limit=200"),
       json("/api/crashes"),
     ]);
-    showMetrics(parseMetrics(metrics));
+    showMetrics(parseMetrics(metrics), crashes.total || 0);
     showTop(top.processes);
     showTree(tree);
     showCrashes(crashes);

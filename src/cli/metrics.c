@@ -739,7 +739,8 @@ void metrics_attach(struct metrics *m, struct rt *rt, struct dist *dist)
 		return;
 	m->running = pthread_create(&m->thread, NULL, http_main, m) == 0;
 	if (m->running)
-		fprintf(stderr, "wisp: metrics at http://%s/metrics\n", m->where);
+		fprintf(stderr, "wisp: metrics at http://%s/metrics, the dashboard at http://%s/\n",
+		        m->where, m->where);
 	else
 		fprintf(stderr, "wisp: --metrics: cannot start its thread: the run goes on without\n");
 }

@@ -163,8 +163,40 @@ static void sb_guest(struct util_text *b, const char *s)
 
 /* ---- pids and reasons ---- */
 
+/* A decimal number of at most 32 bits at *s, which moves past it. */
+static bool parse_u32(const char **s, uint64_t *v)
+{
+	const char *p = *s;
+	*v = 0;
+	for (; *p >= '0' && *p <= '9' && p - *s < 10; p++)
+		*v = *v * 10 + (uint64_t)(*p - '0');
+	if (p == *s || *v > UINT32_MAX || (*p >= '0' && *p <= '9'))
+		return false;
+	*s = p;
+	return true;
+}
+
+/* "<A.B>", as the Rust crate prints a pid (Debug, Display): A its high
+ * 32 bits, B its low ones, in decimal. */
+static bool parse_rust_pid(const char *s, uint64_t *pid)
+{
+	uint64_t hi, lo;
+	if (*s++ != '<' || !parse_u32(&s, &hi) || *s++ != '.' || !parse_u32(&s, &lo) ||
+	    strcmp(s, ">") != 0)
+		return false;
+	*pid = hi << 32 | lo;
+	return true;
+}
+
 bool observe_parse_pid(const char *s, uint64_t *pid)
 {
+	if (s[0] == '<') {
+		uint64_t v;
+		if (!parse_rust_pid(s, &v) || v == 0 || proc_pid_is_remote(v))
+			return false;
+		*pid = v;
+		return true;
+	}
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
 	if (*s == '\0' || strlen(s) > 16)

@@ -25,8 +25,9 @@
  * anything), the process ends, or *stop. */
 bool observe_serve(struct rt *rt, int fd, const char *line, const atomic_bool *stop);
 
-/* A pid as the node writes it (hex, "0x" allowed): false if s is none
- * (0, or another node's). */
+/* A pid as the node writes it (hex, "0x" allowed) or as the Rust crate
+ * prints it ("<A.B>": the high and low 32 bits in decimal): false if s is
+ * none (0, or another node's). */
 bool observe_parse_pid(const char *s, uint64_t *pid);
 
 /* An exit reason as a person reads it: "normal", "killed", "code 3",

@@ -482,7 +482,8 @@ static const char inspect_help[] =
 	"Show one process of a running 'wisp run' in detail: what it waits for and\n"
 	"where (its wasm frames), its links, its monitors both ways, its\n"
 	"capabilities, its module and version, its parent, its names. PID is as\n"
-	"wisp ps shows it (hex). A process that runs is waited for a moment:\n"
+	"wisp ps shows it (hex), or as a Rust guest prints it (<1.2>). A process\n"
+	"that runs is waited for a moment:\n"
 	"its links and monitors can only be read while it does not.\n"
 	"\n"
 	"  --json        the node's answer as it is: one JSON object\n"
@@ -494,8 +495,8 @@ static const char inspect_help[] =
 static int pid_arg(const char *cmd, const char *usage, const char *a, uint64_t *pid)
 {
 	if (!observe_parse_pid(a, pid))
-		return usage_error(cmd, usage, "'%s' is not a process id (hex, as wisp ps shows it)",
-		                   a);
+		return usage_error(cmd, usage, "'%s' is not a process id (hex, as wisp ps shows "
+		                   "it, or <A.B> as a Rust guest prints it)", a);
 	return 0;
 }
 

@@ -32,10 +32,10 @@
 #define CMD "stats"        /* (control_ask says "wisp CMD: ...") */
 
 static const char stats_usage[] =
-	"usage: wisp stats [--interval TIME | --once] [NODE | PID]\n";
+	"usage: wisp stats [--interval TIME | --once] [NODE | OSPID]\n";
 
 static const char stats_help[] =
-	"usage: wisp stats [--interval TIME | --once] [NODE | PID]\n"
+	"usage: wisp stats [--interval TIME | --once] [NODE | OSPID]\n"
 	"\n"
 	"How busy a running 'wisp run' (of this user) is: each scheduler's\n"
 	"utilisation and run queue, processes spawned and ended a second (by\n"

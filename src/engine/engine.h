@@ -281,11 +281,12 @@ bool engine_module_has_return(const engine_module *m, uintptr_t ret);
  * frame-pointer walk then goes on through its frames; else only the
  * innermost return address into it is meaningful. */
 bool engine_module_frame_pointers(const engine_module *m);
-/* The wasm function (its raw name-section name, or func[N]) a return
- * address into m returns to, or NULL. May read m's DWARF (milliseconds
- * the first time, a deep stack): not on a fiber. The name lives as long
- * as m. */
-const char *engine_module_function_at(engine_module *m, uintptr_t ret);
+/* The wasm function a return address into m returns to, as a crash
+ * report names it (its name-section name, Rust's demangled, or func[N]),
+ * into out (cap bytes, cut to fit). False (out "") if ret is not in m.
+ * May read m's DWARF (milliseconds the first time, a deep stack): not on
+ * a fiber. */
+bool engine_module_function_at(engine_module *m, uintptr_t ret, char *out, size_t cap);
 
 /* Human-readable trap kind: "unreachable", "out of bounds memory access"... */
 const char *engine_trap_name(wasm_rt_trap_t kind);

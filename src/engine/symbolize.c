@@ -360,10 +360,16 @@ bool engine_module_frame_pointers(const engine_module *m)
 	return (m->abi->flags & WISP_MODULE_FRAME_POINTERS) != 0;
 }
 
-const char *engine_module_function_at(engine_module *m, uintptr_t ret)
+bool engine_module_function_at(engine_module *m, uintptr_t ret, char *out, size_t cap)
 {
 	/* (The call before the return address: as the trap path looks.) */
-	return engine_module_has_return(m, ret) ? engine_symbolize_pc(m, ret - 1) : NULL;
+	const char *raw = engine_module_has_return(m, ret) ? engine_symbolize_pc(m, ret - 1) : NULL;
+	if (cap > 0)
+		out[0] = '\0';
+	if (raw == NULL || cap == 0)
+		return false;
+	engine_display_name(raw, out, cap);
+	return true;
 }
 
 struct symbolizer *symbolizer_new(void)

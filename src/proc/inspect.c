@@ -263,10 +263,8 @@ static void look(struct rt *rt, struct proc *p, struct look *l)
 	struct proc_info *in = l->info;
 	/* (Names are at most 255 bytes: the first always fits.) */
 	registry_names_of_pid(&rt->registry, p, l->pid, in->name, sizeof(in->name), &in->nnames);
-	if (l->npcs > 0) {
-		const char *fn = engine_module_function_at(l->mod, l->pcs[0]);
-		snprintf(in->function, sizeof(in->function), "%s", fn != NULL ? fn : "");
-	}
+	if (l->npcs > 0)
+		engine_module_function_at(l->mod, l->pcs[0], in->function, sizeof(in->function));
 }
 
 static uint64_t coarse_now(struct rt *rt)
@@ -347,14 +345,23 @@ static int name_frames(struct rt *rt, struct look *l, struct proc_detail *d)
 	d->vsn = rt_code_version(rt, l->mod);
 	d->optimized = !engine_module_frame_pointers(l->mod);
 	d->has_hash = rt_module_hash(l->mod, d->hash);
-	d->frames = calloc(l->npcs + 1, sizeof(*d->frames));
-	if (d->frames == NULL)
+	/* As a crash report names them: the calls before the return
+	 * addresses, an export's wasm2c wrapper folded into the function it
+	 * exports, the calls gcc inlined listed one by one. */
+	uintptr_t calls[PROC_DETAIL_FRAMES];
+	for (size_t i = 0; i < l->npcs; i++)
+		calls[i] = l->pcs[i] - 1;
+	struct engine_frame *fr = malloc(PROC_DETAIL_FRAMES * sizeof(*fr));
+	d->frames = calloc(PROC_DETAIL_FRAMES + 1, sizeof(*d->frames));
+	if (fr == NULL || d->frames == NULL) {
+		free(fr);
 		return -ENOMEM;
-	for (size_t i = 0; i < l->npcs; i++) {
-		const char *fn = engine_module_function_at(l->mod, l->pcs[i]);
-		snprintf(d->frames[i], sizeof(d->frames[i]), "%s", fn != NULL ? fn : "?");
 	}
-	d->nframes = (uint32_t)l->npcs;
+	size_t n = engine_backtrace_functions(l->mod, calls, l->npcs, fr, PROC_DETAIL_FRAMES);
+	for (size_t i = 0; i < n; i++)
+		snprintf(d->frames[i], sizeof(d->frames[i]), "%s", fr[i].name);
+	free(fr);
+	d->nframes = (uint32_t)n;
 	return 0;
 }
 

@@ -101,25 +101,77 @@ static void symbolize(void *arg)
 	                                  REPORT_FRAMES);
 }
 
-/* A panic's innermost frames are the machinery that reported it (Rust's
- * std and core, the crate's hook): the first frame worth reading is the
- * one after the last of them. */
+/* A panic's innermost frames are the machinery that reported it (the
+ * crate's hook, Rust's std), reached from an entry (core::panicking's
+ * functions, std's begin_panic) that the panicking code called: the first
+ * frame worth reading is the first after the entry that is not machinery.
+ * The walk stops there, not at the last machinery name of the stack:
+ * outer frames have such names too (__rust_begin_short_backtrace calls
+ * main, the test harness's test_child calls the test), and skipping to
+ * them hid the function that panicked. With no entry on the stack (a
+ * direct wisp_panic), only the innermost run of machinery is skipped. */
+static bool panic_frame_is(const char *name, const char *const *prefixes, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (strncmp(name, prefixes[k], strlen(prefixes[k])) == 0)
+			return true;
+	return false;
+}
+
 static size_t panic_frames_to_skip(const struct symbolize *s)
 {
 	static const char *const machinery[] = {
 		"std::panicking", "core::panicking", "std::sys_common::backtrace",
-		"std::sys::backtrace", "rust_begin_unwind", "__rust", "wisp::process::install_panic_hook",
-		"wisp::process::end_with_panic", "wisp::test::test_child", "wisp_panic",
+		"std::sys::backtrace::__rust_end_short_backtrace", "rust_begin_unwind",
+		"__rustc::rust_begin_unwind", "__rust_end_short_backtrace",
+		"wisp::process::install_panic_hook", "wisp::process::end_with_panic",
+		"wisp::test::test_child::{", "wisp_panic",
 	};
+	static const char *const entry[] = { "core::panicking::", "std::panicking::begin_panic" };
+	const size_t nm = sizeof(machinery) / sizeof(machinery[0]);
 	size_t skip = 0;
-	for (size_t i = 0; i < s->n; i++)
-		for (size_t k = 0; k < sizeof(machinery) / sizeof(machinery[0]); k++)
-			if (strncmp(s->frames[i].name, machinery[k], strlen(machinery[k])) == 0)
-				skip = i + 1;
+	size_t leading = 0;
+	bool entered = false;
+	for (size_t i = 0; i < s->n; i++) {
+		const char *name = s->frames[i].name;
+		if (!panic_frame_is(name, machinery, nm)) {
+			if (entered)
+				break;
+			continue;
+		}
+		skip = i + 1;
+		if (leading == i)
+			leading = i + 1;
+		entered = entered || panic_frame_is(name, entry, sizeof(entry) / sizeof(entry[0]));
+	}
+	if (!entered)
+		skip = leading;
 	return skip < s->n ? skip : 0;
 }
 
 /* ---- the record ---- */
+
+/* A TERM reason as text: an atom's name (what `wisp kill PID boom` sends,
+ * the common case), else only its size. Atoms are the four atom tags of
+ * the external format, which proc decodes itself: the full printer is the
+ * dist layer's, above this one. */
+static void term_text(const struct reason *why, char *buf, size_t cap)
+{
+	const unsigned char *t = (const unsigned char *)why->text;
+	size_t len = reason_text_len(why);
+	size_t head = 0, n = 0;
+	if (len >= 2 && (t[0] == 115 || t[0] == 119)) {          /* SMALL_ATOM(_UTF8)_EXT */
+		head = 2;
+		n = t[1];
+	} else if (len >= 3 && (t[0] == 100 || t[0] == 118)) {   /* ATOM(_UTF8)_EXT */
+		head = 3;
+		n = (size_t)t[1] << 8 | t[2];
+	}
+	if (head != 0 && head + n == len)
+		snprintf(buf, cap, "%.*s", (int)n, (const char *)t + head);
+	else
+		snprintf(buf, cap, "an Erlang term (%zu bytes)", len);
+}
 
 static void text_header(struct log_rec *r, const struct proc *p, uint64_t pid,
                         const struct reason *why, const char *names, size_t nlen)
@@ -157,6 +209,13 @@ static void text_header(struct log_rec *r, const struct proc *p, uint64_t pid,
 	case WISP_EXIT_CODE:
 		log_printf(r, " exited with code %d", why->code);
 		break;
+	case WISP_EXIT_TERM: {
+		char term[sizeof(why->text) + 1];
+		term_text(why, term, sizeof(term));
+		log_printf(r, " ended with reason ");
+		log_text(r, term);
+		break;
+	}
 	default:
 		log_printf(r, " ended: %s", proc_reason_name(why));
 		break;
@@ -205,7 +264,12 @@ static void json_body(struct log_rec *r, const struct proc *p, uint64_t pid,
 	log_json_str(r, proc_reason_name(why));
 	if (why->kind == WISP_EXIT_CODE)
 		log_printf(r, ",\"code\":%d", why->code);
-	if (why->kind != WISP_EXIT_TERM && why->text[0] != '\0') {
+	if (why->kind == WISP_EXIT_TERM) {
+		char term[sizeof(why->text) + 1];
+		term_text(why, term, sizeof(term));
+		log_printf(r, ",\"text\":");
+		log_json_str(r, term);
+	} else if (why->text[0] != '\0') {
 		log_printf(r, ",\"text\":");
 		log_json_str(r, why->text);
 	}
@@ -237,7 +301,11 @@ static void note_crash(struct proc *p, const struct reason *why)
 	size_t nlen = proc_names(p, names, sizeof(names));
 	if (nlen == 0 || nlen > sizeof(names))
 		names[0] = '\0';           /* (its first name only, or none) */
-	log_note_crash(p->rt->cfg.log, atomic_load(&p->pid), names, proc_reason_name(why), why->text);
+	char term[sizeof(why->text) + 1];
+	if (why->kind == WISP_EXIT_TERM)
+		term_text(why, term, sizeof(term));
+	log_note_crash(p->rt->cfg.log, atomic_load(&p->pid), names, proc_reason_name(why),
+	               why->kind == WISP_EXIT_TERM ? term : why->text);
 }
 
 void proc_report_end(struct proc *p, const struct reason *why, const struct engine_result *res)

@@ -272,10 +272,16 @@ def test_a_rust_panic_reaches_the_down_reason_with_its_location(wisp, rust_guest
     assert rep[2] == "    at reports::out_of_bounds", rep
 
 
-def test_a_rust_main_that_panics_says_so(wisp, rust_guest):
-    r = wisp("run", rust_guest, "main")
+@pytest.mark.parametrize("tier", ["fast", "opt"])
+def test_a_rust_main_that_panics_says_so(wisp, rust_guest, tier):
+    r = wisp("run", "--tier", tier, rust_guest, "main")
     assert r.code == 134, r
     assert r.err.endswith("wisp: panicked: src/main.rs:45:19: main gives up\n"), r
+    # The backtrace starts at main, which panicked: std's frames outside
+    # main (lang_start, the short-backtrace marker that calls it) are not
+    # taken for the panic's machinery.
+    [rep] = crash_reports(r.err)
+    assert rep[2] == "    at reports::main", rep
 
 
 def test_the_crate_supervisor_reports_restarts_and_giving_up(wisp, rust_guest):

@@ -19,6 +19,7 @@ import urllib.request
 
 import pytest
 
+from conftest import WISP
 from test_metrics import Run
 
 NAME = "<script>alert(1)</script>"
@@ -172,3 +173,21 @@ def test_the_page_in_a_browser_shows_the_process_as_text_and_the_crash(dash):
     assert "<img" not in dom
     # the rate charts were drawn (two samples at least: one line each)
     assert dom.count("<polyline") == 3, dom
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
+                    "(scripts/setup.sh installs it): the dashboard's browser test needs it")
+def test_the_crashed_card_counts_what_the_crash_list_shows(dash, env):
+    """`wisp kill PID boom` ends the sink with an Erlang reason: a crash
+    in the list (reason term), so in the card too (it counted exits by
+    trap, killed and limit only: 1 crashed beside two crashes listed)."""
+    r, sink, _ = dash
+    k = subprocess.run([str(WISP), "kill", "--pid",
+                        str(r.p.pid), format(sink, "x"), "boom"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert k.returncode == 0, k
+    dom = dump_dom(r.port)
+    crashes = dom[dom.index('id="crashes"'):]
+    assert f"{sink:x} {html.escape(NAME, quote=False)} — term: boom" in crashes, crashes
+    cards = dict(re.findall(r'id="card-([a-z-]+)">[^<]*<b>([^<]*)</b>', dom))
+    assert cards["crashed"] == "2", cards

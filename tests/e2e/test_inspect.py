@@ -10,6 +10,7 @@ own (XDG_RUNTIME_DIR), so that runs of other tests are not found."""
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -261,6 +262,42 @@ def test_inspect_shows_links_monitors_capabilities_and_the_stack(env, zoo, tmp_p
         assert want in text, (want, text)
 
 
+def test_frames_are_named_as_a_crash_report_names_them(env, zoo, build_rust):
+    """An export's wasm2c wrapper is not a frame of its own (it was listed
+    twice, after the function it wraps), and Rust's names are demangled
+    in wisp ps and wisp inspect (they were raw: _ZN4wisp7message...). A
+    pid as a Rust guest prints it (<A.B>) names a process too."""
+    z = zoo("--tier", "fast")
+    sleeper = inspect(env, z.pid["sleeper"])["frames"]
+    assert sleeper[-2:] == ["wisp_spawn_entry", "wisp_spawn_entry.command_export"], sleeper
+    main = inspect(env, z.pid["main"])["frames"]
+    assert main[-2:] == ["_start", "_start.command_export"], main
+    z.close()
+    rust = build_rust("reports")
+    p = subprocess.Popen([str(WISP), "run", "--tier", "fast", rust, "wait"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        up = p.stdout.readline()
+        assert re.fullmatch(r"up <\d+\.\d+>\n", up), (up, p.stderr.read())
+        rows = ps_json(env)
+        assert {row["function"] for row in rows.values()} == {"wisp::message::receive"}, rows
+        [child] = [pid for pid, row in rows.items() if not row["main"]]
+        frames = inspect(env, child)["frames"]
+        assert frames[0] == "wisp::message::receive" and "reports::waiter" in frames, frames
+        assert frames[-1] == "wisp_spawn_entry.command_export" != frames[-2], frames
+        r = wisp(env, "ps")
+        assert r.returncode == 0 and "receive in wisp::message::receive\n" in r.stdout, r
+        # The pid as the Rust guest printed it names the same process.
+        printed = up.split()[1]
+        assert inspect(env, printed)["pid"] == child, (printed, child)
+        for bad in ("<1.2", "<1.>", "<4294967296.1>", "<0.0>", "<1.2>x"):
+            r = wisp(env, "inspect", bad)
+            assert r.returncode == 2 and f"'{bad}' is not a process id" in r.stderr, (bad, r)
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_kill_is_erlangs_exit2_from_outside(env, zoo):
     """kill (the default) cannot be trapped; normal is ignored unless
     trapped; other reasons end a process that does not trap exits and
@@ -292,11 +329,25 @@ def test_kill_is_erlangs_exit2_from_outside(env, zoo):
                        (["--node"], "--node needs the name of a node")]:
         r = wisp(env, "kill", *args)
         assert r.returncode == 2 and said in r.stderr, (args, r)
+    # Any other word ends a process that does not trap exits, and its
+    # crash report says with which reason (not "ended: term").
+    r = wisp(env, "kill", pid["sleeper"], "boom")
+    assert r.returncode == 0, r
     # kill ends the trapper; its link takes main (not trapping) with it,
     # and main's end ends the run.
     r = wisp(env, "kill", pid["trapper"], "kill")
     assert r.returncode == 0, r
     assert z.p.wait(timeout=60) == 137, z.p.stderr.read()
+    err = z.p.stderr.read()
+    assert f"wisp: crash report: process {pid['sleeper']} ended with reason boom\n" in err, err
+    # The same as a JSON line.
+    z = zoo("--tier", "fast", "--log-format", "json")
+    for victim, reason in [(z.pid["sleeper"], "boom"), (z.pid["trapper"], "kill")]:
+        assert wisp(env, "kill", victim, reason).returncode == 0
+    assert z.p.wait(timeout=60) == 137
+    reports = [json.loads(line) for line in z.p.stderr.read().splitlines() if line.startswith("{")]
+    [sleeper] = [x for x in reports if x.get("pid") == z.pid["sleeper"]]
+    assert sleeper["reason"] == {"kind": "term", "text": "boom"}, sleeper
 
 
 def test_trace_shows_messages_links_and_the_end(env, zoo):

@@ -34,7 +34,8 @@ class Run:
         self.port = None
         while self.port is None:
             line = self._stderr_line(120)
-            m = re.match(r"wisp: metrics at http://127\.0\.0\.1:(\d+)/metrics$", line.rstrip())
+            m = re.match(r"wisp: metrics at http://127\.0\.0\.1:(\d+)/metrics, "
+                         r"the dashboard at http://127\.0\.0\.1:\1/$", line.rstrip())
             if m:
                 self.port = int(m.group(1))
         self.first = self.p.stdout.readline()

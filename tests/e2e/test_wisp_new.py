@@ -8,6 +8,7 @@ forced with WISP_RUST_SYSROOT; the "rustc that has the target" path
 whose own sysroot has the target first on PATH. Without the toolchain these
 tests fail, on purpose, as test_rust.py does."""
 import os
+import re
 import shutil
 import subprocess
 
@@ -172,6 +173,10 @@ def test_a_new_test_file_runs_without_touching_cargo_toml(hello, user_env):
     assert "test ignored ... ignored, slow\n" in out, out
     assert "Error: test panicked at tests/more.rs:7:5:\nassertion `left == right` failed: the vector is short\n" \
         in out, out
+    # Its crash report's backtrace starts in the test, not in the harness
+    # that called it.
+    report = r.stderr[r.stderr.index("panicked: tests/more.rs:7:5"):]
+    assert re.search(r"\n    age [^\n]*\n    at more::fails\b", report), r.stderr
     assert 'panic message: "some text"\n expected substring: "another text"' in out, out
     assert "Error: the test did not panic as expected" in out, out
     assert "Error: more::hangs: timed out after 1s (killed)" in out, out

@@ -43,6 +43,19 @@ fn main(mb: Mailbox<()>) {
             }
         }
         "main" => panic!("main gives up"),
-        _ => println!("usage: reports down|supervisor|main"),
+        "wait" => {
+            let w = wisp::spawn((), waiter).unwrap();
+            println!("up {}", w.pid());
+            let _ = mb.receive();
+        }
+        _ => println!("usage: reports down|supervisor|main|wait"),
     }
+}
+
+/// Mode `wait` (tests/e2e/test_inspect.py; not listed above, which would
+/// move the lines the other tests name): main spawns this, prints "up
+/// <its pid>" and waits. It waits for ever in a receive, under the crate's
+/// functions (what wisp ps and wisp inspect show: Rust's names, demangled).
+fn waiter(_: (), mb: Mailbox<()>) {
+    let _ = mb.receive();
 }
