@@ -39,8 +39,31 @@ uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len)
 	return pid;
 }
 
+static uint64_t slice_used(struct proc *p, bool ended);
+
+/* p parks before its slice is used up: what it used so far is counted now,
+ * as BEAM counts at every schedule-out, and it runs next with a whole
+ * slice. (Counting only at slice ends and process ends left a node of
+ * mostly waiting processes with no reductions in its metrics while `wisp
+ * ps` showed each one's.) */
+static void count_partial_slice(struct proc *p)
+{
+	if (p->inst == NULL)
+		return;
+	uint64_t used = slice_used(p, false);
+	if (used == 0)
+		return;
+	proc_count(p->rt, RT_REDUCTIONS, used);
+	atomic_store_explicit(&p->reductions,
+	                      atomic_load_explicit(&p->reductions, memory_order_relaxed) + used,
+	                      memory_order_relaxed);
+	engine_instance_vmctx(p->inst)->fuel = p->rt->cfg.reductions;
+}
+
 void proc_switch_out(struct proc *p, enum task_yield why)
 {
+	if (why == TASK_PARK)
+		count_partial_slice(p);
 	const struct proc_remote *r = p->rt->cfg.remote;
 	if (r != NULL)
 		r->flush(r->ctx);

@@ -4,6 +4,7 @@ socket, as rates). Guests do known work (tests/guests/c/metrics_load.c)
 and the figures must match it exactly; the text must parse, by a strict
 parser written here and by Prometheus's own Python client; bad requests
 must leave the node serving."""
+import json
 import os
 import re
 import select
@@ -462,3 +463,18 @@ def test_out_of_fds_the_endpoint_waits_without_spinning(runs):
         assert c.recv(100) == b""
         c.close()
     assert r.p.poll() is None
+
+
+def test_reductions_of_waiting_processes_are_counted(runs, env):
+    """A node whose processes all wait: the reductions they used before
+    waiting are in wisp_reductions_total, at least what `wisp ps` shows for
+    them (the total counted only whole slices and ends: it said 0 while
+    ps showed each process's)."""
+    r = runs("idle", 20)
+    rows = subprocess.run([str(WISP), "ps", "--json", str(r.p.pid)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert rows.returncode == 0, rows
+    shown = sum(json.loads(line)["reductions"] for line in rows.stdout.splitlines())
+    assert shown > 0, rows.stdout
+    f, _ = scrape(r)
+    assert value(f, "wisp_reductions_total") >= shown, (value(f, "wisp_reductions_total"), shown)
