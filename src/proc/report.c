@@ -226,12 +226,13 @@ static void text_header(struct log_rec *r, const struct proc *p, uint64_t pid,
 static void text_body(struct log_rec *r, double age_ms, uint64_t reductions,
                       const struct symbolize *s, size_t skip)
 {
+	const char *plural = reductions == 1 ? "" : "s";
 	if (age_ms < 10000)
-		log_printf(r, "    age %.1f ms, %llu reductions\n", age_ms,
-		           (unsigned long long)reductions);
+		log_printf(r, "    age %.1f ms, %llu reduction%s\n", age_ms,
+		           (unsigned long long)reductions, plural);
 	else
-		log_printf(r, "    age %.1f s, %llu reductions\n", age_ms / 1000,
-		           (unsigned long long)reductions);
+		log_printf(r, "    age %.1f s, %llu reduction%s\n", age_ms / 1000,
+		           (unsigned long long)reductions, plural);
 	for (size_t i = skip; i < s->n;) {
 		/* A recursion's frames, one line. */
 		size_t same = 1;
