@@ -117,8 +117,8 @@ def examples(sdk_env):
 def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
     r = cargo(sdk_env, "test", "--release", "-p", "wisp", "--all-features")
     assert r.returncode == 0, r.stdout + r.stderr
-    for name, n in (("processes", 20), ("servers", 17), ("net", 12), ("caps", 6), ("macros", 6),
-                    ("codecs", 3), ("term", 12), ("server_streams", 3), ("served", 14)):
+    for name, n in (("processes", 20), ("servers", 17), ("net", 12), ("caps", 7), ("macros", 6),
+                    ("codecs", 3), ("term", 12), ("server_streams", 3), ("served", 14), ("hostile", 4)):
         assert f"Running tests/{name}.rs" in r.stderr, r.stderr
         assert f"test result: ok. {n} passed; 0 failed" in r.stdout, (name, r.stdout)
     # The doctests run too, under wisp (cargo runs them on the target).
@@ -150,7 +150,12 @@ def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
                  "a_spawned_memfs_answers_on_the_wire_as_the_host_asks",
                  "a_cookie_never_wraps_to_the_start",
                  "a_memfs_answers_a_call_it_cannot_send_with_an_error",
-                 "a_memfs_takes_what_any_process_sends_in_its_stride"):
+                 "a_memfs_takes_what_any_process_sends_in_its_stride",
+                 "every_fs_denial_is_permission_denied_naming_the_capability",
+                 "a_deeply_nested_request_is_refused_and_the_server_goes_on",
+                 "a_deeply_nested_message_is_a_decode_error_in_every_codec",
+                 "huge_length_prefixes_reserve_no_more_than_the_message_holds",
+                 "a_dropped_reply_token_answers_at_once_and_a_forged_one_cannot_confuse"):
         assert f"test {name} ... ok\n" in r.stdout, (name, r.stdout)
 
 
