@@ -117,8 +117,8 @@ def examples(sdk_env):
 def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
     r = cargo(sdk_env, "test", "--release", "-p", "wisp", "--all-features")
     assert r.returncode == 0, r.stdout + r.stderr
-    for name, n in (("processes", 20), ("servers", 17), ("net", 12), ("caps", 6), ("macros", 6),
-                    ("codecs", 3), ("term", 12), ("server_streams", 3), ("served", 14)):
+    for name, n in (("processes", 20), ("servers", 17), ("net", 12), ("caps", 7), ("macros", 7),
+                    ("codecs", 3), ("term", 12), ("server_streams", 3), ("served", 14), ("hostile", 4)):
         assert f"Running tests/{name}.rs" in r.stderr, r.stderr
         assert f"test result: ok. {n} passed; 0 failed" in r.stdout, (name, r.stdout)
     # The doctests run too, under wisp (cargo runs them on the target).
@@ -150,7 +150,13 @@ def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
                  "a_spawned_memfs_answers_on_the_wire_as_the_host_asks",
                  "a_cookie_never_wraps_to_the_start",
                  "a_memfs_answers_a_call_it_cannot_send_with_an_error",
-                 "a_memfs_takes_what_any_process_sends_in_its_stride"):
+                 "a_memfs_takes_what_any_process_sends_in_its_stride",
+                 "every_fs_denial_is_permission_denied_naming_the_capability",
+                 "a_deeply_nested_request_is_refused_and_the_server_goes_on",
+                 "a_deeply_nested_message_is_a_decode_error_in_every_codec",
+                 "huge_length_prefixes_reserve_no_more_than_the_message_holds",
+                 "a_dropped_reply_token_answers_at_once_and_a_forged_one_cannot_confuse",
+                 "a_panic_bigger_than_a_message_still_matches_its_expected_text"):
         assert f"test {name} ... ok\n" in r.stdout, (name, r.stdout)
 
 
@@ -163,7 +169,9 @@ def test_cargo_test_filters_by_name(sdk_env):
 
 def test_a_capture_that_cannot_be_serialized_is_a_compile_error_saying_why(sdk_env, tmp_path):
     """spawn! copies captures into the child: one that is not serializable
-    is refused at compile time, at the capture, with the reason."""
+    is refused at compile time, at the capture, with the reason. (And a
+    #[wisp::test] timeout no Duration can hold is refused at compile time:
+    it once panicked in the test binary, ending every test.)"""
     crate = tmp_path / "badcapture"
     (crate / "src").mkdir(parents=True)
     (crate / "Cargo.toml").write_text(
@@ -175,7 +183,9 @@ def test_a_capture_that_cannot_be_serialized_is_a_compile_error_saying_why(sdk_e
         "    let h = Handle(std::rc::Rc::new(1));\n"
         "    let n = 3u32;\n"
         "    wisp::spawn!(|n, h| { let _ = (n, h.0); }).unwrap();\n"
-        "}\n")
+        "}\n"
+        "#[wisp::test(timeout = 1e30)]\n"
+        "fn forever() {}\n")
     (crate / ".cargo").mkdir()
     (crate / ".cargo" / "config.toml").write_text(
         '[source.crates-io]\nreplace-with = "debian"\n\n[source.debian]\ndirectory = "/usr/share/cargo/registry"\n')
@@ -187,6 +197,7 @@ def test_a_capture_that_cannot_be_serialized_is_a_compile_error_saying_why(sdk_e
     assert "cannot be captured by spawn!: captures are serialized into the new process" in err, err
     assert "this capture is not serializable" in err, err
     assert "src/main.rs:5:22" in err, err      # the span of `h`
+    assert "the timeout must be a number of seconds from 1e-9 to 1e19" in err, err
 
 
 def test_a_failing_test_fails_alone(wisp, examples):

@@ -180,10 +180,12 @@ fn seconds(lit: &Lit) -> syn::Result<f64> {
         Lit::Float(f) => f.base10_parse::<f64>()?,
         other => return Err(Error::new(other.span(), "the timeout is a number of seconds")),
     };
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(Error::new(lit.span(), "the timeout must be more than 0 seconds"))
+    // (What Duration::from_secs_f64 takes without panicking at run time,
+    // in the test binary, and not less than a nanosecond.)
+    match std::time::Duration::try_from_secs_f64(v) {
+        Ok(d) if !d.is_zero() => Ok(v),
+        Ok(_) => Err(Error::new(lit.span(), "the timeout must be more than 0 seconds")),
+        Err(_) => Err(Error::new(lit.span(), "the timeout must be a number of seconds from 1e-9 to 1e19")),
     }
 }
 

@@ -8,9 +8,9 @@
 //! [`Process::with_codec`](crate::Process::with_codec).
 //!
 //! - [`Bincode`] (default): bincode 1 with variable-length integers,
-//!   little endian, trailing bytes rejected. Compact and fast; lengths
-//!   inside a message never make the decoder allocate more than the message
-//!   could hold.
+//!   little endian, trailing bytes rejected. Compact and fast; a length
+//!   inside a message never makes the decoder reserve room for more
+//!   elements than the message has bytes.
 //! - `MessagePack` (feature `msgpack`, rmp-serde) and `Json` (feature
 //!   `json`, serde_json): self-describing formats, for messages that other
 //!   tools read or that change shape between versions.
@@ -19,7 +19,9 @@
 //!   gets the host's buffer.
 //!
 //! Every decode failure is an `Err` that names the type that was expected
-//! ([`CodecError`]), never a panic. Spawn arguments, replies, and the
+//! ([`CodecError`]), never a panic; in every codec, a message nesting
+//! deeper than [`MAX_DEPTH`] is one (a recursive type would otherwise
+//! let a small message exhaust the receiver's stack). Spawn arguments, replies, and the
 //! crate's own protocols (servers, supervisors) always use [`Bincode`];
 //! [`encode`] and [`decode`] are that format.
 //!
@@ -33,9 +35,11 @@
 
 use std::any::type_name;
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use bincode::Options;
-use serde::{de::DeserializeOwned, Serialize};
+use serde::de::{DeserializeOwned, DeserializeSeed};
+use serde::Serialize;
 
 fn options() -> impl Options {
     bincode::DefaultOptions::new().reject_trailing_bytes()
@@ -133,7 +137,9 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for MessagePack {
     }
 
     fn decode(bytes: Vec<u8>) -> Result<T, (CodecError, Vec<u8>)> {
-        rmp_serde::from_slice(&bytes).map_err(|e| (decode_error::<T>(<Self as Codec<T>>::NAME, bytes.len(), e), bytes))
+        let mut de = rmp_serde::Deserializer::from_read_ref(&bytes);
+        let r = limited_seed::<T>(bytes.len()).deserialize(&mut de);
+        r.map_err(|e| (decode_error::<T>(<Self as Codec<T>>::NAME, bytes.len(), e), bytes))
     }
 }
 
@@ -151,7 +157,9 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
     }
 
     fn decode(bytes: Vec<u8>) -> Result<T, (CodecError, Vec<u8>)> {
-        serde_json::from_slice(&bytes).map_err(|e| (decode_error::<T>(<Self as Codec<T>>::NAME, bytes.len(), e), bytes))
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let r = limited_seed::<T>(bytes.len()).deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+        r.map_err(|e| (decode_error::<T>(<Self as Codec<T>>::NAME, bytes.len(), e), bytes))
     }
 }
 
@@ -174,5 +182,240 @@ pub(crate) fn encoded_size<T: Serialize + ?Sized>(value: &T) -> Result<u64, Code
 /// Decode a `T` from exactly `bytes` in the crate's own format; the error
 /// names `T`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    options().deserialize(bytes).map_err(|e| decode_error::<T>("bincode", bytes.len(), bincode_why(&e)))
+    options().deserialize_seed(limited_seed::<T>(bytes.len()), bytes).map_err(|e| decode_error::<T>("bincode", bytes.len(), bincode_why(&e)))
+}
+
+/// How deeply the compound values of a decoded message may nest inside
+/// each other (sequences, maps, structs, enum variants, `Some`, newtype
+/// structs: each level counts). A message nesting deeper is a decode error,
+/// in every codec: decoding a recursive type (`enum Tree { Leaf,
+/// Node(Vec<Tree>) }`) recurses once per level, and a few hundred levels —
+/// a message of a kilobyte from any process — exhaust the receiver's call
+/// stack, which ends it. The limit holds well within a process's stack in
+/// either compilation tier.
+pub const MAX_DEPTH: usize = 128;
+
+/// A `DeserializeSeed` for `T` from a message of `len` bytes, whose
+/// decoding counts nesting and preallocates for no more elements than the
+/// message has bytes.
+fn limited_seed<'de, T: serde::Deserialize<'de>>(len: usize) -> depth::Seed<PhantomData<T>> {
+    depth::Seed { seed: PhantomData, lim: depth::Limits { left: MAX_DEPTH, len } }
+}
+
+/// The nesting count: a deserializer, visitor and access adapters that pass
+/// everything through to the format's own, and count down a level each
+/// time the format hands a visitor a compound value (`visit_seq`,
+/// `visit_map`, `visit_enum`, `visit_some`, `visit_newtype_struct`). At 0,
+/// the compound value is an error instead. The format's code and the
+/// type's `Deserialize` are unchanged: only whether they go deeper is
+/// decided here, and how many elements a sequence or map says it has
+/// (`size_hint`, which collections preallocate by: serde caps it at 4096
+/// elements, of any size): at most the message's length, so a length
+/// prefix of 2^32 in a small message reserves little.
+mod depth {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+
+    fn too_deep<E: de::Error>() -> E {
+        E::custom(format_args!("the message nests deeper than {} levels", super::MAX_DEPTH))
+    }
+
+    /// What a value may still do: open `left` more levels; `len`: the
+    /// message's length, the most elements any sequence or map in it is
+    /// said to have.
+    #[derive(Clone, Copy)]
+    pub(super) struct Limits {
+        pub(super) left: usize,
+        pub(super) len: usize,
+    }
+
+    /// A seed whose value keeps within `lim`.
+    pub(super) struct Seed<S> {
+        pub(super) seed: S,
+        pub(super) lim: Limits,
+    }
+
+    impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
+        type Value = S::Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+            self.seed.deserialize(Limited { de: d, lim: self.lim })
+        }
+    }
+
+    /// A deserializer whose values keep within `lim`.
+    struct Limited<D> {
+        de: D,
+        lim: Limits,
+    }
+
+    /// Deserializer methods that pass the visitor on, counted.
+    macro_rules! forward {
+        ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+            fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+                self.de.$method($($arg,)* Counted { visitor, lim: self.lim })
+            }
+        )*};
+    }
+
+    impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
+        type Error = D::Error;
+
+        forward! {
+            deserialize_any(); deserialize_bool(); deserialize_i8(); deserialize_i16(); deserialize_i32();
+            deserialize_i64(); deserialize_i128(); deserialize_u8(); deserialize_u16(); deserialize_u32();
+            deserialize_u64(); deserialize_u128(); deserialize_f32(); deserialize_f64(); deserialize_char();
+            deserialize_str(); deserialize_string(); deserialize_bytes(); deserialize_byte_buf();
+            deserialize_option(); deserialize_unit(); deserialize_unit_struct(name: &'static str);
+            deserialize_newtype_struct(name: &'static str); deserialize_seq(); deserialize_tuple(len: usize);
+            deserialize_tuple_struct(name: &'static str, len: usize); deserialize_map();
+            deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+            deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+            deserialize_identifier(); deserialize_ignored_any();
+        }
+
+        fn is_human_readable(&self) -> bool {
+            self.de.is_human_readable()
+        }
+    }
+
+    /// A visitor that goes a level deeper for each compound value.
+    struct Counted<V> {
+        visitor: V,
+        lim: Limits,
+    }
+
+    impl<V> Counted<V> {
+        /// The limits inside a compound value, or the error.
+        fn deeper<E: de::Error>(&self) -> Result<Limits, E> {
+            let left = self.lim.left.checked_sub(1).ok_or_else(too_deep)?;
+            Ok(Limits { left, ..self.lim })
+        }
+    }
+
+    /// Visitor methods for values that open no level.
+    macro_rules! scalar {
+        ($($method:ident($ty:ty);)*) => {$(
+            fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
+                self.visitor.$method(v)
+            }
+        )*};
+    }
+
+    impl<'de, V: Visitor<'de>> Visitor<'de> for Counted<V> {
+        type Value = V::Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.visitor.expecting(f)
+        }
+
+        scalar! {
+            visit_bool(bool); visit_i8(i8); visit_i16(i16); visit_i32(i32); visit_i64(i64); visit_i128(i128);
+            visit_u8(u8); visit_u16(u16); visit_u32(u32); visit_u64(u64); visit_u128(u128);
+            visit_f32(f32); visit_f64(f64); visit_char(char); visit_str(&str); visit_borrowed_str(&'de str);
+            visit_string(String); visit_bytes(&[u8]); visit_borrowed_bytes(&'de [u8]); visit_byte_buf(Vec<u8>);
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+            self.visitor.visit_none()
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+            self.visitor.visit_unit()
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+            let lim = self.deeper()?;
+            self.visitor.visit_some(Limited { de: d, lim })
+        }
+
+        fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+            let lim = self.deeper()?;
+            self.visitor.visit_newtype_struct(Limited { de: d, lim })
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<V::Value, A::Error> {
+            let lim = self.deeper()?;
+            self.visitor.visit_seq(Access { access: a, lim })
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<V::Value, A::Error> {
+            let lim = self.deeper()?;
+            self.visitor.visit_map(Access { access: a, lim })
+        }
+
+        fn visit_enum<A: EnumAccess<'de>>(self, a: A) -> Result<V::Value, A::Error> {
+            let lim = self.deeper()?;
+            self.visitor.visit_enum(Access { access: a, lim })
+        }
+    }
+
+    /// A sequence, map, enum or variant whose elements keep within `lim`.
+    struct Access<A> {
+        access: A,
+        lim: Limits,
+    }
+
+    impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Access<A> {
+        type Error = A::Error;
+
+        fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, A::Error> {
+            self.access.next_element_seed(Seed { seed, lim: self.lim })
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.access.size_hint().map(|n| n.min(self.lim.len))
+        }
+    }
+
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for Access<A> {
+        type Error = A::Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+            self.access.next_key_seed(Seed { seed, lim: self.lim })
+        }
+
+        fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
+            self.access.next_value_seed(Seed { seed, lim: self.lim })
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.access.size_hint().map(|n| n.min(self.lim.len))
+        }
+    }
+
+    impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for Access<A> {
+        type Error = A::Error;
+        type Variant = Access<A::Variant>;
+
+        fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self::Variant), A::Error> {
+            let lim = self.lim;
+            let (value, variant) = self.access.variant_seed(Seed { seed, lim })?;
+            Ok((value, Access { access: variant, lim }))
+        }
+    }
+
+    impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Access<A> {
+        type Error = A::Error;
+
+        fn unit_variant(self) -> Result<(), A::Error> {
+            self.access.unit_variant()
+        }
+
+        fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
+            self.access.newtype_variant_seed(Seed { seed, lim: self.lim })
+        }
+
+        fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
+            self.access.tuple_variant(len, Counted { visitor, lim: self.lim })
+        }
+
+        fn struct_variant<V: Visitor<'de>>(
+            self,
+            fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, A::Error> {
+            self.access.struct_variant(fields, Counted { visitor, lim: self.lim })
+        }
+    }
 }

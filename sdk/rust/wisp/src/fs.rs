@@ -16,7 +16,7 @@
 //! assert!(e.to_string().contains("--dir"), "{e}");
 //! ```
 
-use std::fs::{self, File, Metadata, ReadDir};
+use std::fs::{self, File, Metadata, OpenOptions, ReadDir};
 use std::io;
 use std::path::Path;
 
@@ -26,22 +26,31 @@ const ENOTCAPABLE: i32 = 76;
 /// `e` as a `PermissionDenied` error naming `path` and the missing
 /// capability if it is a capability denial; otherwise `e` unchanged.
 pub fn explain(e: io::Error, path: &Path) -> io::Error {
+    denial(e, &path.display())
+}
+
+/// `e` as [`explain`] says, the denied path(s) being `what`.
+fn denial(e: io::Error, what: &dyn std::fmt::Display) -> io::Error {
     if e.raw_os_error() != Some(ENOTCAPABLE) {
         return e;
     }
     io::Error::new(
         io::ErrorKind::PermissionDenied,
         format!(
-            "{}: not allowed by the process's capabilities: no directory granted for it \
+            "{what}: not allowed by the process's capabilities: no directory granted for it \
              (wisp run --dir), or it is read-only (--dir-ro), or this process's set \
-             dropped it (Caps::drop_dir, spawn_without_fs)",
-            path.display()
+             dropped it (Caps::drop_dir, spawn_without_fs)"
         ),
     )
 }
 
 fn at<T>(path: &Path, r: io::Result<T>) -> io::Result<T> {
     r.map_err(|e| explain(e, path))
+}
+
+/// A call on two paths: a denial names both.
+fn between<T>(from: &Path, to: &Path, r: io::Result<T>) -> io::Result<T> {
+    r.map_err(|e| denial(e, &format_args!("{} -> {}", from.display(), to.display())))
 }
 
 /// `std::fs::read`.
@@ -87,4 +96,45 @@ pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
 /// `std::fs::metadata`.
 pub fn metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
     at(path.as_ref(), fs::metadata(path.as_ref()))
+}
+
+/// `std::fs::symlink_metadata`.
+pub fn symlink_metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
+    at(path.as_ref(), fs::symlink_metadata(path.as_ref()))
+}
+
+/// `std::fs::create_dir`.
+pub fn create_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    at(path.as_ref(), fs::create_dir(path.as_ref()))
+}
+
+/// `std::fs::remove_dir`.
+pub fn remove_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    at(path.as_ref(), fs::remove_dir(path.as_ref()))
+}
+
+/// `std::fs::remove_dir_all`.
+pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    at(path.as_ref(), fs::remove_dir_all(path.as_ref()))
+}
+
+/// `std::fs::rename`; a denial names both paths.
+pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> {
+    between(from.as_ref(), to.as_ref(), fs::rename(from.as_ref(), to.as_ref()))
+}
+
+/// `std::fs::copy`; a denial names both paths.
+pub fn copy<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<u64> {
+    between(from.as_ref(), to.as_ref(), fs::copy(from.as_ref(), to.as_ref()))
+}
+
+/// `options.open(path)`: a file opened as [`OpenOptions`] say (append,
+/// create_new, ...).
+///
+/// ```
+/// let e = wisp::fs::open_with("/etc/passwd", std::fs::OpenOptions::new().append(true)).unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+/// ```
+pub fn open_with<P: AsRef<Path>>(path: P, options: &OpenOptions) -> io::Result<File> {
+    at(path.as_ref(), options.open(path.as_ref()))
 }

@@ -31,7 +31,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
-use crate::process::{Pid, SendError, REPLY_BAD_REQUEST, REPLY_OK};
+use crate::process::{Pid, SendError, REPLY_BAD_REQUEST, REPLY_NONE, REPLY_OK};
 use crate::socket::{TAG_TCP_LISTENER, TAG_TCP_STREAM};
 use crate::sys;
 
@@ -121,6 +121,13 @@ impl ReplyTo {
         bytes.push(REPLY_OK);
         codec::encode_into(&mut bytes, value).map_err(SendError::Encode)?;
         self.pid.send_raw(self.reference, &bytes)
+    }
+
+    /// Tell the caller no reply will come
+    /// ([`CallError::NoReply`](crate::CallError::NoReply)): a
+    /// [`Deferred`](crate::Deferred) token dropped unanswered.
+    pub(crate) fn reply_none(self) {
+        let _ = self.pid.send_raw(self.reference, &[REPLY_NONE]);
     }
 
     /// Tell the caller its request could not be decoded

@@ -687,6 +687,9 @@ pub enum CallError {
     BadRequest(String),
     /// A call to oneself (it could never be answered).
     SelfCall,
+    /// The server dropped the [`Deferred`](crate::Deferred) reply token
+    /// of the call without answering: no reply will come.
+    NoReply,
 }
 
 impl fmt::Display for CallError {
@@ -698,6 +701,7 @@ impl fmt::Display for CallError {
             CallError::Decode(e) => write!(f, "cannot decode the reply: {e}"),
             CallError::BadRequest(e) => write!(f, "the server could not decode the request: {e}"),
             CallError::SelfCall => f.write_str("a process cannot call itself"),
+            CallError::NoReply => f.write_str("the server dropped the call without answering it"),
         }
     }
 }
@@ -708,6 +712,8 @@ impl std::error::Error for CallError {}
 /// writes replies; [`call_tagged`] reads them.
 pub(crate) const REPLY_OK: u8 = 0;
 pub(crate) const REPLY_BAD_REQUEST: u8 = 1;
+/// A reply saying none will come (a dropped [`Deferred`](crate::Deferred)).
+pub(crate) const REPLY_NONE: u8 = 2;
 
 /// A reply too big for `call_tagged`'s buffer: still queued, and the first
 /// message with its tag (the request's ref, which nothing else uses).
@@ -753,6 +759,7 @@ pub(crate) fn call_bytes<R: DeserializeOwned>(pid: Pid, tag: u64, bytes: &[u8], 
     match reply.split_first() {
         Some((&REPLY_OK, rest)) => codec::decode(rest).map_err(CallError::Decode),
         Some((&REPLY_BAD_REQUEST, rest)) => Err(CallError::BadRequest(String::from_utf8_lossy(rest).into_owned())),
+        Some((&REPLY_NONE, [])) => Err(CallError::NoReply),
         _ => Err(CallError::Decode(CodecError("malformed reply".into()))),
     }
 }

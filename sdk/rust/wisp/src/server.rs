@@ -122,6 +122,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
@@ -299,7 +300,7 @@ impl<S: HandleDeferred<M>, M> Handler<M, Later> for S {
     type Reply = <S as HandleDeferred<M>>::Reply;
 
     fn dispatch(&mut self, msg: M, reply: Option<ReplyTo>, cx: &mut Context<Self>) {
-        self.handle_deferred(msg, Deferred { to: reply, _r: PhantomData }, cx);
+        self.handle_deferred(msg, Deferred::new(reply), cx);
     }
 }
 
@@ -307,24 +308,58 @@ impl<S: HandleDeferred<M>, M> Handler<M, Later> for S {
 /// is serializable, so it can travel to another process, which replies
 /// instead of the server. For a cast there is nobody to answer and
 /// [`reply`](Self::reply) does nothing.
+///
+/// A token dropped without an answer tells the caller so at once: its
+/// `call` returns [`CallError::NoReply`] instead of waiting for its
+/// timeout. That holds for a token dropped by the handler, and for one a
+/// worker received and dropped (its function returned without replying).
+/// A token that was serialized — handed to another process, saved with the
+/// state — leaves answering to the copy: dropping the original says
+/// nothing. A holder that dies (a panic, a kill) runs no destructor: then
+/// the caller waits for its timeout, or gets [`CallError::NoProc`] if the
+/// server itself ended.
 pub struct Deferred<R> {
     to: Option<ReplyTo>,
+    /// Set when the token is serialized: a copy now answers (or says it
+    /// will not), so dropping this one tells the caller nothing.
+    handed_over: AtomicBool,
     _r: PhantomData<fn(R)>,
 }
 
-impl<R: Serialize> Deferred<R> {
-    /// Answer the caller (its `call` returns `value`). Answering a caller
-    /// that gave up or died is not an error.
-    pub fn reply(self, value: &R) -> Result<(), SendError> {
-        match self.to {
-            Some(to) => to.reply(value),
-            None => Ok(()),
-        }
+impl<R> Deferred<R> {
+    fn new(to: Option<ReplyTo>) -> Self {
+        Deferred { to, handed_over: AtomicBool::new(false), _r: PhantomData }
     }
 
     /// Who is waiting, if anyone (a cast has nobody).
     pub fn caller(&self) -> Option<Pid> {
         self.to.map(|t| t.pid)
+    }
+
+    /// The caller to answer, taken: the token's drop then says nothing.
+    fn take(&mut self) -> Option<ReplyTo> {
+        self.to.take()
+    }
+}
+
+impl<R: Serialize> Deferred<R> {
+    /// Answer the caller (its `call` returns `value`). Answering a caller
+    /// that gave up or died is not an error.
+    pub fn reply(mut self, value: &R) -> Result<(), SendError> {
+        match self.take() {
+            Some(to) => to.reply(value),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<R> Drop for Deferred<R> {
+    fn drop(&mut self) {
+        if let Some(to) = self.to.take() {
+            if !self.handed_over.load(Ordering::Relaxed) {
+                to.reply_none();
+            }
+        }
     }
 }
 
@@ -335,12 +370,13 @@ impl<R> fmt::Debug for Deferred<R> {
 }
 impl<R> Serialize for Deferred<R> {
     fn serialize<Se: Serializer>(&self, s: Se) -> Result<Se::Ok, Se::Error> {
+        self.handed_over.store(true, Ordering::Relaxed);
         self.to.serialize(s)
     }
 }
 impl<'de, R> Deserialize<'de> for Deferred<R> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Deferred { to: Option::<ReplyTo>::deserialize(d)?, _r: PhantomData })
+        Ok(Deferred::new(Option::<ReplyTo>::deserialize(d)?))
     }
 }
 
@@ -516,8 +552,8 @@ impl<S: Handover> Context<S> {
     /// failed (the caller's `call` returns either). For the
     /// [`HandleDeferred`] handler of a "move" message: [`Handover`] shows
     /// one.
-    pub fn migrate_to_and_reply(&mut self, node: &str, reply: Deferred<MigrateResult>) {
-        self.moving = Some(Move { node: node.to_string(), reply: reply.to, run: migrate::<S> });
+    pub fn migrate_to_and_reply(&mut self, node: &str, mut reply: Deferred<MigrateResult>) {
+        self.moving = Some(Move { node: node.to_string(), reply: reply.take(), run: migrate::<S> });
     }
 }
 

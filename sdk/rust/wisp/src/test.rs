@@ -119,8 +119,28 @@ impl<E: fmt::Debug> TestOutcome for Result<(), E> {
 /// What a test process tells the runner before it ends.
 #[derive(Serialize, Deserialize, Debug)]
 enum Report {
-    Panicked { message: String, location: String },
+    /// `message` is cut to [`REPORT_MAX`] bytes; `expected`: whether the
+    /// whole of it contains the text `should_panic` expects (the child
+    /// checks, as a cut message may have lost it).
+    Panicked { message: String, location: String, expected: bool },
     Failed(String),
+}
+
+/// The most of a panic message (or a failure) a report carries: a report
+/// must fit in a message whatever the test panicked with.
+const REPORT_MAX: usize = 64 << 10;
+
+/// `text`, cut to at most [`REPORT_MAX`] bytes at a character boundary,
+/// saying how much was cut.
+fn cut(text: &str) -> String {
+    if text.len() <= REPORT_MAX {
+        return text.to_string();
+    }
+    let mut end = REPORT_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes)", &text[..end], text.len() - end)
 }
 
 fn send_report(to: Pid, r: &Report) {
@@ -131,24 +151,28 @@ fn send_report(to: Pid, r: &Report) {
 /// A panic ends it with the panic as its reason ([`ExitReason::Panic`]);
 /// its crash report (stderr) is at level error unless the test expects
 /// the panic (then info: not shown by default).
-fn test_child<M, R: TestOutcome>((runner, body, report_panics): (Pid, u32, bool), mb: Mailbox<M>) {
+fn test_child<M, R: TestOutcome>(
+    (runner, body, report_panics, expected): (Pid, u32, bool, Option<String>),
+    mb: Mailbox<M>,
+) {
     std::panic::set_hook(Box::new(move |info| {
         let p = info.payload();
         let message = match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
-            (Some(s), _) => s.to_string(),
-            (_, Some(s)) => s.clone(),
-            _ => "Box<dyn Any>".to_string(),
+            (Some(s), _) => s,
+            (_, Some(s)) => s.as_str(),
+            _ => "Box<dyn Any>",
         };
         let location = info.location().map(|l| l.to_string()).unwrap_or_else(|| "<unknown>".into());
+        let found = expected.as_deref().is_some_and(|t| message.contains(t));
+        send_report(runner, &Report::Panicked { message: cut(message), location, expected: found });
         let text = crate::process::panic_text(p, info.location());
-        send_report(runner, &Report::Panicked { message, location });
         crate::process::end_with_panic(&text, if report_panics { 0 } else { sys::PANIC_QUIET })
     }));
     // SAFETY: run_test made `body` from a `fn(Mailbox<M>) -> R` with the M
     // and R it instantiated this function with, and only run_test spawns it.
     let f: fn(Mailbox<M>) -> R = unsafe { fn_at(body) };
     if let Some(why) = f(mb).failure() {
-        send_report(runner, &Report::Failed(why));
+        send_report(runner, &Report::Failed(cut(&why)));
         std::process::exit(1);
     }
 }
@@ -161,7 +185,11 @@ fn test_child<M, R: TestOutcome>((runner, body, report_panics): (Pid, u32, bool)
 pub fn run_test<M, R: TestOutcome>(spec: TestSpec, body: fn(Mailbox<M>) -> R) -> Result<(), Failure> {
     let timeout = spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let report_panics = spec.should_panic == ShouldPanic::No;
-    let (p, mon) = spawn_monitor((self_pid(), body as usize as u32, report_panics), test_child::<M, R>)
+    let expected = match spec.should_panic {
+        ShouldPanic::YesWithMessage(text) => Some(text.to_string()),
+        _ => None,
+    };
+    let (p, mon) = spawn_monitor((self_pid(), body as usize as u32, report_panics, expected), test_child::<M, R>)
         .map_err(|e| Failure(format!("cannot start the test process: {e}")))?;
     let reason = match receive_raw(&[mon.raw()], timeout_ns(timeout)) {
         Ok(env) => ExitReason::from_bytes(&env.bytes).unwrap_or(ExitReason::Trap("malformed exit reason".into())),
@@ -187,10 +215,10 @@ fn judge(should_panic: ShouldPanic, reason: &ExitReason, report: Option<Report>)
     match (reason, report, should_panic) {
         (ExitReason::Normal, _, ShouldPanic::No) => Ok(()),
         (ExitReason::Normal, _, _) => fail("the test did not panic as expected".into()),
-        (ExitReason::Panic(_) | ExitReason::Trap(_), Some(Report::Panicked { message, location }), expect) => match expect {
+        (ExitReason::Panic(_) | ExitReason::Trap(_), Some(Report::Panicked { message, location, expected }), expect) => match expect {
             ShouldPanic::No => fail(format!("test panicked at {location}:\n{message}")),
             ShouldPanic::Yes => Ok(()),
-            ShouldPanic::YesWithMessage(text) if message.contains(text) => Ok(()),
+            ShouldPanic::YesWithMessage(_) if expected => Ok(()),
             ShouldPanic::YesWithMessage(text) => fail(format!(
                 "panic did not contain the expected string\n      panic message: {message:?}\n expected substring: {text:?}\n      (at {location})"
             )),
@@ -218,7 +246,8 @@ pub fn run(tests: &[(&str, fn())]) -> ! {
             "--exact" => exact = true,
             "--list" => list = true,
             s if s.starts_with("--timeout=") => {
-                timeout = Duration::from_secs_f64(s[10..].parse().unwrap_or(60.0));
+                // (A value that is no duration — negative, NaN, huge — keeps the default.)
+                timeout = s[10..].parse().ok().and_then(|v| Duration::try_from_secs_f64(v).ok()).unwrap_or(timeout);
             }
             s if s.starts_with('-') => {}
             s => filters.push(s.to_string()),

@@ -208,3 +208,65 @@ fn capability_denials_are_permission_denied_and_name_the_capability() {
         }
     }
 }
+
+/// Each `wisp::fs` call in a child, on files under /scratch: what it gave
+/// (call, error kind, text), or "ok".
+fn fs_calls(_: (), _mb: Mailbox<()>) -> Vec<(String, String, String)> {
+    use std::fs::OpenOptions;
+    let mut out = Vec::new();
+    let mut note = |what: &str, r: std::io::Result<()>| {
+        out.push(match r {
+            Ok(()) => (what.to_string(), "ok".to_string(), String::new()),
+            Err(e) => (what.to_string(), format!("{:?}", e.kind()), e.to_string()),
+        })
+    };
+    let (f, d) = ("/scratch/caps-fs/file", "/scratch/caps-fs/dir");
+    note("read", wisp::fs::read(f).map(drop));
+    note("open", wisp::fs::open(f).map(drop));
+    note("metadata", wisp::fs::metadata(f).map(drop));
+    note("symlink_metadata", wisp::fs::symlink_metadata(f).map(drop));
+    note("read_dir", wisp::fs::read_dir(d).map(drop));
+    note("write", wisp::fs::write(f, "new"));
+    note("create", wisp::fs::create("/scratch/caps-fs/new").map(drop));
+    note("open_with", wisp::fs::open_with(f, OpenOptions::new().append(true)).map(drop));
+    note("create_dir", wisp::fs::create_dir("/scratch/caps-fs/newdir"));
+    note("create_dir_all", wisp::fs::create_dir_all("/scratch/caps-fs/a/b"));
+    note("remove_file", wisp::fs::remove_file(f));
+    note("remove_dir", wisp::fs::remove_dir(d));
+    note("remove_dir_all", wisp::fs::remove_dir_all(d));
+    note("rename", wisp::fs::rename(f, "/scratch/caps-fs/moved"));
+    note("copy", wisp::fs::copy(f, "/scratch/caps-fs/copied").map(drop));
+    out
+}
+
+#[wisp::test]
+fn every_fs_denial_is_permission_denied_naming_the_capability() {
+    let me = Mailbox::<Vec<(String, String, String)>>::new();
+    let granted = wisp::fs::create_dir_all("/scratch/caps-fs/dir").is_ok()
+        && wisp::fs::write("/scratch/caps-fs/file", "old").is_ok();
+    let sets = [("no dirs", Caps::inherit().unwrap().drop_all_dirs().unwrap())];
+    let read_only = granted.then(|| ("read-only", Caps::inherit().unwrap().read_only_all().unwrap()));
+    for (which, caps) in sets.into_iter().chain(read_only) {
+        wisp::spawn_with(&caps, me.process(), |parent, mb: Mailbox<()>| parent.send(&fs_calls((), mb))).unwrap();
+        let got = me.receive_timeout(SEC).unwrap();
+        assert_eq!(got.len(), 15, "{got:?}");
+        // Read-only: reading works, every change is denied.
+        let reads = ["read", "open", "metadata", "symlink_metadata", "read_dir"];
+        for (what, kind, text) in &got {
+            if which == "read-only" && reads.contains(&what.as_str()) {
+                assert_eq!(kind, "ok", "{which}: {what}: {text}");
+                continue;
+            }
+            assert_eq!(kind, "PermissionDenied", "{which}: {what}: {text}");
+            assert!(text.contains("/scratch/caps-fs/"), "{which}: {what}: {text:?} names no path");
+            assert!(text.contains("--dir"), "{which}: {what}: {text:?} names no capability");
+            if what == "rename" {
+                assert!(text.starts_with("/scratch/caps-fs/file -> /scratch/caps-fs/moved: "), "{text:?}");
+            }
+        }
+    }
+    if granted {
+        // Nothing changed under the read-only set.
+        assert_eq!(std::fs::read_to_string("/scratch/caps-fs/file").unwrap(), "old");
+    }
+}

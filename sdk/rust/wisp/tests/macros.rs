@@ -14,6 +14,17 @@ fn should_panic_with_the_expected_text() {
     panic!("boom {}", 7);
 }
 
+/// A panic message bigger than a message (64 MiB) may be: the test
+/// process's report to the runner once failed to send, and an expected
+/// panic counted as a failure.
+#[wisp::test]
+#[should_panic(expected = "needle at the end")]
+fn a_panic_bigger_than_a_message_still_matches_its_expected_text() {
+    let mut s = "x".repeat(65 << 20);
+    s.push_str("needle at the end");
+    std::panic::panic_any(s);
+}
+
 #[wisp::test]
 fn spawn_copies_captures() {
     let me = Mailbox::<String>::new();
