@@ -55,7 +55,14 @@ static void handler(const void *arg, uint32_t len)
 	char buf[16384];
 	for (;;) {
 		uint32_t n = 0, off = 0, w;
-		if (wisp_net_read(fd, buf, sizeof(buf), WISP_INFINITY, &n) != 0 || n == 0)
+		if ((rc = wisp_net_read(fd, buf, sizeof(buf), WISP_INFINITY, &n)) != 0) {
+			/* A peer that closed without close_notify too: its last
+			 * bytes may have been cut off. */
+			char why[400];
+			fprintf(stderr, "tls_echo: connection ended: %s\n", wisp_tls_error(why, sizeof(why)));
+			break;
+		}
+		if (n == 0)
 			break;
 		while (off < n) {
 			if (wisp_net_write(fd, buf + off, n - off, WISP_INFINITY, &w) != 0)
