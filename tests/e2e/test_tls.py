@@ -406,3 +406,26 @@ def test_killing_a_process_mid_handshake_leaks_nothing(cases_wasm, certs, shared
     assert proc.returncode == 0, err
     assert out.endswith(f"killed {n}\n"), (out, err)
     assert "LeakSanitizer" not in err and "AddressSanitizer" not in err, err
+
+
+# ---- Rust ----
+
+@pytest.mark.parametrize("case", ["ok", "expired"])
+def test_rust_client_against_a_python_server(wisp, build_rust, certs, case):
+    wasm = build_rust("tls_client")
+    cert, key = certs / "cert.pem", certs / "key.pem"
+    if case == "expired":
+        cert, key = certs / "expired.pem", certs / "expired-key.pem"
+    ls = python_server(cert, key, alpn=["echo/1"])
+    port = ls.getsockname()[1]
+    try:
+        r = wisp("run", "--allow-connect", f"127.0.0.1:{port}", "--dir-ro", f"{certs}::/certs",
+                 wasm, port, "localhost", f"/certs/{cert.name}")
+    finally:
+        ls.close()
+    assert r.code == 0, r.err
+    if case == "ok":
+        assert r.out == 'connected, alpn Some("echo/1")\necho: hello from rust\n', r.err
+    else:
+        assert r.out == ("error: Other: TLS handshake (client) with localhost: the server's "
+                         "certificate was refused: certificate has expired\n"), r.err
