@@ -59,7 +59,7 @@ LDFLAGS  += $(SANFLAGS)
 # The host exports exactly the functions generated code calls (wasm-rt.h's
 # runtime, the reduction hook, the guest ABI), nothing else.
 LDEXPORT := -Wl,--dynamic-list=src/engine/exports.list
-LDLIBS   += -ldl -lpthread -lxxhash -ldw -lelf -Wl,-Bstatic -lcrypto -Wl,-Bdynamic -lm
+LDLIBS   += -ldl -lpthread -lxxhash -ldw -lelf -Wl,-Bstatic -lssl -lcrypto -Wl,-Bdynamic -lm
 
 LIB_SRCS := $(sort $(wildcard src/common/*.c src/compile/*.c src/engine/*.c src/host/*.c \
                               src/dist/*.c src/sched/*.c src/proc/*.c src/io/*.c))

@@ -431,6 +431,64 @@ int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
                            uint32_t addr_buf_len, uint32_t *addr_len,
                            uint32_t *port);
 
+/* ---- wisp_tls (errors: WASI errno) ----
+ *
+ * TLS streams (OpenSSL in the host) over wisp_net TCP sockets. connect
+ * (client) and accept (server) run the handshake on a connected TCP fd,
+ * parking the process while it waits (other processes run), for at most
+ * timeout_ns; on success the same fd is a TLS stream: wisp_net_read/
+ * wisp_net_write, read()/write() and recv()/send() carry plaintext through
+ * it, close() sends close_notify, and wisp_send_fd moves it (with its TLS
+ * state) to another process. On failure the fd stays a plain TCP socket
+ * whose connection is of no further use: close it. Errors: EPROTO (65) a
+ * failed handshake (bad certificate, no common protocol or ALPN, garbage)
+ * or a broken stream, ECONNRESET (15) a peer that closed mid-handshake or
+ * without close_notify, ETIMEDOUT (73), ENOTCAPABLE (76) a file outside the
+ * process's directories, EINVAL bad options; wisp_tls_last_error gives the
+ * reason as text ("the server's certificate was refused: certificate has
+ * expired"). The host reads certificate, key and CA files itself, from
+ * paths resolved through the process's --dir directories as its own
+ * open() would be. A client verifies the server (system CA store, or
+ * ca_file) and its name unless flags has WISP_TLS_NO_VERIFY. TLS 1.2 at
+ * least; renegotiation is refused. */
+
+#define WISP_TLS_NO_VERIFY   1   /* client: accept any certificate (tests only) */
+#define WISP_TLS_OPTIONS_SIZE 44 /* sizeof(struct wisp_tls_options) */
+
+/* Strings are (pointer, length), not NUL-terminated; length 0: not given. */
+struct wisp_tls_options {
+	uint32_t flags;            /* WISP_TLS_NO_VERIFY */
+	const char *server_name;   /* client: SNI and the name verified (a DNS
+	                              name or an IP literal) */
+	uint32_t server_name_len;
+	const char *alpn;          /* protocols, comma-separated ("h2,http/1.1"),
+	                              in order of preference; a server with a list
+	                              refuses clients offering none of them */
+	uint32_t alpn_len;
+	const char *ca_file;       /* client: trust only these PEM certificates
+	                              instead of the system's store */
+	uint32_t ca_file_len;
+	const char *cert_file;     /* server: PEM chain, leaf first */
+	uint32_t cert_file_len;
+	const char *key_file;      /* server: PEM private key (unencrypted) */
+	uint32_t key_file_len;
+};
+
+WISP_IMPORT("wisp_tls", "connect")
+int32_t wisp_tls_connect(int32_t fd, const struct wisp_tls_options *opts, uint32_t opts_len,
+                         int64_t timeout_ns);
+WISP_IMPORT("wisp_tls", "accept")
+int32_t wisp_tls_accept(int32_t fd, const struct wisp_tls_options *opts, uint32_t opts_len,
+                        int64_t timeout_ns);
+/* The protocol ALPN chose (not NUL-terminated; *len 0: none); ENOBUFS if
+ * buf_len is smaller (*len says how big); EINVAL if fd is not TLS. */
+WISP_IMPORT("wisp_tls", "alpn")
+int32_t wisp_tls_alpn(int32_t fd, char *buf, uint32_t buf_len, uint32_t *len);
+/* Why this process's last failed wisp_tls call (or TLS read/write) failed,
+ * as text (not NUL-terminated; *len 0: none yet); ENOBUFS as above. */
+WISP_IMPORT("wisp_tls", "last_error")
+int32_t wisp_tls_last_error(char *buf, uint32_t buf_len, uint32_t *len);
+
 /* ---- wisp_caps (errors: WISP codes) ----
  *
  * Capability sets for children. wisp_caps_new gives a handle to a copy of
@@ -616,6 +674,20 @@ int32_t wisp_program_spawn(const struct wisp_program_spec *spec, struct wisp_pro
 #undef WISP_IMPORT
 
 /* ---- helpers in sdk/c/wisp.c ---- */
+
+/* TLS in one call each (wisp_tls_connect/accept with NUL-terminated
+ * strings; NULL: not given). WASI errno codes. */
+int32_t wisp_tls_client(int32_t fd, const char *server_name, const char *alpn,
+                        const char *ca_file, uint32_t flags, int64_t timeout_ns);
+int32_t wisp_tls_server(int32_t fd, const char *cert_file, const char *key_file,
+                        const char *alpn, int64_t timeout_ns);
+/* Connect to addr:port (a numeric address) and start TLS with
+ * server_name verified against the system's CA store; on failure nothing
+ * stays open. */
+int32_t wisp_tls_dial(const char *addr, uint32_t port, const char *server_name,
+                      int64_t timeout_ns, int32_t *fd);
+/* wisp_tls_last_error as a NUL-terminated string in buf (cut to cap). */
+const char *wisp_tls_error(char *buf, uint32_t cap);
 
 /* The process entry wisp.c exports; called by the host in a new process. */
 void wisp_spawn_entry(uint32_t fn, uint32_t arg_len);

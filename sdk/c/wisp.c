@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <wisp/guest.h>
 #include <wisp/term.h>
@@ -328,4 +329,60 @@ uint32_t wisp_file_dirent(void *buf, uint32_t room, uint64_t next, uint64_t ino,
 	uint32_t k = room - n < namelen ? room - n : namelen;
 	memcpy((uint8_t *)buf + n, name, k);
 	return n + k;
+}
+
+/* ---- TLS ---- */
+
+static uint32_t text_len(const char *s)
+{
+	return s ? (uint32_t)strlen(s) : 0;
+}
+
+int32_t wisp_tls_client(int32_t fd, const char *server_name, const char *alpn,
+                        const char *ca_file, uint32_t flags, int64_t timeout_ns)
+{
+	struct wisp_tls_options o = {
+		.flags = flags,
+		.server_name = server_name, .server_name_len = text_len(server_name),
+		.alpn = alpn, .alpn_len = text_len(alpn),
+		.ca_file = ca_file, .ca_file_len = text_len(ca_file),
+	};
+	return wisp_tls_connect(fd, &o, sizeof(o), timeout_ns);
+}
+
+int32_t wisp_tls_server(int32_t fd, const char *cert_file, const char *key_file,
+                        const char *alpn, int64_t timeout_ns)
+{
+	struct wisp_tls_options o = {
+		.alpn = alpn, .alpn_len = text_len(alpn),
+		.cert_file = cert_file, .cert_file_len = text_len(cert_file),
+		.key_file = key_file, .key_file_len = text_len(key_file),
+	};
+	return wisp_tls_accept(fd, &o, sizeof(o), timeout_ns);
+}
+
+int32_t wisp_tls_dial(const char *addr, uint32_t port, const char *server_name,
+                      int64_t timeout_ns, int32_t *fd)
+{
+	int32_t rc = wisp_tcp_connect(addr, text_len(addr), port, timeout_ns, fd);
+	if (rc != 0)
+		return rc;
+	if ((rc = wisp_tls_client(*fd, server_name, NULL, NULL, 0, timeout_ns)) != 0)
+		close(*fd);
+	return rc;
+}
+
+const char *wisp_tls_error(char *buf, uint32_t cap)
+{
+	char text[512];     /* the host keeps at most 400 bytes */
+	uint32_t len = 0;
+	if (cap == 0)
+		return buf;
+	if (wisp_tls_last_error(text, sizeof(text), &len) != 0)
+		len = 0;
+	if (len > cap - 1)
+		len = cap - 1;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	return buf;
 }

@@ -32,6 +32,7 @@ struct Z_wasi_snapshot_preview1_instance_t;
 #define HOST_SELF_wisp_timer void *
 #define HOST_SELF_wisp_registry void *
 #define HOST_SELF_wisp_net void *
+#define HOST_SELF_wisp_tls void *
 #define HOST_SELF_wisp_caps void *
 #define HOST_SELF_wisp_node void *
 #define HOST_SELF_wisp_code void *

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "wasi_impl.h"
+#include "tls.h"
 #include "io/reactor.h"
 #include "proc/caps.h"
 #include "proc/proc.h"
@@ -275,6 +276,8 @@ void wasi_fd_release(struct wasi_fd *f)
 	if (!f->used)
 		return;
 	wasi_fd_closedir(f);
+	if (f->tls != NULL)
+		tls_stream_free(f->tls);   /* its close_notify, then the socket */
 	if (!f->borrowed && f->host >= 0)
 		close(f->host);
 	if (f->counted_by != NULL)
@@ -570,6 +573,7 @@ void wasi_ctx_free(struct wasi_ctx *w)
 		wasi_fd_release(&w->fds[i]);
 	}
 	free(w->fds);
+	free(w->tls_error);
 	free(w->args);
 	free(w->env);
 	free(w);

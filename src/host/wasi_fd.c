@@ -47,6 +47,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "tls.h"
 #include "wasi_impl.h"
 
 #define W(self) wasi_ctx_of(HOST_PROC(self))
@@ -383,6 +384,28 @@ static ssize_t rw_once(struct wasi_fd *f, struct iovec *iov, int niov,
 	return writev(f->host, iov, niov);
 }
 
+/* fd_read/fd_write on a TLS stream (f->tls): plaintext through it, the
+ * first non-empty iovec at a time (a short transfer), parking while it
+ * waits; no offsets (ESPIPE, as for any socket). Frees iov. */
+static uint32_t tls_rw(WASI_SELF, struct wasi_fd *f, struct iovec *iov, int niov,
+                       struct iovec *stackbuf, int64_t offset, uint32_t result, bool write)
+{
+	uint16_t err = WASI_ESPIPE;
+	size_t done = 0;
+	if (offset < 0) {
+		int i = 0;
+		while (i < niov - 1 && iov[i].iov_len == 0)
+			i++;
+		err = niov == 0 ? 0 : tls_io(HOST_PROC(self), f, iov[i].iov_base, iov[i].iov_len,
+		                             write, -1, &done);
+	}
+	wasi_iov_free(HOST_PROC(self), iov, stackbuf);
+	if (err)
+		return err;
+	wasi_moved(self, done);
+	return wasi_put32(MEM(self), result, (uint32_t)done);
+}
+
 /* Shared body of fd_read/fd_write/fd_pread/fd_pwrite. */
 static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
                    int64_t offset, uint32_t result, bool write)
@@ -406,6 +429,8 @@ static uint32_t rw(WASI_SELF, uint32_t fd, uint32_t iovs, uint32_t n,
 	                    &niov);
 	if (err)
 		return err;
+	if (f->tls != NULL)
+		return tls_rw(self, f, iov, niov, stackbuf, offset, result, write);
 	ssize_t r;
 	int e;
 	do {

@@ -36,6 +36,7 @@ enum {
 	WASI_EACCES = 2,
 	WASI_EAGAIN = 6,
 	WASI_EBADF = 8,
+	WASI_ECONNRESET = 15,
 	WASI_EEXIST = 20,
 	WASI_EFAULT = 21,
 	WASI_EINVAL = 28,
@@ -57,6 +58,7 @@ enum {
 	WASI_ETIMEDOUT = 73,
 	WASI_EPERM = 63,
 	WASI_EPIPE = 64,
+	WASI_EPROTO = 65,
 	WASI_ESPIPE = 70,
 	WASI_EXDEV = 75,
 	WASI_ENOTCAPABLE = 76,
@@ -197,6 +199,7 @@ static inline uint32_t wasi_filestat_size(enum wasi_preview v)
 
 /* One slot of the guest's fd table. */
 struct proc;
+struct tls_stream;
 
 struct wasi_fd {
 	bool used;
@@ -230,6 +233,10 @@ struct wasi_fd {
 	/* A socket of the process's own, counted as open (rt_count) until
 	 * the slot is released: the process it was counted for (else NULL). */
 	struct proc *counted_by;
+	/* A TLS stream over this socket (wisp_tls.c), owned by the slot: its
+	 * reads and writes go through it, and it is freed (close_notify sent
+	 * if established) before the socket closes. NULL: plain. */
+	struct tls_stream *tls;
 };
 
 struct wasi_ctx {
@@ -250,6 +257,9 @@ struct wasi_ctx {
 	uint32_t last_program_len;
 	XXH128_hash_t last_program_quick;
 	unsigned char last_program[32];
+	/* Why the process's last failed wisp_tls call failed (wisp_tls.c),
+	 * malloc'd, or NULL. */
+	char *tls_error;
 	/* args and environment: strings back to back, each NUL-terminated */
 	char *args;
 	uint32_t args_bytes, argc;
@@ -303,6 +313,14 @@ uint16_t wasi_fd_insert(struct wasi_ctx *w, const struct wasi_fd *f,
  * kept? WASI_ENFILE if it lies in the runtime's reserve, else 0. For host
  * fds a slot holds besides its own (a directory's listing stream). */
 uint16_t wasi_host_fd_check(const struct wasi_ctx *w, int host);
+/* Open, read-only, the file a guest would name `path` (absolute or
+ * relative, resolved as wasi-libc does: below the preopened directory
+ * whose guest name covers the most leading components of it, then by
+ * openat2 beneath that directory), so that the host may read it on the
+ * guest's behalf (a TLS key). A host fd, or -1 with a WASI errno in *err:
+ * ENOTCAPABLE when no directory of the process holds the path or the
+ * path leaves it (wasi_path.c). */
+int wasi_open_guest_path(struct wasi_ctx *w, const char *path, uint16_t *err);
 /* Close what a slot owns (not borrowed host fds) and mark it free. */
 void wasi_fd_release(struct wasi_fd *f);
 /* f, a slot of w, holds a socket of w's process's own from now on (not

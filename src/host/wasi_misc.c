@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tls.h"
 #include "wasi_impl.h"
 #include "io/reactor.h"
 #include "proc/proc.h"
@@ -161,6 +162,7 @@ struct sub {
 	uint64_t deadline;       /* on `clock` */
 	int pfd;                 /* index into the pollfd array */
 	int host;
+	bool tls_ready;          /* fd_read of a TLS stream holding plaintext */
 };
 
 /* Read one subscription of preview v: userdata at 0, the tag at 8, the
@@ -173,6 +175,7 @@ static void parse_sub(struct wasi_ctx *w, const uint8_t *raw, struct sub *s,
 	s->type = raw[8];
 	s->error = 0;
 	s->pfd = -1;
+	s->tls_ready = false;
 	if (s->type == 0) {
 		const uint8_t *clock = raw + (v == WASI_PREVIEW0 ? 24 : 16);
 		uint32_t id = wasi_ld32(clock);
@@ -202,6 +205,8 @@ static void parse_sub(struct wasi_ctx *w, const uint8_t *raw, struct sub *s,
 			return;
 		}
 		s->host = f->host;
+		/* Decrypted bytes wait in the stream, not in the socket. */
+		s->tls_ready = s->type == 1 && tls_pending(f);
 		s->pfd = (*npfds)++;
 		pfds[s->pfd].fd = f->host;
 		pfds[s->pfd].events = s->type == 1 ? POLLIN : POLLOUT;
@@ -239,6 +244,10 @@ static bool sub_event(const struct sub *s, const struct pollfd *pfds,
 	}
 	if (s->type == 0)
 		return now_ns(s->clock) >= s->deadline;
+	if (s->tls_ready) {
+		wasi_st64(ev + 16, 1);   /* at least one byte */
+		return true;
+	}
 	short re = pfds[s->pfd].revents;
 	if (re == 0)
 		return false;
@@ -335,7 +344,7 @@ uint32_t wasi_poll_oneoff(WASI_SELF, uint32_t in, uint32_t out,
 	for (uint32_t i = 0; i < n; i++) {
 		parse_sub(W(self), raw + (size_t)i * subsize, &subs[i], pfds,
 		          &npfds, v);
-		errors |= subs[i].error != 0;
+		errors |= subs[i].error != 0 || subs[i].tls_ready;   /* (no wait) */
 	}
 	uint32_t count = 0;
 	uint16_t err = 0;

@@ -525,3 +525,45 @@ uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
 	}
 	return wasi_put32(MEM(self), opened_fd, slot);
 }
+
+/* How many leading bytes of `path` the preopen named `name` covers, as
+ * wasi-libc matches them (whole components), or -1 if it covers none. A
+ * name of "." (or "", "./") covers every relative path, with length 0. */
+static long preopen_covers(const char *name, const char *path)
+{
+	size_t n = strlen(name);
+	while (n > 1 && name[n - 1] == '/')
+		n--;
+	if ((n == 1 && name[0] == '.') || n == 0)
+		return path[0] == '/' ? -1 : 0;
+	if (n == 1 && name[0] == '/')
+		return path[0] == '/' ? 1 : -1;
+	if (strncmp(name, path, n) != 0 || (path[n] != '/' && path[n] != '\0'))
+		return -1;
+	return (long)n;
+}
+
+int wasi_open_guest_path(struct wasi_ctx *w, const char *path, uint16_t *err)
+{
+	const struct wasi_fd *best = NULL;
+	long best_len = -1;
+	for (uint32_t i = 0; i < w->nfds; i++) {
+		const struct wasi_fd *f = &w->fds[i];
+		if (!f->used || f->preopen_name == NULL || f->served != NULL ||
+		    f->host < 0 || !(f->rights_base & WASI_RIGHT_PATH_OPEN))
+			continue;
+		long len = preopen_covers(f->preopen_name, path);
+		if (len > best_len) {
+			best = f;
+			best_len = len;
+		}
+	}
+	if (best == NULL) {
+		*err = WASI_ENOTCAPABLE;
+		return -1;
+	}
+	const char *rest = path + best_len;
+	while (*rest == '/')
+		rest++;
+	return open_beneath(best->host, *rest ? rest : ".", O_RDONLY, 0, err);
+}

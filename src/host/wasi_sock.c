@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "tls.h"
 #include "wasi_impl.h"
 
 #define W(self) wasi_ctx_of(HOST_PROC(self))
@@ -83,6 +84,29 @@ uint32_t WASI_FN(sock_accept)(WASI_SELF, uint32_t fd, uint32_t flags,
 	return wasi_put32(MEM(self), fd_out, slot);
 }
 
+/* sock_recv or sock_send (write) on a TLS stream: plaintext
+ * through it, the first non-empty iovec at a time; PEEK and WAITALL are
+ * ENOTSUP there. Frees iov. */
+static uint32_t tls_sock(WASI_SELF, struct wasi_fd *f, struct iovec *iov, int niov,
+                         struct iovec *stackbuf, uint32_t ri_flags, uint32_t datalen,
+                         uint32_t ro_flags, bool write)
+{
+	uint16_t err = ri_flags != 0 ? WASI_ENOTSUP : 0;
+	size_t done = 0;
+	int i = 0;
+	while (i < niov - 1 && iov[i].iov_len == 0)
+		i++;
+	if (err == 0 && niov > 0)
+		err = tls_io(HOST_PROC(self), f, iov[i].iov_base, iov[i].iov_len, write, -1, &done);
+	wasi_iov_free(HOST_PROC(self), iov, stackbuf);
+	if (err)
+		return err;
+	wasi_moved(self, done);
+	if (!write)
+		wasi_st16(engine_guest_ptr(MEM(self), ro_flags, 2), 0);
+	return wasi_put32(MEM(self), datalen, (uint32_t)done);
+}
+
 uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
                             uint32_t ri_data_len, uint32_t ri_flags,
                             uint32_t ro_datalen, uint32_t ro_flags)
@@ -103,6 +127,9 @@ uint32_t WASI_FN(sock_recv)(WASI_SELF, uint32_t fd, uint32_t ri_data,
 	                    STACK_IOVS, &iov, &niov);
 	if (err)
 		return err;
+	if (f->tls != NULL)   /* no flags through TLS */
+		return tls_sock(self, f, iov, niov, stackbuf, ri_flags, ro_datalen, ro_flags,
+		                false);
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
 	int fl = 0;
 	if (f->borrowed && (f->vflags & WASI_FDFLAG_NONBLOCK))
@@ -146,6 +173,8 @@ uint32_t WASI_FN(sock_send)(WASI_SELF, uint32_t fd, uint32_t si_data,
 	                    STACK_IOVS, &iov, &niov);
 	if (err)
 		return err;
+	if (f->tls != NULL)
+		return tls_sock(self, f, iov, niov, stackbuf, 0, so_datalen, 0, true);
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
 	ssize_t r;
 	int e;

@@ -86,11 +86,19 @@ bool node_may_reach(struct host_proc *hp, uint64_t pid, const char *call);
 struct caps *host_caps_take(struct host_proc *hp, u32 h);
 
 /* Sockets moving between processes (wisp_net.c): take socket `fd` out of
- * the caller's table (its host fd, or -1 if fd is not a wisp socket), and
- * put a host socket into a table (a WASI errno; the new fd in *slot). */
-int net_give_socket(struct host_proc *hp, uint32_t fd);
+ * the caller's table (its host fd, or -1 if fd is not a wisp socket; its
+ * TLS stream, uncharged from the caller, or NULL in *tls), and put a host
+ * socket (with its TLS stream, or NULL, charged to the receiver) into a
+ * table (a WASI errno, nothing taken; the new fd in *slot). */
+struct tls_stream;
+int net_give_socket(struct host_proc *hp, uint32_t fd, struct tls_stream **tls);
 /* The host fd of socket `fd` in the caller's table, or -1. */
 int wasi_socket_host_fd(struct host_proc *hp, uint32_t fd);
-uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot);
+uint16_t net_adopt_socket(struct host_proc *hp, int sock, struct tls_stream *tls,
+                          uint32_t *slot);
+/* Park the caller until host fd `host` is ready for ev (REACTOR_READ or
+ * REACTOR_WRITE) or timeout ns pass (< 0: no limit): 0 to retry, a WASI
+ * errno (ETIMEDOUT). Guest memory may move meanwhile (wisp_net.c). */
+uint16_t net_wait_fd(struct host_proc *hp, int host, uint32_t ev, int64_t timeout);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tls.h"
 #include "wasi_impl.h"
 #include "wisp_api.h"
 #include "proc/caps.h"
@@ -38,11 +39,12 @@ static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
 	if (m->fd >= 0 && m->len == 4 && buf_len >= 4) {
 		uint32_t slot;
 		int fd = msg_take_fd(m);     /* no longer its sender's */
-		uint16_t err = net_adopt_socket(hp, fd, &slot);
-		if (err != 0) {  /* the message stays queued */
+		uint16_t err = net_adopt_socket(hp, fd, m->fd_extra, &slot);
+		if (err != 0) {  /* the message stays queued, its TLS state in it */
 			msg_put_fd(m, fd);
 			return err == WASI_EMFILE || err == WASI_ENFILE ? WISP_ELIMIT : WISP_ENOMEM;
 		}
+		m->fd_extra = NULL;          /* the slot's now */
 		memcpy(m->data, &slot, 4);
 	}
 	struct wisp_msg_info mi = { m->tag, m->from, m->ref, m->len, m->kind };
@@ -132,10 +134,11 @@ u32 NS(send_fd)(void *self, u64 pid, u64 tag, u32 fd)
 			                "wisp_send_fd: a socket cannot move to a process of another node");
 		return WISP_EINVAL;
 	}
-	int host = net_give_socket(hp, fd);
+	struct tls_stream *tls;
+	int host = net_give_socket(hp, fd, &tls);
 	if (host < 0)
 		return WISP_EINVAL;
-	return wisp_code(proc_send_fd(hp->proc, pid, tag, host));
+	return wisp_code(proc_send_fd(hp->proc, pid, tag, host, tls, tls_stream_free));
 }
 
 u32 NS(receive_fd)(void *self, u32 tags, u32 ntags, u32 fd, u64 timeout, u32 buf,
@@ -149,6 +152,10 @@ u32 NS(receive_fd)(void *self, u32 tags, u32 ntags, u32 fd, u64 timeout, u32 buf
 	int host = wasi_socket_host_fd(hp, fd);
 	if (host < 0)
 		return WISP_EINVAL;
+	uint16_t e;
+	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, &e);
+	if (f != NULL && tls_pending(f))
+		return WISP_EREADY;   /* plaintext waits in its TLS stream already */
 	uint64_t local[LOCAL_TAGS], *heap;
 	const uint64_t *t = copy_tags(hp, tags, ntags, local, &heap, "wisp_receive_fd");
 	if (ntags > 0 && t == NULL)

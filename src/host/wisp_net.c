@@ -26,6 +26,7 @@
 
 #include "io/reactor.h"
 #include "proc/caps.h"
+#include "tls.h"
 #include "wasi_impl.h"
 #include "wisp_api.h"
 
@@ -113,7 +114,8 @@ static uint16_t parse_addr_text(struct host_proc *hp, u32 addr, u32 len, u32 por
 	return WASI_EINVAL;
 }
 
-uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot)
+uint16_t net_adopt_socket(struct host_proc *hp, int sock, struct tls_stream *tls,
+                          uint32_t *slot)
 {
 	/* A socket moving between processes keeps its kind. */
 	int type = SOCK_STREAM;
@@ -126,8 +128,14 @@ uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot)
 		.rights_base = WASI_RIGHTS_SOCKET,
 		.rights_inheriting = WASI_RIGHTS_SOCKET,
 		.parks = true,
+		.tls = tls,
 	};
-	return wasi_fd_insert(wasi_ctx_of(hp), &nf, slot);
+	uint16_t err;
+	if (tls != NULL && (err = tls_stream_join(tls, hp)) != 0)
+		return err;
+	if ((err = wasi_fd_insert(wasi_ctx_of(hp), &nf, slot)) != 0 && tls != NULL)
+		tls_stream_leave(tls);
+	return err;
 }
 
 static struct wasi_fd *sock_of(struct host_proc *hp, u32 fd, uint8_t want, uint16_t *err);
@@ -139,7 +147,7 @@ int wasi_socket_host_fd(struct host_proc *hp, uint32_t fd)
 	return f ? f->host : -1;
 }
 
-int net_give_socket(struct host_proc *hp, uint32_t fd)
+int net_give_socket(struct host_proc *hp, uint32_t fd, struct tls_stream **tls)
 {
 	uint16_t err;
 	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, &err);
@@ -150,6 +158,10 @@ int net_give_socket(struct host_proc *hp, uint32_t fd)
 	     f->filetype != WASI_FILETYPE_SOCKET_DGRAM))
 		return -1;
 	int host = f->host;
+	*tls = f->tls;          /* its TLS state goes with it */
+	if (f->tls != NULL)
+		tls_stream_leave(f->tls);
+	f->tls = NULL;
 	f->borrowed = true;     /* release the slot, not the socket */
 	wasi_fd_release(f);
 	return host;
@@ -168,7 +180,7 @@ static void drop_slot(struct host_proc *hp, uint32_t slot)
 static uint16_t install(struct host_proc *hp, int sock, u32 fd_out)
 {
 	uint32_t slot;
-	uint16_t err = net_adopt_socket(hp, sock, &slot);
+	uint16_t err = net_adopt_socket(hp, sock, NULL, &slot);
 	if (err) {
 		close(sock);
 		return err;
@@ -216,6 +228,12 @@ static uint16_t wait_for(struct host_proc *hp, struct wasi_fd *f, uint32_t ev,
 	if (rc == -ETIMEDOUT)
 		return WASI_ETIMEDOUT;
 	return rc == 0 ? 0 : wasi_errno(-rc);
+}
+
+uint16_t net_wait_fd(struct host_proc *hp, int host, uint32_t ev, int64_t timeout)
+{
+	struct wasi_fd tmp = { .host = host, .parks = true };
+	return wait_for(hp, &tmp, ev, timeout);
 }
 
 u32 NS(tcp_listen)(void *self, u32 addr, u32 len, u32 port, u32 backlog, u32 fd_out)
@@ -284,7 +302,7 @@ u32 NS(tcp_connect)(void *self, u32 addr, u32 len, u32 port, u64 timeout, u32 fd
 	 * process (its fd limit, the host's reserve), and a kill while it is
 	 * parked closes it with the table (a socket held only here leaked). */
 	uint32_t slot;
-	if ((err = net_adopt_socket(hp, s, &slot)) != 0) {
+	if ((err = net_adopt_socket(hp, s, NULL, &slot)) != 0) {
 		close(s);
 		return err;
 	}
@@ -322,6 +340,8 @@ static u32 xfer(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_out, bo
 	struct wasi_fd *f = sock_fd(hp, fd, &err);
 	if (f == NULL)
 		return err;
+	if (f->tls != NULL)      /* plaintext through the TLS stream */
+		return tls_xfer(hp, fd, buf, len, (int64_t)timeout, n_out, write);
 	for (;;) {
 		/* Re-resolved each time: a hibernated process's memory may wake
 		 * in another place (wait_for). */

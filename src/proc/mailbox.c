@@ -37,6 +37,8 @@ struct msg *msg_new(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
 	m->len = len;
 	m->fd = -1;
 	m->fd_acct = NULL;
+	m->fd_extra = NULL;
+	m->fd_extra_free = NULL;
 	if (len)
 		memcpy(m->data, data, len);
 	return m;
@@ -98,6 +100,8 @@ void msg_free(struct msg *m)
 	if (m == NULL)
 		return;
 	msg_uncharge(m);
+	if (m->fd_extra != NULL)
+		m->fd_extra_free(m->fd_extra);   /* before its socket closes */
 	if (m->fd >= 0) {
 		close(m->fd);   /* a socket nobody received: it closes */
 		if (m->fd_acct != NULL)

@@ -20,7 +20,8 @@ size_t msg_bytes(const struct msg *m);
 void msg_free(struct msg *m);
 /* The socket m carries (-1: none), no longer in flight for its sender:
  * the caller owns it now. msg_put_fd gives it back (the receiver could
- * not take it). */
+ * not take it). Its host state (m->fd_extra) stays in the message: the
+ * taker moves it out itself (and puts it back with the fd). */
 int msg_take_fd(struct msg *m);
 void msg_put_fd(struct msg *m, int fd);
 /* The reason in an EXIT/DOWN message or exit signal. */

@@ -109,6 +109,11 @@ struct msg {
 	uint32_t len;         /* bytes in data */
 	int fd;               /* a socket moving with the message, or -1 */
 	_Atomic uint32_t *fd_acct;  /* with fd: its sender's fds_in_flight */
+	/* With fd: the host layer's state of that socket (a TLS session), or
+	 * NULL; freed with fd_extra_free (never closing fd) if the message is
+	 * freed undelivered. */
+	void *fd_extra;
+	void (*fd_extra_free)(void *extra);
 	unsigned char data[]; /* DATA payload; EXIT/DOWN: wisp_exit_reason + text */
 };
 
@@ -412,8 +417,12 @@ int proc_spawn(struct proc *parent, uint32_t fn, const void *arg, uint32_t len,
 /* -EMSGSIZE over the size limit, -ENOMEM; a dead addressee is no error. */
 int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
               const void *data, uint32_t len);
-/* Send a socket (host fd, owned by the message from now on). */
-int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd);
+/* Send a socket (host fd, owned by the message from now on), with the
+ * host layer's state of it (`extra`, NULL for none; owned by the message
+ * too: extra_free frees it if nobody receives it, also when the send
+ * fails). */
+int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd,
+                 void *extra, void (*extra_free)(void *extra));
 /* Find (and wait for, up to timeout_ns; < 0: forever) a message matching
  * tags; on success *out is the message, still queued: proc_take() it or
  * leave it. -ETIMEDOUT. */

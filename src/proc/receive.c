@@ -33,16 +33,21 @@ int proc_send(struct proc *self, uint64_t to, uint64_t tag, uint64_t ref,
 	return 0;
 }
 
-int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd)
+int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd,
+                 void *extra, void (*extra_free)(void *extra))
 {
 	uint32_t placeholder = UINT32_MAX;
 	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, 0,
 	                        &placeholder, 4);
 	if (m == NULL) {
+		if (extra != NULL)
+			extra_free(extra);
 		close(host_fd);
 		return -ENOMEM;
 	}
 	m->fd = host_fd;
+	m->fd_extra = extra;
+	m->fd_extra_free = extra_free;
 	m->fd_acct = &self->fds_in_flight;
 	atomic_fetch_add(&self->fds_in_flight, 1);
 	proc_count(self->rt, RT_MSG_SENT, 1);

@@ -120,6 +120,7 @@ pub mod spawn;
 pub mod supervisor;
 pub mod sys;
 pub mod term;
+pub mod tls;
 pub mod test;
 mod time;
 mod timer;

@@ -316,6 +316,46 @@ extern "C" {
     ) -> i32;
 }
 
+/// `TlsOptions::flags`: a client that accepts any certificate.
+pub const TLS_NO_VERIFY: u32 = 1;
+/// The size of `TlsOptions` (`struct wisp_tls_options`).
+pub const TLS_OPTIONS_SIZE: u32 = 44;
+
+/// `struct wisp_tls_options`: strings as (pointer, length); length 0 for
+/// none.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TlsOptions {
+    pub flags: u32,
+    pub server_name: *const u8,
+    pub server_name_len: u32,
+    pub alpn: *const u8,
+    pub alpn_len: u32,
+    pub ca_file: *const u8,
+    pub ca_file_len: u32,
+    pub cert_file: *const u8,
+    pub cert_file_len: u32,
+    pub key_file: *const u8,
+    pub key_file_len: u32,
+}
+
+// ---- wisp_tls (errors: WASI errno) ----
+// TLS streams over wisp_net TCP sockets (the crate's `tls` module). These
+// return **WASI errno** codes; `last_error` says why the last one failed.
+#[link(wasm_import_module = "wisp_tls")]
+extern "C" {
+    /// Blocks. The client handshake on TCP stream `fd`.
+    #[link_name = "connect"]
+    pub fn tls_connect(fd: i32, opts: *const TlsOptions, opts_len: u32, timeout_ns: i64) -> i32;
+    /// Blocks. The server handshake on TCP stream `fd`.
+    #[link_name = "accept"]
+    pub fn tls_accept(fd: i32, opts: *const TlsOptions, opts_len: u32, timeout_ns: i64) -> i32;
+    #[link_name = "alpn"]
+    pub fn tls_alpn(fd: i32, buf: *mut u8, buf_len: u32, len: *mut u32) -> i32;
+    #[link_name = "last_error"]
+    pub fn tls_last_error(buf: *mut u8, buf_len: u32, len: *mut u32) -> i32;
+}
+
 // ---- wasi_snapshot_preview1 (errors: WASI errno) ----
 // The WASI calls the crate makes directly (on sockets, and polling a
 // program's pipes).

@@ -1,0 +1,794 @@
+/*
+ * wisp_tls.c — the wisp_tls namespace: TLS client and server streams for
+ * processes, over their wisp_net TCP sockets, with OpenSSL 3.
+ *
+ * A TLS stream is a socket of the process whose slot holds an SSL object
+ * (struct wasi_fd's `tls`): the guest turns a connected TCP fd into one
+ * with wisp_tls.connect or wisp_tls.accept, and keeps the fd number. So
+ * everything that holds for a socket holds for it: it counts against the
+ * process's fd limit, closes (with a close_notify) when the process ends or
+ * is killed, and moves to another process in a message with its SSL state
+ * (the message carries the SSL object beside the host fd: struct msg's
+ * fd_extra). wisp_net.read/write, and WASI's fd_read/fd_write and
+ * sock_recv/sock_send on the fd, read and write plaintext through it.
+ *
+ * Never blocking a scheduler thread: the socket stays non-blocking, and
+ * OpenSSL's SSL_ERROR_WANT_READ/WANT_WRITE parks the process on the fd
+ * (net_wait_fd: the reactor) until it is ready or the call's deadline
+ * passes. Nothing of OpenSSL's is on the stack while the process is
+ * parked: every park happens between two OpenSSL calls, so a kill that
+ * unwinds the parked call leaves a consistent SSL object in the slot, which
+ * the process's end frees; and OpenSSL's per-thread state (its error
+ * queue) is never carried across a park, after which the process may run
+ * on another thread (each call clears the queue first and reads it at
+ * once).
+ *
+ * What the host checks, whatever the guest asks (docs/security.md):
+ *   - files (certificate chain, key, CA bundle) are read by the host from
+ *     paths the process's directories hold, resolved as its own path_open
+ *     would be (wasi_open_guest_path: openat2 beneath the preopen); any
+ *     other path is ENOTCAPABLE, with a message;
+ *   - a client verifies the server's chain against the system's CA store
+ *     (Debian's ca-certificates, read lazily from its hashed directory) or
+ *     the CA file given, and its name (SSL_set1_host, or the IP address);
+ *     only the explicit flag WISP_TLS_NO_VERIFY turns that off;
+ *   - TLS 1.2 at least; renegotiation refused (SSL_OP_NO_RENEGOTIATION);
+ *     no compression; a peer that closes without close_notify is an error
+ *     (a truncated stream is not taken for its end);
+ *   - each stream's memory is charged to its process (STREAM_BYTES, an
+ *     estimate: OpenSSL's allocations cannot be attributed one by one
+ *     without a process-wide allocator hook), moved with the stream.
+ *
+ * Each connect/accept builds its own SSL_CTX from the options (nothing is
+ * shared between processes, nothing outlives its streams). A node-wide
+ * cache of contexts is the next step for servers that handshake often.
+ *
+ * Errors are WASI errnos, as for wisp_net: EPROTO for a failed handshake or
+ * a broken stream, ECONNRESET for a peer that went away, ETIMEDOUT,
+ * ENOTCAPABLE, EINVAL; the text of the process's last failure (which
+ * certificate check failed, which file was refused) is wisp_tls.last_error.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "io/reactor.h"
+#include "proc/caps.h"
+#include "tls.h"
+#include "wasi_impl.h"
+#include "wisp_api.h"
+
+#define NS(name) Z_wisp_tlsZ_##name
+#define SELF struct host_proc *hp = HOST_PROC(self)
+
+#define OPTIONS_SIZE 44          /* struct wisp_tls_options (guest.h) */
+#define OPT_NO_VERIFY 1u
+#define OPT_ALL OPT_NO_VERIFY
+#define MAX_NAME 253             /* a DNS name */
+#define MAX_ALPN_TEXT 1024
+#define MAX_PATH 4096
+#define MAX_PEM (1u << 20)       /* a CA bundle is ~200 KB */
+#define MAX_ERROR 400
+/* What a stream is charged to its process: an SSL object with its
+ * session, peer certificate and a context (~20 KB measured after a
+ * handshake; its 16 KB record buffers are released while idle,
+ * SSL_MODE_RELEASE_BUFFERS), rounded up for the buffers in use. */
+#define STREAM_BYTES (32u * 1024)
+
+struct tls_stream {
+	SSL *ssl;
+	struct proc *charged;    /* the process STREAM_BYTES are charged to */
+	bool established;        /* the handshake completed */
+	bool broken;             /* a fatal error: no more I/O, no close_notify */
+	unsigned char *alpn;     /* a server's protocols, in wire form */
+	size_t alpn_len;
+};
+
+/* The guest's options, copied (NULL: not given). */
+struct options {
+	uint32_t flags;
+	char *name, *alpn, *ca_file, *cert_file, *key_file;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The time left until deadline, for net_wait_fd (-1: none). */
+static int64_t left_until(uint64_t deadline)
+{
+	if (deadline == UINT64_MAX)
+		return -1;
+	uint64_t now = now_ns();
+	return now >= deadline ? 0 : (int64_t)(deadline - now);
+}
+
+static uint64_t deadline_of(int64_t timeout_ns)
+{
+	return timeout_ns < 0 ? UINT64_MAX : now_ns() + (uint64_t)timeout_ns;
+}
+
+/* Record why the process's TLS call failed (wisp_tls.last_error). */
+static void set_error(struct host_proc *hp, const char *fmt, ...)
+{
+	char text[MAX_ERROR];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	struct wasi_ctx *w = wasi_ctx_of(hp);
+	free(w->tls_error);
+	w->tls_error = strdup(text);
+}
+
+/* ---- streams ---- */
+
+void tls_stream_leave(struct tls_stream *t)
+{
+	if (t->charged != NULL) {
+		proc_uncharge(t->charged, STREAM_BYTES);
+		t->charged = NULL;
+	}
+}
+
+uint16_t tls_stream_join(struct tls_stream *t, struct host_proc *hp)
+{
+	if (hp->proc == NULL)
+		return 0;
+	if (proc_charge(hp->proc, STREAM_BYTES) != 0)
+		return WASI_ENOMEM;
+	t->charged = hp->proc;
+	return 0;
+}
+
+void tls_stream_free(void *arg)
+{
+	struct tls_stream *t = arg;
+	if (t == NULL)
+		return;
+	tls_stream_leave(t);
+	if (t->established && !t->broken) {
+		/* One try, never a wait: a full socket buffer loses it. */
+		ERR_clear_error();
+		SSL_shutdown(t->ssl);
+	}
+	SSL_free(t->ssl);
+	ERR_clear_error();
+	free(t->alpn);
+	free(t);
+}
+
+bool tls_pending(const struct wasi_fd *f)
+{
+	return f->tls != NULL && f->tls->established && !f->tls->broken &&
+	       SSL_pending(f->tls->ssl) > 0;
+}
+
+/* ---- the guest's options ---- */
+
+/* A copy of the guest's string (addr, len), NUL-terminated, or NULL for
+ * len 0. EINVAL if longer than max or holding a NUL. */
+static uint16_t copy_text(struct host_proc *hp, u32 addr, u32 len, u32 max, const char *what,
+                          char **out)
+{
+	*out = NULL;
+	if (len == 0)
+		return 0;
+	if (len > max) {
+		set_error(hp, "%s: longer than %u bytes", what, max);
+		return WASI_EINVAL;
+	}
+	const char *p = api_ptr(hp, addr, len, "wisp_tls");
+	if (memchr(p, '\0', len) != NULL) {
+		set_error(hp, "%s: holds a NUL byte", what);
+		return WASI_EINVAL;
+	}
+	if ((*out = strndup(p, len)) == NULL)
+		return WASI_ENOMEM;
+	return 0;
+}
+
+static void options_free(struct options *o)
+{
+	free(o->name);
+	free(o->alpn);
+	free(o->ca_file);
+	free(o->cert_file);
+	free(o->key_file);
+}
+
+static uint16_t options_read(struct host_proc *hp, u32 addr, u32 len, struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (len != OPTIONS_SIZE) {
+		set_error(hp, "options: %u bytes, not the %u of struct wisp_tls_options", len,
+		          OPTIONS_SIZE);
+		return WASI_EINVAL;
+	}
+	uint32_t v[OPTIONS_SIZE / 4];
+	memcpy(v, api_ptr(hp, addr, len, "wisp_tls"), len);
+	o->flags = v[0];
+	if (o->flags & ~OPT_ALL) {
+		set_error(hp, "options: unknown flags 0x%x", o->flags & ~OPT_ALL);
+		return WASI_EINVAL;
+	}
+	uint16_t err;
+	if ((err = copy_text(hp, v[1], v[2], MAX_NAME, "server name", &o->name)) ||
+	    (err = copy_text(hp, v[3], v[4], MAX_ALPN_TEXT, "ALPN list", &o->alpn)) ||
+	    (err = copy_text(hp, v[5], v[6], MAX_PATH, "CA file", &o->ca_file)) ||
+	    (err = copy_text(hp, v[7], v[8], MAX_PATH, "certificate file", &o->cert_file)) ||
+	    (err = copy_text(hp, v[9], v[10], MAX_PATH, "key file", &o->key_file))) {
+		options_free(o);
+		return err;
+	}
+	return 0;
+}
+
+/* "h2,http/1.1" in ALPN's wire form (each name after its length byte). */
+static uint16_t alpn_wire(struct host_proc *hp, const char *text, unsigned char **out,
+                          size_t *len)
+{
+	size_t n = strlen(text);
+	unsigned char *w = malloc(n + 1);
+	if (w == NULL)
+		return WASI_ENOMEM;
+	size_t at = 0;
+	for (const char *p = text;;) {
+		const char *comma = strchr(p, ',');
+		size_t l = comma ? (size_t)(comma - p) : strlen(p);
+		if (l == 0 || l > 255) {
+			free(w);
+			set_error(hp, "ALPN list \"%s\": a protocol name is empty or longer than 255 bytes",
+			          text);
+			return WASI_EINVAL;
+		}
+		w[at++] = (unsigned char)l;
+		memcpy(w + at, p, l);
+		at += l;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	*out = w;
+	*len = at;
+	return 0;
+}
+
+/* ---- files, read through the process's directories ---- */
+
+/* The file the guest names `path` as a memory BIO, read by the host
+ * through the process's preopens. */
+static uint16_t load_file(struct host_proc *hp, const char *path, const char *what, BIO **out)
+{
+	uint16_t err;
+	*out = NULL;
+	int fd = wasi_open_guest_path(wasi_ctx_of(hp), path, &err);
+	if (fd < 0) {
+		if (err == WASI_ENOTCAPABLE) {
+			set_error(hp, "%s %s: not below a directory the process was given (--dir)", what,
+			          path);
+			if (hp->proc != NULL && hp->proc->caps != NULL)
+				caps_log_denied(hp->proc->caps, proc_pid(hp->proc),
+				                "TLS %s %s: not below any of its directories", what, path);
+		} else {
+			set_error(hp, "%s %s: cannot open it (WASI errno %u)", what, path, err);
+		}
+		return err;
+	}
+	struct stat st;
+	char *buf = NULL;
+	err = 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		set_error(hp, "%s %s: not a regular file", what, path);
+		err = WASI_EINVAL;
+	} else if (st.st_size > MAX_PEM) {
+		set_error(hp, "%s %s: larger than %u bytes", what, path, MAX_PEM);
+		err = WASI_EINVAL;
+	} else if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		err = WASI_ENOMEM;
+	}
+	size_t got = 0;
+	while (err == 0 && got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			err = r < 0 ? wasi_errno(errno) : 0;
+			break;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	if (err == 0 && ((*out = BIO_new(BIO_s_mem())) == NULL ||
+	                 BIO_write(*out, buf, (int)got) != (int)got))
+		err = WASI_ENOMEM;
+	free(buf);
+	if (err != 0) {
+		BIO_free(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+/* OpenSSL's last error as text ("" if none). */
+static const char *ossl_reason(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+	return r ? r : "";
+}
+
+/* A server's certificate chain (leaf first) and its key. */
+static uint16_t load_identity(struct host_proc *hp, SSL_CTX *ctx, const struct options *o)
+{
+	if (o->cert_file == NULL || o->key_file == NULL) {
+		set_error(hp, "a TLS server needs a certificate file and a key file");
+		return WASI_EINVAL;
+	}
+	BIO *b;
+	uint16_t err = load_file(hp, o->cert_file, "certificate file", &b);
+	if (err)
+		return err;
+	ERR_clear_error();
+	X509 *leaf = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL);
+	bool ok = leaf != NULL && SSL_CTX_use_certificate(ctx, leaf) == 1;
+	X509_free(leaf);
+	X509 *ca;
+	while (ok && (ca = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+			X509_free(ca);
+			ok = false;
+		}
+	}
+	BIO_free(b);
+	if (!ok) {
+		set_error(hp, "certificate file %s: no usable PEM certificate (%s)", o->cert_file,
+		          ossl_reason());
+		return WASI_EINVAL;
+	}
+	if ((err = load_file(hp, o->key_file, "key file", &b)) != 0)
+		return err;
+	ERR_clear_error();
+	/* No passphrase callback: an encrypted key is refused, not prompted
+	 * for on the host's terminal. */
+	EVP_PKEY *key = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"");
+	BIO_free(b);
+	ok = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+	EVP_PKEY_free(key);
+	if (!ok) {
+		set_error(hp, "key file %s: no usable unencrypted PEM private key (%s)", o->key_file,
+		          ossl_reason());
+		return WASI_EINVAL;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		set_error(hp, "key file %s does not match certificate %s", o->key_file, o->cert_file);
+		return WASI_EINVAL;
+	}
+	return 0;
+}
+
+/* Trust the certificates of the guest's CA file. */
+static uint16_t load_cas(struct host_proc *hp, SSL_CTX *ctx, const char *path)
+{
+	BIO *b;
+	uint16_t err = load_file(hp, path, "CA file", &b);
+	if (err)
+		return err;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	unsigned n = 0;
+	X509 *c;
+	ERR_clear_error();
+	while ((c = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (X509_STORE_add_cert(store, c) == 1)
+			n++;
+		X509_free(c);
+	}
+	ERR_clear_error();     /* the end of the file is an error too */
+	BIO_free(b);
+	if (n == 0) {
+		set_error(hp, "CA file %s: no PEM certificate in it", path);
+		return WASI_EINVAL;
+	}
+	return 0;
+}
+
+/* A server's ALPN choice: the first of its own protocols the client
+ * offers; none in common ends the handshake (no_application_protocol). */
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)arg;
+	struct tls_stream *t = SSL_get_app_data(ssl);
+	if (t == NULL || t->alpn == NULL)
+		return SSL_TLSEXT_ERR_NOACK;
+	unsigned char *sel;
+	if (SSL_select_next_proto(&sel, outlen, t->alpn, (unsigned)t->alpn_len, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* The context of one stream, from the guest's options. */
+static uint16_t make_ctx(struct host_proc *hp, const struct options *o, bool server,
+                         SSL_CTX **out)
+{
+	ERR_clear_error();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	if (ctx == NULL) {
+		set_error(hp, "cannot set up TLS: %s", ossl_reason());
+		return WASI_ENOMEM;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* A context serves one stream: no session cache, no tickets (their
+	 * key would die with it). */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	/* Partial writes: a write returns what went out, as send() does.
+	 * Moving buffer: guest memory may be elsewhere on a retry. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	uint16_t err = 0;
+	if (server) {
+		err = load_identity(hp, ctx, o);
+		if (err == 0 && o->alpn != NULL)
+			SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+	} else if (!(o->flags & OPT_NO_VERIFY)) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (o->ca_file != NULL)
+			err = load_cas(hp, ctx, o->ca_file);
+		else if (SSL_CTX_set_default_verify_dir(ctx) != 1) {
+			/* The system's hashed directory (SSL_CERT_DIR, else
+			 * /usr/lib/ssl/certs): certificates read when needed. */
+			set_error(hp, "cannot use the system's CA store: %s", ossl_reason());
+			err = WASI_EIO;
+		}
+	}
+	if (err != 0) {
+		SSL_CTX_free(ctx);
+		return err;
+	}
+	*out = ctx;
+	return 0;
+}
+
+/* ---- handshakes ---- */
+
+/* Why a handshake or an I/O call on t failed (SSL_get_error's e), as the
+ * process's error text; the WASI errno to return. */
+static uint16_t describe(struct host_proc *hp, struct tls_stream *t, int e, int sys_errno,
+                         const char *doing)
+{
+	long v = SSL_get_verify_result(t->ssl);
+	if (!t->established && SSL_get_verify_mode(t->ssl) != SSL_VERIFY_NONE && v != X509_V_OK &&
+	    !SSL_is_server(t->ssl)) {
+		set_error(hp, "%s: the server's certificate was refused: %s", doing,
+		          X509_verify_cert_error_string(v));
+		ERR_clear_error();
+		return WASI_EPROTO;
+	}
+	uint16_t err = WASI_EPROTO;
+	unsigned long le = ERR_peek_last_error();
+	if (le != 0) {
+		const char *r = ERR_reason_error_string(le);
+		set_error(hp, "%s: %s", doing, r ? r : "a TLS protocol error");
+		if (ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+			err = WASI_ECONNRESET;
+	} else if (e == SSL_ERROR_SYSCALL && sys_errno != 0) {
+		set_error(hp, "%s: %s", doing, strerror(sys_errno));
+		err = wasi_errno(sys_errno);
+	} else {
+		set_error(hp, "%s: the peer closed the connection", doing);
+		err = WASI_ECONNRESET;
+	}
+	ERR_clear_error();
+	return err;
+}
+
+/* A new stream over socket f, set up from the options (not yet started). */
+static uint16_t stream_new(struct host_proc *hp, struct wasi_fd *f, const struct options *o,
+                           bool server, struct tls_stream **out)
+{
+	if (!server && !(o->flags & OPT_NO_VERIFY) && o->name == NULL) {
+		set_error(hp, "a verifying client needs the server's name (or WISP_TLS_NO_VERIFY)");
+		return WASI_EINVAL;
+	}
+	struct tls_stream *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return WASI_ENOMEM;
+	uint16_t err = 0;
+	SSL_CTX *ctx = NULL;
+	if (o->alpn != NULL && (err = alpn_wire(hp, o->alpn, &t->alpn, &t->alpn_len)) != 0)
+		goto fail;
+	if ((err = make_ctx(hp, o, server, &ctx)) != 0)
+		goto fail;
+	t->ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx);   /* the SSL holds it */
+	if (t->ssl == NULL || SSL_set_fd(t->ssl, f->host) != 1) {
+		err = WASI_ENOMEM;
+		goto fail;
+	}
+	SSL_set_app_data(t->ssl, t);
+	if (server) {
+		SSL_set_accept_state(t->ssl);
+	} else {
+		SSL_set_connect_state(t->ssl);
+		if (o->name != NULL) {
+			unsigned char ip[16];
+			bool literal = inet_pton(AF_INET, o->name, ip) == 1 ||
+			               inet_pton(AF_INET6, o->name, ip) == 1;
+			bool ok = literal
+			        ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), o->name) == 1
+			        : SSL_set_tlsext_host_name(t->ssl, o->name) == 1 &&
+			          SSL_set1_host(t->ssl, o->name) == 1;
+			if (!ok) {
+				set_error(hp, "server name \"%s\": not a usable host name", o->name);
+				err = WASI_EINVAL;
+				goto fail;
+			}
+		}
+		if (t->alpn != NULL && SSL_set_alpn_protos(t->ssl, t->alpn, (unsigned)t->alpn_len) != 0) {
+			err = WASI_ENOMEM;
+			goto fail;
+		}
+	}
+	if ((err = tls_stream_join(t, hp)) != 0) {
+		set_error(hp, "no memory left for a TLS stream (the process's memory limit)");
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	ERR_clear_error();
+	tls_stream_free(t);
+	return err;
+}
+
+/* Run t's handshake on socket `fd` (whose slot holds t), parking while it
+ * waits, until the deadline. */
+static uint16_t run_handshake(struct host_proc *hp, u32 fd, struct tls_stream *t,
+                              uint64_t deadline, const char *doing)
+{
+	struct wasi_ctx *w = wasi_ctx_of(hp);
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		int r = SSL_do_handshake(t->ssl);
+		if (r == 1) {
+			t->established = true;
+			return 0;
+		}
+		int e = SSL_get_error(t->ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+			t->broken = true;
+			return describe(hp, t, e, errno, doing);
+		}
+		uint16_t err;
+		struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, &err);
+		int64_t left = left_until(deadline);
+		if (left == 0) {
+			set_error(hp, "%s: timed out", doing);
+			return WASI_ETIMEDOUT;
+		}
+		err = net_wait_fd(hp, f->host, e == SSL_ERROR_WANT_READ ? REACTOR_READ : REACTOR_WRITE,
+		                  left);
+		if (err == WASI_ETIMEDOUT)
+			set_error(hp, "%s: timed out", doing);
+		if (err != 0)
+			return err;
+		/* The slot is the process's own: nothing ran in it meanwhile. */
+		f = wasi_fd_lookup(w, fd, 0, &err);
+		assert(f != NULL && f->tls == t);
+	}
+}
+
+static u32 handshake(void *self, u32 fd, u32 opts, u32 opts_len, u64 timeout, bool server)
+{
+	SELF;
+	const char *doing = server ? "TLS handshake (server)" : "TLS handshake (client)";
+	uint16_t err;
+	struct wasi_ctx *w = wasi_ctx_of(hp);
+	struct wasi_fd *f = wasi_fd_lookup(w, fd, WASI_RIGHT_FD_READ | WASI_RIGHT_FD_WRITE, &err);
+	if (f == NULL)
+		return err;
+	if (f->filetype != WASI_FILETYPE_SOCKET_STREAM || !f->parks || f->borrowed) {
+		set_error(hp, "%s: fd %u is not a wisp TCP stream", doing, fd);
+		return WASI_ENOTSOCK;
+	}
+	if (f->tls != NULL) {
+		set_error(hp, "%s: fd %u is a TLS stream already", doing, fd);
+		return WASI_EINVAL;
+	}
+	struct options o;
+	if ((err = options_read(hp, opts, opts_len, &o)) != 0)
+		return err;
+	char label[MAX_NAME + 64];
+	if (!server && o.name != NULL) {
+		snprintf(label, sizeof(label), "%s with %s", doing, o.name);
+		doing = label;
+	}
+	struct tls_stream *t = NULL;
+	err = stream_new(hp, f, &o, server, &t);
+	options_free(&o);
+	if (err != 0)
+		return err;
+	/* In the slot from now on: a kill while parked frees it with the
+	 * table. (Guest memory is not touched again: it may move.) */
+	f->tls = t;
+	err = run_handshake(hp, fd, t, deadline_of((int64_t)timeout), doing);
+	if (err != 0) {
+		/* The fd stays the guest's, a TCP socket again (in no state to
+		 * carry anything but a new connection's worth of nothing). */
+		uint16_t gone;
+		f = wasi_fd_lookup(w, fd, 0, &gone);
+		assert(f != NULL && f->tls == t);
+		f->tls = NULL;
+		t->broken = true;
+		tls_stream_free(t);
+		return err == 0 ? WASI_EPROTO : err;
+	}
+	return 0;
+}
+
+u32 NS(connect)(void *self, u32 fd, u32 opts, u32 opts_len, u64 timeout)
+{
+	return handshake(self, fd, opts, opts_len, timeout, false);
+}
+
+u32 NS(accept)(void *self, u32 fd, u32 opts, u32 opts_len, u64 timeout)
+{
+	return handshake(self, fd, opts, opts_len, timeout, true);
+}
+
+/* ---- reading and writing ---- */
+
+enum { STEP_DONE, STEP_WAIT, STEP_FAILED };
+
+/* One SSL_read_ex/SSL_write_ex: STEP_DONE with *n (0 on a read: the peer
+ * sent close_notify), STEP_WAIT with the reactor event to wait for in
+ * *ev, or STEP_FAILED with a WASI errno in *err (and the error text). */
+static int step(struct host_proc *hp, struct tls_stream *t, void *p, size_t len, bool write,
+                size_t *n, uint32_t *ev, uint16_t *err)
+{
+	*n = 0;
+	if (t->broken) {
+		set_error(hp, "TLS stream: unusable after an earlier error");
+		*err = WASI_EIO;
+		return STEP_FAILED;
+	}
+	if (len == 0)
+		return STEP_DONE;
+	ERR_clear_error();
+	errno = 0;
+	int r = write ? SSL_write_ex(t->ssl, p, len, n) : SSL_read_ex(t->ssl, p, len, n);
+	if (r == 1)
+		return STEP_DONE;
+	int e = SSL_get_error(t->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		*ev = e == SSL_ERROR_WANT_READ ? REACTOR_READ : REACTOR_WRITE;
+		return STEP_WAIT;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN && !write) {
+		*n = 0;
+		return STEP_DONE;
+	}
+	t->broken = true;
+	*err = describe(hp, t, e, errno, write ? "TLS write" : "TLS read");
+	return STEP_FAILED;
+}
+
+uint16_t tls_io(struct host_proc *hp, struct wasi_fd *f, void *p, size_t len, bool write,
+                int64_t timeout_ns, size_t *done)
+{
+	uint64_t deadline = deadline_of(timeout_ns);
+	struct tls_stream *t = f->tls;
+	int host = f->host;
+	for (;;) {
+		uint32_t ev = 0;
+		uint16_t err = 0;
+		switch (step(hp, t, p, len, write, done, &ev, &err)) {
+		case STEP_DONE: return 0;
+		case STEP_FAILED: return err;
+		default: break;
+		}
+		if (f->guest_nonblock)
+			return WASI_EAGAIN;
+		if (hp->proc == NULL)
+			return WASI_EAGAIN;
+		int64_t left = left_until(deadline);
+		if (left == 0)
+			return WASI_ETIMEDOUT;
+		int rc = proc_wait_fd(hp->proc, host, ev, left);
+		if (rc == -ETIMEDOUT)
+			return WASI_ETIMEDOUT;
+		if (rc != 0)
+			return wasi_errno(-rc);
+	}
+}
+
+uint32_t tls_xfer(struct host_proc *hp, uint32_t fd, uint32_t buf, uint32_t len,
+                  int64_t timeout_ns, uint32_t n_out, bool write)
+{
+	const char *call = write ? "wisp_net_write" : "wisp_net_read";
+	uint64_t deadline = deadline_of(timeout_ns);
+	struct wasi_ctx *w = wasi_ctx_of(hp);
+	for (;;) {
+		uint16_t err;
+		struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, &err);
+		if (f == NULL || f->tls == NULL)
+			return f == NULL ? err : WASI_EBADF;
+		/* Resolved again each time: a parked process's memory may move. */
+		void *p = api_ptr(hp, buf, len, call);
+		size_t n;
+		uint32_t ev = 0;
+		switch (step(hp, f->tls, p, len, write, &n, &ev, &err)) {
+		case STEP_DONE: {
+			uint32_t v = (uint32_t)n;
+			memcpy(api_ptr(hp, n_out, 4, call), &v, 4);
+			api_work(hp, v);
+			return 0;
+		}
+		case STEP_FAILED: return err;
+		default: break;
+		}
+		if (f->guest_nonblock)
+			return WASI_EAGAIN;
+		int64_t left = left_until(deadline);
+		if (left == 0)
+			return WASI_ETIMEDOUT;
+		if ((err = net_wait_fd(hp, f->host, ev, left)) != 0)
+			return err;
+	}
+}
+
+/* ---- what the guest may ask of a stream ---- */
+
+/* Copy text (len bytes) out to the guest's (buf, buf_len), its length in
+ * *len_out; ENOBUFS if it does not fit. */
+static u32 give_text(struct host_proc *hp, const void *text, uint32_t len, u32 buf, u32 buf_len,
+                     u32 len_out)
+{
+	api_ptr(hp, len_out, 4, "wisp_tls");
+	memcpy(api_ptr(hp, len_out, 4, "wisp_tls"), &len, 4);
+	if (len > buf_len)
+		return WASI_ENOBUFS;
+	if (len > 0)
+		memcpy(api_ptr(hp, buf, len, "wisp_tls"), text, len);
+	return 0;
+}
+
+u32 NS(alpn)(void *self, u32 fd, u32 buf, u32 buf_len, u32 len_out)
+{
+	SELF;
+	uint16_t err;
+	struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), fd, 0, &err);
+	if (f == NULL)
+		return err;
+	if (f->tls == NULL)
+		return WASI_EINVAL;
+	const unsigned char *p = NULL;
+	unsigned int n = 0;
+	SSL_get0_alpn_selected(f->tls->ssl, &p, &n);
+	return give_text(hp, p, n, buf, buf_len, len_out);
+}
+
+u32 NS(last_error)(void *self, u32 buf, u32 buf_len, u32 len_out)
+{
+	SELF;
+	const char *e = wasi_ctx_of(hp)->tls_error;
+	return give_text(hp, e ? e : "", e ? (uint32_t)strlen(e) : 0, buf, buf_len, len_out);
+}

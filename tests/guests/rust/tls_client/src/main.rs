@@ -1,0 +1,32 @@
+//! tls_client — wisp::tls::TlsStream against a server of the test's
+//! (tests/e2e/test_tls.py).
+//!
+//!   tls_client PORT NAME CAFILE   connect to 127.0.0.1:PORT, verify NAME
+//!       against CAFILE, offer ALPN h2 and echo/1, send a line and print
+//!       what comes back; or "error: KIND: TEXT"
+use std::io::{BufRead, BufReader, Write};
+use std::time::Duration;
+
+use wisp::tls::{ClientConfig, TlsStream};
+
+#[wisp::main]
+fn main(_mb: wisp::Mailbox<()>) {
+    let args: Vec<String> = std::env::args().collect();
+    let port: u16 = args[1].parse().unwrap();
+    let config = ClientConfig::new()
+        .server_name(&args[2])
+        .ca_file(&args[3])
+        .alpn(&["h2", "echo/1"])
+        .handshake_timeout(Duration::from_secs(20));
+    match TlsStream::connect_with(("127.0.0.1", port), &config) {
+        Err(e) => println!("error: {:?}: {}", e.kind(), e),
+        Ok(mut s) => {
+            let alpn = s.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
+            println!("connected, alpn {alpn:?}");
+            s.write_all(b"hello from rust\n").unwrap();
+            let mut line = String::new();
+            BufReader::new(&mut s).read_line(&mut line).unwrap();
+            print!("echo: {line}");
+        }
+    }
+}
