@@ -18,7 +18,8 @@ struct wasi_fd;
 /* Free a stream (its SSL state and the memory charged for it). An
  * established one sends its close_notify first, without waiting (the
  * socket is still open; the caller closes it afterwards). Takes void *
- * to serve as a message's fd_extra_free. NULL is allowed. */
+ * to serve as a moving socket's extra_free (struct msg_socket). NULL is
+ * allowed. */
 void tls_stream_free(void *t);
 
 /* Read or write up to len bytes at p through f's TLS stream, for the

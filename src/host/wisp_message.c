@@ -36,15 +36,15 @@ static u32 deliver_to_guest(struct host_proc *hp, struct msg *m, u32 buf,
                             u32 buf_len, u32 info, const char *call)
 {
 	api_work(hp, m->len);
-	if (m->fd >= 0 && m->len == 4 && buf_len >= 4) {
+	if (msg_has_socket(m) && m->len == 4 && buf_len >= 4) {
 		uint32_t slot;
-		int fd = msg_take_fd(m);     /* no longer its sender's */
-		uint16_t err = net_adopt_socket(hp, fd, m->fd_extra, &slot);
+		void *tls;
+		int fd = msg_take_socket(m, &tls);   /* no longer its sender's */
+		uint16_t err = net_adopt_socket(hp, fd, tls, &slot);
 		if (err != 0) {  /* the message stays queued, its TLS state in it */
-			msg_put_fd(m, fd);
+			msg_put_socket(m, fd, tls);
 			return err == WASI_EMFILE || err == WASI_ENFILE ? WISP_ELIMIT : WISP_ENOMEM;
 		}
-		m->fd_extra = NULL;          /* the slot's now */
 		memcpy(m->data, &slot, 4);
 	}
 	struct wisp_msg_info mi = { m->tag, m->from, m->ref, m->len, m->kind };

@@ -8,8 +8,8 @@
  * everything that holds for a socket holds for it: it counts against the
  * process's fd limit, closes (with a close_notify) when the process ends or
  * is killed, and moves to another process in a message with its SSL state
- * (the message carries the SSL object beside the host fd: struct msg's
- * fd_extra). wisp_net.read/write, and WASI's fd_read/fd_write and
+ * (the message carries the SSL object beside the host fd: struct
+ * msg_socket's extra). wisp_net.read/write, and WASI's fd_read/fd_write and
  * sock_recv/sock_send on the fd, read and write plaintext through it.
  *
  * Never blocking a scheduler thread: the socket stays non-blocking, and

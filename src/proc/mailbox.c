@@ -35,10 +35,7 @@ struct msg *msg_new(uint32_t kind, uint64_t to, uint64_t from, uint64_t tag,
 	m->ref = ref;
 	m->kind = kind;
 	m->len = len;
-	m->fd = -1;
-	m->fd_acct = NULL;
-	m->fd_extra = NULL;
-	m->fd_extra_free = NULL;
+	m->sock = NULL;
 	if (len)
 		memcpy(m->data, data, len);
 	return m;
@@ -100,30 +97,44 @@ void msg_free(struct msg *m)
 	if (m == NULL)
 		return;
 	msg_uncharge(m);
-	if (m->fd_extra != NULL)
-		m->fd_extra_free(m->fd_extra);   /* before its socket closes */
-	if (m->fd >= 0) {
-		close(m->fd);   /* a socket nobody received: it closes */
-		if (m->fd_acct != NULL)
-			atomic_fetch_sub(m->fd_acct, 1);
+	struct msg_socket *s = m->sock;
+	if (s != NULL) {
+		if (s->extra != NULL)
+			s->extra_free(s->extra);   /* before its socket closes */
+		if (s->fd >= 0) {
+			close(s->fd);   /* a socket nobody received: it closes */
+			atomic_fetch_sub(s->acct, 1);
+		}
+		free(s);
 	}
 	free(m);
 }
 
-int msg_take_fd(struct msg *m)
+bool msg_has_socket(const struct msg *m)
 {
-	int fd = m->fd;
-	if (fd >= 0 && m->fd_acct != NULL)
-		atomic_fetch_sub(m->fd_acct, 1);
-	m->fd = -1;
+	return m->sock != NULL && m->sock->fd >= 0;
+}
+
+int msg_take_socket(struct msg *m, void **extra)
+{
+	struct msg_socket *s = m->sock;
+	*extra = NULL;
+	if (s == NULL || s->fd < 0)
+		return -1;
+	int fd = s->fd;
+	atomic_fetch_sub(s->acct, 1);
+	*extra = s->extra;
+	s->fd = -1;
+	s->extra = NULL;
 	return fd;
 }
 
-void msg_put_fd(struct msg *m, int fd)
+void msg_put_socket(struct msg *m, int fd, void *extra)
 {
-	if (m->fd_acct != NULL)
-		atomic_fetch_add(m->fd_acct, 1);
-	m->fd = fd;
+	struct msg_socket *s = m->sock;   /* (kept by the take) */
+	atomic_fetch_add(s->acct, 1);
+	s->fd = fd;
+	s->extra = extra;
 }
 
 void mbox_init(struct mailbox *mb)

@@ -18,12 +18,13 @@ size_t msg_bytes(const struct msg *m);
 /* Free a message (uncharging its account); a socket travelling with it is
  * closed. */
 void msg_free(struct msg *m);
-/* The socket m carries (-1: none), no longer in flight for its sender:
- * the caller owns it now. msg_put_fd gives it back (the receiver could
- * not take it). Its host state (m->fd_extra) stays in the message: the
- * taker moves it out itself (and puts it back with the fd). */
-int msg_take_fd(struct msg *m);
-void msg_put_fd(struct msg *m, int fd);
+/* Whether m carries a socket. */
+bool msg_has_socket(const struct msg *m);
+/* The socket m carries (-1: none) and its host state (*extra, or NULL),
+ * no longer in flight for its sender: the caller owns both now.
+ * msg_put_socket gives them back (the receiver could not take them). */
+int msg_take_socket(struct msg *m, void **extra);
+void msg_put_socket(struct msg *m, int fd, void *extra);
 /* The reason in an EXIT/DOWN message or exit signal. */
 void msg_get_reason(const struct msg *m, struct reason *r);
 

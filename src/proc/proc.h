@@ -107,14 +107,20 @@ struct msg {
 	uint64_t ref;         /* DATA: request ref; monitor signals: ref */
 	uint32_t kind;        /* enum msg_kind */
 	uint32_t len;         /* bytes in data */
-	int fd;               /* a socket moving with the message, or -1 */
-	_Atomic uint32_t *fd_acct;  /* with fd: its sender's fds_in_flight */
-	/* With fd: the host layer's state of that socket (a TLS session), or
-	 * NULL; freed with fd_extra_free (never closing fd) if the message is
-	 * freed undelivered. */
-	void *fd_extra;
-	void (*fd_extra_free)(void *extra);
+	struct msg_socket *sock;  /* a socket moving with it, or NULL */
 	unsigned char data[]; /* DATA payload; EXIT/DOWN: wisp_exit_reason + text */
+};
+
+/* A socket moving with a message: out of line, so that the header of the
+ * many messages that carry none stays one cache line (64 bytes). */
+struct msg_socket {
+	int fd;                    /* the host fd, the message's (-1: taken) */
+	_Atomic uint32_t *acct;    /* its sender's fds_in_flight */
+	/* The host layer's state of the socket (a TLS session) or NULL, freed
+	 * with extra_free (never closing fd) if the message is freed with the
+	 * socket still in it. */
+	void *extra;
+	void (*extra_free)(void *extra);
 };
 
 /* Lock-free multi-producer mailbox (mailbox.c). */

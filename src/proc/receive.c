@@ -39,16 +39,16 @@ int proc_send_fd(struct proc *self, uint64_t to, uint64_t tag, int host_fd,
 	uint32_t placeholder = UINT32_MAX;
 	struct msg *m = msg_new(MSG_DATA, to, atomic_load(&self->pid), tag, 0,
 	                        &placeholder, 4);
-	if (m == NULL) {
+	struct msg_socket *s = m != NULL ? malloc(sizeof(*s)) : NULL;
+	if (s == NULL) {
+		free(m);
 		if (extra != NULL)
 			extra_free(extra);
 		close(host_fd);
 		return -ENOMEM;
 	}
-	m->fd = host_fd;
-	m->fd_extra = extra;
-	m->fd_extra_free = extra_free;
-	m->fd_acct = &self->fds_in_flight;
+	*s = (struct msg_socket){ host_fd, &self->fds_in_flight, extra, extra_free };
+	m->sock = s;
 	atomic_fetch_add(&self->fds_in_flight, 1);
 	proc_count(self->rt, RT_MSG_SENT, 1);
 	if (proc_traced(self))
@@ -237,7 +237,7 @@ _Noreturn void proc_forward_forever(struct proc *self, uint64_t to)
 			}
 			continue;
 		}
-		if (m->kind != MSG_DATA || (m->fd >= 0 && proc_pid_is_remote(to))) {
+		if (m->kind != MSG_DATA || (msg_has_socket(m) && proc_pid_is_remote(to))) {
 			msg_free(m);   /* a DOWN of a monitor self held; a socket
 			                  cannot follow to another node (it closes) */
 			continue;

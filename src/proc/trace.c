@@ -100,7 +100,7 @@ static void describe(struct proc_trace_event *ev, const struct msg *m)
 	ev->kind = m->kind;
 	ev->tag = m->kind == SIG_MONITOR || m->kind == SIG_DEMONITOR ? m->ref : m->tag;
 	ev->len = m->len;
-	ev->fd = m->fd >= 0;
+	ev->fd = msg_has_socket(m);
 	struct reason r;
 	switch (m->kind) {
 	case MSG_DATA:
