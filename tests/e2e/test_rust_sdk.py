@@ -154,6 +154,15 @@ def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
         assert f"test {name} ... ok\n" in r.stdout, (name, r.stdout)
 
 
+def test_the_crates_rustdoc_has_no_warnings(sdk_env):
+    """`cargo doc` of the crate and its macros: every intra-doc link
+    resolves and none is ambiguous (rustdoc's warnings are errors here)."""
+    env = dict(sdk_env, RUSTDOCFLAGS="-D warnings")
+    r = cargo(env, "doc", "--no-deps", "--all-features", "-p", "wisp", "-p", "wisp-macros")
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr, r.stderr
+
+
 def test_cargo_test_filters_by_name(sdk_env):
     r = cargo(sdk_env, "test", "--release", "-p", "wisp", "--test", "servers", "--", "one_for")
     assert r.returncode == 0, r.stdout + r.stderr
