@@ -91,6 +91,60 @@ static bool is_bulk_call(const char *q, const char *end)
 	return false;
 }
 
+/* wasm2c 1.0.32's funcref_table_init (active and passive element
+ * segments) makes an entry's instance `(char*)instance + module_offset`,
+ * where module_offset is 0 for a defined function and, for an imported
+ * one, the offset of the field that holds the import's instance: the
+ * address of that field, not its value. A host function called through
+ * such an entry (call_indirect; Rust at opt-level 0 calls an `extern "C"`
+ * import passed as a function pointer that way) would get a pointer into
+ * the guest's instance as its host_proc. So an imported function's entry
+ * gets ELEM_IMPORT, the top bit, or'ed into its offset (the field's offset
+ * may itself be 0), and the helper's line loads the field for those.
+ * (ref.func of an import is right in 1.0.32, and is not rewritten.) */
+#define ELEM_IMPORT "(~(SIZE_MAX >> 1))"
+static const char table_init_line[] = "(char*)module_instance + src_expr->module_offset};";
+static const char import_offset[] = ", offsetof(Z_wisp_guest_instance_t, ";
+
+/* The line `p` (`len` bytes) without its indent. */
+static const char *skip_indent(const char *p, size_t len)
+{
+	while (len > 0 && *p == ' ')
+		p++, len--;
+	return p;
+}
+
+/* If the line `p` is wasm2c's elem-segment entry for an imported function,
+ * "{N, (wasm_rt_function_ptr_t)Z_<ns>Z_<fn>, offsetof(...)},", write it
+ * with ELEM_IMPORT in its offset. */
+static bool rewrite_import_elem(FILE *f, const char *p, size_t len)
+{
+	static const char ptr[] = "(wasm_rt_function_ptr_t)Z_";
+	const char *q = skip_indent(p, len);
+	size_t n = len - (size_t)(q - p);
+	const char *off = memmem(q, n, import_offset, sizeof(import_offset) - 1);
+	if (n == 0 || q[0] != '{' || memmem(q, n, ptr, sizeof(ptr) - 1) == NULL || off == NULL)
+		return false;
+	fwrite(p, 1, (size_t)(off - p) + 2, f);
+	fputs(ELEM_IMPORT " | ", f);
+	fwrite(off + 2, 1, len - (size_t)(off + 2 - p), f);
+	return true;
+}
+
+/* If the line `p` is table_init_line, write it fixed (with its indent). */
+static bool rewrite_table_init(FILE *f, const char *p, size_t len)
+{
+	const char *q = skip_indent(p, len);
+	size_t n = sizeof(table_init_line) - 1;
+	if (len - (size_t)(q - p) != n || memcmp(q, table_init_line, n) != 0)
+		return false;
+	fwrite(p, 1, (size_t)(q - p), f);
+	fputs("(src_expr->module_offset & " ELEM_IMPORT ") ? *(void **)((char*)module_instance + "
+	      "(src_expr->module_offset & ~" ELEM_IMPORT ")) : "
+	      "(char*)module_instance + src_expr->module_offset};", f);
+	return true;
+}
+
 static int is_loop_label(const char *line, size_t len)
 {
 	size_t i = 0;
@@ -656,7 +710,7 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 		goto out;
 	}
 	uint32_t nsyms = 0, nprologues = 0, ndefs = 0, line = 1;
-	bool in_def = false;
+	bool in_def = false, table_init_fixed = false, import_elems = false;
 	rc = 0;
 	const char *prelude = codegen_prelude();
 	fputs(prelude, f);
@@ -690,6 +744,10 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 			fputs(" WISP_LOOP();", f);
 		} else if (rewrite_data_line(&dp, f, p, len)) {
 			/* a data segment's array, LOAD_DATA or memory.init */
+		} else if (rewrite_table_init(f, p, len)) {
+			table_init_fixed = true;
+		} else if (rewrite_import_elem(f, p, len)) {
+			import_elems = true;
 		} else {
 			if (nsyms < info->nfuncs && is_fn_decl(p, len, &syms[nsyms])) {
 				nsyms++;
@@ -715,6 +773,10 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 		snprintf(err, errlen, "unexpected wasm2c output: %u of %u data segment arrays "
 		         "and %u of %u active segment loads found (wisp expects wabt 1.0.32's "
 		         "wasm2c)", dp.arrays, dp.want_arrays, dp.loads, dp.want_loads);
+		rc = -EPROTO;
+	} else if (import_elems && !table_init_fixed) {
+		snprintf(err, errlen, "unexpected wasm2c output: element segments name imported "
+		         "functions but funcref_table_init was not found (wisp expects wabt 1.0.32's wasm2c)");
 		rc = -EPROTO;
 	} else if (nsyms != info->nfuncs || nprologues != info->nfuncs || ndefs != info->nfuncs) {
 		snprintf(err, errlen, "unexpected wasm2c output: %u functions, %u declarations, "

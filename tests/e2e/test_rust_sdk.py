@@ -160,6 +160,15 @@ def test_cargo_test_runs_the_crate_tests_under_wisp(sdk_env):
         assert f"test {name} ... ok\n" in r.stdout, (name, r.stdout)
 
 
+def test_the_crates_rustdoc_has_no_warnings(sdk_env):
+    """`cargo doc` of the crate and its macros: every intra-doc link
+    resolves and none is ambiguous (rustdoc's warnings are errors here)."""
+    env = dict(sdk_env, RUSTDOCFLAGS="-D warnings")
+    r = cargo(env, "doc", "--no-deps", "--all-features", "-p", "wisp", "-p", "wisp-macros")
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr, r.stderr
+
+
 def test_cargo_test_filters_by_name(sdk_env):
     r = cargo(sdk_env, "test", "--release", "-p", "wisp", "--test", "servers", "--", "one_for")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -167,37 +176,83 @@ def test_cargo_test_filters_by_name(sdk_env):
     assert "2 passed; 0 failed; 0 ignored; 0 measured; 15 filtered out" in r.stdout, r.stdout
 
 
+def compile_error(sdk_env, tmp_path, name, main_rs):
+    """Build a crate whose src/main.rs is `main_rs` against the SDK; it
+    must fail: rustc's messages. The crates share one target directory
+    (the crate's dependencies are built once)."""
+    crate = tmp_path / name
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text(
+        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f'[dependencies]\nwisp = {{ path = "{SDK}/wisp" }}\nserde = {{ version = "1", features = ["derive"] }}\n\n'
+        '[workspace]\n')
+    (crate / "src" / "main.rs").write_text(main_rs)
+    (crate / ".cargo").mkdir()
+    (crate / ".cargo" / "config.toml").write_text(
+        '[source.crates-io]\nreplace-with = "debian"\n\n[source.debian]\ndirectory = "/usr/share/cargo/registry"\n')
+    env = dict(sdk_env, CARGO_TARGET_DIR=sdk_env["CARGO_TARGET_DIR"] + "-compile-errors")
+    r = subprocess.run([str(CARGO_WASM), "build", "--offline"], cwd=crate, env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode != 0, r.stdout + r.stderr
+    return r.stderr
+
+
 def test_a_capture_that_cannot_be_serialized_is_a_compile_error_saying_why(sdk_env, tmp_path):
     """spawn! copies captures into the child: one that is not serializable
     is refused at compile time, at the capture, with the reason. (And a
     #[wisp::test] timeout no Duration can hold is refused at compile time:
     it once panicked in the test binary, ending every test.)"""
-    crate = tmp_path / "badcapture"
-    (crate / "src").mkdir(parents=True)
-    (crate / "Cargo.toml").write_text(
-        '[package]\nname = "badcapture"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        f'[dependencies]\nwisp = {{ path = "{SDK}/wisp" }}\n\n[workspace]\n')
-    (crate / "src" / "main.rs").write_text(
-        "struct Handle(std::rc::Rc<u8>);\n"
-        "fn main() {\n"
-        "    let h = Handle(std::rc::Rc::new(1));\n"
-        "    let n = 3u32;\n"
-        "    wisp::spawn!(|n, h| { let _ = (n, h.0); }).unwrap();\n"
-        "}\n"
-        "#[wisp::test(timeout = 1e30)]\n"
-        "fn forever() {}\n")
-    (crate / ".cargo").mkdir()
-    (crate / ".cargo" / "config.toml").write_text(
-        '[source.crates-io]\nreplace-with = "debian"\n\n[source.debian]\ndirectory = "/usr/share/cargo/registry"\n')
-    env = dict(sdk_env, CARGO_TARGET_DIR=str(tmp_path / "target"))
-    r = subprocess.run([str(CARGO_WASM), "build", "--offline"], cwd=crate, env=env, capture_output=True,
-                       text=True, timeout=600)
-    assert r.returncode != 0, r.stdout + r.stderr
-    err = r.stderr
+    err = compile_error(sdk_env, tmp_path, "badcapture",
+                        "struct Handle(std::rc::Rc<u8>);\n"
+                        "fn main() {\n"
+                        "    let h = Handle(std::rc::Rc::new(1));\n"
+                        "    let n = 3u32;\n"
+                        "    wisp::spawn!(|n, h| { let _ = (n, h.0); }).unwrap();\n"
+                        "}\n"
+                        "#[wisp::test(timeout = 1e30)]\n"
+                        "fn forever() {}\n")
     assert "cannot be captured by spawn!: captures are serialized into the new process" in err, err
     assert "this capture is not serializable" in err, err
     assert "src/main.rs:5:22" in err, err      # the span of `h`
     assert "the timeout must be a number of seconds from 1e-9 to 1e19" in err, err
+
+
+def test_a_message_the_server_does_not_handle_is_a_compile_error_saying_why(sdk_env, tmp_path):
+    """A ServerRef<S> accepts only the message types S handles: calling
+    or casting another is refused at compile time, in words (not rustc's
+    bare "the trait bound `S: Handler<M, _>` is not satisfied"). (A server
+    of one message type gets rustc's "expected `&Get`, found `&Reset`".)"""
+    err = compile_error(sdk_env, tmp_path, "badmessage",
+                        "use serde::{Deserialize, Serialize};\n"
+                        "use wisp::server::{Context, Handlers};\n"
+                        "use wisp::{Handle, Server};\n"
+                        "struct Counter(u32);\n"
+                        "#[derive(Serialize, Deserialize)]\nstruct Get;\n"
+                        "#[derive(Serialize, Deserialize)]\nstruct Reset;\n"
+                        "impl Server for Counter {\n"
+                        "    type Arg = ();\n"
+                        "    fn init(_: (), _: &mut Context<Self>) -> Result<Self, String> { Ok(Counter(0)) }\n"
+                        "    fn handlers(h: &mut Handlers<Self>) { h.handle::<Get>().handle::<u32>(); }\n"
+                        "}\n"
+                        "impl Handle<Get> for Counter {\n"
+                        "    type Reply = u32;\n"
+                        "    fn handle(&mut self, _: Get, _: &mut Context<Self>) -> u32 { self.0 }\n"
+                        "}\n"
+                        "impl Handle<u32> for Counter {\n"
+                        "    type Reply = ();\n"
+                        "    fn handle(&mut self, n: u32, _: &mut Context<Self>) { self.0 += n }\n"
+                        "}\n"
+                        "fn main() {\n"
+                        "    let c = Counter::start(()).unwrap();\n"
+                        "    let _ = c.call(&Get);\n"
+                        "    c.cast(&1u32);\n"
+                        "    c.cast(&Reset);\n"
+                        "}\n")
+    assert "`Counter` does not handle `Reset` messages" in err, err
+    assert "src/main.rs:26:12" in err, err     # the span of `&Reset`
+    assert "implement `wisp::Handle<Reset>` (or `wisp::HandleDeferred<Reset>`) for `Counter`" in err, err
+    # The message it does handle compiles.
+    assert "`Get` messages" not in err, err
 
 
 def test_a_failing_test_fails_alone(wisp, examples):

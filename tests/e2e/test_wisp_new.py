@@ -10,6 +10,7 @@ tests fail, on purpose, as test_rust.py does."""
 import os
 import re
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -242,3 +243,96 @@ def test_the_c_project_builds_runs_and_tests(tmp_path, shared_cache):
     assert r.stdout.endswith(GREETING.format("hi-c")), r
     r = run(["make", "-s", "test"], tmp_path / "hi-c", env)
     assert r.returncode == 0 and "test: ok" in r.stdout, r
+
+
+SDK_README = ROOT / "sdk" / "rust" / "README.md"
+
+
+def readme_section(number):
+    """The text of sdk/rust/README.md's section `number` ("## N. ...")."""
+    text = SDK_README.read_text()
+    start = text.index(f"\n## {number}. ")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def rust_blocks(section):
+    """The ```rust blocks of a README section, joined."""
+    return "\n".join(re.findall(r"```rust\n(.*?)```", section, re.S))
+
+
+def read_line(sock):
+    """Bytes up to and including a newline, or up to the end of the stream."""
+    data = b""
+    while not data.endswith(b"\n"):
+        more = sock.recv(100)
+        if not more:
+            break
+        data += more
+    return data
+
+
+@pytest.fixture(scope="module")
+def tutorial(hello, tmp_path_factory):
+    """A second `wisp new` project for the README tutorial's programs. It
+    builds into hello's target directory: the dependencies are built once."""
+    tmp = tmp_path_factory.mktemp("tutorial")
+    r = new(tmp, "tutorial")
+    assert r.returncode == 0, r
+    return tmp / "tutorial"
+
+
+def test_the_tutorials_server_and_supervisor_run_as_written(tutorial, hello, user_env):
+    """Sections 6 (a server with typed and deferred handlers, a typed
+    name) and 7 (a supervisor of it) of sdk/rust/README.md, as printed,
+    in a `main` of a new project (the one function they use and do not
+    define, `janitor`, added)."""
+    six, seven = rust_blocks(readme_section(6)), rust_blocks(readme_section(7))
+    assert "deferred::<" in six and "HandleDeferred<" in six, six
+    (tutorial / "src" / "main.rs").write_text(
+        "fn janitor(_: (), _mb: wisp::Mailbox<()>) { wisp::sleep(wisp::FOREVER) }\n\n"
+        "fn main() -> Result<(), Box<dyn std::error::Error>> {\n"
+        f"{six}\n{{\n{seven}\n}}\nprintln!(\"the tutorial ran\");\nOk(())\n}}\n")
+    env = dict(user_env, CARGO_TARGET_DIR=str(hello / "target"))
+    r = run([cargo_bin(), "run"], tutorial, env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r'\[ChildInfo \{ id: "counter", pid: Some\(<[0-9.]+>\) \}, '
+                     r'ChildInfo \{ id: "janitor", pid: Some\(<[0-9.]+>\) \}\]\n', r.stdout), r.stdout
+    assert r.stdout.endswith("the tutorial ran\n"), r.stdout
+
+
+def test_the_tutorials_tcp_service_runs_in_a_new_project_as_the_readme_says(tutorial, hello, user_env):
+    """Section 10, the tutorial's end: its program as `src/main.rs`, the
+    runner line as the README says to change it (with a free port), then
+    `cargo run -- PORT`: it echoes, and a handler that panics ends only its
+    own connection."""
+    section = readme_section(10)
+    (tutorial / "src" / "main.rs").write_text(rust_blocks(section))
+    runner = re.search(r'```toml\n(runner = \[.*\])\n```', section).group(1)
+    flags = re.search(r'"run", (.*)\]', runner).group(1)
+    assert flags == '"--allow-listen", "127.0.0.1:7000"', runner
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tutorial / ".cargo" / "config.toml"
+    text = config.read_text()
+    assert f'runner = ["{WISP.resolve()}", "run"]' in text, text
+    config.write_text(text.replace('"run"]', '"run", ' + flags.replace("7000", str(port)) + "]"))
+    env = dict(user_env, CARGO_TARGET_DIR=str(hello / "target"))
+    proc = subprocess.Popen([cargo_bin(), "run", "--", str(port)], cwd=tutorial, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        line = proc.stdout.readline()       # after the build
+        assert line == f"listening on 127.0.0.1:{port}\n", (line, proc.stderr.read() if not line else "")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as a:
+            a.sendall(b"hello\n")
+            assert read_line(a) == b"hello\n"
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as b:
+                b.sendall(b"crash\n")
+                assert b.recv(100) == b""   # its handler panicked: closed
+            a.sendall(b"still here\n")
+            assert read_line(a) == b"still here\n"
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+    assert "panicked: src/main.rs:" in proc.stderr.read()

@@ -71,11 +71,48 @@ pub trait Codec<T>: 'static {
 }
 
 fn encode_error<T: ?Sized>(format: &str, e: impl std::fmt::Display) -> CodecError {
-    CodecError(format!("cannot encode a {} as {format}: {e}", type_name::<T>()))
+    CodecError(format!("cannot encode {} as {format}: {e}", a_type::<T>()))
 }
 
 fn decode_error<T>(format: &str, len: usize, why: impl std::fmt::Display) -> CodecError {
-    CodecError(format!("expected a {} ({format}), got {len} bytes that are not one: {why}", type_name::<T>()))
+    CodecError(format!("expected {} ({format}), got {len} bytes that are not one: {why}", a_type::<T>()))
+}
+
+/// `T`'s name as a reader writes it, after "a" or "an": "a u64", "an
+/// Option<String>", "a my_app::Point". Paths into the standard library are
+/// cut to the item's name (`alloc::string::String` is `String`); other
+/// paths stay whole, so two types of the same name can be told apart.
+pub(crate) fn a_type<T: ?Sized>() -> String {
+    let name = short_type_name(type_name::<T>());
+    let mut chars = name.chars();
+    let an = match (chars.next(), chars.next()) {
+        (Some('a' | 'e' | 'i' | 'o' | 'A' | 'E' | 'I' | 'O'), _) => true,
+        (Some('f'), Some(d)) => d.is_ascii_digit(), // an f64
+        _ => false,
+    };
+    format!("{} {name}", if an { "an" } else { "a" })
+}
+
+/// `full` (a `std::any::type_name`) with every path that starts in `std`,
+/// `core` or `alloc` cut to its last segment.
+fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut rest = full;
+    while let Some(c) = rest.chars().next() {
+        let path_len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(rest.len());
+        if path_len == 0 {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let path = &rest[..path_len];
+        let std_path = ["std::", "core::", "alloc::"].iter().any(|p| path.starts_with(p));
+        out.push_str(if std_path { path.rsplit("::").next().unwrap_or(path) } else { path });
+        rest = &rest[path_len..];
+    }
+    out
 }
 
 /// bincode's error in words: its "io error" is a message that ended early.

@@ -274,6 +274,13 @@ pub enum Later {}
 /// What [`ServerRef`] needs of a handler of `M`, either kind `K` ([`Now`]
 /// or [`Later`]): implemented for every [`Handle`] and [`HandleDeferred`],
 /// never by hand. The compiler infers `K`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not handle `{M}` messages",
+    label = "`{Self}` has no handler for this message type",
+    note = "a ServerRef<{Self}> accepts only the message types its server handles: implement \
+            `wisp::Handle<{M}>` (or `wisp::HandleDeferred<{M}>`) for `{Self}` and list it \
+            in its Server::handlers (`h.handle::<{M}>()`, `h.deferred::<{M}>()`)"
+)]
 pub trait Handler<M, K>: Server {
     /// What a call with an `M` returns.
     type Reply: Serialize + DeserializeOwned;
@@ -677,7 +684,7 @@ impl<S: Server> ServerRef<S> {
     {
         let bytes = payload(msg).map_err(CallError::Send)?;
         call_bytes(self.pid, crate::TAG_CALL, &bytes, timeout).map_err(|e| match e {
-            CallError::BadRequest(why) => CallError::BadRequest(format!("{why} (the request was a {})", type_name::<M>())),
+            CallError::BadRequest(why) => CallError::BadRequest(format!("{why} (the request was {})", crate::codec::a_type::<M>())),
             e => e,
         })
     }

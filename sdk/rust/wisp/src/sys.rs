@@ -70,10 +70,10 @@ pub const EXIT_LIMIT: u32 = 5;
 pub const EXIT_SHUTDOWN: u32 = 6;
 pub const EXIT_NOCONNECTION: u32 = 7;
 pub const EXIT_TERM: u32 = 8;
-/// `EXIT_TRAP`'s code when the process panicked ([`panic`]): the text is
+/// `EXIT_TRAP`'s code when the process panicked ([`panic()`]): the text is
 /// the panic's message.
 pub const TRAP_PANIC: i32 = 1;
-/// [`panic`]'s flags: the panic is expected (a test that must panic): its
+/// [`panic()`]'s flags: the panic is expected (a test that must panic): its
 /// crash report is at level info only.
 pub const PANIC_QUIET: u32 = 1;
 

@@ -1,7 +1,7 @@
 //! Erlang terms: the External Term Format (ETF) that Erlang nodes speak,
 //! for messages to and from Erlang code.
 //!
-//! A message whose tag is [`TAG_TERM`](crate::TAG_TERM) carries exactly one
+//! A message whose tag is [`TAG_TERM`] carries exactly one
 //! term, encoded with its version byte (131). [`Term`] is an owned term:
 //! build one with the constructors and `From` impls, send it with
 //! [`Term::send_to`], and read one with [`Term::decode`].
@@ -322,7 +322,7 @@ impl Term {
         }
     }
 
-    /// Send the term to `to` as a [`TAG_TERM`](crate::TAG_TERM) message.
+    /// Send the term to `to` as a [`TAG_TERM`] message.
     /// Sending to a dead process is not an error (the message is dropped).
     pub fn send_to(&self, to: Pid) -> Result<(), SendError> {
         let bytes = self.encode().map_err(|e| SendError::Encode(CodecError(e.to_string())))?;

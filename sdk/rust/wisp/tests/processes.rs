@@ -291,6 +291,10 @@ fn sleep_forever_does_not_return() {
     p.kill();
 }
 
+/// A type of this crate, for decode errors: named with its path.
+#[derive(Serialize, Deserialize, Debug)]
+struct Probe(#[allow(dead_code)] u8);
+
 #[wisp::test]
 fn decode_errors_name_the_expected_type() {
     let me = Mailbox::<u64>::new();
@@ -307,9 +311,27 @@ fn decode_errors_name_the_expected_type() {
     .unwrap();
     match echo.call::<String>(&7, SEC) {
         Err(CallError::Decode(e)) => {
-            assert!(e.0.contains("expected a alloc::string::String (bincode)"), "{e}");
+            // Named as it is written: `String`, not `alloc::string::String`.
+            assert!(e.0.contains("expected a String (bincode)"), "{e}");
             assert!(e.0.contains("the message ended early"), "{e}");
             assert!(!e.0.contains("io error"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Paths into std are cut inside generic types too; others stay whole.
+    let me = Mailbox::<Option<Vec<String>>>::new();
+    me.process().pid().typed::<u64>().send(&300);
+    match me.receive_timeout(SEC) {
+        Err(RecvError::Decode { error, .. }) => {
+            assert!(error.0.contains("expected an Option<Vec<String>> (bincode)"), "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let me = Mailbox::<Probe>::new();
+    me.process().pid().typed::<u64>().send(&300);
+    match me.receive_timeout(SEC) {
+        Err(RecvError::Decode { error, .. }) => {
+            assert!(error.0.contains("expected a processes::Probe (bincode)"), "{error}")
         }
         other => panic!("{other:?}"),
     }
