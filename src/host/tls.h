@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct host_proc;
+struct ssl_st;
 struct tls_stream;
 struct wasi_fd;
 
@@ -48,5 +49,17 @@ bool tls_pending(const struct wasi_fd *f);
  * unchanged). */
 void tls_stream_leave(struct tls_stream *t);
 uint16_t tls_stream_join(struct tls_stream *t, struct host_proc *hp);
+
+/* A node's TLS state (one per runtime, made on first use through
+ * rt_host_shared): the contexts it caches and its socket BIO method.
+ * tls_node_new: NULL if out of memory. */
+void *tls_node_new(void);
+void tls_node_free(void *node);
+
+/* Read and write ssl's records over host socket fd (not owned), with
+ * node's socket BIO, as every stream does: OpenSSL's socket BIO, but
+ * writing with send(MSG_NOSIGNAL), so that a peer gone away is EPIPE and
+ * never a SIGPIPE. 0, or -ENOMEM. */
+int tls_attach_socket(void *node, struct ssl_st *ssl, int fd);
 
 #endif

@@ -90,6 +90,10 @@
 #define CTX_CACHE_MAX 32         /* contexts a node keeps (each ~10 KB + its certificates) */
 #define CTX_MAX_AGE_NS (3600ull * 1000000000u)   /* then made again (new ticket keys) */
 #define SERVER_TICKETS 1         /* session tickets a server sends per handshake */
+/* A file changed less than this long ago is not cached from: a rewrite in
+ * the same tick of the file system's clock (a few ms) would keep its
+ * identity (the "racy git" problem). */
+#define SETTLE_NS 1000000000ull
 
 struct tls_stream {
 	SSL *ssl;
@@ -342,6 +346,18 @@ static uint16_t open_file(struct host_proc *hp, const char *path, const char *wh
 	return 0;
 }
 
+/* Whether gf last changed long enough ago to be identified by its stat. */
+static bool settled(const struct guest_file *gf)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t ns = (int64_t)(now.tv_sec - gf->id.ctime.tv_sec) * 1000000000 +
+	             (now.tv_nsec - gf->id.ctime.tv_nsec);
+	int64_t mns = (int64_t)(now.tv_sec - gf->id.mtime.tv_sec) * 1000000000 +
+	              (now.tv_nsec - gf->id.mtime.tv_nsec);
+	return ns >= (int64_t)SETTLE_NS && mns >= (int64_t)SETTLE_NS;
+}
+
 static void close_file(struct guest_file *gf)
 {
 	if (gf->fd >= 0)
@@ -521,7 +537,7 @@ struct tls_node {
 
 static BIO_METHOD *socket_bio_method(void);
 
-static void *node_new(void)
+void *tls_node_new(void)
 {
 	struct tls_node *n = calloc(1, sizeof(*n));
 	if (n == NULL)
@@ -534,7 +550,7 @@ static void *node_new(void)
 	return n;
 }
 
-static void node_free(void *arg)
+void tls_node_free(void *arg)
 {
 	struct tls_node *n = arg;
 	for (int i = 0; i < CTX_CACHE_MAX; i++)
@@ -549,7 +565,7 @@ static struct tls_node *node_of(struct host_proc *hp)
 {
 	struct tls_node *n = NULL;
 	if (hp->proc != NULL)
-		n = rt_host_shared(hp->proc->rt, node_new, node_free);
+		n = rt_host_shared(hp->proc->rt, tls_node_new, tls_node_free);
 	if (n == NULL)
 		set_error(hp, "cannot set up TLS: %s", hp->proc ? "out of memory"
 		                                                : "not in a wisp process");
@@ -667,9 +683,10 @@ static uint16_t build_ctx(struct host_proc *hp, const struct ctx_key *key,
 
 /* The context of a stream, from the guest's options, with a reference
  * for the caller: the node's if one was made from the same files, else a
- * new one, kept for the next. Every file is opened (through the process's
- * own directories: the capability check is this process's, at every
- * call) and identified whether or not it is read. */
+ * new one, kept for the next (unless a file changed within SETTLE_NS).
+ * Every file is opened (through the process's own directories: the
+ * capability check is this process's, at every call) and identified
+ * whether or not it is read. */
 static uint16_t make_ctx(struct host_proc *hp, struct tls_node *node, const struct options *o,
                          bool server, SSL_CTX **out)
 {
@@ -688,12 +705,15 @@ static uint16_t make_ctx(struct host_proc *hp, struct tls_node *node, const stru
 		err = open_file(hp, o->ca_file, "CA file", &files[0]);
 		key.nfiles = 1;
 	}
-	for (unsigned i = 0; err == 0 && i < key.nfiles; i++)
+	bool keep = true;
+	for (unsigned i = 0; err == 0 && i < key.nfiles; i++) {
 		key.files[i] = files[i].id;
+		keep = keep && settled(&files[i]);
+	}
 	uint64_t now = now_ns();
 	SSL_CTX *ctx = NULL;
 	if (err == 0 && (ctx = cache_get(node, &key, now)) == NULL &&
-	    (err = build_ctx(hp, &key, files, &ctx)) == 0)
+	    (err = build_ctx(hp, &key, files, &ctx)) == 0 && keep)
 		ctx = cache_put(node, &key, ctx, now);
 	close_file(&files[0]);
 	close_file(&files[1]);
@@ -797,6 +817,17 @@ static BIO_METHOD *socket_bio_method(void)
 	return m;
 }
 
+int tls_attach_socket(void *node, SSL *ssl, int fd)
+{
+	BIO *bio = BIO_new(((struct tls_node *)node)->bio);
+	if (bio == NULL)
+		return -ENOMEM;
+	BIO_set_data(bio, (void *)(intptr_t)fd);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(ssl, bio, bio);   /* one BIO both ways: one reference, the SSL's */
+	return 0;
+}
+
 /* ---- handshakes ---- */
 
 /* Why a handshake or an I/O call on t failed (SSL_get_error's e), as the
@@ -854,14 +885,10 @@ static uint16_t stream_new(struct host_proc *hp, struct wasi_fd *f, const struct
 		goto fail;
 	t->ssl = SSL_new(ctx);
 	SSL_CTX_free(ctx);   /* the SSL holds it */
-	BIO *bio = t->ssl != NULL ? BIO_new(node->bio) : NULL;
-	if (bio == NULL) {
+	if (t->ssl == NULL || tls_attach_socket(node, t->ssl, f->host) != 0) {
 		err = WASI_ENOMEM;
 		goto fail;
 	}
-	BIO_set_data(bio, (void *)(intptr_t)f->host);
-	BIO_set_init(bio, 1);
-	SSL_set_bio(t->ssl, bio, bio);   /* one BIO both ways: one reference, the SSL's */
 	SSL_set_app_data(t->ssl, t);
 	if (server) {
 		SSL_set_accept_state(t->ssl);
