@@ -35,13 +35,35 @@
  *   - TLS 1.2 at least; renegotiation refused (SSL_OP_NO_RENEGOTIATION);
  *     no compression; a peer that closes without close_notify is an error
  *     (a truncated stream is not taken for its end);
- *   - each stream's memory is charged to its process (STREAM_BYTES, an
- *     estimate: OpenSSL's allocations cannot be attributed one by one
- *     without a process-wide allocator hook), moved with the stream.
+ *   - each stream's memory is charged to its process (STREAM_BYTES, what
+ *     an idle stream was measured to cost: OpenSSL's allocations cannot
+ *     be attributed one by one without a process-wide allocator hook),
+ *     moved with the stream.
  *
- * Each connect/accept builds its own SSL_CTX from the options (nothing is
- * shared between processes, nothing outlives its streams). A node-wide
- * cache of contexts is the next step for servers that handshake often.
+ * Contexts (SSL_CTX: the certificate chain and key, the trusted CAs, the
+ * session ticket keys) are the node's, cached (struct tls_node, one per
+ * runtime: rt_host_shared) and keyed by what they are made from: the role
+ * and the identity of each file (device, inode, size, mtime and ctime of
+ * the file the process opened). Building one (parsing PEM, fetching
+ * algorithms, checking the key) cost 1.2 ms of the 1.9 ms a server spent
+ * per connection; a cached one costs two openat2+fstat. Sharing a context
+ * never shares a capability: every handshake opens every file through
+ * the calling process's own directories first, as it would to read it,
+ * and only then looks for a context made from the same files; a process
+ * that may not open the key gets ENOTCAPABLE whatever is cached. A file
+ * changed in the last second is read and used but not cached from (a
+ * rewrite within one tick of the file system's clock keeps its stat); a
+ * replaced or rewritten file has a new identity, and the next handshake
+ * makes a new context. At most CTX_CACHE_MAX, the least recently used
+ * dropped; none older than an hour (new ticket keys). Servers send one
+ * stateless session ticket per handshake (sealed with the context's keys,
+ * so a ticket resumes only with the same certificate and key; nothing is
+ * stored per client); clients keep no sessions.
+ *
+ * Below OpenSSL, a socket BIO of our own (tls_attach_socket): OpenSSL's
+ * writes with write(), and a peer gone away would raise SIGPIPE; ours
+ * sends with MSG_NOSIGNAL. Handshake steps run on the scheduler thread's
+ * stack (sched_call_on_thread_stack), not the process's.
  *
  * Errors are WASI errnos, as for wisp_net: EPROTO for a failed handshake or
  * a broken stream, ECONNRESET for a peer that went away, ETIMEDOUT,
@@ -67,6 +89,7 @@
 
 #include "io/reactor.h"
 #include "proc/caps.h"
+#include "sched/sched.h"
 #include "tls.h"
 #include "wasi_impl.h"
 #include "wisp_api.h"
@@ -82,11 +105,15 @@
 #define MAX_PATH 4096
 #define MAX_PEM (1u << 20)       /* a CA bundle is ~200 KB */
 #define MAX_ERROR 400
-/* What a stream is charged to its process: an SSL object with its
- * session, peer certificate and a context (~20 KB measured after a
- * handshake; its 16 KB record buffers are released while idle,
- * SSL_MODE_RELEASE_BUFFERS), rounded up for the buffers in use. */
-#define STREAM_BYTES (32u * 1024)
+/* What a stream is charged to its process: the memory an idle stream
+ * costs the node, measured (bench/net_run.py's idle rows, OpenSSL 3.0):
+ * the server RSS with 2,000 idle TLS echo connections less that with
+ * 2,000 idle TCP echo connections is 24.9 KB a connection, of which ~20 KB
+ * in malloc's arenas (the SSL object's 34 allocations hold 13.9 KB: 7.6 KB
+ * the SSL structure itself, two AES-GCM contexts, the session; the 16 KB
+ * record buffers are released while idle, SSL_MODE_RELEASE_BUFFERS). The
+ * context is shared (the node's cache), not counted. */
+#define STREAM_BYTES (25u * 1024)
 #define CTX_CACHE_MAX 32         /* contexts a node keeps (each ~10 KB + its certificates) */
 #define CTX_MAX_AGE_NS (3600ull * 1000000000u)   /* then made again (new ticket keys) */
 #define SERVER_TICKETS 1         /* session tickets a server sends per handshake */
@@ -925,24 +952,42 @@ fail:
 	return err;
 }
 
+/* One SSL_do_handshake: its result, SSL_get_error's and errno. */
+struct handshake_step {
+	SSL *ssl;
+	int r, e, sys_errno;
+};
+
+static void handshake_step(void *arg)
+{
+	struct handshake_step *h = arg;
+	ERR_clear_error();
+	errno = 0;
+	h->r = SSL_do_handshake(h->ssl);
+	h->sys_errno = errno;
+	h->e = h->r == 1 ? SSL_ERROR_NONE : SSL_get_error(h->ssl, h->r);
+}
+
 /* Run t's handshake on socket `fd` (whose slot holds t), parking while it
- * waits, until the deadline. */
+ * waits, until the deadline. Each step runs on the scheduler thread's
+ * stack: a server's handshake (signing, key exchange, certificate
+ * encoding) reaches ~10 KB deep, pages a process's own stack would keep
+ * for as long as the connection lives; nothing parks inside a step. */
 static uint16_t run_handshake(struct host_proc *hp, u32 fd, struct tls_stream *t,
                               uint64_t deadline, const char *doing)
 {
 	struct wasi_ctx *w = wasi_ctx_of(hp);
 	for (;;) {
-		ERR_clear_error();
-		errno = 0;
-		int r = SSL_do_handshake(t->ssl);
-		if (r == 1) {
+		struct handshake_step h = { .ssl = t->ssl };
+		sched_call_on_thread_stack(handshake_step, &h);
+		if (h.r == 1) {
 			t->established = true;
 			return 0;
 		}
-		int e = SSL_get_error(t->ssl, r);
+		int e = h.e;
 		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
 			t->broken = true;
-			return describe(hp, t, e, errno, doing);
+			return describe(hp, t, e, h.sys_errno, doing);
 		}
 		uint16_t err;
 		struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, &err);
