@@ -39,8 +39,11 @@ uint16_t tls_io(struct host_proc *hp, struct wasi_fd *f, void *p, size_t len,
 uint32_t tls_xfer(struct host_proc *hp, uint32_t fd, uint32_t buf, uint32_t len,
                   int64_t timeout_ns, uint32_t n_out, bool write);
 
-/* Whether f's TLS stream holds decrypted bytes not read yet: it is
- * readable whatever its socket says (poll, receive_fd). */
+/* Whether f's TLS stream holds bytes not read yet (decrypted, or read
+ * ahead from the socket and making up a record, or the peer's end): it is
+ * readable whatever its socket says (poll, receive_fd). On the process's
+ * own fiber: it may decrypt a record read ahead (never waits), and a
+ * failure it meets is the next read's. */
 bool tls_pending(const struct wasi_fd *f);
 
 /* A stream moving to another process in a message: uncharge it from the

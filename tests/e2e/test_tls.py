@@ -539,3 +539,28 @@ def test_a_process_without_the_directory_cannot_use_a_cached_context(cases_wasm,
         "was given (--dir)",
         "parent again: rc=0: ok",
     ], (out, err)
+
+
+def test_poll_sees_a_record_read_ahead(cases_wasm, certs, shared_cache):
+    """Two records in one TCP segment: the host reads both from the socket
+    at once (OpenSSL's read-ahead) and the guest's first read decrypts the
+    first; the second is in no socket buffer any more, and poll must still
+    call the fd readable."""
+    proc, port = start(["--allow-listen", "127.0.0.1:*", "--dir-ro", f"{certs}::/certs",
+                        cases_wasm, "poll", "/certs/cert.pem", "/certs/key.pem"], shared_cache)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx(certs).wrap_bio(inc, out, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as s:
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                s.sendall(out.read())
+                inc.write(s.recv(65536))
+        s.sendall(out.read())
+        obj.write(b"first")
+        obj.write(b"second")
+        s.sendall(out.read())              # both records, one send
+        got, err = proc.communicate(timeout=60)
+    assert got == "read first\npoll: 1 POLLIN\nread second\n", (got, err)

@@ -12,11 +12,16 @@
  *       while its handshake waits for the client; prints "killed N"
  *   keyout CERT KEY  serve one connection with a key the process may not
  *       read: prints why the handshake could not start
+ *   poll CERT KEY    serve one connection: read once, then poll(2) the fd
+ *       (at most 10 s) and read again; prints what each returned (the
+ *       test sends two records at once: the second is read ahead by
+ *       OpenSSL with the first, and is in no socket buffer when polled)
  *   shared CERT KEY  three connections with the same files: the first
  *       served (and echoed) by this process, the second handed to a child
  *       spawned with no directories at all (its handshake must be refused,
  *       whatever the node has cached), the third by this process again
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +274,26 @@ static int shared(char **argv)
 	return serve_one(lfd, argv[2], argv[3], "parent again");
 }
 
+static int poll_after_read(char **argv)
+{
+	int32_t lfd = listen_any(), fd;
+	if (wisp_tcp_accept(lfd, WISP_INFINITY, &fd) != 0)
+		return 1;
+	int32_t rc = wisp_tls_server(fd, argv[2], argv[3], NULL, 10000000000LL);
+	if (rc != 0)
+		return 1;
+	char buf[256];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	printf("read %.*s\n", (int)(n > 0 ? n : 0), buf);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int ready = poll(&p, 1, 10000);
+	printf("poll: %d%s\n", ready, ready == 1 && (p.revents & POLLIN) ? " POLLIN" : "");
+	n = read(fd, buf, sizeof(buf));
+	printf("read %.*s\n", (int)(n > 0 ? n : 0), buf);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 7 && strcmp(argv[1], "client") == 0)
@@ -279,6 +304,8 @@ int main(int argc, char **argv)
 		return kill_mid_handshake(argv);
 	if (argc >= 4 && strcmp(argv[1], "keyout") == 0)
 		return keyout(argv);
+	if (argc >= 4 && strcmp(argv[1], "poll") == 0)
+		return poll_after_read(argv);
 	if (argc >= 4 && strcmp(argv[1], "shared") == 0)
 		return shared(argv);
 	fprintf(stderr, "usage: see the top of tls_cases.c\n");
