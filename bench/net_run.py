@@ -38,6 +38,9 @@ and adds one measurement:
            completed per second in the window (full handshakes: the load
            generator keeps no sessions), and the server's CPU per
            connection.
+  resume   the same, each loop resuming with the session ticket of its
+           previous connection (TLS 1.3 PSK with a new X25519 exchange), if
+           the server sent one.
 
 The load generator's TLS clients (crypto/tls) verify the server's
 certificate and offer X25519 only (Go's default also offers
@@ -473,7 +476,9 @@ def main():
     if "tls" in suites:
         print(f"TLS connects: {args.connect_workers} workers each connecting, handshaking "
               "(TLS 1.3, X25519, ECDSA P-256), echoing 64 bytes once and closing; server CPU "
-              "per connection over that run.")
+              "per connection over that run. Resumed: the same with each worker offering the "
+              "session ticket of its previous connection (a server that sends none: full "
+              "handshakes; OTP's ssl sends none by default).")
     if not args.pin:
         print(f"note: the load generator runs on the same {ncpu} CPUs and competes with the "
               "server for them; a server that needs less CPU per request leaves more to the "
@@ -490,20 +495,23 @@ def main():
 def run_suite(suite, impls, loadgen, args, conns, duration, idle_n, cpus, extra, errors):
     """The load runs (interleaved), the connect runs (TLS) and the idle
     runs of one suite: {"load": {name: figures}, "connect": .., "idle": ..}."""
-    load, connect, failed = {}, {}, set()
-    kinds = [("load", conns, load)]
+    load, connect, resume, failed = {}, {}, {}, set()
+    kinds = [("load", conns, load, ())]
     if suite == "tls":
-        kinds.append(("connect", args.connect_workers, connect))
+        kinds.append(("connect", args.connect_workers, connect, ()))
+        kinds.append(("resume", args.connect_workers, resume, ("-resume",)))
     for r in range(args.runs):
-        for mode, n, into in kinds:
+        for kind, n, into, more in kinds:
+            mode = "load" if kind == "load" else "connect"
             for impl in impls:
                 if impl.name in failed:
                     continue
-                print(f"  {suite} {mode} {r + 1}/{args.runs}: {impl.name}, {n} "
+                print(f"  {suite} {kind} {r + 1}/{args.runs}: {impl.name}, {n} "
                       f"{'connections' if mode == 'load' else 'workers'}, {duration:g} s ...",
                       end="", flush=True)
                 try:
-                    f = load_test(impl, loadgen, n, duration, args.warmup, cpus, extra, mode)
+                    f = load_test(impl, loadgen, n, duration, args.warmup, cpus,
+                                  (*extra, *more), mode)
                 except BenchError as e:
                     failed.add(impl.name)
                     errors.append(f"{suite}: {e}")
@@ -528,7 +536,7 @@ def run_suite(suite, impls, loadgen, args, conns, duration, idle_n, cpus, extra,
         idle[impl.name] = f
         print(f" {f['idle_bytes']:,.0f} bytes/connection (RSS {f['base_rss'] / 2**20:.1f}"
               f" -> {f['full_rss'] / 2**20:.1f} MiB)", flush=True)
-    return {"load": load, "connect": connect, "idle": idle}
+    return {"load": load, "connect": connect, "resume": resume, "idle": idle}
 
 
 def row(label, unit, src, key, target=None, higher_better=False):
@@ -561,6 +569,8 @@ def print_table(suite, res, conns, idle_n, workers, stat):
             row(f"TLS connects ({workers} workers)", "conn/s", connect, "rps", "go", True),
             row("connect latency p99", "us", connect, "p99_us"),
             row("server CPU per connect", "us/conn", connect, "cpu_us_per_req"),
+            row(f"resumed connects ({workers} workers)", "conn/s", res["resume"], "rps"),
+            row("server CPU per resumed connect", "us/conn", res["resume"], "cpu_us_per_req"),
         ]
     n = f"{idle_n // 1000}k" if idle_n % 1000 == 0 else f"{idle_n:,}"
     rows.append(row(f"idle {'TLS ' if suite == 'tls' else ''}connection ({n})", "bytes", idle,
