@@ -630,6 +630,13 @@ static struct tls_node *node_of(struct host_proc *hp)
 	return n;
 }
 
+/* Whether e was made over CTX_MAX_AGE_NS before now (now, taken before
+ * the lock, may be older than e). */
+static bool expired(const struct ctx_entry *e, uint64_t now)
+{
+	return now > e->made_ns && now - e->made_ns > CTX_MAX_AGE_NS;
+}
+
 /* The cached context made from key, with a reference for the caller; or
  * NULL. One older than CTX_MAX_AGE_NS is dropped (it is made again:
  * a server's session ticket keys change with it). */
@@ -641,7 +648,7 @@ static SSL_CTX *cache_get(struct tls_node *n, const struct ctx_key *key, uint64_
 		struct ctx_entry *e = &n->cache[i];
 		if (e->ctx == NULL || !same_key(&e->key, key))
 			continue;
-		if (now - e->made_ns > CTX_MAX_AGE_NS) {
+		if (expired(e, now)) {
 			SSL_CTX_free(e->ctx);
 			e->ctx = NULL;
 			break;
@@ -666,7 +673,7 @@ static SSL_CTX *cache_put(struct tls_node *n, const struct ctx_key *key, SSL_CTX
 	struct ctx_entry *victim = &n->cache[0];
 	for (int i = 0; i < CTX_CACHE_MAX; i++) {
 		struct ctx_entry *e = &n->cache[i];
-		if (e->ctx != NULL && same_key(&e->key, key) && now - e->made_ns <= CTX_MAX_AGE_NS) {
+		if (e->ctx != NULL && same_key(&e->key, key) && !expired(e, now)) {
 			SSL_CTX_up_ref(e->ctx);
 			SSL_CTX_free(ctx);
 			ctx = e->ctx;
