@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""wisp's networking benchmark: the echo example against a Go and an Erlang echo server.
+"""wisp's networking benchmark: the echo examples against Go and Erlang echo servers, TCP and TLS.
 
     python3 bench/net_run.py [--quick] [--runs N] [--conns N] [--duration S]
                              [--idle-conns N] [--impls wisp,go,erlang] [--pin]
+                             [--suites tcp,tls] [--connect-workers N]
 
 Three TCP echo servers with the same protocol (bytes in, the same bytes out),
 all listening on 127.0.0.1 (an ephemeral port each, read back from their
@@ -19,7 +20,34 @@ first line, `listening on ADDR:PORT`):
           connection, {active,false} recv/send loop, packet raw, nodelay true;
           `erl -noshell` with the defaults (a scheduler per core, JIT).
 
-One load generator for all three, bench/net/go/loadgen (Go). It opens the
+The TLS suite runs the same measurements over TLS echo servers (TLS 1.3,
+an ECDSA P-256 certificate for localhost made per run with `openssl req`
+in the temporary directory):
+
+  wisp    examples/tls-echo/tls_echo.c (a process per connection; the
+          certificate and key read by the host from a --dir-ro directory).
+  go      bench/net/go/tlsecho: crypto/tls, tls.Listen, a goroutine per
+          connection, the same 4 KiB loop.
+  erlang  bench/net/erlang/tlsecho.erl: OTP's ssl, a process per
+          connection, ssl:handshake then a passive recv/send loop.
+
+and adds one measurement:
+
+  connect  --connect-workers loops (default 32) each doing: connect, TLS
+           handshake, one checked 64-byte echo, close; connections
+           completed per second in the window (full handshakes: the load
+           generator keeps no sessions), and the server's CPU per
+           connection.
+  resume   the same, each loop resuming with the session ticket of its
+           previous connection (TLS 1.3 PSK with a new X25519 exchange), if
+           the server sent one.
+
+The load generator's TLS clients (crypto/tls) verify the server's
+certificate and offer X25519 only (Go's default also offers
+X25519MLKEM768, which OpenSSL 3.0 lacks: a Go server would pick the more
+expensive hybrid and do different work).
+
+One load generator for all of them, bench/net/go/loadgen (Go). It opens the
 connections and does one checked echo on each first, then:
 
   load  N connections (default 1,000; --quick 200) each doing closed-loop
@@ -40,7 +68,7 @@ are for "server + client on one box", the same for all three. --pin puts the
 server on CPU 0 and the load generator on the others instead.
 
 Targets (from the networking issue): wisp's throughput >= Go's in the same run;
-idle connection cost <= Go's.
+idle connection cost <= Go's; TLS echo throughput >= Go's crypto/tls.
 
 Exit status: 0 when everything ran, even if targets are missed or a column is
 unavailable (a peer not installed: the table says so); 1 on a build failure,
@@ -63,6 +91,8 @@ from harness import (CLANG, ROOT, BenchError, build_c_guest, check, erlang_relea
 
 NET = ROOT / "bench" / "net"
 IMPLS = ["wisp", "go", "erlang"]
+SUITES = ["tcp", "tls"]
+CERT_DIR = "certs"      # in the temporary directory: cert.pem, key.pem
 NOFILE = 65536          # RLIMIT_NOFILE wanted for the servers and the load generator
 START_TIMEOUT_S = 60    # for a server's `listening on` line
 RSS_SETTLE_S = 1.0      # after the idle connections are up, before reading RSS
@@ -112,19 +142,28 @@ class Wisp(Impl):
         self.cache = work / "wisp-cache"
         self.env = None
 
+        self.tls_wasm = work / "wisp" / "tls_echo.wasm"
+
     def build(self):
         self.wasm.parent.mkdir()
         self.env = wisp_env(self.cache)
-        # the same command as examples/Makefile's echo.wasm rule
-        build_c_guest([ROOT / "examples" / "echo" / "echo.c"], self.wasm, "wisp echo: clang")
-        proc = wisp_compile(self.wisp, self.wasm, self.env)
-        if proc.returncode != 0:
-            raise BenchError(f"wisp compile echo.wasm failed (exit {proc.returncode}):\n"
-                             f"{tail(proc.stderr or proc.stdout)}")
+        # the same commands as examples/Makefile's rules
+        for src, wasm in ((ROOT / "examples" / "echo" / "echo.c", self.wasm),
+                          (ROOT / "examples" / "tls-echo" / "tls_echo.c", self.tls_wasm)):
+            build_c_guest([src], wasm, f"wisp {wasm.name}: clang")
+            proc = wisp_compile(self.wisp, wasm, self.env)
+            if proc.returncode != 0:
+                raise BenchError(f"wisp compile {wasm.name} failed (exit {proc.returncode}):\n"
+                                 f"{tail(proc.stderr or proc.stdout)}")
 
     def cmd(self):
         return [self.wisp, "run", "--tier", "opt", "--allow-listen", "127.0.0.1:*",
                 self.wasm, "0", "127.0.0.1"]
+
+    def tls_cmd(self, certs):
+        return [self.wisp, "run", "--tier", "opt", "--allow-listen", "127.0.0.1:*",
+                "--dir-ro", f"{certs}::/certs", self.tls_wasm, "0", "/certs/cert.pem",
+                "/certs/key.pem"]
 
 
 class Go(Impl):
@@ -133,14 +172,19 @@ class Go(Impl):
     def __init__(self, work, go):
         self.go = go
         self.bin = work / "go" / "echo"
+        self.tls_bin = work / "go" / "tlsecho"
 
     def build(self):
         env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
-        check([self.go, "build", "-o", self.bin, "./echo"], "go build echo",
-              cwd=NET / "go", env=env)
+        for b in (self.bin, self.tls_bin):
+            check([self.go, "build", "-o", b, f"./{b.name}"], f"go build {b.name}",
+                  cwd=NET / "go", env=env)
 
     def cmd(self):
         return [self.bin, "0", "127.0.0.1"]
+
+    def tls_cmd(self, certs):
+        return [self.tls_bin, "0", "127.0.0.1", certs / "cert.pem", certs / "key.pem"]
 
 
 class Erlang(Impl):
@@ -153,10 +197,35 @@ class Erlang(Impl):
 
     def build(self):
         self.dir.mkdir()
-        check(["erlc", "-o", self.dir, NET / "erlang" / "netecho.erl"], "erlc netecho.erl")
+        for m in ("netecho", "tlsecho"):
+            check(["erlc", "-o", self.dir, NET / "erlang" / f"{m}.erl"], f"erlc {m}.erl")
 
     def cmd(self):
         return ["erl", "-noshell", "-pa", self.dir, "-run", "netecho", "main", "0", "127.0.0.1"]
+
+    def tls_cmd(self, certs):
+        return ["erl", "-noshell", "-pa", self.dir, "-run", "tlsecho", "main", "0",
+                "127.0.0.1", certs / "cert.pem", certs / "key.pem"]
+
+
+class Tls(Impl):
+    """impl's TLS echo server, with the certificate in certs."""
+
+    def __init__(self, impl, certs):
+        self.impl, self.certs = impl, certs
+        self.name, self.env = impl.name, impl.env
+
+    def cmd(self):
+        return self.impl.tls_cmd(self.certs)
+
+
+def make_certs(d):
+    """A self-signed ECDSA P-256 certificate for localhost in d."""
+    d.mkdir()
+    check(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+           "-nodes", "-keyout", d / "key.pem", "-out", d / "cert.pem", "-days", "2",
+           "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+          "openssl req (the TLS suite's certificate)")
 
 
 # --------------------------------------------------------------------------
@@ -203,14 +272,15 @@ def parse_kv(line):
     return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
 
 
-def load_test(impl, loadgen, conns, duration, warmup, cpus):
-    """Returns {rps, p50_us, p99_us, max_us, cpu_cores, ...} for one run."""
+def load_test(impl, loadgen, conns, duration, warmup, cpus, extra=(), mode="load"):
+    """Returns {rps, p50_us, p99_us, max_us, cpu_cores, ...} for one run
+    (extra: the load generator's TLS arguments; mode: load or connect)."""
     srv = Server(impl, cpus["server"])
     try:
         cpu0 = tree_cpu_s(srv.proc.pid)
         t0 = time.monotonic()
-        cmd = [loadgen, "-mode", "load", "-addr", srv.addr, "-conns", conns,
-               "-duration", f"{duration}s", "-warmup", f"{warmup}s", "-size", "64"]
+        cmd = [loadgen, "-mode", mode, "-addr", srv.addr, "-conns", conns,
+               "-duration", f"{duration}s", "-warmup", f"{warmup}s", "-size", "64", *extra]
         try:
             proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
                                   timeout=duration + warmup + 120,
@@ -237,7 +307,7 @@ def load_test(impl, loadgen, conns, duration, warmup, cpus):
         srv.close()
 
 
-def idle_test(impl, loadgen, n, cpus):
+def idle_test(impl, loadgen, n, cpus, extra=()):
     """Bytes of server RSS per idle established connection."""
     srv = Server(impl, cpus["server"])
     gen = None
@@ -245,7 +315,7 @@ def idle_test(impl, loadgen, n, cpus):
         time.sleep(BASE_SETTLE_S)
         srv.alive("start-up")
         base = tree_rss_bytes(srv.proc.pid)
-        cmd = [loadgen, "-mode", "idle", "-addr", srv.addr, "-conns", n, "-size", "64"]
+        cmd = [loadgen, "-mode", "idle", "-addr", srv.addr, "-conns", n, "-size", "64", *extra]
         gen = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                preexec_fn=preexec(cpus["client"]), start_new_session=True)
@@ -274,7 +344,7 @@ def idle_test(impl, loadgen, n, cpus):
 def fmt(x, unit):
     if x is None:
         return "-"
-    if unit in ("req/s", "bytes", "us"):
+    if unit in ("req/s", "conn/s", "bytes", "us", "us/conn"):
         return f"{x:,.0f}"
     return f"{x:.2f}"
 
@@ -297,6 +367,10 @@ def main():
                     help="comma-separated columns to run (default: wisp,go,erlang)")
     ap.add_argument("--pin", action="store_true",
                     help="server on CPU 0, load generator on the other CPUs")
+    ap.add_argument("--suites", default=",".join(SUITES),
+                    help="comma-separated: tcp (plain echo), tls (TLS echo); default both")
+    ap.add_argument("--connect-workers", type=int, default=32,
+                    help="TLS suite: concurrent connect-handshake-echo-close loops")
     ap.add_argument("--wisp", default=os.environ.get("WISP_BIN", str(ROOT / "wisp")))
     args = ap.parse_args()
     conns = args.conns or (200 if args.quick else 1000)
@@ -304,6 +378,9 @@ def main():
     idle_n = args.idle_conns or (2000 if args.quick else 10000)
     if args.runs < 1 or conns < 1 or idle_n < 1 or duration <= 0:
         ap.error("--runs, --conns, --idle-conns and --duration must be positive")
+    suites = [x for x in SUITES if x in args.suites.split(",")]
+    if set(args.suites.split(",")) - set(SUITES) or args.connect_workers < 1:
+        ap.error(f"--suites: choose from {','.join(SUITES)}; --connect-workers: positive")
     wanted = args.impls.split(",")
     if set(wanted) - set(IMPLS):
         ap.error(f"--impls: choose from {','.join(IMPLS)}")
@@ -322,6 +399,8 @@ def main():
             missing.append(CLANG)
         if not Path(args.wisp).exists():
             missing.append(f"{args.wisp} (run `make`)")
+    if "tls" in suites and not shutil.which("openssl"):
+        missing.append("openssl (the TLS suite's certificate)")
     if missing:
         print("bench/net_run.py: missing: " + ", ".join(missing), file=sys.stderr)
         return 2
@@ -369,71 +448,37 @@ def main():
                  f"server and load generator share all {ncpu} CPUs")
         print(f"{where}; RLIMIT_NOFILE {nofile} for both")
 
-        load, failed = {}, set()
-        for r in range(args.runs):
-            for impl in live:
-                if impl.name in failed:
-                    continue
-                print(f"  load {r + 1}/{args.runs}: {impl.name}, {conns} connections, "
-                      f"{duration:g} s ...", end="", flush=True)
-                try:
-                    f = load_test(impl, loadgen, conns, duration, args.warmup, cpus)
-                except BenchError as e:
-                    failed.add(impl.name)
-                    errors.append(str(e))
-                    print(" ERROR", flush=True)
-                    continue
-                print(f" {f['rps']:,.0f} req/s, p99 {f['p99_us']:,.0f} us, "
-                      f"server CPU {f['cpu_cores']:.2f} cores", flush=True)
-                if impl.name not in load or f["rps"] > load[impl.name]["rps"]:
-                    load[impl.name] = f
-        idle = {}
-        for impl in live:
-            if impl.name in failed:
-                continue
-            print(f"  idle: {impl.name}, {idle_n} connections ...", end="", flush=True)
+        if "tls" in suites:
             try:
-                f = idle_test(impl, loadgen, idle_n, cpus)
+                make_certs(work / CERT_DIR)
             except BenchError as e:
-                errors.append(str(e))
-                print(" ERROR", flush=True)
-                continue
-            idle[impl.name] = f
-            print(f" {f['idle_bytes']:,.0f} bytes/connection (RSS {f['base_rss'] / 2**20:.1f}"
-                  f" -> {f['full_rss'] / 2**20:.1f} MiB)", flush=True)
-
-    def row(label, unit, src, key, target=None, higher_better=False):
-        v = {n: src.get(n, {}).get(key) for n in IMPLS}
-        status = ""
-        if target == "go":
-            w, g = v["wisp"], v["go"]
-            if w is not None and g is not None:
-                status = "met" if (w >= g if higher_better else w <= g) else "MISSED"
+                print(f"ERROR: {e}", file=sys.stderr)
+                return 1
+        results = {}
+        for suite in suites:
+            if suite == "tcp":
+                results[suite] = run_suite(suite, live, loadgen, args, conns, duration, idle_n,
+                                           cpus, (), errors)
             else:
-                status = "-"
-        tgt = ("" if not target else (">= go" if higher_better else "<= go"))
-        return [label, unit, fmt(v["wisp"], unit), fmt(v["go"], unit), fmt(v["erlang"], unit),
-                ratio(v["wisp"], v["go"]), ratio(v["wisp"], v["erlang"]), tgt, status]
+                certs = work / CERT_DIR
+                extra = ("-tls", "-ca", certs / "cert.pem")
+                results[suite] = run_suite(suite, [Tls(i, certs) for i in live], loadgen, args,
+                                           conns, duration, idle_n, cpus, extra, errors)
 
-    rows = [
-        row(f"echo throughput ({conns} conns)", "req/s", load, "rps", "go", True),
-        row("latency p50", "us", load, "p50_us"),
-        row("latency p99", "us", load, "p99_us"),
-        row("latency max", "us", load, "max_us"),
-        row("server CPU during load", "cores", load, "cpu_cores"),
-        row("server CPU per request", "us/req", load, "cpu_us_per_req"),
-        row(f"idle connection ({idle_n // 1000}k)", "bytes", idle, "idle_bytes", "go"),
-    ]
-    print()
     stat = f"best of {args.runs}" if args.runs > 1 else "one run"
-    print(f"Echo servers: wisp vs Go vs Erlang (64-byte round trips, {stat}; one load "
-          f"generator)")
-    table(rows, ["metric", "unit", "wisp", "go", "erlang", "wisp/go", "wisp/erlang",
-                 "target", ""])
+    for suite in suites:
+        print()
+        print_table(suite, results[suite], conns, idle_n, args.connect_workers, stat)
     print("throughput: round trips completed in the measured window / its length; latency: "
           "write to full echo, per round trip.")
     print("idle connection = (server RSS with N idle echoed connections - RSS before "
           "connecting) / N, OS RSS of the server's process tree.")
+    if "tls" in suites:
+        print(f"TLS connects: {args.connect_workers} workers each connecting, handshaking "
+              "(TLS 1.3, X25519, ECDSA P-256), echoing 64 bytes once and closing; server CPU "
+              "per connection over that run. Resumed: the same with each worker offering the "
+              "session ticket of its previous connection (a server that sends none: full "
+              "handshakes; OTP's ssl sends none by default).")
     if not args.pin:
         print(f"note: the load generator runs on the same {ncpu} CPUs and competes with the "
               "server for them; a server that needs less CPU per request leaves more to the "
@@ -445,6 +490,95 @@ def main():
     if errors:
         print(f"{len(errors)} error(s): the figures above are incomplete or wrong")
     return 1 if errors else 0
+
+
+def run_suite(suite, impls, loadgen, args, conns, duration, idle_n, cpus, extra, errors):
+    """The load runs (interleaved), the connect runs (TLS) and the idle
+    runs of one suite: {"load": {name: figures}, "connect": .., "idle": ..}."""
+    load, connect, resume, failed = {}, {}, {}, set()
+    kinds = [("load", conns, load, ())]
+    if suite == "tls":
+        kinds.append(("connect", args.connect_workers, connect, ()))
+        kinds.append(("resume", args.connect_workers, resume, ("-resume",)))
+    for r in range(args.runs):
+        for kind, n, into, more in kinds:
+            mode = "load" if kind == "load" else "connect"
+            for impl in impls:
+                if impl.name in failed:
+                    continue
+                print(f"  {suite} {kind} {r + 1}/{args.runs}: {impl.name}, {n} "
+                      f"{'connections' if mode == 'load' else 'workers'}, {duration:g} s ...",
+                      end="", flush=True)
+                try:
+                    f = load_test(impl, loadgen, n, duration, args.warmup, cpus,
+                                  (*extra, *more), mode)
+                except BenchError as e:
+                    failed.add(impl.name)
+                    errors.append(f"{suite}: {e}")
+                    print(" ERROR", flush=True)
+                    continue
+                print(f" {f['rps']:,.0f} {'req' if mode == 'load' else 'conn'}/s, p99 "
+                      f"{f['p99_us']:,.0f} us, server CPU {f['cpu_cores']:.2f} cores",
+                      flush=True)
+                if impl.name not in into or f["rps"] > into[impl.name]["rps"]:
+                    into[impl.name] = f
+    idle = {}
+    for impl in impls:
+        if impl.name in failed:
+            continue
+        print(f"  {suite} idle: {impl.name}, {idle_n} connections ...", end="", flush=True)
+        try:
+            f = idle_test(impl, loadgen, idle_n, cpus, extra)
+        except BenchError as e:
+            errors.append(f"{suite}: {e}")
+            print(" ERROR", flush=True)
+            continue
+        idle[impl.name] = f
+        print(f" {f['idle_bytes']:,.0f} bytes/connection (RSS {f['base_rss'] / 2**20:.1f}"
+              f" -> {f['full_rss'] / 2**20:.1f} MiB)", flush=True)
+    return {"load": load, "connect": connect, "resume": resume, "idle": idle}
+
+
+def row(label, unit, src, key, target=None, higher_better=False):
+    v = {n: src.get(n, {}).get(key) for n in IMPLS}
+    status = ""
+    if target == "go":
+        w, g = v["wisp"], v["go"]
+        if w is not None and g is not None:
+            status = "met" if (w >= g if higher_better else w <= g) else "MISSED"
+        else:
+            status = "-"
+    tgt = ("" if not target else (">= go" if higher_better else "<= go"))
+    return [label, unit, fmt(v["wisp"], unit), fmt(v["go"], unit), fmt(v["erlang"], unit),
+            ratio(v["wisp"], v["go"]), ratio(v["wisp"], v["erlang"]), tgt, status]
+
+
+def print_table(suite, res, conns, idle_n, workers, stat):
+    load, connect, idle = res["load"], res["connect"], res["idle"]
+    what = "echo" if suite == "tcp" else "TLS echo"
+    rows = [
+        row(f"{what} throughput ({conns} conns)", "req/s", load, "rps", "go", True),
+        row("latency p50", "us", load, "p50_us"),
+        row("latency p99", "us", load, "p99_us"),
+        row("latency max", "us", load, "max_us"),
+        row("server CPU during load", "cores", load, "cpu_cores"),
+        row("server CPU per request", "us/req", load, "cpu_us_per_req"),
+    ]
+    if suite == "tls":
+        rows += [
+            row(f"TLS connects ({workers} workers)", "conn/s", connect, "rps", "go", True),
+            row("connect latency p99", "us", connect, "p99_us"),
+            row("server CPU per connect", "us/conn", connect, "cpu_us_per_req"),
+            row(f"resumed connects ({workers} workers)", "conn/s", res["resume"], "rps"),
+            row("server CPU per resumed connect", "us/conn", res["resume"], "cpu_us_per_req"),
+        ]
+    n = f"{idle_n // 1000}k" if idle_n % 1000 == 0 else f"{idle_n:,}"
+    rows.append(row(f"idle {'TLS ' if suite == 'tls' else ''}connection ({n})", "bytes", idle,
+                    "idle_bytes", "go"))
+    print(f"{'TLS echo' if suite == 'tls' else 'Echo'} servers: wisp vs Go vs Erlang "
+          f"(64-byte round trips, {stat}; one load generator)")
+    table(rows, ["metric", "unit", "wisp", "go", "erlang", "wisp/go", "wisp/erlang",
+                 "target", ""])
 
 
 if __name__ == "__main__":

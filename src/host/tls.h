@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct host_proc;
+struct ssl_st;
 struct tls_stream;
 struct wasi_fd;
 
@@ -38,8 +39,11 @@ uint16_t tls_io(struct host_proc *hp, struct wasi_fd *f, void *p, size_t len,
 uint32_t tls_xfer(struct host_proc *hp, uint32_t fd, uint32_t buf, uint32_t len,
                   int64_t timeout_ns, uint32_t n_out, bool write);
 
-/* Whether f's TLS stream holds decrypted bytes not read yet: it is
- * readable whatever its socket says (poll, receive_fd). */
+/* Whether f's TLS stream holds bytes not read yet (decrypted, or read
+ * ahead from the socket and making up a record, or the peer's end): it is
+ * readable whatever its socket says (poll, receive_fd). On the process's
+ * own fiber: it may decrypt a record read ahead (never waits), and a
+ * failure it meets is the next read's. */
 bool tls_pending(const struct wasi_fd *f);
 
 /* A stream moving to another process in a message: uncharge it from the
@@ -48,5 +52,17 @@ bool tls_pending(const struct wasi_fd *f);
  * unchanged). */
 void tls_stream_leave(struct tls_stream *t);
 uint16_t tls_stream_join(struct tls_stream *t, struct host_proc *hp);
+
+/* A node's TLS state (one per runtime, made on first use through
+ * rt_host_shared): the contexts it caches and its socket BIO method.
+ * tls_node_new: NULL if out of memory. */
+void *tls_node_new(void);
+void tls_node_free(void *node);
+
+/* Read and write ssl's records over host socket fd (not owned), with
+ * node's socket BIO, as every stream does: OpenSSL's socket BIO, but
+ * writing with send(MSG_NOSIGNAL), so that a peer gone away is EPIPE and
+ * never a SIGPIPE. 0, or -ENOMEM. */
+int tls_attach_socket(void *node, struct ssl_st *ssl, int fd);
 
 #endif

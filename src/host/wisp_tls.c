@@ -35,13 +35,35 @@
  *   - TLS 1.2 at least; renegotiation refused (SSL_OP_NO_RENEGOTIATION);
  *     no compression; a peer that closes without close_notify is an error
  *     (a truncated stream is not taken for its end);
- *   - each stream's memory is charged to its process (STREAM_BYTES, an
- *     estimate: OpenSSL's allocations cannot be attributed one by one
- *     without a process-wide allocator hook), moved with the stream.
+ *   - each stream's memory is charged to its process (STREAM_BYTES, what
+ *     an idle stream was measured to cost: OpenSSL's allocations cannot
+ *     be attributed one by one without a process-wide allocator hook),
+ *     moved with the stream.
  *
- * Each connect/accept builds its own SSL_CTX from the options (nothing is
- * shared between processes, nothing outlives its streams). A node-wide
- * cache of contexts is the next step for servers that handshake often.
+ * Contexts (SSL_CTX: the certificate chain and key, the trusted CAs, the
+ * session ticket keys) are the node's, cached (struct tls_node, one per
+ * runtime: rt_host_shared) and keyed by what they are made from: the role
+ * and the identity of each file (device, inode, size, mtime and ctime of
+ * the file the process opened). Building one (parsing PEM, fetching
+ * algorithms, checking the key) cost 1.2 ms of the 1.9 ms a server spent
+ * per connection; a cached one costs two openat2+fstat. Sharing a context
+ * never shares a capability: every handshake opens every file through
+ * the calling process's own directories first, as it would to read it,
+ * and only then looks for a context made from the same files; a process
+ * that may not open the key gets ENOTCAPABLE whatever is cached. A file
+ * changed in the last second is read and used but not cached from (a
+ * rewrite within one tick of the file system's clock keeps its stat); a
+ * replaced or rewritten file has a new identity, and the next handshake
+ * makes a new context. At most CTX_CACHE_MAX, the least recently used
+ * dropped; none older than an hour (new ticket keys). Servers send one
+ * stateless session ticket per handshake (sealed with the context's keys,
+ * so a ticket resumes only with the same certificate and key; nothing is
+ * stored per client); clients keep no sessions.
+ *
+ * Below OpenSSL, a socket BIO of our own (tls_attach_socket): OpenSSL's
+ * writes with write(), and a peer gone away would raise SIGPIPE; ours
+ * sends with MSG_NOSIGNAL. Handshake steps run on the scheduler thread's
+ * stack (sched_call_on_thread_stack), not the process's.
  *
  * Errors are WASI errnos, as for wisp_net: EPROTO for a failed handshake or
  * a broken stream, ECONNRESET for a peer that went away, ETIMEDOUT,
@@ -51,9 +73,12 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +89,7 @@
 
 #include "io/reactor.h"
 #include "proc/caps.h"
+#include "sched/sched.h"
 #include "tls.h"
 #include "wasi_impl.h"
 #include "wisp_api.h"
@@ -79,11 +105,22 @@
 #define MAX_PATH 4096
 #define MAX_PEM (1u << 20)       /* a CA bundle is ~200 KB */
 #define MAX_ERROR 400
-/* What a stream is charged to its process: an SSL object with its
- * session, peer certificate and a context (~20 KB measured after a
- * handshake; its 16 KB record buffers are released while idle,
- * SSL_MODE_RELEASE_BUFFERS), rounded up for the buffers in use. */
-#define STREAM_BYTES (32u * 1024)
+/* What a stream is charged to its process: the memory an idle stream
+ * costs the node, measured (bench/net_run.py's idle rows, OpenSSL 3.0):
+ * the server RSS with 2,000 idle TLS echo connections less that with
+ * 2,000 idle TCP echo connections is 24.9 KB a connection, of which ~20 KB
+ * in malloc's arenas (the SSL object's 34 allocations hold 13.9 KB: 7.6 KB
+ * the SSL structure itself, two AES-GCM contexts, the session; the 16 KB
+ * record buffers are released while idle, SSL_MODE_RELEASE_BUFFERS). The
+ * context is shared (the node's cache), not counted. */
+#define STREAM_BYTES (25u * 1024)
+#define CTX_CACHE_MAX 32         /* contexts a node keeps (each ~10 KB + its certificates) */
+#define CTX_MAX_AGE_NS (3600ull * 1000000000u)   /* then made again (new ticket keys) */
+#define SERVER_TICKETS 1         /* session tickets a server sends per handshake */
+/* A file changed less than this long ago is not cached from: a rewrite in
+ * the same tick of the file system's clock (a few ms) would keep its
+ * identity (the "racy git" problem). */
+#define SETTLE_NS 1000000000ull
 
 struct tls_stream {
 	SSL *ssl;
@@ -92,6 +129,12 @@ struct tls_stream {
 	bool broken;             /* a fatal error: no more I/O, no close_notify */
 	unsigned char *alpn;     /* a server's protocols, in wire form */
 	size_t alpn_len;
+	/* A failure tls_pending's peek met (e 0: none), which the next read or
+	 * write reports: SSL_get_error's e, errno, OpenSSL's last error. */
+	struct {
+		int e, sys_errno;
+		unsigned long code;
+	} held;
 };
 
 /* The guest's options, copied (NULL: not given). */
@@ -173,8 +216,33 @@ void tls_stream_free(void *arg)
 
 bool tls_pending(const struct wasi_fd *f)
 {
-	return f->tls != NULL && f->tls->established && !f->tls->broken &&
-	       SSL_pending(f->tls->ssl) > 0;
+	struct tls_stream *t = f->tls;
+	if (t == NULL || !t->established || t->broken)
+		return false;
+	if (SSL_pending(t->ssl) > 0)
+		return true;
+	if (!SSL_has_pending(t->ssl))
+		return false;
+	/* Read ahead: bytes taken from the socket but not yet decrypted,
+	 * which the socket's readiness no longer shows. A peek decrypts a
+	 * whole record if there is one (and tries the socket, which does not
+	 * block, for the rest if not): readable if it gives anything but "want
+	 * more" (a record, the peer's close_notify, an error: the read that
+	 * follows returns it). */
+	char c;
+	size_t n;
+	ERR_clear_error();
+	errno = 0;
+	int r = SSL_peek_ex(t->ssl, &c, 1, &n);
+	int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+	if (e != SSL_ERROR_NONE && e != SSL_ERROR_ZERO_RETURN && e != SSL_ERROR_WANT_READ &&
+	    e != SSL_ERROR_WANT_WRITE && t->held.e == 0) {
+		t->held.e = e;
+		t->held.sys_errno = errno;
+		t->held.code = ERR_peek_last_error();
+	}
+	ERR_clear_error();
+	return e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
 }
 
 /* ---- the guest's options ---- */
@@ -269,12 +337,43 @@ static uint16_t alpn_wire(struct host_proc *hp, const char *text, unsigned char 
 
 /* ---- files, read through the process's directories ---- */
 
-/* The file the guest names `path` as a memory BIO, read by the host
- * through the process's preopens. */
-static uint16_t load_file(struct host_proc *hp, const char *path, const char *what, BIO **out)
+/* What identifies the contents of a file without reading it: the same
+ * inode, unchanged (a write moves mtime and ctime; ctime cannot be set
+ * back by anyone; a file replaced by a rename is another inode). */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+/* A file the guest names, opened by the host for the process. */
+struct guest_file {
+	int fd;                  /* -1: not opened */
+	const char *path, *what; /* the guest's path, and which file it is */
+	struct file_id id;
+};
+
+static bool same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static bool same_file(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       same_time(a->mtime, b->mtime) && same_time(a->ctime, b->ctime);
+}
+
+/* Open the file the guest names `path` as its own path_open would, through
+ * the process's preopens (any other path is ENOTCAPABLE, with a message
+ * and a capability log line), and stat it: a regular file of at most
+ * MAX_PEM bytes. On success gf->fd is open (close_file). */
+static uint16_t open_file(struct host_proc *hp, const char *path, const char *what,
+                          struct guest_file *gf)
 {
 	uint16_t err;
-	*out = NULL;
+	*gf = (struct guest_file){ .fd = -1, .path = path, .what = what };
 	int fd = wasi_open_guest_path(wasi_ctx_of(hp), path, &err);
 	if (fd < 0) {
 		if (err == WASI_ENOTCAPABLE) {
@@ -289,20 +388,52 @@ static uint16_t load_file(struct host_proc *hp, const char *path, const char *wh
 		return err;
 	}
 	struct stat st;
-	char *buf = NULL;
-	err = 0;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		set_error(hp, "%s %s: not a regular file", what, path);
-		err = WASI_EINVAL;
-	} else if (st.st_size > MAX_PEM) {
-		set_error(hp, "%s %s: larger than %u bytes", what, path, MAX_PEM);
-		err = WASI_EINVAL;
-	} else if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		err = WASI_ENOMEM;
+		close(fd);
+		return WASI_EINVAL;
 	}
-	size_t got = 0;
-	while (err == 0 && got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+	if (st.st_size > MAX_PEM) {
+		set_error(hp, "%s %s: larger than %u bytes", what, path, MAX_PEM);
+		close(fd);
+		return WASI_EINVAL;
+	}
+	gf->fd = fd;
+	gf->id = (struct file_id){ .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+	                           .mtime = st.st_mtim, .ctime = st.st_ctim };
+	return 0;
+}
+
+/* Whether gf last changed long enough ago to be identified by its stat. */
+static bool settled(const struct guest_file *gf)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t ns = (int64_t)(now.tv_sec - gf->id.ctime.tv_sec) * 1000000000 +
+	             (now.tv_nsec - gf->id.ctime.tv_nsec);
+	int64_t mns = (int64_t)(now.tv_sec - gf->id.mtime.tv_sec) * 1000000000 +
+	              (now.tv_nsec - gf->id.mtime.tv_nsec);
+	return ns >= (int64_t)SETTLE_NS && mns >= (int64_t)SETTLE_NS;
+}
+
+static void close_file(struct guest_file *gf)
+{
+	if (gf->fd >= 0)
+		close(gf->fd);
+	gf->fd = -1;
+}
+
+/* The contents of an opened file (as much as it held when opened) as a
+ * memory BIO. */
+static uint16_t read_file(const struct guest_file *gf, BIO **out)
+{
+	size_t size = (size_t)gf->id.size, got = 0;
+	char *buf = malloc(size + 1);
+	if (buf == NULL)
+		return WASI_ENOMEM;
+	uint16_t err = 0;
+	while (got < size) {
+		ssize_t r = pread(gf->fd, buf + got, size - got, (off_t)got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -311,10 +442,11 @@ static uint16_t load_file(struct host_proc *hp, const char *path, const char *wh
 		}
 		got += (size_t)r;
 	}
-	close(fd);
+	*out = NULL;
 	if (err == 0 && ((*out = BIO_new(BIO_s_mem())) == NULL ||
 	                 BIO_write(*out, buf, (int)got) != (int)got))
 		err = WASI_ENOMEM;
+	OPENSSL_cleanse(buf, size);   /* it may be a private key */
 	free(buf);
 	if (err != 0) {
 		BIO_free(*out);
@@ -331,15 +463,13 @@ static const char *ossl_reason(void)
 	return r ? r : "";
 }
 
-/* A server's certificate chain (leaf first) and its key. */
-static uint16_t load_identity(struct host_proc *hp, SSL_CTX *ctx, const struct options *o)
+/* A server's certificate chain (leaf first) and its key, from their
+ * opened files. */
+static uint16_t load_identity(struct host_proc *hp, SSL_CTX *ctx, const struct guest_file *cert,
+                              const struct guest_file *key)
 {
-	if (o->cert_file == NULL || o->key_file == NULL) {
-		set_error(hp, "a TLS server needs a certificate file and a key file");
-		return WASI_EINVAL;
-	}
 	BIO *b;
-	uint16_t err = load_file(hp, o->cert_file, "certificate file", &b);
+	uint16_t err = read_file(cert, &b);
 	if (err)
 		return err;
 	ERR_clear_error();
@@ -355,36 +485,36 @@ static uint16_t load_identity(struct host_proc *hp, SSL_CTX *ctx, const struct o
 	}
 	BIO_free(b);
 	if (!ok) {
-		set_error(hp, "certificate file %s: no usable PEM certificate (%s)", o->cert_file,
+		set_error(hp, "certificate file %s: no usable PEM certificate (%s)", cert->path,
 		          ossl_reason());
 		return WASI_EINVAL;
 	}
-	if ((err = load_file(hp, o->key_file, "key file", &b)) != 0)
+	if ((err = read_file(key, &b)) != 0)
 		return err;
 	ERR_clear_error();
 	/* No passphrase callback: an encrypted key is refused, not prompted
 	 * for on the host's terminal. */
-	EVP_PKEY *key = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"");
+	EVP_PKEY *pkey = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"");
 	BIO_free(b);
-	ok = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1;
-	EVP_PKEY_free(key);
+	ok = pkey != NULL && SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
+	EVP_PKEY_free(pkey);
 	if (!ok) {
-		set_error(hp, "key file %s: no usable unencrypted PEM private key (%s)", o->key_file,
+		set_error(hp, "key file %s: no usable unencrypted PEM private key (%s)", key->path,
 		          ossl_reason());
 		return WASI_EINVAL;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		set_error(hp, "key file %s does not match certificate %s", o->key_file, o->cert_file);
+		set_error(hp, "key file %s does not match certificate %s", key->path, cert->path);
 		return WASI_EINVAL;
 	}
 	return 0;
 }
 
-/* Trust the certificates of the guest's CA file. */
-static uint16_t load_cas(struct host_proc *hp, SSL_CTX *ctx, const char *path)
+/* Trust the certificates of the guest's (opened) CA file. */
+static uint16_t load_cas(struct host_proc *hp, SSL_CTX *ctx, const struct guest_file *gf)
 {
 	BIO *b;
-	uint16_t err = load_file(hp, path, "CA file", &b);
+	uint16_t err = read_file(gf, &b);
 	if (err)
 		return err;
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
@@ -399,14 +529,16 @@ static uint16_t load_cas(struct host_proc *hp, SSL_CTX *ctx, const char *path)
 	ERR_clear_error();     /* the end of the file is an error too */
 	BIO_free(b);
 	if (n == 0) {
-		set_error(hp, "CA file %s: no PEM certificate in it", path);
+		set_error(hp, "CA file %s: no PEM certificate in it", gf->path);
 		return WASI_EINVAL;
 	}
 	return 0;
 }
 
 /* A server's ALPN choice: the first of its own protocols the client
- * offers; none in common ends the handshake (no_application_protocol). */
+ * offers; none in common ends the handshake (no_application_protocol).
+ * A stream without protocols of its own (the context is shared with
+ * those that have some) takes none. */
 static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
@@ -422,9 +554,149 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* The context of one stream, from the guest's options. */
-static uint16_t make_ctx(struct host_proc *hp, const struct options *o, bool server,
-                         SSL_CTX **out)
+/* ---- contexts, shared by the node ---- */
+
+/* What a context is made from: its role and the files it holds, by
+ * identity (a server: certificate and key; a verifying client: its CA
+ * file if any). Whatever else differs between streams (name, ALPN) is set
+ * on the SSL object. */
+struct ctx_key {
+	bool server;
+	bool verify;             /* a client that verifies its server */
+	unsigned nfiles;
+	struct file_id files[2];
+};
+
+static bool same_key(const struct ctx_key *a, const struct ctx_key *b)
+{
+	if (a->server != b->server || a->verify != b->verify || a->nfiles != b->nfiles)
+		return false;
+	for (unsigned i = 0; i < a->nfiles; i++)
+		if (!same_file(&a->files[i], &b->files[i]))
+			return false;
+	return true;
+}
+
+struct ctx_entry {
+	struct ctx_key key;
+	SSL_CTX *ctx;            /* NULL: a free entry */
+	uint64_t made_ns, used;  /* when it was made; the clock at its last use */
+};
+
+/* The node's TLS state (rt_host_shared): the socket BIO method and the
+ * context cache, under `lock` (held for a lookup or an insertion, never
+ * while a file is read or a context built). */
+struct tls_node {
+	pthread_mutex_t lock;
+	BIO_METHOD *bio;
+	uint64_t clock;
+	struct ctx_entry cache[CTX_CACHE_MAX];
+};
+
+static BIO_METHOD *socket_bio_method(void);
+
+void *tls_node_new(void)
+{
+	struct tls_node *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	if ((n->bio = socket_bio_method()) == NULL) {
+		free(n);
+		return NULL;
+	}
+	pthread_mutex_init(&n->lock, NULL);
+	return n;
+}
+
+void tls_node_free(void *arg)
+{
+	struct tls_node *n = arg;
+	for (int i = 0; i < CTX_CACHE_MAX; i++)
+		SSL_CTX_free(n->cache[i].ctx);
+	BIO_meth_free(n->bio);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+}
+
+/* The node of hp's runtime; NULL (an error set) if it cannot be made. */
+static struct tls_node *node_of(struct host_proc *hp)
+{
+	struct tls_node *n = NULL;
+	if (hp->proc != NULL)
+		n = rt_host_shared(hp->proc->rt, tls_node_new, tls_node_free);
+	if (n == NULL)
+		set_error(hp, "cannot set up TLS: %s", hp->proc ? "out of memory"
+		                                                : "not in a wisp process");
+	return n;
+}
+
+/* Whether e was made over CTX_MAX_AGE_NS before now (now, taken before
+ * the lock, may be older than e). */
+static bool expired(const struct ctx_entry *e, uint64_t now)
+{
+	return now > e->made_ns && now - e->made_ns > CTX_MAX_AGE_NS;
+}
+
+/* The cached context made from key, with a reference for the caller; or
+ * NULL. One older than CTX_MAX_AGE_NS is dropped (it is made again:
+ * a server's session ticket keys change with it). */
+static SSL_CTX *cache_get(struct tls_node *n, const struct ctx_key *key, uint64_t now)
+{
+	SSL_CTX *ctx = NULL;
+	pthread_mutex_lock(&n->lock);
+	for (int i = 0; i < CTX_CACHE_MAX; i++) {
+		struct ctx_entry *e = &n->cache[i];
+		if (e->ctx == NULL || !same_key(&e->key, key))
+			continue;
+		if (expired(e, now)) {
+			SSL_CTX_free(e->ctx);
+			e->ctx = NULL;
+			break;
+		}
+		e->used = ++n->clock;
+		ctx = e->ctx;
+		SSL_CTX_up_ref(ctx);
+		break;
+	}
+	pthread_mutex_unlock(&n->lock);
+	return ctx;
+}
+
+/* Keep ctx (made from key) for others: in a free entry, or the least
+ * recently used one's. If one made from the same files got there first,
+ * that one is kept and returned instead (ctx freed); the caller's
+ * reference is to what is returned. */
+static SSL_CTX *cache_put(struct tls_node *n, const struct ctx_key *key, SSL_CTX *ctx,
+                          uint64_t now)
+{
+	pthread_mutex_lock(&n->lock);
+	struct ctx_entry *victim = &n->cache[0];
+	for (int i = 0; i < CTX_CACHE_MAX; i++) {
+		struct ctx_entry *e = &n->cache[i];
+		if (e->ctx != NULL && same_key(&e->key, key) && !expired(e, now)) {
+			SSL_CTX_up_ref(e->ctx);
+			SSL_CTX_free(ctx);
+			ctx = e->ctx;
+			e->used = ++n->clock;
+			victim = NULL;
+			break;
+		}
+		if (victim->ctx != NULL && (e->ctx == NULL || e->used < victim->used))
+			victim = e;
+	}
+	if (victim != NULL) {
+		SSL_CTX_free(victim->ctx);
+		SSL_CTX_up_ref(ctx);
+		*victim = (struct ctx_entry){ .key = *key, .ctx = ctx, .made_ns = now,
+		                              .used = ++n->clock };
+	}
+	pthread_mutex_unlock(&n->lock);
+	return ctx;
+}
+
+/* A new context for key, made from the opened files. */
+static uint16_t build_ctx(struct host_proc *hp, const struct ctx_key *key,
+                          const struct guest_file *files, SSL_CTX **out)
 {
 	ERR_clear_error();
 	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
@@ -433,24 +705,36 @@ static uint16_t make_ctx(struct host_proc *hp, const struct options *o, bool ser
 		return WASI_ENOMEM;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* A context serves one stream: no session cache, no tickets (their
-	 * key would die with it). */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
+	/* Read ahead: a record's header and body in one recv (and the records
+	 * behind it), not two: one syscall less per request of an echo. The
+	 * bytes read but not yet decrypted are counted by tls_pending. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	/* No server-side session cache (memory per client, never bounded by
+	 * a process); servers resume with stateless tickets instead, sealed
+	 * with this context's keys (so only to the same certificate and key),
+	 * one ticket per handshake as Go's servers send. Clients keep no
+	 * sessions. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 0);
+	if (key->server) {
+		SSL_CTX_set_num_tickets(ctx, SERVER_TICKETS);
+	} else {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+	}
 	/* Partial writes: a write returns what went out, as send() does.
-	 * Moving buffer: guest memory may be elsewhere on a retry. */
+	 * Moving buffer: guest memory may be elsewhere on a retry. Idle
+	 * streams give their record buffers back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	uint16_t err = 0;
-	if (server) {
-		err = load_identity(hp, ctx, o);
-		if (err == 0 && o->alpn != NULL)
-			SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
-	} else if (!(o->flags & OPT_NO_VERIFY)) {
+	if (key->server) {
+		err = load_identity(hp, ctx, &files[0], &files[1]);
+		SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+	} else if (key->verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		if (o->ca_file != NULL)
-			err = load_cas(hp, ctx, o->ca_file);
+		if (key->nfiles == 1)
+			err = load_cas(hp, ctx, &files[0]);
 		else if (SSL_CTX_set_default_verify_dir(ctx) != 1) {
 			/* The system's hashed directory (SSL_CERT_DIR, else
 			 * /usr/lib/ssl/certs): certificates read when needed. */
@@ -466,12 +750,160 @@ static uint16_t make_ctx(struct host_proc *hp, const struct options *o, bool ser
 	return 0;
 }
 
+/* The context of a stream, from the guest's options, with a reference
+ * for the caller: the node's if one was made from the same files, else a
+ * new one, kept for the next (unless a file changed within SETTLE_NS).
+ * Every file is opened (through the process's own directories: the
+ * capability check is this process's, at every call) and identified
+ * whether or not it is read. */
+static uint16_t make_ctx(struct host_proc *hp, struct tls_node *node, const struct options *o,
+                         bool server, SSL_CTX **out)
+{
+	struct ctx_key key = { .server = server, .verify = !server && !(o->flags & OPT_NO_VERIFY) };
+	struct guest_file files[2] = { { .fd = -1 }, { .fd = -1 } };
+	uint16_t err = 0;
+	if (server) {
+		if (o->cert_file == NULL || o->key_file == NULL) {
+			set_error(hp, "a TLS server needs a certificate file and a key file");
+			return WASI_EINVAL;
+		}
+		if ((err = open_file(hp, o->cert_file, "certificate file", &files[0])) == 0)
+			err = open_file(hp, o->key_file, "key file", &files[1]);
+		key.nfiles = 2;
+	} else if (key.verify && o->ca_file != NULL) {
+		err = open_file(hp, o->ca_file, "CA file", &files[0]);
+		key.nfiles = 1;
+	}
+	bool keep = true;
+	for (unsigned i = 0; err == 0 && i < key.nfiles; i++) {
+		key.files[i] = files[i].id;
+		keep = keep && settled(&files[i]);
+	}
+	uint64_t now = now_ns();
+	SSL_CTX *ctx = NULL;
+	if (err == 0 && (ctx = cache_get(node, &key, now)) == NULL &&
+	    (err = build_ctx(hp, &key, files, &ctx)) == 0 && keep)
+		ctx = cache_put(node, &key, ctx, now);
+	close_file(&files[0]);
+	close_file(&files[1]);
+	*out = ctx;
+	return err;
+}
+
+/* ---- the socket BIO ---- */
+
+/* OpenSSL's socket BIO writes with write(): a peer gone away raises
+ * SIGPIPE, which kills the whole node unless every program embedding the
+ * host ignores it. This one is OpenSSL's socket BIO with send(...,
+ * MSG_NOSIGNAL) instead (EPIPE comes back as an error), over the fd in its
+ * data (not owned: the WASI table closes it). Its other behaviour is the
+ * socket BIO's, which the TLS layer relies on: EAGAIN is a retry (the
+ * caller parks), a read of 0 marks end of file (BIO_eof: the record
+ * layer's "unexpected eof" when no close_notify came first). */
+static int sock_fd(BIO *b)
+{
+	return (int)(intptr_t)BIO_get_data(b);
+}
+
+static int sock_write(BIO *b, const char *data, size_t len, size_t *done)
+{
+	BIO_clear_retry_flags(b);
+	ssize_t r;
+	do
+		r = send(sock_fd(b), data, len, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r >= 0) {
+		*done = (size_t)r;
+		return 1;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		BIO_set_retry_write(b);
+	*done = 0;
+	return 0;
+}
+
+static int sock_read(BIO *b, char *buf, size_t len, size_t *done)
+{
+	BIO_clear_retry_flags(b);
+	*done = 0;
+	if (buf == NULL)
+		return 0;
+	ssize_t r;
+	do
+		r = recv(sock_fd(b), buf, len, 0);
+	while (r < 0 && errno == EINTR);
+	if (r > 0) {
+		*done = (size_t)r;
+		return 1;
+	}
+	if (r == 0)
+		BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+	else if (errno == EAGAIN || errno == EWOULDBLOCK)
+		BIO_set_retry_read(b);
+	return 0;
+}
+
+static int sock_puts(BIO *b, const char *str)
+{
+	size_t done;
+	return sock_write(b, str, strlen(str), &done) == 1 ? (int)done : -1;
+}
+
+static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)num;
+	switch (cmd) {
+	case BIO_C_GET_FD:
+		if (ptr != NULL)
+			*(int *)ptr = sock_fd(b);
+		return sock_fd(b);
+	case BIO_CTRL_EOF:
+		return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+	case BIO_CTRL_GET_CLOSE:
+		return BIO_NOCLOSE;
+	case BIO_CTRL_SET_CLOSE:
+	case BIO_CTRL_FLUSH:
+	case BIO_CTRL_DUP:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The method (one per node: OpenSSL allocates it). */
+static BIO_METHOD *socket_bio_method(void)
+{
+	int type = BIO_get_new_index();
+	BIO_METHOD *m = type < 0 ? NULL
+	              : BIO_meth_new(type | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+	                             "wisp socket");
+	if (m == NULL || BIO_meth_set_write_ex(m, sock_write) != 1 ||
+	    BIO_meth_set_read_ex(m, sock_read) != 1 || BIO_meth_set_puts(m, sock_puts) != 1 ||
+	    BIO_meth_set_ctrl(m, sock_ctrl) != 1) {
+		BIO_meth_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+int tls_attach_socket(void *node, SSL *ssl, int fd)
+{
+	BIO *bio = BIO_new(((struct tls_node *)node)->bio);
+	if (bio == NULL)
+		return -ENOMEM;
+	BIO_set_data(bio, (void *)(intptr_t)fd);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(ssl, bio, bio);   /* one BIO both ways: one reference, the SSL's */
+	return 0;
+}
+
 /* ---- handshakes ---- */
 
-/* Why a handshake or an I/O call on t failed (SSL_get_error's e), as the
- * process's error text; the WASI errno to return. */
+/* Why a handshake or an I/O call on t failed (SSL_get_error's e, errno
+ * after it, OpenSSL's last error then), as the process's error text; the
+ * WASI errno to return. Clears the thread's error queue. */
 static uint16_t describe(struct host_proc *hp, struct tls_stream *t, int e, int sys_errno,
-                         const char *doing)
+                         unsigned long le, const char *doing)
 {
 	long v = SSL_get_verify_result(t->ssl);
 	if (!t->established && SSL_get_verify_mode(t->ssl) != SSL_VERIFY_NONE && v != X509_V_OK &&
@@ -482,7 +914,6 @@ static uint16_t describe(struct host_proc *hp, struct tls_stream *t, int e, int 
 		return WASI_EPROTO;
 	}
 	uint16_t err = WASI_EPROTO;
-	unsigned long le = ERR_peek_last_error();
 	if (le != 0) {
 		const char *r = ERR_reason_error_string(le);
 		set_error(hp, "%s: %s", doing, r ? r : "a TLS protocol error");
@@ -512,13 +943,18 @@ static uint16_t stream_new(struct host_proc *hp, struct wasi_fd *f, const struct
 		return WASI_ENOMEM;
 	uint16_t err = 0;
 	SSL_CTX *ctx = NULL;
+	struct tls_node *node = node_of(hp);
+	if (node == NULL) {
+		err = WASI_ENOMEM;
+		goto fail;
+	}
 	if (o->alpn != NULL && (err = alpn_wire(hp, o->alpn, &t->alpn, &t->alpn_len)) != 0)
 		goto fail;
-	if ((err = make_ctx(hp, o, server, &ctx)) != 0)
+	if ((err = make_ctx(hp, node, o, server, &ctx)) != 0)
 		goto fail;
 	t->ssl = SSL_new(ctx);
 	SSL_CTX_free(ctx);   /* the SSL holds it */
-	if (t->ssl == NULL || SSL_set_fd(t->ssl, f->host) != 1) {
+	if (t->ssl == NULL || tls_attach_socket(node, t->ssl, f->host) != 0) {
 		err = WASI_ENOMEM;
 		goto fail;
 	}
@@ -558,24 +994,44 @@ fail:
 	return err;
 }
 
+/* One SSL_do_handshake: its result, SSL_get_error's and errno. */
+struct handshake_step {
+	SSL *ssl;
+	int r, e, sys_errno;
+	unsigned long code;      /* OpenSSL's last error */
+};
+
+static void handshake_step(void *arg)
+{
+	struct handshake_step *h = arg;
+	ERR_clear_error();
+	errno = 0;
+	h->r = SSL_do_handshake(h->ssl);
+	h->sys_errno = errno;
+	h->e = h->r == 1 ? SSL_ERROR_NONE : SSL_get_error(h->ssl, h->r);
+	h->code = ERR_peek_last_error();
+}
+
 /* Run t's handshake on socket `fd` (whose slot holds t), parking while it
- * waits, until the deadline. */
+ * waits, until the deadline. Each step runs on the scheduler thread's
+ * stack: a server's handshake (signing, key exchange, certificate
+ * encoding) reaches ~10 KB deep, pages a process's own stack would keep
+ * for as long as the connection lives; nothing parks inside a step. */
 static uint16_t run_handshake(struct host_proc *hp, u32 fd, struct tls_stream *t,
                               uint64_t deadline, const char *doing)
 {
 	struct wasi_ctx *w = wasi_ctx_of(hp);
 	for (;;) {
-		ERR_clear_error();
-		errno = 0;
-		int r = SSL_do_handshake(t->ssl);
-		if (r == 1) {
+		struct handshake_step h = { .ssl = t->ssl };
+		sched_call_on_thread_stack(handshake_step, &h);
+		if (h.r == 1) {
 			t->established = true;
 			return 0;
 		}
-		int e = SSL_get_error(t->ssl, r);
+		int e = h.e;
 		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
 			t->broken = true;
-			return describe(hp, t, e, errno, doing);
+			return describe(hp, t, e, h.sys_errno, h.code, doing);
 		}
 		uint16_t err;
 		struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, &err);
@@ -670,9 +1126,19 @@ static int step(struct host_proc *hp, struct tls_stream *t, void *p, size_t len,
 		*err = WASI_EIO;
 		return STEP_FAILED;
 	}
+	if (t->held.e != 0) {
+		/* tls_pending's peek failed: that is this call's failure. */
+		t->broken = true;
+		*err = describe(hp, t, t->held.e, t->held.sys_errno, t->held.code,
+		                write ? "TLS write" : "TLS read");
+		return STEP_FAILED;
+	}
 	if (len == 0)
 		return STEP_DONE;
-	ERR_clear_error();
+	/* (Empty, as every failure here leaves it: the peek is cheaper than
+	 * clearing its 16 slots on every call.) */
+	if (ERR_peek_error() != 0)
+		ERR_clear_error();
 	errno = 0;
 	int r = write ? SSL_write_ex(t->ssl, p, len, n) : SSL_read_ex(t->ssl, p, len, n);
 	if (r == 1)
@@ -687,7 +1153,7 @@ static int step(struct host_proc *hp, struct tls_stream *t, void *p, size_t len,
 		return STEP_DONE;
 	}
 	t->broken = true;
-	*err = describe(hp, t, e, errno, write ? "TLS write" : "TLS read");
+	*err = describe(hp, t, e, errno, ERR_peek_last_error(), write ? "TLS write" : "TLS read");
 	return STEP_FAILED;
 }
 

@@ -528,6 +528,15 @@ uint64_t rt_max_message(const struct rt *rt);
  * again by calling this again). token < 2^63. 0 or a negative errno. A
  * closed fd leaves the reactor by itself. */
 int rt_remote_arm(struct rt *rt, int fd, uint64_t token);
+
+/* State the host layer keeps for the whole runtime (a cache shared by
+ * every process, say), one per `make` function: made by make() on the
+ * first call (under the runtime's lock; NULL from make: no state, the
+ * next call tries again), the same pointer afterwards, freed with
+ * destroy() when the runtime is freed (after every process and message).
+ * At most RT_HOST_SHARED kinds; NULL past that or if make fails. */
+#define RT_HOST_SHARED 4
+void *rt_host_shared(struct rt *rt, void *(*make)(void), void (*destroy)(void *));
 /* One socket more (true) or less (false) is armed for good: while any is,
  * an idle scheduler waits in the reactor rather than on its condition
  * variable. */

@@ -115,6 +115,13 @@ struct rt {
 	atomic_size_t live;            /* processes not yet reaped */
 	pthread_mutex_t blocking_lock; /* creating the blocking pool */
 	struct blocking_pool *blocking;/* blocking.c, started on first use */
+	/* The host layer's runtime-wide state (rt_host_shared): made under
+	 * blocking_lock, read without it once set (acquire). */
+	struct rt_host_shared {
+		void *(*make)(void);
+		void (*destroy)(void *);
+		_Atomic(void *) state;
+	} host_shared[RT_HOST_SHARED];
 	atomic_uint_fast64_t next_ref; /* monitor and request refs */
 	/* Statistics (stats.c): one slot per scheduler, its own thread's,
 	 * then one for every other thread. */

@@ -41,6 +41,41 @@ static void discard(struct proc *p, void *arg)
 	proc_discard(p);
 }
 
+void *rt_host_shared(struct rt *rt, void *(*make)(void), void (*destroy)(void *))
+{
+	for (int i = 0; i < RT_HOST_SHARED; i++) {
+		struct rt_host_shared *h = &rt->host_shared[i];
+		void *state = atomic_load_explicit(&h->state, memory_order_acquire);
+		if (state != NULL && h->make == make)
+			return state;
+	}
+	void *state = NULL;
+	pthread_mutex_lock(&rt->blocking_lock);
+	for (int i = 0; i < RT_HOST_SHARED && state == NULL; i++) {
+		struct rt_host_shared *h = &rt->host_shared[i];
+		if (h->make == make && h->state != NULL) {
+			state = h->state;
+		} else if (h->make == NULL || (h->make == make && h->state == NULL)) {
+			if ((state = make()) == NULL)
+				break;
+			h->make = make;
+			h->destroy = destroy;
+			atomic_store_explicit(&h->state, state, memory_order_release);
+		}
+	}
+	pthread_mutex_unlock(&rt->blocking_lock);
+	return state;
+}
+
+/* The host layer's shared state goes after every process and message
+ * (which may hold references into it). */
+static void host_shared_free(struct rt *rt)
+{
+	for (int i = 0; i < RT_HOST_SHARED; i++)
+		if (rt->host_shared[i].state != NULL)
+			rt->host_shared[i].destroy(rt->host_shared[i].state);
+}
+
 static void rt_free(struct rt *rt)
 {
 	ptable_each(&rt->ptable, discard, rt);
@@ -50,6 +85,7 @@ static void rt_free(struct rt *rt)
 	stack_pool_destroy(&rt->stacks);
 	engine_mem_pool_free(rt->limits.mem_pool);
 	rt_stats_free(rt);
+	host_shared_free(rt);
 	pthread_mutex_destroy(&rt->blocking_lock);
 	pthread_mutex_destroy(&rt->done_lock);
 	pthread_cond_destroy(&rt->done_cond);

@@ -429,3 +429,138 @@ def test_rust_client_against_a_python_server(wisp, build_rust, certs, case):
     else:
         assert r.out == ("error: Other: TLS handshake (client) with localhost: the server's "
                          "certificate was refused: certificate has expired\n"), r.err
+
+
+# ---- the node's context cache ----
+
+def make_identity(d, name, cn):
+    """A fresh self-signed P-256 certificate and key: d/name.pem, d/name-key.pem."""
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{name}-key.pem", "-out", f"{name}.pem", "-days", "2", "-subj",
+            f"/CN={cn}", cwd=d)
+    return (d / f"{name}.pem").read_bytes(), (d / f"{name}-key.pem").read_bytes()
+
+
+def settle(*paths):
+    """Wait until the files last changed over a second ago: wisp caches
+    nothing from a file changed more recently (a rewrite within one tick of
+    the file system's clock keeps its stat), and these tests are about what
+    is cached."""
+    newest = max(max(os.stat(p).st_ctime, os.stat(p).st_mtime) for p in paths)
+    time.sleep(max(0.0, newest + 1.2 - time.time()))
+
+
+def served_certificate(port):
+    """The DER certificate the server at port presents (nothing verified:
+    which certificate it is, is the question)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(b"x")
+            assert s.recv(10) == b"x"
+            return s.getpeercert(binary_form=True)
+
+
+def der(pem):
+    return ssl.PEM_cert_to_DER_cert(pem.decode())
+
+
+def test_a_certificate_replaced_on_disk_is_served(tls_echo_wasm, shared_cache, tmp_path):
+    """The node keeps the context made from a certificate and key, keyed by
+    the files' identity: a certificate rewritten in place (same inode) or
+    replaced by a rename (a new inode) is what the next handshake presents,
+    and twice (the second from the cache)."""
+    gen, served = tmp_path / "gen", tmp_path / "served"
+    gen.mkdir()
+    served.mkdir()
+    cert, key = served / "cert.pem", served / "key.pem"
+    a = make_identity(gen, "a", "first")
+    cert.write_bytes(a[0])
+    key.write_bytes(a[1])
+    settle(cert, key)
+    proc, port = start(["--allow-listen", "127.0.0.1:*", "--dir-ro", f"{served}::/certs",
+                        tls_echo_wasm, 0, "/certs/cert.pem", "/certs/key.pem"], shared_cache)
+    try:
+        for _ in range(2):
+            assert served_certificate(port) == der(a[0])
+        # Rewritten in place: the same inodes, new contents.
+        b = make_identity(gen, "b", "second")
+        ino = cert.stat().st_ino
+        with open(cert, "r+b") as f:
+            f.truncate(0)
+            f.write(b[0])
+        with open(key, "r+b") as f:
+            f.truncate(0)
+            f.write(b[1])
+        assert cert.stat().st_ino == ino
+        assert served_certificate(port) == der(b[0])      # not settled: built, not kept
+        settle(cert, key)
+        for _ in range(2):
+            assert served_certificate(port) == der(b[0])
+        # Replaced by renames: new inodes.
+        c = make_identity(gen, "c", "third")
+        (served / "key.new").write_bytes(c[1])
+        (served / "cert.new").write_bytes(c[0])
+        settle(served / "key.new", served / "cert.new")
+        os.rename(served / "key.new", key)
+        os.rename(served / "cert.new", cert)
+        for _ in range(2):
+            assert served_certificate(port) == der(c[0])
+    finally:
+        err = stop(proc)
+    assert "handshake failed" not in err, err
+
+
+def test_a_process_without_the_directory_cannot_use_a_cached_context(cases_wasm, certs,
+                                                                     shared_cache):
+    """The parent's handshake leaves the node a context made from
+    /certs/cert.pem and key.pem; a child spawned with no directories names
+    the same paths and is refused, as if nothing were cached; the parent
+    still is served."""
+    settle(certs / "cert.pem", certs / "key.pem")
+    proc, port = start(["--allow-listen", "127.0.0.1:*", "--dir-ro", f"{certs}::/certs",
+                        cases_wasm, "shared", "/certs/cert.pem", "/certs/key.pem"], shared_cache)
+    assert round_trip(port, certs)[0] == b"hello over tls"
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.settimeout(HANDSHAKE_TIMEOUT)
+        s.sendall(b"\x16\x03\x01")          # the start of a ClientHello: never answered
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    assert round_trip(port, certs)[0] == b"hello over tls"
+    out, err = proc.communicate(timeout=HANDSHAKE_TIMEOUT)
+    assert proc.returncode == 0, err
+    assert out.splitlines() == [
+        "parent: rc=0: ok",
+        "child: rc=76: certificate file /certs/cert.pem: not below a directory the process "
+        "was given (--dir)",
+        "parent again: rc=0: ok",
+    ], (out, err)
+
+
+def test_poll_sees_a_record_read_ahead(cases_wasm, certs, shared_cache):
+    """Two records in one TCP segment: the host reads both from the socket
+    at once (OpenSSL's read-ahead) and the guest's first read decrypts the
+    first; the second is in no socket buffer any more, and poll must still
+    call the fd readable."""
+    proc, port = start(["--allow-listen", "127.0.0.1:*", "--dir-ro", f"{certs}::/certs",
+                        cases_wasm, "poll", "/certs/cert.pem", "/certs/key.pem"], shared_cache)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx(certs).wrap_bio(inc, out, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as s:
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                s.sendall(out.read())
+                inc.write(s.recv(65536))
+        s.sendall(out.read())
+        obj.write(b"first")
+        obj.write(b"second")
+        s.sendall(out.read())              # both records, one send
+        got, err = proc.communicate(timeout=60)
+    assert got == "read first\npoll: 1 POLLIN\nread second\n", (got, err)

@@ -12,7 +12,16 @@
  *       while its handshake waits for the client; prints "killed N"
  *   keyout CERT KEY  serve one connection with a key the process may not
  *       read: prints why the handshake could not start
+ *   poll CERT KEY    serve one connection: read once, then poll(2) the fd
+ *       (at most 10 s) and read again; prints what each returned (the
+ *       test sends two records at once: the second is read ahead by
+ *       OpenSSL with the first, and is in no socket buffer when polled)
+ *   shared CERT KEY  three connections with the same files: the first
+ *       served (and echoed) by this process, the second handed to a child
+ *       spawned with no directories at all (its handshake must be refused,
+ *       whatever the node has cached), the third by this process again
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +212,88 @@ static int keyout(char **argv)
 	return 0;
 }
 
+/* Try a TLS server handshake on the socket received, with the files in
+ * arg ("cert\0key\0"), and report to the sender. */
+static void fs_less_handler(const void *arg, uint32_t len)
+{
+	char files[2048];
+	if (len > sizeof(files))
+		return;
+	memcpy(files, arg, len);
+	uint64_t tag = TAG_CONN;
+	struct wisp_msg_info info;
+	int32_t fd;
+	if (wisp_receive(&tag, 1, WISP_INFINITY, &fd, sizeof(fd), &info) != WISP_OK)
+		return;
+	int32_t rc = wisp_tls_server(fd, files, files + strlen(files) + 1, NULL, 10000000000LL);
+	char why[400];
+	printf("child: rc=%d: %s\n", rc, rc ? wisp_tls_error(why, sizeof(why)) : "ok");
+	fflush(stdout);
+	close(fd);
+	wisp_send(info.from, TAG_DONE, NULL, 0);
+}
+
+/* Serve one connection here: handshake and one echo. */
+static int serve_one(int32_t lfd, const char *cert, const char *key, const char *who)
+{
+	int32_t fd;
+	if (wisp_tcp_accept(lfd, WISP_INFINITY, &fd) != 0)
+		return 1;
+	int32_t rc = wisp_tls_server(fd, cert, key, NULL, 10000000000LL);
+	char why[400];
+	printf("%s: rc=%d: %s\n", who, rc, rc ? wisp_tls_error(why, sizeof(why)) : "ok");
+	fflush(stdout);
+	char buf[64];
+	uint32_t n, w;
+	if (rc == 0 && wisp_net_read(fd, buf, sizeof(buf), WISP_INFINITY, &n) == 0)
+		wisp_net_write(fd, buf, n, WISP_INFINITY, &w);
+	close(fd);
+	return 0;
+}
+
+static int shared(char **argv)
+{
+	int32_t lfd = listen_any(), fd;
+	char files[2048];
+	size_t cl = strlen(argv[2]) + 1, kl = strlen(argv[3]) + 1;
+	if (cl + kl > sizeof(files))
+		return 2;
+	memcpy(files, argv[2], cl);
+	memcpy(files + cl, argv[3], kl);
+	if (serve_one(lfd, argv[2], argv[3], "parent") != 0)
+		return 1;
+	if (wisp_tcp_accept(lfd, WISP_INFINITY, &fd) != 0)
+		return 1;
+	wisp_pid_t pid = wisp_spawn_without_fs(fs_less_handler, files, (uint32_t)(cl + kl));
+	if (pid == 0 || wisp_send_fd(pid, TAG_CONN, fd) != WISP_OK)
+		return 1;
+	uint64_t tag = TAG_DONE;
+	struct wisp_msg_info info;
+	if (wisp_receive(&tag, 1, WISP_INFINITY, NULL, 0, &info) != WISP_OK)
+		return 1;
+	return serve_one(lfd, argv[2], argv[3], "parent again");
+}
+
+static int poll_after_read(char **argv)
+{
+	int32_t lfd = listen_any(), fd;
+	if (wisp_tcp_accept(lfd, WISP_INFINITY, &fd) != 0)
+		return 1;
+	int32_t rc = wisp_tls_server(fd, argv[2], argv[3], NULL, 10000000000LL);
+	if (rc != 0)
+		return 1;
+	char buf[256];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	printf("read %.*s\n", (int)(n > 0 ? n : 0), buf);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int ready = poll(&p, 1, 10000);
+	printf("poll: %d%s\n", ready, ready == 1 && (p.revents & POLLIN) ? " POLLIN" : "");
+	n = read(fd, buf, sizeof(buf));
+	printf("read %.*s\n", (int)(n > 0 ? n : 0), buf);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 7 && strcmp(argv[1], "client") == 0)
@@ -213,6 +304,10 @@ int main(int argc, char **argv)
 		return kill_mid_handshake(argv);
 	if (argc >= 4 && strcmp(argv[1], "keyout") == 0)
 		return keyout(argv);
+	if (argc >= 4 && strcmp(argv[1], "poll") == 0)
+		return poll_after_read(argv);
+	if (argc >= 4 && strcmp(argv[1], "shared") == 0)
+		return shared(argv);
 	fprintf(stderr, "usage: see the top of tls_cases.c\n");
 	return 2;
 }
