@@ -91,6 +91,9 @@ struct caps *host_caps_take(struct host_proc *hp, u32 h);
 int net_give_socket(struct host_proc *hp, uint32_t fd);
 /* The host fd of socket `fd` in the caller's table, or -1. */
 int wasi_socket_host_fd(struct host_proc *hp, uint32_t fd);
+/* The same, registering the socket with the reactor if it is the caller's
+ * own (*edge: it is; proc_receive_fd's `edge`). */
+int net_socket_to_wait(struct host_proc *hp, uint32_t fd, bool *edge);
 uint16_t net_adopt_socket(struct host_proc *hp, int sock, uint32_t *slot);
 
 #endif

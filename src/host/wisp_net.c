@@ -139,6 +139,14 @@ int wasi_socket_host_fd(struct host_proc *hp, uint32_t fd)
 	return f ? f->host : -1;
 }
 
+int net_socket_to_wait(struct host_proc *hp, uint32_t fd, bool *edge)
+{
+	uint16_t err;
+	struct wasi_fd *f = sock_of(hp, fd, 0, &err);
+	*edge = f != NULL && hp->proc != NULL && wasi_fd_watched(wasi_ctx_of(hp), f);
+	return f ? f->host : -1;
+}
+
 int net_give_socket(struct host_proc *hp, uint32_t fd)
 {
 	uint16_t err;
@@ -203,7 +211,10 @@ static struct wasi_fd *dgram_fd(struct host_proc *hp, u32 fd, uint16_t *err)
 	return sock_of(hp, fd, WASI_FILETYPE_SOCKET_DGRAM, err);
 }
 
-/* Wait for f (parking); WASI errno, or 0 to retry. */
+/* After the caller's operation on f found it not ready (EAGAIN): wait for
+ * f (parking the process); WASI errno, or 0 to retry. f must be the
+ * caller's table slot (it keeps f's registration and ticket: wasi_fd_wait),
+ * and is to be looked up again afterwards. */
 static uint16_t wait_for(struct host_proc *hp, struct wasi_fd *f, uint32_t ev,
                          int64_t timeout)
 {
@@ -211,7 +222,7 @@ static uint16_t wait_for(struct host_proc *hp, struct wasi_fd *f, uint32_t ev,
 		return WASI_EAGAIN;
 	/* Every caller resolves guest addresses again after this. */
 	proc_park_may_move(hp->proc, true);
-	int rc = proc_wait_fd(hp->proc, f->host, ev, timeout);
+	int rc = wasi_fd_wait(wasi_ctx_of(hp), f, ev, timeout);
 	proc_park_may_move(hp->proc, false);
 	if (rc == -ETIMEDOUT)
 		return WASI_ETIMEDOUT;
@@ -267,6 +278,39 @@ u32 NS(tcp_accept)(void *self, u32 fd, u64 timeout, u32 fd_out)
 	}
 }
 
+/* Wait, parked, for the handshake of socket `s` in slot `slot` to end:
+ * 0 when connected, else a WASI errno. A wake-up is no proof (a
+ * registered socket reports edges it had before connecting): connect()
+ * again says where it stands. */
+static uint16_t await_connect(struct host_proc *hp, uint32_t slot, int s, int64_t timeout)
+{
+	uint64_t deadline = timeout < 0 ? UINT64_MAX : sched_now_ns() + (uint64_t)timeout;
+	for (;;) {
+		uint16_t err;
+		struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), slot, 0, &err);
+		if (f == NULL || f->host != s)
+			return WASI_EBADF;
+		uint64_t now = sched_now_ns();
+		if (now >= deadline)
+			return WASI_ETIMEDOUT;
+		if ((err = wait_for(hp, f, REACTOR_WRITE,
+		                    deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now))) != 0)
+			return err;
+		int soerr = 0;
+		socklen_t el = sizeof(soerr);
+		if (getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &el) != 0)
+			return wasi_errno(errno);
+		if (soerr != 0)
+			return wasi_errno(soerr);
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		if (getpeername(s, (struct sockaddr *)&peer, &pl) == 0)
+			return 0;
+		if (errno != ENOTCONN)
+			return wasi_errno(errno);
+	}
+}
+
 u32 NS(tcp_connect)(void *self, u32 addr, u32 len, u32 port, u64 timeout, u32 fd_out)
 {
 	SELF;
@@ -294,14 +338,7 @@ u32 NS(tcp_connect)(void *self, u32 addr, u32 len, u32 port, u64 timeout, u32 fd
 			drop_slot(hp, slot);
 			return err;
 		}
-		/* Wait for the handshake, parked, then read its outcome. */
-		struct wasi_fd tmp = { .host = s, .parks = true };
-		int soerr = 0;
-		socklen_t el = sizeof(soerr);
-		if ((err = wait_for(hp, &tmp, REACTOR_WRITE, (int64_t)timeout)) == 0 &&
-		    getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &el) == 0 && soerr != 0)
-			err = wasi_errno(soerr);
-		if (err != 0) {
+		if ((err = await_connect(hp, slot, s, (int64_t)timeout)) != 0) {
 			drop_slot(hp, slot);
 			return err;
 		}
