@@ -41,6 +41,7 @@ struct reactor {
 	int epfd;
 	int wakefd;      /* eventfd: reactor_interrupt() */
 	atomic_bool ms_only;   /* the kernel lacks epoll_pwait2: waits in ms */
+	atomic_bool interrupting;   /* wakefd written, not yet drained */
 	/* Registrations by fd number, in chunks allocated on first use and
 	 * freed only by reactor_destroy (a poller may hold an fd's event
 	 * while its owner closes it: the record it finds stays memory). */

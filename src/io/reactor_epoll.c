@@ -102,6 +102,7 @@ int reactor_init(struct reactor *r)
 		return -e;
 	}
 	atomic_init(&r->ms_only, false);
+	atomic_init(&r->interrupting, false);
 	r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->wakefd < 0) {
 		int e = errno;
@@ -284,6 +285,9 @@ int reactor_poll(struct reactor *r, int64_t timeout_ns, int max_events,
 	int reported = 0;
 	for (int i = 0; i < n; i++) {
 		if (evs[i].data.u64 == WAKE_TOKEN) {
+			/* Cleared before draining: an interrupt from now on
+			 * writes again (drained here or waking the next poll). */
+			atomic_store(&r->interrupting, false);
 			uint64_t v;
 			while (read(r->wakefd, &v, sizeof(v)) > 0)
 				;
@@ -300,6 +304,10 @@ int reactor_poll(struct reactor *r, int64_t timeout_ns, int max_events,
 
 void reactor_interrupt(struct reactor *r)
 {
+	/* One write per poll: a busy scheduler asks at every dispatch while
+	 * it has work queued (sched.c), and each write is a system call. */
+	if (atomic_exchange(&r->interrupting, true))
+		return;
 	uint64_t one = 1;
 	ssize_t w = write(r->wakefd, &one, sizeof(one));
 	(void)w;   /* EAGAIN: the counter is already non-zero, a wake is pending */

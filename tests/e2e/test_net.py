@@ -59,6 +59,38 @@ def test_echo_under_1000_concurrent_connections(echo_server):
     assert proc.poll() is None
 
 
+def test_many_sockets_stay_ready_under_load(echo_server):
+    """200 connections, each in a closed loop of round trips at once from
+    client threads, while the server's schedulers are busy: every echo
+    arrives, none is lost to a missed readiness edge (a lost one would hang
+    its connection until the socket timeout fails the test)."""
+    port, proc = echo_server
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(200)]
+    errors = []
+
+    def loop(i, s):
+        try:
+            for rnd in range(100):
+                msg = f"{i}:{rnd}:" .encode() + b"x" * ((i * 7 + rnd) % 300)
+                s.sendall(msg)
+                got = recv_exactly(s, len(msg))
+                if got != msg:
+                    errors.append((i, rnd, got[:40]))
+                    return
+        except OSError as e:
+            errors.append((i, repr(e)))
+
+    threads = [threading.Thread(target=loop, args=(i, s)) for i, s in enumerate(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in conns:
+        s.close()
+    assert errors == []
+    assert proc.poll() is None
+
+
 def test_a_trapping_handler_closes_only_its_connection(echo_server):
     port, proc = echo_server
     good = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
@@ -128,6 +160,9 @@ CASES = {
                   "writes after peer close: 0 then error"],
     "moved": ["send_fd: 0", "use after move: 8", "send_fd again: 4",
               "send_fd of stdout: 4", "child read: rc=0 n=2 'hi'"],
+    "handoff": ["wait here first: 73", "send_fd: 0 0", "client: 0 3 round trips",
+                "echoer: 0 3 round trips"],
+    "reuse": ["reused: 20 of 20"],
     "notsock": ["read stdout: 57", "read bad fd: 8", "receive_fd on stdout: 4"],
     "poll": ["parent writes: 0", "child poll: 1 readable yes"],
     "ipv6": ["listen: 0 on ::1", "connect: 0", "read 'six' from ::1"],
