@@ -4,12 +4,19 @@
  * Each scheduler thread has a local run queue (FIFO) and a timer wheel
  * (timer.c); the group has one global queue for work from outside
  * scheduler threads. A scheduler takes work from its local queue, then the
- * global queue, then steals from another scheduler's queue (starting at a
- * random victim) — and every 64th dispatch the global queue first, so
+ * global queue, then steals half of another scheduler's queue (starting at
+ * a random victim) — and every 64th dispatch the global queue first, so
  * work woken from outside is never starved by busy local queues; finding
  * nothing, it fires due timers, spins briefly, and
  * then sleeps on a condition variable until work is enqueued or its next
  * timer is due.
+ *
+ * The reactor: an idle scheduler blocks in it (one at a time, `poller`)
+ * while any task waits for an fd; busy ones look without blocking every
+ * 64 dispatches and whenever nobody has looked since the last tick. The
+ * tasks one poll wakes are batched (poll_batched): queued on the polling
+ * thread with one lock when the poll is over, and one sleeper woken to
+ * share them, which then steals half.
  *
  * A task (a process, for src/proc) runs until it yields: its fuel
  * (reductions: loop iterations, BEAM's 4000 by default) runs out at a loop

@@ -298,7 +298,8 @@ void sched_tick(struct sched_group *g);
 struct sched *sched_self(void);
 struct task *sched_current(void);
 
-/* A task is about to wait for an fd (after reactor_arm): make sure a
+/* A task is about to wait for an fd (after reactor_arm or
+ * reactor_expect): make sure a
  * thread polls. sched_io_done when it stops waiting. */
 void sched_io_wait(struct sched_group *g);
 void sched_io_done(struct sched_group *g);
