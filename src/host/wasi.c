@@ -604,6 +604,7 @@ bool wasi_fd_watched(struct wasi_ctx *w, struct wasi_fd *f)
 	f->watch = proc_fd_watch(w->proc, f->host) == 0 ? WASI_WATCH_ON : WASI_WATCH_OFF;
 	if (f->watch == WASI_WATCH_ON)
 		f->ticket = proc_fd_ticket(w->proc, f->host);
+	f->drained = false;
 	return f->watch == WASI_WATCH_ON;
 }
 
@@ -619,6 +620,7 @@ int wasi_fd_wait(struct wasi_ctx *w, struct wasi_fd *f, uint32_t events, int64_t
 	int rc = proc_wait_fdset(w->proc, &one, 1, timeout_ns);
 	/* (f is still ours: nothing changes a parked process's table.) */
 	f->ticket = proc_fd_ticket(w->proc, f->host);
+	f->drained = false;
 	return rc;
 }
 

@@ -221,6 +221,9 @@ struct wasi_fd {
 	 * its first wait (wasi_fd_wait): WASI_WATCH_*, and its ticket. */
 	uint8_t watch;
 	uint64_t ticket;
+	/* A stream read after `ticket` emptied it (wisp_net's read): the next
+	 * may wait without reading (proc_fd_drained). */
+	bool drained;
 	uint64_t rights_base;
 	uint64_t rights_inheriting;
 	char *preopen_name;     /* guest name if a preopened directory */

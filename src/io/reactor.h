@@ -32,7 +32,7 @@
 
 /* One fd number's registration (reactor_epoll.c says what the fields hold). */
 struct reactor_src {
-	_Atomic uint64_t state;    /* generation << 32 | write edges << 16 | read edges */
+	_Atomic uint64_t state;    /* generation, urgent, write and read edges */
 	_Atomic uint64_t waiter;   /* the waiting token, 0: none */
 	_Atomic uint32_t want;     /* what the waiter waits for (REACTOR_*) */
 };
@@ -77,6 +77,14 @@ uint64_t reactor_ticket(struct reactor *r, int fd);
  * operation again); nothing is published. */
 bool reactor_expect(struct reactor *r, int fd, uint32_t events, uint64_t ticket,
                     uint64_t token);
+
+/* May a read of registered stream socket fd be skipped (it would find
+ * nothing)? Given the ticket taken before the caller's last read, which
+ * emptied it (EAGAIN, or fewer bytes than asked for): true if no read
+ * edge came since and it never had urgent data (reactor_epoll.c says
+ * why that is enough). The caller then waits (reactor_expect with the
+ * same ticket) instead of reading. */
+bool reactor_drained(struct reactor *r, int fd, uint64_t ticket);
 
 /* Withdraw a waiter's publication on fd if it is still `token`'s (a wait
  * that ends without its event: a timeout, another fd of the set). */

@@ -13,8 +13,9 @@
  * Their epoll data is not a waiter's token but the fd's own: tag bit 62,
  * the registration's generation, the fd number. The record for the fd
  * number (struct reactor_src) holds
- *   state:  generation (bits 32..63), write edges (16..31), read edges
- *           (0..15), each counter wrapping on its own;
+ *   state:  generation (bits 32..63), urgent data seen (bit 31, for
+ *           good), write edges (16..30), read edges (0..15), each counter
+ *           wrapping on its own;
  *   waiter: the token of whoever waits now (0: nobody), and `want`, what
  *           for.
  * The poller adds an event's edges to `state` with a compare-and-swap
@@ -49,7 +50,20 @@
  * w2 found, and its edge at worst makes W try once more for nothing. An
  * edge whose harvest came before w1 belongs to data w2 saw. The counters
  * wrap at 2^16: W would miss an edge only if exactly 65,536 of them were
- * harvested between w1 and w4, around one system call.
+ * harvested between w1 and w4, around one system call (2^15 for writes).
+ *
+ * A read that need not be tried (reactor_drained): a stream socket whose
+ * last read emptied it — EAGAIN, or fewer bytes than asked for — and that
+ * has had no read edge since the ticket taken before that read holds
+ * nothing a read would find: data that came after that read looked has an
+ * edge, harvested after the ticket. So its next read parks at once,
+ * without the system call that would only say EAGAIN (the echo pattern:
+ * read, write, read again before the peer could answer). The one way a
+ * short read leaves data behind is TCP urgent data (a read stops at the
+ * mark); its arrival is an edge with EPOLLPRI, which marks the record for
+ * good (URGENT) and ends the shortcut for that socket: either its harvest
+ * came before the ticket, and the mark is seen, or after, and the counter
+ * moved.
  *
  * Closing: the kernel removes the file from the set on its last close;
  * the record stays (chunks live as long as the reactor), so a poller
@@ -83,6 +97,12 @@
 #define CHUNK_BITS 10
 #define CHUNK (1u << CHUNK_BITS)
 #define MAX_FDS (1u << 22)   /* fds beyond: reactor_arm only */
+/* struct reactor_src's state: read edges, write edges, urgent seen,
+ * generation. */
+#define RD_MASK 0xffffull
+#define WR_SHIFT 16
+#define WR_MASK 0x7fffull
+#define URGENT (1ull << 31)
 
 static bool is_edge(uint64_t data)
 {
@@ -161,7 +181,7 @@ int reactor_watch(struct reactor *r, int fd)
 	uint64_t st = atomic_fetch_add(&src->state, 1ull << 32) + (1ull << 32);
 	atomic_store(&src->waiter, 0);
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET,
 		.data.u64 = EDGE_TAG | ((st >> 32) & GEN_MASK) << 32 | (uint32_t)fd,
 	};
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
@@ -184,9 +204,19 @@ static bool edged(uint64_t t, uint64_t s, uint32_t events)
 {
 	if ((t >> 32) != (s >> 32))
 		return true;
-	if ((events & REACTOR_READ) && (t & 0xffff) != (s & 0xffff))
+	if ((events & REACTOR_READ) && (t & RD_MASK) != (s & RD_MASK))
 		return true;
-	return (events & REACTOR_WRITE) && ((t >> 16) & 0xffff) != ((s >> 16) & 0xffff);
+	return (events & REACTOR_WRITE) &&
+	       ((t >> WR_SHIFT) & WR_MASK) != ((s >> WR_SHIFT) & WR_MASK);
+}
+
+bool reactor_drained(struct reactor *r, int fd, uint64_t ticket)
+{
+	struct reactor_src *src = src_of(r, fd, false);
+	if (src == NULL)
+		return false;
+	uint64_t s = atomic_load(&src->state);
+	return !(s & URGENT) && !edged(ticket, s, REACTOR_READ);
 }
 
 bool reactor_expect(struct reactor *r, int fd, uint32_t events, uint64_t ticket,
@@ -225,7 +255,7 @@ static void edge_event(struct reactor *r, uint64_t data, uint32_t ev,
 	if (src == NULL)
 		return;
 	uint32_t what = 0;
-	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
 		what |= REACTOR_READ;
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		what |= REACTOR_WRITE;
@@ -234,12 +264,14 @@ static void edge_event(struct reactor *r, uint64_t data, uint32_t ev,
 	do {
 		if (((old >> 32) & GEN_MASK) != gen)
 			return;     /* a closed file's: its number is another's now */
-		uint64_t rd = old & 0xffff, wr = (old >> 16) & 0xffff;
+		uint64_t rd = old & RD_MASK, wr = (old >> WR_SHIFT) & WR_MASK;
 		if (what & REACTOR_READ)
-			rd = (rd + 1) & 0xffff;
+			rd = (rd + 1) & RD_MASK;
 		if (what & REACTOR_WRITE)
-			wr = (wr + 1) & 0xffff;
-		new = (old & ~0xffffffffull) | wr << 16 | rd;
+			wr = (wr + 1) & WR_MASK;
+		new = (old & ~0xffffffffull) | (old & URGENT) | wr << WR_SHIFT | rd;
+		if (ev & EPOLLPRI)
+			new |= URGENT;
 	} while (!atomic_compare_exchange_weak(&src->state, &old, new));   /* p1 */
 	uint64_t w = atomic_load(&src->waiter);                             /* p2 */
 	if (w != 0 && (atomic_load(&src->want) & what) &&

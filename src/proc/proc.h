@@ -641,6 +641,9 @@ int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
  * unless an edge came since the ticket. */
 int proc_fd_watch(struct proc *self, int fd);
 uint64_t proc_fd_ticket(struct proc *self, int fd);
+/* reactor_drained: may a read of registered stream socket fd, which the
+ * read after `ticket` emptied, be skipped for a wait? */
+bool proc_fd_drained(struct proc *self, int fd, uint64_t ticket);
 
 /* One fd of a wait: `edge` says it is registered and `ticket` was taken
  * before the caller last found it not ready; else it is armed one-shot. */

@@ -226,6 +226,11 @@ uint64_t proc_fd_ticket(struct proc *self, int fd)
 	return reactor_ticket(&self->rt->sg.reactor, fd);
 }
 
+bool proc_fd_drained(struct proc *self, int fd, uint64_t ticket)
+{
+	return reactor_drained(&self->rt->sg.reactor, fd, ticket);
+}
+
 /* Withdraw `token` from the registered fds among w[0..n). */
 static void withdraw(struct reactor *r, const struct proc_fd_wait *w, uint32_t n,
                      uint64_t token)
