@@ -181,6 +181,35 @@ def test_network_edge_cases(wisp, build_proc, case):
     assert r.out.splitlines() == CASES[case], r
 
 
+def test_urgent_data_does_not_strand_the_bytes_after_it(build_proc, shared_cache):
+    """A read that stops short at TCP's urgent mark leaves bytes queued
+    with no readiness edge to come: the next read must still find them
+    (a short read otherwise lets the next one wait without reading)."""
+    import os
+    m = build_proc("net_cases.c")
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    proc = subprocess.Popen([str(WISP), "run", "--tier", "fast", *NET, str(m), "urgent"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        port = int(proc.stdout.readline().split()[1])
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        assert proc.stdout.readline() == "reading\n"
+        time.sleep(0.3)                      # (it is parked in its read)
+        # one segment: the reader wakes once, for all of it
+        s.send(b"ab", socket.MSG_MORE)
+        s.send(b"c", socket.MSG_OOB | socket.MSG_MORE)
+        s.send(b"de")
+        out, err = proc.communicate(timeout=30)
+        s.close()
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "read1: 0 'ab'", (out, err)
+    # the rest: "de" (the urgent byte is out of band, not in the stream)
+    assert lines[1] == "read2: 0 'de'", (out, err)
+
+
 def read_until(s, text, limit=10.0):
     data = b""
     deadline = time.time() + limit

@@ -189,6 +189,22 @@ int main(int argc, char **argv)
 			close(c2);
 		}
 		printf("reused: %d of 20\n", ok);
+	} else if (!strcmp(c, "urgent")) {
+		/* While this waits in its first read, the test's client sends
+		 * "ab", urgent "c" and "de" at once: the read wakes, stops at
+		 * the urgent mark, short, with "de" still queued and no edge
+		 * to come. */
+		listen_any(&fd, &port);
+		printf("port %u\n", port);
+		fflush(stdout);
+		wisp_tcp_accept(fd, 10000 * MS, &conn);
+		printf("reading\n");
+		fflush(stdout);
+		char b[16];
+		int r1 = wisp_net_read(conn, b, sizeof(b), 3000 * MS, &n);
+		printf("read1: %d '%.*s'\n", r1, r1 ? 0 : (int)n, b);
+		int r2 = wisp_net_read(conn, b, sizeof(b), 3000 * MS, &n);
+		printf("read2: %d '%.*s'\n", r2, r2 ? 0 : (int)n, b);
 	} else if (!strcmp(c, "udp")) {
 		int32_t a, b;
 		wisp_udp_bind(L("127.0.0.1"), 0, &a);
