@@ -598,6 +598,36 @@ struct wasi_ctx *wasi_ctx_of(struct host_proc *hp)
 	return hp->wasi;
 }
 
+bool wasi_fd_watched(struct wasi_ctx *w, struct wasi_fd *f)
+{
+	if (f->watch == WASI_WATCH_ON)
+		return true;
+	if (f->watch == WASI_WATCH_OFF || !f->parks || f->borrowed || f->host < 0 ||
+	    w == NULL || w->proc == NULL)
+		return false;
+	f->watch = proc_fd_watch(w->proc, f->host) == 0 ? WASI_WATCH_ON : WASI_WATCH_OFF;
+	if (f->watch == WASI_WATCH_ON)
+		f->ticket = proc_fd_ticket(w->proc, f->host);
+	f->drained = false;
+	return f->watch == WASI_WATCH_ON;
+}
+
+int wasi_fd_wait(struct wasi_ctx *w, struct wasi_fd *f, uint32_t events, int64_t timeout_ns)
+{
+	if (f->watch != WASI_WATCH_ON) {
+		if (wasi_fd_watched(w, f))
+			return 0;   /* registered just now: try again, after its ticket */
+		return proc_wait_fd(w->proc, f->host, events, timeout_ns);
+	}
+	struct proc_fd_wait one = { .fd = f->host, .events = events, .edge = true,
+	                            .ticket = f->ticket };
+	int rc = proc_wait_fdset(w->proc, &one, 1, timeout_ns);
+	/* (f is still ours: nothing changes a parked process's table.) */
+	f->ticket = proc_fd_ticket(w->proc, f->host);
+	f->drained = false;
+	return rc;
+}
+
 bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write)
 {
 	struct proc *p = HOST_PROC(self)->proc;
@@ -608,7 +638,8 @@ bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write)
 	/* A socket or a parking stdio fd: the process waits on the reactor,
 	 * its scheduler runs others. */
 	if (f->parks && p != NULL) {
-		int rc = proc_wait_fd(p, f->host, write ? REACTOR_WRITE : REACTOR_READ, -1);
+		int rc = wasi_fd_wait(wasi_ctx_of(HOST_PROC(self)), f,
+		                      write ? REACTOR_WRITE : REACTOR_READ, -1);
 		if (rc != -EPERM)     /* EPERM: an fd epoll cannot watch */
 			return rc == 0;
 	}

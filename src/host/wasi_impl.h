@@ -220,6 +220,13 @@ struct wasi_fd {
 	 * process in the reactor instead of the thread. */
 	bool parks;
 	bool guest_nonblock;
+	/* A parking fd of the process's own, registered with the reactor on
+	 * its first wait (wasi_fd_wait): WASI_WATCH_*, and its ticket. */
+	uint8_t watch;
+	uint64_t ticket;
+	/* A stream read after `ticket` emptied it (wisp_net's read): the next
+	 * may wait without reading (proc_fd_drained). */
+	bool drained;
 	uint64_t rights_base;
 	uint64_t rights_inheriting;
 	char *preopen_name;     /* guest name if a preopened directory */
@@ -273,6 +280,24 @@ struct wasi_ctx {
  * which is not ours to clear) waits in poll(2). True to retry, false to
  * report EAGAIN. */
 bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write);
+/* Waiting for a parking fd of the process's own: it is registered with
+ * the runtime's reactor once, on its first wait (WASI_WATCH_ON;
+ * WASI_WATCH_OFF if the reactor refused, and it is then armed one-shot at
+ * each wait). wasi_fd_wait, after the caller's read or write found f not
+ * ready: parks the process until f may be ready for `events` (REACTOR_*),
+ * the timeout passes (timeout_ns < 0: none) or a signal comes. 0: try the
+ * operation again (also at once, unparked, when f was just registered or
+ * an edge came since the ticket); -ETIMEDOUT; -errno (-EPERM: an fd the
+ * reactor cannot watch). No system call on the registered path: f keeps
+ * the ticket (src/io/reactor.h) taken at the end of its previous wait,
+ * which is older than the operation that failed, as the ticket's contract
+ * needs (an older ticket can only make it try again once for nothing).
+ * In a process only (w->proc). wasi_fd_watched registers f if it can and
+ * says whether it is (for waits on several fds, which take tickets
+ * themselves). */
+enum { WASI_WATCH_UNTRIED, WASI_WATCH_ON, WASI_WATCH_OFF };
+bool wasi_fd_watched(struct wasi_ctx *w, struct wasi_fd *f);
+int wasi_fd_wait(struct wasi_ctx *w, struct wasi_fd *f, uint32_t events, int64_t timeout_ns);
 /* For a borrowed fd whose guest set NONBLOCK: would an operation block now?
  * (Then the caller answers EAGAIN without touching the host fd.) */
 bool wasi_would_block(const struct wasi_fd *f, bool write);

@@ -163,6 +163,7 @@ struct sub {
 	int pfd;                 /* index into the pollfd array */
 	int host;
 	bool tls_ready;          /* fd_read of a TLS stream holding plaintext */
+	bool edge;               /* registered with the reactor (wasi_fd_watched) */
 };
 
 /* Read one subscription of preview v: userdata at 0, the tag at 8, the
@@ -207,6 +208,7 @@ static void parse_sub(struct wasi_ctx *w, const uint8_t *raw, struct sub *s,
 		s->host = f->host;
 		/* Decrypted bytes wait in the stream, not in the socket. */
 		s->tls_ready = s->type == 1 && tls_pending(f);
+		s->edge = wasi_fd_watched(w, f);
 		s->pfd = (*npfds)++;
 		pfds[s->pfd].fd = f->host;
 		pfds[s->pfd].events = s->type == 1 ? POLLIN : POLLOUT;
@@ -286,23 +288,33 @@ static int64_t next_timeout(const struct sub *subs, uint32_t n)
  * is ready already, or one the reactor cannot watch, like a regular file).
  * However many fds there are: a fallback ppoll would hold the scheduler
  * thread for as long as the fds stay silent (forever without a clock). */
-static bool park_on_fds(struct host_proc *hp, struct pollfd *pfds, int npfds, int64_t t)
+static bool park_on_fds(struct host_proc *hp, const struct sub *subs, uint32_t n,
+                        struct pollfd *pfds, int npfds, int64_t t)
 {
-	struct timespec zero = { 0, 0 };
-	if (ppoll(pfds, (nfds_t)npfds, &zero, NULL) != 0)
-		return false;
 	/* Scratch, which the process's exit frees if a kill unwinds the park. */
-	int *fds = host_scratch_alloc(hp, (size_t)npfds * (sizeof(int) + sizeof(uint32_t)));
-	if (fds == NULL)
+	struct proc_fd_wait *w = host_scratch_alloc(hp, (size_t)npfds * sizeof(*w));
+	if (w == NULL)
 		return false;
-	uint32_t *evs = (uint32_t *)(fds + npfds);
-	for (int i = 0; i < npfds; i++) {
-		fds[i] = pfds[i].fd;
-		evs[i] = ((pfds[i].events & POLLIN) ? REACTOR_READ : 0) |
-		         ((pfds[i].events & POLLOUT) ? REACTOR_WRITE : 0);
+	for (uint32_t i = 0; i < n; i++) {
+		if (subs[i].pfd < 0)
+			continue;
+		struct pollfd *p = &pfds[subs[i].pfd];
+		/* A registered fd's ticket before the look (proc_wait_fdset). */
+		w[subs[i].pfd] = (struct proc_fd_wait){
+			.fd = p->fd,
+			.events = ((p->events & POLLIN) ? REACTOR_READ : 0) |
+			          ((p->events & POLLOUT) ? REACTOR_WRITE : 0),
+			.edge = subs[i].edge,
+			.ticket = subs[i].edge ? proc_fd_ticket(hp->proc, p->fd) : 0,
+		};
 	}
-	int rc = proc_wait_fds(hp->proc, fds, evs, (uint32_t)npfds, t);
-	host_scratch_free(hp, fds);
+	struct timespec zero = { 0, 0 };
+	if (ppoll(pfds, (nfds_t)npfds, &zero, NULL) != 0) {
+		host_scratch_free(hp, w);
+		return false;
+	}
+	int rc = proc_wait_fdset(hp->proc, w, (uint32_t)npfds, t);
+	host_scratch_free(hp, w);
 	return rc == 0 || rc == -ETIMEDOUT;
 }
 
@@ -361,7 +373,7 @@ uint32_t wasi_poll_oneoff(WASI_SELF, uint32_t in, uint32_t out,
 			proc_sleep(proc, t);
 			goto check;
 		}
-		if (npfds > 0 && t != 0 && proc != NULL && park_on_fds(hp, pfds, npfds, t))
+		if (npfds > 0 && t != 0 && proc != NULL && park_on_fds(hp, subs, n, pfds, npfds, t))
 			continue;   /* woken: look again (clocks included) */
 		struct timespec ts = { (time_t)(t / 1000000000),
 		                       (long)(t % 1000000000) };

@@ -96,9 +96,15 @@ int net_give_socket(struct host_proc *hp, uint32_t fd, struct tls_stream **tls);
 int wasi_socket_host_fd(struct host_proc *hp, uint32_t fd);
 uint16_t net_adopt_socket(struct host_proc *hp, int sock, struct tls_stream *tls,
                           uint32_t *slot);
-/* Park the caller until host fd `host` is ready for ev (REACTOR_READ or
- * REACTOR_WRITE) or timeout ns pass (< 0: no limit): 0 to retry, a WASI
- * errno (ETIMEDOUT). Guest memory may move meanwhile (wisp_net.c). */
-uint16_t net_wait_fd(struct host_proc *hp, int host, uint32_t ev, int64_t timeout);
+/* Park the caller until its socket f (its own table slot, which keeps the
+ * socket's reactor registration and ticket) is ready for ev (REACTOR_READ
+ * or REACTOR_WRITE) or timeout ns pass (< 0: no limit): 0 to retry, a
+ * WASI errno (ETIMEDOUT). Guest memory may move meanwhile (wisp_net.c). */
+struct wasi_fd;
+uint16_t net_wait_fd(struct host_proc *hp, struct wasi_fd *f, uint32_t ev, int64_t timeout);
+/* The host fd of socket `fd` in the caller's table (or -1), registering
+ * the socket with the reactor if it is the caller's own (*edge: it is;
+ * proc_receive_fd's `edge`). */
+int net_socket_to_wait(struct host_proc *hp, uint32_t fd, bool *edge);
 
 #endif

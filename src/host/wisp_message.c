@@ -149,7 +149,8 @@ u32 NS(receive_fd)(void *self, u32 tags, u32 ntags, u32 fd, u64 timeout, u32 buf
 		return WISP_EINVAL;
 	api_ptr(hp, info, sizeof(struct wisp_msg_info), "wisp_receive_fd");
 	api_ptr(hp, buf, buf_len, "wisp_receive_fd");
-	int host = wasi_socket_host_fd(hp, fd);
+	bool edge;
+	int host = net_socket_to_wait(hp, fd, &edge);
 	if (host < 0)
 		return WISP_EINVAL;
 	uint16_t e;
@@ -162,7 +163,7 @@ u32 NS(receive_fd)(void *self, u32 tags, u32 ntags, u32 fd, u64 timeout, u32 buf
 		return WISP_ENOMEM;
 	struct msg *m;
 	proc_park_may_move(hp->proc, true);
-	int rc = proc_receive_fd(hp->proc, t, ntags, host, (int64_t)timeout, &m);
+	int rc = proc_receive_fd(hp->proc, t, ntags, host, edge, (int64_t)timeout, &m);
 	proc_park_may_move(hp->proc, false);
 	host_scratch_free(hp, heap);
 	if (rc != 0)

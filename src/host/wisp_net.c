@@ -147,6 +147,14 @@ int wasi_socket_host_fd(struct host_proc *hp, uint32_t fd)
 	return f ? f->host : -1;
 }
 
+int net_socket_to_wait(struct host_proc *hp, uint32_t fd, bool *edge)
+{
+	uint16_t err;
+	struct wasi_fd *f = sock_of(hp, fd, 0, &err);
+	*edge = f != NULL && hp->proc != NULL && wasi_fd_watched(wasi_ctx_of(hp), f);
+	return f ? f->host : -1;
+}
+
 int net_give_socket(struct host_proc *hp, uint32_t fd, struct tls_stream **tls)
 {
 	uint16_t err;
@@ -215,7 +223,10 @@ static struct wasi_fd *dgram_fd(struct host_proc *hp, u32 fd, uint16_t *err)
 	return sock_of(hp, fd, WASI_FILETYPE_SOCKET_DGRAM, err);
 }
 
-/* Wait for f (parking); WASI errno, or 0 to retry. */
+/* After the caller's operation on f found it not ready (EAGAIN): wait for
+ * f (parking the process); WASI errno, or 0 to retry. f must be the
+ * caller's table slot (it keeps f's registration and ticket: wasi_fd_wait),
+ * and is to be looked up again afterwards. */
 static uint16_t wait_for(struct host_proc *hp, struct wasi_fd *f, uint32_t ev,
                          int64_t timeout)
 {
@@ -223,17 +234,16 @@ static uint16_t wait_for(struct host_proc *hp, struct wasi_fd *f, uint32_t ev,
 		return WASI_EAGAIN;
 	/* Every caller resolves guest addresses again after this. */
 	proc_park_may_move(hp->proc, true);
-	int rc = proc_wait_fd(hp->proc, f->host, ev, timeout);
+	int rc = wasi_fd_wait(wasi_ctx_of(hp), f, ev, timeout);
 	proc_park_may_move(hp->proc, false);
 	if (rc == -ETIMEDOUT)
 		return WASI_ETIMEDOUT;
 	return rc == 0 ? 0 : wasi_errno(-rc);
 }
 
-uint16_t net_wait_fd(struct host_proc *hp, int host, uint32_t ev, int64_t timeout)
+uint16_t net_wait_fd(struct host_proc *hp, struct wasi_fd *f, uint32_t ev, int64_t timeout)
 {
-	struct wasi_fd tmp = { .host = host, .parks = true };
-	return wait_for(hp, &tmp, ev, timeout);
+	return wait_for(hp, f, ev, timeout);
 }
 
 u32 NS(tcp_listen)(void *self, u32 addr, u32 len, u32 port, u32 backlog, u32 fd_out)
@@ -285,6 +295,39 @@ u32 NS(tcp_accept)(void *self, u32 fd, u64 timeout, u32 fd_out)
 	}
 }
 
+/* Wait, parked, for the handshake of socket `s` in slot `slot` to end:
+ * 0 when connected, else a WASI errno. A wake-up is no proof (a
+ * registered socket reports edges it had before connecting): connect()
+ * again says where it stands. */
+static uint16_t await_connect(struct host_proc *hp, uint32_t slot, int s, int64_t timeout)
+{
+	uint64_t deadline = timeout < 0 ? UINT64_MAX : sched_now_ns() + (uint64_t)timeout;
+	for (;;) {
+		uint16_t err;
+		struct wasi_fd *f = wasi_fd_lookup(wasi_ctx_of(hp), slot, 0, &err);
+		if (f == NULL || f->host != s)
+			return WASI_EBADF;
+		uint64_t now = sched_now_ns();
+		if (now >= deadline)
+			return WASI_ETIMEDOUT;
+		if ((err = wait_for(hp, f, REACTOR_WRITE,
+		                    deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now))) != 0)
+			return err;
+		int soerr = 0;
+		socklen_t el = sizeof(soerr);
+		if (getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &el) != 0)
+			return wasi_errno(errno);
+		if (soerr != 0)
+			return wasi_errno(soerr);
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		if (getpeername(s, (struct sockaddr *)&peer, &pl) == 0)
+			return 0;
+		if (errno != ENOTCONN)
+			return wasi_errno(errno);
+	}
+}
+
 u32 NS(tcp_connect)(void *self, u32 addr, u32 len, u32 port, u64 timeout, u32 fd_out)
 {
 	SELF;
@@ -312,14 +355,7 @@ u32 NS(tcp_connect)(void *self, u32 addr, u32 len, u32 port, u64 timeout, u32 fd
 			drop_slot(hp, slot);
 			return err;
 		}
-		/* Wait for the handshake, parked, then read its outcome. */
-		struct wasi_fd tmp = { .host = s, .parks = true };
-		int soerr = 0;
-		socklen_t el = sizeof(soerr);
-		if ((err = wait_for(hp, &tmp, REACTOR_WRITE, (int64_t)timeout)) == 0 &&
-		    getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &el) == 0 && soerr != 0)
-			err = wasi_errno(soerr);
-		if (err != 0) {
+		if ((err = await_connect(hp, slot, s, (int64_t)timeout)) != 0) {
 			drop_slot(hp, slot);
 			return err;
 		}
@@ -342,13 +378,28 @@ static u32 xfer(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_out, bo
 		return err;
 	if (f->tls != NULL)      /* plaintext through the TLS stream */
 		return tls_xfer(hp, fd, buf, len, (int64_t)timeout, n_out, write);
+	bool skipped = false, last_try = false;
 	for (;;) {
+		/* A read that would only say EAGAIN is not made: the last one
+		 * emptied the socket and no edge came since (it waits at once).
+		 * If that wait times out, one read is made after all: data that
+		 * came before this call but whose edge no poll has taken yet is
+		 * not reported as a timeout. */
+		skipped = !write && !last_try && f->drained && hp->proc != NULL &&
+		          proc_fd_drained(hp->proc, f->host, f->ticket);
+		if (skipped) {
+			errno = EAGAIN;
+			goto wait;
+		}
 		/* Re-resolved each time: a hibernated process's memory may wake
 		 * in another place (wait_for). */
 		void *p = engine_guest_ptr(hp->mem, buf, len);
 		ssize_t r = write ? send(f->host, p, len, MSG_NOSIGNAL)
 		                  : recv(f->host, p, len, 0);
 		if (r >= 0) {
+			/* Fewer bytes than asked for: it is empty now. */
+			if (!write && f->watch == WASI_WATCH_ON)
+				f->drained = r > 0 && (uint32_t)r < len;
 			uint32_t v = (uint32_t)r;
 			memcpy(api_ptr(hp, n_out, 4, "wisp_net"), &v, 4);
 			api_work(hp, v);
@@ -356,8 +407,13 @@ static u32 xfer(void *self, u32 fd, u32 buf, u32 len, u64 timeout, u32 n_out, bo
 		}
 		if (errno != EAGAIN && errno != EINTR)
 			return wasi_errno(errno);
-		if ((err = wait_for(hp, f, write ? REACTOR_WRITE : REACTOR_READ,
-		                    (int64_t)timeout)) != 0)
+		if (last_try)
+			return WASI_ETIMEDOUT;
+	wait:
+		err = wait_for(hp, f, write ? REACTOR_WRITE : REACTOR_READ, (int64_t)timeout);
+		if (err == WASI_ETIMEDOUT && skipped)
+			last_try = true;
+		else if (err != 0)
 			return err;
 		f = sock_fd(hp, fd, &err);
 		if (f == NULL)

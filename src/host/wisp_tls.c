@@ -1040,7 +1040,7 @@ static uint16_t run_handshake(struct host_proc *hp, u32 fd, struct tls_stream *t
 			set_error(hp, "%s: timed out", doing);
 			return WASI_ETIMEDOUT;
 		}
-		err = net_wait_fd(hp, f->host, e == SSL_ERROR_WANT_READ ? REACTOR_READ : REACTOR_WRITE,
+		err = net_wait_fd(hp, f, e == SSL_ERROR_WANT_READ ? REACTOR_READ : REACTOR_WRITE,
 		                  left);
 		if (err == WASI_ETIMEDOUT)
 			set_error(hp, "%s: timed out", doing);
@@ -1216,7 +1216,7 @@ uint32_t tls_xfer(struct host_proc *hp, uint32_t fd, uint32_t buf, uint32_t len,
 		int64_t left = left_until(deadline);
 		if (left == 0)
 			return WASI_ETIMEDOUT;
-		if ((err = net_wait_fd(hp, f->host, ev, left)) != 0)
+		if ((err = net_wait_fd(hp, f, ev, left)) != 0)
 			return err;
 	}
 }

@@ -437,9 +437,10 @@ int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
 void proc_take(struct proc *self, struct msg *m);
 /* proc_receive that also returns PROC_READY as soon as host fd `fd` is
  * readable (a process waiting on its mailbox and a socket at once);
- * -EINVAL for an fd the reactor cannot watch. */
+ * -EINVAL for an fd the reactor cannot watch. `edge`: fd is registered
+ * (proc_fd_watch). */
 int proc_receive_fd(struct proc *self, const uint64_t *tags, uint32_t ntags,
-                    int fd, int64_t timeout_ns, struct msg **out);
+                    int fd, bool edge, int64_t timeout_ns, struct msg **out);
 /* Send and wait for the reply (-ESRCH: the callee died or never existed;
  * -EINVAL: to self). */
 int proc_request(struct proc *self, uint64_t to, uint64_t tag, const void *data,
@@ -655,6 +656,34 @@ int proc_wait_fd(struct proc *self, int fd, uint32_t events, int64_t timeout_ns)
 /* The same for several fds: returns when any may be ready. */
 int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
                   uint32_t n, int64_t timeout_ns);
+
+/* Registered fds (src/io/reactor.h, "registered once"): a socket a
+ * process owns is registered with the runtime's reactor once
+ * (proc_fd_watch: 0, or -errno and the fd is waited for the one-shot way),
+ * and each read or write that may find it not ready takes a ticket first
+ * (proc_fd_ticket, no system call); after EAGAIN, the wait below parks
+ * unless an edge came since the ticket. */
+int proc_fd_watch(struct proc *self, int fd);
+uint64_t proc_fd_ticket(struct proc *self, int fd);
+/* reactor_drained: may a read of registered stream socket fd, which the
+ * read after `ticket` emptied, be skipped for a wait? */
+bool proc_fd_drained(struct proc *self, int fd, uint64_t ticket);
+
+/* One fd of a wait: `edge` says it is registered and `ticket` was taken
+ * before the caller last found it not ready; else it is armed one-shot. */
+struct proc_fd_wait {
+	int fd;
+	uint32_t events;      /* REACTOR_READ | REACTOR_WRITE */
+	bool edge;
+	uint64_t ticket;
+};
+/* Park until one of the n fds may be ready, the timeout passes
+ * (-ETIMEDOUT; timeout_ns < 0: none) or a signal arrives. 0: look again
+ * (woken, or an edge came since a ticket: no park at all; spurious returns
+ * are allowed). -errno: a one-shot fd the reactor cannot watch (-EPERM),
+ * -ENOMEM for the timer. */
+int proc_wait_fdset(struct proc *self, const struct proc_fd_wait *w, uint32_t n,
+                    int64_t timeout_ns);
 
 /* Run fn(arg) on the runtime's blocking pool (for work that may block a
  * thread: DNS resolution) and park until it is done. 0, or -errno if it

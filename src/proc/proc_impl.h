@@ -242,6 +242,8 @@ static inline void proc_waiting(struct proc *self, enum proc_wait kind, uint64_t
 /* proc_wait_fds without saying what it waits for (the caller has). */
 int proc_wait_fds_quiet(struct proc *self, const int *fds, const uint32_t *events,
                         uint32_t n, int64_t timeout_ns);
+int proc_wait_fdset_quiet(struct proc *self, const struct proc_fd_wait *w, uint32_t n,
+                          int64_t timeout_ns);
 
 /* Park until woken (spurious wake-ups allowed), or until `deadline`
  * (monotonic ns; UINT64_MAX: none). */

@@ -124,22 +124,24 @@ int proc_receive(struct proc *self, const uint64_t *tags, uint32_t ntags,
 }
 
 int proc_receive_fd(struct proc *self, const uint64_t *tags, uint32_t ntags,
-                    int fd, int64_t timeout_ns, struct msg **out)
+                    int fd, bool edge, int64_t timeout_ns, struct msg **out)
 {
 	uint64_t deadline = deadline_of(timeout_ns);
 	proc_waiting(self, PROC_WAIT_RECEIVE_FD, (uint32_t)fd | (uint64_t)REACTOR_READ << 32);
 	for (;;) {
 		if ((*out = scan(self, tags, ntags)) != NULL)
 			return 0;
+		/* (The ticket before the look: see proc_wait_fdset.) */
+		struct proc_fd_wait w = { .fd = fd, .events = REACTOR_READ, .edge = edge,
+		                          .ticket = edge ? proc_fd_ticket(self, fd) : 0 };
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
 		if (poll(&pf, 1, 0) > 0)
 			return PROC_READY;
 		if (passed(deadline, timeout_ns))
 			return -ETIMEDOUT;
 		uint64_t now = sched_now_ns();
-		uint32_t ev = REACTOR_READ;
-		int rc = proc_wait_fds_quiet(self, &fd, &ev, 1,
-		                             deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
+		int rc = proc_wait_fdset_quiet(self, &w, 1,
+		                               deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
 		if (rc != 0 && rc != -ETIMEDOUT)
 			return -EINVAL;   /* an fd the reactor cannot watch */
 	}

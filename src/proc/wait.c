@@ -11,6 +11,11 @@
  * can at worst wake the slot's next process spuriously, which every wait
  * tolerates (it re-checks its condition and parks again).
  *
+ * A socket the process owns is registered with the reactor once
+ * (proc_fd_watch) and waited for by publishing the same token on it
+ * (proc_wait_fdset, reactor_expect) instead of arming it: see
+ * src/io/reactor_epoll.c for why that loses no wake-up.
+ *
  * The remote layer's sockets share the reactor (rt_remote_arm): their
  * tokens have bit 63 set (RT_REMOTE_TOKEN), which a process's never has
  * (slots are below 2^28), and go to its io_ready hook instead.
@@ -158,24 +163,27 @@ int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
 	return proc_wait_fds_quiet(self, fds, events, n, timeout_ns);
 }
 
-int proc_wait_fds_quiet(struct proc *self, const int *fds, const uint32_t *events,
-                        uint32_t n, int64_t timeout_ns)
+/* The deadline of a wait of timeout_ns (< 0: none). */
+static uint64_t deadline_in(int64_t timeout_ns)
 {
-	struct rt *rt = self->rt;
-	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : sched_now_ns() + (uint64_t)timeout_ns;
-	/* A signal that came while we were runnable but not running (a kill
-	 * before our first slice) woke nobody: apply it now, or we would park
-	 * with it pending until the fd is ready, for ever if it never is. (One
-	 * that comes from here on finds us running and makes the park return.) */
+	return timeout_ns < 0 ? UINT64_MAX : sched_now_ns() + (uint64_t)timeout_ns;
+}
+
+/* A signal that came while we were runnable but not running (a kill
+ * before our first slice) woke nobody: apply it now, or we would park
+ * with it pending until the fd is ready, for ever if it never is. (One
+ * that comes from here on finds us running and makes the park return.) */
+static void drain_before_wait(struct proc *self)
+{
 	if (atomic_load_explicit(&self->mbox.head, memory_order_relaxed) != NULL)
 		proc_drain(self);
-	uint32_t seq = atomic_fetch_add(&self->wait_seq, 1) + 1;
-	for (uint32_t i = 0; i < n; i++) {
-		int rc = reactor_arm(&rt->sg.reactor, fds[i], events[i],
-		                     (uint64_t)self->index << 32 | seq);
-		if (rc != 0)
-			return rc;    /* e.g. -EPERM: a regular file, always ready */
-	}
+}
+
+/* Park for I/O (the reactor armed or published with the current wait's
+ * token) until woken or `deadline`. 0, -ETIMEDOUT, -ENOMEM. */
+static int park_io(struct proc *self, uint64_t deadline)
+{
+	struct rt *rt = self->rt;
 	if (deadline != UINT64_MAX && arm_wake(self, deadline) != 0)
 		return -ENOMEM;
 	self->wait_until = deadline;
@@ -188,4 +196,82 @@ int proc_wait_fds_quiet(struct proc *self, const int *fds, const uint32_t *event
 	if (deadline != UINT64_MAX && sched_now_ns() >= deadline)
 		return -ETIMEDOUT;
 	return 0;
+}
+
+int proc_wait_fds_quiet(struct proc *self, const int *fds, const uint32_t *events,
+                        uint32_t n, int64_t timeout_ns)
+{
+	struct rt *rt = self->rt;
+	uint64_t deadline = deadline_in(timeout_ns);
+	drain_before_wait(self);
+	uint32_t seq = atomic_fetch_add(&self->wait_seq, 1) + 1;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = reactor_arm(&rt->sg.reactor, fds[i], events[i],
+		                     (uint64_t)self->index << 32 | seq);
+		if (rc != 0)
+			return rc;    /* e.g. -EPERM: a regular file, always ready */
+	}
+	return park_io(self, deadline);
+}
+
+/* ---- registered fds ---- */
+
+int proc_fd_watch(struct proc *self, int fd)
+{
+	return reactor_watch(&self->rt->sg.reactor, fd);
+}
+
+uint64_t proc_fd_ticket(struct proc *self, int fd)
+{
+	return reactor_ticket(&self->rt->sg.reactor, fd);
+}
+
+bool proc_fd_drained(struct proc *self, int fd, uint64_t ticket)
+{
+	return reactor_drained(&self->rt->sg.reactor, fd, ticket);
+}
+
+/* Withdraw `token` from the registered fds among w[0..n). */
+static void withdraw(struct reactor *r, const struct proc_fd_wait *w, uint32_t n,
+                     uint64_t token)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (w[i].edge)
+			reactor_unexpect(r, w[i].fd, token);
+}
+
+/* Publishing on a registered fd cannot lose an edge that comes between
+ * the caller's EAGAIN and the park: reactor_expect compares the ticket
+ * taken before the operation (src/io/reactor_epoll.c has the argument);
+ * an edge that came meanwhile makes it return 0 at once, unparked. */
+int proc_wait_fdset(struct proc *self, const struct proc_fd_wait *w, uint32_t n,
+                    int64_t timeout_ns)
+{
+	if (n > 0)
+		proc_waiting(self, PROC_WAIT_FD, (uint32_t)w[0].fd | (uint64_t)w[0].events << 32);
+	return proc_wait_fdset_quiet(self, w, n, timeout_ns);
+}
+
+int proc_wait_fdset_quiet(struct proc *self, const struct proc_fd_wait *w, uint32_t n,
+                          int64_t timeout_ns)
+{
+	struct reactor *r = &self->rt->sg.reactor;
+	uint64_t deadline = deadline_in(timeout_ns);
+	drain_before_wait(self);
+	uint32_t seq = atomic_fetch_add(&self->wait_seq, 1) + 1;
+	uint64_t token = (uint64_t)self->index << 32 | seq;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = 0;
+		if (!w[i].edge)
+			rc = reactor_arm(r, w[i].fd, w[i].events, token);
+		else if (!reactor_expect(r, w[i].fd, w[i].events, w[i].ticket, token))
+			rc = 1;      /* an edge came: look again */
+		if (rc != 0) {
+			withdraw(r, w, i, token);
+			return rc > 0 ? 0 : rc;
+		}
+	}
+	int rc = park_io(self, deadline);
+	withdraw(r, w, n, token);
+	return rc;
 }

@@ -4,12 +4,19 @@
  * Each scheduler thread has a local run queue (FIFO) and a timer wheel
  * (timer.c); the group has one global queue for work from outside
  * scheduler threads. A scheduler takes work from its local queue, then the
- * global queue, then steals from another scheduler's queue (starting at a
- * random victim) — and every 64th dispatch the global queue first, so
+ * global queue, then steals half of another scheduler's queue (starting at
+ * a random victim) — and every 64th dispatch the global queue first, so
  * work woken from outside is never starved by busy local queues; finding
  * nothing, it fires due timers, spins briefly, and
  * then sleeps on a condition variable until work is enqueued or its next
  * timer is due.
+ *
+ * The reactor: an idle scheduler blocks in it (one at a time, `poller`)
+ * while any task waits for an fd; busy ones look without blocking every
+ * 64 dispatches and whenever nobody has looked since the last tick. The
+ * tasks one poll wakes are batched (poll_batched): queued on the polling
+ * thread with one lock when the poll is over, and one sleeper woken to
+ * share them, which then steals half.
  *
  * A task (a process, for src/proc) runs until it yields: its fuel
  * (reductions: loop iterations, BEAM's 4000 by default) runs out at a loop
@@ -204,6 +211,20 @@ static void q_push(struct sched *s, struct task *t)
 	pthread_mutex_unlock(&s->qlock);
 }
 
+/* A list of n tasks linked by rq_next, at the back, under one lock. */
+static void q_push_list(struct sched *s, struct task *head, struct task *tail, size_t n)
+{
+	tail->rq_next = NULL;
+	pthread_mutex_lock(&s->qlock);
+	if (s->qtail)
+		s->qtail->rq_next = head;
+	else
+		s->qhead = head;
+	s->qtail = tail;
+	atomic_fetch_add(&s->qlen, n);
+	pthread_mutex_unlock(&s->qlock);
+}
+
 /* At the front: runs next on this scheduler (a task just created). */
 static void q_push_front(struct sched *s, struct task *t)
 {
@@ -291,17 +312,42 @@ void sched_io_done(struct sched_group *g)
 	atomic_fetch_sub(&g->io_waiting, 1);
 }
 
+/* Poll the reactor on s's thread (s holds `poller`), the tasks its events
+ * make runnable batched: they are queued here with one lock when the poll
+ * is over, and if there are several a sleeping scheduler is woken once to
+ * take some (rather than a lock and a wake-up per event). */
+static int poll_batched(struct sched *s, int64_t timeout_ns)
+{
+	struct sched_group *g = s->g;
+	s->polling = true;
+	int n = reactor_poll(&g->reactor, timeout_ns, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
+	s->polling = false;
+	atomic_store_explicit(&g->polled_at, atomic_load_explicit(&g->coarse_ns, memory_order_relaxed),
+	                      memory_order_relaxed);
+	atomic_store(&g->poller, 0);
+	count(&s->counters.io_events, (uint64_t)n);
+	if (s->batch_head != NULL) {
+		size_t len = s->batch_len;
+		q_push_list(s, s->batch_head, s->batch_tail, len);
+		s->batch_head = s->batch_tail = NULL;
+		s->batch_len = 0;
+		if (len > 1)
+			wake_sleeper(g);
+	}
+	return n;
+}
+
 /* Look at the reactor without blocking, if no one else is (on s's thread). */
 static void poll_io(struct sched *s)
 {
 	struct sched_group *g = s->g;
 	int expect = 0;
+	/* (A thread blocked in the reactor reports events as they come.) */
 	if (atomic_load_explicit(&g->io_waiting, memory_order_relaxed) == 0 ||
+	    atomic_load_explicit(&g->poller, memory_order_relaxed) != 0 ||
 	    !atomic_compare_exchange_strong(&g->poller, &expect, 1))
 		return;
-	int n = reactor_poll(&g->reactor, 0, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
-	atomic_store(&g->poller, 0);
-	count(&s->counters.io_events, (uint64_t)n);
+	poll_batched(s, 0);
 }
 
 /* ---- making tasks runnable ---- */
@@ -309,6 +355,18 @@ static void poll_io(struct sched *s)
 void sched_enqueue(struct sched_group *g, struct task *t)
 {
 	struct sched *s = tl_sched;
+	if (s != NULL && s->polling && s->g == g) {
+		/* Woken by the poll in progress on this thread: poll_batched
+		 * queues the batch when the poll is over. */
+		t->rq_next = NULL;
+		if (s->batch_tail)
+			s->batch_tail->rq_next = t;
+		else
+			s->batch_head = t;
+		s->batch_tail = t;
+		s->batch_len++;
+		return;
+	}
 	if (s != NULL && s->g == g) {
 		/* No wake-up here: the task that made t runnable usually blocks
 		 * soon (a send then a receive), and t then runs on this thread,
@@ -654,6 +712,40 @@ void sched_tick(struct sched_group *g)
 
 /* ---- the scheduler loop ---- */
 
+/* Take half of v's queue (at least one task; its oldest): the first to
+ * run now, the rest onto s's queue. Taking one at a time, a scheduler woken
+ * to share a burst (a reactor poll's batch) went back for each task,
+ * through the victim's lock and a random search, while the rest waited
+ * behind the victim's running task. NULL if v's queue was empty. */
+static struct task *steal_half(struct sched *s, struct sched *v)
+{
+	if (atomic_load_explicit(&v->qlen, memory_order_relaxed) == 0)
+		return NULL;
+	pthread_mutex_lock(&v->qlock);
+	size_t len = atomic_load_explicit(&v->qlen, memory_order_relaxed);
+	size_t take = len - len / 2;
+	struct task *head = v->qhead, *tail = head;
+	if (head == NULL) {
+		pthread_mutex_unlock(&v->qlock);
+		return NULL;
+	}
+	for (size_t i = 1; i < take && tail->rq_next != NULL; i++)
+		tail = tail->rq_next;
+	size_t got = 1;
+	for (struct task *q = head; q != tail; q = q->rq_next)
+		got++;
+	v->qhead = tail->rq_next;
+	if (v->qhead == NULL)
+		v->qtail = NULL;
+	atomic_fetch_sub(&v->qlen, got);
+	pthread_mutex_unlock(&v->qlock);
+	count(&s->counters.steals, got);
+	struct task *rest = head->rq_next;
+	if (got > 1)
+		q_push_list(s, rest, tail, got - 1);
+	return head;
+}
+
 static struct task *steal(struct sched *s)
 {
 	struct sched_group *g = s->g;
@@ -665,11 +757,9 @@ static struct task *steal(struct sched *s)
 		struct sched *v = &g->scheds[(start + i) % g->nsched];
 		if (v == s)
 			continue;
-		struct task *t = q_pop(v);
-		if (t) {
-			count(&s->counters.steals, 1);
+		struct task *t = steal_half(s, v);
+		if (t)
 			return t;
-		}
 	}
 	return NULL;
 }
@@ -747,9 +837,7 @@ static void idle(struct sched *s)
 		int64_t ns = 0;
 		if (!any_work(g) && !atomic_load(&g->stopping))
 			ns = poll_timeout_ns(next);
-		int n = reactor_poll(&g->reactor, ns, POLL_EVENTS, g->ops.io_ready, g->ops.ctx);
-		atomic_store(&g->poller, 0);
-		count(&s->counters.io_events, (uint64_t)n);
+		poll_batched(s, ns);
 		idle_end(s, since);
 		return;
 	}
@@ -880,11 +968,18 @@ static void *sched_main(void *arg)
 		if (atomic_load_explicit(&s->qlen, memory_order_relaxed) > 0)
 			wake_sleeper(g);
 		/* Busy schedulers still look at the reactor now and then, so
-		 * I/O is not starved by computation (bounded: 64 events). */
+		 * I/O is not starved by computation (bounded: 64 events): every
+		 * 64 dispatches, and whenever no thread has looked since the
+		 * last tick (1 ms). By count alone, schedulers busy with slices
+		 * of a millisecond each looked every 64 ms, and a socket that
+		 * became ready waited that long. */
 		if ((++s->dispatches & 63) == 0) {
 			poll_io(s);
 			if (s->idle_head != NULL)
 				hibernate_due(s);
+		} else if (atomic_load_explicit(&g->polled_at, memory_order_relaxed) !=
+		           atomic_load_explicit(&g->coarse_ns, memory_order_relaxed)) {
+			poll_io(s);
 		}
 		run(s, t);
 	}

@@ -156,6 +156,12 @@ struct sched {
 	/* Tasks parked here, oldest first, for automatic hibernation (owner
 	 * thread only). */
 	struct task *idle_head, *idle_tail;
+	/* Tasks a reactor poll on this thread made runnable, queued here
+	 * until the poll is over and then pushed onto the run queue at once
+	 * (owner thread only; `polling` while the batch is open). */
+	bool polling;
+	struct task *batch_head, *batch_tail;
+	size_t batch_len;
 	/* TASK_CALL's request (owner thread: set by the task, run here). */
 	void (*call_fn)(void *);
 	void *call_arg;
@@ -177,6 +183,7 @@ struct sched_group {
 	struct reactor reactor;       /* fd readiness for every task */
 	atomic_int poller;            /* a scheduler is blocked in reactor_poll */
 	atomic_int io_waiting;        /* tasks waiting for an fd */
+	_Atomic uint64_t polled_at;   /* coarse_ns when a reactor poll last ended */
 	uint64_t start_ticks, start_ns;  /* sched_ticks_ns's reference */
 	/* Hibernate tasks waiting longer than this (0: never automatically). */
 	uint64_t hibernate_after_ns;
@@ -291,7 +298,8 @@ void sched_tick(struct sched_group *g);
 struct sched *sched_self(void);
 struct task *sched_current(void);
 
-/* A task is about to wait for an fd (after reactor_arm): make sure a
+/* A task is about to wait for an fd (after reactor_arm or
+ * reactor_expect): make sure a
  * thread polls. sched_io_done when it stops waiting. */
 void sched_io_wait(struct sched_group *g);
 void sched_io_done(struct sched_group *g);

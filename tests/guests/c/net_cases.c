@@ -49,6 +49,48 @@ static void poller(const void *arg, uint32_t len)
 	fflush(stdout);
 }
 
+/* Echoes 3 lines on the socket it is given, then tells its parent. */
+static void echoer(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	struct wisp_msg_info info;
+	int32_t fd;
+	wisp_receive(NULL, 0, WISP_INFINITY, &fd, 4, &info);
+	int rounds = 0;
+	for (int i = 0; i < 3; i++) {
+		char buf[16];
+		uint32_t n = 0, w = 0;
+		if (wisp_net_read(fd, buf, sizeof(buf), 5000 * MS, &n) != 0 || n == 0 ||
+		    wisp_net_write(fd, buf, n, 5000 * MS, &w) != 0)
+			break;
+		rounds++;
+	}
+	wisp_send(info.from, 2, &rounds, sizeof(rounds));
+}
+
+/* The client end: three round trips, then tells its parent. */
+static void client(const void *arg, uint32_t len)
+{
+	(void)len;
+	wisp_pid_t parent;
+	memcpy(&parent, arg, sizeof(parent));
+	struct wisp_msg_info info;
+	int32_t fd;
+	wisp_receive(NULL, 0, WISP_INFINITY, &fd, 4, &info);
+	int ok = 0;
+	for (int i = 0; i < 3; i++) {
+		char out[8], in[8];
+		uint32_t n = 0;
+		snprintf(out, sizeof(out), "r%d", i);
+		wisp_net_write(fd, out, 2, 5000 * MS, &n);
+		if (wisp_net_read(fd, in, sizeof(in), 5000 * MS, &n) == 0 && n == 2 &&
+		    !memcmp(in, out, 2))
+			ok++;
+	}
+	wisp_send(parent, 3, &ok, sizeof(ok));
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -101,6 +143,68 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		wisp_net_write(fd2, "hi", 2, WISP_INFINITY, &n);
 		wisp_sleep(300 * MS);
+	} else if (!strcmp(c, "handoff")) {
+		/* This process waits on the socket first (registering it with
+		 * the reactor, its wait ending in a timeout), then hands it to
+		 * an echoer and waits on nothing but its mailbox: the socket's
+		 * readiness must reach the echoer. */
+		listen_any(&fd, &port);
+		wisp_tcp_connect(L("127.0.0.1"), port, 2000 * MS, &fd2);
+		wisp_tcp_accept(fd, 2000 * MS, &conn);
+		char b[4];
+		printf("wait here first: %d\n", wisp_net_read(conn, b, sizeof(b), 20 * MS, &n));
+		wisp_pid_t e = wisp_spawn(echoer, NULL, 0);
+		wisp_pid_t self = wisp_self();
+		wisp_pid_t cl = wisp_spawn(client, &self, sizeof(self));
+		printf("send_fd: %d %d\n", wisp_send_fd(e, 1, conn), wisp_send_fd(cl, 1, fd2));
+		struct wisp_msg_info info;
+		int got = -1;
+		uint64_t tag = 3;
+		printf("client: %d ", wisp_receive(&tag, 1, 10000 * MS, &got, sizeof(got), &info));
+		printf("%d round trips\n", got);
+		tag = 2;
+		printf("echoer: %d ", wisp_receive(&tag, 1, 10000 * MS, &got, sizeof(got), &info));
+		printf("%d round trips\n", got);
+	} else if (!strcmp(c, "reuse")) {
+		/* A socket waited on and closed; the next one (under the same
+		 * host fd number, the lowest free) is waited on at once. */
+		listen_any(&fd, &port);
+		int ok = 0;
+		for (int i = 0; i < 20; i++) {
+			int32_t c1, a1;
+			wisp_tcp_connect(L("127.0.0.1"), port, 2000 * MS, &c1);
+			wisp_tcp_accept(fd, 2000 * MS, &a1);
+			char b[4];
+			int t = wisp_net_read(a1, b, sizeof(b), 5 * MS, &n);
+			wisp_net_write(c1, "z", 1, WISP_INFINITY, &n);   /* to a socket closing */
+			close(a1);
+			close(c1);
+			int32_t c2, a2;
+			wisp_tcp_connect(L("127.0.0.1"), port, 2000 * MS, &c2);
+			wisp_tcp_accept(fd, 2000 * MS, &a2);
+			wisp_net_write(c2, "k", 1, WISP_INFINITY, &n);
+			int r = wisp_net_read(a2, b, sizeof(b), 5000 * MS, &n);
+			ok += t == 73 && r == 0 && n == 1 && b[0] == 'k';
+			close(a2);
+			close(c2);
+		}
+		printf("reused: %d of 20\n", ok);
+	} else if (!strcmp(c, "urgent")) {
+		/* While this waits in its first read, the test's client sends
+		 * "ab", urgent "c" and "de" at once: the read wakes, stops at
+		 * the urgent mark, short, with "de" still queued and no edge
+		 * to come. */
+		listen_any(&fd, &port);
+		printf("port %u\n", port);
+		fflush(stdout);
+		wisp_tcp_accept(fd, 10000 * MS, &conn);
+		printf("reading\n");
+		fflush(stdout);
+		char b[16];
+		int r1 = wisp_net_read(conn, b, sizeof(b), 3000 * MS, &n);
+		printf("read1: %d '%.*s'\n", r1, r1 ? 0 : (int)n, b);
+		int r2 = wisp_net_read(conn, b, sizeof(b), 3000 * MS, &n);
+		printf("read2: %d '%.*s'\n", r2, r2 ? 0 : (int)n, b);
 	} else if (!strcmp(c, "udp")) {
 		int32_t a, b;
 		wisp_udp_bind(L("127.0.0.1"), 0, &a);
