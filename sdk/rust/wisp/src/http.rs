@@ -73,6 +73,7 @@
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -394,10 +395,12 @@ impl Conn {
     /// Parse what the input holds: true (and the head consumed into
     /// `self.head`) if it is a whole head, false if it needs more.
     fn parse_head(&mut self) -> Result<bool, NoHead> {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut fields[..self.config.max_headers as usize]);
+        // Uninitialised: httparse writes the headers it finds, and a head
+        // costs no 2 KiB of zeroes.
+        let mut fields = [MaybeUninit::<httparse::Header>::uninit(); MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
         let data = self.input.pending();
-        let len = match req.parse(data) {
+        let len = match req.parse_with_uninit_headers(data, &mut fields[..self.config.max_headers as usize]) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(false),
             Err(httparse::Error::TooManyHeaders) => return Err(NoHead::Reject(431)),
