@@ -1073,6 +1073,9 @@ impl Response<'_> {
 
     /// Body bytes, framed as the state says.
     fn write_body(&mut self, buf: &[u8]) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(()); // `send(b"")` of a 204, a write of nothing
+        }
         match self.state {
             State::Fixed(left) => {
                 if buf.len() as u64 > left {
