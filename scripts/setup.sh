@@ -104,6 +104,7 @@ base_pkgs=(
 	librust-serde-dev librust-serde-derive-dev librust-bincode-dev  # sdk/rust's crates, offline:
 	librust-syn-dev librust-quote-dev librust-proc-macro2-dev       #   wisp-macros
 	librust-rmp-serde-dev librust-serde-json-dev                    #   codec features
+	librust-httparse-dev                                            #   wisp::http (feature http)
 )
 rust_pkgs=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
 

@@ -100,12 +100,16 @@
 //   test                      #[wisp::test]'s runner and test_main!
 //   net                       the public face of socket, with the parts of
 //                             mailbox and spawn that concern sockets
+//   tls                       TLS streams on sockets
+//   http                      HTTP/1.1 servers (feature "http")
 // A type's inherent methods are all in its own module.
 pub mod caps;
 pub mod code;
 pub mod codec;
 mod fnptr;
 pub mod fs;
+#[cfg(feature = "http")]
+pub mod http;
 mod mailbox;
 mod message;
 pub mod net;
