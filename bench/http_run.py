@@ -42,15 +42,13 @@ load generator error; 2 on bad usage or missing go/cargo/wisp.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from harness import (ROOT, BenchError, check, find_go, machine_note, run, table, tail,
-                     tree_cpu_s, wisp_compile, wisp_env)
-from net_run import Server, preexec, raise_nofile
+                     wisp_compile, wisp_env)
+from net_run import Server, measure_load, raise_nofile
 
 NET = ROOT / "bench" / "net"
 IMPLS = ["wisp", "go"]
@@ -100,41 +98,15 @@ class Go:
         return [self.bin, "0", "127.0.0.1"]
 
 
-def parse_kv(line):
-    return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
-
-
 def load_test(impl, loadgen, path, body_len, conns, duration, warmup, cpus):
     """{rps, p50_us, p99_us, max_us, cpu_cores, cpu_us_per_req} of one run
     on a fresh server."""
     srv = Server(impl, cpus["server"])
     srv.addr = srv.addr.removeprefix("http://")
     try:
-        cpu0 = tree_cpu_s(srv.proc.pid)
-        t0 = time.monotonic()
         cmd = [loadgen, "-addr", srv.addr, "-path", path, "-body-len", body_len, "-conns", conns,
                "-duration", f"{duration}s", "-warmup", f"{warmup}s"]
-        try:
-            proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                                  timeout=duration + warmup + 120, preexec_fn=preexec(cpus["client"]))
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"{impl.name}: load generator timed out") from None
-        elapsed = time.monotonic() - t0
-        cpu = tree_cpu_s(srv.proc.pid) - cpu0
-        srv.alive("the load test")
-        if proc.returncode != 0:
-            raise BenchError(f"{impl.name}: load generator failed (exit {proc.returncode}):\n"
-                             f"{tail(proc.stderr + proc.stdout)}{srv.stderr_tail()}")
-        line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
-        if not line:
-            raise BenchError(f"{impl.name}: no RESULT from the load generator:\n"
-                             f"{tail(proc.stdout + proc.stderr)}")
-        f = {k: float(v) for k, v in parse_kv(line).items()}
-        if int(f.get("conns", 0)) != conns or f.get("requests", 0) <= 0:
-            raise BenchError(f"{impl.name}: load generator result incomplete: {line}")
-        f["cpu_cores"] = cpu / elapsed
-        f["cpu_us_per_req"] = cpu * 1e6 / max(1, f["rps"] * elapsed)
-        return f
+        return measure_load(impl, srv, cmd, conns, duration + warmup + 120, cpus)
     finally:
         srv.close()
 

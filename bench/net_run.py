@@ -272,37 +272,43 @@ def parse_kv(line):
     return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
 
 
+def measure_load(impl, srv, cmd, conns, limit_s, cpus):
+    """Run the load generator `cmd` against the started server srv: the
+    figures of its RESULT line ({rps, p50_us, p99_us, max_us, ...}) and the
+    server's CPU over the run (cpu_cores, cpu_us_per_req)."""
+    cpu0 = tree_cpu_s(srv.proc.pid)
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                              timeout=limit_s, preexec_fn=preexec(cpus["client"]))
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{impl.name}: load generator timed out") from None
+    elapsed = time.monotonic() - t0
+    cpu = tree_cpu_s(srv.proc.pid) - cpu0
+    srv.alive("the load test")
+    if proc.returncode != 0:
+        raise BenchError(f"{impl.name}: load generator failed (exit {proc.returncode}):\n"
+                         f"{tail(proc.stderr + proc.stdout)}{srv.stderr_tail()}")
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if not line:
+        raise BenchError(f"{impl.name}: no RESULT from the load generator:\n"
+                         f"{tail(proc.stdout + proc.stderr)}")
+    f = {k: float(v) for k, v in parse_kv(line).items()}
+    if int(f.get("conns", 0)) != conns or f.get("requests", 0) <= 0:
+        raise BenchError(f"{impl.name}: load generator result incomplete: {line}")
+    f["cpu_cores"] = cpu / elapsed
+    f["cpu_us_per_req"] = cpu * 1e6 / max(1, f["rps"] * elapsed)
+    return f
+
+
 def load_test(impl, loadgen, conns, duration, warmup, cpus, extra=(), mode="load"):
     """Returns {rps, p50_us, p99_us, max_us, cpu_cores, ...} for one run
     (extra: the load generator's TLS arguments; mode: load or connect)."""
     srv = Server(impl, cpus["server"])
     try:
-        cpu0 = tree_cpu_s(srv.proc.pid)
-        t0 = time.monotonic()
         cmd = [loadgen, "-mode", mode, "-addr", srv.addr, "-conns", conns,
                "-duration", f"{duration}s", "-warmup", f"{warmup}s", "-size", "64", *extra]
-        try:
-            proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                                  timeout=duration + warmup + 120,
-                                  preexec_fn=preexec(cpus["client"]))
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"{impl.name}: load generator timed out") from None
-        elapsed = time.monotonic() - t0
-        cpu = tree_cpu_s(srv.proc.pid) - cpu0
-        srv.alive("the load test")
-        if proc.returncode != 0:
-            raise BenchError(f"{impl.name}: load generator failed (exit {proc.returncode}):\n"
-                             f"{tail(proc.stderr + proc.stdout)}{srv.stderr_tail()}")
-        line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
-        if not line:
-            raise BenchError(f"{impl.name}: no RESULT from the load generator:\n"
-                             f"{tail(proc.stdout + proc.stderr)}")
-        f = {k: float(v) for k, v in parse_kv(line).items()}
-        if int(f.get("conns", 0)) != conns or f.get("requests", 0) <= 0:
-            raise BenchError(f"{impl.name}: load generator result incomplete: {line}")
-        f["cpu_cores"] = cpu / elapsed
-        f["cpu_us_per_req"] = cpu * 1e6 / max(1, f["rps"] * elapsed)
-        return f
+        return measure_load(impl, srv, cmd, conns, duration + warmup + 120, cpus)
     finally:
         srv.close()
 
