@@ -166,6 +166,31 @@ def find_go():
                              shutil.which("go")] if g and Path(g).exists()), None)
 
 
+def go_build(go, out, pkg, cwd):
+    """`go build -o out pkg` in cwd with this machine's Go as it is: no
+    toolchain download, no module proxy settings, no cgo (a static binary)."""
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
+    check([go, "build", "-o", out, pkg], f"go build {pkg}", cwd=cwd, env=env)
+
+
+def build_impls(impls, errors, notes):
+    """Build each implementation not already unavailable; one whose build
+    fails is marked unavailable (its error in errors). Every unavailable
+    one gets a note. The ones left to measure."""
+    for impl in impls:
+        if impl.unavailable:
+            continue
+        try:
+            impl.build()
+        except BenchError as e:
+            impl.unavailable = "build failed"
+            errors.append(str(e))
+    for impl in impls:
+        if impl.unavailable:
+            notes.append(f"{impl.name}: not measured: {impl.unavailable}")
+    return [i for i in impls if not i.unavailable]
+
+
 def erlang_release():
     """OTP's release, e.g. "25"."""
     return run(["erl", "-noshell", "-eval",

@@ -46,8 +46,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import (ROOT, BenchError, check, find_go, machine_note, run, table, tail,
-                     wisp_compile, wisp_env)
+from harness import (ROOT, BenchError, build_impls, check, find_go, go_build, machine_note, run,
+                     table, tail, wisp_compile, wisp_env)
 from net_run import Server, measure_load, raise_nofile
 
 NET = ROOT / "bench" / "net"
@@ -91,8 +91,7 @@ class Go:
         self.bin = work / "go-http"
 
     def build(self):
-        env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
-        check([self.go, "build", "-o", self.bin, "./http"], "go build http", cwd=NET / "go", env=env)
+        go_build(self.go, self.bin, "./http", NET / "go")
 
     def cmd(self):
         return [self.bin, "0", "127.0.0.1"]
@@ -169,23 +168,11 @@ def main():
         print("building: httpload, " + ", ".join(i.name for i in impls if not i.unavailable) + " ...",
               flush=True)
         try:
-            env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
-            check([go, "build", "-o", loadgen, "./httpload"], "go build httpload", cwd=NET / "go", env=env)
+            go_build(go, loadgen, "./httpload", NET / "go")
         except BenchError as e:
             print(f"ERROR: {e}", file=sys.stderr)
             return 1
-        for impl in impls:
-            if impl.unavailable:
-                continue
-            try:
-                impl.build()
-            except BenchError as e:
-                impl.unavailable = "build failed"
-                errors.append(str(e))
-        for impl in impls:
-            if impl.unavailable:
-                notes.append(f"{impl.name}: not measured: {impl.unavailable}")
-        live = [i for i in impls if not i.unavailable]
+        live = build_impls(impls, errors, notes)
         print(f"peers: {run([go, 'version']).stdout.strip()}")
         where = ("server pinned to CPU 0, load generator to CPU "
                  + ",".join(map(str, sorted(cpus["client"]))) if args.pin else

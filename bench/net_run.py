@@ -86,7 +86,7 @@ import time
 from pathlib import Path
 
 from harness import (CLANG, ROOT, BenchError, build_c_guest, check, erlang_release, find_go,
-                     machine_note, read_line_with, run, stop, table, tail, tree_cpu_s,
+                     build_impls, go_build, machine_note, read_line_with, run, stop, table, tail, tree_cpu_s,
                      tree_rss_bytes, wisp_compile, wisp_env)
 
 NET = ROOT / "bench" / "net"
@@ -175,10 +175,8 @@ class Go(Impl):
         self.tls_bin = work / "go" / "tlsecho"
 
     def build(self):
-        env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
         for b in (self.bin, self.tls_bin):
-            check([self.go, "build", "-o", b, f"./{b.name}"], f"go build {b.name}",
-                  cwd=NET / "go", env=env)
+            go_build(self.go, b, f"./{b.name}", NET / "go")
 
     def cmd(self):
         return [self.bin, "0", "127.0.0.1"]
@@ -427,24 +425,11 @@ def main():
         print("building: loadgen, " + ", ".join(i.name for i in impls if not i.unavailable)
               + " ...", flush=True)
         try:
-            env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
-            check([go, "build", "-o", loadgen, "./loadgen"], "go build loadgen",
-                  cwd=NET / "go", env=env)
+            go_build(go, loadgen, "./loadgen", NET / "go")
         except BenchError as e:
             print(f"ERROR: {e}", file=sys.stderr)
             return 1
-        for impl in impls:
-            if impl.unavailable:
-                continue
-            try:
-                impl.build()
-            except BenchError as e:
-                impl.unavailable = "build failed"
-                errors.append(str(e))
-        for impl in impls:
-            if impl.unavailable:
-                notes.append(f"{impl.name}: not measured: {impl.unavailable}")
-        live = [i for i in impls if not i.unavailable]
+        live = build_impls(impls, errors, notes)
         vers = [run([go, "version"]).stdout.strip()]
         if any(i.name == "erlang" for i in live):
             vers.append(f"Erlang/OTP {erlang_release()}")

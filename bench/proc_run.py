@@ -106,7 +106,7 @@ import time
 from pathlib import Path
 
 from harness import (CLANG, ROOT, BenchError, build_c_guest, check, erlang_release, find_go,
-                     machine_note, mem_available, read_line_with, run, run_watched, stop, table,
+                     go_build, machine_note, mem_available, read_line_with, run, run_watched, stop, table,
                      tail, tree_cpu_s, tree_rss_bytes, wisp_env)
 
 PROC = ROOT / "bench" / "proc"
@@ -206,8 +206,7 @@ class Go(Impl):
             self.unavailable = "go not installed"
 
     def build(self):
-        env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", CGO_ENABLED="0")
-        check([self.go, "build", "-o", self.bin, "."], "go: go build", cwd=PROC / "go", env=env)
+        go_build(self.go, self.bin, ".", PROC / "go")
         self.version = run([self.go, "version"]).stdout.strip()
 
     def supports(self, workload):
