@@ -71,6 +71,8 @@
 //!   supervisors move onto a new version of the program (`wisp reload`)
 //!   in place, between two messages, with their state.
 //! - [`test_main!`]: the older harness running each test as its own process.
+//! - `http` (feature `http`): an HTTP/1.1 server, a process per connection
+//!   and handlers in plain blocking code (`wisp::http::serve`).
 //!
 //! The raw host ABI is in [`sys`]. Build for `wasm32-wasip1` and run with
 //! `wisp run`: `wisp new NAME` makes a project where plain `cargo run` and
