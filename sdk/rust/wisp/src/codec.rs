@@ -38,7 +38,9 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use bincode::Options;
-use serde::de::{DeserializeOwned, DeserializeSeed};
+use serde::de::DeserializeOwned;
+#[cfg(any(feature = "msgpack", feature = "json"))]
+use serde::de::DeserializeSeed;
 use serde::Serialize;
 
 fn options() -> impl Options {

@@ -43,7 +43,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use crate::net::{TcpStream, ToSocketAddrs};
+use crate::socket::{TcpStream, ToSocketAddrs};
 use crate::sys;
 
 /// WASI `ENOTCAPABLE`.
