@@ -81,8 +81,8 @@ bool reactor_expect(struct reactor *r, int fd, uint32_t events, uint64_t ticket,
 /* May a read of registered stream socket fd be skipped (it would find
  * nothing)? Given the ticket taken before the caller's last read, which
  * emptied it (EAGAIN, or fewer bytes than asked for): true if no read
- * edge came since and it never had urgent data (reactor_epoll.c says
- * why that is enough). The caller then waits (reactor_expect with the
+ * edge came since and it never had urgent data, an end of stream, a
+ * hang-up or an error (reactor_epoll.c says why that is enough). The caller then waits (reactor_expect with the
  * same ticket) instead of reading. */
 bool reactor_drained(struct reactor *r, int fd, uint64_t ticket);
 
