@@ -275,8 +275,11 @@ void wasi_fd_release(struct wasi_fd *f)
 	if (!f->used)
 		return;
 	wasi_fd_closedir(f);
-	if (!f->borrowed && f->host >= 0)
+	if (!f->borrowed && f->host >= 0) {
+		if (f->watch == WASI_WATCH_ON)
+			proc_fd_unwatch(f->watched_by, f->host);
 		close(f->host);
+	}
 	if (f->counted_by != NULL)
 		rt_count(f->counted_by->rt, RT_SOCKETS_CLOSED, 1);
 	free(f->preopen_name);
@@ -602,8 +605,10 @@ bool wasi_fd_watched(struct wasi_ctx *w, struct wasi_fd *f)
 	    w == NULL || w->proc == NULL)
 		return false;
 	f->watch = proc_fd_watch(w->proc, f->host) == 0 ? WASI_WATCH_ON : WASI_WATCH_OFF;
-	if (f->watch == WASI_WATCH_ON)
+	if (f->watch == WASI_WATCH_ON) {
+		f->watched_by = w->proc;
 		f->ticket = proc_fd_ticket(w->proc, f->host);
+	}
 	f->drained = false;
 	return f->watch == WASI_WATCH_ON;
 }

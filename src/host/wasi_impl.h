@@ -220,6 +220,7 @@ struct wasi_fd {
 	/* A parking fd of the process's own, registered with the reactor on
 	 * its first wait (wasi_fd_wait): WASI_WATCH_*, and its ticket. */
 	uint8_t watch;
+	struct proc *watched_by;   /* WASI_WATCH_ON: whose reactor */
 	uint64_t ticket;
 	/* A stream read after `ticket` emptied it (wisp_net's read): the next
 	 * may wait without reading (proc_fd_drained). */

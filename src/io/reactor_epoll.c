@@ -67,8 +67,10 @@
  * its harvest came before the ticket, and the mark is seen, or after, and
  * the counter moved. (A socket's end comes once; urgent data is rare.)
  *
- * Closing: the kernel removes the file from the set on its last close;
- * the record stays (chunks live as long as the reactor), so a poller
+ * Closing: the owner takes the fd out of the set before closing it
+ * (reactor_unwatch, one epoll_ctl per socket's life; the kernel would
+ * remove the file only at its last close, and a copy of it may live on
+ * in a child program); the record stays (chunks live as long as the reactor), so a poller
  * holding an event of a closed fd reads valid memory, and the generation
  * makes it drop the event once the number is registered again. Until
  * then the late edge only bumps counters nobody reads and reports a token
@@ -148,6 +150,7 @@ void reactor_destroy(struct reactor *r)
 {
 	close(r->wakefd);
 	close(r->epfd);
+	r->epfd = r->wakefd = -1;
 	for (uint32_t i = 0; i < r->nchunks; i++)
 		free(atomic_load_explicit(&r->chunks[i], memory_order_relaxed));
 	free(r->chunks);
@@ -194,6 +197,18 @@ int reactor_watch(struct reactor *r, int fd)
 	if (errno == EEXIST && epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
 		return 0;
 	return -errno;
+}
+
+void reactor_unwatch(struct reactor *r, int fd)
+{
+	if (r->chunks == NULL)
+		return;       /* destroyed: the process tables go last */
+	struct reactor_src *src = src_of(r, fd, false);
+	if (src == NULL)
+		return;
+	atomic_fetch_add(&src->state, 1ull << 32);
+	atomic_store(&src->waiter, 0);
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 uint64_t reactor_ticket(struct reactor *r, int fd)
