@@ -278,8 +278,11 @@ void wasi_fd_release(struct wasi_fd *f)
 	wasi_fd_closedir(f);
 	if (f->tls != NULL)
 		tls_stream_free(f->tls);   /* its close_notify, then the socket */
-	if (!f->borrowed && f->host >= 0)
+	if (!f->borrowed && f->host >= 0) {
+		if (f->watch == WASI_WATCH_ON)
+			proc_fd_unwatch(f->watched_by, f->host);
 		close(f->host);
+	}
 	if (f->counted_by != NULL)
 		rt_count(f->counted_by->rt, RT_SOCKETS_CLOSED, 1);
 	free(f->preopen_name);
@@ -606,8 +609,10 @@ bool wasi_fd_watched(struct wasi_ctx *w, struct wasi_fd *f)
 	    w == NULL || w->proc == NULL)
 		return false;
 	f->watch = proc_fd_watch(w->proc, f->host) == 0 ? WASI_WATCH_ON : WASI_WATCH_OFF;
-	if (f->watch == WASI_WATCH_ON)
+	if (f->watch == WASI_WATCH_ON) {
+		f->watched_by = w->proc;
 		f->ticket = proc_fd_ticket(w->proc, f->host);
+	}
 	f->drained = false;
 	return f->watch == WASI_WATCH_ON;
 }
@@ -615,9 +620,19 @@ bool wasi_fd_watched(struct wasi_ctx *w, struct wasi_fd *f)
 int wasi_fd_wait(struct wasi_ctx *w, struct wasi_fd *f, uint32_t events, int64_t timeout_ns)
 {
 	if (f->watch != WASI_WATCH_ON) {
-		if (wasi_fd_watched(w, f))
-			return 0;   /* registered just now: try again, after its ticket */
-		return proc_wait_fd(w->proc, f->host, events, timeout_ns);
+		if (!wasi_fd_watched(w, f))
+			return proc_wait_fd(w->proc, f->host, events, timeout_ns);
+		/* Registered just now: its ticket is newer than the caller's
+		 * try, so look once more (from the ticket on, edges count). A
+		 * caller that waits with a slot of its own making (not the
+		 * table's) pays this look at every wait, and is still right. */
+		struct pollfd pf = {
+			.fd = f->host,
+			.events = (short)(((events & REACTOR_READ) ? POLLIN : 0) |
+			                  ((events & REACTOR_WRITE) ? POLLOUT : 0)),
+		};
+		if (poll(&pf, 1, 0) != 0)
+			return 0;
 	}
 	struct proc_fd_wait one = { .fd = f->host, .events = events, .edge = true,
 	                            .ticket = f->ticket };

@@ -223,6 +223,7 @@ struct wasi_fd {
 	/* A parking fd of the process's own, registered with the reactor on
 	 * its first wait (wasi_fd_wait): WASI_WATCH_*, and its ticket. */
 	uint8_t watch;
+	struct proc *watched_by;   /* WASI_WATCH_ON: whose reactor */
 	uint64_t ticket;
 	/* A stream read after `ticket` emptied it (wisp_net's read): the next
 	 * may wait without reading (proc_fd_drained). */
@@ -286,12 +287,13 @@ bool wasi_wait_ready(void *self, struct wasi_fd *f, bool write);
  * each wait). wasi_fd_wait, after the caller's read or write found f not
  * ready: parks the process until f may be ready for `events` (REACTOR_*),
  * the timeout passes (timeout_ns < 0: none) or a signal comes. 0: try the
- * operation again (also at once, unparked, when f was just registered or
- * an edge came since the ticket); -ETIMEDOUT; -errno (-EPERM: an fd the
- * reactor cannot watch). No system call on the registered path: f keeps
- * the ticket (src/io/reactor.h) taken at the end of its previous wait,
- * which is older than the operation that failed, as the ticket's contract
- * needs (an older ticket can only make it try again once for nothing).
+ * operation again (also at once, unparked, when an edge came since the
+ * ticket); -ETIMEDOUT; -errno (-EPERM: an fd the reactor cannot watch).
+ * No system call on the registered path: f keeps the ticket
+ * (src/io/reactor.h) taken at the end of its previous wait, which is
+ * older than the operation that failed, as the ticket's contract needs
+ * (an older ticket can only make it try again once for nothing); the
+ * first wait of a slot registers it and looks with poll(2) once.
  * In a process only (w->proc). wasi_fd_watched registers f if it can and
  * says whether it is (for waits on several fds, which take tickets
  * themselves). */

@@ -66,6 +66,13 @@ int reactor_arm(struct reactor *r, int fd, uint32_t events, uint64_t token);
  * reactor_arm), -ENOMEM, -EPERM (a regular file), other -errno. */
 int reactor_watch(struct reactor *r, int fd);
 
+/* fd is about to be closed by its owner: out of the set now (the kernel
+ * would keep the registration while another descriptor of the file
+ * lives, a copy given to a child program, and report its edges for
+ * nothing), its record's generation bumped so late events are dropped.
+ * Nothing after reactor_destroy. */
+void reactor_unwatch(struct reactor *r, int fd);
+
 /* fd's ticket (registered fd): take it before the read or write whose
  * EAGAIN reactor_expect will follow. */
 uint64_t reactor_ticket(struct reactor *r, int fd);
@@ -81,8 +88,8 @@ bool reactor_expect(struct reactor *r, int fd, uint32_t events, uint64_t ticket,
 /* May a read of registered stream socket fd be skipped (it would find
  * nothing)? Given the ticket taken before the caller's last read, which
  * emptied it (EAGAIN, or fewer bytes than asked for): true if no read
- * edge came since and it never had urgent data (reactor_epoll.c says
- * why that is enough). The caller then waits (reactor_expect with the
+ * edge came since and it never had urgent data, an end of stream, a
+ * hang-up or an error (reactor_epoll.c says why that is enough). The caller then waits (reactor_expect with the
  * same ticket) instead of reading. */
 bool reactor_drained(struct reactor *r, int fd, uint64_t ticket);
 

@@ -13,9 +13,9 @@
  * Their epoll data is not a waiter's token but the fd's own: tag bit 62,
  * the registration's generation, the fd number. The record for the fd
  * number (struct reactor_src) holds
- *   state:  generation (bits 32..63), urgent data seen (bit 31, for
- *           good), write edges (16..30), read edges (0..15), each counter
- *           wrapping on its own;
+ *   state:  generation (bits 32..63), "special" seen (bit 31, for good:
+ *           urgent data, end of stream, hang-up, error), write edges
+ *           (16..30), read edges (0..15), each counter wrapping on its own;
  *   waiter: the token of whoever waits now (0: nobody), and `want`, what
  *           for.
  * The poller adds an event's edges to `state` with a compare-and-swap
@@ -58,15 +58,19 @@
  * nothing a read would find: data that came after that read looked has an
  * edge, harvested after the ticket. So its next read parks at once,
  * without the system call that would only say EAGAIN (the echo pattern:
- * read, write, read again before the peer could answer). The one way a
- * short read leaves data behind is TCP urgent data (a read stops at the
- * mark); its arrival is an edge with EPOLLPRI, which marks the record for
- * good (URGENT) and ends the shortcut for that socket: either its harvest
- * came before the ticket, and the mark is seen, or after, and the counter
- * moved.
+ * read, write, read again before the peer could answer). A short read
+ * can leave something behind in three ways: TCP urgent data (a read
+ * stops at the mark), the peer's end of stream (the read after the data
+ * returns 0) and a pending error (it returns the error). Each arrives as
+ * an edge with EPOLLPRI, EPOLLRDHUP, EPOLLHUP or EPOLLERR, which marks the
+ * record for good (SPECIAL) and ends the shortcut for that socket: either
+ * its harvest came before the ticket, and the mark is seen, or after, and
+ * the counter moved. (A socket's end comes once; urgent data is rare.)
  *
- * Closing: the kernel removes the file from the set on its last close;
- * the record stays (chunks live as long as the reactor), so a poller
+ * Closing: the owner takes the fd out of the set before closing it
+ * (reactor_unwatch, one epoll_ctl per socket's life; the kernel would
+ * remove the file only at its last close, and a copy of it may live on
+ * in a child program); the record stays (chunks live as long as the reactor), so a poller
  * holding an event of a closed fd reads valid memory, and the generation
  * makes it drop the event once the number is registered again. Until
  * then the late edge only bumps counters nobody reads and reports a token
@@ -97,12 +101,13 @@
 #define CHUNK_BITS 10
 #define CHUNK (1u << CHUNK_BITS)
 #define MAX_FDS (1u << 22)   /* fds beyond: reactor_arm only */
-/* struct reactor_src's state: read edges, write edges, urgent seen,
- * generation. */
+/* struct reactor_src's state: read edges, write edges, "special" seen
+ * (urgent data, the peer's end of stream, a hang-up or an error: for
+ * good), generation. */
 #define RD_MASK 0xffffull
 #define WR_SHIFT 16
 #define WR_MASK 0x7fffull
-#define URGENT (1ull << 31)
+#define SPECIAL (1ull << 31)
 
 static bool is_edge(uint64_t data)
 {
@@ -145,6 +150,7 @@ void reactor_destroy(struct reactor *r)
 {
 	close(r->wakefd);
 	close(r->epfd);
+	r->epfd = r->wakefd = -1;
 	for (uint32_t i = 0; i < r->nchunks; i++)
 		free(atomic_load_explicit(&r->chunks[i], memory_order_relaxed));
 	free(r->chunks);
@@ -193,6 +199,18 @@ int reactor_watch(struct reactor *r, int fd)
 	return -errno;
 }
 
+void reactor_unwatch(struct reactor *r, int fd)
+{
+	if (r->chunks == NULL)
+		return;       /* destroyed: the process tables go last */
+	struct reactor_src *src = src_of(r, fd, false);
+	if (src == NULL)
+		return;
+	atomic_fetch_add(&src->state, 1ull << 32);
+	atomic_store(&src->waiter, 0);
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
 uint64_t reactor_ticket(struct reactor *r, int fd)
 {
 	struct reactor_src *src = src_of(r, fd, false);
@@ -216,7 +234,7 @@ bool reactor_drained(struct reactor *r, int fd, uint64_t ticket)
 	if (src == NULL)
 		return false;
 	uint64_t s = atomic_load(&src->state);
-	return !(s & URGENT) && !edged(ticket, s, REACTOR_READ);
+	return !(s & SPECIAL) && !edged(ticket, s, REACTOR_READ);
 }
 
 bool reactor_expect(struct reactor *r, int fd, uint32_t events, uint64_t ticket,
@@ -269,9 +287,9 @@ static void edge_event(struct reactor *r, uint64_t data, uint32_t ev,
 			rd = (rd + 1) & RD_MASK;
 		if (what & REACTOR_WRITE)
 			wr = (wr + 1) & WR_MASK;
-		new = (old & ~0xffffffffull) | (old & URGENT) | wr << WR_SHIFT | rd;
-		if (ev & EPOLLPRI)
-			new |= URGENT;
+		new = (old & ~0xffffffffull) | (old & SPECIAL) | wr << WR_SHIFT | rd;
+		if (ev & (EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			new |= SPECIAL;
 	} while (!atomic_compare_exchange_weak(&src->state, &old, new));   /* p1 */
 	uint64_t w = atomic_load(&src->waiter);                             /* p2 */
 	if (w != 0 && (atomic_load(&src->want) & what) &&

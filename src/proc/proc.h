@@ -664,6 +664,9 @@ int proc_wait_fds(struct proc *self, const int *fds, const uint32_t *events,
  * (proc_fd_ticket, no system call); after EAGAIN, the wait below parks
  * unless an edge came since the ticket. */
 int proc_fd_watch(struct proc *self, int fd);
+/* Before closing a registered fd (reactor_unwatch); p: who registered it
+ * (any thread, or the runtime's teardown). */
+void proc_fd_unwatch(struct proc *p, int fd);
 uint64_t proc_fd_ticket(struct proc *self, int fd);
 /* reactor_drained: may a read of registered stream socket fd, which the
  * read after `ticket` emptied, be skipped for a wait? */

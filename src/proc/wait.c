@@ -221,6 +221,11 @@ int proc_fd_watch(struct proc *self, int fd)
 	return reactor_watch(&self->rt->sg.reactor, fd);
 }
 
+void proc_fd_unwatch(struct proc *p, int fd)
+{
+	reactor_unwatch(&p->rt->sg.reactor, fd);
+}
+
 uint64_t proc_fd_ticket(struct proc *self, int fd)
 {
 	return reactor_ticket(&self->rt->sg.reactor, fd);

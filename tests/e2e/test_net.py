@@ -210,6 +210,16 @@ def test_urgent_data_does_not_strand_the_bytes_after_it(build_proc, shared_cache
     assert lines[1] == "read2: 0 'de'", (out, err)
 
 
+@pytest.mark.parametrize("case", ["handoff", "reuse"])
+def test_sockets_moved_and_closed_while_another_scheduler_polls(wisp, build_proc, case):
+    """The same cases on two schedulers: one polls the reactor while the
+    other closes sockets (their numbers reused at once) or hands them on."""
+    m = build_proc("net_cases.c")
+    r = wisp("run", "--tier", "fast", "--schedulers", "2", *NET, m, case, timeout=60)
+    assert r.code == 0, r
+    assert r.out.splitlines() == CASES[case], r
+
+
 def read_until(s, text, limit=10.0):
     data = b""
     deadline = time.time() + limit
