@@ -52,7 +52,7 @@
 //!   connection closes; a handler's error is `500` if it had not begun
 //!   its response.
 //! - [`Config::tls`] serves HTTPS: each connection process runs the TLS
-//!   handshake ([`TlsStream`](crate::tls::TlsStream)) first.
+//!   handshake ([`TlsStream`]) first.
 //!
 //! Handlers are `fn`s (or closures that capture nothing): each connection
 //! process is a fresh instance of the module, and the handler travels to

@@ -1,5 +1,5 @@
 //! TLS streams: [`TlsStream`] reads and writes like a
-//! [`TcpStream`](crate::net::TcpStream), encrypted by the host (OpenSSL).
+//! [`TcpStream`], encrypted by the host (OpenSSL).
 //!
 //! A TLS stream starts as a TCP stream: [`TlsStream::connect`] dials and
 //! verifies the server (the system's CA store, and the name given), and
