@@ -48,7 +48,7 @@ from pathlib import Path
 
 from harness import (ROOT, BenchError, build_impls, check, find_go, go_build, machine_note, run,
                      table, tail, wisp_compile, wisp_env)
-from net_run import Server, measure_load, raise_nofile
+from net_run import Server, cpu_split, measure_load, raise_nofile
 
 NET = ROOT / "bench" / "net"
 IMPLS = ["wisp", "go"]
@@ -140,10 +140,7 @@ def main():
     if set(wanted) - set(IMPLS):
         ap.error(f"--impls: choose from {','.join(IMPLS)}")
     ncpu = os.cpu_count() or 1
-    if args.pin and ncpu < 2:
-        ap.error("--pin needs at least 2 CPUs")
-    cpus = ({"server": {0}, "client": set(range(1, ncpu))} if args.pin
-            else {"server": None, "client": None})
+    cpus = cpu_split(ap, args.pin, ncpu)
     args.wisp = str(Path(args.wisp).resolve())
     go = find_go()
     missing = [] if go else ["go (the load generator is Go)"]

@@ -113,6 +113,15 @@ def raise_nofile(want):
     return soft
 
 
+def cpu_split(ap, pin, ncpu):
+    """Where the server and the load generator run: with --pin the server
+    on CPU 0 and the generator on the others, else both anywhere (None)."""
+    if pin and ncpu < 2:
+        ap.error("--pin needs at least 2 CPUs")
+    return ({"server": {0}, "client": set(range(1, ncpu))} if pin
+            else {"server": None, "client": None})
+
+
 def preexec(cpus):
     """For children: optionally a CPU set (the fd limit is inherited)."""
     def f():
@@ -389,10 +398,7 @@ def main():
     if set(wanted) - set(IMPLS):
         ap.error(f"--impls: choose from {','.join(IMPLS)}")
     ncpu = os.cpu_count() or 1
-    if args.pin and ncpu < 2:
-        ap.error("--pin needs at least 2 CPUs")
-    cpus = ({"server": {0}, "client": set(range(1, ncpu))} if args.pin
-            else {"server": None, "client": None})
+    cpus = cpu_split(ap, args.pin, ncpu)
     args.wisp = str(Path(args.wisp).resolve())
     go = find_go()
     missing = []
