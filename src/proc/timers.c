@@ -143,12 +143,13 @@ int proc_send_after(struct proc *self, uint64_t to, uint64_t tag, const void *da
 		*timer = rt_new_ref(rt);
 		return 0;
 	}
-	if (sched_timer_add(&st->t, true) != 0) {
+	/* Once queued, st may fire and be freed on another thread: the id
+	 * comes back through the call, not from st. */
+	if (sched_timer_add(&st->t, timer) != 0) {
 		unlist_locked(st);
 		send_timer_free(st);
 		return -ENOMEM;
 	}
-	*timer = st->t.id;
 	return 0;
 }
 

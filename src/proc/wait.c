@@ -42,7 +42,7 @@ static int arm_wake(struct proc *self, uint64_t deadline)
 		sched_timer_cancel(t);   /* false: it just fired; re-arm anyway */
 	}
 	t->deadline = deadline;
-	return sched_timer_add(t, false);
+	return sched_timer_add(t, NULL);
 }
 
 void proc_cancel_wake(struct proc *self)

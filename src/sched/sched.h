@@ -304,10 +304,12 @@ struct task *sched_current(void);
 void sched_io_wait(struct sched_group *g);
 void sched_io_done(struct sched_group *g);
 
-/* Timers. Add on a scheduler thread: queued on its heap; with_id gives the
- * timer an id (nonzero, bit 63 set) that sched_timer_take finds. 0, or
+/* Timers. Add on a scheduler thread: queued on its heap. A non-NULL id
+ * gives the timer an id (nonzero, bit 63 set) that sched_timer_take finds,
+ * stored in *id before the timer can fire: once queued, t may fire and be
+ * freed on another thread at once, so read nothing of it after. 0, or
  * -ENOMEM. */
-int sched_timer_add(struct sched_timer *t, bool with_id);
+int sched_timer_add(struct sched_timer *t, uint64_t *id);
 /* Remove the timer with this id if it has not fired: the caller owns it
  * now. NULL if it fired (or is firing), or never existed. */
 struct sched_timer *sched_timer_take(struct sched_group *g, uint64_t id);

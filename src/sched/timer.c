@@ -353,7 +353,7 @@ static void add_locked(struct timer_wheel *w, struct sched_timer *t, struct sche
 		atomic_store_explicit(&w->next, t->deadline, memory_order_release);
 }
 
-int sched_timer_add(struct sched_timer *t, bool with_id)
+int sched_timer_add(struct sched_timer *t, uint64_t *id)
 {
 	struct sched *s = sched_self();
 	if (s == NULL)
@@ -362,12 +362,13 @@ int sched_timer_add(struct sched_timer *t, bool with_id)
 	pthread_mutex_lock(&w->lock);
 	t->id = 0;
 	t->hnext = NULL;
-	if (with_id) {
+	if (id != NULL) {
 		t->id = 1ull << 63 | ++w->next_seq << ID_SCHED_BITS | (uint64_t)s->id;
 		if (ids_put(w, t) != 0) {
 			pthread_mutex_unlock(&w->lock);
 			return -ENOMEM;
 		}
+		*id = t->id;
 	}
 	add_locked(w, t, s);
 	pthread_mutex_unlock(&w->lock);

@@ -227,7 +227,7 @@ static void timer_body(struct utask *u)
 	uint64_t start = sched_now_ns();
 	u->timer.fire = fire_wakes;
 	u->timer.deadline = start + 5000000;     /* 5 ms */
-	assert_int_equal(sched_timer_add(&u->timer, false), 0);
+	assert_int_equal(sched_timer_add(&u->timer, NULL), 0);
 	while (atomic_load(&u->fired) == 0)
 		sched_switch_out(&u->task, TASK_PARK);
 	/* It fired, and not before its deadline. */
@@ -285,8 +285,7 @@ static void many_timers_body(struct utask *u)
 		c->log = clog_;
 		c->nlog = &nclog;
 		c->loglock = &clock_;
-		assert_int_equal(sched_timer_add(&c->t, true), 0);
-		ids[i] = c->t.id;
+		assert_int_equal(sched_timer_add(&c->t, &ids[i]), 0);
 		assert_true(ids[i] >> 63);
 	}
 	for (int i = 0; i < NT; i += 2)
@@ -335,10 +334,12 @@ static void far_body(struct utask *u)
 {
 	far_timer.fire = never_fires;
 	far_timer.deadline = sched_now_ns() + 3600ull * 1000000000;
-	assert_int_equal(sched_timer_add(&far_timer, true), 0);
+	uint64_t far_id;
+	assert_int_equal(sched_timer_add(&far_timer, &far_id), 0);
+	assert_true(far_id >> 63);
 	cancelled_timer.fire = never_fires;
 	cancelled_timer.deadline = sched_now_ns() + 1000000;
-	assert_int_equal(sched_timer_add(&cancelled_timer, false), 0);
+	assert_int_equal(sched_timer_add(&cancelled_timer, NULL), 0);
 	assert_true(sched_timer_cancel(&cancelled_timer));
 	assert_false(sched_timer_cancel(&cancelled_timer));   /* not queued any more */
 	(void)u;
