@@ -106,7 +106,7 @@ static const char usage_text[] =
 	"  --dir-ro HOST[::GUEST]   the same, read-only\n"
 	"  --env KEY=VALUE          set a guest environment variable (the host's\n"
 	"                           environment is not passed through)\n"
-	"  --schedulers N           scheduler threads (default: one per CPU)\n"
+	"  --schedulers N           scheduler threads (default: one per usable CPU)\n"
 	"  --reductions N           reductions per time slice (default: 4000)\n"
 	"  --stack-size SIZE        native stack per process (default: 256K; at\n"
 	"                           least 192K: guest frames plus host headroom)\n"

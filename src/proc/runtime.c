@@ -12,6 +12,7 @@
  * process is about to exit anyway.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,9 +93,21 @@ static void rt_free(struct rt *rt)
 	free(rt);
 }
 
+/* One scheduler per CPU this process may run on: under `taskset` or a
+ * cpuset, the machine's count would put several schedulers on one CPU,
+ * preempting each other while they hold run queues (Go sizes GOMAXPROCS
+ * the same way). */
+static int cpus_allowed(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static int scheduler_count(const struct rt_config *cfg)
 {
-	int n = cfg->schedulers > 0 ? cfg->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	int n = cfg->schedulers > 0 ? cfg->schedulers : cpus_allowed();
 	if (n < 1)
 		n = 1;
 	return n > SCHED_MAX ? SCHED_MAX : n;

@@ -26,11 +26,13 @@ class Run:
     """wisp run --metrics 127.0.0.1:0 of metrics_load.c, once its first line
     of output is there and the endpoint is up."""
 
-    def __init__(self, module, *args, env, opts=(), schedulers=2):
+    def __init__(self, module, *args, env, opts=(), schedulers=2, cpus=None):
+        sched = ["--schedulers", str(schedulers)] if schedulers else []
         self.p = subprocess.Popen(
-            [str(WISP), "run", "--schedulers", str(schedulers), "--metrics", "127.0.0.1:0",
+            [str(WISP), "run", *sched, "--metrics", "127.0.0.1:0",
              *opts, str(module), *map(str, args)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         self.err = []
         self.port = None
         while self.port is None:
@@ -220,6 +222,17 @@ def test_counters_match_the_work_done(runs, env):
         s.stdout
     code, err = r.stop()
     assert code == 143, err
+
+
+def test_schedulers_default_to_the_cpus_the_node_may_run_on(runs, env):
+    """Without --schedulers, one scheduler per CPU of the node's affinity
+    mask (taskset, cpusets), not per CPU of the machine: two schedulers on
+    one CPU preempt each other while holding run queues."""
+    mine = sorted(os.sched_getaffinity(0))
+    f, _ = scrape(runs("idle", 1, schedulers=None))
+    assert value(f, "wisp_schedulers") == min(len(mine), 64)
+    f, _ = scrape(runs("idle", 1, schedulers=None, cpus={mine[0]}))
+    assert value(f, "wisp_schedulers") == 1
 
 
 def test_counters_only_grow_and_busy_time_follows_the_work(runs, env):
