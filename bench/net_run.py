@@ -60,7 +60,11 @@ connections and does one checked echo on each first, then:
         then held idle: (server RSS with them - server RSS just before
         connecting) / N, on a freshly started server. RSS is the OS figure
         (VmRSS, summed over the server's process tree), never a runtime's own
-        accounting.
+        accounting. wisp is measured twice: as started for the load runs, and
+        with `--hibernate-after 200ms` (idle processes keep their stack's
+        live part and their memory's differences from the module's image:
+        docs/architecture.md, "Density"), as a server holding many idle
+        connections would be run; RSS is read 2 s after the last connects.
 
 The machine has few cores (2 on the dev machine) and the load generator runs
 on them too, so it competes with the server for CPU: the throughput figures
@@ -96,6 +100,8 @@ CERT_DIR = "certs"      # in the temporary directory: cert.pem, key.pem
 NOFILE = 65536          # RLIMIT_NOFILE wanted for the servers and the load generator
 START_TIMEOUT_S = 60    # for a server's `listening on` line
 RSS_SETTLE_S = 1.0      # after the idle connections are up, before reading RSS
+HIBERNATE = ("--hibernate-after", "200ms")   # wisp's second idle run
+HIBERNATE_SETTLE_S = 2.0   # time for the last connections' processes to hibernate
 BASE_SETTLE_S = 0.5     # after a server starts, before its baseline RSS
 
 
@@ -152,6 +158,7 @@ class Wisp(Impl):
         self.env = None
 
         self.tls_wasm = work / "wisp" / "tls_echo.wasm"
+        self.flags = ()   # more `wisp run` options (the hibernating idle run)
 
     def build(self):
         self.wasm.parent.mkdir()
@@ -166,11 +173,11 @@ class Wisp(Impl):
                                  f"{tail(proc.stderr or proc.stdout)}")
 
     def cmd(self):
-        return [self.wisp, "run", "--tier", "opt", "--allow-listen", "127.0.0.1:*",
+        return [self.wisp, "run", *self.flags, "--tier", "opt", "--allow-listen", "127.0.0.1:*",
                 self.wasm, "0", "127.0.0.1"]
 
     def tls_cmd(self, certs):
-        return [self.wisp, "run", "--tier", "opt", "--allow-listen", "127.0.0.1:*",
+        return [self.wisp, "run", *self.flags, "--tier", "opt", "--allow-listen", "127.0.0.1:*",
                 "--dir-ro", f"{certs}::/certs", self.tls_wasm, "0", "/certs/cert.pem",
                 "/certs/key.pem"]
 
@@ -320,8 +327,9 @@ def load_test(impl, loadgen, conns, duration, warmup, cpus, extra=(), mode="load
         srv.close()
 
 
-def idle_test(impl, loadgen, n, cpus, extra=()):
-    """Bytes of server RSS per idle established connection."""
+def idle_test(impl, loadgen, n, cpus, extra=(), settle=None):
+    """Bytes of server RSS per idle established connection (RSS read
+    `settle` seconds after the last connection is up)."""
     srv = Server(impl, cpus["server"])
     gen = None
     try:
@@ -339,7 +347,7 @@ def idle_test(impl, loadgen, n, cpus, extra=()):
             raise BenchError(f"{e}{srv.stderr_tail()}") from None
         if int(parse_kv(line).get("n", -1)) != n:
             raise BenchError(f"{impl.name}: idle: {line}")
-        time.sleep(RSS_SETTLE_S)
+        time.sleep(RSS_SETTLE_S if settle is None else settle)
         srv.alive("the idle test")
         if gen.poll() is not None:
             raise BenchError(f"{impl.name}: idle load generator exited {gen.returncode}")
@@ -515,8 +523,9 @@ def run_suite(suite, impls, loadgen, args, conns, duration, idle_n, cpus, extra,
                     print(" ERROR", flush=True)
                     continue
                 print(f" {f['rps']:,.0f} {'req' if mode == 'load' else 'conn'}/s, p99 "
-                      f"{f['p99_us']:,.0f} us, server CPU {f['cpu_cores']:.2f} cores",
-                      flush=True)
+                      f"{f['p99_us']:,.0f} us, server CPU {f['cpu_cores']:.2f} cores"
+                      + (f", {f.get('resumed', 0):,.0f} handshakes resumed"
+                         if kind == "resume" else ""), flush=True)
                 if impl.name not in into or f["rps"] > into[impl.name]["rps"]:
                     into[impl.name] = f
     idle = {}
@@ -533,7 +542,30 @@ def run_suite(suite, impls, loadgen, args, conns, duration, idle_n, cpus, extra,
         idle[impl.name] = f
         print(f" {f['idle_bytes']:,.0f} bytes/connection (RSS {f['base_rss'] / 2**20:.1f}"
               f" -> {f['full_rss'] / 2**20:.1f} MiB)", flush=True)
-    return {"load": load, "connect": connect, "resume": resume, "idle": idle}
+    # wisp again with idle processes hibernating, as a server holding many
+    # idle connections would run (BEAM's erlang:hibernate/3 does the same
+    # for a process that asks)
+    hib = {}
+    for impl in impls:
+        base = getattr(impl, "impl", impl)
+        if impl.name != "wisp" or impl.name in failed:
+            continue
+        print(f"  {suite} idle: wisp {' '.join(HIBERNATE)}, {idle_n} connections ...",
+              end="", flush=True)
+        base.flags = HIBERNATE
+        try:
+            f = idle_test(impl, loadgen, idle_n, cpus, extra, settle=HIBERNATE_SETTLE_S)
+        except BenchError as e:
+            errors.append(f"{suite} (hibernating): {e}")
+            print(" ERROR", flush=True)
+            continue
+        finally:
+            base.flags = ()
+        hib["wisp"] = f
+        print(f" {f['idle_bytes']:,.0f} bytes/connection (RSS {f['base_rss'] / 2**20:.1f}"
+              f" -> {f['full_rss'] / 2**20:.1f} MiB)", flush=True)
+    return {"load": load, "connect": connect, "resume": resume, "idle": idle,
+            "idle_hib": hib}
 
 
 def row(label, unit, src, key, target=None, higher_better=False):
@@ -572,6 +604,9 @@ def print_table(suite, res, conns, idle_n, workers, stat):
     n = f"{idle_n // 1000}k" if idle_n % 1000 == 0 else f"{idle_n:,}"
     rows.append(row(f"idle {'TLS ' if suite == 'tls' else ''}connection ({n})", "bytes", idle,
                     "idle_bytes", "go"))
+    if res["idle_hib"]:
+        rows.append(row(f"  wisp {' '.join(HIBERNATE)}", "bytes",
+                        {**idle, "wisp": res["idle_hib"]["wisp"]}, "idle_bytes", "go"))
     print(f"{'TLS echo' if suite == 'tls' else 'Echo'} servers: wisp vs Go vs Erlang "
           f"(64-byte round trips, {stat}; one load generator)")
     table(rows, ["metric", "unit", "wisp", "go", "erlang", "wisp/go", "wisp/erlang",

@@ -46,6 +46,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -83,6 +84,9 @@ func setupTLS() {
 		CurvePreferences: []tls.CurveID{tls.X25519}}
 }
 
+// resumed counts the TLS handshakes that resumed a session (-resume).
+var resumed atomic.Int64
+
 // dial opens one connection (with its TLS handshake done, for -tls);
 // cache: the slot's session cache (nil: none).
 func dial(cache tls.ClientSessionCache) (net.Conn, error) {
@@ -100,6 +104,9 @@ func dial(cache tls.ClientSessionCache) (net.Conn, error) {
 	if err := tc.Handshake(); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("TLS handshake: %v", err)
+	}
+	if tc.ConnectionState().DidResume {
+		resumed.Add(1)
 	}
 	return tc, nil
 }
@@ -219,9 +226,9 @@ func report(lats [][]int64, setup time.Duration) {
 		}
 	}
 	fmt.Printf("RESULT conns=%d requests=%d rps=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f "+
-		"min_conn=%d max_conn=%d setup_ms=%d\n",
+		"min_conn=%d max_conn=%d setup_ms=%d resumed=%d\n",
 		len(lats), len(all), float64(len(all))/duration.Seconds(), pct(0.50), pct(0.99),
-		float64(all[len(all)-1])/1e3, minC, maxC, setup.Milliseconds())
+		float64(all[len(all)-1])/1e3, minC, maxC, setup.Milliseconds(), resumed.Load())
 }
 
 // measure runs one closed loop per worker (work(i, seq)) until the
