@@ -1162,7 +1162,6 @@ uint16_t tls_io(struct host_proc *hp, struct wasi_fd *f, void *p, size_t len, bo
 {
 	uint64_t deadline = deadline_of(timeout_ns);
 	struct tls_stream *t = f->tls;
-	int host = f->host;
 	for (;;) {
 		uint32_t ev = 0;
 		uint16_t err = 0;
@@ -1178,7 +1177,10 @@ uint16_t tls_io(struct host_proc *hp, struct wasi_fd *f, void *p, size_t len, bo
 		int64_t left = left_until(deadline);
 		if (left == 0)
 			return WASI_ETIMEDOUT;
-		int rc = proc_wait_fd(hp->proc, host, ev, left);
+		/* Through the slot, as every wait on a socket: arming its host
+		 * fd one-shot would replace its edge-triggered registration,
+		 * and the next wait through the slot would never be woken. */
+		int rc = wasi_fd_wait(wasi_ctx_of(hp), f, ev, left);
 		if (rc == -ETIMEDOUT)
 			return WASI_ETIMEDOUT;
 		if (rc != 0)

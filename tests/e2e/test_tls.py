@@ -564,3 +564,27 @@ def test_poll_sees_a_record_read_ahead(cases_wasm, certs, shared_cache):
         s.sendall(out.read())              # both records, one send
         got, err = proc.communicate(timeout=60)
     assert got == "read first\npoll: 1 POLLIN\nread second\n", (got, err)
+
+
+def test_a_wasi_read_then_a_wisp_net_read_both_wake(cases_wasm, certs, shared_cache):
+    """A TLS stream read with WASI's fd_read, which waits, then with
+    wisp_net_read, which waits too: the second wakes when its data comes.
+    (fd_read's wait armed the registered socket one-shot, and the socket's
+    edge-triggered registration was gone: wisp_net_read's wait, with no
+    time limit, was never woken.)"""
+    proc, port = start(["--allow-listen", "127.0.0.1:*", "--dir-ro", f"{certs}::/certs",
+                        cases_wasm, "mixed", "/certs/cert.pem", "/certs/key.pem"], shared_cache)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as raw:
+            with client_ctx(certs).wrap_socket(raw, server_hostname="localhost") as s:
+                time.sleep(0.3)              # the server waits in read(2) meanwhile
+                s.sendall(b"a")
+                assert s.recv(100) == b"got a"
+                time.sleep(0.3)              # and now in wisp_net_read
+                s.sendall(b"b")
+                assert s.recv(100) == b"got b"    # (socket.timeout if never woken)
+    except BaseException:
+        stop(proc)
+        raise
+    out, err = proc.communicate(timeout=HANDSHAKE_TIMEOUT)
+    assert out.splitlines() == ["read: a", "wisp_net_read: rc=0 b"], (out, err)
