@@ -302,6 +302,30 @@ def test_a_key_outside_the_capabilities_is_denied(cases_wasm, certs, shared_cach
             in out, (out, err)
 
 
+def test_a_fifo_as_certificate_file_blocks_no_scheduler(cases_wasm, certs, shared_cache,
+                                                      tmp_path):
+    """A named pipe in the process's directory, named as the certificate:
+    refused as not a regular file. (Opened without O_NONBLOCK, the open
+    waited for a writer that never comes, on the only scheduler thread.)"""
+    given = tmp_path / "given"
+    given.mkdir()
+    os.mkfifo(given / "fifo.pem")
+    (given / "key.pem").write_bytes((certs / "key.pem").read_bytes())
+    proc, port = start(["--schedulers", "1", "--allow-listen", "127.0.0.1:*", "--dir-ro",
+                        f"{given}::/given", cases_wasm, "keyout", "/given/fifo.pem",
+                        "/given/key.pem"], shared_cache)
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.settimeout(HANDSHAKE_TIMEOUT)
+            assert s.recv(100) == b""
+        out, err = proc.communicate(timeout=HANDSHAKE_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    assert "accept: rc=28: certificate file /given/fifo.pem: not a regular file" in out, \
+        (out, err)
+
+
 # ---- guest clients against Python servers ----
 
 def python_server(certfile, keyfile, alpn=None):
