@@ -326,6 +326,46 @@ def test_a_fifo_as_certificate_file_blocks_no_scheduler(cases_wasm, certs, share
         (out, err)
 
 
+def test_a_context_from_big_files_is_charged_to_its_stream(cases_wasm, certs, shared_cache,
+                                                         tmp_path):
+    """A certificate file with a chain of ~900 KB makes a context of ~3.5 MB
+    in the host, which the stream using it is charged for: a process under
+    a 2 MiB memory limit cannot have one. (Each stream was charged 25 KiB
+    whatever its context held: a guest that touched its file before each
+    handshake had a fresh 4 MiB context made for every connection it
+    kept, past any memory limit.)"""
+    given = tmp_path / "given"
+    given.mkdir()
+    leaf = (certs / "cert.pem").read_text()
+    bundle = open("/etc/ssl/certs/ca-certificates.crt").read()
+    chain = leaf
+    while len(chain) < 1_000_000 - len(bundle):
+        chain += bundle
+    (given / "chain.pem").write_text(chain)
+    (given / "cert.pem").write_text(leaf)
+    (given / "key.pem").write_bytes((certs / "key.pem").read_bytes())
+    for cert, expected in (("cert.pem", "accept: rc=0: ok"),
+                           ("chain.pem", "accept: rc=48: no memory left for a TLS stream")):
+        proc, port = start(["--max-memory", "2M", "--allow-listen", "127.0.0.1:*", "--dir-ro",
+                            f"{given}::/given", cases_wasm, "keyout", f"/given/{cert}",
+                            "/given/key.pem"], shared_cache)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as raw:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                try:
+                    with ctx.wrap_socket(raw) as s:
+                        s.recv(10)
+                except (ssl.SSLError, OSError):
+                    pass
+            out, err = proc.communicate(timeout=HANDSHAKE_TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                stop(proc)
+        assert expected in out, (cert, out, err)
+
+
 # ---- guest clients against Python servers ----
 
 def python_server(certfile, keyfile, alpn=None):
