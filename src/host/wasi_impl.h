@@ -344,7 +344,9 @@ uint16_t wasi_host_fd_check(const struct wasi_ctx *w, int host);
  * relative, resolved as wasi-libc does: below the preopened directory
  * whose guest name covers the most leading components of it, then by
  * openat2 beneath that directory), so that the host may read it on the
- * guest's behalf (a TLS key). A host fd, or -1 with a WASI errno in *err:
+ * guest's behalf (a TLS key). Opened O_NONBLOCK, never waiting (a named
+ * pipe): the caller checks what it opened. A host fd, or -1 with a WASI
+ * errno in *err:
  * ENOTCAPABLE when no directory of the process holds the path or the
  * path leaves it (wasi_path.c). */
 int wasi_open_guest_path(struct wasi_ctx *w, const char *path, uint16_t *err);

@@ -565,5 +565,8 @@ int wasi_open_guest_path(struct wasi_ctx *w, const char *path, uint16_t *err)
 	const char *rest = path + best_len;
 	while (*rest == '/')
 		rest++;
-	return open_beneath(best->host, *rest ? rest : ".", O_RDONLY, 0, err);
+	/* O_NONBLOCK: a named pipe would hold the open (and the scheduler
+	 * thread) until a writer came; so the caller can look at what it
+	 * opened instead (a regular file reads as ever). */
+	return open_beneath(best->host, *rest ? rest : ".", O_RDONLY | O_NONBLOCK, 0, err);
 }

@@ -38,7 +38,8 @@
  *   - each stream's memory is charged to its process (STREAM_BYTES, what
  *     an idle stream was measured to cost: OpenSSL's allocations cannot
  *     be attributed one by one without a process-wide allocator hook),
- *     moved with the stream.
+ *     and so is its context's (CTX_PER_FILE_BYTE for each byte of the
+ *     files it was made from), moved with the stream.
  *
  * Contexts (SSL_CTX: the certificate chain and key, the trusted CAs, the
  * session ticket keys) are the node's, cached (struct tls_node, one per
@@ -112,8 +113,18 @@
  * in malloc's arenas (the SSL object's 34 allocations hold 13.9 KB: 7.6 KB
  * the SSL structure itself, two AES-GCM contexts, the session; the 16 KB
  * record buffers are released while idle, SSL_MODE_RELEASE_BUFFERS). The
- * context is shared (the node's cache), not counted. */
+ * context's is CTX_PER_FILE_BYTE's. */
 #define STREAM_BYTES (25u * 1024)
+/* What a context holds for each byte of the PEM files it is made from:
+ * parsed certificates cost ~3.9 times their text (a 1 MiB chain of 686
+ * certificates, 4.0 MiB). Charged to every stream using the context,
+ * shared or not: a stream keeps its context alive after the cache dropped
+ * it, and a file touched before each handshake makes a new context for
+ * each (4 MiB a connection, at 25 KiB a stream, was past any memory
+ * limit). Streams of a cached context with big files are charged more
+ * than they cost; a client trusting a whole bundle can use the system's
+ * store (no file) instead. */
+#define CTX_PER_FILE_BYTE 4u
 #define CTX_CACHE_MAX 32         /* contexts a node keeps (each ~10 KB + its certificates) */
 #define CTX_MAX_AGE_NS (3600ull * 1000000000u)   /* then made again (new ticket keys) */
 #define SERVER_TICKETS 1         /* session tickets a server sends per handshake */
@@ -124,7 +135,8 @@
 
 struct tls_stream {
 	SSL *ssl;
-	struct proc *charged;    /* the process STREAM_BYTES are charged to */
+	struct proc *charged;    /* the process `charge` is charged to */
+	uint64_t charge;         /* STREAM_BYTES, and its context's files' share */
 	bool established;        /* the handshake completed */
 	bool broken;             /* a fatal error: no more I/O, no close_notify */
 	unsigned char *alpn;     /* a server's protocols, in wire form */
@@ -182,7 +194,7 @@ static void set_error(struct host_proc *hp, const char *fmt, ...)
 void tls_stream_leave(struct tls_stream *t)
 {
 	if (t->charged != NULL) {
-		proc_uncharge(t->charged, STREAM_BYTES);
+		proc_uncharge(t->charged, t->charge);
 		t->charged = NULL;
 	}
 }
@@ -191,7 +203,7 @@ uint16_t tls_stream_join(struct tls_stream *t, struct host_proc *hp)
 {
 	if (hp->proc == NULL)
 		return 0;
-	if (proc_charge(hp->proc, STREAM_BYTES) != 0)
+	if (proc_charge(hp->proc, t->charge) != 0)
 		return WASI_ENOMEM;
 	t->charged = hp->proc;
 	return 0;
@@ -752,12 +764,13 @@ static uint16_t build_ctx(struct host_proc *hp, const struct ctx_key *key,
 
 /* The context of a stream, from the guest's options, with a reference
  * for the caller: the node's if one was made from the same files, else a
- * new one, kept for the next (unless a file changed within SETTLE_NS).
+ * new one, kept for the next (unless a file changed within SETTLE_NS);
+ * the size of the files it is made from in *file_bytes.
  * Every file is opened (through the process's own directories: the
  * capability check is this process's, at every call) and identified
  * whether or not it is read. */
 static uint16_t make_ctx(struct host_proc *hp, struct tls_node *node, const struct options *o,
-                         bool server, SSL_CTX **out)
+                         bool server, SSL_CTX **out, uint64_t *file_bytes)
 {
 	struct ctx_key key = { .server = server, .verify = !server && !(o->flags & OPT_NO_VERIFY) };
 	struct guest_file files[2] = { { .fd = -1 }, { .fd = -1 } };
@@ -775,9 +788,11 @@ static uint16_t make_ctx(struct host_proc *hp, struct tls_node *node, const stru
 		key.nfiles = 1;
 	}
 	bool keep = true;
+	*file_bytes = 0;
 	for (unsigned i = 0; err == 0 && i < key.nfiles; i++) {
 		key.files[i] = files[i].id;
 		keep = keep && settled(&files[i]);
+		*file_bytes += (uint64_t)files[i].id.size;
 	}
 	uint64_t now = now_ns();
 	SSL_CTX *ctx = NULL;
@@ -950,8 +965,10 @@ static uint16_t stream_new(struct host_proc *hp, struct wasi_fd *f, const struct
 	}
 	if (o->alpn != NULL && (err = alpn_wire(hp, o->alpn, &t->alpn, &t->alpn_len)) != 0)
 		goto fail;
-	if ((err = make_ctx(hp, node, o, server, &ctx)) != 0)
+	uint64_t file_bytes = 0;
+	if ((err = make_ctx(hp, node, o, server, &ctx, &file_bytes)) != 0)
 		goto fail;
+	t->charge = STREAM_BYTES + CTX_PER_FILE_BYTE * file_bytes;
 	t->ssl = SSL_new(ctx);
 	SSL_CTX_free(ctx);   /* the SSL holds it */
 	if (t->ssl == NULL || tls_attach_socket(node, t->ssl, f->host) != 0) {
@@ -1162,7 +1179,6 @@ uint16_t tls_io(struct host_proc *hp, struct wasi_fd *f, void *p, size_t len, bo
 {
 	uint64_t deadline = deadline_of(timeout_ns);
 	struct tls_stream *t = f->tls;
-	int host = f->host;
 	for (;;) {
 		uint32_t ev = 0;
 		uint16_t err = 0;
@@ -1178,7 +1194,10 @@ uint16_t tls_io(struct host_proc *hp, struct wasi_fd *f, void *p, size_t len, bo
 		int64_t left = left_until(deadline);
 		if (left == 0)
 			return WASI_ETIMEDOUT;
-		int rc = proc_wait_fd(hp->proc, host, ev, left);
+		/* Through the slot, as every wait on a socket: arming its host
+		 * fd one-shot would replace its edge-triggered registration,
+		 * and the next wait through the slot would never be woken. */
+		int rc = wasi_fd_wait(wasi_ctx_of(hp), f, ev, left);
 		if (rc == -ETIMEDOUT)
 			return WASI_ETIMEDOUT;
 		if (rc != 0)

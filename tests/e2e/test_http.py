@@ -320,12 +320,13 @@ def test_a_handler_that_panics_ends_only_its_connection(web):
     b"GET / HTTP/1.1\r\nHost x\r\n\r\n",                       # a header without its colon
     b"GET\x01 / HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET / HTTP/1.1\r\n\r\n",                                 # HTTP/1.1 without Host
+    b"GET / HTTP/1.1\r\nHost: x\r\nhost: y\r\n\r\n",               # two Hosts: which did a proxy see?
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32) + b"\r\n\r\n",   # TLS to a plain server
     b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
     b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n",
     b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-], ids=["garbage", "version", "space-in-target", "no-colon", "control-in-method", "no-host", "tls-hello",
-        "two-lengths", "negative-length", "length-and-chunked"])
+], ids=["garbage", "version", "space-in-target", "no-colon", "control-in-method", "no-host", "two-hosts",
+        "tls-hello", "two-lengths", "negative-length", "length-and-chunked"])
 def test_malformed_requests_are_400_and_close(web_wasm, shared_cache, raw, request):
     w = Web(web_wasm, shared_cache)
     request.addfinalizer(w.stop)

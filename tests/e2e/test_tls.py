@@ -302,6 +302,70 @@ def test_a_key_outside_the_capabilities_is_denied(cases_wasm, certs, shared_cach
             in out, (out, err)
 
 
+def test_a_fifo_as_certificate_file_blocks_no_scheduler(cases_wasm, certs, shared_cache,
+                                                      tmp_path):
+    """A named pipe in the process's directory, named as the certificate:
+    refused as not a regular file. (Opened without O_NONBLOCK, the open
+    waited for a writer that never comes, on the only scheduler thread.)"""
+    given = tmp_path / "given"
+    given.mkdir()
+    os.mkfifo(given / "fifo.pem")
+    (given / "key.pem").write_bytes((certs / "key.pem").read_bytes())
+    proc, port = start(["--schedulers", "1", "--allow-listen", "127.0.0.1:*", "--dir-ro",
+                        f"{given}::/given", cases_wasm, "keyout", "/given/fifo.pem",
+                        "/given/key.pem"], shared_cache)
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.settimeout(HANDSHAKE_TIMEOUT)
+            assert s.recv(100) == b""
+        out, err = proc.communicate(timeout=HANDSHAKE_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    assert "accept: rc=28: certificate file /given/fifo.pem: not a regular file" in out, \
+        (out, err)
+
+
+def test_a_context_from_big_files_is_charged_to_its_stream(cases_wasm, certs, shared_cache,
+                                                         tmp_path):
+    """A certificate file with a chain of ~900 KB makes a context of ~3.5 MB
+    in the host, which the stream using it is charged for: a process under
+    a 2 MiB memory limit cannot have one. (Each stream was charged 25 KiB
+    whatever its context held: a guest that touched its file before each
+    handshake had a fresh 4 MiB context made for every connection it
+    kept, past any memory limit.)"""
+    given = tmp_path / "given"
+    given.mkdir()
+    leaf = (certs / "cert.pem").read_text()
+    bundle = open("/etc/ssl/certs/ca-certificates.crt").read()
+    chain = leaf
+    while len(chain) < 1_000_000 - len(bundle):
+        chain += bundle
+    (given / "chain.pem").write_text(chain)
+    (given / "cert.pem").write_text(leaf)
+    (given / "key.pem").write_bytes((certs / "key.pem").read_bytes())
+    for cert, expected in (("cert.pem", "accept: rc=0: ok"),
+                           ("chain.pem", "accept: rc=48: no memory left for a TLS stream")):
+        proc, port = start(["--max-memory", "2M", "--allow-listen", "127.0.0.1:*", "--dir-ro",
+                            f"{given}::/given", cases_wasm, "keyout", f"/given/{cert}",
+                            "/given/key.pem"], shared_cache)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as raw:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                try:
+                    with ctx.wrap_socket(raw) as s:
+                        s.recv(10)
+                except (ssl.SSLError, OSError):
+                    pass
+            out, err = proc.communicate(timeout=HANDSHAKE_TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                stop(proc)
+        assert expected in out, (cert, out, err)
+
+
 # ---- guest clients against Python servers ----
 
 def python_server(certfile, keyfile, alpn=None):
@@ -564,3 +628,27 @@ def test_poll_sees_a_record_read_ahead(cases_wasm, certs, shared_cache):
         s.sendall(out.read())              # both records, one send
         got, err = proc.communicate(timeout=60)
     assert got == "read first\npoll: 1 POLLIN\nread second\n", (got, err)
+
+
+def test_a_wasi_read_then_a_wisp_net_read_both_wake(cases_wasm, certs, shared_cache):
+    """A TLS stream read with WASI's fd_read, which waits, then with
+    wisp_net_read, which waits too: the second wakes when its data comes.
+    (fd_read's wait armed the registered socket one-shot, and the socket's
+    edge-triggered registration was gone: wisp_net_read's wait, with no
+    time limit, was never woken.)"""
+    proc, port = start(["--allow-listen", "127.0.0.1:*", "--dir-ro", f"{certs}::/certs",
+                        cases_wasm, "mixed", "/certs/cert.pem", "/certs/key.pem"], shared_cache)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as raw:
+            with client_ctx(certs).wrap_socket(raw, server_hostname="localhost") as s:
+                time.sleep(0.3)              # the server waits in read(2) meanwhile
+                s.sendall(b"a")
+                assert s.recv(100) == b"got a"
+                time.sleep(0.3)              # and now in wisp_net_read
+                s.sendall(b"b")
+                assert s.recv(100) == b"got b"    # (socket.timeout if never woken)
+    except BaseException:
+        stop(proc)
+        raise
+    out, err = proc.communicate(timeout=HANDSHAKE_TIMEOUT)
+    assert out.splitlines() == ["read: a", "wisp_net_read: rc=0 b"], (out, err)

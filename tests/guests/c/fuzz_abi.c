@@ -110,7 +110,7 @@ WI0(poll_oneoff) I x0_poll_oneoff(I, I, I, I);
 #define TAG_PROGRESS 0x50524f47ull
 #define TAG_WORK     0x574f524bull
 #define NWASI (46 + 6)
-#define NWISP 42
+#define NWISP 44
 #define NFUNCS (NWASI + NWISP)
 
 enum role { ROLE_ECHO = 1, ROLE_FUZZER = 2 };
@@ -649,6 +649,36 @@ static void wisp_call(uint32_t which)
 		wisp_supervisor_report(bad ? (struct wisp_sup_report *)(uintptr_t)ptr(bad) : &r);
 		break;
 	}
+	/* wisp_tls: options whose strings point and reach anywhere, paths the
+	 * fuzzer's files and escapes, on any fd (no network: none is a TCP
+	 * stream, unless a socket came another way); no time to wait. */
+	case 42: {
+		uint32_t n[3];
+		uint32_t p[3] = { path_(&n[0], 0), path_(&n[1], 0), path_(&n[2], 0) };
+		struct wisp_tls_options o = {
+			.flags = chance(80) ? below(2) : (uint32_t)flags32(),
+			.server_name = (const char *)(uintptr_t)(chance(80) ? p[0] : ptr(bad)),
+			.server_name_len = chance(80) ? n[0] : len(bad),
+			.alpn = (const char *)(uintptr_t)ptr(bad), .alpn_len = len(bad),
+			.ca_file = (const char *)(uintptr_t)p[1], .ca_file_len = chance(90) ? n[1] : len(bad),
+			.cert_file = (const char *)(uintptr_t)p[1], .cert_file_len = n[1],
+			.key_file = (const char *)(uintptr_t)(chance(90) ? p[2] : ptr(bad)),
+			.key_file_len = chance(90) ? n[2] : len(bad),
+		};
+		uint32_t ol = chance(90) ? WISP_TLS_OPTIONS_SIZE : len(bad);
+		const struct wisp_tls_options *op = bad ? (const void *)(uintptr_t)ptr(bad) : &o;
+		if (below(2))
+			wisp_tls_connect(fd(), op, ol, chance(50) ? 0 : 1000);
+		else
+			wisp_tls_accept(fd(), op, ol, chance(50) ? 0 : 1000);
+		break;
+	}
+	case 43:
+		if (below(2))
+			wisp_tls_alpn(fd(), (char *)(uintptr_t)ptr(bad), len(bad), (uint32_t *)(uintptr_t)ptr(bad));
+		else
+			wisp_tls_last_error((char *)(uintptr_t)ptr(bad), len(bad), (uint32_t *)(uintptr_t)ptr(bad));
+		break;
 	}
 }
 

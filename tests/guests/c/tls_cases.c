@@ -16,6 +16,10 @@
  *       (at most 10 s) and read again; prints what each returned (the
  *       test sends two records at once: the second is read ahead by
  *       OpenSSL with the first, and is in no socket buffer when polled)
+ *   mixed CERT KEY   serve one connection: read(2) (WASI's fd_read) until
+ *       "a" comes, answer "got a", then wisp_net_read (no time limit) until
+ *       "b" comes, answer "got b"; prints what each returned (the test
+ *       sends each only once the server waits for it: both reads park)
  *   shared CERT KEY  three connections with the same files: the first
  *       served (and echoed) by this process, the second handed to a child
  *       spawned with no directories at all (its handshake must be refused,
@@ -294,6 +298,31 @@ static int poll_after_read(char **argv)
 	return 0;
 }
 
+static int mixed_waits(char **argv)
+{
+	int32_t lfd = listen_any(), fd;
+	if (wisp_tcp_accept(lfd, WISP_INFINITY, &fd) != 0)
+		return 1;
+	/* No time limits anywhere: a timer left from a wait would wake the
+	 * process, and hide a wake-up the reactor lost. */
+	if (wisp_tls_server(fd, argv[2], argv[3], NULL, WISP_INFINITY) != 0)
+		return 1;
+	char buf[64];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	printf("read: %.*s\n", (int)(n > 0 ? n : 0), buf);
+	fflush(stdout);
+	if (n <= 0 || write(fd, "got a", 5) != 5)
+		return 1;
+	uint32_t got = 0, w;
+	int32_t rc = wisp_net_read(fd, buf, sizeof(buf), WISP_INFINITY, &got);
+	printf("wisp_net_read: rc=%d %.*s\n", rc, (int)(rc == 0 ? got : 0), buf);
+	fflush(stdout);
+	if (rc == 0)
+		wisp_net_write(fd, "got b", 5, WISP_INFINITY, &w);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 7 && strcmp(argv[1], "client") == 0)
@@ -306,6 +335,8 @@ int main(int argc, char **argv)
 		return keyout(argv);
 	if (argc >= 4 && strcmp(argv[1], "poll") == 0)
 		return poll_after_read(argv);
+	if (argc >= 4 && strcmp(argv[1], "mixed") == 0)
+		return mixed_waits(argv);
 	if (argc >= 4 && strcmp(argv[1], "shared") == 0)
 		return shared(argv);
 	fprintf(stderr, "usage: see the top of tls_cases.c\n");

@@ -424,6 +424,9 @@ impl Conn {
         if head.minor == 1 && head.get(b"host").is_none() {
             return Err(NoHead::Reject(400)); // RFC 9112 3.2: a 1.1 request names its host
         }
+        if head.all(b"host").nth(1).is_some() {
+            return Err(NoHead::Reject(400)); // and once: a proxy may have routed by the other
+        }
         Ok(true)
     }
 
