@@ -418,6 +418,22 @@ uint32_t WASI_FN(path_filestat_set_times)(WASI_SELF, uint32_t fd,
 	return err;
 }
 
+/* How long a blocking open of a named pipe for writing sleeps before it
+ * looks for a reader again. */
+#define FIFO_RETRY_NS (20 * 1000 * 1000)
+
+/* Is `path` beneath dirfd a named pipe? */
+static bool is_fifo(int dirfd, const char *path)
+{
+	uint16_t err;
+	int h = open_beneath(dirfd, path, O_PATH, 0, &err);
+	struct stat st;
+	bool yes = h >= 0 && fstat(h, &st) == 0 && S_ISFIFO(st.st_mode);
+	if (h >= 0)
+		close(h);
+	return yes;
+}
+
 /* Host open(2) flags for a path_open request. */
 static int open_flags(uint32_t dirflags, uint32_t oflags, uint64_t base,
                       uint32_t fdflags)
@@ -490,14 +506,27 @@ uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
 	if (dir->served != NULL)
 		return wasi_served_open(self, dir, path, path_len, oflags, rights_base,
 		                        rights_inheriting, fdflags, opened_fd);
-	char *s;
-	err = path_copy(MEM(self), path, path_len, &s);
-	if (err)
-		return err;
-	int h = open_beneath(dir->host, s,
-	                     open_flags(dirflags, oflags, rights_base, fdflags),
-	                     0666, &err);
-	free(s);
+	/* Opened O_NONBLOCK whatever the guest asked: opening a named pipe
+	 * waits for its other end, and a scheduler thread must never wait. */
+	int fl = open_flags(dirflags, oflags, rights_base, fdflags);
+	bool blocking = !(fl & O_NONBLOCK);
+	struct proc *p = HOST_PROC(self)->proc;
+	int h;
+	for (;;) {
+		char *s;
+		err = path_copy(MEM(self), path, path_len, &s);
+		if (err)
+			return err;
+		h = open_beneath(dir->host, s, fl | O_NONBLOCK, 0666, &err);
+		bool wait = h < 0 && err == WASI_ENXIO && blocking && p != NULL &&
+		            (fl & O_ACCMODE) == O_WRONLY && is_fifo(dir->host, s);
+		free(s);
+		if (!wait)
+			break;
+		/* A writer's blocking open waits for a reader: retried, the
+		 * process asleep in between (and killable; nothing held). */
+		proc_sleep(p, FIFO_RETRY_NS);
+	}
 	if (h < 0)
 		return err;
 	struct stat st;
@@ -506,10 +535,23 @@ uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
 		close(h);
 		return err;
 	}
+	/* Regular files and directories never block: the guest's flags as it
+	 * asked. A pipe, FIFO or device stays non-blocking on the host and
+	 * parks the process when it would block (as a socket), unless the
+	 * guest asked for NONBLOCK (then EAGAIN). */
+	bool parks = !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+	int now = parks || (fl & O_NONBLOCK) ? 0 : fcntl(h, F_GETFL);
+	if (now < 0 || (now != 0 && fcntl(h, F_SETFL, now & ~O_NONBLOCK) != 0)) {
+		err = wasi_errno(errno);
+		close(h);
+		return err;
+	}
 	struct wasi_fd nf = {
 		.host = h,
 		.read_only = dir->read_only,
 		.filetype = wasi_filetype_of_mode(st.st_mode),
+		.parks = parks,
+		.guest_nonblock = parks && (fdflags & WASI_FDFLAG_NONBLOCK),
 	};
 	/* Never more than the directory passes on, nor than the type allows. */
 	nf.rights_base = rights_base & dir->rights_inheriting &
@@ -522,6 +564,14 @@ uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
 	if (err) {
 		close(h);
 		return err;
+	}
+	/* A reader's blocking open waits for a writer: until one has come
+	 * (its first bytes, or its close). The slot is in the table already,
+	 * so a kill meanwhile closes it with the rest. */
+	if (S_ISFIFO(st.st_mode) && blocking && p != NULL && (fl & O_ACCMODE) == O_RDONLY &&
+	    wasi_fd_wait(w, &w->fds[slot], REACTOR_READ, -1) != 0) {
+		wasi_fd_release(&w->fds[slot]);
+		return WASI_EINTR;
 	}
 	return wasi_put32(MEM(self), opened_fd, slot);
 }

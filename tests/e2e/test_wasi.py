@@ -5,6 +5,7 @@ checks their imports), including error paths, and the host side of each
 test checks what the guest could and could not touch."""
 import fcntl
 import os
+import select
 import subprocess
 import time
 from pathlib import Path
@@ -383,3 +384,64 @@ def test_blocking_guest_read_on_a_nonblocking_stdin_waits(build_c, shared_cache)
         os.close(in_r)
         if in_w >= 0:
             os.close(in_w)
+
+
+# ---- named pipes: a blocking open or read parks the process, not a thread ----
+
+def first_line(p, timeout=60):
+    """p's first line of output, or fail after `timeout` s (a node whose
+    only scheduler is stuck prints nothing)."""
+    ready, _, _ = select.select([p.stdout], [], [], timeout)
+    assert ready, "no output: the node is stuck"
+    return p.stdout.readline()
+
+
+def fifo_run(build_proc, shared_cache, tmp_path, mode):
+    d = tmp_path / "d"
+    d.mkdir()
+    os.mkfifo(d / "fifo")
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    p = subprocess.Popen([str(WISP), "run", "--schedulers", "1", "--dir", f"{d}::/d",
+                          str(build_proc("wasi_fifo.c")), mode],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return d / "fifo", p
+
+
+def test_a_blocking_fifo_open_for_reading_parks_only_its_process(build_proc, shared_cache,
+                                                                  tmp_path):
+    """open(O_RDONLY) of a FIFO waits for a writer. It used to do so on the
+    scheduler thread: with one scheduler the whole node stopped, and the
+    main process never printed its line."""
+    fifo, p = fifo_run(build_proc, shared_cache, tmp_path, "read")
+    try:
+        assert first_line(p) == "main runs while the child waits\n"
+        with open(fifo, "w") as w:
+            w.write("hello from the test\n")
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert (p.returncode, out, err) == (0, "child read: hello from the test\n", "")
+
+
+def test_a_blocking_fifo_open_for_writing_parks_only_its_process(build_proc, shared_cache,
+                                                                  tmp_path):
+    """open(O_WRONLY) of a FIFO waits for a reader (the host's non-blocking
+    open says ENXIO until one comes; the process sleeps between tries)."""
+    fifo, p = fifo_run(build_proc, shared_cache, tmp_path, "write")
+    try:
+        assert first_line(p) == "main runs while the child waits\n"
+        with open(fifo) as r:
+            got = r.read()
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert got == "hello from the guest\n"
+    assert (p.returncode, out, err) == (0, "child wrote: 21\n", "")
+
+
+def test_a_nonblocking_fifo_open_without_reader_is_enxio(build_proc, shared_cache, tmp_path):
+    _, p = fifo_run(build_proc, shared_cache, tmp_path, "nonblock")
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, out, err) == (0, "nonblocking open: -1 No such device or address\n", "")
