@@ -117,6 +117,9 @@
 #define CTX_CACHE_MAX 32         /* contexts a node keeps (each ~10 KB + its certificates) */
 #define CTX_MAX_AGE_NS (3600ull * 1000000000u)   /* then made again (new ticket keys) */
 #define SERVER_TICKETS 1         /* session tickets a server sends per handshake */
+/* How long sock_shutdown waits for room in the socket for a close_notify
+ * (WASI's shutdown has no timeout of its own). */
+#define SHUTDOWN_WAIT_NS (10ull * 1000000000u)
 /* A file changed less than this long ago is not cached from: a rewrite in
  * the same tick of the file system's clock (a few ms) would keep its
  * identity (the "racy git" problem). */
@@ -127,6 +130,7 @@ struct tls_stream {
 	struct proc *charged;    /* the process STREAM_BYTES are charged to */
 	bool established;        /* the handshake completed */
 	bool broken;             /* a fatal error: no more I/O, no close_notify */
+	bool close_sent;         /* sock_shutdown sent its close_notify whole */
 	unsigned char *alpn;     /* a server's protocols, in wire form */
 	size_t alpn_len;
 	/* A failure tls_pending's peek met (e 0: none), which the next read or
@@ -1135,6 +1139,12 @@ static int step(struct host_proc *hp, struct tls_stream *t, void *p, size_t len,
 	}
 	if (len == 0)
 		return STEP_DONE;
+	if (write && (SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN)) {
+		/* The stream itself stays usable: reading goes on. */
+		set_error(hp, "TLS write: the stream was shut down for writing");
+		*err = WASI_EPIPE;
+		return STEP_FAILED;
+	}
 	/* (Empty, as every failure here leaves it: the peek is cheaper than
 	 * clearing its 16 slots on every call.) */
 	if (ERR_peek_error() != 0)
@@ -1217,6 +1227,52 @@ uint32_t tls_xfer(struct host_proc *hp, uint32_t fd, uint32_t buf, uint32_t len,
 		if (left == 0)
 			return WASI_ETIMEDOUT;
 		if ((err = net_wait_fd(hp, f, ev, left)) != 0)
+			return err;
+	}
+}
+
+uint16_t tls_shutdown_write(struct host_proc *hp, uint32_t fd)
+{
+	uint64_t deadline = now_ns() + SHUTDOWN_WAIT_NS;
+	struct wasi_ctx *w = wasi_ctx_of(hp);
+	for (;;) {
+		uint16_t err;
+		struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, &err);
+		if (f == NULL || f->tls == NULL)
+			return f == NULL ? err : WASI_EBADF;
+		struct tls_stream *t = f->tls;
+		if (!t->established || t->broken)
+			return 0;
+		if (ERR_peek_error() != 0)
+			ERR_clear_error();
+		errno = 0;
+		/* 1 or 0: sent (and the peer's received, or not yet); < 0 with
+		 * WANT_WRITE: the record waits in OpenSSL for room, and the next
+		 * call sends it. A call after it was sent would read the peer's
+		 * close_notify instead: not what the guest asked for. */
+		if (t->close_sent)
+			return 0;
+		int r = SSL_shutdown(t->ssl);
+		if (r >= 0) {
+			t->close_sent = true;
+			return 0;
+		}
+		int e = SSL_get_error(t->ssl, r);
+		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+			t->broken = true;
+			return describe(hp, t, e, errno, ERR_peek_last_error(), "TLS shutdown");
+		}
+		if (f->guest_nonblock || hp->proc == NULL)
+			return WASI_EAGAIN;
+		int64_t left = left_until(deadline);
+		if (left == 0 ||
+		    (err = net_wait_fd(hp, f, e == SSL_ERROR_WANT_READ ? REACTOR_READ : REACTOR_WRITE,
+		                       left)) == WASI_ETIMEDOUT) {
+			set_error(hp, "TLS shutdown: the peer read nothing for %d s: no close_notify sent",
+			          (int)(SHUTDOWN_WAIT_NS / 1000000000u));
+			return WASI_ETIMEDOUT;
+		}
+		if (err != 0)
 			return err;
 	}
 }

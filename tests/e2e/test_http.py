@@ -451,6 +451,16 @@ def test_https(web, tmp_path):
     assert len(c.getresponse().read()) == 16384
     assert c.sock is sock
     c.close()
+    # `Connection: close` ends the stream as TLS ends one (close_notify,
+    # then the FIN): a client that refuses truncated streams reads to the
+    # end without an error.
+    with w.connect() as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got = b""
+            while chunk := s.recv(4096):
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"Hello, world!\n"), got
     # Plain HTTP to the HTTPS server: the handshake fails, the connection closes.
     with w.connect() as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

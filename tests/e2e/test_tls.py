@@ -383,6 +383,34 @@ def test_a_tls_stream_moves_to_another_process(cases_wasm, certs, shared_cache):
     assert "worker echoed 21 bytes\n" in out
 
 
+def test_shutdown_of_writing_sends_close_notify(cases_wasm, certs, shared_cache):
+    """shutdown(SHUT_WR) on a TLS stream ends it as TLS ends a stream (a
+    close_notify before the FIN): a client that refuses truncated streams
+    reads the end, not an error, and can still answer; later writes are
+    EPIPE. (The HTTP server closes its connections so.)"""
+    proc, port = start(["--allow-listen", "127.0.0.1:*", "--dir-ro", f"{certs}::/certs",
+                        cases_wasm, "halfclose", "/certs/cert.pem", "/certs/key.pem"],
+                       shared_cache)
+    with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as raw:
+        with client_ctx(certs).wrap_socket(raw, server_hostname="localhost",
+                                           suppress_ragged_eofs=False) as s:
+            got = b""
+            while True:
+                chunk = s.recv(100)       # SSLEOFError on a FIN without close_notify
+                if not chunk:
+                    break
+                got += chunk
+            assert got == b"bye"
+            s.sendall(b"ack")
+            out, err = proc.communicate(timeout=HANDSHAKE_TIMEOUT)
+    assert proc.returncode == 0, err
+    assert out.splitlines() == [
+        "shutdown: 0",
+        "read after shutdown: rc=0 ack",
+        "write after shutdown: rc=64: TLS write: the stream was shut down for writing",
+    ], out + err
+
+
 def test_killing_a_process_mid_handshake_leaks_nothing(cases_wasm, certs, shared_cache):
     """Each handler is killed while parked in its handshake; the SSL state
     in its fd table goes with it (under ASan, LeakSanitizer checks at the
