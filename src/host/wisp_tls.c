@@ -906,19 +906,79 @@ int tls_attach_socket(void *node, SSL *ssl, int fd)
 /* Why a handshake or an I/O call on t failed (SSL_get_error's e, errno
  * after it, OpenSSL's last error then), as the process's error text; the
  * WASI errno to return. Clears the thread's error queue. */
+/* The names a certificate is for (its DNS and IP subjectAltNames, else
+ * its subject's CN), comma-separated into buf: what a refused name is told
+ * against. */
+static void cert_names(X509 *x, char *buf, size_t cap)
+{
+	size_t at = 0;
+	buf[0] = '\0';
+	GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && at < cap; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+		char ip[INET6_ADDRSTRLEN] = "";
+		const char *name = NULL;
+		if (g->type == GEN_DNS) {
+			name = (const char *)ASN1_STRING_get0_data(g->d.dNSName);
+		} else if (g->type == GEN_IPADD) {
+			int len = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
+			if (len == 4 || len == 16)
+				name = inet_ntop(len == 4 ? AF_INET : AF_INET6, a, ip, sizeof(ip));
+		}
+		if (name != NULL)
+			at += (size_t)snprintf(buf + at, cap - at, "%s%s", at ? ", " : "", name);
+	}
+	GENERAL_NAMES_free(sans);
+	if (at == 0)
+		X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, buf, (int)cap);
+}
+
+/* Why a client refused the server's certificate (verify result v), with
+ * what the certificate says when that helps: the names it is for, or who
+ * made it. */
+static void refused_cert(struct host_proc *hp, struct tls_stream *t, long v, const char *doing)
+{
+	const char *why = X509_verify_cert_error_string(v);
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(t->ssl);
+	X509 *leaf = chain != NULL && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+	char names[160];
+	if (leaf != NULL && (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)) {
+		cert_names(leaf, names, sizeof(names));
+		set_error(hp, "%s: the server's certificate was refused: %s (it is for %s)", doing, why,
+		          names[0] ? names : "no name");
+	} else if (leaf != NULL && (v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+	                            v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+	                            v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY)) {
+		char issuer[160];
+		X509 *top = sk_X509_value(chain, sk_X509_num(chain) - 1);
+		X509_NAME_oneline(X509_get_issuer_name(top), issuer, sizeof(issuer));
+		set_error(hp, "%s: the server's certificate was refused: %s (issuer %s is not a trusted "
+		          "CA: give its certificate as the CA file to trust it)", doing, why, issuer);
+	} else {
+		set_error(hp, "%s: the server's certificate was refused: %s", doing, why);
+	}
+}
+
 static uint16_t describe(struct host_proc *hp, struct tls_stream *t, int e, int sys_errno,
                          unsigned long le, const char *doing)
 {
 	long v = SSL_get_verify_result(t->ssl);
 	if (!t->established && SSL_get_verify_mode(t->ssl) != SSL_VERIFY_NONE && v != X509_V_OK &&
 	    !SSL_is_server(t->ssl)) {
-		set_error(hp, "%s: the server's certificate was refused: %s", doing,
-		          X509_verify_cert_error_string(v));
+		refused_cert(hp, t, v, doing);
 		ERR_clear_error();
 		return WASI_EPROTO;
 	}
 	uint16_t err = WASI_EPROTO;
-	if (le != 0) {
+	int reason = le != 0 ? ERR_GET_REASON(le) : 0;
+	if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
+		/* The peer ended it with an alert: say so, in the alert's words
+		 * (OpenSSL's reason, "tlsv1 alert unknown ca", reads as ours). */
+		set_error(hp, "%s: the %s refused it: alert \"%s\"", doing,
+		          SSL_is_server(t->ssl) ? "client" : "server",
+		          SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET));
+	} else if (le != 0) {
 		const char *r = ERR_reason_error_string(le);
 		set_error(hp, "%s: %s", doing, r ? r : "a TLS protocol error");
 		if (ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING)

@@ -193,6 +193,20 @@ def test_garbage_instead_of_a_client_hello(echo_server, certs):
     assert err.count("handshake failed") == 2, err
 
 
+def test_a_client_that_refuses_the_certificate_is_reported_in_words(echo_server, certs):
+    """The server's side of a client that does not trust its certificate:
+    the alert the client sent, said as one (not OpenSSL's "tlsv1 alert
+    unknown ca", which reads as the server's own failure)."""
+    port, proc = echo_server
+    with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as raw:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")
+    assert round_trip(port, certs)[0] == b"hello over tls"
+    err = stop(proc)
+    assert ('handshake failed: TLS handshake (server): the client refused it: alert "unknown CA"'
+            in err), err
+
+
 def partial_client_hello(port):
     """A socket that sent the first half of a real ClientHello, then stalls."""
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -352,12 +366,16 @@ def test_c_client_verifies_the_server(wisp, cases_wasm, certs, case):
         "ok": "handshake ok alpn=\necho: ping\n",
         "ok-alpn": "handshake ok alpn=echo/1\necho: ping\n",
         "no-verify": "handshake ok alpn=\necho: ping\n",
+        # What is wrong, and what the certificate says when that helps.
         "self-signed": "handshake failed: rc=65: TLS handshake (client) with localhost: the "
-                       "server's certificate was refused: self-signed certificate\n",
+                       "server's certificate was refused: self-signed certificate (issuer "
+                       "/CN=localhost is not a trusted CA: give its certificate as the CA file "
+                       "to trust it)\n",
         "expired": "handshake failed: rc=65: TLS handshake (client) with localhost: the "
                    "server's certificate was refused: certificate has expired\n",
         "wrong-host": "handshake failed: rc=65: TLS handshake (client) with example.com: the "
-                      "server's certificate was refused: hostname mismatch\n",
+                      "server's certificate was refused: hostname mismatch (it is for "
+                      "localhost, 127.0.0.1)\n",
     }[case]
     assert r.out == expected, r.err
 
