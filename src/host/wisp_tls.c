@@ -978,6 +978,11 @@ static uint16_t describe(struct host_proc *hp, struct tls_stream *t, int e, int 
 		set_error(hp, "%s: the %s refused it: alert \"%s\"", doing,
 		          SSL_is_server(t->ssl) ? "client" : "server",
 		          SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET));
+	} else if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		set_error(hp, t->established ? "%s: the peer closed the connection without close_notify "
+		                               "(what it sent may be cut short)"
+		                             : "%s: the peer closed the connection", doing);
+		err = WASI_ECONNRESET;
 	} else if (le != 0) {
 		const char *r = ERR_reason_error_string(le);
 		set_error(hp, "%s: %s", doing, r ? r : "a TLS protocol error");
