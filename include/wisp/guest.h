@@ -438,7 +438,8 @@ int32_t wisp_udp_recv_from(int32_t fd, void *buf, uint32_t len,
  * parking the process while it waits (other processes run), for at most
  * timeout_ns; on success the same fd is a TLS stream: wisp_net_read/
  * wisp_net_write, read()/write() and recv()/send() carry plaintext through
- * it, close() sends close_notify, and wisp_send_fd moves it (with its TLS
+ * it, shutdown(fd, SHUT_WR) sends close_notify then the FIN (later
+ * writes: EPIPE), close() sends close_notify, and wisp_send_fd moves it (with its TLS
  * state) to another process. On failure the fd stays a plain TCP socket
  * whose connection is of no further use: close it. Errors: EPROTO (65) a
  * failed handshake (bad certificate, no common protocol or ALPN, garbage)

@@ -39,6 +39,16 @@ uint16_t tls_io(struct host_proc *hp, struct wasi_fd *f, void *p, size_t len,
 uint32_t tls_xfer(struct host_proc *hp, uint32_t fd, uint32_t buf, uint32_t len,
                   int64_t timeout_ns, uint32_t n_out, bool write);
 
+/* sock_shutdown's writing half on TLS stream `fd`: send its close_notify
+ * (once; later writes are WASI_EPIPE), parking while the socket has no
+ * room, for at most SHUTDOWN_WAIT (a peer that reads nothing must not hold
+ * the process: WASI_ETIMEDOUT); the guest's NONBLOCK: WASI_EAGAIN instead,
+ * and the next call finishes it. The caller shuts the TCP side down after
+ * a 0 only: a FIN before the close_notify is a truncated stream to the
+ * peer. A stream that is not established, or failed, has none to send: 0.
+ * A WASI errno. */
+uint16_t tls_shutdown_write(struct host_proc *hp, uint32_t fd);
+
 /* Whether f's TLS stream holds bytes not read yet (decrypted, or read
  * ahead from the socket and making up a record, or the peer's end): it is
  * readable whatever its socket says (poll, receive_fd). On the process's

@@ -207,5 +207,14 @@ uint32_t WASI_FN(sock_shutdown)(WASI_SELF, uint32_t fd, uint32_t how)
 	case WASI_SDFLAG_RD | WASI_SDFLAG_WR: h = SHUT_RDWR; break;
 	default: return WASI_EINVAL;
 	}
+	/* TLS ends its writing with a close_notify before the FIN: without it
+	 * the peer sees a truncated stream (an error), not the end. */
+	if (f->tls != NULL && (how & WASI_SDFLAG_WR)) {
+		if ((err = tls_shutdown_write(HOST_PROC(self), fd)) != 0)
+			return err;
+		f = sock_lookup(W(self), fd, WASI_RIGHT_SOCK_SHUTDOWN, &err);
+		if (f == NULL)
+			return err;
+	}
 	return shutdown(f->host, h) == 0 ? 0 : wasi_errno(errno);
 }

@@ -128,6 +128,9 @@
 #define CTX_CACHE_MAX 32         /* contexts a node keeps (each ~10 KB + its certificates) */
 #define CTX_MAX_AGE_NS (3600ull * 1000000000u)   /* then made again (new ticket keys) */
 #define SERVER_TICKETS 1         /* session tickets a server sends per handshake */
+/* How long sock_shutdown waits for room in the socket for a close_notify
+ * (WASI's shutdown has no timeout of its own). */
+#define SHUTDOWN_WAIT_NS (10ull * 1000000000u)
 /* A file changed less than this long ago is not cached from: a rewrite in
  * the same tick of the file system's clock (a few ms) would keep its
  * identity (the "racy git" problem). */
@@ -139,6 +142,7 @@ struct tls_stream {
 	uint64_t charge;         /* STREAM_BYTES, and its context's files' share */
 	bool established;        /* the handshake completed */
 	bool broken;             /* a fatal error: no more I/O, no close_notify */
+	bool close_sent;         /* sock_shutdown sent its close_notify whole */
 	unsigned char *alpn;     /* a server's protocols, in wire form */
 	size_t alpn_len;
 	/* A failure tls_pending's peek met (e 0: none), which the next read or
@@ -917,19 +921,84 @@ int tls_attach_socket(void *node, SSL *ssl, int fd)
 /* Why a handshake or an I/O call on t failed (SSL_get_error's e, errno
  * after it, OpenSSL's last error then), as the process's error text; the
  * WASI errno to return. Clears the thread's error queue. */
+/* The names a certificate is for (its DNS and IP subjectAltNames, else
+ * its subject's CN), comma-separated into buf: what a refused name is told
+ * against. */
+static void cert_names(X509 *x, char *buf, size_t cap)
+{
+	size_t at = 0;
+	buf[0] = '\0';
+	GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && at < cap; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+		char ip[INET6_ADDRSTRLEN] = "";
+		const char *name = NULL;
+		if (g->type == GEN_DNS) {
+			name = (const char *)ASN1_STRING_get0_data(g->d.dNSName);
+		} else if (g->type == GEN_IPADD) {
+			int len = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
+			if (len == 4 || len == 16)
+				name = inet_ntop(len == 4 ? AF_INET : AF_INET6, a, ip, sizeof(ip));
+		}
+		if (name != NULL)
+			at += (size_t)snprintf(buf + at, cap - at, "%s%s", at ? ", " : "", name);
+	}
+	GENERAL_NAMES_free(sans);
+	if (at == 0)
+		X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, buf, (int)cap);
+}
+
+/* Why a client refused the server's certificate (verify result v), with
+ * what the certificate says when that helps: the names it is for, or who
+ * made it. */
+static void refused_cert(struct host_proc *hp, struct tls_stream *t, long v, const char *doing)
+{
+	const char *why = X509_verify_cert_error_string(v);
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(t->ssl);
+	X509 *leaf = chain != NULL && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+	char names[160];
+	if (leaf != NULL && (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)) {
+		cert_names(leaf, names, sizeof(names));
+		set_error(hp, "%s: the server's certificate was refused: %s (it is for %s)", doing, why,
+		          names[0] ? names : "no name");
+	} else if (leaf != NULL && (v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+	                            v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+	                            v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY)) {
+		char issuer[160];
+		X509 *top = sk_X509_value(chain, sk_X509_num(chain) - 1);
+		X509_NAME_oneline(X509_get_issuer_name(top), issuer, sizeof(issuer));
+		set_error(hp, "%s: the server's certificate was refused: %s (issuer %s is not a trusted "
+		          "CA: give its certificate as the CA file to trust it)", doing, why, issuer);
+	} else {
+		set_error(hp, "%s: the server's certificate was refused: %s", doing, why);
+	}
+}
+
 static uint16_t describe(struct host_proc *hp, struct tls_stream *t, int e, int sys_errno,
                          unsigned long le, const char *doing)
 {
 	long v = SSL_get_verify_result(t->ssl);
 	if (!t->established && SSL_get_verify_mode(t->ssl) != SSL_VERIFY_NONE && v != X509_V_OK &&
 	    !SSL_is_server(t->ssl)) {
-		set_error(hp, "%s: the server's certificate was refused: %s", doing,
-		          X509_verify_cert_error_string(v));
+		refused_cert(hp, t, v, doing);
 		ERR_clear_error();
 		return WASI_EPROTO;
 	}
 	uint16_t err = WASI_EPROTO;
-	if (le != 0) {
+	int reason = le != 0 ? ERR_GET_REASON(le) : 0;
+	if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
+		/* The peer ended it with an alert: say so, in the alert's words
+		 * (OpenSSL's reason, "tlsv1 alert unknown ca", reads as ours). */
+		set_error(hp, "%s: the %s refused it: alert \"%s\"", doing,
+		          SSL_is_server(t->ssl) ? "client" : "server",
+		          SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET));
+	} else if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		set_error(hp, t->established ? "%s: the peer closed the connection without close_notify "
+		                               "(what it sent may be cut short)"
+		                             : "%s: the peer closed the connection", doing);
+		err = WASI_ECONNRESET;
+	} else if (le != 0) {
 		const char *r = ERR_reason_error_string(le);
 		set_error(hp, "%s: %s", doing, r ? r : "a TLS protocol error");
 		if (ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
@@ -1152,6 +1221,12 @@ static int step(struct host_proc *hp, struct tls_stream *t, void *p, size_t len,
 	}
 	if (len == 0)
 		return STEP_DONE;
+	if (write && (SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN)) {
+		/* The stream itself stays usable: reading goes on. */
+		set_error(hp, "TLS write: the stream was shut down for writing");
+		*err = WASI_EPIPE;
+		return STEP_FAILED;
+	}
 	/* (Empty, as every failure here leaves it: the peek is cheaper than
 	 * clearing its 16 slots on every call.) */
 	if (ERR_peek_error() != 0)
@@ -1236,6 +1311,52 @@ uint32_t tls_xfer(struct host_proc *hp, uint32_t fd, uint32_t buf, uint32_t len,
 		if (left == 0)
 			return WASI_ETIMEDOUT;
 		if ((err = net_wait_fd(hp, f, ev, left)) != 0)
+			return err;
+	}
+}
+
+uint16_t tls_shutdown_write(struct host_proc *hp, uint32_t fd)
+{
+	uint64_t deadline = now_ns() + SHUTDOWN_WAIT_NS;
+	struct wasi_ctx *w = wasi_ctx_of(hp);
+	for (;;) {
+		uint16_t err;
+		struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, &err);
+		if (f == NULL || f->tls == NULL)
+			return f == NULL ? err : WASI_EBADF;
+		struct tls_stream *t = f->tls;
+		if (!t->established || t->broken)
+			return 0;
+		if (ERR_peek_error() != 0)
+			ERR_clear_error();
+		errno = 0;
+		/* 1 or 0: sent (and the peer's received, or not yet); < 0 with
+		 * WANT_WRITE: the record waits in OpenSSL for room, and the next
+		 * call sends it. A call after it was sent would read the peer's
+		 * close_notify instead: not what the guest asked for. */
+		if (t->close_sent)
+			return 0;
+		int r = SSL_shutdown(t->ssl);
+		if (r >= 0) {
+			t->close_sent = true;
+			return 0;
+		}
+		int e = SSL_get_error(t->ssl, r);
+		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+			t->broken = true;
+			return describe(hp, t, e, errno, ERR_peek_last_error(), "TLS shutdown");
+		}
+		if (f->guest_nonblock || hp->proc == NULL)
+			return WASI_EAGAIN;
+		int64_t left = left_until(deadline);
+		if (left == 0 ||
+		    (err = net_wait_fd(hp, f, e == SSL_ERROR_WANT_READ ? REACTOR_READ : REACTOR_WRITE,
+		                       left)) == WASI_ETIMEDOUT) {
+			set_error(hp, "TLS shutdown: the peer read nothing for %d s: no close_notify sent",
+			          (int)(SHUTDOWN_WAIT_NS / 1000000000u));
+			return WASI_ETIMEDOUT;
+		}
+		if (err != 0)
 			return err;
 	}
 }

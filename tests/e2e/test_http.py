@@ -452,8 +452,37 @@ def test_https(web, tmp_path):
     assert len(c.getresponse().read()) == 16384
     assert c.sock is sock
     c.close()
+    # `Connection: close` ends the stream as TLS ends one (close_notify,
+    # then the FIN): a client that refuses truncated streams reads to the
+    # end without an error.
+    with w.connect() as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got = b""
+            while chunk := s.recv(4096):
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"Hello, world!\n"), got
     # Plain HTTP to the HTTPS server: the handshake fails, the connection closes.
     with w.connect() as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert closed(s)
     assert w.settle(1) == 1
+
+
+def test_https_without_access_to_the_files_fails_at_once(web_wasm, shared_cache, tmp_path):
+    """A certificate the process cannot open is serve's error when it
+    starts (as Go's ListenAndServeTLS fails), naming the file and what is
+    missing; not a handshake that fails, silently, with every client."""
+    (tmp_path / "cert.pem").write_text("x")
+    (tmp_path / "key.pem").write_text("x")
+    env = dict(os.environ, WISP_CACHE_DIR=str(shared_cache), WISP_BACKGROUND_COMPILE="0")
+    for wisp_args, path, why in [
+            ((), "/certs/cert.pem", "the certificate file /certs/cert.pem: not allowed by the "
+             "process's capabilities: give its directory to wisp run (--dir-ro DIR)"),
+            (("--dir-ro", f"{tmp_path}::/certs"), "/certs/none.pem",
+             "the certificate file /certs/none.pem: No such file or directory")]:
+        r = subprocess.run([str(WISP), "run", "--allow-listen", "127.0.0.1:*", *wisp_args,
+                            str(web_wasm), "0", "--tls", path, "/certs/key.pem"],
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert f"web: HTTPS: cannot open {why}" in r.stderr, r.stderr

@@ -193,6 +193,20 @@ def test_garbage_instead_of_a_client_hello(echo_server, certs):
     assert err.count("handshake failed") == 2, err
 
 
+def test_a_client_that_refuses_the_certificate_is_reported_in_words(echo_server, certs):
+    """The server's side of a client that does not trust its certificate:
+    the alert the client sent, said as one (not OpenSSL's "tlsv1 alert
+    unknown ca", which reads as the server's own failure)."""
+    port, proc = echo_server
+    with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as raw:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")
+    assert round_trip(port, certs)[0] == b"hello over tls"
+    err = stop(proc)
+    assert ('handshake failed: TLS handshake (server): the client refused it: alert "unknown CA"'
+            in err), err
+
+
 def partial_client_hello(port):
     """A socket that sent the first half of a real ClientHello, then stalls."""
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -256,7 +270,8 @@ def test_a_truncated_record_is_an_error_not_data(echo_server, certs):
         assert echoed == b""
     assert round_trip(port, certs)[0] == b"hello over tls"
     err = stop(proc)
-    assert "connection ended: TLS read: unexpected eof while reading" in err, err
+    assert ("connection ended: TLS read: the peer closed the connection without close_notify "
+            "(what it sent may be cut short)") in err, err
 
 
 def test_renegotiation_is_refused(echo_server, certs):
@@ -368,8 +383,10 @@ def test_a_context_from_big_files_is_charged_to_its_stream(cases_wasm, certs, sh
 
 # ---- guest clients against Python servers ----
 
-def python_server(certfile, keyfile, alpn=None):
-    """A Python ssl echo server (one connection per call to serve); port."""
+def python_server(certfile, keyfile, alpn=None, clean_end=False):
+    """A Python ssl echo server (one connection per call to serve); port.
+    It closes without close_notify (Python's close sends none) unless
+    clean_end."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(certfile, keyfile)
     if alpn:
@@ -387,6 +404,8 @@ def python_server(certfile, keyfile, alpn=None):
             try:
                 with ctx.wrap_socket(c, server_side=True) as s:
                     s.sendall(s.recv(100))
+                    if clean_end:
+                        s.unwrap()
             except (ssl.SSLError, OSError):
                 pass
 
@@ -416,12 +435,16 @@ def test_c_client_verifies_the_server(wisp, cases_wasm, certs, case):
         "ok": "handshake ok alpn=\necho: ping\n",
         "ok-alpn": "handshake ok alpn=echo/1\necho: ping\n",
         "no-verify": "handshake ok alpn=\necho: ping\n",
+        # What is wrong, and what the certificate says when that helps.
         "self-signed": "handshake failed: rc=65: TLS handshake (client) with localhost: the "
-                       "server's certificate was refused: self-signed certificate\n",
+                       "server's certificate was refused: self-signed certificate (issuer "
+                       "/CN=localhost is not a trusted CA: give its certificate as the CA file "
+                       "to trust it)\n",
         "expired": "handshake failed: rc=65: TLS handshake (client) with localhost: the "
                    "server's certificate was refused: certificate has expired\n",
         "wrong-host": "handshake failed: rc=65: TLS handshake (client) with example.com: the "
-                      "server's certificate was refused: hostname mismatch\n",
+                      "server's certificate was refused: hostname mismatch (it is for "
+                      "localhost, 127.0.0.1)\n",
     }[case]
     assert r.out == expected, r.err
 
@@ -445,6 +468,34 @@ def test_a_tls_stream_moves_to_another_process(cases_wasm, certs, shared_cache):
     assert "acceptor's fd after the move: rc=8\n" in out      # EBADF: not its own any more
     assert "worker got a TLS stream: rc=0 alpn=echo/1\n" in out
     assert "worker echoed 21 bytes\n" in out
+
+
+def test_shutdown_of_writing_sends_close_notify(cases_wasm, certs, shared_cache):
+    """shutdown(SHUT_WR) on a TLS stream ends it as TLS ends a stream (a
+    close_notify before the FIN): a client that refuses truncated streams
+    reads the end, not an error, and can still answer; later writes are
+    EPIPE. (The HTTP server closes its connections so.)"""
+    proc, port = start(["--allow-listen", "127.0.0.1:*", "--dir-ro", f"{certs}::/certs",
+                        cases_wasm, "halfclose", "/certs/cert.pem", "/certs/key.pem"],
+                       shared_cache)
+    with socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_TIMEOUT) as raw:
+        with client_ctx(certs).wrap_socket(raw, server_hostname="localhost",
+                                           suppress_ragged_eofs=False) as s:
+            got = b""
+            while True:
+                chunk = s.recv(100)       # SSLEOFError on a FIN without close_notify
+                if not chunk:
+                    break
+                got += chunk
+            assert got == b"bye"
+            s.sendall(b"ack")
+            out, err = proc.communicate(timeout=HANDSHAKE_TIMEOUT)
+    assert proc.returncode == 0, err
+    assert out.splitlines() == [
+        "shutdown: 0",
+        "read after shutdown: rc=0 ack",
+        "write after shutdown: rc=64: TLS write: the stream was shut down for writing",
+    ], out + err
 
 
 def test_killing_a_process_mid_handshake_leaks_nothing(cases_wasm, certs, shared_cache):
@@ -474,22 +525,32 @@ def test_killing_a_process_mid_handshake_leaks_nothing(cases_wasm, certs, shared
 
 # ---- Rust ----
 
-@pytest.mark.parametrize("case", ["ok", "expired"])
+@pytest.mark.parametrize("case", ["ok", "truncated", "expired", "no-name"])
 def test_rust_client_against_a_python_server(wisp, build_rust, certs, case):
+    """Its errors carry the host's reason, on reads as on handshakes."""
     wasm = build_rust("tls_client")
     cert, key = certs / "cert.pem", certs / "key.pem"
     if case == "expired":
         cert, key = certs / "expired.pem", certs / "expired-key.pem"
-    ls = python_server(cert, key, alpn=["echo/1"])
+    ls = python_server(cert, key, alpn=["echo/1"], clean_end=case == "ok")
     port = ls.getsockname()[1]
     try:
         r = wisp("run", "--allow-connect", f"127.0.0.1:{port}", "--dir-ro", f"{certs}::/certs",
-                 wasm, port, "localhost", f"/certs/{cert.name}")
+                 wasm, port, "-" if case == "no-name" else "localhost", f"/certs/{cert.name}")
     finally:
         ls.close()
     assert r.code == 0, r.err
+    echoed = 'connected, alpn Some("echo/1")\necho: hello from rust\n'
     if case == "ok":
-        assert r.out == 'connected, alpn Some("echo/1")\necho: hello from rust\n', r.err
+        assert r.out == echoed + "end: ok\n", r.err
+    elif case == "truncated":
+        assert r.out == echoed + ("end: error: ConnectionReset: TLS read: the peer closed the "
+                                  "connection without close_notify (what it sent may be cut "
+                                  "short)\n"), r.err
+    elif case == "no-name":
+        assert r.out == ("error: InvalidInput: a verifying TLS client needs the server's name, "
+                         "which its certificate must carry: ClientConfig::server_name (or "
+                         "danger_accept_any_certificate, for tests)\n"), r.err
     else:
         assert r.out == ("error: Other: TLS handshake (client) with localhost: the server's "
                          "certificate was refused: certificate has expired\n"), r.err

@@ -20,15 +20,20 @@
  *       "a" comes, answer "got a", then wisp_net_read (no time limit) until
  *       "b" comes, answer "got b"; prints what each returned (the test
  *       sends each only once the server waits for it: both reads park)
+ *   halfclose CERT KEY  serve one connection: write "bye", shut down
+ *       writing (shutdown(2): a close_notify, then the FIN), read what the
+ *       client still sends, then try to write again; prints each result
  *   shared CERT KEY  three connections with the same files: the first
  *       served (and echoed) by this process, the second handed to a child
  *       spawned with no directories at all (its handshake must be refused,
  *       whatever the node has cached), the third by this process again
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <wisp/guest.h>
@@ -298,6 +303,29 @@ static int poll_after_read(char **argv)
 	return 0;
 }
 
+static int half_close(char **argv)
+{
+	int32_t lfd = listen_any(), fd;
+	if (wisp_tcp_accept(lfd, WISP_INFINITY, &fd) != 0)
+		return 1;
+	if (wisp_tls_server(fd, argv[2], argv[3], NULL, 10000000000LL) != 0)
+		return 1;
+	if (write(fd, "bye", 3) != 3)
+		return 1;
+	int rc = shutdown(fd, SHUT_WR);
+	printf("shutdown: %d\n", rc == 0 ? 0 : errno);
+	fflush(stdout);
+	char buf[64];
+	uint32_t n = 0, w = 0;
+	rc = wisp_net_read(fd, buf, sizeof(buf), 10000000000LL, &n);
+	printf("read after shutdown: rc=%d %.*s\n", rc, (int)n, buf);
+	rc = wisp_net_write(fd, "more", 4, 10000000000LL, &w);
+	char why[400];
+	printf("write after shutdown: rc=%d: %s\n", rc, wisp_tls_error(why, sizeof(why)));
+	close(fd);
+	return 0;
+}
+
 static int mixed_waits(char **argv)
 {
 	int32_t lfd = listen_any(), fd;
@@ -335,6 +363,8 @@ int main(int argc, char **argv)
 		return keyout(argv);
 	if (argc >= 4 && strcmp(argv[1], "poll") == 0)
 		return poll_after_read(argv);
+	if (argc >= 4 && strcmp(argv[1], "halfclose") == 0)
+		return half_close(argv);
 	if (argc >= 4 && strcmp(argv[1], "mixed") == 0)
 		return mixed_waits(argv);
 	if (argc >= 4 && strcmp(argv[1], "shared") == 0)

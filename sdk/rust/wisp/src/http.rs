@@ -192,8 +192,26 @@ impl Config {
 /// of its own with `handler`. Returns only when accepting fails for good
 /// (the listener's capability is gone, or it is not a listener); a
 /// connection that cannot get a process (a limit) is closed and the next
-/// one accepted.
+/// one accepted. With [`Config::tls`], a certificate or key file this
+/// process cannot open is an error at once (`PermissionDenied` naming the
+/// `--dir` it needs, `NotFound`), not a handshake that fails with every
+/// client.
 pub fn serve(listener: TcpListener, config: Config, handler: Handler) -> io::Result<()> {
+    if let Some((cert, key)) = &config.tls {
+        for (what, path) in [("certificate", cert), ("key", key)] {
+            crate::fs::open(path).map_err(|e| {
+                let why = match e.kind() {
+                    io::ErrorKind::PermissionDenied => {
+                        "not allowed by the process's capabilities: give its directory to wisp run \
+                         (--dir-ro DIR)"
+                            .to_string()
+                    }
+                    _ => e.to_string(),
+                };
+                io::Error::new(e.kind(), format!("HTTPS: cannot open the {what} file {path}: {why}"))
+            })?;
+        }
+    }
     let index = handler as usize as u32;
     loop {
         let stream = match listener.accept() {
@@ -214,7 +232,17 @@ fn connection((index, config): (u32, Config), stream: TcpStream, _mailbox: Mailb
     // a `Handler`, in a process of this module (spawn arguments come only
     // from the spawner).
     let handler: Handler = unsafe { fn_at(index) };
-    let _ = serve_connection(stream, &config, handler);
+    let peer = stream.peer_addr();
+    if let Err(e) = serve_connection(stream, &config, handler) {
+        // The server's own fault, which no client can fix: said where its
+        // operator looks (a client's failures are the client's, unsaid).
+        if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidInput) {
+            match peer {
+                Ok(peer) => eprintln!("wisp::http: connection from {peer}: {e}"),
+                Err(_) => eprintln!("wisp::http: a connection: {e}"),
+            }
+        }
+    }
 }
 
 /// Serve one connection in the calling process until it ends (for an

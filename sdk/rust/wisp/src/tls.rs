@@ -52,6 +52,12 @@ const ENOTCAPABLE: i32 = 76;
 const EPROTO: i32 = 65;
 /// WASI `EINVAL`.
 const EINVAL: i32 = 28;
+/// WASI `ECONNRESET`, `EIO`, `EPIPE`: the other failures of a stream the
+/// host explains (a peer gone without close_notify, a stream that failed
+/// before, writing after `shutdown`).
+const ECONNRESET: i32 = 15;
+const EIO: i32 = 29;
+const EPIPE: i32 = 64;
 
 /// Why this process's last TLS call failed, as the host put it ("" if
 /// none has).
@@ -78,6 +84,23 @@ fn check(rc: i32) -> io::Result<()> {
     };
     let why = last_error();
     Err(io::Error::new(kind, if why.is_empty() { io::Error::from_raw_os_error(rc).to_string() } else { why }))
+}
+
+/// A read's or write's error, with the host's reason when TLS failed
+/// ("TLS read: the peer closed the connection without close_notify ...")
+/// rather than the bare errno's text.
+fn explained(e: io::Error) -> io::Error {
+    let kind = match e.raw_os_error() {
+        Some(EPROTO) => io::ErrorKind::Other,
+        Some(ECONNRESET | EIO | EPIPE) => e.kind(),
+        _ => return e,
+    };
+    let why = last_error();
+    if why.is_empty() {
+        e
+    } else {
+        io::Error::new(kind, why)
+    }
 }
 
 fn ns(t: Option<Duration>) -> i64 {
@@ -198,6 +221,13 @@ impl TlsStream {
 
     /// The client handshake on a connected `tcp`.
     pub fn client(tcp: TcpStream, config: &ClientConfig) -> io::Result<TlsStream> {
+        if config.verify && config.server_name.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a verifying TLS client needs the server's name, which its certificate must carry: \
+                 ClientConfig::server_name (or danger_accept_any_certificate, for tests)",
+            ));
+        }
         let (name, name_len) = text(&config.server_name);
         let (alpn, alpn_len) = text(&config.alpn);
         let (ca, ca_len) = text(&config.ca_file);
@@ -273,13 +303,13 @@ impl TlsStream {
 
 impl Read for TlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.tcp).read(buf)
+        (&*self).read(buf)
     }
 }
 
 impl Write for TlsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&self.tcp).write(buf)
+        (&*self).write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -288,13 +318,13 @@ impl Write for TlsStream {
 
 impl Read for &TlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.tcp).read(buf)
+        (&self.tcp).read(buf).map_err(explained)
     }
 }
 
 impl Write for &TlsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&self.tcp).write(buf)
+        (&self.tcp).write(buf).map_err(explained)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

@@ -112,5 +112,8 @@ fn main() {
     }
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("cannot listen");
     println!("listening on {scheme}://{}", listener.local_addr().unwrap());
-    http::serve(listener, config, handle).expect("cannot accept");
+    if let Err(e) = http::serve(listener, config, handle) {
+        eprintln!("web: {e}");
+        std::process::exit(1);
+    }
 }

@@ -3,8 +3,11 @@
 //!
 //!   tls_client PORT NAME CAFILE   connect to 127.0.0.1:PORT, verify NAME
 //!       against CAFILE, offer ALPN h2 and echo/1, send a line and print
-//!       what comes back; or "error: KIND: TEXT"
-use std::io::{BufRead, BufReader, Write};
+//!       what comes back, then read to the end of the stream and print
+//!       how it ended ("end: ok", or "end: error: KIND: TEXT"); or
+//!       "error: KIND: TEXT"
+//!   tls_client PORT - CAFILE      the same without the server's name
+use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
 use wisp::tls::{ClientConfig, TlsStream};
@@ -13,8 +16,11 @@ use wisp::tls::{ClientConfig, TlsStream};
 fn main(_mb: wisp::Mailbox<()>) {
     let args: Vec<String> = std::env::args().collect();
     let port: u16 = args[1].parse().unwrap();
-    let config = ClientConfig::new()
-        .server_name(&args[2])
+    let mut config = ClientConfig::new();
+    if args[2] != "-" {
+        config = config.server_name(&args[2]);
+    }
+    let config = config
         .ca_file(&args[3])
         .alpn(&["h2", "echo/1"])
         .handshake_timeout(Duration::from_secs(20));
@@ -25,8 +31,13 @@ fn main(_mb: wisp::Mailbox<()>) {
             println!("connected, alpn {alpn:?}");
             s.write_all(b"hello from rust\n").unwrap();
             let mut line = String::new();
-            BufReader::new(&mut s).read_line(&mut line).unwrap();
+            let mut r = BufReader::new(&mut s);
+            r.read_line(&mut line).unwrap();
             print!("echo: {line}");
+            match r.read_to_end(&mut Vec::new()) {
+                Ok(_) => println!("end: ok"),
+                Err(e) => println!("end: error: {:?}: {}", e.kind(), e),
+            }
         }
     }
 }
