@@ -147,6 +147,11 @@ void engine_mem_pool_stats(struct engine_mem_pool *p, struct engine_mem_stats *o
 #define ENGINE_STACK_HEADROOM (128u * 1024)
 #define ENGINE_MAX_FRAME (48u * 1024)
 #define ENGINE_TRAP_RESERVE (ENGINE_STACK_HEADROOM - 2 * ENGINE_MAX_FRAME)
+
+/* The most bytes of values a thrown exception (exception handling's legacy
+ * encoding) carries: an instance's payload buffer has this size, and the
+ * compile pipeline refuses a module with a larger tag. */
+#define ENGINE_EXCEPTION_MAX 256
 _Static_assert(ENGINE_TRAP_RESERVE >= 16 * 1024,
                "the stack headroom must leave room for the trap path");
 

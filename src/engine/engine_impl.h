@@ -94,8 +94,10 @@ struct engine_instance {
 	                                code at the last trap (0: none) */
 	_Atomic int64_t *usage;      /* limits.usage, or &own_usage */
 	_Atomic int64_t own_usage;
-	/* Exception-handling proposal state (per instance, never global);
-	 * its payload buffer made on the first throw (EXC_DATA_MAX bytes). */
+	/* Exception-handling state (per instance, never global): the thrown
+	 * exception, its payload buffer made on the first throw (EXC_DATA_MAX
+	 * bytes), and the innermost try's jmp_buf (NULL: none; reset by
+	 * enter()). */
 	uint32_t exc_tag, exc_size;
 	unsigned char *exc_data;
 	WASM_RT_UNWIND_TARGET *exc_target;
@@ -107,7 +109,7 @@ struct engine_instance {
 	void *w2c;                   /* wasm2c instance: vmctx + 1 */
 };
 
-#define EXC_DATA_MAX 256
+#define EXC_DATA_MAX ENGINE_EXCEPTION_MAX
 
 /* Set by module.c while init_module() runs, so that the context-free
  * wasm_rt_register_func_type() knows which module it registers for. */
