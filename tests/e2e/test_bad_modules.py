@@ -224,7 +224,7 @@ FEATURES = {
                              "exception handling's 2023 encoding (try_table, exnref) is not "
                              "supported: function 0 uses instruction 0x0a (throw_ref) at byte"),
     "exceptions-exnref-local": (body_module(b"", locals_=b"\x01\x01\x69"),
-                                "invalid module: exception handling's exnref type"),
+                                "exception handling's exnref type (its 2023 encoding, try_table)"),
     "tail-call": (body_module(b"\x12\x00"),
                   "tail calls are not supported: function 0 uses instruction 0x12 (return_call) "
                   "at byte"),
