@@ -130,7 +130,8 @@ struct walk {
 	size_t errlen;
 };
 
-/* "function 3 ($name)" for messages; the name is guest text. */
+/* "function 3 (name)" for messages, Rust names demangled; the name is
+ * guest text. */
 static void fn_label(const struct wasm_info *info, uint32_t func, char *out, size_t outlen)
 {
 	const char *name = wasm_func_name(info, func);
@@ -139,7 +140,9 @@ static void fn_label(const struct wasm_info *info, uint32_t func, char *out, siz
 		snprintf(out, outlen, "function %" PRIu32, func);
 		return;
 	}
-	util_printable(esc, sizeof(esc), name);
+	char plain[160];
+	engine_display_name(name, plain, sizeof(plain));
+	util_printable(esc, sizeof(esc), plain);
 	snprintf(out, outlen, "function %" PRIu32 " (%s)", func, esc);
 }
 

@@ -293,6 +293,11 @@ bool engine_module_frame_pointers(const engine_module *m);
  * a fiber. */
 bool engine_module_function_at(engine_module *m, uintptr_t ret, char *out, size_t cap);
 
+/* A function's name as people read it: Rust's mangling undone, else raw as
+ * it is (not escaped), truncated to cap (demangle.c). Also for the compile
+ * pipeline's messages. */
+void engine_display_name(const char *raw, char *out, size_t cap);
+
 /* Human-readable trap kind: "unreachable", "out of bounds memory access"... */
 const char *engine_trap_name(wasm_rt_trap_t kind);
 

@@ -127,9 +127,6 @@ const char *engine_symbolize_pc(engine_module *m, uintptr_t pc);
 /* After a trap has unwound to enter(): name its function in the result
  * (escaped for a terminal). */
 void engine_attribute_trap(engine_instance *in);
-/* A function's name as people read it: Rust's legacy mangling undone,
- * else raw as it is (not escaped), truncated to cap (trap.c). */
-void engine_display_name(const char *raw, char *out, size_t cap);
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
 

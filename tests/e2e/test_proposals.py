@@ -275,6 +275,7 @@ def test_simd_from_rust_is_refused_in_one_line(wisp, tmp_path):
         built[label] = tmp_path / f"target-{label}" / "wasm32-wasip1" / "release" / "simd_dot.wasm"
     r = wisp("run", built["simd"])
     assert_refused(r, built["simd"], SIMD_REFUSAL, SIMD_HINT)
+    assert "(simd_dot::main)" in r.err, r          # the Rust name, demangled
     r = wisp("run", "--tier", "fast", built["scalar"])
     assert (r.code, r.err) == (0, ""), r
     assert r.out.startswith("sum="), r
