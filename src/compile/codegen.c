@@ -35,6 +35,7 @@
 #include "codegen.h"
 #include "limits.h"
 #include "../common/util.h"
+#include "../engine/engine.h"
 #include "../engine/vmctx.h"
 
 extern const char wisp_prelude_text[];
@@ -112,6 +113,90 @@ static const char *skip_indent(const char *p, size_t len)
 	while (len > 0 && *p == ' ')
 		p++, len--;
 	return p;
+}
+
+/* wasm2c 1.0.32 packs a thrown exception's values into a struct
+ * (`struct wasm_tag_ji { u64 j0; u32 i1; };` for a tag of (i64, i32)),
+ * but both its throw (`tmp = {w2c_i1, w2c_j0, }`) and its catch
+ * (`w2c_i1 = tmp.j0;`) list the values last first: field `j0` holds the
+ * i32, and in a tag of mixed types a value lands in a field of another type
+ * (an i64 was cut to 32 bits). Declaring the fields' types in reverse order,
+ * names kept, makes each field the type of the value it holds; a tag whose
+ * values share one type is unchanged. */
+#define TAG_FIELDS_MAX (ENGINE_EXCEPTION_MAX / 4)
+
+struct tag_struct {
+	bool open;                  /* inside `struct wasm_tag_... {` */
+	bool overflow;              /* more fields than a tag can have */
+	unsigned n;
+	const char *line[TAG_FIELDS_MAX];
+	size_t len[TAG_FIELDS_MAX];
+};
+
+enum tag_line { TAG_NONE, TAG_WRITTEN, TAG_HELD };
+
+/* Handles the lines of a tag struct: TAG_HELD for a field line (kept until
+ * the struct's end), TAG_WRITTEN when the line was written (the struct's
+ * end writes its fields first, counted in *line), TAG_NONE for any other
+ * line. Sets overflow for more fields than ENGINE_EXCEPTION_MAX bytes hold
+ * (wasm_code.c refuses such a tag, so it means unexpected wasm2c output). */
+static enum tag_line rewrite_tag_struct(struct tag_struct *t, FILE *f, const char *p,
+                                        size_t len, uint32_t *line)
+{
+	if (!t->open) {
+		if (len < 17 || strncmp(p, "struct wasm_tag_", 16) != 0 || p[len - 1] != '{')
+			return TAG_NONE;
+		t->open = true;
+		t->n = 0;
+		fwrite(p, 1, len, f);
+		return TAG_WRITTEN;
+	}
+	if (len == 2 && p[0] == '}' && p[1] == ';') {
+		for (unsigned i = 0; i < t->n; i++) {
+			const char *field = t->line[i], *kind = t->line[t->n - 1 - i];
+			const char *name = memrchr(field, ' ', t->len[i]);
+			const char *kend = memrchr(kind, ' ', t->len[t->n - 1 - i]);
+			fwrite(kind, 1, (size_t)(kend - kind), f);
+			fwrite(name, 1, t->len[i] - (size_t)(name - field), f);
+			fputc('\n', f);
+		}
+		*line += t->n;
+		fwrite(p, 1, len, f);
+		t->open = false;
+		return TAG_WRITTEN;
+	}
+	if (t->n == TAG_FIELDS_MAX || memrchr(p, ' ', len) == NULL) {
+		t->overflow = true;
+		fwrite(p, 1, len, f);
+		return TAG_WRITTEN;
+	}
+	t->line[t->n] = p;
+	t->len[t->n++] = len;
+	return TAG_HELD;
+}
+
+/* wasm2c 1.0.32 saves a caught exception for a later rethrow in
+ * `void *w2c_T<n> = alloca(w2c_T<n>_size);`, and gcc calls a frame with
+ * alloca unbounded (stackcheck.c refuses it). The engine never holds more
+ * than ENGINE_EXCEPTION_MAX bytes (wasm_rt_load_exception), so a fixed
+ * array in the same block does. True if the line was that one, rewritten. */
+static bool rewrite_rethrow_save(FILE *f, const char *p, size_t len)
+{
+	const char *q = p;
+	while (q < p + len && *q == ' ')
+		q++;
+	size_t rest = (size_t)(p + len - q);
+	if (rest < 12 || strncmp(q, "void *w2c_T", 11) != 0 || memmem(q, rest, "alloca(", 7) == NULL)
+		return false;
+	const char *id = q + 6;                       /* w2c_T<n> */
+	const char *id_end = id + 5;
+	while (id_end < p + len && *id_end >= '0' && *id_end <= '9')
+		id_end++;
+	int idlen = (int)(id_end - id);
+	fwrite(p, 1, (size_t)(q - p), f);
+	fprintf(f, "unsigned char %.*s_buf[%d]; void *%.*s = %.*s_buf;", idlen, id,
+	        ENGINE_EXCEPTION_MAX, idlen, id, idlen, id);
+	return true;
 }
 
 /* If the line `p` is wasm2c's elem-segment entry for an imported function,
@@ -588,9 +673,10 @@ static int run_wasm2c(const char *in, const char *gen_c, const struct util_limit
 	/* --no-debug-names: a malformed name section must not fail a module
 	 * (wasm2c rejects one otherwise), and data segments keep their
 	 * index-based names (see above). wisp takes names from its own
-	 * reader. */
+	 * reader. --enable-exceptions: exception handling's legacy encoding
+	 * (wasm_code.c refuses what wasm2c cannot translate). */
 	char *argv[] = { "wasm2c", (char *)in, "-n", "wisp_guest", "-o", (char *)gen_c,
-	                 "--no-debug-names", NULL };
+	                 "--no-debug-names", "--enable-exceptions", NULL };
 	char out[4096];
 	struct util_run_status st;
 	int rc = util_run(argv, lim, out, sizeof(out), NULL, NULL, &st);
@@ -711,6 +797,8 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 	}
 	uint32_t nsyms = 0, nprologues = 0, ndefs = 0, line = 1;
 	bool in_def = false, table_init_fixed = false, import_elems = false;
+	struct tag_struct tags = { 0 };
+	enum tag_line tag;
 	rc = 0;
 	const char *prelude = codegen_prelude();
 	fputs(prelude, f);
@@ -748,6 +836,13 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 			table_init_fixed = true;
 		} else if (rewrite_import_elem(f, p, len)) {
 			import_elems = true;
+		} else if (!in_def && (tag = rewrite_tag_struct(&tags, f, p, len, &line)) != TAG_NONE) {
+			if (tag == TAG_HELD) {  /* written at the struct's end */
+				p += len + 1;
+				continue;
+			}
+		} else if (in_def && rewrite_rethrow_save(f, p, len)) {
+			/* a fixed buffer for a rethrow, not alloca */
 		} else {
 			if (nsyms < info->nfuncs && is_fn_decl(p, len, &syms[nsyms])) {
 				nsyms++;
@@ -773,6 +868,11 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 		snprintf(err, errlen, "unexpected wasm2c output: %u of %u data segment arrays "
 		         "and %u of %u active segment loads found (wisp expects wabt 1.0.32's "
 		         "wasm2c)", dp.arrays, dp.want_arrays, dp.loads, dp.want_loads);
+		rc = -EPROTO;
+	} else if (tags.open || tags.overflow) {
+		snprintf(err, errlen, "unexpected wasm2c output: an exception tag's struct %s "
+		         "(wisp expects wabt 1.0.32's wasm2c)",
+		         tags.open ? "does not end" : "has too many fields");
 		rc = -EPROTO;
 	} else if (import_elems && !table_init_fixed) {
 		snprintf(err, errlen, "unexpected wasm2c output: element segments name imported "

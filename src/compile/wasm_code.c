@@ -2,9 +2,14 @@
  * wasm_code.c — what the instructions of a module use, checked before
  * wasm2c sees them (see wasm_reader.h: wasm_check_code).
  *
- * wasm2c 1.0.32 as Debian ships it aborts without a word on SIMD, reports
- * the tag section of exception handling as "invalid section code: 13", and
- * overflows its own stack (SIGSEGV) on blocks nested some 50,000 deep.
+ * wasm2c 1.0.32 as Debian ships it aborts without a word on any v128 (a
+ * SIMD instruction, or the type in a signature, a local or a global),
+ * refuses tail calls with "wasm2c currently only supports a limited set of
+ * features", knows nothing of exception handling's 2023 encoding
+ * (try_table, exnref), and overflows its own stack (SIGSEGV) on blocks
+ * nested some 50,000 deep. It does translate exception handling's legacy
+ * encoding (try, catch, catch_all, throw, rethrow, delegate) with
+ * --enable-exceptions, which wisp passes: those are walked, not refused.
  * wisp therefore walks every function body once, at compile time only (the
  * cached start-up path never comes here), decoding each instruction's
  * immediates so that it can name the first instruction of a feature wisp
@@ -25,6 +30,7 @@
 
 #include "wasm_reader.h"
 #include "../common/util.h"
+#include "../engine/engine.h"
 
 struct cur {
 	const uint8_t *p, *end;
@@ -69,16 +75,51 @@ static void skip(struct cur *c, size_t n)
 }
 
 /* What kind of feature an opcode belongs to, when wisp does not run it. */
-enum refusal { OK, SIMD, EXCEPTIONS, TAIL_CALLS, FUNC_REFS, GC, THREADS, UNKNOWN };
+enum refusal { OK, SIMD, NEW_EXCEPTIONS, TAIL_CALLS, FUNC_REFS, GC, THREADS, UNKNOWN };
 
 static const char *const feature_text[] = {
 	[SIMD] = "SIMD (v128) is not supported yet",
-	[EXCEPTIONS] = "exception handling is not supported",
+	[NEW_EXCEPTIONS] = "exception handling's 2023 encoding (try_table, exnref) "
+	                   "is not supported",
 	[TAIL_CALLS] = "tail calls are not supported",
 	[FUNC_REFS] = "typed function references are not supported",
 	[GC] = "garbage collection (GC) instructions are not supported",
 	[THREADS] = "threads (atomic instructions) are not supported",
 };
+
+/* What to do about it, after the message (wasm2c 1.0.32 translates none of
+ * these: it aborts on any v128 and refuses tail calls; see
+ * docs/architecture.md, "Proposals"). */
+static const char *const feature_hint[] = {
+	[SIMD] = "; build without -msimd128 (clang) or +simd128 (Rust)",
+	[NEW_EXCEPTIONS] = "; wisp runs the legacy encoding (try, catch, delegate), "
+	                   "which clang's -fwasm-exceptions emits",
+	[TAIL_CALLS] = "; build without -mtail-call (clang) or +tail-call (Rust)",
+	[FUNC_REFS] = "",
+	[GC] = "",
+	[THREADS] = "; build without -pthread or +atomics",
+};
+
+/* The name of a refused one-byte opcode, for messages. */
+static const char *op_name(uint8_t op)
+{
+	switch (op) {
+	case 0x0a: return "throw_ref";
+	case 0x12: return "return_call";
+	case 0x13: return "return_call_indirect";
+	case 0x14: return "call_ref";
+	case 0x15: return "return_call_ref";
+	case 0x1f: return "try_table";
+	case 0xd3: return "ref.as_non_null";
+	case 0xd4: return "br_on_null";
+	case 0xd5: return "ref.eq";
+	case 0xd6: return "br_on_non_null";
+	case 0xfb: return "a GC instruction";
+	case 0xfd: return "a SIMD instruction";
+	case 0xfe: return "an atomic instruction";
+	default: return NULL;
+	}
+}
 
 struct walk {
 	const struct wasm_info *info;
@@ -89,7 +130,8 @@ struct walk {
 	size_t errlen;
 };
 
-/* "function 3 ($name)" for messages; the name is guest text. */
+/* "function 3 (name)" for messages, Rust names demangled; the name is
+ * guest text. */
 static void fn_label(const struct wasm_info *info, uint32_t func, char *out, size_t outlen)
 {
 	const char *name = wasm_func_name(info, func);
@@ -98,7 +140,9 @@ static void fn_label(const struct wasm_info *info, uint32_t func, char *out, siz
 		snprintf(out, outlen, "function %" PRIu32, func);
 		return;
 	}
-	util_printable(esc, sizeof(esc), name);
+	char plain[160];
+	engine_display_name(name, plain, sizeof(plain));
+	util_printable(esc, sizeof(esc), plain);
 	snprintf(out, outlen, "function %" PRIu32 " (%s)", func, esc);
 }
 
@@ -120,7 +164,8 @@ static int refuse_op(struct walk *w, enum refusal why, const char *what, size_t 
 	fn_label(w->info, w->func, label, sizeof(label));
 	if (why == UNKNOWN)
 		return refuse(w, "%s uses an unknown %s at byte %zu", label, what, at);
-	return refuse(w, "%s: %s uses %s at byte %zu", feature_text[why], label, what, at);
+	return refuse(w, "%s: %s uses %s at byte %zu%s", feature_text[why], label, what, at,
+	              feature_hint[why]);
 }
 
 /* Immediates of the 0xfc prefix (saturating truncation, bulk memory,
@@ -193,9 +238,25 @@ static enum refusal instruction(struct cur *c, uint8_t op, uint32_t *depth)
 	case 0x43: skip(c, 4); return OK;
 	case 0x44: skip(c, 8); return OK;
 	case 0xd0: leb(c, 5); return OK;           /* ref.null heap type */
-	case 0x06: case 0x07: case 0x08: case 0x09: case 0x0a:
-	case 0x18: case 0x19: case 0x1f:
-		return EXCEPTIONS;                 /* try catch throw rethrow ... */
+	case 0x06:                                 /* try: a block type */
+		leb(c, 5);
+		(*depth)++;
+		return OK;
+	case 0x07: case 0x08:                      /* catch, throw: a tag */
+		u32(c);
+		return OK;
+	case 0x09:                                 /* rethrow: a label */
+		u32(c);
+		return OK;
+	case 0x18:                                 /* delegate: ends its try */
+		u32(c);
+		if (*depth > 0)
+			(*depth)--;
+		return OK;
+	case 0x19:                                 /* catch_all */
+		return OK;
+	case 0x0a: case 0x1f:
+		return NEW_EXCEPTIONS;             /* throw_ref, try_table */
 	case 0x12: case 0x13:
 		return TAIL_CALLS;                 /* return_call(_indirect) */
 	case 0x14: case 0x15: case 0xd3: case 0xd4: case 0xd5: case 0xd6:
@@ -228,8 +289,8 @@ static int walk_body(struct walk *w, struct wasm_span body)
 		if (byte(&c) == 0x7b) {
 			char label[220];
 			fn_label(w->info, w->func, label, sizeof(label));
-			return refuse(w, "%s: %s has a v128 local (declared at byte %zu)",
-			              feature_text[SIMD], label, at);
+			return refuse(w, "%s: %s has a v128 local (declared at byte %zu)%s",
+			              feature_text[SIMD], label, at, feature_hint[SIMD]);
 		}
 	}
 	uint32_t depth = 0;
@@ -247,8 +308,12 @@ static int walk_body(struct walk *w, struct wasm_span body)
 		}
 		enum refusal why = instruction(&c, op, &depth);
 		if (why != OK) {
+			const char *name = op_name(op);
 			if (op == 0xfd || op == 0xfb || op == 0xfe)
-				snprintf(what, sizeof(what), "instruction 0x%02x %" PRIu32, op, u32(&c));
+				snprintf(what, sizeof(what), "instruction 0x%02x %" PRIu32 " (%s)",
+				         op, u32(&c), name);
+			else if (name != NULL)
+				snprintf(what, sizeof(what), "instruction 0x%02x (%s)", op, name);
 			else
 				snprintf(what, sizeof(what), "instruction 0x%02x", op);
 			return refuse_op(w, why, what, at);
@@ -276,7 +341,8 @@ static int check_types(struct walk *w)
 			continue;
 		char label[220];
 		fn_label(w->info, f, label, sizeof(label));
-		return refuse(w, "%s: %s takes or returns v128", feature_text[SIMD], label);
+		return refuse(w, "%s: %s takes or returns v128%s", feature_text[SIMD], label,
+		              feature_hint[SIMD]);
 	}
 	return 0;
 }
@@ -288,12 +354,13 @@ int wasm_check_code(const uint8_t *bytes, size_t len, const struct wasm_info *in
 	(void)len;            /* every span was checked against it by wasm_read */
 	if (errlen)
 		err[0] = '\0';
-	if (info->ntags > 0)
-		return refuse(&w, "%s: the module declares %" PRIu32 " exception tag%s",
-		              feature_text[EXCEPTIONS], info->ntags, info->ntags == 1 ? "" : "s");
+	if (info->max_tag_payload > ENGINE_EXCEPTION_MAX)
+		return refuse(&w, "an exception tag of the module carries %" PRIu32 " bytes of "
+		              "values; wisp's limit is %d", info->max_tag_payload,
+		              ENGINE_EXCEPTION_MAX);
 	if (info->v128_global != 0)
-		return refuse(&w, "%s: global %" PRIu32 " has type v128", feature_text[SIMD],
-		              info->v128_global - 1);
+		return refuse(&w, "%s: global %" PRIu32 " has type v128%s", feature_text[SIMD],
+		              info->v128_global - 1, feature_hint[SIMD]);
 	int rc = check_types(&w);
 	for (uint32_t i = 0; i < info->nfuncs && rc == 0; i++) {
 		w.func = info->nfunc_imports + i;

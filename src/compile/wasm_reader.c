@@ -431,7 +431,11 @@ static char rd_valtype(struct rd *r, const char *what)
 	uint8_t b = rd_byte(r, what);
 	char c = valtype_letter(b);
 
-	if (!r->failed && !c)
+	if (!r->failed && b == 0x69)
+		fail(r, "exception handling's exnref type (its 2023 encoding, "
+		     "try_table) at byte %zu (%s) is not supported: wisp runs the "
+		     "legacy encoding (try, catch, delegate) only", at, what);
+	else if (!r->failed && !c)
 		fail(r, "unsupported value type 0x%02x at byte %zu (%s)",
 		     b, at, what);
 	return c;
@@ -727,6 +731,18 @@ static void read_memory_section(struct rd *r, struct wasm_info *m)
 	}
 }
 
+/* A tag's values are copied into the instance when thrown: each at most
+ * 8 bytes, but a funcref is wasm2c's struct of pointers (bound it by 32). */
+static void note_tag(struct wasm_info *m, const struct wasm_functype *t)
+{
+	uint32_t bytes = 0;
+	for (uint32_t i = 0; i < t->nparams; i++)
+		bytes += t->params[i] == 'i' || t->params[i] == 'f' ? 4
+		         : t->params[i] == 'r' ? 32 : 8;
+	if (bytes > m->max_tag_payload)
+		m->max_tag_payload = bytes;
+}
+
 static void read_tag_section(struct rd *r, struct wasm_info *m)
 {
 	uint32_t n = rd_count(r, "tags", 2, WASM_LIMIT_TAGS);
@@ -737,7 +753,9 @@ static void read_tag_section(struct rd *r, struct wasm_info *m)
 		uint8_t attr = rd_byte(r, "tag attribute");
 		if (!r->failed && attr != 0)
 			fail(r, "malformed tag at byte %zu: attribute %u", at, attr);
-		rd_typeidx(r, m, "tag's type");
+		uint32_t t = rd_typeidx(r, m, "tag's type");
+		if (!r->failed)
+			note_tag(m, &m->types[t]);
 	}
 }
 

@@ -145,6 +145,8 @@ struct wasm_info {
 	bool table0_defined_funcref;    /* table 0 is the module's own, of funcref */
 	uint32_t nglobals;              /* imported + defined */
 	uint32_t ntags;                 /* imported + defined */
+	uint32_t max_tag_payload;       /* bytes of the largest tag's values, as
+	                                   wasm2c lays them out (see wasm_code.c) */
 	uint32_t nelem_segments;
 	uint32_t ndata_segments;
 	struct wasm_data_segment *data_segments;   /* ndata_segments of them */

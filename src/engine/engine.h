@@ -147,6 +147,11 @@ void engine_mem_pool_stats(struct engine_mem_pool *p, struct engine_mem_stats *o
 #define ENGINE_STACK_HEADROOM (128u * 1024)
 #define ENGINE_MAX_FRAME (48u * 1024)
 #define ENGINE_TRAP_RESERVE (ENGINE_STACK_HEADROOM - 2 * ENGINE_MAX_FRAME)
+
+/* The most bytes of values a thrown exception (exception handling's legacy
+ * encoding) carries: an instance's payload buffer has this size, and the
+ * compile pipeline refuses a module with a larger tag. */
+#define ENGINE_EXCEPTION_MAX 256
 _Static_assert(ENGINE_TRAP_RESERVE >= 16 * 1024,
                "the stack headroom must leave room for the trap path");
 
@@ -287,6 +292,11 @@ bool engine_module_frame_pointers(const engine_module *m);
  * May read m's DWARF (milliseconds the first time, a deep stack): not on
  * a fiber. */
 bool engine_module_function_at(engine_module *m, uintptr_t ret, char *out, size_t cap);
+
+/* A function's name as people read it: Rust's mangling undone, else raw as
+ * it is (not escaped), truncated to cap (demangle.c). Also for the compile
+ * pipeline's messages. */
+void engine_display_name(const char *raw, char *out, size_t cap);
 
 /* Human-readable trap kind: "unreachable", "out of bounds memory access"... */
 const char *engine_trap_name(wasm_rt_trap_t kind);

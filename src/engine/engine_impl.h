@@ -94,8 +94,10 @@ struct engine_instance {
 	                                code at the last trap (0: none) */
 	_Atomic int64_t *usage;      /* limits.usage, or &own_usage */
 	_Atomic int64_t own_usage;
-	/* Exception-handling proposal state (per instance, never global);
-	 * its payload buffer made on the first throw (EXC_DATA_MAX bytes). */
+	/* Exception-handling state (per instance, never global): the thrown
+	 * exception, its payload buffer made on the first throw (EXC_DATA_MAX
+	 * bytes), and the innermost try's jmp_buf (NULL: none; reset by
+	 * enter()). */
 	uint32_t exc_tag, exc_size;
 	unsigned char *exc_data;
 	WASM_RT_UNWIND_TARGET *exc_target;
@@ -107,7 +109,7 @@ struct engine_instance {
 	void *w2c;                   /* wasm2c instance: vmctx + 1 */
 };
 
-#define EXC_DATA_MAX 256
+#define EXC_DATA_MAX ENGINE_EXCEPTION_MAX
 
 /* Set by module.c while init_module() runs, so that the context-free
  * wasm_rt_register_func_type() knows which module it registers for. */
@@ -125,9 +127,6 @@ const char *engine_symbolize_pc(engine_module *m, uintptr_t pc);
 /* After a trap has unwound to enter(): name its function in the result
  * (escaped for a terminal). */
 void engine_attribute_trap(engine_instance *in);
-/* A function's name as people read it: Rust's legacy mangling undone,
- * else raw as it is (not escaped), truncated to cap (trap.c). */
-void engine_display_name(const char *raw, char *out, size_t cap);
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
 

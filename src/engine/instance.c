@@ -77,6 +77,9 @@ static void enter(engine_instance *in, enum instance_phase phase,
 	in->res->outcome = ENGINE_RETURNED;
 	in->res->nframes = 0;
 	in->prev_current = engine_set_current(in);
+	/* No try of a previous entry is active (a trap or exit may have
+	 * unwound past one): a throw with no try traps. */
+	in->exc_target = NULL;
 	bool trapped = false;
 	if (setjmp(in->unwind) == 0)
 		fn(arg);

@@ -187,9 +187,14 @@ void wisp_hook_slow(void *instance)
 	ctx->fuel = in->limits.fuel_per_slice;
 }
 
-/* Exception-handling proposal (wasm2c --enable-exceptions). wisp does not
- * enable the proposal, so generated code never calls these; they keep the
- * state per instance anyway so that enabling it needs no global state. */
+/* Exception handling's legacy encoding (wasm2c --enable-exceptions): a try
+ * block setjmps into a jmp_buf on its own frame and makes it the instance's
+ * unwind target; a throw copies its values into the instance and longjmps
+ * there, or traps "uncaught exception" when no try is active. The state is
+ * the running instance's: a fiber switch in the middle of a try (a
+ * preempted loop) carries it along, and instances share nothing. The
+ * compile pipeline refuses tags over EXC_DATA_MAX bytes; the check here
+ * stays as a guard. */
 void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
 {
 	engine_instance *in = tl_current;

@@ -206,22 +206,28 @@ V128_CONST = b"\xfd\x0c" + bytes(16)
 
 FEATURES = {
     "simd": (body_module(V128_CONST + b"\xfd\x6e" + b"\x1a"),     # v128.const ... drop
-             "SIMD (v128) is not supported yet: function 0 uses instruction 0xfd 12 at byte"),
+             "SIMD (v128) is not supported yet: function 0 uses instruction 0xfd 12 (a SIMD "
+             "instruction) at byte"),
     "simd-add": (body_module(b"\x41\x00\xfd\x11" + b"\x41\x00\xfd\x11" + b"\xfd\xae\x01\x1a"),
-                 "SIMD (v128) is not supported yet: function 0 uses instruction 0xfd 17 at byte"),
+                 "SIMD (v128) is not supported yet: function 0 uses instruction 0xfd 17 (a "
+                 "SIMD instruction) at byte"),
     "simd-local": (body_module(b"", locals_=b"\x01\x01\x7b"),
                    "SIMD (v128) is not supported yet: function 0 has a v128 local"),
     "simd-param": (HEADER + section(1, vec([b"\x60\x00\x00", b"\x60\x01\x7b\x00"]))
                    + section(3, vec([b"\x00", b"\x01"])) + MEMORY + EXPORTS
                    + section(10, vec([b"\x02\x00\x0b", b"\x02\x00\x0b"])),
                    "SIMD (v128) is not supported yet: function 1 takes or returns v128"),
-    "exceptions-tag": (HEADER + TYPE_VOID + ONE_FUNC + MEMORY + section(13, vec([b"\x00\x00"]))
-                       + EXPORTS + CODE,
-                       "exception handling is not supported: the module declares 1 exception tag"),
-    "exceptions-try": (body_module(b"\x06\x40\x0b"),
-                       "exception handling is not supported: function 0 uses instruction 0x06 at byte"),
+    "exceptions-try-table": (body_module(b"\x1f\x40\x00\x0b"),
+                             "exception handling's 2023 encoding (try_table, exnref) is not "
+                             "supported: function 0 uses instruction 0x1f (try_table) at byte"),
+    "exceptions-throw-ref": (body_module(b"\xd0\x69\x0a"),
+                             "exception handling's 2023 encoding (try_table, exnref) is not "
+                             "supported: function 0 uses instruction 0x0a (throw_ref) at byte"),
+    "exceptions-exnref-local": (body_module(b"", locals_=b"\x01\x01\x69"),
+                                "exception handling's exnref type (its 2023 encoding, try_table)"),
     "tail-call": (body_module(b"\x12\x00"),
-                  "tail calls are not supported: function 0 uses instruction 0x12 at byte"),
+                  "tail calls are not supported: function 0 uses instruction 0x12 (return_call) "
+                  "at byte"),
     "threads": (body_module(b"\x41\x00\xfe\x10\x02\x00\x1a"),
                 "threads (atomic instructions) are not supported: function 0 uses instruction 0xfe 16"),
     "unknown-op": (body_module(b"\xf0"), "function 0 uses an unknown instruction 0xf0 at byte"),
@@ -251,6 +257,7 @@ def test_named_function_is_named_in_a_refusal(wisp, tmp_path):
     r = wisp("run", "--tier", "fast", f)
     assert r.code == 1, r
     assert "function 0 (vector_math) uses instruction 0xfd 12" in r.err, r
+    assert r.err.rstrip().endswith("build without -msimd128 (clang) or +simd128 (Rust)"), r
 
 
 def test_valid_bulk_memory_and_tables_are_not_refused(wisp, tmp_path):

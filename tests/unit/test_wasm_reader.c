@@ -1247,11 +1247,19 @@ static void test_code_check(void **state)
 	assert_string_equal(err, "");
 	/* SIMD, tail call, exceptions, threads, GC, unknown */
 	assert_int_equal(CHECK_BODY(10, 0x00, 0x41, 0x00, 0xfd, 0x11, 0x1a, 0x0b), -EINVAL);
-	expect_contains(err, "SIMD (v128) is not supported yet: function 0 uses instruction 0xfd 17 at byte");
+	expect_contains(err, "SIMD (v128) is not supported yet: function 0 uses instruction 0xfd 17 "
+	                "(a SIMD instruction) at byte");
 	assert_int_equal(CHECK_BODY(10, 0x00, 0x12, 0x00, 0x0b), -EINVAL);
-	expect_contains(err, "tail calls are not supported: function 0 uses instruction 0x12");
-	assert_int_equal(CHECK_BODY(10, 0x00, 0x06, 0x40, 0x0b, 0x0b), -EINVAL);
-	expect_contains(err, "exception handling is not supported");
+	expect_contains(err, "tail calls are not supported: function 0 uses instruction 0x12 "
+	                "(return_call)");
+	/* exception handling: the legacy encoding walks (try, throw 0, catch 0,
+	 * catch_all, rethrow, delegate), the 2023 one (try_table) is refused */
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x06, 0x40, 0x41, 0x00, 0x08, 0x00, 0x07, 0x00,
+	                            0x1a, 0x19, 0x09, 0x00, 0x0b, 0x06, 0x40, 0x18, 0x00,
+	                            0x0b), 0);
+	assert_int_equal(CHECK_BODY(10, 0x00, 0x1f, 0x40, 0x00, 0x0b, 0x0b), -EINVAL);
+	expect_contains(err, "exception handling's 2023 encoding (try_table, exnref) is not "
+	                "supported: function 0 uses instruction 0x1f (try_table)");
 	assert_int_equal(CHECK_BODY(10, 0x00, 0xfe, 0x03, 0x00, 0x0b), -EINVAL);
 	expect_contains(err, "threads (atomic instructions) are not supported");
 	assert_int_equal(CHECK_BODY(10, 0x00, 0xfb, 0x01, 0x0b), -EINVAL);
@@ -1286,11 +1294,25 @@ static void test_code_check_types_and_tags(void **state)
 
 	put_header(&m);
 	SEC(&m, 1, 0x01, 0x60, 0x00, 0x00);
-	SEC(&m, 13, 0x01, 0x00, 0x00);                       /* one tag */
+	SEC(&m, 13, 0x01, 0x00, 0x00);                       /* one tag: runs */
+	expect_read_ok(&m, &info);
+	assert_int_equal(wasm_check_code(m.b, m.n, &info, 10, err, sizeof(err)), 0);
+	wasm_info_free(&info);
+
+	/* a tag of 65 f64 (520 bytes) is over ENGINE_EXCEPTION_MAX */
+	m.n = 0;
+	put_header(&m);
+	{
+		uint8_t t[4 + 65 + 1] = { 0x01, 0x60, 0x41 };
+		memset(t + 3, 0x7c, 65);
+		t[3 + 65] = 0x00;
+		put_section_bytes(&m, 1, t, 3 + 65 + 1);
+	}
+	SEC(&m, 13, 0x01, 0x00, 0x00);
 	expect_read_ok(&m, &info);
 	assert_int_equal(wasm_check_code(m.b, m.n, &info, 10, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "exception handling is not supported: the module declares "
-	                    "1 exception tag");
+	assert_string_equal(err, "an exception tag of the module carries 520 bytes of values; "
+	                    "wisp's limit is 256");
 	wasm_info_free(&info);
 
 	m.n = 0;
@@ -1299,7 +1321,8 @@ static void test_code_check_types_and_tags(void **state)
 	    0, 0, 0x0b);                                       /* a v128 global */
 	expect_read_ok(&m, &info);
 	assert_int_equal(wasm_check_code(m.b, m.n, &info, 10, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "SIMD (v128) is not supported yet: global 0 has type v128");
+	assert_string_equal(err, "SIMD (v128) is not supported yet: global 0 has type v128; "
+	                    "build without -msimd128 (clang) or +simd128 (Rust)");
 	wasm_info_free(&info);
 }
 
