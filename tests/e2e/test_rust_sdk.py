@@ -8,6 +8,7 @@ bincode, syn, quote, rmp-serde, serde_json; sdk/rust/.cargo/config.toml).
 Without them these tests fail, on purpose, as test_rust.py does."""
 import os
 import re
+import select
 import socket
 import subprocess
 import time
@@ -376,10 +377,29 @@ def test_echo_server_supervised(sdk_env, examples):
         clients[3].sendall(b"old connection\n")
         assert read_until(clients[3], "old connection\n") == "old connection\n"
         assert proc.poll() is None
+        # Crash reports are written by a thread of the log's own: wait for
+        # this one rather than kill the node before it is out.
+        err = stderr_until(proc, "a handler crashes on purpose")
     finally:
         proc.kill()
         proc.wait(timeout=10)
-    assert "a handler crashes on purpose" in proc.stderr.read()
+    assert "a handler crashes on purpose" in err, err
+
+
+def stderr_until(proc, text, limit=30.0):
+    """What proc wrote to stderr, read until `text` is in it (or `limit`
+    seconds pass or stderr ends)."""
+    out, end = b"", time.time() + limit
+    fd = proc.stderr.fileno()
+    while text.encode() not in out and time.time() < end:
+        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.time()))
+        if not ready:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode(errors="replace")
 
 
 def test_chat_server_two_clients(sdk_env, examples):
