@@ -56,7 +56,7 @@
 #define WISP_ABI_STR STR(WISP_MODULE_ABI)
 /* Bump when the generated code changes for the same wasm, prelude and
  * tools (a new rewrite in codegen.c): it is part of the cache key. */
-#define CODEGEN_VERSION 4   /* 4: wasm2c --enable-exceptions and its rewrites */
+#define CODEGEN_VERSION 5   /* 5: functions work on a local copy of the memory record */
 #define CACHE_SUBDIR "v2"
 
 static const char *tier_name(enum tier t)
