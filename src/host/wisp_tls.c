@@ -1280,6 +1280,17 @@ uint16_t tls_io(struct host_proc *hp, struct wasi_fd *f, void *p, size_t len, bo
 	}
 }
 
+/* fd's slot if it is a TLS stream (looked up again after every park). */
+static struct wasi_fd *stream_fd(struct wasi_ctx *w, uint32_t fd, uint16_t *err)
+{
+	struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, err);
+	if (f != NULL && f->tls == NULL) {
+		*err = WASI_EBADF;
+		return NULL;
+	}
+	return f;
+}
+
 uint32_t tls_xfer(struct host_proc *hp, uint32_t fd, uint32_t buf, uint32_t len,
                   int64_t timeout_ns, uint32_t n_out, bool write)
 {
@@ -1288,9 +1299,9 @@ uint32_t tls_xfer(struct host_proc *hp, uint32_t fd, uint32_t buf, uint32_t len,
 	struct wasi_ctx *w = wasi_ctx_of(hp);
 	for (;;) {
 		uint16_t err;
-		struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, &err);
-		if (f == NULL || f->tls == NULL)
-			return f == NULL ? err : WASI_EBADF;
+		struct wasi_fd *f = stream_fd(w, fd, &err);
+		if (f == NULL)
+			return err;
 		/* Resolved again each time: a parked process's memory may move. */
 		void *p = api_ptr(hp, buf, len, call);
 		size_t n;
@@ -1321,9 +1332,9 @@ uint16_t tls_shutdown_write(struct host_proc *hp, uint32_t fd)
 	struct wasi_ctx *w = wasi_ctx_of(hp);
 	for (;;) {
 		uint16_t err;
-		struct wasi_fd *f = wasi_fd_lookup(w, fd, 0, &err);
-		if (f == NULL || f->tls == NULL)
-			return f == NULL ? err : WASI_EBADF;
+		struct wasi_fd *f = stream_fd(w, fd, &err);
+		if (f == NULL)
+			return err;
 		struct tls_stream *t = f->tls;
 		if (!t->established || t->broken)
 			return 0;
