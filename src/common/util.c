@@ -255,6 +255,19 @@ static _Noreturn void exec_tool(const char *path, char *const argv[],
 	_exit(127);
 }
 
+/* Close every descriptor but stdio and a and b: a supervisor started while
+ * another thread runs a tool must not hold that tool's output pipe open
+ * (its reader would wait for this supervisor to end too). */
+static void close_others(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	if (lo > 3)
+		close_range(3, (unsigned)lo - 1, 0);
+	if (hi > lo + 1)
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	close_range((unsigned)hi + 1, ~0u, 0);
+}
+
 /* The supervisor: start the tool, wait for it, kill its group when it ends,
  * when the parent dies (PR_SET_PDEATHSIG) or at the wall-clock limit; then
  * report on status_fd. Signals are taken synchronously (sigwaitinfo), so no
@@ -275,6 +288,7 @@ static _Noreturn void supervise(pid_t parent, const char *path, char *const argv
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(127);                        /* the parent is already gone */
+	close_others(out_fd, status_fd);
 	pid_t tool = fork();
 	if (tool == 0)
 		exec_tool(path, argv, lim, out_fd, capture_stdout);
