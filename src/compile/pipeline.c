@@ -3,8 +3,9 @@
  *
  * Cache: <dir>/v2/<key>.<tier>.so where key = XXH3-128 over everything that
  * determines the machine code: the wasm bytes, wisp's version, module ABI
- * and code generator version, the prelude text, the tier, and the identity
- * (path, size, mtime) of wasm2c and of the C compiler. A file in the cache
+ * and code generator version, the prelude text, the tier, the identity
+ * (path, size, mtime) of wasm2c and of the C compiler, the optimizing
+ * flags (ccrun_opt_flags) and a forced unit count. A file in the cache
  * is complete by construction: it is compiled under <dir>/tmp/, sealed with
  * an integrity trailer (cache.c), flushed to disk and renamed into place, so
  * concurrent runs either see the whole file or none. A per-(key, tier) lock
@@ -17,7 +18,8 @@
  * cryptographic strength: the MAC is what protects the files.
  *
  * Tiers: TIER_FAST compiles with tcc (≈50 ms for a 100 KB module, code
- * several times slower); TIER_OPT with gcc -O2 (seconds, near-native code).
+ * several times slower); TIER_OPT with gcc -O2 (seconds, near-native code;
+ * a large module cut into units compiled in parallel: split.c, ccrun.c).
  * The optimizing flags keep line tables and inlining records (-g1), the
  * source order of functions, and distinct functions distinct (no
  * identical-code folding), so that a trap can name its wasm function
