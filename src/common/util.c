@@ -331,9 +331,11 @@ static _Noreturn void supervise(pid_t parent, const char *path, char *const argv
 	_exit(0);
 }
 
-/* Read the tool's output until every writer has closed the pipe. */
-static size_t drain(int fd, char *out, size_t outlen,
-                    void (*progress)(void *arg, double secs), void *arg)
+/* Read the tool's output until every writer has closed the pipe; the
+ * first time progress() asks for it, tell the supervisor `sup` to kill the
+ * tool (*stopped). */
+static size_t drain(int fd, char *out, size_t outlen, pid_t sup, bool *stopped,
+                    bool (*progress)(void *arg, double secs), void *arg)
 {
 	size_t n = 0;
 	double t0 = util_now();
@@ -358,14 +360,16 @@ static size_t drain(int fd, char *out, size_t outlen,
 			if (dst != sink)
 				n += (size_t)r;
 		}
-		if (progress)
-			progress(arg, util_now() - t0);
+		if (progress && progress(arg, util_now() - t0) && !*stopped) {
+			kill(sup, SIGTERM);        /* it kills the tool's group */
+			*stopped = true;
+		}
 	}
 	return n;
 }
 
 int util_run(char *const argv[], const struct util_limits *lim, char *out, size_t outlen,
-             void (*progress)(void *arg, double secs), void *arg,
+             bool (*progress)(void *arg, double secs), void *arg,
              struct util_run_status *st)
 {
 	char path[PATH_MAX];
@@ -392,7 +396,8 @@ int util_run(char *const argv[], const struct util_limits *lim, char *out, size_
 	rc = sup < 0 ? -errno : 0;
 	close(outp[1]);
 	close(statp[1]);
-	size_t n = sup > 0 ? drain(outp[0], out, outlen, progress, arg) : 0;
+	bool stopped = false;
+	size_t n = sup > 0 ? drain(outp[0], out, outlen, sup, &stopped, progress, arg) : 0;
 	close(outp[0]);
 	if (out != NULL && outlen > 0)
 		out[n] = '\0';
@@ -404,6 +409,7 @@ int util_run(char *const argv[], const struct util_limits *lim, char *out, size_
 			;
 		if (got != (ssize_t)sizeof(*st))
 			rc = -ECHILD;
+		st->stopped = stopped;
 	}
 	close(statp[0]);
 	return rc;

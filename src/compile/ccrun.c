@@ -9,8 +9,10 @@
  * are threads, each blocked in util_run for one unit at a time and taking
  * the next from a shared counter (units are of about equal length, so no
  * ordering is needed); the calling thread waits, and on a terminal shows
- * how many units are done. A failed unit stops the others from starting:
- * its message is the build's.
+ * how many units are done. A failed unit fails the build at once: no
+ * further unit starts, the compilers still running are killed (util_run's
+ * progress callback asks for it within 250 ms), and its message is the
+ * build's.
  *
  * Alternative rejected: a single thread polling every tool's pipes. It
  * would need util_run cut in two (start, then collect) for no gain: the
@@ -65,6 +67,18 @@ static bool task_failed(const struct task *t)
 	return t->rc < 0 || t->st.code != 0;
 }
 
+/* util_run's progress callback in a worker: stop this unit's compiler once
+ * another unit has failed (the build has failed: no use waiting for it). */
+static bool stop_if_failed(void *arg, double secs)
+{
+	struct pool *pl = arg;
+	(void)secs;
+	pthread_mutex_lock(&pl->lock);
+	bool failed = pl->failed;
+	pthread_mutex_unlock(&pl->lock);
+	return failed;
+}
+
 static void *worker(void *arg)
 {
 	struct pool *pl = arg;
@@ -72,7 +86,8 @@ static void *worker(void *arg)
 	while (!pl->failed && pl->next < pl->ntasks) {
 		struct task *t = &pl->tasks[pl->next++];
 		pthread_mutex_unlock(&pl->lock);
-		t->rc = util_run(t->argv, pl->lim, t->out, sizeof(t->out), NULL, NULL, &t->st);
+		t->rc = util_run(t->argv, pl->lim, t->out, sizeof(t->out), stop_if_failed, pl,
+		                 &t->st);
 		pthread_mutex_lock(&pl->lock);
 		pl->done++;
 		pl->failed |= task_failed(t);
@@ -104,10 +119,11 @@ static void show(struct shown *s, unsigned done, unsigned n)
 	s->any = true;
 }
 
-static void show_one(void *arg, double secs)
+static bool show_one(void *arg, double secs)
 {
 	(void)secs;
 	show(arg, 0, 1);
+	return false;
 }
 
 /* Run the tasks, at most `jobs` at a time; 0 once all have run (whatever
@@ -269,8 +285,9 @@ int ccrun_build(const struct ccrun *c, const char *workdir, const struct codegen
 	if (rc != 0)
 		snprintf(err, errlen, "cannot start a thread to run the C compiler: %s",
 		         strerror(-rc));
+	/* the first that failed by itself (not stopped for another's failure) */
 	for (unsigned i = 0; i < ntasks && rc == 0; i++)
-		if (task_failed(&tasks[i]))
+		if (task_failed(&tasks[i]) && !tasks[i].st.stopped)
 			rc = explain(c, &tasks[i], err, errlen);
 	if (rc == 0 && units > 0) {
 		link->rc = util_run(link->argv, c->lim, link->out, sizeof(link->out), NULL, NULL,

@@ -28,7 +28,7 @@ struct ccrun {
 /* Compile files (codegen.c's output in workdir) into the shared object
  * out_so: tu.c alone, or files->nunits units and main.c, at most c->jobs at
  * a time, each under c->lim, then linked. On the first failure no further
- * unit starts (those running finish). Returns 0, or a negative errno with a
+ * unit starts and those running are killed. Returns 0, or a negative errno with a
  * message naming the compiler (-E2BIG: a limit stopped it, naming the limit
  * and its flag; -EIO: it failed on the generated code, with its first
  * lines of output). */

@@ -170,6 +170,25 @@ def test_unit_compilers_over_the_cpu_limit_fail_clearly(tmp_path, cache_dir):
     assert list((cache_dir / "v2").glob("*.so")) == []
 
 
+def test_a_failed_unit_stops_the_others(build_wat, tmp_path, cache_dir):
+    # A compiler that refuses the first unit and never ends on the others:
+    # the build fails with the first unit's message, without waiting.
+    cc = tmp_path / "fakecc"
+    cc.write_text('#!/bin/sh\nfor a in "$@"; do case "$a" in */unit0.c)\n'
+                  '  echo "fakecc: unit0 refused" >&2; exit 1;; esac; done\n'
+                  'while :; do sleep 1; done\n')
+    cc.chmod(0o755)
+    m = build_wat(SEGMENTS_AND_TABLES, name="splitsegs")
+    r = subprocess.run([str(WISP), "compile", "--tier", "opt", str(m)],
+                       env={"WISP_CACHE_DIR": str(cache_dir), "WISP_CC": str(cc),
+                            "WISP_COMPILE_UNITS": "4", "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r
+    assert f"the C compiler '{cc}' failed (status 1) on generated code:\nfakecc: unit0 refused" \
+        in r.stderr, r
+    assert processes_mentioning(str(cache_dir)) == []
+
+
 def test_unit_compilers_over_the_memory_limit_fail_clearly(wisp, build_c, cache_dir):
     m = build_c('#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n',
                 name="splitmem")
