@@ -49,6 +49,9 @@ uint32_t split_units_for(const struct split_layout *layout)
 	for (uint32_t i = 0; i < layout->nfuncs; i++)
 		lines += layout->lines[2 * i + 1] - layout->lines[2 * i] + 1;
 	uint64_t n = lines / SPLIT_LINES_PER_UNIT;
+	/* an even count: units of equal length keep 2 or 4 compilers busy to
+	 * the end (5 units on 2 cores left one core idle for a fifth) */
+	n += n > 1 && n % 2 == 1;
 	if (n > SPLIT_MAX_UNITS)
 		n = SPLIT_MAX_UNITS;
 	if (n > layout->nfuncs)

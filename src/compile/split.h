@@ -23,8 +23,8 @@ struct split_layout {
 	const uint32_t *lines;       /* 2 per function: its first and last line */
 };
 
-/* How many units the bodies of `layout` make at SPLIT_LINES_PER_UNIT
- * (1: do not split). */
+/* How many units the bodies of `layout` make at SPLIT_LINES_PER_UNIT,
+ * rounded up to an even count (1: do not split). */
 uint32_t split_units_for(const struct split_layout *layout);
 
 /* Write workdir/head.h (the shared head, the module's functions declared
