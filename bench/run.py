@@ -11,7 +11,11 @@ What it measures, and how:
    stock wasm2c and gcc -O2 with wabt's reference runtime and a minimal WASI
    host (bench/baseline/wasi_min.c): explicit bounds checks like wisp, but no
    reduction hook, fibers or scheduler. wasm2c/native is the price of wasm
-   itself; wisp/wasm2c is wisp's own. Each kernel times its workload with
+   itself; wisp/wasm2c is wisp's own. A fourth column runs the same .wasm
+   under wasmtime (the PyPI package's engine, Cranelift, through
+   bench/wasmtime_run.py in the interpreter it is installed in), a peer JIT:
+   wisp/wasmtime is wisp against another runtime on the same code. Each
+   kernel times its workload with
    CLOCK_MONOTONIC and prints it (bench/kernels/bench.h), so the ratio compares
    code speed; whole-process wall times, which include wisp's start-up
    (dlopen, instantiation), are shown beside them. Best (min) of N runs after a
@@ -44,6 +48,10 @@ from harness import (CLANG, ROOT, WASI_SYSROOT, BenchError, check, machine_note,
 BENCH = ROOT / "bench"
 KERNELS = BENCH / "kernels"
 BASELINE_HOST = BENCH / "baseline" / "wasi_min.c"
+WASMTIME_RUN = BENCH / "wasmtime_run.py"
+# Where scripts/setup.sh installs the wasmtime package (as the WASI
+# differential test looks for it); WISP_WASMTIME_PYTHON names an interpreter.
+WASMTIME_VENV = Path(os.environ.get("WISP_WASMTIME_VENV", "/var/cache/wisp/wasmtime-venv"))
 WABT_RT = Path(os.environ.get("WISP_WABT_RT", "/usr/share/wabt/wasm2c"))
 # wasm-rt.h configuration shared with wisp's own build (see the Makefile).
 RTDEFS = ["-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0", "-DWASM_RT_USE_STACK_DEPTH_COUNT=0"]
@@ -105,6 +113,20 @@ def measure(builds, runs):
     return timings
 
 
+def wasmtime_python():
+    """(interpreter that imports wasmtime, None) or (None, why not). wasmtime
+    is a peer to compare with, not a tool the bench needs: missing, its
+    column says so."""
+    candidates = [os.environ.get("WISP_WASMTIME_PYTHON"), str(WASMTIME_VENV / "bin" / "python")]
+    for py in filter(None, candidates):
+        if not (shutil.which(py) or Path(py).exists()):
+            continue
+        if run([py, "-c", "import wasmtime"]).returncode == 0:
+            return py, None
+    return None, (f"no Python with the wasmtime package ({WASMTIME_VENV}: run scripts/setup.sh,"
+                  " or set WISP_WASMTIME_PYTHON)")
+
+
 # --------------------------------------------------------------------------
 # building the kernels
 
@@ -150,7 +172,7 @@ def geomean(xs):
 # --------------------------------------------------------------------------
 # the two parts
 
-def bench_kernels(args, work, wisp_env):
+def bench_kernels(args, work, wisp_env, wt_python, wt_missing):
     sources = sorted(KERNELS.glob("*.c"))
     if args.kernels:
         wanted = set(args.kernels.split(","))
@@ -166,6 +188,8 @@ def bench_kernels(args, work, wisp_env):
                               sources))
 
     rows, errors, ratios, wall_ratios, base_ratios = [], [], [], [], []
+    wt_ratios, slower_than_wt = [], []
+    wt_cell = "-" if wt_python or not args.wasmtime else "missing"
     for name in names:
         d = out / name
         print(f"  {name} ...", end="", flush=True)
@@ -174,25 +198,36 @@ def bench_kernels(args, work, wisp_env):
             builds["wasm2c"] = ([d / "baseline"], None, f"{name} wasm2c")
         builds["wisp"] = ([args.wisp, "run", "--tier", "opt", d / f"{name}.wasm"], wisp_env,
                           f"{name} wisp")
+        if wt_python:
+            builds["wasmtime"] = ([wt_python, WASMTIME_RUN, d / f"{name}.wasm"], None,
+                                  f"{name} wasmtime")
         try:
             t = measure(builds, args.runs)
         except BenchError as e:
             print(" error")
             errors.append(str(e))
-            rows.append([name, "error"] + [""] * 8)
+            rows.append([name, "error"] + [""] * 11)
             continue
-        nat, base, wsp = t["native"], t.get("wasm2c"), t["wisp"]
-        print(f" native {nat.inner:.2f} s, wisp {wsp.inner:.2f} s", flush=True)
-        agree = {nat.checksum, wsp.checksum} | ({base.checksum} if base else set())
+        nat, base, wsp, wt = t["native"], t.get("wasm2c"), t["wisp"], t.get("wasmtime")
+        print(f" native {nat.inner:.2f} s, wisp {wsp.inner:.2f} s"
+              + (f", wasmtime {wt.inner:.2f} s" if wt else ""), flush=True)
+        agree = {b.checksum for b in (nat, base, wsp, wt) if b}
         if len(agree) != 1:
             errors.append(f"{name}: checksum mismatch: native {nat.checksum}, wisp {wsp.checksum}"
-                          + (f", wasm2c {base.checksum}" if base else ""))
+                          + (f", wasm2c {base.checksum}" if base else "")
+                          + (f", wasmtime {wt.checksum}" if wt else ""))
         r = ratio(wsp.inner, nat.inner)
         ratios.append(r)
         wall_ratios.append(ratio(wsp.wall, nat.wall))
         base_ratios.append(ratio(base.inner, nat.inner) if base else None)
+        rw = ratio(wsp.inner, wt.inner) if wt else None
+        wt_ratios.append(rw)
+        if rw is not None and rw > 1:
+            slower_than_wt.append(name)
         rows.append([name, fmt_s(nat.inner), fmt_s(base.inner if base else None),
+                     fmt_s(wt.inner) if wt else wt_cell,
                      fmt_s(wsp.inner), fmt_r(r), fmt_r(ratio(wsp.inner, base.inner if base else None)),
+                     fmt_r(rw) if wt else wt_cell,
                      fmt_s(nat.wall), fmt_s(wsp.wall),
                      f"{wsp.outside * 1000:.1f}",
                      "ok" if len(agree) == 1 else "MISMATCH"])
@@ -200,19 +235,29 @@ def bench_kernels(args, work, wisp_env):
     print()
     print(f"Code speed: seconds inside the program (best of {args.runs}), and whole-process"
           " wall time")
-    table(rows, ["kernel", "native", "wasm2c", "wisp", "wisp/native", "wisp/wasm2c",
-                 "native proc", "wisp proc", "wisp outside ms", "checksum"])
+    table(rows, ["kernel", "native", "wasm2c", "wasmtime", "wisp", "wisp/native", "wisp/wasm2c",
+                 "wisp/wasmtime", "native proc", "wisp proc", "wisp outside ms", "checksum"])
     g = geomean(ratios)
     gb = geomean(base_ratios)
     gw = geomean(wall_ratios)
+    gt = geomean(wt_ratios)
     print(f"geometric mean wisp/native: {fmt_r(g)} (target <= {TARGET_RATIO:.2f}x)"
           + (f"; wasm2c baseline/native: {fmt_r(gb)}" if gb else "")
+          + (f"; wisp/wasmtime: {fmt_r(gt)}" if gt else "")
           + (f"; whole process: {fmt_r(gw)}" if gw else ""))
     print("wasm2c = the same .wasm through stock wasm2c + gcc -O2 and wabt's reference runtime"
           " (no reduction hook).")
+    if wt_python:
+        print("wasmtime = the same .wasm under wasmtime (PyPI package, Cranelift), compiled"
+              " before the kernel's timed part.")
+    else:
+        print(f"wasmtime: {wt_missing}")
     print("'wisp outside ms' = wisp's process wall time minus the kernel's own timed part"
           " (best run): start-up (load the cached .so, instantiate) plus exit.")
-    return g, errors
+    wt = None
+    if wt_python:
+        wt = (gt, slower_than_wt)
+    return g, wt, errors
 
 
 def median_wall(cmd, n, env_for_run, what):
@@ -303,6 +348,8 @@ def main():
     ap.add_argument("--kernels", help="comma-separated subset of bench/kernels")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false",
                     help="skip the plain wasm2c column")
+    ap.add_argument("--no-wasmtime", dest="wasmtime", action="store_false",
+                    help="skip the wasmtime column")
     ap.add_argument("--no-startup", dest="startup", action="store_false",
                     help="skip the start-up measurements")
     ap.add_argument("--startup-runs", type=int, default=None,
@@ -328,14 +375,17 @@ def main():
         print("bench: missing: " + ", ".join(missing), file=sys.stderr)
         return 2
 
+    wt_python, wt_missing = (wasmtime_python() if args.wasmtime
+                             else (None, "not run (--no-wasmtime)"))
+
     print(f"wisp bench -- {machine_note()}")
-    errors, g, startup = [], None, None
+    errors, g, wt, startup = [], None, None, None
     with tempfile.TemporaryDirectory(prefix="wisp-bench-") as tmp:
         work = Path(tmp)
         cache = work / "cache"
         cache.mkdir()
         try:
-            g, errs = bench_kernels(args, work, wisp_env(cache))
+            g, wt, errs = bench_kernels(args, work, wisp_env(cache), wt_python, wt_missing)
             errors += errs
         except BenchError as e:
             errors.append(str(e))
@@ -351,6 +401,12 @@ def main():
     if g is not None:
         print(f"  code speed   wisp/native geometric mean {fmt_r(g)}: target <= {TARGET_RATIO}x "
               + ("met" if g <= TARGET_RATIO else "MISSED"))
+    if wt is not None and wt[0] is not None:
+        gt, slower = wt
+        print(f"  vs wasmtime  wisp/wasmtime geometric mean {fmt_r(gt)}: target every kernel"
+              " <= 1x " + (f"MISSED ({', '.join(slower)})" if slower else "met"))
+    elif g is not None:
+        print(f"  vs wasmtime  not measured: {wt_missing}")
     if startup:
         cold, warm, opt, kb = startup
         print(f"  cold start   {cold * 1000:.0f} ms ({kb:.0f} KB module, fast tier): target "

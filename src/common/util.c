@@ -255,6 +255,19 @@ static _Noreturn void exec_tool(const char *path, char *const argv[],
 	_exit(127);
 }
 
+/* Close every descriptor but stdio and a and b: a supervisor started while
+ * another thread runs a tool must not hold that tool's output pipe open
+ * (its reader would wait for this supervisor to end too). */
+static void close_others(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	if (lo > 3)
+		close_range(3, (unsigned)lo - 1, 0);
+	if (hi > lo + 1)
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	close_range((unsigned)hi + 1, ~0u, 0);
+}
+
 /* The supervisor: start the tool, wait for it, kill its group when it ends,
  * when the parent dies (PR_SET_PDEATHSIG) or at the wall-clock limit; then
  * report on status_fd. Signals are taken synchronously (sigwaitinfo), so no
@@ -275,6 +288,7 @@ static _Noreturn void supervise(pid_t parent, const char *path, char *const argv
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(127);                        /* the parent is already gone */
+	close_others(out_fd, status_fd);
 	pid_t tool = fork();
 	if (tool == 0)
 		exec_tool(path, argv, lim, out_fd, capture_stdout);
@@ -317,9 +331,11 @@ static _Noreturn void supervise(pid_t parent, const char *path, char *const argv
 	_exit(0);
 }
 
-/* Read the tool's output until every writer has closed the pipe. */
-static size_t drain(int fd, char *out, size_t outlen,
-                    void (*progress)(void *arg, double secs), void *arg)
+/* Read the tool's output until every writer has closed the pipe; the
+ * first time progress() asks for it, tell the supervisor `sup` to kill the
+ * tool (*stopped). */
+static size_t drain(int fd, char *out, size_t outlen, pid_t sup, bool *stopped,
+                    bool (*progress)(void *arg, double secs), void *arg)
 {
 	size_t n = 0;
 	double t0 = util_now();
@@ -344,14 +360,16 @@ static size_t drain(int fd, char *out, size_t outlen,
 			if (dst != sink)
 				n += (size_t)r;
 		}
-		if (progress)
-			progress(arg, util_now() - t0);
+		if (progress && progress(arg, util_now() - t0) && !*stopped) {
+			kill(sup, SIGTERM);        /* it kills the tool's group */
+			*stopped = true;
+		}
 	}
 	return n;
 }
 
 int util_run(char *const argv[], const struct util_limits *lim, char *out, size_t outlen,
-             void (*progress)(void *arg, double secs), void *arg,
+             bool (*progress)(void *arg, double secs), void *arg,
              struct util_run_status *st)
 {
 	char path[PATH_MAX];
@@ -378,7 +396,8 @@ int util_run(char *const argv[], const struct util_limits *lim, char *out, size_
 	rc = sup < 0 ? -errno : 0;
 	close(outp[1]);
 	close(statp[1]);
-	size_t n = sup > 0 ? drain(outp[0], out, outlen, progress, arg) : 0;
+	bool stopped = false;
+	size_t n = sup > 0 ? drain(outp[0], out, outlen, sup, &stopped, progress, arg) : 0;
 	close(outp[0]);
 	if (out != NULL && outlen > 0)
 		out[n] = '\0';
@@ -390,6 +409,7 @@ int util_run(char *const argv[], const struct util_limits *lim, char *out, size_
 			;
 		if (got != (ssize_t)sizeof(*st))
 			rc = -ECHILD;
+		st->stopped = stopped;
 	}
 	close(statp[0]);
 	return rc;

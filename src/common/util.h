@@ -37,6 +37,7 @@ struct util_run_status {
 	bool timed_out;           /* killed because wall_seconds ran out */
 	double cpu_seconds;       /* user + system time of it and its children */
 	uint64_t max_rss;         /* bytes: the largest resident size among them */
+	bool stopped;             /* killed because `progress` asked for it */
 };
 
 /* The path of program `name` (searched in PATH unless it contains a '/'),
@@ -47,7 +48,8 @@ int util_find_program(const char *name, char *path, size_t pathlen);
  * /dev/null unless `out` is given; stderr (and stdout if `out`) captured into
  * `out` (truncated to outlen-1 bytes, NUL-terminated). If `progress` is not
  * NULL it is called about every 250 ms with the elapsed seconds while the
- * tool runs. Returns 0 with *st filled once the tool has run (whatever its
+ * tool runs; if it returns true, the tool's whole group is killed (and
+ * st->stopped set). Returns 0 with *st filled once the tool has run (whatever its
  * status), or a negative errno if it could not be started (ENOENT: no such
  * program).
  *
@@ -58,7 +60,7 @@ int util_find_program(const char *name, char *path, size_t pathlen);
  * started (cc1, as, ld) outlives it. The caller's thread must stay alive
  * while the tool runs (the parent-death signal follows the thread). */
 int util_run(char *const argv[], const struct util_limits *lim, char *out, size_t outlen,
-             void (*progress)(void *arg, double secs), void *arg,
+             bool (*progress)(void *arg, double secs), void *arg,
              struct util_run_status *st);
 
 /* Copy a name that came from a guest (a module's name section, export

@@ -16,6 +16,9 @@
  * module whose functions yield no FUNC_PROLOGUE means an unexpected wasm2c
  * and is refused rather than run without preemption.
  *
+ * For the optimizing tier a large tu.c is then cut into units compiled in
+ * parallel (split.c); the cut follows the lines recorded here.
+ *
  * The epilogue lists every defined function's native address with its wasm
  * index and name, taken from wasm2c's forward declarations, which appear in
  * function-index order, and the lines of tu.c its body occupies, which is
@@ -34,6 +37,7 @@
 #include "blob.h"
 #include "codegen.h"
 #include "limits.h"
+#include "split.h"
 #include "../common/util.h"
 #include "../engine/engine.h"
 #include "../engine/vmctx.h"
@@ -799,9 +803,13 @@ static int write_verbatim(const uint8_t *bytes, size_t len, const char *path, ch
 	return rc;
 }
 
+/* wasm2c 1.0.32's first line after its helpers and types: where the
+ * module's own state begins (split.c's head ends). */
+static const char state_anchor[] = "static bool s_module_initialized = false;";
+
 int codegen_translate(const uint8_t *bytes, size_t len,
                       const struct wasm_info *info, const struct util_limits *lim,
-                      const char *workdir, struct codegen_files *files,
+                      const char *workdir, uint32_t units, struct codegen_files *files,
                       char *err, size_t errlen)
 {
 	char gen_c[PATH_MAX + 32], gen_h[PATH_MAX + 32], stripped[PATH_MAX + 32];
@@ -810,6 +818,7 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 	snprintf(stripped, sizeof(stripped), "%s/module.wasm", workdir);
 	snprintf(files->tu, sizeof(files->tu), "%s/tu.c", workdir);
 	files->data_obj[0] = '\0';
+	files->nunits = 1;
 
 	struct data_plan dp;
 	int rc = plan_data(&dp, info);
@@ -872,7 +881,7 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	uint32_t nsyms = 0, nprologues = 0, ndefs = 0, line = 1;
+	uint32_t nsyms = 0, nprologues = 0, ndefs = 0, line = 1, head_end = 0;
 	bool in_def = false, table_init_fixed = false, import_elems = false;
 	struct tag_struct tags = { 0 };
 	enum tag_line tag;
@@ -927,6 +936,9 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 		} else {
 			if (nsyms < info->nfuncs && is_fn_decl(p, len, &syms[nsyms])) {
 				nsyms++;
+			} else if (head_end == 0 && ndefs == 0 && len == sizeof(state_anchor) - 1 &&
+			           memcmp(p, state_anchor, len) == 0) {
+				head_end = line;
 			} else if (!in_def && ndefs < nsyms && is_fn_def(p, len, syms[ndefs])) {
 				lines[ndefs * 2] = line;
 				in_def = true;
@@ -970,14 +982,28 @@ int codegen_translate(const uint8_t *bytes, size_t len,
 	} else {
 		rc = write_epilogue(f, info, syms, lines, nsyms, (const char *)hdr, err, errlen);
 	}
-	free(lines);
-	for (uint32_t i = 0; i < nsyms; i++)
-		free(syms[i]);
-	free(syms);
 	if (fclose(f) != 0 && rc == 0) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot write %s: %s", tu_path, strerror(errno));
 	}
+	struct split_layout lay = { head_end, info->nfuncs, lines };
+	if (units == 0 && rc == 0 && head_end != 0)
+		units = split_units_for(&lay);
+	if (units > info->nfuncs)
+		units = info->nfuncs;
+	if (rc == 0 && units > 1) {
+		if (head_end == 0) {
+			snprintf(err, errlen, "unexpected wasm2c output: no '%s' (wisp expects "
+			         "wabt 1.0.32's wasm2c)", state_anchor);
+			rc = -EPROTO;
+		} else if ((rc = split_write(tu_path, workdir, &lay, units, err, errlen)) == 0) {
+			files->nunits = units;
+		}
+	}
+	free(lines);
+	for (uint32_t i = 0; i < nsyms; i++)
+		free(syms[i]);
+	free(syms);
 out:
 	free(dp.off);
 	free(src);

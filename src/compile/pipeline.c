@@ -3,8 +3,9 @@
  *
  * Cache: <dir>/v2/<key>.<tier>.so where key = XXH3-128 over everything that
  * determines the machine code: the wasm bytes, wisp's version, module ABI
- * and code generator version, the prelude text, the tier, and the identity
- * (path, size, mtime) of wasm2c and of the C compiler. A file in the cache
+ * and code generator version, the prelude text, the tier, the identity
+ * (path, size, mtime) of wasm2c and of the C compiler, the optimizing
+ * flags (ccrun_opt_flags) and a forced unit count. A file in the cache
  * is complete by construction: it is compiled under <dir>/tmp/, sealed with
  * an integrity trailer (cache.c), flushed to disk and renamed into place, so
  * concurrent runs either see the whole file or none. A per-(key, tier) lock
@@ -17,7 +18,8 @@
  * cryptographic strength: the MAC is what protects the files.
  *
  * Tiers: TIER_FAST compiles with tcc (≈50 ms for a 100 KB module, code
- * several times slower); TIER_OPT with gcc -O2 (seconds, near-native code).
+ * several times slower); TIER_OPT with gcc -O2 (seconds, near-native code;
+ * a large module cut into units compiled in parallel: split.c, ccrun.c).
  * The optimizing flags keep line tables and inlining records (-g1), the
  * source order of functions, and distinct functions distinct (no
  * identical-code folding), so that a trap can name its wasm function
@@ -44,8 +46,10 @@
 #include <xxhash.h>
 
 #include "cache.h"
+#include "ccrun.h"
 #include "codegen.h"
 #include "pipeline.h"
+#include "split.h"
 #include "stackcheck.h"
 #include "../engine/engine.h"
 #include "../common/util.h"
@@ -56,7 +60,7 @@
 #define WISP_ABI_STR STR(WISP_MODULE_ABI)
 /* Bump when the generated code changes for the same wasm, prelude and
  * tools (a new rewrite in codegen.c): it is part of the cache key. */
-#define CODEGEN_VERSION 5   /* 5: functions work on a local copy of the memory record */
+#define CODEGEN_VERSION 6   /* 6: split units (5: the local memory record) */
 #define CACHE_SUBDIR "v2"
 
 static const char *tier_name(enum tier t)
@@ -254,6 +258,19 @@ found:;
 	XXH3_128bits_update(st, ident, (size_t)n);
 }
 
+/* How many units to cut the C into (codegen_translate): 1 for the fast
+ * tier (tcc takes ~25 ms for a whole module); for the optimizing tier
+ * WISP_COMPILE_UNITS if set (tests, measurements), else 0: by size. */
+static uint32_t compile_units(enum tier t)
+{
+	if (t != TIER_OPT)
+		return 1;
+	const char *env = getenv("WISP_COMPILE_UNITS");
+	char *end;
+	unsigned long n = env && *env ? strtoul(env, &end, 10) : 0;
+	return env && *env && *end == '\0' && n <= SPLIT_MAX_UNITS ? (uint32_t)n : 0;
+}
+
 static void cache_path(const struct pipeline *p, const struct wasm_file *wf,
                        enum tier t, const char *suffix, char *out, size_t outlen)
 {
@@ -275,6 +292,13 @@ static void cache_path(const struct pipeline *p, const struct wasm_file *wf,
 	XXH3_128bits_update(st, prelude, strlen(prelude));
 	tool_identity(st, "wasm2c");
 	tool_identity(st, t == TIER_OPT ? p->opt_cc : p->fast_cc);
+	if (t == TIER_OPT) {
+		for (const char *const *f = ccrun_opt_flags; *f; f++)
+			XXH3_128bits_update(st, *f, strlen(*f) + 1);
+	}
+	/* A forced split (WISP_COMPILE_UNITS) is other code than the usual. */
+	n = snprintf(head, sizeof(head), "|units %u|", compile_units(t));
+	XXH3_128bits_update(st, head, (size_t)n);
 	XXH3_128bits_update(st, wf->bytes, wf->len);
 	XXH128_hash_t h = XXH3_128bits_digest(st);
 	XXH3_freeState(st);
@@ -319,69 +343,6 @@ bool pipeline_lookup(const struct pipeline *p, const struct wasm_file *wf,
 bool pipeline_overlaps_cache(const struct pipeline *p, const char *dir)
 {
 	return cache_path_within(p->cache_dir, dir) || cache_path_within(dir, p->cache_dir);
-}
-
-struct progress_state {
-	const char *name;
-	const char *cc;
-	bool shown;
-};
-
-static void show_progress(void *arg, double secs)
-{
-	struct progress_state *ps = arg;
-	if (secs < 1.0)
-		return;
-	fprintf(stderr, "\rwisp: compiling %s with %s -O2 ... %.0f s", ps->name, ps->cc, secs);
-	ps->shown = true;
-}
-
-static int run_compiler(const struct pipeline *p, enum tier t, const char *workdir,
-                        const struct codegen_files *files, const char *out_so,
-                        const char *display, char *err, size_t errlen)
-{
-	char inc[PATH_MAX + 2];
-	snprintf(inc, sizeof(inc), "-I%s", workdir);
-	char *data = files->data_obj[0] ? (char *)files->data_obj : NULL;
-	/* -lm: generated code calls libm (floor, sqrt, ...), which the host
-	 * itself may not link. The data object (codegen.c) goes last but one. */
-	char *fast[] = { (char *)p->fast_cc, "-shared", "-w", inc, "-o", (char *)out_so,
-	                 (char *)files->tu, data ? data : "-lm", data ? "-lm" : NULL, NULL };
-	char *opt[] = { (char *)p->opt_cc, "-O2", "-shared", "-fPIC", "-w",
-	                "-fvisibility=hidden", "-g1",
-	                "-fno-toplevel-reorder", "-fno-reorder-blocks-and-partition",
-	                "-fno-ipa-icf", "-fno-partial-inlining",
-	                "-fno-strict-aliasing", "-fstack-usage", inc, "-o", (char *)out_so,
-	                (char *)files->tu, data ? data : "-lm", data ? "-lm" : NULL, NULL };
-	char out[8192];
-	struct progress_state ps = { display, p->opt_cc, false };
-	bool tty = p->progress && t == TIER_OPT && isatty(2);
-	struct util_run_status st;
-	int rc = util_run(t == TIER_OPT ? opt : fast, &p->limits.tool, out, sizeof(out),
-	                  tty ? show_progress : NULL, &ps, &st);
-	if (ps.shown)
-		fprintf(stderr, "\r\033[K");
-	const char *cc = t == TIER_OPT ? p->opt_cc : p->fast_cc;
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot run the C compiler '%s': %s", cc, strerror(-rc));
-		return rc;
-	}
-	if (st.code == 0)
-		return 0;
-	char tool[300];
-	snprintf(tool, sizeof(tool), "the C compiler '%s'", cc);
-	if (limits_explain(tool, &st, &p->limits.tool, out, err, errlen))
-		return -E2BIG;
-	char *nl = strchr(out, '\n');
-	if (nl && nl - out > 400)
-		*nl = '\0';
-	if (st.signal != 0)
-		snprintf(err, errlen, "the C compiler '%s' was killed (%s) on generated code:\n%.900s",
-		         cc, strsignal(st.signal), out);
-	else
-		snprintf(err, errlen, "the C compiler '%s' failed (status %d) on generated code:\n%.900s",
-		         cc, st.code, out);
-	return -EIO;
 }
 
 /* Never cache what cannot load, nor a module with a function whose frame
@@ -466,12 +427,18 @@ int pipeline_compile(const struct pipeline *p, const struct wasm_file *wf,
 	char tmp_so[PATH_MAX + 16];
 	struct codegen_files files;
 	rc = codegen_translate(wf->bytes, wf->len, &wf->info, &p->limits.tool,
-	                       workdir, &files, err, errlen);
+	                       workdir, compile_units(t), &files, err, errlen);
 	if (rc == 0) {
 		snprintf(tmp_so, sizeof(tmp_so), "%s/module.so", workdir);
 		char display[PATH_MAX];
 		snprintf(display, sizeof(display), "%s", wf->path);
-		rc = run_compiler(p, t, workdir, &files, tmp_so, basename(display), err, errlen);
+		struct ccrun c = {
+			.cc = t == TIER_OPT ? p->opt_cc : p->fast_cc, .opt = t == TIER_OPT,
+			.lim = &p->limits.tool, .display = basename(display),
+			.jobs = ccrun_default_jobs(p->limits.tool.nice > 0),
+			.progress = p->progress && t == TIER_OPT && isatty(2),
+		};
+		rc = ccrun_build(&c, workdir, &files, tmp_so, err, errlen);
 	}
 	if (rc == 0)
 		rc = check_compiled(p, t, wf, workdir, tmp_so, err, errlen);

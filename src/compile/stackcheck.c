@@ -257,27 +257,6 @@ static void line_label(const struct wisp_module_abi *abi, unsigned long line,
 	fn_label(abi, 0, cname, out, outlen);
 }
 
-/* The stack-usage file gcc wrote next to its output (its name depends on
- * the gcc version: <output>-<input>.su or <input>.su). */
-static int find_su(const char *workdir, char *path, size_t pathlen)
-{
-	DIR *d = opendir(workdir);
-	if (d == NULL)
-		return -errno;
-	int rc = -ENOENT;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		size_t n = strlen(e->d_name);
-		if (n > 3 && strcmp(e->d_name + n - 3, ".su") == 0) {
-			snprintf(path, pathlen, "%s/%s", workdir, e->d_name);
-			rc = 0;
-			break;
-		}
-	}
-	closedir(d);
-	return rc;
-}
-
 /* One .su line: "<file>:<line>:<col>:<name>\t<bytes>\t<kind>". */
 static int check_su_line(char *s, const struct wisp_module_abi *abi, uint32_t max_frame,
                          char *err, size_t errlen)
@@ -317,35 +296,64 @@ static int check_su_line(char *s, const struct wisp_module_abi *abi, uint32_t ma
 	return 0;
 }
 
+/* One stack-usage file: its lines checked, *lines counted. */
+static int check_su_file(const char *path, const struct wisp_module_abi *abi,
+                         uint32_t max_frame, uint32_t *lines, char *err, size_t errlen)
+{
+	uint8_t *text = NULL;
+	size_t len;
+	int rc = util_read_file(path, &text, &len);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot verify the native stack use of the compiled "
+		         "module: cannot read %s: %s", path, strerror(-rc));
+		return -EPROTO;
+	}
+	uint32_t n = 0;
+	char *save = NULL;
+	for (char *s = strtok_r((char *)text, "\n", &save); s != NULL && rc == 0;
+	     s = strtok_r(NULL, "\n", &save), n++) {
+		rc = check_su_line(s, abi, max_frame, err, errlen);
+		if (rc == -EPROTO)
+			snprintf(err, errlen, "cannot verify the native stack use of the compiled "
+			         "module: unexpected line %" PRIu32 " in %s", n + 1, path);
+	}
+	free(text);
+	*lines += n;
+	return rc;
+}
+
+/* Every stack-usage file gcc wrote in workdir: one per unit compiled (its
+ * name depends on the gcc version: <output>-<input>.su or <input>.su). */
 static int check_gcc(const struct wisp_module_abi *abi, const char *workdir,
                      uint32_t max_frame, char *err, size_t errlen)
 {
-	char path[4200];
-	uint8_t *text = NULL;
-	size_t len;
-	int rc = find_su(workdir, path, sizeof(path));
-	if (rc == 0)
-		rc = util_read_file(path, &text, &len);
-	if (rc != 0) {
+	DIR *d = opendir(workdir);
+	int rc = d == NULL ? -errno : 0;
+	uint32_t files = 0, lines = 0;
+	struct dirent *e;
+	while (rc == 0 && d != NULL && (e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		if (n <= 3 || strcmp(e->d_name + n - 3, ".su") != 0)
+			continue;
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/%s", workdir, e->d_name);
+		rc = check_su_file(path, abi, max_frame, &lines, err, errlen);
+		files++;
+	}
+	if (d != NULL)
+		closedir(d);
+	if (rc == 0 && files == 0)
+		rc = -ENOENT;
+	if (rc == -ENOENT || (rc < 0 && files == 0)) {
 		snprintf(err, errlen, "cannot verify the native stack use of the compiled "
 		         "module: the C compiler wrote no stack-usage file (-fstack-usage): %s",
 		         strerror(-rc));
 		return -EPROTO;
 	}
-	uint32_t lines = 0;
-	char *save = NULL;
-	for (char *s = strtok_r((char *)text, "\n", &save); s != NULL && rc == 0;
-	     s = strtok_r(NULL, "\n", &save), lines++) {
-		rc = check_su_line(s, abi, max_frame, err, errlen);
-		if (rc == -EPROTO)
-			snprintf(err, errlen, "cannot verify the native stack use of the compiled "
-			         "module: unexpected line %" PRIu32 " in %s", lines + 1, path);
-	}
-	free(text);
 	if (rc == 0 && lines == 0 && abi->nfns > 0) {
-		/* gcc keeps at least the export functions: an empty file is wrong */
+		/* gcc keeps at least the export functions: empty files are wrong */
 		snprintf(err, errlen, "cannot verify the native stack use of the compiled "
-		         "module: %s is empty", path);
+		         "module: the stack-usage files in %s are empty", workdir);
 		rc = -EPROTO;
 	}
 	return rc;
