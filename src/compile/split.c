@@ -10,7 +10,8 @@
  *   head    lines 1 .. head_end-1: the prelude, wasm2c's macros, inline
  *           helpers and types; every unit includes it (head.h), then the
  *           module's functions declared hidden instead of static, and its
- *           tables (func_types, element segments) declared extern;
+ *           tables (func_types, element segments) and exception tags'
+ *           ids declared extern;
  *   units   the function bodies, contiguous runs in index order of about
  *           equal length (unit<K>.c): wasm functions that call each other
  *           tend to be neighbours, and gcc inlines only within a unit;
@@ -107,7 +108,7 @@ static bool ends(const char *p, size_t len, const char *s)
 
 /* The kinds of line between the head and the first body that the split
  * rewrites (wasm2c 1.0.32's spelling). */
-enum state_line { OTHER, FN_DECL, FUNC_TYPES, TABLE_DEF, DATA_DECL };
+enum state_line { OTHER, FN_DECL, FUNC_TYPES, TABLE_DEF, DATA_DECL, TAG_DECL };
 
 static enum state_line classify(const char *p, size_t len)
 {
@@ -116,6 +117,10 @@ static enum state_line classify(const char *p, size_t len)
 		return FN_DECL;
 	if (starts(p, len, "static u32 func_types[") && ends(p, len, "];"))
 		return FUNC_TYPES;
+	/* an exception tag's id, "static u32 w2c_e<N>_<M>;" (set by init_tags) */
+	if (starts(p, len, "static u32 w2c_e") && ends(p, len, ";") && !memchr(p, '=', len) &&
+	    !memchr(p, '(', len) && !memchr(p, '[', len))
+		return TAG_DECL;
 	if (starts(p, len, "static const ") && ends(p, len, "[] = {"))
 		return TABLE_DEF;
 	if (starts(p, len, "extern const u8 wisp_data[]") ||
@@ -146,6 +151,7 @@ static void write_head(FILE *f, const struct lines *ls, uint32_t head_end, uint3
 			put_unstatic(f, p, len);
 			break;
 		case FUNC_TYPES:
+		case TAG_DECL:
 			fputs("extern ", f);
 			put_unstatic(f, p, len);
 			break;
@@ -183,7 +189,7 @@ static void write_main(FILE *f, const struct lines *ls, const struct split_layou
 		enum state_line k = l < first_body ? classify(p, len) : OTHER;
 		if (k == FN_DECL)
 			fputc('\n', f);
-		else if (k == FUNC_TYPES || k == TABLE_DEF)
+		else if (k == FUNC_TYPES || k == TABLE_DEF || k == TAG_DECL)
 			put_unstatic(f, p, len);
 		else {
 			fwrite(p, 1, len, f);
