@@ -51,3 +51,26 @@ def test_memory_grown_mid_function_is_usable_at_once(wisp, build_wat, tier):
     r = wisp("run", "--tier", tier, build_wat(GROW_WAT, "grow_mid_function"))
     assert r.code == 42, r
     assert r.err == "", r
+
+
+# The memory exported as "T" is the instance's field w2c_T; the table,
+# unnamed, is w2c_T0, whose address table.grow takes: only the memory's
+# own field is the local copy.
+PREFIX_WAT = """
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "T") 1)
+  (table 1 funcref)
+  (func (export "_start")
+    (drop (table.grow 0 (ref.null func) (i32.const 1)))
+    (i32.store (i32.const 0) (i32.add (table.size 0) (i32.const 40)))
+    (call $exit (i32.load (i32.const 0))))
+)
+"""
+
+
+@pytest.mark.parametrize("tier", ["fast", "opt"])
+def test_memory_field_a_prefix_of_another_field(wisp, build_wat, tier):
+    r = wisp("run", "--tier", tier, build_wat(PREFIX_WAT, "memory_field_prefix"))
+    assert r.code == 42, r
+    assert r.err == "", r
