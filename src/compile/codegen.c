@@ -225,6 +225,11 @@ struct local_mem {
 	char ref[160];      /* "&instance->w2c_memory" */
 };
 
+static bool is_ident_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
 /* The one memory's field in the instance struct of wasm2c's header. */
 static void local_mem_plan(struct local_mem *lm, const char *hdr, size_t hdrlen,
                            const char *src, size_t srclen)
@@ -247,11 +252,23 @@ static void local_mem_plan(struct local_mem *lm, const char *hdr, size_t hdrlen,
 	if (found != 1 || memmem(src, srclen, "wasm_rt_try(", 12) != NULL)
 		return;
 	for (const char *c = lm->field; *c; c++)
-		if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
-		      (*c >= 'A' && *c <= 'Z')))
+		if (!is_ident_char(*c))
 			return;
 	snprintf(lm->ref, sizeof(lm->ref), "&instance->%s", lm->field);
 	lm->on = true;
+}
+
+/* The next `&instance-><field>` in [p, end) that is the memory's, or NULL:
+ * not the start of a longer field's (a memory exported as "T" is w2c_T,
+ * an unnamed table w2c_T0). */
+static const char *local_mem_ref(const struct local_mem *lm, const char *p, const char *end)
+{
+	size_t rn = strlen(lm->ref);
+	for (const char *hit; (hit = memmem(p, (size_t)(end - p), lm->ref, rn)) != NULL;
+	     p = hit + rn)
+		if (hit + rn == end || !is_ident_char(hit[rn]))
+			return hit;
+	return NULL;
 }
 
 /* Write a body line with the memory as the local copy, and take the copy
@@ -263,7 +280,7 @@ static void local_mem_line(const struct local_mem *lm, FILE *f, const char *p, s
 	bool calls = false;
 	const char *end = p + len;
 	while (p < end) {
-		const char *hit = grows ? NULL : memmem(p, (size_t)(end - p), lm->ref, rn);
+		const char *hit = grows ? NULL : local_mem_ref(lm, p, end);
 		const char *stop = hit ? hit : end;
 		/* Anything else of the instance's, with a call on the line: a
 		 * function of the module or the host, or the grow itself. */
