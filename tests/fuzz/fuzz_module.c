@@ -113,7 +113,8 @@ static void front_end(const uint8_t *data, size_t size, const struct wasm_info *
 	struct codegen_files files;
 	err[0] = '\0';
 	struct util_limits lim = { .cpu_seconds = 60, .memory_bytes = 1ull << 30 };
-	int rc = codegen_translate(data, size, info, &lim, workdir, &files, err, sizeof(err));
+	/* units 0: split as production does (fuzzed modules are rarely big enough) */
+	int rc = codegen_translate(data, size, info, &lim, workdir, 0, &files, err, sizeof(err));
 	n_codegen++;
 	n_translated += rc == 0;
 	if (rc != 0) {
