@@ -13,7 +13,7 @@ What it measures, and how:
    reduction hook, fibers or scheduler. wasm2c/native is the price of wasm
    itself; wisp/wasm2c is wisp's own. A fourth column runs the same .wasm
    under wasmtime (the PyPI package's engine, Cranelift, through
-   bench/wasmtime_run.py in the interpreter it is installed in), a peer JIT:
+   scripts/wasmtime_run.py in the interpreter it is installed in), a peer JIT:
    wisp/wasmtime is wisp against another runtime on the same code. Each
    kernel times its workload with
    CLOCK_MONOTONIC and prints it (bench/kernels/bench.h), so the ratio compares
@@ -48,7 +48,7 @@ from harness import (CLANG, ROOT, WASI_SYSROOT, BenchError, check, machine_note,
 BENCH = ROOT / "bench"
 KERNELS = BENCH / "kernels"
 BASELINE_HOST = BENCH / "baseline" / "wasi_min.c"
-WASMTIME_RUN = BENCH / "wasmtime_run.py"
+WASMTIME_RUN = ROOT / "scripts" / "wasmtime_run.py"
 # Where scripts/setup.sh installs the wasmtime package (as the WASI
 # differential test looks for it); WISP_WASMTIME_PYTHON names an interpreter.
 WASMTIME_VENV = Path(os.environ.get("WISP_WASMTIME_VENV", "/var/cache/wisp/wasmtime-venv"))

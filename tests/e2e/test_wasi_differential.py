@@ -1,5 +1,5 @@
 """WASI conformance, checked differentially: the suite's WASI-only guests run
-under wisp and under wasmtime (the reference, tests/e2e/wasmtime_ref.py)
+under wisp and under wasmtime (the reference, scripts/wasmtime_run.py)
 with the same arguments, environment, stdin and preopened trees (two
 identical copies), and must agree on the exit status, stdout, stderr and
 what they leave in the trees.
@@ -29,7 +29,7 @@ import pytest
 from conftest import ROOT, WISP
 
 VENV = Path(os.environ.get("WISP_WASMTIME_VENV", "/var/cache/wisp/wasmtime-venv"))
-REF = ROOT / "tests" / "e2e" / "wasmtime_ref.py"
+REF = ROOT / "scripts" / "wasmtime_run.py"
 
 # Kept differences that show in output, as (guest, pattern, replacement)
 # applied to wasmtime's stdout before comparing.
@@ -193,7 +193,7 @@ def normalise(guest, text):
 
 def guest_lines(text):
     """A stream's lines without wisp's own messages ("wisp: trap: ...",
-    which wasmtime_ref.py prints on its own stderr instead, and the lines
+    which wasmtime_run.py prints on its own stderr instead, and the lines
     of a crash report: its first starts with "wisp: ", the others are
     indented by four spaces)."""
     out, in_report = [], False

@@ -1,10 +1,16 @@
 """Run a WASI command module under wasmtime (the `wasmtime` package from
-PyPI), the reference for tests/e2e/test_wasi_differential.py, with the same
-interface as `wisp run`'s file-system options:
+PyPI, the real engine: Cranelift and its WASI preview 1), with the same
+interface as `wisp run`'s file-system options: the reference of
+tests/e2e/test_wasi_differential.py and the wasmtime column of
+bench/run.py.
 
-    python wasmtime_ref.py [--dir HOST::GUEST] [--dir-ro HOST::GUEST]
-                           [--env KEY=VALUE] --stdin F --stdout F --stderr F
+    python wasmtime_run.py [--dir HOST::GUEST] [--dir-ro HOST::GUEST]
+                           [--env KEY=VALUE] [--stdin F] [--stdout F] [--stderr F]
                            module.wasm [args...]
+
+Stdio not given is this process's. The module is compiled before _start
+runs, so a bench kernel's own timing (its `elapsed_ns`) holds only the
+code's speed, as under wisp.
 
 argv[0] of the guest is module.wasm as given (as wisp does). The exit status
 is the guest's: proc_exit's code, 0 if _start returns, 134 if it traps (as
@@ -26,9 +32,9 @@ def main():
     ap.add_argument("--dir-ro", dest="dirs", action="append",
                     type=lambda s: (s, False))
     ap.add_argument("--env", action="append", default=[])
-    ap.add_argument("--stdin", required=True)
-    ap.add_argument("--stdout", required=True)
-    ap.add_argument("--stderr", required=True)
+    ap.add_argument("--stdin")
+    ap.add_argument("--stdout")
+    ap.add_argument("--stderr")
     ap.add_argument("module")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     o = ap.parse_args()
@@ -36,9 +42,18 @@ def main():
     cfg = wasmtime.WasiConfig()
     cfg.argv = [o.module, *o.args]
     cfg.env = [kv.split("=", 1) for kv in o.env]
-    cfg.stdin_file = o.stdin
-    cfg.stdout_file = o.stdout
-    cfg.stderr_file = o.stderr
+    if o.stdin is None:
+        cfg.inherit_stdin()
+    else:
+        cfg.stdin_file = o.stdin
+    if o.stdout is None:
+        cfg.inherit_stdout()
+    else:
+        cfg.stdout_file = o.stdout
+    if o.stderr is None:
+        cfg.inherit_stderr()
+    else:
+        cfg.stderr_file = o.stderr
     for spec, writable in o.dirs:
         host, _, guest = spec.partition("::")
         cfg.preopen_dir(host, guest or host, writable)
