@@ -173,15 +173,22 @@ def go_build(go, out, pkg, cwd):
     check([go, "build", "-o", out, pkg], f"go build {pkg}", cwd=cwd, env=env)
 
 
+class Unavailable(Exception):
+    """A column that cannot be measured here (not an error)."""
+
+
 def build_impls(impls, errors, notes):
     """Build each implementation not already unavailable; one whose build
-    fails is marked unavailable (its error in errors). Every unavailable
-    one gets a note. The ones left to measure."""
+    raises Unavailable is marked so with its reason, one whose build fails
+    is marked unavailable (its error in errors). Every unavailable one gets
+    a note. The ones left to measure."""
     for impl in impls:
         if impl.unavailable:
             continue
         try:
             impl.build()
+        except Unavailable as e:
+            impl.unavailable = str(e)
         except BenchError as e:
             impl.unavailable = "build failed"
             errors.append(str(e))

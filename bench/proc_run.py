@@ -105,7 +105,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import (CLANG, ROOT, BenchError, build_c_guest, check, erlang_release, find_go,
+from harness import (CLANG, ROOT, BenchError, Unavailable, build_c_guest, build_impls, check, erlang_release, find_go,
                      go_build, machine_note, mem_available, read_line_with, run, run_watched, stop, table,
                      tail, tree_cpu_s, tree_rss_bytes, wisp_env)
 
@@ -140,10 +140,6 @@ ABORT_SHARE = 0.8              # stop a run whose RSS passes this share
 LOW_SHARE = 0.1                # ... or when MemAvailable falls below this share
 SLEEP_PERIOD_S = 0.1           # the sleepers' period (in the programs)
 MIN_WAKE_SHARE = 0.9           # below: a note that the runtime fell behind
-
-
-class Unavailable(Exception):
-    """A column that cannot be measured here (not an error)."""
 
 
 class MemoryAbort(BenchError):
@@ -834,20 +830,7 @@ def main():
         impls = [all_impls[n] for n in IMPLS if n in wanted_impls]
         print("building: " + ", ".join(i.name for i in impls if not i.unavailable) + " ...",
               flush=True)
-        for impl in impls:
-            if impl.unavailable:
-                continue
-            try:
-                impl.build()
-            except Unavailable as e:
-                impl.unavailable = str(e)
-            except BenchError as e:
-                impl.unavailable = "build failed"
-                errors.append(str(e))
-        for impl in impls:
-            if impl.unavailable:
-                notes.append(f"{impl.name}: not measured: {impl.unavailable}")
-        live = [i for i in impls if not i.unavailable]
+        live = build_impls(impls, errors, notes)
         print(f"peers: {versions(impls) or 'none'}")
 
         rows, idle_seen, wake = [], {}, {}
