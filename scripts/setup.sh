@@ -8,7 +8,8 @@
 #   1. packages  apt-get update + install of what the build, the tests and the
 #                benchmarks need (skipped when all are installed already);
 #   2. wasmtime  the reference WASI implementation for the differential
-#                test (tests/e2e/test_wasi_differential.py): the `wasmtime`
+#                test (tests/e2e/test_wasi_differential.py) and make bench's
+#                wasmtime column (both run scripts/wasmtime_run.py): the `wasmtime`
 #                package from PyPI, pip-installed into a virtual environment
 #                ($WISP_WASMTIME_VENV, default /var/cache/wisp/wasmtime-venv)
 #                so Debian's Python stays untouched. If PyPI cannot be
