@@ -540,11 +540,13 @@ uint32_t WASI_FN(path_open)(WASI_SELF, uint32_t fd, uint32_t dirflags,
 	 * parks the process when it would block (as a socket), unless the
 	 * guest asked for NONBLOCK (then EAGAIN). */
 	bool parks = !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
-	int now = parks || (fl & O_NONBLOCK) ? 0 : fcntl(h, F_GETFL);
-	if (now < 0 || (now != 0 && fcntl(h, F_SETFL, now & ~O_NONBLOCK) != 0)) {
-		err = wasi_errno(errno);
-		close(h);
-		return err;
+	if (!parks && blocking) {
+		int cur = fcntl(h, F_GETFL);
+		if (cur < 0 || fcntl(h, F_SETFL, cur & ~O_NONBLOCK) != 0) {
+			err = wasi_errno(errno);
+			close(h);
+			return err;
+		}
 	}
 	struct wasi_fd nf = {
 		.host = h,
