@@ -223,6 +223,7 @@ struct local_mem {
 	bool on;
 	char field[128];    /* "w2c_memory": the instance's field */
 	char ref[160];      /* "&instance->w2c_memory" */
+	size_t reflen;
 };
 
 static bool is_ident_char(char c)
@@ -254,7 +255,7 @@ static void local_mem_plan(struct local_mem *lm, const char *hdr, size_t hdrlen,
 	for (const char *c = lm->field; *c; c++)
 		if (!is_ident_char(*c))
 			return;
-	snprintf(lm->ref, sizeof(lm->ref), "&instance->%s", lm->field);
+	lm->reflen = (size_t)snprintf(lm->ref, sizeof(lm->ref), "&instance->%s", lm->field);
 	lm->on = true;
 }
 
@@ -263,7 +264,7 @@ static void local_mem_plan(struct local_mem *lm, const char *hdr, size_t hdrlen,
  * an unnamed table w2c_T0). */
 static const char *local_mem_ref(const struct local_mem *lm, const char *p, const char *end)
 {
-	size_t rn = strlen(lm->ref);
+	size_t rn = lm->reflen;
 	for (const char *hit; (hit = memmem(p, (size_t)(end - p), lm->ref, rn)) != NULL;
 	     p = hit + rn)
 		if (hit + rn == end || !is_ident_char(hit[rn]))
@@ -275,7 +276,7 @@ static const char *local_mem_ref(const struct local_mem *lm, const char *p, cons
  * again after it if it calls anything. */
 static void local_mem_line(const struct local_mem *lm, FILE *f, const char *p, size_t len)
 {
-	size_t rn = strlen(lm->ref);
+	size_t rn = lm->reflen;
 	bool grows = memmem(p, len, "wasm_rt_grow_memory(", 20) != NULL;
 	bool calls = false;
 	const char *end = p + len;
