@@ -42,6 +42,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1018,17 +1019,50 @@ static void moved_tick(struct dist *d, int64_t now)
  * is queued for it goes out if the socket takes it now; one being read
  * is torn down by its reader, waited for, as is every teardown under way
  * (they deliver into the runtime, which the node leaves next). */
+/* How long a stopping node gives its connections to take what it still
+ * has to say: the last words of its processes (a main process's EXIT and
+ * DOWN signals to its remote links and monitors) are what the peers see
+ * of its end, and must not be cut off by the close. */
+#define STOP_DRAIN_MS 2000
+
+/* Write what c holds (node lock held), waiting for its socket to take it
+ * until deadline; false if the socket broke. */
+static bool drain(struct conn *c, int64_t deadline)
+{
+	for (;;) {
+		if (!flush(c))
+			return false;
+		int64_t left = deadline - conn_now_ms();
+		if (c->outoff == c->outlen || left <= 0)
+			return true;
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return false;
+	}
+}
+
+/* Stopping: every connection writes out what it holds, then closes. One
+ * being brought up first writes what was held for it while it was being
+ * set up (flush_held, on the thread that set it up, marks it UP when
+ * done): wait for that, or those messages would be lost with it. */
 static void close_all(struct dist *d)
 {
+	int64_t deadline = conn_now_ms() + STOP_DRAIN_MS;
+	struct timespec ts = { .tv_sec = deadline / 1000, .tv_nsec = deadline % 1000 * 1000000 };
 	uint32_t nn = atomic_load(&d->nnodes);
 	for (uint32_t i = 0; i < nn; i++) {
 		struct node *n = d->nodes[i];
 		pthread_mutex_lock(&n->lock);
 		struct conn *c = n->conn;
+		while (c != NULL && n->conn == c && n->state == NODE_CONNECTING &&
+		       c->closing == NULL && conn_now_ms() < deadline)
+			pthread_cond_timedwait(&n->changed, &n->lock, &ts);   /* (monotonic) */
+		if (n->conn != c)
+			c = NULL;   /* (gone meanwhile: torn down by its reader) */
 		bool mine = false;
 		if (c != NULL) {
-			if (c->closing == NULL)
-				flush(c);
+			if (c->closing == NULL && !drain(c, deadline))
+				c->dead = "its socket broke while this node stopped";
 			mine = close_asked(c, "this node is stopping");
 			while (!mine && n->conn == c)
 				pthread_cond_wait(&n->changed, &n->lock);

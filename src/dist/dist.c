@@ -1381,6 +1381,8 @@ bool dist_conn_up(struct dist *d, struct node *n, int fd, const struct dist_id *
 	}
 	pthread_mutex_unlock(&d->lock);
 	retire_others(d, n);
+	if (d->up_delay_ms > 0)
+		usleep(d->up_delay_ms * 1000u);
 	flush_held(d, n);
 	return true;
 }
@@ -3120,6 +3122,8 @@ int dist_new(const struct dist_config *cfg, struct dist **out, char *err, size_t
 		d->seed = (uint64_t)getpid() << 32 ^ (uint64_t)conn_now_ms();
 	d->connect = copy_strings(cfg->connect, cfg->nconnect);
 	d->trace = getenv("WISP_DIST_TRACE") != NULL;
+	const char *delay = getenv("WISP_DIST_TEST_UP_DELAY_MS");
+	d->up_delay_ms = delay != NULL ? (unsigned)strtoul(delay, NULL, 10) % 10000 : 0;
 	if (cfg->module_bytes != NULL)
 		code_add(d, cfg->module_hash, cfg->module_bytes, cfg->module_len, false);
 	if (d->cfg.ticktime_s == 0)

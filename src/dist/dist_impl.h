@@ -227,6 +227,9 @@ struct dist {
 	struct unstarted *unstarted;
 	struct asked *asked;
 	bool trace;               /* WISP_DIST_TRACE: frames and routes on stderr */
+	unsigned up_delay_ms;     /* WISP_DIST_TEST_UP_DELAY_MS: a new connection
+	                             waits this long before writing what was held
+	                             for it (tests widen that window with it) */
 	atomic_bool told_oversize;
 	atomic_bool told_no_spawn;     /* a remote spawn refused: said once */
 	_Atomic uint64_t held_bytes;   /* messages held for nodes being connected */

@@ -108,9 +108,9 @@ class Cluster:
         self.nodes = []
         self.tmp = tmp_path
 
-    def wisp(self, name, *args, extra=(), guest=None):
+    def wisp(self, name, *args, extra=(), guest=None, env=None):
         n = Node(["run", "--sname", name, "--cookie", COOKIE, *extra, guest or self.guest, *args],
-                 self.env)
+                 {**self.env, **(env or {})})
         self.nodes.append(n)
         return n
 
@@ -169,6 +169,21 @@ def test_wisp_to_wisp_by_name_link_and_trap_reason(cluster):
     # The linked echo trapped: the client (trapping exits) gets its real reason.
     line = b.wait_line(r"^exit ")
     assert line.startswith(f"exit {node('wa')} 2 unreachable"), line
+    assert b.proc.wait(timeout=20) == 0
+
+
+def test_a_nodes_last_words_sent_while_its_connection_came_up_arrive(cluster):
+    # The echo links, replies and traps (ending its node) while its node is
+    # still bringing the client's connection up (widened to 300 ms here):
+    # what it sent was held for that connection, and the node's stop must
+    # write it out rather than close with it (CI saw noconnection instead
+    # of the trap, about once in 60 runs of the test above).
+    a = cluster.wisp("wl", "serve", env={"WISP_DIST_TEST_UP_DELAY_MS": "300"})
+    a.wait_line(r"^ready")
+    b = cluster.wisp("wm", "lastwords", node("wl"))
+    assert b.wait_line(r"^linked") == "linked"
+    line = b.wait_line(r"^exit ")
+    assert line.startswith(f"exit {node('wl')} 2 unreachable"), line
     assert b.proc.wait(timeout=20) == 0
 
 

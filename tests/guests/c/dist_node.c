@@ -16,6 +16,9 @@
  *   client NODE      send {5, "hello"} to echo on NODE, print "reply T P";
  *                    link to it (tag 100), make it trap (120) and print the
  *                    EXIT it sends ("exit NODE KIND TEXT")
+ *   lastwords NODE   send echo on NODE, by name and at once, 100 (link to
+ *                    me) and 120 (trap); print "linked" when 101 comes,
+ *                    then the EXIT as client does
  *   watch NODE       connect, learn echo's pid (tag 5), monitor it, print
  *                    "watching", then print the DOWN: "down KIND"
  *   rspawn NODE      spawn greet() on NODE, linked and monitored: it sends
@@ -170,6 +173,23 @@ static void expect(uint64_t tag, struct wisp_msg_info *info, char *buf, uint32_t
 	}
 }
 
+/* Wait for an EXIT and print it: "exit NODE KIND TEXT". */
+static int print_exit(void)
+{
+	struct wisp_msg_info info;
+	char buf[4096];
+	expect(0, &info, buf, sizeof buf);
+	if (info.kind != WISP_MSG_EXIT)
+		return 6;
+	struct wisp_exit_reason r;
+	memcpy(&r, buf, sizeof r);
+	char nodename[256];
+	uint32_t nl = wisp_node_of(info.from, nodename, sizeof nodename);
+	printf("exit %.*s %u %.*s\n", (int)nl, nodename, r.kind, (int)(info.len - sizeof r),
+	       buf + sizeof r);
+	return 0;
+}
+
 static int client(const char *node)
 {
 	struct wisp_msg_info info;
@@ -183,16 +203,24 @@ static int client(const char *node)
 	wisp_send(echo, 100, "", 0);
 	expect(101, &info, buf, sizeof buf);
 	wisp_send(echo, 120, "", 0);
-	expect(0, &info, buf, sizeof buf);
-	if (info.kind != WISP_MSG_EXIT)
-		return 6;
-	struct wisp_exit_reason r;
-	memcpy(&r, buf, sizeof r);
-	char nodename[256];
-	uint32_t nl = wisp_node_of(info.from, nodename, sizeof nodename);
-	printf("exit %.*s %u %.*s\n", (int)nl, nodename, r.kind, (int)(info.len - sizeof r),
-	       buf + sizeof r);
-	return 0;
+	return print_exit();
+}
+
+/* Ask echo on node, by name and in one go, to link to us, reply and trap:
+ * all of it happens while its node may still be bringing our connection
+ * up (what it sends is held meanwhile), and its end ends its node. */
+static int last_words(const char *node)
+{
+	struct wisp_msg_info info;
+	char buf[256];
+	wisp_trap_exit(1);
+	uint32_t nl = (uint32_t)strlen(node);
+	if (wisp_node_send(node, nl, "echo", 4, 100, "", 0) != WISP_OK ||
+	    wisp_node_send(node, nl, "echo", 4, 120, "", 0) != WISP_OK)
+		return 5;
+	expect(101, &info, buf, sizeof buf);
+	printf("linked\n");
+	return print_exit();
 }
 
 static int watch(const char *node)
@@ -598,6 +626,8 @@ int main(int argc, char **argv)
 		return serve();
 	if (argc >= 3 && strcmp(argv[1], "client") == 0)
 		return client(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "lastwords") == 0)
+		return last_words(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "watch") == 0)
 		return watch(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "sock") == 0)
@@ -618,7 +648,7 @@ int main(int argc, char **argv)
 		return ctl(argv[2]);
 	if (argc >= 4 && strcmp(argv[1], "reach") == 0)
 		return reach(argv[2], atol(argv[3]));
-	fprintf(stderr, "usage: dist_node serve | client NODE | watch NODE | rspawn NODE | sock NODE | "
+	fprintf(stderr, "usage: dist_node serve | client NODE | lastwords NODE | watch NODE | rspawn NODE | sock NODE | "
 	        "nodemon NODE | counter | hammer NODE TO N | stream NODE TO N [pause] | part PEER [MS] | "
 	        "ctl PEER | reach NODE N\n");
 	return 2;
