@@ -12,7 +12,9 @@
  *                    DOWN NOPROC), dead (monitor a dead pid), link (link a
  *                    dead pid while trapping exits: EXIT NOPROC), exitself
  *                    (exit_signal to itself while trapping exits) or live
- *                    (monitor a live process: both monitor sets grow).
+ *                    (monitor a live process: both monitor sets grow;
+ *                    13.5 MiB of its memory grown first, so that it is
+ *                    the caller that meets the limit).
  *                    Prints "done N", or the first error code and where.
  *   scan             20,000 messages to itself, then receives with 4096
  *                    tags none of them has, without waiting, in a loop,
@@ -69,8 +71,17 @@ static int flood(const char *kind, long n)
 {
 	uint64_t ref;
 	wisp_pid_t target = 0;
-	if (!strcmp(kind, "live"))
+	if (!strcmp(kind, "live")) {
 		target = wisp_spawn(idle, NULL, 0);
+		/* The caller is to reach its limit first: 13.5 MiB of its 16 go
+		 * to its linear memory. Else the target could: the monitor
+		 * requests waiting in its mailbox are its memory, and when its
+		 * scheduler lags (a loaded machine) they outgrow the caller's
+		 * set, the target dies of its limit, and its DOWNs, one per
+		 * monitor, kill the caller of its own. */
+		if (__builtin_wasm_memory_grow(0, 216) == (size_t)-1)
+			return 3;
+	}
 	if (!strcmp(kind, "link") || !strcmp(kind, "exitself"))
 		wisp_trap_exit(1);
 	for (long i = 0; i < n; i++) {

@@ -442,8 +442,11 @@ static void wasi_call(uint32_t which)
 			p = subscriptions(&n, 0);
 			x_poll_oneoff((I)p, (I)ptr(10), (I)n, (I)ptr(10));
 		} else {   /* bad arguments only: nothing that could wait */
-			static const uint32_t ns[] = { 0, 0xffffffffu, 0x80000000u, 1u << 26 };
-			x_poll_oneoff((I)ptr(100), (I)ptr(50), (I)ns[below(4)], (I)ptr(50));
+			static const volatile uint32_t ns[] = { 0, 0xffffffffu, 0x80000000u, 1u << 26 };
+			uint32_t k = ns[below(4)];
+			if (k != 0 && k < 1u << 26)
+				k = 0;   /* (the table overwritten: see bounded()) */
+			x_poll_oneoff((I)ptr(100), (I)ptr(50), (I)k, (I)ptr(50));
 		}
 		break;
 	case 38: if (chance(2)) x_proc_exit(chance(50) ? 0 : flags32()); break;
@@ -464,18 +467,33 @@ static void wasi_call(uint32_t which)
 			p = subscriptions(&n, 1);
 			x0_poll_oneoff((I)p, (I)ptr(10), (I)n, (I)ptr(10));
 		} else {
-			static const uint32_t ns[] = { 0, 0xffffffffu, 0x80000000u, 1u << 26 };
-			x0_poll_oneoff((I)ptr(100), (I)ptr(50), (I)ns[below(4)], (I)ptr(50));
+			static const volatile uint32_t ns[] = { 0, 0xffffffffu, 0x80000000u, 1u << 26 };
+			uint32_t k = ns[below(4)];
+			if (k != 0 && k < 1u << 26)
+				k = 0;   /* (the table overwritten: see bounded()) */
+			x0_poll_oneoff((I)ptr(100), (I)ptr(50), (I)k, (I)ptr(50));
 		}
 		break;
 	}
 }
 
+/* At most `max`, and never forever, whatever t is. The fuzzer's own calls
+ * write into its memory (random bytes, file contents, at address 0 with
+ * large lengths), its constant tables included: clang keeps v[] below in
+ * linear memory, and a round once waited for 4,928 days on a timeout read
+ * from a table random_get had overwritten. The bound is in code, which no
+ * write reaches; the tables it bounds are volatile, or clang, trusting
+ * their contents, drops the bound. */
+static int64_t bounded(int64_t t, int64_t max)
+{
+	return t < 0 || t > max ? max : t;
+}
+
 /* Timeouts a fuzzer may wait: never forever. */
 static int64_t timeout(void)
 {
-	static const int64_t v[] = { 0, 1, 1000, 100000, 1000000 };
-	return v[below(5)];
+	static const volatile int64_t v[] = { 0, 1, 1000, 100000, 1000000 };
+	return bounded(v[below(5)], 1000000);
 }
 
 static uint64_t tag(void)
@@ -537,8 +555,9 @@ static void wisp_call(uint32_t which)
 		             (struct wisp_msg_info *)(uintptr_t)ptr(bad));
 		break;
 	case 16: {
-		static const int64_t v[] = { 0, -1, INT64_MIN, 1000, 100000 };
-		wisp_sleep(v[below(5)]);
+		static const volatile int64_t v[] = { 0, -1, INT64_MIN, 1000, 100000 };
+		int64_t t = v[below(5)];
+		wisp_sleep(t <= 0 ? t : bounded(t, 100000));   /* (negative: at once) */
 		break;
 	}
 	case 17: {
