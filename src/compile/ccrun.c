@@ -38,15 +38,19 @@
 
 /* Line tables and inlining records, functions in source order and kept
  * distinct, so a trap names its wasm function (src/engine/symbolize.c);
- * each function's stack use (stackcheck.c). -O3 rather than -O2: on the
- * bench kernels it made fib 1.97x native -> 1.13x (gcc inlines the
+ * each function's stack use (stackcheck.c). -O2 with -O3's limit for
+ * inlining functions not declared inline (30 instructions, -O2's is 15):
+ * that limit is what made fib 1.97x native -> 1.1x (gcc inlines the
  * recursion into itself, as it does natively at -O2 where the function is
- * smaller) and changed no other kernel beyond noise; it costs ~4 % more
- * compile time and ~3 % more code on a 100 KB Rust module. Not
- * -march=native: the cache key would have to name the CPU (a cache copied
- * to an older machine would run instructions it lacks). */
+ * smaller, without the reduction hook and the stack check). Plain -O3
+ * did the same, and no other kernel differed beyond noise in interleaved
+ * runs, but cost 3-5 % more compile time: a 100 KB Rust module built in
+ * 2.00-2.06 s here against 1.93-2.01 s. Not -march=native: the cache key
+ * would have to name the CPU (a cache copied to an older machine would run
+ * instructions it lacks). */
 const char *const ccrun_opt_flags[] = {
-	"-O3", "-fPIC", "-w", "-fvisibility=hidden", "-g1",
+	"-O2", "--param=max-inline-insns-auto=30",
+	"-fPIC", "-w", "-fvisibility=hidden", "-g1",
 	"-fno-toplevel-reorder", "-fno-reorder-blocks-and-partition",
 	"-fno-ipa-icf", "-fno-partial-inlining", "-fno-strict-aliasing",
 	"-fstack-usage", NULL,
