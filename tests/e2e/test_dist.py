@@ -161,15 +161,21 @@ def test_beam_pings_sends_and_sees_a_visible_node(cluster):
     assert 'got {6,<<"hello">>}' in out, out
 
 
+def expect_trap_exit(client, name):
+    """client printed the EXIT of echo on node `name`, with the trap's reason,
+    and ended well."""
+    line = client.wait_line(r"^exit ")
+    assert line.startswith(f"exit {node(name)} 2 unreachable"), line
+    assert client.proc.wait(timeout=20) == 0
+
+
 def test_wisp_to_wisp_by_name_link_and_trap_reason(cluster):
     a = cluster.wisp("wa", "serve")
     a.wait_line(r"^ready")
     b = cluster.wisp("wb", "client", node("wa"))
     assert b.wait_line(r"^reply") == "reply 6 hello"
     # The linked echo trapped: the client (trapping exits) gets its real reason.
-    line = b.wait_line(r"^exit ")
-    assert line.startswith(f"exit {node('wa')} 2 unreachable"), line
-    assert b.proc.wait(timeout=20) == 0
+    expect_trap_exit(b, "wa")
 
 
 def test_a_nodes_last_words_sent_while_its_connection_came_up_arrive(cluster):
@@ -182,9 +188,7 @@ def test_a_nodes_last_words_sent_while_its_connection_came_up_arrive(cluster):
     a.wait_line(r"^ready")
     b = cluster.wisp("wm", "lastwords", node("wl"))
     assert b.wait_line(r"^linked") == "linked"
-    line = b.wait_line(r"^exit ")
-    assert line.startswith(f"exit {node('wl')} 2 unreachable"), line
-    assert b.proc.wait(timeout=20) == 0
+    expect_trap_exit(b, "wl")
 
 
 def test_beam_links_monitors_and_kills(cluster):
