@@ -1015,10 +1015,6 @@ static void moved_tick(struct dist *d, int64_t now)
 		;
 }
 
-/* Stopping: every connection closes (peers see the node go), after what
- * is queued for it goes out if the socket takes it now; one being read
- * is torn down by its reader, waited for, as is every teardown under way
- * (they deliver into the runtime, which the node leaves next). */
 /* How long a stopping node gives its connections to take what it still
  * has to say: the last words of its processes (a main process's EXIT and
  * DOWN signals to its remote links and monitors) are what the peers see
@@ -1041,10 +1037,13 @@ static bool drain(struct conn *c, int64_t deadline)
 	}
 }
 
-/* Stopping: every connection writes out what it holds, then closes. One
+/* Stopping: every connection closes (peers see the node go), after what
+ * is queued for it has gone out (drain, up to STOP_DRAIN_MS in all). One
  * being brought up first writes what was held for it while it was being
  * set up (flush_held, on the thread that set it up, marks it UP when
- * done): wait for that, or those messages would be lost with it. */
+ * done): that is waited for, or those messages would be lost with it. One
+ * being read is torn down by its reader, waited for, as is every teardown
+ * under way (they deliver into the runtime, which the node leaves next). */
 static void close_all(struct dist *d)
 {
 	int64_t deadline = conn_now_ms() + STOP_DRAIN_MS;
