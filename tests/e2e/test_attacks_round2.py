@@ -245,6 +245,16 @@ def test_link_and_monitor_sets_count_against_the_limit(build_proc, shared_cache)
     assert_small(rss, "after 5M monitors under --max-memory 16M")
 
 
+def test_a_request_takes_no_forged_reply(wisp, build_proc):
+    """Refs came from one counter: a process that had seen one (a
+    monitor's) sent another process messages tagged with the next refs,
+    and that process's next request took one as its reply. Now refs carry
+    31 random bits above the count."""
+    r = wisp("run", build_proc("attack_proc.c"), "forge_reply", timeout=60)
+    assert r.code == 0, r
+    assert r.out.strip() == "reply real (rc 0)", r
+
+
 def test_a_read_killed_while_parked_frees_its_iovecs(build_proc, shared_cache):
     """fd_read with more than 16 iovecs copies them to the heap; a kill
     while the read was parked unwound past the free: 16 KiB lost for each

@@ -20,6 +20,12 @@
  *                    tags none of them has, without waiting, in a loop,
  *                    printing the round on stderr: every call compared 82M
  *                    tags, and none was charged.
+ *   forge_reply      a process that has seen a monitor ref sends the
+ *                    main process "forged" messages tagged with the next
+ *                    1,000 refs a counter would give; the main process
+ *                    then makes a request (answered after 50 ms) and
+ *                    prints the reply it got: "reply real" if refs cannot
+ *                    be guessed.
  *   starve           4 processes compute forever; the main process traps
  *                    exits, says "ready" and waits for the SHUTDOWN exit
  *                    signal SIGTERM sends it (woken from the embedder's
@@ -151,6 +157,54 @@ static int starve(void)
 	return 0;
 }
 
+/* forge_reply: a server that answers a request after 50 ms. */
+static void slow_server(const void *arg, uint32_t len)
+{
+	(void)arg;
+	(void)len;
+	struct wisp_msg_info info;
+	char b[8];
+	if (wisp_receive(NULL, 0, WISP_INFINITY, b, sizeof b, &info) != WISP_OK)
+		return;
+	wisp_sleep(50000000);
+	wisp_send(info.from, info.ref, "real", 4);
+}
+
+/* forge_reply: learns what refs look like now (a monitor's), and sends
+ * the requester (arg: its pid) a "forged" message tagged with each of the
+ * next 1,000 refs a counter would give, then "go" (tag 5). */
+static void forger(const void *arg, uint32_t len)
+{
+	wisp_pid_t victim = 0, server = wisp_spawn(idle, NULL, 0);
+	if (len == sizeof victim)
+		memcpy(&victim, arg, sizeof victim);
+	uint64_t ref;
+	if (wisp_monitor(server, &ref) != WISP_OK)
+		return;
+	for (uint64_t k = 1; k <= 1000; k++)
+		wisp_send(victim, ref + k, "forged", 6);
+	wisp_send(victim, 5, "", 0);
+	wisp_kill(server);
+}
+
+/* A request must take only its own reply: print "reply real" (or what
+ * came instead). */
+static int forge_reply(void)
+{
+	struct wisp_msg_info info;
+	char b[16];
+	wisp_pid_t me = wisp_self();
+	wisp_pid_t server = wisp_spawn(slow_server, NULL, 0);
+	if (wisp_spawn(forger, &me, sizeof me) == 0 || server == 0)
+		return 2;
+	uint64_t go = 5;
+	if (wisp_receive(&go, 1, 10000000000LL, b, sizeof b, &info) != WISP_OK)
+		return 3;
+	int32_t rc = wisp_request(server, 1, "", 0, 10000000000LL, b, sizeof b, &info);
+	printf("reply %.*s (rc %d)\n", rc == WISP_OK ? (int)info.len : 0, b, rc);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -160,6 +214,8 @@ int main(int argc, char **argv)
 		return scan();
 	if (!strcmp(c, "hibernate_loop"))
 		return hibernate_loop();
+	if (!strcmp(c, "forge_reply"))
+		return forge_reply();
 	if (!strcmp(c, "flood") && argc > 3)
 		return flood(argv[2], atol(argv[3]));
 	fprintf(stderr, "unknown case\n");
