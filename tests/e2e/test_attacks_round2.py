@@ -255,6 +255,16 @@ def test_a_request_takes_no_forged_reply(wisp, build_proc):
     assert r.out.strip() == "reply real (rc 0)", r
 
 
+def test_a_timer_is_cancelled_by_no_process_that_guessed_its_id(wisp, build_proc):
+    """A live timer's id was its scheduler's count above the scheduler's
+    number (refs got random bits, timer ids did not): a process that had
+    set one timer cancelled another process's by trying the ids next to
+    its own. Now timer ids carry 31 random bits too."""
+    r = wisp("run", build_proc("attack_proc.c"), "cancel_others", timeout=120)
+    assert r.code == 0, r
+    assert r.out.strip() == "cancelled 0", r
+
+
 def test_a_read_killed_while_parked_frees_its_iovecs(build_proc, shared_cache):
     """fd_read with more than 16 iovecs copies them to the heap; a kill
     while the read was parked unwound past the free: 16 KiB lost for each

@@ -26,6 +26,13 @@
  *                    then makes a request (answered after 50 ms) and
  *                    prints the reply it got: "reply real" if refs cannot
  *                    be guessed.
+ *   cancel_others    another process sets a timer (a minute, to itself)
+ *                    and says so; the main process sets one of its own and
+ *                    tries to cancel the 1,000 ids on either side of its
+ *                    own on every scheduler (1,024), as a counter would
+ *                    give them: prints how many it cancelled that were
+ *                    not its own ("cancelled 0" if timer ids cannot be
+ *                    guessed).
  *   starve           4 processes compute forever; the main process traps
  *                    exits, says "ready" and waits for the SHUTDOWN exit
  *                    signal SIGTERM sends it (woken from the embedder's
@@ -205,6 +212,47 @@ static int forge_reply(void)
 	return 0;
 }
 
+/* cancel_others: sets a timer to itself (a minute away), tells the main
+ * process (arg: its pid, tag 6), and waits for it. */
+static void timer_owner(const void *arg, uint32_t len)
+{
+	wisp_pid_t main_pid = 0;
+	if (len == sizeof main_pid)
+		memcpy(&main_pid, arg, sizeof main_pid);
+	uint64_t t;
+	if (wisp_send_after(wisp_self(), 7, "mine", 4, 60000000000LL, &t) != WISP_OK)
+		return;
+	wisp_send(main_pid, 6, "", 0);
+	char b[8];
+	struct wisp_msg_info info;
+	wisp_receive(NULL, 0, WISP_INFINITY, b, sizeof b, &info);
+}
+
+static int cancel_others(void)
+{
+	wisp_pid_t me = wisp_self();
+	if (wisp_spawn(timer_owner, &me, sizeof me) == 0)
+		return 2;
+	uint64_t ready = 6, mine;
+	struct wisp_msg_info info;
+	char b[8];
+	if (wisp_receive(&ready, 1, 10000000000LL, b, sizeof b, &info) != WISP_OK)
+		return 3;
+	if (wisp_send_after(me, 8, "", 0, 60000000000LL, &mine) != WISP_OK)
+		return 4;
+	int cancelled = 0;
+	uint64_t low = mine & ~((1ull << 10) - 1);
+	for (int64_t k = -1000; k <= 1000; k++) {
+		for (uint64_t sid = 0; sid < 1024; sid++) {
+			uint64_t id = (uint64_t)((int64_t)low + k * (1 << 10)) | sid;
+			if (id != mine && wisp_cancel_timer(id) == WISP_OK)
+				cancelled++;
+		}
+	}
+	printf("cancelled %d\n", cancelled);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -216,6 +264,8 @@ int main(int argc, char **argv)
 		return hibernate_loop();
 	if (!strcmp(c, "forge_reply"))
 		return forge_reply();
+	if (!strcmp(c, "cancel_others"))
+		return cancel_others();
 	if (!strcmp(c, "flood") && argc > 3)
 		return flood(argv[2], atol(argv[3]));
 	fprintf(stderr, "unknown case\n");
