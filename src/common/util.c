@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -460,4 +461,28 @@ void util_text_printf(struct util_text *t, const char *fmt, ...)
 	vsnprintf(t->p + t->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	t->len += (size_t)n;
+}
+
+#define RANDOM_BATCH 512
+static _Thread_local uint32_t random_batch[RANDOM_BATCH];
+static _Thread_local unsigned random_left;
+
+uint32_t util_random31(void)
+{
+	if (random_left == 0) {
+		size_t got = 0;
+		while (got < sizeof(random_batch)) {
+			ssize_t r = getrandom((char *)random_batch + got, sizeof(random_batch) - got, 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		/* (The kernel's generator cannot fail once seeded, which it is
+		 * long before a node runs; if it did, what was not filled keeps
+		 * the last batch's bits: less unpredictable, still 31 bits.) */
+		random_left = RANDOM_BATCH;
+	}
+	return random_batch[--random_left] & 0x7fffffffu;
 }

@@ -11,6 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 31 random bits (bit 31 clear) from the kernel's generator, fetched
+ * RANDOM_BATCH at a time per thread (one getrandom per 512 calls): what
+ * makes refs and timer ids unguessable. */
+uint32_t util_random31(void);
+
 /* Read a whole file into a malloc'd buffer (NUL-terminated, not counted in
  * *len). Returns 0 or -errno. */
 int util_read_file(const char *path, uint8_t **data, size_t *len);

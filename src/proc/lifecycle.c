@@ -20,9 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "caps.h"
+#include "common/util.h"
 #include "proc_impl.h"
 
 static const struct reason reason_cpu = { WISP_EXIT_LIMIT, 0, "cpu limit" };
@@ -33,38 +33,14 @@ static const struct reason reason_cpu = { WISP_EXIT_LIMIT, 0, "cpu limit" };
  * messages tagged with the next ones, and that process's next request took
  * the first as its reply (a request takes the first message with its ref's
  * tag, whoever sent it: a deferred reply may come from another process).
- * So the 31 bits above a 32-bit count are random: a guess hits one time in
- * 2^31. Two refs can be equal only 2^32 refs apart, and then only if
- * their random bits are too. The bits come from the kernel's generator,
- * REF_RANDOM_BATCH at a time per thread (one getrandom per 512 refs). */
-#define REF_RANDOM_BATCH 512
-static _Thread_local uint32_t ref_random[REF_RANDOM_BATCH];
-static _Thread_local unsigned ref_random_left;
-
-static uint32_t ref_random_bits(void)
-{
-	if (ref_random_left == 0) {
-		size_t got = 0;
-		while (got < sizeof(ref_random)) {
-			ssize_t r = getrandom((char *)ref_random + got, sizeof(ref_random) - got, 0);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-		}
-		/* (The kernel's generator cannot fail once seeded, which it is
-		 * long before a node runs; if it did, what was not filled keeps
-		 * the last batch's bits: refs stay distinct, less unpredictable.) */
-		ref_random_left = REF_RANDOM_BATCH;
-	}
-	return ref_random[--ref_random_left] & 0x7fffffffu;
-}
-
+ * So the 31 bits above a 32-bit count are random (util_random31): a guess
+ * hits one time in 2^31. Two refs can be equal only 2^32 refs apart, and
+ * then only if their random bits are too. (A live timer's id is made by
+ * its scheduler the same way: sched_timer_add.) */
 uint64_t rt_new_ref(struct rt *rt)
 {
 	uint32_t count = (uint32_t)(atomic_fetch_add(&rt->next_ref, 1) + 1);
-	return 1ull << 63 | (uint64_t)ref_random_bits() << 32 | count;
+	return 1ull << 63 | (uint64_t)util_random31() << 32 | count;
 }
 
 uint64_t rt_whereis(struct rt *rt, const char *name, uint32_t len)

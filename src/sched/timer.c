@@ -44,12 +44,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "sched_impl.h"
 
 #define ID_SCHED_BITS 10
 _Static_assert((1u << ID_SCHED_BITS) >= SCHED_MAX, "timer ids name a scheduler");
 _Static_assert(WHEEL_SLOTS == 1u << 12 && WHEEL_UPPER_SLOTS == 1u << 8,
                "the levels are L0_BITS and LN_BITS wide");
+#define ID_COUNT_MASK ((1ull << (32 - ID_SCHED_BITS)) - 1)   /* then 31 random bits */
 #define IDS_MIN 16
 
 #define TICK_SHIFT 16                 /* a tick is 65.536 µs */
@@ -226,7 +228,7 @@ static void update_next(struct timer_wheel *w)
 
 static size_t id_slot(const struct timer_wheel *w, uint64_t id)
 {
-	/* ids are sequential above the scheduler bits: spread them. */
+	/* (a count, and random bits, above the scheduler bits: spread them) */
 	return (size_t)((id >> ID_SCHED_BITS) * 0x9e3779b97f4a7c15ull >> 20) & (w->capids - 1);
 }
 
@@ -250,6 +252,16 @@ static void ids_rehash(struct timer_wheel *w, size_t cap)
 		}
 	}
 	free(old);
+}
+
+static bool ids_has(const struct timer_wheel *w, uint64_t id)
+{
+	if (w->capids == 0)
+		return false;
+	for (const struct sched_timer *t = w->ids[id_slot(w, id)]; t != NULL; t = t->hnext)
+		if (t->id == id)
+			return true;
+	return false;
 }
 
 static int ids_put(struct timer_wheel *w, struct sched_timer *t)
@@ -363,7 +375,15 @@ int sched_timer_add(struct sched_timer *t, uint64_t *id)
 	t->id = 0;
 	t->hnext = NULL;
 	if (id != NULL) {
-		t->id = 1ull << 63 | ++w->next_seq << ID_SCHED_BITS | (uint64_t)s->id;
+		/* Any process holding an id may cancel its timer (docs/abi.md):
+		 * the 31 bits above a 22-bit count are random, as a ref's are
+		 * (rt_new_ref), or a process that had set one timer cancelled
+		 * others' by trying the ids next to its own. Drawn again while
+		 * a live timer has the id. */
+		do {
+			t->id = 1ull << 63 | (uint64_t)util_random31() << 32 |
+			        (++w->next_seq & ID_COUNT_MASK) << ID_SCHED_BITS | (uint64_t)s->id;
+		} while (ids_has(w, t->id));
 		if (ids_put(w, t) != 0) {
 			pthread_mutex_unlock(&w->lock);
 			return -ENOMEM;
