@@ -1060,7 +1060,8 @@ static void close_all(struct dist *d)
 			c = NULL;   /* (gone meanwhile: torn down by its reader) */
 		bool mine = false;
 		if (c != NULL) {
-			if (c->closing == NULL && !drain(c, deadline))
+			/* (A connection already dead keeps the reason it died of.) */
+			if (c->closing == NULL && atomic_load(&c->dead) == NULL && !drain(c, deadline))
 				c->dead = "its socket broke while this node stopped";
 			mine = close_asked(c, "this node is stopping");
 			while (!mine && n->conn == c)
