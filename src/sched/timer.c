@@ -254,16 +254,6 @@ static void ids_rehash(struct timer_wheel *w, size_t cap)
 	free(old);
 }
 
-static bool ids_has(const struct timer_wheel *w, uint64_t id)
-{
-	if (w->capids == 0)
-		return false;
-	for (const struct sched_timer *t = w->ids[id_slot(w, id)]; t != NULL; t = t->hnext)
-		if (t->id == id)
-			return true;
-	return false;
-}
-
 static int ids_put(struct timer_wheel *w, struct sched_timer *t)
 {
 	if (w->capids == 0) {
@@ -281,23 +271,36 @@ static int ids_put(struct timer_wheel *w, struct sched_timer *t)
 	return 0;
 }
 
-static struct sched_timer *ids_del(struct timer_wheel *w, uint64_t id)
+/* The link that holds the live timer with this id (*link NULL: none), or
+ * NULL while the table is empty. */
+static struct sched_timer **ids_link(struct timer_wheel *w, uint64_t id)
 {
 	if (w->capids == 0)
 		return NULL;
 	struct sched_timer **pp = &w->ids[id_slot(w, id)];
-	for (; *pp != NULL; pp = &(*pp)->hnext) {
-		struct sched_timer *t = *pp;
-		if (t->id == id) {
-			*pp = t->hnext;
-			t->hnext = NULL;
-			w->nids--;
-			if (w->capids > IDS_MIN && w->nids < w->capids / 8)
-				ids_rehash(w, w->capids / 2);
-			return t;
-		}
-	}
-	return NULL;
+	while (*pp != NULL && (*pp)->id != id)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static bool ids_has(struct timer_wheel *w, uint64_t id)
+{
+	struct sched_timer **pp = ids_link(w, id);
+	return pp != NULL && *pp != NULL;
+}
+
+static struct sched_timer *ids_del(struct timer_wheel *w, uint64_t id)
+{
+	struct sched_timer **pp = ids_link(w, id);
+	struct sched_timer *t = pp != NULL ? *pp : NULL;
+	if (t == NULL)
+		return NULL;
+	*pp = t->hnext;
+	t->hnext = NULL;
+	w->nids--;
+	if (w->capids > IDS_MIN && w->nids < w->capids / 8)
+		ids_rehash(w, w->capids / 2);
+	return t;
 }
 
 /* ---- API ---- */
